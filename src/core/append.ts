@@ -1,0 +1,209 @@
+/**
+ * The pure decisions of writing to the log: a local append and the ingest of replicated events.
+ * A storage adapter reads what these functions need inside its write transaction, calls them,
+ * and writes exactly what they return, in that same transaction.
+ *
+ * Invariants:
+ * 1. A batch is written whole or not at all.
+ * 2. A replica's seq is dense: each written local event takes the next seq.
+ * 3. The HLC never decreases, and every local event's HLC exceeds every HLC the replica has seen.
+ * 4. A stream's version on a replica is the largest version it holds in that stream; a local
+ *    append takes the next ones.
+ * 5. Idempotency is exact: a batch whose ids are all stored with equal payloads writes nothing and
+ *    returns the stored events; a differing payload or a mix of stored and new ids is an error;
+ *    both are decided before expectedVersion is checked.
+ * 6. Ingest is idempotent: an id already stored is skipped (the first copy wins).
+ * 7. Local positions are dense and follow the order of writing (receive order).
+ */
+import { ConcurrencyError, IdempotencyError, type ChronicleError } from './errors.ts';
+import type { ExpectedVersion, StoredEventRecord } from './events.ts';
+import { encodeHlc, type HlcState, decodeHlc, receive, tick } from './hlc.ts';
+import { Cursor, type EventId, type ReplicaId, Seq } from './ids.ts';
+import { jsonEqual } from './json.ts';
+import type { ValidNewEvent } from './validate.ts';
+
+/** The replica-wide counters that live in storage and change in the write transaction. */
+export interface ReplicaCounters {
+  /** Last seq this replica gave to one of its own events; 0 before the first. */
+  seq: number;
+  /** Last local log position; 0 when the log is empty. */
+  pos: number;
+  clock: HlcState;
+}
+
+export interface LocalAppendInput {
+  replica: ReplicaId;
+  stream: string;
+  /** Events with their ids already assigned (generated ones included). */
+  events: (ValidNewEvent & { id: EventId })[];
+  expectedVersion: ExpectedVersion;
+  now: number;
+}
+
+export interface LocalAppendReads {
+  counters: ReplicaCounters;
+  /** Current version of the stream on this replica (0 if it has no events). */
+  streamVersion: number;
+  /** The stored event for each input id, in input order. */
+  existing: (StoredEventRecord | undefined)[];
+}
+
+export type LocalAppendPlan =
+  | { kind: 'rejected'; error: ChronicleError }
+  | { kind: 'duplicate'; events: StoredEventRecord[] }
+  | {
+      kind: 'write';
+      events: { event: StoredEventRecord; pos: number }[];
+      counters: ReplicaCounters;
+      streamVersion: number;
+    };
+
+function samePayload(stored: StoredEventRecord, stream: string, event: ValidNewEvent): boolean {
+  return (
+    stored.stream === stream &&
+    stored.type === event.type &&
+    (stored.schema ?? 1) === event.schema &&
+    jsonEqual(stored.data, event.data) &&
+    jsonEqual(stored.meta ?? null, event.meta ?? null)
+  );
+}
+
+export function planLocalAppend(input: LocalAppendInput, reads: LocalAppendReads): LocalAppendPlan {
+  const seen = new Set<string>();
+  for (const event of input.events) {
+    if (seen.has(event.id)) {
+      return { kind: 'rejected', error: new IdempotencyError(event.id, 'duplicate-in-batch') };
+    }
+    seen.add(event.id);
+  }
+  let storedCount = 0;
+  for (let i = 0; i < input.events.length; i++) {
+    const stored = reads.existing[i];
+    if (stored === undefined) continue;
+    storedCount++;
+    if (!samePayload(stored, input.stream, input.events[i]!)) {
+      return { kind: 'rejected', error: new IdempotencyError(stored.id, 'payload-differs') };
+    }
+  }
+  if (storedCount === input.events.length) {
+    return { kind: 'duplicate', events: reads.existing as StoredEventRecord[] };
+  }
+  if (storedCount > 0) {
+    const first = reads.existing.find((e) => e !== undefined)!;
+    return { kind: 'rejected', error: new IdempotencyError(first.id, 'mixed-batch') };
+  }
+
+  const actual = reads.streamVersion;
+  const expected = input.expectedVersion;
+  if (expected !== 'any' && (expected === 'none' ? actual !== 0 : expected !== actual)) {
+    return { kind: 'rejected', error: new ConcurrencyError(input.stream, expected, actual) };
+  }
+
+  let { seq, pos, clock } = reads.counters;
+  let version = actual;
+  const written: { event: StoredEventRecord; pos: number }[] = [];
+  for (const e of input.events) {
+    clock = tick(clock, input.now);
+    seq += 1;
+    pos += 1;
+    version += 1;
+    const hlc = encodeHlc(clock);
+    const record: StoredEventRecord = {
+      id: e.id,
+      type: e.type,
+      data: e.data,
+      stream: input.stream,
+      version,
+      replica: input.replica,
+      seq: Seq.make(seq),
+      hlc,
+      time: clock.wall,
+      cursor: Cursor.make(hlc, input.replica, Seq.make(seq)),
+    };
+    if (e.meta !== undefined) record.meta = e.meta;
+    if (e.schema !== 1) record.schema = e.schema;
+    written.push({ event: record, pos });
+  }
+  return { kind: 'write', events: written, counters: { seq, pos, clock }, streamVersion: version };
+}
+
+export interface IngestInput {
+  /** This replica: its own events coming back (a restore) move its seq counter past them. */
+  replica: ReplicaId;
+  /** Validated remote events (see validateRemoteEvent), in the order they were received. */
+  events: StoredEventRecord[];
+  now: number;
+  maxClockDriftMs: number;
+}
+
+export interface IngestReads {
+  counters: ReplicaCounters;
+  /** The stored event for each input id, in input order. */
+  existing: (StoredEventRecord | undefined)[];
+  /** Current version of each stream the input touches. */
+  streamVersions: Map<string, number>;
+}
+
+export interface IngestPlan {
+  /** Events new to this replica, with their local positions. */
+  write: { event: StoredEventRecord; pos: number }[];
+  counters: ReplicaCounters;
+  /** New version of each stream that changed. */
+  streamVersions: Map<string, number>;
+  /**
+   * Streams that received an event at a version they already held: a possible concurrent append
+   * (a conflict), to be confirmed by conflicts().
+   */
+  possibleConflicts: Set<string>;
+  /** Ids received again with a payload different from the stored copy: kept as first stored. */
+  divergent: EventId[];
+  /** Some remote HLC was more than maxClockDrift ahead of our wall clock. */
+  skewed: boolean;
+}
+
+export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
+  let { seq, pos, clock } = reads.counters;
+  let skewed = false;
+  const write: { event: StoredEventRecord; pos: number }[] = [];
+  const streamVersions = new Map<string, number>();
+  const possibleConflicts = new Set<string>();
+  const divergent: EventId[] = [];
+  const inBatch = new Map<string, StoredEventRecord>();
+  const versionOf = (stream: string) =>
+    streamVersions.get(stream) ?? reads.streamVersions.get(stream) ?? 0;
+
+  for (let i = 0; i < input.events.length; i++) {
+    const event = input.events[i]!;
+    const stored = reads.existing[i] ?? inBatch.get(event.id);
+    if (stored !== undefined) {
+      if (stored.cursor !== event.cursor || !samePayload(stored, event.stream, toNew(event))) {
+        divergent.push(event.id);
+      }
+      continue;
+    }
+    inBatch.set(event.id, event);
+    if (event.replica === input.replica && event.seq > seq) seq = event.seq;
+    pos += 1;
+    write.push({ event, pos });
+    const received = receive(clock, decodeHlc(event.hlc), input.now, input.maxClockDriftMs);
+    clock = received.state;
+    skewed ||= received.skewed;
+    const current = versionOf(event.stream);
+    if (event.version <= current) possibleConflicts.add(event.stream);
+    if (event.version > current) streamVersions.set(event.stream, event.version);
+  }
+  return {
+    write,
+    counters: { seq, pos, clock },
+    streamVersions,
+    possibleConflicts,
+    divergent,
+    skewed,
+  };
+}
+
+function toNew(event: StoredEventRecord): ValidNewEvent {
+  const e: ValidNewEvent = { type: event.type, data: event.data, schema: event.schema ?? 1 };
+  if (event.meta !== undefined) e.meta = event.meta;
+  return e;
+}

@@ -1,0 +1,202 @@
+/**
+ * Every error Chronicle raises is a ChronicleError with a stable string `code`.
+ * Codes are part of the public API: they are catalogued in the README and never renamed.
+ */
+
+export type ErrorCode =
+  | 'CONCURRENCY'
+  | 'IDEMPOTENCY'
+  | 'VALIDATION'
+  | 'STORE_CLOSED'
+  | 'QUOTA_EXCEEDED'
+  | 'STORAGE'
+  | 'STORAGE_UNAVAILABLE'
+  | 'VERSION_CHANGE'
+  | 'NOT_FOUND'
+  | 'CLOCK_SKEW'
+  | 'PROTOCOL'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'LIMIT_EXCEEDED'
+  | 'TRANSPORT';
+
+/** Fields that every error carries across a worker or network boundary. */
+export interface SerializedError {
+  name: string;
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export class ChronicleError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'ChronicleError';
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(): SerializedError {
+    return { name: this.name, code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** An append's expectedVersion did not match the stream's current version. Nothing was written. */
+export class ConcurrencyError extends ChronicleError {
+  readonly stream: string;
+  readonly expectedVersion: number | 'none';
+  readonly actualVersion: number;
+
+  constructor(stream: string, expectedVersion: number | 'none', actualVersion: number) {
+    super(
+      'CONCURRENCY',
+      `stream "${stream}" is at version ${actualVersion}, expected ${expectedVersion === 'none' ? 'no stream' : `version ${expectedVersion}`}`,
+      { stream, expectedVersion, actualVersion },
+    );
+    this.name = 'ConcurrencyError';
+    this.stream = stream;
+    this.expectedVersion = expectedVersion;
+    this.actualVersion = actualVersion;
+  }
+}
+
+export type IdempotencyReason = 'payload-differs' | 'mixed-batch' | 'duplicate-in-batch';
+
+/** An event id is stored already with another payload, or a batch mixes stored and new ids. */
+export class IdempotencyError extends ChronicleError {
+  readonly eventId: string;
+  readonly reason: IdempotencyReason;
+
+  constructor(eventId: string, reason: IdempotencyReason) {
+    const why =
+      reason === 'payload-differs'
+        ? 'is stored already with a different payload'
+        : reason === 'mixed-batch'
+          ? 'is stored already, but the batch also holds new events'
+          : 'appears twice in one batch';
+    super('IDEMPOTENCY', `event id "${eventId}" ${why}`, { eventId, reason });
+    this.name = 'IdempotencyError';
+    this.eventId = eventId;
+    this.reason = reason;
+  }
+}
+
+/** Bad input: `path` points at the offending field, e.g. `events[2].data.items[0]`. */
+export class ValidationError extends ChronicleError {
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(path: string, reason: string) {
+    super('VALIDATION', `${path}: ${reason}`, { path, reason });
+    this.name = 'ValidationError';
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+export class StoreClosedError extends ChronicleError {
+  constructor(message = 'the store is closed') {
+    super('STORE_CLOSED', message);
+    this.name = 'StoreClosedError';
+  }
+}
+
+/** The browser refused to store more data. Nothing of the failing write was stored. */
+export class QuotaExceededError extends ChronicleError {
+  constructor(message = 'storage quota exceeded; nothing of this write was stored') {
+    super('QUOTA_EXCEEDED', message);
+    this.name = 'QuotaExceededError';
+  }
+}
+
+/**
+ * A storage failure: `STORAGE` for a failed operation, `STORAGE_UNAVAILABLE` when the database
+ * cannot be opened at all, `VERSION_CHANGE` when another tab upgraded or deleted the database.
+ */
+export class StorageError extends ChronicleError {
+  constructor(
+    code: 'STORAGE' | 'STORAGE_UNAVAILABLE' | 'VERSION_CHANGE',
+    message: string,
+    details: Record<string, unknown> = {},
+  ) {
+    super(code, message, details);
+    this.name = 'StorageError';
+  }
+}
+
+/** A projection, query or event that does not exist. */
+export class NotFoundError extends ChronicleError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('NOT_FOUND', message, details);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** A sync peer or message broke the protocol, auth or limits. */
+export class SyncError extends ChronicleError {
+  constructor(
+    code: 'PROTOCOL' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'LIMIT_EXCEEDED' | 'TRANSPORT' | 'CLOCK_SKEW',
+    message: string,
+    details: Record<string, unknown> = {},
+  ) {
+    super(code, message, details);
+    this.name = 'SyncError';
+  }
+}
+
+const errorClasses = {
+  ConcurrencyError,
+  IdempotencyError,
+  ValidationError,
+  StoreClosedError,
+  QuotaExceededError,
+  StorageError,
+  NotFoundError,
+  SyncError,
+} as const;
+
+/** Rebuilds an error of the right class from its serialized form (worker and wire boundaries). */
+export function deserializeError(serialized: SerializedError): ChronicleError {
+  const d = serialized.details ?? {};
+  let error: ChronicleError;
+  switch (serialized.name) {
+    case 'ConcurrencyError':
+      error = new ConcurrencyError(
+        String(d.stream),
+        d.expectedVersion as number | 'none',
+        Number(d.actualVersion),
+      );
+      break;
+    case 'IdempotencyError':
+      error = new IdempotencyError(String(d.eventId), d.reason as IdempotencyReason);
+      break;
+    case 'ValidationError':
+      error = new ValidationError(String(d.path), String(d.reason));
+      break;
+    case 'StoreClosedError':
+      error = new StoreClosedError(serialized.message);
+      break;
+    case 'QuotaExceededError':
+      error = new QuotaExceededError(serialized.message);
+      break;
+    default: {
+      const Known = errorClasses[serialized.name as keyof typeof errorClasses];
+      if (Known === StorageError || Known === NotFoundError || Known === SyncError) {
+        error = new ChronicleError(serialized.code, serialized.message, d);
+        Object.setPrototypeOf(error, Known.prototype);
+        error.name = serialized.name;
+      } else {
+        error = new ChronicleError(serialized.code, serialized.message, d);
+      }
+    }
+  }
+  error.message = serialized.message;
+  return error;
+}
+
+export function isChronicleError(value: unknown): value is ChronicleError {
+  return value instanceof ChronicleError;
+}

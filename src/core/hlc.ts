@@ -1,0 +1,89 @@
+/**
+ * Hybrid logical clock (Kulkarni et al., 2014), pure: the wall clock is passed in.
+ *
+ * Invariants:
+ * 1. `tick` and `receive` never return a timestamp lower than or equal to the state they start from:
+ *    a replica's HLC never goes backwards, even when its wall clock does.
+ * 2. After `receive(remote)` the clock is past `remote`, unless `remote` is more than `maxDrift`
+ *    ahead of the wall clock: then the clock moves only to `now + maxDrift` and reports skew.
+ *    No event is ever refused for skew.
+ * 3. `encode` is fixed-width, so string order equals (wall, counter) order.
+ */
+import type { Hlc } from './ids.ts';
+
+export interface HlcState {
+  /** Milliseconds; may run ahead of the wall clock. */
+  readonly wall: number;
+  /** Breaks ties inside one millisecond. */
+  readonly counter: number;
+}
+
+export const HLC_ZERO: HlcState = { wall: 0, counter: 0 };
+export const DEFAULT_MAX_CLOCK_DRIFT_MS = 24 * 60 * 60 * 1000;
+
+const WALL_WIDTH = 11; // base 36: up to 36^11 ms, far past the year 10,000
+const COUNTER_WIDTH = 5; // base 36: 60 million ticks inside one millisecond
+const COUNTER_MAX = 36 ** COUNTER_WIDTH - 1;
+
+export function encodeHlc(state: HlcState): Hlc {
+  return `${state.wall.toString(36).padStart(WALL_WIDTH, '0')}-${state.counter
+    .toString(36)
+    .padStart(COUNTER_WIDTH, '0')}` as Hlc;
+}
+
+export function decodeHlc(hlc: string): HlcState {
+  const match = /^([0-9a-z]{11})-([0-9a-z]{5})$/.exec(hlc);
+  if (!match) throw new TypeError(`not a hybrid logical clock value: ${hlc}`);
+  return { wall: Number.parseInt(match[1]!, 36), counter: Number.parseInt(match[2]!, 36) };
+}
+
+export function isHlc(value: unknown): value is Hlc {
+  return typeof value === 'string' && /^[0-9a-z]{11}-[0-9a-z]{5}$/.test(value);
+}
+
+export function compareHlc(a: HlcState, b: HlcState): number {
+  return a.wall !== b.wall ? a.wall - b.wall : a.counter - b.counter;
+}
+
+function bump(state: HlcState): HlcState {
+  // Counter overflow borrows a millisecond rather than wrapping: order is kept (invariant 1).
+  return state.counter >= COUNTER_MAX
+    ? { wall: state.wall + 1, counter: 0 }
+    : { wall: state.wall, counter: state.counter + 1 };
+}
+
+/** The timestamp for a local event. */
+export function tick(state: HlcState, nowMs: number): HlcState {
+  const now = Math.floor(nowMs);
+  return now > state.wall ? { wall: now, counter: 0 } : bump(state);
+}
+
+export interface ReceiveResult {
+  readonly state: HlcState;
+  /** True when `remote` was more than maxDrift ahead of the wall clock and was not fully followed. */
+  readonly skewed: boolean;
+}
+
+/** Moves the clock past a timestamp seen on a remote event (invariant 2). */
+export function receive(
+  state: HlcState,
+  remote: HlcState,
+  nowMs: number,
+  maxDriftMs: number = DEFAULT_MAX_CLOCK_DRIFT_MS,
+): ReceiveResult {
+  const now = Math.floor(nowMs);
+  const limit = now + maxDriftMs;
+  let skewed = false;
+  let target = remote;
+  if (remote.wall > limit) {
+    skewed = true;
+    target = { wall: limit, counter: 0 };
+  }
+  if (compareHlc(state, target) >= 0) return { state, skewed };
+  return { state: target, skewed };
+}
+
+/** The HLC state just past the largest of `hlcs` (used when a replica restarts from its log). */
+export function maxHlc(a: HlcState, b: HlcState): HlcState {
+  return compareHlc(a, b) >= 0 ? a : b;
+}

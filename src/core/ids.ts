@@ -1,0 +1,111 @@
+/**
+ * Branded identifiers: easy to mix up as plain strings and numbers, so each has its own type,
+ * a `make`/`parse` and a `compare`.
+ *
+ * Invariants:
+ * 1. A ReplicaId is 16 lowercase base-32 characters; it never contains the order-key separator.
+ * 2. An order key (Cursor) sorts, as a plain string, in the total order (hlc, replica, seq).
+ */
+
+declare const brand: unique symbol;
+type Brand<T, B extends string> = T & { readonly [brand]: B };
+
+export type ReplicaId = Brand<string, 'ReplicaId'>;
+export type EventId = Brand<string, 'EventId'>;
+export type Seq = Brand<number, 'Seq'>;
+export type Hlc = Brand<string, 'Hlc'>;
+/** Opaque position in the total order; comes from a StoredEvent and sorts as a string. */
+export type Cursor = Brand<string, 'Cursor'>;
+
+/** A source of random bytes; injected so that core stays deterministic under test. */
+export type RandomBytes = (length: number) => Uint8Array;
+
+export const cryptoRandomBytes: RandomBytes = (length) =>
+  globalThis.crypto.getRandomValues(new Uint8Array(length));
+
+const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz';
+
+function base32(bytes: Uint8Array, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += BASE32[(bytes[i] ?? 0) & 31];
+  return out;
+}
+
+export const ReplicaId = {
+  make(random: RandomBytes = cryptoRandomBytes): ReplicaId {
+    return base32(random(16), 16) as ReplicaId;
+  },
+  parse(value: unknown): ReplicaId {
+    if (typeof value !== 'string' || !/^[0-9a-z]{1,64}$/.test(value)) {
+      throw new TypeError(`not a replica id: ${String(value)}`);
+    }
+    return value as ReplicaId;
+  },
+  isValid(value: unknown): value is ReplicaId {
+    return typeof value === 'string' && /^[0-9a-z]{1,64}$/.test(value);
+  },
+  compare(a: ReplicaId, b: ReplicaId): number {
+    return a < b ? -1 : a > b ? 1 : 0;
+  },
+};
+
+export const EventId = {
+  /** 26 characters: 10 of time (ms) so ids roughly sort by creation, 16 random. */
+  make(nowMs: number, random: RandomBytes = cryptoRandomBytes): EventId {
+    let time = '';
+    let t = Math.max(0, Math.floor(nowMs));
+    for (let i = 0; i < 10; i++) {
+      time = BASE32[t % 32] + time;
+      t = Math.floor(t / 32);
+    }
+    return (time + base32(random(16), 16)) as EventId;
+  },
+  parse(value: unknown): EventId {
+    if (!EventId.isValid(value)) throw new TypeError(`not an event id: ${String(value)}`);
+    return value as EventId;
+  },
+  isValid(value: unknown): value is EventId {
+    return typeof value === 'string' && value.length > 0 && value.length <= 128;
+  },
+  compare(a: EventId, b: EventId): number {
+    return a < b ? -1 : a > b ? 1 : 0;
+  },
+};
+
+const SEQ_WIDTH = 12;
+
+export const Seq = {
+  make(value: number): Seq {
+    if (!Number.isSafeInteger(value) || value < 1) throw new TypeError(`not a seq: ${value}`);
+    return value as Seq;
+  },
+  isValid(value: unknown): value is Seq {
+    return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
+  },
+  compare(a: Seq, b: Seq): number {
+    return a - b;
+  },
+  /** Fixed-width base-36 so that string order equals numeric order (up to 36^12). */
+  encode(value: Seq): string {
+    return value.toString(36).padStart(SEQ_WIDTH, '0');
+  },
+};
+
+export const Cursor = {
+  /** The order key of an event: `hlc.replica.seq`, sortable as a plain string. */
+  make(hlc: Hlc, replica: ReplicaId, seq: Seq): Cursor {
+    return `${hlc}.${replica}.${Seq.encode(seq)}` as Cursor;
+  },
+  parse(value: unknown): Cursor {
+    if (typeof value !== 'string' || !/^[0-9a-z]+-[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+$/.test(value)) {
+      throw new TypeError(`not a cursor: ${String(value)}`);
+    }
+    return value as Cursor;
+  },
+  isValid(value: unknown): value is Cursor {
+    return typeof value === 'string' && /^[0-9a-z]+-[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+$/.test(value);
+  },
+  compare(a: Cursor, b: Cursor): number {
+    return a < b ? -1 : a > b ? 1 : 0;
+  },
+};

@@ -1,0 +1,136 @@
+/**
+ * JSON values: validation, size and key-order-insensitive equality.
+ *
+ * Invariants:
+ * 1. A JSON value holds only null, booleans, finite numbers, strings, arrays without holes and
+ *    plain objects whose own enumerable string keys hold JSON values; no cycles.
+ * 2. `jsonEqual` compares as JSON values: object key order is ignored, array order is not.
+ */
+import { ValidationError } from './errors.ts';
+import type { JsonValue } from './events.ts';
+
+export interface JsonLimits {
+  /** Maximum nesting depth; deep nesting is an attack on recursive code. */
+  maxDepth: number;
+}
+
+export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: 64 };
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Throws ValidationError at the first value that is not JSON, naming its path. */
+export function assertJsonValue(
+  value: unknown,
+  path: string,
+  limits: JsonLimits = DEFAULT_JSON_LIMITS,
+): void {
+  const seen = new Set<object>();
+  const visit = (v: unknown, p: string, depth: number): void => {
+    if (depth > limits.maxDepth) throw new ValidationError(p, `nested deeper than ${limits.maxDepth}`);
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return;
+      case 'number':
+        if (!Number.isFinite(v)) throw new ValidationError(p, `${v} is not a JSON number`);
+        return;
+      case 'undefined':
+        throw new ValidationError(p, 'undefined is not a JSON value');
+      case 'bigint':
+        throw new ValidationError(p, 'a bigint is not a JSON value');
+      case 'function':
+        throw new ValidationError(p, 'a function is not a JSON value');
+      case 'symbol':
+        throw new ValidationError(p, 'a symbol is not a JSON value');
+      case 'object': {
+        if (v === null) return;
+        if (seen.has(v)) throw new ValidationError(p, 'a cycle is not a JSON value');
+        seen.add(v);
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) {
+            if (!(i in v)) throw new ValidationError(`${p}[${i}]`, 'an array hole is not a JSON value');
+            visit(v[i], `${p}[${i}]`, depth + 1);
+          }
+        } else {
+          if (!isPlainObject(v)) {
+            const name = (v as object).constructor?.name ?? 'unknown';
+            throw new ValidationError(p, `a ${name} is not a plain JSON object`);
+          }
+          if (Object.getOwnPropertySymbols(v).length > 0) {
+            throw new ValidationError(p, 'symbol keys are not JSON');
+          }
+          for (const key of Object.keys(v)) {
+            visit((v as Record<string, unknown>)[key], `${p}.${key}`, depth + 1);
+          }
+        }
+        seen.delete(v);
+        return;
+      }
+      default:
+        throw new ValidationError(p, 'not a JSON value');
+    }
+  };
+  visit(value, path, 0);
+}
+
+/** Size of the value's JSON text in UTF-8 bytes. */
+export function jsonByteLength(value: unknown): number {
+  return utf8Length(JSON.stringify(value) ?? '');
+}
+
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Equality of JSON values, ignoring object key order (invariant 2). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== typeof b || a === null || b === null) return false;
+  if (typeof a !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const aKeys = Object.keys(ao);
+  if (aKeys.length !== Object.keys(bo).length) return false;
+  for (const key of aKeys) {
+    if (!Object.hasOwn(bo, key) || !jsonEqual(ao[key], bo[key])) return false;
+  }
+  return true;
+}
+
+/**
+ * A deep copy of a JSON value in which `__proto__`, `constructor` and `prototype` are own data
+ * properties like any other (JSON.parse already does this; spreading or Object.assign do not).
+ */
+export function cloneJson<T extends JsonValue>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => cloneJson(item)) as T;
+  const out: Record<string, JsonValue> = {};
+  for (const key of Object.keys(value)) {
+    Object.defineProperty(out, key, {
+      value: cloneJson((value as Record<string, JsonValue>)[key]!),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out as T;
+}

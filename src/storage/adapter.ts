@@ -1,0 +1,120 @@
+/**
+ * The storage interface: a replica's durable log, its counters, projection snapshots and sync
+ * metadata. Every adapter (memory, IndexedDB) passes test/storage/conformance.ts.
+ *
+ * Invariants (each adapter keeps them; the pure decisions come from core/append.ts):
+ * 1. appendLocal and ingest are atomic: all of a call is durable when the promise resolves, or
+ *    nothing of it is stored.
+ * 2. seq, stream versions, positions and the clock are read and written inside the same write
+ *    transaction as the events: two handles on one database never hand out the same seq, version
+ *    or position (two tabs are one replica).
+ * 3. Positions are dense and 1-based; readByPos pages through receive order.
+ * 4. readByCursor pages through the total order, optionally restricted to one stream.
+ * 5. No read holds more than `limit` events in memory.
+ */
+import type { ExpectedVersion, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { HlcState } from '../core/hlc.ts';
+import type { EventId, ReplicaId } from '../core/ids.ts';
+import type { ValidNewEvent } from '../core/validate.ts';
+
+export type Durability = 'strict' | 'relaxed';
+
+export interface OpenOptions {
+  /** 'strict' (default) resolves writes only once they are flushed to disk. */
+  durability?: Durability;
+  /** Called when the database is closed from outside (another tab upgraded or deleted it). */
+  onExternalClose?: (reason: 'versionchange' | 'deleted' | 'unexpected') => void;
+}
+
+export interface StorageAdapter {
+  /** For diagnostics: 'memory', 'indexeddb:<name>'. */
+  readonly name: string;
+  /** Opens a handle. Several handles on one adapter share one database, like tabs. */
+  open(options?: OpenOptions): Promise<EventLog>;
+}
+
+export interface LocalAppendRequest {
+  stream: string;
+  events: (ValidNewEvent & { id: EventId })[];
+  expectedVersion: ExpectedVersion;
+  /** Wall clock (ms) read before the transaction began. */
+  now: number;
+}
+
+export type LocalAppendResult =
+  | { kind: 'written'; records: LocalRecord[] }
+  | { kind: 'duplicate'; events: StoredEventRecord[] };
+
+export interface IngestRequest {
+  /** Validated remote events, in receive order. */
+  events: StoredEventRecord[];
+  now: number;
+  maxClockDriftMs: number;
+}
+
+export interface IngestResult {
+  /** The events that were new here, with their local positions. */
+  written: LocalRecord[];
+  skewed: boolean;
+  divergent: EventId[];
+}
+
+export interface CursorQuery {
+  /** Exclusive lower bound (in reverse: exclusive upper bound). */
+  after?: string;
+  /** Inclusive upper bound (in reverse: inclusive lower bound). */
+  until?: string;
+  stream?: string;
+  reverse?: boolean;
+  limit: number;
+}
+
+export interface SnapshotMeta {
+  projection: string;
+  version: number;
+  /** (cursor, pos): see core/projection.ts */
+  cursor: string;
+  pos: number;
+  /** Events folded into the state. */
+  count: number;
+}
+
+export interface SnapshotRecord extends SnapshotMeta {
+  state: unknown;
+}
+
+export interface EventLog {
+  readonly replicaId: ReplicaId;
+  /** Throws ConcurrencyError, IdempotencyError, QuotaExceededError, StorageError. */
+  appendLocal(request: LocalAppendRequest): Promise<LocalAppendResult>;
+  ingest(request: IngestRequest): Promise<IngestResult>;
+  readByCursor(query: CursorQuery): Promise<LocalRecord[]>;
+  /** Records with pos > afterPos, in receive order. */
+  readByPos(afterPos: number, limit: number): Promise<LocalRecord[]>;
+  getByIds(ids: readonly string[]): Promise<(LocalRecord | undefined)[]>;
+  /** Last local position (0 when empty). */
+  headPos(): Promise<number>;
+  /** Smallest cursor among positions > pos, or undefined when there are none. */
+  minCursorSince(pos: number): Promise<string | undefined>;
+  streamVersion(stream: string): Promise<number>;
+  /** Streams that may hold concurrent appends (flagged on ingest). */
+  conflictStreams(): Promise<string[]>;
+  clock(): Promise<HlcState>;
+
+  putSnapshot(snapshot: SnapshotRecord): Promise<void>;
+  listSnapshots(projection: string, version: number): Promise<SnapshotMeta[]>;
+  getSnapshot(projection: string, version: number, cursor: string): Promise<SnapshotRecord | undefined>;
+  /** Deletes the listed snapshots of `projection`, or all of them (any version) if none listed. */
+  deleteSnapshots(projection: string, which?: readonly { version: number; cursor: string }[]): Promise<void>;
+
+  /** Small JSON values: sync checkpoints, projection versions, the server epoch. */
+  getMeta(key: string): Promise<JsonValue | undefined>;
+  setMeta(key: string, value: JsonValue): Promise<void>;
+
+  /**
+   * Called after another handle on the same database wrote, with its new head position; may be
+   * late or dropped (the log, not the notice, is the truth). Returns an unsubscribe function.
+   */
+  onRemoteWrite(listener: (headPos: number) => void): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,310 @@
+/**
+ * The in-memory storage adapter: the same behaviour as IndexedDB, without persistence. Handles
+ * opened on one memoryStorage() share its data, like tabs share a database.
+ *
+ * Stored events are deep-frozen once and handed out as they are: events are immutable.
+ */
+import { planIngest, planLocalAppend, type ReplicaCounters } from '../core/append.ts';
+import { StoreClosedError } from '../core/errors.ts';
+import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
+import { HLC_ZERO } from '../core/hlc.ts';
+import { ReplicaId } from '../core/ids.ts';
+import type {
+  CursorQuery,
+  EventLog,
+  IngestRequest,
+  IngestResult,
+  LocalAppendRequest,
+  LocalAppendResult,
+  SnapshotMeta,
+  SnapshotRecord,
+  StorageAdapter,
+} from './adapter.ts';
+
+interface MemoryDatabase {
+  replicaId: ReplicaId;
+  counters: ReplicaCounters;
+  byPos: LocalRecord[];
+  byCursor: LocalRecord[];
+  byStream: Map<string, LocalRecord[]>;
+  byId: Map<string, LocalRecord>;
+  streamVersions: Map<string, number>;
+  conflictStreams: Set<string>;
+  snapshots: Map<string, SnapshotRecord>;
+  meta: Map<string, JsonValue>;
+  handles: Set<MemoryEventLog>;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+/** Index of the first element whose cursor is > cursor (or >= when inclusive). */
+function upperBound(list: LocalRecord[], cursor: string, inclusive: boolean): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = list[mid]!.event.cursor;
+    if (inclusive ? c < cursor : c <= cursor) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function insertSorted(list: LocalRecord[], record: LocalRecord): void {
+  const at = upperBound(list, record.event.cursor, false);
+  if (at === list.length) list.push(record);
+  else list.splice(at, 0, record);
+}
+
+const snapshotKey = (projection: string, version: number, cursor: string) =>
+  `${projection}\u0000${version}\u0000${cursor}`;
+
+class MemoryEventLog implements EventLog {
+  private closed = false;
+  private readonly listeners = new Set<(headPos: number) => void>();
+
+  constructor(private readonly db: MemoryDatabase) {}
+
+  get replicaId(): ReplicaId {
+    return this.db.replicaId;
+  }
+
+  private check(): MemoryDatabase {
+    if (this.closed) throw new StoreClosedError('the storage handle is closed');
+    return this.db;
+  }
+
+  private write(records: { event: StoredEventRecord; pos: number }[]): LocalRecord[] {
+    const db = this.db;
+    const out: LocalRecord[] = [];
+    for (const { event, pos } of records) {
+      const record: LocalRecord = deepFreeze({ event: structuredClone(event), pos });
+      db.byPos.push(record);
+      insertSorted(db.byCursor, record);
+      let stream = db.byStream.get(event.stream);
+      if (stream === undefined) {
+        stream = [];
+        db.byStream.set(event.stream, stream);
+      }
+      insertSorted(stream, record);
+      db.byId.set(event.id, record);
+      out.push(record);
+    }
+    return out;
+  }
+
+  private notifyOthers(): void {
+    const head = this.db.counters.pos;
+    for (const handle of this.db.handles) {
+      if (handle !== this) handle.remoteWrite(head);
+    }
+  }
+
+  remoteWrite(head: number): void {
+    // Asynchronous like a BroadcastChannel message: listeners never run inside a write.
+    queueMicrotask(() => {
+      if (this.closed) return;
+      for (const listener of this.listeners) listener(head);
+    });
+  }
+
+  async appendLocal(request: LocalAppendRequest): Promise<LocalAppendResult> {
+    const db = this.check();
+    const plan = planLocalAppend(
+      { ...request, replica: db.replicaId },
+      {
+        counters: db.counters,
+        streamVersion: db.streamVersions.get(request.stream) ?? 0,
+        existing: request.events.map((e) => db.byId.get(e.id)?.event),
+      },
+    );
+    switch (plan.kind) {
+      case 'rejected':
+        throw plan.error;
+      case 'duplicate':
+        return { kind: 'duplicate', events: plan.events };
+      case 'write': {
+        const records = this.write(plan.events);
+        db.counters = plan.counters;
+        db.streamVersions.set(request.stream, plan.streamVersion);
+        this.notifyOthers();
+        return { kind: 'written', records };
+      }
+      default: {
+        const never: never = plan;
+        throw new Error(`unknown plan ${String(never)}`);
+      }
+    }
+  }
+
+  async ingest(request: IngestRequest): Promise<IngestResult> {
+    const db = this.check();
+    const streams = new Map<string, number>();
+    for (const e of request.events) streams.set(e.stream, db.streamVersions.get(e.stream) ?? 0);
+    const plan = planIngest(
+      { ...request, replica: db.replicaId },
+      {
+        counters: db.counters,
+        existing: request.events.map((e) => db.byId.get(e.id)?.event),
+        streamVersions: streams,
+      },
+    );
+    const written = this.write(plan.write);
+    db.counters = plan.counters;
+    for (const [stream, version] of plan.streamVersions) db.streamVersions.set(stream, version);
+    for (const stream of plan.possibleConflicts) db.conflictStreams.add(stream);
+    if (written.length > 0) this.notifyOthers();
+    return { written, skewed: plan.skewed, divergent: plan.divergent };
+  }
+
+  async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
+    const db = this.check();
+    const list =
+      query.stream === undefined ? db.byCursor : (db.byStream.get(query.stream) ?? []);
+    const out: LocalRecord[] = [];
+    if (!query.reverse) {
+      let i = query.after === undefined ? 0 : upperBound(list, query.after, false);
+      for (; i < list.length && out.length < query.limit; i++) {
+        const r = list[i]!;
+        if (query.until !== undefined && r.event.cursor > query.until) break;
+        out.push(r);
+      }
+    } else {
+      let i = (query.after === undefined ? list.length : upperBound(list, query.after, true)) - 1;
+      for (; i >= 0 && out.length < query.limit; i--) {
+        const r = list[i]!;
+        if (query.until !== undefined && r.event.cursor < query.until) break;
+        out.push(r);
+      }
+    }
+    return out;
+  }
+
+  async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
+    return this.check().byPos.slice(Math.max(0, afterPos), Math.max(0, afterPos) + limit);
+  }
+
+  async getByIds(ids: readonly string[]): Promise<(LocalRecord | undefined)[]> {
+    const db = this.check();
+    return ids.map((id) => db.byId.get(id));
+  }
+
+  async headPos(): Promise<number> {
+    return this.check().counters.pos;
+  }
+
+  async minCursorSince(pos: number): Promise<string | undefined> {
+    const db = this.check();
+    let min: string | undefined;
+    for (let i = Math.max(0, pos); i < db.byPos.length; i++) {
+      const c = db.byPos[i]!.event.cursor;
+      if (min === undefined || c < min) min = c;
+    }
+    return min;
+  }
+
+  async streamVersion(stream: string): Promise<number> {
+    return this.check().streamVersions.get(stream) ?? 0;
+  }
+
+  async conflictStreams(): Promise<string[]> {
+    return [...this.check().conflictStreams].sort();
+  }
+
+  async clock() {
+    return this.check().counters.clock;
+  }
+
+  async putSnapshot(snapshot: SnapshotRecord): Promise<void> {
+    this.check().snapshots.set(
+      snapshotKey(snapshot.projection, snapshot.version, snapshot.cursor),
+      structuredClone(snapshot),
+    );
+  }
+
+  async listSnapshots(projection: string, version: number): Promise<SnapshotMeta[]> {
+    const out: SnapshotMeta[] = [];
+    for (const s of this.check().snapshots.values()) {
+      if (s.projection === projection && s.version === version) {
+        const { state: _state, ...meta } = s;
+        out.push(meta);
+      }
+    }
+    return out.sort((a, b) => (a.cursor < b.cursor ? -1 : a.cursor > b.cursor ? 1 : 0));
+  }
+
+  async getSnapshot(
+    projection: string,
+    version: number,
+    cursor: string,
+  ): Promise<SnapshotRecord | undefined> {
+    const s = this.check().snapshots.get(snapshotKey(projection, version, cursor));
+    return s === undefined ? undefined : structuredClone(s);
+  }
+
+  async deleteSnapshots(
+    projection: string,
+    which?: readonly { version: number; cursor: string }[],
+  ): Promise<void> {
+    const db = this.check();
+    if (which === undefined) {
+      for (const [key, s] of db.snapshots) if (s.projection === projection) db.snapshots.delete(key);
+      return;
+    }
+    for (const w of which) db.snapshots.delete(snapshotKey(projection, w.version, w.cursor));
+  }
+
+  async getMeta(key: string): Promise<JsonValue | undefined> {
+    const value = this.check().meta.get(key);
+    return value === undefined ? undefined : structuredClone(value);
+  }
+
+  async setMeta(key: string, value: JsonValue): Promise<void> {
+    this.check().meta.set(key, structuredClone(value));
+  }
+
+  onRemoteWrite(listener: (headPos: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    this.db.handles.delete(this);
+  }
+}
+
+/**
+ * A non-persistent storage adapter: for tests, for Node, and as the explicit fallback where
+ * IndexedDB is unavailable.
+ */
+export function memoryStorage(): StorageAdapter {
+  const db: MemoryDatabase = {
+    replicaId: ReplicaId.make(),
+    counters: { seq: 0, pos: 0, clock: HLC_ZERO },
+    byPos: [],
+    byCursor: [],
+    byStream: new Map(),
+    byId: new Map(),
+    streamVersions: new Map(),
+    conflictStreams: new Set(),
+    snapshots: new Map(),
+    meta: new Map(),
+    handles: new Set(),
+  };
+  return {
+    name: 'memory',
+    async open() {
+      const handle = new MemoryEventLog(db);
+      db.handles.add(handle);
+      return handle;
+    },
+  };
+}
