@@ -85,6 +85,8 @@ export interface SnapshotRecord extends SnapshotMeta {
 
 export interface EventLog {
   readonly replicaId: ReplicaId;
+  /** Random id made with the database: a new epoch means a new (or restored-elsewhere) log. */
+  readonly epoch: string;
   /** Throws ConcurrencyError, IdempotencyError, QuotaExceededError, StorageError. */
   appendLocal(request: LocalAppendRequest): Promise<LocalAppendResult>;
   ingest(request: IngestRequest): Promise<IngestResult>;

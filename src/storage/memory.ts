@@ -23,6 +23,7 @@ import type {
 
 interface MemoryDatabase {
   replicaId: ReplicaId;
+  epoch: string;
   counters: ReplicaCounters;
   byPos: LocalRecord[];
   byCursor: LocalRecord[];
@@ -73,6 +74,10 @@ class MemoryEventLog implements EventLog {
 
   get replicaId(): ReplicaId {
     return this.db.replicaId;
+  }
+
+  get epoch(): string {
+    return this.db.epoch;
   }
 
   private check(): MemoryDatabase {
@@ -288,6 +293,7 @@ class MemoryEventLog implements EventLog {
 export function memoryStorage(): StorageAdapter {
   const db: MemoryDatabase = {
     replicaId: ReplicaId.make(),
+    epoch: ReplicaId.make(),
     counters: { seq: 0, pos: 0, clock: HLC_ZERO },
     byPos: [],
     byCursor: [],

@@ -1,0 +1,58 @@
+/**
+ * Types shared by the store and the sync layer (no behaviour): a Transport and the sync status.
+ */
+
+/** Why a transport connection ended. `code` is a WebSocket close code where there is one. */
+export interface TransportCloseInfo {
+  code?: number;
+  reason: string;
+  /** Set when the close was caused by a failure rather than asked for. */
+  error?: { code: string; message: string };
+}
+
+/**
+ * A message channel between two replicas, carrying JSON text messages (see sync/protocol.ts).
+ *
+ * - `open()` starts a connection and resolves once messages can be sent; it rejects if the
+ *   connection cannot be made. It may be called again after a close: that is a reconnect.
+ * - `send(text)` queues a message; it throws if the transport is not open.
+ * - Listeners registered with `onMessage` / `onClose` stay registered across reconnects.
+ * - `close()` ends the current connection; `onClose` listeners run once per connection.
+ * - `bufferedBytes()`, where known, is what was sent but not yet written to the network.
+ *
+ * Every transport passes test/sync/transport-conformance.ts.
+ */
+export interface Transport {
+  readonly kind: string;
+  open(): Promise<void>;
+  send(text: string): void;
+  onMessage(listener: (text: string) => void): () => void;
+  onClose(listener: (info: TransportCloseInfo) => void): () => void;
+  close(code?: number, reason?: string): void;
+  bufferedBytes?(): number;
+}
+
+export type SyncState = 'offline' | 'connecting' | 'syncing' | 'idle';
+
+export interface SyncStatus {
+  state: SyncState;
+  /** Local events not yet acknowledged by the peer. */
+  pending: number;
+  lastSyncedAt?: number;
+  lastError?: { code: string; message: string };
+}
+
+export interface SyncConnection {
+  close(): Promise<void>;
+  status(): SyncStatus;
+}
+
+/** A transport, or the address of a sync server (a WebSocket transport is made for it). */
+export type SyncTarget = Transport | { url: string; token?: string | (() => Promise<string>) };
+
+export interface SyncApi {
+  connect(target: SyncTarget): SyncConnection;
+  /** The combined status of every connection (offline when there is none). */
+  status(): SyncStatus;
+  on(event: 'status', listener: (status: SyncStatus) => void): () => void;
+}

@@ -1,0 +1,34 @@
+/**
+ * The seam between the store and the sync layer. Dependencies point inward (sync → store), so
+ * the store does not import sync: openStore (src/index.ts) passes a SyncFactory that gets these
+ * internals.
+ */
+import type { StoredEventRecord } from '../core/events.ts';
+import type { SyncApi } from '../core/sync-types.ts';
+import type { EventLog, IngestResult } from '../storage/adapter.ts';
+
+export interface StoreInternals {
+  readonly log: EventLog;
+  readonly replicaId: string;
+  readonly maxClockDriftMs: number;
+  /** The store's wall clock, corrected by the offset the sync server reported. */
+  now(): number;
+  /** Sets the correction added to the raw wall clock (from a server's time at handshake). */
+  setClockOffset(ms: number): void;
+  /**
+   * Stores validated remote events through the store: durable first, then subscribers and
+   * projections learn of them.
+   */
+  ingest(events: StoredEventRecord[]): Promise<IngestResult>;
+  /** Called with the new head position after any write this handle can see. */
+  onChange(listener: (headPos: number) => void): () => void;
+  /** Resolves when the store is closing; sync stops then. */
+  readonly closing: Promise<void>;
+}
+
+export interface SyncController extends SyncApi {
+  /** Stops every connection (the store is closing). */
+  close(): Promise<void>;
+}
+
+export type SyncFactory = (internals: StoreInternals) => SyncController;

@@ -1,0 +1,34 @@
+/**
+ * What a sync session needs from the log it replicates: the client store's log, or one space's
+ * log on the server. Both sides of a session speak to a SyncLog; that is what makes the protocol
+ * symmetric.
+ */
+import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { Checkpoint } from './protocol.ts';
+
+export interface SyncIngestResult {
+  /** Records that were new to this log, with their positions. */
+  written: LocalRecord[];
+  /** Some HLC was more than maxClockDrift ahead of this side's wall clock. */
+  skewed: boolean;
+}
+
+export interface SyncLog {
+  /** The replica that owns this log (a server has one per space). */
+  readonly replicaId: string;
+  /** Random id of this log, created with it. */
+  epoch(): Promise<string>;
+  headPos(): Promise<number>;
+  /** The highest seq of this replica's own events that the log holds. */
+  ownSeq(): Promise<number>;
+  readByPos(afterPos: number, limit: number): Promise<LocalRecord[]>;
+  /** Id of the event at `pos`, or undefined past the head. */
+  idAtPos(pos: number): Promise<string | undefined>;
+  /** Stores validated remote events durably, deduplicated by id, before resolving. */
+  ingest(events: StoredEventRecord[]): Promise<SyncIngestResult>;
+  /** What this log holds of `peer`'s log. */
+  getCheckpoint(peer: string): Promise<Checkpoint | undefined>;
+  setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void>;
+  /** Called with the new head whenever records are added (by anyone). Returns unsubscribe. */
+  onAppend(listener: (headPos: number) => void): () => void;
+}
