@@ -1,0 +1,124 @@
+/**
+ * The server's named limits, each with a default. Every one has a test that goes over it and
+ * asserts the code (test/server/limits.test.ts).
+ *
+ * Invariants:
+ * 1. Every queue, buffer and count a client can grow is bounded by one of these.
+ * 2. Going over a limit costs the offending connection (an error, or a close), never the process
+ *    or the other connections.
+ */
+import { DEFAULT_SYNC_LIMITS, type SyncLimits } from '../sync/protocol.ts';
+
+export interface ServerLimits extends SyncLimits {
+  /**
+   * (SyncLimits) Bytes of one WebSocket message; `ws` closes with 1009 past it, before buffering
+   * the rest of the frame. Default 1 MiB.
+   */
+  maxMessageBytes: number;
+  /** (SyncLimits) Events in one `events` message. Default 500. */
+  maxBatchEvents: number;
+  /** JSON bytes of one event's data + meta. Default 512 KiB (an event must fit in a message). */
+  maxEventBytes: number;
+  /** Nesting depth of a message's JSON (envelope + event + data). Default 80. */
+  maxMessageDepth: number;
+  /**
+   * Bytes queued in a socket's send buffer (ws `bufferedAmount`). A client that does not read
+   * (slow consumer) past it is closed with 1013. Default 8 MiB.
+   */
+  maxBufferedBytes: number;
+  /** Open connections in one space; the next gets LIMIT_EXCEEDED and close 1013. Default 1,000. */
+  maxConnectionsPerSpace: number;
+  /** Open connections in the whole server. Default 10,000. */
+  maxConnections: number;
+  /** Sustained messages per second per connection (token bucket). Default 200. */
+  maxMessagesPerSecond: number;
+  /** Messages a connection may send in a burst above the rate. Default 400. */
+  messageBurst: number;
+  /** Bytes of all the headers of an HTTP request (node's maxHeaderSize → 431). Default 16 KiB. */
+  maxHeaderBytes: number;
+  /** Headers of one HTTP request; more are refused with 431. Default 100. */
+  maxHeadersCount: number;
+  /** Time to receive a request's headers (slowloris). Default 10 s. */
+  headersTimeoutMs: number;
+  /** A ping goes out every interval; a socket that missed the last pong is terminated. Default 30 s. */
+  heartbeatIntervalMs: number;
+  /** After a close frame, how long a peer has to answer before the socket is destroyed. Default 5 s. */
+  closeGraceMs: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  ...DEFAULT_SYNC_LIMITS,
+  maxMessageBytes: 1024 * 1024,
+  maxBatchEvents: 500,
+  maxEventBytes: 512 * 1024,
+  maxMessageDepth: 80,
+  maxBufferedBytes: 8 * 1024 * 1024,
+  maxConnectionsPerSpace: 1_000,
+  maxConnections: 10_000,
+  maxMessagesPerSecond: 200,
+  messageBurst: 400,
+  maxHeaderBytes: 16 * 1024,
+  maxHeadersCount: 100,
+  headersTimeoutMs: 10_000,
+  heartbeatIntervalMs: 30_000,
+  closeGraceMs: 5_000,
+};
+
+export function resolveLimits(overrides: Partial<ServerLimits> = {}): ServerLimits {
+  const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS };
+  for (const key of Object.keys(DEFAULT_SERVER_LIMITS) as (keyof ServerLimits)[]) {
+    const value = overrides[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new TypeError(`limits.${key} must be a positive number`);
+    }
+    limits[key] = value;
+  }
+  return limits;
+}
+
+/**
+ * Deepest bracket nesting of a JSON text, outside strings; stops counting past `max`.
+ * Checked before JSON.parse so that no recursive code ever sees a deeply nested message.
+ */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 /* { */ || c === 91 /* [ */) {
+      depth++;
+      if (depth > max) return true;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) depth--;
+  }
+  return false;
+}
+
+/** A token bucket: `rate` tokens a second, holding at most `burst`. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    now: number,
+  ) {
+    this.tokens = burst;
+    this.last = now;
+  }
+
+  /** Takes one token; false when the bucket is empty. */
+  take(now: number): boolean {
+    const elapsed = Math.max(0, now - this.last) / 1000;
+    this.last = now;
+    this.tokens = Math.min(this.burst, this.tokens + elapsed * this.rate);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

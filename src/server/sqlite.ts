@@ -1,0 +1,342 @@
+/**
+ * SQLite server storage on better-sqlite3: the embedded default. One file holds every space.
+ *
+ * Invariants (beyond those of storage.ts):
+ * 1. WAL with `synchronous=FULL`: a commit is on disk (the WAL is fsynced) when it returns, so
+ *    an ingest promise resolves only for events that survive a power loss or SIGKILL.
+ * 2. One ingest is one transaction. better-sqlite3 is synchronous, so no other statement of this
+ *    process runs inside it; the space's head is read and advanced inside that transaction, so
+ *    positions stay dense (storage.ts invariant 3) even with several storages on one file.
+ * 3. Event ids are unique per space by a unique index, not by a cache: a resent event is skipped
+ *    however late it comes.
+ * 4. An event is stored as its JSON text (the exact stored form a session sends on) beside the
+ *    columns that are queried; JSON.parse keeps `__proto__` keys as plain data on the way out.
+ */
+import Database from 'better-sqlite3';
+import { StorageError } from '../core/errors.ts';
+import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import { DEFAULT_MAX_CLOCK_DRIFT_MS, decodeHlc } from '../core/hlc.ts';
+import { ReplicaId } from '../core/ids.ts';
+import type { SyncIngestResult } from '../sync/log.ts';
+import type { Checkpoint } from '../sync/protocol.ts';
+import {
+  type EventOrigin,
+  isValidSpaceName,
+  type OriginCheck,
+  type ServerStorage,
+  type SpaceLog,
+} from './storage.ts';
+
+export interface SqliteStorageOptions {
+  /** Wall clock (ms), for skew reports; injectable for tests. */
+  now?: () => number;
+  /** An event HLC further than this ahead of the wall clock is reported as skewed. */
+  maxClockDriftMs?: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS spaces (
+  space TEXT PRIMARY KEY,
+  replica TEXT NOT NULL,
+  epoch TEXT NOT NULL,
+  head INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+  space TEXT NOT NULL,
+  pos INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  stream TEXT NOT NULL,
+  cursor TEXT NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (space, pos)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_id ON events (space, id);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  space TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  checkpoint TEXT NOT NULL,
+  PRIMARY KEY (space, peer)
+);
+CREATE TABLE IF NOT EXISTS owners (
+  space TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  sub TEXT NOT NULL,
+  PRIMARY KEY (space, replica)
+);
+`;
+
+function prepareAll(db: Database.Database) {
+  return {
+    getSpace: db.prepare<[string], { replica: string; epoch: string; head: number }>(
+      'SELECT replica, epoch, head FROM spaces WHERE space = ?',
+    ),
+    insertSpace: db.prepare<[string, string, string]>(
+      'INSERT OR IGNORE INTO spaces (space, replica, epoch, head) VALUES (?, ?, ?, 0)',
+    ),
+    getHead: db.prepare<[string], { head: number }>('SELECT head FROM spaces WHERE space = ?'),
+    setHead: db.prepare<[number, string]>('UPDATE spaces SET head = ? WHERE space = ?'),
+    hasId: db.prepare<[string, string], { one: number }>(
+      'SELECT 1 AS one FROM events WHERE space = ? AND id = ?',
+    ),
+    insertEvent: db.prepare<[string, number, string, string, number, string, string, string]>(
+      'INSERT INTO events (space, pos, id, replica, seq, stream, cursor, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    readByPos: db.prepare<[string, number, number], { pos: number; body: string }>(
+      'SELECT pos, body FROM events WHERE space = ? AND pos > ? ORDER BY pos LIMIT ?',
+    ),
+    idAtPos: db.prepare<[string, number], { id: string }>(
+      'SELECT id FROM events WHERE space = ? AND pos = ?',
+    ),
+    getCheckpoint: db.prepare<[string, string], { checkpoint: string }>(
+      'SELECT checkpoint FROM checkpoints WHERE space = ? AND peer = ?',
+    ),
+    setCheckpoint: db.prepare<[string, string, string]>(
+      'INSERT INTO checkpoints (space, peer, checkpoint) VALUES (?, ?, ?) ON CONFLICT (space, peer) DO UPDATE SET checkpoint = excluded.checkpoint',
+    ),
+    getOwner: db.prepare<[string, string], { sub: string }>(
+      'SELECT sub FROM owners WHERE space = ? AND replica = ?',
+    ),
+    insertOwner: db.prepare<[string, string, string]>(
+      'INSERT INTO owners (space, replica, sub) VALUES (?, ?, ?)',
+    ),
+  };
+}
+
+type Statements = ReturnType<typeof prepareAll>;
+
+function storageError(operation: string, error: unknown): StorageError {
+  if (error instanceof StorageError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new StorageError('STORAGE', `sqlite ${operation} failed: ${message}`, { operation });
+}
+
+class SqliteSpaceLog implements SpaceLog {
+  private readonly listeners = new Set<(headPos: number) => void>();
+  private readonly ingestTx: (events: StoredEventRecord[]) => LocalRecord[];
+  private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
+
+  constructor(
+    private readonly storage: SqliteServerStorage,
+    db: Database.Database,
+    private readonly st: Statements,
+    readonly space: string,
+    readonly replicaId: string,
+    private readonly epochId: string,
+  ) {
+    this.ingestTx = db.transaction((events: StoredEventRecord[]) => {
+      let head = st.getHead.get(space)?.head ?? 0;
+      const written: LocalRecord[] = [];
+      for (const event of events) {
+        // The select also sees rows inserted earlier in this transaction: a batch that holds
+        // one id twice stores it once (invariant 3).
+        if (st.hasId.get(space, event.id) !== undefined) continue;
+        head += 1;
+        st.insertEvent.run(
+          space,
+          head,
+          event.id,
+          event.replica,
+          event.seq,
+          event.stream,
+          event.cursor,
+          JSON.stringify(event),
+        );
+        written.push({ event, pos: head });
+      }
+      if (written.length > 0) st.setHead.run(head, space);
+      return written;
+    });
+    this.claimTx = db.transaction((sub: string, events: readonly EventOrigin[]): OriginCheck => {
+      const claimed = new Map<string, string>();
+      for (const event of events) {
+        if (st.hasId.get(space, event.id) !== undefined) continue;
+        const owner =
+          event.replica === replicaId
+            ? '' // the space's own replica: nobody may write as the server
+            : (claimed.get(event.replica) ?? st.getOwner.get(space, event.replica)?.sub);
+        if (owner === undefined) {
+          claimed.set(event.replica, sub);
+          st.insertOwner.run(space, event.replica, sub);
+        } else if (owner !== sub) {
+          // Throwing rolls the claims of this batch back: a refused batch claims nothing.
+          throw new OriginRefusal(event.id, event.replica);
+        }
+      }
+      return { ok: true };
+    });
+  }
+
+  async epoch(): Promise<string> {
+    return this.epochId;
+  }
+
+  async headPos(): Promise<number> {
+    return this.run('headPos', () => this.st.getHead.get(this.space)?.head ?? 0);
+  }
+
+  /** The server never authors events: it holds none of its own. */
+  async ownSeq(): Promise<number> {
+    return 0;
+  }
+
+  async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
+    return this.run('readByPos', () =>
+      this.st.readByPos
+        .all(this.space, afterPos, Math.max(0, Math.floor(limit)))
+        .map((row) => ({ pos: row.pos, event: JSON.parse(row.body) as StoredEventRecord })),
+    );
+  }
+
+  async idAtPos(pos: number): Promise<string | undefined> {
+    return this.run('idAtPos', () => this.st.idAtPos.get(this.space, pos)?.id);
+  }
+
+  async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
+    const written = this.run('ingest', () => this.ingestTx(events));
+    const limit = this.storage.now() + this.storage.maxClockDriftMs;
+    const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
+    if (written.length > 0) {
+      const head = written[written.length - 1]!.pos;
+      for (const listener of [...this.listeners]) {
+        try {
+          listener(head);
+        } catch {
+          // A failing listener (one connection) must not fail the ingest of another.
+        }
+      }
+    }
+    return { written, skewed };
+  }
+
+  async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {
+    return this.run('getCheckpoint', () => {
+      const row = this.st.getCheckpoint.get(this.space, peer);
+      return row === undefined ? undefined : (JSON.parse(row.checkpoint) as Checkpoint);
+    });
+  }
+
+  async setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void> {
+    this.run('setCheckpoint', () =>
+      this.st.setCheckpoint.run(this.space, peer, JSON.stringify(checkpoint)),
+    );
+  }
+
+  onAppend(listener: (headPos: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async claimOrigins(sub: string, events: readonly EventOrigin[]): Promise<OriginCheck> {
+    try {
+      return this.run('claimOrigins', () => this.claimTx(sub, events));
+    } catch (error) {
+      if (error instanceof OriginRefusal) {
+        return { ok: false, eventId: error.eventId, replica: error.replica };
+      }
+      throw error;
+    }
+  }
+
+  async ownerOf(replica: string): Promise<string | undefined> {
+    return this.run('ownerOf', () => this.st.getOwner.get(this.space, replica)?.sub);
+  }
+
+  private run<T>(operation: string, fn: () => T): T {
+    this.storage.assertOpen();
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof OriginRefusal) throw error;
+      throw storageError(operation, error);
+    }
+  }
+}
+
+/** Thrown inside the claim transaction to roll it back. */
+class OriginRefusal extends Error {
+  constructor(
+    readonly eventId: string,
+    readonly replica: string,
+  ) {
+    super(`event ${eventId} claims replica ${replica}, owned by another subject`);
+  }
+}
+
+class SqliteServerStorage implements ServerStorage {
+  readonly name: string;
+  readonly now: () => number;
+  readonly maxClockDriftMs: number;
+  private readonly db: Database.Database;
+  private readonly st: Statements;
+  private readonly spaces = new Map<string, SqliteSpaceLog>();
+  private closed = false;
+
+  constructor(path: string, options: SqliteStorageOptions) {
+    this.name = `sqlite:${path}`;
+    this.now = options.now ?? Date.now;
+    this.maxClockDriftMs = options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
+    try {
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      // Another process (a backup, a second server) may hold the write lock for a moment.
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(SCHEMA);
+      this.st = prepareAll(this.db);
+    } catch (error) {
+      throw new StorageError(
+        'STORAGE_UNAVAILABLE',
+        `cannot open sqlite database ${path}: ${error instanceof Error ? error.message : String(error)}`,
+        { path },
+      );
+    }
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new StorageError('STORAGE', `${this.name} is closed`);
+  }
+
+  async openSpace(space: string): Promise<SpaceLog> {
+    this.assertOpen();
+    if (!isValidSpaceName(space)) {
+      throw new StorageError(
+        'STORAGE',
+        'a space name must be a non-empty string of at most 128 characters',
+      );
+    }
+    const open = this.spaces.get(space);
+    if (open !== undefined) return open;
+    let row: { replica: string; epoch: string } | undefined;
+    try {
+      // INSERT OR IGNORE, then read: if another process created the space first, its ids win.
+      this.st.insertSpace.run(space, ReplicaId.make(), ReplicaId.make());
+      row = this.st.getSpace.get(space);
+    } catch (error) {
+      throw storageError('openSpace', error);
+    }
+    if (row === undefined) throw new StorageError('STORAGE', `space ${space} vanished`);
+    const log = new SqliteSpaceLog(this, this.db, this.st, space, row.replica, row.epoch);
+    this.spaces.set(space, log);
+    return log;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.spaces.clear();
+    this.db.close();
+  }
+}
+
+/**
+ * The embedded default server storage: one SQLite file (or `':memory:'`) for every space.
+ *
+ * @example
+ * const server = await createSyncServer({ storage: sqliteStorage('./data/chronicle.sqlite'), auth: { secret } });
+ */
+export function sqliteStorage(path: string, options: SqliteStorageOptions = {}): ServerStorage {
+  return new SqliteServerStorage(path, options);
+}

@@ -1,0 +1,222 @@
+/**
+ * The ServerStorage conformance suite (src/server/storage.ts). Every implementation runs it:
+ * add yours to the list in storage.test.ts. Test names cite the invariants of storage.ts.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StorageError } from '../../src/core/errors.ts';
+import type { ServerStorage } from '../../src/server/storage.ts';
+import { makeEvent, makeEvents } from './events.ts';
+
+export interface StorageFixture {
+  storage: ServerStorage;
+  /** Closes `storage` and opens the same database again; absent for non-persistent ones. */
+  reopen?: () => Promise<ServerStorage>;
+  cleanup(): Promise<void>;
+}
+
+export interface StorageImplementation {
+  name: string;
+  make(): Promise<StorageFixture>;
+}
+
+export function runServerStorageConformance(implementations: StorageImplementation[]): void {
+  describe.each(implementations)('ServerStorage conformance: $name', (impl) => {
+    let fixture: StorageFixture;
+    let storage: ServerStorage;
+
+    beforeEach(async () => {
+      fixture = await impl.make();
+      storage = fixture.storage;
+    });
+    afterEach(async () => {
+      await storage.close().catch(() => {});
+      await fixture.cleanup();
+    });
+
+    it('gives each space its own replica id and epoch, and one shared log per space (2, 5)', async () => {
+      const a = await storage.openSpace('a');
+      const b = await storage.openSpace('b');
+      expect(await storage.openSpace('a')).toBe(a);
+      expect(a.space).toBe('a');
+      expect(a.replicaId).not.toBe(b.replicaId);
+      expect(await a.epoch()).not.toBe(await b.epoch());
+      expect(await a.headPos()).toBe(0);
+      expect(await a.ownSeq()).toBe(0);
+      expect(await a.idAtPos(1)).toBeUndefined();
+    });
+
+    it('stores new events at dense positions from 1 and pages through them (3)', async () => {
+      const log = await storage.openSpace('s');
+      const events = makeEvents(5);
+      const first = await log.ingest(events.slice(0, 3));
+      expect(first.written.map((r) => r.pos)).toEqual([1, 2, 3]);
+      expect(first.skewed).toBe(false);
+      const second = await log.ingest(events.slice(3));
+      expect(second.written.map((r) => r.pos)).toEqual([4, 5]);
+      expect(await log.headPos()).toBe(5);
+      const page = await log.readByPos(1, 2);
+      expect(page.map((r) => r.pos)).toEqual([2, 3]);
+      expect(page.map((r) => r.event)).toEqual(events.slice(1, 3));
+      expect(await log.readByPos(5, 10)).toEqual([]);
+      expect(await log.idAtPos(4)).toBe(events[3]!.id);
+      expect(await log.idAtPos(6)).toBeUndefined();
+    });
+
+    it('stores an id once, however often and however late it is sent (3)', async () => {
+      const log = await storage.openSpace('s');
+      const [a, b, c] = makeEvents(3);
+      await log.ingest([a!, b!]);
+      const again = await log.ingest([b!, a!, c!, c!]);
+      expect(again.written.map((r) => [r.event.id, r.pos])).toEqual([[c!.id, 3]]);
+      expect((await log.ingest([a!, b!, c!])).written).toEqual([]);
+      expect(await log.headPos()).toBe(3);
+    });
+
+    it('keeps spaces disjoint (1)', async () => {
+      const a = await storage.openSpace('a');
+      const b = await storage.openSpace('b');
+      const [event] = makeEvents(1);
+      await a.ingest([event!]);
+      expect(await b.headPos()).toBe(0);
+      expect(await b.readByPos(0, 10)).toEqual([]);
+      // The same id in another space is a different event slot.
+      expect((await b.ingest([event!])).written.map((r) => r.pos)).toEqual([1]);
+      await a.setCheckpoint('peer', { epoch: 'e', pos: 1, id: event!.id });
+      expect(await b.getCheckpoint('peer')).toBeUndefined();
+    });
+
+    it('round-trips events exactly, with meta, schema and __proto__ keys as plain data (case 28)', async () => {
+      const log = await storage.openSpace('s');
+      const data = JSON.parse(
+        '{"__proto__":{"polluted":true},"constructor":{"prototype":{"x":1}},"list":[1,"two",null,{"deep":[true]}]}',
+      );
+      const event = {
+        ...makeEvent({ data, meta: JSON.parse('{"__proto__":{"admin":true}}') }),
+        schema: 3,
+      };
+      await log.ingest([event]);
+      const [stored] = await log.readByPos(0, 1);
+      expect(stored!.event).toEqual(event);
+      const storedData = stored!.event.data as Record<string, unknown>;
+      expect(Object.hasOwn(storedData, '__proto__')).toBe(true);
+      expect(Object.getPrototypeOf(storedData)).toBe(Object.prototype);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect(({} as Record<string, unknown>).admin).toBeUndefined();
+    });
+
+    it('keeps checkpoints per peer', async () => {
+      const log = await storage.openSpace('s');
+      expect(await log.getCheckpoint('p1')).toBeUndefined();
+      await log.setCheckpoint('p1', { epoch: 'e1', pos: 3, id: 'x' });
+      await log.setCheckpoint('p2', { epoch: 'e2', pos: 0 });
+      await log.setCheckpoint('p1', { epoch: 'e1', pos: 7, id: 'y' });
+      expect(await log.getCheckpoint('p1')).toEqual({ epoch: 'e1', pos: 7, id: 'y' });
+      expect(await log.getCheckpoint('p2')).toEqual({ epoch: 'e2', pos: 0 });
+    });
+
+    it('tells every listener of the space its new head after a write, not after a duplicate (5)', async () => {
+      const log = await storage.openSpace('s');
+      const heads: number[] = [];
+      const other: number[] = [];
+      const stop = log.onAppend((h) => heads.push(h));
+      (await storage.openSpace('s')).onAppend((h) => other.push(h));
+      const events = makeEvents(3);
+      await log.ingest(events.slice(0, 2));
+      await log.ingest(events.slice(0, 2));
+      stop();
+      await log.ingest(events.slice(2));
+      expect(heads).toEqual([2]);
+      expect(other).toEqual([2, 3]);
+    });
+
+    it('reports events whose clock is more than a day ahead as skewed, and stores them', async () => {
+      const log = await storage.openSpace('s');
+      const future = makeEvent({ wall: Date.now() + 3 * 24 * 3600 * 1000 });
+      const result = await log.ingest([future]);
+      expect(result.skewed).toBe(true);
+      expect(result.written).toHaveLength(1);
+    });
+
+    it('gives a replica to the first subject that writes it and refuses it to others (4)', async () => {
+      const log = await storage.openSpace('s');
+      const alice = makeEvents(2, { replica: 'alicereplica0001' });
+      expect(await log.claimOrigins('alice', alice)).toEqual({ ok: true });
+      expect(await log.ownerOf('alicereplica0001')).toBe('alice');
+      expect(await log.claimOrigins('alice', alice)).toEqual({ ok: true });
+      const forged = makeEvent({ replica: 'alicereplica0001', seq: 3 });
+      expect(await log.claimOrigins('mallory', [forged])).toEqual({
+        ok: false,
+        eventId: forged.id,
+        replica: 'alicereplica0001',
+      });
+    });
+
+    it('claims nothing from a refused batch (4)', async () => {
+      const log = await storage.openSpace('s');
+      await log.claimOrigins('alice', [makeEvent({ replica: 'alicereplica0001' })]);
+      const batch = [
+        makeEvent({ replica: 'freshreplica0001' }),
+        makeEvent({ replica: 'alicereplica0001' }),
+      ];
+      expect((await log.claimOrigins('mallory', batch)).ok).toBe(false);
+      expect(await log.ownerOf('freshreplica0001')).toBeUndefined();
+    });
+
+    it('never refuses events the space already holds: clients send back what they received (4)', async () => {
+      const log = await storage.openSpace('s');
+      const alice = makeEvents(2, { replica: 'alicereplica0001' });
+      await log.claimOrigins('alice', alice);
+      await log.ingest(alice);
+      expect(await log.claimOrigins('bob', alice)).toEqual({ ok: true });
+    });
+
+    it("refuses every subject events claiming the space's own replica id (4)", async () => {
+      const log = await storage.openSpace('s');
+      const forged = makeEvent({ replica: log.replicaId });
+      expect((await log.claimOrigins('alice', [forged])).ok).toBe(false);
+    });
+
+    it('keeps ownership per space (1, 4)', async () => {
+      const a = await storage.openSpace('a');
+      const b = await storage.openSpace('b');
+      const events = makeEvents(1, { replica: 'alicereplica0001' });
+      await a.claimOrigins('alice', events);
+      expect(await b.claimOrigins('bob', events)).toEqual({ ok: true });
+      expect(await b.ownerOf('alicereplica0001')).toBe('bob');
+    });
+
+    it('persists ids, epoch, events, checkpoints and owners across a reopen (2)', async () => {
+      if (fixture.reopen === undefined) return;
+      const log = await storage.openSpace('s');
+      const events = makeEvents(3, { replica: 'alicereplica0001' });
+      await log.claimOrigins('alice', events);
+      await log.ingest(events);
+      await log.setCheckpoint('peer', { epoch: 'e', pos: 2, id: 'z' });
+      const before = { replica: log.replicaId, epoch: await log.epoch() };
+      storage = await fixture.reopen();
+      const again = await storage.openSpace('s');
+      expect({ replica: again.replicaId, epoch: await again.epoch() }).toEqual(before);
+      expect(await again.headPos()).toBe(3);
+      expect((await again.readByPos(0, 10)).map((r) => r.event)).toEqual(events);
+      expect(await again.getCheckpoint('peer')).toEqual({ epoch: 'e', pos: 2, id: 'z' });
+      expect(await again.ownerOf('alicereplica0001')).toBe('alice');
+      expect((await again.ingest(events)).written).toEqual([]);
+      expect(
+        (await again.ingest(makeEvents(1, { replica: 'x', firstSeq: 9 }))).written[0]!.pos,
+      ).toBe(4);
+    });
+
+    it('rejects calls after close with a StorageError', async () => {
+      const log = await storage.openSpace('s');
+      await storage.close();
+      await expect(log.headPos()).rejects.toBeInstanceOf(StorageError);
+      await expect(log.ingest(makeEvents(1))).rejects.toBeInstanceOf(StorageError);
+      await expect(storage.openSpace('s')).rejects.toBeInstanceOf(StorageError);
+    });
+
+    it('refuses an empty or overlong space name', async () => {
+      await expect(storage.openSpace('')).rejects.toBeInstanceOf(StorageError);
+      await expect(storage.openSpace('x'.repeat(129))).rejects.toBeInstanceOf(StorageError);
+    });
+  });
+}
