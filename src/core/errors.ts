@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'STORAGE_UNAVAILABLE'
   | 'VERSION_CHANGE'
   | 'NOT_FOUND'
+  | 'PROJECTION'
   | 'CLOCK_SKEW'
   | 'PROTOCOL'
   | 'UNAUTHORIZED'
@@ -135,6 +136,14 @@ export class NotFoundError extends ChronicleError {
   }
 }
 
+/** A projection's `apply`, `initial` or query threw; the projection stays at its last good state. */
+export class ProjectionError extends ChronicleError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('PROJECTION', message, details);
+    this.name = 'ProjectionError';
+  }
+}
+
 /** A sync peer or message broke the protocol, auth or limits. */
 export class SyncError extends ChronicleError {
   constructor(
@@ -155,6 +164,7 @@ const errorClasses = {
   QuotaExceededError,
   StorageError,
   NotFoundError,
+  ProjectionError,
   SyncError,
 } as const;
 
@@ -184,7 +194,12 @@ export function deserializeError(serialized: SerializedError): ChronicleError {
       break;
     default: {
       const Known = errorClasses[serialized.name as keyof typeof errorClasses];
-      if (Known === StorageError || Known === NotFoundError || Known === SyncError) {
+      if (
+        Known === StorageError ||
+        Known === NotFoundError ||
+        Known === ProjectionError ||
+        Known === SyncError
+      ) {
         error = new ChronicleError(serialized.code, serialized.message, d);
         Object.setPrototypeOf(error, Known.prototype);
         error.name = serialized.name;

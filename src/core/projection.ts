@@ -21,7 +21,10 @@ import type { StoredEvent } from './events.ts';
  * A named query over a projection's state. Parameters after the state are whatever the query
  * needs; `never[]` lets any parameter list be assigned here.
  */
-export type ProjectionQuery<S> = (state: S, ...args: never[]) => unknown;
+export type ProjectionQuery<S> = {
+  // A method signature is checked bivariantly, so projections of different states fit one list.
+  bivarianceHack(state: S, ...args: never[]): unknown;
+}['bivarianceHack'];
 
 export interface ProjectionDefinition<S, E> {
   name: string;
@@ -65,13 +68,18 @@ export function defineProjection<S, E = unknown>(
 ): Projection<S, E> {
   const { name, version, initial, apply } = definition;
   if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
-    throw new ValidationError('projection.name', 'must be a non-empty string of at most 256 characters');
+    throw new ValidationError(
+      'projection.name',
+      'must be a non-empty string of at most 256 characters',
+    );
   }
   if (!Number.isSafeInteger(version) || version < 1) {
     throw new ValidationError('projection.version', 'must be a positive integer');
   }
-  if (typeof initial !== 'function') throw new ValidationError('projection.initial', 'must be a function');
-  if (typeof apply !== 'function') throw new ValidationError('projection.apply', 'must be a function');
+  if (typeof initial !== 'function')
+    throw new ValidationError('projection.initial', 'must be a function');
+  if (typeof apply !== 'function')
+    throw new ValidationError('projection.apply', 'must be a function');
   const snapshotEvery = definition.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
   if (!Number.isSafeInteger(snapshotEvery) || snapshotEvery < 0) {
     throw new ValidationError('projection.snapshotEvery', 'must be a non-negative integer');
@@ -90,6 +98,12 @@ export function defineProjection<S, E = unknown>(
 export interface FoldProgress {
   cursor: string;
   pos: number;
+  /**
+   * False when events received no later than H may still sort after K: after loading a snapshot
+   * taken in the middle of a fold, or a fold that stopped early. Such progress must advance even
+   * when nothing new was received. Default true.
+   */
+  complete?: boolean;
 }
 
 export const NO_PROGRESS: FoldProgress = { cursor: '', pos: 0 };
@@ -110,7 +124,11 @@ export function decideCatchUp(
   head: number,
   minCursorSince: string | undefined,
 ): CatchUpDecision {
-  if (head <= progress.pos || minCursorSince === undefined) return { kind: 'up-to-date' };
+  if (head <= progress.pos || minCursorSince === undefined) {
+    return progress.complete === false
+      ? { kind: 'advance', head: Math.max(head, progress.pos) }
+      : { kind: 'up-to-date' };
+  }
   if (minCursorSince > progress.cursor) return { kind: 'advance', head };
   return { kind: 'rebase', head, before: minCursorSince };
 }

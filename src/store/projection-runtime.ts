@@ -1,0 +1,247 @@
+/**
+ * Runs one projection against the log: catch-up, rebase on late events, snapshots, time travel.
+ * The decisions are core/projection.ts's; this module only reads and writes storage.
+ *
+ * Invariants (see core/projection.ts for 1–4):
+ * 5. Catch-ups of one projection never overlap (one queue per runtime).
+ * 6. Time travel folds into a fresh state and never touches the present state or its progress.
+ * 7. A throwing `apply` leaves the state and progress at the last event folded successfully.
+ */
+import { ProjectionError } from '../core/errors.ts';
+import type { LocalRecord, StoredEvent } from '../core/events.ts';
+import {
+  decideCatchUp,
+  type FoldProgress,
+  NO_PROGRESS,
+  type Projection,
+  snapshotCandidates,
+  snapshotDue,
+  snapshotIsValid,
+} from '../core/projection.ts';
+import type { UpcastFn } from '../core/upcast.ts';
+import type { EventLog } from '../storage/adapter.ts';
+
+const PAGE = 500;
+/** Snapshots kept per projection: enough to rebase from near a late event. */
+const KEEP_SNAPSHOTS = 8;
+
+export class ProjectionRuntime {
+  private state: unknown;
+  private progress: FoldProgress = NO_PROGRESS;
+  private foldedSinceSnapshot = 0;
+  private count = 0;
+  private initialized = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly projection: Projection,
+    private readonly log: EventLog,
+    private readonly upcast: UpcastFn,
+  ) {}
+
+  /** Runs `task` after every task queued before it (invariant 5). */
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The present state, caught up with everything stored now. */
+  current(): Promise<unknown> {
+    return this.serial(async () => {
+      await this.catchUp();
+      return this.state;
+    });
+  }
+
+  rebuild(onProgress?: (done: number, total: number) => void): Promise<void> {
+    return this.serial(async () => {
+      await this.log.deleteSnapshots(this.projection.name);
+      this.reset();
+      this.initialized = true;
+      const head = await this.log.headPos();
+      await this.fold(head, onProgress);
+    });
+  }
+
+  private reset(): void {
+    this.state = this.callInitial();
+    this.progress = NO_PROGRESS;
+    this.count = 0;
+    this.foldedSinceSnapshot = 0;
+  }
+
+  private callInitial(): unknown {
+    try {
+      return this.projection.initial();
+    } catch (cause) {
+      throw new ProjectionError(
+        `projection "${this.projection.name}" initial() threw: ${String(cause)}`,
+        {
+          projection: this.projection.name,
+        },
+      );
+    }
+  }
+
+  private async init(): Promise<void> {
+    const { name, version } = this.projection;
+    const known = await this.log.getMeta(`projection.${name}.version`);
+    if (known !== version) {
+      // Invariant 4: another version's snapshots describe another fold.
+      await this.log.deleteSnapshots(name);
+      await this.log.setMeta(`projection.${name}.version`, version);
+    }
+    const loaded = await this.loadSnapshotBefore('\uffff');
+    if (!loaded) this.reset();
+    this.initialized = true;
+  }
+
+  /** Loads the newest valid snapshot whose cursor is < bound into the present state. */
+  private async loadSnapshotBefore(bound: string): Promise<boolean> {
+    const found = await this.findSnapshot(bound);
+    if (found === undefined) return false;
+    this.state = found.state;
+    // A snapshot taken mid-fold leaves events at positions <= pos after its cursor.
+    this.progress = { cursor: found.cursor, pos: found.pos, complete: false };
+    this.count = found.count;
+    this.foldedSinceSnapshot = 0;
+    return true;
+  }
+
+  private async findSnapshot(bound: string) {
+    const { name, version } = this.projection;
+    const all = await this.log.listSnapshots(name, version);
+    const invalid: { version: number; cursor: string }[] = [];
+    let found: Awaited<ReturnType<EventLog['getSnapshot']>>;
+    for (const candidate of snapshotCandidates(all, bound)) {
+      // Core invariant 3: valid while nothing received after it sorts before it.
+      if (!snapshotIsValid(candidate, await this.log.minCursorSince(candidate.pos))) {
+        invalid.push({ version, cursor: candidate.cursor });
+        continue;
+      }
+      found = await this.log.getSnapshot(name, version, candidate.cursor);
+      if (found !== undefined) break;
+    }
+    if (invalid.length > 0) await this.log.deleteSnapshots(name, invalid);
+    return found;
+  }
+
+  private async catchUp(): Promise<void> {
+    if (!this.initialized) await this.init();
+    const head = await this.log.headPos();
+    const decision = decideCatchUp(
+      this.progress,
+      head,
+      head > this.progress.pos ? await this.log.minCursorSince(this.progress.pos) : undefined,
+    );
+    switch (decision.kind) {
+      case 'up-to-date':
+        return;
+      case 'advance':
+        await this.fold(decision.head);
+        return;
+      case 'rebase':
+        if (!(await this.loadSnapshotBefore(decision.before))) this.reset();
+        await this.fold(decision.head);
+        return;
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown decision ${String(never)}`);
+      }
+    }
+  }
+
+  /**
+   * Folds the events after progress.cursor received no later than `head`. Stops before the first
+   * event received after `head` so that (cursor, pos) keeps its meaning (core invariant 1).
+   */
+  private async fold(
+    head: number,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<void> {
+    let after = this.progress.cursor;
+    for (;;) {
+      const page = await this.log.readByCursor(
+        after === '' ? { limit: PAGE } : { after, limit: PAGE },
+      );
+      let stopped = false;
+      for (const record of page) {
+        if (record.pos > head) {
+          stopped = true;
+          break;
+        }
+        this.applyOne(record);
+        if (snapshotDue(this.projection, this.foldedSinceSnapshot)) await this.snapshot(head);
+      }
+      if (page.length > 0) onProgress?.(this.count, head);
+      if (stopped || page.length < PAGE) {
+        this.progress = { cursor: this.progress.cursor, pos: head, complete: !stopped };
+        return;
+      }
+      after = page[page.length - 1]!.event.cursor;
+    }
+  }
+
+  private applyOne(record: LocalRecord): void {
+    const event = this.upcast(record.event as StoredEvent);
+    try {
+      this.state = this.projection.apply(this.state, event);
+    } catch (cause) {
+      throw new ProjectionError(
+        `projection "${this.projection.name}" threw on event ${event.id}: ${String(cause)}`,
+        { projection: this.projection.name, eventId: event.id },
+      );
+    }
+    this.progress = { cursor: record.event.cursor, pos: this.progress.pos, complete: false };
+    this.count += 1;
+    this.foldedSinceSnapshot += 1;
+  }
+
+  private async snapshot(head: number): Promise<void> {
+    const { name, version } = this.projection;
+    await this.log.putSnapshot({
+      projection: name,
+      version,
+      cursor: this.progress.cursor,
+      pos: head,
+      count: this.count,
+      state: structuredClone(this.state),
+    });
+    this.foldedSinceSnapshot = 0;
+    const all = await this.log.listSnapshots(name, version);
+    if (all.length > KEEP_SNAPSHOTS) {
+      await this.log.deleteSnapshots(
+        name,
+        all.slice(0, all.length - KEEP_SNAPSHOTS).map((s) => ({ version, cursor: s.cursor })),
+      );
+    }
+  }
+
+  /** The state as of the inclusive cursor bound `until`, folded apart from the present (invariant 6). */
+  async at(until: string): Promise<unknown> {
+    if (!this.initialized)
+      await this.serial(() => (this.initialized ? Promise.resolve() : this.init()));
+    const snapshot = await this.findSnapshot(until === '' ? '' : `${until}\u0000`);
+    let state = snapshot === undefined ? this.callInitial() : snapshot.state;
+    let after = snapshot?.cursor ?? '';
+    for (;;) {
+      const page = await this.log.readByCursor(
+        after === '' ? { until, limit: PAGE } : { after, until, limit: PAGE },
+      );
+      for (const record of page) {
+        const event = this.upcast(record.event as StoredEvent);
+        try {
+          state = this.projection.apply(state, event);
+        } catch (cause) {
+          throw new ProjectionError(
+            `projection "${this.projection.name}" threw on event ${event.id}: ${String(cause)}`,
+            { projection: this.projection.name, eventId: event.id },
+          );
+        }
+      }
+      if (page.length < PAGE) return state;
+      after = page[page.length - 1]!.event.cursor;
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Translates a ReadQuery into cursor bounds and filters, and pages through the log with it.
+ *
+ * Invariants:
+ * 1. Results are in the total order (reversed when asked), never more than `limit`.
+ * 2. `from`/`to` bound the HLC wall time inclusively; they become cursor bounds, so a time range
+ *    costs only the events inside it.
+ */
+import { ValidationError } from '../core/errors.ts';
+import type { LocalRecord } from '../core/events.ts';
+import { encodeHlc } from '../core/hlc.ts';
+import type { CursorQuery, EventLog } from '../storage/adapter.ts';
+import type { ReadQuery, SubscribeQuery } from './types.ts';
+
+const PAGE = 500;
+const COUNTER_MAX = 36 ** 5 - 1;
+
+function toMs(value: Date | number, path: string): number {
+  const ms = value instanceof Date ? value.getTime() : value;
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new ValidationError(path, 'must be a Date or a finite number of milliseconds');
+  }
+  return Math.max(0, Math.floor(ms));
+}
+
+/** Every cursor whose HLC wall time is >= ms sorts after this string. */
+export function cursorBefore(ms: number): string {
+  return encodeHlc({ wall: ms, counter: 0 });
+}
+
+/** Every cursor whose HLC wall time is <= ms sorts before or at this string. */
+export function cursorAtEndOf(ms: number): string {
+  return `${encodeHlc({ wall: ms, counter: COUNTER_MAX })}.~`;
+}
+
+export interface CompiledQuery {
+  lower?: string;
+  upper?: string;
+  stream?: string;
+  types?: ReadonlySet<string>;
+  reverse: boolean;
+  limit: number;
+  fromMs?: number;
+  toMs?: number;
+}
+
+export function compileQuery(query: ReadQuery = {}): CompiledQuery {
+  if (typeof query !== 'object' || query === null) {
+    throw new ValidationError('query', 'must be an object');
+  }
+  const compiled: CompiledQuery = {
+    reverse: query.reverse === true,
+    limit: Number.POSITIVE_INFINITY,
+  };
+  if (query.stream !== undefined) {
+    if (typeof query.stream !== 'string' || query.stream.length === 0) {
+      throw new ValidationError('query.stream', 'must be a non-empty string');
+    }
+    compiled.stream = query.stream;
+  }
+  if (query.types !== undefined) {
+    if (!Array.isArray(query.types) || query.types.some((t) => typeof t !== 'string')) {
+      throw new ValidationError('query.types', 'must be an array of strings');
+    }
+    compiled.types = new Set(query.types);
+  }
+  if (query.limit !== undefined) {
+    if (!Number.isSafeInteger(query.limit) || query.limit < 0) {
+      throw new ValidationError('query.limit', 'must be a non-negative integer');
+    }
+    compiled.limit = query.limit;
+  }
+  if (query.after !== undefined && typeof query.after !== 'string') {
+    throw new ValidationError('query.after', 'must be a cursor from a stored event');
+  }
+  // In forward order `after` is a lower bound; in reverse an upper one.
+  let lower: string | undefined = query.reverse ? undefined : query.after;
+  let upper: string | undefined = query.reverse ? query.after : undefined;
+  if (query.from !== undefined) {
+    compiled.fromMs = toMs(query.from, 'query.from');
+    const bound = cursorBefore(compiled.fromMs);
+    if (lower === undefined || bound > lower) lower = bound;
+  }
+  if (query.to !== undefined) {
+    compiled.toMs = toMs(query.to, 'query.to');
+    const bound = cursorAtEndOf(compiled.toMs);
+    if (upper === undefined || bound < upper) upper = bound;
+  }
+  if (lower !== undefined) compiled.lower = lower;
+  if (upper !== undefined) compiled.upper = upper;
+  return compiled;
+}
+
+/** Pages through the log in total order with the compiled query (invariant 1). */
+export async function readWith(log: EventLog, q: CompiledQuery): Promise<LocalRecord[]> {
+  const out: LocalRecord[] = [];
+  if (q.limit === 0) return out;
+  // Forward: after = lower (exclusive), until = upper (inclusive).
+  // Reverse: after = upper (exclusive), until = lower (inclusive): reverse reads start at `after`.
+  let after = q.reverse ? q.upper : q.lower;
+  const until = q.reverse ? q.lower : q.upper;
+  // A reverse read's upper bound from `to` is inclusive while `after` is exclusive: the `.~`
+  // suffix sorts after every real cursor of that millisecond, so exclusive works for it.
+  for (;;) {
+    const request: CursorQuery = { limit: PAGE, reverse: q.reverse };
+    if (after !== undefined) request.after = after;
+    if (until !== undefined) request.until = until;
+    if (q.stream !== undefined) request.stream = q.stream;
+    const page = await log.readByCursor(request);
+    for (const record of page) {
+      if (q.reverse && q.lower !== undefined && record.event.cursor <= q.lower) return out;
+      if (q.types === undefined || q.types.has(record.event.type)) {
+        out.push(record);
+        if (out.length >= q.limit) return out;
+      }
+    }
+    if (page.length < PAGE) return out;
+    after = page[page.length - 1]!.event.cursor;
+  }
+}
+
+/** Whether a live event matches a subscription's filters. */
+export function matchesLive(record: LocalRecord, q: SubscribeQuery | undefined): boolean {
+  if (q === undefined) return true;
+  const e = record.event;
+  if (q.stream !== undefined && e.stream !== q.stream) return false;
+  if (q.types !== undefined && !q.types.includes(e.type)) return false;
+  if (q.from !== undefined && e.time < (q.from instanceof Date ? q.from.getTime() : q.from)) {
+    return false;
+  }
+  if (q.to !== undefined && e.time > (q.to instanceof Date ? q.to.getTime() : q.to)) return false;
+  return true;
+}

@@ -1,0 +1,317 @@
+/**
+ * The in-process event store: validation, append, read, subscribe, projections and time travel
+ * over a StorageAdapter. The worker and connectStore expose this same object across threads.
+ *
+ * Invariants:
+ * 1. Nothing is written unless the whole append validated (core/validate.ts) and planned
+ *    (core/append.ts); append resolves after the storage transaction is durable.
+ * 2. What the application is handed (read, subscribe, conflicts, projections) is upcast; append
+ *    returns the stored form.
+ * 3. state() reflects every event read() would return when it is called.
+ * 4. After close(), every method rejects with StoreClosedError; in-flight calls finish first.
+ */
+import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
+import type { LocalRecord, NewEvent, StoredEvent, StoredEventRecord } from '../core/events.ts';
+import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
+import { EventId } from '../core/ids.ts';
+import type { Projection } from '../core/projection.ts';
+import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
+import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
+import { DEFAULT_EVENT_LIMITS, type EventLimits, validateAppend } from '../core/validate.ts';
+import type { EventLog, IngestResult } from '../storage/adapter.ts';
+import { indexedDbStorage } from '../storage/indexeddb.ts';
+import { ChangeFeed } from './change-feed.ts';
+import type { StoreInternals, SyncController } from './internal.ts';
+import { ProjectionRuntime } from './projection-runtime.ts';
+import { compileQuery, cursorAtEndOf, matchesLive, readWith } from './read-query.ts';
+import type {
+  AppendOptions,
+  Conflict,
+  EventStore,
+  ReadQuery,
+  StateAt,
+  StoreOptions,
+  SubscribeQuery,
+} from './types.ts';
+import { ProjectionWatchers } from './watchers.ts';
+
+const CONFLICT_PAGE = 500;
+
+/** The application's view of a stored event: its data is the store's event type E. */
+function asPublic<E>(event: StoredEventRecord): StoredEvent<E> {
+  return event as unknown as StoredEvent<E>;
+}
+
+function reportError(error: unknown): void {
+  // Listener and background failures must not break the store; surface them like an unhandled error.
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
+class Store<E> implements EventStore<E> {
+  readonly replicaId: string;
+  readonly sync: SyncApi;
+  private closed = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly runtimes = new Map<string, ProjectionRuntime>();
+  private readonly watchers = new Map<string, ProjectionWatchers>();
+  private readonly feed: ChangeFeed;
+  private readonly limits: EventLimits;
+  private readonly upcast: UpcastFn;
+  private readonly clock: () => number;
+  private clockOffset = 0;
+  private readonly controller: SyncController | undefined;
+  private resolveClosing!: () => void;
+  private readonly unsubscribeRemote: () => void;
+
+  constructor(
+    private readonly log: EventLog,
+    options: StoreOptions<E>,
+  ) {
+    this.replicaId = log.replicaId;
+    this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
+    this.upcast = makeUpcast(options.upcasters ?? []);
+    this.clock = options.now ?? Date.now;
+    for (const projection of options.projections ?? []) {
+      if (this.runtimes.has(projection.name)) {
+        throw new ValidationError('projections', `two projections are named "${projection.name}"`);
+      }
+      const runtime = new ProjectionRuntime(projection as Projection, log, this.upcast);
+      this.runtimes.set(projection.name, runtime);
+      this.watchers.set(projection.name, new ProjectionWatchers(runtime, reportError));
+    }
+    this.feed = new ChangeFeed(log, reportError);
+    this.feed.onHead(() => {
+      for (const w of this.watchers.values()) w.changed();
+    });
+    this.unsubscribeRemote = log.onRemoteWrite(() => void this.feed.notify());
+    const closing = new Promise<void>((resolve) => {
+      this.resolveClosing = resolve;
+    });
+    const maxClockDriftMs = options.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
+    const internals: StoreInternals = {
+      log,
+      replicaId: log.replicaId,
+      maxClockDriftMs,
+      now: () => this.now(),
+      setClockOffset: (ms) => {
+        this.clockOffset = ms;
+      },
+      ingest: (events) => this.ingest(events, maxClockDriftMs),
+      onChange: (listener) => this.feed.onHead(listener),
+      closing,
+    };
+    this.controller = options.syncFactory?.(internals);
+    this.sync = this.controller ?? offlineSync();
+  }
+
+  async start(): Promise<void> {
+    await this.feed.start();
+  }
+
+  private now(): number {
+    return this.clock() + this.clockOffset;
+  }
+
+  /** Runs an operation unless closed, and lets close() wait for it (invariant 4). */
+  private guard<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
+    const run = operation();
+    this.inFlight.add(run);
+    const done = () => this.inFlight.delete(run);
+    run.then(done, done);
+    return run;
+  }
+
+  private runtime(name: string): ProjectionRuntime {
+    const runtime = this.runtimes.get(name);
+    if (runtime === undefined) {
+      throw new NotFoundError(`no projection is named "${name}"`, { projection: name });
+    }
+    return runtime;
+  }
+
+  append(
+    stream: string,
+    events: NewEvent<E> | NewEvent<E>[],
+    options: AppendOptions = {},
+  ): Promise<StoredEvent<E>[]> {
+    return this.guard(async () => {
+      const valid = validateAppend(stream, events, options?.expectedVersion, this.limits);
+      const now = this.now();
+      const withIds = valid.events.map((e) => ({
+        ...e,
+        id: (e.id ?? EventId.make(now)) as EventId,
+      }));
+      const result = await this.log.appendLocal({
+        stream: valid.stream,
+        events: withIds,
+        expectedVersion: valid.expectedVersion,
+        now,
+      });
+      if (result.kind === 'duplicate') return result.events.map((e) => asPublic<E>(e));
+      await this.feed.notify();
+      return result.records.map((r) => asPublic<E>(r.event));
+    });
+  }
+
+  private async ingest(
+    events: StoredEventRecord[],
+    maxClockDriftMs: number,
+  ): Promise<IngestResult> {
+    if (this.closed) throw new StoreClosedError();
+    const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
+    if (result.written.length > 0) await this.feed.notify();
+    return result;
+  }
+
+  private present(records: LocalRecord[]): StoredEvent<E>[] {
+    return records.map((r) => this.upcast(asPublic<E>(r.event)));
+  }
+
+  read(query?: ReadQuery): Promise<StoredEvent<E>[]> {
+    return this.guard(async () => this.present(await readWith(this.log, compileQuery(query))));
+  }
+
+  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void {
+    if (this.closed) throw new StoreClosedError();
+    if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
+    if (query !== undefined) compileQuery(query);
+    return this.feed.listen((records) => {
+      const matching = records.filter((r) => matchesLive(r, query));
+      if (matching.length > 0) listener(this.present(matching));
+    });
+  }
+
+  state<S>(projection: string, options: { at?: StateAt } = {}): Promise<S> {
+    return this.guard(async () => {
+      const runtime = this.runtime(projection);
+      if (options.at === undefined) return (await runtime.current()) as S;
+      return (await runtime.at(await this.boundOf(options.at))) as S;
+    });
+  }
+
+  private async boundOf(at: StateAt): Promise<string> {
+    if (at instanceof Date || typeof at === 'number') {
+      const ms = at instanceof Date ? at.getTime() : at;
+      if (!Number.isFinite(ms)) throw new ValidationError('at', 'must be a valid time');
+      return cursorAtEndOf(Math.max(0, Math.floor(ms)));
+    }
+    if (typeof at === 'object' && at !== null && typeof at.eventId === 'string') {
+      const [record] = await this.log.getByIds([at.eventId]);
+      if (record === undefined) {
+        throw new NotFoundError(`no event has id "${at.eventId}"`, { eventId: at.eventId });
+      }
+      return record.event.cursor;
+    }
+    throw new ValidationError('at', 'must be a Date, a time in ms or { eventId }');
+  }
+
+  query(projection: string, name: string, ...args: unknown[]): Promise<unknown> {
+    return this.guard(async () => {
+      const runtime = this.runtime(projection);
+      const fn = runtime.projection.queries[name];
+      if (fn === undefined) {
+        throw new NotFoundError(`projection "${projection}" has no query "${name}"`, {
+          projection,
+          query: name,
+        });
+      }
+      return fn(await runtime.current(), ...(args as never[]));
+    });
+  }
+
+  watch<S>(projection: string, listener: (state: S) => void): () => void {
+    if (this.closed) throw new StoreClosedError();
+    this.runtime(projection);
+    if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
+    return this.watchers.get(projection)!.add(listener as (state: unknown) => void);
+  }
+
+  rebuild(projection: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+    return this.guard(() => this.runtime(projection).rebuild(onProgress));
+  }
+
+  conflicts(query: { stream?: string } = {}): Promise<Conflict<E>[]> {
+    return this.guard(async () => {
+      const streams =
+        query.stream !== undefined ? [query.stream] : await this.log.conflictStreams();
+      const out: Conflict<E>[] = [];
+      for (const stream of streams) {
+        const byVersion = new Map<number, LocalRecord[]>();
+        let after: string | undefined;
+        for (;;) {
+          const page = await this.log.readByCursor(
+            after === undefined
+              ? { stream, limit: CONFLICT_PAGE }
+              : { stream, after, limit: CONFLICT_PAGE },
+          );
+          for (const record of page) {
+            const list = byVersion.get(record.event.version) ?? [];
+            list.push(record);
+            byVersion.set(record.event.version, list);
+          }
+          if (page.length < CONFLICT_PAGE) break;
+          after = page[page.length - 1]!.event.cursor;
+        }
+        const versions = [...byVersion.keys()].sort((a, b) => a - b);
+        for (const version of versions) {
+          const records = byVersion.get(version)!;
+          if (new Set(records.map((r) => r.event.replica)).size > 1) {
+            out.push({ stream, version, events: this.present(records) });
+          }
+        }
+      }
+      return out;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.resolveClosing();
+    await this.controller?.close();
+    await Promise.allSettled([...this.inFlight]);
+    await this.feed.settled();
+    this.unsubscribeRemote();
+    await this.log.close();
+  }
+}
+
+function offlineSync(): SyncApi {
+  const status: SyncStatus = { state: 'offline', pending: 0 };
+  return {
+    connect() {
+      throw new ValidationError('sync', 'this store was opened without a sync module');
+    },
+    status: () => ({ ...status }),
+    on: () => () => {},
+  };
+}
+
+/**
+ * Opens an event store in this thread (Node, tests, or inside the worker).
+ *
+ * @example
+ * const store = await createStore({ name: 'app', storage: memoryStorage() });
+ * await store.append('todo-1', { type: 'added', data: { title: 'Milk' } });
+ */
+export async function createStore<E = unknown>(options: StoreOptions<E>): Promise<EventStore<E>> {
+  if (typeof options !== 'object' || options === null) {
+    throw new ValidationError('options', 'must be an object');
+  }
+  if (typeof options.name !== 'string' || options.name.length === 0) {
+    throw new ValidationError('options.name', 'must be a non-empty string');
+  }
+  const storage = options.storage ?? indexedDbStorage(options.name);
+  const log = await storage.open(options.durability ? { durability: options.durability } : {});
+  try {
+    const store = new Store<E>(log, options);
+    await store.start();
+    return store;
+  } catch (error) {
+    await log.close();
+    throw error;
+  }
+}

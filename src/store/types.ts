@@ -1,0 +1,78 @@
+/**
+ * The public shape of an event store: the same interface in-process (openStore) and on the main
+ * thread through a worker (connectStore).
+ */
+import type { ExpectedVersion, NewEvent, StoredEvent } from '../core/events.ts';
+import type { Projection } from '../core/projection.ts';
+import type { SyncApi } from '../core/sync-types.ts';
+import type { Upcaster } from '../core/upcast.ts';
+import type { EventLimits } from '../core/validate.ts';
+import type { Durability, StorageAdapter } from '../storage/adapter.ts';
+import type { SyncFactory } from './internal.ts';
+
+export interface StoreOptions<E = unknown> {
+  /** The database name; also the default IndexedDB database name. */
+  name: string;
+  /** Default: indexedDbStorage(name). Pass memoryStorage() for a non-persistent store. */
+  storage?: StorageAdapter;
+  projections?: readonly Projection<unknown, E>[];
+  upcasters?: readonly Upcaster[];
+  /** Wall clock in ms, for tests. Default Date.now. */
+  now?: () => number;
+  /** A remote HLC further ahead than this is followed only this far (default 24 h, in ms). */
+  maxClockDrift?: number;
+  /** 'strict' (default): an append resolves once flushed to disk. */
+  durability?: Durability;
+  limits?: Partial<EventLimits>;
+  /** @internal wired by openStore in src/index.ts */
+  syncFactory?: SyncFactory;
+}
+
+export interface AppendOptions {
+  /** A number (the stream's current version), 'none' (the stream must be empty) or 'any'. */
+  expectedVersion?: ExpectedVersion;
+}
+
+export interface ReadQuery {
+  stream?: string;
+  types?: readonly string[];
+  /** Only events after this cursor (from a StoredEvent); in reverse, before it. */
+  after?: string;
+  limit?: number;
+  reverse?: boolean;
+  /** Only events whose HLC wall time is >= from. */
+  from?: Date | number;
+  /** Only events whose HLC wall time is <= to. */
+  to?: Date | number;
+}
+
+/** For subscribe: the filters of a ReadQuery that make sense for live events. */
+export type SubscribeQuery = Pick<ReadQuery, 'stream' | 'types' | 'from' | 'to'>;
+
+export type StateAt = Date | number | { eventId: string };
+
+export interface Conflict<E = unknown> {
+  stream: string;
+  version: number;
+  events: StoredEvent<E>[];
+}
+
+export interface EventStore<E = unknown> {
+  readonly replicaId: string;
+  append(
+    stream: string,
+    events: NewEvent<E> | NewEvent<E>[],
+    options?: AppendOptions,
+  ): Promise<StoredEvent<E>[]>;
+  read(query?: ReadQuery): Promise<StoredEvent<E>[]>;
+  /** Live events (local, other tabs, synced), in the order this replica received them. */
+  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void;
+  state<S>(projection: string, options?: { at?: StateAt }): Promise<S>;
+  conflicts(query?: { stream?: string }): Promise<Conflict<E>[]>;
+  query(projection: string, name: string, ...args: unknown[]): Promise<unknown>;
+  /** Calls `listener` with the current state, then once per committed change (coalesced). */
+  watch<S>(projection: string, listener: (state: S) => void): () => void;
+  rebuild(projection: string, onProgress?: (done: number, total: number) => void): Promise<void>;
+  readonly sync: SyncApi;
+  close(): Promise<void>;
+}

@@ -1,0 +1,47 @@
+import type { StoredEventRecord } from '../../src/core/events.ts';
+import type { StoreInternals, SyncController } from '../../src/store/internal.ts';
+import type { StoreOptions } from '../../src/store/types.ts';
+
+/** A syncFactory that captures the store's internals, to feed it remote events in tests. */
+export function captureInternals(): {
+  factory: NonNullable<StoreOptions['syncFactory']>;
+  internals: () => StoreInternals;
+} {
+  let captured: StoreInternals | undefined;
+  const factory = (internals: StoreInternals): SyncController => {
+    captured = internals;
+    return {
+      connect() {
+        throw new Error('not in this test');
+      },
+      status: () => ({ state: 'offline', pending: 0 }),
+      on: () => () => {},
+      close: async () => {},
+    };
+  };
+  return {
+    factory,
+    internals: () => {
+      if (captured === undefined) throw new Error('store not opened');
+      return captured;
+    },
+  };
+}
+
+/** A wall clock that tests move by hand. */
+export function manualClock(start = Date.UTC(2026, 0, 1)) {
+  let now = start;
+  return {
+    now: () => now,
+    set: (ms: number) => {
+      now = ms;
+    },
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}
+
+export function asRecords(events: unknown[]): StoredEventRecord[] {
+  return events as StoredEventRecord[];
+}
