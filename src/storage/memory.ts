@@ -170,8 +170,7 @@ class MemoryEventLog implements EventLog {
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
     const db = this.check();
-    const list =
-      query.stream === undefined ? db.byCursor : (db.byStream.get(query.stream) ?? []);
+    const list = query.stream === undefined ? db.byCursor : (db.byStream.get(query.stream) ?? []);
     const out: LocalRecord[] = [];
     if (!query.reverse) {
       let i = query.after === undefined ? 0 : upperBound(list, query.after, false);
@@ -259,7 +258,8 @@ class MemoryEventLog implements EventLog {
   ): Promise<void> {
     const db = this.check();
     if (which === undefined) {
-      for (const [key, s] of db.snapshots) if (s.projection === projection) db.snapshots.delete(key);
+      for (const [key, s] of db.snapshots)
+        if (s.projection === projection) db.snapshots.delete(key);
       return;
     }
     for (const w of which) db.snapshots.delete(snapshotKey(projection, w.version, w.cursor));
