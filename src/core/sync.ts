@@ -1,0 +1,308 @@
+/**
+ * The pure decisions of the sync protocol (see sync/protocol.ts for the messages): where a pull
+ * starts, which records of a page go to the peer and in which batches, what an incoming batch
+ * is (apply, duplicate, gap), where the receive checkpoint moves, and the flow-control window.
+ * No I/O: the session (sync/session.ts) reads what these functions need and does what they say.
+ *
+ * Invariants (numbers of sync/protocol.ts where they are the protocol's):
+ * 1. A batch covers contiguous positions (from, to]; batches of one page are adjacent and in
+ *    order, and a record the peer is known to hold may be left out, never a record it lacks.
+ * 2. A receive checkpoint only moves forward within a session, to the `to` of a batch that was
+ *    applied; a batch that does not start at or before the checkpoint is a gap (protocol 3).
+ * 3. A pull resumes at the checkpoint only when epoch, position and id all match the log;
+ *    otherwise it restarts from 0 (protocol 4).
+ * 4. The flow window always lets one batch through when it is empty (no deadlock on a batch
+ *    bigger than the byte budget); otherwise it holds at most maxInFlightBatches batches and
+ *    stops adding once maxInFlightBytes are in flight.
+ * 5. An ack never removes a batch whose `to` is past the ack.
+ */
+import type { LocalRecord, StoredEventRecord } from './events.ts';
+import { utf8Length } from './json.ts';
+
+/** Same shape as protocol.ts's Checkpoint (core imports nothing outside core). */
+export interface SyncCheckpoint {
+  epoch: string;
+  pos: number;
+  id?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pull: where the sender starts (invariant 3)
+
+/** What the sender knows of its own log when a pull arrives. */
+export interface LogFingerprint {
+  epoch: string;
+  head: number;
+  /** Id of this log's event at the checkpoint's pos (undefined past the head or for pos 0). */
+  idAtCheckpoint: string | undefined;
+}
+
+export type PullDecision =
+  | { kind: 'resume'; from: number }
+  | { kind: 'restart'; from: 0; reason: 'epoch' | 'past-head' | 'id-mismatch' };
+
+export function decidePull(
+  checkpoint: SyncCheckpoint | undefined,
+  mine: LogFingerprint,
+): PullDecision {
+  if (checkpoint === undefined || checkpoint.pos === 0) {
+    // Nothing held yet; an epoch mismatch at pos 0 changes nothing: both start at 0.
+    return { kind: 'resume', from: 0 };
+  }
+  if (checkpoint.epoch !== mine.epoch) return { kind: 'restart', from: 0, reason: 'epoch' };
+  if (checkpoint.pos > mine.head) return { kind: 'restart', from: 0, reason: 'past-head' };
+  if (checkpoint.id !== mine.idAtCheckpoint) {
+    return { kind: 'restart', from: 0, reason: 'id-mismatch' };
+  }
+  return { kind: 'resume', from: checkpoint.pos };
+}
+
+/**
+ * The checkpoint worth sending in a pull, given the peer's hello: none when the peer's epoch or
+ * head already shows that it is not the log the checkpoint was taken from (saves a round of
+ * fingerprint checks; the sender still checks, invariant 3).
+ */
+export function checkpointForPull(
+  saved: SyncCheckpoint | undefined,
+  peer: { epoch: string; head: number },
+): SyncCheckpoint | undefined {
+  if (saved === undefined || saved.pos === 0) return undefined;
+  if (saved.epoch !== peer.epoch || saved.pos > peer.head) return undefined;
+  return saved;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending: which records, in which batches (invariant 1)
+
+export interface OutgoingPeer {
+  /** The peer's replica id and the highest seq of its own events it holds (from its hello). */
+  replica: string;
+  seq: number;
+}
+
+export interface BatchLimits {
+  maxBatchEvents: number;
+  maxMessageBytes: number;
+}
+
+export interface PlannedBatch {
+  from: number;
+  to: number;
+  /** Id of the record at `to` (the receiver's checkpoint fingerprint). */
+  toId: string;
+  events: StoredEventRecord[];
+  /** UTF-8 bytes of the events' JSON, an estimate of the message size. */
+  bytes: number;
+  /** Highest seq among this log's own events in the batch, 0 when there are none. */
+  ownSeq: number;
+  /** A single event is larger than maxMessageBytes: it cannot be sent. */
+  oversized: boolean;
+}
+
+/** Room left in a message for everything but the events (type, from, to, toId, caughtUp). */
+export const BATCH_ENVELOPE_BYTES = 256;
+
+/** Whether the peer already holds a record: its own event at or below the seq it announced. */
+export function peerHolds(event: StoredEventRecord, peer: OutgoingPeer): boolean {
+  return event.replica === peer.replica && event.seq <= peer.seq;
+}
+
+/**
+ * Splits a page of records (contiguous positions after `from`) into batches that fit the limits.
+ * `skip(record)` says the peer holds a record (its own events, or ones it sent this session):
+ * such records are covered by a batch's range but not carried.
+ */
+export function planBatches(
+  from: number,
+  records: readonly LocalRecord[],
+  options: { ownReplica: string; skip: (record: LocalRecord) => boolean; limits: BatchLimits },
+): PlannedBatch[] {
+  const { limits } = options;
+  const budget = Math.max(1, limits.maxMessageBytes - BATCH_ENVELOPE_BYTES);
+  const batches: PlannedBatch[] = [];
+  let current: PlannedBatch | undefined;
+  let start = from;
+  for (const record of records) {
+    if (current === undefined) {
+      current = {
+        from: start,
+        to: start,
+        toId: '',
+        events: [],
+        bytes: 0,
+        ownSeq: 0,
+        oversized: false,
+      };
+    }
+    if (!options.skip(record)) {
+      const size = utf8Length(JSON.stringify(record.event)) + 1;
+      const full =
+        current.events.length >= limits.maxBatchEvents ||
+        (current.events.length > 0 && current.bytes + size > budget);
+      if (full) {
+        batches.push(current);
+        start = current.to;
+        current = {
+          from: start,
+          to: start,
+          toId: '',
+          events: [],
+          bytes: 0,
+          ownSeq: 0,
+          oversized: false,
+        };
+      }
+      current.events.push(record.event);
+      current.bytes += size;
+      if (size > budget) current.oversized = true;
+      if (record.event.replica === options.ownReplica && record.event.seq > current.ownSeq) {
+        current.ownSeq = record.event.seq;
+      }
+    }
+    current.to = record.pos;
+    current.toId = record.event.id;
+  }
+  if (current !== undefined) batches.push(current);
+  return batches;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiving: what a batch is and where the checkpoint moves (invariant 2)
+
+export interface ReceiveState {
+  /** Position in the peer's log held durably. */
+  pos: number;
+  /** Whether a batch was applied or acknowledged in this session yet. */
+  started: boolean;
+}
+
+export type BatchDecision =
+  /** Store the events, then move the checkpoint to `to`. `restart`: the peer restarted from 0. */
+  | { kind: 'apply'; to: number; restart: boolean }
+  /** Everything in it is held already (a duplicated frame): acknowledge again, store nothing. */
+  | { kind: 'duplicate' }
+  /** It starts past the checkpoint: refuse (error GAP), never skip (protocol invariant 3). */
+  | { kind: 'gap'; expected: number };
+
+export function classifyBatch(
+  state: ReceiveState,
+  batch: { from: number; to: number },
+): BatchDecision {
+  // A sender answers a pull from the checkpoint or, when its fingerprint did not match, from 0.
+  // Only the first batch of a session can be such a restart: later ones are in order.
+  if (!state.started && batch.from === 0 && state.pos > 0) {
+    return { kind: 'apply', to: batch.to, restart: true };
+  }
+  if (batch.to <= state.pos) return { kind: 'duplicate' };
+  if (batch.from > state.pos) return { kind: 'gap', expected: state.pos };
+  // from <= pos < to: an overlap is safe, ingest dedupes by id.
+  return { kind: 'apply', to: batch.to, restart: false };
+}
+
+/** The state after a decision was carried out (for 'apply': after the events are durable). */
+export function afterBatch(state: ReceiveState, decision: BatchDecision): ReceiveState {
+  switch (decision.kind) {
+    case 'apply':
+      return { pos: decision.to, started: true };
+    case 'duplicate':
+      return { pos: state.pos, started: true };
+    case 'gap':
+      return state;
+    default: {
+      const never: never = decision;
+      throw new Error(`unknown batch decision ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow control (invariants 4 and 5)
+
+export interface FlowLimits {
+  maxInFlightBatches: number;
+  maxInFlightBytes: number;
+}
+
+export interface InFlightBatch {
+  to: number;
+  bytes: number;
+  ownSeq: number;
+}
+
+export interface FlowWindow {
+  readonly batches: readonly InFlightBatch[];
+  readonly bytes: number;
+}
+
+export const EMPTY_WINDOW: FlowWindow = { batches: [], bytes: 0 };
+
+/** Whether one more batch may be sent; `bufferedBytes` is what the transport has not written. */
+export function windowAllows(window: FlowWindow, limits: FlowLimits, bufferedBytes = 0): boolean {
+  if (window.batches.length === 0) return true;
+  return (
+    window.batches.length < limits.maxInFlightBatches &&
+    window.bytes + bufferedBytes < limits.maxInFlightBytes
+  );
+}
+
+export function windowPush(window: FlowWindow, batch: InFlightBatch): FlowWindow {
+  return { batches: [...window.batches, batch], bytes: window.bytes + batch.bytes };
+}
+
+export type AckDecision =
+  | { kind: 'advance'; window: FlowWindow; ackedPos: number; ownSeq: number }
+  | { kind: 'duplicate' }
+  /** An ack past anything sent: the peer is broken (error PROTOCOL). */
+  | { kind: 'invalid'; sentPos: number };
+
+/**
+ * What an `ack { to }` does, given what was acknowledged and sent so far. Acks are cumulative;
+ * an ack at an empty batch's position (from == to) still frees that batch's window slot.
+ */
+export function classifyAck(
+  window: FlowWindow,
+  sender: { ackedPos: number; sentPos: number },
+  to: number,
+): AckDecision {
+  if (to > sender.sentPos) return { kind: 'invalid', sentPos: sender.sentPos };
+  let ownSeq = 0;
+  let bytes = window.bytes;
+  const rest: InFlightBatch[] = [];
+  for (const batch of window.batches) {
+    if (batch.to <= to) {
+      bytes -= batch.bytes;
+      if (batch.ownSeq > ownSeq) ownSeq = batch.ownSeq;
+    } else rest.push(batch);
+  }
+  if (rest.length === window.batches.length && to <= sender.ackedPos) return { kind: 'duplicate' };
+  return {
+    kind: 'advance',
+    window: { batches: rest, bytes },
+    ackedPos: Math.max(sender.ackedPos, to),
+    ownSeq,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock
+
+/** A server clock further than this from ours corrects our clock (see clockCorrection). */
+export const DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS = 60_000;
+
+/**
+ * The correction to add to the local clock when a server reports its time at handshake, or
+ * undefined to leave the clock alone. The rule: only a difference above `thresholdMs` (default
+ * one minute) counts, because network latency and ordinary drift make small differences noise,
+ * and a clock set a minute or more wrong is the failure worth fixing. `currentOffset` is the
+ * correction in force: the result replaces it.
+ */
+export function clockCorrection(
+  serverTime: number,
+  correctedNow: number,
+  currentOffset: number,
+  thresholdMs: number = DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS,
+): number | undefined {
+  const diff = serverTime - correctedNow;
+  if (Math.abs(diff) <= thresholdMs) return undefined;
+  return currentOffset + diff;
+}

@@ -1,0 +1,239 @@
+/**
+ * Strict parsing of incoming sync messages. Nothing from a peer is trusted: the text is size-
+ * checked before JSON.parse, every field is checked, unknown fields are dropped (so additive
+ * protocol fields from a newer peer do no harm), and events go through validateRemoteEvent,
+ * which rebuilds them from JSON (no prototype pollution).
+ *
+ * Invariants:
+ * 1. parseMessage never throws: a bad message is a `{ ok: false }` with a SyncErrorCode.
+ * 2. A message that parses is a fresh object holding only the fields of its type.
+ * 3. A hello whose `protocol` differs from ours is PROTOCOL_VERSION, whatever else it holds.
+ */
+import { ChronicleError } from '../core/errors.ts';
+import type { StoredEventRecord } from '../core/events.ts';
+import { ReplicaId } from '../core/ids.ts';
+import { utf8Length } from '../core/json.ts';
+import { validateRemoteEvent } from '../core/remote.ts';
+import {
+  type Checkpoint,
+  CloseCode,
+  type EventsMessage,
+  PROTOCOL_VERSION,
+  type SyncErrorCode,
+  type SyncLimits,
+  type SyncMessage,
+} from './protocol.ts';
+
+/** A message as parsed: an `events` message's events passed validateRemoteEvent. */
+export type ParsedMessage =
+  | Exclude<SyncMessage, EventsMessage>
+  | (EventsMessage & { events: StoredEventRecord[] });
+
+export type ParseResult =
+  | { ok: true; message: ParsedMessage }
+  | { ok: false; code: SyncErrorCode; message: string; eventId?: string };
+
+/** Longest `code` / `message` text kept from a peer's error message. */
+export const MAX_ERROR_TEXT = 1024;
+
+class Bad extends Error {
+  constructor(
+    readonly code: SyncErrorCode,
+    message: string,
+    readonly eventId?: string,
+  ) {
+    super(message);
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function int(o: Record<string, unknown>, key: string, min = 0): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new Bad('PROTOCOL', `${String(o.type)}.${key} must be an integer >= ${min}`);
+  }
+  return v;
+}
+
+function str(o: Record<string, unknown>, key: string, max = 256): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) {
+    throw new Bad('PROTOCOL', `${String(o.type)}.${key} must be a non-empty string`);
+  }
+  return v;
+}
+
+function optBool(o: Record<string, unknown>, key: string): boolean | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean')
+    throw new Bad('PROTOCOL', `${String(o.type)}.${key} must be a boolean`);
+  return v;
+}
+
+function parseCheckpoint(value: unknown): Checkpoint {
+  if (!isRecord(value)) throw new Bad('PROTOCOL', 'pull.checkpoint must be an object');
+  const c: Record<string, unknown> = { type: 'pull.checkpoint', ...value };
+  const checkpoint: Checkpoint = { epoch: str(c, 'epoch'), pos: int(c, 'pos') };
+  if (value.id !== undefined) checkpoint.id = str(c, 'id');
+  return checkpoint;
+}
+
+function parseEvents(o: Record<string, unknown>, limits: SyncLimits): ParsedMessage {
+  const from = int(o, 'from');
+  const to = int(o, 'to');
+  if (to < from) throw new Bad('PROTOCOL', 'events.to must not be below events.from');
+  if (!Array.isArray(o.events)) throw new Bad('PROTOCOL', 'events.events must be an array');
+  if (o.events.length > limits.maxBatchEvents) {
+    throw new Bad('LIMIT_EXCEEDED', `more than ${limits.maxBatchEvents} events in one batch`);
+  }
+  if (o.events.length > to - from) {
+    throw new Bad('PROTOCOL', 'a batch cannot hold more events than the positions it covers');
+  }
+  const events: StoredEventRecord[] = [];
+  for (let i = 0; i < o.events.length; i++) {
+    try {
+      events.push(validateRemoteEvent(o.events[i], `events[${i}]`));
+    } catch (error) {
+      const raw = o.events[i];
+      const id = isRecord(raw) && typeof raw.id === 'string' ? raw.id.slice(0, 128) : undefined;
+      const text = error instanceof Error ? error.message : String(error);
+      const code: SyncErrorCode =
+        error instanceof ChronicleError && error.code === 'VALIDATION' ? 'VALIDATION' : 'PROTOCOL';
+      throw new Bad(code, text, id);
+    }
+  }
+  if (to > from && o.toId === undefined) throw new Bad('PROTOCOL', 'events.toId is required');
+  const message: ParsedMessage = { type: 'events', from, to, events };
+  if (o.toId !== undefined) message.toId = str(o, 'toId');
+  const caughtUp = optBool(o, 'caughtUp');
+  if (caughtUp !== undefined) message.caughtUp = caughtUp;
+  return message;
+}
+
+function parseShape(o: Record<string, unknown>, limits: SyncLimits): ParsedMessage {
+  const type = o.type;
+  switch (type) {
+    case 'hello': {
+      if (o.protocol !== PROTOCOL_VERSION) {
+        throw new Bad(
+          'PROTOCOL_VERSION',
+          `peer speaks protocol ${JSON.stringify(o.protocol) ?? 'undefined'}, this side ${PROTOCOL_VERSION}`,
+        );
+      }
+      const replica = o.replica;
+      if (!ReplicaId.isValid(replica))
+        throw new Bad('PROTOCOL', 'hello.replica must be a replica id');
+      const hello: SyncMessage = {
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        replica,
+        epoch: str(o, 'epoch'),
+        head: int(o, 'head'),
+        seq: int(o, 'seq'),
+        time: int(o, 'time'),
+      };
+      const server = optBool(o, 'server');
+      if (server !== undefined) hello.server = server;
+      return hello;
+    }
+    case 'pull': {
+      const pull: SyncMessage = { type: 'pull' };
+      if (o.checkpoint !== undefined) pull.checkpoint = parseCheckpoint(o.checkpoint);
+      return pull;
+    }
+    case 'events':
+      return parseEvents(o, limits);
+    case 'ack':
+      return { type: 'ack', to: int(o, 'to') };
+    case 'error': {
+      const error: SyncMessage = {
+        type: 'error',
+        code: str(o, 'code', MAX_ERROR_TEXT),
+        message: typeof o.message === 'string' ? o.message.slice(0, MAX_ERROR_TEXT) : '',
+      };
+      const fatal = optBool(o, 'fatal');
+      if (fatal !== undefined) error.fatal = fatal;
+      if (typeof o.eventId === 'string') error.eventId = o.eventId.slice(0, 128);
+      return error;
+    }
+    case 'ping':
+      return { type: 'ping', time: int(o, 'time') };
+    case 'pong':
+      return { type: 'pong', time: int(o, 'time') };
+    default:
+      throw new Bad('PROTOCOL', `unknown message type ${JSON.stringify(type)?.slice(0, 64) ?? ''}`);
+  }
+}
+
+/** Parses and validates one incoming message (invariants 1–3). */
+export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
+  if (typeof text !== 'string') {
+    return { ok: false, code: 'PROTOCOL', message: 'messages must be JSON text' };
+  }
+  // text.length bounds the UTF-8 size from below: the cheap check first.
+  if (text.length > limits.maxMessageBytes || utf8Length(text) > limits.maxMessageBytes) {
+    return {
+      ok: false,
+      code: 'LIMIT_EXCEEDED',
+      message: `message larger than ${limits.maxMessageBytes} bytes`,
+    };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'PROTOCOL', message: 'message is not valid JSON' };
+  }
+  if (!isRecord(value))
+    return { ok: false, code: 'PROTOCOL', message: 'message must be an object' };
+  try {
+    return { ok: true, message: parseShape(value, limits) };
+  } catch (error) {
+    if (error instanceof Bad) {
+      const bad: ParseResult = { ok: false, code: error.code, message: error.message };
+      if (error.eventId !== undefined) bad.eventId = error.eventId;
+      return bad;
+    }
+    return { ok: false, code: 'INTERNAL', message: String(error) };
+  }
+}
+
+/** Serialises an outgoing message. */
+export function encodeMessage(message: SyncMessage): string {
+  return JSON.stringify(message);
+}
+
+/** The WebSocket close code for a session that ends with `code` (used by the server). */
+export function closeCodeFor(code: SyncErrorCode): number {
+  switch (code) {
+    case 'PROTOCOL':
+    case 'GAP':
+      return CloseCode.protocolError;
+    case 'VALIDATION':
+      return CloseCode.invalidPayload;
+    case 'PROTOCOL_VERSION':
+      return CloseCode.protocolVersion;
+    case 'UNAUTHORIZED':
+      return CloseCode.unauthorized;
+    case 'FORBIDDEN':
+    case 'ORIGIN_FORBIDDEN':
+      return CloseCode.forbidden;
+    case 'LIMIT_EXCEEDED':
+      return CloseCode.messageTooBig;
+    case 'RATE_LIMITED':
+      return CloseCode.rateLimited;
+    case 'CLOCK_SKEW':
+      return CloseCode.policyViolation;
+    case 'STORAGE':
+    case 'INTERNAL':
+      return CloseCode.internalError;
+    default: {
+      const never: never = code;
+      throw new Error(`unknown sync error code ${String(never)}`);
+    }
+  }
+}

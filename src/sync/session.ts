@@ -1,0 +1,532 @@
+/**
+ * One sync session over one open connection, symmetric: the client's Syncer and the sync server
+ * both run it, each over its own SyncLog. It follows sync/protocol.ts; the decisions come from
+ * core/sync.ts, this file moves messages and calls the log.
+ *
+ *   start:   send hello (epoch, head, own seq, time)
+ *   hello →  check it, send pull with the checkpoint held for that peer (fingerprinted)
+ *   pull  →  decide where to start (resume or restart from 0), stream batches of (from, to]
+ *            within the flow window, then tail the log live (log.onAppend)
+ *   events → refuse gaps, ack duplicates again, validate, ingest durably, save the checkpoint,
+ *            then ack
+ *   ack   →  free window slots, send more
+ *
+ * Invariants (protocol.ts numbers in brackets):
+ * 1. Incoming messages are handled one at a time, in arrival order (receive() chains them).
+ * 2. An ack is sent only after ingest resolved and the checkpoint was saved [2]; a checkpoint is
+ *    saved only for a batch whose events are durable, so it never passes a non-durable event.
+ * 3. A batch that does not start at the checkpoint is refused with GAP and ends the session [3]:
+ *    later batches would be gaps too, and a reconnect resumes from the durable checkpoint.
+ * 4. A refused batch (validation, validateIncoming, storage) stores nothing and ends the session:
+ *    skipping it would break invariant 3.
+ * 5. Records the peer holds are not sent back: its own events up to the seq in its hello, and
+ *    events written here because this session received them [1].
+ * 6. An exact duplicate of a hello or pull is ignored; any other repetition is a PROTOCOL error.
+ * 7. After close() (or a fatal error) nothing more is sent, stored or acknowledged.
+ */
+
+import { ChronicleError } from '../core/errors.ts';
+import type { StoredEventRecord } from '../core/events.ts';
+import {
+  afterBatch,
+  checkpointForPull,
+  classifyAck,
+  classifyBatch,
+  decidePull,
+  EMPTY_WINDOW,
+  type FlowWindow,
+  peerHolds,
+  planBatches,
+  type ReceiveState,
+  windowAllows,
+  windowPush,
+} from '../core/sync.ts';
+import type { SyncLog } from './log.ts';
+import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
+import {
+  type AckMessage,
+  DEFAULT_SYNC_LIMITS,
+  type EventsMessage,
+  type HelloMessage,
+  PROTOCOL_VERSION,
+  type PullMessage,
+  type SyncErrorCode,
+  type SyncLimits,
+  type SyncMessage,
+} from './protocol.ts';
+
+/** Why a session refuses a peer or a batch (sent to the peer as a fatal `error`). */
+export interface SessionRefusal {
+  code: SyncErrorCode;
+  message: string;
+}
+
+/** An error seen by the session: found here (`local`) or reported by the peer (`peer`). */
+export interface SessionError {
+  code: string;
+  message: string;
+  fatal: boolean;
+  source: 'local' | 'peer';
+  eventId?: string;
+}
+
+export interface SessionStats {
+  /** The peer's hello, once received. */
+  peer?: HelloMessage;
+  /** Position in the peer's log held durably here (this side's receive checkpoint). */
+  receivedPos: number;
+  /** Positions of this log sent to the peer / acknowledged by it. */
+  sentPos: number;
+  ackedPos: number;
+  /** Highest seq of this log's own events the peer acknowledged in this session (0: none). */
+  ackedOwnSeq: number;
+  /** The peer pulled from 0 because its checkpoint did not match this log (it lost data). */
+  peerRestarted: boolean;
+  /** Whether the peer pulled (a peer that does not pull is never sent anything). */
+  peerPulled: boolean;
+  inFlightBatches: number;
+  inFlightBytes: number;
+  /** This side holds everything the peer had when its catch-up ended. */
+  caughtUp: boolean;
+  /** Everything up to this log's known head was sent and acknowledged. */
+  peerCaughtUp: boolean;
+  eventsReceived: number;
+  eventsSent: number;
+  closed: boolean;
+}
+
+export interface PeerSessionOptions {
+  log: SyncLog;
+  /** Sends one message on the connection; may throw once the connection is closed. */
+  send(text: string): void;
+  /** Asks the owner to close the connection, after a fatal error was sent or received. */
+  closeConnection?(code: number, reason: string): void;
+  /** Bytes the transport has not written yet: sending pauses while they pass the byte window. */
+  bufferedBytes?(): number;
+  limits?: Partial<SyncLimits>;
+  /** Announced in hello (`server: true`). */
+  isServer?: boolean;
+  /** Set false to never pull from the peer (e.g. a server holding a read-only token). */
+  pull?: boolean;
+  /** This side's wall clock, sent in hello. */
+  now(): number;
+  /** A peer whose hello time is further than this from now() is reported as CLOCK_SKEW. */
+  maxClockDriftMs: number;
+  /**
+   * Last check of a batch before it is stored (the server: scope, replica ownership). A refusal
+   * is sent to the peer as a fatal error; nothing of the batch is stored.
+   */
+  validateIncoming?(
+    events: StoredEventRecord[],
+    peerHello: HelloMessage,
+  ): Promise<SessionRefusal | undefined>;
+  /** The peer's hello, before anything is pulled; a refusal ends the session. */
+  onPeerHello?(
+    hello: HelloMessage,
+  ): SessionRefusal | undefined | Promise<SessionRefusal | undefined>;
+  /** Progress: after each stored batch, ack, catch-up, or close. */
+  onStatus?(stats: SessionStats): void;
+  onError?(error: SessionError): void;
+  /** This side holds everything the peer had when its catch-up ended (may repeat). */
+  onCaughtUp?(): void;
+}
+
+export interface PeerSession {
+  /** Handles one incoming message; calls are serialised in order (invariant 1). */
+  receive(text: string): Promise<void>;
+  /** Ends the session (does not close the connection: its owner does). */
+  close(): void;
+  stats(): SessionStats;
+  /** Resolves once the hello was sent (or the session failed to start). */
+  readonly started: Promise<void>;
+}
+
+/**
+ * Starts a session on an open connection: sends hello at once, then answers the peer.
+ *
+ * @example
+ * const session = startPeerSession({ log, send: (t) => ws.send(t), now: Date.now, maxClockDriftMs });
+ * ws.on('message', (data) => void session.receive(String(data)));
+ * ws.on('close', () => session.close());
+ */
+export function startPeerSession(options: PeerSessionOptions): PeerSession {
+  const log = options.log;
+  const limits: SyncLimits = { ...DEFAULT_SYNC_LIMITS, ...options.limits };
+  const pullEnabled = options.pull ?? true;
+
+  let closed = false;
+  let peer: HelloMessage | undefined;
+  let helloText: string | undefined;
+  let pullText: string | undefined;
+  let pullSent = false;
+  let recv: ReceiveState = { pos: 0, started: false };
+  let caughtUp = false;
+  // Sender side.
+  let outbound = false;
+  let sentPos = 0;
+  let ackedPos = 0;
+  let ackedOwnSeq = 0;
+  let peerRestarted = false;
+  let window: FlowWindow = EMPTY_WINDOW;
+  let caughtUpSent = false;
+  let knownHead = 0;
+  let ingesting = false;
+  let pumping = false;
+  let pumpAgain = false;
+  let eventsReceived = 0;
+  let eventsSent = 0;
+  /** Positions written here by this session's ingests: not echoed back (invariant 5). */
+  const receivedPositions = new Set<number>();
+  let unsubscribe: (() => void) | undefined;
+
+  const stats = (): SessionStats => {
+    const s: SessionStats = {
+      receivedPos: recv.pos,
+      sentPos,
+      ackedPos,
+      ackedOwnSeq,
+      peerRestarted,
+      peerPulled: outbound,
+      inFlightBatches: window.batches.length,
+      inFlightBytes: window.bytes,
+      caughtUp,
+      peerCaughtUp: outbound && caughtUpSent && window.batches.length === 0 && sentPos >= knownHead,
+      eventsReceived,
+      eventsSent,
+      closed,
+    };
+    if (peer !== undefined) s.peer = peer;
+    return s;
+  };
+  const report = () => options.onStatus?.(stats());
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    unsubscribe?.();
+    unsubscribe = undefined;
+    receivedPositions.clear();
+    report();
+  };
+
+  const send = (message: SyncMessage): void => {
+    if (closed) return;
+    try {
+      options.send(encodeMessage(message));
+    } catch {
+      // The connection is gone: its owner sees the close and ends the session.
+      close();
+    }
+  };
+
+  /** Ends the session with an error sent to the peer (invariants 3, 4). */
+  const fail = (code: SyncErrorCode, message: string, eventId?: string): void => {
+    if (closed) return;
+    const error: SyncMessage = { type: 'error', code, message, fatal: true };
+    if (eventId !== undefined) error.eventId = eventId;
+    send(error);
+    const seen: SessionError = { code, message, fatal: true, source: 'local' };
+    if (eventId !== undefined) seen.eventId = eventId;
+    options.onError?.(seen);
+    close();
+    options.closeConnection?.(closeCodeFor(code), `${code}: ${message}`.slice(0, 120));
+  };
+
+  const storageFailure = (error: unknown): void => {
+    const text = error instanceof Error ? error.message : String(error);
+    const code = error instanceof ChronicleError ? error.code : 'STORAGE';
+    fail('STORAGE', `could not store the batch (${code}): ${text}`);
+  };
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  const pumpOnce = async (): Promise<void> => {
+    while (!closed && outbound && !ingesting) {
+      if (!windowAllows(window, limits, options.bufferedBytes?.() ?? 0)) return;
+      const from = sentPos;
+      const records = await log.readByPos(from, limits.maxBatchEvents);
+      if (closed || sentPos !== from) return;
+      if (records.length === 0) {
+        if (!caughtUpSent) {
+          caughtUpSent = true;
+          window = windowPush(window, { to: from, bytes: 0, ownSeq: 0 });
+          send({ type: 'events', from, to: from, events: [], caughtUp: true });
+          report();
+        }
+        return;
+      }
+      const peerHello = peer!;
+      const batches = planBatches(from, records, {
+        ownReplica: log.replicaId,
+        limits,
+        skip: (r) => receivedPositions.has(r.pos) || peerHolds(r.event, peerHello),
+      });
+      const reachesHead = records.length < limits.maxBatchEvents;
+      for (let i = 0; i < batches.length; i++) {
+        const batch = batches[i]!;
+        if (batch.oversized) {
+          fail('LIMIT_EXCEEDED', `event ${batch.events[0]?.id} is larger than a message may be`);
+          return;
+        }
+        const message: EventsMessage = {
+          type: 'events',
+          from: batch.from,
+          to: batch.to,
+          toId: batch.toId,
+          events: batch.events,
+        };
+        if (reachesHead && i === batches.length - 1 && !caughtUpSent) {
+          message.caughtUp = true;
+          caughtUpSent = true;
+        }
+        send(message);
+        for (let p = batch.from + 1; p <= batch.to; p++) receivedPositions.delete(p);
+        window = windowPush(window, { to: batch.to, bytes: batch.bytes, ownSeq: batch.ownSeq });
+        sentPos = batch.to;
+        eventsSent += batch.events.length;
+        if (!windowAllows(window, limits, options.bufferedBytes?.() ?? 0)) break;
+      }
+      if (sentPos > knownHead) knownHead = sentPos;
+      report();
+    }
+  };
+
+  /** Sends what the window allows; one pump at a time, re-run when asked during a run. */
+  const pump = (): void => {
+    if (closed || !outbound) return;
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = true;
+    void (async () => {
+      try {
+        do {
+          pumpAgain = false;
+          await pumpOnce();
+        } while (pumpAgain && !closed);
+      } catch (error) {
+        storageFailure(error);
+      } finally {
+        pumping = false;
+      }
+    })();
+  };
+
+  // ---- receiving -----------------------------------------------------------------------------
+
+  const onHello = async (m: HelloMessage, text: string): Promise<void> => {
+    if (peer !== undefined) {
+      if (text !== helloText) fail('PROTOCOL', 'a second, different hello');
+      return;
+    }
+    if (m.replica === log.replicaId) {
+      fail('PROTOCOL', 'the peer is this replica (same replica id): nothing to sync');
+      return;
+    }
+    peer = m;
+    helloText = text;
+    const refusal = await options.onPeerHello?.(m);
+    if (refusal !== undefined) return fail(refusal.code, refusal.message);
+    if (closed) return;
+    if (Math.abs(m.time - options.now()) > options.maxClockDriftMs) {
+      options.onError?.({
+        code: 'CLOCK_SKEW',
+        message: `the peer's clock is ${Math.round((m.time - options.now()) / 1000)} s away from this one`,
+        fatal: false,
+        source: 'local',
+      });
+    }
+    if (!pullEnabled) return;
+    const saved = await log.getCheckpoint(m.replica);
+    if (closed) return;
+    const checkpoint = checkpointForPull(saved, m);
+    recv = { pos: checkpoint?.pos ?? 0, started: false };
+    const pull: PullMessage = { type: 'pull' };
+    if (checkpoint !== undefined) pull.checkpoint = checkpoint;
+    pullSent = true;
+    send(pull);
+    report();
+  };
+
+  const onPull = async (m: PullMessage, text: string): Promise<void> => {
+    if (peer === undefined) return fail('PROTOCOL', 'pull before hello');
+    if (pullText !== undefined) {
+      if (text !== pullText) fail('PROTOCOL', 'a second, different pull');
+      return;
+    }
+    pullText = text;
+    const [epoch, head] = await Promise.all([log.epoch(), log.headPos()]);
+    const pos = m.checkpoint?.pos ?? 0;
+    const idAtCheckpoint = pos > 0 && pos <= head ? await log.idAtPos(pos) : undefined;
+    if (closed) return;
+    const decision = decidePull(m.checkpoint, { epoch, head, idAtCheckpoint });
+    peerRestarted = decision.kind === 'restart';
+    sentPos = decision.from;
+    ackedPos = decision.from;
+    knownHead = Math.max(knownHead, head);
+    outbound = true;
+    unsubscribe = log.onAppend((newHead) => {
+      if (newHead > knownHead) knownHead = newHead;
+      pump();
+    });
+    report();
+    pump();
+  };
+
+  const onEvents = async (m: EventsMessage & { events: StoredEventRecord[] }): Promise<void> => {
+    if (!pullSent || peer === undefined) return fail('PROTOCOL', 'events that were not pulled');
+    const decision = classifyBatch(recv, m);
+    switch (decision.kind) {
+      case 'gap':
+        return fail('GAP', `batch starts at ${m.from}, this side holds up to ${decision.expected}`);
+      case 'duplicate':
+        recv = afterBatch(recv, decision);
+        send({ type: 'ack', to: recv.pos });
+        break;
+      case 'apply': {
+        const refusal = await options.validateIncoming?.(m.events, peer);
+        if (refusal !== undefined) return fail(refusal.code, refusal.message);
+        if (closed) return;
+        ingesting = true;
+        try {
+          if (m.events.length > 0) {
+            const result = await log.ingest(m.events);
+            eventsReceived += result.written.length;
+            if (outbound) for (const r of result.written) receivedPositions.add(r.pos);
+            if (result.skewed) {
+              options.onError?.({
+                code: 'CLOCK_SKEW',
+                message: 'received events stamped more than maxClockDrift ahead of this clock',
+                fatal: false,
+                source: 'local',
+              });
+            }
+          }
+          if (closed) return;
+          const checkpoint = {
+            epoch: peer.epoch,
+            pos: decision.to,
+            ...(m.toId ? { id: m.toId } : {}),
+          };
+          await log.setCheckpoint(peer.replica, checkpoint);
+        } catch (error) {
+          return storageFailure(error);
+        } finally {
+          ingesting = false;
+        }
+        if (closed) return;
+        recv = afterBatch(recv, decision);
+        const ack: AckMessage = { type: 'ack', to: recv.pos };
+        send(ack);
+        pump();
+        break;
+      }
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown batch decision ${JSON.stringify(never)}`);
+      }
+    }
+    if (m.caughtUp === true) {
+      caughtUp = true;
+      options.onCaughtUp?.();
+    }
+    report();
+  };
+
+  const onAck = (m: AckMessage): void => {
+    const decision = classifyAck(window, { ackedPos, sentPos }, m.to);
+    switch (decision.kind) {
+      case 'invalid':
+        fail('PROTOCOL', `ack at ${m.to}, past the ${decision.sentPos} positions sent`);
+        return;
+      case 'duplicate':
+        return;
+      case 'advance':
+        window = decision.window;
+        ackedPos = decision.ackedPos;
+        if (decision.ownSeq > ackedOwnSeq) ackedOwnSeq = decision.ownSeq;
+        report();
+        pump();
+        return;
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown ack decision ${JSON.stringify(never)}`);
+      }
+    }
+  };
+
+  const handle = async (text: string): Promise<void> => {
+    if (closed) return;
+    const parsed = parseMessage(text, limits);
+    if (!parsed.ok) return fail(parsed.code, parsed.message, parsed.eventId);
+    const m = parsed.message;
+    switch (m.type) {
+      case 'hello':
+        return onHello(m, text);
+      case 'pull':
+        return onPull(m, text);
+      case 'events':
+        return onEvents(m);
+      case 'ack':
+        return onAck(m);
+      case 'error': {
+        const seen: SessionError = {
+          code: m.code,
+          message: m.message,
+          fatal: m.fatal === true,
+          source: 'peer',
+        };
+        if (m.eventId !== undefined) seen.eventId = m.eventId;
+        options.onError?.(seen);
+        if (m.fatal === true) {
+          close();
+          options.closeConnection?.(1000, `peer error ${m.code}`.slice(0, 120));
+        }
+        return;
+      }
+      case 'ping':
+        send({ type: 'pong', time: options.now() });
+        return;
+      case 'pong':
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  };
+
+  const start = async (): Promise<void> => {
+    const [epoch, head, seq] = await Promise.all([log.epoch(), log.headPos(), log.ownSeq()]);
+    knownHead = head;
+    const hello: HelloMessage = {
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      replica: log.replicaId,
+      epoch,
+      head,
+      seq,
+      time: Math.floor(options.now()),
+    };
+    if (options.isServer === true) hello.server = true;
+    send(hello);
+  };
+
+  let chain: Promise<void> = start().catch((error: unknown) => storageFailure(error));
+  const started = chain;
+
+  return {
+    started,
+    receive(text: string): Promise<void> {
+      chain = chain.then(() =>
+        handle(text).catch((error: unknown) => {
+          fail('INTERNAL', error instanceof Error ? error.message : String(error));
+        }),
+      );
+      return chain;
+    },
+    close,
+    stats,
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * The SyncLog of a client store, over the StoreInternals seam: what a sync session replicates.
+ *
+ * Invariants:
+ * 1. Remote events go through internals.ingest, so the store's subscribers and projections see
+ *    synced events exactly like local ones (durable first).
+ * 2. Checkpoints live in the log's meta under `sync.checkpoint.<peer replica>`; a stored value of
+ *    the wrong shape reads as "no checkpoint" (a full, deduplicated resend), never as a position.
+ * 3. ownSeq() is exact: it is the highest seq of this replica's events in the log.
+ */
+import type { JsonValue, StoredEventRecord } from '../core/events.ts';
+import type { StoreInternals } from '../store/internal.ts';
+import type { SyncIngestResult, SyncLog } from './log.ts';
+import type { Checkpoint } from './protocol.ts';
+
+export const CHECKPOINT_META_PREFIX = 'sync.checkpoint.';
+/** Records read per page while looking for this replica's highest seq. */
+const OWN_SEQ_PAGE = 1000;
+
+function toCheckpoint(value: JsonValue | undefined): Checkpoint | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { epoch, pos, id } = value;
+  if (typeof epoch !== 'string' || typeof pos !== 'number' || !Number.isSafeInteger(pos)) {
+    return undefined;
+  }
+  if (pos < 0 || (id !== undefined && typeof id !== 'string')) return undefined;
+  const checkpoint: Checkpoint = { epoch, pos };
+  if (typeof id === 'string') checkpoint.id = id;
+  return checkpoint;
+}
+
+export function storeSyncLog(internals: StoreInternals): SyncLog {
+  const log = internals.log;
+  // EventLog does not expose the replica's seq counter: ownSeq scans the log once, lazily, and
+  // then only what was added since (positions are dense and only grow).
+  let scannedPos = 0;
+  let maxOwnSeq = 0;
+
+  return {
+    replicaId: internals.replicaId,
+    async epoch() {
+      return log.epoch;
+    },
+    headPos() {
+      return log.headPos();
+    },
+    async ownSeq() {
+      for (;;) {
+        const page = await log.readByPos(scannedPos, OWN_SEQ_PAGE);
+        for (const record of page) {
+          if (record.event.replica === internals.replicaId && record.event.seq > maxOwnSeq) {
+            maxOwnSeq = record.event.seq;
+          }
+          if (record.pos > scannedPos) scannedPos = record.pos;
+        }
+        if (page.length < OWN_SEQ_PAGE) return maxOwnSeq;
+      }
+    },
+    readByPos(afterPos, limit) {
+      return log.readByPos(afterPos, limit);
+    },
+    async idAtPos(pos) {
+      if (pos < 1) return undefined;
+      const [record] = await log.readByPos(pos - 1, 1);
+      return record?.pos === pos ? record.event.id : undefined;
+    },
+    async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
+      const result = await internals.ingest(events);
+      return { written: result.written, skewed: result.skewed };
+    },
+    async getCheckpoint(peer) {
+      return toCheckpoint(await log.getMeta(CHECKPOINT_META_PREFIX + peer));
+    },
+    async setCheckpoint(peer, checkpoint) {
+      const value: { [key: string]: JsonValue } = { epoch: checkpoint.epoch, pos: checkpoint.pos };
+      if (checkpoint.id !== undefined) value.id = checkpoint.id;
+      await log.setMeta(CHECKPOINT_META_PREFIX + peer, value);
+    },
+    onAppend(listener) {
+      return internals.onChange(listener);
+    },
+  };
+}

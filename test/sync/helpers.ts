@@ -1,0 +1,193 @@
+/**
+ * Test helpers for sync: a StoreInternals built straight from an EventLog (what the store gives
+ * the SyncFactory), with an append helper and an injectable wall clock.
+ */
+
+import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
+import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../../src/core/hlc.ts';
+import { EventId } from '../../src/core/ids.ts';
+import type { Transport } from '../../src/core/sync-types.ts';
+import type { EventLog, IngestResult, StorageAdapter } from '../../src/storage/adapter.ts';
+import { memoryStorage } from '../../src/storage/memory.ts';
+import type { StoreInternals } from '../../src/store/internal.ts';
+import {
+  type PeerSession,
+  type PeerSessionOptions,
+  type SessionError,
+  startPeerSession,
+} from '../../src/sync/session.ts';
+import { storeSyncLog } from '../../src/sync/store-log.ts';
+
+export interface TestInternals extends StoreInternals {
+  /** Appends local events to `stream` (expectedVersion 'any'). */
+  append(stream: string, ...data: unknown[]): Promise<StoredEventRecord[]>;
+  /** Every event in the total order. */
+  all(): Promise<StoredEventRecord[]>;
+  /** Set with setClockOffset. */
+  readonly offset: number;
+  /** Ingest calls that will fail before touching the log (fault injection). */
+  failNextIngests: number;
+  /** Resolves `closing`. */
+  shutdown(): Promise<void>;
+}
+
+export interface TestInternalsOptions {
+  /** Raw wall clock; default Date.now. */
+  clock?: () => number;
+  maxClockDriftMs?: number;
+}
+
+export function makeInternals(log: EventLog, options: TestInternalsOptions = {}): TestInternals {
+  const clock = options.clock ?? Date.now;
+  const listeners = new Set<(head: number) => void>();
+  let offset = 0;
+  let resolveClosing: () => void = () => {};
+  const closing = new Promise<void>((resolve) => {
+    resolveClosing = resolve;
+  });
+  const notify = (written: LocalRecord[]) => {
+    const last = written[written.length - 1];
+    if (last === undefined) return;
+    for (const listener of listeners) listener(last.pos);
+  };
+  const unsubscribeRemote = log.onRemoteWrite((head) => {
+    for (const listener of listeners) listener(head);
+  });
+  const internals: TestInternals = {
+    log,
+    replicaId: log.replicaId,
+    maxClockDriftMs: options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS,
+    failNextIngests: 0,
+    get offset() {
+      return offset;
+    },
+    now: () => clock() + offset,
+    setClockOffset(ms: number) {
+      offset = ms;
+    },
+    async ingest(events: StoredEventRecord[]): Promise<IngestResult> {
+      if (internals.failNextIngests > 0) {
+        internals.failNextIngests--;
+        throw new Error('injected ingest failure');
+      }
+      const result = await log.ingest({
+        events,
+        now: internals.now(),
+        maxClockDriftMs: internals.maxClockDriftMs,
+      });
+      notify(result.written);
+      return result;
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    closing,
+    async append(stream, ...data) {
+      const result = await log.appendLocal({
+        stream,
+        events: data.map((d) => ({
+          id: EventId.make(internals.now()),
+          type: 'test',
+          data: (d ?? null) as never,
+          schema: 1,
+        })),
+        expectedVersion: 'any',
+        now: internals.now(),
+      });
+      if (result.kind !== 'written') return result.events;
+      notify(result.records);
+      return result.records.map((r) => r.event);
+    },
+    async all() {
+      const out: StoredEventRecord[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await log.readByCursor(
+          after === undefined ? { limit: 500 } : { after, limit: 500 },
+        );
+        for (const r of page) out.push(r.event);
+        if (page.length < 500) return out;
+        after = page[page.length - 1]!.event.cursor;
+      }
+    },
+    async shutdown() {
+      unsubscribeRemote();
+      resolveClosing();
+    },
+  };
+  return internals;
+}
+
+/** A fresh replica on memory storage. */
+export async function memoryReplica(
+  options: TestInternalsOptions = {},
+): Promise<{ storage: StorageAdapter; internals: TestInternals }> {
+  const storage = memoryStorage();
+  const log = await storage.open();
+  return { storage, internals: makeInternals(log, options) };
+}
+
+/** Waits until `predicate` holds, polling on the macrotask queue (fails after `maxTurns`). */
+export async function until(
+  predicate: () => boolean | Promise<boolean>,
+  maxTurns = 2000,
+): Promise<void> {
+  for (let i = 0; i < maxTurns; i++) {
+    if (await predicate()) return;
+    await new Promise((resolve) => setTimeout(resolve, i < 50 ? 0 : 5));
+  }
+  throw new Error('condition not reached');
+}
+
+/** Ids of a log in total order. */
+export async function idsInOrder(internals: TestInternals): Promise<string[]> {
+  return (await internals.all()).map((e) => e.id);
+}
+
+export interface SessionLink {
+  a: PeerSession;
+  b: PeerSession;
+  errors: { side: 'a' | 'b'; error: SessionError }[];
+  close(): void;
+}
+
+/**
+ * Opens both ends of a transport pair and runs a peer session on each over storeSyncLog. The
+ * sessions end when the connection closes.
+ */
+export async function linkSessions(
+  a: TestInternals,
+  b: TestInternals,
+  pair: [Transport, Transport],
+  extra: { a?: Partial<PeerSessionOptions>; b?: Partial<PeerSessionOptions> } = {},
+): Promise<SessionLink> {
+  await Promise.all([pair[0].open(), pair[1].open()]);
+  const errors: SessionLink['errors'] = [];
+  const start = (side: 'a' | 'b', internals: TestInternals, transport: Transport) => {
+    const session = startPeerSession({
+      log: storeSyncLog(internals),
+      send: (text) => transport.send(text),
+      closeConnection: (code, reason) => transport.close(code, reason),
+      now: internals.now,
+      maxClockDriftMs: internals.maxClockDriftMs,
+      onError: (error) => errors.push({ side, error }),
+      ...extra[side],
+    });
+    const offMessage = transport.onMessage((text) => void session.receive(text));
+    const offClose = transport.onClose(() => {
+      offMessage();
+      offClose();
+      session.close();
+    });
+    return session;
+  };
+  const sa = start('a', a, pair[0]);
+  const sb = start('b', b, pair[1]);
+  return {
+    a: sa,
+    b: sb,
+    errors,
+    close: () => pair[0].close(),
+  };
+}
