@@ -1,0 +1,312 @@
+/**
+ * One authenticated WebSocket connection on the server: a peer session (sync/session.ts) over
+ * the space's log, behind the server's per-connection guards.
+ *
+ * Invariants:
+ * 1. The token's scope is enforced here, not trusted to the client: without 'write' the server
+ *    never pulls and refuses any pushed batch with FORBIDDEN (nothing stored); without 'read' the
+ *    server streams nothing of the space's log.
+ * 2. A batch is stored only if every event that is new to the space claims a replica owned by
+ *    this connection's subject, or by nobody yet (storage.ts invariant 4; else ORIGIN_FORBIDDEN).
+ * 3. Checkpoints are kept per (subject, replica): a client naming another client's replica in
+ *    its hello neither reads nor moves that client's checkpoint.
+ * 4. Every guard runs before the session sees a message: rate (token bucket → RATE_LIMITED,
+ *    close 4029), binary frames (PROTOCOL, close 1008), nesting depth (PROTOCOL, close 1008).
+ *    The session itself validates everything else; a throw anywhere ends only this connection.
+ * 5. A send buffer past maxBufferedBytes (a client that does not read) closes the connection
+ *    with 1013; below it the session pauses sending while the buffer passes its byte window.
+ */
+import WebSocket from 'ws';
+import type { StoredEventRecord } from '../core/events.ts';
+import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
+import { jsonByteLength } from '../core/json.ts';
+import type { SyncLog } from '../sync/log.ts';
+import { CloseCode, type SyncErrorCode } from '../sync/protocol.ts';
+import { type PeerSession, type SessionRefusal, startPeerSession } from '../sync/session.ts';
+import type { TokenClaims } from './auth.ts';
+import { jsonDepthExceeds, type ServerLimits, TokenBucket } from './limits.ts';
+import type { LogEntry, ServerMetrics } from './metrics.ts';
+import type { SpaceLog } from './storage.ts';
+
+export type ConnectionClaims = Pick<TokenClaims, 'space' | 'sub' | 'scope'>;
+
+export interface ConnectionContext {
+  ws: WebSocket;
+  claims: ConnectionClaims;
+  space: SpaceLog;
+  limits: ServerLimits;
+  metrics: ServerMetrics;
+  log: (entry: LogEntry) => void;
+  now: () => number;
+  /** Every ingest in flight, server-wide: graceful shutdown waits for them. */
+  inflight: Set<Promise<unknown>>;
+  remote: string | undefined;
+  onClosed: (connection: Connection) => void;
+}
+
+export class Connection {
+  readonly claims: ConnectionClaims;
+  /** Cleared by every heartbeat round, set again by a pong or any message. */
+  alive = true;
+  private readonly ws: WebSocket;
+  private readonly session: PeerSession;
+  private readonly bucket: TokenBucket;
+  private readonly opened: number;
+  private ending = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ctx: ConnectionContext) {
+    this.ws = ctx.ws;
+    this.claims = ctx.claims;
+    this.opened = ctx.now();
+    this.bucket = new TokenBucket(
+      ctx.limits.maxMessagesPerSecond,
+      ctx.limits.messageBurst,
+      this.opened,
+    );
+    const canWrite = ctx.claims.scope.includes('write');
+    this.session = startPeerSession({
+      log: this.connectionLog(),
+      send: (text) => this.send(text),
+      closeConnection: (code, reason) => this.end(code, reason),
+      bufferedBytes: () => this.ws.bufferedAmount,
+      limits: {
+        maxBatchEvents: ctx.limits.maxBatchEvents,
+        maxMessageBytes: ctx.limits.maxMessageBytes,
+        maxInFlightBatches: ctx.limits.maxInFlightBatches,
+        maxInFlightBytes: ctx.limits.maxInFlightBytes,
+      },
+      isServer: true,
+      pull: canWrite,
+      now: ctx.now,
+      maxClockDriftMs: DEFAULT_MAX_CLOCK_DRIFT_MS,
+      validateIncoming: (events) => this.validateIncoming(events),
+      onError: (error) => {
+        if (error.source === 'local') ctx.metrics.error(error.code);
+      },
+    });
+    this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    this.ws.on('pong', () => {
+      this.alive = true;
+    });
+    this.ws.on('error', (error) => {
+      // ws emits the error, then closes (1009 for maxPayload, 1007 for bad UTF-8).
+      ctx.log({
+        level: 'warn',
+        event: 'socket_error',
+        space: ctx.claims.space,
+        error: error.message,
+      });
+    });
+    this.ws.on('close', (code, reason) => this.onClose(code, reason.toString('utf8')));
+    ctx.log({
+      level: 'info',
+      event: 'connect',
+      space: ctx.claims.space,
+      sub: ctx.claims.sub,
+      scope: ctx.claims.scope,
+      remote: ctx.remote,
+    });
+  }
+
+  /** Heartbeat round: terminates a socket that did not answer the previous ping (half-open). */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.ctx.log({
+        level: 'warn',
+        event: 'heartbeat_timeout',
+        space: this.claims.space,
+        sub: this.claims.sub,
+      });
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    try {
+      this.ws.ping();
+    } catch {
+      this.ws.terminate();
+    }
+  }
+
+  /** Ends the session and closes the socket with `code`; destroys it after closeGraceMs. */
+  end(code: number, reason: string): void {
+    this.session.close();
+    if (this.ending) return;
+    this.ending = true;
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      this.ws.close(code, reason.slice(0, 120));
+    }
+    this.graceTimer = setTimeout(() => this.ws.terminate(), this.ctx.limits.closeGraceMs);
+    this.graceTimer.unref();
+  }
+
+  /** Resolves when the socket is closed. */
+  closed(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => this.ws.once('close', () => resolve()));
+  }
+
+  private send(text: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) throw new Error('the connection is closed');
+    this.ws.send(text);
+    this.ctx.metrics.messagesOut += 1;
+    this.ctx.metrics.bytesOut += Buffer.byteLength(text);
+    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
+      this.ctx.metrics.error('LIMIT_EXCEEDED');
+      this.ctx.log({
+        level: 'warn',
+        event: 'slow_consumer',
+        space: this.claims.space,
+        sub: this.claims.sub,
+        buffered: this.ws.bufferedAmount,
+      });
+      // The error message could not get through a full buffer: the close code says it all.
+      this.end(CloseCode.tryAgainLater, 'send buffer full');
+    }
+  }
+
+  /** Sends a fatal error of the server's own (not the session's) and closes. */
+  private refuse(code: SyncErrorCode, message: string, closeCode: number): void {
+    if (this.ending) return;
+    this.ctx.metrics.error(code);
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify({ type: 'error', code, message, fatal: true }));
+    }
+    this.end(closeCode, `${code}: ${message}`);
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    if (this.ending) return;
+    this.alive = true;
+    const size = Array.isArray(data)
+      ? data.reduce((n, b) => n + b.length, 0)
+      : data instanceof ArrayBuffer
+        ? data.byteLength
+        : data.length;
+    this.ctx.metrics.messagesIn += 1;
+    this.ctx.metrics.bytesIn += size;
+    if (!this.bucket.take(this.ctx.now())) {
+      this.refuse(
+        'RATE_LIMITED',
+        `more than ${this.ctx.limits.maxMessagesPerSecond} messages a second`,
+        CloseCode.rateLimited,
+      );
+      return;
+    }
+    if (isBinary) {
+      this.refuse(
+        'PROTOCOL',
+        'binary frames are not accepted: messages are JSON text',
+        CloseCode.policyViolation,
+      );
+      return;
+    }
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString('utf8')
+      : Buffer.from(data as ArrayBuffer).toString('utf8');
+    if (jsonDepthExceeds(text, this.ctx.limits.maxMessageDepth)) {
+      this.refuse(
+        'PROTOCOL',
+        `message nested deeper than ${this.ctx.limits.maxMessageDepth}`,
+        CloseCode.policyViolation,
+      );
+      return;
+    }
+    if (!this.claims.scope.includes('write') && isEventsMessage(text)) {
+      this.refuse('FORBIDDEN', 'this token may not write', CloseCode.forbidden);
+      return;
+    }
+    this.session.receive(text).catch((error: unknown) => {
+      this.ctx.log({ level: 'error', event: 'session_failure', error: String(error) });
+      this.refuse('INTERNAL', 'internal error', CloseCode.internalError);
+    });
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.session.close();
+    if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
+    this.ctx.metrics.closed(code);
+    this.ctx.log({
+      level: 'info',
+      event: 'close',
+      space: this.claims.space,
+      sub: this.claims.sub,
+      code,
+      reason,
+      durationMs: this.ctx.now() - this.opened,
+    });
+    this.ctx.onClosed(this);
+  }
+
+  private async validateIncoming(events: StoredEventRecord[]): Promise<SessionRefusal | undefined> {
+    if (!this.claims.scope.includes('write')) {
+      return { code: 'FORBIDDEN', message: 'this token may not write' };
+    }
+    for (const event of events) {
+      const size =
+        jsonByteLength(event.data) + (event.meta === undefined ? 0 : jsonByteLength(event.meta));
+      if (size > this.ctx.limits.maxEventBytes) {
+        return {
+          code: 'LIMIT_EXCEEDED',
+          message: `event ${event.id} is ${size} bytes, over the limit of ${this.ctx.limits.maxEventBytes}`,
+        };
+      }
+    }
+    const check = await this.ctx.space.claimOrigins(this.claims.sub, events);
+    if (!check.ok) {
+      // Says nothing of who owns the replica (invariant 2, RELIABILITY 26).
+      return {
+        code: 'ORIGIN_FORBIDDEN',
+        message: `event ${check.eventId} claims replica ${check.replica}, which this token may not write`,
+      };
+    }
+    return undefined;
+  }
+
+  /** The space's log as this connection may see it (invariants 1 and 3). */
+  private connectionLog(): SyncLog {
+    const { space, claims, metrics, inflight } = this.ctx;
+    const canRead = claims.scope.includes('read');
+    const key = (peer: string) => `${claims.sub}\u0000${peer}`;
+    return {
+      replicaId: space.replicaId,
+      epoch: () => space.epoch(),
+      headPos: () => space.headPos(),
+      ownSeq: () => space.ownSeq(),
+      idAtPos: (pos) => space.idAtPos(pos),
+      async readByPos(afterPos, limit) {
+        if (!canRead) return [];
+        const records = await space.readByPos(afterPos, limit);
+        metrics.eventsOut += records.length;
+        return records;
+      },
+      async ingest(events) {
+        const pending = space.ingest(events);
+        inflight.add(pending);
+        try {
+          const result = await pending;
+          metrics.eventsIn += result.written.length;
+          return result;
+        } finally {
+          inflight.delete(pending);
+        }
+      },
+      getCheckpoint: (peer) => space.getCheckpoint(key(peer)),
+      setCheckpoint: (peer, checkpoint) => space.setCheckpoint(key(peer), checkpoint),
+      onAppend: (listener) => (canRead ? space.onAppend(listener) : () => {}),
+    };
+  }
+}
+
+/** Whether a message is a batch of events (parsed only for read-only connections: few messages). */
+function isEventsMessage(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return (
+      typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'events'
+    );
+  } catch {
+    return false;
+  }
+}

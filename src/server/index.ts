@@ -1,0 +1,21 @@
+/**
+ * `chronicle/server`: the Node sync server. A server is a peer that persists: it runs the same
+ * sync session as a client, over one log per space.
+ */
+export {
+  createToken,
+  type Scope,
+  type TokenClaims,
+  type TokenOptions,
+  verifyToken,
+} from './auth.ts';
+export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.ts';
+export { type LogEntry, type ServerLogger, silentLogger, stderrLogger } from './metrics.ts';
+export {
+  createSyncServer,
+  DEFAULT_SPACE,
+  type SyncServer,
+  type SyncServerOptions,
+} from './server.ts';
+export { type SqliteStorageOptions, sqliteStorage } from './sqlite.ts';
+export type { EventOrigin, OriginCheck, ServerStorage, SpaceLog } from './storage.ts';
