@@ -20,8 +20,24 @@ export type Cursor = Brand<string, 'Cursor'>;
 /** A source of random bytes; injected so that core stays deterministic under test. */
 export type RandomBytes = (length: number) => Uint8Array;
 
-export const cryptoRandomBytes: RandomBytes = (length) =>
-  globalThis.crypto.getRandomValues(new Uint8Array(length));
+const POOL_SIZE = 4096;
+let pool = new Uint8Array(0);
+let poolOffset = 0;
+
+/**
+ * Random bytes from the platform's CSPRNG, drawn from a pool: one getRandomValues call per 4 KiB
+ * instead of one per id (the call itself, not the entropy, dominated append cost).
+ */
+export const cryptoRandomBytes: RandomBytes = (length) => {
+  if (length > POOL_SIZE) return globalThis.crypto.getRandomValues(new Uint8Array(length));
+  if (poolOffset + length > pool.length) {
+    pool = globalThis.crypto.getRandomValues(new Uint8Array(POOL_SIZE));
+    poolOffset = 0;
+  }
+  const out = pool.subarray(poolOffset, poolOffset + length);
+  poolOffset += length;
+  return out;
+};
 
 const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz';
 

@@ -57,6 +57,7 @@ export class ProjectionRuntime {
   rebuild(onProgress?: (done: number, total: number) => void): Promise<void> {
     return this.serial(async () => {
       await this.log.deleteSnapshots(this.projection.name);
+      await this.log.setMeta(`projection.${this.projection.name}.version`, this.projection.version);
       this.reset();
       this.initialized = true;
       const head = await this.log.headPos();

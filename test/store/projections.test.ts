@@ -256,3 +256,29 @@ describe('upcasters', () => {
     await store.close();
   });
 });
+
+describe('rebuild then reopen', () => {
+  it('keeps the snapshots a rebuild wrote, so the next open does not replay everything', async () => {
+    const storage = memoryStorage();
+    let applied = 0;
+    const sum = defineProjection<number, Ev>({
+      name: 'sum',
+      version: 1,
+      snapshotEvery: 10,
+      initial: () => 0,
+      apply: (total, e) => {
+        applied++;
+        return total + e.data.n;
+      },
+    });
+    const store = await openStore<Ev>({ name: 'rb', storage, projections: [sum] });
+    await store.append('s', Array.from({ length: 50 }, (_, n) => ({ type: 't', data: { n } })));
+    await store.rebuild('sum');
+    await store.close();
+    applied = 0;
+    const reopened = await openStore<Ev>({ name: 'rb', storage, projections: [sum] });
+    expect(await reopened.state('sum')).toBe((49 * 50) / 2);
+    expect(applied).toBeLessThan(10);
+    await reopened.close();
+  });
+});

@@ -1,0 +1,24 @@
+/**
+ * `npm run bench`: runs every benchmark available on this machine, prints a table and merges the
+ * results into test/bench/results/latest.json. Benchmarks are measurements, never test
+ * assertions; the machine is shared, so each figure is a median of several runs.
+ */
+import { cpus } from 'node:os';
+import { type BenchResult, printTable, RESULTS_FILE, saveResults } from './results.ts';
+import { runStoreNodeBenches } from './store-node.ts';
+
+const only = process.argv[2];
+const suites: Record<string, () => Promise<BenchResult[]>> = {
+  store: runStoreNodeBenches,
+};
+
+const results: BenchResult[] = [];
+for (const [name, run] of Object.entries(suites)) {
+  if (only !== undefined && only !== name) continue;
+  console.error(`bench: ${name}…`);
+  results.push(...(await run()));
+}
+console.log(`\nNode ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`);
+printTable(results);
+saveResults(results);
+console.log(`\nwritten to ${RESULTS_FILE}`);

@@ -1,0 +1,229 @@
+/**
+ * Store benchmarks in Node, on memory and on fake-indexeddb, each beside a raw baseline run in the
+ * same process: (1) 10,000 appends, 100 per call; (2) 1,000 single appends; (3) replay of 100,000
+ * events into a projection, with peak heap; (4) opening a store of 100,000 events with and
+ * without a snapshot. Medians of RUNS runs.
+ */
+// idb needs the IDB classes (IDBRequest, ...) as globals; in Node they come from fake-indexeddb.
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { defineProjection, indexedDbStorage, memoryStorage, openStore } from '../../src/index.ts';
+import type { StorageAdapter } from '../../src/storage/adapter.ts';
+import { type BenchResult, median, result } from './results.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
+
+/** ~300 bytes of JSON, like a small app event. */
+export function sampleEvent(i: number) {
+  return {
+    type: i % 3 === 0 ? 'CardAdded' : 'CardMoved',
+    data: {
+      board: 'board-1',
+      card: `card-${i % 500}`,
+      title: `Card number ${i} with a reasonably descriptive title`,
+      column: ['todo', 'doing', 'done'][i % 3]!,
+      position: i,
+      tags: ['alpha', 'beta', 'gamma'].slice(0, i % 4),
+      note: 'lorem ipsum dolor sit amet, consectetur adipiscing elit sed do eiusmod',
+    },
+  };
+}
+
+type Card = ReturnType<typeof sampleEvent>['data'];
+const board = defineProjection<{ count: number; columns: Record<string, number> }, Card>({
+  name: 'board',
+  version: 1,
+  snapshotEvery: 1000,
+  initial: () => ({ count: 0, columns: {} }),
+  apply: (s, e) => {
+    s.count += 1;
+    s.columns[e.data.column] = (s.columns[e.data.column] ?? 0) + 1;
+    return s;
+  },
+});
+const foldRaw = (s: { count: number; columns: Record<string, number> }, data: Card) => {
+  s.count += 1;
+  s.columns[data.column] = (s.columns[data.column] ?? 0) + 1;
+  return s;
+};
+
+interface Backend {
+  label: string;
+  storage: () => StorageAdapter;
+  /** Appends `count` events in batches of `batch` with no library: the baseline. */
+  rawAppend: (count: number, batch: number) => Promise<void>;
+}
+
+function fakeIdbBackend(): Backend {
+  return {
+    label: 'fake-indexeddb',
+    storage: () => indexedDbStorage(`bench-${Math.random()}`, { indexedDB: new IDBFactory() }),
+    rawAppend: async (count, batch) => {
+      const factory = new IDBFactory();
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const req = factory.open('raw', 1);
+        req.onupgradeneeded = () => req.result.createObjectStore('events', { autoIncrement: true });
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      for (let i = 0; i < count; i += batch) {
+        await new Promise<void>((resolve, reject) => {
+          const tx = db.transaction('events', 'readwrite');
+          const store = tx.objectStore('events');
+          for (let j = i; j < Math.min(count, i + batch); j++) store.put(sampleEvent(j));
+          tx.oncomplete = () => resolve();
+          tx.onerror = () => reject(tx.error);
+        });
+      }
+      db.close();
+    },
+  };
+}
+
+function memoryBackend(): Backend {
+  return {
+    label: 'memory',
+    storage: () => memoryStorage(),
+    rawAppend: async (count, batch) => {
+      const log: unknown[] = [];
+      for (let i = 0; i < count; i += batch) {
+        for (let j = i; j < Math.min(count, i + batch); j++)
+          log.push(structuredClone(sampleEvent(j)));
+        await Promise.resolve();
+      }
+    },
+  };
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+async function appendBench(b: Backend, count: number, batch: number): Promise<BenchResult> {
+  const ours: number[] = [];
+  const raw: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    raw.push(await timed(() => b.rawAppend(count, batch)));
+    const store = await openStore({ name: 'bench', storage: b.storage() });
+    ours.push(
+      await timed(async () => {
+        for (let i = 0; i < count; i += batch) {
+          const events = [];
+          for (let j = i; j < Math.min(count, i + batch); j++) events.push(sampleEvent(j));
+          await store.append(`stream-${i % 50}`, events);
+        }
+      }),
+    );
+    await store.close();
+  }
+  const label = batch === 1 ? `single appends (${count})` : `appends ${count}, ${batch} per call`;
+  return result(
+    `node/${b.label}/${label}`,
+    'events/s',
+    (count * 1000) / median(ours),
+    (count * 1000) / median(raw),
+  );
+}
+
+/** Fills a storage with `count` events quickly (batches of 1,000). */
+async function fill(storage: StorageAdapter, count: number): Promise<void> {
+  const store = await openStore({ name: 'fill', storage });
+  for (let i = 0; i < count; i += 1000) {
+    const events = [];
+    for (let j = i; j < Math.min(count, i + 1000); j++) events.push(sampleEvent(j));
+    await store.append(`stream-${(i / 1000) % 50}`, events);
+  }
+  await store.close();
+}
+
+async function replayBenches(b: Backend): Promise<BenchResult[]> {
+  const storage = b.storage();
+  await fill(storage, REPLAY_EVENTS);
+  const replay: number[] = [];
+  const rawReplay: number[] = [];
+  const withSnapshot: number[] = [];
+  const withoutSnapshot: number[] = [];
+  let peakHeap = 0;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let run = 0; run < RUNS; run++) {
+    // Raw baseline: page through the log by position and fold the same way, no library logic.
+    const log = await storage.open();
+    rawReplay.push(
+      await timed(async () => {
+        let state = { count: 0, columns: {} as Record<string, number> };
+        for (let pos = 0; ; ) {
+          const page = await log.readByPos(pos, 500);
+          for (const r of page) state = foldRaw(state, r.event.data as Card);
+          if (page.length < 500) break;
+          pos = page[page.length - 1]!.pos;
+        }
+      }),
+    );
+    await log.close();
+
+    const store = await openStore({ name: 'fill', storage, projections: [board] });
+    gc?.();
+    const before = process.memoryUsage().heapUsed;
+    replay.push(
+      await timed(() =>
+        store.rebuild('board', () => {
+          peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed - before);
+        }),
+      ),
+    );
+    await store.close();
+
+    // Cold open: with the snapshots rebuild left behind, then with none.
+    withSnapshot.push(
+      await timed(async () => {
+        const s = await openStore({ name: 'fill', storage, projections: [board] });
+        await s.state('board');
+        await s.close();
+      }),
+    );
+    const noSnap = defineProjection({ ...board, name: 'board-nosnap', snapshotEvery: 0 });
+    withoutSnapshot.push(
+      await timed(async () => {
+        const s = await openStore({ name: 'fill', storage, projections: [noSnap] });
+        await s.state('board-nosnap');
+        await s.close();
+      }),
+    );
+  }
+  const n = REPLAY_EVENTS;
+  return [
+    result(
+      `node/${b.label}/replay ${n} events into a projection`,
+      'events/s',
+      (n * 1000) / median(replay),
+      (n * 1000) / median(rawReplay),
+    ),
+    result(
+      `node/${b.label}/replay ${n} events: peak heap growth`,
+      'MB',
+      peakHeap / 2 ** 20,
+      undefined,
+      'sampled per page',
+    ),
+    result(
+      `node/${b.label}/open ${n} events with snapshot`,
+      'ms',
+      median(withSnapshot),
+      median(withoutSnapshot),
+      'baseline: the same open without a snapshot',
+    ),
+  ];
+}
+
+export async function runStoreNodeBenches(): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
+  for (const backend of [memoryBackend(), fakeIdbBackend()]) {
+    out.push(await appendBench(backend, 10_000, 100));
+    out.push(await appendBench(backend, 1_000, 1));
+    out.push(...(await replayBenches(backend)));
+  }
+  return out;
+}
