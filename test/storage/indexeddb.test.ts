@@ -1,0 +1,388 @@
+/**
+ * What only the IndexedDB adapter does: failures of the browser's storage (quota, aborts, no
+ * IndexedDB, stuck or refused opens), other tabs upgrading or deleting the database, and the
+ * shape of its write transactions. The shared behaviour is in conformance.ts.
+ */
+import 'fake-indexeddb/auto';
+import { forceCloseDatabase, IDBFactory } from 'fake-indexeddb';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { QuotaExceededError, StorageError } from '../../src/core/errors.ts';
+import type { StoredEventRecord } from '../../src/core/events.ts';
+import { encodeHlc } from '../../src/core/hlc.ts';
+import { Cursor, EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
+import type { EventLog, LocalAppendResult, OpenOptions } from '../../src/storage/adapter.ts';
+import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
+
+const DAY = 24 * 60 * 60 * 1000;
+let databases = 0;
+let ids = 0;
+const opened: EventLog[] = [];
+
+afterEach(async () => {
+  vi.restoreAllMocks();
+  vi.unstubAllGlobals();
+  for (const log of opened.splice(0)) await log.close();
+});
+
+function fresh(options: { factory?: IDBFactory } = {}) {
+  const factory = options.factory ?? new IDBFactory();
+  const name = `idb-test-${++databases}`;
+  return { factory, name, adapter: indexedDbStorage(name, { indexedDB: factory }) };
+}
+
+async function openLog(
+  adapter: ReturnType<typeof indexedDbStorage>,
+  options?: OpenOptions,
+): Promise<EventLog> {
+  const log = await adapter.open(options);
+  opened.push(log);
+  return log;
+}
+
+function append(log: EventLog, stream = 's', count = 1): Promise<LocalAppendResult> {
+  return log.appendLocal({
+    stream,
+    events: Array.from({ length: count }, () => ({
+      id: EventId.parse(`idb-evt-${++ids}`),
+      type: 'Added',
+      data: { n: ids },
+      schema: 1,
+    })),
+    expectedVersion: 'any',
+    now: 1_000,
+  });
+}
+
+function remote(seq: number): StoredEventRecord {
+  const replica = ReplicaId.parse('remote0000000002');
+  const hlc = encodeHlc({ wall: 500 + seq, counter: 0 });
+  return {
+    id: EventId.parse(`idb-remote-${seq}-${++ids}`),
+    type: 'Added',
+    data: null,
+    stream: 'remote',
+    version: seq,
+    replica,
+    seq: Seq.make(seq),
+    hlc,
+    time: 500 + seq,
+    cursor: Cursor.make(hlc, replica, Seq.make(seq)),
+  };
+}
+
+function rawOpen(factory: IDBFactory, name: string, version: number): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = factory.open(name, version);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) =>
+      setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms),
+    ),
+  ]);
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+/** The state a failed write must leave untouched. */
+async function snapshotOf(log: EventLog) {
+  return {
+    head: await log.headPos(),
+    events: await log.readByPos(0, 1_000),
+    version: await log.streamVersion('s'),
+    clock: await log.clock(),
+  };
+}
+
+describe('IndexedDB adapter: quota and aborted writes (RELIABILITY 7)', () => {
+  it('reports a QuotaExceededError from a write request as QUOTA_EXCEEDED and keeps the log intact', async () => {
+    const { adapter } = fresh();
+    const log = await openLog(adapter);
+    await append(log, 's', 2);
+    const before = await snapshotOf(log);
+    const add = IDBObjectStore.prototype.add;
+    vi.spyOn(IDBObjectStore.prototype, 'add').mockImplementation(function (
+      this: IDBObjectStore,
+      ...args: Parameters<IDBObjectStore['add']>
+    ) {
+      if (this.name === 'events' && (args[0] as { pos: number }).pos === 4) {
+        throw new DOMException('the quota is exhausted', 'QuotaExceededError');
+      }
+      return add.apply(this, args);
+    });
+    const error = await rejection(append(log, 's', 3));
+    expect(error).toBeInstanceOf(QuotaExceededError);
+    expect(error).toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    expect(await snapshotOf(log)).toEqual(before);
+    vi.restoreAllMocks();
+    const after = await append(log, 's', 1);
+    expect(after).toMatchObject({ kind: 'written', records: [{ pos: 3, event: { seq: 3 } }] });
+  });
+
+  it('reports an AbortError on the transaction with no request error as QUOTA_EXCEEDED (the Chromium quirk)', async () => {
+    const { adapter } = fresh();
+    const log = await openLog(adapter);
+    await append(log);
+    const before = await snapshotOf(log);
+    const put = IDBObjectStore.prototype.put;
+    // Every request succeeds; then the transaction aborts at commit, as Chromium does at the quota.
+    vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementation(function (
+      this: IDBObjectStore,
+      ...args: Parameters<IDBObjectStore['put']>
+    ) {
+      const request = put.apply(this, args);
+      if (this.name === 'streams') {
+        request.addEventListener('success', () => this.transaction.abort());
+      }
+      return request;
+    });
+    const error = await rejection(append(log, 's', 2));
+    expect(error).toBeInstanceOf(QuotaExceededError);
+    expect(await snapshotOf(log)).toEqual(before);
+
+    const ingestError = await rejection(
+      log.ingest({ events: [remote(1)], now: 1_000, maxClockDriftMs: DAY }),
+    );
+    expect(ingestError).toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    expect(await snapshotOf(log)).toEqual(before);
+  });
+
+  it('reports a value that cannot be cloned as a STORAGE error and writes nothing', async () => {
+    const { adapter } = fresh();
+    const log = await openLog(adapter);
+    const before = await snapshotOf(log);
+    const add = IDBObjectStore.prototype.add;
+    vi.spyOn(IDBObjectStore.prototype, 'add').mockImplementation(function (
+      this: IDBObjectStore,
+      ...args: Parameters<IDBObjectStore['add']>
+    ) {
+      if (this.name === 'events') throw new DOMException('a function', 'DataCloneError');
+      return add.apply(this, args);
+    });
+    const error = await rejection(append(log));
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'STORAGE', details: { nativeName: 'DataCloneError' } });
+    expect(await snapshotOf(log)).toEqual(before);
+  });
+});
+
+describe('IndexedDB adapter: write transactions (invariant 1)', () => {
+  it('appends and ingests in one readwrite transaction over events, meta and streams, with strict durability by default', async () => {
+    const { adapter } = fresh();
+    const log = await openLog(adapter);
+    const transaction = vi.spyOn(IDBDatabase.prototype, 'transaction');
+    await append(log, 's', 3);
+    await log.ingest({ events: [remote(1), remote(2)], now: 1_000, maxClockDriftMs: DAY });
+    const writes = transaction.mock.calls.filter((call) => call[1] === 'readwrite');
+    expect(writes).toEqual([
+      [['events', 'meta', 'streams'], 'readwrite', { durability: 'strict' }],
+      [['events', 'meta', 'streams'], 'readwrite', { durability: 'strict' }],
+    ]);
+  });
+
+  it("passes durability 'relaxed' to write transactions when the handle is opened with it", async () => {
+    const { adapter } = fresh();
+    const log = await openLog(adapter, { durability: 'relaxed' });
+    const transaction = vi.spyOn(IDBDatabase.prototype, 'transaction');
+    await append(log);
+    await log.setMeta('k', 1);
+    const durabilities = transaction.mock.calls
+      .filter((call) => call[1] === 'readwrite')
+      .map((call) => call[2]?.durability);
+    expect(durabilities).toEqual(['relaxed', 'relaxed']);
+  });
+});
+
+describe('IndexedDB adapter: opening (RELIABILITY 10)', () => {
+  it('fails with STORAGE_UNAVAILABLE when there is no IndexedDB at all', async () => {
+    vi.stubGlobal('indexedDB', undefined);
+    const error = await rejection(indexedDbStorage('nowhere').open());
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    expect((error as Error).message).toMatch(/memoryStorage/);
+  });
+
+  it('fails with STORAGE_UNAVAILABLE when reading indexedDB itself throws (blocked storage)', async () => {
+    const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'indexedDB');
+    Object.defineProperty(globalThis, 'indexedDB', {
+      configurable: true,
+      get() {
+        throw new DOMException('storage is blocked', 'SecurityError');
+      },
+    });
+    try {
+      await expect(indexedDbStorage('blocked').open()).rejects.toMatchObject({
+        code: 'STORAGE_UNAVAILABLE',
+      });
+    } finally {
+      if (descriptor !== undefined) Object.defineProperty(globalThis, 'indexedDB', descriptor);
+    }
+  });
+
+  it('fails with STORAGE_UNAVAILABLE when open() throws', async () => {
+    const factory = {
+      open() {
+        throw new DOMException('not allowed', 'SecurityError');
+      },
+    } as unknown as IDBFactory;
+    const error = await rejection(indexedDbStorage('refused', { indexedDB: factory }).open());
+    expect(error).toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      details: { nativeName: 'SecurityError' },
+    });
+  });
+
+  it('fails with STORAGE_UNAVAILABLE, not a hang, when open() never answers', async () => {
+    const factory = { open: () => ({}) } as unknown as IDBFactory;
+    const adapter = indexedDbStorage('stuck', { indexedDB: factory, openTimeoutMs: 50 });
+    const error = await within(rejection(adapter.open()), 2_000, 'the stuck open');
+    expect(error).toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+    expect((error as Error).message).toMatch(/did not answer/);
+  });
+
+  it('fails with VERSION_CHANGE, not a hang, when a stale tab keeps blocking the open (RELIABILITY 8)', async () => {
+    const factory = {
+      open() {
+        const request: { onblocked?: (event: Event) => void } = {};
+        setTimeout(() => request.onblocked?.(new Event('blocked')), 0);
+        return request;
+      },
+    } as unknown as IDBFactory;
+    const adapter = indexedDbStorage('blocked-open', {
+      indexedDB: factory,
+      openTimeoutMs: 10_000,
+      blockedTimeoutMs: 50,
+    });
+    const error = await within(rejection(adapter.open()), 2_000, 'the blocked open');
+    expect(error).toMatchObject({ code: 'VERSION_CHANGE' });
+  });
+
+  it('fails with STORAGE_UNAVAILABLE when the database was created by a newer version', async () => {
+    const { factory, name, adapter } = fresh();
+    (await rawOpen(factory, name, 3)).close();
+    const error = await rejection(adapter.open());
+    expect(error).toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      details: { nativeName: 'VersionError' },
+    });
+  });
+
+  it('fails with STORAGE_UNAVAILABLE when the database lacks its metadata', async () => {
+    const { factory, name, adapter } = fresh();
+    (await rawOpen(factory, name, 1)).close();
+    await expect(adapter.open()).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+  });
+});
+
+describe('IndexedDB adapter: other tabs and the browser closing the database (RELIABILITY 8, 9)', () => {
+  it('closes itself when another tab upgrades, so the upgrade does not hang, and then rejects every call with VERSION_CHANGE', async () => {
+    const { factory, name, adapter } = fresh();
+    const onExternalClose = vi.fn();
+    const log = await openLog(adapter, { onExternalClose });
+    const heard = vi.fn();
+    log.onRemoteWrite(heard);
+    await append(log);
+    const upgraded = await within(rawOpen(factory, name, 2), 2_000, 'the upgrading open');
+    expect(onExternalClose).toHaveBeenCalledExactlyOnceWith('versionchange');
+    for (const call of [append(log), log.headPos(), log.readByPos(0, 10), log.setMeta('k', 1)]) {
+      const error = await rejection(call);
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error).toMatchObject({ code: 'VERSION_CHANGE' });
+    }
+    // The upgraded database kept what was written before.
+    const count = await new Promise<number>((resolve) => {
+      const request = upgraded.transaction('events').objectStore('events').count();
+      request.onsuccess = () => resolve(request.result);
+    });
+    expect(count).toBe(1);
+    upgraded.close();
+  });
+
+  it('finishes a write already in flight when another tab upgrades, and reports it truthfully', async () => {
+    const { factory, name, adapter } = fresh();
+    const log = await openLog(adapter, { onExternalClose: () => {} });
+    const pending = append(log, 's', 2);
+    const upgrading = rawOpen(factory, name, 2);
+    const result = await pending;
+    expect(result.kind).toBe('written');
+    const upgraded = await within(upgrading, 2_000, 'the upgrading open');
+    const count = await new Promise<number>((resolve) => {
+      const request = upgraded.transaction('events').objectStore('events').count();
+      request.onsuccess = () => resolve(request.result);
+    });
+    expect(count).toBe(2);
+    upgraded.close();
+  });
+
+  it("closes itself with reason 'deleted' when another tab deletes the database", async () => {
+    const { factory, name, adapter } = fresh();
+    const onExternalClose = vi.fn();
+    const log = await openLog(adapter, { onExternalClose });
+    await append(log);
+    await within(
+      new Promise<void>((resolve, reject) => {
+        const request = factory.deleteDatabase(name);
+        request.onsuccess = () => resolve();
+        request.onerror = () => reject(request.error);
+      }),
+      2_000,
+      'the delete',
+    );
+    expect(onExternalClose).toHaveBeenCalledExactlyOnceWith('deleted');
+    await expect(log.headPos()).rejects.toMatchObject({ code: 'VERSION_CHANGE' });
+    // A new handle starts a new log: a new replica id and epoch.
+    const reopened = await openLog(adapter);
+    expect(await reopened.headPos()).toBe(0);
+    expect(reopened.epoch).not.toBe(log.epoch);
+  });
+
+  it("reports a connection closed by the browser as 'unexpected' and then rejects calls", async () => {
+    const factory = new IDBFactory();
+    const connections: IDBDatabase[] = [];
+    const open = factory.open.bind(factory);
+    factory.open = (name: string, version?: number) => {
+      const request = open(name, version);
+      request.addEventListener('success', () => connections.push(request.result));
+      return request;
+    };
+    const { adapter } = fresh({ factory });
+    const onExternalClose = vi.fn();
+    const log = await openLog(adapter, { onExternalClose });
+    await append(log);
+    // fake-indexeddb declares the parameter as the IDBDatabase class, not an instance.
+    forceCloseDatabase(connections[0] as unknown as Parameters<typeof forceCloseDatabase>[0]);
+    await vi.waitFor(() => expect(onExternalClose).toHaveBeenCalledWith('unexpected'));
+    await expect(append(log)).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+  });
+
+  it('rejects calls with STORE_CLOSED once the application closed the handle itself', async () => {
+    const { adapter } = fresh();
+    const log = await openLog(adapter);
+    await log.close();
+    await expect(log.headPos()).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+  });
+
+  it('tells a handle opened through another adapter instance (another tab) of writes', async () => {
+    const { factory, name, adapter } = fresh();
+    const otherTab = indexedDbStorage(name, { indexedDB: factory });
+    const [writer, reader] = await Promise.all([openLog(adapter), openLog(otherTab)]);
+    expect(reader.replicaId).toBe(writer.replicaId);
+    const heard: number[] = [];
+    reader.onRemoteWrite((head) => heard.push(head));
+    await append(writer, 's', 3);
+    await vi.waitFor(() => expect(heard).toEqual([3]));
+    expect(await reader.readByPos(0, 10)).toHaveLength(3);
+  });
+});
