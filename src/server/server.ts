@@ -146,10 +146,18 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
   http.maxHeadersCount = limits.maxHeadersCount + 1;
   http.headersTimeout = limits.headersTimeoutMs;
   http.requestTimeout = Math.max(limits.headersTimeoutMs, 30_000);
-  http.on('clientError', (_error, socket) => {
-    // node answers 431 / 400 / 408 itself when a handler is absent; keep that, and never crash.
+  http.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    // Headers past maxHeaderSize (a huge Sec-WebSocket-Protocol, thousands of headers) land here
+    // before any upgrade handling (invariant 3). Answer and drop the socket; never crash.
+    const status =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? 431
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 408
+          : 400;
+    metrics.refused(status);
     if (!socket.destroyed && socket.writable) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
     }
     socket.destroy();
   });
