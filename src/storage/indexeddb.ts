@@ -26,7 +26,7 @@
  */
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames, wrap } from 'idb';
 import { planIngest, planLocalAppend, type ReplicaCounters } from '../core/append.ts';
-import { StorageError } from '../core/errors.ts';
+import { ChronicleError, StorageError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
@@ -212,7 +212,38 @@ function plainCounters(c: ReplicaCounters): ReplicaCounters {
 }
 
 function countOf(limit: number): number {
+  if (Number.isNaN(limit)) return 0;
   return Number.isFinite(limit) ? Math.min(Math.floor(limit), MAX_COUNT) : MAX_COUNT;
+}
+
+/**
+ * The key range of a cursor query on the `cursor` index, or on the `stream` index when the query
+ * names a stream. Forward reads (after, until]; reverse reads [until, after).
+ */
+function cursorRange(query: CursorQuery): IDBKeyRange | null | 'empty' {
+  const lower = query.reverse ? query.until : query.after;
+  const upper = query.reverse ? query.after : query.until;
+  const lowerOpen = !query.reverse;
+  const upperOpen = query.reverse === true;
+  // IDBKeyRange.bound throws on an empty range instead of matching nothing.
+  if (lower !== undefined && upper !== undefined) {
+    if (lower > upper || (lower === upper && (lowerOpen || upperOpen))) return 'empty';
+  }
+  if (query.stream !== undefined) {
+    // [stream] sorts before every [stream, cursor] and [stream, []] after (arrays > strings).
+    return IDBKeyRange.bound(
+      lower === undefined ? [query.stream] : [query.stream, lower],
+      upper === undefined ? [query.stream, []] : [query.stream, upper],
+      lower !== undefined && lowerOpen,
+      upper !== undefined && upperOpen,
+    );
+  }
+  if (lower !== undefined && upper !== undefined) {
+    return IDBKeyRange.bound(lower, upper, lowerOpen, upperOpen);
+  }
+  if (lower !== undefined) return IDBKeyRange.lowerBound(lower, lowerOpen);
+  if (upper !== undefined) return IDBKeyRange.upperBound(upper, upperOpen);
+  return null;
 }
 
 function noop(): void {}
@@ -265,7 +296,12 @@ class IdbEventLog implements EventLog {
 
   private failure(error: unknown, operation: string, quotaSuspected = false): Error {
     const translated = translateIdbError(error, operation, quotaSuspected);
-    if (this.closedReason !== undefined && translated.code === 'STORAGE') {
+    // A native failure on a handle closed meanwhile is the closing, whatever IDB named it.
+    if (
+      this.closedReason !== undefined &&
+      !(error instanceof ChronicleError) &&
+      translated.code !== 'QUOTA_EXCEEDED'
+    ) {
       return closedError(this.settings.dbName, this.closedReason);
     }
     return translated;
@@ -428,36 +464,12 @@ class IdbEventLog implements EventLog {
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
     const limit = countOf(query.limit);
     if (limit <= 0) return [];
-    // Forward: (after, until]; reverse: [until, after).
-    const lower = query.reverse ? query.until : query.after;
-    const upper = query.reverse ? query.after : query.until;
-    const lowerOpen = !query.reverse;
-    const upperOpen = query.reverse === true;
-    if (lower !== undefined && upper !== undefined) {
-      if (lower > upper || (lower === upper && (lowerOpen || upperOpen))) return [];
-    }
-    let range: IDBKeyRange | null;
-    if (query.stream === undefined) {
-      range =
-        lower !== undefined && upper !== undefined
-          ? IDBKeyRange.bound(lower, upper, lowerOpen, upperOpen)
-          : lower !== undefined
-            ? IDBKeyRange.lowerBound(lower, lowerOpen)
-            : upper !== undefined
-              ? IDBKeyRange.upperBound(upper, upperOpen)
-              : null;
-    } else {
-      // [stream] sorts before every [stream, cursor] and [stream, []] after (arrays > strings).
-      range = IDBKeyRange.bound(
-        lower === undefined ? [query.stream] : [query.stream, lower],
-        upper === undefined ? [query.stream, []] : [query.stream, upper],
-        lower !== undefined && lowerOpen,
-        upper !== undefined && upperOpen,
-      );
-    }
-    const indexName = query.stream === undefined ? 'cursor' : 'stream';
     return this.read('readByCursor', async (db) => {
-      const index = db.transaction('events').store.index(indexName);
+      const range = cursorRange(query);
+      if (range === 'empty') return [];
+      const index = db
+        .transaction('events')
+        .store.index(query.stream === undefined ? 'cursor' : 'stream');
       if (!query.reverse) return index.getAll(range, limit);
       // getAll has no direction: walk a cursor backwards, holding at most `limit` records.
       const out: LocalRecord[] = [];
@@ -472,7 +484,7 @@ class IdbEventLog implements EventLog {
 
   async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
     const count = countOf(limit);
-    if (count <= 0) return [];
+    if (count <= 0 || Number.isNaN(afterPos)) return [];
     return this.read('readByPos', (db) =>
       db
         .transaction('events')
