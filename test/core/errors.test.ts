@@ -7,6 +7,7 @@ import {
   IdempotencyError,
   isChronicleError,
   NotFoundError,
+  ProjectionError,
   QuotaExceededError,
   type SerializedError,
   StorageError,
@@ -86,6 +87,12 @@ const cases: [string, ChronicleError, ErrorClass, ErrorCode][] = [
     new NotFoundError('no projection "x"', { projection: 'x' }),
     NotFoundError,
     'NOT_FOUND',
+  ],
+  [
+    'ProjectionError',
+    new ProjectionError('apply threw', { projection: 'count' }),
+    ProjectionError,
+    'PROJECTION',
   ],
   [
     'SyncError (PROTOCOL)',

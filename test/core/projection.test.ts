@@ -98,6 +98,16 @@ describe('decideCatchUp', () => {
   it('projection invariant 2: rebases before a late event that sorts before the fold', () => {
     expect(decideCatchUp(progress, 12, 'c')).toEqual({ kind: 'rebase', head: 12, before: 'c' });
   });
+
+  it('advances incomplete progress (a snapshot taken mid-fold) even when nothing new arrived', () => {
+    const partial: FoldProgress = { cursor: 'm', pos: 10, complete: false };
+    expect(decideCatchUp(partial, 10, undefined)).toEqual({ kind: 'advance', head: 10 });
+    expect(decideCatchUp(partial, 12, 'n')).toEqual({ kind: 'advance', head: 12 });
+    expect(decideCatchUp(partial, 12, 'c')).toEqual({ kind: 'rebase', head: 12, before: 'c' });
+    expect(decideCatchUp({ ...partial, complete: true }, 10, undefined)).toEqual({
+      kind: 'up-to-date',
+    });
+  });
 });
 
 describe('snapshotIsValid', () => {
@@ -248,6 +258,21 @@ class Simulator {
     this.progress = { cursor: this.progress.cursor, pos: head };
   }
 
+  /**
+   * A restart: in-memory state is lost and the projection resumes from its newest valid snapshot,
+   * whose progress may be incomplete (it may have been taken mid-fold).
+   */
+  restart(): void {
+    const head = this.log.length;
+    const start = snapshotCandidates(this.snapshots, '\uffff').find((s) =>
+      snapshotIsValid(s, this.minCursorSince(s.pos, head)),
+    );
+    this.state = start === undefined ? [] : [...start.state];
+    this.progress =
+      start === undefined ? NO_PROGRESS : { cursor: start.cursor, pos: start.pos, complete: false };
+    this.sinceSnapshot = 0;
+  }
+
   checkSnapshotsStayInvalid(): void {
     const head = this.log.length;
     for (const s of this.snapshots) {
@@ -259,7 +284,7 @@ class Simulator {
 }
 
 describe('catch-up under random delivery (model-based)', () => {
-  it('projection invariants 1-3: state always equals the fold, in cursor order, of every event delivered', () => {
+  it('projection invariants 1-3: state always equals the fold, in cursor order, of every event delivered, across rebases and restarts', () => {
     const stats = { rebases: 0, fromSnapshot: 0 };
     fc.assert(
       fc.property(
@@ -269,28 +294,35 @@ describe('catch-up under random delivery (model-based)', () => {
             fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length }),
           ),
         fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 8 }),
-        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        // what happens after each chunk arrives: catch-ups and restarts, in any number and order
+        fc.array(fc.array(fc.constantFrom('catch-up', 'restart' as const), { maxLength: 3 }), {
+          minLength: 1,
+          maxLength: 8,
+        }),
         fc.integer({ min: 1, max: 5 }),
-        (shuffled, chunkSizes, catchUpAfterChunk, snapshotEvery) => {
+        (shuffled, chunkSizes, afterChunk, snapshotEvery) => {
           const receiveOrder = shuffled.map((p) => p.cursor);
           const sim = new Simulator(snapshotEvery);
+          const catchUpAndCheck = () => {
+            sim.catchUp();
+            const delivered = sim.log.slice().sort();
+            expect(sim.state).toEqual(delivered);
+            expect(sim.progress).toEqual({ cursor: delivered.at(-1), pos: sim.log.length });
+          };
           let offset = 0;
           for (let chunk = 0; offset < receiveOrder.length; chunk++) {
             const size = chunkSizes[chunk % chunkSizes.length]!;
             sim.receive(receiveOrder.slice(offset, offset + size));
             offset += size;
             sim.checkSnapshotsStayInvalid();
-            const last = offset >= receiveOrder.length;
-            if (last || catchUpAfterChunk[chunk % catchUpAfterChunk.length]) {
-              sim.catchUp();
-              const delivered = sim.log.slice().sort();
-              expect(sim.state).toEqual(delivered);
-              expect(sim.progress).toEqual({ cursor: delivered.at(-1), pos: sim.log.length });
-              // a second catch-up with nothing new changes nothing
-              sim.catchUp();
-              expect(sim.state).toEqual(delivered);
+            for (const action of afterChunk[chunk % afterChunk.length]!) {
+              if (action === 'restart') sim.restart();
+              else catchUpAndCheck();
             }
           }
+          catchUpAndCheck();
+          // a second catch-up with nothing new changes nothing
+          catchUpAndCheck();
           stats.rebases += sim.rebases;
           stats.fromSnapshot += sim.rebasesFromSnapshot;
         },
