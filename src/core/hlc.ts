@@ -2,11 +2,11 @@
  * Hybrid logical clock (Kulkarni et al., 2014), pure: the wall clock is passed in.
  *
  * Invariants:
- * 1. `tick` and `receive` never return a timestamp lower than or equal to the state they start from:
- *    a replica's HLC never goes backwards, even when its wall clock does.
- * 2. After `receive(remote)` the clock is past `remote`, unless `remote` is more than `maxDrift`
- *    ahead of the wall clock: then the clock moves only to `now + maxDrift` and reports skew.
- *    No event is ever refused for skew.
+ * 1. `tick` never returns a timestamp lower than or equal to the state it starts from, and
+ *    `receive` never a lower one: a replica's HLC never goes backwards, even when its wall clock does.
+ * 2. After `receive(remote)` the clock is at least `remote` (so the next `tick` is past it), unless
+ *    `remote` is more than `maxDrift` ahead of the wall clock: then the clock moves only to
+ *    `now + maxDrift` and reports skew. No event is ever refused for skew.
  * 3. `encode` is fixed-width, so string order equals (wall, counter) order.
  */
 import type { Hlc } from './ids.ts';
@@ -83,7 +83,7 @@ export function receive(
   return { state: target, skewed };
 }
 
-/** The HLC state just past the largest of `hlcs` (used when a replica restarts from its log). */
+/** The later of two states (a replica restarting from its log takes the largest HLC it holds). */
 export function maxHlc(a: HlcState, b: HlcState): HlcState {
   return compareHlc(a, b) >= 0 ? a : b;
 }

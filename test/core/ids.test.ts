@@ -21,9 +21,9 @@ describe('ReplicaId', () => {
     );
   });
 
-  it('makes different ids from crypto randomness by default', () => {
-    const ids = new Set(Array.from({ length: 50 }, () => ReplicaId.make()));
-    expect(ids.size).toBe(50);
+  it('makes different ids from crypto randomness by default, across refills of the random pool', () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => ReplicaId.make()));
+    expect(ids.size).toBe(1000);
   });
 
   it('rejects values that are not replica ids', () => {
