@@ -105,9 +105,16 @@ export interface EventLog {
 
   putSnapshot(snapshot: SnapshotRecord): Promise<void>;
   listSnapshots(projection: string, version: number): Promise<SnapshotMeta[]>;
-  getSnapshot(projection: string, version: number, cursor: string): Promise<SnapshotRecord | undefined>;
+  getSnapshot(
+    projection: string,
+    version: number,
+    cursor: string,
+  ): Promise<SnapshotRecord | undefined>;
   /** Deletes the listed snapshots of `projection`, or all of them (any version) if none listed. */
-  deleteSnapshots(projection: string, which?: readonly { version: number; cursor: string }[]): Promise<void>;
+  deleteSnapshots(
+    projection: string,
+    which?: readonly { version: number; cursor: string }[],
+  ): Promise<void>;
 
   /** Small JSON values: sync checkpoints, projection versions, the server epoch. */
   getMeta(key: string): Promise<JsonValue | undefined>;
