@@ -15,9 +15,9 @@
  * 6. Ingest is idempotent: an id already stored is skipped (the first copy wins).
  * 7. Local positions are dense and follow the order of writing (receive order).
  */
-import { ConcurrencyError, IdempotencyError, type ChronicleError } from './errors.ts';
+import { type ChronicleError, ConcurrencyError, IdempotencyError } from './errors.ts';
 import type { ExpectedVersion, StoredEventRecord } from './events.ts';
-import { encodeHlc, type HlcState, decodeHlc, receive, tick } from './hlc.ts';
+import { decodeHlc, encodeHlc, type HlcState, receive, tick } from './hlc.ts';
 import { Cursor, type EventId, type ReplicaId, Seq } from './ids.ts';
 import { jsonEqual } from './json.ts';
 import type { ValidNewEvent } from './validate.ts';

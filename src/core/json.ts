@@ -29,7 +29,8 @@ export function assertJsonValue(
 ): void {
   const seen = new Set<object>();
   const visit = (v: unknown, p: string, depth: number): void => {
-    if (depth > limits.maxDepth) throw new ValidationError(p, `nested deeper than ${limits.maxDepth}`);
+    if (depth > limits.maxDepth)
+      throw new ValidationError(p, `nested deeper than ${limits.maxDepth}`);
     switch (typeof v) {
       case 'string':
       case 'boolean':
@@ -51,7 +52,8 @@ export function assertJsonValue(
         seen.add(v);
         if (Array.isArray(v)) {
           for (let i = 0; i < v.length; i++) {
-            if (!(i in v)) throw new ValidationError(`${p}[${i}]`, 'an array hole is not a JSON value');
+            if (!(i in v))
+              throw new ValidationError(`${p}[${i}]`, 'an array hole is not a JSON value');
             visit(v[i], `${p}[${i}]`, depth + 1);
           }
         } else {

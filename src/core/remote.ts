@@ -56,7 +56,8 @@ export function validateRemoteEvent(
   const wall = decodeHlc(e.hlc).wall;
   if (e.time !== wall) throw new ValidationError(`${path}.time`, 'must equal the HLC wall time');
   const cursor = Cursor.make(e.hlc as Hlc, e.replica, e.seq);
-  if (e.cursor !== cursor) throw new ValidationError(`${path}.cursor`, 'does not match hlc, replica and seq');
+  if (e.cursor !== cursor)
+    throw new ValidationError(`${path}.cursor`, 'does not match hlc, replica and seq');
   const record: StoredEventRecord = {
     id: e.id as EventId,
     type: base.type,

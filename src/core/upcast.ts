@@ -26,7 +26,10 @@ export function makeUpcast(upcasters: readonly Upcaster[]): UpcastFn {
     }
     const key = `${u.fromSchema}\u0000${u.type}`;
     if (byKey.has(key)) {
-      throw new ValidationError(`upcasters[${i}]`, `a second upcaster for ${u.type}@${u.fromSchema}`);
+      throw new ValidationError(
+        `upcasters[${i}]`,
+        `a second upcaster for ${u.type}@${u.fromSchema}`,
+      );
     }
     byKey.set(key, u);
   }

@@ -35,7 +35,10 @@ export interface ValidNewEvent {
   schema: number;
 }
 
-export function validateStream(stream: unknown, limits: EventLimits = DEFAULT_EVENT_LIMITS): string {
+export function validateStream(
+  stream: unknown,
+  limits: EventLimits = DEFAULT_EVENT_LIMITS,
+): string {
   if (typeof stream !== 'string' || stream.length === 0) {
     throw new ValidationError('stream', 'must be a non-empty string');
   }
@@ -49,10 +52,7 @@ export function validateExpectedVersion(value: unknown): ExpectedVersion {
   if (value === undefined || value === 'any') return 'any';
   if (value === 'none') return 'none';
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
-  throw new ValidationError(
-    'expectedVersion',
-    "must be a non-negative integer, 'any' or 'none'",
-  );
+  throw new ValidationError('expectedVersion', "must be a non-negative integer, 'any' or 'none'");
 }
 
 export function validateNewEvent(
