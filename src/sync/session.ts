@@ -75,6 +75,8 @@ export interface SessionStats {
   peer?: HelloMessage;
   /** Position in the peer's log held durably here (this side's receive checkpoint). */
   receivedPos: number;
+  /** Where the peer's pull made this side start sending (the peer holds up to here). */
+  startPos: number;
   /** Positions of this log sent to the peer / acknowledged by it. */
   sentPos: number;
   ackedPos: number;
@@ -163,6 +165,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   let caughtUp = false;
   // Sender side.
   let outbound = false;
+  let startPos = 0;
   let sentPos = 0;
   let ackedPos = 0;
   let ackedOwnSeq = 0;
@@ -182,6 +185,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const stats = (): SessionStats => {
     const s: SessionStats = {
       receivedPos: recv.pos,
+      startPos,
       sentPos,
       ackedPos,
       ackedOwnSeq,
@@ -362,6 +366,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     if (closed) return;
     const decision = decidePull(m.checkpoint, { epoch, head, idAtCheckpoint });
     peerRestarted = decision.kind === 'restart';
+    startPos = decision.from;
     sentPos = decision.from;
     ackedPos = decision.from;
     knownHead = Math.max(knownHead, head);

@@ -1,0 +1,370 @@
+/**
+ * The Syncer of a client store: `store.sync`. Each connect() keeps one peer session alive over a
+ * transport, reconnecting with backoff, and reports status.
+ *
+ * Invariants:
+ * 1. Reconnect delays use exponential backoff with full jitter: random() × min(maxMs,
+ *    initialMs × 2^attempt). The attempt count resets only once a connection stayed open for
+ *    healthyAfterMs, never on a mere open (a server that accepts and drops at once is backed off).
+ * 2. A PROTOCOL_VERSION error stops reconnecting: retrying cannot help. Every other failure
+ *    (auth included: a token function may hand out a fresh token) is retried with backoff.
+ * 3. pending = this replica's highest seq − the highest own seq the peer holds. Own events sit in
+ *    the log in seq order and are sent in log order, so that difference counts exactly the own
+ *    events the peer has not acknowledged. Per peer, meta `sync.acked` keeps { pos, seq }: "it
+ *    holds my log up to pos, where my highest seq is seq"; a new session moves it to the peer's
+ *    start position (scanning only the few positions in between), then to each ack.
+ * 4. Clock correction (the rule): only a server's hello (hello.server) corrects the clock, and
+ *    only when its time differs from ours by more than clockCorrectionThresholdMs (default one
+ *    minute): the offset becomes serverTime − ourRawTime. A peer replica's clock is no better
+ *    than ours, and small differences are latency noise.
+ * 5. Status events fire only when the combined status changed.
+ */
+import type { JsonValue } from '../core/events.ts';
+import { clockCorrection, DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS } from '../core/sync.ts';
+import type {
+  SyncConnection,
+  SyncState,
+  SyncStatus,
+  SyncTarget,
+  Transport,
+} from '../core/sync-types.ts';
+import type { StoreInternals, SyncController } from '../store/internal.ts';
+import type { SyncLimits } from './protocol.ts';
+import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
+import { storeSyncLog } from './store-log.ts';
+import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.ts';
+
+export interface BackoffOptions {
+  /** First retry ceiling. Default 500 ms. */
+  initialMs: number;
+  /** Largest retry ceiling. Default 30 s. */
+  maxMs: number;
+  /** A connection open this long resets the backoff. Default 10 s. */
+  healthyAfterMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = {
+  initialMs: 500,
+  maxMs: 30_000,
+  healthyAfterMs: 10_000,
+};
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface SyncControllerOptions {
+  backoff?: Partial<BackoffOptions>;
+  /** In [0, 1); injectable for tests. Default Math.random. */
+  random?: () => number;
+  timers?: Timers;
+  limits?: Partial<SyncLimits>;
+  clockCorrectionThresholdMs?: number;
+  /** WebSocket class for `{ url }` targets (the `ws` package on Node). */
+  WebSocket?: WebSocketConstructor;
+}
+
+const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/** Full-jitter delay for the attempt-th retry (invariant 1). */
+export function backoffDelay(
+  attempt: number,
+  backoff: BackoffOptions,
+  random: () => number,
+): number {
+  const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * ceiling);
+}
+
+const ACKED_META_KEY = 'sync.acked';
+
+interface AckedMark {
+  pos: number;
+  seq: number;
+}
+
+function parseAcked(value: JsonValue | undefined): Record<string, AckedMark> {
+  const out: Record<string, AckedMark> = {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return out;
+  for (const [peer, mark] of Object.entries(value)) {
+    if (typeof mark !== 'object' || mark === null || Array.isArray(mark)) continue;
+    const { pos, seq } = mark as { [key: string]: JsonValue };
+    if (typeof pos === 'number' && typeof seq === 'number') out[peer] = { pos, seq };
+  }
+  return out;
+}
+
+interface Link {
+  state: SyncState;
+  peer?: string;
+  lastSyncedAt?: number;
+  lastError?: { code: string; message: string };
+  close(): Promise<void>;
+}
+
+export function createSyncController(
+  internals: StoreInternals,
+  options: SyncControllerOptions = {},
+): SyncController {
+  const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff };
+  const random = options.random ?? Math.random;
+  const timers = options.timers ?? realTimers;
+  const threshold = options.clockCorrectionThresholdMs ?? DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS;
+  const log = storeSyncLog(internals);
+  const links = new Set<Link>();
+  const listeners = new Set<(status: SyncStatus) => void>();
+  let ownSeq = 0;
+  /** Per peer: it holds this log up to `pos`, where this replica's highest seq is `seq`. */
+  let acked: Record<string, AckedMark> = {};
+  let clockOffset = 0;
+  let lastEmitted = '';
+  let closed = false;
+
+  const ready = (async () => {
+    acked = parseAcked(await internals.log.getMeta(ACKED_META_KEY));
+    ownSeq = await log.ownSeq();
+  })().catch(() => {});
+
+  const bestAcked = () => Math.max(0, ...Object.values(acked).map((m) => m.seq));
+  const pendingOf = (link: Link) =>
+    Math.max(0, ownSeq - (link.peer === undefined ? bestAcked() : (acked[link.peer]?.seq ?? 0)));
+
+  /** Highest seq of this replica's events at positions (from, to] (a short range, see run()). */
+  const ownSeqIn = async (from: number, to: number): Promise<number> => {
+    let max = 0;
+    for (let pos = from; pos < to; ) {
+      const page = await internals.log.readByPos(pos, Math.min(500, to - pos));
+      if (page.length === 0) break;
+      for (const r of page) {
+        if (r.event.replica === internals.replicaId && r.event.seq > max) max = r.event.seq;
+        pos = r.pos;
+      }
+    }
+    return max;
+  };
+
+  const saveAcked = (peer: string, mark: AckedMark) => {
+    acked = { ...acked, [peer]: mark };
+    const value: { [key: string]: JsonValue } = {};
+    for (const [p, m] of Object.entries(acked)) value[p] = { pos: m.pos, seq: m.seq };
+    void internals.log.setMeta(ACKED_META_KEY, value).catch(() => {});
+  };
+
+  const combined = (): SyncStatus => {
+    const all = [...links];
+    const order: SyncState[] = ['syncing', 'connecting', 'idle'];
+    const state = order.find((s) => all.some((l) => l.state === s)) ?? 'offline';
+    const pending =
+      all.length === 0 ? Math.max(0, ownSeq - bestAcked()) : Math.min(...all.map(pendingOf));
+    const status: SyncStatus = { state, pending };
+    const synced = all.map((l) => l.lastSyncedAt ?? 0).filter((t) => t > 0);
+    if (synced.length > 0) status.lastSyncedAt = Math.max(...synced);
+    const errored = all.find((l) => l.lastError !== undefined);
+    if (errored?.lastError !== undefined) status.lastError = errored.lastError;
+    return status;
+  };
+
+  const emit = () => {
+    const status = combined();
+    const text = JSON.stringify(status);
+    if (text === lastEmitted) return;
+    lastEmitted = text;
+    for (const listener of [...listeners]) listener(status);
+  };
+
+  const unsubscribeChange = internals.onChange(() => {
+    void log.ownSeq().then((seq) => {
+      ownSeq = seq;
+      emit();
+    });
+  });
+
+  const connect = (target: SyncTarget): SyncConnection => {
+    const transport: Transport =
+      'url' in target
+        ? webSocketTransport(target.url, {
+            ...(target.token !== undefined ? { token: target.token } : {}),
+            ...(options.WebSocket !== undefined ? { WebSocket: options.WebSocket } : {}),
+          })
+        : target;
+    let stopped = false;
+    let attempt = 0;
+    let session: PeerSession | undefined;
+    let retryTimer: unknown;
+    let healthyTimer: unknown;
+    /** Ends a backoff sleep early (stop only: a stray close must not skip the backoff). */
+    let wakeSleep: (() => void) | undefined;
+    /** Resolves the wait for the current connection to close. */
+    let connectionClosed: (() => void) | undefined;
+
+    const link: Link = { state: 'connecting', close: () => stop() };
+
+    /** This session's acknowledged mark: undefined until the peer's start position is known. */
+    let base: AckedMark | undefined;
+    let baseAsked = false;
+
+    const onStats = (stats: SessionStats) => {
+      const peer = stats.peer?.replica;
+      if (peer !== undefined) {
+        link.peer = peer;
+        if (stats.peerPulled && !baseAsked) {
+          // The peer holds this log up to startPos: find the own seq there, scanning only from
+          // the last known mark (what was in flight when the last session ended).
+          baseAsked = true;
+          const known = acked[peer] ?? { pos: 0, seq: 0 };
+          const from = stats.startPos >= known.pos ? known.pos : 0;
+          const seqBefore = stats.startPos >= known.pos ? known.seq : 0;
+          void ownSeqIn(from, stats.startPos).then((seq) => {
+            base = { pos: stats.startPos, seq: Math.max(seqBefore, seq) };
+            saveAcked(peer, base);
+            emit();
+          });
+        }
+        if (base !== undefined && stats.ackedPos > (acked[peer]?.pos ?? 0)) {
+          saveAcked(peer, { pos: stats.ackedPos, seq: Math.max(base.seq, stats.ackedOwnSeq) });
+        }
+      }
+      if (stats.closed) return emit();
+      const idle = stats.caughtUp && (stats.peerCaughtUp || !stats.peerPulled);
+      link.state = idle ? 'idle' : 'syncing';
+      if (idle) link.lastSyncedAt = internals.now();
+      emit();
+    };
+
+    const offMessage = transport.onMessage((text) => void session?.receive(text));
+    const offClose = transport.onClose((info) => {
+      session?.close();
+      session = undefined;
+      if (info.error !== undefined) link.lastError = info.error;
+      connectionClosed?.();
+      connectionClosed = undefined;
+    });
+
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve) => {
+        wakeSleep = resolve;
+        retryTimer = timers.setTimeout(resolve, ms);
+      });
+
+    const run = async () => {
+      await ready;
+      while (!stopped && !closed) {
+        link.state = 'connecting';
+        emit();
+        try {
+          await transport.open();
+        } catch (error) {
+          link.lastError = {
+            code: 'TRANSPORT',
+            message: error instanceof Error ? error.message : String(error),
+          };
+          await sleep(backoffDelay(attempt++, backoff, random));
+          continue;
+        }
+        if (stopped) {
+          transport.close(1000, 'sync stopped');
+          break;
+        }
+        let fatalVersion = false;
+        const closedPromise = new Promise<void>((resolve) => {
+          connectionClosed = resolve;
+        });
+        healthyTimer = timers.setTimeout(() => {
+          attempt = 0;
+        }, backoff.healthyAfterMs);
+        link.state = 'syncing';
+        emit();
+        base = undefined;
+        baseAsked = false;
+        session = startPeerSession({
+          log,
+          send: (text) => transport.send(text),
+          closeConnection: (code, reason) => transport.close(code, reason),
+          bufferedBytes: () => transport.bufferedBytes?.() ?? 0,
+          ...(options.limits !== undefined ? { limits: options.limits } : {}),
+          now: () => internals.now(),
+          maxClockDriftMs: internals.maxClockDriftMs,
+          onPeerHello: (hello) => {
+            if (hello.server !== true) return undefined;
+            const offset = clockCorrection(hello.time, internals.now(), clockOffset, threshold);
+            if (offset !== undefined) {
+              clockOffset = offset;
+              internals.setClockOffset(offset);
+            }
+            return undefined;
+          },
+          onStatus: onStats,
+          onError: (error) => {
+            link.lastError = { code: error.code, message: error.message };
+            if (error.code === 'PROTOCOL_VERSION') fatalVersion = true;
+            emit();
+          },
+        });
+        await closedPromise;
+        timers.clearTimeout(healthyTimer);
+        if (fatalVersion) break;
+        if (stopped || closed) break;
+        link.state = 'connecting';
+        emit();
+        await sleep(backoffDelay(attempt++, backoff, random));
+      }
+      link.state = 'offline';
+      emit();
+    };
+
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      timers.clearTimeout(retryTimer);
+      timers.clearTimeout(healthyTimer);
+      session?.close();
+      session = undefined;
+      transport.close(1000, 'sync stopped');
+      wakeSleep?.();
+      connectionClosed?.();
+      offMessage();
+      offClose();
+      links.delete(link);
+      emit();
+    };
+
+    links.add(link);
+    void run();
+    return {
+      close: stop,
+      status: () => {
+        const status: SyncStatus = { state: link.state, pending: pendingOf(link) };
+        if (link.lastSyncedAt !== undefined) status.lastSyncedAt = link.lastSyncedAt;
+        if (link.lastError !== undefined) status.lastError = link.lastError;
+        return status;
+      },
+    };
+  };
+
+  const closeAll = async () => {
+    if (closed) return;
+    closed = true;
+    unsubscribeChange();
+    await Promise.all([...links].map((l) => l.close()));
+  };
+  void internals.closing.then(closeAll);
+
+  return {
+    connect,
+    status: combined,
+    on(_event: 'status', listener: (status: SyncStatus) => void) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close: closeAll,
+  };
+}
+
+/** The SyncFactory given to the store: `openStore({ ..., sync: syncFactory() })` or similar. */
+export function syncFactory(options: SyncControllerOptions = {}) {
+  return (internals: StoreInternals): SyncController => createSyncController(internals, options);
+}

@@ -1,0 +1,165 @@
+/**
+ * A Transport over a WebSocket to a sync server, for browsers and Node (pass `WebSocket` from the
+ * `ws` package on Node 20, which has no global WebSocket).
+ *
+ * Invariants:
+ * 1. The token travels as the `token` query parameter: browsers cannot set headers on a
+ *    WebSocket upgrade. A token function is called on every open, so a refreshed token is used
+ *    on reconnect.
+ * 2. onClose runs once per connection, including a connection that failed while opening.
+ * 3. Close codes other than 1000 and 3000–4999 are sent as 1000 (browsers throw on them); the
+ *    code asked for is kept in the reason.
+ * 4. Only text frames carry messages; a binary frame is decoded as UTF-8 and left to the
+ *    session's parser to refuse if it is not a message.
+ */
+import { SyncError } from '../../core/errors.ts';
+import type { Transport, TransportCloseInfo } from '../../core/sync-types.ts';
+
+/** The part of the WebSocket API this transport uses (browser WebSocket and `ws` both fit). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly bufferedAmount: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: never) => void) | null;
+  onmessage: ((event: never) => void) | null;
+  onclose: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface WebSocketTransportOptions {
+  /** Sent as the `token` query parameter; a function is called on every open. */
+  token?: string | (() => Promise<string>);
+  /** The WebSocket class: `ws`'s on Node, the global one in browsers (default). */
+  WebSocket?: WebSocketConstructor;
+  /** open() rejects when no connection is made within this time. Default 10 s. */
+  openTimeoutMs?: number;
+}
+
+export const DEFAULT_OPEN_TIMEOUT_MS = 10_000;
+const OPEN = 1;
+
+function decode(data: unknown): string {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return new TextDecoder().decode(data);
+  if (ArrayBuffer.isView(data)) {
+    return new TextDecoder().decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+  if (Array.isArray(data)) return data.map(decode).join('');
+  return String(data);
+}
+
+function safeCloseCode(code: number): number {
+  return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
+}
+
+/** @example webSocketTransport('wss://sync.example.com', { token: () => getToken() }) */
+export function webSocketTransport(
+  url: string,
+  options: WebSocketTransportOptions = {},
+): Transport {
+  const messageListeners = new Set<(text: string) => void>();
+  const closeListeners = new Set<(info: TransportCloseInfo) => void>();
+  let socket: WebSocketLike | undefined;
+
+  const resolveCtor = (): WebSocketConstructor => {
+    if (options.WebSocket !== undefined) return options.WebSocket;
+    const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (global === undefined) {
+      throw new SyncError('TRANSPORT', 'no WebSocket here: pass { WebSocket } from the ws package');
+    }
+    return global;
+  };
+
+  const withToken = async (): Promise<string> => {
+    if (options.token === undefined) return url;
+    const token = typeof options.token === 'function' ? await options.token() : options.token;
+    const target = new URL(url);
+    target.searchParams.set('token', token);
+    return target.toString();
+  };
+
+  return {
+    kind: 'websocket',
+    async open() {
+      if (socket !== undefined && socket.readyState === OPEN) return;
+      const Ctor = resolveCtor();
+      const target = await withToken();
+      await new Promise<void>((resolve, reject) => {
+        const ws = new Ctor(target);
+        socket = ws;
+        let opened = false;
+        let ended = false;
+        const timer = setTimeout(() => {
+          if (opened || ended) return;
+          ended = true;
+          ws.close();
+          reject(new SyncError('TRANSPORT', `no connection to ${url} within the open timeout`));
+          for (const listener of [...closeListeners]) {
+            listener({
+              reason: 'open timeout',
+              error: { code: 'TRANSPORT', message: 'open timeout' },
+            });
+          }
+        }, options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS);
+        ws.onopen = () => {
+          opened = true;
+          clearTimeout(timer);
+          resolve();
+        };
+        ws.onmessage = (event: { data: unknown }) => {
+          if (socket !== ws) return;
+          const text = decode(event.data);
+          for (const listener of [...messageListeners]) listener(text);
+        };
+        ws.onerror = () => {
+          // Browsers give no detail; the close event that follows carries the code.
+        };
+        ws.onclose = (event: { code?: number; reason?: string }) => {
+          clearTimeout(timer);
+          if (ended) return;
+          ended = true;
+          if (socket === ws) socket = undefined;
+          const code = event.code ?? 1006;
+          const info: TransportCloseInfo = { code, reason: event.reason ?? '' };
+          if (code !== 1000 && code !== 1001) {
+            info.error = {
+              code: 'TRANSPORT',
+              message: `connection closed with ${code}${event.reason ? `: ${event.reason}` : ''}`,
+            };
+          }
+          if (!opened)
+            reject(new SyncError('TRANSPORT', info.error?.message ?? 'connection refused'));
+          for (const listener of [...closeListeners]) listener(info);
+        };
+      });
+    },
+    send(text: string) {
+      if (socket === undefined || socket.readyState !== OPEN) {
+        throw new SyncError('TRANSPORT', 'the WebSocket is not open');
+      }
+      socket.send(text);
+    },
+    onMessage(listener) {
+      messageListeners.add(listener);
+      return () => messageListeners.delete(listener);
+    },
+    onClose(listener) {
+      closeListeners.add(listener);
+      return () => closeListeners.delete(listener);
+    },
+    close(code = 1000, reason = '') {
+      const ws = socket;
+      if (ws === undefined) return;
+      const safe = safeCloseCode(code);
+      const text = safe === code ? reason : `${code} ${reason}`;
+      // A close reason is limited to 123 bytes of UTF-8.
+      ws.close(safe, text.slice(0, 60));
+    },
+    bufferedBytes() {
+      return socket?.bufferedAmount ?? 0;
+    },
+  };
+}
