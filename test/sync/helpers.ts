@@ -10,6 +10,7 @@ import type { Transport } from '../../src/core/sync-types.ts';
 import type { EventLog, IngestResult, StorageAdapter } from '../../src/storage/adapter.ts';
 import { memoryStorage } from '../../src/storage/memory.ts';
 import type { StoreInternals } from '../../src/store/internal.ts';
+import { type HelloMessage, PROTOCOL_VERSION, type SyncMessage } from '../../src/sync/protocol.ts';
 import {
   type PeerSession,
   type PeerSessionOptions,
@@ -17,6 +18,7 @@ import {
   startPeerSession,
 } from '../../src/sync/session.ts';
 import { storeSyncLog } from '../../src/sync/store-log.ts';
+import { memoryTransportPair } from '../../src/sync/transports/memory.ts';
 
 export interface TestInternals extends StoreInternals {
   /** Appends local events to `stream` (expectedVersion 'any'). */
@@ -189,5 +191,63 @@ export async function linkSessions(
     b: sb,
     errors,
     close: () => pair[0].close(),
+  };
+}
+
+/** A scripted peer on one end of a memory pair: the test reads what it got and sends by hand. */
+export interface RawPeer {
+  received: SyncMessage[];
+  send(message: unknown): void;
+  sendText(text: string): void;
+  of<T extends SyncMessage['type']>(type: T): Extract<SyncMessage, { type: T }>[];
+  closed: () => boolean;
+}
+
+export async function rawPeer(
+  internals: TestInternals,
+  sessionOptions: Partial<PeerSessionOptions> = {},
+): Promise<{ peer: RawPeer; session: PeerSession; errors: SessionError[] }> {
+  const [a, b] = memoryTransportPair();
+  await Promise.all([a.open(), b.open()]);
+  const errors: SessionError[] = [];
+  const session = startPeerSession({
+    log: storeSyncLog(internals),
+    send: (text) => a.send(text),
+    closeConnection: (code, reason) => a.close(code, reason),
+    now: internals.now,
+    maxClockDriftMs: internals.maxClockDriftMs,
+    onError: (error) => errors.push(error),
+    ...sessionOptions,
+  });
+  a.onMessage((text) => void session.receive(text));
+  a.onClose(() => session.close());
+  const received: SyncMessage[] = [];
+  let isClosed = false;
+  b.onMessage((text) => received.push(JSON.parse(text) as SyncMessage));
+  b.onClose(() => {
+    isClosed = true;
+  });
+  const peer: RawPeer = {
+    received,
+    send: (message) => b.send(JSON.stringify(message)),
+    sendText: (text) => b.send(text),
+    of: <T extends SyncMessage['type']>(type: T) =>
+      received.filter((m): m is Extract<SyncMessage, { type: T }> => m.type === type),
+    closed: () => isClosed,
+  };
+  return { peer, session, errors };
+}
+
+/** A hello from a made-up replica. */
+export function helloFrom(replica: string, extra: Partial<HelloMessage> = {}): HelloMessage {
+  return {
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    replica,
+    epoch: `epoch-${replica}`,
+    head: 0,
+    seq: 0,
+    time: Date.now(),
+    ...extra,
   };
 }
