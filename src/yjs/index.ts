@@ -1,0 +1,25 @@
+/**
+ * chronicle/yjs: Yjs documents stored as event streams, with the audit trail, time travel and
+ * sync of every other stream.
+ *
+ * @example
+ * import { bindYDoc, docAt } from 'chronicle/yjs';
+ * const { doc, ready, destroy } = bindYDoc(store, 'card-1/notes');
+ * await ready;
+ * doc.getText('notes').insert(0, 'Hello');
+ */
+export { decodeBase64, encodeBase64 } from './base64.ts';
+export {
+  type BindYDocOptions,
+  bindYDoc,
+  DEFAULT_SNAPSHOT_EVERY,
+  type YDocBinding,
+} from './bind.ts';
+export { type DocAtOptions, docAt } from './doc-at.ts';
+export {
+  type Covers,
+  SNAPSHOT_TYPE,
+  UPDATE_TYPE,
+  type YSnapshotData,
+  type YUpdateData,
+} from './events.ts';
