@@ -7,10 +7,11 @@
  * current connection. The handshake:
  *   - open(): post `syn { from, conn }` with a fresh connection id;
  *   - an opening endpoint that hears a `syn` from an endpoint with a greater id accepts it: it
- *     adopts that conn id and answers `ack { from, to, conn }`; one with a smaller id re-posts its
- *     own syn instead (the other side may have started listening after the first one went out);
- *   - the opener that receives an `ack` for its conn is connected to its sender; an endpoint that
- *     is not opening (already paired) answers an ack with `fin`, and the acceptor starts over;
+ *     answers `ack { from, to, conn }` with that conn id and waits; one with a smaller id re-posts
+ *     its own syn instead (the other side may have started listening after the first one went out);
+ *   - the opener that receives an `ack` for its conn answers `ok` and is connected; the acceptor
+ *     is connected when the `ok` arrives. An opener already paired answers `fin` instead, and the
+ *     acceptor offers itself again with a syn;
  *   - `msg { text }` carries protocol messages, `fin` closes, `beat` is a heartbeat.
  *
  * Invariants:
@@ -33,7 +34,7 @@ export interface BroadcastChannelTransportOptions {
 
 type Envelope =
   | { v: 1; kind: 'syn'; from: string; conn: string }
-  | { v: 1; kind: 'ack' | 'fin' | 'beat'; from: string; to: string; conn: string }
+  | { v: 1; kind: 'ack' | 'ok' | 'fin' | 'beat'; from: string; to: string; conn: string }
   | { v: 1; kind: 'msg'; from: string; to: string; conn: string; text: string };
 
 function randomId(): string {
@@ -49,6 +50,7 @@ function isEnvelope(value: unknown): value is Envelope {
     case 'syn':
       return true;
     case 'ack':
+    case 'ok':
     case 'fin':
     case 'beat':
       return typeof e.to === 'string';
@@ -61,7 +63,14 @@ function isEnvelope(value: unknown): value is Envelope {
 
 type State =
   | { kind: 'idle' }
-  | { kind: 'opening'; conn: string; resolve: () => void; reject: (e: Error) => void }
+  | {
+      kind: 'opening';
+      conn: string;
+      /** Set while this endpoint accepted someone's syn and waits for its `ok`. */
+      accepted?: { conn: string; peer: string } | undefined;
+      resolve: () => void;
+      reject: (e: Error) => void;
+    }
   | { kind: 'open'; conn: string; peer: string; lastHeard: number };
 
 export function broadcastChannelTransport(
@@ -122,10 +131,10 @@ export function broadcastChannelTransport(
   const onEnvelope = (envelope: Envelope) => {
     if (envelope.from === me) return;
     if (envelope.kind === 'syn') {
-      if (state.kind !== 'opening') return;
+      if (state.kind !== 'opening' || state.accepted !== undefined) return;
       if (me < envelope.from) {
+        state.accepted = { conn: envelope.conn, peer: envelope.from };
         post({ v: 1, kind: 'ack', from: me, to: envelope.from, conn: envelope.conn });
-        connected(envelope.conn, envelope.from);
       } else {
         post({ v: 1, kind: 'syn', from: me, conn: state.conn });
       }
@@ -134,13 +143,33 @@ export function broadcastChannelTransport(
     if (envelope.to !== me) return;
     switch (envelope.kind) {
       case 'ack':
-        if (state.kind === 'opening' && envelope.conn === state.conn) {
+        if (state.kind === 'opening' && envelope.conn === state.conn && !state.accepted) {
+          post({ v: 1, kind: 'ok', from: me, to: envelope.from, conn: envelope.conn });
           connected(envelope.conn, envelope.from);
         } else if (!(state.kind === 'open' && state.conn === envelope.conn)) {
           post({ v: 1, kind: 'fin', from: me, to: envelope.from, conn: envelope.conn });
         }
         return;
+      case 'ok':
+        if (
+          state.kind === 'opening' &&
+          state.accepted?.conn === envelope.conn &&
+          state.accepted.peer === envelope.from
+        ) {
+          connected(envelope.conn, envelope.from);
+        }
+        return;
       case 'fin':
+        if (
+          state.kind === 'opening' &&
+          state.accepted?.conn === envelope.conn &&
+          state.accepted.peer === envelope.from
+        ) {
+          // The opener paired with someone else: offer this endpoint again.
+          state.accepted = undefined;
+          post({ v: 1, kind: 'syn', from: me, conn: state.conn });
+          return;
+        }
         if (state.kind === 'open' && state.conn === envelope.conn && state.peer === envelope.from) {
           ended({ code: 1000, reason: 'closed by peer' });
         }

@@ -1,0 +1,129 @@
+/**
+ * Runs the transport conformance suite over every transport: memory, WebSocket (against a small
+ * `ws` relay on 127.0.0.1 that pairs the two connections of one path) and BroadcastChannel.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { broadcastChannelTransport } from '../../src/sync/transports/broadcast-channel.ts';
+import { memoryTransportPair } from '../../src/sync/transports/memory.ts';
+import {
+  type WebSocketConstructor,
+  webSocketTransport,
+} from '../../src/sync/transports/websocket.ts';
+import { type TransportFactory, transportConformance } from './transport-conformance.ts';
+
+let server: WebSocketServer;
+let url = '';
+const tokens: (string | null)[] = [];
+let room = 0;
+
+/** Pairs the sockets of one path; what one sends, the other gets; one closing closes the other. */
+function startRelay(): Promise<void> {
+  server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  const rooms = new Map<string, WebSocket[]>();
+  server.on('connection', (socket, request) => {
+    const target = new URL(request.url ?? '/', 'http://x');
+    tokens.push(target.searchParams.get('token'));
+    const members = rooms.get(target.pathname) ?? [];
+    rooms.set(target.pathname, members);
+    members.push(socket);
+    const backlog: string[] = [];
+    socket.on('message', (data) => {
+      const other = members.find((m) => m !== socket);
+      if (other === undefined) backlog.push(String(data));
+      else other.send(String(data));
+    });
+    const other = members.find((m) => m !== socket);
+    if (other !== undefined) other.emit('flush', socket);
+    socket.on('flush', (peer: WebSocket) => {
+      for (const text of backlog.splice(0)) peer.send(text);
+    });
+    socket.on('close', (code, reason) => {
+      members.splice(members.indexOf(socket), 1);
+      for (const m of members) m.close(code === 1005 ? 1000 : code, reason);
+    });
+  });
+  return new Promise((resolve) =>
+    server.on('listening', () => {
+      const address = server.address();
+      if (typeof address === 'object' && address !== null) url = `ws://127.0.0.1:${address.port}`;
+      resolve();
+    }),
+  );
+}
+
+beforeAll(startRelay);
+afterAll(
+  () =>
+    new Promise<void>((resolve) => {
+      for (const client of server.clients) client.terminate();
+      server.close(() => resolve());
+    }),
+);
+
+const WS = WebSocket as unknown as WebSocketConstructor;
+
+const factories: TransportFactory[] = [
+  { name: 'memory', make: async () => memoryTransportPair() },
+  {
+    name: 'websocket',
+    make: async () => {
+      room += 1;
+      return [
+        webSocketTransport(`${url}/room-${room}`, { WebSocket: WS, token: 'a-token' }),
+        webSocketTransport(`${url}/room-${room}`, { WebSocket: WS, token: async () => 'b-token' }),
+      ];
+    },
+  },
+  {
+    name: 'broadcast-channel',
+    make: async () => {
+      room += 1;
+      const name = `chronicle-test-${room}`;
+      return [
+        broadcastChannelTransport(name, { heartbeatMs: 0 }),
+        broadcastChannelTransport(name, { heartbeatMs: 0 }),
+      ];
+    },
+  },
+];
+
+describe.each(factories)('$name', (factory) => {
+  transportConformance(factory);
+});
+
+describe('webSocketTransport', () => {
+  it('carries the token as the token query parameter, calling a token function on each open', async () => {
+    tokens.length = 0;
+    let calls = 0;
+    const t = webSocketTransport(`${url}/token-room`, {
+      WebSocket: WS,
+      token: async () => `t${++calls}`,
+    });
+    await t.open();
+    t.close();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await t.open();
+    t.close();
+    expect(tokens).toEqual(['t1', 't2']);
+  });
+
+  it('rejects open when nothing listens', async () => {
+    const t = webSocketTransport('ws://127.0.0.1:1', { WebSocket: WS });
+    await expect(t.open()).rejects.toMatchObject({ code: 'TRANSPORT' });
+  });
+});
+
+describe('broadcastChannelTransport', () => {
+  it('pairs only two endpoints of a bus and rejects open when nobody answers', async () => {
+    const lonely = broadcastChannelTransport('chronicle-lonely', { openTimeoutMs: 50 });
+    await expect(lonely.open()).rejects.toMatchObject({ code: 'TRANSPORT' });
+    const name = 'chronicle-bus';
+    const [a, b, c] = [1, 2, 3].map(() =>
+      broadcastChannelTransport(name, { heartbeatMs: 0, openTimeoutMs: 200 }),
+    );
+    const results = await Promise.allSettled([a!.open(), b!.open(), c!.open()]);
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBe(2);
+    for (const t of [a, b, c]) t!.close();
+  });
+});
