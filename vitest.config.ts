@@ -1,10 +1,59 @@
+/**
+ * Three projects, all run by `npm test`:
+ * - node:    the unit, property and integration tests (fake-indexeddb, Node sockets);
+ * - browser: tests that run inside real Chromium through Vitest's browser mode (the storage
+ *            conformance suite on real IndexedDB, the worker round trip, errors across threads);
+ * - tabs:    Node tests that drive real Chromium with playwright-core over pages served by a Vite
+ *            dev server, for what one page cannot do alone (several tabs, reloads, closing pages,
+ *            CDP quota overrides).
+ * Chromium is Debian's /usr/bin/chromium (browsers cannot be downloaded here; CI installs it).
+ */
+import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/browser/chromium.ts';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    environment: 'node',
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/browser/**', '**/node_modules/**'],
+          environment: 'node',
+        },
+      },
+      {
+        extends: true,
+        // Pre-bundled up front: a dependency discovered mid-run makes Vite reload the page.
+        optimizeDeps: { include: ['comlink', 'idb'] },
+        test: {
+          name: 'browser',
+          include: ['test/browser/in-page/**/*.test.ts'],
+          browser: {
+            enabled: true,
+            headless: true,
+            screenshotFailures: false,
+            provider: playwright({
+              launchOptions: { executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] },
+            }),
+            instances: [{ browser: 'chromium' }],
+          },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'tabs',
+          include: ['test/browser/tabs/**/*.test.ts'],
+          environment: 'node',
+          // Each file launches its own Chromium: on 2 cores, one at a time keeps timings sane.
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });

@@ -12,6 +12,8 @@
 import { createStore } from './store/store.ts';
 import type { EventStore, StoreOptions } from './store/types.ts';
 
+export * from './client/index.ts';
+
 export type { ErrorCode, IdempotencyReason, SerializedError } from './core/errors.ts';
 export {
   ChronicleError,

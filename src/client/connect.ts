@@ -1,0 +1,324 @@
+/**
+ * connectStore(): the main thread's EventStore, served by a worker (chronicle/worker) through
+ * comlink. Same interface as openStore, plus what only the page can know or do: the worker's
+ * status (storage closed by another tab, sync leadership) and persistent storage.
+ *
+ * Invariants:
+ * 1. The client holds a Web Lock for as long as it lives; the worker waits for it and so learns
+ *    when the page is gone, releasing everything the page registered (protocol.ts, 2).
+ * 2. subscribe and watch return at once, like in-process; a listener removed before the worker
+ *    has registered it is unregistered as soon as it is, and is never called after removal.
+ * 3. Errors keep their class and code (errors.ts).
+ * 4. After close(), every method rejects (or throws) StoreClosedError.
+ */
+import { proxy, type Remote, wrap } from 'comlink';
+import { deserializeError, StoreClosedError, ValidationError } from '../core/errors.ts';
+import type { NewEvent, StoredEvent } from '../core/events.ts';
+import type { SyncApi, SyncConnection, SyncStatus, SyncTarget } from '../core/sync-types.ts';
+import type {
+  AppendOptions,
+  Conflict,
+  EventStore,
+  ReadQuery,
+  StateAt,
+  SubscribeQuery,
+} from '../store/types.ts';
+import { installErrorTransfer } from './errors.ts';
+import { holdClientLock } from './lock.ts';
+import {
+  type ClientMessage,
+  type HostStatus,
+  isHostMessage,
+  PROTOCOL_VERSION,
+  type StoreEndpoint,
+} from './protocol.ts';
+
+export interface ConnectOptions {
+  /** Ask the browser for persistent storage (navigator.storage.persist()). Default true. */
+  persist?: boolean;
+  /** How long to wait for the worker's answer before failing. Default 30 s. */
+  timeoutMs?: number;
+}
+
+/** The EventStore of connectStore, with what the page learns of its worker. */
+export interface ConnectedStore<E = unknown> extends EventStore<E> {
+  /**
+   * The answer of navigator.storage.persist(): true when the browser will not evict this
+   * origin's data under storage pressure; false when it may (or when it was not asked).
+   */
+  readonly persisted: boolean;
+  /** The worker's status: where it runs, whether its database is open, whether it leads sync. */
+  readonly worker: {
+    status(): HostStatus;
+    on(event: 'status', listener: (status: HostStatus) => void): () => void;
+  };
+}
+
+type WorkerLike = Worker | SharedWorker | MessagePort;
+
+function endpointOf(target: WorkerLike): MessagePort | Worker {
+  if (typeof SharedWorker !== 'undefined' && target instanceof SharedWorker) return target.port;
+  return target as MessagePort | Worker;
+}
+
+async function askPersistence(): Promise<boolean> {
+  try {
+    // persist() exists only in windows; a worker may call persisted() but not ask.
+    const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+    if (storage === undefined || typeof storage.persist !== 'function') return false;
+    return (await storage.persisted()) || (await storage.persist());
+  } catch {
+    return false;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new StoreClosedError(`the worker did not answer ${what} within ${ms} ms`)),
+      ms,
+    );
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * Connects to a store served by `serveStore` in a SharedWorker, a dedicated Worker, or over a
+ * MessagePort.
+ *
+ * @example
+ * const worker = new SharedWorker(new URL('./store.worker.ts', import.meta.url), { type: 'module' });
+ * const store = await connectStore<TodoEvent>(worker);
+ * await store.append('todo-1', { type: 'TodoAdded', data: { title: 'Milk' } });
+ */
+export async function connectStore<E = unknown>(
+  worker: WorkerLike,
+  options: ConnectOptions = {},
+): Promise<ConnectedStore<E>> {
+  installErrorTransfer();
+  const raw = endpointOf(worker);
+  const lock = await holdClientLock();
+  const channel = new MessageChannel();
+  const remote = wrap<StoreEndpoint>(channel.port1);
+  const refused = new Promise<never>((_, reject) => {
+    channel.port1.addEventListener('message', (event: MessageEvent<unknown>) => {
+      const data = event.data;
+      if (isHostMessage(data) && data.type === 'chronicle:refused') {
+        reject(deserializeError(data.error));
+      }
+    });
+  });
+  refused.catch(() => undefined);
+  const connect: ClientMessage = {
+    type: 'chronicle:connect',
+    version: PROTOCOL_VERSION,
+    port: channel.port2,
+  };
+  if (lock !== undefined) connect.lock = lock.name;
+  if (raw instanceof MessagePort) raw.start();
+  raw.postMessage(connect, [channel.port2]);
+
+  const client = new Client<E>(remote, () => {
+    lock?.release();
+    channel.port1.close();
+  });
+  try {
+    const hello = await withTimeout(
+      Promise.race([remote.hello(proxy((s: HostStatus) => client.setStatus(s))), refused]),
+      options.timeoutMs ?? 30_000,
+      'hello',
+    );
+    const persisted = options.persist === false ? false : await askPersistence();
+    client.ready(hello.replicaId, hello.status, persisted);
+    if (lock === undefined && typeof addEventListener === 'function') {
+      // Without Web Locks the worker cannot see the page go (lock.ts, 2): say goodbye.
+      addEventListener('pagehide', () => void client.close().catch(() => undefined), {
+        once: true,
+      });
+    }
+    return client;
+  } catch (error) {
+    lock?.release();
+    channel.port1.close();
+    throw error;
+  }
+}
+
+class Client<E> implements ConnectedStore<E> {
+  replicaId = '';
+  persisted = false;
+  readonly sync: SyncApi;
+  readonly worker: ConnectedStore<E>['worker'];
+  private closed = false;
+  private hostStatus!: HostStatus;
+  private readonly statusListeners = new Set<(status: HostStatus) => void>();
+  private readonly syncListeners = new Set<(status: SyncStatus) => void>();
+
+  constructor(
+    private readonly remote: Remote<StoreEndpoint>,
+    private readonly dispose: () => void,
+  ) {
+    this.worker = {
+      status: () => ({ ...this.hostStatus }),
+      on: (_event, listener) => {
+        this.statusListeners.add(listener);
+        return () => this.statusListeners.delete(listener);
+      },
+    };
+    this.sync = {
+      connect: (target) => this.syncConnect(target),
+      status: () => ({ ...this.hostStatus.sync }),
+      on: (_event, listener) => {
+        this.syncListeners.add(listener);
+        return () => this.syncListeners.delete(listener);
+      },
+    };
+  }
+
+  ready(replicaId: string, status: HostStatus, persisted: boolean): void {
+    this.replicaId = replicaId;
+    this.hostStatus = status;
+    this.persisted = persisted;
+  }
+
+  setStatus(status: HostStatus): void {
+    const syncChanged = JSON.stringify(status.sync) !== JSON.stringify(this.hostStatus?.sync);
+    this.hostStatus = status;
+    for (const listener of [...this.statusListeners]) listener({ ...status });
+    if (syncChanged) for (const listener of [...this.syncListeners]) listener({ ...status.sync });
+  }
+
+  private call<T>(run: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
+    return run();
+  }
+
+  append(
+    stream: string,
+    events: NewEvent<E> | NewEvent<E>[],
+    options?: AppendOptions,
+  ): Promise<StoredEvent<E>[]> {
+    return this.call(
+      () => this.remote.append(stream, events, options) as Promise<StoredEvent<E>[]>,
+    );
+  }
+
+  read(query?: ReadQuery): Promise<StoredEvent<E>[]> {
+    return this.call(() => this.remote.read(query) as Promise<StoredEvent<E>[]>);
+  }
+
+  state<S>(projection: string, options?: { at?: StateAt }): Promise<S> {
+    return this.call(() => this.remote.state(projection, options) as Promise<S>);
+  }
+
+  conflicts(query?: { stream?: string }): Promise<Conflict<E>[]> {
+    return this.call(() => this.remote.conflicts(query) as Promise<Conflict<E>[]>);
+  }
+
+  query(projection: string, name: string, ...args: unknown[]): Promise<unknown> {
+    return this.call(() => this.remote.query(projection, name, args));
+  }
+
+  rebuild(projection: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+    return this.call(() =>
+      this.remote.rebuild(
+        projection,
+        onProgress === undefined
+          ? undefined
+          : proxy(([done, total]: [number, number]) => onProgress(done, total)),
+      ),
+    );
+  }
+
+  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void {
+    if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
+    return this.listen(
+      (guarded) =>
+        this.remote.subscribe(
+          proxy((events: StoredEvent<unknown>[]) => guarded(events as StoredEvent<E>[])),
+          query,
+        ),
+      listener,
+    );
+  }
+
+  watch<S>(projection: string, listener: (state: S) => void): () => void {
+    if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
+    return this.listen(
+      (guarded) =>
+        this.remote.watch(
+          projection,
+          proxy((state: unknown) => guarded(state as S)),
+        ),
+      listener,
+    );
+  }
+
+  /** Registers a listener remotely; removal works before registration finished (invariant 2). */
+  private listen<T>(
+    register: (guarded: (value: T) => void) => Promise<number>,
+    listener: (value: T) => void,
+  ): () => void {
+    if (this.closed) throw new StoreClosedError();
+    let active = true;
+    const handle = register((value) => {
+      if (active && !this.closed) listener(value);
+    });
+    handle.catch((error: unknown) => {
+      // Like a failing listener in-process: surfaced, never swallowed.
+      if (active && !this.closed)
+        queueMicrotask(() => {
+          throw error;
+        });
+    });
+    return () => {
+      if (!active) return;
+      active = false;
+      void handle
+        .then((h) => (this.closed ? undefined : this.remote.unlisten(h)))
+        .catch(() => undefined);
+    };
+  }
+
+  private syncConnect(target: SyncTarget): SyncConnection {
+    if (this.closed) throw new StoreClosedError();
+    if (!('url' in target) || typeof target.url !== 'string') {
+      throw new ValidationError(
+        'target',
+        'a Transport cannot cross a worker boundary: pass { url, token } or configure sync in serveStore',
+      );
+    }
+    if (target.token !== undefined && typeof target.token !== 'string') {
+      throw new ValidationError('target.token', 'a token function cannot cross a worker boundary');
+    }
+    const id = this.remote.syncConnect(
+      target.token === undefined ? { url: target.url } : { url: target.url, token: target.token },
+    );
+    id.catch(() => undefined);
+    return {
+      close: async () => {
+        await this.remote.syncClose(await id);
+      },
+      status: () => ({ ...this.hostStatus.sync }),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.remote.close();
+    } finally {
+      this.dispose();
+    }
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The worker round trip from a page, in real Chromium, in both modes: every EventStore method
+ * through connectStore, errors with class and code, coalesced watch, and listeners released.
+ * Cites the invariants of src/client/connect.ts (C1..C4) and worker/session.ts (S1..S4).
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { requestStats } from '../../../src/client/protocol.ts';
+import {
+  ChronicleError,
+  ConcurrencyError,
+  type ConnectedStore,
+  connectStore,
+  IdempotencyError,
+  NotFoundError,
+  StoreClosedError,
+  type StoredEvent,
+  ValidationError,
+} from '../../../src/index.ts';
+import { startTestWorker } from '../fixtures/workers.ts';
+
+const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+let databases = 0;
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker', (mode) => {
+  const opened: { store: ConnectedStore; worker: Worker | SharedWorker }[] = [];
+
+  async function open(db = `worker-${run}-${++databases}`) {
+    const worker = startTestWorker({ db }, mode);
+    const store = await connectStore(worker);
+    opened.push({ store, worker });
+    return { store, worker, db };
+  }
+
+  function statsEndpoint(worker: Worker | SharedWorker) {
+    if (worker instanceof Worker) return worker;
+    worker.port.start();
+    return worker.port;
+  }
+
+  afterEach(async () => {
+    for (const { store, worker } of opened.splice(0)) {
+      await store.close();
+      if (worker instanceof Worker) worker.terminate();
+    }
+  });
+
+  it('appends, reads, folds state and answers named queries through the worker', async () => {
+    const { store } = await open();
+    expect(store.replicaId).toMatch(/\S/);
+    expect(store.worker.status()).toMatchObject({ mode, storage: 'open' });
+    const [added] = await store.append('todo-1', { type: 'TodoAdded', data: { title: 'Milk' } });
+    expect(added).toMatchObject({ stream: 'todo-1', version: 1, replica: store.replicaId });
+    await store.append('todo-2', [
+      { type: 'TodoAdded', data: { title: 'Eggs' } },
+      { type: 'TodoDone', data: {} },
+    ]);
+    expect((await store.read()).map((e) => e.type)).toEqual(['TodoAdded', 'TodoAdded', 'TodoDone']);
+    expect(await store.read({ stream: 'todo-2', reverse: true, limit: 1 })).toHaveLength(1);
+    expect(await store.state('count')).toBe(3);
+    expect(await store.query('todos', 'title', 'todo-1')).toBe('Milk');
+    expect(await store.query('todos', 'open')).toBe(1);
+    expect(await store.state('count', { at: { eventId: added!.id } })).toBe(1);
+    expect(await store.conflicts()).toEqual([]);
+    const progress: number[] = [];
+    await store.rebuild('count', (done) => progress.push(done));
+    expect(await store.state('count')).toBe(3);
+    expect(typeof store.persisted).toBe('boolean');
+  });
+
+  it('keeps the class, code and fields of errors thrown in the worker (C3)', async () => {
+    const { store } = await open();
+    await store.append('s', { type: 'A', data: 1 });
+    const stale = await rejection(
+      store.append('s', { type: 'A', data: 2 }, { expectedVersion: 0 }),
+    );
+    expect(stale).toBeInstanceOf(ConcurrencyError);
+    expect(stale).toBeInstanceOf(ChronicleError);
+    expect(stale).toMatchObject({
+      code: 'CONCURRENCY',
+      expectedVersion: 0,
+      actualVersion: 1,
+      stream: 's',
+    });
+
+    await store.append('s', { id: 'fixed-id', type: 'A', data: 1 });
+    const differs = await rejection(store.append('s', { id: 'fixed-id', type: 'A', data: 9 }));
+    expect(differs).toBeInstanceOf(IdempotencyError);
+    expect(differs).toMatchObject({
+      code: 'IDEMPOTENCY',
+      eventId: 'fixed-id',
+      reason: 'payload-differs',
+    });
+
+    const invalid = await rejection(store.append('s', { type: 'A', data: Number.NaN }));
+    expect(invalid).toBeInstanceOf(ValidationError);
+    expect(invalid).toMatchObject({ code: 'VALIDATION' });
+    expect((invalid as ValidationError).path).toMatch(/data/);
+
+    const missing = await rejection(store.state('nope'));
+    expect(missing).toBeInstanceOf(NotFoundError);
+    expect(missing).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await store.read()).toHaveLength(2);
+  });
+
+  it('delivers subscribed events from the worker and stops after unsubscribe', async () => {
+    const { store } = await open();
+    const seen: StoredEvent[] = [];
+    const off = store.subscribe((events) => seen.push(...events), { stream: 'a' });
+    await vi.waitFor(async () => {
+      await store.append('a', { type: 'X', data: 1 });
+      expect(seen.length).toBeGreaterThan(0);
+    });
+    off();
+    const before = seen.length;
+    await store.append('a', { type: 'X', data: 2 });
+    await store.read();
+    expect(seen).toHaveLength(before);
+    expect(seen.every((e) => e.stream === 'a')).toBe(true);
+  });
+
+  it('gives a watch listener the current state, then at most one state per committed append (S3)', async () => {
+    const { store } = await open();
+    const states: number[] = [];
+    const off = store.watch<number>('count', (n) => states.push(n));
+    await vi.waitFor(() => expect(states).toEqual([0]));
+    const appends = 40;
+    await Promise.all(
+      Array.from({ length: appends }, (_, i) => store.append(`s-${i}`, { type: 'A', data: i })),
+    );
+    await vi.waitFor(() => expect(states.at(-1)).toBe(appends));
+    expect(states.length).toBeLessThanOrEqual(appends + 1);
+    expect([...states].sort((a, b) => a - b)).toEqual(states);
+    off();
+  });
+
+  it('releases every listener in the worker on unsubscribe and on close (S2)', async () => {
+    const { store, worker } = await open();
+    const endpoint = statsEndpoint(worker);
+    const base = (await requestStats(endpoint)).listeners;
+    const offs = [
+      store.subscribe(() => {}),
+      store.watch('count', () => {}),
+      store.watch('todos', () => {}),
+    ];
+    await vi.waitFor(async () => expect((await requestStats(endpoint)).listeners).toBe(base + 3));
+    for (const off of offs) off();
+    await vi.waitFor(async () => expect((await requestStats(endpoint)).listeners).toBe(base));
+    store.subscribe(() => {});
+    await vi.waitFor(async () => expect((await requestStats(endpoint)).listeners).toBe(base + 1));
+    await store.close();
+    await vi.waitFor(async () => expect((await requestStats(endpoint)).listeners).toBe(base - 1));
+  });
+
+  it('rejects every call after close with StoreClosedError (C4)', async () => {
+    const { store } = await open();
+    await store.close();
+    expect(await rejection(store.read())).toBeInstanceOf(StoreClosedError);
+    expect(() => store.subscribe(() => {})).toThrow(StoreClosedError);
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * The store a worker serves: opened with its first client, closed with its last, with the status
+ * every client sees (storage open or closed from outside, sync leadership, sync status).
+ *
+ * Invariants:
+ * 1. One store per worker at a time; clients share it (a SharedWorker's tabs) and it closes when
+ *    the last client leaves, so that no idle worker holds the database open.
+ * 2. At most one worker per database runs network sync: the holder of the Web Lock
+ *    `chronicle:leader:<name>`. A SharedWorker takes it at once; in the fallback mode each tab's
+ *    worker queues for it, and the browser hands it to the next one when the leader's tab closes.
+ * 3. Leadership is given up (the lock released) when the store closes, so that another tab's
+ *    worker takes over from the durable sync checkpoints in IndexedDB.
+ * 4. Status listeners hear every change of HostStatus, in order.
+ */
+
+import type {
+  ClosedReason,
+  HostMode,
+  HostStatus,
+  RemoteSyncTarget,
+} from '../src/client/protocol.ts';
+import type { SyncConnection, SyncStatus } from '../src/core/sync-types.ts';
+import { openStore } from '../src/index.ts';
+import { indexedDbStorage } from '../src/storage/indexeddb.ts';
+import type { EventStore, StoreOptions } from '../src/store/types.ts';
+import { watchedStorage } from './watched-storage.ts';
+
+export interface ServeOptions<E = unknown> extends StoreOptions<E> {
+  /** The sync server this worker connects to while it is the leader (invariant 2). */
+  sync?: RemoteSyncTarget;
+  /**
+   * How often (ms) the worker re-reads the log in case another tab's write notice was lost
+   * (RELIABILITY 33). Default 1000; 0 disables it.
+   */
+  pollIntervalMs?: number;
+}
+
+const OFFLINE: SyncStatus = { state: 'offline', pending: 0 };
+
+export class StoreHost<E = unknown> {
+  private opening: Promise<EventStore<E>> | undefined;
+  private clients = 0;
+  private closedReason: ClosedReason | undefined;
+  private leader = false;
+  private releaseLeadership: (() => void) | undefined;
+  private leaderSync: SyncConnection | undefined;
+  private syncError: { code: string; message: string } | undefined;
+  private unsubscribeSync: (() => void) | undefined;
+  private readonly statusListeners = new Set<(status: HostStatus) => void>();
+  private current: EventStore<E> | undefined;
+
+  constructor(
+    private readonly options: ServeOptions<E>,
+    readonly mode: HostMode,
+  ) {}
+
+  status(): HostStatus {
+    const sync = this.current?.sync.status() ?? OFFLINE;
+    const status: HostStatus = {
+      mode: this.mode,
+      storage: this.closedReason === undefined ? 'open' : 'closed',
+      leader: this.leader,
+      sync:
+        this.syncError !== undefined && sync.lastError === undefined
+          ? { ...sync, lastError: this.syncError }
+          : sync,
+    };
+    if (this.closedReason !== undefined) status.closedReason = this.closedReason;
+    return status;
+  }
+
+  onStatus(listener: (status: HostStatus) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  private emit(): void {
+    const status = this.status();
+    for (const listener of [...this.statusListeners]) listener(status);
+  }
+
+  /** The store, opened for a new client (invariant 1). */
+  acquire(): Promise<EventStore<E>> {
+    this.clients += 1;
+    this.opening ??= this.open();
+    const opening = this.opening;
+    opening.catch(() => {
+      // A failed open is retried by the next client rather than cached forever.
+      if (this.opening === opening) this.opening = undefined;
+      this.clients -= 1;
+    });
+    return opening;
+  }
+
+  /** A client left; the last one closes the store. */
+  async release(): Promise<void> {
+    this.clients = Math.max(0, this.clients - 1);
+    if (this.clients > 0 || this.opening === undefined) return;
+    const opening = this.opening;
+    this.opening = undefined;
+    const store = await opening.catch(() => undefined);
+    await this.shutDown(store);
+  }
+
+  private async open(): Promise<EventStore<E>> {
+    const { sync: _sync, pollIntervalMs, ...storeOptions } = this.options;
+    const inner = storeOptions.storage ?? indexedDbStorage(storeOptions.name);
+    const storage = watchedStorage(inner, {
+      pollIntervalMs: pollIntervalMs ?? 1000,
+      onExternalClose: (reason) => {
+        this.closedReason = reason;
+        this.dropLeadership();
+        this.emit();
+      },
+    });
+    this.closedReason = undefined;
+    const store = await openStore<E>({ ...storeOptions, storage });
+    this.current = store;
+    this.unsubscribeSync = store.sync.on('status', () => this.emit());
+    this.campaign(store);
+    return store;
+  }
+
+  /** Queues for the leader lock (invariant 2); runs sync while holding it. */
+  private campaign(store: EventStore<E>): void {
+    const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+    if (locks === undefined) {
+      // No Web Locks (very old browsers): a single worker cannot tell, so it leads.
+      this.becomeLeader(store);
+      return;
+    }
+    const held = new Promise<void>((resolve) => {
+      this.releaseLeadership = resolve;
+    });
+    locks
+      .request(`chronicle:leader:${this.options.name}`, async () => {
+        if (this.current !== store || this.closedReason !== undefined) return;
+        this.becomeLeader(store);
+        await held;
+      })
+      .catch(() => undefined);
+  }
+
+  private becomeLeader(store: EventStore<E>): void {
+    this.leader = true;
+    if (this.options.sync !== undefined) {
+      try {
+        this.leaderSync = store.sync.connect({ ...this.options.sync });
+      } catch (error) {
+        const e = error as { code?: unknown; message?: unknown };
+        this.syncError = {
+          code: typeof e.code === 'string' ? e.code : 'TRANSPORT',
+          message: String(e.message ?? error),
+        };
+      }
+    }
+    this.emit();
+  }
+
+  private dropLeadership(): void {
+    const connection = this.leaderSync;
+    this.leaderSync = undefined;
+    void connection?.close().catch(() => undefined);
+    this.leader = false;
+    this.releaseLeadership?.();
+    this.releaseLeadership = undefined;
+  }
+
+  private async shutDown(store: EventStore<E> | undefined): Promise<void> {
+    this.dropLeadership();
+    this.unsubscribeSync?.();
+    this.unsubscribeSync = undefined;
+    this.current = undefined;
+    this.syncError = undefined;
+    await store?.close().catch(() => undefined);
+    this.emit();
+  }
+}
