@@ -11,13 +11,15 @@
  *
  * Invariants:
  * 1. A batch covers the contiguous positions (from, to] of the sender's local log; events the
- *    receiver is known to hold (its own, below the seq it announced) may be left out.
+ *    receiver is known to hold (its own, below the seq it announced, and those it sent in this
+ *    session) may be left out, so a batch may carry no events at all.
  * 2. `ack { to }` is sent only once every event of every batch up to `to` is durable.
  * 3. A receiver applies batches in order of `from`; a batch whose `from` is not its checkpoint is
  *    a gap and is refused (error GAP), never skipped over.
  * 4. A `pull` whose fingerprint does not match the sender's log (epoch differs, position past the
  *    head, or a different event id at that position) restarts from 0: the peer lost data
- *    (restored from a backup) and dedupe by id makes the resend safe.
+ *    (restored from a backup) and dedupe by id makes the resend safe. The receiver recognises
+ *    the restart as a first batch with `from` 0 while its checkpoint is past 0.
  */
 import type { StoredEvent } from '../core/events.ts';
 
