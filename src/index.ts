@@ -11,6 +11,7 @@
 
 import { createStore } from './store/store.ts';
 import type { EventStore, StoreOptions } from './store/types.ts';
+import { type SyncControllerOptions, syncFactory } from './sync/controller.ts';
 
 export * from './client/index.ts';
 
@@ -61,10 +62,37 @@ export type {
   SubscribeQuery,
 } from './store/types.ts';
 
+export type { SyncControllerOptions } from './sync/controller.ts';
+export type { BroadcastChannelTransportOptions } from './sync/transports/broadcast-channel.ts';
+export { broadcastChannelTransport } from './sync/transports/broadcast-channel.ts';
+export type {
+  MemoryFaults,
+  MemoryTransport,
+  MemoryTransportOptions,
+} from './sync/transports/memory.ts';
+export { memoryTransportPair } from './sync/transports/memory.ts';
+export type { WebSocketTransportOptions } from './sync/transports/websocket.ts';
+export { webSocketTransport } from './sync/transports/websocket.ts';
+
+/** openStore's options: the store's, plus how its sync connections behave. */
+export type OpenStoreOptions<E = unknown> = StoreOptions<E> & {
+  /** Backoff, limits, and the WebSocket class for `sync.connect({ url })` where there is no global one (Node 20). */
+  syncOptions?: SyncControllerOptions;
+};
+
 /**
  * Opens an event store in this thread: in Node, in tests, or inside the worker (see
  * `chronicle/worker`). The default storage is IndexedDB under `options.name`.
+ *
+ * @example
+ * const store = await openStore({ name: 'app', storage: memoryStorage() });
+ * const [a, b] = memoryTransportPair();
+ * store.sync.connect(a); // and another store connects b
  */
-export function openStore<E = unknown>(options: StoreOptions<E>): Promise<EventStore<E>> {
-  return createStore<E>(options);
+export function openStore<E = unknown>(options: OpenStoreOptions<E>): Promise<EventStore<E>> {
+  const { syncOptions, ...storeOptions } = options;
+  return createStore<E>({
+    ...storeOptions,
+    syncFactory: storeOptions.syncFactory ?? syncFactory(syncOptions),
+  });
 }

@@ -96,6 +96,8 @@ export interface EventLog {
   getByIds(ids: readonly string[]): Promise<(LocalRecord | undefined)[]>;
   /** Last local position (0 when empty). */
   headPos(): Promise<number>;
+  /** The highest seq of this replica's own events in the log (0 when none). */
+  ownSeq(): Promise<number>;
   /** Smallest cursor among positions > pos, or undefined when there are none. */
   minCursorSince(pos: number): Promise<string | undefined>;
   streamVersion(stream: string): Promise<number>;

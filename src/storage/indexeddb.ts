@@ -507,6 +507,10 @@ class IdbEventLog implements EventLog {
     return (await this.counters('headPos')).pos;
   }
 
+  async ownSeq(): Promise<number> {
+    return (await this.counters('ownSeq')).seq;
+  }
+
   async clock(): Promise<HlcState> {
     return (await this.counters('clock')).clock;
   }

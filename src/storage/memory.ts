@@ -203,6 +203,10 @@ class MemoryEventLog implements EventLog {
     return this.check().counters.pos;
   }
 
+  async ownSeq(): Promise<number> {
+    return this.check().counters.seq;
+  }
+
   async minCursorSince(pos: number): Promise<string | undefined> {
     const db = this.check();
     let min: string | undefined;

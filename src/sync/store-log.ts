@@ -14,8 +14,6 @@ import type { SyncIngestResult, SyncLog } from './log.ts';
 import type { Checkpoint } from './protocol.ts';
 
 export const CHECKPOINT_META_PREFIX = 'sync.checkpoint.';
-/** Records read per page while looking for this replica's highest seq. */
-const OWN_SEQ_PAGE = 1000;
 
 function toCheckpoint(value: JsonValue | undefined): Checkpoint | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
@@ -31,11 +29,6 @@ function toCheckpoint(value: JsonValue | undefined): Checkpoint | undefined {
 
 export function storeSyncLog(internals: StoreInternals): SyncLog {
   const log = internals.log;
-  // EventLog does not expose the replica's seq counter: ownSeq scans the log once, lazily, and
-  // then only what was added since (positions are dense and only grow).
-  let scannedPos = 0;
-  let maxOwnSeq = 0;
-
   return {
     replicaId: internals.replicaId,
     async epoch() {
@@ -44,17 +37,9 @@ export function storeSyncLog(internals: StoreInternals): SyncLog {
     headPos() {
       return log.headPos();
     },
-    async ownSeq() {
-      for (;;) {
-        const page = await log.readByPos(scannedPos, OWN_SEQ_PAGE);
-        for (const record of page) {
-          if (record.event.replica === internals.replicaId && record.event.seq > maxOwnSeq) {
-            maxOwnSeq = record.event.seq;
-          }
-          if (record.pos > scannedPos) scannedPos = record.pos;
-        }
-        if (page.length < OWN_SEQ_PAGE) return maxOwnSeq;
-      }
+    // The seq counter lives with the log and moves in the write transaction (invariant 3).
+    ownSeq() {
+      return log.ownSeq();
     },
     readByPos(afterPos, limit) {
       return log.readByPos(afterPos, limit);

@@ -10,7 +10,7 @@ import {
 } from '../../src/index.ts';
 import { manualClock } from './helpers.ts';
 
-type Todo = { title?: string };
+type Todo = unknown;
 
 const counter = defineProjection<number, Todo>({
   name: 'count',
