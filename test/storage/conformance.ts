@@ -402,6 +402,24 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
         expect(next!.event.seq).toBe(2);
       });
 
+      it('reports the highest own seq, moved by own events coming back (a restore)', async () => {
+        const { log } = await fresh();
+        expect(await log.ownSeq()).toBe(0);
+        written(await append(log, 'local', [newEvent(), newEvent()]));
+        expect(await log.ownSeq()).toBe(2);
+        await log.ingest({
+          events: [remoteEvent({ seq: 9, wall: 2_000 })],
+          now: 1_000,
+          maxClockDriftMs: DAY,
+        });
+        expect(await log.ownSeq()).toBe(2);
+        const lost = remoteEvent({ seq: 7, wall: 3_000, replica: log.replicaId, id: 'own-lost-7' });
+        await log.ingest({ events: [lost], now: 1_000, maxClockDriftMs: DAY });
+        expect(await log.ownSeq()).toBe(7);
+        const [next] = written(await append(log, 'local', newEvent(), { now: 1_000 }));
+        expect(next!.event.seq).toBe(8);
+      });
+
       it('writes nothing for a batch it holds in full, and reports a changed copy as divergent', async () => {
         const { log } = await fresh();
         const e1 = remoteEvent({ seq: 1, wall: 2_000 });
