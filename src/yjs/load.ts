@@ -8,6 +8,9 @@
  *    ones through the snapshot's state, the others one by one (events.ts invariants 1-2).
  * 2. Update events after the snapshot are all uncovered (events.ts invariant 3), so only the
  *    events before it are filtered by `covers`; those are read but not decoded unless uncovered.
+ *    They must be read: a late update can sort anywhere before the snapshot, and the EventStore
+ *    interface reads only in the total order (no receive-order read that would find it in
+ *    O(new events)). Decoding and applying, the expensive part, stays O(uncovered).
  * 3. Updates come out in the total order, snapshot state first: Yjs would converge in any order,
  *    but the same order on every replica keeps replays reproducible.
  * 4. A malformed snapshot is reported and the one before it is used; a malformed update is
