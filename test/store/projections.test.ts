@@ -272,7 +272,10 @@ describe('rebuild then reopen', () => {
       },
     });
     const store = await openStore<Ev>({ name: 'rb', storage, projections: [sum] });
-    await store.append('s', Array.from({ length: 50 }, (_, n) => ({ type: 't', data: { n } })));
+    await store.append(
+      's',
+      Array.from({ length: 50 }, (_, n) => ({ type: 't', data: { n } })),
+    );
     await store.rebuild('sum');
     await store.close();
     applied = 0;
