@@ -68,9 +68,10 @@ describe.each(['shared', 'dedicated'] as const)('tabs on a %s worker', (mode) =>
             async ({ round, i }) => {
               const tab = (window as unknown as TabWindow).tab;
               const target = round * 2;
-              (window as unknown as { seenAt?: number }).seenAt = undefined;
+              (window as unknown as { seenAt?: number | undefined }).seenAt = undefined;
               const off = tab.store$().watch<number>('count', (n) => {
-                if (n >= target) (window as unknown as { seenAt?: number }).seenAt ??= Date.now();
+                if (n >= target)
+                  (window as unknown as { seenAt?: number | undefined }).seenAt ??= Date.now();
               });
               (window as unknown as { off?: () => void }).off = off;
               const sent = Date.now();
@@ -84,7 +85,8 @@ describe.each(['shared', 'dedicated'] as const)('tabs on a %s worker', (mode) =>
       const seen = await Promise.all(
         [a!, b!].map((page) =>
           waitUntil(
-            () => page.evaluate(() => (window as unknown as { seenAt?: number }).seenAt),
+            () =>
+              page.evaluate(() => (window as unknown as { seenAt?: number | undefined }).seenAt),
             "the other tab's event",
           ),
         ),
