@@ -11,6 +11,12 @@
  *    however late it comes.
  * 4. An event is stored as its JSON text (the exact stored form a session sends on) beside the
  *    columns that are queried; JSON.parse keeps `__proto__` keys as plain data on the way out.
+ * 5. Checkpoints are written with `synchronous=NORMAL`: they survive a process kill, and a power
+ *    loss can only roll one back to an older position, which costs a resend that dedupe absorbs
+ *    (a checkpoint never passes an event, since the events were committed FULL before it).
+ * 6. The records this process wrote last are kept parsed (`recent`), contiguous and ending at the
+ *    head, so that live tailing by many connections reads memory, not SQLite; a read is served
+ *    from it only when it still ends at the head in the database (another process may write).
  */
 import Database from 'better-sqlite3';
 import { StorageError } from '../core/errors.ts';
@@ -95,6 +101,8 @@ function prepareAll(db: Database.Database) {
     setCheckpoint: db.prepare<[string, string, string]>(
       'INSERT INTO checkpoints (space, peer, checkpoint) VALUES (?, ?, ?) ON CONFLICT (space, peer) DO UPDATE SET checkpoint = excluded.checkpoint',
     ),
+    syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+    syncFull: db.prepare('PRAGMA synchronous = FULL'),
     getOwner: db.prepare<[string, string], { sub: string }>(
       'SELECT sub FROM owners WHERE space = ? AND replica = ?',
     ),
@@ -112,8 +120,13 @@ function storageError(operation: string, error: unknown): StorageError {
   return new StorageError('STORAGE', `sqlite ${operation} failed: ${message}`, { operation });
 }
 
+/** Parsed records kept per space for live tailing (invariant 6). */
+const RECENT_RECORDS = 2048;
+
 class SqliteSpaceLog implements SpaceLog {
   private readonly listeners = new Set<(headPos: number) => void>();
+  /** Recently written records, contiguous positions (invariant 6). */
+  private recent: LocalRecord[] = [];
   private readonly ingestTx: (events: StoredEventRecord[]) => LocalRecord[];
   private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
 
@@ -182,11 +195,20 @@ class SqliteSpaceLog implements SpaceLog {
   }
 
   async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
-    return this.run('readByPos', () =>
-      this.st.readByPos
-        .all(this.space, afterPos, Math.max(0, Math.floor(limit)))
-        .map((row) => ({ pos: row.pos, event: JSON.parse(row.body) as StoredEventRecord })),
-    );
+    const max = Math.max(0, Math.floor(limit));
+    return this.run('readByPos', () => {
+      const head = this.st.getHead.get(this.space)?.head ?? 0;
+      if (afterPos >= head || max === 0) return [];
+      const first = this.recent[0];
+      const last = this.recent[this.recent.length - 1];
+      if (first !== undefined && last?.pos === head && afterPos >= first.pos - 1) {
+        const start = afterPos - (first.pos - 1);
+        return this.recent.slice(start, start + max);
+      }
+      return this.st.readByPos
+        .all(this.space, afterPos, max)
+        .map((row) => ({ pos: row.pos, event: JSON.parse(row.body) as StoredEventRecord }));
+    });
   }
 
   async idAtPos(pos: number): Promise<string | undefined> {
@@ -198,6 +220,7 @@ class SqliteSpaceLog implements SpaceLog {
     const limit = this.storage.now() + this.storage.maxClockDriftMs;
     const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
     if (written.length > 0) {
+      this.remember(written);
       const head = written[written.length - 1]!.pos;
       for (const listener of [...this.listeners]) {
         try {
@@ -218,9 +241,25 @@ class SqliteSpaceLog implements SpaceLog {
   }
 
   async setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void> {
-    this.run('setCheckpoint', () =>
-      this.st.setCheckpoint.run(this.space, peer, JSON.stringify(checkpoint)),
-    );
+    this.run('setCheckpoint', () => {
+      // invariant 5: no fsync for a checkpoint; the events it covers were fsynced already.
+      this.st.syncNormal.run();
+      try {
+        this.st.setCheckpoint.run(this.space, peer, JSON.stringify(checkpoint));
+      } finally {
+        this.st.syncFull.run();
+      }
+    });
+  }
+
+  /** Keeps the last RECENT_RECORDS written records, contiguous (invariant 6). */
+  private remember(written: LocalRecord[]): void {
+    const last = this.recent[this.recent.length - 1];
+    if (last === undefined || written[0]!.pos !== last.pos + 1) this.recent = [];
+    for (const record of written) this.recent.push(record);
+    if (this.recent.length > RECENT_RECORDS) {
+      this.recent = this.recent.slice(this.recent.length - RECENT_RECORDS);
+    }
   }
 
   onAppend(listener: (headPos: number) => void): () => void {

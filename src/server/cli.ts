@@ -1,0 +1,137 @@
+/**
+ * The `chronicle-server` command: a sync server on a SQLite file.
+ *
+ *   npx tsx src/server/cli.ts --port 8787 --host 127.0.0.1 --data ./data/chronicle.sqlite --secret s3cret
+ *
+ * Flags win over environment variables: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA,
+ * CHRONICLE_SECRET, CHRONICLE_ORIGINS (comma-separated).
+ *
+ * Invariants:
+ * 1. Without a secret, authentication is disabled only on a loopback host, with a loud warning;
+ *    on any other host the command refuses to start.
+ * 2. SIGTERM and SIGINT shut down gracefully (server.ts invariant 4); a second signal exits at once.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createSyncServer } from './server.ts';
+import { sqliteStorage } from './sqlite.ts';
+
+export interface CliConfig {
+  port: number;
+  host: string;
+  data: string;
+  secret: string | undefined;
+  origins: string[] | undefined;
+}
+
+export const CLI_DEFAULTS = {
+  port: 8787,
+  host: '127.0.0.1',
+  data: './data/chronicle.sqlite',
+} as const;
+
+const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
+                        [--secret <hmac secret>] [--origin https://app.example ...]
+Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_SECRET, CHRONICLE_ORIGINS`;
+
+export function isLoopback(host: string): boolean {
+  return (
+    host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host)
+  );
+}
+
+/** Reads flags and environment; throws a TypeError with a usage message on bad input. */
+export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      secret: { type: 'string' },
+      origin: { type: 'string', multiple: true },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) throw new TypeError(USAGE);
+  const portText = values.port ?? env.CHRONICLE_PORT ?? String(CLI_DEFAULTS.port);
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`--port must be an integer from 0 to 65535, got ${portText}\n${USAGE}`);
+  }
+  const secret = values.secret ?? env.CHRONICLE_SECRET;
+  const originList = values.origin ?? env.CHRONICLE_ORIGINS?.split(',');
+  const origins = originList?.map((o) => o.trim()).filter((o) => o.length > 0);
+  return {
+    port,
+    host: values.host ?? env.CHRONICLE_HOST ?? CLI_DEFAULTS.host,
+    data: values.data ?? env.CHRONICLE_DATA ?? CLI_DEFAULTS.data,
+    secret: secret === undefined || secret === '' ? undefined : secret,
+    origins: origins === undefined || origins.length === 0 ? undefined : origins,
+  };
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  let config: CliConfig;
+  try {
+    config = parseCliArgs(argv, env);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (config.secret === undefined) {
+    if (!isLoopback(config.host)) {
+      process.stderr.write(
+        `chronicle-server: refusing to listen on ${config.host} without a secret. Pass --secret or CHRONICLE_SECRET.\n`,
+      );
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(
+      '\n*** WARNING: no --secret / CHRONICLE_SECRET: AUTHENTICATION IS DISABLED. ***\n' +
+        '*** Anyone who can reach this port reads and writes the one default space. ***\n' +
+        '*** Allowed on a loopback address only, for development.                   ***\n\n',
+    );
+  }
+  if (config.data !== ':memory:') mkdirSync(dirname(resolve(config.data)), { recursive: true });
+  const server = await createSyncServer({
+    port: config.port,
+    host: config.host,
+    storage: sqliteStorage(config.data),
+    auth: config.secret === undefined ? false : { secret: config.secret },
+    ...(config.origins === undefined ? {} : { origins: config.origins }),
+  });
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`chronicle-server: second ${signal}, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`chronicle-server: shutdown failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
+if (invokedDirectly) {
+  main(process.argv.slice(2), process.env).catch((error: unknown) => {
+    process.stderr.write(
+      `chronicle-server: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exit(1);
+  });
+}
