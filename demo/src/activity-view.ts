@@ -1,0 +1,153 @@
+/**
+ * The activity panel: the audit trail. Every event, newest first, with its type, stream, time,
+ * the device (replica) that made it, whether it reached the server, and its part in a conflict.
+ *
+ * "Reached the server": the server holds a prefix of this replica's events by their dense `seq`
+ * (main.ts computes how far: `ackedUpTo`). An event from another replica came to us through
+ * the server, so it is there.
+ */
+import type { StoredEvent } from '../../src/index.ts';
+import { type BoardState, cardOfStream } from './board.ts';
+import { clock, h } from './dom.ts';
+
+export type ConflictRole = 'applied-last' | 'overridden';
+
+export interface ActivityInput {
+  /** The whole log in the total order (oldest first). */
+  events: StoredEvent<unknown>[];
+  state: BoardState;
+  replicaId: string;
+  /** This replica's events up to this seq are on the server (main.ts, ackedUpTo). */
+  ackedUpTo: number;
+  conflictRoles: Map<string, ConflictRole>;
+  deviceName: (replica: string) => string;
+}
+
+const SHOWN = 200;
+
+export class ActivityView {
+  private input: ActivityInput | undefined;
+
+  constructor(
+    private readonly list: HTMLOListElement,
+    private readonly cardFilter: HTMLSelectElement,
+    private readonly typeFilter: HTMLSelectElement,
+    private readonly summary: HTMLElement,
+  ) {
+    cardFilter.addEventListener('change', () => this.render());
+    typeFilter.addEventListener('change', () => this.render());
+  }
+
+  update(input: ActivityInput): void {
+    this.input = input;
+    this.render();
+  }
+
+  /** Shows one card's events (the conflict badge links here). */
+  filterByCard(card: string): void {
+    this.render(); // fills the options first, so that the card can be chosen
+    this.cardFilter.value = card;
+    this.render();
+    this.list.closest('section')?.scrollIntoView({ block: 'start' });
+  }
+
+  private render(): void {
+    const input = this.input;
+    if (input === undefined) return;
+    const titles = cardTitles(input.events, input.state);
+    fillOptions(
+      this.cardFilter,
+      'All cards',
+      [...titles].map(([id, title]) => [id, title]),
+    );
+    const types = [...new Set(input.events.map((e) => e.type))].sort();
+    fillOptions(
+      this.typeFilter,
+      'All types',
+      types.map((t) => [t, t]),
+    );
+
+    const card = this.cardFilter.value;
+    const type = this.typeFilter.value;
+    const matching = input.events.filter(
+      (e) => (card === '' || cardOfStream(e.stream) === card) && (type === '' || e.type === type),
+    );
+    const ackedUpTo = input.ackedUpTo;
+    const rows = matching
+      .slice(-SHOWN)
+      .reverse()
+      .map((event) => {
+        const own = event.replica === input.replicaId;
+        const onServer = !own || event.seq <= ackedUpTo;
+        const role = input.conflictRoles.get(event.id);
+        const cardId = cardOfStream(event.stream);
+        const subject = cardId === undefined ? event.stream : (titles.get(cardId) ?? event.stream);
+        return h(
+          'li',
+          {
+            class: `event${role ? ` ${role}` : ''}`,
+            'data-event': event.id,
+            'data-type': event.type,
+            'data-synced': onServer ? 'yes' : 'no',
+          },
+          h('span', { class: 'type' }, event.type),
+          h('span', { class: 'stream', title: event.stream }, subject),
+          h('time', { datetime: new Date(event.time).toISOString() }, clock(event.time)),
+          h(
+            'span',
+            { class: 'device' },
+            `${input.deviceName(event.replica)}${own ? ' (this device)' : ''}`,
+          ),
+          h(
+            'span',
+            { class: onServer ? 'synced yes' : 'synced no' },
+            onServer ? '✓ on server' : '⏳ only on this device',
+          ),
+          role &&
+            h(
+              'span',
+              { class: 'conflict-role' },
+              role === 'applied-last'
+                ? '⚠ conflict: applied last (shown)'
+                : '⚠ conflict: applied first (overridden)',
+            ),
+        );
+      });
+    this.list.replaceChildren(...rows);
+    this.summary.textContent =
+      matching.length > SHOWN
+        ? `${matching.length} events, the newest ${SHOWN} shown`
+        : `${matching.length} event${matching.length === 1 ? '' : 's'}`;
+  }
+}
+
+/** Every card ever seen in the log, by its current title (or last title before deletion). */
+function cardTitles(events: StoredEvent<unknown>[], state: BoardState): Map<string, string> {
+  const titles = new Map<string, string>();
+  for (const event of events) {
+    const card = cardOfStream(event.stream);
+    if (card === undefined) continue;
+    const title = (event.data as { title?: unknown } | null)?.title;
+    if (typeof title === 'string') titles.set(card, title);
+    else if (!titles.has(card)) titles.set(card, card);
+  }
+  for (const [id, card] of Object.entries(state.cards)) titles.set(id, card.title);
+  return titles;
+}
+
+/** Replaces a select's options, keeping the chosen value when it still exists. */
+function fillOptions(select: HTMLSelectElement, all: string, options: [string, string][]): void {
+  const chosen = select.value;
+  const next = [
+    h('option', { value: '' }, all),
+    ...options.map(([v, l]) => h('option', { value: v }, l)),
+  ];
+  const same =
+    select.options.length === next.length &&
+    next.every(
+      (o, i) => select.options[i]?.value === o.value && select.options[i]?.text === o.text,
+    );
+  if (same) return;
+  select.replaceChildren(...next);
+  select.value = options.some(([v]) => v === chosen) ? chosen : '';
+}

@@ -1,0 +1,270 @@
+/**
+ * Renders the board: columns, their cards, and the controls that append events. The same view
+ * shows the past (time travel) with every control read-only.
+ */
+import { type BoardState, type Card, type Column, cardsIn, sortedColumns } from './board.ts';
+import { h, replaceChildrenKeepingFocus } from './dom.ts';
+
+export type Direction = 'left' | 'right' | 'up' | 'down';
+
+export interface BoardActions {
+  addCard(column: string, title: string): void;
+  renameCard(card: Card, title: string): void;
+  moveCard(card: Card, direction: Direction): void;
+  deleteCard(card: Card): void;
+  openNotes(card: Card): void;
+  showActivity(card: Card): void;
+  addColumn(title: string): void;
+  renameColumn(column: Column, title: string): void;
+  deleteColumn(column: Column): void;
+}
+
+export interface ConflictNote {
+  /** Who made the change the order applied last (the one the card shows). */
+  winner: string;
+  devices: string[];
+}
+
+export interface BoardViewInput {
+  state: BoardState;
+  readOnly: boolean;
+  conflicts: Map<string, ConflictNote>;
+  deviceName: (replica: string) => string;
+}
+
+export function renderBoard(container: HTMLElement, input: BoardViewInput, actions: BoardActions) {
+  const columns = sortedColumns(input.state);
+  const children: Node[] = columns.map((column, index) =>
+    renderColumn(input, actions, column, {
+      left: columns[index - 1],
+      right: columns[index + 1],
+    }),
+  );
+  if (!input.readOnly) children.push(addColumnForm(actions));
+  container.classList.toggle('read-only', input.readOnly);
+  replaceChildrenKeepingFocus(container, children);
+}
+
+/** A title input that commits on Enter or when it loses focus, and reverts on Escape. */
+function titleInput(options: {
+  key: string;
+  label: string;
+  value: string;
+  readOnly: boolean;
+  className: string;
+  commit: (title: string) => void;
+}): HTMLInputElement {
+  const input = h('input', {
+    class: options.className,
+    'aria-label': options.label,
+    value: options.value,
+    'data-key': options.key,
+    readonly: options.readOnly,
+    maxlength: 200,
+  });
+  const commit = () => {
+    delete input.dataset.dirty;
+    const title = input.value.trim();
+    if (title === '' || title === options.value) input.value = options.value;
+    else options.commit(title);
+  };
+  input.addEventListener('input', () => {
+    input.dataset.dirty = '1';
+  });
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') commit();
+    if (event.key === 'Escape') {
+      delete input.dataset.dirty;
+      input.value = options.value;
+    }
+  });
+  input.addEventListener('blur', () => {
+    if (input.dataset.dirty === '1') commit();
+  });
+  return input;
+}
+
+function renderColumn(
+  input: BoardViewInput,
+  actions: BoardActions,
+  column: Column,
+  neighbours: { left: Column | undefined; right: Column | undefined },
+): HTMLElement {
+  const cards = cardsIn(input.state, column.id);
+  const heading = h(
+    'div',
+    { class: 'column-head' },
+    titleInput({
+      key: `column-title:${column.id}`,
+      label: `Column name (${column.title})`,
+      value: column.title,
+      readOnly: input.readOnly,
+      className: 'column-title',
+      commit: (title) => actions.renameColumn(column, title),
+    }),
+    h('span', { class: 'count', 'aria-label': `${cards.length} cards` }, String(cards.length)),
+  );
+  if (!input.readOnly && cards.length === 0) {
+    const remove = h(
+      'button',
+      {
+        type: 'button',
+        class: 'icon',
+        'aria-label': `Delete column ${column.title}`,
+        'data-key': `column-delete:${column.id}`,
+      },
+      '✕',
+    );
+    remove.addEventListener('click', () => actions.deleteColumn(column));
+    heading.append(remove);
+  }
+  const list = h('ul', { class: 'cards', 'aria-label': `Cards in ${column.title}` });
+  cards.forEach((card, index) => {
+    list.append(renderCard(input, actions, card, { index, count: cards.length, ...neighbours }));
+  });
+  const section = h(
+    'section',
+    { class: 'column', 'data-column': column.id, 'aria-label': `Column ${column.title}` },
+    heading,
+    list,
+  );
+  if (!input.readOnly) section.append(addCardForm(actions, column));
+  return section;
+}
+
+function renderCard(
+  input: BoardViewInput,
+  actions: BoardActions,
+  card: Card,
+  place: { index: number; count: number; left: Column | undefined; right: Column | undefined },
+): HTMLElement {
+  const conflict = input.conflicts.get(card.id);
+  const item = h(
+    'li',
+    { class: conflict ? 'card conflicted' : 'card', 'data-card': card.id },
+    titleInput({
+      key: `card-title:${card.id}`,
+      label: `Card title (${card.title})`,
+      value: card.title,
+      readOnly: input.readOnly,
+      className: 'card-title',
+      commit: (title) => actions.renameCard(card, title),
+    }),
+  );
+  if (conflict) {
+    const badge = h(
+      'button',
+      {
+        type: 'button',
+        class: 'conflict-badge',
+        'data-key': `conflict:${card.id}`,
+        title: 'Show both events in the activity panel',
+      },
+      `⚠ Changed on ${conflict.devices.join(' and ')} at once; showing ${conflict.winner}'s change (applied last)`,
+    );
+    badge.addEventListener('click', () => actions.showActivity(card));
+    item.append(badge);
+  }
+  item.append(h('p', { class: 'by' }, `last changed on ${input.deviceName(card.changedBy)}`));
+  if (input.readOnly) return item;
+
+  const button = (key: string, label: string, text: string, enabled: boolean, run: () => void) => {
+    const b = h(
+      'button',
+      {
+        type: 'button',
+        class: 'icon',
+        'aria-label': label,
+        title: label,
+        'data-key': `${key}:${card.id}`,
+        disabled: !enabled,
+      },
+      text,
+    );
+    b.addEventListener('click', run);
+    return b;
+  };
+  item.append(
+    h(
+      'div',
+      { class: 'card-actions' },
+      button('left', `Move ${card.title} to ${place.left?.title ?? '…'}`, '◀', !!place.left, () =>
+        actions.moveCard(card, 'left'),
+      ),
+      button('up', `Move ${card.title} up`, '▲', place.index > 0, () =>
+        actions.moveCard(card, 'up'),
+      ),
+      button('down', `Move ${card.title} down`, '▼', place.index < place.count - 1, () =>
+        actions.moveCard(card, 'down'),
+      ),
+      button(
+        'right',
+        `Move ${card.title} to ${place.right?.title ?? '…'}`,
+        '▶',
+        !!place.right,
+        () => actions.moveCard(card, 'right'),
+      ),
+      button('notes', `Notes of ${card.title}`, 'Notes', true, () => actions.openNotes(card)),
+      button('delete', `Delete ${card.title}`, '✕', true, () => actions.deleteCard(card)),
+    ),
+  );
+  return item;
+}
+
+function addCardForm(actions: BoardActions, column: Column): HTMLFormElement {
+  const id = `add-card-${column.id}`;
+  const input = h('input', {
+    id,
+    name: 'title',
+    placeholder: 'Add a card…',
+    autocomplete: 'off',
+    maxlength: 200,
+    'data-key': `add-card:${column.id}`,
+  });
+  const form = h(
+    'form',
+    { class: 'add-card' },
+    h('label', { for: id, class: 'visually-hidden' }, `New card in ${column.title}`),
+    input,
+    h('button', { type: 'submit' }, 'Add'),
+  );
+  // Kept across re-renders while typing (replaceChildrenKeepingFocus).
+  input.addEventListener('input', () => {
+    input.dataset.dirty = '1';
+  });
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const title = input.value.trim();
+    if (title === '') return;
+    input.value = '';
+    delete input.dataset.dirty;
+    actions.addCard(column.id, title);
+  });
+  return form;
+}
+
+function addColumnForm(actions: BoardActions): HTMLFormElement {
+  const input = h('input', {
+    id: 'add-column',
+    name: 'title',
+    placeholder: 'Add a column…',
+    autocomplete: 'off',
+    maxlength: 100,
+    'data-key': 'add-column',
+  });
+  const form = h(
+    'form',
+    { class: 'column add-column' },
+    h('label', { for: 'add-column', class: 'visually-hidden' }, 'New column'),
+    input,
+    h('button', { type: 'submit' }, 'Add column'),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const title = input.value.trim();
+    if (title === '') return;
+    input.value = '';
+    actions.addColumn(title);
+  });
+  return form;
+}

@@ -1,0 +1,199 @@
+/**
+ * The kanban board's events and its projection. Shared by the worker (which folds the log) and
+ * the page (which appends events and renders the state).
+ *
+ * Streams: `board:<id>` holds column events, `card:<id>` one card's life, `card:<id>/notes` its
+ * Yjs notes (bindYDoc), `device:<replica>` the name a replica gave itself.
+ *
+ * Invariants:
+ * 1. `apply` is pure and total: an event it does not know, or a malformed one (any replica can
+ *    send anything), leaves the state unchanged rather than failing the projection.
+ * 2. Every board starts with three default columns, so that two devices opening an empty board
+ *    never race to create them (no seed events, nothing to conflict on).
+ * 3. Cards are ordered in a column by a fractional `position`; a move writes a new position,
+ *    never renumbers others, so a move is one event on one stream.
+ */
+import { defineProjection, type JsonObject, type StoredEvent } from '../../src/index.ts';
+
+export const BOARD_ID = 'main';
+export const PROJECTION = 'board';
+
+export interface Column {
+  id: string;
+  title: string;
+  position: number;
+}
+
+export interface Card {
+  id: string;
+  title: string;
+  column: string;
+  position: number;
+  /** The replica whose event last changed the card. */
+  changedBy: string;
+}
+
+export interface BoardState {
+  columns: Record<string, Column>;
+  cards: Record<string, Card>;
+  /** Replica id → device name (DeviceNamed events). */
+  devices: Record<string, string>;
+}
+
+/** Every event's data, by type. */
+export interface EventMap {
+  ColumnAdded: { column: string; title: string; position: number };
+  ColumnRenamed: { column: string; title: string };
+  ColumnDeleted: { column: string };
+  CardAdded: { title: string; column: string; position: number };
+  CardRenamed: { title: string };
+  CardMoved: { column: string; position: number };
+  CardDeleted: Record<string, never>;
+  DeviceNamed: { name: string };
+}
+export type EventType = keyof EventMap;
+
+export const boardStream = (board: string): string => `board:${board}`;
+export const cardStream = (card: string): string => `card:${card}`;
+export const notesStream = (card: string): string => `card:${card}/notes`;
+export const deviceStream = (replica: string): string => `device:${replica}`;
+
+/** The card a stream belongs to (its own stream or its notes), if any. */
+export function cardOfStream(stream: string): string | undefined {
+  const match = /^card:([^/]+)/.exec(stream);
+  return match?.[1];
+}
+
+export function newEvent<T extends EventType>(
+  type: T,
+  data: EventMap[T],
+): { type: T; data: JsonObject } {
+  return { type, data: data as JsonObject };
+}
+
+export function initialBoard(): BoardState {
+  return {
+    columns: {
+      todo: { id: 'todo', title: 'To do', position: 1 },
+      doing: { id: 'doing', title: 'Doing', position: 2 },
+      done: { id: 'done', title: 'Done', position: 3 },
+    },
+    cards: {},
+    devices: {},
+  };
+}
+
+const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+const isNumber = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isFinite(value);
+
+/** Folds one event (invariant 1: unknown or malformed events change nothing). */
+export function applyEvent(state: BoardState, event: StoredEvent<unknown>): BoardState {
+  const data = (event.data ?? {}) as Record<string, unknown>;
+  const cardId = event.stream.startsWith('card:') ? event.stream.slice(5) : '';
+  const card = state.cards[cardId];
+  switch (event.type) {
+    case 'ColumnAdded': {
+      if (!isText(data.column) || !isText(data.title) || !isNumber(data.position)) return state;
+      const column = { id: data.column, title: data.title, position: data.position };
+      return { ...state, columns: { ...state.columns, [column.id]: column } };
+    }
+    case 'ColumnRenamed': {
+      const column = isText(data.column) ? state.columns[data.column] : undefined;
+      if (column === undefined || !isText(data.title)) return state;
+      return {
+        ...state,
+        columns: { ...state.columns, [column.id]: { ...column, title: data.title } },
+      };
+    }
+    case 'ColumnDeleted': {
+      if (!isText(data.column)) return state;
+      const { [data.column]: _gone, ...columns } = state.columns;
+      return { ...state, columns };
+    }
+    case 'CardAdded': {
+      if (!isText(data.title) || !isText(data.column) || !isNumber(data.position)) return state;
+      if (cardId === '' || cardId.includes('/')) return state;
+      const added: Card = {
+        id: cardId,
+        title: data.title,
+        column: data.column,
+        position: data.position,
+        changedBy: event.replica,
+      };
+      return { ...state, cards: { ...state.cards, [cardId]: added } };
+    }
+    case 'CardRenamed':
+      if (card === undefined || !isText(data.title)) return state;
+      return withCard(state, { ...card, title: data.title, changedBy: event.replica });
+    case 'CardMoved':
+      if (card === undefined || !isText(data.column) || !isNumber(data.position)) return state;
+      return withCard(state, {
+        ...card,
+        column: data.column,
+        position: data.position,
+        changedBy: event.replica,
+      });
+    case 'CardDeleted': {
+      if (card === undefined) return state;
+      const { [cardId]: _gone, ...cards } = state.cards;
+      return { ...state, cards };
+    }
+    case 'DeviceNamed': {
+      const replica = event.stream.startsWith('device:') ? event.stream.slice(7) : '';
+      if (replica === '' || !isText(data.name)) return state;
+      return { ...state, devices: { ...state.devices, [replica]: data.name } };
+    }
+    default:
+      return state;
+  }
+}
+
+function withCard(state: BoardState, card: Card): BoardState {
+  return { ...state, cards: { ...state.cards, [card.id]: card } };
+}
+
+export const boardProjection = defineProjection<BoardState, unknown>({
+  name: PROJECTION,
+  version: 1,
+  initial: initialBoard,
+  apply: applyEvent,
+  snapshotEvery: 200,
+});
+
+/** Columns in display order. */
+export function sortedColumns(state: BoardState): Column[] {
+  return Object.values(state.columns).sort(
+    (a, b) => a.position - b.position || a.id.localeCompare(b.id),
+  );
+}
+
+/** A column's cards in display order (ties, from concurrent moves, broken by id). */
+export function cardsIn(state: BoardState, column: string): Card[] {
+  return Object.values(state.cards)
+    .filter((card) => card.column === column)
+    .sort((a, b) => a.position - b.position || a.id.localeCompare(b.id));
+}
+
+/** A position after every card of the column. */
+export function endOf(state: BoardState, column: string): number {
+  const cards = cardsIn(state, column);
+  return (cards.at(-1)?.position ?? 0) + 1;
+}
+
+/**
+ * The position that puts `card` one step up (-1) or down (+1) in its column: between the
+ * neighbour it passes and the one after that; undefined at either end.
+ */
+export function stepPosition(state: BoardState, card: Card, step: -1 | 1): number | undefined {
+  const cards = cardsIn(state, card.column).filter((c) => c.id !== card.id);
+  const index = cardsIn(state, card.column).findIndex((c) => c.id === card.id);
+  const target = index + step;
+  if (target < 0 || target > cards.length) return undefined;
+  const before = cards[target - 1]?.position;
+  const after = cards[target]?.position;
+  if (before === undefined && after === undefined) return undefined;
+  if (before === undefined) return (after as number) - 1;
+  if (after === undefined) return before + 1;
+  return (before + after) / 2;
+}

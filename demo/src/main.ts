@@ -1,0 +1,349 @@
+/**
+ * The demo page: connects to the store's worker, appends an event for every change the user
+ * makes, and renders the board (a projection), the activity log, time travel and sync status.
+ *
+ * Invariants:
+ * 1. The page never changes state directly: every change is an appended event, and the board
+ *    re-renders from the projection (watch), so local, other-tab and synced changes look alike.
+ * 2. Time travel only reads (`state` with `at`); the present keeps folding underneath.
+ */
+import {
+  type Conflict,
+  connectStore,
+  type EventStore,
+  type StoredEvent,
+  startWorker,
+} from '../../src/index.ts';
+import { type ActivityInput, ActivityView, type ConflictRole } from './activity-view.ts';
+import {
+  BOARD_ID,
+  type BoardState,
+  boardStream,
+  type Card,
+  cardStream,
+  deviceStream,
+  type EventMap,
+  type EventType,
+  endOf,
+  initialBoard,
+  newEvent,
+  PROJECTION,
+  sortedColumns,
+  stepPosition,
+} from './board.ts';
+import { type BoardActions, type ConflictNote, type Direction, renderBoard } from './board-view.ts';
+import { byId } from './dom.ts';
+import { HistoryView } from './history-view.ts';
+import { bindNotes, type NotesEditor } from './notes.ts';
+import { renderStatus } from './status-view.ts';
+import { SyncLink } from './sync.ts';
+
+/** Set by vite.config.ts: true in the production build, whose service worker exists. */
+declare const __DEMO_SERVICE_WORKER__: boolean;
+
+const db = new URLSearchParams(location.search).get('db') ?? 'chronicle-demo';
+
+async function main(): Promise<void> {
+  if (__DEMO_SERVICE_WORKER__ && 'serviceWorker' in navigator) {
+    navigator.serviceWorker.register('/sw.js').catch((error: unknown) => {
+      console.warn('service worker not registered', error);
+    });
+  }
+  const worker = startWorker({
+    shared: () =>
+      new SharedWorker(new URL('./store.worker.ts', import.meta.url), { type: 'module', name: db }),
+    dedicated: () =>
+      new Worker(new URL('./store.worker.ts', import.meta.url), { type: 'module', name: db }),
+  });
+  const store = await connectStore<unknown>(worker);
+  const app = new App(store);
+  app.start();
+  store.worker.on('status', (status) => {
+    if (status.storage === 'closed') {
+      byId('fatal').textContent =
+        'Another tab upgraded or deleted this board’s database: reload the page.';
+      byId('fatal').hidden = false;
+    }
+  });
+}
+
+class App {
+  private present: BoardState = initialBoard();
+  private shown: BoardState | undefined;
+  private log: StoredEvent<unknown>[] = [];
+  private cardConflicts = new Map<string, ConflictNote>();
+  private conflictRoles = new Map<string, ConflictRole>();
+  private notes: { card: string; editor: NotesEditor } | undefined;
+  private named = false;
+  private travels = 0;
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private readonly sync: SyncLink;
+  private readonly activity: ActivityView;
+  private readonly history: HistoryView;
+  private readonly actions: BoardActions;
+
+  constructor(private readonly store: EventStore<unknown>) {
+    this.sync = new SyncLink(store, db);
+    this.activity = new ActivityView(
+      byId('activity-list'),
+      byId('filter-card'),
+      byId('filter-type'),
+      byId('activity-summary'),
+    );
+    this.history = new HistoryView(
+      byId('history-slider'),
+      byId('history-label'),
+      byId('back-to-now'),
+      (at) => void this.travel(at),
+    );
+    this.actions = this.makeActions();
+  }
+
+  start(): void {
+    const offline = byId<HTMLInputElement>('work-offline');
+    offline.checked = this.sync.forcedOffline();
+    offline.addEventListener('change', () => this.sync.setForcedOffline(offline.checked));
+    this.sync.on((view) => {
+      offline.checked = view.forcedOffline;
+      this.renderSync();
+      this.renderActivity();
+    });
+    this.sync.start();
+    this.renderSync();
+
+    const deviceInput = byId<HTMLInputElement>('device-name');
+    deviceInput.addEventListener('change', () => {
+      const name = deviceInput.value.trim();
+      if (name !== '') this.append(deviceStream(this.store.replicaId), 'DeviceNamed', { name });
+    });
+
+    byId('notes-close').addEventListener('click', () => this.closeNotes());
+    byId('notes-panel').addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') this.closeNotes();
+    });
+
+    this.store.watch<BoardState>(PROJECTION, (state) => {
+      this.present = state;
+      this.nameDevice();
+      this.renderBoard();
+      const notes = this.notes && state.cards[this.notes.card];
+      if (notes) byId('notes-title').textContent = `Notes: ${notes.title}`;
+    });
+    this.store.subscribe(() => void this.refresh());
+    void this.refresh();
+  }
+
+  /** A first visit names this device, with an event like any other change. */
+  private nameDevice(): void {
+    const name = this.present.devices[this.store.replicaId];
+    const input = byId<HTMLInputElement>('device-name');
+    if (name !== undefined) {
+      if (document.activeElement !== input) input.value = name;
+      return;
+    }
+    if (this.named) return;
+    this.named = true;
+    const animals = ['Otter', 'Heron', 'Lynx', 'Marten', 'Puffin', 'Ibex', 'Wren', 'Newt'];
+    const animal = animals[Math.floor(Math.random() * animals.length)] ?? 'Otter';
+    const fresh = `${animal} ${this.store.replicaId.slice(0, 4)}`;
+    this.append(deviceStream(this.store.replicaId), 'DeviceNamed', { name: fresh });
+  }
+
+  private deviceName = (replica: string): string =>
+    this.present.devices[replica] ?? `device ${replica.slice(0, 6)}`;
+
+  /** Re-reads the log and conflicts after events arrive; one refresh at a time, coalesced. */
+  private async refresh(): Promise<void> {
+    if (this.refreshing !== undefined) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        const [log, conflicts] = await Promise.all([this.store.read(), this.store.conflicts()]);
+        this.log = log;
+        this.noteConflicts(conflicts);
+        this.history.update(log);
+        this.renderSync();
+        this.renderActivity();
+        this.renderBoard();
+      } while (this.refreshAgain);
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  /**
+   * Card streams only: notes are Yjs updates, which merge, so concurrent ones are no conflict.
+   * The order applies a conflict's events one after the other: the last one is what the card
+   * shows. The card shows the conflict until a later change to it.
+   */
+  private noteConflicts(conflicts: Conflict<unknown>[]): void {
+    this.cardConflicts = new Map();
+    this.conflictRoles = new Map();
+    const lastOfStream = new Map<string, StoredEvent<unknown>>();
+    for (const event of this.log) lastOfStream.set(event.stream, event);
+    for (const conflict of conflicts) {
+      if (!/^card:[^/]+$/.test(conflict.stream)) continue;
+      const ordered = [...conflict.events].sort((a, b) => (a.cursor < b.cursor ? -1 : 1));
+      const winner = ordered.at(-1);
+      if (winner === undefined) continue;
+      for (const event of ordered) {
+        this.conflictRoles.set(event.id, event === winner ? 'applied-last' : 'overridden');
+      }
+      if (ordered.some((e) => e.id === lastOfStream.get(conflict.stream)?.id)) {
+        this.cardConflicts.set(conflict.stream.slice(5), {
+          winner: this.deviceName(winner.replica),
+          devices: [...new Set(ordered.map((e) => this.deviceName(e.replica)))],
+        });
+      }
+    }
+  }
+
+  private renderBoard(): void {
+    const travelling = this.history.isTravelling();
+    renderBoard(
+      byId('board'),
+      {
+        state: travelling ? (this.shown ?? this.present) : this.present,
+        readOnly: travelling,
+        conflicts: travelling ? new Map() : this.cardConflicts,
+        deviceName: this.deviceName,
+      },
+      this.actions,
+    );
+    byId('history-banner').hidden = !travelling;
+  }
+
+  /**
+   * How far the server holds this replica's events (by seq): our highest seq − pending, since
+   * acknowledgements follow our dense seq. Remembered per replica, for the moments when the
+   * status cannot be believed yet (SyncView.trusted).
+   */
+  private ackedUpTo(): { ackedUpTo: number; pending: number } {
+    const key = `chronicle-demo:acked:${db}:${this.store.replicaId}`;
+    let own = 0;
+    for (const e of this.log) if (e.replica === this.store.replicaId && e.seq > own) own = e.seq;
+    const view = this.sync.view();
+    if (view.trusted) {
+      const ackedUpTo = Math.max(0, own - view.status.pending);
+      localStorage.setItem(key, String(ackedUpTo));
+      return { ackedUpTo, pending: view.status.pending };
+    }
+    const ackedUpTo = Math.min(own, Number(localStorage.getItem(key) ?? 0));
+    return { ackedUpTo, pending: own - ackedUpTo };
+  }
+
+  private renderSync(): void {
+    renderStatus(byId('sync-status'), this.sync.view(), this.ackedUpTo().pending);
+  }
+
+  private renderActivity(): void {
+    const input: ActivityInput = {
+      events: this.log,
+      state: this.present,
+      replicaId: this.store.replicaId,
+      ackedUpTo: this.ackedUpTo().ackedUpTo,
+      conflictRoles: this.conflictRoles,
+      deviceName: this.deviceName,
+    };
+    this.activity.update(input);
+  }
+
+  private async travel(at: StoredEvent<unknown> | 'start' | 'now'): Promise<void> {
+    const request = ++this.travels;
+    if (at === 'now') {
+      this.shown = undefined;
+    } else {
+      const past = await this.store.state<BoardState>(PROJECTION, {
+        at: at === 'start' ? 0 : { eventId: at.id },
+      });
+      // A later slider move may have finished first; show only the latest choice.
+      if (request !== this.travels) return;
+      this.shown = past;
+    }
+    this.renderBoard();
+  }
+
+  private append<T extends EventType>(stream: string, type: T, data: EventMap[T]): void {
+    this.store
+      .append(stream, newEvent(type, data))
+      .catch((error: unknown) => console.error('append failed', error));
+  }
+
+  private makeActions(): BoardActions {
+    const move = (card: Card, direction: Direction) => {
+      const columns = sortedColumns(this.present);
+      const index = columns.findIndex((c) => c.id === card.column);
+      if (direction === 'up' || direction === 'down') {
+        const position = stepPosition(this.present, card, direction === 'up' ? -1 : 1);
+        if (position === undefined) return;
+        this.append(cardStream(card.id), 'CardMoved', { column: card.column, position });
+        return;
+      }
+      const target = columns[index + (direction === 'left' ? -1 : 1)];
+      if (target === undefined) return;
+      const position = endOf(this.present, target.id);
+      this.append(cardStream(card.id), 'CardMoved', { column: target.id, position });
+    };
+    return {
+      addCard: (column, title) =>
+        this.append(cardStream(crypto.randomUUID()), 'CardAdded', {
+          title,
+          column,
+          position: endOf(this.present, column),
+        }),
+      renameCard: (card, title) => this.append(cardStream(card.id), 'CardRenamed', { title }),
+      moveCard: move,
+      deleteCard: (card) => {
+        if (this.notes?.card === card.id) this.closeNotes();
+        this.append(cardStream(card.id), 'CardDeleted', {});
+      },
+      openNotes: (card) => this.openNotes(card),
+      showActivity: (card) => this.activity.filterByCard(card.id),
+      addColumn: (title) => {
+        const last = sortedColumns(this.present).at(-1);
+        this.append(boardStream(BOARD_ID), 'ColumnAdded', {
+          column: crypto.randomUUID(),
+          title,
+          position: (last?.position ?? 0) + 1,
+        });
+      },
+      renameColumn: (column, title) =>
+        this.append(boardStream(BOARD_ID), 'ColumnRenamed', { column: column.id, title }),
+      deleteColumn: (column) =>
+        this.append(boardStream(BOARD_ID), 'ColumnDeleted', { column: column.id }),
+    };
+  }
+
+  private openNotes(card: Card): void {
+    this.closeNotes();
+    const textarea = byId<HTMLTextAreaElement>('notes-text');
+    textarea.value = '';
+    this.notes = { card: card.id, editor: bindNotes(this.store, card.id, textarea) };
+    byId('notes-title').textContent = `Notes: ${card.title}`;
+    byId('notes-panel').hidden = false;
+    void this.notes.editor.binding.ready.then(() => textarea.focus());
+  }
+
+  private closeNotes(): void {
+    if (this.notes === undefined) return;
+    const card = this.notes.card;
+    this.notes.editor.close();
+    this.notes = undefined;
+    byId('notes-panel').hidden = true;
+    document.querySelector<HTMLElement>(`[data-key="notes:${CSS.escape(card)}"]`)?.focus();
+  }
+}
+
+main().catch((error: unknown) => {
+  const fatal = document.getElementById('fatal');
+  if (fatal !== null) {
+    fatal.textContent = `The board could not start: ${String(error)}`;
+    fatal.hidden = false;
+  }
+  console.error(error);
+});
