@@ -10,6 +10,7 @@ import { runStoreNodeBenches } from './store-node.ts';
 const only = process.argv[2];
 const suites: Record<string, () => Promise<BenchResult[]>> = {
   store: runStoreNodeBenches,
+  browser: (await import('./browser.ts')).runBrowserBenches,
   yjs: (await import('./yjs-node.ts')).runYjsNodeBenches,
 };
 

@@ -1,0 +1,98 @@
+/**
+ * The Chromium bench page: reaches the bench worker's in-worker benchmarks over comlink, and
+ * runs the same workloads through the worker with connectStore, as an app does.
+ */
+import { type Remote, wrap } from 'comlink';
+import { connectStore } from '../../src/index.ts';
+import {
+  type BenchWorkerConfig,
+  type Board,
+  type InWorkerBench,
+  sampleEvent,
+  workerName,
+} from './browser-shared.ts';
+
+function startWorker(config: BenchWorkerConfig): Worker {
+  return new Worker(new URL('./browser-worker.ts', import.meta.url), {
+    type: 'module',
+    name: workerName(config),
+  });
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await run();
+  return performance.now() - start;
+}
+
+let inWorker: Remote<InWorkerBench> | undefined;
+
+const page = {
+  /** Calls an in-worker benchmark (one bench worker for the whole run). */
+  callInWorker(method: keyof InWorkerBench, args: unknown[]): Promise<unknown> {
+    inWorker ??= wrap<InWorkerBench>(startWorker({ db: 'unused', durability: 'strict' }));
+    return (inWorker[method] as unknown as (...a: unknown[]) => Promise<unknown>)(...args);
+  },
+  async throughBatched(db: string, count: number, batch: number, durability: 'strict' | 'relaxed') {
+    const worker = startWorker({ db, durability });
+    const store = await connectStore(worker, { persist: false });
+    const ms = await timed(async () => {
+      for (let i = 0; i < count; i += batch) {
+        await store.append(
+          `card-${i % 500}`,
+          Array.from({ length: batch }, (_, k) => sampleEvent(i + k)),
+        );
+      }
+    });
+    await store.close();
+    worker.terminate();
+    return ms;
+  },
+  async throughSingle(db: string, count: number, durability: 'strict' | 'relaxed') {
+    const worker = startWorker({ db, durability });
+    const store = await connectStore(worker, { persist: false });
+    const ms = await timed(async () => {
+      for (let i = 0; i < count; i++) await store.append(`card-${i % 500}`, sampleEvent(i));
+    });
+    await store.close();
+    worker.terminate();
+    return ms;
+  },
+  /** From before the worker starts to the first projected state (the store opened in it). */
+  async throughColdStart(db: string, projection: string) {
+    const start = performance.now();
+    const worker = startWorker({ db, durability: 'strict' });
+    const store = await connectStore(worker, { persist: false });
+    const state = await store.state<Board>(projection);
+    const ms = performance.now() - start;
+    await store.close();
+    worker.terminate();
+    return { ms, count: state.count, sinceNavigation: performance.now() };
+  },
+  async throughWatchLatency(db: string, samples: number) {
+    const worker = startWorker({ db, durability: 'strict' });
+    const store = await connectStore(worker, { persist: false });
+    const initial = (await store.state<Board>('board')).count;
+    const out: number[] = [];
+    let check: ((n: number) => void) | undefined;
+    const off = store.watch<Board>('board', (s) => check?.(s.count));
+    for (let i = 0; i < samples; i++) {
+      const seen = new Promise<void>((resolve) => {
+        check = (n) => {
+          if (n >= initial + i + 1) resolve();
+        };
+      });
+      const start = performance.now();
+      await store.append('latency', sampleEvent(i));
+      await seen;
+      out.push(performance.now() - start);
+    }
+    off();
+    await store.close();
+    worker.terminate();
+    return out;
+  },
+};
+
+(window as unknown as { bench: typeof page }).bench = page;
+document.title = 'ready';

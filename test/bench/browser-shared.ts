@@ -1,0 +1,78 @@
+/** What the Chromium benchmarks share between the bench worker, the bench page and Node. */
+import { defineProjection } from '../../src/index.ts';
+
+/** ~300 bytes of JSON, the same shape as store-node.ts. */
+export function sampleEvent(i: number) {
+  return {
+    type: i % 3 === 0 ? 'CardAdded' : 'CardMoved',
+    data: {
+      board: 'board-1',
+      card: `card-${i % 500}`,
+      title: `Card number ${i} with a reasonably descriptive title`,
+      column: ['todo', 'doing', 'done'][i % 3]!,
+      position: i,
+      tags: ['alpha', 'beta', 'gamma'].slice(0, i % 4),
+      note: 'lorem ipsum dolor sit amet, consectetur adipiscing elit sed do eiusmod',
+    },
+  };
+}
+
+export type Card = ReturnType<typeof sampleEvent>['data'];
+export type Board = { count: number; columns: Record<string, number> };
+
+export function fold(s: Board, data: Card): Board {
+  s.count += 1;
+  s.columns[data.column] = (s.columns[data.column] ?? 0) + 1;
+  return s;
+}
+
+/** With snapshots every 1000 events (cold start "with snapshot"). */
+export const board = defineProjection<Board, Card>({
+  name: 'board',
+  version: 1,
+  snapshotEvery: 1000,
+  initial: () => ({ count: 0, columns: {} }),
+  apply: (s, e) => fold(s, e.data),
+});
+
+/** Never snapshotted: every open folds the whole log (replay, cold start "without"). */
+export const boardNoSnapshot = defineProjection<Board, Card>({
+  name: 'board-nosnap',
+  version: 1,
+  snapshotEvery: 0,
+  initial: () => ({ count: 0, columns: {} }),
+  apply: (s, e) => fold(s, e.data),
+});
+
+export interface BenchWorkerConfig {
+  db: string;
+  durability: 'strict' | 'relaxed';
+}
+
+export const workerName = (c: BenchWorkerConfig) => `chronicle-bench:${JSON.stringify(c)}`;
+export const parseWorkerName = (name: string) =>
+  JSON.parse(name.slice('chronicle-bench:'.length)) as BenchWorkerConfig;
+
+/** The in-worker benchmarks (raw IndexedDB baseline and the store in-process), in ms. */
+export interface InWorkerBench {
+  rawBatched(
+    db: string,
+    count: number,
+    batch: number,
+    durability: 'strict' | 'relaxed',
+  ): Promise<number>;
+  rawSingle(db: string, count: number, durability: 'strict' | 'relaxed'): Promise<number>;
+  rawSeed(db: string, count: number): Promise<void>;
+  rawReplay(db: string): Promise<{ ms: number; count: number }>;
+  storeBatched(
+    db: string,
+    count: number,
+    batch: number,
+    durability: 'strict' | 'relaxed',
+  ): Promise<number>;
+  storeSingle(db: string, count: number, durability: 'strict' | 'relaxed'): Promise<number>;
+  storeSeed(db: string, count: number): Promise<void>;
+  /** Opens the store and folds `projection` from its nearest snapshot: ms and the count. */
+  storeOpenAndFold(db: string, projection: string): Promise<{ ms: number; count: number }>;
+  storeWatchLatency(db: string, samples: number): Promise<number[]>;
+}

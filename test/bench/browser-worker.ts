@@ -1,0 +1,178 @@
+/**
+ * The Chromium bench worker: serves the store to the page (through-the-worker figures) and
+ * exposes the in-worker benchmarks over comlink: a hand-written raw IndexedDB baseline (plain
+ * IDB API, no library, no indexes, the same event objects) and the store in-process.
+ */
+import { expose } from 'comlink';
+import { indexedDbStorage, openStore } from '../../src/index.ts';
+import { serveStore } from '../../worker/index.ts';
+import {
+  type Board,
+  board,
+  boardNoSnapshot,
+  type Card,
+  fold,
+  type InWorkerBench,
+  parseWorkerName,
+  sampleEvent,
+} from './browser-shared.ts';
+
+const config = parseWorkerName((globalThis as unknown as { name: string }).name);
+serveStore({
+  name: config.db,
+  durability: config.durability,
+  projections: [board, boardNoSnapshot],
+  pollIntervalMs: 0,
+});
+
+function rawOpen(db: string): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(db, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore('events', { keyPath: 'pos' });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function rawWrite(
+  db: IDBDatabase,
+  from: number,
+  n: number,
+  durability: 'strict' | 'relaxed',
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction('events', 'readwrite', { durability });
+    const store = tx.objectStore('events');
+    for (let i = from; i < from + n; i++) {
+      store.add({
+        pos: i + 1,
+        event: { id: `e${i}`, stream: `card-${i % 500}`, ...sampleEvent(i) },
+      });
+    }
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await run();
+  return performance.now() - start;
+}
+
+const bench: InWorkerBench = {
+  async rawBatched(name, count, batch, durability) {
+    const db = await rawOpen(name);
+    const ms = await timed(async () => {
+      for (let i = 0; i < count; i += batch) await rawWrite(db, i, batch, durability);
+    });
+    db.close();
+    return ms;
+  },
+  async rawSingle(name, count, durability) {
+    const db = await rawOpen(name);
+    const ms = await timed(async () => {
+      for (let i = 0; i < count; i++) await rawWrite(db, i, 1, durability);
+    });
+    db.close();
+    return ms;
+  },
+  async rawSeed(name, count) {
+    const db = await rawOpen(name);
+    for (let i = 0; i < count; i += 1000)
+      await rawWrite(db, i, Math.min(1000, count - i), 'relaxed');
+    db.close();
+  },
+  async rawReplay(name) {
+    const db = await rawOpen(name);
+    let state: Board = { count: 0, columns: {} };
+    const ms = await timed(async () => {
+      let after = 0;
+      for (;;) {
+        const page = await new Promise<{ pos: number; event: { data: Card } }[]>(
+          (resolve, reject) => {
+            const request = db
+              .transaction('events')
+              .objectStore('events')
+              .getAll(IDBKeyRange.lowerBound(after, true), 1000);
+            request.onsuccess = () =>
+              resolve(request.result as { pos: number; event: { data: Card } }[]);
+            request.onerror = () => reject(request.error);
+          },
+        );
+        for (const r of page) state = fold(state, r.event.data);
+        if (page.length < 1000) break;
+        after = page[page.length - 1]!.pos;
+      }
+    });
+    db.close();
+    return { ms, count: state.count };
+  },
+  async storeBatched(name, count, batch, durability) {
+    const store = await openStore({ name, storage: indexedDbStorage(name), durability });
+    const ms = await timed(async () => {
+      for (let i = 0; i < count; i += batch) {
+        await store.append(
+          `card-${i % 500}`,
+          Array.from({ length: batch }, (_, k) => sampleEvent(i + k)),
+        );
+      }
+    });
+    await store.close();
+    return ms;
+  },
+  async storeSingle(name, count, durability) {
+    const store = await openStore({ name, storage: indexedDbStorage(name), durability });
+    const ms = await timed(async () => {
+      for (let i = 0; i < count; i++) await store.append(`card-${i % 500}`, sampleEvent(i));
+    });
+    await store.close();
+    return ms;
+  },
+  async storeSeed(name, count) {
+    const store = await openStore({ name, storage: indexedDbStorage(name), durability: 'relaxed' });
+    for (let i = 0; i < count; i += 1000) {
+      await store.append(
+        `card-${i % 500}`,
+        Array.from({ length: Math.min(1000, count - i) }, (_, k) => sampleEvent(i + k)),
+      );
+    }
+    await store.close();
+  },
+  async storeOpenAndFold(name, projection) {
+    let count = 0;
+    const ms = await timed(async () => {
+      const store = await openStore({
+        name,
+        storage: indexedDbStorage(name),
+        projections: [board, boardNoSnapshot],
+      });
+      count = (await store.state<Board>(projection)).count;
+      await store.close();
+    });
+    return { ms, count };
+  },
+  async storeWatchLatency(name, samples) {
+    const store = await openStore({ name, storage: indexedDbStorage(name), projections: [board] });
+    const out: number[] = [];
+    let resolveState: ((n: number) => void) | undefined;
+    const off = store.watch<Board>('board', (s) => resolveState?.(s.count));
+    const initial = (await store.state<Board>('board')).count;
+    for (let i = 0; i < samples; i++) {
+      const seen = new Promise<number>((resolve) => {
+        resolveState = (n) => {
+          if (n >= initial + i + 1) resolve(n);
+        };
+      });
+      const start = performance.now();
+      await store.append('latency', sampleEvent(i));
+      await seen;
+      out.push(performance.now() - start);
+    }
+    off();
+    await store.close();
+    return out;
+  },
+};
+
+expose(bench);

@@ -1,0 +1,207 @@
+/**
+ * Chromium benchmarks (issue 3), each beside a raw IndexedDB baseline run in the same browser and
+ * the same run: (a) 10,000 appends, 100 per call; (b) 1,000 single appends, each awaited; both
+ * with strict and relaxed durability; (c) replay of REPLAY_EVENTS events into a projection;
+ * (d) cold start to the first projected state with REPLAY_EVENTS events, with and without a
+ * snapshot; (e) latency from append to the watch callback with the new state. "in-worker" runs
+ * the store in the worker's own thread; "via worker" calls it from the page through
+ * connectStore, as apps do. Medians of RUNS runs; Debian's Chromium, headless.
+ */
+import type { Page } from 'playwright-core';
+import { launchBrowser, startServer } from '../browser/tabs/harness.ts';
+import type { InWorkerBench } from './browser-shared.ts';
+import { type BenchResult, median, result } from './results.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
+let dbs = 0;
+const fresh = (label: string) => `bench-${label}-${Date.now().toString(36)}-${++dbs}`;
+
+type Page$ = {
+  bench: {
+    callInWorker(method: string, args: unknown[]): Promise<unknown>;
+    throughBatched(db: string, count: number, batch: number, d: string): Promise<number>;
+    throughSingle(db: string, count: number, d: string): Promise<number>;
+    throughColdStart(db: string, projection: string): Promise<{ ms: number; count: number }>;
+    throughWatchLatency(db: string, samples: number): Promise<number[]>;
+  };
+};
+
+function inWorker<K extends keyof InWorkerBench>(
+  page: Page,
+  method: K,
+  ...args: Parameters<InWorkerBench[K]>
+): Promise<Awaited<ReturnType<InWorkerBench[K]>>> {
+  return page.evaluate(
+    ({ method, args }) => (window as unknown as Page$).bench.callInWorker(method, args),
+    { method, args: args as unknown[] },
+  ) as Promise<Awaited<ReturnType<InWorkerBench[K]>>>;
+}
+
+async function medianOf(run: () => Promise<number>): Promise<number> {
+  const values: number[] = [];
+  for (let i = 0; i < RUNS; i++) values.push(await run());
+  return median(values);
+}
+
+export async function runBrowserBenches(): Promise<BenchResult[]> {
+  const { server, url } = await startServer();
+  const browser = await launchBrowser();
+  const out: BenchResult[] = [];
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${url}/test/browser/fixtures/bench.html`);
+    await page.waitForFunction(() => document.title === 'ready');
+    const via = page as Page;
+    const perSec = (count: number, ms: number) => (count / ms) * 1000;
+
+    for (const durability of ['strict', 'relaxed'] as const) {
+      // (a) 10,000 appends, 100 per call.
+      const rawA = await medianOf(() =>
+        inWorker(via, 'rawBatched', fresh('raw-a'), 10_000, 100, durability),
+      );
+      const storeA = await medianOf(() =>
+        inWorker(via, 'storeBatched', fresh('store-a'), 10_000, 100, durability),
+      );
+      const throughA = await medianOf(() =>
+        via.evaluate(
+          ([db, d]) => (window as unknown as Page$).bench.throughBatched(db!, 10_000, 100, d!),
+          [fresh('via-a'), durability],
+        ),
+      );
+      out.push(
+        result(
+          `chromium: 10k appends ×100, ${durability}, raw IndexedDB`,
+          'events/s',
+          perSec(10_000, rawA),
+        ),
+        result(
+          `chromium: 10k appends ×100, ${durability}, in-worker`,
+          'events/s',
+          perSec(10_000, storeA),
+          perSec(10_000, rawA),
+        ),
+        result(
+          `chromium: 10k appends ×100, ${durability}, via worker`,
+          'events/s',
+          perSec(10_000, throughA),
+          perSec(10_000, rawA),
+        ),
+      );
+      // (b) 1,000 single appends, each awaited.
+      const rawB = await medianOf(() =>
+        inWorker(via, 'rawSingle', fresh('raw-b'), 1000, durability),
+      );
+      const storeB = await medianOf(() =>
+        inWorker(via, 'storeSingle', fresh('store-b'), 1000, durability),
+      );
+      const throughB = await medianOf(() =>
+        via.evaluate(
+          ([db, d]) => (window as unknown as Page$).bench.throughSingle(db!, 1000, d!),
+          [fresh('via-b'), durability],
+        ),
+      );
+      out.push(
+        result(
+          `chromium: 1k single appends, ${durability}, raw IndexedDB`,
+          'appends/s',
+          perSec(1000, rawB),
+        ),
+        result(
+          `chromium: 1k single appends, ${durability}, in-worker`,
+          'appends/s',
+          perSec(1000, storeB),
+          perSec(1000, rawB),
+        ),
+        result(
+          `chromium: 1k single appends, ${durability}, via worker`,
+          'appends/s',
+          perSec(1000, throughB),
+          perSec(1000, rawB),
+        ),
+      );
+    }
+
+    // (c) replay and (d) cold start, over one seeded log each.
+    const rawDb = fresh('raw-c');
+    await inWorker(via, 'rawSeed', rawDb, REPLAY_EVENTS);
+    const rawC = await medianOf(async () => (await inWorker(via, 'rawReplay', rawDb)).ms);
+    const storeDb = fresh('store-c');
+    await inWorker(via, 'storeSeed', storeDb, REPLAY_EVENTS);
+    const storeC = await medianOf(
+      async () => (await inWorker(via, 'storeOpenAndFold', storeDb, 'board-nosnap')).ms,
+    );
+    out.push(
+      result(
+        `chromium: replay ${REPLAY_EVENTS}, raw getAll pages + fold`,
+        'events/s',
+        perSec(REPLAY_EVENTS, rawC),
+      ),
+      result(
+        `chromium: replay ${REPLAY_EVENTS}, in-worker (open + fold)`,
+        'events/s',
+        perSec(REPLAY_EVENTS, storeC),
+        perSec(REPLAY_EVENTS, rawC),
+      ),
+    );
+    // The first fold of 'board' writes its snapshots; later opens start from the last one.
+    await inWorker(via, 'storeOpenAndFold', storeDb, 'board');
+    const coldWith = await medianOf(
+      async () => (await inWorker(via, 'storeOpenAndFold', storeDb, 'board')).ms,
+    );
+    const viaWith = await medianOf(
+      async () =>
+        (
+          await via.evaluate(
+            (db) => (window as unknown as Page$).bench.throughColdStart(db, 'board'),
+            storeDb,
+          )
+        ).ms,
+    );
+    const viaWithout = await medianOf(
+      async () =>
+        (
+          await via.evaluate(
+            (db) => (window as unknown as Page$).bench.throughColdStart(db, 'board-nosnap'),
+            storeDb,
+          )
+        ).ms,
+    );
+    out.push(
+      result(`chromium: cold start ${REPLAY_EVENTS}, with snapshot, in-worker`, 'ms', coldWith),
+      result(`chromium: cold start ${REPLAY_EVENTS}, without snapshot, in-worker`, 'ms', storeC),
+      result(
+        `chromium: cold start ${REPLAY_EVENTS}, with snapshot, via worker`,
+        'ms',
+        viaWith,
+        undefined,
+        'worker start + connect + state',
+      ),
+      result(
+        `chromium: cold start ${REPLAY_EVENTS}, without snapshot, via worker`,
+        'ms',
+        viaWithout,
+        undefined,
+        'worker start + connect + state',
+      ),
+    );
+
+    // (e) append → watch latency.
+    const latencyDb = fresh('latency');
+    const inLatency = await inWorker(via, 'storeWatchLatency', latencyDb, 200);
+    const viaLatency = await via.evaluate(
+      (db) => (window as unknown as Page$).bench.throughWatchLatency(db, 200),
+      latencyDb,
+    );
+    out.push(
+      result('chromium: append → watch, in-worker (median of 200)', 'ms', median(inLatency)),
+      result('chromium: append → watch, via worker (median of 200)', 'ms', median(viaLatency)),
+    );
+    await context.close();
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+  return out;
+}
