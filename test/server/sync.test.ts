@@ -1,6 +1,9 @@
 /** Replicas converging through a real server, with the real session on both sides. */
+
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer, waitFor } from './helpers.ts';
+import { makeEvents } from './events.ts';
+import { ProtocolClient, startTestServer, type TestServer, waitFor } from './helpers.ts';
 import { connectSession, MemorySyncLog, type SessionClient } from './session-client.ts';
 
 let t: TestServer | undefined;
@@ -66,4 +69,37 @@ describe('sync through the server', () => {
     for (const log of logs) expect(log.ids()).toEqual(expected);
     expect(t.server.connectionCount()).toBe(200);
   }, 120_000);
+
+  it('stores a batch once when it is resent after the connection dropped before the ack (case 14)', async () => {
+    t = await startTestServer();
+    const first = await ProtocolClient.connect(t.server.url, t.token());
+    const events = makeEvents(10, { replica: first.replica });
+    first.raw.send({ type: 'events', from: 0, to: 10, toId: events[9]!.id, events });
+    first.raw.ws.terminate();
+    const space = await t.storage.openSpace('space-a');
+    await waitFor(async () => (await space.headPos()) === 10, 5000);
+    const again = await ProtocolClient.connect(t.server.url, t.token(), { replica: first.replica });
+    const answer = await again.push(events);
+    expect(answer).toMatchObject({ type: 'ack', to: 10 });
+    expect(await space.headPos()).toBe(10);
+    again.close();
+  });
+
+  it('shuts down gracefully: in-flight commits finish and are acked, sockets close with 1001', async () => {
+    t = await startTestServer();
+    const client = await ProtocolClient.connect(t.server.url, t.token());
+    const events = makeEvents(200, { replica: client.replica });
+    client.raw.send({ type: 'events', from: 0, to: 200, toId: events[199]!.id, events });
+    const stopping = t.server.close();
+    expect((await client.raw.closed).code).toBe(1001);
+    await stopping;
+    const acked = client.raw.messages.find((m) => m.type === 'ack');
+    const db = new Database(t.path, { readonly: true });
+    const stored = (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
+    db.close();
+    // Whatever was acknowledged is stored (and a batch is all or nothing).
+    expect([0, 200]).toContain(stored);
+    if (acked !== undefined) expect(stored).toBe(200);
+    expect(t.logs.some((l) => l.event === 'close' && l.code === 1001)).toBe(true);
+  });
 });
