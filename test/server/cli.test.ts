@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI_DEFAULTS, isLoopback, parseCliArgs } from '../../src/server/cli.ts';
+import { tempDir } from './helpers.ts';
+
+describe('chronicle-server CLI', () => {
+  it('reads flags, falls back to environment variables, then to defaults', () => {
+    expect(parseCliArgs([], {})).toEqual({
+      ...CLI_DEFAULTS,
+      secret: undefined,
+      origins: undefined,
+    });
+    const env = {
+      CHRONICLE_PORT: '9000',
+      CHRONICLE_HOST: '::1',
+      CHRONICLE_DATA: '/tmp/x.sqlite',
+      CHRONICLE_SECRET: 'env-secret',
+      CHRONICLE_ORIGINS: 'https://a.example, https://b.example',
+    };
+    expect(parseCliArgs([], env)).toEqual({
+      port: 9000,
+      host: '::1',
+      data: '/tmp/x.sqlite',
+      secret: 'env-secret',
+      origins: ['https://a.example', 'https://b.example'],
+    });
+    expect(
+      parseCliArgs(['--port', '0', '--secret', 'flag', '--origin', 'https://c.example'], env),
+    ).toMatchObject({
+      port: 0,
+      secret: 'flag',
+      origins: ['https://c.example'],
+    });
+  });
+
+  it('refuses a bad port and unknown flags', () => {
+    expect(() => parseCliArgs(['--port', 'eighty'], {})).toThrow(/--port/);
+    expect(() => parseCliArgs(['--port', '70000'], {})).toThrow(/--port/);
+    expect(() => parseCliArgs(['--nope'], {})).toThrow();
+  });
+
+  it('knows loopback hosts', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1'])
+      expect(isLoopback(host)).toBe(true);
+    for (const host of ['0.0.0.0', '10.0.0.1', '::', 'example.com'])
+      expect(isLoopback(host)).toBe(false);
+  });
+
+  it('refuses to start without a secret on a non-loopback host (invariant 1)', () => {
+    const tmp = tempDir();
+    try {
+      const result = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'src/server/cli.ts',
+          '--host',
+          '0.0.0.0',
+          '--port',
+          '0',
+          '--data',
+          join(tmp.dir, 'x.sqlite'),
+        ],
+        {
+          cwd: join(import.meta.dirname, '..', '..'),
+          encoding: 'utf8',
+          timeout: 30_000,
+          env: { ...process.env, CHRONICLE_SECRET: '' },
+        },
+      );
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/refusing to listen/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
