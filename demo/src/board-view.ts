@@ -142,14 +142,18 @@ function renderCard(
   const item = h(
     'li',
     { class: conflict ? 'card conflicted' : 'card', 'data-card': card.id },
-    titleInput({
-      key: `card-title:${card.id}`,
-      label: `Card title (${card.title})`,
-      value: card.title,
-      readOnly: input.readOnly,
-      className: 'card-title',
-      commit: (title) => actions.renameCard(card, title),
-    }),
+    h(
+      'div',
+      { class: 'card-head' },
+      titleInput({
+        key: `card-title:${card.id}`,
+        label: `Card title (${card.title})`,
+        value: card.title,
+        readOnly: input.readOnly,
+        className: 'card-title',
+        commit: (title) => actions.renameCard(card, title),
+      }),
+    ),
   );
   if (conflict) {
     const badge = h(
@@ -205,8 +209,11 @@ function renderCard(
         () => actions.moveCard(card, 'right'),
       ),
       button('notes', `Notes of ${card.title}`, 'Notes', true, () => actions.openNotes(card)),
-      button('delete', `Delete ${card.title}`, '✕', true, () => actions.deleteCard(card)),
     ),
+  );
+  // Beside the title, away from the move buttons, so that it is not pressed by mistake.
+  item.firstElementChild?.append(
+    button('delete', `Delete ${card.title}`, '✕', true, () => actions.deleteCard(card)),
   );
   return item;
 }

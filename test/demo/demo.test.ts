@@ -1,0 +1,252 @@
+/**
+ * The offline PWA demo, end to end in real Chromium: the built demo served by startDemo (what
+ * `npm start` runs), two browser contexts as two devices. The steps build on each other, so
+ * they run in order in one file; each saves a screenshot to test-results/demo.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DemoServer, startDemo } from '../../demo/server/app.ts';
+import { buildDemo } from '../../demo/server/build.ts';
+import { silentLogger } from '../../src/server/index.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
+import {
+  activity,
+  addCard,
+  boardText,
+  card,
+  openDevice,
+  renameCard,
+  snap,
+  syncState,
+  waitSynced,
+  waitUntil,
+} from './helpers.ts';
+
+const STEP = 60_000;
+
+describe('the offline PWA demo', () => {
+  let tmp: string;
+  let demo: DemoServer;
+  let browser: Browser;
+  let deviceA: BrowserContext;
+  let deviceB: BrowserContext;
+  let a: Page;
+  let b: Page;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'chronicle-demo-'));
+    await buildDemo(join(tmp, 'dist'));
+    demo = await startDemo({
+      distDir: join(tmp, 'dist'),
+      dataDir: join(tmp, 'data'),
+      log: silentLogger,
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      args: [...CHROMIUM_ARGS],
+      headless: true,
+    });
+    // A phone-sized viewport for one device, a laptop for the other.
+    deviceA = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    deviceB = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('loads, installs its service worker, syncs, and adds cards', { timeout: STEP }, async () => {
+    a = await openDevice(deviceA, demo.url, 'A');
+    const manifest = await a.evaluate(async () => {
+      const link = document.querySelector<HTMLLinkElement>('link[rel="manifest"]');
+      return (await fetch(link?.href ?? '')).json();
+    });
+    expect(manifest).toMatchObject({ name: 'Chronicle board', theme_color: '#2f5d8a' });
+    await addCard(a, 'todo', 'Write the README');
+    await addCard(a, 'todo', 'Ship the demo');
+    await waitSynced(a, 'A');
+    expect(await boardText(a)).toEqual({
+      'To do': ['Write the README', 'Ship the demo'],
+      Doing: [],
+      Done: [],
+    });
+    await snap(a, '01-loaded');
+  });
+
+  it('keeps working offline, and every event says it has not reached the server', {
+    timeout: STEP,
+  }, async () => {
+    await deviceA.setOffline(true);
+    await waitUntil(async () => (await syncState(a)).state === 'offline', 'A offline');
+    await addCard(a, 'todo', 'Offline idea');
+    await card(a, 'Write the README')
+      .getByRole('button', { name: 'Move Write the README to Doing' })
+      .click();
+    await waitUntil(
+      async () => (await boardText(a)).Doing?.includes('Write the README'),
+      'README card moved to Doing',
+    );
+    await waitUntil(async () => (await syncState(a)).pending === 2, 'two events pending');
+    const unsynced = (await activity(a)).filter((e) => !e.synced).map((e) => e.type);
+    expect(unsynced).toEqual(['CardAdded', 'CardMoved']);
+    await snap(a, '02-offline-edits');
+  });
+
+  it('reloads with no network and finds every local change', { timeout: STEP }, async () => {
+    await a.reload();
+    const expected = {
+      'To do': ['Ship the demo', 'Offline idea'],
+      Doing: ['Write the README'],
+      Done: [],
+    };
+    await waitUntil(
+      async () => JSON.stringify(await boardText(a)) === JSON.stringify(expected),
+      'the board after an offline reload',
+    );
+    expect((await syncState(a)).state).toBe('offline');
+    expect((await activity(a)).filter((e) => !e.synced)).toHaveLength(2);
+    await snap(a, '03-offline-reload');
+  });
+
+  it('sends the offline edits when the network returns', { timeout: STEP }, async () => {
+    await deviceA.setOffline(false);
+    await waitSynced(a, 'A back online');
+    await waitUntil(
+      async () => (await activity(a)).every((e) => e.synced),
+      'every event on the server',
+    );
+    await snap(a, '04-back-online');
+  });
+
+  it('shows the same board on a second device', { timeout: STEP }, async () => {
+    b = await openDevice(deviceB, demo.url, 'B');
+    const board = await boardText(a);
+    await waitUntil(
+      async () => JSON.stringify(await boardText(b)) === JSON.stringify(board),
+      'B shows A’s board',
+    );
+    await snap(b, '05-second-device');
+  });
+
+  it('merges notes typed on both devices (Yjs)', { timeout: STEP }, async () => {
+    await card(a, 'Ship the demo').getByRole('button', { name: 'Notes of Ship the demo' }).click();
+    await card(b, 'Ship the demo').getByRole('button', { name: 'Notes of Ship the demo' }).click();
+    const notesA = a.getByLabel('Notes text');
+    const notesB = b.getByLabel('Notes text');
+    await waitUntil(
+      async () => (await notesA.isEnabled()) && (await notesB.isEnabled()),
+      'notes ready',
+    );
+    await notesA.pressSequentially('Check the icons.');
+    await waitUntil(
+      async () => (await notesB.inputValue()) === 'Check the icons.',
+      'B sees A’s notes',
+    );
+    await notesB.press('End');
+    await notesB.pressSequentially(' And the manifest.');
+    await waitUntil(
+      async () => (await notesA.inputValue()) === 'Check the icons. And the manifest.',
+      'A sees B’s addition',
+    );
+    await snap(b, '06-shared-notes');
+    await a.getByRole('button', { name: 'Close notes' }).click();
+    await b.getByRole('button', { name: 'Close notes' }).click();
+  });
+
+  it('converges after concurrent offline edits, and shows the conflict', {
+    timeout: STEP,
+  }, async () => {
+    await deviceA.setOffline(true);
+    await deviceB.setOffline(true);
+    await waitUntil(async () => (await syncState(a)).state === 'offline', 'A offline');
+    await waitUntil(async () => (await syncState(b)).state === 'offline', 'B offline');
+    await renameCard(a, 'Ship the demo', 'Ship it on Friday');
+    await card(a, 'Offline idea')
+      .getByRole('button', { name: 'Move Offline idea to Doing' })
+      .click();
+    await renameCard(b, 'Ship the demo', 'Ship it on Monday');
+    await addCard(b, 'done', 'Made on B');
+
+    await deviceA.setOffline(false);
+    await deviceB.setOffline(false);
+    await waitSynced(a, 'A');
+    await waitSynced(b, 'B');
+    const converged = await waitUntil(async () => {
+      const [boardA, boardB] = [await boardText(a), await boardText(b)];
+      return JSON.stringify(boardA) === JSON.stringify(boardB) && boardA.Done?.length === 1
+        ? boardA
+        : undefined;
+    }, 'both devices show the same board');
+    // Both renames were concurrent: the total order applies B's last (it was made later).
+    expect(converged).toEqual({
+      'To do': ['Ship it on Monday'],
+      Doing: ['Write the README', 'Offline idea'],
+      Done: ['Made on B'],
+    });
+    for (const page of [a, b]) {
+      await waitUntil(
+        () => card(page, 'Ship it on Monday').locator('.conflict-badge').isVisible(),
+        'the conflict badge',
+      );
+      const roles = (await activity(page)).filter((e) => e.conflict !== '');
+      expect(roles.map((e) => [e.type, e.conflict.includes('applied last')])).toEqual([
+        ['CardRenamed', false],
+        ['CardRenamed', true],
+      ]);
+    }
+    await snap(a, '07-converged-a');
+    await snap(b, '07-converged-b');
+  });
+
+  it('travels back in time read-only, and back to now', { timeout: STEP }, async () => {
+    const events = await activity(a);
+    const secondAdd = events.filter((e) => e.type === 'CardAdded')[1];
+    const position = events.findIndex((e) => e.id === secondAdd?.id) + 1;
+    const slider = a.getByLabel('Board as of event');
+    await slider.fill(String(position));
+    await waitUntil(
+      async () =>
+        JSON.stringify(await boardText(a)) ===
+        JSON.stringify({ 'To do': ['Write the README', 'Ship the demo'], Doing: [], Done: [] }),
+      'the board as it was after two cards',
+    );
+    expect(await a.locator('#history-banner').isVisible()).toBe(true);
+    expect(await a.locator('#board .add-card').count()).toBe(0);
+    expect(await a.locator('#board .card-title').first().getAttribute('readonly')).toBe('');
+    await snap(a, '08-time-travel');
+
+    await a.getByRole('button', { name: 'Back to now' }).click();
+    await waitUntil(
+      async () => (await boardText(a))['To do']?.[0] === 'Ship it on Monday',
+      'the present board',
+    );
+    expect(await a.locator('#history-banner').isVisible()).toBe(false);
+    expect(await a.locator('#board .add-card').count()).toBe(3);
+    await snap(a, '09-back-to-now');
+  });
+
+  it('filters the activity by card and by type', { timeout: STEP }, async () => {
+    await a.locator('#filter-type').selectOption('CardRenamed');
+    await waitUntil(async () => (await activity(a)).length === 2, 'two renames');
+    const shipIt = await card(a, 'Ship it on Monday').getAttribute('data-card');
+    await a.locator('#filter-type').selectOption('');
+    await a.locator('#filter-card').selectOption(shipIt ?? '');
+    const types = (await activity(a)).map((e) => e.type);
+    // Its own stream and its notes' stream, nothing else.
+    expect(new Set(types)).toEqual(new Set(['CardAdded', 'CardRenamed', 'yjs.update']));
+    await snap(a, '10-activity-filtered');
+    await a.locator('#filter-card').selectOption('');
+  });
+
+  it('deletes a card on every device', { timeout: STEP }, async () => {
+    await card(b, 'Made on B').getByRole('button', { name: 'Delete Made on B' }).click();
+    for (const page of [a, b]) {
+      await waitUntil(async () => (await boardText(page)).Done?.length === 0, 'the card gone');
+    }
+  });
+});

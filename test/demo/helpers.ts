@@ -1,0 +1,125 @@
+/**
+ * Drives the built demo in real Chromium: the server as `npm start` runs it (startDemo, on
+ * port 0 with a temporary SQLite file), one browser context per "device".
+ *
+ * Invariants:
+ * 1. Every wait is a bounded poll for a condition the page shows in its DOM, never a sleep.
+ * 2. Screenshots are artifacts for people (test-results/demo); assertions read the DOM.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+
+export const ARTIFACTS = resolve(import.meta.dirname, '../../test-results/demo');
+
+/** Polls `check` until it returns something other than undefined/false. */
+export async function waitUntil<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function snap(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** Column title → its cards' titles, in display order. */
+export type BoardText = Record<string, string[]>;
+
+export function boardText(page: Page): Promise<BoardText> {
+  return page.evaluate(() => {
+    const board: Record<string, string[]> = {};
+    for (const column of document.querySelectorAll<HTMLElement>('#board section.column')) {
+      const title = column.querySelector<HTMLInputElement>('.column-title')?.value ?? '?';
+      board[title] = [...column.querySelectorAll<HTMLInputElement>('.card .card-title')].map(
+        (input) => input.value,
+      );
+    }
+    return board;
+  });
+}
+
+export function syncState(page: Page): Promise<{ state: string; pending: number }> {
+  return page.evaluate(() => {
+    const status = document.getElementById('sync-status');
+    return { state: status?.dataset.state ?? '', pending: Number(status?.dataset.pending ?? -1) };
+  });
+}
+
+/** Waits until the page says it is online, up to date, with nothing waiting to be sent. */
+export async function waitSynced(page: Page, what: string): Promise<void> {
+  await waitUntil(async () => {
+    const s = await syncState(page);
+    return s.state === 'idle' && s.pending === 0;
+  }, `${what}: synced`);
+}
+
+export async function openDevice(context: BrowserContext, url: string, label: string) {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`[${label}] ${error.message}`));
+  await page.goto(url);
+  // The first visit installs the service worker; it claims the page once the shell is cached.
+  await waitUntil(
+    () => page.evaluate(() => navigator.serviceWorker.controller !== null),
+    `${label}: service worker in control`,
+  );
+  await waitSynced(page, label);
+  return page;
+}
+
+export async function addCard(page: Page, column: string, title: string): Promise<void> {
+  const input = page.locator(`#add-card-${column}`);
+  await input.fill(title);
+  await input.press('Enter');
+  await waitUntil(
+    async () => Object.values(await boardText(page)).some((cards) => cards.includes(title)),
+    `card ${title} on the board`,
+  );
+}
+
+export function card(page: Page, title: string) {
+  return page.locator('#board .card').filter({
+    has: page.locator(`.card-title[aria-label="Card title (${title})"]`),
+  });
+}
+
+export async function renameCard(page: Page, from: string, to: string): Promise<void> {
+  const input = card(page, from).locator('.card-title');
+  await input.fill(to);
+  await input.press('Enter');
+  await waitUntil(
+    async () => Object.values(await boardText(page)).some((cards) => cards.includes(to)),
+    `card renamed to ${to}`,
+  );
+}
+
+/** Events in the activity panel, oldest first (the panel lists them newest first). */
+export async function activity(page: Page) {
+  const rows = await page.evaluate(() =>
+    [...document.querySelectorAll<HTMLElement>('#activity-list li')].map((li) => ({
+      id: li.dataset.event ?? '',
+      type: li.dataset.type ?? '',
+      synced: li.dataset.synced === 'yes',
+      conflict: li.querySelector('.conflict-role')?.textContent ?? '',
+    })),
+  );
+  return rows.reverse();
+}
