@@ -15,6 +15,8 @@
  *    The session itself validates everything else; a throw anywhere ends only this connection.
  * 5. A send buffer past maxBufferedBytes (a client that does not read) closes the connection
  *    with 1013; below it the session pauses sending while the buffer passes its byte window.
+ * 6. A token is good for as long as it says: when it expires, its connection gets UNAUTHORIZED
+ *    and close 4001 (the client reconnects with a fresh token).
  */
 import WebSocket from 'ws';
 import type { StoredEventRecord } from '../core/events.ts';
@@ -28,7 +30,10 @@ import { jsonDepthExceeds, type ServerLimits, TokenBucket } from './limits.ts';
 import type { LogEntry, ServerMetrics } from './metrics.ts';
 import type { SpaceLog } from './storage.ts';
 
-export type ConnectionClaims = Pick<TokenClaims, 'space' | 'sub' | 'scope'>;
+export type ConnectionClaims = Pick<TokenClaims, 'space' | 'sub' | 'scope'> & {
+  /** Expiry, seconds since the epoch; the connection is closed with 4001 then (invariant 6). */
+  exp?: number;
+};
 
 export interface ConnectionContext {
   ws: WebSocket;
@@ -54,6 +59,7 @@ export class Connection {
   private readonly opened: number;
   private ending = false;
   private graceTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly ctx: ConnectionContext) {
     this.ws = ctx.ws;
@@ -99,6 +105,7 @@ export class Connection {
       });
     });
     this.ws.on('close', (code, reason) => this.onClose(code, reason.toString('utf8')));
+    this.scheduleExpiry();
     ctx.log({
       level: 'info',
       event: 'connect',
@@ -223,9 +230,23 @@ export class Connection {
     });
   }
 
+  private scheduleExpiry(): void {
+    const exp = this.claims.exp;
+    if (exp === undefined) return;
+    const left = exp * 1000 - this.ctx.now();
+    if (left <= 0) {
+      this.refuse('UNAUTHORIZED', 'the token has expired', CloseCode.unauthorized);
+      return;
+    }
+    // setTimeout holds at most 2^31-1 ms (about 24.8 days): longer tokens re-arm.
+    this.expiryTimer = setTimeout(() => this.scheduleExpiry(), Math.min(left, 2 ** 31 - 1));
+    this.expiryTimer.unref();
+  }
+
   private onClose(code: number, reason: string): void {
     this.session.close();
     if (this.graceTimer !== undefined) clearTimeout(this.graceTimer);
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
     this.ctx.metrics.closed(code);
     this.ctx.log({
       level: 'info',

@@ -70,6 +70,18 @@ describe('authentication before the upgrade completes (case 25)', () => {
     expect(await status(t.server.url, { token: t.token(), query: false })).toBe(101);
   });
 
+  it('closes a connection with UNAUTHORIZED and 4001 when its token expires', async () => {
+    const short = createToken(SECRET, {
+      space: 'space-a',
+      sub: 'alice',
+      scope: ['read'],
+      expiresInSeconds: 1,
+    });
+    const client = await RawClient.connect(t.server.url, { token: short });
+    expect(await client.nextOfType('error', 5000)).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect((await client.closed).code).toBe(4001);
+  });
+
   it('counts refused upgrades in /metrics by status', async () => {
     await status(t.server.url, {});
     expect(t.server.metrics.render()).toMatch(/chronicle_upgrades_refused_total\{status="401"\} 1/);
