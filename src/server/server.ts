@@ -228,6 +228,8 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     opening.then(
       (spaceLog) => {
         wss.handleUpgrade(req, socket, head, (ws) => {
+          // An 'error' without a listener would crash the process (e.g. an oversized frame).
+          ws.on('error', () => {});
           if (closing || spaceLog === undefined) {
             // Over the per-space limit, or shutting down while the space opened: the client
             // gets a readable reason, which a browser cannot get from an HTTP status.
