@@ -35,7 +35,11 @@ export interface StorageAdapter {
 
 export interface LocalAppendRequest {
   stream: string;
-  events: (ValidNewEvent & { id: EventId })[];
+  /**
+   * `generatedId`: the store made this id just now (80 random bits), so an adapter may skip
+   * looking it up; the unique id index still refuses a collision.
+   */
+  events: (ValidNewEvent & { id: EventId; generatedId?: boolean })[];
   expectedVersion: ExpectedVersion;
   /** Wall clock (ms) read before the transaction began. */
   now: number;

@@ -3,9 +3,12 @@
  * browser quirks are in idb-quirks.ts, native error translation in idb-errors.ts.
  *
  * Schema (version 1), with as few indexes as reads need, since every index costs write throughput:
- *   events     keyPath `pos` → LocalRecord { pos, event }
- *              indexes: `id` (unique, event.id), `cursor` (event.cursor: the total order),
- *              `stream` ([event.stream, event.cursor]: one stream in total order)
+ *   events     keyPath `event.cursor` → LocalRecord { pos, event }: the primary key is the
+ *              total order, so replay and read() page through the store itself, the cheapest
+ *              read IndexedDB has
+ *              indexes: `id` (unique, event.id), `pos` (unique: the receive order, for the
+ *              change feed and sync), `stream` ([event.stream, event.cursor]: one stream in
+ *              total order)
  *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters,
  *              `app:<key>` for getMeta/setMeta
  *   streams    keyPath `stream` → { stream, version, conflicted? }
@@ -78,9 +81,9 @@ interface StreamRow {
 
 interface ChronicleSchema extends DBSchema {
   events: {
-    key: number;
+    key: string;
     value: LocalRecord;
-    indexes: { id: string; cursor: string; stream: [string, string] };
+    indexes: { id: string; pos: number; stream: [string, string] };
   };
   meta: { key: string; value: JsonValue | ReplicaCounters };
   streams: { key: string; value: StreamRow };
@@ -116,9 +119,9 @@ export interface IndexedDbStorageOptions {
 
 function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction): void {
   if (oldVersion < 1) {
-    const events = db.createObjectStore('events', { keyPath: 'pos' });
+    const events = db.createObjectStore('events', { keyPath: 'event.cursor' });
     events.createIndex('id', 'event.id', { unique: true });
-    events.createIndex('cursor', 'event.cursor');
+    events.createIndex('pos', 'pos', { unique: true });
     events.createIndex('stream', ['event.stream', 'event.cursor']);
     db.createObjectStore('meta');
     db.createObjectStore('streams', { keyPath: 'stream' });
@@ -385,7 +388,8 @@ class IdbEventLog implements EventLog {
       const [rawCounters, row, existing] = await Promise.all([
         meta.get(KEY_COUNTERS),
         streams.get(request.stream),
-        Promise.all(request.events.map((e) => ids.get(e.id))),
+        // A lookup per event is most of an append's reads; fresh ids cannot be stored already.
+        Promise.all(request.events.map((e) => (e.generatedId ? undefined : ids.get(e.id)))),
       ]);
       const plan = planLocalAppend(
         { ...request, replica: this.replicaId },
@@ -467,9 +471,8 @@ class IdbEventLog implements EventLog {
     return this.read('readByCursor', async (db) => {
       const range = cursorRange(query);
       if (range === 'empty') return [];
-      const index = db
-        .transaction('events')
-        .store.index(query.stream === undefined ? 'cursor' : 'stream');
+      const store = db.transaction('events').store;
+      const index = query.stream === undefined ? store : store.index('stream');
       if (!query.reverse) return index.getAll(range, limit);
       // getAll has no direction: walk a cursor backwards, holding at most `limit` records.
       const out: LocalRecord[] = [];
@@ -488,7 +491,8 @@ class IdbEventLog implements EventLog {
     return this.read('readByPos', (db) =>
       db
         .transaction('events')
-        .store.getAll(IDBKeyRange.lowerBound(Math.max(0, afterPos), true), count),
+        .store.index('pos')
+        .getAll(IDBKeyRange.lowerBound(Math.max(0, afterPos), true), count),
     );
   }
 
@@ -520,12 +524,14 @@ class IdbEventLog implements EventLog {
       let min: string | undefined;
       let after = Math.max(0, pos);
       // Pages in separate transactions: a long scan must not hold the log locked for writers.
+      // getAllKeys on the pos index yields the primary keys, i.e. the cursors, without reading
+      // (and deserializing) the events themselves.
       for (;;) {
-        const page = await db.getAll('events', IDBKeyRange.lowerBound(after, true), SCAN_PAGE);
-        for (const r of page) if (min === undefined || r.event.cursor < min) min = r.event.cursor;
-        const last = page[page.length - 1];
-        if (last === undefined || page.length < SCAN_PAGE) return min;
-        after = last.pos;
+        const range = IDBKeyRange.lowerBound(after, true);
+        const cursors = await db.getAllKeysFromIndex('events', 'pos', range, SCAN_PAGE);
+        for (const c of cursors) if (min === undefined || c < min) min = c;
+        if (cursors.length < SCAN_PAGE) return min;
+        after += SCAN_PAGE;
       }
     });
   }

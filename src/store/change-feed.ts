@@ -46,14 +46,18 @@ export class ChangeFeed {
     return () => this.headListeners.delete(listener);
   }
 
-  /** Something was written: pump (invariant 2). Resolves when the records were delivered. */
-  notify(): Promise<void> {
+  /**
+   * Something was written: pump (invariant 2). Resolves when the records were delivered.
+   * `headHint`: the head position the caller just wrote, which spares a read when nobody
+   * listens for records.
+   */
+  notify(headHint?: number): Promise<void> {
     if (!this.started) return Promise.resolve();
     if (this.running !== undefined) {
       this.again = true;
       return this.running;
     }
-    this.running = this.pump().finally(() => {
+    this.running = this.pump(headHint).finally(() => {
       this.running = undefined;
       if (this.again) {
         this.again = false;
@@ -68,8 +72,16 @@ export class ChangeFeed {
     while (this.running !== undefined) await this.running;
   }
 
-  private async pump(): Promise<void> {
+  private async pump(headHint: number | undefined): Promise<void> {
     try {
+      if (this.listeners.size === 0) {
+        // Nobody wants the records themselves: only move the position and report the head.
+        const head = headHint ?? (await this.log.headPos());
+        if (head <= this.position) return;
+        this.position = head;
+        for (const listener of [...this.headListeners]) listener(this.position);
+        return;
+      }
       for (;;) {
         const page = await this.log.readByPos(this.position, PAGE);
         if (page.length === 0) return;

@@ -32,6 +32,12 @@ export class ProjectionRuntime {
   private count = 0;
   private initialized = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Grows whenever the present state changes: watchers emit only when it moved. */
+  private changes = 0;
+
+  get revision(): number {
+    return this.changes;
+  }
 
   constructor(
     readonly projection: Projection,
@@ -66,6 +72,7 @@ export class ProjectionRuntime {
   }
 
   private reset(): void {
+    this.changes += 1;
     this.state = this.callInitial();
     this.progress = NO_PROGRESS;
     this.count = 0;
@@ -102,6 +109,7 @@ export class ProjectionRuntime {
   private async loadSnapshotBefore(bound: string): Promise<boolean> {
     const found = await this.findSnapshot(bound);
     if (found === undefined) return false;
+    this.changes += 1;
     this.state = found.state;
     // A snapshot taken mid-fold leaves events at positions <= pos after its cursor.
     this.progress = { cursor: found.cursor, pos: found.pos, complete: false };
@@ -196,6 +204,7 @@ export class ProjectionRuntime {
     }
     this.progress = { cursor: record.event.cursor, pos: this.progress.pos, complete: false };
     this.count += 1;
+    this.changes += 1;
     this.foldedSinceSnapshot += 1;
   }
 

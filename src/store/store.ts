@@ -140,10 +140,11 @@ class Store<E> implements EventStore<E> {
     return this.guard(async () => {
       const valid = validateAppend(stream, events, options?.expectedVersion, this.limits);
       const now = this.now();
-      const withIds = valid.events.map((e) => ({
-        ...e,
-        id: (e.id ?? EventId.make(now)) as EventId,
-      }));
+      const withIds = valid.events.map((e) =>
+        e.id === undefined
+          ? { ...e, id: EventId.make(now), generatedId: true }
+          : { ...e, id: e.id as EventId },
+      );
       const result = await this.log.appendLocal({
         stream: valid.stream,
         events: withIds,
@@ -151,7 +152,7 @@ class Store<E> implements EventStore<E> {
         now,
       });
       if (result.kind === 'duplicate') return result.events.map((e) => asPublic<E>(e));
-      await this.feed.notify();
+      await this.feed.notify(result.records[result.records.length - 1]?.pos);
       return result.records.map((r) => asPublic<E>(r.event));
     });
   }

@@ -5,12 +5,16 @@
  * Invariants:
  * 1. A listener first gets the current state, then at most one state per change notification;
  *    changes that arrive while a state is being computed coalesce into one more computation.
- * 2. A listener removed before its state is ready is never called.
+ * 2. A listener never gets the same revision of the state twice.
+ * 3. A listener removed before its state is ready is never called.
  */
 import type { ProjectionRuntime } from './projection-runtime.ts';
 
+type Listener = (state: unknown) => void;
+
 export class ProjectionWatchers {
-  private readonly listeners = new Set<(state: unknown) => void>();
+  /** Each listener with the runtime revision it last received (invariant 2). */
+  private readonly listeners = new Map<Listener, number>();
   private computing = false;
   private dirty = false;
 
@@ -23,15 +27,25 @@ export class ProjectionWatchers {
     return this.listeners.size;
   }
 
-  add(listener: (state: unknown) => void): () => void {
-    this.listeners.add(listener);
+  add(listener: Listener): () => void {
+    this.listeners.set(listener, -1);
     void this.runtime.current().then(
-      (state) => {
-        if (this.listeners.has(listener)) listener(state);
-      },
+      (state) => this.deliver(listener, state),
       (error: unknown) => this.onError(error),
     );
     return () => this.listeners.delete(listener);
+  }
+
+  private deliver(listener: Listener, state: unknown): void {
+    const last = this.listeners.get(listener);
+    const revision = this.runtime.revision;
+    if (last === undefined || last === revision) return;
+    this.listeners.set(listener, revision);
+    try {
+      listener(state);
+    } catch (error) {
+      this.onError(error);
+    }
   }
 
   changed(): void {
@@ -49,13 +63,7 @@ export class ProjectionWatchers {
       do {
         this.dirty = false;
         const state = await this.runtime.current();
-        for (const listener of [...this.listeners]) {
-          try {
-            listener(state);
-          } catch (error) {
-            this.onError(error);
-          }
-        }
+        for (const listener of [...this.listeners.keys()]) this.deliver(listener, state);
       } while (this.dirty && this.listeners.size > 0);
     } catch (error) {
       this.onError(error);

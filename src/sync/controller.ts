@@ -235,10 +235,17 @@ export function createSyncController(
       emit();
     };
 
-    const offMessage = transport.onMessage((text) => void session?.receive(text));
+    // A peer may speak first (a server sends its hello on accept), before open() has resolved
+    // here and the session exists: hold those messages and hand them over in order.
+    let early: string[] = [];
+    const offMessage = transport.onMessage((text) => {
+      if (session !== undefined) void session.receive(text);
+      else early.push(text);
+    });
     const offClose = transport.onClose((info) => {
       session?.close();
       session = undefined;
+      early = [];
       if (info.error !== undefined) link.lastError = info.error;
       connectionClosed?.();
       connectionClosed = undefined;
@@ -255,6 +262,7 @@ export function createSyncController(
       while (!stopped && !closed) {
         link.state = 'connecting';
         emit();
+        early = [];
         try {
           await transport.open();
         } catch (error) {
@@ -304,6 +312,9 @@ export function createSyncController(
             emit();
           },
         });
+        const held = early;
+        early = [];
+        for (const text of held) void session.receive(text);
         await closedPromise;
         timers.clearTimeout(healthyTimer);
         if (fatalVersion) break;

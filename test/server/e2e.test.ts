@@ -14,9 +14,8 @@ afterEach(async () => {
 });
 
 /**
- * Delivers each incoming message one macrotask later. Works around a client race (see the
- * skipped test): the sync controller drops messages that arrive between the transport's open
- * and startPeerSession, and the server's hello arrives in exactly that window.
+ * Delivers each incoming message one macrotask later: the same conversation with the server's
+ * hello arriving after the client's session started rather than before.
  */
 function deferDelivery(transport: Transport): Transport {
   return {
@@ -64,10 +63,7 @@ describe('stores through the server', () => {
   it('converges two stores that appended offline (server hello delivered a macrotask late)', () =>
     converge(true));
 
-  // Blocked by a client race in src/sync/controller.ts: messages that arrive between
-  // `await transport.open()` and `startPeerSession` go to `session?.receive` while `session` is
-  // still undefined; the server's hello, sent at once on connect, lands there, and the client
-  // then fails with PROTOCOL "pull before hello". Unskip once the controller buffers them.
-  it.skip('converges two stores that appended offline, over the plain transport', () =>
-    converge(false));
+  // The server says hello as soon as it accepts, often before the client's open() resolved:
+  // the controller holds such early messages for the session.
+  it('converges two stores that appended offline, over the plain transport', () => converge(false));
 });
