@@ -327,11 +327,12 @@ class IdbEventLog implements EventLog {
     operation: string,
     stores: S,
     body: (tx: WriteTx<S>, track: Track) => Promise<T>,
+    durability: Durability = this.settings.durability,
   ): Promise<T> {
     this.assertOpen();
     let tx: WriteTx<S>;
     try {
-      tx = this.db.transaction(stores, 'readwrite', writeOptions(this.settings.durability));
+      tx = this.db.transaction(stores, 'readwrite', writeOptions(durability));
     } catch (error) {
       throw this.failure(error, operation);
     }
@@ -556,9 +557,16 @@ class IdbEventLog implements EventLog {
   }
 
   async putSnapshot(snapshot: SnapshotRecord): Promise<void> {
-    await this.write('putSnapshot', ['snapshots'], async (tx, track) => {
-      track(tx.objectStore('snapshots').put(snapshot));
-    });
+    // Snapshots are a cache derived from the log: losing the last one on an OS crash costs a
+    // longer replay, never data, so they do not pay for a flush to disk.
+    await this.write(
+      'putSnapshot',
+      ['snapshots'],
+      async (tx, track) => {
+        track(tx.objectStore('snapshots').put(snapshot));
+      },
+      'relaxed',
+    );
   }
 
   async listSnapshots(projection: string, version: number): Promise<SnapshotMeta[]> {

@@ -29,6 +29,8 @@ export class ProjectionRuntime {
   private state: unknown;
   private progress: FoldProgress = NO_PROGRESS;
   private foldedSinceSnapshot = 0;
+  /** Snapshots written since the last pruning: pruning lists them all, so it is not done each time. */
+  private snapshotsSincePrune = 0;
   private count = 0;
   private initialized = false;
   private queue: Promise<unknown> = Promise.resolve();
@@ -219,6 +221,9 @@ export class ProjectionRuntime {
       state: structuredClone(this.state),
     });
     this.foldedSinceSnapshot = 0;
+    this.snapshotsSincePrune += 1;
+    if (this.snapshotsSincePrune < KEEP_SNAPSHOTS) return;
+    this.snapshotsSincePrune = 0;
     const all = await this.log.listSnapshots(name, version);
     if (all.length > KEEP_SNAPSHOTS) {
       await this.log.deleteSnapshots(
