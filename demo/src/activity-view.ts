@@ -21,6 +21,8 @@ export interface ActivityInput {
   ackedUpTo: number;
   conflictRoles: Map<string, ConflictRole>;
   deviceName: (replica: string) => string;
+  /** While time travelling: the last event the board shows. */
+  asOf: string | undefined;
 }
 
 const SHOWN = 200;
@@ -82,10 +84,11 @@ export class ActivityView {
         const role = input.conflictRoles.get(event.id);
         const cardId = cardOfStream(event.stream);
         const subject = cardId === undefined ? event.stream : (titles.get(cardId) ?? event.stream);
+        const asOf = event.id === input.asOf;
         return h(
           'li',
           {
-            class: `event${role ? ` ${role}` : ''}`,
+            class: `event${role ? ` ${role}` : ''}${asOf ? ' as-of' : ''}`,
             'data-event': event.id,
             'data-type': event.type,
             'data-synced': onServer ? 'yes' : 'no',
@@ -111,6 +114,7 @@ export class ActivityView {
                 ? '⚠ conflict: applied last (shown)'
                 : '⚠ conflict: applied first (overridden)',
             ),
+          asOf && h('span', { class: 'as-of-note' }, '⟵ time travel: the board as of this event'),
         );
       });
     this.list.replaceChildren(...rows);

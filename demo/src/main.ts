@@ -76,6 +76,8 @@ class App {
   private notes: { card: string; editor: NotesEditor } | undefined;
   private named = false;
   private travels = 0;
+  /** The id of the last event the time-travelled board shows. */
+  private asOf: string | undefined;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private readonly sync: SyncLink;
@@ -249,12 +251,15 @@ class App {
       ackedUpTo: this.ackedUpTo().ackedUpTo,
       conflictRoles: this.conflictRoles,
       deviceName: this.deviceName,
+      asOf: this.asOf,
     };
     this.activity.update(input);
   }
 
   private async travel(at: StoredEvent<unknown> | 'start' | 'now'): Promise<void> {
     const request = ++this.travels;
+    this.asOf = typeof at === 'object' ? at.id : undefined;
+    this.renderActivity();
     if (at === 'now') {
       this.shown = undefined;
     } else {

@@ -218,6 +218,9 @@ describe('the offline PWA demo', () => {
     expect(await a.locator('#history-banner').isVisible()).toBe(true);
     expect(await a.locator('#board .add-card').count()).toBe(0);
     expect(await a.locator('#board .card-title').first().getAttribute('readonly')).toBe('');
+    expect(
+      await a.locator(`#activity-list li[data-event="${secondAdd?.id}"]`).getAttribute('class'),
+    ).toContain('as-of');
     await snap(a, '08-time-travel');
 
     await a.getByRole('button', { name: 'Back to now' }).click();
@@ -241,6 +244,19 @@ describe('the offline PWA demo', () => {
     expect(new Set(types)).toEqual(new Set(['CardAdded', 'CardRenamed', 'yjs.update']));
     await snap(a, '10-activity-filtered');
     await a.locator('#filter-card').selectOption('');
+  });
+
+  it('goes offline on purpose with the switch, and syncs when it is off again', {
+    timeout: STEP,
+  }, async () => {
+    await a.getByLabel('Work offline').check();
+    await waitUntil(async () => (await syncState(a)).state === 'paused', 'A paused');
+    await addCard(a, 'todo', 'Held back');
+    await waitUntil(async () => (await syncState(a)).pending === 1, 'one event waiting');
+    expect(Object.values(await boardText(b)).flat()).not.toContain('Held back');
+    await a.getByLabel('Work offline').uncheck();
+    await waitSynced(a, 'A');
+    await waitUntil(async () => (await boardText(b))['To do']?.includes('Held back'), 'B sees it');
   });
 
   it('deletes a card on every device', { timeout: STEP }, async () => {
