@@ -53,3 +53,9 @@ export async function ensureBuilt(distDir: string = DEFAULT_DIST): Promise<'buil
   await buildDemo(distDir);
   return 'built';
 }
+
+// `npm run build:demo`: always builds (and stamps the build, so that `npm start` reuses it).
+if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
+  await buildDemo();
+  console.log(`Built the demo into ${DEFAULT_DIST}`);
+}
