@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
+import { build, createServer, type PreviewServer, preview, type ViteDevServer } from 'vite';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
@@ -38,6 +38,44 @@ export async function startServer(): Promise<{ server: ViteDevServer; url: strin
     throw new Error('vite did not listen');
   }
   return { server, url: `http://127.0.0.1:${address.port}` };
+}
+
+/**
+ * A production build of HTML entry pages (paths relative to the repo root), bundled and
+ * minified like an app ships, workers included, served statically: for measurements where
+ * loading the dev server's unbundled modules one by one would dominate (page load, worker
+ * start). Pages keep their path: `${url}/test/browser/fixtures/bench.html`.
+ */
+export async function startBuiltServer(
+  entries: string[],
+): Promise<{ server: PreviewServer; url: string; close(): Promise<void> }> {
+  const outDir = mkdtempSync(join(tmpdir(), 'chronicle-build-'));
+  const input = Object.fromEntries(entries.map((entry, i) => [`page${i}`, join(root, entry)]));
+  await build({
+    root,
+    configFile: false,
+    logLevel: 'error',
+    build: { outDir, emptyOutDir: true, rolldownOptions: { input } },
+    // Module workers: the store's worker imports comlink and idb like the app's would.
+    worker: { format: 'es' },
+  });
+  const server = await preview({
+    root,
+    configFile: false,
+    logLevel: 'error',
+    build: { outDir },
+    preview: { port: 0, host: '127.0.0.1', strictPort: false },
+  });
+  const address = server.httpServer.address();
+  if (address === null || typeof address !== 'object') throw new Error('preview did not listen');
+  return {
+    server,
+    url: `http://127.0.0.1:${address.port}`,
+    async close() {
+      await server.close();
+      rmSync(outDir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function launchBrowser(): Promise<Browser> {
@@ -170,6 +208,8 @@ export class KillableChromium {
   async dispose(): Promise<void> {
     await this.browser?.close().catch(() => undefined);
     await this.kill();
-    rmSync(this.profile, { recursive: true, force: true });
+    // Chromium's helper processes can outlive a SIGKILLed browser for a moment and still write
+    // into the profile: retry instead of failing on ENOTEMPTY.
+    rmSync(this.profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
