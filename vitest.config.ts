@@ -5,7 +5,7 @@
  *            conformance suite on real IndexedDB, the worker round trip, errors across threads);
  * - tabs:    Node tests that drive real Chromium with playwright-core over pages served by a Vite
  *            dev server, for what one page cannot do alone (several tabs, reloads, closing pages,
- *            CDP quota overrides).
+ *            CDP quota overrides), and the demo's end-to-end tests on its production build.
  * Chromium is Debian's /usr/bin/chromium (browsers cannot be downloaded here; CI installs it).
  */
 import { playwright } from '@vitest/browser-playwright';
@@ -22,7 +22,7 @@ export default defineConfig({
         test: {
           name: 'node',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/browser/**', '**/node_modules/**'],
+          exclude: ['test/browser/**', 'test/demo/**', '**/node_modules/**'],
           environment: 'node',
         },
       },
@@ -48,7 +48,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'tabs',
-          include: ['test/browser/tabs/**/*.test.ts'],
+          // The demo's end-to-end tests drive Chromium too: they queue with the tabs tests.
+          include: ['test/browser/tabs/**/*.test.ts', 'test/demo/**/*.test.ts'],
           environment: 'node',
           // Each file launches its own Chromium: on 2 cores, one at a time keeps timings sane.
           fileParallelism: false,
