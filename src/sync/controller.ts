@@ -127,7 +127,10 @@ export function createSyncController(
   const ready = (async () => {
     acked = parseAcked(await internals.log.getMeta(ACKED_META_KEY));
     ownSeq = await log.ownSeq();
-  })().catch(() => {});
+  })()
+    // The status before this point could only guess `pending` (as 0): tell listeners the truth.
+    .then(() => emit())
+    .catch(() => {});
 
   const bestAcked = () => Math.max(0, ...Object.values(acked).map((m) => m.seq));
   const pendingOf = (link: Link) =>

@@ -66,4 +66,18 @@ describe('store to store sync', () => {
     await a.close();
     await b.close();
   });
+
+  it('reports events never acknowledged as pending after a reopen, before any connection', async () => {
+    const storage = memoryStorage();
+    const first = await openStore<string>({ name: 'p', storage });
+    await first.append('card', [
+      { type: 'named', data: 'x' },
+      { type: 'named', data: 'y' },
+    ]);
+    await first.close();
+    const reopened = await openStore<string>({ name: 'p', storage });
+    await until(() => reopened.sync.status().pending === 2, 'pending after reopen');
+    expect(reopened.sync.status().state).toBe('offline');
+    await reopened.close();
+  });
 });
