@@ -12,6 +12,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   store: runStoreNodeBenches,
   browser: (await import('./browser.ts')).runBrowserBenches,
   yjs: (await import('./yjs-node.ts')).runYjsNodeBenches,
+  sync: (await import('./sync-node.ts')).runSyncNodeBenches,
 };
 
 const results: BenchResult[] = [];
