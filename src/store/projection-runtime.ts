@@ -21,7 +21,8 @@ import {
 import type { UpcastFn } from '../core/upcast.ts';
 import type { EventLog } from '../storage/adapter.ts';
 
-const PAGE = 500;
+/** Events per read while folding: fewer read transactions, still bounded memory. */
+const PAGE = 1000;
 /** Snapshots kept per projection: enough to rebase from near a late event. */
 const KEEP_SNAPSHOTS = 8;
 
@@ -141,11 +142,18 @@ export class ProjectionRuntime {
   private async catchUp(): Promise<void> {
     if (!this.initialized) await this.init();
     const head = await this.log.headPos();
-    const decision = decideCatchUp(
-      this.progress,
-      head,
-      head > this.progress.pos ? await this.log.minCursorSince(this.progress.pos) : undefined,
-    );
+    // Nothing folded yet (cursor ''): every event sorts after it, so the answer is 'advance'
+    // without scanning the positions since 0, which is the whole log (a full pass of the pos
+    // index before a replay from scratch).
+    const nothingFolded = this.progress.cursor === '';
+    const decision =
+      nothingFolded && head > this.progress.pos
+        ? ({ kind: 'advance', head } as const)
+        : decideCatchUp(
+            this.progress,
+            head,
+            head > this.progress.pos ? await this.log.minCursorSince(this.progress.pos) : undefined,
+          );
     switch (decision.kind) {
       case 'up-to-date':
         return;
