@@ -75,4 +75,23 @@ export interface InWorkerBench {
   /** Opens the store and folds `projection` from its nearest snapshot: ms and the count. */
   storeOpenAndFold(db: string, projection: string): Promise<{ ms: number; count: number }>;
   storeWatchLatency(db: string, samples: number): Promise<number[]>;
+  /** Issue 6: a stream of `edits` one-character Yjs updates, one event each. */
+  yjsSeed(db: string, edits: number): Promise<void>;
+  /** Appends a snapshot through bindYDoc's own path (one more edit after a full replay). */
+  yjsSnapshot(db: string): Promise<void>;
+  /** Opens the store and binds the document: ms to `ready`, and the text length. */
+  yjsOpen(db: string): Promise<{ ms: number; length: number }>;
+  /** JSON bytes of the stream's stored events. */
+  yjsBytes(db: string): Promise<number>;
+  /** y-indexeddb writing the same edits through its own persistence. */
+  yIndexedDbSeed(db: string, edits: number): Promise<void>;
+  yIndexedDbOpen(db: string): Promise<{ ms: number; length: number }>;
+  /** Bytes of y-indexeddb's stored update records. */
+  yIndexedDbBytes(db: string): Promise<number>;
 }
+
+export const YJS_STREAM = 'doc';
+const TEXT = 'The quick brown fox jumps over the lazy dog. ';
+
+/** The character typed by edit `i` (the same text for Chronicle and y-indexeddb). */
+export const typed = (i: number): string => TEXT[i % TEXT.length]!;

@@ -6,14 +6,19 @@
  * snapshot; (e) latency from append to the watch callback with the new state. "in-worker" runs
  * the store in the worker's own thread; "via worker" calls it from the page through
  * connectStore, as apps do. Medians of RUNS runs; Debian's Chromium, headless.
+ *
+ * The page and its worker are a production build (Vite, bundled and minified, into a temporary
+ * directory served statically), as users ship them: the dev server's one-request-per-module
+ * loading would otherwise dominate every figure that includes starting a worker.
  */
 import type { Page } from 'playwright-core';
-import { launchBrowser, startServer } from '../browser/tabs/harness.ts';
+import { launchBrowser, startBuiltServer } from '../browser/tabs/harness.ts';
 import type { InWorkerBench } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
+const YJS_EDITS = Number(process.env.BENCH_YJS_EDITS ?? 10_000);
 let dbs = 0;
 const fresh = (label: string) => `bench-${label}-${Date.now().toString(36)}-${++dbs}`;
 
@@ -45,7 +50,8 @@ async function medianOf(run: () => Promise<number>): Promise<number> {
 }
 
 export async function runBrowserBenches(): Promise<BenchResult[]> {
-  const { server, url } = await startServer();
+  const server = await startBuiltServer(['test/browser/fixtures/bench.html']);
+  const { url } = server;
   const browser = await launchBrowser();
   const out: BenchResult[] = [];
   try {
@@ -168,6 +174,26 @@ export async function runBrowserBenches(): Promise<BenchResult[]> {
           )
         ).ms,
     );
+    // Page load to first projected state: a fresh navigation each time (page, worker, store).
+    const pageLoad = async (projection: string) => {
+      const fresh = await context.newPage();
+      await fresh.goto(
+        `${url}/test/browser/fixtures/bench.html?cold=${encodeURIComponent(storeDb)}&projection=${projection}`,
+      );
+      const cold = (
+        await fresh.waitForFunction(
+          () => (window as unknown as { cold?: unknown }).cold,
+          undefined,
+          { timeout: 60_000 },
+        )
+      ).jsonValue() as Promise<{ sinceNavigation?: number; error?: string }>;
+      const r = await cold;
+      await fresh.close();
+      if (r.sinceNavigation === undefined) throw new Error(`cold start failed: ${r.error}`);
+      return r.sinceNavigation;
+    };
+    const loadWith = await medianOf(() => pageLoad('board'));
+    const loadWithout = await medianOf(() => pageLoad('board-nosnap'));
     out.push(
       result(`chromium: cold start ${REPLAY_EVENTS}, with snapshot, in-worker`, 'ms', coldWith),
       result(`chromium: cold start ${REPLAY_EVENTS}, without snapshot, in-worker`, 'ms', storeC),
@@ -185,6 +211,20 @@ export async function runBrowserBenches(): Promise<BenchResult[]> {
         undefined,
         'worker start + connect + state',
       ),
+      result(
+        `chromium: page load → first state ${REPLAY_EVENTS}, with snapshot`,
+        'ms',
+        loadWith,
+        undefined,
+        'navigation start → state on the page (production build)',
+      ),
+      result(
+        `chromium: page load → first state ${REPLAY_EVENTS}, without snapshot`,
+        'ms',
+        loadWithout,
+        undefined,
+        'navigation start → state on the page (production build)',
+      ),
     );
 
     // (e) append → watch latency.
@@ -197,6 +237,50 @@ export async function runBrowserBenches(): Promise<BenchResult[]> {
     out.push(
       result('chromium: append → watch, in-worker (median of 200)', 'ms', median(inLatency)),
       result('chromium: append → watch, via worker (median of 200)', 'ms', median(viaLatency)),
+    );
+
+    // Issue 6: a Yjs document of YJS_EDITS one-character updates, opened with bindYDoc (in the
+    // worker's thread, like y-indexeddb, which runs where its doc is) without and with a
+    // snapshot, beside y-indexeddb loading the same edits; and the bytes stored per edit.
+    const yjsDb = fresh('yjs');
+    const yidbDb = fresh('y-indexeddb');
+    await inWorker(via, 'yjsSeed', yjsDb, YJS_EDITS);
+    await inWorker(via, 'yIndexedDbSeed', yidbDb, YJS_EDITS);
+    const opened = async (run: () => Promise<{ ms: number; length: number }>) => {
+      const r = await run();
+      if (r.length < YJS_EDITS) throw new Error(`opened ${r.length} characters of ${YJS_EDITS}`);
+      return r.ms;
+    };
+    const yidbOpen = await medianOf(() => opened(() => inWorker(via, 'yIndexedDbOpen', yidbDb)));
+    const yjsWithout = await medianOf(() => opened(() => inWorker(via, 'yjsOpen', yjsDb)));
+    const yjsBytes = await inWorker(via, 'yjsBytes', yjsDb);
+    await inWorker(via, 'yjsSnapshot', yjsDb);
+    const yjsWith = await medianOf(() => opened(() => inWorker(via, 'yjsOpen', yjsDb)));
+    const yidbBytes = await inWorker(via, 'yIndexedDbBytes', yidbDb);
+    const k = `${YJS_EDITS / 1000}k`;
+    out.push(
+      result(`chromium: yjs open ${k} updates, y-indexeddb`, 'ms', yidbOpen),
+      result(
+        `chromium: yjs open ${k} updates, no snapshot`,
+        'ms',
+        yjsWithout,
+        yidbOpen,
+        'baseline: y-indexeddb; store open + bindYDoc ready',
+      ),
+      result(
+        `chromium: yjs open ${k} updates + snapshot`,
+        'ms',
+        yjsWith,
+        yidbOpen,
+        'baseline: y-indexeddb; store open + bindYDoc ready',
+      ),
+      result(
+        'chromium: yjs bytes stored per edit',
+        'B',
+        yjsBytes / YJS_EDITS,
+        yidbBytes / YJS_EDITS,
+        'JSON of the stored events; baseline: y-indexeddb update records (merged every 500)',
+      ),
     );
     await context.close();
   } finally {
