@@ -57,10 +57,31 @@ function upperBound(list: LocalRecord[], cursor: string, inclusive: boolean): nu
   return lo;
 }
 
-function insertSorted(list: LocalRecord[], record: LocalRecord): void {
-  const at = upperBound(list, record.event.cursor, false);
-  if (at === list.length) list.push(record);
-  else list.splice(at, 0, record);
+const byCursor = (a: LocalRecord, b: LocalRecord) =>
+  a.event.cursor < b.event.cursor ? -1 : a.event.cursor > b.event.cursor ? 1 : 0;
+
+/**
+ * Adds a batch to a list sorted by cursor. Local events (and most synced ones) sort after
+ * everything held and are pushed; the rest are merged in one pass from the back, so a batch
+ * costs O(batch log batch + what sorts after its first record) instead of a splice per event.
+ */
+function addSorted(list: LocalRecord[], batch: LocalRecord[]): void {
+  const late: LocalRecord[] = [];
+  for (const record of batch) {
+    const last = list[list.length - 1];
+    if (late.length === 0 && (last === undefined || last.event.cursor < record.event.cursor)) {
+      list.push(record);
+    } else late.push(record);
+  }
+  if (late.length === 0) return;
+  late.sort(byCursor);
+  let i = list.length - 1;
+  let j = late.length - 1;
+  list.length += late.length;
+  for (let k = list.length - 1; j >= 0; k--) {
+    if (i >= 0 && list[i]!.event.cursor > late[j]!.event.cursor) list[k] = list[i--]!;
+    else list[k] = late[j--]!;
+  }
 }
 
 const snapshotKey = (projection: string, version: number, cursor: string) =>
@@ -88,18 +109,24 @@ class MemoryEventLog implements EventLog {
   private write(records: { event: StoredEventRecord; pos: number }[]): LocalRecord[] {
     const db = this.db;
     const out: LocalRecord[] = [];
+    const streams = new Map<string, LocalRecord[]>();
     for (const { event, pos } of records) {
       const record: LocalRecord = deepFreeze({ event: structuredClone(event), pos });
       db.byPos.push(record);
-      insertSorted(db.byCursor, record);
-      let stream = db.byStream.get(event.stream);
-      if (stream === undefined) {
-        stream = [];
-        db.byStream.set(event.stream, stream);
-      }
-      insertSorted(stream, record);
       db.byId.set(event.id, record);
+      const batch = streams.get(event.stream);
+      if (batch === undefined) streams.set(event.stream, [record]);
+      else batch.push(record);
       out.push(record);
+    }
+    addSorted(db.byCursor, out);
+    for (const [stream, batch] of streams) {
+      let list = db.byStream.get(stream);
+      if (list === undefined) {
+        list = [];
+        db.byStream.set(stream, list);
+      }
+      addSorted(list, batch);
     }
     return out;
   }
