@@ -1,0 +1,82 @@
+/**
+ * RELIABILITY 11: site data cleared → the client rebuilds from the server, and every event the
+ * server acknowledged is back. Real Chromium, the built demo, CDP's Storage.clearDataForOrigin
+ * (IndexedDB, the service worker's caches, everything of the origin).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DemoServer, startDemo } from '../../demo/server/app.ts';
+import { buildDemo } from '../../demo/server/build.ts';
+import { silentLogger } from '../../src/server/index.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
+import {
+  activity,
+  addCard,
+  boardText,
+  openDevice,
+  snap,
+  waitSynced,
+  waitUntil,
+} from './helpers.ts';
+
+describe('site data cleared (RELIABILITY 11)', () => {
+  let tmp: string;
+  let demo: DemoServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'chronicle-demo-clear-'));
+    await buildDemo(join(tmp, 'dist'));
+    demo = await startDemo({
+      distDir: join(tmp, 'dist'),
+      dataDir: join(tmp, 'data'),
+      log: silentLogger,
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      args: [...CHROMIUM_ARGS],
+      headless: true,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await demo?.close();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('rebuilds the board from the server with every acknowledged event', {
+    timeout: 90_000,
+  }, async () => {
+    const context = await browser.newContext();
+    const page = await openDevice(context, demo.url, 'A');
+    for (const title of ['One', 'Two', 'Three']) await addCard(page, 'todo', title);
+    await waitSynced(page, 'A');
+    const before = await boardText(page);
+    const eventsBefore = (await activity(page)).length;
+    await snap(page, 'clear-01-before');
+
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.clearDataForOrigin', {
+      origin: new URL(demo.url).origin,
+      storageTypes: 'all',
+    });
+    // Close every page of the origin so that its worker, which held the deleted database, ends.
+    await page.close();
+
+    const fresh = await context.newPage();
+    await fresh.goto(demo.url);
+    await waitUntil(async () => {
+      const board = await boardText(fresh).catch(() => ({}));
+      return JSON.stringify(board) === JSON.stringify(before);
+    }, 'the board back from the server');
+    await waitSynced(fresh, 'A after clearing');
+    expect(await boardText(fresh)).toEqual(before);
+    await waitUntil(async () => (await activity(fresh)).length >= eventsBefore, 'every event back');
+    await snap(fresh, 'clear-02-rebuilt');
+    await context.close();
+  });
+});
