@@ -9,26 +9,14 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { defineProjection, indexedDbStorage, memoryStorage, openStore } from '../../src/index.ts';
 import type { StorageAdapter } from '../../src/storage/adapter.ts';
+import { sampleEvent } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
 
-/** ~300 bytes of JSON, like a small app event. */
-export function sampleEvent(i: number) {
-  return {
-    type: i % 3 === 0 ? 'CardAdded' : 'CardMoved',
-    data: {
-      board: 'board-1',
-      card: `card-${i % 500}`,
-      title: `Card number ${i} with a reasonably descriptive title`,
-      column: ['todo', 'doing', 'done'][i % 3]!,
-      position: i,
-      tags: ['alpha', 'beta', 'gamma'].slice(0, i % 4),
-      note: 'lorem ipsum dolor sit amet, consectetur adipiscing elit sed do eiusmod',
-    },
-  };
-}
+// One event shape for every benchmark (Node and Chromium): ~300 bytes of JSON.
+export { sampleEvent } from './browser-shared.ts';
 
 type Card = ReturnType<typeof sampleEvent>['data'];
 const board = defineProjection<{ count: number; columns: Record<string, number> }, Card>({

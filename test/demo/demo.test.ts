@@ -3,23 +3,19 @@
  * `npm start` runs), two browser contexts as two devices. The steps build on each other, so
  * they run in order in one file; each saves a screenshot to test-results/demo.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoServer, startDemo } from '../../demo/server/app.ts';
-import { buildDemo } from '../../demo/server/build.ts';
-import { silentLogger } from '../../src/server/index.ts';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
+import type { DemoServer } from '../../demo/server/app.ts';
 import {
   activity,
   addCard,
   boardText,
   card,
+  type DemoFixture,
   openDevice,
   renameCard,
   snap,
+  startDemoFixture,
   syncState,
   waitSynced,
   waitUntil,
@@ -28,7 +24,7 @@ import {
 const STEP = 60_000;
 
 describe('the offline PWA demo', () => {
-  let tmp: string;
+  let fixture: DemoFixture;
   let demo: DemoServer;
   let browser: Browser;
   let deviceA: BrowserContext;
@@ -37,27 +33,15 @@ describe('the offline PWA demo', () => {
   let b: Page;
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'chronicle-demo-'));
-    await buildDemo(join(tmp, 'dist'));
-    demo = await startDemo({
-      distDir: join(tmp, 'dist'),
-      dataDir: join(tmp, 'data'),
-      log: silentLogger,
-    });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      args: [...CHROMIUM_ARGS],
-      headless: true,
-    });
+    fixture = await startDemoFixture();
+    ({ demo, browser } = fixture);
     // A phone-sized viewport for one device, a laptop for the other.
     deviceA = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     deviceB = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await demo?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   it('loads, installs its service worker, syncs, and adds cards', { timeout: STEP }, async () => {

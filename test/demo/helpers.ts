@@ -6,11 +6,50 @@
  * 1. Every wait is a bounded poll for a condition the page shows in its DOM, never a sleep.
  * 2. Screenshots are artifacts for people (test-results/demo); assertions read the DOM.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type DemoServer, startDemo } from '../../demo/server/app.ts';
+import { buildDemo } from '../../demo/server/build.ts';
+import { silentLogger } from '../../src/server/index.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
 
 export const ARTIFACTS = resolve(import.meta.dirname, '../../test-results/demo');
+
+export interface DemoFixture {
+  demo: DemoServer;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+/**
+ * The demo as `npm start` serves it: built into a temporary folder, served by startDemo on port
+ * 0 with a temporary SQLite file; and a headless Debian Chromium to drive it.
+ */
+export async function startDemoFixture(): Promise<DemoFixture> {
+  const tmp = mkdtempSync(join(tmpdir(), 'chronicle-demo-'));
+  await buildDemo(join(tmp, 'dist'));
+  const demo = await startDemo({
+    distDir: join(tmp, 'dist'),
+    dataDir: join(tmp, 'data'),
+    log: silentLogger,
+  });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [...CHROMIUM_ARGS],
+    headless: true,
+  });
+  return {
+    demo,
+    browser,
+    async close() {
+      await browser.close();
+      await demo.close();
+      rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
 
 /** Polls `check` until it returns something other than undefined/false. */
 export async function waitUntil<T>(

@@ -3,54 +3,34 @@
  * server acknowledged is back. Real Chromium, the built demo, CDP's Storage.clearDataForOrigin
  * (IndexedDB, the service worker's caches, everything of the origin).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoServer, startDemo } from '../../demo/server/app.ts';
-import { buildDemo } from '../../demo/server/build.ts';
-import { silentLogger } from '../../src/server/index.ts';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
 import {
   activity,
   addCard,
   boardText,
+  type DemoFixture,
   openDevice,
   snap,
+  startDemoFixture,
   waitSynced,
   waitUntil,
 } from './helpers.ts';
 
 describe('site data cleared (RELIABILITY 11)', () => {
-  let tmp: string;
-  let demo: DemoServer;
-  let browser: Browser;
+  let fixture: DemoFixture;
 
   beforeAll(async () => {
-    tmp = mkdtempSync(join(tmpdir(), 'chronicle-demo-clear-'));
-    await buildDemo(join(tmp, 'dist'));
-    demo = await startDemo({
-      distDir: join(tmp, 'dist'),
-      dataDir: join(tmp, 'data'),
-      log: silentLogger,
-    });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      args: [...CHROMIUM_ARGS],
-      headless: true,
-    });
+    fixture = await startDemoFixture();
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await demo?.close();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   it('rebuilds the board from the server with every acknowledged event', {
     timeout: 90_000,
   }, async () => {
+    const { browser, demo } = fixture;
     const context = await browser.newContext();
     const page = await openDevice(context, demo.url, 'A');
     for (const title of ['One', 'Two', 'Three']) await addCard(page, 'todo', title);
