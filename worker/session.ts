@@ -123,6 +123,9 @@ export class Session {
       append: async (stream, events, options) =>
         (await this.opened()).append(stream, events, options),
       read: async (query) => (await this.opened()).read(query),
+      readSince: async (position, query) => (await this.opened()).readSince(position, query),
+      localGet: async (key) => (await this.opened()).local.get(key),
+      localSet: async (key, value) => (await this.opened()).local.set(key, value),
       subscribe: async (listener, query) => {
         const store = await this.opened();
         // Every batch must arrive, in order: postMessage keeps the order, nothing is dropped.

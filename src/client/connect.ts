@@ -13,13 +13,16 @@
  */
 import { proxy, type Remote, wrap } from 'comlink';
 import { deserializeError, StoreClosedError, ValidationError } from '../core/errors.ts';
-import type { NewEvent, StoredEvent } from '../core/events.ts';
+import type { JsonValue, NewEvent, StoredEvent } from '../core/events.ts';
 import type { SyncApi, SyncConnection, SyncStatus, SyncTarget } from '../core/sync-types.ts';
 import type {
   AppendOptions,
   Conflict,
   EventStore,
+  LocalCache,
   ReadQuery,
+  ReceivedEvents,
+  ReceiveQuery,
   StateAt,
   SubscribeQuery,
 } from '../store/types.ts';
@@ -215,6 +218,16 @@ class Client<E> implements ConnectedStore<E> {
   read(query?: ReadQuery): Promise<StoredEvent<E>[]> {
     return this.call(() => this.remote.read(query) as Promise<StoredEvent<E>[]>);
   }
+
+  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<E>> {
+    return this.call(() => this.remote.readSince(position, query) as Promise<ReceivedEvents<E>>);
+  }
+
+  readonly local: LocalCache = {
+    // comlink's Remote<> type distributes over the JsonValue union; the value is the same.
+    get: (key) => this.call(() => this.remote.localGet(key) as Promise<JsonValue | undefined>),
+    set: (key, value) => this.call(() => this.remote.localSet(key, value)),
+  };
 
   state<S>(projection: string, options?: { at?: StateAt }): Promise<S> {
     return this.call(() => this.remote.state(projection, options) as Promise<S>);

@@ -18,17 +18,19 @@
  *    page of different versions refuse each other with a clear error instead of misbehaving.
  */
 import type { SerializedError } from '../core/errors.ts';
-import type { NewEvent, StoredEvent } from '../core/events.ts';
+import type { JsonValue, NewEvent, StoredEvent } from '../core/events.ts';
 import type { SyncStatus } from '../core/sync-types.ts';
 import type {
   AppendOptions,
   Conflict,
   ReadQuery,
+  ReceivedEvents,
+  ReceiveQuery,
   StateAt,
   SubscribeQuery,
 } from '../store/types.ts';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Where the store runs: one SharedWorker for every tab, or a dedicated worker per tab. */
 export type HostMode = 'shared' | 'dedicated';
@@ -90,7 +92,8 @@ export interface RemoteSyncTarget {
 /**
  * The store as the worker exposes it to one client (comlink over that client's port). Exactly
  * the EventStore methods; `unlisten` is the boundary form of the functions that subscribe and
- * watch return, `syncConnect`/`syncClose` of `sync.connect()` and `SyncConnection.close()`.
+ * watch return, `syncConnect`/`syncClose` of `sync.connect()` and `SyncConnection.close()`,
+ * `localGet`/`localSet` of `local.get()` and `local.set()`.
  */
 export interface StoreEndpoint {
   hello(onStatus: RemoteListener<HostStatus>): Promise<HelloReply>;
@@ -100,6 +103,9 @@ export interface StoreEndpoint {
     options?: AppendOptions,
   ): Promise<StoredEvent<unknown>[]>;
   read(query?: ReadQuery): Promise<StoredEvent<unknown>[]>;
+  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<unknown>>;
+  localGet(key: string): Promise<JsonValue | undefined>;
+  localSet(key: string, value: JsonValue): Promise<void>;
   subscribe(
     listener: RemoteListener<StoredEvent<unknown>[]>,
     query?: SubscribeQuery,

@@ -9,11 +9,23 @@
  *    returns the stored form.
  * 3. state() reflects every event read() would return when it is called.
  * 4. After close(), every method rejects with StoreClosedError; in-flight calls finish first.
+ * 5. readSince(p) returns every matching event with position > p up to the returned `position`:
+ *    positions are dense and committed in order (storage invariants 2-3), so a page that ends
+ *    short has reached the head, and nothing at or below `position` can appear later.
+ * 6. The local cache lives in the log's meta under LOCAL_META_PREFIX, a prefix no other meta
+ *    key uses: it is not an event, so read, subscribe and sync never see it.
  */
 import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
-import type { LocalRecord, NewEvent, StoredEvent, StoredEventRecord } from '../core/events.ts';
+import type {
+  JsonValue,
+  LocalRecord,
+  NewEvent,
+  StoredEvent,
+  StoredEventRecord,
+} from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { EventId } from '../core/ids.ts';
+import { assertJsonValue, jsonByteLength } from '../core/json.ts';
 import type { Projection } from '../core/projection.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
@@ -28,7 +40,10 @@ import type {
   AppendOptions,
   Conflict,
   EventStore,
+  LocalCache,
   ReadQuery,
+  ReceivedEvents,
+  ReceiveQuery,
   StateAt,
   StoreOptions,
   SubscribeQuery,
@@ -36,6 +51,35 @@ import type {
 import { ProjectionWatchers } from './watchers.ts';
 
 const CONFLICT_PAGE = 500;
+const RECEIVE_PAGE = 500;
+/** Meta keys of the local cache (invariant 6). */
+export const LOCAL_META_PREFIX = 'local:';
+export const LOCAL_KEY_MAX_LENGTH = 200;
+/** The largest JSON text a local cache value may have: a merged Yjs state of a large document. */
+export const LOCAL_VALUE_MAX_BYTES = 16 * 1024 * 1024;
+
+function localKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > LOCAL_KEY_MAX_LENGTH) {
+    throw new ValidationError('key', `must be a string of 1 to ${LOCAL_KEY_MAX_LENGTH} characters`);
+  }
+  return LOCAL_META_PREFIX + key;
+}
+
+function compileReceive(position: unknown, query: ReceiveQuery = {}) {
+  if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0) {
+    throw new ValidationError('position', 'must be a non-negative integer');
+  }
+  if (typeof query !== 'object' || query === null) {
+    throw new ValidationError('query', 'must be an object');
+  }
+  // The same checks as read(): stream, types, limit.
+  const compiled = compileQuery({
+    ...(query.stream === undefined ? {} : { stream: query.stream }),
+    ...(query.types === undefined ? {} : { types: query.types }),
+    ...(query.limit === undefined ? {} : { limit: query.limit }),
+  });
+  return { position, ...compiled };
+}
 
 /** The application's view of a stored event: its data is the store's event type E. */
 function asPublic<E>(event: StoredEventRecord): StoredEvent<E> {
@@ -174,6 +218,51 @@ class Store<E> implements EventStore<E> {
   read(query?: ReadQuery): Promise<StoredEvent<E>[]> {
     return this.guard(async () => this.present(await readWith(this.log, compileQuery(query))));
   }
+
+  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<E>> {
+    return this.guard(async () => {
+      const q = compileReceive(position, query);
+      const head = await this.log.headPos();
+      const out: LocalRecord[] = [];
+      let reached = Math.min(q.position, head);
+      if (q.limit === 0) return { events: [], position: reached, head };
+      for (;;) {
+        const page = await this.log.readByPos(reached, RECEIVE_PAGE);
+        for (const record of page) {
+          reached = record.pos;
+          const e = record.event;
+          if (q.stream !== undefined && e.stream !== q.stream) continue;
+          if (q.types !== undefined && !q.types.has(e.type)) continue;
+          out.push(record);
+          if (out.length >= q.limit) return { events: this.present(out), position: reached, head };
+        }
+        // A short page reached the head (invariant 5).
+        if (page.length < RECEIVE_PAGE) break;
+      }
+      return { events: this.present(out), position: reached, head };
+    });
+  }
+
+  readonly local: LocalCache = {
+    get: (key) =>
+      this.guard(async () => {
+        const value = await this.log.getMeta(localKey(key));
+        return value === null ? undefined : value; // set(key, null) clears
+      }),
+    set: (key, value) =>
+      this.guard(async () => {
+        const name = localKey(key);
+        assertJsonValue(value, 'value');
+        const bytes = jsonByteLength(value);
+        if (bytes > LOCAL_VALUE_MAX_BYTES) {
+          throw new ValidationError(
+            'value',
+            `encoded size ${bytes} bytes is over the limit of ${LOCAL_VALUE_MAX_BYTES}`,
+          );
+        }
+        await this.log.setMeta(name, value as JsonValue);
+      }),
+  };
 
   subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void {
     if (this.closed) throw new StoreClosedError();

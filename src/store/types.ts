@@ -2,7 +2,7 @@
  * The public shape of an event store: the same interface in-process (openStore) and on the main
  * thread through a worker (connectStore).
  */
-import type { ExpectedVersion, NewEvent, StoredEvent } from '../core/events.ts';
+import type { ExpectedVersion, JsonValue, NewEvent, StoredEvent } from '../core/events.ts';
 import type { Projection } from '../core/projection.ts';
 import type { SyncApi } from '../core/sync-types.ts';
 import type { Upcaster } from '../core/upcast.ts';
@@ -57,6 +57,42 @@ export interface Conflict<E = unknown> {
   events: StoredEvent<E>[];
 }
 
+/** For readSince: filters on events in receive order. */
+export interface ReceiveQuery {
+  stream?: string;
+  types?: readonly string[];
+  /** At most this many matching events; `position` then says where to continue. */
+  limit?: number;
+}
+
+/** What readSince returns. */
+export interface ReceivedEvents<E = unknown> {
+  /** Matching events with a local position above the one asked for, in receive order. */
+  events: StoredEvent<E>[];
+  /**
+   * Where to continue: every event at or below this position was examined (matching or not).
+   * Pass it to the next readSince to get only what arrived since.
+   */
+  position: number;
+  /** The log's last local position when the read began (0 when empty). */
+  head: number;
+}
+
+/**
+ * A small key-value cache local to this database: never synced, never in read() or subscribe(),
+ * kept until the database is deleted. For derived data that can always be rebuilt from the log
+ * (bindYDoc keeps a document's merged state there); nothing may depend on it for correctness.
+ */
+export interface LocalCache {
+  /** The stored value, or undefined when none (or after set(key, null)). */
+  get(key: string): Promise<JsonValue | undefined>;
+  /**
+   * Stores a JSON value (null clears the key). Keys: 1 to 200 characters. A value's JSON text
+   * is at most LOCAL_VALUE_MAX_BYTES (16 MiB); binary data goes in as base64 text.
+   */
+  set(key: string, value: JsonValue): Promise<void>;
+}
+
 export interface EventStore<E = unknown> {
   readonly replicaId: string;
   append(
@@ -65,6 +101,16 @@ export interface EventStore<E = unknown> {
     options?: AppendOptions,
   ): Promise<StoredEvent<E>[]>;
   read(query?: ReadQuery): Promise<StoredEvent<E>[]>;
+  /**
+   * Events with a local position above `position`, in the order this replica received them
+   * (its own appends and synced events alike). Positions are dense per database and only grow,
+   * so `readSince(p)` finds everything that arrived after `p` wherever it sorts in the total
+   * order; it costs O(events since p), filters included. `readSince(0, { limit: 0 })` tells the
+   * head position.
+   */
+  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<E>>;
+  /** A local key-value cache that never syncs (see LocalCache). */
+  readonly local: LocalCache;
   /** Live events (local, other tabs, synced), in the order this replica received them. */
   subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void;
   state<S>(projection: string, options?: { at?: StateAt }): Promise<S>;

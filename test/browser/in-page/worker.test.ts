@@ -76,6 +76,22 @@ describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker',
     expect(typeof store.persisted).toBe('boolean');
   });
 
+  it('reads in receive order and keeps a local cache through the worker', async () => {
+    const { store, db } = await open();
+    await store.append('doc', { type: 'a', data: 1 });
+    await store.append('other', { type: 'a', data: 2 });
+    await store.append('doc', { type: 'b', data: 3 });
+    const since = await store.readSince(1, { stream: 'doc' });
+    expect(since.events.map((e) => e.data)).toEqual([3]);
+    expect(since).toMatchObject({ position: 3, head: 3 });
+    await store.local.set('cache', { position: 3, state: 'AAE=' });
+    await expect(store.local.set('', 1)).rejects.toMatchObject({ code: 'VALIDATION' });
+    await store.close();
+    const again = await open(db);
+    expect(await again.store.local.get('cache')).toEqual({ position: 3, state: 'AAE=' });
+    expect(await again.store.read()).toHaveLength(3);
+  });
+
   it('keeps the class, code and fields of errors thrown in the worker (C3)', async () => {
     const { store } = await open();
     await store.append('s', { type: 'A', data: 1 });
