@@ -21,12 +21,22 @@
  *    still appended (they are the user's edits).
  * 7. A failed append is reported; its content stays in the doc and reaches the log with this
  *    doc's next snapshot.
+ * 8. Opening uses the local open cache (cache.ts) when there is a valid one: its state, then
+ *    every Yjs event of the stream received after its position (readSince), so the open costs
+ *    O(events since the cache), not O(stream). Otherwise it loads from the latest snapshot
+ *    (load.ts), having read the head position first, so that the cache it then writes promises
+ *    nothing the load may have missed.
+ * 9. A cache write takes the doc's state and covers at one instant, then adds every event since
+ *    the last cache position that they may lack (not covered, not one of this binding's own
+ *    appends made before that instant): the written state includes everything up to the new
+ *    position. Cache failures are ignored (the cache is never needed, cache.ts invariant 3).
  */
 import * as Y from 'yjs';
 import type { StoredEvent } from '../core/events.ts';
 import { EventId } from '../core/ids.ts';
 import type { EventStore } from '../store/types.ts';
 import { encodeBase64 } from './base64.ts';
+import { cacheKey, type DocCache, decodeCache, encodeCache } from './cache.ts';
 import {
   type Covers,
   cover,
@@ -50,6 +60,13 @@ export interface BindYDocOptions {
   snapshotEvery?: number;
   /** Failed appends and malformed events. Default: rethrown asynchronously (like the store). */
   onError?: (error: unknown) => void;
+  /**
+   * Keep the merged document in the store's local cache (EventStore.local, never synced) so
+   * that the next open applies it plus only the events received since (invariant 8). Default true.
+   */
+  cache?: boolean;
+  /** Rewrite the cache after this many update events (own and remote), and on destroy. Default 500. */
+  cacheEvery?: number;
 }
 
 export interface YDocBinding {
@@ -63,6 +80,10 @@ export interface YDocBinding {
 }
 
 export const DEFAULT_SNAPSHOT_EVERY = 200;
+export const DEFAULT_CACHE_EVERY = 500;
+/** After an open from the cache, rewrite it when the scan passed this many positions. */
+const CACHE_STALE_POSITIONS = 1000;
+const YJS_TYPES = [UPDATE_TYPE, SNAPSHOT_TYPE];
 
 function reportAsync(error: unknown): void {
   queueMicrotask(() => {
@@ -87,6 +108,13 @@ class Binding implements YDocBinding {
   private buffered: StoredEvent[] = [];
   private replayed: Set<string> | undefined;
   private readonly unsubscribe: () => void;
+  private readonly cacheKey: string | undefined;
+  private readonly cacheEvery: number;
+  /** The receive position the doc is known to hold every Yjs event of the stream up to. */
+  private position: number | undefined;
+  /** Update events applied or appended since the cache was last written. */
+  private sinceCache = 0;
+  private caching = false;
 
   constructor(
     private readonly store: EventStore<unknown>,
@@ -96,6 +124,8 @@ class Binding implements YDocBinding {
     this.doc = options.doc ?? new Y.Doc();
     this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     this.onError = options.onError ?? reportAsync;
+    this.cacheKey = options.cache === false ? undefined : cacheKey(stream);
+    this.cacheEvery = options.cacheEvery ?? DEFAULT_CACHE_EVERY;
     this.doc.on('update', this.onUpdate);
     // Subscribe before reading so that nothing written meanwhile is missed (invariant 5).
     this.unsubscribe = store.subscribe((events) => this.onEvents(events), {
@@ -120,21 +150,92 @@ class Binding implements YDocBinding {
 
   private async replay(): Promise<void> {
     try {
-      const loaded = await loadDoc(this.store, this.stream, undefined, this.onError);
+      const cached = await this.openFromCache();
       if (this.destroyed) return;
-      this.applyUpdates(loaded.updates);
-      mergeCovers(this.covers, loaded.covers);
-      this.sinceSnapshot = loaded.applied.size;
-      this.replayed = loaded.applied;
+      if (!cached) await this.openFromEvents();
+      if (this.destroyed) return;
       this.replaying = false;
       const buffered = this.buffered;
       this.buffered = [];
       this.applyLive(buffered);
       this.replayed = undefined;
+      // Before `ready` resolves, so that a store closed right after still receives the write.
+      if (this.sinceCache > 0) this.writeCacheAt(this.position);
     } catch (error) {
       this.onError(error);
       throw error;
     }
+  }
+
+  /** The cached state plus the events received since it (invariant 8); false when unusable. */
+  private async openFromCache(): Promise<boolean> {
+    const cache = await this.readCache();
+    if (cache === undefined) return false;
+    const since = await this.store.readSince(cache.position, {
+      stream: this.stream,
+      types: YJS_TYPES,
+    });
+    if (since.head < cache.position) return false; // another log (cache.ts invariant 3)
+    const updates = [cache.state];
+    const applied = new Set<string>();
+    mergeCovers(this.covers, cache.covers);
+    this.sinceSnapshot = cache.sinceSnapshot;
+    for (const event of since.events) {
+      if (event.type === UPDATE_TYPE && isCovered(event, this.covers)) continue;
+      try {
+        const parsed = parseYEvent(event);
+        if (parsed === undefined) continue;
+        applied.add(event.id);
+        if (parsed.kind === 'update') {
+          updates.push(parsed.update);
+          cover(this.covers, event.replica, event.seq);
+          this.sinceSnapshot += 1;
+          this.sinceCache += 1;
+        } else {
+          // Harmless if the cache holds it already; it may hold a failed append (invariant 7).
+          updates.push(parsed.state);
+          mergeCovers(this.covers, parsed.covers);
+          this.sinceSnapshot = 0;
+          this.sinceCache += 1;
+        }
+      } catch (error) {
+        this.onError(error);
+      }
+    }
+    if (this.destroyed) return true;
+    this.applyUpdates(updates);
+    this.replayed = applied;
+    this.position = since.position;
+    if (since.position - cache.position >= CACHE_STALE_POSITIONS) this.sinceCache += 1;
+    return true;
+  }
+
+  private async readCache(): Promise<DocCache | undefined> {
+    if (this.cacheKey === undefined) return undefined;
+    try {
+      return decodeCache(await this.store.local.get(this.cacheKey), this.store.replicaId);
+    } catch {
+      return undefined; // a store without a usable cache still opens (cache.ts invariant 3)
+    }
+  }
+
+  private async openFromEvents(): Promise<void> {
+    // The head first: the load below then holds every event up to it (invariant 8).
+    const head =
+      this.cacheKey === undefined
+        ? undefined
+        : await this.store.readSince(0, { limit: 0 }).then(
+            (r) => r.head,
+            () => undefined,
+          );
+    const loaded = await loadDoc(this.store, this.stream, undefined, this.onError);
+    if (this.destroyed) return;
+    this.applyUpdates(loaded.updates);
+    mergeCovers(this.covers, loaded.covers);
+    this.sinceSnapshot = loaded.applied.size;
+    this.replayed = loaded.applied;
+    this.position = head;
+    this.sinceCache = 1; // no valid cache: write one
   }
 
   private onEvents(events: StoredEvent[]): void {
@@ -156,6 +257,7 @@ class Binding implements YDocBinding {
           if (!mine) updates.push(parsed.update);
           cover(this.covers, event.replica, event.seq);
           this.sinceSnapshot += 1;
+          this.sinceCache += 1;
         } else {
           // A snapshot of another binding may hold updates not delivered here yet: apply it,
           // so that `covers` stays true of the doc (invariant 4).
@@ -168,6 +270,74 @@ class Binding implements YDocBinding {
       }
     }
     this.applyUpdates(updates);
+    if (!this.replaying && this.sinceCache >= this.cacheEvery) void this.refreshCache();
+  }
+
+  /** Writes the cache for a position the doc is known to hold everything up to (invariant 9). */
+  private writeCacheAt(position: number | undefined): void {
+    if (this.cacheKey === undefined || position === undefined) return;
+    this.sinceCache = 0;
+    const cache: DocCache = {
+      replica: this.store.replicaId,
+      position,
+      state: Y.encodeStateAsUpdate(this.doc),
+      covers: { ...this.covers },
+      sinceSnapshot: this.sinceSnapshot,
+    };
+    this.store.local.set(this.cacheKey, encodeCache(cache)).catch(() => {});
+  }
+
+  /**
+   * Writes the cache with the events received since its position merged in, without touching
+   * the doc (so it works after destroy too; invariant 9).
+   */
+  private async refreshCache(): Promise<void> {
+    const key = this.cacheKey;
+    const from = this.position;
+    if (key === undefined || from === undefined || this.caching || this.replaying) return;
+    this.caching = true;
+    this.sinceCache = 0;
+    // One instant: what the doc holds now.
+    const parts = [Y.encodeStateAsUpdate(this.doc)];
+    const covers: Covers = { ...this.covers };
+    const own = new Set(this.own);
+    const sinceSnapshot = this.sinceSnapshot;
+    try {
+      const since = await this.store.readSince(from, { stream: this.stream, types: YJS_TYPES });
+      if (since.head < from) return;
+      for (const event of since.events) {
+        if (own.has(event.id)) continue;
+        if (event.type === UPDATE_TYPE && isCovered(event, covers)) continue;
+        try {
+          const parsed = parseYEvent(event);
+          if (parsed?.kind === 'update') {
+            parts.push(parsed.update);
+            cover(covers, event.replica, event.seq);
+          } else if (parsed?.kind === 'snapshot') {
+            parts.push(parsed.state);
+            mergeCovers(covers, parsed.covers);
+          }
+        } catch {
+          // Malformed: the live path reports it; the cache just leaves it out.
+        }
+      }
+      const state = parts.length === 1 ? parts[0]! : Y.mergeUpdates(parts);
+      const value = encodeCache({
+        replica: this.store.replicaId,
+        position: since.position,
+        state,
+        covers,
+        sinceSnapshot,
+      });
+      await this.store.local.set(key, value);
+      if (this.position === undefined || since.position > this.position) {
+        this.position = since.position;
+      }
+    } catch {
+      // The cache is optional (cache.ts invariant 3): the next open falls back or rescans.
+    } finally {
+      this.caching = false;
+    }
   }
 
   private applyUpdates(updates: Uint8Array[]): void {
@@ -186,9 +356,11 @@ class Binding implements YDocBinding {
     const id = EventId.make(Date.now());
     this.own.add(id);
     const data: YUpdateData = { update: encodeBase64(update) };
+    this.sinceCache += 1;
     this.enqueue(async () => {
       await this.store.append(this.stream, { id, type: UPDATE_TYPE, data });
       await this.maybeSnapshot();
+      if (this.sinceCache >= this.cacheEvery && !this.destroyed) void this.refreshCache();
     });
   }
 
@@ -220,6 +392,7 @@ class Binding implements YDocBinding {
     if (this.destroyed) return;
     this.flushQueue(); // edits made before destroy are the user's (invariant 6)
     this.destroyed = true;
+    if (this.sinceCache > 0 && !this.replaying) void this.refreshCache();
     this.doc.off('update', this.onUpdate);
     this.unsubscribe();
     this.buffered = [];
