@@ -12,6 +12,7 @@ export { decodeBase64, encodeBase64 } from './base64.ts';
 export {
   type BindYDocOptions,
   bindYDoc,
+  DEFAULT_CACHE_EVERY,
   DEFAULT_SNAPSHOT_EVERY,
   type YDocBinding,
 } from './bind.ts';
