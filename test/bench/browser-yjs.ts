@@ -2,6 +2,11 @@
  * The issue 6 benchmarks of the Chromium bench worker (a lazily loaded chunk, see
  * browser-worker.ts): a Yjs document of one-character updates stored by Chronicle (bindYDoc on
  * openStore in this thread) and by y-indexeddb, opened and measured the same way.
+ *
+ * bindYDoc runs with its defaults, so its open cache is on (src/yjs/bind.ts, invariant 8): the
+ * first open of a database loads from the events and writes the cache, every later one is a
+ * reopen from it (as y-indexeddb's load is of its stored updates). The median of the runs is
+ * therefore a reopen; the cold load is what the Node bench reports as "no open cache".
  */
 import { IndexeddbPersistence } from 'y-indexeddb';
 import * as Y from 'yjs';
