@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   browser: (await import('./browser.ts')).runBrowserBenches,
   yjs: (await import('./yjs-node.ts')).runYjsNodeBenches,
   sync: (await import('./sync-node.ts')).runSyncNodeBenches,
+  size: (await import('./bundle-size.ts')).runBundleSizeBenches,
 };
 
 const results: BenchResult[] = [];
