@@ -14,6 +14,7 @@ import { type DemoServer, startDemo } from '../../demo/server/app.ts';
 import { buildDemo } from '../../demo/server/build.ts';
 import { silentLogger } from '../../src/server/index.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
+import { waitUntil as pollUntil } from '../browser/tabs/harness.ts';
 
 export const ARTIFACTS = resolve(import.meta.dirname, '../../test-results/demo');
 
@@ -51,28 +52,13 @@ export async function startDemoFixture(): Promise<DemoFixture> {
   };
 }
 
-/** Polls `check` until it returns something other than undefined/false. */
-export async function waitUntil<T>(
+/** Polls `check` until it returns something other than undefined/false (the tabs harness's poll). */
+export function waitUntil<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,
   what: string,
   timeoutMs = 15_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return pollUntil(check, what, timeoutMs, 50);
 }
 
 export async function snap(page: Page, name: string): Promise<void> {
