@@ -11,6 +11,7 @@ export {
 } from './auth.ts';
 export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.ts';
 export { type LogEntry, type ServerLogger, silentLogger, stderrLogger } from './metrics.ts';
+export { type PostgresStorageOptions, postgresStorage } from './postgres.ts';
 export {
   createSyncServer,
   DEFAULT_SPACE,

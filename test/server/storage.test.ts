@@ -2,14 +2,26 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresStorage } from '../../src/server/postgres.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import { makeEvents } from './events.ts';
+import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
+import { dropSchema, freshSchema } from './postgres-helpers.ts';
 import { runServerStorageConformance } from './storage-conformance.ts';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'chronicle-server-'));
 }
+
+// One throwaway cluster for the file; each storage instance gets a schema of its own.
+let pg: PostgresServer | undefined;
+beforeAll(async () => {
+  pg = await startPostgres();
+});
+afterAll(async () => {
+  await pg?.stop();
+});
 
 runServerStorageConformance([
   {
@@ -36,6 +48,26 @@ runServerStorageConformance([
     name: 'sqlite (:memory:)',
     async make() {
       return { storage: sqliteStorage(':memory:'), async cleanup() {} };
+    },
+  },
+  {
+    name: 'postgres',
+    async make() {
+      const url = pg!.url;
+      const schema = freshSchema();
+      let storage = postgresStorage(url, { schema, poolSize: 4 });
+      return {
+        storage,
+        async reopen() {
+          await storage.close();
+          storage = postgresStorage(url, { schema, poolSize: 4 });
+          return storage;
+        },
+        async cleanup() {
+          await storage.close();
+          await dropSchema(url, schema);
+        },
+      };
     },
   },
 ]);

@@ -1,0 +1,192 @@
+/**
+ * The PostgreSQL schema of postgresStorage, and the LISTEN connection that carries appends made
+ * by other servers on the same database.
+ *
+ * Invariants:
+ * 1. The schema is created idempotently: `CREATE ... IF NOT EXISTS` inside one transaction that
+ *    holds an advisory lock named after the schema, so that several servers starting at once do
+ *    not race on the catalog; a `schema_version` row records the layout, and a database written
+ *    by a newer layout is refused rather than misread.
+ * 2. Table names are always qualified with a validated schema name (an identifier of lowercase
+ *    letters, digits and `_`), never taken from input unchecked.
+ * 3. Every committed append sends one NOTIFY on the schema's channel, inside the ingest
+ *    transaction, so it is delivered only if, and after, the append committed.
+ * 4. The listener reconnects after losing its connection, and then calls `onReconnect` so that
+ *    appends whose notification was lost are still announced (by reading the heads again).
+ */
+
+import type { PoolClient } from 'pg';
+import pg from 'pg';
+
+/** The layout this code writes and reads. */
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+
+export function isValidSchemaName(schema: string): boolean {
+  return SCHEMA_NAME.test(schema);
+}
+
+/** The NOTIFY channel of a schema: servers on other schemas of the database are not woken. */
+export function channelOf(schema: string): string {
+  return `chronicle_${schema}`;
+}
+
+function ddl(s: string): string {
+  return `
+CREATE SCHEMA IF NOT EXISTS ${s};
+CREATE TABLE IF NOT EXISTS ${s}.schema_version (
+  only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+  version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ${s}.spaces (
+  space TEXT PRIMARY KEY,
+  replica TEXT NOT NULL,
+  epoch TEXT NOT NULL,
+  head BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS ${s}.events (
+  space TEXT NOT NULL,
+  pos BIGINT NOT NULL,
+  id TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  stream TEXT NOT NULL,
+  cursor TEXT NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (space, pos),
+  UNIQUE (space, id)
+);
+CREATE TABLE IF NOT EXISTS ${s}.checkpoints (
+  space TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  checkpoint TEXT NOT NULL,
+  PRIMARY KEY (space, peer)
+);
+CREATE TABLE IF NOT EXISTS ${s}.owners (
+  space TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  sub TEXT NOT NULL,
+  PRIMARY KEY (space, replica)
+);
+INSERT INTO ${s}.schema_version (only_row, version) VALUES (TRUE, ${SCHEMA_VERSION})
+  ON CONFLICT (only_row) DO NOTHING;
+`;
+}
+
+/** Creates the schema if needed (invariant 1) and checks its version. */
+export async function createSchema(client: PoolClient, schema: string): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`chronicle:${schema}`]);
+    await client.query(ddl(schema));
+    const row = await client.query<{ version: number }>(
+      `SELECT version FROM ${schema}.schema_version`,
+    );
+    const version = row.rows[0]?.version;
+    if (version !== SCHEMA_VERSION) {
+      throw new Error(
+        `schema ${schema} has layout version ${String(version)}, this server reads ${SCHEMA_VERSION}`,
+      );
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
+/** A notification payload: which space, its new head, and which storage instance wrote it. */
+export interface AppendNotice {
+  space: string;
+  head: number;
+  from: string;
+}
+
+export function parseNotice(payload: string | undefined): AppendNotice | undefined {
+  if (payload === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(payload);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { space, head, from } = value as Record<string, unknown>;
+    if (typeof space !== 'string' || typeof head !== 'number' || typeof from !== 'string') {
+      return undefined;
+    }
+    return { space, head, from };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Delay before the listener tries to connect again after losing its connection. */
+const RECONNECT_MS = 1000;
+
+/** One dedicated connection (not from the pool: LISTEN is per session) that hears appends. */
+export class AppendListener {
+  private client: pg.Client | undefined;
+  private stopped = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly config: pg.ClientConfig,
+    private readonly channel: string,
+    private readonly onNotice: (notice: AppendNotice) => void,
+    private readonly onReconnect: () => void,
+  ) {}
+
+  /** Connects and listens; rejects if the first connection fails. */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client(this.config);
+    // An error on an idle listening connection must not crash the process: reconnect instead.
+    client.on('error', () => this.lost(client));
+    client.on('end', () => this.lost(client));
+    client.on('notification', (message) => {
+      if (message.channel !== this.channel) return;
+      const notice = parseNotice(message.payload);
+      if (notice !== undefined) this.onNotice(notice);
+    });
+    await client.connect();
+    try {
+      await client.query(`LISTEN ${this.channel}`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.stopped) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.client = client;
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.client !== client || this.stopped) return;
+    this.client = undefined;
+    client.end().catch(() => {});
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.connect().then(
+        () => this.onReconnect(),
+        () => this.schedule(),
+      );
+    }, RECONNECT_MS);
+    this.timer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => {});
+  }
+}
