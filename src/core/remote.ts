@@ -1,6 +1,6 @@
 /**
  * Validation of events that arrive from another replica (sync). Nothing from the network is
- * trusted: every field is checked, the cursor and time must agree with the HLC, and the copy
+ * trusted: every field is checked, the cursor and time (derived when absent) must agree with the HLC, and the copy
  * that is kept is rebuilt from JSON so that `__proto__` keys stay plain data.
  */
 import { ValidationError } from './errors.ts';
@@ -54,9 +54,13 @@ export function validateRemoteEvent(
   if (!Seq.isValid(e.seq)) throw new ValidationError(`${path}.seq`, 'must be a positive integer');
   if (!isHlc(e.hlc)) throw new ValidationError(`${path}.hlc`, 'must be an HLC timestamp');
   const wall = decodeHlc(e.hlc).wall;
-  if (e.time !== wall) throw new ValidationError(`${path}.time`, 'must equal the HLC wall time');
+  // `time` and `cursor` follow from hlc, replica and seq: the wire may leave them out (see
+  // sync/messages.ts); when present they must agree.
+  if (e.time !== undefined && e.time !== wall) {
+    throw new ValidationError(`${path}.time`, 'must equal the HLC wall time');
+  }
   const cursor = Cursor.make(e.hlc as Hlc, e.replica, e.seq);
-  if (e.cursor !== cursor)
+  if (e.cursor !== undefined && e.cursor !== cursor)
     throw new ValidationError(`${path}.cursor`, 'does not match hlc, replica and seq');
   const record: StoredEventRecord = {
     id: e.id as EventId,

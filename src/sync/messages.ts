@@ -202,9 +202,16 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
   }
 }
 
-/** Serialises an outgoing message. */
+/**
+ * Serialises an outgoing message. Events travel without `cursor` and `time`: both follow from
+ * `hlc`, `replica` and `seq`, and the receiver's validateRemoteEvent derives them (about a sixth
+ * of an event's bytes).
+ */
 export function encodeMessage(message: SyncMessage): string {
-  return JSON.stringify(message);
+  if (message.type !== 'events') return JSON.stringify(message);
+  // Only the envelope loses them: a `time` or `cursor` inside an event's data is the app's.
+  const events = message.events.map(({ cursor: _cursor, time: _time, ...event }) => event);
+  return JSON.stringify({ ...message, events });
 }
 
 /** The WebSocket close code for a session that ends with `code` (used by the server). */

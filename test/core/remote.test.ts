@@ -72,8 +72,13 @@ describe('validateRemoteEvent', () => {
     expect(rejection({ ...wire(plain), replica: replicaB }).path).toBe('events[0].cursor');
     expect(rejection({ ...wire(plain), seq: 2 }).path).toBe('events[0].cursor');
     expect(rejection({ ...wire(plain), cursor: 'garbage' }).path).toBe('events[0].cursor');
-    const { cursor: _dropped, ...noCursor } = wire(plain);
-    expect(rejection(noCursor).path).toBe('events[0].cursor');
+  });
+
+  it('derives cursor and time when the wire leaves them out', () => {
+    const { cursor: _cursor, time: _time, ...bare } = wire(plain);
+    const derived = validateRemoteEvent(bare, 'events[0]');
+    expect(derived.cursor).toBe(plain.cursor);
+    expect(derived.time).toBe(plain.time);
   });
 
   it('rejects a time that does not match the HLC wall time', () => {
