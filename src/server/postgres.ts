@@ -22,6 +22,9 @@
  * 7. Claims of replica ownership take the same space lock as ingests, so two servers cannot give
  *    one replica to two subjects; a refused batch rolls back and claims nothing.
  * 8. The pool is bounded (`poolSize`); close() ends it and the LISTEN connection.
+ * 9. Every string column holds the JSON encoding of its value (`key()`): PostgreSQL TEXT cannot
+ *    hold U+0000 (which the server's peer keys contain) and would turn a lone surrogate into
+ *    U+FFFD, making distinct ids collide; JSON.stringify escapes both, one-to-one.
  */
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
@@ -58,6 +61,15 @@ export interface PostgresStorageOptions {
   maxClockDriftMs?: number;
 }
 
+/** The stored form of a string (invariant 9). */
+function key(value: string): string {
+  return JSON.stringify(value);
+}
+
+function unkey(stored: string): string {
+  return JSON.parse(stored) as string;
+}
+
 function storageError(operation: string, error: unknown): StorageError {
   if (error instanceof StorageError) return error;
   const message = error instanceof Error ? error.message : String(error);
@@ -73,6 +85,8 @@ class PostgresSpaceLog implements SpaceLog {
   /** The highest head announced to listeners (invariant 5). */
   private announced = 0;
   private readonly s: string;
+  /** The space's name as stored (invariant 9). */
+  private readonly k: string;
 
   constructor(
     private readonly storage: PostgresServerStorage,
@@ -82,6 +96,7 @@ class PostgresSpaceLog implements SpaceLog {
     head: number,
   ) {
     this.s = storage.schema;
+    this.k = key(space);
     this.announced = head;
   }
 
@@ -111,7 +126,7 @@ class PostgresSpaceLog implements SpaceLog {
       }
       const rows = await c.query<{ pos: string; body: string }>(
         `SELECT pos, body FROM ${this.s}.events WHERE space = $1 AND pos > $2 ORDER BY pos LIMIT $3`,
-        [this.space, afterPos, max],
+        [this.k, afterPos, max],
       );
       return rows.rows.map((row) => ({
         pos: Number(row.pos),
@@ -124,9 +139,10 @@ class PostgresSpaceLog implements SpaceLog {
     return this.storage.run('idAtPos', async (c) => {
       const rows = await c.query<{ id: string }>(
         `SELECT id FROM ${this.s}.events WHERE space = $1 AND pos = $2`,
-        [this.space, pos],
+        [this.k, pos],
       );
-      return rows.rows[0]?.id;
+      const row = rows.rows[0];
+      return row === undefined ? undefined : unkey(row.id);
     });
   }
 
@@ -150,17 +166,17 @@ class PostgresSpaceLog implements SpaceLog {
         `INSERT INTO ${this.s}.events (space, pos, id, replica, seq, stream, cursor, body)
          SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])`,
         [
-          this.space,
+          this.k,
           out.map((r) => r.pos),
-          out.map((r) => r.event.id),
-          out.map((r) => r.event.replica),
+          out.map((r) => key(r.event.id)),
+          out.map((r) => key(r.event.replica)),
           out.map((r) => r.event.seq),
-          out.map((r) => r.event.stream),
-          out.map((r) => r.event.cursor),
+          out.map((r) => key(r.event.stream)),
+          out.map((r) => key(r.event.cursor)),
           out.map((r) => JSON.stringify(r.event)),
         ],
       );
-      await c.query(`UPDATE ${this.s}.spaces SET head = $2 WHERE space = $1`, [this.space, head]);
+      await c.query(`UPDATE ${this.s}.spaces SET head = $2 WHERE space = $1`, [this.k, head]);
       // Sent on commit only (postgres-schema.ts invariant 3).
       await c.query('SELECT pg_notify($1, $2)', [
         channelOf(this.s),
@@ -181,7 +197,7 @@ class PostgresSpaceLog implements SpaceLog {
     return this.storage.run('getCheckpoint', async (c) => {
       const rows = await c.query<{ checkpoint: string }>(
         `SELECT checkpoint FROM ${this.s}.checkpoints WHERE space = $1 AND peer = $2`,
-        [this.space, peer],
+        [this.k, key(peer)],
       );
       const row = rows.rows[0];
       return row === undefined ? undefined : (JSON.parse(row.checkpoint) as Checkpoint);
@@ -193,7 +209,7 @@ class PostgresSpaceLog implements SpaceLog {
       await c.query(
         `INSERT INTO ${this.s}.checkpoints (space, peer, checkpoint) VALUES ($1, $2, $3)
          ON CONFLICT (space, peer) DO UPDATE SET checkpoint = excluded.checkpoint`,
-        [this.space, peer, JSON.stringify(checkpoint)],
+        [this.k, key(peer), JSON.stringify(checkpoint)],
       );
     });
   }
@@ -227,9 +243,9 @@ class PostgresSpaceLog implements SpaceLog {
       const replicas = [...new Set(fresh.map((e) => e.replica))];
       const rows = await c.query<{ replica: string; sub: string }>(
         `SELECT replica, sub FROM ${this.s}.owners WHERE space = $1 AND replica = ANY($2::text[])`,
-        [this.space, replicas],
+        [this.k, replicas.map(key)],
       );
-      const owners = new Map(rows.rows.map((r) => [r.replica, r.sub]));
+      const owners = new Map(rows.rows.map((r) => [unkey(r.replica), unkey(r.sub)]));
       const claimed: string[] = [];
       for (const event of fresh) {
         // The space's own replica: nobody may write as the server.
@@ -245,7 +261,7 @@ class PostgresSpaceLog implements SpaceLog {
       if (claimed.length > 0) {
         await c.query(
           `INSERT INTO ${this.s}.owners (space, replica, sub) SELECT $1, r, $3 FROM unnest($2::text[]) AS r`,
-          [this.space, claimed, sub],
+          [this.k, claimed.map(key), key(sub)],
         );
       }
       return { ok: true };
@@ -256,16 +272,17 @@ class PostgresSpaceLog implements SpaceLog {
     return this.storage.run('ownerOf', async (c) => {
       const rows = await c.query<{ sub: string }>(
         `SELECT sub FROM ${this.s}.owners WHERE space = $1 AND replica = $2`,
-        [this.space, replica],
+        [this.k, key(replica)],
       );
-      return rows.rows[0]?.sub;
+      const row = rows.rows[0];
+      return row === undefined ? undefined : unkey(row.sub);
     });
   }
 
   private async readHead(c: PoolClient): Promise<number> {
     const rows = await c.query<{ head: string }>(
       `SELECT head FROM ${this.s}.spaces WHERE space = $1`,
-      [this.space],
+      [this.k],
     );
     return Number(rows.rows[0]?.head ?? 0);
   }
@@ -273,7 +290,7 @@ class PostgresSpaceLog implements SpaceLog {
   private async lockHead(c: PoolClient): Promise<number> {
     const rows = await c.query<{ head: string }>(
       `SELECT head FROM ${this.s}.spaces WHERE space = $1 FOR UPDATE`,
-      [this.space],
+      [this.k],
     );
     const row = rows.rows[0];
     if (row === undefined) throw new StorageError('STORAGE', `space ${this.space} vanished`);
@@ -283,9 +300,9 @@ class PostgresSpaceLog implements SpaceLog {
   private async heldIds(c: PoolClient, ids: string[]): Promise<Set<string>> {
     const rows = await c.query<{ id: string }>(
       `SELECT id FROM ${this.s}.events WHERE space = $1 AND id = ANY($2::text[])`,
-      [this.space, ids],
+      [this.k, ids.map(key)],
     );
-    return new Set(rows.rows.map((r) => r.id));
+    return new Set(rows.rows.map((r) => unkey(r.id)));
   }
 
   /** Keeps the last RECENT_RECORDS written records, contiguous (invariant 6). */
@@ -417,11 +434,11 @@ class PostgresServerStorage implements ServerStorage {
       await c.query(
         `INSERT INTO ${this.schema}.spaces (space, replica, epoch, head) VALUES ($1, $2, $3, 0)
          ON CONFLICT (space) DO NOTHING`,
-        [space, ReplicaId.make(), ReplicaId.make()],
+        [key(space), ReplicaId.make(), ReplicaId.make()],
       );
       const rows = await c.query<{ replica: string; epoch: string; head: string }>(
         `SELECT replica, epoch, head FROM ${this.schema}.spaces WHERE space = $1`,
-        [space],
+        [key(space)],
       );
       return rows.rows[0];
     });

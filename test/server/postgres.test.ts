@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStorage } from '../../src/server/postgres.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
-import { makeEvents } from './events.ts';
+import { makeEvent, makeEvents } from './events.ts';
 import { waitFor } from './helpers.ts';
 import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
 import { dropSchema, freshSchema } from './postgres-helpers.ts';
@@ -124,6 +124,25 @@ describe('postgresStorage: several instances on one database', () => {
     await expect(instance().openSpace('s')).rejects.toMatchObject({
       code: 'STORAGE_UNAVAILABLE',
     });
+  });
+
+  it('keeps strings PostgreSQL TEXT cannot hold: U+0000 and lone surrogates, distinct and exact', async () => {
+    schema = freshSchema();
+    const log = await instance().openSpace('sp\u0000ace\ud800');
+    const [one, two] = [
+      makeEvent({ id: 'id\ud800', stream: 's\u0000', replica: 'r\u0000\udc00' }),
+      makeEvent({ id: 'id\ud801', stream: 's\u0000', replica: 'r\u0000\udc00' }),
+    ];
+    expect(await log.claimOrigins('sub\u0000\udfff', [one!, two!])).toEqual({ ok: true });
+    expect(await log.ownerOf('r\u0000\udc00')).toBe('sub\u0000\udfff');
+    expect((await log.ingest([one!, two!])).written.map((r) => r.pos)).toEqual([1, 2]);
+    expect((await log.readByPos(0, 10)).map((r) => r.event)).toEqual([one, two]);
+    expect(await log.idAtPos(1)).toBe('id\ud800');
+    expect((await log.ingest([two!])).written).toEqual([]);
+    // The server's peer keys are `${sub}\u0000${replica}`.
+    await log.setCheckpoint('alice\u0000peer', { epoch: 'e', pos: 2 });
+    expect(await log.getCheckpoint('alice\u0000peer')).toEqual({ epoch: 'e', pos: 2 });
+    expect(await log.getCheckpoint('alice')).toBeUndefined();
   });
 
   it('stores events as JSON text, exactly as sent', async () => {
