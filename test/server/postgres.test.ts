@@ -145,6 +145,13 @@ describe('postgresStorage: several instances on one database', () => {
     expect(await log.getCheckpoint('alice')).toBeUndefined();
   });
 
+  it('reports an unreachable database as STORAGE_UNAVAILABLE, on first use', async () => {
+    schema = freshSchema();
+    const storage = postgresStorage('postgres://postgres@127.0.0.1:1/none', { schema });
+    opened.push(storage);
+    await expect(storage.openSpace('s')).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE' });
+  });
+
   it('stores events as JSON text, exactly as sent', async () => {
     schema = freshSchema();
     const log = await instance().openSpace('s');

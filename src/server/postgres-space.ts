@@ -1,0 +1,275 @@
+/**
+ * One space's log on PostgreSQL: the SpaceLog half of postgresStorage (postgres.ts). The
+ * invariant numbers in comments refer to the header of postgres.ts (2, 3, 5, 6, 7 and 9 are
+ * kept here).
+ */
+import type { PoolClient } from 'pg';
+import { StorageError } from '../core/errors.ts';
+import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import { decodeHlc } from '../core/hlc.ts';
+import type { SyncIngestResult } from '../sync/log.ts';
+import type { Checkpoint } from '../sync/protocol.ts';
+import { channelOf } from './postgres-schema.ts';
+import type { EventOrigin, OriginCheck, SpaceLog } from './storage.ts';
+
+/** What a space log needs from its storage (PostgresServerStorage). */
+export interface PostgresDatabase {
+  readonly schema: string;
+  /** Tells this instance's notifications from other servers' (invariant 5). */
+  readonly instanceId: string;
+  readonly now: () => number;
+  readonly maxClockDriftMs: number;
+  /** Runs `fn` on a pooled connection, with errors as StorageErrors. */
+  run<T>(operation: string, fn: (client: PoolClient) => Promise<T>): Promise<T>;
+  /** Runs `fn` inside BEGIN ... COMMIT; resolves only after the commit (invariant 1). */
+  transaction<T>(operation: string, fn: (client: PoolClient) => Promise<T>): Promise<T>;
+}
+
+/** The stored form of a string (invariant 9). */
+export function key(value: string): string {
+  return JSON.stringify(value);
+}
+
+function unkey(stored: string): string {
+  return JSON.parse(stored) as string;
+}
+
+/** Parsed records kept per space for live tailing (invariant 6). */
+const RECENT_RECORDS = 2048;
+
+export class PostgresSpaceLog implements SpaceLog {
+  private readonly listeners = new Set<(headPos: number) => void>();
+  private recent: LocalRecord[] = [];
+  /** The highest head announced to listeners (invariant 5). */
+  private announced = 0;
+  private readonly s: string;
+  /** The space's name as stored (invariant 9). */
+  private readonly k: string;
+
+  constructor(
+    private readonly storage: PostgresDatabase,
+    readonly space: string,
+    readonly replicaId: string,
+    private readonly epochId: string,
+    head: number,
+  ) {
+    this.s = storage.schema;
+    this.k = key(space);
+    this.announced = head;
+  }
+
+  async epoch(): Promise<string> {
+    return this.epochId;
+  }
+
+  async headPos(): Promise<number> {
+    return this.storage.run('headPos', (c) => this.readHead(c));
+  }
+
+  /** The server never authors events: it holds none of its own. */
+  async ownSeq(): Promise<number> {
+    return 0;
+  }
+
+  async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
+    const max = Math.max(0, Math.floor(limit));
+    return this.storage.run('readByPos', async (c) => {
+      const head = await this.readHead(c);
+      if (afterPos >= head || max === 0) return [];
+      const first = this.recent[0];
+      const last = this.recent[this.recent.length - 1];
+      if (first !== undefined && last?.pos === head && afterPos >= first.pos - 1) {
+        const start = afterPos - (first.pos - 1);
+        return this.recent.slice(start, start + max);
+      }
+      const rows = await c.query<{ pos: string; body: string }>(
+        `SELECT pos, body FROM ${this.s}.events WHERE space = $1 AND pos > $2 ORDER BY pos LIMIT $3`,
+        [this.k, afterPos, max],
+      );
+      return rows.rows.map((row) => ({
+        pos: Number(row.pos),
+        event: JSON.parse(row.body) as StoredEventRecord,
+      }));
+    });
+  }
+
+  async idAtPos(pos: number): Promise<string | undefined> {
+    return this.storage.run('idAtPos', async (c) => {
+      const rows = await c.query<{ id: string }>(
+        `SELECT id FROM ${this.s}.events WHERE space = $1 AND pos = $2`,
+        [this.k, pos],
+      );
+      const row = rows.rows[0];
+      return row === undefined ? undefined : unkey(row.id);
+    });
+  }
+
+  async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
+    const written = await this.storage.transaction('ingest', async (c) => {
+      // invariant 2: the row lock serializes every ingest of this space, on every server.
+      let head = await this.lockHead(c);
+      const held = await this.heldIds(
+        c,
+        events.map((e) => e.id),
+      );
+      const out: LocalRecord[] = [];
+      for (const event of events) {
+        if (held.has(event.id)) continue;
+        held.add(event.id); // a batch that holds one id twice stores it once (invariant 3)
+        head += 1;
+        out.push({ event, pos: head });
+      }
+      if (out.length === 0) return out;
+      await c.query(
+        `INSERT INTO ${this.s}.events (space, pos, id, replica, seq, stream, cursor, body)
+         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])`,
+        [
+          this.k,
+          out.map((r) => r.pos),
+          out.map((r) => key(r.event.id)),
+          out.map((r) => key(r.event.replica)),
+          out.map((r) => r.event.seq),
+          out.map((r) => key(r.event.stream)),
+          out.map((r) => key(r.event.cursor)),
+          out.map((r) => JSON.stringify(r.event)),
+        ],
+      );
+      await c.query(`UPDATE ${this.s}.spaces SET head = $2 WHERE space = $1`, [this.k, head]);
+      // Sent on commit only (postgres-schema.ts invariant 3).
+      await c.query('SELECT pg_notify($1, $2)', [
+        channelOf(this.s),
+        JSON.stringify({ space: this.space, head, from: this.storage.instanceId }),
+      ]);
+      return out;
+    });
+    const limit = this.storage.now() + this.storage.maxClockDriftMs;
+    const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
+    if (written.length > 0) {
+      this.remember(written);
+      this.announce(written[written.length - 1]!.pos);
+    }
+    return { written, skewed };
+  }
+
+  async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {
+    return this.storage.run('getCheckpoint', async (c) => {
+      const rows = await c.query<{ checkpoint: string }>(
+        `SELECT checkpoint FROM ${this.s}.checkpoints WHERE space = $1 AND peer = $2`,
+        [this.k, key(peer)],
+      );
+      const row = rows.rows[0];
+      return row === undefined ? undefined : (JSON.parse(row.checkpoint) as Checkpoint);
+    });
+  }
+
+  async setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void> {
+    await this.storage.run('setCheckpoint', async (c) => {
+      await c.query(
+        `INSERT INTO ${this.s}.checkpoints (space, peer, checkpoint) VALUES ($1, $2, $3)
+         ON CONFLICT (space, peer) DO UPDATE SET checkpoint = excluded.checkpoint`,
+        [this.k, key(peer), JSON.stringify(checkpoint)],
+      );
+    });
+  }
+
+  onAppend(listener: (headPos: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Tells the listeners of a head above the last one announced (invariant 5). */
+  announce(head: number): void {
+    if (head <= this.announced) return;
+    this.announced = head;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(head);
+      } catch {
+        // A failing listener (one connection) must not fail the ingest of another.
+      }
+    }
+  }
+
+  async claimOrigins(sub: string, events: readonly EventOrigin[]): Promise<OriginCheck> {
+    return this.storage.transaction('claimOrigins', async (c): Promise<OriginCheck> => {
+      await this.lockHead(c); // invariant 7
+      const held = await this.heldIds(
+        c,
+        events.map((e) => e.id),
+      );
+      const fresh = events.filter((e) => !held.has(e.id));
+      const replicas = [...new Set(fresh.map((e) => e.replica))];
+      const rows = await c.query<{ replica: string; sub: string }>(
+        `SELECT replica, sub FROM ${this.s}.owners WHERE space = $1 AND replica = ANY($2::text[])`,
+        [this.k, replicas.map(key)],
+      );
+      const owners = new Map(rows.rows.map((r) => [unkey(r.replica), unkey(r.sub)]));
+      const claimed: string[] = [];
+      for (const event of fresh) {
+        // The space's own replica: nobody may write as the server.
+        const owner = event.replica === this.replicaId ? '' : owners.get(event.replica);
+        if (owner === undefined) {
+          owners.set(event.replica, sub);
+          claimed.push(event.replica);
+        } else if (owner !== sub) {
+          // Nothing was inserted yet: returning here claims nothing.
+          return { ok: false, eventId: event.id, replica: event.replica };
+        }
+      }
+      if (claimed.length > 0) {
+        await c.query(
+          `INSERT INTO ${this.s}.owners (space, replica, sub) SELECT $1, r, $3 FROM unnest($2::text[]) AS r`,
+          [this.k, claimed.map(key), key(sub)],
+        );
+      }
+      return { ok: true };
+    });
+  }
+
+  async ownerOf(replica: string): Promise<string | undefined> {
+    return this.storage.run('ownerOf', async (c) => {
+      const rows = await c.query<{ sub: string }>(
+        `SELECT sub FROM ${this.s}.owners WHERE space = $1 AND replica = $2`,
+        [this.k, key(replica)],
+      );
+      const row = rows.rows[0];
+      return row === undefined ? undefined : unkey(row.sub);
+    });
+  }
+
+  private async readHead(c: PoolClient): Promise<number> {
+    const rows = await c.query<{ head: string }>(
+      `SELECT head FROM ${this.s}.spaces WHERE space = $1`,
+      [this.k],
+    );
+    return Number(rows.rows[0]?.head ?? 0);
+  }
+
+  private async lockHead(c: PoolClient): Promise<number> {
+    const rows = await c.query<{ head: string }>(
+      `SELECT head FROM ${this.s}.spaces WHERE space = $1 FOR UPDATE`,
+      [this.k],
+    );
+    const row = rows.rows[0];
+    if (row === undefined) throw new StorageError('STORAGE', `space ${this.space} vanished`);
+    return Number(row.head);
+  }
+
+  private async heldIds(c: PoolClient, ids: string[]): Promise<Set<string>> {
+    const rows = await c.query<{ id: string }>(
+      `SELECT id FROM ${this.s}.events WHERE space = $1 AND id = ANY($2::text[])`,
+      [this.k, ids.map(key)],
+    );
+    return new Set(rows.rows.map((r) => unkey(r.id)));
+  }
+
+  /** Keeps the last RECENT_RECORDS written records, contiguous (invariant 6). */
+  private remember(written: LocalRecord[]): void {
+    const last = this.recent[this.recent.length - 1];
+    if (last === undefined || written[0]!.pos !== last.pos + 1) this.recent = [];
+    for (const record of written) this.recent.push(record);
+    if (this.recent.length > RECENT_RECORDS) {
+      this.recent = this.recent.slice(this.recent.length - RECENT_RECORDS);
+    }
+  }
+}
