@@ -83,12 +83,17 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     this.maxClockDriftMs = options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
     // invariant 1: a database or role default of synchronous_commit=off would ack before the
     // WAL is flushed; the connection option overrides it.
-    const config = { connectionString, options: '-c synchronous_commit=on' };
+    const config = {
+      connectionString,
+      options: '-c synchronous_commit=on',
+      application_name: 'chronicle',
+    };
     this.pool = new pg.Pool({ ...config, max: options.poolSize ?? 10 });
     // An idle pooled connection that dies emits here; the next query reports the failure.
     this.pool.on('error', () => {});
     this.listener = new AppendListener(
-      config,
+      // TCP keepalive: a LISTEN connection is idle for long and must notice a silent network loss.
+      { ...config, keepAlive: true },
       channelOf(this.schema),
       (notice) => this.heard(notice),
       () => void this.catchUp(),
