@@ -105,7 +105,27 @@ export class PostgresSpaceLog implements SpaceLog {
   }
 
   async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
-    const written = await this.storage.transaction('ingest', async (c) => {
+    const written = await this.write(events).catch((error: unknown) => {
+      // A COMMIT that failed in flight may still have committed, and this instance ignores its
+      // own notification: read the head again so that listeners hear of it all the same.
+      this.headPos().then(
+        (head) => this.announce(head),
+        () => {},
+      );
+      throw error;
+    });
+    const limit = this.storage.now() + this.storage.maxClockDriftMs;
+    const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
+    if (written.length > 0) {
+      this.remember(written);
+      this.announce(written[written.length - 1]!.pos);
+    }
+    return { written, skewed };
+  }
+
+  /** The ingest transaction: new events at the next positions, under the space lock. */
+  private write(events: StoredEventRecord[]): Promise<LocalRecord[]> {
+    return this.storage.transaction('ingest', async (c) => {
       // invariant 2: the row lock serializes every ingest of this space, on every server.
       let head = await this.lockHead(c);
       const held = await this.heldIds(
@@ -142,13 +162,6 @@ export class PostgresSpaceLog implements SpaceLog {
       ]);
       return out;
     });
-    const limit = this.storage.now() + this.storage.maxClockDriftMs;
-    const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
-    if (written.length > 0) {
-      this.remember(written);
-      this.announce(written[written.length - 1]!.pos);
-    }
-    return { written, skewed };
   }
 
   async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {

@@ -133,12 +133,16 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     } catch (error) {
       throw storageError(operation, error);
     }
+    let broken = false;
     try {
       return await fn(client);
     } catch (error) {
+      // A query PostgreSQL refused leaves the connection usable; anything else (a lost
+      // connection, a failed ROLLBACK) may not, and such a connection is not pooled again.
+      broken = !(error instanceof pg.DatabaseError);
       throw storageError(operation, error);
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -151,7 +155,14 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
         await c.query('COMMIT');
         return result;
       } catch (error) {
-        await c.query('ROLLBACK').catch(() => {});
+        try {
+          await c.query('ROLLBACK');
+        } catch {
+          // Still inside the failed transaction: a plain Error makes run() drop the connection.
+          throw new Error(
+            `${error instanceof Error ? error.message : String(error)}; ROLLBACK failed`,
+          );
+        }
         throw error;
       }
     });
