@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError } from '../../src/core/errors.ts';
 import { postgresStorage } from '../../src/server/postgres.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import { makeEvent, makeEvents } from './events.ts';
@@ -113,6 +114,35 @@ describe('postgresStorage: several instances on one database', () => {
     );
     await a.ingest(makeEvents(4));
     await waitFor(() => heard.includes(4), 10_000);
+  });
+
+  it('carries on after the database terminated all its connections (pool and LISTEN)', async () => {
+    schema = freshSchema();
+    const a = await instance().openSpace('s');
+    const b = await instance().openSpace('s');
+    const heard: number[] = [];
+    b.onAppend((head) => heard.push(head));
+    await a.ingest(makeEvents(2));
+    await waitFor(() => heard.includes(2), 5000);
+    await sql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chronicle'",
+    );
+    // A connection may be found dead on first use; the call fails as a StorageError, never as a
+    // half write, and the next one gets a fresh connection.
+    const ingestOnce = async (events: ReturnType<typeof makeEvents>) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await a.ingest(events);
+        } catch (error) {
+          expect(error).toBeInstanceOf(StorageError);
+          if (attempt > 3) throw error;
+        }
+      }
+    };
+    await ingestOnce(makeEvents(3, { replica: 'after', firstSeq: 1 }));
+    expect(await a.headPos()).toBe(5);
+    await waitFor(() => heard.includes(5), 10_000);
+    expect((await b.readByPos(0, 10)).map((r) => r.pos)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('creates the schema once when instances start together, with a version row, and refuses a newer layout', async () => {
