@@ -4,6 +4,8 @@
  * on each. Live tailing across servers needs the NOTIFY of the other server's appends.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { memoryStorage, openStore, webSocketTransport } from '../../src/index.ts';
 import { createToken } from '../../src/server/auth.ts';
 import { postgresStorage } from '../../src/server/postgres.ts';
 import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
@@ -16,6 +18,7 @@ let pg: PostgresServer | undefined;
 let schema = '';
 const servers: SyncServer[] = [];
 const clients: SessionClient[] = [];
+const closers: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   pg = await startPostgres();
@@ -24,6 +27,7 @@ afterAll(async () => {
   await pg?.stop();
 });
 afterEach(async () => {
+  for (const close of closers.splice(0)) await close().catch(() => {});
   for (const c of clients.splice(0)) c.close();
   for (const s of servers.splice(0)) await s.close();
   await dropSchema(pg!.url, schema);
@@ -40,14 +44,17 @@ async function startServer(): Promise<SyncServer> {
   return server;
 }
 
-async function join(server: SyncServer, log: MemorySyncLog, sub: string): Promise<SessionClient> {
-  const token = createToken(SECRET, {
+function tokenFor(sub: string): string {
+  return createToken(SECRET, {
     space: 'space-a',
     sub,
     scope: ['read', 'write'],
     expiresInSeconds: 600,
   });
-  const client = await connectSession(server.url, token, log);
+}
+
+async function join(server: SyncServer, log: MemorySyncLog, sub: string): Promise<SessionClient> {
+  const client = await connectSession(server.url, tokenFor(sub), log);
   clients.push(client);
   return client;
 }
@@ -81,5 +88,33 @@ describe('sync servers on postgresStorage', () => {
     const [one, two] = await Promise.all([startServer(), startServer()]);
     await converge(one!, two!);
     expect(one!.metrics.eventsIn + two!.metrics.eventsIn).toBe(655);
+  });
+
+  it('makes two stores (the public API) converge, one on each of two servers on one database', async () => {
+    schema = freshSchema();
+    const [one, two] = await Promise.all([startServer(), startServer()]);
+    const storeOn = async (server: SyncServer, name: string, sub: string) => {
+      const store = await openStore({ name, storage: memoryStorage() });
+      closers.push(() => store.close());
+      // ws's class is structurally a browser WebSocket for what the transport uses.
+      store.sync.connect(
+        webSocketTransport(server.url, { token: tokenFor(sub), WebSocket: WebSocket as never }),
+      );
+      return store;
+    };
+    const a = await storeOn(one!, 'a', 'alice');
+    const b = await storeOn(two!, 'b', 'bob');
+    await a.append('todo-1', [
+      { type: 'added', data: { title: 'milk' } },
+      { type: 'done', data: null },
+    ]);
+    await b.append('todo-2', { type: 'added', data: { title: 'bread' } });
+    await waitFor(
+      async () => (await a.read()).length === 3 && (await b.read()).length === 3,
+      15_000,
+    );
+    const ids = async (s: typeof a) => (await s.read()).map((e) => e.id);
+    expect(await ids(a)).toEqual(await ids(b));
+    await waitFor(() => a.sync.status().pending === 0 && b.sync.status().pending === 0, 15_000);
   });
 });
