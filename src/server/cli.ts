@@ -15,6 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { postgresStorage } from './postgres.ts';
 import { createSyncServer } from './server.ts';
 import { sqliteStorage } from './sqlite.ts';
 
@@ -22,6 +23,8 @@ export interface CliConfig {
   port: number;
   host: string;
   data: string;
+  /** A PostgreSQL connection string: when set, the server keeps its logs there, not in `data`. */
+  postgres: string | undefined;
   secret: string | undefined;
   origins: string[] | undefined;
 }
@@ -33,8 +36,10 @@ export const CLI_DEFAULTS = {
 } as const;
 
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
-                        [--secret <hmac secret>] [--origin https://app.example ...]
-Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_SECRET, CHRONICLE_ORIGINS`;
+                        [--postgres postgres://user@host/db] [--secret <hmac secret>]
+                        [--origin https://app.example ...]
+Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
+             CHRONICLE_ORIGINS`;
 
 export function isLoopback(host: string): boolean {
   return (
@@ -50,6 +55,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
       port: { type: 'string' },
       host: { type: 'string' },
       data: { type: 'string' },
+      postgres: { type: 'string' },
       secret: { type: 'string' },
       origin: { type: 'string', multiple: true },
       help: { type: 'boolean' },
@@ -70,6 +76,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
     port,
     host: values.host ?? env.CHRONICLE_HOST ?? CLI_DEFAULTS.host,
     data: values.data ?? env.CHRONICLE_DATA ?? CLI_DEFAULTS.data,
+    postgres: (values.postgres ?? env.CHRONICLE_POSTGRES) || undefined,
     secret: secret === undefined || secret === '' ? undefined : secret,
     origins: origins === undefined || origins.length === 0 ? undefined : origins,
   };
@@ -98,11 +105,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
         '*** Allowed on a loopback address only, for development.                   ***\n\n',
     );
   }
-  if (config.data !== ':memory:') mkdirSync(dirname(resolve(config.data)), { recursive: true });
+  if (config.postgres === undefined && config.data !== ':memory:') {
+    mkdirSync(dirname(resolve(config.data)), { recursive: true });
+  }
   const server = await createSyncServer({
     port: config.port,
     host: config.host,
-    storage: sqliteStorage(config.data),
+    // Several servers may share one PostgreSQL database; SQLite is the embedded default.
+    storage:
+      config.postgres === undefined ? sqliteStorage(config.data) : postgresStorage(config.postgres),
     auth: config.secret === undefined ? false : { secret: config.secret },
     ...(config.origins === undefined ? {} : { origins: config.origins }),
   });

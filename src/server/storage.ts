@@ -1,7 +1,7 @@
 /**
  * Server storage: one durable log per space (tenant), each a SyncLog that a peer session
- * replicates, plus the ownership of replica ids. Every implementation (SQLite now, PostgreSQL
- * later) passes test/server/storage-conformance.ts.
+ * replicates, plus the ownership of replica ids. Every implementation (SQLite, PostgreSQL)
+ * passes test/server/storage-conformance.ts.
  *
  * Invariants:
  * 1. Spaces are disjoint: nothing written to one space is readable through another.

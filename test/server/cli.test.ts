@@ -8,6 +8,7 @@ describe('chronicle-server CLI', () => {
   it('reads flags, falls back to environment variables, then to defaults', () => {
     expect(parseCliArgs([], {})).toEqual({
       ...CLI_DEFAULTS,
+      postgres: undefined,
       secret: undefined,
       origins: undefined,
     });
@@ -15,6 +16,7 @@ describe('chronicle-server CLI', () => {
       CHRONICLE_PORT: '9000',
       CHRONICLE_HOST: '::1',
       CHRONICLE_DATA: '/tmp/x.sqlite',
+      CHRONICLE_POSTGRES: 'postgres://u@db/chronicle',
       CHRONICLE_SECRET: 'env-secret',
       CHRONICLE_ORIGINS: 'https://a.example, https://b.example',
     };
@@ -22,13 +24,27 @@ describe('chronicle-server CLI', () => {
       port: 9000,
       host: '::1',
       data: '/tmp/x.sqlite',
+      postgres: 'postgres://u@db/chronicle',
       secret: 'env-secret',
       origins: ['https://a.example', 'https://b.example'],
     });
     expect(
-      parseCliArgs(['--port', '0', '--secret', 'flag', '--origin', 'https://c.example'], env),
+      parseCliArgs(
+        [
+          '--port',
+          '0',
+          '--secret',
+          'flag',
+          '--origin',
+          'https://c.example',
+          '--postgres',
+          'pg://x',
+        ],
+        env,
+      ),
     ).toMatchObject({
       port: 0,
+      postgres: 'pg://x',
       secret: 'flag',
       origins: ['https://c.example'],
     });
