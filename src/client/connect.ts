@@ -163,6 +163,8 @@ class Client<E> implements ConnectedStore<E> {
   readonly worker: ConnectedStore<E>['worker'];
   private closed = false;
   private hostStatus!: HostStatus;
+  /** A status arrived through the listener (see ready()). */
+  private statusPushed = false;
   private readonly statusListeners = new Set<(status: HostStatus) => void>();
   private readonly syncListeners = new Set<(status: SyncStatus) => void>();
 
@@ -189,12 +191,16 @@ class Client<E> implements ConnectedStore<E> {
 
   ready(replicaId: string, status: HostStatus, persisted: boolean): void {
     this.replicaId = replicaId;
-    this.hostStatus = status;
+    // The status pushed through the listener travels on its own port, so it can arrive before
+    // the hello reply; it is never older than the reply's (the worker registers the listener,
+    // then reads the status for the reply). Keep it rather than go back in time.
+    if (!this.statusPushed) this.hostStatus = status;
     this.persisted = persisted;
   }
 
   setStatus(status: HostStatus): void {
     const syncChanged = JSON.stringify(status.sync) !== JSON.stringify(this.hostStatus?.sync);
+    this.statusPushed = true;
     this.hostStatus = status;
     for (const listener of [...this.statusListeners]) listener({ ...status });
     if (syncChanged) for (const listener of [...this.syncListeners]) listener({ ...status.sync });
