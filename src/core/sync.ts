@@ -112,6 +112,10 @@ export function peerHolds(event: StoredEventRecord, peer: OutgoingPeer): boolean
  * `skip(record)` says the peer holds a record (its own events, or ones it sent this session):
  * such records are covered by a batch's range but not carried.
  */
+function emptyBatch(from: number): PlannedBatch {
+  return { from, to: from, toId: '', events: [], bytes: 0, ownSeq: 0, oversized: false };
+}
+
 export function planBatches(
   from: number,
   records: readonly LocalRecord[],
@@ -124,15 +128,7 @@ export function planBatches(
   let start = from;
   for (const record of records) {
     if (current === undefined) {
-      current = {
-        from: start,
-        to: start,
-        toId: '',
-        events: [],
-        bytes: 0,
-        ownSeq: 0,
-        oversized: false,
-      };
+      current = emptyBatch(start);
     }
     if (!options.skip(record)) {
       const size = utf8Length(JSON.stringify(record.event)) + 1;
@@ -142,15 +138,7 @@ export function planBatches(
       if (full) {
         batches.push(current);
         start = current.to;
-        current = {
-          from: start,
-          to: start,
-          toId: '',
-          events: [],
-          bytes: 0,
-          ownSeq: 0,
-          oversized: false,
-        };
+        current = emptyBatch(start);
       }
       current.events.push(record.event);
       current.bytes += size;

@@ -10,6 +10,7 @@ import { decodeHlc } from '../core/hlc.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { channelOf } from './postgres-schema.ts';
+import { RecentRecords } from './recent-records.ts';
 import type { EventOrigin, OriginCheck, SpaceLog } from './storage.ts';
 
 /** What a space log needs from its storage (PostgresServerStorage). */
@@ -35,11 +36,11 @@ function unkey(stored: string): string {
 }
 
 /** Parsed records kept per space for live tailing (invariant 6). */
-const RECENT_RECORDS = 2048;
 
 export class PostgresSpaceLog implements SpaceLog {
   private readonly listeners = new Set<(headPos: number) => void>();
-  private recent: LocalRecord[] = [];
+  /** Invariant 6: what this process wrote last, parsed. */
+  private readonly recent = new RecentRecords();
   /** The highest head announced to listeners (invariant 5). */
   private announced = 0;
   private readonly s: string;
@@ -76,12 +77,8 @@ export class PostgresSpaceLog implements SpaceLog {
     return this.storage.run('readByPos', async (c) => {
       const head = await this.readHead(c);
       if (afterPos >= head || max === 0) return [];
-      const first = this.recent[0];
-      const last = this.recent[this.recent.length - 1];
-      if (first !== undefined && last?.pos === head && afterPos >= first.pos - 1) {
-        const start = afterPos - (first.pos - 1);
-        return this.recent.slice(start, start + max);
-      }
+      const cached = this.recent.slice(head, afterPos, max);
+      if (cached !== undefined) return cached;
       const rows = await c.query<{ pos: string; body: string }>(
         `SELECT pos, body FROM ${this.s}.events WHERE space = $1 AND pos > $2 ORDER BY pos LIMIT $3`,
         [this.k, afterPos, max],
@@ -117,7 +114,7 @@ export class PostgresSpaceLog implements SpaceLog {
     const limit = this.storage.now() + this.storage.maxClockDriftMs;
     const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
     if (written.length > 0) {
-      this.remember(written);
+      this.recent.add(written);
       this.announce(written[written.length - 1]!.pos);
     }
     return { written, skewed };
@@ -274,15 +271,5 @@ export class PostgresSpaceLog implements SpaceLog {
       [this.k, ids.map(key)],
     );
     return new Set(rows.rows.map((r) => unkey(r.id)));
-  }
-
-  /** Keeps the last RECENT_RECORDS written records, contiguous (invariant 6). */
-  private remember(written: LocalRecord[]): void {
-    const last = this.recent[this.recent.length - 1];
-    if (last === undefined || written[0]!.pos !== last.pos + 1) this.recent = [];
-    for (const record of written) this.recent.push(record);
-    if (this.recent.length > RECENT_RECORDS) {
-      this.recent = this.recent.slice(this.recent.length - RECENT_RECORDS);
-    }
   }
 }

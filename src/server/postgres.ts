@@ -40,7 +40,7 @@ import {
   isValidSchemaName,
 } from './postgres-schema.ts';
 import { key, type PostgresDatabase, PostgresSpaceLog } from './postgres-space.ts';
-import { isValidSpaceName, type ServerStorage, type SpaceLog } from './storage.ts';
+import { assertSpaceName, type ServerStorage, type SpaceLog } from './storage.ts';
 
 export interface PostgresStorageOptions {
   /** Most connections this storage opens at once, besides the LISTEN one (default 10). */
@@ -170,12 +170,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
 
   async openSpace(space: string): Promise<SpaceLog> {
     this.assertOpen();
-    if (!isValidSpaceName(space)) {
-      throw new StorageError(
-        'STORAGE',
-        'a space name must be a non-empty string of at most 128 characters',
-      );
-    }
+    assertSpaceName(space);
     let opening = this.spaces.get(space);
     if (opening === undefined) {
       // One promise per space: concurrent opens share one log (storage.ts invariant 5).

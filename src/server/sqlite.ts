@@ -25,9 +25,10 @@ import { DEFAULT_MAX_CLOCK_DRIFT_MS, decodeHlc } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
+import { RecentRecords } from './recent-records.ts';
 import {
+  assertSpaceName,
   type EventOrigin,
-  isValidSpaceName,
   type OriginCheck,
   type ServerStorage,
   type SpaceLog,
@@ -121,12 +122,12 @@ function storageError(operation: string, error: unknown): StorageError {
 }
 
 /** Parsed records kept per space for live tailing (invariant 6). */
-const RECENT_RECORDS = 2048;
 
 class SqliteSpaceLog implements SpaceLog {
   private readonly listeners = new Set<(headPos: number) => void>();
   /** Recently written records, contiguous positions (invariant 6). */
-  private recent: LocalRecord[] = [];
+  /** Invariant 6: what this process wrote last, parsed. */
+  private readonly recent = new RecentRecords();
   private readonly ingestTx: (events: StoredEventRecord[]) => LocalRecord[];
   private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
 
@@ -199,12 +200,8 @@ class SqliteSpaceLog implements SpaceLog {
     return this.run('readByPos', () => {
       const head = this.st.getHead.get(this.space)?.head ?? 0;
       if (afterPos >= head || max === 0) return [];
-      const first = this.recent[0];
-      const last = this.recent[this.recent.length - 1];
-      if (first !== undefined && last?.pos === head && afterPos >= first.pos - 1) {
-        const start = afterPos - (first.pos - 1);
-        return this.recent.slice(start, start + max);
-      }
+      const cached = this.recent.slice(head, afterPos, max);
+      if (cached !== undefined) return cached;
       return this.st.readByPos
         .all(this.space, afterPos, max)
         .map((row) => ({ pos: row.pos, event: JSON.parse(row.body) as StoredEventRecord }));
@@ -220,7 +217,7 @@ class SqliteSpaceLog implements SpaceLog {
     const limit = this.storage.now() + this.storage.maxClockDriftMs;
     const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
     if (written.length > 0) {
-      this.remember(written);
+      this.recent.add(written);
       const head = written[written.length - 1]!.pos;
       for (const listener of [...this.listeners]) {
         try {
@@ -250,16 +247,6 @@ class SqliteSpaceLog implements SpaceLog {
         this.st.syncFull.run();
       }
     });
-  }
-
-  /** Keeps the last RECENT_RECORDS written records, contiguous (invariant 6). */
-  private remember(written: LocalRecord[]): void {
-    const last = this.recent[this.recent.length - 1];
-    if (last === undefined || written[0]!.pos !== last.pos + 1) this.recent = [];
-    for (const record of written) this.recent.push(record);
-    if (this.recent.length > RECENT_RECORDS) {
-      this.recent = this.recent.slice(this.recent.length - RECENT_RECORDS);
-    }
   }
 
   onAppend(listener: (headPos: number) => void): () => void {
@@ -340,12 +327,7 @@ class SqliteServerStorage implements ServerStorage {
 
   async openSpace(space: string): Promise<SpaceLog> {
     this.assertOpen();
-    if (!isValidSpaceName(space)) {
-      throw new StorageError(
-        'STORAGE',
-        'a space name must be a non-empty string of at most 128 characters',
-      );
-    }
+    assertSpaceName(space);
     const open = this.spaces.get(space);
     if (open !== undefined) return open;
     let row: { replica: string; epoch: string } | undefined;

@@ -17,6 +17,7 @@
  * 5. `openSpace` returns one shared SpaceLog per space and storage, so that `onAppend` tells
  *    every connection of the space about every write.
  */
+import { StorageError } from '../core/errors.ts';
 import type { SyncLog } from '../sync/log.ts';
 
 /** The outcome of an ownership check (invariant 4). */
@@ -60,4 +61,14 @@ export const MAX_SPACE_NAME_LENGTH = 128;
 
 export function isValidSpaceName(space: unknown): space is string {
   return typeof space === 'string' && space.length > 0 && space.length <= MAX_SPACE_NAME_LENGTH;
+}
+
+/** What every ServerStorage.openSpace checks first. */
+export function assertSpaceName(space: unknown): asserts space is string {
+  if (!isValidSpaceName(space)) {
+    throw new StorageError(
+      'STORAGE',
+      `a space name must be a non-empty string of at most ${MAX_SPACE_NAME_LENGTH} characters`,
+    );
+  }
 }
