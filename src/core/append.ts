@@ -18,7 +18,7 @@
 import { type ChronicleError, ConcurrencyError, IdempotencyError } from './errors.ts';
 import type { ExpectedVersion, StoredEventRecord } from './events.ts';
 import { decodeHlc, encodeHlc, type HlcState, receive, tick } from './hlc.ts';
-import { Cursor, type EventId, type ReplicaId, Seq } from './ids.ts';
+import { Cursor, EventId, type ReplicaId, Seq } from './ids.ts';
 import { jsonEqual } from './json.ts';
 import type { ValidNewEvent } from './validate.ts';
 
@@ -34,8 +34,8 @@ export interface ReplicaCounters {
 export interface LocalAppendInput {
   replica: ReplicaId;
   stream: string;
-  /** Events with their ids already assigned (generated ones included). */
-  events: (ValidNewEvent & { id: EventId })[];
+  /** An event without an id gets EventId.canonical(replica, seq) (its seq is assigned here). */
+  events: (ValidNewEvent & { id?: EventId })[];
   expectedVersion: ExpectedVersion;
   now: number;
 }
@@ -71,6 +71,7 @@ function samePayload(stored: StoredEventRecord, stream: string, event: ValidNewE
 export function planLocalAppend(input: LocalAppendInput, reads: LocalAppendReads): LocalAppendPlan {
   const seen = new Set<string>();
   for (const event of input.events) {
+    if (event.id === undefined) continue;
     if (seen.has(event.id)) {
       return { kind: 'rejected', error: new IdempotencyError(event.id, 'duplicate-in-batch') };
     }
@@ -109,7 +110,7 @@ export function planLocalAppend(input: LocalAppendInput, reads: LocalAppendReads
     version += 1;
     const hlc = encodeHlc(clock);
     const record: StoredEventRecord = {
-      id: e.id,
+      id: e.id ?? EventId.canonical(input.replica, Seq.make(seq)),
       type: e.type,
       data: e.data,
       stream: input.stream,

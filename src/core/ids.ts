@@ -76,6 +76,24 @@ export const EventId = {
     }
     return (time + base32(random(16), 16)) as EventId;
   },
+  /**
+   * The id of an event appended without one: `<replica>.<seq in base 36>`. It is unique because
+   * (replica, seq) is (events.ts invariant 2), contains a '.' so it never equals an id from
+   * make(), and it can be left out on the wire and rebuilt from the event's replica and seq.
+   */
+  canonical(replica: ReplicaId, seq: Seq): EventId {
+    return `${replica}.${seq.toString(36)}` as EventId;
+  },
+  /** Whether `id` is the canonical id of (replica, seq). */
+  isCanonical(id: string, replica: string, seq: number): boolean {
+    const dot = replica.length;
+    return (
+      id.length > dot + 1 &&
+      id.charCodeAt(dot) === 46 &&
+      id.startsWith(replica) &&
+      id.slice(dot + 1) === seq.toString(36)
+    );
+  },
   parse(value: unknown): EventId {
     if (!EventId.isValid(value)) throw new TypeError(`not an event id: ${String(value)}`);
     return value as EventId;

@@ -36,10 +36,10 @@ export interface StorageAdapter {
 export interface LocalAppendRequest {
   stream: string;
   /**
-   * `generatedId`: the store made this id just now (80 random bits), so an adapter may skip
-   * looking it up; the unique id index still refuses a collision.
+   * An event without an id gets the canonical id of its (replica, seq) in the write transaction
+   * (EventId.canonical): it cannot be stored already, so an adapter skips looking it up.
    */
-  events: (ValidNewEvent & { id: EventId; generatedId?: boolean })[];
+  events: (ValidNewEvent & { id?: EventId })[];
   expectedVersion: ExpectedVersion;
   /** Wall clock (ms) read before the transaction began. */
   now: number;

@@ -410,8 +410,8 @@ class IdbEventLog implements EventLog {
       const [rawCounters, row, existing] = await Promise.all([
         meta.get(KEY_COUNTERS),
         streams.get(request.stream),
-        // A lookup per event is most of an append's reads; fresh ids cannot be stored already.
-        Promise.all(request.events.map((e) => (e.generatedId ? undefined : ids.get(e.id)))),
+        // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
+        Promise.all(request.events.map((e) => (e.id === undefined ? undefined : ids.get(e.id)))),
       ]);
       const plan = planLocalAppend(
         { ...request, replica: this.replicaId },

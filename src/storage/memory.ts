@@ -153,7 +153,9 @@ class MemoryEventLog implements EventLog {
       {
         counters: db.counters,
         streamVersion: db.streamVersions.get(request.stream) ?? 0,
-        existing: request.events.map((e) => db.byId.get(e.id)?.event),
+        existing: request.events.map((e) =>
+          e.id === undefined ? undefined : db.byId.get(e.id)?.event,
+        ),
       },
     );
     switch (plan.kind) {

@@ -24,12 +24,17 @@ import type {
   StoredEventRecord,
 } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
-import { EventId } from '../core/ids.ts';
+import type { EventId } from '../core/ids.ts';
 import { assertJsonValue, jsonByteLength } from '../core/json.ts';
 import type { Projection } from '../core/projection.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
-import { DEFAULT_EVENT_LIMITS, type EventLimits, validateAppend } from '../core/validate.ts';
+import {
+  DEFAULT_EVENT_LIMITS,
+  type EventLimits,
+  type ValidNewEvent,
+  validateAppend,
+} from '../core/validate.ts';
 import type { EventLog, IngestResult } from '../storage/adapter.ts';
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { ChangeFeed } from './change-feed.ts';
@@ -184,14 +189,10 @@ class Store<E> implements EventStore<E> {
     return this.guard(async () => {
       const valid = validateAppend(stream, events, options?.expectedVersion, this.limits);
       const now = this.now();
-      const withIds = valid.events.map((e) =>
-        e.id === undefined
-          ? { ...e, id: EventId.make(now), generatedId: true }
-          : { ...e, id: e.id as EventId },
-      );
       const result = await this.log.appendLocal({
         stream: valid.stream,
-        events: withIds,
+        // Events without an id get the canonical id of their (replica, seq) in the transaction.
+        events: valid.events as (ValidNewEvent & { id?: EventId })[],
         expectedVersion: valid.expectedVersion,
         now,
       });

@@ -10,7 +10,7 @@ import {
 import { ConcurrencyError, IdempotencyError } from '../../src/core/errors.ts';
 import type { ExpectedVersion, JsonValue, StoredEventRecord } from '../../src/core/events.ts';
 import { compareHlc, decodeHlc, encodeHlc, maxHlc } from '../../src/core/hlc.ts';
-import { Cursor, type EventId, type ReplicaId } from '../../src/core/ids.ts';
+import { Cursor, EventId, type ReplicaId, Seq } from '../../src/core/ids.ts';
 import type { ValidNewEvent } from '../../src/core/validate.ts';
 import {
   appendFresh,
@@ -88,6 +88,29 @@ describe('planLocalAppend: a batch that is written', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('an event appended without an id gets the canonical id of its (replica, seq)', () => {
+    const events: (ValidNewEvent & { id?: EventId })[] = [
+      { type: 't', data: 1, schema: 1 },
+      { ...newEvent('given', 2) },
+      { type: 't', data: 3, schema: 1 },
+    ];
+    const plan = write(
+      planLocalAppend(
+        { replica: replicaA, stream: 's', events, expectedVersion: 'any', now: T0 },
+        {
+          counters: freshCounters(),
+          streamVersion: 0,
+          existing: [undefined, undefined, undefined],
+        },
+      ),
+    );
+    expect(plan.events.map((r) => r.event.id)).toEqual([
+      EventId.canonical(replicaA, Seq.make(1)),
+      'given',
+      EventId.canonical(replicaA, Seq.make(3)),
+    ]);
   });
 
   it('append invariant 3: HLCs keep increasing across appends while the wall clock jumps back and forth', () => {

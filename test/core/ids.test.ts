@@ -76,6 +76,27 @@ describe('EventId', () => {
     const ids = new Set(Array.from({ length: 50 }, () => EventId.make(T0)));
     expect(ids.size).toBe(50);
   });
+
+  it('canonical ids: one per (replica, seq), recognised exactly, never equal to a made id', () => {
+    fc.assert(
+      fc.property(arbReplicaId, arbSeq, arbReplicaId, arbSeq, (r1, s1, r2, s2) => {
+        const id = EventId.canonical(r1, s1);
+        expect(EventId.isValid(id)).toBe(true);
+        expect(EventId.isCanonical(id, r1, s1)).toBe(true);
+        const same = r1 === r2 && s1 === s2;
+        expect(EventId.canonical(r2, s2) === id).toBe(same);
+        expect(EventId.isCanonical(id, r2, s2)).toBe(same);
+        expect(id).not.toBe(EventId.make(T0));
+      }),
+      { numRuns: 300 },
+    );
+    const r = ReplicaId.parse('abc');
+    expect(EventId.canonical(r, Seq.make(36))).toBe('abc.10');
+    expect(EventId.isCanonical('abc.010', r, 36)).toBe(false);
+    expect(EventId.isCanonical('abcd.10', r, 36)).toBe(false);
+    expect(EventId.isCanonical('ab.10', r, 36)).toBe(false);
+    expect(EventId.isCanonical('abc-10', r, 36)).toBe(false);
+  });
 });
 
 describe('Seq', () => {
