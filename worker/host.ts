@@ -11,6 +11,10 @@
  * 3. Leadership is given up (the lock released) when the store closes, so that another tab's
  *    worker takes over from the durable sync checkpoints in IndexedDB.
  * 4. Status listeners hear every change of HostStatus, in order.
+ * 5. The store starts opening when the worker starts (openAhead), not when the first client's
+ *    hello arrives: a page starts its worker to connect at once, and the IndexedDB open then runs
+ *    while the page's connect message is still on its way. If no client comes within
+ *    OPEN_AHEAD_MS, the store is closed again (invariant 1).
  */
 
 import type {
@@ -36,6 +40,8 @@ export interface ServeOptions<E = unknown> extends StoreOptions<E> {
 }
 
 const OFFLINE: SyncStatus = { state: 'offline', pending: 0 };
+/** How long a store opened ahead waits for its first client (invariant 5). */
+export const OPEN_AHEAD_MS = 10_000;
 
 export class StoreHost<E = unknown> {
   private opening: Promise<EventStore<E>> | undefined;
@@ -90,6 +96,25 @@ export class StoreHost<E = unknown> {
       this.clients -= 1;
     });
     return opening;
+  }
+
+  /** Starts opening the store before any client asked for it (invariant 5). */
+  openAhead(): void {
+    if (this.opening !== undefined) return;
+    const opening = this.open();
+    this.opening = opening;
+    opening.catch(() => {
+      // The first client retries, and gets the error if it fails again.
+      if (this.opening === opening) this.opening = undefined;
+    });
+    setTimeout(() => {
+      if (this.clients > 0 || this.opening !== opening) return;
+      this.opening = undefined;
+      void opening.then(
+        (store) => this.shutDown(store),
+        () => undefined,
+      );
+    }, OPEN_AHEAD_MS);
   }
 
   /** A client left; the last one closes the store. */

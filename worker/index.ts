@@ -13,6 +13,8 @@
  *    Worker its page is served. Both speak src/client/protocol.ts.
  * 2. A client of another protocol version is refused with a message, never half-served.
  * 3. Errors cross with their class and code (src/client/errors.ts is installed first).
+ * 4. The store starts opening as soon as serveStore runs (host.ts, 5): the first page is on its
+ *    way, and its first state should not wait for the IndexedDB open to start.
  */
 
 import { installErrorTransfer } from '../src/client/errors.ts';
@@ -116,6 +118,7 @@ export function serveStore<E = unknown>(options: ServeOptions<E>): void {
     }
   };
 
+  host.openAhead();
   if (mode === 'shared') {
     (globalThis as unknown as SharedScope).addEventListener('connect', (event) => {
       for (const port of event.ports) serve(port);
