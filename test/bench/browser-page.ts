@@ -4,9 +4,11 @@
  */
 import { type Remote, wrap } from 'comlink';
 import { connectStore } from '../../src/index.ts';
+import { coldWorkerName } from '../browser/fixtures/cold-shared.ts';
 import {
   type BenchWorkerConfig,
   type Board,
+  IN_WORKER_DB,
   type InWorkerBench,
   sampleEvent,
   workerName,
@@ -30,7 +32,7 @@ let inWorker: Remote<InWorkerBench> | undefined;
 const page = {
   /** Calls an in-worker benchmark (one bench worker for the whole run). */
   callInWorker(method: keyof InWorkerBench, args: unknown[]): Promise<unknown> {
-    inWorker ??= wrap<InWorkerBench>(startWorker({ db: 'unused', durability: 'strict' }));
+    inWorker ??= wrap<InWorkerBench>(startWorker({ db: IN_WORKER_DB, durability: 'strict' }));
     return (inWorker[method] as unknown as (...a: unknown[]) => Promise<unknown>)(...args);
   },
   async throughBatched(db: string, count: number, batch: number, durability: 'strict' | 'relaxed') {
@@ -58,16 +60,22 @@ const page = {
     worker.terminate();
     return ms;
   },
-  /** From before the worker starts to the first projected state (the store opened in it). */
+  /**
+   * From before the worker starts to the first projected state (the store opened in it), with
+   * the lean cold-start worker (serveStore and the projections, nothing else), as apps ship.
+   */
   async throughColdStart(db: string, projection: string) {
     const start = performance.now();
-    const worker = startWorker({ db, durability: 'strict' });
+    const worker = new Worker(new URL('../browser/fixtures/cold.worker.ts', import.meta.url), {
+      type: 'module',
+      name: coldWorkerName({ db }),
+    });
     const store = await connectStore(worker, { persist: false });
     const state = await store.state<Board>(projection);
     const end = performance.now();
     await store.close();
     worker.terminate();
-    return { ms: end - start, count: state.count, sinceNavigation: end };
+    return { ms: end - start, count: state.count };
   },
   async throughWatchLatency(db: string, samples: number) {
     const worker = startWorker({ db, durability: 'strict' });
@@ -96,22 +104,4 @@ const page = {
 
 (window as unknown as { bench: typeof page }).bench = page;
 
-/**
- * `?cold=<db>&projection=<name>`: page load to first projected state, as an app's first paint
- * would wait for it. `sinceNavigation` counts from the navigation's start (performance.now()'s
- * origin): HTML, the page bundle, the worker bundle, opening the store and the state.
- */
-const params = new URLSearchParams(location.search);
-const coldDb = params.get('cold');
-if (coldDb !== null) {
-  const projection = params.get('projection') ?? 'board';
-  void page.throughColdStart(coldDb, projection).then(
-    (r) => {
-      (window as unknown as { cold: unknown }).cold = r;
-    },
-    (error: unknown) => {
-      (window as unknown as { cold: unknown }).cold = { error: String(error) };
-    },
-  );
-}
 document.title = 'ready';

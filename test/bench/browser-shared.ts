@@ -49,6 +49,9 @@ export interface BenchWorkerConfig {
   durability: 'strict' | 'relaxed';
 }
 
+/** The `db` of the worker that runs the in-worker benchmarks and serves no store. */
+export const IN_WORKER_DB = 'none';
+
 export const workerName = (c: BenchWorkerConfig) => `chronicle-bench:${JSON.stringify(c)}`;
 export const parseWorkerName = (name: string) =>
   JSON.parse(name.slice('chronicle-bench:'.length)) as BenchWorkerConfig;

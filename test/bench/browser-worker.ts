@@ -12,6 +12,7 @@ import {
   boardNoSnapshot,
   type Card,
   fold,
+  IN_WORKER_DB,
   type InWorkerBench,
   parseWorkerName,
   sampleEvent,
@@ -20,12 +21,15 @@ import {
 const yjs = () => import('./browser-yjs.ts');
 
 const config = parseWorkerName((globalThis as unknown as { name: string }).name);
-serveStore({
-  name: config.db,
-  durability: config.durability,
-  projections: [board, boardNoSnapshot],
-  pollIntervalMs: 0,
-});
+// The in-worker benchmarks' worker serves no store: serveStore opens its database at once.
+if (config.db !== IN_WORKER_DB) {
+  serveStore({
+    name: config.db,
+    durability: config.durability,
+    projections: [board, boardNoSnapshot],
+    pollIntervalMs: 0,
+  });
+}
 
 function rawOpen(db: string): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
