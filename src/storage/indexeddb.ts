@@ -1,45 +1,48 @@
 /**
- * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB;
- * browser quirks are in idb-quirks.ts, native error translation in idb-errors.ts.
+ * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
+ * its helpers idb-*.ts: schema and upgrades, segment reads and writes, opening); browser quirks
+ * are in idb-quirks.ts, native error translation in idb-errors.ts.
  *
- * Schema (version 1), with as few indexes as reads need, since every index costs write throughput:
- *   events     keyPath `event.cursor` → LocalRecord { pos, event }: the primary key is the
- *              total order, so replay and read() page through the store itself, the cheapest
- *              read IndexedDB has
- *              indexes: `id` (unique, event.id), `pos` (unique: the receive order, for the
- *              change feed and sync), `stream` ([event.stream, event.cursor]: one stream in
- *              total order)
- *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters,
- *              `app:<key>` for getMeta/setMeta
+ * Schema (version 2; idb-schema.ts migrates version 1, one record per event, in its upgrade):
+ *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
+ *              stream, neighbours in the total order and in receive order, packed in one record
+ *              with what they share stored once. An append is one segment (up to 128 events), so
+ *              it costs one record and four index entries whatever its size, plus one per id.
+ *              The key sorts segments in the total order, and reading keys alone tells where
+ *              each segment's events lie and how many it holds.
+ *              indexes: `id` (unique, multiEntry on the event ids), `pos` (unique: the first
+ *              position; positions are dense, so receive order is a range of this index),
+ *              `stream` ([stream, first]: one stream in total order)
+ *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters (seq, pos,
+ *              clock and maxCursor, the largest cursor stored), `app:<key>` for getMeta/setMeta
  *   streams    keyPath `stream` → { stream, version, conflicted? }
  *   snapshots  keyPath [projection, version, cursor] → SnapshotRecord
  *
  * Invariants (numbered as in adapter.ts, plus these):
- * 1. appendLocal and ingest run in ONE readwrite transaction over events, meta and streams: they
- *    read counters, stream versions and stored ids, call the pure planner, write exactly what it
- *    returns, and resolve only after the transaction's `complete`. Nothing but IndexedDB requests
- *    is awaited inside it (RELIABILITY case 5); a rejected plan aborts it, so nothing is written.
+ * 1. appendLocal and ingest run in ONE readwrite transaction over segments, meta and streams:
+ *    they read counters, stream versions and stored ids, call the pure planners (core/append.ts,
+ *    then core/segments.ts), write exactly what they return, and resolve only after the
+ *    transaction's `complete`. Nothing but IndexedDB requests is awaited inside it (RELIABILITY
+ *    case 5); a rejected plan aborts it, so nothing is written.
  * 2. The replica id, epoch and zeroed counters are written by the upgrade transaction that
  *    creates the database, so every handle (every tab) reads the same ones.
- * 3. Events are inserted with `add`, never `put`: a reused position or id is a failed write,
- *    never a silent overwrite.
+ * 3. Segments are inserted with `add`, never `put`: a reused id, first position or key is a
+ *    failed write, never a silent overwrite. A segment is deleted only to be rewritten as the
+ *    two halves around a new event that sorts inside it (core/segments.ts invariant 5).
  * 4. Once closed (by close(), another tab's upgrade or delete, or the browser), every call
  *    rejects: STORE_CLOSED, VERSION_CHANGE or STORAGE_UNAVAILABLE; never a false success.
  * 5. Other handles on the database hear of writes over a BroadcastChannel, only after commit.
+ * 6. New events sort after maxCursor almost always (the HLC passes every HLC seen): then they are
+ *    packed without reading any segment; otherwise the segments around them are looked up, by
+ *    key, and those they fall inside are split.
  */
-import {
-  type DBSchema,
-  type IDBPDatabase,
-  type IDBPTransaction,
-  type StoreNames,
-  unwrap,
-  wrap,
-} from 'idb';
-import { planIngest, planLocalAppend, type ReplicaCounters } from '../core/append.ts';
-import { ChronicleError, StorageError } from '../core/errors.ts';
+import { type IDBPDatabase, type IDBPTransaction, type StoreNames, unwrap, wrap } from 'idb';
+import { planIngest, planLocalAppend } from '../core/append.ts';
+import { ChronicleError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
-import { ReplicaId } from '../core/ids.ts';
+import type { ReplicaId } from '../core/ids.ts';
+import { cursorsToPlace, planWrite, segmentsToSplit, type WritePlan } from '../core/segments.ts';
 import type {
   CursorQuery,
   Durability,
@@ -60,56 +63,42 @@ import {
   translateIdbError,
   unavailable,
 } from './idb-errors.ts';
+import { openChannel, openDatabase, readIdentity, type WriteNotice } from './idb-open.ts';
 import {
   afterPendingEvents,
   DEFAULT_BLOCKED_TIMEOUT_MS,
   DEFAULT_OPEN_TIMEOUT_MS,
   globalFactory,
   isQuotaAbort,
-  wakeFactory,
   writeOptions,
 } from './idb-quirks.ts';
+import {
+  appKey,
+  asCounters,
+  type ChronicleSchema,
+  KEY_COUNTERS,
+  plainCounters,
+  type StoredCounters,
+  type StreamRow,
+} from './idb-schema.ts';
+import {
+  applyWrite,
+  lookupIds,
+  lookupNeighbours,
+  minCursorAfterPos,
+  readCursorRange,
+  readPosRange,
+  readSegments,
+  request,
+} from './idb-segments.ts';
 
-const SCHEMA_VERSION = 1;
-const KEY_REPLICA = 'sys:replicaId';
-const KEY_EPOCH = 'sys:epoch';
-const KEY_COUNTERS = 'sys:counters';
-const appKey = (key: string) => `app:${key}`;
-/** Page size of scans that have no caller-given limit (minCursorSince). */
+/** Page size of scans that have no caller-given limit (minCursorSince), in segments. */
 const SCAN_PAGE = 256;
 /** Largest count getAll accepts (WebIDL unsigned long); 0 would mean "no limit". */
 const MAX_COUNT = 0xffff_ffff;
-
-interface StreamRow {
-  stream: string;
-  version: number;
-  conflicted?: true;
-}
-
-interface ChronicleSchema extends DBSchema {
-  events: {
-    key: string;
-    value: LocalRecord;
-    indexes: { id: string; pos: number; stream: [string, string] };
-  };
-  meta: { key: string; value: JsonValue | ReplicaCounters };
-  streams: { key: string; value: StreamRow };
-  snapshots: { key: [string, number, string]; value: SnapshotRecord };
-}
+const LOG_STORES: ('segments' | 'meta' | 'streams')[] = ['segments', 'meta', 'streams'];
 
 type Db = IDBPDatabase<ChronicleSchema>;
-type LogStores = ('events' | 'meta' | 'streams')[];
-type WriteTx<S extends StoreNames<ChronicleSchema>[]> = IDBPTransaction<
-  ChronicleSchema,
-  S,
-  'readwrite'
->;
-type Track = (request: Promise<unknown>) => void;
-
-interface WriteNotice {
-  type: 'chronicle:write';
-  headPos: number;
-}
 
 export interface IndexedDbStorageOptions {
   /**
@@ -124,146 +113,29 @@ export interface IndexedDbStorageOptions {
   blockedTimeoutMs?: number;
 }
 
-function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction): void {
-  if (oldVersion < 1) {
-    const events = db.createObjectStore('events', { keyPath: 'event.cursor' });
-    events.createIndex('id', 'event.id', { unique: true });
-    events.createIndex('pos', 'pos', { unique: true });
-    events.createIndex('stream', ['event.stream', 'event.cursor']);
-    db.createObjectStore('meta');
-    db.createObjectStore('streams', { keyPath: 'stream' });
-    db.createObjectStore('snapshots', { keyPath: ['projection', 'version', 'cursor'] });
-    const meta = tx.objectStore('meta');
-    meta.put(ReplicaId.make(), KEY_REPLICA);
-    meta.put(ReplicaId.make(), KEY_EPOCH);
-    const counters: ReplicaCounters = { seq: 0, pos: 0, clock: { wall: 0, counter: 0 } };
-    meta.put(counters, KEY_COUNTERS);
-  }
-}
-
-/** Opens the raw connection: never hangs, always rejects with STORAGE_UNAVAILABLE or VERSION_CHANGE. */
-function openDatabase(
-  factory: IDBFactory,
-  dbName: string,
-  timeouts: { openMs: number; blockedMs: number },
-): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let blockedTimer: ReturnType<typeof setTimeout> | undefined;
-    const fail = (error: Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(openTimer);
-      clearTimeout(blockedTimer);
-      reject(error);
-    };
-    const openTimer = setTimeout(
-      () => fail(unavailable(dbName, `open() did not answer within ${timeouts.openMs} ms`)),
-      timeouts.openMs,
-    );
-    let request: IDBOpenDBRequest;
-    try {
-      wakeFactory(factory);
-      request = factory.open(dbName, SCHEMA_VERSION);
-    } catch (error) {
-      fail(unavailable(dbName, 'open() was refused', error));
-      return;
-    }
-    request.onupgradeneeded = (event) => {
-      if (request.transaction !== null)
-        upgrade(request.result, event.oldVersion, request.transaction);
-    };
-    request.onblocked = () => {
-      blockedTimer ??= setTimeout(() => {
-        fail(
-          new StorageError(
-            'VERSION_CHANGE',
-            `database "${dbName}" is held open by another tab that does not close it; close the other tabs and retry`,
-            { dbName },
-          ),
-        );
-      }, timeouts.blockedMs);
-    };
-    request.onsuccess = () => {
-      const db = request.result;
-      if (settled) {
-        // We gave up on this open already (timeout): do not leak a connection that blocks upgrades.
-        db.close();
-        return;
-      }
-      settled = true;
-      clearTimeout(openTimer);
-      clearTimeout(blockedTimer);
-      resolve(db);
-    };
-    request.onerror = (event) => {
-      // A handled error: stops the fake and some browsers from reporting it as uncaught.
-      event.preventDefault();
-      const error = request.error;
-      const reason =
-        errorName(error) === 'VersionError'
-          ? 'it was created by a newer version of Chronicle; reload to run the newer code'
-          : 'open() failed (private browsing, blocked storage or a corrupt database)';
-      fail(unavailable(dbName, reason, error));
-    };
-  });
-}
-
-function asCounters(value: unknown): ReplicaCounters {
-  if (value !== null && typeof value === 'object' && 'pos' in value && 'seq' in value) {
-    return value as ReplicaCounters;
-  }
-  throw new StorageError('STORAGE', 'the replica counters are missing from the database');
-}
-
-/** A plain copy: the stored value must not share objects with what callers hold. */
-function plainCounters(c: ReplicaCounters): ReplicaCounters {
-  return { seq: c.seq, pos: c.pos, clock: { wall: c.clock.wall, counter: c.clock.counter } };
-}
-
 function countOf(limit: number): number {
   if (Number.isNaN(limit)) return 0;
   return Number.isFinite(limit) ? Math.min(Math.floor(limit), MAX_COUNT) : MAX_COUNT;
 }
 
-/**
- * The key range of a cursor query on the `cursor` index, or on the `stream` index when the query
- * names a stream. Forward reads (after, until]; reverse reads [until, after).
- */
-function cursorRange(query: CursorQuery): IDBKeyRange | null | 'empty' {
-  const lower = query.reverse ? query.until : query.after;
-  const upper = query.reverse ? query.after : query.until;
-  const lowerOpen = !query.reverse;
-  const upperOpen = query.reverse === true;
-  // IDBKeyRange.bound throws on an empty range instead of matching nothing.
-  if (lower !== undefined && upper !== undefined) {
-    if (lower > upper || (lower === upper && (lowerOpen || upperOpen))) return 'empty';
-  }
-  if (query.stream !== undefined) {
-    // [stream] sorts before every [stream, cursor] and [stream, []] after (arrays > strings).
-    return IDBKeyRange.bound(
-      lower === undefined ? [query.stream] : [query.stream, lower],
-      upper === undefined ? [query.stream, []] : [query.stream, upper],
-      lower !== undefined && lowerOpen,
-      upper !== undefined && upperOpen,
-    );
-  }
-  if (lower !== undefined && upper !== undefined) {
-    return IDBKeyRange.bound(lower, upper, lowerOpen, upperOpen);
-  }
-  if (lower !== undefined) return IDBKeyRange.lowerBound(lower, lowerOpen);
-  if (upper !== undefined) return IDBKeyRange.upperBound(upper, upperOpen);
-  return null;
-}
-
 function noop(): void {}
 
 /**
- * Adds records with plain IDB requests. A failed add (a reused id or position) fires `error`,
- * which is not prevented, so the transaction aborts and write() sees the error bubble up.
+ * Where new records go among the stored segments (invariant 6): packed directly when they all sort
+ * after maxCursor, else after looking up their neighbours and reading the segments to split.
  */
-function addRaw(store: IDBObjectStore, records: readonly LocalRecord[]): void {
-  for (const record of records) store.add(record);
+async function placeRecords(
+  store: IDBObjectStore,
+  records: readonly LocalRecord[],
+  maxCursor: string,
+): Promise<WritePlan> {
+  const cursors = cursorsToPlace(records, maxCursor);
+  if (cursors.length === 0) {
+    return planWrite({ records, maxCursor, neighbours: new Map(), split: [] });
+  }
+  const neighbours = await lookupNeighbours(store, cursors);
+  const split = await readSegments(store, segmentsToSplit(neighbours));
+  return planWrite({ records, maxCursor, neighbours, split });
 }
 
 class IdbEventLog implements EventLog {
@@ -334,18 +206,28 @@ class IdbEventLog implements EventLog {
     }
   }
 
+  /** One read of the segments store, in its own readonly transaction. */
+  private readSegmentStore<T>(
+    operation: string,
+    body: (store: IDBObjectStore) => Promise<T>,
+  ): Promise<T> {
+    return this.read(operation, (db) =>
+      body(unwrap(db.transaction('segments')).objectStore('segments')),
+    );
+  }
+
   /**
    * Runs `body` in one readwrite transaction and resolves after `complete`. `body` must await
-   * only requests of `tx`; it hands every write request to `track` so that its failure is seen.
+   * only requests of `tx`; their failures bubble to the transaction, where they are collected.
    */
   private async write<S extends StoreNames<ChronicleSchema>[], T>(
     operation: string,
     stores: S,
-    body: (tx: WriteTx<S>, track: Track) => Promise<T>,
+    body: (tx: IDBTransaction) => Promise<T>,
     durability: Durability = this.settings.durability,
   ): Promise<T> {
     this.assertOpen();
-    let tx: WriteTx<S>;
+    let tx: IDBPTransaction<ChronicleSchema, S, 'readwrite'>;
     try {
       tx = this.db.transaction(stores, 'readwrite', writeOptions(durability));
     } catch (error) {
@@ -354,18 +236,14 @@ class IdbEventLog implements EventLog {
     const done = tx.done;
     done.catch(noop);
     const requestErrors: unknown[] = [];
-    const track: Track = (request) => {
-      request.catch((error: unknown) => requestErrors.push(error));
-    };
-    // Requests made on the raw transaction (the append hot path, see addRaw) have no promise:
-    // their errors bubble to the transaction, where they are collected the same way.
-    unwrap(tx).addEventListener('error', (event) => {
+    const raw = unwrap(tx);
+    raw.addEventListener('error', (event) => {
       const target = event.target as IDBRequest | null;
       if (target !== null && 'error' in target) requestErrors.push(target.error);
     });
     let result: T;
     try {
-      result = await body(tx, track);
+      result = await body(raw);
     } catch (error) {
       try {
         tx.abort();
@@ -400,25 +278,27 @@ class IdbEventLog implements EventLog {
     }
   }
 
-  async appendLocal(request: LocalAppendRequest): Promise<LocalAppendResult> {
-    const stores: LogStores = ['events', 'meta', 'streams'];
-    const result = await this.write('appendLocal', stores, async (tx) => {
-      const events = tx.objectStore('events');
-      const streams = tx.objectStore('streams');
+  async appendLocal(request_: LocalAppendRequest): Promise<LocalAppendResult> {
+    const result = await this.write('appendLocal', LOG_STORES, async (tx) => {
+      const segments = tx.objectStore('segments');
       const meta = tx.objectStore('meta');
-      const ids = events.index('id');
-      const [rawCounters, row, existing] = await Promise.all([
-        meta.get(KEY_COUNTERS),
-        streams.get(request.stream),
-        // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
-        Promise.all(request.events.map((e) => (e.id === undefined ? undefined : ids.get(e.id)))),
+      const streams = tx.objectStore('streams');
+      // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
+      const toCheck: string[] = [];
+      for (const e of request_.events) if (e.id !== undefined) toCheck.push(e.id);
+      const [rawCounters, row, found] = await Promise.all([
+        request(meta.get(KEY_COUNTERS)),
+        request(streams.get(request_.stream)) as Promise<StreamRow | undefined>,
+        toCheck.length === 0 ? [] : lookupIds(segments, toCheck),
       ]);
+      const stored = new Map(toCheck.map((id, i) => [id, found[i]?.event]));
+      const counters = asCounters(rawCounters);
       const plan = planLocalAppend(
-        { ...request, replica: this.replicaId },
+        { ...request_, replica: this.replicaId },
         {
-          counters: asCounters(rawCounters),
+          counters,
           streamVersion: row?.version ?? 0,
-          existing: existing.map((r) => r?.event),
+          existing: request_.events.map((e) => (e.id === undefined ? undefined : stored.get(e.id))),
         },
       );
       switch (plan.kind) {
@@ -427,14 +307,12 @@ class IdbEventLog implements EventLog {
         case 'duplicate':
           return { kind: 'duplicate', events: plan.events } satisfies LocalAppendResult;
         case 'write': {
-          // Raw requests, not idb's: a promise and two listeners per event were a tenth of an
-          // append's time. Failures still abort the transaction and reach write() (invariant 1).
-          const raw = unwrap(tx);
-          addRaw(raw.objectStore('events'), plan.events);
-          raw.objectStore('meta').put(plainCounters(plan.counters), KEY_COUNTERS);
-          const next: StreamRow = { stream: request.stream, version: plan.streamVersion };
+          const placed = await placeRecords(segments, plan.events, counters.maxCursor);
+          applyWrite(segments, placed);
+          meta.put(plainCounters(plan.counters, placed.maxCursor), KEY_COUNTERS);
+          const next: StreamRow = { stream: request_.stream, version: plan.streamVersion };
           if (row?.conflicted) next.conflicted = true;
-          raw.objectStore('streams').put(next);
+          streams.put(next);
           return { kind: 'written', records: plan.events } satisfies LocalAppendResult;
         }
         default: {
@@ -449,31 +327,34 @@ class IdbEventLog implements EventLog {
     return result;
   }
 
-  async ingest(request: IngestRequest): Promise<IngestResult> {
-    const stores: LogStores = ['events', 'meta', 'streams'];
-    const outcome = await this.write('ingest', stores, async (tx, track) => {
-      const events = tx.objectStore('events');
-      const streams = tx.objectStore('streams');
+  async ingest(request_: IngestRequest): Promise<IngestResult> {
+    const outcome = await this.write('ingest', LOG_STORES, async (tx) => {
+      const segments = tx.objectStore('segments');
       const meta = tx.objectStore('meta');
-      const ids = events.index('id');
-      const names = [...new Set(request.events.map((e) => e.stream))];
+      const streams = tx.objectStore('streams');
+      const names = [...new Set(request_.events.map((e) => e.stream))];
       const [rawCounters, rows, existing] = await Promise.all([
-        meta.get(KEY_COUNTERS),
-        Promise.all(names.map((s) => streams.get(s))),
-        Promise.all(request.events.map((e) => ids.get(e.id))),
+        request(meta.get(KEY_COUNTERS)),
+        Promise.all(names.map((s) => request(streams.get(s)) as Promise<StreamRow | undefined>)),
+        lookupIds(
+          segments,
+          request_.events.map((e) => e.id),
+        ),
       ]);
       const rowOf = new Map(names.map((s, i) => [s, rows[i]]));
+      const counters: StoredCounters = asCounters(rawCounters);
       const plan = planIngest(
-        { ...request, replica: this.replicaId },
+        { ...request_, replica: this.replicaId },
         {
-          counters: asCounters(rawCounters),
+          counters,
           existing: existing.map((r) => r?.event),
           streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
         },
       );
       if (plan.write.length > 0) {
-        addRaw(unwrap(tx).objectStore('events'), plan.write);
-        track(meta.put(plainCounters(plan.counters), KEY_COUNTERS));
+        const placed = await placeRecords(segments, plan.write, counters.maxCursor);
+        applyWrite(segments, placed);
+        meta.put(plainCounters(plan.counters, placed.maxCursor), KEY_COUNTERS);
         for (const stream of new Set([...plan.streamVersions.keys(), ...plan.possibleConflicts])) {
           const before = rowOf.get(stream);
           const next: StreamRow = {
@@ -481,7 +362,7 @@ class IdbEventLog implements EventLog {
             version: plan.streamVersions.get(stream) ?? before?.version ?? 0,
           };
           if (before?.conflicted || plan.possibleConflicts.has(stream)) next.conflicted = true;
-          track(streams.put(next));
+          streams.put(next);
         }
       }
       return plan;
@@ -493,42 +374,22 @@ class IdbEventLog implements EventLog {
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
     const limit = countOf(query.limit);
     if (limit <= 0) return [];
-    return this.read('readByCursor', async (db) => {
-      const range = cursorRange(query);
-      if (range === 'empty') return [];
-      const store = db.transaction('events').store;
-      const index = query.stream === undefined ? store : store.index('stream');
-      if (!query.reverse) return index.getAll(range, limit);
-      // getAll has no direction: walk a cursor backwards, holding at most `limit` records.
-      const out: LocalRecord[] = [];
-      let cursor = await index.openCursor(range, 'prev');
-      while (cursor !== null && out.length < limit) {
-        out.push(cursor.value);
-        if (out.length < limit) cursor = await cursor.continue();
-      }
-      return out;
-    });
+    return this.readSegmentStore('readByCursor', (store) => readCursorRange(store, query, limit));
   }
 
   async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
     const count = countOf(limit);
     if (count <= 0 || Number.isNaN(afterPos)) return [];
-    return this.read('readByPos', (db) =>
-      db
-        .transaction('events')
-        .store.index('pos')
-        .getAll(IDBKeyRange.lowerBound(Math.max(0, afterPos), true), count),
+    return this.readSegmentStore('readByPos', (store) =>
+      readPosRange(store, Math.max(0, Math.floor(afterPos)), count),
     );
   }
 
   async getByIds(ids: readonly string[]): Promise<(LocalRecord | undefined)[]> {
-    return this.read('getByIds', (db) => {
-      const index = db.transaction('events').store.index('id');
-      return Promise.all(ids.map((id) => index.get(id)));
-    });
+    return this.readSegmentStore('getByIds', (store) => lookupIds(store, ids));
   }
 
-  private counters(operation: string): Promise<ReplicaCounters> {
+  private counters(operation: string): Promise<StoredCounters> {
     return this.read(operation, async (db) => asCounters(await db.get('meta', KEY_COUNTERS)));
   }
 
@@ -545,20 +406,10 @@ class IdbEventLog implements EventLog {
   }
 
   async minCursorSince(pos: number): Promise<string | undefined> {
-    return this.read('minCursorSince', async (db) => {
-      let min: string | undefined;
-      let after = Math.max(0, pos);
-      // Pages in separate transactions: a long scan must not hold the log locked for writers.
-      // getAllKeys on the pos index yields the primary keys, i.e. the cursors, without reading
-      // (and deserializing) the events themselves.
-      for (;;) {
-        const range = IDBKeyRange.lowerBound(after, true);
-        const cursors = await db.getAllKeysFromIndex('events', 'pos', range, SCAN_PAGE);
-        for (const c of cursors) if (min === undefined || c < min) min = c;
-        if (cursors.length < SCAN_PAGE) return min;
-        after += SCAN_PAGE;
-      }
-    });
+    // Pages in separate transactions: a long scan must not hold the log locked for writers.
+    return this.read('minCursorSince', (db) =>
+      minCursorAfterPos(unwrap(db), Math.max(0, Math.floor(pos)), SCAN_PAGE),
+    );
   }
 
   async streamVersion(stream: string): Promise<number> {
@@ -586,8 +437,8 @@ class IdbEventLog implements EventLog {
     await this.write(
       'putSnapshot',
       ['snapshots'],
-      async (tx, track) => {
-        track(tx.objectStore('snapshots').put(snapshot));
+      async (tx) => {
+        tx.objectStore('snapshots').put(snapshot);
       },
       'relaxed',
     );
@@ -620,14 +471,14 @@ class IdbEventLog implements EventLog {
     projection: string,
     which?: readonly { version: number; cursor: string }[],
   ): Promise<void> {
-    await this.write('deleteSnapshots', ['snapshots'], async (tx, track) => {
+    await this.write('deleteSnapshots', ['snapshots'], async (tx) => {
       const store = tx.objectStore('snapshots');
       if (which === undefined) {
         // Versions are numbers, and every array sorts after every number.
-        track(store.delete(IDBKeyRange.bound([projection], [projection, []])));
+        store.delete(IDBKeyRange.bound([projection], [projection, []]));
         return;
       }
-      for (const w of which) track(store.delete([projection, w.version, w.cursor]));
+      for (const w of which) store.delete([projection, w.version, w.cursor]);
     });
   }
 
@@ -639,8 +490,8 @@ class IdbEventLog implements EventLog {
   }
 
   async setMeta(key: string, value: JsonValue): Promise<void> {
-    await this.write('setMeta', ['meta'], async (tx, track) => {
-      track(tx.objectStore('meta').put(value, appKey(key)));
+    await this.write('setMeta', ['meta'], async (tx) => {
+      tx.objectStore('meta').put(value, appKey(key));
     });
   }
 
@@ -654,45 +505,6 @@ class IdbEventLog implements EventLog {
     if (this.closedReason === undefined) this.shutDown('closed');
     else this.closedReason = 'closed';
   }
-}
-
-function channelName(dbName: string): string {
-  return `chronicle:indexeddb:${dbName}`;
-}
-
-function isWriteNotice(value: unknown): value is WriteNotice {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    (value as { type?: unknown }).type === 'chronicle:write' &&
-    typeof (value as { headPos?: unknown }).headPos === 'number'
-  );
-}
-
-function openChannel(
-  dbName: string,
-  onNotice: (headPos: number) => void,
-): BroadcastChannel | undefined {
-  if (typeof BroadcastChannel === 'undefined') return undefined;
-  const channel = new BroadcastChannel(channelName(dbName));
-  channel.onmessage = (event: MessageEvent<unknown>) => {
-    if (isWriteNotice(event.data)) onNotice(event.data.headPos);
-  };
-  // Node keeps its process alive while a BroadcastChannel is referenced; browsers have no unref.
-  (channel as { unref?: () => void }).unref?.();
-  return channel;
-}
-
-async function readIdentity(db: Db): Promise<{ replicaId: ReplicaId; epoch: string }> {
-  const tx = db.transaction('meta');
-  const [replicaId, epoch] = await Promise.all([
-    tx.store.get(KEY_REPLICA),
-    tx.store.get(KEY_EPOCH),
-  ]);
-  if (!ReplicaId.isValid(replicaId) || typeof epoch !== 'string') {
-    throw new StorageError('STORAGE', 'the replica id or epoch is missing from the database');
-  }
-  return { replicaId, epoch };
 }
 
 /**

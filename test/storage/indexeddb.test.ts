@@ -11,6 +11,7 @@ import type { StoredEventRecord } from '../../src/core/events.ts';
 import { encodeHlc } from '../../src/core/hlc.ts';
 import { Cursor, EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
 import type { EventLog, LocalAppendResult, OpenOptions } from '../../src/storage/adapter.ts';
+import { SCHEMA_VERSION } from '../../src/storage/idb-schema.ts';
 import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -117,7 +118,7 @@ describe('IndexedDB adapter: quota and aborted writes (RELIABILITY 7)', () => {
       this: IDBObjectStore,
       ...args: Parameters<IDBObjectStore['add']>
     ) {
-      if (this.name === 'events' && (args[0] as { pos: number }).pos === 4) {
+      if (this.name === 'segments' && (args[0] as { pos: number }).pos === 3) {
         throw new DOMException('the quota is exhausted', 'QuotaExceededError');
       }
       return add.apply(this, args);
@@ -168,7 +169,7 @@ describe('IndexedDB adapter: quota and aborted writes (RELIABILITY 7)', () => {
       this: IDBObjectStore,
       ...args: Parameters<IDBObjectStore['add']>
     ) {
-      if (this.name === 'events') throw new DOMException('a function', 'DataCloneError');
+      if (this.name === 'segments') throw new DOMException('a function', 'DataCloneError');
       return add.apply(this, args);
     });
     const error = await rejection(append(log));
@@ -187,8 +188,8 @@ describe('IndexedDB adapter: write transactions (invariant 1)', () => {
     await log.ingest({ events: [remote(1), remote(2)], now: 1_000, maxClockDriftMs: DAY });
     const writes = transaction.mock.calls.filter((call) => call[1] === 'readwrite');
     expect(writes).toEqual([
-      [['events', 'meta', 'streams'], 'readwrite', { durability: 'strict' }],
-      [['events', 'meta', 'streams'], 'readwrite', { durability: 'strict' }],
+      [['segments', 'meta', 'streams'], 'readwrite', { durability: 'strict' }],
+      [['segments', 'meta', 'streams'], 'readwrite', { durability: 'strict' }],
     ]);
   });
 
@@ -294,7 +295,11 @@ describe('IndexedDB adapter: other tabs and the browser closing the database (RE
     const heard = vi.fn();
     log.onRemoteWrite(heard);
     await append(log);
-    const upgraded = await within(rawOpen(factory, name, 2), 2_000, 'the upgrading open');
+    const upgraded = await within(
+      rawOpen(factory, name, SCHEMA_VERSION + 1),
+      2_000,
+      'the upgrading open',
+    );
     expect(onExternalClose).toHaveBeenCalledExactlyOnceWith('versionchange');
     for (const call of [append(log), log.headPos(), log.readByPos(0, 10), log.setMeta('k', 1)]) {
       const error = await rejection(call);
@@ -303,7 +308,7 @@ describe('IndexedDB adapter: other tabs and the browser closing the database (RE
     }
     // The upgraded database kept what was written before.
     const count = await new Promise<number>((resolve) => {
-      const request = upgraded.transaction('events').objectStore('events').count();
+      const request = upgraded.transaction('segments').objectStore('segments').count();
       request.onsuccess = () => resolve(request.result);
     });
     expect(count).toBe(1);
@@ -314,13 +319,17 @@ describe('IndexedDB adapter: other tabs and the browser closing the database (RE
     const { factory, name, adapter } = fresh();
     const log = await openLog(adapter, { onExternalClose: () => {} });
     const pending = append(log, 's', 2);
-    const upgrading = rawOpen(factory, name, 2);
+    const upgrading = rawOpen(factory, name, SCHEMA_VERSION + 1);
     const result = await pending;
     expect(result.kind).toBe('written');
     const upgraded = await within(upgrading, 2_000, 'the upgrading open');
+    // One append of two events: one segment holding both.
     const count = await new Promise<number>((resolve) => {
-      const request = upgraded.transaction('events').objectStore('events').count();
-      request.onsuccess = () => resolve(request.result);
+      const request = upgraded
+        .transaction('segments')
+        .objectStore('segments')
+        .get(IDBKeyRange.lowerBound([]));
+      request.onsuccess = () => resolve((request.result as { n: number }).n);
     });
     expect(count).toBe(2);
     upgraded.close();

@@ -1,0 +1,309 @@
+/**
+ * Segments: how a storage adapter may pack the log, pure (issue 3). A segment is one stored record
+ * holding a run of events that are neighbours both in the total order and in receive order, all of
+ * one stream. An append of 100 events then costs one record and a few index entries instead of
+ * one record and three index entries per event, and what every event of the run shares (stream,
+ * replica, the first seq, version and HLC) is stored once.
+ *
+ * Invariants:
+ * 1. A segment's events have strictly increasing cursors and consecutive positions pos, pos+1, …
+ * 2. No event outside a segment has a cursor in [first, last]: segments partition the total order,
+ *    so segments sorted by `first` are the log in total order, and sorted by `pos` in receive order.
+ * 3. A segment holds 1..MAX_SEGMENT_EVENTS events, all of one stream.
+ * 4. Packing loses nothing: unpacking gives back the records field for field; a field is left out
+ *    of the per-event columns only where the segment header derives it exactly.
+ * 5. planWrite keeps 1–3: a new event whose cursor falls inside an existing segment splits it, and
+ *    new events share a segment only with their immediate neighbours in the final total order.
+ * 6. Two events never share a cursor: planWrite throws rather than store a second one.
+ */
+import { StorageError } from './errors.ts';
+import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
+import { Cursor, type EventId, type Hlc, type ReplicaId, type Seq } from './ids.ts';
+
+/**
+ * Events per segment at most. It bounds what a read holds beyond its limit (one segment at each end
+ * of the range) and keeps a record well under Chromium's 64 KiB threshold for moving values to
+ * blob files, for events of a few hundred bytes.
+ */
+export const MAX_SEGMENT_EVENTS = 128;
+
+/** The primary key: a segment's first and last cursors and its event count. */
+export type SegmentKey = [first: Cursor, last: Cursor, n: number];
+
+/**
+ * A stored segment. `seq`, `version` and `hlc` are the first event's when the others follow by
+ * +1 (the HLC by +1 on its counter), else one per event; `replica` is one or one per event.
+ * `meta` and `schema` exist only when an event has one (null: this event has none).
+ */
+export interface Segment {
+  first: Cursor;
+  last: Cursor;
+  n: number;
+  /** Position of the first event; event i is at pos + i. */
+  pos: number;
+  stream: string;
+  ids: EventId[];
+  types: string[];
+  data: JsonValue[];
+  meta?: (JsonObject | null)[];
+  schema?: (number | null)[];
+  replica: ReplicaId | ReplicaId[];
+  seq: Seq | Seq[];
+  version: number | number[];
+  hlc: Hlc | Hlc[];
+  /** Only when some event's cursor or time is not the one its hlc, replica and seq give. */
+  cursors?: Cursor[];
+  times?: number[];
+}
+
+export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];
+
+const WALL_PART = 12; // 11 base-36 digits and '-': see hlc.ts
+const COUNTER_WIDTH = 5;
+
+/** The i-th HLC after `first` on the same millisecond (what tick() gives within one append). */
+function hlcAfter(first: Hlc, i: number): Hlc {
+  if (i === 0) return first;
+  const counter = Number.parseInt(first.slice(WALL_PART), 36) + i;
+  return `${first.slice(0, WALL_PART)}${counter.toString(36).padStart(COUNTER_WIDTH, '0')}` as Hlc;
+}
+
+const wallOf = (hlc: Hlc): number => Number.parseInt(hlc.slice(0, WALL_PART - 1), 36);
+
+/** Packs a run of records (invariants 1 and 3 are the caller's: see planWrite) into a segment. */
+export function packSegment(records: readonly LocalRecord[]): Segment {
+  const head = records[0]!.event;
+  const n = records.length;
+  const ids: EventId[] = new Array(n);
+  const types: string[] = new Array(n);
+  const data: JsonValue[] = new Array(n);
+  const replicas: ReplicaId[] = new Array(n);
+  const seqs: Seq[] = new Array(n);
+  const versions: number[] = new Array(n);
+  const hlcs: Hlc[] = new Array(n);
+  const cursors: Cursor[] = new Array(n);
+  const times: number[] = new Array(n);
+  let meta: (JsonObject | null)[] | undefined;
+  let schema: (number | null)[] | undefined;
+  let oneReplica = true;
+  let seqRun = true;
+  let versionRun = true;
+  let hlcRun = true;
+  let cursorsDerived = true;
+  let timesDerived = true;
+  for (let i = 0; i < n; i++) {
+    const e = records[i]!.event;
+    ids[i] = e.id;
+    types[i] = e.type;
+    data[i] = e.data;
+    replicas[i] = e.replica;
+    seqs[i] = e.seq;
+    versions[i] = e.version;
+    hlcs[i] = e.hlc;
+    cursors[i] = e.cursor;
+    times[i] = e.time;
+    if (e.meta !== undefined) {
+      meta ??= new Array<JsonObject | null>(n).fill(null);
+      meta[i] = e.meta;
+    }
+    if (e.schema !== undefined) {
+      schema ??= new Array<number | null>(n).fill(null);
+      schema[i] = e.schema;
+    }
+    oneReplica &&= e.replica === head.replica;
+    seqRun &&= e.seq === head.seq + i;
+    versionRun &&= e.version === head.version + i;
+    hlcRun &&= e.hlc === hlcAfter(head.hlc, i);
+    cursorsDerived &&= e.cursor === Cursor.make(e.hlc, e.replica, e.seq);
+    timesDerived &&= e.time === wallOf(e.hlc);
+  }
+  const segment: Segment = {
+    first: head.cursor,
+    last: records[n - 1]!.event.cursor,
+    n,
+    pos: records[0]!.pos,
+    stream: head.stream,
+    ids,
+    types,
+    data,
+    replica: oneReplica ? head.replica : replicas,
+    seq: seqRun ? head.seq : seqs,
+    version: versionRun ? head.version : versions,
+    hlc: hlcRun ? head.hlc : hlcs,
+  };
+  if (meta !== undefined) segment.meta = meta;
+  if (schema !== undefined) segment.schema = schema;
+  if (!cursorsDerived) segment.cursors = cursors;
+  if (!timesDerived) segment.times = times;
+  return segment;
+}
+
+const at = <T>(column: T | T[], i: number, step: (first: T, i: number) => T): T =>
+  Array.isArray(column) ? column[i]! : step(column, i);
+const plus = (first: number, i: number) => first + i;
+const same = <T>(first: T) => first;
+
+export function cursorAt(s: Segment, i: number): Cursor {
+  if (s.cursors !== undefined) return s.cursors[i]!;
+  const hlc = at(s.hlc, i, hlcAfter);
+  return Cursor.make(hlc, at(s.replica, i, same), at(s.seq, i, plus) as Seq);
+}
+
+/** The event at index `i` of a segment. */
+export function eventAt(s: Segment, i: number): StoredEventRecord {
+  const hlc = at(s.hlc, i, hlcAfter);
+  const replica = at(s.replica, i, same);
+  const seq = at(s.seq, i, plus) as Seq;
+  const event: StoredEventRecord = {
+    id: s.ids[i]!,
+    type: s.types[i]!,
+    data: s.data[i]!,
+    stream: s.stream,
+    version: at(s.version, i, plus),
+    replica,
+    seq,
+    hlc,
+    time: s.times?.[i] ?? wallOf(hlc),
+    cursor: s.cursors?.[i] ?? Cursor.make(hlc, replica, seq),
+  };
+  const meta = s.meta?.[i];
+  if (meta !== undefined && meta !== null) event.meta = meta;
+  const schema = s.schema?.[i];
+  if (schema !== undefined && schema !== null) event.schema = schema;
+  return event;
+}
+
+/** Records from, and including, index `from` to, excluding, index `to`. */
+export function unpackSegment(s: Segment, from = 0, to = s.n): LocalRecord[] {
+  const out: LocalRecord[] = [];
+  for (let i = Math.max(0, from); i < Math.min(to, s.n); i++) {
+    out.push({ event: eventAt(s, i), pos: s.pos + i });
+  }
+  return out;
+}
+
+/** Index of the first event whose cursor is > cursor (or >= when inclusive); n when none. */
+export function indexAfter(s: Segment, cursor: string, inclusive = false): number {
+  if (cursor < s.first || (inclusive && cursor === s.first)) return 0;
+  if (cursor > s.last || (!inclusive && cursor === s.last)) return s.n;
+  let lo = 0;
+  let hi = s.n;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const c = cursorAt(s, mid);
+    if (inclusive ? c < cursor : c <= cursor) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Existing segments around a cursor: the one with the greatest first <= it, the next after. */
+export interface Neighbours {
+  before?: SegmentKey;
+  after?: SegmentKey;
+}
+
+/** The cursors of new records that may fall among stored ones: those <= the largest stored. */
+export function cursorsToPlace(records: readonly LocalRecord[], maxCursor: string): Cursor[] {
+  const out: Cursor[] = [];
+  for (const r of records) if (r.event.cursor <= maxCursor) out.push(r.event.cursor);
+  return out;
+}
+
+function duplicateCursor(cursor: string): StorageError {
+  return new StorageError('STORAGE', `two different events share the cursor ${cursor}`, {
+    cursor,
+  });
+}
+
+/** The stored segments that a new cursor falls strictly inside of: they are read and split. */
+export function segmentsToSplit(neighbours: ReadonlyMap<string, Neighbours>): SegmentKey[] {
+  const out = new Map<string, SegmentKey>();
+  for (const [cursor, { before }] of neighbours) {
+    if (before === undefined) continue;
+    if (before[0] === cursor || before[1] === cursor) throw duplicateCursor(cursor);
+    if (cursor < before[1]) out.set(before[0], before);
+  }
+  return [...out.values()];
+}
+
+export interface WritePlan {
+  /** Stored segments to delete (they are split: their events are in `add`). */
+  remove: SegmentKey[];
+  add: Segment[];
+  /** The largest cursor in the log afterwards. */
+  maxCursor: string;
+}
+
+/**
+ * How to store new records (in receive order, positions consecutive) among the stored segments.
+ * `neighbours` holds an entry for every cursor that cursorsToPlace named, `split` the stored
+ * segments segmentsToSplit named.
+ */
+export function planWrite(input: {
+  records: readonly LocalRecord[];
+  maxCursor: string;
+  neighbours: ReadonlyMap<string, Neighbours>;
+  split: readonly Segment[];
+}): WritePlan {
+  const { records } = input;
+  if (records.length === 0) return { remove: [], add: [], maxCursor: input.maxCursor };
+  const sorted = records.map((r) => r.event.cursor).sort();
+  const nextNew = new Map<string, string>();
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i] === sorted[i - 1]) throw duplicateCursor(sorted[i]!);
+    nextNew.set(sorted[i - 1]!, sorted[i]!);
+  }
+  // The smallest stored cursor after each placed new cursor.
+  const nextStored = new Map<string, string>();
+  const add: Segment[] = [];
+  const remove: SegmentKey[] = [];
+  for (const segment of input.split) {
+    remove.push(segmentKey(segment));
+    let start = 0;
+    for (const cursor of sorted) {
+      if (cursor <= segment.first || cursor >= segment.last) continue;
+      const cut = indexAfter(segment, cursor, true);
+      if (cursorAt(segment, cut) === cursor) throw duplicateCursor(cursor);
+      nextStored.set(cursor, cursorAt(segment, cut));
+      if (cut > start) add.push(packSegment(unpackSegment(segment, start, cut)));
+      start = cut;
+    }
+    add.push(packSegment(unpackSegment(segment, start)));
+  }
+  for (const cursor of sorted) {
+    if (cursor > input.maxCursor || nextStored.has(cursor)) continue;
+    const around = input.neighbours.get(cursor);
+    if (around === undefined) throw new Error(`no neighbours were looked up for ${cursor}`);
+    if (around.after !== undefined) nextStored.set(cursor, around.after[0]);
+  }
+  let run: LocalRecord[] = [];
+  for (const record of records) {
+    const previous = run[run.length - 1];
+    if (previous !== undefined && !joins(previous, record, nextNew, nextStored, run.length)) {
+      add.push(packSegment(run));
+      run = [];
+    }
+    run.push(record);
+  }
+  add.push(packSegment(run));
+  const last = sorted[sorted.length - 1]!;
+  return { remove, add, maxCursor: last > input.maxCursor ? last : input.maxCursor };
+}
+
+/** Whether `record` may follow `previous` in one segment (invariants 1–3). */
+function joins(
+  previous: LocalRecord,
+  record: LocalRecord,
+  nextNew: ReadonlyMap<string, string>,
+  nextStored: ReadonlyMap<string, string>,
+  runLength: number,
+): boolean {
+  if (runLength >= MAX_SEGMENT_EVENTS) return false;
+  if (record.event.stream !== previous.event.stream || record.pos !== previous.pos + 1)
+    return false;
+  const cursor = record.event.cursor;
+  if (nextNew.get(previous.event.cursor) !== cursor) return false;
+  const stored = nextStored.get(previous.event.cursor);
+  return stored === undefined || stored > cursor;
+}

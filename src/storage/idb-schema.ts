@@ -1,0 +1,146 @@
+/**
+ * The IndexedDB schema of the log and its upgrades (see the header of indexeddb.ts for the
+ * layout and its invariants). Only the upgrade transaction runs here.
+ *
+ * Invariants:
+ * 1. A new database gets its replica id, epoch and zeroed counters in the transaction that creates
+ *    it, so every handle (every tab) reads the same ones.
+ * 2. Upgrading from version 1 moves every event into segments inside the upgrade transaction: it
+ *    commits whole or the database stays at version 1 (the open fails and can be retried).
+ */
+import type { DBSchema } from 'idb';
+import type { ReplicaCounters } from '../core/append.ts';
+import { StorageError } from '../core/errors.ts';
+import type { JsonValue, LocalRecord } from '../core/events.ts';
+import { ReplicaId } from '../core/ids.ts';
+import {
+  MAX_SEGMENT_EVENTS,
+  packSegment,
+  type Segment,
+  type SegmentKey,
+} from '../core/segments.ts';
+import type { SnapshotRecord } from './adapter.ts';
+
+export const SCHEMA_VERSION = 2;
+export const KEY_REPLICA = 'sys:replicaId';
+export const KEY_EPOCH = 'sys:epoch';
+export const KEY_COUNTERS = 'sys:counters';
+export const appKey = (key: string) => `app:${key}`;
+
+/** The counters, and the largest cursor in the log ('' when empty): see indexeddb.ts. */
+export interface StoredCounters extends ReplicaCounters {
+  maxCursor: string;
+}
+
+export interface StreamRow {
+  stream: string;
+  version: number;
+  conflicted?: true;
+}
+
+export interface ChronicleSchema extends DBSchema {
+  segments: {
+    key: SegmentKey;
+    value: Segment;
+    indexes: { id: string; pos: number; stream: [string, string] };
+  };
+  meta: { key: string; value: JsonValue | StoredCounters };
+  streams: { key: string; value: StreamRow };
+  snapshots: { key: [string, number, string]; value: SnapshotRecord };
+}
+
+export function asCounters(value: unknown): StoredCounters {
+  if (value !== null && typeof value === 'object' && 'pos' in value && 'seq' in value) {
+    const c = value as StoredCounters;
+    return typeof c.maxCursor === 'string' ? c : { ...c, maxCursor: '' };
+  }
+  throw new StorageError('STORAGE', 'the replica counters are missing from the database');
+}
+
+/** A plain copy: the stored value must not share objects with what callers hold. */
+export function plainCounters(c: ReplicaCounters, maxCursor: string): StoredCounters {
+  return {
+    seq: c.seq,
+    pos: c.pos,
+    clock: { wall: c.clock.wall, counter: c.clock.counter },
+    maxCursor,
+  };
+}
+
+function createSegments(db: IDBDatabase): IDBObjectStore {
+  const segments = db.createObjectStore('segments', { keyPath: ['first', 'last', 'n'] });
+  segments.createIndex('id', 'ids', { unique: true, multiEntry: true });
+  segments.createIndex('pos', 'pos', { unique: true });
+  segments.createIndex('stream', ['stream', 'first']);
+  return segments;
+}
+
+export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction): void {
+  if (oldVersion < 1) {
+    createSegments(db);
+    db.createObjectStore('meta');
+    db.createObjectStore('streams', { keyPath: 'stream' });
+    db.createObjectStore('snapshots', { keyPath: ['projection', 'version', 'cursor'] });
+    const meta = tx.objectStore('meta');
+    meta.put(ReplicaId.make(), KEY_REPLICA);
+    meta.put(ReplicaId.make(), KEY_EPOCH);
+    const counters: StoredCounters = {
+      seq: 0,
+      pos: 0,
+      clock: { wall: 0, counter: 0 },
+      maxCursor: '',
+    };
+    meta.put(counters, KEY_COUNTERS);
+    return;
+  }
+  if (oldVersion < 2) migrateEventsToSegments(db, tx);
+}
+
+/** Pages of the version-1 `events` store read at a time during the upgrade. */
+const MIGRATION_PAGE = 1000;
+
+/**
+ * Version 1 kept one record per event ({ pos, event }, keyed by event.cursor). Walking it in
+ * cursor order, a run of events whose positions follow one another, of one stream, is a valid
+ * segment: nothing else sorts between neighbours of the walk.
+ */
+function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction): void {
+  const segments = createSegments(db);
+  const events = tx.objectStore('events');
+  let run: LocalRecord[] = [];
+  let maxCursor = '';
+  const flush = () => {
+    if (run.length > 0) segments.add(packSegment(run));
+    run = [];
+  };
+  const page = (after: string | undefined) => {
+    const range = after === undefined ? null : IDBKeyRange.lowerBound(after, true);
+    const request = events.getAll(range, MIGRATION_PAGE);
+    request.onsuccess = () => {
+      const records = request.result as LocalRecord[];
+      for (const record of records) {
+        const previous = run[run.length - 1];
+        if (
+          previous !== undefined &&
+          (run.length >= MAX_SEGMENT_EVENTS ||
+            record.pos !== previous.pos + 1 ||
+            record.event.stream !== previous.event.stream)
+        ) {
+          flush();
+        }
+        run.push(record);
+        maxCursor = record.event.cursor;
+      }
+      if (records.length === MIGRATION_PAGE) {
+        page(maxCursor);
+        return;
+      }
+      flush();
+      db.deleteObjectStore('events');
+      const meta = tx.objectStore('meta');
+      const read = meta.get(KEY_COUNTERS);
+      read.onsuccess = () => meta.put({ ...asCounters(read.result), maxCursor }, KEY_COUNTERS);
+    };
+  };
+  page(undefined);
+}

@@ -1,0 +1,273 @@
+/**
+ * Reads and writes of the `segments` store, on plain IndexedDB requests inside a transaction that
+ * the caller opened (indexeddb.ts). Which segments to write is decided in core/segments.ts.
+ *
+ * Invariants:
+ * 1. Nothing is awaited here but requests of the caller's transaction.
+ * 2. No read holds more than its limit of events plus two segments (one at each end of the range):
+ *    values are fetched only for the segments the limit needs, found from their keys first.
+ * 3. Segments are added with `add`: a reused key, first position or event id fails the request,
+ *    which aborts the transaction.
+ */
+import type { LocalRecord } from '../core/events.ts';
+import {
+  cursorAt,
+  eventAt,
+  indexAfter,
+  type Neighbours,
+  type Segment,
+  type SegmentKey,
+  unpackSegment,
+  type WritePlan,
+} from '../core/segments.ts';
+import type { CursorQuery } from './adapter.ts';
+
+/** A request as a promise (the transaction stays active in its callbacks). */
+export function request<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+/** Index keys of the segments whose first cursor is <= / > `cursor` sort up to / after at(cursor). */
+interface Ordering {
+  source: IDBObjectStore | IDBIndex;
+  at(cursor: string): IDBValidKey;
+  min: IDBValidKey | undefined;
+  max: IDBValidKey | undefined;
+  /** The index key of a segment from its primary key. */
+  keyOf(key: SegmentKey): IDBValidKey;
+}
+
+function ordering(store: IDBObjectStore, stream: string | undefined): Ordering {
+  if (stream === undefined) {
+    // [c, []] sorts after every [c, last, n] (arrays sort after strings) and before [c', …] > c.
+    return { source: store, at: (c) => [c, []], min: undefined, max: undefined, keyOf: (k) => k };
+  }
+  return {
+    source: store.index('stream'),
+    at: (c) => [stream, c],
+    // [stream] sorts before every [stream, first], [stream, []] after them.
+    min: [stream],
+    max: [stream, []],
+    keyOf: (k) => [stream, k[0]],
+  };
+}
+
+function range(
+  lower: IDBValidKey | undefined,
+  upper: IDBValidKey | undefined,
+  lowerOpen: boolean,
+  upperOpen: boolean,
+): IDBKeyRange | null {
+  if (lower !== undefined && upper !== undefined) {
+    return IDBKeyRange.bound(lower, upper, lowerOpen, upperOpen);
+  }
+  if (lower !== undefined) return IDBKeyRange.lowerBound(lower, lowerOpen);
+  if (upper !== undefined) return IDBKeyRange.upperBound(upper, upperOpen);
+  return null;
+}
+
+async function lastBefore(
+  source: IDBObjectStore | IDBIndex,
+  query: IDBKeyRange,
+): Promise<Segment | undefined> {
+  const cursor = await request(source.openCursor(query, 'prev'));
+  return (cursor?.value as Segment | undefined) ?? undefined;
+}
+
+/** Forward: (after, until]; reverse: [until, after). At most `limit` records. */
+export async function readCursorRange(
+  store: IDBObjectStore,
+  query: CursorQuery,
+  limit: number,
+): Promise<LocalRecord[]> {
+  const { after, until } = query;
+  if (after !== undefined && until !== undefined) {
+    if (query.reverse ? after <= until : after >= until) return [];
+  }
+  const o = ordering(store, query.stream);
+  return query.reverse ? readBackward(o, query, limit) : readForward(o, query, limit);
+}
+
+async function readForward(o: Ordering, query: CursorQuery, limit: number) {
+  const { after, until, stream } = query;
+  // The segment holding `after` may hold later events too; it sorts before the main range.
+  const holding =
+    after === undefined
+      ? undefined
+      : lastBefore(o.source, range(o.min, o.at(after), false, false)!);
+  const main = range(
+    after === undefined ? o.min : o.at(after),
+    until === undefined ? o.max : o.at(until),
+    after !== undefined,
+    false,
+  );
+  const keysRequest = request(o.source.getAllKeys(main, limit)) as Promise<SegmentKey[]>;
+  const out: LocalRecord[] = [];
+  const take = (s: Segment) => {
+    if (stream !== undefined && s.stream !== stream) return;
+    const from = after === undefined ? 0 : indexAfter(s, after);
+    const to = until === undefined ? s.n : indexAfter(s, until);
+    for (const r of unpackSegment(s, from, Math.min(to, from + limit - out.length))) out.push(r);
+  };
+  const first = await holding;
+  const keys = await keysRequest;
+  if (first !== undefined) take(first);
+  let needed = 0;
+  let events = out.length;
+  while (needed < keys.length && events < limit) events += keys[needed++]![2];
+  if (needed === 0) return out;
+  const values = (await request(
+    o.source.getAll(IDBKeyRange.bound(o.keyOf(keys[0]!), o.keyOf(keys[needed - 1]!)), needed),
+  )) as Segment[];
+  for (const s of values) {
+    if (out.length >= limit) break;
+    take(s);
+  }
+  return out;
+}
+
+async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
+  const { after, until, stream } = query;
+  // Segments whose first cursor is < after, walked from the last; one is held at a time.
+  const upper = after === undefined ? o.max : stream === undefined ? [after] : o.at(after);
+  const out: LocalRecord[] = [];
+  let cursor = await request(o.source.openCursor(range(o.min, upper, false, true), 'prev'));
+  while (cursor !== null && out.length < limit) {
+    const s = cursor.value as Segment;
+    if (stream !== undefined && s.stream !== stream) break;
+    const to = after === undefined ? s.n : indexAfter(s, after, true);
+    const from = until === undefined ? 0 : indexAfter(s, until, true);
+    for (let i = to - 1; i >= from && out.length < limit; i--) {
+      out.push({ event: eventAt(s, i), pos: s.pos + i });
+    }
+    if (until !== undefined && s.first <= until) break;
+    if (out.length < limit) {
+      cursor.continue();
+      cursor = await request(cursor.request as IDBRequest<IDBCursorWithValue | null>);
+    }
+  }
+  return out;
+}
+
+/** Records with positions in (afterPos, afterPos + limit]: positions are dense. */
+export async function readPosRange(
+  store: IDBObjectStore,
+  afterPos: number,
+  limit: number,
+): Promise<LocalRecord[]> {
+  const index = store.index('pos');
+  const from = afterPos + 1;
+  const holding = lastBefore(index, IDBKeyRange.upperBound(from));
+  const rest =
+    limit > 1
+      ? (request(index.getAll(IDBKeyRange.bound(from, afterPos + limit, true, false))) as Promise<
+          Segment[]
+        >)
+      : Promise.resolve([]);
+  const out: LocalRecord[] = [];
+  const first = await holding;
+  if (first !== undefined)
+    out.push(...unpackSegment(first, from - first.pos, from - first.pos + limit));
+  for (const s of await rest) {
+    if (out.length >= limit) break;
+    out.push(...unpackSegment(s, 0, limit - out.length));
+  }
+  return out;
+}
+
+/** The stored record of each id, in the order asked. Reads each segment once. */
+export async function lookupIds(
+  store: IDBObjectStore,
+  ids: readonly string[],
+): Promise<(LocalRecord | undefined)[]> {
+  const index = store.index('id');
+  const keys = (await Promise.all(ids.map((id) => request(index.getKey(id))))) as (
+    | SegmentKey
+    | undefined
+  )[];
+  const wanted = new Map<string, SegmentKey>();
+  for (const key of keys) if (key !== undefined) wanted.set(key[0], key);
+  if (wanted.size === 0) return keys.map(() => undefined);
+  const segments = new Map<string, Segment>();
+  await Promise.all(
+    [...wanted.values()].map(async (key) => {
+      const s = (await request(store.get(key))) as Segment | undefined;
+      if (s !== undefined) segments.set(key[0], s);
+    }),
+  );
+  return ids.map((id, i) => {
+    const key = keys[i];
+    const s = key === undefined ? undefined : segments.get(key[0]);
+    const at = s?.ids.indexOf(id as never) ?? -1;
+    return s === undefined || at < 0 ? undefined : { event: eventAt(s, at), pos: s.pos + at };
+  });
+}
+
+/** The segments around each cursor (core/segments.ts Neighbours), from keys alone. */
+export async function lookupNeighbours(
+  store: IDBObjectStore,
+  cursors: readonly string[],
+): Promise<Map<string, Neighbours>> {
+  const out = new Map<string, Neighbours>();
+  await Promise.all(
+    cursors.map(async (c) => {
+      const [before, after] = await Promise.all([
+        request(store.openKeyCursor(IDBKeyRange.upperBound([c, []]), 'prev')),
+        request(store.getKey(IDBKeyRange.lowerBound([c, []], true))),
+      ]);
+      const around: Neighbours = {};
+      if (before !== null) around.before = before.key as SegmentKey;
+      if (after !== undefined) around.after = after as SegmentKey;
+      out.set(c, around);
+    }),
+  );
+  return out;
+}
+
+export async function readSegments(
+  store: IDBObjectStore,
+  keys: readonly SegmentKey[],
+): Promise<Segment[]> {
+  const values = await Promise.all(keys.map((k) => request(store.get(k))));
+  return values.filter((s): s is Segment => s !== undefined);
+}
+
+/** Issues the plan's deletes, then its adds; failures abort the transaction (invariant 3). */
+export function applyWrite(store: IDBObjectStore, plan: WritePlan): void {
+  for (const key of plan.remove) store.delete(key);
+  for (const segment of plan.add) store.add(segment);
+}
+
+/** Smallest cursor among positions > pos (pages of keys, each in its own transaction). */
+export async function minCursorAfterPos(
+  db: IDBDatabase,
+  pos: number,
+  page: number,
+): Promise<string | undefined> {
+  let min: string | undefined;
+  let from = pos + 1;
+  const holding = await lastBefore(
+    db.transaction('segments').objectStore('segments').index('pos'),
+    IDBKeyRange.upperBound(from),
+  );
+  if (holding !== undefined && holding.pos + holding.n > from) {
+    min = cursorAt(holding, from - holding.pos);
+    from = holding.pos + holding.n;
+  }
+  // Keys only: a segment's smallest cursor is its first, the head of its key. Positions are
+  // dense, so the next page starts where this one's events end.
+  for (;;) {
+    const index = db.transaction('segments').objectStore('segments').index('pos');
+    const keys = (await request(
+      index.getAllKeys(IDBKeyRange.lowerBound(from), page),
+    )) as SegmentKey[];
+    for (const [first, , n] of keys) {
+      if (min === undefined || first < min) min = first;
+      from += n;
+    }
+    if (keys.length < page) return min;
+  }
+}
