@@ -50,7 +50,10 @@ export type LocalAppendResult =
   | { kind: 'duplicate'; events: StoredEventRecord[] };
 
 export interface IngestRequest {
-  /** Validated remote events, in receive order. */
+  /**
+   * Validated remote events, in receive order. The adapter takes them over: it may keep (and
+   * freeze) these objects instead of copying them, so the caller must not change them after.
+   */
   events: StoredEventRecord[];
   now: number;
   maxClockDriftMs: number;

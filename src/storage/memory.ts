@@ -26,8 +26,8 @@ interface MemoryDatabase {
   epoch: string;
   counters: ReplicaCounters;
   byPos: LocalRecord[];
-  byCursor: LocalRecord[];
-  byStream: Map<string, LocalRecord[]>;
+  byCursor: CursorOrder;
+  byStream: Map<string, CursorOrder>;
   byId: Map<string, LocalRecord>;
   streamVersions: Map<string, number>;
   conflictStreams: Set<string>;
@@ -45,7 +45,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Index of the first element whose cursor is > cursor (or >= when inclusive). */
-function upperBound(list: LocalRecord[], cursor: string, inclusive: boolean): number {
+function upperBound(list: readonly LocalRecord[], cursor: string, inclusive: boolean): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
@@ -61,26 +61,43 @@ const byCursor = (a: LocalRecord, b: LocalRecord) =>
   a.event.cursor < b.event.cursor ? -1 : a.event.cursor > b.event.cursor ? 1 : 0;
 
 /**
- * Adds a batch to a list sorted by cursor. Local events (and most synced ones) sort after
- * everything held and are pushed; the rest are merged in one pass from the back, so a batch
- * costs O(batch log batch + what sorts after its first record) instead of a splice per event.
+ * Records in cursor order. Local events (and most synced ones) sort after everything held and
+ * are pushed; the others wait in `late` and are merged in one pass when the order is next read,
+ * so a catch-up of older history costs one merge per read, not a move of the tail per batch.
  */
-function addSorted(list: LocalRecord[], batch: LocalRecord[]): void {
-  const late: LocalRecord[] = [];
-  for (const record of batch) {
-    const last = list[list.length - 1];
-    if (late.length === 0 && (last === undefined || last.event.cursor < record.event.cursor)) {
-      list.push(record);
-    } else late.push(record);
+class CursorOrder {
+  private sorted: LocalRecord[] = [];
+  private late: LocalRecord[] = [];
+
+  add(batch: readonly LocalRecord[]): void {
+    for (const record of batch) {
+      const last = this.sorted[this.sorted.length - 1];
+      if (
+        this.late.length === 0 &&
+        (last === undefined || last.event.cursor < record.event.cursor)
+      ) {
+        this.sorted.push(record);
+      } else this.late.push(record);
+    }
   }
-  if (late.length === 0) return;
-  late.sort(byCursor);
-  let i = list.length - 1;
-  let j = late.length - 1;
-  list.length += late.length;
-  for (let k = list.length - 1; j >= 0; k--) {
-    if (i >= 0 && list[i]!.event.cursor > late[j]!.event.cursor) list[k] = list[i--]!;
-    else list[k] = late[j--]!;
+
+  /** The records in cursor order (merging what waits). */
+  view(): readonly LocalRecord[] {
+    if (this.late.length === 0) return this.sorted;
+    const late = this.late.sort(byCursor);
+    const held = this.sorted;
+    const merged: LocalRecord[] = new Array(held.length + late.length);
+    let i = 0;
+    let j = 0;
+    for (let k = 0; k < merged.length; k++) {
+      merged[k] =
+        j >= late.length || (i < held.length && held[i]!.event.cursor < late[j]!.event.cursor)
+          ? held[i++]!
+          : late[j++]!;
+    }
+    this.sorted = merged;
+    this.late = [];
+    return merged;
   }
 }
 
@@ -106,12 +123,22 @@ class MemoryEventLog implements EventLog {
     return this.db;
   }
 
-  private write(records: { event: StoredEventRecord; pos: number }[]): LocalRecord[] {
+  /**
+   * Stores records, frozen. `owned`: the caller hands the events over (ingest: fresh from the
+   * wire, adapter.ts), so they are frozen as they are; an app's appended data is copied first.
+   */
+  private write(
+    records: { event: StoredEventRecord; pos: number }[],
+    owned: boolean,
+  ): LocalRecord[] {
     const db = this.db;
     const out: LocalRecord[] = [];
     const streams = new Map<string, LocalRecord[]>();
     for (const { event, pos } of records) {
-      const record: LocalRecord = deepFreeze({ event: structuredClone(event), pos });
+      const record: LocalRecord = deepFreeze({
+        event: owned ? event : structuredClone(event),
+        pos,
+      });
       db.byPos.push(record);
       db.byId.set(event.id, record);
       const batch = streams.get(event.stream);
@@ -119,14 +146,14 @@ class MemoryEventLog implements EventLog {
       else batch.push(record);
       out.push(record);
     }
-    addSorted(db.byCursor, out);
+    db.byCursor.add(out);
     for (const [stream, batch] of streams) {
-      let list = db.byStream.get(stream);
-      if (list === undefined) {
-        list = [];
-        db.byStream.set(stream, list);
+      let order = db.byStream.get(stream);
+      if (order === undefined) {
+        order = new CursorOrder();
+        db.byStream.set(stream, order);
       }
-      addSorted(list, batch);
+      order.add(batch);
     }
     return out;
   }
@@ -164,7 +191,7 @@ class MemoryEventLog implements EventLog {
       case 'duplicate':
         return { kind: 'duplicate', events: plan.events };
       case 'write': {
-        const records = this.write(plan.events);
+        const records = this.write(plan.events, false);
         db.counters = plan.counters;
         db.streamVersions.set(request.stream, plan.streamVersion);
         this.notifyOthers();
@@ -189,7 +216,7 @@ class MemoryEventLog implements EventLog {
         streamVersions: streams,
       },
     );
-    const written = this.write(plan.write);
+    const written = this.write(plan.write, true);
     db.counters = plan.counters;
     for (const [stream, version] of plan.streamVersions) db.streamVersions.set(stream, version);
     for (const stream of plan.possibleConflicts) db.conflictStreams.add(stream);
@@ -199,7 +226,10 @@ class MemoryEventLog implements EventLog {
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
     const db = this.check();
-    const list = query.stream === undefined ? db.byCursor : (db.byStream.get(query.stream) ?? []);
+    const list =
+      query.stream === undefined
+        ? db.byCursor.view()
+        : (db.byStream.get(query.stream)?.view() ?? []);
     const out: LocalRecord[] = [];
     if (!query.reverse) {
       let i = query.after === undefined ? 0 : upperBound(list, query.after, false);
@@ -329,7 +359,7 @@ export function memoryStorage(): StorageAdapter {
     epoch: ReplicaId.make(),
     counters: { seq: 0, pos: 0, clock: HLC_ZERO },
     byPos: [],
-    byCursor: [],
+    byCursor: new CursorOrder(),
     byStream: new Map(),
     byId: new Map(),
     streamVersions: new Map(),
