@@ -23,7 +23,10 @@ export const DEFAULT_MAX_CLOCK_DRIFT_MS = 24 * 60 * 60 * 1000;
 
 const WALL_WIDTH = 11; // base 36: up to 36^11 ms, far past the year 10,000
 const COUNTER_WIDTH = 5; // base 36: 60 million ticks inside one millisecond
-const COUNTER_MAX = 36 ** COUNTER_WIDTH - 1;
+/** The largest wall time and counter that encode within their fixed widths (invariant 3). */
+export const HLC_WALL_MAX = 36 ** WALL_WIDTH - 1;
+export const HLC_COUNTER_MAX = 36 ** COUNTER_WIDTH - 1;
+const COUNTER_MAX = HLC_COUNTER_MAX;
 
 export function encodeHlc(state: HlcState): Hlc {
   return `${state.wall.toString(36).padStart(WALL_WIDTH, '0')}-${state.counter

@@ -78,12 +78,58 @@ export function assertJsonValue(
   visit(value, path, 0);
 }
 
+/**
+ * Deepest bracket nesting of a JSON text, outside strings; stops counting past `max`.
+ * Checked before JSON.parse so that no recursive code ever sees a deeply nested message.
+ */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 /* { */ || c === 91 /* [ */) {
+      depth++;
+      if (depth > max) return true;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) depth--;
+  }
+  return false;
+}
+
+/**
+ * Whether a JSON value nests deeper than `max` (the root is depth 0, as in assertJsonValue), without
+ * building paths: the cheap check for values that came from JSON.parse and are JSON already.
+ */
+export function jsonValueDepthExceeds(value: unknown, max: number): boolean {
+  const visit = (v: unknown, depth: number): boolean => {
+    if (depth > max) return true;
+    if (v === null || typeof v !== 'object') return false;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) if (visit(v[i], depth + 1)) return true;
+      return false;
+    }
+    for (const key in v) {
+      if (Object.hasOwn(v, key) && visit((v as Record<string, unknown>)[key], depth + 1))
+        return true;
+    }
+    return false;
+  };
+  return visit(value, 0);
+}
+
 /** Size of the value's JSON text in UTF-8 bytes. */
 export function jsonByteLength(value: unknown): number {
   return utf8Length(JSON.stringify(value) ?? '');
 }
 
+const NON_ASCII = /[\u0080-\uffff]/;
+
 export function utf8Length(text: string): number {
+  // Most text is ASCII: one native scan instead of a loop over every character.
+  if (!NON_ASCII.test(text)) return text.length;
   let bytes = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

@@ -119,8 +119,15 @@ function emptyBatch(from: number): PlannedBatch {
 export function planBatches(
   from: number,
   records: readonly LocalRecord[],
-  options: { ownReplica: string; skip: (record: LocalRecord) => boolean; limits: BatchLimits },
+  options: {
+    ownReplica: string;
+    skip: (record: LocalRecord) => boolean;
+    limits: BatchLimits;
+    /** UTF-8 bytes the event adds to a message (the session's encoder knows its wire form). */
+    sizeOf?: (event: StoredEventRecord) => number;
+  },
 ): PlannedBatch[] {
+  const sizeOf = options.sizeOf ?? ((e: StoredEventRecord) => utf8Length(JSON.stringify(e)) + 1);
   const { limits } = options;
   const budget = Math.max(1, limits.maxMessageBytes - BATCH_ENVELOPE_BYTES);
   const batches: PlannedBatch[] = [];
@@ -131,7 +138,7 @@ export function planBatches(
       current = emptyBatch(start);
     }
     if (!options.skip(record)) {
-      const size = utf8Length(JSON.stringify(record.event)) + 1;
+      const size = sizeOf(record.event);
       const full =
         current.events.length >= limits.maxBatchEvents ||
         (current.events.length > 0 && current.bytes + size > budget);

@@ -21,12 +21,12 @@
 import WebSocket from 'ws';
 import type { StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
-import { jsonByteLength } from '../core/json.ts';
+import { jsonByteLength, jsonDepthExceeds } from '../core/json.ts';
 import type { SyncLog } from '../sync/log.ts';
 import { CloseCode, type SyncErrorCode } from '../sync/protocol.ts';
 import { type PeerSession, type SessionRefusal, startPeerSession } from '../sync/session.ts';
 import type { TokenClaims } from './auth.ts';
-import { jsonDepthExceeds, type ServerLimits, TokenBucket } from './limits.ts';
+import { type ServerLimits, TokenBucket } from './limits.ts';
 import type { LogEntry, ServerMetrics } from './metrics.ts';
 import type { SpaceLog } from './storage.ts';
 
@@ -86,7 +86,7 @@ export class Connection {
       pull: canWrite,
       now: ctx.now,
       maxClockDriftMs: DEFAULT_MAX_CLOCK_DRIFT_MS,
-      validateIncoming: (events) => this.validateIncoming(events),
+      validateIncoming: (events, _hello, bytes) => this.validateIncoming(events, bytes),
       onError: (error) => {
         if (error.source === 'local') ctx.metrics.error(error.code);
       },
@@ -260,11 +260,16 @@ export class Connection {
     this.ctx.onClosed(this);
   }
 
-  private async validateIncoming(events: StoredEventRecord[]): Promise<SessionRefusal | undefined> {
+  private async validateIncoming(
+    events: StoredEventRecord[],
+    messageBytes: number,
+  ): Promise<SessionRefusal | undefined> {
     if (!this.claims.scope.includes('write')) {
       return { code: 'FORBIDDEN', message: 'this token may not write' };
     }
-    for (const event of events) {
+    // No event is larger than the message that carried it: most batches need no sizing at all.
+    const sized = messageBytes > this.ctx.limits.maxEventBytes ? events : [];
+    for (const event of sized) {
       const size =
         jsonByteLength(event.data) + (event.meta === undefined ? 0 : jsonByteLength(event.meta));
       if (size > this.ctx.limits.maxEventBytes) {

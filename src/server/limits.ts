@@ -77,27 +77,6 @@ export function resolveLimits(overrides: Partial<ServerLimits> = {}): ServerLimi
   return limits;
 }
 
-/**
- * Deepest bracket nesting of a JSON text, outside strings; stops counting past `max`.
- * Checked before JSON.parse so that no recursive code ever sees a deeply nested message.
- */
-export function jsonDepthExceeds(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92 /* \ */) i++;
-      else if (c === 34 /* " */) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 /* { */ || c === 91 /* [ */) {
-      depth++;
-      if (depth > max) return true;
-    } else if (c === 125 /* } */ || c === 93 /* ] */) depth--;
-  }
-  return false;
-}
-
 /** A token bucket: `rate` tokens a second, holding at most `burst`. */
 export class TokenBucket {
   private tokens: number;

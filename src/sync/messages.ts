@@ -1,8 +1,8 @@
 /**
  * Strict parsing of incoming sync messages. Nothing from a peer is trusted: the text is size-
  * checked before JSON.parse, every field is checked, unknown fields are dropped (so additive
- * protocol fields from a newer peer do no harm), and events go through validateRemoteEvent,
- * which rebuilds them from JSON (no prototype pollution).
+ * protocol fields from a newer peer do no harm), and events are decoded and checked from their
+ * columnar wire form by event-codec.ts (no prototype pollution: JSON.parse keeps `__proto__` as data).
  *
  * Invariants:
  * 1. parseMessage never throws: a bad message is a `{ ok: false }` with a SyncErrorCode.
@@ -10,10 +10,11 @@
  * 3. A hello whose `protocol` differs from ours is PROTOCOL_VERSION, whatever else it holds.
  */
 import { ChronicleError } from '../core/errors.ts';
-import type { StoredEventRecord } from '../core/events.ts';
+import type { StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { ReplicaId } from '../core/ids.ts';
-import { utf8Length } from '../core/json.ts';
-import { validateRemoteEvent } from '../core/remote.ts';
+import { jsonDepthExceeds, utf8Length } from '../core/json.ts';
+import { DEFAULT_EVENT_LIMITS } from '../core/validate.ts';
+import { BatchEventError, decodeEventBatch, encodeEventBatch } from './event-codec.ts';
 import {
   type Checkpoint,
   CloseCode,
@@ -24,14 +25,20 @@ import {
   type SyncMessage,
 } from './protocol.ts';
 
-/** A message as parsed: an `events` message's events passed validateRemoteEvent. */
+/** A message as parsed: an `events` message's events passed decodeEventBatch. */
 export type ParsedMessage =
   | Exclude<SyncMessage, EventsMessage>
   | (EventsMessage & { events: StoredEventRecord[] });
 
 export type ParseResult =
-  | { ok: true; message: ParsedMessage }
+  | { ok: true; message: ParsedMessage /** UTF-8 size of the text. */; bytes: number }
   | { ok: false; code: SyncErrorCode; message: string; eventId?: string };
+
+/** What parseMessage learnt of the whole text: its UTF-8 size and whether it is shallow enough. */
+interface MessageSize {
+  bytes: number;
+  depthOk: boolean;
+}
 
 /** Longest `code` / `message` text kept from a peer's error message. */
 export const MAX_ERROR_TEXT = 1024;
@@ -82,29 +89,36 @@ function parseCheckpoint(value: unknown): Checkpoint {
   return checkpoint;
 }
 
-function parseEvents(o: Record<string, unknown>, limits: SyncLimits): ParsedMessage {
+function parseEvents(
+  o: Record<string, unknown>,
+  limits: SyncLimits,
+  size: MessageSize,
+): ParsedMessage {
   const from = int(o, 'from');
   const to = int(o, 'to');
   if (to < from) throw new Bad('PROTOCOL', 'events.to must not be below events.from');
-  if (!Array.isArray(o.events)) throw new Bad('PROTOCOL', 'events.events must be an array');
-  if (o.events.length > limits.maxBatchEvents) {
+  const batch = o.events;
+  const count = isRecord(batch) && Array.isArray(batch.data) ? batch.data.length : 0;
+  if (count > limits.maxBatchEvents) {
     throw new Bad('LIMIT_EXCEEDED', `more than ${limits.maxBatchEvents} events in one batch`);
   }
-  if (o.events.length > to - from) {
-    throw new Bad('PROTOCOL', 'a batch cannot hold more events than the positions it covers');
-  }
-  const events: StoredEventRecord[] = [];
-  for (let i = 0; i < o.events.length; i++) {
-    try {
-      events.push(validateRemoteEvent(o.events[i], `events[${i}]`));
-    } catch (error) {
-      const raw = o.events[i];
-      const id = isRecord(raw) && typeof raw.id === 'string' ? raw.id.slice(0, 128) : undefined;
-      const text = error instanceof Error ? error.message : String(error);
-      const code: SyncErrorCode =
-        error instanceof ChronicleError && error.code === 'VALIDATION' ? 'VALIDATION' : 'PROTOCOL';
-      throw new Bad(code, text, id);
+  let events: StoredEventRecord[];
+  try {
+    events = decodeEventBatch(o.events, {
+      messageBytes: size.bytes,
+      messageDepthOk: size.depthOk,
+    });
+  } catch (error) {
+    if (error instanceof BatchEventError) {
+      throw new Bad('VALIDATION', error.message, error.eventId?.slice(0, 128));
     }
+    if (error instanceof ChronicleError && error.code === 'VALIDATION') {
+      throw new Bad('VALIDATION', error.message);
+    }
+    throw new Bad('PROTOCOL', error instanceof Error ? error.message : String(error));
+  }
+  if (events.length > to - from) {
+    throw new Bad('PROTOCOL', 'a batch cannot hold more events than the positions it covers');
   }
   if (to > from && o.toId === undefined) throw new Bad('PROTOCOL', 'events.toId is required');
   const message: ParsedMessage = { type: 'events', from, to, events };
@@ -114,7 +128,11 @@ function parseEvents(o: Record<string, unknown>, limits: SyncLimits): ParsedMess
   return message;
 }
 
-function parseShape(o: Record<string, unknown>, limits: SyncLimits): ParsedMessage {
+function parseShape(
+  o: Record<string, unknown>,
+  limits: SyncLimits,
+  size: MessageSize,
+): ParsedMessage {
   const type = o.type;
   switch (type) {
     case 'hello': {
@@ -146,7 +164,7 @@ function parseShape(o: Record<string, unknown>, limits: SyncLimits): ParsedMessa
       return pull;
     }
     case 'events':
-      return parseEvents(o, limits);
+      return parseEvents(o, limits, size);
     case 'ack':
       return { type: 'ack', to: int(o, 'to') };
     case 'error': {
@@ -175,7 +193,8 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
     return { ok: false, code: 'PROTOCOL', message: 'messages must be JSON text' };
   }
   // text.length bounds the UTF-8 size from below: the cheap check first.
-  if (text.length > limits.maxMessageBytes || utf8Length(text) > limits.maxMessageBytes) {
+  const bytes = text.length > limits.maxMessageBytes ? text.length : utf8Length(text);
+  if (bytes > limits.maxMessageBytes) {
     return {
       ok: false,
       code: 'LIMIT_EXCEEDED',
@@ -191,7 +210,10 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
   if (!isRecord(value))
     return { ok: false, code: 'PROTOCOL', message: 'message must be an object' };
   try {
-    return { ok: true, message: parseShape(value, limits) };
+    // Event data sits three levels down (message, events, data): a message no deeper than the
+    // event depth limit plus three cannot hold a too-deep event (event-codec.ts DecodeOptions).
+    const depthOk = !jsonDepthExceeds(text, DEFAULT_EVENT_LIMITS.maxDepth + 3);
+    return { ok: true, message: parseShape(value, limits, { bytes, depthOk }), bytes };
   } catch (error) {
     if (error instanceof Bad) {
       const bad: ParseResult = { ok: false, code: error.code, message: error.message };
@@ -203,15 +225,17 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
 }
 
 /**
- * Serialises an outgoing message. Events travel without `cursor` and `time`: both follow from
- * `hlc`, `replica` and `seq`, and the receiver's validateRemoteEvent derives them (about a sixth
- * of an event's bytes).
+ * Serialises an outgoing message; the events of an `events` message in their columnar wire form
+ * (event-codec.ts). `dataText` hands over event data already stringified (see planBatches).
  */
-export function encodeMessage(message: SyncMessage): string {
+export function encodeMessage(
+  message: SyncMessage,
+  dataText?: (event: StoredEvent, index: number) => string,
+): string {
   if (message.type !== 'events') return JSON.stringify(message);
-  // Only the envelope loses them: a `time` or `cursor` inside an event's data is the app's.
-  const events = message.events.map(({ cursor: _cursor, time: _time, ...event }) => event);
-  return JSON.stringify({ ...message, events });
+  const { events, ...envelope } = message;
+  const head = JSON.stringify(envelope);
+  return `${head.slice(0, -1)},"events":${encodeEventBatch(events, dataText)}}`;
 }
 
 /** The WebSocket close code for a session that ends with `code` (used by the server). */

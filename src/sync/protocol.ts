@@ -23,7 +23,8 @@
  */
 import type { StoredEvent } from '../core/events.ts';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: events travel as columns (event-codec.ts). */
+export const PROTOCOL_VERSION = 2;
 
 /** "I durably hold your log up to `pos`; the event there had id `id`; your log's epoch was `epoch`." */
 export interface Checkpoint {

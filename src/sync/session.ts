@@ -26,7 +26,7 @@
  */
 
 import { ChronicleError } from '../core/errors.ts';
-import type { StoredEventRecord } from '../core/events.ts';
+import type { StoredEvent, StoredEventRecord } from '../core/events.ts';
 import {
   afterBatch,
   checkpointForPull,
@@ -41,6 +41,7 @@ import {
   windowAllows,
   windowPush,
 } from '../core/sync.ts';
+import { wireSize } from './event-codec.ts';
 import type { SyncLog } from './log.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
@@ -121,6 +122,8 @@ export interface PeerSessionOptions {
   validateIncoming?(
     events: StoredEventRecord[],
     peerHello: HelloMessage,
+    /** UTF-8 size of the message that carried them (no event of it is larger). */
+    messageBytes: number,
   ): Promise<SessionRefusal | undefined>;
   /** The peer's hello, before anything is pulled; a refusal ends the session. */
   onPeerHello?(
@@ -213,10 +216,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     report();
   };
 
-  const send = (message: SyncMessage): void => {
+  const send = (message: SyncMessage, dataText?: (event: StoredEvent) => string): void => {
     if (closed) return;
     try {
-      options.send(encodeMessage(message));
+      options.send(encodeMessage(message, dataText));
     } catch {
       // The connection is gone: its owner sees the close and ends the session.
       close();
@@ -260,10 +263,17 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         return;
       }
       const peerHello = peer!;
+      // Each event's data is stringified once: to size the batches and to encode them.
+      const texts = new Map<StoredEvent, string>();
       const batches = planBatches(from, records, {
         ownReplica: log.replicaId,
         limits,
         skip: (r) => receivedPositions.has(r.pos) || peerHolds(r.event, peerHello),
+        sizeOf: (event) => {
+          const text = JSON.stringify(event.data) ?? 'null';
+          texts.set(event, text);
+          return wireSize(event, text);
+        },
       });
       const reachesHead = records.length < limits.maxBatchEvents;
       for (let i = 0; i < batches.length; i++) {
@@ -283,7 +293,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
           message.caughtUp = true;
           caughtUpSent = true;
         }
-        send(message);
+        send(message, (event) => texts.get(event) ?? JSON.stringify(event.data) ?? 'null');
         for (let p = batch.from + 1; p <= batch.to; p++) receivedPositions.delete(p);
         window = windowPush(window, { to: batch.to, bytes: batch.bytes, ownSeq: batch.ownSeq });
         sentPos = batch.to;
@@ -379,7 +389,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     pump();
   };
 
-  const onEvents = async (m: EventsMessage & { events: StoredEventRecord[] }): Promise<void> => {
+  const onEvents = async (
+    m: EventsMessage & { events: StoredEventRecord[] },
+    messageBytes: number,
+  ): Promise<void> => {
     if (!pullSent || peer === undefined) return fail('PROTOCOL', 'events that were not pulled');
     const decision = classifyBatch(recv, m);
     switch (decision.kind) {
@@ -390,7 +403,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         send({ type: 'ack', to: recv.pos });
         break;
       case 'apply': {
-        const refusal = await options.validateIncoming?.(m.events, peer);
+        const refusal = await options.validateIncoming?.(m.events, peer, messageBytes);
         if (refusal !== undefined) return fail(refusal.code, refusal.message);
         if (closed) return;
         ingesting = true;
@@ -472,7 +485,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       case 'pull':
         return onPull(m, text);
       case 'events':
-        return onEvents(m);
+        return onEvents(m, parsed.bytes);
       case 'ack':
         return onAck(m);
       case 'error': {

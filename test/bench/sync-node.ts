@@ -39,6 +39,7 @@ import {
   silentLogger,
   sqliteStorage,
 } from '../../src/server/index.ts';
+import { encodeMessage } from '../../src/sync/messages.ts';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
 import { type BenchResult, median, percentile, result } from './results.ts';
 import { sampleEvent } from './store-node.ts';
@@ -561,7 +562,7 @@ function prepareWriter(index: number, count: number, batch: number): Writer {
     const slice = events.slice(from, from + batch);
     const to = from + slice.length;
     messages.push(
-      JSON.stringify({
+      encodeMessage({
         type: 'events',
         from,
         to,
@@ -678,7 +679,7 @@ async function latencyBenches(): Promise<BenchResult[]> {
     for (let i = 0; i < LATENCY_CLIENTS - 2; i++) {
       const ws = await rawConnect(t, `reader-${i}`, ReplicaId.make(), 0, (m, socket) => {
         if (m.type !== 'events') return;
-        readerEvents += (m.events as unknown[]).length;
+        readerEvents += (m.events as { data: unknown[] }).data.length;
         socket.send(JSON.stringify({ type: 'ack', to: m.to }));
       });
       ws.send(JSON.stringify({ type: 'pull' }));

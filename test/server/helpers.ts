@@ -15,6 +15,7 @@ import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
+import { fromWire, toWire } from '../sync/wire.ts';
 
 export const SECRET = 'test-secret-0123456789';
 
@@ -96,7 +97,7 @@ export class RawClient {
     ws.on('error', () => {});
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
-      const message = JSON.parse(String(data)) as Received;
+      const message = fromWire<Received>(String(data));
       this.messages.push(message);
       this.waiters = this.waiters.filter((w) => {
         if (!w.match(message)) return true;
@@ -129,7 +130,7 @@ export class RawClient {
   }
 
   send(message: unknown): void {
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+    this.ws.send(toWire(message));
   }
 
   /** The next message (after those already taken) that matches, within `timeoutMs`. */

@@ -19,6 +19,7 @@ import {
 } from '../../src/sync/session.ts';
 import { storeSyncLog } from '../../src/sync/store-log.ts';
 import { memoryTransportPair } from '../../src/sync/transports/memory.ts';
+import { fromWire, toWire } from './wire.ts';
 
 export interface TestInternals extends StoreInternals {
   /** Appends local events to `stream` (expectedVersion 'any'). */
@@ -223,13 +224,13 @@ export async function rawPeer(
   a.onClose(() => session.close());
   const received: SyncMessage[] = [];
   let isClosed = false;
-  b.onMessage((text) => received.push(JSON.parse(text) as SyncMessage));
+  b.onMessage((text) => received.push(fromWire<SyncMessage>(text)));
   b.onClose(() => {
     isClosed = true;
   });
   const peer: RawPeer = {
     received,
-    send: (message) => b.send(JSON.stringify(message)),
+    send: (message) => b.send(toWire(message)),
     sendText: (text) => b.send(text),
     of: <T extends SyncMessage['type']>(type: T) =>
       received.filter((m): m is Extract<SyncMessage, { type: T }> => m.type === type),

@@ -261,7 +261,10 @@ describe('peer session refusals', () => {
     const { peer } = await rawPeer(b);
     peer.send(helloFrom(other.replicaId, { head: 2 }));
     await until(() => peer.of('pull').length === 1);
-    const bad = { ...events[1]!, cursor: 'forged' };
+    // Nested deeper than the 64 levels an event's data may have.
+    let deep: unknown = 1;
+    for (let i = 0; i < 70; i++) deep = [deep];
+    const bad = { ...events[1]!, data: deep };
     peer.send({ type: 'events', from: 0, to: 2, toId: bad.id, events: [events[0], bad] });
     await until(() => peer.closed());
     expect(peer.of('error')[0]).toMatchObject({ code: 'VALIDATION', eventId: bad.id, fatal: true });

@@ -1,0 +1,347 @@
+/**
+ * The wire form of a batch of events (protocol 2): columns, not one JSON object per event. What
+ * the events of a batch share is said once: replica, stream and type names sit in tables, and a
+ * run of events that continue each other (same replica, stream and wall time; version, seq and
+ * HLC counter each one up) is one row. Ids equal to EventId.canonical(replica, seq), the ids of
+ * events appended without one, are left out; `cursor` and `time` follow from hlc, replica and seq.
+ * On a batch of one app's appends that leaves about three bytes per event besides its data.
+ *
+ *   { replicas: [string], streams: [string], types: [string],
+ *     runs: [[replica, stream, version, seq, wall, counter, count], ...],  (table indexes first)
+ *     typeOf: string,          each event's index into `types`, `typeWidth` base-36 digits
+ *     typeWidth: number,
+ *     ids?: [[index, id], ...]  the events whose id is not canonical
+ *     meta?: [[index, object], ...], schema?: [[index, number], ...]  (schema 1 is left out)
+ *     data: [JSON, ...] }     one per event, in order
+ *
+ * Invariants:
+ * 1. decodeEventBatch(parse(encodeEventBatch(events))) equals `events` (with their derived
+ *    cursor and time), whatever the order of replicas, streams and clocks in the batch.
+ * 2. decodeEventBatch trusts nothing: every index, count and field is checked against the limits
+ *    of validateRemoteEvent, and a failure names the event (`events[i].field`) and its id.
+ * 3. decodeEventBatch takes a value fresh from JSON.parse: its objects are plain and own
+ *    `__proto__` keys are data, so data and meta are kept as they are, not copied.
+ * 4. Encoding stringifies each event's data once; a caller that sized the batch with the same
+ *    texts (planBatches) passes them in instead of stringifying twice.
+ */
+import { ValidationError } from '../core/errors.ts';
+import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
+import { encodeHlc, HLC_COUNTER_MAX, HLC_WALL_MAX } from '../core/hlc.ts';
+import { Cursor, EventId, type Hlc, ReplicaId, Seq } from '../core/ids.ts';
+import { jsonByteLength, jsonValueDepthExceeds, utf8Length } from '../core/json.ts';
+import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
+
+/**
+ * An upper bound of the bytes `event` adds to an encoded batch, given its data text: as if it
+ * began a run of its own and brought new replica, stream and type names (a batch of one app's
+ * appends takes about three bytes besides the data; planBatches must never underestimate).
+ */
+export function wireSize(event: StoredEvent, dataText: string): number {
+  let bytes = utf8Length(dataText) + 4;
+  bytes += 64 + event.replica.length + utf8Length(event.stream) + utf8Length(event.type) + 9;
+  if (!EventId.isCanonical(event.id, event.replica, event.seq)) bytes += utf8Length(event.id) + 16;
+  if (event.meta !== undefined) bytes += utf8Length(JSON.stringify(event.meta)) + 16;
+  if (event.schema !== undefined && event.schema !== 1) bytes += 32;
+  return bytes;
+}
+
+/** A structural fault of the batch as a whole (not of one event): the session's PROTOCOL. */
+export class BatchShapeError extends Error {}
+
+/** One event of the batch failed validation: the session's VALIDATION, naming the event. */
+export class BatchEventError extends Error {
+  constructor(
+    readonly error: ValidationError,
+    readonly eventId: string | undefined,
+  ) {
+    super(error.message);
+  }
+}
+
+function wallOf(hlc: string): number {
+  return Number.parseInt(hlc.slice(0, 11), 36);
+}
+
+function counterOf(hlc: string): number {
+  return Number.parseInt(hlc.slice(12), 36);
+}
+
+function indexIn(table: Map<string, number>, list: string[], value: string): number {
+  let index = table.get(value);
+  if (index === undefined) {
+    index = list.length;
+    list.push(value);
+    table.set(value, index);
+  }
+  return index;
+}
+
+/**
+ * The JSON text of a batch. `dataText(event, i)` may hand over the event's data already
+ * stringified (invariant 4).
+ */
+export function encodeEventBatch(
+  events: readonly StoredEvent[],
+  dataText: (event: StoredEvent, index: number) => string = (e) => JSON.stringify(e.data) ?? 'null',
+): string {
+  const replicas: string[] = [];
+  const streams: string[] = [];
+  const types: string[] = [];
+  const replicaIndex = new Map<string, number>();
+  const streamIndex = new Map<string, number>();
+  const typeIndex = new Map<string, number>();
+  const runs: number[][] = [];
+  const typeOf: number[] = [];
+  const ids: [number, string][] = [];
+  const meta: [number, JsonObject][] = [];
+  const schema: [number, number][] = [];
+  const texts: string[] = [];
+  let run: number[] | undefined;
+  let last: { replica: string; stream: string; version: number; seq: number; hlc: string } | null =
+    null;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const wall = wallOf(e.hlc);
+    const counter = counterOf(e.hlc);
+    const continues =
+      run !== undefined &&
+      last !== null &&
+      e.replica === last.replica &&
+      e.stream === last.stream &&
+      e.version === last.version + 1 &&
+      e.seq === last.seq + 1 &&
+      wall === wallOf(last.hlc) &&
+      counter === counterOf(last.hlc) + 1;
+    if (continues) run![6]! += 1;
+    else {
+      run = [
+        indexIn(replicaIndex, replicas, e.replica),
+        indexIn(streamIndex, streams, e.stream),
+        e.version,
+        e.seq,
+        wall,
+        counter,
+        1,
+      ];
+      runs.push(run);
+    }
+    last = e;
+    typeOf.push(indexIn(typeIndex, types, e.type));
+    if (!EventId.isCanonical(e.id, e.replica, e.seq)) ids.push([i, e.id]);
+    if (e.meta !== undefined) meta.push([i, e.meta]);
+    if (e.schema !== undefined && e.schema !== 1) schema.push([i, e.schema]);
+    texts.push(dataText(e, i));
+  }
+  const typeWidth = Math.max(1, Math.ceil(Math.log(Math.max(types.length, 1)) / Math.log(36)));
+  let typeText = '';
+  for (const t of typeOf) typeText += t.toString(36).padStart(typeWidth, '0');
+  const head: Record<string, unknown> = { replicas, streams, types, runs, typeOf: typeText };
+  head.typeWidth = typeWidth;
+  if (ids.length > 0) head.ids = ids;
+  if (meta.length > 0) head.meta = meta;
+  if (schema.length > 0) head.schema = schema;
+  const headText = JSON.stringify(head);
+  return `${headText.slice(0, -1)},"data":[${texts.join(',')}]}`;
+}
+
+// ---- decoding (invariants 2, 3) --------------------------------------------------------------
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
+}
+
+function table(
+  batch: Record<string, unknown>,
+  key: string,
+  valid: (value: unknown) => string | undefined,
+): string[] {
+  const list = batch[key];
+  if (!Array.isArray(list)) throw new BatchShapeError(`events.${key} must be an array`);
+  for (let i = 0; i < list.length; i++) {
+    const problem = valid(list[i]);
+    if (problem !== undefined) throw new ValidationError(`events.${key}[${i}]`, problem);
+  }
+  return list as string[];
+}
+
+/** `[[index, value], ...]` with indexes increasing and below `count`, as a Map. */
+function sparse<T>(
+  batch: Record<string, unknown>,
+  key: string,
+  count: number,
+  valid: (value: unknown, index: number) => value is T,
+): Map<number, T> {
+  const out = new Map<number, T>();
+  const list = batch[key];
+  if (list === undefined) return out;
+  if (!Array.isArray(list)) throw new BatchShapeError(`events.${key} must be an array`);
+  let previous = -1;
+  for (const entry of list) {
+    if (!Array.isArray(entry) || entry.length !== 2) {
+      throw new BatchShapeError(`events.${key} entries must be [index, value]`);
+    }
+    const [index, value] = entry as [unknown, unknown];
+    if (!isCount(index, previous + 1, count - 1)) {
+      throw new BatchShapeError(`events.${key} indexes must increase and name events of the batch`);
+    }
+    previous = index;
+    if (!valid(value, index)) throw new BatchShapeError(`events.${key}[${index}] is not valid`);
+    out.set(index, value);
+  }
+  return out;
+}
+
+export interface DecodeOptions {
+  limits?: EventLimits;
+  /**
+   * The UTF-8 size and JSON depth of the whole message, when the caller knows them: a message
+   * no larger than maxEventBytes (or no deeper than maxDepth) cannot hold an event over the
+   * limit, so the per-event checks are skipped.
+   */
+  messageBytes?: number;
+  messageDepthOk?: boolean;
+}
+
+/** Events of a wire batch, checked (invariant 2); throws ValidationError or BatchShapeError. */
+export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): StoredEventRecord[] {
+  const limits = options.limits ?? DEFAULT_EVENT_LIMITS;
+  if (!isRecord(value)) throw new BatchShapeError('events must be an object');
+  const data = value.data;
+  if (!Array.isArray(data)) throw new BatchShapeError('events.data must be an array');
+  const count = data.length;
+  const replicas = table(value, 'replicas', (r) =>
+    ReplicaId.isValid(r) ? undefined : 'must be a replica id',
+  );
+  const streams = table(value, 'streams', (s) =>
+    typeof s !== 'string' || s.length === 0
+      ? 'must be a non-empty string'
+      : s.length > limits.maxStreamLength
+        ? `longer than ${limits.maxStreamLength} characters`
+        : undefined,
+  );
+  const types = table(value, 'types', (t) =>
+    typeof t !== 'string' || t.length === 0
+      ? 'must be a non-empty string'
+      : t.length > limits.maxTypeLength
+        ? `longer than ${limits.maxTypeLength} characters`
+        : undefined,
+  );
+  const width = value.typeWidth;
+  if (!isCount(width, 1, 4)) throw new BatchShapeError('events.typeWidth must be 1 to 4');
+  const typeOf = value.typeOf;
+  if (typeof typeOf !== 'string' || typeOf.length !== count * width) {
+    throw new BatchShapeError('events.typeOf must hold one type index per event');
+  }
+  const runs = value.runs;
+  if (!Array.isArray(runs)) throw new BatchShapeError('events.runs must be an array');
+  const ids = sparse(
+    value,
+    'ids',
+    count,
+    (id): id is string =>
+      typeof id === 'string' && id.length > 0 && id.length <= limits.maxIdLength,
+  );
+  const meta = sparse(value, 'meta', count, (m): m is JsonObject => isRecord(m));
+  const schema = sparse(value, 'schema', count, (s): s is number => isCount(s, 2));
+  const sizeUnchecked =
+    options.messageBytes === undefined || options.messageBytes > limits.maxEventBytes;
+  const depthUnchecked = options.messageDepthOk !== true;
+
+  const out: StoredEventRecord[] = [];
+  for (const row of runs) {
+    if (!Array.isArray(row) || row.length !== 7) {
+      throw new BatchShapeError(
+        'events.runs rows must be [replica, stream, version, seq, wall, counter, count]',
+      );
+    }
+    const [r, s, version, seq, wall, counter, n] = row as unknown[];
+    const path = `events[${out.length}]`;
+    if (!isCount(r, 0, replicas.length - 1) || !isCount(s, 0, streams.length - 1)) {
+      throw new BatchShapeError(`${path}: replica or stream index out of range`);
+    }
+    if (!isCount(n, 1, count - out.length)) {
+      throw new BatchShapeError('events.runs counts must add up to the events in the batch');
+    }
+    const fault = (field: string, reason: string) =>
+      new BatchEventError(new ValidationError(`${path}.${field}`, reason), ids.get(out.length));
+    if (!isCount(version, 1, Number.MAX_SAFE_INTEGER - n)) {
+      throw fault('version', 'must be a positive integer');
+    }
+    if (!isCount(seq, 1, Number.MAX_SAFE_INTEGER - n)) {
+      throw fault('seq', 'must be a positive integer');
+    }
+    if (!isCount(wall, 0, HLC_WALL_MAX) || !isCount(counter, 0, HLC_COUNTER_MAX - n + 1)) {
+      throw fault('hlc', 'must be an HLC timestamp');
+    }
+    const replica = replicas[r] as ReplicaId;
+    const stream = streams[s]!;
+    for (let k = 0; k < n; k++) {
+      const i = out.length;
+      const eventSeq = Seq.make(seq + k);
+      const hlc = encodeHlc({ wall, counter: counter + k }) as Hlc;
+      const t = width === 1 ? typeOf.charCodeAt(i) : -1;
+      const typeNumber =
+        t >= 48 && t <= 57
+          ? t - 48
+          : t >= 97 && t <= 122
+            ? t - 87
+            : Number.parseInt(typeOf.slice(i * width, (i + 1) * width), 36);
+      const type = types[typeNumber];
+      if (type === undefined) throw new BatchShapeError(`events[${i}]: type index out of range`);
+      const record: StoredEventRecord = {
+        id: (ids.get(i) ?? EventId.canonical(replica, eventSeq)) as EventId,
+        type,
+        data: data[i] as JsonValue,
+        stream,
+        version: version + k,
+        replica,
+        seq: eventSeq,
+        hlc,
+        time: wall,
+        cursor: Cursor.make(hlc, replica, eventSeq),
+      };
+      const m = meta.get(i);
+      if (m !== undefined) record.meta = m;
+      const sc = schema.get(i);
+      if (sc !== undefined) record.schema = sc;
+      if (depthUnchecked || sizeUnchecked) {
+        try {
+          checkPayload(record, `events[${i}]`, limits, sizeUnchecked);
+        } catch (error) {
+          throw error instanceof ValidationError ? new BatchEventError(error, record.id) : error;
+        }
+      }
+      out.push(record);
+    }
+  }
+  if (out.length !== count) {
+    throw new BatchShapeError('events.runs counts must add up to the events in the batch');
+  }
+  return out;
+}
+
+function checkPayload(
+  e: StoredEventRecord,
+  path: string,
+  limits: EventLimits,
+  size: boolean,
+): void {
+  if (jsonValueDepthExceeds(e.data, limits.maxDepth)) {
+    throw new ValidationError(`${path}.data`, `nested deeper than ${limits.maxDepth}`);
+  }
+  if (e.meta !== undefined && jsonValueDepthExceeds(e.meta, limits.maxDepth)) {
+    throw new ValidationError(`${path}.meta`, `nested deeper than ${limits.maxDepth}`);
+  }
+  if (!size) return;
+  const bytes = jsonByteLength(e.data) + (e.meta === undefined ? 0 : jsonByteLength(e.meta));
+  if (bytes > limits.maxEventBytes) {
+    throw new ValidationError(
+      path,
+      `encoded size ${bytes} bytes is over the limit of ${limits.maxEventBytes}`,
+    );
+  }
+}
