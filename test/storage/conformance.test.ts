@@ -8,6 +8,7 @@ import { describe } from 'vitest';
 import type { StorageAdapter } from '../../src/storage/adapter.ts';
 import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
 import { memoryStorage } from '../../src/storage/memory.ts';
+import { againstMemory } from './against-memory.ts';
 import { storageConformance } from './conformance.ts';
 
 let databases = 0;
@@ -24,3 +25,7 @@ const adapters: [string, () => StorageAdapter][] = [
 describe.each(adapters)('%s', (name, factory) => {
   storageConformance(name, factory);
 });
+
+againstMemory('indexeddb (fake-indexeddb)', () =>
+  indexedDbStorage(`against-memory-${++databases}`, { indexedDB: new IDBFactory() }),
+);

@@ -634,6 +634,103 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
       });
     });
 
+    describe('reads across long appends and late events that sort inside them (issue 3)', () => {
+      /** 300 events appended at once, another stream, then remote events sorting among them. */
+      async function longLog() {
+        const { log } = await fresh();
+        const many = Array.from({ length: 300 }, (_, i) => newEvent({ i }));
+        written(await append(log, 'a', many, { now: 1_000 }));
+        written(await append(log, 'b', [newEvent(), newEvent()], { now: 1_000 }));
+        const late = (seq: number, counter: number, stream: string): StoredEventRecord => {
+          const hlc = encodeHlc({ wall: 1_000, counter });
+          return {
+            ...remoteEvent({ seq, wall: 1_000, stream }),
+            hlc,
+            cursor: Cursor.make(hlc, REMOTE, Seq.make(seq)),
+          };
+        };
+        // Receive order differs from the total order; two land in one run, one on its edge.
+        await log.ingest({
+          events: [late(1, 150, 'a'), late(2, 10, 'r'), late(3, 11, 'r'), late(4, 299, 'a')],
+          now: 1_001,
+          maxClockDriftMs: DAY,
+        });
+        written(await append(log, 'a', [newEvent(), newEvent()], { now: 1_002 }));
+        const all = await log.readByPos(0, 1_000);
+        const byCursor = [...all].sort((p, q) => Cursor.compare(p.event.cursor, q.event.cursor));
+        return { log, all, byCursor };
+      }
+
+      const ids = (records: LocalRecord[]) => records.map((r) => r.event.id);
+
+      it('keeps dense positions and reads every event once in the total order', async () => {
+        const { log, all, byCursor } = await longLog();
+        expect(all.map((r) => r.pos)).toEqual(Array.from({ length: 308 }, (_, i) => i + 1));
+        expect(ids(await log.readByCursor({ limit: 1_000 }))).toEqual(ids(byCursor));
+        expect(await log.readByCursor({ limit: 1_000, reverse: true })).toEqual(
+          [...byCursor].reverse(),
+        );
+        expect(byCursor.findIndex((r) => r.event.id === all[302]!.event.id)).toBeLessThan(160);
+      });
+
+      it('pages with limits smaller than an append, forward and in reverse (A5)', async () => {
+        const { log, byCursor } = await longLog();
+        for (const limit of [1, 7, 128, 129]) {
+          for (const reverse of [false, true]) {
+            const seen: LocalRecord[] = [];
+            let after: string | undefined;
+            for (;;) {
+              const page = await log.readByCursor(
+                after === undefined ? { limit, reverse } : { after, limit, reverse },
+              );
+              expect(page.length).toBeLessThanOrEqual(limit);
+              if (page.length === 0) break;
+              seen.push(...page);
+              after = page[page.length - 1]!.event.cursor;
+            }
+            const expected = reverse ? [...byCursor].reverse() : byCursor;
+            expect(ids(seen)).toEqual(ids(expected));
+          }
+        }
+      });
+
+      it('reads ranges that start and end inside an append, and one stream of it', async () => {
+        const { log, byCursor } = await longLog();
+        const after = byCursor[40]!.event.cursor;
+        const until = byCursor[250]!.event.cursor;
+        expect(await log.readByCursor({ after, until, limit: 1_000 })).toEqual(
+          byCursor.slice(41, 251),
+        );
+        expect(
+          await log.readByCursor({ after: until, until: after, reverse: true, limit: 50 }),
+        ).toEqual(byCursor.slice(200, 250).reverse());
+        const a = byCursor.filter((r) => r.event.stream === 'a');
+        expect(await log.readByCursor({ stream: 'a', after, limit: 20 })).toEqual(
+          a.slice(a.findIndex((r) => r.event.cursor > after)).slice(0, 20),
+        );
+        expect(await log.readByCursor({ stream: 'r', limit: 10 })).toHaveLength(2);
+        expect(
+          await log.readByCursor({ stream: 'a', until: after, reverse: true, limit: 1_000 }),
+        ).toEqual(a.filter((r) => r.event.cursor >= after).reverse());
+      });
+
+      it('reads positions, ids and smallest cursors from the middle of an append', async () => {
+        const { log, all } = await longLog();
+        const seen: LocalRecord[] = [];
+        while (seen.length < all.length) seen.push(...(await log.readByPos(seen.length, 7)));
+        expect(seen).toEqual(all);
+        expect(await log.readByPos(99, 3)).toEqual(all.slice(99, 102));
+        const wanted = [all[150]!, all[303]!, all[0]!, all[299]!];
+        expect(await log.getByIds(wanted.map((r) => r.event.id))).toEqual(wanted);
+        for (const pos of [0, 100, 299, 302, 303, 305, 308]) {
+          const rest = all.slice(pos).map((r) => r.event.cursor);
+          expect(await log.minCursorSince(pos)).toBe(
+            rest.length === 0 ? undefined : rest.sort()[0],
+          );
+        }
+      });
+    });
+
     describe('snapshots and meta', () => {
       it('stores snapshots and lists them by projection and version in cursor order, without state', async () => {
         const { log } = await fresh();

@@ -5,6 +5,7 @@
 import { describe } from 'vitest';
 import { indexedDbStorage } from '../../../src/storage/indexeddb.ts';
 import { memoryStorage } from '../../../src/storage/memory.ts';
+import { againstMemory } from '../../storage/against-memory.ts';
 import { storageConformance } from '../../storage/conformance.ts';
 
 const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -17,3 +18,9 @@ describe.each([
 ] as const)('%s', (name, factory) => {
   storageConformance(name, factory);
 });
+
+againstMemory(
+  'indexeddb (Chromium)',
+  () => indexedDbStorage(`against-memory-${run}-${++databases}`),
+  10,
+);
