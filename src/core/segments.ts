@@ -288,7 +288,10 @@ export function planWrite(input: {
   }
   add.push(packSegment(run));
   const last = sorted[sorted.length - 1]!;
-  return { remove, add, maxCursor: last > input.maxCursor ? last : input.maxCursor };
+  // Strings: Math.max does not apply.
+  let maxCursor = input.maxCursor;
+  if (last > maxCursor) maxCursor = last;
+  return { remove, add, maxCursor };
 }
 
 /** Whether `record` may follow `previous` in one segment (invariants 1–3). */

@@ -100,7 +100,9 @@ function normal(log: EventLog, value: unknown): unknown {
   return JSON.parse(JSON.stringify(value ?? null).replaceAll(log.replicaId, 'LOCAL'));
 }
 
-async function reads(log: EventLog, queries: fc.RecordValue<typeof arbRead>[]) {
+type ReadSpec = typeof arbRead extends fc.Arbitrary<infer T> ? T : never;
+
+async function reads(log: EventLog, queries: ReadSpec[]) {
   const all = await log.readByCursor({ limit: 100_000 });
   const cursorAt = (i: number | undefined) =>
     i === undefined || all.length === 0 ? undefined : all[i % all.length]!.event.cursor;
