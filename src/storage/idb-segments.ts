@@ -12,11 +12,14 @@
 import type { LocalRecord } from '../core/events.ts';
 import {
   cursorAt,
+  cursorsToPlace,
   eventAt,
   indexAfter,
   type Neighbours,
+  planWrite,
   type Segment,
   type SegmentKey,
+  segmentsToSplit,
   unpackSegment,
   type WritePlan,
 } from '../core/segments.ts';
@@ -233,6 +236,24 @@ export async function readSegments(
 ): Promise<Segment[]> {
   const values = await Promise.all(keys.map((k) => request(store.get(k))));
   return values.filter((s): s is Segment => s !== undefined);
+}
+
+/**
+ * Where new records go among the stored segments (invariant 6): packed directly when they all sort
+ * after maxCursor, else after looking up their neighbours and reading the segments to split.
+ */
+export async function placeRecords(
+  store: IDBObjectStore,
+  records: readonly LocalRecord[],
+  maxCursor: string,
+): Promise<WritePlan> {
+  const cursors = cursorsToPlace(records, maxCursor);
+  if (cursors.length === 0) {
+    return planWrite({ records, maxCursor, neighbours: new Map(), split: [] });
+  }
+  const neighbours = await lookupNeighbours(store, cursors);
+  const split = await readSegments(store, segmentsToSplit(neighbours));
+  return planWrite({ records, maxCursor, neighbours, split });
 }
 
 /** Issues the plan's deletes, then its adds; failures abort the transaction (invariant 3). */

@@ -1,13 +1,15 @@
 /**
  * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
- * its helpers idb-*.ts: schema and upgrades, segment reads and writes, opening); browser quirks
- * are in idb-quirks.ts, native error translation in idb-errors.ts.
+ * its helpers: idb-schema.ts the schema and its upgrades, idb-segments.ts segment reads and
+ * writes, idb-connection.ts transactions and the handle's life, idb-open.ts opening); browser
+ * quirks are in idb-quirks.ts, native error translation in idb-errors.ts.
  *
  * Schema (version 2; idb-schema.ts migrates version 1, one record per event, in its upgrade):
  *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
  *              stream, neighbours in the total order and in receive order, packed in one record
  *              with what they share stored once. An append is one segment (up to 128 events), so
- *              it costs one record and four index entries whatever its size, plus one per id.
+ *              it costs one record and two index entries (pos, stream) whatever its size, plus
+ *              one `id` entry per event: a quarter of version 1's B-tree inserts per event.
  *              The key sorts segments in the total order, and reading keys alone tells where
  *              each segment's events lie and how many it holds.
  *              indexes: `id` (unique, multiEntry on the event ids), `pos` (unique: the first
@@ -36,13 +38,11 @@
  *    packed without reading any segment; otherwise the segments around them are looked up, by
  *    key, and those they fall inside are split.
  */
-import { type IDBPDatabase, type IDBPTransaction, type StoreNames, unwrap, wrap } from 'idb';
+import { type IDBPDatabase, type StoreNames, unwrap, wrap } from 'idb';
 import { planIngest, planLocalAppend } from '../core/append.ts';
-import { ChronicleError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import type { ReplicaId } from '../core/ids.ts';
-import { cursorsToPlace, planWrite, segmentsToSplit, type WritePlan } from '../core/segments.ts';
 import type {
   CursorQuery,
   Durability,
@@ -56,21 +56,13 @@ import type {
   SnapshotRecord,
   StorageAdapter,
 } from './adapter.ts';
+import { IdbConnection } from './idb-connection.ts';
+import { unavailable } from './idb-errors.ts';
+import { openDatabase, readIdentity } from './idb-open.ts';
 import {
-  type ClosedReason,
-  closedError,
-  errorName,
-  translateIdbError,
-  unavailable,
-} from './idb-errors.ts';
-import { openChannel, openDatabase, readIdentity, type WriteNotice } from './idb-open.ts';
-import {
-  afterPendingEvents,
   DEFAULT_BLOCKED_TIMEOUT_MS,
   DEFAULT_OPEN_TIMEOUT_MS,
   globalFactory,
-  isQuotaAbort,
-  writeOptions,
 } from './idb-quirks.ts';
 import {
   appKey,
@@ -84,11 +76,10 @@ import {
 import {
   applyWrite,
   lookupIds,
-  lookupNeighbours,
   minCursorAfterPos,
+  placeRecords,
   readCursorRange,
   readPosRange,
-  readSegments,
   request,
 } from './idb-segments.ts';
 
@@ -118,164 +109,39 @@ function countOf(limit: number): number {
   return Number.isFinite(limit) ? Math.min(Math.floor(limit), MAX_COUNT) : MAX_COUNT;
 }
 
-function noop(): void {}
-
-/**
- * Where new records go among the stored segments (invariant 6): packed directly when they all sort
- * after maxCursor, else after looking up their neighbours and reading the segments to split.
- */
-async function placeRecords(
-  store: IDBObjectStore,
-  records: readonly LocalRecord[],
-  maxCursor: string,
-): Promise<WritePlan> {
-  const cursors = cursorsToPlace(records, maxCursor);
-  if (cursors.length === 0) {
-    return planWrite({ records, maxCursor, neighbours: new Map(), split: [] });
-  }
-  const neighbours = await lookupNeighbours(store, cursors);
-  const split = await readSegments(store, segmentsToSplit(neighbours));
-  return planWrite({ records, maxCursor, neighbours, split });
-}
-
 class IdbEventLog implements EventLog {
-  private closedReason: ClosedReason | undefined;
-  private readonly listeners = new Set<(headPos: number) => void>();
-  private readonly channel: BroadcastChannel | undefined;
-
   constructor(
-    private readonly db: Db,
+    private readonly conn: IdbConnection,
     readonly replicaId: ReplicaId,
     readonly epoch: string,
-    private readonly settings: {
-      dbName: string;
-      durability: Durability;
-      onExternalClose: OpenOptions['onExternalClose'];
-    },
-  ) {
-    db.addEventListener('versionchange', (event) => {
-      this.closeFromOutside(event.newVersion === null ? 'deleted' : 'versionchange');
-    });
-    db.addEventListener('close', () => this.closeFromOutside('unexpected'));
-    this.channel = openChannel(settings.dbName, (headPos) => {
-      if (this.closedReason !== undefined) return;
-      for (const listener of this.listeners) listener(headPos);
-    });
+  ) {}
+
+  private read<T>(operation: string, body: (db: Db) => Promise<T>): Promise<T> {
+    return this.conn.read(operation, body);
   }
 
-  private closeFromOutside(reason: Exclude<ClosedReason, 'closed'>): void {
-    if (this.closedReason !== undefined) return;
-    this.shutDown(reason);
-    try {
-      this.settings.onExternalClose?.(reason);
-    } catch {
-      // The listener's failure must not keep the connection open and block the other tab.
-    }
-  }
-
-  private shutDown(reason: ClosedReason): void {
-    this.closedReason = reason;
-    this.listeners.clear();
-    this.channel?.close();
-    this.db.close();
-  }
-
-  private assertOpen(): void {
-    if (this.closedReason !== undefined) throw closedError(this.settings.dbName, this.closedReason);
-  }
-
-  private failure(error: unknown, operation: string, quotaSuspected = false): Error {
-    const translated = translateIdbError(error, operation, quotaSuspected);
-    // A native failure on a handle closed meanwhile is the closing, whatever IDB named it.
-    if (
-      this.closedReason !== undefined &&
-      !(error instanceof ChronicleError) &&
-      translated.code !== 'QUOTA_EXCEEDED'
-    ) {
-      return closedError(this.settings.dbName, this.closedReason);
-    }
-    return translated;
-  }
-
-  private async read<T>(operation: string, body: (db: Db) => Promise<T>): Promise<T> {
-    this.assertOpen();
-    try {
-      return await body(this.db);
-    } catch (error) {
-      throw this.failure(error, operation);
-    }
-  }
-
-  /** One read of the segments store, in its own readonly transaction. */
   private readSegmentStore<T>(
     operation: string,
     body: (store: IDBObjectStore) => Promise<T>,
   ): Promise<T> {
-    return this.read(operation, (db) =>
-      body(unwrap(db.transaction('segments')).objectStore('segments')),
-    );
+    return this.conn.readSegmentStore(operation, body);
   }
 
-  /**
-   * Runs `body` in one readwrite transaction and resolves after `complete`. `body` must await
-   * only requests of `tx`; their failures bubble to the transaction, where they are collected.
-   */
-  private async write<S extends StoreNames<ChronicleSchema>[], T>(
+  private write<S extends StoreNames<ChronicleSchema>[], T>(
     operation: string,
     stores: S,
     body: (tx: IDBTransaction) => Promise<T>,
-    durability: Durability = this.settings.durability,
+    durability?: Durability,
   ): Promise<T> {
-    this.assertOpen();
-    let tx: IDBPTransaction<ChronicleSchema, S, 'readwrite'>;
-    try {
-      tx = this.db.transaction(stores, 'readwrite', writeOptions(durability));
-    } catch (error) {
-      throw this.failure(error, operation);
-    }
-    const done = tx.done;
-    done.catch(noop);
-    const requestErrors: unknown[] = [];
-    const raw = unwrap(tx);
-    raw.addEventListener('error', (event) => {
-      const target = event.target as IDBRequest | null;
-      if (target !== null && 'error' in target) requestErrors.push(target.error);
-    });
-    let result: T;
-    try {
-      result = await body(raw);
-    } catch (error) {
-      try {
-        tx.abort();
-      } catch {
-        // Already finished: it was aborted by the failure itself.
-      }
-      await done.catch(noop);
-      throw this.failure(error, operation);
-    }
-    try {
-      await done;
-    } catch (txError) {
-      await afterPendingEvents();
-      const quota = isQuotaAbort({
-        transactionError: txError,
-        requestErrorNames: requestErrors.map((e) => errorName(e) ?? 'Error'),
-        abortedByUs: false,
-        connectionOpen: this.closedReason === undefined,
-      });
-      const cause = requestErrors.find((e) => errorName(e) !== 'AbortError') ?? txError;
-      throw this.failure(quota ? txError : cause, operation, quota);
-    }
-    return result;
+    return this.conn.write(operation, stores, body, durability);
   }
 
-  private notifyOthers(headPos: number): void {
-    const notice: WriteNotice = { type: 'chronicle:write', headPos };
-    try {
-      this.channel?.postMessage(notice);
-    } catch {
-      // A notice is only a hint (adapter.ts): the log is the truth.
-    }
+  onRemoteWrite(listener: (headPos: number) => void): () => void {
+    return this.conn.onRemoteWrite(listener);
+  }
+
+  close(): Promise<void> {
+    return this.conn.close();
   }
 
   async appendLocal(request_: LocalAppendRequest): Promise<LocalAppendResult> {
@@ -322,7 +188,7 @@ class IdbEventLog implements EventLog {
       }
     });
     if (result.kind === 'written') {
-      this.notifyOthers(result.records[result.records.length - 1]?.pos ?? 0);
+      this.conn.notifyOthers(result.records[result.records.length - 1]?.pos ?? 0);
     }
     return result;
   }
@@ -367,7 +233,7 @@ class IdbEventLog implements EventLog {
       }
       return plan;
     });
-    if (outcome.write.length > 0) this.notifyOthers(outcome.counters.pos);
+    if (outcome.write.length > 0) this.conn.notifyOthers(outcome.counters.pos);
     return { written: outcome.write, skewed: outcome.skewed, divergent: outcome.divergent };
   }
 
@@ -494,17 +360,6 @@ class IdbEventLog implements EventLog {
       tx.objectStore('meta').put(value, appKey(key));
     });
   }
-
-  onRemoteWrite(listener: (headPos: number) => void): () => void {
-    if (this.closedReason !== undefined) return noop;
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  async close(): Promise<void> {
-    if (this.closedReason === undefined) this.shutDown('closed');
-    else this.closedReason = 'closed';
-  }
 }
 
 /**
@@ -540,11 +395,12 @@ export function indexedDbStorage(
         raw.close();
         throw unavailable(dbName, 'its metadata could not be read', error);
       }
-      return new IdbEventLog(db, identity.replicaId, identity.epoch, {
+      const connection = new IdbConnection(db, {
         dbName,
         durability: openOptions.durability ?? 'strict',
         onExternalClose: openOptions.onExternalClose,
       });
+      return new IdbEventLog(connection, identity.replicaId, identity.epoch);
     },
   };
 }
