@@ -134,13 +134,15 @@ export async function connectStore<E = unknown>(
     lock?.release();
     channel.port1.close();
   });
+  // Asked while the hello is in flight: on a cold start every round trip after it is waited for.
+  const persistence = options.persist === false ? Promise.resolve(false) : askPersistence();
   try {
     const hello = await withTimeout(
       Promise.race([remote.hello(proxy((s: HostStatus) => client.setStatus(s))), refused]),
       options.timeoutMs ?? 30_000,
       'hello',
     );
-    const persisted = options.persist === false ? false : await askPersistence();
+    const persisted = await persistence;
     client.ready(hello.replicaId, hello.status, persisted);
     if (lock === undefined && typeof addEventListener === 'function') {
       // Without Web Locks the worker cannot see the page go (lock.ts, 2): say goodbye.

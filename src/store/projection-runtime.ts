@@ -53,9 +53,10 @@ export class ProjectionRuntime {
     // Invariant 8: the first state() of a freshly opened store (the page's first paint) finds
     // the snapshot loaded and its tail folded, instead of starting six reads in a row. Without
     // a snapshot, nothing is folded ahead: a full replay waits until someone asks for it.
+    // The head is read beside the snapshot: any head read before the fold is a valid bound.
     void this.serial(async () => {
-      await this.init();
-      if (this.progress.cursor !== '') await this.catchUp();
+      const [head] = await Promise.all([this.log.headPos(), this.init()]);
+      if (this.progress.cursor !== '') await this.catchUp(head);
     }).catch(() => undefined);
   }
 
@@ -165,9 +166,10 @@ export class ProjectionRuntime {
     return found;
   }
 
-  private async catchUp(): Promise<void> {
+  /** `knownHead`: a head position read since this catch-up was asked for (else it is read). */
+  private async catchUp(knownHead?: number): Promise<void> {
     if (!this.initialized) await this.init();
-    const head = await this.log.headPos();
+    const head = knownHead ?? (await this.log.headPos());
     // Nothing folded yet (cursor ''): every event sorts after it, so the answer is 'advance'
     // without scanning the positions since 0, which is the whole log (a full pass of the pos
     // index before a replay from scratch).
