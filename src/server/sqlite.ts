@@ -17,6 +17,9 @@
  * 6. The records this process wrote last are kept parsed (`recent`), contiguous and ending at the
  *    head, so that live tailing by many connections reads memory, not SQLite; a read is served
  *    from it only when it still ends at the head in the database (another process may write).
+ * 7. Group commit: ingests handed over in one turn of the event loop (batches from many
+ *    connections) commit in ONE transaction, so one fsync covers them all; each is a savepoint of
+ *    its own (one failing rolls back only itself), and none resolves before the group's commit.
  */
 import Database from 'better-sqlite3';
 import { StorageError } from '../core/errors.ts';
@@ -213,20 +216,24 @@ class SqliteSpaceLog implements SpaceLog {
   }
 
   async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
-    const written = this.run('ingest', () => this.ingestTx(events));
+    const written = await this.storage.groupCommit(
+      () => this.run('ingest', () => this.ingestTx(events)),
+      (records) => {
+        // Still inside the flush, before any reader runs: the cache ends at the new head.
+        if (records.length === 0) return;
+        this.recent.add(records);
+        const head = records[records.length - 1]!.pos;
+        for (const listener of [...this.listeners]) {
+          try {
+            listener(head);
+          } catch {
+            // A failing listener (one connection) must not fail the ingest of another.
+          }
+        }
+      },
+    );
     const limit = this.storage.now() + this.storage.maxClockDriftMs;
     const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
-    if (written.length > 0) {
-      this.recent.add(written);
-      const head = written[written.length - 1]!.pos;
-      for (const listener of [...this.listeners]) {
-        try {
-          listener(head);
-        } catch {
-          // A failing listener (one connection) must not fail the ingest of another.
-        }
-      }
-    }
     return { written, skewed };
   }
 
@@ -298,6 +305,10 @@ class SqliteServerStorage implements ServerStorage {
   private readonly st: Statements;
   private readonly spaces = new Map<string, SqliteSpaceLog>();
   private closed = false;
+  /** Ingests handed over since the last group commit (invariant 7). */
+  private pending: PendingCommit[] = [];
+  /** One transaction around a group; each ingest in it is a savepoint of its own. */
+  private readonly groupTx: (group: PendingCommit[], outcomes: Outcome[]) => void;
 
   constructor(path: string, options: SqliteStorageOptions) {
     this.name = `sqlite:${path}`;
@@ -312,6 +323,16 @@ class SqliteServerStorage implements ServerStorage {
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
       this.st = prepareAll(this.db);
+      this.groupTx = this.db.transaction((group: PendingCommit[], outcomes: Outcome[]) => {
+        for (const item of group) {
+          try {
+            outcomes.push({ ok: true, value: item.work() });
+          } catch (error) {
+            // Its savepoint was rolled back; the others of the group still commit.
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
     } catch (error) {
       throw new StorageError(
         'STORAGE_UNAVAILABLE',
@@ -344,12 +365,57 @@ class SqliteServerStorage implements ServerStorage {
     return log;
   }
 
+  /**
+   * Runs `work` (an ingest, its own transaction) inside the next group commit (invariant 7), then
+   * `committed` with its result, synchronously after the commit; resolves with the result.
+   */
+  groupCommit<T>(work: () => T, committed: (result: T) => void): Promise<T> {
+    this.assertOpen();
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({
+        work,
+        done: (outcome) => {
+          if (!outcome.ok) return reject(outcome.error);
+          committed(outcome.value as T);
+          resolve(outcome.value as T);
+        },
+      });
+      if (this.pending.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const group = this.pending;
+    this.pending = [];
+    if (group.length === 0) return;
+    const outcomes: Outcome[] = [];
+    try {
+      this.assertOpen();
+      this.groupTx(group, outcomes);
+    } catch (error) {
+      // The commit itself failed: nothing of the group is stored.
+      const failure = storageError('ingest', error);
+      for (const item of group) item.done({ ok: false, error: failure });
+      return;
+    }
+    for (let i = 0; i < group.length; i++) group[i]!.done(outcomes[i]!);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    // Graceful shutdown finishes what was handed over: the waiting ingests commit first.
+    this.flush();
     this.closed = true;
     this.spaces.clear();
     this.db.close();
   }
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+interface PendingCommit {
+  work: () => unknown;
+  done: (outcome: Outcome) => void;
 }
 
 /**
