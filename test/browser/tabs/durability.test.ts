@@ -5,6 +5,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { ViteDevServer } from 'vite';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION } from '../../../src/storage/idb-schema.ts';
 import type { TabWindow } from '../fixtures/tab-api.ts';
 import {
   KillableChromium,
@@ -119,9 +120,9 @@ describe.each(['shared', 'dedicated'] as const)('on a %s worker', (mode) => {
     await other.goto(`${base}/test/browser/fixtures/tab.html`);
     // A newer schema opened by another tab: it must not be blocked by ours.
     const upgraded = await other.evaluate(
-      (db) =>
+      ({ db, version }) =>
         new Promise<string>((resolve) => {
-          const request = indexedDB.open(db, 2);
+          const request = indexedDB.open(db, version);
           request.onsuccess = () => {
             request.result.close();
             resolve('upgraded');
@@ -129,7 +130,7 @@ describe.each(['shared', 'dedicated'] as const)('on a %s worker', (mode) => {
           request.onblocked = () => resolve('blocked');
           request.onerror = () => resolve(`error ${request.error?.name}`);
         }),
-      db,
+      { db, version: SCHEMA_VERSION + 1 },
     );
     expect(upgraded).toBe('upgraded');
     await waitUntil(async () => (await status(page)).storage === 'closed', 'the closed status');
