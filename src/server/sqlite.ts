@@ -87,12 +87,6 @@ function prepareAll(db: Database.Database) {
     ),
     getHead: db.prepare<[string], { head: number }>('SELECT head FROM spaces WHERE space = ?'),
     setHead: db.prepare<[number, string]>('UPDATE spaces SET head = ? WHERE space = ?'),
-    hasId: db.prepare<[string, string], { one: number }>(
-      'SELECT 1 AS one FROM events WHERE space = ? AND id = ?',
-    ),
-    insertEvent: db.prepare<[string, number, string, string, number, string, string, string]>(
-      'INSERT INTO events (space, pos, id, replica, seq, stream, cursor, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
     readByPos: db.prepare<[string, number, number], { pos: number; body: string }>(
       'SELECT pos, body FROM events WHERE space = ? AND pos > ? ORDER BY pos LIMIT ?',
     ),
@@ -124,7 +118,57 @@ function storageError(operation: string, error: unknown): StorageError {
   return new StorageError('STORAGE', `sqlite ${operation} failed: ${message}`, { operation });
 }
 
-/** Parsed records kept per space for live tailing (invariant 6). */
+/** Ids per lookup and rows per insert statement: many rows per statement, few statements. */
+const ID_CHUNK = 64;
+const ROW_CHUNK = 32;
+const EVENT_COLUMNS = 8;
+const statementCache = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+function cached(db: Database.Database, sql: string): Database.Statement {
+  let byText = statementCache.get(db);
+  if (byText === undefined) {
+    byText = new Map();
+    statementCache.set(db, byText);
+  }
+  let statement = byText.get(sql);
+  if (statement === undefined) {
+    statement = db.prepare(sql);
+    byText.set(sql, statement);
+  }
+  return statement;
+}
+
+/** The ids among `events` that the space holds, looked up ID_CHUNK at a time. */
+function storedIds(
+  db: Database.Database,
+  space: string,
+  events: readonly { id: string }[],
+): Set<string> {
+  const found = new Set<string>();
+  for (let i = 0; i < events.length; i += ID_CHUNK) {
+    const ids = events.slice(i, i + ID_CHUNK).map((e) => e.id);
+    const marks = ids.map(() => '?').join(',');
+    const select = cached(db, `SELECT id FROM events WHERE space = ? AND id IN (${marks})`);
+    for (const id of select.pluck().all(space, ...ids)) found.add(id as string);
+  }
+  return found;
+}
+
+/** Inserts rows of EVENT_COLUMNS values each, ROW_CHUNK rows per statement. */
+function insertRows(db: Database.Database, values: readonly unknown[]): void {
+  const rowText = `(${Array(EVENT_COLUMNS).fill('?').join(',')})`;
+  const chunk = ROW_CHUNK * EVENT_COLUMNS;
+  for (let i = 0; i < values.length; i += chunk) {
+    const part = values.slice(i, i + chunk);
+    const rows = Array(part.length / EVENT_COLUMNS)
+      .fill(rowText)
+      .join(',');
+    cached(
+      db,
+      `INSERT INTO events (space, pos, id, replica, seq, stream, cursor, body) VALUES ${rows}`,
+    ).run(...part);
+  }
+}
 
 class SqliteSpaceLog implements SpaceLog {
   private readonly listeners = new Set<(headPos: number) => void>();
@@ -144,13 +188,15 @@ class SqliteSpaceLog implements SpaceLog {
   ) {
     this.ingestTx = db.transaction((events: StoredEventRecord[]) => {
       let head = st.getHead.get(space)?.head ?? 0;
+      // Ids stored already, and ids met earlier in this batch: each id is stored once (invariant 3).
+      const seen = storedIds(db, space, events);
       const written: LocalRecord[] = [];
+      const rows: unknown[] = [];
       for (const event of events) {
-        // The select also sees rows inserted earlier in this transaction: a batch that holds
-        // one id twice stores it once (invariant 3).
-        if (st.hasId.get(space, event.id) !== undefined) continue;
+        if (seen.has(event.id)) continue;
+        seen.add(event.id);
         head += 1;
-        st.insertEvent.run(
+        rows.push(
           space,
           head,
           event.id,
@@ -162,13 +208,15 @@ class SqliteSpaceLog implements SpaceLog {
         );
         written.push({ event, pos: head });
       }
+      insertRows(db, rows);
       if (written.length > 0) st.setHead.run(head, space);
       return written;
     });
     this.claimTx = db.transaction((sub: string, events: readonly EventOrigin[]): OriginCheck => {
       const claimed = new Map<string, string>();
+      const stored = storedIds(db, space, events);
       for (const event of events) {
-        if (st.hasId.get(space, event.id) !== undefined) continue;
+        if (stored.has(event.id)) continue;
         const owner =
           event.replica === replicaId
             ? '' // the space's own replica: nobody may write as the server

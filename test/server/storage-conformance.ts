@@ -72,6 +72,22 @@ export function runServerStorageConformance(implementations: StorageImplementati
       expect(await log.headPos()).toBe(3);
     });
 
+    it('dedupes and numbers a large batch across lookup and insert chunks (3)', async () => {
+      const log = await storage.openSpace('s');
+      const events = makeEvents(150);
+      const held = events.filter((_, i) => i % 7 === 0);
+      await log.ingest(held);
+      // Held ones scattered through the batch, and repeats of new ones in it.
+      const batch = [...events, ...events.slice(100, 110)];
+      const again = await log.ingest(batch);
+      const fresh = events.filter((_, i) => i % 7 !== 0);
+      expect(again.written.map((r) => r.event.id)).toEqual(fresh.map((e) => e.id));
+      expect(again.written.map((r) => r.pos)).toEqual(fresh.map((_, i) => held.length + i + 1));
+      const all = await log.readByPos(0, 1000);
+      expect(all.map((r) => r.pos)).toEqual(events.map((_, i) => i + 1));
+      expect(new Set(all.map((r) => r.event.id)).size).toBe(150);
+    });
+
     it('keeps spaces disjoint (1)', async () => {
       const a = await storage.openSpace('a');
       const b = await storage.openSpace('b');
