@@ -126,8 +126,19 @@ export function jsonByteLength(value: unknown): number {
 }
 
 const NON_ASCII = /[\u0080-\uffff]/;
+/** Node's Buffer where there is one: it counts without copying. */
+const nodeBuffer = (
+  globalThis as { Buffer?: { byteLength(text: string, encoding: 'utf8'): number } }
+).Buffer;
+let encoder: TextEncoder | undefined;
 
 export function utf8Length(text: string): number {
+  // Long text (whole messages): counted natively.
+  if (text.length > 4096) {
+    if (nodeBuffer !== undefined) return nodeBuffer.byteLength(text, 'utf8');
+    encoder ??= new TextEncoder();
+    return encoder.encode(text).length;
+  }
   // Most text is ASCII: one native scan instead of a loop over every character.
   if (!NON_ASCII.test(text)) return text.length;
   let bytes = 0;

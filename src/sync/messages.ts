@@ -12,8 +12,7 @@
 import { ChronicleError } from '../core/errors.ts';
 import type { StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { ReplicaId } from '../core/ids.ts';
-import { jsonDepthExceeds, utf8Length } from '../core/json.ts';
-import { DEFAULT_EVENT_LIMITS } from '../core/validate.ts';
+import { utf8Length } from '../core/json.ts';
 import { BatchEventError, decodeEventBatch, encodeEventBatch } from './event-codec.ts';
 import {
   type Checkpoint,
@@ -210,10 +209,9 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
   if (!isRecord(value))
     return { ok: false, code: 'PROTOCOL', message: 'message must be an object' };
   try {
-    // Event data sits three levels down (message, events, data): a message no deeper than the
-    // event depth limit plus three cannot hold a too-deep event (event-codec.ts DecodeOptions).
-    const depthOk = !jsonDepthExceeds(text, DEFAULT_EVENT_LIMITS.maxDepth + 3);
-    return { ok: true, message: parseShape(value, limits, { bytes, depthOk }), bytes };
+    // Each event's data and meta are walked for depth by the decoder (a few nodes an event),
+    // cheaper than scanning every character of the text.
+    return { ok: true, message: parseShape(value, limits, { bytes, depthOk: false }), bytes };
   } catch (error) {
     if (error instanceof Bad) {
       const bad: ParseResult = { ok: false, code: error.code, message: error.message };

@@ -215,6 +215,16 @@ describe('jsonByteLength', () => {
       { numRuns: 300 },
     );
   });
+
+  it('counts long text (whole messages) natively, to the same result', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', minLength: 1 }), (text) => {
+        const long = text.repeat(Math.ceil(5000 / text.length));
+        expect(utf8Length(long)).toBe(Buffer.byteLength(long, 'utf8'));
+      }),
+      { numRuns: 50 },
+    );
+  });
 });
 
 describe('cloneJson', () => {
