@@ -35,6 +35,7 @@ export function request<T>(r: IDBRequest<T>): Promise<T> {
 
 /** Index keys of the segments whose first cursor is <= / > `cursor` sort up to / after at(cursor). */
 interface Ordering {
+  store: IDBObjectStore;
   source: IDBObjectStore | IDBIndex;
   at(cursor: string): IDBValidKey;
   min: IDBValidKey | undefined;
@@ -46,9 +47,17 @@ interface Ordering {
 function ordering(store: IDBObjectStore, stream: string | undefined): Ordering {
   if (stream === undefined) {
     // [c, []] sorts after every [c, last, n] (arrays sort after strings) and before [c', …] > c.
-    return { source: store, at: (c) => [c, []], min: undefined, max: undefined, keyOf: (k) => k };
+    return {
+      store,
+      source: store,
+      at: (c) => [c, []],
+      min: undefined,
+      max: undefined,
+      keyOf: (k) => k,
+    };
   }
   return {
+    store,
     source: store.index('stream'),
     at: (c) => [stream, c],
     // [stream] sorts before every [stream, first], [stream, []] after them.
@@ -72,12 +81,16 @@ function range(
   return null;
 }
 
-async function lastBefore(
-  source: IDBObjectStore | IDBIndex,
-  query: IDBKeyRange,
-): Promise<Segment | undefined> {
-  const cursor = await request(source.openCursor(query, 'prev'));
-  return (cursor?.value as Segment | undefined) ?? undefined;
+/**
+ * The segment that starts before position `from` and holds it, if any. Found by key: its value is
+ * read only when it holds `from` (a read from a segment's start, or past the head, reads none).
+ */
+async function holdingPos(index: IDBIndex, from: number): Promise<Segment | undefined> {
+  const cursor = await request(index.openKeyCursor(IDBKeyRange.upperBound(from, true), 'prev'));
+  if (cursor === null) return undefined;
+  const pos = cursor.key as number;
+  if (pos + (cursor.primaryKey as SegmentKey)[2] <= from) return undefined;
+  return (await request(index.get(pos))) as Segment | undefined;
 }
 
 /** Forward: (after, until]; reverse: [until, after). At most `limit` records. */
@@ -96,11 +109,12 @@ export async function readCursorRange(
 
 async function readForward(o: Ordering, query: CursorQuery, limit: number) {
   const { after, until, stream } = query;
-  // The segment holding `after` may hold later events too; it sorts before the main range.
-  const holding =
+  // The segment holding `after` may hold later events too; it sorts before the main range. Keys
+  // first: its value is read only when it does (a page often ends where a segment ends).
+  const holdingKey =
     after === undefined
       ? undefined
-      : lastBefore(o.source, range(o.min, o.at(after), false, false)!);
+      : request(o.source.openKeyCursor(range(o.min, o.at(after), false, false), 'prev'));
   const main = range(
     after === undefined ? o.min : o.at(after),
     until === undefined ? o.max : o.at(until),
@@ -108,26 +122,29 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     false,
   );
   const keysRequest = request(o.source.getAllKeys(main, limit)) as Promise<SegmentKey[]>;
+  const holding = ((await holdingKey)?.primaryKey as SegmentKey | undefined) ?? undefined;
+  const keys = await keysRequest;
+  // Counting the holding segment as no events: the page is never short, at worst a segment long.
+  let needed = 0;
+  let events = 0;
+  while (needed < keys.length && events < limit) events += keys[needed++]![2];
+  const [first, values] = await Promise.all([
+    holding !== undefined && after !== undefined && holding[1] > after
+      ? (request(o.store.get(holding)) as Promise<Segment | undefined>)
+      : undefined,
+    needed === 0
+      ? []
+      : (request(
+          o.source.getAll(IDBKeyRange.bound(o.keyOf(keys[0]!), o.keyOf(keys[needed - 1]!)), needed),
+        ) as Promise<Segment[]>),
+  ]);
   const out: LocalRecord[] = [];
-  const take = (s: Segment) => {
-    if (stream !== undefined && s.stream !== stream) return;
+  for (const s of first === undefined ? values : [first, ...values]) {
+    if (out.length >= limit) break;
+    if (stream !== undefined && s.stream !== stream) continue;
     const from = after === undefined ? 0 : indexAfter(s, after);
     const to = until === undefined ? s.n : indexAfter(s, until);
     for (const r of unpackSegment(s, from, Math.min(to, from + limit - out.length))) out.push(r);
-  };
-  const first = await holding;
-  const keys = await keysRequest;
-  if (first !== undefined) take(first);
-  let needed = 0;
-  let events = out.length;
-  while (needed < keys.length && events < limit) events += keys[needed++]![2];
-  if (needed === 0) return out;
-  const values = (await request(
-    o.source.getAll(IDBKeyRange.bound(o.keyOf(keys[0]!), o.keyOf(keys[needed - 1]!)), needed),
-  )) as Segment[];
-  for (const s of values) {
-    if (out.length >= limit) break;
-    take(s);
   }
   return out;
 }
@@ -163,18 +180,14 @@ export async function readPosRange(
 ): Promise<LocalRecord[]> {
   const index = store.index('pos');
   const from = afterPos + 1;
-  const holding = lastBefore(index, IDBKeyRange.upperBound(from));
-  const rest =
-    limit > 1
-      ? (request(index.getAll(IDBKeyRange.bound(from, afterPos + limit, true, false))) as Promise<
-          Segment[]
-        >)
-      : Promise.resolve([]);
+  const [first, rest] = await Promise.all([
+    holdingPos(index, from),
+    request(index.getAll(IDBKeyRange.bound(from, afterPos + limit))) as Promise<Segment[]>,
+  ]);
   const out: LocalRecord[] = [];
-  const first = await holding;
   if (first !== undefined)
     out.push(...unpackSegment(first, from - first.pos, from - first.pos + limit));
-  for (const s of await rest) {
+  for (const s of rest) {
     if (out.length >= limit) break;
     out.push(...unpackSegment(s, 0, limit - out.length));
   }
@@ -270,11 +283,11 @@ export async function minCursorAfterPos(
 ): Promise<string | undefined> {
   let min: string | undefined;
   let from = pos + 1;
-  const holding = await lastBefore(
+  const holding = await holdingPos(
     db.transaction('segments').objectStore('segments').index('pos'),
-    IDBKeyRange.upperBound(from),
+    from,
   );
-  if (holding !== undefined && holding.pos + holding.n > from) {
+  if (holding !== undefined) {
     min = cursorAt(holding, from - holding.pos);
     from = holding.pos + holding.n;
   }
