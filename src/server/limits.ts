@@ -49,7 +49,7 @@ export interface ServerLimits extends SyncLimits {
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   ...DEFAULT_SYNC_LIMITS,
   maxMessageBytes: 1024 * 1024,
-  maxBatchEvents: 500,
+  maxBatchEvents: 2000,
   maxEventBytes: 512 * 1024,
   maxMessageDepth: 80,
   maxBufferedBytes: 8 * 1024 * 1024,

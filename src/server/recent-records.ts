@@ -9,7 +9,7 @@
  */
 import type { LocalRecord } from '../core/events.ts';
 
-export const RECENT_RECORDS = 2048;
+export const RECENT_RECORDS = 4096;
 
 export class RecentRecords {
   private records: LocalRecord[] = [];

@@ -148,7 +148,7 @@ export interface SyncLimits {
 }
 
 export const DEFAULT_SYNC_LIMITS: SyncLimits = {
-  maxBatchEvents: 500,
+  maxBatchEvents: 2000,
   maxMessageBytes: 1024 * 1024,
   maxInFlightBatches: 4,
   maxInFlightBytes: 4 * 1024 * 1024,
