@@ -53,9 +53,13 @@ export class ProjectionRuntime {
     // Invariant 8: the first state() of a freshly opened store (the page's first paint) finds
     // the snapshot loaded and its tail folded, instead of starting six reads in a row. Without
     // a snapshot, nothing is folded ahead: a full replay waits until someone asks for it.
-    // The head is read beside the snapshot: any head read before the fold is a valid bound.
+    // The head is read beside the snapshot (any head read before the fold is a valid bound),
+    // and only by projections that take snapshots: at open every transaction counts.
     void this.serial(async () => {
-      const [head] = await Promise.all([this.log.headPos(), this.init()]);
+      const [head] = await Promise.all([
+        projection.snapshotEvery > 0 ? this.log.headPos() : undefined,
+        this.init(),
+      ]);
       if (this.progress.cursor !== '') await this.catchUp(head);
     }).catch(() => undefined);
   }
