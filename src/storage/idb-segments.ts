@@ -283,21 +283,19 @@ export async function minCursorAfterPos(
 ): Promise<string | undefined> {
   let min: string | undefined;
   let from = pos + 1;
-  const holding = await holdingPos(
-    db.transaction('segments').objectStore('segments').index('pos'),
-    from,
-  );
-  if (holding !== undefined) {
-    min = cursorAt(holding, from - holding.pos);
-    from = holding.pos + holding.n;
-  }
   // Keys only: a segment's smallest cursor is its first, the head of its key. Positions are
-  // dense, so the next page starts where this one's events end.
-  for (;;) {
+  // dense, so the next page starts where this one's events end. The segment holding pos + 1,
+  // if it starts before it, is looked up beside the first page.
+  for (let firstPage = true; ; firstPage = false) {
     const index = db.transaction('segments').objectStore('segments').index('pos');
-    const keys = (await request(
-      index.getAllKeys(IDBKeyRange.lowerBound(from), page),
-    )) as SegmentKey[];
+    const [holding, keys] = await Promise.all([
+      firstPage ? holdingPos(index, from) : undefined,
+      request(index.getAllKeys(IDBKeyRange.lowerBound(from), page)) as Promise<SegmentKey[]>,
+    ]);
+    if (holding !== undefined) {
+      min = cursorAt(holding, from - holding.pos);
+      from = holding.pos + holding.n;
+    }
     for (const [first, , n] of keys) {
       if (min === undefined || first < min) min = first;
       from += n;

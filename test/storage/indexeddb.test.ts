@@ -395,3 +395,20 @@ describe('IndexedDB adapter: other tabs and the browser closing the database (RE
     expect(await reader.readByPos(0, 10)).toHaveLength(3);
   });
 });
+
+describe('IndexedDB adapter: segments (issue 3)', () => {
+  it('finds the smallest cursor after a position across several pages of segments', async () => {
+    const { adapter } = fresh();
+    const log = await openLog(adapter);
+    // 300 one-event appends: 300 segments, more than one page of the scan.
+    for (let i = 0; i < 300; i++) await append(log, i % 2 === 0 ? 's' : 't');
+    await log.ingest({ events: [remote(1)], now: 1_000, maxClockDriftMs: DAY });
+    await append(log, 's', 3);
+    const all = await log.readByPos(0, 1_000);
+    expect(all).toHaveLength(304);
+    for (const pos of [0, 1, 150, 299, 300, 301, 302, 303, 304]) {
+      const rest = all.slice(pos).map((r) => r.event.cursor);
+      expect(await log.minCursorSince(pos)).toBe(rest.sort()[0]);
+    }
+  });
+});
