@@ -9,8 +9,9 @@
  *    positions stay dense (storage.ts invariant 3) even with several storages on one file.
  * 3. Event ids are unique per space by a unique index, not by a cache: a resent event is skipped
  *    however late it comes.
- * 4. An event is stored as its JSON text (the exact stored form a session sends on) beside the
- *    columns that are queried; JSON.parse keeps `__proto__` keys as plain data on the way out.
+ * 4. An event is stored as its queried columns (id, replica, seq, stream, cursor) and a JSON body
+ *    of the rest (type, version, hlc, meta, schema, data); rows written before the split hold the
+ *    whole event in the body and read as such. JSON.parse keeps `__proto__` keys as plain data.
  * 5. Checkpoints are written with `synchronous=NORMAL`: they survive a process kill, and a power
  *    loss can only roll one back to an older position, which costs a resend that dedupe absorbs
  *    (a checkpoint never passes an event, since the events were committed FULL before it).
@@ -29,6 +30,7 @@ import { ReplicaId } from '../core/ids.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { RecentRecords } from './recent-records.ts';
+import { eventOfRow, insertRows, type StoredRow, storedBody, storedIds } from './sqlite-rows.ts';
 import {
   assertSpaceName,
   type EventOrigin,
@@ -87,8 +89,8 @@ function prepareAll(db: Database.Database) {
     ),
     getHead: db.prepare<[string], { head: number }>('SELECT head FROM spaces WHERE space = ?'),
     setHead: db.prepare<[number, string]>('UPDATE spaces SET head = ? WHERE space = ?'),
-    readByPos: db.prepare<[string, number, number], { pos: number; body: string }>(
-      'SELECT pos, body FROM events WHERE space = ? AND pos > ? ORDER BY pos LIMIT ?',
+    readByPos: db.prepare<[string, number, number], StoredRow>(
+      'SELECT pos, id, replica, seq, stream, cursor, body FROM events WHERE space = ? AND pos > ? ORDER BY pos LIMIT ?',
     ),
     idAtPos: db.prepare<[string, number], { id: string }>(
       'SELECT id FROM events WHERE space = ? AND pos = ?',
@@ -116,58 +118,6 @@ function storageError(operation: string, error: unknown): StorageError {
   if (error instanceof StorageError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new StorageError('STORAGE', `sqlite ${operation} failed: ${message}`, { operation });
-}
-
-/** Ids per lookup and rows per insert statement: many rows per statement, few statements. */
-const ID_CHUNK = 64;
-const ROW_CHUNK = 32;
-const EVENT_COLUMNS = 8;
-const statementCache = new WeakMap<Database.Database, Map<string, Database.Statement>>();
-
-function cached(db: Database.Database, sql: string): Database.Statement {
-  let byText = statementCache.get(db);
-  if (byText === undefined) {
-    byText = new Map();
-    statementCache.set(db, byText);
-  }
-  let statement = byText.get(sql);
-  if (statement === undefined) {
-    statement = db.prepare(sql);
-    byText.set(sql, statement);
-  }
-  return statement;
-}
-
-/** The ids among `events` that the space holds, looked up ID_CHUNK at a time. */
-function storedIds(
-  db: Database.Database,
-  space: string,
-  events: readonly { id: string }[],
-): Set<string> {
-  const found = new Set<string>();
-  for (let i = 0; i < events.length; i += ID_CHUNK) {
-    const ids = events.slice(i, i + ID_CHUNK).map((e) => e.id);
-    const marks = ids.map(() => '?').join(',');
-    const select = cached(db, `SELECT id FROM events WHERE space = ? AND id IN (${marks})`);
-    for (const id of select.pluck().all(space, ...ids)) found.add(id as string);
-  }
-  return found;
-}
-
-/** Inserts rows of EVENT_COLUMNS values each, ROW_CHUNK rows per statement. */
-function insertRows(db: Database.Database, values: readonly unknown[]): void {
-  const rowText = `(${Array(EVENT_COLUMNS).fill('?').join(',')})`;
-  const chunk = ROW_CHUNK * EVENT_COLUMNS;
-  for (let i = 0; i < values.length; i += chunk) {
-    const part = values.slice(i, i + chunk);
-    const rows = Array(part.length / EVENT_COLUMNS)
-      .fill(rowText)
-      .join(',');
-    cached(
-      db,
-      `INSERT INTO events (space, pos, id, replica, seq, stream, cursor, body) VALUES ${rows}`,
-    ).run(...part);
-  }
 }
 
 class SqliteSpaceLog implements SpaceLog {
@@ -204,7 +154,7 @@ class SqliteSpaceLog implements SpaceLog {
           event.seq,
           event.stream,
           event.cursor,
-          JSON.stringify(event),
+          storedBody(event),
         );
         written.push({ event, pos: head });
       }
@@ -255,7 +205,7 @@ class SqliteSpaceLog implements SpaceLog {
       if (cached !== undefined) return cached;
       return this.st.readByPos
         .all(this.space, afterPos, max)
-        .map((row) => ({ pos: row.pos, event: JSON.parse(row.body) as StoredEventRecord }));
+        .map((row) => ({ pos: row.pos, event: eventOfRow(row) }));
     });
   }
 

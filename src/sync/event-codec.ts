@@ -31,6 +31,23 @@ import { Cursor, EventId, type Hlc, ReplicaId, Seq } from '../core/ids.ts';
 import { jsonByteLength, jsonValueDepthExceeds, utf8Length } from '../core/json.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
 
+/** Data texts a server storage made when it wrote an event, kept while the event object lives. */
+const dataTexts = new WeakMap<StoredEvent, string>();
+
+/**
+ * Remembers the JSON text of `event.data`, for a sender that forwards the same event object
+ * (invariant 4). Only storages that keep a bounded set of events (the server's recent records)
+ * should remember: the text lives as long as the object.
+ */
+export function rememberDataText(event: StoredEvent, text: string): void {
+  dataTexts.set(event, text);
+}
+
+/** The JSON text of the event's data: remembered, or made now. */
+export function dataTextOf(event: StoredEvent): string {
+  return dataTexts.get(event) ?? JSON.stringify(event.data) ?? 'null';
+}
+
 /**
  * An upper bound of the bytes `event` adds to an encoded batch, given its data text: as if it
  * began a run of its own and brought new replica, stream and type names (a batch of one app's
@@ -82,7 +99,7 @@ function indexIn(table: Map<string, number>, list: string[], value: string): num
  */
 export function encodeEventBatch(
   events: readonly StoredEvent[],
-  dataText: (event: StoredEvent, index: number) => string = (e) => JSON.stringify(e.data) ?? 'null',
+  dataText: (event: StoredEvent, index: number) => string = dataTextOf,
 ): string {
   const replicas: string[] = [];
   const streams: string[] = [];

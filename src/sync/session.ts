@@ -41,7 +41,7 @@ import {
   windowAllows,
   windowPush,
 } from '../core/sync.ts';
-import { wireSize } from './event-codec.ts';
+import { dataTextOf, wireSize } from './event-codec.ts';
 import type { SyncLog } from './log.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
@@ -270,7 +270,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         limits,
         skip: (r) => receivedPositions.has(r.pos) || peerHolds(r.event, peerHello),
         sizeOf: (event) => {
-          const text = JSON.stringify(event.data) ?? 'null';
+          const text = dataTextOf(event);
           texts.set(event, text);
           return wireSize(event, text);
         },
@@ -293,7 +293,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
           message.caughtUp = true;
           caughtUpSent = true;
         }
-        send(message, (event) => texts.get(event) ?? JSON.stringify(event.data) ?? 'null');
+        send(message, (event) => texts.get(event) ?? dataTextOf(event));
         for (let p = batch.from + 1; p <= batch.to; p++) receivedPositions.delete(p);
         window = windowPush(window, { to: batch.to, bytes: batch.bytes, ownSeq: batch.ownSeq });
         sentPos = batch.to;

@@ -170,6 +170,40 @@ describe('sqliteStorage', () => {
     }
   });
 
+  it('invariant 4: reads rows whose body holds the whole event (files written before the split)', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'db.sqlite');
+    let storage = sqliteStorage(path);
+    try {
+      const log = await storage.openSpace('s');
+      const [first, second] = makeEvents(2);
+      await log.ingest([first!]);
+      await storage.close();
+      // The row an older version wrote: the whole event as the body.
+      const db = new Database(path);
+      db.prepare(
+        'INSERT INTO events (space, pos, id, replica, seq, stream, cursor, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        's',
+        2,
+        second!.id,
+        second!.replica,
+        second!.seq,
+        second!.stream,
+        second!.cursor,
+        JSON.stringify(second),
+      );
+      db.prepare('UPDATE spaces SET head = 2 WHERE space = ?').run('s');
+      db.close();
+      storage = sqliteStorage(path);
+      const again = await storage.openSpace('s');
+      expect((await again.readByPos(0, 10)).map((r) => r.event)).toEqual([first, second]);
+    } finally {
+      await storage.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reports an unopenable path as STORAGE_UNAVAILABLE', () => {
     expect(() => sqliteStorage('/nonexistent-dir/x/y.sqlite')).toThrow(
       expect.objectContaining({ code: 'STORAGE_UNAVAILABLE' }),
