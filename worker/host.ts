@@ -24,9 +24,10 @@ import type {
   RemoteSyncTarget,
 } from '../src/client/protocol.ts';
 import type { SyncConnection, SyncStatus } from '../src/core/sync-types.ts';
-import { openStore } from '../src/index.ts';
 import { indexedDbStorage } from '../src/storage/indexeddb.ts';
+import { createStore } from '../src/store/store.ts';
 import type { EventStore, StoreOptions } from '../src/store/types.ts';
+import { type LazySyncController, lazySyncFactory } from './lazy-sync.ts';
 import { watchedStorage } from './watched-storage.ts';
 
 export interface ServeOptions<E = unknown> extends StoreOptions<E> {
@@ -139,11 +140,21 @@ export class StoreHost<E = unknown> {
       },
     });
     this.closedReason = undefined;
-    const store = await openStore<E>({ ...storeOptions, storage });
+    // The sync module is loaded beside the store, off the first state's path (lazy-sync.ts).
+    const store = await createStore<E>({
+      ...storeOptions,
+      storage,
+      syncFactory: storeOptions.syncFactory ?? lazySyncFactory(),
+    });
     this.current = store;
     this.unsubscribeSync = store.sync.on('status', () => this.emit());
     this.campaign(store);
     return store;
+  }
+
+  /** Resolves when `store.sync.connect()` may be called (lazy-sync.ts, 2). */
+  syncReady(store: EventStore<E>): Promise<void> {
+    return (store.sync as Partial<LazySyncController>).loaded ?? Promise.resolve();
   }
 
   /** Queues for the leader lock (invariant 2); runs sync while holding it. */
@@ -168,16 +179,22 @@ export class StoreHost<E = unknown> {
 
   private becomeLeader(store: EventStore<E>): void {
     this.leader = true;
-    if (this.options.sync !== undefined) {
-      try {
-        this.leaderSync = store.sync.connect({ ...this.options.sync });
-      } catch (error) {
-        const e = error as { code?: unknown; message?: unknown };
-        this.syncError = {
-          code: typeof e.code === 'string' ? e.code : 'TRANSPORT',
-          message: String(e.message ?? error),
-        };
-      }
+    const target = this.options.sync;
+    if (target !== undefined) {
+      void this.syncReady(store).then(() => {
+        // Still the leader of this store (not closed or deposed while sync was loading)?
+        if (!this.leader || this.current !== store) return;
+        try {
+          this.leaderSync = store.sync.connect({ ...target });
+        } catch (error) {
+          const e = error as { code?: unknown; message?: unknown };
+          this.syncError = {
+            code: typeof e.code === 'string' ? e.code : 'TRANSPORT',
+            message: String(e.message ?? error),
+          };
+          this.emit();
+        }
+      });
     }
     this.emit();
   }

@@ -164,7 +164,9 @@ export class Session {
       },
       syncConnect: async (target) => {
         const store = await this.opened();
-        const connection = store.sync.connect(checkTarget(target));
+        const checked = checkTarget(target);
+        await this.host.syncReady(store);
+        const connection = store.sync.connect(checked);
         const id = this.nextHandle++;
         this.connections.set(id, connection);
         return id;

@@ -1,0 +1,133 @@
+/**
+ * worker/lazy-sync.ts: the worker's sync controller, loaded after the store exists. Cites its
+ * invariants by number.
+ */
+import { describe, expect, it } from 'vitest';
+import type { SyncStatus } from '../../src/core/sync-types.ts';
+import {
+  memoryStorage,
+  memoryTransportPair,
+  StoreClosedError,
+  SyncError,
+} from '../../src/index.ts';
+import type { SyncController, SyncFactory } from '../../src/store/internal.ts';
+import { createStore } from '../../src/store/store.ts';
+import { type LazySyncController, lazySyncFactory } from '../../worker/lazy-sync.ts';
+
+/** A controller module whose load the test releases by hand. */
+function deferredModule(controller: Partial<SyncController> = {}) {
+  let release!: () => void;
+  let fail!: (error: Error) => void;
+  let created = 0;
+  const gate = new Promise<void>((resolve, reject) => {
+    release = resolve;
+    fail = reject;
+  });
+  const listeners = new Set<(s: SyncStatus) => void>();
+  const full: SyncController = {
+    connect: () => ({ close: async () => {}, status: () => ({ state: 'connecting', pending: 0 }) }),
+    status: () => ({ state: 'idle', pending: 3 }),
+    on: (_e, listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close: async () => {},
+    ...controller,
+  };
+  const syncFactory = (): SyncFactory => () => {
+    created += 1;
+    return full;
+  };
+  return {
+    load: async () => {
+      await gate;
+      return { syncFactory };
+    },
+    release,
+    fail,
+    created: () => created,
+    emit: (s: SyncStatus) => {
+      for (const l of [...listeners]) l(s);
+    },
+  };
+}
+
+async function storeWith(factory: SyncFactory) {
+  return createStore({ name: 'lazy', storage: memoryStorage(), syncFactory: factory });
+}
+
+describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
+  it('reports offline until the module is loaded, then hands early listeners to the controller (1)', async () => {
+    const module = deferredModule();
+    const store = await storeWith(lazySyncFactory(module.load));
+    const seen: SyncStatus[] = [];
+    store.sync.on('status', (s) => seen.push(s));
+    expect(store.sync.status()).toEqual({ state: 'offline', pending: 0 });
+    module.release();
+    await (store.sync as LazySyncController).loaded;
+    expect(store.sync.status()).toEqual({ state: 'idle', pending: 3 });
+    module.emit({ state: 'syncing', pending: 1 });
+    expect(seen).toEqual([{ state: 'syncing', pending: 1 }]);
+    await store.close();
+  });
+
+  it('stops an early listener that was removed before the module arrived (1)', async () => {
+    const module = deferredModule();
+    const store = await storeWith(lazySyncFactory(module.load));
+    const seen: SyncStatus[] = [];
+    const off = store.sync.on('status', (s) => seen.push(s));
+    off();
+    module.release();
+    await (store.sync as LazySyncController).loaded;
+    module.emit({ state: 'syncing', pending: 1 });
+    expect(seen).toEqual([]);
+    await store.close();
+  });
+
+  it('throws from connect() called before the module is loaded, instead of losing a bad target (2)', async () => {
+    const module = deferredModule();
+    const store = await storeWith(lazySyncFactory(module.load));
+    expect(() => store.sync.connect({ url: 'ws://127.0.0.1:1' })).toThrow(SyncError);
+    module.release();
+    await store.close();
+  });
+
+  it('never creates a controller for a store closed before the module arrived (3)', async () => {
+    const module = deferredModule();
+    const store = await storeWith(lazySyncFactory(module.load));
+    await store.close();
+    module.release();
+    await (store.sync as LazySyncController).loaded;
+    expect(module.created()).toBe(0);
+    expect(() => store.sync.connect({ url: 'ws://127.0.0.1:1' })).toThrow(StoreClosedError);
+  });
+
+  it('serves the store without sync when the module cannot be loaded, and says why (4)', async () => {
+    const module = deferredModule();
+    const store = await storeWith(lazySyncFactory(module.load));
+    module.fail(new Error('chunk missing'));
+    await (store.sync as LazySyncController).loaded;
+    expect(() => store.sync.connect({ url: 'ws://127.0.0.1:1' })).toThrow(/chunk missing/);
+    expect(store.sync.status()).toEqual({ state: 'offline', pending: 0 });
+    await store.append('s', { type: 't', data: 1 });
+    expect(await store.read()).toHaveLength(1);
+    await store.close();
+  });
+
+  it('syncs two stores through the real controller once it is loaded', async () => {
+    const a = await storeWith(lazySyncFactory());
+    const b = await storeWith(lazySyncFactory());
+    await Promise.all([a, b].map((s) => (s.sync as LazySyncController).loaded));
+    const [ta, tb] = memoryTransportPair();
+    const ca = a.sync.connect(ta);
+    const cb = b.sync.connect(tb);
+    await a.append('s', { type: 't', data: 1 });
+    const deadline = Date.now() + 5000;
+    while ((await b.read()).length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(await b.read()).toHaveLength(1);
+    await Promise.all([ca.close(), cb.close()]);
+    await Promise.all([a.close(), b.close()]);
+  });
+});
