@@ -140,7 +140,7 @@ export class StoreHost<E = unknown> {
       },
     });
     this.closedReason = undefined;
-    // The sync module is loaded beside the store, off the first state's path (lazy-sync.ts).
+    // The sync module is loaded after the store, off the first state's path (lazy-sync.ts).
     const store = await createStore<E>({
       ...storeOptions,
       storage,
@@ -154,7 +154,7 @@ export class StoreHost<E = unknown> {
 
   /** Resolves when `store.sync.connect()` may be called (lazy-sync.ts, 2). */
   syncReady(store: EventStore<E>): Promise<void> {
-    return (store.sync as Partial<LazySyncController>).loaded ?? Promise.resolve();
+    return (store.sync as Partial<LazySyncController>).ready?.() ?? Promise.resolve();
   }
 
   /** Queues for the leader lock (invariant 2); runs sync while holding it. */

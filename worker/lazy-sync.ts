@@ -1,14 +1,16 @@
 /**
- * The worker's sync controller, loaded with a dynamic import() once the store exists: the sync
+ * The worker's sync controller, loaded with a dynamic import() after the store opened: the sync
  * module (protocol, sessions, WebSocket transport) is about a quarter of the worker's code and
- * is not needed for a page's first state, so the worker's script starts smaller, and the sync
- * controller's own first reads queue behind the projections' on the cold start path.
+ * is not needed for a page's first state. Loaded at once, its compilation and first reads land
+ * on the worker's thread while the page's first state() is on its way (about 6 ms later on a
+ * loaded 2-core machine), so it is loaded LOAD_DELAY_MS after the store opened, or as soon as
+ * something needs it (ready(): a sync connection).
  *
  * Invariants:
  * 1. Until the module is loaded, status() is offline with nothing pending (what the controller
  *    itself reports before its first reads); listeners registered meanwhile are handed to it,
  *    which tells them its status after those reads.
- * 2. connect() is called only once `loaded` has resolved (the host and the sessions await it), so
+ * 2. connect() is called only once ready() has resolved (the host and the sessions await it), so
  *    that a bad target still throws synchronously from the controller, as in-process.
  * 3. A store closed before the module arrived never creates a controller.
  * 4. If the module cannot be loaded (a stale cache offline), the store still serves everything
@@ -21,51 +23,63 @@ import type { StoreInternals, SyncController, SyncFactory } from '../src/store/i
 type ControllerModule = { syncFactory: () => SyncFactory };
 
 export interface LazySyncController extends SyncController {
-  /** Resolves when connect() may be called (invariant 2); never rejects. */
-  readonly loaded: Promise<void>;
+  /** Loads the controller now if it is not loaded yet; resolves when connect() may be called. */
+  ready(): Promise<void>;
 }
+
+export interface LazySyncOptions {
+  load?: () => Promise<ControllerModule>;
+  /** How long after the store opened the controller is loaded unasked. */
+  delayMs?: number;
+}
+
+/** Long enough for a page's first state() to be answered, short for a sync status. */
+export const LOAD_DELAY_MS = 100;
 
 const OFFLINE: SyncStatus = { state: 'offline', pending: 0 };
 
 const loadController = (): Promise<ControllerModule> => import('../src/sync/controller.ts');
 
-/** A SyncFactory whose controller is loaded on first use of the store's sync (see the header). */
-export function lazySyncFactory(load: () => Promise<ControllerModule> = loadController) {
-  return (internals: StoreInternals): LazySyncController => lazySync(internals, load);
+/** A SyncFactory whose controller is loaded after the store opened (see the header). */
+export function lazySyncFactory(options: LazySyncOptions = {}) {
+  return (internals: StoreInternals): LazySyncController => lazySync(internals, options);
 }
 
-function lazySync(
-  internals: StoreInternals,
-  load: () => Promise<ControllerModule>,
-): LazySyncController {
+function lazySync(internals: StoreInternals, options: LazySyncOptions): LazySyncController {
   let real: SyncController | undefined;
   let failure: unknown;
   let closed = false;
+  let loading: Promise<void> | undefined;
   /** Listeners registered before the controller existed, with their unsubscribe once it does. */
   const early = new Map<(status: SyncStatus) => void, (() => void) | undefined>();
 
-  const loaded = load().then(
-    (module) => {
-      if (closed) return;
-      real = module.syncFactory()(internals);
-      // The controller tells its listeners its status once its first reads are done.
-      for (const listener of [...early.keys()]) early.set(listener, real.on('status', listener));
-    },
-    (error: unknown) => {
-      failure = error;
-    },
-  );
+  const ready = (): Promise<void> => {
+    clearTimeout(timer);
+    loading ??= (options.load ?? loadController)().then(
+      (module) => {
+        if (closed) return;
+        real = module.syncFactory()(internals);
+        // The controller tells its listeners its status once its first reads are done.
+        for (const listener of [...early.keys()]) early.set(listener, real.on('status', listener));
+      },
+      (error: unknown) => {
+        failure = error;
+      },
+    );
+    return loading;
+  };
+  const timer = setTimeout(() => void ready(), options.delayMs ?? LOAD_DELAY_MS);
 
   return {
-    loaded,
+    ready,
     connect(target: SyncTarget): SyncConnection {
       if (real !== undefined) return real.connect(target);
       if (closed) throw new StoreClosedError();
       if (failure !== undefined) {
         throw new SyncError('TRANSPORT', `the sync module could not be loaded: ${String(failure)}`);
       }
-      // Invariant 2: callers await `loaded`; reaching this is a bug in the worker.
-      throw new SyncError('TRANSPORT', 'sync is still loading: await `loaded` before connect()');
+      // Invariant 2: callers await ready(); reaching this is a bug in the worker.
+      throw new SyncError('TRANSPORT', 'sync is still loading: await ready() before connect()');
     },
     status: () => (real === undefined ? { ...OFFLINE } : real.status()),
     on(_event: 'status', listener: (status: SyncStatus) => void): () => void {
@@ -78,6 +92,7 @@ function lazySync(
     },
     async close(): Promise<void> {
       closed = true;
+      clearTimeout(timer);
       await real?.close();
     },
   };

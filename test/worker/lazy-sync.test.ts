@@ -19,6 +19,7 @@ function deferredModule(controller: Partial<SyncController> = {}) {
   let release!: () => void;
   let fail!: (error: Error) => void;
   let created = 0;
+  let loads = 0;
   const gate = new Promise<void>((resolve, reject) => {
     release = resolve;
     fail = reject;
@@ -39,7 +40,9 @@ function deferredModule(controller: Partial<SyncController> = {}) {
     return full;
   };
   return {
+    loads: () => loads,
     load: async () => {
+      loads += 1;
       await gate;
       return { syncFactory };
     },
@@ -59,26 +62,50 @@ async function storeWith(factory: SyncFactory) {
 describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
   it('reports offline until the module is loaded, then hands early listeners to the controller (1)', async () => {
     const module = deferredModule();
-    const store = await storeWith(lazySyncFactory(module.load));
+    const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 0 }));
     const seen: SyncStatus[] = [];
     store.sync.on('status', (s) => seen.push(s));
     expect(store.sync.status()).toEqual({ state: 'offline', pending: 0 });
     module.release();
-    await (store.sync as LazySyncController).loaded;
+    await (store.sync as LazySyncController).ready();
     expect(store.sync.status()).toEqual({ state: 'idle', pending: 3 });
     module.emit({ state: 'syncing', pending: 1 });
     expect(seen).toEqual([{ state: 'syncing', pending: 1 }]);
     await store.close();
   });
 
+  it('loads the module only after its delay, or at once when something needs it', async () => {
+    const module = deferredModule();
+    const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 60_000 }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(module.loads()).toBe(0);
+    module.release();
+    await (store.sync as LazySyncController).ready();
+    expect(module.loads()).toBe(1);
+    expect(store.sync.status()).toEqual({ state: 'idle', pending: 3 });
+    await store.close();
+  });
+
+  it('loads the module by itself after the delay', async () => {
+    const module = deferredModule();
+    module.release();
+    const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 5 }));
+    const deadline = Date.now() + 5000;
+    while (module.created() === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(module.created()).toBe(1);
+    await store.close();
+  });
+
   it('stops an early listener that was removed before the module arrived (1)', async () => {
     const module = deferredModule();
-    const store = await storeWith(lazySyncFactory(module.load));
+    const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 0 }));
     const seen: SyncStatus[] = [];
     const off = store.sync.on('status', (s) => seen.push(s));
     off();
     module.release();
-    await (store.sync as LazySyncController).loaded;
+    await (store.sync as LazySyncController).ready();
     module.emit({ state: 'syncing', pending: 1 });
     expect(seen).toEqual([]);
     await store.close();
@@ -86,7 +113,7 @@ describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
 
   it('throws from connect() called before the module is loaded, instead of losing a bad target (2)', async () => {
     const module = deferredModule();
-    const store = await storeWith(lazySyncFactory(module.load));
+    const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 0 }));
     expect(() => store.sync.connect({ url: 'ws://127.0.0.1:1' })).toThrow(SyncError);
     module.release();
     await store.close();
@@ -94,19 +121,19 @@ describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
 
   it('never creates a controller for a store closed before the module arrived (3)', async () => {
     const module = deferredModule();
-    const store = await storeWith(lazySyncFactory(module.load));
+    const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 0 }));
     await store.close();
     module.release();
-    await (store.sync as LazySyncController).loaded;
+    await (store.sync as LazySyncController).ready();
     expect(module.created()).toBe(0);
     expect(() => store.sync.connect({ url: 'ws://127.0.0.1:1' })).toThrow(StoreClosedError);
   });
 
   it('serves the store without sync when the module cannot be loaded, and says why (4)', async () => {
     const module = deferredModule();
-    const store = await storeWith(lazySyncFactory(module.load));
+    const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 0 }));
     module.fail(new Error('chunk missing'));
-    await (store.sync as LazySyncController).loaded;
+    await (store.sync as LazySyncController).ready();
     expect(() => store.sync.connect({ url: 'ws://127.0.0.1:1' })).toThrow(/chunk missing/);
     expect(store.sync.status()).toEqual({ state: 'offline', pending: 0 });
     await store.append('s', { type: 't', data: 1 });
@@ -117,7 +144,7 @@ describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
   it('syncs two stores through the real controller once it is loaded', async () => {
     const a = await storeWith(lazySyncFactory());
     const b = await storeWith(lazySyncFactory());
-    await Promise.all([a, b].map((s) => (s.sync as LazySyncController).loaded));
+    await Promise.all([a, b].map((s) => (s.sync as LazySyncController).ready()));
     const [ta, tb] = memoryTransportPair();
     const ca = a.sync.connect(ta);
     const cb = b.sync.connect(tb);
