@@ -185,6 +185,16 @@ function table(
   return list as string[];
 }
 
+/** What is wrong with a stream or type name, if anything. */
+function nameProblem(maxLength: number): (value: unknown) => string | undefined {
+  return (value) =>
+    typeof value !== 'string' || value.length === 0
+      ? 'must be a non-empty string'
+      : value.length > maxLength
+        ? `longer than ${maxLength} characters`
+        : undefined;
+}
+
 /** `[[index, value], ...]` with indexes increasing and below `count`, as a Map. */
 function sparse<T>(
   batch: Record<string, unknown>,
@@ -233,20 +243,8 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
   const replicas = table(value, 'replicas', (r) =>
     ReplicaId.isValid(r) ? undefined : 'must be a replica id',
   );
-  const streams = table(value, 'streams', (s) =>
-    typeof s !== 'string' || s.length === 0
-      ? 'must be a non-empty string'
-      : s.length > limits.maxStreamLength
-        ? `longer than ${limits.maxStreamLength} characters`
-        : undefined,
-  );
-  const types = table(value, 'types', (t) =>
-    typeof t !== 'string' || t.length === 0
-      ? 'must be a non-empty string'
-      : t.length > limits.maxTypeLength
-        ? `longer than ${limits.maxTypeLength} characters`
-        : undefined,
-  );
+  const streams = table(value, 'streams', nameProblem(limits.maxStreamLength));
+  const types = table(value, 'types', nameProblem(limits.maxTypeLength));
   const width = value.typeWidth;
   if (!isCount(width, 1, 4)) throw new BatchShapeError('events.typeWidth must be 1 to 4');
   const typeOf = value.typeOf;
