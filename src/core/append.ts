@@ -131,7 +131,7 @@ export function planLocalAppend(input: LocalAppendInput, reads: LocalAppendReads
 export interface IngestInput {
   /** This replica: its own events coming back (a restore) move its seq counter past them. */
   replica: ReplicaId;
-  /** Validated remote events (see validateRemoteEvent), in the order they were received. */
+  /** Validated remote events (see sync/event-codec.ts), in the order they were received. */
   events: StoredEventRecord[];
   now: number;
   maxClockDriftMs: number;

@@ -35,6 +35,18 @@ export interface ValidNewEvent {
   schema: number;
 }
 
+/**
+ * Whether a string holds a UTF-16 surrogate without its pair. Ids and stream names are keys in
+ * every storage, and SQLite and PostgreSQL store text as UTF-8, which cannot hold one: two
+ * different names would become the same key. Such names are refused (data may hold anything).
+ */
+export function hasLoneSurrogate(value: string): boolean {
+  return LONE_SURROGATE.test(value);
+}
+
+const LONE_SURROGATE = /\p{Cs}/u;
+export const WELL_FORMED = 'must be well-formed Unicode (no lone surrogate)';
+
 export function validateStream(
   stream: unknown,
   limits: EventLimits = DEFAULT_EVENT_LIMITS,
@@ -45,6 +57,7 @@ export function validateStream(
   if (stream.length > limits.maxStreamLength) {
     throw new ValidationError('stream', `longer than ${limits.maxStreamLength} characters`);
   }
+  if (hasLoneSurrogate(stream)) throw new ValidationError('stream', WELL_FORMED);
   return stream;
 }
 
@@ -70,6 +83,7 @@ export function validateNewEvent(
   if (e.type.length > limits.maxTypeLength) {
     throw new ValidationError(`${path}.type`, `longer than ${limits.maxTypeLength} characters`);
   }
+  if (hasLoneSurrogate(e.type)) throw new ValidationError(`${path}.type`, WELL_FORMED);
   if (e.id !== undefined) {
     if (typeof e.id !== 'string' || e.id.length === 0 || e.id.length > limits.maxIdLength) {
       throw new ValidationError(
@@ -77,6 +91,7 @@ export function validateNewEvent(
         `must be a non-empty string of at most ${limits.maxIdLength} characters`,
       );
     }
+    if (hasLoneSurrogate(e.id)) throw new ValidationError(`${path}.id`, WELL_FORMED);
   }
   let schema = 1;
   if (e.schema !== undefined) {

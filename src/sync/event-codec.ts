@@ -18,7 +18,7 @@
  * 1. decodeEventBatch(parse(encodeEventBatch(events))) equals `events` (with their derived
  *    cursor and time), whatever the order of replicas, streams and clocks in the batch.
  * 2. decodeEventBatch trusts nothing: every index, count and field is checked against the limits
- *    of validateRemoteEvent, and a failure names the event (`events[i].field`) and its id.
+ *    of validate.ts (EventLimits), and a failure names the event (`events[i].field`) and its id.
  * 3. decodeEventBatch takes a value fresh from JSON.parse: its objects are plain and own
  *    `__proto__` keys are data, so data and meta are kept as they are, not copied.
  * 4. Encoding stringifies each event's data once; a caller that sized the batch with the same
@@ -29,7 +29,12 @@ import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../c
 import { encodeHlc, HLC_COUNTER_MAX, HLC_WALL_MAX } from '../core/hlc.ts';
 import { Cursor, EventId, type Hlc, ReplicaId, Seq } from '../core/ids.ts';
 import { jsonByteLength, jsonValueDepthExceeds, utf8Length } from '../core/json.ts';
-import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
+import {
+  DEFAULT_EVENT_LIMITS,
+  type EventLimits,
+  hasLoneSurrogate,
+  WELL_FORMED,
+} from '../core/validate.ts';
 
 /** Data texts a server storage made when it wrote an event, kept while the event object lives. */
 const dataTexts = new WeakMap<StoredEvent, string>();
@@ -192,7 +197,9 @@ function nameProblem(maxLength: number): (value: unknown) => string | undefined 
       ? 'must be a non-empty string'
       : value.length > maxLength
         ? `longer than ${maxLength} characters`
-        : undefined;
+        : hasLoneSurrogate(value)
+          ? WELL_FORMED
+          : undefined;
 }
 
 /** `[[index, value], ...]` with indexes increasing and below `count`, as a Map. */

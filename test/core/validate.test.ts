@@ -151,6 +151,22 @@ describe('validateAppend: fields', () => {
     }
   });
 
+  it('refuses ids, streams and types with a lone surrogate (storage keys are UTF-8), accepts emoji', () => {
+    expect(validateStream('cart-😀')).toBe('cart-😀');
+    for (const lone of ['a\ud800', '\udc00b', 'x\ud800\ud800y']) {
+      expect(validationErrorOf(() => validateStream(lone)).reason).toContain('well-formed');
+      expect(
+        validationErrorOf(() => validateAppend('s', { type: lone, data: 1 }, 'any')).path,
+      ).toBe('event.type');
+      expect(
+        validationErrorOf(() => validateAppend('s', { type: 't', data: 1, id: lone }, 'any')).path,
+      ).toBe('event.id');
+    }
+    expect(
+      validateAppend('s', { type: 't', data: { text: 'a\ud800' } }, 'any').events,
+    ).toHaveLength(1);
+  });
+
   it('rejects an event over maxEventBytes, counting data and meta in UTF-8 bytes', () => {
     const max = DEFAULT_EVENT_LIMITS.maxEventBytes;
     expect(max).toBe(1024 * 1024);
