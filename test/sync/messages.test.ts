@@ -194,6 +194,7 @@ describe('invariant 2: a bad batch is refused with a code, never thrown', () => 
     ],
     ['an id index past the batch', () => ({ ...wire(), ids: [[3, 'a']] })],
     ['meta that is not an object', () => ({ ...wire(), meta: [[0, [1]]] })],
+    ['an id with a lone surrogate', () => ({ ...wire(), ids: [[0, 'id\udc00']] })],
     ['schema 1 spelled out or 0', () => ({ ...wire(), schema: [[0, 0]] })],
   ])('%s → PROTOCOL', (_name, events) => {
     expect(parse(events())).toMatchObject({ ok: false, code: 'PROTOCOL' });
@@ -202,6 +203,7 @@ describe('invariant 2: a bad batch is refused with a code, never thrown', () => 
   it.each([
     ['a replica that is not a replica id', () => ({ ...wire(), replicas: ['Not Valid'] })],
     ['an empty stream', () => ({ ...wire(), streams: [''] })],
+    ['a stream with a lone surrogate', () => ({ ...wire(), streams: ['s\ud800'] })],
     ['a type longer than 256', () => ({ ...wire(), types: ['x'.repeat(257), 'moved'] })],
     ['seq 0', () => ({ ...wire(), runs: [[0, 0, 1, 0, T0, 0, 3]] })],
     ['version -1', () => ({ ...wire(), runs: [[0, 0, -1, 1, T0, 0, 3]] })],
