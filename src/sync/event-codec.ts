@@ -265,7 +265,10 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
     'ids',
     count,
     (id): id is string =>
-      typeof id === 'string' && id.length > 0 && id.length <= limits.maxIdLength,
+      typeof id === 'string' &&
+      id.length > 0 &&
+      id.length <= limits.maxIdLength &&
+      !hasLoneSurrogate(id),
   );
   const meta = sparse(value, 'meta', count, (m): m is JsonObject => isRecord(m));
   const schema = sparse(value, 'schema', count, (s): s is number => isCount(s, 2));
