@@ -29,6 +29,7 @@ import { DEFAULT_MAX_CLOCK_DRIFT_MS, decodeHlc } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
+import { GroupCommit } from './group-commit.ts';
 import { RecentRecords } from './recent-records.ts';
 import { eventOfRow, insertRows, type StoredRow, storedBody, storedIds } from './sqlite-rows.ts';
 import {
@@ -303,10 +304,8 @@ class SqliteServerStorage implements ServerStorage {
   private readonly st: Statements;
   private readonly spaces = new Map<string, SqliteSpaceLog>();
   private closed = false;
-  /** Ingests handed over since the last group commit (invariant 7). */
-  private pending: PendingCommit[] = [];
-  /** One transaction around a group; each ingest in it is a savepoint of its own. */
-  private readonly groupTx: (group: PendingCommit[], outcomes: Outcome[]) => void;
+  /** Ingests commit in groups (invariant 7). */
+  private readonly commits: GroupCommit;
 
   constructor(path: string, options: SqliteStorageOptions) {
     this.name = `sqlite:${path}`;
@@ -321,16 +320,14 @@ class SqliteServerStorage implements ServerStorage {
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
       this.st = prepareAll(this.db);
-      this.groupTx = this.db.transaction((group: PendingCommit[], outcomes: Outcome[]) => {
-        for (const item of group) {
-          try {
-            outcomes.push({ ok: true, value: item.work() });
-          } catch (error) {
-            // Its savepoint was rolled back; the others of the group still commit.
-            outcomes.push({ ok: false, error });
-          }
-        }
-      });
+      const inTransaction = this.db.transaction((run: () => void) => run());
+      this.commits = new GroupCommit(
+        (run) => {
+          this.assertOpen();
+          inTransaction(run);
+        },
+        (error) => storageError('ingest', error),
+      );
     } catch (error) {
       throw new StorageError(
         'STORAGE_UNAVAILABLE',
@@ -363,57 +360,20 @@ class SqliteServerStorage implements ServerStorage {
     return log;
   }
 
-  /**
-   * Runs `work` (an ingest, its own transaction) inside the next group commit (invariant 7), then
-   * `committed` with its result, synchronously after the commit; resolves with the result.
-   */
+  /** Runs an ingest in the next group commit (invariant 7; group-commit.ts). */
   groupCommit<T>(work: () => T, committed: (result: T) => void): Promise<T> {
     this.assertOpen();
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({
-        work,
-        done: (outcome) => {
-          if (!outcome.ok) return reject(outcome.error);
-          committed(outcome.value as T);
-          resolve(outcome.value as T);
-        },
-      });
-      if (this.pending.length === 1) setImmediate(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    const group = this.pending;
-    this.pending = [];
-    if (group.length === 0) return;
-    const outcomes: Outcome[] = [];
-    try {
-      this.assertOpen();
-      this.groupTx(group, outcomes);
-    } catch (error) {
-      // The commit itself failed: nothing of the group is stored.
-      const failure = storageError('ingest', error);
-      for (const item of group) item.done({ ok: false, error: failure });
-      return;
-    }
-    for (let i = 0; i < group.length; i++) group[i]!.done(outcomes[i]!);
+    return this.commits.run(work, committed);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     // Graceful shutdown finishes what was handed over: the waiting ingests commit first.
-    this.flush();
+    this.commits.flush();
     this.closed = true;
     this.spaces.clear();
     this.db.close();
   }
-}
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-interface PendingCommit {
-  work: () => unknown;
-  done: (outcome: Outcome) => void;
 }
 
 /**
