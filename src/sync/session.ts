@@ -42,7 +42,6 @@ import {
   windowPush,
 } from '../core/sync.ts';
 import { dataTextOf, wireSize } from './event-codec.ts';
-import type { SyncLog } from './log.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
   type AckMessage,
@@ -55,96 +54,20 @@ import {
   type SyncLimits,
   type SyncMessage,
 } from './protocol.ts';
+import type {
+  PeerSession,
+  PeerSessionOptions,
+  SessionError,
+  SessionStats,
+} from './session-types.ts';
 
-/** Why a session refuses a peer or a batch (sent to the peer as a fatal `error`). */
-export interface SessionRefusal {
-  code: SyncErrorCode;
-  message: string;
-}
-
-/** An error seen by the session: found here (`local`) or reported by the peer (`peer`). */
-export interface SessionError {
-  code: string;
-  message: string;
-  fatal: boolean;
-  source: 'local' | 'peer';
-  eventId?: string;
-}
-
-export interface SessionStats {
-  /** The peer's hello, once received. */
-  peer?: HelloMessage;
-  /** Position in the peer's log held durably here (this side's receive checkpoint). */
-  receivedPos: number;
-  /** Where the peer's pull made this side start sending (the peer holds up to here). */
-  startPos: number;
-  /** Positions of this log sent to the peer / acknowledged by it. */
-  sentPos: number;
-  ackedPos: number;
-  /** Highest seq of this log's own events the peer acknowledged in this session (0: none). */
-  ackedOwnSeq: number;
-  /** The peer pulled from 0 because its checkpoint did not match this log (it lost data). */
-  peerRestarted: boolean;
-  /** Whether the peer pulled (a peer that does not pull is never sent anything). */
-  peerPulled: boolean;
-  inFlightBatches: number;
-  inFlightBytes: number;
-  /** This side holds everything the peer had when its catch-up ended. */
-  caughtUp: boolean;
-  /** Everything up to this log's known head was sent and acknowledged. */
-  peerCaughtUp: boolean;
-  eventsReceived: number;
-  eventsSent: number;
-  closed: boolean;
-}
-
-export interface PeerSessionOptions {
-  log: SyncLog;
-  /** Sends one message on the connection; may throw once the connection is closed. */
-  send(text: string): void;
-  /** Asks the owner to close the connection, after a fatal error was sent or received. */
-  closeConnection?(code: number, reason: string): void;
-  /** Bytes the transport has not written yet: sending pauses while they pass the byte window. */
-  bufferedBytes?(): number;
-  limits?: Partial<SyncLimits>;
-  /** Announced in hello (`server: true`). */
-  isServer?: boolean;
-  /** Set false to never pull from the peer (e.g. a server holding a read-only token). */
-  pull?: boolean;
-  /** This side's wall clock, sent in hello. */
-  now(): number;
-  /** A peer whose hello time is further than this from now() is reported as CLOCK_SKEW. */
-  maxClockDriftMs: number;
-  /**
-   * Last check of a batch before it is stored (the server: scope, replica ownership). A refusal
-   * is sent to the peer as a fatal error; nothing of the batch is stored.
-   */
-  validateIncoming?(
-    events: StoredEventRecord[],
-    peerHello: HelloMessage,
-    /** UTF-8 size of the message that carried them (no event of it is larger). */
-    messageBytes: number,
-  ): Promise<SessionRefusal | undefined>;
-  /** The peer's hello, before anything is pulled; a refusal ends the session. */
-  onPeerHello?(
-    hello: HelloMessage,
-  ): SessionRefusal | undefined | Promise<SessionRefusal | undefined>;
-  /** Progress: after each stored batch, ack, catch-up, or close. */
-  onStatus?(stats: SessionStats): void;
-  onError?(error: SessionError): void;
-  /** This side holds everything the peer had when its catch-up ended (may repeat). */
-  onCaughtUp?(): void;
-}
-
-export interface PeerSession {
-  /** Handles one incoming message; calls are serialised in order (invariant 1). */
-  receive(text: string): Promise<void>;
-  /** Ends the session (does not close the connection: its owner does). */
-  close(): void;
-  stats(): SessionStats;
-  /** Resolves once the hello was sent (or the session failed to start). */
-  readonly started: Promise<void>;
-}
+export type {
+  PeerSession,
+  PeerSessionOptions,
+  SessionError,
+  SessionRefusal,
+  SessionStats,
+} from './session-types.ts';
 
 /**
  * Starts a session on an open connection: sends hello at once, then answers the peer.
