@@ -9,8 +9,10 @@ import type { Cursor, EventId, Hlc, ReplicaId, Seq } from '../core/ids.ts';
 import { rememberDataText } from '../sync/event-codec.ts';
 
 /**
- * The body column (invariant 4): what the other columns do not hold. The data's JSON text is made
- * once, kept for the batches that forward the event (rememberDataText), and spliced in.
+ * The body column (invariant 4): what the other columns do not hold, as `<JSON of type, version,
+ * hlc, meta?, schema?>` + "\n" + `<JSON of data>`. A raw line feed never occurs in JSON.stringify's
+ * output, so the first one splits the two; the data's text is made once, kept for the batches
+ * that forward the event (rememberDataText), written and read back without stringifying again.
  */
 export function storedBody(event: StoredEventRecord): string {
   const rest: BodyFields = { type: event.type, version: event.version, hlc: event.hlc };
@@ -18,7 +20,7 @@ export function storedBody(event: StoredEventRecord): string {
   if (event.schema !== undefined) rest.schema = event.schema;
   const dataText = JSON.stringify(event.data) ?? 'null';
   rememberDataText(event, dataText);
-  return `${JSON.stringify(rest).slice(0, -1)},"data":${dataText}}`;
+  return `${JSON.stringify(rest)}\n${dataText}`;
 }
 
 interface BodyFields {
@@ -40,14 +42,21 @@ export interface StoredRow {
   body: string;
 }
 
-/** The event of a row; files written before bodies were split hold the whole event. */
+/**
+ * The event of a row, its data text remembered for forwarding (no stringify again). Rows of older
+ * files hold one JSON body: the whole event, or the fields above with `data` among them.
+ */
 export function eventOfRow(row: StoredRow): StoredEventRecord {
-  const body = JSON.parse(row.body) as BodyFields & { id?: string };
-  if (body.id !== undefined) return body as unknown as StoredEventRecord;
+  const split = row.body.indexOf('\n');
+  const dataText = split < 0 ? undefined : row.body.slice(split + 1);
+  const body = JSON.parse(split < 0 ? row.body : row.body.slice(0, split)) as BodyFields & {
+    replica?: string;
+  };
+  if (body.replica !== undefined) return body as unknown as StoredEventRecord;
   const event: StoredEventRecord = {
     id: row.id as EventId,
     type: body.type,
-    data: body.data ?? null,
+    data: dataText === undefined ? (body.data ?? null) : (JSON.parse(dataText) as JsonValue),
     stream: row.stream,
     version: body.version,
     replica: row.replica as ReplicaId,
@@ -58,6 +67,7 @@ export function eventOfRow(row: StoredRow): StoredEventRecord {
   };
   if (body.meta !== undefined) event.meta = body.meta;
   if (body.schema !== undefined) event.schema = body.schema;
+  if (dataText !== undefined) rememberDataText(event, dataText);
   return event;
 }
 

@@ -9,9 +9,10 @@
  *    positions stay dense (storage.ts invariant 3) even with several storages on one file.
  * 3. Event ids are unique per space by a unique index, not by a cache: a resent event is skipped
  *    however late it comes.
- * 4. An event is stored as its queried columns (id, replica, seq, stream, cursor) and a JSON body
- *    of the rest (type, version, hlc, meta, schema, data); rows written before the split hold the
- *    whole event in the body and read as such. JSON.parse keeps `__proto__` keys as plain data.
+ * 4. An event is stored as its queried columns (id, replica, seq, stream, cursor) and a body: the
+ *    JSON of the rest (type, version, hlc, meta, schema), a line feed, the JSON of its data
+ *    (sqlite-rows.ts); rows of older files hold one JSON body and read as such. JSON.parse keeps
+ *    `__proto__` keys as plain data.
  * 5. Checkpoints are written with `synchronous=NORMAL`: they survive a process kill, and a power
  *    loss can only roll one back to an older position, which costs a resend that dedupe absorbs
  *    (a checkpoint never passes an event, since the events were committed FULL before it).
