@@ -131,14 +131,18 @@ async function readLog(
     request(meta.get(KEY_COUNTERS)),
     request(tx.objectStore('snapshots').openCursor(range, 'prev')),
   ]);
-  const head = asCounters(counters).pos;
+  const { pos: head, maxCursor } = asCounters(counters);
   // One more than allowed: a page that full tells the tail is too long.
   const limit = maxEvents + 1;
   // core/projection.ts invariant 4: the store drops the snapshots of a version it did not run last.
   let cursor = known === version ? newest : null;
   while (cursor !== null) {
     const snapshot = cursor.value as SnapshotRecord;
-    const events = await readCursorRange(segments, { after: snapshot.cursor, limit }, limit);
+    // A snapshot at the largest cursor stored has no event after it: one round of reads fewer.
+    const atEnd = maxCursor !== '' && snapshot.cursor >= maxCursor;
+    const events = atEnd
+      ? []
+      : await readCursorRange(segments, { after: snapshot.cursor, limit }, limit);
     // An older snapshot only has more events after it.
     if (events.length > maxEvents) return undefined;
     if (snapshotUsable(snapshot, head, events)) return { snapshot, events };

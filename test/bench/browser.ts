@@ -5,8 +5,9 @@
  * (d) cold start to the first projected state with REPLAY_EVENTS events, with and without a
  * snapshot, and from navigation start on a page as lean as an app's (fixtures/cold.html) beside
  * the raw browser's share of that (fixtures/baseline.html: a trivial module script; a minimal
- * worker reading one IndexedDB record); (e) latency from append to the watch callback with the
- * new state. "in-worker" runs
+ * worker reading one IndexedDB record, the page reading it on its main thread), and with
+ * peekState reading the state on the page while the worker starts; (e) latency from append to
+ * the watch callback with the new state. "in-worker" runs
  * the store in the worker's own thread; "via worker" calls it from the page through
  * connectStore, as apps do. Medians of RUNS runs; Debian's Chromium, headless.
  *
@@ -61,8 +62,11 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
   const paths = {
     script: 'baseline.html',
     rawWorker: `baseline.html?idb=${encodeURIComponent(db)}`,
+    rawMain: `baseline.html?idb=${encodeURIComponent(db)}&main=1`,
     withSnapshot: `cold.html?db=${encodeURIComponent(db)}&projection=board`,
     withoutSnapshot: `cold.html?db=${encodeURIComponent(db)}&projection=board-nosnap`,
+    peekWithSnapshot: `cold.html?db=${encodeURIComponent(db)}&projection=board&peek=1`,
+    peekBeside: `cold.html?db=${encodeURIComponent(db)}&projection=board&peek=beside`,
   };
   const load = async (path: string) => {
     const page = await context.newPage();
@@ -79,8 +83,11 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
   const times: Record<keyof typeof paths, number[]> = {
     script: [],
     rawWorker: [],
+    rawMain: [],
     withSnapshot: [],
     withoutSnapshot: [],
+    peekWithSnapshot: [],
+    peekBeside: [],
   };
   const keys = Object.keys(paths) as (keyof typeof paths)[];
   for (const key of keys) await load(paths[key]); // fills the HTTP and code caches
@@ -90,8 +97,11 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
   return {
     script: median(times.script),
     rawWorker: median(times.rawWorker),
+    rawMain: median(times.rawMain),
     withSnapshot: median(times.withSnapshot),
     withoutSnapshot: median(times.withoutSnapshot),
+    peekWithSnapshot: median(times.peekWithSnapshot),
+    peekBeside: median(times.peekBeside),
   };
 }
 
@@ -257,6 +267,27 @@ export async function runBrowserBenches(): Promise<BenchResult[]> {
         loads.rawWorker,
         undefined,
         'navigation start → a minimal module worker opened the database, read one record, told the page',
+      ),
+      result(
+        'chromium: page load → page read IndexedDB (raw baseline)',
+        'ms',
+        loads.rawMain,
+        undefined,
+        'navigation start → the page opened the database on its main thread and read one record',
+      ),
+      result(
+        `chromium: page load → first state ${REPLAY_EVENTS}, with snapshot, peekState on the page`,
+        'ms',
+        loads.peekWithSnapshot,
+        loads.rawMain,
+        'navigation start → peekState answered on the page, then the worker starts (README; production build); baseline: raw page read',
+      ),
+      result(
+        `chromium: page load → first state ${REPLAY_EVENTS}, with snapshot, peekState beside the worker`,
+        'ms',
+        loads.peekBeside,
+        loads.rawMain,
+        'navigation start → peekState answered on the page, the worker started at the same time; baseline: raw page read',
       ),
       result(
         `chromium: page load → first state ${REPLAY_EVENTS}, with snapshot`,

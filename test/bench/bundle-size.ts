@@ -15,6 +15,7 @@ const root = resolve(import.meta.dirname, '../..');
 /** Each entry as an app imports it: only what the import pulls in is measured. */
 const entries: Record<string, string> = {
   'page: connectStore': `export { connectStore, startWorker } from '${root}/src/index.ts';`,
+  'page: connectStore + peekState': `export { connectStore, startWorker, peekState } from '${root}/src/index.ts';`,
   'worker: serveStore': `import { serveStore } from '${root}/worker/index.ts'; serveStore({ name: 'app' });`,
   'in-process: openStore + indexedDbStorage': `export { openStore, defineProjection, indexedDbStorage } from '${root}/src/index.ts';`,
   'yjs: bindYDoc (with yjs)': `export { bindYDoc } from '${root}/src/yjs/index.ts';`,

@@ -200,6 +200,19 @@ describe('peekState', () => {
     expect(await listed(db)).toBe(false);
   });
 
+  it('lets a store create the database while a peek finds none', async () => {
+    const db = fresh();
+    const peeking = peekState({ name: db, projection: ids(1) });
+    const store = await opener(db).open();
+    await store.append('s', [{ type: 't', data: 1 }]);
+    const peeked = await peeking;
+    expect(peeked === undefined || peeked.length <= 1).toBe(true);
+    expect(await peekState({ name: db, projection: ids(1), upcasters })).toEqual(
+      await store.state('ids'),
+    );
+    await store.close();
+  });
+
   it('resolves undefined for a database of an older or a newer schema version', async () => {
     for (const version of [1, 3]) {
       const db = fresh();
