@@ -23,6 +23,8 @@ import { type BenchResult, median, result } from './results.ts';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
 const YJS_EDITS = Number(process.env.BENCH_YJS_EDITS ?? 10_000);
+/** Page loads per variant in (d): they vary more than the rest on a shared machine. */
+const PAGE_LOADS = Number(process.env.BENCH_PAGE_LOADS ?? Math.max(RUNS, 5));
 let dbs = 0;
 const fresh = (label: string) => `bench-${label}-${Date.now().toString(36)}-${++dbs}`;
 
@@ -91,7 +93,7 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
   };
   const keys = Object.keys(paths) as (keyof typeof paths)[];
   for (const key of keys) await load(paths[key]); // fills the HTTP and code caches
-  for (let i = 0; i < Math.max(RUNS, 5); i++) {
+  for (let i = 0; i < PAGE_LOADS; i++) {
     for (const key of keys) times[key].push(await load(paths[key]));
   }
   return {
