@@ -5,7 +5,7 @@
  */
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { LocalRecord } from '../../src/core/events.ts';
 import { defineProjection, openStore, peekState } from '../../src/index.ts';
 import { peekLog, snapshotUsable } from '../../src/storage/idb-peek.ts';
@@ -30,6 +30,20 @@ describe('snapshotUsable (invariant 3)', () => {
   it('refuses it when an event received after it is missing from the events after its cursor', () => {
     // Position 6 sorts before the snapshot's cursor: a late event.
     expect(snapshotUsable({ pos: 4 }, 6, [at(5)])).toBe(false);
+  });
+});
+
+describe('peekState types', () => {
+  it("resolves the projection's state type, or undefined", () => {
+    expectTypeOf<ReturnType<typeof peekState<number>>>().toEqualTypeOf<
+      Promise<number | undefined>
+    >();
+    const wrong = () => {
+      // @ts-expect-error: the projection's state is a number, not a string
+      const state: Promise<string | undefined> = peekState({ name: 'app', projection: count });
+      return state;
+    };
+    expectTypeOf(wrong).toBeFunction();
   });
 });
 
