@@ -138,6 +138,8 @@ async function readLog(
   let cursor = known === version ? newest : null;
   while (cursor !== null) {
     const snapshot = cursor.value as SnapshotRecord;
+    // Usable, it leaves at least the head - H events received after it to fold; an older one more.
+    if (head - snapshot.pos > maxEvents) return undefined;
     // A snapshot at the largest cursor stored has no event after it: one round of reads fewer.
     const atEnd = maxCursor !== '' && snapshot.cursor >= maxCursor;
     const events = atEnd
@@ -149,6 +151,8 @@ async function readLog(
     cursor.continue();
     cursor = await request(cursor.request as IDBRequest<IDBCursorWithValue | null>);
   }
+  // Positions are dense: the log holds `head` events.
+  if (head > maxEvents) return undefined;
   const events = await readCursorRange(segments, { limit }, limit);
   return events.length > maxEvents ? undefined : { snapshot: undefined, events };
 }

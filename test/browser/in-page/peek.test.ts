@@ -181,7 +181,7 @@ describe('peekState', () => {
     await store.close();
   });
 
-  it('resolves undefined past maxEvents without a usable snapshot', async () => {
+  it('resolves undefined past maxEvents to fold, with or without a snapshot', async () => {
     const db = fresh();
     const store = await opener(db).open();
     await store.append(
@@ -191,6 +191,10 @@ describe('peekState', () => {
     const noSnapshot = ids(1, 0);
     expect(await peekState({ name: db, projection: noSnapshot, maxEvents: 4 })).toBeUndefined();
     expect(await peekState({ name: db, projection: noSnapshot, maxEvents: 5 })).toHaveLength(5);
+    await store.state('ids'); // a snapshot after 3 events: 2 after it
+    await store.append('s', [{ type: 't', data: 6 }]);
+    expect(await peekState({ name: db, projection: ids(1), maxEvents: 2 })).toBeUndefined();
+    expect(await peekState({ name: db, projection: ids(1), maxEvents: 3 })).toHaveLength(6);
     await store.close();
   });
 
