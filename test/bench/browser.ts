@@ -69,6 +69,7 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
     withoutSnapshot: `cold.html?db=${encodeURIComponent(db)}&projection=board-nosnap`,
     peekWithSnapshot: `cold.html?db=${encodeURIComponent(db)}&projection=board&peek=1`,
     peekBeside: `cold.html?db=${encodeURIComponent(db)}&projection=board&peek=beside`,
+    peekWithoutSnapshot: `cold.html?db=${encodeURIComponent(db)}&projection=board-nosnap&peek=1`,
   };
   const load = async (path: string) => {
     const page = await context.newPage();
@@ -77,9 +78,13 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
       await page.waitForFunction(() => (window as unknown as { cold?: unknown }).cold, undefined, {
         timeout: 60_000,
       })
-    ).jsonValue()) as { sinceNavigation?: number; error?: string };
+    ).jsonValue()) as { sinceNavigation?: number; error?: string; peekAnswered?: boolean };
     await page.close();
     if (r.sinceNavigation === undefined) throw new Error(`page load failed: ${r.error}`);
+    // With a snapshot at the head, peekState must answer: else its figure would be the store's.
+    if (path.includes('projection=board&peek') && r.peekAnswered !== true) {
+      throw new Error(`peekState did not answer on ${path}`);
+    }
     return r.sinceNavigation;
   };
   const times: Record<keyof typeof paths, number[]> = {
@@ -90,6 +95,7 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
     withoutSnapshot: [],
     peekWithSnapshot: [],
     peekBeside: [],
+    peekWithoutSnapshot: [],
   };
   const keys = Object.keys(paths) as (keyof typeof paths)[];
   for (const key of keys) await load(paths[key]); // fills the HTTP and code caches
@@ -104,6 +110,7 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
     withoutSnapshot: median(times.withoutSnapshot),
     peekWithSnapshot: median(times.peekWithSnapshot),
     peekBeside: median(times.peekBeside),
+    peekWithoutSnapshot: median(times.peekWithoutSnapshot),
   };
 }
 
@@ -290,6 +297,13 @@ export async function runBrowserBenches(): Promise<BenchResult[]> {
         loads.peekBeside,
         loads.rawMain,
         'navigation start → peekState answered on the page, the worker started at the same time; baseline: raw page read',
+      ),
+      result(
+        `chromium: page load → first state ${REPLAY_EVENTS}, without snapshot, peekState first`,
+        'ms',
+        loads.peekWithoutSnapshot,
+        loads.withoutSnapshot,
+        'peekState gives up (too many events to fold), then the worker answers; baseline: the worker alone',
       ),
       result(
         `chromium: page load → first state ${REPLAY_EVENTS}, with snapshot`,
