@@ -7,6 +7,8 @@
  * 1. write() resolves only after the transaction's `complete`; a body that throws aborts it.
  * 2. Once closed, every call rejects: STORE_CLOSED, VERSION_CHANGE or STORAGE_UNAVAILABLE.
  * 3. Notices go out only after commit, and are only hints.
+ * 4. close() resolves once the connection is closed: the transactions begun before it finished
+ *    (another tab may upgrade the database at once, without `blocked`).
  */
 import { type IDBPDatabase, type IDBPTransaction, type StoreNames, unwrap } from 'idb';
 import { ChronicleError } from '../core/errors.ts';
@@ -161,8 +163,43 @@ export class IdbConnection {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Closes the connection once its transactions are done (invariant 4). IndexedDB closes a
+   * connection only after its last transaction and says nothing when it has: another tab's
+   * upgrade right after an early close() was `blocked` meanwhile. A readwrite transaction over
+   * every store starts only after all earlier ones finished, so once it ends none is left.
+   */
   async close(): Promise<void> {
-    if (this.closedReason === undefined) this.shutDown('closed');
-    else this.closedReason = 'closed';
+    if (this.closedReason !== undefined) {
+      this.closedReason = 'closed';
+      return;
+    }
+    this.closedReason = 'closed';
+    await this.drain();
+    this.shutDown('closed');
+  }
+
+  private drain(): Promise<void> {
+    return new Promise((resolve) => {
+      // Bounded: a browser that never finishes a transaction must not hang close().
+      const timer = setTimeout(resolve, DRAIN_TIMEOUT_MS);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      try {
+        const raw = unwrap(this.db);
+        const tx = raw.transaction(Array.from(raw.objectStoreNames), 'readwrite', {
+          durability: 'relaxed',
+        });
+        tx.oncomplete = done;
+        tx.onabort = done;
+      } catch {
+        done();
+      }
+    });
   }
 }
+
+/** The longest close() waits for the transactions in flight. */
+const DRAIN_TIMEOUT_MS = 2000;
