@@ -118,23 +118,24 @@ export function encodeEventBatch(
   const meta: [number, JsonObject][] = [];
   const schema: [number, number][] = [];
   const texts: string[] = [];
+  // The open run: [replica, stream, version, seq, wall, counter, count], and its names.
   let run: number[] | undefined;
-  let last: { replica: string; stream: string; version: number; seq: number; hlc: string } | null =
-    null;
+  let runReplica = '';
+  let runStream = '';
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
     const wall = wallOf(e.hlc);
     const counter = counterOf(e.hlc);
+    const n = run?.[6] ?? 0;
     const continues =
       run !== undefined &&
-      last !== null &&
-      e.replica === last.replica &&
-      e.stream === last.stream &&
-      e.version === last.version + 1 &&
-      e.seq === last.seq + 1 &&
-      wall === wallOf(last.hlc) &&
-      counter === counterOf(last.hlc) + 1;
-    if (continues) run![6]! += 1;
+      e.replica === runReplica &&
+      e.stream === runStream &&
+      e.version === run[2]! + n &&
+      e.seq === run[3]! + n &&
+      wall === run[4] &&
+      counter === run[5]! + n;
+    if (continues) run![6] = n + 1;
     else {
       run = [
         indexIn(replicaIndex, replicas, e.replica),
@@ -145,9 +146,10 @@ export function encodeEventBatch(
         counter,
         1,
       ];
+      runReplica = e.replica;
+      runStream = e.stream;
       runs.push(run);
     }
-    last = e;
     typeOf.push(indexIn(typeIndex, types, e.type));
     if (!EventId.isCanonical(e.id, e.replica, e.seq)) ids.push([i, e.id]);
     if (e.meta !== undefined) meta.push([i, e.meta]);
@@ -232,12 +234,10 @@ function sparse<T>(
 export interface DecodeOptions {
   limits?: EventLimits;
   /**
-   * The UTF-8 size and JSON depth of the whole message, when the caller knows them: a message
-   * no larger than maxEventBytes (or no deeper than maxDepth) cannot hold an event over the
-   * limit, so the per-event checks are skipped.
+   * The UTF-8 size of the whole message, when the caller knows it: a message no larger than
+   * maxEventBytes cannot hold an event over the limit, so events are not sized one by one.
    */
   messageBytes?: number;
-  messageDepthOk?: boolean;
 }
 
 /** Events of a wire batch, checked (invariant 2); throws ValidationError or BatchShapeError. */
@@ -274,7 +274,6 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
   const schema = sparse(value, 'schema', count, (s): s is number => isCount(s, 2));
   const sizeUnchecked =
     options.messageBytes === undefined || options.messageBytes > limits.maxEventBytes;
-  const depthUnchecked = options.messageDepthOk !== true;
 
   const out: StoredEventRecord[] = [];
   for (const row of runs) {
@@ -333,12 +332,10 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
       if (m !== undefined) record.meta = m;
       const sc = schema.get(i);
       if (sc !== undefined) record.schema = sc;
-      if (depthUnchecked || sizeUnchecked) {
-        try {
-          checkPayload(record, `events[${i}]`, limits, sizeUnchecked);
-        } catch (error) {
-          throw error instanceof ValidationError ? new BatchEventError(error, record.id) : error;
-        }
+      try {
+        checkPayload(record, `events[${i}]`, limits, sizeUnchecked);
+      } catch (error) {
+        throw error instanceof ValidationError ? new BatchEventError(error, record.id) : error;
       }
       out.push(record);
     }

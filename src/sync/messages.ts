@@ -30,14 +30,9 @@ export type ParsedMessage =
   | (EventsMessage & { events: StoredEventRecord[] });
 
 export type ParseResult =
-  | { ok: true; message: ParsedMessage /** UTF-8 size of the text. */; bytes: number }
+  /** `bytes`: UTF-8 size of the text. */
+  | { ok: true; message: ParsedMessage; bytes: number }
   | { ok: false; code: SyncErrorCode; message: string; eventId?: string };
-
-/** What parseMessage learnt of the whole text: its UTF-8 size and whether it is shallow enough. */
-interface MessageSize {
-  bytes: number;
-  depthOk: boolean;
-}
 
 /** Longest `code` / `message` text kept from a peer's error message. */
 export const MAX_ERROR_TEXT = 1024;
@@ -91,7 +86,8 @@ function parseCheckpoint(value: unknown): Checkpoint {
 function parseEvents(
   o: Record<string, unknown>,
   limits: SyncLimits,
-  size: MessageSize,
+  /** UTF-8 size of the whole text. */
+  bytes: number,
 ): ParsedMessage {
   const from = int(o, 'from');
   const to = int(o, 'to');
@@ -103,10 +99,7 @@ function parseEvents(
   }
   let events: StoredEventRecord[];
   try {
-    events = decodeEventBatch(o.events, {
-      messageBytes: size.bytes,
-      messageDepthOk: size.depthOk,
-    });
+    events = decodeEventBatch(o.events, { messageBytes: bytes });
   } catch (error) {
     if (error instanceof BatchEventError) {
       throw new Bad('VALIDATION', error.message, error.eventId?.slice(0, 128));
@@ -130,7 +123,8 @@ function parseEvents(
 function parseShape(
   o: Record<string, unknown>,
   limits: SyncLimits,
-  size: MessageSize,
+  /** UTF-8 size of the whole text. */
+  bytes: number,
 ): ParsedMessage {
   const type = o.type;
   switch (type) {
@@ -163,7 +157,7 @@ function parseShape(
       return pull;
     }
     case 'events':
-      return parseEvents(o, limits, size);
+      return parseEvents(o, limits, bytes);
     case 'ack':
       return { type: 'ack', to: int(o, 'to') };
     case 'error': {
@@ -211,7 +205,7 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
   try {
     // Each event's data and meta are walked for depth by the decoder (a few nodes an event),
     // cheaper than scanning every character of the text.
-    return { ok: true, message: parseShape(value, limits, { bytes, depthOk: false }), bytes };
+    return { ok: true, message: parseShape(value, limits, bytes), bytes };
   } catch (error) {
     if (error instanceof Bad) {
       const bad: ParseResult = { ok: false, code: error.code, message: error.message };
