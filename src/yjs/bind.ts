@@ -10,9 +10,18 @@
  *    Y.UndoManager tracks the `null` origin by default, so it ignores remote changes too, and its
  *    own undo transactions are local changes that get appended.)
  * 2. Local updates of one tick are merged into one event; appends run one at a time, in order.
- * 3. The binding's ids are made before the append, so its own events are recognised when the
- *    store delivers them back (before or after the append resolves, in-process or via a worker)
- *    and are not applied again.
+ * 3. The binding appends without ids (its events get the canonical id, left off the wire) and
+ *    recognises its own events by their payload: before each append it notes the base64 text
+ *    the event carries (an update's, a snapshot's state) in `own`, and an event delivered with
+ *    a noted text is not applied again, whether it comes before or after the append resolves,
+ *    in-process or through a worker, with any number of appends in flight. Nothing else would
+ *    tell them apart for free: two bindings on one store (tabs, docs) share its replica id, the
+ *    seq is known only when the append resolves (mostly after the echo), and a tag in `meta`
+ *    would travel with every event.
+ *    Skipping by payload is sound whoever made the event (a Y.Doc never loses what it held, so
+ *    a text it produced brings it nothing), and a miss only costs time: applying an update the
+ *    doc already holds is a no-op in Yjs (no `update` event, no observer call, nothing for an
+ *    UndoManager to capture). Old events with random ids are read like any other.
  * 4. `covers` grows only from update events the doc holds, taken in delivery order (receive
  *    order keeps each replica's seq order), so a snapshot never claims an update it lacks.
  * 5. Live events that arrive during the replay are buffered and applied after it; duplicates of
@@ -29,20 +38,21 @@
  * 9. A cache write takes the doc's state and covers at one instant, then adds every event since
  *    the last cache position that they may lack (not covered, not one of this binding's own
  *    appends made before that instant): the written state includes everything up to the new
- *    position. Cache failures are ignored (the cache is never needed, cache.ts invariant 3).
+ *    position (cache-store.ts). Cache failures are ignored (the cache is never needed).
  */
 import * as Y from 'yjs';
-import type { StoredEvent } from '../core/events.ts';
-import { EventId } from '../core/ids.ts';
+import type { NewEvent, StoredEvent } from '../core/events.ts';
 import type { EventStore } from '../store/types.ts';
 import { encodeBase64 } from './base64.ts';
-import { cacheKey, type DocCache, decodeCache, encodeCache } from './cache.ts';
+import { cacheKey } from './cache.ts';
+import { openFromCache, refreshCache, writeCache, YJS_TYPES } from './cache-store.ts';
 import {
   type Covers,
   cover,
   isCovered,
   mergeCovers,
   parseYEvent,
+  payloadOf,
   SNAPSHOT_TYPE,
   UPDATE_TYPE,
   type YSnapshotData,
@@ -81,9 +91,6 @@ export interface YDocBinding {
 
 export const DEFAULT_SNAPSHOT_EVERY = 200;
 export const DEFAULT_CACHE_EVERY = 500;
-/** After an open from the cache, rewrite it when the scan passed this many positions. */
-const CACHE_STALE_POSITIONS = 1000;
-const YJS_TYPES = [UPDATE_TYPE, SNAPSHOT_TYPE];
 
 function reportAsync(error: unknown): void {
   queueMicrotask(() => {
@@ -99,7 +106,7 @@ class Binding implements YDocBinding {
   private queue: Uint8Array[] = [];
   private scheduled = false;
   private chain: Promise<void> = Promise.resolve();
-  /** Ids of events this binding appended and the store has not delivered back yet (inv. 3). */
+  /** Payloads of events this binding appended and the store has not delivered back (inv. 3). */
   private readonly own = new Set<string>();
   private readonly covers: Covers = {};
   private sinceSnapshot = 0;
@@ -130,7 +137,7 @@ class Binding implements YDocBinding {
     // Subscribe before reading so that nothing written meanwhile is missed (invariant 5).
     this.unsubscribe = store.subscribe((events) => this.onEvents(events), {
       stream,
-      types: [UPDATE_TYPE, SNAPSHOT_TYPE],
+      types: YJS_TYPES,
     });
     this.ready = this.replay();
     // `ready` may never be awaited; a failure is reported through onError as well.
@@ -169,54 +176,21 @@ class Binding implements YDocBinding {
 
   /** The cached state plus the events received since it (invariant 8); false when unusable. */
   private async openFromCache(): Promise<boolean> {
-    const cache = await this.readCache();
-    if (cache === undefined) return false;
-    const since = await this.store.readSince(cache.position, {
+    if (this.cacheKey === undefined) return false;
+    const opened = await openFromCache(this.store, {
+      key: this.cacheKey,
       stream: this.stream,
-      types: YJS_TYPES,
+      onError: this.onError,
     });
-    if (since.head < cache.position) return false; // another log (cache.ts invariant 3)
-    const updates = [cache.state];
-    const applied = new Set<string>();
-    mergeCovers(this.covers, cache.covers);
-    this.sinceSnapshot = cache.sinceSnapshot;
-    for (const event of since.events) {
-      if (event.type === UPDATE_TYPE && isCovered(event, this.covers)) continue;
-      try {
-        const parsed = parseYEvent(event);
-        if (parsed === undefined) continue;
-        applied.add(event.id);
-        if (parsed.kind === 'update') {
-          updates.push(parsed.update);
-          cover(this.covers, event.replica, event.seq);
-          this.sinceSnapshot += 1;
-          this.sinceCache += 1;
-        } else {
-          // Harmless if the cache holds it already; it may hold a failed append (invariant 7).
-          updates.push(parsed.state);
-          mergeCovers(this.covers, parsed.covers);
-          this.sinceSnapshot = 0;
-          this.sinceCache += 1;
-        }
-      } catch (error) {
-        this.onError(error);
-      }
-    }
+    if (opened === undefined) return false;
     if (this.destroyed) return true;
-    this.applyUpdates(updates);
-    this.replayed = applied;
-    this.position = since.position;
-    if (since.position - cache.position >= CACHE_STALE_POSITIONS) this.sinceCache += 1;
+    mergeCovers(this.covers, opened.covers);
+    this.sinceSnapshot = opened.sinceSnapshot;
+    this.sinceCache += opened.sinceCache;
+    this.applyUpdates(opened.updates);
+    this.replayed = opened.applied;
+    this.position = opened.position;
     return true;
-  }
-
-  private async readCache(): Promise<DocCache | undefined> {
-    if (this.cacheKey === undefined) return undefined;
-    try {
-      return decodeCache(await this.store.local.get(this.cacheKey), this.store.replicaId);
-    } catch {
-      return undefined; // a store without a usable cache still opens (cache.ts invariant 3)
-    }
   }
 
   private async openFromEvents(): Promise<void> {
@@ -247,21 +221,26 @@ class Binding implements YDocBinding {
   private applyLive(events: StoredEvent[]): void {
     const updates: Uint8Array[] = [];
     for (const event of events) {
-      const mine = this.own.delete(event.id);
+      const payload = payloadOf(event);
+      const mine = payload !== undefined && this.own.delete(payload); // invariant 3
       if (this.replayed?.has(event.id)) continue;
       if (event.type === UPDATE_TYPE && isCovered(event, this.covers)) continue;
+      if (mine) {
+        // Neither decoded nor applied: the doc made it. Its snapshot's covers were copied from
+        // `covers`, and sinceSnapshot was reset when it was made.
+        if (event.type === UPDATE_TYPE) this.countUpdate(event);
+        continue;
+      }
       try {
         const parsed = parseYEvent(event);
         if (parsed === undefined) continue;
         if (parsed.kind === 'update') {
-          if (!mine) updates.push(parsed.update);
-          cover(this.covers, event.replica, event.seq);
-          this.sinceSnapshot += 1;
-          this.sinceCache += 1;
+          updates.push(parsed.update);
+          this.countUpdate(event);
         } else {
           // A snapshot of another binding may hold updates not delivered here yet: apply it,
           // so that `covers` stays true of the doc (invariant 4).
-          if (!mine) updates.push(parsed.state);
+          updates.push(parsed.state);
           mergeCovers(this.covers, parsed.covers);
           this.sinceSnapshot = 0;
         }
@@ -273,18 +252,23 @@ class Binding implements YDocBinding {
     if (!this.replaying && this.sinceCache >= this.cacheEvery) void this.refreshCache();
   }
 
+  private countUpdate(event: StoredEvent): void {
+    cover(this.covers, event.replica, event.seq);
+    this.sinceSnapshot += 1;
+    this.sinceCache += 1;
+  }
+
   /** Writes the cache for a position the doc is known to hold everything up to (invariant 9). */
   private writeCacheAt(position: number | undefined): void {
     if (this.cacheKey === undefined || position === undefined) return;
     this.sinceCache = 0;
-    const cache: DocCache = {
+    writeCache(this.store, this.cacheKey, {
       replica: this.store.replicaId,
       position,
       state: Y.encodeStateAsUpdate(this.doc),
       covers: { ...this.covers },
       sinceSnapshot: this.sinceSnapshot,
-    };
-    this.store.local.set(this.cacheKey, encodeCache(cache)).catch(() => {});
+    });
   }
 
   /**
@@ -298,43 +282,17 @@ class Binding implements YDocBinding {
     this.caching = true;
     this.sinceCache = 0;
     // One instant: what the doc holds now.
-    const parts = [Y.encodeStateAsUpdate(this.doc)];
-    const covers: Covers = { ...this.covers };
-    const own = new Set(this.own);
-    const sinceSnapshot = this.sinceSnapshot;
+    const instant = {
+      state: Y.encodeStateAsUpdate(this.doc),
+      covers: { ...this.covers },
+      sinceSnapshot: this.sinceSnapshot,
+      own: new Set(this.own),
+    };
     try {
-      const since = await this.store.readSince(from, { stream: this.stream, types: YJS_TYPES });
-      if (since.head < from) return;
-      for (const event of since.events) {
-        if (own.has(event.id)) continue;
-        if (event.type === UPDATE_TYPE && isCovered(event, covers)) continue;
-        try {
-          const parsed = parseYEvent(event);
-          if (parsed?.kind === 'update') {
-            parts.push(parsed.update);
-            cover(covers, event.replica, event.seq);
-          } else if (parsed?.kind === 'snapshot') {
-            parts.push(parsed.state);
-            mergeCovers(covers, parsed.covers);
-          }
-        } catch {
-          // Malformed: the live path reports it; the cache just leaves it out.
-        }
+      const written = await refreshCache(this.store, { key, stream: this.stream, from, instant });
+      if (written !== undefined && (this.position === undefined || written > this.position)) {
+        this.position = written;
       }
-      const state = parts.length === 1 ? parts[0]! : Y.mergeUpdates(parts);
-      const value = encodeCache({
-        replica: this.store.replicaId,
-        position: since.position,
-        state,
-        covers,
-        sinceSnapshot,
-      });
-      await this.store.local.set(key, value);
-      if (this.position === undefined || since.position > this.position) {
-        this.position = since.position;
-      }
-    } catch {
-      // The cache is optional (cache.ts invariant 3): the next open falls back or rescans.
     } finally {
       this.caching = false;
     }
@@ -353,12 +311,10 @@ class Binding implements YDocBinding {
     const updates = this.queue;
     this.queue = [];
     const update = updates.length === 1 ? updates[0]! : Y.mergeUpdates(updates);
-    const id = EventId.make(Date.now());
-    this.own.add(id);
     const data: YUpdateData = { update: encodeBase64(update) };
     this.sinceCache += 1;
     this.enqueue(async () => {
-      await this.store.append(this.stream, { id, type: UPDATE_TYPE, data });
+      await this.appendOwn({ type: UPDATE_TYPE, data }, data.update);
       await this.maybeSnapshot();
       if (this.sinceCache >= this.cacheEvery && !this.destroyed) void this.refreshCache();
     });
@@ -368,15 +324,28 @@ class Binding implements YDocBinding {
   private async maybeSnapshot(): Promise<void> {
     if (this.snapshotEvery <= 0 || this.replaying || this.destroyed) return;
     if (this.sinceSnapshot < this.snapshotEvery) return;
-    const id = EventId.make(Date.now());
     const data: YSnapshotData = {
       state: encodeBase64(Y.encodeStateAsUpdate(this.doc)),
       covers: { ...this.covers },
       updates: this.sinceSnapshot,
     };
-    this.own.add(id);
     this.sinceSnapshot = 0;
-    await this.store.append(this.stream, { id, type: SNAPSHOT_TYPE, data });
+    await this.appendOwn({ type: SNAPSHOT_TYPE, data }, data.state);
+  }
+
+  /**
+   * Appends without an id (the store gives it the canonical one), noting its payload first so
+   * that its delivery is recognised however early it comes (invariant 3).
+   */
+  private async appendOwn(event: NewEvent, payload: string): Promise<void> {
+    this.own.add(payload);
+    try {
+      await this.store.append(this.stream, event);
+    } catch (error) {
+      // Nothing will come back (and if it was written after all, applying it is a no-op).
+      this.own.delete(payload);
+      throw error;
+    }
   }
 
   private enqueue(task: () => Promise<void>): void {

@@ -95,6 +95,18 @@ export function parseYEvent(event: StoredEvent): YEvent | undefined {
   }
 }
 
+/**
+ * The base64 text a Yjs event carries: an update's `update`, a snapshot's `state`; undefined for
+ * other events and malformed ones. bindYDoc recognises its own events by it (bind.ts invariant 3).
+ */
+export function payloadOf(event: Pick<StoredEvent, 'type' | 'data'>): string | undefined {
+  if (event.type !== UPDATE_TYPE && event.type !== SNAPSHOT_TYPE) return undefined;
+  const data: unknown = event.data;
+  if (!isRecord(data)) return undefined;
+  const text = event.type === UPDATE_TYPE ? data.update : data.state;
+  return typeof text === 'string' ? text : undefined;
+}
+
 /** Whether `covers` promises that the update event is already in the snapshot (invariant 1). */
 export function isCovered(event: Pick<StoredEvent, 'replica' | 'seq'>, covers: Covers): boolean {
   const seq = covers[event.replica];
