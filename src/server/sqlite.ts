@@ -17,7 +17,8 @@
  *    loss can only roll one back to an older position, which costs a resend that dedupe absorbs
  *    (a checkpoint never passes an event, since the events were committed FULL before it).
  * 6. The records this process wrote last are kept parsed (`recent`), contiguous and ending at the
- *    head, so that live tailing by many connections reads memory, not SQLite; a read is served
+ *    head, within one memory budget for all spaces, so that live tailing by many connections and
+ *    a catch-up forwarding an upload still arriving read memory, not SQLite; a read is served
  *    from it only when it still ends at the head in the database (another process may write).
  * 7. Group commit: ingests handed over in one turn of the event loop (batches from many
  *    connections) commit in ONE transaction, so one fsync covers them all; each is a savepoint of
@@ -31,7 +32,7 @@ import { ReplicaId } from '../core/ids.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { GroupCommit } from './group-commit.ts';
-import { RecentRecords } from './recent-records.ts';
+import { RecentBudget, RecentRecords } from './recent-records.ts';
 import { eventOfRow, insertRows, type StoredRow, storedBody, storedIds } from './sqlite-rows.ts';
 import {
   assertSpaceName,
@@ -46,6 +47,11 @@ export interface SqliteStorageOptions {
   now?: () => number;
   /** An event HLC further than this ahead of the wall clock is reported as skewed. */
   maxClockDriftMs?: number;
+  /**
+   * Estimated bytes of recently written records kept parsed, shared by every space (invariant 6;
+   * recent-records.ts). Default 128 MiB: 160,000 records of 250-byte data.
+   */
+  recentCacheBytes?: number;
 }
 
 const SCHEMA = `
@@ -124,9 +130,8 @@ function storageError(operation: string, error: unknown): StorageError {
 
 class SqliteSpaceLog implements SpaceLog {
   private readonly listeners = new Set<(headPos: number) => void>();
-  /** Recently written records, contiguous positions (invariant 6). */
   /** Invariant 6: what this process wrote last, parsed. */
-  private readonly recent = new RecentRecords();
+  private readonly recent: RecentRecords;
   private readonly ingestTx: (events: StoredEventRecord[]) => LocalRecord[];
   private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
 
@@ -138,6 +143,7 @@ class SqliteSpaceLog implements SpaceLog {
     readonly replicaId: string,
     private readonly epochId: string,
   ) {
+    this.recent = new RecentRecords(storage.recentBudget);
     this.ingestTx = db.transaction((events: StoredEventRecord[]) => {
       let head = st.getHead.get(space)?.head ?? 0;
       // Ids stored already, and ids met earlier in this batch: each id is stored once (invariant 3).
@@ -301,6 +307,7 @@ class SqliteServerStorage implements ServerStorage {
   readonly name: string;
   readonly now: () => number;
   readonly maxClockDriftMs: number;
+  readonly recentBudget: RecentBudget;
   private readonly db: Database.Database;
   private readonly st: Statements;
   private readonly spaces = new Map<string, SqliteSpaceLog>();
@@ -312,6 +319,7 @@ class SqliteServerStorage implements ServerStorage {
     this.name = `sqlite:${path}`;
     this.now = options.now ?? Date.now;
     this.maxClockDriftMs = options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
+    this.recentBudget = new RecentBudget(options.recentCacheBytes);
     try {
       this.db = new Database(path);
       this.db.pragma('journal_mode = WAL');
