@@ -2,8 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
-import { encodeHlc } from '../../src/core/hlc.ts';
-import { Cursor, EventId, type ReplicaId, Seq } from '../../src/core/ids.ts';
+import { EventId, type ReplicaId } from '../../src/core/ids.ts';
 import {
   cursorAt,
   cursorsToPlace,
@@ -17,6 +16,7 @@ import {
   segmentsToSplit,
   unpackSegment,
 } from '../../src/core/segments.ts';
+import { storedEvent } from '../fixtures/events.ts';
 import { COUNTER_MAX, replicaA, replicaB } from './fixtures.ts';
 
 function event(fields: {
@@ -28,20 +28,12 @@ function event(fields: {
   version?: number;
 }): StoredEventRecord {
   const replica = fields.replica ?? replicaA;
-  const hlc = encodeHlc({ wall: fields.wall, counter: fields.counter ?? 0 });
-  const seq = Seq.make(fields.seq);
-  return {
-    id: EventId.parse(`e-${replica}-${fields.seq}`),
-    type: 'Added',
-    data: { n: fields.seq },
-    stream: fields.stream ?? 's',
-    version: fields.version ?? fields.seq,
+  return storedEvent({
+    ...fields,
     replica,
-    seq,
-    hlc,
-    time: fields.wall,
-    cursor: Cursor.make(hlc, replica, seq),
-  };
+    id: `e-${replica}-${fields.seq}`,
+    data: { n: fields.seq },
+  });
 }
 
 /** What a local append of `n` events writes: one tick apart, seq, version and pos following. */

@@ -7,11 +7,11 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
-import { encodeHlc } from '../../src/core/hlc.ts';
-import { Cursor, EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
+import { ReplicaId } from '../../src/core/ids.ts';
 import { MAX_SEGMENT_EVENTS } from '../../src/core/segments.ts';
 import type { EventLog, SnapshotRecord } from '../../src/storage/adapter.ts';
 import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
+import { storedEvent } from '../fixtures/events.ts';
 
 const LOCAL = ReplicaId.parse('local00000000001');
 const REMOTE = ReplicaId.parse('remote0000000001');
@@ -22,19 +22,15 @@ afterEach(async () => {
 });
 
 function event(replica: ReplicaId, seq: number, wall: number, stream: string): StoredEventRecord {
-  const hlc = encodeHlc({ wall, counter: seq % 7 });
-  return {
-    id: EventId.parse(`${replica}-${seq}`),
-    type: 'Added',
-    data: { seq, stream },
-    stream,
-    version: seq,
+  return storedEvent({
     replica,
-    seq: Seq.make(seq),
-    hlc,
-    time: wall,
-    cursor: Cursor.make(hlc, replica, Seq.make(seq)),
-  };
+    seq,
+    wall,
+    counter: seq % 7,
+    stream,
+    id: `${replica}-${seq}`,
+    data: { seq, stream },
+  });
 }
 
 /** A log as version 1 held it: local appends, then remote events that sort among them. */

@@ -8,11 +8,11 @@ import { forceCloseDatabase, IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { QuotaExceededError, StorageError } from '../../src/core/errors.ts';
 import type { StoredEventRecord } from '../../src/core/events.ts';
-import { encodeHlc } from '../../src/core/hlc.ts';
-import { Cursor, EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
+import { EventId } from '../../src/core/ids.ts';
 import type { EventLog, LocalAppendResult, OpenOptions } from '../../src/storage/adapter.ts';
 import { SCHEMA_VERSION } from '../../src/storage/idb-schema.ts';
 import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
+import { storedEvent } from '../fixtures/events.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 let databases = 0;
@@ -55,20 +55,13 @@ function append(log: EventLog, stream = 's', count = 1): Promise<LocalAppendResu
 }
 
 function remote(seq: number): StoredEventRecord {
-  const replica = ReplicaId.parse('remote0000000002');
-  const hlc = encodeHlc({ wall: 500 + seq, counter: 0 });
-  return {
-    id: EventId.parse(`idb-remote-${seq}-${++ids}`),
-    type: 'Added',
-    data: null,
+  return storedEvent({
+    replica: 'remote0000000002',
+    seq,
+    wall: 500 + seq,
     stream: 'remote',
-    version: seq,
-    replica,
-    seq: Seq.make(seq),
-    hlc,
-    time: 500 + seq,
-    cursor: Cursor.make(hlc, replica, Seq.make(seq)),
-  };
+    id: `idb-remote-${seq}-${++ids}`,
+  });
 }
 
 function rawOpen(factory: IDBFactory, name: string, version: number): Promise<IDBDatabase> {

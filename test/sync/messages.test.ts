@@ -2,44 +2,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { JsonValue, StoredEventRecord } from '../../src/core/events.ts';
-import { encodeHlc, HLC_COUNTER_MAX } from '../../src/core/hlc.ts';
-import { Cursor, EventId, type Hlc, ReplicaId, Seq } from '../../src/core/ids.ts';
+import { HLC_COUNTER_MAX } from '../../src/core/hlc.ts';
+import { ReplicaId } from '../../src/core/ids.ts';
 import { memoryStorage, openStore } from '../../src/index.ts';
 import { decodeEventBatch, encodeEventBatch, wireSize } from '../../src/sync/event-codec.ts';
 import { encodeMessage, parseMessage } from '../../src/sync/messages.ts';
 import { DEFAULT_SYNC_LIMITS, type EventsMessage } from '../../src/sync/protocol.ts';
 import { arbReplicaId, replicaA, replicaB, T0 } from '../core/fixtures.ts';
+import { type StoredEventFields, storedEvent } from '../fixtures/events.ts';
 
-function stored(fields: {
-  replica: ReplicaId;
-  seq: number;
-  stream: string;
-  version: number;
-  wall: number;
-  counter: number;
-  type?: string | undefined;
-  id?: string | undefined;
-  data?: JsonValue | undefined;
-  meta?: Record<string, JsonValue> | undefined;
-  schema?: number | undefined;
-}): StoredEventRecord {
-  const seq = Seq.make(fields.seq);
-  const hlc = encodeHlc({ wall: fields.wall, counter: fields.counter }) as Hlc;
-  const event: StoredEventRecord = {
-    id: (fields.id ?? EventId.canonical(fields.replica, seq)) as EventId,
-    type: fields.type ?? 'happened',
-    data: fields.data ?? null,
-    stream: fields.stream,
-    version: fields.version,
-    replica: fields.replica,
-    seq,
-    hlc,
-    time: fields.wall,
-    cursor: Cursor.make(hlc, fields.replica, seq),
-  };
-  if (fields.meta !== undefined) event.meta = fields.meta;
-  if (fields.schema !== undefined) event.schema = fields.schema;
-  return event;
+function stored(
+  fields: StoredEventFields & { stream: string; version: number; counter: number },
+): StoredEventRecord {
+  return storedEvent({ ...fields, type: fields.type ?? 'happened' });
 }
 
 // Through JSON once: JSON has no -0 (it arrives as 0), which is JSON's doing, not the codec's.

@@ -2,41 +2,21 @@
  * Durability and storage failures in real Chromium, through the worker: RELIABILITY cases 6, 7,
  * 8, 9 and 12. Every wait is a bounded poll (harness.ts, 1).
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { ViteDevServer } from 'vite';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION } from '../../../src/storage/idb-schema.ts';
 import type { TabWindow } from '../fixtures/tab-api.ts';
 import {
   KillableChromium,
-  launchBrowser,
   loadTab,
   openTab,
-  startServer,
   type TabOptions,
   uniqueDb,
   waitUntil,
 } from './harness.ts';
+import { useTabsSession } from './session.ts';
 
-let server: ViteDevServer;
-let base: string;
-let browser: Browser;
-let context: BrowserContext;
-
-beforeAll(async () => {
-  ({ server, url: base } = await startServer());
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-beforeEach(async () => {
-  context = await browser.newContext();
-});
-afterEach(async () => {
-  await context.close();
-});
+const session = useTabsSession();
 
 const ids = (page: Page) =>
   page.evaluate(async () =>
@@ -63,7 +43,7 @@ const status = (page: Page) =>
 describe.each(['shared', 'dedicated'] as const)('on a %s worker', (mode) => {
   it('keeps every resolved append across a reload right after it resolved (RELIABILITY 6)', async () => {
     const options: TabOptions = { db: uniqueDb(`reload-${mode}`), mode };
-    const page = await openTab(context, base, options);
+    const page = await openTab(session.context, session.base, options);
     const resolved: string[] = [];
     for (let round = 0; round < 3; round++) {
       const id = await page.evaluate(async (round) => {
@@ -73,20 +53,20 @@ describe.each(['shared', 'dedicated'] as const)('on a %s worker', (mode) => {
       }, round);
       // Navigate away at once: nothing after the resolution may be needed for durability.
       resolved.push(id);
-      await loadTab(page, base, options);
+      await loadTab(page, session.base, options);
     }
     expect(await ids(page)).toEqual(resolved);
   });
 
   it('turns a full quota into QuotaExceededError on the main thread and keeps the log intact (RELIABILITY 7)', async () => {
-    const page = await context.newPage();
-    const cdp = await context.newCDPSession(page);
+    const page = await session.context.newPage();
+    const cdp = await session.context.newCDPSession(page);
     // Chromium caches an origin's quota when its storage is first used: override it before.
     await cdp.send('Storage.overrideQuotaForOrigin', {
-      origin: new URL(base).origin,
+      origin: new URL(session.base).origin,
       quotaSize: 1024 * 1024,
     });
-    await loadTab(page, base, { db: uniqueDb(`quota-${mode}`), mode });
+    await loadTab(page, session.base, { db: uniqueDb(`quota-${mode}`), mode });
     expect(await appendOne(page, 'q', 1)).toMatchObject({ ok: true });
     const outcome = await page.evaluate(async () => {
       const tab = (window as unknown as TabWindow).tab;
@@ -114,10 +94,10 @@ describe.each(['shared', 'dedicated'] as const)('on a %s worker', (mode) => {
 
   it('closes its connection when another tab upgrades the database, and reports it (RELIABILITY 8)', async () => {
     const db = uniqueDb(`upgrade-${mode}`);
-    const page = await openTab(context, base, { db, mode });
+    const page = await openTab(session.context, session.base, { db, mode });
     expect((await appendOne(page, 's', 1)).ok).toBe(true);
-    const other = await context.newPage();
-    await other.goto(`${base}/test/browser/fixtures/tab.html`);
+    const other = await session.context.newPage();
+    await other.goto(`${session.base}/test/browser/fixtures/tab.html`);
     // A newer schema opened by another tab: it must not be blocked by ours.
     const upgraded = await other.evaluate(
       ({ db, version }) =>
@@ -141,10 +121,10 @@ describe.each(['shared', 'dedicated'] as const)('on a %s worker', (mode) => {
 
   it('fails loudly, never falsely succeeds, when another tab deletes the database (RELIABILITY 9)', async () => {
     const db = uniqueDb(`delete-${mode}`);
-    const page = await openTab(context, base, { db, mode });
+    const page = await openTab(session.context, session.base, { db, mode });
     expect((await appendOne(page, 's', 1)).ok).toBe(true);
-    const other = await context.newPage();
-    await other.goto(`${base}/test/browser/fixtures/tab.html`);
+    const other = await session.context.newPage();
+    await other.goto(`${session.base}/test/browser/fixtures/tab.html`);
     const deleted = await other.evaluate(
       (db) =>
         new Promise<string>((resolve) => {
@@ -163,7 +143,7 @@ describe.each(['shared', 'dedicated'] as const)('on a %s worker', (mode) => {
     const after = await appendOne(page, 's', 2);
     expect(after.ok).toBe(false);
     // A reload opens a fresh database: the store works again.
-    await loadTab(page, base, { db, mode });
+    await loadTab(page, session.base, { db, mode });
     expect((await appendOne(page, 's', 3)).ok).toBe(true);
     expect(await ids(page)).toHaveLength(1);
   });
@@ -178,7 +158,7 @@ describe('a browser killed during a burst of writes (RELIABILITY 12)', () => {
       const page = await ctx.newPage();
       const resolved = new Set<string>();
       await page.exposeFunction('reportResolved', (id: string) => resolved.add(id));
-      await loadTab(page, base, options);
+      await loadTab(page, session.base, options);
       void page
         .evaluate(async () => {
           const store = (window as unknown as TabWindow).tab.store$();
@@ -200,7 +180,7 @@ describe('a browser killed during a burst of writes (RELIABILITY 12)', () => {
 
       ctx = await chromium.start();
       const again = await ctx.newPage();
-      await loadTab(again, base, options);
+      await loadTab(again, session.base, options);
       const log = await again.evaluate(async () =>
         (await (window as unknown as TabWindow).tab.store$().read()).map((e) => ({
           id: e.id,

@@ -4,39 +4,13 @@
  * Locks leader). RELIABILITY cases 4, 21, 31, 32, 33; worker/session.ts invariant 2 (no listener
  * outlives its page); worker/host.ts invariant 2 (one leader).
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { ViteDevServer } from 'vite';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import type { TabWindow } from '../fixtures/tab-api.ts';
-import {
-  launchBrowser,
-  median,
-  openTab,
-  startServer,
-  type TabOptions,
-  uniqueDb,
-  waitUntil,
-} from './harness.ts';
+import { median, openTab, type TabOptions, uniqueDb, waitUntil } from './harness.ts';
+import { useTabsSession } from './session.ts';
 
-let server: ViteDevServer;
-let base: string;
-let browser: Browser;
-let context: BrowserContext;
-
-beforeAll(async () => {
-  ({ server, url: base } = await startServer());
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-beforeEach(async () => {
-  context = await browser.newContext();
-});
-afterEach(async () => {
-  await context.close();
-});
+const session = useTabsSession();
 
 const count = (page: Page) =>
   page.evaluate(() => (window as unknown as TabWindow).tab.store$().state<number>('count'));
@@ -54,7 +28,9 @@ const leader = (page: Page) =>
 describe.each(['shared', 'dedicated'] as const)('tabs on a %s worker', (mode) => {
   const tabs = (n: number, extra: Partial<TabOptions> = {}) => {
     const options: TabOptions = { db: uniqueDb(`tabs-${mode}`), mode, ...extra };
-    return Promise.all(Array.from({ length: n }, () => openTab(context, base, options)));
+    return Promise.all(
+      Array.from({ length: n }, () => openTab(session.context, session.base, options)),
+    );
   };
 
   it("see each other's events and the same state within 100 ms, appending at once (median of 5)", async () => {
@@ -134,7 +110,9 @@ describe.each(['shared', 'dedicated'] as const)('tabs on a %s worker', (mode) =>
 
   it('never reuses (replica, seq) when tabs cold-start and append at once (RELIABILITY 21)', async () => {
     const db = uniqueDb(`cold-${mode}`);
-    const pages = await Promise.all([1, 2, 3].map(() => openTab(context, base, { db, mode })));
+    const pages = await Promise.all(
+      [1, 2, 3].map(() => openTab(session.context, session.base, { db, mode })),
+    );
     await Promise.all(
       pages.map((page, i) =>
         page.evaluate(async (i) => {
@@ -158,11 +136,11 @@ describe.each(['shared', 'dedicated'] as const)('tabs on a %s worker', (mode) =>
 
   it('releases every listener of pages that close without unsubscribing (worker/session.ts 2)', async () => {
     const db = uniqueDb(`leak-${mode}`);
-    const control = await openTab(context, base, { db, mode });
+    const control = await openTab(session.context, session.base, { db, mode });
     const stats = () => control.evaluate(() => (window as unknown as TabWindow).tab.stats());
     const before = await stats();
     for (let i = 0; i < 8; i++) {
-      const page = await openTab(context, base, { db, mode });
+      const page = await openTab(session.context, session.base, { db, mode });
       await page.evaluate(() => {
         const store = (window as unknown as TabWindow).tab.store$();
         store.subscribe(() => {});
@@ -187,7 +165,7 @@ describe('fallback mode (a dedicated worker per tab)', () => {
   }, async () => {
     const db = uniqueDb('leader');
     const pages = await Promise.all(
-      [1, 2, 3].map(() => openTab(context, base, { db, mode: 'dedicated' })),
+      [1, 2, 3].map(() => openTab(session.context, session.base, { db, mode: 'dedicated' })),
     );
     const leaders = async () => await Promise.all(pages.filter((p) => !p.isClosed()).map(leader));
     await waitUntil(
@@ -216,8 +194,8 @@ describe('fallback mode (a dedicated worker per tab)', () => {
   it('converges through IndexedDB when BroadcastChannel loses every notice (RELIABILITY 33)', async () => {
     const options: TabOptions = { db: uniqueDb('drop'), mode: 'dedicated', drop: true, poll: 100 };
     const [a, b] = await Promise.all([
-      openTab(context, base, options),
-      openTab(context, base, options),
+      openTab(session.context, session.base, options),
+      openTab(session.context, session.base, options),
     ]);
     await a!.evaluate(() =>
       (window as unknown as TabWindow).tab.store$().append('s', { type: 'A', data: 1 }),
