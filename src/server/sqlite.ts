@@ -171,16 +171,25 @@ class SqliteSpaceLog implements SpaceLog {
       return written;
     });
     this.claimTx = db.transaction((sub: string, events: readonly EventOrigin[]): OriginCheck => {
-      const claimed = new Map<string, string>();
-      const stored = storedIds(db, space, events);
+      // The owner of each replica of the batch (null: the space's own, which nobody may write
+      // as). A batch usually holds one or two replicas, all the sender's own.
+      const owners = new Map<string, string | null | undefined>();
       for (const event of events) {
-        if (stored.has(event.id)) continue;
+        if (owners.has(event.replica)) continue;
         const owner =
-          event.replica === replicaId
-            ? '' // the space's own replica: nobody may write as the server
-            : (claimed.get(event.replica) ?? st.getOwner.get(space, event.replica)?.sub);
+          event.replica === replicaId ? null : st.getOwner.get(space, event.replica)?.sub;
+        owners.set(event.replica, owner);
+      }
+      // Only events of replicas `sub` does not own need their ids looked up: one the space holds
+      // is never refused, and only an event new to the space claims a replica.
+      const doubtful = events.filter((event) => owners.get(event.replica) !== sub);
+      if (doubtful.length === 0) return { ok: true };
+      const stored = storedIds(db, space, doubtful);
+      for (const event of doubtful) {
+        if (stored.has(event.id)) continue;
+        const owner = owners.get(event.replica);
         if (owner === undefined) {
-          claimed.set(event.replica, sub);
+          owners.set(event.replica, sub);
           st.insertOwner.run(space, event.replica, sub);
         } else if (owner !== sub) {
           // Throwing rolls the claims of this batch back: a refused batch claims nothing.
