@@ -15,12 +15,14 @@ import { rememberDataText } from '../sync/event-codec.ts';
  * that forward the event (rememberDataText), written and read back without stringifying again.
  */
 export function storedBody(event: StoredEventRecord): string {
-  const rest: BodyFields = { type: event.type, version: event.version, hlc: event.hlc };
-  if (event.meta !== undefined) rest.meta = event.meta;
-  if (event.schema !== undefined) rest.schema = event.schema;
+  // The head is written by hand: a template costs a fifth of JSON.stringify on an object. An HLC
+  // is validated base-36 text and a version an integer, so neither needs escaping.
+  let head = `{"type":${JSON.stringify(event.type)},"version":${event.version},"hlc":"${event.hlc}"`;
+  if (event.meta !== undefined) head += `,"meta":${JSON.stringify(event.meta)}`;
+  if (event.schema !== undefined) head += `,"schema":${event.schema}`;
   const dataText = JSON.stringify(event.data) ?? 'null';
   rememberDataText(event, dataText);
-  return `${JSON.stringify(rest)}\n${dataText}`;
+  return `${head}}\n${dataText}`;
 }
 
 interface BodyFields {
