@@ -60,7 +60,9 @@ export function dataTextOf(event: StoredEvent): string {
  */
 export function wireSize(event: StoredEvent, dataText: string): number {
   let bytes = utf8Length(dataText) + 4;
-  bytes += 64 + event.replica.length + utf8Length(event.stream) + utf8Length(event.type) + 9;
+  // Names count 3 bytes a UTF-16 unit, their most: an upper bound without scanning them (a name
+  // is mostly counted once a batch anyway, in its table).
+  bytes += 64 + event.replica.length + 3 * (event.stream.length + event.type.length) + 9;
   if (!EventId.isCanonical(event.id, event.replica, event.seq)) bytes += utf8Length(event.id) + 16;
   if (event.meta !== undefined) bytes += utf8Length(JSON.stringify(event.meta)) + 16;
   if (event.schema !== undefined && event.schema !== 1) bytes += 32;
