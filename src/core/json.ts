@@ -133,9 +133,16 @@ const nodeBuffer = (
 let encoder: TextEncoder | undefined;
 
 export function utf8Length(text: string): number {
-  // Long text (whole messages): counted natively.
+  // Node counts natively, short text too (100k data texts of 234 characters: 5.5 ms against 10
+  // for the loop below).
+  if (nodeBuffer !== undefined) return nodeBuffer.byteLength(text, 'utf8');
+  return utf8LengthInBrowser(text);
+}
+
+/** utf8Length where there is no Buffer; exported for the tests, which run in Node. */
+export function utf8LengthInBrowser(text: string): number {
+  // Long text (whole messages): encoded natively.
   if (text.length > 4096) {
-    if (nodeBuffer !== undefined) return nodeBuffer.byteLength(text, 'utf8');
     encoder ??= new TextEncoder();
     return encoder.encode(text).length;
   }

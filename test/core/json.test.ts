@@ -8,6 +8,7 @@ import {
   jsonByteLength,
   jsonEqual,
   utf8Length,
+  utf8LengthInBrowser,
 } from '../../src/core/json.ts';
 
 const arbJson: fc.Arbitrary<JsonValue> = fc
@@ -211,6 +212,9 @@ describe('jsonByteLength', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme' }), (text) => {
         expect(utf8Length(text)).toBe(Buffer.byteLength(text, 'utf8'));
+        expect(utf8LengthInBrowser(text)).toBe(Buffer.byteLength(text, 'utf8'));
+        const long = text.repeat(Math.ceil(5000 / Math.max(1, text.length)));
+        expect(utf8LengthInBrowser(long)).toBe(Buffer.byteLength(long, 'utf8'));
       }),
       { numRuns: 300 },
     );
