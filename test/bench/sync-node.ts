@@ -5,8 +5,9 @@
  *     through the server, until both hold all 100,000: time, and bytes on the wire each way
  *     (UTF-8 length of every message text, counted in a wrapping Transport). Beside it, in the
  *     same run, Yjs syncing the same events as a Y.Array on two docs (state vector + update each
- *     way, in memory). Where the time goes: when the server held everything, and the same
- *     catch-up store to store over a memory transport (no server, no socket).
+ *     way, in memory). Where the time goes: when the server held everything, the CPU time of the
+ *     server's process and of the clients' (server in a child), and the same catch-up store to
+ *     store over a memory transport (no server, no socket).
  * (b) server ingest: 50 raw protocol writers (as test/server/helpers.ts, pre-encoded messages,
  *     up to maxInFlightBatches batches in flight each) pushing concurrently: events/s committed.
  * (c) latency from append on store A to B's subscribe callback, 100 clients connected (A, B and
@@ -59,6 +60,8 @@ interface BenchServer {
   storage: ServerStorage;
   token(sub: string): string;
   stop(): Promise<void>;
+  /** CPU time (user + system, ms) the server's process has used: only for a server of its own. */
+  cpuMs?(): Promise<number>;
 }
 
 async function startServer(): Promise<BenchServer> {
@@ -109,9 +112,11 @@ async function startChildServer(): Promise<BenchServer> {
     child.once('exit', () => reject(new Error('bench: the server child exited')));
   });
   const heads: ((head: number) => void)[] = [];
+  const cpus: ((ms: number) => void)[] = [];
   child.on('message', (m) => {
-    const head = (m as { head?: number }).head;
+    const { head, cpu } = m as { head?: number; cpu?: number };
     if (head !== undefined) heads.shift()?.(head);
+    if (cpu !== undefined) cpus.shift()?.(cpu);
   });
   const fake = { url } as SyncServer;
   return {
@@ -127,6 +132,11 @@ async function startChildServer(): Promise<BenchServer> {
     } as unknown as ServerStorage,
     token: (sub) =>
       createToken(SECRET, { space: SPACE, sub, scope: ['read', 'write'], expiresInSeconds: 3600 }),
+    cpuMs: () =>
+      new Promise<number>((resolve) => {
+        cpus.push(resolve);
+        child.send({ cmd: 'cpu' });
+      }),
     stop: () =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -145,6 +155,10 @@ async function serveAsChild(): Promise<void> {
   process.on('message', (m) => {
     const cmd = (m as { cmd: string }).cmd;
     if (cmd === 'head') void space.headPos().then((head) => process.send?.({ head }));
+    if (cmd === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send?.({ cpu: (user + system) / 1000 });
+    }
     if (cmd === 'stop') void t.stop().then(() => process.exit(0));
   });
   process.send?.({ url: t.server.url });
@@ -235,6 +249,10 @@ interface CatchUpRun {
   bMs: number;
   a: ByteCount;
   b: ByteCount;
+  /** CPU time of this process (both stores) during the catch-up, ms. */
+  clientCpuMs: number;
+  /** CPU time of the server's process during the catch-up, ms (server in a child only). */
+  serverCpuMs: number | undefined;
 }
 
 async function ourCatchUp(serverInChild: boolean): Promise<CatchUpRun> {
@@ -251,6 +269,8 @@ async function ourCatchUp(serverInChild: boolean): Promise<CatchUpRun> {
   let aMs = 0;
   let bMs = 0;
   try {
+    const serverCpu = await t.cpuMs?.();
+    const clientCpu = process.cpuUsage();
     const start = performance.now();
     const connA = a.store.sync.connect(counting(wsTransport(t, 'alice'), bytesA));
     const connB = b.store.sync.connect(counting(wsTransport(t, 'bob'), bytesB));
@@ -266,9 +286,13 @@ async function ourCatchUp(serverInChild: boolean): Promise<CatchUpRun> {
       120_000,
     );
     const ms = performance.now() - start;
+    const { user, system } = process.cpuUsage(clientCpu);
+    const serverCpuMs =
+      serverCpu === undefined ? undefined : ((await t.cpuMs?.()) ?? serverCpu) - serverCpu;
     await connA.close();
     await connB.close();
-    return { ms, serverMs, aMs, bMs, a: bytesA, b: bytesB };
+    const clientCpuMs = (user + system) / 1000;
+    return { ms, serverMs, aMs, bMs, a: bytesA, b: bytesB, clientCpuMs, serverCpuMs };
   } finally {
     await headA.close();
     await headB.close();
@@ -444,6 +468,20 @@ async function catchUpBenches(): Promise<BenchResult[]> {
       m(child.map((r) => r.ms)),
       m(yjs.map((r) => r.ms)),
       'the same through a server run as a child process (as deployed); baseline Yjs',
+    ),
+    result(
+      `${label}: server CPU, server in its own process`,
+      'ms',
+      m(child.map((r) => r.serverCpuMs ?? 0)),
+      m(yjs.map((r) => r.ms)),
+      "user + system CPU of the server's process during the catch-up (less noisy than time)",
+    ),
+    result(
+      `${label}: client CPU, both stores`,
+      'ms',
+      m(child.map((r) => r.clientCpuMs)),
+      m(yjs.map((r) => r.ms)),
+      'CPU of the process holding both stores, server in its own; Yjs also runs both docs on one thread',
     ),
     result(
       `${label}: server held all events`,
