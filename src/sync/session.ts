@@ -1,15 +1,15 @@
 /**
  * One sync session over one open connection, symmetric: the client's Syncer and the sync server
  * both run it, each over its own SyncLog. It follows sync/protocol.ts; the decisions come from
- * core/sync.ts, this file moves messages and calls the log.
+ * core/sync.ts, this file moves messages and calls the log. It is the coordinator and the
+ * receiving half; the sending half (pull, the pump and its flow window, ack) is session-sender.ts.
  *
  *   start:   send hello (epoch, head, own seq, time)
  *   hello →  check it, send pull with the checkpoint held for that peer (fingerprinted)
- *   pull  →  decide where to start (resume or restart from 0), stream batches of (from, to]
- *            within the flow window, then tail the log live (log.onAppend)
+ *   pull  →  the sender streams what the peer lacks, then tails the log live
  *   events → refuse gaps, ack duplicates again, validate, ingest durably, save the checkpoint,
  *            then ack
- *   ack   →  free window slots, send more
+ *   ack   →  the sender frees window slots and sends more
  *
  * Invariants (protocol.ts numbers in brackets):
  * 1. Incoming messages are handled one at a time, in arrival order (receive() chains them).
@@ -19,29 +19,14 @@
  *    later batches would be gaps too, and a reconnect resumes from the durable checkpoint.
  * 4. A refused batch (validation, validateIncoming, storage) stores nothing and ends the session:
  *    skipping it would break invariant 3.
- * 5. Records the peer holds are not sent back: its own events up to the seq in its hello, and
- *    events written here because this session received them [1].
+ * 5. Records the peer holds are not sent back (session-sender.ts states and keeps it).
  * 6. An exact duplicate of a hello or pull is ignored; any other repetition is a PROTOCOL error.
  * 7. After close() (or a fatal error) nothing more is sent, stored or acknowledged.
  */
 
 import { ChronicleError } from '../core/errors.ts';
 import type { StoredEvent, StoredEventRecord } from '../core/events.ts';
-import {
-  afterBatch,
-  checkpointForPull,
-  classifyAck,
-  classifyBatch,
-  decidePull,
-  EMPTY_WINDOW,
-  type FlowWindow,
-  peerHolds,
-  planBatches,
-  type ReceiveState,
-  windowAllows,
-  windowPush,
-} from '../core/sync.ts';
-import { dataTextOf, wireSize } from './event-codec.ts';
+import { afterBatch, checkpointForPull, classifyBatch, type ReceiveState } from '../core/sync.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
   type AckMessage,
@@ -54,6 +39,7 @@ import {
   type SyncLimits,
   type SyncMessage,
 } from './protocol.ts';
+import { SessionSender } from './session-sender.ts';
 import type {
   PeerSession,
   PeerSessionOptions,
@@ -89,40 +75,23 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   let pullSent = false;
   let recv: ReceiveState = { pos: 0, started: false };
   let caughtUp = false;
-  // Sender side.
-  let outbound = false;
-  let startPos = 0;
-  let sentPos = 0;
-  let ackedPos = 0;
-  let ackedOwnSeq = 0;
-  let peerRestarted = false;
-  let window: FlowWindow = EMPTY_WINDOW;
-  let caughtUpSent = false;
-  let knownHead = 0;
-  let ingesting = false;
-  let pumping = false;
-  let pumpAgain = false;
   let eventsReceived = 0;
-  let eventsSent = 0;
-  /** Positions written here by this session's ingests: not echoed back (invariant 5). */
-  const receivedPositions = new Set<number>();
-  let unsubscribe: (() => void) | undefined;
 
   const stats = (): SessionStats => {
     const s: SessionStats = {
       receivedPos: recv.pos,
-      startPos,
-      sentPos,
-      ackedPos,
-      ackedOwnSeq,
-      peerRestarted,
-      peerPulled: outbound,
-      inFlightBatches: window.batches.length,
-      inFlightBytes: window.bytes,
+      startPos: sender.startPos,
+      sentPos: sender.sentPos,
+      ackedPos: sender.ackedPos,
+      ackedOwnSeq: sender.ackedOwnSeq,
+      peerRestarted: sender.peerRestarted,
+      peerPulled: sender.outbound,
+      inFlightBatches: sender.window.batches.length,
+      inFlightBytes: sender.window.bytes,
       caughtUp,
-      peerCaughtUp: outbound && caughtUpSent && window.batches.length === 0 && sentPos >= knownHead,
+      peerCaughtUp: sender.peerCaughtUp(),
       eventsReceived,
-      eventsSent,
+      eventsSent: sender.eventsSent,
       closed,
     };
     if (peer !== undefined) s.peer = peer;
@@ -133,9 +102,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const close = () => {
     if (closed) return;
     closed = true;
-    unsubscribe?.();
-    unsubscribe = undefined;
-    receivedPositions.clear();
+    sender.stop();
     report();
   };
 
@@ -168,87 +135,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     fail('STORAGE', `could not store the batch (${code}): ${text}`);
   };
 
-  // ---- sending -------------------------------------------------------------------------------
-
-  const pumpOnce = async (): Promise<void> => {
-    while (!closed && outbound && !ingesting) {
-      if (!windowAllows(window, limits, options.bufferedBytes?.() ?? 0)) return;
-      const from = sentPos;
-      const records = await log.readByPos(from, limits.maxBatchEvents);
-      if (closed || sentPos !== from) return;
-      if (records.length === 0) {
-        if (!caughtUpSent) {
-          caughtUpSent = true;
-          window = windowPush(window, { to: from, bytes: 0, ownSeq: 0 });
-          send({ type: 'events', from, to: from, events: [], caughtUp: true });
-          report();
-        }
-        return;
-      }
-      const peerHello = peer!;
-      // Each event's data is stringified once: to size the batches and to encode them.
-      const texts = new Map<StoredEvent, string>();
-      const batches = planBatches(from, records, {
-        ownReplica: log.replicaId,
-        limits,
-        skip: (r) => receivedPositions.has(r.pos) || peerHolds(r.event, peerHello),
-        sizeOf: (event) => {
-          const text = dataTextOf(event);
-          texts.set(event, text);
-          return wireSize(event, text);
-        },
-      });
-      const reachesHead = records.length < limits.maxBatchEvents;
-      for (let i = 0; i < batches.length; i++) {
-        const batch = batches[i]!;
-        if (batch.oversized) {
-          fail('LIMIT_EXCEEDED', `event ${batch.events[0]?.id} is larger than a message may be`);
-          return;
-        }
-        const message: EventsMessage = {
-          type: 'events',
-          from: batch.from,
-          to: batch.to,
-          toId: batch.toId,
-          events: batch.events,
-        };
-        if (reachesHead && i === batches.length - 1 && !caughtUpSent) {
-          message.caughtUp = true;
-          caughtUpSent = true;
-        }
-        send(message, (event) => texts.get(event) ?? dataTextOf(event));
-        for (let p = batch.from + 1; p <= batch.to; p++) receivedPositions.delete(p);
-        window = windowPush(window, { to: batch.to, bytes: batch.bytes, ownSeq: batch.ownSeq });
-        sentPos = batch.to;
-        eventsSent += batch.events.length;
-        if (!windowAllows(window, limits, options.bufferedBytes?.() ?? 0)) break;
-      }
-      if (sentPos > knownHead) knownHead = sentPos;
-      report();
-    }
-  };
-
-  /** Sends what the window allows; one pump at a time, re-run when asked during a run. */
-  const pump = (): void => {
-    if (closed || !outbound) return;
-    if (pumping) {
-      pumpAgain = true;
-      return;
-    }
-    pumping = true;
-    void (async () => {
-      try {
-        do {
-          pumpAgain = false;
-          await pumpOnce();
-        } while (pumpAgain && !closed);
-      } catch (error) {
-        storageFailure(error);
-      } finally {
-        pumping = false;
-      }
-    })();
-  };
+  const sender = new SessionSender(options, limits, { send, fail, storageFailure, report });
 
   // ---- receiving -----------------------------------------------------------------------------
 
@@ -293,23 +180,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       return;
     }
     pullText = text;
-    const [epoch, head] = await Promise.all([log.epoch(), log.headPos()]);
-    const pos = m.checkpoint?.pos ?? 0;
-    const idAtCheckpoint = pos > 0 && pos <= head ? await log.idAtPos(pos) : undefined;
-    if (closed) return;
-    const decision = decidePull(m.checkpoint, { epoch, head, idAtCheckpoint });
-    peerRestarted = decision.kind === 'restart';
-    startPos = decision.from;
-    sentPos = decision.from;
-    ackedPos = decision.from;
-    knownHead = Math.max(knownHead, head);
-    outbound = true;
-    unsubscribe = log.onAppend((newHead) => {
-      if (newHead > knownHead) knownHead = newHead;
-      pump();
-    });
-    report();
-    pump();
+    return sender.startSending(m, peer);
   };
 
   const onEvents = async (
@@ -329,12 +200,12 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         const refusal = await options.validateIncoming?.(m.events, peer, messageBytes);
         if (refusal !== undefined) return fail(refusal.code, refusal.message);
         if (closed) return;
-        ingesting = true;
+        sender.pausedForIngest = true;
         try {
           if (m.events.length > 0) {
             const result = await log.ingest(m.events);
             eventsReceived += result.written.length;
-            if (outbound) for (const r of result.written) receivedPositions.add(r.pos);
+            sender.noteIngested(result.written);
             if (result.skewed) {
               options.onError?.({
                 code: 'CLOCK_SKEW',
@@ -354,13 +225,13 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         } catch (error) {
           return storageFailure(error);
         } finally {
-          ingesting = false;
+          sender.pausedForIngest = false;
         }
         if (closed) return;
         recv = afterBatch(recv, decision);
         const ack: AckMessage = { type: 'ack', to: recv.pos };
         send(ack);
-        pump();
+        sender.pump();
         break;
       }
       default: {
@@ -373,28 +244,6 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       options.onCaughtUp?.();
     }
     report();
-  };
-
-  const onAck = (m: AckMessage): void => {
-    const decision = classifyAck(window, { ackedPos, sentPos }, m.to);
-    switch (decision.kind) {
-      case 'invalid':
-        fail('PROTOCOL', `ack at ${m.to}, past the ${decision.sentPos} positions sent`);
-        return;
-      case 'duplicate':
-        return;
-      case 'advance':
-        window = decision.window;
-        ackedPos = decision.ackedPos;
-        if (decision.ownSeq > ackedOwnSeq) ackedOwnSeq = decision.ownSeq;
-        report();
-        pump();
-        return;
-      default: {
-        const never: never = decision;
-        throw new Error(`unknown ack decision ${JSON.stringify(never)}`);
-      }
-    }
   };
 
   const handle = async (text: string): Promise<void> => {
@@ -410,7 +259,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       case 'events':
         return onEvents(m, parsed.bytes);
       case 'ack':
-        return onAck(m);
+        return sender.onAck(m);
       case 'error': {
         const seen: SessionError = {
           code: m.code,
@@ -440,7 +289,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
 
   const start = async (): Promise<void> => {
     const [epoch, head, seq] = await Promise.all([log.epoch(), log.headPos(), log.ownSeq()]);
-    knownHead = head;
+    sender.noteHead(head);
     const hello: HelloMessage = {
       type: 'hello',
       protocol: PROTOCOL_VERSION,

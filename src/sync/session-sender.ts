@@ -1,0 +1,254 @@
+/**
+ * The sending half of a peer session (session.ts): answers the peer's pull, streams this log to
+ * it in batches within the flow window, tails the log live, and frees window slots on acks.
+ *
+ *   pull  →  decide where to start (resume or restart from 0), stream batches of (from, to]
+ *            within the flow window, then tail the log live (log.onAppend)
+ *   ack   →  free window slots, send more
+ *
+ * Invariants (numbered as in session.ts, whose list the tests cite; protocol.ts's in brackets):
+ * 5. Records the peer holds are not sent back: its own events up to the seq in its hello, and
+ *    events written here because this session received them [1].
+ * 7. After stop() (the session closed) nothing more is sent.
+ */
+
+import type { StoredEvent } from '../core/events.ts';
+import {
+  classifyAck,
+  decidePull,
+  EMPTY_WINDOW,
+  type FlowWindow,
+  peerHolds,
+  planBatches,
+  windowAllows,
+  windowPush,
+} from '../core/sync.ts';
+import { dataTextOf, wireSize } from './event-codec.ts';
+import type { SyncIngestResult } from './log.ts';
+import type {
+  AckMessage,
+  EventsMessage,
+  HelloMessage,
+  PullMessage,
+  SyncErrorCode,
+  SyncLimits,
+  SyncMessage,
+} from './protocol.ts';
+import type { PeerSessionOptions } from './session-types.ts';
+
+/** What the sender uses of its session: the connection, the failure path, the progress report. */
+export interface SenderHost {
+  send(message: SyncMessage, dataText?: (event: StoredEvent) => string): void;
+  /** Ends the session with a fatal error sent to the peer. */
+  fail(code: SyncErrorCode, message: string): void;
+  storageFailure(error: unknown): void;
+  report(): void;
+}
+
+/**
+ * The send-side state of one session and the pump that advances it. The session reads the
+ * public counters for its stats; only the sender writes them.
+ */
+export class SessionSender {
+  /** The peer pulled: sending has begun (a peer that does not pull is never sent anything). */
+  outbound = false;
+  startPos = 0;
+  sentPos = 0;
+  ackedPos = 0;
+  ackedOwnSeq = 0;
+  peerRestarted = false;
+  window: FlowWindow = EMPTY_WINDOW;
+  caughtUpSent = false;
+  knownHead = 0;
+  eventsSent = 0;
+  /**
+   * Set by the session while it stores a received batch: its records are appended to this log
+   * before `noteIngested` marks them, so the pump waits rather than read and echo them (5).
+   */
+  pausedForIngest = false;
+
+  private stopped = false;
+  private pumping = false;
+  private pumpAgain = false;
+  private peer: HelloMessage | undefined;
+  /** Positions written here by this session's ingests: not echoed back (invariant 5). */
+  private readonly receivedPositions = new Set<number>();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly options: PeerSessionOptions,
+    private readonly limits: SyncLimits,
+    private readonly host: SenderHost,
+  ) {}
+
+  /** Everything up to this log's known head was sent and acknowledged. */
+  peerCaughtUp(): boolean {
+    return (
+      this.outbound &&
+      this.caughtUpSent &&
+      this.window.batches.length === 0 &&
+      this.sentPos >= this.knownHead
+    );
+  }
+
+  /** This log's head as read at the start of the session (or later). */
+  noteHead(head: number): void {
+    if (head > this.knownHead) this.knownHead = head;
+  }
+
+  /** Marks the records a received batch wrote here, so they are not sent back (invariant 5). */
+  noteIngested(written: SyncIngestResult['written']): void {
+    if (this.outbound) for (const r of written) this.receivedPositions.add(r.pos);
+  }
+
+  /** Answers the peer's (first) pull: picks the start position, then sends and tails the log. */
+  async startSending(m: PullMessage, peer: HelloMessage): Promise<void> {
+    const log = this.options.log;
+    const [epoch, head] = await Promise.all([log.epoch(), log.headPos()]);
+    const pos = m.checkpoint?.pos ?? 0;
+    const idAtCheckpoint = pos > 0 && pos <= head ? await log.idAtPos(pos) : undefined;
+    if (this.stopped) return;
+    const decision = decidePull(m.checkpoint, { epoch, head, idAtCheckpoint });
+    this.peer = peer;
+    this.peerRestarted = decision.kind === 'restart';
+    this.startPos = decision.from;
+    this.sentPos = decision.from;
+    this.ackedPos = decision.from;
+    this.knownHead = Math.max(this.knownHead, head);
+    this.outbound = true;
+    this.unsubscribe = log.onAppend((newHead) => {
+      if (newHead > this.knownHead) this.knownHead = newHead;
+      this.pump();
+    });
+    this.host.report();
+    this.pump();
+  }
+
+  onAck(m: AckMessage): void {
+    const decision = classifyAck(
+      this.window,
+      { ackedPos: this.ackedPos, sentPos: this.sentPos },
+      m.to,
+    );
+    switch (decision.kind) {
+      case 'invalid':
+        this.host.fail('PROTOCOL', `ack at ${m.to}, past the ${decision.sentPos} positions sent`);
+        return;
+      case 'duplicate':
+        return;
+      case 'advance':
+        this.window = decision.window;
+        this.ackedPos = decision.ackedPos;
+        if (decision.ownSeq > this.ackedOwnSeq) this.ackedOwnSeq = decision.ownSeq;
+        this.host.report();
+        this.pump();
+        return;
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown ack decision ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Sends what the window allows; one pump at a time, re-run when asked during a run. */
+  pump(): void {
+    if (this.stopped || !this.outbound) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    void (async () => {
+      try {
+        do {
+          this.pumpAgain = false;
+          await this.pumpOnce();
+        } while (this.pumpAgain && !this.stopped);
+      } catch (error) {
+        this.host.storageFailure(error);
+      } finally {
+        this.pumping = false;
+      }
+    })();
+  }
+
+  /** Called by the session's close(): stops sending and tailing (invariant 7). */
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.receivedPositions.clear();
+  }
+
+  private windowAllows(): boolean {
+    return windowAllows(this.window, this.limits, this.options.bufferedBytes?.() ?? 0);
+  }
+
+  private async pumpOnce(): Promise<void> {
+    const { log } = this.options;
+    const limits = this.limits;
+    while (!this.stopped && this.outbound && !this.pausedForIngest) {
+      if (!this.windowAllows()) return;
+      const from = this.sentPos;
+      const records = await log.readByPos(from, limits.maxBatchEvents);
+      if (this.stopped || this.sentPos !== from) return;
+      if (records.length === 0) {
+        if (!this.caughtUpSent) {
+          this.caughtUpSent = true;
+          this.window = windowPush(this.window, { to: from, bytes: 0, ownSeq: 0 });
+          this.host.send({ type: 'events', from, to: from, events: [], caughtUp: true });
+          this.host.report();
+        }
+        return;
+      }
+      const peerHello = this.peer!;
+      const received = this.receivedPositions;
+      // Each event's data is stringified once: to size the batches and to encode them.
+      const texts = new Map<StoredEvent, string>();
+      const batches = planBatches(from, records, {
+        ownReplica: log.replicaId,
+        limits,
+        skip: (r) => received.has(r.pos) || peerHolds(r.event, peerHello),
+        sizeOf: (event) => {
+          const text = dataTextOf(event);
+          texts.set(event, text);
+          return wireSize(event, text);
+        },
+      });
+      const reachesHead = records.length < limits.maxBatchEvents;
+      for (let i = 0; i < batches.length; i++) {
+        const batch = batches[i]!;
+        if (batch.oversized) {
+          this.host.fail(
+            'LIMIT_EXCEEDED',
+            `event ${batch.events[0]?.id} is larger than a message may be`,
+          );
+          return;
+        }
+        const message: EventsMessage = {
+          type: 'events',
+          from: batch.from,
+          to: batch.to,
+          toId: batch.toId,
+          events: batch.events,
+        };
+        if (reachesHead && i === batches.length - 1 && !this.caughtUpSent) {
+          message.caughtUp = true;
+          this.caughtUpSent = true;
+        }
+        this.host.send(message, (event) => texts.get(event) ?? dataTextOf(event));
+        for (let p = batch.from + 1; p <= batch.to; p++) received.delete(p);
+        this.window = windowPush(this.window, {
+          to: batch.to,
+          bytes: batch.bytes,
+          ownSeq: batch.ownSeq,
+        });
+        this.sentPos = batch.to;
+        this.eventsSent += batch.events.length;
+        if (!this.windowAllows()) break;
+      }
+      if (this.sentPos > this.knownHead) this.knownHead = this.sentPos;
+      this.host.report();
+    }
+  }
+}
