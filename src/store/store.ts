@@ -12,20 +12,12 @@
  * 5. readSince(p) returns every matching event with position > p up to the returned `position`:
  *    positions are dense and committed in order (storage invariants 2-3), so a page that ends
  *    short has reached the head, and nothing at or below `position` can appear later.
- * 6. The local cache lives in the log's meta under LOCAL_META_PREFIX, a prefix no other meta
- *    key uses: it is not an event, so read, subscribe and sync never see it.
+ * 6. The local cache never shows as an event (local-cache.ts states and keeps it).
  */
 import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
-import type {
-  JsonValue,
-  LocalRecord,
-  NewEvent,
-  StoredEvent,
-  StoredEventRecord,
-} from '../core/events.ts';
+import type { LocalRecord, NewEvent, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import type { EventId } from '../core/ids.ts';
-import { assertJsonValue, jsonByteLength } from '../core/json.ts';
 import type { Projection } from '../core/projection.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
@@ -39,6 +31,7 @@ import type { EventLog, IngestResult } from '../storage/adapter.ts';
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { ChangeFeed } from './change-feed.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
+import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, cursorAtEndOf, matchesLive, readWith } from './read-query.ts';
 import type {
@@ -57,18 +50,6 @@ import { ProjectionWatchers } from './watchers.ts';
 
 const CONFLICT_PAGE = 500;
 const RECEIVE_PAGE = 500;
-/** Meta keys of the local cache (invariant 6). */
-export const LOCAL_META_PREFIX = 'local:';
-export const LOCAL_KEY_MAX_LENGTH = 200;
-/** The largest JSON text a local cache value may have: a merged Yjs state of a large document. */
-export const LOCAL_VALUE_MAX_BYTES = 16 * 1024 * 1024;
-
-function localKey(key: unknown): string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > LOCAL_KEY_MAX_LENGTH) {
-    throw new ValidationError('key', `must be a string of 1 to ${LOCAL_KEY_MAX_LENGTH} characters`);
-  }
-  return LOCAL_META_PREFIX + key;
-}
 
 function compileReceive(position: unknown, query: ReceiveQuery = {}) {
   if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0) {
@@ -101,6 +82,7 @@ function reportError(error: unknown): void {
 class Store<E> implements EventStore<E> {
   readonly replicaId: string;
   readonly sync: SyncApi;
+  readonly local: LocalCache;
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly runtimes = new Map<string, ProjectionRuntime>();
@@ -153,6 +135,7 @@ class Store<E> implements EventStore<E> {
     };
     this.controller = options.syncFactory?.(internals);
     this.sync = this.controller ?? offlineSync();
+    this.local = localCache(log, (operation) => this.guard(operation));
   }
 
   async start(): Promise<void> {
@@ -243,27 +226,6 @@ class Store<E> implements EventStore<E> {
       return { events: this.present(out), position: reached, head };
     });
   }
-
-  readonly local: LocalCache = {
-    get: (key) =>
-      this.guard(async () => {
-        const value = await this.log.getMeta(localKey(key));
-        return value === null ? undefined : value; // set(key, null) clears
-      }),
-    set: (key, value) =>
-      this.guard(async () => {
-        const name = localKey(key);
-        assertJsonValue(value, 'value');
-        const bytes = jsonByteLength(value);
-        if (bytes > LOCAL_VALUE_MAX_BYTES) {
-          throw new ValidationError(
-            'value',
-            `encoded size ${bytes} bytes is over the limit of ${LOCAL_VALUE_MAX_BYTES}`,
-          );
-        }
-        await this.log.setMeta(name, value as JsonValue);
-      }),
-  };
 
   subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void {
     if (this.closed) throw new StoreClosedError();
