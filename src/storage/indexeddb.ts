@@ -1,8 +1,9 @@
 /**
  * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
  * its helpers: idb-schema.ts the schema and its upgrades, idb-segments.ts segment reads and
- * writes, idb-connection.ts transactions and the handle's life, idb-open.ts opening); browser
- * quirks are in idb-quirks.ts, native error translation in idb-errors.ts.
+ * writes, idb-snapshots.ts the snapshots store, idb-connection.ts transactions and the handle's
+ * life, idb-open.ts opening); browser quirks are in idb-quirks.ts, native error translation in
+ * idb-errors.ts.
  *
  * Schema (version 2; idb-schema.ts migrates version 1, one record per event, in its upgrade):
  *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
@@ -82,6 +83,7 @@ import {
   readPosRange,
   request,
 } from './idb-segments.ts';
+import { IdbSnapshots } from './idb-snapshots.ts';
 
 /** Page size of scans that have no caller-given limit (minCursorSince), in segments. */
 const SCAN_PAGE = 256;
@@ -110,11 +112,15 @@ function countOf(limit: number): number {
 }
 
 class IdbEventLog implements EventLog {
+  private readonly snapshots: IdbSnapshots;
+
   constructor(
     private readonly conn: IdbConnection,
     readonly replicaId: ReplicaId,
     readonly epoch: string,
-  ) {}
+  ) {
+    this.snapshots = new IdbSnapshots(conn);
+  }
 
   private read<T>(operation: string, body: (db: Db) => Promise<T>): Promise<T> {
     return this.conn.read(operation, body);
@@ -297,55 +303,27 @@ class IdbEventLog implements EventLog {
     });
   }
 
-  async putSnapshot(snapshot: SnapshotRecord): Promise<void> {
-    // Snapshots are a cache derived from the log: losing the last one on an OS crash costs a
-    // longer replay, never data, so they do not pay for a flush to disk.
-    await this.write(
-      'putSnapshot',
-      ['snapshots'],
-      async (tx) => {
-        tx.objectStore('snapshots').put(snapshot);
-      },
-      'relaxed',
-    );
+  putSnapshot(snapshot: SnapshotRecord): Promise<void> {
+    return this.snapshots.put(snapshot);
   }
 
-  async listSnapshots(projection: string, version: number): Promise<SnapshotMeta[]> {
-    return this.read('listSnapshots', async (db) => {
-      const out: SnapshotMeta[] = [];
-      const range = IDBKeyRange.bound([projection, version], [projection, version, []]);
-      // A cursor, not getAll: only one snapshot state is held at a time.
-      let cursor = await db.transaction('snapshots').store.openCursor(range);
-      while (cursor !== null) {
-        const { state: _state, ...meta } = cursor.value;
-        out.push(meta);
-        cursor = await cursor.continue();
-      }
-      return out;
-    });
+  listSnapshots(projection: string, version: number): Promise<SnapshotMeta[]> {
+    return this.snapshots.list(projection, version);
   }
 
-  async getSnapshot(
+  getSnapshot(
     projection: string,
     version: number,
     cursor: string,
   ): Promise<SnapshotRecord | undefined> {
-    return this.read('getSnapshot', (db) => db.get('snapshots', [projection, version, cursor]));
+    return this.snapshots.get(projection, version, cursor);
   }
 
-  async deleteSnapshots(
+  deleteSnapshots(
     projection: string,
     which?: readonly { version: number; cursor: string }[],
   ): Promise<void> {
-    await this.write('deleteSnapshots', ['snapshots'], async (tx) => {
-      const store = tx.objectStore('snapshots');
-      if (which === undefined) {
-        // Versions are numbers, and every array sorts after every number.
-        store.delete(IDBKeyRange.bound([projection], [projection, []]));
-        return;
-      }
-      for (const w of which) store.delete([projection, w.version, w.cursor]);
-    });
+    return this.snapshots.delete(projection, which);
   }
 
   async getMeta(key: string): Promise<JsonValue | undefined> {
