@@ -2,15 +2,16 @@
  * A property test for adapters that pack the log (IndexedDB segments, issue 3): random appends
  * (long and short, several streams) and ingests (remote events that sort among stored ones,
  * duplicates), then every kind of read, compared with the memory adapter, which keeps one entry
- * per event. Imports only vitest, fast-check and src, so that it also runs in a browser.
+ * per event. Imports only vitest, fast-check, src and test/fixtures (which imports only src), so
+ * that it also runs in a browser.
  */
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import type { StoredEventRecord } from '../../src/core/events.ts';
-import { encodeHlc } from '../../src/core/hlc.ts';
-import { Cursor, EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
+import { EventId, ReplicaId } from '../../src/core/ids.ts';
 import type { CursorQuery, EventLog, StorageAdapter } from '../../src/storage/adapter.ts';
 import { memoryStorage } from '../../src/storage/memory.ts';
+import { storedEvent } from '../fixtures/events.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 const REMOTES = [ReplicaId.parse('remote0000000001'), ReplicaId.parse('remote0000000002')];
@@ -72,21 +73,16 @@ async function run(log: EventLog, ops: Op[]): Promise<void> {
     }
     const events = op.events.map((f) => {
       const replica = REMOTES[f.replica]!;
-      const seq = Seq.make(++seqs[f.replica]!);
-      const hlc = encodeHlc({ wall: f.wall, counter: 0 });
-      const e: StoredEventRecord = {
-        id: EventId.parse(`${replica}-${seq}`),
-        type: 'Remote',
-        data: { seq },
-        stream: f.stream,
-        version: seq,
+      const seq = ++seqs[f.replica]!;
+      return storedEvent({
         replica,
         seq,
-        hlc,
-        time: f.wall,
-        cursor: Cursor.make(hlc, replica, seq),
-      };
-      return e;
+        wall: f.wall,
+        stream: f.stream,
+        id: `${replica}-${seq}`,
+        type: 'Remote',
+        data: { seq },
+      });
     });
     // Some events sent before come again (ingest skips them).
     const again = sent.slice(0, op.again);

@@ -1,7 +1,7 @@
 /**
  * The one storage conformance suite: every StorageAdapter (memory, fake-indexeddb, real Chromium
- * IndexedDB) runs it through describe.each. It imports only vitest and src, so that it also runs
- * in a browser. Test names cite the invariants of src/storage/adapter.ts (A1..A5) and
+ * IndexedDB) runs it through describe.each. It imports only vitest, src and test/fixtures (which
+ * imports only src), so that it also runs in a browser. Test names cite the invariants of src/storage/adapter.ts (A1..A5) and
  * src/core/append.ts (P1..P7).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -13,8 +13,8 @@ import type {
   LocalRecord,
   StoredEventRecord,
 } from '../../src/core/events.ts';
-import { decodeHlc, encodeHlc } from '../../src/core/hlc.ts';
-import { Cursor, EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
+import { decodeHlc } from '../../src/core/hlc.ts';
+import { Cursor, EventId, ReplicaId } from '../../src/core/ids.ts';
 import type { ValidNewEvent } from '../../src/core/validate.ts';
 import type {
   EventLog,
@@ -23,6 +23,7 @@ import type {
   SnapshotRecord,
   StorageAdapter,
 } from '../../src/storage/adapter.ts';
+import { storedEvent } from '../fixtures/events.ts';
 
 type NewLocal = ValidNewEvent & { id: EventId };
 
@@ -67,6 +68,7 @@ function written(result: LocalAppendResult): LocalRecord[] {
 function remoteEvent(fields: {
   seq: number;
   wall: number;
+  counter?: number;
   stream?: string;
   version?: number;
   id?: string;
@@ -74,20 +76,16 @@ function remoteEvent(fields: {
   data?: JsonValue;
 }): StoredEventRecord {
   const replica = fields.replica ?? REMOTE;
-  const hlc = encodeHlc({ wall: fields.wall, counter: 0 });
-  const seq = Seq.make(fields.seq);
-  return {
-    id: EventId.parse(fields.id ?? `remote-${replica}-${fields.seq}`),
-    type: 'Added',
-    data: fields.data ?? { remote: fields.seq },
-    stream: fields.stream ?? 'remote-stream',
-    version: fields.version ?? fields.seq,
+  return storedEvent({
     replica,
-    seq,
-    hlc,
-    time: fields.wall,
-    cursor: Cursor.make(hlc, replica, seq),
-  };
+    seq: fields.seq,
+    wall: fields.wall,
+    counter: fields.counter,
+    stream: fields.stream ?? 'remote-stream',
+    version: fields.version,
+    id: fields.id ?? `remote-${replica}-${fields.seq}`,
+    data: fields.data ?? { remote: fields.seq },
+  });
 }
 
 function snapshot(
@@ -641,14 +639,8 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
         const many = Array.from({ length: 300 }, (_, i) => newEvent({ i }));
         written(await append(log, 'a', many, { now: 1_000 }));
         written(await append(log, 'b', [newEvent(), newEvent()], { now: 1_000 }));
-        const late = (seq: number, counter: number, stream: string): StoredEventRecord => {
-          const hlc = encodeHlc({ wall: 1_000, counter });
-          return {
-            ...remoteEvent({ seq, wall: 1_000, stream }),
-            hlc,
-            cursor: Cursor.make(hlc, REMOTE, Seq.make(seq)),
-          };
-        };
+        const late = (seq: number, counter: number, stream: string): StoredEventRecord =>
+          remoteEvent({ seq, wall: 1_000, counter, stream });
         // Receive order differs from the total order; two land in one run, one on its edge.
         await log.ingest({
           events: [late(1, 150, 'a'), late(2, 10, 'r'), late(3, 11, 'r'), late(4, 299, 'a')],
