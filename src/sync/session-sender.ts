@@ -191,7 +191,9 @@ export class SessionSender {
       if (!this.windowAllows()) return;
       const from = this.sentPos;
       const records = await log.readByPos(from, limits.maxBatchEvents);
-      if (this.stopped || this.sentPos !== from) return;
+      // A batch began storing while the read was out: what it found may be that batch's, not yet
+      // marked as received. The ingest pumps again once they are (invariant 5).
+      if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
       if (records.length === 0) {
         if (!this.caughtUpSent) {
           this.caughtUpSent = true;

@@ -4,6 +4,7 @@
  * (S) and src/sync/protocol.ts (P).
  */
 import { describe, expect, it } from 'vitest';
+import type { SyncLog } from '../../src/sync/log.ts';
 import { storeSyncLog } from '../../src/sync/store-log.ts';
 import { memoryTransportPair } from '../../src/sync/transports/memory.ts';
 import { DAY_MS } from './fixtures.ts';
@@ -35,6 +36,42 @@ describe('peer session', () => {
     await until(() => link.a.stats().peerCaughtUp && link.b.stats().peerCaughtUp);
     expect(link.a.stats().eventsSent).toBe(20);
     expect(link.b.stats().eventsSent).toBe(0);
+  });
+
+  it('does not echo what a read in flight finds while the batch it belongs to is being stored (S5)', async () => {
+    const { internals: a } = await memoryReplica();
+    const { internals: b } = await memoryReplica();
+    const { internals: c } = await memoryReplica();
+    // Events of a third replica, which B cannot tell A holds from A's hello alone.
+    await c.append('s', ...Array.from({ length: 20 }, (_, i) => i));
+    const first = await linkSessions(c, a, memoryTransportPair());
+    await until(() => first.b.stats().caughtUp);
+    first.close();
+    const real = storeSyncLog(b);
+    // B's first read is held until its first ingest has written, and resolves while the session
+    // still stores that batch (as a read on another pooled database connection can).
+    let written = () => {};
+    const firstIngest = new Promise<void>((resolve) => {
+      written = resolve;
+    });
+    const log: SyncLog = {
+      ...real,
+      async readByPos(afterPos, limit) {
+        await firstIngest;
+        return real.readByPos(afterPos, limit);
+      },
+      async ingest(events) {
+        const result = await real.ingest(events);
+        written();
+        await settle();
+        return result;
+      },
+    };
+    const link = await linkSessions(a, b, memoryTransportPair(), { b: { log } });
+    await until(() => link.a.stats().peerCaughtUp && link.b.stats().peerCaughtUp);
+    expect(await idsInOrder(b)).toEqual(await idsInOrder(a));
+    expect(link.b.stats().eventsSent).toBe(0);
+    expect(link.errors).toEqual([]);
   });
 
   it('stores and applies every event once when every frame is delivered twice (case 13)', async () => {
