@@ -6,6 +6,7 @@ import {
   assertJsonValue,
   cloneJson,
   jsonByteLength,
+  jsonDepthExceeds,
   jsonEqual,
   utf8Length,
   utf8LengthInBrowser,
@@ -260,5 +261,25 @@ describe('cloneJson', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(JSON.stringify(copy)).toBe(JSON.stringify(parsed));
     expect(jsonEqual(copy, parsed)).toBe(true);
+  });
+
+  it('measures the bracket depth of a JSON text, ignoring brackets and escaped quotes in strings', () => {
+    expect(jsonDepthExceeds('1', 0)).toBe(false);
+    expect(jsonDepthExceeds('[]', 0)).toBe(true);
+    expect(jsonDepthExceeds('[[1]]', 2)).toBe(false);
+    expect(jsonDepthExceeds('[[1]]', 1)).toBe(true);
+    expect(jsonDepthExceeds(String.raw`["[[[", {"a\\":"\\\"[["}]`, 2)).toBe(false);
+    expect(jsonDepthExceeds(String.raw`["\\", [[1]]]`, 2)).toBe(true);
+    expect(jsonDepthExceeds('["unterminated [[[', 1)).toBe(false);
+    // The nesting of arrays and objects in the value the text stands for.
+    const depthOf = (v: unknown): number =>
+      v !== null && typeof v === 'object' ? 1 + Math.max(0, ...Object.values(v).map(depthOf)) : 0;
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.integer({ min: 0, max: 8 }), (value, max) => {
+        const text = JSON.stringify(value);
+        expect(jsonDepthExceeds(text, max)).toBe(depthOf(value) > max);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
