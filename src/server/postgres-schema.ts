@@ -9,8 +9,9 @@
  *    by a newer layout is refused rather than misread.
  * 2. Table names are always qualified with a validated schema name (an identifier of lowercase
  *    letters, digits and `_`), never taken from input unchecked.
- * 3. Every committed append sends one NOTIFY on the schema's channel, inside the ingest
- *    transaction, so it is delivered only if, and after, the append committed.
+ * 3. Every committed append sends one NOTIFY on the schema's channel (one per space a group
+ *    appended to, with its new head), inside the ingest transaction, so it is delivered only if,
+ *    and after, the append committed.
  * 4. The listener reconnects after losing its connection, and then calls `onReconnect` so that
  *    appends whose notification was lost are still announced (by reading the heads again).
  */

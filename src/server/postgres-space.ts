@@ -1,7 +1,7 @@
 /**
  * One space's log on PostgreSQL: the SpaceLog half of postgresStorage (postgres.ts). The
- * invariant numbers in comments refer to the header of postgres.ts (2, 3, 5, 6, 7 and 9 are
- * kept here).
+ * invariant numbers in comments refer to the header of postgres.ts (5, 6, 7 and 9 are kept here;
+ * ingests are written by the storage's group commit, postgres-ingest.ts).
  */
 import type { PoolClient } from 'pg';
 import { StorageError } from '../core/errors.ts';
@@ -9,8 +9,9 @@ import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { decodeHlc } from '../core/hlc.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
-import { channelOf } from './postgres-schema.ts';
-import { RecentRecords } from './recent-records.ts';
+import { type IngestPiece, storedIds } from './postgres-ingest.ts';
+import { eventOfRow, eventRow, key, unkey } from './postgres-rows.ts';
+import { type RecentBudget, RecentRecords } from './recent-records.ts';
 import type { EventOrigin, OriginCheck, SpaceLog } from './storage.ts';
 
 /** What a space log needs from its storage (PostgresServerStorage). */
@@ -20,27 +21,23 @@ export interface PostgresDatabase {
   readonly instanceId: string;
   readonly now: () => number;
   readonly maxClockDriftMs: number;
+  /** Bounds the recent records of every space together (invariant 6). */
+  readonly recentBudget: RecentBudget;
   /** Runs `fn` on a pooled connection, with errors as StorageErrors. */
   run<T>(operation: string, fn: (client: PoolClient) => Promise<T>): Promise<T>;
   /** Runs `fn` inside BEGIN ... COMMIT; resolves only after the commit (invariant 1). */
   transaction<T>(operation: string, fn: (client: PoolClient) => Promise<T>): Promise<T>;
+  /**
+   * Writes an ingest in the next group commit (invariant 10); `committed` runs right after the
+   * group's COMMIT, before any other code.
+   */
+  ingest(piece: IngestPiece, committed: (records: LocalRecord[]) => void): Promise<LocalRecord[]>;
 }
-
-/** The stored form of a string (invariant 9). */
-export function key(value: string): string {
-  return JSON.stringify(value);
-}
-
-function unkey(stored: string): string {
-  return JSON.parse(stored) as string;
-}
-
-/** Parsed records kept per space for live tailing (invariant 6). */
 
 export class PostgresSpaceLog implements SpaceLog {
   private readonly listeners = new Set<(headPos: number) => void>();
   /** Invariant 6: what this process wrote last, parsed. */
-  private readonly recent = new RecentRecords();
+  private readonly recent: RecentRecords;
   /** The highest head announced to listeners (invariant 5). */
   private announced = 0;
   private readonly s: string;
@@ -55,6 +52,7 @@ export class PostgresSpaceLog implements SpaceLog {
     head: number,
   ) {
     this.s = storage.schema;
+    this.recent = new RecentRecords(storage.recentBudget);
     this.k = key(space);
     this.announced = head;
   }
@@ -83,10 +81,7 @@ export class PostgresSpaceLog implements SpaceLog {
         `SELECT pos, body FROM ${this.s}.events WHERE space = $1 AND pos > $2 ORDER BY pos LIMIT $3`,
         [this.k, afterPos, max],
       );
-      return rows.rows.map((row) => ({
-        pos: Number(row.pos),
-        event: JSON.parse(row.body) as StoredEventRecord,
-      }));
+      return rows.rows.map((row) => ({ pos: Number(row.pos), event: eventOfRow(row) }));
     });
   }
 
@@ -102,63 +97,36 @@ export class PostgresSpaceLog implements SpaceLog {
   }
 
   async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
-    const written = await this.write(events).catch((error: unknown) => {
-      // A COMMIT that failed in flight may still have committed, and this instance ignores its
-      // own notification: read the head again so that listeners hear of it all the same.
-      this.headPos().then(
-        (head) => this.announce(head),
-        () => {},
-      );
-      throw error;
-    });
+    // The rows are made here, on the caller's turn, not on the group's path; an event that
+    // cannot be made into one fails its own ingest only.
+    let piece: IngestPiece;
+    try {
+      piece = { space: this.k, name: this.space, rows: events.map(eventRow) };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new StorageError('STORAGE', `postgres ingest failed: ${message}`, {
+        operation: 'ingest',
+      });
+    }
+    const written = await this.storage
+      .ingest(piece, (records) => {
+        // Right after the commit, before any reader runs: the cache ends at the new head.
+        if (records.length === 0) return;
+        this.recent.add(records);
+        this.announce(records[records.length - 1]!.pos);
+      })
+      .catch((error: unknown) => {
+        // A COMMIT that failed in flight may still have committed, and this instance ignores
+        // its own notification: read the head again so that listeners hear of it all the same.
+        this.headPos().then(
+          (head) => this.announce(head),
+          () => {},
+        );
+        throw error;
+      });
     const limit = this.storage.now() + this.storage.maxClockDriftMs;
     const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
-    if (written.length > 0) {
-      this.recent.add(written);
-      this.announce(written[written.length - 1]!.pos);
-    }
     return { written, skewed };
-  }
-
-  /** The ingest transaction: new events at the next positions, under the space lock. */
-  private write(events: StoredEventRecord[]): Promise<LocalRecord[]> {
-    return this.storage.transaction('ingest', async (c) => {
-      // invariant 2: the row lock serializes every ingest of this space, on every server.
-      let head = await this.lockHead(c);
-      const held = await this.heldIds(
-        c,
-        events.map((e) => e.id),
-      );
-      const out: LocalRecord[] = [];
-      for (const event of events) {
-        if (held.has(event.id)) continue;
-        held.add(event.id); // a batch that holds one id twice stores it once (invariant 3)
-        head += 1;
-        out.push({ event, pos: head });
-      }
-      if (out.length === 0) return out;
-      await c.query(
-        `INSERT INTO ${this.s}.events (space, pos, id, replica, seq, stream, cursor, body)
-         SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])`,
-        [
-          this.k,
-          out.map((r) => r.pos),
-          out.map((r) => key(r.event.id)),
-          out.map((r) => key(r.event.replica)),
-          out.map((r) => r.event.seq),
-          out.map((r) => key(r.event.stream)),
-          out.map((r) => key(r.event.cursor)),
-          out.map((r) => JSON.stringify(r.event)),
-        ],
-      );
-      await c.query(`UPDATE ${this.s}.spaces SET head = $2 WHERE space = $1`, [this.k, head]);
-      // Sent on commit only (postgres-schema.ts invariant 3).
-      await c.query('SELECT pg_notify($1, $2)', [
-        channelOf(this.s),
-        JSON.stringify({ space: this.space, head, from: this.storage.instanceId }),
-      ]);
-      return out;
-    });
   }
 
   async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {
@@ -266,10 +234,12 @@ export class PostgresSpaceLog implements SpaceLog {
   }
 
   private async heldIds(c: PoolClient, ids: string[]): Promise<Set<string>> {
-    const rows = await c.query<{ id: string }>(
-      `SELECT id FROM ${this.s}.events WHERE space = $1 AND id = ANY($2::text[])`,
-      [this.k, ids.map(key)],
+    const held = await storedIds(
+      c,
+      this.s,
+      ids.map(() => this.k),
+      ids.map(key),
     );
-    return new Set(rows.rows.map((r) => unkey(r.id)));
+    return new Set(held.map((r) => unkey(r.id)));
   }
 }

@@ -2,36 +2,49 @@
  * PostgreSQL server storage on `pg`: for several sync servers sharing one database (scale-out).
  *
  * Invariants (beyond those of storage.ts):
- * 1. One ingest is one transaction, committed (with `synchronous_commit=on`, forced per
- *    connection) before its promise resolves: the session acks only events that survive a crash.
- * 2. Positions stay dense and unique per space across servers: an ingest first locks the space's
- *    row (`SELECT ... FOR UPDATE`), so ingests of one space are serialized in the database, and
- *    it reads and advances `head` under that lock. Spaces do not block each other.
+ * 1. An ingest is committed (with `synchronous_commit=on`, forced per connection) before its
+ *    promise resolves: the session acks only events that survive a crash. It is atomic: it is
+ *    written whole or, rolled back to its savepoint, not at all (invariant 10).
+ * 2. Positions stay dense and unique per space across servers: a transaction that ingests first
+ *    locks its spaces' rows (`SELECT ... FOR UPDATE`, in key order), so ingests of one space are
+ *    serialized in the database, and it reads and advances `head` under that lock. Spaces do not
+ *    block each other, except those written by one group.
  * 3. Ids are unique per space by a unique constraint on (space, id); under the lock an ingest
- *    skips the ids the space already holds (and repeats within its batch), so a resent event is
- *    stored once however late it comes; the constraint is the backstop.
+ *    skips the ids the space already holds (and repeats within its batch or its group), so a
+ *    resent event is stored once however late it comes; the constraint is the backstop.
  * 4. An event is stored as TEXT holding its JSON (not jsonb): the exact stored form a session
  *    sends on, key order and `__proto__` keys included, is read back byte for byte; nothing
- *    queries inside it. Reads order by position.
+ *    queries inside it. Reads order by position. The JSON text of its data, made when it is
+ *    written, is kept for forwarding it (postgres-rows.ts).
  * 5. `onAppend` hears every append of the space: this instance's own right after commit, other
  *    instances' through LISTEN/NOTIFY (postgres-schema.ts). Listeners are called only with a head
  *    above the last one announced, so an append is never announced twice (a notification of
  *    one's own append is ignored anyway).
  * 6. The records this instance wrote last are kept parsed (`recent`), contiguous, and serve a
- *    read only when they still end at the space's head in the database.
+ *    read only when they still end at the space's head in the database; one budget of bytes
+ *    bounds them for all spaces together (recent-records.ts).
  * 7. Claims of replica ownership take the same space lock as ingests, so two servers cannot give
  *    one replica to two subjects; a refused batch rolls back and claims nothing.
  * 8. The pool is bounded (`poolSize`); close() ends it and the LISTEN connection.
  * 9. Every string column holds the JSON encoding of its value (`key()`): PostgreSQL TEXT cannot
  *    hold U+0000 (which the server's peer keys contain) and would turn a lone surrogate into
  *    U+FFFD, making distinct ids collide; JSON.stringify escapes both, one-to-one.
+ * 10. Group commit: ingests handed over while a group commits, or in one turn of the event loop
+ *    (batches from many connections, of any spaces), are written by ONE transaction, so one
+ *    commit (one WAL flush) covers them all (postgres-group-commit.ts, postgres-ingest.ts); one
+ *    failing rolls back only itself, and none resolves before the group's commit. close() lets
+ *    the ingests handed over before it commit.
  */
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import pg from 'pg';
 import { StorageError } from '../core/errors.ts';
+import type { LocalRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
+import { AsyncGroupCommit } from './postgres-group-commit.ts';
+import { type IngestPiece, writeGroup } from './postgres-ingest.ts';
+import { key } from './postgres-rows.ts';
 import {
   AppendListener,
   type AppendNotice,
@@ -39,7 +52,8 @@ import {
   createSchema,
   isValidSchemaName,
 } from './postgres-schema.ts';
-import { key, type PostgresDatabase, PostgresSpaceLog } from './postgres-space.ts';
+import { type PostgresDatabase, PostgresSpaceLog } from './postgres-space.ts';
+import { RecentBudget } from './recent-records.ts';
 import { assertSpaceName, type ServerStorage, type SpaceLog } from './storage.ts';
 
 export interface PostgresStorageOptions {
@@ -51,7 +65,18 @@ export interface PostgresStorageOptions {
   now?: () => number;
   /** An event HLC further than this ahead of the wall clock is reported as skewed. */
   maxClockDriftMs?: number;
+  /**
+   * Estimated bytes of recently written records kept parsed, shared by every space (invariant 6;
+   * recent-records.ts). Default 128 MiB, as for sqliteStorage.
+   */
+  recentCacheBytes?: number;
 }
+
+/**
+ * The most events one group writes (unless one ingest alone has more): its statements carry them
+ * all (a few MB), and its spaces stay locked meanwhile. A batch is at most 2000 (maxBatchEvents).
+ */
+const MAX_GROUP_EVENTS = 10_000;
 
 function storageError(operation: string, error: unknown): StorageError {
   if (error instanceof StorageError) return error;
@@ -64,6 +89,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   readonly schema: string;
   readonly now: () => number;
   readonly maxClockDriftMs: number;
+  readonly recentBudget: RecentBudget;
   /** Tells this instance's notifications from other servers' (invariant 5). */
   readonly instanceId = randomUUID();
   private readonly pool: pg.Pool;
@@ -71,7 +97,12 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   private readonly spaces = new Map<string, Promise<PostgresSpaceLog>>();
   private readonly open = new Map<string, PostgresSpaceLog>();
   private ready: Promise<void> | undefined;
+  /** Ingests commit in groups (invariant 10). */
+  private readonly commits: AsyncGroupCommit<IngestPiece, LocalRecord[]>;
+  /** Set by close(): no new ingests, while those handed over still commit. */
+  private closing = false;
   private closed = false;
+  private shutting: Promise<void> | undefined;
 
   constructor(connectionString: string, options: PostgresStorageOptions) {
     this.schema = options.schema ?? 'chronicle';
@@ -81,6 +112,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     this.name = `postgres:${redact(connectionString)}/${this.schema}`;
     this.now = options.now ?? Date.now;
     this.maxClockDriftMs = options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
+    this.recentBudget = new RecentBudget(options.recentCacheBytes);
     // invariant 1: a database or role default of synchronous_commit=off would ack before the
     // WAL is flushed; the connection option overrides it.
     const config = {
@@ -98,6 +130,14 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
       (notice) => this.heard(notice),
       () => void this.catchUp(),
     );
+    this.commits = new AsyncGroupCommit({
+      commit: (pieces) =>
+        this.run('ingest', (c) =>
+          writeGroup(c, { schema: this.schema, instanceId: this.instanceId }, pieces),
+        ),
+      weight: (piece) => piece.rows.length,
+      maxWeight: MAX_GROUP_EVENTS,
+    });
   }
 
   assertOpen(): void {
@@ -168,6 +208,12 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     });
   }
 
+  /** Hands an ingest to the next group commit (invariant 10). */
+  ingest(piece: IngestPiece, committed: (records: LocalRecord[]) => void): Promise<LocalRecord[]> {
+    if (this.closing) return Promise.reject(new StorageError('STORAGE', `${this.name} is closed`));
+    return this.commits.run(piece, committed);
+  }
+
   async openSpace(space: string): Promise<SpaceLog> {
     this.assertOpen();
     assertSpaceName(space);
@@ -218,8 +264,15 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    this.shutting ??= this.shutdown();
+    return this.shutting;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    // Graceful shutdown: what was handed over commits first (invariant 10).
+    await this.commits.flush();
     this.closed = true;
     this.spaces.clear();
     this.open.clear();

@@ -89,6 +89,70 @@ export function runServerStorageConformance(implementations: StorageImplementati
       expect(new Set(all.map((r) => r.event.id)).size).toBe(150);
     });
 
+    it('stores an id sent by two ingests at once once, for the one handed over first (3)', async () => {
+      const log = await storage.openSpace('s');
+      const [x, y, z] = makeEvents(3);
+      const [first, second] = await Promise.all([log.ingest([x!, y!]), log.ingest([y!, z!, x!])]);
+      expect(first.written.map((r) => [r.event.id, r.pos])).toEqual([
+        [x!.id, 1],
+        [y!.id, 2],
+      ]);
+      expect(second.written.map((r) => [r.event.id, r.pos])).toEqual([[z!.id, 3]]);
+      expect((await log.readByPos(0, 10)).map((r) => r.event.id)).toEqual([x!.id, y!.id, z!.id]);
+    });
+
+    it('writes ingests handed over together each whole or not at all: one failing stores nothing, the others take dense positions (3, 5)', async () => {
+      const a = await storage.openSpace('a');
+      const b = await storage.openSpace('b');
+      const heads: number[] = [];
+      a.onAppend((head) => heads.push(head));
+      // No storage can store an event without an id: that ingest fails where it is written.
+      const broken = { ...makeEvent({ replica: 'three', seq: 3 }), id: undefined as never };
+      const results = await Promise.allSettled([
+        a.ingest(makeEvents(3, { replica: 'one' })),
+        b.ingest(makeEvents(2, { replica: 'two' })),
+        a.ingest([...makeEvents(2, { replica: 'three' }), broken]),
+        a.ingest(makeEvents(1, { replica: 'four' })),
+      ]);
+      expect(results.map((r) => r.status)).toEqual([
+        'fulfilled',
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+      ]);
+      expect(results[2]).toMatchObject({ reason: { code: 'STORAGE' } });
+      expect(heads).toEqual([3, 4]);
+      const expected = [
+        [1, 'one'],
+        [2, 'one'],
+        [3, 'one'],
+        [4, 'four'],
+      ];
+      const check = async (s: ServerStorage) => {
+        const stored = await (await s.openSpace('a')).readByPos(0, 10);
+        expect(stored.map((r) => [r.pos, r.event.replica])).toEqual(expected);
+        expect(await (await s.openSpace('a')).headPos()).toBe(4);
+        expect(await (await s.openSpace('b')).headPos()).toBe(2);
+      };
+      await check(storage);
+      if (fixture.reopen === undefined) return;
+      storage = await fixture.reopen();
+      await check(storage);
+    });
+
+    it('commits the ingests handed over before close() (graceful shutdown)', async () => {
+      const log = await storage.openSpace('s');
+      const events = makeEvents(3);
+      const pending = log.ingest(events);
+      await storage.close();
+      expect((await pending).written.map((r) => r.pos)).toEqual([1, 2, 3]);
+      if (fixture.reopen === undefined) return;
+      storage = await fixture.reopen();
+      expect((await (await storage.openSpace('s')).readByPos(0, 10)).map((r) => r.event)).toEqual(
+        events,
+      );
+    });
+
     it('keeps spaces disjoint (1)', async () => {
       const a = await storage.openSpace('a');
       const b = await storage.openSpace('b');
