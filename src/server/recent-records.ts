@@ -58,7 +58,8 @@ export class RecentRecords {
   /** Estimated bytes of the records kept. */
   bytes = 0;
 
-  constructor(private readonly budget = new RecentBudget()) {
+  /** `budget`: the storage's, shared by all its spaces (invariant 3). */
+  constructor(private readonly budget: RecentBudget) {
     budget.caches.add(this);
   }
 

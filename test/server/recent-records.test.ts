@@ -17,7 +17,7 @@ const positions = (list: readonly LocalRecord[] | undefined) => list?.map((r) =>
 
 describe('RecentRecords', () => {
   it('serves contiguous records up to the head, and nothing it does not cover', () => {
-    const cache = new RecentRecords();
+    const cache = new RecentRecords(new RecentBudget());
     cache.add(records(1, 5));
     cache.add(records(6, 8));
     expect(positions(cache.slice(8, 0, 100))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
