@@ -171,21 +171,28 @@ export class PostgresSpaceLog implements SpaceLog {
   async claimOrigins(sub: string, events: readonly EventOrigin[]): Promise<OriginCheck> {
     return this.storage.transaction('claimOrigins', async (c): Promise<OriginCheck> => {
       await this.lockHead(c); // invariant 7
-      const held = await this.heldIds(
-        c,
-        events.map((e) => e.id),
-      );
-      const fresh = events.filter((e) => !held.has(e.id));
-      const replicas = [...new Set(fresh.map((e) => e.replica))];
+      const replicas = [...new Set(events.map((e) => e.replica))];
       const rows = await c.query<{ replica: string; sub: string }>(
         `SELECT replica, sub FROM ${this.s}.owners WHERE space = $1 AND replica = ANY($2::text[])`,
         [this.k, replicas.map(key)],
       );
-      const owners = new Map(rows.rows.map((r) => [unkey(r.replica), unkey(r.sub)]));
+      // null: the space's own replica, which nobody may write as.
+      const owners = new Map<string, string | null>(
+        rows.rows.map((r) => [unkey(r.replica), unkey(r.sub)]),
+      );
+      if (replicas.includes(this.replicaId)) owners.set(this.replicaId, null);
+      // Only events of replicas `sub` does not own need their ids looked up: one the space holds
+      // is never refused, and only an event new to the space claims a replica.
+      const doubtful = events.filter((e) => owners.get(e.replica) !== sub);
+      if (doubtful.length === 0) return { ok: true };
+      const held = await this.heldIds(
+        c,
+        doubtful.map((e) => e.id),
+      );
       const claimed: string[] = [];
-      for (const event of fresh) {
-        // The space's own replica: nobody may write as the server.
-        const owner = event.replica === this.replicaId ? '' : owners.get(event.replica);
+      for (const event of doubtful) {
+        if (held.has(event.id)) continue;
+        const owner = owners.get(event.replica);
         if (owner === undefined) {
           owners.set(event.replica, sub);
           claimed.push(event.replica);
