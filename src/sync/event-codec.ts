@@ -36,8 +36,15 @@ import {
   WELL_FORMED,
 } from '../core/validate.ts';
 
-/** Data texts a server storage made when it wrote an event, kept while the event object lives. */
-const dataTexts = new WeakMap<StoredEvent, string>();
+/**
+ * Where a storage keeps the data text of an event it wrote (invariant 4): a property of the event
+ * object itself, under a symbol and not enumerable, so it goes wherever the object goes and is
+ * invisible to JSON, spreads and equality. A WeakMap cost three times as much to fill and slowed
+ * every GC once it held the 100,000 events of a catch-up (ephemerons). Frozen events (a client
+ * store's) go to the WeakMap.
+ */
+const DATA_TEXT = Symbol('chronicle.dataText');
+const frozenDataTexts = new WeakMap<StoredEvent, string>();
 
 /**
  * Remembers the JSON text of `event.data`, for a sender that forwards the same event object
@@ -45,12 +52,21 @@ const dataTexts = new WeakMap<StoredEvent, string>();
  * should remember: the text lives as long as the object.
  */
 export function rememberDataText(event: StoredEvent, text: string): void {
-  dataTexts.set(event, text);
+  if (Object.isExtensible(event)) {
+    Object.defineProperty(event, DATA_TEXT, { value: text, writable: true, configurable: true });
+  } else {
+    frozenDataTexts.set(event, text);
+  }
 }
 
 /** The JSON text of the event's data: remembered, or made now. */
 export function dataTextOf(event: StoredEvent): string {
-  return dataTexts.get(event) ?? JSON.stringify(event.data) ?? 'null';
+  return (
+    (event as { [DATA_TEXT]?: string })[DATA_TEXT] ??
+    frozenDataTexts.get(event) ??
+    JSON.stringify(event.data) ??
+    'null'
+  );
 }
 
 /**
