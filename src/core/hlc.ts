@@ -34,6 +34,16 @@ export function encodeHlc(state: HlcState): Hlc {
     .padStart(COUNTER_WIDTH, '0')}` as Hlc;
 }
 
+/**
+ * The greatest HLC within wall time `wall` (floored, clamped to what encodes): an HLC string is
+ * greater than it exactly when its wall time is above `wall` (invariant 3), so a batch is checked
+ * for skew by comparing strings, without parsing each.
+ */
+export function lastHlcOf(wall: number): Hlc {
+  const clamped = Math.min(HLC_WALL_MAX, Math.max(0, Math.floor(wall)));
+  return encodeHlc({ wall: clamped, counter: COUNTER_MAX });
+}
+
 export function decodeHlc(hlc: string): HlcState {
   const match = /^([0-9a-z]{11})-([0-9a-z]{5})$/.exec(hlc);
   if (!match) throw new TypeError(`not a hybrid logical clock value: ${hlc}`);

@@ -6,7 +6,7 @@
 import type { PoolClient } from 'pg';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
-import { decodeHlc } from '../core/hlc.ts';
+import { lastHlcOf } from '../core/hlc.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { type IngestPiece, storedIds } from './postgres-ingest.ts';
@@ -125,7 +125,8 @@ export class PostgresSpaceLog implements SpaceLog {
         throw error;
       });
     const limit = this.storage.now() + this.storage.maxClockDriftMs;
-    const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
+    const last = lastHlcOf(limit);
+    const skewed = events.some((e) => e.hlc > last);
     return { written, skewed };
   }
 

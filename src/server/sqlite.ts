@@ -27,7 +27,7 @@
 import Database from 'better-sqlite3';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
-import { DEFAULT_MAX_CLOCK_DRIFT_MS, decodeHlc } from '../core/hlc.ts';
+import { DEFAULT_MAX_CLOCK_DRIFT_MS, lastHlcOf } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
@@ -248,7 +248,8 @@ class SqliteSpaceLog implements SpaceLog {
       },
     );
     const limit = this.storage.now() + this.storage.maxClockDriftMs;
-    const skewed = events.some((e) => decodeHlc(e.hlc).wall > limit);
+    const last = lastHlcOf(limit);
+    const skewed = events.some((e) => e.hlc > last);
     return { written, skewed };
   }
 

@@ -8,6 +8,7 @@ import {
   HLC_ZERO,
   type HlcState,
   isHlc,
+  lastHlcOf,
   maxHlc,
   receive,
   tick,
@@ -74,6 +75,18 @@ describe('encodeHlc / decodeHlc', () => {
       expect(() => decodeHlc(bad)).toThrow(TypeError);
     }
     expect(isHlc(42)).toBe(false);
+  });
+
+  it('hlc invariant 3: an HLC is above lastHlcOf(wall) exactly when its wall time is', () => {
+    fc.assert(
+      fc.property(arbHlcState, fc.double({ min: -10, max: 2 * T0, noNaN: true }), (state, wall) => {
+        expect(encodeHlc(state) > lastHlcOf(wall)).toBe(state.wall > wall);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(encodeHlc({ wall: T0, counter: COUNTER_MAX }) > lastHlcOf(T0)).toBe(false);
+    expect(encodeHlc({ wall: T0 + 1, counter: 0 }) > lastHlcOf(T0)).toBe(true);
+    expect(encodeHlc({ wall: T0 + 1, counter: 0 }) > lastHlcOf(T0 + 0.5)).toBe(true);
   });
 });
 
