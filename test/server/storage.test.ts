@@ -111,65 +111,6 @@ describe('sqliteStorage', () => {
     }
   });
 
-  it('invariant 7: ingests handed over in one turn commit together; one failing stores nothing of itself only', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'db.sqlite');
-    let storage = sqliteStorage(path);
-    try {
-      const a = await storage.openSpace('a');
-      const b = await storage.openSpace('b');
-      const heads: number[] = [];
-      a.onAppend((head) => heads.push(head));
-      // An id that SQLite cannot bind fails that ingest inside the group transaction.
-      const broken = { ...makeEvents(1, { replica: 'three' })[0]!, id: undefined as never };
-      const results = await Promise.allSettled([
-        a.ingest(makeEvents(3, { replica: 'one' })),
-        b.ingest(makeEvents(2, { replica: 'two' })),
-        a.ingest([...makeEvents(2, { replica: 'three' }), broken]),
-        a.ingest(makeEvents(1, { replica: 'four' })),
-      ]);
-      expect(results.map((r) => r.status)).toEqual([
-        'fulfilled',
-        'fulfilled',
-        'rejected',
-        'fulfilled',
-      ]);
-      expect(results[2]).toMatchObject({ reason: { code: 'STORAGE' } });
-      expect(heads).toEqual([3, 4]);
-      await storage.close();
-      storage = sqliteStorage(path);
-      const again = await storage.openSpace('a');
-      const stored = await again.readByPos(0, 10);
-      expect(stored.map((r) => [r.pos, r.event.replica])).toEqual([
-        [1, 'one'],
-        [2, 'one'],
-        [3, 'one'],
-        [4, 'four'],
-      ]);
-      expect(await (await storage.openSpace('b')).headPos()).toBe(2);
-    } finally {
-      await storage.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  it('commits what was handed over before close() (graceful shutdown)', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'db.sqlite');
-    const storage = sqliteStorage(path);
-    try {
-      const log = await storage.openSpace('s');
-      const pending = log.ingest(makeEvents(3));
-      await storage.close();
-      expect((await pending).written).toHaveLength(3);
-      const db = new Database(path, { readonly: true });
-      expect((db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n).toBe(3);
-      db.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
   it('invariant 4: reads rows whose body holds the whole event (files written before the split)', async () => {
     const dir = tempDir();
     const path = join(dir, 'db.sqlite');
