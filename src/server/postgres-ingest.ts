@@ -58,7 +58,8 @@ export async function writeGroup(
   return inTransaction(c, () => writeAll(c, context, pieces, true));
 }
 
-async function inTransaction<T>(c: PoolClient, fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` inside BEGIN ... COMMIT, rolling back when it throws. */
+export async function inTransaction<T>(c: PoolClient, fn: () => Promise<T>): Promise<T> {
   await c.query('BEGIN');
   try {
     const result = await fn();

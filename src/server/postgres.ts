@@ -43,7 +43,7 @@ import type { LocalRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
-import { type IngestPiece, writeGroup } from './postgres-ingest.ts';
+import { type IngestPiece, inTransaction, writeGroup } from './postgres-ingest.ts';
 import { key } from './postgres-rows.ts';
 import {
   AppendListener,
@@ -188,24 +188,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
 
   /** Runs `fn` inside BEGIN ... COMMIT; resolves only after the commit (invariant 1). */
   async transaction<T>(operation: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    return this.run(operation, async (c) => {
-      await c.query('BEGIN');
-      try {
-        const result = await fn(c);
-        await c.query('COMMIT');
-        return result;
-      } catch (error) {
-        try {
-          await c.query('ROLLBACK');
-        } catch {
-          // Still inside the failed transaction: a plain Error makes run() drop the connection.
-          throw new Error(
-            `${error instanceof Error ? error.message : String(error)}; ROLLBACK failed`,
-          );
-        }
-        throw error;
-      }
-    });
+    return this.run(operation, (c) => inTransaction(c, () => fn(c)));
   }
 
   /** Hands an ingest to the next group commit (invariant 10). */
