@@ -40,8 +40,9 @@ export function encodeHlc(state: HlcState): Hlc {
  * for skew by comparing strings, without parsing each.
  */
 export function lastHlcOf(wall: number): Hlc {
-  const clamped = Math.min(HLC_WALL_MAX, Math.max(0, Math.floor(wall)));
-  return encodeHlc({ wall: clamped, counter: COUNTER_MAX });
+  // Below 0 every HLC is above: the empty string sorts before them all.
+  if (wall < 0) return '' as Hlc;
+  return encodeHlc({ wall: Math.min(HLC_WALL_MAX, Math.floor(wall)), counter: COUNTER_MAX });
 }
 
 export function decodeHlc(hlc: string): HlcState {

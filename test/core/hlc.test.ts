@@ -87,6 +87,7 @@ describe('encodeHlc / decodeHlc', () => {
     expect(encodeHlc({ wall: T0, counter: COUNTER_MAX }) > lastHlcOf(T0)).toBe(false);
     expect(encodeHlc({ wall: T0 + 1, counter: 0 }) > lastHlcOf(T0)).toBe(true);
     expect(encodeHlc({ wall: T0 + 1, counter: 0 }) > lastHlcOf(T0 + 0.5)).toBe(true);
+    expect(encodeHlc({ wall: 0, counter: 0 }) > lastHlcOf(-0.5)).toBe(true);
   });
 });
 
