@@ -1,9 +1,9 @@
 /**
  * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
  * its helpers: idb-schema.ts the schema and its upgrades, idb-segments.ts segment reads and
- * writes, idb-snapshots.ts the snapshots store, idb-connection.ts transactions and the handle's
- * life, idb-open.ts opening); browser quirks are in idb-quirks.ts, native error translation in
- * idb-errors.ts.
+ * writes, idb-ingest.ts an ingest's transaction, idb-snapshots.ts the snapshots store,
+ * idb-connection.ts transactions and the handle's life, idb-open.ts opening); browser quirks are
+ * in idb-quirks.ts, native error translation in idb-errors.ts.
  *
  * Schema (version 2; idb-schema.ts migrates version 1, one record per event, in its upgrade):
  *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
@@ -23,9 +23,9 @@
  *
  * Invariants (numbered as in adapter.ts, plus these):
  * 1. appendLocal and ingest run in ONE readwrite transaction over segments, meta and streams:
- *    they read counters, stream versions and stored ids, call the pure planners (core/append.ts,
- *    then core/segments.ts), write exactly what they return, and resolve only after the
- *    transaction's `complete`. Nothing but IndexedDB requests is awaited inside it (RELIABILITY
+ *    they read counters, stream versions and stored ids (an ingest only when invariant 7 asks),
+ *    call the pure planners (core/append.ts, then core/segments.ts), write exactly what they
+ *    return, and resolve only after the transaction's `complete`. Nothing but IndexedDB requests is awaited inside it (RELIABILITY
  *    case 5); a rejected plan aborts it, so nothing is written.
  * 2. The replica id, epoch and zeroed counters are written by the upgrade transaction that
  *    creates the database, so every handle (every tab) reads the same ones.
@@ -38,9 +38,12 @@
  * 6. New events sort after maxCursor almost always (the HLC passes every HLC seen): then they are
  *    packed without reading any segment; otherwise the segments around them are looked up, by
  *    key, and those they fall inside are split.
+ * 7. An ingest first writes without looking its ids up, and again with them only when that
+ *    fails (idb-ingest.ts).
  */
 import { type IDBPDatabase, type StoreNames, unwrap, wrap } from 'idb';
-import { planIngest, planLocalAppend } from '../core/append.ts';
+import { type IngestPlan, planLocalAppend } from '../core/append.ts';
+import { StorageError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import type { ReplicaId } from '../core/ids.ts';
@@ -59,6 +62,7 @@ import type {
 } from './adapter.ts';
 import { IdbConnection } from './idb-connection.ts';
 import { unavailable } from './idb-errors.ts';
+import { ingestInTransaction } from './idb-ingest.ts';
 import { openDatabase, readIdentity } from './idb-open.ts';
 import {
   DEFAULT_BLOCKED_TIMEOUT_MS,
@@ -200,47 +204,23 @@ class IdbEventLog implements EventLog {
   }
 
   async ingest(request_: IngestRequest): Promise<IngestResult> {
-    const outcome = await this.write('ingest', LOG_STORES, async (tx) => {
-      const segments = tx.objectStore('segments');
-      const meta = tx.objectStore('meta');
-      const streams = tx.objectStore('streams');
-      const names = [...new Set(request_.events.map((e) => e.stream))];
-      const [rawCounters, rows, existing] = await Promise.all([
-        request(meta.get(KEY_COUNTERS)),
-        Promise.all(names.map((s) => request(streams.get(s)) as Promise<StreamRow | undefined>)),
-        lookupIds(
-          segments,
-          request_.events.map((e) => e.id),
-        ),
-      ]);
-      const rowOf = new Map(names.map((s, i) => [s, rows[i]]));
-      const counters: StoredCounters = asCounters(rawCounters);
-      const plan = planIngest(
-        { ...request_, replica: this.replicaId },
-        {
-          counters,
-          existing: existing.map((r) => r?.event),
-          streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
-        },
-      );
-      if (plan.write.length > 0) {
-        const placed = await placeRecords(segments, plan.write, counters.maxCursor);
-        applyWrite(segments, placed);
-        meta.put(plainCounters(plan.counters, placed.maxCursor), KEY_COUNTERS);
-        for (const stream of new Set([...plan.streamVersions.keys(), ...plan.possibleConflicts])) {
-          const before = rowOf.get(stream);
-          const next: StreamRow = {
-            stream,
-            version: plan.streamVersions.get(stream) ?? before?.version ?? 0,
-          };
-          if (before?.conflicted || plan.possibleConflicts.has(stream)) next.conflicted = true;
-          streams.put(next);
-        }
-      }
-      return plan;
-    });
+    let outcome: IngestPlan;
+    try {
+      outcome = await this.ingestOnce(request_, false);
+    } catch (error) {
+      // Invariant 7: most likely an event the log holds. Anything else fails again below.
+      if (!(error instanceof StorageError) || error.code !== 'STORAGE') throw error;
+      outcome = await this.ingestOnce(request_, true);
+    }
     if (outcome.write.length > 0) this.conn.notifyOthers(outcome.counters.pos);
     return { written: outcome.write, skewed: outcome.skewed, divergent: outcome.divergent };
+  }
+
+  /** One transaction of an ingest; `lookUpIds` false: every event taken as new (invariant 7). */
+  private ingestOnce(request_: IngestRequest, lookUpIds: boolean): Promise<IngestPlan> {
+    return this.write('ingest', LOG_STORES, (tx) =>
+      ingestInTransaction(tx, { ...request_, replica: this.replicaId }, lookUpIds),
+    );
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {

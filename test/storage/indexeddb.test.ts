@@ -405,3 +405,58 @@ describe('IndexedDB adapter: segments (issue 3)', () => {
     }
   });
 });
+
+describe('IndexedDB adapter: ingest without id lookups (invariant 7)', () => {
+  /** Counts `getKey` requests on the `id` index: one per id looked up. */
+  function countIdLookups(): { count: number } {
+    const counter = { count: 0 };
+    const original = IDBIndex.prototype.getKey;
+    vi.spyOn(IDBIndex.prototype, 'getKey').mockImplementation(function (this: IDBIndex, query) {
+      if (this.name === 'id') counter.count += 1;
+      return original.call(this, query);
+    });
+    return counter;
+  }
+
+  const ingest = (log: EventLog, events: StoredEventRecord[]) =>
+    log.ingest({ events, now: 1_000, maxClockDriftMs: DAY });
+
+  it('writes new events without looking a single id up', async () => {
+    const log = await openLog(fresh().adapter);
+    const lookups = countIdLookups();
+    const result = await ingest(log, [remote(1), remote(2), remote(3)]);
+    expect(result.written.map((r) => r.pos)).toEqual([1, 2, 3]);
+    expect(lookups.count).toBe(0);
+  });
+
+  it('skips events it holds wherever they lie in their segment, once, and stores each event once', async () => {
+    const log = await openLog(fresh().adapter);
+    // One segment of ten remote events, then a second of three.
+    const held = Array.from({ length: 10 }, (_, i) => remote(i + 1));
+    await ingest(log, held);
+    await ingest(log, [remote(11), remote(12), remote(13)]);
+    const lookups = countIdLookups();
+    for (const [k, again] of [held[0]!, held[4]!, held[9]!].entries()) {
+      // First, inside and last of its segment; beside a new event each time.
+      const fresh = remote(100 + k);
+      const result = await ingest(log, [again, fresh]);
+      expect(result.written.map((r) => r.event.id)).toEqual([fresh.id]);
+      expect(result.divergent).toEqual([]);
+    }
+    expect(lookups.count).toBeGreaterThan(0);
+    const all = await log.readByPos(0, 100);
+    expect(all).toHaveLength(16);
+    expect(new Set(all.map((r) => r.event.id)).size).toBe(16);
+  });
+
+  it('reports an event that reuses a held id with other content as divergent, and stores neither twice', async () => {
+    const log = await openLog(fresh().adapter);
+    const held = remote(1);
+    await ingest(log, [held, remote(2)]);
+    const impostor = { ...remote(3), id: held.id };
+    const result = await ingest(log, [impostor]);
+    expect(result.written).toEqual([]);
+    expect(result.divergent).toEqual([held.id]);
+    expect((await log.readByPos(0, 10)).map((r) => r.event)).toEqual([held, expect.anything()]);
+  });
+});
