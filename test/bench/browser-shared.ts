@@ -78,6 +78,10 @@ export interface InWorkerBench {
   /** Opens the store and folds `projection` from its nearest snapshot: ms and the count. */
   storeOpenAndFold(db: string, projection: string): Promise<{ ms: number; count: number }>;
   storeWatchLatency(db: string, samples: number): Promise<number[]>;
+  /** A new device: the same events as plain JSON arrays from `url`, put one transaction a message. */
+  rawCatchUp(db: string, url: string, count: number): Promise<number>;
+  /** A new device: a store syncing from the server at `url` until `count` events reached it. */
+  storeCatchUp(db: string, url: string, count: number): Promise<number>;
   /** Issue 6: a stream of `edits` one-character Yjs updates, one event each. */
   yjsSeed(db: string, edits: number): Promise<void>;
   /** Appends a snapshot through bindYDoc's own path (one more edit after a full replay). */

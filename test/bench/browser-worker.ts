@@ -60,6 +60,13 @@ function rawWrite(
   });
 }
 
+/** Rejects after `ms`: every wait of a benchmark has a deadline. */
+function deadline(ms: number, what: string): Promise<never> {
+  return new Promise((_, reject) =>
+    setTimeout(() => reject(new Error(`bench: ${what} took over ${ms} ms`)), ms),
+  );
+}
+
 async function timed(run: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await run();
@@ -113,6 +120,64 @@ const bench: InWorkerBench = {
     });
     db.close();
     return { ms, count: state.count };
+  },
+  async rawCatchUp(name, url, count) {
+    const db = await rawOpen(name);
+    let socket: WebSocket | undefined;
+    const ms = await timed(() =>
+      Promise.race([
+        new Promise<void>((resolve, reject) => {
+          socket = new WebSocket(url);
+          let stored = 0;
+          let chain = Promise.resolve();
+          socket.onerror = () => reject(new Error('bench: the raw catch-up socket failed'));
+          socket.onmessage = (message) => {
+            chain = chain
+              .then(
+                () =>
+                  new Promise<void>((done, fail) => {
+                    const events = JSON.parse(message.data as string) as unknown[];
+                    const tx = db.transaction('events', 'readwrite', { durability: 'strict' });
+                    const store = tx.objectStore('events');
+                    for (const event of events) store.add({ pos: ++stored, event });
+                    tx.oncomplete = () => done();
+                    tx.onerror = () => fail(tx.error);
+                  }),
+              )
+              .then(() => {
+                if (stored >= count) resolve();
+              })
+              .catch(reject);
+          };
+        }),
+        deadline(120_000, 'the raw catch-up'),
+      ]),
+    );
+    socket?.close();
+    db.close();
+    return ms;
+  },
+  async storeCatchUp(name, url, count) {
+    const store = await openStore({ name, storage: indexedDbStorage(name), projections: [board] });
+    let connection: { close(): Promise<void> } | undefined;
+    let unsubscribe = () => {};
+    const ms = await timed(() =>
+      Promise.race([
+        new Promise<void>((resolve) => {
+          let seen = 0;
+          unsubscribe = store.subscribe((events) => {
+            seen += events.length;
+            if (seen >= count) resolve();
+          });
+          connection = store.sync.connect({ url });
+        }),
+        deadline(120_000, 'the store catch-up'),
+      ]),
+    );
+    unsubscribe();
+    await connection?.close();
+    await store.close();
+    return ms;
   },
   async storeBatched(name, count, batch, durability) {
     const store = await openStore({ name, storage: indexedDbStorage(name), durability });

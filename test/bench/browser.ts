@@ -17,12 +17,14 @@
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchBrowser, startBuiltServer } from '../browser/tabs/harness.ts';
+import { startCatchUpServers } from './browser-catchup.ts';
 import type { InWorkerBench } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
 const YJS_EDITS = Number(process.env.BENCH_YJS_EDITS ?? 10_000);
+const CATCHUP_EVENTS = Number(process.env.BENCH_BROWSER_CATCHUP_EVENTS ?? 50_000);
 /** Page loads per variant in (d): they vary more than the rest on a shared machine. */
 const PAGE_LOADS = Number(process.env.BENCH_PAGE_LOADS ?? Math.max(RUNS, 5));
 let dbs = 0;
@@ -112,6 +114,48 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
     peekBeside: median(times.peekBeside),
     peekWithoutSnapshot: median(times.peekWithoutSnapshot),
   };
+}
+
+/**
+ * A new device catching up CATCHUP_EVENTS events from the sync server (browser-catchup.ts), in
+ * the worker's thread, beside the raw baseline of the same events over a plain WebSocket.
+ */
+async function catchUpBenches(via: Page): Promise<BenchResult[]> {
+  const servers = await startCatchUpServers(CATCHUP_EVENTS);
+  try {
+    const raw = await medianOf(() =>
+      inWorker(via, 'rawCatchUp', fresh('raw-catchup'), servers.rawUrl, CATCHUP_EVENTS),
+    );
+    const store = await medianOf(() =>
+      inWorker(
+        via,
+        'storeCatchUp',
+        fresh('store-catchup'),
+        servers.syncUrl(`device-${++dbs}`),
+        CATCHUP_EVENTS,
+      ),
+    );
+    const perSec = (ms: number) => (CATCHUP_EVENTS / ms) * 1000;
+    const label = `chromium: a new device catches up ${CATCHUP_EVENTS / 1000}k events`;
+    return [
+      result(
+        `${label}, raw WebSocket + IndexedDB`,
+        'events/s',
+        perSec(raw),
+        undefined,
+        'plain JSON arrays of 2000 events, one strict transaction each, no library',
+      ),
+      result(
+        `${label} from the sync server, in-worker store`,
+        'events/s',
+        perSec(store),
+        perSec(raw),
+        'server on 127.0.0.1 (SQLite), store on IndexedDB with a projection, until subscribe saw all',
+      ),
+    ];
+  } finally {
+    await servers.close();
+  }
 }
 
 export async function runBrowserBenches(): Promise<BenchResult[]> {
@@ -332,6 +376,9 @@ export async function runBrowserBenches(): Promise<BenchResult[]> {
       result('chromium: append → watch, in-worker (median of 200)', 'ms', median(inLatency)),
       result('chromium: append → watch, via worker (median of 200)', 'ms', median(viaLatency)),
     );
+
+    // Issue 4 on a real device: a new store in the worker catching up from a sync server.
+    out.push(...(await catchUpBenches(via)));
 
     // Issue 6: a Yjs document of YJS_EDITS one-character updates, opened with bindYDoc (in the
     // worker's thread, like y-indexeddb, which runs where its doc is) without and with a
