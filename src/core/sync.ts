@@ -108,6 +108,23 @@ export function peerHolds(event: StoredEventRecord, peer: OutgoingPeer): boolean
 }
 
 /**
+ * The positions after `from` that the peer itself sent this session, as one batch that carries
+ * nothing (like planBatches' for skipped records), so the sender covers them without reading
+ * them back: a catch-up's every ingest would otherwise read its own batch again only to skip it.
+ * `received` maps such positions to their event ids. Undefined when `from + 1` is not one.
+ */
+export function receivedRun(
+  from: number,
+  received: ReadonlyMap<number, string>,
+  maxEvents: number,
+): PlannedBatch | undefined {
+  let to = from;
+  while (to - from < maxEvents && received.has(to + 1)) to += 1;
+  if (to === from) return undefined;
+  return { ...emptyBatch(from), to, toId: received.get(to)! };
+}
+
+/**
  * Splits a page of records (contiguous positions after `from`) into batches that fit the limits.
  * `skip(record)` says the peer holds a record (its own events, or ones it sent this session):
  * such records are covered by a batch's range but not carried.

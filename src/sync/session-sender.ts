@@ -8,7 +8,8 @@
  *
  * Invariants (numbered as in session.ts, whose list the tests cite; protocol.ts's in brackets):
  * 5. Records the peer holds are not sent back: its own events up to the seq in its hello, and
- *    events written here because this session received them [1].
+ *    events written here because this session received them [1]. A run of the latter at the
+ *    send position is covered by an empty batch without reading the log (receivedRun).
  * 7. After stop() (the session closed) nothing more is sent.
  */
 
@@ -18,8 +19,10 @@ import {
   decidePull,
   EMPTY_WINDOW,
   type FlowWindow,
+  type PlannedBatch,
   peerHolds,
   planBatches,
+  receivedRun,
   windowAllows,
   windowPush,
 } from '../core/sync.ts';
@@ -71,8 +74,8 @@ export class SessionSender {
   private pumping = false;
   private pumpAgain = false;
   private peer: HelloMessage | undefined;
-  /** Positions written here by this session's ingests: not echoed back (invariant 5). */
-  private readonly receivedPositions = new Set<number>();
+  /** Positions written here by this session's ingests, with their ids: not echoed (5). */
+  private readonly receivedPositions = new Map<number, string>();
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -98,7 +101,7 @@ export class SessionSender {
 
   /** Marks the records a received batch wrote here, so they are not sent back (invariant 5). */
   noteIngested(written: SyncIngestResult['written']): void {
-    if (this.outbound) for (const r of written) this.receivedPositions.add(r.pos);
+    if (this.outbound) for (const r of written) this.receivedPositions.set(r.pos, r.event.id);
   }
 
   /** Answers the peer's (first) pull: picks the start position, then sends and tails the log. */
@@ -184,12 +187,34 @@ export class SessionSender {
     return windowAllows(this.window, this.limits, this.options.bufferedBytes?.() ?? 0);
   }
 
+  /** Sends one planned batch and moves the send position and the window past it. */
+  private sendBatch(
+    message: EventsMessage,
+    batch: PlannedBatch,
+    dataText?: (event: StoredEvent) => string,
+  ): void {
+    this.host.send(message, dataText);
+    for (let p = batch.from + 1; p <= batch.to; p++) this.receivedPositions.delete(p);
+    this.window = windowPush(this.window, {
+      to: batch.to,
+      bytes: batch.bytes,
+      ownSeq: batch.ownSeq,
+    });
+    this.sentPos = batch.to;
+    this.eventsSent += batch.events.length;
+  }
+
   private async pumpOnce(): Promise<void> {
     const { log } = this.options;
     const limits = this.limits;
     while (!this.stopped && this.outbound && !this.pausedForIngest) {
       if (!this.windowAllows()) return;
       const from = this.sentPos;
+      const run = receivedRun(from, this.receivedPositions, limits.maxBatchEvents);
+      if (run !== undefined) {
+        this.sendBatch({ type: 'events', from, to: run.to, toId: run.toId, events: [] }, run);
+        continue;
+      }
       const records = await log.readByPos(from, limits.maxBatchEvents);
       // A batch began storing while the read was out: what it found may be that batch's, not yet
       // marked as received. The ingest pumps again once they are (invariant 5).
@@ -238,15 +263,7 @@ export class SessionSender {
           message.caughtUp = true;
           this.caughtUpSent = true;
         }
-        this.host.send(message, (event) => texts.get(event) ?? dataTextOf(event));
-        for (let p = batch.from + 1; p <= batch.to; p++) received.delete(p);
-        this.window = windowPush(this.window, {
-          to: batch.to,
-          bytes: batch.bytes,
-          ownSeq: batch.ownSeq,
-        });
-        this.sentPos = batch.to;
-        this.eventsSent += batch.events.length;
+        this.sendBatch(message, batch, (event) => texts.get(event) ?? dataTextOf(event));
         if (!this.windowAllows()) break;
       }
       if (this.sentPos > this.knownHead) this.knownHead = this.sentPos;

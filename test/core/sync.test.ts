@@ -11,6 +11,7 @@ import {
   EMPTY_WINDOW,
   peerHolds,
   planBatches,
+  receivedRun,
   windowAllows,
   windowPush,
 } from '../../src/core/sync.ts';
@@ -54,6 +55,34 @@ describe('decidePull (invariant 3)', () => {
     expect(checkpointForPull(saved, { epoch: 'e', head: 7 })).toEqual(saved);
     expect(checkpointForPull(saved, { epoch: 'x', head: 7 })).toBeUndefined();
     expect(checkpointForPull(saved, { epoch: 'e', head: 4 })).toBeUndefined();
+  });
+});
+
+describe('receivedRun', () => {
+  const received = new Map([
+    [3, 'c'],
+    [4, 'd'],
+    [5, 'e'],
+    [7, 'g'],
+  ]);
+
+  it('covers the run of positions the peer sent, from the send position on, carrying nothing', () => {
+    expect(receivedRun(2, received, 100)).toEqual({
+      from: 2,
+      to: 5,
+      toId: 'e',
+      events: [],
+      bytes: 0,
+      ownSeq: 0,
+      oversized: false,
+    });
+    expect(receivedRun(6, received, 100)).toMatchObject({ from: 6, to: 7, toId: 'g' });
+  });
+
+  it('stops at maxEvents, and is undefined when the next position is not one the peer sent', () => {
+    expect(receivedRun(2, received, 2)).toMatchObject({ from: 2, to: 4, toId: 'd' });
+    expect(receivedRun(1, received, 100)).toBeUndefined();
+    expect(receivedRun(5, received, 100)).toBeUndefined();
   });
 });
 

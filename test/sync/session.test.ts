@@ -74,6 +74,39 @@ describe('peer session', () => {
     expect(link.errors).toEqual([]);
   });
 
+  it('covers what it received without reading it back from its log (S5)', async () => {
+    const { internals: a } = await memoryReplica();
+    const { internals: b } = await memoryReplica();
+    const { internals: c } = await memoryReplica();
+    await c.append('s', ...Array.from({ length: 30 }, (_, i) => i));
+    const first = await linkSessions(c, a, memoryTransportPair());
+    await until(() => first.b.stats().caughtUp);
+    first.close();
+    const real = storeSyncLog(b);
+    let recordsRead = 0;
+    const log: SyncLog = {
+      ...real,
+      async readByPos(afterPos, limit) {
+        const records = await real.readByPos(afterPos, limit);
+        recordsRead += records.length;
+        return records;
+      },
+    };
+    const link = await linkSessions(a, b, memoryTransportPair(), {
+      a: { limits: { maxBatchEvents: 7 } },
+      b: { log },
+    });
+    await until(() => link.a.stats().peerCaughtUp && link.b.stats().peerCaughtUp);
+    expect(await idsInOrder(b)).toEqual(await idsInOrder(a));
+    expect(recordsRead).toBe(0);
+    expect(link.b.stats().eventsSent).toBe(0);
+    // A's checkpoint of B's log still moved to B's head.
+    expect((await storeSyncLog(a).getCheckpoint(b.replicaId))?.pos).toBe(30);
+    await b.append('s', 'after');
+    await until(async () => (await idsInOrder(a)).length === 31);
+    expect(link.errors).toEqual([]);
+  });
+
   it('stores and applies every event once when every frame is delivered twice (case 13)', async () => {
     const { internals: a } = await memoryReplica();
     const { internals: b } = await memoryReplica();
