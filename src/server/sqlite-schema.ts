@@ -1,0 +1,74 @@
+/**
+ * The SQLite server storage's tables (sqlite.ts) and the statements it prepares once per
+ * database. One file holds every space: rows are keyed by space first.
+ */
+import type Database from 'better-sqlite3';
+import type { StoredRow } from './sqlite-rows.ts';
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS spaces (
+  space TEXT PRIMARY KEY,
+  replica TEXT NOT NULL,
+  epoch TEXT NOT NULL,
+  head INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS events (
+  space TEXT NOT NULL,
+  pos INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  stream TEXT NOT NULL,
+  cursor TEXT NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (space, pos)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_id ON events (space, id);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  space TEXT NOT NULL,
+  peer TEXT NOT NULL,
+  checkpoint TEXT NOT NULL,
+  PRIMARY KEY (space, peer)
+);
+CREATE TABLE IF NOT EXISTS owners (
+  space TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  sub TEXT NOT NULL,
+  PRIMARY KEY (space, replica)
+);
+`;
+
+export function prepareAll(db: Database.Database) {
+  return {
+    getSpace: db.prepare<[string], { replica: string; epoch: string; head: number }>(
+      'SELECT replica, epoch, head FROM spaces WHERE space = ?',
+    ),
+    insertSpace: db.prepare<[string, string, string]>(
+      'INSERT OR IGNORE INTO spaces (space, replica, epoch, head) VALUES (?, ?, ?, 0)',
+    ),
+    getHead: db.prepare<[string], { head: number }>('SELECT head FROM spaces WHERE space = ?'),
+    setHead: db.prepare<[number, string]>('UPDATE spaces SET head = ? WHERE space = ?'),
+    readByPos: db.prepare<[string, number, number], StoredRow>(
+      'SELECT pos, id, replica, seq, stream, cursor, body FROM events WHERE space = ? AND pos > ? ORDER BY pos LIMIT ?',
+    ),
+    idAtPos: db.prepare<[string, number], { id: string }>(
+      'SELECT id FROM events WHERE space = ? AND pos = ?',
+    ),
+    getCheckpoint: db.prepare<[string, string], { checkpoint: string }>(
+      'SELECT checkpoint FROM checkpoints WHERE space = ? AND peer = ?',
+    ),
+    setCheckpoint: db.prepare<[string, string, string]>(
+      'INSERT INTO checkpoints (space, peer, checkpoint) VALUES (?, ?, ?) ON CONFLICT (space, peer) DO UPDATE SET checkpoint = excluded.checkpoint',
+    ),
+    syncNormal: db.prepare('PRAGMA synchronous = NORMAL'),
+    syncFull: db.prepare('PRAGMA synchronous = FULL'),
+    getOwner: db.prepare<[string, string], { sub: string }>(
+      'SELECT sub FROM owners WHERE space = ? AND replica = ?',
+    ),
+    insertOwner: db.prepare<[string, string, string]>(
+      'INSERT INTO owners (space, replica, sub) VALUES (?, ?, ?)',
+    ),
+  };
+}
+
+export type Statements = ReturnType<typeof prepareAll>;
