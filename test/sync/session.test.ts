@@ -12,6 +12,21 @@ import { helloFrom, idsInOrder, linkSessions, memoryReplica, rawPeer, until } fr
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
 
+/**
+ * A holding `count` events of a third replica, which B cannot tell A holds from A's hello alone
+ * (as it can A's own), and an empty B.
+ */
+async function holdingThirdPartyEvents(count: number) {
+  const { internals: a } = await memoryReplica();
+  const { internals: b } = await memoryReplica();
+  const { internals: c } = await memoryReplica();
+  await c.append('s', ...Array.from({ length: count }, (_, i) => i));
+  const link = await linkSessions(c, a, memoryTransportPair());
+  await until(() => link.b.stats().caughtUp);
+  link.close();
+  return { a, b };
+}
+
 describe('peer session', () => {
   it('two replicas exchange what each lacks and converge on one order', async () => {
     const { internals: a } = await memoryReplica();
@@ -39,14 +54,7 @@ describe('peer session', () => {
   });
 
   it('does not echo what a read in flight finds while the batch it belongs to is being stored (S5)', async () => {
-    const { internals: a } = await memoryReplica();
-    const { internals: b } = await memoryReplica();
-    const { internals: c } = await memoryReplica();
-    // Events of a third replica, which B cannot tell A holds from A's hello alone.
-    await c.append('s', ...Array.from({ length: 20 }, (_, i) => i));
-    const first = await linkSessions(c, a, memoryTransportPair());
-    await until(() => first.b.stats().caughtUp);
-    first.close();
+    const { a, b } = await holdingThirdPartyEvents(20);
     const real = storeSyncLog(b);
     // B's first read is held until its first ingest has written, and resolves while the session
     // still stores that batch (as a read on another pooled database connection can).
@@ -75,13 +83,7 @@ describe('peer session', () => {
   });
 
   it('covers what it received without reading it back from its log (S5)', async () => {
-    const { internals: a } = await memoryReplica();
-    const { internals: b } = await memoryReplica();
-    const { internals: c } = await memoryReplica();
-    await c.append('s', ...Array.from({ length: 30 }, (_, i) => i));
-    const first = await linkSessions(c, a, memoryTransportPair());
-    await until(() => first.b.stats().caughtUp);
-    first.close();
+    const { a, b } = await holdingThirdPartyEvents(30);
     const real = storeSyncLog(b);
     let recordsRead = 0;
     const log: SyncLog = {
