@@ -88,7 +88,7 @@ export interface LocalCache {
   get(key: string): Promise<JsonValue | undefined>;
   /**
    * Stores a JSON value (null clears the key). Keys: 1 to 200 characters. A value's JSON text
-   * is at most LOCAL_VALUE_MAX_BYTES (16 MiB); binary data goes in as base64 text.
+   * is at most LOCAL_VALUE_MAX_BYTES (16 MiB, local-cache.ts); binary data goes in as base64 text.
    */
   set(key: string, value: JsonValue): Promise<void>;
 }

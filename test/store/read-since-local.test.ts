@@ -1,4 +1,7 @@
-/** readSince (receive order) and the local cache of EventStore (src/store/store.ts, inv. 5-6). */
+/**
+ * readSince (receive order, src/store/store.ts invariant 5) and the local cache of EventStore
+ * (src/store/local-cache.ts, invariant 6).
+ */
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/index.ts';
 import { memoryStorage } from '../../src/storage/memory.ts';
