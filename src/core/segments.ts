@@ -203,6 +203,29 @@ export interface Neighbours {
   after?: SegmentKey;
 }
 
+/**
+ * The neighbours of each cursor, from the stored keys around them: `keys` in key order, holding
+ * the last segment whose first cursor is <= the smallest cursor (if any), every segment whose
+ * first lies after it up to the largest cursor, and the next one after that (if any). Read as a
+ * range, these cost a few requests for a whole batch instead of two per cursor.
+ */
+export function neighboursFromKeys(
+  cursors: readonly string[],
+  keys: readonly SegmentKey[],
+): Map<string, Neighbours> {
+  const sorted = [...new Set(cursors)].sort();
+  const out = new Map<string, Neighbours>();
+  let k = 0; // keys[k - 1] is the last key whose first is <= the cursor
+  for (const cursor of sorted) {
+    while (k < keys.length && keys[k]![0] <= cursor) k += 1;
+    const around: Neighbours = {};
+    if (k > 0) around.before = keys[k - 1]!;
+    if (k < keys.length) around.after = keys[k]!;
+    out.set(cursor, around);
+  }
+  return out;
+}
+
 /** The cursors of new records that may fall among stored ones: those <= the largest stored. */
 export function cursorsToPlace(records: readonly LocalRecord[], maxCursor: string): Cursor[] {
   const out: Cursor[] = [];

@@ -16,6 +16,7 @@ import {
   eventAt,
   indexAfter,
   type Neighbours,
+  neighboursFromKeys,
   planWrite,
   type Segment,
   type SegmentKey,
@@ -222,8 +223,47 @@ export async function lookupIds(
   });
 }
 
-/** The segments around each cursor (core/segments.ts Neighbours), from keys alone. */
+/** Per cursor, the stored keys read for a batch at most: more, and per-cursor reads are cheaper. */
+const NEIGHBOUR_KEYS_PER_CURSOR = 4;
+
+/**
+ * The segments around each cursor (core/segments.ts Neighbours), from keys alone: the keys of
+ * the batch's cursor range in three requests (neighboursFromKeys), or, when that range holds
+ * many more stored segments than the batch has cursors, two requests per cursor.
+ */
 export async function lookupNeighbours(
+  store: IDBObjectStore,
+  cursors: readonly string[],
+): Promise<Map<string, Neighbours>> {
+  if (cursors.length === 0) return new Map();
+  let lo = cursors[0]!;
+  let hi = lo;
+  for (const c of cursors) {
+    if (c < lo) lo = c;
+    if (c > hi) hi = c;
+  }
+  const limit = NEIGHBOUR_KEYS_PER_CURSOR * cursors.length + 16;
+  const [first, inside, next] = await Promise.all([
+    request(store.openKeyCursor(IDBKeyRange.upperBound([lo, []]), 'prev')),
+    // An empty range (one cursor) is not a valid IDBKeyRange: nothing lies strictly inside it.
+    lo === hi
+      ? []
+      : (request(
+          store.getAllKeys(IDBKeyRange.bound([lo, []], [hi, []], true, false), limit),
+        ) as Promise<SegmentKey[]>),
+    request(store.getKey(IDBKeyRange.lowerBound([hi, []], true))) as Promise<
+      SegmentKey | undefined
+    >,
+  ]);
+  if (inside.length >= limit) return neighboursOneByOne(store, cursors);
+  const keys: SegmentKey[] = [];
+  if (first !== null) keys.push(first.key as SegmentKey);
+  keys.push(...inside);
+  if (next !== undefined) keys.push(next);
+  return neighboursFromKeys(cursors, keys);
+}
+
+async function neighboursOneByOne(
   store: IDBObjectStore,
   cursors: readonly string[],
 ): Promise<Map<string, Neighbours>> {

@@ -9,9 +9,11 @@ import {
   indexAfter,
   MAX_SEGMENT_EVENTS,
   type Neighbours,
+  neighboursFromKeys,
   packSegment,
   planWrite,
   type Segment,
+  type SegmentKey,
   segmentKey,
   segmentsToSplit,
   unpackSegment,
@@ -240,6 +242,46 @@ describe('planWrite (invariants 1–3, 5, 6)', () => {
         const byCursor = [...written].sort((x, y) => (x.cursor < y.cursor ? -1 : 1));
         expect(all.map((r) => r.event)).toEqual(byCursor);
       }),
+    );
+  });
+});
+
+describe('neighboursFromKeys', () => {
+  /** Before and after of each cursor against every stored key: what one lookup per cursor finds. */
+  function bruteForce(cursors: readonly string[], all: readonly SegmentKey[]) {
+    const out = new Map<string, Neighbours>();
+    for (const c of cursors) {
+      const around: Neighbours = {};
+      const before = all.filter((k) => k[0] <= c).at(-1);
+      const after = all.find((k) => k[0] > c);
+      if (before !== undefined) around.before = before;
+      if (after !== undefined) around.after = after;
+      out.set(c, around);
+    }
+    return out;
+  }
+
+  it('finds for every cursor the neighbours a lookup per cursor finds, from the keys of its range', () => {
+    const cursor = fc.stringMatching(/^[a-e]{1,3}$/);
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(cursor, { maxLength: 20 }),
+        fc.array(cursor, { minLength: 1, maxLength: 10 }),
+        (firsts, cursors) => {
+          const all = [...firsts].sort().map((f, i): SegmentKey => [f as never, f as never, i + 1]);
+          const lo = [...cursors].sort()[0]!;
+          const hi = [...cursors].sort().at(-1)!;
+          // What lookupNeighbours reads: the last key at or before lo, the keys after lo up to
+          // hi, and the first key after hi.
+          const keys = [
+            ...all.filter((k) => k[0] <= lo).slice(-1),
+            ...all.filter((k) => k[0] > lo && k[0] <= hi),
+            ...all.filter((k) => k[0] > hi).slice(0, 1),
+          ];
+          expect(neighboursFromKeys(cursors, keys)).toEqual(bruteForce(cursors, all));
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

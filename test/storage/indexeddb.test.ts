@@ -449,6 +449,35 @@ describe('IndexedDB adapter: ingest without id lookups (invariant 7)', () => {
     expect(new Set(all.map((r) => r.event.id)).size).toBe(16);
   });
 
+  it('places a batch of older events among stored ones with a few key reads, not two a cursor', async () => {
+    const log = await openLog(fresh().adapter);
+    // A local append stamped after everything that follows: each ingested event sorts before it.
+    await log.appendLocal({
+      stream: 'local',
+      events: [{ type: 'Added', data: null, schema: 1 }],
+      expectedVersion: 'any',
+      now: 10_000_000,
+    });
+    const reads = { count: 0 };
+    for (const method of ['openKeyCursor', 'getKey'] as const) {
+      const original = IDBObjectStore.prototype[method] as (...args: unknown[]) => IDBRequest;
+      vi.spyOn(IDBObjectStore.prototype, method).mockImplementation(function (
+        this: IDBObjectStore,
+        ...args: unknown[]
+      ) {
+        reads.count += 1;
+        return original.apply(this, args);
+      });
+    }
+    const older = Array.from({ length: 300 }, (_, i) => remote(i + 1));
+    await ingest(log, older.slice(0, 150));
+    await ingest(log, older.slice(150));
+    expect(reads.count).toBeLessThanOrEqual(4);
+    const all = await log.readByCursor({ limit: 1_000 });
+    expect(all.map((r) => r.event.id)).toEqual([...older.map((e) => e.id), all.at(-1)!.event.id]);
+    expect(all.at(-1)!.event.stream).toBe('local');
+  });
+
   it('reports an event that reuses a held id with other content as divergent, and stores neither twice', async () => {
     const log = await openLog(fresh().adapter);
     const held = remote(1);
