@@ -80,8 +80,11 @@ export interface InWorkerBench {
   storeWatchLatency(db: string, samples: number): Promise<number[]>;
   /** A new device: the same events as plain JSON arrays from `url`, put one transaction a message. */
   rawCatchUp(db: string, url: string, count: number): Promise<number>;
-  /** A new device: a store syncing from the server at `url` until `count` events reached it. */
-  storeCatchUp(db: string, url: string, count: number): Promise<number>;
+  /**
+   * A new device: a store syncing from the server at `url` until `count` events reached it;
+   * `localFirst`: after one local append, so that every event it receives sorts before that one.
+   */
+  storeCatchUp(db: string, url: string, count: number, localFirst: boolean): Promise<number>;
   /** Issue 6: a stream of `edits` one-character Yjs updates, one event each. */
   yjsSeed(db: string, edits: number): Promise<void>;
   /** Appends a snapshot through bindYDoc's own path (one more edit after a full replay). */

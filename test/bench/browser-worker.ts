@@ -157,8 +157,9 @@ const bench: InWorkerBench = {
     db.close();
     return ms;
   },
-  async storeCatchUp(name, url, count) {
+  async storeCatchUp(name, url, count, localFirst) {
     const store = await openStore({ name, storage: indexedDbStorage(name), projections: [board] });
+    if (localFirst) await store.append('local', sampleEvent(0));
     let connection: { close(): Promise<void> } | undefined;
     let unsubscribe = () => {};
     const ms = await timed(() =>
