@@ -12,7 +12,13 @@
  * nothing of it kept, and the caller runs the batch again with `lookUpIds` true, which skips the
  * held events and reports the divergent ones.
  */
-import { type IngestInput, type IngestPlan, planIngest } from '../core/append.ts';
+import {
+  type IngestInput,
+  type IngestPlan,
+  planIngest,
+  type ReplicaCounters,
+} from '../core/append.ts';
+import type { LocalRecord } from '../core/events.ts';
 import {
   asCounters,
   KEY_COUNTERS,
@@ -21,6 +27,23 @@ import {
   type StreamRow,
 } from './idb-schema.ts';
 import { applyWrite, lookupIds, placeRecords, request } from './idb-segments.ts';
+
+/**
+ * The log's part of a write, shared by appendLocal and an ingest (each writes its own stream
+ * rows after it): places `records` among the stored segments (core/segments.ts, from the stored
+ * maxCursor), writes them, and the counters the plan gives with the new maxCursor.
+ */
+export async function writeRecords(
+  tx: IDBTransaction,
+  records: readonly LocalRecord[],
+  stored: StoredCounters,
+  next: ReplicaCounters,
+): Promise<void> {
+  const segments = tx.objectStore('segments');
+  const placed = await placeRecords(segments, records, stored.maxCursor);
+  applyWrite(segments, placed);
+  tx.objectStore('meta').put(plainCounters(next, placed.maxCursor), KEY_COUNTERS);
+}
 
 export async function ingestInTransaction(
   tx: IDBTransaction,
@@ -49,9 +72,7 @@ export async function ingestInTransaction(
     streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
   });
   if (plan.write.length === 0) return plan;
-  const placed = await placeRecords(segments, plan.write, counters.maxCursor);
-  applyWrite(segments, placed);
-  meta.put(plainCounters(plan.counters, placed.maxCursor), KEY_COUNTERS);
+  await writeRecords(tx, plan.write, counters, plan.counters);
   for (const stream of new Set([...plan.streamVersions.keys(), ...plan.possibleConflicts])) {
     const before = rowOf.get(stream);
     const next: StreamRow = {

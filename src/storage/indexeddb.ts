@@ -1,9 +1,10 @@
 /**
  * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
  * its helpers: idb-schema.ts the schema and its upgrades, idb-segments.ts segment reads and
- * writes, idb-ingest.ts an ingest's transaction, idb-snapshots.ts the snapshots store,
- * idb-connection.ts transactions and the handle's life, idb-open.ts opening); browser quirks are
- * in idb-quirks.ts, native error translation in idb-errors.ts.
+ * writes, idb-ingest.ts an ingest's transaction (and the log write appendLocal shares),
+ * idb-snapshots.ts the snapshots store, idb-connection.ts transactions and the handle's life,
+ * idb-open.ts opening); browser quirks are in idb-quirks.ts, native error translation in
+ * idb-errors.ts.
  *
  * Schema (version 2; idb-schema.ts migrates version 1, one record per event, in its upgrade):
  *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
@@ -62,7 +63,7 @@ import type {
 } from './adapter.ts';
 import { IdbConnection } from './idb-connection.ts';
 import { unavailable } from './idb-errors.ts';
-import { ingestInTransaction } from './idb-ingest.ts';
+import { ingestInTransaction, writeRecords } from './idb-ingest.ts';
 import { openDatabase, readIdentity } from './idb-open.ts';
 import {
   DEFAULT_BLOCKED_TIMEOUT_MS,
@@ -74,15 +75,12 @@ import {
   asCounters,
   type ChronicleSchema,
   KEY_COUNTERS,
-  plainCounters,
   type StoredCounters,
   type StreamRow,
 } from './idb-schema.ts';
 import {
-  applyWrite,
   lookupIds,
   minCursorAfterPos,
-  placeRecords,
   readCursorRange,
   readPosRange,
   request,
@@ -183,9 +181,7 @@ class IdbEventLog implements EventLog {
         case 'duplicate':
           return { kind: 'duplicate', events: plan.events } satisfies LocalAppendResult;
         case 'write': {
-          const placed = await placeRecords(segments, plan.events, counters.maxCursor);
-          applyWrite(segments, placed);
-          meta.put(plainCounters(plan.counters, placed.maxCursor), KEY_COUNTERS);
+          await writeRecords(tx, plan.events, counters, plan.counters);
           const next: StreamRow = { stream: request_.stream, version: plan.streamVersion };
           if (row?.conflicted) next.conflicted = true;
           streams.put(next);
