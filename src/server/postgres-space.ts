@@ -12,7 +12,13 @@ import type { Checkpoint } from '../sync/protocol.ts';
 import { type IngestPiece, storedIds } from './postgres-ingest.ts';
 import { eventOfRow, eventRow, key, unkey } from './postgres-rows.ts';
 import { type RecentBudget, RecentRecords } from './recent-records.ts';
-import type { EventOrigin, OriginCheck, SpaceLog } from './storage.ts';
+import {
+  decideClaims,
+  doubtfulEvents,
+  type EventOrigin,
+  type OriginCheck,
+  type SpaceLog,
+} from './storage.ts';
 
 /** What a space log needs from its storage (PostgresServerStorage). */
 export interface PostgresDatabase {
@@ -182,30 +188,19 @@ export class PostgresSpaceLog implements SpaceLog {
         rows.rows.map((r) => [unkey(r.replica), unkey(r.sub)]),
       );
       if (replicas.includes(this.replicaId)) owners.set(this.replicaId, null);
-      // Only events of replicas `sub` does not own need their ids looked up: one the space holds
-      // is never refused, and only an event new to the space claims a replica.
-      const doubtful = events.filter((e) => owners.get(e.replica) !== sub);
+      const doubtful = doubtfulEvents(sub, events, owners);
       if (doubtful.length === 0) return { ok: true };
       const held = await this.heldIds(
         c,
         doubtful.map((e) => e.id),
       );
-      const claimed: string[] = [];
-      for (const event of doubtful) {
-        if (held.has(event.id)) continue;
-        const owner = owners.get(event.replica);
-        if (owner === undefined) {
-          owners.set(event.replica, sub);
-          claimed.push(event.replica);
-        } else if (owner !== sub) {
-          // Nothing was inserted yet: returning here claims nothing.
-          return { ok: false, eventId: event.id, replica: event.replica };
-        }
-      }
-      if (claimed.length > 0) {
+      const decision = decideClaims(sub, doubtful, owners, held);
+      // Decided before any insert: returning here claims nothing.
+      if (!decision.ok) return decision;
+      if (decision.claimed.length > 0) {
         await c.query(
           `INSERT INTO ${this.s}.owners (space, replica, sub) SELECT $1, r, $3 FROM unnest($2::text[]) AS r`,
-          [this.k, claimed.map(key), key(sub)],
+          [this.k, decision.claimed.map(key), key(sub)],
         );
       }
       return { ok: true };

@@ -37,6 +37,8 @@ import { eventOfRow, insertRows, storedBody, storedIds } from './sqlite-rows.ts'
 import { prepareAll, SCHEMA, type Statements } from './sqlite-schema.ts';
 import {
   assertSpaceName,
+  decideClaims,
+  doubtfulEvents,
   type EventOrigin,
   type OriginCheck,
   type ServerStorage,
@@ -113,22 +115,12 @@ class SqliteSpaceLog implements SpaceLog {
           event.replica === replicaId ? null : st.getOwner.get(space, event.replica)?.sub;
         owners.set(event.replica, owner);
       }
-      // Only events of replicas `sub` does not own need their ids looked up: one the space holds
-      // is never refused, and only an event new to the space claims a replica.
-      const doubtful = events.filter((event) => owners.get(event.replica) !== sub);
+      const doubtful = doubtfulEvents(sub, events, owners);
       if (doubtful.length === 0) return { ok: true };
-      const stored = storedIds(db, space, doubtful);
-      for (const event of doubtful) {
-        if (stored.has(event.id)) continue;
-        const owner = owners.get(event.replica);
-        if (owner === undefined) {
-          owners.set(event.replica, sub);
-          st.insertOwner.run(space, event.replica, sub);
-        } else if (owner !== sub) {
-          // Throwing rolls the claims of this batch back: a refused batch claims nothing.
-          throw new OriginRefusal(event.id, event.replica);
-        }
-      }
+      const decision = decideClaims(sub, doubtful, owners, storedIds(db, space, doubtful));
+      // Decided before any insert: a refused batch claims nothing.
+      if (!decision.ok) return decision;
+      for (const replica of decision.claimed) st.insertOwner.run(space, replica, sub);
       return { ok: true };
     });
   }
@@ -211,14 +203,7 @@ class SqliteSpaceLog implements SpaceLog {
   }
 
   async claimOrigins(sub: string, events: readonly EventOrigin[]): Promise<OriginCheck> {
-    try {
-      return this.run('claimOrigins', () => this.claimTx(sub, events));
-    } catch (error) {
-      if (error instanceof OriginRefusal) {
-        return { ok: false, eventId: error.eventId, replica: error.replica };
-      }
-      throw error;
-    }
+    return this.run('claimOrigins', () => this.claimTx(sub, events));
   }
 
   async ownerOf(replica: string): Promise<string | undefined> {
@@ -230,19 +215,8 @@ class SqliteSpaceLog implements SpaceLog {
     try {
       return fn();
     } catch (error) {
-      if (error instanceof OriginRefusal) throw error;
       throw storageError(operation, error);
     }
-  }
-}
-
-/** Thrown inside the claim transaction to roll it back. */
-class OriginRefusal extends Error {
-  constructor(
-    readonly eventId: string,
-    readonly replica: string,
-  ) {
-    super(`event ${eventId} claims replica ${replica}, owned by another subject`);
   }
 }
 

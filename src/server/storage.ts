@@ -36,6 +36,54 @@ export interface EventOrigin {
   replica: string;
 }
 
+/**
+ * The owner of a replica as a claim sees it: a subject; null for the space's own replica, which
+ * nobody may write as; undefined (or absent) when nobody owns it yet.
+ */
+export type ReplicaOwners = ReadonlyMap<string, string | null | undefined>;
+
+/** What a batch claims (invariant 4): the replicas to give `sub`, in order, or the refusal. */
+export type ClaimDecision = { ok: true; claimed: string[] } | Extract<OriginCheck, { ok: false }>;
+
+/**
+ * The events of a batch whose replica `sub` does not own: only their ids need looking up, since
+ * an event the space holds is never refused and only an event new to the space claims a replica.
+ */
+export function doubtfulEvents<E extends EventOrigin>(
+  sub: string,
+  events: readonly E[],
+  owners: ReplicaOwners,
+): E[] {
+  return events.filter((event) => owners.get(event.replica) !== sub);
+}
+
+/**
+ * The claims of a batch (invariant 4), decided before anything is written: `doubtful` as
+ * doubtfulEvents gives them, `owners` of their replicas, `held` the ids of them the space holds.
+ * The first event new to the space of a replica another subject (or nobody: the space's own)
+ * owns refuses the batch; the unowned replicas of the others go to `sub`.
+ */
+export function decideClaims(
+  sub: string,
+  doubtful: readonly EventOrigin[],
+  owners: ReplicaOwners,
+  held: ReadonlySet<string>,
+): ClaimDecision {
+  const claimed: string[] = [];
+  const claiming = new Set<string>();
+  for (const event of doubtful) {
+    if (held.has(event.id)) continue;
+    const owner = claiming.has(event.replica) ? sub : owners.get(event.replica);
+    if (owner === undefined) {
+      claiming.add(event.replica);
+      claimed.push(event.replica);
+    } else if (owner !== sub) {
+      return { ok: false, eventId: event.id, replica: event.replica };
+    }
+  }
+  return { ok: true, claimed };
+}
+
 export interface SpaceLog extends SyncLog {
   readonly space: string;
   /**
