@@ -8,20 +8,9 @@
  * before the timing starts; the raw messages are the events the server stored, 2000 a message
  * (the sync protocol's batch size), so both sides carry the same content.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import WebSocket, { WebSocketServer } from 'ws';
-import { memoryStorage, openStore, webSocketTransport } from '../../src/index.ts';
-import {
-  createSyncServer,
-  createToken,
-  silentLogger,
-  sqliteStorage,
-} from '../../src/server/index.ts';
-import { sampleEvent } from './browser-shared.ts';
+import { WebSocketServer } from 'ws';
+import { filledStore, startServer, waitUntil, wsTransport } from './sync-server.ts';
 
-const SECRET = 'bench-catchup-secret-0123456789';
 const SPACE = 'catchup';
 const PER_MESSAGE = 2000;
 
@@ -34,31 +23,24 @@ export interface CatchUpServers {
 }
 
 export async function startCatchUpServers(count: number): Promise<CatchUpServers> {
-  const dir = mkdtempSync(join(tmpdir(), 'chronicle-bench-catchup-'));
-  const storage = sqliteStorage(join(dir, 'server.sqlite'));
-  const server = await createSyncServer({ storage, auth: { secret: SECRET }, log: silentLogger });
-  const token = (sub: string) =>
-    createToken(SECRET, { space: SPACE, sub, scope: ['read', 'write'], expiresInSeconds: 3600 });
+  const t = await startServer(SPACE);
   const raw = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   try {
-    const source = await openStore({ name: 'catchup-source', storage: memoryStorage() });
-    for (let i = 0; i < count; i += 1000) {
-      const n = Math.min(1000, count - i);
-      await source.append(
-        `card-${(i / 1000) % 500}`,
-        Array.from({ length: n }, (_, k) => sampleEvent(i + k)),
-      );
-    }
-    const upload = source.sync.connect(
-      // ws's class is structurally a browser WebSocket for what the transport uses.
-      webSocketTransport(server.url, { token: token('source'), WebSocket: WebSocket as never }),
+    // 1000 events an append; block k goes to stream card-k.
+    const { store: source } = await filledStore(
+      'catchup-source',
+      0,
+      count,
+      (k) => `card-${k % 500}`,
     );
-    const space = await storage.openSpace(SPACE);
-    const deadline = Date.now() + 120_000;
-    while ((await space.headPos()) < count) {
-      if (Date.now() > deadline) throw new Error('bench: the catch-up source did not upload');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    const upload = source.sync.connect(wsTransport(t, 'source'));
+    const space = await t.storage.openSpace(SPACE);
+    await waitUntil(
+      async () => (await space.headPos()) >= count,
+      'the catch-up source to upload',
+      120_000,
+      10,
+    );
     await upload.close();
     await source.close();
     const messages: string[] = [];
@@ -75,20 +57,18 @@ export async function startCatchUpServers(count: number): Promise<CatchUpServers
     });
   } catch (error) {
     raw.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await t.stop();
     throw error;
   }
   const address = raw.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
-    syncUrl: (sub) => `${server.url}/?token=${encodeURIComponent(token(sub))}`,
+    syncUrl: (sub) => `${t.server.url}/?token=${encodeURIComponent(t.token(sub))}`,
     rawUrl: `ws://127.0.0.1:${port}`,
     async close() {
       for (const client of raw.clients) client.terminate();
       await new Promise<void>((resolve) => raw.close(() => resolve()));
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
+      await t.stop();
     },
   };
 }

@@ -15,9 +15,6 @@
  * Medians of RUNS runs for (a) and (b). Every loop is bounded; every wait has a deadline.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import type { JsonValue, StoredEventRecord } from '../../src/core/events.ts';
@@ -30,65 +27,29 @@ import {
   memoryTransportPair,
   openStore,
   type StorageAdapter,
-  webSocketTransport,
 } from '../../src/index.ts';
-import {
-  createSyncServer,
-  createToken,
-  type ServerStorage,
-  type SyncServer,
-  silentLogger,
-  sqliteStorage,
-} from '../../src/server/index.ts';
+import type { ServerStorage, SyncServer } from '../../src/server/index.ts';
 import { encodeMessage } from '../../src/sync/messages.ts';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
 import { type BenchResult, median, percentile, result } from './results.ts';
 import { sampleEvent } from './store-node.ts';
+import {
+  type BenchServer,
+  benchToken,
+  filledStore,
+  SPACE,
+  startServer,
+  waitUntil,
+  wsTransport,
+} from './sync-server.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CATCHUP_EVENTS = Number(process.env.BENCH_SYNC_EVENTS ?? 50_000);
 const WRITERS = 50;
 const LATENCY_CLIENTS = 100;
 const LATENCY_SAMPLES = Number(process.env.BENCH_SYNC_LATENCY_SAMPLES ?? 300);
-const SECRET = 'bench-secret-0123456789';
-const SPACE = 'bench';
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-interface BenchServer {
-  server: SyncServer;
-  storage: ServerStorage;
-  token(sub: string): string;
-  stop(): Promise<void>;
-  /** CPU time (user + system, ms) the server's process has used: only for a server of its own. */
-  cpuMs?(): Promise<number>;
-}
-
-async function startServer(): Promise<BenchServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'chronicle-bench-'));
-  const storage = sqliteStorage(join(dir, 'server.sqlite'));
-  const server = await createSyncServer({
-    storage,
-    auth: { secret: SECRET },
-    log: silentLogger,
-    // The defaults, except enough connections and messages for 100 clients from one address.
-  });
-  return {
-    server,
-    storage,
-    token: (sub) =>
-      createToken(SECRET, {
-        space: SPACE,
-        sub,
-        scope: ['read', 'write'],
-        expiresInSeconds: 3600,
-      }),
-    async stop() {
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /**
  * The same server in a child process (this file, run with BENCH_SYNC_SERVER_CHILD=1), as it runs
@@ -130,8 +91,7 @@ async function startChildServer(): Promise<BenchServer> {
           }),
       }),
     } as unknown as ServerStorage,
-    token: (sub) =>
-      createToken(SECRET, { space: SPACE, sub, scope: ['read', 'write'], expiresInSeconds: 3600 }),
+    token: (sub) => benchToken(sub),
     cpuMs: () =>
       new Promise<number>((resolve) => {
         cpus.push(resolve);
@@ -190,44 +150,6 @@ function counting(inner: Transport, count: ByteCount): Transport {
   const buffered = inner.bufferedBytes;
   if (buffered !== undefined) wrapped.bufferedBytes = () => buffered.call(inner);
   return wrapped;
-}
-
-function wsTransport(t: BenchServer, sub: string): Transport {
-  return webSocketTransport(t.server.url, {
-    token: t.token(sub),
-    // ws's class is structurally a browser WebSocket for what the transport uses.
-    WebSocket: WebSocket as never,
-  });
-}
-
-async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs: number,
-  pollMs = 2,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (performance.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}
-
-/** A store on its own memoryStorage, filled with `count` events from index `offset`. */
-async function filledStore(
-  name: string,
-  offset: number,
-  count: number,
-): Promise<{ store: EventStore; storage: StorageAdapter }> {
-  const storage = memoryStorage();
-  const store = await openStore({ name, storage });
-  for (let i = 0; i < count; i += 1000) {
-    const events = [];
-    for (let j = i; j < Math.min(count, i + 1000); j++) events.push(sampleEvent(offset + j));
-    await store.append(`stream-${name}-${i / 1000}`, events);
-  }
-  return { store, storage };
 }
 
 /** Reads a storage's head through its own handle (handles on one memoryStorage share data). */

@@ -1,0 +1,108 @@
+/**
+ * What the Node sync benchmarks (sync-node.ts) and the Chromium catch-up (browser-catchup.ts)
+ * share: a real sync server on 127.0.0.1 (port 0, a temporary SQLite file under os.tmpdir(),
+ * removed on stop), a ws transport to it, stores filled with sampleEvent, and a bounded wait.
+ * No side effects on import.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import type { Transport } from '../../src/core/sync-types.ts';
+import {
+  type EventStore,
+  memoryStorage,
+  openStore,
+  type StorageAdapter,
+  webSocketTransport,
+} from '../../src/index.ts';
+import {
+  createSyncServer,
+  createToken,
+  type ServerStorage,
+  type SyncServer,
+  silentLogger,
+  sqliteStorage,
+} from '../../src/server/index.ts';
+import { sampleEvent } from './browser-shared.ts';
+
+export const SECRET = 'bench-secret-0123456789';
+/** The space of the sync benchmarks; another bench may use a space of its own. */
+export const SPACE = 'bench';
+
+export interface BenchServer {
+  server: SyncServer;
+  storage: ServerStorage;
+  token(sub: string): string;
+  stop(): Promise<void>;
+  /** CPU time (user + system, ms) the server's process has used: only for a server of its own. */
+  cpuMs?(): Promise<number>;
+}
+
+/** A read and write token for `sub` in `space`, valid for an hour. */
+export function benchToken(sub: string, space = SPACE): string {
+  return createToken(SECRET, { space, sub, scope: ['read', 'write'], expiresInSeconds: 3600 });
+}
+
+/** A sync server in this process; its tokens are for `space`. */
+export async function startServer(space = SPACE): Promise<BenchServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'chronicle-bench-'));
+  const storage = sqliteStorage(join(dir, 'server.sqlite'));
+  const server = await createSyncServer({
+    storage,
+    auth: { secret: SECRET },
+    log: silentLogger,
+    // The defaults, except enough connections and messages for 100 clients from one address.
+  });
+  return {
+    server,
+    storage,
+    token: (sub) => benchToken(sub, space),
+    async stop() {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function wsTransport(t: BenchServer, sub: string): Transport {
+  return webSocketTransport(t.server.url, {
+    token: t.token(sub),
+    // ws's class is structurally a browser WebSocket for what the transport uses.
+    WebSocket: WebSocket as never,
+  });
+}
+
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs: number,
+  pollMs = 2,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (performance.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/**
+ * A store on its own memoryStorage, filled with `count` events from index `offset`, 1000 an
+ * append; block `i / 1000` goes to stream `stream(block)` (by default `stream-<name>-<block>`).
+ */
+export async function filledStore(
+  name: string,
+  offset: number,
+  count: number,
+  stream: (block: number) => string = (block) => `stream-${name}-${block}`,
+): Promise<{ store: EventStore; storage: StorageAdapter }> {
+  const storage = memoryStorage();
+  const store = await openStore({ name, storage });
+  for (let i = 0; i < count; i += 1000) {
+    const events = [];
+    for (let j = i; j < Math.min(count, i + 1000); j++) events.push(sampleEvent(offset + j));
+    await store.append(stream(i / 1000), events);
+  }
+  return { store, storage };
+}
