@@ -213,6 +213,11 @@ export class SessionSender {
       const run = receivedRun(from, this.receivedPositions, limits.maxBatchEvents);
       if (run !== undefined) {
         this.sendBatch({ type: 'events', from, to: run.to, toId: run.toId, events: [] }, run);
+        // Once caughtUp went out (a read reached the head after onAppend was subscribed), every
+        // later append raises knownHead and pumps, again after this run if it comes during it
+        // (pumpAgain): nothing lies past a run that reaches knownHead, and a catch-up's every
+        // ingest would otherwise read the log only to find it empty.
+        if (this.caughtUpSent && run.to >= this.knownHead) return;
         continue;
       }
       const records = await log.readByPos(from, limits.maxBatchEvents);
