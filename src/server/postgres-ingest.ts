@@ -22,7 +22,7 @@ import pg from 'pg';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import type { Outcome } from './postgres-group-commit.ts';
-import type { EventRow } from './postgres-rows.ts';
+import { type EventRow, storageError } from './postgres-rows.ts';
 import { channelOf } from './postgres-schema.ts';
 
 /** One ingest handed to the group commit: rows of one space, prepared off the group's path. */
@@ -130,7 +130,7 @@ async function writeAll(
         if (!(error instanceof pg.DatabaseError)) throw error;
         await c.query('ROLLBACK TO SAVEPOINT ingest');
         p.undo();
-        outcomes.push({ ok: false, error: ingestError(error) });
+        outcomes.push({ ok: false, error: storageError('ingest', error) });
       }
     }
   }
@@ -283,11 +283,4 @@ async function advanceHeads(
      SELECT pg_notify($3, n) FROM unnest($4::text[]) AS n`,
     [keys, heads, channelOf(s), notices],
   );
-}
-
-function ingestError(error: unknown): StorageError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new StorageError('STORAGE', `postgres ingest failed: ${message}`, {
-    operation: 'ingest',
-  });
 }

@@ -1,6 +1,8 @@
 /**
  * Rows of postgresStorage's `events` table: the values an event is stored as, and the event of a
- * row read back. The invariant numbers refer to the header of postgres.ts.
+ * row read back; and storageError, which every module of postgresStorage words its failures with
+ * (here, as this module does not import `pg`). The invariant numbers refer to the header of
+ * postgres.ts.
  *
  * The queried columns (id, replica, seq, stream, cursor) are keyed (invariant 9); `body` holds the
  * JSON of the whole event (invariant 4). The data's JSON text, made when the event is written, is
@@ -13,8 +15,16 @@
  * encoding 20,000 events took 3-15 % longer), and older servers sharing the database could not
  * read its rows.
  */
+import { StorageError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import { rememberDataText } from '../sync/event-codec.ts';
+
+/** A failure of `operation` as a StorageError; a StorageError is passed on as it is. */
+export function storageError(operation: string, error: unknown): StorageError {
+  if (error instanceof StorageError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new StorageError('STORAGE', `postgres ${operation} failed: ${message}`, { operation });
+}
 
 /** The stored form of a string (invariant 9). */
 export function key(value: string): string {

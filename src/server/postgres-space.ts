@@ -10,7 +10,7 @@ import { lastHlcOf } from '../core/hlc.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { type IngestPiece, storedIds } from './postgres-ingest.ts';
-import { eventOfRow, eventRow, key, unkey } from './postgres-rows.ts';
+import { eventOfRow, eventRow, key, storageError, unkey } from './postgres-rows.ts';
 import { type RecentBudget, RecentRecords } from './recent-records.ts';
 import {
   decideClaims,
@@ -109,10 +109,7 @@ export class PostgresSpaceLog implements SpaceLog {
     try {
       piece = { space: this.k, name: this.space, rows: events.map(eventRow) };
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      throw new StorageError('STORAGE', `postgres ingest failed: ${message}`, {
-        operation: 'ingest',
-      });
+      throw storageError('ingest', error);
     }
     const written = await this.storage
       .ingest(piece, (records) => {

@@ -44,7 +44,7 @@ import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
 import { type IngestPiece, inTransaction, writeGroup } from './postgres-ingest.ts';
-import { key } from './postgres-rows.ts';
+import { key, storageError } from './postgres-rows.ts';
 import {
   AppendListener,
   type AppendNotice,
@@ -77,12 +77,6 @@ export interface PostgresStorageOptions {
  * all (a few MB), and its spaces stay locked meanwhile. A batch is at most 2000 (maxBatchEvents).
  */
 const MAX_GROUP_EVENTS = 10_000;
-
-function storageError(operation: string, error: unknown): StorageError {
-  if (error instanceof StorageError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new StorageError('STORAGE', `postgres ${operation} failed: ${message}`, { operation });
-}
 
 class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   readonly name: string;
