@@ -29,8 +29,9 @@ export class ChangeFeed {
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  async start(): Promise<void> {
-    this.position = await this.log.headPos();
+  /** Starts delivering what is written after `head`, the head position read at open. */
+  start(head: number): void {
+    this.position = head;
     this.started = true;
   }
 

@@ -45,19 +45,24 @@ export class ProjectionRuntime {
     return this.changes;
   }
 
+  /**
+   * `openHead`: the head position the store reads once at open, for its change feed and every
+   * runtime (invariant 8).
+   */
   constructor(
     readonly projection: Projection,
     private readonly log: EventLog,
     private readonly upcast: UpcastFn,
+    openHead: Promise<number>,
   ) {
     // Invariant 8: the first state() of a freshly opened store (the page's first paint) finds
     // the snapshot loaded and its tail folded, instead of starting six reads in a row. Without
     // a snapshot, nothing is folded ahead: a full replay waits until someone asks for it.
-    // The head is read beside the snapshot (any head read before the fold is a valid bound),
-    // and only by projections that take snapshots: at open every transaction counts.
+    // The head is the store's, read beside the snapshot (any head read before the fold is a
+    // valid bound), and used only by projections that take snapshots.
     void this.serial(async () => {
       const [head] = await Promise.all([
-        projection.snapshotEvery > 0 ? this.log.headPos() : undefined,
+        projection.snapshotEvery > 0 ? openHead : undefined,
         this.init(),
       ]);
       if (this.progress.cursor !== '') await this.catchUp(head);

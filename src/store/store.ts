@@ -94,6 +94,7 @@ class Store<E> implements EventStore<E> {
   private clockOffset = 0;
   private readonly controller: SyncController | undefined;
   private resolveClosing!: () => void;
+  private resolveOpenHead!: (head: Promise<number>) => void;
   private readonly unsubscribeRemote: () => void;
 
   constructor(
@@ -104,11 +105,15 @@ class Store<E> implements EventStore<E> {
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.upcast = makeUpcast(options.upcasters ?? []);
     this.clock = options.now ?? Date.now;
+    // The head at open: read once, in start(), for the change feed and every runtime.
+    const openHead = new Promise<number>((resolve) => {
+      this.resolveOpenHead = resolve;
+    });
     for (const projection of options.projections ?? []) {
       if (this.runtimes.has(projection.name)) {
         throw new ValidationError('projections', `two projections are named "${projection.name}"`);
       }
-      const runtime = new ProjectionRuntime(projection as Projection, log, this.upcast);
+      const runtime = new ProjectionRuntime(projection as Projection, log, this.upcast, openHead);
       this.runtimes.set(projection.name, runtime);
       this.watchers.set(projection.name, new ProjectionWatchers(runtime, reportError));
     }
@@ -139,7 +144,9 @@ class Store<E> implements EventStore<E> {
   }
 
   async start(): Promise<void> {
-    await this.feed.start();
+    const head = this.log.headPos();
+    this.resolveOpenHead(head);
+    this.feed.start(await head);
   }
 
   private now(): number {
