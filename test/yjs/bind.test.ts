@@ -1,32 +1,18 @@
 /** bindYDoc: round trips, origins, undo, destroy (invariants of src/yjs/bind.ts). */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { decodeBase64, encodeBase64 } from '../../src/yjs/base64.ts';
 import { bindYDoc, SNAPSHOT_TYPE, UPDATE_TYPE, type YDocBinding } from '../../src/yjs/index.ts';
-import { openReplica, pull, type Replica, settle, syncAll } from './helpers.ts';
+import { pull, type Replica, settle, syncAll, useReplicas } from './helpers.ts';
 
 const STREAM = 'card-1/notes';
-const opened: Replica[] = [];
-const bindings: YDocBinding[] = [];
-
-async function replica(name: string): Promise<Replica> {
-  const r = await openReplica(name);
-  opened.push(r);
-  return r;
-}
+const { replica, track } = useReplicas();
 
 function bind(r: Replica, options: Parameters<typeof bindYDoc>[2] = {}): YDocBinding {
-  const binding = bindYDoc(r.store, STREAM, options);
-  bindings.push(binding);
-  return binding;
+  return track(bindYDoc(r.store, STREAM, options));
 }
 
 const text = (b: YDocBinding) => b.doc.getText('notes').toString();
-
-afterEach(async () => {
-  for (const b of bindings.splice(0)) b.destroy();
-  for (const r of opened.splice(0)) await r.store.close();
-});
 
 describe('bindYDoc', () => {
   it('appends local text edits as update events that a new binding replays', async () => {

@@ -1,26 +1,13 @@
 /** The local open cache of bindYDoc (src/yjs/cache.ts, bind.ts invariants 8-9). */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/store/types.ts';
 import { cacheKey, decodeCache } from '../../src/yjs/cache.ts';
 import { bindYDoc, type YDocBinding } from '../../src/yjs/index.ts';
-import { openReplica, pull, type Replica, settle } from './helpers.ts';
+import { pull, type Replica, settle, typeChars, useReplicas } from './helpers.ts';
 
 const STREAM = 'card-1/notes';
 const KEY = cacheKey(STREAM)!;
-const opened: Replica[] = [];
-const bindings: YDocBinding[] = [];
-
-afterEach(async () => {
-  for (const b of bindings.splice(0)) b.destroy();
-  await settle();
-  for (const r of opened.splice(0)) await r.store.close();
-});
-
-async function replica(name: string, start = Date.UTC(2026, 0, 1)): Promise<Replica> {
-  const r = await openReplica(name, start);
-  opened.push(r);
-  return r;
-}
+const { replica, track } = useReplicas();
 
 /** A store that counts what an open reads: total-order reads, and events read by position. */
 function counting(store: EventStore) {
@@ -51,18 +38,9 @@ async function open(r: Replica, options: Parameters<typeof bindYDoc>[2] = {}) {
     },
     ...options,
   });
-  bindings.push(binding);
+  track(binding);
   await binding.ready;
   return { binding, counts, text: () => binding.doc.getText('notes').toString() };
-}
-
-async function type(r: Replica, b: YDocBinding, chars: string): Promise<void> {
-  for (const c of chars) {
-    r.clock.advance(1000);
-    const text = b.doc.getText('notes');
-    text.insert(text.length, c);
-    await b.flush();
-  }
 }
 
 async function close(b: YDocBinding): Promise<void> {
@@ -79,20 +57,20 @@ describe('bindYDoc open cache', () => {
     const a = await replica('a');
     const first = await open(a, { snapshotEvery: 0 });
     expect(first.counts.read).toBeGreaterThan(0); // no cache yet: loaded from the events
-    await type(a, first.binding, 'hello world');
+    await typeChars(a, first.binding, 'hello world');
     await close(first.binding);
     expect((await cached(a))?.position).toBe(11);
 
     const second = await open(a);
     expect(second.text()).toBe('hello world');
     expect(second.counts).toEqual({ read: 0, since: 0 });
-    await type(a, second.binding, '!!');
+    await typeChars(a, second.binding, '!!');
     await close(second.binding);
     expect((await cached(a))?.position).toBe(13);
 
     // Another binding (another tab) writes without touching the cache: only its event is read.
     const other = await open(a, { cache: false });
-    await type(a, other.binding, 'Z');
+    await typeChars(a, other.binding, 'Z');
     other.binding.destroy();
     const third = await open(a);
     expect(third.text()).toBe('hello world!!Z');
@@ -103,9 +81,9 @@ describe('bindYDoc open cache', () => {
     const early = await replica('early', Date.UTC(2020, 0, 1));
     const late = await replica('late', Date.UTC(2026, 0, 1));
     const edited = await open(early);
-    await type(early, edited.binding, 'X');
+    await typeChars(early, edited.binding, 'X');
     const mine = await open(late, { snapshotEvery: 2 });
-    await type(late, mine.binding, 'abcde'); // with snapshots covering only `late`
+    await typeChars(late, mine.binding, 'abcde'); // with snapshots covering only `late`
     await close(mine.binding);
     const before = (await cached(late))!.position;
 
@@ -126,7 +104,7 @@ describe('bindYDoc open cache', () => {
   it('falls back to the events when the cache is missing, damaged, foreign or ahead of the log', async () => {
     const a = await replica('a');
     const first = await open(a, { snapshotEvery: 3 });
-    await type(a, first.binding, 'abcdefg');
+    await typeChars(a, first.binding, 'abcdefg');
     await close(first.binding);
     const good = (await a.store.local.get(KEY)) as Record<string, unknown>;
     const bad: unknown[] = [
@@ -150,7 +128,7 @@ describe('bindYDoc open cache', () => {
   it('rewrites the cache every cacheEvery updates while the document stays open', async () => {
     const a = await replica('a');
     const b = await open(a, { cacheEvery: 4, snapshotEvery: 0 });
-    await type(a, b.binding, 'abcdefghij');
+    await typeChars(a, b.binding, 'abcdefghij');
     await settle();
     const cache = await cached(a);
     expect(cache?.position).toBeGreaterThanOrEqual(8);
@@ -163,7 +141,7 @@ describe('bindYDoc open cache', () => {
   it('writes and reads no cache with cache: false', async () => {
     const a = await replica('a');
     const b = await open(a, { cache: false });
-    await type(a, b.binding, 'ab');
+    await typeChars(a, b.binding, 'ab');
     await close(b.binding);
     expect(await a.store.local.get(KEY)).toBeUndefined();
   });

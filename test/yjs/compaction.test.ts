@@ -1,5 +1,5 @@
 /** Snapshots (src/yjs/events.ts, load.ts) and docAt (src/yjs/doc-at.ts). */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import type { EventStore } from '../../src/store/types.ts';
 import { decodeBase64 } from '../../src/yjs/base64.ts';
@@ -12,33 +12,14 @@ import {
   type YSnapshotData,
 } from '../../src/yjs/index.ts';
 import { loadDoc } from '../../src/yjs/load.ts';
-import { openReplica, pull, type Replica, settle } from './helpers.ts';
+import { pull, type Replica, settle, typeChars, useReplicas } from './helpers.ts';
 
 const STREAM = 'card-1/notes';
 const T0 = Date.UTC(2026, 0, 1);
-const opened: Replica[] = [];
-const bindings: YDocBinding[] = [];
-
-async function replica(name: string, start = T0): Promise<Replica> {
-  const r = await openReplica(name, start);
-  opened.push(r);
-  return r;
-}
+const { replica, track } = useReplicas();
 
 function bind(r: Replica, snapshotEvery?: number): YDocBinding {
-  const binding = bindYDoc(r.store, STREAM, snapshotEvery === undefined ? {} : { snapshotEvery });
-  bindings.push(binding);
-  return binding;
-}
-
-/** Appends `count` one-character edits, one event each, a second apart. */
-async function type(r: Replica, b: YDocBinding, chars: string): Promise<void> {
-  for (const c of chars) {
-    r.clock.advance(1000);
-    const text = b.doc.getText('notes');
-    text.insert(text.length, c);
-    await b.flush();
-  }
+  return track(bindYDoc(r.store, STREAM, snapshotEvery === undefined ? {} : { snapshotEvery }));
 }
 
 /** The document from every update event, ignoring snapshots: the reference replay. */
@@ -55,17 +36,12 @@ const noError = (error: unknown) => {
   throw error;
 };
 
-afterEach(async () => {
-  for (const b of bindings.splice(0)) b.destroy();
-  for (const r of opened.splice(0)) await r.store.close();
-});
-
 describe('snapshots', () => {
   it('appends a snapshot after a local update once snapshotEvery updates arrived', async () => {
     const a = await replica('a');
     const b = bind(a, 10);
     await b.ready;
-    await type(a, b, 'abcdefghijklmnopqrstuvwxy'); // 25 updates
+    await typeChars(a, b, 'abcdefghijklmnopqrstuvwxy'); // 25 updates
     const events = await a.store.read({ stream: STREAM });
     const snapshots = events.filter((e) => e.type === SNAPSHOT_TYPE);
     expect(snapshots).toHaveLength(2);
@@ -78,7 +54,7 @@ describe('snapshots', () => {
     const a = await replica('a');
     const b = bind(a, 10);
     await b.ready;
-    await type(a, b, 'abcdefghijklmnopqrstuvwxy');
+    await typeChars(a, b, 'abcdefghijklmnopqrstuvwxy');
     const loaded = await loadDoc(a.store, STREAM, undefined, noError);
     expect(loaded.snapshot?.type).toBe(SNAPSHOT_TYPE);
     expect(loaded.applied.size).toBe(5); // not 25
@@ -97,7 +73,7 @@ describe('snapshots', () => {
     await dc.flush();
     const da = bind(a, 5);
     await da.ready;
-    await type(a, da, 'abcdef'); // a snapshot after the 5th update
+    await typeChars(a, da, 'abcdef'); // a snapshot after the 5th update
     await pull(a, c); // c comes online
     await settle();
 
@@ -123,11 +99,11 @@ describe('snapshots', () => {
     const da = bind(a, 3);
     const db = bind(b, 3);
     await Promise.all([da.ready, db.ready]);
-    await type(a, da, 'xyzw');
+    await typeChars(a, da, 'xyzw');
     await pull(b, a);
     await settle();
     expect(db.doc.getText('notes').toString()).toBe('xyzw');
-    await type(b, db, '12'); // 1 update after a's snapshot + 2: b snapshots
+    await typeChars(b, db, '12'); // 1 update after a's snapshot + 2: b snapshots
     const snapshots = (await b.store.read({ stream: STREAM, types: [SNAPSHOT_TYPE] })).map(
       (e) => e.data as YSnapshotData,
     );
@@ -141,7 +117,7 @@ describe('snapshots', () => {
     const a = await replica('a');
     const b = bind(a, 0);
     await b.ready;
-    await type(a, b, 'abcdefghij');
+    await typeChars(a, b, 'abcdefghij');
     expect(await a.store.read({ stream: STREAM, types: [SNAPSHOT_TYPE] })).toHaveLength(0);
   });
 });
@@ -151,7 +127,7 @@ describe('docAt', () => {
     const a = await replica('a');
     const b = bind(a, 4);
     await b.ready;
-    await type(a, b, 'abcdefghij'); // edit i at T0 + (i + 1) s
+    await typeChars(a, b, 'abcdefghij'); // edit i at T0 + (i + 1) s
     for (let i = 0; i < 10; i++) {
       const at = T0 + (i + 1) * 1000;
       const doc = await docAt(a.store, STREAM, at);
@@ -167,9 +143,9 @@ describe('docAt', () => {
     const a = await replica('a');
     const b = bind(a, 3);
     await b.ready;
-    await type(a, b, 'abc');
+    await typeChars(a, b, 'abc');
     const [other] = await a.store.append('elsewhere', { type: 'Noted', data: {} });
-    await type(a, b, 'defg');
+    await typeChars(a, b, 'defg');
     const updates = await a.store.read({ stream: STREAM, types: [UPDATE_TYPE] });
     for (const [i, e] of updates.entries()) {
       const doc = await docAt(a.store, STREAM, { eventId: e.id });
@@ -186,7 +162,7 @@ describe('docAt', () => {
     const a = await replica('a');
     const b = bind(a);
     await b.ready;
-    await type(a, b, 'ab');
+    await typeChars(a, b, 'ab');
     const doc = await docAt(a.store, STREAM, T0 + 60_000);
     doc.getText('notes').insert(0, 'zz');
     await settle();

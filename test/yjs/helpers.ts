@@ -3,10 +3,12 @@
  * ingest seam (the same path synced events take), so that tests choose exactly who syncs with
  * whom and when.
  */
+import { afterEach } from 'vitest';
 import { openStore } from '../../src/index.ts';
 import { memoryStorage } from '../../src/storage/memory.ts';
 import type { StoreInternals } from '../../src/store/internal.ts';
 import type { EventStore } from '../../src/store/types.ts';
+import type { YDocBinding } from '../../src/yjs/index.ts';
 import { asRecords, captureInternals, manualClock } from '../store/helpers.ts';
 
 export interface Replica {
@@ -47,4 +49,46 @@ export async function syncAll(replicas: Replica[]): Promise<void> {
 /** Lets queued microtasks and the stores' change feeds run. */
 export async function settle(): Promise<void> {
   for (let i = 0; i < 3; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Replicas and bindings that the calling test file's afterEach cleans up: it destroys every
+ * tracked binding, lets their background work (the cache write) settle, then closes every store
+ * `replica` opened. Call once, at the top of the file.
+ */
+export function useReplicas(): {
+  replica(name: string, start?: number): Promise<Replica>;
+  track(binding: YDocBinding): YDocBinding;
+} {
+  const opened: Replica[] = [];
+  const bindings: YDocBinding[] = [];
+  afterEach(async () => {
+    for (const b of bindings.splice(0)) b.destroy();
+    await settle();
+    for (const r of opened.splice(0)) await r.store.close();
+  });
+  return {
+    async replica(name, start) {
+      const r = await openReplica(name, start);
+      opened.push(r);
+      return r;
+    },
+    track(binding) {
+      bindings.push(binding);
+      return binding;
+    },
+  };
+}
+
+/**
+ * Types `chars` at the end of the binding's 'notes' text, one character an event: the replica's
+ * clock advances a second before each, and each is flushed (appended) before the next.
+ */
+export async function typeChars(r: Replica, b: YDocBinding, chars: string): Promise<void> {
+  for (const c of chars) {
+    r.clock.advance(1000);
+    const text = b.doc.getText('notes');
+    text.insert(text.length, c);
+    await b.flush();
+  }
 }

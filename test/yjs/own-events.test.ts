@@ -3,7 +3,7 @@
  * canonical id, and recognised by their payload when the store delivers them back, whatever the
  * timing, and never confused with another binding's events on the same store (same replica).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import type { StoredEvent } from '../../src/core/events.ts';
 import { EventId } from '../../src/core/ids.ts';
@@ -11,28 +11,13 @@ import type { EventStore } from '../../src/store/types.ts';
 import { encodeEventBatch } from '../../src/sync/event-codec.ts';
 import { encodeBase64 } from '../../src/yjs/base64.ts';
 import { bindYDoc, SNAPSHOT_TYPE, UPDATE_TYPE, type YDocBinding } from '../../src/yjs/index.ts';
-import { openReplica, pull, type Replica, settle } from './helpers.ts';
+import { pull, settle, useReplicas } from './helpers.ts';
 
 const STREAM = 'card-1/notes';
-const opened: Replica[] = [];
-const bindings: YDocBinding[] = [];
-
-afterEach(async () => {
-  for (const b of bindings.splice(0)) b.destroy();
-  await settle();
-  for (const r of opened.splice(0)) await r.store.close();
-});
-
-async function replica(name: string): Promise<Replica> {
-  const r = await openReplica(name);
-  opened.push(r);
-  return r;
-}
+const { replica, track } = useReplicas();
 
 function bind(store: EventStore, options: Parameters<typeof bindYDoc>[2] = {}): YDocBinding {
-  const binding = bindYDoc(store, STREAM, { cache: false, ...options });
-  bindings.push(binding);
-  return binding;
+  return track(bindYDoc(store, STREAM, { cache: false, ...options }));
 }
 
 /**
