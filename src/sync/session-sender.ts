@@ -61,8 +61,6 @@ export class SessionSender {
   ackedOwnSeq = 0;
   peerRestarted = false;
   window: FlowWindow = EMPTY_WINDOW;
-  caughtUpSent = false;
-  knownHead = 0;
   eventsSent = 0;
   /**
    * Set by the session while it stores a received batch: its records are appended to this log
@@ -70,6 +68,9 @@ export class SessionSender {
    */
   pausedForIngest = false;
 
+  private caughtUpSent = false;
+  /** The highest head of this log seen so far (noteHead): it only moves forward. */
+  private knownHead = 0;
   private stopped = false;
   private pumping = false;
   private pumpAgain = false;
@@ -94,7 +95,7 @@ export class SessionSender {
     );
   }
 
-  /** This log's head as read at the start of the session (or later). */
+  /** A head of this log, read or reached by sending: raises knownHead. */
   noteHead(head: number): void {
     if (head > this.knownHead) this.knownHead = head;
   }
@@ -117,10 +118,10 @@ export class SessionSender {
     this.startPos = decision.from;
     this.sentPos = decision.from;
     this.ackedPos = decision.from;
-    this.knownHead = Math.max(this.knownHead, head);
+    this.noteHead(head);
     this.outbound = true;
     this.unsubscribe = log.onAppend((newHead) => {
-      if (newHead > this.knownHead) this.knownHead = newHead;
+      this.noteHead(newHead);
       this.pump();
     });
     this.host.report();
@@ -271,7 +272,7 @@ export class SessionSender {
         this.sendBatch(message, batch, (event) => texts.get(event) ?? dataTextOf(event));
         if (!this.windowAllows()) break;
       }
-      if (this.sentPos > this.knownHead) this.knownHead = this.sentPos;
+      this.noteHead(this.sentPos);
       this.host.report();
     }
   }
