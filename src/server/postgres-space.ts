@@ -6,7 +6,6 @@
 import type { PoolClient } from 'pg';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
-import { lastHlcOf } from '../core/hlc.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { type IngestPiece, storedIds } from './postgres-ingest.ts';
@@ -16,6 +15,8 @@ import {
   decideClaims,
   doubtfulEvents,
   type EventOrigin,
+  isSkewed,
+  notifyListeners,
   type OriginCheck,
   type SpaceLog,
 } from './storage.ts';
@@ -127,9 +128,7 @@ export class PostgresSpaceLog implements SpaceLog {
         );
         throw error;
       });
-    const limit = this.storage.now() + this.storage.maxClockDriftMs;
-    const last = lastHlcOf(limit);
-    const skewed = events.some((e) => e.hlc > last);
+    const skewed = isSkewed(events, this.storage.now() + this.storage.maxClockDriftMs);
     return { written, skewed };
   }
 
@@ -163,13 +162,7 @@ export class PostgresSpaceLog implements SpaceLog {
   announce(head: number): void {
     if (head <= this.announced) return;
     this.announced = head;
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(head);
-      } catch {
-        // A failing listener (one connection) must not fail the ingest of another.
-      }
-    }
+    notifyListeners(this.listeners, head);
   }
 
   async claimOrigins(sub: string, events: readonly EventOrigin[]): Promise<OriginCheck> {

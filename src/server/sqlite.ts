@@ -27,7 +27,7 @@
 import Database from 'better-sqlite3';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
-import { DEFAULT_MAX_CLOCK_DRIFT_MS, lastHlcOf } from '../core/hlc.ts';
+import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
@@ -40,6 +40,8 @@ import {
   decideClaims,
   doubtfulEvents,
   type EventOrigin,
+  isSkewed,
+  notifyListeners,
   type OriginCheck,
   type ServerStorage,
   type SpaceLog,
@@ -162,19 +164,10 @@ class SqliteSpaceLog implements SpaceLog {
         // Still inside the flush, before any reader runs: the cache ends at the new head.
         if (records.length === 0) return;
         this.recent.add(records);
-        const head = records[records.length - 1]!.pos;
-        for (const listener of [...this.listeners]) {
-          try {
-            listener(head);
-          } catch {
-            // A failing listener (one connection) must not fail the ingest of another.
-          }
-        }
+        notifyListeners(this.listeners, records[records.length - 1]!.pos);
       },
     );
-    const limit = this.storage.now() + this.storage.maxClockDriftMs;
-    const last = lastHlcOf(limit);
-    const skewed = events.some((e) => e.hlc > last);
+    const skewed = isSkewed(events, this.storage.now() + this.storage.maxClockDriftMs);
     return { written, skewed };
   }
 

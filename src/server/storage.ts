@@ -18,6 +18,7 @@
  *    every connection of the space about every write.
  */
 import { StorageError } from '../core/errors.ts';
+import { lastHlcOf } from '../core/hlc.ts';
 import type { SyncLog } from '../sync/log.ts';
 
 /** The outcome of an ownership check (invariant 4). */
@@ -102,6 +103,29 @@ export interface ServerStorage {
   openSpace(space: string): Promise<SpaceLog>;
   /** Closes the database; later calls reject with a StorageError. */
   close(): Promise<void>;
+}
+
+/**
+ * Whether an event of an ingest is skewed: its HLC is ahead of `limitMs` (the wall clock plus the
+ * drift allowed), which the ingest reports.
+ */
+export function isSkewed(events: readonly { hlc: string }[], limitMs: number): boolean {
+  const last = lastHlcOf(limitMs);
+  return events.some((e) => e.hlc > last);
+}
+
+/** Tells every listener of a space its new head; one that throws fails no other (invariant 5). */
+export function notifyListeners(
+  listeners: ReadonlySet<(headPos: number) => void>,
+  head: number,
+): void {
+  for (const listener of [...listeners]) {
+    try {
+      listener(head);
+    } catch {
+      // A failing listener (one connection) must not fail the ingest of another.
+    }
+  }
 }
 
 /** Spaces and subjects are names chosen by whoever issues tokens; bounded so that keys stay small. */
