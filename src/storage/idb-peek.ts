@@ -20,6 +20,7 @@
  */
 import type { LocalRecord } from '../core/events.ts';
 import type { SnapshotRecord } from './adapter.ts';
+import { globalFactory } from './idb-quirks.ts';
 import { appKey, asCounters, KEY_COUNTERS, SCHEMA_VERSION } from './idb-schema.ts';
 import { readCursorRange, request } from './idb-segments.ts';
 
@@ -47,19 +48,9 @@ export interface PeekedLog {
   events: LocalRecord[];
 }
 
-function factoryOf(source: PeekSource): IDBFactory | undefined {
-  if (source.indexedDB !== undefined) return source.indexedDB;
-  try {
-    // The getter itself may throw (see globalFactory in idb-quirks.ts).
-    return (globalThis as { indexedDB?: IDBFactory }).indexedDB;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Opens the database as it is, or resolves undefined (invariant 1). */
 function openExisting(source: PeekSource): Promise<IDBDatabase | undefined> {
-  const factory = factoryOf(source);
+  const factory = source.indexedDB ?? globalFactory();
   if (factory === undefined) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     let settled = false;
