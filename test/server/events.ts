@@ -1,7 +1,9 @@
-/** Valid stored events for server tests, made without a store. */
+/**
+ * Valid stored events for server tests, made without a store: test/fixtures/events.ts's
+ * storedEvent with a running counter for what is not given (seq, wall, data and a unique id).
+ */
 import type { JsonObject, JsonValue, StoredEventRecord } from '../../src/core/events.ts';
-import { encodeHlc } from '../../src/core/hlc.ts';
-import { Cursor, type EventId, type ReplicaId, Seq } from '../../src/core/ids.ts';
+import { storedEvent } from '../fixtures/events.ts';
 
 let counter = 0;
 
@@ -18,24 +20,18 @@ export interface MakeEventOptions {
 
 export function makeEvent(options: MakeEventOptions = {}): StoredEventRecord {
   counter += 1;
-  const replica = (options.replica ?? 'replicaaaaaaaaaa') as ReplicaId;
-  const seq = Seq.make(options.seq ?? counter);
-  const wall = options.wall ?? 1_700_000_000_000 + counter;
-  const hlc = encodeHlc({ wall, counter: 0 });
-  const event: StoredEventRecord = {
-    id: (options.id ?? `ev-${replica}-${seq}-${counter}`) as EventId,
+  const replica = options.replica ?? 'replicaaaaaaaaaa';
+  const seq = options.seq ?? counter;
+  return storedEvent({
+    replica,
+    seq,
+    wall: options.wall ?? 1_700_000_000_000 + counter,
+    id: options.id ?? `ev-${replica}-${seq}-${counter}`,
     type: options.type ?? 'test.happened',
     data: options.data ?? { n: counter },
     stream: options.stream ?? 'stream-1',
-    version: seq,
-    replica,
-    seq,
-    hlc,
-    time: wall,
-    cursor: Cursor.make(hlc, replica, seq),
-  };
-  if (options.meta !== undefined) event.meta = options.meta;
-  return event;
+    meta: options.meta,
+  });
 }
 
 /** `count` events of one replica with seqs 1..count (or from `firstSeq`). */
