@@ -23,15 +23,36 @@ export const DEFAULT_MAX_CLOCK_DRIFT_MS = 24 * 60 * 60 * 1000;
 
 const WALL_WIDTH = 11; // base 36: up to 36^11 ms, far past the year 10,000
 const COUNTER_WIDTH = 5; // base 36: 60 million ticks inside one millisecond
+/** Where the counter begins in an encoded HLC: after the wall digits and '-'. */
+const COUNTER_START = WALL_WIDTH + 1;
 /** The largest wall time and counter that encode within their fixed widths (invariant 3). */
 export const HLC_WALL_MAX = 36 ** WALL_WIDTH - 1;
 export const HLC_COUNTER_MAX = 36 ** COUNTER_WIDTH - 1;
-const COUNTER_MAX = HLC_COUNTER_MAX;
 
 export function encodeHlc(state: HlcState): Hlc {
   return `${state.wall.toString(36).padStart(WALL_WIDTH, '0')}-${state.counter
     .toString(36)
     .padStart(COUNTER_WIDTH, '0')}` as Hlc;
+}
+
+/** The wall time of an encoded HLC, read without checking its form (for HLCs already valid). */
+export function hlcWall(hlc: string): number {
+  return Number.parseInt(hlc.slice(0, WALL_WIDTH), 36);
+}
+
+/** The counter of an encoded HLC, read without checking its form (for HLCs already valid). */
+export function hlcCounter(hlc: string): number {
+  return Number.parseInt(hlc.slice(COUNTER_START), 36);
+}
+
+/**
+ * The HLC `i` ticks after `first` within its millisecond (what tick() gives within one append),
+ * built without decoding `first`; the caller knows the counter does not overflow.
+ */
+export function hlcAfter(first: Hlc, i: number): Hlc {
+  if (i === 0) return first;
+  const counter = hlcCounter(first) + i;
+  return `${first.slice(0, COUNTER_START)}${counter.toString(36).padStart(COUNTER_WIDTH, '0')}` as Hlc;
 }
 
 /**
@@ -42,7 +63,7 @@ export function encodeHlc(state: HlcState): Hlc {
 export function lastHlcOf(wall: number): Hlc {
   // Below 0 every HLC is above: the empty string sorts before them all.
   if (wall < 0) return '' as Hlc;
-  return encodeHlc({ wall: Math.min(HLC_WALL_MAX, Math.floor(wall)), counter: COUNTER_MAX });
+  return encodeHlc({ wall: Math.min(HLC_WALL_MAX, Math.floor(wall)), counter: HLC_COUNTER_MAX });
 }
 
 export function decodeHlc(hlc: string): HlcState {
@@ -61,7 +82,7 @@ export function compareHlc(a: HlcState, b: HlcState): number {
 
 function bump(state: HlcState): HlcState {
   // Counter overflow borrows a millisecond rather than wrapping: order is kept (invariant 1).
-  return state.counter >= COUNTER_MAX
+  return state.counter >= HLC_COUNTER_MAX
     ? { wall: state.wall + 1, counter: 0 }
     : { wall: state.wall, counter: state.counter + 1 };
 }

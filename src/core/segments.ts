@@ -18,6 +18,7 @@
  */
 import { StorageError } from './errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
+import { hlcAfter, hlcWall } from './hlc.ts';
 import { Cursor, type EventId, type Hlc, type ReplicaId, type Seq } from './ids.ts';
 
 /**
@@ -57,18 +58,6 @@ export interface Segment {
 }
 
 export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];
-
-const WALL_PART = 12; // 11 base-36 digits and '-': see hlc.ts
-const COUNTER_WIDTH = 5;
-
-/** The i-th HLC after `first` on the same millisecond (what tick() gives within one append). */
-function hlcAfter(first: Hlc, i: number): Hlc {
-  if (i === 0) return first;
-  const counter = Number.parseInt(first.slice(WALL_PART), 36) + i;
-  return `${first.slice(0, WALL_PART)}${counter.toString(36).padStart(COUNTER_WIDTH, '0')}` as Hlc;
-}
-
-const wallOf = (hlc: Hlc): number => Number.parseInt(hlc.slice(0, WALL_PART - 1), 36);
 
 /** Packs a run of records (invariants 1 and 3 are the caller's: see planWrite) into a segment. */
 export function packSegment(records: readonly LocalRecord[]): Segment {
@@ -115,7 +104,7 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
     versionRun &&= e.version === head.version + i;
     hlcRun &&= e.hlc === hlcAfter(head.hlc, i);
     cursorsDerived &&= e.cursor === Cursor.make(e.hlc, e.replica, e.seq);
-    timesDerived &&= e.time === wallOf(e.hlc);
+    timesDerived &&= e.time === hlcWall(e.hlc);
   }
   const segment: Segment = {
     first: head.cursor,
@@ -163,7 +152,7 @@ export function eventAt(s: Segment, i: number): StoredEventRecord {
     replica,
     seq,
     hlc,
-    time: s.times?.[i] ?? wallOf(hlc),
+    time: s.times?.[i] ?? hlcWall(hlc),
     cursor: s.cursors?.[i] ?? Cursor.make(hlc, replica, seq),
   };
   const meta = s.meta?.[i];

@@ -26,7 +26,7 @@
  */
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
-import { encodeHlc, HLC_COUNTER_MAX, HLC_WALL_MAX } from '../core/hlc.ts';
+import { encodeHlc, HLC_COUNTER_MAX, HLC_WALL_MAX, hlcCounter, hlcWall } from '../core/hlc.ts';
 import { Cursor, EventId, type Hlc, ReplicaId, Seq } from '../core/ids.ts';
 import { jsonByteLength, jsonValueDepthExceeds, utf8Length } from '../core/json.ts';
 import {
@@ -98,14 +98,6 @@ export class BatchEventError extends Error {
   }
 }
 
-function wallOf(hlc: string): number {
-  return Number.parseInt(hlc.slice(0, 11), 36);
-}
-
-function counterOf(hlc: string): number {
-  return Number.parseInt(hlc.slice(12), 36);
-}
-
 function indexIn(table: Map<string, number>, list: string[], value: string): number {
   let index = table.get(value);
   if (index === undefined) {
@@ -142,8 +134,8 @@ export function encodeEventBatch(
   let runStream = '';
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    const wall = wallOf(e.hlc);
-    const counter = counterOf(e.hlc);
+    const wall = hlcWall(e.hlc);
+    const counter = hlcCounter(e.hlc);
     const n = run?.[6] ?? 0;
     const continues =
       run !== undefined &&
