@@ -13,6 +13,7 @@ import {
 import type { SyncController, SyncFactory } from '../../src/store/internal.ts';
 import { createStore } from '../../src/store/store.ts';
 import { type LazySyncController, lazySyncFactory } from '../../worker/lazy-sync.ts';
+import { until } from '../sync/helpers.ts';
 
 /** A controller module whose load the test releases by hand. */
 function deferredModule(controller: Partial<SyncController> = {}) {
@@ -90,10 +91,7 @@ describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
     const module = deferredModule();
     module.release();
     const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 5 }));
-    const deadline = Date.now() + 5000;
-    while (module.created() === 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await until(() => module.created() > 0);
     expect(module.created()).toBe(1);
     await store.close();
   });
@@ -149,10 +147,7 @@ describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
     const ca = a.sync.connect(ta);
     const cb = b.sync.connect(tb);
     await a.append('s', { type: 't', data: 1 });
-    const deadline = Date.now() + 5000;
-    while ((await b.read()).length === 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await until(async () => (await b.read()).length > 0);
     expect(await b.read()).toHaveLength(1);
     await Promise.all([ca.close(), cb.close()]);
     await Promise.all([a.close(), b.close()]);
