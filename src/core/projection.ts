@@ -94,6 +94,14 @@ export function defineProjection<S, E = unknown>(
   };
 }
 
+/**
+ * The meta key (getMeta/setMeta) under which the store keeps the version of projection `name`
+ * it ran last (invariant 4).
+ */
+export function projectionVersionKey(name: string): string {
+  return `projection.${name}.version`;
+}
+
 /** (K, H): see the header. `cursor` is '' before the first event. */
 export interface FoldProgress {
   cursor: string;

@@ -19,6 +19,7 @@
  *    then the caller asks the store.
  */
 import type { LocalRecord } from '../core/events.ts';
+import { projectionVersionKey } from '../core/projection.ts';
 import type { SnapshotRecord } from './adapter.ts';
 import { globalFactory } from './idb-quirks.ts';
 import { appKey, asCounters, KEY_COUNTERS, SCHEMA_VERSION } from './idb-schema.ts';
@@ -118,7 +119,7 @@ async function readLog(
   const { name, version } = projection;
   const range = IDBKeyRange.bound([name, version], [name, version, []]);
   const [known, counters, newest] = await Promise.all([
-    request(meta.get(appKey(`projection.${name}.version`))),
+    request(meta.get(appKey(projectionVersionKey(name)))),
     request(meta.get(KEY_COUNTERS)),
     request(tx.objectStore('snapshots').openCursor(range, 'prev')),
   ]);

@@ -17,6 +17,7 @@ import {
   type FoldProgress,
   NO_PROGRESS,
   type Projection,
+  projectionVersionKey,
   snapshotCandidates,
   snapshotDue,
   snapshotIsValid,
@@ -87,7 +88,7 @@ export class ProjectionRuntime {
   rebuild(onProgress?: (done: number, total: number) => void): Promise<void> {
     return this.serial(async () => {
       await this.log.deleteSnapshots(this.projection.name);
-      await this.log.setMeta(`projection.${this.projection.name}.version`, this.projection.version);
+      await this.log.setMeta(projectionVersionKey(this.projection.name), this.projection.version);
       this.reset();
       this.initialized = true;
       const head = await this.log.headPos();
@@ -120,14 +121,14 @@ export class ProjectionRuntime {
     const { name, version } = this.projection;
     // Both reads at once: on the cold start path every sequential transaction counts.
     const [known, listed] = await Promise.all([
-      this.log.getMeta(`projection.${name}.version`),
+      this.log.getMeta(projectionVersionKey(name)),
       this.log.listSnapshots(name, version),
     ]);
     let loaded = false;
     if (known !== version) {
       // Invariant 4: another version's snapshots describe another fold.
       await this.log.deleteSnapshots(name);
-      await this.log.setMeta(`projection.${name}.version`, version);
+      await this.log.setMeta(projectionVersionKey(name), version);
     } else {
       loaded = await this.loadSnapshotBefore('\uffff', listed);
     }
