@@ -48,14 +48,15 @@ function sum(options: { snapshotEvery: number; applied?: { count: number }; fail
   });
 }
 
+/** The store every test opens on `storage`: the one projection sum(`options`). */
+function openWithSum(storage: StorageAdapter, options: Parameters<typeof sum>[0]) {
+  return openStore<Ev>({ name: 'head-start', storage, projections: [sum(options)] });
+}
+
 /** A log of 1..count in one stream, with the projection folded once (its snapshots written). */
 async function seeded(count: number, snapshotEvery: number) {
   const inner = memoryStorage();
-  const store = await openStore<Ev>({
-    name: 'head-start',
-    storage: inner,
-    projections: [sum({ snapshotEvery })],
-  });
+  const store = await openWithSum(inner, { snapshotEvery });
   for (let n = 1; n <= count; n++) await store.append('s', { type: 't', data: { n } });
   await store.state('sum');
   await store.close();
@@ -66,11 +67,7 @@ describe('projection head start (projection-runtime 8)', () => {
   it('loads the newest snapshot and folds its tail when the store opens, before state() is asked', async () => {
     const { storage, calls } = counted(await seeded(7, 3));
     const applied = { count: 0 };
-    const store = await openStore<Ev>({
-      name: 'head-start',
-      storage,
-      projections: [sum({ snapshotEvery: 3, applied })],
-    });
+    const store = await openWithSum(storage, { snapshotEvery: 3, applied });
     await settle();
     expect(calls).toContain('getSnapshot');
     // The snapshot after 6 events was loaded: only the 7th was folded.
@@ -84,11 +81,7 @@ describe('projection head start (projection-runtime 8)', () => {
 
   it('still reflects events appended while the head start runs (store invariant 3)', async () => {
     const storage = await seeded(7, 3);
-    const store = await openStore<Ev>({
-      name: 'head-start',
-      storage,
-      projections: [sum({ snapshotEvery: 3 })],
-    });
+    const store = await openWithSum(storage, { snapshotEvery: 3 });
     await store.append('s', { type: 't', data: { n: 100 } });
     expect(await store.state('sum')).toBe(128);
     await store.close();
@@ -97,11 +90,7 @@ describe('projection head start (projection-runtime 8)', () => {
   it('folds nothing ahead for a projection without a snapshot: a full replay waits to be asked', async () => {
     const storage = await seeded(5, 0);
     const applied = { count: 0 };
-    const store = await openStore<Ev>({
-      name: 'head-start',
-      storage,
-      projections: [sum({ snapshotEvery: 0, applied })],
-    });
+    const store = await openWithSum(storage, { snapshotEvery: 0, applied });
     await settle();
     expect(applied.count).toBe(0);
     expect(await store.state('sum')).toBe(15);
@@ -111,11 +100,7 @@ describe('projection head start (projection-runtime 8)', () => {
 
   it('leaves a failure of the head start to the caller, never to an unhandled rejection', async () => {
     const storage = await seeded(7, 3);
-    const store = await openStore<Ev>({
-      name: 'head-start',
-      storage,
-      projections: [sum({ snapshotEvery: 3, failOn: 7 })],
-    });
+    const store = await openWithSum(storage, { snapshotEvery: 3, failOn: 7 });
     await settle();
     await expect(store.state('sum')).rejects.toBeInstanceOf(ProjectionError);
     await store.close();
@@ -123,11 +108,7 @@ describe('projection head start (projection-runtime 8)', () => {
 
   it('closes cleanly while the head start is still reading', async () => {
     const storage = await seeded(7, 3);
-    const store = await openStore<Ev>({
-      name: 'head-start',
-      storage,
-      projections: [sum({ snapshotEvery: 3 })],
-    });
+    const store = await openWithSum(storage, { snapshotEvery: 3 });
     await store.close();
     await settle();
   });
