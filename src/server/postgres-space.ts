@@ -216,14 +216,13 @@ export class PostgresSpaceLog implements SpaceLog {
     return Number(rows.rows[0]?.head ?? 0);
   }
 
-  private async lockHead(c: PoolClient): Promise<number> {
+  private async lockHead(c: PoolClient): Promise<void> {
     const rows = await c.query<{ head: string }>(
       `SELECT head FROM ${this.s}.spaces WHERE space = $1 FOR UPDATE`,
       [this.k],
     );
     const row = rows.rows[0];
     if (row === undefined) throw new StorageError('STORAGE', `space ${this.space} vanished`);
-    return Number(row.head);
   }
 
   private async heldIds(c: PoolClient, ids: string[]): Promise<Set<string>> {

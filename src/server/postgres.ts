@@ -93,9 +93,8 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   private ready: Promise<void> | undefined;
   /** Ingests commit in groups (invariant 10). */
   private readonly commits: AsyncGroupCommit<IngestPiece, LocalRecord[]>;
-  /** Set by close(): no new ingests, while those handed over still commit. */
-  private closing = false;
   private closed = false;
+  /** close()'s shutdown, once begun: no new ingests, while those handed over still commit. */
   private shutting: Promise<void> | undefined;
 
   constructor(connectionString: string, options: PostgresStorageOptions) {
@@ -187,7 +186,9 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
 
   /** Hands an ingest to the next group commit (invariant 10). */
   ingest(piece: IngestPiece, committed: (records: LocalRecord[]) => void): Promise<LocalRecord[]> {
-    if (this.closing) return Promise.reject(new StorageError('STORAGE', `${this.name} is closed`));
+    if (this.shutting !== undefined) {
+      return Promise.reject(new StorageError('STORAGE', `${this.name} is closed`));
+    }
     return this.commits.run(piece, committed);
   }
 
@@ -247,7 +248,6 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   }
 
   private async shutdown(): Promise<void> {
-    this.closing = true;
     // Graceful shutdown: what was handed over commits first (invariant 10).
     await this.commits.flush();
     this.closed = true;

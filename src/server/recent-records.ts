@@ -18,7 +18,7 @@ import type { LocalRecord } from '../core/events.ts';
 import { dataTextOf } from '../sync/event-codec.ts';
 
 /** The default budget of one storage, in estimated bytes. */
-export const RECENT_BYTES = 128 * 1024 * 1024;
+const RECENT_BYTES = 128 * 1024 * 1024;
 /**
  * Estimated heap bytes of a record beside its data: the record and event objects, and the
  * strings of id, stream, type, HLC and cursor. Measured: 816 bytes a record for data of 234

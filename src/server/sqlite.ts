@@ -242,6 +242,8 @@ class SqliteServerStorage implements ServerStorage {
       const inTransaction = this.db.transaction((run: () => void) => run());
       this.commits = new GroupCommit(
         (run) => {
+          // Not dead: a listener called by close()'s flush may hand over an ingest, whose group
+          // runs after the close and must reject as closed.
           this.assertOpen();
           inTransaction(run);
         },
