@@ -40,8 +40,9 @@ import {
  * Where a storage keeps the data text of an event it wrote (invariant 4): a property of the event
  * object itself, under a symbol and not enumerable, so it goes wherever the object goes and is
  * invisible to JSON, spreads and equality. A WeakMap cost three times as much to fill and slowed
- * every GC once it held the 100,000 events of a catch-up (ephemerons). Frozen events (a client
- * store's) go to the WeakMap.
+ * every GC once it held the 100,000 events of a catch-up (ephemerons). A frozen event cannot
+ * take the property, so its text goes to the WeakMap, which serves frozen events only. Only
+ * server storages remember texts; clients never do.
  */
 const DATA_TEXT = Symbol('chronicle.dataText');
 const frozenDataTexts = new WeakMap<StoredEvent, string>();
@@ -109,12 +110,12 @@ function indexIn(table: Map<string, number>, list: string[], value: string): num
 }
 
 /**
- * The JSON text of a batch. `dataText(event, i)` may hand over the event's data already
+ * The JSON text of a batch. `dataText(event)` may hand over the event's data already
  * stringified (invariant 4).
  */
 export function encodeEventBatch(
   events: readonly StoredEvent[],
-  dataText: (event: StoredEvent, index: number) => string = dataTextOf,
+  dataText: (event: StoredEvent) => string = dataTextOf,
 ): string {
   const replicas: string[] = [];
   const streams: string[] = [];
@@ -164,7 +165,7 @@ export function encodeEventBatch(
     if (!EventId.isCanonical(e.id, e.replica, e.seq)) ids.push([i, e.id]);
     if (e.meta !== undefined) meta.push([i, e.meta]);
     if (e.schema !== undefined && e.schema !== 1) schema.push([i, e.schema]);
-    texts.push(dataText(e, i));
+    texts.push(dataText(e));
   }
   const typeWidth = Math.max(1, Math.ceil(Math.log(Math.max(types.length, 1)) / Math.log(36)));
   let typeText = '';
@@ -242,7 +243,6 @@ function sparse<T>(
 }
 
 export interface DecodeOptions {
-  limits?: EventLimits;
   /**
    * The UTF-8 size of the whole message, when the caller knows it: a message no larger than
    * maxEventBytes cannot hold an event over the limit, so events are not sized one by one.
@@ -252,7 +252,7 @@ export interface DecodeOptions {
 
 /** Events of a wire batch, checked (invariant 2); throws ValidationError or BatchShapeError. */
 export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): StoredEventRecord[] {
-  const limits = options.limits ?? DEFAULT_EVENT_LIMITS;
+  const limits = DEFAULT_EVENT_LIMITS;
   if (!isRecord(value)) throw new BatchShapeError('events must be an object');
   const data = value.data;
   if (!Array.isArray(data)) throw new BatchShapeError('events.data must be an array');

@@ -222,7 +222,7 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
  */
 export function encodeMessage(
   message: SyncMessage,
-  dataText?: (event: StoredEvent, index: number) => string,
+  dataText?: (event: StoredEvent) => string,
 ): string {
   if (message.type !== 'events') return JSON.stringify(message);
   const { events, ...envelope } = message;
