@@ -45,16 +45,17 @@ import type { NewEvent, StoredEvent } from '../core/events.ts';
 import type { EventStore } from '../store/types.ts';
 import { encodeBase64 } from './base64.ts';
 import { cacheKey } from './cache.ts';
-import { openFromCache, refreshCache, writeCache, YJS_TYPES } from './cache-store.ts';
+import { openFromCache, refreshCache, writeCache } from './cache-store.ts';
 import {
   type Covers,
   cover,
   isCovered,
   mergeCovers,
-  parseYEvent,
+  mergeYEvent,
   payloadOf,
   SNAPSHOT_TYPE,
   UPDATE_TYPE,
+  YJS_TYPES,
   type YSnapshotData,
   type YUpdateData,
 } from './events.ts';
@@ -228,22 +229,18 @@ class Binding implements YDocBinding {
       if (mine) {
         // Neither decoded nor applied: the doc made it. Its snapshot's covers were copied from
         // `covers`, and sinceSnapshot was reset when it was made.
-        if (event.type === UPDATE_TYPE) this.countUpdate(event);
+        if (event.type === UPDATE_TYPE) {
+          cover(this.covers, event.replica, event.seq);
+          this.countUpdate();
+        }
         continue;
       }
       try {
-        const parsed = parseYEvent(event);
-        if (parsed === undefined) continue;
-        if (parsed.kind === 'update') {
-          updates.push(parsed.update);
-          this.countUpdate(event);
-        } else {
-          // A snapshot of another binding may hold updates not delivered here yet: apply it,
-          // so that `covers` stays true of the doc (invariant 4).
-          updates.push(parsed.state);
-          mergeCovers(this.covers, parsed.covers);
-          this.sinceSnapshot = 0;
-        }
+        // A snapshot of another binding may hold updates not delivered here yet: it is applied,
+        // so that `covers` stays true of the doc (invariant 4).
+        const kind = mergeYEvent(event, updates, this.covers);
+        if (kind === 'update') this.countUpdate();
+        else if (kind === 'snapshot') this.sinceSnapshot = 0;
       } catch (error) {
         this.onError(error);
       }
@@ -252,8 +249,8 @@ class Binding implements YDocBinding {
     if (!this.replaying && this.sinceCache >= this.cacheEvery) void this.refreshCache();
   }
 
-  private countUpdate(event: StoredEvent): void {
-    cover(this.covers, event.replica, event.seq);
+  /** One more update event held since the last snapshot and cache (covered by the caller). */
+  private countUpdate(): void {
     this.sinceSnapshot += 1;
     this.sinceCache += 1;
   }

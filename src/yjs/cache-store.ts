@@ -13,18 +13,8 @@
 import * as Y from 'yjs';
 import type { EventStore } from '../store/types.ts';
 import { type DocCache, decodeCache, encodeCache } from './cache.ts';
-import {
-  type Covers,
-  cover,
-  isCovered,
-  mergeCovers,
-  parseYEvent,
-  payloadOf,
-  SNAPSHOT_TYPE,
-  UPDATE_TYPE,
-} from './events.ts';
+import { type Covers, mergeYEvent, payloadOf, YJS_TYPES } from './events.ts';
 
-export const YJS_TYPES = [UPDATE_TYPE, SNAPSHOT_TYPE];
 /** After an open from the cache, rewrite it when the scan passed this many positions. */
 const CACHE_STALE_POSITIONS = 1000;
 
@@ -70,22 +60,14 @@ export async function openFromCache(
     position: since.position,
   };
   for (const event of since.events) {
-    if (event.type === UPDATE_TYPE && isCovered(event, opened.covers)) continue;
     try {
-      const parsed = parseYEvent(event);
-      if (parsed === undefined) continue;
+      // A snapshot is merged even if the cache holds it already: it may hold a failed append
+      // (bind.ts invariant 7).
+      const kind = mergeYEvent(event, opened.updates, opened.covers);
+      if (kind === undefined) continue;
       opened.applied.add(event.id);
       opened.sinceCache += 1;
-      if (parsed.kind === 'update') {
-        opened.updates.push(parsed.update);
-        cover(opened.covers, event.replica, event.seq);
-        opened.sinceSnapshot += 1;
-      } else {
-        // Harmless if the cache holds it already; it may hold a failed append (bind.ts inv. 7).
-        opened.updates.push(parsed.state);
-        mergeCovers(opened.covers, parsed.covers);
-        opened.sinceSnapshot = 0;
-      }
+      opened.sinceSnapshot = kind === 'update' ? opened.sinceSnapshot + 1 : 0;
     } catch (error) {
       options.onError(error);
     }
@@ -126,16 +108,8 @@ export async function refreshCache(
       const payload = payloadOf(event);
       // The binding's own appends are in the state already (re-merging them would be harmless).
       if (payload !== undefined && instant.own.has(payload)) continue;
-      if (event.type === UPDATE_TYPE && isCovered(event, covers)) continue;
       try {
-        const parsed = parseYEvent(event);
-        if (parsed?.kind === 'update') {
-          parts.push(parsed.update);
-          cover(covers, event.replica, event.seq);
-        } else if (parsed?.kind === 'snapshot') {
-          parts.push(parsed.state);
-          mergeCovers(covers, parsed.covers);
-        }
+        mergeYEvent(event, parts, covers);
       } catch {
         // Malformed: the live path reports it; the cache just leaves it out.
       }

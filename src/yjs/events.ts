@@ -26,6 +26,8 @@ import { decodeBase64 } from './base64.ts';
 
 export const UPDATE_TYPE = 'yjs.update';
 export const SNAPSHOT_TYPE = 'yjs.snapshot';
+/** Both types: what the Yjs readers ask the store for. */
+export const YJS_TYPES = [UPDATE_TYPE, SNAPSHOT_TYPE];
 
 export interface YUpdateData {
   update: string;
@@ -121,4 +123,29 @@ export function cover(covers: Covers, replica: string, seq: number): void {
 
 export function mergeCovers(into: Covers, from: Covers): void {
   for (const [replica, seq] of Object.entries(from)) cover(into, replica, seq);
+}
+
+/**
+ * Merges one stream event into `parts` and `covers` (invariants 1 and 2): an update event
+ * `covers` includes is skipped; an update's bytes are pushed and the event covered; a snapshot's
+ * state is pushed and its covers merged. Returns the kind merged, or undefined when nothing was
+ * (covered, or not a Yjs event); throws a ValidationError for a malformed Yjs event, having
+ * merged nothing (invariant 4: the caller reports it or skips it).
+ */
+export function mergeYEvent(
+  event: StoredEvent,
+  parts: Uint8Array[],
+  covers: Covers,
+): YEvent['kind'] | undefined {
+  if (event.type === UPDATE_TYPE && isCovered(event, covers)) return undefined;
+  const parsed = parseYEvent(event);
+  if (parsed === undefined) return undefined;
+  if (parsed.kind === 'update') {
+    parts.push(parsed.update);
+    cover(covers, event.replica, event.seq);
+  } else {
+    parts.push(parsed.state);
+    mergeCovers(covers, parsed.covers);
+  }
+  return parsed.kind;
 }
