@@ -107,6 +107,11 @@ export function peerHolds(event: StoredEventRecord, peer: OutgoingPeer): boolean
   return event.replica === peer.replica && event.seq <= peer.seq;
 }
 
+/** A batch that covers no positions yet, starting at `from`. */
+function emptyBatch(from: number): PlannedBatch {
+  return { from, to: from, toId: '', events: [], bytes: 0, ownSeq: 0, oversized: false };
+}
+
 /**
  * The positions after `from` that the peer itself sent this session, as one batch that carries
  * nothing (like planBatches' for skipped records), so the sender covers them without reading
@@ -129,10 +134,6 @@ export function receivedRun(
  * `skip(record)` says the peer holds a record (its own events, or ones it sent this session):
  * such records are covered by a batch's range but not carried.
  */
-function emptyBatch(from: number): PlannedBatch {
-  return { from, to: from, toId: '', events: [], bytes: 0, ownSeq: 0, oversized: false };
-}
-
 export function planBatches(
   from: number,
   records: readonly LocalRecord[],
