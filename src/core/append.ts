@@ -109,17 +109,18 @@ export function planLocalAppend(input: LocalAppendInput, reads: LocalAppendReads
     pos += 1;
     version += 1;
     const hlc = encodeHlc(clock);
+    const eventSeq = Seq.make(seq);
     const record: StoredEventRecord = {
-      id: e.id ?? EventId.canonical(input.replica, Seq.make(seq)),
+      id: e.id ?? EventId.canonical(input.replica, eventSeq),
       type: e.type,
       data: e.data,
       stream: input.stream,
       version,
       replica: input.replica,
-      seq: Seq.make(seq),
+      seq: eventSeq,
       hlc,
       time: clock.wall,
-      cursor: Cursor.make(hlc, input.replica, Seq.make(seq)),
+      cursor: Cursor.make(hlc, input.replica, eventSeq),
     };
     if (e.meta !== undefined) record.meta = e.meta;
     if (e.schema !== 1) record.schema = e.schema;
