@@ -89,11 +89,8 @@ export class StoreHost<E = unknown> {
   /** The store, opened for a new client (invariant 1). */
   acquire(): Promise<EventStore<E>> {
     this.clients += 1;
-    this.opening ??= this.open();
-    const opening = this.opening;
+    const opening = this.opening ?? this.begin();
     opening.catch(() => {
-      // A failed open is retried by the next client rather than cached forever.
-      if (this.opening === opening) this.opening = undefined;
       this.clients -= 1;
     });
     return opening;
@@ -102,12 +99,8 @@ export class StoreHost<E = unknown> {
   /** Starts opening the store before any client asked for it (invariant 5). */
   openAhead(): void {
     if (this.opening !== undefined) return;
-    const opening = this.open();
-    this.opening = opening;
-    opening.catch(() => {
-      // The first client retries, and gets the error if it fails again.
-      if (this.opening === opening) this.opening = undefined;
-    });
+    // On failure the first client retries, and gets the error if it fails again.
+    const opening = this.begin();
     setTimeout(() => {
       if (this.clients > 0 || this.opening !== opening) return;
       this.opening = undefined;
@@ -126,6 +119,19 @@ export class StoreHost<E = unknown> {
     this.opening = undefined;
     const store = await opening.catch(() => undefined);
     await this.shutDown(store);
+  }
+
+  /**
+   * Starts opening the store, as `opening`. A failed open is forgotten, so that the next client
+   * retries it rather than getting the error cached forever.
+   */
+  private begin(): Promise<EventStore<E>> {
+    const opening = this.open();
+    this.opening = opening;
+    opening.catch(() => {
+      if (this.opening === opening) this.opening = undefined;
+    });
+    return opening;
   }
 
   private async open(): Promise<EventStore<E>> {
