@@ -23,7 +23,7 @@ import { StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import type { Outcome } from './postgres-group-commit.ts';
 import { type EventRow, storageError } from './postgres-rows.ts';
-import { channelOf } from './postgres-schema.ts';
+import { channelOf, inTransaction } from './postgres-schema.ts';
 
 /** One ingest handed to the group commit: rows of one space, prepared off the group's path. */
 export interface IngestPiece {
@@ -56,24 +56,6 @@ export async function writeGroup(
     if (pieces.length === 1 || !(error instanceof pg.DatabaseError)) throw error;
   }
   return inTransaction(c, () => writeAll(c, context, pieces, true));
-}
-
-/** Runs `fn` inside BEGIN ... COMMIT, rolling back when it throws. */
-export async function inTransaction<T>(c: PoolClient, fn: () => Promise<T>): Promise<T> {
-  await c.query('BEGIN');
-  try {
-    const result = await fn();
-    await c.query('COMMIT');
-    return result;
-  } catch (error) {
-    try {
-      await c.query('ROLLBACK');
-    } catch {
-      // Still inside the failed transaction: a plain Error makes run() drop the connection.
-      throw new Error(`${error instanceof Error ? error.message : String(error)}; ROLLBACK failed`);
-    }
-    throw error;
-  }
 }
 
 /** The heads and held ids of a group's spaces, as its ingests advance them. */

@@ -75,10 +75,31 @@ INSERT INTO ${s}.schema_version (only_row, version) VALUES (TRUE, ${SCHEMA_VERSI
 `;
 }
 
+/**
+ * Runs `fn` inside BEGIN ... COMMIT, rolling back when it throws: every transaction of
+ * postgresStorage.
+ */
+export async function inTransaction<T>(c: PoolClient, fn: () => Promise<T>): Promise<T> {
+  await c.query('BEGIN');
+  try {
+    const result = await fn();
+    await c.query('COMMIT');
+    return result;
+  } catch (error) {
+    try {
+      await c.query('ROLLBACK');
+    } catch {
+      // Still inside the failed transaction: a plain Error makes run() (postgres.ts) drop the
+      // connection.
+      throw new Error(`${error instanceof Error ? error.message : String(error)}; ROLLBACK failed`);
+    }
+    throw error;
+  }
+}
+
 /** Creates the schema if needed (invariant 1) and checks its version. */
 export async function createSchema(client: PoolClient, schema: string): Promise<void> {
-  await client.query('BEGIN');
-  try {
+  await inTransaction(client, async () => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`chronicle:${schema}`]);
     await client.query(ddl(schema));
     const row = await client.query<{ version: number }>(
@@ -90,11 +111,7 @@ export async function createSchema(client: PoolClient, schema: string): Promise<
         `schema ${schema} has layout version ${String(version)}, this server reads ${SCHEMA_VERSION}`,
       );
     }
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  }
+  });
 }
 
 /** A notification payload: which space, its new head, and which storage instance wrote it. */

@@ -43,13 +43,14 @@ import type { LocalRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
-import { type IngestPiece, inTransaction, writeGroup } from './postgres-ingest.ts';
+import { type IngestPiece, writeGroup } from './postgres-ingest.ts';
 import { key, storageError } from './postgres-rows.ts';
 import {
   AppendListener,
   type AppendNotice,
   channelOf,
   createSchema,
+  inTransaction,
   isValidSchemaName,
 } from './postgres-schema.ts';
 import { type PostgresDatabase, PostgresSpaceLog } from './postgres-space.ts';
