@@ -123,7 +123,7 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     false,
   );
   const keysRequest = request(o.source.getAllKeys(main, limit)) as Promise<SegmentKey[]>;
-  const holding = ((await holdingKey)?.primaryKey as SegmentKey | undefined) ?? undefined;
+  const holding = (await holdingKey)?.primaryKey as SegmentKey | undefined;
   const keys = await keysRequest;
   // Counting the holding segment as no events: the page is never short, at worst a segment long.
   let needed = 0;
@@ -208,13 +208,9 @@ export async function lookupIds(
   const wanted = new Map<string, SegmentKey>();
   for (const key of keys) if (key !== undefined) wanted.set(key[0], key);
   if (wanted.size === 0) return keys.map(() => undefined);
+  // A segment's key starts with its first cursor.
   const segments = new Map<string, Segment>();
-  await Promise.all(
-    [...wanted.values()].map(async (key) => {
-      const s = (await request(store.get(key))) as Segment | undefined;
-      if (s !== undefined) segments.set(key[0], s);
-    }),
-  );
+  for (const s of await readSegments(store, [...wanted.values()])) segments.set(s.first, s);
   return ids.map((id, i) => {
     const key = keys[i];
     const s = key === undefined ? undefined : segments.get(key[0]);
