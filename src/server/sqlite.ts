@@ -23,6 +23,10 @@
  * 7. Group commit: ingests handed over in one turn of the event loop (batches from many
  *    connections) commit in ONE transaction, so one fsync covers them all; each is a savepoint of
  *    its own (one failing rolls back only itself), and none resolves before the group's commit.
+ * 8. An ingest first inserts without looking its ids up (most batches hold only new events;
+ *    the lookups cost a tenth of a catch-up's SQLite time). A held or repeated id fails the
+ *    unique index of invariant 3, which rolls that attempt back to its savepoint, and the batch
+ *    is written again with the lookup: the index, not the shortcut, keeps ids unique.
  */
 import Database from 'better-sqlite3';
 import { StorageError } from '../core/errors.ts';
@@ -59,6 +63,50 @@ export interface SqliteStorageOptions {
   recentCacheBytes?: number;
 }
 
+/**
+ * Writes the events new to the space at the positions after its head. `lookUp`: skip the ids the
+ * space holds already and repeats within the batch; without it a held id fails the statement.
+ */
+function insertEvents(
+  db: Database.Database,
+  st: Statements,
+  space: string,
+  events: readonly StoredEventRecord[],
+  lookUp: boolean,
+): LocalRecord[] {
+  let head = st.getHead.get(space)?.head ?? 0;
+  // Ids stored already, and ids met earlier in this batch: each id is stored once (invariant 3).
+  const seen = lookUp ? storedIds(db, space, events) : undefined;
+  const written: LocalRecord[] = [];
+  const rows: unknown[] = [];
+  for (const event of events) {
+    if (seen !== undefined) {
+      if (seen.has(event.id)) continue;
+      seen.add(event.id);
+    }
+    head += 1;
+    rows.push(
+      space,
+      head,
+      event.id,
+      event.replica,
+      event.seq,
+      event.stream,
+      event.cursor,
+      storedBody(event),
+    );
+    written.push({ event, pos: head });
+  }
+  insertRows(db, rows);
+  if (written.length > 0) st.setHead.run(head, space);
+  return written;
+}
+
+/** An id the space holds already (events_by_id), or one repeated within the batch. */
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
 function storageError(operation: string, error: unknown): StorageError {
   if (error instanceof StorageError) return error;
   const message = error instanceof Error ? error.message : String(error);
@@ -81,31 +129,18 @@ class SqliteSpaceLog implements SpaceLog {
     private readonly epochId: string,
   ) {
     this.recent = new RecentRecords(storage.recentBudget);
+    // Invariant 8: written first without looking ids up; a held id fails the unique index, the
+    // savepoint rolls back, and the batch is written again with the lookup.
+    const insertTx = db.transaction((events: StoredEventRecord[], lookUp: boolean) =>
+      insertEvents(db, st, space, events, lookUp),
+    );
     this.ingestTx = db.transaction((events: StoredEventRecord[]) => {
-      let head = st.getHead.get(space)?.head ?? 0;
-      // Ids stored already, and ids met earlier in this batch: each id is stored once (invariant 3).
-      const seen = storedIds(db, space, events);
-      const written: LocalRecord[] = [];
-      const rows: unknown[] = [];
-      for (const event of events) {
-        if (seen.has(event.id)) continue;
-        seen.add(event.id);
-        head += 1;
-        rows.push(
-          space,
-          head,
-          event.id,
-          event.replica,
-          event.seq,
-          event.stream,
-          event.cursor,
-          storedBody(event),
-        );
-        written.push({ event, pos: head });
+      try {
+        return insertTx(events, false);
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        return insertTx(events, true);
       }
-      insertRows(db, rows);
-      if (written.length > 0) st.setHead.run(head, space);
-      return written;
     });
     this.claimTx = db.transaction((sub: string, events: readonly EventOrigin[]): OriginCheck => {
       // The owner of each replica of the batch (null: the space's own, which nobody may write

@@ -89,6 +89,21 @@ export function runServerStorageConformance(implementations: StorageImplementati
       expect(new Set(all.map((r) => r.event.id)).size).toBe(150);
     });
 
+    it('stores a batch whose only held id comes last, after whole insert chunks, exactly once (3)', async () => {
+      const log = await storage.openSpace('s');
+      const events = makeEvents(101);
+      await log.ingest([events[100]!]);
+      const again = await log.ingest(events);
+      expect(again.written.map((r) => r.pos)).toEqual(events.slice(0, 100).map((_, i) => i + 2));
+      expect(await log.headPos()).toBe(101);
+      const all = await log.readByPos(0, 1000);
+      expect(all.map((r) => r.event.id)).toEqual([
+        events[100]!.id,
+        ...events.slice(0, 100).map((e) => e.id),
+      ]);
+      expect(all.map((r) => r.pos)).toEqual(events.map((_, i) => i + 1));
+    });
+
     it('stores an id sent by two ingests at once once, for the one handed over first (3)', async () => {
       const log = await storage.openSpace('s');
       const [x, y, z] = makeEvents(3);
