@@ -18,6 +18,7 @@
  */
 import type { LocalRecord, StoredEventRecord } from './events.ts';
 import { utf8Length } from './json.ts';
+import type { ReceivedSpans } from './received-spans.ts';
 
 /** Same shape as protocol.ts's Checkpoint (core imports nothing outside core). */
 export interface SyncCheckpoint {
@@ -116,17 +117,16 @@ function emptyBatch(from: number): PlannedBatch {
  * The positions after `from` that the peer itself sent this session, as one batch that carries
  * nothing (like planBatches' for skipped records), so the sender covers them without reading
  * them back: a catch-up's every ingest would otherwise read its own batch again only to skip it.
- * `received` maps such positions to their event ids. Undefined when `from + 1` is not one.
+ * `received` holds such positions with their event ids. Undefined when `from + 1` is not one.
  */
 export function receivedRun(
   from: number,
-  received: ReadonlyMap<number, string>,
+  received: Pick<ReceivedSpans, 'runAfter'>,
   maxEvents: number,
 ): PlannedBatch | undefined {
-  let to = from;
-  while (to - from < maxEvents && received.has(to + 1)) to += 1;
-  if (to === from) return undefined;
-  return { ...emptyBatch(from), to, toId: received.get(to)! };
+  const run = received.runAfter(from, maxEvents);
+  if (run === undefined) return undefined;
+  return { ...emptyBatch(from), to: run.to, toId: run.toId };
 }
 
 /**
@@ -141,7 +141,10 @@ export function planBatches(
     ownReplica: string;
     skip: (record: LocalRecord) => boolean;
     limits: BatchLimits;
-    /** UTF-8 bytes the event adds to a message (the session's encoder knows its wire form). */
+    /**
+     * UTF-8 bytes the event adds to a message (the session's encoder knows its wire form). Called
+     * once for each event carried, in order: a caller may keep what it computed alongside.
+     */
     sizeOf?: (event: StoredEventRecord) => number;
   },
 ): PlannedBatch[] {

@@ -13,7 +13,7 @@
  * 7. After stop() (the session closed) nothing more is sent.
  */
 
-import type { StoredEvent } from '../core/events.ts';
+import { ReceivedSpans } from '../core/received-spans.ts';
 import {
   classifyAck,
   decidePull,
@@ -26,7 +26,7 @@ import {
   windowAllows,
   windowPush,
 } from '../core/sync.ts';
-import { dataTextOf, wireSize } from './event-codec.ts';
+import { type DataTextOf, dataTextOf, wireSize } from './event-codec.ts';
 import type { SyncIngestResult } from './log.ts';
 import type {
   AckMessage,
@@ -41,7 +41,7 @@ import type { PeerSessionOptions } from './session-types.ts';
 
 /** What the sender uses of its session: the connection, the failure path, the progress report. */
 export interface SenderHost {
-  send(message: SyncMessage, dataText?: (event: StoredEvent) => string): void;
+  send(message: SyncMessage, dataText?: DataTextOf): void;
   /** Ends the session with a fatal error sent to the peer. */
   fail(code: SyncErrorCode, message: string): void;
   storageFailure(error: unknown): void;
@@ -76,7 +76,7 @@ export class SessionSender {
   private pumpAgain = false;
   private peer: HelloMessage | undefined;
   /** Positions written here by this session's ingests, with their ids: not echoed (5). */
-  private readonly receivedPositions = new Map<number, string>();
+  private readonly receivedPositions = new ReceivedSpans();
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -102,7 +102,7 @@ export class SessionSender {
 
   /** Marks the records a received batch wrote here, so they are not sent back (invariant 5). */
   noteIngested(written: SyncIngestResult['written']): void {
-    if (this.outbound) for (const r of written) this.receivedPositions.set(r.pos, r.event.id);
+    if (this.outbound) for (const r of written) this.receivedPositions.add(r.pos, r.event.id);
   }
 
   /** Answers the peer's (first) pull: picks the start position, then sends and tails the log. */
@@ -189,13 +189,9 @@ export class SessionSender {
   }
 
   /** Sends one planned batch and moves the send position and the window past it. */
-  private sendBatch(
-    message: EventsMessage,
-    batch: PlannedBatch,
-    dataText?: (event: StoredEvent) => string,
-  ): void {
+  private sendBatch(message: EventsMessage, batch: PlannedBatch, dataText?: DataTextOf): void {
     this.host.send(message, dataText);
-    for (let p = batch.from + 1; p <= batch.to; p++) this.receivedPositions.delete(p);
+    this.receivedPositions.dropThrough(batch.to);
     this.window = windowPush(this.window, {
       to: batch.to,
       bytes: batch.bytes,
@@ -236,19 +232,22 @@ export class SessionSender {
       }
       const peerHello = this.peer!;
       const received = this.receivedPositions;
-      // Each event's data is stringified once: to size the batches and to encode them.
-      const texts = new Map<StoredEvent, string>();
+      // Each event's data is stringified once: to size the batches and to encode them. sizeOf
+      // sees the events planned, in order, each once: `sized` lines up with the batches' events.
+      const sized: string[] = [];
       const batches = planBatches(from, records, {
         ownReplica: log.replicaId,
         limits,
         skip: (r) => received.has(r.pos) || peerHolds(r.event, peerHello),
         sizeOf: (event) => {
           const text = dataTextOf(event);
-          texts.set(event, text);
+          sized.push(text);
           return wireSize(event, text);
         },
       });
       const reachesHead = records.length < limits.maxBatchEvents;
+      let plannedBefore = 0;
+      const aligned = sized.length === batches.reduce((n, b) => n + b.events.length, 0);
       for (let i = 0; i < batches.length; i++) {
         const batch = batches[i]!;
         if (batch.oversized) {
@@ -269,7 +268,9 @@ export class SessionSender {
           message.caughtUp = true;
           this.caughtUpSent = true;
         }
-        this.sendBatch(message, batch, (event) => texts.get(event) ?? dataTextOf(event));
+        const offset = plannedBefore;
+        plannedBefore += batch.events.length;
+        this.sendBatch(message, batch, aligned ? (_, index) => sized[offset + index]! : dataTextOf);
         if (!this.windowAllows()) break;
       }
       this.noteHead(this.sentPos);

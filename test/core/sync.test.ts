@@ -1,6 +1,7 @@
 /** The pure sync decisions (src/core/sync.ts); invariant numbers are that file's. */
 import { describe, expect, it } from 'vitest';
 import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
+import { ReceivedSpans } from '../../src/core/received-spans.ts';
 import {
   afterBatch,
   checkpointForPull,
@@ -59,12 +60,15 @@ describe('decidePull (invariant 3)', () => {
 });
 
 describe('receivedRun', () => {
-  const received = new Map([
+  const received = new ReceivedSpans();
+  for (const [pos, id] of [
     [3, 'c'],
     [4, 'd'],
     [5, 'e'],
     [7, 'g'],
-  ]);
+  ] as const) {
+    received.add(pos, id);
+  }
 
   it('covers the run of positions the peer sent, from the send position on, carrying nothing', () => {
     expect(receivedRun(2, received, 100)).toEqual({
@@ -110,6 +114,20 @@ describe('planBatches (invariant 1)', () => {
     expect(batches).toHaveLength(1);
     expect(batches[0]).toMatchObject({ from: 0, to: 3, toId: 'id3' });
     expect(batches[0]!.events.map((e) => e.seq)).toEqual([1]);
+  });
+  it('sizes each carried event once, in the order the batches carry them', () => {
+    const records = [1, 2, 3, 4, 5].map((p) => record(p, p % 2 === 0 ? 'peer' : 'me', p));
+    const sized: unknown[] = [];
+    const batches = planBatches(0, records, {
+      ownReplica: 'me',
+      skip: (r) => r.event.replica === 'peer',
+      limits: { maxBatchEvents: 2, maxMessageBytes: 100_000 },
+      sizeOf: (event) => {
+        sized.push(event);
+        return 10;
+      },
+    });
+    expect(sized).toEqual(batches.flatMap((b) => b.events));
   });
   it('cuts batches by bytes and flags an event larger than a message', () => {
     const small = { maxBatchEvents: 100, maxMessageBytes: 1500 };
