@@ -60,6 +60,9 @@ export function rememberDataText(event: StoredEvent, text: string): void {
   }
 }
 
+/** The data text of the `index`th event of a batch (see encodeEventBatch). */
+export type DataTextOf = (event: StoredEvent, index: number) => string;
+
 /** The JSON text of the event's data: remembered, or made now. */
 export function dataTextOf(event: StoredEvent): string {
   return (
@@ -115,7 +118,7 @@ function indexIn(table: Map<string, number>, list: string[], value: string): num
  */
 export function encodeEventBatch(
   events: readonly StoredEvent[],
-  dataText: (event: StoredEvent) => string = dataTextOf,
+  dataText: DataTextOf = dataTextOf,
 ): string {
   const replicas: string[] = [];
   const streams: string[] = [];
@@ -165,7 +168,7 @@ export function encodeEventBatch(
     if (!EventId.isCanonical(e.id, e.replica, e.seq)) ids.push([i, e.id]);
     if (e.meta !== undefined) meta.push([i, e.meta]);
     if (e.schema !== undefined && e.schema !== 1) schema.push([i, e.schema]);
-    texts.push(dataText(e));
+    texts.push(dataText(e, i));
   }
   const typeWidth = Math.max(1, Math.ceil(Math.log(Math.max(types.length, 1)) / Math.log(36)));
   let typeText = '';

@@ -10,10 +10,15 @@
  * 3. A hello whose `protocol` differs from ours is PROTOCOL_VERSION, whatever else it holds.
  */
 import { ChronicleError } from '../core/errors.ts';
-import type { StoredEvent, StoredEventRecord } from '../core/events.ts';
+import type { StoredEventRecord } from '../core/events.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { utf8Length } from '../core/json.ts';
-import { BatchEventError, decodeEventBatch, encodeEventBatch } from './event-codec.ts';
+import {
+  BatchEventError,
+  type DataTextOf,
+  decodeEventBatch,
+  encodeEventBatch,
+} from './event-codec.ts';
 import {
   type Checkpoint,
   CloseCode,
@@ -220,10 +225,7 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
  * Serialises an outgoing message; the events of an `events` message in their columnar wire form
  * (event-codec.ts). `dataText` hands over event data already stringified (see planBatches).
  */
-export function encodeMessage(
-  message: SyncMessage,
-  dataText?: (event: StoredEvent) => string,
-): string {
+export function encodeMessage(message: SyncMessage, dataText?: DataTextOf): string {
   if (message.type !== 'events') return JSON.stringify(message);
   const { events, ...envelope } = message;
   const head = JSON.stringify(envelope);

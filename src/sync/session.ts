@@ -25,8 +25,9 @@
  */
 
 import { ChronicleError } from '../core/errors.ts';
-import type { StoredEvent, StoredEventRecord } from '../core/events.ts';
+import type { StoredEventRecord } from '../core/events.ts';
 import { afterBatch, checkpointForPull, classifyBatch, type ReceiveState } from '../core/sync.ts';
+import type { DataTextOf } from './event-codec.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
   type AckMessage,
@@ -106,7 +107,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     report();
   };
 
-  const send = (message: SyncMessage, dataText?: (event: StoredEvent) => string): void => {
+  const send = (message: SyncMessage, dataText?: DataTextOf): void => {
     if (closed) return;
     try {
       options.send(encodeMessage(message, dataText));
