@@ -7,7 +7,11 @@
  *     same run, Yjs syncing the same events as a Y.Array on two docs (state vector + update each
  *     way, in memory). Where the time goes: when the server held everything, the CPU time of the
  *     server's process and of the clients' (server in a child), and the same catch-up store to
- *     store over a memory transport (no server, no socket).
+ *     store over a memory transport (no server, no socket). Two baselines with a server in the
+ *     path, each in a child process as ours (sync-baselines.ts): a raw durable relay (JSON.parse,
+ *     one SQLite FULL transaction per message, ack, forward the text; no validation), the floor
+ *     of any server that commits before it forwards; and Yjs through a server shaped as
+ *     y-websocket with persistence (each update stored, applied to the room doc, forwarded).
  * (b) server ingest: 50 raw protocol writers (as test/server/helpers.ts, pre-encoded messages,
  *     up to maxInFlightBatches batches in flight each) pushing concurrently: events/s committed.
  * (c) latency from append on store A to B's subscribe callback, 100 clients connected (A, B and
@@ -33,6 +37,7 @@ import { encodeMessage } from '../../src/sync/messages.ts';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
 import { type BenchResult, median, percentile, result } from './results.ts';
 import { sampleEvent } from './store-node.ts';
+import { type BaselineRun, fillYjs, relayCatchUp, yjsServerCatchUp } from './sync-baselines.ts';
 import {
   type BenchServer,
   benchToken,
@@ -266,20 +271,10 @@ interface YjsRun {
  */
 function yjsCatchUp(content: (index: number) => unknown): YjsRun {
   const n = CATCHUP_EVENTS;
-  const fill = (doc: Y.Doc, offset: number) => {
-    const array = doc.getArray<unknown>('events');
-    for (let i = 0; i < n; i += 1000) {
-      doc.transact(() => {
-        const items: unknown[] = [];
-        for (let j = i; j < Math.min(n, i + 1000); j++) items.push(content(offset + j));
-        array.push(items);
-      });
-    }
-  };
   const a = new Y.Doc();
   const b = new Y.Doc();
-  fill(a, 0);
-  fill(b, n);
+  fillYjs(a, 0, n, content);
+  fillYjs(b, n, n, content);
   const start = performance.now();
   const svA = Y.encodeStateVector(a);
   const svB = Y.encodeStateVector(b);
@@ -332,7 +327,10 @@ async function catchUpBenches(): Promise<BenchResult[]> {
   const yjs: YjsRun[] = [];
   const yjsStored: YjsRun[] = [];
   const json: number[] = [];
+  const relay: BaselineRun[] = [];
+  const yjsServer: BaselineRun[] = [];
   const stored = await storedEvents();
+  const n = CATCHUP_EVENTS;
   for (let run = 0; run < RUNS; run++) {
     yjs.push(yjsCatchUp(appContent));
     yjsStored.push(yjsCatchUp((i) => stored[i]));
@@ -340,13 +338,16 @@ async function catchUpBenches(): Promise<BenchResult[]> {
     ours.push(await ourCatchUp(false));
     child.push(await ourCatchUp(true));
     direct.push(await directCatchUp());
+    relay.push(await relayCatchUp(stored.slice(0, n), stored.slice(n, 2 * n)));
+    yjsServer.push(await yjsServerCatchUp(appContent, n));
     const last = ours[ours.length - 1]!;
+    const ms = (runs: { ms: number }[]) => Math.round(runs[runs.length - 1]!.ms);
     console.error(
       `  catch-up run ${run + 1}: ours ${Math.round(last.ms)} ms (server held all at ${Math.round(last.serverMs)} ms), ` +
-        `server in a child process ${Math.round(child[child.length - 1]!.ms)} ms, direct ${Math.round(direct[direct.length - 1]!)} ms, Yjs ${Math.round(yjs[yjs.length - 1]!.ms)} ms`,
+        `server in a child process ${ms(child)} ms, direct ${Math.round(direct[direct.length - 1]!)} ms, ` +
+        `raw relay floor ${ms(relay)} ms, Yjs through a server ${ms(yjsServer)} ms, Yjs ${ms(yjs)} ms`,
     );
   }
-  const n = CATCHUP_EVENTS;
   const mb = (bytes: number) => bytes / 1e6;
   const m = (values: number[]) => median(values);
   const up = m(ours.map((r) => (r.a.sent + r.b.sent) / 2));
@@ -425,6 +426,64 @@ async function catchUpBenches(): Promise<BenchResult[]> {
       m(json),
       undefined,
       'the floor of a JSON protocol, per hop',
+    ),
+    result(
+      `${label}: raw durable relay (floor)`,
+      'ms',
+      m(relay.map((r) => r.ms)),
+      m(yjs.map((r) => r.ms)),
+      'JSON + SQLite FULL + relay, no validation: the floor of a durable server in the path ' +
+        '(server in a child, 1,000 events a message, 4 in flight); baseline Yjs in memory',
+    ),
+    result(
+      `${label}: Yjs through a server (y-websocket shape)`,
+      'ms',
+      m(yjsServer.map((r) => r.ms)),
+      m(yjs.map((r) => r.ms)),
+      'server in a child holds the room doc, persists each update (SQLite FULL), applies and ' +
+        'forwards it; state vector + update each way; baseline Yjs in memory',
+    ),
+    result(
+      `${label}: time, server in its own process, vs Yjs through a server`,
+      'ms',
+      m(child.map((r) => r.ms)),
+      m(yjsServer.map((r) => r.ms)),
+      'ours with its server as a child; baseline Yjs through a server, also a child',
+    ),
+    result(
+      `${label}: time, server in its own process, vs the raw relay floor`,
+      'ms',
+      m(child.map((r) => r.ms)),
+      m(relay.map((r) => r.ms)),
+      'ours with its server as a child; baseline the raw durable relay',
+    ),
+    result(
+      `${label}: server CPU, raw durable relay (floor)`,
+      'ms',
+      m(relay.map((r) => r.serverCpuMs)),
+      undefined,
+      "user + system CPU of the relay's process during the catch-up",
+    ),
+    result(
+      `${label}: client CPU, raw durable relay (floor)`,
+      'ms',
+      m(relay.map((r) => r.clientCpuMs)),
+      undefined,
+      'CPU of the process holding both relay clients (stringify, parse, push)',
+    ),
+    result(
+      `${label}: server CPU, Yjs through a server`,
+      'ms',
+      m(yjsServer.map((r) => r.serverCpuMs)),
+      undefined,
+      "user + system CPU of the Yjs server's process during the catch-up",
+    ),
+    result(
+      `${label}: client CPU, Yjs through a server`,
+      'ms',
+      m(yjsServer.map((r) => r.clientCpuMs)),
+      undefined,
+      'CPU of the process holding both client docs',
     ),
   ];
 }
