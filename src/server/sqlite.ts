@@ -27,6 +27,8 @@
  *    the lookups cost a tenth of a catch-up's SQLite time). A held or repeated id fails the
  *    unique index of invariant 3, which rolls that attempt back to its savepoint, and the batch
  *    is written again with the lookup: the index, not the shortcut, keeps ids unique.
+ * 9. WAL checkpoints run on a thread of their own after commits (sqlite-checkpointer.ts), not in
+ *    the commits of ingests; the writer checkpoints by itself only past a bound.
  */
 import Database from 'better-sqlite3';
 import { StorageError } from '../core/errors.ts';
@@ -37,6 +39,7 @@ import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { GroupCommit } from './group-commit.ts';
 import { RecentBudget, RecentRecords } from './recent-records.ts';
+import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
 import { eventOfRow, insertRows, storedBody, storedIds } from './sqlite-rows.ts';
 import { prepareAll, SCHEMA, type Statements } from './sqlite-schema.ts';
 import {
@@ -259,6 +262,8 @@ class SqliteServerStorage implements ServerStorage {
   private closed = false;
   /** Ingests commit in groups (invariant 7). */
   private readonly commits: GroupCommit;
+  /** WAL checkpoints off the event loop (invariant 9); none for an in-memory database. */
+  private readonly checkpointer: SqliteCheckpointer | undefined;
 
   constructor(path: string, options: SqliteStorageOptions) {
     this.name = `sqlite:${path}`;
@@ -281,9 +286,15 @@ class SqliteServerStorage implements ServerStorage {
           // runs after the close and must reject as closed.
           this.assertOpen();
           inTransaction(run);
+          this.checkpointer?.request();
         },
         (error) => storageError('ingest', error),
       );
+      if (path !== '' && path !== ':memory:') {
+        this.checkpointer = new SqliteCheckpointer(path, (pages) => {
+          this.db.pragma(`wal_autocheckpoint = ${pages}`);
+        });
+      }
     } catch (error) {
       throw new StorageError(
         'STORAGE_UNAVAILABLE',
@@ -328,6 +339,7 @@ class SqliteServerStorage implements ServerStorage {
     this.commits.flush();
     this.closed = true;
     this.spaces.clear();
+    await this.checkpointer?.close();
     this.db.close();
   }
 }
