@@ -15,8 +15,8 @@
  *    to SQLite's default of 1,000 pages).
  * 4. Requests coalesce: at most one checkpoint runs at a time, and one more runs after the last
  *    commit that asked for one.
- * 5. The thread never keeps the process alive (unref), and close() ends it before the storage's
- *    own connection closes.
+ * 5. The thread does not keep an idle process alive (unref), except while close() waits for it to
+ *    end, which it does before the storage's own connection closes.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -104,8 +104,15 @@ export class SqliteCheckpointer {
 
   /** Resolves once no checkpoint is running or asked for. */
   idle(): Promise<void> {
-    if (!this.running) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (!this.running || this.worker === undefined) return Promise.resolve();
+    const worker = this.worker;
+    worker.ref();
+    return new Promise((resolve) =>
+      this.waiters.push(() => {
+        worker.unref();
+        resolve();
+      }),
+    );
   }
 
   /** Ends the thread and waits for it (invariant 5). */
@@ -116,6 +123,9 @@ export class SqliteCheckpointer {
     if (worker === undefined || this.failed) return this.settle();
     await new Promise<void>((resolve) => {
       worker.once('exit', () => resolve());
+      // Referenced while it winds down: a process with nothing else to do must wait for it, not
+      // exit with this promise unsettled.
+      worker.ref();
       worker.postMessage('close');
     });
     this.settle();

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +67,26 @@ describe('SqliteCheckpointer', () => {
     checkpointer.request();
     await checkpointer.idle();
     await checkpointer.close();
+  });
+
+  it('keeps a process with nothing else to do alive until close() has ended the thread (invariant 5)', () => {
+    // Unreferenced all along, the thread once let such a process exit (code 13) with close()
+    // still pending.
+    const storageModule = new URL('../../src/server/sqlite.ts', import.meta.url).href;
+    const path = join(dir, 'alone.sqlite');
+    const script = `
+      import { sqliteStorage } from ${JSON.stringify(storageModule)};
+      const storage = sqliteStorage(${JSON.stringify(path)});
+      await storage.openSpace('s');
+      await storage.close();
+      console.log('closed');
+    `;
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(out.trim()).toBe('closed');
   });
 
   it('lets the storage close while checkpoints are asked for, and reopen with every event', async () => {
