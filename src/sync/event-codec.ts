@@ -26,8 +26,8 @@
  */
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
-import { encodeHlc, HLC_COUNTER_MAX, HLC_WALL_MAX, hlcCounter, hlcWall } from '../core/hlc.ts';
-import { Cursor, EventId, type Hlc, ReplicaId, Seq } from '../core/ids.ts';
+import { HLC_COUNTER_MAX, HLC_WALL_MAX, hlcCounter, hlcsOfWall, hlcWall } from '../core/hlc.ts';
+import { Cursor, EventId, ReplicaId, Seq } from '../core/ids.ts';
 import { jsonByteLength, jsonValueDepthExceeds, utf8Length } from '../core/json.ts';
 import {
   DEFAULT_EVENT_LIMITS,
@@ -316,10 +316,11 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
     }
     const replica = replicas[r] as ReplicaId;
     const stream = streams[s]!;
+    const hlcAt = hlcsOfWall(wall, counter);
     for (let k = 0; k < n; k++) {
       const i = out.length;
       const eventSeq = Seq.make(seq + k);
-      const hlc = encodeHlc({ wall, counter: counter + k }) as Hlc;
+      const hlc = hlcAt(k);
       const t = width === 1 ? typeOf.charCodeAt(i) : -1;
       const typeNumber =
         t >= 48 && t <= 57

@@ -7,6 +7,7 @@ import {
   encodeHlc,
   HLC_ZERO,
   type HlcState,
+  hlcsOfWall,
   isHlc,
   lastHlcOf,
   maxHlc,
@@ -66,6 +67,17 @@ describe('encodeHlc / decodeHlc', () => {
         expect(decodeHlc(encoded)).toEqual(state);
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('hlcsOfWall builds the same HLCs as encodeHlc, counter by counter', () => {
+    fc.assert(
+      fc.property(arbHlcState, fc.nat({ max: 1000 }), (state, k) => {
+        fc.pre(state.counter + k <= COUNTER_MAX);
+        expect(hlcsOfWall(state.wall, state.counter)(k)).toBe(
+          encodeHlc({ wall: state.wall, counter: state.counter + k }),
+        );
+      }),
     );
   });
 
