@@ -1,7 +1,8 @@
 /**
- * Rows of the SQLite server storage's `events` table (sqlite.ts): the body column's form, made
- * and read on the event loop (the statements that write rows are in sqlite-writes.ts).
+ * Rows of the SQLite server storage's `events` table (sqlite.ts): the body column's form, and
+ * the bulk statements an ingest uses (ids looked up and rows inserted many per statement).
  */
+import type Database from 'better-sqlite3';
 import type { JsonObject, JsonValue, StoredEventRecord } from '../core/events.ts';
 import { decodeHlc } from '../core/hlc.ts';
 import type { Cursor, EventId, Hlc, ReplicaId, Seq } from '../core/ids.ts';
@@ -70,4 +71,56 @@ export function eventOfRow(row: StoredRow): StoredEventRecord {
   if (body.schema !== undefined) event.schema = body.schema;
   if (dataText !== undefined) rememberDataText(event, dataText);
   return event;
+}
+
+/** Ids per lookup and rows per insert statement: many rows per statement, few statements. */
+const ID_CHUNK = 64;
+const ROW_CHUNK = 32;
+const EVENT_COLUMNS = 8;
+const statementCache = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+function cached(db: Database.Database, sql: string): Database.Statement {
+  let byText = statementCache.get(db);
+  if (byText === undefined) {
+    byText = new Map();
+    statementCache.set(db, byText);
+  }
+  let statement = byText.get(sql);
+  if (statement === undefined) {
+    statement = db.prepare(sql);
+    byText.set(sql, statement);
+  }
+  return statement;
+}
+
+/** The ids among `events` that the space holds, looked up ID_CHUNK at a time. */
+export function storedIds(
+  db: Database.Database,
+  space: string,
+  events: readonly { id: string }[],
+): Set<string> {
+  const found = new Set<string>();
+  for (let i = 0; i < events.length; i += ID_CHUNK) {
+    const ids = events.slice(i, i + ID_CHUNK).map((e) => e.id);
+    const marks = ids.map(() => '?').join(',');
+    const select = cached(db, `SELECT id FROM events WHERE space = ? AND id IN (${marks})`);
+    for (const id of select.pluck().all(space, ...ids)) found.add(id as string);
+  }
+  return found;
+}
+
+/** Inserts rows of EVENT_COLUMNS values each, ROW_CHUNK rows per statement. */
+export function insertRows(db: Database.Database, values: readonly unknown[]): void {
+  const rowText = `(${Array(EVENT_COLUMNS).fill('?').join(',')})`;
+  const chunk = ROW_CHUNK * EVENT_COLUMNS;
+  for (let i = 0; i < values.length; i += chunk) {
+    const part = values.slice(i, i + chunk);
+    const rows = Array(part.length / EVENT_COLUMNS)
+      .fill(rowText)
+      .join(',');
+    cached(
+      db,
+      `INSERT INTO events (space, pos, id, replica, seq, stream, cursor, body) VALUES ${rows}`,
+    ).run(...part);
+  }
 }

@@ -4,40 +4,31 @@
  * Invariants (beyond those of storage.ts):
  * 1. WAL with `synchronous=FULL`: a commit is on disk (the WAL is fsynced) when it returns, so
  *    an ingest promise resolves only for events that survive a power loss or SIGKILL.
- * 2. One ingest is one savepoint of one transaction, run by one connection at a time (the
- *    writer's); the space's head is read and advanced inside it, so positions stay dense
- *    (storage.ts invariant 3) even with several storages on one file.
+ * 2. One ingest is one transaction. better-sqlite3 is synchronous, so no other statement of this
+ *    process runs inside it; the space's head is read and advanced inside that transaction, so
+ *    positions stay dense (storage.ts invariant 3) even with several storages on one file.
  * 3. Event ids are unique per space by a unique index, not by a cache: a resent event is skipped
  *    however late it comes.
  * 4. An event is stored as its queried columns (id, replica, seq, stream, cursor) and a body: the
  *    JSON of the rest (type, version, hlc, meta, schema), a line feed, the JSON of its data
  *    (sqlite-rows.ts); rows of older files hold one JSON body and read as such. JSON.parse keeps
  *    `__proto__` keys as plain data.
- * 5. A checkpoint is handed to the writer and resolves at once (a read sees it at once too); it is
- *    written with the next group, or with `synchronous=NORMAL` in a group of checkpoints only. A
- *    kill or power loss can only roll one back to an older position, which costs a resend that
- *    dedupe absorbs (a checkpoint never passes an event: it is handed over only after the
- *    events it covers committed FULL).
+ * 5. Checkpoints are written with `synchronous=NORMAL`: they survive a process kill, and a power
+ *    loss can only roll one back to an older position, which costs a resend that dedupe absorbs
+ *    (a checkpoint never passes an event, since the events were committed FULL before it).
  * 6. The records this process wrote last are kept parsed (`recent`), contiguous and ending at the
  *    head, within one memory budget for all spaces, so that live tailing by many connections and
  *    a catch-up forwarding an upload still arriving read memory, not SQLite; a read is served
- *    from it only when it still ends at the head in the database (another process may write, and
- *    the writer thread commits before the event loop hears of it).
- * 7. Group commit and the writer thread (sqlite-writer.ts): the writes handed over while no group
- *    runs (batches from many connections) commit in ONE transaction, so one fsync covers them
- *    all; each is a savepoint of its own, and none resolves before the group's commit. A
- *    database file is written by a thread with its own connection, so inserts, commits and
- *    fsyncs never block the event loop; this connection only reads. An in-memory database, or
- *    a file whose thread cannot run, is written on the event loop through the same code.
+ *    from it only when it still ends at the head in the database (another process may write).
+ * 7. Group commit: ingests handed over in one turn of the event loop (batches from many
+ *    connections) commit in ONE transaction, so one fsync covers them all; each is a savepoint of
+ *    its own (one failing rolls back only itself), and none resolves before the group's commit.
  * 8. An ingest first inserts without looking its ids up (most batches hold only new events;
  *    the lookups cost a tenth of a catch-up's SQLite time). A held or repeated id fails the
  *    unique index of invariant 3, which rolls that attempt back to its savepoint, and the batch
  *    is written again with the lookup: the index, not the shortcut, keeps ids unique.
  * 9. WAL checkpoints run on a thread of their own after commits (sqlite-checkpointer.ts), not in
  *    the commits of ingests; the writer checkpoints by itself only past a bound.
- * 10. A claim that needs no write (every replica of the batch already the sender's) is decided
- *    by a read here; ownership never changes once given, so the read cannot be stale in a way
- *    that matters. Any other claim is a write, decided and applied in one savepoint.
  */
 import Database from 'better-sqlite3';
 import { StorageError } from '../core/errors.ts';
@@ -46,14 +37,14 @@ import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
+import { GroupCommit } from './group-commit.ts';
 import { RecentBudget, RecentRecords } from './recent-records.ts';
 import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
-import { eventOfRow, storedBody } from './sqlite-rows.ts';
+import { eventOfRow, insertRows, storedBody, storedIds } from './sqlite-rows.ts';
 import { prepareAll, SCHEMA, type Statements } from './sqlite-schema.ts';
-import { SqliteWriter } from './sqlite-writer.ts';
-import { SqliteWrites } from './sqlite-writes.ts';
 import {
   assertSpaceName,
+  decideClaims,
   doubtfulEvents,
   type EventOrigin,
   isSkewed,
@@ -75,6 +66,50 @@ export interface SqliteStorageOptions {
   recentCacheBytes?: number;
 }
 
+/**
+ * Writes the events new to the space at the positions after its head. `lookUp`: skip the ids the
+ * space holds already and repeats within the batch; without it a held id fails the statement.
+ */
+function insertEvents(
+  db: Database.Database,
+  st: Statements,
+  space: string,
+  events: readonly StoredEventRecord[],
+  lookUp: boolean,
+): LocalRecord[] {
+  let head = st.getHead.get(space)?.head ?? 0;
+  // Ids stored already, and ids met earlier in this batch: each id is stored once (invariant 3).
+  const seen = lookUp ? storedIds(db, space, events) : undefined;
+  const written: LocalRecord[] = [];
+  const rows: unknown[] = [];
+  for (const event of events) {
+    if (seen !== undefined) {
+      if (seen.has(event.id)) continue;
+      seen.add(event.id);
+    }
+    head += 1;
+    rows.push(
+      space,
+      head,
+      event.id,
+      event.replica,
+      event.seq,
+      event.stream,
+      event.cursor,
+      storedBody(event),
+    );
+    written.push({ event, pos: head });
+  }
+  insertRows(db, rows);
+  if (written.length > 0) st.setHead.run(head, space);
+  return written;
+}
+
+/** An id the space holds already (events_by_id), or one repeated within the batch. */
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
 function storageError(operation: string, error: unknown): StorageError {
   if (error instanceof StorageError) return error;
   const message = error instanceof Error ? error.message : String(error);
@@ -85,19 +120,49 @@ class SqliteSpaceLog implements SpaceLog {
   private readonly listeners = new Set<(headPos: number) => void>();
   /** Invariant 6: what this process wrote last, parsed. */
   private readonly recent: RecentRecords;
-  /** Invariant 5: checkpoints handed to the writer and not yet known written, by peer. */
-  private readonly pendingCheckpoints = new Map<string, Checkpoint>();
-  /** A checkpoint write that failed: the next setCheckpoint reports it. */
-  private checkpointFailure: StorageError | undefined;
+  private readonly ingestTx: (events: StoredEventRecord[]) => LocalRecord[];
+  private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
 
   constructor(
     private readonly storage: SqliteServerStorage,
+    db: Database.Database,
     private readonly st: Statements,
     readonly space: string,
     readonly replicaId: string,
     private readonly epochId: string,
   ) {
     this.recent = new RecentRecords(storage.recentBudget);
+    // Invariant 8: written first without looking ids up; a held id fails the unique index, the
+    // savepoint rolls back, and the batch is written again with the lookup.
+    const insertTx = db.transaction((events: StoredEventRecord[], lookUp: boolean) =>
+      insertEvents(db, st, space, events, lookUp),
+    );
+    this.ingestTx = db.transaction((events: StoredEventRecord[]) => {
+      try {
+        return insertTx(events, false);
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        return insertTx(events, true);
+      }
+    });
+    this.claimTx = db.transaction((sub: string, events: readonly EventOrigin[]): OriginCheck => {
+      // The owner of each replica of the batch (null: the space's own, which nobody may write
+      // as). A batch usually holds one or two replicas, all the sender's own.
+      const owners = new Map<string, string | null | undefined>();
+      for (const event of events) {
+        if (owners.has(event.replica)) continue;
+        const owner =
+          event.replica === replicaId ? null : st.getOwner.get(space, event.replica)?.sub;
+        owners.set(event.replica, owner);
+      }
+      const doubtful = doubtfulEvents(sub, events, owners);
+      if (doubtful.length === 0) return { ok: true };
+      const decision = decideClaims(sub, doubtful, owners, storedIds(db, space, doubtful));
+      // Decided before any insert: a refused batch claims nothing.
+      if (!decision.ok) return decision;
+      for (const replica of decision.claimed) st.insertOwner.run(space, replica, sub);
+      return { ok: true };
+    });
   }
 
   async epoch(): Promise<string> {
@@ -131,29 +196,20 @@ class SqliteSpaceLog implements SpaceLog {
   }
 
   async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
-    this.storage.assertOpen();
-    const rows: (string | number)[] = [];
-    for (const event of events) {
-      rows.push(event.id, event.replica, event.seq, event.stream, event.cursor, storedBody(event));
-    }
-    let written: LocalRecord[] = [];
-    await this.storage.writer.run({ kind: 'ingest', space: this.space, rows }, (result) => {
-      // Before any piece of the group resolves (sqlite-writer.ts invariant 2).
-      const chosen =
-        result.written === null ? events : result.written.map((index) => events[index]!);
-      written = chosen.map((event, i) => ({ event, pos: result.first + i }));
-      this.storage.committed();
-      if (written.length === 0) return;
-      this.recent.add(written);
-      notifyListeners(this.listeners, written[written.length - 1]!.pos);
-    });
+    const written = await this.storage.groupCommit(
+      () => this.run('ingest', () => this.ingestTx(events)),
+      (records) => {
+        // Still inside the flush, before any reader runs: the cache ends at the new head.
+        if (records.length === 0) return;
+        this.recent.add(records);
+        notifyListeners(this.listeners, records[records.length - 1]!.pos);
+      },
+    );
     const skewed = isSkewed(events, this.storage.now() + this.storage.maxClockDriftMs);
     return { written, skewed };
   }
 
   async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {
-    const pending = this.pendingCheckpoints.get(peer);
-    if (pending !== undefined) return pending;
     return this.run('getCheckpoint', () => {
       const row = this.st.getCheckpoint.get(this.space, peer);
       return row === undefined ? undefined : (JSON.parse(row.checkpoint) as Checkpoint);
@@ -161,29 +217,15 @@ class SqliteSpaceLog implements SpaceLog {
   }
 
   async setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void> {
-    this.storage.assertOpen();
-    const failure = this.checkpointFailure;
-    if (failure !== undefined) {
-      this.checkpointFailure = undefined;
-      throw failure;
-    }
-    // Invariant 5: resolves once handed over; reads see it from now on.
-    this.pendingCheckpoints.set(peer, checkpoint);
-    const piece = {
-      kind: 'checkpoint' as const,
-      space: this.space,
-      peer,
-      checkpoint: JSON.stringify(checkpoint),
-    };
-    this.storage.writer.run(piece).then(
-      () => {
-        if (this.pendingCheckpoints.get(peer) === checkpoint) this.pendingCheckpoints.delete(peer);
-      },
-      (error: unknown) => {
-        if (this.pendingCheckpoints.get(peer) === checkpoint) this.pendingCheckpoints.delete(peer);
-        this.checkpointFailure = storageError('setCheckpoint', error);
-      },
-    );
+    this.run('setCheckpoint', () => {
+      // invariant 5: no fsync for a checkpoint; the events it covers were fsynced already.
+      this.st.syncNormal.run();
+      try {
+        this.st.setCheckpoint.run(this.space, peer, JSON.stringify(checkpoint));
+      } finally {
+        this.st.syncFull.run();
+      }
+    });
   }
 
   onAppend(listener: (headPos: number) => void): () => void {
@@ -192,29 +234,7 @@ class SqliteSpaceLog implements SpaceLog {
   }
 
   async claimOrigins(sub: string, events: readonly EventOrigin[]): Promise<OriginCheck> {
-    // Invariant 10: the common batch, all of the sender's own replicas, is decided by a read.
-    const owned = this.run('claimOrigins', () => {
-      const owners = new Map<string, string | null | undefined>();
-      for (const event of events) {
-        if (owners.has(event.replica)) continue;
-        owners.set(
-          event.replica,
-          event.replica === this.replicaId
-            ? null
-            : this.st.getOwner.get(this.space, event.replica)?.sub,
-        );
-      }
-      return doubtfulEvents(sub, events, owners).length === 0;
-    });
-    if (owned) return { ok: true };
-    const result = await this.storage.writer.run({
-      kind: 'claim',
-      space: this.space,
-      spaceReplica: this.replicaId,
-      sub,
-      events: events.map((e) => ({ id: e.id, replica: e.replica })),
-    });
-    return result.check;
+    return this.run('claimOrigins', () => this.claimTx(sub, events));
   }
 
   async ownerOf(replica: string): Promise<string | undefined> {
@@ -236,13 +256,12 @@ class SqliteServerStorage implements ServerStorage {
   readonly now: () => number;
   readonly maxClockDriftMs: number;
   readonly recentBudget: RecentBudget;
-  /** Every write goes through it (invariant 7). */
-  readonly writer: SqliteWriter;
-  /** This connection reads; it writes only when the writer runs on the event loop. */
   private readonly db: Database.Database;
   private readonly st: Statements;
-  private readonly spaces = new Map<string, Promise<SqliteSpaceLog>>();
+  private readonly spaces = new Map<string, SqliteSpaceLog>();
   private closed = false;
+  /** Ingests commit in groups (invariant 7). */
+  private readonly commits: GroupCommit;
   /** WAL checkpoints off the event loop (invariant 9); none for an in-memory database. */
   private readonly checkpointer: SqliteCheckpointer | undefined;
 
@@ -251,7 +270,6 @@ class SqliteServerStorage implements ServerStorage {
     this.now = options.now ?? Date.now;
     this.maxClockDriftMs = options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
     this.recentBudget = new RecentBudget(options.recentCacheBytes);
-    const inMemory = path === '' || path === ':memory:';
     try {
       this.db = new Database(path);
       this.db.pragma('journal_mode = WAL');
@@ -261,17 +279,18 @@ class SqliteServerStorage implements ServerStorage {
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
       this.st = prepareAll(this.db);
-      let inline: SqliteWrites | undefined;
-      this.writer = new SqliteWriter(
-        (pieces) => {
-          // The event loop writes (an in-memory database, or no thread): this connection.
-          inline ??= new SqliteWrites(this.db);
-          return inline.runGroup(pieces);
+      const inTransaction = this.db.transaction((run: () => void) => run());
+      this.commits = new GroupCommit(
+        (run) => {
+          // Not dead: a listener called by close()'s flush may hand over an ingest, whose group
+          // runs after the close and must reject as closed.
+          this.assertOpen();
+          inTransaction(run);
+          this.checkpointer?.request();
         },
-        inMemory ? undefined : { path },
-        (operation, message) => storageError(operation, new Error(message)),
+        (error) => storageError('ingest', error),
       );
-      if (!inMemory) {
+      if (path !== '' && path !== ':memory:') {
         this.checkpointer = new SqliteCheckpointer(path, (pages) => {
           this.db.pragma(`wal_autocheckpoint = ${pages}`);
         });
@@ -289,54 +308,37 @@ class SqliteServerStorage implements ServerStorage {
     if (this.closed) throw new StorageError('STORAGE', `${this.name} is closed`);
   }
 
-  /** After each group commit: the WAL grew (invariant 9). */
-  committed(): void {
-    this.checkpointer?.request();
-  }
-
-  openSpace(space: string): Promise<SpaceLog> {
-    try {
-      this.assertOpen();
-      assertSpaceName(space);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    let log = this.spaces.get(space);
-    if (log === undefined) {
-      // One SpaceLog per space (storage.ts invariant 5), also for calls that overlap.
-      log = this.createSpace(space);
-      this.spaces.set(space, log);
-      log.catch(() => this.spaces.delete(space));
-    }
-    return log;
-  }
-
-  private async createSpace(space: string): Promise<SqliteSpaceLog> {
+  async openSpace(space: string): Promise<SpaceLog> {
+    this.assertOpen();
+    assertSpaceName(space);
+    const open = this.spaces.get(space);
+    if (open !== undefined) return open;
     let row: { replica: string; epoch: string } | undefined;
     try {
+      // INSERT OR IGNORE, then read: if another process created the space first, its ids win.
+      this.st.insertSpace.run(space, ReplicaId.make(), ReplicaId.make());
       row = this.st.getSpace.get(space);
     } catch (error) {
       throw storageError('openSpace', error);
     }
-    if (row === undefined) {
-      const created = await this.writer.run({
-        kind: 'space',
-        space,
-        replica: ReplicaId.make(),
-        epoch: ReplicaId.make(),
-      });
-      row = created;
-    }
+    if (row === undefined) throw new StorageError('STORAGE', `space ${space} vanished`);
+    const log = new SqliteSpaceLog(this, this.db, this.st, space, row.replica, row.epoch);
+    this.spaces.set(space, log);
+    return log;
+  }
+
+  /** Runs an ingest in the next group commit (invariant 7; group-commit.ts). */
+  groupCommit<T>(work: () => T, committed: (result: T) => void): Promise<T> {
     this.assertOpen();
-    return new SqliteSpaceLog(this, this.st, space, row.replica, row.epoch);
+    return this.commits.run(work, committed);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    // Graceful shutdown finishes what was handed over: the waiting writes commit first.
+    // Graceful shutdown finishes what was handed over: the waiting ingests commit first.
+    this.commits.flush();
     this.closed = true;
     this.spaces.clear();
-    await this.writer.close();
     await this.checkpointer?.close();
     this.db.close();
   }
