@@ -80,6 +80,18 @@ function frame(kind: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * Sync step 1 (a state vector) gets sync step 2 (the update it lacks) from `doc`, on either side;
+ * anything else is an update: its payload.
+ */
+function answerOrUpdate(ws: WebSocket, doc: Y.Doc, data: unknown): Uint8Array | undefined {
+  const bytes = data as Buffer;
+  const payload = bytes.subarray(1);
+  if (bytes[0] !== SYNC_STEP_1) return payload;
+  ws.send(frame(SYNC_STEP_2, Y.encodeStateAsUpdate(doc, payload)));
+  return undefined;
+}
+
 // ---- the child: servers ----------------------------------------------------------------------
 
 function openDatabase(dir: string, kind: ChildKind): Database.Database {
@@ -128,12 +140,8 @@ function serveYjsRoom(db: Database.Database, wss: WebSocketServer): void {
   wss.on('connection', (ws) => {
     ws.send(frame(SYNC_STEP_1, Y.encodeStateVector(doc)));
     ws.on('message', (data) => {
-      const bytes = data as Buffer;
-      const payload = bytes.subarray(1);
-      if (bytes[0] === SYNC_STEP_1) {
-        ws.send(frame(SYNC_STEP_2, Y.encodeStateAsUpdate(doc, payload)));
-        return;
-      }
+      const payload = answerOrUpdate(ws, doc, data);
+      if (payload === undefined) return;
       // Persisted before it is applied or forwarded: a client may count on what it was sent.
       insert.run(payload);
       Y.applyUpdate(doc, payload, ws);
@@ -360,12 +368,8 @@ export async function yjsServerCatchUp(
           ws.on('error', reject);
           ws.on('open', () => ws.send(frame(SYNC_STEP_1, Y.encodeStateVector(doc))));
           ws.on('message', (data) => {
-            const bytes = data as Buffer;
-            const payload = bytes.subarray(1);
-            if (bytes[0] === SYNC_STEP_1) {
-              ws.send(frame(SYNC_STEP_2, Y.encodeStateAsUpdate(doc, payload)));
-              return;
-            }
+            const payload = answerOrUpdate(ws, doc, data);
+            if (payload === undefined) return;
             Y.applyUpdate(doc, payload, ws);
             if (docs.every((d) => length(d) >= 2 * n)) resolve();
           });
