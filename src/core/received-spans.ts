@@ -36,7 +36,7 @@ export class ReceivedSpans {
   }
 
   has(pos: number): boolean {
-    return this.spanAt(pos) !== undefined;
+    return this.indexAt(pos) >= 0;
   }
 
   /**
@@ -87,11 +87,6 @@ export class ReceivedSpans {
   clear(): void {
     this.spans = [];
     this.start = 0;
-  }
-
-  private spanAt(pos: number): Span | undefined {
-    const index = this.indexAt(pos);
-    return index < 0 ? undefined : this.spans[index];
   }
 
   /** The index of the live span holding `pos`, or -1: a binary search (invariant 1). */
