@@ -13,7 +13,6 @@
  * Every wait has a deadline; every child is killed at stop. No side effects on import, except
  * as the child.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,6 +22,7 @@ import Database from 'better-sqlite3';
 import WebSocket, { WebSocketServer } from 'ws';
 import * as Y from 'yjs';
 import type { StoredEventRecord } from '../../src/core/events.ts';
+import { forkBenchChild, serveParent, withDeadline } from './bench-child.ts';
 
 type ChildKind = 'relay' | 'yjs';
 
@@ -63,14 +63,6 @@ export function fillYjs(
       array.push(items);
     });
   }
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`bench: timed out waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function frame(kind: number, payload: Uint8Array): Uint8Array {
@@ -152,8 +144,6 @@ function serveYjsRoom(db: Database.Database, wss: WebSocketServer): void {
 }
 
 async function serveAsChild(kind: ChildKind, dir: string): Promise<void> {
-  // The parent is gone (killed, crashed): do not outlive it.
-  process.on('disconnect', () => process.exit(1));
   const db = openDatabase(dir, kind);
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: MAX_PAYLOAD });
   await new Promise<void>((resolve, reject) => {
@@ -162,21 +152,18 @@ async function serveAsChild(kind: ChildKind, dir: string): Promise<void> {
   });
   if (kind === 'relay') serveRelay(db, wss);
   else serveYjsRoom(db, wss);
-  process.on('message', (m) => {
-    const cmd = (m as { cmd: string }).cmd;
-    if (cmd === 'cpu') {
-      const { user, system } = process.cpuUsage();
-      process.send?.({ cpu: (user + system) / 1000 });
-    }
-    if (cmd === 'stop') {
-      for (const c of wss.clients) c.terminate();
-      wss.close(() => {
-        db.close();
-        process.exit(0);
-      });
-    }
-  });
-  process.send?.({ url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}` });
+  serveParent(
+    `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    {},
+    () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => {
+          db.close();
+          resolve();
+        });
+      }),
+  );
 }
 
 const childKind = process.env.BENCH_BASELINE_CHILD;
@@ -195,61 +182,24 @@ interface BaselineServer {
 async function startBaselineChild(kind: ChildKind): Promise<BaselineServer> {
   // The parent owns the directory, so it goes even if the child has to be killed.
   const dir = mkdtempSync(join(tmpdir(), `chronicle-bench-${kind}-`));
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_BASELINE_CHILD: kind, BENCH_BASELINE_DIR: dir },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  let running = true;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      running = false;
-      resolve();
-    }),
-  );
-  const stop = async () => {
-    if (running) {
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      if (child.connected) child.send({ cmd: 'stop' });
-      else child.kill('SIGKILL');
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  let url: string;
   try {
-    url = await withDeadline(
-      new Promise<string>((resolve, reject) => {
-        child.once('message', (m) => resolve(String((m as { url: string }).url)));
-        void exited.then(() => reject(new Error(`bench: the ${kind} child exited`)));
-      }),
-      30_000,
-      `the ${kind} child to start`,
+    const child = await forkBenchChild(
+      fileURLToPath(import.meta.url),
+      { BENCH_BASELINE_CHILD: kind, BENCH_BASELINE_DIR: dir },
+      `the ${kind} child`,
     );
+    return {
+      url: child.url,
+      cpuMs: () => child.ask('cpu'),
+      async stop() {
+        await child.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   } catch (error) {
-    if (running) child.kill('SIGKILL');
-    await stop();
+    rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  const cpus: ((ms: number) => void)[] = [];
-  child.on('message', (m) => {
-    const { cpu } = m as { cpu?: number };
-    if (cpu !== undefined) cpus.shift()?.(cpu);
-  });
-  return {
-    url,
-    cpuMs: () =>
-      withDeadline(
-        new Promise<number>((resolve) => {
-          cpus.push(resolve);
-          child.send({ cmd: 'cpu' });
-        }),
-        10_000,
-        `the ${kind} child's CPU time`,
-      ),
-    stop,
-  };
 }
 
 function connect(url: string): Promise<WebSocket> {

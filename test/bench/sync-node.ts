@@ -18,7 +18,7 @@
  *     98 raw readers that pull and ack everything): p50 and p99.
  * Medians of RUNS runs for (a) and (b). Every loop is bounded; every wait has a deadline.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import type { JsonValue, StoredEventRecord } from '../../src/core/events.ts';
@@ -35,6 +35,7 @@ import {
 import type { ServerStorage, SyncServer } from '../../src/server/index.ts';
 import { encodeMessage } from '../../src/sync/messages.ts';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
+import { forkBenchChild, serveParent } from './bench-child.ts';
 import { type BenchResult, median, percentile, result } from './results.ts';
 import { sampleEvent } from './store-node.ts';
 import { type BaselineRun, fillYjs, relayCatchUp, yjsServerCatchUp } from './sync-baselines.ts';
@@ -61,72 +62,26 @@ const LATENCY_SAMPLES = Number(process.env.BENCH_SYNC_LATENCY_SAMPLES ?? 300);
  * in production: its own process, so its work does not queue behind the clients' on one thread.
  */
 async function startChildServer(): Promise<BenchServer> {
-  const child: ChildProcess = fork(new URL(import.meta.url).pathname, [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_SYNC_SERVER_CHILD: '1' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error('bench: the server child did not start')),
-      30_000,
-    );
-    child.once('message', (m) => {
-      clearTimeout(timer);
-      resolve(String((m as { url: string }).url));
-    });
-    child.once('exit', () => reject(new Error('bench: the server child exited')));
-  });
-  const heads: ((head: number) => void)[] = [];
-  const cpus: ((ms: number) => void)[] = [];
-  child.on('message', (m) => {
-    const { head, cpu } = m as { head?: number; cpu?: number };
-    if (head !== undefined) heads.shift()?.(head);
-    if (cpu !== undefined) cpus.shift()?.(cpu);
-  });
-  const fake = { url } as SyncServer;
+  const child = await forkBenchChild(
+    fileURLToPath(import.meta.url),
+    { BENCH_SYNC_SERVER_CHILD: '1' },
+    'the server child',
+  );
   return {
-    server: fake,
+    server: { url: child.url } as SyncServer,
     storage: {
-      openSpace: async () => ({
-        headPos: () =>
-          new Promise<number>((resolve) => {
-            heads.push(resolve);
-            child.send({ cmd: 'head' });
-          }),
-      }),
+      openSpace: async () => ({ headPos: () => child.ask('head') }),
     } as unknown as ServerStorage,
     token: (sub) => benchToken(sub),
-    cpuMs: () =>
-      new Promise<number>((resolve) => {
-        cpus.push(resolve);
-        child.send({ cmd: 'cpu' });
-      }),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        child.send({ cmd: 'stop' });
-      }),
+    cpuMs: () => child.ask('cpu'),
+    stop: () => child.stop(),
   };
 }
 
 async function serveAsChild(): Promise<void> {
   const t = await startServer();
   const space = await t.storage.openSpace(SPACE);
-  process.on('message', (m) => {
-    const cmd = (m as { cmd: string }).cmd;
-    if (cmd === 'head') void space.headPos().then((head) => process.send?.({ head }));
-    if (cmd === 'cpu') {
-      const { user, system } = process.cpuUsage();
-      process.send?.({ cpu: (user + system) / 1000 });
-    }
-    if (cmd === 'stop') void t.stop().then(() => process.exit(0));
-  });
-  process.send?.({ url: t.server.url });
+  serveParent(t.server.url, { head: () => space.headPos() }, () => t.stop());
 }
 
 if (process.env.BENCH_SYNC_SERVER_CHILD === '1') await serveAsChild();
