@@ -10,6 +10,9 @@
  *    has registered it is unregistered as soon as it is, and is never called after removal.
  * 3. Errors keep their class and code (errors.ts).
  * 4. After close(), every method rejects (or throws) StoreClosedError.
+ * 5. Opening never waits on a permission: persistent storage is asked in the background (Firefox
+ *    answers navigator.storage.persist() only once the user answers its prompt, maybe never), and
+ *    `persisted` takes the answer when it comes.
  */
 import { proxy, type Remote, wrap } from 'comlink';
 import { deserializeError, StoreClosedError, ValidationError } from '../core/errors.ts';
@@ -47,7 +50,9 @@ export interface ConnectOptions {
 export interface ConnectedStore<E = unknown> extends EventStore<E> {
   /**
    * The answer of navigator.storage.persist(): true when the browser will not evict this
-   * origin's data under storage pressure; false when it may (or when it was not asked).
+   * origin's data under storage pressure; false when it may, when it was not asked, or while
+   * the browser has not answered yet (Firefox asks the user first). Opening never waits for the
+   * answer; this field takes it when it comes (invariant 5).
    */
   readonly persisted: boolean;
   /** The worker's status: where it runs, whether its database is open, whether it leads sync. */
@@ -64,15 +69,19 @@ function endpointOf(target: WorkerLike): MessagePort | Worker {
   return target as MessagePort | Worker;
 }
 
-async function askPersistence(): Promise<boolean> {
-  try {
-    // persist() exists only in windows; a worker may call persisted() but not ask.
-    const storage = (globalThis.navigator as Navigator | undefined)?.storage;
-    if (storage === undefined || typeof storage.persist !== 'function') return false;
-    return (await storage.persisted()) || (await storage.persist());
-  } catch {
-    return false;
-  }
+/**
+ * Asks for persistent storage without being waited for (invariant 5): `onAnswer` gets true as
+ * soon as storage is known to be persistent, false when the browser refuses.
+ */
+function askPersistence(onAnswer: (persisted: boolean) => void): void {
+  // persist() exists only in windows; a worker may call persisted() but not ask.
+  const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+  if (storage === undefined || typeof storage.persist !== 'function') return;
+  // persisted() only reads; persist() may wait on a prompt the user never answers.
+  void Promise.resolve()
+    .then(() => storage.persisted())
+    .then((already) => (already ? true : storage.persist()))
+    .then(onAnswer, () => undefined);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -134,16 +143,14 @@ export async function connectStore<E = unknown>(
     lock?.release();
     channel.port1.close();
   });
-  // Asked while the hello is in flight: on a cold start every round trip after it is waited for.
-  const persistence = options.persist === false ? Promise.resolve(false) : askPersistence();
+  if (options.persist !== false) askPersistence((persisted) => client.setPersisted(persisted));
   try {
     const hello = await withTimeout(
       Promise.race([remote.hello(proxy((s: HostStatus) => client.setStatus(s))), refused]),
       options.timeoutMs ?? 30_000,
       'hello',
     );
-    const persisted = await persistence;
-    client.ready(hello.replicaId, hello.status, persisted);
+    client.ready(hello.replicaId, hello.status);
     if (lock === undefined && typeof addEventListener === 'function') {
       // Without Web Locks the worker cannot see the page go (lock.ts, 2): say goodbye.
       addEventListener('pagehide', () => void client.close().catch(() => undefined), {
@@ -191,12 +198,15 @@ class Client<E> implements ConnectedStore<E> {
     };
   }
 
-  ready(replicaId: string, status: HostStatus, persisted: boolean): void {
+  ready(replicaId: string, status: HostStatus): void {
     this.replicaId = replicaId;
     // The status pushed through the listener travels on its own port, so it can arrive before
     // the hello reply; it is never older than the reply's (the worker registers the listener,
     // then reads the status for the reply). Keep it rather than go back in time.
     if (!this.statusPushed) this.hostStatus = status;
+  }
+
+  setPersisted(persisted: boolean): void {
     this.persisted = persisted;
   }
 
