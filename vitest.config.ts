@@ -11,6 +11,7 @@
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/browser/chromium.ts';
+import { puppeteerFirefox } from './test/browser/firefox/provider.ts';
 
 export default defineConfig({
   test: {
@@ -46,10 +47,32 @@ export default defineConfig({
       },
       {
         extends: true,
+        optimizeDeps: { include: ['comlink', 'idb'] },
+        test: {
+          name: 'firefox',
+          include: ['test/browser/in-page/**/*.test.ts'],
+          // One Firefox page at a time, beside the Chromium projects, on 2 cores.
+          fileParallelism: false,
+          browser: {
+            enabled: true,
+            headless: true,
+            screenshotFailures: false,
+            provider: puppeteerFirefox(),
+            instances: [{ browser: 'firefox' }],
+          },
+        },
+      },
+      {
+        extends: true,
         test: {
           name: 'tabs',
-          // The demo's end-to-end tests drive Chromium too: they queue with the tabs tests.
-          include: ['test/browser/tabs/**/*.test.ts', 'test/demo/**/*.test.ts'],
+          // The demo's end-to-end tests and the Node-driven Firefox tests launch browsers too:
+          // they queue with the tabs tests.
+          include: [
+            'test/browser/tabs/**/*.test.ts',
+            'test/browser/firefox/**/*.test.ts',
+            'test/demo/**/*.test.ts',
+          ],
           environment: 'node',
           // Each file launches its own Chromium: on 2 cores, one at a time keeps timings sane.
           fileParallelism: false,
