@@ -1,12 +1,17 @@
 /**
- * Three projects, all run by `npm test`:
+ * Four projects, all run by `npm test`:
  * - node:    the unit, property and integration tests (fake-indexeddb, Node sockets);
  * - browser: tests that run inside real Chromium through Vitest's browser mode (the storage
  *            conformance suite on real IndexedDB, the worker round trip, errors across threads);
- * - tabs:    Node tests that drive real Chromium with playwright-core over pages served by a Vite
- *            dev server, for what one page cannot do alone (several tabs, reloads, closing pages,
- *            CDP quota overrides), and the demo's end-to-end tests on its production build.
- * Chromium is Debian's /usr/bin/chromium (browsers cannot be downloaded here; CI installs it).
+ * - firefox: the same in-page tests inside real Firefox, through a small Vitest browser
+ *            provider that drives it over WebDriver BiDi with puppeteer-core
+ *            (test/browser/firefox/provider.ts);
+ * - tabs:    Node tests that drive real browsers over pages served by a Vite dev server, for
+ *            what one page cannot do alone (several tabs, reloads, closing pages, CDP quota
+ *            overrides, a Firefox and a Chromium page syncing), and the demo's end-to-end tests
+ *            on its production build.
+ * Chromium is Debian's /usr/bin/chromium, Firefox Debian's /usr/bin/firefox-esr (browsers
+ * cannot be downloaded here; CI installs them).
  */
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
