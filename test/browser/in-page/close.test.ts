@@ -1,5 +1,5 @@
 /**
- * src/storage/idb-connection.ts invariant 4, in real Chromium: close() resolves once the
+ * src/storage/idb-connection.ts invariant 4, in real Chromium and Firefox: close() resolves once the
  * connection is closed, so another tab's upgrade right after it is not `blocked` by a
  * transaction that was still running.
  */

@@ -1,5 +1,5 @@
 /**
- * peekState (src/client/peek.ts, src/storage/idb-peek.ts) on real Chromium IndexedDB: it gives
+ * peekState (src/client/peek.ts, src/storage/idb-peek.ts) on real Chromium and Firefox IndexedDB: it gives
  * the store's state at the head it read (client invariant 1, idb-peek invariant 3), or undefined
  * and nothing created (idb-peek invariants 1, 4), and its connection never blocks an upgrade (2).
  */

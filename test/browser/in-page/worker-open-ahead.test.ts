@@ -1,7 +1,7 @@
 /**
  * The worker opens its store as soon as it starts (worker/host.ts 5, worker/index.ts 4): the
  * IndexedDB open runs while the page's connect message is still on its way, which takes it off
- * the critical path of a cold start. In real Chromium, in both modes.
+ * the critical path of a cold start. In real Chromium and Firefox, in both modes.
  */
 import { describe, expect, it } from 'vitest';
 import { connectStore } from '../../../src/index.ts';

@@ -1,5 +1,5 @@
 /**
- * The worker round trip from a page, in real Chromium, in both modes: every EventStore method
+ * The worker round trip from a page, in real Chromium and Firefox, in both modes: every EventStore method
  * through connectStore, errors with class and code, coalesced watch, and listeners released.
  * Cites the invariants of src/client/connect.ts (C1..C4) and worker/session.ts (S1..S4).
  */
