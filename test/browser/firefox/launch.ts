@@ -40,7 +40,9 @@ export const FIREFOX_PREFS: Record<string, string | number | boolean> = {
   'security.OCSP.enabled': 0,
   'security.remote_settings.crlite_filters.enabled': false,
   'security.remote_settings.intermediates.enabled': false,
-  'services.settings.poll_interval': 86_400,
+  // Honoured with MOZ_DISABLE_NONLOCAL_CONNECTIONS (release builds ignore it otherwise): remote
+  // settings then skip every sync.
+  'services.settings.server': 'data:,#remote-settings-dummy/v1',
   'toolkit.telemetry.archive.enabled': false,
   'toolkit.telemetry.enabled': false,
   'toolkit.telemetry.server': '',
@@ -55,6 +57,9 @@ export function launchFirefox(): Promise<Browser> {
     protocol: 'webDriverBiDi',
     headless: true,
     extraPrefsFirefox: FIREFOX_PREFS,
+    // Firefox's own test switch: a connection to anything but a local address is refused
+    // (reported on stderr, not fatal in release builds).
+    env: { ...process.env, MOZ_DISABLE_NONLOCAL_CONNECTIONS: '1' },
     // A cold start of Firefox on a loaded 2-core machine can take several seconds.
     timeout: 60_000,
   });
