@@ -40,7 +40,10 @@ import {
 } from './protocol.ts';
 
 export interface ConnectOptions {
-  /** Ask the browser for persistent storage (navigator.storage.persist()). Default true. */
+  /**
+   * Ask the browser for persistent storage (navigator.storage.persist()), in the background:
+   * opening never waits for the answer (invariant 5). Default true.
+   */
   persist?: boolean;
   /** How long to wait for the worker's answer before failing. Default 30 s. */
   timeoutMs?: number;
