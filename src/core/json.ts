@@ -3,7 +3,8 @@
  *
  * Invariants:
  * 1. A JSON value holds only null, booleans, finite numbers, strings, arrays without holes and
- *    plain objects whose own enumerable string keys hold JSON values; no cycles.
+ *    plain objects whose own enumerable string keys hold JSON values; no cycles. Values parsed
+ *    from a peer's text are held to the same rule (parsedJsonUnfit): `1e400` parses as Infinity.
  * 2. `jsonEqual` compares as JSON values: object key order is ignored, array order is not.
  */
 import { ValidationError } from './errors.ts';
@@ -106,13 +107,18 @@ export function jsonDepthExceeds(text: string, max: number): boolean {
 }
 
 /**
- * Whether a JSON value nests deeper than `max` (the root is depth 0, as in assertJsonValue), without
- * building paths: the cheap check for values that came from JSON.parse and are JSON already.
+ * Whether a value fresh from JSON.parse is unfit to keep: nested deeper than `max` (the root is
+ * depth 0, as in assertJsonValue), or holding a number JSON cannot carry. JSON.parse turns a
+ * literal past the double range (`1e400`) into ±Infinity, which JSON.stringify would later write
+ * as `null`: the event would be acknowledged and stored as something else (RELIABILITY 36).
+ * No paths are built: this is the hot check of every decoded event; on `true`, assertJsonValue
+ * says where and why.
  */
-export function jsonValueDepthExceeds(value: unknown, max: number): boolean {
+export function parsedJsonUnfit(value: unknown, max: number): boolean {
   const visit = (v: unknown, depth: number): boolean => {
     if (depth > max) return true;
-    if (v === null || typeof v !== 'object') return false;
+    if (typeof v !== 'object') return typeof v === 'number' && v - v !== 0;
+    if (v === null) return false;
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) if (visit(v[i], depth + 1)) return true;
       return false;

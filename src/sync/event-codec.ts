@@ -19,6 +19,8 @@
  *    cursor and time), whatever the order of replicas, streams and clocks in the batch.
  * 2. decodeEventBatch trusts nothing: every index, count and field is checked against the limits
  *    of validate.ts (EventLimits), and a failure names the event (`events[i].field`) and its id.
+ *    Data and meta are held to what a local append accepts: a number JSON cannot carry (`1e400`,
+ *    which JSON.parse makes ±Infinity) is VALIDATION, never stored as `null` (RELIABILITY 36).
  * 3. decodeEventBatch takes a value fresh from JSON.parse: its objects are plain and own
  *    `__proto__` keys are data, so data and meta are kept as they are, not copied.
  * 4. Encoding stringifies each event's data once; a caller that sized the batch with the same
@@ -28,7 +30,7 @@ import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { HLC_COUNTER_MAX, HLC_WALL_MAX, hlcCounter, hlcsOfWall, hlcWall } from '../core/hlc.ts';
 import { Cursor, EventId, ReplicaId, Seq } from '../core/ids.ts';
-import { jsonByteLength, jsonValueDepthExceeds, utf8Length } from '../core/json.ts';
+import { assertJsonValue, jsonByteLength, parsedJsonUnfit, utf8Length } from '../core/json.ts';
 import {
   DEFAULT_EVENT_LIMITS,
   type EventLimits,
@@ -366,11 +368,11 @@ function checkPayload(
   limits: EventLimits,
   size: boolean,
 ): void {
-  if (jsonValueDepthExceeds(e.data, limits.maxDepth)) {
-    throw new ValidationError(`${path}.data`, `nested deeper than ${limits.maxDepth}`);
-  }
-  if (e.meta !== undefined && jsonValueDepthExceeds(e.meta, limits.maxDepth)) {
-    throw new ValidationError(`${path}.meta`, `nested deeper than ${limits.maxDepth}`);
+  // One walk of each value, paths only for a value that fails (then assertJsonValue names the
+  // field and the reason: too deep, or a number JSON cannot carry).
+  if (parsedJsonUnfit(e.data, limits.maxDepth)) unfit(e.data, `${path}.data`, limits.maxDepth);
+  if (e.meta !== undefined && parsedJsonUnfit(e.meta, limits.maxDepth)) {
+    unfit(e.meta, `${path}.meta`, limits.maxDepth);
   }
   if (!size) return;
   const bytes = jsonByteLength(e.data) + (e.meta === undefined ? 0 : jsonByteLength(e.meta));
@@ -380,4 +382,10 @@ function checkPayload(
       `encoded size ${bytes} bytes is over the limit of ${limits.maxEventBytes}`,
     );
   }
+}
+
+/** Throws the ValidationError of a value parsedJsonUnfit refused, naming where and why. */
+function unfit(value: unknown, path: string, maxDepth: number): never {
+  assertJsonValue(value, path, { maxDepth });
+  throw new ValidationError(path, 'is not a JSON value');
 }

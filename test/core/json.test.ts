@@ -8,6 +8,7 @@ import {
   jsonByteLength,
   jsonDepthExceeds,
   jsonEqual,
+  parsedJsonUnfit,
   utf8Length,
   utf8LengthInBrowser,
 } from '../../src/core/json.ts';
@@ -281,5 +282,29 @@ describe('cloneJson', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('parsedJsonUnfit refuses exactly what assertJsonValue refuses in a parsed text (invariant 1)', () => {
+    // Texts with number literals past the double range spliced in: JSON.parse makes them ±Infinity.
+    const arbText = fc
+      .tuple(fc.jsonValue({ maxDepth: 4 }), fc.constantFrom('1e400', '-1e400', '1e-400', '7'))
+      .map(([value, literal]) =>
+        JSON.stringify(value).replace(/(?<=[[:,])-?\d[\d.eE+-]*/, literal),
+      );
+    fc.assert(
+      fc.property(arbText, fc.integer({ min: 1, max: 6 }), (text, maxDepth) => {
+        const value: unknown = JSON.parse(text);
+        let refused = false;
+        try {
+          assertJsonValue(value, 'v', { maxDepth });
+        } catch {
+          refused = true;
+        }
+        expect(parsedJsonUnfit(value, maxDepth)).toBe(refused);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(parsedJsonUnfit(JSON.parse('{"a":[1,{"b":1e400}]}'), 64)).toBe(true);
+    expect(parsedJsonUnfit(JSON.parse('{"a":[1,{"b":1e300}]}'), 64)).toBe(false);
   });
 });
