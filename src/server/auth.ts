@@ -9,6 +9,10 @@
  *    `details.reason` says which check failed: 'missing' | 'malformed' | 'forged' | 'expired'.
  * 3. The claims are parsed only after the signature is checked: unsigned input never reaches
  *    JSON.parse.
+ * 4. Decoding is strict, so that one token has one spelling: both parts are unpadded base64url
+ *    as createToken writes them (no stray character, `=`, whitespace or unused trailing bits;
+ *    Buffer.from(…, 'base64url') would skip or ignore them), else 'malformed'. A token string
+ *    the server accepts is the very string that was issued.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SyncError } from '../core/errors.ts';
@@ -95,6 +99,21 @@ export function createToken(
   return `${body}.${sign(secret, body)}`;
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Whether `text` is base64url exactly as Buffer writes it: the alphabet only, no padding, a
+ * length that a whole number of bytes gives (not 1 mod 4) and zero unused bits in its last
+ * character, so that no two strings decode to the same bytes (invariant 4).
+ */
+function isStrictBase64url(text: string): boolean {
+  return (
+    BASE64URL.test(text) &&
+    text.length % 4 !== 1 &&
+    Buffer.from(text, 'base64url').toString('base64url') === text
+  );
+}
+
 function unauthorized(reason: TokenFailure, message: string): SyncError {
   return new SyncError('UNAUTHORIZED', message, { reason });
 }
@@ -145,9 +164,14 @@ export function verifyToken(
     throw unauthorized('malformed', 'the token is malformed');
   }
   const body = token.slice(0, dot);
-  const given = Buffer.from(token.slice(dot + 1), 'base64url');
-  const expected = Buffer.from(sign(secret, body), 'base64url');
-  // timingSafeEqual needs equal lengths; the length of a SHA-256 MAC is public anyway.
+  const signature = token.slice(dot + 1);
+  if (!isStrictBase64url(body) || !isStrictBase64url(signature)) {
+    throw unauthorized('malformed', 'the token is malformed');
+  }
+  // The signature is compared as the text createToken wrote (invariant 4), in constant time;
+  // timingSafeEqual needs equal lengths, and the length of a SHA-256 MAC is public anyway.
+  const given = Buffer.from(signature, 'latin1');
+  const expected = Buffer.from(sign(secret, body), 'latin1');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw unauthorized('forged', 'the token signature is not valid');
   }

@@ -5,7 +5,9 @@
  * Invariants:
  * 1. The token's scope is enforced here, not trusted to the client: without 'write' the server
  *    never pulls and refuses any pushed batch with FORBIDDEN (nothing stored); without 'read' the
- *    server streams nothing of the space's log.
+ *    server streams nothing of the space's log and tells nothing of it either: to such a
+ *    connection the log looks empty (head 0, no ids, no positions of what it wrote), whatever
+ *    the space holds (RELIABILITY 40).
  * 2. A batch is stored only if every event that is new to the space claims a replica owned by
  *    this connection's subject, or by nobody yet (storage.ts invariant 4; else ORIGIN_FORBIDDEN).
  * 3. Checkpoints are kept per (subject, replica): a client naming another client's replica in
@@ -298,9 +300,9 @@ export class Connection {
     return {
       replicaId: space.replicaId,
       epoch: () => space.epoch(),
-      headPos: () => space.headPos(),
+      headPos: () => (canRead ? space.headPos() : Promise.resolve(0)),
       ownSeq: () => space.ownSeq(),
-      idAtPos: (pos) => space.idAtPos(pos),
+      idAtPos: (pos) => (canRead ? space.idAtPos(pos) : Promise.resolve(undefined)),
       async readByPos(afterPos, limit) {
         if (!canRead) return [];
         const records = await space.readByPos(afterPos, limit);
@@ -313,7 +315,8 @@ export class Connection {
         try {
           const result = await pending;
           metrics.eventsIn += result.written.length;
-          return result;
+          // Where its events landed would tell a connection without 'read' the space's head.
+          return canRead ? result : { ...result, written: [] };
         } finally {
           inflight.delete(pending);
         }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SyncError } from '../../src/core/errors.ts';
 import { createToken, verifyToken } from '../../src/server/auth.ts';
@@ -95,6 +96,24 @@ describe('tokens', () => {
     );
     expect(() => createToken(secret, { ...options, scope: ['read'], expiresInSeconds: 0 })).toThrow(
       TypeError,
+    );
+  });
+
+  it('decodes strictly: the issued string verifies, any stray character or padding is malformed (4)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 40, unit: 'grapheme' }),
+        fc.constantFrom('~', '=', ' ', '\n', '\t', '+', '/', '%', 'é', '\u0000'),
+        fc.nat(),
+        (sub, stray, at) => {
+          const token = createToken(secret, { ...options, scope: ['read'], sub }, now);
+          expect(verifyToken(secret, token, now).sub).toBe(sub);
+          const i = at % (token.length + 1);
+          const spelled = token.slice(0, i) + stray + token.slice(i);
+          expect(failure(() => verifyToken(secret, spelled, now)).reason).toBe('malformed');
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });
