@@ -60,7 +60,7 @@ describe(`a reconnect storm of ${CLIENTS} WebSocket clients after a server resta
       expect(phases.map((p) => p.name)).toEqual(['storm', 'relapse', 'healed']);
       const figures = phases.map((p) => {
         const w = windows(p.arrivalsMs);
-        return `${p.name}: ${p.attempts} attempts, resync ${Math.round(p.resyncMs)} ms, arrivals in ${w.used} windows of 100 ms (most ${w.most})`;
+        return `${p.name}: ${p.attempts} attempts, resync ${Math.round(p.resyncMs)} ms, ${p.arrivalsMs.length} arrivals in ${w.used} windows of 100 ms (most ${w.most}), closes ${JSON.stringify(p.closes)}`;
       });
       console.log(
         `reconnect storm, ${CLIENTS} clients, setup ${Math.round(result.setupMs)} ms\n  ${figures.join('\n  ')}`,
@@ -86,7 +86,9 @@ describe(`a reconnect storm of ${CLIENTS} WebSocket clients after a server resta
 
   it('the new server sees the reconnections spread over time, not all in one instant', () => {
     const w = windows(phaseOf('storm').arrivalsMs);
-    expect(phaseOf('storm').arrivalsMs).toHaveLength(CLIENTS);
+    // At least one arrival per client: more where a client's open outlasted its open timeout on
+    // an overloaded machine (the server saw it, the client gave up on it and retried: 1006).
+    expect(phaseOf('storm').arrivalsMs.length).toBeGreaterThanOrEqual(CLIENTS);
     expect(w.used).toBeGreaterThanOrEqual(3);
     expect(w.most).toBeLessThanOrEqual(CLIENTS / 2);
   });

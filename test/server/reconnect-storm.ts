@@ -47,6 +47,8 @@ export interface PhaseResult {
   clients: ClientPhase[];
   /** ms after the new server listened, of each connection it accepted. */
   arrivalsMs: number[];
+  /** Connections the new server saw closed before the next shutdown, by code and reason. */
+  closes: Record<string, number>;
   /** WebSockets the clients opened (attempts), and ms from the close until all had resynced. */
   attempts: number;
   resyncMs: number;
@@ -85,6 +87,9 @@ export async function runReconnectStorm(options: StormOptions): Promise<StormRes
   const path = join(tmp.dir, 'storm.sqlite');
   let arrivals: number[] = [];
   let listening = 0;
+  /** Connections closed other than by a server shutdown, by close code and reason. */
+  let closes = new Map<string, number>();
+  let stopping = false;
   const start = async (port: number): Promise<SyncServer> => {
     const server = await createSyncServer({
       port,
@@ -92,6 +97,10 @@ export async function runReconnectStorm(options: StormOptions): Promise<StormRes
       auth: { secret: SECRET },
       log: (entry) => {
         if (entry.event === 'connect') arrivals.push(performance.now() - listening);
+        if (entry.event === 'close' && !stopping) {
+          const key = `${entry.code} ${entry.reason ?? ''}`.trim();
+          closes.set(key, (closes.get(key) ?? 0) + 1);
+        }
       },
     });
     listening = performance.now();
@@ -164,7 +173,9 @@ export async function runReconnectStorm(options: StormOptions): Promise<StormRes
         attempts: p.attempts.length,
         age: p.opened.length === 0 ? undefined : closing - p.opened[p.opened.length - 1]!,
       }));
+      stopping = true;
       await server.close();
+      stopping = false;
       // While the server is down, every tenth client appends: those must reach everyone too.
       for (let i = 0; i < clients; i += 10) {
         const [event] = await probes[i]!.store.append('storm', { type: 'offline', data: { i } });
@@ -172,6 +183,7 @@ export async function runReconnectStorm(options: StormOptions): Promise<StormRes
       }
       await sleep(downMs);
       arrivals = [];
+      closes = new Map();
       server = await start(port);
       await settled(`resync after the ${name} restart`);
       phases.push({
@@ -182,6 +194,7 @@ export async function runReconnectStorm(options: StormOptions): Promise<StormRes
           connectionAgeMs: before[i]!.age,
         })),
         arrivalsMs: [...arrivals],
+        closes: Object.fromEntries(closes),
         attempts: probes.reduce((n, p, i) => n + p.attempts.length - before[i]!.attempts, 0),
         resyncMs: performance.now() - closing,
       });
