@@ -7,7 +7,8 @@
  *    never pulls and refuses any pushed batch with FORBIDDEN (nothing stored); without 'read' the
  *    server streams nothing of the space's log and tells nothing of it either: to such a
  *    connection the log looks empty (head 0, no ids, no positions of what it wrote), whatever
- *    the space holds (RELIABILITY 40).
+ *    the space holds, and another subject's events are refused even when the space holds them
+ *    (RELIABILITY 40).
  * 2. A batch is stored only if every event that is new to the space claims a replica owned by
  *    this connection's subject, or by nobody yet (storage.ts invariant 4; else ORIGIN_FORBIDDEN).
  * 3. Checkpoints are kept per (subject, replica): a client naming another client's replica in
@@ -281,6 +282,10 @@ export class Connection {
         };
       }
     }
+    if (!this.claims.scope.includes('read')) {
+      const foreign = await this.foreignEvent(events);
+      if (foreign !== undefined) return foreign;
+    }
     const check = await this.ctx.space.claimOrigins(this.claims.sub, events);
     if (!check.ok) {
       // Says nothing of who owns the replica (invariant 2, RELIABILITY 26).
@@ -288,6 +293,28 @@ export class Connection {
         code: 'ORIGIN_FORBIDDEN',
         message: `event ${check.eventId} claims replica ${check.replica}, which this token may not write`,
       };
+    }
+    return undefined;
+  }
+
+  /**
+   * Without 'read', an event of another subject's replica is refused even when the space holds
+   * it: "accepted because held" would let such a token probe which events (how many of a
+   * replica's seqs) the space holds (invariant 1). Worded as claimOrigins words its refusal.
+   */
+  private async foreignEvent(events: StoredEventRecord[]): Promise<SessionRefusal | undefined> {
+    const owners = new Map<string, string | undefined>();
+    for (const event of events) {
+      if (!owners.has(event.replica)) {
+        owners.set(event.replica, await this.ctx.space.ownerOf(event.replica));
+      }
+      const owner = owners.get(event.replica);
+      if (owner !== undefined && owner !== this.claims.sub) {
+        return {
+          code: 'ORIGIN_FORBIDDEN',
+          message: `event ${event.id} claims replica ${event.replica}, which this token may not write`,
+        };
+      }
     }
     return undefined;
   }

@@ -145,6 +145,35 @@ describe('a scope without read hears nothing of the space (case 40)', () => {
     },
   );
 
+  it("a write-only token cannot probe which events the space holds: another subject's events are refused alike, held or not", async () => {
+    const alice = await ProtocolClient.connect(
+      t.server.url,
+      t.token({ space: 'probe', sub: 'alice' }),
+    );
+    const held = makeEvents(3, { replica: alice.replica });
+    expect((await alice.push(held)).type).toBe('ack');
+    alice.close();
+    const answers: unknown[] = [];
+    for (const event of [held[1]!, makeEvents(1, { replica: alice.replica, firstSeq: 9 })[0]!]) {
+      const probe = await ProtocolClient.connect(
+        t.server.url,
+        t.token({ space: 'probe', sub: 'mallory', scope: ['write'] }),
+      );
+      const answer = await probe.push([event]);
+      answers.push({ type: answer.type, code: answer.code });
+      expect(String(answer.message)).toContain(`event ${event.id} claims replica ${alice.replica}`);
+      await probe.raw.closed;
+    }
+    expect(answers).toEqual([
+      { type: 'error', code: 'ORIGIN_FORBIDDEN' },
+      { type: 'error', code: 'ORIGIN_FORBIDDEN' },
+    ]);
+    // A token that may read still sends back what it received (storage.ts invariant 4).
+    const bob = await ProtocolClient.connect(t.server.url, t.token({ space: 'probe', sub: 'bob' }));
+    expect((await bob.push([held[1]!])).type).toBe('ack');
+    bob.close();
+  });
+
   it('a read token is told the head', async () => {
     const reader = await ProtocolClient.connect(
       t.server.url,
