@@ -3,6 +3,8 @@
  * real server on 127.0.0.1: auth.ts invariant 4, connection.ts invariant 1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { memoryStorage, openStore } from '../../src/index.ts';
 import type { Scope } from '../../src/server/auth.ts';
 import { makeEvents } from './events.ts';
 import {
@@ -11,6 +13,7 @@ import {
   type Received,
   startTestServer,
   type TestServer,
+  waitFor,
 } from './helpers.ts';
 
 let t: TestServer;
@@ -184,5 +187,32 @@ describe('a scope without read hears nothing of the space (case 40)', () => {
     expect(head).toBeGreaterThanOrEqual(5);
     expect(reader.serverHello.head).toBe(head);
     reader.close();
+  });
+
+  it('a store with a write-only token still uploads everything and goes idle with nothing pending', async () => {
+    const open = async (name: string, scope: Scope[]) => {
+      const store = await openStore({
+        name,
+        storage: memoryStorage(),
+        syncOptions: { WebSocket: WebSocket as never },
+      });
+      store.sync.connect({
+        url: t.server.url,
+        token: t.token({ space: 'full', sub: name, scope }),
+      });
+      return store;
+    };
+    const dropbox = await open('dropbox', ['write']);
+    const reader = await open('reader', ['read']);
+    await dropbox.append('box', [
+      { type: 'dropped', data: 1 },
+      { type: 'dropped', data: 2 },
+    ]);
+    await waitFor(async () => (await reader.read({ stream: 'box' })).length === 2, 15_000);
+    await waitFor(() => dropbox.sync.status().state === 'idle', 15_000);
+    expect(dropbox.sync.status()).toMatchObject({ state: 'idle', pending: 0 });
+    expect(dropbox.sync.status().lastError).toBeUndefined();
+    expect((await dropbox.read()).map((e) => e.stream)).toEqual(['box', 'box']);
+    await Promise.all([dropbox.close(), reader.close()]);
   });
 });
