@@ -15,9 +15,17 @@
  *    bigger than the byte budget); otherwise it holds at most maxInFlightBatches batches and
  *    stops adding once maxInFlightBytes are in flight.
  * 5. An ack never removes a batch whose `to` is past the ack.
+ * 6. A sender keeps within the smaller of its own limits and the peer's (negotiateLimits); an
+ *    event the peer would refuse for its size is left out of its batch (still covered by the
+ *    range) and listed in `leftOut`, never dropped unlisted.
+ * 7. A per-event refusal rewinds the sender to the refused batch's `from` (the receiver holds up
+ *    to there); the batches before it stay in flight. It names a batch in flight and an event
+ *    that batch carried, or it is invalid.
+ * 8. A receiver that refused an event drops every batch until the resend from the same `from`
+ *    (those were sent before the sender knew), and drops a repeat of the refused batch.
  */
 import type { LocalRecord, StoredEventRecord } from './events.ts';
-import { utf8Length } from './json.ts';
+import { jsonByteLength, utf8Length } from './json.ts';
 import type { ReceivedSpans } from './received-spans.ts';
 
 /** Same shape as protocol.ts's Checkpoint (core imports nothing outside core). */
@@ -84,6 +92,28 @@ export interface OutgoingPeer {
 export interface BatchLimits {
   maxBatchEvents: number;
   maxMessageBytes: number;
+  /** The peer's limit on an event's data + meta bytes; larger events are left out (invariant 6). */
+  maxEventBytes?: number;
+}
+
+/**
+ * The limits a sender keeps to: the smaller of each of its own and the peer's (invariant 6).
+ * Only the keys of `mine` are read.
+ */
+export function negotiateLimits<L extends { [K in keyof L]: number }>(mine: L, theirs: L): L {
+  const out = { ...mine };
+  for (const key of Object.keys(mine) as (keyof L)[]) {
+    const value = theirs[key];
+    if (typeof value === 'number' && value < out[key]) out[key] = value;
+  }
+  return out;
+}
+
+/** An event a batch covers but does not carry because the peer would refuse it (invariant 6). */
+export interface LeftOutEvent {
+  pos: number;
+  event: StoredEventRecord;
+  reason: { kind: 'too-large'; bytes: number; limit: number };
 }
 
 export interface PlannedBatch {
@@ -94,10 +124,13 @@ export interface PlannedBatch {
   events: StoredEventRecord[];
   /** UTF-8 bytes of the events' JSON, an estimate of the message size. */
   bytes: number;
-  /** Highest seq among this log's own events in the batch, 0 when there are none. */
+  /**
+   * Highest seq among this log's own events the batch covers (carried or left out), 0 when there
+   * are none: once acknowledged, none of them waits to be sent to this peer any more.
+   */
   ownSeq: number;
-  /** A single event is larger than maxMessageBytes: it cannot be sent. */
-  oversized: boolean;
+  /** Events covered but not carried: the peer would refuse them (invariant 6). */
+  leftOut: LeftOutEvent[];
 }
 
 /** Room left in a message for everything but the events (type, from, to, toId, caughtUp). */
@@ -110,7 +143,7 @@ export function peerHolds(event: StoredEventRecord, peer: OutgoingPeer): boolean
 
 /** A batch that covers no positions yet, starting at `from`. */
 function emptyBatch(from: number): PlannedBatch {
-  return { from, to: from, toId: '', events: [], bytes: 0, ownSeq: 0, oversized: false };
+  return { from, to: from, toId: '', events: [], bytes: 0, ownSeq: 0, leftOut: [] };
 }
 
 /**
@@ -132,7 +165,8 @@ export function receivedRun(
 /**
  * Splits a page of records (contiguous positions after `from`) into batches that fit the limits.
  * `skip(record)` says the peer holds a record (its own events, or ones it sent this session):
- * such records are covered by a batch's range but not carried.
+ * such records are covered by a batch's range but not carried. An event larger than the peer's
+ * maxEventBytes, or than a message may be, is covered and listed in `leftOut` (invariant 6).
  */
 export function planBatches(
   from: number,
@@ -142,15 +176,19 @@ export function planBatches(
     skip: (record: LocalRecord) => boolean;
     limits: BatchLimits;
     /**
-     * UTF-8 bytes the event adds to a message (the session's encoder knows its wire form). Called
-     * once for each event carried, in order: a caller may keep what it computed alongside.
+     * UTF-8 bytes the event adds to a message (the session's encoder knows its wire form), never
+     * less than its data + meta. Called once for each event not skipped, in order.
      */
     sizeOf?: (event: StoredEventRecord) => number;
+    /** UTF-8 bytes of the event's data + meta JSON; asked only of events that may be too large. */
+    payloadOf?: (event: StoredEventRecord) => number;
   },
 ): PlannedBatch[] {
   const sizeOf = options.sizeOf ?? ((e: StoredEventRecord) => utf8Length(JSON.stringify(e)) + 1);
+  const payloadOf = options.payloadOf ?? payloadBytes;
   const { limits } = options;
   const budget = Math.max(1, limits.maxMessageBytes - BATCH_ENVELOPE_BYTES);
+  const maxEventBytes = limits.maxEventBytes ?? Number.POSITIVE_INFINITY;
   const batches: PlannedBatch[] = [];
   let current: PlannedBatch | undefined;
   let start = from;
@@ -158,28 +196,43 @@ export function planBatches(
     if (current === undefined) {
       current = emptyBatch(start);
     }
+    const event = record.event;
     if (!options.skip(record)) {
-      const size = sizeOf(record.event);
-      const full =
-        current.events.length >= limits.maxBatchEvents ||
-        (current.events.length > 0 && current.bytes + size > budget);
-      if (full) {
-        batches.push(current);
-        start = current.to;
-        current = emptyBatch(start);
-      }
-      current.events.push(record.event);
-      current.bytes += size;
-      if (size > budget) current.oversized = true;
-      if (record.event.replica === options.ownReplica && record.event.seq > current.ownSeq) {
-        current.ownSeq = record.event.seq;
+      const size = sizeOf(event);
+      // The wire size bounds the payload from above: most events need no second measure.
+      const payload = size > maxEventBytes ? payloadOf(event) : 0;
+      if (payload > maxEventBytes || size > budget) {
+        const reason =
+          payload > maxEventBytes
+            ? { kind: 'too-large' as const, bytes: payload, limit: maxEventBytes }
+            : { kind: 'too-large' as const, bytes: size, limit: budget };
+        current.leftOut.push({ pos: record.pos, event, reason });
+      } else {
+        const full =
+          current.events.length >= limits.maxBatchEvents ||
+          (current.events.length > 0 && current.bytes + size > budget);
+        if (full) {
+          batches.push(current);
+          start = current.to;
+          current = emptyBatch(start);
+        }
+        current.events.push(event);
+        current.bytes += size;
       }
     }
+    if (event.replica === options.ownReplica && event.seq > current.ownSeq) {
+      current.ownSeq = event.seq;
+    }
     current.to = record.pos;
-    current.toId = record.event.id;
+    current.toId = event.id;
   }
   if (current !== undefined) batches.push(current);
   return batches;
+}
+
+/** UTF-8 bytes of an event's data + meta JSON: what a maxEventBytes limits. */
+export function payloadBytes(event: StoredEventRecord): number {
+  return jsonByteLength(event.data) + (event.meta === undefined ? 0 : jsonByteLength(event.meta));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,6 +243,8 @@ export interface ReceiveState {
   pos: number;
   /** Whether a batch was applied or acknowledged in this session yet. */
   started: boolean;
+  /** Set after a per-event refusal: the batch refused, until its resend (invariant 8). */
+  refused?: { from: number; eventId: string };
 }
 
 export type BatchDecision =
@@ -198,12 +253,19 @@ export type BatchDecision =
   /** Everything in it is held already (a duplicated frame): acknowledge again, store nothing. */
   | { kind: 'duplicate' }
   /** It starts past the checkpoint: refuse (error GAP), never skip (protocol invariant 3). */
-  | { kind: 'gap'; expected: number };
+  | { kind: 'gap'; expected: number }
+  /** Sent before the sender learnt of a refusal, or a repeat of the refused batch (invariant 8). */
+  | { kind: 'discard' };
 
 export function classifyBatch(
   state: ReceiveState,
-  batch: { from: number; to: number },
+  batch: { from: number; to: number; events?: readonly { id: string }[] },
 ): BatchDecision {
+  if (state.refused !== undefined) {
+    const refused = state.refused;
+    if (batch.from !== refused.from) return { kind: 'discard' };
+    if (batch.events?.some((e) => e.id === refused.eventId)) return { kind: 'discard' };
+  }
   // A sender answers a pull from the checkpoint or, when its fingerprint did not match, from 0.
   // Only the first batch of a session can be such a restart: later ones are in order.
   if (!state.started && batch.from === 0 && state.pos > 0) {
@@ -223,12 +285,18 @@ export function afterBatch(state: ReceiveState, decision: BatchDecision): Receiv
     case 'duplicate':
       return { pos: state.pos, started: true };
     case 'gap':
+    case 'discard':
       return state;
     default: {
       const never: never = decision;
       throw new Error(`unknown batch decision ${JSON.stringify(never)}`);
     }
   }
+}
+
+/** The state after refusing event `eventId` of the batch starting at `from` (invariant 8). */
+export function afterRefusal(state: ReceiveState, from: number, eventId: string): ReceiveState {
+  return { ...state, refused: { from, eventId } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,6 +311,9 @@ export interface InFlightBatch {
   to: number;
   bytes: number;
   ownSeq: number;
+  /** Where it starts, and the ids it carried: what a per-event refusal may name (invariant 7). */
+  from?: number;
+  ids?: readonly string[];
 }
 
 export interface FlowWindow {
@@ -297,6 +368,37 @@ export function classifyAck(
     ackedPos: Math.max(sender.ackedPos, to),
     ownSeq,
   };
+}
+
+export type RefusalDecision =
+  /** Send again from `sentPos` (the refused batch's from), with only `window` in flight. */
+  | { kind: 'rewind'; window: FlowWindow; sentPos: number }
+  /** The same refusal again (a duplicated frame): nothing to do. */
+  | { kind: 'duplicate' }
+  /** It names no batch in flight, or an event that batch did not carry (error PROTOCOL). */
+  | { kind: 'invalid'; reason: string };
+
+/**
+ * What a per-event refusal of the batch starting at `from` does to the sender (invariant 7).
+ * `alreadyRefused`: the event was refused before in this session.
+ */
+export function classifyRefusal(
+  window: FlowWindow,
+  from: number,
+  eventId: string,
+  alreadyRefused: boolean,
+): RefusalDecision {
+  if (alreadyRefused) return { kind: 'duplicate' };
+  const batch = window.batches.find((b) => b.from === from && b.to > from);
+  if (batch === undefined) {
+    return { kind: 'invalid', reason: `no batch from ${from} is waiting for an ack` };
+  }
+  if (!batch.ids?.includes(eventId)) {
+    return { kind: 'invalid', reason: `the batch from ${from} did not carry event ${eventId}` };
+  }
+  const kept = window.batches.filter((b) => b.to <= from);
+  const bytes = kept.reduce((n, b) => n + b.bytes, 0);
+  return { kind: 'rewind', window: { batches: kept, bytes }, sentPos: from };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,11 @@ import type { ExpectedVersion, JsonObject, JsonValue, NewEvent } from './events.
 import { assertJsonValue, jsonByteLength } from './json.ts';
 
 export interface EventLimits {
-  /** Maximum encoded size of one event's data + meta, in UTF-8 bytes of JSON. Default 1 MiB. */
+  /**
+   * Maximum encoded size of one event's data + meta, in UTF-8 bytes of JSON. Default 512 KiB,
+   * what a sync server accepts by default; a store that learnt a peer's smaller limit appends
+   * at most that (the store keeps it in the log's meta).
+   */
   maxEventBytes: number;
   /** Maximum events in one append call. Default 10,000. */
   maxBatchEvents: number;
@@ -18,7 +22,7 @@ export interface EventLimits {
 }
 
 export const DEFAULT_EVENT_LIMITS: EventLimits = {
-  maxEventBytes: 1024 * 1024,
+  maxEventBytes: 512 * 1024,
   maxBatchEvents: 10_000,
   maxTypeLength: 256,
   maxStreamLength: 512,

@@ -24,7 +24,7 @@
 import WebSocket from 'ws';
 import type { StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
-import { jsonByteLength, jsonDepthExceeds } from '../core/json.ts';
+import { jsonDepthExceeds } from '../core/json.ts';
 import type { SyncLog } from '../sync/log.ts';
 import { CloseCode, type SyncErrorCode } from '../sync/protocol.ts';
 import { type PeerSession, type SessionRefusal, startPeerSession } from '../sync/session.ts';
@@ -79,9 +79,11 @@ export class Connection {
       send: (text) => this.send(text),
       closeConnection: (code, reason) => this.end(code, reason),
       bufferedBytes: () => this.ws.bufferedAmount,
+      // Announced in hello: clients send within them (protocol invariant 5).
       limits: {
         maxBatchEvents: ctx.limits.maxBatchEvents,
         maxMessageBytes: ctx.limits.maxMessageBytes,
+        maxEventBytes: ctx.limits.maxEventBytes,
         maxInFlightBatches: ctx.limits.maxInFlightBatches,
         maxInFlightBytes: ctx.limits.maxInFlightBytes,
       },
@@ -89,9 +91,21 @@ export class Connection {
       pull: canWrite,
       now: ctx.now,
       maxClockDriftMs: DEFAULT_MAX_CLOCK_DRIFT_MS,
-      validateIncoming: (events, _hello, bytes) => this.validateIncoming(events, bytes),
+      validateIncoming: (events) => this.validateIncoming(events),
       onError: (error) => {
         if (error.source === 'local') ctx.metrics.error(error.code);
+        // An event left out for this client, or refused by it: never silent (protocol 6).
+        if (error.skipped !== undefined) {
+          ctx.log({
+            level: 'warn',
+            event: 'event_not_sent',
+            space: ctx.claims.space,
+            sub: ctx.claims.sub,
+            eventId: error.eventId,
+            code: error.code,
+            error: error.message,
+          });
+        }
       },
     });
     this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
@@ -263,25 +277,11 @@ export class Connection {
     this.ctx.onClosed(this);
   }
 
-  private async validateIncoming(
-    events: StoredEventRecord[],
-    messageBytes: number,
-  ): Promise<SessionRefusal | undefined> {
+  private async validateIncoming(events: StoredEventRecord[]): Promise<SessionRefusal | undefined> {
     if (!this.claims.scope.includes('write')) {
       return { code: 'FORBIDDEN', message: 'this token may not write' };
     }
-    // No event is larger than the message that carried it: most batches need no sizing at all.
-    const sized = messageBytes > this.ctx.limits.maxEventBytes ? events : [];
-    for (const event of sized) {
-      const size =
-        jsonByteLength(event.data) + (event.meta === undefined ? 0 : jsonByteLength(event.meta));
-      if (size > this.ctx.limits.maxEventBytes) {
-        return {
-          code: 'LIMIT_EXCEEDED',
-          message: `event ${event.id} is ${size} bytes, over the limit of ${this.ctx.limits.maxEventBytes}`,
-        };
-      }
-    }
+    // maxEventBytes is the session's (its decoder refuses the one event over it).
     if (!this.claims.scope.includes('read')) {
       const foreign = await this.foreignEvent(events);
       if (foreign !== undefined) return foreign;

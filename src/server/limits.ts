@@ -7,7 +7,11 @@
  * 2. Going over a limit costs the offending connection (an error, or a close), never the process
  *    or the other connections.
  */
-import { DEFAULT_SYNC_LIMITS, type SyncLimits } from '../sync/protocol.ts';
+import {
+  DEFAULT_SERVER_EVENT_BYTES,
+  DEFAULT_SYNC_LIMITS,
+  type SyncLimits,
+} from '../sync/protocol.ts';
 
 export interface ServerLimits extends SyncLimits {
   /**
@@ -15,9 +19,12 @@ export interface ServerLimits extends SyncLimits {
    * the rest of the frame. Default 1 MiB.
    */
   maxMessageBytes: number;
-  /** (SyncLimits) Events in one `events` message. Default 500. */
+  /** (SyncLimits) Events in one `events` message. Default 2000. */
   maxBatchEvents: number;
-  /** JSON bytes of one event's data + meta. Default 512 KiB (an event must fit in a message). */
+  /**
+   * (SyncLimits) JSON bytes of one event's data + meta. Default 512 KiB (an event must fit in a
+   * message). Announced in hello like every SyncLimits field: clients refuse larger appends.
+   */
   maxEventBytes: number;
   /** Nesting depth of a message's JSON (envelope + event + data). Default 80. */
   maxMessageDepth: number;
@@ -50,7 +57,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   ...DEFAULT_SYNC_LIMITS,
   maxMessageBytes: 1024 * 1024,
   maxBatchEvents: 2000,
-  maxEventBytes: 512 * 1024,
+  maxEventBytes: DEFAULT_SERVER_EVENT_BYTES,
   maxMessageDepth: 80,
   maxBufferedBytes: 8 * 1024 * 1024,
   maxConnectionsPerSpace: 1_000,

@@ -94,6 +94,17 @@ export function wireSize(event: StoredEvent, dataText: string): number {
 /** A structural fault of the batch as a whole (not of one event): the session's PROTOCOL. */
 export class BatchShapeError extends Error {}
 
+/** An event's data + meta are over the receiver's maxEventBytes (the session's LIMIT_EXCEEDED). */
+export class EventTooLargeError extends ValidationError {
+  constructor(
+    path: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(path, `encoded size ${bytes} bytes is over the limit of ${limit}`);
+  }
+}
+
 /** One event of the batch failed validation: the session's VALIDATION, naming the event. */
 export class BatchEventError extends Error {
   constructor(
@@ -247,17 +258,25 @@ function sparse<T>(
   return out;
 }
 
+/** What a receiver accepts by default: names as an append does, events up to 1 MiB. */
+const RECEIVE_LIMITS: EventLimits = { ...DEFAULT_EVENT_LIMITS, maxEventBytes: 1024 * 1024 };
+
 export interface DecodeOptions {
   /**
    * The UTF-8 size of the whole message, when the caller knows it: a message no larger than
    * maxEventBytes cannot hold an event over the limit, so events are not sized one by one.
    */
   messageBytes?: number;
+  /** The receiver's limit on one event's data + meta bytes. Default EventLimits' (1 MiB). */
+  maxEventBytes?: number;
 }
 
 /** Events of a wire batch, checked (invariant 2); throws ValidationError or BatchShapeError. */
 export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): StoredEventRecord[] {
-  const limits = DEFAULT_EVENT_LIMITS;
+  const limits =
+    options.maxEventBytes === undefined
+      ? RECEIVE_LIMITS
+      : { ...RECEIVE_LIMITS, maxEventBytes: options.maxEventBytes };
   if (!isRecord(value)) throw new BatchShapeError('events must be an object');
   const data = value.data;
   if (!Array.isArray(data)) throw new BatchShapeError('events.data must be an array');
@@ -376,12 +395,7 @@ function checkPayload(
   }
   if (!size) return;
   const bytes = jsonByteLength(e.data) + (e.meta === undefined ? 0 : jsonByteLength(e.meta));
-  if (bytes > limits.maxEventBytes) {
-    throw new ValidationError(
-      path,
-      `encoded size ${bytes} bytes is over the limit of ${limits.maxEventBytes}`,
-    );
-  }
+  if (bytes > limits.maxEventBytes) throw new EventTooLargeError(path, bytes, limits.maxEventBytes);
 }
 
 /** Throws the ValidationError of a value parsedJsonUnfit refused, naming where and why. */

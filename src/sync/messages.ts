@@ -17,13 +17,19 @@ import {
   BatchEventError,
   type DataTextOf,
   decodeEventBatch,
+  EventTooLargeError,
   encodeEventBatch,
 } from './event-codec.ts';
 import {
   type Checkpoint,
   CloseCode,
+  DEFAULT_SYNC_LIMITS,
+  type EventRefusal,
   type EventsMessage,
+  MIN_SYNC_LIMITS,
   PROTOCOL_VERSION,
+  type RefusalReason,
+  SYNC_LIMIT_NAMES,
   type SyncErrorCode,
   type SyncLimits,
   type SyncMessage,
@@ -37,7 +43,14 @@ export type ParsedMessage =
 export type ParseResult =
   /** `bytes`: UTF-8 size of the text. */
   | { ok: true; message: ParsedMessage; bytes: number }
-  | { ok: false; code: SyncErrorCode; message: string; eventId?: string };
+  | {
+      ok: false;
+      code: SyncErrorCode;
+      message: string;
+      eventId?: string;
+      /** Set when one event of an `events` batch is at fault: the batch and why. */
+      batch?: { from: number; to: number; reason: RefusalReason };
+    };
 
 /** Longest `code` / `message` text kept from a peer's error message. */
 export const MAX_ERROR_TEXT = 1024;
@@ -47,6 +60,7 @@ class Bad extends Error {
     readonly code: SyncErrorCode,
     message: string,
     readonly eventId?: string,
+    readonly batch?: { from: number; to: number; reason: RefusalReason },
   ) {
     super(message);
   }
@@ -80,6 +94,39 @@ function optBool(o: Record<string, unknown>, key: string): boolean | undefined {
   return v;
 }
 
+/** hello.limits: each a safe integer at least MIN_SYNC_LIMITS'; a missing one is the default. */
+function parseLimits(value: unknown): SyncLimits {
+  if (!isRecord(value)) throw new Bad('PROTOCOL', 'hello.limits must be an object');
+  const limits: SyncLimits = { ...DEFAULT_SYNC_LIMITS };
+  for (const name of SYNC_LIMIT_NAMES) {
+    if (value[name] === undefined) continue;
+    limits[name] = int({ type: 'hello.limits', ...value }, name, MIN_SYNC_LIMITS[name]);
+  }
+  return limits;
+}
+
+function parseRefusal(value: unknown): EventRefusal {
+  if (!isRecord(value)) throw new Bad('PROTOCOL', 'error.refused must be an object');
+  const from = int({ type: 'error.refused', ...value }, 'from');
+  const r = value.reason;
+  if (!isRecord(r) || typeof r.kind !== 'string' || r.kind.length === 0) {
+    throw new Bad('PROTOCOL', 'error.refused.reason must name its kind');
+  }
+  const o: Record<string, unknown> = { type: 'error.refused.reason', ...r };
+  switch (r.kind) {
+    case 'too-large':
+      return {
+        from,
+        reason: { kind: 'too-large', bytes: int(o, 'bytes'), limit: int(o, 'limit') },
+      };
+    case 'invalid':
+      return { from, reason: { kind: 'invalid', field: str(o, 'field', MAX_ERROR_TEXT) } };
+    default:
+      // A reason of a newer peer: still a refusal of that one event.
+      return { from, reason: { kind: 'other', name: r.kind.slice(0, 64) } };
+  }
+}
+
 function parseCheckpoint(value: unknown): Checkpoint {
   if (!isRecord(value)) throw new Bad('PROTOCOL', 'pull.checkpoint must be an object');
   const c: Record<string, unknown> = { type: 'pull.checkpoint', ...value };
@@ -104,10 +151,21 @@ function parseEvents(
   }
   let events: StoredEventRecord[];
   try {
-    events = decodeEventBatch(o.events, { messageBytes: bytes });
+    events = decodeEventBatch(o.events, {
+      messageBytes: bytes,
+      maxEventBytes: limits.maxEventBytes,
+    });
   } catch (error) {
     if (error instanceof BatchEventError) {
-      throw new Bad('VALIDATION', error.message, error.eventId?.slice(0, 128));
+      const inner = error.error;
+      const reason: RefusalReason =
+        inner instanceof EventTooLargeError
+          ? { kind: 'too-large', bytes: inner.bytes, limit: inner.limit }
+          : { kind: 'invalid', field: inner.path };
+      const code = reason.kind === 'too-large' ? 'LIMIT_EXCEEDED' : 'VALIDATION';
+      const eventId = error.eventId?.slice(0, 128);
+      const batch = eventId === undefined ? undefined : { from, to, reason };
+      throw new Bad(code, error.message, eventId, batch);
     }
     if (error instanceof ChronicleError && error.code === 'VALIDATION') {
       throw new Bad('VALIDATION', error.message);
@@ -154,6 +212,7 @@ function parseShape(
       };
       const server = optBool(o, 'server');
       if (server !== undefined) hello.server = server;
+      if (o.limits !== undefined) hello.limits = parseLimits(o.limits);
       return hello;
     }
     case 'pull': {
@@ -174,6 +233,12 @@ function parseShape(
       const fatal = optBool(o, 'fatal');
       if (fatal !== undefined) error.fatal = fatal;
       if (typeof o.eventId === 'string') error.eventId = o.eventId.slice(0, 128);
+      if (o.refused !== undefined) {
+        if (error.eventId === undefined) {
+          throw new Bad('PROTOCOL', 'error.refused needs the eventId it refuses');
+        }
+        error.refused = parseRefusal(o.refused);
+      }
       return error;
     }
     case 'ping':
@@ -215,6 +280,7 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
     if (error instanceof Bad) {
       const bad: ParseResult = { ok: false, code: error.code, message: error.message };
       if (error.eventId !== undefined) bad.eventId = error.eventId;
+      if (error.batch !== undefined) bad.batch = error.batch;
       return bad;
     }
     return { ok: false, code: 'INTERNAL', message: String(error) };

@@ -20,6 +20,14 @@
  *    head, or a different event id at that position) restarts from 0: the peer lost data
  *    (restored from a backup) and dedupe by id makes the resend safe. The receiver recognises
  *    the restart as a first batch with `from` 0 while its checkpoint is past 0.
+ * 5. Each side announces its limits in hello; a sender keeps within the smaller of its own and
+ *    the peer's (batch events, message bytes, in-flight batches and bytes), and never sends an
+ *    event the peer would refuse for its size: it leaves it out (invariant 1) and reports it.
+ * 6. A receiver that refuses one event of a batch for a reason tied to that event, to a peer that
+ *    announced limits, sends a non-fatal `error` naming it (`eventId`, `refused: { from, reason
+ *    }`), stores nothing of the batch and drops the batches after it until one starts at `from`
+ *    again. The sender leaves that event out for this peer, reports it, and resends from `from`.
+ *    Nothing is skipped silently: every event left out for a peer is reported with its id.
  */
 import type { StoredEvent } from '../core/events.ts';
 
@@ -48,6 +56,12 @@ export interface HelloMessage {
   time: number;
   /** True when the sender persists and serves many peers (a sync server). */
   server?: boolean;
+  /**
+   * What the sender accepts (invariant 5). A peer whose hello has none (older than this field)
+   * gets `limitsOfPeer`'s defaults. Announcing limits also says the sender understands
+   * per-event refusals (ErrorMessage.refused).
+   */
+  limits?: SyncLimits;
 }
 
 export interface PullMessage {
@@ -82,6 +96,27 @@ export interface ErrorMessage {
   fatal?: boolean;
   /** For event-level refusals: the offending event's id. */
   eventId?: string;
+  /** Set on a per-event refusal (non-fatal; invariant 6): the batch and the reason. */
+  refused?: EventRefusal;
+}
+
+/**
+ * Why a receiver refuses one event of a batch for a reason tied to that event. Extend the union
+ * with a new `kind` for a new reason; a peer that does not know a kind parses it as `other`.
+ */
+export type RefusalReason =
+  /** Its data + meta are larger than the receiver's maxEventBytes (code LIMIT_EXCEEDED). */
+  | { kind: 'too-large'; bytes: number; limit: number }
+  /** It fails the receiver's checks (code VALIDATION); `field` is the path that failed. */
+  | { kind: 'invalid'; field: string }
+  /** A reason this side does not know (sent by a newer peer). */
+  | { kind: 'other'; name: string };
+
+/** A per-event refusal: "I refuse event `eventId` of your batch that starts at `from`". */
+export interface EventRefusal {
+  /** `from` of the refused batch: the receiver still holds up to here and expects a resend. */
+  from: number;
+  reason: RefusalReason;
 }
 
 export interface PingMessage {
@@ -136,20 +171,53 @@ export const CloseCode = {
   rateLimited: 4029,
 } as const;
 
+/** What one side accepts; announced in hello (invariant 5). */
 export interface SyncLimits {
   /** Events in one `events` message. */
   maxBatchEvents: number;
   /** Bytes of one message's JSON text. */
   maxMessageBytes: number;
+  /** UTF-8 bytes of the JSON of one event's data + meta. */
+  maxEventBytes: number;
   /** Unacknowledged batches a sender may have in flight. */
   maxInFlightBatches: number;
   /** Unacknowledged bytes a sender may have in flight. */
   maxInFlightBytes: number;
 }
 
+/** The event size a sync server accepts by default (ServerLimits.maxEventBytes). */
+export const DEFAULT_SERVER_EVENT_BYTES = 512 * 1024;
+
+/**
+ * A client's defaults. maxEventBytes is what a client receives: 1 MiB, the most an older
+ * replica could append; a client appends at most DEFAULT_SERVER_EVENT_BYTES by default.
+ */
 export const DEFAULT_SYNC_LIMITS: SyncLimits = {
   maxBatchEvents: 2000,
   maxMessageBytes: 1024 * 1024,
+  maxEventBytes: 1024 * 1024,
   maxInFlightBatches: 4,
   maxInFlightBytes: 4 * 1024 * 1024,
 };
+
+/** The smallest value a peer may announce for each limit; less is refused (PROTOCOL). */
+export const MIN_SYNC_LIMITS: SyncLimits = {
+  maxBatchEvents: 1,
+  maxMessageBytes: 4096,
+  maxEventBytes: 1,
+  maxInFlightBatches: 1,
+  maxInFlightBytes: 4096,
+};
+
+export const SYNC_LIMIT_NAMES = Object.keys(DEFAULT_SYNC_LIMITS) as (keyof SyncLimits)[];
+
+/**
+ * The limits a peer accepts: those of its hello, or for a peer older than hello.limits the
+ * defaults of its kind (a server refused events over DEFAULT_SERVER_EVENT_BYTES).
+ */
+export function limitsOfPeer(hello: Pick<HelloMessage, 'limits' | 'server'>): SyncLimits {
+  if (hello.limits !== undefined) return hello.limits;
+  return hello.server === true
+    ? { ...DEFAULT_SYNC_LIMITS, maxEventBytes: DEFAULT_SERVER_EVENT_BYTES }
+    : { ...DEFAULT_SYNC_LIMITS };
+}

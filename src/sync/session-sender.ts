@@ -11,14 +11,22 @@
  *    events written here because this session received them [1]. A run of the latter at the
  *    send position is covered by an empty batch without reading the log (receivedRun).
  * 7. After stop() (the session closed) nothing more is sent.
+ * 8. It keeps within the smaller of this side's limits and the peer's (protocol 5); an event the
+ *    peer would refuse for its size, or that the peer refused (protocol 6), is left out for this
+ *    peer and reported with its id (onError `skipped`), once per session, never silently.
  */
 
+import type { StoredEvent } from '../core/events.ts';
+import { jsonByteLength, utf8Length } from '../core/json.ts';
 import { ReceivedSpans } from '../core/received-spans.ts';
 import {
   classifyAck,
+  classifyRefusal,
   decidePull,
   EMPTY_WINDOW,
   type FlowWindow,
+  type LeftOutEvent,
+  negotiateLimits,
   type PlannedBatch,
   peerHolds,
   planBatches,
@@ -28,14 +36,15 @@ import {
 } from '../core/sync.ts';
 import { type DataTextOf, dataTextOf, wireSize } from './event-codec.ts';
 import type { SyncIngestResult } from './log.ts';
-import type {
-  AckMessage,
-  EventsMessage,
-  HelloMessage,
-  PullMessage,
-  SyncErrorCode,
-  SyncLimits,
-  SyncMessage,
+import {
+  type AckMessage,
+  type EventsMessage,
+  type HelloMessage,
+  limitsOfPeer,
+  type PullMessage,
+  type SyncErrorCode,
+  type SyncLimits,
+  type SyncMessage,
 } from './protocol.ts';
 import type { PeerSessionOptions } from './session-types.ts';
 
@@ -47,6 +56,9 @@ export interface SenderHost {
   storageFailure(error: unknown): void;
   report(): void;
 }
+
+/** How many refused ids a session remembers; a peer refusing more is broken (PROTOCOL). */
+export const MAX_REFUSED_PER_SESSION = 10_000;
 
 /**
  * The send-side state of one session and the pump that advances it. The session reads the
@@ -78,12 +90,20 @@ export class SessionSender {
   /** Positions written here by this session's ingests, with their ids: not echoed (5). */
   private readonly receivedPositions = new ReceivedSpans();
   private unsubscribe: (() => void) | undefined;
+  /** This side's limits until the peer's hello; then the smaller of both (invariant 8). */
+  private limits: SyncLimits;
+  /** Events the peer refused this session: left out of every resend (invariant 8). */
+  private readonly refusedIds = new Set<string>();
+  /** Events left out and reported this session (each is reported once). */
+  private readonly reported = new Set<string>();
 
   constructor(
     private readonly options: PeerSessionOptions,
-    private readonly limits: SyncLimits,
+    limits: SyncLimits,
     private readonly host: SenderHost,
-  ) {}
+  ) {
+    this.limits = limits;
+  }
 
   /** Everything up to this log's known head was sent and acknowledged. */
   peerCaughtUp(): boolean {
@@ -114,6 +134,7 @@ export class SessionSender {
     if (this.stopped) return;
     const decision = decidePull(m.checkpoint, { epoch, head, idAtCheckpoint });
     this.peer = peer;
+    this.limits = negotiateLimits(this.limits, limitsOfPeer(peer));
     this.peerRestarted = decision.kind === 'restart';
     this.startPos = decision.from;
     this.sentPos = decision.from;
@@ -143,6 +164,7 @@ export class SessionSender {
       case 'advance':
         this.window = decision.window;
         this.ackedPos = decision.ackedPos;
+        this.receivedPositions.dropThrough(decision.ackedPos);
         if (decision.ownSeq > this.ackedOwnSeq) this.ackedOwnSeq = decision.ownSeq;
         this.host.report();
         this.pump();
@@ -150,6 +172,43 @@ export class SessionSender {
       default: {
         const never: never = decision;
         throw new Error(`unknown ack decision ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /**
+   * The peer refused event `eventId` of the batch from `from` (protocol 6): leave it out for this
+   * peer and send again from there. False when there is nothing to report (a repeat) or the
+   * refusal is invalid (the session fails with PROTOCOL).
+   */
+  onRefused(from: number, eventId: string): boolean {
+    const decision = classifyRefusal(this.window, from, eventId, this.refusedIds.has(eventId));
+    switch (decision.kind) {
+      case 'duplicate':
+        return false;
+      case 'invalid':
+        this.host.fail('PROTOCOL', `refusal of event ${eventId}: ${decision.reason}`);
+        return false;
+      case 'rewind':
+        if (this.refusedIds.size >= MAX_REFUSED_PER_SESSION) {
+          this.host.fail(
+            'PROTOCOL',
+            `the peer refused more than ${MAX_REFUSED_PER_SESSION} events`,
+          );
+          return false;
+        }
+        this.refusedIds.add(eventId);
+        this.reported.add(eventId);
+        this.window = decision.window;
+        this.sentPos = decision.sentPos;
+        // The caught-up mark may have gone out in a batch the peer dropped: mark again.
+        this.caughtUpSent = false;
+        this.host.report();
+        this.pump();
+        return true;
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown refusal decision ${JSON.stringify(never)}`);
       }
     }
   }
@@ -188,14 +247,32 @@ export class SessionSender {
     return windowAllows(this.window, this.limits, this.options.bufferedBytes?.() ?? 0);
   }
 
+  /** Reports an event left out for this peer, once a session (invariant 8). */
+  private reportLeftOut(left: LeftOutEvent): void {
+    const id = left.event.id;
+    if (this.reported.has(id)) return;
+    this.reported.add(id);
+    const { bytes, limit } = left.reason;
+    this.options.onError?.({
+      code: 'LIMIT_EXCEEDED',
+      message: `event ${id} is ${bytes} bytes, over the peer's limit of ${limit}: not sent to it`,
+      fatal: false,
+      source: 'local',
+      eventId: id,
+      skipped: left.reason,
+    });
+  }
+
   /** Sends one planned batch and moves the send position and the window past it. */
   private sendBatch(message: EventsMessage, batch: PlannedBatch, dataText?: DataTextOf): void {
     this.host.send(message, dataText);
-    this.receivedPositions.dropThrough(batch.to);
+    for (const left of batch.leftOut) this.reportLeftOut(left);
     this.window = windowPush(this.window, {
       to: batch.to,
       bytes: batch.bytes,
       ownSeq: batch.ownSeq,
+      from: batch.from,
+      ids: batch.events.map((e) => e.id),
     });
     this.sentPos = batch.to;
     this.eventsSent += batch.events.length;
@@ -232,31 +309,29 @@ export class SessionSender {
       }
       const peerHello = this.peer!;
       const received = this.receivedPositions;
-      // Each event's data is stringified once: to size the batches and to encode them. sizeOf
-      // sees the events planned, in order, each once: `sized` lines up with the batches' events.
-      const sized: string[] = [];
+      const refused = this.refusedIds;
+      // Each event's data is stringified once: to size the batches and to encode them.
+      const texts = new Map<StoredEvent, string>();
       const batches = planBatches(from, records, {
         ownReplica: log.replicaId,
         limits,
-        skip: (r) => received.has(r.pos) || peerHolds(r.event, peerHello),
+        skip: (r) =>
+          received.has(r.pos) ||
+          peerHolds(r.event, peerHello) ||
+          (refused.size > 0 && refused.has(r.event.id)),
         sizeOf: (event) => {
           const text = dataTextOf(event);
-          sized.push(text);
+          texts.set(event, text);
           return wireSize(event, text);
         },
+        payloadOf: (event) =>
+          utf8Length(texts.get(event) ?? dataTextOf(event)) +
+          (event.meta === undefined ? 0 : jsonByteLength(event.meta)),
       });
       const reachesHead = records.length < limits.maxBatchEvents;
-      let plannedBefore = 0;
-      const aligned = sized.length === batches.reduce((n, b) => n + b.events.length, 0);
+      const textOf: DataTextOf = (event) => texts.get(event) ?? dataTextOf(event);
       for (let i = 0; i < batches.length; i++) {
         const batch = batches[i]!;
-        if (batch.oversized) {
-          this.host.fail(
-            'LIMIT_EXCEEDED',
-            `event ${batch.events[0]?.id} is larger than a message may be`,
-          );
-          return;
-        }
         const message: EventsMessage = {
           type: 'events',
           from: batch.from,
@@ -268,9 +343,7 @@ export class SessionSender {
           message.caughtUp = true;
           this.caughtUpSent = true;
         }
-        const offset = plannedBefore;
-        plannedBefore += batch.events.length;
-        this.sendBatch(message, batch, aligned ? (_, index) => sized[offset + index]! : dataTextOf);
+        this.sendBatch(message, batch, textOf);
         if (!this.windowAllows()) break;
       }
       this.noteHead(this.sentPos);

@@ -3,12 +3,18 @@
  */
 import type { StoredEventRecord } from '../core/events.ts';
 import type { SyncLog } from './log.ts';
-import type { HelloMessage, SyncErrorCode, SyncLimits } from './protocol.ts';
+import type { HelloMessage, RefusalReason, SyncErrorCode, SyncLimits } from './protocol.ts';
 
-/** Why a session refuses a peer or a batch (sent to the peer as a fatal `error`). */
+/**
+ * Why a session refuses a peer or a batch (sent to the peer as a fatal `error`). With `eventId`
+ * and `reason` it refuses that one event only (protocol invariant 6): to a peer that announced
+ * limits the error is not fatal, and the peer resends the batch without it.
+ */
 export interface SessionRefusal {
   code: SyncErrorCode;
   message: string;
+  eventId?: string;
+  reason?: RefusalReason;
 }
 
 /** An error seen by the session: found here (`local`) or reported by the peer (`peer`). */
@@ -18,11 +24,18 @@ export interface SessionError {
   fatal: boolean;
   source: 'local' | 'peer';
   eventId?: string;
+  /**
+   * Set when this side will not send event `eventId` to this peer: it left it out (`local`,
+   * e.g. over the peer's maxEventBytes) or the peer refused it (`peer`). Never silent.
+   */
+  skipped?: RefusalReason;
 }
 
 export interface SessionStats {
   /** The peer's hello, once received. */
   peer?: HelloMessage;
+  /** What the peer accepts (its hello's limits, or the defaults for an older peer). */
+  peerLimits?: SyncLimits;
   /** Position in the peer's log held durably here (this side's receive checkpoint). */
   receivedPos: number;
   /** Where the peer's pull made this side start sending (the peer holds up to here). */

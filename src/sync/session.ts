@@ -18,7 +18,9 @@
  * 3. A batch that does not start at the checkpoint is refused with GAP and ends the session [3]:
  *    later batches would be gaps too, and a reconnect resumes from the durable checkpoint.
  * 4. A refused batch (validation, validateIncoming, storage) stores nothing and ends the session:
- *    skipping it would break invariant 3.
+ *    skipping it would break invariant 3. Except a refusal of one event for a reason tied to it,
+ *    to a peer that announced limits [6]: the batch is not stored nor acknowledged, the peer is
+ *    told which event, and batches are dropped until the peer resends from the same position.
  * 5. Records the peer holds are not sent back (session-sender.ts states and keeps it).
  * 6. An exact duplicate of a hello or pull is ignored; any other repetition is a PROTOCOL error.
  * 7. After close() (or a fatal error) nothing more is sent, stored or acknowledged.
@@ -26,16 +28,26 @@
 
 import { ChronicleError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
-import { afterBatch, checkpointForPull, classifyBatch, type ReceiveState } from '../core/sync.ts';
+import {
+  afterBatch,
+  afterRefusal,
+  checkpointForPull,
+  classifyBatch,
+  type ReceiveState,
+} from '../core/sync.ts';
 import type { DataTextOf } from './event-codec.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
   type AckMessage,
   DEFAULT_SYNC_LIMITS,
+  type ErrorMessage,
   type EventsMessage,
   type HelloMessage,
+  limitsOfPeer,
   PROTOCOL_VERSION,
   type PullMessage,
+  type RefusalReason,
+  SYNC_LIMIT_NAMES,
   type SyncErrorCode,
   type SyncLimits,
   type SyncMessage,
@@ -66,7 +78,10 @@ export type {
  */
 export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const log = options.log;
-  const limits: SyncLimits = { ...DEFAULT_SYNC_LIMITS, ...options.limits };
+  // Only the named limits: they are announced in hello as they are.
+  const limits = {} as SyncLimits;
+  for (const name of SYNC_LIMIT_NAMES)
+    limits[name] = options.limits?.[name] ?? DEFAULT_SYNC_LIMITS[name];
   const pullEnabled = options.pull ?? true;
 
   let closed = false;
@@ -95,7 +110,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       eventsSent: sender.eventsSent,
       closed,
     };
-    if (peer !== undefined) s.peer = peer;
+    if (peer !== undefined) {
+      s.peer = peer;
+      s.peerLimits = limitsOfPeer(peer);
+    }
     return s;
   };
   const report = () => options.onStatus?.(stats());
@@ -137,6 +155,59 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   };
 
   const sender = new SessionSender(options, limits, { send, fail, storageFailure, report });
+
+  /**
+   * Refuses one event of the batch (from, to] (invariant 4, protocol 6): fatal to a peer that
+   * did not announce limits (it would not understand), else the batch waits for a resend.
+   */
+  const refuseEvent = (
+    batch: { from: number; to: number },
+    refusal: { code: SyncErrorCode; message: string; eventId: string; reason: RefusalReason },
+  ): void => {
+    if (peer?.limits === undefined || !pullSent) {
+      fail(refusal.code, refusal.message, refusal.eventId);
+      return;
+    }
+    const held = recv.refused;
+    // A batch sent before the peer learnt of a refusal, or the refused batch again (invariant 8).
+    if (held !== undefined && (held.from !== batch.from || held.eventId === refusal.eventId))
+      return;
+    const decision = classifyBatch(recv, batch);
+    switch (decision.kind) {
+      case 'gap':
+        fail('GAP', `batch starts at ${batch.from}, this side holds up to ${decision.expected}`);
+        return;
+      case 'duplicate':
+        recv = afterBatch(recv, decision);
+        send({ type: 'ack', to: recv.pos });
+        return;
+      case 'discard':
+        return;
+      case 'apply':
+        break;
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown batch decision ${JSON.stringify(never)}`);
+      }
+    }
+    recv = afterRefusal(recv, batch.from, refusal.eventId);
+    const error: ErrorMessage = {
+      type: 'error',
+      code: refusal.code,
+      message: refusal.message,
+      eventId: refusal.eventId,
+      refused: { from: batch.from, reason: refusal.reason },
+    };
+    send(error);
+    options.onError?.({
+      code: refusal.code,
+      message: refusal.message,
+      fatal: false,
+      source: 'local',
+      eventId: refusal.eventId,
+    });
+    report();
+  };
 
   // ---- receiving -----------------------------------------------------------------------------
 
@@ -193,14 +264,22 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     switch (decision.kind) {
       case 'gap':
         return fail('GAP', `batch starts at ${m.from}, this side holds up to ${decision.expected}`);
+      case 'discard':
+        return;
       case 'duplicate':
         recv = afterBatch(recv, decision);
         send({ type: 'ack', to: recv.pos });
         break;
       case 'apply': {
         const refusal = await options.validateIncoming?.(m.events, peer, messageBytes);
-        if (refusal !== undefined) return fail(refusal.code, refusal.message);
         if (closed) return;
+        if (refusal !== undefined) {
+          const { eventId, reason } = refusal;
+          if (eventId === undefined || reason === undefined) {
+            return fail(refusal.code, refusal.message);
+          }
+          return refuseEvent(m, { code: refusal.code, message: refusal.message, eventId, reason });
+        }
         sender.pausedForIngest = true;
         try {
           if (m.events.length > 0) {
@@ -250,7 +329,14 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const handle = async (text: string): Promise<void> => {
     if (closed) return;
     const parsed = parseMessage(text, limits);
-    if (!parsed.ok) return fail(parsed.code, parsed.message, parsed.eventId);
+    if (!parsed.ok) {
+      const { batch, eventId } = parsed;
+      if (batch !== undefined && eventId !== undefined) {
+        const { code, message } = parsed;
+        return refuseEvent(batch, { code, message, eventId, reason: batch.reason });
+      }
+      return fail(parsed.code, parsed.message, parsed.eventId);
+    }
     const m = parsed.message;
     switch (m.type) {
       case 'hello':
@@ -269,6 +355,13 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
           source: 'peer',
         };
         if (m.eventId !== undefined) seen.eventId = m.eventId;
+        if (m.refused !== undefined && m.eventId !== undefined && m.fatal !== true) {
+          // Skip that event for this peer and resend the rest (protocol 6).
+          seen.skipped = m.refused.reason;
+          if (!sender.onRefused(m.refused.from, m.eventId)) return;
+          options.onError?.(seen);
+          return;
+        }
         options.onError?.(seen);
         if (m.fatal === true) {
           close();
@@ -299,6 +392,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       head,
       seq,
       time: Math.floor(options.now()),
+      limits,
     };
     if (options.isServer === true) hello.server = true;
     send(hello);

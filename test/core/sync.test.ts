@@ -78,7 +78,7 @@ describe('receivedRun', () => {
       events: [],
       bytes: 0,
       ownSeq: 0,
-      oversized: false,
+      leftOut: [],
     });
     expect(receivedRun(6, received, 100)).toMatchObject({ from: 6, to: 7, toId: 'g' });
   });
@@ -129,15 +129,16 @@ describe('planBatches (invariant 1)', () => {
     });
     expect(sized).toEqual(batches.flatMap((b) => b.events));
   });
-  it('cuts batches by bytes and flags an event larger than a message', () => {
+  it('cuts batches by bytes and leaves out, by range only, an event larger than a message (invariant 6)', () => {
     const small = { maxBatchEvents: 100, maxMessageBytes: 1500 };
     const records = [record(1, 'me', 1, 500), record(2, 'me', 2, 500), record(3, 'me', 3, 5000)];
     const batches = planBatches(0, records, { ownReplica: 'me', skip: () => false, limits: small });
-    expect(batches.map((b) => [b.from, b.to, b.oversized])).toEqual([
-      [0, 1, false],
-      [1, 2, false],
-      [2, 3, true],
+    expect(batches.map((b) => [b.from, b.to, b.events.length, b.leftOut.length])).toEqual([
+      [0, 1, 1, 0],
+      [1, 3, 1, 1],
     ]);
+    expect(batches[1]!.leftOut[0]).toMatchObject({ pos: 3, reason: { kind: 'too-large' } });
+    expect(batches[1]!.ownSeq).toBe(3);
   });
 });
 

@@ -169,7 +169,7 @@ describe('validateAppend: fields', () => {
 
   it('rejects an event over maxEventBytes, counting data and meta in UTF-8 bytes', () => {
     const max = DEFAULT_EVENT_LIMITS.maxEventBytes;
-    expect(max).toBe(1024 * 1024);
+    expect(max).toBe(512 * 1024);
     // JSON text of a string is the string plus two quotes
     const atLimit = { type: 't', data: 'x'.repeat(max - 2) };
     expect(() => validateAppend('s', [atLimit], 'any')).not.toThrow();
