@@ -36,10 +36,29 @@ export type SyncState = 'offline' | 'connecting' | 'syncing' | 'idle';
 
 export interface SyncStatus {
   state: SyncState;
-  /** Local events not yet acknowledged by the peer. */
+  /**
+   * This replica's events not yet acknowledged by the peer. An event the peer refused, or would
+   * refuse (see `refused`), is not pending: it will never be acknowledged; it is listed there.
+   */
   pending: number;
   lastSyncedAt?: number;
-  lastError?: { code: string; message: string };
+  /** `eventId` names the event when the error is about one event (e.g. one a peer refused). */
+  lastError?: { code: string; message: string; eventId?: string };
+  /**
+   * Events this replica will not send to a peer because the peer refused them or would (too
+   * large for it), the most recent REFUSED_KEPT (100), kept across restarts. Absent when none.
+   */
+  refused?: RefusedEvent[];
+}
+
+/** An event a peer will not get from this replica (SyncStatus.refused). */
+export interface RefusedEvent {
+  eventId: string;
+  /** The peer's replica id. */
+  peer: string;
+  /** LIMIT_EXCEEDED (too large for the peer), VALIDATION, or the code the peer gave. */
+  code: string;
+  message: string;
 }
 
 export interface SyncConnection {

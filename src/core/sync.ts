@@ -109,6 +109,18 @@ export function negotiateLimits<L extends { [K in keyof L]: number }>(mine: L, t
   return out;
 }
 
+/** Bytes an event may add to a message besides its data and meta: names, ids, run row. */
+export const EVENT_WIRE_OVERHEAD_BYTES = 4096;
+
+/**
+ * The largest data + meta an event may have to reach a peer, given the limits a sender keeps to
+ * with it (negotiated): within the peer's maxEventBytes, and small enough to fit a message.
+ */
+export function sendableEventBytes(limits: BatchLimits & { maxEventBytes: number }): number {
+  const inMessage = limits.maxMessageBytes - BATCH_ENVELOPE_BYTES - EVENT_WIRE_OVERHEAD_BYTES;
+  return Math.max(1, Math.min(limits.maxEventBytes, inMessage));
+}
+
 /** An event a batch covers but does not carry because the peer would refuse it (invariant 6). */
 export interface LeftOutEvent {
   pos: number;

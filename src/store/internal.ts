@@ -20,6 +20,11 @@ export interface StoreInternals {
    * projections learn of them.
    */
   ingest(events: StoredEventRecord[]): Promise<IngestResult>;
+  /**
+   * A peer this store syncs with accepts events up to `maxEventBytes` (data + meta): appends
+   * larger than the smallest such limit are refused from now on, after restarts too.
+   */
+  learnPeerLimits?(peer: string, limits: { maxEventBytes: number }): Promise<void>;
   /** Called with the new head position after any write this handle can see. */
   onChange(listener: (headPos: number) => void): () => void;
   /** Resolves when the store is closing; sync stops then. */

@@ -13,6 +13,8 @@
  *    positions are dense and committed in order (storage invariants 2-3), so a page that ends
  *    short has reached the head, and nothing at or below `position` can appear later.
  * 6. The local cache never shows as an event (local-cache.ts states and keeps it).
+ * 7, 8. An append holds no event larger than the smallest event limit of the store and of the
+ *    peers it learnt of (append-limit.ts states and keeps them).
  */
 import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
 import type { LocalRecord, NewEvent, StoredEvent, StoredEventRecord } from '../core/events.ts';
@@ -29,6 +31,7 @@ import {
 } from '../core/validate.ts';
 import type { EventLog, IngestResult } from '../storage/adapter.ts';
 import { indexedDbStorage } from '../storage/indexeddb.ts';
+import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
 import { localCache } from './local-cache.ts';
@@ -89,6 +92,7 @@ class Store<E> implements EventStore<E> {
   private readonly watchers = new Map<string, ProjectionWatchers>();
   private readonly feed: ChangeFeed;
   private readonly limits: EventLimits;
+  private readonly appendLimit: AppendLimit;
   private readonly upcast: UpcastFn;
   private readonly clock: () => number;
   private clockOffset = 0;
@@ -103,6 +107,7 @@ class Store<E> implements EventStore<E> {
   ) {
     this.replicaId = log.replicaId;
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
+    this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
     this.upcast = makeUpcast(options.upcasters ?? []);
     this.clock = options.now ?? Date.now;
     // The head at open: read once, in start(), for the change feed and every runtime.
@@ -135,6 +140,7 @@ class Store<E> implements EventStore<E> {
         this.clockOffset = ms;
       },
       ingest: (events) => this.ingest(events, maxClockDriftMs),
+      learnPeerLimits: (peer, limits) => this.appendLimit.learn(peer, limits.maxEventBytes),
       onChange: (listener) => this.feed.onHead(listener),
       closing,
     };
@@ -177,7 +183,12 @@ class Store<E> implements EventStore<E> {
     options: AppendOptions = {},
   ): Promise<StoredEvent<E>[]> {
     return this.guard(async () => {
-      const valid = validateAppend(stream, events, options?.expectedVersion, this.limits);
+      const maxEventBytes = await this.appendLimit.maxEventBytes();
+      const limits =
+        maxEventBytes === this.limits.maxEventBytes
+          ? this.limits
+          : { ...this.limits, maxEventBytes };
+      const valid = validateAppend(stream, events, options?.expectedVersion, limits);
       const now = this.now();
       const result = await this.log.appendLocal({
         stream: valid.stream,

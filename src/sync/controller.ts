@@ -18,10 +18,21 @@
  *    minute): the offset becomes serverTime − ourRawTime. A peer replica's clock is no better
  *    than ours, and small differences are latency noise.
  * 5. Status events fire only when the combined status changed.
+ * 6. A peer's limits are learnt from its hello before anything is pulled or sent: the store then
+ *    refuses appends larger than the peer accepts (store/append-limit.ts).
+ * 7. Every event not sent to a peer (refused by it, or too large for it) is reported: lastError
+ *    names it, and `refused` lists it (meta `sync.refused`, the last REFUSED_KEPT, kept across
+ *    restarts). It is not pending: the batch that covers it moves the peer's checkpoint past it.
  */
 import type { JsonValue } from '../core/events.ts';
-import { clockCorrection, DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS } from '../core/sync.ts';
+import {
+  clockCorrection,
+  DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS,
+  negotiateLimits,
+  sendableEventBytes,
+} from '../core/sync.ts';
 import type {
+  RefusedEvent,
   SyncConnection,
   SyncState,
   SyncStatus,
@@ -29,7 +40,7 @@ import type {
   Transport,
 } from '../core/sync-types.ts';
 import type { StoreInternals, SyncController } from '../store/internal.ts';
-import type { SyncLimits } from './protocol.ts';
+import { DEFAULT_SYNC_LIMITS, limitsOfPeer, type SyncLimits } from './protocol.ts';
 import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
 import { storeSyncLog } from './store-log.ts';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.ts';
@@ -81,6 +92,22 @@ export function backoffDelay(
 }
 
 const ACKED_META_KEY = 'sync.acked';
+const REFUSED_META_KEY = 'sync.refused';
+/** Refused events listed in the status at most (the most recent). */
+export const REFUSED_KEPT = 100;
+
+function parseRefused(value: JsonValue | undefined): RefusedEvent[] {
+  if (!Array.isArray(value)) return [];
+  const out: RefusedEvent[] = [];
+  for (const item of value) {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) continue;
+    const { eventId, peer, code, message } = item;
+    if (typeof eventId !== 'string' || typeof peer !== 'string' || typeof code !== 'string')
+      continue;
+    out.push({ eventId, peer, code, message: typeof message === 'string' ? message : '' });
+  }
+  return out.slice(-REFUSED_KEPT);
+}
 
 interface AckedMark {
   pos: number;
@@ -102,7 +129,7 @@ interface Link {
   state: SyncState;
   peer?: string;
   lastSyncedAt?: number;
-  lastError?: { code: string; message: string };
+  lastError?: { code: string; message: string; eventId?: string };
   close(): Promise<void>;
 }
 
@@ -114,18 +141,22 @@ export function createSyncController(
   const random = options.random ?? Math.random;
   const timers = options.timers ?? realTimers;
   const threshold = options.clockCorrectionThresholdMs ?? DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS;
+  const ownLimits: SyncLimits = { ...DEFAULT_SYNC_LIMITS, ...options.limits };
   const log = storeSyncLog(internals);
   const links = new Set<Link>();
   const listeners = new Set<(status: SyncStatus) => void>();
   let ownSeq = 0;
   /** Per peer: it holds this log up to `pos`, where this replica's highest seq is `seq`. */
   let acked: Record<string, AckedMark> = {};
+  /** Events not sent to a peer (invariant 7), oldest first. */
+  let refused: RefusedEvent[] = [];
   let clockOffset = 0;
   let lastEmitted = '';
   let closed = false;
 
   const ready = (async () => {
     acked = parseAcked(await internals.log.getMeta(ACKED_META_KEY));
+    refused = parseRefused(await internals.log.getMeta(REFUSED_META_KEY));
     ownSeq = await log.ownSeq();
   })()
     // The status before this point could only guess `pending` (as 0): tell listeners the truth.
@@ -157,6 +188,13 @@ export function createSyncController(
     void internals.log.setMeta(ACKED_META_KEY, value).catch(() => {});
   };
 
+  const noteRefused = (entry: RefusedEvent) => {
+    if (refused.some((r) => r.eventId === entry.eventId && r.peer === entry.peer)) return;
+    refused = [...refused, entry].slice(-REFUSED_KEPT);
+    const value: JsonValue[] = refused.map((r) => ({ ...r }));
+    void internals.log.setMeta(REFUSED_META_KEY, value).catch(() => {});
+  };
+
   const combined = (): SyncStatus => {
     const all = [...links];
     const order: SyncState[] = ['syncing', 'connecting', 'idle'];
@@ -168,6 +206,7 @@ export function createSyncController(
     if (synced.length > 0) status.lastSyncedAt = Math.max(...synced);
     const errored = all.find((l) => l.lastError !== undefined);
     if (errored?.lastError !== undefined) status.lastError = errored.lastError;
+    if (refused.length > 0) status.refused = refused;
     return status;
   };
 
@@ -299,7 +338,12 @@ export function createSyncController(
           ...(options.limits !== undefined ? { limits: options.limits } : {}),
           now: () => internals.now(),
           maxClockDriftMs: internals.maxClockDriftMs,
-          onPeerHello: (hello) => {
+          onPeerHello: async (hello) => {
+            // What the peer accepts, before anything is sent (invariant 6).
+            const limits = negotiateLimits(ownLimits, limitsOfPeer(hello));
+            await internals
+              .learnPeerLimits?.(hello.replica, { maxEventBytes: sendableEventBytes(limits) })
+              .catch(() => {});
             if (hello.server !== true) return undefined;
             const offset = clockCorrection(hello.time, internals.now(), clockOffset, threshold);
             if (offset !== undefined) {
@@ -311,6 +355,15 @@ export function createSyncController(
           onStatus: onStats,
           onError: (error) => {
             link.lastError = { code: error.code, message: error.message };
+            if (error.eventId !== undefined) link.lastError.eventId = error.eventId;
+            if (error.skipped !== undefined && error.eventId !== undefined && link.peer) {
+              noteRefused({
+                eventId: error.eventId,
+                peer: link.peer,
+                code: error.code,
+                message: error.message,
+              });
+            }
             if (error.code === 'PROTOCOL_VERSION') fatalVersion = true;
             emit();
           },
@@ -354,6 +407,8 @@ export function createSyncController(
         const status: SyncStatus = { state: link.state, pending: pendingOf(link) };
         if (link.lastSyncedAt !== undefined) status.lastSyncedAt = link.lastSyncedAt;
         if (link.lastError !== undefined) status.lastError = link.lastError;
+        const mine = refused.filter((r) => r.peer === link.peer);
+        if (mine.length > 0) status.refused = mine;
         return status;
       },
     };
