@@ -1,0 +1,33 @@
+/** The largest event a store appends (src/store/append-limit.ts, store.ts invariants 7 and 8). */
+import { describe, expect, it } from 'vitest';
+import { memoryStorage } from '../../src/index.ts';
+import { AppendLimit, PEER_LIMITS_META_KEY } from '../../src/store/append-limit.ts';
+
+describe('AppendLimit', () => {
+  it('is the smallest of its own limit and every peer limit it learnt, kept in meta (7)', async () => {
+    const log = await memoryStorage().open();
+    const limit = new AppendLimit(log, 1000);
+    expect(await limit.maxEventBytes()).toBe(1000);
+    await limit.learn('server', 500);
+    await limit.learn('peer', 800);
+    expect(await limit.maxEventBytes()).toBe(500);
+    expect(await log.getMeta(PEER_LIMITS_META_KEY)).toEqual({ server: 500, peer: 800 });
+    // Another handle on the same log reads it (8).
+    expect(await new AppendLimit(log, 1000).maxEventBytes()).toBe(500);
+  });
+
+  it('forgets a peer that announces as much as its own limit or more (a raised limit)', async () => {
+    const log = await memoryStorage().open();
+    const limit = new AppendLimit(log, 1000);
+    await limit.learn('server', 500);
+    await limit.learn('server', 2000);
+    expect(await limit.maxEventBytes()).toBe(1000);
+    expect(await log.getMeta(PEER_LIMITS_META_KEY)).toEqual({});
+  });
+
+  it('reads a stored value of the wrong shape as nothing learnt', async () => {
+    const log = await memoryStorage().open();
+    await log.setMeta(PEER_LIMITS_META_KEY, { server: 'x', other: -1 });
+    expect(await new AppendLimit(log, 1000).maxEventBytes()).toBe(1000);
+  });
+});
