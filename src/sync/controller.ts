@@ -43,6 +43,14 @@ import type { StoreInternals, SyncController } from '../store/internal.ts';
 import { DEFAULT_SYNC_LIMITS, limitsOfPeer, type SyncLimits } from './protocol.ts';
 import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
 import { storeSyncLog } from './store-log.ts';
+import {
+  ACKED_META_KEY,
+  type AckedMark,
+  parseAcked,
+  parseRefused,
+  REFUSED_KEPT,
+  REFUSED_META_KEY,
+} from './sync-meta.ts';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.ts';
 
 export interface BackoffOptions {
@@ -89,40 +97,6 @@ export function backoffDelay(
 ): number {
   const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * ceiling);
-}
-
-const ACKED_META_KEY = 'sync.acked';
-const REFUSED_META_KEY = 'sync.refused';
-/** Refused events listed in the status at most (the most recent). */
-export const REFUSED_KEPT = 100;
-
-function parseRefused(value: JsonValue | undefined): RefusedEvent[] {
-  if (!Array.isArray(value)) return [];
-  const out: RefusedEvent[] = [];
-  for (const item of value) {
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) continue;
-    const { eventId, peer, code, message } = item;
-    if (typeof eventId !== 'string' || typeof peer !== 'string' || typeof code !== 'string')
-      continue;
-    out.push({ eventId, peer, code, message: typeof message === 'string' ? message : '' });
-  }
-  return out.slice(-REFUSED_KEPT);
-}
-
-interface AckedMark {
-  pos: number;
-  seq: number;
-}
-
-function parseAcked(value: JsonValue | undefined): Record<string, AckedMark> {
-  const out: Record<string, AckedMark> = {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return out;
-  for (const [peer, mark] of Object.entries(value)) {
-    if (typeof mark !== 'object' || mark === null || Array.isArray(mark)) continue;
-    const { pos, seq } = mark as { [key: string]: JsonValue };
-    if (typeof pos === 'number' && typeof seq === 'number') out[peer] = { pos, seq };
-  }
-  return out;
 }
 
 interface Link {
