@@ -19,9 +19,9 @@ export interface InFlightBatch {
   to: number;
   bytes: number;
   ownSeq: number;
-  /** Where it starts, and the ids it carried: what a per-event refusal may name (invariant 7). */
+  /** Where it starts, and the events it carried: what a per-event refusal may name (invariant 7). */
   from?: number;
-  ids?: readonly string[];
+  events?: readonly { id: string }[];
 }
 
 export interface FlowWindow {
@@ -101,7 +101,7 @@ export function classifyRefusal(
   if (batch === undefined) {
     return { kind: 'invalid', reason: `no batch from ${from} is waiting for an ack` };
   }
-  if (!batch.ids?.includes(eventId)) {
+  if (!batch.events?.some((e) => e.id === eventId)) {
     return { kind: 'invalid', reason: `the batch from ${from} did not carry event ${eventId}` };
   }
   const kept = window.batches.filter((b) => b.to <= from);

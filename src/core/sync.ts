@@ -195,7 +195,10 @@ export function planBatches(
      * less than its data + meta. Called once for each event not skipped, in order.
      */
     sizeOf?: (event: StoredEventRecord) => number;
-    /** UTF-8 bytes of the event's data + meta JSON; asked only of events that may be too large. */
+    /**
+     * UTF-8 bytes of the event's data + meta JSON; asked only of events that may be too large,
+     * right after sizeOf of the same event.
+     */
     payloadOf?: (event: StoredEventRecord) => number;
   },
 ): PlannedBatch[] {

@@ -16,7 +16,6 @@
  *    peer and reported with its id (onError `skipped`), once per session, never silently.
  */
 
-import type { StoredEvent } from '../core/events.ts';
 import { jsonByteLength, utf8Length } from '../core/json.ts';
 import { ReceivedSpans } from '../core/received-spans.ts';
 import {
@@ -272,7 +271,7 @@ export class SessionSender {
       bytes: batch.bytes,
       ownSeq: batch.ownSeq,
       from: batch.from,
-      ids: batch.events.map((e) => e.id),
+      events: batch.events,
     });
     this.sentPos = batch.to;
     this.eventsSent += batch.events.length;
@@ -310,8 +309,10 @@ export class SessionSender {
       const peerHello = this.peer!;
       const received = this.receivedPositions;
       const refused = this.refusedIds;
-      // Each event's data is stringified once: to size the batches and to encode them.
-      const texts = new Map<StoredEvent, string>();
+      // Each event's data is stringified once: to size the batches and to encode them. sizeOf
+      // sees each event not skipped, in order, once: unless some was left out (rare), `sized`
+      // lines up with the batches' events.
+      const sized: string[] = [];
       const batches = planBatches(from, records, {
         ownReplica: log.replicaId,
         limits,
@@ -321,15 +322,16 @@ export class SessionSender {
           (refused.size > 0 && refused.has(r.event.id)),
         sizeOf: (event) => {
           const text = dataTextOf(event);
-          texts.set(event, text);
+          sized.push(text);
           return wireSize(event, text);
         },
         payloadOf: (event) =>
-          utf8Length(texts.get(event) ?? dataTextOf(event)) +
+          utf8Length(sized[sized.length - 1] ?? dataTextOf(event)) +
           (event.meta === undefined ? 0 : jsonByteLength(event.meta)),
       });
       const reachesHead = records.length < limits.maxBatchEvents;
-      const textOf: DataTextOf = (event) => texts.get(event) ?? dataTextOf(event);
+      let plannedBefore = 0;
+      const aligned = sized.length === batches.reduce((n, b) => n + b.events.length, 0);
       for (let i = 0; i < batches.length; i++) {
         const batch = batches[i]!;
         const message: EventsMessage = {
@@ -343,7 +345,9 @@ export class SessionSender {
           message.caughtUp = true;
           this.caughtUpSent = true;
         }
-        this.sendBatch(message, batch, textOf);
+        const offset = plannedBefore;
+        plannedBefore += batch.events.length;
+        this.sendBatch(message, batch, aligned ? (_, index) => sized[offset + index]! : dataTextOf);
         if (!this.windowAllows()) break;
       }
       this.noteHead(this.sentPos);

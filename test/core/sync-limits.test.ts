@@ -116,9 +116,21 @@ describe('planBatches with the peer maxEventBytes (invariant 6)', () => {
 });
 
 describe('classifyRefusal (invariant 7)', () => {
-  let window = windowPush(EMPTY_WINDOW, { from: 0, to: 2, bytes: 10, ownSeq: 0, ids: ['a', 'b'] });
-  window = windowPush(window, { from: 2, to: 4, bytes: 20, ownSeq: 0, ids: ['c', 'd'] });
-  window = windowPush(window, { from: 4, to: 6, bytes: 30, ownSeq: 0, ids: ['e'] });
+  let window = windowPush(EMPTY_WINDOW, {
+    from: 0,
+    to: 2,
+    bytes: 10,
+    ownSeq: 0,
+    events: [{ id: 'a' }, { id: 'b' }],
+  });
+  window = windowPush(window, {
+    from: 2,
+    to: 4,
+    bytes: 20,
+    ownSeq: 0,
+    events: [{ id: 'c' }, { id: 'd' }],
+  });
+  window = windowPush(window, { from: 4, to: 6, bytes: 30, ownSeq: 0, events: [{ id: 'e' }] });
 
   it('rewinds to the refused batch, keeping the batches before it in flight', () => {
     expect(classifyRefusal(window, 2, 'd', false)).toEqual({
