@@ -203,10 +203,10 @@ export const DEFAULT_SYNC_LIMITS: SyncLimits = {
 /** The smallest value a peer may announce for each limit; less is refused (PROTOCOL). */
 export const MIN_SYNC_LIMITS: SyncLimits = {
   maxBatchEvents: 1,
-  maxMessageBytes: 4096,
+  maxMessageBytes: 1024,
   maxEventBytes: 1,
   maxInFlightBatches: 1,
-  maxInFlightBytes: 4096,
+  maxInFlightBytes: 1024,
 };
 
 export const SYNC_LIMIT_NAMES = Object.keys(DEFAULT_SYNC_LIMITS) as (keyof SyncLimits)[];

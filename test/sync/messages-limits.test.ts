@@ -31,7 +31,7 @@ describe('hello.limits', () => {
   it.each([
     ['not an object', 5],
     ['a count of 0', { maxBatchEvents: 0 }],
-    ['a message limit below 4096', { maxMessageBytes: 4095 }],
+    ['a message limit below 1024', { maxMessageBytes: 1023 }],
     ['a fraction', { maxInFlightBatches: 1.5 }],
   ])('refuses limits that are %s with PROTOCOL', (_name, limits) => {
     expect(parse(helloFrom(replicaA, { limits: limits as never }))).toMatchObject({
