@@ -30,4 +30,14 @@ describe('AppendLimit', () => {
     await log.setMeta(PEER_LIMITS_META_KEY, { server: 'x', other: -1 });
     expect(await new AppendLimit(log, 1000).maxEventBytes()).toBe(1000);
   });
+
+  it('keeps at most 64 learnt limits, the smallest', async () => {
+    const log = await memoryStorage().open();
+    const limit = new AppendLimit(log, 10_000);
+    for (let i = 0; i < 70; i++) await limit.learn(`peer-${i}`, 100 + i);
+    const kept = (await log.getMeta(PEER_LIMITS_META_KEY)) as Record<string, number>;
+    expect(Object.keys(kept)).toHaveLength(64);
+    expect(Math.max(...Object.values(kept))).toBe(100 + 63);
+    expect(await limit.maxEventBytes()).toBe(100);
+  });
 });

@@ -14,6 +14,7 @@ import {
   openStore,
 } from '../../src/index.ts';
 import { DEFAULT_SYNC_LIMITS, type SyncLimits } from '../../src/sync/protocol.ts';
+import { REFUSED_KEPT } from '../../src/sync/sync-meta.ts';
 import { helloFrom, idsInOrder, linkSessions, memoryReplica, rawPeer, until } from './helpers.ts';
 
 const KiB = 1024;
@@ -142,6 +143,19 @@ describe('an event a peer refuses holds nothing back (defect 7, P6)', () => {
     // Later events are not held back either.
     const [small3] = await a.append('s', { type: 't', data: 'small 3' });
     await until(async () => (await b.read()).some((e) => e.id === small3!.id));
+  });
+
+  it('lists only the last REFUSED_KEPT (100) refused events', async () => {
+    const a = await store('a', { limits: { maxEventBytes: 1024 * KiB } });
+    const b = await store('b', { syncOptions: { limits: { maxEventBytes: 2 * KiB } } });
+    const big = Array.from({ length: 101 }, (_, i) => ({ type: 't', data: text(3 * KiB + i) }));
+    const written = await a.append('s', big);
+    connect(a, b);
+    await until(() => a.sync.status().state === 'idle' && a.sync.status().pending === 0);
+    const refused = a.sync.status().refused ?? [];
+    expect(refused).toHaveLength(REFUSED_KEPT);
+    expect(refused.map((r) => r.eventId)).toEqual(written.slice(1).map((e) => e.id));
+    expect(await b.read()).toEqual([]);
   });
 
   it('refuses at append an event larger than a peer it synced with accepts', async () => {
