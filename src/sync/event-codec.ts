@@ -267,7 +267,7 @@ export interface DecodeOptions {
    * maxEventBytes cannot hold an event over the limit, so events are not sized one by one.
    */
   messageBytes?: number;
-  /** The receiver's limit on one event's data + meta bytes. Default EventLimits' (1 MiB). */
+  /** The receiver's limit on one event's data + meta bytes. Default 1 MiB (RECEIVE_LIMITS). */
   maxEventBytes?: number;
 }
 
