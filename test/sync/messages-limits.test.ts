@@ -4,7 +4,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeMessage, parseMessage } from '../../src/sync/messages.ts';
-import { DEFAULT_SYNC_LIMITS } from '../../src/sync/protocol.ts';
+import {
+  DEFAULT_SERVER_EVENT_BYTES,
+  DEFAULT_SYNC_LIMITS,
+  limitsOfPeer,
+} from '../../src/sync/protocol.ts';
 import { replicaA, T0 } from '../core/fixtures.ts';
 import { storedEvent } from '../fixtures/events.ts';
 import { helloFrom } from './helpers.ts';
@@ -26,6 +30,14 @@ describe('hello.limits', () => {
   it('leaves limits out of a hello that had none (an older peer)', () => {
     const result = parse(helloFrom(replicaA));
     expect(result.ok && result.message.type === 'hello' && 'limits' in result.message).toBe(false);
+  });
+
+  it('gives a peer older than hello.limits the defaults of its kind', () => {
+    expect(limitsOfPeer({})).toEqual(DEFAULT_SYNC_LIMITS);
+    expect(limitsOfPeer({ server: true })).toEqual({
+      ...DEFAULT_SYNC_LIMITS,
+      maxEventBytes: DEFAULT_SERVER_EVENT_BYTES,
+    });
   });
 
   it.each([
