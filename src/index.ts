@@ -39,6 +39,7 @@ export type {
 export type { Projection, ProjectionDefinition, ProjectionQuery } from './core/projection.ts';
 export { defineProjection } from './core/projection.ts';
 export type {
+  RefusedEvent,
   SyncApi,
   SyncConnection,
   SyncState,
