@@ -317,6 +317,46 @@ export function afterRefusal(state: ReceiveState, from: number, eventId: string)
   return { ...state, refused: { from, eventId } };
 }
 
+export type EventRefusalDecision =
+  /** The peer would not resend (it announced no limits, or was never pulled): fail the session. */
+  | { kind: 'fatal' }
+  /** Sent before the sender learnt of a refusal, or the refused batch again (invariant 8). */
+  | { kind: 'drop' }
+  | { kind: 'gap'; expected: number }
+  /** Everything in it is held already: acknowledge again. */
+  | { kind: 'ack'; state: ReceiveState }
+  /** Tell the peer; wait for its resend from the batch's `from` (invariant 8). */
+  | { kind: 'refuse'; state: ReceiveState };
+
+/** What a receiver does with a batch of which it refuses the one event `eventId`. */
+export function decideEventRefusal(
+  state: ReceiveState,
+  batch: { from: number; to: number },
+  eventId: string,
+  peerResends: boolean,
+): EventRefusalDecision {
+  if (!peerResends) return { kind: 'fatal' };
+  const held = state.refused;
+  if (held !== undefined && (held.from !== batch.from || held.eventId === eventId)) {
+    return { kind: 'drop' };
+  }
+  const decision = classifyBatch(state, batch);
+  switch (decision.kind) {
+    case 'gap':
+      return decision;
+    case 'duplicate':
+      return { kind: 'ack', state: afterBatch(state, decision) };
+    case 'discard':
+      return { kind: 'drop' };
+    case 'apply':
+      return { kind: 'refuse', state: afterRefusal(state, batch.from, eventId) };
+    default: {
+      const never: never = decision;
+      throw new Error(`unknown batch decision ${JSON.stringify(never)}`);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Clock
 

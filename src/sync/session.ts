@@ -30,9 +30,9 @@ import { ChronicleError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import {
   afterBatch,
-  afterRefusal,
   checkpointForPull,
   classifyBatch,
+  decideEventRefusal,
   type ReceiveState,
 } from '../core/sync.ts';
 import type { DataTextOf } from './event-codec.ts';
@@ -160,37 +160,35 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
    * Refuses one event of the batch (from, to] (invariant 4, protocol 6): fatal to a peer that
    * did not announce limits (it would not understand), else the batch waits for a resend.
    */
+  /** A peer that announced limits understands a per-event refusal and resends (protocol 6). */
+  const peerResends = () => peer?.limits !== undefined && pullSent;
+
   const refuseEvent = (
     batch: { from: number; to: number },
     refusal: { code: SyncErrorCode; message: string; eventId: string; reason: RefusalReason },
   ): void => {
-    if (peer?.limits === undefined || !pullSent) {
-      fail(refusal.code, refusal.message, refusal.eventId);
-      return;
-    }
-    const held = recv.refused;
-    // A batch sent before the peer learnt of a refusal, or the refused batch again (invariant 8).
-    if (held !== undefined && (held.from !== batch.from || held.eventId === refusal.eventId))
-      return;
-    const decision = classifyBatch(recv, batch);
+    const decision = decideEventRefusal(recv, batch, refusal.eventId, peerResends());
     switch (decision.kind) {
+      case 'fatal':
+        fail(refusal.code, refusal.message, refusal.eventId);
+        return;
       case 'gap':
         fail('GAP', `batch starts at ${batch.from}, this side holds up to ${decision.expected}`);
         return;
-      case 'duplicate':
-        recv = afterBatch(recv, decision);
+      case 'drop':
+        return;
+      case 'ack':
+        recv = decision.state;
         send({ type: 'ack', to: recv.pos });
         return;
-      case 'discard':
-        return;
-      case 'apply':
+      case 'refuse':
+        recv = decision.state;
         break;
       default: {
         const never: never = decision;
-        throw new Error(`unknown batch decision ${JSON.stringify(never)}`);
+        throw new Error(`unknown refusal decision ${JSON.stringify(never)}`);
       }
     }
-    recv = afterRefusal(recv, batch.from, refusal.eventId);
     const error: ErrorMessage = {
       type: 'error',
       code: refusal.code,

@@ -10,6 +10,7 @@ import {
   BATCH_ENVELOPE_BYTES,
   classifyBatch,
   classifyRefusal,
+  decideEventRefusal,
   EMPTY_WINDOW,
   EVENT_WIRE_OVERHEAD_BYTES,
   negotiateLimits,
@@ -178,6 +179,38 @@ describe('a receiver after a refusal (invariant 8)', () => {
       kind: 'apply',
       to: 2,
       restart: true,
+    });
+  });
+});
+
+describe('decideEventRefusal (invariant 8)', () => {
+  const state = { pos: 4, started: true };
+  it('is fatal to a peer that would not resend (no limits in its hello)', () => {
+    expect(decideEventRefusal(state, { from: 4, to: 6 }, 'x', false)).toEqual({ kind: 'fatal' });
+  });
+  it('refuses the event of the batch at the checkpoint and waits for its resend', () => {
+    expect(decideEventRefusal(state, { from: 4, to: 6 }, 'x', true)).toEqual({
+      kind: 'refuse',
+      state: { pos: 4, started: true, refused: { from: 4, eventId: 'x' } },
+    });
+  });
+  it('drops what was sent before the refusal and a repeat; refuses another event of the resend', () => {
+    const waiting = afterRefusal(state, 4, 'x');
+    expect(decideEventRefusal(waiting, { from: 6, to: 8 }, 'y', true)).toEqual({ kind: 'drop' });
+    expect(decideEventRefusal(waiting, { from: 4, to: 6 }, 'x', true)).toEqual({ kind: 'drop' });
+    expect(decideEventRefusal(waiting, { from: 4, to: 6 }, 'y', true)).toMatchObject({
+      kind: 'refuse',
+      state: { refused: { from: 4, eventId: 'y' } },
+    });
+  });
+  it('acknowledges again a batch already held, and refuses a gap', () => {
+    expect(decideEventRefusal(state, { from: 2, to: 4 }, 'x', true)).toEqual({
+      kind: 'ack',
+      state: { pos: 4, started: true },
+    });
+    expect(decideEventRefusal(state, { from: 5, to: 6 }, 'x', true)).toEqual({
+      kind: 'gap',
+      expected: 4,
     });
   });
 });
