@@ -74,10 +74,9 @@ describe.each(['shared', 'dedicated'] as const)('on a %s worker', (mode) => {
       const random = () =>
         btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(48 * 1024))));
       try {
-        await tab.store$().append('q', [
-          { type: 'Big', data: Array.from({ length: 12 }, random).join('') },
-          { type: 'Big', data: Array.from({ length: 12 }, random).join('') },
-        ]);
+        // Four events of 384 KiB: each under the 512 KiB event limit, 1.5 MiB over the quota.
+        const big = () => ({ type: 'Big', data: Array.from({ length: 6 }, random).join('') });
+        await tab.store$().append('q', [big(), big(), big(), big()]);
         return undefined;
       } catch (error) {
         return tab.errorOf(error);
