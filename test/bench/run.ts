@@ -14,6 +14,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   yjs: (await import('./yjs-node.ts')).runYjsNodeBenches,
   sync: (await import('./sync-node.ts')).runSyncNodeBenches,
   size: (await import('./bundle-size.ts')).runBundleSizeBenches,
+  fanout: (await import('./fanout.ts')).runFanoutBenches,
 };
 
 const results: BenchResult[] = [];

@@ -1,0 +1,259 @@
+/**
+ * A child process of the fan-out benchmark (fanout.ts) holding FANOUT_COUNT clients of one
+ * server: FANOUT_MODE=chronicle clients run the real peer session (sync/session.ts) over a real
+ * `ws` socket, as a store's sync does, on a light log (FanoutLog) that keeps the client's own
+ * events and counts what it receives instead of storing it: 1,000 full stores, each holding every
+ * event of a run, do not fit beside the server on the bench machine. FANOUT_MODE=raw clients send
+ * and parse plain JSON frames through the raw relay (fanout-server.ts).
+ *
+ * Each received event's delivery latency (receipt time minus the time stamped in the event at
+ * append, both from this machine's clock) is folded into one entry per event id: the largest
+ * latency seen here and how many of this process's clients received it.
+ *
+ * IPC with the parent: the child says `{ ready }` once every client is live; `run` appends at
+ * `rate` events/s per client for `ms` from the time `at`, then says `{ sent }`; `stats` answers
+ * `{ received }`; `collect` answers `{ collected }`; `stop` exits. No side effects on import
+ * unless FANOUT_MODE is set.
+ */
+import WebSocket from 'ws';
+import type { JsonValue, LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
+import { DEFAULT_MAX_CLOCK_DRIFT_MS, encodeHlc } from '../../src/core/hlc.ts';
+import { Cursor, EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
+import type { SyncIngestResult, SyncLog } from '../../src/sync/log.ts';
+import type { Checkpoint } from '../../src/sync/protocol.ts';
+import { type PeerSession, startPeerSession } from '../../src/sync/session.ts';
+import { sampleEvent } from './browser-shared.ts';
+import { benchToken } from './sync-server.ts';
+
+/** Milliseconds on a clock shared by every process of this machine (sub-millisecond). */
+export const clock = (): number => performance.timeOrigin + performance.now();
+
+/** What a child sends back on `collect`: sent `[id, t]`, received `[id, maxLatency, count]`. */
+export interface Collected {
+  sent: [string, number][];
+  received: [string, number, number][];
+  /** Close codes the clients saw during the run, with counts. */
+  closes: Record<string, number>;
+}
+
+interface Receipt {
+  max: number;
+  count: number;
+}
+
+const receipts = new Map<string, Receipt>();
+const sent: [string, number][] = [];
+const closes: Record<string, number> = {};
+let receivedTotal = 0;
+
+function receive(id: string, t: number, at: number): void {
+  receivedTotal += 1;
+  const latency = at - t;
+  const r = receipts.get(id);
+  if (r === undefined) receipts.set(id, { max: latency, count: 1 });
+  else {
+    r.count += 1;
+    if (latency > r.max) r.max = latency;
+  }
+}
+
+interface Client {
+  /** Appends one event stamped with `t`; returns its id. */
+  append(t: number): string;
+  close(): void;
+}
+
+/**
+ * A SyncLog that holds the client's own events (positions 1..n are seqs 1..n) and counts what it
+ * receives: received events get no position, so nothing is ever sent back.
+ */
+class FanoutLog implements SyncLog {
+  readonly replicaId = ReplicaId.make();
+  private readonly epochId = `epoch-${this.replicaId}`;
+  private readonly records: LocalRecord[] = [];
+  private readonly checkpoints = new Map<string, Checkpoint>();
+  private readonly listeners = new Set<(head: number) => void>();
+
+  append(t: number): string {
+    const seq = Seq.make(this.records.length + 1);
+    const wall = Math.floor(t);
+    const hlc = encodeHlc({ wall, counter: 0 });
+    const sample = sampleEvent(seq);
+    const event: StoredEventRecord = {
+      id: EventId.canonical(this.replicaId, seq) as EventId,
+      type: sample.type,
+      data: { t, ...sample.data } as JsonValue,
+      stream: `card-${this.replicaId}`,
+      version: seq,
+      replica: this.replicaId,
+      seq,
+      hlc,
+      time: wall,
+      cursor: Cursor.make(hlc, this.replicaId, seq),
+    };
+    this.records.push({ pos: seq, event });
+    for (const listener of [...this.listeners]) listener(seq);
+    return event.id;
+  }
+
+  async epoch(): Promise<string> {
+    return this.epochId;
+  }
+  async headPos(): Promise<number> {
+    return this.records.length;
+  }
+  async ownSeq(): Promise<number> {
+    return this.records.length;
+  }
+  async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
+    return this.records.slice(afterPos, afterPos + limit);
+  }
+  async idAtPos(pos: number): Promise<string | undefined> {
+    return this.records[pos - 1]?.event.id;
+  }
+  async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
+    const at = clock();
+    for (const e of events) receive(e.id, (e.data as { t: number }).t, at);
+    return { written: [], skewed: false };
+  }
+  async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {
+    return this.checkpoints.get(peer);
+  }
+  async setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void> {
+    this.checkpoints.set(peer, checkpoint);
+  }
+  onAppend(listener: (head: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+function noteClose(code: number): void {
+  closes[code] = (closes[code] ?? 0) + 1;
+}
+
+/** A client of our server: the real peer session over a real socket; resolves once caught up. */
+function chronicleClient(url: string, sub: string): Promise<Client> {
+  const log = new FanoutLog();
+  const ws = new WebSocket(`${url}/?token=${encodeURIComponent(benchToken(sub))}`, {
+    perMessageDeflate: false,
+  });
+  ws.on('error', () => {});
+  return new Promise((resolve, reject) => {
+    let session: PeerSession | undefined;
+    const client: Client = {
+      append: (t) => log.append(t),
+      close: () => ws.terminate(),
+    };
+    ws.on('open', () => {
+      session = startPeerSession({
+        log,
+        send: (text) => ws.send(text),
+        closeConnection: (code, reason) => ws.close(code, reason),
+        bufferedBytes: () => ws.bufferedAmount,
+        now: Date.now,
+        maxClockDriftMs: DEFAULT_MAX_CLOCK_DRIFT_MS,
+        onCaughtUp: () => resolve(client),
+      });
+    });
+    ws.on('message', (data) => void session?.receive(String(data)));
+    ws.on('close', (code) => {
+      session?.close();
+      noteClose(code);
+      reject(new Error(`bench: a client closed with ${code} before it was live`));
+    });
+  });
+}
+
+/** A client of the raw relay: JSON frames out, JSON.parse of every frame in. */
+function rawClient(url: string, index: number): Promise<Client> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  ws.on('error', () => {});
+  let seq = 0;
+  const name = `raw-${index}`;
+  return new Promise((resolve, reject) => {
+    ws.on('open', () =>
+      resolve({
+        append(t) {
+          seq += 1;
+          const id = `${name}.${seq}`;
+          const sample = sampleEvent(seq);
+          ws.send(JSON.stringify({ id, type: sample.type, data: { t, ...sample.data } }));
+          return id;
+        },
+        close: () => ws.terminate(),
+      }),
+    );
+    ws.on('message', (data) => {
+      const at = clock();
+      const m = JSON.parse(String(data)) as { id: string; data: { t: number } };
+      receive(m.id, m.data.t, at);
+    });
+    ws.on('close', (code) => {
+      noteClose(code);
+      reject(new Error(`bench: a raw client closed with ${code} before it opened`));
+    });
+  });
+}
+
+/** Appends `rate` events/s on every client for `ms` from `at`, phases spread over a period. */
+async function run(clients: Client[], rate: number, ms: number, at: number): Promise<number> {
+  const period = 1000 / rate;
+  const due = clients.map((_, i) => at + (period * i) / clients.length);
+  const end = at + ms;
+  let count = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const now = clock();
+      for (let i = 0; i < clients.length; i++) {
+        while (due[i]! <= now && due[i]! < end) {
+          sent.push([clients[i]!.append(now), now]);
+          due[i]! += period;
+          count += 1;
+        }
+      }
+      if (now >= end) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 5);
+  });
+  return count;
+}
+
+async function main(): Promise<void> {
+  const mode = process.env.FANOUT_MODE;
+  const url = process.env.FANOUT_URL!;
+  const first = Number(process.env.FANOUT_FIRST);
+  const count = Number(process.env.FANOUT_COUNT);
+  process.on('disconnect', () => process.exit(1));
+  const clients: Client[] = [];
+  // Connect in slices so that the server's accept queue is not flooded.
+  for (let i = 0; i < count; i += 50) {
+    const slice = [];
+    for (let j = i; j < Math.min(count, i + 50); j++) {
+      slice.push(
+        mode === 'raw' ? rawClient(url, first + j) : chronicleClient(url, `client-${first + j}`),
+      );
+    }
+    clients.push(...(await Promise.all(slice)));
+  }
+  process.on('message', (m: { cmd: string; rate: number; ms: number; at: number }) => {
+    if (m.cmd === 'run') {
+      void run(clients, m.rate, m.ms, m.at).then((n) => process.send?.({ sent: n }));
+    } else if (m.cmd === 'stats') {
+      process.send?.({ received: receivedTotal });
+    } else if (m.cmd === 'collect') {
+      const received: [string, number, number][] = [];
+      for (const [id, r] of receipts) received.push([id, r.max, r.count]);
+      const collected: Collected = { sent, received, closes };
+      process.send?.({ collected });
+    } else if (m.cmd === 'stop') {
+      for (const c of clients) c.close();
+      process.exit(0);
+    }
+  });
+  process.send?.({ ready: clients.length });
+}
+
+if (process.env.FANOUT_MODE !== undefined) await main();
