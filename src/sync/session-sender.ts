@@ -14,6 +14,10 @@
  * 8. It keeps within the smaller of this side's limits and the peer's (protocol 5); an event the
  *    peer would refuse for its size, or that the peer refused (protocol 6), is left out for this
  *    peer and reported with its id (onError `skipped`), once per session, never silently.
+ * 9. Live tail is coalesced: an append starts a send only when nothing is in flight; otherwise
+ *    the next ack's pump sends everything appended meanwhile (up to maxBatchEvents a message).
+ *    A peer is sent one message per round trip, however fast the log grows. Catch-up (a read
+ *    that finds more than one batch) still fills the whole window.
  */
 
 import { jsonByteLength, utf8Length } from '../core/json.ts';
@@ -142,7 +146,9 @@ export class SessionSender {
     this.outbound = true;
     this.unsubscribe = log.onAppend((newHead) => {
       this.noteHead(newHead);
-      this.pump();
+      // Coalescing (9): while a batch is unacknowledged, appends wait for its ack, whose pump
+      // sends all that accumulated in one message rather than one message per append.
+      if (this.window.batches.length === 0) this.pump();
     });
     this.host.report();
     this.pump();
