@@ -16,8 +16,12 @@
  * 4. Every guard runs before the session sees a message: rate (token bucket → RATE_LIMITED,
  *    close 4029), binary frames (PROTOCOL, close 1008), nesting depth (PROTOCOL, close 1008).
  *    The session itself validates everything else; a throw anywhere ends only this connection.
- * 5. A send buffer past maxBufferedBytes (a client that does not read) closes the connection
- *    with 1013; below it the session pauses sending while the buffer passes its byte window.
+ * 5. What a connection holds to send is bounded: the session keeps at most maxInFlightBatches /
+ *    maxInFlightBytes unacknowledged and pauses while the socket's buffer passes that byte
+ *    window; the log is the queue, read when the peer has room. A send buffer past
+ *    maxBufferedBytes, or unacknowledged batches with no ack for maxAckWaitMs (a slow consumer:
+ *    it stopped reading or cannot keep up), closes the connection with 1013 and costs no one
+ *    else; the peer resumes from its checkpoint when it reconnects.
  * 6. A token is good for as long as it says: when it expires, its connection gets UNAUTHORIZED
  *    and close 4001 (the client reconnects with a fresh token).
  */
@@ -63,6 +67,9 @@ export class Connection {
   private ending = false;
   private graceTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
+  /** Slow consumer check: the acked position last seen, and since when no ack came (invariant 5). */
+  private ackedPos = 0;
+  private waitingSince: number | undefined;
 
   constructor(private readonly ctx: ConnectionContext) {
     this.ws = ctx.ws;
@@ -171,11 +178,42 @@ export class Connection {
     return new Promise((resolve) => this.ws.once('close', () => resolve()));
   }
 
+  /**
+   * Slow consumer check (invariant 5), on the server's timer: sheds a peer that has held
+   * unacknowledged batches for longer than maxAckWaitMs with no ack arriving.
+   */
+  checkAcks(now: number): void {
+    if (this.ending) return;
+    const { inFlightBatches, ackedPos } = this.session.stats();
+    if (inFlightBatches === 0 || ackedPos !== this.ackedPos) {
+      this.ackedPos = ackedPos;
+      this.waitingSince = inFlightBatches === 0 ? undefined : now;
+      return;
+    }
+    this.waitingSince ??= now;
+    if (now - this.waitingSince <= this.ctx.limits.maxAckWaitMs) return;
+    this.ctx.log({
+      level: 'warn',
+      event: 'slow_consumer',
+      space: this.claims.space,
+      sub: this.claims.sub,
+      waitedMs: now - this.waitingSince,
+      buffered: this.ws.bufferedAmount,
+    });
+    this.refuse(
+      'LIMIT_EXCEEDED',
+      `no ack for ${this.ctx.limits.maxAckWaitMs} ms: closed as a slow consumer, reconnect to resume`,
+      CloseCode.tryAgainLater,
+    );
+  }
+
   private send(text: string): void {
     if (this.ws.readyState !== WebSocket.OPEN) throw new Error('the connection is closed');
-    this.ws.send(text);
+    // Encoded once here: ws would measure a string, then encode it while framing.
+    const data = Buffer.from(text, 'utf8');
+    this.ws.send(data, { binary: false });
     this.ctx.metrics.messagesOut += 1;
-    this.ctx.metrics.bytesOut += Buffer.byteLength(text);
+    this.ctx.metrics.bytesOut += data.length;
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
       this.ctx.metrics.error('LIMIT_EXCEEDED');
       this.ctx.log({

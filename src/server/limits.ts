@@ -33,6 +33,12 @@ export interface ServerLimits extends SyncLimits {
    * (slow consumer) past it is closed with 1013. Default 8 MiB.
    */
   maxBufferedBytes: number;
+  /**
+   * How long a connection may hold unacknowledged batches with no ack arriving: past it the peer
+   * is a slow consumer (it stopped reading, or cannot keep up with the space) and is closed with
+   * LIMIT_EXCEEDED and 1013; it reconnects and resumes from its checkpoint. Default 30 s.
+   */
+  maxAckWaitMs: number;
   /** Open connections in one space; the next gets LIMIT_EXCEEDED and close 1013. Default 1,000. */
   maxConnectionsPerSpace: number;
   /** Open connections in the whole server. Default 10,000. */
@@ -60,6 +66,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxEventBytes: DEFAULT_SERVER_EVENT_BYTES,
   maxMessageDepth: 80,
   maxBufferedBytes: 8 * 1024 * 1024,
+  maxAckWaitMs: 30_000,
   maxConnectionsPerSpace: 1_000,
   maxConnections: 10_000,
   maxMessagesPerSecond: 200,

@@ -278,6 +278,15 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     for (const connection of connections) connection.heartbeat();
   }, limits.heartbeatIntervalMs);
   heartbeat.unref();
+  // Slow consumers are found within a quarter of maxAckWaitMs (connection.ts invariant 5).
+  const ackCheck = setInterval(
+    () => {
+      const at = now();
+      for (const connection of connections) connection.checkAcks(at);
+    },
+    Math.max(10, Math.min(1000, limits.maxAckWaitMs / 4)),
+  );
+  ackCheck.unref();
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -295,6 +304,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
   const close = async (): Promise<void> => {
     closing = true;
     clearInterval(heartbeat);
+    clearInterval(ackCheck);
     const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
     http.closeIdleConnections();
     // Let commits in flight finish, then one turn for their acks to be sent (invariant 4).
