@@ -25,6 +25,10 @@
  *    `__proto__` keys are data, so data and meta are kept as they are, not copied.
  * 4. Encoding stringifies each event's data once; a caller that sized the batch with the same
  *    texts (planBatches) passes them in instead of stringifying twice.
+ * 5. Encoding the same event objects in the same order again returns the text made the last
+ *    time (the few latest batches are kept), for batches of events whose data text a storage
+ *    remembered (rememberDataText: the server's records, never changed once stored): a server's
+ *    live tail sends one batch to many peers. Other batches are encoded every time.
  */
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
@@ -125,14 +129,41 @@ function indexIn(table: Map<string, number>, list: string[], value: string): num
   return index;
 }
 
+/** The latest batches encoded, newest last (invariant 5). */
+const recentBatches: { events: readonly StoredEvent[]; text: string }[] = [];
+const RECENT_BATCHES = 4;
+
+function remembered(event: StoredEvent | undefined): boolean {
+  if (event === undefined) return false;
+  return (event as { [DATA_TEXT]?: string })[DATA_TEXT] !== undefined || frozenDataTexts.has(event);
+}
+
+function sameEvents(a: readonly StoredEvent[], b: readonly StoredEvent[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * The JSON text of a batch. `dataText(event)` may hand over the event's data already
- * stringified (invariant 4).
+ * stringified (invariant 4); the same events encoded again give the same text (invariant 5).
  */
 export function encodeEventBatch(
   events: readonly StoredEvent[],
   dataText: DataTextOf = dataTextOf,
 ): string {
+  if (!remembered(events[0])) return encodeBatch(events, dataText);
+  for (let i = recentBatches.length - 1; i >= 0; i--) {
+    const recent = recentBatches[i]!;
+    if (sameEvents(recent.events, events)) return recent.text;
+  }
+  const text = encodeBatch(events, dataText);
+  if (recentBatches.length === RECENT_BATCHES) recentBatches.shift();
+  recentBatches.push({ events: events.slice(), text });
+  return text;
+}
+
+function encodeBatch(events: readonly StoredEvent[], dataText: DataTextOf): string {
   const replicas: string[] = [];
   const streams: string[] = [];
   const types: string[] = [];
