@@ -46,6 +46,8 @@ interface Cell {
   events: number;
   /** Server CPU during appends and drain, as a share of one core (1 = 100 %). */
   cpu: number;
+  /** Server CPU ms per 1,000 deliveries made: the cost of fan-out, less sensitive to load. */
+  cpuPerThousand: number;
   rssMb: number;
   closes: Record<string, number>;
 }
@@ -158,10 +160,11 @@ async function runCell(mode: Mode, clients: number, rate: number): Promise<Cell>
     const end = clock();
     const usage = procUsage(server.pid);
     const cpu = (usage.cpuMs - cpu0) / (end - at);
+    const cpuPerThousand = (usage.cpuMs - cpu0) / Math.max(1, received / 1000);
     const rssMb = usage.peakRssMb;
     for (const p of procs) p.send({ cmd: 'collect' });
     const parts = await Promise.all(procs.map((p) => p.next<Collected>('collected', 60_000)));
-    return summarize(parts, clients, end, { cpu, rssMb, owed, received });
+    return summarize(parts, clients, end, { cpu, cpuPerThousand, rssMb, owed, received });
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
     await server.stop();
@@ -172,18 +175,18 @@ function summarize(
   parts: Collected[],
   clients: number,
   end: number,
-  m: { cpu: number; rssMb: number; owed: number; received: number },
+  m: { cpu: number; cpuPerThousand: number; rssMb: number; owed: number; received: number },
 ): Cell {
   const sentAt = new Map<string, number>();
   for (const part of parts) for (const [id, t] of part.sent) sentAt.set(id, t);
-  const seen = new Map<string, { max: number; count: number }>();
+  const seen = new Map<string, { last: number; count: number }>();
   for (const part of parts) {
-    for (const [id, max, count] of part.received) {
+    for (const [id, last, count] of part.received) {
       const s = seen.get(id);
-      if (s === undefined) seen.set(id, { max, count });
+      if (s === undefined) seen.set(id, { last, count });
       else {
         s.count += count;
-        if (max > s.max) s.max = max;
+        if (last > s.last) s.last = last;
       }
     }
   }
@@ -191,7 +194,7 @@ function summarize(
   for (const [id, t] of sentAt) {
     const s = seen.get(id);
     // Not yet at every other client: the latency it had reached, a lower bound.
-    latencies.push(s !== undefined && s.count >= clients - 1 ? s.max : end - t);
+    latencies.push(s !== undefined && s.count >= clients - 1 ? s.last - t : end - t);
   }
   const closes: Record<string, number> = {};
   for (const part of parts) {
@@ -203,6 +206,7 @@ function summarize(
     delivered: m.owed === 0 ? 1 : Math.min(1, m.received / m.owed),
     events: sentAt.size,
     cpu: m.cpu,
+    cpuPerThousand: m.cpuPerThousand,
     rssMb: m.rssMb,
     closes,
   };
@@ -214,7 +218,7 @@ function describe(c: Cell): string {
     .join(' ');
   return (
     `p50 ${c.p50.toFixed(0)} ms, p99 ${c.p99.toFixed(0)} ms, ${(c.delivered * 100).toFixed(1)} % delivered ` +
-    `of ${c.events} events, server CPU ${(c.cpu * 100).toFixed(0)} %, RSS ${c.rssMb.toFixed(0)} MB` +
+    `of ${c.events} events, server CPU ${(c.cpu * 100).toFixed(0)} % (${c.cpuPerThousand.toFixed(1)} ms / 1,000 deliveries), RSS ${c.rssMb.toFixed(0)} MB` +
     (closes ? `, closes ${closes}` : '')
   );
 }
@@ -245,6 +249,13 @@ export async function runFanoutBenches(): Promise<BenchResult[]> {
           `within ${DRAIN_SECONDS} s after the appends stopped`,
         ),
         result(`${label}: server CPU`, '% of a core', ours.cpu * 100, raw.cpu * 100),
+        result(
+          `${label}: server CPU per 1,000 deliveries`,
+          'ms',
+          ours.cpuPerThousand,
+          raw.cpuPerThousand,
+          'CPU of the server process / deliveries made: the cost of fan-out, less load-sensitive',
+        ),
         result(`${label}: server peak RSS`, 'MB', ours.rssMb, raw.rssMb),
       );
     }
