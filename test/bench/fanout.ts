@@ -7,7 +7,8 @@
  * to every other socket without storing or checking anything (fanout-server.ts).
  *
  * The server is a child process of its own (measured alone); the clients live in FANOUT_PROCS
- * child processes (fanout-clients.ts: the real peer session over ws, on a light log). Every cell
+ * child processes (fanout-clients.ts: the real peer session over ws, on a light log; received
+ * batches are read light, ids only, unless FANOUT_RECEIVE=session). Every cell
  * is bounded: `BENCH_FANOUT_SECONDS` of appends, then at most `BENCH_FANOUT_DRAIN_SECONDS` for
  * deliveries to finish; an event still missing a receiver then counts with the latency it had
  * reached (a lower bound), and the share of deliveries made is reported.
@@ -31,8 +32,10 @@ const RATES = list(process.env.BENCH_FANOUT_RATES, [1, 10]);
 const SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const DRAIN_SECONDS = Number(process.env.BENCH_FANOUT_DRAIN_SECONDS ?? 15);
 const PROCS = Number(process.env.BENCH_FANOUT_PROCS ?? 4);
-/** Set to a directory: our server writes a CPU profile there per cell (the
- * inspector's profiler, as node --cpu-prof, which NODE_OPTIONS may not carry). */
+/**
+ * Set to a directory: our server writes a CPU profile there per cell (the inspector's
+ * profiler, as node --cpu-prof, which NODE_OPTIONS may not carry).
+ */
 const PROFILE_DIR = process.env.BENCH_FANOUT_CPU_PROF;
 const SKIP_RAW = process.env.BENCH_FANOUT_SKIP_RAW === '1';
 
