@@ -24,6 +24,8 @@
  *    else; the peer resumes from its checkpoint when it reconnects.
  * 6. A token is good for as long as it says: when it expires, its connection gets UNAUTHORIZED
  *    and close 4001 (the client reconnects with a fresh token).
+ * 7. The session hears of new records once a whole group commit is in the storage's recent
+ *    records: live tail reads memory, and every connection reads the same record objects.
  */
 import WebSocket from 'ws';
 import type { StoredEventRecord } from '../core/events.ts';
@@ -388,9 +390,30 @@ export class Connection {
       },
       getCheckpoint: (peer) => space.getCheckpoint(key(peer)),
       setCheckpoint: (peer, checkpoint) => space.setCheckpoint(key(peer), checkpoint),
-      onAppend: (listener) => (canRead ? space.onAppend(listener) : () => {}),
+      onAppend: (listener) => (canRead ? space.onAppend(afterCommit(listener)) : () => {}),
     };
   }
+}
+
+/**
+ * A storage tells its listeners of each ingest of a group commit as it goes (storage.ts), and a
+ * read is synchronous: a session's read at the first one would find the database's head past the
+ * recent records and read every record of the group back from the database, once per
+ * connection, as new objects that no shared encoding matches. Deferred to a microtask, the
+ * session hears of a group once, when all of it is in the recent records (invariant 7).
+ */
+function afterCommit(listener: (head: number) => void): (head: number) => void {
+  let scheduled = false;
+  let latest = 0;
+  return (head) => {
+    if (head > latest) latest = head;
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      listener(latest);
+    });
+  };
 }
 
 /** Whether a message is a batch of events (parsed only for read-only connections: few messages). */
