@@ -51,6 +51,8 @@ interface Cell {
   cpu: number;
   /** Server CPU ms per 1,000 deliveries made: the cost of fan-out, less sensitive to load. */
   cpuPerThousand: number;
+  /** CPU of all client processes over the same time, in cores (1 = one core busy). */
+  clientCpu: number;
   rssMb: number;
   closes: Record<string, number>;
 }
@@ -142,6 +144,7 @@ async function runCell(mode: Mode, clients: number, rate: number): Promise<Cell>
     }
     await Promise.all(procs.map((p) => p.next('ready', 120_000)));
     const cpu0 = procUsage(server.pid).cpuMs;
+    const clientCpu0 = procs.reduce((n, p) => n + procUsage(p.pid).cpuMs, 0);
     const start = clock();
     const at = start + 500;
     const ms = SECONDS * 1000;
@@ -164,10 +167,19 @@ async function runCell(mode: Mode, clients: number, rate: number): Promise<Cell>
     const usage = procUsage(server.pid);
     const cpu = (usage.cpuMs - cpu0) / (end - at);
     const cpuPerThousand = (usage.cpuMs - cpu0) / Math.max(1, received / 1000);
+    const clientCpu =
+      (procs.reduce((n, p) => n + procUsage(p.pid).cpuMs, 0) - clientCpu0) / (end - at);
     const rssMb = usage.peakRssMb;
     for (const p of procs) p.send({ cmd: 'collect' });
     const parts = await Promise.all(procs.map((p) => p.next<Collected>('collected', 60_000)));
-    return summarize(parts, clients, end, { cpu, cpuPerThousand, rssMb, owed, received });
+    return summarize(parts, clients, end, {
+      cpu,
+      cpuPerThousand,
+      clientCpu,
+      rssMb,
+      owed,
+      received,
+    });
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
     await server.stop();
@@ -178,7 +190,14 @@ function summarize(
   parts: Collected[],
   clients: number,
   end: number,
-  m: { cpu: number; cpuPerThousand: number; rssMb: number; owed: number; received: number },
+  m: {
+    cpu: number;
+    cpuPerThousand: number;
+    clientCpu: number;
+    rssMb: number;
+    owed: number;
+    received: number;
+  },
 ): Cell {
   const sentAt = new Map<string, number>();
   for (const part of parts) for (const [id, t] of part.sent) sentAt.set(id, t);
@@ -210,6 +229,7 @@ function summarize(
     events: sentAt.size,
     cpu: m.cpu,
     cpuPerThousand: m.cpuPerThousand,
+    clientCpu: m.clientCpu,
     rssMb: m.rssMb,
     closes,
   };
@@ -221,7 +241,7 @@ function describe(c: Cell): string {
     .join(' ');
   return (
     `p50 ${c.p50.toFixed(0)} ms, p99 ${c.p99.toFixed(0)} ms, ${(c.delivered * 100).toFixed(1)} % delivered ` +
-    `of ${c.events} events, server CPU ${(c.cpu * 100).toFixed(0)} % (${c.cpuPerThousand.toFixed(1)} ms / 1,000 deliveries), RSS ${c.rssMb.toFixed(0)} MB` +
+    `of ${c.events} events, server CPU ${(c.cpu * 100).toFixed(0)} % (${c.cpuPerThousand.toFixed(1)} ms / 1,000 deliveries), RSS ${c.rssMb.toFixed(0)} MB, clients' CPU ${c.clientCpu.toFixed(2)} cores` +
     (closes ? `, closes ${closes}` : '')
   );
 }
