@@ -15,6 +15,7 @@
  *
  * Knobs: BENCH_FANOUT_CLIENTS (default "200,1000"), BENCH_FANOUT_RATES ("1,10"),
  * BENCH_FANOUT_SECONDS (15), BENCH_FANOUT_DRAIN_SECONDS (15), BENCH_FANOUT_PROCS (4),
+ * BENCH_FANOUT_RUNS (1: runs of each cell, medians reported),
  * BENCH_FANOUT_CPU_PROF (a directory: profile our server with node --cpu-prof),
  * BENCH_FANOUT_SKIP_RAW (1: our server only, e.g. while profiling).
  */
@@ -23,7 +24,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { withDeadline } from './bench-child.ts';
 import { type Collected, clock } from './fanout-clients.ts';
-import { type BenchResult, percentile, result } from './results.ts';
+import { type BenchResult, median, percentile, result } from './results.ts';
 
 const list = (value: string | undefined, fallback: number[]) =>
   value === undefined ? fallback : value.split(',').map(Number);
@@ -32,6 +33,7 @@ const RATES = list(process.env.BENCH_FANOUT_RATES, [1, 10]);
 const SECONDS = Number(process.env.BENCH_FANOUT_SECONDS ?? 15);
 const DRAIN_SECONDS = Number(process.env.BENCH_FANOUT_DRAIN_SECONDS ?? 15);
 const PROCS = Number(process.env.BENCH_FANOUT_PROCS ?? 4);
+const RUNS = Number(process.env.BENCH_FANOUT_RUNS ?? 1);
 /**
  * Set to a directory: our server writes a CPU profile there per cell (the inspector's
  * profiler, as node --cpu-prof, which NODE_OPTIONS may not carry).
@@ -246,21 +248,45 @@ function describe(c: Cell): string {
   );
 }
 
+/** The median of each figure over runs of one cell (closes summed). */
+function medianCell(cells: Cell[]): Cell {
+  const m = (pick: (c: Cell) => number) => median(cells.map(pick));
+  const closes: Record<string, number> = {};
+  for (const c of cells) {
+    for (const [code, n] of Object.entries(c.closes)) closes[code] = (closes[code] ?? 0) + n;
+  }
+  return {
+    p50: m((c) => c.p50),
+    p99: m((c) => c.p99),
+    delivered: m((c) => c.delivered),
+    events: m((c) => c.events),
+    cpu: m((c) => c.cpu),
+    cpuPerThousand: m((c) => c.cpuPerThousand),
+    clientCpu: m((c) => c.clientCpu),
+    rssMb: m((c) => c.rssMb),
+    closes,
+  };
+}
+
 export async function runFanoutBenches(): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   for (const clients of CLIENTS) {
     for (const rate of RATES) {
-      const raw = SKIP_RAW ? undefined : await runCell('raw', clients, rate);
-      if (raw === undefined) {
-        const ours = await runCell('chronicle', clients, rate);
-        console.error(`  fan-out ${clients} × ${rate}/s, chronicle: ${describe(ours)}`);
-        continue;
+      const raws: Cell[] = [];
+      const ourRuns: Cell[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        if (!SKIP_RAW) {
+          raws.push(await runCell('raw', clients, rate));
+          console.error(`  fan-out ${clients} × ${rate}/s, raw relay: ${describe(raws[run]!)}`);
+        }
+        ourRuns.push(await runCell('chronicle', clients, rate));
+        console.error(`  fan-out ${clients} × ${rate}/s, chronicle: ${describe(ourRuns[run]!)}`);
       }
-      console.error(`  fan-out ${clients} × ${rate}/s, raw relay: ${describe(raw)}`);
-      const ours = await runCell('chronicle', clients, rate);
-      console.error(`  fan-out ${clients} × ${rate}/s, chronicle: ${describe(ours)}`);
+      if (SKIP_RAW) continue;
+      const raw = medianCell(raws);
+      const ours = medianCell(ourRuns);
       const label = `fanout/${clients} clients × ${rate} events/s`;
-      const note = `${SECONDS} s of appends; baseline: raw ws relay (no storage), same run`;
+      const note = `${SECONDS} s of appends, median of ${RUNS}; baseline: raw ws relay (no storage), same run`;
       out.push(
         result(`${label}: p50 to all others`, 'ms', ours.p50, raw.p50, note),
         result(`${label}: p99 to all others`, 'ms', ours.p99, raw.p99, note),
@@ -280,6 +306,13 @@ export async function runFanoutBenches(): Promise<BenchResult[]> {
           'CPU of the server process / deliveries made: the cost of fan-out, less load-sensitive',
         ),
         result(`${label}: server peak RSS`, 'MB', ours.rssMb, raw.rssMb),
+        result(
+          `${label}: clients' CPU`,
+          'cores',
+          ours.clientCpu,
+          raw.clientCpu,
+          "all client processes together; with the server's, what the machine gave the run",
+        ),
       );
     }
   }
