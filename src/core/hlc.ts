@@ -6,7 +6,10 @@
  *    `receive` never a lower one: a replica's HLC never goes backwards, even when its wall clock does.
  * 2. After `receive(remote)` the clock is at least `remote` (so the next `tick` is past it), unless
  *    `remote` is more than `maxDrift` ahead of the wall clock: then the clock moves only to
- *    `now + maxDrift` and reports skew. No event is ever refused for skew.
+ *    `now + maxDrift` and reports skew. Sync refuses events stamped beyond its tolerance before
+ *    they get here (core/clock-skew.ts), so for what it accepts the clock follows fully; the
+ *    cap is a last guard. The clock goes back only in a re-stamp (core/restamp.ts), which takes
+ *    back HLCs no other replica has seen.
  * 3. `encode` is fixed-width, so string order equals (wall, counter) order.
  */
 import type { Hlc } from './ids.ts';

@@ -3,7 +3,7 @@
  * metadata. Every adapter (memory, IndexedDB) passes test/storage/conformance.ts.
  *
  * Invariants (each adapter keeps them; the pure decisions come from core/append.ts):
- * 1. appendLocal and ingest are atomic: all of a call is durable when the promise resolves, or
+ * 1. appendLocal, ingest and restamp are atomic: all of a call is durable when the promise resolves, or
  *    nothing of it is stored.
  * 2. seq, stream versions, positions and the clock are read and written inside the same write
  *    transaction as the events: two handles on one database never hand out the same seq, version
@@ -66,6 +66,24 @@ export interface IngestResult {
   divergent: EventId[];
 }
 
+/** A re-stamp of this replica's own unshared events (core/restamp.ts). */
+export interface RestampRequest {
+  /** Own events up to this seq were handed to a peer: never moved. */
+  sharedSeq: number;
+  /** The corrected wall clock (ms). */
+  now: number;
+  maxClockAheadMs: number;
+  /** The correction a server reported (ms), if one did. */
+  shift?: number;
+}
+
+export interface RestampResult {
+  /** The moved records with their new hlc, time and cursor (same positions), in position order. */
+  changed: LocalRecord[];
+  /** The smallest new cursor: the total order is unchanged below it. */
+  from?: string;
+}
+
 export interface CursorQuery {
   /** Exclusive lower bound (in reverse: exclusive upper bound). */
   after?: string;
@@ -97,6 +115,12 @@ export interface EventLog {
   /** Throws ConcurrencyError, IdempotencyError, QuotaExceededError, StorageError. */
   appendLocal(request: LocalAppendRequest): Promise<LocalAppendResult>;
   ingest(request: IngestRequest): Promise<IngestResult>;
+  /**
+   * Moves this replica's own unshared events stamped beyond the tolerance (core/restamp.ts), in
+   * one transaction, and sets the clock back to the greatest HLC the log then holds (the one
+   * place a replica's clock goes back: it takes back HLCs that no other replica has seen).
+   */
+  restamp(request: RestampRequest): Promise<RestampResult>;
   readByCursor(query: CursorQuery): Promise<LocalRecord[]>;
   /** Records with pos > afterPos, in receive order. */
   readByPos(afterPos: number, limit: number): Promise<LocalRecord[]>;

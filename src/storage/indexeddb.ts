@@ -57,6 +57,8 @@ import type {
   LocalAppendRequest,
   LocalAppendResult,
   OpenOptions,
+  RestampRequest,
+  RestampResult,
   SnapshotMeta,
   SnapshotRecord,
   StorageAdapter,
@@ -70,6 +72,7 @@ import {
   DEFAULT_OPEN_TIMEOUT_MS,
   globalFactory,
 } from './idb-quirks.ts';
+import { restampInTransaction } from './idb-restamp.ts';
 import {
   appKey,
   asCounters,
@@ -217,6 +220,14 @@ class IdbEventLog implements EventLog {
     return this.write('ingest', LOG_STORES, (tx) =>
       ingestInTransaction(tx, { ...request_, replica: this.replicaId }, lookUpIds),
     );
+  }
+
+  async restamp(request_: RestampRequest): Promise<RestampResult> {
+    const result = await this.write('restamp', LOG_STORES, (tx) =>
+      restampInTransaction(tx, this.replicaId, request_),
+    );
+    if (result.changed.length > 0) this.conn.notifyOthers(await this.headPos());
+    return result;
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {

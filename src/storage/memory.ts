@@ -7,8 +7,9 @@
 import { planIngest, planLocalAppend, type ReplicaCounters } from '../core/append.ts';
 import { StoreClosedError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
-import { HLC_ZERO } from '../core/hlc.ts';
+import { compareHlc, decodeHlc, HLC_ZERO } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
+import { planRestamp } from '../core/restamp.ts';
 import type {
   CursorQuery,
   EventLog,
@@ -16,10 +17,13 @@ import type {
   IngestResult,
   LocalAppendRequest,
   LocalAppendResult,
+  RestampRequest,
+  RestampResult,
   SnapshotMeta,
   SnapshotRecord,
   StorageAdapter,
 } from './adapter.ts';
+import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
 
 interface MemoryDatabase {
   replicaId: ReplicaId;
@@ -222,6 +226,43 @@ class MemoryEventLog implements EventLog {
     for (const stream of plan.possibleConflicts) db.conflictStreams.add(stream);
     if (written.length > 0) this.notifyOthers();
     return { written, skewed: plan.skewed, divergent: plan.divergent };
+  }
+
+  async restamp(request: RestampRequest): Promise<RestampResult> {
+    const db = this.check();
+    const head = db.counters.pos;
+    const input = await readRestampInput(this, db.replicaId, head, request);
+    if (input === undefined) return { changed: [] };
+    // Another handle wrote while the plan's reads were out: read again (one transaction).
+    if (db.counters.pos !== head) return this.restamp(request);
+    const { changed } = planRestamp(input);
+    if (changed.length === 0) return { changed: [] };
+    // No await from here on: the rewrite is atomic like a transaction.
+    const records = changed.map((r) => deepFreeze({ event: r.event, pos: r.pos }));
+    for (const record of records) {
+      db.byPos[record.pos - 1] = record;
+      db.byId.set(record.event.id, record);
+    }
+    // The orders are rebuilt: a re-stamp is rare, and moves events inside them.
+    db.byCursor = new CursorOrder();
+    db.byCursor.add(db.byPos);
+    db.byStream = new Map();
+    for (const record of db.byPos) {
+      let order = db.byStream.get(record.event.stream);
+      if (order === undefined) {
+        order = new CursorOrder();
+        db.byStream.set(record.event.stream, order);
+      }
+      order.add([record]);
+    }
+    const all = db.byCursor.view();
+    const top = decodeHlc(hlcOfCursor(all[all.length - 1]!.event.cursor));
+    const clock = compareHlc(top, db.counters.clock) < 0 ? top : db.counters.clock;
+    db.counters = { ...db.counters, clock };
+    this.notifyOthers();
+    let from = records[0]!.event.cursor;
+    for (const r of records) if (r.event.cursor < from) from = r.event.cursor;
+    return { changed: records, from };
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {

@@ -24,6 +24,7 @@ import type {
   StorageAdapter,
 } from '../../src/storage/adapter.ts';
 import { storedEvent } from '../fixtures/events.ts';
+import { restampConformance } from './restamp-conformance.ts';
 
 type NewLocal = ValidNewEvent & { id: EventId };
 
@@ -128,6 +129,8 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
     afterEach(async () => {
       for (const log of opened.splice(0)) await log.close();
     });
+
+    restampConformance(async () => (await fresh()).log);
 
     describe('appendLocal', () => {
       it('assigns dense seq, positions and stream versions starting at 1 (P2, P4, P7, A3)', async () => {

@@ -1,0 +1,75 @@
+/**
+ * A re-stamp's readwrite transaction on the IndexedDB log (adapter.ts `restamp`): the plan's
+ * reads go through the transaction's own segment store, then the segments holding a moved event
+ * are deleted and their events (moved or not) placed again among the others, as a new write is
+ * (core/segments.ts planWrite: a new cursor inside a stored segment splits it), and the counters
+ * get the new largest cursor and the clock set back to it.
+ *
+ * Invariant (indexeddb.ts 1): nothing but requests of this transaction is awaited.
+ */
+
+import type { LocalRecord } from '../core/events.ts';
+import { compareHlc, decodeHlc } from '../core/hlc.ts';
+import { planRestamp } from '../core/restamp.ts';
+import type { SegmentKey } from '../core/segments.ts';
+import { unpackSegment } from '../core/segments.ts';
+import type { RestampRequest, RestampResult } from './adapter.ts';
+import { asCounters, KEY_COUNTERS, plainCounters } from './idb-schema.ts';
+import {
+  applyWrite,
+  placeRecords,
+  readCursorRange,
+  readPosRange,
+  readSegments,
+  request,
+} from './idb-segments.ts';
+import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
+
+export async function restampInTransaction(
+  tx: IDBTransaction,
+  replica: string,
+  restamp: RestampRequest,
+): Promise<RestampResult> {
+  const segments = tx.objectStore('segments');
+  const meta = tx.objectStore('meta');
+  const counters = asCounters(await request(meta.get(KEY_COUNTERS)));
+  const input = await readRestampInput(
+    {
+      readByCursor: (query) => readCursorRange(segments, query, query.limit),
+      readByPos: (afterPos, limit) => readPosRange(segments, afterPos, limit),
+    },
+    replica,
+    counters.pos,
+    restamp,
+  );
+  if (input === undefined) return { changed: [] };
+  const { changed } = planRestamp(input);
+  if (changed.length === 0) return { changed: [] };
+  const ids = segments.index('id');
+  const keys = new Map<string, SegmentKey>();
+  for (const key of await Promise.all(changed.map((r) => request(ids.getKey(r.event.id))))) {
+    const k = key as SegmentKey | undefined;
+    if (k !== undefined) keys.set(k[0], k);
+  }
+  const moved = new Map(changed.map((r) => [r.pos, r]));
+  const records: LocalRecord[] = [];
+  for (const segment of await readSegments(segments, [...keys.values()])) {
+    for (const r of unpackSegment(segment)) records.push(moved.get(r.pos) ?? r);
+  }
+  records.sort((a, b) => a.pos - b.pos);
+  for (const key of keys.values()) segments.delete(key);
+  // Requests run in order: this read sees the deletes.
+  const last = await request(segments.openKeyCursor(null, 'prev'));
+  const placed = await placeRecords(
+    segments,
+    records,
+    last === null ? '' : (last.key as SegmentKey)[1],
+  );
+  applyWrite(segments, placed);
+  const top = decodeHlc(hlcOfCursor(placed.maxCursor));
+  const clock = compareHlc(top, counters.clock) < 0 ? top : counters.clock;
+  meta.put(plainCounters({ ...counters, clock }, placed.maxCursor), KEY_COUNTERS);
+  let from = changed[0]!.event.cursor as string;
+  for (const r of changed) if (r.event.cursor < from) from = r.event.cursor;
+  return { changed, from };
+}
