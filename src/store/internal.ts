@@ -5,12 +5,14 @@
  */
 import type { StoredEventRecord } from '../core/events.ts';
 import type { SyncApi } from '../core/sync-types.ts';
-import type { EventLog, IngestResult } from '../storage/adapter.ts';
+import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 
 export interface StoreInternals {
   readonly log: EventLog;
   readonly replicaId: string;
   readonly maxClockDriftMs: number;
+  /** How far ahead of now() an event may be stamped (core/clock-skew.ts); default 5 min. */
+  readonly maxClockAheadMs?: number;
   /** The store's wall clock, corrected by the offset the sync server reported. */
   now(): number;
   /** Sets the correction added to the raw wall clock (from a server's time at handshake). */
@@ -25,6 +27,12 @@ export interface StoreInternals {
    * larger than the smallest such limit are refused from now on, after restarts too.
    */
   learnPeerLimits?(peer: string, limits: { maxEventBytes: number }): Promise<void>;
+  /**
+   * Re-stamps this replica's own events above `sharedSeq` that are stamped beyond now() +
+   * maxClockAheadMs (core/restamp.ts), then rebases the projections they moved in and tells
+   * watchers. `shift`: the correction a server just reported.
+   */
+  restamp?(request: { sharedSeq: number; shift?: number }): Promise<RestampResult>;
   /** Called with the new head position after any write this handle can see. */
   onChange(listener: (headPos: number) => void): () => void;
   /** Resolves when the store is closing; sync stops then. */

@@ -6,6 +6,10 @@
  * 5. Catch-ups of one projection never overlap (one queue per runtime).
  * 6. Time travel folds into a fresh state and never touches the present state or its progress.
  * 7. A throwing `apply` leaves the state and progress at the last event folded successfully.
+ * 9. After a re-stamp moved events to cursors >= `from` (adapter.ts restamp), no state or
+ *    snapshot that may hold a moved event, or fold around one, is used again: snapshots at or
+ *    after `from` are deleted, and a present state whose cursor is >= `from` is rebased from a
+ *    snapshot before it (or initial()). A state before `from` holds no moved event, old or new.
  * 8. The runtime starts loading as soon as it exists (the store opens): its newest valid snapshot,
  *    and the events after it. This is a head start, never a promise: every state() still catches
  *    up with what is stored when it is called, and a failure here is met again by the caller.
@@ -93,6 +97,22 @@ export class ProjectionRuntime {
       this.initialized = true;
       const head = await this.log.headPos();
       await this.fold(head, onProgress);
+    });
+  }
+
+  /** Events moved to cursors >= `from` (invariant 9); the next state() folds them again. */
+  restamped(from: string): Promise<void> {
+    return this.serial(async () => {
+      const { name, version } = this.projection;
+      const stale = (await this.log.listSnapshots(name, version)).filter((s) => s.cursor >= from);
+      if (stale.length > 0) {
+        await this.log.deleteSnapshots(
+          name,
+          stale.map((s) => ({ version, cursor: s.cursor })),
+        );
+      }
+      if (!this.initialized || this.progress.cursor === '' || this.progress.cursor < from) return;
+      if (!(await this.loadSnapshotBefore(from))) this.reset();
     });
   }
 

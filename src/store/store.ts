@@ -16,6 +16,8 @@
  * 7, 8. An append holds no event larger than the smallest event limit of the store and of the
  *    peers it learnt of (append-limit.ts states and keeps them).
  */
+
+import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
 import type { LocalRecord, NewEvent, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
@@ -29,7 +31,7 @@ import {
   type ValidNewEvent,
   validateAppend,
 } from '../core/validate.ts';
-import type { EventLog, IngestResult } from '../storage/adapter.ts';
+import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
@@ -130,11 +132,14 @@ class Store<E> implements EventStore<E> {
     const closing = new Promise<void>((resolve) => {
       this.resolveClosing = resolve;
     });
+    const maxClockAheadMs = options.maxClockAhead ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
     const maxClockDriftMs = options.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
     const internals: StoreInternals = {
       log,
       replicaId: log.replicaId,
       maxClockDriftMs,
+      maxClockAheadMs,
+      restamp: (request) => this.restamp({ ...request, maxClockAheadMs }),
       now: () => this.now(),
       setClockOffset: (ms) => {
         this.clockOffset = ms;
@@ -211,6 +216,22 @@ class Store<E> implements EventStore<E> {
     const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
     if (result.written.length > 0) await this.feed.notify();
     return result;
+  }
+
+  /** Re-stamps (adapter.ts restamp), then rebases what the moved events were folded in. */
+  private restamp(request: {
+    sharedSeq: number;
+    shift?: number;
+    maxClockAheadMs: number;
+  }): Promise<RestampResult> {
+    return this.guard(async () => {
+      const result = await this.log.restamp({ ...request, now: this.now() });
+      if (result.from === undefined) return result;
+      const from = result.from;
+      await Promise.all([...this.runtimes.values()].map((r) => r.restamped(from)));
+      for (const w of this.watchers.values()) w.changed();
+      return result;
+    });
   }
 
   private present(records: LocalRecord[]): StoredEvent<E>[] {

@@ -19,7 +19,17 @@ export interface StoreOptions<E = unknown> {
   upcasters?: readonly Upcaster[];
   /** Wall clock in ms, for tests. Default Date.now. */
   now?: () => number;
-  /** A remote HLC further ahead than this is followed only this far (default 24 h, in ms). */
+  /**
+   * The clock tolerance (ms, default 5 minutes): sync refuses an event stamped further ahead of
+   * this replica's (server-corrected) clock, and this replica's own unshared events stamped
+   * further ahead are re-stamped once its clock is known to be right (core/clock-skew.ts).
+   */
+  maxClockAhead?: number;
+  /**
+   * The most a remote HLC moves this replica's clock ahead of its wall clock (ms, default 24 h).
+   * Sync refuses what a peer stamped beyond maxClockAhead before it gets here, so only what a
+   * server sends (taken as it is: the server checked it against its own clock) can reach it.
+   */
   maxClockDrift?: number;
   /** 'strict' (default): an append resolves once flushed to disk. */
   durability?: Durability;
