@@ -100,6 +100,7 @@ export class Connection {
       pull: canWrite,
       now: ctx.now,
       maxClockDriftMs: DEFAULT_MAX_CLOCK_DRIFT_MS,
+      maxClockAheadMs: ctx.limits.maxClockAheadMs,
       validateIncoming: (events) => this.validateIncoming(events),
       onError: (error) => {
         if (error.source === 'local') ctx.metrics.error(error.code);

@@ -7,6 +7,7 @@
  * 2. Going over a limit costs the offending connection (an error, or a close), never the process
  *    or the other connections.
  */
+import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import {
   DEFAULT_SERVER_EVENT_BYTES,
   DEFAULT_SYNC_LIMITS,
@@ -57,6 +58,12 @@ export interface ServerLimits extends SyncLimits {
   heartbeatIntervalMs: number;
   /** After a close frame, how long a peer has to answer before the socket is destroyed. Default 5 s. */
   closeGraceMs: number;
+  /**
+   * An event whose HLC wall time is further ahead of the server's clock is refused alone with
+   * CLOCK_SKEW (core/clock-skew.ts); clients correct their clock from the server's at hello.
+   * Default 5 minutes.
+   */
+  maxClockAheadMs: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
@@ -76,6 +83,7 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   headersTimeoutMs: 10_000,
   heartbeatIntervalMs: 30_000,
   closeGraceMs: 5_000,
+  maxClockAheadMs: DEFAULT_MAX_CLOCK_AHEAD_MS,
 };
 
 export function resolveLimits(overrides: Partial<ServerLimits> = {}): ServerLimits {

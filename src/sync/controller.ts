@@ -23,7 +23,19 @@
  * 7. Every event not sent to a peer (refused by it, or too large for it) is reported: lastError
  *    names it, and `refused` lists it (meta `sync.refused`, the last REFUSED_KEPT, kept across
  *    restarts). It is not pending: the batch that covers it moves the peer's checkpoint past it.
+ * 8. Re-stamp (core/restamp.ts): on every peer's hello, after any clock correction and before
+ *    anything is pulled or sent in that session, this replica's own events above the shared
+ *    mark that are stamped beyond its clock + maxClockAheadMs get new HLCs (with a server's
+ *    correction as the shift when one was just made). The shared mark (meta `sync.sharedSeq`)
+ *    is the highest own seq ever handed to any peer; a sender raises it durably before it sends
+ *    (session-sender.ts invariant 9). Re-stamps and mark raises run one at a time, so an event
+ *    is never both handed over and re-stamped.
+ * 9. A peer's clock never corrects ours: with no authority between two replicas, a wrong one
+ *    could move every other (the failure this design removes); its future-stamped events wait
+ *    instead (session-sender.ts invariant 8), and both sides report CLOCK_SKEW.
  */
+
+import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import type { JsonValue } from '../core/events.ts';
 import {
   clockCorrection,
@@ -40,6 +52,7 @@ import type {
   Transport,
 } from '../core/sync-types.ts';
 import type { StoreInternals, SyncController } from '../store/internal.ts';
+import { clockKeeper } from './clock-keeper.ts';
 import { DEFAULT_SYNC_LIMITS, limitsOfPeer, type SyncLimits } from './protocol.ts';
 import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
 import { storeSyncLog } from './store-log.ts';
@@ -80,6 +93,11 @@ export interface SyncControllerOptions {
   timers?: Timers;
   limits?: Partial<SyncLimits>;
   clockCorrectionThresholdMs?: number;
+  /**
+   * Announce this replica as a sync server in hello: a hub its peers correct their clocks to
+   * (invariant 4), as they do to createSyncServer's. Default false.
+   */
+  server?: boolean;
   /** WebSocket class for `{ url }` targets (the `ws` package on Node). */
   WebSocket?: WebSocketConstructor;
 }
@@ -126,6 +144,41 @@ export function createSyncController(
   let refused: RefusedEvent[] = [];
   let clockOffset = 0;
   let lastEmitted = '';
+  const clock = clockKeeper(internals);
+  /**
+   * Moves the clock to a server's (invariant 4) and re-stamps what that shows was stamped ahead
+   * (invariant 8). `serverTime`: its hello's time, or what a clock refusal shows of its clock.
+   */
+  const followServer = async (
+    serverTime: number | undefined,
+    link: Link,
+    force = false,
+  ): Promise<void> => {
+    let shift: number | undefined;
+    if (serverTime !== undefined) {
+      // A refusal is proof that ours is off: follow it however small the difference.
+      const offset = clockCorrection(
+        serverTime,
+        internals.now(),
+        clockOffset,
+        force ? 0 : threshold,
+      );
+      if (offset !== undefined) {
+        shift = offset - clockOffset;
+        clockOffset = offset;
+        internals.setClockOffset(offset);
+      }
+    }
+    try {
+      await clock.restampUnshared(shift);
+    } catch (error) {
+      // Not fatal: the events keep their stamps, and the peer's horizon holds them back.
+      link.lastError = {
+        code: 'STORAGE',
+        message: `re-stamp failed: ${error instanceof Error ? error.message : String(error)}`,
+      };
+    }
+  };
   let closed = false;
 
   const ready = (async () => {
@@ -294,6 +347,7 @@ export function createSyncController(
           break;
         }
         let fatalVersion = false;
+        let peerHello: { server?: boolean; maxClockAheadMs?: number } = {};
         const closedPromise = new Promise<void>((resolve) => {
           connectionClosed = resolve;
         });
@@ -312,18 +366,23 @@ export function createSyncController(
           ...(options.limits !== undefined ? { limits: options.limits } : {}),
           now: () => internals.now(),
           maxClockDriftMs: internals.maxClockDriftMs,
+          ...(internals.maxClockAheadMs !== undefined
+            ? { maxClockAheadMs: internals.maxClockAheadMs }
+            : {}),
+          shareGuard: clock.guard(),
+          schedule: (fn, ms) => {
+            const handle = timers.setTimeout(fn, ms);
+            return () => timers.clearTimeout(handle);
+          },
+          ...(options.server === true ? { isServer: true } : {}),
           onPeerHello: async (hello) => {
             // What the peer accepts, before anything is sent (invariant 6).
             const limits = negotiateLimits(ownLimits, limitsOfPeer(hello));
             await internals
               .learnPeerLimits?.(hello.replica, { maxEventBytes: sendableEventBytes(limits) })
               .catch(() => {});
-            if (hello.server !== true) return undefined;
-            const offset = clockCorrection(hello.time, internals.now(), clockOffset, threshold);
-            if (offset !== undefined) {
-              clockOffset = offset;
-              internals.setClockOffset(offset);
-            }
+            peerHello = hello;
+            await followServer(hello.server === true ? hello.time : undefined, link);
             return undefined;
           },
           onStatus: onStats,
@@ -337,6 +396,12 @@ export function createSyncController(
                 code: error.code,
                 message: error.message,
               });
+            }
+            if (error.heldForClock !== undefined && peerHello.server === true) {
+              // A server refused one of ours for the clock: ours ran ahead since its hello
+              // (invariant 4); its clock is the refusal's limit less its tolerance.
+              const tolerance = peerHello.maxClockAheadMs ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
+              void followServer(error.heldForClock.limit - tolerance, link, true);
             }
             if (error.code === 'PROTOCOL_VERSION') fatalVersion = true;
             emit();

@@ -121,6 +121,11 @@ function parseRefusal(value: unknown): EventRefusal {
       };
     case 'invalid':
       return { from, reason: { kind: 'invalid', field: str(o, 'field', MAX_ERROR_TEXT) } };
+    case 'clock-ahead':
+      return {
+        from,
+        reason: { kind: 'clock-ahead', wall: int(o, 'wall'), limit: int(o, 'limit') },
+      };
     default:
       // A reason of a newer peer: still a refusal of that one event.
       return { from, reason: { kind: 'other', name: r.kind.slice(0, 64) } };
@@ -213,6 +218,7 @@ function parseShape(
       const server = optBool(o, 'server');
       if (server !== undefined) hello.server = server;
       if (o.limits !== undefined) hello.limits = parseLimits(o.limits);
+      if (o.maxClockAheadMs !== undefined) hello.maxClockAheadMs = int(o, 'maxClockAheadMs');
       return hello;
     }
     case 'pull': {

@@ -28,6 +28,10 @@
  *    }`), stores nothing of the batch and drops the batches after it until one starts at `from`
  *    again. The sender leaves that event out for this peer, reports it, and resends from `from`.
  *    Nothing is skipped silently: every event left out for a peer is reported with its id.
+ * 7. Clock tolerance (core/clock-skew.ts): a receiver refuses each event whose HLC wall time is
+ *    beyond its own clock + maxClockAheadMs with a non-fatal `error` CLOCK_SKEW naming it, and
+ *    stores the rest of the batch; a sender never sends a peer an event beyond the peer's clock
+ *    (from its hello) + the peer's maxClockAheadMs: its stream to that peer waits before it.
  */
 import type { StoredEvent } from '../core/events.ts';
 
@@ -62,6 +66,11 @@ export interface HelloMessage {
    * per-event refusals (ErrorMessage.refused).
    */
   limits?: SyncLimits;
+  /**
+   * How far ahead of its clock the sender accepts an event's HLC (ms; core/clock-skew.ts).
+   * Absent (an older peer): DEFAULT_MAX_CLOCK_AHEAD_MS.
+   */
+  maxClockAheadMs?: number;
 }
 
 export interface PullMessage {
@@ -109,6 +118,12 @@ export type RefusalReason =
   | { kind: 'too-large'; bytes: number; limit: number }
   /** It fails the receiver's checks (code VALIDATION); `field` is the path that failed. */
   | { kind: 'invalid'; field: string }
+  /**
+   * Its HLC wall time is beyond the receiver's clock + its maxClockAheadMs (code CLOCK_SKEW):
+   * `wall` the event's, `limit` the latest the receiver accepted when it refused (its clock plus
+   * tolerance). The sender holds the event back rather than leave it out (invariant 7).
+   */
+  | { kind: 'clock-ahead'; wall: number; limit: number }
   /** A reason this side does not know (sent by a newer peer). */
   | { kind: 'other'; name: string };
 
@@ -151,7 +166,7 @@ export type SyncErrorCode =
   | 'ORIGIN_FORBIDDEN' // events claiming a replica that belongs to another subject
   | 'LIMIT_EXCEEDED' // a named limit was passed (see SyncLimits)
   | 'RATE_LIMITED' // too many messages per second
-  | 'CLOCK_SKEW' // a peer's clock is more than maxClockDrift away (reported, never refused)
+  | 'CLOCK_SKEW' // an event stamped beyond the receiver's clock + maxClockAheadMs (refused alone), or a peer's clock that far off (reported)
   | 'STORAGE' // the receiver could not store the batch
   | 'INTERNAL';
 

@@ -6,7 +6,8 @@
  *            within the flow window, then tail the log live (log.onAppend)
  *   ack   →  free window slots, send more
  *
- * Invariants (numbered as in session.ts, whose list the tests cite; protocol.ts's in brackets):
+ * Invariants (5 and 7 are session.ts's, which the tests cite; 8 to 11 are this file's own;
+ * protocol.ts's numbers in brackets):
  * 5. Records the peer holds are not sent back: its own events up to the seq in its hello, and
  *    events written here because this session received them [1]. A run of the latter at the
  *    send position is covered by an empty batch without reading the log (receivedRun).
@@ -18,8 +19,21 @@
  *    the next ack's pump sends everything appended meanwhile (up to maxBatchEvents a message).
  *    A peer is sent one message per round trip, however fast the log grows. Catch-up (a read
  *    that finds more than one batch) still fills the whole window.
+ * 10. Nothing stamped beyond the peer's horizon (core/clock-skew.ts peerHorizon: its clock from
+ *    its hello, plus its tolerance) is sent: the stream waits before the first such event, so it
+ *    is never handed over and stays re-stampable; it goes once re-stamped (core/restamp.ts) or
+ *    once the peer's clock reaches it (a timer looks again). A batch up to there still says
+ *    caughtUp, so the peer can go idle; this side's status keeps the events pending. Toward a
+ *    server the horizon applies only after its clock refusal, until the next clock change: our
+ *    clock is corrected to the server's, and its refusal corrects a jump since. A clock refusal
+ *    is held this way, never left out.
+ * 11. Before own events go out, the shareGuard records them as shared (durably); a re-stamp that
+ *    ran since the records were read makes the pump read them again rather than send stale HLCs.
  */
 
+import { DEFAULT_MAX_CLOCK_AHEAD_MS, isBeyond, peerHorizon } from '../core/clock-skew.ts';
+import type { LocalRecord } from '../core/events.ts';
+import { hlcWall } from '../core/hlc.ts';
 import { jsonByteLength, utf8Length } from '../core/json.ts';
 import { ReceivedSpans } from '../core/received-spans.ts';
 import {
@@ -45,6 +59,7 @@ import {
   type HelloMessage,
   limitsOfPeer,
   type PullMessage,
+  type RefusalReason,
   type SyncErrorCode,
   type SyncLimits,
   type SyncMessage,
@@ -59,6 +74,11 @@ export interface SenderHost {
   storageFailure(error: unknown): void;
   report(): void;
 }
+
+const defaultSchedule = (fn: () => void, ms: number): (() => void) => {
+  const handle = setTimeout(fn, ms);
+  return () => clearTimeout(handle);
+};
 
 /** How many refused ids a session remembers; a peer refusing more is broken (PROTOCOL). */
 export const MAX_REFUSED_PER_SESSION = 10_000;
@@ -82,6 +102,20 @@ export class SessionSender {
    * before `noteIngested` marks them, so the pump waits rather than read and echo them (5).
    */
   pausedForIngest = false;
+  /** The event the stream waits before (invariant 8), while it does. */
+  heldForClock: string | undefined;
+  /** How far the peer's clock is ahead of this one, and its tolerance (invariant 8). */
+  private peerAheadMs = 0;
+  private helloPeerAheadMs = 0;
+  private peerToleranceMs = DEFAULT_MAX_CLOCK_AHEAD_MS;
+  /** Own seq already recorded as shared by this sender (invariant 11). */
+  private sharedSeen = 0;
+  private unsubscribeRestamp: (() => void) | undefined;
+  private cancelWake: (() => void) | undefined;
+  /** Own events in the batches in flight, by id, with their seq (what a refusal names). */
+  private readonly ownInFlight = new Map<string, number>();
+  /** A server refused one of ours for the clock: hold by its horizon until our clock is fixed. */
+  private clockRefusedByServer = false;
 
   private caughtUpSent = false;
   /** The highest head of this log seen so far (noteHead): it only moves forward. */
@@ -118,6 +152,13 @@ export class SessionSender {
     );
   }
 
+  /** The peer's clock, from its hello (invariant 8). */
+  setPeerClock(aheadMs: number, toleranceMs: number | undefined): void {
+    this.peerAheadMs = aheadMs;
+    this.helloPeerAheadMs = aheadMs;
+    this.peerToleranceMs = toleranceMs ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
+  }
+
   /** A head of this log, read or reached by sending: raises knownHead. */
   noteHead(head: number): void {
     if (head > this.knownHead) this.knownHead = head;
@@ -144,6 +185,15 @@ export class SessionSender {
     this.ackedPos = decision.from;
     this.noteHead(head);
     this.outbound = true;
+    // A re-stamp moves HLCs the stream may be holding before (invariant 10): read again. A
+    // server's clock is ours once corrected: the hold a refusal put up goes.
+    this.unsubscribeRestamp = this.options.shareGuard?.onClockChange(() => {
+      if (this.peer?.server === true) {
+        this.peerAheadMs = this.helloPeerAheadMs;
+        this.clockRefusedByServer = false;
+      }
+      this.pump();
+    });
     this.unsubscribe = log.onAppend((newHead) => {
       this.noteHead(newHead);
       // Coalescing (9): while a batch is unacknowledged, appends wait for its ack, whose pump
@@ -171,6 +221,8 @@ export class SessionSender {
         this.ackedPos = decision.ackedPos;
         this.receivedPositions.dropThrough(decision.ackedPos);
         if (decision.ownSeq > this.ackedOwnSeq) this.ackedOwnSeq = decision.ownSeq;
+        // Acknowledged own events can no longer be refused: nothing in flight, nothing to name.
+        if (decision.window.batches.length === 0) this.ownInFlight.clear();
         this.host.report();
         this.pump();
         return;
@@ -186,8 +238,15 @@ export class SessionSender {
    * peer and send again from there. False when there is nothing to report (a repeat) or the
    * refusal is invalid (the session fails with PROTOCOL).
    */
-  onRefused(from: number, eventId: string): boolean {
-    const decision = classifyRefusal(this.window, from, eventId, this.refusedIds.has(eventId));
+  onRefused(from: number, eventId: string, reason?: RefusalReason): boolean {
+    const clock = reason?.kind === 'clock-ahead' ? reason : undefined;
+    // A clock refusal may come again for the resent batch once the event is re-stamped or the
+    // peer's clock moved; only a refusal of a batch no longer in flight is a repeated frame.
+    const inFlight = this.window.batches.some(
+      (b) => b.from === from && b.to > from && b.events?.some((e) => e.id === eventId),
+    );
+    const repeated = clock === undefined ? this.refusedIds.has(eventId) : !inFlight;
+    const decision = classifyRefusal(this.window, from, eventId, repeated);
     switch (decision.kind) {
       case 'duplicate':
         return false;
@@ -202,8 +261,21 @@ export class SessionSender {
           );
           return false;
         }
-        this.refusedIds.add(eventId);
-        this.reported.add(eventId);
+        if (clock === undefined) {
+          this.refusedIds.add(eventId);
+          this.reported.add(eventId);
+        } else {
+          // Held, not left out (invariant 10): the peer's horizon is at most what it accepted.
+          const ahead = clock.limit - this.peerToleranceMs - this.options.now();
+          this.peerAheadMs = Math.min(this.peerAheadMs, ahead);
+          if (this.peer?.server === true) this.clockRefusedByServer = true;
+          // The peer holds none of our events from this one on (clock-keeper.ts invariant 2).
+          const seq = this.ownInFlight.get(eventId);
+          if (seq !== undefined && this.peer !== undefined) {
+            this.sharedSeen = Math.min(this.sharedSeen, seq - 1);
+            void this.options.shareGuard?.refusedForClock(this.peer.replica, seq).catch(() => {});
+          }
+        }
         this.window = decision.window;
         this.sentPos = decision.sentPos;
         // The caught-up mark may have gone out in a batch the peer dropped: mark again.
@@ -240,11 +312,29 @@ export class SessionSender {
     })();
   }
 
+  /**
+   * The peer's clock moves on: look again once it may have reached the held event (invariant 10),
+   * at most a minute from now (a clock may also jump).
+   */
+  private wakeWhenDue(hlc: string, horizon: string): void {
+    this.cancelWake?.();
+    const wait = Math.min(60_000, Math.max(10, hlcWall(hlc) - hlcWall(horizon)));
+    const schedule = this.options.schedule ?? defaultSchedule;
+    this.cancelWake = schedule(() => {
+      this.cancelWake = undefined;
+      this.pump();
+    }, wait);
+  }
+
   /** Called by the session's close(): stops sending and tailing (invariant 7). */
   stop(): void {
     this.stopped = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.unsubscribeRestamp?.();
+    this.unsubscribeRestamp = undefined;
+    this.cancelWake?.();
+    this.cancelWake = undefined;
     this.receivedPositions.clear();
   }
 
@@ -281,6 +371,8 @@ export class SessionSender {
     });
     this.sentPos = batch.to;
     this.eventsSent += batch.events.length;
+    const own = this.options.log.replicaId;
+    for (const e of batch.events) if (e.replica === own) this.ownInFlight.set(e.id, e.seq);
   }
 
   private async pumpOnce(): Promise<void> {
@@ -299,10 +391,34 @@ export class SessionSender {
         if (this.caughtUpSent && run.to >= this.knownHead) return;
         continue;
       }
-      const records = await log.readByPos(from, limits.maxBatchEvents);
+      const generation = this.options.shareGuard?.generation() ?? 0;
+      const read = await log.readByPos(from, limits.maxBatchEvents);
       // A batch began storing while the read was out: what it found may be that batch's, not yet
       // marked as received. The ingest pumps again once they are (invariant 5).
       if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
+      const peerHello = this.peer!;
+      const received = this.receivedPositions;
+      const refused = this.refusedIds;
+      const skip = (r: LocalRecord) =>
+        received.has(r.pos) ||
+        peerHolds(r.event, peerHello) ||
+        (refused.size > 0 && refused.has(r.event.id));
+      // Toward a server, only after a refusal (invariant 10): our clock may have jumped since its
+      // hello, and the server's refusal corrects it, where a guess from our clock would not.
+      const horizon =
+        peerHello.server === true && !this.clockRefusedByServer
+          ? undefined
+          : peerHorizon(this.options.now(), this.peerAheadMs, this.peerToleranceMs);
+      const cut =
+        horizon === undefined ? -1 : read.findIndex((r) => !skip(r) && isBeyond(r.event, horizon));
+      const records = cut < 0 ? read : read.slice(0, cut);
+      const held = cut < 0 ? undefined : read[cut]!.event.id;
+      if (held !== this.heldForClock) {
+        this.heldForClock = held;
+        this.host.report();
+      }
+      if (held !== undefined && horizon !== undefined)
+        this.wakeWhenDue(read[cut]!.event.hlc, horizon);
       if (records.length === 0) {
         if (!this.caughtUpSent) {
           this.caughtUpSent = true;
@@ -312,9 +428,6 @@ export class SessionSender {
         }
         return;
       }
-      const peerHello = this.peer!;
-      const received = this.receivedPositions;
-      const refused = this.refusedIds;
       // Each event's data is stringified once: to size the batches and to encode them. sizeOf
       // sees each event not skipped, in order, once: unless some was left out (rare), `sized`
       // lines up with the batches' events.
@@ -322,10 +435,7 @@ export class SessionSender {
       const batches = planBatches(from, records, {
         ownReplica: log.replicaId,
         limits,
-        skip: (r) =>
-          received.has(r.pos) ||
-          peerHolds(r.event, peerHello) ||
-          (refused.size > 0 && refused.has(r.event.id)),
+        skip,
         sizeOf: (event) => {
           const text = dataTextOf(event);
           sized.push(text);
@@ -335,7 +445,16 @@ export class SessionSender {
           utf8Length(sized[sized.length - 1] ?? dataTextOf(event)) +
           (event.meta === undefined ? 0 : jsonByteLength(event.meta)),
       });
-      const reachesHead = records.length < limits.maxBatchEvents;
+      const reachesHead = held !== undefined || read.length < limits.maxBatchEvents;
+      const ownSeq = Math.max(0, ...batches.map((b) => b.ownSeq));
+      const guard = this.options.shareGuard;
+      if (guard !== undefined && ownSeq > this.sharedSeen) {
+        const shared = await guard.share(peerHello.replica, ownSeq, generation);
+        if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
+        // A re-stamp ran since the read: read again (invariant 11).
+        if (!shared) continue;
+        this.sharedSeen = ownSeq;
+      }
       let plannedBefore = 0;
       const aligned = sized.length === batches.reduce((n, b) => n + b.events.length, 0);
       for (let i = 0; i < batches.length; i++) {

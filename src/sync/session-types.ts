@@ -29,6 +29,11 @@ export interface SessionError {
    * e.g. over the peer's maxEventBytes) or the peer refused it (`peer`). Never silent.
    */
   skipped?: RefusalReason;
+  /**
+   * Set when the peer refused event `eventId` for the clock (reason `clock-ahead`): this side
+   * holds it back for that peer; `limit` is the peer's clock + tolerance when it refused.
+   */
+  heldForClock?: { wall: number; limit: number };
 }
 
 export interface SessionStats {
@@ -57,6 +62,8 @@ export interface SessionStats {
   peerCaughtUp: boolean;
   eventsReceived: number;
   eventsSent: number;
+  /** Id of the event the stream to the peer waits before: stamped beyond the peer's clock. */
+  heldForClock?: string;
   closed: boolean;
 }
 
@@ -75,8 +82,21 @@ export interface PeerSessionOptions {
   pull?: boolean;
   /** This side's wall clock, sent in hello. */
   now(): number;
-  /** A peer whose hello time is further than this from now() is reported as CLOCK_SKEW. */
+  /** Kept for callers; the session reads maxClockAheadMs. */
   maxClockDriftMs: number;
+  /**
+   * The clock tolerance (core/clock-skew.ts, default DEFAULT_MAX_CLOCK_AHEAD_MS): an incoming
+   * event stamped further ahead of now() is refused alone (CLOCK_SKEW), a peer whose hello time
+   * is further away is reported, and it is announced in hello.
+   */
+  maxClockAheadMs?: number;
+  /**
+   * Makes this side's own events "shared" before they are sent (core/restamp.ts: only unshared
+   * ones may be re-stamped). Absent on a server, which stamps nothing.
+   */
+  shareGuard?: ShareGuard;
+  /** Runs `fn` after `ms` (injectable for virtual time); returns a cancel. Default setTimeout. */
+  schedule?(fn: () => void, ms: number): () => void;
   /**
    * Last check of a batch before it is stored (the server: scope, replica ownership). A refusal
    * is sent to the peer as a fatal error; nothing of the batch is stored.
@@ -96,6 +116,24 @@ export interface PeerSessionOptions {
   onError?(error: SessionError): void;
   /** This side holds everything the peer had when its catch-up ended (may repeat). */
   onCaughtUp?(): void;
+}
+
+/** Keeps a send and a re-stamp (clock-keeper.ts) from crossing. */
+export interface ShareGuard {
+  /** Grows with every re-stamp that moved something. */
+  generation(): number;
+  /**
+   * Records durably that own events up to `seq` are handed to `peer`; false (nothing recorded)
+   * when a re-stamp ran since `generation`: what was read before it may be stale.
+   */
+  share(peer: string, seq: number, generation: number): Promise<boolean>;
+  /** `peer` refused our own event of seq `seq` for the clock: it holds none from there on. */
+  refusedForClock(peer: string, seq: number): Promise<void>;
+  /**
+   * Called after each re-stamp pass (and the clock correction before it): the sender's picture
+   * of its peer's clock and the HLCs it read may be stale. Returns unsubscribe.
+   */
+  onClockChange(listener: () => void): () => void;
 }
 
 export interface PeerSession {

@@ -24,8 +24,14 @@
  * 5. Records the peer holds are not sent back (session-sender.ts states and keeps it).
  * 6. An exact duplicate of a hello or pull is ignored; any other repetition is a PROTOCOL error.
  * 7. After close() (or a fatal error) nothing more is sent, stored or acknowledged.
+ * 8. An event stamped beyond this side's clock + maxClockAheadMs is refused alone [6, 7] with
+ *    CLOCK_SKEW (reason `clock-ahead`), like an event too large: nothing of its batch is stored
+ *    and the peer resends without it, holding it back (core/clock-skew.ts invariant 1). A client
+ *    does not check what a server sends: the server checked it against its own clock, which is
+ *    the authority clients correct theirs to.
  */
 
+import { acceptLimit, DEFAULT_MAX_CLOCK_AHEAD_MS, isBeyond } from '../core/clock-skew.ts';
 import { ChronicleError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import {
@@ -83,6 +89,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   for (const name of SYNC_LIMIT_NAMES)
     limits[name] = options.limits?.[name] ?? DEFAULT_SYNC_LIMITS[name];
   const pullEnabled = options.pull ?? true;
+  const aheadMs = options.maxClockAheadMs ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
 
   let closed = false;
   let peer: HelloMessage | undefined;
@@ -110,6 +117,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       eventsSent: sender.eventsSent,
       closed,
     };
+    if (sender.heldForClock !== undefined) s.heldForClock = sender.heldForClock;
     if (peer !== undefined) {
       s.peer = peer;
       s.peerLimits = limitsOfPeer(peer);
@@ -207,6 +215,18 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     report();
   };
 
+  /** Why `event` is refused for the clock (invariant 8, core/clock-skew.ts invariant 1). */
+  const clockRefusal = (event: { id: string; time: number }) => {
+    const limit = Math.floor(options.now()) + aheadMs;
+    const ahead = Math.round((event.time - options.now()) / 1000);
+    return {
+      code: 'CLOCK_SKEW' as const,
+      message: `event ${event.id} is stamped ${ahead} s ahead of this clock (tolerance ${Math.round(aheadMs / 1000)} s): not stored`,
+      eventId: event.id,
+      reason: { kind: 'clock-ahead' as const, wall: event.time, limit },
+    };
+  };
+
   // ---- receiving -----------------------------------------------------------------------------
 
   const onHello = async (m: HelloMessage, text: string): Promise<void> => {
@@ -223,7 +243,11 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     const refusal = await options.onPeerHello?.(m);
     if (refusal !== undefined) return fail(refusal.code, refusal.message);
     if (closed) return;
-    if (Math.abs(m.time - options.now()) > options.maxClockDriftMs) {
+    // After onPeerHello: a client has corrected its clock from a server's hello by now. A server
+    // takes a client's clock as its own (the client corrects to it).
+    const peerAhead = options.isServer === true ? 0 : m.time - options.now();
+    sender.setPeerClock(peerAhead, m.maxClockAheadMs);
+    if (Math.abs(m.time - options.now()) > aheadMs) {
       options.onError?.({
         code: 'CLOCK_SKEW',
         message: `the peer's clock is ${Math.round((m.time - options.now()) / 1000)} s away from this one`,
@@ -269,6 +293,13 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         send({ type: 'ack', to: recv.pos });
         break;
       case 'apply': {
+        // Invariant 8 (clock): refused alone, like a too-large event; a client takes what a server
+        // sends (the server checked it against its own clock, the authority).
+        if (peer.server !== true || options.isServer === true) {
+          const limit = acceptLimit(options.now(), aheadMs);
+          const ahead = m.events.find((e) => isBeyond(e, limit));
+          if (ahead !== undefined) return refuseEvent(m, clockRefusal(ahead));
+        }
         const refusal = await options.validateIncoming?.(m.events, peer, messageBytes);
         if (closed) return;
         if (refusal !== undefined) {
@@ -354,9 +385,13 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         };
         if (m.eventId !== undefined) seen.eventId = m.eventId;
         if (m.refused !== undefined && m.eventId !== undefined && m.fatal !== true) {
-          // Skip that event for this peer and resend the rest (protocol 6).
-          seen.skipped = m.refused.reason;
-          if (!sender.onRefused(m.refused.from, m.eventId)) return;
+          // Skip that event for this peer and resend the rest (protocol 6); an event refused for
+          // the clock is held back instead (protocol 7).
+          const reason = m.refused.reason;
+          if (reason.kind === 'clock-ahead') {
+            seen.heldForClock = { wall: reason.wall, limit: reason.limit };
+          } else seen.skipped = reason;
+          if (!sender.onRefused(m.refused.from, m.eventId, reason)) return;
           options.onError?.(seen);
           return;
         }
@@ -391,6 +426,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       seq,
       time: Math.floor(options.now()),
       limits,
+      maxClockAheadMs: aheadMs,
     };
     if (options.isServer === true) hello.server = true;
     send(hello);
