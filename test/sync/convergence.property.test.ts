@@ -115,6 +115,7 @@ interface Node {
   internals: TestInternals;
   controller: SyncController;
   skew: number;
+  server: boolean;
 }
 
 /** A simple projection folded over the ordered log: per stream, the data in order and a count. */
@@ -138,27 +139,31 @@ async function runScenario(scenario: Scenario): Promise<void> {
     rngState = (rngState * 48271) % 2147483647;
     return rngState / 2147483647;
   };
-  const controllerFor = (internals: TestInternals) =>
+  // The hub stands in for the server: it announces itself as one, so the replicas correct their
+  // clocks to it and re-stamp what they stamped ahead (controller.ts invariants 4 and 8).
+  const controllerFor = (internals: TestInternals, server = false) =>
     createSyncController(internals, {
+      server,
       timers: time,
       random,
       backoff: { initialMs: 20, maxMs: 400, healthyAfterMs: 1000 },
       // Small batches and a narrow window: catch-up spans many batches and waits for acks.
       limits: { maxBatchEvents: 3, maxInFlightBatches: 2 },
     });
-  const makeNode = async (skew: number): Promise<Node> => {
+  const makeNode = async (skew: number, server = false): Promise<Node> => {
     const node = { skew } as Node;
     const { storage, internals } = await memoryReplica({
       clock: () => BASE_TIME + time.now + node.skew,
     });
     node.storage = storage;
     node.internals = internals;
-    node.controller = controllerFor(internals);
+    node.controller = controllerFor(internals, server);
+    node.server = server;
     return node;
   };
   const replicas: Node[] = [];
   for (let i = 0; i < scenario.replicas; i++) replicas.push(await makeNode(scenario.skews[i]!));
-  const hub = await makeNode(0);
+  const hub = await makeNode(0, true);
 
   const pairs: [MemoryTransport, MemoryTransport][] = replicas.map((_, i) =>
     memoryTransportPair({ seed: scenario.seed + i, faults, schedule: time.schedule }),
@@ -173,7 +178,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
     await n.internals.log.close();
     const log = await n.storage.open();
     n.internals = makeInternals(log, { clock: () => BASE_TIME + time.now + n.skew });
-    n.controller = controllerFor(n.internals);
+    n.controller = controllerFor(n.internals, n.server);
   };
 
   const connect = (i: number) => {

@@ -3,6 +3,7 @@
  * the SyncFactory), with an append helper and an injectable wall clock.
  */
 
+import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../../src/core/clock-skew.ts';
 import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../../src/core/hlc.ts';
 import { EventId } from '../../src/core/ids.ts';
@@ -81,6 +82,13 @@ export function makeInternals(log: EventLog, options: TestInternalsOptions = {})
       notify(result.written);
       return result;
     },
+    // The store's re-stamp (store.ts), without projections to rebase.
+    restamp: (request) =>
+      log.restamp({
+        ...request,
+        now: internals.now(),
+        maxClockAheadMs: internals.maxClockAheadMs ?? DEFAULT_MAX_CLOCK_AHEAD_MS,
+      }),
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
