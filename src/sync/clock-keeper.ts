@@ -5,7 +5,7 @@
  * Invariants:
  * 1. Per peer, the share (meta `sync.sharedSeq`: { peer replica: seq }) is durable before any
  *    own event up to it is handed to a transport toward that peer (session-sender.ts invariant
- *    10). The mark is the largest share: every own event a peer may hold is at or below it.
+ *    11). The mark is the largest share: every own event a peer may hold is at or below it.
  * 2. A peer's share goes down only on its clock refusal of our own event of seq s: it holds none
  *    of our events from s on (its clock only moves forward, so it refused them before too, and
  *    later own events are stamped later still), so its share becomes at most s - 1.
@@ -15,6 +15,7 @@
  * 4. Only events above the mark are ever re-stamped (core/restamp.ts invariant 1).
  */
 import type { JsonValue } from '../core/events.ts';
+import { clockCorrection } from '../core/sync.ts';
 import type { StoreInternals } from '../store/internal.ts';
 import type { ShareGuard } from './session-types.ts';
 
@@ -25,8 +26,13 @@ const ANY_PEER = '*';
 export interface ClockKeeper {
   /** A guard for one session (session-types.ts ShareGuard). */
   guard(): ShareGuard;
-  /** Re-stamps own unshared events beyond the tolerance; `shift`: a server's correction. */
-  restampUnshared(shift: number | undefined): Promise<void>;
+  /**
+   * Moves this replica's clock to a server's (`serverTime`: its hello's time, or what its clock
+   * refusal shows; undefined: no server) when it differs by more than the threshold (always
+   * when `force`: a refusal is proof ours is off), then re-stamps the own unshared events that
+   * shows were stamped ahead (controller.ts invariants 4 and 8).
+   */
+  followServer(serverTime: number | undefined, force?: boolean): Promise<void>;
 }
 
 function parseShares(value: JsonValue | undefined): Map<string, number> {
@@ -40,7 +46,11 @@ function parseShares(value: JsonValue | undefined): Map<string, number> {
   return out;
 }
 
-export function clockKeeper(internals: StoreInternals): ClockKeeper {
+export function clockKeeper(
+  internals: StoreInternals,
+  options: { thresholdMs: number },
+): ClockKeeper {
+  let clockOffset = 0;
   let queue: Promise<unknown> = Promise.resolve();
   let restamps = 0;
   const listeners = new Set<() => void>();
@@ -56,10 +66,10 @@ export function clockKeeper(internals: StoreInternals): ClockKeeper {
     for (const [peer, seq] of shares) value[peer] = seq;
     await internals.log.setMeta(SHARED_SEQ_META_KEY, value);
   };
-  const notify = () => {
+  const notify = (): void => {
     for (const listener of [...listeners]) listener();
   };
-  return {
+  const keeper: ClockKeeper = {
     guard(): ShareGuard {
       /** What this session already made durable, to skip writes (invariant 1). */
       const known = new Map<string, number>();
@@ -92,19 +102,35 @@ export function clockKeeper(internals: StoreInternals): ClockKeeper {
         },
       };
     },
-    restampUnshared: (shift) =>
-      serial(async () => {
-        try {
-          if (internals.restamp === undefined) return;
-          const mark = Math.max(0, ...(await load()).values());
-          const request: { sharedSeq: number; shift?: number } = { sharedSeq: mark };
-          if (shift !== undefined) request.shift = shift;
-          const result = await internals.restamp(request);
-          if (result.changed.length > 0) restamps += 1;
-        } finally {
-          // After every re-stamp pass (and the correction before it): senders look again.
-          notify();
+    followServer(serverTime, force = false) {
+      let shift: number | undefined;
+      if (serverTime !== undefined) {
+        const threshold = force ? 0 : options.thresholdMs;
+        const offset = clockCorrection(serverTime, internals.now(), clockOffset, threshold);
+        if (offset !== undefined) {
+          shift = offset - clockOffset;
+          clockOffset = offset;
+          internals.setClockOffset(offset);
         }
-      }),
+      }
+      return restampUnshared(shift);
+    },
   };
+  return keeper;
+
+  function restampUnshared(shift: number | undefined): Promise<void> {
+    return serial(async () => {
+      try {
+        if (internals.restamp === undefined) return;
+        const mark = Math.max(0, ...(await load()).values());
+        const request: { sharedSeq: number; shift?: number } = { sharedSeq: mark };
+        if (shift !== undefined) request.shift = shift;
+        const result = await internals.restamp(request);
+        if (result.changed.length > 0) restamps += 1;
+      } finally {
+        // After every re-stamp pass (and the correction before it): senders look again.
+        notify();
+      }
+    });
+  }
 }

@@ -28,7 +28,7 @@
  *    mark that are stamped beyond its clock + maxClockAheadMs get new HLCs (with a server's
  *    correction as the shift when one was just made). The shared mark (meta `sync.sharedSeq`)
  *    is the highest own seq ever handed to any peer; a sender raises it durably before it sends
- *    (session-sender.ts invariant 9). Re-stamps and mark raises run one at a time, so an event
+ *    (session-sender.ts invariant 11). Re-stamps and mark raises run one at a time, so an event
  *    is never both handed over and re-stamped.
  * 9. A peer's clock never corrects ours: with no authority between two replicas, a wrong one
  *    could move every other (the failure this design removes); its future-stamped events wait
@@ -38,7 +38,6 @@
 import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import type { JsonValue } from '../core/events.ts';
 import {
-  clockCorrection,
   DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS,
   negotiateLimits,
   sendableEventBytes,
@@ -142,43 +141,16 @@ export function createSyncController(
   let acked: Record<string, AckedMark> = {};
   /** Events not sent to a peer (invariant 7), oldest first. */
   let refused: RefusedEvent[] = [];
-  let clockOffset = 0;
   let lastEmitted = '';
-  const clock = clockKeeper(internals);
-  /**
-   * Moves the clock to a server's (invariant 4) and re-stamps what that shows was stamped ahead
-   * (invariant 8). `serverTime`: its hello's time, or what a clock refusal shows of its clock.
-   */
-  const followServer = async (
-    serverTime: number | undefined,
-    link: Link,
-    force = false,
-  ): Promise<void> => {
-    let shift: number | undefined;
-    if (serverTime !== undefined) {
-      // A refusal is proof that ours is off: follow it however small the difference.
-      const offset = clockCorrection(
-        serverTime,
-        internals.now(),
-        clockOffset,
-        force ? 0 : threshold,
-      );
-      if (offset !== undefined) {
-        shift = offset - clockOffset;
-        clockOffset = offset;
-        internals.setClockOffset(offset);
-      }
-    }
-    try {
-      await clock.restampUnshared(shift);
-    } catch (error) {
-      // Not fatal: the events keep their stamps, and the peer's horizon holds them back.
+  const clock = clockKeeper(internals, { thresholdMs: threshold });
+  /** Follows a server's clock (invariants 4, 8); a failed re-stamp is reported, not fatal. */
+  const followServer = (serverTime: number | undefined, link: Link, force = false) =>
+    clock.followServer(serverTime, force).catch((error: unknown) => {
       link.lastError = {
         code: 'STORAGE',
         message: `re-stamp failed: ${error instanceof Error ? error.message : String(error)}`,
       };
-    }
-  };
+    });
   let closed = false;
 
   const ready = (async () => {

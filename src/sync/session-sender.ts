@@ -31,9 +31,8 @@
  *    ran since the records were read makes the pump read them again rather than send stale HLCs.
  */
 
-import { DEFAULT_MAX_CLOCK_AHEAD_MS, isBeyond, peerHorizon } from '../core/clock-skew.ts';
+import { isBeyond } from '../core/clock-skew.ts';
 import type { LocalRecord } from '../core/events.ts';
-import { hlcWall } from '../core/hlc.ts';
 import { jsonByteLength, utf8Length } from '../core/json.ts';
 import { ReceivedSpans } from '../core/received-spans.ts';
 import {
@@ -51,6 +50,7 @@ import {
   windowAllows,
   windowPush,
 } from '../core/sync.ts';
+import { ClockHold } from './clock-hold.ts';
 import { type DataTextOf, dataTextOf, wireSize } from './event-codec.ts';
 import type { SyncIngestResult } from './log.ts';
 import {
@@ -74,11 +74,6 @@ export interface SenderHost {
   storageFailure(error: unknown): void;
   report(): void;
 }
-
-const defaultSchedule = (fn: () => void, ms: number): (() => void) => {
-  const handle = setTimeout(fn, ms);
-  return () => clearTimeout(handle);
-};
 
 /** How many refused ids a session remembers; a peer refusing more is broken (PROTOCOL). */
 export const MAX_REFUSED_PER_SESSION = 10_000;
@@ -104,18 +99,11 @@ export class SessionSender {
   pausedForIngest = false;
   /** The event the stream waits before (invariant 8), while it does. */
   heldForClock: string | undefined;
-  /** How far the peer's clock is ahead of this one, and its tolerance (invariant 8). */
-  private peerAheadMs = 0;
-  private helloPeerAheadMs = 0;
-  private peerToleranceMs = DEFAULT_MAX_CLOCK_AHEAD_MS;
   /** Own seq already recorded as shared by this sender (invariant 11). */
   private sharedSeen = 0;
   private unsubscribeRestamp: (() => void) | undefined;
-  private cancelWake: (() => void) | undefined;
-  /** Own events in the batches in flight, by id, with their seq (what a refusal names). */
-  private readonly ownInFlight = new Map<string, number>();
-  /** A server refused one of ours for the clock: hold by its horizon until our clock is fixed. */
-  private clockRefusedByServer = false;
+  /** The peer's clock as this side sees it (clock-hold.ts). */
+  private readonly clock: ClockHold;
 
   private caughtUpSent = false;
   /** The highest head of this log seen so far (noteHead): it only moves forward. */
@@ -140,6 +128,7 @@ export class SessionSender {
     private readonly host: SenderHost,
   ) {
     this.limits = limits;
+    this.clock = new ClockHold(() => options.now(), options.schedule);
   }
 
   /** Everything up to this log's known head was sent and acknowledged. */
@@ -153,10 +142,8 @@ export class SessionSender {
   }
 
   /** The peer's clock, from its hello (invariant 8). */
-  setPeerClock(aheadMs: number, toleranceMs: number | undefined): void {
-    this.peerAheadMs = aheadMs;
-    this.helloPeerAheadMs = aheadMs;
-    this.peerToleranceMs = toleranceMs ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
+  setPeerClock(peer: { server: boolean; aheadMs: number; toleranceMs: number | undefined }): void {
+    this.clock.setPeer(peer);
   }
 
   /** A head of this log, read or reached by sending: raises knownHead. */
@@ -188,10 +175,7 @@ export class SessionSender {
     // A re-stamp moves HLCs the stream may be holding before (invariant 10): read again. A
     // server's clock is ours once corrected: the hold a refusal put up goes.
     this.unsubscribeRestamp = this.options.shareGuard?.onClockChange(() => {
-      if (this.peer?.server === true) {
-        this.peerAheadMs = this.helloPeerAheadMs;
-        this.clockRefusedByServer = false;
-      }
+      this.clock.clockChanged();
       this.pump();
     });
     this.unsubscribe = log.onAppend((newHead) => {
@@ -222,7 +206,7 @@ export class SessionSender {
         this.receivedPositions.dropThrough(decision.ackedPos);
         if (decision.ownSeq > this.ackedOwnSeq) this.ackedOwnSeq = decision.ownSeq;
         // Acknowledged own events can no longer be refused: nothing in flight, nothing to name.
-        if (decision.window.batches.length === 0) this.ownInFlight.clear();
+        if (decision.window.batches.length === 0) this.clock.noteAllAcked();
         this.host.report();
         this.pump();
         return;
@@ -266,11 +250,8 @@ export class SessionSender {
           this.reported.add(eventId);
         } else {
           // Held, not left out (invariant 10): the peer's horizon is at most what it accepted.
-          const ahead = clock.limit - this.peerToleranceMs - this.options.now();
-          this.peerAheadMs = Math.min(this.peerAheadMs, ahead);
-          if (this.peer?.server === true) this.clockRefusedByServer = true;
+          const seq = this.clock.refused(eventId, clock.limit);
           // The peer holds none of our events from this one on (clock-keeper.ts invariant 2).
-          const seq = this.ownInFlight.get(eventId);
           if (seq !== undefined && this.peer !== undefined) {
             this.sharedSeen = Math.min(this.sharedSeen, seq - 1);
             void this.options.shareGuard?.refusedForClock(this.peer.replica, seq).catch(() => {});
@@ -312,20 +293,6 @@ export class SessionSender {
     })();
   }
 
-  /**
-   * The peer's clock moves on: look again once it may have reached the held event (invariant 10),
-   * at most a minute from now (a clock may also jump).
-   */
-  private wakeWhenDue(hlc: string, horizon: string): void {
-    this.cancelWake?.();
-    const wait = Math.min(60_000, Math.max(10, hlcWall(hlc) - hlcWall(horizon)));
-    const schedule = this.options.schedule ?? defaultSchedule;
-    this.cancelWake = schedule(() => {
-      this.cancelWake = undefined;
-      this.pump();
-    }, wait);
-  }
-
   /** Called by the session's close(): stops sending and tailing (invariant 7). */
   stop(): void {
     this.stopped = true;
@@ -333,8 +300,7 @@ export class SessionSender {
     this.unsubscribe = undefined;
     this.unsubscribeRestamp?.();
     this.unsubscribeRestamp = undefined;
-    this.cancelWake?.();
-    this.cancelWake = undefined;
+    this.clock.stop();
     this.receivedPositions.clear();
   }
 
@@ -371,8 +337,7 @@ export class SessionSender {
     });
     this.sentPos = batch.to;
     this.eventsSent += batch.events.length;
-    const own = this.options.log.replicaId;
-    for (const e of batch.events) if (e.replica === own) this.ownInFlight.set(e.id, e.seq);
+    this.clock.noteSent(batch.events, this.options.log.replicaId);
   }
 
   private async pumpOnce(): Promise<void> {
@@ -405,10 +370,7 @@ export class SessionSender {
         (refused.size > 0 && refused.has(r.event.id));
       // Toward a server, only after a refusal (invariant 10): our clock may have jumped since its
       // hello, and the server's refusal corrects it, where a guess from our clock would not.
-      const horizon =
-        peerHello.server === true && !this.clockRefusedByServer
-          ? undefined
-          : peerHorizon(this.options.now(), this.peerAheadMs, this.peerToleranceMs);
+      const horizon = this.clock.horizon();
       const cut =
         horizon === undefined ? -1 : read.findIndex((r) => !skip(r) && isBeyond(r.event, horizon));
       const records = cut < 0 ? read : read.slice(0, cut);
@@ -417,8 +379,9 @@ export class SessionSender {
         this.heldForClock = held;
         this.host.report();
       }
-      if (held !== undefined && horizon !== undefined)
-        this.wakeWhenDue(read[cut]!.event.hlc, horizon);
+      if (held !== undefined && horizon !== undefined) {
+        this.clock.wakeFor(read[cut]!.event.hlc, horizon, () => this.pump());
+      }
       if (records.length === 0) {
         if (!this.caughtUpSent) {
           this.caughtUpSent = true;

@@ -246,7 +246,11 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     // After onPeerHello: a client has corrected its clock from a server's hello by now. A server
     // takes a client's clock as its own (the client corrects to it).
     const peerAhead = options.isServer === true ? 0 : m.time - options.now();
-    sender.setPeerClock(peerAhead, m.maxClockAheadMs);
+    sender.setPeerClock({
+      server: m.server === true,
+      aheadMs: peerAhead,
+      toleranceMs: m.maxClockAheadMs,
+    });
     if (Math.abs(m.time - options.now()) > aheadMs) {
       options.onError?.({
         code: 'CLOCK_SKEW',
