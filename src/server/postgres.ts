@@ -39,7 +39,6 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import pg from 'pg';
 import { StorageError } from '../core/errors.ts';
-import type { LocalRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
@@ -55,7 +54,12 @@ import {
 } from './postgres-schema.ts';
 import { type PostgresDatabase, PostgresSpaceLog } from './postgres-space.ts';
 import { RecentBudget } from './recent-records.ts';
-import { assertSpaceName, type ServerStorage, type SpaceLog } from './storage.ts';
+import {
+  assertSpaceName,
+  type IngestWritten,
+  type ServerStorage,
+  type SpaceLog,
+} from './storage.ts';
 
 export interface PostgresStorageOptions {
   /** Most connections this storage opens at once, besides the LISTEN one (default 10). */
@@ -93,7 +97,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   private readonly open = new Map<string, PostgresSpaceLog>();
   private ready: Promise<void> | undefined;
   /** Ingests commit in groups (invariant 10). */
-  private readonly commits: AsyncGroupCommit<IngestPiece, LocalRecord[]>;
+  private readonly commits: AsyncGroupCommit<IngestPiece, IngestWritten>;
   private closed = false;
   /** close()'s shutdown, once begun: no new ingests, while those handed over still commit. */
   private shutting: Promise<void> | undefined;
@@ -186,7 +190,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   }
 
   /** Hands an ingest to the next group commit (invariant 10). */
-  ingest(piece: IngestPiece, committed: (records: LocalRecord[]) => void): Promise<LocalRecord[]> {
+  ingest(piece: IngestPiece, committed: (result: IngestWritten) => void): Promise<IngestWritten> {
     if (this.shutting !== undefined) {
       return Promise.reject(new StorageError('STORAGE', `${this.name} is closed`));
     }

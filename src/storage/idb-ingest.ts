@@ -8,9 +8,10 @@
  * of a browser catch-up (50,000 events: 3.6 s with lookups, 2.0 s without). An event the log
  * holds cannot slip in unnoticed: new events only ever go into added segments (indexeddb.ts
  * invariant 3), so its segment's `add` fails on the unique `id` index, or its cursor falls
- * inside a stored segment and planWrite refuses the split. The transaction then aborts with
- * nothing of it kept, and the caller runs the batch again with `lookUpIds` true, which skips the
- * held events and reports the divergent ones.
+ * inside a stored segment and planWrite refuses the split; an event reusing a held (replica, seq)
+ * fails the unique `slot` index the same way. The transaction then aborts with nothing of it
+ * kept, and the caller runs the batch again with `lookUpIds` true, which looks ids and slots up,
+ * skips the held events and resolves the colliding copies (core/copies.ts).
  */
 import {
   type IngestInput,
@@ -18,6 +19,7 @@ import {
   planIngest,
   type ReplicaCounters,
 } from '../core/append.ts';
+import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
 import {
   asCounters,
@@ -26,7 +28,14 @@ import {
   type StoredCounters,
   type StreamRow,
 } from './idb-schema.ts';
-import { applyWrite, lookupIds, placeRecords, request } from './idb-segments.ts';
+import {
+  applyWrite,
+  lookupIds,
+  lookupSlots,
+  placeRecords,
+  removeRecords,
+  request,
+} from './idb-segments.ts';
 
 /**
  * The log's part of a write, shared by appendLocal and an ingest (each writes its own stream
@@ -54,7 +63,7 @@ export async function ingestInTransaction(
   const meta = tx.objectStore('meta');
   const streams = tx.objectStore('streams');
   const names = [...new Set(input.events.map((e) => e.stream))];
-  const [rawCounters, rows, existing] = await Promise.all([
+  const [rawCounters, rows, existing, slots] = await Promise.all([
     request(meta.get(KEY_COUNTERS)),
     Promise.all(names.map((s) => request(streams.get(s)) as Promise<StreamRow | undefined>)),
     lookUpIds
@@ -63,15 +72,29 @@ export async function ingestInTransaction(
           input.events.map((e) => e.id),
         )
       : [],
+    lookUpIds
+      ? lookupSlots(
+          segments,
+          input.events.map((e) => slotOf(e)),
+        )
+      : [],
   ]);
   const rowOf = new Map(names.map((s, i) => [s, rows[i]]));
   const counters: StoredCounters = asCounters(rawCounters);
   const plan = planIngest(input, {
     counters,
-    existing: existing.map((r) => r?.event),
+    existing,
+    slots,
     streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
   });
-  if (plan.write.length === 0) return plan;
+  // Losers leave first: a winner may reuse their id, slot and cursor (core/copies.ts).
+  await removeRecords(segments, plan.remove);
+  if (plan.write.length === 0) {
+    if (plan.remove.length > 0 || plan.counters.seq !== counters.seq) {
+      meta.put(plainCounters(plan.counters, counters.maxCursor), KEY_COUNTERS);
+    }
+    return plan;
+  }
   await writeRecords(tx, plan.write, counters, plan.counters);
   for (const stream of new Set([...plan.streamVersions.keys(), ...plan.possibleConflicts])) {
     const before = rowOf.get(stream);

@@ -9,6 +9,7 @@
  * 3. Segments are added with `add`: a reused key, first position or event id fails the request,
  *    which aborts the transaction.
  */
+import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
 import {
   cursorAt,
@@ -17,9 +18,11 @@ import {
   indexAfter,
   type Neighbours,
   neighboursFromKeys,
+  packSegment,
   planWrite,
   type Segment,
   type SegmentKey,
+  segmentKey,
   segmentsToSplit,
   unpackSegment,
   type WritePlan,
@@ -173,26 +176,101 @@ async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
   return out;
 }
 
-/** Records with positions in (afterPos, afterPos + limit]: positions are dense. */
+/**
+ * Up to `limit` records with positions > afterPos, in receive order. Positions are dense but for
+ * the holes of copies that lost (adapter.ts invariant 3): a range that comes back short is
+ * continued from the next stored position, so a short page still means the head was reached.
+ */
 export async function readPosRange(
   store: IDBObjectStore,
   afterPos: number,
   limit: number,
 ): Promise<LocalRecord[]> {
   const index = store.index('pos');
-  const from = afterPos + 1;
+  let from = afterPos + 1;
   const [first, rest] = await Promise.all([
     holdingPos(index, from),
     request(index.getAll(IDBKeyRange.bound(from, afterPos + limit))) as Promise<Segment[]>,
   ]);
   const out: LocalRecord[] = [];
-  if (first !== undefined)
+  let segments = rest;
+  if (first !== undefined) {
     out.push(...unpackSegment(first, from - first.pos, from - first.pos + limit));
-  for (const s of rest) {
-    if (out.length >= limit) break;
-    out.push(...unpackSegment(s, 0, limit - out.length));
+    from = first.pos + first.n;
   }
-  return out;
+  for (;;) {
+    for (const s of segments) {
+      if (out.length >= limit) return out;
+      out.push(...unpackSegment(s, 0, limit - out.length));
+      from = s.pos + s.n;
+    }
+    if (out.length >= limit) return out;
+    // A hole, or the head: the next stored position, if any, says which.
+    const next = await request(index.openKeyCursor(IDBKeyRange.lowerBound(from)));
+    if (next === null) return out;
+    from = next.key as number;
+    segments = (await request(
+      index.getAll(IDBKeyRange.bound(from, from + limit - out.length - 1)),
+    )) as Segment[];
+  }
+}
+
+/** The stored record at each `<replica>.<seq>` (core/copies.ts slotOf), in the order asked. */
+export async function lookupSlots(
+  store: IDBObjectStore,
+  slots: readonly string[],
+): Promise<(LocalRecord | undefined)[]> {
+  const index = store.index('slot');
+  const keys = (await Promise.all(slots.map((slot) => request(index.getKey(slot))))) as (
+    | SegmentKey
+    | undefined
+  )[];
+  const wanted = new Map<string, SegmentKey>();
+  for (const key of keys) if (key !== undefined) wanted.set(key[0], key);
+  if (wanted.size === 0) return keys.map(() => undefined);
+  const segments = new Map<string, Segment>();
+  for (const s of await readSegments(store, [...wanted.values()])) segments.set(s.first, s);
+  return slots.map((slot, i) => {
+    const key = keys[i];
+    const s = key === undefined ? undefined : segments.get(key[0]);
+    if (s === undefined) return undefined;
+    for (let at = 0; at < s.n; at++) {
+      if (slotOf({ cursor: cursorAt(s, at) }) === slot)
+        return { event: eventAt(s, at), pos: s.pos + at };
+    }
+    return undefined;
+  });
+}
+
+/**
+ * Takes held records out of their segments (copies that lost: core/copies.ts invariant 3): each
+ * segment holding one is deleted and written again as the runs of what remains, which keeps the
+ * segment invariants (a part of a run is a run). Resolves once the requests are issued.
+ */
+export async function removeRecords(
+  store: IDBObjectStore,
+  records: readonly LocalRecord[],
+): Promise<void> {
+  if (records.length === 0) return;
+  const index = store.index('id');
+  const keys = (await Promise.all(records.map((r) => request(index.getKey(r.event.id))))) as (
+    | SegmentKey
+    | undefined
+  )[];
+  const byFirst = new Map<string, SegmentKey>();
+  for (const key of keys) if (key !== undefined) byFirst.set(key[0], key);
+  const gone = new Set(records.map((r) => r.pos));
+  for (const segment of await readSegments(store, [...byFirst.values()])) {
+    store.delete(segmentKey(segment));
+    let run: LocalRecord[] = [];
+    for (const record of unpackSegment(segment)) {
+      if (gone.has(record.pos)) {
+        if (run.length > 0) store.add(packSegment(run));
+        run = [];
+      } else run.push(record);
+    }
+    if (run.length > 0) store.add(packSegment(run));
+  }
 }
 
 /** The stored record of each id, in the order asked. Reads each segment once. */
@@ -322,6 +400,8 @@ export async function minCursorAfterPos(
   // Keys only: a segment's smallest cursor is its first, the head of its key. Positions are
   // dense, so the next page starts where this one's events end. The segment holding pos + 1,
   // if it starts before it, is looked up beside the first page.
+  // With holes (adapter.ts invariant 3) `from` lags the true positions: a page may then re-read
+  // keys, which the minimum does not mind, and `from` still grows by a page each time.
   for (let firstPage = true; ; firstPage = false) {
     const index = db.transaction('segments').objectStore('segments').index('pos');
     const [holding, keys] = await Promise.all([

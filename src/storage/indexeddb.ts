@@ -209,7 +209,12 @@ class IdbEventLog implements EventLog {
       outcome = await this.ingestOnce(request_, true);
     }
     if (outcome.write.length > 0) this.conn.notifyOthers(outcome.counters.pos);
-    return { written: outcome.write, skewed: outcome.skewed, divergent: outcome.divergent };
+    return {
+      written: outcome.write,
+      removed: outcome.remove,
+      skewed: outcome.skewed,
+      lost: outcome.lost,
+    };
   }
 
   /** One transaction of an ingest; `lookUpIds` false: every event taken as new (invariant 7). */

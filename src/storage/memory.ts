@@ -4,7 +4,9 @@
  *
  * Stored events are deep-frozen once and handed out as they are: events are immutable.
  */
+
 import { planIngest, planLocalAppend, type ReplicaCounters } from '../core/append.ts';
+import { slotOf } from '../core/copies.ts';
 import { StoreClosedError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { HLC_ZERO } from '../core/hlc.ts';
@@ -29,6 +31,8 @@ interface MemoryDatabase {
   byCursor: CursorOrder;
   byStream: Map<string, CursorOrder>;
   byId: Map<string, LocalRecord>;
+  /** By `<replica>.<seq>` (core/copies.ts slotOf). */
+  bySlot: Map<string, LocalRecord>;
   streamVersions: Map<string, number>;
   conflictStreams: Set<string>;
   snapshots: Map<string, SnapshotRecord>;
@@ -57,6 +61,18 @@ function upperBound(list: readonly LocalRecord[], cursor: string, inclusive: boo
   return lo;
 }
 
+/** Index of the first record whose position is > pos (positions may have holes: adapter.ts 3). */
+function firstAfterPos(list: readonly LocalRecord[], pos: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.pos <= pos) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 const byCursor = (a: LocalRecord, b: LocalRecord) =>
   a.event.cursor < b.event.cursor ? -1 : a.event.cursor > b.event.cursor ? 1 : 0;
 
@@ -78,6 +94,18 @@ class CursorOrder {
       ) {
         this.sorted.push(record);
       } else this.late.push(record);
+    }
+  }
+
+  /** Takes a record out (a copy that lost: core/copies.ts). */
+  remove(record: LocalRecord): void {
+    const list = this.view() as LocalRecord[];
+    const i = upperBound(list, record.event.cursor, true);
+    for (let k = i; k < list.length && list[k]!.event.cursor === record.event.cursor; k++) {
+      if (list[k] === record) {
+        list.splice(k, 1);
+        return;
+      }
     }
   }
 
@@ -141,6 +169,7 @@ class MemoryEventLog implements EventLog {
       });
       db.byPos.push(record);
       db.byId.set(event.id, record);
+      db.bySlot.set(slotOf(event), record);
       const batch = streams.get(event.stream);
       if (batch === undefined) streams.set(event.stream, [record]);
       else batch.push(record);
@@ -156,6 +185,20 @@ class MemoryEventLog implements EventLog {
       order.add(batch);
     }
     return out;
+  }
+
+  /** Takes held records out of every index (copies that lost: core/copies.ts invariant 3). */
+  private unwrite(records: readonly LocalRecord[]): void {
+    const db = this.db;
+    for (const record of records) {
+      const i = firstAfterPos(db.byPos, record.pos - 1);
+      if (db.byPos[i] === record) db.byPos.splice(i, 1);
+      if (db.byId.get(record.event.id) === record) db.byId.delete(record.event.id);
+      const slot = slotOf(record.event);
+      if (db.bySlot.get(slot) === record) db.bySlot.delete(slot);
+      db.byCursor.remove(record);
+      db.byStream.get(record.event.stream)?.remove(record);
+    }
   }
 
   private notifyOthers(): void {
@@ -212,16 +255,18 @@ class MemoryEventLog implements EventLog {
       { ...request, replica: db.replicaId },
       {
         counters: db.counters,
-        existing: request.events.map((e) => db.byId.get(e.id)?.event),
+        existing: request.events.map((e) => db.byId.get(e.id)),
+        slots: request.events.map((e) => db.bySlot.get(slotOf(e))),
         streamVersions: streams,
       },
     );
+    this.unwrite(plan.remove);
     const written = this.write(plan.write, true);
     db.counters = plan.counters;
     for (const [stream, version] of plan.streamVersions) db.streamVersions.set(stream, version);
     for (const stream of plan.possibleConflicts) db.conflictStreams.add(stream);
     if (written.length > 0) this.notifyOthers();
-    return { written, skewed: plan.skewed, divergent: plan.divergent };
+    return { written, removed: plan.remove, skewed: plan.skewed, lost: plan.lost };
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
@@ -250,7 +295,9 @@ class MemoryEventLog implements EventLog {
   }
 
   async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
-    return this.check().byPos.slice(Math.max(0, afterPos), Math.max(0, afterPos) + limit);
+    const byPos = this.check().byPos;
+    const from = firstAfterPos(byPos, afterPos);
+    return byPos.slice(from, from + Math.max(0, limit));
   }
 
   async getByIds(ids: readonly string[]): Promise<(LocalRecord | undefined)[]> {
@@ -269,7 +316,7 @@ class MemoryEventLog implements EventLog {
   async minCursorSince(pos: number): Promise<string | undefined> {
     const db = this.check();
     let min: string | undefined;
-    for (let i = Math.max(0, pos); i < db.byPos.length; i++) {
+    for (let i = firstAfterPos(db.byPos, pos); i < db.byPos.length; i++) {
       const c = db.byPos[i]!.event.cursor;
       if (min === undefined || c < min) min = c;
     }
@@ -362,6 +409,7 @@ export function memoryStorage(): StorageAdapter {
     byCursor: new CursorOrder(),
     byStream: new Map(),
     byId: new Map(),
+    bySlot: new Map(),
     streamVersions: new Map(),
     conflictStreams: new Set(),
     snapshots: new Map(),

@@ -3,6 +3,7 @@
  * log on the server. Both sides of a session speak to a SyncLog; that is what makes the protocol
  * symmetric.
  */
+import type { LostCopy } from '../core/copies.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { Checkpoint } from './protocol.ts';
 
@@ -11,6 +12,8 @@ export interface SyncIngestResult {
   written: LocalRecord[];
   /** Some HLC was more than maxClockDrift ahead of this side's wall clock. */
   skewed: boolean;
+  /** Copies that lost to another copy of their id or (replica, seq) (core/copies.ts). */
+  lost?: LostCopy[];
 }
 
 export interface SyncLog {

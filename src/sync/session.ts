@@ -26,7 +26,8 @@
  * 7. After close() (or a fatal error) nothing more is sent, stored or acknowledged.
  */
 
-import { ChronicleError } from '../core/errors.ts';
+import type { LostCopy } from '../core/copies.ts';
+import { ChronicleError, SeqConflictError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import {
   afterBatch,
@@ -150,6 +151,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
 
   const storageFailure = (error: unknown): void => {
     const text = error instanceof Error ? error.message : String(error);
+    if (error instanceof SeqConflictError) {
+      fail('SEQ_CONFLICT', text, error.eventId);
+      return;
+    }
     const code = error instanceof ChronicleError ? error.code : 'STORAGE';
     fail('STORAGE', `could not store the batch (${code}): ${text}`);
   };
@@ -284,6 +289,17 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
             const result = await log.ingest(m.events);
             eventsReceived += result.written.length;
             sender.noteIngested(result.written);
+            const lost = result.lost?.[0];
+            if (lost !== undefined) {
+              // Never fatal: the batch is stored, the rule kept one copy (core/copies.ts).
+              options.onError?.({
+                code: lost.code,
+                message: lostMessage(lost, result.lost!.length),
+                fatal: false,
+                source: 'local',
+                eventId: lost.event.id,
+              });
+            }
             if (result.skewed) {
               options.onError?.({
                 code: 'CLOCK_SKEW',
@@ -412,4 +428,14 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     close,
     stats,
   };
+}
+
+/** The status text of copies that lost (core/copies.ts). */
+function lostMessage(lost: LostCopy, count: number): string {
+  const what =
+    lost.code === 'ID_CONFLICT'
+      ? `two different copies of event "${lost.event.id}" met; the copy kept is the one first in the total order`
+      : `event "${lost.event.id}" reuses the (replica, seq) of event "${lost.keptId}"; the one first in the total order is kept`;
+  const where = lost.held ? 'the copy held here was replaced' : 'the copy received was not stored';
+  return `${what}: ${where}${count > 1 ? ` (and ${count - 1} more)` : ''}`;
 }

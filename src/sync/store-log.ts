@@ -51,7 +51,7 @@ export function storeSyncLog(internals: StoreInternals): SyncLog {
     },
     async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
       const result = await internals.ingest(events);
-      return { written: result.written, skewed: result.skewed };
+      return { written: result.written, skewed: result.skewed, lost: result.lost };
     },
     async getCheckpoint(peer) {
       return toCheckpoint(await log.getMeta(CHECKPOINT_META_PREFIX + peer));
