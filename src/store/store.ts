@@ -33,7 +33,12 @@ import type { EventLog, IngestResult } from '../storage/adapter.ts';
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
-import type { StoreInternals, SyncController } from './internal.ts';
+import {
+  FORGONE_SEQS_META_KEY,
+  MAX_FORGONE_SEQS,
+  type StoreInternals,
+  type SyncController,
+} from './internal.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, cursorAtEndOf, matchesLive, readWith } from './read-query.ts';
@@ -209,8 +214,22 @@ class Store<E> implements EventStore<E> {
   ): Promise<IngestResult> {
     if (this.closed) throw new StoreClosedError();
     const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
+    const forgone = result.removed
+      .filter((r) => r.event.replica === this.replicaId)
+      .map((r) => r.event.seq as number);
+    if (forgone.length > 0) await this.forgo(forgone);
     if (result.written.length > 0) await this.feed.notify();
     return result;
+  }
+
+  /** Records own seqs whose events lost to another copy (internal.ts FORGONE_SEQS_META_KEY). */
+  private async forgo(seqs: number[]): Promise<void> {
+    const held = await this.log.getMeta(FORGONE_SEQS_META_KEY);
+    const before = Array.isArray(held)
+      ? held.filter((s): s is number => typeof s === 'number')
+      : [];
+    const all = [...new Set([...before, ...seqs])].sort((a, b) => a - b);
+    await this.log.setMeta(FORGONE_SEQS_META_KEY, all.slice(-MAX_FORGONE_SEQS));
   }
 
   private present(records: LocalRecord[]): StoredEvent<E>[] {

@@ -6,10 +6,12 @@
  *    synced events exactly like local ones (durable first).
  * 2. Checkpoints live in the log's meta under `sync.checkpoint.<peer replica>`; a stored value of
  *    the wrong shape reads as "no checkpoint" (a full, deduplicated resend), never as a position.
- * 3. ownSeq() is exact: it is the highest seq of this replica's events in the log.
+ * 3. ownSeq() is exact: it is the highest seq of this replica's events in the log. An own event
+ *    that lost to another copy (core/copies.ts) left the log: its seq is skipped (the seq counter
+ *    itself never goes back), so `pending` never waits for an ack that cannot come.
  */
 import type { JsonValue, StoredEventRecord } from '../core/events.ts';
-import type { StoreInternals } from '../store/internal.ts';
+import { FORGONE_SEQS_META_KEY, type StoreInternals } from '../store/internal.ts';
 import type { SyncIngestResult, SyncLog } from './log.ts';
 import type { Checkpoint } from './protocol.ts';
 
@@ -38,8 +40,13 @@ export function storeSyncLog(internals: StoreInternals): SyncLog {
       return log.headPos();
     },
     // The seq counter lives with the log and moves in the write transaction (invariant 3).
-    ownSeq() {
-      return log.ownSeq();
+    async ownSeq() {
+      const [seq, held] = await Promise.all([log.ownSeq(), log.getMeta(FORGONE_SEQS_META_KEY)]);
+      if (!Array.isArray(held) || held.length === 0) return seq;
+      const forgone = new Set(held);
+      let top = seq;
+      while (top > 0 && forgone.has(top)) top -= 1;
+      return top;
     },
     readByPos(afterPos, limit) {
       return log.readByPos(afterPos, limit);
