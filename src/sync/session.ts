@@ -289,12 +289,17 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
             const result = await log.ingest(m.events);
             eventsReceived += result.written.length;
             sender.noteIngested(result.written);
-            const lost = result.lost?.[0];
+            // Told where the app may have seen the loser: held here, or appended here. Never
+            // fatal: the batch is stored, the rule kept one copy (core/copies.ts).
+            // A reused (replica, seq) is a faulty or hostile writer: told wherever it is seen.
+            const told = (result.lost ?? []).filter(
+              (l) => l.held || l.event.replica === log.replicaId || l.code === 'SEQ_CONFLICT',
+            );
+            const lost = told[0];
             if (lost !== undefined) {
-              // Never fatal: the batch is stored, the rule kept one copy (core/copies.ts).
               options.onError?.({
                 code: lost.code,
-                message: lostMessage(lost, result.lost!.length),
+                message: lostMessage(lost, told.length),
                 fatal: false,
                 source: 'local',
                 eventId: lost.event.id,

@@ -123,7 +123,7 @@ describe('a peer that sends two events with one (replica, seq) (RELIABILITY 34)'
   ])(
     'does not wedge a %s replica: it keeps one copy, reports the other and keeps syncing',
     async (_, storage) => {
-      const c = await store(storage(), () => T0);
+      const c = await store(storage(), Date.now);
       const [hostile, cEnd] = memoryTransportPair();
       const got: SyncMessage[] = [];
       hostile.onMessage((text) => got.push(fromWire<SyncMessage>(text)));
@@ -133,10 +133,11 @@ describe('a peer that sends two events with one (replica, seq) (RELIABILITY 34)'
       await until(() => got.some((m) => m.type === 'hello'));
       send(helloFrom(HOSTILE));
       await until(() => got.some((m) => m.type === 'pull'));
+      const now = Date.now();
       // Two ids at (HOSTILE, 1) with the same wall time (one cursor), and a correct event after.
       const pair = (id: string): StoredEventRecord =>
-        storedEvent({ replica: HOSTILE, seq: 1, wall: T0 - 1_000, id, data: { id } });
-      const fine = storedEvent({ replica: HOSTILE, seq: 2, wall: T0 - 999, id: 'fine' });
+        storedEvent({ replica: HOSTILE, seq: 1, wall: now - 1_000, id, data: { id } });
+      const fine = storedEvent({ replica: HOSTILE, seq: 2, wall: now - 999, id: 'fine' });
       send({
         type: 'events',
         from: 0,
@@ -149,7 +150,7 @@ describe('a peer that sends two events with one (replica, seq) (RELIABILITY 34)'
       expect((await c.read()).map((e) => e.id)).toEqual(['evt-a', 'fine']);
       expect(c.sync.status().lastError).toMatchObject({ code: 'SEQ_CONFLICT', eventId: 'evt-b' });
       // The link keeps working: the next batch is stored on the same connection.
-      const later = storedEvent({ replica: HOSTILE, seq: 3, wall: T0 - 998, id: 'later' });
+      const later = storedEvent({ replica: HOSTILE, seq: 3, wall: now - 998, id: 'later' });
       send({ type: 'events', from: 3, to: 4, toId: 'later', events: [later] });
       await until(() => got.some((m) => m.type === 'ack' && m.to === 4));
       expect((await c.read()).map((e) => e.id)).toEqual(['evt-a', 'fine', 'later']);

@@ -1,0 +1,145 @@
+/**
+ * Colliding copies through a real server on 127.0.0.1 (RELIABILITY 34 and 35; core/copies.ts):
+ * a hostile writer reusing a (replica, seq), and one id appended offline on two replicas.
+ */
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  defineProjection,
+  type EventStore,
+  indexedDbStorage,
+  memoryStorage,
+  openStore,
+  type StorageAdapter,
+  webSocketTransport,
+} from '../../src/index.ts';
+import { storedEvent } from '../fixtures/events.ts';
+import { ProtocolClient, startTestServer, type TestServer, waitFor } from './helpers.ts';
+
+let t: TestServer | undefined;
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close().catch(() => {});
+  await t?.stop();
+  t = undefined;
+});
+
+let databases = 0;
+const idb = (): StorageAdapter =>
+  indexedDbStorage(`server-collisions-${++databases}`, { indexedDB: new IDBFactory() });
+
+const titles = defineProjection<Record<string, string>>({
+  name: 'titles',
+  version: 1,
+  initial: () => ({}),
+  snapshotEvery: 1,
+  apply: (state, event) => {
+    const data = event.data as { title?: string } | null;
+    return typeof data?.title === 'string' ? { ...state, [event.stream]: data.title } : state;
+  },
+});
+
+async function replica(
+  storage: StorageAdapter,
+  options: { now?: () => number } = {},
+): Promise<EventStore> {
+  const store = await openStore({
+    name: `replica-${++databases}`,
+    storage,
+    projections: [titles],
+    ...(options.now ? { now: options.now } : {}),
+    syncOptions: { backoff: { initialMs: 20, maxMs: 200 } },
+  });
+  closers.push(() => store.close());
+  return store;
+}
+
+function connect(store: EventStore, sub: string): void {
+  store.sync.connect(
+    webSocketTransport(t!.server.url, { token: t!.token({ sub }), WebSocket: WebSocket as never }),
+  );
+}
+
+async function expectStateIsFoldOfRead(store: EventStore): Promise<void> {
+  let expected = titles.initial();
+  for (const event of await store.read()) expected = titles.apply(expected, event);
+  expect(await store.state('titles')).toEqual(expected);
+}
+
+describe('a writer reusing a (replica, seq) (RELIABILITY 34)', () => {
+  it('is refused with SEQ_CONFLICT and nothing of its batch is stored; an IndexedDB replica keeps syncing', async () => {
+    t = await startTestServer();
+    const hostile = await ProtocolClient.connect(t.server.url, t.token({ sub: 'mallory' }));
+    const wall = Date.now();
+    const one = storedEvent({ replica: hostile.replica, seq: 1, wall, id: 'one', data: 1 });
+    const two = storedEvent({ replica: hostile.replica, seq: 1, wall, id: 'two', data: 2 });
+    const answer = await hostile.push([one, two]);
+    expect(answer).toMatchObject({ type: 'error', code: 'SEQ_CONFLICT', eventId: 'two' });
+    hostile.close();
+    const reader = await ProtocolClient.connect(t.server.url, t.token({ sub: 'reader' }));
+    expect(await reader.pullAll()).toEqual([]);
+    reader.close();
+
+    const writer = await replica(memoryStorage());
+    const watcher = await replica(idb());
+    connect(writer, 'alice');
+    connect(watcher, 'bob');
+    await writer.append('todo', { type: 'titled', data: { title: 'milk' } });
+    await waitFor(async () => (await watcher.read()).length === 1, 15_000);
+    await writer.append('todo', { type: 'titled', data: { title: 'bread' } });
+    await waitFor(async () => (await watcher.read()).length === 2, 15_000);
+    expect(watcher.sync.status().lastError).toBeUndefined();
+  });
+});
+
+describe('one id appended offline on two replicas (RELIABILITY 35)', () => {
+  it.each([
+    ['A syncs first', true],
+    ['C syncs first', false],
+  ])('ends as the same copy on every replica, projected, and C is told (%s)', async (_, aFirst) => {
+    t = await startTestServer();
+    const base = Date.now();
+    // A's copy is stamped first: it sorts first in the total order and wins everywhere.
+    const a = await replica(memoryStorage(), { now: () => base });
+    const c = await replica(idb(), { now: () => base + 1_000 });
+    await a.append('doc', { id: 'doc-title-v1', type: 'titled', data: { title: 'from A' } });
+    await c.append('doc', { id: 'doc-title-v1', type: 'titled', data: { title: 'from C' } });
+    await c.append('notes', { type: 'titled', data: { title: 'after' } });
+    expect(await c.state<Record<string, string>>('titles')).toMatchObject({ doc: 'from C' });
+    const [first, firstSub, second, secondSub] = aFirst
+      ? [a, 'alice', c, 'carol']
+      : [c, 'carol', a, 'alice'];
+    connect(first, firstSub);
+    await waitFor(
+      () => first.sync.status().state === 'idle' && first.sync.status().pending === 0,
+      15_000,
+    );
+    connect(second, secondSub);
+    await waitFor(
+      () => second.sync.status().state === 'idle' && second.sync.status().pending === 0,
+      15_000,
+    );
+    const b = await replica(memoryStorage());
+    connect(b, 'bob');
+    const copies = async (s: EventStore) =>
+      (await s.read()).map((e) => `${e.id}:${(e.data as { title: string }).title}`);
+    await waitFor(async () => {
+      const all = await Promise.all([a, b, c].map(copies));
+      return all.every((x) => x.length === 2 && JSON.stringify(x) === JSON.stringify(all[0]));
+    }, 15_000);
+    for (const s of [a, b, c]) {
+      expect(await copies(s)).toContain('doc-title-v1:from A');
+      expect(await s.state('titles')).toEqual({ doc: 'from A', notes: 'after' });
+      await expectStateIsFoldOfRead(s);
+    }
+    await waitFor(() => c.sync.status().pending === 0, 15_000);
+    expect(c.sync.status().lastError).toMatchObject({
+      code: 'ID_CONFLICT',
+      eventId: 'doc-title-v1',
+    });
+    expect(a.sync.status().lastError).toBeUndefined();
+    expect(b.sync.status().lastError).toBeUndefined();
+  });
+});
