@@ -183,6 +183,10 @@ async function lockSpaces(
   }
   const rowSpaces = pieces.flatMap((p) => p.rows.map(() => p.space));
   const rows = pieces.flatMap((p) => p.rows);
+  // A seq no BIGINT holds must fail its own ingest (at its insert), not the group's lookup.
+  const slotKeys = pieces.flatMap((p) =>
+    p.rows.filter((r) => Number.isSafeInteger(r.seq)).map((r) => ({ space: p.space, row: r })),
+  );
   const [byId, bySlot] = await Promise.all([
     heldRows(
       c,
@@ -195,9 +199,9 @@ async function lockSpaces(
       c,
       s,
       `replica = k.a AND seq = k.b ORDER BY cursor LIMIT 1`,
-      rowSpaces,
-      rows.map((r) => r.replica),
-      rows.map((r) => r.seq),
+      slotKeys.map((k) => k.space),
+      slotKeys.map((k) => k.row.replica),
+      slotKeys.map((k) => k.row.seq),
     ),
   ]);
   for (const held of byId) spaces.get(held.space)!.byId.set(held.record.event.id, held.record);
