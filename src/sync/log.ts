@@ -24,6 +24,13 @@ export interface SyncLog {
   headPos(): Promise<number>;
   /** The highest seq of this replica's own events that the log holds. */
   ownSeq(): Promise<number>;
+  /**
+   * The seq to announce in hello (protocol: the peer skips sending back our own events up to
+   * it); ownSeq() when absent. A store announces only what some peer acknowledged: a replica
+   * restored from a backup, or forked, holds other copies at its later seqs, and must receive
+   * the world's copies of them to resolve the collision (core/copies.ts).
+   */
+  announcedSeq?(): Promise<number>;
   readByPos(afterPos: number, limit: number): Promise<LocalRecord[]>;
   /** Id of the event at `pos`, or undefined past the head. */
   idAtPos(pos: number): Promise<string | undefined>;

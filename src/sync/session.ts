@@ -401,7 +401,11 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   };
 
   const start = async (): Promise<void> => {
-    const [epoch, head, seq] = await Promise.all([log.epoch(), log.headPos(), log.ownSeq()]);
+    const [epoch, head, seq] = await Promise.all([
+      log.epoch(),
+      log.headPos(),
+      log.announcedSeq?.() ?? log.ownSeq(),
+    ]);
     sender.noteHead(head);
     const hello: HelloMessage = {
       type: 'hello',

@@ -143,3 +143,62 @@ describe('one id appended offline on two replicas (RELIABILITY 35)', () => {
     expect(b.sync.status().lastError).toBeUndefined();
   });
 });
+
+/** Rewrites an IndexedDB log's replica id, as a backup of that replica restored elsewhere. */
+async function restoreAs(factory: IDBFactory, name: string, replicaId: string): Promise<void> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const r = factory.open(name);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const tx = db.transaction('meta', 'readwrite');
+  tx.objectStore('meta').put(replicaId, 'sys:replicaId');
+  await new Promise((resolve) => {
+    tx.oncomplete = resolve;
+  });
+  db.close();
+}
+
+describe('a device restored from an older backup (RELIABILITY 34)', () => {
+  it('loses its reused seqs to the events the world holds, is told, and appends at fresh seqs after', async () => {
+    t = await startTestServer();
+    const base = Date.now();
+    const original = await replica(memoryStorage(), { now: () => base });
+    // The backup: an empty log of the same replica, restored before the original's events sync.
+    const factory = new IDBFactory();
+    const name = `restored-${++databases}`;
+    (await openStore({ name, storage: indexedDbStorage(name, { indexedDB: factory }) })).close();
+    await restoreAs(factory, name, original.replicaId);
+    const restored = await replica(indexedDbStorage(name, { indexedDB: factory }), {
+      now: () => base + 5_000,
+    });
+    expect(restored.replicaId).toBe(original.replicaId);
+    // Both use seqs 1 and 2: a canonical id (the same id twice) and an id of the app's own
+    // (the same (replica, seq) under two ids).
+    await original.append('doc', [
+      { type: 'titled', data: { title: 'original 1' } },
+      { id: 'original-2', type: 'titled', data: { title: 'original 2' } },
+    ]);
+    await restored.append('doc', [
+      { type: 'titled', data: { title: 'restored 1' } },
+      { id: 'restored-2', type: 'titled', data: { title: 'restored 2' } },
+    ]);
+    connect(original, 'alice');
+    await waitFor(() => original.sync.status().pending === 0, 15_000);
+    connect(restored, 'alice');
+    const titlesOf = async (s: EventStore) =>
+      (await s.read()).map((e) => (e.data as { title: string }).title);
+    await waitFor(
+      async () => (await titlesOf(restored)).join() === 'original 1,original 2',
+      15_000,
+    );
+    await waitFor(() => restored.sync.status().pending === 0, 15_000);
+    expect(['ID_CONFLICT', 'SEQ_CONFLICT']).toContain(restored.sync.status().lastError?.code);
+    // Its seq counter moved past every seq of its replica it received: no reuse from now on.
+    const [next] = await restored.append('doc', { type: 'titled', data: { title: 'restored 3' } });
+    expect(next!.seq).toBe(3);
+    await waitFor(async () => (await titlesOf(original)).length === 3, 15_000);
+    expect(await titlesOf(original)).toEqual(await titlesOf(restored));
+    await expectStateIsFoldOfRead(restored);
+  });
+});
