@@ -5,13 +5,17 @@
  * 1. An ingest is committed (with `synchronous_commit=on`, forced per connection) before its
  *    promise resolves: the session acks only events that survive a crash. It is atomic: it is
  *    written whole or, rolled back to its savepoint, not at all (invariant 10).
- * 2. Positions stay dense and unique per space across servers: a transaction that ingests first
+ * 2. Positions stay unique and increasing per space across servers (dense but for the holes of
+ *    copies that lost, storage.ts invariant 3): a transaction that ingests first
  *    locks its spaces' rows (`SELECT ... FOR UPDATE`, in key order), so ingests of one space are
  *    serialized in the database, and it reads and advances `head` under that lock. Spaces do not
  *    block each other, except those written by one group.
  * 3. Ids are unique per space by a unique constraint on (space, id); under the lock an ingest
- *    skips the ids the space already holds (and repeats within its batch or its group), so a
- *    resent event is stored once however late it comes; the constraint is the backstop.
+ *    looks up the copies the space holds of its ids and (replica, seq) and skips the ids held
+ *    with the same copy (and repeats within its batch or its group), so a resent event is stored
+ *    once however late it comes; the constraint is the backstop. Colliding copies are resolved
+ *    by core/copies.ts (postgres-ingest.ts): a held loser is deleted, a reused (replica, seq)
+ *    that does not win refuses its ingest with SEQ_CONFLICT.
  * 4. An event is stored as TEXT holding its JSON (not jsonb): the exact stored form a session
  *    sends on, key order and `__proto__` keys included, is read back byte for byte; nothing
  *    queries inside it. Reads order by position. The JSON text of its data, made when it is

@@ -6,7 +6,8 @@
  *    an ingest promise resolves only for events that survive a power loss or SIGKILL.
  * 2. One ingest is one transaction. better-sqlite3 is synchronous, so no other statement of this
  *    process runs inside it; the space's head is read and advanced inside that transaction, so
- *    positions stay dense (storage.ts invariant 3) even with several storages on one file.
+ *    positions stay unique and increasing (storage.ts invariant 3) even with several storages on
+ *    one file.
  * 3. Event ids are unique per space by a unique index, not by a cache: a resent event is skipped
  *    however late it comes. (replica, seq) is unique per space too (a unique index, except on a
  *    file that held duplicates before it existed: sqlite-schema.ts createSlotIndex); colliding

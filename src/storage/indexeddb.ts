@@ -6,16 +6,20 @@
  * idb-open.ts opening); browser quirks are in idb-quirks.ts, native error translation in
  * idb-errors.ts.
  *
- * Schema (version 2; idb-schema.ts migrates version 1, one record per event, in its upgrade):
+ * Schema (version 3; idb-schema.ts migrates version 1, one record per event, and version 2,
+ * without the slot index, in its upgrade):
  *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
  *              stream, neighbours in the total order and in receive order, packed in one record
  *              with what they share stored once. An append is one segment (up to 128 events), so
  *              it costs one record and two index entries (pos, stream) whatever its size, plus
- *              one `id` entry per event: a quarter of version 1's B-tree inserts per event.
+ *              one `id` and (since version 3) one `slot` entry per event.
  *              The key sorts segments in the total order, and reading keys alone tells where
  *              each segment's events lie and how many it holds.
  *              indexes: `id` (unique, multiEntry on the event ids), `pos` (unique: the first
- *              position; positions are dense, so receive order is a range of this index),
+ *              position; positions are dense but for the holes of copies that lost
+ *              (adapter.ts invariant 3), so receive order is a range of this index),
+ *              `slot` (unique, multiEntry on `slots`, the `<replica>.<seq>` of the events:
+ *              a reused (replica, seq) fails the write like a reused id, core/copies.ts),
  *              `stream` ([stream, first]: one stream in total order)
  *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters (seq, pos,
  *              clock and maxCursor, the largest cursor stored), `app:<key>` for getMeta/setMeta
