@@ -66,6 +66,26 @@ export function copyConformance(factory: () => StorageAdapter): void {
       }
     });
 
+    it('C1: two ids sharing one cursor in two batches (a server written before SEQ_CONFLICT) keep the same copy in either order', async () => {
+      const a = storedEvent({ replica: PEER, seq: 9, wall: 2_000, id: 'evt-a', data: 'a' });
+      const b = storedEvent({ replica: PEER, seq: 9, wall: 2_000, id: 'evt-b', data: 'b' });
+      const after = storedEvent({ replica: PEER, seq: 10, wall: 2_001, id: 'after' });
+      for (const [first, second] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        const log = await open();
+        await ingest(log, [first]);
+        const result = await ingest(log, [second, after]);
+        expect((await log.readByCursor({ limit: 10 })).map((r) => r.event.id)).toEqual([
+          'evt-a',
+          'after',
+        ]);
+        expect(result.lost).toMatchObject([{ code: 'SEQ_CONFLICT', keptId: 'evt-a' }]);
+        await log.close();
+      }
+    });
+
     it('C1, C3: one id with two payloads ends as the same copy in either order; a held loser leaves and the winner takes a new position', async () => {
       // A and C append `doc-title-v1` offline; A's copy sorts first.
       const fromA = storedEvent({
