@@ -17,6 +17,9 @@
  *    order they came in: a held loser leaves the log and the winner takes a new position.
  * 7. Local positions grow in the order of writing (receive order); they are dense but for the
  *    holes that losers of invariant 6 leave.
+ * 8. A replica that finds two different copies of one of its own (replica, seq) or ids (a
+ *    restored backup, a clone) moves to a fresh replica id for its future appends, with its seq
+ *    counter at 0: its old id is in use elsewhere, at seqs it may not have seen yet.
  */
 
 import { type LostCopy, resolveCopies } from './copies.ts';
@@ -170,6 +173,12 @@ export interface IngestPlan {
   lost: LostCopy[];
   /** Some remote HLC was more than maxClockDrift ahead of our wall clock. */
   skewed: boolean;
+  /**
+   * Two different copies of one of this replica's own (replica, seq) or ids met (invariant 8): a
+   * backup of this replica was restored, or it was cloned. The adapter gives the replica a fresh
+   * id in the same transaction, and `counters.seq` is then the new id's counter (0).
+   */
+  forked: boolean;
 }
 
 export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
@@ -202,9 +211,14 @@ export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
     if (event.version <= current) possibleConflicts.add(event.stream);
     if (event.version > current) streamVersions.set(event.stream, event.version);
   }
+  const forked = resolution.lost.some(
+    (l) => l.event.replica === input.replica && l.keptReplica === input.replica,
+  );
+  if (forked) seq = 0;
   return {
     write,
     remove: resolution.remove,
+    forked,
     counters: { seq, pos, clock },
     streamVersions,
     possibleConflicts,

@@ -35,6 +35,8 @@ export interface LostCopy {
   event: StoredEventRecord;
   /** Id of the copy kept instead. */
   keptId: EventId;
+  /** Origin replica of the copy kept instead. */
+  keptReplica: string;
   /** Whether the loser was held here (it left the log) or arrived and was not stored. */
   held: boolean;
 }
@@ -175,12 +177,24 @@ export function resolveCopies(input: CopiesInput): CopiesResolution {
     }
     const beaten = rivals.find(([rival]) => compareCopies(event, rival.event) > 0);
     if (beaten !== undefined) {
-      lost.push({ code: beaten[1], event, keptId: beaten[0].event.id, held: false });
+      lost.push({
+        code: beaten[1],
+        event,
+        keptId: beaten[0].event.id,
+        keptReplica: beaten[0].event.replica,
+        held: false,
+      });
       continue;
     }
     for (const [rival, code] of rivals) {
       drop(rival);
-      lost.push({ code, event: rival.event, keptId: event.id, held: rival.held !== undefined });
+      lost.push({
+        code,
+        event: rival.event,
+        keptId: event.id,
+        keptReplica: event.replica,
+        held: rival.held !== undefined,
+      });
     }
     const entry: Entry = { event, held: undefined, dropped: false };
     byId.set(event.id, entry);

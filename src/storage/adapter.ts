@@ -98,6 +98,10 @@ export interface SnapshotRecord extends SnapshotMeta {
 }
 
 export interface EventLog {
+  /**
+   * This replica's id for its own appends. It changes when an ingest finds the id in use
+   * elsewhere (a restored backup or a clone: core/append.ts invariant 8).
+   */
   readonly replicaId: ReplicaId;
   /** Random id made with the database: a new epoch means a new (or restored-elsewhere) log. */
   readonly epoch: string;

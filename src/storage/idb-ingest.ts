@@ -21,9 +21,12 @@ import {
 } from '../core/append.ts';
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
+import { ReplicaId } from '../core/ids.ts';
 import {
   asCounters,
+  asReplicaId,
   KEY_COUNTERS,
+  KEY_REPLICA,
   plainCounters,
   type StoredCounters,
   type StreamRow,
@@ -54,16 +57,21 @@ export async function writeRecords(
   tx.objectStore('meta').put(plainCounters(next, placed.maxCursor), KEY_COUNTERS);
 }
 
+/**
+ * One ingest's reads, plan and writes. The replica id is read in the transaction (another tab may
+ * have moved to a fresh one: append.ts invariant 8), and is written anew when the plan forks.
+ */
 export async function ingestInTransaction(
   tx: IDBTransaction,
-  input: IngestInput,
+  input: Omit<IngestInput, 'replica'>,
   lookUpIds: boolean,
-): Promise<IngestPlan> {
+): Promise<{ plan: IngestPlan; replicaId: ReplicaId }> {
   const segments = tx.objectStore('segments');
   const meta = tx.objectStore('meta');
   const streams = tx.objectStore('streams');
   const names = [...new Set(input.events.map((e) => e.stream))];
-  const [rawCounters, rows, existing, slots] = await Promise.all([
+  const [rawReplica, rawCounters, rows, existing, slots] = await Promise.all([
+    request(meta.get(KEY_REPLICA)),
     request(meta.get(KEY_COUNTERS)),
     Promise.all(names.map((s) => request(streams.get(s)) as Promise<StreamRow | undefined>)),
     lookUpIds
@@ -81,19 +89,27 @@ export async function ingestInTransaction(
   ]);
   const rowOf = new Map(names.map((s, i) => [s, rows[i]]));
   const counters: StoredCounters = asCounters(rawCounters);
-  const plan = planIngest(input, {
-    counters,
-    existing,
-    slots,
-    streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
-  });
+  let replicaId = asReplicaId(rawReplica);
+  const plan = planIngest(
+    { ...input, replica: replicaId },
+    {
+      counters,
+      existing,
+      slots,
+      streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
+    },
+  );
+  if (plan.forked) {
+    replicaId = ReplicaId.make();
+    meta.put(replicaId, KEY_REPLICA);
+  }
   // Losers leave first: a winner may reuse their id, slot and cursor (core/copies.ts).
   await removeRecords(segments, plan.remove);
   if (plan.write.length === 0) {
     if (plan.remove.length > 0 || plan.counters.seq !== counters.seq) {
       meta.put(plainCounters(plan.counters, counters.maxCursor), KEY_COUNTERS);
     }
-    return plan;
+    return { plan, replicaId };
   }
   await writeRecords(tx, plan.write, counters, plan.counters);
   for (const stream of new Set([...plan.streamVersions.keys(), ...plan.possibleConflicts])) {
@@ -105,5 +121,5 @@ export async function ingestInTransaction(
     if (before?.conflicted || plan.possibleConflicts.has(stream)) next.conflicted = true;
     streams.put(next);
   }
-  return plan;
+  return { plan, replicaId };
 }

@@ -62,6 +62,12 @@ export function asCounters(value: unknown): StoredCounters {
   throw new StorageError('STORAGE', 'the replica counters are missing from the database');
 }
 
+/** The stored replica id (idb-open.ts reads it at open; a transaction reads it again). */
+export function asReplicaId(value: unknown): ReplicaId {
+  if (ReplicaId.isValid(value)) return value;
+  throw new StorageError('STORAGE', 'the replica id is missing from the database');
+}
+
 /** A plain copy: the stored value must not share objects with what callers hold. */
 export function plainCounters(c: ReplicaCounters, maxCursor: string): StoredCounters {
   return {

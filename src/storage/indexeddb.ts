@@ -77,8 +77,10 @@ import {
 import {
   appKey,
   asCounters,
+  asReplicaId,
   type ChronicleSchema,
   KEY_COUNTERS,
+  KEY_REPLICA,
   type StoredCounters,
   type StreamRow,
 } from './idb-schema.ts';
@@ -122,7 +124,8 @@ class IdbEventLog implements EventLog {
 
   constructor(
     private readonly conn: IdbConnection,
-    readonly replicaId: ReplicaId,
+    /** As last read: a transaction reads it again (core/append.ts invariant 8). */
+    public replicaId: ReplicaId,
     readonly epoch: string,
   ) {
     this.snapshots = new IdbSnapshots(conn);
@@ -164,13 +167,16 @@ class IdbEventLog implements EventLog {
       // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
       const toCheck: string[] = [];
       for (const e of request_.events) if (e.id !== undefined) toCheck.push(e.id);
-      const [rawCounters, row, found] = await Promise.all([
+      const [rawReplica, rawCounters, row, found] = await Promise.all([
+        request(meta.get(KEY_REPLICA)),
         request(meta.get(KEY_COUNTERS)),
         request(streams.get(request_.stream)) as Promise<StreamRow | undefined>,
         toCheck.length === 0 ? [] : lookupIds(segments, toCheck),
       ]);
       const stored = new Map(toCheck.map((id, i) => [id, found[i]?.event]));
       const counters = asCounters(rawCounters);
+      // Another tab's ingest may have moved this replica to a fresh id (append.ts invariant 8).
+      this.replicaId = asReplicaId(rawReplica);
       const plan = planLocalAppend(
         { ...request_, replica: this.replicaId },
         {
@@ -222,10 +228,12 @@ class IdbEventLog implements EventLog {
   }
 
   /** One transaction of an ingest; `lookUpIds` false: every event taken as new (invariant 7). */
-  private ingestOnce(request_: IngestRequest, lookUpIds: boolean): Promise<IngestPlan> {
-    return this.write('ingest', LOG_STORES, (tx) =>
-      ingestInTransaction(tx, { ...request_, replica: this.replicaId }, lookUpIds),
+  private async ingestOnce(request_: IngestRequest, lookUpIds: boolean): Promise<IngestPlan> {
+    const { plan, replicaId } = await this.write('ingest', LOG_STORES, (tx) =>
+      ingestInTransaction(tx, request_, lookUpIds),
     );
+    this.replicaId = replicaId;
+    return plan;
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {

@@ -263,6 +263,8 @@ class MemoryEventLog implements EventLog {
     this.unwrite(plan.remove);
     const written = this.write(plan.write, true);
     db.counters = plan.counters;
+    // append.ts invariant 8: the old id is in use elsewhere; the counters restart with the new.
+    if (plan.forked) db.replicaId = ReplicaId.make();
     for (const [stream, version] of plan.streamVersions) db.streamVersions.set(stream, version);
     for (const stream of plan.possibleConflicts) db.conflictStreams.add(stream);
     if (written.length > 0) this.notifyOthers();

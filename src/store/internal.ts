@@ -18,6 +18,7 @@ export const MAX_FORGONE_SEQS = 1000;
 
 export interface StoreInternals {
   readonly log: EventLog;
+  /** The log's current replica id (it changes when a restored backup is detected). */
   readonly replicaId: string;
   readonly maxClockDriftMs: number;
   /** The store's wall clock, corrected by the offset the sync server reported. */

@@ -88,7 +88,6 @@ function reportError(error: unknown): void {
 }
 
 class Store<E> implements EventStore<E> {
-  readonly replicaId: string;
   readonly sync: SyncApi;
   readonly local: LocalCache;
   private closed = false;
@@ -110,7 +109,6 @@ class Store<E> implements EventStore<E> {
     private readonly log: EventLog,
     options: StoreOptions<E>,
   ) {
-    this.replicaId = log.replicaId;
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
     this.upcast = makeUpcast(options.upcasters ?? []);
@@ -138,7 +136,9 @@ class Store<E> implements EventStore<E> {
     const maxClockDriftMs = options.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
     const internals: StoreInternals = {
       log,
-      replicaId: log.replicaId,
+      get replicaId() {
+        return log.replicaId;
+      },
       maxClockDriftMs,
       now: () => this.now(),
       setClockOffset: (ms) => {
@@ -152,6 +152,11 @@ class Store<E> implements EventStore<E> {
     this.controller = options.syncFactory?.(internals);
     this.sync = this.controller ?? offlineSync();
     this.local = localCache(log, (operation) => this.guard(operation));
+  }
+
+  /** This replica's id for its appends; a fresh one after a restore is detected (adapter.ts). */
+  get replicaId(): string {
+    return this.log.replicaId;
   }
 
   async start(): Promise<void> {
@@ -213,11 +218,17 @@ class Store<E> implements EventStore<E> {
     maxClockDriftMs: number,
   ): Promise<IngestResult> {
     if (this.closed) throw new StoreClosedError();
+    const me = this.log.replicaId;
     const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
-    const forgone = result.removed
-      .filter((r) => r.event.replica === this.replicaId)
-      .map((r) => r.event.seq as number);
-    if (forgone.length > 0) await this.forgo(forgone);
+    if (this.log.replicaId !== me) {
+      // A fresh replica id (core/append.ts invariant 8): seqs forgone under the old one are moot.
+      await this.log.setMeta(FORGONE_SEQS_META_KEY, []);
+    } else {
+      const forgone = result.removed
+        .filter((r) => r.event.replica === me)
+        .map((r) => r.event.seq as number);
+      if (forgone.length > 0) await this.forgo(forgone);
+    }
     if (result.written.length > 0) await this.feed.notify();
     return result;
   }

@@ -37,7 +37,10 @@ function toCheckpoint(value: JsonValue | undefined): Checkpoint | undefined {
 export function storeSyncLog(internals: StoreInternals): SyncLog {
   const log = internals.log;
   return {
-    replicaId: internals.replicaId,
+    // A getter: the id changes when a restored backup is detected (core/append.ts invariant 8).
+    get replicaId() {
+      return internals.replicaId;
+    },
     async epoch() {
       return log.epoch;
     },

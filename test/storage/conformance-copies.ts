@@ -169,6 +169,43 @@ export function copyConformance(factory: () => StorageAdapter): void {
       await log.close();
     });
 
+    it('append invariant 8: two copies of one of its own events move the replica to a fresh id for every handle, seq restarting at 1', async () => {
+      const adapter = factory();
+      const log = await adapter.open();
+      const other = await adapter.open();
+      const me = log.replicaId;
+      const mine = await log.appendLocal({
+        stream: 's',
+        events: [{ type: 'Added', data: 'restored', schema: 1 }],
+        expectedVersion: 'any',
+        now: 5_000,
+      });
+      expect(mine).toMatchObject({ kind: 'written', records: [{ event: { seq: 1 } }] });
+      // The world's copy of (me, 1), stamped earlier: the original of a restored backup.
+      const original = storedEvent({ replica: me, seq: 1, wall: 1_000, data: 'original' });
+      const result = await ingest(log, [original]);
+      expect(result.lost).toMatchObject([{ code: 'ID_CONFLICT', held: true }]);
+      expect(log.replicaId).not.toBe(me);
+      const next = await other.appendLocal({
+        stream: 's',
+        events: [{ type: 'Added', data: 'after', schema: 1 }],
+        expectedVersion: 'any',
+        now: 6_000,
+      });
+      expect(next).toMatchObject({
+        kind: 'written',
+        records: [{ event: { replica: log.replicaId, seq: 1 } }],
+      });
+      expect(other.replicaId).toBe(log.replicaId);
+      await log.close();
+      await other.close();
+      const reopened = await adapter.open();
+      expect(reopened.replicaId).toBe(
+        next.kind === 'written' ? next.records[0]!.event.replica : '',
+      );
+      await reopened.close();
+    });
+
     it('C3: a held loser reopened from storage stays gone, and its slot and id belong to the winner', async () => {
       const adapter = factory();
       const log = await adapter.open();

@@ -433,7 +433,15 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
           written: [],
           removed: [],
           skewed: false,
-          lost: [{ code: 'ID_CONFLICT', event: changed, keptId: e1.id, held: false }],
+          lost: [
+            {
+              code: 'ID_CONFLICT',
+              event: changed,
+              keptId: e1.id,
+              keptReplica: e1.replica,
+              held: false,
+            },
+          ],
         });
         expect((await log.getByIds([e1.id]))[0]?.event).toEqual(e1);
         expect(await log.headPos()).toBe(1);
