@@ -22,6 +22,7 @@ import {
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { ReplicaId } from '../core/ids.ts';
+import { lookupSlots, removeRecords } from './idb-copies.ts';
 import {
   asCounters,
   asReplicaId,
@@ -31,14 +32,7 @@ import {
   type StoredCounters,
   type StreamRow,
 } from './idb-schema.ts';
-import {
-  applyWrite,
-  lookupIds,
-  lookupSlots,
-  placeRecords,
-  removeRecords,
-  request,
-} from './idb-segments.ts';
+import { applyWrite, lookupIds, placeRecords, request } from './idb-segments.ts';
 
 /**
  * The log's part of a write, shared by appendLocal and an ingest (each writes its own stream

@@ -1,7 +1,7 @@
 /**
  * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
  * its helpers: idb-schema.ts the schema and its upgrades, idb-segments.ts segment reads and
- * writes, idb-ingest.ts an ingest's transaction (and the log write appendLocal shares),
+ * writes, idb-copies.ts colliding copies (the slot index, taking a loser out), idb-ingest.ts an ingest's transaction (and the log write appendLocal shares),
  * idb-snapshots.ts the snapshots store, idb-connection.ts transactions and the handle's life,
  * idb-open.ts opening); browser quirks are in idb-quirks.ts, native error translation in
  * idb-errors.ts.

@@ -33,12 +33,8 @@ import type { EventLog, IngestResult } from '../storage/adapter.ts';
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
-import {
-  FORGONE_SEQS_META_KEY,
-  MAX_FORGONE_SEQS,
-  type StoreInternals,
-  type SyncController,
-} from './internal.ts';
+import { noteForgone } from './forgone.ts';
+import type { StoreInternals, SyncController } from './internal.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, cursorAtEndOf, matchesLive, readWith } from './read-query.ts';
@@ -220,27 +216,9 @@ class Store<E> implements EventStore<E> {
     if (this.closed) throw new StoreClosedError();
     const me = this.log.replicaId;
     const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
-    if (this.log.replicaId !== me) {
-      // A fresh replica id (core/append.ts invariant 8): seqs forgone under the old one are moot.
-      await this.log.setMeta(FORGONE_SEQS_META_KEY, []);
-    } else {
-      const forgone = result.removed
-        .filter((r) => r.event.replica === me)
-        .map((r) => r.event.seq as number);
-      if (forgone.length > 0) await this.forgo(forgone);
-    }
+    await noteForgone(this.log, me, result);
     if (result.written.length > 0) await this.feed.notify();
     return result;
-  }
-
-  /** Records own seqs whose events lost to another copy (internal.ts FORGONE_SEQS_META_KEY). */
-  private async forgo(seqs: number[]): Promise<void> {
-    const held = await this.log.getMeta(FORGONE_SEQS_META_KEY);
-    const before = Array.isArray(held)
-      ? held.filter((s): s is number => typeof s === 'number')
-      : [];
-    const all = [...new Set([...before, ...seqs])].sort((a, b) => a - b);
-    await this.log.setMeta(FORGONE_SEQS_META_KEY, all.slice(-MAX_FORGONE_SEQS));
   }
 
   private present(records: LocalRecord[]): StoredEvent<E>[] {

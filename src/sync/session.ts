@@ -26,7 +26,6 @@
  * 7. After close() (or a fatal error) nothing more is sent, stored or acknowledged.
  */
 
-import type { LostCopy } from '../core/copies.ts';
 import { ChronicleError, SeqConflictError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import {
@@ -37,6 +36,7 @@ import {
   type ReceiveState,
 } from '../core/sync.ts';
 import type { DataTextOf } from './event-codec.ts';
+import { lostCopyReport } from './lost-copies.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
   type AckMessage,
@@ -289,22 +289,8 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
             const result = await log.ingest(m.events);
             eventsReceived += result.written.length;
             sender.noteIngested(result.written);
-            // Told where the app may have seen the loser: held here, or appended here. Never
-            // fatal: the batch is stored, the rule kept one copy (core/copies.ts).
-            // A reused (replica, seq) is a faulty or hostile writer: told wherever it is seen.
-            const told = (result.lost ?? []).filter(
-              (l) => l.held || l.event.replica === log.replicaId || l.code === 'SEQ_CONFLICT',
-            );
-            const lost = told[0];
-            if (lost !== undefined) {
-              options.onError?.({
-                code: lost.code,
-                message: lostMessage(lost, told.length),
-                fatal: false,
-                source: 'local',
-                eventId: lost.event.id,
-              });
-            }
+            const lost = lostCopyReport(result.lost ?? [], log.replicaId);
+            if (lost !== undefined) options.onError?.(lost);
             if (result.skewed) {
               options.onError?.({
                 code: 'CLOCK_SKEW',
@@ -437,14 +423,4 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     close,
     stats,
   };
-}
-
-/** The status text of copies that lost (core/copies.ts). */
-function lostMessage(lost: LostCopy, count: number): string {
-  const what =
-    lost.code === 'ID_CONFLICT'
-      ? `two different copies of event "${lost.event.id}" met; the copy kept is the one first in the total order`
-      : `event "${lost.event.id}" reuses the (replica, seq) of event "${lost.keptId}"; the one first in the total order is kept`;
-  const where = lost.held ? 'the copy held here was replaced' : 'the copy received was not stored';
-  return `${what}: ${where}${count > 1 ? ` (and ${count - 1} more)` : ''}`;
 }
