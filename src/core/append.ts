@@ -12,11 +12,19 @@
  * 5. Idempotency is exact: a batch whose ids are all stored with equal payloads writes nothing and
  *    returns the stored events; a differing payload or a mix of stored and new ids is an error;
  *    both are decided before expectedVersion is checked.
- * 6. Ingest is idempotent: an id already stored is skipped (the first copy wins).
- * 7. Local positions are dense and follow the order of writing (receive order).
+ * 6. Ingest is idempotent: an id already stored with the same copy is skipped. Two different
+ *    copies of one id, or of one (replica, seq), keep the winner of core/copies.ts whatever the
+ *    order they came in: a held loser leaves the log and the winner takes a new position.
+ * 7. Local positions grow in the order of writing (receive order); they are dense but for the
+ *    holes that losers of invariant 6 leave.
+ * 8. A replica that finds two different copies of one of its own (replica, seq) or ids (a
+ *    restored backup, a clone) moves to a fresh replica id for its future appends, with its seq
+ *    counter at 0: its old id is in use elsewhere, at seqs it may not have seen yet.
  */
+
+import { type LostCopy, resolveCopies } from './copies.ts';
 import { type ChronicleError, ConcurrencyError, IdempotencyError } from './errors.ts';
-import type { ExpectedVersion, StoredEventRecord } from './events.ts';
+import type { ExpectedVersion, LocalRecord, StoredEventRecord } from './events.ts';
 import { decodeHlc, encodeHlc, type HlcState, receive, tick } from './hlc.ts';
 import { Cursor, EventId, type ReplicaId, Seq } from './ids.ts';
 import { jsonEqual } from './json.ts';
@@ -140,8 +148,10 @@ export interface IngestInput {
 
 export interface IngestReads {
   counters: ReplicaCounters;
-  /** The stored event for each input id, in input order. */
-  existing: (StoredEventRecord | undefined)[];
+  /** The stored record with each input id, in input order. */
+  existing: (LocalRecord | undefined)[];
+  /** The stored record at each input's (replica, seq), in input order (copies.ts). */
+  slots: (LocalRecord | undefined)[];
   /** Current version of each stream the input touches. */
   streamVersions: Map<string, number>;
 }
@@ -149,6 +159,8 @@ export interface IngestReads {
 export interface IngestPlan {
   /** Events new to this replica, with their local positions. */
   write: { event: StoredEventRecord; pos: number }[];
+  /** Held records that lost to a copy of this batch: they leave the log (invariant 6). */
+  remove: LocalRecord[];
   counters: ReplicaCounters;
   /** New version of each stream that changed. */
   streamVersions: Map<string, number>;
@@ -157,34 +169,39 @@ export interface IngestPlan {
    * (a conflict), to be confirmed by conflicts().
    */
   possibleConflicts: Set<string>;
-  /** Ids received again with a payload different from the stored copy: kept as first stored. */
-  divergent: EventId[];
+  /** Copies that lost, held or received (core/copies.ts): reported, never dropped silently. */
+  lost: LostCopy[];
   /** Some remote HLC was more than maxClockDrift ahead of our wall clock. */
   skewed: boolean;
+  /**
+   * Two different copies of one of this replica's own (replica, seq) or ids met (invariant 8): a
+   * backup of this replica was restored, or it was cloned. The adapter gives the replica a fresh
+   * id in the same transaction, and `counters.seq` is then the new id's counter (0).
+   */
+  forked: boolean;
 }
 
 export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
   let { seq, pos, clock } = reads.counters;
   let skewed = false;
+  const resolution = resolveCopies({
+    events: input.events,
+    heldById: reads.existing,
+    heldBySlot: reads.slots,
+  });
+  // Clients never refuse a batch over a collision (no refuseSeqConflicts): nothing wedges.
+  if (resolution.kind !== 'resolved') throw new Error('a client ingest cannot be refused');
   const write: { event: StoredEventRecord; pos: number }[] = [];
   const streamVersions = new Map<string, number>();
   const possibleConflicts = new Set<string>();
-  const divergent: EventId[] = [];
-  const inBatch = new Map<string, StoredEventRecord>();
   const versionOf = (stream: string) =>
     streamVersions.get(stream) ?? reads.streamVersions.get(stream) ?? 0;
 
-  for (let i = 0; i < input.events.length; i++) {
-    const event = input.events[i]!;
-    const stored = reads.existing[i] ?? inBatch.get(event.id);
-    if (stored !== undefined) {
-      if (stored.cursor !== event.cursor || !samePayload(stored, event.stream, toNew(event))) {
-        divergent.push(event.id);
-      }
-      continue;
-    }
-    inBatch.set(event.id, event);
+  // Own seqs seen move the counter past them, written or lost: a seq is never handed out twice.
+  for (const event of input.events) {
     if (event.replica === input.replica && event.seq > seq) seq = event.seq;
+  }
+  for (const event of resolution.write) {
     pos += 1;
     write.push({ event, pos });
     const received = receive(clock, decodeHlc(event.hlc), input.now, input.maxClockDriftMs);
@@ -194,18 +211,18 @@ export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
     if (event.version <= current) possibleConflicts.add(event.stream);
     if (event.version > current) streamVersions.set(event.stream, event.version);
   }
+  const forked = resolution.lost.some(
+    (l) => l.event.replica === input.replica && l.keptReplica === input.replica,
+  );
+  if (forked) seq = 0;
   return {
     write,
+    remove: resolution.remove,
+    forked,
     counters: { seq, pos, clock },
     streamVersions,
     possibleConflicts,
-    divergent,
+    lost: resolution.lost,
     skewed,
   };
-}
-
-function toNew(event: StoredEventRecord): ValidNewEvent {
-  const e: ValidNewEvent = { type: event.type, data: event.data, schema: event.schema ?? 1 };
-  if (event.meta !== undefined) e.meta = event.meta;
-  return e;
 }

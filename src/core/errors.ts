@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'STORE_CLOSED'
   | 'QUOTA_EXCEEDED'
   | 'STORAGE'
+  | 'SEQ_CONFLICT'
   | 'STORAGE_UNAVAILABLE'
   | 'VERSION_CHANGE'
   | 'NOT_FOUND'
@@ -82,6 +83,26 @@ export class IdempotencyError extends ChronicleError {
     this.name = 'IdempotencyError';
     this.eventId = eventId;
     this.reason = reason;
+  }
+}
+
+/**
+ * A batch holds an event whose (replica, seq) is held under another id, or two events with one
+ * (replica, seq): the server stores nothing of it (core/copies.ts invariant 5).
+ */
+export class SeqConflictError extends ChronicleError {
+  readonly eventId: string;
+  readonly keptId: string;
+
+  constructor(eventId: string, keptId: string) {
+    super(
+      'SEQ_CONFLICT',
+      `event "${eventId}" reuses the (replica, seq) of event "${keptId}"; nothing of its batch was stored`,
+      { eventId, keptId },
+    );
+    this.name = 'SeqConflictError';
+    this.eventId = eventId;
+    this.keptId = keptId;
   }
 }
 
@@ -159,6 +180,7 @@ export class SyncError extends ChronicleError {
 const errorClasses = {
   ConcurrencyError,
   IdempotencyError,
+  SeqConflictError,
   ValidationError,
   StoreClosedError,
   QuotaExceededError,
@@ -182,6 +204,9 @@ export function deserializeError(serialized: SerializedError): ChronicleError {
       break;
     case 'IdempotencyError':
       error = new IdempotencyError(String(d.eventId), d.reason as IdempotencyReason);
+      break;
+    case 'SeqConflictError':
+      error = new SeqConflictError(String(d.eventId), String(d.keptId));
       break;
     case 'ValidationError':
       error = new ValidationError(String(d.path), String(d.reason));

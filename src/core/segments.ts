@@ -16,6 +16,7 @@
  *    new events share a segment only with their immediate neighbours in the final total order.
  * 6. Two events never share a cursor: planWrite throws rather than store a second one.
  */
+import { slotOf } from './copies.ts';
 import { StorageError } from './errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
 import { hlcAfter, hlcWall } from './hlc.ts';
@@ -52,6 +53,12 @@ export interface Segment {
   seq: Seq | Seq[];
   version: number | number[];
   hlc: Hlc | Hlc[];
+  /**
+   * `<replica>.<seq>` of the events (core/copies.ts slotOf), for the unique `slot` index that
+   * finds a reused (replica, seq). Not in event order; a slot held twice by a log written before
+   * that index existed is listed once (idb-schema.ts).
+   */
+  slots?: string[];
   /** Only when some event's cursor or time is not the one its hlc, replica and seq give. */
   cursors?: Cursor[];
   times?: number[];
@@ -120,6 +127,7 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
     version: versionRun ? head.version : versions,
     hlc: hlcRun ? head.hlc : hlcs,
   };
+  segment.slots = cursors.map((c) => slotOf({ cursor: c }));
   if (meta !== undefined) segment.meta = meta;
   if (schema !== undefined) segment.schema = schema;
   if (!cursorsDerived) segment.cursors = cursors;

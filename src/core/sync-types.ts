@@ -42,7 +42,10 @@ export interface SyncStatus {
    */
   pending: number;
   lastSyncedAt?: number;
-  /** `eventId` names the event when the error is about one event (e.g. one a peer refused). */
+  /**
+   * `eventId` names the event when the error is about one event (e.g. one a peer refused, or a
+   * copy that lost: SEQ_CONFLICT, ID_CONFLICT).
+   */
   lastError?: { code: string; message: string; eventId?: string };
   /**
    * Events this replica will not send to a peer because the peer refused them or would (too

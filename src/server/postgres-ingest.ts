@@ -19,11 +19,13 @@
  */
 import type { PoolClient } from 'pg';
 import pg from 'pg';
-import { StorageError } from '../core/errors.ts';
+import { resolveCopies, slotOf } from '../core/copies.ts';
+import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import type { Outcome } from './postgres-group-commit.ts';
-import { type EventRow, storageError } from './postgres-rows.ts';
+import { type EventRow, eventOfRow, storageError } from './postgres-rows.ts';
 import { channelOf, inTransaction } from './postgres-schema.ts';
+import type { IngestWritten } from './storage.ts';
 
 /** One ingest handed to the group commit: rows of one space, prepared off the group's path. */
 export interface IngestPiece {
@@ -48,7 +50,7 @@ export async function writeGroup(
   c: PoolClient,
   context: GroupContext,
   pieces: readonly IngestPiece[],
-): Promise<Outcome<LocalRecord[]>[]> {
+): Promise<Outcome<IngestWritten>[]> {
   try {
     return await inTransaction(c, () => writeAll(c, context, pieces, false));
   } catch (error) {
@@ -58,56 +60,86 @@ export async function writeGroup(
   return inTransaction(c, () => writeAll(c, context, pieces, true));
 }
 
-/** The heads and held ids of a group's spaces, as its ingests advance them. */
+/** The heads and held copies of a group's spaces, as its ingests advance them. */
 interface SpaceState {
   name: string;
   /** The head read under the lock. */
   locked: number;
   head: number;
-  /** Ids held in the space or taken by an earlier ingest of the group, as stored. */
-  seen: Set<string>;
+  /** Held records by id and by (replica, seq) (core/copies.ts), as the group changes them. */
+  byId: Map<string, LocalRecord>;
+  bySlot: Map<string, LocalRecord>;
 }
 
-/** The rows an ingest adds, with their positions, and how to take them back. */
-interface Plan {
-  records: LocalRecord[];
-  rows: (EventRow & { pos: number })[];
-  undo(): void;
-}
+/** The rows an ingest adds and deletes, with their positions, and how to take them back. */
+type Plan =
+  | { refused: SeqConflictError }
+  | {
+      refused?: undefined;
+      result: IngestWritten;
+      rows: (EventRow & { pos: number })[];
+      /** Positions of held losers to delete before the rows go in. */
+      deletes: number[];
+      undo(): void;
+    };
 
 async function writeAll(
   c: PoolClient,
   context: GroupContext,
   pieces: readonly IngestPiece[],
   separately: boolean,
-): Promise<Outcome<LocalRecord[]>[]> {
+): Promise<Outcome<IngestWritten>[]> {
   const s = context.schema;
   const spaces = await lockSpaces(c, s, pieces);
-  const outcomes: Outcome<LocalRecord[]>[] = [];
+  const outcomes: Outcome<IngestWritten>[] = [];
   if (!separately) {
     const plans = pieces.map((piece) => plan(piece, spaces.get(piece.space)!));
+    await deleteRows(
+      c,
+      s,
+      pieces.flatMap((piece, i) => {
+        const p = plans[i]!;
+        return p.refused === undefined ? p.deletes.map((pos) => ({ space: piece.space, pos })) : [];
+      }),
+    );
     await insertRows(
       c,
       s,
-      pieces.flatMap((piece, i) => plans[i]!.rows.map((row) => ({ space: piece.space, row }))),
+      pieces.flatMap((piece, i) => {
+        const p = plans[i]!;
+        return p.refused === undefined ? p.rows.map((row) => ({ space: piece.space, row })) : [];
+      }),
     );
-    for (const p of plans) outcomes.push({ ok: true, value: p.records });
+    for (const p of plans) {
+      outcomes.push(
+        p.refused === undefined ? { ok: true, value: p.result } : { ok: false, error: p.refused },
+      );
+    }
   } else {
     for (const piece of pieces) {
       const p = plan(piece, spaces.get(piece.space)!);
-      if (p.rows.length === 0) {
-        outcomes.push({ ok: true, value: [] });
+      if (p.refused !== undefined) {
+        outcomes.push({ ok: false, error: p.refused });
+        continue;
+      }
+      if (p.rows.length === 0 && p.deletes.length === 0) {
+        outcomes.push({ ok: true, value: p.result });
         continue;
       }
       await c.query('SAVEPOINT ingest');
       try {
+        await deleteRows(
+          c,
+          s,
+          p.deletes.map((pos) => ({ space: piece.space, pos })),
+        );
         await insertRows(
           c,
           s,
           p.rows.map((row) => ({ space: piece.space, row })),
         );
         await c.query('RELEASE SAVEPOINT ingest');
-        outcomes.push({ ok: true, value: p.records });
+        outcomes.push({ ok: true, value: p.result });
       } catch (error) {
         if (!(error instanceof pg.DatabaseError)) throw error;
         await c.query('ROLLBACK TO SAVEPOINT ingest');
@@ -122,7 +154,7 @@ async function writeAll(
 
 /**
  * Locks the rows of the group's spaces in key order (invariant 2, and the lock order above), and
- * reads their heads and which of the group's ids they hold (invariant 3).
+ * reads their heads and the copies they hold of the group's ids and (replica, seq) (invariant 3).
  */
 async function lockSpaces(
   c: PoolClient,
@@ -138,19 +170,68 @@ async function lockSpaces(
   const spaces = new Map<string, SpaceState>();
   for (const row of locked.rows) {
     const head = Number(row.head);
-    spaces.set(row.space, { name: names.get(row.space)!, locked: head, head, seen: new Set() });
+    spaces.set(row.space, {
+      name: names.get(row.space)!,
+      locked: head,
+      head,
+      byId: new Map(),
+      bySlot: new Map(),
+    });
   }
   for (const [space, name] of names) {
     if (!spaces.has(space)) throw new StorageError('STORAGE', `space ${name} vanished`);
   }
-  const held = await storedIds(
-    c,
-    s,
-    pieces.flatMap((p) => p.rows.map(() => p.space)),
-    pieces.flatMap((p) => p.rows.map((r) => r.id)),
+  const rowSpaces = pieces.flatMap((p) => p.rows.map(() => p.space));
+  const rows = pieces.flatMap((p) => p.rows);
+  // A seq no BIGINT holds must fail its own ingest (at its insert), not the group's lookup.
+  const slotKeys = pieces.flatMap((p) =>
+    p.rows.filter((r) => Number.isSafeInteger(r.seq)).map((r) => ({ space: p.space, row: r })),
   );
-  for (const row of held) spaces.get(row.space)!.seen.add(row.id);
+  const [byId, bySlot] = await Promise.all([
+    heldRows(
+      c,
+      s,
+      `id = k.a`,
+      rowSpaces,
+      rows.map((r) => r.id),
+    ),
+    heldRows(
+      c,
+      s,
+      `replica = k.a AND seq = k.b ORDER BY cursor LIMIT 1`,
+      slotKeys.map((k) => k.space),
+      slotKeys.map((k) => k.row.replica),
+      slotKeys.map((k) => k.row.seq),
+    ),
+  ]);
+  for (const held of byId) spaces.get(held.space)!.byId.set(held.record.event.id, held.record);
+  for (const held of bySlot) {
+    spaces.get(held.space)!.bySlot.set(slotOf(held.record.event), held.record);
+  }
   return spaces;
+}
+
+/** Held rows matching `where` for each key (one index probe each, as storedIds below). */
+async function heldRows(
+  c: PoolClient,
+  s: string,
+  where: string,
+  spaces: readonly string[],
+  a: readonly string[],
+  b?: readonly number[],
+): Promise<{ space: string; record: LocalRecord }[]> {
+  if (spaces.length === 0) return [];
+  const result = await c.query<{ space: string; pos: string; body: string }>(
+    `SELECT e.space, e.pos, e.body FROM unnest($1::text[], $2::text[]${b === undefined ? '' : ', $3::bigint[]'}) AS k(space, a${b === undefined ? '' : ', b'})
+     CROSS JOIN LATERAL (
+       SELECT space, pos, body FROM ${s}.events WHERE space = k.space AND ${where} OFFSET 0
+     ) AS e`,
+    b === undefined ? [spaces, a] : [spaces, a, b],
+  );
+  return result.rows.map((row) => ({
+    space: row.space,
+    record: { pos: Number(row.pos), event: eventOfRow(row) },
+  }));
 }
 
 /**
@@ -175,24 +256,69 @@ export async function storedIds(
   return rows.rows;
 }
 
-/** The next positions for the ids of `piece` its space does not hold yet (invariants 2, 3). */
+/**
+ * The next positions for the events of `piece` that are new or win over a held copy, the held
+ * losers to delete, or the refusal of the piece (core/copies.ts; invariants 2, 3).
+ */
 function plan(piece: IngestPiece, space: SpaceState): Plan {
+  const events = piece.rows.map((r) => r.event);
+  const resolution = resolveCopies({
+    events,
+    heldById: events.map((e) => space.byId.get(e.id)),
+    heldBySlot: events.map((e) => space.bySlot.get(slotOf(e))),
+    refuseSeqConflicts: true,
+  });
+  if (resolution.kind === 'refused') {
+    return { refused: new SeqConflictError(resolution.eventId, resolution.keptId) };
+  }
   const start = space.head;
+  const changes: [Map<string, LocalRecord>, string, LocalRecord | undefined][] = [];
+  const set = (map: Map<string, LocalRecord>, k: string, value: LocalRecord | undefined) => {
+    changes.push([map, k, map.get(k)]);
+    if (value === undefined) map.delete(k);
+    else map.set(k, value);
+  };
+  for (const record of resolution.remove) {
+    set(space.byId, record.event.id, undefined);
+    set(space.bySlot, slotOf(record.event), undefined);
+  }
+  const rowOf = new Map(piece.rows.map((r) => [r.event, r]));
   const records: LocalRecord[] = [];
   const rows: (EventRow & { pos: number })[] = [];
-  for (const row of piece.rows) {
-    // A repeat within the batch, or of an earlier ingest of the group, is stored once.
-    if (space.seen.has(row.id)) continue;
-    space.seen.add(row.id);
+  for (const event of resolution.write) {
     space.head += 1;
-    rows.push({ ...row, pos: space.head });
-    records.push({ event: row.event, pos: space.head });
+    const record = { event, pos: space.head };
+    rows.push({ ...rowOf.get(event)!, pos: space.head });
+    records.push(record);
+    set(space.byId, event.id, record);
+    set(space.bySlot, slotOf(event), record);
   }
   const undo = () => {
     space.head = start;
-    for (const row of rows) space.seen.delete(row.id);
+    for (const [map, k, before] of changes.reverse()) {
+      if (before === undefined) map.delete(k);
+      else map.set(k, before);
+    }
   };
-  return { records, rows, undo };
+  return {
+    result: { written: records, removed: resolution.remove, lost: resolution.lost },
+    rows,
+    deletes: resolution.remove.map((r) => r.pos),
+    undo,
+  };
+}
+
+async function deleteRows(
+  c: PoolClient,
+  s: string,
+  rows: readonly { space: string; pos: number }[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await c.query(
+    `DELETE FROM ${s}.events AS e USING unnest($1::text[], $2::bigint[]) AS d(space, pos)
+     WHERE e.space = d.space AND e.pos = d.pos`,
+    [rows.map((r) => r.space), rows.map((r) => r.pos)],
+  );
 }
 
 /**

@@ -15,13 +15,14 @@
  * encoding 20,000 events took 3-15 % longer), and older servers sharing the database could not
  * read its rows.
  */
-import { StorageError } from '../core/errors.ts';
+import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import { rememberDataText } from '../sync/event-codec.ts';
 
-/** A failure of `operation` as a StorageError; a StorageError is passed on as it is. */
-export function storageError(operation: string, error: unknown): StorageError {
-  if (error instanceof StorageError) return error;
+/** A failure of `operation` as a StorageError; a StorageError or SeqConflictError is passed on. */
+export function storageError(operation: string, error: unknown): StorageError | SeqConflictError {
+  // A refused batch (core/copies.ts) keeps its code: the session answers SEQ_CONFLICT.
+  if (error instanceof StorageError || error instanceof SeqConflictError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new StorageError('STORAGE', `postgres ${operation} failed: ${message}`, { operation });
 }

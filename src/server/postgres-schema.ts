@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS ${s}.events (
   PRIMARY KEY (space, pos),
   UNIQUE (space, id)
 );
+-- (replica, seq) lookups (core/copies.ts). Not unique: a database that already holds a
+-- (replica, seq) twice must still open; every ingest looks slots up under the space lock.
+CREATE INDEX IF NOT EXISTS events_by_slot ON ${s}.events (space, replica, seq);
 CREATE TABLE IF NOT EXISTS ${s}.checkpoints (
   space TEXT NOT NULL,
   peer TEXT NOT NULL,

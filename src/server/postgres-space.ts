@@ -15,6 +15,7 @@ import {
   decideClaims,
   doubtfulEvents,
   type EventOrigin,
+  type IngestWritten,
   isSkewed,
   notifyListeners,
   type OriginCheck,
@@ -38,7 +39,7 @@ export interface PostgresDatabase {
    * Writes an ingest in the next group commit (invariant 10); `committed` runs right after the
    * group's COMMIT, before any other code.
    */
-  ingest(piece: IngestPiece, committed: (records: LocalRecord[]) => void): Promise<LocalRecord[]>;
+  ingest(piece: IngestPiece, committed: (result: IngestWritten) => void): Promise<IngestWritten>;
 }
 
 export class PostgresSpaceLog implements SpaceLog {
@@ -112,9 +113,11 @@ export class PostgresSpaceLog implements SpaceLog {
     } catch (error) {
       throw storageError('ingest', error);
     }
-    const written = await this.storage
-      .ingest(piece, (records) => {
-        // Right after the commit, before any reader runs: the cache ends at the new head.
+    const { written, lost } = await this.storage
+      .ingest(piece, ({ written: records, removed }) => {
+        // Right after the commit, before any reader runs: the cache ends at the new head, and
+        // holds no record that left the log (a hole restarts it: recent-records.ts).
+        if (removed.length > 0) this.recent.trimTo(0, 0);
         if (records.length === 0) return;
         this.recent.add(records);
         this.announce(records[records.length - 1]!.pos);
@@ -129,7 +132,7 @@ export class PostgresSpaceLog implements SpaceLog {
         throw error;
       });
     const skewed = isSkewed(events, this.storage.now() + this.storage.maxClockDriftMs);
-    return { written, skewed };
+    return { written, skewed, lost };
   }
 
   async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {

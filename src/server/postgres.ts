@@ -5,13 +5,17 @@
  * 1. An ingest is committed (with `synchronous_commit=on`, forced per connection) before its
  *    promise resolves: the session acks only events that survive a crash. It is atomic: it is
  *    written whole or, rolled back to its savepoint, not at all (invariant 10).
- * 2. Positions stay dense and unique per space across servers: a transaction that ingests first
+ * 2. Positions stay unique and increasing per space across servers (dense but for the holes of
+ *    copies that lost, storage.ts invariant 3): a transaction that ingests first
  *    locks its spaces' rows (`SELECT ... FOR UPDATE`, in key order), so ingests of one space are
  *    serialized in the database, and it reads and advances `head` under that lock. Spaces do not
  *    block each other, except those written by one group.
  * 3. Ids are unique per space by a unique constraint on (space, id); under the lock an ingest
- *    skips the ids the space already holds (and repeats within its batch or its group), so a
- *    resent event is stored once however late it comes; the constraint is the backstop.
+ *    looks up the copies the space holds of its ids and (replica, seq) and skips the ids held
+ *    with the same copy (and repeats within its batch or its group), so a resent event is stored
+ *    once however late it comes; the constraint is the backstop. Colliding copies are resolved
+ *    by core/copies.ts (postgres-ingest.ts): a held loser is deleted, a reused (replica, seq)
+ *    that does not win refuses its ingest with SEQ_CONFLICT.
  * 4. An event is stored as TEXT holding its JSON (not jsonb): the exact stored form a session
  *    sends on, key order and `__proto__` keys included, is read back byte for byte; nothing
  *    queries inside it. Reads order by position. The JSON text of its data, made when it is
@@ -39,7 +43,6 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import pg from 'pg';
 import { StorageError } from '../core/errors.ts';
-import type { LocalRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
@@ -55,7 +58,12 @@ import {
 } from './postgres-schema.ts';
 import { type PostgresDatabase, PostgresSpaceLog } from './postgres-space.ts';
 import { RecentBudget } from './recent-records.ts';
-import { assertSpaceName, type ServerStorage, type SpaceLog } from './storage.ts';
+import {
+  assertSpaceName,
+  type IngestWritten,
+  type ServerStorage,
+  type SpaceLog,
+} from './storage.ts';
 
 export interface PostgresStorageOptions {
   /** Most connections this storage opens at once, besides the LISTEN one (default 10). */
@@ -93,7 +101,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   private readonly open = new Map<string, PostgresSpaceLog>();
   private ready: Promise<void> | undefined;
   /** Ingests commit in groups (invariant 10). */
-  private readonly commits: AsyncGroupCommit<IngestPiece, LocalRecord[]>;
+  private readonly commits: AsyncGroupCommit<IngestPiece, IngestWritten>;
   private closed = false;
   /** close()'s shutdown, once begun: no new ingests, while those handed over still commit. */
   private shutting: Promise<void> | undefined;
@@ -186,7 +194,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   }
 
   /** Hands an ingest to the next group commit (invariant 10). */
-  ingest(piece: IngestPiece, committed: (records: LocalRecord[]) => void): Promise<LocalRecord[]> {
+  ingest(piece: IngestPiece, committed: (result: IngestWritten) => void): Promise<IngestWritten> {
     if (this.shutting !== undefined) {
       return Promise.reject(new StorageError('STORAGE', `${this.name} is closed`));
     }

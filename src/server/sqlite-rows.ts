@@ -3,7 +3,8 @@
  * the bulk statements an ingest uses (ids looked up and rows inserted many per statement).
  */
 import type Database from 'better-sqlite3';
-import type { JsonObject, JsonValue, StoredEventRecord } from '../core/events.ts';
+import { slotOf } from '../core/copies.ts';
+import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { decodeHlc } from '../core/hlc.ts';
 import type { Cursor, EventId, Hlc, ReplicaId, Seq } from '../core/ids.ts';
 import { rememberDataText } from '../sync/event-codec.ts';
@@ -105,6 +106,57 @@ export function storedIds(
     const marks = ids.map(() => '?').join(',');
     const select = cached(db, `SELECT id FROM events WHERE space = ? AND id IN (${marks})`);
     for (const id of select.pluck().all(space, ...ids)) found.add(id as string);
+  }
+  return found;
+}
+
+const ROW_COLUMNS = 'pos, id, replica, seq, stream, cursor, body';
+
+/** The held records with the ids of `events`, by id (core/copies.ts), ID_CHUNK ids a statement. */
+export function heldById(
+  db: Database.Database,
+  space: string,
+  events: readonly { id: string }[],
+): Map<string, LocalRecord> {
+  const found = new Map<string, LocalRecord>();
+  for (let i = 0; i < events.length; i += ID_CHUNK) {
+    const ids = events.slice(i, i + ID_CHUNK).map((e) => e.id);
+    const marks = ids.map(() => '?').join(',');
+    const select = cached(
+      db,
+      `SELECT ${ROW_COLUMNS} FROM events WHERE space = ? AND id IN (${marks})`,
+    );
+    for (const row of select.all(space, ...ids) as StoredRow[]) {
+      found.set(row.id, { pos: row.pos, event: eventOfRow(row) });
+    }
+  }
+  return found;
+}
+
+/**
+ * The held records at the (replica, seq) of `events`, by slot (core/copies.ts slotOf); where a
+ * file written before the slot index holds a slot twice, the copy first in the total order.
+ */
+export function heldBySlot(
+  db: Database.Database,
+  space: string,
+  events: readonly StoredEventRecord[],
+): Map<string, LocalRecord> {
+  const found = new Map<string, LocalRecord>();
+  for (let i = 0; i < events.length; i += ID_CHUNK) {
+    const part = events.slice(i, i + ID_CHUNK);
+    const marks = part.map(() => '(?, ?)').join(',');
+    const select = cached(
+      db,
+      `SELECT ${ROW_COLUMNS} FROM events WHERE space = ? AND (replica, seq) IN (VALUES ${marks})`,
+    );
+    const params = part.flatMap((e) => [e.replica, e.seq]);
+    for (const row of select.all(space, ...params) as StoredRow[]) {
+      const record = { pos: row.pos, event: eventOfRow(row) };
+      const slot = slotOf(record.event);
+      const held = found.get(slot);
+      if (held === undefined || record.event.cursor < held.event.cursor) found.set(slot, record);
+    }
   }
   return found;
 }

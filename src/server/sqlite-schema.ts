@@ -38,6 +38,29 @@ CREATE TABLE IF NOT EXISTS owners (
 );
 `;
 
+/**
+ * The (replica, seq) index (core/copies.ts). Unique, so that an ingest's first, lookup-free
+ * attempt fails on a reused (replica, seq) as on a held id; a file whose rows already hold a
+ * (replica, seq) twice (written before this index) gets a plain index instead and still opens:
+ * its ingests then always look slots up. Returns whether the index is unique.
+ */
+export function createSlotIndex(db: Database.Database): boolean {
+  const unique = db
+    .prepare<[], { unique: number }>(
+      "SELECT \"unique\" FROM pragma_index_list('events') WHERE name IN ('events_by_slot', 'events_by_slot_plain')",
+    )
+    .get();
+  if (unique !== undefined) return unique.unique === 1;
+  try {
+    db.exec('CREATE UNIQUE INDEX events_by_slot ON events (space, replica, seq)');
+    return true;
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw error;
+    db.exec('CREATE INDEX IF NOT EXISTS events_by_slot_plain ON events (space, replica, seq)');
+    return false;
+  }
+}
+
 export function prepareAll(db: Database.Database) {
   return {
     getSpace: db.prepare<[string], { replica: string; epoch: string; head: number }>(
@@ -48,6 +71,7 @@ export function prepareAll(db: Database.Database) {
     ),
     getHead: db.prepare<[string], { head: number }>('SELECT head FROM spaces WHERE space = ?'),
     setHead: db.prepare<[number, string]>('UPDATE spaces SET head = ? WHERE space = ?'),
+    deleteAtPos: db.prepare<[string, number]>('DELETE FROM events WHERE space = ? AND pos = ?'),
     readByPos: db.prepare<[string, number, number], StoredRow>(
       'SELECT pos, id, replica, seq, stream, cursor, body FROM events WHERE space = ? AND pos > ? ORDER BY pos LIMIT ?',
     ),

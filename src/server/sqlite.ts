@@ -6,9 +6,13 @@
  *    an ingest promise resolves only for events that survive a power loss or SIGKILL.
  * 2. One ingest is one transaction. better-sqlite3 is synchronous, so no other statement of this
  *    process runs inside it; the space's head is read and advanced inside that transaction, so
- *    positions stay dense (storage.ts invariant 3) even with several storages on one file.
+ *    positions stay unique and increasing (storage.ts invariant 3) even with several storages on
+ *    one file.
  * 3. Event ids are unique per space by a unique index, not by a cache: a resent event is skipped
- *    however late it comes.
+ *    however late it comes. (replica, seq) is unique per space too (a unique index, except on a
+ *    file that held duplicates before it existed: sqlite-schema.ts createSlotIndex); colliding
+ *    copies are resolved by core/copies.ts: a held loser is deleted (a hole in the positions),
+ *    the winner written at the head, a reused (replica, seq) that loses refuses the batch.
  * 4. An event is stored as its queried columns (id, replica, seq, stream, cursor) and a body: the
  *    JSON of the rest (type, version, hlc, meta, schema), a line feed, the JSON of its data
  *    (sqlite-rows.ts); rows of older files hold one JSON body and read as such. JSON.parse keeps
@@ -31,7 +35,8 @@
  *    the commits of ingests; the writer checkpoints by itself only past a bound.
  */
 import Database from 'better-sqlite3';
-import { StorageError } from '../core/errors.ts';
+import { type LostCopy, resolveCopies, slotOf } from '../core/copies.ts';
+import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
@@ -40,8 +45,15 @@ import type { Checkpoint } from '../sync/protocol.ts';
 import { GroupCommit } from './group-commit.ts';
 import { RecentBudget, RecentRecords } from './recent-records.ts';
 import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
-import { eventOfRow, insertRows, storedBody, storedIds } from './sqlite-rows.ts';
-import { prepareAll, SCHEMA, type Statements } from './sqlite-schema.ts';
+import {
+  eventOfRow,
+  heldById,
+  heldBySlot,
+  insertRows,
+  storedBody,
+  storedIds,
+} from './sqlite-rows.ts';
+import { createSlotIndex, prepareAll, SCHEMA, type Statements } from './sqlite-schema.ts';
 import {
   assertSpaceName,
   decideClaims,
@@ -66,9 +78,18 @@ export interface SqliteStorageOptions {
   recentCacheBytes?: number;
 }
 
+/** What one ingest wrote and took out (core/copies.ts). */
+interface Written {
+  written: LocalRecord[];
+  removed: LocalRecord[];
+  lost: LostCopy[];
+}
+
 /**
- * Writes the events new to the space at the positions after its head. `lookUp`: skip the ids the
- * space holds already and repeats within the batch; without it a held id fails the statement.
+ * Writes the events new to the space at the positions after its head. `lookUp`: look the batch's
+ * ids and (replica, seq) up and resolve colliding copies (core/copies.ts: a held loser is deleted,
+ * a reused (replica, seq) that does not win refuses the batch); without it a held id or slot
+ * fails the statement (invariant 8).
  */
 function insertEvents(
   db: Database.Database,
@@ -76,17 +97,29 @@ function insertEvents(
   space: string,
   events: readonly StoredEventRecord[],
   lookUp: boolean,
-): LocalRecord[] {
+): Written {
   let head = st.getHead.get(space)?.head ?? 0;
-  // Ids stored already, and ids met earlier in this batch: each id is stored once (invariant 3).
-  const seen = lookUp ? storedIds(db, space, events) : undefined;
+  let toWrite = events;
+  let removed: LocalRecord[] = [];
+  let lost: LostCopy[] = [];
+  if (lookUp) {
+    const byId = heldById(db, space, events);
+    const bySlot = heldBySlot(db, space, events);
+    const resolution = resolveCopies({
+      events,
+      heldById: events.map((e) => byId.get(e.id)),
+      heldBySlot: events.map((e) => bySlot.get(slotOf(e))),
+      refuseSeqConflicts: true,
+    });
+    if (resolution.kind === 'refused') {
+      throw new SeqConflictError(resolution.eventId, resolution.keptId);
+    }
+    ({ write: toWrite, remove: removed, lost } = resolution);
+    for (const record of removed) st.deleteAtPos.run(space, record.pos);
+  }
   const written: LocalRecord[] = [];
   const rows: unknown[] = [];
-  for (const event of events) {
-    if (seen !== undefined) {
-      if (seen.has(event.id)) continue;
-      seen.add(event.id);
-    }
+  for (const event of toWrite) {
     head += 1;
     rows.push(
       space,
@@ -102,7 +135,7 @@ function insertEvents(
   }
   insertRows(db, rows);
   if (written.length > 0) st.setHead.run(head, space);
-  return written;
+  return { written, removed, lost };
 }
 
 /** An id the space holds already (events_by_id), or one repeated within the batch. */
@@ -110,8 +143,8 @@ function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
-function storageError(operation: string, error: unknown): StorageError {
-  if (error instanceof StorageError) return error;
+function storageError(operation: string, error: unknown): StorageError | SeqConflictError {
+  if (error instanceof StorageError || error instanceof SeqConflictError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new StorageError('STORAGE', `sqlite ${operation} failed: ${message}`, { operation });
 }
@@ -120,7 +153,7 @@ class SqliteSpaceLog implements SpaceLog {
   private readonly listeners = new Set<(headPos: number) => void>();
   /** Invariant 6: what this process wrote last, parsed. */
   private readonly recent: RecentRecords;
-  private readonly ingestTx: (events: StoredEventRecord[]) => LocalRecord[];
+  private readonly ingestTx: (events: StoredEventRecord[]) => Written;
   private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
 
   constructor(
@@ -138,6 +171,8 @@ class SqliteSpaceLog implements SpaceLog {
       insertEvents(db, st, space, events, lookUp),
     );
     this.ingestTx = db.transaction((events: StoredEventRecord[]) => {
+      // A file whose slot index is not unique cannot catch a reused (replica, seq) by failing.
+      if (!storage.slotsUnique) return insertTx(events, true);
       try {
         return insertTx(events, false);
       } catch (error) {
@@ -196,17 +231,19 @@ class SqliteSpaceLog implements SpaceLog {
   }
 
   async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
-    const written = await this.storage.groupCommit(
+    const { written, lost } = await this.storage.groupCommit(
       () => this.run('ingest', () => this.ingestTx(events)),
-      (records) => {
-        // Still inside the flush, before any reader runs: the cache ends at the new head.
+      ({ written: records, removed }) => {
+        // Still inside the flush, before any reader runs: the cache ends at the new head, and
+        // holds no record that left the log (a hole restarts it: recent-records.ts).
+        if (removed.length > 0) this.recent.trimTo(0, 0);
         if (records.length === 0) return;
         this.recent.add(records);
         notifyListeners(this.listeners, records[records.length - 1]!.pos);
       },
     );
     const skewed = isSkewed(events, this.storage.now() + this.storage.maxClockDriftMs);
-    return { written, skewed };
+    return { written, skewed, lost };
   }
 
   async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {
@@ -256,6 +293,8 @@ class SqliteServerStorage implements ServerStorage {
   readonly now: () => number;
   readonly maxClockDriftMs: number;
   readonly recentBudget: RecentBudget;
+  /** Whether the (replica, seq) index is unique (sqlite-schema.ts createSlotIndex). */
+  readonly slotsUnique: boolean;
   private readonly db: Database.Database;
   private readonly st: Statements;
   private readonly spaces = new Map<string, SqliteSpaceLog>();
@@ -278,6 +317,7 @@ class SqliteServerStorage implements ServerStorage {
       // Another process (a backup, a second server) may hold the write lock for a moment.
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
+      this.slotsUnique = createSlotIndex(this.db);
       this.st = prepareAll(this.db);
       const inTransaction = this.db.transaction((run: () => void) => run());
       this.commits = new GroupCommit(

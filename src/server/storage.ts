@@ -8,8 +8,11 @@
  * 2. A space's replica id and epoch are created with the space and persisted: reopening the
  *    storage returns the same ones (a new epoch only ever means a new or restored database).
  * 3. `ingest` is atomic and durable before its promise resolves (the session acks only after),
- *    deduplicated by event id within the space (the first copy wins), and gives new events the
- *    next dense positions 1, 2, 3, ... of the space's receive-order log.
+ *    deduplicated by event id within the space, and gives new events the next positions of the
+ *    space's receive-order log. Colliding copies (one id, or one (replica, seq), twice) are
+ *    resolved by core/copies.ts: the copy first in the total order stays, a held loser is
+ *    deleted (its position becomes a hole), and a batch whose event reuses a held (replica, seq)
+ *    without winning, or holds one (replica, seq) twice, is refused whole with SeqConflictError.
  * 4. A replica id is owned by the first subject whose events of it the space stored (or claimed);
  *    `claimOrigins` refuses, and claims nothing, when a batch holds an event that is new to the
  *    space and claims a replica owned by another subject, or the space's own replica id.
@@ -17,7 +20,9 @@
  * 5. `openSpace` returns one shared SpaceLog per space and storage, so that `onAppend` tells
  *    every connection of the space about every write.
  */
+import type { LostCopy } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
+import type { LocalRecord } from '../core/events.ts';
 import { lastHlcOf } from '../core/hlc.ts';
 import type { SyncLog } from '../sync/log.ts';
 
@@ -83,6 +88,14 @@ export function decideClaims(
     }
   }
   return { ok: true, claimed };
+}
+
+/** What one ingest of a server storage wrote, took out and found losing (core/copies.ts). */
+export interface IngestWritten {
+  written: LocalRecord[];
+  /** Held copies that lost to a copy of the batch: deleted, their positions left as holes. */
+  removed: LocalRecord[];
+  lost: LostCopy[];
 }
 
 export interface SpaceLog extends SyncLog {

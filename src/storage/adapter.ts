@@ -8,10 +8,14 @@
  * 2. seq, stream versions, positions and the clock are read and written inside the same write
  *    transaction as the events: two handles on one database never hand out the same seq, version
  *    or position (two tabs are one replica).
- * 3. Positions are dense and 1-based; readByPos pages through receive order.
+ * 3. Positions are 1-based and grow in receive order; readByPos pages through receive order. They
+ *    are dense but for the holes an ingest leaves where a held copy lost (core/copies.ts
+ *    invariant 3): a page skips holes and holds `limit` records whenever that many follow, so a
+ *    short page still means the head was reached.
  * 4. readByCursor pages through the total order, optionally restricted to one stream.
  * 5. No read holds more than `limit` events in memory.
  */
+import type { LostCopy } from '../core/copies.ts';
 import type { ExpectedVersion, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import type { EventId, ReplicaId } from '../core/ids.ts';
@@ -62,8 +66,11 @@ export interface IngestRequest {
 export interface IngestResult {
   /** The events that were new here, with their local positions. */
   written: LocalRecord[];
+  /** Held records that lost to a copy of this batch and left the log (core/copies.ts). */
+  removed: LocalRecord[];
   skewed: boolean;
-  divergent: EventId[];
+  /** Every copy that lost, held or received (core/copies.ts invariant 4). */
+  lost: LostCopy[];
 }
 
 /** A re-stamp of this replica's own unshared events (core/restamp.ts). */
@@ -109,6 +116,10 @@ export interface SnapshotRecord extends SnapshotMeta {
 }
 
 export interface EventLog {
+  /**
+   * This replica's id for its own appends. It changes when an ingest finds the id in use
+   * elsewhere (a restored backup or a clone: core/append.ts invariant 8).
+   */
   readonly replicaId: ReplicaId;
   /** Random id made with the database: a new epoch means a new (or restored-elsewhere) log. */
   readonly epoch: string;

@@ -8,9 +8,10 @@
  * of a browser catch-up (50,000 events: 3.6 s with lookups, 2.0 s without). An event the log
  * holds cannot slip in unnoticed: new events only ever go into added segments (indexeddb.ts
  * invariant 3), so its segment's `add` fails on the unique `id` index, or its cursor falls
- * inside a stored segment and planWrite refuses the split. The transaction then aborts with
- * nothing of it kept, and the caller runs the batch again with `lookUpIds` true, which skips the
- * held events and reports the divergent ones.
+ * inside a stored segment and planWrite refuses the split; an event reusing a held (replica, seq)
+ * fails the unique `slot` index the same way. The transaction then aborts with nothing of it
+ * kept, and the caller runs the batch again with `lookUpIds` true, which looks ids and slots up,
+ * skips the held events and resolves the colliding copies (core/copies.ts).
  */
 import {
   type IngestInput,
@@ -18,10 +19,15 @@ import {
   planIngest,
   type ReplicaCounters,
 } from '../core/append.ts';
+import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
+import { ReplicaId } from '../core/ids.ts';
+import { lookupSlots, removeRecords } from './idb-copies.ts';
 import {
   asCounters,
+  asReplicaId,
   KEY_COUNTERS,
+  KEY_REPLICA,
   plainCounters,
   type StoredCounters,
   type StreamRow,
@@ -45,16 +51,21 @@ export async function writeRecords(
   tx.objectStore('meta').put(plainCounters(next, placed.maxCursor), KEY_COUNTERS);
 }
 
+/**
+ * One ingest's reads, plan and writes. The replica id is read in the transaction (another tab may
+ * have moved to a fresh one: append.ts invariant 8), and is written anew when the plan forks.
+ */
 export async function ingestInTransaction(
   tx: IDBTransaction,
-  input: IngestInput,
+  input: Omit<IngestInput, 'replica'>,
   lookUpIds: boolean,
-): Promise<IngestPlan> {
+): Promise<{ plan: IngestPlan; replicaId: ReplicaId }> {
   const segments = tx.objectStore('segments');
   const meta = tx.objectStore('meta');
   const streams = tx.objectStore('streams');
   const names = [...new Set(input.events.map((e) => e.stream))];
-  const [rawCounters, rows, existing] = await Promise.all([
+  const [rawReplica, rawCounters, rows, existing, slots] = await Promise.all([
+    request(meta.get(KEY_REPLICA)),
     request(meta.get(KEY_COUNTERS)),
     Promise.all(names.map((s) => request(streams.get(s)) as Promise<StreamRow | undefined>)),
     lookUpIds
@@ -63,15 +74,37 @@ export async function ingestInTransaction(
           input.events.map((e) => e.id),
         )
       : [],
+    lookUpIds
+      ? lookupSlots(
+          segments,
+          input.events.map((e) => slotOf(e)),
+        )
+      : [],
   ]);
   const rowOf = new Map(names.map((s, i) => [s, rows[i]]));
   const counters: StoredCounters = asCounters(rawCounters);
-  const plan = planIngest(input, {
-    counters,
-    existing: existing.map((r) => r?.event),
-    streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
-  });
-  if (plan.write.length === 0) return plan;
+  let replicaId = asReplicaId(rawReplica);
+  const plan = planIngest(
+    { ...input, replica: replicaId },
+    {
+      counters,
+      existing,
+      slots,
+      streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
+    },
+  );
+  if (plan.forked) {
+    replicaId = ReplicaId.make();
+    meta.put(replicaId, KEY_REPLICA);
+  }
+  // Losers leave first: a winner may reuse their id, slot and cursor (core/copies.ts).
+  await removeRecords(segments, plan.remove);
+  if (plan.write.length === 0) {
+    if (plan.remove.length > 0 || plan.counters.seq !== counters.seq) {
+      meta.put(plainCounters(plan.counters, counters.maxCursor), KEY_COUNTERS);
+    }
+    return { plan, replicaId };
+  }
   await writeRecords(tx, plan.write, counters, plan.counters);
   for (const stream of new Set([...plan.streamVersions.keys(), ...plan.possibleConflicts])) {
     const before = rowOf.get(stream);
@@ -82,5 +115,5 @@ export async function ingestInTransaction(
     if (before?.conflicted || plan.possibleConflicts.has(stream)) next.conflicted = true;
     streams.put(next);
   }
-  return plan;
+  return { plan, replicaId };
 }

@@ -7,6 +7,10 @@
  *    it, so every handle (every tab) reads the same ones.
  * 2. Upgrading from version 1 moves every event into segments inside the upgrade transaction: it
  *    commits whole or the database stays at version 1 (the open fails and can be retried).
+ * 3. Version 3 adds the unique `slot` index ((replica, seq): core/copies.ts). Upgrading writes
+ *    every segment's `slots`; a slot that an older log holds twice (stored before the index
+ *    existed) is indexed for the copy first in the total order only, so such a file still opens
+ *    and both copies stay readable (the next collision on that slot is resolved on ingest).
  */
 import type { DBSchema } from 'idb';
 import type { ReplicaCounters } from '../core/append.ts';
@@ -18,10 +22,11 @@ import {
   packSegment,
   type Segment,
   type SegmentKey,
+  unpackSegment,
 } from '../core/segments.ts';
 import type { SnapshotRecord } from './adapter.ts';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const KEY_REPLICA = 'sys:replicaId';
 export const KEY_EPOCH = 'sys:epoch';
 export const KEY_COUNTERS = 'sys:counters';
@@ -42,7 +47,7 @@ export interface ChronicleSchema extends DBSchema {
   segments: {
     key: SegmentKey;
     value: Segment;
-    indexes: { id: string; pos: number; stream: [string, string] };
+    indexes: { id: string; pos: number; stream: [string, string]; slot: string };
   };
   meta: { key: string; value: JsonValue | StoredCounters };
   streams: { key: string; value: StreamRow };
@@ -55,6 +60,12 @@ export function asCounters(value: unknown): StoredCounters {
     return typeof c.maxCursor === 'string' ? c : { ...c, maxCursor: '' };
   }
   throw new StorageError('STORAGE', 'the replica counters are missing from the database');
+}
+
+/** The stored replica id (idb-open.ts reads it at open; a transaction reads it again). */
+export function asReplicaId(value: unknown): ReplicaId {
+  if (ReplicaId.isValid(value)) return value;
+  throw new StorageError('STORAGE', 'the replica id is missing from the database');
 }
 
 /** A plain copy: the stored value must not share objects with what callers hold. */
@@ -72,7 +83,31 @@ function createSegments(db: IDBDatabase): IDBObjectStore {
   segments.createIndex('id', 'ids', { unique: true, multiEntry: true });
   segments.createIndex('pos', 'pos', { unique: true });
   segments.createIndex('stream', ['stream', 'first']);
+  segments.createIndex('slot', 'slots', { unique: true, multiEntry: true });
   return segments;
+}
+
+/** Drops from `segment.slots` those already `seen` (invariant 3), and marks the rest seen. */
+function uniqueSlots(segment: Segment, seen: Set<string>): Segment {
+  const slots = (segment.slots ?? []).filter((slot) => !seen.has(slot));
+  for (const slot of slots) seen.add(slot);
+  return { ...segment, slots };
+}
+
+/** Version 2 → 3: the `slot` index, and every segment's slots (invariant 3), in key order. */
+function addSlotIndex(tx: IDBTransaction): void {
+  const segments = tx.objectStore('segments');
+  segments.createIndex('slot', 'slots', { unique: true, multiEntry: true });
+  const seen = new Set<string>();
+  const walk = segments.openCursor();
+  walk.onsuccess = () => {
+    const cursor = walk.result;
+    if (cursor === null) return;
+    const stored = cursor.value as Segment;
+    const { slots: _old, ...rest } = stored;
+    cursor.update(uniqueSlots(packSegment(unpackSegment(rest as Segment)), seen));
+    cursor.continue();
+  };
 }
 
 export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction): void {
@@ -93,7 +128,11 @@ export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction)
     meta.put(counters, KEY_COUNTERS);
     return;
   }
-  if (oldVersion < 2) migrateEventsToSegments(db, tx);
+  if (oldVersion < 2) {
+    migrateEventsToSegments(db, tx);
+    return;
+  }
+  if (oldVersion < 3) addSlotIndex(tx);
 }
 
 /** Pages of the version-1 `events` store read at a time during the upgrade. */
@@ -109,8 +148,9 @@ function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction): void {
   const events = tx.objectStore('events');
   let run: LocalRecord[] = [];
   let maxCursor = '';
+  const seen = new Set<string>();
   const flush = () => {
-    if (run.length > 0) segments.add(packSegment(run));
+    if (run.length > 0) segments.add(uniqueSlots(packSegment(run), seen));
     run = [];
   };
   const page = (after: string | undefined) => {

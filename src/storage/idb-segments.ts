@@ -1,14 +1,3 @@
-/**
- * Reads and writes of the `segments` store, on plain IndexedDB requests inside a transaction that
- * the caller opened (indexeddb.ts). Which segments to write is decided in core/segments.ts.
- *
- * Invariants:
- * 1. Nothing is awaited here but requests of the caller's transaction.
- * 2. No read holds more than its limit of events plus two segments (one at each end of the range):
- *    values are fetched only for the segments the limit needs, found from their keys first.
- * 3. Segments are added with `add`: a reused key, first position or event id fails the request,
- *    which aborts the transaction.
- */
 import type { LocalRecord } from '../core/events.ts';
 import {
   cursorAt,
@@ -173,26 +162,43 @@ async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
   return out;
 }
 
-/** Records with positions in (afterPos, afterPos + limit]: positions are dense. */
+/**
+ * Up to `limit` records with positions > afterPos, in receive order. Positions are dense but for
+ * the holes of copies that lost (adapter.ts invariant 3): a range that comes back short is
+ * continued from the next stored position, so a short page still means the head was reached.
+ */
 export async function readPosRange(
   store: IDBObjectStore,
   afterPos: number,
   limit: number,
 ): Promise<LocalRecord[]> {
   const index = store.index('pos');
-  const from = afterPos + 1;
+  let from = afterPos + 1;
   const [first, rest] = await Promise.all([
     holdingPos(index, from),
     request(index.getAll(IDBKeyRange.bound(from, afterPos + limit))) as Promise<Segment[]>,
   ]);
   const out: LocalRecord[] = [];
-  if (first !== undefined)
+  let segments = rest;
+  if (first !== undefined) {
     out.push(...unpackSegment(first, from - first.pos, from - first.pos + limit));
-  for (const s of rest) {
-    if (out.length >= limit) break;
-    out.push(...unpackSegment(s, 0, limit - out.length));
+    from = first.pos + first.n;
   }
-  return out;
+  for (;;) {
+    for (const s of segments) {
+      if (out.length >= limit) return out;
+      out.push(...unpackSegment(s, 0, limit - out.length));
+      from = s.pos + s.n;
+    }
+    if (out.length >= limit) return out;
+    // A hole, or the head: the next stored position, if any, says which.
+    const next = await request(index.openKeyCursor(IDBKeyRange.lowerBound(from)));
+    if (next === null) return out;
+    from = next.key as number;
+    segments = (await request(
+      index.getAll(IDBKeyRange.bound(from, from + limit - out.length - 1)),
+    )) as Segment[];
+  }
 }
 
 /** The stored record of each id, in the order asked. Reads each segment once. */
@@ -322,6 +328,8 @@ export async function minCursorAfterPos(
   // Keys only: a segment's smallest cursor is its first, the head of its key. Positions are
   // dense, so the next page starts where this one's events end. The segment holding pos + 1,
   // if it starts before it, is looked up beside the first page.
+  // With holes (adapter.ts invariant 3) `from` lags the true positions: a page may then re-read
+  // keys, which the minimum does not mind, and `from` still grows by a page each time.
   for (let firstPage = true; ; firstPage = false) {
     const index = db.transaction('segments').objectStore('segments').index('pos');
     const [holding, keys] = await Promise.all([

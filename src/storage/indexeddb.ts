@@ -1,21 +1,25 @@
 /**
  * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
  * its helpers: idb-schema.ts the schema and its upgrades, idb-segments.ts segment reads and
- * writes, idb-ingest.ts an ingest's transaction (and the log write appendLocal shares),
+ * writes, idb-copies.ts colliding copies (the slot index, taking a loser out), idb-ingest.ts an ingest's transaction (and the log write appendLocal shares),
  * idb-snapshots.ts the snapshots store, idb-connection.ts transactions and the handle's life,
  * idb-open.ts opening); browser quirks are in idb-quirks.ts, native error translation in
  * idb-errors.ts.
  *
- * Schema (version 2; idb-schema.ts migrates version 1, one record per event, in its upgrade):
+ * Schema (version 3; idb-schema.ts migrates version 1, one record per event, and version 2,
+ * without the slot index, in its upgrade):
  *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
  *              stream, neighbours in the total order and in receive order, packed in one record
  *              with what they share stored once. An append is one segment (up to 128 events), so
  *              it costs one record and two index entries (pos, stream) whatever its size, plus
- *              one `id` entry per event: a quarter of version 1's B-tree inserts per event.
+ *              one `id` and (since version 3) one `slot` entry per event.
  *              The key sorts segments in the total order, and reading keys alone tells where
  *              each segment's events lie and how many it holds.
  *              indexes: `id` (unique, multiEntry on the event ids), `pos` (unique: the first
- *              position; positions are dense, so receive order is a range of this index),
+ *              position; positions are dense but for the holes of copies that lost
+ *              (adapter.ts invariant 3), so receive order is a range of this index),
+ *              `slot` (unique, multiEntry on `slots`, the `<replica>.<seq>` of the events:
+ *              a reused (replica, seq) fails the write like a reused id, core/copies.ts),
  *              `stream` ([stream, first]: one stream in total order)
  *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters (seq, pos,
  *              clock and maxCursor, the largest cursor stored), `app:<key>` for getMeta/setMeta
@@ -76,8 +80,10 @@ import { restampInTransaction } from './idb-restamp.ts';
 import {
   appKey,
   asCounters,
+  asReplicaId,
   type ChronicleSchema,
   KEY_COUNTERS,
+  KEY_REPLICA,
   type StoredCounters,
   type StreamRow,
 } from './idb-schema.ts';
@@ -121,7 +127,8 @@ class IdbEventLog implements EventLog {
 
   constructor(
     private readonly conn: IdbConnection,
-    readonly replicaId: ReplicaId,
+    /** As last read: a transaction reads it again (core/append.ts invariant 8). */
+    public replicaId: ReplicaId,
     readonly epoch: string,
   ) {
     this.snapshots = new IdbSnapshots(conn);
@@ -163,13 +170,16 @@ class IdbEventLog implements EventLog {
       // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
       const toCheck: string[] = [];
       for (const e of request_.events) if (e.id !== undefined) toCheck.push(e.id);
-      const [rawCounters, row, found] = await Promise.all([
+      const [rawReplica, rawCounters, row, found] = await Promise.all([
+        request(meta.get(KEY_REPLICA)),
         request(meta.get(KEY_COUNTERS)),
         request(streams.get(request_.stream)) as Promise<StreamRow | undefined>,
         toCheck.length === 0 ? [] : lookupIds(segments, toCheck),
       ]);
       const stored = new Map(toCheck.map((id, i) => [id, found[i]?.event]));
       const counters = asCounters(rawCounters);
+      // Another tab's ingest may have moved this replica to a fresh id (append.ts invariant 8).
+      this.replicaId = asReplicaId(rawReplica);
       const plan = planLocalAppend(
         { ...request_, replica: this.replicaId },
         {
@@ -212,14 +222,21 @@ class IdbEventLog implements EventLog {
       outcome = await this.ingestOnce(request_, true);
     }
     if (outcome.write.length > 0) this.conn.notifyOthers(outcome.counters.pos);
-    return { written: outcome.write, skewed: outcome.skewed, divergent: outcome.divergent };
+    return {
+      written: outcome.write,
+      removed: outcome.remove,
+      skewed: outcome.skewed,
+      lost: outcome.lost,
+    };
   }
 
   /** One transaction of an ingest; `lookUpIds` false: every event taken as new (invariant 7). */
-  private ingestOnce(request_: IngestRequest, lookUpIds: boolean): Promise<IngestPlan> {
-    return this.write('ingest', LOG_STORES, (tx) =>
-      ingestInTransaction(tx, { ...request_, replica: this.replicaId }, lookUpIds),
+  private async ingestOnce(request_: IngestRequest, lookUpIds: boolean): Promise<IngestPlan> {
+    const { plan, replicaId } = await this.write('ingest', LOG_STORES, (tx) =>
+      ingestInTransaction(tx, request_, lookUpIds),
     );
+    this.replicaId = replicaId;
+    return plan;
   }
 
   async restamp(request_: RestampRequest): Promise<RestampResult> {

@@ -4,7 +4,9 @@
  *
  * Stored events are deep-frozen once and handed out as they are: events are immutable.
  */
+
 import { planIngest, planLocalAppend, type ReplicaCounters } from '../core/append.ts';
+import { slotOf } from '../core/copies.ts';
 import { StoreClosedError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { compareHlc, decodeHlc, HLC_ZERO } from '../core/hlc.ts';
@@ -23,6 +25,7 @@ import type {
   SnapshotRecord,
   StorageAdapter,
 } from './adapter.ts';
+import { CursorOrder, firstAfterPos, upperBound } from './memory-order.ts';
 import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
 
 interface MemoryDatabase {
@@ -33,6 +36,8 @@ interface MemoryDatabase {
   byCursor: CursorOrder;
   byStream: Map<string, CursorOrder>;
   byId: Map<string, LocalRecord>;
+  /** By `<replica>.<seq>` (core/copies.ts slotOf). */
+  bySlot: Map<string, LocalRecord>;
   streamVersions: Map<string, number>;
   conflictStreams: Set<string>;
   snapshots: Map<string, SnapshotRecord>;
@@ -46,63 +51,6 @@ function deepFreeze<T>(value: T): T {
     for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
   }
   return value;
-}
-
-/** Index of the first element whose cursor is > cursor (or >= when inclusive). */
-function upperBound(list: readonly LocalRecord[], cursor: string, inclusive: boolean): number {
-  let lo = 0;
-  let hi = list.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = list[mid]!.event.cursor;
-    if (inclusive ? c < cursor : c <= cursor) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-const byCursor = (a: LocalRecord, b: LocalRecord) =>
-  a.event.cursor < b.event.cursor ? -1 : a.event.cursor > b.event.cursor ? 1 : 0;
-
-/**
- * Records in cursor order. Local events (and most synced ones) sort after everything held and
- * are pushed; the others wait in `late` and are merged in one pass when the order is next read,
- * so a catch-up of older history costs one merge per read, not a move of the tail per batch.
- */
-class CursorOrder {
-  private sorted: LocalRecord[] = [];
-  private late: LocalRecord[] = [];
-
-  add(batch: readonly LocalRecord[]): void {
-    for (const record of batch) {
-      const last = this.sorted[this.sorted.length - 1];
-      if (
-        this.late.length === 0 &&
-        (last === undefined || last.event.cursor < record.event.cursor)
-      ) {
-        this.sorted.push(record);
-      } else this.late.push(record);
-    }
-  }
-
-  /** The records in cursor order (merging what waits). */
-  view(): readonly LocalRecord[] {
-    if (this.late.length === 0) return this.sorted;
-    const late = this.late.sort(byCursor);
-    const held = this.sorted;
-    const merged: LocalRecord[] = new Array(held.length + late.length);
-    let i = 0;
-    let j = 0;
-    for (let k = 0; k < merged.length; k++) {
-      merged[k] =
-        j >= late.length || (i < held.length && held[i]!.event.cursor < late[j]!.event.cursor)
-          ? held[i++]!
-          : late[j++]!;
-    }
-    this.sorted = merged;
-    this.late = [];
-    return merged;
-  }
 }
 
 const snapshotKey = (projection: string, version: number, cursor: string) =>
@@ -145,6 +93,7 @@ class MemoryEventLog implements EventLog {
       });
       db.byPos.push(record);
       db.byId.set(event.id, record);
+      db.bySlot.set(slotOf(event), record);
       const batch = streams.get(event.stream);
       if (batch === undefined) streams.set(event.stream, [record]);
       else batch.push(record);
@@ -160,6 +109,20 @@ class MemoryEventLog implements EventLog {
       order.add(batch);
     }
     return out;
+  }
+
+  /** Takes held records out of every index (copies that lost: core/copies.ts invariant 3). */
+  private unwrite(records: readonly LocalRecord[]): void {
+    const db = this.db;
+    for (const record of records) {
+      const i = firstAfterPos(db.byPos, record.pos - 1);
+      if (db.byPos[i] === record) db.byPos.splice(i, 1);
+      if (db.byId.get(record.event.id) === record) db.byId.delete(record.event.id);
+      const slot = slotOf(record.event);
+      if (db.bySlot.get(slot) === record) db.bySlot.delete(slot);
+      db.byCursor.remove(record);
+      db.byStream.get(record.event.stream)?.remove(record);
+    }
   }
 
   private notifyOthers(): void {
@@ -216,16 +179,20 @@ class MemoryEventLog implements EventLog {
       { ...request, replica: db.replicaId },
       {
         counters: db.counters,
-        existing: request.events.map((e) => db.byId.get(e.id)?.event),
+        existing: request.events.map((e) => db.byId.get(e.id)),
+        slots: request.events.map((e) => db.bySlot.get(slotOf(e))),
         streamVersions: streams,
       },
     );
+    this.unwrite(plan.remove);
     const written = this.write(plan.write, true);
     db.counters = plan.counters;
+    // append.ts invariant 8: the old id is in use elsewhere; the counters restart with the new.
+    if (plan.forked) db.replicaId = ReplicaId.make();
     for (const [stream, version] of plan.streamVersions) db.streamVersions.set(stream, version);
     for (const stream of plan.possibleConflicts) db.conflictStreams.add(stream);
     if (written.length > 0) this.notifyOthers();
-    return { written, skewed: plan.skewed, divergent: plan.divergent };
+    return { written, removed: plan.remove, skewed: plan.skewed, lost: plan.lost };
   }
 
   async restamp(request: RestampRequest): Promise<RestampResult> {
@@ -240,8 +207,10 @@ class MemoryEventLog implements EventLog {
     // No await from here on: the rewrite is atomic like a transaction.
     const records = changed.map((r) => deepFreeze({ event: r.event, pos: r.pos }));
     for (const record of records) {
-      db.byPos[record.pos - 1] = record;
+      // Positions may have holes (adapter.ts invariant 3): find the record's place by search.
+      db.byPos[firstAfterPos(db.byPos, record.pos - 1)] = record;
       db.byId.set(record.event.id, record);
+      db.bySlot.set(slotOf(record.event), record);
     }
     // The orders are rebuilt: a re-stamp is rare, and moves events inside them.
     db.byCursor = new CursorOrder();
@@ -291,7 +260,9 @@ class MemoryEventLog implements EventLog {
   }
 
   async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
-    return this.check().byPos.slice(Math.max(0, afterPos), Math.max(0, afterPos) + limit);
+    const byPos = this.check().byPos;
+    const from = firstAfterPos(byPos, afterPos);
+    return byPos.slice(from, from + Math.max(0, limit));
   }
 
   async getByIds(ids: readonly string[]): Promise<(LocalRecord | undefined)[]> {
@@ -310,7 +281,7 @@ class MemoryEventLog implements EventLog {
   async minCursorSince(pos: number): Promise<string | undefined> {
     const db = this.check();
     let min: string | undefined;
-    for (let i = Math.max(0, pos); i < db.byPos.length; i++) {
+    for (let i = firstAfterPos(db.byPos, pos); i < db.byPos.length; i++) {
       const c = db.byPos[i]!.event.cursor;
       if (min === undefined || c < min) min = c;
     }
@@ -403,6 +374,7 @@ export function memoryStorage(): StorageAdapter {
     byCursor: new CursorOrder(),
     byStream: new Map(),
     byId: new Map(),
+    bySlot: new Map(),
     streamVersions: new Map(),
     conflictStreams: new Set(),
     snapshots: new Map(),

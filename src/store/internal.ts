@@ -7,8 +7,18 @@ import type { StoredEventRecord } from '../core/events.ts';
 import type { SyncApi } from '../core/sync-types.ts';
 import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 
+/**
+ * Meta key of this replica's own seqs whose events lost to another copy and left the log
+ * (core/copies.ts): a JSON array of numbers. They can never be acknowledged, so sync's `pending`
+ * does not count them (sync/store-log.ts ownSeq). Written before subscribers hear of the ingest.
+ */
+export const FORGONE_SEQS_META_KEY = 'sync.forgoneSeqs';
+/** Forgone seqs kept at most (the highest): collisions are rare, a list must stay small. */
+export const MAX_FORGONE_SEQS = 1000;
+
 export interface StoreInternals {
   readonly log: EventLog;
+  /** The log's current replica id (it changes when a restored backup is detected). */
   readonly replicaId: string;
   readonly maxClockDriftMs: number;
   /** How far ahead of now() an event may be stamped (core/clock-skew.ts); default 5 min. */

@@ -35,6 +35,7 @@ import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.t
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
+import { noteForgone } from './forgone.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
@@ -85,7 +86,6 @@ function reportError(error: unknown): void {
 }
 
 class Store<E> implements EventStore<E> {
-  readonly replicaId: string;
   readonly sync: SyncApi;
   readonly local: LocalCache;
   private closed = false;
@@ -107,7 +107,6 @@ class Store<E> implements EventStore<E> {
     private readonly log: EventLog,
     options: StoreOptions<E>,
   ) {
-    this.replicaId = log.replicaId;
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
     this.upcast = makeUpcast(options.upcasters ?? []);
@@ -136,7 +135,9 @@ class Store<E> implements EventStore<E> {
     const maxClockDriftMs = options.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
     const internals: StoreInternals = {
       log,
-      replicaId: log.replicaId,
+      get replicaId() {
+        return log.replicaId;
+      },
       maxClockDriftMs,
       maxClockAheadMs,
       restamp: (request) => this.restamp({ ...request, maxClockAheadMs }),
@@ -152,6 +153,11 @@ class Store<E> implements EventStore<E> {
     this.controller = options.syncFactory?.(internals);
     this.sync = this.controller ?? offlineSync();
     this.local = localCache(log, (operation) => this.guard(operation));
+  }
+
+  /** This replica's id for its appends; a fresh one after a restore is detected (adapter.ts). */
+  get replicaId(): string {
+    return this.log.replicaId;
   }
 
   async start(): Promise<void> {
@@ -213,7 +219,9 @@ class Store<E> implements EventStore<E> {
     maxClockDriftMs: number,
   ): Promise<IngestResult> {
     if (this.closed) throw new StoreClosedError();
+    const me = this.log.replicaId;
     const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
+    await noteForgone(this.log, me, result);
     if (result.written.length > 0) await this.feed.notify();
     return result;
   }

@@ -33,6 +33,10 @@
  * 9. A peer's clock never corrects ours: with no authority between two replicas, a wrong one
  *    could move every other (the failure this design removes); its future-stamped events wait
  *    instead (session-sender.ts invariant 8), and both sides report CLOCK_SKEW.
+ * 10. When the store moves to a fresh replica id (a restored backup detected: core/append.ts
+ *    invariant 8), the acknowledged marks are dropped and every connection is started again, so
+ *    hellos, batches and `pending` speak of the new id. Own events of the old id that no peer
+ *    acknowledged are still sent, but `pending` no longer counts them.
  */
 
 import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
@@ -122,6 +126,8 @@ interface Link {
   lastSyncedAt?: number;
   lastError?: { code: string; message: string; eventId?: string };
   close(): Promise<void>;
+  /** Drops the current connection; the link reconnects (with a hello under the current id). */
+  reconnect?(): void;
 }
 
 export function createSyncController(
@@ -217,7 +223,16 @@ export function createSyncController(
     for (const listener of [...listeners]) listener(status);
   };
 
+  let knownReplica = internals.replicaId;
   const unsubscribeChange = internals.onChange(() => {
+    if (internals.replicaId !== knownReplica) {
+      // Invariant 8: a fresh replica id. Marks counted the old id's seqs; sessions said hello
+      // under it: start both again.
+      knownReplica = internals.replicaId;
+      acked = {};
+      void internals.log.setMeta(ACKED_META_KEY, {}).catch(() => {});
+      for (const link of links) link.reconnect?.();
+    }
     void log.ownSeq().then((seq) => {
       ownSeq = seq;
       emit();
@@ -242,7 +257,11 @@ export function createSyncController(
     /** Resolves the wait for the current connection to close. */
     let connectionClosed: (() => void) | undefined;
 
-    const link: Link = { state: 'connecting', close: () => stop() };
+    const link: Link = {
+      state: 'connecting',
+      close: () => stop(),
+      reconnect: () => transport.close(1000, 'this replica moved to a fresh id'),
+    };
 
     /** This session's acknowledged mark: undefined until the peer's start position is known. */
     let base: AckedMark | undefined;

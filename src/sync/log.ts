@@ -3,6 +3,7 @@
  * log on the server. Both sides of a session speak to a SyncLog; that is what makes the protocol
  * symmetric.
  */
+import type { LostCopy } from '../core/copies.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { Checkpoint } from './protocol.ts';
 
@@ -11,6 +12,8 @@ export interface SyncIngestResult {
   written: LocalRecord[];
   /** Some HLC was more than maxClockDrift ahead of this side's wall clock. */
   skewed: boolean;
+  /** Copies that lost to another copy of their id or (replica, seq) (core/copies.ts). */
+  lost?: LostCopy[];
 }
 
 export interface SyncLog {
@@ -21,6 +24,13 @@ export interface SyncLog {
   headPos(): Promise<number>;
   /** The highest seq of this replica's own events that the log holds. */
   ownSeq(): Promise<number>;
+  /**
+   * The seq to announce in hello (protocol: the peer skips sending back our own events up to
+   * it); ownSeq() when absent. A store announces only what some peer acknowledged: a replica
+   * restored from a backup, or forked, holds other copies at its later seqs, and must receive
+   * the world's copies of them to resolve the collision (core/copies.ts).
+   */
+  announcedSeq?(): Promise<number>;
   readByPos(afterPos: number, limit: number): Promise<LocalRecord[]>;
   /** Id of the event at `pos`, or undefined past the head. */
   idAtPos(pos: number): Promise<string | undefined>;

@@ -324,6 +324,8 @@ export function closeCodeFor(code: SyncErrorCode): number {
     case 'RATE_LIMITED':
       return CloseCode.rateLimited;
     case 'CLOCK_SKEW':
+    case 'SEQ_CONFLICT':
+    case 'ID_CONFLICT':
       return CloseCode.policyViolation;
     case 'STORAGE':
     case 'INTERNAL':

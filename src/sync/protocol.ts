@@ -168,6 +168,8 @@ export type SyncErrorCode =
   | 'RATE_LIMITED' // too many messages per second
   | 'CLOCK_SKEW' // an event stamped beyond the receiver's clock + maxClockAheadMs (refused alone), or a peer's clock that far off (reported)
   | 'STORAGE' // the receiver could not store the batch
+  | 'SEQ_CONFLICT' // an event reuses a (replica, seq) held under another id; nothing of its batch was stored (server), or one copy was kept (report)
+  | 'ID_CONFLICT' // two copies of one event id differ; every replica keeps the one first in the total order (report, never fatal)
   | 'INTERNAL';
 
 /** WebSocket close codes used by the server (RFC 6455 section 7.4 plus the 4000 private range). */

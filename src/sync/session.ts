@@ -32,7 +32,7 @@
  */
 
 import { acceptLimit, DEFAULT_MAX_CLOCK_AHEAD_MS, isBeyond } from '../core/clock-skew.ts';
-import { ChronicleError } from '../core/errors.ts';
+import { ChronicleError, SeqConflictError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import {
   afterBatch,
@@ -42,6 +42,7 @@ import {
   type ReceiveState,
 } from '../core/sync.ts';
 import type { DataTextOf } from './event-codec.ts';
+import { lostCopyReport } from './lost-copies.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
   type AckMessage,
@@ -158,6 +159,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
 
   const storageFailure = (error: unknown): void => {
     const text = error instanceof Error ? error.message : String(error);
+    if (error instanceof SeqConflictError) {
+      fail('SEQ_CONFLICT', text, error.eventId);
+      return;
+    }
     const code = error instanceof ChronicleError ? error.code : 'STORAGE';
     fail('STORAGE', `could not store the batch (${code}): ${text}`);
   };
@@ -319,6 +324,8 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
             const result = await log.ingest(m.events);
             eventsReceived += result.written.length;
             sender.noteIngested(result.written);
+            const lost = lostCopyReport(result.lost ?? [], log.replicaId);
+            if (lost !== undefined) options.onError?.(lost);
             if (result.skewed) {
               options.onError?.({
                 code: 'CLOCK_SKEW',
@@ -419,7 +426,11 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   };
 
   const start = async (): Promise<void> => {
-    const [epoch, head, seq] = await Promise.all([log.epoch(), log.headPos(), log.ownSeq()]);
+    const [epoch, head, seq] = await Promise.all([
+      log.epoch(),
+      log.headPos(),
+      log.announcedSeq?.() ?? log.ownSeq(),
+    ]);
     sender.noteHead(head);
     const hello: HelloMessage = {
       type: 'hello',

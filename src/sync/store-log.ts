@@ -6,12 +6,19 @@
  *    synced events exactly like local ones (durable first).
  * 2. Checkpoints live in the log's meta under `sync.checkpoint.<peer replica>`; a stored value of
  *    the wrong shape reads as "no checkpoint" (a full, deduplicated resend), never as a position.
- * 3. ownSeq() is exact: it is the highest seq of this replica's events in the log.
+ * 3. ownSeq() is exact: it is the highest seq of this replica's events in the log. An own event
+ *    that lost to another copy (core/copies.ts) left the log: its seq is skipped (the seq counter
+ *    itself never goes back), so `pending` never waits for an ack that cannot come.
+ * 4. The seq announced in hello is the highest own seq some peer acknowledged (at most ownSeq):
+ *    the peer then sends back any own event above it. That costs a resend of the own events
+ *    in flight when a connection dropped (deduplicated), and lets a replica restored from a
+ *    backup receive the originals of the seqs it reused instead of being skipped for ever.
  */
 import type { JsonValue, StoredEventRecord } from '../core/events.ts';
-import type { StoreInternals } from '../store/internal.ts';
+import { FORGONE_SEQS_META_KEY, type StoreInternals } from '../store/internal.ts';
 import type { SyncIngestResult, SyncLog } from './log.ts';
 import type { Checkpoint } from './protocol.ts';
+import { ACKED_META_KEY } from './sync-meta.ts';
 
 export const CHECKPOINT_META_PREFIX = 'sync.checkpoint.';
 
@@ -30,7 +37,10 @@ function toCheckpoint(value: JsonValue | undefined): Checkpoint | undefined {
 export function storeSyncLog(internals: StoreInternals): SyncLog {
   const log = internals.log;
   return {
-    replicaId: internals.replicaId,
+    // A getter: the id changes when a restored backup is detected (core/append.ts invariant 8).
+    get replicaId() {
+      return internals.replicaId;
+    },
     async epoch() {
       return log.epoch;
     },
@@ -38,8 +48,27 @@ export function storeSyncLog(internals: StoreInternals): SyncLog {
       return log.headPos();
     },
     // The seq counter lives with the log and moves in the write transaction (invariant 3).
-    ownSeq() {
-      return log.ownSeq();
+    async ownSeq() {
+      const [seq, held] = await Promise.all([log.ownSeq(), log.getMeta(FORGONE_SEQS_META_KEY)]);
+      if (!Array.isArray(held) || held.length === 0) return seq;
+      const forgone = new Set(held);
+      let top = seq;
+      while (top > 0 && forgone.has(top)) top -= 1;
+      return top;
+    },
+    // Invariant 4: only what a peer acknowledged, so a restored replica hears of the world's
+    // copies of its reused seqs.
+    async announcedSeq() {
+      const [own, acked] = await Promise.all([this.ownSeq(), log.getMeta(ACKED_META_KEY)]);
+      let best = 0;
+      if (typeof acked === 'object' && acked !== null && !Array.isArray(acked)) {
+        for (const mark of Object.values(acked)) {
+          const seq =
+            typeof mark === 'object' && mark !== null && !Array.isArray(mark) ? mark.seq : 0;
+          if (typeof seq === 'number' && seq > best) best = seq;
+        }
+      }
+      return Math.min(own, best);
     },
     readByPos(afterPos, limit) {
       return log.readByPos(afterPos, limit);
@@ -51,7 +80,7 @@ export function storeSyncLog(internals: StoreInternals): SyncLog {
     },
     async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
       const result = await internals.ingest(events);
-      return { written: result.written, skewed: result.skewed };
+      return { written: result.written, skewed: result.skewed, lost: result.lost };
     },
     async getCheckpoint(peer) {
       return toCheckpoint(await log.getMeta(CHECKPOINT_META_PREFIX + peer));

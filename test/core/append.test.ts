@@ -7,8 +7,14 @@ import {
   planLocalAppend,
   type ReplicaCounters,
 } from '../../src/core/append.ts';
+import { slotOf } from '../../src/core/copies.ts';
 import { ConcurrencyError, IdempotencyError } from '../../src/core/errors.ts';
-import type { ExpectedVersion, JsonValue, StoredEventRecord } from '../../src/core/events.ts';
+import type {
+  ExpectedVersion,
+  JsonValue,
+  LocalRecord,
+  StoredEventRecord,
+} from '../../src/core/events.ts';
 import { compareHlc, decodeHlc, encodeHlc, maxHlc } from '../../src/core/hlc.ts';
 import { Cursor, EventId, type ReplicaId, Seq } from '../../src/core/ids.ts';
 import type { ValidNewEvent } from '../../src/core/validate.ts';
@@ -403,7 +409,8 @@ const arbRemoteEvents: fc.Arbitrary<StoredEventRecord[]> = fc
 
 /** A local log of one replica, enough to answer what planIngest reads and to apply its plan. */
 class Log {
-  readonly byId = new Map<string, StoredEventRecord>();
+  readonly byId = new Map<string, LocalRecord>();
+  readonly bySlot = new Map<string, LocalRecord>();
   readonly positions: { id: string; pos: number }[] = [];
   readonly streamVersions = new Map<string, number>();
   counters: ReplicaCounters = freshCounters();
@@ -416,13 +423,19 @@ class Log {
       {
         counters: this.counters,
         existing: events.map((e) => this.byId.get(e.id)),
+        slots: events.map((e) => this.bySlot.get(slotOf(e))),
         streamVersions: streams,
       },
     );
-    for (const { event, pos } of plan.write) {
-      expect(this.byId.has(event.id)).toBe(false);
-      this.byId.set(event.id, event);
-      this.positions.push({ id: event.id, pos });
+    for (const record of plan.remove) {
+      this.byId.delete(record.event.id);
+      this.bySlot.delete(slotOf(record.event));
+    }
+    for (const record of plan.write) {
+      expect(this.byId.has(record.event.id)).toBe(false);
+      this.byId.set(record.event.id, record);
+      this.bySlot.set(slotOf(record.event), record);
+      this.positions.push({ id: record.event.id, pos: record.pos });
     }
     for (const [stream, version] of plan.streamVersions) this.streamVersions.set(stream, version);
     this.counters = plan.counters;
@@ -447,7 +460,7 @@ describe('planIngest', () => {
           while (offset < delivery.length) {
             const size = chunkSizes[c++ % chunkSizes.length]!;
             const plan = log.ingest(delivery.slice(offset, offset + size), T0);
-            expect(plan.divergent).toEqual([]);
+            expect(plan.lost).toEqual([]);
             offset += size;
           }
           expect(log.byId.size).toBe(events.length);
@@ -474,19 +487,53 @@ describe('planIngest', () => {
       ['x', 1],
       ['y', 2],
     ]);
-    expect(plan.divergent).toEqual([]);
+    expect(plan.lost).toEqual([]);
   });
 
-  it('append invariant 6: keeps the first copy of an id received again with another payload, and reports it', () => {
+  it('append invariant 6: keeps the same copy of an id received with two payloads in either order, and reports the other', () => {
     const [original] = appendFresh(replicaB, 's', [newEvent('x', { v: 1 })]);
     const forged = { ...original!, data: { v: 2 } };
+    // Equal cursors: the canonical JSON decides ("v":1 sorts first), whatever the order.
+    for (const order of [
+      [original!, forged],
+      [forged, original!],
+    ]) {
+      const log = new Log();
+      log.ingest([order[0]!], T0);
+      const plan = log.ingest([order[1]!], T0);
+      expect(log.byId.get('x')?.event.data).toEqual({ v: 1 });
+      expect(plan.lost.map((l) => [l.code, l.event.data])).toEqual([['ID_CONFLICT', { v: 2 }]]);
+      expect(new Log().ingest(order, T0).write.map((w) => w.event.data)).toEqual([{ v: 1 }]);
+    }
+  });
+
+  it('append invariant 6: a held copy that loses leaves the log and the winner takes a new position', () => {
+    const [late] = appendFresh(replicaB, 's', [newEvent('x', { from: 'B' })], {
+      now: T0 + 5_000,
+    });
+    const [early] = appendFresh(replicaC, 's', [newEvent('x', { from: 'C' })], { now: T0 });
     const log = new Log();
-    log.ingest([original!], T0);
-    const plan = log.ingest([forged], T0);
-    expect(plan.write).toEqual([]);
-    expect(plan.divergent).toEqual(['x']);
-    expect(log.byId.get('x')?.data).toEqual({ v: 1 });
-    expect(new Log().ingest([original!, forged], T0).divergent).toEqual(['x']);
+    log.ingest([late!], T0);
+    const plan = log.ingest([early!], T0);
+    expect(plan.remove.map((r) => [r.event.data, r.pos])).toEqual([[{ from: 'B' }, 1]]);
+    expect(plan.write.map((w) => [w.event.data, w.pos])).toEqual([[{ from: 'C' }, 2]]);
+    expect(plan.lost).toMatchObject([{ code: 'ID_CONFLICT', held: true, keptId: 'x' }]);
+  });
+
+  it('append invariant 6: of two ids at one (replica, seq), every order keeps the one first in the total order', () => {
+    const [a] = appendFresh(replicaB, 's', [newEvent('a', 1)], { now: T0 });
+    const [b] = appendFresh(replicaB, 's', [newEvent('b', 2)], { now: T0 + 1_000 });
+    for (const order of [
+      [a!, b!],
+      [b!, a!],
+    ]) {
+      const log = new Log();
+      log.ingest([order[0]!], T0);
+      const plan = log.ingest([order[1]!], T0);
+      expect([...log.byId.keys()]).toEqual(['a']);
+      expect(plan.lost.map((l) => [l.code, l.event.id])).toEqual([['SEQ_CONFLICT', 'b']]);
+      expect(new Log().ingest(order, T0).write.map((w) => w.event.id)).toEqual(['a']);
+    }
   });
 
   it('append invariant 3: the clock reaches every ingested HLC within drift, and stops at now + drift beyond it', () => {

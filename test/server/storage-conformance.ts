@@ -7,6 +7,7 @@ import { StorageError } from '../../src/core/errors.ts';
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import { makeEvent, makeEvents } from './events.ts';
+import { copyConformance } from './storage-conformance-copies.ts';
 
 export interface StorageFixture {
   storage: ServerStorage;
@@ -33,6 +34,8 @@ export function runServerStorageConformance(implementations: StorageImplementati
       await storage.close().catch(() => {});
       await fixture.cleanup();
     });
+
+    copyConformance(() => storage);
 
     it('gives each space its own replica id and epoch, and one shared log per space (2, 5)', async () => {
       const a = await storage.openSpace('a');

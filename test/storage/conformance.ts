@@ -24,6 +24,7 @@ import type {
   StorageAdapter,
 } from '../../src/storage/adapter.ts';
 import { storedEvent } from '../fixtures/events.ts';
+import { copyConformance } from './conformance-copies.ts';
 import { restampConformance } from './restamp-conformance.ts';
 
 type NewLocal = ValidNewEvent & { id: EventId };
@@ -113,6 +114,8 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 export function storageConformance(name: string, factory: () => StorageAdapter): void {
   describe(`${name} storage adapter`, () => {
+    copyConformance(factory);
+
     const opened: EventLog[] = [];
 
     async function open(adapter: StorageAdapter, options?: OpenOptions): Promise<EventLog> {
@@ -391,7 +394,8 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
           { pos: 2, event: e1 },
           { pos: 3, event: e2 },
         ]);
-        expect(first.divergent).toEqual([]);
+        expect(first.lost).toEqual([]);
+        expect(first.removed).toEqual([]);
         expect(first.skewed).toBe(false);
         const e3 = remoteEvent({ seq: 3, wall: 2_002 });
         const again = await log.ingest({ events: [e2, e3], now: 1_000, maxClockDriftMs: DAY });
@@ -421,13 +425,27 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
         expect(next!.event.seq).toBe(8);
       });
 
-      it('writes nothing for a batch it holds in full, and reports a changed copy as divergent', async () => {
+      it('writes nothing for a batch it holds in full, and reports a changed copy that loses', async () => {
         const { log } = await fresh();
         const e1 = remoteEvent({ seq: 1, wall: 2_000 });
         await log.ingest({ events: [e1], now: 1_000, maxClockDriftMs: DAY });
         const changed = { ...e1, data: { tampered: true } };
         const result = await log.ingest({ events: [changed], now: 1_000, maxClockDriftMs: DAY });
-        expect(result).toEqual({ written: [], skewed: false, divergent: [e1.id] });
+        // Same cursor: the canonical JSON decides, and {"remote":1} sorts first (core/copies.ts).
+        expect(result).toEqual({
+          written: [],
+          removed: [],
+          skewed: false,
+          lost: [
+            {
+              code: 'ID_CONFLICT',
+              event: changed,
+              keptId: e1.id,
+              keptReplica: e1.replica,
+              held: false,
+            },
+          ],
+        });
         expect((await log.getByIds([e1.id]))[0]?.event).toEqual(e1);
         expect(await log.headPos()).toBe(1);
       });

@@ -265,7 +265,7 @@ describe('IndexedDB adapter: opening (RELIABILITY 10)', () => {
 
   it('fails with STORAGE_UNAVAILABLE when the database was created by a newer version', async () => {
     const { factory, name, adapter } = fresh();
-    (await rawOpen(factory, name, 3)).close();
+    (await rawOpen(factory, name, SCHEMA_VERSION + 1)).close();
     const error = await rejection(adapter.open());
     expect(error).toMatchObject({
       code: 'STORAGE_UNAVAILABLE',
@@ -441,7 +441,7 @@ describe('IndexedDB adapter: ingest without id lookups (invariant 7)', () => {
       const fresh = remote(100 + k);
       const result = await ingest(log, [again, fresh]);
       expect(result.written.map((r) => r.event.id)).toEqual([fresh.id]);
-      expect(result.divergent).toEqual([]);
+      expect(result.lost).toEqual([]);
     }
     expect(lookups.count).toBeGreaterThan(0);
     const all = await log.readByPos(0, 100);
@@ -478,14 +478,14 @@ describe('IndexedDB adapter: ingest without id lookups (invariant 7)', () => {
     expect(all.at(-1)!.event.stream).toBe('local');
   });
 
-  it('reports an event that reuses a held id with other content as divergent, and stores neither twice', async () => {
+  it('reports an event that reuses a held id with other content and a later cursor as the losing copy, and stores neither twice', async () => {
     const log = await openLog(fresh().adapter);
     const held = remote(1);
     await ingest(log, [held, remote(2)]);
     const impostor = { ...remote(3), id: held.id };
     const result = await ingest(log, [impostor]);
     expect(result.written).toEqual([]);
-    expect(result.divergent).toEqual([held.id]);
+    expect(result.lost).toMatchObject([{ code: 'ID_CONFLICT', event: impostor, held: false }]);
     expect((await log.readByPos(0, 10)).map((r) => r.event)).toEqual([held, expect.anything()]);
   });
 });

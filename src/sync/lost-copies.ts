@@ -1,0 +1,39 @@
+/**
+ * What a session tells of the copies an ingest found losing (core/copies.ts invariant 4): one
+ * non-fatal report (the batch was stored; the rule kept one copy).
+ *
+ * Invariants:
+ * 1. A losing copy is told where the app may have seen it: held here (projected, delivered to
+ *    subscribers), or appended here. A copy that merely arrived after the winner is not news.
+ * 2. A reused (replica, seq) is a faulty or hostile writer: told wherever it is seen.
+ */
+import type { LostCopy } from '../core/copies.ts';
+import type { SessionError } from './session-types.ts';
+
+/** The report of an ingest's losing copies, or undefined when none is news here. */
+export function lostCopyReport(
+  lost: readonly LostCopy[],
+  replicaId: string,
+): SessionError | undefined {
+  const told = lost.filter(
+    (l) => l.held || l.event.replica === replicaId || l.code === 'SEQ_CONFLICT',
+  );
+  const first = told[0];
+  if (first === undefined) return undefined;
+  return {
+    code: first.code,
+    message: lostMessage(first, told.length),
+    fatal: false,
+    source: 'local',
+    eventId: first.event.id,
+  };
+}
+
+function lostMessage(lost: LostCopy, count: number): string {
+  const what =
+    lost.code === 'ID_CONFLICT'
+      ? `two different copies of event "${lost.event.id}" met; the copy kept is the one first in the total order`
+      : `event "${lost.event.id}" reuses the (replica, seq) of event "${lost.keptId}"; the one first in the total order is kept`;
+  const where = lost.held ? 'the copy held here was replaced' : 'the copy received was not stored';
+  return `${what}: ${where}${count > 1 ? ` (and ${count - 1} more)` : ''}`;
+}
