@@ -23,6 +23,7 @@ export {
   NotFoundError,
   ProjectionError,
   QuotaExceededError,
+  SeqConflictError,
   StorageError,
   StoreClosedError,
   SyncError,
