@@ -7,39 +7,21 @@ import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
 import {
   cursorAt,
-  eventAt,
   packSegment,
-  type Segment,
   type SegmentKey,
   segmentKey,
   unpackSegment,
 } from '../core/segments.ts';
-import { readSegments, request } from './idb-segments.ts';
+import { lookupThrough, readSegments, request } from './idb-segments.ts';
 
 /** The stored record at each `<replica>.<seq>` (core/copies.ts slotOf), in the order asked. */
-export async function lookupSlots(
+export function lookupSlots(
   store: IDBObjectStore,
   slots: readonly string[],
 ): Promise<(LocalRecord | undefined)[]> {
-  const index = store.index('slot');
-  const keys = (await Promise.all(slots.map((slot) => request(index.getKey(slot))))) as (
-    | SegmentKey
-    | undefined
-  )[];
-  const wanted = new Map<string, SegmentKey>();
-  for (const key of keys) if (key !== undefined) wanted.set(key[0], key);
-  if (wanted.size === 0) return keys.map(() => undefined);
-  const segments = new Map<string, Segment>();
-  for (const s of await readSegments(store, [...wanted.values()])) segments.set(s.first, s);
-  return slots.map((slot, i) => {
-    const key = keys[i];
-    const s = key === undefined ? undefined : segments.get(key[0]);
-    if (s === undefined) return undefined;
-    for (let at = 0; at < s.n; at++) {
-      if (slotOf({ cursor: cursorAt(s, at) }) === slot)
-        return { event: eventAt(s, at), pos: s.pos + at };
-    }
-    return undefined;
+  return lookupThrough(store, 'slot', slots, (s, slot) => {
+    for (let at = 0; at < s.n; at++) if (slotOf({ cursor: cursorAt(s, at) }) === slot) return at;
+    return -1;
   });
 }
 

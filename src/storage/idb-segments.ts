@@ -202,12 +202,26 @@ export async function readPosRange(
 }
 
 /** The stored record of each id, in the order asked. Reads each segment once. */
-export async function lookupIds(
+export function lookupIds(
   store: IDBObjectStore,
   ids: readonly string[],
 ): Promise<(LocalRecord | undefined)[]> {
-  const index = store.index('id');
-  const keys = (await Promise.all(ids.map((id) => request(index.getKey(id))))) as (
+  return lookupThrough(store, 'id', ids, (s, id) => s.ids.indexOf(id as never));
+}
+
+/**
+ * The stored record of each key of `indexName` (an index whose entries name segments), in the
+ * order asked: each key's segment is read once, and `indexIn` finds the key's event in it (-1
+ * when it is not there).
+ */
+export async function lookupThrough(
+  store: IDBObjectStore,
+  indexName: string,
+  wantedKeys: readonly string[],
+  indexIn: (segment: Segment, key: string) => number,
+): Promise<(LocalRecord | undefined)[]> {
+  const index = store.index(indexName);
+  const keys = (await Promise.all(wantedKeys.map((k) => request(index.getKey(k))))) as (
     | SegmentKey
     | undefined
   )[];
@@ -217,10 +231,10 @@ export async function lookupIds(
   // A segment's key starts with its first cursor.
   const segments = new Map<string, Segment>();
   for (const s of await readSegments(store, [...wanted.values()])) segments.set(s.first, s);
-  return ids.map((id, i) => {
+  return wantedKeys.map((k, i) => {
     const key = keys[i];
     const s = key === undefined ? undefined : segments.get(key[0]);
-    const at = s?.ids.indexOf(id as never) ?? -1;
+    const at = s === undefined ? -1 : indexIn(s, k);
     return s === undefined || at < 0 ? undefined : { event: eventAt(s, at), pos: s.pos + at };
   });
 }
