@@ -4,7 +4,12 @@
  */
 import fc from 'fast-check';
 import { planLocalAppend, type ReplicaCounters } from '../../src/core/append.ts';
-import type { JsonObject, JsonValue, StoredEventRecord } from '../../src/core/events.ts';
+import type {
+  JsonObject,
+  JsonValue,
+  LocalRecord,
+  StoredEventRecord,
+} from '../../src/core/events.ts';
 import { encodeHlc, HLC_ZERO, type HlcState } from '../../src/core/hlc.ts';
 import { Cursor, type EventId, type RandomBytes, ReplicaId, Seq } from '../../src/core/ids.ts';
 import type { ValidNewEvent } from '../../src/core/validate.ts';
@@ -104,3 +109,23 @@ export const arbCursorParts: fc.Arbitrary<CursorParts> = fc
     seq: fc.integer({ min: 1, max: 4 }).map((n) => Seq.make(n)),
   })
   .map((p) => ({ ...p, cursor: Cursor.make(encodeHlc(p.hlc), p.replica, p.seq) }));
+
+/**
+ * A record at log position `pos` for the sync planning tests: only what the planner reads is
+ * real (replica, seq, data size, cursor); `size` characters of data.
+ */
+export const syncRecord = (pos: number, replica: string, seq: number, size = 0): LocalRecord => ({
+  pos,
+  event: {
+    id: `id${pos}`,
+    type: 't',
+    data: 'x'.repeat(size),
+    stream: 's',
+    version: seq,
+    replica,
+    seq,
+    hlc: '00000000001-00000',
+    time: 1,
+    cursor: `c${pos}`,
+  } as unknown as StoredEventRecord,
+});

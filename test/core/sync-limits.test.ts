@@ -3,7 +3,6 @@
  * 6, 7 and 8; RELIABILITY.md case 37).
  */
 import { describe, expect, it } from 'vitest';
-import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import {
   afterBatch,
   afterRefusal,
@@ -18,22 +17,7 @@ import {
   sendableEventBytes,
   windowPush,
 } from '../../src/core/sync.ts';
-
-const record = (pos: number, replica: string, seq: number, size = 0): LocalRecord => ({
-  pos,
-  event: {
-    id: `id${pos}`,
-    type: 't',
-    data: 'x'.repeat(size),
-    stream: 's',
-    version: seq,
-    replica,
-    seq,
-    hlc: '00000000001-00000',
-    time: 1,
-    cursor: `c${pos}`,
-  } as unknown as StoredEventRecord,
-});
+import { syncRecord as record } from './fixtures.ts';
 
 describe('negotiateLimits (invariant 6)', () => {
   it('takes the smaller of each limit', () => {

@@ -1,6 +1,5 @@
 /** The pure sync decisions (src/core/sync.ts); invariant numbers are that file's. */
 import { describe, expect, it } from 'vitest';
-import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import { ReceivedSpans } from '../../src/core/received-spans.ts';
 import {
   afterBatch,
@@ -16,22 +15,7 @@ import {
   windowAllows,
   windowPush,
 } from '../../src/core/sync.ts';
-
-const record = (pos: number, replica: string, seq: number, size = 0): LocalRecord => ({
-  pos,
-  event: {
-    id: `id${pos}`,
-    type: 't',
-    data: 'x'.repeat(size),
-    stream: 's',
-    version: seq,
-    replica,
-    seq,
-    hlc: '00000000001-00000',
-    time: 1,
-    cursor: `c${pos}`,
-  } as unknown as StoredEventRecord,
-});
+import { syncRecord as record } from './fixtures.ts';
 
 describe('decidePull (invariant 3)', () => {
   const mine = { epoch: 'e', head: 10, idAtCheckpoint: 'id5' };
