@@ -8,7 +8,8 @@
  * 2. What the application is handed (read, subscribe, conflicts, projections) is upcast; append
  *    returns the stored form.
  * 3. state() reflects every event read() would return when it is called.
- * 4. After close(), every method rejects with StoreClosedError; in-flight calls finish first.
+ * 4. After close(), every method rejects with StoreClosedError; in-flight calls finish first,
+ *    synced batches being written included.
  * 5. readSince(p) returns every matching event with position > p up to the returned `position`:
  *    positions are dense and committed in order (storage invariants 2-3), so a page that ends
  *    short has reached the head, and nothing at or below `position` can appear later.
@@ -214,16 +215,18 @@ class Store<E> implements EventStore<E> {
     });
   }
 
-  private async ingest(
-    events: StoredEventRecord[],
-    maxClockDriftMs: number,
-  ): Promise<IngestResult> {
-    if (this.closed) throw new StoreClosedError();
-    const me = this.log.replicaId;
-    const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
-    await noteForgone(this.log, me, result);
-    if (result.written.length > 0) await this.feed.notify();
-    return result;
+  /**
+   * Through guard (invariant 4): close() waits for a synced batch already being written, and for
+   * its change notification, before it closes the log; else the feed meets a closed handle.
+   */
+  private ingest(events: StoredEventRecord[], maxClockDriftMs: number): Promise<IngestResult> {
+    return this.guard(async () => {
+      const me = this.log.replicaId;
+      const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
+      await noteForgone(this.log, me, result);
+      if (result.written.length > 0) await this.feed.notify();
+      return result;
+    });
   }
 
   /** Re-stamps (adapter.ts restamp), then rebases what the moved events were folded in. */
