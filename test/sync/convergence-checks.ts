@@ -1,0 +1,277 @@
+/**
+ * What the public-API convergence properties assert, on one node while sync runs and on every
+ * node at quiescence. Each check names the guarantee it holds the store to (DESIGN.md "Ordering
+ * and convergence", core/events.ts and core/append.ts invariants, store invariant 3).
+ */
+import { expect } from 'vitest';
+import {
+  ConcurrencyError,
+  type Conflict,
+  defineProjection,
+  type EventStore,
+  type Projection,
+  type StoredEvent,
+} from '../../src/index.ts';
+import type { Attempt, World } from './convergence-harness.ts';
+
+export interface TestEvent {
+  tag: string;
+  by: number;
+}
+
+type Digest = Record<string, { n: number; h: number; versions: number[] }>;
+
+function mix(h: number, text: string): number {
+  let x = h;
+  for (let i = 0; i < text.length; i++) x = Math.imul(x ^ text.charCodeAt(i), 16777619) >>> 0;
+  return x;
+}
+
+/**
+ * Two projections that snapshot often (so that late events rebase from snapshots during sync):
+ * `order`, the ids in fold order, sees any change of order, loss or duplicate; `digest`, per
+ * stream, an order-sensitive hash and the versions.
+ */
+export function makeProjections(every: { order: number; digest: number }) {
+  const order = defineProjection<string[], TestEvent>({
+    name: 'order',
+    version: 1,
+    snapshotEvery: every.order,
+    initial: () => [],
+    apply: (ids, e) => [...ids, e.id],
+  });
+  const digest = defineProjection<Digest, TestEvent>({
+    name: 'digest',
+    version: 1,
+    snapshotEvery: every.digest,
+    initial: () => ({}),
+    apply: (state, e) => {
+      const prev = state[e.stream] ?? { n: 0, h: 0, versions: [] };
+      const next = {
+        n: prev.n + 1,
+        h: mix(prev.h, `${e.id}/${e.version}`),
+        versions: [...prev.versions, e.version],
+      };
+      return { ...state, [e.stream]: next };
+    },
+  });
+  return [order, digest] as Projection<unknown, TestEvent>[];
+}
+
+const PROJECTIONS = makeProjections({ order: 0, digest: 0 });
+
+function fold(projection: Projection<unknown, TestEvent>, events: StoredEvent<TestEvent>[]) {
+  return events.reduce((state, e) => projection.apply(state, e), projection.initial());
+}
+
+/** The replica-independent part of an event: what every replica must hold alike. */
+function shape(e: StoredEvent<TestEvent>) {
+  return [e.id, e.stream, e.version, e.replica, e.seq, e.hlc, e.cursor, e.type, e.data];
+}
+
+/** Per stream, versions run 1..max with no gap (a version is taken only after the one before). */
+function expectContiguousVersions(events: StoredEvent<TestEvent>[], context: string): void {
+  const byStream = new Map<string, Set<number>>();
+  for (const e of events) {
+    const set = byStream.get(e.stream) ?? new Set();
+    set.add(e.version);
+    byStream.set(e.stream, set);
+  }
+  for (const [stream, set] of byStream) {
+    const max = Math.max(...set);
+    expect(set.size, `${context}\nversions of ${stream}: ${[...set].sort((a, b) => a - b)}`).toBe(
+      max,
+    );
+  }
+}
+
+/**
+ * Mid-run, on one node while sync runs: state() reflects what read() returns (store invariant 3),
+ * and the versions held are contiguous. `order` is read before and after: when it did not move,
+ * nothing was written in between, so the other reads saw that same log.
+ */
+export async function checkNode(store: EventStore<TestEvent>, context: string): Promise<boolean> {
+  const before = await store.state<string[]>('order');
+  const digest = await store.state('digest');
+  const events = await store.read();
+  const after = await store.state<string[]>('order');
+  expectContiguousVersions(events, context);
+  if (JSON.stringify(before) !== JSON.stringify(after)) return false;
+  expect(before, `${context}\nstate('order') vs read()`).toEqual(events.map((e) => e.id));
+  expect(digest, `${context}\nstate('digest') vs read()`).toEqual(fold(PROJECTIONS[1]!, events));
+  return true;
+}
+
+function conflictsOf(events: StoredEvent<TestEvent>[]) {
+  const groups = new Map<string, StoredEvent<TestEvent>[]>();
+  for (const e of events) {
+    const key = JSON.stringify([e.stream, e.version]);
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  const out: { stream: string; version: number; ids: string[] }[] = [];
+  for (const list of groups.values()) {
+    if (new Set(list.map((e) => e.replica)).size < 2) continue;
+    out.push({ stream: list[0]!.stream, version: list[0]!.version, ids: list.map((e) => e.id) });
+  }
+  const key = (c: { stream: string; version: number }) => `${c.stream}\u0000${c.version}`;
+  return out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+function publicConflicts(conflicts: Conflict<TestEvent>[]) {
+  const key = (c: { stream: string; version: number }) => `${c.stream}\u0000${c.version}`;
+  return conflicts
+    .map((c) => ({ stream: c.stream, version: c.version, ids: c.events.map((e) => e.id) }))
+    .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+/** Every append's outcome against what the log holds at the end. */
+function checkAttempts(
+  attempts: Attempt[],
+  events: StoredEvent<TestEvent>[],
+  causality: boolean,
+  context: string,
+): void {
+  const byTag = new Map(events.map((e) => [e.data.tag, e]));
+  const known = new Set(attempts.flatMap((a) => a.tags));
+  for (const e of events) expect(known.has(e.data.tag), `${context}\nunknown ${e.id}`).toBe(true);
+  const storedIds = new Set(events.map((e) => e.id));
+  for (const a of attempts) {
+    const what = `${context}\nattempt #${a.op} ${JSON.stringify({ ...a, result: undefined, error: String(a.error) })}`;
+    if (a.mode === 'collide') {
+      // One id, two payloads (defect 2): exactly one copy survives, the same everywhere.
+      expect(storedIds.has(a.ids![0]!), what).toBe(true);
+      continue;
+    }
+    if (a.result !== undefined) {
+      // No loss: every append that resolved is present, as it was returned.
+      const stored = a.tags.map((t) => byTag.get(t));
+      expect(
+        stored.map((e) => e && shape(e)),
+        what,
+      ).toEqual(a.result.map(shape));
+      const versions = a.result.map((e) => e.version);
+      const first = versions[0]!;
+      expect(versions, what).toEqual(versions.map((_, k) => first + k));
+      if (a.mode === 'retry') continue;
+      if (typeof a.expected === 'number') expect(first, what).toBe(a.expected + 1);
+      if (a.expected === 'none') expect(first, what).toBe(1);
+      if (a.mode === 'stale' && typeof a.expected === 'number' && a.expected < a.versionBefore) {
+        throw new Error(`${what}\na stale expectedVersion was accepted`);
+      }
+      if (a.versionBefore >= 0) expect(first, what).toBeGreaterThan(a.versionBefore);
+      // Causality: a local event sorts after everything its replica had seen.
+      if (causality && a.cursorBefore !== '') {
+        expect(a.result[0]!.cursor > a.cursorBefore, `${what}\nsorts before what it followed`).toBe(
+          true,
+        );
+      }
+      continue;
+    }
+    // A refused append wrote nothing.
+    for (const t of a.tags) expect(byTag.has(t), `${what}\nrefused but stored`).toBe(false);
+    expect(a.error, what).toBeInstanceOf(ConcurrencyError);
+    const error = a.error as ConcurrencyError;
+    expect(a.expected, what).not.toBe('any');
+    expect(error.actualVersion, what).not.toBe(a.expected === 'none' ? 0 : a.expected);
+    // A current expectation fails only because the stream moved on meanwhile.
+    if (a.mode === 'current') expect(error.actualVersion, what).toBeGreaterThan(a.versionBefore);
+  }
+}
+
+/** Seqs of each origin are dense from 1; its versions grow with its seq in each stream. */
+function checkOrigins(events: StoredEvent<TestEvent>[], context: string): void {
+  const byReplica = new Map<string, StoredEvent<TestEvent>[]>();
+  for (const e of events) byReplica.set(e.replica, [...(byReplica.get(e.replica) ?? []), e]);
+  for (const [replica, list] of byReplica) {
+    const sorted = [...list].sort((a, b) => a.seq - b.seq);
+    expect(
+      sorted.map((e) => e.seq),
+      `${context}\nseqs of ${replica}`,
+    ).toEqual(sorted.map((_, i) => i + 1));
+    const last = new Map<string, number>();
+    for (const e of sorted) {
+      const prev = last.get(e.stream) ?? 0;
+      expect(e.version > prev, `${context}\n${e.id} v${e.version} after v${prev}`).toBe(true);
+      last.set(e.stream, e.version);
+    }
+  }
+}
+
+/** state({ at }) against the fold of the matching prefix, for a few bounds. */
+async function checkTimeTravel(
+  store: EventStore<TestEvent>,
+  events: StoredEvent<TestEvent>[],
+  context: string,
+): Promise<void> {
+  if (events.length === 0) return;
+  const picks = [0, Math.floor(events.length / 2), events.length - 1];
+  for (const i of picks) {
+    const e = events[i]!;
+    const prefix = events.slice(0, i + 1);
+    for (const p of PROJECTIONS) {
+      expect(
+        await store.state(p.name, { at: { eventId: e.id } }),
+        `${context}\nstate('${p.name}', { at: { eventId: ${e.id} } })`,
+      ).toEqual(fold(p, prefix));
+    }
+    for (const t of [e.time, e.time - 1]) {
+      const upTo = events.filter((x) => x.time <= t);
+      for (const p of PROJECTIONS) {
+        expect(
+          await store.state(p.name, { at: t }),
+          `${context}\nstate('${p.name}', { at: ${t} })`,
+        ).toEqual(fold(p, upTo));
+      }
+    }
+  }
+}
+
+/** Projections equal to the fold of read(), and time travel, on one open store. */
+async function checkProjections(
+  store: EventStore<TestEvent>,
+  events: StoredEvent<TestEvent>[],
+  context: string,
+): Promise<void> {
+  for (const p of PROJECTIONS) {
+    expect(await store.state(p.name), `${context}\nstate('${p.name}')`).toEqual(fold(p, events));
+  }
+  await checkTimeTravel(store, events, context);
+}
+
+export interface FinalCheckOptions {
+  causality: boolean;
+  /** Also close and reopen every node and check its projections again. */
+  reopen: boolean;
+}
+
+/** At quiescence: one log everywhere, nothing lost or doubled, projections and conflicts agree. */
+export async function checkConverged(world: World, options: FinalCheckOptions): Promise<number> {
+  const context = `history:\n${world.history.join('\n')}`;
+  const stores = world.nodes.map((n) => world.store(n.index));
+  const logs = await Promise.all(stores.map((s) => s.read()));
+  const events = logs[0]!;
+  for (let i = 1; i < logs.length; i++) {
+    expect(logs[i]!.map(shape), `${context}\nnode ${i} vs node 0`).toEqual(events.map(shape));
+  }
+  const ids = events.map((e) => e.id);
+  expect(new Set(ids).size, `${context}\nduplicate ids`).toBe(ids.length);
+  expectContiguousVersions(events, context);
+  checkOrigins(events, context);
+  checkAttempts(world.attempts, events, options.causality, context);
+  const expected = conflictsOf(events);
+  for (const [i, store] of stores.entries()) {
+    expect(
+      publicConflicts(await store.conflicts()),
+      `${context}\nconflicts() on node ${i}`,
+    ).toEqual(expected);
+    await checkProjections(store, events, `${context}\nnode ${i}`);
+  }
+  if (options.reopen) {
+    await world.closeAll();
+    for (const node of world.nodes) {
+      const store = await world.open(node, false);
+      await checkProjections(store, events, `${context}\nnode ${node.index} reopened`);
+    }
+  }
+  return events.length;
+}
