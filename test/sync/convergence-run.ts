@@ -1,0 +1,139 @@
+/**
+ * One schedule of the public-API convergence property on virtual time: builds the world of a
+ * scenario (convergence-harness.ts), performs its actions, heals the network, waits for
+ * quiescence, and checks convergence (convergence-checks.ts). Shared by
+ * convergence.public.property.test.ts and convergence.planted.test.ts.
+ */
+import { expect } from 'vitest';
+import { memoryTransportPair } from '../../src/index.ts';
+import { seededRandom } from '../../src/sync/transports/memory.ts';
+import { checkConverged, checkNode } from './convergence-checks.ts';
+import { World } from './convergence-harness.ts';
+import { enabled, type Scenario } from './convergence-scenario.ts';
+import { VirtualTime } from './virtual-time.ts';
+
+const BASE_TIME = Date.UTC(2026, 0, 1);
+let runs = 0;
+export const stats = { runs: 0, events: 0, appends: 0, refused: 0, midRunChecks: 0 };
+
+/**
+ * Runs virtual time until nothing is scheduled and every node is idle with nothing pending and
+ * as many events as the others. Bounded in virtual time: a wedged replica retrying for ever
+ * fails the run in two virtual minutes instead of spinning through its retries.
+ */
+async function quiesce(time: VirtualTime, world: World): Promise<boolean> {
+  const deadline = time.now + 120_000;
+  while (time.now < deadline) {
+    await time.run(5_000, time.now + 2_000);
+    // fake-indexeddb works in macrotasks that virtual time does not see: let them finish.
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    if (time.pending > 0) continue;
+    const quiet = world.nodes.every((n) => {
+      const s = n.store!.sync.status();
+      return s.state === 'idle' && s.pending === 0;
+    });
+    if (!quiet) continue;
+    const logs = await Promise.all(world.nodes.map(async (n) => (await n.store!.read()).length));
+    if (logs.every((l) => l === logs[0]) && time.pending === 0) return true;
+  }
+  return false;
+}
+
+export async function runScenario(scenario: Scenario): Promise<void> {
+  const time = new VirtualTime();
+  const random = seededRandom(scenario.seed);
+  const world = new World({
+    runId: `conv${++runs}`,
+    kinds: scenario.kinds,
+    skews: scenario.skews,
+    now: () => BASE_TIME + time.now,
+    maxClockDriftMs: scenario.maxClockDriftMs,
+    snapshotEvery: scenario.snapshotEvery,
+    syncOptions: (node) => ({
+      timers: time,
+      random,
+      backoff: { initialMs: 20, maxMs: 400, healthyAfterMs: 1000 },
+      // Small batches and a narrow window: catch-up spans many batches and waits for acks.
+      limits: { maxBatchEvents: scenario.batch[node]!, maxInFlightBatches: 2 },
+    }),
+  });
+  const faults = { ...scenario.faults };
+  world.log(
+    `topology ${scenario.topology}, links ${JSON.stringify(scenario.links)}, kinds ${scenario.kinds}, skews ${scenario.skews}`,
+  );
+  scenario.links.forEach(([a, b], i) => {
+    const pair = memoryTransportPair({ seed: scenario.seed + i, faults, schedule: time.schedule });
+    world.addLink(a, b, pair, () => pair[0].kill('test kill'));
+  });
+  const replica = (n: number) => n < scenario.replicas;
+  try {
+    await world.openAll();
+    for (const action of scenario.actions) {
+      world.log(JSON.stringify(action));
+      switch (action.kind) {
+        case 'append':
+          await world.append(
+            action.replica,
+            `s${action.stream}`,
+            action.count,
+            action.mode,
+            action.ids,
+          );
+          break;
+        case 'retry':
+          await world.retry(action.replica);
+          break;
+        case 'restart':
+          await world.restart(action.node, action.inflight, replica(action.node));
+          break;
+        case 'kill':
+          world.links[action.link]!.kill();
+          break;
+        case 'toggle':
+          await world.toggle(world.links[action.link]!, action.end);
+          break;
+        case 'partition':
+          world.partition(action.mask);
+          break;
+        case 'heal':
+          world.heal();
+          break;
+        case 'clock':
+          world.nodes[action.replica]!.skew = action.skew;
+          break;
+        case 'check':
+          if (await checkNode(world.store(action.node), world.history.join('\n'))) {
+            stats.midRunChecks++;
+          }
+          break;
+        case 'collide':
+          if (action.a !== action.b) await world.collide(action.a, action.b, `s${action.stream}`);
+          break;
+        case 'run':
+          await time.run(10_000, time.now + action.ms);
+          break;
+        default: {
+          const never: never = action;
+          throw new Error(`unknown action ${JSON.stringify(never)}`);
+        }
+      }
+    }
+    world.log('heal: no more faults, every link up');
+    Object.assign(faults, { delayMs: 0, reorder: 0, duplicate: 0, drop: 0, disconnect: 0 });
+    world.heal();
+    world.connectAll();
+    const quiet = await quiesce(time, world);
+    const statuses = world.nodes.map((n) => JSON.stringify(n.store!.sync.status()));
+    expect(quiet, `no quiescence\n${statuses.join('\n')}\n${world.history.join('\n')}`).toBe(true);
+    const events = await checkConverged(world, {
+      causality: !scenario.beyondDrift || enabled.has('causalityBeyondDrift'),
+      reopen: true,
+    });
+    stats.runs++;
+    stats.events += events;
+    stats.appends += world.attempts.length;
+    stats.refused += world.attempts.filter((a) => a.error !== undefined).length;
+  } finally {
+    await world.closeAll();
+  }
+}
