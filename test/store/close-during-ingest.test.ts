@@ -51,7 +51,10 @@ afterEach(() => {
 
 describe.each([
   ['memory', () => memoryStorage()],
-  ['indexeddb (fake-indexeddb)', () => indexedDbStorage('closing', { indexedDB: new IDBFactory() })],
+  [
+    'indexeddb (fake-indexeddb)',
+    () => indexedDbStorage('closing', { indexedDB: new IDBFactory() }),
+  ],
 ])('closing a store while a synced batch is being written (%s)', (_, makeStorage) => {
   it('finishes the write, keeps it, and throws nothing uncaught', async () => {
     const peer = await openStore({ name: 'peer', storage: memoryStorage() });

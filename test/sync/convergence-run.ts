@@ -130,6 +130,11 @@ export async function runScenario(scenario: Scenario): Promise<void> {
       reopen: true,
     });
     stats.runs++;
+    // Long runs (the knob) report as they go: a run stopped early still tells how far it got.
+    if (process.env.CHRONICLE_PROPERTY_RUNS !== undefined && stats.runs % 500 === 0) {
+      const cpu = process.cpuUsage();
+      console.log(`${stats.runs} schedules, ${((cpu.user + cpu.system) / 1e6).toFixed(0)} s CPU`);
+    }
     stats.events += events;
     stats.appends += world.attempts.length;
     stats.refused += world.attempts.filter((a) => a.error !== undefined).length;
