@@ -29,9 +29,10 @@ export interface Attempt {
   stream: string;
   mode: AppendMode | 'retry' | 'collide';
   expected: ExpectedVersion;
-  /** The stream's version and the log's largest cursor on the node just before the append. */
+  /** The stream's version and the id of the log's last event on the node before the append. */
   versionBefore: number;
   cursorBefore: string;
+  idBefore?: string;
   tags: string[];
   ids?: string[];
   result?: StoredEvent<TestEvent>[];
@@ -223,7 +224,11 @@ export class World {
   private async before(store: EventStore<TestEvent>, stream: string) {
     const [last] = await store.read({ reverse: true, limit: 1 });
     const inStream = await store.read({ stream, reverse: true, limit: 1 });
-    return { versionBefore: inStream[0]?.version ?? 0, cursorBefore: last?.cursor ?? '' };
+    return {
+      versionBefore: inStream[0]?.version ?? 0,
+      cursorBefore: last?.cursor ?? '',
+      ...(last !== undefined ? { idBefore: last.id } : {}),
+    };
   }
 
   /** One append through the public API; its outcome is recorded, never thrown. */
@@ -239,8 +244,8 @@ export class World {
     const store = this.store(node);
     // In flight: store.append is called in this tick, before the caller closes the store; what
     // the log held before is then unknown (version -1).
-    const { versionBefore, cursorBefore } = inflight
-      ? { versionBefore: -1, cursorBefore: '' }
+    const { versionBefore, cursorBefore, idBefore } = inflight
+      ? { versionBefore: -1, cursorBefore: '', idBefore: undefined }
       : await this.before(store, stream);
     const expected: ExpectedVersion =
       mode === 'current'
@@ -264,6 +269,7 @@ export class World {
       tags,
     };
     if (ids !== undefined) attempt.ids = ids;
+    if (idBefore !== undefined) attempt.idBefore = idBefore;
     this.attempts.push(attempt);
     const events = tags.map((tag, k) => ({
       type: k === 0 ? 'first' : 'next',

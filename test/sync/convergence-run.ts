@@ -57,11 +57,12 @@ export async function runScenario(scenario: Scenario): Promise<void> {
       backoff: { initialMs: 20, maxMs: 400, healthyAfterMs: 1000 },
       // Small batches and a narrow window: catch-up spans many batches and waits for acks.
       limits: { maxBatchEvents: scenario.batch[node]!, maxInFlightBatches: 2 },
+      server: scenario.hubIsServer && node === scenario.replicas,
     }),
   });
   const faults = { ...scenario.faults };
   world.log(
-    `topology ${scenario.topology}, links ${JSON.stringify(scenario.links)}, kinds ${scenario.kinds}, skews ${scenario.skews}`,
+    `topology ${scenario.topology}${scenario.hubIsServer ? ' (hub as server)' : ''}, links ${JSON.stringify(scenario.links)}, kinds ${scenario.kinds}, skews ${scenario.skews}`,
   );
   scenario.links.forEach(([a, b], i) => {
     const pair = memoryTransportPair({ seed: scenario.seed + i, faults, schedule: time.schedule });
@@ -120,7 +121,19 @@ export async function runScenario(scenario: Scenario): Promise<void> {
         }
       }
     }
-    world.log('heal: no more faults, every link up');
+    // Clocks are set right too, and every link reconnects: a peer holds events stamped beyond
+    // the other's clock until they are re-stamped at a hello (docs/protocol.md C3, C5).
+    world.log('heal: no more faults, clocks right, every link up and reconnected');
+    for (const node of world.nodes) node.skew = 0;
+    // Events of a fast clock that a peer already holds are not re-stamped: the others take them
+    // once their clocks reach them (C3). Let virtual time pass the largest skew of the run.
+    const skews = [
+      ...scenario.skews,
+      ...scenario.actions.map((a) => (a.kind === 'clock' ? a.skew : 0)),
+    ];
+    const ahead = Math.max(0, ...skews);
+    if (ahead > 0) await time.run(100_000, time.now + ahead + 10 * 60_000);
+    for (const link of world.links) link.kill();
     Object.assign(faults, { delayMs: 0, reorder: 0, duplicate: 0, drop: 0, disconnect: 0 });
     world.heal();
     world.connectAll();
