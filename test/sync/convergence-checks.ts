@@ -74,8 +74,15 @@ function stable(e: StoredEvent<TestEvent>) {
   return [e.id, e.stream, e.version, e.replica, e.seq, e.type, e.data];
 }
 
-/** Per stream, versions run 1..max with no gap (a version is taken only after the one before). */
-function expectContiguousVersions(events: StoredEvent<TestEvent>[], context: string): void {
+/**
+ * Per stream, versions run 1..max with no gap (a version is taken only after the one before),
+ * but where a copy that lost an id collision was (`lost`: "stream version", see lostCopies).
+ */
+function expectContiguousVersions(
+  events: StoredEvent<TestEvent>[],
+  lost: Set<string>,
+  context: string,
+): void {
   const byStream = new Map<string, Set<number>>();
   for (const e of events) {
     const set = byStream.get(e.stream) ?? new Set();
@@ -84,8 +91,10 @@ function expectContiguousVersions(events: StoredEvent<TestEvent>[], context: str
   }
   for (const [stream, set] of byStream) {
     const max = Math.max(...set);
-    expect(set.size, `${context}\nversions of ${stream}: ${[...set].sort((a, b) => a - b)}`).toBe(
-      max,
+    const gaps: number[] = [];
+    for (let v = 1; v <= max; v++) if (!set.has(v) && !lost.has(`${stream} ${v}`)) gaps.push(v);
+    expect(gaps, `${context}\nversions of ${stream}: ${[...set].sort((a, b) => a - b)}`).toEqual(
+      [],
     );
   }
 }
@@ -95,12 +104,16 @@ function expectContiguousVersions(events: StoredEvent<TestEvent>[], context: str
  * and the versions held are contiguous. `order` is read before and after: when it did not move,
  * nothing was written in between, so the other reads saw that same log.
  */
-export async function checkNode(store: EventStore<TestEvent>, context: string): Promise<boolean> {
+export async function checkNode(
+  store: EventStore<TestEvent>,
+  attempts: Attempt[],
+  context: string,
+): Promise<boolean> {
   const before = await store.state<string[]>('order');
   const digest = await store.state('digest');
   const events = await store.read();
   const after = await store.state<string[]>('order');
-  expectContiguousVersions(events, context);
+  expectContiguousVersions(events, lostCopies(attempts, events).versions, context);
   if (JSON.stringify(before) !== JSON.stringify(after)) return false;
   expect(before, `${context}\nstate('order') vs read()`).toEqual(events.map((e) => e.id));
   expect(digest, `${context}\nstate('digest') vs read()`).toEqual(fold(PROJECTIONS[1]!, events));
@@ -129,6 +142,18 @@ function publicConflicts(conflicts: Conflict<TestEvent>[]) {
     .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
+/**
+ * Whether an attempt appended one id with two payloads (defect 2): a collide, or a retry of one
+ * (the copy it resolved with may lose).
+ */
+function colliding(attempts: Attempt[]): (a: Attempt) => boolean {
+  const byOp = new Map(attempts.map((a) => [a.op, a]));
+  const collides = (a: Attempt): boolean =>
+    a.mode === 'collide' ||
+    (a.mode === 'retry' && a.of !== undefined && a.of !== a.op && collides(byOp.get(a.of) ?? a));
+  return collides;
+}
+
 /** Every append's outcome against what the log holds at the end. */
 function checkAttempts(
   attempts: Attempt[],
@@ -141,9 +166,10 @@ function checkAttempts(
   const known = new Set(attempts.flatMap((a) => a.tags));
   for (const e of events) expect(known.has(e.data.tag), `${context}\nunknown ${e.id}`).toBe(true);
   const storedIds = new Set(events.map((e) => e.id));
+  const collides = colliding(attempts);
   for (const a of attempts) {
     const what = `${context}\nattempt #${a.op} ${JSON.stringify({ ...a, result: undefined, error: String(a.error) })}`;
-    if (a.mode === 'collide') {
+    if (collides(a)) {
       // One id, two payloads (defect 2): exactly one copy survives, the same everywhere.
       expect(storedIds.has(a.ids![0]!), what).toBe(true);
       continue;
@@ -186,16 +212,46 @@ function checkAttempts(
   }
 }
 
-/** Seqs of each origin are dense from 1; its versions grow with its seq in each stream. */
-function checkOrigins(events: StoredEvent<TestEvent>[], context: string): void {
+/**
+ * Where each copy that lost an id collision was (defect 2): it left every log, so its origin's
+ * seqs ("replica.seq") and its stream's versions ("stream version") have a hole there
+ * (docs/protocol.md, "Colliding copies").
+ */
+function lostCopies(
+  attempts: Attempt[],
+  events: StoredEvent<TestEvent>[],
+): { slots: Set<string>; versions: Set<string> } {
+  const byId = new Map(events.map((e) => [e.id, e]));
+  const slots = new Set<string>();
+  const versions = new Set<string>();
+  const collides = colliding(attempts);
+  for (const a of attempts) {
+    if (!collides(a) || a.result === undefined) continue;
+    for (const written of a.result) {
+      const kept = byId.get(written.id);
+      if (kept?.replica !== written.replica || kept.seq !== written.seq) {
+        slots.add(`${written.replica}.${written.seq}`);
+        versions.add(`${written.stream} ${written.version}`);
+      }
+    }
+  }
+  return { slots, versions };
+}
+
+/**
+ * Seqs of each origin are dense from 1, but for copies that lost (lostSlots); its versions grow
+ * with its seq in each stream.
+ */
+function checkOrigins(events: StoredEvent<TestEvent>[], lost: Set<string>, context: string): void {
   const byReplica = new Map<string, StoredEvent<TestEvent>[]>();
   for (const e of events) byReplica.set(e.replica, [...(byReplica.get(e.replica) ?? []), e]);
   for (const [replica, list] of byReplica) {
     const sorted = [...list].sort((a, b) => a.seq - b.seq);
-    expect(
-      sorted.map((e) => e.seq),
-      `${context}\nseqs of ${replica}`,
-    ).toEqual(sorted.map((_, i) => i + 1));
+    const held = sorted.map((e) => e.seq);
+    const top = held[held.length - 1] ?? 0;
+    const expected: number[] = [];
+    for (let seq = 1; seq <= top; seq++) if (!lost.has(`${replica}.${seq}`)) expected.push(seq);
+    expect(held, `${context}\nseqs of ${replica}`).toEqual(expected);
     const last = new Map<string, number>();
     for (const e of sorted) {
       const prev = last.get(e.stream) ?? 0;
@@ -263,8 +319,9 @@ export async function checkConverged(world: World, options: FinalCheckOptions): 
   }
   const ids = events.map((e) => e.id);
   expect(new Set(ids).size, `${context}\nduplicate ids`).toBe(ids.length);
-  expectContiguousVersions(events, context);
-  checkOrigins(events, context);
+  const lost = lostCopies(world.attempts, events);
+  expectContiguousVersions(events, lost.versions, context);
+  checkOrigins(events, lost.slots, context);
   checkAttempts(world.attempts, events, options.causality, context);
   const expected = conflictsOf(events);
   for (const [i, store] of stores.entries()) {

@@ -105,7 +105,7 @@ export async function runScenario(scenario: Scenario): Promise<void> {
           world.nodes[action.replica]!.skew = action.skew;
           break;
         case 'check':
-          if (await checkNode(world.store(action.node), world.history.join('\n'))) {
+          if (await checkNode(world.store(action.node), world.attempts, world.history.join('\n'))) {
             stats.midRunChecks++;
           }
           break;
