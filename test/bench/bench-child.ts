@@ -13,6 +13,10 @@ export interface BenchChild {
   ask(cmd: string): Promise<number>;
   /** Asks the child to stop, kills it after 10 s, and resolves once it exited. */
   stop(): Promise<void>;
+  /** Kills the child with SIGKILL at once (a crash, for fault injection); resolves once it exited. */
+  kill(): Promise<void>;
+  /** False once the child exited, whatever the reason. */
+  readonly running: boolean;
 }
 
 /** `promise`, or a rejection naming `what` after `ms`. */
@@ -86,6 +90,13 @@ export async function forkBenchChild(
         `${what} to answer ${cmd}`,
       ),
     stop,
+    async kill() {
+      if (running) child.kill('SIGKILL');
+      await exited;
+    },
+    get running() {
+      return running;
+    },
   };
 }
 

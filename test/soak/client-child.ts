@@ -1,0 +1,209 @@
+/**
+ * One soak client: a store (memoryStorage or IndexedDB on fake-indexeddb) in a child process of
+ * its own, syncing through the fault proxy and appending at random from its incarnation's seed.
+ * Forked by soak.ts with SOAK_CLIENT set to a JSON ClientConfig.
+ *
+ * fake-indexeddb keeps its data in this process's memory only, so a SIGKILLed client comes back
+ * as a new device with no data ("site data cleared", RELIABILITY 11): a new replica id, and it
+ * must get back from the server every event the server acknowledged.
+ *
+ * It writes a journal (one JSON line per fact, appended with a synchronous write so that a
+ * SIGKILL loses nothing already written): `start`, each resolved append (`a`), each batch of
+ * appends it saw acknowledged (`k`), each refused append (`r`). It answers the parent:
+ * `quiesce` (stop appending), `settled` (1 when idle with nothing pending), `head` (events held),
+ * `dump` (writes its log, projection and fold to the dump file).
+ *
+ * Invariants:
+ * 1. An append counts as acknowledged only once the sync status said pending 0 after it resolved,
+ *    and said it again ACK_RECHECK_MS later (status() reads the store's own-seq count, which
+ *    catches up with a resolved append asynchronously: the recheck rules out a stale zero).
+ * 2. Every loop is bounded by the quiesce command or the parent's disconnect.
+ */
+// Installs IndexedDB's globals (in memory) for the indexeddb clients; memory clients ignore them.
+import 'fake-indexeddb/auto';
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import {
+  defineProjection,
+  type EventStore,
+  indexedDbStorage,
+  memoryStorage,
+  openStore,
+} from '../../src/index.ts';
+import { seededRandom } from '../../src/sync/transports/memory.ts';
+import { type BenchChild, forkBenchChild, serveParent } from '../bench/bench-child.ts';
+import { type ChainState, canonicalHash, foldChain, type JournalLine } from './journal.ts';
+
+export interface ClientConfig {
+  url: string;
+  token: string;
+  storage: 'memory' | 'indexeddb';
+  name: string;
+  seed: number;
+  clockOffsetMs: number;
+  appendEveryMs: number;
+  sharedIds: boolean;
+  oversized: boolean;
+  backoffMaxMs: number;
+  journal: string;
+  dump: string;
+}
+
+const ACK_RECHECK_MS = 300;
+
+export function forkClient(config: ClientConfig): Promise<BenchChild> {
+  return forkBenchChild(
+    fileURLToPath(import.meta.url),
+    { SOAK_CLIENT: JSON.stringify(config) },
+    `soak client ${config.name}`,
+  );
+}
+
+const chain = defineProjection<ChainState, unknown>({
+  name: 'chain',
+  version: 1,
+  initial: () => ({ count: 0, chain: 0 }),
+  apply: (state, event) => foldChain(state, event),
+  // Small, so that late events rebase from snapshots during the soak.
+  snapshotEvery: 25,
+});
+
+async function run(config: ClientConfig): Promise<void> {
+  const note = (line: JournalLine) => appendFileSync(config.journal, `${JSON.stringify(line)}\n`);
+  const store: EventStore = await openStore({
+    name: config.name,
+    storage: config.storage === 'memory' ? memoryStorage() : indexedDbStorage(config.name),
+    projections: [chain],
+    now: () => Date.now() + config.clockOffsetMs,
+    syncOptions: {
+      WebSocket: WebSocket as never,
+      backoff: { maxMs: config.backoffMaxMs },
+    },
+  });
+  note({ t: 'start', replica: store.replicaId, seed: config.seed, at: Date.now() });
+  store.sync.connect({ url: config.url, token: config.token });
+
+  // Invariant 1.
+  const appended: string[] = [];
+  let acked = 0;
+  let recheck: ReturnType<typeof setTimeout> | undefined;
+  const considerAck = () => {
+    if (recheck !== undefined || store.sync.status().pending !== 0) return;
+    const candidate = appended.length;
+    recheck = setTimeout(() => {
+      recheck = undefined;
+      if (store.sync.status().pending !== 0 || candidate <= acked) return;
+      note({ t: 'k', ids: appended.slice(acked, candidate) });
+      acked = candidate;
+    }, ACK_RECHECK_MS);
+  };
+  store.sync.on('status', considerAck);
+  const poll = setInterval(considerAck, 1000);
+
+  const random = seededRandom(config.seed);
+  let writing = true;
+  let oversizedDone = !config.oversized || random() < 0.5;
+  const appendOne = async () => {
+    const r = random();
+    let stream: string;
+    let event: { type: string; data: unknown; id?: string };
+    let shared = false;
+    if (config.sharedIds && r < 0.04) {
+      // One id appended on several devices with different payloads (issue 12, defect 2).
+      stream = 'shared';
+      event = {
+        id: `shared-${Math.floor(random() * 10)}`,
+        type: 'claim',
+        data: { by: config.name },
+      };
+      shared = true;
+    } else if (!oversizedDone && r < 0.06) {
+      // Under the client's 1 MiB event limit, over the server's 512 KiB (defect 7).
+      oversizedDone = true;
+      stream = 'big';
+      event = { type: 'blob', data: { blob: 'x'.repeat(600 * 1024) } };
+    } else {
+      stream = `s${Math.floor(random() * 6)}`;
+      event = { type: 'n', data: { n: Math.floor(random() * 1e6), by: config.name } };
+    }
+    try {
+      const [stored] = await store.append(stream, event as never);
+      if (stored === undefined) return;
+      appended.push(stored.id);
+      note({
+        t: 'a',
+        id: stored.id,
+        seq: stored.seq,
+        h: canonicalHash(stored),
+        at: Date.now(),
+        time: stored.time,
+        ...(shared ? { shared: true } : {}),
+      });
+    } catch (error) {
+      const e = error as { code?: string; message?: string };
+      note({ t: 'r', code: String(e.code ?? 'ERROR'), message: String(e.message).slice(0, 200) });
+    }
+  };
+  const loop = (async () => {
+    for (let i = 0; writing && i < 1_000_000; i++) {
+      const gap = -Math.log(1 - random()) * config.appendEveryMs;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(gap, 10 * config.appendEveryMs)));
+      if (!writing) break;
+      await appendOne();
+    }
+  })();
+
+  serveParent(
+    store.replicaId,
+    {
+      quiesce: async () => {
+        writing = false;
+        await loop;
+        return appended.length;
+      },
+      settled: () => {
+        const status = store.sync.status();
+        considerAck();
+        return status.state === 'idle' && status.pending === 0 ? 1 : 0;
+      },
+      head: async () => (await store.readSince(0, { limit: 0 })).head,
+      dump: async () => dump(store, config.dump),
+    },
+    async () => {
+      clearInterval(poll);
+      if (recheck !== undefined) clearTimeout(recheck);
+      await store.close();
+    },
+  );
+}
+
+/** Writes the log (in read order), state() and the fold of read(); answers the event count. */
+async function dump(store: EventStore, path: string): Promise<number> {
+  // Sync is settled by now; should an event still arrive between read() and state(), read again.
+  let events = await store.read();
+  let state = await store.state<ChainState>('chain');
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const again = await store.read();
+    if (again.length === events.length) break;
+    events = again;
+    state = await store.state<ChainState>('chain');
+  }
+  let fold: ChainState = chain.initial();
+  for (const e of events) fold = foldChain(fold, e);
+  writeFileSync(
+    path,
+    JSON.stringify({
+      replica: store.replicaId,
+      status: store.sync.status(),
+      head: (await store.readSince(0, { limit: 0 })).head,
+      events: events.map((e) => [e.id, e.replica, e.seq, e.hlc, canonicalHash(e)]),
+      state,
+      fold,
+    }),
+  );
+  return events.length;
+}
+
+const raw = process.env.SOAK_CLIENT;
+if (raw !== undefined && raw !== '') await run(JSON.parse(raw) as ClientConfig);
