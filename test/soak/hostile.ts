@@ -16,6 +16,8 @@ export interface HostileResult {
   mustBeAbsent: string[];
   /** What the server answered, for the history. */
   answers: string[];
+  /** False when there was nothing to act on. */
+  acted: boolean;
 }
 
 const ANSWER_MS = 5000;
@@ -55,7 +57,7 @@ export async function actHostile(
   seed: number,
   ackedIds: readonly string[],
 ): Promise<HostileResult> {
-  const result: HostileResult = { kind, mustBeAbsent: [], answers: [] };
+  const result: HostileResult = { kind, mustBeAbsent: [], answers: [], acted: true };
   const random = streamOf(seed, 1);
   const tag = `${kind}-${seed}`;
   try {
@@ -91,6 +93,7 @@ export async function actHostile(
           const id = ackedIds[Math.floor(random() * ackedIds.length)];
           if (id === undefined) {
             result.answers.push('skipped: nothing acknowledged yet');
+            result.acted = false;
             break;
           }
           const e = makeEvent({ replica, seq: 1, id, wall, data: { hostile: tag } });
@@ -121,6 +124,7 @@ export async function actHostile(
     }
   } catch (error) {
     result.answers.push(`failed to act: ${(error as Error).message}`);
+    result.acted = false;
   }
   return result;
 }

@@ -160,6 +160,7 @@ export async function runSoak(
       acknowledged: 0,
       appended: 0,
       refusedAppends: {},
+      lastErrors: {},
       ok: false,
       options,
       injected,
@@ -236,7 +237,7 @@ async function apply(
         fault.seed,
         acked,
       );
-      count(fault.kind);
+      if (result.acted) count(fault.kind);
       mustBeAbsent.push(...result.mustBeAbsent);
       note(`hostile ${fault.kind}: ${result.answers.join('; ')}`);
     }
