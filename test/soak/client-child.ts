@@ -82,7 +82,13 @@ async function run(config: ClientConfig): Promise<void> {
     },
   });
   note({ t: 'start', replica: store.replicaId, seed: config.seed, at: Date.now() });
-  store.sync.connect({ url: config.url, token: config.token });
+  const random = seededRandom(config.seed);
+  // A device often starts offline: it appends before it first meets the server (and, with a
+  // wrong clock, before the server's hello could correct it).
+  const connectTimer = setTimeout(
+    () => store.sync.connect({ url: config.url, token: config.token }),
+    Math.floor(random() * 3000),
+  );
 
   // Invariant 1.
   const appended: string[] = [];
@@ -101,7 +107,6 @@ async function run(config: ClientConfig): Promise<void> {
   store.sync.on('status', considerAck);
   const poll = setInterval(considerAck, 1000);
 
-  const random = seededRandom(config.seed);
   let writing = true;
   let oversizedDone = !config.oversized || random() < 0.5;
   const appendOne = async () => {
@@ -110,10 +115,11 @@ async function run(config: ClientConfig): Promise<void> {
     let event: { type: string; data: unknown; id?: string };
     let shared = false;
     if (config.sharedIds && r < 0.04) {
-      // One id appended on several devices with different payloads (issue 12, defect 2).
+      // One id appended on several devices with different payloads (issue 12, defect 2): ids
+      // drawn from a few per 5 s of real time, so that devices collide while apart.
       stream = 'shared';
       event = {
-        id: `shared-${Math.floor(random() * 10)}`,
+        id: `shared-${Math.floor(Date.now() / 5000)}-${Math.floor(random() * 3)}`,
         type: 'claim',
         data: { by: config.name },
       };
@@ -172,6 +178,7 @@ async function run(config: ClientConfig): Promise<void> {
     },
     async () => {
       clearInterval(poll);
+      clearTimeout(connectTimer);
       if (recheck !== undefined) clearTimeout(recheck);
       await store.close();
     },

@@ -244,13 +244,22 @@ async function apply(
   }
 }
 
-/** Ids one random incarnation saw acknowledged (not the shared ones: any copy may win those). */
+/**
+ * Ids that the first incarnation with any, from a random one on, saw acknowledged (not the
+ * shared ones: any copy may win those).
+ */
 function ackedSample(c: Cluster, random: () => number): string[] {
-  const info = c.incarnations[Math.floor(random() * c.incarnations.length)];
-  if (info === undefined) return [];
-  const journal = readJournal(info.journal);
-  const shared = new Set(journal.flatMap((l) => (l.t === 'a' && l.shared ? [l.id] : [])));
-  return journal.flatMap((l) => (l.t === 'k' ? l.ids.filter((id) => !shared.has(id)) : []));
+  const n = c.incarnations.length;
+  const start = Math.floor(random() * n);
+  for (let i = 0; i < n; i++) {
+    const info = c.incarnations[(start + i) % n];
+    if (info === undefined) continue;
+    const journal = readJournal(info.journal);
+    const shared = new Set(journal.flatMap((l) => (l.t === 'a' && l.shared ? [l.id] : [])));
+    const ids = journal.flatMap((l) => (l.t === 'k' ? l.ids.filter((id) => !shared.has(id)) : []));
+    if (ids.length > 0) return ids;
+  }
+  return [];
 }
 
 /**
