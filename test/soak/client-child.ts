@@ -71,17 +71,23 @@ const chain = defineProjection<ChainState, unknown>({
 
 async function run(config: ClientConfig): Promise<void> {
   const note = (line: JournalLine) => appendFileSync(config.journal, `${JSON.stringify(line)}\n`);
-  const store: EventStore = await openStore({
-    name: config.name,
-    storage: config.storage === 'memory' ? memoryStorage() : indexedDbStorage(config.name),
-    projections: [chain],
-    now: () => Date.now() + config.clockOffsetMs,
-    syncOptions: {
-      WebSocket: WebSocket as never,
-      backoff: { maxMs: config.backoffMaxMs },
-    },
-  });
-  note({ t: 'start', replica: store.replicaId, seed: config.seed, at: Date.now() });
+  // Kept across soft restarts: stores opened on one memoryStorage() share its data.
+  const storage = config.storage === 'memory' ? memoryStorage() : indexedDbStorage(config.name);
+  const open = async () => {
+    const opened: EventStore = await openStore({
+      name: config.name,
+      storage,
+      projections: [chain],
+      now: () => Date.now() + config.clockOffsetMs,
+      syncOptions: {
+        WebSocket: WebSocket as never,
+        backoff: { maxMs: config.backoffMaxMs },
+      },
+    });
+    note({ t: 'start', replica: opened.replicaId, seed: config.seed, at: Date.now() });
+    return opened;
+  };
+  let store = await open();
   const random = seededRandom(config.seed);
   // A device often starts offline: it appends before it first meets the server (and, with a
   // wrong clock, before the server's hello could correct it).
@@ -104,7 +110,7 @@ async function run(config: ClientConfig): Promise<void> {
       acked = candidate;
     }, ACK_RECHECK_MS);
   };
-  store.sync.on('status', considerAck);
+  let offStatus = store.sync.on('status', considerAck);
   const poll = setInterval(considerAck, 1000);
 
   let writing = true;
@@ -151,14 +157,28 @@ async function run(config: ClientConfig): Promise<void> {
       note({ t: 'r', code: String(e.code ?? 'ERROR'), message: String(e.message).slice(0, 200) });
     }
   };
+  let inFlight: Promise<void> = Promise.resolve();
+  let restarting: Promise<void> | undefined;
   const loop = (async () => {
     for (let i = 0; writing && i < 1_000_000; i++) {
       const gap = -Math.log(1 - random()) * config.appendEveryMs;
       await new Promise((resolve) => setTimeout(resolve, Math.min(gap, 10 * config.appendEveryMs)));
+      if (restarting !== undefined) await restarting;
       if (!writing) break;
-      await appendOne();
+      inFlight = appendOne();
+      await inFlight;
     }
   })();
+  /** An app restart (a reload): the same storage, the same replica, pending events and all. */
+  const restart = async () => {
+    clearTimeout(connectTimer);
+    await inFlight;
+    offStatus();
+    await store.close();
+    store = await open();
+    offStatus = store.sync.on('status', considerAck);
+    store.sync.connect({ url: config.url, token: config.token });
+  };
 
   serveParent(
     store.replicaId,
@@ -172,6 +192,13 @@ async function run(config: ClientConfig): Promise<void> {
         const status = store.sync.status();
         considerAck();
         return status.state === 'idle' && status.pending === 0 ? 1 : 0;
+      },
+      restart: async () => {
+        restarting ??= restart().finally(() => {
+          restarting = undefined;
+        });
+        await restarting;
+        return 1;
       },
       head: async () => (await store.readSince(0, { limit: 0 })).head,
       dump: async () => dump(store, config.dump),

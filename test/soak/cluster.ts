@@ -155,6 +155,13 @@ export class Cluster {
     return true;
   }
 
+  /** Asks one client `cmd`; undefined when it is not running or failed to answer. */
+  async askClient(slot: number, cmd: string): Promise<number | undefined> {
+    const child = this.slots[slot]?.child;
+    if (!child?.running) return undefined;
+    return child.ask(cmd).catch(() => undefined);
+  }
+
   /** Asks every running client `cmd`, a few at a time; undefined for a client that failed. */
   async askClients(cmd: string): Promise<Map<number, number | undefined>> {
     const out = new Map<number, number | undefined>();

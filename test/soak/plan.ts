@@ -16,6 +16,7 @@ import { seededRandom } from '../../src/sync/transports/memory.ts';
 export const FAULT_KINDS = [
   'server-kill',
   'client-kill',
+  'client-restart',
   'cut',
   'stall',
   'clock',
@@ -32,6 +33,7 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 export const SAFE_KINDS: readonly FaultKind[] = [
   'server-kill',
   'client-kill',
+  'client-restart',
   'cut',
   'stall',
   'garbage',
@@ -59,6 +61,7 @@ export interface ClientPlan {
 export type Fault =
   | { at: number; kind: 'server-kill'; downMs: number }
   | { at: number; kind: 'client-kill'; slot: number; downMs: number }
+  | { at: number; kind: 'client-restart'; slot: number }
   | { at: number; kind: 'cut'; fraction: number }
   | { at: number; kind: 'stall'; fraction: number; ms: number }
   | {
@@ -77,6 +80,7 @@ export interface SoakPlan {
 const MEAN_GAP_S: Record<Fault['kind'], number> = {
   'server-kill': 20,
   'client-kill': 6,
+  'client-restart': 8,
   cut: 3,
   stall: 4,
   garbage: 10,
@@ -93,8 +97,11 @@ export function streamOf(seed: number, ...path: number[]): () => number {
   return seededRandom(h === 0 ? 1 : h);
 }
 
+/** A number of the kind's name (not its place in the list, which may grow). */
 function kindIndex(kind: FaultKind): number {
-  return FAULT_KINDS.indexOf(kind) + 1;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < kind.length; i++) h = Math.imul(h ^ kind.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 export function makePlan(options: SoakOptions): SoakPlan {
@@ -135,6 +142,8 @@ function drawFault(
         slot: Math.floor(random() * options.clients),
         downMs: Math.round(100 + random() * 2000),
       };
+    case 'client-restart':
+      return { at, kind, slot: Math.floor(random() * options.clients) };
     case 'cut':
       return { at, kind, fraction: Math.round((0.1 + random() * 0.9) * 100) / 100 };
     case 'stall':
@@ -181,6 +190,8 @@ export function describeFault(f: Fault): string {
       return `${t} server SIGKILL, restart after ${f.downMs} ms`;
     case 'client-kill':
       return `${t} client ${f.slot} SIGKILL, restart (data lost) after ${f.downMs} ms`;
+    case 'client-restart':
+      return `${t} client ${f.slot} closes and reopens its store (an app restart)`;
     case 'cut':
       return `${t} cut ${Math.round(f.fraction * 100)}% of connections`;
     case 'stall':

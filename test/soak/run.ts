@@ -64,6 +64,7 @@ const summary = [
   `soak ${report.ok ? 'PASSED' : 'FAILED'}: seed ${options.seed}, ${options.durationMs / 1000} s of faults, ${options.clients} clients, ${(report.elapsedMs / 1000).toFixed(0)} s in all`,
   `faults injected: ${JSON.stringify(report.injected)}`,
   `appends resolved ${report.appended}, acknowledged ${report.acknowledged}, refused ${JSON.stringify(report.refusedAppends)}; server holds ${report.serverEvents} events; ${report.replicas} replicas checked`,
+  `replicas settled ${(report.settleTookMs / 1000).toFixed(1)} s after appends stopped`,
   `last errors still shown by replicas: ${JSON.stringify(report.lastErrors)}`,
 ];
 console.log(summary.join('\n'));

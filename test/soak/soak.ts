@@ -28,6 +28,8 @@ export interface SoakReport extends Verdict {
   /** Faults applied, by kind (a fault that found nothing to act on is not counted). */
   injected: Record<string, number>;
   serverEvents: number;
+  /** From the clients' quiesce to every replica idle, nothing pending, holding the server's log. */
+  settleTookMs: number;
   replicas: number;
   elapsedMs: number;
   history: string[];
@@ -71,6 +73,7 @@ export async function runSoak(
   for (const f of plan.faults) history.push(`          plan ${describeFault(f)}`);
 
   let cluster: Cluster | undefined;
+  let settleTookMs = 0;
   let report: SoakReport | undefined;
   try {
     cluster = await Cluster.start(plan, dir, 3000);
@@ -113,8 +116,12 @@ export async function runSoak(
     }
     await c.askClients('quiesce');
     note('clients stopped appending; settling');
+    const settleStart = Date.now();
     const settled = await settle(c, options.settleMs);
-    note(`settled: ${[...settled.values()].filter(Boolean).length}/${settled.size}`);
+    settleTookMs = Date.now() - settleStart;
+    note(
+      `settled: ${[...settled.values()].filter(Boolean).length}/${settled.size} in ${settleTookMs} ms`,
+    );
     // The last acknowledgements reach the journals after client-child.ts's recheck.
     await sleep(1000);
     await c.askClients('dump');
@@ -146,6 +153,7 @@ export async function runSoak(
       options,
       injected,
       serverEvents: server.length,
+      settleTookMs,
       replicas: replicas.length,
       elapsedMs: Date.now() - started,
       history,
@@ -165,6 +173,7 @@ export async function runSoak(
       options,
       injected,
       serverEvents: 0,
+      settleTookMs,
       replicas: 0,
       elapsedMs: Date.now() - started,
       history,
@@ -209,6 +218,14 @@ async function apply(
       await sleep(fault.downMs);
       const info = await c.startClient(fault.slot);
       note(`${info.label} started: replica ${info.replica}, clock ${info.clockOffsetMs} ms`);
+      return;
+    }
+    case 'client-restart': {
+      const label = c.currentOf(fault.slot)?.label;
+      const answer = await c.askClient(fault.slot, 'restart');
+      if (answer === undefined) return;
+      count(fault.kind);
+      note(`${label} closed and reopened its store`);
       return;
     }
     case 'cut': {
