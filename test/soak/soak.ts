@@ -19,7 +19,7 @@ import { ProtocolClient } from '../server/helpers.ts';
 import { check, type Verdict } from './checks.ts';
 import { Cluster, soakToken } from './cluster.ts';
 import { actHostile, type HostileKind } from './hostile.ts';
-import { readDump, readJournal } from './journal.ts';
+import { type JournalLine, readDump, readJournal } from './journal.ts';
 import { describeFault, type Fault, makePlan, type SoakOptions, streamOf } from './plan.ts';
 
 export interface SoakReport extends Verdict {
@@ -136,13 +136,16 @@ export async function runSoak(
         dump: info ? readDump(info.dump) : undefined,
       };
     });
+    const incarnations = c.incarnations.map((i) => ({
+      label: i.label,
+      clockOffsetMs: i.clockOffsetMs,
+      journal: readJournal(i.journal),
+    }));
+    // The operations, per device: what each incarnation's seed made it do.
+    for (const i of incarnations) history.push(`          ${operationsOf(i.label, i.journal)}`);
     const verdict = check({
       server,
-      incarnations: c.incarnations.map((i) => ({
-        label: i.label,
-        clockOffsetMs: i.clockOffsetMs,
-        journal: readJournal(i.journal),
-      })),
+      incarnations,
       replicas,
       mustBeAbsent,
       clockChecked: options.faults.includes('clock'),
@@ -259,6 +262,20 @@ async function apply(
       note(`hostile ${fault.kind}: ${result.answers.join('; ')}`);
     }
   }
+}
+
+function operationsOf(label: string, journal: JournalLine[]): string {
+  const start = journal.find((l) => l.t === 'start');
+  const appends = journal.flatMap((l) => (l.t === 'a' ? [l.id] : []));
+  const acked = journal.reduce((n, l) => n + (l.t === 'k' ? l.ids.length : 0), 0);
+  const refused = journal.flatMap((l) => (l.t === 'r' ? [l.code] : []));
+  const restarts = journal.filter((l) => l.t === 'start').length - 1;
+  const seed = start?.t === 'start' ? start.seed : '?';
+  const shown = appends.length > 6 ? [...appends.slice(0, 3), '…', ...appends.slice(-2)] : appends;
+  return (
+    `${label} (seed ${seed}): ${appends.length} appends [${shown.join(' ')}], ${acked} acknowledged,` +
+    ` ${refused.length} refused [${[...new Set(refused)].join(' ')}], ${restarts} app restarts`
+  );
 }
 
 /**
