@@ -16,7 +16,9 @@
  * Invariants:
  * 1. An append counts as acknowledged only once the sync status said pending 0 after it resolved,
  *    and said it again ACK_RECHECK_MS later (status() reads the store's own-seq count, which
- *    catches up with a resolved append asynchronously: the recheck rules out a stale zero).
+ *    catches up with a resolved append asynchronously: the recheck rules out a stale zero), and
+ *    never from a store opened less than BLIND_AFTER_OPEN_MS ago (its first status guesses 0).
+ *    A wrong claim would show as a loss at the end (a false alarm), never hide one.
  * 2. Every loop is bounded by the quiesce command or the parent's disconnect.
  */
 // Installs IndexedDB's globals (in memory) for the indexeddb clients; memory clients ignore them.
@@ -51,6 +53,7 @@ export interface ClientConfig {
 }
 
 const ACK_RECHECK_MS = 300;
+const BLIND_AFTER_OPEN_MS = 1500;
 
 export function forkClient(config: ClientConfig): Promise<BenchChild> {
   return forkBenchChild(
@@ -73,7 +76,7 @@ async function run(config: ClientConfig): Promise<void> {
   const note = (line: JournalLine) => appendFileSync(config.journal, `${JSON.stringify(line)}\n`);
   // Kept across soft restarts: stores opened on one memoryStorage() share its data.
   const storage = config.storage === 'memory' ? memoryStorage() : indexedDbStorage(config.name);
-  const open = async () => {
+  const openRaw = async () => {
     const opened: EventStore = await openStore({
       name: config.name,
       storage,
@@ -85,6 +88,14 @@ async function run(config: ClientConfig): Promise<void> {
       },
     });
     note({ t: 'start', replica: opened.replicaId, seed: config.seed, at: Date.now() });
+    return opened;
+  };
+  // Until a freshly opened store has read its acknowledgement marks, its status guesses pending
+  // as 0 (sync/controller.ts): no claim is made from a status that young (invariant 1).
+  let blindUntil = 0;
+  const open = async () => {
+    const opened = await openRaw();
+    blindUntil = Date.now() + BLIND_AFTER_OPEN_MS;
     return opened;
   };
   let store = await open();
@@ -101,6 +112,7 @@ async function run(config: ClientConfig): Promise<void> {
   let acked = 0;
   let recheck: ReturnType<typeof setTimeout> | undefined;
   const considerAck = () => {
+    if (Date.now() < blindUntil) return;
     if (recheck !== undefined || store.sync.status().pending !== 0) return;
     const candidate = appended.length;
     recheck = setTimeout(() => {
