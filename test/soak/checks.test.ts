@@ -56,6 +56,7 @@ function input(overrides: Partial<CheckInput> = {}): CheckInput {
     ],
     replicas,
     mustBeAbsent: [],
+    crashed: [],
     clockChecked: true,
     ...overrides,
   };
@@ -104,6 +105,10 @@ describe('the soak verdict', () => {
 
   it('fails a stored event a hostile writer sent that must be refused (6)', () => {
     expect(numbers(check(input({ mustBeAbsent: [b1.id] })).failures)).toEqual(['[6]']);
+  });
+
+  it('fails a client process that died by itself (8)', () => {
+    expect(numbers(check(input({ crashed: ['c1.1'] })).failures)).toEqual(['[8]']);
   });
 
   it('fails an honest device whose events are stamped a day off its real time (7)', () => {

@@ -14,6 +14,7 @@
  * 6. Nothing a hostile writer sent that must be refused is stored anywhere.
  * 7. With clock faults on, an honest device's events carry its real time (within a minute):
  *    another device's wrong clock does not drag them (issue 12, defect 5).
+ * 8. No client process dies by itself (only the harness kills them).
  */
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import { canonicalHash, type Dump, type JournalLine } from './journal.ts';
@@ -35,6 +36,8 @@ export interface CheckInput {
   incarnations: Incarnation[];
   replicas: Replica[];
   mustBeAbsent: string[];
+  /** Incarnations whose process exited without being killed. */
+  crashed: string[];
   clockChecked: boolean;
 }
 
@@ -172,6 +175,9 @@ export function check(input: CheckInput): Verdict {
       if (r.dump?.events.some(([e]) => e === id)) fail(6, `${r.label} stored ${id}`);
     }
   }
+
+  // 8.
+  for (const label of input.crashed) fail(8, `${label} crashed: its process exited by itself`);
 
   return { failures, acknowledged, appended, refusedAppends, lastErrors };
 }

@@ -11,7 +11,8 @@
  * SIGKILL loses nothing already written): `start`, each resolved append (`a`), each batch of
  * appends it saw acknowledged (`k`), each refused append (`r`). It answers the parent:
  * `quiesce` (stop appending), `settled` (1 when idle with nothing pending), `head` (events held),
- * `dump` (writes its log, projection and fold to the dump file).
+ * `restart` (close and reopen the store), `dump` (writes its log, projection and fold to the
+ * dump file; asked until it answers 1).
  *
  * Invariants:
  * 1. An append counts as acknowledged only once the sync status said pending 0 after it resolved,
@@ -192,6 +193,7 @@ async function run(config: ClientConfig): Promise<void> {
     store.sync.connect({ url: config.url, token: config.token });
   };
 
+  let dumping: Promise<number> | undefined;
   serveParent(
     store.replicaId,
     {
@@ -213,7 +215,18 @@ async function run(config: ClientConfig): Promise<void> {
         return 1;
       },
       head: async () => (await store.readSince(0, { limit: 0 })).head,
-      dump: async () => dump(store, config.dump),
+      // A dump of a large log on fake-indexeddb outlasts one question's deadline: the first
+      // `dump` starts it, and each answers 0 while it runs, 1 once written, -1 if it failed.
+      dump: () => {
+        dumping ??= dump(store, config.dump).then(
+          () => 1,
+          (error: Error) => {
+            note({ t: 'r', code: 'DUMP', message: String(error.message).slice(0, 200) });
+            return -1;
+          },
+        );
+        return Promise.race([dumping, new Promise<number>((r) => setTimeout(() => r(0), 100))]);
+      },
     },
     async () => {
       clearInterval(poll);

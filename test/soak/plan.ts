@@ -33,7 +33,6 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 export const SAFE_KINDS: readonly FaultKind[] = [
   'server-kill',
   'client-kill',
-  'client-restart',
   'cut',
   'stall',
   'garbage',

@@ -108,12 +108,16 @@ export async function runSoak(
     c.proxy.unstallAll();
     await withDeadline(Promise.all([...background]), 60_000, 'faults to finish');
     await c.startServer();
-    for (const p of plan.clients) {
-      if (!c.clientRunning(p.slot)) {
-        note(`client ${p.slot} is down: starting it`);
-        await c.startClient(p.slot);
-      }
+    // Every kill was followed by a restart: a client down now died by itself.
+    const crashed: string[] = [];
+    const down = plan.clients.filter((p) => !c.clientRunning(p.slot)).map((p) => p.slot);
+    for (const slot of down) {
+      const label = c.currentOf(slot)?.label ?? `c${slot}`;
+      crashed.push(label);
+      note(`${label} crashed (its process exited by itself): a new device takes its slot`);
     }
+    for (let i = 0; i < down.length; i += 4)
+      await Promise.all(down.slice(i, i + 4).map((slot) => c.startClient(slot)));
     await c.askClients('quiesce');
     note('clients stopped appending; settling');
     const settleStart = Date.now();
@@ -124,7 +128,7 @@ export async function runSoak(
     );
     // The last acknowledgements reach the journals after client-child.ts's recheck.
     await sleep(1000);
-    await c.askClients('dump');
+    await dumpAll(c, 300_000);
     const server = await pullServer(c);
     note(`server holds ${server.length} events`);
 
@@ -148,6 +152,7 @@ export async function runSoak(
       incarnations,
       replicas,
       mustBeAbsent,
+      crashed,
       clockChecked: options.faults.includes('clock'),
     });
     report = {
@@ -322,6 +327,16 @@ async function settle(c: Cluster, ms: number): Promise<Map<number, boolean>> {
     await sleep(1000);
   }
   return result;
+}
+
+/** Asks every client to dump until each says it is written (or failed), within `ms`. */
+async function dumpAll(c: Cluster, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    const answers = await c.askClients('dump');
+    if ([...answers.values()].every((v) => v !== 0)) return;
+    await sleep(1000);
+  }
 }
 
 async function pullServer(c: Cluster): Promise<StoredEventRecord[]> {
