@@ -41,6 +41,7 @@ export const SAFE_KINDS: readonly FaultKind[] = [
   'garbage',
   'dup-id',
   'oversized',
+  'big-number',
 ];
 
 export interface SoakOptions {

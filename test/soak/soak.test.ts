@@ -8,9 +8,9 @@ import { SAFE_KINDS } from './plan.ts';
 import { runSoak } from './soak.ts';
 
 describe('soak (short, seeded)', () => {
-  it('keeps every acknowledged event once, in one order, on the server and every replica, through server and client kills, cut and stalled connections, oversized events and hostile writers', async () => {
+  it('keeps every acknowledged event once, in one order, on the server and every replica, through server and client kills, cut and stalled connections, oversized events, numbers JSON cannot carry and other hostile writers', async () => {
     const report = await runSoak({
-      seed: 15,
+      seed: 65,
       durationMs: 12_000,
       clients: 4,
       faults: SAFE_KINDS,
@@ -27,7 +27,15 @@ describe('soak (short, seeded)', () => {
     expect(report.failures, explain).toEqual([]);
     expect(report.ok).toBe(true);
     // The run did what it says: faults of every kind landed, events were acknowledged.
-    for (const kind of ['server-kill', 'client-kill', 'cut', 'garbage', 'dup-id', 'oversized'])
+    for (const kind of [
+      'server-kill',
+      'client-kill',
+      'cut',
+      'garbage',
+      'dup-id',
+      'oversized',
+      'big-number',
+    ])
       expect(report.injected[kind] ?? 0, `${kind} injected\n${explain}`).toBeGreaterThan(0);
     expect(report.acknowledged).toBeGreaterThan(50);
   }, 120_000);
