@@ -8,7 +8,7 @@ import { SAFE_KINDS } from './plan.ts';
 import { runSoak } from './soak.ts';
 
 describe('soak (short, seeded)', () => {
-  it('keeps every acknowledged event once, in one order, on the server and every replica, through server and client kills, cut and stalled connections, oversized events, colliding ids and (replica, seq), numbers JSON cannot carry and garbage', async () => {
+  it('keeps every acknowledged event once, in one order, on the server and every replica, through server and client kills and restarts, cut and stalled connections, clocks up to a day off, oversized events, colliding ids and (replica, seq), numbers JSON cannot carry and garbage', async () => {
     const report = await runSoak({
       seed: 65,
       durationMs: 12_000,
