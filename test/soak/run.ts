@@ -2,7 +2,7 @@
  * `npm run soak`: the long soak (see soak.ts), not part of `npm test`.
  *
  *   npm run soak -- --seed 7 --duration 600 --clients 24
- *   npm run soak -- --faults all            every fault kind, the known defects of issue 12 too
+ *   npm run soak -- --faults all            every fault kind (today the same as the default)
  *   npm run soak -- --faults server-kill,cut --keep
  *
  * Defaults: a random seed (printed), 60 s, 12 clients, the fault kinds main survives (SAFE_KINDS).
