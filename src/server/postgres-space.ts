@@ -8,7 +8,7 @@ import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
-import { type IngestPiece, storedIds } from './postgres-ingest.ts';
+import type { IngestPiece } from './postgres-ingest.ts';
 import { eventOfRow, eventRow, key, storageError, unkey } from './postgres-rows.ts';
 import { type RecentBudget, RecentRecords } from './recent-records.ts';
 import {
@@ -20,6 +20,7 @@ import {
   notifyListeners,
   type OriginCheck,
   type SpaceLog,
+  sameCopies,
 } from './storage.ts';
 
 /** What a space log needs from its storage (PostgresServerStorage). */
@@ -183,11 +184,11 @@ export class PostgresSpaceLog implements SpaceLog {
       if (replicas.includes(this.replicaId)) owners.set(this.replicaId, null);
       const doubtful = doubtfulEvents(sub, events, owners);
       if (doubtful.length === 0) return { ok: true };
-      const held = await this.heldIds(
+      const held = await this.heldCursors(
         c,
         doubtful.map((e) => e.id),
       );
-      const decision = decideClaims(sub, doubtful, owners, held);
+      const decision = decideClaims(sub, doubtful, owners, sameCopies(doubtful, held));
       // Decided before any insert: returning here claims nothing.
       if (!decision.ok) return decision;
       if (decision.claimed.length > 0) {
@@ -228,13 +229,16 @@ export class PostgresSpaceLog implements SpaceLog {
     if (row === undefined) throw new StorageError('STORAGE', `space ${this.space} vanished`);
   }
 
-  private async heldIds(c: PoolClient, ids: string[]): Promise<Set<string>> {
-    const held = await storedIds(
-      c,
-      this.s,
-      ids.map(() => this.k),
-      ids.map(key),
+  /** The cursor of the held copy of each of `ids` the space holds, by id. */
+  private async heldCursors(c: PoolClient, ids: string[]): Promise<Map<string, string>> {
+    // One index probe per id, as storedIds does (a plain `id = ANY` may become a table scan).
+    const rows = await c.query<{ id: string; cursor: string }>(
+      `SELECT e.id, e.cursor FROM unnest($2::text[]) AS k(id)
+       CROSS JOIN LATERAL (
+         SELECT id, cursor FROM ${this.s}.events WHERE space = $1 AND id = k.id OFFSET 0
+       ) AS e`,
+      [this.k, ids.map(key)],
     );
-    return new Set(held.map((r) => unkey(r.id)));
+    return new Map(rows.rows.map((r) => [unkey(r.id), unkey(r.cursor)]));
   }
 }

@@ -45,14 +45,7 @@ import type { Checkpoint } from '../sync/protocol.ts';
 import { GroupCommit } from './group-commit.ts';
 import { RecentBudget, RecentRecords } from './recent-records.ts';
 import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
-import {
-  eventOfRow,
-  heldById,
-  heldBySlot,
-  insertRows,
-  storedBody,
-  storedIds,
-} from './sqlite-rows.ts';
+import { eventOfRow, heldById, heldBySlot, insertRows, storedBody } from './sqlite-rows.ts';
 import { createSlotIndex, prepareAll, SCHEMA, type Statements } from './sqlite-schema.ts';
 import {
   assertSpaceName,
@@ -64,6 +57,7 @@ import {
   type OriginCheck,
   type ServerStorage,
   type SpaceLog,
+  sameCopies,
 } from './storage.ts';
 
 export interface SqliteStorageOptions {
@@ -192,7 +186,9 @@ class SqliteSpaceLog implements SpaceLog {
       }
       const doubtful = doubtfulEvents(sub, events, owners);
       if (doubtful.length === 0) return { ok: true };
-      const decision = decideClaims(sub, doubtful, owners, storedIds(db, space, doubtful));
+      const held = new Map<string, string>();
+      for (const [id, r] of heldById(db, space, doubtful)) held.set(id, r.event.cursor);
+      const decision = decideClaims(sub, doubtful, owners, sameCopies(doubtful, held));
       // Decided before any insert: a refused batch claims nothing.
       if (!decision.ok) return decision;
       for (const replica of decision.claimed) st.insertOwner.run(space, replica, sub);

@@ -40,6 +40,23 @@ export type OriginCheck =
 export interface EventOrigin {
   id: string;
   replica: string;
+  /** Tells a copy of a held event (same cursor) from another copy under its id. */
+  cursor: string;
+}
+
+/**
+ * The ids of `events` whose held copy is the same copy (same cursor), from the held cursors by
+ * id. Only such an event counts as held for ownership (decideClaims): another copy under a held
+ * id may win over it (core/copies.ts) and replace it everywhere, so it claims its replica like
+ * an event new to the space, and a forged copy of another subject's event is refused.
+ */
+export function sameCopies(
+  events: readonly EventOrigin[],
+  heldCursors: ReadonlyMap<string, string>,
+): Set<string> {
+  const same = new Set<string>();
+  for (const event of events) if (heldCursors.get(event.id) === event.cursor) same.add(event.id);
+  return same;
 }
 
 /**
@@ -65,7 +82,8 @@ export function doubtfulEvents<E extends EventOrigin>(
 
 /**
  * The claims of a batch (invariant 4), decided before anything is written: `doubtful` as
- * doubtfulEvents gives them, `owners` of their replicas, `held` the ids of them the space holds.
+ * doubtfulEvents gives them, `owners` of their replicas, `held` the ids of them whose very copy
+ * the space holds (sameCopies).
  * The first event new to the space of a replica another subject (or nobody: the space's own)
  * owns refuses the batch; the unowned replicas of the others go to `sub`.
  */

@@ -296,6 +296,28 @@ export function runServerStorageConformance(implementations: StorageImplementati
       expect(await log.claimOrigins('bob', alice)).toEqual({ ok: true });
     });
 
+    it("refuses another copy of a held event of another subject's replica: it could replace it (4)", async () => {
+      const log = await storage.openSpace('s');
+      const [original] = makeEvents(1, { replica: 'alicereplica0001' });
+      await log.claimOrigins('alice', [original!]);
+      await log.ingest([original!]);
+      // Same id and origin, stamped earlier: the copy first in the total order would win.
+      const forged = makeEvent({
+        id: original!.id,
+        replica: 'alicereplica0001',
+        seq: original!.seq,
+        wall: 1,
+        data: { forged: true },
+      });
+      expect(await log.claimOrigins('mallory', [forged])).toEqual({
+        ok: false,
+        eventId: original!.id,
+        replica: 'alicereplica0001',
+      });
+      // The very copy it holds is still never refused.
+      expect(await log.claimOrigins('mallory', [original!])).toEqual({ ok: true });
+    });
+
     it("refuses every subject events claiming the space's own replica id (4)", async () => {
       const log = await storage.openSpace('s');
       const forged = makeEvent({ replica: log.replicaId });
