@@ -10,7 +10,10 @@
  * 2. Toward a server there is no horizon until it refuses one of ours for the clock, and again
  *    none after the next clock change (the correction and re-stamp that refusal brings).
  * 3. A held stream is looked at again once the peer's clock may have reached the held event,
- *    within a minute at most (a clock may also jump).
+ *    within a minute at most (a clock may also jump). Each look also asks the peer its clock (a
+ *    ping; its pong's time replaces what its hello showed): a clock set right after the hello, by
+ *    NTP or by a server's correction, is seen within that minute, not once time has passed by as
+ *    much as it was wrong.
  */
 import { DEFAULT_MAX_CLOCK_AHEAD_MS, peerHorizon } from '../core/clock-skew.ts';
 import { hlcWall } from '../core/hlc.ts';
@@ -59,6 +62,14 @@ export class ClockHold {
     return this.ownInFlight.get(eventId);
   }
 
+  /**
+   * The peer's clock read `time` when it answered our ping (invariant 3): newer than its hello or
+   * a refusal. It leans low by the transit time, so the horizon errs on the safe side.
+   */
+  peerTime(time: number): void {
+    this.aheadMs = time - this.now();
+  }
+
   /** Our clock was corrected, or events re-stamped (invariant 2). */
   clockChanged(): void {
     if (!this.server) return;
@@ -66,13 +77,16 @@ export class ClockHold {
     this.refusedByServer = false;
   }
 
-  /** Invariant 3: `pump` runs once the peer's clock may have reached `held`. */
-  wakeFor(held: string, horizon: string, pump: () => void): void {
+  /**
+   * Invariant 3: `look` runs once the peer's clock may have reached `held`, or within a minute;
+   * it asks the peer's clock and pumps.
+   */
+  wakeFor(held: string, horizon: string, look: () => void): void {
     this.cancelWake?.();
     const wait = Math.min(60_000, Math.max(10, hlcWall(held) - hlcWall(horizon)));
     this.cancelWake = this.schedule(() => {
       this.cancelWake = undefined;
-      pump();
+      look();
     }, wait);
   }
 

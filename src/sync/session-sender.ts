@@ -22,7 +22,8 @@
  * 10. Nothing stamped beyond the peer's horizon (core/clock-skew.ts peerHorizon: its clock from
  *    its hello, plus its tolerance) is sent: the stream waits before the first such event, so it
  *    is never handed over and stays re-stampable; it goes once re-stamped (core/restamp.ts) or
- *    once the peer's clock reaches it (a timer looks again). A batch up to there still says
+ *    once the peer's clock reaches it (a timer looks again, and pings the peer: its pong shows
+ *    its clock now, which may have been set right since its hello). A batch up to there still says
  *    caughtUp, so the peer can go idle; this side's status keeps the events pending. Toward a
  *    server the horizon applies only after its clock refusal, until the next clock change: our
  *    clock is corrected to the server's, and its refusal corrects a jump since. A clock refusal
@@ -217,6 +218,12 @@ export class SessionSender {
     }
   }
 
+  /** The peer's answer to the ping of a held stream: its clock now (invariant 10). */
+  onPong(time: number): void {
+    this.clock.peerTime(time);
+    if (this.heldForClock !== undefined) this.pump();
+  }
+
   /**
    * The peer refused event `eventId` of the batch from `from` (protocol 6): leave it out for this
    * peer and send again from there. False when there is nothing to report (a repeat) or the
@@ -380,7 +387,12 @@ export class SessionSender {
         this.host.report();
       }
       if (held !== undefined && horizon !== undefined) {
-        this.clock.wakeFor(read[cut]!.event.hlc, horizon, () => this.pump());
+        // The peer's clock may have been set right since it showed it (clock-hold.ts 3): ask.
+        this.clock.wakeFor(read[cut]!.event.hlc, horizon, () => {
+          if (this.stopped) return;
+          this.host.send({ type: 'ping', time: Math.floor(this.options.now()) });
+          this.pump();
+        });
       }
       if (records.length === 0) {
         if (!this.caughtUpSent) {

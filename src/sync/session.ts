@@ -417,7 +417,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         send({ type: 'pong', time: options.now() });
         return;
       case 'pong':
-        return;
+        return sender.onPong(m.time);
       default: {
         const never: never = m;
         throw new Error(`unknown message ${JSON.stringify(never)}`);

@@ -1,0 +1,58 @@
+/**
+ * A held event goes once the peer's clock is right, not only once time passes what its hello
+ * showed (issue 12 defect 5; the public-API convergence property's wedge with clocks hours
+ * apart). A peer's hello shows its clock once per session; a clock set right afterwards (by
+ * NTP, or by a server's correction: controller.ts invariant 4) was invisible to the sender, which
+ * held the event for as long as that clock had been wrong. Cites session-sender.ts invariant 10
+ * and clock-hold.ts invariant 3.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type EventStore, memoryStorage, memoryTransportPair, openStore } from '../../src/index.ts';
+import { VirtualTime } from './virtual-time.ts';
+
+const BASE = Date.UTC(2026, 0, 1);
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close().catch(() => {});
+});
+
+async function replica(name: string, time: VirtualTime, skew: { ms: number }) {
+  const store = await openStore({
+    name,
+    storage: memoryStorage(),
+    now: () => BASE + time.now + skew.ms,
+    syncOptions: { timers: time, backoff: { initialMs: 20, maxMs: 400, healthyAfterMs: 1000 } },
+  });
+  closers.push(() => store.close());
+  return store;
+}
+
+const ids = async (s: EventStore) => (await s.read()).map((e) => e.id);
+
+describe('a peer whose clock is set right mid-session', () => {
+  it('is sent the event held for its slow clock within a couple of minutes, and both go idle (S10, H3)', async () => {
+    const time = new VirtualTime();
+    const honest = await replica('honest', time, { ms: 0 });
+    const slowSkew = { ms: -3 * HOUR };
+    const slow = await replica('slow', time, slowSkew);
+    const [ta, tb] = memoryTransportPair({ schedule: time.schedule });
+    for (const c of [honest.sync.connect(ta), slow.sync.connect(tb)]) {
+      closers.push(() => c.close());
+    }
+    await time.run(1_000, time.now + 1_000);
+    const [event] = await honest.append('s', { type: 'now', data: null });
+    await time.run(1_000, time.now + 1_000);
+    // Three hours ahead of the slow clock: held, not sent (C3).
+    expect(await ids(slow)).toEqual([]);
+    expect(honest.sync.status().pending).toBe(1);
+
+    // Its clock is set right; the session (and its hello) stays.
+    slowSkew.ms = 0;
+    await time.run(10_000, time.now + 3 * MINUTE);
+    expect(await ids(slow)).toEqual([event!.id]);
+    expect(honest.sync.status()).toMatchObject({ state: 'idle', pending: 0 });
+    expect(slow.sync.status()).toMatchObject({ state: 'idle', pending: 0 });
+  });
+});
