@@ -90,6 +90,12 @@ export class ClockHold {
     }, wait);
   }
 
+  /** Nothing is held: the look armed by wakeFor is not due. */
+  noWake(): void {
+    this.cancelWake?.();
+    this.cancelWake = undefined;
+  }
+
   noteSent(events: readonly { id: string; replica: string; seq: number }[], own: string): void {
     for (const e of events) if (e.replica === own) this.ownInFlight.set(e.id, e.seq);
   }
@@ -100,8 +106,7 @@ export class ClockHold {
   }
 
   stop(): void {
-    this.cancelWake?.();
-    this.cancelWake = undefined;
+    this.noWake();
     this.ownInFlight.clear();
   }
 }

@@ -386,7 +386,9 @@ export class SessionSender {
         this.heldForClock = held;
         this.host.report();
       }
-      if (held !== undefined && horizon !== undefined) {
+      // Nothing held: no look is due (an armed one would ping, and keep timers, for nothing).
+      if (held === undefined) this.clock.noWake();
+      else if (horizon !== undefined) {
         // The peer's clock may have been set right since it showed it (clock-hold.ts 3): ask.
         this.clock.wakeFor(read[cut]!.event.hlc, horizon, () => {
           if (this.stopped) return;

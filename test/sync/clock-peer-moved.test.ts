@@ -54,5 +54,7 @@ describe('a peer whose clock is set right mid-session', () => {
     expect(await ids(slow)).toEqual([event!.id]);
     expect(honest.sync.status()).toMatchObject({ state: 'idle', pending: 0 });
     expect(slow.sync.status()).toMatchObject({ state: 'idle', pending: 0 });
+    // Nothing is held any more: no look stays armed (it would ping, and keep a timer, for nothing).
+    expect(time.pending).toBe(0);
   });
 });
