@@ -23,7 +23,8 @@
  *    its hello, plus its tolerance) is sent: the stream waits before the first such event, so it
  *    is never handed over and stays re-stampable; it goes once re-stamped (core/restamp.ts) or
  *    once the peer's clock reaches it (a timer looks again, and pings the peer: its pong shows
- *    its clock now, which may have been set right since its hello). A batch up to there still says
+ *    its clock now, which may have been set right since its hello; a side whose clock changed
+ *    sends an unasked pong for the same reason). A batch up to there still says
  *    caughtUp, so the peer can go idle; this side's status keeps the events pending. Toward a
  *    server the horizon applies only after its clock refusal, until the next clock change: our
  *    clock is corrected to the server's, and its refusal corrects a jump since. A clock refusal
@@ -177,6 +178,9 @@ export class SessionSender {
     // server's clock is ours once corrected: the hold a refusal put up goes.
     this.unsubscribeRestamp = this.options.shareGuard?.onClockChange(() => {
       this.clock.clockChanged();
+      // Our clock may have moved since our hello (a server's correction): the peer may be
+      // holding events for the clock it showed. An unasked pong shows it now (clock-hold.ts 3).
+      if (!this.stopped) this.host.send({ type: 'pong', time: Math.floor(this.options.now()) });
       this.pump();
     });
     this.unsubscribe = log.onAppend((newHead) => {
