@@ -18,12 +18,16 @@ afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close().catch(() => {});
 });
 
-async function replica(name: string, time: VirtualTime, skew: { ms: number }) {
+async function replica(name: string, time: VirtualTime, skew: { ms: number }, server = false) {
   const store = await openStore({
     name,
     storage: memoryStorage(),
     now: () => BASE + time.now + skew.ms,
-    syncOptions: { timers: time, backoff: { initialMs: 20, maxMs: 400, healthyAfterMs: 1000 } },
+    syncOptions: {
+      timers: time,
+      backoff: { initialMs: 20, maxMs: 400, healthyAfterMs: 1000 },
+      ...(server ? { server: true } : {}),
+    },
   });
   closers.push(() => store.close());
   return store;
@@ -56,5 +60,27 @@ describe('a peer whose clock is set right mid-session', () => {
     expect(slow.sync.status()).toMatchObject({ state: 'idle', pending: 0 });
     // Nothing is held any more: no look stays armed (it would ping, and keep a timer, for nothing).
     expect(time.pending).toBe(0);
+  });
+
+  it('is sent the held event as soon as a server corrects its clock: it tells its peers its new time unasked (S10)', async () => {
+    const time = new VirtualTime();
+    const honest = await replica('honest', time, { ms: 0 });
+    const slow = await replica('slow', time, { ms: -3 * HOUR });
+    const server = await replica('server', time, { ms: 0 }, true);
+    const link = (a: EventStore, b: EventStore) => {
+      const [ta, tb] = memoryTransportPair({ schedule: time.schedule });
+      for (const c of [a.sync.connect(ta), b.sync.connect(tb)]) closers.push(() => c.close());
+    };
+    link(honest, slow);
+    await time.run(1_000, time.now + 1_000);
+    const [event] = await honest.append('s', { type: 'now', data: null });
+    await time.run(1_000, time.now + 1_000);
+    expect(await ids(slow)).toEqual([]);
+    // The server's hello corrects the slow clock (controller.ts invariant 4); well before the
+    // honest side's next look (a minute), the event arrives.
+    link(slow, server);
+    await time.run(1_000, time.now + 5_000);
+    expect(await ids(slow)).toEqual([event!.id]);
+    expect(honest.sync.status()).toMatchObject({ state: 'idle', pending: 0 });
   });
 });
