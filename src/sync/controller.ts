@@ -143,6 +143,8 @@ export function createSyncController(
   const links = new Set<Link>();
   const listeners = new Set<(status: SyncStatus) => void>();
   let ownSeq = 0;
+  /** Reads of ownSeq started on changes; the latest one's answer wins. */
+  let ownSeqReads = 0;
   /** Per peer: it holds this log up to `pos`, where this replica's highest seq is `seq`. */
   let acked: Record<string, AckedMark> = {};
   /** Events not sent to a peer (invariant 7), oldest first. */
@@ -162,7 +164,9 @@ export function createSyncController(
   const ready = (async () => {
     acked = parseAcked(await internals.log.getMeta(ACKED_META_KEY));
     refused = parseRefused(await internals.log.getMeta(REFUSED_META_KEY));
-    ownSeq = await log.ownSeq();
+    const read = ++ownSeqReads;
+    const seq = await log.ownSeq();
+    if (read === ownSeqReads) ownSeq = seq;
   })()
     // The status before this point could only guess `pending` (as 0): tell listeners the truth.
     .then(() => emit())
@@ -233,7 +237,12 @@ export function createSyncController(
       void internals.log.setMeta(ACKED_META_KEY, {}).catch(() => {});
       for (const link of links) link.reconnect?.();
     }
+    // Reads started one after another may resolve out of order (an append's, then an ingest's
+    // that took a losing own copy out): only the latest started may set ownSeq, or a stale,
+    // higher one would stay and keep `pending` above 0 for good.
+    const read = ++ownSeqReads;
     void log.ownSeq().then((seq) => {
+      if (read !== ownSeqReads) return;
       ownSeq = seq;
       emit();
     });
