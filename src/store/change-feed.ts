@@ -48,6 +48,16 @@ export class ChangeFeed {
   }
 
   /**
+   * Tells the head listeners again, though the head may not have moved: a write that changed
+   * what they read beside the log (the own seqs that lost, store/forgone.ts) may have been
+   * pumped by a notice that came before that was recorded.
+   */
+  announceHead(): void {
+    if (!this.started) return;
+    for (const listener of [...this.headListeners]) listener(this.position);
+  }
+
+  /**
    * Something was written: pump (invariant 2). Resolves when the records were delivered.
    * `headHint`: the head position the caller just wrote, which spares a read when nobody
    * listens for records.

@@ -10,22 +10,26 @@
 import type { EventLog, IngestResult } from '../storage/adapter.ts';
 import { FORGONE_SEQS_META_KEY, MAX_FORGONE_SEQS } from './internal.ts';
 
-/** `before`: the log's replica id before the ingest that gave `result`. */
+/**
+ * `before`: the log's replica id before the ingest that gave `result`. Resolves true when it
+ * changed the list (the caller tells the sync controller again: store.ts).
+ */
 export async function noteForgone(
   log: EventLog,
   before: string,
   result: IngestResult,
-): Promise<void> {
+): Promise<boolean> {
   if (log.replicaId !== before) {
     await log.setMeta(FORGONE_SEQS_META_KEY, []);
-    return;
+    return true;
   }
   const seqs = result.removed
     .filter((r) => r.event.replica === before)
     .map((r) => r.event.seq as number);
-  if (seqs.length === 0) return;
+  if (seqs.length === 0) return false;
   const held = await log.getMeta(FORGONE_SEQS_META_KEY);
   const known = Array.isArray(held) ? held.filter((s): s is number => typeof s === 'number') : [];
   const all = [...new Set([...known, ...seqs])].sort((a, b) => a - b);
   await log.setMeta(FORGONE_SEQS_META_KEY, all.slice(-MAX_FORGONE_SEQS));
+  return true;
 }

@@ -223,8 +223,11 @@ class Store<E> implements EventStore<E> {
     return this.guard(async () => {
       const me = this.log.replicaId;
       const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
-      await noteForgone(this.log, me, result);
+      const forgone = await noteForgone(this.log, me, result);
       if (result.written.length > 0) await this.feed.notify();
+      // A pump set off by an earlier notice may have taken the new head before the forgone seqs
+      // were recorded: the sync controller re-reads its own seq now (forgone.ts invariant 1).
+      if (forgone) this.feed.announceHead();
       return result;
     });
   }

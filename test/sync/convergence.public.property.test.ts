@@ -44,4 +44,30 @@ describe('convergence over the public API (seeded, RELIABILITY case 22)', () => 
     },
     60_000 + parameters.numRuns * 2_000,
   );
+
+  // Counterexamples the property found, replayed on every run. Each failed before its fix.
+  const regressions = [
+    // An idb replica whose only own event lost an id collision stayed at pending 1: a pump set
+    // off by an earlier notice took the winner's head before the forgone seq was recorded, so
+    // the controller never re-read its own seq (store.ts ingest, ChangeFeed.announceHead).
+    { seed: 20261204, path: '1830' },
+  ];
+  it.each(regressions)(
+    'replays the counterexample of seed $seed, path $path',
+    async (replay) => {
+      await fc.assert(
+        fc.asyncProperty(
+          scenarioArb({
+            minReplicas: 2,
+            maxReplicas: 5,
+            maxActions: 40,
+            topologies: ['star', 'mesh', 'mixed'],
+          }),
+          runScenario,
+        ),
+        { ...replay, numRuns: 1, endOnFailure: true },
+      );
+    },
+    60_000,
+  );
 });
