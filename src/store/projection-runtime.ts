@@ -13,6 +13,10 @@
  * 8. The runtime starts loading as soon as it exists (the store opens): its newest valid snapshot,
  *    and the events after it. This is a head start, never a promise: every state() still catches
  *    up with what is stored when it is called, and a failure here is met again by the caller.
+ * 10. current() returns the fold of one log the store held: a catch-up that one of the store's
+ *    ingests or re-stamps overlapped (write-gate.ts) is caught up again, and after
+ *    CONSISTENT_TRIES overlapping tries it runs with the store's writes held back. A re-stamp is
+ *    noted (noteRestamp) before its write counts as finished, so the next try rebases first.
  */
 import { ProjectionError } from '../core/errors.ts';
 import type { LocalRecord, StoredEvent } from '../core/events.ts';
@@ -28,11 +32,14 @@ import {
 } from '../core/projection.ts';
 import type { UpcastFn } from '../core/upcast.ts';
 import type { EventLog, SnapshotMeta, SnapshotRecord } from '../storage/adapter.ts';
+import type { WriteGate } from './write-gate.ts';
 
 /** Events per read while folding: fewer read transactions, still bounded memory. */
 const PAGE = 1000;
 /** Snapshots kept per projection: enough to rebase from near a late event. */
 const KEEP_SNAPSHOTS = 8;
+/** Catch-ups tried while writes overlap before one holds them back (invariant 10). */
+const CONSISTENT_TRIES = 3;
 
 export class ProjectionRuntime {
   private state: unknown;
@@ -45,6 +52,8 @@ export class ProjectionRuntime {
   private queue: Promise<unknown> = Promise.resolve();
   /** Grows whenever the present state changes: watchers emit only when it moved. */
   private changes = 0;
+  /** The smallest `from` of re-stamps not yet undone in the present state (invariant 9). */
+  private restampFrom: string | undefined;
 
   get revision(): number {
     return this.changes;
@@ -59,6 +68,7 @@ export class ProjectionRuntime {
     private readonly log: EventLog,
     private readonly upcast: UpcastFn,
     openHead: Promise<number>,
+    private readonly gate: WriteGate,
   ) {
     // Invariant 8: the first state() of a freshly opened store (the page's first paint) finds
     // the snapshot loaded and its tail folded, instead of starting six reads in a row. Without
@@ -81,10 +91,15 @@ export class ProjectionRuntime {
     return run;
   }
 
-  /** The present state, caught up with everything stored now. */
+  /** The present state, caught up with everything stored now (invariant 10). */
   current(): Promise<unknown> {
     return this.serial(async () => {
-      await this.catchUp();
+      for (let attempt = 1; attempt < CONSISTENT_TRIES; attempt++) {
+        const mark = this.gate.mark();
+        await this.catchUp();
+        if (this.gate.quietSince(mark)) return this.state;
+      }
+      await this.gate.exclusive(() => this.catchUp());
       return this.state;
     });
   }
@@ -100,20 +115,36 @@ export class ProjectionRuntime {
     });
   }
 
-  /** Events moved to cursors >= `from` (invariant 9); the next state() folds them again. */
+  /**
+   * Events moved to cursors >= `from` (invariant 9), noted at once: a catch-up that the re-stamp
+   * overlapped undoes it on its next try (invariant 10).
+   */
+  noteRestamp(from: string): void {
+    if (this.restampFrom === undefined || from < this.restampFrom) this.restampFrom = from;
+  }
+
+  /** noteRestamp, then undoes the re-stamp's effect at once; the next state() folds again. */
   restamped(from: string): Promise<void> {
-    return this.serial(async () => {
-      const { name, version } = this.projection;
-      const stale = (await this.log.listSnapshots(name, version)).filter((s) => s.cursor >= from);
-      if (stale.length > 0) {
-        await this.log.deleteSnapshots(
-          name,
-          stale.map((s) => ({ version, cursor: s.cursor })),
-        );
-      }
-      if (!this.initialized || this.progress.cursor === '' || this.progress.cursor < from) return;
+    this.noteRestamp(from);
+    return this.serial(() => this.undoRestamp());
+  }
+
+  private async undoRestamp(): Promise<void> {
+    const from = this.restampFrom;
+    if (from === undefined) return;
+    const { name, version } = this.projection;
+    const stale = (await this.log.listSnapshots(name, version)).filter((s) => s.cursor >= from);
+    if (stale.length > 0) {
+      await this.log.deleteSnapshots(
+        name,
+        stale.map((s) => ({ version, cursor: s.cursor })),
+      );
+    }
+    if (this.initialized && this.progress.cursor !== '' && this.progress.cursor >= from) {
       if (!(await this.loadSnapshotBefore(from))) this.reset();
-    });
+    }
+    // A re-stamp noted meanwhile with a smaller `from` is undone by the next catch-up.
+    if (this.restampFrom === from) this.restampFrom = undefined;
   }
 
   private reset(): void {
@@ -199,6 +230,7 @@ export class ProjectionRuntime {
   /** `knownHead`: a head position read since this catch-up was asked for (else it is read). */
   private async catchUp(knownHead?: number): Promise<void> {
     if (!this.initialized) await this.init();
+    await this.undoRestamp();
     const head = knownHead ?? (await this.log.headPos());
     // Nothing folded yet (cursor ''): every event sorts after it, so the answer is 'advance'
     // without scanning the positions since 0, which is the whole log (a full pass of the pos

@@ -7,7 +7,10 @@
  *    (core/append.ts); append resolves after the storage transaction is durable.
  * 2. What the application is handed (read, subscribe, conflicts, projections) is upcast; append
  *    returns the stored form.
- * 3. state() reflects every event read() would return when it is called.
+ * 3. state() reflects every event read() would return when it is called, and is the fold of a
+ *    log the store held: never a mix of the logs before and after an ingest that took a losing
+ *    copy out, or a re-stamp (projection-runtime.ts invariant 10). Writes by another store open
+ *    on the same database (onRemoteWrite) are not counted.
  * 4. After close(), every method rejects with StoreClosedError; in-flight calls finish first,
  *    synced batches being written included.
  * 5. readSince(p) returns every matching event with position > p up to the returned `position`:
@@ -54,6 +57,7 @@ import type {
   SubscribeQuery,
 } from './types.ts';
 import { ProjectionWatchers } from './watchers.ts';
+import { WriteGate } from './write-gate.ts';
 
 const CONFLICT_PAGE = 500;
 const RECEIVE_PAGE = 500;
@@ -92,6 +96,8 @@ class Store<E> implements EventStore<E> {
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly runtimes = new Map<string, ProjectionRuntime>();
+  /** Ingests and re-stamps, counted for consistent catch-ups (invariant 3, write-gate.ts). */
+  private readonly gate = new WriteGate();
   private readonly watchers = new Map<string, ProjectionWatchers>();
   private readonly feed: ChangeFeed;
   private readonly limits: EventLimits;
@@ -120,7 +126,13 @@ class Store<E> implements EventStore<E> {
       if (this.runtimes.has(projection.name)) {
         throw new ValidationError('projections', `two projections are named "${projection.name}"`);
       }
-      const runtime = new ProjectionRuntime(projection as Projection, log, this.upcast, openHead);
+      const runtime = new ProjectionRuntime(
+        projection as Projection,
+        log,
+        this.upcast,
+        openHead,
+        this.gate,
+      );
       this.runtimes.set(projection.name, runtime);
       this.watchers.set(projection.name, new ProjectionWatchers(runtime, reportError));
     }
@@ -222,7 +234,10 @@ class Store<E> implements EventStore<E> {
   private ingest(events: StoredEventRecord[], maxClockDriftMs: number): Promise<IngestResult> {
     return this.guard(async () => {
       const me = this.log.replicaId;
-      const result = await this.log.ingest({ events, now: this.now(), maxClockDriftMs });
+      // An ingest may take a losing copy out: a catch-up it overlaps is done again (invariant 3).
+      const result = await this.gate.write(() =>
+        this.log.ingest({ events, now: this.now(), maxClockDriftMs }),
+      );
       const forgone = await noteForgone(this.log, me, result);
       if (result.written.length > 0) await this.feed.notify();
       // A pump set off by an earlier notice may have taken the new head before the forgone seqs
@@ -239,7 +254,13 @@ class Store<E> implements EventStore<E> {
     maxClockAheadMs: number;
   }): Promise<RestampResult> {
     return this.guard(async () => {
-      const result = await this.log.restamp({ ...request, now: this.now() });
+      // Noted before the write counts as finished, so that an overlapped catch-up rebases.
+      const result = await this.gate.write(async () => {
+        const moved = await this.log.restamp({ ...request, now: this.now() });
+        const from = moved.from;
+        if (from !== undefined) for (const r of this.runtimes.values()) r.noteRestamp(from);
+        return moved;
+      });
       if (result.from === undefined) return result;
       const from = result.from;
       await Promise.all([...this.runtimes.values()].map((r) => r.restamped(from)));

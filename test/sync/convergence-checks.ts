@@ -29,8 +29,9 @@ function mix(h: number, text: string): number {
 
 /**
  * Two projections that snapshot often (so that late events rebase from snapshots during sync):
- * `order`, the ids in fold order, sees any change of order, loss or duplicate; `digest`, per
- * stream, an order-sensitive hash and the versions.
+ * `order`, the ids and cursors in fold order, sees any change of order, loss or duplicate, and a
+ * copy replaced by another of the same id; `digest`, per stream, an order-sensitive hash and the
+ * versions.
  */
 export function makeProjections(every: { order: number; digest: number }) {
   const order = defineProjection<string[], TestEvent>({
@@ -38,7 +39,7 @@ export function makeProjections(every: { order: number; digest: number }) {
     version: 1,
     snapshotEvery: every.order,
     initial: () => [],
-    apply: (ids, e) => [...ids, e.id],
+    apply: (ids, e) => [...ids, `${e.id} ${e.cursor}`],
   });
   const digest = defineProjection<Digest, TestEvent>({
     name: 'digest',
@@ -115,7 +116,9 @@ export async function checkNode(
   const after = await store.state<string[]>('order');
   expectContiguousVersions(events, lostCopies(attempts, events).versions, context);
   if (JSON.stringify(before) !== JSON.stringify(after)) return false;
-  expect(before, `${context}\nstate('order') vs read()`).toEqual(events.map((e) => e.id));
+  expect(before, `${context}\nstate('order') vs read()`).toEqual(
+    events.map((e) => `${e.id} ${e.cursor}`),
+  );
   expect(digest, `${context}\nstate('digest') vs read()`).toEqual(fold(PROJECTIONS[1]!, events));
   return true;
 }
