@@ -36,7 +36,7 @@ import { CloseCode, type SyncErrorCode } from '../sync/protocol.ts';
 import { type PeerSession, type SessionRefusal, startPeerSession } from '../sync/session.ts';
 import type { TokenClaims } from './auth.ts';
 import { type ServerLimits, TokenBucket } from './limits.ts';
-import type { LogEntry, ServerMetrics } from './metrics.ts';
+import { type LogEntry, logReplaced, type ServerMetrics } from './metrics.ts';
 import type { SpaceLog } from './storage.ts';
 
 export type ConnectionClaims = Pick<TokenClaims, 'space' | 'sub' | 'scope'> & {
@@ -362,7 +362,7 @@ export class Connection {
 
   /** The space's log as this connection may see it (invariants 1 and 3). */
   private connectionLog(): SyncLog {
-    const { space, claims, metrics, inflight } = this.ctx;
+    const { space, claims, metrics, inflight, log } = this.ctx;
     const canRead = claims.scope.includes('read');
     const key = (peer: string) => `${claims.sub}\u0000${peer}`;
     return {
@@ -383,6 +383,7 @@ export class Connection {
         try {
           const result = await pending;
           metrics.eventsIn += result.written.length;
+          logReplaced(log, claims, result.lost);
           // Where its events landed would tell a connection without 'read' the space's head.
           return canRead ? result : { ...result, written: [] };
         } finally {

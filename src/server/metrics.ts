@@ -8,6 +8,8 @@
  * 2. The logger never throws into the server: a failing sink is ignored.
  */
 
+import type { LostCopy } from '../core/copies.ts';
+
 export type LogLevel = 'info' | 'warn' | 'error';
 
 export interface LogEntry {
@@ -108,5 +110,32 @@ export class ServerMetrics {
       [...this.refusedUpgrades].map(([status, n]) => [`{status="${status}"}`, n]),
     );
     return `${lines.join('\n')}\n`;
+  }
+}
+
+/**
+ * Every held copy that a connection's batch took out (core/copies.ts), with who sent the winner:
+ * any writer of a space can win an id by stamping its copy earlier, so the operator must be able
+ * to see who replaced whose event (README, When replicas disagree).
+ */
+export function logReplaced(
+  log: (entry: LogEntry) => void,
+  claims: { space: string; sub: string },
+  lost: readonly LostCopy[] | undefined,
+): void {
+  for (const copy of lost ?? []) {
+    if (!copy.held) continue;
+    log({
+      level: 'warn',
+      event: 'copy_replaced',
+      space: claims.space,
+      sub: claims.sub,
+      code: copy.code,
+      eventId: copy.event.id,
+      replica: copy.event.replica,
+      seq: copy.event.seq,
+      keptId: copy.keptId,
+      keptReplica: copy.keptReplica,
+    });
   }
 }
