@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { decodeBase64, encodeBase64 } from '../../src/yjs/base64.ts';
 import { bindYDoc, SNAPSHOT_TYPE, UPDATE_TYPE, type YDocBinding } from '../../src/yjs/index.ts';
-import { pull, type Replica, settle, syncAll, useReplicas } from './helpers.ts';
+import { pull, type Replica, replicasPerFile, settle, syncAll } from './helpers.ts';
 
 const STREAM = 'card-1/notes';
-const { replica, track } = useReplicas();
+const { replica, track } = replicasPerFile();
 
 function bind(r: Replica, options: Parameters<typeof bindYDoc>[2] = {}): YDocBinding {
   return track(bindYDoc(r.store, STREAM, options));

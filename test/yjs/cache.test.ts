@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import type { EventStore } from '../../src/store/types.ts';
 import { cacheKey, decodeCache } from '../../src/yjs/cache.ts';
 import { bindYDoc, type YDocBinding } from '../../src/yjs/index.ts';
-import { pull, type Replica, settle, typeChars, useReplicas } from './helpers.ts';
+import { pull, type Replica, replicasPerFile, settle, typeChars } from './helpers.ts';
 
 const STREAM = 'card-1/notes';
 const KEY = cacheKey(STREAM)!;
-const { replica, track } = useReplicas();
+const { replica, track } = replicasPerFile();
 
 /** A store that counts what an open reads: total-order reads, and events read by position. */
 function counting(store: EventStore) {

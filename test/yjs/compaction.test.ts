@@ -12,11 +12,11 @@ import {
   type YSnapshotData,
 } from '../../src/yjs/index.ts';
 import { loadDoc } from '../../src/yjs/load.ts';
-import { pull, type Replica, settle, typeChars, useReplicas } from './helpers.ts';
+import { pull, type Replica, replicasPerFile, settle, typeChars } from './helpers.ts';
 
 const STREAM = 'card-1/notes';
 const T0 = Date.UTC(2026, 0, 1);
-const { replica, track } = useReplicas();
+const { replica, track } = replicasPerFile();
 
 function bind(r: Replica, snapshotEvery?: number): YDocBinding {
   return track(bindYDoc(r.store, STREAM, snapshotEvery === undefined ? {} : { snapshotEvery }));

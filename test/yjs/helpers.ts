@@ -56,7 +56,7 @@ export async function settle(): Promise<void> {
  * tracked binding, lets their background work (the cache write) settle, then closes every store
  * `replica` opened. Call once, at the top of the file.
  */
-export function useReplicas(): {
+export function replicasPerFile(): {
   replica(name: string, start?: number): Promise<Replica>;
   track(binding: YDocBinding): YDocBinding;
 } {

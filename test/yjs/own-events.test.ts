@@ -11,10 +11,10 @@ import type { EventStore } from '../../src/store/types.ts';
 import { encodeEventBatch } from '../../src/sync/event-codec.ts';
 import { encodeBase64 } from '../../src/yjs/base64.ts';
 import { bindYDoc, SNAPSHOT_TYPE, UPDATE_TYPE, type YDocBinding } from '../../src/yjs/index.ts';
-import { pull, settle, useReplicas } from './helpers.ts';
+import { pull, replicasPerFile, settle } from './helpers.ts';
 
 const STREAM = 'card-1/notes';
-const { replica, track } = useReplicas();
+const { replica, track } = replicasPerFile();
 
 function bind(store: EventStore, options: Parameters<typeof bindYDoc>[2] = {}): YDocBinding {
   return track(bindYDoc(store, STREAM, { cache: false, ...options }));

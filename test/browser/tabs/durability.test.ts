@@ -14,9 +14,9 @@ import {
   uniqueDb,
   waitUntil,
 } from './harness.ts';
-import { useTabsSession } from './session.ts';
+import { tabsSessionPerFile } from './session.ts';
 
-const session = useTabsSession();
+const session = tabsSessionPerFile();
 
 const ids = (page: Page) =>
   page.evaluate(async () =>

@@ -8,9 +8,9 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { TabWindow } from '../fixtures/tab-api.ts';
 import { median, openTab, type TabOptions, uniqueDb, waitUntil } from './harness.ts';
-import { useTabsSession } from './session.ts';
+import { tabsSessionPerFile } from './session.ts';
 
-const session = useTabsSession();
+const session = tabsSessionPerFile();
 
 const count = (page: Page) =>
   page.evaluate(() => (window as unknown as TabWindow).tab.store$().state<number>('count'));

@@ -16,7 +16,7 @@ export interface TabsSession {
 }
 
 /** Registers the hooks of the calling test file; read the fields inside tests. */
-export function useTabsSession(): TabsSession {
+export function tabsSessionPerFile(): TabsSession {
   let server: ViteDevServer | undefined;
   let base: string | undefined;
   let browser: Browser | undefined;
