@@ -31,7 +31,11 @@ export interface StoreInternals {
    * Stores validated remote events through the store: durable first, then subscribers and
    * projections learn of them.
    */
-  ingest(events: StoredEventRecord[]): Promise<IngestResult>;
+  ingest(
+    events: StoredEventRecord[],
+    /** vouchedByServer: the clock follows the stamps in full (sync/log.ts SyncIngestOptions). */
+    options?: { vouchedByServer?: boolean },
+  ): Promise<IngestResult>;
   /**
    * A peer this store syncs with accepts events up to `maxEventBytes` (data + meta): appends
    * larger than the smallest such limit are refused from now on, after restarts too.

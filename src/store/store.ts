@@ -158,7 +158,9 @@ class Store<E> implements EventStore<E> {
       setClockOffset: (ms) => {
         this.clockOffset = ms;
       },
-      ingest: (events) => this.ingest(events, maxClockDriftMs),
+      // What a server vouched for moves the clock in full (log.ts SyncIngestOptions).
+      ingest: (events, ingestOptions) =>
+        this.ingest(events, ingestOptions?.vouchedByServer === true ? Infinity : maxClockDriftMs),
       learnPeerLimits: (peer, limits) => this.appendLimit.learn(peer, limits.maxEventBytes),
       onChange: (listener) => this.feed.onHead(listener),
       closing,

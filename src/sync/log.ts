@@ -16,6 +16,16 @@ export interface SyncIngestResult {
   lost?: LostCopy[];
 }
 
+export interface SyncIngestOptions {
+  /**
+   * The sender is a server that checked these stamps against its own clock (the authority a
+   * client corrects its clock to): the receiving clock follows them in full, however far behind
+   * it is, so that what it appends next sorts after them (causality). Without it, the clock
+   * moves at most maxClockDrift past the wall clock.
+   */
+  vouchedByServer?: boolean;
+}
+
 export interface SyncLog {
   /** The replica that owns this log (a server has one per space). */
   readonly replicaId: string;
@@ -35,7 +45,7 @@ export interface SyncLog {
   /** Id of the event at `pos`, or undefined past the head. */
   idAtPos(pos: number): Promise<string | undefined>;
   /** Stores validated remote events durably, deduplicated by id, before resolving. */
-  ingest(events: StoredEventRecord[]): Promise<SyncIngestResult>;
+  ingest(events: StoredEventRecord[], options?: SyncIngestOptions): Promise<SyncIngestResult>;
   /** What this log holds of `peer`'s log. */
   getCheckpoint(peer: string): Promise<Checkpoint | undefined>;
   setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void>;

@@ -321,7 +321,8 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         sender.pausedForIngest = true;
         try {
           if (m.events.length > 0) {
-            const result = await log.ingest(m.events);
+            const vouchedByServer = peer.server === true && options.isServer !== true;
+            const result = await log.ingest(m.events, vouchedByServer ? { vouchedByServer } : {});
             eventsReceived += result.written.length;
             sender.noteIngested(result.written);
             const lost = lostCopyReport(result.lost ?? [], log.replicaId);

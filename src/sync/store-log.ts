@@ -16,7 +16,7 @@
  */
 import type { JsonValue, StoredEventRecord } from '../core/events.ts';
 import { FORGONE_SEQS_META_KEY, type StoreInternals } from '../store/internal.ts';
-import type { SyncIngestResult, SyncLog } from './log.ts';
+import type { SyncIngestOptions, SyncIngestResult, SyncLog } from './log.ts';
 import type { Checkpoint } from './protocol.ts';
 import { ACKED_META_KEY } from './sync-meta.ts';
 
@@ -78,8 +78,11 @@ export function storeSyncLog(internals: StoreInternals): SyncLog {
       const [record] = await log.readByPos(pos - 1, 1);
       return record?.pos === pos ? record.event.id : undefined;
     },
-    async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
-      const result = await internals.ingest(events);
+    async ingest(
+      events: StoredEventRecord[],
+      options?: SyncIngestOptions,
+    ): Promise<SyncIngestResult> {
+      const result = await internals.ingest(events, options);
       return { written: result.written, skewed: result.skewed, lost: result.lost };
     },
     async getCheckpoint(peer) {

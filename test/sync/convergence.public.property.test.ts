@@ -48,6 +48,10 @@ describe('convergence over the public API (seeded, RELIABILITY case 22)', () => 
     // off by an earlier notice took the winner's head before the forgone seq was recorded, so
     // the controller never re-read its own seq (store.ts ingest, ChangeFeed.announceHead).
     { seed: 20261204, path: '1830' },
+    // A client whose clock fell 58 h behind while connected took its server's events with its
+    // HLC capped at now + maxClockDrift, and stamped its next appends 37 h before them
+    // (sync/log.ts SyncIngestOptions: a server's stamps now move the clock in full).
+    { seed: 20261204, path: '9876' },
   ];
   it.each(regressions)(
     'replays the counterexample of seed $seed, path $path',
