@@ -9,9 +9,9 @@ import { createToken } from '../../../src/server/auth.ts';
 import { SECRET, startTestServer, type TestServer } from '../../server/helpers.ts';
 import type { TabWindow } from '../fixtures/tab-api.ts';
 import { openTab, uniqueDb, waitUntil } from './harness.ts';
-import { useTabsSession } from './session.ts';
+import { tabsSessionPerFile } from './session.ts';
 
-const session = useTabsSession();
+const session = tabsSessionPerFile();
 
 interface TokenWindow extends TabWindow {
   issueToken(): Promise<string>;
