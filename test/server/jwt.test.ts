@@ -268,6 +268,15 @@ describe('a server with JWT auth, on the upgrade (RELIABILITY 25)', () => {
     ]);
   });
 
+  it("closes a JWT connection with 4001 when the token's exp passes", async () => {
+    await start({ jwt: { secret: HS_SECRET } });
+    const token = await hs({ exp: Math.floor(Date.now() / 1000) + 2 });
+    const ws = new WebSocket(`${server.url}/?token=${token}`);
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.on('error', () => {});
+    expect(await closed).toBe(4001);
+  });
+
   it('answers 503, not 401, when the key set cannot be fetched', async () => {
     await start({ jwt: { jwksUrl: 'http://127.0.0.1:1/jwks.json' } });
     const token = await sign({ alg: 'RS256', key: rsa.privateKey, kid: 'rsa-1' });
