@@ -160,11 +160,12 @@ function reasonOf(error: unknown): string {
     case 'ERR_JWT_INVALID':
     case 'ERR_JWK_INVALID':
       return 'malformed';
+    case 'ERR_JOSE_GENERIC':
+      // jose's generic error: the JWKS answered with another status than 200.
+      return 'keys-unavailable';
     default:
-      // A JWKS fetch that failed (network, HTTP status) surfaces as a plain error.
-      return error instanceof TypeError || (error as Error)?.name === 'JOSEError'
-        ? 'keys-unavailable'
-        : 'malformed';
+      // fetch() failing (refused, DNS) is a TypeError.
+      return error instanceof TypeError ? 'keys-unavailable' : 'malformed';
   }
 }
 
