@@ -17,12 +17,7 @@
  *    OPEN_AHEAD_MS, the store is closed again (invariant 1).
  */
 
-import type {
-  ClosedReason,
-  HostMode,
-  HostStatus,
-  RemoteSyncTarget,
-} from '../src/client/protocol.ts';
+import type { ClosedReason, HostMode, HostStatus } from '../src/client/protocol.ts';
 import type { SyncConnection, SyncStatus } from '../src/core/sync-types.ts';
 import { indexedDbStorage } from '../src/storage/indexeddb.ts';
 import { createStore } from '../src/store/store.ts';
@@ -31,8 +26,12 @@ import { type LazySyncController, lazySyncFactory } from './lazy-sync.ts';
 import { watchedStorage } from './watched-storage.ts';
 
 export interface ServeOptions<E = unknown> extends StoreOptions<E> {
-  /** The sync server this worker connects to while it is the leader (invariant 2). */
-  sync?: RemoteSyncTarget;
+  /**
+   * The sync server this worker connects to while it is the leader (invariant 2). `token` may
+   * be a function: it is called on every (re)connect, so a token can be refreshed before it
+   * expires. The sync module is loaded only when this worker leads (lazy-sync.ts).
+   */
+  sync?: { url: string; token?: string | (() => Promise<string>) };
   /**
    * How often (ms) the worker re-reads the log in case another tab's write notice was lost
    * (RELIABILITY 33). Default 1000; 0 disables it.

@@ -1,10 +1,9 @@
 /**
- * The worker's sync controller, loaded with a dynamic import() after the store opened: the sync
- * module (protocol, sessions, WebSocket transport) is about a quarter of the worker's code and
- * is not needed for a page's first state. Loaded at once, its compilation and first reads land
- * on the worker's thread while the page's first state() is on its way (about 6 ms later on a
- * loaded 2-core machine), so it is loaded LOAD_DELAY_MS after the store opened, or as soon as
- * something needs it (ready(): a sync connection).
+ * The worker's sync controller, loaded with a dynamic import() only when something needs it: a
+ * page's `sync.connect()`, or serveStore's `sync` option once this worker leads. The sync module
+ * (protocol, sessions, WebSocket transport) is a separate chunk of about a third of the worker's
+ * code; an app that never syncs never downloads, compiles or runs it, and one that syncs loads it
+ * off the first state's path (a page connects after its first state, the leader after the open).
  *
  * Invariants:
  * 1. Until the module is loaded, status() is offline with nothing pending (what the controller
@@ -15,6 +14,7 @@
  * 3. A store closed before the module arrived never creates a controller.
  * 4. If the module cannot be loaded (a stale cache offline), the store still serves everything
  *    but sync: connect() throws a TRANSPORT SyncError that says why.
+ * 5. Nothing loads the module unasked (unless `delayMs` asks for it): no timer, no status read.
  */
 import { StoreClosedError, SyncError } from '../src/core/errors.ts';
 import type { SyncConnection, SyncStatus, SyncTarget } from '../src/core/sync-types.ts';
@@ -29,12 +29,12 @@ export interface LazySyncController extends SyncController {
 
 export interface LazySyncOptions {
   load?: () => Promise<ControllerModule>;
-  /** How long after the store opened the controller is loaded unasked. */
+  /**
+   * Load the controller this long after the store opened even if nothing asked for it (an app
+   * that will sync and wants it warm). Default: never (invariant 5).
+   */
   delayMs?: number;
 }
-
-/** Long enough for a page's first state() to be answered, short for a sync status. */
-export const LOAD_DELAY_MS = 100;
 
 const OFFLINE: SyncStatus = { state: 'offline', pending: 0 };
 
@@ -68,7 +68,8 @@ function lazySync(internals: StoreInternals, options: LazySyncOptions): LazySync
     );
     return loading;
   };
-  const timer = setTimeout(() => void ready(), options.delayMs ?? LOAD_DELAY_MS);
+  const timer =
+    options.delayMs === undefined ? undefined : setTimeout(() => void ready(), options.delayMs);
 
   return {
     ready,

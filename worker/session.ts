@@ -11,6 +11,10 @@
  * 3. A watch listener has at most one state in flight to the page; states computed meanwhile
  *    coalesce into the newest one, sent when the page has taken the previous one.
  * 4. After the session ends, every call rejects with StoreClosedError.
+ * 5. A token function the page lends (protocol.ts, RemoteTokenSource) is called on every
+ *    (re)connect of its connection, and only then; an answer that is not a non-empty string, or
+ *    none within TOKEN_TIMEOUT_MS, fails that attempt (retried with backoff). Its proxy is
+ *    released with the connection: on syncClose, on a refused connect, and when the session ends.
  */
 import { expose, releaseProxy } from 'comlink';
 import {
@@ -19,12 +23,16 @@ import {
   PROTOCOL_VERSION,
   type RemoteListener,
   type RemoteSyncTarget,
+  type RemoteTokenSource,
   type StoreEndpoint,
 } from '../src/client/protocol.ts';
-import { StoreClosedError, ValidationError } from '../src/core/errors.ts';
-import type { SyncConnection } from '../src/core/sync-types.ts';
+import { StoreClosedError, SyncError, ValidationError } from '../src/core/errors.ts';
+import type { SyncConnection, SyncTarget } from '../src/core/sync-types.ts';
 import type { EventStore } from '../src/store/types.ts';
 import type { StoreHost } from './host.ts';
+
+/** How long a lent token function may take to answer (invariant 5). */
+export const TOKEN_TIMEOUT_MS = 30_000;
 
 /** Counts every live listener of every session in this worker (for requestStats). */
 export const liveListeners = { count: 0 };
@@ -64,7 +72,7 @@ export class Session {
   private ended = false;
   private nextHandle = 1;
   private readonly listeners = new Map<number, () => void>();
-  private readonly connections = new Map<number, SyncConnection>();
+  private readonly connections = new Map<number, { connection: SyncConnection; lent?: unknown }>();
   private unsubscribeStatus: (() => void) | undefined;
 
   constructor(
@@ -162,19 +170,25 @@ export class Session {
           if (onProgress !== undefined) release(onProgress);
         }
       },
-      syncConnect: async (target) => {
-        const store = await this.opened();
-        const checked = checkTarget(target);
-        await this.host.syncReady(store);
-        const connection = store.sync.connect(checked);
-        const id = this.nextHandle++;
-        this.connections.set(id, connection);
-        return id;
+      syncConnect: async (target, tokenSource) => {
+        const lent = typeof tokenSource === 'function' ? tokenSource : undefined;
+        try {
+          const store = await this.opened();
+          const checked = checkTarget(target, lent);
+          await this.host.syncReady(store);
+          const connection = store.sync.connect(checked);
+          const id = this.nextHandle++;
+          this.connections.set(id, lent === undefined ? { connection } : { connection, lent });
+          return id;
+        } catch (error) {
+          if (lent !== undefined) release(lent);
+          throw error;
+        }
       },
       syncClose: async (id) => {
-        const connection = this.connections.get(id);
+        const entry = this.connections.get(id);
         this.connections.delete(id);
-        await connection?.close();
+        await closeConnection(entry);
       },
       close: async () => this.end(),
     };
@@ -190,7 +204,7 @@ export class Session {
     this.listeners.clear();
     const connections = [...this.connections.values()];
     this.connections.clear();
-    await Promise.allSettled(connections.map((c) => c.close()));
+    await Promise.allSettled(connections.map(closeConnection));
     const hadStore = this.store !== undefined;
     this.store = undefined;
     this.onEnd(this);
@@ -200,14 +214,50 @@ export class Session {
   }
 }
 
-function checkTarget(target: RemoteSyncTarget): RemoteSyncTarget {
+async function closeConnection(
+  entry: { connection: SyncConnection; lent?: unknown } | undefined,
+): Promise<void> {
+  try {
+    await entry?.connection.close();
+  } finally {
+    if (entry?.lent !== undefined) release(entry.lent);
+  }
+}
+
+/** The page's token function as the transport calls it (invariant 5). */
+function borrowedToken(source: RemoteTokenSource): () => Promise<string> {
+  return async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new SyncError('UNAUTHORIZED', 'the page did not hand a token in time')),
+        TOKEN_TIMEOUT_MS,
+      );
+    });
+    try {
+      const token = await Promise.race([source(), late]);
+      if (typeof token !== 'string' || token.length === 0) {
+        throw new SyncError(
+          'UNAUTHORIZED',
+          'the token function must resolve to a non-empty string',
+        );
+      }
+      return token;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+function checkTarget(target: RemoteSyncTarget, lent: RemoteTokenSource | undefined): SyncTarget {
   if (target === null || typeof target !== 'object' || typeof target.url !== 'string') {
     throw new ValidationError('target', 'must be { url, token? }');
   }
-  if (target.token !== undefined && typeof target.token !== 'string') {
+  if (lent !== undefined) return { url: target.url, token: borrowedToken(lent) };
+  const { token } = target;
+  if (token === undefined) return { url: target.url };
+  if (typeof token !== 'string') {
     throw new ValidationError('target.token', 'must be a string across a worker boundary');
   }
-  const out: RemoteSyncTarget = { url: target.url };
-  if (target.token !== undefined) out.token = target.token;
-  return out;
+  return { url: target.url, token };
 }

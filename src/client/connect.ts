@@ -331,12 +331,21 @@ class Client<E> implements ConnectedStore<E> {
         'a Transport cannot cross a worker boundary: pass { url, token } or configure sync in serveStore',
       );
     }
-    if (target.token !== undefined && typeof target.token !== 'string') {
-      throw new ValidationError('target.token', 'a token function cannot cross a worker boundary');
+    const { token } = target;
+    if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') {
+      throw new ValidationError('target.token', 'must be a string or a function');
     }
-    const id = this.remote.syncConnect(
-      target.token === undefined ? { url: target.url } : { url: target.url, token: target.token },
-    );
+    const id =
+      typeof token === 'function'
+        ? // Lent to the worker as a comlink proxy, called there on every (re)connect (protocol.ts,
+          // RemoteTokenSource); the worker releases it when the connection closes.
+          this.remote.syncConnect(
+            { url: target.url },
+            proxy(() => token()),
+          )
+        : this.remote.syncConnect(
+            token === undefined ? { url: target.url } : { url: target.url, token },
+          );
     id.catch(() => undefined);
     return {
       close: async () => {

@@ -30,7 +30,8 @@ import type {
   SubscribeQuery,
 } from '../store/types.ts';
 
-export const PROTOCOL_VERSION = 2;
+/** 3: syncConnect takes a token function the page lends the worker (RemoteTokenSource). */
+export const PROTOCOL_VERSION = 3;
 
 /** Where the store runs: one SharedWorker for every tab, or a dedicated worker per tab. */
 export type HostMode = 'shared' | 'dedicated';
@@ -83,6 +84,14 @@ export type HostMessage =
 /** A listener handed to the worker as a comlink proxy: calling it there returns a promise. */
 export type RemoteListener<T> = (value: T) => unknown;
 
+/**
+ * A token function the page lends the worker, as a comlink proxy: the worker calls it on every
+ * (re)connect, so the page can refresh a token before it expires. Calling it in the worker
+ * returns a promise, whatever the page's function returns. It travels as syncConnect's own
+ * argument: comlink proxies only arguments, never a function inside an object.
+ */
+export type RemoteTokenSource = () => Promise<unknown>;
+
 /** The sync targets that can cross a thread: a server address with a string token. */
 export interface RemoteSyncTarget {
   url: string;
@@ -116,7 +125,8 @@ export interface StoreEndpoint {
   conflicts(query?: { stream?: string }): Promise<Conflict<unknown>[]>;
   query(projection: string, name: string, args: unknown[]): Promise<unknown>;
   rebuild(projection: string, onProgress?: RemoteListener<[number, number]>): Promise<void>;
-  syncConnect(target: RemoteSyncTarget): Promise<number>;
+  /** `tokenSource`, when given, is called for a token on every (re)connect (and `target.token` is ignored). */
+  syncConnect(target: RemoteSyncTarget, tokenSource?: RemoteTokenSource): Promise<number>;
   syncClose(connection: number): Promise<void>;
   /** Ends this client's session: its listeners are released; the store closes with its last client. */
   close(): Promise<void>;

@@ -9,6 +9,12 @@ export {
   type TokenOptions,
   verifyToken,
 } from './auth.ts';
+export type { AppTokenVerifier, AuthOptions } from './authenticator.ts';
+export {
+  type JwtAuthOptions,
+  MissingJoseError,
+  type VerifiedClaims,
+} from './jwt.ts';
 export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.ts';
 export { type LogEntry, type ServerLogger, silentLogger, stderrLogger } from './metrics.ts';
 export { type PostgresStorageOptions, postgresStorage } from './postgres.ts';

@@ -1,26 +1,30 @@
 /**
- * The sync server: an HTTP server that authenticates WebSocket upgrades, then runs one peer
- * session per connection on the log of the token's space. A server is a peer that persists.
+ * The sync server: authenticates WebSocket upgrades, then runs one peer session per connection
+ * on the log of the token's space. A server is a peer that persists. It opens its own HTTP port,
+ * or attaches to an app's Node HTTP server (Express, Fastify, plain node:http) on one path.
  *
  * Invariants:
  * 1. Authentication happens on the HTTP upgrade request, before the upgrade completes: a missing,
  *    forged or expired token gets 401, a foreign Origin (when `origins` is set) 403, and no
  *    WebSocket or session is ever created for them.
  * 2. A connection is bound to the one space its token names; nothing else is reachable from it.
- * 3. Request headers are bounded in size, count and time before any of our code runs (node's
- *    maxHeaderSize → 431, a count check → 431, headersTimeout): huge or endless upgrades cost
- *    little and never take the process down.
+ * 3. Request headers are bounded before any of our code runs (http.ts, 1).
  * 4. close() stops accepting, lets in-flight commits finish (their acks go out), closes every
  *    socket with 1001, then closes the storage. Nothing is acknowledged that was not committed.
+ * 5. Attached (`server`), we handle only upgrades whose path is `path`: other requests and
+ *    upgrades are the app's, untouched (not even answered). close() detaches and leaves the
+ *    app's server open. `/healthz` and `/metrics` are not served there: the app mounts them
+ *    (SyncServer.metrics.render(), connectionCount()) where it wants.
  */
-import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { SyncError } from '../core/errors.ts';
 import { CloseCode } from '../sync/protocol.ts';
-import { verifyToken } from './auth.ts';
+import { type AuthOptions, DEFAULT_SPACE, makeAuthenticator } from './authenticator.ts';
 import { Connection, type ConnectionClaims } from './connection.ts';
+import { createStandaloneServer, pathOf, tokenOf, UpgradeRefusal, writeRefusal } from './http.ts';
 import { resolveLimits, type ServerLimits } from './limits.ts';
 import {
   type LogEntry,
@@ -31,17 +35,30 @@ import {
 } from './metrics.ts';
 import type { ServerStorage } from './storage.ts';
 
-/** The space every connection uses when auth is disabled. */
-export const DEFAULT_SPACE = 'default';
+export { DEFAULT_SPACE };
 
 export interface SyncServerOptions {
-  /** Default 0: a free port. */
+  /** Default 0: a free port. Not with `server`. */
   port?: number;
-  /** Default '127.0.0.1'. */
+  /** Default '127.0.0.1'. Not with `server`. */
   host?: string;
+  /**
+   * An app's Node HTTP server to attach to instead of opening a port (Express: the value of
+   * `app.listen()`; Fastify: `fastify.server`). Requires `path` (invariant 5).
+   */
+  server?: Server;
+  /**
+   * The path of sync upgrades (e.g. '/sync'). Required with `server`; standalone, upgrades to
+   * any other path get 404 (default: every path).
+   */
+  path?: string;
   storage: ServerStorage;
-  /** `false` disables authentication: one default space, full scope (development only). */
-  auth: { secret: string } | false;
+  /**
+   * `{ secret }`: createToken's tokens. `{ jwt }`: standard JWTs (HS256; RS256, ES256, EdDSA
+   * from a key or a JWKS URL). `{ verifyToken }`: the app's own check. `false`: no
+   * authentication, one default space, full scope (development only).
+   */
+  auth: AuthOptions;
   limits?: Partial<ServerLimits>;
   /** Allowed `Origin` values; when set, an upgrade from another origin gets 403. */
   origins?: string[];
@@ -52,57 +69,35 @@ export interface SyncServerOptions {
 }
 
 export interface SyncServer {
-  /** `ws://host:port` */
+  /** `ws://host:port`, with the path when one is set (attached: the app's server's address). */
   readonly url: string;
   readonly port: number;
   readonly metrics: ServerMetrics;
   /** Open connections. */
   connectionCount(): number;
+  /** Stops serving (invariant 4); an app's server it is attached to stays open (invariant 5). */
   close(): Promise<void>;
 }
 
-class UpgradeRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly reason?: string,
-  ) {
-    super(message);
+function urlOf(http: Server, path: string | undefined): { url: string; port: number } {
+  const address = http.address() as AddressInfo | string | null;
+  if (address === null || typeof address === 'string') {
+    return { url: `ws://localhost${path ?? ''}`, port: 0 };
   }
-}
-
-function tokenOf(req: IncomingMessage): string | undefined {
-  const auth = req.headers.authorization;
-  if (typeof auth === 'string') {
-    const match = /^Bearer[ \t]+(\S+)$/i.exec(auth);
-    if (match) return match[1];
-  }
-  try {
-    return new URL(req.url ?? '/', 'http://localhost').searchParams.get('token') ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Writes an HTTP error on a socket that was never upgraded, then closes it. */
-function writeRefusal(socket: Duplex, refusal: UpgradeRefusal): void {
-  if (socket.destroyed) return;
-  const body = JSON.stringify({ error: { code: refusal.code, message: refusal.message } });
-  socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Error'}\r\n` +
-      'Connection: close\r\nContent-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return { url: `ws://${host}:${address.port}${path ?? ''}`, port: address.port };
 }
 
 /**
- * Starts a sync server.
+ * Starts a sync server on its own port, or attached to an app's HTTP server.
  *
  * @example
  * const server = await createSyncServer({ storage: sqliteStorage('./data/chronicle.sqlite'), auth: { secret } });
  * console.log(server.url); // ws://127.0.0.1:54321
+ *
+ * @example
+ * const app = express(); const http = app.listen(3000);
+ * const sync = await createSyncServer({ server: http, path: '/sync', storage, auth: { jwt: { jwksUrl } } });
  */
 export async function createSyncServer(options: SyncServerOptions): Promise<SyncServer> {
   const limits = resolveLimits(options.limits);
@@ -110,10 +105,18 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
   const log = makeLog(options.log ?? stderrLogger);
   const metrics = new ServerMetrics();
   const storage = options.storage;
-  const auth = options.auth;
-  if (auth !== false && (typeof auth.secret !== 'string' || auth.secret.length === 0)) {
-    throw new TypeError('auth.secret must be a non-empty string (or pass auth: false)');
+  const attached = options.server;
+  const path = options.path;
+  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
+    throw new TypeError("path must start with '/'");
   }
+  if (attached !== undefined && path === undefined) {
+    throw new TypeError("attaching to a server needs a path, e.g. path: '/sync'");
+  }
+  if (attached !== undefined && (options.port !== undefined || options.host !== undefined)) {
+    throw new TypeError('port and host belong to the attached server: pass server or port/host');
+  }
+  const authenticate = await makeAuthenticator(options.auth, now);
   const origins = options.origins === undefined ? undefined : new Set(options.origins);
   const connections = new Set<Connection>();
   /** Connections per space, counting upgrades still opening the space (reserved slots). */
@@ -127,40 +130,12 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     else perSpace.set(space, n);
   };
 
-  const http: Server = createServer({ maxHeaderSize: limits.maxHeaderBytes }, (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method === 'GET' && path === '/healthz') {
-      res.writeHead(closing ? 503 : 200, { 'Content-Type': 'application/json' });
-      res.end(
-        JSON.stringify({ status: closing ? 'closing' : 'ok', connections: connections.size }),
-      );
-    } else if (req.method === 'GET' && path === '/metrics') {
-      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(metrics.render());
-    } else {
-      res.writeHead(404, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'not found' } }));
-    }
-  });
-  // One header more than allowed is kept so that "too many" can be told from "exactly enough".
-  http.maxHeadersCount = limits.maxHeadersCount + 1;
-  http.headersTimeout = limits.headersTimeoutMs;
-  http.requestTimeout = Math.max(limits.headersTimeoutMs, 30_000);
-  http.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    // Headers past maxHeaderSize (a huge Sec-WebSocket-Protocol, thousands of headers) land here
-    // before any upgrade handling (invariant 3). Answer and drop the socket; never crash.
-    const status =
-      error.code === 'HPE_HEADER_OVERFLOW'
-        ? 431
-        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? 408
-          : 400;
-    metrics.refused(status);
-    if (!socket.destroyed && socket.writable) {
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
-    }
-    socket.destroy();
-  });
+  const http =
+    attached ??
+    createStandaloneServer(limits, {
+      metrics,
+      health: () => ({ closing, connections: connections.size }),
+    });
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -169,7 +144,8 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     clientTracking: false,
   });
 
-  const authenticate = (req: IncomingMessage): ConnectionClaims => {
+  /** The checks before the token (invariant 1, http.ts 1): cheap, synchronous. */
+  const screen = (req: IncomingMessage): void => {
     if (req.rawHeaders.length / 2 > limits.maxHeadersCount) {
       throw new UpgradeRefusal(431, 'LIMIT_EXCEEDED', 'too many request headers');
     }
@@ -181,52 +157,67 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
         throw new UpgradeRefusal(403, 'FORBIDDEN', 'origin not allowed', 'origin');
       }
     }
-    if (auth === false) return { space: DEFAULT_SPACE, sub: 'anonymous', scope: ['read', 'write'] };
+  };
+
+  const admit = async (req: IncomingMessage): Promise<ConnectionClaims> => {
+    if (closing) throw new UpgradeRefusal(503, 'UNAVAILABLE', 'the server is shutting down');
+    screen(req);
+    let claims: ConnectionClaims;
     try {
-      return verifyToken(auth.secret, tokenOf(req), now());
+      claims = await authenticate(tokenOf(req));
     } catch (error) {
       if (error instanceof SyncError) {
-        throw new UpgradeRefusal(401, 'UNAUTHORIZED', error.message, String(error.details.reason));
+        const reason = String(error.details.reason);
+        // A key set that cannot be fetched is ours to fix, not the client's token (jwt.ts, 3).
+        if (reason === 'keys-unavailable') {
+          throw new UpgradeRefusal(503, 'UNAVAILABLE', error.message, reason);
+        }
+        throw new UpgradeRefusal(401, 'UNAUTHORIZED', error.message, reason);
       }
       throw error;
     }
+    if (closing) throw new UpgradeRefusal(503, 'UNAVAILABLE', 'the server is shutting down');
+    if (connections.size >= limits.maxConnections) {
+      throw new UpgradeRefusal(503, 'LIMIT_EXCEEDED', 'too many connections', 'maxConnections');
+    }
+    return claims;
   };
 
-  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    // A reset from the client must never become an uncaught 'error'.
-    socket.on('error', () => socket.destroy());
-    const remote = req.socket.remoteAddress;
-    let claims: ConnectionClaims;
-    try {
-      if (closing) throw new UpgradeRefusal(503, 'UNAVAILABLE', 'the server is shutting down');
-      claims = authenticate(req);
-      if (connections.size >= limits.maxConnections) {
-        throw new UpgradeRefusal(503, 'LIMIT_EXCEEDED', 'too many connections', 'maxConnections');
-      }
-    } catch (error) {
-      const refusal =
-        error instanceof UpgradeRefusal
-          ? error
-          : new UpgradeRefusal(500, 'INTERNAL', 'internal error');
-      metrics.refused(refusal.status);
-      metrics.error(refusal.code);
-      log({
-        level: 'warn',
-        event: refusal.status === 401 || refusal.status === 403 ? 'auth_failure' : 'refused',
-        status: refusal.status,
-        code: refusal.code,
-        reason: refusal.reason ?? refusal.message,
-        remote,
-      });
-      writeRefusal(socket, refusal);
-      return;
-    }
+  const refuse = (socket: Duplex, error: unknown, remote: string | undefined): void => {
+    const refusal =
+      error instanceof UpgradeRefusal
+        ? error
+        : new UpgradeRefusal(500, 'INTERNAL', 'internal error');
+    metrics.refused(refusal.status);
+    metrics.error(refusal.code);
+    log({
+      level: 'warn',
+      event: refusal.status === 401 || refusal.status === 403 ? 'auth_failure' : 'refused',
+      status: refusal.status,
+      code: refusal.code,
+      reason: refusal.reason ?? refusal.message,
+      remote,
+    });
+    writeRefusal(socket, refusal);
+  };
+
+  const serve = (
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    claims: ConnectionClaims,
+    remote: string | undefined,
+  ): void => {
     const space = claims.space;
     const overSpaceLimit = (perSpace.get(space) ?? 0) >= limits.maxConnectionsPerSpace;
     perSpace.set(space, (perSpace.get(space) ?? 0) + 1);
     const opening = overSpaceLimit ? Promise.resolve(undefined) : storage.openSpace(space);
     opening.then(
       (spaceLog) => {
+        if (socket.destroyed) {
+          release(space);
+          return;
+        }
         wss.handleUpgrade(req, socket, head, (ws) => {
           // An 'error' without a listener would crash the process (e.g. an oversized frame).
           ws.on('error', () => {});
@@ -272,7 +263,30 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
         writeRefusal(socket, new UpgradeRefusal(503, 'STORAGE', 'storage unavailable'));
       },
     );
-  });
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // Attached: another path is the app's upgrade, left alone (invariant 5).
+    if (path !== undefined && pathOf(req) !== path) {
+      if (attached === undefined) {
+        socket.on('error', () => socket.destroy());
+        refuse(socket, new UpgradeRefusal(404, 'NOT_FOUND', 'not found'), req.socket.remoteAddress);
+      }
+      return;
+    }
+    // A reset from the client must never become an uncaught 'error'.
+    socket.on('error', () => socket.destroy());
+    const remote = req.socket.remoteAddress;
+    admit(req).then(
+      (claims) => {
+        // The client may have gone while its token was checked.
+        if (socket.destroyed) return;
+        serve(req, socket, head, claims, remote);
+      },
+      (error: unknown) => refuse(socket, error, remote),
+    );
+  };
+  http.on('upgrade', onUpgrade);
 
   const heartbeat = setInterval(() => {
     for (const connection of connections) connection.heartbeat();
@@ -288,25 +302,35 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
   );
   ackCheck.unref();
 
-  await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
-    http.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      http.off('error', reject);
-      resolve();
+  if (attached === undefined) {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+        http.off('error', reject);
+        resolve();
+      });
     });
+  }
+  const where = () => urlOf(http, path);
+  log({
+    level: 'info',
+    event: 'listening',
+    url: where().url,
+    storage: storage.name,
+    auth: options.auth !== false,
+    attached: attached !== undefined,
   });
-  const address = http.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `ws://${host}:${address.port}`;
-  log({ level: 'info', event: 'listening', url, storage: storage.name, auth: auth !== false });
 
   let closed: Promise<void> | undefined;
   const close = async (): Promise<void> => {
     closing = true;
     clearInterval(heartbeat);
     clearInterval(ackCheck);
-    const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
-    http.closeIdleConnections();
+    const stopped =
+      attached === undefined
+        ? new Promise<void>((resolve) => http.close(() => resolve()))
+        : Promise.resolve();
+    if (attached === undefined) http.closeIdleConnections();
     // Let commits in flight finish, then one turn for their acks to be sent (invariant 4).
     while (inflight.size > 0) await Promise.allSettled([...inflight]);
     await new Promise((resolve) => setImmediate(resolve));
@@ -315,13 +339,19 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     await Promise.all(open.map((c) => c.closed()));
     wss.close();
     await stopped;
+    // Until here, an upgrade on our path was answered 503; from now on it is the app's.
+    http.off('upgrade', onUpgrade);
     await storage.close();
-    log({ level: 'info', event: 'closed', url });
+    log({ level: 'info', event: 'closed', url: where().url });
   };
 
   return {
-    url,
-    port: address.port,
+    get url() {
+      return where().url;
+    },
+    get port() {
+      return where().port;
+    },
     metrics,
     connectionCount: () => connections.size,
     close() {

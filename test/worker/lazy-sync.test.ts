@@ -2,7 +2,7 @@
  * worker/lazy-sync.ts: the worker's sync controller, loaded after the store exists. Cites its
  * invariants by number.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { SyncStatus } from '../../src/core/sync-types.ts';
 import {
   memoryStorage,
@@ -75,19 +75,38 @@ describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
     await store.close();
   });
 
-  it('loads the module only after its delay, or at once when something needs it', async () => {
+  it('never loads the module by itself: a store that never syncs never loads it (5)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] });
+    try {
+      const module = deferredModule();
+      module.release();
+      const store = await storeWith(lazySyncFactory({ load: module.load }));
+      const seen: SyncStatus[] = [];
+      store.sync.on('status', (s) => seen.push(s));
+      await vi.advanceTimersByTimeAsync(24 * 3600_000);
+      expect(store.sync.status()).toEqual({ state: 'offline', pending: 0 });
+      expect(module.loads()).toBe(0);
+      expect(seen).toEqual([]);
+      await store.close();
+      expect(module.loads()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('loads the module at once when something needs it (2)', async () => {
     const module = deferredModule();
-    const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 60_000 }));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const store = await storeWith(lazySyncFactory({ load: module.load }));
     expect(module.loads()).toBe(0);
-    module.release();
-    await (store.sync as LazySyncController).ready();
+    const ready = (store.sync as LazySyncController).ready();
     expect(module.loads()).toBe(1);
+    module.release();
+    await ready;
     expect(store.sync.status()).toEqual({ state: 'idle', pending: 3 });
     await store.close();
   });
 
-  it('loads the module by itself after the delay', async () => {
+  it('loads the module by itself after the delay, when one is asked for', async () => {
     const module = deferredModule();
     module.release();
     const store = await storeWith(lazySyncFactory({ load: module.load, delayMs: 5 }));

@@ -176,6 +176,21 @@ describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker',
     await vi.waitFor(async () => expect((await requestStats(endpoint)).listeners).toBe(base - 1));
   });
 
+  it('lends a token function to the worker, which calls it again on every connection attempt (S5)', async () => {
+    const { store } = await open();
+    let calls = 0;
+    // Nothing listens on the discard port: every attempt fails at once, and is retried.
+    const connection = store.sync.connect({
+      url: 'ws://127.0.0.1:9/',
+      token: async () => {
+        calls += 1;
+        return `token-${calls}`;
+      },
+    });
+    await vi.waitFor(() => expect(calls).toBeGreaterThanOrEqual(2), { timeout: 15_000 });
+    await connection.close();
+  });
+
   it('rejects every call after close with StoreClosedError (C4)', async () => {
     const { store } = await open();
     await store.close();
