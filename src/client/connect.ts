@@ -180,10 +180,12 @@ class Client<E> implements ConnectedStore<E> {
   private readonly statusListeners = new Set<(status: HostStatus) => void>();
   private readonly syncListeners = new Set<(status: SyncStatus) => void>();
 
-  constructor(
-    private readonly remote: Remote<StoreEndpoint>,
-    private readonly dispose: () => void,
-  ) {
+  private readonly remote: Remote<StoreEndpoint>;
+  private readonly dispose: () => void;
+
+  constructor(remote: Remote<StoreEndpoint>, dispose: () => void) {
+    this.remote = remote;
+    this.dispose = dispose;
     this.worker = {
       status: () => ({ ...this.hostStatus }),
       on: (_event, listener) => {

@@ -73,7 +73,10 @@ export class Connection {
   private ackedPos = 0;
   private waitingSince: number | undefined;
 
-  constructor(private readonly ctx: ConnectionContext) {
+  private readonly ctx: ConnectionContext;
+
+  constructor(ctx: ConnectionContext) {
+    this.ctx = ctx;
     this.ws = ctx.ws;
     this.claims = ctx.claims;
     this.opened = ctx.now();

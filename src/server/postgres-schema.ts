@@ -148,12 +148,22 @@ export class AppendListener {
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
+  private readonly config: pg.ClientConfig;
+  private readonly channel: string;
+  private readonly onNotice: (notice: AppendNotice) => void;
+  private readonly onReconnect: () => void;
+
   constructor(
-    private readonly config: pg.ClientConfig,
-    private readonly channel: string,
-    private readonly onNotice: (notice: AppendNotice) => void,
-    private readonly onReconnect: () => void,
-  ) {}
+    config: pg.ClientConfig,
+    channel: string,
+    onNotice: (notice: AppendNotice) => void,
+    onReconnect: () => void,
+  ) {
+    this.config = config;
+    this.channel = channel;
+    this.onNotice = onNotice;
+    this.onReconnect = onReconnect;
+  }
 
   /** Connects and listens; rejects if the first connection fails. */
   async start(): Promise<void> {

@@ -62,13 +62,15 @@ export interface SyncServer {
 }
 
 class UpgradeRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly reason?: string,
-  ) {
+  readonly status: number;
+  readonly code: string;
+  readonly reason: string | undefined;
+
+  constructor(status: number, code: string, message: string, reason?: string) {
     super(message);
+    this.status = status;
+    this.code = code;
+    this.reason = reason;
   }
 }
 

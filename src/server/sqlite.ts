@@ -150,14 +150,25 @@ class SqliteSpaceLog implements SpaceLog {
   private readonly ingestTx: (events: StoredEventRecord[]) => Written;
   private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
 
+  private readonly storage: SqliteServerStorage;
+  private readonly st: Statements;
+  readonly space: string;
+  readonly replicaId: string;
+  private readonly epochId: string;
+
   constructor(
-    private readonly storage: SqliteServerStorage,
+    storage: SqliteServerStorage,
     db: Database.Database,
-    private readonly st: Statements,
-    readonly space: string,
-    readonly replicaId: string,
-    private readonly epochId: string,
+    st: Statements,
+    space: string,
+    replicaId: string,
+    epochId: string,
   ) {
+    this.storage = storage;
+    this.st = st;
+    this.space = space;
+    this.replicaId = replicaId;
+    this.epochId = epochId;
     this.recent = new RecentRecords(storage.recentBudget);
     // Invariant 8: written first without looking ids up; a held id fails the unique index, the
     // savepoint rolls back, and the batch is written again with the lookup.
