@@ -11,8 +11,7 @@
  *    on any other host the command refuses to start.
  * 2. SIGTERM and SIGINT shut down gracefully (server.ts invariant 4); a second signal exits at once.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { postgresStorage } from './postgres.ts';
@@ -104,9 +103,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
         '*** Anyone who can reach this port reads and writes the one default space. ***\n' +
         '*** Allowed on a loopback address only, for development.                   ***\n\n',
     );
-  }
-  if (config.postgres === undefined && config.data !== ':memory:') {
-    mkdirSync(dirname(resolve(config.data)), { recursive: true });
   }
   const server = await createSyncServer({
     port: config.port,
