@@ -16,7 +16,6 @@
 import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
 import { SyncError } from '../core/errors.ts';
 import { CloseCode } from '../sync/protocol.ts';
 import { verifyToken } from './auth.ts';
@@ -29,6 +28,7 @@ import {
   ServerMetrics,
   stderrLogger,
 } from './metrics.ts';
+import { loadWs } from './peers.ts';
 import type { ServerStorage } from './storage.ts';
 
 /** The space every connection uses when auth is disabled. */
@@ -107,6 +107,7 @@ function writeRefusal(socket: Duplex, refusal: UpgradeRefusal): void {
  * console.log(server.url); // ws://127.0.0.1:54321
  */
 export async function createSyncServer(options: SyncServerOptions): Promise<SyncServer> {
+  const { WebSocketServer } = loadWs();
   const limits = resolveLimits(options.limits);
   const now = options.now ?? Date.now;
   const log = makeLog(options.log ?? stderrLogger);
