@@ -1,5 +1,5 @@
 /**
- * connectStore(): the main thread's EventStore, served by a worker (chronicle/worker) through
+ * connectStore(): the main thread's EventStore, served by a worker (@chronicle-es/store/worker) through
  * comlink. Same interface as openStore, plus what only the page can know or do: the worker's
  * status (storage closed by another tab, sync leadership) and persistent storage.
  *
