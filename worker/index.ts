@@ -1,6 +1,6 @@
 /**
- * `@chronicle-es/store/worker`: the worker host. The app writes a tiny worker module that imports its
- * projections (reducers are code: they cannot be sent across threads) and calls serveStore.
+ * `@chronicle-es/store/worker`: the worker host. The app writes a tiny worker module that imports
+ * its projections (reducers are code: they cannot be sent across threads) and calls serveStore.
  *
  * @example
  * // store.worker.ts

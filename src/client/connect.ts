@@ -1,6 +1,6 @@
 /**
- * connectStore(): the main thread's EventStore, served by a worker (@chronicle-es/store/worker) through
- * comlink. Same interface as openStore, plus what only the page can know or do: the worker's
+ * connectStore(): the main thread's EventStore, served by a worker (@chronicle-es/store/worker)
+ * through comlink. Same interface as openStore, plus what only the page can know or do: the worker's
  * status (storage closed by another tab, sync leadership) and persistent storage.
  *
  * Invariants:

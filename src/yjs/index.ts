@@ -1,6 +1,6 @@
 /**
- * @chronicle-es/store/yjs: Yjs documents stored as event streams, with the audit trail, time travel and
- * sync of every other stream.
+ * @chronicle-es/store/yjs: Yjs documents stored as event streams, with the audit trail, time
+ * travel and sync of every other stream.
  *
  * @example
  * import { bindYDoc, docAt } from '@chronicle-es/store/yjs';
