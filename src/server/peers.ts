@@ -15,6 +15,7 @@
  */
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
+import type * as Jose from 'jose';
 import type Pg from 'pg';
 import type * as Ws from 'ws';
 import { MissingDependencyError } from '../core/errors.ts';
@@ -72,4 +73,9 @@ export function loadPg(): typeof Pg {
 /** The ws module (WebSocketServer), for createSyncServer. */
 export function loadWs(): typeof Ws {
   return requirePeer<typeof Ws>('ws', 'createSyncServer');
+}
+
+/** The jose module, for verifying standard JWTs (auth.ts). */
+export function loadJose(): typeof Jose {
+  return requirePeer<typeof Jose>('jose', 'JWT verification');
 }

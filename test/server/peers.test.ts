@@ -11,7 +11,7 @@ import { join, relative, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MissingDependencyError } from '../../src/core/errors.ts';
 import { createSyncServer, postgresStorage, sqliteStorage } from '../../src/server/index.ts';
-import { type PeerName, setPeerLoader } from '../../src/server/peers.ts';
+import { loadJose, type PeerName, setPeerLoader } from '../../src/server/peers.ts';
 
 const emptyApp = mkdtempSync(join(tmpdir(), 'chronicle-no-peers-'));
 const requireFromEmptyApp = createRequire(join(emptyApp, 'app.js'));
@@ -62,6 +62,12 @@ describe('optional peer dependencies of the server', () => {
     await expect(started).rejects.toBeInstanceOf(MissingDependencyError);
     await expect(started).rejects.toMatchObject({ code: 'MISSING_DEPENDENCY', dependency: 'ws' });
     await storage.close();
+  });
+
+  it('loads jose as an installed peer, and names it when it is missing', () => {
+    expect(typeof loadJose().jwtVerify).toBe('function');
+    setPeerLoader(without('jose'));
+    expectMissing(loadJose, 'jose', 'JWT verification');
   });
 
   it('rethrows a failure to load an installed peer as it is (a dependency of the peer missing)', () => {
