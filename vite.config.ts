@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineConfig, type Plugin } from 'vite';
+import { defaultClientConditions, defineConfig, type Plugin } from 'vite';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const SW_FILE = 'sw.js';
@@ -55,6 +55,8 @@ function precacheManifest(): Plugin {
 export default defineConfig(({ command }) => ({
   root: join(here, 'demo'),
   base: '/',
+  // Imports of the package by its own name build from the sources (package.json exports).
+  resolve: { conditions: ['@chronicle-es/source', ...defaultClientConditions] },
   // Only the production build has a service worker (dev serves modules one by one).
   define: { __DEMO_SERVICE_WORKER__: JSON.stringify(command === 'build') },
   // The store's worker is an ES module worker (it imports comlink and idb).

@@ -14,11 +14,17 @@
  * cannot be downloaded here; CI installs them).
  */
 import { playwright } from '@vitest/browser-playwright';
+import { defaultClientConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/browser/chromium.ts';
 import { puppeteerFirefox } from './test/browser/firefox/provider.ts';
 
+/** Imports of the package by its own name run the sources, not dist/ (package.json exports). */
+const SOURCE_CONDITION = '@chronicle-es/source';
+
 export default defineConfig({
+  resolve: { conditions: [SOURCE_CONDITION, ...defaultClientConditions] },
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -2,7 +2,7 @@
  * Chronicle: an offline-first event store for the browser.
  *
  * @example
- * import { openStore, defineProjection, memoryStorage } from 'chronicle';
+ * import { openStore, defineProjection, memoryStorage } from '@chronicle-es/store';
  * const count = defineProjection({ name: 'count', version: 1, initial: () => 0, apply: (n) => n + 1 });
  * const store = await openStore({ name: 'app', storage: memoryStorage(), projections: [count] });
  * await store.append('todo-1', { type: 'added', data: { title: 'Milk' } });
@@ -84,7 +84,7 @@ export type OpenStoreOptions<E = unknown> = StoreOptions<E> & {
 
 /**
  * Opens an event store in this thread: in Node, in tests, or inside the worker (see
- * `chronicle/worker`). The default storage is IndexedDB under `options.name`.
+ * `@chronicle-es/store/worker`). The default storage is IndexedDB under `options.name`.
  *
  * @example
  * const store = await openStore({ name: 'app', storage: memoryStorage() });

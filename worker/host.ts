@@ -55,10 +55,13 @@ export class StoreHost<E = unknown> {
   private readonly statusListeners = new Set<(status: HostStatus) => void>();
   private current: EventStore<E> | undefined;
 
-  constructor(
-    private readonly options: ServeOptions<E>,
-    readonly mode: HostMode,
-  ) {}
+  private readonly options: ServeOptions<E>;
+  readonly mode: HostMode;
+
+  constructor(options: ServeOptions<E>, mode: HostMode) {
+    this.options = options;
+    this.mode = mode;
+  }
 
   status(): HostStatus {
     const sync = this.current?.sync.status() ?? OFFLINE;

@@ -1,10 +1,10 @@
 /**
- * `chronicle/worker`: the worker host. The app writes a tiny worker module that imports its
- * projections (reducers are code: they cannot be sent across threads) and calls serveStore.
+ * `@chronicle-es/store/worker`: the worker host. The app writes a tiny worker module that imports
+ * its projections (reducers are code: they cannot be sent across threads) and calls serveStore.
  *
  * @example
  * // store.worker.ts
- * import { serveStore } from 'chronicle/worker';
+ * import { serveStore } from '@chronicle-es/store/worker';
  * import { todos } from './projections.ts';
  * serveStore({ name: 'todos', projections: [todos], sync: { url: 'wss://sync.example.com' } });
  *

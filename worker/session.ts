@@ -75,11 +75,15 @@ export class Session {
   private readonly connections = new Map<number, { connection: SyncConnection; lent?: unknown }>();
   private unsubscribeStatus: (() => void) | undefined;
 
-  constructor(
-    private readonly host: StoreHost,
-    private readonly port: MessagePort,
-    private readonly onEnd: (session: Session) => void,
-  ) {}
+  private readonly host: StoreHost;
+  private readonly port: MessagePort;
+  private readonly onEnd: (session: Session) => void;
+
+  constructor(host: StoreHost, port: MessagePort, onEnd: (session: Session) => void) {
+    this.host = host;
+    this.port = port;
+    this.onEnd = onEnd;
+  }
 
   get listenerCount(): number {
     return this.listeners.size;

@@ -30,12 +30,21 @@ const SHOWN = 200;
 export class ActivityView {
   private input: ActivityInput | undefined;
 
+  private readonly list: HTMLOListElement;
+  private readonly cardFilter: HTMLSelectElement;
+  private readonly typeFilter: HTMLSelectElement;
+  private readonly summary: HTMLElement;
+
   constructor(
-    private readonly list: HTMLOListElement,
-    private readonly cardFilter: HTMLSelectElement,
-    private readonly typeFilter: HTMLSelectElement,
-    private readonly summary: HTMLElement,
+    list: HTMLOListElement,
+    cardFilter: HTMLSelectElement,
+    typeFilter: HTMLSelectElement,
+    summary: HTMLElement,
   ) {
+    this.list = list;
+    this.cardFilter = cardFilter;
+    this.typeFilter = typeFilter;
+    this.summary = summary;
     cardFilter.addEventListener('change', () => this.render());
     typeFilter.addEventListener('change', () => this.render());
   }

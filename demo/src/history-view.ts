@@ -12,12 +12,21 @@ export class HistoryView {
   /** undefined while showing the present. */
   private position: number | undefined;
 
+  private readonly slider: HTMLInputElement;
+  private readonly label: HTMLOutputElement;
+  private readonly backToNow: HTMLButtonElement;
+  private readonly onChange: (at: StoredEvent<unknown> | 'start' | 'now') => void;
+
   constructor(
-    private readonly slider: HTMLInputElement,
-    private readonly label: HTMLOutputElement,
-    private readonly backToNow: HTMLButtonElement,
-    private readonly onChange: (at: StoredEvent<unknown> | 'start' | 'now') => void,
+    slider: HTMLInputElement,
+    label: HTMLOutputElement,
+    backToNow: HTMLButtonElement,
+    onChange: (at: StoredEvent<unknown> | 'start' | 'now') => void,
   ) {
+    this.slider = slider;
+    this.label = label;
+    this.backToNow = backToNow;
+    this.onChange = onChange;
     slider.addEventListener('input', () => this.moveTo(Number(slider.value)));
     backToNow.addEventListener('click', () => {
       this.moveTo(this.events.length);

@@ -85,7 +85,10 @@ class App {
   private readonly history: HistoryView;
   private readonly actions: BoardActions;
 
-  constructor(private readonly store: EventStore<unknown>) {
+  private readonly store: EventStore<unknown>;
+
+  constructor(store: EventStore<unknown>) {
+    this.store = store;
     this.sync = new SyncLink(store, db);
     this.activity = new ActivityView(
       byId('activity-list'),

@@ -45,10 +45,13 @@ export class SyncLink {
   private trusted = false;
   private readonly listeners = new Set<(view: SyncView) => void>();
 
-  constructor(
-    private readonly store: EventStore<unknown>,
-    private readonly db: string,
-  ) {}
+  private readonly store: EventStore<unknown>;
+  private readonly db: string;
+
+  constructor(store: EventStore<unknown>, db: string) {
+    this.store = store;
+    this.db = db;
+  }
 
   start(): void {
     this.store.sync.on('status', (status) => {

@@ -1,6 +1,6 @@
 /**
- * connectStore(): the main thread's EventStore, served by a worker (chronicle/worker) through
- * comlink. Same interface as openStore, plus what only the page can know or do: the worker's
+ * connectStore(): the main thread's EventStore, served by a worker (@chronicle-es/store/worker)
+ * through comlink. Same interface as openStore, plus what only the page can know or do: the worker's
  * status (storage closed by another tab, sync leadership) and persistent storage.
  *
  * Invariants:
@@ -180,10 +180,12 @@ class Client<E> implements ConnectedStore<E> {
   private readonly statusListeners = new Set<(status: HostStatus) => void>();
   private readonly syncListeners = new Set<(status: SyncStatus) => void>();
 
-  constructor(
-    private readonly remote: Remote<StoreEndpoint>,
-    private readonly dispose: () => void,
-  ) {
+  private readonly remote: Remote<StoreEndpoint>;
+  private readonly dispose: () => void;
+
+  constructor(remote: Remote<StoreEndpoint>, dispose: () => void) {
+    this.remote = remote;
+    this.dispose = dispose;
     this.worker = {
       status: () => ({ ...this.hostStatus }),
       on: (_event, listener) => {

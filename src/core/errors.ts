@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'LIMIT_EXCEEDED'
-  | 'TRANSPORT';
+  | 'TRANSPORT'
+  | 'MISSING_DEPENDENCY';
 
 /** Fields that every error carries across a worker or network boundary. */
 export interface SerializedError {
@@ -174,6 +175,24 @@ export class SyncError extends ChronicleError {
   ) {
     super(code, message, details);
     this.name = 'SyncError';
+  }
+}
+
+/**
+ * A server module needs an optional peer dependency of the package (better-sqlite3, pg, ws,
+ * jose) that the app has not installed. `dependency` is the package to install.
+ */
+export class MissingDependencyError extends ChronicleError {
+  readonly dependency: string;
+
+  constructor(dependency: string, neededBy: string) {
+    super(
+      'MISSING_DEPENDENCY',
+      `${neededBy} needs the package "${dependency}", an optional peer dependency of @chronicle-es/store: install it with \`npm install ${dependency}\``,
+      { dependency, neededBy },
+    );
+    this.name = 'MissingDependencyError';
+    this.dependency = dependency;
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The `chronicle-server` command: a sync server on a SQLite file.
  *
- *   npx tsx src/server/cli.ts --port 8787 --host 127.0.0.1 --data ./data/chronicle.sqlite --secret s3cret
+ *   npx chronicle-server --port 8787 --host 127.0.0.1 --data ./data/chronicle.sqlite --secret s3cret
  *
  * Flags win over environment variables: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA,
  * CHRONICLE_SECRET, CHRONICLE_ORIGINS (comma-separated).
@@ -11,8 +11,7 @@
  *    on any other host the command refuses to start.
  * 2. SIGTERM and SIGINT shut down gracefully (server.ts invariant 4); a second signal exits at once.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { postgresStorage } from './postgres.ts';
@@ -105,9 +104,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
         '*** Allowed on a loopback address only, for development.                   ***\n\n',
     );
   }
-  if (config.postgres === undefined && config.data !== ':memory:') {
-    mkdirSync(dirname(resolve(config.data)), { recursive: true });
-  }
   const server = await createSyncServer({
     port: config.port,
     host: config.host,
@@ -136,9 +132,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   process.on('SIGINT', stop);
 }
 
-const invokedDirectly =
-  process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
-if (invokedDirectly) {
+/** Runs the command with the process's arguments and environment; a failure exits with 1. */
+export function runCli(): void {
   main(process.argv.slice(2), process.env).catch((error: unknown) => {
     process.stderr.write(
       `chronicle-server: ${error instanceof Error ? error.message : String(error)}\n`,
@@ -146,3 +141,9 @@ if (invokedDirectly) {
     process.exit(1);
   });
 }
+
+// `tsx src/server/cli.ts` (npm run server) and `node dist/src/server/cli.js`; the installed
+// command goes through bin.ts, since npm's link makes argv[1] a path other than this module's.
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
+if (invokedDirectly) runCli();

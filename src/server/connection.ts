@@ -27,7 +27,7 @@
  * 7. The session hears of new records once a whole group commit is in the storage's recent
  *    records: live tail reads memory, and every connection reads the same record objects.
  */
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { jsonDepthExceeds } from '../core/json.ts';
@@ -73,7 +73,10 @@ export class Connection {
   private ackedPos = 0;
   private waitingSince: number | undefined;
 
-  constructor(private readonly ctx: ConnectionContext) {
+  private readonly ctx: ConnectionContext;
+
+  constructor(ctx: ConnectionContext) {
+    this.ctx = ctx;
     this.ws = ctx.ws;
     this.claims = ctx.claims;
     this.opened = ctx.now();
@@ -168,7 +171,7 @@ export class Connection {
     this.session.close();
     if (this.ending) return;
     this.ending = true;
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) {
       this.ws.close(code, reason.slice(0, 120));
     }
     this.graceTimer = setTimeout(() => this.ws.terminate(), this.ctx.limits.closeGraceMs);
@@ -177,7 +180,7 @@ export class Connection {
 
   /** Resolves when the socket is closed. */
   closed(): Promise<void> {
-    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    if (this.ws.readyState === this.ws.CLOSED) return Promise.resolve();
     return new Promise((resolve) => this.ws.once('close', () => resolve()));
   }
 
@@ -211,7 +214,7 @@ export class Connection {
   }
 
   private send(text: string): void {
-    if (this.ws.readyState !== WebSocket.OPEN) throw new Error('the connection is closed');
+    if (this.ws.readyState !== this.ws.OPEN) throw new Error('the connection is closed');
     // Encoded once here: ws would measure a string, then encode it while framing.
     const data = Buffer.from(text, 'utf8');
     this.ws.send(data, { binary: false });
@@ -235,7 +238,7 @@ export class Connection {
   private refuse(code: SyncErrorCode, message: string, closeCode: number): void {
     if (this.ending) return;
     this.ctx.metrics.error(code);
-    if (this.ws.readyState === WebSocket.OPEN) {
+    if (this.ws.readyState === this.ws.OPEN) {
       this.ws.send(JSON.stringify({ type: 'error', code, message, fatal: true }));
     }
     this.end(closeCode, `${code}: ${message}`);

@@ -23,14 +23,20 @@ interface Piece {
 export class GroupCommit {
   private pending: Piece[] = [];
 
+  private readonly transaction: (run: () => void) => void;
+  private readonly failure: (error: unknown) => unknown;
+
   /**
    * @param transaction runs its argument inside one transaction and commits (throws if it cannot)
    * @param failure turns a failed commit's error into what each piece rejects with
    */
   constructor(
-    private readonly transaction: (run: () => void) => void,
-    private readonly failure: (error: unknown) => unknown = (error) => error,
-  ) {}
+    transaction: (run: () => void) => void,
+    failure: (error: unknown) => unknown = (error) => error,
+  ) {
+    this.transaction = transaction;
+    this.failure = failure;
+  }
 
   /** Runs `work` (itself a transaction: a savepoint here) in the next group (invariant 2). */
   run<T>(work: () => T, committed: (result: T) => void = () => {}): Promise<T> {

@@ -1,7 +1,9 @@
 /**
- * `chronicle/server`: the Node sync server. A server is a peer that persists: it runs the same
- * sync session as a client, over one log per space.
+ * `@chronicle-es/store/server`: the Node sync server. A server is a peer that persists: it runs
+ * the same sync session as a client, over one log per space. Its drivers (better-sqlite3, pg, ws)
+ * are optional peer dependencies, loaded when first used (peers.ts).
  */
+export { MissingDependencyError } from '../core/errors.ts';
 export {
   createToken,
   type Scope,
@@ -10,10 +12,9 @@ export {
   verifyToken,
 } from './auth.ts';
 export type { AppTokenVerifier, AuthOptions } from './authenticator.ts';
-export {
-  type JwtAuthOptions,
-  MissingJoseError,
-  type VerifiedClaims,
+export type {
+  JwtAuthOptions,
+  VerifiedClaims,
 } from './jwt.ts';
 export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.ts';
 export { type LogEntry, type ServerLogger, silentLogger, stderrLogger } from './metrics.ts';

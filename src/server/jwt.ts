@@ -23,12 +23,14 @@
  *    token's fault: 'keys-unavailable' (the server answers 503).
  */
 import type { KeyObject } from 'node:crypto';
-import { ChronicleError, SyncError } from '../core/errors.ts';
+import type * as JoseModule from 'jose';
+import type { JWK, JWTPayload } from 'jose';
+import { MissingDependencyError, SyncError } from '../core/errors.ts';
 import { MAX_SUBJECT_LENGTH, MAX_TOKEN_LENGTH, type Scope } from './auth.ts';
+import { loadJose as loadJosePeer } from './peers.ts';
 import { isValidSpaceName } from './storage.ts';
 
-type Jose = typeof import('jose');
-type JWTPayload = import('jose').JWTPayload;
+type Jose = typeof JoseModule;
 
 /** What a verified token grants: the space, the subject, the scope, and when it ends. */
 export interface VerifiedClaims {
@@ -74,7 +76,9 @@ function unauthorized(reason: string, message: string): SyncError {
 }
 
 /** Loads jose (invariant 1); `load` is a test seam. */
-export async function loadJose(load: () => Promise<Jose> = () => import('jose')): Promise<Jose> {
+export async function loadJose(
+  load: () => Promise<Jose> = async () => loadJosePeer(),
+): Promise<Jose> {
   try {
     return await load();
   } catch (error) {
@@ -84,21 +88,7 @@ export async function loadJose(load: () => Promise<Jose> = () => import('jose'))
       typeof message === 'string' &&
       /['"]jose['"]/.test(message);
     if (!missing) throw error;
-    throw new MissingJoseError();
-  }
-}
-
-/** jose is not installed (invariant 1). */
-export class MissingJoseError extends ChronicleError {
-  readonly dependency = 'jose';
-  constructor() {
-    // The code is MISSING_DEPENDENCY: the error catalogue's code for a missing optional peer.
-    super(
-      'MISSING_DEPENDENCY' as ChronicleError['code'],
-      'createSyncServer({ auth: { jwt } }) needs the package "jose", an optional peer dependency: install it with `npm install jose`',
-      { dependency: 'jose' },
-    );
-    this.name = 'MissingDependencyError';
+    throw new MissingDependencyError('jose', 'createSyncServer({ auth: { jwt } })');
   }
 }
 
@@ -205,7 +195,7 @@ export async function jwtVerifier(
   } else if (typeof options.key === 'string') {
     key = await lib.importSPKI(options.key, algorithms[0]!);
   } else if (options.key !== undefined && 'kty' in options.key) {
-    key = await lib.importJWK(options.key as import('jose').JWK, algorithms[0]);
+    key = await lib.importJWK(options.key as JWK, algorithms[0]);
   } else {
     key = options.key as KeyObject | CryptoKey;
   }

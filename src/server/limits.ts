@@ -104,11 +104,12 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
 
-  constructor(
-    private readonly rate: number,
-    private readonly burst: number,
-    now: number,
-  ) {
+  private readonly rate: number;
+  private readonly burst: number;
+
+  constructor(rate: number, burst: number, now: number) {
+    this.rate = rate;
+    this.burst = burst;
     this.tokens = burst;
     this.last = now;
   }

@@ -18,10 +18,10 @@
  * each other instead of deadlocking.
  */
 import type { PoolClient } from 'pg';
-import pg from 'pg';
 import { resolveCopies, slotOf } from '../core/copies.ts';
 import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
+import { loadPg } from './peers.ts';
 import type { Outcome } from './postgres-group-commit.ts';
 import { type EventRow, eventOfRow, storageError } from './postgres-rows.ts';
 import { channelOf, inTransaction } from './postgres-schema.ts';
@@ -55,7 +55,7 @@ export async function writeGroup(
     return await inTransaction(c, () => writeAll(c, context, pieces, false));
   } catch (error) {
     // Only a statement the database refused leaves the connection fit for a second attempt.
-    if (pieces.length === 1 || !(error instanceof pg.DatabaseError)) throw error;
+    if (pieces.length === 1 || !(error instanceof loadPg().DatabaseError)) throw error;
   }
   return inTransaction(c, () => writeAll(c, context, pieces, true));
 }
@@ -141,7 +141,7 @@ async function writeAll(
         await c.query('RELEASE SAVEPOINT ingest');
         outcomes.push({ ok: true, value: p.result });
       } catch (error) {
-        if (!(error instanceof pg.DatabaseError)) throw error;
+        if (!(error instanceof loadPg().DatabaseError)) throw error;
         await c.query('ROLLBACK TO SAVEPOINT ingest');
         p.undo();
         outcomes.push({ ok: false, error: storageError('ingest', error) });

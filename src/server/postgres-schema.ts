@@ -16,8 +16,9 @@
  *    appends whose notification was lost are still announced (by reading the heads again).
  */
 
+import type pg from 'pg';
 import type { PoolClient } from 'pg';
-import pg from 'pg';
+import { loadPg } from './peers.ts';
 
 /** The layout this code writes and reads. */
 export const SCHEMA_VERSION = 1;
@@ -148,12 +149,22 @@ export class AppendListener {
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
+  private readonly config: pg.ClientConfig;
+  private readonly channel: string;
+  private readonly onNotice: (notice: AppendNotice) => void;
+  private readonly onReconnect: () => void;
+
   constructor(
-    private readonly config: pg.ClientConfig,
-    private readonly channel: string,
-    private readonly onNotice: (notice: AppendNotice) => void,
-    private readonly onReconnect: () => void,
-  ) {}
+    config: pg.ClientConfig,
+    channel: string,
+    onNotice: (notice: AppendNotice) => void,
+    onReconnect: () => void,
+  ) {
+    this.config = config;
+    this.channel = channel;
+    this.onNotice = onNotice;
+    this.onReconnect = onReconnect;
+  }
 
   /** Connects and listens; rejects if the first connection fails. */
   async start(): Promise<void> {
@@ -161,7 +172,7 @@ export class AppendListener {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client(this.config);
+    const client = new (loadPg().Client)(this.config);
     // An error on an idle listening connection must not crash the process: reconnect instead.
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));

@@ -53,13 +53,22 @@ export class PostgresSpaceLog implements SpaceLog {
   /** The space's name as stored (invariant 9). */
   private readonly k: string;
 
+  private readonly storage: PostgresDatabase;
+  readonly space: string;
+  readonly replicaId: string;
+  private readonly epochId: string;
+
   constructor(
-    private readonly storage: PostgresDatabase,
-    readonly space: string,
-    readonly replicaId: string,
-    private readonly epochId: string,
+    storage: PostgresDatabase,
+    space: string,
+    replicaId: string,
+    epochId: string,
     head: number,
   ) {
+    this.storage = storage;
+    this.space = space;
+    this.replicaId = replicaId;
+    this.epochId = epochId;
     this.s = storage.schema;
     this.recent = new RecentRecords(storage.recentBudget);
     this.k = key(space);

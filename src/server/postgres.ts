@@ -40,11 +40,12 @@
  *    the ingests handed over before it commit.
  */
 import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import type { PoolClient } from 'pg';
-import pg from 'pg';
 import { StorageError } from '../core/errors.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
+import { loadPg } from './peers.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
 import { type IngestPiece, writeGroup } from './postgres-ingest.ts';
 import { key, storageError } from './postgres-rows.ts';
@@ -107,6 +108,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   private shutting: Promise<void> | undefined;
 
   constructor(connectionString: string, options: PostgresStorageOptions) {
+    const { Pool } = loadPg();
     this.schema = options.schema ?? 'chronicle';
     if (!isValidSchemaName(this.schema)) {
       throw new StorageError('STORAGE', `invalid schema name ${JSON.stringify(this.schema)}`);
@@ -122,7 +124,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
       options: '-c synchronous_commit=on',
       application_name: 'chronicle',
     };
-    this.pool = new pg.Pool({ ...config, max: options.poolSize ?? 10 });
+    this.pool = new Pool({ ...config, max: options.poolSize ?? 10 });
     // An idle pooled connection that dies emits here; the next query reports the failure.
     this.pool.on('error', () => {});
     this.listener = new AppendListener(
@@ -181,7 +183,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     } catch (error) {
       // A query PostgreSQL refused leaves the connection usable; anything else (a lost
       // connection, a failed ROLLBACK) may not, and such a connection is not pooled again.
-      broken = !(error instanceof pg.DatabaseError);
+      broken = !(error instanceof loadPg().DatabaseError);
       throw storageError(operation, error);
     } finally {
       client.release(broken);

@@ -36,8 +36,11 @@ export function recordBytes(record: LocalRecord): number {
 export class RecentBudget {
   used = 0;
   readonly caches = new Set<RecentRecords>();
+  readonly limitBytes: number;
 
-  constructor(readonly limitBytes = RECENT_BYTES) {}
+  constructor(limitBytes = RECENT_BYTES) {
+    this.limitBytes = limitBytes;
+  }
 
   /** Invariant 3: trims the caches above an even share until the budget has room again. */
   evict(adding: RecentRecords, keepLast: number): void {
@@ -58,8 +61,11 @@ export class RecentRecords {
   /** Estimated bytes of the records kept. */
   bytes = 0;
 
+  private readonly budget: RecentBudget;
+
   /** `budget`: the storage's, shared by all its spaces (invariant 3). */
-  constructor(private readonly budget: RecentBudget) {
+  constructor(budget: RecentBudget) {
+    this.budget = budget;
     budget.caches.add(this);
   }
 

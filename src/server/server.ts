@@ -19,7 +19,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
 import { SyncError } from '../core/errors.ts';
 import { CloseCode } from '../sync/protocol.ts';
 import { type AuthOptions, DEFAULT_SPACE, makeAuthenticator } from './authenticator.ts';
@@ -33,6 +32,7 @@ import {
   ServerMetrics,
   stderrLogger,
 } from './metrics.ts';
+import { loadWs } from './peers.ts';
 import type { ServerStorage } from './storage.ts';
 
 export { DEFAULT_SPACE };
@@ -100,6 +100,7 @@ function urlOf(http: Server, path: string | undefined): { url: string; port: num
  * const sync = await createSyncServer({ server: http, path: '/sync', storage, auth: { jwt: { jwksUrl } } });
  */
 export async function createSyncServer(options: SyncServerOptions): Promise<SyncServer> {
+  const { WebSocketServer } = loadWs();
   const limits = resolveLimits(options.limits);
   const now = options.now ?? Date.now;
   const log = makeLog(options.log ?? stderrLogger);

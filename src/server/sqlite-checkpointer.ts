@@ -61,14 +61,14 @@ export class SqliteCheckpointer {
   /** The last error a checkpoint reported, if any (kept for diagnostics; never thrown). */
   lastError: string | undefined;
 
+  private readonly setWriterThreshold: (pages: number) => void;
+
   /**
    * @param path the database file (not `:memory:`: there is no WAL to checkpoint there)
    * @param setWriterThreshold sets the writer connection's `wal_autocheckpoint` (invariant 3)
    */
-  constructor(
-    path: string,
-    private readonly setWriterThreshold: (pages: number) => void,
-  ) {
+  constructor(path: string, setWriterThreshold: (pages: number) => void) {
+    this.setWriterThreshold = setWriterThreshold;
     try {
       const driver = createRequire(import.meta.url).resolve('better-sqlite3');
       this.worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { driver, path } });

@@ -61,7 +61,26 @@ export function createSlotIndex(db: Database.Database): boolean {
   }
 }
 
-export function prepareAll(db: Database.Database) {
+type Statement<Params extends unknown[], Row = unknown> = Database.Statement<Params, Row>;
+
+/** The statements of one database, prepared once (named, so declarations can spell them). */
+export interface Statements {
+  getSpace: Statement<[string], { replica: string; epoch: string; head: number }>;
+  insertSpace: Statement<[string, string, string]>;
+  getHead: Statement<[string], { head: number }>;
+  setHead: Statement<[number, string]>;
+  deleteAtPos: Statement<[string, number]>;
+  readByPos: Statement<[string, number, number], StoredRow>;
+  idAtPos: Statement<[string, number], { id: string }>;
+  getCheckpoint: Statement<[string, string], { checkpoint: string }>;
+  setCheckpoint: Statement<[string, string, string]>;
+  syncNormal: Statement<unknown[]>;
+  syncFull: Statement<unknown[]>;
+  getOwner: Statement<[string, string], { sub: string }>;
+  insertOwner: Statement<[string, string, string]>;
+}
+
+export function prepareAll(db: Database.Database): Statements {
   return {
     getSpace: db.prepare<[string], { replica: string; epoch: string; head: number }>(
       'SELECT replica, epoch, head FROM spaces WHERE space = ?',
@@ -94,5 +113,3 @@ export function prepareAll(db: Database.Database) {
     ),
   };
 }
-
-export type Statements = ReturnType<typeof prepareAll>;

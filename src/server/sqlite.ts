@@ -33,8 +33,12 @@
  *    is written again with the lookup: the index, not the shortcut, keeps ids unique.
  * 9. WAL checkpoints run on a thread of their own after commits (sqlite-checkpointer.ts), not in
  *    the commits of ingests; the writer checkpoints by itself only past a bound.
+ * 10. The database file's folder is created when missing, so `sqliteStorage('./data/x.sqlite')`
+ *    works on a fresh checkout; an in-memory (':memory:') or temporary ('') database has none.
  */
-import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type Database from 'better-sqlite3';
 import { type LostCopy, resolveCopies, slotOf } from '../core/copies.ts';
 import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
@@ -43,6 +47,7 @@ import { ReplicaId } from '../core/ids.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { GroupCommit } from './group-commit.ts';
+import { loadSqlite } from './peers.ts';
 import { RecentBudget, RecentRecords } from './recent-records.ts';
 import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
 import { eventOfRow, heldById, heldBySlot, insertRows, storedBody } from './sqlite-rows.ts';
@@ -150,14 +155,25 @@ class SqliteSpaceLog implements SpaceLog {
   private readonly ingestTx: (events: StoredEventRecord[]) => Written;
   private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
 
+  private readonly storage: SqliteServerStorage;
+  private readonly st: Statements;
+  readonly space: string;
+  readonly replicaId: string;
+  private readonly epochId: string;
+
   constructor(
-    private readonly storage: SqliteServerStorage,
+    storage: SqliteServerStorage,
     db: Database.Database,
-    private readonly st: Statements,
-    readonly space: string,
-    readonly replicaId: string,
-    private readonly epochId: string,
+    st: Statements,
+    space: string,
+    replicaId: string,
+    epochId: string,
   ) {
+    this.storage = storage;
+    this.st = st;
+    this.space = space;
+    this.replicaId = replicaId;
+    this.epochId = epochId;
     this.recent = new RecentRecords(storage.recentBudget);
     // Invariant 8: written first without looking ids up; a held id fails the unique index, the
     // savepoint rolls back, and the batch is written again with the lookup.
@@ -305,8 +321,11 @@ class SqliteServerStorage implements ServerStorage {
     this.now = options.now ?? Date.now;
     this.maxClockDriftMs = options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
     this.recentBudget = new RecentBudget(options.recentCacheBytes);
+    const Sqlite = loadSqlite();
+    const inFile = path !== '' && path !== ':memory:';
     try {
-      this.db = new Database(path);
+      if (inFile) mkdirSync(dirname(resolve(path)), { recursive: true }); // invariant 10
+      this.db = new Sqlite(path);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
@@ -326,7 +345,7 @@ class SqliteServerStorage implements ServerStorage {
         },
         (error) => storageError('ingest', error),
       );
-      if (path !== '' && path !== ':memory:') {
+      if (inFile) {
         this.checkpointer = new SqliteCheckpointer(path, (pages) => {
           this.db.pragma(`wal_autocheckpoint = ${pages}`);
         });

@@ -22,19 +22,23 @@ type Db = IDBPDatabase<ChronicleSchema>;
 
 function noop(): void {}
 
+interface ConnectionSettings {
+  dbName: string;
+  durability: Durability;
+  onExternalClose: OpenOptions['onExternalClose'];
+}
+
 export class IdbConnection {
   private closedReason: ClosedReason | undefined;
   private readonly listeners = new Set<(headPos: number) => void>();
   private readonly channel: BroadcastChannel | undefined;
 
-  constructor(
-    readonly db: Db,
-    private readonly settings: {
-      dbName: string;
-      durability: Durability;
-      onExternalClose: OpenOptions['onExternalClose'];
-    },
-  ) {
+  readonly db: Db;
+  private readonly settings: ConnectionSettings;
+
+  constructor(db: Db, settings: ConnectionSettings) {
+    this.db = db;
+    this.settings = settings;
     db.addEventListener('versionchange', (event) => {
       this.closeFromOutside(event.newVersion === null ? 'deleted' : 'versionchange');
     });

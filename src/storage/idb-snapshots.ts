@@ -8,7 +8,11 @@ import type { IdbConnection } from './idb-connection.ts';
 
 /** One handle's snapshot reads and writes, through its connection (failures translated). */
 export class IdbSnapshots {
-  constructor(private readonly conn: IdbConnection) {}
+  private readonly conn: IdbConnection;
+
+  constructor(conn: IdbConnection) {
+    this.conn = conn;
+  }
 
   async put(snapshot: SnapshotRecord): Promise<void> {
     // Snapshots are a cache derived from the log: losing the last one on an OS crash costs a

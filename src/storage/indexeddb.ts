@@ -125,12 +125,15 @@ function countOf(limit: number): number {
 class IdbEventLog implements EventLog {
   private readonly snapshots: IdbSnapshots;
 
-  constructor(
-    private readonly conn: IdbConnection,
-    /** As last read: a transaction reads it again (core/append.ts invariant 8). */
-    public replicaId: ReplicaId,
-    readonly epoch: string,
-  ) {
+  private readonly conn: IdbConnection;
+  /** As last read: a transaction reads it again (core/append.ts invariant 8). */
+  replicaId: ReplicaId;
+  readonly epoch: string;
+
+  constructor(conn: IdbConnection, replicaId: ReplicaId, epoch: string) {
+    this.conn = conn;
+    this.replicaId = replicaId;
+    this.epoch = epoch;
     this.snapshots = new IdbSnapshots(conn);
   }
 

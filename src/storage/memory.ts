@@ -60,7 +60,11 @@ class MemoryEventLog implements EventLog {
   private closed = false;
   private readonly listeners = new Set<(headPos: number) => void>();
 
-  constructor(private readonly db: MemoryDatabase) {}
+  private readonly db: MemoryDatabase;
+
+  constructor(db: MemoryDatabase) {
+    this.db = db;
+  }
 
   get replicaId(): ReplicaId {
     return this.db.replicaId;

@@ -31,11 +31,14 @@ function parse(value: JsonValue | undefined): Map<string, number> {
 export class AppendLimit {
   private learnt: Promise<Map<string, number>> | undefined;
 
-  constructor(
-    private readonly log: EventLog,
-    /** The store's own limits.maxEventBytes. */
-    private readonly own: number,
-  ) {}
+  private readonly log: EventLog;
+  /** The store's own limits.maxEventBytes. */
+  private readonly own: number;
+
+  constructor(log: EventLog, own: number) {
+    this.log = log;
+    this.own = own;
+  }
 
   /** The largest data + meta an append may hold now, in UTF-8 bytes of JSON. */
   async maxEventBytes(): Promise<number> {

@@ -24,10 +24,13 @@ export class ChangeFeed {
   private readonly listeners = new Set<FeedListener>();
   private readonly headListeners = new Set<(head: number) => void>();
 
-  constructor(
-    private readonly log: EventLog,
-    private readonly onError: (error: unknown) => void,
-  ) {}
+  private readonly log: EventLog;
+  private readonly onError: (error: unknown) => void;
+
+  constructor(log: EventLog, onError: (error: unknown) => void) {
+    this.log = log;
+    this.onError = onError;
+  }
 
   /** Starts delivering what is written after `head`, the head position read at open. */
   start(head: number): void {

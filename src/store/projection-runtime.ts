@@ -59,17 +59,26 @@ export class ProjectionRuntime {
     return this.changes;
   }
 
+  readonly projection: Projection;
+  private readonly log: EventLog;
+  private readonly upcast: UpcastFn;
+  private readonly gate: WriteGate;
+
   /**
    * `openHead`: the head position the store reads once at open, for its change feed and every
    * runtime (invariant 8).
    */
   constructor(
-    readonly projection: Projection,
-    private readonly log: EventLog,
-    private readonly upcast: UpcastFn,
+    projection: Projection,
+    log: EventLog,
+    upcast: UpcastFn,
     openHead: Promise<number>,
-    private readonly gate: WriteGate,
+    gate: WriteGate,
   ) {
+    this.projection = projection;
+    this.log = log;
+    this.upcast = upcast;
+    this.gate = gate;
     // Invariant 8: the first state() of a freshly opened store (the page's first paint) finds
     // the snapshot loaded and its tail folded, instead of starting six reads in a row. Without
     // a snapshot, nothing is folded ahead: a full replay waits until someone asks for it.

@@ -110,10 +110,10 @@ class Store<E> implements EventStore<E> {
   private resolveOpenHead!: (head: Promise<number>) => void;
   private readonly unsubscribeRemote: () => void;
 
-  constructor(
-    private readonly log: EventLog,
-    options: StoreOptions<E>,
-  ) {
+  private readonly log: EventLog;
+
+  constructor(log: EventLog, options: StoreOptions<E>) {
+    this.log = log;
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
     this.upcast = makeUpcast(options.upcasters ?? []);

@@ -18,10 +18,13 @@ export class ProjectionWatchers {
   private computing = false;
   private dirty = false;
 
-  constructor(
-    private readonly runtime: ProjectionRuntime,
-    private readonly onError: (error: unknown) => void,
-  ) {}
+  private readonly runtime: ProjectionRuntime;
+  private readonly onError: (error: unknown) => void;
+
+  constructor(runtime: ProjectionRuntime, onError: (error: unknown) => void) {
+    this.runtime = runtime;
+    this.onError = onError;
+  }
 
   get size(): number {
     return this.listeners.size;

@@ -36,10 +36,13 @@ export class ClockHold {
   /** Own events in the batches in flight, by id, with their seq (what a refusal names). */
   private readonly ownInFlight = new Map<string, number>();
 
-  constructor(
-    private readonly now: () => number,
-    private readonly schedule: Schedule = defaultSchedule,
-  ) {}
+  private readonly now: () => number;
+  private readonly schedule: Schedule;
+
+  constructor(now: () => number, schedule: Schedule = defaultSchedule) {
+    this.now = now;
+    this.schedule = schedule;
+  }
 
   /** The peer's clock from its hello: `aheadMs` ahead of ours (invariant 1). */
   setPeer(peer: { server: boolean; aheadMs: number; toleranceMs: number | undefined }): void {

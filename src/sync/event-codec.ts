@@ -100,22 +100,25 @@ export class BatchShapeError extends Error {}
 
 /** An event's data + meta are over the receiver's maxEventBytes (the session's LIMIT_EXCEEDED). */
 export class EventTooLargeError extends ValidationError {
-  constructor(
-    path: string,
-    readonly bytes: number,
-    readonly limit: number,
-  ) {
+  readonly bytes: number;
+  readonly limit: number;
+
+  constructor(path: string, bytes: number, limit: number) {
     super(path, `encoded size ${bytes} bytes is over the limit of ${limit}`);
+    this.bytes = bytes;
+    this.limit = limit;
   }
 }
 
 /** One event of the batch failed validation: the session's VALIDATION, naming the event. */
 export class BatchEventError extends Error {
-  constructor(
-    readonly error: ValidationError,
-    readonly eventId: string | undefined,
-  ) {
+  readonly error: ValidationError;
+  readonly eventId: string | undefined;
+
+  constructor(error: ValidationError, eventId: string | undefined) {
     super(error.message);
+    this.error = error;
+    this.eventId = eventId;
   }
 }
 

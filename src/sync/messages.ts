@@ -56,13 +56,20 @@ export type ParseResult =
 export const MAX_ERROR_TEXT = 1024;
 
 class Bad extends Error {
+  readonly code: SyncErrorCode;
+  readonly eventId: string | undefined;
+  readonly batch: { from: number; to: number; reason: RefusalReason } | undefined;
+
   constructor(
-    readonly code: SyncErrorCode,
+    code: SyncErrorCode,
     message: string,
-    readonly eventId?: string,
-    readonly batch?: { from: number; to: number; reason: RefusalReason },
+    eventId?: string,
+    batch?: { from: number; to: number; reason: RefusalReason },
   ) {
     super(message);
+    this.code = code;
+    this.eventId = eventId;
+    this.batch = batch;
   }
 }
 

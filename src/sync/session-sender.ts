@@ -124,11 +124,12 @@ export class SessionSender {
   /** Events left out and reported this session (each is reported once). */
   private readonly reported = new Set<string>();
 
-  constructor(
-    private readonly options: PeerSessionOptions,
-    limits: SyncLimits,
-    private readonly host: SenderHost,
-  ) {
+  private readonly options: PeerSessionOptions;
+  private readonly host: SenderHost;
+
+  constructor(options: PeerSessionOptions, limits: SyncLimits, host: SenderHost) {
+    this.options = options;
+    this.host = host;
     this.limits = limits;
     this.clock = new ClockHold(() => options.now(), options.schedule);
   }

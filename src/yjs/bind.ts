@@ -124,11 +124,12 @@ class Binding implements YDocBinding {
   private sinceCache = 0;
   private caching = false;
 
-  constructor(
-    private readonly store: EventStore<unknown>,
-    private readonly stream: string,
-    options: BindYDocOptions,
-  ) {
+  private readonly store: EventStore<unknown>;
+  private readonly stream: string;
+
+  constructor(store: EventStore<unknown>, stream: string, options: BindYDocOptions) {
+    this.store = store;
+    this.stream = stream;
     this.doc = options.doc ?? new Y.Doc();
     this.snapshotEvery = options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     this.onError = options.onError ?? reportAsync;

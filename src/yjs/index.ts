@@ -1,9 +1,9 @@
 /**
- * chronicle/yjs: Yjs documents stored as event streams, with the audit trail, time travel and
- * sync of every other stream.
+ * @chronicle-es/store/yjs: Yjs documents stored as event streams, with the audit trail, time
+ * travel and sync of every other stream.
  *
  * @example
- * import { bindYDoc, docAt } from 'chronicle/yjs';
+ * import { bindYDoc, docAt } from '@chronicle-es/store/yjs';
  * const { doc, ready, destroy } = bindYDoc(store, 'card-1/notes');
  * await ready;
  * doc.getText('notes').insert(0, 'Hello');

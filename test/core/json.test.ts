@@ -62,10 +62,13 @@ function rejectionOf(value: unknown, path = 'value'): ValidationError {
 }
 
 class Point {
-  constructor(
-    readonly x: number,
-    readonly y: number,
-  ) {}
+  readonly x: number;
+  readonly y: number;
+
+  constructor(x: number, y: number) {
+    this.x = x;
+    this.y = y;
+  }
 }
 
 describe('assertJsonValue', () => {

@@ -183,7 +183,11 @@ class Simulator {
   rebasesFromSnapshot = 0;
   private sinceSnapshot = 0;
 
-  constructor(private readonly snapshotEvery: number) {}
+  private readonly snapshotEvery: number;
+
+  constructor(snapshotEvery: number) {
+    this.snapshotEvery = snapshotEvery;
+  }
 
   receive(cursors: string[]): void {
     this.log.push(...cursors);

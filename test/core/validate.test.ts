@@ -28,7 +28,11 @@ function validationErrorOf(fn: () => unknown): ValidationError {
 const ok = { type: 'ok', data: { fine: true } };
 
 class Money {
-  constructor(readonly cents: number) {}
+  readonly cents: number;
+
+  constructor(cents: number) {
+    this.cents = cents;
+  }
 }
 
 describe('validateAppend: values that are not JSON', () => {

@@ -90,7 +90,10 @@ export class RawClient {
   private waiters: { match: (m: Received) => boolean; resolve: (m: Received) => void }[] = [];
   private cursor = 0;
 
-  private constructor(readonly ws: WebSocket) {
+  readonly ws: WebSocket;
+
+  private constructor(ws: WebSocket) {
+    this.ws = ws;
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
@@ -175,10 +178,13 @@ export class ProtocolClient {
   pos = 0;
   serverHello!: Received;
 
-  private constructor(
-    readonly raw: RawClient,
-    readonly replica: string,
-  ) {}
+  readonly raw: RawClient;
+  readonly replica: string;
+
+  private constructor(raw: RawClient, replica: string) {
+    this.raw = raw;
+    this.replica = replica;
+  }
 
   static async connect(
     url: string,

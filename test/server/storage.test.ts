@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -146,8 +146,15 @@ describe('sqliteStorage', () => {
   });
 
   it('reports an unopenable path as STORAGE_UNAVAILABLE', () => {
-    expect(() => sqliteStorage('/nonexistent-dir/x/y.sqlite')).toThrow(
-      expect.objectContaining({ code: 'STORAGE_UNAVAILABLE' }),
-    );
+    // A missing folder is created (sqlite.ts invariant 10): a file where a folder should be is not.
+    const dir = mkdtempSync(join(tmpdir(), 'chronicle-unopenable-'));
+    try {
+      writeFileSync(join(dir, 'file'), '');
+      expect(() => sqliteStorage(join(dir, 'file', 'x', 'y.sqlite'))).toThrow(
+        expect.objectContaining({ code: 'STORAGE_UNAVAILABLE' }),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

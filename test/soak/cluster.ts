@@ -61,12 +61,16 @@ export class Cluster {
   readonly incarnations: IncarnationInfo[] = [];
   private readonly slots: Slot[];
 
-  private constructor(
-    readonly plan: SoakPlan,
-    readonly dir: string,
-    readonly proxy: FaultProxy,
-    readonly backoffMaxMs: number,
-  ) {
+  readonly plan: SoakPlan;
+  readonly dir: string;
+  readonly proxy: FaultProxy;
+  readonly backoffMaxMs: number;
+
+  private constructor(plan: SoakPlan, dir: string, proxy: FaultProxy, backoffMaxMs: number) {
+    this.plan = plan;
+    this.dir = dir;
+    this.proxy = proxy;
+    this.backoffMaxMs = backoffMaxMs;
     this.slots = plan.clients.map((c) => ({
       index: c.slot,
       incarnation: 0,

@@ -98,7 +98,10 @@ export class World {
   readonly history: string[] = [];
   private op = 0;
 
-  constructor(private readonly options: WorldOptions) {
+  private readonly options: WorldOptions;
+
+  constructor(options: WorldOptions) {
+    this.options = options;
     this.nodes = options.kinds.map((kind, index) => ({
       index,
       kind,

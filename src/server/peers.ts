@@ -1,0 +1,81 @@
+/**
+ * The server's optional peer dependencies: better-sqlite3 (sqliteStorage), pg (postgresStorage),
+ * ws (createSyncServer) and jose (JWT verification). A front-end install of the package has none
+ * of them, so no server module imports one at load time: each is loaded here when first needed.
+ *
+ * Invariants:
+ * 1. A peer that is not installed throws MissingDependencyError (code MISSING_DEPENDENCY) naming
+ *    the package to install; any other failure to load it (a missing dependency of the peer, a
+ *    native build for another Node version) is rethrown as it is, since installing the peer
+ *    again would not be the fix.
+ * 2. Peers load synchronously through require: sqliteStorage() and postgresStorage() return a
+ *    storage, not a promise, and fail at the call. better-sqlite3, pg and ws are CommonJS; jose
+ *    is an ES module without top-level await, which require loads on Node >= 20.19 (engines).
+ * 3. A peer is loaded once per process (require's own cache).
+ */
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+import type * as Jose from 'jose';
+import type Pg from 'pg';
+import type * as Ws from 'ws';
+import { MissingDependencyError } from '../core/errors.ts';
+
+export type PeerName = 'better-sqlite3' | 'pg' | 'ws' | 'jose';
+
+type Loader = (name: PeerName) => unknown;
+
+const nodeRequire = createRequire(import.meta.url);
+const requireLoader: Loader = (name) => nodeRequire(name);
+let loader: Loader = requireLoader;
+
+/**
+ * Test seam: load peers through `load` (a stand-in that throws as require does for a package
+ * that is not installed), or through require again when `load` is undefined.
+ */
+export function setPeerLoader(load: Loader | undefined): void {
+  loader = load ?? requireLoader;
+}
+
+/** Invariant 1: the error says the peer itself is missing, not something it requires. */
+function isMissing(error: unknown, name: PeerName): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (
+    (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') &&
+    typeof message === 'string' &&
+    (message.includes(`'${name}'`) || message.includes(`"${name}"`))
+  );
+}
+
+/**
+ * The module of the peer `name` (its CommonJS `module.exports`, or an ES module's namespace).
+ * `neededBy` names the API that needs it, for the error. `T` is the caller's view of its type:
+ * `requirePeer<typeof import('pg')>('pg', 'postgresStorage')`.
+ */
+export function requirePeer<T>(name: PeerName, neededBy: string): T {
+  try {
+    return loader(name) as T;
+  } catch (error) {
+    if (isMissing(error, name)) throw new MissingDependencyError(name, neededBy);
+    throw error;
+  }
+}
+
+/** better-sqlite3's Database class, for sqliteStorage. */
+export function loadSqlite(): typeof BetterSqlite3 {
+  return requirePeer<typeof BetterSqlite3>('better-sqlite3', 'sqliteStorage');
+}
+
+/** The pg module (Pool, Client, DatabaseError), for postgresStorage. */
+export function loadPg(): typeof Pg {
+  return requirePeer<typeof Pg>('pg', 'postgresStorage');
+}
+
+/** The ws module (WebSocketServer), for createSyncServer. */
+export function loadWs(): typeof Ws {
+  return requirePeer<typeof Ws>('ws', 'createSyncServer');
+}
+
+/** The jose module, for verifying standard JWTs (auth.ts). */
+export function loadJose(): typeof Jose {
+  return requirePeer<typeof Jose>('jose', 'JWT verification');
+}
