@@ -388,7 +388,8 @@ class Store<E> implements EventStore<E> {
     projection: ProjectionRef<E>,
     onProgress?: (done: number, total: number) => void,
   ): Promise<void> {
-    return this.guard(() => this.runtime(projection).rebuild(onProgress));
+    // async: an unknown projection rejects, like state() and query(), rather than throwing.
+    return this.guard(async () => this.runtime(projection).rebuild(onProgress));
   }
 
   conflicts(query: { stream?: string } = {}): Promise<Conflict<E>[]> {

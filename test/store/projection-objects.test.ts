@@ -96,6 +96,19 @@ describe('projection objects', () => {
     await store.close();
   });
 
+  it('rejects a rebuild of an unknown projection rather than throwing, by name or object', async () => {
+    const store = await seeded();
+    let byName: Promise<void> | undefined;
+    let byObject: Promise<void> | undefined;
+    expect(() => {
+      byName = store.rebuild('stranger');
+      byObject = store.rebuild(stranger);
+    }).not.toThrow();
+    expect(await rejection(byName!)).toBeInstanceOf(NotFoundError);
+    expect(await rejection(byObject!)).toBeInstanceOf(NotFoundError);
+    await store.close();
+  });
+
   it('names the projection, not the object, when its query is missing', async () => {
     const store = await seeded();
     // Loose queries: the names are not checked, so a missing one reaches the store.
