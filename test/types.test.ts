@@ -10,7 +10,7 @@ import {
   type StoredEvent,
 } from '../src/index.ts';
 
-type TodoEvent = { added: { title: string } };
+type TodoEvent = { added: { title: string }; removed: null };
 
 describe('public types', () => {
   it('carries the event type through append, read and subscribe', async () => {
@@ -18,7 +18,7 @@ describe('public types', () => {
     expectTypeOf(store).toEqualTypeOf<EventStore<TodoEvent>>();
     const stored = await store.append('s', { type: 'added', data: { title: 'x' } });
     expectTypeOf(stored).toEqualTypeOf<StoredEvent<TodoEvent>[]>();
-    expectTypeOf(stored[0]!.data).toEqualTypeOf<{ title: string }>();
+    expectTypeOf(stored[0]!.data).toEqualTypeOf<{ title: string } | null>();
     // @ts-expect-error data must be the data of an `added` event
     void store.append('s', { type: 'added', data: { nope: 1 } }).catch(() => {});
     expectTypeOf(store.read()).resolves.toEqualTypeOf<StoredEvent<TodoEvent>[]>();
@@ -31,7 +31,8 @@ describe('public types', () => {
       name: 'titles',
       version: 1,
       initial: (): string[] => [],
-      apply: (list, event: StoredEvent<TodoEvent>) => [...list, event.data.title],
+      apply: (list, event: StoredEvent<TodoEvent>) =>
+        event.type === 'added' ? [...list, event.data.title] : list,
       queries: {
         count: (list: string[]) => list.length,
         at: (list: string[], i: number) => list[i],

@@ -9,6 +9,8 @@
  *    `data` is unknown, as before events were typed. So does LooseEvents (Record<string, unknown>).
  * 3. LooseEvents<D> = Record<string, D> keeps one data type for every event type (what a data
  *    type passed as the store's type parameter meant before event maps).
+ * 4. A typed store, its results and options are assignable to the loose ones (EventStore<M> is an
+ *    EventStore); stores of two different maps are not assignable to each other.
  */
 
 export type JsonPrimitive = string | number | boolean | null;
@@ -27,11 +29,16 @@ export type LooseEvents<D = unknown> = Record<string, D>;
 /**
  * The event map E stands for (invariant 2). A primitive is no map (before event maps, E was the
  * data type): its only event type is this message, so that every append names the fix.
+ *
+ * Why the mapped copy of E: TypeScript measures an interface's variance in E with marker types,
+ * and E reached through `keyof` measures as contravariant, so EventStore<TodoEvents> would not be
+ * an EventStore (loose). A homomorphic mapped type with a `-?` modifier makes the measurement
+ * "unmeasurable", and the types are then compared by their structure (invariant 4).
  */
 export type EventsOf<E> = unknown extends E
   ? LooseEvents
   : [E] extends [object]
-    ? E
+    ? { [K in keyof E]-?: E[K] }
     : { 'E is an event map (type → data); for one data type on every type: LooseEvents<Data>': E };
 
 /** The event types of a map, as strings. */

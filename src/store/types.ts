@@ -2,7 +2,13 @@
  * The public shape of an event store: the same interface in-process (openStore) and on the main
  * thread through a worker (connectStore).
  */
-import type { ExpectedVersion, JsonValue, NewEvent, StoredEvent } from '../core/events.ts';
+import type {
+  EventType,
+  ExpectedVersion,
+  JsonValue,
+  NewEvent,
+  StoredEvent,
+} from '../core/events.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
 import type { SyncApi } from '../core/sync-types.ts';
 import type { Upcaster } from '../core/upcast.ts';
@@ -20,7 +26,8 @@ export interface StoreOptions<E = unknown> {
   /** Default: indexedDbStorage(name). Pass memoryStorage() for a non-persistent store. */
   storage?: StorageAdapter;
   projections?: readonly Projection<unknown, E>[];
-  upcasters?: readonly Upcaster[];
+  /** Their `type` is one of E's event types. */
+  upcasters?: readonly Upcaster<EventType<E>>[];
   /** Wall clock in ms, for tests. Default Date.now. */
   now?: () => number;
   /**

@@ -10,6 +10,7 @@ import {
   connectStore,
   defineProjection,
   type EventStore,
+  type JsonObject,
   type LooseEvents,
   memoryStorage,
   type NewEvent,
@@ -18,6 +19,7 @@ import {
   type ReceivedEvents,
   type StoredEvent,
   type StoredEventOf,
+  type StoreOptions,
 } from '../../src/index.ts';
 
 type TodoEvents = {
@@ -103,6 +105,32 @@ describe('typed events: append', () => {
     // @ts-expect-error exactOptionalPropertyTypes: meta is left out, never undefined
     await store.append('t', { type: 'TodoDone', data: { done: true }, meta: undefined });
     await store.close();
+  });
+});
+
+describe('typed events: upcasters and meta', () => {
+  it("checks an upcaster's type against the map; meta stays a JSON object", async () => {
+    const store = await openStore<TodoEvents>({
+      name: 'up',
+      storage: memoryStorage(),
+      upcasters: [{ type: 'TodoAdded', fromSchema: 1, up: (data) => data }],
+    });
+    const [e] = await store.append('t', {
+      type: 'TodoDone',
+      data: { done: true },
+      meta: { by: 'ann', tags: ['x'] },
+    });
+    expectTypeOf(e!.meta).toEqualTypeOf<JsonObject | undefined>();
+    const dated = { type: 'TodoDone', data: { done: true }, meta: { at: new Date() } } as const;
+    // @ts-expect-error meta is JSON, whatever the event type
+    await store.append('t', dated).catch(() => {});
+    await store.close();
+    void openStore<TodoEvents>({
+      name: 'up2',
+      storage: memoryStorage(),
+      // @ts-expect-error an upcaster for a type the map lacks
+      upcasters: [{ type: 'TodoAddd', fromSchema: 1, up: (data) => data }],
+    }).then((s) => s.close());
   });
 });
 
@@ -239,6 +267,20 @@ describe('typed events: loose mode', () => {
     expectTypeOf<StoredEvent<unknown>>().toEqualTypeOf<StoredEvent>();
     expectTypeOf<NewEvent<unknown>['type']>().toBeString();
     expectTypeOf<EventStore<unknown>>().toEqualTypeOf<EventStore>();
+  });
+});
+
+describe('typed events: assignability', () => {
+  it('lets a typed store, its results and its options go where loose ones are expected', () => {
+    // What bindYDoc, loose helpers and hooks take: EventStore (loose).
+    expectTypeOf<EventStore<TodoEvents>>().toExtend<EventStore>();
+    expectTypeOf<ConnectedStore<TodoEvents>>().toExtend<EventStore>();
+    expectTypeOf<Conflict<TodoEvents>>().toExtend<Conflict>();
+    expectTypeOf<ReceivedEvents<TodoEvents>>().toExtend<ReceivedEvents>();
+    expectTypeOf<StoreOptions<TodoEvents>>().toExtend<StoreOptions>();
+    expectTypeOf<Projection<number, TodoEvents>>().toExtend<Projection<number>>();
+    expectTypeOf<EventStore>().toExtend<EventStore<LooseEvents>>();
+    expectTypeOf<EventStore<TodoEvents>>().not.toExtend<EventStore<{ Paid: { amount: number } }>>();
   });
 });
 
