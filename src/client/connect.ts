@@ -246,11 +246,11 @@ class Client<E> implements ConnectedStore<E> {
     return this.call(() => this.remote.append(stream, loose, options) as Promise<StoredEvent<E>[]>);
   }
 
-  read(query?: ReadQuery): Promise<StoredEvent<E>[]> {
+  read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]> {
     return this.call(() => this.remote.read(query) as Promise<StoredEvent<E>[]>);
   }
 
-  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<E>> {
+  readSince(position: number, query?: ReceiveQuery<E>): Promise<ReceivedEvents<E>> {
     return this.call(() => this.remote.readSince(position, query) as Promise<ReceivedEvents<E>>);
   }
 
@@ -298,7 +298,7 @@ class Client<E> implements ConnectedStore<E> {
     );
   }
 
-  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void {
+  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery<E>): () => void {
     if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
     return this.listen(
       (guarded) =>

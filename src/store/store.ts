@@ -284,11 +284,11 @@ class Store<E> implements EventStore<E> {
     return records.map((r) => this.upcast(asPublic<E>(r.event)));
   }
 
-  read(query?: ReadQuery): Promise<StoredEvent<E>[]> {
+  read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]> {
     return this.guard(async () => this.present(await readWith(this.log, compileQuery(query))));
   }
 
-  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<E>> {
+  readSince(position: number, query?: ReceiveQuery<E>): Promise<ReceivedEvents<E>> {
     return this.guard(async () => {
       const q = compileReceive(position, query);
       const head = await this.log.headPos();
@@ -312,7 +312,7 @@ class Store<E> implements EventStore<E> {
     });
   }
 
-  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void {
+  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery<E>): () => void {
     if (this.closed) throw new StoreClosedError();
     if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
     if (query !== undefined) compileQuery(query);

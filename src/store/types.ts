@@ -54,9 +54,10 @@ export interface AppendOptions {
   expectedVersion?: ExpectedVersion;
 }
 
-export interface ReadQuery {
+export interface ReadQuery<E = unknown> {
   stream?: string;
-  types?: readonly string[];
+  /** Only events of these types (with an event map, its types). */
+  types?: readonly EventType<E>[];
   /** Only events after this cursor (from a StoredEvent); in reverse, before it. */
   after?: string;
   limit?: number;
@@ -68,7 +69,7 @@ export interface ReadQuery {
 }
 
 /** For subscribe: the filters of a ReadQuery that make sense for live events. */
-export type SubscribeQuery = Pick<ReadQuery, 'stream' | 'types' | 'from' | 'to'>;
+export type SubscribeQuery<E = unknown> = Pick<ReadQuery<E>, 'stream' | 'types' | 'from' | 'to'>;
 
 export type StateAt = Date | number | { eventId: string };
 
@@ -79,9 +80,9 @@ export interface Conflict<E = unknown> {
 }
 
 /** For readSince: filters on events in receive order. */
-export interface ReceiveQuery {
+export interface ReceiveQuery<E = unknown> {
   stream?: string;
-  types?: readonly string[];
+  types?: readonly EventType<E>[];
   /** At most this many matching events; `position` then says where to continue. */
   limit?: number;
 }
@@ -133,7 +134,7 @@ export interface EventStore<E = unknown> {
     events: NewEvent<E> | readonly NewEvent<E>[],
     options?: AppendOptions,
   ): Promise<StoredEvent<E>[]>;
-  read(query?: ReadQuery): Promise<StoredEvent<E>[]>;
+  read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]>;
   /**
    * Events with a local position above `position`, in the order this replica received them
    * (its own appends and synced events alike). Positions are dense per database and only grow,
@@ -141,11 +142,11 @@ export interface EventStore<E = unknown> {
    * order; it costs O(events since p), filters included. `readSince(0, { limit: 0 })` tells the
    * head position.
    */
-  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<E>>;
+  readSince(position: number, query?: ReceiveQuery<E>): Promise<ReceivedEvents<E>>;
   /** A local key-value cache that never syncs (see LocalCache). */
   readonly local: LocalCache;
   /** Live events (local, other tabs, synced), in the order this replica received them. */
-  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void;
+  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery<E>): () => void;
   /** A projection's state; `at` folds only the events up to that time or event (time travel). */
   state<S, Q extends ProjectionQueries<S> = ProjectionQueries<S>>(
     projection: Projection<S, E, Q>,

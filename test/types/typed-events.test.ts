@@ -154,6 +154,23 @@ describe('typed events: what the store hands out', () => {
     unsubscribe();
     await store.close();
   });
+
+  it('checks the type names in read, readSince and subscribe filters', async () => {
+    const store = await typedStore();
+    await store.read({ types: ['TodoAdded', 'TodoDone'] });
+    await store.readSince(0, { types: ['TodoCleared'] });
+    store.subscribe(() => {}, { types: ['TodoDone'] })();
+    // @ts-expect-error a typo in a read filter
+    await store.read({ types: ['TodoAddd'] });
+    // @ts-expect-error a typo in a readSince filter
+    await store.readSince(0, { types: ['Todo'] });
+    // @ts-expect-error a typo in a subscribe filter
+    store.subscribe(() => {}, { types: ['TodoDon'] })();
+    await store.close();
+    const loose = await openStore({ name: 'l', storage: memoryStorage() });
+    await loose.read({ types: ['anything'] });
+    await loose.close();
+  });
 });
 
 describe('typed events: projections as typed handles', () => {
