@@ -3,10 +3,13 @@
  *
  * @example
  * import { openStore, defineProjection, memoryStorage } from '@chronicle-es/store';
- * const count = defineProjection({ name: 'count', version: 1, initial: () => 0, apply: (n) => n + 1 });
- * const store = await openStore({ name: 'app', storage: memoryStorage(), projections: [count] });
- * await store.append('todo-1', { type: 'added', data: { title: 'Milk' } });
- * await store.state('count'); // 1
+ * type TodoEvents = { TodoAdded: { title: string }; TodoDone: { done: boolean } };
+ * const open = defineProjection<number, TodoEvents>({ name: 'open', version: 1, initial: () => 0,
+ *   apply: (n, e) => (e.type === 'TodoAdded' ? n + 1 : n) });
+ * const store = await openStore<TodoEvents>({ name: 'app', storage: memoryStorage(),
+ *   projections: [open] });
+ * await store.append('todo-1', { type: 'TodoAdded', data: { title: 'Milk' } });
+ * await store.state(open); // 1, typed number
  */
 
 import { createStore } from './store/store.ts';
@@ -30,14 +33,26 @@ export {
   ValidationError,
 } from './core/errors.ts';
 export type {
+  EventsOf,
+  EventType,
   ExpectedVersion,
   JsonObject,
   JsonPrimitive,
   JsonValue,
+  LooseEvents,
   NewEvent,
+  NewEventBase,
+  NewEventOf,
   StoredEvent,
+  StoredEventBase,
+  StoredEventOf,
 } from './core/events.ts';
-export type { Projection, ProjectionDefinition, ProjectionQuery } from './core/projection.ts';
+export type {
+  Projection,
+  ProjectionDefinition,
+  ProjectionQueries,
+  ProjectionQuery,
+} from './core/projection.ts';
 export { defineProjection } from './core/projection.ts';
 export type {
   RefusedEvent,
@@ -55,10 +70,20 @@ export type { Durability, EventLog, StorageAdapter } from './storage/adapter.ts'
 export { indexedDbStorage } from './storage/indexeddb.ts';
 export { memoryStorage } from './storage/memory.ts';
 export type {
+  AnyProjection,
+  ProjectionRef,
+  QueryArgs,
+  QueryName,
+  QueryResult,
+} from './store/typed.ts';
+export type {
   AppendOptions,
   Conflict,
   EventStore,
+  LocalCache,
   ReadQuery,
+  ReceivedEvents,
+  ReceiveQuery,
   StateAt,
   StoreOptions,
   SubscribeQuery,

@@ -10,7 +10,7 @@ import {
   type StoredEvent,
 } from '../src/index.ts';
 
-type TodoEvent = { title: string };
+type TodoEvent = { added: { title: string }; removed: null };
 
 describe('public types', () => {
   it('carries the event type through append, read and subscribe', async () => {
@@ -18,8 +18,8 @@ describe('public types', () => {
     expectTypeOf(store).toEqualTypeOf<EventStore<TodoEvent>>();
     const stored = await store.append('s', { type: 'added', data: { title: 'x' } });
     expectTypeOf(stored).toEqualTypeOf<StoredEvent<TodoEvent>[]>();
-    expectTypeOf(stored[0]!.data).toEqualTypeOf<TodoEvent>();
-    // @ts-expect-error data must be a TodoEvent
+    expectTypeOf(stored[0]!.data).toEqualTypeOf<{ title: string } | null>();
+    // @ts-expect-error data must be the data of an `added` event
     void store.append('s', { type: 'added', data: { nope: 1 } }).catch(() => {});
     expectTypeOf(store.read()).resolves.toEqualTypeOf<StoredEvent<TodoEvent>[]>();
     expectTypeOf(store.state<number>('count')).resolves.toEqualTypeOf<number>();
@@ -31,13 +31,17 @@ describe('public types', () => {
       name: 'titles',
       version: 1,
       initial: (): string[] => [],
-      apply: (list, event: StoredEvent<TodoEvent>) => [...list, event.data.title],
+      apply: (list, event: StoredEvent<TodoEvent>) =>
+        event.type === 'added' ? [...list, event.data.title] : list,
       queries: {
         count: (list: string[]) => list.length,
         at: (list: string[], i: number) => list[i],
       },
     });
-    expectTypeOf(titles).toEqualTypeOf<Projection<string[], TodoEvent>>();
+    expectTypeOf(titles).toExtend<Projection<string[], TodoEvent>>();
+    expectTypeOf(titles.queries.at).toEqualTypeOf<
+      (list: string[], i: number) => string | undefined
+    >();
     const count = defineProjection({
       name: 'count',
       version: 1,

@@ -17,7 +17,15 @@
 import { proxy, type Remote, wrap } from 'comlink';
 import { deserializeError, StoreClosedError, ValidationError } from '../core/errors.ts';
 import type { JsonValue, NewEvent, StoredEvent } from '../core/events.ts';
+import type { Projection, ProjectionQueries } from '../core/projection.ts';
 import type { SyncApi, SyncConnection, SyncStatus, SyncTarget } from '../core/sync-types.ts';
+import {
+  type ProjectionRef,
+  projectionName,
+  type QueryArgs,
+  type QueryName,
+  type QueryResult,
+} from '../store/typed.ts';
 import type {
   AppendOptions,
   Conflict,
@@ -230,19 +238,19 @@ class Client<E> implements ConnectedStore<E> {
 
   append(
     stream: string,
-    events: NewEvent<E> | NewEvent<E>[],
+    events: NewEvent<E> | readonly NewEvent<E>[],
     options?: AppendOptions,
   ): Promise<StoredEvent<E>[]> {
-    return this.call(
-      () => this.remote.append(stream, events, options) as Promise<StoredEvent<E>[]>,
-    );
+    // The worker's store is loose (serveStore); the events are the same ones.
+    const loose = events as NewEvent | NewEvent[];
+    return this.call(() => this.remote.append(stream, loose, options) as Promise<StoredEvent<E>[]>);
   }
 
-  read(query?: ReadQuery): Promise<StoredEvent<E>[]> {
+  read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]> {
     return this.call(() => this.remote.read(query) as Promise<StoredEvent<E>[]>);
   }
 
-  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<E>> {
+  readSince(position: number, query?: ReceiveQuery<E>): Promise<ReceivedEvents<E>> {
     return this.call(() => this.remote.readSince(position, query) as Promise<ReceivedEvents<E>>);
   }
 
@@ -252,22 +260,37 @@ class Client<E> implements ConnectedStore<E> {
     set: (key, value) => this.call(() => this.remote.localSet(key, value)),
   };
 
-  state<S>(projection: string, options?: { at?: StateAt }): Promise<S> {
-    return this.call(() => this.remote.state(projection, options) as Promise<S>);
+  // Only the name crosses the boundary (typed.ts invariant 2).
+  state<S, Q extends ProjectionQueries<S> = ProjectionQueries<S>>(
+    projection: Projection<S, E, Q>,
+    options?: { at?: StateAt },
+  ): Promise<S>;
+  state<S = unknown>(projection: string, options?: { at?: StateAt }): Promise<S>;
+  state(projection: ProjectionRef<E>, options?: { at?: StateAt }): Promise<unknown> {
+    return this.call(() => this.remote.state(projectionName(projection), options));
   }
 
   conflicts(query?: { stream?: string }): Promise<Conflict<E>[]> {
     return this.call(() => this.remote.conflicts(query) as Promise<Conflict<E>[]>);
   }
 
-  query(projection: string, name: string, ...args: unknown[]): Promise<unknown> {
-    return this.call(() => this.remote.query(projection, name, args));
+  query<S, Q extends ProjectionQueries<S>, N extends QueryName<Q>>(
+    projection: Projection<S, E, Q>,
+    name: N,
+    ...args: QueryArgs<Q, N>
+  ): Promise<QueryResult<Q, N>>;
+  query(projection: string, name: string, ...args: unknown[]): Promise<unknown>;
+  query(projection: ProjectionRef<E>, name: string, ...args: unknown[]): Promise<unknown> {
+    return this.call(() => this.remote.query(projectionName(projection), name, args));
   }
 
-  rebuild(projection: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+  rebuild(
+    projection: ProjectionRef<E>,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<void> {
     return this.call(() =>
       this.remote.rebuild(
-        projection,
+        projectionName(projection),
         onProgress === undefined
           ? undefined
           : proxy(([done, total]: [number, number]) => onProgress(done, total)),
@@ -275,7 +298,7 @@ class Client<E> implements ConnectedStore<E> {
     );
   }
 
-  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void {
+  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery<E>): () => void {
     if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
     return this.listen(
       (guarded) =>
@@ -287,13 +310,19 @@ class Client<E> implements ConnectedStore<E> {
     );
   }
 
-  watch<S>(projection: string, listener: (state: S) => void): () => void {
+  watch<S, Q extends ProjectionQueries<S> = ProjectionQueries<S>>(
+    projection: Projection<S, E, Q>,
+    listener: (state: S) => void,
+  ): () => void;
+  watch<S = unknown>(projection: string, listener: (state: S) => void): () => void;
+  watch(projection: ProjectionRef<E>, listener: (state: unknown) => void): () => void {
     if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
+    const name = projectionName(projection);
     return this.listen(
       (guarded) =>
         this.remote.watch(
-          projection,
-          proxy((state: unknown) => guarded(state as S)),
+          name,
+          proxy((state: unknown) => guarded(state)),
         ),
       listener,
     );

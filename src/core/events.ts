@@ -1,5 +1,5 @@
 /**
- * The event shapes every layer shares.
+ * The event shapes every layer shares (the typed-event machinery is in event-map.ts).
  *
  * Invariants:
  * 1. `id` is globally unique; the log is a grow-only set keyed by it.
@@ -7,42 +7,26 @@
  * 3. `cursor` = order key of (hlc, replica, seq); every replica sorts its log by it.
  * 4. `version` is the event's position in its stream on the origin replica, starting at 1.
  */
+import type { JsonValue, StoredEventBase } from './event-map.ts';
 import type { Cursor, EventId, Hlc, ReplicaId, Seq } from './ids.ts';
 
-export type JsonPrimitive = string | number | boolean | null;
-export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
-export type JsonObject = { [key: string]: JsonValue };
-
-/** What the application appends. */
-export interface NewEvent<E = unknown> {
-  type: string;
-  data: E;
-  meta?: JsonObject;
-  /** Supply your own id to make retries idempotent; generated otherwise. */
-  id?: string;
-  /** Schema version of `data`, default 1; upcasters lift old schemas on read. */
-  schema?: number;
-}
-
-/** An event as stored and replicated. */
-export interface StoredEvent<E = unknown> {
-  id: string;
-  type: string;
-  data: E;
-  meta?: JsonObject;
-  schema?: number;
-  stream: string;
-  version: number;
-  replica: string;
-  seq: number;
-  hlc: string;
-  /** Milliseconds since the epoch: the wall time of the event's HLC on its origin. */
-  time: number;
-  cursor: string;
-}
+export type {
+  EventsOf,
+  EventType,
+  JsonObject,
+  JsonPrimitive,
+  JsonValue,
+  LooseEvents,
+  NewEvent,
+  NewEventBase,
+  NewEventOf,
+  StoredEvent,
+  StoredEventBase,
+  StoredEventOf,
+} from './event-map.ts';
 
 /** The branded view of a StoredEvent, used inside the library. */
-export interface StoredEventRecord extends StoredEvent<JsonValue> {
+export interface StoredEventRecord extends StoredEventBase<string, JsonValue> {
   id: EventId;
   replica: ReplicaId;
   seq: Seq;

@@ -26,7 +26,22 @@ export type ProjectionQuery<S> = {
   bivarianceHack(state: S, ...args: never[]): unknown;
 }['bivarianceHack'];
 
-export interface ProjectionDefinition<S, E> {
+/**
+ * A projection's named queries. Left to inference, defineProjection keeps their names and
+ * parameter types, and store.query(projection, name, ...args) checks them; this loose form
+ * (any name, any arguments) is what a projection declared with explicit type arguments has.
+ */
+export type ProjectionQueries<S> = Record<string, ProjectionQuery<S>>;
+
+/**
+ * What defineProjection takes. E is the store's event map (core/event-map.ts): `apply` gets a
+ * union discriminated by `type`, so `if (event.type === 'TodoAdded')` narrows `event.data`.
+ */
+export interface ProjectionDefinition<
+  S,
+  E = unknown,
+  Q extends ProjectionQueries<S> = ProjectionQueries<S>,
+> {
   name: string;
   /** Bump it when `apply` changes: the projection is then rebuilt from the log. */
   version: number;
@@ -35,20 +50,26 @@ export interface ProjectionDefinition<S, E> {
   apply: (state: S, event: StoredEvent<E>) => S;
   /** Persist a snapshot every N folded events (default 1,000; 0 turns snapshots off). */
   snapshotEvery?: number;
-  queries?: Record<string, ProjectionQuery<S>>;
+  queries?: Q;
 }
 
 /**
  * A projection as the store holds it. `apply` is declared as a method so that projections over
- * different state and event types fit in one list (method parameters are bivariant).
+ * different state and event types fit in one list (method parameters are bivariant). The object
+ * is also a typed handle: store.state(projection) resolves to S, store.query(projection, ...)
+ * checks a query of Q.
  */
-export interface Projection<S = unknown, E = unknown> {
+export interface Projection<
+  S = unknown,
+  E = unknown,
+  Q extends ProjectionQueries<S> = ProjectionQueries<S>,
+> {
   readonly name: string;
   readonly version: number;
   readonly snapshotEvery: number;
   initial(): S;
   apply(state: S, event: StoredEvent<E>): S;
-  readonly queries: Readonly<Record<string, ProjectionQuery<S>>>;
+  readonly queries: Readonly<Q>;
 }
 
 export const DEFAULT_SNAPSHOT_EVERY = 1000;
@@ -57,15 +78,25 @@ export const DEFAULT_SNAPSHOT_EVERY = 1000;
  * Declares a projection.
  *
  * @example
- * const count = defineProjection({
- *   name: 'count', version: 1,
+ * type TodoEvents = { TodoAdded: { title: string }; TodoDone: { done: boolean } };
+ * const open = defineProjection<number, TodoEvents>({
+ *   name: 'open', version: 1,
  *   initial: () => 0,
- *   apply: (n, event) => (event.type === 'added' ? n + 1 : n),
+ *   apply: (n, event) => (event.type === 'TodoAdded' ? n + 1 : n),
+ * });
+ * // Left to inference (no type arguments), the queries' names and parameters are typed too:
+ * const titles = defineProjection({
+ *   name: 'titles', version: 1,
+ *   initial: (): string[] => [],
+ *   apply: (list, e: StoredEvent<TodoEvents>) => (e.type === 'TodoAdded' ? [...list, e.data.title] : list),
+ *   queries: { at: (list: string[], i: number) => list[i] },
  * });
  */
-export function defineProjection<S, E = unknown>(
-  definition: ProjectionDefinition<S, E>,
-): Projection<S, E> {
+export function defineProjection<
+  S,
+  E = unknown,
+  Q extends ProjectionQueries<S> = ProjectionQueries<S>,
+>(definition: ProjectionDefinition<S, E, Q>): Projection<S, E, Q> {
   const { name, version, initial, apply } = definition;
   if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
     throw new ValidationError(
@@ -90,7 +121,8 @@ export function defineProjection<S, E = unknown>(
     snapshotEvery,
     initial,
     apply,
-    queries: { ...(definition.queries ?? {}) },
+    // A copy: the store must not see queries added to the definition afterwards.
+    queries: { ...definition.queries } as Q,
   };
 }
 

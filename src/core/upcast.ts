@@ -10,8 +10,9 @@
 import { ValidationError } from './errors.ts';
 import type { StoredEvent } from './events.ts';
 
-export interface Upcaster {
-  type: string;
+/** T: the event types it may name; a typed store takes Upcaster<EventType<E>> (its map's types). */
+export interface Upcaster<T extends string = string> {
+  type: T;
   fromSchema: number;
   up: (data: unknown, event: StoredEvent) => unknown;
 }

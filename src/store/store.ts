@@ -26,7 +26,7 @@ import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors
 import type { LocalRecord, NewEvent, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import type { EventId } from '../core/ids.ts';
-import type { Projection } from '../core/projection.ts';
+import type { Projection, ProjectionQueries } from '../core/projection.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
 import {
@@ -44,6 +44,13 @@ import type { StoreInternals, SyncController } from './internal.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, cursorAtEndOf, matchesLive, readWith } from './read-query.ts';
+import {
+  type ProjectionRef,
+  projectionName,
+  type QueryArgs,
+  type QueryName,
+  type QueryResult,
+} from './typed.ts';
 import type {
   AppendOptions,
   Conflict,
@@ -195,7 +202,9 @@ class Store<E> implements EventStore<E> {
     return run;
   }
 
-  private runtime(name: string): ProjectionRuntime {
+  /** A projection object is looked up by its name (typed.ts invariant 1). */
+  private runtime(projection: ProjectionRef<E>): ProjectionRuntime {
+    const name = projectionName(projection);
     const runtime = this.runtimes.get(name);
     if (runtime === undefined) {
       throw new NotFoundError(`no projection is named "${name}"`, { projection: name });
@@ -205,7 +214,7 @@ class Store<E> implements EventStore<E> {
 
   append(
     stream: string,
-    events: NewEvent<E> | NewEvent<E>[],
+    events: NewEvent<E> | readonly NewEvent<E>[],
     options: AppendOptions = {},
   ): Promise<StoredEvent<E>[]> {
     return this.guard(async () => {
@@ -275,11 +284,11 @@ class Store<E> implements EventStore<E> {
     return records.map((r) => this.upcast(asPublic<E>(r.event)));
   }
 
-  read(query?: ReadQuery): Promise<StoredEvent<E>[]> {
+  read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]> {
     return this.guard(async () => this.present(await readWith(this.log, compileQuery(query))));
   }
 
-  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<E>> {
+  readSince(position: number, query?: ReceiveQuery<E>): Promise<ReceivedEvents<E>> {
     return this.guard(async () => {
       const q = compileReceive(position, query);
       const head = await this.log.headPos();
@@ -303,7 +312,7 @@ class Store<E> implements EventStore<E> {
     });
   }
 
-  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void {
+  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery<E>): () => void {
     if (this.closed) throw new StoreClosedError();
     if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
     if (query !== undefined) compileQuery(query);
@@ -313,11 +322,16 @@ class Store<E> implements EventStore<E> {
     });
   }
 
-  state<S>(projection: string, options: { at?: StateAt } = {}): Promise<S> {
+  state<S, Q extends ProjectionQueries<S> = ProjectionQueries<S>>(
+    projection: Projection<S, E, Q>,
+    options?: { at?: StateAt },
+  ): Promise<S>;
+  state<S = unknown>(projection: string, options?: { at?: StateAt }): Promise<S>;
+  state(projection: ProjectionRef<E>, options: { at?: StateAt } = {}): Promise<unknown> {
     return this.guard(async () => {
       const runtime = this.runtime(projection);
-      if (options.at === undefined) return (await runtime.current()) as S;
-      return (await runtime.at(await this.boundOf(options.at))) as S;
+      if (options.at === undefined) return runtime.current();
+      return runtime.at(await this.boundOf(options.at));
     });
   }
 
@@ -337,13 +351,20 @@ class Store<E> implements EventStore<E> {
     throw new ValidationError('at', 'must be a Date, a time in ms or { eventId }');
   }
 
-  query(projection: string, name: string, ...args: unknown[]): Promise<unknown> {
+  query<S, Q extends ProjectionQueries<S>, N extends QueryName<Q>>(
+    projection: Projection<S, E, Q>,
+    name: N,
+    ...args: QueryArgs<Q, N>
+  ): Promise<QueryResult<Q, N>>;
+  query(projection: string, name: string, ...args: unknown[]): Promise<unknown>;
+  query(projection: ProjectionRef<E>, name: string, ...args: unknown[]): Promise<unknown> {
     return this.guard(async () => {
       const runtime = this.runtime(projection);
       const fn = runtime.projection.queries[name];
       if (fn === undefined) {
-        throw new NotFoundError(`projection "${projection}" has no query "${name}"`, {
-          projection,
+        const projectionKey = projectionName(projection);
+        throw new NotFoundError(`projection "${projectionKey}" has no query "${name}"`, {
+          projection: projectionKey,
           query: name,
         });
       }
@@ -351,15 +372,24 @@ class Store<E> implements EventStore<E> {
     });
   }
 
-  watch<S>(projection: string, listener: (state: S) => void): () => void {
+  watch<S, Q extends ProjectionQueries<S> = ProjectionQueries<S>>(
+    projection: Projection<S, E, Q>,
+    listener: (state: S) => void,
+  ): () => void;
+  watch<S = unknown>(projection: string, listener: (state: S) => void): () => void;
+  watch(projection: ProjectionRef<E>, listener: (state: unknown) => void): () => void {
     if (this.closed) throw new StoreClosedError();
     this.runtime(projection);
     if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
-    return this.watchers.get(projection)!.add(listener as (state: unknown) => void);
+    return this.watchers.get(projectionName(projection))!.add(listener);
   }
 
-  rebuild(projection: string, onProgress?: (done: number, total: number) => void): Promise<void> {
-    return this.guard(() => this.runtime(projection).rebuild(onProgress));
+  rebuild(
+    projection: ProjectionRef<E>,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<void> {
+    // async: an unknown projection rejects, like state() and query(), rather than throwing.
+    return this.guard(async () => this.runtime(projection).rebuild(onProgress));
   }
 
   conflicts(query: { stream?: string } = {}): Promise<Conflict<E>[]> {

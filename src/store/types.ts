@@ -2,21 +2,32 @@
  * The public shape of an event store: the same interface in-process (openStore) and on the main
  * thread through a worker (connectStore).
  */
-import type { ExpectedVersion, JsonValue, NewEvent, StoredEvent } from '../core/events.ts';
-import type { Projection } from '../core/projection.ts';
+import type {
+  EventType,
+  ExpectedVersion,
+  JsonValue,
+  NewEvent,
+  StoredEvent,
+} from '../core/events.ts';
+import type { Projection, ProjectionQueries } from '../core/projection.ts';
 import type { SyncApi } from '../core/sync-types.ts';
 import type { Upcaster } from '../core/upcast.ts';
 import type { EventLimits } from '../core/validate.ts';
 import type { Durability, StorageAdapter } from '../storage/adapter.ts';
 import type { SyncFactory } from './internal.ts';
+import type { ProjectionRef, QueryArgs, QueryName, QueryResult } from './typed.ts';
 
+/**
+ * E is the store's event map, event type → data (core/event-map.ts); left out, events are loose.
+ */
 export interface StoreOptions<E = unknown> {
   /** The database name; also the default IndexedDB database name. */
   name: string;
   /** Default: indexedDbStorage(name). Pass memoryStorage() for a non-persistent store. */
   storage?: StorageAdapter;
   projections?: readonly Projection<unknown, E>[];
-  upcasters?: readonly Upcaster[];
+  /** Their `type` is one of E's event types. */
+  upcasters?: readonly Upcaster<EventType<E>>[];
   /** Wall clock in ms, for tests. Default Date.now. */
   now?: () => number;
   /**
@@ -43,9 +54,10 @@ export interface AppendOptions {
   expectedVersion?: ExpectedVersion;
 }
 
-export interface ReadQuery {
+export interface ReadQuery<E = unknown> {
   stream?: string;
-  types?: readonly string[];
+  /** Only events of these types (with an event map, its types). */
+  types?: readonly EventType<E>[];
   /** Only events after this cursor (from a StoredEvent); in reverse, before it. */
   after?: string;
   limit?: number;
@@ -57,7 +69,7 @@ export interface ReadQuery {
 }
 
 /** For subscribe: the filters of a ReadQuery that make sense for live events. */
-export type SubscribeQuery = Pick<ReadQuery, 'stream' | 'types' | 'from' | 'to'>;
+export type SubscribeQuery<E = unknown> = Pick<ReadQuery<E>, 'stream' | 'types' | 'from' | 'to'>;
 
 export type StateAt = Date | number | { eventId: string };
 
@@ -68,9 +80,9 @@ export interface Conflict<E = unknown> {
 }
 
 /** For readSince: filters on events in receive order. */
-export interface ReceiveQuery {
+export interface ReceiveQuery<E = unknown> {
   stream?: string;
-  types?: readonly string[];
+  types?: readonly EventType<E>[];
   /** At most this many matching events; `position` then says where to continue. */
   limit?: number;
 }
@@ -103,14 +115,26 @@ export interface LocalCache {
   set(key: string, value: JsonValue): Promise<void>;
 }
 
+/**
+ * E is the event map, event type → data (core/event-map.ts): append checks `type` and `data`
+ * together, and every event handed out is a union discriminated by `type`. Without it, events
+ * are loose (any type, unknown data). A projection object given to state, watch or query types
+ * the state and the query (store/typed.ts); its name works too, untyped.
+ *
+ * @example
+ * type TodoEvents = { TodoAdded: { title: string }; TodoDone: { done: boolean } };
+ * const store = await openStore<TodoEvents>({ name: 'todos', projections: [open] });
+ * await store.append('todo-1', { type: 'TodoAdded', data: { title: 'Buy milk' } });
+ * const n: number = await store.state(open);
+ */
 export interface EventStore<E = unknown> {
   readonly replicaId: string;
   append(
     stream: string,
-    events: NewEvent<E> | NewEvent<E>[],
+    events: NewEvent<E> | readonly NewEvent<E>[],
     options?: AppendOptions,
   ): Promise<StoredEvent<E>[]>;
-  read(query?: ReadQuery): Promise<StoredEvent<E>[]>;
+  read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]>;
   /**
    * Events with a local position above `position`, in the order this replica received them
    * (its own appends and synced events alike). Positions are dense per database and only grow,
@@ -118,17 +142,35 @@ export interface EventStore<E = unknown> {
    * order; it costs O(events since p), filters included. `readSince(0, { limit: 0 })` tells the
    * head position.
    */
-  readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<E>>;
+  readSince(position: number, query?: ReceiveQuery<E>): Promise<ReceivedEvents<E>>;
   /** A local key-value cache that never syncs (see LocalCache). */
   readonly local: LocalCache;
   /** Live events (local, other tabs, synced), in the order this replica received them. */
-  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery): () => void;
-  state<S>(projection: string, options?: { at?: StateAt }): Promise<S>;
+  subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery<E>): () => void;
+  /** A projection's state; `at` folds only the events up to that time or event (time travel). */
+  state<S, Q extends ProjectionQueries<S> = ProjectionQueries<S>>(
+    projection: Projection<S, E, Q>,
+    options?: { at?: StateAt },
+  ): Promise<S>;
+  state<S = unknown>(projection: string, options?: { at?: StateAt }): Promise<S>;
   conflicts(query?: { stream?: string }): Promise<Conflict<E>[]>;
+  /** Runs a projection's named query on its current state. */
+  query<S, Q extends ProjectionQueries<S>, N extends QueryName<Q>>(
+    projection: Projection<S, E, Q>,
+    name: N,
+    ...args: QueryArgs<Q, N>
+  ): Promise<QueryResult<Q, N>>;
   query(projection: string, name: string, ...args: unknown[]): Promise<unknown>;
   /** Calls `listener` with the current state, then once per committed change (coalesced). */
-  watch<S>(projection: string, listener: (state: S) => void): () => void;
-  rebuild(projection: string, onProgress?: (done: number, total: number) => void): Promise<void>;
+  watch<S, Q extends ProjectionQueries<S> = ProjectionQueries<S>>(
+    projection: Projection<S, E, Q>,
+    listener: (state: S) => void,
+  ): () => void;
+  watch<S = unknown>(projection: string, listener: (state: S) => void): () => void;
+  rebuild(
+    projection: ProjectionRef<E>,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<void>;
   readonly sync: SyncApi;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 /** What the Chromium benchmarks share between the bench worker, the bench page and Node. */
-import { defineProjection } from '../../src/index.ts';
+import { defineProjection, type LooseEvents } from '../../src/index.ts';
 
 /** ~300 bytes of JSON, the same shape as store-node.ts. */
 export function sampleEvent(i: number) {
@@ -27,7 +27,7 @@ export function fold(s: Board, data: Card): Board {
 }
 
 /** With snapshots every 1000 events (cold start "with snapshot"). */
-export const board = defineProjection<Board, Card>({
+export const board = defineProjection<Board, LooseEvents<Card>>({
   name: 'board',
   version: 1,
   snapshotEvery: 1000,
@@ -36,7 +36,7 @@ export const board = defineProjection<Board, Card>({
 });
 
 /** Never snapshotted: every open folds the whole log (replay, cold start "without"). */
-export const boardNoSnapshot = defineProjection<Board, Card>({
+export const boardNoSnapshot = defineProjection<Board, LooseEvents<Card>>({
   name: 'board-nosnap',
   version: 1,
   snapshotEvery: 0,

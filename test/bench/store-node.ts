@@ -7,7 +7,13 @@
 // idb needs the IDB classes (IDBRequest, ...) as globals; in Node they come from fake-indexeddb.
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
-import { defineProjection, indexedDbStorage, memoryStorage, openStore } from '../../src/index.ts';
+import {
+  defineProjection,
+  indexedDbStorage,
+  type LooseEvents,
+  memoryStorage,
+  openStore,
+} from '../../src/index.ts';
 import type { StorageAdapter } from '../../src/storage/adapter.ts';
 import { sampleEvent } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
@@ -19,7 +25,10 @@ const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 100_000);
 export { sampleEvent } from './browser-shared.ts';
 
 type Card = ReturnType<typeof sampleEvent>['data'];
-const board = defineProjection<{ count: number; columns: Record<string, number> }, Card>({
+const board = defineProjection<
+  { count: number; columns: Record<string, number> },
+  LooseEvents<Card>
+>({
   name: 'board',
   version: 1,
   snapshotEvery: 1000,
@@ -177,7 +186,11 @@ async function replayBenches(b: Backend): Promise<BenchResult[]> {
         await s.close();
       }),
     );
-    const noSnap = defineProjection({ ...board, name: 'board-nosnap', snapshotEvery: 0 });
+    const noSnap: typeof board = defineProjection({
+      ...board,
+      name: 'board-nosnap',
+      snapshotEvery: 0,
+    });
     withoutSnapshot.push(
       await timed(async () => {
         const s = await openStore({ name: 'fill', storage, projections: [noSnap] });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { defineProjection, memoryStorage, openStore, ProjectionError } from '../../src/index.ts';
 import type { EventLog, StorageAdapter } from '../../src/storage/adapter.ts';
 
-type Ev = { n: number };
+type Ev = { t: { n: number } };
 
 /** `inner`, with every call to its logs counted by method name. */
 function counted(inner: StorageAdapter) {

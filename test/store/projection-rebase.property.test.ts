@@ -5,10 +5,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StoredEventRecord } from '../../src/core/events.ts';
-import { defineProjection, memoryStorage, openStore, type StoredEvent } from '../../src/index.ts';
+import {
+  defineProjection,
+  type LooseEvents,
+  memoryStorage,
+  openStore,
+  type StoredEvent,
+} from '../../src/index.ts';
 import { captureInternals } from './helpers.ts';
 
-const ids = defineProjection<string[], number>({
+const ids = defineProjection<string[], LooseEvents<number>>({
   name: 'ids',
   version: 1,
   snapshotEvery: 3,
@@ -34,7 +40,7 @@ describe('projection rebase (property)', () => {
             [0, 1, 2].map(async (r) => {
               let t = base + r;
               return {
-                store: await openStore<number>({
+                store: await openStore<LooseEvents<number>>({
                   name: `r${r}`,
                   storage: memoryStorage(),
                   now: () => t,
@@ -45,7 +51,7 @@ describe('projection rebase (property)', () => {
               };
             }),
           );
-          const made: StoredEvent<number>[] = [];
+          const made: StoredEvent<LooseEvents<number>>[] = [];
           for (const [i, step] of plan.entries()) {
             const remote = remotes[step.origin]!;
             remote.set(base + 10_000 + step.skew);
@@ -56,7 +62,7 @@ describe('projection rebase (property)', () => {
           const storage = memoryStorage();
           const capture = captureInternals();
           const open = () =>
-            openStore<number>({
+            openStore<LooseEvents<number>>({
               name: 'local',
               storage,
               projections: [ids],

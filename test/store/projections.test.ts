@@ -10,7 +10,7 @@ import {
 } from '../../src/index.ts';
 import { captureInternals, manualClock } from './helpers.ts';
 
-type Ev = { n: number };
+type Ev = { t: { n: number } };
 
 /** The list of `n` in the order the projection saw them: the order is the whole point. */
 const seen = (snapshotEvery = 3) =>
@@ -210,7 +210,7 @@ describe('time travel', () => {
 
 describe('upcasters', () => {
   it('lifts v1 events to v2 on read, subscribe and in projections, and never rewrites them', async () => {
-    type V2 = { name: { first: string; last: string } };
+    type V2 = { PersonNamed: { name: { first: string; last: string } } };
     const storage = memoryStorage();
     const old = await openStore({ name: 'u', storage });
     const [stored] = await old.append('person', {
@@ -247,7 +247,7 @@ describe('upcasters', () => {
     expect(await store.state('names')).toEqual(['Lovelace']);
     const appended = await store.append('person', {
       type: 'PersonNamed',
-      data: { name: 'Grace Hopper' } as unknown as V2,
+      data: { name: 'Grace Hopper' } as unknown as V2['PersonNamed'],
     });
     expect(appended[0]!.data).toEqual({ name: 'Grace Hopper' });
     await new Promise((r) => setTimeout(r, 0));

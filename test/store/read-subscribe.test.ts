@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredEventRecord } from '../../src/core/events.ts';
-import { memoryStorage, openStore, type StoredEvent } from '../../src/index.ts';
+import { type LooseEvents, memoryStorage, openStore, type StoredEvent } from '../../src/index.ts';
 import { captureInternals, manualClock } from './helpers.ts';
 
 async function seeded() {
   const clock = manualClock(Date.UTC(2026, 0, 1));
-  const store = await openStore<number>({ name: 'r', storage: memoryStorage(), now: clock.now });
-  const all: StoredEvent<number>[] = [];
+  const store = await openStore<LooseEvents<number>>({
+    name: 'r',
+    storage: memoryStorage(),
+    now: clock.now,
+  });
+  const all: StoredEvent<LooseEvents<number>>[] = [];
   for (let i = 0; i < 1200; i++) {
     clock.advance(10);
     all.push(...(await store.append(`s${i % 3}`, { type: i % 2 ? 'odd' : 'even', data: i })));
@@ -58,12 +62,12 @@ describe('read', () => {
 describe('subscribe', () => {
   it('delivers local and synced events once, filtered, until unsubscribed', async () => {
     const capture = captureInternals();
-    const store = await openStore<number>({
+    const store = await openStore<LooseEvents<number>>({
       name: 's',
       storage: memoryStorage(),
       syncFactory: capture.factory,
     });
-    const other = await openStore<number>({ name: 'o', storage: memoryStorage() });
+    const other = await openStore<LooseEvents<number>>({ name: 'o', storage: memoryStorage() });
     const got: number[] = [];
     const onlyA: number[] = [];
     const off = store.subscribe((events) => got.push(...events.map((e) => e.data)));
@@ -83,8 +87,8 @@ describe('subscribe', () => {
 
   it('sees what another handle on the same database writes (another tab)', async () => {
     const storage = memoryStorage();
-    const tab1 = await openStore<number>({ name: 'x', storage });
-    const tab2 = await openStore<number>({ name: 'x', storage });
+    const tab1 = await openStore<LooseEvents<number>>({ name: 'x', storage });
+    const tab2 = await openStore<LooseEvents<number>>({ name: 'x', storage });
     expect(tab1.replicaId).toBe(tab2.replicaId);
     const got: number[] = [];
     tab2.subscribe((events) => got.push(...events.map((e) => e.data)));
@@ -105,13 +109,17 @@ describe('conflicts', () => {
   it('reports concurrent appends to one stream at one version from two replicas', async () => {
     const clock = manualClock();
     const capture = captureInternals();
-    const a = await openStore<string>({
+    const a = await openStore<LooseEvents<string>>({
       name: 'a',
       storage: memoryStorage(),
       now: clock.now,
       syncFactory: capture.factory,
     });
-    const b = await openStore<string>({ name: 'b', storage: memoryStorage(), now: clock.now });
+    const b = await openStore<LooseEvents<string>>({
+      name: 'b',
+      storage: memoryStorage(),
+      now: clock.now,
+    });
     await a.append('card', { type: 'renamed', data: 'x' });
     await b.append('card', { type: 'renamed', data: 'y' });
     await b.append('other', { type: 'renamed', data: 'z' });

@@ -9,15 +9,19 @@ import {
   type Conflict,
   defineProjection,
   type EventStore,
+  type LooseEvents,
   type Projection,
   type StoredEvent,
 } from '../../src/index.ts';
 import type { Attempt, World } from './convergence-harness.ts';
 
-export interface TestEvent {
+export interface TestData {
   tag: string;
   by: number;
 }
+
+/** Every event type carries TestData. */
+export type TestEvent = LooseEvents<TestData>;
 
 type Digest = Record<string, { n: number; h: number; versions: number[] }>;
 

@@ -3,13 +3,14 @@ import { describe, expect, it } from 'vitest';
 import {
   defineProjection,
   type EventStore,
+  type LooseEvents,
   memoryStorage,
   memoryTransportPair,
   openStore,
   type SyncStatus,
 } from '../../src/index.ts';
 
-const titles = defineProjection<string[], string>({
+const titles = defineProjection<string[], LooseEvents<string>>({
   name: 'titles',
   version: 1,
   initial: () => [],
@@ -24,16 +25,16 @@ async function until(check: () => Promise<boolean> | boolean, what: string): Pro
   throw new Error(`timed out waiting for ${what}`);
 }
 
-const ids = async (store: EventStore<string>) => (await store.read()).map((e) => e.id);
+const ids = async (store: EventStore<LooseEvents<string>>) => (await store.read()).map((e) => e.id);
 
 describe('store to store sync', () => {
   it('converges two stores, both ways, and reports idle with nothing pending', async () => {
-    const a = await openStore<string>({
+    const a = await openStore<LooseEvents<string>>({
       name: 'a',
       storage: memoryStorage(),
       projections: [titles],
     });
-    const b = await openStore<string>({
+    const b = await openStore<LooseEvents<string>>({
       name: 'b',
       storage: memoryStorage(),
       projections: [titles],
@@ -69,13 +70,13 @@ describe('store to store sync', () => {
 
   it('reports events never acknowledged as pending after a reopen, before any connection', async () => {
     const storage = memoryStorage();
-    const first = await openStore<string>({ name: 'p', storage });
+    const first = await openStore<LooseEvents<string>>({ name: 'p', storage });
     await first.append('card', [
       { type: 'named', data: 'x' },
       { type: 'named', data: 'y' },
     ]);
     await first.close();
-    const reopened = await openStore<string>({ name: 'p', storage });
+    const reopened = await openStore<LooseEvents<string>>({ name: 'p', storage });
     await until(() => reopened.sync.status().pending === 2, 'pending after reopen');
     expect(reopened.sync.status().state).toBe('offline');
     await reopened.close();

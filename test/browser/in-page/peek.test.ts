@@ -10,6 +10,7 @@ import {
   defineProjection,
   type EventStore,
   indexedDbStorage,
+  type LooseEvents,
   memoryStorage,
   openStore,
   peekState,
@@ -23,7 +24,7 @@ let databases = 0;
 const fresh = () => `peek-${run}-${++databases}`;
 
 const ids = (version: number, snapshotEvery = 3) =>
-  defineProjection<string[], number>({
+  defineProjection<string[], LooseEvents<number>>({
     name: 'ids',
     version,
     snapshotEvery,
@@ -41,7 +42,7 @@ async function listed(name: string): Promise<boolean> {
 /** Remote events with skewed clocks, to ingest as late ones. */
 async function remoteEvents(skews: number[]) {
   let t = base;
-  const remote = await openStore<number>({
+  const remote = await openStore<LooseEvents<number>>({
     name: 'remote',
     storage: memoryStorage(),
     now: () => t,
@@ -59,7 +60,7 @@ function opener(db: string, version = 1) {
   const capture = captureInternals();
   let t = base + 10_000;
   const open = () =>
-    openStore<number>({
+    openStore<LooseEvents<number>>({
       name: db,
       storage: indexedDbStorage(db),
       projections: [ids(version)],
@@ -95,7 +96,7 @@ describe('peekState', () => {
         async (steps) => {
           const db = fresh();
           const { open, ingest } = opener(db);
-          let store: EventStore<number> = await open();
+          let store: EventStore<LooseEvents<number>> = await open();
           let appended = 0;
           try {
             for (const step of steps) {

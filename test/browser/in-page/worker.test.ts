@@ -10,12 +10,14 @@ import {
   ConcurrencyError,
   type ConnectedStore,
   connectStore,
+  defineProjection,
   IdempotencyError,
   NotFoundError,
   StoreClosedError,
   type StoredEvent,
   ValidationError,
 } from '../../../src/index.ts';
+import { count, todos } from '../fixtures/projections.ts';
 import { startTestWorker } from '../fixtures/workers.ts';
 
 const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -74,6 +76,25 @@ describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker',
     await store.rebuild('count', (done) => progress.push(done));
     expect(await store.state('count')).toBe(3);
     expect(typeof store.persisted).toBe('boolean');
+  });
+
+  it('takes projection objects for state, query, watch and rebuild: only the name crosses', async () => {
+    const { store } = await open();
+    await store.append('todo-1', { type: 'TodoAdded', data: { title: 'Milk' } });
+    expect(await store.state(count)).toBe(1);
+    expect(await store.query(todos, 'title', 'todo-1')).toBe('Milk');
+    const states: number[] = [];
+    const off = store.watch(count, (n) => states.push(n));
+    await vi.waitFor(() => expect(states).toEqual([1]));
+    off();
+    await store.rebuild(count);
+    const stranger = defineProjection({
+      name: 'nope',
+      version: 1,
+      initial: () => 0,
+      apply: (n) => n,
+    });
+    expect(await rejection(store.state(stranger))).toBeInstanceOf(NotFoundError);
   });
 
   it('reads in receive order and keeps a local cache through the worker', async () => {
