@@ -134,6 +134,11 @@ describe.each(['memory', 'worker'] as const)('hooks over a store opened with %s'
     console.log(`[react ${kind}] 100 appends: ${states} states emitted, ${rendered} renders`);
     expect(rendered).toBeLessThanOrEqual(states);
     expect(rendered).toBeLessThanOrEqual(10);
+    // Ticks change neither the todos nor the open count: states equal to the held ones keep
+    // their reference and render nothing (source.ts 3, settle.ts 1).
+    expect(e1.todos!).toBeGreaterThan(e0.todos!);
+    expect(r1.todos).toBe(r0.todos);
+    expect(r1.open).toBe(r0.open);
   });
 
   it('unsubscribe on unmount: no watch left, no state delivered after', async () => {

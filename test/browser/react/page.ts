@@ -54,9 +54,10 @@ function CountView({ store }: { store: HookStore }) {
   return h('output', { id: 'count' }, n === undefined ? 'loading' : String(n));
 }
 
-const TodoItem = memo(function TodoItem({ title, done }: { title: string; done: boolean }) {
+// Memoised on the todo object itself: it renders again only when that object is a new one.
+const TodoItem = memo(function TodoItem({ todo }: { todo: { title: string; done: boolean } }) {
   rendered('item');
-  return h('li', null, `${done ? '✓' : '○'} ${title}`);
+  return h('li', null, `${todo.done ? '✓' : '○'} ${todo.title}`);
 });
 
 function TodosView({ store }: { store: HookStore }) {
@@ -66,7 +67,7 @@ function TodosView({ store }: { store: HookStore }) {
   return h(
     'ul',
     { id: 'todos' },
-    Object.entries(list).map(([id, todo]) => h(TodoItem, { key: id, ...todo })),
+    Object.entries(list).map(([id, todo]) => h(TodoItem, { key: id, todo })),
   );
 }
 
