@@ -17,6 +17,7 @@
 import { useMemo, useRef, useSyncExternalStore } from 'react';
 import { createSource, type Reading, type Sink, type Source } from './source.ts';
 import type {
+  LooselyQueried,
   ProjectionLike,
   QueryArgs,
   QueryName,
@@ -163,9 +164,9 @@ export function useQuery<P extends ProjectionLike<unknown>, K extends QueryName<
   name: K,
   ...args: QueryArgs<P, K>
 ): QueryResult<P, K> | undefined;
-export function useQuery<R = unknown>(
+export function useQuery<R = unknown, P extends ProjectionLike<unknown> = ProjectionLike<unknown>>(
   store: WatchableStore,
-  projection: string | ProjectionLike<unknown>,
+  projection: string | LooselyQueried<P>,
   name: string,
   ...args: unknown[]
 ): R | undefined;

@@ -8,6 +8,7 @@
  */
 export { useProjection, useQuery, useSyncStatus } from './hooks.ts';
 export type {
+  LooselyQueried,
   ProjectionLike,
   QueryArgs,
   QueryName,

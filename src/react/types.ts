@@ -53,3 +53,10 @@ export type QueryArgs<P, K> =
 /** What a query returns (awaited); `unknown` for a name or a loosely typed query. */
 export type QueryResult<P, K> =
   QueryFn<P, K> extends (...args: never[]) => infer R ? Awaited<R> : unknown;
+
+/**
+ * A projection object whose queries are not declared precisely (any name goes): for these, and
+ * for names, useQuery takes any query name and arguments and a result type to declare.
+ * A projection that declares its queries precisely is checked against them instead.
+ */
+export type LooselyQueried<P> = P & (string extends QueryName<P> ? unknown : never);

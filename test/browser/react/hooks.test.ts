@@ -107,11 +107,18 @@ describe.each(['memory', 'worker'] as const)('hooks over a store opened with %s'
     await shows(page, 'open', '1');
     expect((await renders(page)).item).toBe(before.item! + 1);
 
-    // New arguments resubscribe: one query's watch replaced by another (hooks.ts 1).
+    // New arguments resubscribe: one query's watch replaced by another; the same arguments in
+    // a new render keep it (hooks.ts 1).
     const held = await watching(page);
+    const made = await onApp(page, (app) => app.subscribed, null);
+    const titleRenders = (await renders(page)).title!;
+    await onApp(page, (app) => app.render({ todoId: 't1' }), null);
+    await waitUntil(async () => (await renders(page)).title! > titleRenders, 'a new render');
+    expect(await onApp(page, (app) => app.subscribed, null)).toBe(made);
     await onApp(page, (app) => app.render({ todoId: 't2' }), null);
     await shows(page, 'title', 'Bread');
     expect(await watching(page)).toBe(held);
+    expect(await onApp(page, (app) => app.subscribed, null)).toBe(made + 1);
 
     await onApp(page, (app, url) => app.syncTo(url), sync!.url);
     await shows(page, 'sync', 'idle 0');

@@ -19,6 +19,8 @@ export interface ReactPageApi {
   emitted: Record<string, number>;
   /** Watch subscriptions the hooks hold now. */
   watching: number;
+  /** Watch subscriptions the hooks made since the page loaded. */
+  subscribed: number;
   /** Listeners the worker holds for this page (worker kind only). */
   workerListeners(): Promise<number>;
   /** The current state, read without any hook. */

@@ -32,6 +32,7 @@ function counting(store: EventStore<unknown>) {
         listener(state);
       });
       app.watching++;
+      app.subscribed++;
       let on = true;
       return () => {
         if (!on) return;
@@ -138,6 +139,7 @@ const app: ReactPageApi = {
   renders,
   emitted: {},
   watching: 0,
+  subscribed: 0,
   async open(kind: StoreKind, db: string) {
     if (kind === 'memory') {
       store = await openStore({ name: db, storage: memoryStorage(), projections: [count, todos] });
