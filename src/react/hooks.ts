@@ -4,8 +4,9 @@
  *
  * Invariants:
  * 1. A hook resubscribes exactly when its store, its projection's name, its query's name or its
- *    arguments (compared one by one with Object.is) change; a new projection object with the
- *    same name, or a new argument array with the same items, keeps the subscription.
+ *    arguments change; arguments are compared by value (plain objects and arrays by contents,
+ *    the rest with Object.is). A new projection object with the same name, or new arguments of
+ *    the same values, keep the subscription.
  * 2. Before the store delivered a first value, useProjection and useQuery return undefined. The
  *    first value is pulled (state(), query()); watch starts once it came, so a name the store
  *    does not know fails the hook and leaves no listener behind.
@@ -15,6 +16,7 @@
  *    coalesce into one more run after it, so results never go back in time.
  */
 import { useMemo, useRef, useSyncExternalStore } from 'react';
+import { settle } from './settle.ts';
 import { createSource, type Reading, type Sink, type Source } from './source.ts';
 import type {
   LooselyQueried,
@@ -40,14 +42,14 @@ function useSource<T>(source: Source<T>): Reading<T> {
   return useSyncExternalStore(source.subscribe, source.read, source.read);
 }
 
-function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
-  return a.length === b.length && a.every((item, i) => Object.is(item, b[i]));
-}
-
-/** The previous array while the items are the same (invariant 1). */
+/**
+ * The previous array while the arguments are the same values (invariant 1): compared item by
+ * item, plain objects and arrays by their contents (settle.ts 1), so an inline `{ id }` does not
+ * resubscribe on every render, which would run the query again and render again, forever.
+ */
 function useStableArgs(args: readonly unknown[]): readonly unknown[] {
   const held = useRef(args);
-  if (!sameItems(held.current, args)) held.current = args;
+  if (settle(held.current, args) !== held.current) held.current = args;
   return held.current;
 }
 
@@ -151,7 +153,7 @@ export function useProjection<S = unknown>(
 
 /**
  * The result of a projection's named query, run again whenever the projection's state changes;
- * arguments are compared one by one (a new array of the same items does not run it again).
+ * arguments are compared by value (new arguments of the same values do not run it again).
  * `undefined` until the first result. Errors (an unknown query, a query that throws) are thrown
  * for an error boundary.
  *

@@ -97,6 +97,7 @@ describe.each(['memory', 'worker'] as const)('hooks over a store opened with %s'
     await shows(page, 'count', '2');
     await shows(page, 'open', '2');
     await shows(page, 'title', 'Milk');
+    await shows(page, 'title-list', 'Milk');
     await shows(page, 'todos', '○ Milk○ Bread');
 
     // The todos projection mutates its state in place: the hook's snapshot is its own copy, and
@@ -107,8 +108,8 @@ describe.each(['memory', 'worker'] as const)('hooks over a store opened with %s'
     await shows(page, 'open', '1');
     expect((await renders(page)).item).toBe(before.item! + 1);
 
-    // New arguments resubscribe: one query's watch replaced by another; the same arguments in
-    // a new render keep it (hooks.ts 1).
+    // New arguments resubscribe: each title query's watch is replaced by another; the same
+    // arguments in a new render keep it, an inline array of the same items too (hooks.ts 1).
     const held = await watching(page);
     const made = await onApp(page, (app) => app.subscribed, null);
     const titleRenders = (await renders(page)).title!;
@@ -117,8 +118,9 @@ describe.each(['memory', 'worker'] as const)('hooks over a store opened with %s'
     expect(await onApp(page, (app) => app.subscribed, null)).toBe(made);
     await onApp(page, (app) => app.render({ todoId: 't2' }), null);
     await shows(page, 'title', 'Bread');
+    await shows(page, 'title-list', 'Bread');
     expect(await watching(page)).toBe(held);
-    expect(await onApp(page, (app) => app.subscribed, null)).toBe(made + 1);
+    expect(await onApp(page, (app) => app.subscribed, null)).toBe(made + 2);
 
     await onApp(page, (app, url) => app.syncTo(url), sync!.url);
     await shows(page, 'sync', 'idle 0');

@@ -84,6 +84,13 @@ function TitleView({ store, todoId }: { store: HookStore; todoId: string }) {
   return h('output', { id: 'title' }, title ?? '-');
 }
 
+/** An argument made anew on every render (String(['t1']) is 't1' for the fixture's query). */
+function TitleByListView({ store, todoId }: { store: HookStore; todoId: string }) {
+  rendered('title-list');
+  const title = useQuery<string | undefined>(store, 'todos', 'title', [todoId]);
+  return h('output', { id: 'title-list' }, title ?? '-');
+}
+
 function StatusView({ store }: { store: HookStore }) {
   rendered('status');
   const status = useSyncStatus(store);
@@ -120,6 +127,7 @@ function App({ store, todoId }: { store: HookStore; todoId: string }) {
     h(TodosView, { store }),
     h(OpenView, { store }),
     h(TitleView, { store, todoId }),
+    h(TitleByListView, { store, todoId }),
     h(StatusView, { store }),
     h(Boundary, { id: 'missing' }, h(Missing, { store })),
     h(Boundary, { id: 'bad-query' }, h(BadQuery, { store })),
