@@ -10,8 +10,11 @@
  * 2. Before the store delivered a first value, useProjection and useQuery return undefined. The
  *    first value is pulled (state(), query()); watch starts once it came, so a name the store
  *    does not know fails the hook and leaves no listener behind.
- * 3. An error of the store (an unknown projection or query, a projection that throws, a closed
- *    store) is thrown from the hook during render, for the nearest error boundary.
+ * 3. What the store refuses is thrown from the hook during render, for the nearest error
+ *    boundary: an unknown projection or query, a closed store, a projection that throws while
+ *    its first state is folded, a query that throws on any state. A projection that throws on a
+ *    later event is reported by the store's watch as today (globally) and the hook keeps the
+ *    last good state, as the store does (ProjectionError).
  * 4. useQuery runs at most one query at a time per hook: states that arrive while one runs
  *    coalesce into one more run after it, so results never go back in time.
  */
@@ -54,10 +57,10 @@ function useStableArgs(args: readonly unknown[]): readonly unknown[] {
 }
 
 /**
- * Watches `name` once `first` succeeded: a name the store does not know fails here, for the
- * hook, and leaves no listener behind (through connectStore a watch on an unknown name would
- * only report it globally). watch's first state is the current one, so no change is missed
- * between the two.
+ * Watches `name` once `started()` is called, after the first pull succeeded (invariant 2): a
+ * name the store does not know fails that pull, for the hook, and leaves no listener behind
+ * (through connectStore a watch on an unknown name reports it only globally). watch's first
+ * state is the current one, so no change is missed in between.
  */
 function watchAfter(
   store: WatchableStore,

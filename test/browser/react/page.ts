@@ -7,12 +7,7 @@
 import { Component, createElement as h, memo, type ReactNode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
 import { requestStats } from '../../../src/client/protocol.ts';
-import {
-  type ConnectedStore,
-  type EventStore,
-  memoryStorage,
-  openStore,
-} from '../../../src/index.ts';
+import { connectStore, type EventStore, memoryStorage, openStore } from '../../../src/index.ts';
 import { useProjection, useQuery, useSyncStatus } from '../../../src/react/index.ts';
 import { count, todos } from '../fixtures/projections.ts';
 import { startTestWorker } from '../fixtures/workers.ts';
@@ -139,7 +134,7 @@ let hookStore: HookStore | undefined;
 let worker: Worker | undefined;
 let root: Root | undefined;
 const store$ = () => {
-  if (store === undefined || hookStore === undefined) throw new Error('no store open');
+  if (store === undefined) throw new Error('no store open');
   return store;
 };
 
@@ -153,11 +148,9 @@ const app: ReactPageApi = {
       store = await openStore({ name: db, storage: memoryStorage(), projections: [count, todos] });
     } else {
       worker = startTestWorker({ db }, 'dedicated') as Worker;
-      store = (await (
-        await import('../../../src/index.ts')
-      ).connectStore(worker)) as ConnectedStore<unknown>;
+      store = await connectStore(worker);
     }
-    hookStore = counting(store);
+    hookStore = counting(store$());
   },
   render(props) {
     root ??= createRoot(document.getElementById('root')!);
