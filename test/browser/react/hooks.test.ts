@@ -1,8 +1,8 @@
 /**
- * chronicle/react in real Chromium: a React 19 app built by Vite (page.ts) renders the three
- * hooks over a store opened in the page (openStore) and over one in a worker (connectStore),
- * synced with a real sync server. src/react/hooks.ts and source.ts invariants are cited by
- * number.
+ * @chronicle-es/store/react in real Chromium: a React 19 app built by Vite (page.ts) renders
+ * the three hooks over a store opened in the page (openStore) and over one in a worker
+ * (connectStore), synced with a real sync server. src/react/hooks.ts and source.ts invariants
+ * are cited by number.
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';

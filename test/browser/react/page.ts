@@ -1,8 +1,8 @@
 /**
- * A React app over a store, built by Vite like an app ships (tabs harness startBuiltServer): the
- * three hooks of chronicle/react render into the DOM, each component counts its renders, and
- * the store handed to the hooks counts the watch subscriptions it holds and the states it
- * delivered. No JSX: createElement keeps the tsconfig as it is.
+ * A React app over a store, built by Vite like an app ships (tabs harness startBuiltServer):
+ * the three hooks of @chronicle-es/store/react render into the DOM, each component counts its
+ * renders, and the store handed to the hooks counts the watch subscriptions it holds and the
+ * states it delivered. No JSX: createElement keeps the tsconfig as it is.
  */
 import { Component, createElement as h, memo, type ReactNode } from 'react';
 import { createRoot, type Root } from 'react-dom/client';
