@@ -11,6 +11,7 @@ import {
   type EventStore,
   memoryStorage,
   openStore,
+  type StoredEvent,
   type SyncStatus,
 } from '../../src/index.ts';
 import { useProjection, useQuery, useSyncStatus } from '../../src/react/index.ts';
@@ -90,6 +91,35 @@ describe('react hooks', () => {
       useQuery(store, todos, 'nth', 'two');
       // @ts-expect-error no such query
       useQuery(store, todos, 'missing');
+    };
+    expectTypeOf(typed).toBeFunction();
+  });
+
+  it('type state and queries through typed projections of a typed store', () => {
+    type TodoEvents = { TodoAdded: { title: string }; TodoDone: { done: boolean } };
+    const open = defineProjection<number, TodoEvents>({
+      name: 'open',
+      version: 1,
+      initial: () => 0,
+      apply: (n, e) => (e.type === 'TodoAdded' ? n + 1 : n),
+    });
+    const titles = defineProjection({
+      name: 'titles',
+      version: 1,
+      initial: (): string[] => [],
+      apply: (list, e: StoredEvent<TodoEvents>) =>
+        e.type === 'TodoAdded' ? [...list, e.data.title] : list,
+      queries: { at: (list: string[], i: number) => list[i] },
+    });
+    const typed = (store: EventStore<TodoEvents>, remote: ConnectedStore<TodoEvents>) => {
+      expectTypeOf(useProjection(store, open)).toEqualTypeOf<number | undefined>();
+      expectTypeOf(useProjection(remote, titles)).toEqualTypeOf<string[] | undefined>();
+      expectTypeOf(useQuery(remote, titles, 'at', 1)).toEqualTypeOf<string | undefined>();
+      expectTypeOf(useQuery(store, open, 'any', 1)).toEqualTypeOf<unknown>();
+      // @ts-expect-error `at` takes a number
+      useQuery(store, titles, 'at', 'one');
+      // @ts-expect-error titles has no query `first`
+      useQuery(store, titles, 'first');
     };
     expectTypeOf(typed).toBeFunction();
   });
