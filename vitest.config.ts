@@ -8,8 +8,8 @@
  *            (test/browser/firefox/provider.ts);
  * - tabs:    Node tests that drive real browsers over pages served by a Vite dev server, for
  *            what one page cannot do alone (several tabs, reloads, closing pages, CDP quota
- *            overrides, a Firefox and a Chromium page syncing), and the demo's end-to-end tests
- *            on its production build.
+ *            overrides, a Firefox and a Chromium page syncing), the React hooks on a
+ *            Vite-built React page, and the demo's end-to-end tests on its production build.
  * Chromium is Debian's /usr/bin/chromium, Firefox Debian's /usr/bin/firefox-esr (browsers
  * cannot be downloaded here; CI installs them).
  */
@@ -81,6 +81,7 @@ export default defineConfig({
           // they queue with the tabs tests.
           include: [
             'test/browser/tabs/**/*.test.ts',
+            'test/browser/react/**/*.test.ts',
             'test/browser/firefox/**/*.test.ts',
             'test/demo/**/*.test.ts',
           ],
