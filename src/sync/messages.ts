@@ -133,6 +133,8 @@ function parseRefusal(value: unknown): EventRefusal {
         from,
         reason: { kind: 'clock-ahead', wall: int(o, 'wall'), limit: int(o, 'limit') },
       };
+    case 'not-owner':
+      return { from, reason: { kind: 'not-owner', replica: str(o, 'replica', 128) } };
     default:
       // A reason of a newer peer: still a refusal of that one event.
       return { from, reason: { kind: 'other', name: r.kind.slice(0, 64) } };

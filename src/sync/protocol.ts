@@ -124,6 +124,12 @@ export type RefusalReason =
    * tolerance). The sender holds the event back rather than leave it out (invariant 7).
    */
   | { kind: 'clock-ahead'; wall: number; limit: number }
+  /**
+   * The sender's token may not write events of `replica` that the receiver does not hold yet
+   * (code ORIGIN_FORBIDDEN: a server, where another subject owns the replica). The sender leaves
+   * every event of that replica out for this peer until the session ends; its owner sends them.
+   */
+  | { kind: 'not-owner'; replica: string }
   /** A reason this side does not know (sent by a newer peer). */
   | { kind: 'other'; name: string };
 

@@ -14,7 +14,9 @@
  * 7. After stop() (the session closed) nothing more is sent.
  * 8. It keeps within the smaller of this side's limits and the peer's (protocol 5); an event the
  *    peer would refuse for its size, or that the peer refused (protocol 6), is left out for this
- *    peer and reported with its id (onError `skipped`), once per session, never silently.
+ *    peer and reported with its id (onError `skipped`), once per session, never silently. After
+ *    a refusal for its replica (not-owner: another subject owns it, on a server), every event of
+ *    that replica is left out for the peer, the refusal naming the first (its owner sends them).
  * 9. Live tail is coalesced: an append starts a send only when nothing is in flight; otherwise
  *    the next ack's pump sends everything appended meanwhile (up to maxBatchEvents a message).
  *    A peer is sent one message per round trip, however fast the log grows. Catch-up (a read
@@ -121,6 +123,8 @@ export class SessionSender {
   private limits: SyncLimits;
   /** Events the peer refused this session: left out of every resend (invariant 8). */
   private readonly refusedIds = new Set<string>();
+  /** Replicas whose events the peer will not take from us (reason not-owner): all left out. */
+  private readonly refusedReplicas = new Set<string>();
   /** Events left out and reported this session (each is reported once). */
   private readonly reported = new Set<string>();
 
@@ -260,6 +264,7 @@ export class SessionSender {
         if (clock === undefined) {
           this.refusedIds.add(eventId);
           this.reported.add(eventId);
+          if (reason?.kind === 'not-owner') this.refusedReplicas.add(reason.replica);
         } else {
           // Held, not left out (invariant 10): the peer's horizon is at most what it accepted.
           const seq = this.clock.refused(eventId, clock.limit);
@@ -376,10 +381,12 @@ export class SessionSender {
       const peerHello = this.peer!;
       const received = this.receivedPositions;
       const refused = this.refusedIds;
+      const refusedReplicas = this.refusedReplicas;
       const skip = (r: LocalRecord) =>
         received.has(r.pos) ||
         peerHolds(r.event, peerHello) ||
-        (refused.size > 0 && refused.has(r.event.id));
+        (refused.size > 0 && refused.has(r.event.id)) ||
+        (refusedReplicas.size > 0 && refusedReplicas.has(r.event.replica));
       // Toward a server, only after a refusal (invariant 10): our clock may have jumped since its
       // hello, and the server's refusal corrects it, where a guess from our clock would not.
       const horizon = this.clock.horizon();
