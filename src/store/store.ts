@@ -39,6 +39,7 @@ import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.t
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
+import { findConflicts } from './conflicts.ts';
 import { noteForgone } from './forgone.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
 import { localCache } from './local-cache.ts';
@@ -66,7 +67,6 @@ import type {
 import { ProjectionWatchers } from './watchers.ts';
 import { WriteGate } from './write-gate.ts';
 
-const CONFLICT_PAGE = 500;
 const RECEIVE_PAGE = 500;
 
 function compileReceive(position: unknown, query: ReceiveQuery = {}) {
@@ -393,37 +393,13 @@ class Store<E> implements EventStore<E> {
   }
 
   conflicts(query: { stream?: string } = {}): Promise<Conflict<E>[]> {
-    return this.guard(async () => {
-      const streams =
-        query.stream !== undefined ? [query.stream] : await this.log.conflictStreams();
-      const out: Conflict<E>[] = [];
-      for (const stream of streams) {
-        const byVersion = new Map<number, LocalRecord[]>();
-        let after: string | undefined;
-        for (;;) {
-          const page = await this.log.readByCursor(
-            after === undefined
-              ? { stream, limit: CONFLICT_PAGE }
-              : { stream, after, limit: CONFLICT_PAGE },
-          );
-          for (const record of page) {
-            const list = byVersion.get(record.event.version) ?? [];
-            list.push(record);
-            byVersion.set(record.event.version, list);
-          }
-          if (page.length < CONFLICT_PAGE) break;
-          after = page[page.length - 1]!.event.cursor;
-        }
-        const versions = [...byVersion.keys()].sort((a, b) => a - b);
-        for (const version of versions) {
-          const records = byVersion.get(version)!;
-          if (new Set(records.map((r) => r.event.replica)).size > 1) {
-            out.push({ stream, version, events: this.present(records) });
-          }
-        }
-      }
-      return out;
-    });
+    return this.guard(async () =>
+      (await findConflicts(this.log, query.stream)).map((c) => ({
+        stream: c.stream,
+        version: c.version,
+        events: this.present(c.records),
+      })),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,50 @@
+/**
+ * Concurrent appends to one stream (store.conflicts()): a stream version that events of more
+ * than one replica hold. Reads each stream in pages of the total order, so a long stream is never
+ * held at once beyond its conflicting records.
+ */
+import type { LocalRecord } from '../core/events.ts';
+import type { EventLog } from '../storage/adapter.ts';
+
+const CONFLICT_PAGE = 500;
+
+export interface FoundConflict {
+  stream: string;
+  version: number;
+  /** In the total order. */
+  records: LocalRecord[];
+}
+
+/** The conflicts of `stream`, or of every stream the log marks as having one. */
+export async function findConflicts(
+  log: Pick<EventLog, 'conflictStreams' | 'readByCursor'>,
+  stream?: string,
+): Promise<FoundConflict[]> {
+  const streams = stream !== undefined ? [stream] : await log.conflictStreams();
+  const out: FoundConflict[] = [];
+  for (const name of streams) {
+    const byVersion = new Map<number, LocalRecord[]>();
+    let after: string | undefined;
+    for (;;) {
+      const page = await log.readByCursor(
+        after === undefined
+          ? { stream: name, limit: CONFLICT_PAGE }
+          : { stream: name, after, limit: CONFLICT_PAGE },
+      );
+      for (const record of page) {
+        const list = byVersion.get(record.event.version) ?? [];
+        list.push(record);
+        byVersion.set(record.event.version, list);
+      }
+      if (page.length < CONFLICT_PAGE) break;
+      after = page[page.length - 1]!.event.cursor;
+    }
+    for (const version of [...byVersion.keys()].sort((a, b) => a - b)) {
+      const records = byVersion.get(version)!;
+      if (new Set(records.map((r) => r.event.replica)).size > 1) {
+        out.push({ stream: name, version, records });
+      }
+    }
+  }
+  return out;
+}
