@@ -3,10 +3,11 @@
  * for, at the versions the repository pins, with everything they depend on, as `npm ci` in the
  * repository resolved and cached them.
  *
- * Why a lock: `npm ci` fills the npm cache with tarballs only, not the registry's package
- * documents, so an offline `npm install vite@8.3.8` in a fresh folder fails (ENOTCACHED: it must
- * resolve the version from a document it never fetched). An install from a lock needs no
- * resolution: each tarball is found in the cache by its integrity.
+ * Why a lock: an offline `npm install vite@8.3.8` in a fresh folder must resolve the version
+ * from the registry's package document, which the cache may not hold (ENOTCACHED). An install
+ * from a lock whose entries carry `resolved` (the tarball's registry URL) and `integrity` needs
+ * no document: each tarball is read from the cache. The repository's lock leaves `resolved` out
+ * (omit-lockfile-registry-resolved), so it is written back here.
  *
  * Invariants:
  * 1. A consumer gets only packages the repository itself depends on, at the very same versions
@@ -84,6 +85,17 @@ function edges(entry: LockEntry): Map<string, boolean> {
   return out;
 }
 
+/** npm's tarball URL for a registry package: `<registry>/<name>/-/<basename>-<version>.tgz`. */
+function registryUrl(path: string, version: string): string {
+  const registry = (process.env.npm_config_registry ?? 'https://registry.npmjs.org/').replace(
+    /\/?$/,
+    '/',
+  );
+  const name = path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
+  const basename = name.slice(name.lastIndexOf('/') + 1);
+  return `${registry}${name}/-/${basename}-${version}.tgz`;
+}
+
 export interface ConsumerLockOptions {
   /** The consumer's package.json name. */
   name: string;
@@ -150,6 +162,9 @@ export function consumerLock(options: ConsumerLockOptions, source = repoLock()):
       optional: _opt,
       ...entry
     } = lookup(path) as LockEntry;
+    if (entry.resolved === undefined && entry.version !== undefined) {
+      entry.resolved = registryUrl(path, entry.version);
+    }
     packages[path] = required.has(path) ? entry : { ...entry, optional: true };
   }
   return { name: options.name, version: '0.0.0', lockfileVersion: 3, requires: true, packages };
