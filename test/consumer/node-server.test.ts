@@ -14,6 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Consumer, installConsumer } from './install.ts';
 import { packed } from './pack.ts';
+import { CommandError } from './run.ts';
 
 const NATIVE = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
 const repoRoot = resolve(import.meta.dirname, '../..');
@@ -47,5 +48,17 @@ describe('a plain Node ESM project with the tarball, better-sqlite3 and ws insta
     expect(outcome.bobTitles).toEqual(['Buy milk']);
     // The folder of the SQLite file did not exist: the storage made it.
     expect(outcome.sqliteBytes).toBeGreaterThan(0);
+  });
+
+  it('has a chronicle-server command that plain Node runs', async () => {
+    // --help prints the usage and exits 2, once the command's whole module graph has loaded.
+    const bin = join(backend.dir, 'node_modules/.bin/chronicle-server');
+    const failure = await backend.run(bin, ['--help']).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(CommandError);
+    expect((failure as CommandError).exitCode).toBe(2);
+    expect((failure as CommandError).output).toMatch(/^Usage: chronicle-server/);
   });
 });

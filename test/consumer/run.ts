@@ -42,30 +42,53 @@ export function userEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * Past this, the command and everything it started (npm's install scripts, a compiler) are
+ * killed: under the tests' own timeouts, so nothing outlives the test that started it.
+ */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 100_000;
+
 export function run(
   command: string,
   args: readonly string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv },
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
 ): Promise<RunResult> {
   const line = [command, ...args].join(' ');
   return new Promise((resolve, reject) => {
+    // Its own process group, so that a timeout can end the whole tree.
     const child = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? userEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // The group ended between the deadline and the kill.
+      }
+    }, options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
     });
-    child.on('error', reject);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
     child.on('close', (code) => {
-      if (code === 0) resolve({ stdout, stderr });
-      else reject(new CommandError(line, code, `${stdout}${stderr}`.trim()));
+      clearTimeout(timer);
+      const output = `${stdout}${stderr}`.trim();
+      if (timedOut) reject(new CommandError(line, code, `timed out, killed\n${output}`));
+      else if (code === 0) resolve({ stdout, stderr });
+      else reject(new CommandError(line, code, output));
     });
   });
 }
