@@ -4,7 +4,6 @@
  * `/server` says which package its storage needs.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { recordFigures } from './figures.ts';
 import { type Consumer, installConsumer } from './install.ts';
 import { packed } from './pack.ts';
 
@@ -35,10 +34,6 @@ describe('installing the tarball alone, as a front end does', () => {
   it('runs no install script and installs no optional peer (nothing native compiles)', () => {
     const paths = Object.keys(frontend.installed);
     const names = paths.map((path) => path.slice(path.lastIndexOf('node_modules/') + 13));
-    recordFigures({
-      'front-end install: packages': paths.length,
-      'front-end install: npm ci ms': Math.round(frontend.installMs),
-    });
     expect(paths.filter((path) => frontend.installed[path]?.hasInstallScript === true)).toEqual([]);
     expect(names.filter((name) => NOT_INSTALLED.includes(name))).toEqual([]);
     expect(names).toContain(packed().manifest.name);

@@ -10,6 +10,7 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { recordFigures } from './figures.ts';
 import { consumerLock } from './lockfile.ts';
 import type { PackedPackage } from './pack.ts';
 import { type RunResult, run } from './run.ts';
@@ -92,6 +93,10 @@ export async function installConsumer(
   const installed = existsSync(hidden)
     ? (JSON.parse(readFileSync(hidden, 'utf8')) as { packages: Consumer['installed'] }).packages
     : {};
+  recordFigures({
+    [`${options.fixture}: packages installed`]: Object.keys(installed).length,
+    [`${options.fixture}: npm ci ms`]: Math.round(installMs),
+  });
   return {
     dir,
     installMs,
