@@ -13,9 +13,18 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 };
 
-export async function serveStatic(root: string): Promise<{ url: string; close(): Promise<void> }> {
+export interface StaticSite {
+  url: string;
+  /** Paths requested so far, in order (what the page and its workers loaded). */
+  requested: string[];
+  close(): Promise<void>;
+}
+
+export async function serveStatic(root: string): Promise<StaticSite> {
+  const requested: string[] = [];
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    requested.push(path);
     const file = join(root, normalize(path === '/' ? '/index.html' : path));
     if (!file.startsWith(root)) {
       response.writeHead(403).end();
@@ -33,6 +42,7 @@ export async function serveStatic(root: string): Promise<{ url: string; close():
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    requested,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
