@@ -1,5 +1,5 @@
 /**
- * Four projects, all run by `npm test`:
+ * Five projects, all run by `npm test`:
  * - node:    the unit, property and integration tests (fake-indexeddb, Node sockets);
  * - browser: tests that run inside real Chromium through Vitest's browser mode (the storage
  *            conformance suite on real IndexedDB, the worker round trip, errors across threads);
@@ -9,7 +9,11 @@
  * - tabs:    Node tests that drive real browsers over pages served by a Vite dev server, for
  *            what one page cannot do alone (several tabs, reloads, closing pages, CDP quota
  *            overrides, a Firefox and a Chromium page syncing), the React hooks on a
- *            Vite-built React page, and the demo's end-to-end tests on its production build.
+ *            Vite-built React page, and the demo's end-to-end tests on its production build;
+ * - consumer: the package as a user installs it: `npm pack` once (test/consumer/global-setup.ts),
+ *            then fresh projects installing the tarball offline (a create-vite app built and
+ *            opened in Chromium, a plain Node server, a strict nodenext type check, publint and
+ *            attw).
  * Chromium is Debian's /usr/bin/chromium, Firefox Debian's /usr/bin/firefox-esr (browsers
  * cannot be downloaded here; CI installs them).
  */
@@ -34,7 +38,7 @@ export default defineConfig({
         test: {
           name: 'node',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/browser/**', 'test/demo/**', '**/node_modules/**'],
+          exclude: ['test/browser/**', 'test/demo/**', 'test/consumer/**', '**/node_modules/**'],
           environment: 'node',
         },
       },
@@ -88,6 +92,19 @@ export default defineConfig({
           environment: 'node',
           // Each file launches its own Chromium: on 2 cores, one at a time keeps timings sane.
           fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'consumer',
+          include: ['test/consumer/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/consumer/global-setup.ts'],
+          // Installs, tsc and vite builds: one consumer at a time on 2 cores.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
         },
       },
     ],

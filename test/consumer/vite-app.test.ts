@@ -1,0 +1,111 @@
+/**
+ * (a) A front-end team's first step: a create-vite vanilla-ts app (create-vite 8's template,
+ * its tsconfig untouched: erasableSyntaxOnly, verbatimModuleSyntax, moduleResolution bundler,
+ * noUncheckedSideEffectImports) installs the tarball, writes the worker setup the README shows,
+ * runs the template's `npm run build` (tsc && vite build) with no Vite config of its own, and
+ * the built page, served statically, shows projected state from the store in its worker.
+ * A second build adds the one setting the README asks for (`worker: { format: 'es' }`), which
+ * keeps the sync code out of the worker's first load; both builds are opened.
+ */
+import { cpSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
+import { recordFigures } from './figures.ts';
+import { type Consumer, installConsumer } from './install.ts';
+import { packed } from './pack.ts';
+import { serveStatic } from './static-server.ts';
+
+let app: Consumer;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  app = await installConsumer(packed(), { fixture: 'vite-app' });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+function openCount(page: Page, expected: string): Promise<unknown> {
+  return page.waitForFunction(
+    (text) => document.querySelector('#open')?.textContent === text,
+    expected,
+    { timeout: 20_000 },
+  );
+}
+
+/** Each script's gzip and brotli size, as a production build ships it (hash left out). */
+function recordSizes(label: string, dist: string): string[] {
+  const assets = readdirSync(join(dist, 'assets')).filter((f) => f.endsWith('.js'));
+  const figures: Record<string, number> = {};
+  for (const file of assets) {
+    const body = readFileSync(join(dist, 'assets', file));
+    const name = file.replace(/-[\w-]{8}\.js$/, '.js');
+    figures[`${label}: ${name}, gzip bytes`] = gzipSync(body).length;
+    figures[`${label}: ${name}, brotli bytes`] = brotliCompressSync(body).length;
+  }
+  recordFigures(figures);
+  return assets;
+}
+
+/** Scripts other than the page's entry and the worker's: chunks loaded by import(). */
+const lazyChunks = (assets: string[]) =>
+  assets.filter((f) => !f.startsWith('index') && !f.startsWith('store.worker'));
+
+describe('a create-vite vanilla-ts app with the tarball installed', () => {
+  it('builds with the template script, tsc && vite build, and no Vite config', async () => {
+    await app.run('npm', ['run', 'build']);
+    const assets = recordSizes('vite app (no config)', join(app.dir, 'dist'));
+    expect(assets.filter((f) => f.startsWith('store.worker'))).toHaveLength(1);
+  });
+
+  it("builds with the README's worker format 'es' into a worker whose sync code is a chunk", async () => {
+    cpSync(join(app.dir, 'vite.config.readme.ts'), join(app.dir, 'vite.config.ts'));
+    await app.run(join(app.dir, 'node_modules/.bin/vite'), ['build', '--outDir', 'dist-es']);
+    const assets = recordSizes("vite app (worker format 'es')", join(app.dir, 'dist-es'));
+    expect(assets.filter((f) => f.startsWith('store.worker'))).toHaveLength(1);
+    expect(lazyChunks(assets).length).toBeGreaterThan(0);
+  });
+
+  it.each(['dist', 'dist-es'])(
+    'shows the state a projection in the worker folds, and keeps it across a reload (%s)',
+    async (dist) => {
+      const site = await serveStatic(join(app.dir, dist));
+      try {
+        browser ??= await chromium.launch({
+          executablePath: CHROMIUM_PATH,
+          args: [...CHROMIUM_ARGS],
+          headless: true,
+        });
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (error) => errors.push(error.message));
+        page.on('console', (message) => {
+          if (message.type() === 'error') errors.push(message.text());
+        });
+        page.on('response', (response) => {
+          if (response.status() >= 400) errors.push(`${response.status()} ${response.url()}`);
+        });
+
+        await page.goto(site.url);
+        await openCount(page, '0');
+        await page.click('#add');
+        await page.click('#add');
+        await openCount(page, '2');
+        await page.reload();
+        await openCount(page, '2');
+        expect(errors).toEqual([]);
+        // The app never syncs: no chunk loaded by import() was fetched (the sync code's).
+        const chunks = lazyChunks(readdirSync(join(app.dir, dist, 'assets')));
+        expect(site.requested.filter((path) => chunks.some((c) => path.endsWith(c)))).toEqual([]);
+        await context.close();
+      } finally {
+        await site.close();
+      }
+    },
+  );
+});
