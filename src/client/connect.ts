@@ -1,3 +1,6 @@
+/// <reference lib="dom" preserve="true" />
+// Declarations name the DOM's Worker, MessagePort and IndexedDB types: a Node project whose
+// tsconfig leaves the DOM library out still compiles against them.
 /**
  * connectStore(): the main thread's EventStore, served by a worker (@chronicle-es/store/worker)
  * through comlink. Same interface as openStore, plus what only the page can know or do: the worker's

@@ -1,3 +1,6 @@
+/// <reference lib="dom" preserve="true" />
+// Declarations name the DOM's Worker, MessagePort and IndexedDB types: a Node project whose
+// tsconfig leaves the DOM library out still compiles against them.
 /**
  * The worker boundary's wire types, in one place (comlink's protocol.ts is the model).
  *

@@ -12,7 +12,8 @@
 import { SyncError } from '../core/errors.ts';
 import { verifyToken as verifyHmacToken } from './auth.ts';
 import type { ConnectionClaims } from './connection.ts';
-import { checkClaims, type JwtAuthOptions, jwtVerifier, type VerifiedClaims } from './jwt.ts';
+import { checkClaims, jwtVerifier } from './jwt.ts';
+import type { JwtAuthOptions, VerifiedClaims } from './jwt-options.ts';
 
 /** The space every connection uses when auth is disabled. */
 export const DEFAULT_SPACE = 'default';

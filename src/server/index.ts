@@ -14,8 +14,9 @@ export {
 export type { AppTokenVerifier, AuthOptions } from './authenticator.ts';
 export type {
   JwtAuthOptions,
+  JwtPayload,
   VerifiedClaims,
-} from './jwt.ts';
+} from './jwt-options.ts';
 export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.ts';
 export { type LogEntry, type ServerLogger, silentLogger, stderrLogger } from './metrics.ts';
 export { type PostgresStorageOptions, postgresStorage } from './postgres.ts';

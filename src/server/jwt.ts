@@ -27,46 +27,13 @@ import type * as JoseModule from 'jose';
 import type { JWK, JWTPayload } from 'jose';
 import { MissingDependencyError, SyncError } from '../core/errors.ts';
 import { MAX_SUBJECT_LENGTH, MAX_TOKEN_LENGTH, type Scope } from './auth.ts';
+import type { JwtAuthOptions, TokenVerifier, VerifiedClaims } from './jwt-options.ts';
 import { loadJose as loadJosePeer } from './peers.ts';
 import { isValidSpaceName } from './storage.ts';
 
+export type { JwtAuthOptions, TokenVerifier, VerifiedClaims } from './jwt-options.ts';
+
 type Jose = typeof JoseModule;
-
-/** What a verified token grants: the space, the subject, the scope, and when it ends. */
-export interface VerifiedClaims {
-  space: string;
-  sub: string;
-  scope: Scope[];
-  /** Seconds since the epoch; the connection is closed with 4001 then. Optional. */
-  exp?: number;
-}
-
-export interface JwtAuthOptions {
-  /** HS256 shared secret (at least 32 bytes, as RFC 7518 asks of HS256 keys). */
-  secret?: string | Uint8Array;
-  /** A public key: PEM (SPKI), a public JWK, or a KeyObject / CryptoKey. */
-  key?: string | JsonWebKey | KeyObject | CryptoKey;
-  /** The provider's JSON Web Key Set, fetched and cached (refetched for an unknown `kid`). */
-  jwksUrl?: string | URL;
-  /** Accepted `alg` values (invariant 2). */
-  algorithms?: string[];
-  /** Required `iss`. */
-  issuer?: string | string[];
-  /** Required `aud` (one of them). */
-  audience?: string | string[];
-  /** Leeway for exp / nbf / iat, seconds. Default 0. */
-  clockToleranceSeconds?: number;
-  /** The claim that names the space. Default 'space'. */
-  spaceClaim?: string;
-  /** The space of tokens without one (an app with one space). Default: such tokens are refused. */
-  defaultSpace?: string;
-  /** The claim that carries the scope. Default 'scope'. */
-  scopeClaim?: string;
-  /** Replaces the default mapping from the verified payload to our claims. */
-  claims?: (payload: JWTPayload) => VerifiedClaims;
-}
-
-export type TokenVerifier = (token: string) => Promise<VerifiedClaims>;
 
 const KEY_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
 const SCOPES: readonly Scope[] = ['read', 'write'];

@@ -1,3 +1,6 @@
+/// <reference lib="dom" preserve="true" />
+// Declarations name the DOM's Worker, MessagePort and IndexedDB types: a Node project whose
+// tsconfig leaves the DOM library out still compiles against them.
 /**
  * A read-only look at a store's IndexedDB database from the page, while the store's worker starts
  * (client/peek.ts folds what it returns). It reads what the store would start its first fold

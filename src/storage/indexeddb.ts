@@ -1,3 +1,6 @@
+/// <reference lib="dom" preserve="true" />
+// Declarations name the DOM's Worker, MessagePort and IndexedDB types: a Node project whose
+// tsconfig leaves the DOM library out still compiles against them.
 /**
  * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
  * its helpers: idb-schema.ts the schema and its upgrades, idb-segments.ts segment reads and
