@@ -106,6 +106,9 @@ export class SessionSender {
   /** Own seq already recorded as shared by this sender (invariant 11). */
   private sharedSeen = 0;
   private unsubscribeRestamp: (() => void) | undefined;
+  private unsubscribeEarlyClock: (() => void) | undefined;
+  /** Our clock changed after our hello went out and before we started sending. */
+  private clockMovedSinceHello = false;
   /** The peer's clock as this side sees it (clock-hold.ts). */
   private readonly clock: ClockHold;
 
@@ -136,6 +139,11 @@ export class SessionSender {
     this.host = host;
     this.limits = limits;
     this.clock = new ClockHold(() => options.now(), options.schedule);
+    // Our hello showed our clock; a correction before we start sending (a server's hello on
+    // another session) is told to the peer by a pong once we do (startSending).
+    this.unsubscribeEarlyClock = options.shareGuard?.onClockChange(() => {
+      this.clockMovedSinceHello = true;
+    });
   }
 
   /** Everything up to this log's known head was sent and acknowledged. */
@@ -181,6 +189,12 @@ export class SessionSender {
     this.outbound = true;
     // A re-stamp moves HLCs the stream may be holding before (invariant 10): read again. A
     // server's clock is ours once corrected: the hold a refusal put up goes.
+    this.unsubscribeEarlyClock?.();
+    this.unsubscribeEarlyClock = undefined;
+    // The peer may hold events for the clock our hello showed (clock-hold.ts 3): show it now.
+    if (this.clockMovedSinceHello && !this.stopped) {
+      this.host.send({ type: 'pong', time: Math.floor(this.options.now()) });
+    }
     this.unsubscribeRestamp = this.options.shareGuard?.onClockChange(() => {
       this.clock.clockChanged();
       // Our clock may have moved since our hello (a server's correction): the peer may be
@@ -317,6 +331,8 @@ export class SessionSender {
     this.unsubscribe = undefined;
     this.unsubscribeRestamp?.();
     this.unsubscribeRestamp = undefined;
+    this.unsubscribeEarlyClock?.();
+    this.unsubscribeEarlyClock = undefined;
     this.clock.stop();
     this.receivedPositions.clear();
   }
