@@ -83,6 +83,23 @@ async function holdingPos(index: IDBIndex, from: number): Promise<Segment | unde
   return (await request(index.get(pos))) as Segment | undefined;
 }
 
+/**
+ * Events per segment in recent forward reads: a hint for how many segment keys a page asks for
+ * (a batch of 100 appended in one call is one segment, a single append one of its own). A hint
+ * too large costs a few more requests (each asks for four times as many keys as the one
+ * before), one too small reads keys the page does not use; never a wrong page.
+ */
+let eventsPerSegment = 8;
+
+function noteSegmentSize(observed: number): void {
+  eventsPerSegment = Math.max(1, (eventsPerSegment + observed) / 2);
+}
+
+/** Keys to ask for first: enough for `limit` events at the hinted size, and one to spare. */
+function keysFor(limit: number): number {
+  return Math.max(1, Math.min(limit, Math.ceil(limit / eventsPerSegment) + 1));
+}
+
 /** Forward: (after, until]; reverse: [until, after). At most `limit` records. */
 export async function readCursorRange(
   store: IDBObjectStore,
@@ -105,19 +122,28 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     after === undefined
       ? undefined
       : request(o.source.openKeyCursor(range(o.min, o.at(after), false, false), 'prev'));
-  const main = range(
-    after === undefined ? o.min : o.at(after),
-    until === undefined ? o.max : o.at(until),
-    after !== undefined,
-    false,
-  );
-  const keysRequest = request(o.source.getAllKeys(main, limit)) as Promise<SegmentKey[]>;
+  const upper = until === undefined ? o.max : o.at(until);
+  const main = range(after === undefined ? o.min : o.at(after), upper, after !== undefined, false);
+  // Only the segment keys the page needs (a key says how many events its segment holds): as many
+  // as the last pages' segment size suggests, then more after the last one while short.
+  let want = keysFor(limit);
+  const keysRequest = request(o.source.getAllKeys(main, want)) as Promise<SegmentKey[]>;
   const holding = (await holdingKey)?.primaryKey as SegmentKey | undefined;
   const keys = await keysRequest;
   // Counting the holding segment as no events: the page is never short, at worst a segment long.
   let needed = 0;
   let events = 0;
-  while (needed < keys.length && events < limit) events += keys[needed++]![2];
+  let got = keys.length;
+  for (;;) {
+    while (needed < keys.length && events < limit) events += keys[needed++]![2];
+    if (events >= limit || got < want) break;
+    want = Math.min(limit, want * 4);
+    const next = range(o.keyOf(keys[keys.length - 1]!), upper, true, false);
+    const more = (await request(o.source.getAllKeys(next, want))) as SegmentKey[];
+    got = more.length;
+    for (const key of more) keys.push(key);
+  }
+  if (needed > 0) noteSegmentSize(events / needed);
   const [first, values] = await Promise.all([
     holding !== undefined && after !== undefined && holding[1] > after
       ? (request(o.store.get(holding)) as Promise<Segment | undefined>)

@@ -1,0 +1,71 @@
+/**
+ * A forward page reads only the segment keys it needs (idb-segments.ts readForward): a key says
+ * how many events its segment holds, so a page of 1,000 events in segments of 100 needs about
+ * ten keys, not 1,000 (issue 14: a 100,000-event replay read ~50,500 keys for ~1,100 segments).
+ * Where the segments are smaller than the last pages suggested, the page asks for more keys
+ * after the last and is still whole.
+ */
+import 'fake-indexeddb/auto';
+import { IDBFactory, IDBIndex, IDBObjectStore } from 'fake-indexeddb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type EventStore, indexedDbStorage, openStore } from '../../src/index.ts';
+
+const counted = { keys: 0 };
+function countKeys(proto: { getAllKeys: (...args: never[]) => unknown }) {
+  const original = proto.getAllKeys;
+  proto.getAllKeys = function (this: unknown, ...args: never[]) {
+    const request = original.apply(this, args) as IDBRequest<unknown[]>;
+    request.addEventListener('success', () => {
+      counted.keys += request.result.length;
+    });
+    return request;
+  } as typeof original;
+  return () => {
+    proto.getAllKeys = original;
+  };
+}
+
+let store: EventStore | undefined;
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+});
+
+describe('a forward page of the IndexedDB log', () => {
+  it('reads about as many segment keys as it needs segments, and every event', async () => {
+    store = await openStore({
+      name: 'page-keys',
+      storage: indexedDbStorage('page-keys', { indexedDB: new IDBFactory() }),
+    });
+    for (let b = 0; b < 30; b++) {
+      const batch = Array.from({ length: 100 }, (_, i) => ({ type: 't', data: b * 100 + i }));
+      await store.append(`s${b % 3}`, batch);
+    }
+    // Then 300 single appends: segments of one event, after segments of 100.
+    for (let i = 0; i < 300; i++) await store.append('s0', { type: 't', data: 3000 + i });
+
+    const restore = [
+      countKeys(IDBObjectStore.prototype as never),
+      countKeys(IDBIndex.prototype as never),
+    ];
+    try {
+      // read() pages by 1,000 (store.ts): three pages of big segments, then the small ones.
+      counted.keys = 0;
+      const all = await store.read();
+      expect(all.map((e) => e.data)).toEqual(Array.from({ length: 3300 }, (_, i) => i));
+      // 330 segments in all; before, each page asked for up to 1,000 keys (1,260 here).
+      expect(counted.keys).toBeLessThan(2 * 330);
+
+      counted.keys = 0;
+      const stream = await store.read({ stream: 's0' });
+      expect(stream.map((e) => e.data)).toEqual([
+        ...Array.from({ length: 1000 }, (_, k) => Math.floor(k / 100) * 300 + (k % 100)),
+        ...Array.from({ length: 300 }, (_, i) => 3000 + i),
+      ]);
+      // 310 segments of s0; before, 1,000 keys for the first page alone.
+      expect(counted.keys).toBeLessThan(2 * 310);
+    } finally {
+      for (const undo of restore) undo();
+    }
+  });
+});
