@@ -13,6 +13,7 @@ import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
+import { launchFirefox } from '../browser/firefox/launch.ts';
 import { recordFigures } from './figures.ts';
 import { type Consumer, installConsumer } from './install.ts';
 import { packed } from './pack.ts';
@@ -68,6 +69,33 @@ describe('a create-vite vanilla-ts app with the tarball installed', () => {
     const assets = recordSizes("vite app (worker format 'es')", join(app.dir, 'dist-es'));
     expect(assets.filter((f) => f.startsWith('store.worker'))).toHaveLength(1);
     expect(lazyChunks(assets).length).toBeGreaterThan(0);
+  });
+
+  it('shows the state a projection in the worker folds in Firefox ESR too, across a reload (dist-es)', async () => {
+    const site = await serveStatic(join(app.dir, 'dist-es'));
+    const firefox = await launchFirefox();
+    try {
+      const page = await firefox.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (error) => errors.push(String(error)));
+      const count = (expected: string) =>
+        page.waitForFunction(
+          (text: string) => document.querySelector('#open')?.textContent === text,
+          { timeout: 20_000 },
+          expected,
+        );
+      await page.goto(site.url);
+      await count('0');
+      await page.click('#add');
+      await page.click('#add');
+      await count('2');
+      await page.reload();
+      await count('2');
+      expect(errors).toEqual([]);
+    } finally {
+      await firefox.close();
+      await site.close();
+    }
   });
 
   it.each(['dist', 'dist-es'])(
