@@ -25,6 +25,7 @@ import {
   sqliteStorage,
 } from '../../src/server/index.ts';
 import { seededRandom } from '../../src/sync/transports/memory.ts';
+import { type ActionVariant, applyAction } from '../sync/convergence-actions.ts';
 import { checkConverged, checkNode } from '../sync/convergence-checks.ts';
 import { World } from '../sync/convergence-harness.ts';
 import {
@@ -109,60 +110,23 @@ async function runScenario(scenario: Scenario): Promise<void> {
   }
   try {
     await world.openAll();
-    for (const action of scenario.actions) {
-      world.log(JSON.stringify(action));
-      switch (action.kind) {
-        case 'append':
-          await world.append(
-            action.replica,
-            `s${action.stream}`,
-            action.count,
-            action.mode,
-            action.ids,
-          );
-          break;
-        case 'retry':
-          await world.retry(action.replica);
-          break;
-        case 'restart':
-          if (action.node === hub) {
-            await server.close();
-            server = await startServer(path, port);
-            stats.serverRestarts++;
-          } else await world.restart(action.node, action.inflight, true);
-          break;
-        case 'kill':
-          world.links[action.link]!.kill();
-          break;
-        case 'toggle':
-          await world.toggle(world.links[action.link]!, action.end);
-          break;
-        case 'partition':
-          // The server is on the side of the hub's bit.
-          world.partition((action.mask & (1 << hub)) === 0 ? action.mask : ~action.mask);
-          break;
-        case 'heal':
-          world.heal();
-          break;
-        case 'clock':
-          world.nodes[action.replica]!.skew = action.skew;
-          break;
-        case 'check':
-          if (action.node !== hub)
-            await checkNode(world.store(action.node), world.attempts, world.history.join('\n'));
-          break;
-        case 'collide':
-          if (action.a !== action.b) await world.collide(action.a, action.b, `s${action.stream}`);
-          break;
-        case 'run':
-          await sleep(Math.floor(action.ms / 5));
-          break;
-        default: {
-          const never: never = action;
-          throw new Error(`unknown action ${JSON.stringify(never)}`);
+    const variant: ActionVariant = {
+      async restart(node, inflight) {
+        if (node !== hub) return world.restart(node, inflight, true);
+        await server.close();
+        server = await startServer(path, port);
+        stats.serverRestarts++;
+      },
+      // The server is on the side of the hub's bit.
+      partitionMask: (mask) => ((mask & (1 << hub)) === 0 ? mask : ~mask),
+      async check(node) {
+        if (node !== hub) {
+          await checkNode(world.store(node), world.attempts, world.history.join('\n'));
         }
-      }
-    }
+      },
+      run: (ms) => sleep(Math.floor(ms / 5)),
+    };
+    for (const action of scenario.actions) await applyAction(world, action, variant);
     // Clocks are set right too, and every link reconnects: a peer holds events stamped beyond
     // the other's clock until they are re-stamped at a hello (docs/protocol.md C3, C5).
     world.log('heal: no more faults, clocks right, every link up and reconnected');

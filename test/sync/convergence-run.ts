@@ -7,6 +7,7 @@
 import { expect } from 'vitest';
 import { memoryTransportPair } from '../../src/index.ts';
 import { seededRandom } from '../../src/sync/transports/memory.ts';
+import { type ActionVariant, applyAction } from './convergence-actions.ts';
 import { checkConverged, checkNode } from './convergence-checks.ts';
 import { World } from './convergence-harness.ts';
 import { enabled, type Scenario } from './convergence-scenario.ts';
@@ -71,56 +72,17 @@ export async function runScenario(scenario: Scenario): Promise<void> {
   const replica = (n: number) => n < scenario.replicas;
   try {
     await world.openAll();
-    for (const action of scenario.actions) {
-      world.log(JSON.stringify(action));
-      switch (action.kind) {
-        case 'append':
-          await world.append(
-            action.replica,
-            `s${action.stream}`,
-            action.count,
-            action.mode,
-            action.ids,
-          );
-          break;
-        case 'retry':
-          await world.retry(action.replica);
-          break;
-        case 'restart':
-          await world.restart(action.node, action.inflight, replica(action.node));
-          break;
-        case 'kill':
-          world.links[action.link]!.kill();
-          break;
-        case 'toggle':
-          await world.toggle(world.links[action.link]!, action.end);
-          break;
-        case 'partition':
-          world.partition(action.mask);
-          break;
-        case 'heal':
-          world.heal();
-          break;
-        case 'clock':
-          world.nodes[action.replica]!.skew = action.skew;
-          break;
-        case 'check':
-          if (await checkNode(world.store(action.node), world.attempts, world.history.join('\n'))) {
-            stats.midRunChecks++;
-          }
-          break;
-        case 'collide':
-          if (action.a !== action.b) await world.collide(action.a, action.b, `s${action.stream}`);
-          break;
-        case 'run':
-          await time.run(10_000, time.now + action.ms);
-          break;
-        default: {
-          const never: never = action;
-          throw new Error(`unknown action ${JSON.stringify(never)}`);
+    const variant: ActionVariant = {
+      restart: (node, inflight) => world.restart(node, inflight, replica(node)),
+      partitionMask: (mask) => mask,
+      async check(node) {
+        if (await checkNode(world.store(node), world.attempts, world.history.join('\n'))) {
+          stats.midRunChecks++;
         }
-      }
-    }
+      },
+      run: (ms) => time.run(10_000, time.now + ms),
+    };
+    for (const action of scenario.actions) await applyAction(world, action, variant);
     // Clocks are set right too, and every link reconnects: a peer holds events stamped beyond
     // the other's clock until they are re-stamped at a hello (docs/protocol.md C3, C5).
     world.log('heal: no more faults, clocks right, every link up and reconnected');
