@@ -8,35 +8,23 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  type EventLog,
   indexedDbStorage,
   memoryStorage,
   memoryTransportPair,
   openStore,
   type StorageAdapter,
 } from '../../src/index.ts';
+import { withLogOverrides } from './helpers.ts';
 
 /** A storage whose log calls `onIngest` as soon as an ingest has started writing. */
 function tapIngest(inner: StorageAdapter, onIngest: () => void): StorageAdapter {
-  return {
-    ...inner,
-    async open(options) {
-      const log = await inner.open(options);
-      return new Proxy(log, {
-        get(target, property) {
-          if (property === 'ingest') {
-            return (request: Parameters<EventLog['ingest']>[0]) => {
-              const writing = target.ingest(request);
-              onIngest();
-              return writing;
-            };
-          }
-          const value = Reflect.get(target, property, target);
-          return typeof value === 'function' ? value.bind(target) : value;
-        },
-      });
+  return withLogOverrides(inner, (log) => ({
+    ingest(request) {
+      const writing = log.ingest(request);
+      onIngest();
+      return writing;
     },
-  };
+  }));
 }
 
 const uncaught: unknown[] = [];

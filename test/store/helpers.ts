@@ -1,4 +1,5 @@
 import type { StoredEventRecord } from '../../src/core/events.ts';
+import type { EventLog, StorageAdapter } from '../../src/storage/adapter.ts';
 import type { StoreInternals, SyncController } from '../../src/store/internal.ts';
 import type { StoreOptions } from '../../src/store/types.ts';
 
@@ -44,4 +45,28 @@ export function manualClock(start = Date.UTC(2026, 0, 1)) {
 
 export function asRecords(events: unknown[]): StoredEventRecord[] {
   return events as StoredEventRecord[];
+}
+
+/**
+ * `inner`, whose logs answer with `overrides(log)` where it has a method, and as themselves
+ * elsewhere: a seam to tap or delay one storage call in a store test.
+ */
+export function withLogOverrides(
+  inner: StorageAdapter,
+  overrides: (log: EventLog) => Partial<EventLog>,
+): StorageAdapter {
+  return {
+    ...inner,
+    async open(options) {
+      const log = await inner.open(options);
+      const own = overrides(log) as Record<PropertyKey, unknown>;
+      return new Proxy(log, {
+        get(target, property) {
+          if (Object.hasOwn(own, property)) return own[property];
+          const value = Reflect.get(target, property, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    },
+  };
 }

@@ -10,13 +10,13 @@ import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import {
   defineProjection,
-  type EventLog,
   indexedDbStorage,
   memoryStorage,
   memoryTransportPair,
   openStore,
   type StorageAdapter,
 } from '../../src/index.ts';
+import { withLogOverrides } from './helpers.ts';
 
 /** Hooks into a storage's log: a wait before the next readByCursor, a signal after an ingest. */
 class LogTaps {
@@ -27,34 +27,19 @@ class LogTaps {
   });
 
   wrap(inner: StorageAdapter): StorageAdapter {
-    const taps = this;
-    return {
-      ...inner,
-      async open(options) {
-        const log = await inner.open(options);
-        return new Proxy(log, {
-          get(target, property) {
-            if (property === 'ingest') {
-              return async (request: Parameters<EventLog['ingest']>[0]) => {
-                const result = await target.ingest(request);
-                if (result.written.length > 0) taps.resolveIngested();
-                return result;
-              };
-            }
-            if (property === 'readByCursor') {
-              return async (query: Parameters<EventLog['readByCursor']>[0]) => {
-                const wait = taps.beforeNextRead;
-                taps.beforeNextRead = undefined;
-                if (wait !== undefined) await wait();
-                return target.readByCursor(query);
-              };
-            }
-            const value = Reflect.get(target, property, target);
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        });
+    return withLogOverrides(inner, (log) => ({
+      ingest: async (request) => {
+        const result = await log.ingest(request);
+        if (result.written.length > 0) this.resolveIngested();
+        return result;
       },
-    };
+      readByCursor: async (query) => {
+        const wait = this.beforeNextRead;
+        this.beforeNextRead = undefined;
+        if (wait !== undefined) await wait();
+        return log.readByCursor(query);
+      },
+    }));
   }
 }
 
