@@ -86,6 +86,7 @@ export type {
   ReceiveQuery,
   StateAt,
   StoreOptions,
+  StreamAppend,
   SubscribeQuery,
 } from './store/types.ts';
 

@@ -134,6 +134,7 @@ export class Session {
       },
       append: async (stream, events, options) =>
         (await this.opened()).append(stream, events, options),
+      appendMany: async (appends) => (await this.opened()).appendMany(appends),
       read: async (query) => (await this.opened()).read(query),
       readSince: async (position, query) => (await this.opened()).readSince(position, query),
       localGet: async (key) => (await this.opened()).local.get(key),

@@ -38,6 +38,7 @@ import type {
   ReceivedEvents,
   ReceiveQuery,
   StateAt,
+  StreamAppend,
   SubscribeQuery,
 } from '../store/types.ts';
 import { installErrorTransfer } from './errors.ts';
@@ -247,6 +248,11 @@ class Client<E> implements ConnectedStore<E> {
     // The worker's store is loose (serveStore); the events are the same ones.
     const loose = events as NewEvent | NewEvent[];
     return this.call(() => this.remote.append(stream, loose, options) as Promise<StoredEvent<E>[]>);
+  }
+
+  appendMany(appends: readonly StreamAppend<E>[]): Promise<StoredEvent<E>[][]> {
+    const loose = [...appends] as StreamAppend[];
+    return this.call(() => this.remote.appendMany(loose) as Promise<StoredEvent<E>[][]>);
   }
 
   read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]> {

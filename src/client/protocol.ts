@@ -30,11 +30,15 @@ import type {
   ReceivedEvents,
   ReceiveQuery,
   StateAt,
+  StreamAppend,
   SubscribeQuery,
 } from '../store/types.ts';
 
-/** 3: syncConnect takes a token function the page lends the worker (RemoteTokenSource). */
-export const PROTOCOL_VERSION = 3;
+/**
+ * 3: syncConnect takes a token function the page lends the worker (RemoteTokenSource).
+ * 4: appendMany.
+ */
+export const PROTOCOL_VERSION = 4;
 
 /** Where the store runs: one SharedWorker for every tab, or a dedicated worker per tab. */
 export type HostMode = 'shared' | 'dedicated';
@@ -114,6 +118,7 @@ export interface StoreEndpoint {
     events: NewEvent<unknown> | NewEvent<unknown>[],
     options?: AppendOptions,
   ): Promise<StoredEvent<unknown>[]>;
+  appendMany(appends: StreamAppend[]): Promise<StoredEvent<unknown>[][]>;
   read(query?: ReadQuery): Promise<StoredEvent<unknown>[]>;
   readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<unknown>>;
   localGet(key: string): Promise<JsonValue | undefined>;

@@ -3,7 +3,7 @@
  * metadata. Every adapter (memory, IndexedDB) passes test/storage/conformance.ts.
  *
  * Invariants (each adapter keeps them; the pure decisions come from core/append.ts):
- * 1. appendLocal, ingest and restamp are atomic: all of a call is durable when the promise resolves, or
+ * 1. appendLocal, each unit of appendGroup, ingest and restamp are atomic: all of a call is durable when the promise resolves, or
  *    nothing of it is stored.
  * 2. seq, stream versions, positions and the clock are read and written inside the same write
  *    transaction as the events: two handles on one database never hand out the same seq, version
@@ -15,6 +15,7 @@
  * 4. readByCursor pages through the total order, optionally restricted to one stream.
  * 5. No read holds more than `limit` events in memory.
  */
+import type { AppendUnitOutcome, StreamAppendOutcome } from '../core/append-group.ts';
 import type { LostCopy } from '../core/copies.ts';
 import type { ExpectedVersion, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
@@ -37,7 +38,8 @@ export interface StorageAdapter {
   open(options?: OpenOptions): Promise<EventLog>;
 }
 
-export interface LocalAppendRequest {
+/** One stream's part of a local append. */
+export interface StreamAppendRequest {
   stream: string;
   /**
    * An event without an id gets the canonical id of its (replica, seq) in the write transaction
@@ -45,13 +47,22 @@ export interface LocalAppendRequest {
    */
   events: (ValidNewEvent & { id?: EventId })[];
   expectedVersion: ExpectedVersion;
+}
+
+export interface LocalAppendRequest extends StreamAppendRequest {
   /** Wall clock (ms) read before the transaction began. */
   now: number;
 }
 
-export type LocalAppendResult =
-  | { kind: 'written'; records: LocalRecord[] }
-  | { kind: 'duplicate'; events: StoredEventRecord[] };
+export type LocalAppendResult = StreamAppendOutcome;
+
+/** Several local appends in one write transaction (core/append-group.ts). */
+export interface AppendGroupRequest {
+  /** Each unit is atomic: one or more streams' appends, written all or nothing. */
+  units: readonly (readonly StreamAppendRequest[])[];
+  /** Wall clock (ms) read before the transaction began. */
+  now: number;
+}
 
 export interface IngestRequest {
   /**
@@ -125,6 +136,13 @@ export interface EventLog {
   readonly epoch: string;
   /** Throws ConcurrencyError, IdempotencyError, QuotaExceededError, StorageError. */
   appendLocal(request: LocalAppendRequest): Promise<LocalAppendResult>;
+  /**
+   * The units of a group in one transaction, each decided on its own (core/append-group.ts): a
+   * unit's ConcurrencyError or IdempotencyError is its outcome, and the other units are written.
+   * Throws (nothing written) only when the transaction itself fails: QuotaExceededError,
+   * StorageError, a closed store.
+   */
+  appendGroup(request: AppendGroupRequest): Promise<AppendUnitOutcome[]>;
   ingest(request: IngestRequest): Promise<IngestResult>;
   /**
    * Moves this replica's own unshared events stamped beyond the tolerance (core/restamp.ts), in

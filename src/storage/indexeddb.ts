@@ -50,12 +50,19 @@
  *    fails (idb-ingest.ts).
  */
 import { type IDBPDatabase, type StoreNames, unwrap, wrap } from 'idb';
-import { type IngestPlan, planLocalAppend } from '../core/append.ts';
+import type { IngestPlan } from '../core/append.ts';
+import {
+  type AppendUnitOutcome,
+  customIdsOf,
+  planAppendGroup,
+  streamsOf,
+} from '../core/append-group.ts';
 import { StorageError } from '../core/errors.ts';
-import type { JsonValue, LocalRecord } from '../core/events.ts';
+import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import type { ReplicaId } from '../core/ids.ts';
 import type {
+  AppendGroupRequest,
   CursorQuery,
   Durability,
   EventLog,
@@ -70,6 +77,7 @@ import type {
   SnapshotRecord,
   StorageAdapter,
 } from './adapter.ts';
+import { onlyOutcome } from './append-outcome.ts';
 import { IdbConnection } from './idb-connection.ts';
 import { unavailable } from './idb-errors.ts';
 import { ingestInTransaction, writeRecords } from './idb-ingest.ts';
@@ -169,53 +177,53 @@ class IdbEventLog implements EventLog {
   }
 
   async appendLocal(request_: LocalAppendRequest): Promise<LocalAppendResult> {
-    const result = await this.write('appendLocal', LOG_STORES, async (tx) => {
+    const { now, ...part } = request_;
+    return onlyOutcome(await this.appendGroup({ units: [[part]], now }));
+  }
+
+  async appendGroup(request_: AppendGroupRequest): Promise<AppendUnitOutcome[]> {
+    const plan = await this.write('appendLocal', LOG_STORES, async (tx) => {
       const segments = tx.objectStore('segments');
       const meta = tx.objectStore('meta');
       const streams = tx.objectStore('streams');
+      const names = streamsOf(request_.units);
       // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
-      const toCheck: string[] = [];
-      for (const e of request_.events) if (e.id !== undefined) toCheck.push(e.id);
-      const [rawReplica, rawCounters, row, found] = await Promise.all([
+      const toCheck = customIdsOf(request_.units);
+      const [rawReplica, rawCounters, rows, found] = await Promise.all([
         request(meta.get(KEY_REPLICA)),
         request(meta.get(KEY_COUNTERS)),
-        request(streams.get(request_.stream)) as Promise<StreamRow | undefined>,
+        Promise.all(names.map((s) => request(streams.get(s)) as Promise<StreamRow | undefined>)),
         toCheck.length === 0 ? [] : lookupIds(segments, toCheck),
       ]);
-      const stored = new Map(toCheck.map((id, i) => [id, found[i]?.event]));
+      const existing = new Map<string, StoredEventRecord>();
+      toCheck.forEach((id, i) => {
+        const event = found[i]?.event;
+        if (event !== undefined) existing.set(id, event);
+      });
+      const rowOf = new Map(names.map((s, i) => [s, rows[i]]));
       const counters = asCounters(rawCounters);
       // Another tab's ingest may have moved this replica to a fresh id (append.ts invariant 8).
       this.replicaId = asReplicaId(rawReplica);
-      const plan = planLocalAppend(
-        { ...request_, replica: this.replicaId },
+      const planned = planAppendGroup(
+        { replica: this.replicaId, now: request_.now, units: request_.units },
         {
           counters,
-          streamVersion: row?.version ?? 0,
-          existing: request_.events.map((e) => (e.id === undefined ? undefined : stored.get(e.id))),
+          streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
+          existing,
         },
       );
-      switch (plan.kind) {
-        case 'rejected':
-          throw plan.error;
-        case 'duplicate':
-          return { kind: 'duplicate', events: plan.events } satisfies LocalAppendResult;
-        case 'write': {
-          await writeRecords(tx, plan.events, counters, plan.counters);
-          const next: StreamRow = { stream: request_.stream, version: plan.streamVersion };
-          if (row?.conflicted) next.conflicted = true;
-          streams.put(next);
-          return { kind: 'written', records: plan.events } satisfies LocalAppendResult;
-        }
-        default: {
-          const never: never = plan;
-          throw new Error(`unknown plan ${String(never)}`);
-        }
+      if (planned.write.length === 0) return planned;
+      await writeRecords(tx, planned.write, counters, planned.counters);
+      for (const [stream, version] of planned.streamVersions) {
+        const next: StreamRow = { stream, version };
+        if (rowOf.get(stream)?.conflicted) next.conflicted = true;
+        streams.put(next);
       }
+      return planned;
     });
-    if (result.kind === 'written') {
-      this.conn.notifyOthers(result.records[result.records.length - 1]?.pos ?? 0);
-    }
-    return result;
+    const last = plan.write[plan.write.length - 1];
+    if (last !== undefined) this.conn.notifyOthers(last.pos);
+    return plan.outcomes;
   }
 
   async ingest(request_: IngestRequest): Promise<IngestResult> {

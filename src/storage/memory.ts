@@ -5,7 +5,8 @@
  * Stored events are deep-frozen once and handed out as they are: events are immutable.
  */
 
-import { planIngest, planLocalAppend, type ReplicaCounters } from '../core/append.ts';
+import { planIngest, type ReplicaCounters } from '../core/append.ts';
+import { type AppendUnitOutcome, customIdsOf, planAppendGroup } from '../core/append-group.ts';
 import { slotOf } from '../core/copies.ts';
 import { StoreClosedError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
@@ -13,6 +14,7 @@ import { compareHlc, decodeHlc, HLC_ZERO } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { planRestamp } from '../core/restamp.ts';
 import type {
+  AppendGroupRequest,
   CursorQuery,
   EventLog,
   IngestRequest,
@@ -25,6 +27,7 @@ import type {
   SnapshotRecord,
   StorageAdapter,
 } from './adapter.ts';
+import { onlyOutcome } from './append-outcome.ts';
 import { CursorOrder, firstAfterPos, upperBound } from './memory-order.ts';
 import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
 
@@ -145,34 +148,40 @@ class MemoryEventLog implements EventLog {
   }
 
   async appendLocal(request: LocalAppendRequest): Promise<LocalAppendResult> {
+    const { now, ...part } = request;
+    return onlyOutcome(await this.appendGroup({ units: [[part]], now }));
+  }
+
+  async appendGroup(request: AppendGroupRequest): Promise<AppendUnitOutcome[]> {
     const db = this.check();
-    const plan = planLocalAppend(
-      { ...request, replica: db.replicaId },
-      {
-        counters: db.counters,
-        streamVersion: db.streamVersions.get(request.stream) ?? 0,
-        existing: request.events.map((e) =>
-          e.id === undefined ? undefined : db.byId.get(e.id)?.event,
-        ),
-      },
-    );
-    switch (plan.kind) {
-      case 'rejected':
-        throw plan.error;
-      case 'duplicate':
-        return { kind: 'duplicate', events: plan.events };
-      case 'write': {
-        const records = this.write(plan.events, false);
-        db.counters = plan.counters;
-        db.streamVersions.set(request.stream, plan.streamVersion);
-        this.notifyOthers();
-        return { kind: 'written', records };
-      }
-      default: {
-        const never: never = plan;
-        throw new Error(`unknown plan ${String(never)}`);
-      }
+    const existing = new Map<string, StoredEventRecord>();
+    for (const id of customIdsOf(request.units)) {
+      const stored = db.byId.get(id);
+      if (stored !== undefined) existing.set(id, stored.event);
     }
+    const plan = planAppendGroup(
+      { replica: db.replicaId, now: request.now, units: request.units },
+      { counters: db.counters, streamVersions: db.streamVersions, existing },
+    );
+    if (plan.write.length === 0) return plan.outcomes;
+    // The records the outcomes hold are the ones stored (frozen), as a read returns them.
+    const stored = new Map<number, LocalRecord>();
+    for (const record of this.write(plan.write, false)) stored.set(record.pos, record);
+    db.counters = plan.counters;
+    for (const [stream, version] of plan.streamVersions) db.streamVersions.set(stream, version);
+    this.notifyOthers();
+    return plan.outcomes.map((outcome) =>
+      outcome.kind === 'rejected'
+        ? outcome
+        : {
+            kind: 'appended',
+            streams: outcome.streams.map((part) =>
+              part.kind === 'duplicate'
+                ? part
+                : { kind: 'written', records: part.records.map((r) => stored.get(r.pos) ?? r) },
+            ),
+          },
+    );
   }
 
   async ingest(request: IngestRequest): Promise<IngestResult> {

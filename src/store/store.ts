@@ -4,7 +4,8 @@
  *
  * Invariants:
  * 1. Nothing is written unless the whole append validated (core/validate.ts) and planned
- *    (core/append.ts); append resolves after the storage transaction is durable.
+ *    (core/append-group.ts); append resolves after the storage transaction is durable. Appends
+ *    that arrive while one is being written share the next transaction (local-appends.ts).
  * 2. What the application is handed (read, subscribe, conflicts, projections) is upcast; append
  *    returns the stored form.
  * 3. state() reflects every event read() would return when it is called, and is the fold of a
@@ -25,16 +26,10 @@ import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
 import type { LocalRecord, NewEvent, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
-import type { EventId } from '../core/ids.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
-import {
-  DEFAULT_EVENT_LIMITS,
-  type EventLimits,
-  type ValidNewEvent,
-  validateAppend,
-} from '../core/validate.ts';
+import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
 import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { AppendLimit } from './append-limit.ts';
@@ -42,6 +37,7 @@ import { ChangeFeed } from './change-feed.ts';
 import { findConflicts } from './conflicts.ts';
 import { noteForgone } from './forgone.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
+import { LocalAppends } from './local-appends.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, cursorAtEndOf, matchesLive, readWith } from './read-query.ts';
@@ -62,6 +58,7 @@ import type {
   ReceiveQuery,
   StateAt,
   StoreOptions,
+  StreamAppend,
   SubscribeQuery,
 } from './types.ts';
 import { ProjectionWatchers } from './watchers.ts';
@@ -109,6 +106,7 @@ class Store<E> implements EventStore<E> {
   private readonly feed: ChangeFeed;
   private readonly limits: EventLimits;
   private readonly appendLimit: AppendLimit;
+  private readonly appends: LocalAppends;
   private readonly upcast: UpcastFn;
   private readonly clock: () => number;
   private clockOffset = 0;
@@ -123,6 +121,7 @@ class Store<E> implements EventStore<E> {
     this.log = log;
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
+    this.appends = new LocalAppends(log, () => this.now(), this.limits, this.appendLimit);
     this.upcast = makeUpcast(options.upcasters ?? []);
     this.clock = options.now ?? Date.now;
     // The head at open: read once, in start(), for the change feed and every runtime.
@@ -218,23 +217,18 @@ class Store<E> implements EventStore<E> {
     options: AppendOptions = {},
   ): Promise<StoredEvent<E>[]> {
     return this.guard(async () => {
-      const maxEventBytes = await this.appendLimit.maxEventBytes();
-      const limits =
-        maxEventBytes === this.limits.maxEventBytes
-          ? this.limits
-          : { ...this.limits, maxEventBytes };
-      const valid = validateAppend(stream, events, options?.expectedVersion, limits);
-      const now = this.now();
-      const result = await this.log.appendLocal({
-        stream: valid.stream,
-        // Events without an id get the canonical id of their (replica, seq) in the transaction.
-        events: valid.events as (ValidNewEvent & { id?: EventId })[],
-        expectedVersion: valid.expectedVersion,
-        now,
-      });
-      if (result.kind === 'duplicate') return result.events.map((e) => asPublic<E>(e));
-      await this.feed.notify(result.records[result.records.length - 1]?.pos);
-      return result.records.map((r) => asPublic<E>(r.event));
+      const part = await this.appends.append(stream, events, options?.expectedVersion);
+      if (part.lastPos !== undefined) await this.feed.notify(part.lastPos);
+      return part.events.map((e) => asPublic<E>(e));
+    });
+  }
+
+  appendMany(appends: readonly StreamAppend<E>[]): Promise<StoredEvent<E>[][]> {
+    return this.guard(async () => {
+      const parts = await this.appends.appendMany(appends);
+      const written = parts.flatMap((p) => (p.lastPos === undefined ? [] : [p.lastPos]));
+      if (written.length > 0) await this.feed.notify(Math.max(...written));
+      return parts.map((p) => p.events.map((e) => asPublic<E>(e)));
     });
   }
 

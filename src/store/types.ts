@@ -54,6 +54,14 @@ export interface AppendOptions {
   expectedVersion?: ExpectedVersion;
 }
 
+/** One stream's part of an appendMany: the arguments of an append, as an object. */
+export interface StreamAppend<E = unknown> {
+  stream: string;
+  events: NewEvent<E> | readonly NewEvent<E>[];
+  /** Checked for this stream, as append's option is (default 'any'). */
+  expectedVersion?: ExpectedVersion;
+}
+
 export interface ReadQuery<E = unknown> {
   stream?: string;
   /** Only events of these types (with an event map, its types). */
@@ -134,6 +142,19 @@ export interface EventStore<E = unknown> {
     events: NewEvent<E> | readonly NewEvent<E>[],
     options?: AppendOptions,
   ): Promise<StoredEvent<E>[]>;
+  /**
+   * Appends to several streams atomically: every part is written, or none (a ConcurrencyError
+   * or IdempotencyError of any part rejects the whole call). Each part is checked as an append
+   * is; a stream named twice takes consecutive versions, the second part's expectedVersion
+   * counting the first's events. Resolves with each part's stored events, in order.
+   *
+   * @example
+   * await store.appendMany([
+   *   { stream: 'account-1', events: { type: 'Debited', data: { cents: 500 } }, expectedVersion: 3 },
+   *   { stream: 'account-2', events: { type: 'Credited', data: { cents: 500 } } },
+   * ]);
+   */
+  appendMany(appends: readonly StreamAppend<E>[]): Promise<StoredEvent<E>[][]>;
   read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]>;
   /**
    * Events with a local position above `position`, in the order this replica received them

@@ -24,6 +24,7 @@ import type {
   StorageAdapter,
 } from '../../src/storage/adapter.ts';
 import { storedEvent } from '../fixtures/events.ts';
+import { appendGroupConformance } from './append-group-conformance.ts';
 import { copyConformance } from './conformance-copies.ts';
 import { restampConformance } from './restamp-conformance.ts';
 
@@ -134,6 +135,7 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
     });
 
     restampConformance(async () => (await fresh()).log);
+    appendGroupConformance(fresh);
 
     describe('appendLocal', () => {
       it('assigns dense seq, positions and stream versions starting at 1 (P2, P4, P7, A3)', async () => {

@@ -1,0 +1,91 @@
+/**
+ * The store's local appends: validation, then the group-commit queue (append-queue.ts).
+ * append() is a unit of one stream, appendMany() one of several streams, written all or nothing.
+ *
+ * Invariants (numbered as in store.ts's list where they are the store's):
+ * 1. Nothing is written unless the whole unit validated (core/validate.ts) and planned
+ *    (core/append-group.ts); an append resolves after the transaction holding it is durable.
+ * 9. An appendMany's events count together against limits.maxBatchEvents, as one append's do.
+ */
+import type { StreamAppendOutcome } from '../core/append-group.ts';
+import { ValidationError } from '../core/errors.ts';
+import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { EventId } from '../core/ids.ts';
+import { type EventLimits, type ValidNewEvent, validateAppend } from '../core/validate.ts';
+import type { EventLog, StreamAppendRequest } from '../storage/adapter.ts';
+import type { AppendLimit } from './append-limit.ts';
+import { AppendQueue } from './append-queue.ts';
+
+/** What a written or duplicate part hands back: the stored events, and the head if written. */
+export interface AppendedPart {
+  events: StoredEventRecord[];
+  /** The position of the last record written (undefined: a duplicate, nothing written). */
+  lastPos?: number;
+}
+
+function partOf(outcome: StreamAppendOutcome): AppendedPart {
+  if (outcome.kind === 'duplicate') return { events: outcome.events };
+  const records: LocalRecord[] = outcome.records;
+  const lastPos = records[records.length - 1]?.pos;
+  return { events: records.map((r) => r.event), ...(lastPos === undefined ? {} : { lastPos }) };
+}
+
+export class LocalAppends {
+  private readonly queue: AppendQueue;
+  private readonly limits: EventLimits;
+  private readonly appendLimit: AppendLimit;
+
+  constructor(log: EventLog, now: () => number, limits: EventLimits, appendLimit: AppendLimit) {
+    this.limits = limits;
+    this.appendLimit = appendLimit;
+    // The clock is read as the group's transaction begins, as one append's was.
+    this.queue = new AppendQueue((units) => log.appendGroup({ units, now: now() }));
+  }
+
+  private async currentLimits(): Promise<EventLimits> {
+    const maxEventBytes = await this.appendLimit.maxEventBytes();
+    return maxEventBytes === this.limits.maxEventBytes
+      ? this.limits
+      : { ...this.limits, maxEventBytes };
+  }
+
+  async append(stream: unknown, events: unknown, expectedVersion: unknown): Promise<AppendedPart> {
+    const valid = validateAppend(stream, events, expectedVersion, await this.currentLimits());
+    const [outcome] = await this.queue.append([asRequest(valid)]);
+    return partOf(outcome!);
+  }
+
+  async appendMany(appends: unknown): Promise<AppendedPart[]> {
+    if (!Array.isArray(appends) || appends.length === 0) {
+      throw new ValidationError('appends', 'must be a non-empty array of { stream, events }');
+    }
+    const limits = await this.currentLimits();
+    const unit: StreamAppendRequest[] = [];
+    let total = 0;
+    appends.forEach((part: unknown, i) => {
+      if (typeof part !== 'object' || part === null || Array.isArray(part)) {
+        throw new ValidationError(`appends[${i}]`, 'must be an object { stream, events }');
+      }
+      const { stream, events, expectedVersion } = part as Record<string, unknown>;
+      const valid = validateAppend(stream, events, expectedVersion, limits);
+      total += valid.events.length;
+      if (total > limits.maxBatchEvents) {
+        throw new ValidationError(
+          'appends',
+          `more than ${limits.maxBatchEvents} events in one appendMany`,
+        );
+      }
+      unit.push(asRequest(valid));
+    });
+    return (await this.queue.append(unit)).map(partOf);
+  }
+}
+
+function asRequest(valid: ReturnType<typeof validateAppend>): StreamAppendRequest {
+  return {
+    stream: valid.stream,
+    // Events without an id get the canonical id of their (replica, seq) in the transaction.
+    events: valid.events as (ValidNewEvent & { id?: EventId })[],
+    expectedVersion: valid.expectedVersion,
+  };
+}
