@@ -22,7 +22,12 @@ import type { HlcState } from '../core/hlc.ts';
 import type { EventId, ReplicaId } from '../core/ids.ts';
 import type { ValidNewEvent } from '../core/validate.ts';
 
-export type Durability = 'strict' | 'relaxed';
+/**
+ * 'strict' flushes each write to disk before it resolves; 'relaxed' lets the browser delay the
+ * flush (a crash of the machine may lose the last writes, never corrupt the log); 'default'
+ * leaves it to the browser (Chromium and Firefox flush lazily, like 'relaxed', for most writes).
+ */
+export type Durability = 'strict' | 'relaxed' | 'default';
 
 export interface OpenOptions {
   /** 'strict' (default) resolves writes only once they are flushed to disk. */

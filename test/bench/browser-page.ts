@@ -6,10 +6,13 @@ import { type Remote, wrap } from 'comlink';
 import { connectStore } from '../../src/index.ts';
 import { coldWorkerName } from '../browser/fixtures/cold-shared.ts';
 import {
+  appendToStreams,
+  type BenchDurability,
   type BenchWorkerConfig,
   type Board,
   IN_WORKER_DB,
   type InWorkerBench,
+  type StreamsMode,
   sampleEvent,
   workerName,
 } from './browser-shared.ts';
@@ -35,7 +38,7 @@ const page = {
     inWorker ??= wrap<InWorkerBench>(startWorker({ db: IN_WORKER_DB, durability: 'strict' }));
     return (inWorker[method] as unknown as (...a: unknown[]) => Promise<unknown>)(...args);
   },
-  async throughBatched(db: string, count: number, batch: number, durability: 'strict' | 'relaxed') {
+  async throughBatched(db: string, count: number, batch: number, durability: BenchDurability) {
     const worker = startWorker({ db, durability });
     const store = await connectStore(worker, { persist: false });
     const ms = await timed(async () => {
@@ -50,7 +53,21 @@ const page = {
     worker.terminate();
     return ms;
   },
-  async throughSingle(db: string, count: number, durability: 'strict' | 'relaxed') {
+  async throughStreams(
+    db: string,
+    count: number,
+    width: number,
+    durability: BenchDurability,
+    mode: StreamsMode,
+  ) {
+    const worker = startWorker({ db, durability });
+    const store = await connectStore(worker, { persist: false });
+    const ms = await timed(() => appendToStreams(store, count, width, mode));
+    await store.close();
+    worker.terminate();
+    return ms;
+  },
+  async throughSingle(db: string, count: number, durability: BenchDurability) {
     const worker = startWorker({ db, durability });
     const store = await connectStore(worker, { persist: false });
     const ms = await timed(async () => {

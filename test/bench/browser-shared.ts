@@ -1,5 +1,5 @@
 /** What the Chromium benchmarks share between the bench worker, the bench page and Node. */
-import { defineProjection, type LooseEvents } from '../../src/index.ts';
+import { defineProjection, type EventStore, type LooseEvents } from '../../src/index.ts';
 
 /** ~300 bytes of JSON, the same shape as store-node.ts. */
 export function sampleEvent(i: number) {
@@ -44,9 +44,32 @@ export const boardNoSnapshot = defineProjection<Board, LooseEvents<Card>>({
   apply: (s, e) => fold(s, e.data),
 });
 
+/** `count` events, each in a stream of its own, `width` at a time, as `mode` says. */
+export async function appendToStreams(
+  store: Pick<EventStore, 'append' | 'appendMany'>,
+  count: number,
+  width: number,
+  mode: StreamsMode,
+): Promise<void> {
+  for (let i = 0; i < count; i += width) {
+    const ids = Array.from({ length: width }, (_, k) => i + k);
+    if (mode === 'appendMany') {
+      await store.appendMany(ids.map((n) => ({ stream: `item-${n}`, events: sampleEvent(n) })));
+    } else {
+      await Promise.all(ids.map((n) => store.append(`item-${n}`, sampleEvent(n))));
+    }
+  }
+}
+
+/** 'default' leaves durability to the browser, as most IndexedDB code does. */
+export type BenchDurability = 'strict' | 'relaxed' | 'default';
+
+/** How 100 events for 100 streams reach the store: 100 concurrent appends, or one appendMany. */
+export type StreamsMode = 'concurrent' | 'appendMany';
+
 export interface BenchWorkerConfig {
   db: string;
-  durability: 'strict' | 'relaxed';
+  durability: BenchDurability;
 }
 
 /** The `db` of the worker that runs the in-worker benchmarks and serves no store. */
@@ -58,22 +81,38 @@ export const parseWorkerName = (name: string) =>
 
 /** The in-worker benchmarks (raw IndexedDB baseline and the store in-process), in ms. */
 export interface InWorkerBench {
+  /** One record per event, `batch` records per transaction (what idb and Dexie users get). */
   rawBatched(
     db: string,
     count: number,
     batch: number,
-    durability: 'strict' | 'relaxed',
+    durability: BenchDurability,
   ): Promise<number>;
-  rawSingle(db: string, count: number, durability: 'strict' | 'relaxed'): Promise<number>;
+  /** One record per transaction holding its `batch` events (the limit of a batch-record layout). */
+  rawBatchRecords(
+    db: string,
+    count: number,
+    batch: number,
+    durability: BenchDurability,
+  ): Promise<number>;
+  rawSingle(db: string, count: number, durability: BenchDurability): Promise<number>;
   rawSeed(db: string, count: number): Promise<void>;
   rawReplay(db: string): Promise<{ ms: number; count: number }>;
   storeBatched(
     db: string,
     count: number,
     batch: number,
-    durability: 'strict' | 'relaxed',
+    durability: BenchDurability,
   ): Promise<number>;
-  storeSingle(db: string, count: number, durability: 'strict' | 'relaxed'): Promise<number>;
+  /** `count` events, each in its own stream, `width` at a time (StreamsMode). */
+  storeStreams(
+    db: string,
+    count: number,
+    width: number,
+    durability: BenchDurability,
+    mode: StreamsMode,
+  ): Promise<number>;
+  storeSingle(db: string, count: number, durability: BenchDurability): Promise<number>;
   storeSeed(db: string, count: number): Promise<void>;
   /** Opens the store and folds `projection` from its nearest snapshot: ms and the count. */
   storeOpenAndFold(db: string, projection: string): Promise<{ ms: number; count: number }>;

@@ -7,6 +7,8 @@ import { expose } from 'comlink';
 import { indexedDbStorage, openStore } from '../../src/index.ts';
 import { serveStore } from '../../worker/index.ts';
 import {
+  appendToStreams,
+  type BenchDurability,
   type Board,
   board,
   boardNoSnapshot,
@@ -44,7 +46,7 @@ function rawWrite(
   db: IDBDatabase,
   from: number,
   n: number,
-  durability: 'strict' | 'relaxed',
+  durability: BenchDurability,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const tx = db.transaction('events', 'readwrite', { durability });
@@ -55,6 +57,25 @@ function rawWrite(
         event: { id: `e${i}`, stream: `card-${i % 500}`, ...sampleEvent(i) },
       });
     }
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+/** One record holding events from..from+n (the limit of a batch-record layout, no indexes). */
+function rawWriteBatchRecord(
+  db: IDBDatabase,
+  from: number,
+  n: number,
+  durability: BenchDurability,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction('events', 'readwrite', { durability });
+    const events = [];
+    for (let i = from; i < from + n; i++) {
+      events.push({ id: `e${i}`, stream: `card-${i % 500}`, ...sampleEvent(i) });
+    }
+    tx.objectStore('events').add({ pos: from + 1, events });
     tx.oncomplete = () => resolve();
     tx.onerror = () => reject(tx.error);
   });
@@ -78,6 +99,14 @@ const bench: InWorkerBench = {
     const db = await rawOpen(name);
     const ms = await timed(async () => {
       for (let i = 0; i < count; i += batch) await rawWrite(db, i, batch, durability);
+    });
+    db.close();
+    return ms;
+  },
+  async rawBatchRecords(name, count, batch, durability) {
+    const db = await rawOpen(name);
+    const ms = await timed(async () => {
+      for (let i = 0; i < count; i += batch) await rawWriteBatchRecord(db, i, batch, durability);
     });
     db.close();
     return ms;
@@ -190,6 +219,12 @@ const bench: InWorkerBench = {
         );
       }
     });
+    await store.close();
+    return ms;
+  },
+  async storeStreams(name, count, width, durability, mode) {
+    const store = await openStore({ name, storage: indexedDbStorage(name), durability });
+    const ms = await timed(() => appendToStreams(store, count, width, mode));
     await store.close();
     return ms;
   },

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
 import { startBuiltServer } from '../browser/tabs/harness.ts';
+import { runAppendBenches } from './browser-appends.ts';
 import { startCatchUpServers } from './browser-catchup.ts';
 import type { InWorkerBench } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
@@ -196,72 +197,9 @@ export async function runBrowserBenches(): Promise<BenchResult[]> {
     const via = page as Page;
     const perSec = (count: number, ms: number) => (count / ms) * 1000;
 
-    for (const durability of ['strict', 'relaxed'] as const) {
-      // (a) 10,000 appends, 100 per call.
-      const rawA = await medianOf(() =>
-        inWorker(via, 'rawBatched', fresh('raw-a'), 10_000, 100, durability),
-      );
-      const storeA = await medianOf(() =>
-        inWorker(via, 'storeBatched', fresh('store-a'), 10_000, 100, durability),
-      );
-      const throughA = await medianOf(() =>
-        via.evaluate(
-          ([db, d]) => (window as unknown as Page$).bench.throughBatched(db!, 10_000, 100, d!),
-          [fresh('via-a'), durability],
-        ),
-      );
-      out.push(
-        result(
-          `chromium: 10k appends ×100, ${durability}, raw IndexedDB`,
-          'events/s',
-          perSec(10_000, rawA),
-        ),
-        result(
-          `chromium: 10k appends ×100, ${durability}, in-worker`,
-          'events/s',
-          perSec(10_000, storeA),
-          perSec(10_000, rawA),
-        ),
-        result(
-          `chromium: 10k appends ×100, ${durability}, via worker`,
-          'events/s',
-          perSec(10_000, throughA),
-          perSec(10_000, rawA),
-        ),
-      );
-      // (b) 1,000 single appends, each awaited.
-      const rawB = await medianOf(() =>
-        inWorker(via, 'rawSingle', fresh('raw-b'), 1000, durability),
-      );
-      const storeB = await medianOf(() =>
-        inWorker(via, 'storeSingle', fresh('store-b'), 1000, durability),
-      );
-      const throughB = await medianOf(() =>
-        via.evaluate(
-          ([db, d]) => (window as unknown as Page$).bench.throughSingle(db!, 1000, d!),
-          [fresh('via-b'), durability],
-        ),
-      );
-      out.push(
-        result(
-          `chromium: 1k single appends, ${durability}, raw IndexedDB`,
-          'appends/s',
-          perSec(1000, rawB),
-        ),
-        result(
-          `chromium: 1k single appends, ${durability}, in-worker`,
-          'appends/s',
-          perSec(1000, storeB),
-          perSec(1000, rawB),
-        ),
-        result(
-          `chromium: 1k single appends, ${durability}, via worker`,
-          'appends/s',
-          perSec(1000, throughB),
-          perSec(1000, rawB),
-        ),
-      );
-    }
+    // (a)–(c): appends, beside both raw baselines (browser-appends.ts).
+    out.push(...(await runAppendBenches(page)));
+    if (process.env.BENCH_BROWSER_APPENDS_ONLY === '1') return out;
 
     // (c) replay and (d) cold start, over one seeded log each.
     const rawDb = fresh('raw-c');
