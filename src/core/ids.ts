@@ -94,6 +94,21 @@ export const EventId = {
       id.slice(dot + 1) === seq.toString(36)
     );
   },
+  /**
+   * The slot (`<replica>.<seq encoded>`, core/copies.ts slotOf) of the (replica, seq) whose
+   * canonical id `id` would be, or undefined when `id` has not that form. A custom id may have
+   * it too ("invoice.42"): the slot says only where the event with that canonical id would be.
+   */
+  canonicalSlot(id: string): string | undefined {
+    const dot = id.indexOf('.');
+    if (dot < 1 || dot > 64) return undefined;
+    const replica = id.slice(0, dot);
+    const digits = id.slice(dot + 1);
+    if (!/^[0-9a-z]{1,64}$/.test(replica) || !/^[1-9a-z][0-9a-z]*$/.test(digits)) return undefined;
+    const seq = Number.parseInt(digits, 36);
+    if (!Number.isSafeInteger(seq) || seq.toString(36) !== digits) return undefined;
+    return `${replica}.${Seq.encode(seq as Seq)}`;
+  },
   parse(value: unknown): EventId {
     if (!EventId.isValid(value)) throw new TypeError(`not an event id: ${String(value)}`);
     return value as EventId;

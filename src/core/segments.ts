@@ -20,7 +20,7 @@ import { slotOf } from './copies.ts';
 import { StorageError } from './errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
 import { hlcAfter, hlcWall } from './hlc.ts';
-import { Cursor, type EventId, type Hlc, type ReplicaId, type Seq } from './ids.ts';
+import { Cursor, EventId, type Hlc, type ReplicaId, Seq } from './ids.ts';
 
 /**
  * Events per segment at most. It bounds what a read holds beyond its limit (one segment at each end
@@ -59,6 +59,13 @@ export interface Segment {
    * that index existed is listed once (idb-schema.ts).
    */
   slots?: string[];
+  /**
+   * The ids that the `slot` index cannot find (since schema 4): every id but the canonical id of
+   * an event whose slot is the one that id names (EventId.canonicalSlot). Only these take an
+   * entry in the unique `id` index; absent when there are none, as for a local append without
+   * ids. Not in event order.
+   */
+  customIds?: EventId[];
   /** Only when some event's cursor or time is not the one its hlc, replica and seq give. */
   cursors?: Cursor[];
   times?: number[];
@@ -128,6 +135,12 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
     hlc: hlcRun ? head.hlc : hlcs,
   };
   segment.slots = cursors.map((c) => slotOf({ cursor: c }));
+  const custom = ids.filter((id, i) => {
+    const r = replicas[i]!;
+    const q = seqs[i]!;
+    return !EventId.isCanonical(id, r, q) || segment.slots![i] !== `${r}.${Seq.encode(q)}`;
+  });
+  if (custom.length > 0) segment.customIds = custom;
   if (meta !== undefined) segment.meta = meta;
   if (schema !== undefined) segment.schema = schema;
   if (!cursorsDerived) segment.cursors = cursors;

@@ -8,11 +8,10 @@ import type { LocalRecord } from '../core/events.ts';
 import {
   cursorAt,
   packSegment,
-  type SegmentKey,
   segmentKey,
   unpackSegment,
 } from '../core/segments.ts';
-import { lookupThrough, readSegments, request } from './idb-segments.ts';
+import { lookupThrough, readSegments, segmentKeysOf } from './idb-segments.ts';
 
 /** The stored record at each `<replica>.<seq>` (core/copies.ts slotOf), in the order asked. */
 export function lookupSlots(
@@ -35,15 +34,8 @@ export async function removeRecords(
   records: readonly LocalRecord[],
 ): Promise<void> {
   if (records.length === 0) return;
-  const index = store.index('id');
-  const keys = (await Promise.all(records.map((r) => request(index.getKey(r.event.id))))) as (
-    | SegmentKey
-    | undefined
-  )[];
-  const byFirst = new Map<string, SegmentKey>();
-  for (const key of keys) if (key !== undefined) byFirst.set(key[0], key);
   const gone = new Set(records.map((r) => r.pos));
-  for (const segment of await readSegments(store, [...byFirst.values()])) {
+  for (const segment of await readSegments(store, await segmentKeysOf(store, records))) {
     store.delete(segmentKey(segment));
     let run: LocalRecord[] = [];
     for (const record of unpackSegment(segment)) {

@@ -20,8 +20,9 @@ import {
   type ReplicaCounters,
 } from '../core/append.ts';
 import { slotOf } from '../core/copies.ts';
+import { StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
-import { ReplicaId } from '../core/ids.ts';
+import { EventId, ReplicaId } from '../core/ids.ts';
 import { lookupSlots, removeRecords } from './idb-copies.ts';
 import {
   asCounters,
@@ -46,9 +47,42 @@ export async function writeRecords(
   next: ReplicaCounters,
 ): Promise<void> {
   const segments = tx.objectStore('segments');
+  const shaped = await guardIds(segments, records, stored.shapedIds === true);
   const placed = await placeRecords(segments, records, stored.maxCursor);
   applyWrite(segments, placed);
-  tx.objectStore('meta').put(plainCounters(next, placed.maxCursor), KEY_COUNTERS);
+  tx.objectStore('meta').put(plainCounters(next, placed.maxCursor, shaped), KEY_COUNTERS);
+}
+
+/**
+ * Keeps ids unique where no index does (idb-schema.ts invariant 4): a custom id of canonical form
+ * may equal the canonical id of another event, which only the `slot` index lists. Such ids, and
+ * once the log holds one every canonical id, are looked up before they are written; one held
+ * by another event fails the write as a unique index would (an ingest then runs again with its
+ * ids looked up, and core/copies.ts settles the copies). Returns the shapedIds to store.
+ */
+async function guardIds(
+  segments: IDBObjectStore,
+  records: readonly LocalRecord[],
+  shapedBefore: boolean,
+): Promise<boolean> {
+  const check: string[] = [];
+  let shaped = shapedBefore;
+  for (const { event } of records) {
+    const slot = EventId.canonicalSlot(event.id);
+    if (slot === undefined) continue;
+    const canonical = slot === slotOf(event);
+    if (!canonical) shaped = true;
+    if (!canonical || shapedBefore) check.push(event.id);
+  }
+  if (check.length === 0) return shaped;
+  const held = await lookupIds(segments, check);
+  const taken = held.findIndex((record) => record !== undefined);
+  if (taken >= 0) {
+    throw new StorageError('STORAGE', 'an event of this write has the id of a stored event', {
+      id: check[taken],
+    });
+  }
+  return shaped;
 }
 
 /**

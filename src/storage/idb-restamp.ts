@@ -11,8 +11,7 @@
 import type { LocalRecord } from '../core/events.ts';
 import { compareHlc, decodeHlc } from '../core/hlc.ts';
 import { planRestamp } from '../core/restamp.ts';
-import type { SegmentKey } from '../core/segments.ts';
-import { unpackSegment } from '../core/segments.ts';
+import { type SegmentKey, unpackSegment } from '../core/segments.ts';
 import type { RestampRequest, RestampResult } from './adapter.ts';
 import { asCounters, KEY_COUNTERS, plainCounters } from './idb-schema.ts';
 import {
@@ -22,6 +21,7 @@ import {
   readPosRange,
   readSegments,
   request,
+  segmentKeysOf,
 } from './idb-segments.ts';
 import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
 
@@ -45,19 +45,14 @@ export async function restampInTransaction(
   if (input === undefined) return { changed: [] };
   const { changed } = planRestamp(input);
   if (changed.length === 0) return { changed: [] };
-  const ids = segments.index('id');
-  const keys = new Map<string, SegmentKey>();
-  for (const key of await Promise.all(changed.map((r) => request(ids.getKey(r.event.id))))) {
-    const k = key as SegmentKey | undefined;
-    if (k !== undefined) keys.set(k[0], k);
-  }
+  const keys = await segmentKeysOf(segments, changed);
   const moved = new Map(changed.map((r) => [r.pos, r]));
   const records: LocalRecord[] = [];
-  for (const segment of await readSegments(segments, [...keys.values()])) {
+  for (const segment of await readSegments(segments, keys)) {
     for (const r of unpackSegment(segment)) records.push(moved.get(r.pos) ?? r);
   }
   records.sort((a, b) => a.pos - b.pos);
-  for (const key of keys.values()) segments.delete(key);
+  for (const key of keys) segments.delete(key);
   // Requests run in order: this read sees the deletes.
   const last = await request(segments.openKeyCursor(null, 'prev'));
   const placed = await placeRecords(

@@ -11,12 +11,18 @@
  *    every segment's `slots`; a slot that an older log holds twice (stored before the index
  *    existed) is indexed for the copy first in the total order only, so such a file still opens
  *    and both copies stay readable (the next collision on that slot is resolved on ingest).
+ * 4. Version 4 indexes in `id` only the ids the `slot` index cannot find (core/segments.ts
+ *    customIds): a local append without ids then takes no `id` entries. Ids stay unique: a custom
+ *    id of canonical form ("invoice.42") is looked up in both indexes before it is written, and
+ *    once one is stored (the counters' shapedIds, set with it) canonical ids are looked up in
+ *    the `id` index before they are written (idb-ingest.ts writeRecords). Upgrades from
+ *    versions 1 and 2 set shapedIds without looking.
  */
 import type { DBSchema } from 'idb';
 import type { ReplicaCounters } from '../core/append.ts';
 import { StorageError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord } from '../core/events.ts';
-import { ReplicaId } from '../core/ids.ts';
+import { EventId, ReplicaId } from '../core/ids.ts';
 import {
   MAX_SEGMENT_EVENTS,
   packSegment,
@@ -26,7 +32,7 @@ import {
 } from '../core/segments.ts';
 import type { SnapshotRecord } from './adapter.ts';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 export const KEY_REPLICA = 'sys:replicaId';
 export const KEY_EPOCH = 'sys:epoch';
 export const KEY_COUNTERS = 'sys:counters';
@@ -35,6 +41,11 @@ export const appKey = (key: string) => `app:${key}`;
 /** The counters, and the largest cursor in the log ('' when empty): see indexeddb.ts. */
 export interface StoredCounters extends ReplicaCounters {
   maxCursor: string;
+  /**
+   * Some stored event has a custom id of canonical form ("invoice.42", invariant 4): from then
+   * on a write looks its canonical ids up in the `id` index before it stores them.
+   */
+  shapedIds?: true;
 }
 
 export interface StreamRow {
@@ -69,18 +80,24 @@ export function asReplicaId(value: unknown): ReplicaId {
 }
 
 /** A plain copy: the stored value must not share objects with what callers hold. */
-export function plainCounters(c: ReplicaCounters, maxCursor: string): StoredCounters {
-  return {
+export function plainCounters(
+  c: ReplicaCounters,
+  maxCursor: string,
+  shapedIds?: boolean,
+): StoredCounters {
+  const out: StoredCounters = {
     seq: c.seq,
     pos: c.pos,
     clock: { wall: c.clock.wall, counter: c.clock.counter },
     maxCursor,
   };
+  if (shapedIds === true) out.shapedIds = true;
+  return out;
 }
 
 function createSegments(db: IDBDatabase): IDBObjectStore {
   const segments = db.createObjectStore('segments', { keyPath: ['first', 'last', 'n'] });
-  segments.createIndex('id', 'ids', { unique: true, multiEntry: true });
+  segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
   segments.createIndex('pos', 'pos', { unique: true });
   segments.createIndex('stream', ['stream', 'first']);
   segments.createIndex('slot', 'slots', { unique: true, multiEntry: true });
@@ -132,7 +149,53 @@ export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction)
     migrateEventsToSegments(db, tx);
     return;
   }
-  if (oldVersion < 3) addSlotIndex(tx);
+  // addSlotIndex packs every segment again, which writes customIds too; whether some custom id
+  // has canonical form is not worked out there: the counters say so, to be safe (invariant 4).
+  if (oldVersion < 3) {
+    addSlotIndex(tx);
+    markShapedIds(tx);
+  }
+  if (oldVersion < 4) indexCustomIdsOnly(tx, oldVersion >= 3);
+}
+
+/**
+ * Version 3 → 4: the `id` index lists only the ids the `slot` index cannot find (core/segments.ts
+ * customIds; invariant 4). Segments are walked to gain `customIds` unless `walk` is false (an
+ * upgrade from version 2 packs them again anyway). Ids of canonical form that are custom set
+ * the counters' shapedIds.
+ */
+function indexCustomIdsOnly(tx: IDBTransaction, walk: boolean): void {
+  const segments = tx.objectStore('segments');
+  segments.deleteIndex('id');
+  segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
+  if (!walk) return;
+  let shaped = false;
+  const cursorRequest = segments.openCursor();
+  cursorRequest.onsuccess = () => {
+    const cursor = cursorRequest.result;
+    if (cursor === null) {
+      if (shaped) markShapedIds(tx);
+      return;
+    }
+    const stored = cursor.value as Segment;
+    const { slots, customIds: _old, ...rest } = stored;
+    const packed = packSegment(unpackSegment(rest as Segment));
+    // The slots as stored: a slot an older log held twice stays listed once (invariant 3).
+    const next: Segment = { ...rest };
+    if (slots !== undefined) next.slots = slots;
+    if (packed.customIds !== undefined) {
+      next.customIds = packed.customIds;
+      shaped ||= packed.customIds.some((id) => EventId.canonicalSlot(id) !== undefined);
+    }
+    cursor.update(next);
+    cursor.continue();
+  };
+}
+
+function markShapedIds(tx: IDBTransaction): void {
+  const meta = tx.objectStore('meta');
+  const read = meta.get(KEY_COUNTERS);
+  read.onsuccess = () => meta.put({ ...asCounters(read.result), shapedIds: true }, KEY_COUNTERS);
 }
 
 /** Pages of the version-1 `events` store read at a time during the upgrade. */
@@ -179,7 +242,9 @@ function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction): void {
       db.deleteObjectStore('events');
       const meta = tx.objectStore('meta');
       const read = meta.get(KEY_COUNTERS);
-      read.onsuccess = () => meta.put({ ...asCounters(read.result), maxCursor }, KEY_COUNTERS);
+      // Custom ids of canonical form are not looked for here: the counters say there may be some.
+      read.onsuccess = () =>
+        meta.put({ ...asCounters(read.result), maxCursor, shapedIds: true }, KEY_COUNTERS);
     };
   };
   page(undefined);

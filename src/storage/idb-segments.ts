@@ -1,4 +1,6 @@
+import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
+import { EventId } from '../core/ids.ts';
 import {
   cursorAt,
   cursorsToPlace,
@@ -71,6 +73,16 @@ function range(
   return null;
 }
 
+/** (lower, upper]: undefined when empty (IndexedDB refuses a bound range open at equal ends). */
+function rangeAfter(lower: IDBValidKey, upper: IDBValidKey | undefined): IDBKeyRange | undefined {
+  if (upper === undefined) return IDBKeyRange.lowerBound(lower, true);
+  try {
+    return IDBKeyRange.bound(lower, upper, true, false);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The segment that starts before position `from` and holds it, if any. Found by key: its value is
  * read only when it holds `from` (a read from a segment's start, or past the head, reads none).
@@ -138,7 +150,9 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     while (needed < keys.length && events < limit) events += keys[needed++]![2];
     if (events >= limit || got < want) break;
     want = Math.min(limit, want * 4);
-    const next = range(o.keyOf(keys[keys.length - 1]!), upper, true, false);
+    const next = rangeAfter(o.keyOf(keys[keys.length - 1]!), upper);
+    // The last key was the upper bound itself: nothing lies after it in the range.
+    if (next === undefined) break;
     const more = (await request(o.source.getAllKeys(next, want))) as SegmentKey[];
     got = more.length;
     for (const key of more) keys.push(key);
@@ -227,12 +241,62 @@ export async function readPosRange(
   }
 }
 
-/** The stored record of each id, in the order asked. Reads each segment once. */
-export function lookupIds(
+/**
+ * The stored record of each id, in the order asked. A custom id is found through the `id` index,
+ * a canonical id through the `slot` index (core/segments.ts customIds): an id of canonical form
+ * is looked up both ways, and the slot's event counts only if its id is the one asked.
+ */
+export async function lookupIds(
   store: IDBObjectStore,
   ids: readonly string[],
 ): Promise<(LocalRecord | undefined)[]> {
-  return lookupThrough(store, 'id', ids, (s, id) => s.ids.indexOf(id as never));
+  const slots: string[] = [];
+  const asked: number[] = [];
+  ids.forEach((id, i) => {
+    const slot = EventId.canonicalSlot(id);
+    if (slot === undefined) return;
+    slots.push(slot);
+    asked.push(i);
+  });
+  const [custom, canonical] = await Promise.all([
+    lookupThrough(store, 'id', ids, (s, id) => s.ids.indexOf(id as never)),
+    slots.length === 0
+      ? []
+      : lookupThrough(store, 'slot', slots, (s, slot) => {
+          for (let at = 0; at < s.n; at++)
+            if (slotOf({ cursor: cursorAt(s, at) }) === slot) return at;
+          return -1;
+        }),
+  ]);
+  const out = custom.slice();
+  canonical.forEach((record, k) => {
+    const i = asked[k]!;
+    if (out[i] === undefined && record !== undefined && record.event.id === ids[i]) out[i] = record;
+  });
+  return out;
+}
+
+/**
+ * The keys of the segments holding `records` (held records, by their own id or slot, whichever
+ * index lists them: core/segments.ts customIds), each once.
+ */
+export async function segmentKeysOf(
+  store: IDBObjectStore,
+  records: readonly LocalRecord[],
+): Promise<SegmentKey[]> {
+  const byId = store.index('id');
+  const bySlot = store.index('slot');
+  const keys = (await Promise.all(
+    records.map((r) => {
+      const slot = slotOf(r.event);
+      return request(
+        EventId.canonicalSlot(r.event.id) === slot ? bySlot.getKey(slot) : byId.getKey(r.event.id),
+      );
+    }),
+  )) as (SegmentKey | undefined)[];
+  const byFirst = new Map<string, SegmentKey>();
+  for (const key of keys) if (key !== undefined) byFirst.set(key[0], key);
+  return [...byFirst.values()];
 }
 
 /**

@@ -9,16 +9,17 @@
  * idb-open.ts opening); browser quirks are in idb-quirks.ts, native error translation in
  * idb-errors.ts.
  *
- * Schema (version 3; idb-schema.ts migrates version 1, one record per event, and version 2,
- * without the slot index, in its upgrade):
+ * Schema (version 4; idb-schema.ts migrates version 1, one record per event, version 2,
+ * without the slot index, and version 3, with every id in the id index, in its upgrade):
  *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
  *              stream, neighbours in the total order and in receive order, packed in one record
  *              with what they share stored once. An append is one segment (up to 128 events), so
  *              it costs one record and two index entries (pos, stream) whatever its size, plus
- *              one `id` and (since version 3) one `slot` entry per event.
+ *              one `slot` entry per event, and an `id` entry only per custom id (version 4).
  *              The key sorts segments in the total order, and reading keys alone tells where
  *              each segment's events lie and how many it holds.
- *              indexes: `id` (unique, multiEntry on the event ids), `pos` (unique: the first
+ *              indexes: `id` (unique, multiEntry on `customIds`: the ids the slot index cannot
+ *              find, idb-schema.ts invariant 4), `pos` (unique: the first
  *              position; positions are dense but for the holes of copies that lost
  *              (adapter.ts invariant 3), so receive order is a range of this index),
  *              `slot` (unique, multiEntry on `slots`, the `<replica>.<seq>` of the events:

@@ -26,6 +26,7 @@ import type {
 import { storedEvent } from '../fixtures/events.ts';
 import { appendGroupConformance } from './append-group-conformance.ts';
 import { copyConformance } from './conformance-copies.ts';
+import { idConformance } from './id-conformance.ts';
 import { restampConformance } from './restamp-conformance.ts';
 
 type NewLocal = ValidNewEvent & { id: EventId };
@@ -136,6 +137,7 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
 
     restampConformance(async () => (await fresh()).log);
     appendGroupConformance(fresh);
+    idConformance(async () => (await fresh()).log);
 
     describe('appendLocal', () => {
       it('assigns dense seq, positions and stream versions starting at 1 (P2, P4, P7, A3)', async () => {

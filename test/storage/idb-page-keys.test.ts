@@ -68,4 +68,37 @@ describe('a forward page of the IndexedDB log', () => {
       for (const undo of restore) undo();
     }
   });
+
+  it('ends a page whose last key is its upper bound, though the keys asked for all came (regression)', async () => {
+    // Seed 1868202112 of the against-memory property: the next range of keys after the last
+    // one was (last, until] with last = until, which IndexedDB refuses (DataError).
+    const storage = indexedDbStorage('page-bound', { indexedDB: new IDBFactory() });
+    const log = await storage.open();
+    try {
+      const event = { type: 't', data: 0, schema: 1 };
+      for (let b = 0; b < 5; b++) {
+        await log.appendLocal({
+          stream: 'big',
+          events: Array.from({ length: 100 }, () => ({ ...event })),
+          expectedVersion: 'any',
+          now: 1_000 + b,
+        });
+      }
+      for (let i = 0; i < 8; i++) {
+        await log.appendLocal({ stream: 's', events: [event], expectedVersion: 'any', now: 2_000 });
+      }
+      const small = await log.readByCursor({ stream: 's', limit: 100 });
+      // Pages of big segments make the hint large: a page of 250 then asks for 4 keys first.
+      for (let i = 0; i < 3; i++) await log.readByCursor({ stream: 'big', limit: 500 });
+      const page = await log.readByCursor({
+        stream: 's',
+        after: small[1]!.event.cursor,
+        until: small[5]!.event.cursor,
+        limit: 250,
+      });
+      expect(page.map((r) => r.pos)).toEqual(small.slice(2, 6).map((r) => r.pos));
+    } finally {
+      await log.close();
+    }
+  });
 });

@@ -17,6 +17,7 @@ import {
   type Upcaster,
 } from '../../../src/index.ts';
 import { peekLog } from '../../../src/storage/idb-peek.ts';
+import { SCHEMA_VERSION } from '../../../src/storage/idb-schema.ts';
 import { captureInternals } from '../../store/helpers.ts';
 
 const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -253,7 +254,7 @@ describe('peekState', () => {
     const peeking = peekState({ name: db, projection: ids(1) });
     let blocked = false;
     const upgraded = await new Promise<number>((resolve, reject) => {
-      const open = indexedDB.open(db, 3);
+      const open = indexedDB.open(db, SCHEMA_VERSION + 1);
       open.onblocked = () => {
         blocked = true;
       };
@@ -263,7 +264,7 @@ describe('peekState', () => {
       };
       open.onerror = () => reject(open.error);
     });
-    expect(upgraded).toBe(3);
+    expect(upgraded).toBe(SCHEMA_VERSION + 1);
     expect(blocked).toBe(false);
     // Read before the upgrade, or refused after it: never a state of another schema.
     const peeked = await peeking;
