@@ -5,12 +5,7 @@
  */
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
-import {
-  cursorAt,
-  packSegment,
-  segmentKey,
-  unpackSegment,
-} from '../core/segments.ts';
+import { cursorAt, packSegment, segmentKey, unpackSegment } from '../core/segments.ts';
 import { lookupThrough, readSegments, segmentKeysOf } from './idb-segments.ts';
 
 /** The stored record at each `<replica>.<seq>` (core/copies.ts slotOf), in the order asked. */

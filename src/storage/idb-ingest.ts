@@ -38,19 +38,22 @@ import { applyWrite, lookupIds, placeRecords, request } from './idb-segments.ts'
 /**
  * The log's part of a write, shared by appendLocal and an ingest (each writes its own stream
  * rows after it): places `records` among the stored segments (core/segments.ts, from the stored
- * maxCursor), writes them, and the counters the plan gives with the new maxCursor.
+ * maxCursor), writes them, and the counters the plan gives with the new maxCursor, which it
+ * returns as stored.
  */
 export async function writeRecords(
   tx: IDBTransaction,
   records: readonly LocalRecord[],
   stored: StoredCounters,
   next: ReplicaCounters,
-): Promise<void> {
+): Promise<StoredCounters> {
   const segments = tx.objectStore('segments');
   const shaped = await guardIds(segments, records, stored.shapedIds === true);
   const placed = await placeRecords(segments, records, stored.maxCursor);
   applyWrite(segments, placed);
-  tx.objectStore('meta').put(plainCounters(next, placed.maxCursor, shaped), KEY_COUNTERS);
+  const counters = plainCounters(next, placed.maxCursor, shaped);
+  tx.objectStore('meta').put(counters, KEY_COUNTERS);
+  return counters;
 }
 
 /**

@@ -49,17 +49,15 @@
  *    key, and those they fall inside are split.
  * 7. An ingest first writes without looking its ids up, and again with them only when that
  *    fails (idb-ingest.ts).
+ * 8. An append that what this handle last saw covers is planned from it, its writes issued behind
+ *    one read that checks the stored counters are still the ones it saw; else it reads first
+ *    (idb-append.ts).
  */
 import { type IDBPDatabase, type StoreNames, unwrap, wrap } from 'idb';
 import type { IngestPlan } from '../core/append.ts';
-import {
-  type AppendUnitOutcome,
-  customIdsOf,
-  planAppendGroup,
-  streamsOf,
-} from '../core/append-group.ts';
+import type { AppendUnitOutcome } from '../core/append-group.ts';
 import { StorageError } from '../core/errors.ts';
-import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { JsonValue, LocalRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import type { ReplicaId } from '../core/ids.ts';
 import type {
@@ -79,9 +77,15 @@ import type {
   StorageAdapter,
 } from './adapter.ts';
 import { onlyOutcome } from './append-outcome.ts';
+import {
+  type AppendCache,
+  type AppendTransactionResult,
+  appendInTransaction,
+  coveredBy,
+} from './idb-append.ts';
 import { IdbConnection } from './idb-connection.ts';
 import { unavailable } from './idb-errors.ts';
-import { ingestInTransaction, writeRecords } from './idb-ingest.ts';
+import { ingestInTransaction } from './idb-ingest.ts';
 import { openDatabase, readIdentity } from './idb-open.ts';
 import {
   DEFAULT_BLOCKED_TIMEOUT_MS,
@@ -92,20 +96,11 @@ import { restampInTransaction } from './idb-restamp.ts';
 import {
   appKey,
   asCounters,
-  asReplicaId,
   type ChronicleSchema,
   KEY_COUNTERS,
-  KEY_REPLICA,
   type StoredCounters,
-  type StreamRow,
 } from './idb-schema.ts';
-import {
-  lookupIds,
-  minCursorAfterPos,
-  readCursorRange,
-  readPosRange,
-  request,
-} from './idb-segments.ts';
+import { lookupIds, minCursorAfterPos, readCursorRange, readPosRange } from './idb-segments.ts';
 import { IdbSnapshots } from './idb-snapshots.ts';
 
 /** Page size of scans that have no caller-given limit (minCursorSince), in segments. */
@@ -136,6 +131,8 @@ function countOf(limit: number): number {
 
 class IdbEventLog implements EventLog {
   private readonly snapshots: IdbSnapshots;
+  /** What this handle's last append transaction saw (invariant 8, idb-append.ts). */
+  private remembered: AppendCache | undefined;
 
   private readonly conn: IdbConnection;
   /** As last read: a transaction reads it again (core/append.ts invariant 8). */
@@ -183,48 +180,27 @@ class IdbEventLog implements EventLog {
   }
 
   async appendGroup(request_: AppendGroupRequest): Promise<AppendUnitOutcome[]> {
-    const plan = await this.write('appendLocal', LOG_STORES, async (tx) => {
-      const segments = tx.objectStore('segments');
-      const meta = tx.objectStore('meta');
-      const streams = tx.objectStore('streams');
-      const names = streamsOf(request_.units);
-      // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
-      const toCheck = customIdsOf(request_.units);
-      const [rawReplica, rawCounters, rows, found] = await Promise.all([
-        request(meta.get(KEY_REPLICA)),
-        request(meta.get(KEY_COUNTERS)),
-        Promise.all(names.map((s) => request(streams.get(s)) as Promise<StreamRow | undefined>)),
-        toCheck.length === 0 ? [] : lookupIds(segments, toCheck),
-      ]);
-      const existing = new Map<string, StoredEventRecord>();
-      toCheck.forEach((id, i) => {
-        const event = found[i]?.event;
-        if (event !== undefined) existing.set(id, event);
-      });
-      const rowOf = new Map(names.map((s, i) => [s, rows[i]]));
-      const counters = asCounters(rawCounters);
-      // Another tab's ingest may have moved this replica to a fresh id (append.ts invariant 8).
-      this.replicaId = asReplicaId(rawReplica);
-      const planned = planAppendGroup(
-        { replica: this.replicaId, now: request_.now, units: request_.units },
-        {
-          counters,
-          streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
-          existing,
-        },
+    const transaction = (blind: boolean) =>
+      this.write('appendLocal', LOG_STORES, (tx) =>
+        appendInTransaction(tx, request_, this.remembered, blind),
       );
-      if (planned.write.length === 0) return planned;
-      await writeRecords(tx, planned.write, counters, planned.counters);
-      for (const [stream, version] of planned.streamVersions) {
-        const next: StreamRow = { stream, version };
-        if (rowOf.get(stream)?.conflicted) next.conflicted = true;
-        streams.put(next);
-      }
-      return planned;
-    });
-    const last = plan.write[plan.write.length - 1];
+    // Invariant 8: planned from what this handle last saw when that covers the append. A failed
+    // attempt (the log moved: StaleAppendCache; or anything else) wrote nothing; the append
+    // runs again with reads, where a real failure fails again.
+    const blind = coveredBy(this.remembered, request_);
+    let result: AppendTransactionResult;
+    try {
+      result = await transaction(blind);
+    } catch (error) {
+      this.remembered = undefined;
+      if (!blind) throw error;
+      result = await transaction(false);
+    }
+    this.replicaId = result.replica;
+    this.remembered = result.cache;
+    const last = result.plan.write[result.plan.write.length - 1];
     if (last !== undefined) this.conn.notifyOthers(last.pos);
-    return plan.outcomes;
+    return result.plan.outcomes;
   }
 
   async ingest(request_: IngestRequest): Promise<IngestResult> {
