@@ -3,13 +3,21 @@
  * runs the same workloads through the worker with connectStore, as an app does.
  */
 import { type Remote, wrap } from 'comlink';
-import { connectStore } from '../../src/index.ts';
+import {
+  connectStore,
+  defineProjection,
+  indexedDbStorage,
+  type LooseEvents,
+  openStore,
+} from '../../src/index.ts';
 import { coldWorkerName } from '../browser/fixtures/cold-shared.ts';
 import {
   appendToStreams,
   type BenchDurability,
   type BenchWorkerConfig,
   type Board,
+  type Card,
+  fold,
   IN_WORKER_DB,
   type InWorkerBench,
   type StreamsMode,
@@ -93,6 +101,40 @@ const page = {
     await store.close();
     worker.terminate();
     return { ms: end - start, count: state.count };
+  },
+  /**
+   * Issue 14 (scale): opens the store on this page and folds every event of `db` into a
+   * projection without snapshots, sampling the JS heap (Chromium's performance.memory, precise
+   * with --enable-precise-memory-info) every 10,000 events: ms, events, the heap before and
+   * its peak during the fold, in bytes.
+   */
+  async replayOnPage(db: string) {
+    const heap = () =>
+      (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ??
+      0;
+    let peak = 0;
+    const sampled = defineProjection<Board, LooseEvents<Card>>({
+      name: 'scale-sampled',
+      version: 1,
+      snapshotEvery: 0,
+      initial: () => ({ count: 0, columns: {} }),
+      apply: (state, event) => {
+        const next = fold(state, event.data);
+        if (next.count % 10_000 === 0) peak = Math.max(peak, heap());
+        return next;
+      },
+    });
+    const before = heap();
+    const start = performance.now();
+    const store = await openStore({
+      name: db,
+      storage: indexedDbStorage(db),
+      projections: [sampled],
+    });
+    const state = await store.state<Board>('scale-sampled');
+    const ms = performance.now() - start;
+    await store.close();
+    return { ms, count: state.count, heapBefore: before, heapPeak: Math.max(peak, heap()) };
   },
   async throughWatchLatency(db: string, samples: number) {
     const worker = startWorker({ db, durability: 'strict' });

@@ -113,6 +113,11 @@ export interface InWorkerBench {
     mode: StreamsMode,
   ): Promise<number>;
   storeSingle(db: string, count: number, durability: BenchDurability): Promise<number>;
+  /**
+   * Issue 14 (scale): appends `total` events, 100 per call, strict, timing each block of
+   * `block` events: the ms of every block, in order.
+   */
+  storeScaleSeed(db: string, total: number, block: number): Promise<number[]>;
   storeSeed(db: string, count: number): Promise<void>;
   /** Opens the store and folds `projection` from its nearest snapshot: ms and the count. */
   storeOpenAndFold(db: string, projection: string): Promise<{ ms: number; count: number }>;

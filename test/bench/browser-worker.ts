@@ -228,6 +228,24 @@ const bench: InWorkerBench = {
     await store.close();
     return ms;
   },
+  async storeScaleSeed(name, total, block) {
+    const store = await openStore({ name, storage: indexedDbStorage(name), durability: 'strict' });
+    const blocks: number[] = [];
+    let start = performance.now();
+    for (let i = 0; i < total; i += 100) {
+      await store.append(
+        `card-${(i / 100) % 500}`,
+        Array.from({ length: 100 }, (_, k) => sampleEvent(i + k)),
+      );
+      if ((i + 100) % block === 0) {
+        const now = performance.now();
+        blocks.push(now - start);
+        start = now;
+      }
+    }
+    await store.close();
+    return blocks;
+  },
   async storeSingle(name, count, durability) {
     const store = await openStore({ name, storage: indexedDbStorage(name), durability });
     const ms = await timed(async () => {

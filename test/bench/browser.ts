@@ -69,7 +69,12 @@ async function medianOf(run: () => Promise<number>): Promise<number> {
  * HTTP cache and the code cache are warm after the first load, as on a returning visit). The
  * variants take turns, so that a noisy stretch of the shared machine hits them all alike.
  */
-async function pageLoads(context: BrowserContext, url: string, db: string) {
+export async function pageLoads(
+  context: BrowserContext,
+  url: string,
+  db: string,
+  only?: readonly string[],
+) {
   const paths = {
     script: 'baseline.html',
     rawWorker: `baseline.html?idb=${encodeURIComponent(db)}`,
@@ -106,20 +111,23 @@ async function pageLoads(context: BrowserContext, url: string, db: string) {
     peekBeside: [],
     peekWithoutSnapshot: [],
   };
-  const keys = Object.keys(paths) as (keyof typeof paths)[];
+  const keys = (Object.keys(paths) as (keyof typeof paths)[]).filter(
+    (k) => only === undefined || only.includes(k),
+  );
   for (const key of keys) await load(paths[key]); // fills the HTTP and code caches
   for (let i = 0; i < PAGE_LOADS; i++) {
     for (const key of keys) times[key].push(await load(paths[key]));
   }
+  const of = (values: number[]) => (values.length === 0 ? Number.NaN : median(values));
   return {
-    script: median(times.script),
-    rawWorker: median(times.rawWorker),
-    rawMain: median(times.rawMain),
-    withSnapshot: median(times.withSnapshot),
-    withoutSnapshot: median(times.withoutSnapshot),
-    peekWithSnapshot: median(times.peekWithSnapshot),
-    peekBeside: median(times.peekBeside),
-    peekWithoutSnapshot: median(times.peekWithoutSnapshot),
+    script: of(times.script),
+    rawWorker: of(times.rawWorker),
+    rawMain: of(times.rawMain),
+    withSnapshot: of(times.withSnapshot),
+    withoutSnapshot: of(times.withoutSnapshot),
+    peekWithSnapshot: of(times.peekWithSnapshot),
+    peekBeside: of(times.peekBeside),
+    peekWithoutSnapshot: of(times.peekWithoutSnapshot),
   };
 }
 

@@ -16,8 +16,17 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   size: (await import('./bundle-size.ts')).runBundleSizeBenches,
   fanout: (await import('./fanout.ts')).runFanoutBenches,
 };
+/** Run only when named: they take minutes (`npm run bench -- scale`). */
+const onRequest: Record<string, () => Promise<BenchResult[]>> = {
+  scale: (await import('./browser-scale.ts')).runScaleBenches,
+};
 
 const results: BenchResult[] = [];
+const named = only !== undefined ? onRequest[only] : undefined;
+if (named !== undefined) {
+  console.error(`bench: ${only}…`);
+  results.push(...(await named()));
+}
 for (const [name, run] of Object.entries(suites)) {
   if (only !== undefined && only !== name) continue;
   console.error(`bench: ${name}…`);
