@@ -12,7 +12,8 @@
  * the shared machine hits them all alike; each figure is the median of RUNS rounds.
  */
 import type { Page } from 'playwright-core';
-import type { BenchDurability, InWorkerBench, StreamsMode } from './browser-shared.ts';
+import { inWorker } from './browser-calls.ts';
+import type { BenchDurability, StreamsMode } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -37,17 +38,6 @@ type PageBench = {
 
 let dbs = 0;
 const fresh = (label: string) => `bench-${label}-${Date.now().toString(36)}-${++dbs}`;
-
-function inWorker<K extends keyof InWorkerBench>(
-  page: Page,
-  method: K,
-  ...args: Parameters<InWorkerBench[K]>
-): Promise<number> {
-  return page.evaluate(
-    ({ method, args }) => (window as unknown as PageBench).bench.callInWorker(method, args),
-    { method, args: args as unknown[] },
-  ) as Promise<number>;
-}
 
 function onPage<K extends keyof PageBench['bench']>(
   page: Page,

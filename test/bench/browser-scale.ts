@@ -15,7 +15,7 @@ import { chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
 import { startBuiltServer } from '../browser/tabs/harness.ts';
 import { pageLoads } from './browser.ts';
-import type { InWorkerBench } from './browser-shared.ts';
+import { inWorker } from './browser-calls.ts';
 import { type BenchResult, median, result } from './results.ts';
 
 const SCALE_EVENTS = Number(process.env.BENCH_SCALE_EVENTS ?? 1_000_000);
@@ -30,17 +30,6 @@ type PageBench = {
     ): Promise<{ ms: number; count: number; heapBefore: number; heapPeak: number }>;
   };
 };
-
-function inWorker<K extends keyof InWorkerBench>(
-  page: Page,
-  method: K,
-  ...args: Parameters<InWorkerBench[K]>
-): Promise<Awaited<ReturnType<InWorkerBench[K]>>> {
-  return page.evaluate(
-    ({ method, args }) => (window as unknown as PageBench).bench.callInWorker(method, args),
-    { method, args: args as unknown[] },
-  ) as Promise<Awaited<ReturnType<InWorkerBench[K]>>>;
-}
 
 export async function runScaleBenches(): Promise<BenchResult[]> {
   const server = await startBuiltServer([

@@ -42,23 +42,31 @@ function rawOpen(db: string): Promise<IDBDatabase> {
   });
 }
 
+/** One raw readwrite transaction over `events`: `fill` issues its requests. */
+function rawTransaction(
+  db: IDBDatabase,
+  durability: BenchDurability,
+  fill: (store: IDBObjectStore) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction('events', 'readwrite', { durability });
+    fill(tx.objectStore('events'));
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+const rawEvent = (i: number) => ({ id: `e${i}`, stream: `card-${i % 500}`, ...sampleEvent(i) });
+
+/** Events from..from+n, one record each (what idb and Dexie users get). */
 function rawWrite(
   db: IDBDatabase,
   from: number,
   n: number,
   durability: BenchDurability,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction('events', 'readwrite', { durability });
-    const store = tx.objectStore('events');
-    for (let i = from; i < from + n; i++) {
-      store.add({
-        pos: i + 1,
-        event: { id: `e${i}`, stream: `card-${i % 500}`, ...sampleEvent(i) },
-      });
-    }
-    tx.oncomplete = () => resolve();
-    tx.onerror = () => reject(tx.error);
+  return rawTransaction(db, durability, (store) => {
+    for (let i = from; i < from + n; i++) store.add({ pos: i + 1, event: rawEvent(i) });
   });
 }
 
@@ -69,15 +77,10 @@ function rawWriteBatchRecord(
   n: number,
   durability: BenchDurability,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction('events', 'readwrite', { durability });
+  return rawTransaction(db, durability, (store) => {
     const events = [];
-    for (let i = from; i < from + n; i++) {
-      events.push({ id: `e${i}`, stream: `card-${i % 500}`, ...sampleEvent(i) });
-    }
-    tx.objectStore('events').add({ pos: from + 1, events });
-    tx.oncomplete = () => resolve();
-    tx.onerror = () => reject(tx.error);
+    for (let i = from; i < from + n; i++) events.push(rawEvent(i));
+    store.add({ pos: from + 1, events });
   });
 }
 
@@ -94,23 +97,26 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
+/** ms to write `count` events `batch` at a time with `write` into a fresh raw database. */
+async function rawBatches(
+  name: string,
+  count: number,
+  batch: number,
+  write: (db: IDBDatabase, from: number) => Promise<void>,
+): Promise<number> {
+  const db = await rawOpen(name);
+  const ms = await timed(async () => {
+    for (let i = 0; i < count; i += batch) await write(db, i);
+  });
+  db.close();
+  return ms;
+}
+
 const bench: InWorkerBench = {
-  async rawBatched(name, count, batch, durability) {
-    const db = await rawOpen(name);
-    const ms = await timed(async () => {
-      for (let i = 0; i < count; i += batch) await rawWrite(db, i, batch, durability);
-    });
-    db.close();
-    return ms;
-  },
-  async rawBatchRecords(name, count, batch, durability) {
-    const db = await rawOpen(name);
-    const ms = await timed(async () => {
-      for (let i = 0; i < count; i += batch) await rawWriteBatchRecord(db, i, batch, durability);
-    });
-    db.close();
-    return ms;
-  },
+  rawBatched: (name, count, batch, durability) =>
+    rawBatches(name, count, batch, (db, i) => rawWrite(db, i, batch, durability)),
+  rawBatchRecords: (name, count, batch, durability) =>
+    rawBatches(name, count, batch, (db, i) => rawWriteBatchRecord(db, i, batch, durability)),
   async rawSingle(name, count, durability) {
     const db = await rawOpen(name);
     const ms = await timed(async () => {

@@ -24,6 +24,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
 import { startBuiltServer } from '../browser/tabs/harness.ts';
 import { runAppendBenches } from './browser-appends.ts';
+import { inWorker } from './browser-calls.ts';
 import { startCatchUpServers } from './browser-catchup.ts';
 import type { InWorkerBench } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
@@ -46,17 +47,6 @@ type Page$ = {
     throughWatchLatency(db: string, samples: number): Promise<number[]>;
   };
 };
-
-function inWorker<K extends keyof InWorkerBench>(
-  page: Page,
-  method: K,
-  ...args: Parameters<InWorkerBench[K]>
-): Promise<Awaited<ReturnType<InWorkerBench[K]>>> {
-  return page.evaluate(
-    ({ method, args }) => (window as unknown as Page$).bench.callInWorker(method, args),
-    { method, args: args as unknown[] },
-  ) as Promise<Awaited<ReturnType<InWorkerBench[K]>>>;
-}
 
 async function medianOf(run: () => Promise<number>): Promise<number> {
   const values: number[] = [];
