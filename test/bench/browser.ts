@@ -26,7 +26,6 @@ import { startBuiltServer } from '../browser/tabs/harness.ts';
 import { runAppendBenches } from './browser-appends.ts';
 import { inWorker } from './browser-calls.ts';
 import { startCatchUpServers } from './browser-catchup.ts';
-import type { InWorkerBench } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
