@@ -55,6 +55,39 @@ describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker',
     }
   });
 
+  it('appends to several streams atomically, and writes concurrent appends together, through the worker', async () => {
+    const { store } = await open();
+    await store.append('b', { type: 'TodoAdded', data: { title: 'B' } });
+    const [a, b] = await store.appendMany([
+      { stream: 'a', events: { type: 'TodoAdded', data: { title: 'A' } }, expectedVersion: 'none' },
+      { stream: 'b', events: { type: 'TodoDone', data: {} }, expectedVersion: 1 },
+    ]);
+    expect(a!.map((e) => [e.stream, e.version])).toEqual([['a', 1]]);
+    expect(b!.map((e) => [e.stream, e.version])).toEqual([['b', 2]]);
+    const refused = await rejection(
+      store.appendMany([
+        { stream: 'c', events: { type: 'TodoAdded', data: { title: 'C' } } },
+        { stream: 'b', events: { type: 'TodoDone', data: {} }, expectedVersion: 1 },
+      ]),
+    );
+    expect(refused).toBeInstanceOf(ConcurrencyError);
+    expect(await store.read({ stream: 'c' })).toEqual([]);
+    // 50 appends fired at once: each settles on its own, in call order; one fails alone.
+    const settled = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        store.append(
+          i === 25 ? 'a' : `many-${i}`,
+          { type: 'TodoAdded', data: { title: `#${i}` } },
+          i === 25 ? { expectedVersion: 'none' } : {},
+        ),
+      ),
+    );
+    expect(settled.filter((r) => r.status === 'rejected')).toHaveLength(1);
+    const seqs = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value[0]!.seq] : []));
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(await store.state('count')).toBe(3 + 49);
+  });
+
   it('appends, reads, folds state and answers named queries through the worker', async () => {
     const { store } = await open();
     expect(store.replicaId).toMatch(/\S/);
