@@ -1,15 +1,18 @@
 /**
  * Segments: how a storage adapter may pack the log, pure (issue 3). A segment is one stored record
- * holding a run of events that are neighbours both in the total order and in receive order, all of
- * one stream. An append of 100 events then costs one record and a few index entries instead of
- * one record and three index entries per event, and what every event of the run shares (stream,
- * replica, the first seq, version and HLC) is stored once.
+ * holding a run of events that are neighbours both in the total order and in receive order, of
+ * one stream or of several (issue 14: a group commit of appends to 100 streams, or a synced batch
+ * of many streams, is then one record, not one per stream). An append of 100 events costs one
+ * record and a few index entries instead of one record and three index entries per event, and
+ * what every event of the run shares (stream, replica, the first seq, version and HLC) is stored
+ * once.
  *
  * Invariants:
  * 1. A segment's events have strictly increasing cursors and consecutive positions pos, pos+1, …
  * 2. No event outside a segment has a cursor in [first, last]: segments partition the total order,
  *    so segments sorted by `first` are the log in total order, and sorted by `pos` in receive order.
- * 3. A segment holds 1..MAX_SEGMENT_EVENTS events, all of one stream.
+ * 3. A segment holds 1..MAX_SEGMENT_EVENTS events, of one or more streams; `streamKeys` names
+ *    each of its streams once, with the cursor of that stream's first event in it.
  * 4. Packing loses nothing: unpacking gives back the records field for field; a field is left out
  *    of the per-event columns only where the segment header derives it exactly.
  * 5. planWrite keeps 1–3: a new event whose cursor falls inside an existing segment splits it, and
@@ -43,7 +46,14 @@ export interface Segment {
   n: number;
   /** Position of the first event; event i is at pos + i. */
   pos: number;
-  stream: string;
+  /** One stream for every event, or one per event. */
+  stream: string | string[];
+  /**
+   * [stream, cursor of its first event here] for each stream of the segment, for the multi-entry
+   * `stream` index (since schema 4): a stream's events are found in the segments that list it,
+   * in the order of these keys, which is the total order.
+   */
+  streamKeys?: [string, Cursor][];
   ids: EventId[];
   types: string[];
   data: JsonValue[];
@@ -73,6 +83,17 @@ export interface Segment {
 
 export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];
 
+/** The stream of event `i` of a segment. */
+export const streamAt = (s: Segment, i: number): string =>
+  typeof s.stream === 'string' ? s.stream : s.stream[i]!;
+
+/** The cursor of the first event of `stream` in `s`, its key in the `stream` index. */
+export function streamFirst(s: Segment, stream: string): Cursor | undefined {
+  if (typeof s.stream === 'string') return s.stream === stream ? s.first : undefined;
+  const i = s.stream.indexOf(stream);
+  return i < 0 ? undefined : cursorAt(s, i);
+}
+
 /** Packs a run of records (invariants 1 and 3 are the caller's: see planWrite) into a segment. */
 export function packSegment(records: readonly LocalRecord[]): Segment {
   const head = records[0]!.event;
@@ -86,6 +107,10 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
   const hlcs: Hlc[] = new Array(n);
   const cursors: Cursor[] = new Array(n);
   const times: number[] = new Array(n);
+  const streams: string[] = new Array(n);
+  const streamKeys: [string, Cursor][] = [];
+  const seen = new Set<string>();
+  let oneStream = true;
   let meta: (JsonObject | null)[] | undefined;
   let schema: (number | null)[] | undefined;
   let oneReplica = true;
@@ -96,6 +121,12 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
   let timesDerived = true;
   for (let i = 0; i < n; i++) {
     const e = records[i]!.event;
+    streams[i] = e.stream;
+    if (!seen.has(e.stream)) {
+      seen.add(e.stream);
+      streamKeys.push([e.stream, e.cursor]);
+    }
+    oneStream &&= e.stream === head.stream;
     ids[i] = e.id;
     types[i] = e.type;
     data[i] = e.data;
@@ -125,7 +156,8 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
     last: records[n - 1]!.event.cursor,
     n,
     pos: records[0]!.pos,
-    stream: head.stream,
+    stream: oneStream ? head.stream : streams,
+    streamKeys,
     ids,
     types,
     data,
@@ -168,7 +200,7 @@ export function eventAt(s: Segment, i: number): StoredEventRecord {
     id: s.ids[i]!,
     type: s.types[i]!,
     data: s.data[i]!,
-    stream: s.stream,
+    stream: at(s.stream, i, same),
     version: at(s.version, i, plus),
     replica,
     seq,
@@ -336,8 +368,7 @@ function joins(
   runLength: number,
 ): boolean {
   if (runLength >= MAX_SEGMENT_EVENTS) return false;
-  if (record.event.stream !== previous.event.stream || record.pos !== previous.pos + 1)
-    return false;
+  if (record.pos !== previous.pos + 1) return false;
   const cursor = record.event.cursor;
   if (nextNew.get(previous.event.cursor) !== cursor) return false;
   const stored = nextStored.get(previous.event.cursor);

@@ -17,6 +17,9 @@
  *    once one is stored (the counters' shapedIds, set with it) canonical ids are looked up in
  *    the `id` index before they are written (idb-ingest.ts writeRecords). Upgrades from
  *    versions 1 and 2 set shapedIds without looking.
+ * 5. Version 4's `stream` index is multi-entry on each segment's `streamKeys` ([stream, cursor of
+ *    its first event there]): a segment may hold several streams (core/segments.ts invariant 3),
+ *    and is listed once under each.
  */
 import type { DBSchema } from 'idb';
 import type { ReplicaCounters } from '../core/append.ts';
@@ -99,7 +102,7 @@ function createSegments(db: IDBDatabase): IDBObjectStore {
   const segments = db.createObjectStore('segments', { keyPath: ['first', 'last', 'n'] });
   segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
   segments.createIndex('pos', 'pos', { unique: true });
-  segments.createIndex('stream', ['stream', 'first']);
+  segments.createIndex('stream', 'streamKeys', { multiEntry: true });
   segments.createIndex('slot', 'slots', { unique: true, multiEntry: true });
   return segments;
 }
@@ -155,19 +158,22 @@ export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction)
     addSlotIndex(tx);
     markShapedIds(tx);
   }
-  if (oldVersion < 4) indexCustomIdsOnly(tx, oldVersion >= 3);
+  if (oldVersion < 4) upgradeToVersion4(tx, oldVersion >= 3);
 }
 
 /**
  * Version 3 → 4: the `id` index lists only the ids the `slot` index cannot find (core/segments.ts
- * customIds; invariant 4). Segments are walked to gain `customIds` unless `walk` is false (an
- * upgrade from version 2 packs them again anyway). Ids of canonical form that are custom set
- * the counters' shapedIds.
+ * customIds; invariant 4), and the `stream` index is multi-entry on `streamKeys` (a segment may
+ * hold several streams, invariant 5). Segments are walked to gain `customIds` and `streamKeys`
+ * unless `walk` is false (an upgrade from version 2 packs them again anyway). Ids of canonical
+ * form that are custom set the counters' shapedIds.
  */
-function indexCustomIdsOnly(tx: IDBTransaction, walk: boolean): void {
+function upgradeToVersion4(tx: IDBTransaction, walk: boolean): void {
   const segments = tx.objectStore('segments');
   segments.deleteIndex('id');
   segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
+  segments.deleteIndex('stream');
+  segments.createIndex('stream', 'streamKeys', { multiEntry: true });
   if (!walk) return;
   let shaped = false;
   const cursorRequest = segments.openCursor();
@@ -181,7 +187,7 @@ function indexCustomIdsOnly(tx: IDBTransaction, walk: boolean): void {
     const { slots, customIds: _old, ...rest } = stored;
     const packed = packSegment(unpackSegment(rest as Segment));
     // The slots as stored: a slot an older log held twice stays listed once (invariant 3).
-    const next: Segment = { ...rest };
+    const next: Segment = { ...rest, streamKeys: packed.streamKeys ?? [] };
     if (slots !== undefined) next.slots = slots;
     if (packed.customIds !== undefined) {
       next.customIds = packed.customIds;

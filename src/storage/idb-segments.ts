@@ -12,6 +12,8 @@ import {
   type Segment,
   type SegmentKey,
   segmentsToSplit,
+  streamAt,
+  streamFirst,
   unpackSegment,
   type WritePlan,
 } from '../core/segments.ts';
@@ -32,8 +34,6 @@ interface Ordering {
   at(cursor: string): IDBValidKey;
   min: IDBValidKey | undefined;
   max: IDBValidKey | undefined;
-  /** The index key of a segment from its primary key. */
-  keyOf(key: SegmentKey): IDBValidKey;
 }
 
 function ordering(store: IDBObjectStore, stream: string | undefined): Ordering {
@@ -45,7 +45,6 @@ function ordering(store: IDBObjectStore, stream: string | undefined): Ordering {
       at: (c) => [c, []],
       min: undefined,
       max: undefined,
-      keyOf: (k) => k,
     };
   }
   return {
@@ -55,7 +54,6 @@ function ordering(store: IDBObjectStore, stream: string | undefined): Ordering {
     // [stream] sorts before every [stream, first], [stream, []] after them.
     min: [stream],
     max: [stream, []],
-    keyOf: (k) => [stream, k[0]],
   };
 }
 
@@ -123,11 +121,15 @@ export async function readCursorRange(
     if (query.reverse ? after <= until : after >= until) return [];
   }
   const o = ordering(store, query.stream);
-  return query.reverse ? readBackward(o, query, limit) : readForward(o, query, limit);
+  if (query.reverse) return readBackward(o, query, limit);
+  return query.stream === undefined
+    ? readForward(o, query, limit)
+    : readStreamForward(o, query, limit);
 }
 
+/** The whole log forward (readStreamForward reads one stream). */
 async function readForward(o: Ordering, query: CursorQuery, limit: number) {
-  const { after, until, stream } = query;
+  const { after, until } = query;
   // The segment holding `after` may hold later events too; it sorts before the main range. Keys
   // first: its value is read only when it does (a page often ends where a segment ends).
   const holdingKey =
@@ -150,7 +152,7 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     while (needed < keys.length && events < limit) events += keys[needed++]![2];
     if (events >= limit || got < want) break;
     want = Math.min(limit, want * 4);
-    const next = rangeAfter(o.keyOf(keys[keys.length - 1]!), upper);
+    const next = rangeAfter(keys[keys.length - 1]!, upper);
     // The last key was the upper bound itself: nothing lies after it in the range.
     if (next === undefined) break;
     const more = (await request(o.source.getAllKeys(next, want))) as SegmentKey[];
@@ -165,16 +167,58 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     needed === 0
       ? []
       : (request(
-          o.source.getAll(IDBKeyRange.bound(o.keyOf(keys[0]!), o.keyOf(keys[needed - 1]!)), needed),
+          o.source.getAll(IDBKeyRange.bound(keys[0]!, keys[needed - 1]!), needed),
         ) as Promise<Segment[]>),
   ]);
   const out: LocalRecord[] = [];
   for (const s of first === undefined ? values : [first, ...values]) {
     if (out.length >= limit) break;
-    if (stream !== undefined && s.stream !== stream) continue;
     const from = after === undefined ? 0 : indexAfter(s, after);
     const to = until === undefined ? s.n : indexAfter(s, until);
     for (const r of unpackSegment(s, from, Math.min(to, from + limit - out.length))) out.push(r);
+  }
+  return out;
+}
+
+/** Segments a stream read asks for at most at once: a segment may hold mostly other streams. */
+const STREAM_PAGE_SEGMENTS = 64;
+
+/**
+ * One stream forward: the segments that list it in the `stream` index, in the order of their
+ * [stream, first cursor of it] keys (the total order), each filtered to that stream. A segment
+ * may hold other streams' events too, so a page reads segment values until it has `limit`
+ * events or the range ends: never a short page before the end.
+ */
+async function readStreamForward(o: Ordering, query: CursorQuery, limit: number) {
+  const { after, until } = query;
+  const stream = query.stream!;
+  const out: LocalRecord[] = [];
+  const take = (s: Segment) => {
+    const from = after === undefined ? 0 : indexAfter(s, after);
+    const to = until === undefined ? s.n : indexAfter(s, until);
+    for (let i = from; i < to && out.length < limit; i++) {
+      if (streamAt(s, i) === stream) out.push({ event: eventAt(s, i), pos: s.pos + i });
+    }
+  };
+  const upper = until === undefined ? o.max : o.at(until);
+  // The segment listing the stream at or before `after` may hold its later events; it sorts
+  // before every other segment of the range.
+  if (after !== undefined) {
+    const holding = await request(
+      o.source.openCursor(range(o.min, o.at(after), false, false), 'prev'),
+    );
+    if (holding !== null) take(holding.value as Segment);
+  }
+  let next: IDBKeyRange | null | undefined =
+    after === undefined ? range(o.min, upper, false, false) : rangeAfter(o.at(after), upper);
+  let want = Math.min(STREAM_PAGE_SEGMENTS, keysFor(limit));
+  while (next !== undefined && out.length < limit) {
+    const segments = (await request(o.source.getAll(next, want))) as Segment[];
+    for (const s of segments) take(s);
+    if (segments.length < want) break;
+    const last = segments[segments.length - 1]!;
+    next = rangeAfter([stream, streamFirst(last, stream)!], upper);
+    want = Math.min(STREAM_PAGE_SEGMENTS, want * 4);
   }
   return out;
 }
@@ -187,10 +231,11 @@ async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
   let cursor = await request(o.source.openCursor(range(o.min, upper, false, true), 'prev'));
   while (cursor !== null && out.length < limit) {
     const s = cursor.value as Segment;
-    if (stream !== undefined && s.stream !== stream) break;
     const to = after === undefined ? s.n : indexAfter(s, after, true);
     const from = until === undefined ? 0 : indexAfter(s, until, true);
     for (let i = to - 1; i >= from && out.length < limit; i--) {
+      // A segment may hold several streams (core/segments.ts invariant 3).
+      if (stream !== undefined && streamAt(s, i) !== stream) continue;
       out.push({ event: eventAt(s, i), pos: s.pos + i });
     }
     if (until !== undefined && s.first <= until) break;

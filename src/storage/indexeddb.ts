@@ -24,7 +24,8 @@
  *              (adapter.ts invariant 3), so receive order is a range of this index),
  *              `slot` (unique, multiEntry on `slots`, the `<replica>.<seq>` of the events:
  *              a reused (replica, seq) fails the write like a reused id, core/copies.ts),
- *              `stream` ([stream, first]: one stream in total order)
+ *              `stream` (multiEntry on `streamKeys`, [stream, cursor of its first event in the
+ *              segment]: one stream in total order; a segment may hold several streams)
  *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters (seq, pos,
  *              clock and maxCursor, the largest cursor stored), `app:<key>` for getMeta/setMeta
  *   streams    keyPath `stream` → { stream, version, conflicted? }

@@ -165,9 +165,13 @@ class Model {
       expect(s.first > previousLast).toBe(true);
       expect(records[0]!.event.cursor).toBe(s.first);
       expect(records[s.n - 1]!.event.cursor).toBe(s.last);
+      // Invariant 3: each of its streams listed once, with the cursor of its first event there.
+      const firsts = new Map<string, string>();
+      for (const r of records)
+        if (!firsts.has(r.event.stream)) firsts.set(r.event.stream, r.event.cursor);
+      expect(s.streamKeys).toEqual([...firsts]);
       records.forEach((r, i) => {
         expect(r.pos).toBe(s.pos + i);
-        expect(r.event.stream).toBe(s.stream);
         if (i > 0) expect(r.event.cursor > records[i - 1]!.event.cursor).toBe(true);
         positions.add(r.pos);
       });

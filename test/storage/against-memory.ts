@@ -1,6 +1,6 @@
 /**
  * A property test for adapters that pack the log (IndexedDB segments, issue 3): random appends
- * (long and short, several streams) and ingests (remote events that sort among stored ones,
+ * (long and short, several streams), group commits of several streams (issue 14) and ingests (remote events that sort among stored ones,
  * duplicates), then every kind of read, compared with the memory adapter, which keeps one entry
  * per event. Imports only vitest, fast-check, src and test/fixtures (which imports only src), so
  * that it also runs in a browser.
@@ -19,6 +19,7 @@ const STREAMS = ['a', 'b', 'c'];
 
 type Op =
   | { kind: 'append'; stream: string; count: number; now: number }
+  | { kind: 'group'; units: { stream: string; count: number }[][]; now: number }
   | { kind: 'ingest'; events: { replica: number; wall: number; stream: string }[]; again: number };
 
 // Local walls are even, remote walls odd: no local event shares an HLC with a remote one, so the
@@ -28,6 +29,21 @@ const arbOp: fc.Arbitrary<Op> = fc.oneof(
     kind: fc.constant('append' as const),
     stream: fc.constantFrom(...STREAMS),
     count: fc.oneof(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 100, max: 300 })),
+    now: fc.integer({ min: 1, max: 40 }).map((n) => n * 2),
+  }),
+  // A group commit (EventLog.appendGroup): units of several streams, one segment for them all.
+  fc.record({
+    kind: fc.constant('group' as const),
+    units: fc.array(
+      fc.array(
+        fc.record({
+          stream: fc.constantFrom(...STREAMS),
+          count: fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 60, max: 140 })),
+        }),
+        { minLength: 1, maxLength: 3 },
+      ),
+      { minLength: 1, maxLength: 4 },
+    ),
     now: fc.integer({ min: 1, max: 40 }).map((n) => n * 2),
   }),
   fc.record({
@@ -56,16 +72,31 @@ async function run(log: EventLog, ops: Op[]): Promise<void> {
   const seqs = [0, 0];
   const sent: StoredEventRecord[] = [];
   let ids = 0;
+  const newEvents = (count: number) =>
+    Array.from({ length: count }, () => ({
+      id: EventId.parse(`local-${++ids}`),
+      type: 'Added',
+      data: { n: ids },
+      schema: 1,
+    }));
   for (const op of ops) {
+    if (op.kind === 'group') {
+      await log.appendGroup({
+        units: op.units.map((unit) =>
+          unit.map((part) => ({
+            stream: part.stream,
+            events: newEvents(part.count),
+            expectedVersion: 'any' as const,
+          })),
+        ),
+        now: op.now,
+      });
+      continue;
+    }
     if (op.kind === 'append') {
       await log.appendLocal({
         stream: op.stream,
-        events: Array.from({ length: op.count }, () => ({
-          id: EventId.parse(`local-${++ids}`),
-          type: 'Added',
-          data: { n: ids },
-          schema: 1,
-        })),
+        events: newEvents(op.count),
         expectedVersion: 'any',
         now: op.now,
       });

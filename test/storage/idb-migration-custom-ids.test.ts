@@ -1,8 +1,9 @@
 /**
- * Schema version 4 (the `id` index lists only custom ids, idb-schema.ts invariant 4) opens a
- * version-3 database made by hand, where every id is in the `id` index: every event is found by
- * its id, only the custom ids keep an `id` entry, and a custom id of canonical form still keeps
- * ids unique when the event it names arrives.
+ * Schema version 4 (the `id` index lists only custom ids, idb-schema.ts invariant 4; the `stream`
+ * index is multi-entry, invariant 5) opens a version-3 database made by hand, where every id is
+ * in the `id` index: every event is found by its id and by its stream, only the custom ids keep
+ * an `id` entry, and a custom id of canonical form still keeps ids unique when the event it
+ * names arrives.
  */
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
@@ -49,8 +50,8 @@ async function makeV3(factory: IDBFactory, records: LocalRecord[]): Promise<void
   const db = await request(open);
   const tx = db.transaction(['segments', 'meta', 'streams'], 'readwrite');
   for (const r of records) {
-    // Version 3 wrote no `customIds`.
-    const { customIds: _ids, ...segment } = packSegment([r]);
+    // Version 3 wrote no `customIds` and no `streamKeys`.
+    const { customIds: _ids, streamKeys: _keys, ...segment } = packSegment([r]);
     tx.objectStore('segments').add(segment);
   }
   const meta = tx.objectStore('meta');
@@ -74,6 +75,11 @@ describe('IndexedDB adapter: upgrading a version-3 database', () => {
     const log = await indexedDbStorage('v3', { indexedDB: factory }).open();
     try {
       expect(await log.getByIds(records.map((r) => r.event.id))).toEqual(records);
+      // The stream index is rebuilt on each segment's streamKeys (idb-schema.ts invariant 5).
+      expect(await log.readByCursor({ stream: 's', limit: 10 })).toEqual(records);
+      expect(await log.readByCursor({ stream: 's', limit: 10, reverse: true })).toEqual(
+        [...records].reverse(),
+      );
 
       const raw = await new Promise<IDBDatabase>((resolve) => {
         const r = factory.open('v3');

@@ -117,6 +117,12 @@ describe('IndexedDB adapter: upgrading to the (replica, seq) index', () => {
           'next',
           'new',
         ]);
+        // Streams are found through the rebuilt stream index (idb-schema.ts invariant 5).
+        const inStream = async (stream: string) =>
+          (await log.readByCursor({ stream, limit: 10 })).map((r) => r.event.id);
+        expect(await inStream('r')).toEqual(['next']);
+        expect(await inStream('s')).toEqual(['earliest', 'new']);
+        expect(await inStream('q')).toEqual(['again']);
       } finally {
         await log.close();
       }
