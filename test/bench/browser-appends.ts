@@ -11,8 +11,7 @@
  * through connectStore, as apps do. Rounds interleave the variants, so that a noisy stretch of
  * the shared machine hits them all alike; each figure is the median of RUNS rounds.
  */
-import type { Page } from 'playwright-core';
-import { inWorker } from './browser-calls.ts';
+import { type BenchPage, inWorker } from './browser-calls.ts';
 import type { BenchDurability, StreamsMode } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 
@@ -40,7 +39,7 @@ let dbs = 0;
 const fresh = (label: string) => `bench-${label}-${Date.now().toString(36)}-${++dbs}`;
 
 function onPage<K extends keyof PageBench['bench']>(
-  page: Page,
+  page: BenchPage,
   method: K,
   ...args: Parameters<PageBench['bench'][K]>
 ): Promise<number> {
@@ -69,7 +68,11 @@ async function rounds<K extends string>(
 
 const perSec = (count: number, ms: number) => (count / ms) * 1000;
 
-export async function runAppendBenches(page: Page): Promise<BenchResult[]> {
+/** `browser` names the rows ('chromium', 'firefox'). */
+export async function runAppendBenches(
+  page: BenchPage,
+  browser = 'chromium',
+): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   for (const d of ['default', 'strict'] as const) {
     const t = await rounds({
@@ -90,7 +93,7 @@ export async function runAppendBenches(page: Page): Promise<BenchResult[]> {
     const rawBatch = perSec(COUNT, t.rawBatch);
     const vsBatch = (ms: number) =>
       `${(perSec(COUNT, ms) / rawBatch).toFixed(2)}× raw one record per batch (${Math.round(rawBatch)}/s)`;
-    const label = `chromium ${d}:`;
+    const label = `${browser} ${d}:`;
     out.push(
       result(`${label} 10k events ×100, raw, one record per event`, 'events/s', rawEvent),
       result(`${label} 10k events ×100, raw, one record per batch`, 'events/s', rawBatch),

@@ -11,6 +11,7 @@ const only = process.argv[2];
 const suites: Record<string, () => Promise<BenchResult[]>> = {
   store: runStoreNodeBenches,
   browser: (await import('./browser.ts')).runBrowserBenches,
+  firefox: (await import('./browser-firefox.ts')).runFirefoxBenches,
   yjs: (await import('./yjs-node.ts')).runYjsNodeBenches,
   sync: (await import('./sync-node.ts')).runSyncNodeBenches,
   size: (await import('./bundle-size.ts')).runBundleSizeBenches,
