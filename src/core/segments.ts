@@ -54,6 +54,12 @@ export interface Segment {
    * in the order of these keys, which is the total order.
    */
   streamKeys?: [string, Cursor][];
+  /**
+   * [stream, the largest version of its events here] for each stream of the segment, for the
+   * multi-entry `version` index (since schema 4): a stream's version is found from its segments,
+   * with no record of its own to write on every append.
+   */
+  streamMax?: [string, number][];
   ids: EventId[];
   types: string[];
   data: JsonValue[];
@@ -109,6 +115,7 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
   const times: number[] = new Array(n);
   const streams: string[] = new Array(n);
   const streamKeys: [string, Cursor][] = [];
+  const maxVersion = new Map<string, number>();
   const seen = new Set<string>();
   let oneStream = true;
   let meta: (JsonObject | null)[] | undefined;
@@ -127,6 +134,7 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
       streamKeys.push([e.stream, e.cursor]);
     }
     oneStream &&= e.stream === head.stream;
+    if (e.version > (maxVersion.get(e.stream) ?? 0)) maxVersion.set(e.stream, e.version);
     ids[i] = e.id;
     types[i] = e.type;
     data[i] = e.data;
@@ -158,6 +166,7 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
     pos: records[0]!.pos,
     stream: oneStream ? head.stream : streams,
     streamKeys,
+    streamMax: [...maxVersion],
     ids,
     types,
     data,

@@ -1,16 +1,18 @@
 /**
  * A local append's readwrite transaction on the IndexedDB log (indexeddb.ts invariant 1): read
- * the counters, the stream rows and the stored records of custom ids; plan the group
- * (core/append-group.ts); place and write (idb-ingest.ts writeRecords) and put the stream rows.
+ * the counters, the stream versions (idb-streams.ts) and the stored records of custom ids; plan
+ * the group (core/append-group.ts); place and write (idb-ingest.ts writeRecords). The segments
+ * carry the streams' new versions: no stream row is written.
  *
  * Invariant (indexeddb.ts 8): a handle remembers what its last transaction read and wrote (the
- * counters, the replica id, stream rows: AppendCache). When that covers an append (no custom id
- * to look up, every stream's row known, no custom id of canonical form stored), the append is
+ * counters, the replica id, stream versions: AppendCache). When that covers an append (no custom
+ * id to look up, every stream's version known, no custom id of canonical form stored), it is
  * planned from it and its writes are issued at once, behind one read of the stored counters;
  * if that read differs from the remembered counters (another tab, an ingest, a re-stamp wrote
  * since), the transaction is aborted before it commits and the append runs again with reads.
- * Every write moves the counters (a stream row changes only with a write of events, which moves
- * `pos`), so equal counters mean the remembered rows are the stored ones. A small awaited
+ * Every write moves the counters (a stream's version grows only with a write of events, which
+ * moves `pos`, and never goes back: idb-streams.ts), so equal counters mean the remembered
+ * versions are the stored ones. A small awaited
  * append is then one round trip to the database instead of two, and three requests fewer.
  */
 import {
@@ -29,9 +31,9 @@ import {
   KEY_COUNTERS,
   KEY_REPLICA,
   type StoredCounters,
-  type StreamRow,
 } from './idb-schema.ts';
 import { lookupIds, request } from './idb-segments.ts';
+import { readStreams } from './idb-streams.ts';
 
 /** Stream rows remembered at most; past it the memory starts again empty. */
 const MAX_CACHED_STREAMS = 10_000;
@@ -40,8 +42,8 @@ const MAX_CACHED_STREAMS = 10_000;
 export interface AppendCache {
   counters: StoredCounters;
   replica: ReplicaId;
-  /** Stream rows as stored then (undefined: the stream had none). */
-  streams: Map<string, StreamRow | undefined>;
+  /** Stream versions as stored then (idb-streams.ts). */
+  streams: Map<string, number>;
 }
 
 export interface AppendTransactionResult {
@@ -92,7 +94,7 @@ export async function appendInTransaction(
   const names = streamsOf(request_.units);
   let counters: StoredCounters;
   let replica: ReplicaId;
-  let rows: Map<string, StreamRow | undefined>;
+  let versions: ReadonlyMap<string, number>;
   const existing = new Map<string, StoredEventRecord>();
   let check: Promise<unknown> | undefined;
   if (cache !== undefined) {
@@ -100,14 +102,14 @@ export async function appendInTransaction(
     check = request(meta.get(KEY_COUNTERS));
     counters = cache.counters;
     replica = cache.replica;
-    rows = cache.streams;
+    versions = cache.streams;
   } else {
     // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
     const toCheck = customIdsOf(request_.units);
     const [rawReplica, rawCounters, read, found] = await Promise.all([
       request(meta.get(KEY_REPLICA)),
       request(meta.get(KEY_COUNTERS)),
-      Promise.all(names.map((s) => request(streamStore.get(s)) as Promise<StreamRow | undefined>)),
+      readStreams(segments, streamStore, names),
       toCheck.length === 0 ? [] : lookupIds(segments, toCheck),
     ]);
     toCheck.forEach((id, i) => {
@@ -117,27 +119,19 @@ export async function appendInTransaction(
     counters = asCounters(rawCounters);
     // Another tab's ingest may have moved this replica to a fresh id (append.ts invariant 8).
     replica = asReplicaId(rawReplica);
-    rows = new Map(names.map((s, i) => [s, read[i]]));
+    versions = new Map(names.map((s) => [s, read.get(s)?.version ?? 0]));
   }
   const plan = planAppendGroup(
     { replica, now: request_.now, units: request_.units },
     {
       counters,
-      streamVersions: new Map(names.map((s) => [s, rows.get(s)?.version ?? 0])),
+      streamVersions: versions,
       existing,
     },
   );
-  let stored = counters;
-  const written = new Map<string, StreamRow>();
-  if (plan.write.length > 0) {
-    stored = await writeRecords(tx, plan.write, counters, plan.counters);
-    for (const [stream, version] of plan.streamVersions) {
-      const next: StreamRow = { stream, version };
-      if (rows.get(stream)?.conflicted) next.conflicted = true;
-      streamStore.put(next);
-      written.set(stream, next);
-    }
-  }
+  // The segments carry the new versions (idb-schema.ts invariant 6): no stream row is written.
+  const stored =
+    plan.write.length > 0 ? await writeRecords(tx, plan.write, counters, plan.counters) : counters;
   if (check !== undefined && !sameCounters(asCounters(await check), counters)) {
     throw new StaleAppendCache();
   }
@@ -146,7 +140,7 @@ export async function appendInTransaction(
     remembered !== undefined &&
     remembered.streams.size < MAX_CACHED_STREAMS &&
     sameCounters(remembered.counters, counters);
-  const streams = keep ? remembered.streams : new Map<string, StreamRow | undefined>();
-  for (const s of names) streams.set(s, written.get(s) ?? rows.get(s));
+  const streams = keep ? remembered.streams : new Map<string, number>();
+  for (const s of names) streams.set(s, plan.streamVersions.get(s) ?? versions.get(s) ?? 0);
   return { plan, replica, cache: { counters: stored, replica, streams } };
 }

@@ -34,6 +34,7 @@ import {
   type StreamRow,
 } from './idb-schema.ts';
 import { applyWrite, lookupIds, placeRecords, request } from './idb-segments.ts';
+import { readStreams } from './idb-streams.ts';
 
 /**
  * The log's part of a write, shared by appendLocal and an ingest (each writes its own stream
@@ -101,10 +102,10 @@ export async function ingestInTransaction(
   const meta = tx.objectStore('meta');
   const streams = tx.objectStore('streams');
   const names = [...new Set(input.events.map((e) => e.stream))];
-  const [rawReplica, rawCounters, rows, existing, slots] = await Promise.all([
+  const [rawReplica, rawCounters, states, existing, slots] = await Promise.all([
     request(meta.get(KEY_REPLICA)),
     request(meta.get(KEY_COUNTERS)),
-    Promise.all(names.map((s) => request(streams.get(s)) as Promise<StreamRow | undefined>)),
+    readStreams(segments, streams, names),
     lookUpIds
       ? lookupIds(
           segments,
@@ -118,7 +119,6 @@ export async function ingestInTransaction(
         )
       : [],
   ]);
-  const rowOf = new Map(names.map((s, i) => [s, rows[i]]));
   const counters: StoredCounters = asCounters(rawCounters);
   let replicaId = asReplicaId(rawReplica);
   const plan = planIngest(
@@ -127,30 +127,50 @@ export async function ingestInTransaction(
       counters,
       existing,
       slots,
-      streamVersions: new Map(names.map((s) => [s, rowOf.get(s)?.version ?? 0])),
+      streamVersions: new Map(names.map((s) => [s, states.get(s)?.version ?? 0])),
     },
   );
   if (plan.forked) {
     replicaId = ReplicaId.make();
     meta.put(replicaId, KEY_REPLICA);
   }
-  // Losers leave first: a winner may reuse their id, slot and cursor (core/copies.ts).
+  // Losers leave first: a winner may reuse their id, slot and cursor (core/copies.ts). Their
+  // streams keep the versions they had (idb-schema.ts invariant 6).
+  if (plan.remove.length > 0) {
+    await keepVersions(segments, streams, [...new Set(plan.remove.map((r) => r.event.stream))]);
+  }
   await removeRecords(segments, plan.remove);
   if (plan.write.length === 0) {
     if (plan.remove.length > 0 || plan.counters.seq !== counters.seq) {
-      meta.put(plainCounters(plan.counters, counters.maxCursor), KEY_COUNTERS);
+      meta.put(
+        plainCounters(plan.counters, counters.maxCursor, counters.shapedIds === true),
+        KEY_COUNTERS,
+      );
     }
     return { plan, replicaId };
   }
   await writeRecords(tx, plan.write, counters, plan.counters);
-  for (const stream of new Set([...plan.streamVersions.keys(), ...plan.possibleConflicts])) {
-    const before = rowOf.get(stream);
-    const next: StreamRow = {
-      stream,
-      version: plan.streamVersions.get(stream) ?? before?.version ?? 0,
-    };
-    if (before?.conflicted || plan.possibleConflicts.has(stream)) next.conflicted = true;
-    streams.put(next);
+  // The segments carry the new versions; a row only flags a possible conflict (invariant 6).
+  for (const stream of plan.possibleConflicts) {
+    const version = Math.max(
+      plan.streamVersions.get(stream) ?? 0,
+      states.get(stream)?.version ?? 0,
+    );
+    streams.put({ stream, version, conflicted: true } satisfies StreamRow);
   }
   return { plan, replicaId };
+}
+
+/** Writes each stream's version as its row's floor, where the row holds less. */
+async function keepVersions(
+  segments: IDBObjectStore,
+  streams: IDBObjectStore,
+  names: readonly string[],
+): Promise<void> {
+  for (const [stream, { version, row }] of await readStreams(segments, streams, names)) {
+    if (version <= (row?.version ?? 0)) continue;
+    const next: StreamRow = { stream, version };
+    if (row?.conflicted) next.conflicted = true;
+    streams.put(next);
+  }
 }

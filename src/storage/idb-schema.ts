@@ -20,6 +20,10 @@
  * 5. Version 4's `stream` index is multi-entry on each segment's `streamKeys` ([stream, cursor of
  *    its first event there]): a segment may hold several streams (core/segments.ts invariant 3),
  *    and is listed once under each.
+ * 6. Version 4's `version` index is multi-entry on each segment's `streamMax` ([stream, largest
+ *    version there]): a stream's version is the greater of its largest key there and its row in
+ *    `streams`, which is only a floor now (written by an ingest that flags a conflict or takes a
+ *    held copy out), so an append writes no row (idb-streams.ts).
  */
 import type { DBSchema } from 'idb';
 import type { ReplicaCounters } from '../core/append.ts';
@@ -61,7 +65,13 @@ export interface ChronicleSchema extends DBSchema {
   segments: {
     key: SegmentKey;
     value: Segment;
-    indexes: { id: string; pos: number; stream: [string, string]; slot: string };
+    indexes: {
+      id: string;
+      pos: number;
+      stream: [string, string];
+      slot: string;
+      version: [string, number];
+    };
   };
   meta: { key: string; value: JsonValue | StoredCounters };
   streams: { key: string; value: StreamRow };
@@ -104,6 +114,7 @@ function createSegments(db: IDBDatabase): IDBObjectStore {
   segments.createIndex('pos', 'pos', { unique: true });
   segments.createIndex('stream', 'streamKeys', { multiEntry: true });
   segments.createIndex('slot', 'slots', { unique: true, multiEntry: true });
+  segments.createIndex('version', 'streamMax', { multiEntry: true });
   return segments;
 }
 
@@ -174,6 +185,7 @@ function upgradeToVersion4(tx: IDBTransaction, walk: boolean): void {
   segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
   segments.deleteIndex('stream');
   segments.createIndex('stream', 'streamKeys', { multiEntry: true });
+  segments.createIndex('version', 'streamMax', { multiEntry: true });
   if (!walk) return;
   let shaped = false;
   const cursorRequest = segments.openCursor();
@@ -187,7 +199,11 @@ function upgradeToVersion4(tx: IDBTransaction, walk: boolean): void {
     const { slots, customIds: _old, ...rest } = stored;
     const packed = packSegment(unpackSegment(rest as Segment));
     // The slots as stored: a slot an older log held twice stays listed once (invariant 3).
-    const next: Segment = { ...rest, streamKeys: packed.streamKeys ?? [] };
+    const next: Segment = {
+      ...rest,
+      streamKeys: packed.streamKeys ?? [],
+      streamMax: packed.streamMax ?? [],
+    };
     if (slots !== undefined) next.slots = slots;
     if (packed.customIds !== undefined) {
       next.customIds = packed.customIds;

@@ -12,10 +12,12 @@
  * Schema (version 4; idb-schema.ts migrates version 1, one record per event, version 2,
  * without the slot index, and version 3, with every id in the id index, in its upgrade):
  *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
- *              stream, neighbours in the total order and in receive order, packed in one record
- *              with what they share stored once. An append is one segment (up to 128 events), so
- *              it costs one record and two index entries (pos, stream) whatever its size, plus
- *              one `slot` entry per event, and an `id` entry only per custom id (version 4).
+ *              or more streams, neighbours in the total order and in receive order, packed in
+ *              one record with what they share stored once. An append is one segment (up to 128
+ *              events), so it costs one record and one `pos` entry whatever its size, a `stream`
+ *              and a `version` entry per stream it holds, one `slot` entry per event, and an `id`
+ *              entry only per custom id (version 4); a group commit of appends to many streams
+ *              is one segment too.
  *              The key sorts segments in the total order, and reading keys alone tells where
  *              each segment's events lie and how many it holds.
  *              indexes: `id` (unique, multiEntry on `customIds`: the ids the slot index cannot
@@ -28,12 +30,16 @@
  *              segment]: one stream in total order; a segment may hold several streams)
  *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters (seq, pos,
  *              clock and maxCursor, the largest cursor stored), `app:<key>` for getMeta/setMeta
- *   streams    keyPath `stream` → { stream, version, conflicted? }
+ *   streams    keyPath `stream` → { stream, version, conflicted? }: a floor under the stream's
+ *              version and its conflict flag, written only by an ingest (idb-streams.ts); the
+ *              version itself comes from the `version` index of segments (multiEntry on
+ *              `streamMax`, [stream, largest version in the segment])
  *   snapshots  keyPath [projection, version, cursor] → SnapshotRecord
  *
  * Invariants (numbered as in adapter.ts, plus these):
  * 1. appendLocal and ingest run in ONE readwrite transaction over segments, meta and streams:
- *    they read counters, stream versions and stored ids (an ingest only when invariant 7 asks),
+ *    they read counters, stream versions and stored ids (an ingest only when invariant 7 asks;
+ *    an append not at all when invariant 8 lets it),
  *    call the pure planners (core/append.ts, then core/segments.ts), write exactly what they
  *    return, and resolve only after the transaction's `complete`. Nothing but IndexedDB requests is awaited inside it (RELIABILITY
  *    case 5); a rejected plan aborts it, so nothing is written.
@@ -103,6 +109,7 @@ import {
 } from './idb-schema.ts';
 import { lookupIds, minCursorAfterPos, readCursorRange, readPosRange } from './idb-segments.ts';
 import { IdbSnapshots } from './idb-snapshots.ts';
+import { readStreams } from './idb-streams.ts';
 
 /** Page size of scans that have no caller-given limit (minCursorSince), in segments. */
 const SCAN_PAGE = 256;
@@ -281,10 +288,13 @@ class IdbEventLog implements EventLog {
   }
 
   async streamVersion(stream: string): Promise<number> {
-    return this.read(
-      'streamVersion',
-      async (db) => (await db.get('streams', stream))?.version ?? 0,
-    );
+    return this.read('streamVersion', async (db) => {
+      const tx = unwrap(db).transaction(['segments', 'streams']);
+      const states = await readStreams(tx.objectStore('segments'), tx.objectStore('streams'), [
+        stream,
+      ]);
+      return states.get(stream)?.version ?? 0;
+    });
   }
 
   async conflictStreams(): Promise<string[]> {

@@ -121,7 +121,11 @@ describe('IndexedDB adapter: upgrading a version-1 database', () => {
     const some = [records[2]!, records[100]!, records[records.length - 1]!];
     expect(await log.getByIds(some.map((r) => r.event.id))).toEqual(some);
     expect(await log.minCursorSince(MAX_SEGMENT_EVENTS + 40)).toBe(records.at(-30)!.event.cursor);
-    expect(await log.streamVersion('a')).toBe(150);
+    // The largest version the stream holds (its events say more than the row made by hand).
+    const aVersion = Math.max(
+      ...records.filter((r) => r.event.stream === 'a').map((r) => r.event.version),
+    );
+    expect(await log.streamVersion('a')).toBe(Math.max(150, aVersion));
     expect(await log.conflictStreams()).toEqual(['r']);
     expect(await log.listSnapshots('todos', 1)).toHaveLength(1);
     expect(await log.getSnapshot('todos', 1, 'c')).toEqual(snapshot);
@@ -139,7 +143,7 @@ describe('IndexedDB adapter: upgrading a version-1 database', () => {
     const appended = await log.appendLocal({
       stream: 'a',
       events: [{ type: 'Added', data: null, schema: 1 }],
-      expectedVersion: 150,
+      expectedVersion: Math.max(150, aVersion),
       now: 10_000,
     });
     expect(appended).toMatchObject({ kind: 'written', records: [{ pos: records.length + 1 }] });
