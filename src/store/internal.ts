@@ -49,6 +49,13 @@ export interface StoreInternals {
   restamp?(request: { sharedSeq: number; shift?: number }): Promise<RestampResult>;
   /** Called with the new head position after any write this handle can see. */
   onChange(listener: (headPos: number) => void): () => void;
+  /**
+   * This replica's highest seq when the head is `headPos` and the last write to reach it was
+   * this store's own append (the seq of its last event); undefined when the store cannot tell
+   * without reading the log (another tab's write, an ingest, a new replica id). Spares a read
+   * after every append, which the next append would wait for.
+   */
+  ownSeqAt?(headPos: number): number | undefined;
   /** Resolves when the store is closing; sync stops then. */
   readonly closing: Promise<void>;
 }

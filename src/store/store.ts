@@ -37,7 +37,7 @@ import { ChangeFeed } from './change-feed.ts';
 import { findConflicts } from './conflicts.ts';
 import { noteForgone } from './forgone.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
-import { LocalAppends } from './local-appends.ts';
+import { type AppendedPart, LocalAppends } from './local-appends.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, cursorAtEndOf, matchesLive, readWith } from './read-query.ts';
@@ -107,6 +107,8 @@ class Store<E> implements EventStore<E> {
   private readonly limits: EventLimits;
   private readonly appendLimit: AppendLimit;
   private readonly appends: LocalAppends;
+  /** The last position, seq and replica of this store's own latest append (ownSeqAt). */
+  private lastAppend: { pos: number; seq: number; replica: string } | undefined;
   private readonly upcast: UpcastFn;
   private readonly clock: () => number;
   private clockOffset = 0;
@@ -169,6 +171,12 @@ class Store<E> implements EventStore<E> {
         this.ingest(events, ingestOptions?.vouchedByServer === true ? Infinity : maxClockDriftMs),
       learnPeerLimits: (peer, limits) => this.appendLimit.learn(peer, limits.maxEventBytes),
       onChange: (listener) => this.feed.onHead(listener),
+      ownSeqAt: (headPos) => {
+        const last = this.lastAppend;
+        return last !== undefined && last.pos === headPos && last.replica === log.replicaId
+          ? last.seq
+          : undefined;
+      },
       closing,
     };
     this.controller = options.syncFactory?.(internals);
@@ -218,7 +226,7 @@ class Store<E> implements EventStore<E> {
   ): Promise<StoredEvent<E>[]> {
     return this.guard(async () => {
       const part = await this.appends.append(stream, events, options?.expectedVersion);
-      if (part.lastPos !== undefined) await this.feed.notify(part.lastPos);
+      if (part.lastPos !== undefined) await this.appended([part]);
       return part.events.map((e) => asPublic<E>(e));
     });
   }
@@ -226,10 +234,24 @@ class Store<E> implements EventStore<E> {
   appendMany(appends: readonly StreamAppend<E>[]): Promise<StoredEvent<E>[][]> {
     return this.guard(async () => {
       const parts = await this.appends.appendMany(appends);
-      const written = parts.flatMap((p) => (p.lastPos === undefined ? [] : [p.lastPos]));
-      if (written.length > 0) await this.feed.notify(Math.max(...written));
+      await this.appended(parts);
       return parts.map((p) => p.events.map((e) => asPublic<E>(e)));
     });
+  }
+
+  /** Notes the own append that reached the highest position (ownSeqAt), then tells the feed. */
+  private async appended(parts: readonly AppendedPart[]): Promise<void> {
+    let top: { pos: number; seq: number } | undefined;
+    for (const p of parts) {
+      const last = p.events[p.events.length - 1];
+      if (p.lastPos === undefined || last === undefined) continue;
+      if (top === undefined || p.lastPos > top.pos) top = { pos: p.lastPos, seq: last.seq };
+    }
+    if (top === undefined) return;
+    if (this.lastAppend === undefined || top.pos > this.lastAppend.pos) {
+      this.lastAppend = { ...top, replica: this.log.replicaId };
+    }
+    await this.feed.notify(top.pos);
   }
 
   /**
