@@ -278,11 +278,20 @@ export class ProjectionRuntime {
     head: number,
     onProgress?: (done: number, total: number) => void,
   ): Promise<void> {
-    let after = this.progress.cursor;
-    for (;;) {
-      const page = await this.log.readByCursor(
+    const read = (after: string) => {
+      const reading = this.log.readByCursor(
         after === '' ? { limit: PAGE } : { after, limit: PAGE },
       );
+      // Read ahead and maybe never awaited (the fold stopped): its failure is not unhandled.
+      reading.catch(() => {});
+      return reading;
+    };
+    let reading = read(this.progress.cursor);
+    for (;;) {
+      const page = await reading;
+      // The next page is read while this one is folded: the database and the fold work side
+      // by side, and at most two pages are held.
+      if (page.length === PAGE) reading = read(page[page.length - 1]!.event.cursor);
       let stopped = false;
       for (const record of page) {
         if (record.pos > head) {
@@ -297,7 +306,6 @@ export class ProjectionRuntime {
         this.progress = { cursor: this.progress.cursor, pos: head, complete: !stopped };
         return;
       }
-      after = page[page.length - 1]!.event.cursor;
     }
   }
 
