@@ -25,8 +25,9 @@ import type { LocalRecord } from '../core/events.ts';
 import { projectionVersionKey } from '../core/projection.ts';
 import type { SnapshotRecord } from './adapter.ts';
 import { globalFactory } from './idb-quirks.ts';
+import { readCursorRange } from './idb-reads.ts';
 import { appKey, asCounters, KEY_COUNTERS, SCHEMA_VERSION } from './idb-schema.ts';
-import { readCursorRange, request } from './idb-segments.ts';
+import { request } from './idb-segments.ts';
 
 /** Events folded on the page at most: past this, the store's worker is the faster path. */
 export const DEFAULT_PEEK_MAX_EVENTS = 2000;

@@ -13,16 +13,9 @@ import { compareHlc, decodeHlc } from '../core/hlc.ts';
 import { planRestamp } from '../core/restamp.ts';
 import { type SegmentKey, unpackSegment } from '../core/segments.ts';
 import type { RestampRequest, RestampResult } from './adapter.ts';
+import { readCursorRange, readPosRange } from './idb-reads.ts';
 import { asCounters, KEY_COUNTERS, plainCounters } from './idb-schema.ts';
-import {
-  applyWrite,
-  placeRecords,
-  readCursorRange,
-  readPosRange,
-  readSegments,
-  request,
-  segmentKeysOf,
-} from './idb-segments.ts';
+import { applyWrite, placeRecords, readSegments, request, segmentKeysOf } from './idb-segments.ts';
 import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
 
 export async function restampInTransaction(

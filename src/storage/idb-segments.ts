@@ -1,3 +1,8 @@
+/**
+ * Lookups and writes of the IndexedDB log's segments, on requests of the caller's transaction:
+ * records by id and by index key, the keys of held records' segments, where new records go among
+ * the stored segments and the plan's writes (reads of pages are idb-reads.ts).
+ */
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { EventId } from '../core/ids.ts';
@@ -5,19 +10,14 @@ import {
   cursorAt,
   cursorsToPlace,
   eventAt,
-  indexAfter,
   type Neighbours,
   neighboursFromKeys,
   planWrite,
   type Segment,
   type SegmentKey,
   segmentsToSplit,
-  streamAt,
-  streamFirst,
-  unpackSegment,
   type WritePlan,
 } from '../core/segments.ts';
-import type { CursorQuery } from './adapter.ts';
 
 /** A request as a promise (the transaction stays active in its callbacks). */
 export function request<T>(r: IDBRequest<T>): Promise<T> {
@@ -25,265 +25,6 @@ export function request<T>(r: IDBRequest<T>): Promise<T> {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
-}
-
-/** Index keys of the segments whose first cursor is <= / > `cursor` sort up to / after at(cursor). */
-interface Ordering {
-  store: IDBObjectStore;
-  source: IDBObjectStore | IDBIndex;
-  at(cursor: string): IDBValidKey;
-  min: IDBValidKey | undefined;
-  max: IDBValidKey | undefined;
-}
-
-function ordering(store: IDBObjectStore, stream: string | undefined): Ordering {
-  if (stream === undefined) {
-    // [c, []] sorts after every [c, last, n] (arrays sort after strings) and before [c', …] > c.
-    return {
-      store,
-      source: store,
-      at: (c) => [c, []],
-      min: undefined,
-      max: undefined,
-    };
-  }
-  return {
-    store,
-    source: store.index('stream'),
-    at: (c) => [stream, c],
-    // [stream] sorts before every [stream, first], [stream, []] after them.
-    min: [stream],
-    max: [stream, []],
-  };
-}
-
-function range(
-  lower: IDBValidKey | undefined,
-  upper: IDBValidKey | undefined,
-  lowerOpen: boolean,
-  upperOpen: boolean,
-): IDBKeyRange | null {
-  if (lower !== undefined && upper !== undefined) {
-    return IDBKeyRange.bound(lower, upper, lowerOpen, upperOpen);
-  }
-  if (lower !== undefined) return IDBKeyRange.lowerBound(lower, lowerOpen);
-  if (upper !== undefined) return IDBKeyRange.upperBound(upper, upperOpen);
-  return null;
-}
-
-/** (lower, upper]: undefined when empty (IndexedDB refuses a bound range open at equal ends). */
-function rangeAfter(lower: IDBValidKey, upper: IDBValidKey | undefined): IDBKeyRange | undefined {
-  if (upper === undefined) return IDBKeyRange.lowerBound(lower, true);
-  try {
-    return IDBKeyRange.bound(lower, upper, true, false);
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The segment that starts before position `from` and holds it, if any. Found by key: its value is
- * read only when it holds `from` (a read from a segment's start, or past the head, reads none).
- */
-async function holdingPos(index: IDBIndex, from: number): Promise<Segment | undefined> {
-  const cursor = await request(index.openKeyCursor(IDBKeyRange.upperBound(from, true), 'prev'));
-  if (cursor === null) return undefined;
-  const pos = cursor.key as number;
-  if (pos + (cursor.primaryKey as SegmentKey)[2] <= from) return undefined;
-  return (await request(index.get(pos))) as Segment | undefined;
-}
-
-/**
- * Events per segment in recent forward reads: a hint for how many segment keys a page asks for
- * (a batch of 100 appended in one call is one segment, a single append one of its own). A hint
- * too large costs a few more requests (each asks for four times as many keys as the one
- * before), one too small reads keys the page does not use; never a wrong page.
- */
-let eventsPerSegment = 8;
-
-function noteSegmentSize(observed: number): void {
-  eventsPerSegment = Math.max(1, (eventsPerSegment + observed) / 2);
-}
-
-/** Keys to ask for first: enough for `limit` events at the hinted size, and one to spare. */
-function keysFor(limit: number): number {
-  return Math.max(1, Math.min(limit, Math.ceil(limit / eventsPerSegment) + 1));
-}
-
-/** Forward: (after, until]; reverse: [until, after). At most `limit` records. */
-export async function readCursorRange(
-  store: IDBObjectStore,
-  query: CursorQuery,
-  limit: number,
-): Promise<LocalRecord[]> {
-  const { after, until } = query;
-  if (after !== undefined && until !== undefined) {
-    if (query.reverse ? after <= until : after >= until) return [];
-  }
-  const o = ordering(store, query.stream);
-  if (query.reverse) return readBackward(o, query, limit);
-  return query.stream === undefined
-    ? readForward(o, query, limit)
-    : readStreamForward(o, query, limit);
-}
-
-/** The whole log forward (readStreamForward reads one stream). */
-async function readForward(o: Ordering, query: CursorQuery, limit: number) {
-  const { after, until } = query;
-  // The segment holding `after` may hold later events too; it sorts before the main range. Keys
-  // first: its value is read only when it does (a page often ends where a segment ends).
-  const holdingKey =
-    after === undefined
-      ? undefined
-      : request(o.source.openKeyCursor(range(o.min, o.at(after), false, false), 'prev'));
-  const upper = until === undefined ? o.max : o.at(until);
-  const main = range(after === undefined ? o.min : o.at(after), upper, after !== undefined, false);
-  // Only the segment keys the page needs (a key says how many events its segment holds): as many
-  // as the last pages' segment size suggests, then more after the last one while short.
-  let want = keysFor(limit);
-  const keysRequest = request(o.source.getAllKeys(main, want)) as Promise<SegmentKey[]>;
-  const holding = (await holdingKey)?.primaryKey as SegmentKey | undefined;
-  const keys = await keysRequest;
-  // Counting the holding segment as no events: the page is never short, at worst a segment long.
-  let needed = 0;
-  let events = 0;
-  let got = keys.length;
-  for (;;) {
-    while (needed < keys.length && events < limit) events += keys[needed++]![2];
-    if (events >= limit || got < want) break;
-    want = Math.min(limit, want * 4);
-    const next = rangeAfter(keys[keys.length - 1]!, upper);
-    // The last key was the upper bound itself: nothing lies after it in the range.
-    if (next === undefined) break;
-    const more = (await request(o.source.getAllKeys(next, want))) as SegmentKey[];
-    got = more.length;
-    for (const key of more) keys.push(key);
-  }
-  if (needed > 0) noteSegmentSize(events / needed);
-  const [first, values] = await Promise.all([
-    holding !== undefined && after !== undefined && holding[1] > after
-      ? (request(o.store.get(holding)) as Promise<Segment | undefined>)
-      : undefined,
-    needed === 0
-      ? []
-      : (request(
-          o.source.getAll(IDBKeyRange.bound(keys[0]!, keys[needed - 1]!), needed),
-        ) as Promise<Segment[]>),
-  ]);
-  const out: LocalRecord[] = [];
-  for (const s of first === undefined ? values : [first, ...values]) {
-    if (out.length >= limit) break;
-    const from = after === undefined ? 0 : indexAfter(s, after);
-    const to = until === undefined ? s.n : indexAfter(s, until);
-    for (const r of unpackSegment(s, from, Math.min(to, from + limit - out.length))) out.push(r);
-  }
-  return out;
-}
-
-/** Segments a stream read asks for at most at once: a segment may hold mostly other streams. */
-const STREAM_PAGE_SEGMENTS = 64;
-
-/**
- * One stream forward: the segments that list it in the `stream` index, in the order of their
- * [stream, first cursor of it] keys (the total order), each filtered to that stream. A segment
- * may hold other streams' events too, so a page reads segment values until it has `limit`
- * events or the range ends: never a short page before the end.
- */
-async function readStreamForward(o: Ordering, query: CursorQuery, limit: number) {
-  const { after, until } = query;
-  const stream = query.stream!;
-  const out: LocalRecord[] = [];
-  const take = (s: Segment) => {
-    const from = after === undefined ? 0 : indexAfter(s, after);
-    const to = until === undefined ? s.n : indexAfter(s, until);
-    for (let i = from; i < to && out.length < limit; i++) {
-      if (streamAt(s, i) === stream) out.push({ event: eventAt(s, i), pos: s.pos + i });
-    }
-  };
-  const upper = until === undefined ? o.max : o.at(until);
-  // The segment listing the stream at or before `after` may hold its later events; it sorts
-  // before every other segment of the range.
-  if (after !== undefined) {
-    const holding = await request(
-      o.source.openCursor(range(o.min, o.at(after), false, false), 'prev'),
-    );
-    if (holding !== null) take(holding.value as Segment);
-  }
-  let next: IDBKeyRange | null | undefined =
-    after === undefined ? range(o.min, upper, false, false) : rangeAfter(o.at(after), upper);
-  let want = Math.min(STREAM_PAGE_SEGMENTS, keysFor(limit));
-  while (next !== undefined && out.length < limit) {
-    const segments = (await request(o.source.getAll(next, want))) as Segment[];
-    for (const s of segments) take(s);
-    if (segments.length < want) break;
-    const last = segments[segments.length - 1]!;
-    next = rangeAfter([stream, streamFirst(last, stream)!], upper);
-    want = Math.min(STREAM_PAGE_SEGMENTS, want * 4);
-  }
-  return out;
-}
-
-async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
-  const { after, until, stream } = query;
-  // Segments whose first cursor is < after, walked from the last; one is held at a time.
-  const upper = after === undefined ? o.max : stream === undefined ? [after] : o.at(after);
-  const out: LocalRecord[] = [];
-  let cursor = await request(o.source.openCursor(range(o.min, upper, false, true), 'prev'));
-  while (cursor !== null && out.length < limit) {
-    const s = cursor.value as Segment;
-    const to = after === undefined ? s.n : indexAfter(s, after, true);
-    const from = until === undefined ? 0 : indexAfter(s, until, true);
-    for (let i = to - 1; i >= from && out.length < limit; i--) {
-      // A segment may hold several streams (core/segments.ts invariant 3).
-      if (stream !== undefined && streamAt(s, i) !== stream) continue;
-      out.push({ event: eventAt(s, i), pos: s.pos + i });
-    }
-    if (until !== undefined && s.first <= until) break;
-    if (out.length < limit) {
-      cursor.continue();
-      cursor = await request(cursor.request as IDBRequest<IDBCursorWithValue | null>);
-    }
-  }
-  return out;
-}
-
-/**
- * Up to `limit` records with positions > afterPos, in receive order. Positions are dense but for
- * the holes of copies that lost (adapter.ts invariant 3): a range that comes back short is
- * continued from the next stored position, so a short page still means the head was reached.
- */
-export async function readPosRange(
-  store: IDBObjectStore,
-  afterPos: number,
-  limit: number,
-): Promise<LocalRecord[]> {
-  const index = store.index('pos');
-  let from = afterPos + 1;
-  const [first, rest] = await Promise.all([
-    holdingPos(index, from),
-    request(index.getAll(IDBKeyRange.bound(from, afterPos + limit))) as Promise<Segment[]>,
-  ]);
-  const out: LocalRecord[] = [];
-  let segments = rest;
-  if (first !== undefined) {
-    out.push(...unpackSegment(first, from - first.pos, from - first.pos + limit));
-    from = first.pos + first.n;
-  }
-  for (;;) {
-    for (const s of segments) {
-      if (out.length >= limit) return out;
-      out.push(...unpackSegment(s, 0, limit - out.length));
-      from = s.pos + s.n;
-    }
-    if (out.length >= limit) return out;
-    // A hole, or the head: the next stored position, if any, says which.
-    const next = await request(index.openKeyCursor(IDBKeyRange.lowerBound(from)));
-    if (next === null) return out;
-    from = next.key as number;
-    segments = (await request(
-      index.getAll(IDBKeyRange.bound(from, from + limit - out.length - 1)),
-    )) as Segment[];
-  }
 }
 
 /**
@@ -464,35 +205,4 @@ export async function placeRecords(
 export function applyWrite(store: IDBObjectStore, plan: WritePlan): void {
   for (const key of plan.remove) store.delete(key);
   for (const segment of plan.add) store.add(segment);
-}
-
-/** Smallest cursor among positions > pos (pages of keys, each in its own transaction). */
-export async function minCursorAfterPos(
-  db: IDBDatabase,
-  pos: number,
-  page: number,
-): Promise<string | undefined> {
-  let min: string | undefined;
-  let from = pos + 1;
-  // Keys only: a segment's smallest cursor is its first, the head of its key. Positions are
-  // dense, so the next page starts where this one's events end. The segment holding pos + 1,
-  // if it starts before it, is looked up beside the first page.
-  // With holes (adapter.ts invariant 3) `from` lags the true positions: a page may then re-read
-  // keys, which the minimum does not mind, and `from` still grows by a page each time.
-  for (let firstPage = true; ; firstPage = false) {
-    const index = db.transaction('segments').objectStore('segments').index('pos');
-    const [holding, keys] = await Promise.all([
-      firstPage ? holdingPos(index, from) : undefined,
-      request(index.getAllKeys(IDBKeyRange.lowerBound(from), page)) as Promise<SegmentKey[]>,
-    ]);
-    if (holding !== undefined) {
-      min = cursorAt(holding, from - holding.pos);
-      from = holding.pos + holding.n;
-    }
-    for (const [first, , n] of keys) {
-      if (min === undefined || first < min) min = first;
-      from += n;
-    }
-    if (keys.length < page) return min;
-  }
 }

@@ -3,11 +3,12 @@
 // tsconfig leaves the DOM library out still compiles against them.
 /**
  * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
- * its helpers: idb-schema.ts the schema and its upgrades, idb-segments.ts segment reads and
- * writes, idb-copies.ts colliding copies (the slot index, taking a loser out), idb-ingest.ts an ingest's transaction (and the log write appendLocal shares),
- * idb-snapshots.ts the snapshots store, idb-connection.ts transactions and the handle's life,
- * idb-open.ts opening); browser quirks are in idb-quirks.ts, native error translation in
- * idb-errors.ts.
+ * its helpers: idb-schema.ts the schema and its upgrades, idb-reads.ts pages of segments,
+ * idb-segments.ts segment lookups and writes, idb-copies.ts colliding copies (the slot index,
+ * taking a loser out), idb-append.ts an append's transaction, idb-ingest.ts an ingest's (and the
+ * log write both share), idb-streams.ts stream versions, idb-snapshots.ts the snapshots store,
+ * idb-connection.ts transactions and the handle's life, idb-open.ts opening); browser quirks are
+ * in idb-quirks.ts, native error translation in idb-errors.ts.
  *
  * Schema (version 4; idb-schema.ts migrates version 1, one record per event, version 2,
  * without the slot index, and version 3, with every id in the id index, in its upgrade):
@@ -99,6 +100,7 @@ import {
   DEFAULT_OPEN_TIMEOUT_MS,
   globalFactory,
 } from './idb-quirks.ts';
+import { minCursorAfterPos, readCursorRange, readPosRange } from './idb-reads.ts';
 import { restampInTransaction } from './idb-restamp.ts';
 import {
   appKey,
@@ -107,7 +109,7 @@ import {
   KEY_COUNTERS,
   type StoredCounters,
 } from './idb-schema.ts';
-import { lookupIds, minCursorAfterPos, readCursorRange, readPosRange } from './idb-segments.ts';
+import { lookupIds } from './idb-segments.ts';
 import { IdbSnapshots } from './idb-snapshots.ts';
 import { readStreams } from './idb-streams.ts';
 
