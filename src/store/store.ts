@@ -30,7 +30,7 @@ import type { Projection, ProjectionQueries } from '../core/projection.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
-import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
+import type { Durability, EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
@@ -430,6 +430,8 @@ class Store<E> implements EventStore<E> {
   }
 }
 
+const DURABILITIES: readonly Durability[] = ['strict', 'relaxed', 'default'];
+
 function offlineSync(): SyncApi {
   const status: SyncStatus = { state: 'offline', pending: 0 };
   return {
@@ -455,8 +457,12 @@ export async function createStore<E = unknown>(options: StoreOptions<E>): Promis
   if (typeof options.name !== 'string' || options.name.length === 0) {
     throw new ValidationError('options.name', 'must be a non-empty string');
   }
+  const { durability } = options;
+  if (durability !== undefined && !DURABILITIES.includes(durability)) {
+    throw new ValidationError('options.durability', `must be one of ${DURABILITIES.join(', ')}`);
+  }
   const storage = options.storage ?? indexedDbStorage(options.name);
-  const log = await storage.open(options.durability ? { durability: options.durability } : {});
+  const log = await storage.open(durability === undefined ? {} : { durability });
   try {
     const store = new Store<E>(log, options);
     await store.start();

@@ -169,3 +169,22 @@ describe('close', () => {
     await reopened.close();
   });
 });
+
+describe('openStore options', () => {
+  it('refuses a durability it does not know with VALIDATION, before opening anything', async () => {
+    let opened = 0;
+    const storage = memoryStorage();
+    const counting = { ...storage, open: (o?: object) => (opened++, storage.open(o)) };
+    const error = await openStore({
+      name: 'test',
+      storage: counting,
+      durability: 'fast' as unknown as 'strict',
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ code: 'VALIDATION' });
+    expect(opened).toBe(0);
+    for (const durability of ['strict', 'relaxed', 'default'] as const) {
+      await (await openStore({ name: 'test', storage, durability })).close();
+    }
+  });
+});
