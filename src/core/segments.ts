@@ -89,6 +89,15 @@ export interface Segment {
 
 export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];
 
+/**
+ * Whether the `slot` index finds the event with this id, replica, seq and slot by its id: the id
+ * is the canonical id of its own (replica, seq), at the slot that pair names. Every other id is a
+ * custom id (Segment.customIds), found through the `id` index.
+ */
+export function foundBySlot(id: string, replica: string, seq: number, slot: string): boolean {
+  return EventId.isCanonical(id, replica, seq) && slot === `${replica}.${Seq.encode(seq as Seq)}`;
+}
+
 /** The stream of event `i` of a segment. */
 export const streamAt = (s: Segment, i: number): string =>
   typeof s.stream === 'string' ? s.stream : s.stream[i]!;
@@ -176,11 +185,8 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
     hlc: hlcRun ? head.hlc : hlcs,
   };
   segment.slots = cursors.map((c) => slotOf({ cursor: c }));
-  const custom = ids.filter((id, i) => {
-    const r = replicas[i]!;
-    const q = seqs[i]!;
-    return !EventId.isCanonical(id, r, q) || segment.slots![i] !== `${r}.${Seq.encode(q)}`;
-  });
+  const slots = segment.slots;
+  const custom = ids.filter((id, i) => !foundBySlot(id, replicas[i]!, seqs[i]!, slots[i]!));
   if (custom.length > 0) segment.customIds = custom;
   if (meta !== undefined) segment.meta = meta;
   if (schema !== undefined) segment.schema = schema;

@@ -23,6 +23,7 @@ import { slotOf } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { EventId, ReplicaId } from '../core/ids.ts';
+import { foundBySlot } from '../core/segments.ts';
 import { lookupSlots, removeRecords } from './idb-copies.ts';
 import {
   asCounters,
@@ -72,11 +73,14 @@ async function guardIds(
   const check: string[] = [];
   let shaped = shapedBefore;
   for (const { event } of records) {
-    const slot = EventId.canonicalSlot(event.id);
-    if (slot === undefined) continue;
-    const canonical = slot === slotOf(event);
-    if (!canonical) shaped = true;
-    if (!canonical || shapedBefore) check.push(event.id);
+    if (foundBySlot(event.id, event.replica, event.seq, slotOf(event))) {
+      if (shapedBefore) check.push(event.id);
+      continue;
+    }
+    // A custom id: the `id` index keeps it unique, unless it has canonical form.
+    if (EventId.canonicalSlot(event.id) === undefined) continue;
+    shaped = true;
+    check.push(event.id);
   }
   if (check.length === 0) return shaped;
   const held = await lookupIds(segments, check);

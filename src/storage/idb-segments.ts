@@ -10,6 +10,7 @@ import {
   cursorAt,
   cursorsToPlace,
   eventAt,
+  foundBySlot,
   type Neighbours,
   neighboursFromKeys,
   planWrite,
@@ -73,10 +74,12 @@ export async function segmentKeysOf(
   const byId = store.index('id');
   const bySlot = store.index('slot');
   const keys = (await Promise.all(
-    records.map((r) => {
-      const slot = slotOf(r.event);
+    records.map(({ event }) => {
+      const slot = slotOf(event);
       return request(
-        EventId.canonicalSlot(r.event.id) === slot ? bySlot.getKey(slot) : byId.getKey(r.event.id),
+        foundBySlot(event.id, event.replica, event.seq, slot)
+          ? bySlot.getKey(slot)
+          : byId.getKey(event.id),
       );
     }),
   )) as (SegmentKey | undefined)[];

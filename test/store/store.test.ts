@@ -174,7 +174,13 @@ describe('openStore options', () => {
   it('refuses a durability it does not know with VALIDATION, before opening anything', async () => {
     let opened = 0;
     const storage = memoryStorage();
-    const counting = { ...storage, open: (o?: object) => (opened++, storage.open(o)) };
+    const counting = {
+      ...storage,
+      open: (o?: object) => {
+        opened++;
+        return storage.open(o);
+      },
+    };
     const error = await openStore({
       name: 'test',
       storage: counting,
