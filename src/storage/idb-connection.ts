@@ -8,7 +8,8 @@
  * 2. Once closed, every call rejects: STORE_CLOSED, VERSION_CHANGE or STORAGE_UNAVAILABLE.
  * 3. Notices go out only after commit, and are only hints.
  * 4. close() resolves once the connection is closed: the transactions begun before it finished
- *    (another tab may upgrade the database at once, without `blocked`).
+ *    (another tab may upgrade the database at once, without `blocked`). An upgrade asked while
+ *    close() waits is not `blocked` either: the connection is closed at once, they still finish.
  */
 import { type IDBPDatabase, type IDBPTransaction, type StoreNames, unwrap } from 'idb';
 import { ChronicleError } from '../core/errors.ts';
@@ -50,6 +51,12 @@ export class IdbConnection {
   }
 
   private closeFromOutside(reason: Exclude<ClosedReason, 'closed'>): void {
+    if (this.closedReason === 'closed') {
+      // close() is waiting for the transactions in flight: a versionchange not answered by close()
+      // in its handler is `blocked` in the other tab. Closed now, they still finish (invariant 4).
+      this.db.close();
+      return;
+    }
     if (this.closedReason !== undefined) return;
     this.shutDown(reason);
     try {

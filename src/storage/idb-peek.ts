@@ -10,9 +10,11 @@
  * 1. It never creates, upgrades or writes a database: an open that would create one (its
  *    `upgradeneeded`) is aborted, so nothing is left behind; a database of another schema version
  *    (an old one the store has yet to migrate, a newer one) is closed unread.
- * 2. All reads happen in ONE readonly transaction, so they see one state of the log; the
- *    connection is closed as soon as they are done, and at once on `versionchange`, so it never
- *    blocks another tab's upgrade or delete.
+ * 2. All reads happen in ONE readonly transaction, so they see one state of the log. The
+ *    connection is closed once that transaction has ended, and at once on `versionchange` (the
+ *    transaction aborted first), so it never blocks or holds up another tab's upgrade or delete.
+ *    Chromium answers `blocked` to an upgrade whose versionchange reaches a connection closed
+ *    while its transaction still commits: closing right after the last read is too early.
  * 3. The snapshot chosen is the one the store's projection runtime would choose (core/projection.ts
  *    invariants 3 and 4): the newest of the projection's current version, whose pair (cursor K,
  *    position H) no event received after H sorts before. The events returned are every event whose
@@ -87,7 +89,11 @@ function openExisting(source: PeekSource): Promise<IDBDatabase | undefined> {
     };
     open.onsuccess = () => {
       const db = open.result;
-      db.onversionchange = () => db.close();
+      db.onversionchange = () => {
+        // The reads' answer would be of the schema being replaced: end them now, not after.
+        for (const tx of reading.get(db) ?? []) abortQuietly(tx);
+        db.close();
+      };
       if (db.version !== SCHEMA_VERSION) {
         db.close();
         settle(undefined);
@@ -160,12 +166,36 @@ export async function peekLog(
 ): Promise<PeekedLog | undefined> {
   const db = await openExisting(source);
   if (db === undefined) return undefined;
+  let tx: IDBTransaction;
   try {
-    const tx = db.transaction(['meta', 'snapshots', 'segments'], 'readonly');
+    tx = db.transaction(['meta', 'snapshots', 'segments'], 'readonly');
+  } catch {
+    db.close();
+    return undefined;
+  }
+  // Invariant 2: closed once the transaction has ended, whatever the reads gave.
+  reading.set(db, [tx]);
+  const close = () => {
+    reading.delete(db);
+    db.close();
+  };
+  tx.addEventListener('complete', close);
+  tx.addEventListener('abort', close);
+  try {
     return await readLog(tx, projection, source.maxEvents ?? DEFAULT_PEEK_MAX_EVENTS);
   } catch {
+    abortQuietly(tx);
     return undefined;
-  } finally {
-    db.close();
+  }
+}
+
+/** The transactions each open peek connection is reading with (invariant 2). */
+const reading = new WeakMap<IDBDatabase, IDBTransaction[]>();
+
+function abortQuietly(tx: IDBTransaction): void {
+  try {
+    tx.abort();
+  } catch {
+    // Already committed or aborted: it ends by itself.
   }
 }

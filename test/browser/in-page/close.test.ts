@@ -1,7 +1,8 @@
 /**
  * src/storage/idb-connection.ts invariant 4, in real Chromium and Firefox: close() resolves once the
  * connection is closed, so another tab's upgrade right after it is not `blocked` by a
- * transaction that was still running.
+ * transaction that was still running; and an upgrade asked while close() still waits for them is
+ * not `blocked` either (the connection is closed at once, its transactions left to finish).
  */
 import { describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION } from '../../../src/storage/idb-schema.ts';
@@ -51,6 +52,27 @@ describe('IndexedDB close()', () => {
     await log.close();
     expect(await upgrade(name)).toEqual({ blocked: false });
     await settled;
+    indexedDB.deleteDatabase(name);
+  });
+
+  it('is not blocked by an upgrade asked while close() waits for the transactions in flight', async () => {
+    const name = `close-during-${run}`;
+    const log = await indexedDbStorage(name).open({ durability: 'relaxed' });
+    // A write still running when close() is called, so close() has to wait for it.
+    const writing = log.appendLocal({
+      stream: 's',
+      events: Array.from({ length: 3000 }, (_, i) => ({
+        type: 'filled',
+        data: { i, text: 'x'.repeat(200) },
+        schema: 1,
+      })),
+      expectedVersion: 'any',
+      now: Date.now(),
+    });
+    const closing = log.close();
+    expect(await upgrade(name)).toEqual({ blocked: false });
+    await closing;
+    await writing;
     indexedDB.deleteDatabase(name);
   });
 });

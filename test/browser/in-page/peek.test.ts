@@ -244,6 +244,34 @@ describe('peekState', () => {
     }
   });
 
+  it('never blocks an upgrade asked for the moment a peek resolves (its transaction still committing)', async () => {
+    // Chromium answers `blocked` to an upgrade whose versionchange reaches a connection closed
+    // while its transaction still commits: a peek must close only once its reads have committed.
+    let blockedRuns = 0;
+    for (let run = 0; run < 20; run += 1) {
+      const db = fresh();
+      const store = await opener(db).open();
+      await store.append('s', [{ type: 't', data: run }]);
+      await store.close();
+      expect(await peekState({ name: db, projection: ids(1), upcasters })).toHaveLength(1);
+      const blocked = await new Promise<boolean>((resolve, reject) => {
+        let wasBlocked = false;
+        const open = indexedDB.open(db, SCHEMA_VERSION + 1);
+        open.onblocked = () => {
+          wasBlocked = true;
+        };
+        open.onsuccess = () => {
+          open.result.close();
+          resolve(wasBlocked);
+        };
+        open.onerror = () => reject(open.error);
+      });
+      if (blocked) blockedRuns += 1;
+      indexedDB.deleteDatabase(db);
+    }
+    expect(blockedRuns).toBe(0);
+  });
+
   it('never blocks another tab upgrading the database, during or after a peek', async () => {
     const db = fresh();
     const store = await opener(db).open();
