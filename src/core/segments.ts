@@ -70,10 +70,15 @@ export interface Segment {
   version: number | number[];
   hlc: Hlc | Hlc[];
   /**
-   * `<replica>.<seq>` of the events (core/copies.ts slotOf), for the unique `slot` index that
-   * finds a reused (replica, seq). Not in event order; a slot held twice by a log written before
-   * that index existed is listed once (idb-schema.ts).
+   * The (replica, seq) slots of the events (core/copies.ts slotOf) as runs [first slot, last
+   * slot] of consecutive seqs of one replica, for the multi-entry `slot` index (since schema 5;
+   * schema 3 and 4 kept one entry per event in `slots`): an append of 100 events takes one
+   * entry, not 100. Slots sort as (replica, seq) (Seq.encode is fixed-width), so a slot is held
+   * here when some run has first <= slot <= last (slotRunHolds). Not in event order; a slot held
+   * twice by a log written before schema 3 is listed once (idb-schema.ts).
    */
+  slotRuns?: SlotRun[];
+  /** Schema 3 and 4 only: one slot per event (read by the upgrade to schema 5). */
   slots?: string[];
   /**
    * The ids that the `slot` index cannot find (since schema 4): every id but the canonical id of
@@ -88,6 +93,53 @@ export interface Segment {
 }
 
 export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];
+
+/** Consecutive slots of one replica: the first and the last (Segment.slotRuns). */
+export type SlotRun = [first: string, last: string];
+
+/** The replica part of a slot `<replica>.<seq>`, and its seq. */
+function splitSlot(slot: string): [replica: string, seq: number] {
+  const dot = slot.indexOf('.');
+  return [slot.slice(0, dot), Number.parseInt(slot.slice(dot + 1), 36)];
+}
+
+/**
+ * `slots` as runs of consecutive seqs of one replica, in slot order (Segment.slotRuns): each slot
+ * is inside exactly one run, and each run holds only given slots.
+ */
+export function slotRunsOf(slots: readonly string[]): SlotRun[] {
+  const sorted = [...new Set(slots)].sort();
+  const runs: SlotRun[] = [];
+  let run: SlotRun | undefined;
+  let replica = '';
+  let seq = 0;
+  for (const slot of sorted) {
+    const [r, q] = splitSlot(slot);
+    if (run !== undefined && r === replica && q === seq + 1) run[1] = slot;
+    else {
+      run = [slot, slot];
+      runs.push(run);
+    }
+    replica = r;
+    seq = q;
+  }
+  return runs;
+}
+
+/**
+ * Whether `run` holds `slot`. Two slots of one replica bound only slots of that replica (the
+ * replica is everything before the first '.', and '.' sorts before every character of an id), so
+ * comparing strings is enough.
+ */
+export const slotRunHolds = (run: SlotRun, slot: string): boolean =>
+  run[0] <= slot && slot <= run[1];
+
+/** Every slot of a segment's events, in event order (core/copies.ts slotOf). */
+export function slotsOf(s: Segment): string[] {
+  const out: string[] = new Array(s.n);
+  for (let i = 0; i < s.n; i++) out[i] = slotOf({ cursor: cursorAt(s, i) });
+  return out;
+}
 
 /**
  * Whether the `slot` index finds the event with this id, replica, seq and slot by its id: the id
@@ -184,8 +236,8 @@ export function packSegment(records: readonly LocalRecord[]): Segment {
     version: versionRun ? head.version : versions,
     hlc: hlcRun ? head.hlc : hlcs,
   };
-  segment.slots = cursors.map((c) => slotOf({ cursor: c }));
-  const slots = segment.slots;
+  const slots = cursors.map((c) => slotOf({ cursor: c }));
+  segment.slotRuns = slotRunsOf(slots);
   const custom = ids.filter((id, i) => !foundBySlot(id, replicas[i]!, seqs[i]!, slots[i]!));
   if (custom.length > 0) segment.customIds = custom;
   if (meta !== undefined) segment.meta = meta;

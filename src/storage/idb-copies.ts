@@ -1,23 +1,11 @@
 /**
  * Colliding copies in the `segments` store (core/copies.ts), on requests of the caller's
- * transaction like idb-segments.ts: finding the held record at a (replica, seq) through the
- * unique `slot` index, and taking held records that lost out of their segments.
+ * transaction like idb-segments.ts: taking held records that lost out of their segments (finding
+ * the held record at a (replica, seq) is idb-segments.ts lookupSlots).
  */
-import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
-import { cursorAt, packSegment, segmentKey, unpackSegment } from '../core/segments.ts';
-import { lookupThrough, readSegments, segmentKeysOf } from './idb-segments.ts';
-
-/** The stored record at each `<replica>.<seq>` (core/copies.ts slotOf), in the order asked. */
-export function lookupSlots(
-  store: IDBObjectStore,
-  slots: readonly string[],
-): Promise<(LocalRecord | undefined)[]> {
-  return lookupThrough(store, 'slot', slots, (s, slot) => {
-    for (let at = 0; at < s.n; at++) if (slotOf({ cursor: cursorAt(s, at) }) === slot) return at;
-    return -1;
-  });
-}
+import { packSegment, segmentKey, unpackSegment } from '../core/segments.ts';
+import { readSegments, segmentKeysOf } from './idb-segments.ts';
 
 /**
  * Takes held records out of their segments (copies that lost: core/copies.ts invariant 3): each

@@ -21,10 +21,10 @@ import {
 } from '../core/append.ts';
 import { slotOf } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
-import type { LocalRecord } from '../core/events.ts';
+import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { EventId, ReplicaId } from '../core/ids.ts';
-import { foundBySlot } from '../core/segments.ts';
-import { lookupSlots, removeRecords } from './idb-copies.ts';
+import { foundBySlot, slotRunsOf } from '../core/segments.ts';
+import { removeRecords } from './idb-copies.ts';
 import {
   asCounters,
   asReplicaId,
@@ -34,7 +34,14 @@ import {
   type StoredCounters,
   type StreamRow,
 } from './idb-schema.ts';
-import { applyWrite, lookupIds, placeRecords, request } from './idb-segments.ts';
+import {
+  applyWrite,
+  lookupIds,
+  lookupSlots,
+  placeRecords,
+  request,
+  slotRunTaken,
+} from './idb-segments.ts';
 import { readStreams } from './idb-streams.ts';
 
 /**
@@ -106,10 +113,11 @@ export async function ingestInTransaction(
   const meta = tx.objectStore('meta');
   const streams = tx.objectStore('streams');
   const names = [...new Set(input.events.map((e) => e.stream))];
-  const [rawReplica, rawCounters, states, existing, slots] = await Promise.all([
+  const [rawReplica, rawCounters, states, , existing, slots] = await Promise.all([
     request(meta.get(KEY_REPLICA)),
     request(meta.get(KEY_COUNTERS)),
     readStreams(segments, streams, names),
+    lookUpIds ? undefined : assertSlotsFree(segments, input.events),
     lookUpIds
       ? lookupIds(
           segments,
@@ -163,6 +171,24 @@ export async function ingestInTransaction(
     streams.put({ stream, version, conflicted: true } satisfies StreamRow);
   }
   return { plan, replicaId };
+}
+
+/**
+ * An ingest that takes every event as new (invariant 7 of indexeddb.ts) must fail when the log
+ * holds one of their (replica, seq) slots already: the `slot` index is not unique (idb-schema.ts
+ * invariant 7), so it looks, one request per run of consecutive slots. The ingest then runs again
+ * with its ids and slots looked up.
+ */
+async function assertSlotsFree(
+  segments: IDBObjectStore,
+  events: readonly StoredEventRecord[],
+): Promise<void> {
+  const index = segments.index('slot');
+  const runs = slotRunsOf(events.map((e) => slotOf(e)));
+  const taken = await Promise.all(runs.map((run) => slotRunTaken(index, run)));
+  if (taken.some(Boolean)) {
+    throw new StorageError('STORAGE', 'the log holds an event at a (replica, seq) of this ingest');
+  }
 }
 
 /** Writes each stream's version as its row's floor, where the row holds less. */

@@ -20,6 +20,11 @@
  * 5. Version 4's `stream` index is multi-entry on each segment's `streamKeys` ([stream, cursor of
  *    its first event there]): a segment may hold several streams (core/segments.ts invariant 3),
  *    and is listed once under each.
+ * 7. Version 5's `slot` index is multi-entry on each segment's `slotRuns` (core/segments.ts): one
+ *    entry per run of consecutive seqs of one replica, not one per event, and not unique: the
+ *    writers keep (replica, seq) unique (an append takes fresh seqs behind the counters; an ingest
+ *    looks for a stored run overlapping its own before it writes: idb-ingest.ts). Upgrading turns
+ *    each segment's `slots` into runs, so a slot listed once stays listed once (invariant 3).
  * 6. Version 4's `version` index is multi-entry on each segment's `streamMax` ([stream, largest
  *    version there]): a stream's version is the greater of its largest key there and its row in
  *    `streams`, which is only a floor now (written by an ingest that flags a conflict or takes a
@@ -35,11 +40,13 @@ import {
   packSegment,
   type Segment,
   type SegmentKey,
+  slotRunsOf,
+  slotsOf,
   unpackSegment,
 } from '../core/segments.ts';
 import type { SnapshotRecord } from './adapter.ts';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 export const KEY_REPLICA = 'sys:replicaId';
 export const KEY_EPOCH = 'sys:epoch';
 export const KEY_COUNTERS = 'sys:counters';
@@ -113,32 +120,19 @@ function createSegments(db: IDBDatabase): IDBObjectStore {
   segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
   segments.createIndex('pos', 'pos', { unique: true });
   segments.createIndex('stream', 'streamKeys', { multiEntry: true });
-  segments.createIndex('slot', 'slots', { unique: true, multiEntry: true });
+  segments.createIndex('slot', 'slotRuns', { multiEntry: true });
   segments.createIndex('version', 'streamMax', { multiEntry: true });
   return segments;
 }
 
-/** Drops from `segment.slots` those already `seen` (invariant 3), and marks the rest seen. */
+/**
+ * The segment's slot runs without the slots already `seen` (invariant 3), which it marks seen:
+ * walked in key order, a slot held twice is indexed for its first copy in the total order.
+ */
 function uniqueSlots(segment: Segment, seen: Set<string>): Segment {
-  const slots = (segment.slots ?? []).filter((slot) => !seen.has(slot));
+  const slots = slotsOf(segment).filter((slot) => !seen.has(slot));
   for (const slot of slots) seen.add(slot);
-  return { ...segment, slots };
-}
-
-/** Version 2 → 3: the `slot` index, and every segment's slots (invariant 3), in key order. */
-function addSlotIndex(tx: IDBTransaction): void {
-  const segments = tx.objectStore('segments');
-  segments.createIndex('slot', 'slots', { unique: true, multiEntry: true });
-  const seen = new Set<string>();
-  const walk = segments.openCursor();
-  walk.onsuccess = () => {
-    const cursor = walk.result;
-    if (cursor === null) return;
-    const stored = cursor.value as Segment;
-    const { slots: _old, ...rest } = stored;
-    cursor.update(uniqueSlots(packSegment(unpackSegment(rest as Segment)), seen));
-    cursor.continue();
-  };
+  return { ...segment, slotRuns: slotRunsOf(slots) };
 }
 
 export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction): void {
@@ -163,30 +157,35 @@ export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction)
     migrateEventsToSegments(db, tx);
     return;
   }
-  // addSlotIndex packs every segment again, which writes customIds too; whether some custom id
-  // has canonical form is not worked out there: the counters say so, to be safe (invariant 4).
-  if (oldVersion < 3) {
-    addSlotIndex(tx);
-    markShapedIds(tx);
+  const segments = tx.objectStore('segments');
+  if (oldVersion < 4) {
+    // Invariants 4 and 5.
+    segments.deleteIndex('id');
+    segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
+    segments.deleteIndex('stream');
+    segments.createIndex('stream', 'streamKeys', { multiEntry: true });
+    segments.createIndex('version', 'streamMax', { multiEntry: true });
   }
-  if (oldVersion < 4) upgradeToVersion4(tx, oldVersion >= 3);
+  // Invariant 7 (version 2 had no `slot` index).
+  if (oldVersion >= 3) segments.deleteIndex('slot');
+  segments.createIndex('slot', 'slotRuns', { multiEntry: true });
+  // An upgrade from version 2 packs every segment again, which writes customIds too; whether some
+  // custom id has canonical form is not worked out there: the counters say so, to be safe
+  // (invariant 4).
+  if (oldVersion < 3) markShapedIds(tx);
+  walkToVersion5(segments, tx, oldVersion);
 }
 
 /**
- * Version 3 → 4: the `id` index lists only the ids the `slot` index cannot find (core/segments.ts
- * customIds; invariant 4), and the `stream` index is multi-entry on `streamKeys` (a segment may
- * hold several streams, invariant 5). Segments are walked to gain `customIds` and `streamKeys`
- * unless `walk` is false (an upgrade from version 2 packs them again anyway). Ids of canonical
- * form that are custom set the counters' shapedIds.
+ * One walk of the segments in key order gives each the fields of version 5: from version 2 every
+ * segment is packed again (its slots first listed, invariant 3); from version 3 it gains
+ * `customIds`, `streamKeys` and `streamMax` (invariants 4 to 6; an id of canonical form that is
+ * custom sets the counters' shapedIds); from versions 3 and 4 its `slots` become `slotRuns`,
+ * listing the slots it listed (invariant 7). One walk, because two walks of one store in one
+ * transaction would each write back what the other had not seen yet.
  */
-function upgradeToVersion4(tx: IDBTransaction, walk: boolean): void {
-  const segments = tx.objectStore('segments');
-  segments.deleteIndex('id');
-  segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
-  segments.deleteIndex('stream');
-  segments.createIndex('stream', 'streamKeys', { multiEntry: true });
-  segments.createIndex('version', 'streamMax', { multiEntry: true });
-  if (!walk) return;
+function walkToVersion5(segments: IDBObjectStore, tx: IDBTransaction, oldVersion: number): void {
+  const seen = new Set<string>();
   let shaped = false;
   const cursorRequest = segments.openCursor();
   cursorRequest.onsuccess = () => {
@@ -196,18 +195,24 @@ function upgradeToVersion4(tx: IDBTransaction, walk: boolean): void {
       return;
     }
     const stored = cursor.value as Segment;
-    const { slots, customIds: _old, ...rest } = stored;
-    const packed = packSegment(unpackSegment(rest as Segment));
-    // The slots as stored: a slot an older log held twice stays listed once (invariant 3).
-    const next: Segment = {
-      ...rest,
-      streamKeys: packed.streamKeys ?? [],
-      streamMax: packed.streamMax ?? [],
-    };
-    if (slots !== undefined) next.slots = slots;
-    if (packed.customIds !== undefined) {
-      next.customIds = packed.customIds;
-      shaped ||= packed.customIds.some((id) => EventId.canonicalSlot(id) !== undefined);
+    const { slots, slotRuns: _runs, ...rest } = stored;
+    if (oldVersion < 3) {
+      const { customIds: _ids, ...fields } = rest;
+      cursor.update(uniqueSlots(packSegment(unpackSegment(fields as Segment)), seen));
+      cursor.continue();
+      return;
+    }
+    const next: Segment = { ...rest, slotRuns: slotRunsOf(slots ?? slotsOf(stored)) };
+    if (oldVersion < 4) {
+      const { customIds: _old, ...fields } = rest;
+      const packed = packSegment(unpackSegment(fields as Segment));
+      next.streamKeys = packed.streamKeys ?? [];
+      next.streamMax = packed.streamMax ?? [];
+      delete next.customIds;
+      if (packed.customIds !== undefined) {
+        next.customIds = packed.customIds;
+        shaped ||= packed.customIds.some((id) => EventId.canonicalSlot(id) !== undefined);
+      }
     }
     cursor.update(next);
     cursor.continue();

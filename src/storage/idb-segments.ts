@@ -16,7 +16,9 @@ import {
   planWrite,
   type Segment,
   type SegmentKey,
+  type SlotRun,
   segmentsToSplit,
+  slotRunHolds,
   type WritePlan,
 } from '../core/segments.ts';
 
@@ -46,14 +48,8 @@ export async function lookupIds(
     asked.push(i);
   });
   const [custom, canonical] = await Promise.all([
-    lookupThrough(store, 'id', ids, (s, id) => s.ids.indexOf(id as never)),
-    slots.length === 0
-      ? []
-      : lookupThrough(store, 'slot', slots, (s, slot) => {
-          for (let at = 0; at < s.n; at++)
-            if (slotOf({ cursor: cursorAt(s, at) }) === slot) return at;
-          return -1;
-        }),
+    lookupThrough(store, ids, byIdKey(store), (s, id) => s.ids.indexOf(id as never)),
+    slots.length === 0 ? [] : lookupSlots(store, slots),
   ]);
   const out = custom.slice();
   canonical.forEach((record, k) => {
@@ -71,39 +67,90 @@ export async function segmentKeysOf(
   store: IDBObjectStore,
   records: readonly LocalRecord[],
 ): Promise<SegmentKey[]> {
-  const byId = store.index('id');
-  const bySlot = store.index('slot');
-  const keys = (await Promise.all(
+  const byId = byIdKey(store);
+  const bySlot = bySlotKey(store);
+  const keys = await Promise.all(
     records.map(({ event }) => {
       const slot = slotOf(event);
-      return request(
-        foundBySlot(event.id, event.replica, event.seq, slot)
-          ? bySlot.getKey(slot)
-          : byId.getKey(event.id),
-      );
+      return foundBySlot(event.id, event.replica, event.seq, slot) ? bySlot(slot) : byId(event.id);
     }),
-  )) as (SegmentKey | undefined)[];
+  );
   const byFirst = new Map<string, SegmentKey>();
   for (const key of keys) if (key !== undefined) byFirst.set(key[0], key);
   return [...byFirst.values()];
 }
 
+/** Finds the key of the segment an index lists under `key`, or undefined. */
+type SegmentFinder = (key: string) => Promise<SegmentKey | undefined>;
+
+/** The segment whose custom ids hold `id` (the unique `id` index). */
+function byIdKey(store: IDBObjectStore): SegmentFinder {
+  const index = store.index('id');
+  return (id) => request(index.getKey(id)) as Promise<SegmentKey | undefined>;
+}
+
 /**
- * The stored record of each key of `indexName` (an index whose entries name segments), in the
- * order asked: each key's segment is read once, and `indexIn` finds the key's event in it (-1
- * when it is not there).
+ * The segment holding `slot`: the run with the greatest first slot <= `slot`, if it reaches it
+ * (idb-schema.ts invariant 7; runs of stored segments do not overlap, so no other can).
+ * Arrays sort after strings, so [slot, []] bounds every run that starts at `slot`.
  */
-export async function lookupThrough(
+function bySlotKey(store: IDBObjectStore): SegmentFinder {
+  const index = store.index('slot');
+  return (slot) =>
+    new Promise((resolve, reject) => {
+      const walk = index.openKeyCursor(IDBKeyRange.upperBound([slot, []]), 'prev');
+      walk.onsuccess = () => {
+        const cursor = walk.result;
+        const run = cursor?.key as SlotRun | undefined;
+        resolve(
+          cursor && run !== undefined && slotRunHolds(run, slot)
+            ? (cursor.primaryKey as SegmentKey)
+            : undefined,
+        );
+      };
+      walk.onerror = () => reject(walk.error);
+    });
+}
+
+/**
+ * Whether a stored segment holds a slot of `run` (a run of slots about to be written): the run
+ * with the greatest first slot <= its last, if that one reaches its first (idb-schema.ts
+ * invariant 7: stored runs do not overlap, and runs of two replicas never interleave).
+ */
+export function slotRunTaken(index: IDBIndex, run: SlotRun): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const walk = index.openKeyCursor(IDBKeyRange.upperBound([run[1], []]), 'prev');
+    walk.onsuccess = () => {
+      const stored = walk.result?.key as SlotRun | undefined;
+      resolve(stored !== undefined && stored[1] >= run[0]);
+    };
+    walk.onerror = () => reject(walk.error);
+  });
+}
+
+/** The stored record at each `<replica>.<seq>` (core/copies.ts slotOf), in the order asked. */
+export function lookupSlots(
   store: IDBObjectStore,
-  indexName: string,
+  slots: readonly string[],
+): Promise<(LocalRecord | undefined)[]> {
+  return lookupThrough(store, slots, bySlotKey(store), (s, slot) => {
+    for (let at = 0; at < s.n; at++) if (slotOf({ cursor: cursorAt(s, at) }) === slot) return at;
+    return -1;
+  });
+}
+
+/**
+ * The stored record of each key, in the order asked: `find` names the segment an index lists
+ * the key under, each segment is read once, and `indexIn` finds the key's event in it (-1 when
+ * it is not there).
+ */
+async function lookupThrough(
+  store: IDBObjectStore,
   wantedKeys: readonly string[],
+  find: SegmentFinder,
   indexIn: (segment: Segment, key: string) => number,
 ): Promise<(LocalRecord | undefined)[]> {
-  const index = store.index(indexName);
-  const keys = (await Promise.all(wantedKeys.map((k) => request(index.getKey(k))))) as (
-    | SegmentKey
-    | undefined
-  )[];
+  const keys = await Promise.all(wantedKeys.map(find));
   const wanted = new Map<string, SegmentKey>();
   for (const key of keys) if (key !== undefined) wanted.set(key[0], key);
   if (wanted.size === 0) return keys.map(() => undefined);

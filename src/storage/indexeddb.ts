@@ -4,29 +4,32 @@
 /**
  * The IndexedDB storage adapter, on `idb`. This is the only module that talks to IndexedDB (with
  * its helpers: idb-schema.ts the schema and its upgrades, idb-reads.ts pages of segments,
- * idb-segments.ts segment lookups and writes, idb-copies.ts colliding copies (the slot index,
- * taking a loser out), idb-append.ts an append's transaction, idb-ingest.ts an ingest's (and the
+ * idb-segments.ts segment lookups (by id, by slot) and writes, idb-copies.ts colliding copies
+ * (taking a loser out), idb-append.ts an append's transaction, idb-ingest.ts an ingest's (and the
  * log write both share), idb-streams.ts stream versions, idb-snapshots.ts the snapshots store,
  * idb-connection.ts transactions and the handle's life, idb-open.ts opening); browser quirks are
  * in idb-quirks.ts, native error translation in idb-errors.ts.
  *
- * Schema (version 4; idb-schema.ts migrates version 1, one record per event, version 2,
- * without the slot index, and version 3, with every id in the id index, in its upgrade):
+ * Schema (version 5; idb-schema.ts migrates version 1, one record per event, version 2,
+ * without the slot index, version 3, with every id in the id index, and version 4, with one
+ * slot entry per event, in its upgrade):
  *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
  *              or more streams, neighbours in the total order and in receive order, packed in
  *              one record with what they share stored once. An append is one segment (up to 128
  *              events), so it costs one record and one `pos` entry whatever its size, a `stream`
- *              and a `version` entry per stream it holds, one `slot` entry per event, and an `id`
- *              entry only per custom id (version 4); a group commit of appends to many streams
- *              is one segment too.
+ *              and a `version` entry per stream it holds, a `slot` entry per run of consecutive
+ *              seqs of one replica (one for an append: version 5), and an `id` entry only per
+ *              custom id (version 4); a group commit of appends to many streams is one segment
+ *              too.
  *              The key sorts segments in the total order, and reading keys alone tells where
  *              each segment's events lie and how many it holds.
  *              indexes: `id` (unique, multiEntry on `customIds`: the ids the slot index cannot
  *              find, idb-schema.ts invariant 4), `pos` (unique: the first
  *              position; positions are dense but for the holes of copies that lost
  *              (adapter.ts invariant 3), so receive order is a range of this index),
- *              `slot` (unique, multiEntry on `slots`, the `<replica>.<seq>` of the events:
- *              a reused (replica, seq) fails the write like a reused id, core/copies.ts),
+ *              `slot` (multiEntry on `slotRuns`, [first, last] `<replica>.<seq>` of each run:
+ *              a slot is found as the run with the greatest first <= it; not unique, so a
+ *              reused (replica, seq) is looked for before it is written: invariant 7),
  *              `stream` (multiEntry on `streamKeys`, [stream, cursor of its first event in the
  *              segment]: one stream in total order; a segment may hold several streams)
  *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters (seq, pos,
@@ -56,7 +59,8 @@
  *    packed without reading any segment; otherwise the segments around them are looked up, by
  *    key, and those they fall inside are split.
  * 7. An ingest first writes without looking its ids up, and again with them only when that
- *    fails (idb-ingest.ts).
+ *    fails: a custom id held already fails the unique `id` index, a (replica, seq) held already
+ *    is found by one look per run of its slots in the `slot` index (idb-ingest.ts).
  * 8. An append that what this handle last saw covers is planned from it, its writes issued behind
  *    one read that checks the stored counters are still the ones it saw; else it reads first
  *    (idb-append.ts).

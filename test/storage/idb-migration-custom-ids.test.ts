@@ -10,7 +10,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import type { LocalRecord } from '../../src/core/events.ts';
 import { EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
-import { packSegment } from '../../src/core/segments.ts';
+import { packSegment, slotsOf } from '../../src/core/segments.ts';
 import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
 import { storedEvent } from '../fixtures/events.ts';
 
@@ -50,9 +50,9 @@ async function makeV3(factory: IDBFactory, records: LocalRecord[]): Promise<void
   const db = await request(open);
   const tx = db.transaction(['segments', 'meta', 'streams'], 'readwrite');
   for (const r of records) {
-    // Version 3 wrote no `customIds` and no `streamKeys`.
-    const { customIds: _ids, streamKeys: _keys, ...segment } = packSegment([r]);
-    tx.objectStore('segments').add(segment);
+    // Version 3 wrote no `customIds` and no `streamKeys`, and one slot per event.
+    const { customIds: _ids, streamKeys: _keys, slotRuns: _runs, ...segment } = packSegment([r]);
+    tx.objectStore('segments').add({ ...segment, slots: slotsOf(segment) });
   }
   const meta = tx.objectStore('meta');
   meta.put(LOCAL, 'sys:replicaId');

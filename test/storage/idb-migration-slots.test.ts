@@ -66,7 +66,7 @@ async function makeOld(factory: IDBFactory, version: 1 | 2, records: LocalRecord
     // Version 2 wrote no `slots`: leave them out as it did.
     if (version === 1) tx.objectStore('events').add(r);
     else {
-      const { slots: _slots, ...segment } = packSegment([r]);
+      const { slotRuns: _runs, ...segment } = packSegment([r]);
       tx.objectStore('segments').add(segment);
     }
   }
