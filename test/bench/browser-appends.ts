@@ -6,7 +6,9 @@
  * (a) 10,000 events, 100 per append, one stream per append;
  * (b) 10,000 events, each in a stream of its own, 100 at a time: 100 concurrent appends (group
  *     commit), or one appendMany of 100 streams;
- * (c) 1,000 single appends, each awaited.
+ * (c) 1,000 single appends, each awaited; beside them, a third raw baseline: single writes laid out
+ *     as Chronicle's (the same indexes, an append's three requests), which parts what the layout
+ *     costs from what Chronicle's JS costs.
  * "in-worker" runs the store in the worker's own thread; "via worker" calls it from the page
  * through connectStore, as apps do. Rounds interleave the variants, so that a noisy stretch of
  * the shared machine hits them all alike; each figure is the median of RUNS rounds.
@@ -86,6 +88,7 @@ export async function runAppendBenches(
         inWorker(page, 'storeStreams', fresh('store-b'), COUNT, BATCH, d, 'concurrent'),
       many: () => onPage(page, 'throughStreams', fresh('via-m'), COUNT, BATCH, d, 'appendMany'),
       rawSingle: () => inWorker(page, 'rawSingle', fresh('raw-c'), SINGLES, d),
+      rawShaped: () => inWorker(page, 'rawSingleShaped', fresh('raw-s'), SINGLES, d),
       singleIn: () => inWorker(page, 'storeSingle', fresh('store-c'), SINGLES, d),
       single: () => onPage(page, 'throughSingle', fresh('via-c'), SINGLES, d),
     });
@@ -133,6 +136,12 @@ export async function runAppendBenches(
         vsBatch(t.many),
       ),
       result(`${label} 1k single appends, raw`, 'appends/s', perSec(SINGLES, t.rawSingle)),
+      result(
+        `${label} 1k single writes, raw, Chronicle's layout and requests`,
+        'appends/s',
+        perSec(SINGLES, t.rawShaped),
+        perSec(SINGLES, t.rawSingle),
+      ),
       result(
         `${label} 1k single appends, via worker`,
         'appends/s',

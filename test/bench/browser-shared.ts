@@ -96,6 +96,8 @@ export interface InWorkerBench {
     durability: BenchDurability,
   ): Promise<number>;
   rawSingle(db: string, count: number, durability: BenchDurability): Promise<number>;
+  /** Single writes laid out as Chronicle's, with an append's requests (browser-worker.ts). */
+  rawSingleShaped(db: string, count: number, durability: BenchDurability): Promise<number>;
   rawSeed(db: string, count: number): Promise<void>;
   rawReplay(db: string): Promise<{ ms: number; count: number }>;
   storeBatched(

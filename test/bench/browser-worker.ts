@@ -84,6 +84,62 @@ function rawWriteBatchRecord(
   });
 }
 
+/**
+ * A raw database laid out as Chronicle's (idb-schema.ts): segment records with the same five
+ * indexes, beside a meta store. What a Chronicle append costs IndexedDB, without Chronicle's JS.
+ */
+function rawOpenShaped(db: string): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(db, 1);
+    request.onupgradeneeded = () => {
+      request.result.createObjectStore('meta');
+      const segments = request.result.createObjectStore('segments', {
+        keyPath: ['first', 'last', 'n'],
+      });
+      segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
+      segments.createIndex('pos', 'pos', { unique: true });
+      segments.createIndex('stream', 'streamKeys', { multiEntry: true });
+      segments.createIndex('slot', 'slots', { unique: true, multiEntry: true });
+      segments.createIndex('version', 'streamMax', { multiEntry: true });
+    };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+/**
+ * Event i as one segment, with the requests of a Chronicle append the handle's memory covers
+ * (idb-append.ts): a read of the counters, the segment (one entry in each of four indexes), the
+ * counters written back.
+ */
+function rawWriteShaped(db: IDBDatabase, i: number, durability: BenchDurability): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(['meta', 'segments'], 'readwrite', { durability });
+    const meta = tx.objectStore('meta');
+    meta.get('counters');
+    const cursor = `${String(1_000_000 + i)}-0000-replica`;
+    const stream = `card-${i % 500}`;
+    const version = Math.floor(i / 500) + 1;
+    tx.objectStore('segments').add({
+      first: cursor,
+      last: cursor,
+      n: 1,
+      pos: i + 1,
+      customIds: [],
+      streamKeys: [[stream, cursor]],
+      slots: [['replica', i + 1]],
+      streamMax: [[stream, version]],
+      events: [rawEvent(i)],
+    });
+    meta.put(
+      { seq: i + 1, pos: i + 1, clock: { wall: i, counter: 0 }, maxCursor: cursor },
+      'counters',
+    );
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
 /** Rejects after `ms`: every wait of a benchmark has a deadline. */
 function deadline(ms: number, what: string): Promise<never> {
   return new Promise((_, reject) =>
@@ -121,6 +177,14 @@ const bench: InWorkerBench = {
     const db = await rawOpen(name);
     const ms = await timed(async () => {
       for (let i = 0; i < count; i++) await rawWrite(db, i, 1, durability);
+    });
+    db.close();
+    return ms;
+  },
+  async rawSingleShaped(name, count, durability) {
+    const db = await rawOpenShaped(name);
+    const ms = await timed(async () => {
+      for (let i = 0; i < count; i++) await rawWriteShaped(db, i, durability);
     });
     db.close();
     return ms;
