@@ -99,7 +99,7 @@ function rawOpenShaped(db: string): Promise<IDBDatabase> {
       segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
       segments.createIndex('pos', 'pos', { unique: true });
       segments.createIndex('stream', 'streamKeys', { multiEntry: true });
-      segments.createIndex('slot', 'slots', { unique: true, multiEntry: true });
+      segments.createIndex('slot', 'slotRuns', { multiEntry: true });
       segments.createIndex('version', 'streamMax', { multiEntry: true });
     };
     request.onsuccess = () => resolve(request.result);
@@ -127,7 +127,7 @@ function rawWriteShaped(db: IDBDatabase, i: number, durability: BenchDurability)
       pos: i + 1,
       customIds: [],
       streamKeys: [[stream, cursor]],
-      slots: [['replica', i + 1]],
+      slotRuns: [[`replica.${i + 1}`, `replica.${i + 1}`]],
       streamMax: [[stream, version]],
       events: [rawEvent(i)],
     });
