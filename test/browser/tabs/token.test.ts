@@ -33,8 +33,9 @@ describe.each(['shared', 'dedicated'] as const)('a token function through a %s w
     await page.exposeFunction('issueToken', () => {
       calls += 1;
       const claims = { space, sub: 'alice', scope: ['read', 'write'] as const };
-      // 1: expired an hour ago (refused with 401); 2: valid for 2-3 s (the server closes the
-      // socket with 4001 when it expires); then: valid for 10 minutes.
+      // 1: expired an hour ago (refused with 401); 2: valid for 5-6 s (the server closes the
+      // socket with 4001 when it expires; long enough that a loaded machine still opens the
+      // socket with it, else it is refused as expired and no 4001 comes); then: 10 minutes.
       if (calls === 1) {
         return createToken(
           SECRET,
@@ -42,7 +43,7 @@ describe.each(['shared', 'dedicated'] as const)('a token function through a %s w
           Date.now() - 3_600_000,
         );
       }
-      return server.token({ space, expiresInSeconds: calls === 2 ? 3 : 600 });
+      return server.token({ space, expiresInSeconds: calls === 2 ? 6 : 600 });
     });
     await page.evaluate(async (url) => {
       const w = window as unknown as TokenWindow;
