@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'LIMIT_EXCEEDED'
   | 'TRANSPORT'
-  | 'MISSING_DEPENDENCY';
+  | 'MISSING_DEPENDENCY'
+  | 'COMMAND_REJECTED';
 
 /** Fields that every error carries across a worker or network boundary. */
 export interface SerializedError {
@@ -196,6 +197,37 @@ export class MissingDependencyError extends ChronicleError {
   }
 }
 
+/**
+ * A command's handler refused it (core/aggregate.ts reject): nothing was appended. `reason` is
+ * the handler's stable reason, `message` its words for people.
+ */
+export class CommandRejectedError extends ChronicleError {
+  readonly aggregate: string;
+  readonly command: string;
+  readonly stream: string;
+  readonly reason: string;
+
+  constructor(
+    aggregate: string,
+    command: string,
+    stream: string,
+    rejection: { reason: string; message: string; details?: Record<string, unknown> },
+  ) {
+    super('COMMAND_REJECTED', rejection.message, {
+      aggregate,
+      command,
+      stream,
+      reason: rejection.reason,
+      ...(rejection.details === undefined ? {} : { rejection: rejection.details }),
+    });
+    this.name = 'CommandRejectedError';
+    this.aggregate = aggregate;
+    this.command = command;
+    this.stream = stream;
+    this.reason = rejection.reason;
+  }
+}
+
 const errorClasses = {
   ConcurrencyError,
   IdempotencyError,
@@ -236,6 +268,22 @@ export function deserializeError(serialized: SerializedError): ChronicleError {
     case 'QuotaExceededError':
       error = new QuotaExceededError(serialized.message);
       break;
+    case 'CommandRejectedError': {
+      const rejection: { reason: string; message: string; details?: Record<string, unknown> } = {
+        reason: String(d.reason),
+        message: serialized.message,
+      };
+      if (typeof d.rejection === 'object' && d.rejection !== null) {
+        rejection.details = d.rejection as Record<string, unknown>;
+      }
+      error = new CommandRejectedError(
+        String(d.aggregate),
+        String(d.command),
+        String(d.stream),
+        rejection,
+      );
+      break;
+    }
     default: {
       const Known = errorClasses[serialized.name as keyof typeof errorClasses];
       if (
