@@ -18,9 +18,23 @@ import { type SyncControllerOptions, syncFactory } from './sync/controller.ts';
 
 export * from './client/index.ts';
 
+export type {
+  Aggregate,
+  AggregateDefinition,
+  AnyAggregate,
+  CommandContext,
+  CommandHandler,
+  CommandHandlers,
+  CommandInput,
+  CommandName,
+  CommandResult,
+  Rejection,
+} from './core/aggregate.ts';
+export { COMMAND_META, defineAggregate, reject } from './core/aggregate.ts';
 export type { ErrorCode, IdempotencyReason, SerializedError } from './core/errors.ts';
 export {
   ChronicleError,
+  CommandRejectedError,
   ConcurrencyError,
   IdempotencyError,
   NotFoundError,
@@ -80,6 +94,7 @@ export type {
   AppendOptions,
   Conflict,
   EventStore,
+  ExecuteOptions,
   LocalCache,
   ReadQuery,
   ReceivedEvents,

@@ -134,6 +134,8 @@ export class Session {
       },
       append: async (stream, events, options) =>
         (await this.opened()).append(stream, events, options),
+      execute: async (aggregate, stream, command, input, options) =>
+        (await this.opened()).execute(aggregate, stream, command, input, options),
       appendMany: async (appends) => (await this.opened()).appendMany(appends),
       read: async (query) => (await this.opened()).read(query),
       readSince: async (position, query) => (await this.opened()).readSince(position, query),

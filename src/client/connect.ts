@@ -18,6 +18,7 @@
  *    `persisted` takes the answer when it comes.
  */
 import { proxy, type Remote, wrap } from 'comlink';
+import type { AnyAggregate } from '../core/aggregate.ts';
 import { deserializeError, StoreClosedError, ValidationError } from '../core/errors.ts';
 import type { JsonValue, NewEvent, StoredEvent } from '../core/events.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
@@ -33,6 +34,7 @@ import type {
   AppendOptions,
   Conflict,
   EventStore,
+  ExecuteOptions,
   LocalCache,
   ReadQuery,
   ReceivedEvents,
@@ -253,6 +255,20 @@ class Client<E> implements ConnectedStore<E> {
   appendMany(appends: readonly StreamAppend<E>[]): Promise<StoredEvent<E>[][]> {
     const loose = [...appends] as StreamAppend[];
     return this.call(() => this.remote.appendMany(loose) as Promise<StoredEvent<E>[][]>);
+  }
+
+  execute(
+    aggregate: string | AnyAggregate<E>,
+    stream: string,
+    command: string,
+    input?: unknown,
+    options?: ExecuteOptions,
+  ): Promise<StoredEvent<E>[]> {
+    // Only the name crosses: the worker's store runs its own declaration of the aggregate.
+    const name = typeof aggregate === 'string' ? aggregate : aggregate.name;
+    return this.call(
+      () => this.remote.execute(name, stream, command, input, options) as Promise<StoredEvent<E>[]>,
+    );
   }
 
   read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]> {

@@ -26,6 +26,7 @@ import type { SyncStatus } from '../core/sync-types.ts';
 import type {
   AppendOptions,
   Conflict,
+  ExecuteOptions,
   ReadQuery,
   ReceivedEvents,
   ReceiveQuery,
@@ -37,8 +38,9 @@ import type {
 /**
  * 3: syncConnect takes a token function the page lends the worker (RemoteTokenSource).
  * 4: appendMany.
+ * 5: execute (an aggregate's command, by the aggregate's name).
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Where the store runs: one SharedWorker for every tab, or a dedicated worker per tab. */
 export type HostMode = 'shared' | 'dedicated';
@@ -119,6 +121,13 @@ export interface StoreEndpoint {
     options?: AppendOptions,
   ): Promise<StoredEvent<unknown>[]>;
   appendMany(appends: StreamAppend[]): Promise<StoredEvent<unknown>[][]>;
+  execute(
+    aggregate: string,
+    stream: string,
+    command: string,
+    input: unknown,
+    options?: ExecuteOptions,
+  ): Promise<StoredEvent<unknown>[]>;
   read(query?: ReadQuery): Promise<StoredEvent<unknown>[]>;
   readSince(position: number, query?: ReceiveQuery): Promise<ReceivedEvents<unknown>>;
   localGet(key: string): Promise<JsonValue | undefined>;

@@ -4,8 +4,10 @@
  * Invariants:
  * 1. Results are in the total order (reversed when asked), never more than `limit`.
  * 2. `from`/`to` bound the HLC wall time inclusively; they become cursor bounds, so a time range
- *    costs only the events inside it.
+ *    costs only the events inside it. `types`, `correlationId` and `causationId` filter the pages
+ *    read: they cost the events scanned (a stream or a time range bounds those).
  */
+import { COMMAND_META } from '../core/aggregate.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { encodeHlc } from '../core/hlc.ts';
@@ -38,6 +40,9 @@ export interface CompiledQuery {
   upper?: string;
   stream?: string;
   types?: ReadonlySet<string>;
+  /** meta.$correlationId / meta.$causationId to match (core/aggregate.ts COMMAND_META). */
+  correlationId?: string;
+  causationId?: string;
   reverse: boolean;
   limit: number;
   fromMs?: number;
@@ -63,6 +68,14 @@ export function compileQuery(query: ReadQuery = {}): CompiledQuery {
       throw new ValidationError('query.types', 'must be an array of strings');
     }
     compiled.types = new Set(query.types);
+  }
+  for (const key of ['correlationId', 'causationId'] as const) {
+    const value = query[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value.length === 0) {
+      throw new ValidationError(`query.${key}`, 'must be a non-empty string');
+    }
+    compiled[key] = value;
   }
   if (query.limit !== undefined) {
     if (!Number.isSafeInteger(query.limit) || query.limit < 0) {
@@ -91,6 +104,16 @@ export function compileQuery(query: ReadQuery = {}): CompiledQuery {
   return compiled;
 }
 
+/** The filters a page of the log is not already bounded by: types and the command chain. */
+function matchesCompiled(record: LocalRecord, q: CompiledQuery): boolean {
+  const e = record.event;
+  if (q.types !== undefined && !q.types.has(e.type)) return false;
+  if (q.correlationId !== undefined && e.meta?.[COMMAND_META.correlationId] !== q.correlationId) {
+    return false;
+  }
+  return q.causationId === undefined || e.meta?.[COMMAND_META.causationId] === q.causationId;
+}
+
 /** Pages through the log in total order with the compiled query (invariant 1). */
 export async function readWith(log: EventLog, q: CompiledQuery): Promise<LocalRecord[]> {
   const out: LocalRecord[] = [];
@@ -109,7 +132,7 @@ export async function readWith(log: EventLog, q: CompiledQuery): Promise<LocalRe
     const page = await log.readByCursor(request);
     for (const record of page) {
       if (q.reverse && q.lower !== undefined && record.event.cursor <= q.lower) return out;
-      if (q.types === undefined || q.types.has(record.event.type)) {
+      if (matchesCompiled(record, q)) {
         out.push(record);
         if (out.length >= q.limit) return out;
       }

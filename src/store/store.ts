@@ -22,6 +22,7 @@
  *    peers it learnt of (append-limit.ts states and keeps them).
  */
 
+import type { AnyAggregate } from '../core/aggregate.ts';
 import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
 import type { LocalRecord, NewEvent, StoredEvent, StoredEventRecord } from '../core/events.ts';
@@ -34,6 +35,7 @@ import type { Durability, EventLog, IngestResult, RestampResult } from '../stora
 import { indexedDbStorage } from '../storage/indexeddb.ts';
 import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
+import { type CommandHost, executeCommand } from './commands.ts';
 import { findConflicts } from './conflicts.ts';
 import { noteForgone } from './forgone.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
@@ -52,6 +54,7 @@ import type {
   AppendOptions,
   Conflict,
   EventStore,
+  ExecuteOptions,
   LocalCache,
   ReadQuery,
   ReceivedEvents,
@@ -100,6 +103,7 @@ class Store<E> implements EventStore<E> {
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly runtimes = new Map<string, ProjectionRuntime>();
+  private readonly aggregates = new Map<string, AnyAggregate<E>>();
   /** Ingests and re-stamps, counted for consistent catch-ups (invariant 3, write-gate.ts). */
   private readonly gate = new WriteGate();
   private readonly watchers = new Map<string, ProjectionWatchers>();
@@ -143,6 +147,15 @@ class Store<E> implements EventStore<E> {
       );
       this.runtimes.set(projection.name, runtime);
       this.watchers.set(projection.name, new ProjectionWatchers(runtime, reportError));
+    }
+    for (const aggregate of options.aggregates ?? []) {
+      if (aggregate?.kind !== 'aggregate') {
+        throw new ValidationError('aggregates', 'must be made with defineAggregate');
+      }
+      if (this.aggregates.has(aggregate.name)) {
+        throw new ValidationError('aggregates', `two aggregates are named "${aggregate.name}"`);
+      }
+      this.aggregates.set(aggregate.name, aggregate);
     }
     this.feed = new ChangeFeed(log, reportError);
     this.feed.onHead(() => {
@@ -298,6 +311,37 @@ class Store<E> implements EventStore<E> {
 
   private present(records: LocalRecord[]): StoredEvent<E>[] {
     return records.map((r) => this.upcast(asPublic<E>(r.event)));
+  }
+
+  execute(
+    aggregate: string | AnyAggregate<E>,
+    stream: string,
+    command: string,
+    input?: unknown,
+    options?: ExecuteOptions,
+  ): Promise<StoredEvent<E>[]> {
+    return this.guard(async () => {
+      const name = typeof aggregate === 'string' ? aggregate : aggregate?.name;
+      const known = this.aggregates.get(name);
+      if (known === undefined) {
+        throw new NotFoundError(`no aggregate is named "${String(name)}"`, { aggregate: name });
+      }
+      return executeCommand<E>(this.commandHost(), known, stream, command, input, options);
+    });
+  }
+
+  /** What a command reads and writes (store/commands.ts), through this store's own methods. */
+  private commandHost(): CommandHost<E> {
+    return {
+      streamVersion: (stream) => this.log.streamVersion(stream),
+      readStream: (stream) => this.read({ stream }),
+      getByIds: async (ids) =>
+        (await this.log.getByIds(ids)).map((r) =>
+          r === undefined ? undefined : this.upcast(asPublic<E>(r.event)),
+        ),
+      append: (stream, events, expectedVersion) => this.append(stream, events, { expectedVersion }),
+      now: () => this.now(),
+    };
   }
 
   read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]> {

@@ -3,6 +3,13 @@
  * thread through a worker (connectStore).
  */
 import type {
+  Aggregate,
+  AnyAggregate,
+  CommandHandlers,
+  CommandInput,
+  CommandName,
+} from '../core/aggregate.ts';
+import type {
   EventType,
   ExpectedVersion,
   JsonValue,
@@ -26,6 +33,8 @@ export interface StoreOptions<E = unknown> {
   /** Default: indexedDbStorage(name). Pass memoryStorage() for a non-persistent store. */
   storage?: StorageAdapter;
   projections?: readonly Projection<unknown, E>[];
+  /** The aggregates whose commands store.execute runs (defineAggregate). */
+  aggregates?: readonly AnyAggregate<E>[];
   /** Their `type` is one of E's event types. */
   upcasters?: readonly Upcaster<EventType<E>>[];
   /** Wall clock in ms, for tests. Default Date.now. */
@@ -47,6 +56,22 @@ export interface StoreOptions<E = unknown> {
   limits?: Partial<EventLimits>;
   /** @internal wired by openStore in src/index.ts */
   syncFactory?: SyncFactory;
+}
+
+/** How store.execute runs a command (store/commands.ts). */
+export interface ExecuteOptions {
+  /**
+   * The command's id. Given, the command's events get the ids `<commandId>:<i>`, and running the
+   * command again with the same id resolves with the events stored the first time, appending
+   * nothing (a retry after a lost answer). Default: a fresh random id.
+   */
+  commandId?: string;
+  /** The user action this command belongs to (default: the command's own id). */
+  correlationId?: string;
+  /** The command or event that caused this one (default: the command's own id). */
+  causationId?: string;
+  /** Decisions tried against concurrent writers of the stream before ConcurrencyError (default 5). */
+  maxAttempts?: number;
 }
 
 export interface AppendOptions {
@@ -74,6 +99,10 @@ export interface ReadQuery<E = unknown> {
   from?: Date | number;
   /** Only events whose HLC wall time is <= to. */
   to?: Date | number;
+  /** Only events of this correlation (meta.$correlationId: a command's events carry it). */
+  correlationId?: string;
+  /** Only events this command or event caused (meta.$causationId). */
+  causationId?: string;
 }
 
 /** For subscribe: the filters of a ReadQuery that make sense for live events. */
@@ -192,6 +221,32 @@ export interface EventStore<E = unknown> {
     projection: ProjectionRef<E>,
     onProgress?: (done: number, total: number) => void,
   ): Promise<void>;
+  /**
+   * Runs an aggregate's command on its stream: folds the stream into the aggregate's state, asks
+   * the command's handler, and appends what it decided with the version it read as
+   * expectedVersion, deciding again on the new state when another writer got there first
+   * (`maxAttempts`). Resolves with the appended events (none when the handler decided none);
+   * rejects with CommandRejectedError (code COMMAND_REJECTED, the handler's `reason`) when the
+   * handler refused. The events carry the command's name and id, and its correlation and
+   * causation ids, in their meta (`$command`, `$commandId`, `$correlationId`, `$causationId`).
+   *
+   * @example
+   * await store.execute(account, 'account-1', 'withdraw', { cents: 500 });
+   */
+  execute<S, H extends CommandHandlers<S, E>, N extends CommandName<H>>(
+    aggregate: Aggregate<S, E, H>,
+    stream: string,
+    command: N,
+    input: CommandInput<H, N>,
+    options?: ExecuteOptions,
+  ): Promise<StoredEvent<E>[]>;
+  execute(
+    aggregate: string,
+    stream: string,
+    command: string,
+    input?: unknown,
+    options?: ExecuteOptions,
+  ): Promise<StoredEvent<E>[]>;
   readonly sync: SyncApi;
   close(): Promise<void>;
 }
