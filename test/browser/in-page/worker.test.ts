@@ -7,6 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { requestStats } from '../../../src/client/protocol.ts';
 import {
   ChronicleError,
+  COMMAND_META,
+  CommandRejectedError,
   ConcurrencyError,
   type ConnectedStore,
   connectStore,
@@ -17,6 +19,7 @@ import {
   type StoredEvent,
   ValidationError,
 } from '../../../src/index.ts';
+import { account } from '../../store/fixtures/account.ts';
 import { count, todos } from '../fixtures/projections.ts';
 import { startTestWorker } from '../fixtures/workers.ts';
 
@@ -86,6 +89,32 @@ describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker',
     const seqs = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value[0]!.seq] : []));
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     expect(await store.state('count')).toBe(3 + 49);
+  });
+
+  it('runs an aggregate’s commands through the worker, refusals arriving as CommandRejectedError', async () => {
+    const { store } = await open();
+    await store.execute(account, 'acct-1', 'deposit', { cents: 100 });
+    // Ten withdrawals racing through the worker: the balance allows three.
+    const settled = await Promise.allSettled(
+      Array.from({ length: 10 }, () =>
+        store.execute(account, 'acct-1', 'withdraw', { cents: 30 }, { maxAttempts: 20 }),
+      ),
+    );
+    const refused = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    expect(refused).toHaveLength(7);
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(CommandRejectedError);
+      expect(error).toMatchObject({ code: 'COMMAND_REJECTED', reason: 'INSUFFICIENT_FUNDS' });
+    }
+    const events = await store.read({ stream: 'acct-1' });
+    expect(events.map((e) => e.version)).toEqual([1, 2, 3, 4]);
+    const [first] = events;
+    expect(
+      await store.read({ correlationId: String(first!.meta?.[COMMAND_META.correlationId]) }),
+    ).toEqual([first]);
+    expect(await rejection(store.execute('nope', 'acct-1', 'deposit', {}))).toBeInstanceOf(
+      NotFoundError,
+    );
   });
 
   it('appends, reads, folds state and answers named queries through the worker', async () => {
