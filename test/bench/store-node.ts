@@ -2,7 +2,7 @@
  * Store benchmarks in Node, on memory and on fake-indexeddb, each beside a raw baseline run in the
  * same process: (1) 10,000 appends, 100 per call; (2) 1,000 single appends; (3) replay of 100,000
  * events into a projection, with peak heap; (4) opening a store of 100,000 events with and
- * without a snapshot. Medians of RUNS runs.
+ * without a snapshot; (5) commands beside plain appends. Medians of RUNS runs.
  */
 // idb needs the IDB classes (IDBRequest, ...) as globals; in Node they come from fake-indexeddb.
 import 'fake-indexeddb/auto';
@@ -15,6 +15,7 @@ import {
   openStore,
 } from '../../src/index.ts';
 import type { StorageAdapter } from '../../src/storage/adapter.ts';
+import { type AccountEvents, account } from '../store/fixtures/account.ts';
 import { sampleEvent } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 
@@ -224,11 +225,72 @@ async function replayBenches(b: Backend): Promise<BenchResult[]> {
   ];
 }
 
+const COMMAND_STREAMS = 100;
+const COMMANDS = 1000;
+
+/**
+ * (5) Commands (issue 19): 1,000 awaited `execute` calls, round robin over 100 account streams
+ * of 10 events each, beside the same events appended with their expectedVersion (what a command
+ * costs beyond its append: reading the stream's version and events, and deciding).
+ */
+async function commandBench(b: Backend): Promise<BenchResult> {
+  const executes: number[] = [];
+  const appends: number[] = [];
+  const seed = async (store: Awaited<ReturnType<typeof openStore<AccountEvents>>>) => {
+    for (let s = 0; s < COMMAND_STREAMS; s++) {
+      await store.append(
+        `acct-${s}`,
+        Array.from({ length: 10 }, () => ({ type: 'Deposited' as const, data: { cents: 100 } })),
+      );
+    }
+  };
+  for (let run = 0; run < RUNS; run++) {
+    const viaCommands = await openStore<AccountEvents>({
+      name: 'commands',
+      storage: b.storage(),
+      aggregates: [account],
+    });
+    await seed(viaCommands);
+    executes.push(
+      await timed(async () => {
+        for (let i = 0; i < COMMANDS; i++) {
+          await viaCommands.execute(account, `acct-${i % COMMAND_STREAMS}`, 'withdraw', {
+            cents: 1,
+          });
+        }
+      }),
+    );
+    await viaCommands.close();
+    const viaAppends = await openStore<AccountEvents>({ name: 'appends', storage: b.storage() });
+    await seed(viaAppends);
+    appends.push(
+      await timed(async () => {
+        for (let i = 0; i < COMMANDS; i++) {
+          await viaAppends.append(
+            `acct-${i % COMMAND_STREAMS}`,
+            { type: 'Withdrawn', data: { cents: 1 } },
+            { expectedVersion: 10 + Math.floor(i / COMMAND_STREAMS) },
+          );
+        }
+      }),
+    );
+    await viaAppends.close();
+  }
+  return result(
+    `node/${b.label}/${COMMANDS} commands on ${COMMAND_STREAMS} aggregates, awaited`,
+    'commands/s',
+    (COMMANDS * 1000) / median(executes),
+    (COMMANDS * 1000) / median(appends),
+    'baseline: the same events appended with expectedVersion, no read or decision',
+  );
+}
+
 export async function runStoreNodeBenches(): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   for (const backend of [memoryBackend(), fakeIdbBackend()]) {
     out.push(await appendBench(backend, 10_000, 100));
     out.push(await appendBench(backend, 1_000, 1));
+    out.push(await commandBench(backend));
     out.push(...(await replayBenches(backend)));
   }
   return out;
