@@ -8,11 +8,11 @@
  *    read: they cost the events scanned (a stream or a time range bounds those).
  */
 import { COMMAND_META } from '../core/aggregate.ts';
-import { ValidationError } from '../core/errors.ts';
+import { NotFoundError, ValidationError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { encodeHlc } from '../core/hlc.ts';
 import type { CursorQuery, EventLog } from '../storage/adapter.ts';
-import type { ReadQuery, SubscribeQuery } from './types.ts';
+import type { ReadQuery, ReceiveQuery, StateAt, SubscribeQuery } from './types.ts';
 
 const PAGE = 500;
 const COUNTER_MAX = 36 ** 5 - 1;
@@ -153,4 +153,69 @@ export function matchesLive(record: LocalRecord, q: SubscribeQuery | undefined):
   }
   if (q.to !== undefined && e.time > (q.to instanceof Date ? q.to.getTime() : q.to)) return false;
   return true;
+}
+
+/** Events per page of a readSince. */
+const RECEIVE_PAGE = 500;
+
+function compileReceive(position: unknown, query: ReceiveQuery = {}) {
+  if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0) {
+    throw new ValidationError('position', 'must be a non-negative integer');
+  }
+  if (typeof query !== 'object' || query === null) {
+    throw new ValidationError('query', 'must be an object');
+  }
+  // The same checks as read(): stream, types, limit.
+  const compiled = compileQuery({
+    ...(query.stream === undefined ? {} : { stream: query.stream }),
+    ...(query.types === undefined ? {} : { types: query.types }),
+    ...(query.limit === undefined ? {} : { limit: query.limit }),
+  });
+  return { position, ...compiled };
+}
+
+/**
+ * readSince (store.ts invariant 5): the matching records above `position` in receive order,
+ * where to continue (every position up to it was examined), and the head when the read began.
+ */
+export async function readSinceWith(
+  log: EventLog,
+  position: number,
+  query?: ReceiveQuery,
+): Promise<{ records: LocalRecord[]; position: number; head: number }> {
+  const q = compileReceive(position, query);
+  const head = await log.headPos();
+  const records: LocalRecord[] = [];
+  let reached = Math.min(q.position, head);
+  if (q.limit === 0) return { records, position: reached, head };
+  for (;;) {
+    const page = await log.readByPos(reached, RECEIVE_PAGE);
+    for (const record of page) {
+      reached = record.pos;
+      const e = record.event;
+      if (q.stream !== undefined && e.stream !== q.stream) continue;
+      if (q.types !== undefined && !q.types.has(e.type)) continue;
+      records.push(record);
+      if (records.length >= q.limit) return { records, position: reached, head };
+    }
+    // A short page reached the head.
+    if (page.length < RECEIVE_PAGE) return { records, position: reached, head };
+  }
+}
+
+/** The last cursor a state at `at` folds (time travel: a time, or up to an event). */
+export async function stateBound(log: EventLog, at: StateAt): Promise<string> {
+  if (at instanceof Date || typeof at === 'number') {
+    const ms = at instanceof Date ? at.getTime() : at;
+    if (!Number.isFinite(ms)) throw new ValidationError('at', 'must be a valid time');
+    return cursorAtEndOf(Math.max(0, Math.floor(ms)));
+  }
+  if (typeof at === 'object' && at !== null && typeof at.eventId === 'string') {
+    const [record] = await log.getByIds([at.eventId]);
+    if (record === undefined) {
+      throw new NotFoundError(`no event has id "${at.eventId}"`, { eventId: at.eventId });
+    }
+    return record.event.cursor;
+  }
+  throw new ValidationError('at', 'must be a Date, a time in ms or { eventId }');
 }

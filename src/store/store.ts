@@ -42,7 +42,7 @@ import type { StoreInternals, SyncController } from './internal.ts';
 import { type AppendedPart, LocalAppends } from './local-appends.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
-import { compileQuery, cursorAtEndOf, matchesLive, readWith } from './read-query.ts';
+import { compileQuery, matchesLive, readSinceWith, readWith, stateBound } from './read-query.ts';
 import {
   type ProjectionRef,
   projectionName,
@@ -66,24 +66,6 @@ import type {
 } from './types.ts';
 import { ProjectionWatchers } from './watchers.ts';
 import { WriteGate } from './write-gate.ts';
-
-const RECEIVE_PAGE = 500;
-
-function compileReceive(position: unknown, query: ReceiveQuery = {}) {
-  if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0) {
-    throw new ValidationError('position', 'must be a non-negative integer');
-  }
-  if (typeof query !== 'object' || query === null) {
-    throw new ValidationError('query', 'must be an object');
-  }
-  // The same checks as read(): stream, types, limit.
-  const compiled = compileQuery({
-    ...(query.stream === undefined ? {} : { stream: query.stream }),
-    ...(query.types === undefined ? {} : { types: query.types }),
-    ...(query.limit === undefined ? {} : { limit: query.limit }),
-  });
-  return { position, ...compiled };
-}
 
 /** The application's view of a stored event: its data is the store's event type E. */
 function asPublic<E>(event: StoredEventRecord): StoredEvent<E> {
@@ -350,25 +332,8 @@ class Store<E> implements EventStore<E> {
 
   readSince(position: number, query?: ReceiveQuery<E>): Promise<ReceivedEvents<E>> {
     return this.guard(async () => {
-      const q = compileReceive(position, query);
-      const head = await this.log.headPos();
-      const out: LocalRecord[] = [];
-      let reached = Math.min(q.position, head);
-      if (q.limit === 0) return { events: [], position: reached, head };
-      for (;;) {
-        const page = await this.log.readByPos(reached, RECEIVE_PAGE);
-        for (const record of page) {
-          reached = record.pos;
-          const e = record.event;
-          if (q.stream !== undefined && e.stream !== q.stream) continue;
-          if (q.types !== undefined && !q.types.has(e.type)) continue;
-          out.push(record);
-          if (out.length >= q.limit) return { events: this.present(out), position: reached, head };
-        }
-        // A short page reached the head (invariant 5).
-        if (page.length < RECEIVE_PAGE) break;
-      }
-      return { events: this.present(out), position: reached, head };
+      const read = await readSinceWith(this.log, position, query);
+      return { events: this.present(read.records), position: read.position, head: read.head };
     });
   }
 
@@ -391,24 +356,8 @@ class Store<E> implements EventStore<E> {
     return this.guard(async () => {
       const runtime = this.runtime(projection);
       if (options.at === undefined) return runtime.current();
-      return runtime.at(await this.boundOf(options.at));
+      return runtime.at(await stateBound(this.log, options.at));
     });
-  }
-
-  private async boundOf(at: StateAt): Promise<string> {
-    if (at instanceof Date || typeof at === 'number') {
-      const ms = at instanceof Date ? at.getTime() : at;
-      if (!Number.isFinite(ms)) throw new ValidationError('at', 'must be a valid time');
-      return cursorAtEndOf(Math.max(0, Math.floor(ms)));
-    }
-    if (typeof at === 'object' && at !== null && typeof at.eventId === 'string') {
-      const [record] = await this.log.getByIds([at.eventId]);
-      if (record === undefined) {
-        throw new NotFoundError(`no event has id "${at.eventId}"`, { eventId: at.eventId });
-      }
-      return record.event.cursor;
-    }
-    throw new ValidationError('at', 'must be a Date, a time in ms or { eventId }');
   }
 
   query<S, Q extends ProjectionQueries<S>, N extends QueryName<Q>>(
