@@ -8,11 +8,11 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import type { LocalRecord } from '../../src/core/events.ts';
 import { ReplicaId } from '../../src/core/ids.ts';
-import { packSegment, slotRunsOf, slotsOf } from '../../src/core/segments.ts';
+import { slotRunsOf } from '../../src/core/segments.ts';
 import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
 import { storedEvent } from '../fixtures/events.ts';
+import { makeV4, v4Segments } from './fixtures/v4-database.ts';
 
 const LOCAL = ReplicaId.parse('local00000000001');
 const REMOTE = ReplicaId.parse('remote0000000001');
@@ -119,63 +119,15 @@ describe('IndexedDB adapter: the slot index of runs (schema 5)', () => {
   });
 });
 
-/** A version-4 database: one segment per record list, each with one `slots` entry per event. */
-async function makeV4(factory: IDBFactory, segments: LocalRecord[][]): Promise<void> {
-  const open = factory.open('v4', 4);
-  open.onupgradeneeded = () => {
-    const db = open.result;
-    const store = db.createObjectStore('segments', { keyPath: ['first', 'last', 'n'] });
-    store.createIndex('id', 'customIds', { unique: true, multiEntry: true });
-    store.createIndex('pos', 'pos', { unique: true });
-    store.createIndex('stream', 'streamKeys', { multiEntry: true });
-    store.createIndex('slot', 'slots', { unique: true, multiEntry: true });
-    store.createIndex('version', 'streamMax', { multiEntry: true });
-    db.createObjectStore('meta');
-    db.createObjectStore('streams', { keyPath: 'stream' });
-    db.createObjectStore('snapshots', { keyPath: ['projection', 'version', 'cursor'] });
-  };
-  const db = await request(open);
-  const tx = db.transaction(['segments', 'meta'], 'readwrite');
-  for (const records of segments) {
-    const { slotRuns: _runs, ...segment } = packSegment(records);
-    tx.objectStore('segments').add({ ...segment, slots: slotsOf(segment) });
-  }
-  const all = segments.flat();
-  const meta = tx.objectStore('meta');
-  meta.put(LOCAL, 'sys:replicaId');
-  meta.put('epoch00000000001', 'sys:epoch');
-  const last = all.at(-1)!;
-  meta.put(
-    {
-      seq: 0,
-      pos: last.pos,
-      clock: { wall: last.event.time, counter: 0 },
-      maxCursor: last.event.cursor,
-    },
-    'sys:counters',
-  );
-  await new Promise((resolve, reject) => {
-    tx.oncomplete = resolve;
-    tx.onerror = () => reject(tx.error);
-  });
-  db.close();
-}
-
 describe('IndexedDB adapter: upgrading a version-4 database', () => {
   it('turns one slot entry per event into runs, and finds every slot and id after', async () => {
     const factory = new IDBFactory();
     // Segment 1: REMOTE 1..5. Segment 2: OTHER 1, REMOTE 6, OTHER 2, REMOTE 7 (interleaved).
-    const first = remote(1, 5).map((event, i) => ({ event, pos: i + 1 }));
-    const mixed = [
-      storedEvent({ replica: OTHER, seq: 1, wall: 7_000, stream: 'o' }),
-      storedEvent({ replica: REMOTE, seq: 6, wall: 7_001, stream: 'r', version: 6 }),
-      storedEvent({ replica: OTHER, seq: 2, wall: 7_002, stream: 'o', version: 2 }),
-      storedEvent({ replica: REMOTE, seq: 7, wall: 7_003, stream: 'r', version: 7 }),
-    ].map((event, i) => ({ event, pos: 6 + i }));
-    await makeV4(factory, [first, mixed]);
+    const segments = v4Segments(storedEvent, REMOTE, OTHER);
+    await makeV4(factory, 'v4', LOCAL, segments);
     const log = await indexedDbStorage('v4', { indexedDB: factory }).open();
     try {
-      const records = [...first, ...mixed];
+      const records = segments.flat();
       expect(await log.readByPos(0, 100)).toEqual(records);
       // REMOTE 1..5 | OTHER 1..2, REMOTE 6..7: three runs for nine events.
       expect(await slotIndex(factory, 'v4')).toHaveLength(3);

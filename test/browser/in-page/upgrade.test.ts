@@ -1,0 +1,48 @@
+/**
+ * The upgrade of a version-4 database to schema 5 (idb-schema.ts invariant 7) in real Chromium
+ * and Firefox: one `slots` entry per event becomes one `slot` entry per run of seqs, in place,
+ * and every event is still found by position, id and slot.
+ */
+import { describe, expect, it } from 'vitest';
+import { ReplicaId } from '../../../src/core/ids.ts';
+import { indexedDbStorage } from '../../../src/storage/indexeddb.ts';
+import { storedEvent } from '../../fixtures/events.ts';
+import { makeV4, v4Segments } from '../../storage/fixtures/v4-database.ts';
+
+const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+const LOCAL = ReplicaId.parse('local00000000001');
+
+function request<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+describe('IndexedDB: upgrading a version-4 database in the browser', () => {
+  it('turns per-event slots into runs in place, and finds every event after', async () => {
+    const name = `upgrade-v4-${run}`;
+    const segments = v4Segments(storedEvent, 'remote0000000001', 'other00000000042');
+    await makeV4(indexedDB, name, LOCAL, segments);
+    const log = await indexedDbStorage(name).open();
+    try {
+      const records = segments.flat();
+      expect(await log.readByPos(0, 100)).toEqual(records);
+      expect(await log.getByIds(records.map((r) => r.event.id))).toEqual(records);
+      const again = await log.ingest({
+        events: records.map((r) => r.event),
+        now: 50_000,
+        maxClockDriftMs: 1e9,
+      });
+      expect(again.written).toEqual([]);
+    } finally {
+      await log.close();
+    }
+    const db = await request(indexedDB.open(name));
+    const index = db.transaction('segments').objectStore('segments').index('slot');
+    expect(index.keyPath).toBe('slotRuns');
+    expect(await request(index.getAllKeys())).toHaveLength(3);
+    db.close();
+    indexedDB.deleteDatabase(name);
+  });
+});
