@@ -1,6 +1,8 @@
 /**
- * The activity panel: the audit trail. Every event, newest first, with its type, stream, time,
- * the device (replica) that made it, whether it reached the server, and its part in a conflict.
+ * The activity panel: the audit trail. Every event, newest first, as it was when it happened
+ * (history-text.ts: what it did in words, the card and the device as they were named then; a
+ * burst of note edits as one entry), its time, whether it reached the server, and its part in a
+ * conflict.
  *
  * "Reached the server": the server holds a prefix of this replica's events by their dense `seq`
  * (main.ts computes how far: `ackedUpTo`). An event from another replica came to us through
@@ -9,6 +11,7 @@
 import type { StoredEvent } from '../../src/index.ts';
 import { type BoardState, cardOfStream } from './board.ts';
 import { clock, h } from './dom.ts';
+import { describeHistory } from './history-text.ts';
 
 export type ConflictRole = 'applied-last' | 'overridden';
 
@@ -80,40 +83,42 @@ export class ActivityView {
 
     const card = this.cardFilter.value;
     const type = this.typeFilter.value;
-    const matching = input.events.filter(
-      (e) => (card === '' || cardOfStream(e.stream) === card) && (type === '' || e.type === type),
-    );
+    // Each entry as it was (history-text.ts): its words, its card and device named as then.
+    const matching = describeHistory(input.events).filter((entry) => {
+      const first = entry.events[0] as StoredEvent<unknown>;
+      return (
+        (card === '' || cardOfStream(first.stream) === card) && (type === '' || first.type === type)
+      );
+    });
     const ackedUpTo = input.ackedUpTo;
     const rows = matching
       .slice(-SHOWN)
       .reverse()
-      .map((event) => {
+      .map((entry) => {
+        const event = entry.events[0] as StoredEvent<unknown>;
         const own = event.replica === input.replicaId;
-        const onServer = !own || event.seq <= ackedUpTo;
+        const onServer =
+          !own || entry.events.every((e) => e.replica !== input.replicaId || e.seq <= ackedUpTo);
         const role = input.conflictRoles.get(event.id);
-        const cardId = cardOfStream(event.stream);
-        const subject = cardId === undefined ? event.stream : (titles.get(cardId) ?? event.stream);
-        const asOf = event.id === input.asOf;
+        const asOf = entry.events.some((e) => e.id === input.asOf);
+        const device = entry.device ?? input.deviceName(event.replica);
         return h(
           'li',
           {
             class: `event${role ? ` ${role}` : ''}${asOf ? ' as-of' : ''}`,
             'data-event': event.id,
+            'data-events': String(entry.events.length),
             'data-type': event.type,
             'data-synced': onServer ? 'yes' : 'no',
           },
-          h('span', { class: 'type' }, event.type),
-          h('span', { class: 'stream', title: event.stream }, subject),
+          h('span', { class: 'subject', title: event.stream }, entry.subject),
           h('time', { datetime: new Date(event.time).toISOString() }, clock(event.time)),
-          h(
-            'span',
-            { class: 'device' },
-            `${input.deviceName(event.replica)}${own ? ' (this device)' : ''}`,
-          ),
+          h('span', { class: 'summary' }, entry.summary),
+          h('span', { class: 'device' }, `${device}${own ? ' (this device)' : ''}`),
           h(
             'span',
             { class: onServer ? 'synced yes' : 'synced no' },
-            onServer ? '✓ on server' : '⏳ only on this device',
+            onServer ? '✓ on server' : '… only on this device',
           ),
           role &&
             h(
@@ -127,12 +132,15 @@ export class ActivityView {
         );
       });
     this.list.replaceChildren(...rows);
+    const count = matching.length;
     this.summary.textContent =
-      matching.length > SHOWN
-        ? `${matching.length} events, the newest ${SHOWN} shown`
-        : `${matching.length} event${matching.length === 1 ? '' : 's'}`;
+      count > SHOWN
+        ? `${count} entries, the newest ${SHOWN} shown`
+        : plural(count, 'entry', 'entries');
   }
 }
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 /** Every card ever seen in the log, by its current title (or last title before deletion). */
 function cardTitles(events: StoredEvent<unknown>[], state: BoardState): Map<string, string> {

@@ -1,0 +1,139 @@
+/**
+ * The audit trail in words (issue 15): each event of the log described as it was when it
+ * happened — its own payload against the board just before it ("renamed "Plan" → "Plan the
+ * sprint"", "moved To do → Doing"), the card's title and the device's name at that moment — and
+ * a burst of Yjs note edits as one entry.
+ *
+ * Invariants:
+ * 1. An entry's words come from the board folded up to the event (board.ts applyEvent, the
+ *    projection's own fold), never from the present: a later rename does not rewrite the past.
+ * 2. Yjs updates of one notes stream by one device, each within BURST_MS of the previous one and
+ *    with no other event of that stream between, are one entry listing every event it stands
+ *    for; every event of the log is in exactly one entry, in the total order.
+ * 3. Pure: the same log gives the same entries.
+ */
+import type { StoredEvent } from '../../src/index.ts';
+import { applyEvent, type BoardState, cardOfStream, initialBoard } from './board.ts';
+
+/** Edits of one note closer than this are one burst. */
+export const BURST_MS = 60_000;
+
+export interface HistoryEntry {
+  /** The events it stands for, oldest first (one, or a burst of note edits). */
+  events: StoredEvent<unknown>[];
+  /** What happened, in words ("renamed "Plan" → "Plan the sprint""). */
+  summary: string;
+  /** The card or column it concerns, as it was named then; the stream otherwise. */
+  subject: string;
+  /** The device's name then (its latest DeviceNamed before the event), if it had one. */
+  device: string | undefined;
+}
+
+const quoted = (text: string) => `“${text}”`;
+
+function columnTitle(state: BoardState, column: unknown): string {
+  return typeof column === 'string' ? (state.columns[column]?.title ?? column) : '?';
+}
+
+function textOf(data: unknown, key: string): string | undefined {
+  const value = (data as Record<string, unknown> | null)?.[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** One event in words, against the board just before it (invariant 1). */
+function describe(before: BoardState, event: StoredEvent<unknown>): string {
+  const card = cardOfStream(event.stream);
+  const held = card === undefined ? undefined : before.cards[card];
+  const data = event.data;
+  switch (event.type) {
+    case 'CardAdded':
+      return `added ${quoted(textOf(data, 'title') ?? '?')} to ${columnTitle(before, textOf(data, 'column'))}`;
+    case 'CardRenamed':
+      return held === undefined
+        ? `renamed to ${quoted(textOf(data, 'title') ?? '?')}`
+        : `renamed ${quoted(held.title)} → ${quoted(textOf(data, 'title') ?? '?')}`;
+    case 'CardMoved': {
+      const to = columnTitle(before, textOf(data, 'column'));
+      if (held === undefined) return `moved to ${to} (the card was gone)`;
+      const from = columnTitle(before, held.column);
+      return from === to ? `moved within ${to}` : `moved ${from} → ${to}`;
+    }
+    case 'CardDeleted':
+      return held === undefined ? 'deleted (already gone)' : `deleted ${quoted(held.title)}`;
+    case 'ColumnAdded':
+      return `added the column ${quoted(textOf(data, 'title') ?? '?')}`;
+    case 'ColumnRenamed':
+      return `renamed the column ${quoted(columnTitle(before, textOf(data, 'column')))} → ${quoted(textOf(data, 'title') ?? '?')}`;
+    case 'ColumnDeleted':
+      return `deleted the column ${quoted(columnTitle(before, textOf(data, 'column')))}`;
+    case 'DeviceNamed': {
+      const replica = event.stream.startsWith('device:') ? event.stream.slice(7) : '';
+      const was = before.devices[replica];
+      const name = quoted(textOf(data, 'name') ?? '?');
+      return was === undefined
+        ? `named a device ${name}`
+        : `renamed a device ${quoted(was)} → ${name}`;
+    }
+    case 'yjs.update':
+      return 'edited the notes';
+    case 'yjs.snapshot':
+      return 'compacted the notes';
+    default:
+      return event.type;
+  }
+}
+
+/** What an event concerns, named as it was just before it (or just after, for a creation). */
+function subjectOf(before: BoardState, after: BoardState, event: StoredEvent<unknown>): string {
+  const card = cardOfStream(event.stream);
+  if (card !== undefined) {
+    return (
+      before.cards[card]?.title ?? after.cards[card]?.title ?? textOf(event.data, 'title') ?? card
+    );
+  }
+  if (event.stream.startsWith('device:')) {
+    const replica = event.stream.slice(7);
+    return after.devices[replica] ?? replica;
+  }
+  return event.stream;
+}
+
+const isNoteEdit = (event: StoredEvent<unknown>) =>
+  event.type === 'yjs.update' && event.stream.endsWith('/notes');
+
+/** The log as entries, oldest first (invariants 1–3). */
+export function describeHistory(events: readonly StoredEvent<unknown>[]): HistoryEntry[] {
+  const entries: HistoryEntry[] = [];
+  /** The open burst of each notes stream (invariant 2). */
+  const bursts = new Map<string, HistoryEntry>();
+  let state = initialBoard();
+  for (const event of events) {
+    const before = state;
+    state = applyEvent(state, event);
+    const device = before.devices[event.replica];
+    const open = bursts.get(event.stream);
+    if (isNoteEdit(event)) {
+      const last = open?.events.at(-1);
+      if (
+        open !== undefined &&
+        last !== undefined &&
+        last.replica === event.replica &&
+        event.time - last.time <= BURST_MS
+      ) {
+        open.events.push(event);
+        open.summary = `edited the notes (${open.events.length} edits)`;
+        continue;
+      }
+    }
+    const entry: HistoryEntry = {
+      events: [event],
+      summary: describe(before, event),
+      subject: subjectOf(before, state, event),
+      device,
+    };
+    entries.push(entry);
+    if (isNoteEdit(event)) bursts.set(event.stream, entry);
+    else bursts.delete(event.stream);
+  }
+  return entries;
+}

@@ -1,0 +1,79 @@
+/** demo/src/history-text.ts invariants 1–3: the audit trail in words, as it was then. */
+import { describe, expect, it } from 'vitest';
+import { BURST_MS, describeHistory } from '../../demo/src/history-text.ts';
+import type { StoredEvent } from '../../src/index.ts';
+
+let seq = 0;
+function event(
+  type: string,
+  stream: string,
+  data: unknown,
+  replica = 'aaaa',
+  time = 1_000 + seq * 1_000,
+): StoredEvent<unknown> {
+  seq += 1;
+  return {
+    id: `${replica}.${seq}`,
+    type,
+    stream,
+    data,
+    version: 1,
+    replica,
+    seq,
+    hlc: '',
+    time,
+    cursor: String(seq).padStart(6, '0'),
+  } as StoredEvent<unknown>;
+}
+
+describe('describeHistory', () => {
+  it('tells each event against the board just before it, never the present', () => {
+    seq = 0;
+    const log = [
+      event('DeviceNamed', 'device:aaaa', { name: 'Otter' }),
+      event('CardAdded', 'card:c1', { title: 'Plan', column: 'todo', position: 1 }),
+      event('CardRenamed', 'card:c1', { title: 'Plan the sprint' }),
+      event('CardMoved', 'card:c1', { column: 'doing', position: 1 }),
+      event('DeviceNamed', 'device:aaaa', { name: 'Heron' }),
+      event('CardRenamed', 'card:c1', { title: 'Sprint planned' }),
+      event('CardDeleted', 'card:c1', {}),
+    ];
+    const entries = describeHistory(log);
+    expect(entries.map((e) => [e.subject, e.summary, e.device])).toEqual([
+      ['Otter', 'named a device “Otter”', undefined],
+      ['Plan', 'added “Plan” to To do', 'Otter'],
+      ['Plan', 'renamed “Plan” → “Plan the sprint”', 'Otter'],
+      ['Plan the sprint', 'moved To do → Doing', 'Otter'],
+      ['Heron', 'renamed a device “Otter” → “Heron”', 'Otter'],
+      ['Plan the sprint', 'renamed “Plan the sprint” → “Sprint planned”', 'Heron'],
+      ['Sprint planned', 'deleted “Sprint planned”', 'Heron'],
+    ]);
+    // A prefix of the log is described the same: later events rewrite nothing (invariant 1).
+    expect(describeHistory(log.slice(0, 4))).toEqual(entries.slice(0, 4));
+  });
+
+  it('makes one entry of a burst of note edits by one device, and none across devices or gaps', () => {
+    seq = 0;
+    const notes = 'card:c1/notes';
+    const log = [
+      event('CardAdded', 'card:c1', { title: 'Plan', column: 'todo', position: 1 }),
+      event('yjs.update', notes, {}, 'aaaa', 10_000),
+      event('yjs.update', notes, {}, 'aaaa', 11_000),
+      event('CardRenamed', 'card:c2', { title: 'other card' }),
+      event('yjs.update', notes, {}, 'aaaa', 12_000),
+      event('yjs.update', notes, {}, 'bbbb', 13_000),
+      event('yjs.update', notes, {}, 'bbbb', 13_000 + BURST_MS + 1),
+    ];
+    const entries = describeHistory(log);
+    expect(entries.map((e) => [e.events.length, e.summary])).toEqual([
+      [1, 'added “Plan” to To do'],
+      [3, 'edited the notes (3 edits)'],
+      [1, 'renamed to “other card”'],
+      [1, 'edited the notes'],
+      [1, 'edited the notes'],
+    ]);
+    // Every event is in exactly one entry (invariant 2).
+    expect(entries.flatMap((e) => e.events)).toHaveLength(log.length);
+    expect(entries[1]?.subject).toBe('Plan');
+  });
+});
