@@ -192,6 +192,12 @@ describe('the offline PWA demo', () => {
     const secondAdd = events.filter((e) => e.type === 'CardAdded')[1];
     const position = events.findIndex((e) => e.id === secondAdd?.id) + 1;
     const slider = a.getByLabel('Board as of event');
+    // One step per entry of the audit trail: the notes typed earlier are bursts, not steps.
+    expect(await slider.getAttribute('max')).toBe(String(events.length));
+    const total = Number(
+      /\((\d+) events\)/.exec((await a.locator('#history-label').textContent()) ?? '')?.[1],
+    );
+    expect(total).toBeGreaterThan(events.length);
     await slider.fill(String(position));
     await waitUntil(
       async () =>
