@@ -6,6 +6,7 @@
  * - `/`            the built demo (dist/demo), an SPA: unknown paths get index.html;
  * - `/token`       DEMO ONLY: hands any caller a sync token for the demo's space. A real app
  *                  mints tokens in its own backend after logging the user in;
+ * - `/healthz`     the sync server's health (its /healthz), 503 when it does not answer;
  * - `/sync`        a WebSocket, piped byte for byte to the sync server (which listens on a
  *                  loopback port of its own), so the page needs no second origin and no CORS.
  *
@@ -19,7 +20,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -76,6 +83,37 @@ export function handleToken(backend: SyncBackend, req: IncomingMessage, res: Ser
   if ((req.url ?? '').split('?')[0] !== '/token') return false;
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
   res.end(JSON.stringify({ token: backend.mintToken(), space: DEMO_SPACE }));
+  return true;
+}
+
+/**
+ * Answers GET /healthz with the sync server's own health (its status and JSON), so that a load
+ * balancer or a person checking the demo's one origin sees whether sync works; a sync server
+ * that does not answer is a 503. False for other requests.
+ */
+export function handleHealth(backend: SyncBackend, req: IncomingMessage, res: ServerResponse) {
+  if ((req.url ?? '').split('?')[0] !== '/healthz') return false;
+  const upstream = request(
+    { host: '127.0.0.1', port: backend.server.port, path: '/healthz', timeout: 5_000 },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, {
+        'Content-Type': answer.headers['content-type'] ?? 'application/json',
+        'Cache-Control': 'no-store',
+      });
+      answer.pipe(res);
+    },
+  );
+  const unavailable = () => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(503, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+    res.end(JSON.stringify({ status: 'unavailable', reason: 'the sync server did not answer' }));
+  };
+  upstream.on('timeout', () => upstream.destroy(new Error('timeout')));
+  upstream.on('error', unavailable);
+  upstream.end();
   return true;
 }
 
@@ -177,6 +215,7 @@ export async function startDemo(options: {
   });
   const http: Server = createServer((req, res) => {
     if (handleToken(backend, req, res)) return;
+    if (handleHealth(backend, req, res)) return;
     serveStatic(options.distDir, req, res);
   });
   http.on('upgrade', (req, socket, head) => proxyUpgrade(backend, req, socket, head));

@@ -32,6 +32,7 @@ import {
   stepPosition,
 } from './board.ts';
 import { type BoardActions, type ConflictNote, type Direction, renderBoard } from './board-view.ts';
+import { freshDeviceName } from './device-name.ts';
 import { byId } from './dom.ts';
 import { HistoryView } from './history-view.ts';
 import { bindNotes, type NotesEditor } from './notes.ts';
@@ -149,10 +150,7 @@ class App {
     }
     if (this.named) return;
     this.named = true;
-    const animals = ['Otter', 'Heron', 'Lynx', 'Marten', 'Puffin', 'Ibex', 'Wren', 'Newt'];
-    const animal = animals[Math.floor(Math.random() * animals.length)] ?? 'Otter';
-    const fresh = `${animal} ${this.store.replicaId.slice(0, 4)}`;
-    this.append(deviceStream(this.store.replicaId), 'DeviceNamed', { name: fresh });
+    this.append(deviceStream(this.store.replicaId), 'DeviceNamed', { name: freshDeviceName() });
   }
 
   private deviceName = (replica: string): string =>

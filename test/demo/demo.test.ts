@@ -51,6 +51,10 @@ describe('the offline PWA demo', () => {
       return (await fetch(link?.href ?? '')).json();
     });
     expect(manifest).toMatchObject({ name: 'Chronicle board', theme_color: '#2f5d8a' });
+    // The demo's origin answers /healthz with the sync server's health, not the app's page.
+    const health = await fetch(new URL('healthz', demo.url));
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok' });
     await addCard(a, 'todo', 'Write the README');
     await addCard(a, 'todo', 'Ship the demo');
     await waitSynced(a, 'A');

@@ -1,5 +1,6 @@
 /** demo/src/history-text.ts invariants 1–3: the audit trail in words, as it was then. */
 import { describe, expect, it } from 'vitest';
+import { freshDeviceName } from '../../demo/src/device-name.ts';
 import { BURST_MS, describeHistory } from '../../demo/src/history-text.ts';
 import type { StoredEvent } from '../../src/index.ts';
 
@@ -75,5 +76,15 @@ describe('describeHistory', () => {
     // Every event is in exactly one entry (invariant 2).
     expect(entries.flatMap((e) => e.events)).toHaveLength(log.length);
     expect(entries[1]?.subject).toBe('Plan');
+  });
+});
+
+describe('freshDeviceName', () => {
+  it('draws an adjective and an animal, so that four devices rarely share a name', () => {
+    const names = new Set(Array.from({ length: 200 }, () => freshDeviceName()));
+    // 576 names: 200 draws give about 169 distinct ones; 120 is seven standard deviations below.
+    expect(names.size).toBeGreaterThan(120);
+    for (const name of names) expect(name).toMatch(/^[A-Z][a-z]+ [A-Z][a-z]+$/);
+    expect(freshDeviceName((n) => n - 1)).toBe('Witty Wren');
   });
 });
