@@ -37,6 +37,9 @@
  *    invariant 8), the acknowledged marks are dropped and every connection is started again, so
  *    hellos, batches and `pending` speak of the new id. Own events of the old id that no peer
  *    acknowledged are still sent, but `pending` no longer counts them.
+ * 11. lastSyncedAt survives a restart: the time a peer last had everything is kept in meta
+ *    `sync.lastSyncedAt` (written again once SYNCED_AT_SAVE_MS stale, so not at every ack), and
+ *    the status reports the later of it and what this run's links saw.
  */
 
 import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
@@ -64,8 +67,11 @@ import {
   type AckedMark,
   parseAcked,
   parseRefused,
+  parseSyncedAt,
   REFUSED_KEPT,
   REFUSED_META_KEY,
+  SYNCED_AT_META_KEY,
+  SYNCED_AT_SAVE_MS,
 } from './sync-meta.ts';
 import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.ts';
 
@@ -150,6 +156,15 @@ export function createSyncController(
   /** Events not sent to a peer (invariant 7), oldest first. */
   let refused: RefusedEvent[] = [];
   let lastEmitted = '';
+  /** Invariant 11: the latest time a link was idle, and what meta holds of it. */
+  let syncedAt = { saved: 0, latest: 0 };
+  const noteSynced = (time: number) => {
+    if (time <= syncedAt.latest) return;
+    syncedAt = { ...syncedAt, latest: time };
+    if (time - syncedAt.saved < SYNCED_AT_SAVE_MS) return;
+    syncedAt = { saved: time, latest: time };
+    void internals.log.setMeta(SYNCED_AT_META_KEY, time).catch(() => {});
+  };
   const clock = clockKeeper(internals, { thresholdMs: threshold });
   /** Follows a server's clock (invariants 4, 8); a failed re-stamp is reported, not fatal. */
   const followServer = (serverTime: number | undefined, link: Link, force = false) =>
@@ -164,6 +179,9 @@ export function createSyncController(
   const ready = (async () => {
     acked = parseAcked(await internals.log.getMeta(ACKED_META_KEY));
     refused = parseRefused(await internals.log.getMeta(REFUSED_META_KEY));
+    const stored = parseSyncedAt(await internals.log.getMeta(SYNCED_AT_META_KEY));
+    if (stored !== undefined)
+      syncedAt = { saved: stored, latest: Math.max(stored, syncedAt.latest) };
     const read = ++ownSeqReads;
     const seq = await log.ownSeq();
     if (read === ownSeqReads) ownSeq = seq;
@@ -211,8 +229,8 @@ export function createSyncController(
     const pending =
       all.length === 0 ? Math.max(0, ownSeq - bestAcked()) : Math.min(...all.map(pendingOf));
     const status: SyncStatus = { state, pending };
-    const synced = all.map((l) => l.lastSyncedAt ?? 0).filter((t) => t > 0);
-    if (synced.length > 0) status.lastSyncedAt = Math.max(...synced);
+    const synced = Math.max(syncedAt.latest, ...all.map((l) => l.lastSyncedAt ?? 0));
+    if (synced > 0) status.lastSyncedAt = synced;
     const errored = all.find((l) => l.lastError !== undefined);
     if (errored?.lastError !== undefined) status.lastError = errored.lastError;
     if (refused.length > 0) status.refused = refused;
@@ -308,7 +326,10 @@ export function createSyncController(
       if (stats.closed) return emit();
       const idle = stats.caughtUp && (stats.peerCaughtUp || !stats.peerPulled);
       link.state = idle ? 'idle' : 'syncing';
-      if (idle) link.lastSyncedAt = internals.now();
+      if (idle) {
+        link.lastSyncedAt = internals.now();
+        noteSynced(link.lastSyncedAt);
+      }
       emit();
     };
 

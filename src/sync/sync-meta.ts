@@ -3,12 +3,17 @@
  * value of the wrong shape reads as nothing kept, never as a position or an event.
  * - `sync.acked`: per peer, "it holds my log up to pos, where my highest seq is seq" (pending).
  * - `sync.refused`: the last REFUSED_KEPT events not sent to a peer (SyncStatus.refused).
+ * - `sync.lastSyncedAt`: when a peer last had everything (SyncStatus.lastSyncedAt), so that a
+ *   reload does not say "never synced".
  */
 import type { JsonValue } from '../core/events.ts';
 import type { RefusedEvent } from '../core/sync-types.ts';
 
 export const ACKED_META_KEY = 'sync.acked';
 export const REFUSED_META_KEY = 'sync.refused';
+export const SYNCED_AT_META_KEY = 'sync.lastSyncedAt';
+/** The stored lastSyncedAt is written again once it is this much older than the real one. */
+export const SYNCED_AT_SAVE_MS = 10_000;
 /** Refused events listed in the status at most (the most recent). */
 export const REFUSED_KEPT = 100;
 
@@ -39,4 +44,8 @@ export function parseAcked(value: JsonValue | undefined): Record<string, AckedMa
     if (typeof pos === 'number' && typeof seq === 'number') out[peer] = { pos, seq };
   }
   return out;
+}
+
+export function parseSyncedAt(value: JsonValue | undefined): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
 }
