@@ -2,18 +2,33 @@
 import { clock } from './dom.ts';
 import type { SyncView } from './sync.ts';
 
+/** What a sync error means for the person looking at the board (never a bare code). */
+const ERROR_WORDS: Record<string, string> = {
+  TRANSPORT: 'the sync server cannot be reached; retrying',
+  UNAUTHORIZED: 'the sync server refused the sign-in; getting a new one',
+  FORBIDDEN: 'this device may not sync this board',
+  LIMIT_EXCEEDED: 'the sync server is busy or an event is too large; retrying',
+  CLOCK_SKEW: "this device's clock is off; fix the date and time",
+  PROTOCOL_VERSION: 'the sync server runs another version; reload the page',
+};
+
 /** `pending`: this replica's events the server has not acknowledged (see main.ts, ackedUpTo). */
 export function renderStatus(element: HTMLElement, view: SyncView, pending: number): void {
   const status = { ...view.status, pending };
   const state = view.forcedOffline ? 'paused' : view.browserOffline ? 'offline' : status.state;
+  // The network is up but the connection keeps failing: the server is down, not the network.
+  const serverDown =
+    !view.browserOffline &&
+    (state === 'offline' || state === 'connecting') &&
+    status.lastError?.code === 'TRANSPORT';
   const words: Record<typeof state, string> = {
     paused: 'Offline (by choice)',
-    offline: view.browserOffline ? 'Offline (no network)' : 'Offline',
+    offline: view.browserOffline ? 'Offline (no network)' : 'Not connected',
     connecting: 'Connecting…',
     syncing: 'Syncing…',
     idle: 'Online, up to date',
   };
-  const parts = [words[state]];
+  const parts = [serverDown ? 'Sync server unreachable' : words[state]];
   parts.push(
     status.pending === 0
       ? 'nothing waiting to be sent'
@@ -24,8 +39,12 @@ export function renderStatus(element: HTMLElement, view: SyncView, pending: numb
       ? 'not synced yet'
       : `last synced ${clock(status.lastSyncedAt)}`,
   );
-  if (status.lastError !== undefined && state !== 'idle') parts.push(`(${status.lastError.code})`);
+  const error = status.lastError;
+  if (error !== undefined && state !== 'idle' && state !== 'paused' && !serverDown) {
+    parts.push(ERROR_WORDS[error.code] ?? error.message);
+  }
   element.textContent = parts.join(' · ');
+  element.title = error === undefined ? '' : `${error.code}: ${error.message}`;
   element.dataset.state = state;
   element.dataset.pending = String(status.pending);
 }

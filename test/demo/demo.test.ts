@@ -259,4 +259,20 @@ describe('the offline PWA demo', () => {
       await waitUntil(async () => (await boardText(page)).Done?.length === 0, 'the card gone');
     }
   });
+
+  it('says the sync server is unreachable (not offline) when only it is down, and remembers the last sync across a reload', {
+    timeout: STEP,
+  }, async () => {
+    const statusText = () => a.locator('#sync-status').textContent();
+    await demo.backend.server.close();
+    await waitUntil(
+      async () => (await statusText())?.startsWith('Sync server unreachable'),
+      'A: the server unreachable',
+    );
+    expect(await statusText()).not.toMatch(/\(TRANSPORT\)|Offline/);
+    await a.reload();
+    await waitUntil(async () => /last synced \d/.test((await statusText()) ?? ''), 'the last sync');
+    expect(await statusText()).not.toContain('not synced yet');
+    await snap(a, '11-server-down');
+  });
 });
