@@ -44,7 +44,11 @@ export function renderStatus(element: HTMLElement, view: SyncView, pending: numb
     parts.push(ERROR_WORDS[error.code] ?? error.message);
   }
   element.textContent = parts.join(' · ');
-  element.title = error === undefined ? '' : `${error.code}: ${error.message}`;
+  // The pill may cut its text to fit the header: the tooltip has all of it, and the error's code.
+  element.title =
+    error === undefined
+      ? element.textContent
+      : `${element.textContent} (${error.code}: ${error.message})`;
   element.dataset.state = state;
   element.dataset.pending = String(status.pending);
 }
