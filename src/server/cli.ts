@@ -6,6 +6,11 @@
  * Flags win over environment variables: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA,
  * CHRONICLE_SECRET, CHRONICLE_ORIGINS (comma-separated).
  *
+ *   npx chronicle-server token --space board-1 --sub alice [--scope read,write] [--expires 3600]
+ *
+ * prints a token for a server that runs with the same secret (--secret or CHRONICLE_SECRET), for
+ * a script or a test client; an app's backend mints its users' tokens with createToken.
+ *
  * Invariants:
  * 1. Without a secret, authentication is disabled only on a loopback host, with a loud warning;
  *    on any other host the command refuses to start.
@@ -14,6 +19,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createToken } from './auth.ts';
 import { postgresStorage } from './postgres.ts';
 import { createSyncServer } from './server.ts';
 import { sqliteStorage } from './sqlite.ts';
@@ -37,6 +43,7 @@ export const CLI_DEFAULTS = {
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
                         [--postgres postgres://user@host/db] [--secret <hmac secret>]
                         [--origin https://app.example ...]
+       chronicle-server token --space <space> --sub <subject> (--help for more)
 Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
              CHRONICLE_ORIGINS`;
 
@@ -81,7 +88,80 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
   };
 }
 
+const TOKEN_USAGE = `Usage: chronicle-server token --space <space> --sub <subject> [--scope read,write]
+                              [--expires <seconds, default 3600>] [--secret <hmac secret>]
+Environment: CHRONICLE_SECRET`;
+
+export interface TokenRequest {
+  secret: string;
+  space: string;
+  sub: string;
+  scope: ('read' | 'write')[];
+  expiresInSeconds: number;
+}
+
+/** Reads the token subcommand's flags; throws a TypeError with its usage on bad input. */
+export function parseTokenArgs(argv: string[], env: NodeJS.ProcessEnv): TokenRequest {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      space: { type: 'string' },
+      sub: { type: 'string' },
+      scope: { type: 'string' },
+      expires: { type: 'string' },
+      secret: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) throw new TypeError(TOKEN_USAGE);
+  const secret = values.secret ?? env.CHRONICLE_SECRET;
+  if (secret === undefined || secret === '') {
+    throw new TypeError(
+      `a token needs the server's secret: --secret or CHRONICLE_SECRET\n${TOKEN_USAGE}`,
+    );
+  }
+  if (values.space === undefined || values.sub === undefined) {
+    throw new TypeError(`--space and --sub are required\n${TOKEN_USAGE}`);
+  }
+  const scope = (values.scope ?? 'read,write').split(',').map((s) => s.trim());
+  if (scope.length === 0 || scope.some((s) => s !== 'read' && s !== 'write')) {
+    throw new TypeError(
+      `--scope is read, write or read,write, got ${values.scope}\n${TOKEN_USAGE}`,
+    );
+  }
+  const expiresText = values.expires ?? '3600';
+  const expiresInSeconds = Number(expiresText);
+  if (!Number.isSafeInteger(expiresInSeconds) || expiresInSeconds < 1) {
+    throw new TypeError(
+      `--expires is a positive number of seconds, got ${expiresText}\n${TOKEN_USAGE}`,
+    );
+  }
+  return {
+    secret,
+    space: values.space,
+    sub: values.sub,
+    scope: scope as ('read' | 'write')[],
+    expiresInSeconds,
+  };
+}
+
+function printToken(argv: string[], env: NodeJS.ProcessEnv): void {
+  try {
+    const { secret, ...claims } = parseTokenArgs(argv, env);
+    process.stdout.write(`${createToken(secret, claims)}\n`);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 2;
+  }
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  if (argv[0] === 'token') {
+    printToken(argv.slice(1), env);
+    return;
+  }
   let config: CliConfig;
   try {
     config = parseCliArgs(argv, env);

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI_DEFAULTS, isLoopback, parseCliArgs } from '../../src/server/cli.ts';
-import { tempDir } from './helpers.ts';
+import { CLI_DEFAULTS, isLoopback, parseCliArgs, parseTokenArgs } from '../../src/server/cli.ts';
+import { RawClient, SECRET, startTestServer, tempDir } from './helpers.ts';
 
 describe('chronicle-server CLI', () => {
   it('reads flags, falls back to environment variables, then to defaults', () => {
@@ -91,5 +91,55 @@ describe('chronicle-server CLI', () => {
     } finally {
       tmp.cleanup();
     }
+  });
+
+  it('prints a token the server with the same secret accepts (`chronicle-server token`)', async () => {
+    const run = (args: string[], secret: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', 'token', ...args], {
+        cwd: join(import.meta.dirname, '..', '..'),
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, CHRONICLE_SECRET: secret },
+      });
+    const printed = run(['--space', 'space-a', '--sub', 'script', '--expires', '60'], SECRET);
+    expect(printed.status).toBe(0);
+    const token = printed.stdout.trim();
+    const t = await startTestServer();
+    try {
+      const client = await RawClient.connect(t.server.url, { token });
+      client.close();
+      const other = run(
+        ['--space', 'space-a', '--sub', 'script'],
+        'another secret of 32 characters!',
+      );
+      await expect(
+        RawClient.connect(t.server.url, { token: other.stdout.trim() }),
+      ).rejects.toMatchObject({ status: 401 });
+    } finally {
+      await t.stop();
+    }
+    const refused = run(['--space', 'space-a'], SECRET);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/--space and --sub are required/);
+  });
+
+  it('reads the token command’s flags, with read and write as the default scope', () => {
+    expect(parseTokenArgs(['--space', 's', '--sub', 'u'], { CHRONICLE_SECRET: 'x' })).toEqual({
+      secret: 'x',
+      space: 's',
+      sub: 'u',
+      scope: ['read', 'write'],
+      expiresInSeconds: 3600,
+    });
+    expect(
+      parseTokenArgs(['--space', 's', '--sub', 'u', '--scope', 'read', '--secret', 'y'], {}).scope,
+    ).toEqual(['read']);
+    expect(() => parseTokenArgs(['--space', 's', '--sub', 'u'], {})).toThrow(/secret/);
+    expect(() =>
+      parseTokenArgs(['--space', 's', '--sub', 'u', '--scope', 'admin'], { CHRONICLE_SECRET: 'x' }),
+    ).toThrow(/--scope/);
+    expect(() =>
+      parseTokenArgs(['--space', 's', '--sub', 'u', '--expires', '0'], { CHRONICLE_SECRET: 'x' }),
+    ).toThrow(/--expires/);
   });
 });
