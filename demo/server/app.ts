@@ -10,6 +10,9 @@
  * - `/sync`        a WebSocket, piped byte for byte to the sync server (which listens on a
  *                  loopback port of its own), so the page needs no second origin and no CORS.
  *
+ * With CHRONICLE_SYNC_URL (start.ts) the demo uses a standalone chronicle-server instead of its
+ * own: it mints tokens with that server's secret and pipes /sync and /healthz to it.
+ *
  * Auth: the sync server runs with a secret (kept in <data>/demo-secret, so that tokens survive
  * a restart) rather than with auth disabled, so that the demo takes the same path as a real
  * deployment: the page asks its backend for a token and the server checks it on upgrade.
@@ -27,9 +30,11 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { type AddressInfo, connect } from 'node:net';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { connect as tlsConnect } from 'node:tls';
 import {
   createSyncServer,
   createToken,
@@ -42,10 +47,49 @@ export const DEMO_SPACE = 'demo';
 const TOKEN_SECONDS = 30 * 24 * 3600;
 
 export interface SyncBackend {
-  server: SyncServer;
+  /** Where the sync server listens: its WebSocket and its /healthz. */
+  target: { host: string; port: number; tls: boolean };
+  /** The embedded sync server; undefined when the demo uses a standalone chronicle-server. */
+  server: SyncServer | undefined;
   /** DEMO ONLY: a read/write token for the demo's space. */
   mintToken(): string;
   close(): Promise<void>;
+}
+
+const mintDemoToken = (secret: string) =>
+  createToken(secret, {
+    space: DEMO_SPACE,
+    sub: 'demo-page',
+    scope: ['read', 'write'],
+    expiresInSeconds: TOKEN_SECONDS,
+  });
+
+/**
+ * A standalone chronicle-server at `url` (ws://host:port or wss://…) run with `secret`: the demo
+ * mints its tokens with that secret and pipes /sync and /healthz to it, and runs no server itself.
+ */
+export function standaloneBackend(url: string, secret: string): SyncBackend {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`the sync server URL is not a URL: ${url}`);
+  }
+  const tls = parsed.protocol === 'wss:' || parsed.protocol === 'https:';
+  if (!tls && parsed.protocol !== 'ws:' && parsed.protocol !== 'http:') {
+    throw new TypeError(`the sync server URL must be ws:// or wss://, got ${url}`);
+  }
+  mintDemoToken(secret); // a secret the server could not use fails here, not on the first page
+  return {
+    target: {
+      host: parsed.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(parsed.port || (tls ? 443 : 80)),
+      tls,
+    },
+    server: undefined,
+    mintToken: () => mintDemoToken(secret),
+    close: async () => {},
+  };
 }
 
 /** The sync server on `<dataDir>/demo.sqlite` (the directory is created if missing). */
@@ -66,14 +110,9 @@ export async function startSyncBackend(options: {
     ...(options.log === undefined ? {} : { log: options.log }),
   });
   return {
+    target: { host: '127.0.0.1', port: server.port, tls: false },
     server,
-    mintToken: () =>
-      createToken(secret, {
-        space: DEMO_SPACE,
-        sub: 'demo-page',
-        scope: ['read', 'write'],
-        expiresInSeconds: TOKEN_SECONDS,
-      }),
+    mintToken: () => mintDemoToken(secret),
     close: () => server.close(),
   };
 }
@@ -93,8 +132,9 @@ export function handleToken(backend: SyncBackend, req: IncomingMessage, res: Ser
  */
 export function handleHealth(backend: SyncBackend, req: IncomingMessage, res: ServerResponse) {
   if ((req.url ?? '').split('?')[0] !== '/healthz') return false;
-  const upstream = request(
-    { host: '127.0.0.1', port: backend.server.port, path: '/healthz', timeout: 5_000 },
+  const { host, port, tls } = backend.target;
+  const upstream = (tls ? httpsRequest : request)(
+    { host, port, path: '/healthz', timeout: 5_000 },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, {
         'Content-Type': answer.headers['content-type'] ?? 'application/json',
@@ -129,7 +169,8 @@ export function proxyUpgrade(
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
     return;
   }
-  const upstream = connect(backend.server.port, '127.0.0.1', () => {
+  const { host, port, tls } = backend.target;
+  const opened = () => {
     const lines = [`${req.method ?? 'GET'} ${req.url ?? '/'} HTTP/${req.httpVersion}`];
     for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
       lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
@@ -138,7 +179,10 @@ export function proxyUpgrade(
     if (head.length > 0) upstream.write(head);
     upstream.pipe(socket);
     socket.pipe(upstream);
-  });
+  };
+  const upstream = tls
+    ? tlsConnect({ host, port, servername: host }, opened)
+    : connect(port, host, opened);
   upstream.on('error', () => socket.destroy());
   upstream.on('close', () => socket.destroy());
   socket.on('close', () => upstream.destroy());
@@ -208,11 +252,16 @@ export async function startDemo(options: {
   port?: number;
   host?: string;
   log?: ServerLogger;
+  /** A standalone chronicle-server to use instead of the embedded one (standaloneBackend). */
+  sync?: { url: string; secret: string };
 }): Promise<DemoServer> {
-  const backend = await startSyncBackend({
-    dataDir: options.dataDir,
-    ...(options.log === undefined ? {} : { log: options.log }),
-  });
+  const backend =
+    options.sync === undefined
+      ? await startSyncBackend({
+          dataDir: options.dataDir,
+          ...(options.log === undefined ? {} : { log: options.log }),
+        })
+      : standaloneBackend(options.sync.url, options.sync.secret);
   const http: Server = createServer((req, res) => {
     if (handleToken(backend, req, res)) return;
     if (handleHealth(backend, req, res)) return;

@@ -27,7 +27,7 @@ const vite = await createServer({
     host,
     strictPort: true,
     // The page's WebSocket to /sync goes to the sync server, as in `npm start`.
-    proxy: { '/sync': { target: `ws://127.0.0.1:${backend.server.port}`, ws: true } },
+    proxy: { '/sync': { target: `ws://127.0.0.1:${backend.target.port}`, ws: true } },
   },
   plugins: [
     {

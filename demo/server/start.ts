@@ -4,6 +4,8 @@
  *
  * Environment: PORT (default 8080), HOST (default 127.0.0.1), CHRONICLE_DATA (default ./data),
  * CHRONICLE_SECRET (default: a random secret kept in <data>/demo-secret).
+ * CHRONICLE_SYNC_URL (ws://host:port or wss://…): use that standalone chronicle-server instead
+ * of the embedded one; CHRONICLE_SECRET must then be the secret it runs with.
  */
 import { resolve } from 'node:path';
 import type { LogEntry } from '../../src/server/index.ts';
@@ -21,9 +23,24 @@ const log = (entry: LogEntry) => {
   if (entry.level !== 'info') process.stderr.write(`${JSON.stringify(entry)}\n`);
 };
 
+const syncUrl = process.env.CHRONICLE_SYNC_URL;
+const secret = process.env.CHRONICLE_SECRET;
+if (syncUrl !== undefined && !secret) {
+  console.error('CHRONICLE_SYNC_URL needs CHRONICLE_SECRET: the secret that server runs with.');
+  process.exit(2);
+}
+const sync = syncUrl === undefined || !secret ? undefined : { url: syncUrl, secret };
+
 let demo: Awaited<ReturnType<typeof startDemo>>;
 try {
-  demo = await startDemo({ distDir: DEFAULT_DIST, dataDir, port, host, log });
+  demo = await startDemo({
+    distDir: DEFAULT_DIST,
+    dataDir,
+    port,
+    host,
+    log,
+    ...(sync === undefined ? {} : { sync }),
+  });
 } catch (error) {
   const code = (error as NodeJS.ErrnoException).code;
   console.error(
@@ -34,7 +51,11 @@ try {
   process.exit(1);
 }
 
-console.log(`Chronicle demo: sync server on SQLite in ${dataDir}`);
+console.log(
+  sync === undefined
+    ? `Chronicle demo: sync server on SQLite in ${dataDir}`
+    : `Chronicle demo: syncing through the chronicle-server at ${sync.url}`,
+);
 console.log(`\n  Open ${demo.url}\n`);
 console.log('Open it in a second window (or a private window, another "device") to watch sync.');
 

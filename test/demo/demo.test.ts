@@ -264,7 +264,7 @@ describe('the offline PWA demo', () => {
     timeout: STEP,
   }, async () => {
     const statusText = () => a.locator('#sync-status').textContent();
-    await demo.backend.server.close();
+    await demo.backend.server?.close();
     await waitUntil(
       async () => (await statusText())?.startsWith('Sync server unreachable'),
       'A: the server unreachable',

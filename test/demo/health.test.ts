@@ -11,7 +11,7 @@ describe('the demo origin’s /healthz', () => {
     await new Promise<void>((done) => probe.listen(0, '127.0.0.1', () => done()));
     const deadPort = (probe.address() as AddressInfo).port;
     await new Promise<void>((done) => probe.close(() => done()));
-    const backend = { server: { port: deadPort } } as unknown as SyncBackend;
+    const backend = { target: { host: '127.0.0.1', port: deadPort, tls: false } } as SyncBackend;
     const http: Server = createServer((req, res) => {
       if (!handleHealth(backend, req, res)) res.writeHead(404).end();
     });
