@@ -3,6 +3,7 @@
  * shows the past (time travel) with every control read-only.
  */
 import { type BoardState, type Card, type Column, cardsIn, sortedColumns } from './board.ts';
+import type { ConflictNote, ConflictOption, DeletedNotice } from './conflicts.ts';
 import { h, replaceChildrenKeepingFocus } from './dom.ts';
 
 export type Direction = 'left' | 'right' | 'up' | 'down';
@@ -17,18 +18,18 @@ export interface BoardActions {
   addColumn(title: string): void;
   renameColumn(column: Column, title: string): void;
   deleteColumn(column: Column): void;
-}
-
-export interface ConflictNote {
-  /** Who made the change the order applied last (the one the card shows). */
-  winner: string;
-  devices: string[];
+  /** Keeps one side of a card's conflict (conflicts.ts invariant 2). */
+  keepConflictValue(card: Card, note: ConflictNote, option: ConflictOption): void;
+  restoreCard(notice: DeletedNotice): void;
+  dismissDeleted(notice: DeletedNotice): void;
 }
 
 export interface BoardViewInput {
   state: BoardState;
   readOnly: boolean;
   conflicts: Map<string, ConflictNote>;
+  /** Cards deleted while another device changed them (conflicts.ts invariant 3). */
+  deleted: DeletedNotice[];
   deviceName: (replica: string) => string;
 }
 
@@ -41,8 +42,28 @@ export function renderBoard(container: HTMLElement, input: BoardViewInput, actio
     }),
   );
   if (!input.readOnly) children.push(addColumnForm(actions));
+  if (!input.readOnly) children.unshift(...input.deleted.map((n) => deletedNotice(n, actions)));
   container.classList.toggle('read-only', input.readOnly);
   replaceChildrenKeepingFocus(container, children);
+}
+
+/** A card deleted on one device while another changed it: told, with Restore and Dismiss. */
+function deletedNotice(notice: DeletedNotice, actions: BoardActions): HTMLElement {
+  const restore = h(
+    'button',
+    { type: 'button', 'data-key': `restore:${notice.card}` },
+    `Restore “${notice.title}”`,
+  );
+  restore.addEventListener('click', () => actions.restoreCard(notice));
+  const dismiss = h('button', { type: 'button', 'data-key': `dismiss:${notice.card}` }, 'Dismiss');
+  dismiss.addEventListener('click', () => actions.dismissDeleted(notice));
+  return h(
+    'p',
+    { class: 'deleted-notice', role: 'status', 'data-card': notice.card },
+    `⚠ “${notice.title}” was deleted on ${notice.deletedBy} while ${notice.changedBy.join(' and ')} changed it. `,
+    restore,
+    dismiss,
+  );
 }
 
 /** A title input that commits on Enter or when it loses focus, and reverts on Escape. */
@@ -168,6 +189,30 @@ function renderCard(
     );
     badge.addEventListener('click', () => actions.showActivity(card));
     item.append(badge);
+    // Each side's own value, and a way to keep it (conflicts.ts invariant 2).
+    const sides = h('ul', { class: 'conflict-sides', 'aria-label': 'The changes that met' });
+    for (const option of conflict.options) {
+      const row = h(
+        'li',
+        { 'data-event': option.eventId },
+        h('span', {}, `${option.device}: ${option.label}${option.shown ? ' (shown)' : ''}`),
+      );
+      if (!input.readOnly && (option.shown || option.redo !== undefined)) {
+        const keep = h(
+          'button',
+          {
+            type: 'button',
+            'data-key': `keep:${option.eventId}`,
+            'aria-label': `Keep ${option.label} from ${option.device}`,
+          },
+          'Keep',
+        );
+        keep.addEventListener('click', () => actions.keepConflictValue(card, conflict, option));
+        row.append(keep);
+      }
+      sides.append(row);
+    }
+    item.append(sides);
   }
   item.append(h('p', { class: 'by' }, `last changed on ${input.deviceName(card.changedBy)}`));
   if (input.readOnly) return item;

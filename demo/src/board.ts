@@ -45,11 +45,14 @@ export interface EventMap {
   ColumnAdded: { column: string; title: string; position: number };
   ColumnRenamed: { column: string; title: string };
   ColumnDeleted: { column: string };
-  CardAdded: { title: string; column: string; position: number };
-  CardRenamed: { title: string };
-  CardMoved: { column: string; position: number };
+  /** `resolves`: the conflict's events, when this change keeps one side of it (conflicts.ts). */
+  CardRenamed: { title: string; resolves?: string[] };
+  CardMoved: { column: string; position: number; resolves?: string[] };
+  CardAdded: { title: string; column: string; position: number; resolves?: string[] };
   CardDeleted: Record<string, never>;
   DeviceNamed: { name: string };
+  /** The value a card shows is kept; ends the conflict on every device (the fold ignores it). */
+  ConflictResolved: { events: string[]; kept: string };
 }
 export type EventType = keyof EventMap;
 

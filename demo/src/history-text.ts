@@ -40,6 +40,12 @@ function textOf(data: unknown, key: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+const hasResolves = (data: unknown) =>
+  Array.isArray((data as Record<string, unknown> | null)?.resolves);
+
+/** The words a change adds when it keeps one side of a conflict (conflicts.ts). */
+const resolving = (data: unknown) => (hasResolves(data) ? ', keeping it over the conflict' : '');
+
 /** One event in words, against the board just before it (invariant 1). */
 function describe(before: BoardState, event: StoredEvent<unknown>): string {
   const card = cardOfStream(event.stream);
@@ -47,17 +53,25 @@ function describe(before: BoardState, event: StoredEvent<unknown>): string {
   const data = event.data;
   switch (event.type) {
     case 'CardAdded':
-      return `added ${quoted(textOf(data, 'title') ?? '?')} to ${columnTitle(before, textOf(data, 'column'))}`;
+      return (
+        `${held === undefined && hasResolves(data) ? 'restored' : 'added'} ${quoted(textOf(data, 'title') ?? '?')} to ${columnTitle(before, textOf(data, 'column'))}` +
+        resolving(data)
+      );
     case 'CardRenamed':
-      return held === undefined
-        ? `renamed to ${quoted(textOf(data, 'title') ?? '?')}`
-        : `renamed ${quoted(held.title)} → ${quoted(textOf(data, 'title') ?? '?')}`;
+      return (
+        (held === undefined
+          ? `renamed to ${quoted(textOf(data, 'title') ?? '?')}`
+          : `renamed ${quoted(held.title)} → ${quoted(textOf(data, 'title') ?? '?')}`) +
+        resolving(data)
+      );
     case 'CardMoved': {
       const to = columnTitle(before, textOf(data, 'column'));
       if (held === undefined) return `moved to ${to} (the card was gone)`;
       const from = columnTitle(before, held.column);
-      return from === to ? `moved within ${to}` : `moved ${from} → ${to}`;
+      return (from === to ? `moved within ${to}` : `moved ${from} → ${to}`) + resolving(data);
     }
+    case 'ConflictResolved':
+      return `kept ${textOf(data, 'kept') ?? 'one side'}, ending the conflict`;
     case 'CardDeleted':
       return held === undefined ? 'deleted (already gone)' : `deleted ${quoted(held.title)}`;
     case 'ColumnAdded':
@@ -83,12 +97,24 @@ function describe(before: BoardState, event: StoredEvent<unknown>): string {
   }
 }
 
-/** What an event concerns, named as it was just before it (or just after, for a creation). */
-function subjectOf(before: BoardState, after: BoardState, event: StoredEvent<unknown>): string {
+/**
+ * What an event concerns, named as it was just before it (or just after, for a creation); a card
+ * already deleted keeps the last title it had (`titles`).
+ */
+function subjectOf(
+  before: BoardState,
+  after: BoardState,
+  event: StoredEvent<unknown>,
+  titles: ReadonlyMap<string, string>,
+): string {
   const card = cardOfStream(event.stream);
   if (card !== undefined) {
     return (
-      before.cards[card]?.title ?? after.cards[card]?.title ?? textOf(event.data, 'title') ?? card
+      before.cards[card]?.title ??
+      after.cards[card]?.title ??
+      textOf(event.data, 'title') ??
+      titles.get(card) ??
+      card
     );
   }
   if (event.stream.startsWith('device:')) {
@@ -107,9 +133,14 @@ export function describeHistory(events: readonly StoredEvent<unknown>[]): Histor
   /** The open burst of each notes stream (invariant 2). */
   const bursts = new Map<string, HistoryEntry>();
   let state = initialBoard();
+  /** Every card's last title, kept after it is deleted. */
+  const titles = new Map<string, string>();
   for (const event of events) {
     const before = state;
     state = applyEvent(state, event);
+    const card = cardOfStream(event.stream);
+    const title = card === undefined ? undefined : before.cards[card]?.title;
+    if (card !== undefined && title !== undefined) titles.set(card, title);
     const device = before.devices[event.replica];
     const open = bursts.get(event.stream);
     if (isNoteEdit(event)) {
@@ -128,7 +159,7 @@ export function describeHistory(events: readonly StoredEvent<unknown>[]): Histor
     const entry: HistoryEntry = {
       events: [event],
       summary: describe(before, event),
-      subject: subjectOf(before, state, event),
+      subject: subjectOf(before, state, event, titles),
       device,
     };
     entries.push(entry);

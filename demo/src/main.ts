@@ -31,7 +31,8 @@ import {
   sortedColumns,
   stepPosition,
 } from './board.ts';
-import { type BoardActions, type ConflictNote, type Direction, renderBoard } from './board-view.ts';
+import { type BoardActions, type Direction, renderBoard } from './board-view.ts';
+import { type ConflictNote, conflictView, type DeletedNotice } from './conflicts.ts';
 import { freshDeviceName } from './device-name.ts';
 import { byId } from './dom.ts';
 import { HistoryView } from './history-view.ts';
@@ -73,6 +74,7 @@ class App {
   private shown: BoardState | undefined;
   private log: StoredEvent<unknown>[] = [];
   private cardConflicts = new Map<string, ConflictNote>();
+  private deletedNotices: DeletedNotice[] = [];
   private conflictRoles = new Map<string, ConflictRole>();
   private notes: { card: string; editor: NotesEditor } | undefined;
   private named = false;
@@ -179,31 +181,12 @@ class App {
     return this.refreshing;
   }
 
-  /**
-   * Card streams only: notes are Yjs updates, which merge, so concurrent ones are no conflict.
-   * The order applies a conflict's events one after the other: the last one is what the card
-   * shows. The card shows the conflict until a later change to it.
-   */
+  /** Card streams only: notes are Yjs updates, which merge (conflicts.ts says the rest). */
   private noteConflicts(conflicts: Conflict<unknown>[]): void {
-    this.cardConflicts = new Map();
-    this.conflictRoles = new Map();
-    const lastOfStream = new Map<string, StoredEvent<unknown>>();
-    for (const event of this.log) lastOfStream.set(event.stream, event);
-    for (const conflict of conflicts) {
-      if (!/^card:[^/]+$/.test(conflict.stream)) continue;
-      const ordered = [...conflict.events].sort((a, b) => (a.cursor < b.cursor ? -1 : 1));
-      const winner = ordered.at(-1);
-      if (winner === undefined) continue;
-      for (const event of ordered) {
-        this.conflictRoles.set(event.id, event === winner ? 'applied-last' : 'overridden');
-      }
-      if (ordered.some((e) => e.id === lastOfStream.get(conflict.stream)?.id)) {
-        this.cardConflicts.set(conflict.stream.slice(5), {
-          winner: this.deviceName(winner.replica),
-          devices: [...new Set(ordered.map((e) => this.deviceName(e.replica)))],
-        });
-      }
-    }
+    const view = conflictView(this.log, conflicts, this.present, this.deviceName);
+    this.cardConflicts = view.cards;
+    this.conflictRoles = view.roles;
+    this.deletedNotices = view.deleted;
   }
 
   private renderBoard(): void {
@@ -214,6 +197,7 @@ class App {
         state: travelling ? (this.shown ?? this.present) : this.present,
         readOnly: travelling,
         conflicts: travelling ? new Map() : this.cardConflicts,
+        deleted: travelling ? [] : this.deletedNotices,
         deviceName: this.deviceName,
       },
       this.actions,
@@ -322,6 +306,34 @@ class App {
         this.append(boardStream(BOARD_ID), 'ColumnRenamed', { column: column.id, title }),
       deleteColumn: (column) =>
         this.append(boardStream(BOARD_ID), 'ColumnDeleted', { column: column.id }),
+      keepConflictValue: (card, note, option) => {
+        const stream = cardStream(card.id);
+        const resolves = note.events;
+        if (option.shown || option.redo === undefined) {
+          this.append(stream, 'ConflictResolved', { events: resolves, kept: option.label });
+        } else if (option.redo.type === 'CardRenamed') {
+          this.append(stream, 'CardRenamed', { title: option.redo.title, resolves });
+        } else {
+          const { column } = option.redo;
+          this.append(stream, 'CardMoved', {
+            column,
+            position: endOf(this.present, column),
+            resolves,
+          });
+        }
+      },
+      restoreCard: (notice) =>
+        this.append(cardStream(notice.card), 'CardAdded', {
+          title: notice.title,
+          column: this.present.columns[notice.column] ? notice.column : 'todo',
+          position: endOf(this.present, notice.column),
+          resolves: notice.events,
+        }),
+      dismissDeleted: (notice) =>
+        this.append(cardStream(notice.card), 'ConflictResolved', {
+          events: notice.events,
+          kept: 'deleted',
+        }),
     };
   }
 

@@ -260,6 +260,68 @@ describe('the offline PWA demo', () => {
     }
   });
 
+  it('keeps one side of a conflict, and the conflict ends on both devices', {
+    timeout: STEP,
+  }, async () => {
+    const conflicted = card(b, 'Ship it on Monday');
+    await conflicted
+      .locator('.conflict-sides li', { hasText: 'Ship it on Friday' })
+      .getByRole('button', { name: /^Keep/ })
+      .click();
+    for (const page of [a, b]) {
+      await waitUntil(
+        async () => (await boardText(page))['To do']?.includes('Ship it on Friday'),
+        'the kept title',
+      );
+      await waitUntil(
+        async () =>
+          (await card(page, 'Ship it on Friday').locator('.conflict-badge').count()) === 0,
+        'no conflict left',
+      );
+    }
+    const words = await a.locator('#activity-list li .summary').allTextContents();
+    expect(words).toContain(
+      'renamed “Ship it on Monday” → “Ship it on Friday”, keeping it over the conflict',
+    );
+    await snap(b, '11-conflict-kept');
+  });
+
+  it('tells of a card deleted on one device while another moved it, and restores it', {
+    timeout: STEP,
+  }, async () => {
+    await deviceA.setOffline(true);
+    await deviceB.setOffline(true);
+    await waitUntil(async () => (await syncState(a)).state === 'offline', 'A offline');
+    await waitUntil(async () => (await syncState(b)).state === 'offline', 'B offline');
+    await card(a, 'Held back').getByRole('button', { name: 'Delete Held back' }).click();
+    await card(b, 'Held back').getByRole('button', { name: 'Move Held back to Doing' }).click();
+    await deviceA.setOffline(false);
+    await deviceB.setOffline(false);
+    await waitSynced(a, 'A');
+    await waitSynced(b, 'B');
+    for (const page of [a, b]) {
+      await waitUntil(
+        async () => (await page.locator('.deleted-notice').textContent())?.includes('Held back'),
+        'the deleted card told',
+      );
+    }
+    await snap(a, '12-deleted-while-moved');
+    await b.getByRole('button', { name: 'Restore “Held back”' }).click();
+    for (const page of [a, b]) {
+      await waitUntil(
+        async () =>
+          Object.values(await boardText(page))
+            .flat()
+            .includes('Held back'),
+        'the card restored',
+      );
+      await waitUntil(
+        async () => (await page.locator('.deleted-notice').count()) === 0,
+        'notice gone',
+      );
+    }
+  });
+
   it('says the sync server is unreachable (not offline) when only it is down, and remembers the last sync across a reload', {
     timeout: STEP,
   }, async () => {
@@ -273,6 +335,6 @@ describe('the offline PWA demo', () => {
     await a.reload();
     await waitUntil(async () => /last synced \d/.test((await statusText()) ?? ''), 'the last sync');
     expect(await statusText()).not.toContain('not synced yet');
-    await snap(a, '11-server-down');
+    await snap(a, '13-server-down');
   });
 });

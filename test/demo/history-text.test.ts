@@ -88,3 +88,19 @@ describe('freshDeviceName', () => {
     expect(freshDeviceName((n) => n - 1)).toBe('Witty Wren');
   });
 });
+
+describe('describeHistory after a delete', () => {
+  it('names a change to a deleted card by the title it last had', () => {
+    seq = 0;
+    const entries = describeHistory([
+      event('CardAdded', 'card:c9', { title: 'Held back', column: 'todo', position: 1 }),
+      event('CardDeleted', 'card:c9', {}),
+      event('CardMoved', 'card:c9', { column: 'doing', position: 1 }),
+    ]);
+    expect(entries.map((e) => [e.subject, e.summary])).toEqual([
+      ['Held back', 'added “Held back” to To do'],
+      ['Held back', 'deleted “Held back”'],
+      ['Held back', 'moved to Doing (the card was gone)'],
+    ]);
+  });
+});
