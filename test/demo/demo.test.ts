@@ -44,6 +44,14 @@ describe('the offline PWA demo', () => {
     await fixture?.close();
   });
 
+  /** Cuts both devices' network and waits until both pages say so. */
+  async function bothOffline(): Promise<void> {
+    await deviceA.setOffline(true);
+    await deviceB.setOffline(true);
+    await waitUntil(async () => (await syncState(a)).state === 'offline', 'A offline');
+    await waitUntil(async () => (await syncState(b)).state === 'offline', 'B offline');
+  }
+
   it('loads, installs its service worker, syncs, and adds cards', { timeout: STEP }, async () => {
     a = await openDevice(deviceA, demo.url, 'A');
     const manifest = await a.evaluate(async () => {
@@ -149,10 +157,7 @@ describe('the offline PWA demo', () => {
   it('converges after concurrent offline edits, and shows the conflict', {
     timeout: STEP,
   }, async () => {
-    await deviceA.setOffline(true);
-    await deviceB.setOffline(true);
-    await waitUntil(async () => (await syncState(a)).state === 'offline', 'A offline');
-    await waitUntil(async () => (await syncState(b)).state === 'offline', 'B offline');
+    await bothOffline();
     await renameCard(a, 'Ship the demo', 'Ship it on Friday');
     await card(a, 'Offline idea')
       .getByRole('button', { name: 'Move Offline idea to Doing' })
@@ -289,10 +294,7 @@ describe('the offline PWA demo', () => {
   it('tells of a card deleted on one device while another moved it, and restores it', {
     timeout: STEP,
   }, async () => {
-    await deviceA.setOffline(true);
-    await deviceB.setOffline(true);
-    await waitUntil(async () => (await syncState(a)).state === 'offline', 'A offline');
-    await waitUntil(async () => (await syncState(b)).state === 'offline', 'B offline');
+    await bothOffline();
     await card(a, 'Held back').getByRole('button', { name: 'Delete Held back' }).click();
     await card(b, 'Held back').getByRole('button', { name: 'Move Held back to Doing' }).click();
     await deviceA.setOffline(false);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ReplicaId } from '../../../src/core/ids.ts';
 import { indexedDbStorage } from '../../../src/storage/indexeddb.ts';
 import { storedEvent } from '../../fixtures/events.ts';
-import { makeV4, v4Segments } from '../../storage/fixtures/v4-database.ts';
+import { expectUpgradedLog, makeV4, v4Segments } from '../../storage/fixtures/v4-database.ts';
 
 const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 const LOCAL = ReplicaId.parse('local00000000001');
@@ -26,15 +26,7 @@ describe('IndexedDB: upgrading a version-4 database in the browser', () => {
     await makeV4(indexedDB, name, LOCAL, segments);
     const log = await indexedDbStorage(name).open();
     try {
-      const records = segments.flat();
-      expect(await log.readByPos(0, 100)).toEqual(records);
-      expect(await log.getByIds(records.map((r) => r.event.id))).toEqual(records);
-      const again = await log.ingest({
-        events: records.map((r) => r.event),
-        now: 50_000,
-        maxClockDriftMs: 1e9,
-      });
-      expect(again.written).toEqual([]);
+      await expectUpgradedLog(log, segments.flat());
     } finally {
       await log.close();
     }
