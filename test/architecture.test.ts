@@ -50,6 +50,7 @@ const allowed: Record<string, string[]> = {
   client: ['core', 'storage', 'store', 'sync'],
   server: ['core', 'storage', 'store', 'sync'],
   yjs: ['core', 'storage', 'store', 'sync', 'client'],
+  devtools: ['core', 'store'],
   worker: ['core', 'storage', 'store', 'sync', 'client', 'index.ts'],
 };
 

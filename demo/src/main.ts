@@ -60,6 +60,13 @@ async function main(): Promise<void> {
   const store = await connectStore<unknown>(worker);
   const app = new App(store);
   app.start();
+  // `?devtools`: Chronicle's development panel under the board (loaded only when asked).
+  if (new URLSearchParams(location.search).has('devtools')) {
+    const { mountDevtools } = await import('../../src/devtools/index.ts');
+    const section = byId('devtools');
+    section.hidden = false;
+    mountDevtools(store, section, { projections: [PROJECTION] });
+  }
   store.worker.on('status', (status) => {
     if (status.storage === 'closed') {
       byId('fatal').textContent =

@@ -324,6 +324,22 @@ describe('the offline PWA demo', () => {
     }
   });
 
+  it('shows Chronicle’s devtools under the board with ?devtools', { timeout: STEP }, async () => {
+    const page = await deviceA.newPage();
+    await page.goto(`${demo.url}?devtools`);
+    const rows = page.locator('#devtools .chronicle-devtools .events li');
+    await waitUntil(async () => (await rows.count()) > 10, 'the events in the panel');
+    await waitUntil(
+      async () =>
+        ((await page.locator('#devtools [data-projection="board"]').textContent()) ?? '').includes(
+          'Ship it on Friday',
+        ),
+      'the board state in the panel',
+    );
+    await snap(page, '13-devtools');
+    await page.close();
+  });
+
   it('says the sync server is unreachable (not offline) when only it is down, and remembers the last sync across a reload', {
     timeout: STEP,
   }, async () => {
@@ -337,6 +353,6 @@ describe('the offline PWA demo', () => {
     await a.reload();
     await waitUntil(async () => /last synced \d/.test((await statusText()) ?? ''), 'the last sync');
     expect(await statusText()).not.toContain('not synced yet');
-    await snap(a, '13-server-down');
+    await snap(a, '14-server-down');
   });
 });

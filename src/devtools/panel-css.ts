@@ -1,0 +1,27 @@
+/** The devtools panel's styles, inside its shadow root (panel.ts). */
+export const PANEL_CSS = `
+:host { all: initial; display: block; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, monospace;
+  color: #1b2430; background: #fbfcfe; border: 1px solid #c9d3df; border-radius: 6px; }
+section { padding: 8px; }
+header { display: flex; flex-wrap: wrap; gap: 4px 12px; align-items: baseline; }
+header p { margin: 0; }
+.status[data-state="idle"] { color: #1d7a3a; }
+.status[data-state="offline"], .status[data-state="connecting"] { color: #9a5b00; }
+h2 { font-size: 12px; margin: 10px 0 4px; text-transform: uppercase; letter-spacing: 0.05em; }
+h3 { font-size: 12px; margin: 6px 0 2px; }
+.tools { display: flex; gap: 8px; align-items: center; }
+input { font: inherit; padding: 2px 4px; min-width: 16rem; }
+.events { list-style: none; margin: 4px 0; padding: 0; max-height: 16rem; overflow: auto;
+  border: 1px solid #e1e7ef; }
+.events li { display: grid; grid-template-columns: 7rem 1fr 1fr 8rem; gap: 8px; padding: 1px 4px;
+  cursor: pointer; }
+.events li:nth-child(odd) { background: #f1f4f8; }
+.events li.selected, .events li:focus { background: #dbe8ff; outline: none; }
+.events span { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.type { font-weight: 600; }
+pre { margin: 4px 0; padding: 4px; background: #f1f4f8; max-height: 14rem; overflow: auto;
+  white-space: pre-wrap; word-break: break-word; }
+.detail:empty { display: none; }
+.conflicts { margin: 4px 0; padding-left: 16px; }
+.none { color: #5c6b7c; }
+`;

@@ -1,0 +1,119 @@
+/**
+ * src/devtools/panel.ts invariants 1–4 in real Chromium and Firefox: the panel on a store shows
+ * the sync status, the latest events live (filtered, one event's fields on click, data as text
+ * only), projections' states live and the conflicts, and unmount releases everything.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mountDevtools } from '../../../src/devtools/index.ts';
+import {
+  defineProjection,
+  type EventStore,
+  type LooseEvents,
+  memoryStorage,
+  memoryTransportPair,
+  openStore,
+} from '../../../src/index.ts';
+
+const count = defineProjection<number, LooseEvents>({
+  name: 'count',
+  version: 1,
+  initial: () => 0,
+  apply: (n) => n + 1,
+});
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const opened: EventStore[] = [];
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
+  document.body.replaceChildren();
+});
+
+async function open(name: string): Promise<EventStore> {
+  const store = await openStore({ name, storage: memoryStorage(), projections: [count] });
+  opened.push(store);
+  return store;
+}
+
+describe('mountDevtools', () => {
+  it('shows the status, live events with a filter and details, and a projection’s state', async () => {
+    const store = await open('dev-a');
+    await store.append('todo-1', {
+      type: 'TodoAdded',
+      data: { title: '<img src=x onerror=alert(1)>' },
+    });
+    const container = document.createElement('div');
+    document.body.append(container);
+    const unmount = mountDevtools(store, container, { projections: [count] });
+    const root = container.querySelector('.chronicle-devtools')?.shadowRoot;
+    expect(root).toBeTruthy();
+    const rows = () => [...(root?.querySelectorAll('.events li') ?? [])] as HTMLElement[];
+    await until(() => rows().length === 1, 'the stored event');
+    expect(root?.querySelector('.status')?.textContent).toContain('sync: offline');
+
+    await store.append('todo-2', [
+      { type: 'TodoAdded', data: { title: 'Two' } },
+      { type: 'TodoDone', data: {} },
+    ]);
+    await until(() => rows().length === 3, 'live events');
+    expect(rows().map((r) => r.querySelector('.type')?.textContent)).toEqual([
+      'TodoDone',
+      'TodoAdded',
+      'TodoAdded',
+    ]);
+    await until(
+      () => root?.querySelector('[data-projection="count"]')?.textContent === '3',
+      'the projection’s state',
+    );
+
+    const filter = root?.querySelector('input') as HTMLInputElement;
+    filter.value = 'todo-1';
+    filter.dispatchEvent(new Event('input'));
+    expect(rows()).toHaveLength(1);
+    rows()[0]?.click();
+    const detail = root?.querySelector('.detail')?.textContent ?? '';
+    expect(JSON.parse(detail)).toMatchObject({ stream: 'todo-1', type: 'TodoAdded' });
+    // Invariant 2: the event's data is text, not markup.
+    expect(root?.querySelector('img')).toBeNull();
+
+    unmount();
+    expect(container.children).toHaveLength(0);
+    // Invariant 3: nothing left listening (an append after is not an error, and adds nothing).
+    await store.append('todo-3', { type: 'TodoAdded', data: { title: 'after' } });
+  });
+
+  it('lists the conflicts after two replicas appended to one stream at once', async () => {
+    const a = await open('dev-b1');
+    const b = await open('dev-b2');
+    await a.append('card-1', { type: 'Renamed', data: { title: 'A' } });
+    await b.append('card-1', { type: 'Renamed', data: { title: 'B' } });
+    const container = document.createElement('div');
+    document.body.append(container);
+    const unmount = mountDevtools(a, container);
+    const root = container.querySelector('.chronicle-devtools')?.shadowRoot;
+    await until(
+      () => root?.querySelector('.conflicts')?.textContent === 'No conflicts',
+      'no conflict yet',
+    );
+    const [ta, tb] = memoryTransportPair();
+    const la = a.sync.connect(ta);
+    const lb = b.sync.connect(tb);
+    await until(
+      () => (root?.querySelector('.conflicts')?.textContent ?? '').startsWith('card-1 @1'),
+      'the conflict listed',
+    );
+    await until(
+      () => (root?.querySelector('.status')?.textContent ?? '').includes('sync: idle'),
+      'the status following sync',
+    );
+    unmount();
+    await la.close();
+    await lb.close();
+  });
+});
