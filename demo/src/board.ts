@@ -45,11 +45,20 @@ export interface EventMap {
   ColumnAdded: { column: string; title: string; position: number };
   ColumnRenamed: { column: string; title: string };
   ColumnDeleted: { column: string };
-  /** `resolves`: the conflict's events, when this change keeps one side of it (conflicts.ts). */
-  CardRenamed: { title: string; resolves?: string[] };
-  CardMoved: { column: string; position: number; resolves?: string[] };
-  CardAdded: { title: string; column: string; position: number; resolves?: string[] };
-  CardDeleted: Record<string, never>;
+  /**
+   * `resolves`: the conflict's events, when this change keeps one side of it (conflicts.ts);
+   * `undoes`: the event this change takes back (undo.ts).
+   */
+  CardRenamed: { title: string; resolves?: string[]; undoes?: string };
+  CardMoved: { column: string; position: number; resolves?: string[]; undoes?: string };
+  CardAdded: {
+    title: string;
+    column: string;
+    position: number;
+    resolves?: string[];
+    undoes?: string;
+  };
+  CardDeleted: { undoes?: string };
   DeviceNamed: { name: string };
   /** The value a card shows is kept; ends the conflict on every device (the fold ignores it). */
   ConflictResolved: { events: string[]; kept: string };

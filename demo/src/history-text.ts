@@ -43,8 +43,13 @@ function textOf(data: unknown, key: string): string | undefined {
 const hasResolves = (data: unknown) =>
   Array.isArray((data as Record<string, unknown> | null)?.resolves);
 
-/** The words a change adds when it keeps one side of a conflict (conflicts.ts). */
-const resolving = (data: unknown) => (hasResolves(data) ? ', keeping it over the conflict' : '');
+/**
+ * The words a change adds when it keeps one side of a conflict (conflicts.ts), or takes back an
+ * earlier change (undo.ts).
+ */
+const resolving = (data: unknown) =>
+  (hasResolves(data) ? ', keeping it over the conflict' : '') +
+  (typeof (data as Record<string, unknown> | null)?.undoes === 'string' ? ' (undo)' : '');
 
 /** One event in words, against the board just before it (invariant 1). */
 function describe(before: BoardState, event: StoredEvent<unknown>): string {
@@ -54,7 +59,7 @@ function describe(before: BoardState, event: StoredEvent<unknown>): string {
   switch (event.type) {
     case 'CardAdded':
       return (
-        `${held === undefined && hasResolves(data) ? 'restored' : 'added'} ${quoted(textOf(data, 'title') ?? '?')} to ${columnTitle(before, textOf(data, 'column'))}` +
+        `${held === undefined && (hasResolves(data) || typeof (data as Record<string, unknown> | null)?.undoes === 'string') ? 'restored' : 'added'} ${quoted(textOf(data, 'title') ?? '?')} to ${columnTitle(before, textOf(data, 'column'))}` +
         resolving(data)
       );
     case 'CardRenamed':
@@ -73,7 +78,10 @@ function describe(before: BoardState, event: StoredEvent<unknown>): string {
     case 'ConflictResolved':
       return `kept ${textOf(data, 'kept') ?? 'one side'}, ending the conflict`;
     case 'CardDeleted':
-      return held === undefined ? 'deleted (already gone)' : `deleted ${quoted(held.title)}`;
+      return (
+        (held === undefined ? 'deleted (already gone)' : `deleted ${quoted(held.title)}`) +
+        resolving(data)
+      );
     case 'ColumnAdded':
       return `added the column ${quoted(textOf(data, 'title') ?? '?')}`;
     case 'ColumnRenamed':

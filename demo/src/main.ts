@@ -39,6 +39,7 @@ import { HistoryView } from './history-view.ts';
 import { bindNotes, type NotesEditor } from './notes.ts';
 import { renderStatus } from './status-view.ts';
 import { SyncLink } from './sync.ts';
+import { type PlannedEvent, type UndoEntry, UndoStack } from './undo.ts';
 
 /** Set by vite.config.ts: true in the production build, whose service worker exists. */
 declare const __DEMO_SERVICE_WORKER__: boolean;
@@ -94,6 +95,7 @@ class App {
   private readonly activity: ActivityView;
   private readonly history: HistoryView;
   private readonly actions: BoardActions;
+  private readonly undo = new UndoStack();
 
   private readonly store: EventStore<unknown>;
 
@@ -116,6 +118,15 @@ class App {
   }
 
   start(): void {
+    byId('undo').addEventListener('click', () => this.undoLast());
+    addEventListener('keydown', (event) => {
+      const typing =
+        event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement;
+      if ((event.ctrlKey || event.metaKey) && event.key === 'z' && !event.shiftKey && !typing) {
+        event.preventDefault();
+        this.undoLast();
+      }
+    });
     const offline = byId<HTMLInputElement>('work-offline');
     offline.checked = this.sync.forcedOffline();
     offline.addEventListener('change', () => this.sync.setForcedOffline(offline.checked));
@@ -266,38 +277,118 @@ class App {
   }
 
   private append<T extends EventType>(stream: string, type: T, data: EventMap[T]): void {
-    this.store
-      .append(stream, newEvent(type, data))
-      .catch((error: unknown) => console.error('append failed', error));
+    void this.appendWith(stream, type, data);
+  }
+
+  /** Appends; resolves with the stored event's id (undefined when the append failed). */
+  private async appendWith<T extends EventType>(
+    stream: string,
+    type: T,
+    data: EventMap[T],
+  ): Promise<string | undefined> {
+    try {
+      const [stored] = await this.store.append(stream, newEvent(type, data));
+      return stored?.id;
+    } catch (error) {
+      console.error('append failed', error);
+      return undefined;
+    }
+  }
+
+  /** A change this device can take back (undo.ts): appended, with its inverse remembered. */
+  private undoable<T extends EventType>(
+    change: { stream: string; type: T; data: EventMap[T] },
+    label: string,
+    inverse: PlannedEvent,
+  ): void {
+    const entry: UndoEntry = { label, inverse };
+    this.undo.push(entry);
+    this.renderUndo();
+    void this.appendWith(change.stream, change.type, change.data).then((id) => {
+      if (id !== undefined) entry.eventId = id;
+    });
+  }
+
+  /** Appends the inverse of this device's newest change not undone yet (undo.ts invariant 1). */
+  private undoLast(): void {
+    const entry = this.undo.pop();
+    this.renderUndo();
+    if (entry === undefined) return;
+    const { stream, type, data } = entry.inverse;
+    const marked = entry.eventId === undefined ? data : { ...data, undoes: entry.eventId };
+    this.append(stream, type, marked as EventMap[typeof type]);
+  }
+
+  private renderUndo(): void {
+    const button = byId<HTMLButtonElement>('undo');
+    const next = this.undo.peek();
+    button.hidden = next === undefined;
+    button.textContent = next === undefined ? 'Undo' : `Undo: ${next.label}`;
   }
 
   private makeActions(): BoardActions {
     const move = (card: Card, direction: Direction) => {
+      const back: PlannedEvent = {
+        stream: cardStream(card.id),
+        type: 'CardMoved',
+        data: { column: card.column, position: card.position },
+      };
       const columns = sortedColumns(this.present);
       const index = columns.findIndex((c) => c.id === card.column);
       if (direction === 'up' || direction === 'down') {
         const position = stepPosition(this.present, card, direction === 'up' ? -1 : 1);
         if (position === undefined) return;
-        this.append(cardStream(card.id), 'CardMoved', { column: card.column, position });
+        this.undoable(
+          {
+            stream: cardStream(card.id),
+            type: 'CardMoved',
+            data: { column: card.column, position },
+          },
+          `moved “${card.title}”`,
+          back,
+        );
         return;
       }
       const target = columns[index + (direction === 'left' ? -1 : 1)];
       if (target === undefined) return;
       const position = endOf(this.present, target.id);
-      this.append(cardStream(card.id), 'CardMoved', { column: target.id, position });
+      this.undoable(
+        { stream: cardStream(card.id), type: 'CardMoved', data: { column: target.id, position } },
+        `moved “${card.title}” to ${target.title}`,
+        back,
+      );
     };
     return {
-      addCard: (column, title) =>
-        this.append(cardStream(crypto.randomUUID()), 'CardAdded', {
-          title,
-          column,
-          position: endOf(this.present, column),
-        }),
-      renameCard: (card, title) => this.append(cardStream(card.id), 'CardRenamed', { title }),
+      addCard: (column, title) => {
+        const stream = cardStream(crypto.randomUUID());
+        this.undoable(
+          {
+            stream,
+            type: 'CardAdded',
+            data: { title, column, position: endOf(this.present, column) },
+          },
+          `added “${title}”`,
+          { stream, type: 'CardDeleted', data: {} },
+        );
+      },
+      renameCard: (card, title) =>
+        this.undoable(
+          { stream: cardStream(card.id), type: 'CardRenamed', data: { title } },
+          `renamed “${card.title}”`,
+          { stream: cardStream(card.id), type: 'CardRenamed', data: { title: card.title } },
+        ),
       moveCard: move,
       deleteCard: (card) => {
         if (this.notes?.card === card.id) this.closeNotes();
-        this.append(cardStream(card.id), 'CardDeleted', {});
+        this.undoable(
+          { stream: cardStream(card.id), type: 'CardDeleted', data: {} },
+          `deleted “${card.title}”`,
+          {
+            stream: cardStream(card.id),
+            type: 'CardAdded',
+            data: { title: card.title, column: card.column, position: card.position },
+          },
+        );
       },
       openNotes: (card) => this.openNotes(card),
       showActivity: (card) => this.activity.filterByCard(card.id),

@@ -324,6 +324,37 @@ describe('the offline PWA demo', () => {
     }
   });
 
+  it('undoes this device’s own changes with new events: a delete, then a rename', {
+    timeout: STEP,
+  }, async () => {
+    await renameCard(a, 'Ship it on Friday', 'Ship it soon');
+    await card(a, 'Ship it soon').getByRole('button', { name: 'Delete Ship it soon' }).click();
+    await waitUntil(
+      async () =>
+        !Object.values(await boardText(b))
+          .flat()
+          .includes('Ship it soon'),
+      'B: the card deleted',
+    );
+    await a.getByRole('button', { name: 'Undo: deleted “Ship it soon”' }).click();
+    await waitUntil(
+      async () => (await boardText(b))['To do']?.includes('Ship it soon'),
+      'B: the delete undone',
+    );
+    await a.locator('body').press('Control+z');
+    for (const page of [a, b]) {
+      await waitUntil(
+        async () => (await boardText(page))['To do']?.includes('Ship it on Friday'),
+        'the rename undone',
+      );
+    }
+    const words = await b.locator('#activity-list li .summary').allTextContents();
+    expect(words.slice(0, 2)).toEqual([
+      'renamed “Ship it soon” → “Ship it on Friday” (undo)',
+      'restored “Ship it soon” to To do (undo)',
+    ]);
+  });
+
   it('shows Chronicle’s devtools under the board with ?devtools', { timeout: STEP }, async () => {
     const page = await deviceA.newPage();
     await page.goto(`${demo.url}?devtools`);
