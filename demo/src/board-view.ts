@@ -8,6 +8,9 @@ import { h, replaceChildrenKeepingFocus } from './dom.ts';
 
 export type Direction = 'left' | 'right' | 'up' | 'down';
 
+/** The drag data type of a card being moved. */
+const CARD_TYPE = 'application/x-chronicle-card';
+
 export interface BoardActions {
   addCard(column: string, title: string): void;
   renameCard(card: Card, title: string): void;
@@ -18,6 +21,8 @@ export interface BoardActions {
   addColumn(title: string): void;
   renameColumn(column: Column, title: string): void;
   deleteColumn(column: Column): void;
+  /** Drops a card into `column`, before `before` (a card of that column) or at its end. */
+  dropCard(card: string, column: string, before: string | undefined): void;
   /** Keeps one side of a card's conflict (conflicts.ts invariant 2). */
   keepConflictValue(card: Card, note: ConflictNote, option: ConflictOption): void;
   restoreCard(notice: DeletedNotice): void;
@@ -149,7 +154,28 @@ function renderColumn(
     heading,
     list,
   );
-  if (!input.readOnly) section.append(addCardForm(actions, column));
+  if (input.readOnly) return section;
+  section.append(addCardForm(actions, column));
+  // Drag and drop (the ◀ ▲ ▼ ▶ buttons do the same from the keyboard): onto a card puts the
+  // dragged one before it, onto the column's free space at its end.
+  section.addEventListener('dragover', (event) => {
+    if (!event.dataTransfer?.types.includes(CARD_TYPE)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'move';
+    section.classList.add('drop-target');
+  });
+  section.addEventListener('dragleave', (event) => {
+    if (!section.contains(event.relatedTarget as Node | null))
+      section.classList.remove('drop-target');
+  });
+  section.addEventListener('drop', (event) => {
+    const dragged = event.dataTransfer?.getData(CARD_TYPE);
+    section.classList.remove('drop-target');
+    if (!dragged) return;
+    event.preventDefault();
+    const onto = (event.target as Element | null)?.closest<HTMLElement>('li.card')?.dataset.card;
+    actions.dropCard(dragged, column.id, onto === dragged ? undefined : onto);
+  });
   return section;
 }
 
@@ -162,7 +188,11 @@ function renderCard(
   const conflict = input.conflicts.get(card.id);
   const item = h(
     'li',
-    { class: conflict ? 'card conflicted' : 'card', 'data-card': card.id },
+    {
+      class: conflict ? 'card conflicted' : 'card',
+      'data-card': card.id,
+      draggable: input.readOnly ? 'false' : 'true',
+    },
     h(
       'div',
       { class: 'card-head' },
@@ -216,6 +246,12 @@ function renderCard(
   }
   item.append(h('p', { class: 'by' }, `last changed on ${input.deviceName(card.changedBy)}`));
   if (input.readOnly) return item;
+  item.addEventListener('dragstart', (event) => {
+    // Dragging the title's text selects it instead of moving the card.
+    if ((event.target as Element | null)?.closest('input, textarea, button')) return;
+    event.dataTransfer?.setData(CARD_TYPE, card.id);
+    if (event.dataTransfer) event.dataTransfer.effectAllowed = 'move';
+  });
 
   const button = (key: string, label: string, text: string, enabled: boolean, run: () => void) => {
     const b = h(

@@ -209,3 +209,28 @@ export function stepPosition(state: BoardState, card: Card, step: -1 | 1): numbe
   if (after === undefined) return before + 1;
   return (before + after) / 2;
 }
+
+/**
+ * Where a card dropped into `column` goes: before `before` (between it and the card above it),
+ * or after every card; undefined when it would not move.
+ */
+export function dropPosition(
+  state: BoardState,
+  card: string,
+  column: string,
+  before: string | undefined,
+): number | undefined {
+  const others = cardsIn(state, column).filter((c) => c.id !== card);
+  const at = before === undefined ? -1 : others.findIndex((c) => c.id === before);
+  if (at < 0) {
+    const current = state.cards[card];
+    const last = others.at(-1);
+    if (current?.column === column && (last === undefined || current.position > last.position)) {
+      return undefined;
+    }
+    return (last?.position ?? 0) + 1;
+  }
+  const next = others[at] as Card;
+  const previous = others[at - 1];
+  return previous === undefined ? next.position - 1 : (previous.position + next.position) / 2;
+}

@@ -22,6 +22,7 @@ import {
   type Card,
   cardStream,
   deviceStream,
+  dropPosition,
   type EventMap,
   type EventType,
   endOf,
@@ -378,6 +379,22 @@ class App {
           { stream: cardStream(card.id), type: 'CardRenamed', data: { title: card.title } },
         ),
       moveCard: move,
+      dropCard: (id, column, before) => {
+        const card = this.present.cards[id];
+        const target = this.present.columns[column];
+        if (card === undefined || target === undefined) return;
+        const position = dropPosition(this.present, id, column, before);
+        if (position === undefined) return;
+        this.undoable(
+          { stream: cardStream(id), type: 'CardMoved', data: { column, position } },
+          `moved “${card.title}” to ${target.title}`,
+          {
+            stream: cardStream(id),
+            type: 'CardMoved',
+            data: { column: card.column, position: card.position },
+          },
+        );
+      },
       deleteCard: (card) => {
         if (this.notes?.card === card.id) this.closeNotes();
         this.undoable(

@@ -355,6 +355,25 @@ describe('the offline PWA demo', () => {
     ]);
   });
 
+  it('moves a card by drag and drop, onto a column or before another card', {
+    timeout: STEP,
+  }, async () => {
+    await card(a, 'Write the README').dragTo(a.locator('section.column[data-column="done"]'));
+    for (const page of [a, b]) {
+      await waitUntil(
+        async () => (await boardText(page)).Done?.includes('Write the README'),
+        'the card in Done',
+      );
+    }
+    await card(a, 'Offline idea').dragTo(card(a, 'Write the README'));
+    await waitUntil(
+      async () =>
+        JSON.stringify((await boardText(b)).Done) ===
+        JSON.stringify(['Offline idea', 'Write the README']),
+      'B: dropped before the other card',
+    );
+  });
+
   it('shows Chronicle’s devtools under the board with ?devtools', { timeout: STEP }, async () => {
     const page = await deviceA.newPage();
     await page.goto(`${demo.url}?devtools`);

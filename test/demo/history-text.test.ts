@@ -1,5 +1,6 @@
 /** demo/src/history-text.ts invariants 1–3: the audit trail in words, as it was then. */
 import { describe, expect, it } from 'vitest';
+import { dropPosition, initialBoard } from '../../demo/src/board.ts';
 import { freshDeviceName } from '../../demo/src/device-name.ts';
 import { BURST_MS, describeHistory } from '../../demo/src/history-text.ts';
 import type { StoredEvent } from '../../src/index.ts';
@@ -102,5 +103,29 @@ describe('describeHistory after a delete', () => {
       ['Held back', 'deleted “Held back”'],
       ['Held back', 'moved to Doing (the card was gone)'],
     ]);
+  });
+});
+
+describe('dropPosition', () => {
+  it('puts a dropped card before the card it lands on, or at the end of the column', () => {
+    const state = initialBoard();
+    const card = (id: string, column: string, position: number) => ({
+      id,
+      title: id,
+      column,
+      position,
+      changedBy: 'r',
+    });
+    state.cards = {
+      a: card('a', 'todo', 1),
+      b: card('b', 'todo', 2),
+      c: card('c', 'doing', 1),
+    };
+    expect(dropPosition(state, 'c', 'todo', 'b')).toBe(1.5);
+    expect(dropPosition(state, 'c', 'todo', 'a')).toBe(0);
+    expect(dropPosition(state, 'c', 'todo', undefined)).toBe(3);
+    // Already last in its column: dropping it on the column's free space moves nothing.
+    expect(dropPosition(state, 'b', 'todo', undefined)).toBeUndefined();
+    expect(dropPosition(state, 'a', 'todo', undefined)).toBe(3);
   });
 });
