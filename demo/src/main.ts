@@ -18,6 +18,7 @@ import { type ActivityInput, ActivityView, type ConflictRole } from './activity-
 import {
   BOARD_ID,
   type BoardState,
+  boardProjection,
   boardStream,
   type Card,
   cardStream,
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
     const { mountDevtools } = await import('../../src/devtools/index.ts');
     const section = byId('devtools');
     section.hidden = false;
-    mountDevtools(store, section, { projections: [PROJECTION] });
+    mountDevtools(store, section, { projections: [boardProjection] });
   }
   store.worker.on('status', (status) => {
     if (status.storage === 'closed') {

@@ -6,4 +6,5 @@
  * const { mountDevtools } = await import('@chronicle-es/store/devtools');
  * const unmount = mountDevtools(store, document.getElementById('devtools')!, { projections: [board] });
  */
+export { checkDeterminism, type DeterminismResult } from './determinism.ts';
 export { type DevtoolsOptions, MAX_EVENTS, mountDevtools } from './panel.ts';

@@ -1,7 +1,8 @@
 /// <reference lib="dom" preserve="true" />
 /**
  * A development panel on a store (issue 15): the sync status, the latest events live (filter,
- * every field of one on click), projections' states live, and the conflicts. Plain DOM in a
+ * every field of one on click), projections' states live with a determinism check
+ * (determinism.ts) for those given as objects, and the conflicts. Plain DOM in a
  * shadow root, so the app's CSS neither styles it nor is styled by it.
  *
  * Invariants:
@@ -17,6 +18,7 @@ import type { StoredEvent } from '../core/events.ts';
 import type { SyncStatus } from '../core/sync-types.ts';
 import { type AnyProjection, projectionName } from '../store/typed.ts';
 import type { EventStore } from '../store/types.ts';
+import { checkDeterminism } from './determinism.ts';
 import { PANEL_CSS } from './panel-css.ts';
 
 /** Events the panel holds and lists at most (invariant 4). */
@@ -57,6 +59,35 @@ function statusText(status: SyncStatus): string {
     parts.push(`${status.refused.length} refused by a peer`);
   }
   return parts.join(' · ');
+}
+
+const clip = (text: string) => (text.length > 400 ? `${text.slice(0, 400)}…` : text);
+
+/** A button that folds the whole log twice with the projection and says whether they agree. */
+function determinismCheck(store: EventStore, projection: AnyProjection): HTMLElement {
+  const result = el('p', { class: 'determinism', 'data-determinism': projection.name });
+  const button = el('button', { type: 'button' }, 'Check determinism');
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    result.textContent = 'Folding the log twice…';
+    try {
+      const outcome = checkDeterminism(projection, await store.read());
+      result.dataset.result = outcome.deterministic ? 'deterministic' : 'differs';
+      result.textContent = outcome.deterministic
+        ? `Deterministic: two folds from scratch agree after each of ${outcome.events} events.`
+        : `Not deterministic: two folds part ${
+            outcome.index < 0
+              ? 'at initial()'
+              : `after event #${outcome.index + 1} (${outcome.eventId})`
+          }. One gives ${clip(outcome.first)}; the other ${clip(outcome.second)}.`;
+    } catch (error) {
+      result.dataset.result = 'failed';
+      result.textContent = `The check failed: ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el('div', { class: 'check' }, button, result);
 }
 
 /**
@@ -194,6 +225,7 @@ export function mountDevtools(
     const name = projectionName(projection);
     const state = el('pre', { 'data-projection': name }, '…');
     states.append(el('h3', {}, name), state);
+    if (typeof projection !== 'string') states.append(determinismCheck(store, projection));
     cleanups.push(
       store.watch(name, (value) => {
         state.textContent = json(value); // invariant 2

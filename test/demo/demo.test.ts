@@ -386,6 +386,13 @@ describe('the offline PWA demo', () => {
         ),
       'the board state in the panel',
     );
+    await page.locator('#devtools').getByRole('button', { name: 'Check determinism' }).click();
+    await waitUntil(
+      async () =>
+        (await page.locator('#devtools [data-determinism="board"]').getAttribute('data-result')) ===
+        'deterministic',
+      'the board projection checked',
+    );
     await snap(page, '13-devtools');
     await page.close();
   });

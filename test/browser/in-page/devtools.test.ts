@@ -88,6 +88,41 @@ describe('mountDevtools', () => {
     await store.append('todo-3', { type: 'TodoAdded', data: { title: 'after' } });
   });
 
+  it('checks a projection’s determinism, and reports a planted non-deterministic one', async () => {
+    const noisy = defineProjection<number, LooseEvents>({
+      name: 'noisy',
+      version: 1,
+      initial: () => 0,
+      apply: (n) => n + Math.random(),
+    });
+    const store = await openStore({
+      name: 'dev-det',
+      storage: memoryStorage(),
+      projections: [count, noisy],
+    });
+    opened.push(store);
+    await store.append('s', [
+      { type: 'A', data: 1 },
+      { type: 'B', data: 2 },
+    ]);
+    const container = document.createElement('div');
+    document.body.append(container);
+    const unmount = mountDevtools(store, container, { projections: [count, noisy] });
+    const root = container.querySelector('.chronicle-devtools')?.shadowRoot;
+    const check = (name: string) => {
+      const result = root?.querySelector<HTMLElement>(`[data-determinism="${name}"]`);
+      (result?.previousElementSibling as HTMLButtonElement | null)?.click();
+      return result;
+    };
+    const counted = check('count');
+    await until(() => counted?.dataset.result === 'deterministic', 'count checked');
+    expect(counted?.textContent).toContain('agree after each of 2 events');
+    const planted = check('noisy');
+    await until(() => planted?.dataset.result === 'differs', 'noisy checked');
+    expect(planted?.textContent).toContain('after event #1');
+    unmount();
+  });
+
   it('lists the conflicts after two replicas appended to one stream at once', async () => {
     const a = await open('dev-b1');
     const b = await open('dev-b2');
