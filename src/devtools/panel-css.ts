@@ -13,7 +13,7 @@ h3 { font-size: 12px; margin: 6px 0 2px; }
 input { font: inherit; padding: 2px 4px; min-width: 16rem; }
 .events { list-style: none; margin: 4px 0; padding: 0; max-height: 16rem; overflow: auto;
   border: 1px solid #e1e7ef; }
-.events li { display: grid; grid-template-columns: 7rem 1fr 1fr 8rem; gap: 8px; padding: 1px 4px;
+.events li { display: grid; grid-template-columns: 7rem 1fr 2fr 8rem 5rem; gap: 8px; padding: 1px 4px;
   cursor: pointer; }
 .events li:nth-child(odd) { background: #f1f4f8; }
 .events li.selected, .events li:focus { background: #dbe8ff; outline: none; }
@@ -24,4 +24,8 @@ pre { margin: 4px 0; padding: 4px; background: #f1f4f8; max-height: 14rem; overf
 .detail:empty { display: none; }
 .conflicts { margin: 4px 0; padding-left: 16px; }
 .none { color: #5c6b7c; }
+.sync { color: #9a5b00; }
+.check { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin: 2px 0 6px; }
+.check pre { flex-basis: 100%; }
+.then:empty { display: none; }
 `;

@@ -61,6 +61,34 @@ function statusText(status: SyncStatus): string {
   return parts.join(' · ');
 }
 
+/**
+ * The projection's state at a time or up to an event (store.state with `at`), beside the live
+ * one above it: "2026-12-05T10:00:00Z", a time in ms, or an event id.
+ */
+function timeTravel(store: EventStore, name: string): HTMLElement {
+  const at = el('input', {
+    type: 'text',
+    placeholder: 'A time (ISO or ms) or an event id',
+    'aria-label': `State of ${name} at`,
+  });
+  const button = el('button', { type: 'button' }, 'State then');
+  const result = el('pre', { class: 'then', 'data-then': name });
+  button.addEventListener('click', async () => {
+    const text = at.value.trim();
+    if (text === '') return;
+    const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+    const when = Number.isNaN(ms) ? { eventId: text } : ms;
+    try {
+      result.textContent = json(await store.state(name, { at: when })); // invariant 2
+      result.dataset.result = 'ok';
+    } catch (error) {
+      result.textContent = error instanceof Error ? error.message : String(error);
+      result.dataset.result = 'failed';
+    }
+  });
+  return el('div', { class: 'check' }, at, button, result);
+}
+
 const clip = (text: string) => (text.length > 400 ? `${text.slice(0, 400)}…` : text);
 
 /** A button that folds the whole log twice with the projection and says whether they agree. */
@@ -131,6 +159,14 @@ export function mountDevtools(
   const list = el('ol', { class: 'events', 'aria-label': 'Events, newest first' });
   const detail = el('pre', { class: 'detail', 'aria-label': 'The selected event' });
   let selected: string | undefined;
+  /**
+   * Own events not acknowledged by a peer: `pending` counts them, and own events leave in seq
+   * order, so they are the `pending` highest own seqs.
+   */
+  let ownMaxSeq = 0;
+  let pending = store.sync.status().pending;
+  const localOnly = (e: StoredEvent) =>
+    e.replica === store.replicaId && e.seq > ownMaxSeq - pending;
   const renderEvents = () => {
     const needle = filter.value.trim().toLowerCase();
     const shown = needle
@@ -148,6 +184,7 @@ export function mountDevtools(
           el('span', { class: 'type' }, e.type),
           el('span', { class: 'stream' }, `${e.stream} @${e.version}`),
           el('span', { class: 'origin' }, `${e.replica.slice(0, 8)}#${e.seq}`),
+          el('span', { class: 'sync' }, localOnly(e) ? 'local only' : ''),
         );
         row.tabIndex = 0;
         const select = () => {
@@ -164,7 +201,17 @@ export function mountDevtools(
     );
   };
   filter.addEventListener('input', renderEvents);
+  cleanups.push(
+    store.sync.on('status', (s) => {
+      if (s.pending === pending) return;
+      pending = s.pending;
+      renderEvents();
+    }),
+  );
   const keep = (incoming: StoredEvent[]) => {
+    for (const e of incoming) {
+      if (e.replica === store.replicaId && e.seq > ownMaxSeq) ownMaxSeq = e.seq;
+    }
     const seen = new Set(events.map((e) => e.id));
     const fresh = incoming.filter((e) => !seen.has(e.id)).reverse();
     events = [...fresh, ...events].slice(0, MAX_EVENTS);
@@ -226,6 +273,7 @@ export function mountDevtools(
     const state = el('pre', { 'data-projection': name }, '…');
     states.append(el('h3', {}, name), state);
     if (typeof projection !== 'string') states.append(determinismCheck(store, projection));
+    states.append(timeTravel(store, name));
     cleanups.push(
       store.watch(name, (value) => {
         state.textContent = json(value); // invariant 2

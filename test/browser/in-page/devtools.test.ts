@@ -82,6 +82,23 @@ describe('mountDevtools', () => {
     // Invariant 2: the event's data is text, not markup.
     expect(root?.querySelector('img')).toBeNull();
 
+    // Nothing synced: every own event is local only.
+    filter.value = '';
+    filter.dispatchEvent(new Event('input'));
+    expect(rows().every((r) => r.querySelector('.sync')?.textContent === 'local only')).toBe(true);
+
+    // Time travel in the panel matches state(p, { at }).
+    const [first] = await store.read({ limit: 1 });
+    const at = root?.querySelector('input[aria-label="State of count at"]') as HTMLInputElement;
+    at.value = first?.id ?? '';
+    (at.nextElementSibling as HTMLButtonElement).click();
+    const then = root?.querySelector<HTMLElement>('[data-then="count"]');
+    await until(() => then?.dataset.result === 'ok', 'the state then');
+    expect(JSON.parse(then?.textContent ?? '')).toEqual(
+      await store.state('count', { at: { eventId: first?.id ?? '' } }),
+    );
+    expect(then?.textContent).toBe('1');
+
     unmount();
     expect(container.children).toHaveLength(0);
     // Invariant 3: nothing left listening (an append after is not an error, and adds nothing).
