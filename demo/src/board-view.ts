@@ -71,7 +71,10 @@ function deletedNotice(notice: DeletedNotice, actions: BoardActions): HTMLElemen
   );
 }
 
-/** A title input that commits on Enter or when it loses focus, and reverts on Escape. */
+/**
+ * A title field that commits on Enter or when it loses focus, and reverts on Escape. A card's
+ * (`wrap`) is a textarea whose lines wrap, so a long title is read whole; Enter still commits.
+ */
 function titleInput(options: {
   key: string;
   label: string;
@@ -79,15 +82,23 @@ function titleInput(options: {
   readOnly: boolean;
   className: string;
   commit: (title: string) => void;
-}): HTMLInputElement {
-  const input = h('input', {
+  wrap?: boolean;
+}): HTMLInputElement | HTMLTextAreaElement {
+  const attributes = {
     class: options.className,
     'aria-label': options.label,
     value: options.value,
     'data-key': options.key,
     readonly: options.readOnly,
     maxlength: 200,
-  });
+  };
+  const input = options.wrap
+    ? h('textarea', {
+        ...attributes,
+        // A first height for browsers without `field-sizing: content` (the CSS sizes the rest).
+        rows: Math.max(1, Math.ceil(options.value.length / 26)),
+      })
+    : h('input', attributes);
   const commit = () => {
     delete input.dataset.dirty;
     const title = input.value.trim();
@@ -97,8 +108,11 @@ function titleInput(options: {
   input.addEventListener('input', () => {
     input.dataset.dirty = '1';
   });
-  input.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter') commit();
+  (input as HTMLElement).addEventListener('keydown', (event: KeyboardEvent) => {
+    if (event.key === 'Enter') {
+      event.preventDefault(); // a title has no line breaks: Enter saves it
+      commit();
+    }
     if (event.key === 'Escape') {
       delete input.dataset.dirty;
       input.value = options.value;
@@ -203,6 +217,7 @@ function renderCard(
         readOnly: input.readOnly,
         className: 'card-title',
         commit: (title) => actions.renameCard(card, title),
+        wrap: true,
       }),
     ),
   );

@@ -45,8 +45,9 @@ export function replaceChildrenKeepingFocus(container: HTMLElement, children: No
   const active = document.activeElement;
   const inside = active !== null && container.contains(active);
   const key = inside && active instanceof HTMLElement ? active.dataset.key : undefined;
+  const field = active instanceof HTMLInputElement || active instanceof HTMLTextAreaElement;
   const typing =
-    active instanceof HTMLInputElement && active.dataset.dirty === '1'
+    field && active.dataset.dirty === '1'
       ? { value: active.value, start: active.selectionStart, end: active.selectionEnd }
       : undefined;
   container.replaceChildren(...children);
@@ -54,7 +55,10 @@ export function replaceChildrenKeepingFocus(container: HTMLElement, children: No
   const next = container.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`);
   if (next === null) return;
   next.focus();
-  if (typing !== undefined && next instanceof HTMLInputElement) {
+  if (
+    typing !== undefined &&
+    (next instanceof HTMLInputElement || next instanceof HTMLTextAreaElement)
+  ) {
     next.value = typing.value;
     next.dataset.dirty = '1';
     next.setSelectionRange(typing.start, typing.end);

@@ -374,6 +374,18 @@ describe('the offline PWA demo', () => {
     );
   });
 
+  it('shows a long title whole, wrapped over lines', { timeout: STEP }, async () => {
+    const long = 'Offline idea: write down every step of the release checklist before Friday';
+    await renameCard(a, 'Offline idea', long);
+    const height = (title: string) =>
+      card(a, title)
+        .locator('.card-title')
+        .evaluate((el) => el.getBoundingClientRect().height);
+    const line = await height('Write the README');
+    // The board re-renders as the rename comes back from the store: measure once it settled.
+    await waitUntil(async () => (await height(long)) > line * 1.5, 'the long title wrapped');
+  });
+
   it('shows Chronicle’s devtools under the board with ?devtools', { timeout: STEP }, async () => {
     const page = await deviceA.newPage();
     await page.goto(`${demo.url}?devtools`);
