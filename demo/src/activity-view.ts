@@ -9,9 +9,9 @@
  * the server, so it is there.
  */
 import type { StoredEvent } from '../../src/index.ts';
-import { type BoardState, cardOfStream } from './board.ts';
+import { type BoardState, type Card, cardOfStream } from './board.ts';
 import { clock, h } from './dom.ts';
-import { describeHistory } from './history-text.ts';
+import { describeHistory, type HistoryEntry } from './history-text.ts';
 
 export type ConflictRole = 'applied-last' | 'overridden';
 
@@ -26,6 +26,8 @@ export interface ActivityInput {
   deviceName: (replica: string) => string;
   /** While time travelling: the last event the board shows. */
   asOf: string | undefined;
+  /** Puts a card back as an entry left it, with new events (main.ts); absent: read-only. */
+  restore?: (card: string, as: Card | undefined, eventId: string) => void;
 }
 
 const SHOWN = 200;
@@ -129,6 +131,7 @@ export class ActivityView {
                 : '⚠ conflict: applied first (overridden)',
             ),
           asOf && h('span', { class: 'as-of-note' }, '⟵ time travel: the board as of this event'),
+          restoreButton(input, entry),
         );
       });
     this.list.replaceChildren(...rows);
@@ -138,6 +141,35 @@ export class ActivityView {
         ? `${count} entries, the newest ${SHOWN} shown`
         : plural(count, 'entry', 'entries');
   }
+}
+
+/**
+ * "Back to here" on an entry that left a card (not its latest): puts the card back as it was
+ * then, with new events (history is never rewritten). Absent where there is nothing to restore.
+ */
+function restoreButton(input: ActivityInput, entry: HistoryEntry): HTMLElement | undefined {
+  const restore = input.restore;
+  const card = entry.card;
+  const last = entry.events.at(-1) as StoredEvent<unknown>;
+  if (restore === undefined || card?.state === undefined) return undefined;
+  const now = input.state.cards[card.id];
+  const same =
+    now !== undefined &&
+    now.title === card.state.title &&
+    now.column === card.state.column &&
+    now.position === card.state.position;
+  if (same) return undefined;
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      class: 'restore',
+      'aria-label': `Back to here: “${card.state.title}” as it was at ${clock(last.time)}`,
+    },
+    'Back to here',
+  );
+  button.addEventListener('click', () => restore(card.id, card.state, last.id));
+  return button;
 }
 
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;

@@ -47,16 +47,24 @@ export interface EventMap {
   ColumnDeleted: { column: string };
   /**
    * `resolves`: the conflict's events, when this change keeps one side of it (conflicts.ts);
-   * `undoes`: the event this change takes back (undo.ts).
+   * `undoes`: the event this change takes back (undo.ts); `restoredFrom`: the event whose point
+   * in time the card is put back to (Activity's "Back to here").
    */
-  CardRenamed: { title: string; resolves?: string[]; undoes?: string };
-  CardMoved: { column: string; position: number; resolves?: string[]; undoes?: string };
+  CardRenamed: { title: string; resolves?: string[]; undoes?: string; restoredFrom?: string };
+  CardMoved: {
+    column: string;
+    position: number;
+    resolves?: string[];
+    undoes?: string;
+    restoredFrom?: string;
+  };
   CardAdded: {
     title: string;
     column: string;
     position: number;
     resolves?: string[];
     undoes?: string;
+    restoredFrom?: string;
   };
   CardDeleted: { undoes?: string };
   DeviceNamed: { name: string };

@@ -13,7 +13,7 @@
  * 3. Pure: the same log gives the same entries.
  */
 import type { StoredEvent } from '../../src/index.ts';
-import { applyEvent, type BoardState, cardOfStream, initialBoard } from './board.ts';
+import { applyEvent, type BoardState, type Card, cardOfStream, initialBoard } from './board.ts';
 
 /** Edits of one note closer than this are one burst. */
 export const BURST_MS = 60_000;
@@ -27,6 +27,8 @@ export interface HistoryEntry {
   subject: string;
   /** The device's name then (its latest DeviceNamed before the event), if it had one. */
   device: string | undefined;
+  /** The card as the entry left it (its id, and its fields; undefined: no card then). */
+  card?: { id: string; state: Card | undefined };
 }
 
 const quoted = (text: string) => `“${text}”`;
@@ -49,7 +51,10 @@ const hasResolves = (data: unknown) =>
  */
 const resolving = (data: unknown) =>
   (hasResolves(data) ? ', keeping it over the conflict' : '') +
-  (typeof (data as Record<string, unknown> | null)?.undoes === 'string' ? ' (undo)' : '');
+  (typeof (data as Record<string, unknown> | null)?.undoes === 'string' ? ' (undo)' : '') +
+  (typeof (data as Record<string, unknown> | null)?.restoredFrom === 'string'
+    ? ' (back to an earlier point)'
+    : '');
 
 /** One event in words, against the board just before it (invariant 1). */
 function describe(before: BoardState, event: StoredEvent<unknown>): string {
@@ -59,7 +64,7 @@ function describe(before: BoardState, event: StoredEvent<unknown>): string {
   switch (event.type) {
     case 'CardAdded':
       return (
-        `${held === undefined && (hasResolves(data) || typeof (data as Record<string, unknown> | null)?.undoes === 'string') ? 'restored' : 'added'} ${quoted(textOf(data, 'title') ?? '?')} to ${columnTitle(before, textOf(data, 'column'))}` +
+        `${held === undefined && (hasResolves(data) || typeof (data as Record<string, unknown> | null)?.undoes === 'string' || typeof (data as Record<string, unknown> | null)?.restoredFrom === 'string') ? 'restored' : 'added'} ${quoted(textOf(data, 'title') ?? '?')} to ${columnTitle(before, textOf(data, 'column'))}` +
         resolving(data)
       );
     case 'CardRenamed':
@@ -170,6 +175,8 @@ export function describeHistory(events: readonly StoredEvent<unknown>[]): Histor
       subject: subjectOf(before, state, event, titles),
       device,
     };
+    if (card !== undefined && !isNoteEdit(event))
+      entry.card = { id: card, state: state.cards[card] };
     entries.push(entry);
     if (isNoteEdit(event)) bursts.set(event.stream, entry);
     else bursts.delete(event.stream);

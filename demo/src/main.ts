@@ -257,6 +257,7 @@ class App {
       conflictRoles: this.conflictRoles,
       deviceName: this.deviceName,
       asOf: this.asOf,
+      restore: (card, as, eventId) => this.restoreCard(card, as, eventId),
     };
     this.activity.update(input);
   }
@@ -294,6 +295,32 @@ class App {
     } catch (error) {
       console.error('append failed', error);
       return undefined;
+    }
+  }
+
+  /**
+   * Puts a card back as it was after `eventId`, with new events carrying `restoredFrom`: added
+   * again if it is gone, else renamed and moved where it differs (history is never rewritten).
+   */
+  private restoreCard(id: string, as: Card | undefined, eventId: string): void {
+    if (as === undefined) return;
+    const stream = cardStream(id);
+    const now = this.present.cards[id];
+    const column = this.present.columns[as.column] ? as.column : 'todo';
+    if (now === undefined) {
+      this.append(stream, 'CardAdded', {
+        title: as.title,
+        column,
+        position: as.position,
+        restoredFrom: eventId,
+      });
+      return;
+    }
+    if (now.title !== as.title) {
+      this.append(stream, 'CardRenamed', { title: as.title, restoredFrom: eventId });
+    }
+    if (now.column !== column || now.position !== as.position) {
+      this.append(stream, 'CardMoved', { column, position: as.position, restoredFrom: eventId });
     }
   }
 

@@ -386,6 +386,24 @@ describe('the offline PWA demo', () => {
     await waitUntil(async () => (await height(long)) > line * 1.5, 'the long title wrapped');
   });
 
+  it('puts a card back as it was at an earlier event, with new events', {
+    timeout: STEP,
+  }, async () => {
+    const added = a.locator('#activity-list li', { hasText: 'added “Offline idea” to To do' });
+    await added.getByRole('button', { name: /^Back to here/ }).click();
+    for (const page of [a, b]) {
+      await waitUntil(
+        async () => (await boardText(page))['To do']?.includes('Offline idea'),
+        'the card as it was when added',
+      );
+    }
+    const words = await b.locator('#activity-list li .summary').allTextContents();
+    expect(words.slice(0, 2)).toEqual([
+      'moved Done → To do (back to an earlier point)',
+      'renamed “Offline idea: write down every step of the release checklist before Friday” → “Offline idea” (back to an earlier point)',
+    ]);
+  });
+
   it('shows Chronicle’s devtools under the board with ?devtools', { timeout: STEP }, async () => {
     const page = await deviceA.newPage();
     await page.goto(`${demo.url}?devtools`);
