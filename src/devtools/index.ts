@@ -7,4 +7,4 @@
  * const unmount = mountDevtools(store, document.getElementById('devtools')!, { projections: [board] });
  */
 export { checkDeterminism, type DeterminismResult } from './determinism.ts';
-export { type DevtoolsOptions, MAX_EVENTS, mountDevtools } from './panel.ts';
+export { type DevtoolsOptions, MAX_EVENTS, mountDevtools, PAGE } from './panel.ts';

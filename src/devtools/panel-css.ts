@@ -11,9 +11,10 @@ h2 { font-size: 12px; margin: 10px 0 4px; text-transform: uppercase; letter-spac
 h3 { font-size: 12px; margin: 6px 0 2px; }
 .tools { display: flex; gap: 8px; align-items: center; }
 input { font: inherit; padding: 2px 4px; min-width: 16rem; }
-.events { list-style: none; margin: 4px 0; padding: 0; max-height: 16rem; overflow: auto;
-  border: 1px solid #e1e7ef; }
-.events li { display: grid; grid-template-columns: 7rem 1fr 2fr 8rem 5rem; gap: 8px; padding: 1px 4px;
+.viewport { height: 18rem; overflow: auto; margin: 4px 0; border: 1px solid #e1e7ef; }
+.events { list-style: none; margin: 0; padding: 0; position: relative; }
+.events li { position: absolute; left: 0; right: 0; height: 18px; box-sizing: border-box;
+  display: grid; grid-template-columns: 7rem 1fr 2fr 8rem 5rem; gap: 8px; padding: 1px 4px;
   cursor: pointer; }
 .events li:nth-child(odd) { background: #f1f4f8; }
 .events li.selected, .events li:focus { background: #dbe8ff; outline: none; }
