@@ -6,8 +6,8 @@
  * shadow root, so the app's CSS neither styles it nor is styled by it.
  *
  * Invariants:
- * 1. Read-only: it calls read, subscribe, state, watch, conflicts and sync.status/on, never a
- *    method that writes.
+ * 1. It appends nothing: it calls read, subscribe, state, watch, conflicts and sync.status/on;
+ *    the only write is a projection's snapshots, by a rebuild the user asks for.
  * 2. Everything from events is shown as text (textContent), never parsed as HTML: an event's data
  *    cannot inject markup into the page.
  * 3. unmount() releases every listener it registered and removes what it added to the container;
@@ -26,6 +26,8 @@ import { PANEL_CSS } from './panel-css.ts';
 export const MAX_EVENTS = 200_000;
 /** Events read at a time: the latest at mount, then each "older" page. */
 export const PAGE = 1000;
+/** Sync statuses listed in the history at most. */
+const STATUS_KEPT = 50;
 /** A row's height, and the rows drawn beyond those in view (the list is virtualised). */
 const ROW_PX = 18;
 const OVERSCAN = 10;
@@ -97,6 +99,29 @@ function timeTravel(store: EventStore, name: string): HTMLElement {
   return el('div', { class: 'check' }, at, button, result);
 }
 
+/** Drops the projection's snapshots and folds the log again, saying how far it got. */
+function rebuildButton(store: EventStore, name: string): HTMLElement {
+  const button = el('button', { type: 'button' }, 'Rebuild');
+  const progress = el('span', { class: 'progress', 'data-rebuild': name });
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    progress.textContent = 'Rebuilding…';
+    try {
+      await store.rebuild(name, (done, total) => {
+        progress.textContent = `${done} of ${total} events folded`;
+      });
+      progress.dataset.result = 'done';
+      progress.textContent = `Rebuilt: ${progress.textContent === 'Rebuilding…' ? 'no events' : progress.textContent}`;
+    } catch (error) {
+      progress.dataset.result = 'failed';
+      progress.textContent = error instanceof Error ? error.message : String(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el('div', { class: 'check' }, button, progress);
+}
+
 const clip = (text: string) => (text.length > 400 ? `${text.slice(0, 400)}…` : text);
 
 /** A button that folds the whole log twice with the projection and says whether they agree. */
@@ -149,9 +174,13 @@ export function mountDevtools(
   // The status line (live).
   const replica = el('p', { class: 'replica', part: 'replica' }, `replica ${store.replicaId}`);
   const status = el('p', { class: 'status', part: 'status' });
+  // The status's history since the panel opened, newest first (STATUS_KEPT at most).
+  const history = el('ol', { class: 'history', 'aria-label': 'Sync status history' });
   const showStatus = (s: SyncStatus) => {
     status.textContent = statusText(s);
     status.dataset.state = s.state;
+    history.prepend(el('li', {}, `${clock(Date.now())} ${statusText(s)}`));
+    while (history.children.length > STATUS_KEPT) history.lastElementChild?.remove();
   };
   showStatus(store.sync.status());
   cleanups.push(store.sync.on('status', showStatus));
@@ -314,7 +343,7 @@ export function mountDevtools(
     const state = el('pre', { 'data-projection': name }, '…');
     states.append(el('h3', {}, name), state);
     if (typeof projection !== 'string') states.append(determinismCheck(store, projection));
-    states.append(timeTravel(store, name));
+    states.append(timeTravel(store, name), rebuildButton(store, name));
     cleanups.push(
       store.watch(name, (value) => {
         state.textContent = json(value); // invariant 2
@@ -335,6 +364,8 @@ export function mountDevtools(
       options.projections?.length ? states : el('p', { class: 'none' }, 'None given'),
       el('h2', {}, 'Conflicts'),
       conflicts,
+      el('h2', {}, 'Sync status history'),
+      history,
     ),
   );
   container.append(host);

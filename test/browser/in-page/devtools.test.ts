@@ -99,6 +99,12 @@ describe('mountDevtools', () => {
     );
     expect(then?.textContent).toBe('1');
 
+    // Rebuild with progress.
+    const progress = root?.querySelector<HTMLElement>('[data-rebuild="count"]');
+    (progress?.previousElementSibling as HTMLButtonElement | null)?.click();
+    await until(() => progress?.dataset.result === 'done', 'the rebuild');
+    expect(progress?.textContent).toBe('Rebuilt: 3 of 3 events folded');
+
     unmount();
     expect(container.children).toHaveLength(0);
     // Invariant 3: nothing left listening (an append after is not an error, and adds nothing).
@@ -206,6 +212,10 @@ describe('mountDevtools', () => {
       () => (root?.querySelector('.status')?.textContent ?? '').includes('sync: idle'),
       'the status following sync',
     );
+    // The history keeps what the status went through, newest first.
+    const history = [...(root?.querySelectorAll('.history li') ?? [])].map((li) => li.textContent);
+    expect(history[0]).toContain('sync: idle');
+    expect(history.at(-1)).toContain('sync: offline');
     unmount();
     await la.close();
     await lb.close();
