@@ -115,7 +115,15 @@ export class ActivityView {
           },
           h('span', { class: 'subject', title: event.stream }, entry.subject),
           h('time', { datetime: new Date(event.time).toISOString() }, clock(event.time)),
-          h('span', { class: 'summary' }, entry.summary),
+          entry.events.length > 1
+            ? // A burst of note edits: one entry, each edit's time inside.
+              h(
+                'details',
+                { class: 'summary' },
+                h('summary', {}, entry.summary),
+                h('ol', { class: 'burst' }, ...entry.events.map((e) => h('li', {}, clock(e.time)))),
+              )
+            : h('span', { class: 'summary' }, entry.summary),
           h('span', { class: 'device' }, `${device}${own ? ' (this device)' : ''}`),
           h(
             'span',

@@ -8,6 +8,14 @@ import { h, replaceChildrenKeepingFocus } from './dom.ts';
 
 export type Direction = 'left' | 'right' | 'up' | 'down';
 
+/** Alt+arrow keys on a card: where it moves. */
+const ARROWS: Record<string, Direction | undefined> = {
+  ArrowLeft: 'left',
+  ArrowRight: 'right',
+  ArrowUp: 'up',
+  ArrowDown: 'down',
+};
+
 /** The drag data type of a card being moved. */
 const CARD_TYPE = 'application/x-chronicle-card';
 
@@ -261,6 +269,14 @@ function renderCard(
   }
   item.append(h('p', { class: 'by' }, `last changed on ${input.deviceName(card.changedBy)}`));
   if (input.readOnly) return item;
+  // Keyboard drag: Alt+arrow on a card (or anything in it) moves it like the buttons do.
+  item.addEventListener('keydown', (event) => {
+    if (!event.altKey) return;
+    const direction = ARROWS[event.key];
+    if (direction === undefined) return;
+    event.preventDefault();
+    actions.moveCard(card, direction);
+  });
   item.addEventListener('dragstart', (event) => {
     // Dragging the title's text selects it instead of moving the card.
     if ((event.target as Element | null)?.closest('input, textarea, button')) return;

@@ -85,6 +85,7 @@ class App {
   private log: StoredEvent<unknown>[] = [];
   private cardConflicts = new Map<string, ConflictNote>();
   private deletedNotices: DeletedNotice[] = [];
+  private conflicts: Conflict<unknown>[] = [];
   private conflictRoles = new Map<string, ConflictRole>();
   private notes: { card: string; editor: NotesEditor } | undefined;
   private named = false;
@@ -153,6 +154,7 @@ class App {
 
     this.store.watch<BoardState>(PROJECTION, (state) => {
       this.present = state;
+      this.noteConflicts();
       this.nameDevice();
       this.renderBoard();
       const notes = this.notes && state.cards[this.notes.card];
@@ -201,8 +203,13 @@ class App {
     return this.refreshing;
   }
 
-  /** Card streams only: notes are Yjs updates, which merge (conflicts.ts says the rest). */
-  private noteConflicts(conflicts: Conflict<unknown>[]): void {
+  /**
+   * Card streams only: notes are Yjs updates, which merge (conflicts.ts says the rest). Run again
+   * whenever the log or the present board changes: whether a card is gone decides between a
+   * badge on it and a notice, and the two arrive apart (the log by refresh, the board by watch).
+   */
+  private noteConflicts(conflicts: Conflict<unknown>[] = this.conflicts): void {
+    this.conflicts = conflicts;
     const view = conflictView(this.log, conflicts, this.present, this.deviceName);
     this.cardConflicts = view.cards;
     this.conflictRoles = view.roles;

@@ -218,7 +218,7 @@ describe('the offline PWA demo', () => {
     expect(await a.locator('#board .add-card').count()).toBe(0);
     expect(await a.locator('#board .card-title').first().getAttribute('readonly')).toBe('');
     expect(
-      await a.locator(`#activity-list li[data-event="${secondAdd?.id}"]`).getAttribute('class'),
+      await a.locator(`#activity-list > li[data-event="${secondAdd?.id}"]`).getAttribute('class'),
     ).toContain('as-of');
     await snap(a, '08-time-travel');
 
@@ -241,6 +241,14 @@ describe('the offline PWA demo', () => {
     const types = (await activity(a)).map((e) => e.type);
     // Its own stream and its notes' stream, nothing else.
     expect(new Set(types)).toEqual(new Set(['CardAdded', 'CardRenamed', 'yjs.update']));
+    // A burst of note edits is one entry that opens on the time of each edit.
+    const burst = a.locator('#activity-list details.summary').first();
+    const edits = Number(
+      /\((\d+) edits\)/.exec((await burst.locator('summary').textContent()) ?? '')?.[1],
+    );
+    expect(edits).toBeGreaterThan(1);
+    await burst.locator('summary').click();
+    expect(await burst.locator('.burst li').count()).toBe(edits);
     await snap(a, '10-activity-filtered');
     await a.locator('#filter-card').selectOption('');
   });
@@ -284,7 +292,7 @@ describe('the offline PWA demo', () => {
         'no conflict left',
       );
     }
-    const words = await a.locator('#activity-list li .summary').allTextContents();
+    const words = await a.locator('#activity-list > li .summary').allTextContents();
     expect(words).toContain(
       'renamed “Ship it on Monday” → “Ship it on Friday”, keeping it over the conflict',
     );
@@ -348,7 +356,7 @@ describe('the offline PWA demo', () => {
         'the rename undone',
       );
     }
-    const words = await b.locator('#activity-list li .summary').allTextContents();
+    const words = await b.locator('#activity-list > li .summary').allTextContents();
     expect(words.slice(0, 2)).toEqual([
       'renamed “Ship it soon” → “Ship it on Friday” (undo)',
       'restored “Ship it soon” to To do (undo)',
@@ -372,6 +380,12 @@ describe('the offline PWA demo', () => {
         JSON.stringify(['Offline idea', 'Write the README']),
       'B: dropped before the other card',
     );
+    // From the keyboard: Alt+arrow on the focused card.
+    await card(a, 'Write the README').locator('.card-title').press('Alt+ArrowLeft');
+    await waitUntil(
+      async () => (await boardText(b)).Doing?.includes('Write the README'),
+      'B: moved back to Doing by keyboard',
+    );
   });
 
   it('shows a long title whole, wrapped over lines', { timeout: STEP }, async () => {
@@ -389,7 +403,7 @@ describe('the offline PWA demo', () => {
   it('puts a card back as it was at an earlier event, with new events', {
     timeout: STEP,
   }, async () => {
-    const added = a.locator('#activity-list li', { hasText: 'added “Offline idea” to To do' });
+    const added = a.locator('#activity-list > li', { hasText: 'added “Offline idea” to To do' });
     await added.getByRole('button', { name: /^Back to here/ }).click();
     for (const page of [a, b]) {
       await waitUntil(
@@ -397,7 +411,7 @@ describe('the offline PWA demo', () => {
         'the card as it was when added',
       );
     }
-    const words = await b.locator('#activity-list li .summary').allTextContents();
+    const words = await b.locator('#activity-list > li .summary').allTextContents();
     expect(words.slice(0, 2)).toEqual([
       'moved Done → To do (back to an earlier point)',
       'renamed “Offline idea: write down every step of the release checklist before Friday” → “Offline idea” (back to an earlier point)',

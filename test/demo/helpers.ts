@@ -139,7 +139,7 @@ export async function renameCard(page: Page, from: string, to: string): Promise<
 /** Events in the activity panel, oldest first (the panel lists them newest first). */
 export async function activity(page: Page) {
   const rows = await page.evaluate(() =>
-    [...document.querySelectorAll<HTMLElement>('#activity-list li')].map((li) => ({
+    [...document.querySelectorAll<HTMLElement>('#activity-list > li')].map((li) => ({
       id: li.dataset.event ?? '',
       type: li.dataset.type ?? '',
       synced: li.dataset.synced === 'yes',
