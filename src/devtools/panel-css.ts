@@ -24,6 +24,10 @@ pre { margin: 4px 0; padding: 4px; background: #f1f4f8; max-height: 14rem; overf
   white-space: pre-wrap; word-break: break-word; }
 .detail:empty { display: none; }
 .conflicts { margin: 4px 0; padding-left: 16px; }
+.tree details { margin-left: 12px; }
+.tree > details { margin-left: 0; }
+.tree .leaf { margin-left: 12px; white-space: pre-wrap; word-break: break-word; }
+.tree summary { cursor: pointer; }
 .history { margin: 4px 0; padding-left: 16px; max-height: 8rem; overflow: auto; color: #3d4b5c; }
 .none { color: #5c6b7c; }
 .sync { color: #9a5b00; }

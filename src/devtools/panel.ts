@@ -19,8 +19,17 @@ import type { StoredEvent } from '../core/events.ts';
 import type { SyncStatus } from '../core/sync-types.ts';
 import { type AnyProjection, projectionName } from '../store/typed.ts';
 import type { EventStore } from '../store/types.ts';
-import { checkDeterminism } from './determinism.ts';
 import { PANEL_CSS } from './panel-css.ts';
+import {
+  clock,
+  determinismCheck,
+  el,
+  json,
+  rebuildButton,
+  stateTree,
+  statusText,
+  timeTravel,
+} from './widgets.ts';
 
 /** Events the panel holds at most (invariant 4): loaded PAGE at a time, newest first. */
 export const MAX_EVENTS = 200_000;
@@ -37,118 +46,6 @@ const VIEW_PX = 288;
 export interface DevtoolsOptions {
   /** Projections whose state to show, live (objects or names; the store must have them). */
   projections?: readonly (string | AnyProjection)[];
-}
-
-type Tag = keyof HTMLElementTagNameMap;
-
-function el<K extends Tag>(
-  tag: K,
-  attributes: Record<string, string> = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  for (const child of children) node.append(child);
-  return node;
-}
-
-const json = (value: unknown) => JSON.stringify(value, null, 2) ?? 'undefined';
-const clock = (ms: number) => new Date(ms).toISOString().slice(11, 23);
-
-function statusText(status: SyncStatus): string {
-  const parts = [`sync: ${status.state}`, `pending ${status.pending}`];
-  parts.push(
-    status.lastSyncedAt === undefined
-      ? 'never synced'
-      : `last synced ${new Date(status.lastSyncedAt).toISOString()}`,
-  );
-  if (status.lastError !== undefined) {
-    parts.push(`error ${status.lastError.code}: ${status.lastError.message}`);
-  }
-  if (status.refused !== undefined && status.refused.length > 0) {
-    parts.push(`${status.refused.length} refused by a peer`);
-  }
-  return parts.join(' · ');
-}
-
-/**
- * The projection's state at a time or up to an event (store.state with `at`), beside the live
- * one above it: "2026-12-05T10:00:00Z", a time in ms, or an event id.
- */
-function timeTravel(store: EventStore, name: string): HTMLElement {
-  const at = el('input', {
-    type: 'text',
-    placeholder: 'A time (ISO or ms) or an event id',
-    'aria-label': `State of ${name} at`,
-  });
-  const button = el('button', { type: 'button' }, 'State then');
-  const result = el('pre', { class: 'then', 'data-then': name });
-  button.addEventListener('click', async () => {
-    const text = at.value.trim();
-    if (text === '') return;
-    const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-    const when = Number.isNaN(ms) ? { eventId: text } : ms;
-    try {
-      result.textContent = json(await store.state(name, { at: when })); // invariant 2
-      result.dataset.result = 'ok';
-    } catch (error) {
-      result.textContent = error instanceof Error ? error.message : String(error);
-      result.dataset.result = 'failed';
-    }
-  });
-  return el('div', { class: 'check' }, at, button, result);
-}
-
-/** Drops the projection's snapshots and folds the log again, saying how far it got. */
-function rebuildButton(store: EventStore, name: string): HTMLElement {
-  const button = el('button', { type: 'button' }, 'Rebuild');
-  const progress = el('span', { class: 'progress', 'data-rebuild': name });
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    progress.textContent = 'Rebuilding…';
-    try {
-      await store.rebuild(name, (done, total) => {
-        progress.textContent = `${done} of ${total} events folded`;
-      });
-      progress.dataset.result = 'done';
-      progress.textContent = `Rebuilt: ${progress.textContent === 'Rebuilding…' ? 'no events' : progress.textContent}`;
-    } catch (error) {
-      progress.dataset.result = 'failed';
-      progress.textContent = error instanceof Error ? error.message : String(error);
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return el('div', { class: 'check' }, button, progress);
-}
-
-const clip = (text: string) => (text.length > 400 ? `${text.slice(0, 400)}…` : text);
-
-/** A button that folds the whole log twice with the projection and says whether they agree. */
-function determinismCheck(store: EventStore, projection: AnyProjection): HTMLElement {
-  const result = el('p', { class: 'determinism', 'data-determinism': projection.name });
-  const button = el('button', { type: 'button' }, 'Check determinism');
-  button.addEventListener('click', async () => {
-    button.disabled = true;
-    result.textContent = 'Folding the log twice…';
-    try {
-      const outcome = checkDeterminism(projection, await store.read());
-      result.dataset.result = outcome.deterministic ? 'deterministic' : 'differs';
-      result.textContent = outcome.deterministic
-        ? `Deterministic: two folds from scratch agree after each of ${outcome.events} events.`
-        : `Not deterministic: two folds part ${
-            outcome.index < 0
-              ? 'at initial()'
-              : `after event #${outcome.index + 1} (${outcome.eventId})`
-          }. One gives ${clip(outcome.first)}; the other ${clip(outcome.second)}.`;
-    } catch (error) {
-      result.dataset.result = 'failed';
-      result.textContent = `The check failed: ${error instanceof Error ? error.message : String(error)}`;
-    } finally {
-      button.disabled = false;
-    }
-  });
-  return el('div', { class: 'check' }, button, result);
 }
 
 /**
@@ -340,13 +237,22 @@ export function mountDevtools(
   const states = el('div', { class: 'projections' });
   for (const projection of options.projections ?? []) {
     const name = projectionName(projection);
+    const heading =
+      typeof projection === 'string' ? name : `${name} (version ${projection.version})`;
+    const view = el('div', { class: 'tree', 'aria-label': `State of ${name}` });
+    const opened = new Set<string>();
     const state = el('pre', { 'data-projection': name }, '…');
-    states.append(el('h3', {}, name), state);
+    states.append(
+      el('h3', {}, heading),
+      view,
+      el('details', { class: 'as-json' }, el('summary', {}, 'As JSON'), state),
+    );
     if (typeof projection !== 'string') states.append(determinismCheck(store, projection));
     states.append(timeTravel(store, name), rebuildButton(store, name));
     cleanups.push(
       store.watch(name, (value) => {
         state.textContent = json(value); // invariant 2
+        view.replaceChildren(stateTree(value, opened));
       }),
     );
   }

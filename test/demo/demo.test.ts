@@ -430,6 +430,10 @@ describe('the offline PWA demo', () => {
         ),
       'the board state in the panel',
     );
+    // The state as a tree, its top level open.
+    const tree = page.locator('#devtools .tree');
+    expect(await tree.locator('summary').first().textContent()).toBe('{3}');
+    expect(await tree.locator('summary', { hasText: /^cards: \{\d+\}$/ }).count()).toBe(1);
     await page.locator('#devtools').getByRole('button', { name: 'Check determinism' }).click();
     await waitUntil(
       async () =>

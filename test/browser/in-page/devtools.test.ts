@@ -71,6 +71,8 @@ describe('mountDevtools', () => {
       () => root?.querySelector('[data-projection="count"]')?.textContent === '3',
       'the projection’s state',
     );
+    expect(root?.querySelector('.tree')?.textContent).toBe('3');
+    expect(root?.querySelector('h3')?.textContent).toBe('count (version 1)');
 
     const filter = root?.querySelector('input') as HTMLInputElement;
     filter.value = 'todo-1';
@@ -185,6 +187,36 @@ describe('mountDevtools', () => {
       'the oldest event drawn at the bottom',
     );
     expect(drawn()).toBeLessThan(60);
+    unmount();
+  });
+
+  it('shows a state as a tree whose opened nodes stay open as the state changes', async () => {
+    const nested = defineProjection<{ last: { deep: unknown } }, LooseEvents>({
+      name: 'nested',
+      version: 2,
+      initial: () => ({ last: { deep: null } }),
+      apply: (_s, e) => ({ last: { deep: e.data } }),
+    });
+    const store = await openStore({
+      name: 'dev-tree',
+      storage: memoryStorage(),
+      projections: [nested],
+    });
+    opened.push(store);
+    await store.append('s', { type: 'T', data: 'first' });
+    const container = document.createElement('div');
+    document.body.append(container);
+    const unmount = mountDevtools(store, container, { projections: [nested] });
+    const root = container.querySelector('.chronicle-devtools')?.shadowRoot;
+    const tree = () => root?.querySelector('.tree');
+    await until(() => tree()?.textContent?.includes('last: {1}') === true, 'the tree');
+    // Not drawn until opened.
+    expect(tree()?.textContent).not.toContain('first');
+    const last = root?.querySelector<HTMLDetailsElement>('details[data-path="/last"]');
+    if (last) last.open = true;
+    await until(() => tree()?.textContent?.includes('deep: "first"') === true, 'opened');
+    await store.append('s', { type: 'T', data: 'second' });
+    await until(() => tree()?.textContent?.includes('deep: "second"') === true, 'still open');
     unmount();
   });
 
