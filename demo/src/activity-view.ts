@@ -11,13 +11,15 @@
 import type { StoredEvent } from '../../src/index.ts';
 import { type BoardState, type Card, cardOfStream } from './board.ts';
 import { clock, h } from './dom.ts';
-import { describeHistory, type HistoryEntry } from './history-text.ts';
+import type { HistoryEntry } from './history-text.ts';
 
 export type ConflictRole = 'applied-last' | 'overridden';
 
 export interface ActivityInput {
   /** The whole log in the total order (oldest first). */
   events: StoredEvent<unknown>[];
+  /** The log as entries (history-text.ts), worked out once per read of the log (main.ts). */
+  entries: HistoryEntry[];
   state: BoardState;
   replicaId: string;
   /** This replica's events up to this seq are on the server (main.ts, ackedUpTo). */
@@ -86,7 +88,7 @@ export class ActivityView {
     const card = this.cardFilter.value;
     const type = this.typeFilter.value;
     // Each entry as it was (history-text.ts): its words, its card and device named as then.
-    const matching = describeHistory(input.events).filter((entry) => {
+    const matching = input.entries.filter((entry) => {
       const first = entry.events[0] as StoredEvent<unknown>;
       return (
         (card === '' || cardOfStream(first.stream) === card) && (type === '' || first.type === type)

@@ -103,6 +103,12 @@ export function initialBoard(): BoardState {
   };
 }
 
+/** `data[key]` when it is a string (any replica can send anything: board.ts invariant 1). */
+export function textOf(data: unknown, key: string): string | undefined {
+  const value = (data as Record<string, unknown> | null)?.[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
 const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 const isNumber = (value: unknown): value is number =>
   typeof value === 'number' && Number.isFinite(value);

@@ -16,7 +16,7 @@
  */
 import type { Conflict, StoredEvent } from '../../src/index.ts';
 import type { ConflictRole } from './activity-view.ts';
-import type { BoardState } from './board.ts';
+import { type BoardState, textOf } from './board.ts';
 
 /** One side of a conflict: the value one device wrote. */
 export interface ConflictOption {
@@ -56,11 +56,6 @@ export interface ConflictView {
   roles: Map<string, ConflictRole>;
 }
 
-const text = (data: unknown, key: string) => {
-  const value = (data as Record<string, unknown> | null)?.[key];
-  return typeof value === 'string' ? value : undefined;
-};
-
 function option(
   event: StoredEvent<unknown>,
   shown: boolean,
@@ -68,8 +63,8 @@ function option(
   deviceName: (replica: string) => string,
 ): ConflictOption {
   const device = deviceName(event.replica);
-  const title = text(event.data, 'title');
-  const column = text(event.data, 'column');
+  const title = textOf(event.data, 'title');
+  const column = textOf(event.data, 'column');
   if (event.type === 'CardRenamed' && title !== undefined) {
     return {
       eventId: event.id,
@@ -103,8 +98,8 @@ export function conflictView(
     if (card === undefined) continue;
     const before = known.get(card);
     known.set(card, {
-      title: text(event.data, 'title') ?? before?.title ?? card,
-      column: text(event.data, 'column') ?? before?.column ?? 'todo',
+      title: textOf(event.data, 'title') ?? before?.title ?? card,
+      column: textOf(event.data, 'column') ?? before?.column ?? 'todo',
     });
   }
   for (const conflict of conflicts) {

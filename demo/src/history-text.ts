@@ -13,7 +13,14 @@
  * 3. Pure: the same log gives the same entries.
  */
 import type { StoredEvent } from '../../src/index.ts';
-import { applyEvent, type BoardState, type Card, cardOfStream, initialBoard } from './board.ts';
+import {
+  applyEvent,
+  type BoardState,
+  type Card,
+  cardOfStream,
+  initialBoard,
+  textOf,
+} from './board.ts';
 
 /** Edits of one note closer than this are one burst. */
 export const BURST_MS = 60_000;
@@ -37,24 +44,19 @@ function columnTitle(state: BoardState, column: unknown): string {
   return typeof column === 'string' ? (state.columns[column]?.title ?? column) : '?';
 }
 
-function textOf(data: unknown, key: string): string | undefined {
-  const value = (data as Record<string, unknown> | null)?.[key];
-  return typeof value === 'string' ? value : undefined;
-}
-
-const hasResolves = (data: unknown) =>
-  Array.isArray((data as Record<string, unknown> | null)?.resolves);
-
 /**
- * The words a change adds when it keeps one side of a conflict (conflicts.ts), or takes back an
- * earlier change (undo.ts).
+ * The words a change adds when it keeps one side of a conflict (`resolves`: conflicts.ts), takes
+ * back an earlier change (`undoes`: undo.ts) or puts a card back (`restoredFrom`); empty for a
+ * plain change.
  */
-const resolving = (data: unknown) =>
-  (hasResolves(data) ? ', keeping it over the conflict' : '') +
-  (typeof (data as Record<string, unknown> | null)?.undoes === 'string' ? ' (undo)' : '') +
-  (typeof (data as Record<string, unknown> | null)?.restoredFrom === 'string'
-    ? ' (back to an earlier point)'
-    : '');
+function resolving(data: unknown): string {
+  const fields = (data ?? {}) as Record<string, unknown>;
+  return (
+    (Array.isArray(fields.resolves) ? ', keeping it over the conflict' : '') +
+    (typeof fields.undoes === 'string' ? ' (undo)' : '') +
+    (typeof fields.restoredFrom === 'string' ? ' (back to an earlier point)' : '')
+  );
+}
 
 /** One event in words, against the board just before it (invariant 1). */
 function describe(before: BoardState, event: StoredEvent<unknown>): string {
@@ -64,7 +66,7 @@ function describe(before: BoardState, event: StoredEvent<unknown>): string {
   switch (event.type) {
     case 'CardAdded':
       return (
-        `${held === undefined && (hasResolves(data) || typeof (data as Record<string, unknown> | null)?.undoes === 'string' || typeof (data as Record<string, unknown> | null)?.restoredFrom === 'string') ? 'restored' : 'added'} ${quoted(textOf(data, 'title') ?? '?')} to ${columnTitle(before, textOf(data, 'column'))}` +
+        `${held === undefined && resolving(data) !== '' ? 'restored' : 'added'} ${quoted(textOf(data, 'title') ?? '?')} to ${columnTitle(before, textOf(data, 'column'))}` +
         resolving(data)
       );
     case 'CardRenamed':

@@ -7,7 +7,7 @@
  */
 import type { StoredEvent } from '../../src/index.ts';
 import { clock } from './dom.ts';
-import { describeHistory, type HistoryEntry } from './history-text.ts';
+import type { HistoryEntry } from './history-text.ts';
 
 export class HistoryView {
   private entries: HistoryEntry[] = [];
@@ -38,9 +38,10 @@ export class HistoryView {
   }
 
   /** The log changed: the slider grows; a point in the past stays where it was. */
-  update(events: StoredEvent<unknown>[]): void {
-    this.entries = describeHistory(events);
-    this.eventCount = events.length;
+  /** `entries`: the log's entries (history-text.ts), of `eventCount` events. */
+  update(entries: HistoryEntry[], eventCount: number): void {
+    this.entries = entries;
+    this.eventCount = eventCount;
     this.slider.max = String(this.entries.length);
     this.slider.value = String(this.position ?? this.entries.length);
     this.describe();

@@ -37,6 +37,7 @@ import { type BoardActions, type Direction, renderBoard } from './board-view.ts'
 import { type ConflictNote, conflictView, type DeletedNotice } from './conflicts.ts';
 import { freshDeviceName } from './device-name.ts';
 import { byId } from './dom.ts';
+import { describeHistory, type HistoryEntry } from './history-text.ts';
 import { HistoryView } from './history-view.ts';
 import { bindNotes, type NotesEditor } from './notes.ts';
 import { renderStatus } from './status-view.ts';
@@ -83,6 +84,8 @@ class App {
   private present: BoardState = initialBoard();
   private shown: BoardState | undefined;
   private log: StoredEvent<unknown>[] = [];
+  /** The log as the audit trail's entries (history-text.ts), for Activity and time travel. */
+  private entries: HistoryEntry[] = [];
   private cardConflicts = new Map<string, ConflictNote>();
   private deletedNotices: DeletedNotice[] = [];
   private conflicts: Conflict<unknown>[] = [];
@@ -191,8 +194,9 @@ class App {
         this.refreshAgain = false;
         const [log, conflicts] = await Promise.all([this.store.read(), this.store.conflicts()]);
         this.log = log;
+        this.entries = describeHistory(log);
         this.noteConflicts(conflicts);
-        this.history.update(log);
+        this.history.update(this.entries, log.length);
         this.renderSync();
         this.renderActivity();
         this.renderBoard();
@@ -258,6 +262,7 @@ class App {
   private renderActivity(): void {
     const input: ActivityInput = {
       events: this.log,
+      entries: this.entries,
       state: this.present,
       replicaId: this.store.replicaId,
       ackedUpTo: this.ackedUpTo().ackedUpTo,

@@ -83,7 +83,7 @@ export function mountDevtools(
   cleanups.push(store.sync.on('status', showStatus));
 
   // Events: newest first, live, older ones on demand; only the rows in view are in the DOM.
-  let events: StoredEvent[] = [];
+  const events: StoredEvent[] = [];
   const filter = el('input', {
     type: 'search',
     placeholder: 'Filter by stream, type, replica or id',
@@ -156,13 +156,28 @@ export function mountDevtools(
       renderEvents();
     }),
   );
+  /** The ids of `events`, kept beside it: a live batch is checked without a pass over all. */
+  const held = new Set<string>();
+  /** The events of `list` not held yet, now held. */
+  const admit = (list: readonly StoredEvent[]): StoredEvent[] => {
+    const fresh: StoredEvent[] = [];
+    for (const e of list) {
+      if (held.has(e.id)) continue;
+      held.add(e.id);
+      fresh.push(e);
+    }
+    return fresh;
+  };
+  /** Invariant 4: the oldest go beyond MAX_EVENTS. */
+  const trim = () => {
+    for (const e of events.splice(MAX_EVENTS)) held.delete(e.id);
+  };
   const keep = (incoming: StoredEvent[]) => {
     for (const e of incoming) {
       if (e.replica === store.replicaId && e.seq > ownMaxSeq) ownMaxSeq = e.seq;
     }
-    const seen = new Set(events.map((e) => e.id));
-    const fresh = incoming.filter((e) => !seen.has(e.id)).reverse();
-    events = [...fresh, ...events].slice(0, MAX_EVENTS);
+    events.unshift(...admit(incoming).reverse());
+    trim();
   };
   older.addEventListener('click', async () => {
     const oldest = events.at(-1);
@@ -174,8 +189,8 @@ export function mountDevtools(
         ...(oldest === undefined ? {} : { after: oldest.cursor }),
       });
       if (!mounted) return;
-      const seen = new Set(events.map((e) => e.id));
-      events = [...events, ...page.filter((e) => !seen.has(e.id))].slice(0, MAX_EVENTS);
+      events.push(...admit(page));
+      trim();
       older.disabled = page.length < PAGE || events.length >= MAX_EVENTS;
       renderEvents();
     } catch {

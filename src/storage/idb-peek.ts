@@ -89,11 +89,7 @@ function openExisting(source: PeekSource): Promise<IDBDatabase | undefined> {
     };
     open.onsuccess = () => {
       const db = open.result;
-      db.onversionchange = () => {
-        // The reads' answer would be of the schema being replaced: end them now, not after.
-        for (const tx of reading.get(db) ?? []) abortQuietly(tx);
-        db.close();
-      };
+      db.onversionchange = () => db.close();
       if (db.version !== SCHEMA_VERSION) {
         db.close();
         settle(undefined);
@@ -173,12 +169,13 @@ export async function peekLog(
     db.close();
     return undefined;
   }
-  // Invariant 2: closed once the transaction has ended, whatever the reads gave.
-  reading.set(db, [tx]);
-  const close = () => {
-    reading.delete(db);
+  // Invariant 2: closed once the transaction has ended, whatever the reads gave; on
+  // versionchange at once, its reads ended first (their answer would be of the replaced schema).
+  db.onversionchange = () => {
+    abortQuietly(tx);
     db.close();
   };
+  const close = () => db.close();
   tx.addEventListener('complete', close);
   tx.addEventListener('abort', close);
   try {
@@ -188,9 +185,6 @@ export async function peekLog(
     return undefined;
   }
 }
-
-/** The transactions each open peek connection is reading with (invariant 2). */
-const reading = new WeakMap<IDBDatabase, IDBTransaction[]>();
 
 function abortQuietly(tx: IDBTransaction): void {
   try {

@@ -52,7 +52,7 @@ function optionalId(value: unknown, path: string): string | undefined {
 }
 
 /** The command's place in its chain (core/aggregate.ts invariant 2), from the options. */
-export function commandChain(options: ExecuteOptions = {}): {
+function commandChain(options: ExecuteOptions = {}): {
   chain: CommandChain;
   named: boolean;
 } {
@@ -71,13 +71,13 @@ async function storedRun<E>(
 ): Promise<StoredEvent<E>[] | undefined> {
   const [first] = await host.getByIds([commandEventId(commandId, 0)]);
   if (first === undefined) return undefined;
-  const events = await host.readStream(first.stream);
   if (first.stream !== stream) {
     throw new ValidationError(
       'options.commandId',
       `command ${commandId} already ran on stream "${first.stream}", not "${stream}"`,
     );
   }
+  const events = await host.readStream(stream);
   return events.filter((e) => e.meta?.[COMMAND_META.commandId] === commandId);
 }
 

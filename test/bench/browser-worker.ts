@@ -33,10 +33,14 @@ if (config.db !== IN_WORKER_DB) {
   });
 }
 
-function rawOpen(db: string): Promise<IDBDatabase> {
+/** Opens a raw database; a new one gets its stores from `create` (default: one `events` store). */
+function rawOpen(
+  db: string,
+  create: (db: IDBDatabase) => void = (d) => d.createObjectStore('events', { keyPath: 'pos' }),
+): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
     const request = indexedDB.open(db, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore('events', { keyPath: 'pos' });
+    request.onupgradeneeded = () => create(request.result);
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);
   });
@@ -89,21 +93,14 @@ function rawWriteBatchRecord(
  * indexes, beside a meta store. What a Chronicle append costs IndexedDB, without Chronicle's JS.
  */
 function rawOpenShaped(db: string): Promise<IDBDatabase> {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(db, 1);
-    request.onupgradeneeded = () => {
-      request.result.createObjectStore('meta');
-      const segments = request.result.createObjectStore('segments', {
-        keyPath: ['first', 'last', 'n'],
-      });
-      segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
-      segments.createIndex('pos', 'pos', { unique: true });
-      segments.createIndex('stream', 'streamKeys', { multiEntry: true });
-      segments.createIndex('slot', 'slotRuns', { multiEntry: true });
-      segments.createIndex('version', 'streamMax', { multiEntry: true });
-    };
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
+  return rawOpen(db, (d) => {
+    d.createObjectStore('meta');
+    const segments = d.createObjectStore('segments', { keyPath: ['first', 'last', 'n'] });
+    segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
+    segments.createIndex('pos', 'pos', { unique: true });
+    segments.createIndex('stream', 'streamKeys', { multiEntry: true });
+    segments.createIndex('slot', 'slotRuns', { multiEntry: true });
+    segments.createIndex('version', 'streamMax', { multiEntry: true });
   });
 }
 
