@@ -155,6 +155,14 @@ export interface EventLog {
    * place a replica's clock goes back: it takes back HLCs that no other replica has seen).
    */
   restamp(request: RestampRequest): Promise<RestampResult>;
+  /**
+   * Takes this replica's own events out of the log, in one transaction: events the authority of
+   * their strict stream rejected (core/strict.ts). Each is named by id and seq; one not held, or
+   * held at another seq or of another replica, is skipped. Their positions become holes
+   * (invariant 3), and each stream they leave gets back the version its remaining events hold.
+   * Resolves with the records taken out.
+   */
+  discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]>;
   readByCursor(query: CursorQuery): Promise<LocalRecord[]>;
   /** Records with pos > afterPos, in receive order. */
   readByPos(afterPos: number, limit: number): Promise<LocalRecord[]>;

@@ -96,6 +96,7 @@ import {
   coveredBy,
 } from './idb-append.ts';
 import { IdbConnection } from './idb-connection.ts';
+import { discardInTransaction } from './idb-discard.ts';
 import { unavailable } from './idb-errors.ts';
 import { ingestInTransaction } from './idb-ingest.ts';
 import { openDatabase, readIdentity } from './idb-open.ts';
@@ -250,6 +251,17 @@ class IdbEventLog implements EventLog {
     );
     if (result.changed.length > 0) this.conn.notifyOthers(await this.headPos());
     return result;
+  }
+
+  async discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]> {
+    if (events.length === 0) return [];
+    // The append cache (invariant 8) holds the versions before: it must not plan from them.
+    this.remembered = undefined;
+    const removed = await this.write('discard', LOG_STORES, (tx) =>
+      discardInTransaction(tx, events),
+    );
+    if (removed.length > 0) this.conn.notifyOthers(await this.headPos());
+    return removed;
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {

@@ -247,6 +247,28 @@ class MemoryEventLog implements EventLog {
     return { changed: records, from };
   }
 
+  async discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]> {
+    const db = this.check();
+    const records: LocalRecord[] = [];
+    for (const { id, seq } of events) {
+      const record = db.byId.get(id);
+      if (record?.event.replica === db.replicaId && record.event.seq === seq) records.push(record);
+    }
+    if (records.length === 0) return [];
+    this.unwrite(records);
+    // Rejected events never counted: each stream's version is what it still holds (adapter.ts).
+    for (const stream of new Set(records.map((r) => r.event.stream))) {
+      let version = 0;
+      for (const r of db.byStream.get(stream)?.view() ?? []) {
+        if (r.event.version > version) version = r.event.version;
+      }
+      if (version > 0) db.streamVersions.set(stream, version);
+      else db.streamVersions.delete(stream);
+    }
+    this.notifyOthers();
+    return records;
+  }
+
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
     const db = this.check();
     const list =

@@ -26,6 +26,7 @@ import type {
 import { storedEvent } from '../fixtures/events.ts';
 import { appendGroupConformance } from './append-group-conformance.ts';
 import { copyConformance } from './conformance-copies.ts';
+import { discardConformance } from './discard-conformance.ts';
 import { idConformance } from './id-conformance.ts';
 import { restampConformance } from './restamp-conformance.ts';
 
@@ -136,6 +137,7 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
     });
 
     restampConformance(async () => (await fresh()).log);
+    discardConformance(fresh, open);
     appendGroupConformance(fresh);
     idConformance(async () => (await fresh()).log);
 

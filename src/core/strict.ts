@@ -1,0 +1,140 @@
+/**
+ * Strict streams (issue 19), pure: a stream declared strict is ordered by an authority, the sync
+ * server of its space. A replica appends to it tentatively; the authority accepts an event only
+ * if it extends the stream's accepted chain, and rejects the rest, which their replica then takes
+ * out of its log (store/strict-rejections.ts). Streams not declared strict keep merge-and-report.
+ *
+ * An event is strict when its meta says so (STRICT_META.strict), which the store sets on every
+ * append to a stream the app declared strict (StoreOptions.strictStreams). Beside it the event
+ * names the event it was decided after (STRICT_META.prev: the id of the stream's last event on
+ * its replica then; absent for a stream's first). Both live in meta, so every layer that carries
+ * events (storages, the wire, the server's tables) carries them unchanged.
+ *
+ * Invariants:
+ * 1. The authority accepts a strict event of stream S iff S has no accepted strict event yet, or
+ *    the event's version is the head's + 1 AND its `prev` is the head's id. The id check is what
+ *    refuses an event decided on a state that held a rejected one (its version may still fit).
+ * 2. Once S has an accepted strict event, an event of S that is not strict is rejected: a writer
+ *    that did not declare S strict cannot slip past its rule.
+ * 3. Decisions run in the order of the batch, each accepted event moving the head: a batch may
+ *    extend a chain by many events. They are taken inside the write transaction of the
+ *    authority's storage, with the heads read there, so two writers never both extend one head.
+ * 4. A rejection names the event by id and seq (a command re-run reuses its ids at new seqs) and
+ *    the head it missed, so that its replica can tell when the winners have reached it.
+ */
+import type { JsonValue } from './events.ts';
+
+/** The meta keys of a strict event. `$` keys are the library's own. */
+export const STRICT_META = {
+  strict: '$strict',
+  prev: '$prev',
+} as const;
+
+/** The accepted end of a strict stream's chain, at the authority. */
+export interface StrictHead {
+  version: number;
+  id: string;
+}
+
+/** What the authority rejected (invariant 4). */
+export interface StrictRejection {
+  id: string;
+  replica: string;
+  seq: number;
+  stream: string;
+  version: number;
+  /** Why: it did not extend the head (`stale`), or is not strict in a strict stream. */
+  reason: 'stale' | 'not-strict';
+  /** The stream's accepted head when it was rejected. */
+  head: StrictHead;
+}
+
+/** The fields of an event the decision reads. */
+export interface StrictCandidate {
+  id: string;
+  replica: string;
+  seq: number;
+  stream: string;
+  version: number;
+  meta?: { readonly [key: string]: JsonValue } | undefined;
+}
+
+export function isStrictEvent(event: Pick<StrictCandidate, 'meta'>): boolean {
+  return event.meta?.[STRICT_META.strict] === true;
+}
+
+export function prevOf(event: Pick<StrictCandidate, 'meta'>): string | undefined {
+  const prev = event.meta?.[STRICT_META.prev];
+  return typeof prev === 'string' ? prev : undefined;
+}
+
+/**
+ * Whether a batch needs the decision at all: the heads of its streams must be read when it holds
+ * a strict event, or a stream the authority may hold as strict. The caller reads the heads of
+ * `streamsOf(events)`; with no head and no strict event, everything is accepted.
+ */
+export function streamsOf(events: readonly Pick<StrictCandidate, 'stream'>[]): string[] {
+  return [...new Set(events.map((e) => e.stream))];
+}
+
+export interface StrictDecision<T> {
+  accepted: T[];
+  rejected: StrictRejection[];
+  /** The heads that moved (to be written with the accepted events). */
+  moved: Map<string, StrictHead>;
+}
+
+/** Invariants 1–3: the events of one ingest, in order, against the heads held. */
+export function decideStrict<T extends StrictCandidate>(
+  events: readonly T[],
+  heads: ReadonlyMap<string, StrictHead>,
+): StrictDecision<T> {
+  const moved = new Map<string, StrictHead>();
+  const accepted: T[] = [];
+  const rejected: StrictRejection[] = [];
+  for (const event of events) {
+    const head = moved.get(event.stream) ?? heads.get(event.stream);
+    const strict = isStrictEvent(event);
+    const reject = (reason: StrictRejection['reason'], at: StrictHead) =>
+      rejected.push({
+        id: event.id,
+        replica: event.replica,
+        seq: event.seq,
+        stream: event.stream,
+        version: event.version,
+        reason,
+        head: at,
+      });
+    if (head === undefined) {
+      accepted.push(event);
+      if (strict) moved.set(event.stream, { version: event.version, id: event.id });
+      continue;
+    }
+    if (!strict) {
+      reject('not-strict', head);
+      continue;
+    }
+    if (event.version !== head.version + 1 || prevOf(event) !== head.id) {
+      reject('stale', head);
+      continue;
+    }
+    accepted.push(event);
+    moved.set(event.stream, { version: event.version, id: event.id });
+  }
+  return { accepted, rejected, moved };
+}
+
+/**
+ * A declaration of strict streams (StoreOptions.strictStreams): exact names, or prefixes ending
+ * in `*` ('account-*').
+ */
+export function strictMatcher(patterns: readonly string[] = []): (stream: string) => boolean {
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  for (const p of patterns) {
+    if (p.endsWith('*')) prefixes.push(p.slice(0, -1));
+    else exact.add(p);
+  }
+  if (exact.size === 0 && prefixes.length === 0) return () => false;
+  return (stream) => exact.has(stream) || prefixes.some((p) => stream.startsWith(p));
+}

@@ -1,0 +1,80 @@
+/**
+ * Taking rejected own events out of the IndexedDB log (adapter.ts `discard`, core/strict.ts), in
+ * one readwrite transaction: the held records are looked up by id, kept only when they are this
+ * replica's at the named seq, taken out of their segments (idb-copies.ts), and each stream they
+ * leave gets back the version its remaining events hold.
+ *
+ * Invariant (indexeddb.ts 1): nothing but requests of this transaction is awaited.
+ */
+import type { LocalRecord } from '../core/events.ts';
+import { tick } from '../core/hlc.ts';
+import type { SegmentKey } from '../core/segments.ts';
+import { removeRecords } from './idb-copies.ts';
+import {
+  asCounters,
+  asReplicaId,
+  KEY_COUNTERS,
+  KEY_REPLICA,
+  plainCounters,
+  type StreamRow,
+} from './idb-schema.ts';
+import { lookupIds, request } from './idb-segments.ts';
+
+export async function discardInTransaction(
+  tx: IDBTransaction,
+  events: readonly { id: string; seq: number }[],
+): Promise<LocalRecord[]> {
+  const segments = tx.objectStore('segments');
+  const meta = tx.objectStore('meta');
+  const streams = tx.objectStore('streams');
+  const [rawReplica, rawCounters, held] = await Promise.all([
+    request(meta.get(KEY_REPLICA)),
+    request(meta.get(KEY_COUNTERS)),
+    lookupIds(
+      segments,
+      events.map((e) => e.id),
+    ),
+  ]);
+  const replica = asReplicaId(rawReplica);
+  const records = held.filter(
+    (r, i): r is LocalRecord =>
+      r !== undefined && r.event.replica === replica && r.event.seq === events[i]!.seq,
+  );
+  if (records.length === 0) return [];
+  await removeRecords(segments, records);
+  // Requests run in order: these reads see the removal.
+  const names = [...new Set(records.map((r) => r.event.stream))];
+  const versions = segments.index('version');
+  const [tops, rows, last] = await Promise.all([
+    Promise.all(
+      names.map((name) =>
+        request(versions.openKeyCursor(IDBKeyRange.bound([name], [name, []]), 'prev')),
+      ),
+    ),
+    Promise.all(names.map((name) => request(streams.get(name)) as Promise<StreamRow | undefined>)),
+    request(segments.openKeyCursor(null, 'prev')),
+  ]);
+  // A stream's row is a floor (idb-schema.ts invariant 6) that copies keep; an event the
+  // authority rejected never counted, so the floor comes down to what the stream still holds.
+  names.forEach((stream, i) => {
+    const row = rows[i];
+    if (row === undefined) return;
+    const top = tops[i];
+    const version = top === null || top === undefined ? 0 : (top.key as [string, number])[1];
+    if (row.version <= version) return;
+    const next: StreamRow = { stream, version };
+    if (row.conflicted) next.conflicted = true;
+    streams.put(next);
+  });
+  const counters = asCounters(rawCounters);
+  const maxCursor = last === null ? '' : (last.key as SegmentKey)[1];
+  // The clock ticks (as if an event were stamped: it never goes back), so that the counters
+  // differ from before and another handle's append cache, which holds the versions before,
+  // fails its check (idb-append.ts) instead of planning from them.
+  const clock = tick(counters.clock, counters.clock.wall);
+  meta.put(
+    plainCounters({ ...counters, clock }, maxCursor, counters.shapedIds === true),
+    KEY_COUNTERS,
+  );
+  return records;
+}
