@@ -21,9 +21,10 @@ import type { PoolClient } from 'pg';
 import { resolveCopies, slotOf } from '../core/copies.ts';
 import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
+import { decideStrict, type StrictHead } from '../core/strict.ts';
 import { loadPg } from './peers.ts';
 import type { Outcome } from './postgres-group-commit.ts';
-import { type EventRow, eventOfRow, storageError } from './postgres-rows.ts';
+import { type EventRow, eventOfRow, key, storageError, unkey } from './postgres-rows.ts';
 import { channelOf, inTransaction } from './postgres-schema.ts';
 import type { IngestWritten } from './storage.ts';
 
@@ -69,6 +70,10 @@ interface SpaceState {
   /** Held records by id and by (replica, seq) (core/copies.ts), as the group changes them. */
   byId: Map<string, LocalRecord>;
   bySlot: Map<string, LocalRecord>;
+  /** Strict streams' heads (core/strict.ts) read under the lock, by stream name. */
+  strictHeads: Map<string, StrictHead>;
+  /** The strict heads the group moved, to be written with it. */
+  strictMoved: Map<string, StrictHead>;
 }
 
 /** The rows an ingest adds and deletes, with their positions, and how to take them back. */
@@ -148,6 +153,7 @@ async function writeAll(
       }
     }
   }
+  await writeStrictHeads(c, s, spaces);
   await advanceHeads(c, context, spaces);
   return outcomes;
 }
@@ -176,6 +182,8 @@ async function lockSpaces(
       head,
       byId: new Map(),
       bySlot: new Map(),
+      strictHeads: new Map(),
+      strictMoved: new Map(),
     });
   }
   for (const [space, name] of names) {
@@ -187,7 +195,8 @@ async function lockSpaces(
   const slotKeys = pieces.flatMap((p) =>
     p.rows.filter((r) => Number.isSafeInteger(r.seq)).map((r) => ({ space: p.space, row: r })),
   );
-  const [byId, bySlot] = await Promise.all([
+  const [, byId, bySlot] = await Promise.all([
+    readStrictHeads(c, s, pieces, spaces),
     heldRows(
       c,
       s,
@@ -209,6 +218,63 @@ async function lockSpaces(
     spaces.get(held.space)!.bySlot.set(slotOf(held.record.event), held.record);
   }
   return spaces;
+}
+
+/**
+ * The strict heads of the streams a group writes (core/strict.ts), read under the space lock: a
+ * space that has none costs this one statement.
+ */
+async function readStrictHeads(
+  c: PoolClient,
+  s: string,
+  pieces: readonly IngestPiece[],
+  spaces: Map<string, SpaceState>,
+): Promise<void> {
+  const pairs = new Map<string, { space: string; stream: string }>();
+  for (const p of pieces) {
+    for (const r of p.rows)
+      pairs.set(`${p.space}\u0000${r.stream}`, { space: p.space, stream: r.stream });
+  }
+  if (pairs.size === 0) return;
+  const keys = [...pairs.values()];
+  const result = await c.query<{ space: string; stream: string; version: string; id: string }>(
+    `SELECT h.space, h.stream, h.version, h.id FROM ${s}.strict_heads AS h
+     JOIN unnest($1::text[], $2::text[]) AS k(space, stream)
+       ON h.space = k.space AND h.stream = k.stream`,
+    [keys.map((k) => k.space), keys.map((k) => k.stream)],
+  );
+  for (const row of result.rows) {
+    spaces.get(row.space)?.strictHeads.set(unkey(row.stream), {
+      version: Number(row.version),
+      id: unkey(row.id),
+    });
+  }
+}
+
+/** Writes the strict heads a group moved, in its transaction. */
+async function writeStrictHeads(
+  c: PoolClient,
+  s: string,
+  spaces: Map<string, SpaceState>,
+): Promise<void> {
+  const rows: { space: string; stream: string; version: number; id: string }[] = [];
+  for (const [space, state] of spaces) {
+    for (const [stream, head] of state.strictMoved) {
+      rows.push({ space, stream: key(stream), version: head.version, id: key(head.id) });
+    }
+  }
+  if (rows.length === 0) return;
+  await c.query(
+    `INSERT INTO ${s}.strict_heads (space, stream, version, id)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+     ON CONFLICT (space, stream) DO UPDATE SET version = excluded.version, id = excluded.id`,
+    [
+      rows.map((r) => r.space),
+      rows.map((r) => r.stream),
+      rows.map((r) => r.version),
+      rows.map((r) => r.id),
+    ],
+  );
 }
 
 /** Held rows matching `where` for each key (one index probe each, as storedIds below). */
@@ -272,6 +338,12 @@ function plan(piece: IngestPiece, space: SpaceState): Plan {
     return { refused: new SeqConflictError(resolution.eventId, resolution.keptId) };
   }
   const start = space.head;
+  const movedBefore = new Map(space.strictMoved);
+  const strict = decideStrict(
+    resolution.write,
+    new Map([...space.strictHeads, ...space.strictMoved]),
+  );
+  for (const [stream, head] of strict.moved) space.strictMoved.set(stream, head);
   const changes: [Map<string, LocalRecord>, string, LocalRecord | undefined][] = [];
   const set = (map: Map<string, LocalRecord>, k: string, value: LocalRecord | undefined) => {
     changes.push([map, k, map.get(k)]);
@@ -285,7 +357,7 @@ function plan(piece: IngestPiece, space: SpaceState): Plan {
   const rowOf = new Map(piece.rows.map((r) => [r.event, r]));
   const records: LocalRecord[] = [];
   const rows: (EventRow & { pos: number })[] = [];
-  for (const event of resolution.write) {
+  for (const event of strict.accepted) {
     space.head += 1;
     const record = { event, pos: space.head };
     rows.push({ ...rowOf.get(event)!, pos: space.head });
@@ -295,13 +367,19 @@ function plan(piece: IngestPiece, space: SpaceState): Plan {
   }
   const undo = () => {
     space.head = start;
+    space.strictMoved = movedBefore;
     for (const [map, k, before] of changes.reverse()) {
       if (before === undefined) map.delete(k);
       else map.set(k, before);
     }
   };
   return {
-    result: { written: records, removed: resolution.remove, lost: resolution.lost },
+    result: {
+      written: records,
+      removed: resolution.remove,
+      lost: resolution.lost,
+      ...(strict.rejected.length > 0 ? { rejected: strict.rejected } : {}),
+    },
     rows,
     deletes: resolution.remove.map((r) => r.pos),
     undo,

@@ -20,8 +20,12 @@ import type pg from 'pg';
 import type { PoolClient } from 'pg';
 import { loadPg } from './peers.ts';
 
-/** The layout this code writes and reads. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The layout this code writes and reads. 2: strict_heads (core/strict.ts), which a server of
+ * layout 1 would not keep; a layout 1 database is moved to 2 when a newer server opens it, and
+ * servers of layout 1 then refuse to start on it.
+ */
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
 
@@ -68,6 +72,14 @@ CREATE TABLE IF NOT EXISTS ${s}.checkpoints (
   checkpoint TEXT NOT NULL,
   PRIMARY KEY (space, peer)
 );
+-- The accepted end of each strict stream (core/strict.ts), read and moved under the space lock.
+CREATE TABLE IF NOT EXISTS ${s}.strict_heads (
+  space TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  id TEXT NOT NULL,
+  PRIMARY KEY (space, stream)
+);
 CREATE TABLE IF NOT EXISTS ${s}.owners (
   space TEXT NOT NULL,
   replica TEXT NOT NULL,
@@ -76,6 +88,7 @@ CREATE TABLE IF NOT EXISTS ${s}.owners (
 );
 INSERT INTO ${s}.schema_version (only_row, version) VALUES (TRUE, ${SCHEMA_VERSION})
   ON CONFLICT (only_row) DO NOTHING;
+UPDATE ${s}.schema_version SET version = ${SCHEMA_VERSION} WHERE version = 1;
 `;
 }
 

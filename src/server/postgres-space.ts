@@ -123,7 +123,7 @@ export class PostgresSpaceLog implements SpaceLog {
     } catch (error) {
       throw storageError('ingest', error);
     }
-    const { written, lost } = await this.storage
+    const { written, lost, rejected } = await this.storage
       .ingest(piece, ({ written: records, removed }) => {
         // Right after the commit, before any reader runs: the cache ends at the new head, and
         // holds no record that left the log (a hole restarts it: recent-records.ts).
@@ -142,7 +142,7 @@ export class PostgresSpaceLog implements SpaceLog {
         throw error;
       });
     const skewed = isSkewed(events, this.storage.now() + this.storage.maxClockDriftMs);
-    return { written, skewed, lost };
+    return rejected === undefined ? { written, skewed, lost } : { written, skewed, lost, rejected };
   }
 
   async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {

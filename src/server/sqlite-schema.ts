@@ -30,6 +30,13 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   checkpoint TEXT NOT NULL,
   PRIMARY KEY (space, peer)
 );
+CREATE TABLE IF NOT EXISTS strict_heads (
+  space TEXT NOT NULL,
+  stream TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  PRIMARY KEY (space, stream)
+);
 CREATE TABLE IF NOT EXISTS owners (
   space TEXT NOT NULL,
   replica TEXT NOT NULL,
@@ -78,6 +85,9 @@ export interface Statements {
   syncFull: Statement<unknown[]>;
   getOwner: Statement<[string, string], { sub: string }>;
   insertOwner: Statement<[string, string, string]>;
+  anyStrictHead: Statement<[string], { found: number }>;
+  getStrictHead: Statement<[string, string], { version: number; id: string }>;
+  setStrictHead: Statement<[string, string, number, string]>;
 }
 
 export function prepareAll(db: Database.Database): Statements {
@@ -110,6 +120,15 @@ export function prepareAll(db: Database.Database): Statements {
     ),
     insertOwner: db.prepare<[string, string, string]>(
       'INSERT INTO owners (space, replica, sub) VALUES (?, ?, ?)',
+    ),
+    anyStrictHead: db.prepare<[string], { found: number }>(
+      'SELECT 1 AS found FROM strict_heads WHERE space = ? LIMIT 1',
+    ),
+    getStrictHead: db.prepare<[string, string], { version: number; id: string }>(
+      'SELECT version, id FROM strict_heads WHERE space = ? AND stream = ?',
+    ),
+    setStrictHead: db.prepare<[string, string, number, string]>(
+      'INSERT INTO strict_heads (space, stream, version, id) VALUES (?, ?, ?, ?) ON CONFLICT (space, stream) DO UPDATE SET version = excluded.version, id = excluded.id',
     ),
   };
 }

@@ -35,6 +35,10 @@
  *    the commits of ingests; the writer checkpoints by itself only past a bound.
  * 10. The database file's folder is created when missing, so `sqliteStorage('./data/x.sqlite')`
  *    works on a fresh checkout; an in-memory (':memory:') or temporary ('') database has none.
+ * 11. Strict streams (core/strict.ts): the server is their authority. Their heads are a table
+ *    read and written inside the ingest's transaction (invariant 2), after copies are resolved:
+ *    of two batches extending one head, the later in commit order sees the first's head and is
+ *    rejected. A rejected event is not stored and takes no position.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -44,6 +48,13 @@ import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
+import {
+  decideStrict,
+  isStrictEvent,
+  type StrictHead,
+  type StrictRejection,
+  streamsOf,
+} from '../core/strict.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -77,11 +88,51 @@ export interface SqliteStorageOptions {
   recentCacheBytes?: number;
 }
 
-/** What one ingest wrote and took out (core/copies.ts). */
+/** What one ingest wrote, took out (core/copies.ts) and rejected (core/strict.ts). */
 interface Written {
   written: LocalRecord[];
   removed: LocalRecord[];
   lost: LostCopy[];
+  rejected: StrictRejection[];
+}
+
+/**
+ * The events of `events` that strict streams accept (core/strict.ts), decided against the heads
+ * read in this transaction, which it moves (invariant 11). A space with no strict stream costs
+ * one lookup when the batch holds no strict event.
+ */
+function keepStrict(
+  db: Database.Database,
+  st: Statements,
+  space: string,
+  events: readonly StoredEventRecord[],
+): { accepted: readonly StoredEventRecord[]; rejected: StrictRejection[] } {
+  if (events.length === 0) return { accepted: events, rejected: [] };
+  if (!events.some(isStrictEvent) && st.anyStrictHead.get(space) === undefined) {
+    return { accepted: events, rejected: [] };
+  }
+  const heads = new Map<string, StrictHead>();
+  for (const stream of streamsOf(events)) {
+    const head = st.getStrictHead.get(space, stream);
+    if (head !== undefined) heads.set(stream, { version: head.version, id: head.id });
+  }
+  const decision = decideStrict(events, heads);
+  for (const [stream, head] of decision.moved) {
+    st.setStrictHead.run(space, stream, head.version, head.id);
+  }
+  if (decision.rejected.length === 0) return decision;
+  // Without the lookup (invariant 8) a held event is found by the unique index only when it is
+  // inserted: one the decision turned away is a resent duplicate, not a rejection.
+  const refused = new Set(decision.rejected.map((r) => r.id));
+  const held = heldById(
+    db,
+    space,
+    events.filter((e) => refused.has(e.id)),
+  );
+  return {
+    accepted: decision.accepted,
+    rejected: decision.rejected.filter((r) => !held.has(r.id)),
+  };
 }
 
 /**
@@ -98,7 +149,7 @@ function insertEvents(
   lookUp: boolean,
 ): Written {
   let head = st.getHead.get(space)?.head ?? 0;
-  let toWrite = events;
+  let toWrite: readonly StoredEventRecord[] = events;
   let removed: LocalRecord[] = [];
   let lost: LostCopy[] = [];
   if (lookUp) {
@@ -116,6 +167,8 @@ function insertEvents(
     ({ write: toWrite, remove: removed, lost } = resolution);
     for (const record of removed) st.deleteAtPos.run(space, record.pos);
   }
+  const strict = keepStrict(db, st, space, toWrite);
+  toWrite = strict.accepted;
   const written: LocalRecord[] = [];
   const rows: unknown[] = [];
   for (const event of toWrite) {
@@ -134,7 +187,7 @@ function insertEvents(
   }
   insertRows(db, rows);
   if (written.length > 0) st.setHead.run(head, space);
-  return { written, removed, lost };
+  return { written, removed, lost, rejected: strict.rejected };
 }
 
 /** An id the space holds already (events_by_id), or one repeated within the batch. */
@@ -243,7 +296,7 @@ class SqliteSpaceLog implements SpaceLog {
   }
 
   async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
-    const { written, lost } = await this.storage.groupCommit(
+    const { written, lost, rejected } = await this.storage.groupCommit(
       () => this.run('ingest', () => this.ingestTx(events)),
       ({ written: records, removed }) => {
         // Still inside the flush, before any reader runs: the cache ends at the new head, and
@@ -255,7 +308,7 @@ class SqliteSpaceLog implements SpaceLog {
       },
     );
     const skewed = isSkewed(events, this.storage.now() + this.storage.maxClockDriftMs);
-    return { written, skewed, lost };
+    return rejected.length > 0 ? { written, skewed, lost, rejected } : { written, skewed, lost };
   }
 
   async getCheckpoint(peer: string): Promise<Checkpoint | undefined> {

@@ -24,6 +24,7 @@ import type { LostCopy } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { lastHlcOf } from '../core/hlc.ts';
+import type { StrictRejection } from '../core/strict.ts';
 import type { SyncLog } from '../sync/log.ts';
 
 /** The outcome of an ownership check (invariant 4). */
@@ -114,6 +115,8 @@ export interface IngestWritten {
   /** Held copies that lost to a copy of the batch: deleted, their positions left as holes. */
   removed: LocalRecord[];
   lost: LostCopy[];
+  /** Events their strict stream rejected (core/strict.ts): not stored. */
+  rejected?: StrictRejection[];
 }
 
 export interface SpaceLog extends SyncLog {

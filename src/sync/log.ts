@@ -5,6 +5,7 @@
  */
 import type { LostCopy } from '../core/copies.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { StrictRejection } from '../core/strict.ts';
 import type { Checkpoint } from './protocol.ts';
 
 export interface SyncIngestResult {
@@ -14,6 +15,11 @@ export interface SyncIngestResult {
   skewed: boolean;
   /** Copies that lost to another copy of their id or (replica, seq) (core/copies.ts). */
   lost?: LostCopy[];
+  /**
+   * Events the authority of their strict stream rejected (core/strict.ts): not stored; the rest
+   * of the batch was. Only a server's log rejects.
+   */
+  rejected?: StrictRejection[];
 }
 
 export interface SyncIngestOptions {

@@ -8,11 +8,14 @@ import type { StoredEventRecord } from '../../src/core/events.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import { makeEvent, makeEvents } from './events.ts';
 import { copyConformance } from './storage-conformance-copies.ts';
+import { strictConformance } from './storage-conformance-strict.ts';
 
 export interface StorageFixture {
   storage: ServerStorage;
   /** Closes `storage` and opens the same database again; absent for non-persistent ones. */
   reopen?: () => Promise<ServerStorage>;
+  /** Another storage on the same database (a second server), where there can be one. */
+  second?: () => ServerStorage;
   cleanup(): Promise<void>;
 }
 
@@ -36,6 +39,17 @@ export function runServerStorageConformance(implementations: StorageImplementati
     });
 
     copyConformance(() => storage);
+    strictConformance(
+      () => storage,
+      () => fixture.second?.(),
+      () =>
+        fixture.reopen === undefined
+          ? undefined
+          : async () => {
+              storage = await fixture.reopen!();
+              return storage;
+            },
+    );
 
     it('gives each space its own replica id and epoch, and one shared log per space (2, 5)', async () => {
       const a = await storage.openSpace('a');

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStorage } from '../../src/server/postgres.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
+import type { ServerStorage } from '../../src/server/storage.ts';
 import { makeEvents } from './events.ts';
 import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
 import { dropSchema, freshSchema } from './postgres-helpers.ts';
@@ -30,6 +31,7 @@ runServerStorageConformance([
       const dir = tempDir();
       const path = join(dir, 'db.sqlite');
       let storage = sqliteStorage(path);
+      const others: ServerStorage[] = [];
       return {
         storage,
         async reopen() {
@@ -37,8 +39,14 @@ runServerStorageConformance([
           storage = sqliteStorage(path);
           return storage;
         },
+        second() {
+          const other = sqliteStorage(path);
+          others.push(other);
+          return other;
+        },
         async cleanup() {
           await storage.close();
+          for (const other of others) await other.close();
           rmSync(dir, { recursive: true, force: true });
         },
       };
@@ -56,6 +64,7 @@ runServerStorageConformance([
       const url = pg!.url;
       const schema = freshSchema();
       let storage = postgresStorage(url, { schema, poolSize: 4 });
+      const others: ServerStorage[] = [];
       return {
         storage,
         async reopen() {
@@ -63,8 +72,14 @@ runServerStorageConformance([
           storage = postgresStorage(url, { schema, poolSize: 4 });
           return storage;
         },
+        second() {
+          const other = postgresStorage(url, { schema, poolSize: 4 });
+          others.push(other);
+          return other;
+        },
         async cleanup() {
           await storage.close();
+          for (const other of others) await other.close();
           await dropSchema(url, schema);
         },
       };

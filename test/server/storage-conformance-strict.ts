@@ -1,0 +1,168 @@
+/**
+ * ServerStorage conformance, strict streams (core/strict.ts; storage.ts): the server is the
+ * authority of its space's strict streams. Run by runServerStorageConformance on SQLite and
+ * PostgreSQL, with a second storage on the same database where there is one (two servers).
+ */
+import { describe, expect, it } from 'vitest';
+import type { StoredEventRecord } from '../../src/core/events.ts';
+import { STRICT_META } from '../../src/core/strict.ts';
+import type { ServerStorage } from '../../src/server/storage.ts';
+import { storedEvent } from '../fixtures/events.ts';
+
+let walls = 1_750_000_000_000;
+
+/** A strict event of `stream` at `version`, decided after `prev`. */
+function strict(
+  replica: string,
+  seq: number,
+  stream: string,
+  version: number,
+  prev?: StoredEventRecord,
+): StoredEventRecord {
+  const meta: Record<string, string | boolean> = { [STRICT_META.strict]: true };
+  if (prev !== undefined) meta[STRICT_META.prev] = prev.id;
+  walls += 1;
+  return storedEvent({
+    replica,
+    seq,
+    wall: walls,
+    stream,
+    version,
+    id: `${replica}-${seq}`,
+    data: { version },
+    meta,
+  });
+}
+
+function plain(replica: string, seq: number, stream: string, version: number): StoredEventRecord {
+  walls += 1;
+  return storedEvent({ replica, seq, wall: walls, stream, version, id: `${replica}-${seq}` });
+}
+
+export function strictConformance(
+  current: () => ServerStorage,
+  second: () => ServerStorage | undefined,
+  reopen: () => (() => Promise<ServerStorage>) | undefined,
+): void {
+  describe('strict streams (core/strict.ts)', () => {
+    it('accepts a chain, rejects a second event at a taken version with the head it missed, and stores nothing of it (1, 3, 4)', async () => {
+      const log = await current().openSpace('s');
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      const a2 = strict('aaaaaaaaaaaaaaaa', 2, 'acct', 2, a1);
+      const first = await log.ingest([a1, a2]);
+      expect(first.written.map((r) => r.event.id)).toEqual([a1.id, a2.id]);
+      expect(first.rejected ?? []).toEqual([]);
+      // B decided on version 1 too, offline: its event and the one after it are refused.
+      const b1 = strict('bbbbbbbbbbbbbbbb', 1, 'acct', 2, a1);
+      const b2 = strict('bbbbbbbbbbbbbbbb', 2, 'acct', 3, b1);
+      const other = plain('bbbbbbbbbbbbbbbb', 3, 'notes', 1);
+      const second = await log.ingest([b1, b2, other]);
+      expect(second.written.map((r) => r.event.id)).toEqual([other.id]);
+      expect(second.written[0]!.pos).toBe(3);
+      expect(second.rejected).toEqual([
+        {
+          id: b1.id,
+          replica: b1.replica,
+          seq: 1,
+          stream: 'acct',
+          version: 2,
+          reason: 'stale',
+          head: { version: 2, id: a2.id },
+        },
+        {
+          id: b2.id,
+          replica: b2.replica,
+          seq: 2,
+          stream: 'acct',
+          version: 3,
+          reason: 'stale',
+          head: { version: 2, id: a2.id },
+        },
+      ]);
+      expect((await log.readByPos(0, 10)).map((r) => r.event.id)).toEqual([a1.id, a2.id, other.id]);
+      // Rebased on the head, B's next try is accepted; a resend of an accepted event is a
+      // duplicate, never a rejection.
+      const b4 = strict('bbbbbbbbbbbbbbbb', 4, 'acct', 3, a2);
+      const third = await log.ingest([a2, b4]);
+      expect(third.written.map((r) => r.event.id)).toEqual([b4.id]);
+      expect(third.rejected ?? []).toEqual([]);
+    });
+
+    it('rejects the right version decided after an event it did not accept (1)', async () => {
+      const log = await current().openSpace('s');
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      await log.ingest([a1]);
+      const b1 = strict('bbbbbbbbbbbbbbbb', 1, 'acct', 2, a1);
+      await log.ingest([b1]);
+      const a2 = strict('aaaaaaaaaaaaaaaa', 2, 'acct', 2, a1);
+      expect((await log.ingest([a2])).rejected?.map((r) => r.id)).toEqual([a2.id]);
+      // A's next event, decided after its rejected one, fits the version but not the chain.
+      const a3 = strict('aaaaaaaaaaaaaaaa', 3, 'acct', 3, a2);
+      const result = await log.ingest([a3]);
+      expect(result.written).toEqual([]);
+      expect(result.rejected).toMatchObject([
+        { id: a3.id, reason: 'stale', head: { version: 2, id: b1.id } },
+      ]);
+    });
+
+    it('rejects an event that is not strict in a strict stream, and leaves other streams and spaces alone (2)', async () => {
+      const log = await current().openSpace('s');
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      await log.ingest([a1]);
+      const sneaky = plain('bbbbbbbbbbbbbbbb', 1, 'acct', 2);
+      const fine = plain('bbbbbbbbbbbbbbbb', 2, 'other', 1);
+      const result = await log.ingest([sneaky, fine]);
+      expect(result.written.map((r) => r.event.id)).toEqual([fine.id]);
+      expect(result.rejected).toMatchObject([{ id: sneaky.id, reason: 'not-strict' }]);
+      // Another space has its own heads.
+      const elsewhere = await current().openSpace('t');
+      const plainThere = plain('cccccccccccccccc', 1, 'acct', 1);
+      expect((await elsewhere.ingest([plainThere])).rejected ?? []).toEqual([]);
+    });
+
+    it('accepts one of two ingests handed over at once that extend one head (3)', async () => {
+      const log = await current().openSpace('s');
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      await log.ingest([a1]);
+      const tries = ['bbbbbbbbbbbbbbbb', 'cccccccccccccccc', 'dddddddddddddddd'].map((r) =>
+        strict(r, 1, 'acct', 2, a1),
+      );
+      const results = await Promise.all(tries.map((e) => log.ingest([e])));
+      expect(results.map((r) => r.written.length).sort()).toEqual([0, 0, 1]);
+      expect(results.flatMap((r) => r.rejected ?? []).length).toBe(2);
+      expect(await log.headPos()).toBe(2);
+    });
+
+    it('accepts one of two servers on one database extending one head at once (3)', async () => {
+      const other = second();
+      if (other === undefined) return;
+      const [one, two] = await Promise.all([current().openSpace('s'), other.openSpace('s')]);
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      await one.ingest([a1]);
+      for (let round = 0; round < 5; round++) {
+        const head = (await one.readByPos(0, 100)).filter((r) => r.event.stream === 'acct').pop()!;
+        const version = head.event.version + 1;
+        const b = strict('bbbbbbbbbbbbbbbb', round + 1, 'acct', version, head.event);
+        const c = strict('cccccccccccccccc', round + 1, 'acct', version, head.event);
+        const [rb, rc] = await Promise.all([one.ingest([b]), two.ingest([c])]);
+        expect(rb.written.length + rc.written.length).toBe(1);
+        expect((rb.rejected ?? []).length + (rc.rejected ?? []).length).toBe(1);
+      }
+      const versions = (await two.readByPos(0, 100)).map((r) => r.event.version);
+      expect(versions).toEqual([1, 2, 3, 4, 5, 6]);
+    });
+
+    it('keeps the heads across a reopen', async () => {
+      const again = reopen();
+      if (again === undefined) return;
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      await (await current().openSpace('s')).ingest([a1]);
+      const storage = await again();
+      const log = await storage.openSpace('s');
+      const late = strict('bbbbbbbbbbbbbbbb', 1, 'acct', 1);
+      expect((await log.ingest([late])).rejected).toMatchObject([
+        { id: late.id, head: { version: 1, id: a1.id } },
+      ]);
+    });
+  });
+}
