@@ -70,6 +70,8 @@ export type {
 export { defineProjection } from './core/projection.ts';
 export type {
   RefusedEvent,
+  RejectedAppend,
+  RejectedCommand,
   SyncApi,
   SyncConnection,
   SyncState,

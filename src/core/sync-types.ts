@@ -52,6 +52,46 @@ export interface SyncStatus {
    * large for it), the most recent REFUSED_KEPT (100), kept across restarts. Absent when none.
    */
   refused?: RefusedEvent[];
+  /**
+   * This replica's own events in strict streams that the authority (the sync server) has not
+   * accepted yet (core/strict.ts): shown, counted in `pending`, and sent to no other peer until
+   * it does. Absent when none.
+   */
+  tentative?: number;
+  /**
+   * Appends the authority of a strict stream rejected, the most recent REJECTED_KEPT (100), kept
+   * across restarts: their events left this replica's log. Absent when none.
+   */
+  rejected?: RejectedAppend[];
+}
+
+/** An append the authority of its strict stream rejected (SyncStatus.rejected). */
+export interface RejectedAppend {
+  stream: string;
+  /** The events taken out of this replica's log. */
+  eventIds: string[];
+  /** `stale`: another replica's events were accepted first; `not-strict`: see core/strict.ts. */
+  reason: 'stale' | 'not-strict';
+  /** When this replica learnt of it (ms). */
+  at: number;
+  /** Set when the events were a command's (store.execute): the command, and what became of it. */
+  command?: RejectedCommand;
+}
+
+export interface RejectedCommand {
+  aggregate: string;
+  name: string;
+  commandId: string;
+  /**
+   * `pending`: waiting for the accepted events to arrive, to be run again on them; `rebased`: run
+   * again and appended anew (tentative again); `rejected`: its handler refused on the new state
+   * (`reason`, `message` are the handler's); `failed`: it could not be run again (`message`).
+   */
+  outcome: 'pending' | 'rebased' | 'rejected' | 'failed';
+  reason?: string;
+  message?: string;
+  /** The events the run on the new state appended (`rebased`). */
+  eventIds?: string[];
 }
 
 /** An event a peer will not get from this replica (SyncStatus.refused). */

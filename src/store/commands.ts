@@ -81,6 +81,14 @@ async function storedRun<E>(
   return events.filter((e) => e.meta?.[COMMAND_META.commandId] === commandId);
 }
 
+/** What the store adds to a run (strict streams: store/strict-rejections.ts). */
+export interface CommandRunExtras<E> {
+  /** The command's chain as a run before it had it (a re-run keeps the ids). */
+  chain?: { chain: CommandChain; named: boolean };
+  /** Changes the decided events before they are appended. */
+  stamp?: (events: NewEvent<E>[]) => NewEvent<E>[];
+}
+
 /** Runs `command` of `aggregate` on `stream` (the invariants above). */
 export async function executeCommand<E>(
   host: CommandHost<E>,
@@ -89,6 +97,7 @@ export async function executeCommand<E>(
   command: string,
   input: unknown,
   options: ExecuteOptions = {},
+  extras: CommandRunExtras<E> = {},
 ): Promise<StoredEvent<E>[]> {
   if (typeof stream !== 'string' || stream.length === 0) {
     throw new ValidationError('stream', 'must be a non-empty string');
@@ -100,8 +109,8 @@ export async function executeCommand<E>(
   if (!Number.isSafeInteger(attempts) || attempts < 1) {
     throw new ValidationError('options.maxAttempts', 'must be a positive integer');
   }
-  const { chain, named } = commandChain(options);
-  if (named) {
+  const { chain, named } = extras.chain ?? commandChain(options);
+  if (named && extras.chain === undefined) {
     const stored = await storedRun(host, stream, chain.commandId);
     if (stored !== undefined) return stored;
   }
@@ -114,8 +123,9 @@ export async function executeCommand<E>(
       throw new CommandRejectedError(aggregate.name, command, stream, decision.rejection);
     }
     if (decision.events.length === 0) return [];
+    const decided = extras.stamp === undefined ? decision.events : extras.stamp(decision.events);
     try {
-      return await host.append(stream, decision.events, version);
+      return await host.append(stream, decided, version);
     } catch (error) {
       if (!(error instanceof ConcurrencyError) || attempt >= attempts) throw error;
     }

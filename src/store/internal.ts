@@ -4,7 +4,8 @@
  * internals.
  */
 import type { StoredEventRecord } from '../core/events.ts';
-import type { SyncApi } from '../core/sync-types.ts';
+import type { StrictRejection } from '../core/strict.ts';
+import type { RejectedAppend, SyncApi } from '../core/sync-types.ts';
 import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 
 /**
@@ -47,6 +48,15 @@ export interface StoreInternals {
    * watchers. `shift`: the correction a server just reported.
    */
   restamp?(request: { sharedSeq: number; shift?: number }): Promise<RestampResult>;
+  /**
+   * The authority of a strict stream rejected these events (sync protocol 8): own ones leave the
+   * log, the app is told, commands run again (store/strict-rejections.ts).
+   */
+  rejectStrict?(rejections: readonly StrictRejection[]): Promise<void>;
+  /** SyncStatus.rejected as the store keeps it. */
+  strictRejections?(): RejectedAppend[];
+  /** Called when strictRejections() changed. Returns unsubscribe. */
+  onStrictChange?(listener: () => void): () => void;
   /** Called with the new head position after any write this handle can see. */
   onChange(listener: (headPos: number) => void): () => void;
   /**

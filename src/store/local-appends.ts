@@ -6,15 +6,18 @@
  * 1. Nothing is written unless the whole unit validated (core/validate.ts) and planned
  *    (core/append-group.ts); an append resolves after the transaction holding it is durable.
  * 9. An appendMany's events count together against limits.maxBatchEvents, as one append's do.
+ * 10. A part for a stream declared strict is marked and chained first (strict-appends.ts); any
+ *    other refuses meta the store reserves for strict streams.
  */
 import type { StreamAppendOutcome } from '../core/append-group.ts';
 import { ValidationError } from '../core/errors.ts';
-import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { ExpectedVersion, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { EventId } from '../core/ids.ts';
 import { type EventLimits, type ValidNewEvent, validateAppend } from '../core/validate.ts';
 import type { EventLog, StreamAppendRequest } from '../storage/adapter.ts';
 import type { AppendLimit } from './append-limit.ts';
 import { AppendQueue } from './append-queue.ts';
+import { appendStrict, prepareStrict, refuseStrictMeta } from './strict-appends.ts';
 
 /** What a written or duplicate part hands back: the stored events, and the head if written. */
 export interface AppendedPart {
@@ -34,8 +37,20 @@ export class LocalAppends {
   private readonly queue: AppendQueue;
   private readonly limits: EventLimits;
   private readonly appendLimit: AppendLimit;
+  private readonly log: EventLog;
+  private readonly now: () => number;
+  private readonly isStrict: (stream: string) => boolean;
 
-  constructor(log: EventLog, now: () => number, limits: EventLimits, appendLimit: AppendLimit) {
+  constructor(
+    log: EventLog,
+    now: () => number,
+    limits: EventLimits,
+    appendLimit: AppendLimit,
+    isStrict: (stream: string) => boolean = () => false,
+  ) {
+    this.log = log;
+    this.now = now;
+    this.isStrict = isStrict;
     this.limits = limits;
     this.appendLimit = appendLimit;
     // The clock is read as the group's transaction begins, as one append's was.
@@ -50,6 +65,28 @@ export class LocalAppends {
   }
 
   async append(stream: unknown, events: unknown, expectedVersion: unknown): Promise<AppendedPart> {
+    if (!this.strict(stream)) {
+      refuseStrictMeta(events);
+      return this.appendOne(stream, events, expectedVersion);
+    }
+    // A malformed expectedVersion goes to validation as it is, which refuses it.
+    if (expectedVersion !== undefined && knownVersion(expectedVersion) === undefined) {
+      return this.appendOne(stream, events, expectedVersion);
+    }
+    return appendStrict(this.log, stream, events, knownVersion(expectedVersion), this.now, (e, v) =>
+      this.appendOne(stream, e, v),
+    );
+  }
+
+  private strict(stream: unknown): stream is string {
+    return typeof stream === 'string' && this.isStrict(stream);
+  }
+
+  private async appendOne(
+    stream: unknown,
+    events: unknown,
+    expectedVersion: unknown,
+  ): Promise<AppendedPart> {
     const valid = validateAppend(stream, events, expectedVersion, await this.currentLimits());
     const [outcome] = await this.queue.append([asRequest(valid)]);
     return partOf(outcome!);
@@ -62,11 +99,21 @@ export class LocalAppends {
     const limits = await this.currentLimits();
     const unit: StreamAppendRequest[] = [];
     let total = 0;
-    appends.forEach((part: unknown, i) => {
+    for (const [i, part] of (appends as unknown[]).entries()) {
       if (typeof part !== 'object' || part === null || Array.isArray(part)) {
         throw new ValidationError(`appends[${i}]`, 'must be an object { stream, events }');
       }
-      const { stream, events, expectedVersion } = part as Record<string, unknown>;
+      let { stream, events, expectedVersion } = part as Record<string, unknown>;
+      const known = knownVersion(expectedVersion);
+      if (this.strict(stream) && (expectedVersion === undefined || known !== undefined)) {
+        ({ events, expectedVersion } = await prepareStrict(
+          this.log,
+          stream,
+          events,
+          known,
+          this.now(),
+        ));
+      } else refuseStrictMeta(events);
       const valid = validateAppend(stream, events, expectedVersion, limits);
       total += valid.events.length;
       if (total > limits.maxBatchEvents) {
@@ -76,9 +123,14 @@ export class LocalAppends {
         );
       }
       unit.push(asRequest(valid));
-    });
+    }
     return (await this.queue.append(unit)).map(partOf);
   }
+}
+
+/** An expectedVersion of the right kind as it is; anything else as absent (validation refuses it). */
+function knownVersion(value: unknown): ExpectedVersion | undefined {
+  return typeof value === 'number' || value === 'any' || value === 'none' ? value : undefined;
 }
 
 function asRequest(valid: ReturnType<typeof validateAppend>): StreamAppendRequest {

@@ -25,9 +25,18 @@
 import type { AnyAggregate } from '../core/aggregate.ts';
 import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
-import type { LocalRecord, NewEvent, StoredEvent, StoredEventRecord } from '../core/events.ts';
+import type {
+  JsonObject,
+  JsonValue,
+  LocalRecord,
+  NewEvent,
+  StoredEvent,
+  StoredEventRecord,
+} from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
+import { assertJsonValue } from '../core/json.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
+import { type StrictRejection, strictMatcher } from '../core/strict.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
@@ -43,6 +52,7 @@ import { type AppendedPart, LocalAppends } from './local-appends.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, matchesLive, readSinceWith, readWith, stateBound } from './read-query.ts';
+import { REBASE_META, type Rerun, StrictRejections } from './strict-rejections.ts';
 import {
   type ProjectionRef,
   projectionName,
@@ -70,6 +80,36 @@ import { WriteGate } from './write-gate.ts';
 /** The application's view of a stored event: its data is the store's event type E. */
 function asPublic<E>(event: StoredEventRecord): StoredEvent<E> {
   return event as unknown as StoredEvent<E>;
+}
+
+/** The meta a strict-stream command's events carry for a rebase (strict-rejections.ts 3). */
+function strictStamp<E>(
+  aggregate: string,
+  input: JsonValue,
+  rebase: number,
+): (events: NewEvent<E>[]) => NewEvent<E>[] {
+  return (events) =>
+    events.map((event, i) => {
+      const meta: JsonObject = { ...(event.meta ?? {}), [REBASE_META.aggregate]: aggregate };
+      if (i === 0) meta[REBASE_META.input] = input;
+      if (rebase > 0) meta[REBASE_META.rebase] = rebase;
+      return { ...event, meta };
+    });
+}
+
+/** StoreOptions.strictStreams: names, or prefixes ending in `*` (core/strict.ts). */
+function validStrictStreams(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (
+    !Array.isArray(value) ||
+    value.some((v) => typeof v !== 'string' || v.length === 0 || v === '*')
+  ) {
+    throw new ValidationError(
+      'options.strictStreams',
+      "must be an array of stream names or prefixes ending in '*' (not '*' alone)",
+    );
+  }
+  return value as string[];
 }
 
 function reportError(error: unknown): void {
@@ -102,6 +142,9 @@ class Store<E> implements EventStore<E> {
   private resolveClosing!: () => void;
   private resolveOpenHead!: (head: Promise<number>) => void;
   private readonly unsubscribeRemote: () => void;
+  private readonly isStrict: (stream: string) => boolean;
+  private readonly rejections: StrictRejections;
+  private readonly strictListeners = new Set<() => void>();
 
   private readonly log: EventLog;
 
@@ -109,7 +152,23 @@ class Store<E> implements EventStore<E> {
     this.log = log;
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
-    this.appends = new LocalAppends(log, () => this.now(), this.limits, this.appendLimit);
+    this.isStrict = strictMatcher(validStrictStreams(options.strictStreams));
+    this.appends = new LocalAppends(
+      log,
+      () => this.now(),
+      this.limits,
+      this.appendLimit,
+      this.isStrict,
+    );
+    this.rejections = new StrictRejections({
+      log,
+      now: () => this.now(),
+      discard: (rejections) => this.discardRejected(rejections),
+      rerun: (rerun) => this.rerun(rerun),
+      changed: () => {
+        for (const listener of [...this.strictListeners]) listener();
+      },
+    });
     this.upcast = makeUpcast(options.upcasters ?? []);
     this.clock = options.now ?? Date.now;
     // The head at open: read once, in start(), for the change feed and every runtime.
@@ -142,6 +201,8 @@ class Store<E> implements EventStore<E> {
     this.feed = new ChangeFeed(log, reportError);
     this.feed.onHead(() => {
       for (const w of this.watchers.values()) w.changed();
+      // A command waiting for the accepted events may run now (strict-rejections.ts 3).
+      this.rejections.runDue();
     });
     this.unsubscribeRemote = log.onRemoteWrite(() => void this.feed.notify());
     const closing = new Promise<void>((resolve) => {
@@ -166,6 +227,12 @@ class Store<E> implements EventStore<E> {
         this.ingest(events, ingestOptions?.vouchedByServer === true ? Infinity : maxClockDriftMs),
       learnPeerLimits: (peer, limits) => this.appendLimit.learn(peer, limits.maxEventBytes),
       onChange: (listener) => this.feed.onHead(listener),
+      rejectStrict: (rejections) => this.guard(() => this.rejections.reject(rejections)),
+      strictRejections: () => this.rejections.list(),
+      onStrictChange: (listener) => {
+        this.strictListeners.add(listener);
+        return () => this.strictListeners.delete(listener);
+      },
       ownSeqAt: (headPos) => {
         const last = this.lastAppend;
         return last !== undefined && last.pos === headPos && last.replica === log.replicaId
@@ -187,7 +254,10 @@ class Store<E> implements EventStore<E> {
   async start(): Promise<void> {
     const head = this.log.headPos();
     this.resolveOpenHead(head);
+    await this.rejections.load();
     this.feed.start(await head);
+    // Runs that waited when the store last closed (strict-rejections.ts 3).
+    this.rejections.runDue();
   }
 
   private now(): number {
@@ -291,6 +361,58 @@ class Store<E> implements EventStore<E> {
     });
   }
 
+  /**
+   * Takes own events a strict stream's authority rejected out of the log (adapter.ts discard),
+   * then rebases what they were folded in, as a re-stamp does (projection-runtime.ts 9).
+   */
+  private async discardRejected(rejections: readonly StrictRejection[]): Promise<LocalRecord[]> {
+    const me = this.log.replicaId;
+    const own = rejections.filter((r) => r.replica === me).map((r) => ({ id: r.id, seq: r.seq }));
+    if (own.length === 0) return [];
+    let from: string | undefined;
+    const removed = await this.gate.write(async () => {
+      const out = await this.log.discard(own);
+      for (const r of out) if (from === undefined || r.event.cursor < from) from = r.event.cursor;
+      if (from !== undefined)
+        for (const runtime of this.runtimes.values()) runtime.noteRestamp(from);
+      return out;
+    });
+    if (from === undefined) return removed;
+    const start = from;
+    await Promise.all([...this.runtimes.values()].map((r) => r.restamped(start)));
+    for (const w of this.watchers.values()) w.changed();
+    // Their seqs will never be acknowledged: pending must not wait for them (forgone.ts).
+    await noteForgone(this.log, me, { written: [], removed, skewed: false, lost: [] });
+    this.feed.announceHead();
+    return removed;
+  }
+
+  /** Runs a rejected command again on the stream as it is now (strict-rejections.ts 3). */
+  private rerun(rerun: Rerun): Promise<StoredEvent<unknown>[]> {
+    const aggregate = this.aggregates.get(rerun.aggregate);
+    if (aggregate === undefined) {
+      return Promise.reject(
+        new NotFoundError(`no aggregate is named "${rerun.aggregate}"`, {
+          aggregate: rerun.aggregate,
+        }),
+      );
+    }
+    return this.guard(() =>
+      executeCommand<E>(
+        this.commandHost(),
+        aggregate,
+        rerun.stream,
+        rerun.command,
+        rerun.input,
+        {},
+        {
+          chain: { chain: rerun.chain, named: rerun.named },
+          stamp: strictStamp(aggregate.name, rerun.input, rerun.rebase),
+        },
+      ),
+    ) as Promise<StoredEvent<unknown>[]>;
+  }
+
   private present(records: LocalRecord[]): StoredEvent<E>[] {
     return records.map((r) => this.upcast(asPublic<E>(r.event)));
   }
@@ -308,7 +430,14 @@ class Store<E> implements EventStore<E> {
       if (known === undefined) {
         throw new NotFoundError(`no aggregate is named "${String(name)}"`, { aggregate: name });
       }
-      return executeCommand<E>(this.commandHost(), known, stream, command, input, options);
+      if (typeof stream !== 'string' || !this.isStrict(stream)) {
+        return executeCommand<E>(this.commandHost(), known, stream, command, input, options);
+      }
+      // A rebase runs the command again from its events' meta (strict-rejections.ts 3).
+      assertJsonValue(input, 'input');
+      return executeCommand<E>(this.commandHost(), known, stream, command, input, options, {
+        stamp: strictStamp(known.name, input as JsonValue, 0),
+      });
     });
   }
 
@@ -418,6 +547,7 @@ class Store<E> implements EventStore<E> {
     await this.controller?.close();
     await Promise.allSettled([...this.inFlight]);
     await this.feed.settled();
+    await this.rejections.settled();
     this.unsubscribeRemote();
     await this.log.close();
   }

@@ -35,6 +35,14 @@ export interface StoreOptions<E = unknown> {
   projections?: readonly Projection<unknown, E>[];
   /** The aggregates whose commands store.execute runs (defineAggregate). */
   aggregates?: readonly AnyAggregate<E>[];
+  /**
+   * Streams whose order the sync server decides (core/strict.ts): names, or prefixes ending in
+   * `*` ('account-*'). An append to one is tentative until the server accepts it; one that
+   * another replica's append beat is taken out again, and a command (store.execute) is run again
+   * on the accepted events. Other streams merge and report conflicts. Every replica of a space
+   * should declare the same ones.
+   */
+  strictStreams?: readonly string[];
   /** Their `type` is one of E's event types. */
   upcasters?: readonly Upcaster<EventType<E>>[];
   /** Wall clock in ms, for tests. Default Date.now. */

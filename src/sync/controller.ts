@@ -62,6 +62,7 @@ import { clockKeeper } from './clock-keeper.ts';
 import { DEFAULT_SYNC_LIMITS, limitsOfPeer, type SyncLimits } from './protocol.ts';
 import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
 import { storeSyncLog } from './store-log.ts';
+import { strictSync } from './strict-sync.ts';
 import {
   ACKED_META_KEY,
   type AckedMark,
@@ -134,6 +135,8 @@ interface Link {
   close(): Promise<void>;
   /** Drops the current connection; the link reconnects (with a hello under the current id). */
   reconnect?(): void;
+  /** Lets the current session try to send again (a strict hold let go: strict-sync.ts 3). */
+  poke?(): void;
 }
 
 export function createSyncController(
@@ -175,6 +178,12 @@ export function createSyncController(
       };
     });
   let closed = false;
+  const strict = strictSync(
+    internals,
+    () => acked,
+    () => emit(),
+  );
+  const unsubscribeStrict = internals.onStrictChange?.(() => emit());
 
   const ready = (async () => {
     acked = parseAcked(await internals.log.getMeta(ACKED_META_KEY));
@@ -187,7 +196,10 @@ export function createSyncController(
     if (read === ownSeqReads) ownSeq = seq;
   })()
     // The status before this point could only guess `pending` (as 0): tell listeners the truth.
-    .then(() => emit())
+    .then(() => {
+      strict.recount();
+      emit();
+    })
     .catch(() => {});
 
   const bestAcked = () => Math.max(0, ...Object.values(acked).map((m) => m.seq));
@@ -209,7 +221,13 @@ export function createSyncController(
   };
 
   const saveAcked = (peer: string, mark: AckedMark) => {
+    const before = acked[peer]?.seq ?? 0;
     acked = { ...acked, [peer]: mark };
+    if (mark.seq !== before) {
+      // An authority's ack may end tentative events, and lift the hold on other peers.
+      strict.recount();
+      for (const link of links) link.poke?.();
+    }
     const value: { [key: string]: JsonValue } = {};
     for (const [p, m] of Object.entries(acked)) value[p] = { pos: m.pos, seq: m.seq };
     void internals.log.setMeta(ACKED_META_KEY, value).catch(() => {});
@@ -234,6 +252,10 @@ export function createSyncController(
     const errored = all.find((l) => l.lastError !== undefined);
     if (errored?.lastError !== undefined) status.lastError = errored.lastError;
     if (refused.length > 0) status.refused = refused;
+    const tentative = strict.tentative();
+    if (tentative > 0) status.tentative = tentative;
+    const rejected = internals.strictRejections?.() ?? [];
+    if (rejected.length > 0) status.rejected = rejected;
     return status;
   };
 
@@ -261,6 +283,7 @@ export function createSyncController(
     const read = ++ownSeqReads;
     // After this store's own append the store knows the seq: no read for the next append to
     // wait for (a read per append cost a burst of awaited appends a third of its rate).
+    strict.recount();
     const known = internals.ownSeqAt?.(headPos);
     if (known !== undefined) {
       ownSeq = known;
@@ -296,6 +319,7 @@ export function createSyncController(
       state: 'connecting',
       close: () => stop(),
       reconnect: () => transport.close(1000, 'this replica moved to a fresh id'),
+      poke: () => session?.poke(),
     };
 
     /** This session's acknowledged mark: undefined until the peer's start position is known. */
@@ -411,8 +435,15 @@ export function createSyncController(
               .learnPeerLimits?.(hello.replica, { maxEventBytes: sendableEventBytes(limits) })
               .catch(() => {});
             peerHello = hello;
+            strict.noteHello(hello);
             await followServer(hello.server === true ? hello.time : undefined, link);
             return undefined;
+          },
+          holdBack: (event, peer) => strict.holdBack(event, peer),
+          onRejected: async (events) => {
+            await internals.rejectStrict?.(events);
+            strict.recount();
+            emit();
           },
           onStatus: onStats,
           onError: (error) => {
@@ -486,6 +517,7 @@ export function createSyncController(
     if (closed) return;
     closed = true;
     unsubscribeChange();
+    unsubscribeStrict?.();
     await Promise.all([...links].map((l) => l.close()));
   };
   void internals.closing.then(closeAll);

@@ -13,6 +13,7 @@ import { ChronicleError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { utf8Length } from '../core/json.ts';
+import type { StrictRejection } from '../core/strict.ts';
 import {
   BatchEventError,
   type DataTextOf,
@@ -54,6 +55,8 @@ export type ParseResult =
 
 /** Longest `code` / `message` text kept from a peer's error message. */
 export const MAX_ERROR_TEXT = 1024;
+/** Longest id, replica or stream name in a `rejected` message (an event's own are shorter). */
+const MAX_ID_TEXT = 4096;
 
 class Bad extends Error {
   readonly code: SyncErrorCode;
@@ -139,6 +142,30 @@ function parseRefusal(value: unknown): EventRefusal {
       // A reason of a newer peer: still a refusal of that one event.
       return { from, reason: { kind: 'other', name: r.kind.slice(0, 64) } };
   }
+}
+
+/** rejected.events: at most a batch's worth, each field checked. */
+function parseRejections(value: unknown, limits: SyncLimits): StrictRejection[] {
+  if (!Array.isArray(value)) throw new Bad('PROTOCOL', 'rejected.events must be an array');
+  if (value.length > limits.maxBatchEvents) {
+    throw new Bad('LIMIT_EXCEEDED', `more than ${limits.maxBatchEvents} rejected events`);
+  }
+  return value.map((item): StrictRejection => {
+    if (!isRecord(item)) throw new Bad('PROTOCOL', 'rejected.events[] must be objects');
+    const o: Record<string, unknown> = { type: 'rejected.events[]', ...item };
+    const head = item.head;
+    if (!isRecord(head)) throw new Bad('PROTOCOL', 'rejected.events[].head must be an object');
+    const h: Record<string, unknown> = { type: 'rejected.events[].head', ...head };
+    return {
+      id: str(o, 'id', MAX_ID_TEXT),
+      replica: str(o, 'replica', MAX_ID_TEXT),
+      seq: int(o, 'seq', 1),
+      stream: str(o, 'stream', MAX_ID_TEXT),
+      version: int(o, 'version', 1),
+      reason: item.reason === 'not-strict' ? 'not-strict' : 'stale',
+      head: { version: int(h, 'version', 1), id: str(h, 'id', MAX_ID_TEXT) },
+    };
+  });
 }
 
 function parseCheckpoint(value: unknown): Checkpoint {
@@ -256,6 +283,8 @@ function parseShape(
       }
       return error;
     }
+    case 'rejected':
+      return { type: 'rejected', events: parseRejections(o.events, limits) };
     case 'ping':
       return { type: 'ping', time: int(o, 'time') };
     case 'pong':

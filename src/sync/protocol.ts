@@ -32,11 +32,16 @@
  *    beyond its own clock + maxClockAheadMs with a non-fatal `error` CLOCK_SKEW naming it, and
  *    stores the rest of the batch; a sender never sends a peer an event beyond the peer's clock
  *    (from its hello) + the peer's maxClockAheadMs: its stream to that peer waits before it.
+ * 8. Strict streams (core/strict.ts): a server is the authority of its space's strict streams.
+ *    The events of a batch that a strict stream rejects are not stored, the rest of the batch is,
+ *    and the server sends `rejected` naming them BEFORE the `ack` that covers them; the ack
+ *    means "durably held, or rejected". A client takes `rejected` from a server only.
  */
 import type { StoredEvent } from '../core/events.ts';
+import type { StrictRejection } from '../core/strict.ts';
 
-/** 2: events travel as columns (event-codec.ts). */
-export const PROTOCOL_VERSION = 2;
+/** 2: events travel as columns (event-codec.ts). 3: `rejected` (strict streams, invariant 8). */
+export const PROTOCOL_VERSION = 3;
 
 /** "I durably hold your log up to `pos`; the event there had id `id`; your log's epoch was `epoch`." */
 export interface Checkpoint {
@@ -140,6 +145,12 @@ export interface EventRefusal {
   reason: RefusalReason;
 }
 
+/** Invariant 8: "these events of your batches were rejected by their strict stream". */
+export interface RejectedMessage {
+  type: 'rejected';
+  events: StrictRejection[];
+}
+
 export interface PingMessage {
   type: 'ping';
   time: number;
@@ -156,6 +167,7 @@ export type SyncMessage =
   | EventsMessage
   | AckMessage
   | ErrorMessage
+  | RejectedMessage
   | PingMessage
   | PongMessage;
 

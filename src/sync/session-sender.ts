@@ -406,9 +406,21 @@ export class SessionSender {
       // Toward a server, only after a refusal (invariant 10): our clock may have jumped since its
       // hello, and the server's refusal corrects it, where a guess from our clock would not.
       const horizon = this.clock.horizon();
-      const cut =
+      const clockCut =
         horizon === undefined ? -1 : read.findIndex((r) => !skip(r) && isBeyond(r.event, horizon));
-      const records = cut < 0 ? read : read.slice(0, cut);
+      // A tentative own event of a strict stream waits for the authority (strict-sync.ts 3).
+      const holdBack = this.options.holdBack;
+      const strictCut =
+        holdBack === undefined
+          ? -1
+          : read.findIndex(
+              (r, i) => (clockCut < 0 || i < clockCut) && holdBack(r.event, peerHello),
+            );
+      const records = read.slice(
+        0,
+        strictCut >= 0 ? strictCut : clockCut < 0 ? read.length : clockCut,
+      );
+      const cut = strictCut >= 0 ? -1 : clockCut;
       const held = cut < 0 ? undefined : read[cut]!.event.id;
       if (held !== this.heldForClock) {
         this.heldForClock = held;
@@ -450,7 +462,8 @@ export class SessionSender {
           utf8Length(sized[sized.length - 1] ?? dataTextOf(event)) +
           (event.meta === undefined ? 0 : jsonByteLength(event.meta)),
       });
-      const reachesHead = held !== undefined || read.length < limits.maxBatchEvents;
+      const reachesHead =
+        held !== undefined || strictCut >= 0 || read.length < limits.maxBatchEvents;
       const ownSeq = Math.max(0, ...batches.map((b) => b.ownSeq));
       const guard = this.options.shareGuard;
       if (guard !== undefined && ownSeq > this.sharedSeen) {

@@ -2,6 +2,7 @@
  * The shapes of a peer session (session.ts): its options, what it reports, and its handle.
  */
 import type { StoredEventRecord } from '../core/events.ts';
+import type { StrictRejection } from '../core/strict.ts';
 import type { SyncLog } from './log.ts';
 import type { HelloMessage, RefusalReason, SyncErrorCode, SyncLimits } from './protocol.ts';
 
@@ -111,6 +112,17 @@ export interface PeerSessionOptions {
   onPeerHello?(
     hello: HelloMessage,
   ): SessionRefusal | undefined | Promise<SessionRefusal | undefined>;
+  /**
+   * The server rejected these events of this side's batches (protocol 8, core/strict.ts);
+   * awaited before the next message (the ack that covers them) is handled.
+   */
+  onRejected?(events: StrictRejection[]): Promise<void> | void;
+  /**
+   * Whether `event` must wait before it is sent to `peer` (a tentative event of a strict stream,
+   * to a peer that is not its authority: strict-sync.ts 3). The stream to the peer stops before
+   * the first such event until poke() finds it sendable.
+   */
+  holdBack?(event: StoredEventRecord, peer: HelloMessage): boolean;
   /** Progress: after each stored batch, ack, catch-up, or close. */
   onStatus?(stats: SessionStats): void;
   onError?(error: SessionError): void;
@@ -142,6 +154,8 @@ export interface PeerSession {
   /** Ends the session (does not close the connection: its owner does). */
   close(): void;
   stats(): SessionStats;
+  /** Tries to send again: what held the stream back (holdBack) may have let go. */
+  poke(): void;
   /** Resolves once the hello was sent (or the session failed to start). */
   readonly started: Promise<void>;
 }

@@ -10,6 +10,7 @@
  *   events → refuse gaps, ack duplicates again, validate, ingest durably, save the checkpoint,
  *            then ack
  *   ack   →  the sender frees window slots and sends more
+ *   rejected → (from a server) own events a strict stream rejected: onRejected takes them out
  *
  * Invariants (protocol.ts numbers in brackets):
  * 1. Incoming messages are handled one at a time, in arrival order (receive() chains them).
@@ -34,6 +35,7 @@
 import { acceptLimit, DEFAULT_MAX_CLOCK_AHEAD_MS, isBeyond } from '../core/clock-skew.ts';
 import { ChronicleError, SeqConflictError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
+import type { StrictRejection } from '../core/strict.ts';
 import {
   afterBatch,
   checkpointForPull,
@@ -319,11 +321,13 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
           return refuseEvent(m, { code: refusal.code, message: refusal.message, eventId, reason });
         }
         sender.pausedForIngest = true;
+        let rejected: StrictRejection[] = [];
         try {
           if (m.events.length > 0) {
             const vouchedByServer = peer.server === true && options.isServer !== true;
             const result = await log.ingest(m.events, vouchedByServer ? { vouchedByServer } : {});
             eventsReceived += result.written.length;
+            rejected = result.rejected ?? [];
             sender.noteIngested(result.written);
             const lost = lostCopyReport(result.lost ?? [], log.replicaId);
             if (lost !== undefined) options.onError?.(lost);
@@ -350,6 +354,8 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         }
         if (closed) return;
         recv = afterBatch(recv, decision);
+        // Before the ack that covers them (protocol 8).
+        if (rejected.length > 0) send({ type: 'rejected', events: rejected });
         const ack: AckMessage = { type: 'ack', to: recv.pos };
         send(ack);
         sender.pump();
@@ -414,6 +420,15 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         }
         return;
       }
+      case 'rejected':
+        // Only the authority of a strict stream rejects (protocol 8): a peer replica that says
+        // so would make this side take its own events out.
+        if (peer?.server !== true || options.isServer === true) {
+          return fail('PROTOCOL', 'rejected events from a peer that is not a sync server');
+        }
+        await options.onRejected?.(m.events);
+        report();
+        return;
       case 'ping':
         send({ type: 'pong', time: options.now() });
         return;
@@ -463,5 +478,6 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     },
     close,
     stats,
+    poke: () => sender.pump(),
   };
 }

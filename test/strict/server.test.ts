@@ -1,0 +1,154 @@
+/**
+ * Strict streams end to end (issue 19): stores opened with openStore sync through a real sync
+ * server (SQLite, WebSocket on 127.0.0.1); the server is the authority of strict streams.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type EventStore, memoryStorage, openStore, type StoredEvent } from '../../src/index.ts';
+import { startTestServer, type TestServer, waitFor } from '../server/helpers.ts';
+import { type AccountEvents, account, balanceNeverNegative } from '../store/fixtures/account.ts';
+
+let t: TestServer | undefined;
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close().catch(() => {});
+  await t?.stop();
+  t = undefined;
+});
+
+type Store = EventStore<AccountEvents>;
+
+async function device(
+  name: string,
+  sub = name,
+): Promise<{ store: Store; online(): void; offline(): Promise<void> }> {
+  const store = await openStore<AccountEvents>({
+    name,
+    storage: memoryStorage(),
+    aggregates: [account],
+    strictStreams: ['account-*'],
+    // Short backoff: the tests take devices off and on line.
+    syncOptions: { WebSocket: WebSocket as never, backoff: { initialMs: 20, maxMs: 200 } },
+  });
+  closers.push(() => store.close());
+  let connection: ReturnType<Store['sync']['connect']> | undefined;
+  return {
+    store,
+    online() {
+      connection = store.sync.connect({ url: t!.server.url, token: t!.token({ sub }) });
+    },
+    async offline() {
+      await connection?.close();
+      connection = undefined;
+    },
+  };
+}
+
+const accountEvents = async (store: Store, stream = 'account-1') =>
+  (await store.read({ stream })) as StoredEvent<AccountEvents>[];
+
+describe('strict streams through the sync server', () => {
+  it('keeps the balance rule across two devices that withdrew offline: one withdrawal stands, the other is run again and rejected, on both', async () => {
+    t = await startTestServer();
+    const a = await device('a');
+    const b = await device('b');
+    a.online();
+    b.online();
+    await a.store.execute(account, 'account-1', 'deposit', { cents: 100 });
+    await waitFor(async () => (await accountEvents(b.store)).length === 1, 10_000);
+    await waitFor(() => a.store.sync.status().pending === 0, 10_000);
+    await a.offline();
+    await b.offline();
+    // Offline, each device sees 100 cents and withdraws 80: each rule holds locally.
+    await a.store.execute(account, 'account-1', 'withdraw', { cents: 80 });
+    await b.store.execute(account, 'account-1', 'withdraw', { cents: 80 });
+    expect(a.store.sync.status().tentative).toBe(1);
+    a.online();
+    await waitFor(() => a.store.sync.status().pending === 0, 10_000);
+    expect(a.store.sync.status().tentative).toBeUndefined();
+    b.online();
+    await waitFor(
+      () => b.store.sync.status().rejected?.[0]?.command?.outcome === 'rejected',
+      10_000,
+    );
+    const [rejected] = b.store.sync.status().rejected!;
+    expect(rejected).toMatchObject({
+      stream: 'account-1',
+      reason: 'stale',
+      command: { aggregate: 'account', name: 'withdraw', reason: 'INSUFFICIENT_FUNDS' },
+    });
+    await waitFor(async () => (await accountEvents(b.store)).length === 2, 10_000);
+    const onA = await accountEvents(a.store);
+    const onB = await accountEvents(b.store);
+    expect(onB.map((e) => e.id)).toEqual(onA.map((e) => e.id));
+    expect(balanceNeverNegative(onA)).toBe(true);
+    expect(onA.map((e) => e.version)).toEqual([1, 2]);
+    expect(b.store.sync.status().tentative).toBeUndefined();
+    await waitFor(() => b.store.sync.status().pending === 0, 10_000);
+  });
+
+  it('rebases a command that still holds on the new state: it is appended again after the winner', async () => {
+    t = await startTestServer();
+    const a = await device('a');
+    const b = await device('b');
+    a.online();
+    b.online();
+    await a.store.execute(account, 'account-1', 'deposit', { cents: 100 });
+    await waitFor(async () => (await accountEvents(b.store)).length === 1, 10_000);
+    await a.offline();
+    await b.offline();
+    await a.store.execute(account, 'account-1', 'withdraw', { cents: 30 });
+    await b.store.execute(account, 'account-1', 'withdraw', { cents: 50 }, { commandId: 'b-w1' });
+    a.online();
+    await waitFor(() => a.store.sync.status().pending === 0, 10_000);
+    b.online();
+    await waitFor(
+      () => b.store.sync.status().rejected?.[0]?.command?.outcome === 'rebased',
+      10_000,
+    );
+    await waitFor(async () => (await accountEvents(a.store)).length === 3, 10_000);
+    await waitFor(() => b.store.sync.status().pending === 0, 10_000);
+    const onA = await accountEvents(a.store);
+    const onB = await accountEvents(b.store);
+    expect(onB.map((e) => e.id)).toEqual(onA.map((e) => e.id));
+    expect(onA.map((e) => [e.type, e.version])).toEqual([
+      ['Deposited', 1],
+      ['Withdrawn', 2],
+      ['Withdrawn', 3],
+    ]);
+    // The rebased event keeps the command's id and says it is a rebase.
+    expect(onA[2]!.id).toBe('b-w1:0');
+    expect(onA[2]!.meta).toMatchObject({ $commandId: 'b-w1', $rebase: 1 });
+    expect(await b.store.conflicts()).toEqual([]);
+  });
+
+  it('takes a plain append that lost out of the log and reports it; non-strict streams still merge', async () => {
+    t = await startTestServer();
+    const a = await device('a');
+    const b = await device('b');
+    await a.store.append('account-9', { type: 'Deposited', data: { cents: 1 } });
+    await b.store.append('account-9', { type: 'Deposited', data: { cents: 2 } });
+    await a.store.append('notes', { type: 'Deposited', data: { cents: 3 } });
+    await b.store.append('notes', { type: 'Deposited', data: { cents: 4 } });
+    a.online();
+    await waitFor(() => a.store.sync.status().pending === 0, 10_000);
+    b.online();
+    await waitFor(() => (b.store.sync.status().rejected?.length ?? 0) === 1, 10_000);
+    expect(b.store.sync.status().rejected![0]).toMatchObject({
+      stream: 'account-9',
+      reason: 'stale',
+    });
+    expect(b.store.sync.status().rejected![0]!.command).toBeUndefined();
+    await waitFor(
+      async () => (await a.store.read()).length === 3 && (await b.store.read()).length === 3,
+      10_000,
+    );
+    expect((await b.store.read()).map((e) => e.id)).toEqual(
+      (await a.store.read()).map((e) => e.id),
+    );
+    expect((await a.store.read({ stream: 'account-9' })).map((e) => e.data)).toEqual([
+      { cents: 1 },
+    ]);
+    expect((await a.store.conflicts()).map((c) => c.stream)).toEqual(['notes']);
+  });
+});
