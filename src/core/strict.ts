@@ -21,6 +21,10 @@
  *    authority's storage, with the heads read there, so two writers never both extend one head.
  * 4. A rejection names the event by id and seq (a command re-run reuses its ids at new seqs) and
  *    the head it missed, so that its replica can tell when the winners have reached it.
+ * 5. An own event whose `prev` chain leads to a rejected event is doomed (doomedAfter): its
+ *    replica takes it out with the rejected one, before the authority says so, so that nothing
+ *    is decided on it again. An event decided after a winner instead is not: the authority may
+ *    accept it, and a replica that took it out would never get it back.
  */
 import type { JsonValue } from './events.ts';
 
@@ -122,6 +126,38 @@ export function decideStrict<T extends StrictCandidate>(
     moved.set(event.stream, { version: event.version, id: event.id });
   }
   return { accepted, rejected, moved };
+}
+
+/**
+ * The own events of a stream decided after a rejected one (invariant 5): their `prev` chain
+ * leads to it, so the authority can never accept them. `records` are the stream's, in the total
+ * order; each doomed one gets the rejection of the event its chain leads to.
+ */
+export function doomedAfter(
+  rejections: readonly StrictRejection[],
+  records: readonly StrictCandidate[],
+  replica: string,
+): StrictRejection[] {
+  const rootOf = new Map<string, StrictRejection>(rejections.map((r) => [r.id, r]));
+  const out: StrictRejection[] = [];
+  for (const event of records) {
+    if (event.replica !== replica || rootOf.has(event.id) || !isStrictEvent(event)) continue;
+    const prev = prevOf(event);
+    const root = prev === undefined ? undefined : rootOf.get(prev);
+    if (root === undefined) continue;
+    const doomed: StrictRejection = {
+      id: event.id,
+      replica: event.replica,
+      seq: event.seq,
+      stream: event.stream,
+      version: event.version,
+      reason: root.reason,
+      head: root.head,
+    };
+    rootOf.set(event.id, doomed);
+    out.push(doomed);
+  }
+  return out;
 }
 
 /**

@@ -31,8 +31,9 @@ import type WebSocket from 'ws';
 import type { StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { jsonDepthExceeds } from '../core/json.ts';
+import type { StrictRejection } from '../core/strict.ts';
 import type { SyncLog } from '../sync/log.ts';
-import { CloseCode, type SyncErrorCode } from '../sync/protocol.ts';
+import { CloseCode, type HelloMessage, type SyncErrorCode } from '../sync/protocol.ts';
 import { type PeerSession, type SessionRefusal, startPeerSession } from '../sync/session.ts';
 import type { TokenClaims } from './auth.ts';
 import { type ServerLimits, TokenBucket } from './limits.ts';
@@ -101,6 +102,7 @@ export class Connection {
       },
       isServer: true,
       pull: canWrite,
+      ...(canWrite ? { rejectionsFor: (hello: HelloMessage) => this.rejectionsFor(hello) } : {}),
       now: ctx.now,
       maxClockDriftMs: DEFAULT_MAX_CLOCK_DRIFT_MS,
       maxClockAheadMs: ctx.limits.maxClockAheadMs,
@@ -352,6 +354,17 @@ export class Connection {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Rejections of the client's replica it may not have heard of (storage.ts rejectionsOf): its
+   * hello's seq is the highest own seq some peer acknowledged, which it raises only after it
+   * handled the rejections sent before that ack; those up to it are forgotten.
+   */
+  private async rejectionsFor(hello: HelloMessage): Promise<StrictRejection[]> {
+    const { space } = this.ctx;
+    await space.forgetRejections(hello.replica, hello.seq);
+    return space.rejectionsOf(hello.replica, hello.seq);
   }
 
   /** The space's log as this connection may see it (invariants 1 and 3). */

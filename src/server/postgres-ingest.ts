@@ -154,6 +154,7 @@ async function writeAll(
     }
   }
   await writeStrictHeads(c, s, spaces);
+  await keepRejections(c, s, pieces, outcomes);
   await advanceHeads(c, context, spaces);
   return outcomes;
 }
@@ -273,6 +274,39 @@ async function writeStrictHeads(
       rows.map((r) => r.stream),
       rows.map((r) => r.version),
       rows.map((r) => r.id),
+    ],
+  );
+}
+
+/** Keeps each written ingest's rejections with it (storage.ts rejectionsOf). */
+async function keepRejections(
+  c: PoolClient,
+  s: string,
+  pieces: readonly IngestPiece[],
+  outcomes: readonly Outcome<IngestWritten>[],
+): Promise<void> {
+  const rows: { space: string; replica: string; seq: number; body: string }[] = [];
+  outcomes.forEach((outcome, i) => {
+    if (!outcome.ok) return;
+    for (const r of outcome.value.rejected ?? []) {
+      rows.push({
+        space: pieces[i]!.space,
+        replica: key(r.replica),
+        seq: r.seq,
+        body: JSON.stringify(r),
+      });
+    }
+  });
+  if (rows.length === 0) return;
+  await c.query(
+    `INSERT INTO ${s}.strict_rejections (space, replica, seq, body)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
+     ON CONFLICT (space, replica, seq) DO UPDATE SET body = excluded.body`,
+    [
+      rows.map((r) => r.space),
+      rows.map((r) => r.replica),
+      rows.map((r) => r.seq),
+      rows.map((r) => r.body),
     ],
   );
 }

@@ -21,7 +21,7 @@ import type { PoolClient } from 'pg';
 import { loadPg } from './peers.ts';
 
 /**
- * The layout this code writes and reads. 2: strict_heads (core/strict.ts), which a server of
+ * The layout this code writes and reads. 2: strict_heads and strict_rejections (core/strict.ts), which a server of
  * layout 1 would not keep; a layout 1 database is moved to 2 when a newer server opens it, and
  * servers of layout 1 then refuse to start on it.
  */
@@ -79,6 +79,14 @@ CREATE TABLE IF NOT EXISTS ${s}.strict_heads (
   version BIGINT NOT NULL,
   id TEXT NOT NULL,
   PRIMARY KEY (space, stream)
+);
+-- Rejections kept until their replica's hello says it knows (storage.ts rejectionsOf).
+CREATE TABLE IF NOT EXISTS ${s}.strict_rejections (
+  space TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (space, replica, seq)
 );
 CREATE TABLE IF NOT EXISTS ${s}.owners (
   space TEXT NOT NULL,

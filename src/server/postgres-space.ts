@@ -6,6 +6,7 @@
 import type { PoolClient } from 'pg';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { StrictRejection } from '../core/strict.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import type { IngestPiece } from './postgres-ingest.ts';
@@ -219,6 +220,26 @@ export class PostgresSpaceLog implements SpaceLog {
       const row = rows.rows[0];
       return row === undefined ? undefined : unkey(row.sub);
     });
+  }
+
+  async rejectionsOf(replica: string, afterSeq: number): Promise<StrictRejection[]> {
+    return this.storage.run('rejectionsOf', async (c) => {
+      const rows = await c.query<{ body: string }>(
+        `SELECT body FROM ${this.s}.strict_rejections
+         WHERE space = $1 AND replica = $2 AND seq > $3 ORDER BY seq LIMIT 10000`,
+        [this.k, key(replica), afterSeq],
+      );
+      return rows.rows.map((row) => JSON.parse(row.body) as StrictRejection);
+    });
+  }
+
+  async forgetRejections(replica: string, uptoSeq: number): Promise<void> {
+    await this.storage.run('forgetRejections', (c) =>
+      c.query(
+        `DELETE FROM ${this.s}.strict_rejections WHERE space = $1 AND replica = $2 AND seq <= $3`,
+        [this.k, key(replica), uptoSeq],
+      ),
+    );
   }
 
   private async readHead(c: PoolClient): Promise<number> {

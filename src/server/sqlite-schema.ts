@@ -37,6 +37,13 @@ CREATE TABLE IF NOT EXISTS strict_heads (
   id TEXT NOT NULL,
   PRIMARY KEY (space, stream)
 );
+CREATE TABLE IF NOT EXISTS strict_rejections (
+  space TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (space, replica, seq)
+);
 CREATE TABLE IF NOT EXISTS owners (
   space TEXT NOT NULL,
   replica TEXT NOT NULL,
@@ -88,6 +95,9 @@ export interface Statements {
   anyStrictHead: Statement<[string], { found: number }>;
   getStrictHead: Statement<[string, string], { version: number; id: string }>;
   setStrictHead: Statement<[string, string, number, string]>;
+  keepRejection: Statement<[string, string, number, string]>;
+  rejectionsOf: Statement<[string, string, number], { body: string }>;
+  forgetRejections: Statement<[string, string, number]>;
 }
 
 export function prepareAll(db: Database.Database): Statements {
@@ -129,6 +139,15 @@ export function prepareAll(db: Database.Database): Statements {
     ),
     setStrictHead: db.prepare<[string, string, number, string]>(
       'INSERT INTO strict_heads (space, stream, version, id) VALUES (?, ?, ?, ?) ON CONFLICT (space, stream) DO UPDATE SET version = excluded.version, id = excluded.id',
+    ),
+    keepRejection: db.prepare<[string, string, number, string]>(
+      'INSERT OR REPLACE INTO strict_rejections (space, replica, seq, body) VALUES (?, ?, ?, ?)',
+    ),
+    rejectionsOf: db.prepare<[string, string, number], { body: string }>(
+      'SELECT body FROM strict_rejections WHERE space = ? AND replica = ? AND seq > ? ORDER BY seq LIMIT 10000',
+    ),
+    forgetRejections: db.prepare<[string, string, number]>(
+      'DELETE FROM strict_rejections WHERE space = ? AND replica = ? AND seq <= ?',
     ),
   };
 }

@@ -38,7 +38,8 @@
  * 11. Strict streams (core/strict.ts): the server is their authority. Their heads are a table
  *    read and written inside the ingest's transaction (invariant 2), after copies are resolved:
  *    of two batches extending one head, the later in commit order sees the first's head and is
- *    rejected. A rejected event is not stored and takes no position.
+ *    rejected. A rejected event is not stored and takes no position; its rejection is kept, in
+ *    the same transaction, until its replica's hello says it knows (storage.ts rejectionsOf).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -129,10 +130,9 @@ function keepStrict(
     space,
     events.filter((e) => refused.has(e.id)),
   );
-  return {
-    accepted: decision.accepted,
-    rejected: decision.rejected.filter((r) => !held.has(r.id)),
-  };
+  const rejected = decision.rejected.filter((r) => !held.has(r.id));
+  for (const r of rejected) st.keepRejection.run(space, r.replica, r.seq, JSON.stringify(r));
+  return { accepted: decision.accepted, rejected };
 }
 
 /**
@@ -341,6 +341,18 @@ class SqliteSpaceLog implements SpaceLog {
 
   async ownerOf(replica: string): Promise<string | undefined> {
     return this.run('ownerOf', () => this.st.getOwner.get(this.space, replica)?.sub);
+  }
+
+  async rejectionsOf(replica: string, afterSeq: number): Promise<StrictRejection[]> {
+    return this.run('rejectionsOf', () =>
+      this.st.rejectionsOf
+        .all(this.space, replica, afterSeq)
+        .map((row) => JSON.parse(row.body) as StrictRejection),
+    );
+  }
+
+  async forgetRejections(replica: string, uptoSeq: number): Promise<void> {
+    this.run('forgetRejections', () => this.st.forgetRejections.run(this.space, replica, uptoSeq));
   }
 
   private run<T>(operation: string, fn: () => T): T {

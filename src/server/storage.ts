@@ -128,6 +128,14 @@ export interface SpaceLog extends SyncLog {
   claimOrigins(sub: string, events: readonly EventOrigin[]): Promise<OriginCheck>;
   /** The subject owning `replica` in this space, if any. */
   ownerOf(replica: string): Promise<string | undefined>;
+  /**
+   * The rejections (core/strict.ts) of `replica`'s events with a seq above `afterSeq`, by seq.
+   * Each ingest keeps its rejections with its write, so that one whose `rejected` message was
+   * lost with the connection is told again at the replica's next hello (protocol 8).
+   */
+  rejectionsOf(replica: string, afterSeq: number): Promise<StrictRejection[]>;
+  /** Forgets `replica`'s rejections up to `seq`: its hello says it holds what became of them. */
+  forgetRejections(replica: string, uptoSeq: number): Promise<void>;
 }
 
 export interface ServerStorage {

@@ -22,7 +22,7 @@
 import { COMMAND_META, type CommandChain } from '../core/aggregate.ts';
 import { CommandRejectedError, StoreClosedError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEvent } from '../core/events.ts';
-import type { StrictRejection } from '../core/strict.ts';
+import { doomedAfter, type StrictRejection } from '../core/strict.ts';
 import type { RejectedAppend } from '../core/sync-types.ts';
 import type { EventLog } from '../storage/adapter.ts';
 
@@ -32,6 +32,8 @@ export const REJECTED_KEPT = 100;
 export const MAX_REBASES = 10;
 
 export const REJECTED_META_KEY = 'strict.rejected';
+/** Events of a stream's end read for the ones decided after a rejected one. */
+const DOOMED_TAIL = 1000;
 export const RERUNS_META_KEY = 'strict.reruns';
 
 /** The meta a strict-stream command's events carry for a rebase (invariant 3). */
@@ -153,9 +155,10 @@ export class StrictRejections {
 
   /** Invariants 1, 2: takes the events out, reports them, and queues their commands' runs. */
   async reject(rejections: readonly StrictRejection[]): Promise<void> {
-    const removed = await this.host.discard(rejections);
+    const all = [...rejections, ...(await this.doomed(rejections))];
+    const removed = (await this.host.discard(all)).sort((a, b) => a.event.seq - b.event.seq);
     if (removed.length === 0) return;
-    const headOf = new Map(rejections.map((r) => [r.id, r]));
+    const headOf = new Map(all.map((r) => [r.id, r]));
     const groups = new Map<string, LocalRecord[]>();
     for (const record of removed) {
       const commandId = record.event.meta?.[COMMAND_META.commandId];
@@ -192,6 +195,25 @@ export class StrictRejections {
     await this.save();
     this.host.changed();
     this.runDue();
+  }
+
+  /** The own events decided after the rejected ones (core/strict.ts invariant 5). */
+  private async doomed(rejections: readonly StrictRejection[]): Promise<StrictRejection[]> {
+    const me = this.host.log.replicaId;
+    const own = rejections.filter((r) => r.replica === me);
+    const out: StrictRejection[] = [];
+    for (const stream of new Set(own.map((r) => r.stream))) {
+      // Tentative events are the last of their stream: its tail holds them.
+      const tail = await this.host.log.readByCursor({ stream, reverse: true, limit: DOOMED_TAIL });
+      out.push(
+        ...doomedAfter(
+          own.filter((r) => r.stream === stream),
+          tail.reverse().map((r) => r.event),
+          me,
+        ),
+      );
+    }
+    return out;
   }
 
   /** Runs the queued commands whose head is held now (invariant 3); call after every ingest. */

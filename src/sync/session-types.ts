@@ -118,6 +118,11 @@ export interface PeerSessionOptions {
    */
   onRejected?(events: StrictRejection[]): Promise<void> | void;
   /**
+   * A server's rejections of the peer's events that the peer may not have heard of (its
+   * `rejected` message lost with a connection: protocol 8), sent after its hello, before pull.
+   */
+  rejectionsFor?(hello: HelloMessage): Promise<StrictRejection[]>;
+  /**
    * Whether `event` must wait before it is sent to `peer` (a tentative event of a strict stream,
    * to a peer that is not its authority: strict-sync.ts 3). The stream to the peer stops before
    * the first such event until poke() finds it sendable.

@@ -266,6 +266,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         source: 'local',
       });
     }
+    // Before pull: the peer takes its events out before it sends again (protocol 8).
+    const rejections = (await options.rejectionsFor?.(m)) ?? [];
+    if (closed) return;
+    if (rejections.length > 0) send({ type: 'rejected', events: rejections });
     if (!pullEnabled) return;
     const saved = await log.getCheckpoint(m.replica);
     if (closed) return;

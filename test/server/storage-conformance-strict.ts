@@ -88,6 +88,31 @@ export function strictConformance(
       expect(third.rejected ?? []).toEqual([]);
     });
 
+    it('keeps each rejection until the replica says it knows, across a reopen (storage.ts rejectionsOf)', async () => {
+      const log = await current().openSpace('s');
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      await log.ingest([a1]);
+      const b1 = strict('bbbbbbbbbbbbbbbb', 1, 'acct', 1);
+      const b2 = strict('bbbbbbbbbbbbbbbb', 2, 'acct', 2, b1);
+      await log.ingest([b1, b2]);
+      // A resend of an accepted event is no rejection.
+      await log.ingest([a1]);
+      expect((await log.rejectionsOf('bbbbbbbbbbbbbbbb', 0)).map((r) => r.id)).toEqual([
+        b1.id,
+        b2.id,
+      ]);
+      expect(await log.rejectionsOf('aaaaaaaaaaaaaaaa', 0)).toEqual([]);
+      expect((await log.rejectionsOf('bbbbbbbbbbbbbbbb', 1)).map((r) => r.id)).toEqual([b2.id]);
+      await log.forgetRejections('bbbbbbbbbbbbbbbb', 1);
+      const again = reopen();
+      const reopened = again === undefined ? log : await (await again()).openSpace('s');
+      expect(await reopened.rejectionsOf('bbbbbbbbbbbbbbbb', 0)).toMatchObject([
+        { id: b2.id, seq: 2, head: { version: 1, id: a1.id } },
+      ]);
+      await reopened.forgetRejections('bbbbbbbbbbbbbbbb', 2);
+      expect(await reopened.rejectionsOf('bbbbbbbbbbbbbbbb', 0)).toEqual([]);
+    });
+
     it('rejects the right version decided after an event it did not accept (1)', async () => {
       const log = await current().openSpace('s');
       const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
