@@ -213,6 +213,8 @@ export function createSyncController(
       const page = await internals.log.readByPos(pos, Math.min(500, to - pos));
       if (page.length === 0) break;
       for (const r of page) {
+        // A page skips holes (adapter.ts 3): it may run past `to`, which the peer does not hold.
+        if (r.pos > to) return max;
         if (r.event.replica === internals.replicaId && r.event.seq > max) max = r.event.seq;
         pos = r.pos;
       }
