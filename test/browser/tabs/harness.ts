@@ -92,6 +92,8 @@ export interface TabOptions {
   poll?: number;
   drop?: boolean;
   durability?: 'strict' | 'relaxed';
+  /** StoreOptions.strictStreams of the tab's worker. */
+  strict?: string[];
 }
 
 export function tabUrl(base: string, options: TabOptions): string {
@@ -99,6 +101,7 @@ export function tabUrl(base: string, options: TabOptions): string {
   if (options.poll !== undefined) q.set('poll', String(options.poll));
   if (options.drop) q.set('drop', '1');
   if (options.durability !== undefined) q.set('durability', options.durability);
+  if (options.strict !== undefined) q.set('strict', options.strict.join(','));
   return `${base}/test/browser/fixtures/tab.html?${q}`;
 }
 
