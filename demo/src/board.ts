@@ -57,6 +57,11 @@ export interface EventMap {
     resolves?: string[];
     undoes?: string;
     restoredFrom?: string;
+    /**
+     * Set on the move back of a card whose entry into a limited column the server refused
+     * (lane.ts): which column, and why in words.
+     */
+    refused?: { column: string; reason: string; message: string };
   };
   CardAdded: {
     title: string;

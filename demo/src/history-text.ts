@@ -80,6 +80,10 @@ function describe(before: BoardState, event: StoredEvent<unknown>): string {
       const to = columnTitle(before, textOf(data, 'column'));
       if (held === undefined) return `moved to ${to} (the card was gone)`;
       const from = columnTitle(before, held.column);
+      const refused = (data as { refused?: { message?: unknown } } | null)?.refused;
+      if (typeof refused?.message === 'string') {
+        return `moved back ${from} → ${to}: ${refused.message}`;
+      }
       return (from === to ? `moved within ${to}` : `moved ${from} → ${to}`) + resolving(data);
     }
     case 'ConflictResolved':
@@ -107,9 +111,19 @@ function describe(before: BoardState, event: StoredEvent<unknown>): string {
       return 'edited the notes';
     case 'yjs.snapshot':
       return 'compacted the notes';
+    case 'CardEnteredLane':
+      return `took a place in Doing for ${quoted(laneCardTitle(before, data))}`;
+    case 'CardLeftLane':
+      return `freed the place in Doing of ${quoted(laneCardTitle(before, data))}`;
     default:
       return event.type;
   }
+}
+
+/** The title of the card a lane event (lane.ts) names. */
+function laneCardTitle(state: BoardState, data: unknown): string {
+  const card = textOf(data, 'card');
+  return card === undefined ? '?' : (state.cards[card]?.title ?? card);
 }
 
 /**
@@ -136,6 +150,7 @@ function subjectOf(
     const replica = event.stream.slice(7);
     return after.devices[replica] ?? replica;
   }
+  if (event.stream.startsWith('lane:')) return 'WIP limit of Doing';
   return event.stream;
 }
 

@@ -11,6 +11,7 @@ import {
   type Conflict,
   connectStore,
   type EventStore,
+  type RejectedAppend,
   type StoredEvent,
   startWorker,
 } from '../../src/index.ts';
@@ -21,6 +22,7 @@ import {
   boardProjection,
   boardStream,
   type Card,
+  cardOfStream,
   cardStream,
   deviceStream,
   dropPosition,
@@ -39,6 +41,7 @@ import { freshDeviceName } from './device-name.ts';
 import { byId } from './dom.ts';
 import { describeHistory, type HistoryEntry } from './history-text.ts';
 import { HistoryView } from './history-view.ts';
+import { entryCommandId, LANE_COLUMN, laneStream, parseEntryCommandId } from './lane.ts';
 import { bindNotes, type NotesEditor } from './notes.ts';
 import { renderStatus } from './status-view.ts';
 import { SyncLink } from './sync.ts';
@@ -102,6 +105,10 @@ class App {
   private readonly history: HistoryView;
   private readonly actions: BoardActions;
   private readonly undo = new UndoStack();
+  /** Moves back already asked for (settleRefused). */
+  private readonly settled = new Set<string>();
+  private wipMessage: string | undefined;
+  private wipTimer: ReturnType<typeof setTimeout> | undefined;
 
   private readonly store: EventStore<unknown>;
 
@@ -143,6 +150,7 @@ class App {
     });
     this.sync.start();
     this.renderSync();
+    this.store.sync.on('status', (status) => this.settleRefused(status.rejected));
 
     const deviceInput = byId<HTMLInputElement>('device-name');
     deviceInput.addEventListener('change', () => {
@@ -197,6 +205,8 @@ class App {
         this.entries = describeHistory(log);
         this.noteConflicts(conflicts);
         this.history.update(this.entries, log.length);
+        this.settleRefused(this.store.sync.status().rejected);
+        this.renderWipNotices();
         this.renderSync();
         this.renderActivity();
         this.renderBoard();
@@ -336,6 +346,145 @@ class App {
     }
   }
 
+  /**
+   * Moves a card. Into Doing, it first takes a place in the lane (lane.ts), a command on a strict
+   * stream: refused here when Doing is full as this device sees it, else tentative until the
+   * server accepts it (settleRefused moves the card back if it does not). Out of Doing, it frees
+   * its place. A move through the lane is not undoable: its undo would pass by the limit.
+   */
+  private async moveCard(
+    card: Card,
+    column: string,
+    position: number,
+    back: PlannedEvent,
+  ): Promise<void> {
+    const target = this.present.columns[column]?.title ?? column;
+    const change = {
+      stream: cardStream(card.id),
+      type: 'CardMoved' as const,
+      data: { column, position },
+    };
+    if (column === LANE_COLUMN && card.column !== LANE_COLUMN) {
+      try {
+        await this.store.execute(
+          'lane',
+          laneStream(BOARD_ID),
+          'enter',
+          { card: card.id },
+          { commandId: entryCommandId(card.id, card.column) },
+        );
+      } catch (error) {
+        const refused = error as { code?: string; message?: string };
+        if (refused.code !== 'COMMAND_REJECTED') throw error;
+        this.showWipNotice(
+          `“${card.title}” stays where it is: ${refused.message ?? 'Doing is full'}`,
+        );
+        return;
+      }
+      this.append(change.stream, change.type, change.data);
+      return;
+    }
+    if (card.column === LANE_COLUMN && column !== LANE_COLUMN) {
+      this.leaveLane(card.id);
+      this.append(change.stream, change.type, change.data);
+      return;
+    }
+    this.undoable(change, `moved “${card.title}” to ${target}`, back);
+  }
+
+  private leaveLane(card: string): void {
+    this.store.execute('lane', laneStream(BOARD_ID), 'leave', { card }).catch((error: unknown) => {
+      console.error('leaving the lane failed', error);
+    });
+  }
+
+  /**
+   * A move into Doing whose lane entry the server refused (lane.ts invariant 2): the card goes
+   * back where it came from, with an event that says why, so every device tells it. Its id is
+   * the entry's command id + `:back`: whichever reload or tab sees the refusal appends it once.
+   */
+  private settleRefused(rejected: readonly RejectedAppend[] = []): void {
+    for (const entry of rejected) {
+      const command = entry.command;
+      if (command?.aggregate !== 'lane' || command.name !== 'enter') continue;
+      if (command.outcome !== 'rejected') continue;
+      const origin = parseEntryCommandId(command.commandId);
+      if (origin === undefined) continue;
+      const id = `${command.commandId}:back`;
+      if (this.settled.has(id) || this.log.some((e) => e.id === id)) continue;
+      const card = this.present.cards[origin.card];
+      if (card === undefined || card.column !== LANE_COLUMN) continue;
+      this.settled.add(id);
+      const column = this.present.columns[origin.from] ? origin.from : 'todo';
+      const data: EventMap['CardMoved'] = {
+        column,
+        position: endOf(this.present, column),
+        refused: {
+          column: LANE_COLUMN,
+          reason: command.reason ?? 'REFUSED',
+          message: command.message ?? 'the server refused it',
+        },
+      };
+      this.store
+        .append(cardStream(card.id), { id, ...newEvent('CardMoved', data) })
+        .catch((error: unknown) => console.error('moving the card back failed', error));
+    }
+  }
+
+  /** The moves back of refused entries (settleRefused), newest first, not dismissed here. */
+  private renderWipNotices(): void {
+    const list = byId('wip-notices');
+    const dismissed = new Set<string>(
+      JSON.parse(localStorage.getItem(`chronicle-demo:wip-dismissed:${db}`) ?? '[]') as string[],
+    );
+    const notices = this.log
+      .filter(
+        (e) => e.type === 'CardMoved' && (e.data as EventMap['CardMoved']).refused !== undefined,
+      )
+      .filter((e) => !dismissed.has(e.id))
+      .slice(-3)
+      .reverse();
+    const items = notices.map((event) => {
+      const data = event.data as EventMap['CardMoved'];
+      const card = cardOfStream(event.stream) ?? '';
+      const title = this.present.cards[card]?.title ?? 'a card';
+      const to = this.present.columns[data.column]?.title ?? data.column;
+      const p = document.createElement('p');
+      p.className = 'wip-notice';
+      p.setAttribute('role', 'status');
+      p.textContent = `⚠ “${title}” went back to ${to}: ${data.refused?.message ?? ''} (moved on ${this.deviceName(event.replica)}). `;
+      const dismiss = document.createElement('button');
+      dismiss.type = 'button';
+      dismiss.textContent = 'Dismiss';
+      dismiss.addEventListener('click', () => {
+        dismissed.add(event.id);
+        localStorage.setItem(`chronicle-demo:wip-dismissed:${db}`, JSON.stringify([...dismissed]));
+        this.renderWipNotices();
+      });
+      p.append(dismiss);
+      return p;
+    });
+    if (this.wipMessage !== undefined) {
+      const p = document.createElement('p');
+      p.className = 'wip-notice';
+      p.setAttribute('role', 'status');
+      p.textContent = `⚠ ${this.wipMessage}`;
+      items.unshift(p);
+    }
+    list.replaceChildren(...items);
+  }
+
+  /** A refusal on this device's own state (Doing full here): told until the next change. */
+  private showWipNotice(message: string): void {
+    this.wipMessage = message;
+    this.renderWipNotices();
+    clearTimeout(this.wipTimer);
+    this.wipTimer = setTimeout(() => {
+      this.wipMessage = undefined;
+      this.renderWipNotices();
+    }, 8000);
+  }
+
   /** A change this device can take back (undo.ts): appended, with its inverse remembered. */
   private undoable<T extends EventType>(
     change: { stream: string; type: T; data: EventMap[T] },
@@ -393,11 +542,7 @@ class App {
       const target = columns[index + (direction === 'left' ? -1 : 1)];
       if (target === undefined) return;
       const position = endOf(this.present, target.id);
-      this.undoable(
-        { stream: cardStream(card.id), type: 'CardMoved', data: { column: target.id, position } },
-        `moved “${card.title}” to ${target.title}`,
-        back,
-      );
+      void this.moveCard(card, target.id, position, back);
     };
     return {
       addCard: (column, title) => {
@@ -425,18 +570,15 @@ class App {
         if (card === undefined || target === undefined) return;
         const position = dropPosition(this.present, id, column, before);
         if (position === undefined) return;
-        this.undoable(
-          { stream: cardStream(id), type: 'CardMoved', data: { column, position } },
-          `moved “${card.title}” to ${target.title}`,
-          {
-            stream: cardStream(id),
-            type: 'CardMoved',
-            data: { column: card.column, position: card.position },
-          },
-        );
+        void this.moveCard(card, column, position, {
+          stream: cardStream(id),
+          type: 'CardMoved',
+          data: { column: card.column, position: card.position },
+        });
       },
       deleteCard: (card) => {
         if (this.notes?.card === card.id) this.closeNotes();
+        if (card.column === LANE_COLUMN) this.leaveLane(card.id);
         this.undoable(
           { stream: cardStream(card.id), type: 'CardDeleted', data: {} },
           `deleted “${card.title}”`,

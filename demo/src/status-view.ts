@@ -34,6 +34,12 @@ export function renderStatus(element: HTMLElement, view: SyncView, pending: numb
       ? 'nothing waiting to be sent'
       : `${status.pending} event${status.pending === 1 ? '' : 's'} waiting to be sent`,
   );
+  const tentative = view.status.tentative ?? 0;
+  if (tentative > 0) {
+    parts.push(
+      `${tentative} move${tentative === 1 ? '' : 's'} into Doing waiting for the server to accept`,
+    );
+  }
   parts.push(
     status.lastSyncedAt === undefined
       ? 'not synced yet'

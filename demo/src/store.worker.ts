@@ -1,11 +1,18 @@
 /**
- * The demo's worker module, as small as README shows: it imports the projection (reducers are
- * code, they cannot cross threads) and serves the store. The page, not the worker, drives the
- * sync connection (sync.ts), because the demo lets the user go offline on purpose.
+ * The demo's worker module, as small as README shows: it imports the projection and the
+ * aggregates (reducers and command handlers are code, they cannot cross threads) and serves the
+ * store. The page, not the worker, drives the sync connection (sync.ts), because the demo lets
+ * the user go offline on purpose. The Doing column's lane is a strict stream (lane.ts).
  */
 import { serveStore } from '../../worker/index.ts';
 import { boardProjection } from './board.ts';
+import { lane } from './lane.ts';
 
 // The database name comes in as the worker's name, so that one build can host several boards.
 const name = (globalThis as unknown as { name?: string }).name || 'chronicle-demo';
-serveStore({ name, projections: [boardProjection] });
+serveStore({
+  name,
+  projections: [boardProjection],
+  aggregates: [lane],
+  strictStreams: ['lane:*'],
+});

@@ -418,6 +418,70 @@ describe('the offline PWA demo', () => {
     ]);
   });
 
+  it('keeps the work-in-progress limit of Doing across two offline devices: one move stands, the other card goes back with a notice on both', {
+    timeout: STEP,
+  }, async () => {
+    // Doing empty, then two cards in it: one place left of three.
+    for (const title of (await boardText(a)).Doing ?? []) {
+      await card(a, title)
+        .getByRole('button', { name: `Move ${title} to Done` })
+        .click();
+      await waitUntil(async () => !(await boardText(a)).Doing?.includes(title), `${title} out`);
+    }
+    for (const title of ['WIP one', 'WIP two', 'From A', 'From B']) await addCard(a, 'todo', title);
+    for (const title of ['WIP one', 'WIP two']) {
+      await card(a, title)
+        .getByRole('button', { name: `Move ${title} to Doing` })
+        .click();
+      await waitUntil(async () => (await boardText(a)).Doing?.includes(title), `${title} in`);
+    }
+    await waitSynced(a, 'A');
+    await waitUntil(async () => (await boardText(b)).Doing?.length === 2, 'B: two in Doing');
+    await waitUntil(async () => (await boardText(b))['To do']?.includes('From B'), 'B: cards');
+    await bothOffline();
+    await card(a, 'From A').getByRole('button', { name: 'Move From A to Doing' }).click();
+    await card(b, 'From B').getByRole('button', { name: 'Move From B to Doing' }).click();
+    // Each device shows its move at once, waiting for the server.
+    for (const [page, title] of [
+      [a, 'From A'],
+      [b, 'From B'],
+    ] as const) {
+      await waitUntil(async () => (await boardText(page)).Doing?.includes(title), `${title} shown`);
+      await waitUntil(
+        async () =>
+          (await page.locator('#sync-status').textContent())?.includes(
+            'waiting for the server to accept',
+          ),
+        'the tentative move told',
+      );
+    }
+    await snap(b, '13-wip-tentative');
+    await deviceA.setOffline(false);
+    await waitSynced(a, 'A');
+    await deviceB.setOffline(false);
+    for (const page of [a, b]) {
+      await waitUntil(async () => {
+        const board = await boardText(page);
+        return board.Doing?.length === 3 && board['To do']?.includes('From B');
+      }, 'From A stands, From B back in To do');
+      await waitUntil(
+        async () =>
+          (await page.locator('.wip-notice').first().textContent())?.includes(
+            '“From B” went back to To do',
+          ),
+        'the notice',
+      );
+    }
+    expect(await b.locator('.wip-notice').first().textContent()).toContain(
+      'work-in-progress limit',
+    );
+    const words = await a.locator('#activity-list > li .summary').allTextContents();
+    expect(words).toContain(
+      'moved back Doing → To do: Doing holds 3 cards already (the work-in-progress limit)',
+    );
+    await snap(a, '13-wip-refused');
+  });
+
   it('shows Chronicle’s devtools under the board with ?devtools', { timeout: STEP }, async () => {
     const page = await deviceA.newPage();
     await page.goto(`${demo.url}?devtools`);
@@ -441,7 +505,7 @@ describe('the offline PWA demo', () => {
         'deterministic',
       'the board projection checked',
     );
-    await snap(page, '13-devtools');
+    await snap(page, '14-devtools');
     await page.close();
   });
 
@@ -458,6 +522,6 @@ describe('the offline PWA demo', () => {
     await a.reload();
     await waitUntil(async () => /last synced \d/.test((await statusText()) ?? ''), 'the last sync');
     expect(await statusText()).not.toContain('not synced yet');
-    await snap(a, '14-server-down');
+    await snap(a, '15-server-down');
   });
 });
