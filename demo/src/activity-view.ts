@@ -130,7 +130,12 @@ export class ActivityView {
           h(
             'span',
             { class: onServer ? 'synced yes' : 'synced no' },
-            onServer ? '✓ on server' : '… only on this device',
+            onServer
+              ? '✓ on server'
+              : // A strict stream's event (lane.ts) is tentative until the server accepts it.
+                event.meta?.$strict === true
+                ? '… waiting for the server to accept'
+                : '… only on this device',
           ),
           role &&
             h(

@@ -14,6 +14,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   firefox: (await import('./browser-firefox.ts')).runFirefoxBenches,
   yjs: (await import('./yjs-node.ts')).runYjsNodeBenches,
   sync: (await import('./sync-node.ts')).runSyncNodeBenches,
+  strict: (await import('./strict-node.ts')).runStrictNodeBenches,
   size: (await import('./bundle-size.ts')).runBundleSizeBenches,
   fanout: (await import('./fanout.ts')).runFanoutBenches,
 };
