@@ -11,7 +11,12 @@
  * 3. Polling stops when the log closes; it never keeps a closed connection busy.
  */
 import type { ClosedReason } from '../src/client/protocol.ts';
-import type { EventLog, OpenOptions, StorageAdapter } from '../src/storage/adapter.ts';
+import type {
+  EventLog,
+  OpenOptions,
+  RemoteWriteListener,
+  StorageAdapter,
+} from '../src/storage/adapter.ts';
 
 export interface WatchedStorageOptions {
   onExternalClose: (reason: ClosedReason) => void;
@@ -45,11 +50,11 @@ function watchLog(log: EventLog, pollIntervalMs: number): EventLog {
   return new Proxy(log, {
     get(target, property, receiver) {
       if (property === 'onRemoteWrite') {
-        return (listener: (headPos: number) => void) => {
+        return (listener: RemoteWriteListener) => {
           listeners.add(listener);
-          const inner = target.onRemoteWrite((head) => {
+          const inner = target.onRemoteWrite((head, rewrittenFrom) => {
             known = Math.max(known, head);
-            listener(head);
+            listener(head, rewrittenFrom);
           });
           void poll();
           return () => {

@@ -36,6 +36,9 @@ export interface OpenOptions {
   onExternalClose?: (reason: 'versionchange' | 'deleted' | 'unexpected') => void;
 }
 
+/** See EventLog.onRemoteWrite. */
+export type RemoteWriteListener = (headPos: number, rewrittenFrom?: string) => void;
+
 export interface StorageAdapter {
   /** For diagnostics: 'memory', 'indexeddb:<name>'. */
   readonly name: string;
@@ -197,8 +200,10 @@ export interface EventLog {
 
   /**
    * Called after another handle on the same database wrote, with its new head position; may be
-   * late or dropped (the log, not the notice, is the truth). Returns an unsubscribe function.
+   * late or dropped (the log, not the notice, is the truth). `rewrittenFrom`, after a write that
+   * took records out or moved them (discard, restamp): the smallest cursor it touched, from which
+   * what another handle folded may no longer be the log. Returns an unsubscribe function.
    */
-  onRemoteWrite(listener: (headPos: number) => void): () => void;
+  onRemoteWrite(listener: RemoteWriteListener): () => void;
   close(): Promise<void>;
 }

@@ -13,7 +13,7 @@
  */
 import { type IDBPDatabase, type IDBPTransaction, type StoreNames, unwrap } from 'idb';
 import { ChronicleError } from '../core/errors.ts';
-import type { Durability, OpenOptions } from './adapter.ts';
+import type { Durability, OpenOptions, RemoteWriteListener } from './adapter.ts';
 import { type ClosedReason, closedError, errorName, translateIdbError } from './idb-errors.ts';
 import { openChannel, type WriteNotice } from './idb-open.ts';
 import { afterPendingEvents, isQuotaAbort, writeOptions } from './idb-quirks.ts';
@@ -31,7 +31,7 @@ interface ConnectionSettings {
 
 export class IdbConnection {
   private closedReason: ClosedReason | undefined;
-  private readonly listeners = new Set<(headPos: number) => void>();
+  private readonly listeners = new Set<RemoteWriteListener>();
   private readonly channel: BroadcastChannel | undefined;
 
   readonly db: Db;
@@ -44,9 +44,9 @@ export class IdbConnection {
       this.closeFromOutside(event.newVersion === null ? 'deleted' : 'versionchange');
     });
     db.addEventListener('close', () => this.closeFromOutside('unexpected'));
-    this.channel = openChannel(settings.dbName, (headPos) => {
+    this.channel = openChannel(settings.dbName, (headPos, rewrittenFrom) => {
       if (this.closedReason !== undefined) return;
-      for (const listener of this.listeners) listener(headPos);
+      for (const listener of this.listeners) listener(headPos, rewrittenFrom);
     });
   }
 
@@ -159,8 +159,9 @@ export class IdbConnection {
     return result;
   }
 
-  notifyOthers(headPos: number): void {
+  notifyOthers(headPos: number, rewrittenFrom?: string): void {
     const notice: WriteNotice = { type: 'chronicle:write', headPos };
+    if (rewrittenFrom !== undefined) notice.rewrittenFrom = rewrittenFrom;
     try {
       this.channel?.postMessage(notice);
     } catch {
@@ -168,7 +169,7 @@ export class IdbConnection {
     }
   }
 
-  onRemoteWrite(listener: (headPos: number) => void): () => void {
+  onRemoteWrite(listener: RemoteWriteListener): () => void {
     if (this.closedReason !== undefined) return noop;
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -78,3 +78,10 @@ export async function discardInTransaction(
   );
   return records;
 }
+
+/** The smallest cursor of `records` (adapter.ts onRemoteWrite). */
+export function minCursorOf(records: readonly LocalRecord[]): string | undefined {
+  let min: string | undefined;
+  for (const r of records) if (min === undefined || r.event.cursor < min) min = r.event.cursor;
+  return min;
+}

@@ -22,6 +22,8 @@ import {
 export interface WriteNotice {
   type: 'chronicle:write';
   headPos: number;
+  /** adapter.ts onRemoteWrite: the smallest cursor a discard or re-stamp touched. */
+  rewrittenFrom?: string;
 }
 
 /** Opens the raw connection: never hangs, always rejects with STORAGE_UNAVAILABLE or VERSION_CHANGE. */
@@ -107,12 +109,14 @@ function isWriteNotice(value: unknown): value is WriteNotice {
 
 export function openChannel(
   dbName: string,
-  onNotice: (headPos: number) => void,
+  onNotice: (headPos: number, rewrittenFrom?: string) => void,
 ): BroadcastChannel | undefined {
   if (typeof BroadcastChannel === 'undefined') return undefined;
   const channel = new BroadcastChannel(channelName(dbName));
   channel.onmessage = (event: MessageEvent<unknown>) => {
-    if (isWriteNotice(event.data)) onNotice(event.data.headPos);
+    if (!isWriteNotice(event.data)) return;
+    const from = event.data.rewrittenFrom;
+    onNotice(event.data.headPos, typeof from === 'string' ? from : undefined);
   };
   // Node keeps its process alive while a BroadcastChannel is referenced; browsers have no unref.
   (channel as { unref?: () => void }).unref?.();

@@ -82,6 +82,7 @@ import type {
   LocalAppendRequest,
   LocalAppendResult,
   OpenOptions,
+  RemoteWriteListener,
   RestampRequest,
   RestampResult,
   SnapshotMeta,
@@ -96,7 +97,7 @@ import {
   coveredBy,
 } from './idb-append.ts';
 import { IdbConnection } from './idb-connection.ts';
-import { discardInTransaction } from './idb-discard.ts';
+import { discardInTransaction, minCursorOf } from './idb-discard.ts';
 import { unavailable } from './idb-errors.ts';
 import { ingestInTransaction } from './idb-ingest.ts';
 import { openDatabase, readIdentity } from './idb-open.ts';
@@ -181,7 +182,7 @@ class IdbEventLog implements EventLog {
     return this.conn.write(operation, stores, body, durability);
   }
 
-  onRemoteWrite(listener: (headPos: number) => void): () => void {
+  onRemoteWrite(listener: RemoteWriteListener): () => void {
     return this.conn.onRemoteWrite(listener);
   }
 
@@ -249,7 +250,7 @@ class IdbEventLog implements EventLog {
     const result = await this.write('restamp', LOG_STORES, (tx) =>
       restampInTransaction(tx, this.replicaId, request_),
     );
-    if (result.changed.length > 0) this.conn.notifyOthers(await this.headPos());
+    if (result.changed.length > 0) this.conn.notifyOthers(await this.headPos(), result.from);
     return result;
   }
 
@@ -260,7 +261,7 @@ class IdbEventLog implements EventLog {
     const removed = await this.write('discard', LOG_STORES, (tx) =>
       discardInTransaction(tx, events),
     );
-    if (removed.length > 0) this.conn.notifyOthers(await this.headPos());
+    if (removed.length > 0) this.conn.notifyOthers(await this.headPos(), minCursorOf(removed));
     return removed;
   }
 

@@ -21,6 +21,7 @@ import type {
   IngestResult,
   LocalAppendRequest,
   LocalAppendResult,
+  RemoteWriteListener,
   RestampRequest,
   RestampResult,
   SnapshotMeta,
@@ -61,7 +62,7 @@ const snapshotKey = (projection: string, version: number, cursor: string) =>
 
 class MemoryEventLog implements EventLog {
   private closed = false;
-  private readonly listeners = new Set<(headPos: number) => void>();
+  private readonly listeners = new Set<RemoteWriteListener>();
 
   private readonly db: MemoryDatabase;
 
@@ -132,18 +133,18 @@ class MemoryEventLog implements EventLog {
     }
   }
 
-  private notifyOthers(): void {
+  private notifyOthers(rewrittenFrom?: string): void {
     const head = this.db.counters.pos;
     for (const handle of this.db.handles) {
-      if (handle !== this) handle.remoteWrite(head);
+      if (handle !== this) handle.remoteWrite(head, rewrittenFrom);
     }
   }
 
-  remoteWrite(head: number): void {
+  remoteWrite(head: number, rewrittenFrom?: string): void {
     // Asynchronous like a BroadcastChannel message: listeners never run inside a write.
     queueMicrotask(() => {
       if (this.closed) return;
-      for (const listener of this.listeners) listener(head);
+      for (const listener of this.listeners) listener(head, rewrittenFrom);
     });
   }
 
@@ -241,9 +242,9 @@ class MemoryEventLog implements EventLog {
     const top = decodeHlc(hlcOfCursor(all[all.length - 1]!.event.cursor));
     const clock = compareHlc(top, db.counters.clock) < 0 ? top : db.counters.clock;
     db.counters = { ...db.counters, clock };
-    this.notifyOthers();
     let from = records[0]!.event.cursor;
     for (const r of records) if (r.event.cursor < from) from = r.event.cursor;
+    this.notifyOthers(from);
     return { changed: records, from };
   }
 
@@ -265,7 +266,9 @@ class MemoryEventLog implements EventLog {
       if (version > 0) db.streamVersions.set(stream, version);
       else db.streamVersions.delete(stream);
     }
-    this.notifyOthers();
+    let from = records[0]!.event.cursor as string;
+    for (const r of records) if (r.event.cursor < from) from = r.event.cursor;
+    this.notifyOthers(from);
     return records;
   }
 
@@ -384,7 +387,7 @@ class MemoryEventLog implements EventLog {
     this.check().meta.set(key, structuredClone(value));
   }
 
-  onRemoteWrite(listener: (headPos: number) => void): () => void {
+  onRemoteWrite(listener: RemoteWriteListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

@@ -11,7 +11,8 @@
  * 3. state() reflects every event read() would return when it is called, and is the fold of a
  *    log the store held: never a mix of the logs before and after an ingest that took a losing
  *    copy out, or a re-stamp (projection-runtime.ts invariant 10). Writes by another store open
- *    on the same database (onRemoteWrite) are not counted.
+ *    on the same database (onRemoteWrite) are not counted; one that took events out or moved
+ *    them (a discard, a re-stamp) rebases what was folded from the cursor it names.
  * 4. After close(), every method rejects with StoreClosedError; in-flight calls finish first,
  *    synced batches being written included.
  * 5. readSince(p) returns every matching event with position > p up to the returned `position`:
@@ -204,7 +205,12 @@ class Store<E> implements EventStore<E> {
       // A command waiting for the accepted events may run now (strict-rejections.ts 3).
       this.rejections.runDue();
     });
-    this.unsubscribeRemote = log.onRemoteWrite(() => void this.feed.notify());
+    this.unsubscribeRemote = log.onRemoteWrite((_head, rewrittenFrom) => {
+      // Another tab took events out, or moved them (adapter.ts): what was folded here from
+      // there on may no longer be the log.
+      if (rewrittenFrom !== undefined) void this.rebaseFrom(rewrittenFrom).catch(reportError);
+      void this.feed.notify();
+    });
     const closing = new Promise<void>((resolve) => {
       this.resolveClosing = resolve;
     });
@@ -385,6 +391,15 @@ class Store<E> implements EventStore<E> {
     await noteForgone(this.log, me, { written: [], removed, skewed: false, lost: [] });
     this.feed.announceHead();
     return removed;
+  }
+
+  /** Rebases what was folded from `from` on (another handle's discard or re-stamp). */
+  private rebaseFrom(from: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.guard(async () => {
+      await Promise.all([...this.runtimes.values()].map((r) => r.restamped(from)));
+      for (const w of this.watchers.values()) w.changed();
+    });
   }
 
   /** Runs a rejected command again on the stream as it is now (strict-rejections.ts 3). */

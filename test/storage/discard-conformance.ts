@@ -115,6 +115,21 @@ export function discardConformance(
       expect(next!.event.version).toBe(2);
     });
 
+    it('tells another handle on the database where its folds may no longer hold (adapter.ts onRemoteWrite)', async () => {
+      const { adapter, log } = await fresh();
+      const other = await reopen(adapter);
+      const heard: (string | undefined)[] = [];
+      other.onRemoteWrite((_head, rewrittenFrom) => heard.push(rewrittenFrom));
+      await append(log, 'a', 1);
+      const records = await append(log, 'a', 2);
+      await log.discard(named(records));
+      const deadline = Date.now() + 2000;
+      while (!heard.some((f) => f !== undefined) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(heard.filter((f) => f !== undefined)).toEqual([records[0]!.event.cursor]);
+    });
+
     it('survives a reopen of the same database', async () => {
       const { adapter, log } = await fresh();
       const records = await append(log, 'a', 3);

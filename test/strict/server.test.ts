@@ -4,7 +4,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type EventStore, memoryStorage, openStore, type StoredEvent } from '../../src/index.ts';
+import {
+  defineProjection,
+  type EventStore,
+  memoryStorage,
+  openStore,
+  type StoredEvent,
+} from '../../src/index.ts';
 import { startTestServer, type TestServer, waitFor } from '../server/helpers.ts';
 import { type AccountEvents, account, balanceNeverNegative } from '../store/fixtures/account.ts';
 
@@ -17,6 +23,14 @@ afterEach(async () => {
 });
 
 type Store = EventStore<AccountEvents>;
+
+/** Every account's deposits less withdrawals: a projection that shows a lost event. */
+const balance = defineProjection<number, AccountEvents>({
+  name: 'balance',
+  version: 1,
+  initial: () => 0,
+  apply: (sum, e) => (e.type === 'Deposited' ? sum + e.data.cents : sum - e.data.cents),
+});
 
 async function device(
   name: string,
@@ -120,6 +134,42 @@ describe('strict streams through the sync server', () => {
     expect(onA[2]!.id).toBe('b-w1:0');
     expect(onA[2]!.meta).toMatchObject({ $commandId: 'b-w1', $rebase: 1 });
     expect(await b.store.conflicts()).toEqual([]);
+  });
+
+  it('rebases another tab of the rejected device: its projection no longer folds the event taken out', async () => {
+    t = await startTestServer();
+    const storage = memoryStorage();
+    const open = () =>
+      openStore<AccountEvents>({
+        name: 'tabs',
+        storage,
+        projections: [balance],
+        aggregates: [account],
+        strictStreams: ['account-*'],
+        syncOptions: { WebSocket: WebSocket as never, backoff: { initialMs: 20, maxMs: 200 } },
+      });
+    // Two tabs of one device: one database, one replica; only the first one syncs.
+    const leader = await open();
+    const tab = await open();
+    closers.push(
+      () => leader.close(),
+      () => tab.close(),
+    );
+    // The tabs' device deposits 7 first, off line; the other device deposits 100 later, on line.
+    await leader.append('account-1', { type: 'Deposited', data: { cents: 7 } });
+    await waitFor(async () => (await tab.state<number>('balance')) === 7, 10_000);
+    const other = await device('other');
+    other.online();
+    await other.store.append('account-1', { type: 'Deposited', data: { cents: 100 } });
+    await waitFor(() => other.store.sync.status().pending === 0, 10_000);
+    leader.sync.connect({ url: t.server.url, token: t.token({ sub: 'tabs' }) });
+    // The 7 lost the first place and left the log; the 100 sorts after it, so nothing arriving
+    // makes the other tab fold again: only the leader's notice does.
+    await waitFor(() => (leader.sync.status().rejected?.length ?? 0) === 1, 10_000);
+    await waitFor(async () => (await leader.read({ stream: 'account-1' })).length === 1, 10_000);
+    expect(await leader.state<number>('balance')).toBe(100);
+    await waitFor(async () => (await tab.state<number>('balance')) === 100, 10_000);
+    expect((await tab.read({ stream: 'account-1' })).map((e) => e.data)).toEqual([{ cents: 100 }]);
   });
 
   it('takes a plain append that lost out of the log and reports it; non-strict streams still merge', async () => {
