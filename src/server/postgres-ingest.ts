@@ -196,24 +196,24 @@ async function lockSpaces(
   const slotKeys = pieces.flatMap((p) =>
     p.rows.filter((r) => Number.isSafeInteger(r.seq)).map((r) => ({ space: p.space, row: r })),
   );
-  const [, byId, bySlot] = await Promise.all([
-    readStrictHeads(c, s, pieces, spaces),
-    heldRows(
-      c,
-      s,
-      `id = k.a`,
-      rowSpaces,
-      rows.map((r) => r.id),
-    ),
-    heldRows(
-      c,
-      s,
-      `replica = k.a AND seq = k.b ORDER BY cursor LIMIT 1`,
-      slotKeys.map((k) => k.space),
-      slotKeys.map((k) => k.row.replica),
-      slotKeys.map((k) => k.row.seq),
-    ),
-  ]);
+  // One after another: a pg client runs one query at a time (it queues the rest, and warns that
+  // it will stop queueing).
+  await readStrictHeads(c, s, pieces, spaces);
+  const byId = await heldRows(
+    c,
+    s,
+    `id = k.a`,
+    rowSpaces,
+    rows.map((r) => r.id),
+  );
+  const bySlot = await heldRows(
+    c,
+    s,
+    `replica = k.a AND seq = k.b ORDER BY cursor LIMIT 1`,
+    slotKeys.map((k) => k.space),
+    slotKeys.map((k) => k.row.replica),
+    slotKeys.map((k) => k.row.seq),
+  );
   for (const held of byId) spaces.get(held.space)!.byId.set(held.record.event.id, held.record);
   for (const held of bySlot) {
     spaces.get(held.space)!.bySlot.set(slotOf(held.record.event), held.record);

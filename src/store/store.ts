@@ -27,7 +27,6 @@ import type { AnyAggregate } from '../core/aggregate.ts';
 import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
 import type {
-  JsonObject,
   JsonValue,
   LocalRecord,
   NewEvent,
@@ -37,7 +36,7 @@ import type {
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { assertJsonValue } from '../core/json.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
-import { type StrictRejection, strictMatcher } from '../core/strict.ts';
+import { strictMatcher } from '../core/strict.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
@@ -53,7 +52,15 @@ import { type AppendedPart, LocalAppends } from './local-appends.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, matchesLive, readSinceWith, readWith, stateBound } from './read-query.ts';
-import { REBASE_META, type Rerun, StrictRejections } from './strict-rejections.ts';
+import { StrictRejections } from './strict-rejections.ts';
+import {
+  discardRejected,
+  rebaseProjections,
+  rerunCommand,
+  type StrictStoreParts,
+  strictStamp,
+  validStrictStreams,
+} from './strict-store.ts';
 import {
   type ProjectionRef,
   projectionName,
@@ -81,36 +88,6 @@ import { WriteGate } from './write-gate.ts';
 /** The application's view of a stored event: its data is the store's event type E. */
 function asPublic<E>(event: StoredEventRecord): StoredEvent<E> {
   return event as unknown as StoredEvent<E>;
-}
-
-/** The meta a strict-stream command's events carry for a rebase (strict-rejections.ts 3). */
-function strictStamp<E>(
-  aggregate: string,
-  input: JsonValue,
-  rebase: number,
-): (events: NewEvent<E>[]) => NewEvent<E>[] {
-  return (events) =>
-    events.map((event, i) => {
-      const meta: JsonObject = { ...(event.meta ?? {}), [REBASE_META.aggregate]: aggregate };
-      if (i === 0) meta[REBASE_META.input] = input;
-      if (rebase > 0) meta[REBASE_META.rebase] = rebase;
-      return { ...event, meta };
-    });
-}
-
-/** StoreOptions.strictStreams: names, or prefixes ending in `*` (core/strict.ts). */
-function validStrictStreams(value: unknown): string[] {
-  if (value === undefined) return [];
-  if (
-    !Array.isArray(value) ||
-    value.some((v) => typeof v !== 'string' || v.length === 0 || v === '*')
-  ) {
-    throw new ValidationError(
-      'options.strictStreams',
-      "must be an array of stream names or prefixes ending in '*' (not '*' alone)",
-    );
-  }
-  return value as string[];
 }
 
 function reportError(error: unknown): void {
@@ -164,8 +141,11 @@ class Store<E> implements EventStore<E> {
     this.rejections = new StrictRejections({
       log,
       now: () => this.now(),
-      discard: (rejections) => this.discardRejected(rejections),
-      rerun: (rerun) => this.rerun(rerun),
+      discard: (rejections) => discardRejected(this.strictParts(), rejections),
+      rerun: (rerun) =>
+        this.guard(() => rerunCommand(this.strictParts(), rerun)) as Promise<
+          StoredEvent<unknown>[]
+        >,
       changed: () => {
         for (const listener of [...this.strictListeners]) listener();
       },
@@ -208,7 +188,11 @@ class Store<E> implements EventStore<E> {
     this.unsubscribeRemote = log.onRemoteWrite((_head, rewrittenFrom) => {
       // Another tab took events out, or moved them (adapter.ts): what was folded here from
       // there on may no longer be the log.
-      if (rewrittenFrom !== undefined) void this.rebaseFrom(rewrittenFrom).catch(reportError);
+      if (rewrittenFrom !== undefined && !this.closed) {
+        void this.guard(() => rebaseProjections(this.strictParts(), rewrittenFrom)).catch(
+          reportError,
+        );
+      }
       void this.feed.notify();
     });
     const closing = new Promise<void>((resolve) => {
@@ -367,65 +351,17 @@ class Store<E> implements EventStore<E> {
     });
   }
 
-  /**
-   * Takes own events a strict stream's authority rejected out of the log (adapter.ts discard),
-   * then rebases what they were folded in, as a re-stamp does (projection-runtime.ts 9).
-   */
-  private async discardRejected(rejections: readonly StrictRejection[]): Promise<LocalRecord[]> {
-    const me = this.log.replicaId;
-    const own = rejections.filter((r) => r.replica === me).map((r) => ({ id: r.id, seq: r.seq }));
-    if (own.length === 0) return [];
-    let from: string | undefined;
-    const removed = await this.gate.write(async () => {
-      const out = await this.log.discard(own);
-      for (const r of out) if (from === undefined || r.event.cursor < from) from = r.event.cursor;
-      if (from !== undefined)
-        for (const runtime of this.runtimes.values()) runtime.noteRestamp(from);
-      return out;
-    });
-    if (from === undefined) return removed;
-    const start = from;
-    await Promise.all([...this.runtimes.values()].map((r) => r.restamped(start)));
-    for (const w of this.watchers.values()) w.changed();
-    // Their seqs will never be acknowledged: pending must not wait for them (forgone.ts).
-    await noteForgone(this.log, me, { written: [], removed, skewed: false, lost: [] });
-    this.feed.announceHead();
-    return removed;
-  }
-
-  /** Rebases what was folded from `from` on (another handle's discard or re-stamp). */
-  private rebaseFrom(from: string): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return this.guard(async () => {
-      await Promise.all([...this.runtimes.values()].map((r) => r.restamped(from)));
-      for (const w of this.watchers.values()) w.changed();
-    });
-  }
-
-  /** Runs a rejected command again on the stream as it is now (strict-rejections.ts 3). */
-  private rerun(rerun: Rerun): Promise<StoredEvent<unknown>[]> {
-    const aggregate = this.aggregates.get(rerun.aggregate);
-    if (aggregate === undefined) {
-      return Promise.reject(
-        new NotFoundError(`no aggregate is named "${rerun.aggregate}"`, {
-          aggregate: rerun.aggregate,
-        }),
-      );
-    }
-    return this.guard(() =>
-      executeCommand<E>(
-        this.commandHost(),
-        aggregate,
-        rerun.stream,
-        rerun.command,
-        rerun.input,
-        {},
-        {
-          chain: { chain: rerun.chain, named: rerun.named },
-          stamp: strictStamp(aggregate.name, rerun.input, rerun.rebase),
-        },
-      ),
-    ) as Promise<StoredEvent<unknown>[]>;
+  /** The parts strict streams use (strict-store.ts). */
+  private strictParts(): StrictStoreParts<E> {
+    return {
+      log: this.log,
+      gate: this.gate,
+      runtimes: this.runtimes,
+      watchers: this.watchers,
+      feed: this.feed,
+      aggregates: this.aggregates,
+      commandHost: () => this.commandHost(),
+    };
   }
 
   private present(records: LocalRecord[]): StoredEvent<E>[] {

@@ -1,0 +1,126 @@
+/**
+ * The store's side of strict streams (core/strict.ts), apart from appends (strict-appends.ts)
+ * and what a rejection leads to (strict-rejections.ts): the declaration, the meta of a strict
+ * command's events, taking rejected events out with the projections' rebase, and running a
+ * command again. store.ts wires it to its own parts.
+ *
+ * Invariants:
+ * 1. Events leave the log through the store's write gate, and every projection is told the
+ *    smallest cursor they had before that write counts as finished (projection-runtime.ts 9,
+ *    10): no state folds the log before and after the discard mixed.
+ * 2. Their seqs are forgone (forgone.ts) before the sync controller hears of the change, so
+ *    `pending` never waits for them.
+ */
+import type { AnyAggregate } from '../core/aggregate.ts';
+import { NotFoundError, ValidationError } from '../core/errors.ts';
+import type { JsonObject, JsonValue, LocalRecord, NewEvent, StoredEvent } from '../core/events.ts';
+import type { StrictRejection } from '../core/strict.ts';
+import type { EventLog } from '../storage/adapter.ts';
+import type { ChangeFeed } from './change-feed.ts';
+import { type CommandHost, executeCommand } from './commands.ts';
+import { noteForgone } from './forgone.ts';
+import type { ProjectionRuntime } from './projection-runtime.ts';
+import { REBASE_META, type Rerun } from './strict-rejections.ts';
+import type { ProjectionWatchers } from './watchers.ts';
+import type { WriteGate } from './write-gate.ts';
+
+/** StoreOptions.strictStreams: names, or prefixes ending in `*` (core/strict.ts). */
+export function validStrictStreams(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (
+    !Array.isArray(value) ||
+    value.some((v) => typeof v !== 'string' || v.length === 0 || v === '*')
+  ) {
+    throw new ValidationError(
+      'options.strictStreams',
+      "must be an array of stream names or prefixes ending in '*' (not '*' alone)",
+    );
+  }
+  return value as string[];
+}
+
+/** The meta a strict-stream command's events carry for a rebase (strict-rejections.ts 3). */
+export function strictStamp<E>(
+  aggregate: string,
+  input: JsonValue,
+  rebase: number,
+): (events: NewEvent<E>[]) => NewEvent<E>[] {
+  return (events) =>
+    events.map((event, i) => {
+      const meta: JsonObject = { ...(event.meta ?? {}), [REBASE_META.aggregate]: aggregate };
+      if (i === 0) meta[REBASE_META.input] = input;
+      if (rebase > 0) meta[REBASE_META.rebase] = rebase;
+      return { ...event, meta };
+    });
+}
+
+/** The store's parts that strict streams use. */
+export interface StrictStoreParts<E> {
+  log: EventLog;
+  gate: WriteGate;
+  runtimes: ReadonlyMap<string, ProjectionRuntime>;
+  watchers: ReadonlyMap<string, ProjectionWatchers>;
+  feed: ChangeFeed;
+  aggregates: ReadonlyMap<string, AnyAggregate<E>>;
+  commandHost(): CommandHost<E>;
+}
+
+/** Rebases every projection from `from` on, and tells the watchers. */
+export async function rebaseProjections<E>(
+  parts: StrictStoreParts<E>,
+  from: string,
+): Promise<void> {
+  await Promise.all([...parts.runtimes.values()].map((r) => r.restamped(from)));
+  for (const w of parts.watchers.values()) w.changed();
+}
+
+/** Takes this replica's rejected events out of the log (invariants 1, 2). */
+export async function discardRejected<E>(
+  parts: StrictStoreParts<E>,
+  rejections: readonly StrictRejection[],
+): Promise<LocalRecord[]> {
+  const { log } = parts;
+  const me = log.replicaId;
+  const own = rejections.filter((r) => r.replica === me).map((r) => ({ id: r.id, seq: r.seq }));
+  if (own.length === 0) return [];
+  let from: string | undefined;
+  const removed = await parts.gate.write(async () => {
+    const out = await log.discard(own);
+    for (const r of out) if (from === undefined || r.event.cursor < from) from = r.event.cursor;
+    if (from !== undefined)
+      for (const runtime of parts.runtimes.values()) runtime.noteRestamp(from);
+    return out;
+  });
+  if (from === undefined) return removed;
+  await rebaseProjections(parts, from);
+  await noteForgone(log, me, { written: [], removed, skewed: false, lost: [] });
+  parts.feed.announceHead();
+  return removed;
+}
+
+/** Runs a rejected command again on the stream as it is now (strict-rejections.ts 3). */
+export function rerunCommand<E>(
+  parts: StrictStoreParts<E>,
+  rerun: Rerun,
+): Promise<StoredEvent<E>[]> {
+  const aggregate = parts.aggregates.get(rerun.aggregate);
+  if (aggregate === undefined) {
+    return Promise.reject(
+      new NotFoundError(`no aggregate is named "${rerun.aggregate}"`, {
+        aggregate: rerun.aggregate,
+      }),
+    );
+  }
+  return executeCommand<E>(
+    parts.commandHost(),
+    aggregate,
+    rerun.stream,
+    rerun.command,
+    rerun.input,
+    {},
+    {
+      chain: { chain: rerun.chain, named: rerun.named },
+      stamp: strictStamp(aggregate.name, rerun.input, rerun.rebase),
+    },
+  );
+}
