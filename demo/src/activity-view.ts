@@ -95,6 +95,11 @@ export class ActivityView {
       );
     });
     const ackedUpTo = input.ackedUpTo;
+    // What caused an event (its `$causationId`: an event, or the command it came from).
+    const summaryOf = new Map<string, string>();
+    for (const entry of input.entries) {
+      for (const e of entry.events) summaryOf.set(e.id, `${entry.subject}: ${entry.summary}`);
+    }
     const rows = matching
       .slice(-SHOWN)
       .reverse()
@@ -126,6 +131,7 @@ export class ActivityView {
                 h('ol', { class: 'burst' }, ...entry.events.map((e) => h('li', {}, clock(e.time)))),
               )
             : h('span', { class: 'summary' }, entry.summary),
+          causeOf(event, summaryOf),
           h('span', { class: 'device' }, `${device}${own ? ' (this device)' : ''}`),
           h(
             'span',
@@ -156,6 +162,23 @@ export class ActivityView {
         ? `${count} entries, the newest ${SHOWN} shown`
         : plural(count, 'entry', 'entries');
   }
+}
+
+/**
+ * "because of …" under an event another caused (its meta's `$causationId`, set by commands and
+ * by the demo's moves through the Doing lane): the cause's own entry, or the refusal it answers.
+ */
+function causeOf(
+  event: StoredEvent<unknown>,
+  summaryOf: ReadonlyMap<string, string>,
+): HTMLElement | undefined {
+  const cause = event.meta?.$causationId;
+  if (typeof cause !== 'string' || cause === event.meta?.$commandId) return undefined;
+  const refused = (event.data as { refused?: { message?: unknown } } | null)?.refused;
+  const words =
+    summaryOf.get(cause) ??
+    (typeof refused?.message === 'string' ? 'the server refused its place in Doing' : undefined);
+  return words === undefined ? undefined : h('span', { class: 'cause' }, `because of: ${words}`);
 }
 
 /**

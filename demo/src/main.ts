@@ -365,8 +365,9 @@ class App {
       data: { column, position },
     };
     if (column === LANE_COLUMN && card.column !== LANE_COLUMN) {
+      let entered: StoredEvent<unknown>[];
       try {
-        await this.store.execute(
+        entered = await this.store.execute(
           'lane',
           laneStream(BOARD_ID),
           'enter',
@@ -381,7 +382,15 @@ class App {
         );
         return;
       }
-      this.append(change.stream, change.type, change.data);
+      // The move is caused by the place it took (Activity: "because of …").
+      const place = entered[0];
+      const meta =
+        place === undefined
+          ? {}
+          : { $correlationId: place.meta?.$correlationId ?? place.id, $causationId: place.id };
+      this.store
+        .append(change.stream, { ...newEvent(change.type, change.data), meta })
+        .catch((error: unknown) => console.error('append failed', error));
       return;
     }
     if (card.column === LANE_COLUMN && column !== LANE_COLUMN) {
@@ -425,8 +434,10 @@ class App {
           message: command.message ?? 'the server refused it',
         },
       };
+      // Caused by the refused command, of the same user action (Activity: "because of …").
+      const meta = { $correlationId: command.commandId, $causationId: command.commandId };
       this.store
-        .append(cardStream(card.id), { id, ...newEvent('CardMoved', data) })
+        .append(cardStream(card.id), { id, ...newEvent('CardMoved', data), meta })
         .catch((error: unknown) => console.error('moving the card back failed', error));
     }
   }

@@ -480,6 +480,10 @@ describe('the offline PWA demo', () => {
     expect(words).toContain(
       'moved back Doing → To do: Doing holds 3 cards already (the work-in-progress limit)',
     );
+    // Each move says what caused it (its $causationId): the place it took, or the refusal.
+    const causes = await a.locator('#activity-list > li .cause').allTextContents();
+    expect(causes).toContain('because of: WIP limit of Doing: took a place in Doing for “From A”');
+    expect(causes).toContain('because of: the server refused its place in Doing');
     await snap(a, '13-wip-refused');
   });
 
