@@ -59,7 +59,11 @@ function resolving(data: unknown): string {
 }
 
 /** One event in words, against the board just before it (invariant 1). */
-function describe(before: BoardState, event: StoredEvent<unknown>): string {
+function describe(
+  before: BoardState,
+  event: StoredEvent<unknown>,
+  titles: ReadonlyMap<string, string>,
+): string {
   const card = cardOfStream(event.stream);
   const held = card === undefined ? undefined : before.cards[card];
   const data = event.data;
@@ -112,18 +116,22 @@ function describe(before: BoardState, event: StoredEvent<unknown>): string {
     case 'yjs.snapshot':
       return 'compacted the notes';
     case 'CardEnteredLane':
-      return `took a place in Doing for ${quoted(laneCardTitle(before, data))}`;
+      return `took a place in Doing for ${quoted(laneCardTitle(before, data, titles))}`;
     case 'CardLeftLane':
-      return `freed the place in Doing of ${quoted(laneCardTitle(before, data))}`;
+      return `freed the place in Doing of ${quoted(laneCardTitle(before, data, titles))}`;
     default:
       return event.type;
   }
 }
 
 /** The title of the card a lane event (lane.ts) names. */
-function laneCardTitle(state: BoardState, data: unknown): string {
+function laneCardTitle(
+  state: BoardState,
+  data: unknown,
+  titles: ReadonlyMap<string, string>,
+): string {
   const card = textOf(data, 'card');
-  return card === undefined ? '?' : (state.cards[card]?.title ?? card);
+  return card === undefined ? '?' : (state.cards[card]?.title ?? titles.get(card) ?? 'a card');
 }
 
 /**
@@ -188,7 +196,7 @@ export function describeHistory(events: readonly StoredEvent<unknown>[]): Histor
     }
     const entry: HistoryEntry = {
       events: [event],
-      summary: describe(before, event),
+      summary: describe(before, event, titles),
       subject: subjectOf(before, state, event, titles),
       device,
     };

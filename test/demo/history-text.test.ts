@@ -54,6 +54,30 @@ describe('describeHistory', () => {
     expect(describeHistory(log.slice(0, 4))).toEqual(entries.slice(0, 4));
   });
 
+  it('tells the Doing lane (the WIP limit) and a move back the server refused, naming a gone card by its last title', () => {
+    seq = 0;
+    const log = [
+      event('CardAdded', 'card:c1', { title: 'Plan', column: 'todo', position: 1 }),
+      event('CardEnteredLane', 'lane:main:doing', { card: 'c1' }),
+      event('CardMoved', 'card:c1', { column: 'doing', position: 1 }),
+      event('CardMoved', 'card:c1', {
+        column: 'todo',
+        position: 2,
+        refused: { column: 'doing', reason: 'WIP_LIMIT', message: 'Doing is full' },
+      }),
+      event('CardDeleted', 'card:c1', {}),
+      event('CardLeftLane', 'lane:main:doing', { card: 'c1' }),
+    ];
+    expect(describeHistory(log).map((e) => [e.subject, e.summary])).toEqual([
+      ['Plan', 'added “Plan” to To do'],
+      ['WIP limit of Doing', 'took a place in Doing for “Plan”'],
+      ['Plan', 'moved To do → Doing'],
+      ['Plan', 'moved back Doing → To do: Doing is full'],
+      ['Plan', 'deleted “Plan”'],
+      ['WIP limit of Doing', 'freed the place in Doing of “Plan”'],
+    ]);
+  });
+
   it('makes one entry of a burst of note edits by one device, and none across devices or gaps', () => {
     seq = 0;
     const notes = 'card:c1/notes';
