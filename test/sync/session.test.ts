@@ -376,6 +376,65 @@ describe('peer session refusals', () => {
     expect(peer.of('error')[0]).toMatchObject({ code: 'LIMIT_EXCEEDED' });
   });
 
+  it('refuses `rejected` from a peer that is not a server: a lying peer cannot make it take its events out (P8)', async () => {
+    const { internals: a } = await memoryReplica();
+    const [own] = await a.append('s', 1);
+    const rejected: unknown[] = [];
+    const { peer } = await rawPeer(a, { onRejected: (events) => void rejected.push(...events) });
+    peer.send(helloFrom('peer'));
+    await until(() => peer.of('pull').length === 1);
+    peer.send({
+      type: 'rejected',
+      events: [
+        {
+          id: own!.id,
+          replica: own!.replica,
+          seq: own!.seq,
+          stream: 's',
+          version: 1,
+          reason: 'stale',
+          head: { version: 1, id: 'x' },
+        },
+      ],
+    });
+    await until(() => peer.closed());
+    expect(peer.of('error')[0]).toMatchObject({ code: 'PROTOCOL', fatal: true });
+    expect(rejected).toEqual([]);
+    expect(await idsInOrder(a)).toEqual([own!.id]);
+  });
+
+  it('hands a server’s `rejected` to onRejected, and refuses a malformed one (P8)', async () => {
+    const { internals: a } = await memoryReplica();
+    const order: string[] = [];
+    const { peer } = await rawPeer(a, {
+      onRejected: async (events) => {
+        await settle();
+        order.push(`rejected ${events.map((e) => e.id).join()}`);
+      },
+    });
+    peer.send({ ...helloFrom('server0000000001'), server: true });
+    await until(() => peer.of('pull').length === 1);
+    peer.send({
+      type: 'rejected',
+      events: [
+        {
+          id: 'e1',
+          replica: a.replicaId,
+          seq: 1,
+          stream: 's',
+          version: 1,
+          reason: 'stale',
+          head: { version: 1, id: 'w' },
+        },
+      ],
+    });
+    await until(() => order.length === 1);
+    expect(order).toEqual(['rejected e1']);
+    peer.send({ type: 'rejected', events: [{ id: 'e2', seq: 'two' }] });
+    await until(() => peer.closed());
+    expect(peer.of('error')[0]).toMatchObject({ code: 'PROTOCOL', fatal: true });
+  });
+
   it('ignores an exact duplicate hello and refuses a different second hello (S6)', async () => {
     const { internals: a } = await memoryReplica();
     const { peer } = await rawPeer(a);

@@ -1,0 +1,121 @@
+/** src/core/strict.ts: the authority's decision, doomed events and the declaration, pure. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  decideStrict,
+  doomedAfter,
+  STRICT_META,
+  type StrictCandidate,
+  type StrictHead,
+  strictMatcher,
+} from '../../src/core/strict.ts';
+
+let n = 0;
+function ev(
+  stream: string,
+  version: number,
+  prev?: string,
+  strict = true,
+  replica = 'r',
+): StrictCandidate {
+  n += 1;
+  const meta: Record<string, string | boolean> = {};
+  if (strict) meta[STRICT_META.strict] = true;
+  if (prev !== undefined) meta[STRICT_META.prev] = prev;
+  return { id: `e${n}`, replica, seq: n, stream, version, meta };
+}
+
+describe('decideStrict', () => {
+  it('starts a chain, extends it within a batch, and rejects what misses the head by version or by prev (1, 3)', () => {
+    const a1 = ev('s', 1);
+    const a2 = ev('s', 2, a1.id);
+    const stale = ev('s', 2, a1.id);
+    const wrongPrev = ev('s', 3, 'elsewhere');
+    const decision = decideStrict([a1, a2, stale, wrongPrev], new Map());
+    expect(decision.accepted).toEqual([a1, a2]);
+    expect(decision.rejected.map((r) => [r.id, r.reason, r.head])).toEqual([
+      [stale.id, 'stale', { version: 2, id: a2.id }],
+      [wrongPrev.id, 'stale', { version: 2, id: a2.id }],
+    ]);
+    expect(decision.moved).toEqual(new Map([['s', { version: 2, id: a2.id }]]));
+  });
+
+  it('rejects an event that is not strict once the stream has a head, and leaves other streams alone (2)', () => {
+    const heads = new Map<string, StrictHead>([['s', { version: 4, id: 'h' }]]);
+    const plain = ev('s', 5, 'h', false);
+    const elsewhere = ev('t', 9, undefined, false);
+    const decision = decideStrict([plain, elsewhere], heads);
+    expect(decision.accepted).toEqual([elsewhere]);
+    expect(decision.rejected).toMatchObject([{ id: plain.id, reason: 'not-strict' }]);
+    expect(decision.moved.size).toBe(0);
+  });
+
+  it('accepts exactly one event per version of a chain, whatever the batches (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 4 })), {
+          maxLength: 40,
+        }),
+        fc.integer({ min: 1, max: 5 }),
+        (tries, batchSize) => {
+          // Writers decide on what they believe the head is: some right, some stale.
+          const heads = new Map<string, StrictHead>();
+          const accepted: StrictCandidate[] = [];
+          const known: StrictCandidate[] = [];
+          for (let i = 0; i < tries.length; i += batchSize) {
+            const batch = tries.slice(i, i + batchSize).map(([lag, writer]) => {
+              const base = known[known.length - 1 - lag];
+              return ev('s', (base?.version ?? 0) + 1, base?.id, true, `w${writer}`);
+            });
+            const decision = decideStrict(batch, heads);
+            for (const [stream, head] of decision.moved) heads.set(stream, head);
+            accepted.push(...decision.accepted);
+            known.push(...decision.accepted);
+            expect(decision.accepted.length + decision.rejected.length).toBe(batch.length);
+          }
+          expect(accepted.map((e) => e.version)).toEqual(accepted.map((_, i) => i + 1));
+          accepted.forEach((e, i) => {
+            if (i > 0) expect(e.meta?.[STRICT_META.prev]).toBe(accepted[i - 1]!.id);
+          });
+        },
+      ),
+    );
+  });
+});
+
+describe('doomedAfter', () => {
+  it('finds own events whose prev chain leads to a rejected one, and not those decided after a winner (5)', () => {
+    const head = ev('s', 1);
+    const mine = ev('s', 2, head.id, true, 'me');
+    const after = ev('s', 3, mine.id, true, 'me');
+    const afterAfter = ev('s', 4, after.id, true, 'me');
+    const winner = ev('s', 2, head.id, true, 'other');
+    const onWinner = ev('s', 3, winner.id, true, 'me');
+    const theirs = ev('s', 3, mine.id, true, 'other');
+    const rejection = {
+      id: mine.id,
+      replica: 'me',
+      seq: mine.seq,
+      stream: 's',
+      version: 2,
+      reason: 'stale' as const,
+      head: { version: 2, id: winner.id },
+    };
+    const doomed = doomedAfter(
+      [rejection],
+      [head, mine, winner, after, onWinner, theirs, afterAfter],
+      'me',
+    );
+    expect(doomed.map((d) => d.id)).toEqual([after.id, afterAfter.id]);
+    expect(doomed.every((d) => d.head.id === winner.id)).toBe(true);
+  });
+});
+
+describe('strictMatcher', () => {
+  it('matches names exactly and prefixes ending in *', () => {
+    const strict = strictMatcher(['ledger', 'account-*']);
+    expect(['ledger', 'account-1', 'account-'].map(strict)).toEqual([true, true, true]);
+    expect(['ledger-2', 'accounts', 'Ledger'].map(strict)).toEqual([false, false, false]);
+    expect(strictMatcher()('anything')).toBe(false);
+  });
+});
