@@ -2,10 +2,8 @@
  * The server process killed with SIGKILL in the middle of a catch-up, restarted on the same
  * SQLite file (RELIABILITY 14, 18), and a server restored from an older backup (17).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/server/auth.ts';
@@ -13,6 +11,7 @@ import { silentLogger } from '../../src/server/metrics.ts';
 import { createSyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import { SECRET, tempDir, waitFor } from './helpers.ts';
+import { exited, startServerProcess } from './server-process.ts';
 import { connectSession, MemorySyncLog, type SessionClient } from './session-client.ts';
 
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -27,49 +26,6 @@ function token(sub: string): string {
     scope: ['read', 'write'],
     expiresInSeconds: 600,
   });
-}
-
-/** Starts `chronicle-server` (the CLI) as a child process; resolves with its url once listening. */
-async function startServerProcess(path: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/server/cli.ts',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--data',
-      path,
-      '--secret',
-      SECRET,
-    ],
-    { cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const lines = createInterface({ input: child.stderr! });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server process did not start')), 20_000);
-    lines.on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const entry = JSON.parse(line) as { event?: string; url?: string };
-      if (entry.event === 'listening' && entry.url) {
-        clearTimeout(timer);
-        resolve(entry.url);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
-  });
-  return { child, url };
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 function readDb(path: string) {
@@ -117,7 +73,7 @@ describe('crash and restore', () => {
     writer.append(TOTAL, (i) => ({ i, text: 'x'.repeat(400) }));
     const reader = new MemorySyncLog();
 
-    const first = await startServerProcess(path);
+    const first = await startServerProcess(path, cleanups);
     await session(first.url, reader, 'reader');
     let ackedAtKill = -1;
     await session(first.url, writer, 'writer', (acked) => {
@@ -139,7 +95,7 @@ describe('crash and restore', () => {
     expect(afterKill.count).toBeLessThan(TOTAL);
 
     // Restart on the same file; both clients reconnect and resume from their checkpoints.
-    const second = await startServerProcess(path);
+    const second = await startServerProcess(path, cleanups);
     await session(second.url, writer, 'writer');
     await session(second.url, reader, 'reader');
     await waitFor(() => reader.records.length === TOTAL, 60_000);
