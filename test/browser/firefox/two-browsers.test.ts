@@ -103,4 +103,84 @@ describe('a Firefox page and a Chromium page syncing through the server', () => 
     expect(fromChromium.sync.lastError).toBeUndefined();
     await Promise.all([f.close(), c.close()]);
   }, 90_000);
+
+  it('keep a strict stream’s rule when both withdraw at once: one withdrawal stands, the other is refused, here or by the server', async () => {
+    const sync = `${server.server.url}/?token=${server.token({ space: uniqueDb('space') })}`;
+    const strict = ['account-*'];
+    const [f, c] = await Promise.all([
+      firefox
+        .createBrowserContext()
+        .then((context) =>
+          openFirefoxTab(context, base, { db: uniqueDb('ff'), mode: 'shared', sync, strict }),
+        ),
+      chromium
+        .newContext()
+        .then((context) =>
+          openChromiumTab(context, base, { db: uniqueDb('cr'), mode: 'shared', sync, strict }),
+        ),
+    ]);
+    const account = (tab: TestTab) =>
+      tab.run(async () => {
+        const store = (window as unknown as TabWindow).tab.store$();
+        return {
+          events: (await store.read({ stream: 'account-1' })).map((e) => ({
+            id: e.id,
+            type: e.type,
+            data: e.data as { cents: number },
+            version: e.version,
+          })),
+          sync: store.sync.status(),
+        };
+      }, undefined);
+    const execute = (tab: TestTab, command: string, cents: number) =>
+      tab.run(
+        async ({ command, cents }) => {
+          const store = (window as unknown as TabWindow).tab.store$();
+          try {
+            await store.execute('account', 'account-1', command, { cents });
+            return 'appended';
+          } catch (error) {
+            return (error as { code?: string }).code ?? 'error';
+          }
+        },
+        { command, cents },
+      );
+    expect(await execute(f, 'deposit', 100)).toBe('appended');
+    await waitUntil(
+      async () => (await account(c)).events.length === 1,
+      'the deposit on both',
+      30_000,
+    );
+    const outcomes = await Promise.all([execute(f, 'withdraw', 80), execute(c, 'withdraw', 80)]);
+    const [fromFirefox, fromChromium] = await waitUntil(
+      async () => {
+        const both = await Promise.all([account(f), account(c)]);
+        const settled = both.every(
+          (s) =>
+            s.events.length === 2 &&
+            s.sync.pending === 0 &&
+            s.sync.tentative === undefined &&
+            !(s.sync.rejected ?? []).some((r) => r.command?.outcome === 'pending'),
+        );
+        return settled && both;
+      },
+      'one withdrawal on both',
+      30_000,
+      100,
+    );
+    expect(fromFirefox.events).toEqual(fromChromium.events);
+    expect(fromFirefox.events.map((e) => [e.type, e.data.cents, e.version])).toEqual([
+      ['Deposited', 100, 1],
+      ['Withdrawn', 80, 2],
+    ]);
+    // The other was refused: on its own page at once, or by the server and then its handler.
+    const refusedHere = outcomes.filter((o) => o === 'COMMAND_REJECTED').length;
+    const refusedByServer = [fromFirefox, fromChromium].filter((s) =>
+      (s.sync.rejected ?? []).some(
+        (r) => r.command?.outcome === 'rejected' && r.command.reason === 'INSUFFICIENT_FUNDS',
+      ),
+    ).length;
+    expect(refusedHere + refusedByServer).toBe(1);
+    await Promise.all([f.close(), c.close()]);
+  }, 90_000);
 });
