@@ -69,6 +69,7 @@ export type {
 } from './core/projection.ts';
 export { defineProjection } from './core/projection.ts';
 export type {
+  ConnectionStatus,
   RefusedEvent,
   RejectedAppend,
   RejectedCommand,
@@ -98,6 +99,7 @@ export type {
   EventStore,
   ExecuteOptions,
   LocalCache,
+  ProjectionInfo,
   ReadQuery,
   ReceivedEvents,
   ReceiveQuery,

@@ -136,6 +136,7 @@ export class Session {
         (await this.opened()).append(stream, events, options),
       execute: async (aggregate, stream, command, input, options) =>
         (await this.opened()).execute(aggregate, stream, command, input, options),
+      inspect: async (projection) => (await this.opened()).inspect(projection),
       appendMany: async (appends) => (await this.opened()).appendMany(appends),
       read: async (query) => (await this.opened()).read(query),
       readSince: async (position, query) => (await this.opened()).readSince(position, query),

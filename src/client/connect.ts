@@ -36,6 +36,7 @@ import type {
   EventStore,
   ExecuteOptions,
   LocalCache,
+  ProjectionInfo,
   ReadQuery,
   ReceivedEvents,
   ReceiveQuery,
@@ -321,6 +322,10 @@ class Client<E> implements ConnectedStore<E> {
           : proxy(([done, total]: [number, number]) => onProgress(done, total)),
       ),
     );
+  }
+
+  inspect(projection: ProjectionRef<E>): Promise<ProjectionInfo> {
+    return this.call(() => this.remote.inspect(projectionName(projection)));
   }
 
   subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery<E>): () => void {

@@ -27,6 +27,7 @@ import type {
   AppendOptions,
   Conflict,
   ExecuteOptions,
+  ProjectionInfo,
   ReadQuery,
   ReceivedEvents,
   ReceiveQuery,
@@ -39,8 +40,9 @@ import type {
  * 3: syncConnect takes a token function the page lends the worker (RemoteTokenSource).
  * 4: appendMany.
  * 5: execute (an aggregate's command, by the aggregate's name).
+ * 6: inspect (a projection's version and snapshots).
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** Where the store runs: one SharedWorker for every tab, or a dedicated worker per tab. */
 export type HostMode = 'shared' | 'dedicated';
@@ -142,6 +144,7 @@ export interface StoreEndpoint {
   conflicts(query?: { stream?: string }): Promise<Conflict<unknown>[]>;
   query(projection: string, name: string, args: unknown[]): Promise<unknown>;
   rebuild(projection: string, onProgress?: RemoteListener<[number, number]>): Promise<void>;
+  inspect(projection: string): Promise<ProjectionInfo>;
   /** `tokenSource`, when given, is called for a token on every (re)connect (and `target.token` is ignored). */
   syncConnect(target: RemoteSyncTarget, tokenSource?: RemoteTokenSource): Promise<number>;
   syncClose(connection: number): Promise<void>;

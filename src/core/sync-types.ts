@@ -63,6 +63,23 @@ export interface SyncStatus {
    * across restarts: their events left this replica's log. Absent when none.
    */
   rejected?: RejectedAppend[];
+  /** Each connection made with `sync.connect`, in the order made (absent when there is none). */
+  connections?: ConnectionStatus[];
+}
+
+/** One connection's part of the status (SyncStatus.connections). */
+export interface ConnectionStatus {
+  /** The transport's kind: 'websocket', 'broadcast-channel', 'memory', … */
+  transport: string;
+  state: SyncState;
+  /** The peer's replica id, once its hello came (a sync server's is its space's). */
+  peer?: string;
+  /** The peer said it is a sync server (an authority of strict streams). */
+  server?: boolean;
+  /** This replica's events the peer has not acknowledged. */
+  pending: number;
+  lastSyncedAt?: number;
+  lastError?: { code: string; message: string; eventId?: string };
 }
 
 /** An append the authority of its strict stream rejected (SyncStatus.rejected). */

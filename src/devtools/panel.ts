@@ -22,10 +22,13 @@ import type { EventStore } from '../store/types.ts';
 import { PANEL_CSS } from './panel-css.ts';
 import {
   clock,
+  connectionRows,
   determinismCheck,
   el,
   json,
   rebuildButton,
+  rejectedRows,
+  snapshotText,
   stateTree,
   statusText,
   timeTravel,
@@ -73,9 +76,13 @@ export function mountDevtools(
   const status = el('p', { class: 'status', part: 'status' });
   // The status's history since the panel opened, newest first (STATUS_KEPT at most).
   const history = el('ol', { class: 'history', 'aria-label': 'Sync status history' });
+  const connections = el('ul', { class: 'connections', 'aria-label': 'Connections' });
+  const rejected = el('ul', { class: 'rejected', 'aria-label': 'Rejected by the server' });
   const showStatus = (s: SyncStatus) => {
     status.textContent = statusText(s);
     status.dataset.state = s.state;
+    connections.replaceChildren(...connectionRows(s));
+    rejected.replaceChildren(...rejectedRows(s));
     history.prepend(el('li', {}, `${clock(Date.now())} ${statusText(s)}`));
     while (history.children.length > STATUS_KEPT) history.lastElementChild?.remove();
   };
@@ -262,12 +269,28 @@ export function mountDevtools(
       view,
       el('details', { class: 'as-json' }, el('summary', {}, 'As JSON'), state),
     );
+    // Its version and the snapshots the store keeps, read again as the state changes.
+    const kept = el('p', { class: 'snapshots', 'data-snapshots': name }, '…');
+    let inspecting = false;
+    const inspect = async () => {
+      if (inspecting || !mounted) return;
+      inspecting = true;
+      try {
+        kept.textContent = snapshotText(await store.inspect(name));
+      } catch {
+        // A closed store: the line stays as it was.
+      } finally {
+        inspecting = false;
+      }
+    };
+    states.append(kept);
     if (typeof projection !== 'string') states.append(determinismCheck(store, projection));
     states.append(timeTravel(store, name), rebuildButton(store, name));
     cleanups.push(
       store.watch(name, (value) => {
         state.textContent = json(value); // invariant 2
         view.replaceChildren(stateTree(value, opened));
+        void inspect();
       }),
     );
   }
@@ -285,6 +308,10 @@ export function mountDevtools(
       options.projections?.length ? states : el('p', { class: 'none' }, 'None given'),
       el('h2', {}, 'Conflicts'),
       conflicts,
+      el('h2', {}, 'Connections'),
+      connections,
+      el('h2', {}, 'Rejected by the server (strict streams)'),
+      rejected,
       el('h2', {}, 'Sync status history'),
       history,
     ),

@@ -6,7 +6,7 @@
  */
 import type { SyncStatus } from '../core/sync-types.ts';
 import type { AnyProjection } from '../store/typed.ts';
-import type { EventStore } from '../store/types.ts';
+import type { EventStore, ProjectionInfo } from '../store/types.ts';
 import { checkDeterminism } from './determinism.ts';
 
 type Tag = keyof HTMLElementTagNameMap;
@@ -38,7 +38,48 @@ export function statusText(status: SyncStatus): string {
   if (status.refused !== undefined && status.refused.length > 0) {
     parts.push(`${status.refused.length} refused by a peer`);
   }
+  if (status.tentative !== undefined) parts.push(`${status.tentative} tentative`);
+  if (status.rejected !== undefined && status.rejected.length > 0) {
+    parts.push(`${status.rejected.length} rejected by the server`);
+  }
   return parts.join(' · ');
+}
+
+/** One row per connection (SyncStatus.connections): who, how, and how far. */
+export function connectionRows(status: SyncStatus): HTMLElement[] {
+  const connections = status.connections ?? [];
+  if (connections.length === 0) return [el('li', { class: 'none' }, 'No connection')];
+  return connections.map((c) => {
+    const parts = [
+      `${c.transport}${c.server ? ' to a sync server' : ''}`,
+      c.peer === undefined ? 'peer not known yet' : `peer ${c.peer}`,
+      c.state,
+      `pending ${c.pending}`,
+      c.lastSyncedAt === undefined ? 'never synced' : `synced ${clock(c.lastSyncedAt)}`,
+    ];
+    if (c.lastError !== undefined) parts.push(`error ${c.lastError.code}: ${c.lastError.message}`);
+    return el('li', { 'data-state': c.state }, parts.join(' · '));
+  });
+}
+
+/** The appends the server rejected (SyncStatus.rejected), newest first, and what became of them. */
+export function rejectedRows(status: SyncStatus): HTMLElement[] {
+  const rejected = status.rejected ?? [];
+  if (rejected.length === 0) return [el('li', { class: 'none' }, 'Nothing rejected')];
+  return [...rejected].reverse().map((r) => {
+    const command = r.command;
+    const what =
+      command === undefined
+        ? `${r.eventIds.length} event${r.eventIds.length === 1 ? '' : 's'} of ${r.stream}`
+        : `${command.aggregate}.${command.name} on ${r.stream}`;
+    const outcome =
+      command === undefined
+        ? 'taken out'
+        : command.outcome === 'rejected'
+          ? `refused on the new state: ${command.reason ?? ''} ${command.message ?? ''}`.trim()
+          : command.outcome;
+    return el('li', {}, `${clock(r.at)} ${what} (${r.reason}) → ${outcome}`);
+  });
 }
 
 /**
@@ -169,4 +210,14 @@ export function determinismCheck(store: EventStore, projection: AnyProjection): 
     }
   });
   return el('div', { class: 'check' }, button, result);
+}
+
+/** A projection's version and the snapshots kept of it (store.inspect). */
+export function snapshotText(info: ProjectionInfo): string {
+  const last = info.snapshots[info.snapshots.length - 1];
+  const every =
+    info.snapshotEvery === 0 ? 'no snapshots' : `a snapshot every ${info.snapshotEvery} events`;
+  return last === undefined
+    ? `version ${info.version} · ${every} · none kept yet`
+    : `version ${info.version} · ${every} · last snapshot after ${last.events} events (position ${last.position}) · ${info.snapshots.length} kept`;
 }

@@ -74,6 +74,7 @@ import type {
   EventStore,
   ExecuteOptions,
   LocalCache,
+  ProjectionInfo,
   ReadQuery,
   ReceivedEvents,
   ReceiveQuery,
@@ -479,6 +480,19 @@ class Store<E> implements EventStore<E> {
   ): Promise<void> {
     // async: an unknown projection rejects, like state() and query(), rather than throwing.
     return this.guard(async () => this.runtime(projection).rebuild(onProgress));
+  }
+
+  inspect(projection: ProjectionRef<E>): Promise<ProjectionInfo> {
+    return this.guard(async () => {
+      const { name, version, snapshotEvery } = this.runtime(projection).projection;
+      const snapshots = await this.log.listSnapshots(name, version);
+      return {
+        name,
+        version,
+        snapshotEvery,
+        snapshots: snapshots.map((s) => ({ cursor: s.cursor, position: s.pos, events: s.count })),
+      };
+    });
   }
 
   conflicts(query: { stream?: string } = {}): Promise<Conflict<E>[]> {

@@ -66,6 +66,16 @@ export interface StoreOptions<E = unknown> {
   syncFactory?: SyncFactory;
 }
 
+/** A projection as the store keeps it (store.inspect). */
+export interface ProjectionInfo {
+  name: string;
+  version: number;
+  /** Snapshots taken every this many events (0: none). */
+  snapshotEvery: number;
+  /** Its snapshots kept, oldest first: each folds `events` events, up to `position`. */
+  snapshots: { cursor: string; position: number; events: number }[];
+}
+
 /** How store.execute runs a command (store/commands.ts). */
 export interface ExecuteOptions {
   /**
@@ -229,6 +239,8 @@ export interface EventStore<E = unknown> {
     projection: ProjectionRef<E>,
     onProgress?: (done: number, total: number) => void,
   ): Promise<void>;
+  /** What a projection keeps: its version and its snapshots (devtools). */
+  inspect(projection: ProjectionRef<E>): Promise<ProjectionInfo>;
   /**
    * Runs an aggregate's command on its stream: folds the stream into the aggregate's state, asks
    * the command's handler, and appends what it decided with the version it read as

@@ -50,6 +50,7 @@ import {
   sendableEventBytes,
 } from '../core/sync.ts';
 import type {
+  ConnectionStatus,
   RefusedEvent,
   SyncConnection,
   SyncState,
@@ -129,7 +130,9 @@ export function backoffDelay(
 
 interface Link {
   state: SyncState;
+  transport: string;
   peer?: string;
+  server?: boolean;
   lastSyncedAt?: number;
   lastError?: { code: string; message: string; eventId?: string };
   close(): Promise<void>;
@@ -258,7 +261,21 @@ export function createSyncController(
     if (tentative > 0) status.tentative = tentative;
     const rejected = internals.strictRejections?.() ?? [];
     if (rejected.length > 0) status.rejected = rejected;
+    if (all.length > 0) status.connections = all.map(connectionStatus);
     return status;
+  };
+
+  const connectionStatus = (link: Link): ConnectionStatus => {
+    const c: ConnectionStatus = {
+      transport: link.transport,
+      state: link.state,
+      pending: pendingOf(link),
+    };
+    if (link.peer !== undefined) c.peer = link.peer;
+    if (link.server === true) c.server = true;
+    if (link.lastSyncedAt !== undefined) c.lastSyncedAt = link.lastSyncedAt;
+    if (link.lastError !== undefined) c.lastError = link.lastError;
+    return c;
   };
 
   const emit = () => {
@@ -319,6 +336,7 @@ export function createSyncController(
 
     const link: Link = {
       state: 'connecting',
+      transport: transport.kind,
       close: () => stop(),
       reconnect: () => transport.close(1000, 'this replica moved to a fresh id'),
       poke: () => session?.poke(),
@@ -437,6 +455,7 @@ export function createSyncController(
               .learnPeerLimits?.(hello.replica, { maxEventBytes: sendableEventBytes(limits) })
               .catch(() => {});
             peerHello = hello;
+            if (hello.server === true) link.server = true;
             strict.noteHello(hello);
             await followServer(hello.server === true ? hello.time : undefined, link);
             return undefined;

@@ -101,6 +101,11 @@ describe('mountDevtools', () => {
     );
     expect(then?.textContent).toBe('1');
 
+    // The projection's version and snapshots.
+    expect(root?.querySelector('[data-snapshots="count"]')?.textContent).toMatch(
+      /^version 1 · a snapshot every \d+ events · none kept yet$/,
+    );
+
     // Rebuild with progress.
     const progress = root?.querySelector<HTMLElement>('[data-rebuild="count"]');
     (progress?.previousElementSibling as HTMLButtonElement | null)?.click();
@@ -111,6 +116,37 @@ describe('mountDevtools', () => {
     expect(container.children).toHaveLength(0);
     // Invariant 3: nothing left listening (an append after is not an error, and adds nothing).
     await store.append('todo-3', { type: 'TodoAdded', data: { title: 'after' } });
+  });
+
+  it('tells the last snapshot a projection keeps', async () => {
+    const often = defineProjection<number, LooseEvents>({
+      name: 'often',
+      version: 3,
+      initial: () => 0,
+      apply: (n) => n + 1,
+      snapshotEvery: 2,
+    });
+    const store = await openStore({
+      name: 'dev-snap',
+      storage: memoryStorage(),
+      projections: [often],
+    });
+    opened.push(store);
+    for (let i = 0; i < 5; i++) await store.append(`s-${i}`, { type: 'A', data: i });
+    expect(await store.state(often)).toBe(5);
+    const container = document.createElement('div');
+    document.body.append(container);
+    const unmount = mountDevtools(store, container, { projections: [often] });
+    const root = container.querySelector('.chronicle-devtools')?.shadowRoot;
+    const line = () => root?.querySelector('[data-snapshots="often"]')?.textContent ?? '';
+    await until(() => line().includes('last snapshot'), 'the snapshot line');
+    const info = await store.inspect(often);
+    const last = info.snapshots.at(-1)!;
+    expect(line()).toBe(
+      `version 3 · a snapshot every 2 events · last snapshot after ${last.events} events (position ${last.position}) · ${info.snapshots.length} kept`,
+    );
+    expect(last.events).toBeGreaterThanOrEqual(4);
+    unmount();
   });
 
   it('checks a projection’s determinism, and reports a planted non-deterministic one', async () => {
@@ -248,6 +284,12 @@ describe('mountDevtools', () => {
     const history = [...(root?.querySelectorAll('.history li') ?? [])].map((li) => li.textContent);
     expect(history[0]).toContain('sync: idle');
     expect(history.at(-1)).toContain('sync: offline');
+    // Each connection: its transport, its peer, its state.
+    const connections = [...(root?.querySelectorAll('.connections li') ?? [])].map(
+      (li) => li.textContent,
+    );
+    expect(connections).toEqual([expect.stringContaining(`memory · peer ${b.replicaId} · idle`)]);
+    expect(root?.querySelector('.rejected')?.textContent).toBe('Nothing rejected');
     unmount();
     await la.close();
     await lb.close();

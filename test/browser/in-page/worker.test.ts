@@ -140,7 +140,7 @@ describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker',
     expect(typeof store.persisted).toBe('boolean');
   });
 
-  it('takes projection objects for state, query, watch and rebuild: only the name crosses', async () => {
+  it('takes projection objects for state, query, watch, rebuild and inspect: only the name crosses', async () => {
     const { store } = await open();
     await store.append('todo-1', { type: 'TodoAdded', data: { title: 'Milk' } });
     expect(await store.state(count)).toBe(1);
@@ -150,6 +150,7 @@ describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker',
     await vi.waitFor(() => expect(states).toEqual([1]));
     off();
     await store.rebuild(count);
+    expect(await store.inspect(count)).toMatchObject({ name: 'count', version: count.version });
     const stranger = defineProjection({
       name: 'nope',
       version: 1,
@@ -157,6 +158,7 @@ describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker',
       apply: (n) => n,
     });
     expect(await rejection(store.state(stranger))).toBeInstanceOf(NotFoundError);
+    expect(await rejection(store.inspect(stranger))).toBeInstanceOf(NotFoundError);
   });
 
   it('reads in receive order and keeps a local cache through the worker', async () => {
