@@ -96,6 +96,16 @@ export function mountDevtools(
     placeholder: 'Filter by stream, type, replica or id',
     'aria-label': 'Filter events',
   });
+  const sinceInput = el('input', {
+    type: 'datetime-local',
+    step: '1',
+    'aria-label': 'Events from (local time)',
+  });
+  const untilInput = el('input', {
+    type: 'datetime-local',
+    step: '1',
+    'aria-label': 'Events until (local time)',
+  });
   const count = el('span', { class: 'count' });
   const older = el('button', { type: 'button' }, `Load ${PAGE} older`);
   const list = el('ol', { class: 'events', 'aria-label': 'Events, newest first' });
@@ -146,16 +156,28 @@ export function mountDevtools(
   };
   const renderEvents = () => {
     const needle = filter.value.trim().toLowerCase();
-    shown = needle
-      ? events.filter((e) =>
-          [e.stream, e.type, e.id, e.replica].some((field) => field.toLowerCase().includes(needle)),
-        )
-      : events;
+    // Local times (datetime-local): an event's HLC wall time within [since, until].
+    const since = sinceInput.value === '' ? -Infinity : new Date(sinceInput.value).getTime();
+    const until = untilInput.value === '' ? Infinity : new Date(untilInput.value).getTime();
+    shown =
+      needle || sinceInput.value !== '' || untilInput.value !== ''
+        ? events.filter(
+            (e) =>
+              e.time >= since &&
+              e.time <= until &&
+              (!needle ||
+                [e.stream, e.type, e.id, e.replica].some((field) =>
+                  field.toLowerCase().includes(needle),
+                )),
+          )
+        : events;
     count.textContent = `${shown.length} of ${events.length} events held`;
     paint();
   };
   viewport.addEventListener('scroll', paint);
   filter.addEventListener('input', renderEvents);
+  sinceInput.addEventListener('input', renderEvents);
+  untilInput.addEventListener('input', renderEvents);
   cleanups.push(
     store.sync.on('status', (s) => {
       if (s.pending === pending) return;
@@ -301,7 +323,7 @@ export function mountDevtools(
       { 'aria-label': 'Chronicle devtools' },
       el('header', {}, el('strong', {}, 'Chronicle'), replica, status),
       el('h2', {}, 'Events'),
-      el('div', { class: 'tools' }, filter, count, older),
+      el('div', { class: 'tools' }, filter, sinceInput, untilInput, count, older),
       viewport,
       detail,
       el('h2', {}, 'Projections'),

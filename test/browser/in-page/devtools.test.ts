@@ -89,6 +89,27 @@ describe('mountDevtools', () => {
     filter.dispatchEvent(new Event('input'));
     expect(rows().every((r) => r.querySelector('.sync')?.textContent === 'local only')).toBe(true);
 
+    // A time window (local time): from an hour ahead holds none, until an hour ahead all.
+    const local = (ms: number) => {
+      const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+      return d.toISOString().slice(0, 19);
+    };
+    const [since, untilInput] = [
+      ...(root?.querySelectorAll<HTMLInputElement>('input[type="datetime-local"]') ?? []),
+    ];
+    since!.value = local(Date.now() + 3_600_000);
+    since!.dispatchEvent(new Event('input'));
+    expect(rows()).toHaveLength(0);
+    since!.value = '';
+    untilInput!.value = local(Date.now() + 3_600_000);
+    untilInput!.dispatchEvent(new Event('input'));
+    expect(rows()).toHaveLength(3);
+    untilInput!.value = local(Date.now() - 3_600_000);
+    untilInput!.dispatchEvent(new Event('input'));
+    expect(rows()).toHaveLength(0);
+    untilInput!.value = '';
+    untilInput!.dispatchEvent(new Event('input'));
+
     // Time travel in the panel matches state(p, { at }).
     const [first] = await store.read({ limit: 1 });
     const at = root?.querySelector('input[aria-label="State of count at"]') as HTMLInputElement;
