@@ -28,7 +28,13 @@ export function renderStatus(element: HTMLElement, view: SyncView, pending: numb
     syncing: 'Syncing…',
     idle: 'Online, up to date',
   };
-  const parts = [serverDown ? 'Sync server unreachable' : words[state]];
+  // The server is up and refuses this device's sign-in: neither offline nor unreachable.
+  const signedOut =
+    !serverDown &&
+    state !== 'idle' &&
+    state !== 'paused' &&
+    (status.lastError?.code === 'UNAUTHORIZED' || status.lastError?.code === 'FORBIDDEN');
+  const parts = [serverDown ? 'Sync server unreachable' : signedOut ? 'Signed out' : words[state]];
   parts.push(
     status.pending === 0
       ? 'nothing waiting to be sent'
