@@ -9,18 +9,12 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import {
-  type EventStore,
-  memoryStorage,
-  openStore,
-  type StoredEvent,
-  type SyncConnection,
-} from '../../src/index.ts';
+import type { EventStore, StoredEvent, SyncConnection } from '../../src/index.ts';
 import { createToken } from '../../src/server/auth.ts';
 import { SECRET, tempDir, waitFor } from '../server/helpers.ts';
 import { exited, startServerProcess } from '../server/server-process.ts';
 import { type AccountEvents, account, balanceNeverNegative } from '../store/fixtures/account.ts';
+import { openAccountStore, strictSettled } from './helpers.ts';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -37,13 +31,7 @@ describe('strict streams across a server killed with SIGKILL', () => {
     const path = join(tmp.dir, 'server.sqlite');
     const stores: EventStore<AccountEvents>[] = [];
     for (const name of ['a', 'b']) {
-      const store = await openStore<AccountEvents>({
-        name,
-        storage: memoryStorage(),
-        aggregates: [account],
-        strictStreams: ['account-*'],
-        syncOptions: { WebSocket: WebSocket as never, backoff: { initialMs: 20, maxMs: 200 } },
-      });
+      const store = await openAccountStore(name);
       cleanups.push(() => store.close());
       stores.push(store);
     }
@@ -87,15 +75,7 @@ describe('strict streams across a server killed with SIGKILL', () => {
     await waitFor(async () => {
       const statuses = stores.map((s) => s.sync.status());
       const counts = await Promise.all(stores.map(async (s) => (await s.read()).length));
-      return (
-        statuses.every(
-          (s) =>
-            s.state === 'idle' &&
-            s.pending === 0 &&
-            s.tentative === undefined &&
-            !(s.rejected ?? []).some((r) => r.command?.outcome === 'pending'),
-        ) && counts[0] === counts[1]
-      );
+      return statuses.every(strictSettled) && counts[0] === counts[1];
     }, 60_000);
     const logs = await Promise.all(stores.map((s) => s.read({ stream: 'account-1' })));
     expect(logs[1]!.map((e) => e.id)).toEqual(logs[0]!.map((e) => e.id));

@@ -3,16 +3,16 @@
  * server (SQLite, WebSocket on 127.0.0.1); the server is the authority of strict streams.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import {
   defineProjection,
   type EventStore,
   memoryStorage,
-  openStore,
+  type Projection,
   type StoredEvent,
 } from '../../src/index.ts';
 import { startTestServer, type TestServer, waitFor } from '../server/helpers.ts';
 import { type AccountEvents, account, balanceNeverNegative } from '../store/fixtures/account.ts';
+import { openAccountStore } from './helpers.ts';
 
 let t: TestServer | undefined;
 const closers: (() => Promise<void>)[] = [];
@@ -36,14 +36,7 @@ async function device(
   name: string,
   sub = name,
 ): Promise<{ store: Store; online(): void; offline(): Promise<void> }> {
-  const store = await openStore<AccountEvents>({
-    name,
-    storage: memoryStorage(),
-    aggregates: [account],
-    strictStreams: ['account-*'],
-    // Short backoff: the tests take devices off and on line.
-    syncOptions: { WebSocket: WebSocket as never, backoff: { initialMs: 20, maxMs: 200 } },
-  });
+  const store = await openAccountStore(name);
   closers.push(() => store.close());
   let connection: ReturnType<Store['sync']['connect']> | undefined;
   return {
@@ -61,15 +54,21 @@ async function device(
 const accountEvents = async (store: Store, stream = 'account-1') =>
   (await store.read({ stream })) as StoredEvent<AccountEvents>[];
 
+/** Two devices on line, an account holding 100 cents on both. */
+async function twoDevicesWith100() {
+  t = await startTestServer();
+  const a = await device('a');
+  const b = await device('b');
+  a.online();
+  b.online();
+  await a.store.execute(account, 'account-1', 'deposit', { cents: 100 });
+  await waitFor(async () => (await accountEvents(b.store)).length === 1, 10_000);
+  return { a, b };
+}
+
 describe('strict streams through the sync server', () => {
   it('keeps the balance rule across two devices that withdrew offline: one withdrawal stands, the other is run again and rejected, on both', async () => {
-    t = await startTestServer();
-    const a = await device('a');
-    const b = await device('b');
-    a.online();
-    b.online();
-    await a.store.execute(account, 'account-1', 'deposit', { cents: 100 });
-    await waitFor(async () => (await accountEvents(b.store)).length === 1, 10_000);
+    const { a, b } = await twoDevicesWith100();
     await waitFor(() => a.store.sync.status().pending === 0, 10_000);
     await a.offline();
     await b.offline();
@@ -102,13 +101,7 @@ describe('strict streams through the sync server', () => {
   });
 
   it('rebases a command that still holds on the new state: it is appended again after the winner', async () => {
-    t = await startTestServer();
-    const a = await device('a');
-    const b = await device('b');
-    a.online();
-    b.online();
-    await a.store.execute(account, 'account-1', 'deposit', { cents: 100 });
-    await waitFor(async () => (await accountEvents(b.store)).length === 1, 10_000);
+    const { a, b } = await twoDevicesWith100();
     await a.offline();
     await b.offline();
     await a.store.execute(account, 'account-1', 'withdraw', { cents: 30 });
@@ -140,13 +133,9 @@ describe('strict streams through the sync server', () => {
     t = await startTestServer();
     const storage = memoryStorage();
     const open = () =>
-      openStore<AccountEvents>({
-        name: 'tabs',
+      openAccountStore('tabs', {
         storage,
-        projections: [balance],
-        aggregates: [account],
-        strictStreams: ['account-*'],
-        syncOptions: { WebSocket: WebSocket as never, backoff: { initialMs: 20, maxMs: 200 } },
+        projections: [balance as Projection<unknown, AccountEvents>],
       });
     // Two tabs of one device: one database, one replica; only the first one syncs.
     const leader = await open();

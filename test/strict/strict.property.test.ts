@@ -34,6 +34,7 @@ import {
 import { SECRET, tempDir } from '../server/helpers.ts';
 import { account } from '../store/fixtures/account.ts';
 import { column, ruleHolds, type StrictEvents } from './fixtures.ts';
+import { strictSettled } from './helpers.ts';
 
 const REPLICAS = 3;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -217,14 +218,7 @@ async function runScenario(actions: Action[], peerToPeer: boolean): Promise<void
       await sleep(30);
       const statuses = replicas.map((r) => r.store.sync.status());
       const counts = await Promise.all(replicas.map(async (r) => (await r.store.read()).length));
-      const settled =
-        statuses.every(
-          (s) =>
-            s.state === 'idle' &&
-            s.pending === 0 &&
-            s.tentative === undefined &&
-            !(s.rejected ?? []).some((e) => e.command?.outcome === 'pending'),
-        ) && counts.every((c) => c === counts[0]);
+      const settled = statuses.every(strictSettled) && counts.every((c) => c === counts[0]);
       quiet = settled ? quiet + 1 : 0;
     }
     const context = () =>
