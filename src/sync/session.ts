@@ -35,6 +35,7 @@
 import { acceptLimit, DEFAULT_MAX_CLOCK_AHEAD_MS, isBeyond } from '../core/clock-skew.ts';
 import { ChronicleError, SeqConflictError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
+import { utf8Length } from '../core/json.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import {
   afterBatch,
@@ -85,6 +86,9 @@ export type {
  * ws.on('message', (data) => void session.receive(String(data)));
  * ws.on('close', () => session.close());
  */
+/** Rejections in one `rejected` message at most (also kept within the peer's message bytes). */
+const REJECTED_AT_ONCE = 200;
+
 export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const log = options.log;
   // Only the named limits: they are announced in hello as they are.
@@ -222,6 +226,32 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     report();
   };
 
+  /**
+   * Tells the peer which of its events strict streams rejected (protocol 8), in messages of at
+   * most REJECTED_AT_ONCE, and never more than the peer takes in a batch (it refuses a longer
+   * list with LIMIT_EXCEEDED, as it would a batch).
+   */
+  const sendRejected = (events: readonly StrictRejection[]): void => {
+    if (events.length === 0 || peer === undefined) return;
+    const peerLimits = limitsOfPeer(peer);
+    const count = Math.max(1, Math.min(REJECTED_AT_ONCE, peerLimits.maxBatchEvents));
+    // Room for the envelope `{"type":"rejected","events":[]}` and the commas.
+    const room = peerLimits.maxMessageBytes - 64;
+    let chunk: StrictRejection[] = [];
+    let bytes = 0;
+    for (const event of events) {
+      const size = utf8Length(JSON.stringify(event)) + 1;
+      if (chunk.length > 0 && (chunk.length >= count || bytes + size > room)) {
+        send({ type: 'rejected', events: chunk });
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(event);
+      bytes += size;
+    }
+    send({ type: 'rejected', events: chunk });
+  };
+
   /** Why `event` is refused for the clock (invariant 8, core/clock-skew.ts invariant 1). */
   const clockRefusal = (event: { id: string; time: number }) => {
     const limit = Math.floor(options.now()) + aheadMs;
@@ -269,7 +299,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     // Before pull: the peer takes its events out before it sends again (protocol 8).
     const rejections = (await options.rejectionsFor?.(m)) ?? [];
     if (closed) return;
-    if (rejections.length > 0) send({ type: 'rejected', events: rejections });
+    sendRejected(rejections);
     if (!pullEnabled) return;
     const saved = await log.getCheckpoint(m.replica);
     if (closed) return;
@@ -359,7 +389,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         if (closed) return;
         recv = afterBatch(recv, decision);
         // Before the ack that covers them (protocol 8).
-        if (rejected.length > 0) send({ type: 'rejected', events: rejected });
+        sendRejected(rejected);
         const ack: AckMessage = { type: 'ack', to: recv.pos };
         send(ack);
         sender.pump();

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SyncLog } from '../../src/sync/log.ts';
+import { DEFAULT_SYNC_LIMITS } from '../../src/sync/protocol.ts';
 import { storeSyncLog } from '../../src/sync/store-log.ts';
 import { memoryTransportPair } from '../../src/sync/transports/memory.ts';
 import { DAY_MS } from './fixtures.ts';
@@ -433,6 +434,43 @@ describe('peer session refusals', () => {
     peer.send({ type: 'rejected', events: [{ id: 'e2', seq: 'two' }] });
     await until(() => peer.closed());
     expect(peer.of('error')[0]).toMatchObject({ code: 'PROTOCOL', fatal: true });
+  });
+
+  it('tells a replica at its hello the rejections it may have missed, in messages it takes (P8)', async () => {
+    const { internals: server } = await memoryReplica();
+    const asked: number[] = [];
+    const rejections = Array.from({ length: 5 }, (_, i) => ({
+      id: `e${i + 1}`,
+      replica: 'client0000000001',
+      seq: i + 1,
+      stream: 's',
+      version: 2,
+      reason: 'stale' as const,
+      head: { version: 1, id: 'w' },
+    }));
+    const { peer } = await rawPeer(server, {
+      isServer: true,
+      rejectionsFor: async (hello) => {
+        asked.push(hello.seq);
+        return rejections.filter((r) => r.seq > hello.seq);
+      },
+    });
+    peer.send(
+      helloFrom('client0000000001', {
+        seq: 0,
+        limits: { ...DEFAULT_SYNC_LIMITS, maxBatchEvents: 2 },
+      }),
+    );
+    await until(() => peer.of('pull').length === 1);
+    expect(asked).toEqual([0]);
+    // Before the pull, two at a time: the peer takes at most two events a batch.
+    const kinds = peer.received.map((m) => m.type);
+    expect(kinds.indexOf('pull')).toBeGreaterThan(kinds.lastIndexOf('rejected'));
+    expect(peer.of('rejected').map((m) => m.events.map((e) => e.id))).toEqual([
+      ['e1', 'e2'],
+      ['e3', 'e4'],
+      ['e5'],
+    ]);
   });
 
   it('ignores an exact duplicate hello and refuses a different second hello (S6)', async () => {
