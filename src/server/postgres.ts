@@ -152,10 +152,16 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   private async ensureReady(): Promise<void> {
     this.ready ??= (async () => {
       const client = await this.pool.connect();
+      let broken = false;
+      const lost = () => {
+        broken = true;
+      };
+      client.on('error', lost);
       try {
         await createSchema(client, this.schema);
       } finally {
-        client.release();
+        client.off('error', lost);
+        client.release(broken);
       }
       await this.listener.start();
     })().catch((error: unknown) => {
@@ -178,14 +184,22 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
       throw storageError(operation, error);
     }
     let broken = false;
+    // A connection lost between two queries emits `error` on the checked-out client (the pool
+    // listens only while it is idle): unheard, that is an uncaught exception. The next query
+    // fails on its own, as a StorageError below.
+    const lost = () => {
+      broken = true;
+    };
+    client.on('error', lost);
     try {
       return await fn(client);
     } catch (error) {
       // A query PostgreSQL refused leaves the connection usable; anything else (a lost
       // connection, a failed ROLLBACK) may not, and such a connection is not pooled again.
-      broken = !(error instanceof loadPg().DatabaseError);
+      broken ||= !(error instanceof loadPg().DatabaseError);
       throw storageError(operation, error);
     } finally {
+      client.off('error', lost);
       client.release(broken);
     }
   }
