@@ -9,6 +9,9 @@
  *    `pollIntervalMs` the head position is read, and if it moved past what any notice said,
  *    the store's remote-write listeners are called as if a notice had come.
  * 3. Polling stops when the log closes; it never keeps a closed connection busy.
+ * 4. Each poll also reads the log's rewrites (src/storage/rewrites.ts): one made since the last
+ *    poll (after the first) is told as a notice naming the smallest cursor it touched, so a tab
+ *    that missed another's notice of a discard or a re-stamp still folds again.
  */
 import type { ClosedReason } from '../src/client/protocol.ts';
 import type {
@@ -17,6 +20,7 @@ import type {
   RemoteWriteListener,
   StorageAdapter,
 } from '../src/storage/adapter.ts';
+import { REWRITES_META_KEY, rewritesAfter } from '../src/storage/rewrites.ts';
 
 export interface WatchedStorageOptions {
   onExternalClose: (reason: ClosedReason) => void;
@@ -25,8 +29,10 @@ export interface WatchedStorageOptions {
 }
 
 function watchLog(log: EventLog, pollIntervalMs: number): EventLog {
-  const listeners = new Set<(headPos: number) => void>();
+  const listeners = new Set<RemoteWriteListener>();
   let known = -1;
+  /** The last rewrite seen (src/storage/rewrites.ts); -1 until the first poll. */
+  let rewritesSeen = -1;
   let timer: ReturnType<typeof setInterval> | undefined;
   let polling = false;
 
@@ -34,7 +40,14 @@ function watchLog(log: EventLog, pollIntervalMs: number): EventLog {
     if (polling || listeners.size === 0) return;
     polling = true;
     try {
-      const head = await log.headPos();
+      const [head, rewrites] = await Promise.all([log.headPos(), log.getMeta(REWRITES_META_KEY)]);
+      // Invariant 4: events another handle took out or moved, its notice lost.
+      const rewritten = rewritesAfter(rewrites, Math.max(0, rewritesSeen));
+      if (rewritten !== undefined) {
+        if (rewritesSeen >= 0)
+          for (const listener of [...listeners]) listener(head, rewritten.from);
+        rewritesSeen = rewritten.n;
+      } else if (rewritesSeen < 0) rewritesSeen = 0;
       if (known >= 0 && head > known) for (const listener of [...listeners]) listener(head);
       known = Math.max(known, head);
     } catch {

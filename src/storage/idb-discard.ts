@@ -11,6 +11,7 @@ import { tick } from '../core/hlc.ts';
 import type { SegmentKey } from '../core/segments.ts';
 import { removeRecords } from './idb-copies.ts';
 import {
+  appKey,
   asCounters,
   asReplicaId,
   KEY_COUNTERS,
@@ -19,6 +20,7 @@ import {
   type StreamRow,
 } from './idb-schema.ts';
 import { lookupIds, request } from './idb-segments.ts';
+import { REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 export async function discardInTransaction(
   tx: IDBTransaction,
@@ -27,9 +29,10 @@ export async function discardInTransaction(
   const segments = tx.objectStore('segments');
   const meta = tx.objectStore('meta');
   const streams = tx.objectStore('streams');
-  const [rawReplica, rawCounters, held] = await Promise.all([
+  const [rawReplica, rawCounters, rewrites, held] = await Promise.all([
     request(meta.get(KEY_REPLICA)),
     request(meta.get(KEY_COUNTERS)),
+    request(meta.get(appKey(REWRITES_META_KEY))),
     lookupIds(
       segments,
       events.map((e) => e.id),
@@ -76,6 +79,8 @@ export async function discardInTransaction(
     plainCounters({ ...counters, clock }, maxCursor, counters.shapedIds === true),
     KEY_COUNTERS,
   );
+  // For a handle that misses this handle's notice (rewrites.ts).
+  meta.put(withRewrite(rewrites, minCursorOf(records)!), appKey(REWRITES_META_KEY));
   return records;
 }
 

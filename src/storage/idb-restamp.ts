@@ -14,9 +14,10 @@ import { planRestamp } from '../core/restamp.ts';
 import { type SegmentKey, unpackSegment } from '../core/segments.ts';
 import type { RestampRequest, RestampResult } from './adapter.ts';
 import { readCursorRange, readPosRange } from './idb-reads.ts';
-import { asCounters, KEY_COUNTERS, plainCounters } from './idb-schema.ts';
+import { appKey, asCounters, KEY_COUNTERS, plainCounters } from './idb-schema.ts';
 import { applyWrite, placeRecords, readSegments, request, segmentKeysOf } from './idb-segments.ts';
 import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
+import { REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 export async function restampInTransaction(
   tx: IDBTransaction,
@@ -59,5 +60,9 @@ export async function restampInTransaction(
   meta.put(plainCounters({ ...counters, clock }, placed.maxCursor), KEY_COUNTERS);
   let from = changed[0]!.event.cursor as string;
   for (const r of changed) if (r.event.cursor < from) from = r.event.cursor;
+  // For a handle that misses this handle's notice (rewrites.ts).
+  // Under the key getMeta reads (app: prefix).
+  const key = appKey(REWRITES_META_KEY);
+  meta.put(withRewrite(await request(meta.get(key)), from), key);
   return { changed, from };
 }

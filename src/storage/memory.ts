@@ -31,6 +31,7 @@ import type {
 import { onlyOutcome } from './append-outcome.ts';
 import { CursorOrder, firstAfterPos, upperBound } from './memory-order.ts';
 import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
+import { REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 interface MemoryDatabase {
   replicaId: ReplicaId;
@@ -244,6 +245,7 @@ class MemoryEventLog implements EventLog {
     db.counters = { ...db.counters, clock };
     let from = records[0]!.event.cursor;
     for (const r of records) if (r.event.cursor < from) from = r.event.cursor;
+    db.meta.set(REWRITES_META_KEY, withRewrite(db.meta.get(REWRITES_META_KEY), from));
     this.notifyOthers(from);
     return { changed: records, from };
   }
@@ -268,6 +270,7 @@ class MemoryEventLog implements EventLog {
     }
     let from = records[0]!.event.cursor as string;
     for (const r of records) if (r.event.cursor < from) from = r.event.cursor;
+    db.meta.set(REWRITES_META_KEY, withRewrite(db.meta.get(REWRITES_META_KEY), from));
     this.notifyOthers(from);
     return records;
   }

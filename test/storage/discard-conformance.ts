@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { LocalRecord } from '../../src/core/events.ts';
 import { ReplicaId } from '../../src/core/ids.ts';
 import type { EventLog, StorageAdapter } from '../../src/storage/adapter.ts';
+import { parseRewrites, REWRITES_META_KEY } from '../../src/storage/rewrites.ts';
 import { storedEvent } from '../fixtures/events.ts';
 
 const OTHER = ReplicaId.parse('discard000000009');
@@ -128,6 +129,9 @@ export function discardConformance(
         await new Promise((r) => setTimeout(r, 5));
       }
       expect(heard.filter((f) => f !== undefined)).toEqual([records[0]!.event.cursor]);
+      // And in the log, for a handle whose notice was lost (storage/rewrites.ts).
+      const rewrites = parseRewrites(await other.getMeta(REWRITES_META_KEY));
+      expect(rewrites.at(-1)).toEqual({ n: rewrites.length, from: records[0]!.event.cursor });
     });
 
     it('survives a reopen of the same database', async () => {

@@ -8,6 +8,7 @@ import type { LocalRecord } from '../../src/core/events.ts';
 import { hlcWall } from '../../src/core/hlc.ts';
 import { EventId, ReplicaId } from '../../src/core/ids.ts';
 import type { EventLog } from '../../src/storage/adapter.ts';
+import { parseRewrites, REWRITES_META_KEY } from '../../src/storage/rewrites.ts';
 import { storedEvent } from '../fixtures/events.ts';
 
 const REMOTE = ReplicaId.parse('remote0000000009');
@@ -68,6 +69,10 @@ export function restampConformance(open: () => Promise<EventLog>): void {
         NOW - 5_000,
       ]);
       expect(result.from).toBe(result.changed[0]!.event.cursor);
+      // Kept in the log for a handle that missed the notice (storage/rewrites.ts).
+      expect(parseRewrites(await log.getMeta(REWRITES_META_KEY))).toEqual([
+        { n: 1, from: result.from },
+      ]);
       // Same ids, data, positions, seqs; only hlc, time and cursor changed.
       const moved = [...ahead, later!];
       for (const [i, r] of result.changed.entries()) {
