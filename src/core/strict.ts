@@ -21,6 +21,10 @@
  *    authority's storage, with the heads read there, so two writers never both extend one head.
  * 4. A rejection names the event by id and seq (a command re-run reuses its ids at new seqs) and
  *    the head it missed, so that its replica can tell when the winners have reached it.
+ * 6. Another replica's strict event reaches a replica only once the authority accepted it (each
+ *    replica holds its own tentative events back from every peer but the authority): an own
+ *    event at the same version of the stream is rejected already, whatever message is late
+ *    (forkedOwn). A replica must not decide on a state holding both.
  * 5. An own event whose `prev` chain leads to a rejected event is doomed (doomedAfter): its
  *    replica takes it out with the rejected one, before the authority says so, so that nothing
  *    is decided on it again. An event decided after a winner instead is not: the authority may
@@ -156,6 +160,32 @@ export function doomedAfter(
     };
     rootOf.set(event.id, doomed);
     out.push(doomed);
+  }
+  return out;
+}
+
+/**
+ * Own events that share a version with another replica's strict event (invariant 6): the other
+ * came through the authority, which accepted it, so the own one will be rejected. `records` are
+ * the end of one stream, in the total order.
+ */
+export function forkedOwn(records: readonly StrictCandidate[], replica: string): StrictRejection[] {
+  const accepted = new Map<number, StrictCandidate>();
+  for (const e of records)
+    if (e.replica !== replica && isStrictEvent(e)) accepted.set(e.version, e);
+  const out: StrictRejection[] = [];
+  for (const e of records) {
+    const winner = accepted.get(e.version);
+    if (e.replica !== replica || winner === undefined || !isStrictEvent(e)) continue;
+    out.push({
+      id: e.id,
+      replica,
+      seq: e.seq,
+      stream: e.stream,
+      version: e.version,
+      reason: 'stale',
+      head: { version: winner.version, id: winner.id },
+    });
   }
   return out;
 }

@@ -53,6 +53,8 @@ export interface StoreInternals {
    * log, the app is told, commands run again (store/strict-rejections.ts).
    */
   rejectStrict?(rejections: readonly StrictRejection[]): Promise<void>;
+  /** Whether the store declares strict streams (StoreOptions.strictStreams). */
+  readonly strictDeclared?: boolean;
   /** SyncStatus.rejected as the store keeps it. */
   strictRejections?(): RejectedAppend[];
   /** Called when strictRejections() changed. Returns unsubscribe. */

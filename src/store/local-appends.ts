@@ -13,11 +13,12 @@ import type { StreamAppendOutcome } from '../core/append-group.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { ExpectedVersion, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { EventId } from '../core/ids.ts';
+import type { StrictRejection } from '../core/strict.ts';
 import { type EventLimits, type ValidNewEvent, validateAppend } from '../core/validate.ts';
 import type { EventLog, StreamAppendRequest } from '../storage/adapter.ts';
 import type { AppendLimit } from './append-limit.ts';
 import { AppendQueue } from './append-queue.ts';
-import { appendStrict, prepareStrict, refuseStrictMeta } from './strict-appends.ts';
+import { appendStrict, prepareStrict, refuseStrictMeta, StrictHeads } from './strict-appends.ts';
 
 /** What a written or duplicate part hands back: the stored events, and the head if written. */
 export interface AppendedPart {
@@ -40,6 +41,10 @@ export class LocalAppends {
   private readonly log: EventLog;
   private readonly now: () => number;
   private readonly isStrict: (stream: string) => boolean;
+  /** Own events found rejected beside accepted ones (strict-appends.ts invariant 5). */
+  private readonly onFork: ((rejected: StrictRejection[]) => Promise<void>) | undefined;
+  /** Strict streams' heads as this store last wrote them (strict-appends.ts invariant 4). */
+  readonly strictHeads = new StrictHeads();
 
   constructor(
     log: EventLog,
@@ -47,10 +52,12 @@ export class LocalAppends {
     limits: EventLimits,
     appendLimit: AppendLimit,
     isStrict: (stream: string) => boolean = () => false,
+    onFork?: (rejected: StrictRejection[]) => Promise<void>,
   ) {
     this.log = log;
     this.now = now;
     this.isStrict = isStrict;
+    this.onFork = onFork;
     this.limits = limits;
     this.appendLimit = appendLimit;
     // The clock is read as the group's transaction begins, as one append's was.
@@ -73,8 +80,15 @@ export class LocalAppends {
     if (expectedVersion !== undefined && knownVersion(expectedVersion) === undefined) {
       return this.appendOne(stream, events, expectedVersion);
     }
-    return appendStrict(this.log, stream, events, knownVersion(expectedVersion), this.now, (e, v) =>
-      this.appendOne(stream, e, v),
+    return appendStrict(
+      this.log,
+      stream,
+      events,
+      knownVersion(expectedVersion),
+      this.now,
+      (e, v) => this.appendOne(stream, e, v),
+      this.strictHeads,
+      this.onFork,
     );
   }
 
@@ -106,12 +120,15 @@ export class LocalAppends {
       let { stream, events, expectedVersion } = part as Record<string, unknown>;
       const known = knownVersion(expectedVersion);
       if (this.strict(stream) && (expectedVersion === undefined || known !== undefined)) {
+        this.strictHeads.forget(stream);
         ({ events, expectedVersion } = await prepareStrict(
           this.log,
           stream,
           events,
           known,
           this.now(),
+          undefined,
+          this.onFork,
         ));
       } else refuseStrictMeta(events);
       const valid = validateAppend(stream, events, expectedVersion, limits);

@@ -58,6 +58,7 @@ import {
   rebaseProjections,
   rerunCommand,
   type StrictStoreParts,
+  settleForks,
   strictStamp,
   validStrictStreams,
 } from './strict-store.ts';
@@ -131,18 +132,23 @@ class Store<E> implements EventStore<E> {
     this.log = log;
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
-    this.isStrict = strictMatcher(validStrictStreams(options.strictStreams));
+    const strictPatterns = validStrictStreams(options.strictStreams);
+    this.isStrict = strictMatcher(strictPatterns);
     this.appends = new LocalAppends(
       log,
       () => this.now(),
       this.limits,
       this.appendLimit,
       this.isStrict,
+      (rejected) => this.rejections.reject(rejected),
     );
     this.rejections = new StrictRejections({
       log,
       now: () => this.now(),
-      discard: (rejections) => discardRejected(this.strictParts(), rejections),
+      discard: (rejections) => {
+        this.appends.strictHeads.forget();
+        return discardRejected(this.strictParts(), rejections);
+      },
       rerun: (rerun) =>
         this.guard(() => rerunCommand(this.strictParts(), rerun)) as Promise<
           StoredEvent<unknown>[]
@@ -187,6 +193,7 @@ class Store<E> implements EventStore<E> {
       this.rejections.runDue();
     });
     this.unsubscribeRemote = log.onRemoteWrite((_head, rewrittenFrom) => {
+      this.appends.strictHeads.forget();
       // Another tab took events out, or moved them (adapter.ts): what was folded here from
       // there on may no longer be the log.
       if (rewrittenFrom !== undefined && !this.closed) {
@@ -218,6 +225,7 @@ class Store<E> implements EventStore<E> {
         this.ingest(events, ingestOptions?.vouchedByServer === true ? Infinity : maxClockDriftMs),
       learnPeerLimits: (peer, limits) => this.appendLimit.learn(peer, limits.maxEventBytes),
       onChange: (listener) => this.feed.onHead(listener),
+      strictDeclared: strictPatterns.length > 0,
       rejectStrict: (rejections) => this.guard(() => this.rejections.reject(rejections)),
       strictRejections: () => this.rejections.list(),
       onStrictChange: (listener) => {
@@ -321,7 +329,12 @@ class Store<E> implements EventStore<E> {
       const result = await this.gate.write(() =>
         this.log.ingest({ events, now: this.now(), maxClockDriftMs }),
       );
+      // Strict streams' heads may have moved (strict-appends.ts invariant 4).
+      if (result.written.length > 0 || result.removed.length > 0) this.appends.strictHeads.forget();
       const forgone = await noteForgone(this.log, me, result);
+      // Another replica's accepted strict event beside an own one at its version: the own one
+      // is rejected already (core/strict.ts invariant 6); it leaves now, not when the server says.
+      await settleForks(this.strictParts(), result.written, (r) => this.rejections.reject(r));
       if (result.written.length > 0) await this.feed.notify();
       // A pump set off by an earlier notice may have taken the new head before the forgone seqs
       // were recorded: the sync controller re-reads its own seq now (forgone.ts invariant 1).
@@ -340,6 +353,7 @@ class Store<E> implements EventStore<E> {
       // Noted before the write counts as finished, so that an overlapped catch-up rebases.
       const result = await this.gate.write(async () => {
         const moved = await this.log.restamp({ ...request, now: this.now() });
+        this.appends.strictHeads.forget();
         const from = moved.from;
         if (from !== undefined) for (const r of this.runtimes.values()) r.noteRestamp(from);
         return moved;

@@ -14,11 +14,19 @@
  * 3. An app cannot make an event strict, nor name a `prev`, outside a strict stream: meta holding
  *    `$strict` or `$prev` is refused with VALIDATION (the authority would otherwise hold a stream
  *    strict that the app never declared).
+ * 5. An append finding, at the stream's end, an own event beside another replica's at one
+ *    version (core/strict.ts invariant 6) has the own ones taken out first (`onFork`: the store
+ *    treats them as rejected), then fails with ConcurrencyError: a command decides again on the
+ *    accepted state, an append that expected 'any' is prepared again.
+ * 4. The version and last id of a stream this store just appended to are remembered
+ *    (StrictHeads): the next append to it reads nothing first. A stale memory fails its
+ *    expectedVersion and is read again (invariant 2); an append that expected a version of its own
+ *    is then refused as any append is.
  */
 import { ConcurrencyError, ValidationError } from '../core/errors.ts';
 import type { ExpectedVersion, JsonObject, NewEvent } from '../core/events.ts';
 import { EventId } from '../core/ids.ts';
-import { STRICT_META } from '../core/strict.ts';
+import { forkedOwn, STRICT_META, type StrictRejection } from '../core/strict.ts';
 import type { EventLog } from '../storage/adapter.ts';
 
 /** Preparations tried against another tab writing the same strict stream (invariant 2). */
@@ -45,15 +53,28 @@ export function refuseStrictMeta(events: unknown): void {
   });
 }
 
-/** The id of the stream's event at `version` (the last in the total order when several). */
-async function idAtVersion(
+/**
+ * The stream's version and the id of its event at that version (the last in the total order
+ * when several), read at once: both reads in flight together. When the stream's end read does not
+ * hold that version (another tab wrote between the two reads), both are read again, in order.
+ */
+async function versionAndPrev(
   log: EventLog,
   stream: string,
-  version: number,
-): Promise<string | undefined> {
-  if (version === 0) return undefined;
-  const last = await log.readByCursor({ stream, reverse: true, limit: 16 });
-  return (last.find((r) => r.event.version === version) ?? last[0])?.event.id;
+): Promise<{ version: number; prev: string | undefined; forked: StrictRejection[] }> {
+  const tail = () => log.readByCursor({ stream, reverse: true, limit: 16 });
+  const [version, last] = await Promise.all([log.streamVersion(stream), tail()]);
+  const forked = forkedOwn(last.map((r) => r.event).reverse(), log.replicaId);
+  if (version === 0) return { version, prev: undefined, forked };
+  const atVersion = last.find((r) => r.event.version === version);
+  if (atVersion !== undefined) return { version, prev: atVersion.event.id, forked };
+  const again = await log.streamVersion(stream);
+  const later = await tail();
+  return {
+    version: again,
+    prev: (later.find((r) => r.event.version === again) ?? later[0])?.event.id,
+    forked: forkedOwn(later.map((r) => r.event).reverse(), log.replicaId),
+  };
 }
 
 /** Invariant 1: the events marked, chained from `prev`. */
@@ -73,6 +94,36 @@ function marked(events: readonly unknown[], prev: string | undefined, now: numbe
   });
 }
 
+/**
+ * The version and last event id of strict streams this store appended to last, so that the next
+ * append to one needs no read (invariant 4). A stale entry costs a ConcurrencyError and a read,
+ * never a wrong chain: the write checks the version in its transaction. The store forgets them
+ * all whenever the log may have changed under it (an ingest, a discard, a re-stamp, another
+ * tab's write).
+ */
+export class StrictHeads {
+  private readonly heads = new Map<string, { version: number; prev: string }>();
+
+  get(stream: string): { version: number; prev: string | undefined } | undefined {
+    return this.heads.get(stream);
+  }
+
+  /** After an append wrote `last` as the stream's newest event. */
+  wrote(stream: string, last: { version: number; id: string } | undefined): void {
+    if (last === undefined) return;
+    if (this.heads.size >= MAX_HEADS && !this.heads.has(stream)) this.heads.clear();
+    this.heads.set(stream, { version: last.version, prev: last.id });
+  }
+
+  forget(stream?: string): void {
+    if (stream === undefined) this.heads.clear();
+    else this.heads.delete(stream);
+  }
+}
+
+/** Streams whose head a store remembers at most. */
+const MAX_HEADS = 1000;
+
 /** The events of one strict stream's part of an append, and the version they expect. */
 export async function prepareStrict(
   log: EventLog,
@@ -80,31 +131,55 @@ export async function prepareStrict(
   events: unknown,
   expected: ExpectedVersion | undefined,
   now: number,
+  heads?: StrictHeads,
+  onFork?: (rejected: StrictRejection[]) => Promise<void>,
 ): Promise<{ events: NewEvent<unknown>[]; expectedVersion: ExpectedVersion }> {
   const list = Array.isArray(events) ? events : [events];
-  const version = await log.streamVersion(stream);
-  const prev = await idAtVersion(log, stream, version);
+  const cached = heads?.get(stream);
+  const { version, prev, forked } =
+    cached === undefined ? await versionAndPrev(log, stream) : { ...cached, forked: [] };
+  if (forked !== undefined && forked.length > 0) {
+    // Invariant 5: own events the authority rejected are still here, beside the accepted ones;
+    // what the caller decided may count both. They leave first, then the caller decides again.
+    await onFork?.(forked);
+    throw new ConcurrencyError(stream, typeof expected === 'number' ? expected : version, version);
+  }
   return {
     events: marked(list, prev, now) as NewEvent<unknown>[],
     expectedVersion: typeof expected === 'number' || expected === 'none' ? expected : version,
   };
 }
 
-/** An append to a strict stream (invariants 1, 2): `write` appends what it is given. */
-export async function appendStrict<T>(
+/** An append to a strict stream (invariants 1, 2, 4): `write` appends what it is given. */
+export async function appendStrict<
+  T extends { events: readonly { version: number; id: string }[]; lastPos?: number },
+>(
   log: EventLog,
   stream: string,
   events: unknown,
   expected: ExpectedVersion | undefined,
   now: () => number,
   write: (events: NewEvent<unknown>[], expectedVersion: ExpectedVersion) => Promise<T>,
+  heads?: StrictHeads,
+  onFork?: (rejected: StrictRejection[]) => Promise<void>,
 ): Promise<T> {
   const retry = expected === undefined || expected === 'any';
   for (let attempt = 1; ; attempt++) {
-    const prepared = await prepareStrict(log, stream, events, expected, now());
+    let prepared: Awaited<ReturnType<typeof prepareStrict>>;
     try {
-      return await write(prepared.events, prepared.expectedVersion);
+      prepared = await prepareStrict(log, stream, events, expected, now(), heads, onFork);
     } catch (error) {
+      if (!retry || !(error instanceof ConcurrencyError) || attempt >= STRICT_ATTEMPTS) throw error;
+      continue;
+    }
+    try {
+      const written = await write(prepared.events, prepared.expectedVersion);
+      // A duplicate (nothing written) says nothing of the stream's head.
+      if (written.lastPos !== undefined) heads?.wrote(stream, written.events.at(-1));
+      else heads?.forget(stream);
+      return written;
+    } catch (error) {
+      heads?.forget(stream);
       if (!retry || !(error instanceof ConcurrencyError) || attempt >= STRICT_ATTEMPTS) throw error;
     }
   }

@@ -223,16 +223,20 @@ export class StrictRejections {
       this.again = true;
       return;
     }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.runHeld();
-      } while (this.again);
-    })()
-      .catch(() => {})
-      .finally(() => {
-        this.running = undefined;
-      });
+    // Assigned before the body's first await returns: the body's finally sees it.
+    let running: Promise<void> | undefined;
+    running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.runHeld();
+        } while (this.again);
+      } finally {
+        // In the same turn as the last check of `again` (see strict-sync.ts recount).
+        if (this.running === running) this.running = undefined;
+      }
+    })().catch(() => {});
+    this.running = running;
   }
 
   /** Resolves once no run is going on (tests and close). */

@@ -14,7 +14,7 @@
 import type { AnyAggregate } from '../core/aggregate.ts';
 import { NotFoundError, ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, NewEvent, StoredEvent } from '../core/events.ts';
-import type { StrictRejection } from '../core/strict.ts';
+import { forkedOwn, isStrictEvent, type StrictRejection } from '../core/strict.ts';
 import type { EventLog } from '../storage/adapter.ts';
 import type { ChangeFeed } from './change-feed.ts';
 import { type CommandHost, executeCommand } from './commands.ts';
@@ -123,4 +123,26 @@ export function rerunCommand<E>(
       stamp: strictStamp(aggregate.name, rerun.input, rerun.rebase),
     },
   );
+}
+
+/**
+ * After an ingest: for each stream where it wrote another replica's strict event, the own
+ * events beside an accepted one at its version (core/strict.ts forkedOwn), handed to `reject`.
+ */
+export async function settleForks<E>(
+  parts: StrictStoreParts<E>,
+  written: readonly LocalRecord[],
+  reject: (rejected: StrictRejection[]) => Promise<void>,
+): Promise<void> {
+  const { log } = parts;
+  const me = log.replicaId;
+  const streams = new Set<string>();
+  for (const r of written)
+    if (r.event.replica !== me && isStrictEvent(r.event)) streams.add(r.event.stream);
+  const forked: StrictRejection[] = [];
+  for (const stream of streams) {
+    const tail = await log.readByCursor({ stream, reverse: true, limit: 16 });
+    forked.push(...forkedOwn(tail.map((r) => r.event).reverse(), me));
+  }
+  if (forked.length > 0) await reject(forked);
 }

@@ -186,7 +186,11 @@ export function createSyncController(
     () => acked,
     () => emit(),
   );
-  const unsubscribeStrict = internals.onStrictChange?.(() => emit());
+  // Events left the log (rejected, by the server or beside an accepted one): count again, whole.
+  const unsubscribeStrict = internals.onStrictChange?.(() => {
+    strict.recount(true);
+    emit();
+  });
 
   const ready = (async () => {
     acked = parseAcked(await internals.log.getMeta(ACKED_META_KEY));
@@ -463,7 +467,7 @@ export function createSyncController(
           holdBack: (event, peer) => strict.holdBack(event, peer),
           onRejected: async (events) => {
             await internals.rejectStrict?.(events);
-            strict.recount();
+            strict.recount(true);
             emit();
           },
           onStatus: onStats,

@@ -13,7 +13,9 @@
  *    (`holdBack`): it would reach other replicas before the authority decided on it. The hold
  *    is lifted when an authority acknowledges more (`poke` the sessions).
  * 4. `tentative()` counts them by reading the own events after the authority's mark, at most
- *    COUNT_LIMIT of the log; it is counted again after every change of the log or of a mark.
+ *    COUNT_LIMIT of the log; it is counted again after every change of the log or of a mark,
+ *    reading only what was added since while the mark stays, and not at all in a store that
+ *    declares no strict stream.
  */
 import type { JsonValue } from '../core/events.ts';
 import { isStrictEvent } from '../core/strict.ts';
@@ -32,8 +34,11 @@ export interface StrictSync {
   holdBack(event: { replica: string; seq: number; meta?: unknown }, peer: HelloMessage): boolean;
   /** Own strict events not accepted yet (invariant 4), as last counted. */
   tentative(): number;
-  /** Counts again; `changed` is called when the count moved. */
-  recount(): void;
+  /**
+   * Counts again; `changed` is called when the count moved. `full` after events left the log
+   * (a count made before may hold them).
+   */
+  recount(full?: boolean): void;
 }
 
 export function strictSync(
@@ -45,6 +50,8 @@ export function strictSync(
   let count = 0;
   let counting = false;
   let again = false;
+  let fullAgain = false;
+  const declared = internals.strictDeclared === true;
 
   const loaded = internals.log.getMeta(AUTHORITIES_META_KEY).then(
     (value) => {
@@ -65,12 +72,25 @@ export function strictSync(
     return best;
   };
 
-  const countNow = async (): Promise<number> => {
+  /** Where the last count stopped, and under which mark and replica id it was made. */
+  let counted = { replica: '', markPos: -1, markSeq: -1, pos: 0, n: 0 };
+
+  /**
+   * Invariant 4, incrementally: while the authority's mark and the replica id stay the same,
+   * only the positions after the last count are read (one more append: one record); otherwise,
+   * or after a discard (`full`), from the mark again.
+   */
+  const countNow = async (full: boolean): Promise<number> => {
     await loaded;
     const me = internals.replicaId;
     const mark = accepted();
-    let n = 0;
-    let pos = mark.pos;
+    const same =
+      !full &&
+      counted.replica === me &&
+      counted.markPos === mark.pos &&
+      counted.markSeq === mark.seq;
+    let n = same ? counted.n : 0;
+    let pos = same ? counted.pos : mark.pos;
     for (let read = 0; read < COUNT_LIMIT; ) {
       const page = await internals.log.readByPos(pos, 500);
       if (page.length === 0) break;
@@ -80,6 +100,7 @@ export function strictSync(
       }
       read += page.length;
     }
+    counted = { replica: me, markPos: mark.pos, markSeq: mark.seq, pos, n };
     return n;
   };
 
@@ -98,26 +119,33 @@ export function strictSync(
       );
     },
     tentative: () => count,
-    recount() {
+    recount(full = false) {
+      // A store that declares no strict stream appends no strict event: nothing to count.
+      if (!declared) return;
+      fullAgain ||= full;
       if (counting) {
         again = true;
         return;
       }
       counting = true;
       void (async () => {
-        do {
-          again = false;
-          const n = await countNow();
-          if (n !== count) {
-            count = n;
-            changed();
-          }
-        } while (again);
-      })()
-        .catch(() => {})
-        .finally(() => {
+        try {
+          do {
+            again = false;
+            const whole = fullAgain;
+            fullAgain = false;
+            const n = await countNow(whole);
+            if (n !== count) {
+              count = n;
+              changed();
+            }
+          } while (again);
+        } finally {
+          // In the same turn as the last check of `again`: a recount asked for after it starts
+          // a count of its own (a `.finally` a turn later lost it).
           counting = false;
-        });
+        }
+      })().catch(() => {});
     },
   };
 }

@@ -1,7 +1,8 @@
 /**
  * Strict streams (issue 19) in Node, against a real sync server on 127.0.0.1 (SQLite file):
  * (a) local cost: 1,000 awaited appends to one strict stream beside the same appends to a
- *     plain stream, memory storage, no sync (the strict append reads the stream's last event);
+ *     plain stream, no sync, on memory storage and on fake-indexeddb (the strict append reads the
+ *     stream's version and last events first);
  * (b) acceptance round trip: one store connected to the server appends one event at a time and
  *     waits until nothing is pending (plain) or nothing is tentative either (strict): the
  *     median over ROUND_TRIPS appends, strict beside plain in the same run;
@@ -10,8 +11,17 @@
  *     rejected first and the store rebased (the rebase rate).
  * Medians of RUNS runs. Every wait has a deadline.
  */
+// idb needs the IDB classes as globals; in Node they come from fake-indexeddb.
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
 import WebSocket from 'ws';
-import { type EventStore, memoryStorage, openStore } from '../../src/index.ts';
+import {
+  type EventStore,
+  indexedDbStorage,
+  memoryStorage,
+  openStore,
+  type StorageAdapter,
+} from '../../src/index.ts';
 import { account } from '../store/fixtures/account.ts';
 import { type BenchResult, median, result } from './results.ts';
 import { type BenchServer, startServer, waitUntil } from './sync-server.ts';
@@ -21,18 +31,26 @@ const LOCAL_APPENDS = 1000;
 const ROUND_TRIPS = Number(process.env.BENCH_STRICT_ROUND_TRIPS ?? 200);
 const CONTENDED = Number(process.env.BENCH_STRICT_COMMANDS ?? 200);
 
-async function openStrict(name: string): Promise<EventStore> {
+async function openStrict(
+  name: string,
+  storage: StorageAdapter = memoryStorage(),
+): Promise<EventStore> {
   return openStore({
     name,
-    storage: memoryStorage(),
+    storage,
     aggregates: [account],
     strictStreams: ['strict-*', 'account-*'],
     syncOptions: { WebSocket: WebSocket as never },
   });
 }
 
-async function localRate(stream: string): Promise<number> {
-  const store = await openStrict(`local-${stream}`);
+let databases = 0;
+
+async function localRate(stream: string, idb: boolean): Promise<number> {
+  const storage = idb
+    ? indexedDbStorage(`strict-bench-${++databases}`, { indexedDB: new IDBFactory() })
+    : memoryStorage();
+  const store = await openStrict(`local-${stream}`, storage);
   const start = performance.now();
   for (let i = 0; i < LOCAL_APPENDS; i++) {
     await store.append(stream, { type: 'Added', data: { i } });
@@ -105,11 +123,14 @@ async function contention(t: BenchServer, run: number): Promise<{ rate: number; 
 
 export async function runStrictNodeBenches(): Promise<BenchResult[]> {
   const local = { plain: [] as number[], strict: [] as number[] };
+  const localIdb = { plain: [] as number[], strict: [] as number[] };
   const trip = { plain: [] as number[], strict: [] as number[] };
   const contended = { rate: [] as number[], rebased: [] as number[] };
   for (let run = 0; run < RUNS; run++) {
-    local.plain.push(await localRate(`plain-${run}`));
-    local.strict.push(await localRate(`strict-${run}`));
+    local.plain.push(await localRate(`plain-${run}`, false));
+    local.strict.push(await localRate(`strict-${run}`, false));
+    localIdb.plain.push(await localRate(`plain-${run}`, true));
+    localIdb.strict.push(await localRate(`strict-${run}`, true));
     const t = await startServer(`strict-bench-${run}`);
     try {
       trip.plain.push(await roundTrip(t, `plain-${run}`, `p${run}`));
@@ -128,6 +149,12 @@ export async function runStrictNodeBenches(): Promise<BenchResult[]> {
       'appends/s',
       median(local.strict),
       median(local.plain),
+    ),
+    result(
+      `${LOCAL_APPENDS} awaited appends, strict stream (plain = baseline), fake-indexeddb`,
+      'appends/s',
+      median(localIdb.strict),
+      median(localIdb.plain),
     ),
     result(
       'append until the server acknowledged it, strict (plain = baseline)',

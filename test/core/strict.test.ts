@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   decideStrict,
   doomedAfter,
+  forkedOwn,
   STRICT_META,
   type StrictCandidate,
   type StrictHead,
@@ -108,6 +109,28 @@ describe('doomedAfter', () => {
     );
     expect(doomed.map((d) => d.id)).toEqual([after.id, afterAfter.id]);
     expect(doomed.every((d) => d.head.id === winner.id)).toBe(true);
+  });
+});
+
+describe('forkedOwn', () => {
+  it('finds own events beside another replica’s at one version, and only those (6)', () => {
+    const head = ev('s', 1, undefined, true, 'other');
+    const mine = ev('s', 2, head.id, true, 'me');
+    const theirs = ev('s', 2, head.id, true, 'other');
+    const alone = ev('s', 3, mine.id, true, 'me');
+    const plain = ev('s', 3, undefined, false, 'other');
+    expect(forkedOwn([head, mine, theirs, alone, plain], 'me')).toEqual([
+      {
+        id: mine.id,
+        replica: 'me',
+        seq: mine.seq,
+        stream: 's',
+        version: 2,
+        reason: 'stale',
+        head: { version: 2, id: theirs.id },
+      },
+    ]);
+    expect(forkedOwn([head, mine], 'me')).toEqual([]);
   });
 });
 
