@@ -420,7 +420,12 @@ class App {
       const origin = parseEntryCommandId(command.commandId);
       if (origin === undefined) continue;
       const id = `${command.commandId}:back`;
-      if (this.settled.has(id) || this.log.some((e) => e.id === id)) continue;
+      if (this.settled.has(id)) continue;
+      // Settled once the move back is in the log (this page's, or another tab's or a reload's).
+      if (this.log.some((e) => e.id === id)) {
+        this.settled.add(id);
+        continue;
+      }
       const card = this.present.cards[origin.card];
       if (card === undefined || card.column !== LANE_COLUMN) continue;
       this.settled.add(id);

@@ -70,6 +70,8 @@ interface SpaceState {
   /** Held records by id and by (replica, seq) (core/copies.ts), as the group changes them. */
   byId: Map<string, LocalRecord>;
   bySlot: Map<string, LocalRecord>;
+  /** Whether the space had strict heads when it was locked. */
+  hasStrict: boolean;
   /** Strict streams' heads (core/strict.ts) read under the lock, by stream name. */
   strictHeads: Map<string, StrictHead>;
   /** The strict heads the group moved, to be written with it. */
@@ -170,8 +172,11 @@ async function lockSpaces(
 ): Promise<Map<string, SpaceState>> {
   const names = new Map(pieces.map((p) => [p.space, p.name]));
   const keys = [...names.keys()];
-  const locked = await c.query<{ space: string; head: string }>(
-    `SELECT space, head FROM ${s}.spaces WHERE space = ANY($1::text[]) ORDER BY space FOR UPDATE`,
+  // Whether a space has strict heads, read with its lock: they are written under it only.
+  const locked = await c.query<{ space: string; head: string; strict: boolean }>(
+    `SELECT sp.space, sp.head,
+       EXISTS (SELECT 1 FROM ${s}.strict_heads AS h WHERE h.space = sp.space) AS strict
+     FROM ${s}.spaces AS sp WHERE sp.space = ANY($1::text[]) ORDER BY sp.space FOR UPDATE OF sp`,
     [keys],
   );
   const spaces = new Map<string, SpaceState>();
@@ -183,6 +188,7 @@ async function lockSpaces(
       head,
       byId: new Map(),
       bySlot: new Map(),
+      hasStrict: row.strict,
       strictHeads: new Map(),
       strictMoved: new Map(),
     });
@@ -222,8 +228,8 @@ async function lockSpaces(
 }
 
 /**
- * The strict heads of the streams a group writes (core/strict.ts), read under the space lock: a
- * space that has none costs this one statement.
+ * The strict heads of the streams a group writes (core/strict.ts), read under the space lock; no
+ * statement at all when none of the group's spaces has one (most groups).
  */
 async function readStrictHeads(
   c: PoolClient,
@@ -233,6 +239,7 @@ async function readStrictHeads(
 ): Promise<void> {
   const pairs = new Map<string, { space: string; stream: string }>();
   for (const p of pieces) {
+    if (spaces.get(p.space)?.hasStrict !== true) continue;
     for (const r of p.rows)
       pairs.set(`${p.space}\u0000${r.stream}`, { space: p.space, stream: r.stream });
   }

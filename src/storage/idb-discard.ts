@@ -20,7 +20,7 @@ import {
   type StreamRow,
 } from './idb-schema.ts';
 import { lookupIds, request } from './idb-segments.ts';
-import { REWRITES_META_KEY, withRewrite } from './rewrites.ts';
+import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 export async function discardInTransaction(
   tx: IDBTransaction,
@@ -82,11 +82,4 @@ export async function discardInTransaction(
   // For a handle that misses this handle's notice (rewrites.ts).
   meta.put(withRewrite(rewrites, minCursorOf(records)!), appKey(REWRITES_META_KEY));
   return records;
-}
-
-/** The smallest cursor of `records` (adapter.ts onRemoteWrite). */
-export function minCursorOf(records: readonly LocalRecord[]): string | undefined {
-  let min: string | undefined;
-  for (const r of records) if (min === undefined || r.event.cursor < min) min = r.event.cursor;
-  return min;
 }

@@ -17,7 +17,7 @@ import { readCursorRange, readPosRange } from './idb-reads.ts';
 import { appKey, asCounters, KEY_COUNTERS, plainCounters } from './idb-schema.ts';
 import { applyWrite, placeRecords, readSegments, request, segmentKeysOf } from './idb-segments.ts';
 import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
-import { REWRITES_META_KEY, withRewrite } from './rewrites.ts';
+import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 export async function restampInTransaction(
   tx: IDBTransaction,
@@ -58,8 +58,7 @@ export async function restampInTransaction(
   const top = decodeHlc(hlcOfCursor(placed.maxCursor));
   const clock = compareHlc(top, counters.clock) < 0 ? top : counters.clock;
   meta.put(plainCounters({ ...counters, clock }, placed.maxCursor), KEY_COUNTERS);
-  let from = changed[0]!.event.cursor as string;
-  for (const r of changed) if (r.event.cursor < from) from = r.event.cursor;
+  const from = minCursorOf(changed)!;
   // For a handle that misses this handle's notice (rewrites.ts).
   // Under the key getMeta reads (app: prefix).
   const key = appKey(REWRITES_META_KEY);

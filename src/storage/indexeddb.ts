@@ -97,7 +97,7 @@ import {
   coveredBy,
 } from './idb-append.ts';
 import { IdbConnection } from './idb-connection.ts';
-import { discardInTransaction, minCursorOf } from './idb-discard.ts';
+import { discardInTransaction } from './idb-discard.ts';
 import { unavailable } from './idb-errors.ts';
 import { ingestInTransaction } from './idb-ingest.ts';
 import { openDatabase, readIdentity } from './idb-open.ts';
@@ -118,6 +118,7 @@ import {
 import { lookupIds } from './idb-segments.ts';
 import { IdbSnapshots } from './idb-snapshots.ts';
 import { readStreams } from './idb-streams.ts';
+import { minCursorOf } from './rewrites.ts';
 
 /** Page size of scans that have no caller-given limit (minCursorSince), in segments. */
 const SCAN_PAGE = 256;

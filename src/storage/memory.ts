@@ -31,7 +31,7 @@ import type {
 import { onlyOutcome } from './append-outcome.ts';
 import { CursorOrder, firstAfterPos, upperBound } from './memory-order.ts';
 import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
-import { REWRITES_META_KEY, withRewrite } from './rewrites.ts';
+import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 interface MemoryDatabase {
   replicaId: ReplicaId;
@@ -243,8 +243,7 @@ class MemoryEventLog implements EventLog {
     const top = decodeHlc(hlcOfCursor(all[all.length - 1]!.event.cursor));
     const clock = compareHlc(top, db.counters.clock) < 0 ? top : db.counters.clock;
     db.counters = { ...db.counters, clock };
-    let from = records[0]!.event.cursor;
-    for (const r of records) if (r.event.cursor < from) from = r.event.cursor;
+    const from = minCursorOf(records)!;
     db.meta.set(REWRITES_META_KEY, withRewrite(db.meta.get(REWRITES_META_KEY), from));
     this.notifyOthers(from);
     return { changed: records, from };
@@ -268,8 +267,7 @@ class MemoryEventLog implements EventLog {
       if (version > 0) db.streamVersions.set(stream, version);
       else db.streamVersions.delete(stream);
     }
-    let from = records[0]!.event.cursor as string;
-    for (const r of records) if (r.event.cursor < from) from = r.event.cursor;
+    const from = minCursorOf(records)!;
     db.meta.set(REWRITES_META_KEY, withRewrite(db.meta.get(REWRITES_META_KEY), from));
     this.notifyOthers(from);
     return records;

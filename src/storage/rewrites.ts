@@ -8,7 +8,7 @@
  * 1. `n` grows by one with each rewrite; the REWRITES_KEPT latest are kept.
  * 2. A value of the wrong shape reads as no rewrite at all.
  */
-import type { JsonValue } from '../core/events.ts';
+import type { JsonValue, LocalRecord } from '../core/events.ts';
 
 export const REWRITES_META_KEY = 'log.rewrites';
 export const REWRITES_KEPT = 32;
@@ -27,6 +27,13 @@ export function parseRewrites(value: unknown): Rewrite[] {
       Number.isSafeInteger((r as Rewrite).n) &&
       typeof (r as Rewrite).from === 'string',
   );
+}
+
+/** The smallest cursor of `records`: where a rewrite of them begins (adapter.ts onRemoteWrite). */
+export function minCursorOf(records: readonly LocalRecord[]): string | undefined {
+  let min: string | undefined;
+  for (const r of records) if (min === undefined || r.event.cursor < min) min = r.event.cursor;
+  return min;
 }
 
 /** The stored list with one more rewrite from `from` (invariant 1). */

@@ -16,6 +16,7 @@ import { NotFoundError, ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, NewEvent, StoredEvent } from '../core/events.ts';
 import { forkedOwn, isStrictEvent, type StrictRejection } from '../core/strict.ts';
 import type { EventLog } from '../storage/adapter.ts';
+import { minCursorOf } from '../storage/rewrites.ts';
 import type { ChangeFeed } from './change-feed.ts';
 import { type CommandHost, executeCommand } from './commands.ts';
 import { noteForgone } from './forgone.ts';
@@ -86,7 +87,7 @@ export async function discardRejected<E>(
   let from: string | undefined;
   const removed = await parts.gate.write(async () => {
     const out = await log.discard(own);
-    for (const r of out) if (from === undefined || r.event.cursor < from) from = r.event.cursor;
+    from = minCursorOf(out);
     if (from !== undefined)
       for (const runtime of parts.runtimes.values()) runtime.noteRestamp(from);
     return out;

@@ -304,9 +304,9 @@ export function createSyncController(
     // that took a losing own copy out): only the latest started may set ownSeq, or a stale,
     // higher one would stay and keep `pending` above 0 for good.
     const read = ++ownSeqReads;
+    strict.recount();
     // After this store's own append the store knows the seq: no read for the next append to
     // wait for (a read per append cost a burst of awaited appends a third of its rate).
-    strict.recount();
     const known = internals.ownSeqAt?.(headPos);
     if (known !== undefined) {
       ownSeq = known;
