@@ -44,6 +44,7 @@ export {
   StorageError,
   StoreClosedError,
   SyncError,
+  UnreadableError,
   ValidationError,
 } from './core/errors.ts';
 export type {
@@ -61,6 +62,13 @@ export type {
   StoredEventBase,
   StoredEventOf,
 } from './core/events.ts';
+export type { KeyMaterial } from './core/keyring.ts';
+export {
+  decodeEncryptionKey,
+  encodeEncryptionKey,
+  generateEncryptionKey,
+  keyFromPassphrase,
+} from './core/keyring.ts';
 export type {
   Projection,
   ProjectionDefinition,
@@ -86,6 +94,7 @@ export type { EventLimits } from './core/validate.ts';
 export type { Durability, EventLog, StorageAdapter } from './storage/adapter.ts';
 export { indexedDbStorage } from './storage/indexeddb.ts';
 export { memoryStorage } from './storage/memory.ts';
+export type { EncryptionOptions, UnreadableStatus } from './store/encryption-types.ts';
 export type {
   AnyProjection,
   ProjectionRef,

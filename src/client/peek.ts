@@ -12,6 +12,7 @@
  */
 import type { StoredEvent } from '../core/events.ts';
 import type { Projection } from '../core/projection.ts';
+import { foldable, isSealedState, sealedKid } from '../core/sealing.ts';
 import { makeUpcast, type Upcaster } from '../core/upcast.ts';
 import { type PeekSource, peekLog } from '../storage/idb-peek.ts';
 
@@ -39,8 +40,12 @@ export async function peekState<S>(options: PeekStateOptions<S>): Promise<S | un
   try {
     const peeked = await peekLog(options, projection);
     if (peeked === undefined) return undefined;
+    // An encrypted store's snapshots and events are sealed: only its worker holds the key.
+    if (peeked.snapshot !== undefined && isSealedState(peeked.snapshot.state)) return undefined;
     let state = peeked.snapshot === undefined ? projection.initial() : (peeked.snapshot.state as S);
     for (const record of peeked.events) {
+      if (sealedKid(record.event.meta) !== undefined) return undefined;
+      if (!foldable(record.event)) continue;
       state = projection.apply(state, upcast(record.event as StoredEvent));
     }
     return state;

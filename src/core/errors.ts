@@ -22,7 +22,8 @@ export type ErrorCode =
   | 'LIMIT_EXCEEDED'
   | 'TRANSPORT'
   | 'MISSING_DEPENDENCY'
-  | 'COMMAND_REJECTED';
+  | 'COMMAND_REJECTED'
+  | 'UNREADABLE';
 
 /** Fields that every error carries across a worker or network boundary. */
 export interface SerializedError {
@@ -167,6 +168,21 @@ export class ProjectionError extends ChronicleError {
   }
 }
 
+/**
+ * An encrypted event this replica cannot open (core/sealing.ts): no key of its id here
+ * ('key-unknown'), or its text fails to authenticate ('corrupt'). The event stays stored and
+ * synced; only what needs its content (a command on its stream) refuses to go on.
+ */
+export class UnreadableError extends ChronicleError {
+  constructor(
+    message: string,
+    details: { eventId: string; kid: string; reason?: 'key-unknown' | 'corrupt' },
+  ) {
+    super('UNREADABLE', message, details);
+    this.name = 'UnreadableError';
+  }
+}
+
 /** A sync peer or message broke the protocol, auth or limits. */
 export class SyncError extends ChronicleError {
   constructor(
@@ -239,6 +255,7 @@ const errorClasses = {
   NotFoundError,
   ProjectionError,
   SyncError,
+  UnreadableError,
 } as const;
 
 /** Rebuilds an error of the right class from its serialized form (worker and wire boundaries). */
@@ -290,7 +307,8 @@ export function deserializeError(serialized: SerializedError): ChronicleError {
         Known === StorageError ||
         Known === NotFoundError ||
         Known === ProjectionError ||
-        Known === SyncError
+        Known === SyncError ||
+        Known === UnreadableError
       ) {
         error = new ChronicleError(serialized.code, serialized.message, d);
         Object.setPrototypeOf(error, Known.prototype);

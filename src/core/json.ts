@@ -196,6 +196,20 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
 }
 
 /**
+ * The JSON text of a value with every object's keys in sorted order: values jsonEqual calls
+ * equal have the same canonical text (a synthetic IV is made from it: core/sealing.ts 3).
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const o = value as Record<string, unknown>;
+  const fields = Object.keys(o)
+    .sort()
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson(o[key])}`);
+  return `{${fields.join(',')}}`;
+}
+
+/**
  * A deep copy of a JSON value in which `__proto__`, `constructor` and `prototype` are own data
  * properties like any other (JSON.parse already does this; spreading or Object.assign do not).
  */

@@ -65,6 +65,13 @@ export interface SyncStatus {
   rejected?: RejectedAppend[];
   /** Each connection made with `sync.connect`, in the order made (absent when there is none). */
   connections?: ConnectionStatus[];
+  /**
+   * An encrypted store holds events no key of it opens (code UNREADABLE): how many it met since
+   * it opened, and the ids of the keys they name. They are kept and synced, not folded; they fold
+   * once a key for them is given (StoreOptions.encryption) or arrives (a rotation). Absent when
+   * none.
+   */
+  unreadable?: { events: number; keys: string[] };
 }
 
 /** One connection's part of the status (SyncStatus.connections). */

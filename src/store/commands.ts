@@ -18,8 +18,14 @@ import {
   commandEventId,
   decideCommand,
 } from '../core/aggregate.ts';
-import { CommandRejectedError, ConcurrencyError, ValidationError } from '../core/errors.ts';
+import {
+  CommandRejectedError,
+  ConcurrencyError,
+  UnreadableError,
+  ValidationError,
+} from '../core/errors.ts';
 import type { NewEvent, StoredEvent } from '../core/events.ts';
+import { sealedKid } from '../core/sealing.ts';
 import type { ExecuteOptions } from './types.ts';
 
 /** The attempts a command gets against concurrent writers of its stream (invariant 2). */
@@ -117,6 +123,7 @@ export async function executeCommand<E>(
   for (let attempt = 1; ; attempt++) {
     const version = await host.streamVersion(stream);
     const events = await host.readStream(stream);
+    refuseUnreadable(events);
     const context = { stream, version, commandId: chain.commandId, now: host.now() };
     const decision = decideCommand(aggregate, command, input, events, context, chain, named);
     if (decision.kind === 'rejected') {
@@ -129,5 +136,17 @@ export async function executeCommand<E>(
     } catch (error) {
       if (!(error instanceof ConcurrencyError) || attempt >= attempts) throw error;
     }
+  }
+}
+
+/** A command decides on every event of its stream, or on none (store/encryption.ts 2). */
+function refuseUnreadable(events: readonly StoredEvent<unknown>[]): void {
+  for (const event of events) {
+    const kid = sealedKid(event.meta);
+    if (kid === undefined) continue;
+    throw new UnreadableError(
+      `stream "${event.stream}" holds event ${event.id}, sealed with key ${kid}, which this replica cannot open`,
+      { eventId: event.id, kid },
+    );
   }
 }

@@ -7,6 +7,7 @@ import type { StoredEventRecord } from '../core/events.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { RejectedAppend, SyncApi } from '../core/sync-types.ts';
 import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
+import type { UnreadableStatus } from './encryption-types.ts';
 
 /**
  * Meta key of this replica's own seqs whose events lost to another copy and left the log
@@ -59,6 +60,10 @@ export interface StoreInternals {
   strictRejections?(): RejectedAppend[];
   /** Called when strictRejections() changed. Returns unsubscribe. */
   onStrictChange?(listener: () => void): () => void;
+  /** Events this encrypted store holds but cannot read (SyncStatus.unreadable). */
+  unreadable?(): UnreadableStatus | undefined;
+  /** Called when unreadable() changed. Returns unsubscribe. */
+  onUnreadableChange?(listener: () => void): () => void;
   /** Called with the new head position after any write this handle can see. */
   onChange(listener: (headPos: number) => void): () => void;
   /**

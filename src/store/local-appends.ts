@@ -8,11 +8,15 @@
  * 9. An appendMany's events count together against limits.maxBatchEvents, as one append's do.
  * 10. A part for a stream declared strict is marked and chained first (strict-appends.ts); any
  *    other refuses meta the store reserves for strict streams.
+ * 11. In an encrypted store each part is sealed after validation, before it is queued
+ *    (store/encryption.ts), and the sealed events are held to limits.maxEventBytes: that is the
+ *    size a peer receives.
  */
 import type { StreamAppendOutcome } from '../core/append-group.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { ExpectedVersion, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { EventId } from '../core/ids.ts';
+import { jsonByteLength } from '../core/json.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import { type EventLimits, type ValidNewEvent, validateAppend } from '../core/validate.ts';
 import type { EventLog, StreamAppendRequest } from '../storage/adapter.ts';
@@ -45,6 +49,7 @@ export class LocalAppends {
   private readonly onFork: ((rejected: StrictRejection[]) => Promise<void>) | undefined;
   /** Strict streams' heads as this store last wrote them (strict-appends.ts invariant 4). */
   readonly strictHeads = new StrictHeads();
+  private readonly seal: Sealer | undefined;
 
   constructor(
     log: EventLog,
@@ -53,7 +58,9 @@ export class LocalAppends {
     appendLimit: AppendLimit,
     isStrict: (stream: string) => boolean = () => false,
     onFork?: (rejected: StrictRejection[]) => Promise<void>,
+    seal?: Sealer,
   ) {
+    this.seal = seal;
     this.log = log;
     this.now = now;
     this.isStrict = isStrict;
@@ -101,8 +108,9 @@ export class LocalAppends {
     events: unknown,
     expectedVersion: unknown,
   ): Promise<AppendedPart> {
-    const valid = validateAppend(stream, events, expectedVersion, await this.currentLimits());
-    const [outcome] = await this.queue.append([asRequest(valid)]);
+    const limits = await this.currentLimits();
+    const valid = validateAppend(stream, events, expectedVersion, limits);
+    const [outcome] = await this.queue.append([await this.sealed(asRequest(valid), limits)]);
     return partOf(outcome!);
   }
 
@@ -139,11 +147,33 @@ export class LocalAppends {
           `more than ${limits.maxBatchEvents} events in one appendMany`,
         );
       }
-      unit.push(asRequest(valid));
+      unit.push(await this.sealed(asRequest(valid), limits));
     }
     return (await this.queue.append(unit)).map(partOf);
   }
+
+  /** Invariant 11. */
+  private async sealed(
+    request: StreamAppendRequest,
+    limits: EventLimits,
+  ): Promise<StreamAppendRequest> {
+    if (this.seal === undefined) return request;
+    const events = await this.seal(request.stream, request.events);
+    for (const [i, e] of events.entries()) {
+      const size = jsonByteLength(e.data) + (e.meta === undefined ? 0 : jsonByteLength(e.meta));
+      if (size > limits.maxEventBytes) {
+        throw new ValidationError(
+          `events[${i}]`,
+          `encrypted size ${size} bytes is over the limit of ${limits.maxEventBytes} (encryption adds about a third)`,
+        );
+      }
+    }
+    return { ...request, events: events as StreamAppendRequest['events'] };
+  }
 }
+
+/** Seals a part's events (store/encryption.ts). */
+export type Sealer = (stream: string, events: ValidNewEvent[]) => Promise<ValidNewEvent[]>;
 
 /** An expectedVersion of the right kind as it is; anything else as absent (validation refuses it). */
 function knownVersion(value: unknown): ExpectedVersion | undefined {

@@ -30,6 +30,7 @@ import {
   snapshotDue,
   snapshotIsValid,
 } from '../core/projection.ts';
+import { foldable } from '../core/sealing.ts';
 import type { UpcastFn } from '../core/upcast.ts';
 import type { EventLog, SnapshotMeta, SnapshotRecord } from '../storage/adapter.ts';
 import type { WriteGate } from './write-gate.ts';
@@ -310,6 +311,10 @@ export class ProjectionRuntime {
   }
 
   private applyOne(record: LocalRecord): void {
+    if (!foldable(record.event)) {
+      this.progress = { cursor: record.event.cursor, pos: this.progress.pos, complete: false };
+      return;
+    }
     const event = this.upcast(record.event as StoredEvent);
     try {
       this.state = this.projection.apply(this.state, event);
@@ -360,6 +365,7 @@ export class ProjectionRuntime {
         after === '' ? { until, limit: PAGE } : { after, until, limit: PAGE },
       );
       for (const record of page) {
+        if (!foldable(record.event)) continue;
         const event = this.upcast(record.event as StoredEvent);
         try {
           state = this.projection.apply(state, event);

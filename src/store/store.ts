@@ -46,6 +46,7 @@ import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
 import { type CommandHost, executeCommand } from './commands.ts';
 import { findConflicts } from './conflicts.ts';
+import { Encryption } from './encryption.ts';
 import { noteForgone } from './forgone.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
 import { type AppendedPart, LocalAppends } from './local-appends.ts';
@@ -128,7 +129,7 @@ class Store<E> implements EventStore<E> {
 
   private readonly log: EventLog;
 
-  constructor(log: EventLog, options: StoreOptions<E>) {
+  constructor(log: EventLog, options: StoreOptions<E>, encryption?: Encryption, raw = log) {
     this.log = log;
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
@@ -141,6 +142,7 @@ class Store<E> implements EventStore<E> {
       this.appendLimit,
       this.isStrict,
       (rejected) => this.rejections.reject(rejected),
+      encryption && ((stream, events) => encryption.seal(stream, events)),
     );
     this.rejections = new StrictRejections({
       log,
@@ -208,8 +210,18 @@ class Store<E> implements EventStore<E> {
     });
     const maxClockAheadMs = options.maxClockAhead ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
     const maxClockDriftMs = options.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
+    if (encryption !== undefined) {
+      // Keys may arrive as events (a rotation's KeyAdded): what they open folds again.
+      this.feed.listen((records) => {
+        void encryption
+          .learnFrom(records)
+          .then((from) => (from === undefined ? undefined : this.refold(from)))
+          .catch(reportError);
+      });
+    }
     const internals: StoreInternals = {
-      log,
+      // Sync replicates the log as stored: sealed (store/encryption.ts).
+      log: raw,
       get replicaId() {
         return log.replicaId;
       },
@@ -240,6 +252,10 @@ class Store<E> implements EventStore<E> {
       },
       closing,
     };
+    if (encryption !== undefined) {
+      internals.unreadable = () => encryption.status();
+      internals.onUnreadableChange = (listener) => encryption.onChange(listener);
+    }
     this.controller = options.syncFactory?.(internals);
     this.sync = this.controller ?? offlineSync();
     this.local = localCache(log, (operation) => this.guard(operation));
@@ -248,6 +264,12 @@ class Store<E> implements EventStore<E> {
   /** This replica's id for its appends; a fresh one after a restore is detected (adapter.ts). */
   get replicaId(): string {
     return this.log.replicaId;
+  }
+
+  /** Folds every projection again from `from` (events there may read differently now). */
+  refold(from: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.guard(() => rebaseProjections(this.strictParts(), from));
   }
 
   async start(): Promise<void> {
@@ -566,8 +588,19 @@ export async function createStore<E = unknown>(options: StoreOptions<E>): Promis
   const storage = options.storage ?? indexedDbStorage(options.name);
   const log = await storage.open(durability === undefined ? {} : { durability });
   try {
-    const store = new Store<E>(log, options);
+    if (options.encryption === undefined) {
+      const store = new Store<E>(log, options);
+      await store.start();
+      return store;
+    }
+    const { encryption, refoldFrom } = await Encryption.open(
+      options.encryption,
+      log,
+      options.now ?? Date.now,
+    );
+    const store = new Store<E>(encryption.view, options, encryption, log);
     await store.start();
+    if (refoldFrom !== undefined) await store.refold(refoldFrom);
     return store;
   } catch (error) {
     await log.close();

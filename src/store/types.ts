@@ -21,6 +21,7 @@ import type { SyncApi } from '../core/sync-types.ts';
 import type { Upcaster } from '../core/upcast.ts';
 import type { EventLimits } from '../core/validate.ts';
 import type { Durability, StorageAdapter } from '../storage/adapter.ts';
+import type { EncryptionOptions } from './encryption-types.ts';
 import type { SyncFactory } from './internal.ts';
 import type { ProjectionRef, QueryArgs, QueryName, QueryResult } from './typed.ts';
 
@@ -43,6 +44,12 @@ export interface StoreOptions<E = unknown> {
    * should declare the same ones.
    */
   strictStreams?: readonly string[];
+  /**
+   * End-to-end encryption (store/encryption.ts): each event's data and meta are sealed with
+   * AES-256-GCM before they are stored, so no server (and no disk) holds them in clear; ids,
+   * streams, types, versions and times stay in clear. Every replica of the space needs the key.
+   */
+  encryption?: EncryptionOptions;
   /** Their `type` is one of E's event types. */
   upcasters?: readonly Upcaster<EventType<E>>[];
   /** Wall clock in ms, for tests. Default Date.now. */

@@ -191,6 +191,7 @@ export function createSyncController(
     strict.recount(true);
     emit();
   });
+  const unsubscribeUnreadable = internals.onUnreadableChange?.(() => emit());
 
   const ready = (async () => {
     acked = parseAcked(await internals.log.getMeta(ACKED_META_KEY));
@@ -266,6 +267,8 @@ export function createSyncController(
     const rejected = internals.strictRejections?.() ?? [];
     if (rejected.length > 0) status.rejected = rejected;
     if (all.length > 0) status.connections = all.map(connectionStatus);
+    const unreadable = internals.unreadable?.();
+    if (unreadable !== undefined) status.unreadable = unreadable;
     return status;
   };
 
@@ -543,6 +546,7 @@ export function createSyncController(
     closed = true;
     unsubscribeChange();
     unsubscribeStrict?.();
+    unsubscribeUnreadable?.();
     await Promise.all([...links].map((l) => l.close()));
   };
   void internals.closing.then(closeAll);

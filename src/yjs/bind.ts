@@ -41,9 +41,9 @@
  *    position (cache-store.ts). Cache failures are ignored (the cache is never needed).
  */
 import * as Y from 'yjs';
+import { encodeBase64 } from '../core/base64.ts';
 import type { NewEvent, StoredEvent } from '../core/events.ts';
 import type { EventStore } from '../store/types.ts';
-import { encodeBase64 } from './base64.ts';
 import { cacheKey } from './cache.ts';
 import { openFromCache, refreshCache, writeCache } from './cache-store.ts';
 import {

@@ -13,8 +13,9 @@
  *    foreign (other replica id, or a position beyond the log's head) cache is ignored and the
  *    document is loaded from its events.
  */
+
+import { decodeBase64, encodeBase64 } from '../core/base64.ts';
 import type { JsonValue } from '../core/events.ts';
-import { decodeBase64, encodeBase64 } from './base64.ts';
 import type { Covers } from './events.ts';
 
 export const CACHE_VERSION = 1;

@@ -20,9 +20,10 @@
  * 4. Malformed events (from a buggy or hostile peer) are reported and skipped, never thrown
  *    into the application's editor.
  */
+
+import { decodeBase64 } from '../core/base64.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { StoredEvent } from '../core/events.ts';
-import { decodeBase64 } from './base64.ts';
 
 export const UPDATE_TYPE = 'yjs.update';
 export const SNAPSHOT_TYPE = 'yjs.snapshot';

@@ -8,7 +8,7 @@
  * await ready;
  * doc.getText('notes').insert(0, 'Hello');
  */
-export { decodeBase64, encodeBase64 } from './base64.ts';
+export { decodeBase64, encodeBase64 } from '../core/base64.ts';
 export {
   type BindYDocOptions,
   bindYDoc,

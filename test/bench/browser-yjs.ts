@@ -10,8 +10,8 @@
  */
 import { IndexeddbPersistence } from 'y-indexeddb';
 import * as Y from 'yjs';
+import { encodeBase64 } from '../../src/core/base64.ts';
 import { indexedDbStorage, openStore } from '../../src/index.ts';
-import { encodeBase64 } from '../../src/yjs/base64.ts';
 import { bindYDoc, UPDATE_TYPE } from '../../src/yjs/index.ts';
 import { type InWorkerBench, typed, YJS_STREAM } from './browser-shared.ts';
 

@@ -12,10 +12,10 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { IndexeddbPersistence } from 'y-indexeddb';
 import * as Y from 'yjs';
+import { encodeBase64 } from '../../src/core/base64.ts';
 import { indexedDbStorage, memoryStorage, openStore } from '../../src/index.ts';
 import type { StorageAdapter } from '../../src/storage/adapter.ts';
 import type { EventStore } from '../../src/store/types.ts';
-import { encodeBase64 } from '../../src/yjs/base64.ts';
 import { bindYDoc, UPDATE_TYPE } from '../../src/yjs/index.ts';
 import { type BenchResult, median, result } from './results.ts';
 

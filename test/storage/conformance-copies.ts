@@ -19,7 +19,10 @@ function ingest(log: EventLog, events: StoredEventRecord[]) {
 
 const ids = async (log: EventLog) => (await log.readByPos(0, 100)).map((r) => r.event.id);
 
-export function copyConformance(factory: () => StorageAdapter): void {
+export function copyConformance(
+  factory: () => StorageAdapter,
+  options: { opaquePayloads?: boolean } = {},
+): void {
   const open = () => factory().open();
 
   describe('colliding copies (RELIABILITY 34, 35)', () => {
@@ -30,6 +33,7 @@ export function copyConformance(factory: () => StorageAdapter): void {
       const a = storedEvent({ replica: PEER, seq: 1, wall: 2_000, id: 'evt-a', data: 'a' });
       const b = storedEvent({ replica: PEER, seq: 1, wall: 2_000, id: 'evt-b', data: 'b' });
       const next = storedEvent({ replica: PEER, seq: 2, wall: 2_001, id: 'evt-next' });
+      const kept: string[][] = [];
       for (const order of [
         [a, b, next],
         [b, a, next],
@@ -37,10 +41,15 @@ export function copyConformance(factory: () => StorageAdapter): void {
         const log = await open();
         const result = await ingest(log, order);
         // Equal cursors: the canonical JSON decides ("evt-a" sorts first).
-        expect(await ids(log)).toEqual(['evt-a', 'evt-next']);
-        expect(result.lost.map((l) => [l.code, l.event.id])).toEqual([['SEQ_CONFLICT', 'evt-b']]);
+        const held = await ids(log);
+        kept.push(held);
+        const winner = options.opaquePayloads ? held[0] : 'evt-a';
+        const loser = winner === 'evt-a' ? 'evt-b' : 'evt-a';
+        expect(held).toEqual([winner, 'evt-next']);
+        expect(result.lost.map((l) => [l.code, l.event.id])).toEqual([['SEQ_CONFLICT', loser]]);
         await log.close();
       }
+      expect(kept[0]).toEqual(kept[1]);
     });
 
     it('C1: a reused (replica, seq) arriving in a later batch keeps the same copy in either order', async () => {
@@ -70,6 +79,7 @@ export function copyConformance(factory: () => StorageAdapter): void {
       const a = storedEvent({ replica: PEER, seq: 9, wall: 2_000, id: 'evt-a', data: 'a' });
       const b = storedEvent({ replica: PEER, seq: 9, wall: 2_000, id: 'evt-b', data: 'b' });
       const after = storedEvent({ replica: PEER, seq: 10, wall: 2_001, id: 'after' });
+      const kept: string[][] = [];
       for (const [first, second] of [
         [a, b],
         [b, a],
@@ -77,13 +87,14 @@ export function copyConformance(factory: () => StorageAdapter): void {
         const log = await open();
         await ingest(log, [first]);
         const result = await ingest(log, [second, after]);
-        expect((await log.readByCursor({ limit: 10 })).map((r) => r.event.id)).toEqual([
-          'evt-a',
-          'after',
-        ]);
-        expect(result.lost).toMatchObject([{ code: 'SEQ_CONFLICT', keptId: 'evt-a' }]);
+        const ids = (await log.readByCursor({ limit: 10 })).map((r) => r.event.id);
+        kept.push(ids);
+        const winner = options.opaquePayloads ? ids[0] : 'evt-a';
+        expect(ids).toEqual([winner, 'after']);
+        expect(result.lost).toMatchObject([{ code: 'SEQ_CONFLICT', keptId: winner }]);
         await log.close();
       }
+      expect(kept[0]).toEqual(kept[1]);
     });
 
     it('C1, C3: one id with two payloads ends as the same copy in either order; a held loser leaves and the winner takes a new position', async () => {

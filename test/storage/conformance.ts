@@ -115,9 +115,22 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected the promise to reject');
 }
 
-export function storageConformance(name: string, factory: () => StorageAdapter): void {
+export interface ConformanceOptions {
+  /**
+   * The adapter stores payloads in a form the suite does not write (sealed: store/sealed-log.ts).
+   * Which of two copies at one cursor wins is decided on the stored form, so the suite checks
+   * that both orders keep the same copy, not which one.
+   */
+  opaquePayloads?: boolean;
+}
+
+export function storageConformance(
+  name: string,
+  factory: () => StorageAdapter,
+  options: ConformanceOptions = {},
+): void {
   describe(`${name} storage adapter`, () => {
-    copyConformance(factory);
+    copyConformance(factory, options);
 
     const opened: EventLog[] = [];
 
@@ -431,30 +444,33 @@ export function storageConformance(name: string, factory: () => StorageAdapter):
         expect(next!.event.seq).toBe(8);
       });
 
-      it('writes nothing for a batch it holds in full, and reports a changed copy that loses', async () => {
-        const { log } = await fresh();
-        const e1 = remoteEvent({ seq: 1, wall: 2_000 });
-        await log.ingest({ events: [e1], now: 1_000, maxClockDriftMs: DAY });
-        const changed = { ...e1, data: { tampered: true } };
-        const result = await log.ingest({ events: [changed], now: 1_000, maxClockDriftMs: DAY });
-        // Same cursor: the canonical JSON decides, and {"remote":1} sorts first (core/copies.ts).
-        expect(result).toEqual({
-          written: [],
-          removed: [],
-          skewed: false,
-          lost: [
-            {
-              code: 'ID_CONFLICT',
-              event: changed,
-              keptId: e1.id,
-              keptReplica: e1.replica,
-              held: false,
-            },
-          ],
-        });
-        expect((await log.getByIds([e1.id]))[0]?.event).toEqual(e1);
-        expect(await log.headPos()).toBe(1);
-      });
+      it.skipIf(options.opaquePayloads)(
+        'writes nothing for a batch it holds in full, and reports a changed copy that loses',
+        async () => {
+          const { log } = await fresh();
+          const e1 = remoteEvent({ seq: 1, wall: 2_000 });
+          await log.ingest({ events: [e1], now: 1_000, maxClockDriftMs: DAY });
+          const changed = { ...e1, data: { tampered: true } };
+          const result = await log.ingest({ events: [changed], now: 1_000, maxClockDriftMs: DAY });
+          // Same cursor: the canonical JSON decides, and {"remote":1} sorts first (core/copies.ts).
+          expect(result).toEqual({
+            written: [],
+            removed: [],
+            skewed: false,
+            lost: [
+              {
+                code: 'ID_CONFLICT',
+                event: changed,
+                keptId: e1.id,
+                keptReplica: e1.replica,
+                held: false,
+              },
+            ],
+          });
+          expect((await log.getByIds([e1.id]))[0]?.event).toEqual(e1);
+          expect(await log.headPos()).toBe(1);
+        },
+      );
 
       it('moves the clock past remote events so later local events sort after them (P3)', async () => {
         const { log } = await fresh();

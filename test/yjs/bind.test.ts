@@ -1,7 +1,7 @@
 /** bindYDoc: round trips, origins, undo, destroy (invariants of src/yjs/bind.ts). */
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { decodeBase64, encodeBase64 } from '../../src/yjs/base64.ts';
+import { decodeBase64, encodeBase64 } from '../../src/core/base64.ts';
 import { bindYDoc, SNAPSHOT_TYPE, UPDATE_TYPE, type YDocBinding } from '../../src/yjs/index.ts';
 import { pull, type Replica, replicasPerFile, settle, syncAll } from './helpers.ts';
 

@@ -1,8 +1,8 @@
 /** Snapshots (src/yjs/events.ts, load.ts) and docAt (src/yjs/doc-at.ts). */
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
+import { decodeBase64 } from '../../src/core/base64.ts';
 import type { EventStore } from '../../src/store/types.ts';
-import { decodeBase64 } from '../../src/yjs/base64.ts';
 import {
   bindYDoc,
   docAt,

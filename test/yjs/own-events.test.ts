@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
+import { encodeBase64 } from '../../src/core/base64.ts';
 import type { StoredEvent } from '../../src/core/events.ts';
 import { EventId } from '../../src/core/ids.ts';
 import type { EventStore } from '../../src/store/types.ts';
 import { encodeEventBatch } from '../../src/sync/event-codec.ts';
-import { encodeBase64 } from '../../src/yjs/base64.ts';
 import { bindYDoc, SNAPSHOT_TYPE, UPDATE_TYPE, type YDocBinding } from '../../src/yjs/index.ts';
 import { pull, replicasPerFile, settle } from './helpers.ts';
 

@@ -1,0 +1,190 @@
+/**
+ * Sealing: an event's data and meta encrypted end to end (AES-256-GCM through WebCrypto, the same
+ * code in a page, a worker and Node), so that a sync server stores and forwards what it cannot
+ * read. A sealed event is still an ordinary event to every layer below the store:
+ *
+ *   data: "<base64url of iv (12 bytes) ‖ ciphertext ‖ tag (16 bytes)>"
+ *   meta: { $sealed: "<key id>", $strict?, $prev? }
+ *
+ * The plaintext is the JSON text of `[data]`, or `[data, meta]` with the app's meta. What stays
+ * in clear: the envelope (id, replica, seq, stream, type, version, times, schema, sizes) and the
+ * meta the server decides on (CLEAR_META: a strict stream's `$strict` and `$prev`).
+ *
+ * Invariants:
+ * 1. The additional data binds the ciphertext to its stream and type: a server that moves it to
+ *    another stream or type makes it fail to open ('corrupt'), never open as something else.
+ * 2. Sealing happens once, at append; a sealed event is stored, synced, forwarded and re-sent as
+ *    it is. No layer seals an event twice, so every copy of an id is byte-for-byte the same and
+ *    the copies machinery (core/copies.ts) is unchanged.
+ * 3. An event with an app-given id gets a synthetic IV: HMAC(nonce key, stream, type, id,
+ *    plaintext). Appending it again with the same content seals to the same text, so an
+ *    idempotent retry is recognised as one (IdempotencyError only when the content differs).
+ *    AES-GCM stays safe: an IV repeats only for the same key, context and plaintext, which gives
+ *    the same ciphertext. Other events get a random IV: equal contents do not show as equal.
+ * 4. openSealed never throws for what a peer sent: an event it cannot open comes back as a
+ *    reason ('key-unknown': no key of that id here; 'corrupt': the tag or the text is wrong).
+ */
+import { decodeBase64Url, encodeBase64Url } from './base64.ts';
+import type { JsonObject, JsonValue } from './events.ts';
+import { canonicalJson } from './json.ts';
+import type { Keyring, SpaceKey } from './keyring.ts';
+import { STRICT_META } from './strict.ts';
+
+export const SEALED_META = '$sealed';
+/** The stream of a space's key rotations (store/encryption.ts): no projection folds it. */
+export const KEYRING_STREAM = '$keyring';
+
+/**
+ * Whether projections and commands take the event: not one still sealed (no key here opened
+ * it) nor a key rotation.
+ */
+export function foldable(event: { stream: string; meta?: JsonObject }): boolean {
+  return event.stream !== KEYRING_STREAM && sealedKid(event.meta) === undefined;
+}
+/** Meta that stays in clear on a sealed event: the server decides on it (invariant 1 above). */
+export const CLEAR_META: readonly string[] = [STRICT_META.strict, STRICT_META.prev];
+
+const IV_BYTES = 12;
+const encoder = new TextEncoder();
+const utf8 = (text: string) => encoder.encode(text) as Uint8Array<ArrayBuffer>;
+const decoder = new TextDecoder();
+
+export interface SealInput {
+  stream: string;
+  type: string;
+  data: JsonValue;
+  meta?: JsonObject;
+  /** The app-given id, if any (invariant 3). */
+  id?: string;
+}
+
+export interface Sealed {
+  data: string;
+  meta: JsonObject;
+}
+
+export type OpenResult =
+  | { ok: true; data: JsonValue; meta?: JsonObject }
+  | { ok: false; reason: 'key-unknown' | 'corrupt'; kid: string };
+
+/** The key id a sealed event names, or undefined for an event in clear. */
+export function sealedKid(meta: JsonObject | undefined): string | undefined {
+  const kid = meta?.[SEALED_META];
+  return typeof kid === 'string' ? kid : undefined;
+}
+
+function additionalData(stream: string, type: string): Uint8Array<ArrayBuffer> {
+  return utf8(JSON.stringify([stream, type]));
+}
+
+/** Splits meta into what is sealed and what stays in clear. */
+function splitMeta(meta: JsonObject | undefined): { secret?: JsonObject; clear: JsonObject } {
+  const clear: JsonObject = {};
+  if (meta === undefined) return { clear };
+  let secret: JsonObject | undefined;
+  for (const [key, value] of Object.entries(meta)) {
+    if (CLEAR_META.includes(key)) {
+      clear[key] = value;
+      continue;
+    }
+    secret ??= {};
+    // An own "__proto__" key is data (RELIABILITY 28): defined, never assigned.
+    Object.defineProperty(secret, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return secret === undefined ? { clear } : { secret, clear };
+}
+
+export async function sealEvent(key: SpaceKey, event: SealInput): Promise<Sealed> {
+  const { secret, clear } = splitMeta(event.meta);
+  const parts = secret === undefined ? [event.data] : [event.data, secret];
+  // Invariant 3: content jsonEqual calls the same seals the same, whatever its key order.
+  const plaintext = utf8(event.id === undefined ? JSON.stringify(parts) : canonicalJson(parts));
+  const api = globalThis.crypto.subtle;
+  let iv: Uint8Array<ArrayBuffer>;
+  if (event.id === undefined) {
+    iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES));
+  } else {
+    const context = encoder.encode(`${JSON.stringify([event.stream, event.type, event.id])}\n`);
+    const input = new Uint8Array(context.length + plaintext.length);
+    input.set(context);
+    input.set(plaintext, context.length);
+    iv = new Uint8Array(await api.sign('HMAC', key.nonce, input)).slice(0, IV_BYTES);
+  }
+  const ciphertext = new Uint8Array(
+    await api.encrypt(
+      { name: 'AES-GCM', iv, additionalData: additionalData(event.stream, event.type) },
+      key.data,
+      plaintext,
+    ),
+  );
+  const sealed = new Uint8Array(IV_BYTES + ciphertext.length);
+  sealed.set(iv);
+  sealed.set(ciphertext, IV_BYTES);
+  return { data: encodeBase64Url(sealed), meta: { [SEALED_META]: key.kid, ...clear } };
+}
+
+/** Opens a sealed event (invariant 4). `event.meta` must name a key (sealedKid). */
+export async function openSealed(
+  keyring: Keyring,
+  event: { stream: string; type: string; data: JsonValue; meta: JsonObject },
+): Promise<OpenResult> {
+  const kid = sealedKid(event.meta) ?? '';
+  const key = keyring.get(kid);
+  if (key === undefined) return { ok: false, reason: 'key-unknown', kid };
+  try {
+    if (typeof event.data !== 'string') throw new Error('not a sealed text');
+    const bytes = decodeBase64Url(event.data);
+    const plaintext = await globalThis.crypto.subtle.decrypt(
+      {
+        name: 'AES-GCM',
+        iv: bytes.subarray(0, IV_BYTES),
+        additionalData: additionalData(event.stream, event.type),
+      },
+      key.data,
+      bytes.subarray(IV_BYTES),
+    );
+    const parts = JSON.parse(decoder.decode(plaintext)) as unknown;
+    if (!Array.isArray(parts) || parts.length < 1 || parts.length > 2) throw new Error('shape');
+    // Only CLEAR_META is taken from outside the seal: a server cannot add meta to an event.
+    const { clear } = splitMeta(event.meta);
+    const secret = parts[1] as JsonObject | undefined;
+    const meta = secret === undefined ? clear : Object.assign(secret, clear);
+    const data = parts[0] as JsonValue;
+    return Object.keys(meta).length === 0 ? { ok: true, data } : { ok: true, data, meta };
+  } catch {
+    return { ok: false, reason: 'corrupt', kid };
+  }
+}
+
+/** Whether a stored value is one sealValue made, wrapped as { $sealed: kid, sealed: text }. */
+export function isSealedState(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as { [SEALED_META]?: unknown; sealed?: unknown };
+  return typeof v[SEALED_META] === 'string' && typeof v.sealed === 'string';
+}
+
+/** Seals a value kept only on this replica (a snapshot's state): no stream, no envelope. */
+export async function sealValue(key: SpaceKey, purpose: string, value: unknown): Promise<string> {
+  return (await sealEvent(key, { stream: purpose, type: '', data: value as JsonValue })).data;
+}
+
+/** The inverse of sealValue; undefined when it cannot be opened (then the value is not used). */
+export async function openValue(
+  keyring: Keyring,
+  purpose: string,
+  kid: string,
+  text: string,
+): Promise<{ value: unknown } | undefined> {
+  const opened = await openSealed(keyring, {
+    stream: purpose,
+    type: '',
+    data: text,
+    meta: { [SEALED_META]: kid },
+  });
+  return opened.ok ? { value: opened.data } : undefined;
+}
