@@ -51,14 +51,17 @@ export interface SyncBackend {
   target: { host: string; port: number; tls: boolean };
   /** The embedded sync server; undefined when the demo uses a standalone chronicle-server. */
   server: SyncServer | undefined;
-  /** DEMO ONLY: a read/write token for the demo's space. */
-  mintToken(): string;
+  /** DEMO ONLY: a read/write token for the demo's space, or an encrypted board's. */
+  mintToken(space?: string): string;
   close(): Promise<void>;
 }
 
-const mintDemoToken = (secret: string) =>
+/** An encrypted board's space (demo/src/board-link.ts invariant 2). */
+const BOARD_SPACE = /^board-[a-z0-9]{16}$/;
+
+const mintDemoToken = (secret: string, space = DEMO_SPACE) =>
   createToken(secret, {
-    space: DEMO_SPACE,
+    space,
     sub: 'demo-page',
     scope: ['read', 'write'],
     expiresInSeconds: TOKEN_SECONDS,
@@ -87,7 +90,7 @@ export function standaloneBackend(url: string, secret: string): SyncBackend {
       tls,
     },
     server: undefined,
-    mintToken: () => mintDemoToken(secret),
+    mintToken: (space) => mintDemoToken(secret, space),
     close: async () => {},
   };
 }
@@ -112,16 +115,19 @@ export async function startSyncBackend(options: {
   return {
     target: { host: '127.0.0.1', port: server.port, tls: false },
     server,
-    mintToken: () => mintDemoToken(secret),
+    mintToken: (space) => mintDemoToken(secret, space),
     close: () => server.close(),
   };
 }
 
 /** Answers GET /token (DEMO ONLY, see the header); false for other requests. */
 export function handleToken(backend: SyncBackend, req: IncomingMessage, res: ServerResponse) {
-  if ((req.url ?? '').split('?')[0] !== '/token') return false;
+  const url = new URL(req.url ?? '/', 'http://demo');
+  if (url.pathname !== '/token') return false;
+  const asked = url.searchParams.get('space');
+  const space = asked !== null && BOARD_SPACE.test(asked) ? asked : DEMO_SPACE;
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-  res.end(JSON.stringify({ token: backend.mintToken(), space: DEMO_SPACE }));
+  res.end(JSON.stringify({ token: backend.mintToken(space), space }));
   return true;
 }
 

@@ -35,6 +35,7 @@ import {
   sortedColumns,
   stepPosition,
 } from './board.ts';
+import { boardOf, newBoardLink, saveBoardKey, shareLink } from './board-link.ts';
 import { type BoardActions, type Direction, renderBoard } from './board-view.ts';
 import { type ConflictNote, conflictView, type DeletedNotice } from './conflicts.ts';
 import { freshDeviceName } from './device-name.ts';
@@ -50,9 +51,13 @@ import { type PlannedEvent, type UndoEntry, UndoStack } from './undo.ts';
 /** Set by vite.config.ts: true in the production build, whose service worker exists. */
 declare const __DEMO_SERVICE_WORKER__: boolean;
 
-const db = new URLSearchParams(location.search).get('db') ?? 'chronicle-demo';
+const board = boardOf(location);
+const { db } = board;
 
 async function main(): Promise<void> {
+  setUpBoardLinks();
+  // The worker reads an encrypted board's key from this origin's IndexedDB (board-link.ts).
+  if (board.key !== undefined) await saveBoardKey(db, board.key);
   if (__DEMO_SERVICE_WORKER__ && 'serviceWorker' in navigator) {
     navigator.serviceWorker.register('/sw.js').catch((error: unknown) => {
       console.warn('service worker not registered', error);
@@ -114,7 +119,7 @@ class App {
 
   constructor(store: EventStore<unknown>) {
     this.store = store;
-    this.sync = new SyncLink(store, db);
+    this.sync = new SyncLink(store, db, board.space);
     this.activity = new ActivityView(
       byId('activity-list'),
       byId('filter-card'),
@@ -668,6 +673,26 @@ class App {
     byId('notes-panel').hidden = true;
     document.querySelector<HTMLElement>(`[data-key="notes:${CSS.escape(card)}"]`)?.focus();
   }
+}
+
+/** "New encrypted board", and on an encrypted board its share link (board-link.ts). */
+function setUpBoardLinks(): void {
+  byId('new-encrypted-board').addEventListener('click', () => {
+    location.assign(newBoardLink(location.origin));
+  });
+  if (board.space === undefined) return;
+  byId('board-kind').hidden = false;
+  const share = byId<HTMLButtonElement>('share-board');
+  const output = byId<HTMLInputElement>('share-link');
+  share.hidden = false;
+  share.addEventListener('click', async () => {
+    const link = await shareLink(location.origin, db);
+    if (link === undefined) return;
+    output.value = link;
+    output.hidden = false;
+    output.select();
+    await navigator.clipboard?.writeText(link).catch(() => {});
+  });
 }
 
 main().catch((error: unknown) => {

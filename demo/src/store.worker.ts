@@ -2,10 +2,13 @@
  * The demo's worker module, as small as README shows: it imports the projection and the
  * aggregates (reducers and command handlers are code, they cannot cross threads) and serves the
  * store. The page, not the worker, drives the sync connection (sync.ts), because the demo lets
- * the user go offline on purpose. The Doing column's lane is a strict stream (lane.ts).
+ * the user go offline on purpose. The Doing column's lane is a strict stream (lane.ts). An
+ * encrypted board's key is where its page left it (board-link.ts).
  */
+import { ValidationError } from '../../src/index.ts';
 import { serveStore } from '../../worker/index.ts';
 import { boardProjection } from './board.ts';
+import { isEncryptedBoard, loadBoardKey } from './board-link.ts';
 import { lane } from './lane.ts';
 
 // The database name comes in as the worker's name, so that one build can host several boards.
@@ -15,4 +18,16 @@ serveStore({
   projections: [boardProjection],
   aggregates: [lane],
   strictStreams: ['lane:*'],
+  ...(isEncryptedBoard(name) && {
+    encryption: {
+      key: async () => {
+        const key = await loadBoardKey(name);
+        if (key !== undefined) return key;
+        throw new ValidationError(
+          'encryption.key',
+          'this board is encrypted: open it with its share link (the key is the part after #)',
+        );
+      },
+    },
+  }),
 });

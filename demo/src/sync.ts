@@ -48,7 +48,11 @@ export class SyncLink {
   private readonly store: EventStore<unknown>;
   private readonly db: string;
 
-  constructor(store: EventStore<unknown>, db: string) {
+  /** `space`: an encrypted board's own space on the server (board-link.ts); default the demo's. */
+  private readonly space: string | undefined;
+
+  constructor(store: EventStore<unknown>, db: string, space?: string) {
+    this.space = space;
     this.store = store;
     this.db = db;
   }
@@ -154,7 +158,7 @@ export class SyncLink {
     if (this.connection !== undefined) return;
     const generation = ++this.generation;
     try {
-      this.token ??= await fetchToken();
+      this.token ??= await fetchToken(this.space);
     } catch {
       if (generation !== this.generation) return;
       this.retryTimer = setTimeout(() => void this.update(), this.retryMs);
@@ -171,11 +175,12 @@ export class SyncLink {
   }
 }
 
-async function fetchToken(): Promise<string> {
+async function fetchToken(space: string | undefined): Promise<string> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 5000);
+  const path = space === undefined ? '/token' : `/token?space=${encodeURIComponent(space)}`;
   try {
-    const response = await fetch('/token', { cache: 'no-store', signal: controller.signal });
+    const response = await fetch(path, { cache: 'no-store', signal: controller.signal });
     if (!response.ok) throw new Error(`/token answered ${response.status}`);
     const body = (await response.json()) as { token?: unknown };
     if (typeof body.token !== 'string') throw new Error('/token sent no token');

@@ -92,14 +92,20 @@ export async function spaceKey(material: KeyMaterial, path = 'encryption.key'): 
   return { kid: encodeBase64Url(new Uint8Array(idBits)), data, nonce, wrap, raw };
 }
 
-/** Space keys by id, and the one new events are sealed with (invariant 3). */
+/**
+ * Space keys by id, and the one new events are sealed with (invariant 3). A store without
+ * encryption has an empty keyring: it seals nothing and opens nothing, and still tells sealed
+ * events apart.
+ */
 export class Keyring {
   private readonly keys = new Map<string, SpaceKey>();
-  readonly current: SpaceKey;
+  readonly current: SpaceKey | undefined;
 
-  constructor(current: SpaceKey, others: readonly SpaceKey[] = []) {
+  constructor(current?: SpaceKey, others: readonly SpaceKey[] = []) {
     this.current = current;
-    for (const key of [current, ...others]) this.keys.set(key.kid, key);
+    for (const key of current === undefined ? others : [current, ...others]) {
+      this.keys.set(key.kid, key);
+    }
   }
 
   get(kid: string): SpaceKey | undefined {

@@ -95,12 +95,28 @@ function keyAddedOf(record: LocalRecord): KeyAdded | undefined {
   return { kid: data.kid, wrapped: out };
 }
 
+/** Every event of the `$keyring` stream. */
+async function readKeyring(raw: EventLog): Promise<LocalRecord[]> {
+  const out: LocalRecord[] = [];
+  for (;;) {
+    const after = out[out.length - 1]?.event.cursor;
+    const page = await raw.readByCursor(
+      after === undefined
+        ? { stream: KEYRING_STREAM, limit: 500 }
+        : { stream: KEYRING_STREAM, after, limit: 500 },
+    );
+    out.push(...page);
+    if (page.length < 500) return out;
+  }
+}
+
 export class Encryption {
   readonly keyring: Keyring;
   readonly view: SealedLog;
   private readonly raw: EventLog;
-  /** Every KeyAdded seen, for the fixpoint (invariant 3). */
+  /** Every KeyAdded seen, for the fixpoint (invariant 3), and their ids. */
   private readonly added: KeyAdded[] = [];
+  private readonly seen = new Set<string>();
   private readonly unreadable = new Map<string, UnreadableEvent>();
   private readonly unreadableKids = new Set<string>();
   private unreadableFrom: string | undefined;
@@ -118,10 +134,12 @@ export class Encryption {
    * from, when keys now here open events that were unreadable before.
    */
   static async open(
-    options: EncryptionOptions,
+    options: EncryptionOptions | undefined,
     raw: EventLog,
     now: () => number,
   ): Promise<{ encryption: Encryption; refoldFrom?: string }> {
+    // Without encryption: an empty keyring, so sealed events are still told apart (invariant 2).
+    if (options === undefined) return { encryption: new Encryption(raw, new Keyring()) };
     if (typeof options !== 'object' || options === null) {
       throw new ValidationError('encryption', 'must be an object { key }');
     }
@@ -131,21 +149,7 @@ export class Encryption {
       (options.previousKeys ?? []).map((k, i) => spaceKey(k, `encryption.previousKeys[${i}]`)),
     );
     const encryption = new Encryption(raw, new Keyring(current, previous));
-    let after: string | undefined;
-    for (;;) {
-      const page = await raw.readByCursor(
-        after === undefined
-          ? { stream: KEYRING_STREAM, limit: 500 }
-          : { stream: KEYRING_STREAM, after, limit: 500 },
-      );
-      for (const record of page) {
-        const added = keyAddedOf(record);
-        if (added !== undefined) encryption.added.push(added);
-      }
-      if (page.length < 500) break;
-      after = page[page.length - 1]!.event.cursor;
-    }
-    await encryption.settleKeys();
+    await encryption.learnFrom(await readKeyring(raw));
     await encryption.announce(now);
     const stored = (await raw.getMeta(UNREADABLE_META_KEY)) as {
       from?: unknown;
@@ -187,6 +191,7 @@ export class Encryption {
   /** Wraps every known older key under the current one, unless the log has them so already. */
   private async announce(now: () => number): Promise<void> {
     const current = this.keyring.current;
+    if (current === undefined) return;
     const wrappedHere = new Set(
       this.added.filter((a) => a.kid === current.kid).flatMap((a) => Object.keys(a.wrapped)),
     );
@@ -209,10 +214,12 @@ export class Encryption {
    * cursor to fold again from when keys were learnt while events were unreadable (invariant 2).
    */
   async learnFrom(records: readonly LocalRecord[]): Promise<string | undefined> {
+    if (this.keyring.current === undefined) return undefined;
     let found = false;
     for (const record of records) {
       const added = keyAddedOf(record);
-      if (added === undefined) continue;
+      if (added === undefined || this.seen.has(record.event.id)) continue;
+      this.seen.add(record.event.id);
       this.added.push(added);
       found = true;
     }
@@ -227,6 +234,15 @@ export class Encryption {
     return from;
   }
 
+  /**
+   * learnFrom the whole `$keyring` stream: after another tab wrote (its sync may have brought a
+   * rotation). The stream holds one event per rotation and device: small.
+   */
+  async refresh(): Promise<string | undefined> {
+    if (this.keyring.current === undefined) return undefined;
+    return this.learnFrom(await readKeyring(this.raw));
+  }
+
   /** Seals an append's events (invariant 1). */
   async seal(stream: string, events: ValidNewEvent[]): Promise<ValidNewEvent[]> {
     for (const [i, e] of events.entries()) {
@@ -238,6 +254,7 @@ export class Encryption {
       throw new ValidationError('stream', `${KEYRING_STREAM} is kept by encryption only`);
     }
     const key = this.keyring.current;
+    if (key === undefined) return events;
     return Promise.all(
       events.map(async (e) => {
         const input = { stream, type: e.type, data: e.data, ...(e.meta && { meta: e.meta }) };

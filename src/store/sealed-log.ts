@@ -124,7 +124,9 @@ export class SealedLog implements EventLog {
     return event === record.event ? record : { event, pos: record.pos };
   }
 
-  private openRecords(records: readonly LocalRecord[]): Promise<LocalRecord[]> {
+  private async openRecords(records: LocalRecord[]): Promise<LocalRecord[]> {
+    // Most pages of most stores hold nothing sealed: no promise per record for them.
+    if (!records.some((r) => sealedKid(r.event.meta) !== undefined)) return records;
     return Promise.all(records.map((r) => this.openRecord(r)));
   }
 
@@ -213,6 +215,7 @@ export class SealedLog implements EventLog {
   /** Invariant 3. */
   async putSnapshot(snapshot: SnapshotRecord): Promise<void> {
     const key = this.keyring.current;
+    if (key === undefined) return this.raw.putSnapshot(snapshot);
     const sealed = await sealValue(key, SNAPSHOT_PURPOSE, stateToText(snapshot.state));
     await this.raw.putSnapshot({ ...snapshot, state: { [SEALED_META]: key.kid, sealed } });
   }
@@ -255,8 +258,10 @@ export class SealedLog implements EventLog {
   }
 
   async setMeta(key: string, value: JsonValue): Promise<void> {
-    if (!key.startsWith(LOCAL_META_PREFIX) || value === null) return this.raw.setMeta(key, value);
     const current = this.keyring.current;
+    if (!key.startsWith(LOCAL_META_PREFIX) || value === null || current === undefined) {
+      return this.raw.setMeta(key, value);
+    }
     const sealed = await sealValue(current, LOCAL_PURPOSE, value);
     return this.raw.setMeta(key, { [SEALED_META]: current.kid, sealed });
   }

@@ -128,9 +128,13 @@ class Store<E> implements EventStore<E> {
   private readonly strictListeners = new Set<() => void>();
 
   private readonly log: EventLog;
+  /** Set when the store has a key (StoreOptions.encryption). */
+  private readonly encryption: Encryption | undefined;
 
-  constructor(log: EventLog, options: StoreOptions<E>, encryption?: Encryption, raw = log) {
+  /** `log`: what the store reads (opened: store/sealed-log.ts); `raw`: what sync replicates. */
+  constructor(log: EventLog, options: StoreOptions<E>, raw = log, encryption?: Encryption) {
     this.log = log;
+    this.encryption = options.encryption === undefined ? undefined : encryption;
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
     const strictPatterns = validStrictStreams(options.strictStreams);
@@ -142,7 +146,7 @@ class Store<E> implements EventStore<E> {
       this.appendLimit,
       this.isStrict,
       (rejected) => this.rejections.reject(rejected),
-      encryption && ((stream, events) => encryption.seal(stream, events)),
+      options.encryption && encryption && ((stream, events) => encryption.seal(stream, events)),
     );
     this.rejections = new StrictRejections({
       log,
@@ -196,6 +200,8 @@ class Store<E> implements EventStore<E> {
     });
     this.unsubscribeRemote = log.onRemoteWrite((_head, rewrittenFrom) => {
       this.appends.strictHeads.forget();
+      // Another tab's sync may have brought a key (a rotation's KeyAdded).
+      if (this.encryption !== undefined) this.learnKeys(this.encryption.refresh());
       // Another tab took events out, or moved them (adapter.ts): what was folded here from
       // there on may no longer be the log.
       if (rewrittenFrom !== undefined && !this.closed) {
@@ -210,15 +216,6 @@ class Store<E> implements EventStore<E> {
     });
     const maxClockAheadMs = options.maxClockAhead ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
     const maxClockDriftMs = options.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
-    if (encryption !== undefined) {
-      // Keys may arrive as events (a rotation's KeyAdded): what they open folds again.
-      this.feed.listen((records) => {
-        void encryption
-          .learnFrom(records)
-          .then((from) => (from === undefined ? undefined : this.refold(from)))
-          .catch(reportError);
-      });
-    }
     const internals: StoreInternals = {
       // Sync replicates the log as stored: sealed (store/encryption.ts).
       log: raw,
@@ -264,6 +261,13 @@ class Store<E> implements EventStore<E> {
   /** This replica's id for its appends; a fresh one after a restore is detected (adapter.ts). */
   get replicaId(): string {
     return this.log.replicaId;
+  }
+
+  /** Keys may arrive as events (a rotation's KeyAdded): what they open folds again. */
+  private learnKeys(learning: Promise<string | undefined>): void {
+    void learning
+      .then((from) => (from === undefined ? undefined : this.refold(from)))
+      .catch(reportError);
   }
 
   /** Folds every projection again from `from` (events there may read differently now). */
@@ -361,6 +365,9 @@ class Store<E> implements EventStore<E> {
       // A pump set off by an earlier notice may have taken the new head before the forgone seqs
       // were recorded: the sync controller re-reads its own seq now (forgone.ts invariant 1).
       if (forgone) this.feed.announceHead();
+      if (this.encryption !== undefined && result.written.length > 0) {
+        this.learnKeys(this.encryption.learnFrom(result.written));
+      }
       return result;
     });
   }
@@ -588,17 +595,12 @@ export async function createStore<E = unknown>(options: StoreOptions<E>): Promis
   const storage = options.storage ?? indexedDbStorage(options.name);
   const log = await storage.open(durability === undefined ? {} : { durability });
   try {
-    if (options.encryption === undefined) {
-      const store = new Store<E>(log, options);
-      await store.start();
-      return store;
-    }
     const { encryption, refoldFrom } = await Encryption.open(
       options.encryption,
       log,
       options.now ?? Date.now,
     );
-    const store = new Store<E>(encryption.view, options, encryption, log);
+    const store = new Store<E>(encryption.view, options, log, encryption);
     await store.start();
     if (refoldFrom !== undefined) await store.refold(refoldFrom);
     return store;

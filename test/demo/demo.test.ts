@@ -3,6 +3,8 @@
  * `npm start` runs), two browser contexts as two devices. The steps build on each other, so
  * they run in order in one file; each saves a screenshot to test-results/demo.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoServer } from '../../demo/server/app.ts';
@@ -514,6 +516,50 @@ describe('the offline PWA demo', () => {
     await page.close();
   });
 
+  it('makes an encrypted board, opens it on another device by its link, and the server file holds none of its text', {
+    timeout: STEP,
+  }, async () => {
+    const marker = `Secret plan ${Date.now().toString(36)}`;
+    const mine = await deviceA.newPage();
+    await mine.goto(demo.url);
+    await mine.locator('#new-encrypted-board').click();
+    await mine.waitForURL(/\?board=[a-z0-9]{16}#key=/);
+    await waitSynced(mine, 'A, encrypted board');
+    expect(await mine.locator('#board-kind').isVisible()).toBe(true);
+    await addCard(mine, 'todo', marker);
+    await waitSynced(mine, 'A, encrypted board');
+    await mine.locator('#share-board').click();
+    await mine.locator('#share-link').waitFor({ state: 'visible' });
+    const link = await mine.locator('#share-link').inputValue();
+    expect(link).toMatch(/\?board=[a-z0-9]{16}#key=[A-Za-z0-9_-]{43}$/);
+
+    const theirs = await deviceB.newPage();
+    await theirs.goto(link);
+    await waitUntil(
+      async () => (await boardText(theirs))['To do']?.includes(marker),
+      'B: the encrypted card',
+    );
+    // The default board's cards are not on this one: its own space.
+    expect((await boardText(theirs))['To do']).toEqual([marker]);
+    await snap(mine, '15-encrypted-board');
+
+    // The server's files: the default board's titles in clear, the encrypted board's nowhere.
+    const files = readdirSync(fixture.dataDir).map((name) =>
+      readFileSync(join(fixture.dataDir, name)),
+    );
+    expect(files.some((bytes) => bytes.includes('Write the README'))).toBe(true);
+    expect(files.some((bytes) => bytes.includes(marker))).toBe(false);
+
+    // A device without the key (the link without its fragment) is told how to open the board.
+    const stranger = await browser.newContext();
+    const lost = await stranger.newPage();
+    await lost.goto(link.slice(0, link.indexOf('#')));
+    await waitUntil(async () => lost.locator('#fatal').isVisible(), 'C: told of the key');
+    expect(await lost.locator('#fatal').textContent()).toContain('share link');
+    await stranger.close();
+    await Promise.all([mine.close(), theirs.close()]);
+  });
+
   it('says the sync server is unreachable (not offline) when only it is down, and remembers the last sync across a reload', {
     timeout: STEP,
   }, async () => {
@@ -527,6 +573,6 @@ describe('the offline PWA demo', () => {
     await a.reload();
     await waitUntil(async () => /last synced \d/.test((await statusText()) ?? ''), 'the last sync');
     expect(await statusText()).not.toContain('not synced yet');
-    await snap(a, '15-server-down');
+    await snap(a, '16-server-down');
   });
 });

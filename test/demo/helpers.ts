@@ -21,6 +21,8 @@ export const ARTIFACTS = resolve(import.meta.dirname, '../../test-results/demo')
 export interface DemoFixture {
   demo: DemoServer;
   browser: Browser;
+  /** Where the demo's sync server keeps its SQLite files. */
+  dataDir: string;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function startDemoFixture(): Promise<DemoFixture> {
   return {
     demo,
     browser,
+    dataDir: join(tmp, 'data'),
     async close() {
       await browser.close();
       await demo.close();

@@ -1,0 +1,182 @@
+/**
+ * End-to-end encryption through a real sync server (SQLite file, PostgreSQL): the server stores,
+ * orders, dedupes and decides strict streams on what it cannot read. No byte of the server's
+ * files or tables holds the app's data; a replica with the key reads it all; one without keeps
+ * syncing and reports it.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  defineAggregate,
+  type EventStore,
+  generateEncryptionKey,
+  type LooseEvents,
+  memoryStorage,
+  openStore,
+  reject,
+  webSocketTransport,
+} from '../../src/index.ts';
+import { createToken } from '../../src/server/auth.ts';
+import { postgresStorage } from '../../src/server/postgres.ts';
+import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
+import { SECRET, startTestServer, type TestServer, waitFor } from './helpers.ts';
+import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
+import { dropSchema, freshSchema } from './postgres-helpers.ts';
+
+type Events = LooseEvents<{ title?: string; amount?: number }>;
+
+/** A strict stream's rule, on data the server cannot read. */
+const wallet = defineAggregate<number, Events>({
+  name: 'wallet',
+  initial: () => 0,
+  apply: (balance, e) => balance + (e.data.amount ?? 0),
+  commands: {
+    spend: (balance, input: { amount: number; note: string }) =>
+      balance < input.amount
+        ? reject('NO_FUNDS', 'not enough')
+        : { type: 'spent', data: { amount: -input.amount, title: input.note } },
+    fund: (_b, input: { amount: number }) => ({ type: 'funded', data: { amount: input.amount } }),
+  },
+});
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close().catch(() => {});
+});
+
+async function client(url: string, token: string, key?: Uint8Array): Promise<EventStore<Events>> {
+  const store = await openStore<Events>({
+    name: 'c',
+    storage: memoryStorage(),
+    aggregates: [wallet],
+    strictStreams: ['wallet-*'],
+    ...(key && { encryption: { key } }),
+  });
+  closers.push(() => store.close());
+  store.sync.connect(webSocketTransport(url, { token, WebSocket: WebSocket as never }));
+  return store;
+}
+
+/**
+ * Alice and Bob share a key, Eve has none: cards with a marker in data and meta, and a strict
+ * stream the server decides on (a command Bob ran concurrently is refused and rerun).
+ */
+async function scenario(url: string, token: (sub: string) => string, marker: string) {
+  const key = generateEncryptionKey();
+  const alice = await client(url, token('alice'), key);
+  const bob = await client(url, token('bob'), key);
+  const eve = await client(url, token('eve'));
+  for (let i = 0; i < 20; i++) {
+    await alice.append(`card-${i}`, {
+      type: 'added',
+      data: { title: `${marker} card ${i}` },
+      meta: { note: `${marker} meta` },
+    });
+  }
+  await alice.execute(wallet, 'wallet-1', 'fund', { amount: 10 });
+  await waitFor(async () => (await bob.read({ stream: 'wallet-1' })).length === 1);
+  await Promise.allSettled([
+    alice.execute(wallet, 'wallet-1', 'spend', { amount: 8, note: `${marker} lunch` }),
+    bob.execute(wallet, 'wallet-1', 'spend', { amount: 8, note: `${marker} taxi` }),
+  ]);
+  const all = 20 + 2;
+  await waitFor(async () => {
+    const [a, b, e] = await Promise.all([alice.read(), bob.read(), eve.read()]);
+    const settled = [alice, bob].every((s) => (s.sync.status().tentative ?? 0) === 0);
+    return settled && a.length === all && b.length === all && e.length === all;
+  }, 20_000);
+  const bobCards = await bob.read({ stream: 'card-3' });
+  expect(bobCards[0]).toMatchObject({
+    data: { title: `${marker} card 3` },
+    meta: { note: `${marker} meta` },
+  });
+  // The server kept the rule on ciphertext: one spend accepted, the balance never below zero.
+  const spends = (await alice.read({ stream: 'wallet-1' })).filter((e) => e.type === 'spent');
+  expect(spends).toHaveLength(1);
+  expect(await bob.read({ stream: 'wallet-1' })).toEqual(await alice.read({ stream: 'wallet-1' }));
+  // Eve holds and forwards every event, reads none, and says so.
+  const held = await eve.read();
+  expect(held.every((e) => typeof e.data === 'string' && e.meta?.$sealed !== undefined)).toBe(true);
+  await waitFor(() => eve.sync.status().unreadable !== undefined);
+  expect(JSON.stringify(held)).not.toContain(marker);
+}
+
+describe('encryption through a sync server on SQLite', () => {
+  let t: TestServer | undefined;
+  afterEach(async () => {
+    await t?.stop();
+    t = undefined;
+  });
+
+  it('stores no byte of the data in the server files, and keeps strict streams decided', async () => {
+    t = await startTestServer();
+    const server = t;
+    const marker = `sqlite-marker-${Date.now().toString(36)}`;
+    await scenario(server.server.url, (sub) => server.token({ sub }), marker);
+    await Promise.all(closers.splice(0).map((close) => close()));
+    // Every file of the database (main, WAL, shared memory), as bytes.
+    const dir = dirname(server.path);
+    const needle = Buffer.from(marker);
+    for (const name of readdirSync(dir)) {
+      expect(readFileSync(join(dir, name)).includes(needle), name).toBe(false);
+    }
+  });
+});
+
+describe('encryption through sync servers on PostgreSQL', () => {
+  let pgServer: PostgresServer | undefined;
+  let schema = '';
+  let server: SyncServer | undefined;
+  beforeAll(async () => {
+    pgServer = await startPostgres();
+  });
+  afterAll(async () => {
+    await pgServer?.stop();
+  });
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+    await dropSchema(pgServer!.url, schema);
+  });
+
+  it('stores no row that holds the data', async () => {
+    schema = freshSchema();
+    server = await createSyncServer({
+      storage: postgresStorage(pgServer!.url, { schema, poolSize: 4 }),
+      auth: { secret: SECRET },
+      log: () => {},
+    });
+    const token = (sub: string) =>
+      createToken(SECRET, {
+        space: 'space-a',
+        sub,
+        scope: ['read', 'write'],
+        expiresInSeconds: 600,
+      });
+    const marker = `pg-marker-${Date.now().toString(36)}`;
+    await scenario(server.url, token, marker);
+    const db = new pg.Client({ connectionString: pgServer!.url });
+    await db.connect();
+    try {
+      const tables = await db.query<{ table_name: string }>(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1',
+        [schema],
+      );
+      expect(tables.rows.length).toBeGreaterThan(3);
+      let rows = 0;
+      for (const { table_name } of tables.rows) {
+        const result = await db.query<{ row: string }>(
+          `SELECT t::text AS row FROM ${schema}."${table_name}" t`,
+        );
+        rows += result.rows.length;
+        for (const { row } of result.rows) expect(row, table_name).not.toContain(marker);
+      }
+      expect(rows).toBeGreaterThan(22);
+    } finally {
+      await db.end();
+    }
+  });
+});
