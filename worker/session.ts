@@ -137,6 +137,7 @@ export class Session {
       execute: async (aggregate, stream, command, input, options) =>
         (await this.opened()).execute(aggregate, stream, command, input, options),
       inspect: async (projection) => (await this.opened()).inspect(projection),
+      shred: async (stream) => (await this.opened()).shred(stream),
       appendMany: async (appends) => (await this.opened()).appendMany(appends),
       read: async (query) => (await this.opened()).read(query),
       readSince: async (position, query) => (await this.opened()).readSince(position, query),

@@ -328,6 +328,10 @@ class Client<E> implements ConnectedStore<E> {
     return this.call(() => this.remote.inspect(projectionName(projection)));
   }
 
+  shred(stream: string): Promise<void> {
+    return this.call(() => this.remote.shred(stream));
+  }
+
   subscribe(listener: (events: StoredEvent<E>[]) => void, query?: SubscribeQuery<E>): () => void {
     if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
     return this.listen(

@@ -41,8 +41,9 @@ import type {
  * 4: appendMany.
  * 5: execute (an aggregate's command, by the aggregate's name).
  * 6: inspect (a projection's version and snapshots).
+ * 7: shred (crypto-shredding a stream).
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** Where the store runs: one SharedWorker for every tab, or a dedicated worker per tab. */
 export type HostMode = 'shared' | 'dedicated';
@@ -145,6 +146,7 @@ export interface StoreEndpoint {
   query(projection: string, name: string, args: unknown[]): Promise<unknown>;
   rebuild(projection: string, onProgress?: RemoteListener<[number, number]>): Promise<void>;
   inspect(projection: string): Promise<ProjectionInfo>;
+  shred(stream: string): Promise<void>;
   /** `tokenSource`, when given, is called for a token on every (re)connect (and `target.token` is ignored). */
   syncConnect(target: RemoteSyncTarget, tokenSource?: RemoteTokenSource): Promise<number>;
   syncClose(connection: number): Promise<void>;

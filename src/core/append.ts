@@ -28,6 +28,7 @@ import type { ExpectedVersion, LocalRecord, StoredEventRecord } from './events.t
 import { decodeHlc, encodeHlc, type HlcState, receive, tick } from './hlc.ts';
 import { Cursor, EventId, type ReplicaId, Seq } from './ids.ts';
 import { jsonEqual } from './json.ts';
+import { isErasure } from './keyring-events.ts';
 import type { ValidNewEvent } from './validate.ts';
 
 /** The replica-wide counters that live in storage and change in the write transaction. */
@@ -212,7 +213,7 @@ export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
     if (event.version > current) streamVersions.set(event.stream, event.version);
   }
   const forked = resolution.lost.some(
-    (l) => l.event.replica === input.replica && l.keptReplica === input.replica,
+    (l) => l.event.replica === input.replica && l.keptReplica === input.replica && !isErasure(l),
   );
   if (forked) seq = 0;
   return {

@@ -123,6 +123,11 @@ export class Keyring {
     return true;
   }
 
+  /** Forgets a key (a shredded stream's): false when it was not here. */
+  remove(kid: string): boolean {
+    return this.keys.delete(kid);
+  }
+
   kids(): string[] {
     return [...this.keys.keys()];
   }

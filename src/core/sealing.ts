@@ -31,15 +31,21 @@ import type { Keyring, SpaceKey } from './keyring.ts';
 import { STRICT_META } from './strict.ts';
 
 export const SEALED_META = '$sealed';
-/** The stream of a space's key rotations (store/encryption.ts): no projection folds it. */
+/** Meta of an event whose stream was shredded, as the store reads it (data null). */
+export const SHREDDED_META = '$shredded';
+/** The stream of a space's keys (core/keyring-events.ts): no projection folds it. */
 export const KEYRING_STREAM = '$keyring';
 
 /**
  * Whether projections and commands take the event: not one still sealed (no key here opened
- * it) nor a key rotation.
+ * it), nor one of a shredded stream, nor a keyring event.
  */
 export function foldable(event: { stream: string; meta?: JsonObject }): boolean {
-  return event.stream !== KEYRING_STREAM && sealedKid(event.meta) === undefined;
+  return (
+    event.stream !== KEYRING_STREAM &&
+    sealedKid(event.meta) === undefined &&
+    event.meta?.[SHREDDED_META] !== true
+  );
 }
 /** Meta that stays in clear on a sealed event: the server decides on it (invariant 1 above). */
 export const CLEAR_META: readonly string[] = [STRICT_META.strict, STRICT_META.prev];

@@ -394,6 +394,10 @@ class SqliteServerStorage implements ServerStorage {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
+      // A deleted row's bytes are zeroed, not left in a free page: an erased StreamKey (a shred,
+      // core/keyring-events.ts) replaces its row, and the key it held must not stay in the file.
+      // Rows are deleted only when a copy loses, so this costs next to nothing.
+      this.db.pragma('secure_delete = ON');
       // Another process (a backup, a second server) may hold the write lock for a moment.
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);

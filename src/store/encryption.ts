@@ -1,6 +1,6 @@
 /**
  * End-to-end encryption of a store (StoreOptions.encryption): the keyring, sealing of appends,
- * rotation, and what this replica cannot read.
+ * rotation, stream keys, and what this replica cannot read.
  *
  * Rotation: a store opened with a new `key` and the old ones in `previousKeys` appends one
  * `KeyAdded` event to the `$keyring` stream: the new key's id and each older key wrapped under
@@ -20,103 +20,66 @@
  *    from there.
  * 3. Learning keys is a fixpoint: a KeyAdded wrapping K1 under K2 opens once K2 is known,
  *    whichever arrives first.
+ * 4. Every event handed up through the view passes prepare() first: the `$keyring` events among
+ *    them are taken in (keys learnt, streams shredded) before any of them is opened, so an event
+ *    that arrives in one batch with the key it needs opens at once. What they ask of the store
+ *    (fold again, erase) it does through onRefold and onErase, never inside the view's call.
+ * 5. Each stream has its own data key (stream-keys.ts): store.shred erases it (shred.ts).
  */
-import { decodeBase64Url, encodeBase64Url } from '../core/base64.ts';
 import { ValidationError } from '../core/errors.ts';
-import type { JsonObject, LocalRecord } from '../core/events.ts';
-import { Keyring, type SpaceKey, spaceKey } from '../core/keyring.ts';
-import { KEYRING_STREAM, SEALED_META, sealEvent } from '../core/sealing.ts';
+import type { JsonObject, StoredEventRecord } from '../core/events.ts';
+import { unwrapKey, wrapKey } from '../core/key-wrap.ts';
+import { Keyring, spaceKey } from '../core/keyring.ts';
+import { KEY_ADDED, type KeyAdded, keyringEventOf } from '../core/keyring-events.ts';
+import { KEYRING_STREAM, SEALED_META, sealEvent, sealedKid } from '../core/sealing.ts';
 import type { ValidNewEvent } from '../core/validate.ts';
-import type { EventLog } from '../storage/adapter.ts';
+import type { EventLog, StreamAppendRequest } from '../storage/adapter.ts';
 import type { EncryptionOptions, UnreadableStatus } from './encryption-types.ts';
 import { SealedLog, type UnreadableEvent } from './sealed-log.ts';
+import { StreamKeys } from './stream-keys.ts';
 
-export const KEY_ADDED = 'KeyAdded';
 /** Meta: { from: smallest cursor, keys: ids } of the unreadable events (invariant 2). */
 export const UNREADABLE_META_KEY = 'crypto.unreadable';
 /** Ids remembered as unreadable, at most: a count, not a record of the log. */
 const UNREADABLE_KEPT = 10_000;
-const WRAP_IV_BYTES = 12;
-const encoder = new TextEncoder();
-const wrapContext = (kid: string) =>
-  encoder.encode(`chronicle/wrap/${kid}`) as Uint8Array<ArrayBuffer>;
+const PAGE = 500;
 
-async function wrapKey(under: SpaceKey, key: SpaceKey): Promise<string> {
-  const iv = globalThis.crypto.getRandomValues(new Uint8Array(WRAP_IV_BYTES));
-  const sealed = new Uint8Array(
-    await globalThis.crypto.subtle.encrypt(
-      { name: 'AES-GCM', iv, additionalData: wrapContext(key.kid) },
-      under.wrap,
-      key.raw,
-    ),
-  );
-  const out = new Uint8Array(WRAP_IV_BYTES + sealed.length);
-  out.set(iv);
-  out.set(sealed, WRAP_IV_BYTES);
-  return encodeBase64Url(out);
-}
-
-/** The wrapped key, or undefined when the text does not open to the key it names. */
-async function unwrapKey(
-  under: SpaceKey,
-  kid: string,
-  text: string,
-): Promise<SpaceKey | undefined> {
-  try {
-    const bytes = decodeBase64Url(text);
-    const raw = new Uint8Array(
-      await globalThis.crypto.subtle.decrypt(
-        { name: 'AES-GCM', iv: bytes.subarray(0, WRAP_IV_BYTES), additionalData: wrapContext(kid) },
-        under.wrap,
-        bytes.subarray(WRAP_IV_BYTES),
-      ),
-    );
-    const key = await spaceKey(raw);
-    return key.kid === kid ? key : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-interface KeyAdded {
-  kid: string;
-  wrapped: Record<string, string>;
-}
-
-function keyAddedOf(record: LocalRecord): KeyAdded | undefined {
-  const { event } = record;
-  if (event.stream !== KEYRING_STREAM || event.type !== KEY_ADDED) return undefined;
-  const data = event.data as { kid?: unknown; wrapped?: unknown } | null;
-  if (typeof data !== 'object' || data === null || typeof data.kid !== 'string') return undefined;
-  const wrapped = data.wrapped;
-  if (typeof wrapped !== 'object' || wrapped === null || Array.isArray(wrapped)) return undefined;
-  const out: Record<string, string> = {};
-  for (const [kid, text] of Object.entries(wrapped)) if (typeof text === 'string') out[kid] = text;
-  return { kid: data.kid, wrapped: out };
+/** An append's events sealed, with the StreamKey part to write in the same unit if any. */
+export interface Sealing {
+  events: ValidNewEvent[];
+  keyPart?: StreamAppendRequest;
+  /** Call once the unit holding keyPart is durable (stream-keys.ts invariant 1). */
+  written?(): void;
 }
 
 /** Every event of the `$keyring` stream. */
-async function readKeyring(raw: EventLog): Promise<LocalRecord[]> {
-  const out: LocalRecord[] = [];
+async function readKeyring(raw: EventLog): Promise<StoredEventRecord[]> {
+  const out: StoredEventRecord[] = [];
   for (;;) {
-    const after = out[out.length - 1]?.event.cursor;
+    const after = out[out.length - 1]?.cursor;
     const page = await raw.readByCursor(
       after === undefined
-        ? { stream: KEYRING_STREAM, limit: 500 }
-        : { stream: KEYRING_STREAM, after, limit: 500 },
+        ? { stream: KEYRING_STREAM, limit: PAGE }
+        : { stream: KEYRING_STREAM, after, limit: PAGE },
     );
-    out.push(...page);
-    if (page.length < 500) return out;
+    out.push(...page.map((r) => r.event));
+    if (page.length < PAGE) return out;
   }
 }
 
 export class Encryption {
   readonly keyring: Keyring;
   readonly view: SealedLog;
+  readonly streams: StreamKeys;
+  /** Set by the store: fold every projection again from a cursor (invariant 4). */
+  onRefold: (from: string) => void = () => {};
+  /** Set by the store: erase these shredded streams here (shred.ts). */
+  onErase: (streams: string[]) => void = () => {};
   private readonly raw: EventLog;
-  /** Every KeyAdded seen, for the fixpoint (invariant 3), and their ids. */
+  /** Every KeyAdded seen, for the fixpoint (invariant 3). */
   private readonly added: KeyAdded[] = [];
-  private readonly seen = new Set<string>();
+  /** Keyring events taken in, by id (and `<id>:erased` for an erased copy). */
+  private readonly noted = new Set<string>();
   private readonly unreadable = new Map<string, UnreadableEvent>();
   private readonly unreadableKids = new Set<string>();
   private unreadableFrom: string | undefined;
@@ -125,7 +88,12 @@ export class Encryption {
   private constructor(raw: EventLog, keyring: Keyring) {
     this.raw = raw;
     this.keyring = keyring;
-    this.view = new SealedLog(raw, keyring, (event) => this.noteUnreadable(event));
+    this.streams = new StreamKeys(keyring);
+    this.view = new SealedLog(raw, keyring, {
+      prepare: (events) => this.prepare(events),
+      isShredded: (stream) => this.streams.isShredded(stream),
+      onUnreadable: (event) => this.noteUnreadable(event),
+    });
   }
 
   /**
@@ -137,9 +105,11 @@ export class Encryption {
     options: EncryptionOptions | undefined,
     raw: EventLog,
     now: () => number,
-  ): Promise<{ encryption: Encryption; refoldFrom?: string }> {
+  ): Promise<{ encryption: Encryption; refoldFrom?: string; shredded: string[] }> {
     // Without encryption: an empty keyring, so sealed events are still told apart (invariant 2).
-    if (options === undefined) return { encryption: new Encryption(raw, new Keyring()) };
+    if (options === undefined) {
+      return { encryption: new Encryption(raw, new Keyring()), shredded: [] };
+    }
     if (typeof options !== 'object' || options === null) {
       throw new ValidationError('encryption', 'must be an object { key }');
     }
@@ -149,25 +119,79 @@ export class Encryption {
       (options.previousKeys ?? []).map((k, i) => spaceKey(k, `encryption.previousKeys[${i}]`)),
     );
     const encryption = new Encryption(raw, new Keyring(current, previous));
-    await encryption.learnFrom(await readKeyring(raw));
+    const shredded: string[] = [];
+    encryption.onErase = (streams) => shredded.push(...streams);
+    await encryption.prepare(await readKeyring(raw));
+    encryption.onErase = () => {};
     await encryption.announce(now);
     const stored = (await raw.getMeta(UNREADABLE_META_KEY)) as {
       from?: unknown;
       keys?: unknown;
     } | null;
-    if (typeof stored?.from !== 'string' || !Array.isArray(stored.keys)) return { encryption };
-    const opened = stored.keys.some(
-      (kid) => typeof kid === 'string' && encryption.keyring.has(kid),
-    );
+    if (typeof stored?.from !== 'string' || !Array.isArray(stored.keys)) {
+      return { encryption, shredded };
+    }
+    const kids = stored.keys.filter((k): k is string => typeof k === 'string');
+    let opened = false;
+    for (const kid of kids) if (await encryption.opens(kid)) opened = true;
     if (!opened) {
       // Still unreadable: the next one seen keeps the smallest cursor (invariant 2).
       encryption.unreadableFrom = stored.from;
-      for (const kid of stored.keys)
-        if (typeof kid === 'string') encryption.unreadableKids.add(kid);
-      return { encryption };
+      for (const kid of kids) encryption.unreadableKids.add(kid);
+      return { encryption, shredded };
     }
     await raw.setMeta(UNREADABLE_META_KEY, null);
-    return { encryption, refoldFrom: stored.from };
+    return { encryption, refoldFrom: stored.from, shredded };
+  }
+
+  /** Whether a key of this id is here, or can be unwrapped now. */
+  private async opens(kid: string): Promise<boolean> {
+    return this.keyring.has(kid) || (await this.streams.resolve(kid));
+  }
+
+  /** Invariant 4. */
+  async prepare(events: readonly StoredEventRecord[]): Promise<void> {
+    let rotation = false;
+    const erase = new Set<string>();
+    for (const event of events) {
+      if (event.stream !== KEYRING_STREAM) continue;
+      const tag = event.data === null ? `${event.id}:erased` : event.id;
+      if (this.noted.has(tag)) continue;
+      this.noted.add(tag);
+      const k = keyringEventOf(event);
+      if (k?.kind === 'key-added') {
+        this.added.push(k);
+        rotation = true;
+      } else if (k?.kind === 'stream-key') {
+        // A key arriving late for a shredded stream is erased on arrival (stream-keys.ts 3).
+        if (!this.streams.noteKey(event, k)) erase.add(k.stream);
+      } else if (k?.kind === 'stream-key-erased') {
+        this.streams.noteErased(event.id);
+      } else if (k?.kind === 'stream-shredded') {
+        // Fresh here: erase (shred.ts invariant 1). The shredding store erases on its own.
+        if (this.streams.noteShredded(k.stream, k.kids)) erase.add(k.stream);
+      }
+    }
+    let learnt = rotation && this.keyring.current !== undefined && (await this.settleKeys());
+    for (const event of events) {
+      const kid = sealedKid(event.meta);
+      if (kid === undefined || this.keyring.has(kid)) continue;
+      if ((await this.streams.resolve(kid)) && this.unreadableKids.has(kid)) learnt = true;
+    }
+    if (learnt) this.keysLearnt();
+    if (erase.size > 0) this.onErase([...erase]);
+  }
+
+  /** Keys came that may open what was unreadable: fold again from there (invariant 2). */
+  private keysLearnt(): void {
+    const from = this.unreadableFrom;
+    if (from === undefined) return;
+    this.unreadable.clear();
+    this.unreadableKids.clear();
+    this.unreadableFrom = undefined;
+    void this.raw.setMeta(UNREADABLE_META_KEY, null).catch(() => {});
+    this.changed();
+    this.onRefold(from);
   }
 
   /** Unwraps what the known keys open, until nothing new opens (invariant 3). */
@@ -195,56 +219,36 @@ export class Encryption {
     const wrappedHere = new Set(
       this.added.filter((a) => a.kid === current.kid).flatMap((a) => Object.keys(a.wrapped)),
     );
-    const missing = this.keyring.kids().filter((k) => k !== current.kid && !wrappedHere.has(k));
+    const missing = this.keyring
+      .kids()
+      .filter((k) => k !== current.kid && !wrappedHere.has(k) && this.isSpaceKey(k));
     if (missing.length === 0) return;
     const wrapped: Record<string, string> = {};
     for (const kid of missing) wrapped[kid] = await wrapKey(current, this.keyring.get(kid)!);
-    const data: KeyAdded = { kid: current.kid, wrapped };
     await this.raw.appendLocal({
       stream: KEYRING_STREAM,
-      events: [{ type: KEY_ADDED, data: data as unknown as JsonObject, schema: 1 }],
+      events: [{ type: KEY_ADDED, data: { kid: current.kid, wrapped }, schema: 1 }],
       expectedVersion: 'any',
       now: now(),
     });
-    this.added.push(data);
+    this.added.push({ kind: 'key-added', kid: current.kid, wrapped });
+  }
+
+  /** Space keys are the ones given or learnt by rotation; stream keys are not rotated. */
+  private isSpaceKey(kid: string): boolean {
+    return !this.streams.isStreamKey(kid);
   }
 
   /**
-   * New records (any source): learns the keys of KeyAdded events among them. Resolves with the
-   * cursor to fold again from when keys were learnt while events were unreadable (invariant 2).
+   * The whole `$keyring` stream through prepare: after another tab wrote (its sync may have
+   * brought a rotation or a shred). One event per rotation, device and stream: small.
    */
-  async learnFrom(records: readonly LocalRecord[]): Promise<string | undefined> {
-    if (this.keyring.current === undefined) return undefined;
-    let found = false;
-    for (const record of records) {
-      const added = keyAddedOf(record);
-      if (added === undefined || this.seen.has(record.event.id)) continue;
-      this.seen.add(record.event.id);
-      this.added.push(added);
-      found = true;
-    }
-    if (!found || !(await this.settleKeys())) return undefined;
-    const from = this.unreadableFrom;
-    if (from === undefined) return undefined;
-    this.unreadable.clear();
-    this.unreadableKids.clear();
-    this.unreadableFrom = undefined;
-    await this.raw.setMeta(UNREADABLE_META_KEY, null);
-    this.changed();
-    return from;
+  async refresh(): Promise<void> {
+    await this.prepare(await readKeyring(this.raw));
   }
 
-  /**
-   * learnFrom the whole `$keyring` stream: after another tab wrote (its sync may have brought a
-   * rotation). The stream holds one event per rotation and device: small.
-   */
-  async refresh(): Promise<string | undefined> {
-    if (this.keyring.current === undefined) return undefined;
-    return this.learnFrom(await readKeyring(this.raw));
-  }
-
-  /** Seals an append's events (invariant 1). */
-  async seal(stream: string, events: ValidNewEvent[]): Promise<ValidNewEvent[]> {
+  /** Seals an append's events under their stream's key (invariant 1, stream-keys.ts). */
+  async seal(stream: string, events: ValidNewEvent[]): Promise<Sealing> {
     for (const [i, e] of events.entries()) {
       if (e.meta !== undefined && Object.hasOwn(e.meta, SEALED_META)) {
         throw new ValidationError(`events[${i}].meta.${SEALED_META}`, 'is set by encryption only');
@@ -253,19 +257,24 @@ export class Encryption {
     if (stream === KEYRING_STREAM) {
       throw new ValidationError('stream', `${KEYRING_STREAM} is kept by encryption only`);
     }
-    const key = this.keyring.current;
-    if (key === undefined) return events;
-    return Promise.all(
+    const space = this.keyring.current;
+    if (space === undefined) return { events };
+    const { key, keyPart, written } = await this.streams.sealingKey(stream, space);
+    const sealed = await Promise.all(
       events.map(async (e) => {
         const input = { stream, type: e.type, data: e.data, ...(e.meta && { meta: e.meta }) };
-        const sealed = await sealEvent(key, e.id === undefined ? input : { ...input, id: e.id });
+        const out = await sealEvent(key, e.id === undefined ? input : { ...input, id: e.id });
         this.view.remember(
-          sealed.data,
+          out.data,
+          stream,
           e.meta === undefined ? { data: e.data } : { data: e.data, meta: e.meta },
         );
-        return { ...e, data: sealed.data, meta: sealed.meta };
+        return { ...e, data: out.data, meta: out.meta as JsonObject };
       }),
     );
+    return keyPart === undefined
+      ? { events: sealed, written }
+      : { events: sealed, keyPart, written };
   }
 
   status(): UnreadableStatus | undefined {

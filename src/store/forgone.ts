@@ -23,8 +23,12 @@ export async function noteForgone(
     await log.setMeta(FORGONE_SEQS_META_KEY, []);
     return true;
   }
+  // A held event replaced by a copy of itself at the same seq (an erased StreamKey:
+  // core/keyring-events.ts 2) still holds its seq.
+  const slot = (e: { id: string; replica: string; seq: number }) => `${e.id} ${e.replica} ${e.seq}`;
+  const kept = new Set(result.written.map((r) => slot(r.event)));
   const seqs = result.removed
-    .filter((r) => r.event.replica === before)
+    .filter((r) => r.event.replica === before && !kept.has(slot(r.event)))
     .map((r) => r.event.seq as number);
   if (seqs.length === 0) return false;
   const held = await log.getMeta(FORGONE_SEQS_META_KEY);

@@ -22,6 +22,7 @@ import { type EventLimits, type ValidNewEvent, validateAppend } from '../core/va
 import type { EventLog, StreamAppendRequest } from '../storage/adapter.ts';
 import type { AppendLimit } from './append-limit.ts';
 import { AppendQueue } from './append-queue.ts';
+import type { Sealing } from './encryption.ts';
 import { appendStrict, prepareStrict, refuseStrictMeta, StrictHeads } from './strict-appends.ts';
 
 /** What a written or duplicate part hands back: the stored events, and the head if written. */
@@ -110,8 +111,10 @@ export class LocalAppends {
   ): Promise<AppendedPart> {
     const limits = await this.currentLimits();
     const valid = validateAppend(stream, events, expectedVersion, limits);
-    const [outcome] = await this.queue.append([await this.sealed(asRequest(valid), limits)]);
-    return partOf(outcome!);
+    const sealed = await this.sealed(asRequest(valid), limits);
+    const outcomes = await this.queue.append([...sealed.keyParts, sealed.request]);
+    for (const written of sealed.written) written();
+    return partOf(outcomes[outcomes.length - 1]!);
   }
 
   async appendMany(appends: unknown): Promise<AppendedPart[]> {
@@ -119,7 +122,7 @@ export class LocalAppends {
       throw new ValidationError('appends', 'must be a non-empty array of { stream, events }');
     }
     const limits = await this.currentLimits();
-    const unit: StreamAppendRequest[] = [];
+    const unit: SealedPart[] = [];
     let total = 0;
     for (const [i, part] of (appends as unknown[]).entries()) {
       if (typeof part !== 'object' || part === null || Array.isArray(part)) {
@@ -149,16 +152,20 @@ export class LocalAppends {
       }
       unit.push(await this.sealed(asRequest(valid), limits));
     }
-    return (await this.queue.append(unit)).map(partOf);
+    // A stream's key goes in the unit of its first events (stream-keys.ts invariant 1).
+    const keyParts = [
+      ...new Map(unit.flatMap((s) => s.keyParts).map((p) => [p.events[0]?.id, p])).values(),
+    ];
+    const outcomes = await this.queue.append([...keyParts, ...unit.map((s) => s.request)]);
+    for (const written of unit.flatMap((s) => s.written)) written();
+    return outcomes.slice(keyParts.length).map(partOf);
   }
 
   /** Invariant 11. */
-  private async sealed(
-    request: StreamAppendRequest,
-    limits: EventLimits,
-  ): Promise<StreamAppendRequest> {
-    if (this.seal === undefined) return request;
-    const events = await this.seal(request.stream, request.events);
+  private async sealed(request: StreamAppendRequest, limits: EventLimits): Promise<SealedPart> {
+    if (this.seal === undefined) return { request, keyParts: [], written: [] };
+    const sealing = await this.seal(request.stream, request.events);
+    const events = sealing.events;
     for (const [i, e] of events.entries()) {
       const size = jsonByteLength(e.data) + (e.meta === undefined ? 0 : jsonByteLength(e.meta));
       if (size > limits.maxEventBytes) {
@@ -168,12 +175,23 @@ export class LocalAppends {
         );
       }
     }
-    return { ...request, events: events as StreamAppendRequest['events'] };
+    return {
+      request: { ...request, events: events as StreamAppendRequest['events'] },
+      keyParts: sealing.keyPart === undefined ? [] : [sealing.keyPart],
+      written: sealing.written === undefined ? [] : [sealing.written],
+    };
   }
 }
 
+/** A part as queued: its events sealed, and the stream key parts to write with it. */
+interface SealedPart {
+  request: StreamAppendRequest;
+  keyParts: StreamAppendRequest[];
+  written: (() => void)[];
+}
+
 /** Seals a part's events (store/encryption.ts). */
-export type Sealer = (stream: string, events: ValidNewEvent[]) => Promise<ValidNewEvent[]>;
+export type Sealer = (stream: string, events: ValidNewEvent[]) => Promise<Sealing>;
 
 /** An expectedVersion of the right kind as it is; anything else as absent (validation refuses it). */
 function knownVersion(value: unknown): ExpectedVersion | undefined {

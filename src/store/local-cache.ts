@@ -14,6 +14,11 @@ import type { LocalCache } from './types.ts';
 
 /** Meta keys of the local cache (invariant 6). */
 export const LOCAL_META_PREFIX = 'local:';
+/**
+ * Local cache keys `<prefix><stream>` hold what was made from one stream (the Yjs binding caches
+ * a stream's document under `chronicle.yjs:<stream>`): store.shred clears them (shred.ts).
+ */
+export const STREAM_CACHE_PREFIXES: readonly string[] = ['chronicle.yjs:'];
 export const LOCAL_KEY_MAX_LENGTH = 200;
 /** The largest JSON text a local cache value may have: a merged Yjs state of a large document. */
 export const LOCAL_VALUE_MAX_BYTES = 16 * 1024 * 1024;

@@ -6,11 +6,14 @@
  * 2. `from`/`to` bound the HLC wall time inclusively; they become cursor bounds, so a time range
  *    costs only the events inside it. `types`, `correlationId` and `causationId` filter the pages
  *    read: they cost the events scanned (a stream or a time range bounds those).
+ * 3. The `$keyring` stream (an encrypted space's keys and shreds, core/keyring-events.ts) is
+ *    read, and delivered to subscribers, only when a query names it: it is not the app's.
  */
 import { COMMAND_META } from '../core/aggregate.ts';
 import { NotFoundError, ValidationError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { encodeHlc } from '../core/hlc.ts';
+import { KEYRING_STREAM } from '../core/sealing.ts';
 import type { CursorQuery, EventLog } from '../storage/adapter.ts';
 import type { ReadQuery, ReceiveQuery, StateAt, SubscribeQuery } from './types.ts';
 
@@ -107,6 +110,7 @@ export function compileQuery(query: ReadQuery = {}): CompiledQuery {
 /** The filters a page of the log is not already bounded by: types and the command chain. */
 function matchesCompiled(record: LocalRecord, q: CompiledQuery): boolean {
   const e = record.event;
+  if (q.stream === undefined && e.stream === KEYRING_STREAM) return false;
   if (q.types !== undefined && !q.types.has(e.type)) return false;
   if (q.correlationId !== undefined && e.meta?.[COMMAND_META.correlationId] !== q.correlationId) {
     return false;
@@ -144,8 +148,9 @@ export async function readWith(log: EventLog, q: CompiledQuery): Promise<LocalRe
 
 /** Whether a live event matches a subscription's filters. */
 export function matchesLive(record: LocalRecord, q: SubscribeQuery | undefined): boolean {
-  if (q === undefined) return true;
   const e = record.event;
+  if (e.stream === KEYRING_STREAM) return q?.stream === KEYRING_STREAM;
+  if (q === undefined) return true;
   if (q.stream !== undefined && e.stream !== q.stream) return false;
   if (q.types !== undefined && !q.types.includes(e.type)) return false;
   if (q.from !== undefined && e.time < (q.from instanceof Date ? q.from.getTime() : q.from)) {

@@ -13,16 +13,21 @@
  * 3. A snapshot's state is sealed under the current key (a stolen disk shows no state); one
  *    that no key here opens reads as absent, so the projection replays instead.
  * 4. What this replica sealed itself is remembered (a bounded map from sealed text to content),
- *    so reading back its own appends costs no decryption.
+ *    so reading back its own appends costs no decryption. A shredded stream's are forgotten.
+ * 5. Records pass hooks.prepare before any is opened (encryption.ts invariant 4); a page with no
+ *    sealed event and no `$keyring` event is handed up as it is, without a promise per record.
+ * 6. A sealed event of a shredded stream reads as shredded: data null, meta { $shredded: true }.
  */
 import type { AppendUnitOutcome, StreamAppendOutcome } from '../core/append-group.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { Keyring } from '../core/keyring.ts';
 import {
   isSealedState,
+  KEYRING_STREAM,
   openSealed,
   openValue,
   SEALED_META,
+  SHREDDED_META,
   sealedKid,
   sealValue,
 } from '../core/sealing.ts';
@@ -58,20 +63,29 @@ interface Opened {
   meta?: JsonObject;
 }
 
+/** What the view asks of the store's encryption (encryption.ts). */
+export interface SealedLogHooks {
+  prepare(events: readonly StoredEventRecord[]): Promise<void>;
+  isShredded(stream: string): boolean;
+  onUnreadable(event: UnreadableEvent): void;
+}
+
+const NO_HOOKS: SealedLogHooks = {
+  prepare: async () => {},
+  isShredded: () => false,
+  onUnreadable: () => {},
+};
+
 export class SealedLog implements EventLog {
   private readonly raw: EventLog;
   private readonly keyring: Keyring;
-  private readonly onUnreadable: (event: UnreadableEvent) => void;
-  private readonly remembered = new Map<string, Opened>();
+  private readonly hooks: SealedLogHooks;
+  private readonly remembered = new Map<string, Opened & { stream: string }>();
 
-  constructor(
-    raw: EventLog,
-    keyring: Keyring,
-    onUnreadable: (event: UnreadableEvent) => void = () => {},
-  ) {
+  constructor(raw: EventLog, keyring: Keyring, hooks: SealedLogHooks = NO_HOOKS) {
     this.raw = raw;
     this.keyring = keyring;
-    this.onUnreadable = onUnreadable;
+    this.hooks = hooks;
   }
 
   get replicaId() {
@@ -83,17 +97,29 @@ export class SealedLog implements EventLog {
   }
 
   /** Invariant 4: called by the sealer with each event it sealed. */
-  remember(sealedText: string, opened: Opened): void {
+  remember(sealedText: string, stream: string, opened: Opened): void {
     if (this.remembered.size >= REMEMBERED) {
       const oldest = this.remembered.keys().next().value;
       if (oldest !== undefined) this.remembered.delete(oldest);
     }
-    this.remembered.set(sealedText, opened);
+    this.remembered.set(sealedText, { ...opened, stream });
   }
 
-  /** An event opened, or as it is (invariant 1). */
+  /** Invariant 4: what this replica sealed in shredded streams is forgotten. */
+  forget(streams: ReadonlySet<string>): void {
+    for (const [text, opened] of this.remembered) {
+      if (streams.has(opened.stream)) this.remembered.delete(text);
+    }
+  }
+
+  /** An event opened, or as it is (invariant 1), or shredded (invariant 6). */
   async openEvent(event: StoredEventRecord): Promise<StoredEventRecord> {
-    if (sealedKid(event.meta) === undefined || typeof event.data !== 'string') return event;
+    if (sealedKid(event.meta) === undefined) return event;
+    if (this.hooks.isShredded(event.stream)) {
+      const { meta: _sealed, ...envelope } = event;
+      return { ...envelope, data: null, meta: { [SHREDDED_META]: true } };
+    }
+    if (typeof event.data !== 'string') return event;
     const known = this.remembered.get(event.data);
     const opened: Opened | undefined =
       known ??
@@ -104,7 +130,7 @@ export class SealedLog implements EventLog {
         meta: event.meta as JsonObject,
       }).then((result) => {
         if (result.ok) return result.meta === undefined ? { data: result.data } : result;
-        this.onUnreadable({
+        this.hooks.onUnreadable({
           id: event.id,
           cursor: event.cursor,
           kid: result.kid,
@@ -114,6 +140,11 @@ export class SealedLog implements EventLog {
       }));
     if (opened === undefined) return event;
     const { meta: _sealedMeta, ...envelope } = event;
+    if (known !== undefined) {
+      const open: StoredEventRecord = { ...envelope, data: known.data };
+      if (known.meta !== undefined) open.meta = known.meta;
+      return open;
+    }
     const open: StoredEventRecord = { ...envelope, data: opened.data };
     if (opened.meta !== undefined) open.meta = opened.meta;
     return open;
@@ -125,18 +156,38 @@ export class SealedLog implements EventLog {
   }
 
   private async openRecords(records: LocalRecord[]): Promise<LocalRecord[]> {
-    // Most pages of most stores hold nothing sealed: no promise per record for them.
-    if (!records.some((r) => sealedKid(r.event.meta) !== undefined)) return records;
-    return Promise.all(records.map((r) => this.openRecord(r)));
+    return this.openAll(
+      records,
+      (r) => r.event,
+      (r) => this.openRecord(r),
+    );
+  }
+
+  /** Invariant 5. */
+  private async openAll<T>(
+    items: T[],
+    eventOf: (item: T) => StoredEventRecord,
+    open: (item: T) => Promise<T>,
+  ): Promise<T[]> {
+    const needed = items.some((item) => {
+      const e = eventOf(item);
+      return e.stream === KEYRING_STREAM || sealedKid(e.meta) !== undefined;
+    });
+    if (!needed) return items;
+    await this.hooks.prepare(items.map(eventOf));
+    return Promise.all(items.map(open));
   }
 
   private async openOutcome(outcome: StreamAppendOutcome): Promise<StreamAppendOutcome> {
-    return outcome.kind === 'written'
-      ? { kind: 'written', records: await this.openRecords(outcome.records) }
-      : {
-          kind: 'duplicate',
-          events: await Promise.all(outcome.events.map((e) => this.openEvent(e))),
-        };
+    if (outcome.kind === 'written') {
+      return { kind: 'written', records: await this.openRecords(outcome.records) };
+    }
+    const events = await this.openAll(
+      outcome.events,
+      (e) => e,
+      (e) => this.openEvent(e),
+    );
+    return { kind: 'duplicate', events };
   }
 
   async appendLocal(request: LocalAppendRequest): Promise<LocalAppendResult> {
@@ -161,7 +212,11 @@ export class SealedLog implements EventLog {
     const [written, removed, lost] = await Promise.all([
       this.openRecords(result.written),
       this.openRecords(result.removed),
-      Promise.all(result.lost.map(async (l) => ({ ...l, event: await this.openEvent(l.event) }))),
+      this.openAll(
+        result.lost,
+        (l) => l.event,
+        async (l) => ({ ...l, event: await this.openEvent(l.event) }),
+      ),
     ]);
     return { ...result, written, removed, lost };
   }
@@ -185,7 +240,9 @@ export class SealedLog implements EventLog {
 
   async getByIds(ids: readonly string[]): Promise<(LocalRecord | undefined)[]> {
     const records = await this.raw.getByIds(ids);
-    return Promise.all(records.map((r) => (r === undefined ? r : this.openRecord(r))));
+    const held = records.filter((r): r is LocalRecord => r !== undefined);
+    const opened = new Map((await this.openRecords(held)).map((r) => [r.event.id, r]));
+    return records.map((r) => (r === undefined ? r : opened.get(r.event.id)));
   }
 
   headPos() {

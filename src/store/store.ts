@@ -53,6 +53,7 @@ import { type AppendedPart, LocalAppends } from './local-appends.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, matchesLive, readSinceWith, readWith, stateBound } from './read-query.ts';
+import { eraseStreams, type ShredHost, shredStream } from './shred.ts';
 import { StrictRejections } from './strict-rejections.ts';
 import {
   discardRejected,
@@ -135,6 +136,10 @@ class Store<E> implements EventStore<E> {
   constructor(log: EventLog, options: StoreOptions<E>, raw = log, encryption?: Encryption) {
     this.log = log;
     this.encryption = options.encryption === undefined ? undefined : encryption;
+    if (this.encryption !== undefined) {
+      this.encryption.onRefold = (from) => void this.refold(from).catch(reportError);
+      this.encryption.onErase = (streams) => void this.erase(streams).catch(reportError);
+    }
     this.limits = { ...DEFAULT_EVENT_LIMITS, ...options.limits };
     this.appendLimit = new AppendLimit(log, this.limits.maxEventBytes);
     const strictPatterns = validStrictStreams(options.strictStreams);
@@ -200,8 +205,8 @@ class Store<E> implements EventStore<E> {
     });
     this.unsubscribeRemote = log.onRemoteWrite((_head, rewrittenFrom) => {
       this.appends.strictHeads.forget();
-      // Another tab's sync may have brought a key (a rotation's KeyAdded).
-      if (this.encryption !== undefined) this.learnKeys(this.encryption.refresh());
+      // Another tab's sync may have brought a key (a rotation's KeyAdded) or a shred.
+      if (this.encryption !== undefined) void this.encryption.refresh().catch(reportError);
       // Another tab took events out, or moved them (adapter.ts): what was folded here from
       // there on may no longer be the log.
       if (rewrittenFrom !== undefined && !this.closed) {
@@ -263,11 +268,36 @@ class Store<E> implements EventStore<E> {
     return this.log.replicaId;
   }
 
-  /** Keys may arrive as events (a rotation's KeyAdded): what they open folds again. */
-  private learnKeys(learning: Promise<string | undefined>): void {
-    void learning
-      .then((from) => (from === undefined ? undefined : this.refold(from)))
-      .catch(reportError);
+  /** Erases shredded streams here (shred.ts invariant 2). */
+  erase(streams: readonly string[]): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.guard(() => eraseStreams(this.shredHost(), streams));
+  }
+
+  shred(stream: string): Promise<void> {
+    return this.guard(async () => {
+      if (this.encryption === undefined) {
+        throw new ValidationError(
+          'stream',
+          'store.shred needs StoreOptions.encryption: only a sealed stream has a key to erase',
+        );
+      }
+      await shredStream(this.shredHost(), stream);
+    });
+  }
+
+  private shredHost(): ShredHost {
+    const encryption = this.encryption;
+    if (encryption === undefined) throw new Error('a store without a key erases nothing');
+    return {
+      encryption,
+      log: this.log,
+      projections: [...this.runtimes.keys()],
+      ingest: (events) => this.ingest(events, Number.POSITIVE_INFINITY),
+      refoldAll: () => rebaseProjections(this.strictParts(), ''),
+      wrote: () => this.feed.notify(),
+      now: () => this.now(),
+    };
   }
 
   /** Folds every projection again from `from` (events there may read differently now). */
@@ -365,9 +395,6 @@ class Store<E> implements EventStore<E> {
       // A pump set off by an earlier notice may have taken the new head before the forgone seqs
       // were recorded: the sync controller re-reads its own seq now (forgone.ts invariant 1).
       if (forgone) this.feed.announceHead();
-      if (this.encryption !== undefined && result.written.length > 0) {
-        this.learnKeys(this.encryption.learnFrom(result.written));
-      }
       return result;
     });
   }
@@ -595,7 +622,7 @@ export async function createStore<E = unknown>(options: StoreOptions<E>): Promis
   const storage = options.storage ?? indexedDbStorage(options.name);
   const log = await storage.open(durability === undefined ? {} : { durability });
   try {
-    const { encryption, refoldFrom } = await Encryption.open(
+    const { encryption, refoldFrom, shredded } = await Encryption.open(
       options.encryption,
       log,
       options.now ?? Date.now,
@@ -603,6 +630,8 @@ export async function createStore<E = unknown>(options: StoreOptions<E>): Promis
     const store = new Store<E>(encryption.view, options, log, encryption);
     await store.start();
     if (refoldFrom !== undefined) await store.refold(refoldFrom);
+    // A shred met while closed, or an erasure a crash cut short (shred.ts invariant 2).
+    if (shredded.length > 0) await store.erase(shredded);
     return store;
   } catch (error) {
     await log.close();

@@ -249,6 +249,14 @@ export interface EventStore<E = unknown> {
   /** What a projection keeps: its version and its snapshots (devtools). */
   inspect(projection: ProjectionRef<E>): Promise<ProjectionInfo>;
   /**
+   * Erases a stream (crypto-shredding, store/shred.ts): its data key is destroyed on this replica
+   * now and on every other replica and the server once this syncs. Its events keep their
+   * envelopes (order, versions, sync are unchanged) and read as shredded: data null, meta
+   * { $shredded: true }; projections fold again without them. Needs StoreOptions.encryption
+   * (VALIDATION otherwise); nothing more can be appended to the stream.
+   */
+  shred(stream: string): Promise<void>;
+  /**
    * Runs an aggregate's command on its stream: folds the stream into the aggregate's state, asks
    * the command's handler, and appends what it decided with the version it read as
    * expectedVersion, deciding again on the new state when another writer got there first

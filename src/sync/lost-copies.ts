@@ -6,8 +6,11 @@
  * 1. A losing copy is told where the app may have seen it: held here (projected, delivered to
  *    subscribers), or appended here. A copy that merely arrived after the winner is not news.
  * 2. A reused (replica, seq) is a faulty or hostile writer: told wherever it is seen.
+ * 3. A StreamKey that lost to its erased copy is a shred spreading (core/keyring-events.ts 2),
+ *    not a conflict: never told.
  */
 import type { LostCopy } from '../core/copies.ts';
+import { isErasure } from '../core/keyring-events.ts';
 import type { SessionError } from './session-types.ts';
 
 /** The report of an ingest's losing copies, or undefined when none is news here. */
@@ -16,7 +19,7 @@ export function lostCopyReport(
   replicaId: string,
 ): SessionError | undefined {
   const told = lost.filter(
-    (l) => l.held || l.event.replica === replicaId || l.code === 'SEQ_CONFLICT',
+    (l) => !isErasure(l) && (l.held || l.event.replica === replicaId || l.code === 'SEQ_CONFLICT'),
   );
   const first = told[0];
   if (first === undefined) return undefined;

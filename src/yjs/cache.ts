@@ -16,6 +16,7 @@
 
 import { decodeBase64, encodeBase64 } from '../core/base64.ts';
 import type { JsonValue } from '../core/events.ts';
+import { STREAM_CACHE_PREFIXES } from '../store/local-cache.ts';
 import type { Covers } from './events.ts';
 
 export const CACHE_VERSION = 1;
@@ -32,7 +33,8 @@ export interface DocCache {
 }
 
 export function cacheKey(stream: string): string | undefined {
-  return stream.length > MAX_KEY_STREAM ? undefined : `chronicle.yjs:${stream}`;
+  // store.shred clears the cache of a shredded stream by this prefix (store/local-cache.ts).
+  return stream.length > MAX_KEY_STREAM ? undefined : `${STREAM_CACHE_PREFIXES[0]}${stream}`;
 }
 
 /** FNV-1a, 32 bits: detects a damaged state before it reaches the document. */

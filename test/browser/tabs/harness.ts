@@ -94,6 +94,8 @@ export interface TabOptions {
   durability?: 'strict' | 'relaxed';
   /** StoreOptions.strictStreams of the tab's worker. */
   strict?: string[];
+  /** StoreOptions.encryption's key, as encodeEncryptionKey text. */
+  key?: string;
 }
 
 export function tabUrl(base: string, options: TabOptions): string {
@@ -102,6 +104,7 @@ export function tabUrl(base: string, options: TabOptions): string {
   if (options.drop) q.set('drop', '1');
   if (options.durability !== undefined) q.set('durability', options.durability);
   if (options.strict !== undefined) q.set('strict', options.strict.join(','));
+  if (options.key !== undefined) q.set('key', options.key);
   return `${base}/test/browser/fixtures/tab.html?${q}`;
 }
 

@@ -1,0 +1,180 @@
+/**
+ * Crypto-shredding (store.shred, store/shred.ts, store/stream-keys.ts): a stream's key is erased
+ * on every replica, online or offline at the time, and the stream reads as shredded everywhere,
+ * with the same envelopes, while every other stream is untouched.
+ */
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
+import { describe, expect, it } from 'vitest';
+import {
+  defineProjection,
+  type EventStore,
+  generateEncryptionKey,
+  indexedDbStorage,
+  type LooseEvents,
+  memoryStorage,
+  memoryTransportPair,
+  openStore,
+  type StorageAdapter,
+} from '../../src/index.ts';
+import { until } from '../sync/helpers.ts';
+
+type Events = LooseEvents<{ title: string }>;
+
+const titles = defineProjection<string[], Events>({
+  name: 'titles',
+  version: 1,
+  snapshotEvery: 1,
+  initial: () => [],
+  apply: (list, e) => [...list, e.data.title],
+});
+
+function open(storage: StorageAdapter, key?: Uint8Array) {
+  return openStore<Events>({
+    name: 'shred',
+    storage,
+    projections: [titles],
+    ...(key && { encryption: { key } }),
+  });
+}
+
+/** What a storage holds, as a store without a key reads it. */
+async function raw(storage: StorageAdapter, stream?: string) {
+  const store = await openStore({ name: 'raw', storage });
+  try {
+    return await store.read(stream === undefined ? {} : { stream });
+  } finally {
+    await store.close();
+  }
+}
+
+function connect(a: EventStore<Events>, b: EventStore<Events>) {
+  const [ta, tb] = memoryTransportPair();
+  const ca = a.sync.connect(ta);
+  const cb = b.sync.connect(tb);
+  return { close: () => Promise.all([ca.close(), cb.close()]) };
+}
+
+/** The StreamKey events a storage holds for `stream`, with their data (null: erased). */
+async function streamKeys(storage: StorageAdapter, stream: string) {
+  return (await raw(storage, '$keyring')).filter(
+    (e) =>
+      e.type === 'StreamKey' &&
+      (e.data === null || (e.data as { stream: string }).stream === stream),
+  );
+}
+
+let databases = 0;
+const storages: [string, () => StorageAdapter][] = [
+  ['memory', () => memoryStorage()],
+  [
+    'fake-indexeddb',
+    () => indexedDbStorage(`shred-${++databases}`, { indexedDB: new IDBFactory() }),
+  ],
+];
+
+describe.each(storages)('store.shred on %s', (_name, fresh) => {
+  it('erases a stream here: its events read as shredded, its key is gone, the rest stays', async () => {
+    const storage = fresh();
+    const key = generateEncryptionKey();
+    const store = await open(storage, key);
+    await store.append('card-1', { type: 'added', data: { title: 'secret' } });
+    await store.append('card-2', { type: 'added', data: { title: 'kept' } });
+    await store.append('card-1', { type: 'renamed', data: { title: 'more secret' } });
+    expect(await store.state(titles)).toEqual(['secret', 'kept', 'more secret']);
+    const before = await store.read();
+
+    await store.shred('card-1');
+    expect(await store.state(titles)).toEqual(['kept']);
+    const after = await store.read();
+    // Same envelopes, in the same order.
+    expect(after.map((e) => [e.id, e.stream, e.type, e.version, e.cursor])).toEqual(
+      before.map((e) => [e.id, e.stream, e.type, e.version, e.cursor]),
+    );
+    for (const e of after.filter((e) => e.stream === 'card-1')) {
+      expect(e).toMatchObject({ data: null, meta: { $shredded: true } });
+    }
+    // The audit trail: who erased which stream, when; not what it held.
+    const [shredded] = (await store.read({ stream: '$keyring' })).filter(
+      (e) => e.type === 'StreamShredded',
+    );
+    expect(shredded).toMatchObject({ data: { stream: 'card-1' }, replica: store.replicaId });
+    await expect(
+      store.append('card-1', { type: 'added', data: { title: 'again' } }),
+    ).rejects.toMatchObject({ code: 'VALIDATION' });
+    // Snapshots were taken of every state: none holds the stream any more.
+    const info = await store.inspect(titles);
+    expect(info.snapshots.length).toBeGreaterThan(0);
+    await store.close();
+
+    const keys = await streamKeys(storage, 'card-1');
+    expect(keys.some((e) => e.data === null)).toBe(true);
+    expect(
+      keys.every((e) => e.data === null || (e.data as { stream: string }).stream !== 'card-1'),
+    ).toBe(true);
+    // Reopened with the key: still shredded, the rest still readable.
+    const again = await open(storage, key);
+    expect(await again.state(titles)).toEqual(['kept']);
+    expect((await again.read({ stream: 'card-1' }))[0]).toMatchObject({ data: null });
+    await again.close();
+  });
+
+  it('refuses to shred without encryption', async () => {
+    const store = await open(fresh());
+    await store.append('s', { type: 'added', data: { title: 'x' } });
+    await expect(store.shred('s')).rejects.toMatchObject({ code: 'VALIDATION' });
+    await store.close();
+  });
+
+  it('erases on every replica: one online, one offline at the time, one that joins later', async () => {
+    const key = generateEncryptionKey();
+    const storages = { a: fresh(), b: fresh(), d: fresh() };
+    const a = await open(storages.a, key);
+    const b = await open(storages.b, key);
+    const d = await open(storages.d, key);
+    const replicas = [a.replicaId, b.replicaId, d.replicaId];
+    await a.append('card-1', { type: 'added', data: { title: 'secret' } });
+    await a.append('card-2', { type: 'added', data: { title: 'kept' } });
+    const ab = connect(a, b);
+    const ad = connect(a, d);
+    await until(async () => (await b.state(titles)).length === 2);
+    await until(async () => (await d.state(titles)).length === 2);
+    await ad.close();
+    // D, offline, appends to the stream before it hears of the shred.
+    await d.append('card-1', { type: 'renamed', data: { title: 'late secret' } });
+
+    await a.shred('card-1');
+    // Erasing its own StreamKey is not a fork (core/append.ts invariant 8): same replica id.
+    expect(a.replicaId).toBe(replicas[0]);
+    await until(async () => (await b.state(titles)).length === 1);
+    expect(await b.state(titles)).toEqual(['kept']);
+
+    // D comes back: it erases, and its late event is shredded everywhere.
+    connect(d, b);
+    await until(async () => (await d.state(titles)).length === 1);
+    await until(async () => (await a.read({ stream: 'card-1' })).length === 2);
+    expect([a.replicaId, b.replicaId, d.replicaId]).toEqual(replicas);
+    for (const store of [a, b, d]) {
+      expect(await store.state(titles)).toEqual(['kept']);
+      const events = await store.read({ stream: 'card-1' });
+      expect(events).toHaveLength(2);
+      expect(events.every((e) => e.data === null && e.meta?.$shredded === true)).toBe(true);
+    }
+    // A device that joins later never sees the key.
+    const storageC = fresh();
+    const c = await open(storageC, key);
+    connect(c, b);
+    await until(async () => (await c.read()).length === 3);
+    expect(await c.state(titles)).toEqual(['kept']);
+    await Promise.all([a.close(), b.close(), c.close(), d.close()]);
+    await ab.close().catch(() => {});
+    // No storage holds the stream's key any more.
+    for (const storage of [storages.a, storages.b, storages.d, storageC]) {
+      const keys = await streamKeys(storage, 'card-1');
+      expect(keys.length).toBeGreaterThan(0);
+      expect(
+        keys.every((e) => e.data === null || (e.data as { stream: string }).stream !== 'card-1'),
+      ).toBe(true);
+    }
+  });
+});
