@@ -79,8 +79,32 @@ export function sealedKid(meta: JsonObject | undefined): string | undefined {
   return typeof kid === 'string' ? kid : undefined;
 }
 
+/** The additional data of a (stream, type), the last few kept: appends repeat them. */
+const aadCache = new Map<string, Uint8Array<ArrayBuffer>>();
+
 function additionalData(stream: string, type: string): Uint8Array<ArrayBuffer> {
-  return utf8(JSON.stringify([stream, type]));
+  const text = JSON.stringify([stream, type]);
+  let aad = aadCache.get(text);
+  if (aad === undefined) {
+    if (aadCache.size >= 256) aadCache.clear();
+    aad = utf8(text);
+    aadCache.set(text, aad);
+  }
+  return aad;
+}
+
+/** Random IVs drawn a few thousand at a time: one getRandomValues call per 1,024 events. */
+let ivPool = new Uint8Array(0);
+let ivAt = 0;
+
+function randomIv(): Uint8Array<ArrayBuffer> {
+  if (ivAt + IV_BYTES > ivPool.length) {
+    ivPool = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES * 1024));
+    ivAt = 0;
+  }
+  const iv = ivPool.slice(ivAt, ivAt + IV_BYTES);
+  ivAt += IV_BYTES;
+  return iv;
 }
 
 /** Splits meta into what is sealed and what stays in clear. */
@@ -113,7 +137,7 @@ export async function sealEvent(key: SpaceKey, event: SealInput): Promise<Sealed
   const api = globalThis.crypto.subtle;
   let iv: Uint8Array<ArrayBuffer>;
   if (event.id === undefined) {
-    iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES));
+    iv = randomIv();
   } else {
     const context = encoder.encode(`${JSON.stringify([event.stream, event.type, event.id])}\n`);
     const input = new Uint8Array(context.length + plaintext.length);

@@ -93,6 +93,7 @@ export class Encryption {
       prepare: (events) => this.prepare(events),
       isShredded: (stream) => this.streams.isShredded(stream),
       onUnreadable: (event) => this.noteUnreadable(event),
+      lazyIngest: true,
     });
   }
 

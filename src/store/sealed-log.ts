@@ -7,7 +7,9 @@
  * 1. Every record this view returns is opened when a key here opens it, and otherwise returned
  *    as stored (still sealed: meta.$sealed names its key), reported once per id to
  *    `onUnreadable`. Never dropped: a page keeps its length, so "a short page means the head"
- *    (adapter.ts invariant 3) holds through the view.
+ *    (adapter.ts invariant 3) holds through the view. With `lazyIngest` (the store's view),
+ *    what ingest hands back is the exception: as stored, since its callers read envelopes and
+ *    strict meta, which stay in clear; a catch-up then opens nothing until something reads it.
  * 2. Appends arrive sealed already (store/local-appends.ts seals before the queue); the view
  *    writes them as they are.
  * 3. A snapshot's state is sealed under the current key (a stolen disk shows no state); one
@@ -68,6 +70,8 @@ export interface SealedLogHooks {
   prepare(events: readonly StoredEventRecord[]): Promise<void>;
   isShredded(stream: string): boolean;
   onUnreadable(event: UnreadableEvent): void;
+  /** Invariant 1. */
+  lazyIngest?: boolean;
 }
 
 const NO_HOOKS: SealedLogHooks = {
@@ -209,6 +213,13 @@ export class SealedLog implements EventLog {
 
   async ingest(request: IngestRequest): Promise<IngestResult> {
     const result = await this.raw.ingest(request);
+    if (this.hooks.lazyIngest === true) {
+      // Invariant 1: keys and shreds are taken in now; the events are opened when read.
+      if (result.written.some((r) => r.event.stream === KEYRING_STREAM)) {
+        await this.hooks.prepare(result.written.map((r) => r.event));
+      }
+      return result;
+    }
     const [written, removed, lost] = await Promise.all([
       this.openRecords(result.written),
       this.openRecords(result.removed),

@@ -15,6 +15,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   yjs: (await import('./yjs-node.ts')).runYjsNodeBenches,
   sync: (await import('./sync-node.ts')).runSyncNodeBenches,
   strict: (await import('./strict-node.ts')).runStrictNodeBenches,
+  security: (await import('./security-node.ts')).runSecurityNodeBenches,
   size: (await import('./bundle-size.ts')).runBundleSizeBenches,
   fanout: (await import('./fanout.ts')).runFanoutBenches,
 };

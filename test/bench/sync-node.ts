@@ -41,8 +41,11 @@ import { sampleEvent } from './store-node.ts';
 import { type BaselineRun, fillYjs, relayCatchUp, yjsServerCatchUp } from './sync-baselines.ts';
 import {
   type BenchServer,
+  type ByteCount,
   benchToken,
+  counting,
   filledStore,
+  headReader,
   SPACE,
   startServer,
   waitUntil,
@@ -85,41 +88,6 @@ async function serveAsChild(): Promise<void> {
 }
 
 if (process.env.BENCH_SYNC_SERVER_CHILD === '1') await serveAsChild();
-
-interface ByteCount {
-  sent: number;
-  received: number;
-}
-
-/** Counts the UTF-8 bytes of every message text that crosses `inner`. */
-function counting(inner: Transport, count: ByteCount): Transport {
-  inner.onMessage((text) => {
-    count.received += Buffer.byteLength(text, 'utf8');
-  });
-  const wrapped: Transport = {
-    kind: inner.kind,
-    open: () => inner.open(),
-    send(text) {
-      inner.send(text);
-      count.sent += Buffer.byteLength(text, 'utf8');
-    },
-    onMessage: (listener) => inner.onMessage(listener),
-    onClose: (listener) => inner.onClose(listener),
-    close: (code, reason) => inner.close(code, reason),
-  };
-  const buffered = inner.bufferedBytes;
-  if (buffered !== undefined) wrapped.bufferedBytes = () => buffered.call(inner);
-  return wrapped;
-}
-
-/** Reads a storage's head through its own handle (handles on one memoryStorage share data). */
-async function headReader(storage: StorageAdapter): Promise<{
-  head(): Promise<number>;
-  close(): Promise<void>;
-}> {
-  const log = await storage.open();
-  return { head: () => log.headPos(), close: () => log.close() };
-}
 
 // ---- (a) catch-up ----------------------------------------------------------------------------
 

@@ -106,3 +106,38 @@ export async function filledStore(
   }
   return { store, storage };
 }
+
+export interface ByteCount {
+  sent: number;
+  received: number;
+}
+
+/** Counts the UTF-8 bytes of every message text that crosses `inner`. */
+export function counting(inner: Transport, count: ByteCount): Transport {
+  inner.onMessage((text) => {
+    count.received += Buffer.byteLength(text, 'utf8');
+  });
+  const wrapped: Transport = {
+    kind: inner.kind,
+    open: () => inner.open(),
+    send(text) {
+      inner.send(text);
+      count.sent += Buffer.byteLength(text, 'utf8');
+    },
+    onMessage: (listener) => inner.onMessage(listener),
+    onClose: (listener) => inner.onClose(listener),
+    close: (code, reason) => inner.close(code, reason),
+  };
+  const buffered = inner.bufferedBytes;
+  if (buffered !== undefined) wrapped.bufferedBytes = () => buffered.call(inner);
+  return wrapped;
+}
+
+/** Reads a storage's head through its own handle (handles on one memoryStorage share data). */
+export async function headReader(storage: StorageAdapter): Promise<{
+  head(): Promise<number>;
+  close(): Promise<void>;
+}> {
+  const log = await storage.open();
+  return { head: () => log.headPos(), close: () => log.close() };
+}
