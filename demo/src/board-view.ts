@@ -24,6 +24,8 @@ export interface BoardActions {
   renameCard(card: Card, title: string): void;
   moveCard(card: Card, direction: Direction): void;
   deleteCard(card: Card): void;
+  /** An encrypted board's card erased for good (store.shred of its streams). */
+  eraseCard(card: Card): void;
   openNotes(card: Card): void;
   showActivity(card: Card): void;
   addColumn(title: string): void;
@@ -44,6 +46,8 @@ export interface BoardViewInput {
   /** Cards deleted while another device changed them (conflicts.ts invariant 3). */
   deleted: DeletedNotice[];
   deviceName: (replica: string) => string;
+  /** The board is encrypted: its cards can be erased (crypto-shredding). */
+  erasable?: boolean;
 }
 
 export function renderBoard(container: HTMLElement, input: BoardViewInput, actions: BoardActions) {
@@ -321,6 +325,13 @@ function renderCard(
         () => actions.moveCard(card, 'right'),
       ),
       button('notes', `Notes of ${card.title}`, 'Notes', true, () => actions.openNotes(card)),
+      ...(input.erasable
+        ? [
+            button('erase', `Erase ${card.title} for good`, 'Erase', true, () =>
+              actions.eraseCard(card),
+            ),
+          ]
+        : []),
     ),
   );
   // Beside the title, away from the move buttons, so that it is not pressed by mistake.

@@ -162,6 +162,14 @@ function subjectOf(
   return event.stream;
 }
 
+/** What a StreamShredded event erased, in words: a card, its notes, or a stream. */
+function erasedWhat(event: StoredEvent<unknown>): string {
+  const stream = (event.data as { stream?: unknown } | null)?.stream;
+  if (typeof stream !== 'string') return 'erased a stream';
+  if (stream.endsWith('/notes')) return 'erased a card’s notes for good';
+  return cardOfStream(stream) === undefined ? `erased ${stream}` : 'erased a card for good';
+}
+
 const isNoteEdit = (event: StoredEvent<unknown>) =>
   event.type === 'yjs.update' && event.stream.endsWith('/notes');
 
@@ -174,6 +182,16 @@ export function describeHistory(events: readonly StoredEvent<unknown>[]): Histor
   /** Every card's last title, kept after it is deleted. */
   const titles = new Map<string, string>();
   for (const event of events) {
+    // An erased card's events (store.shred): they say that something was, not what.
+    if (event.meta?.$shredded === true || event.type === 'StreamShredded') {
+      entries.push({
+        events: [event],
+        summary: event.type === 'StreamShredded' ? erasedWhat(event) : 'erased',
+        subject: 'Erased card',
+        device: state.devices[event.replica],
+      });
+      continue;
+    }
     const before = state;
     state = applyEvent(state, event);
     const card = cardOfStream(event.stream);

@@ -31,6 +31,7 @@ import {
   endOf,
   initialBoard,
   newEvent,
+  notesStream,
   PROJECTION,
   sortedColumns,
   stepPosition,
@@ -169,6 +170,8 @@ class App {
     });
 
     this.store.watch<BoardState>(PROJECTION, (state) => {
+      // A shred from another device refolds the board without an event to subscribe to.
+      if (state.cards !== this.present.cards) void this.refresh();
       this.present = state;
       this.noteConflicts();
       this.nameDevice();
@@ -205,7 +208,13 @@ class App {
     this.refreshing = (async () => {
       do {
         this.refreshAgain = false;
-        const [log, conflicts] = await Promise.all([this.store.read(), this.store.conflicts()]);
+        const [events, keyring, conflicts] = await Promise.all([
+          this.store.read(),
+          this.store.read({ stream: '$keyring' }),
+          this.store.conflicts(),
+        ]);
+        // Erasures belong in the audit trail (history-text.ts): who erased a card, and when.
+        const log = withErasures(events, keyring);
         this.log = log;
         this.entries = describeHistory(log);
         this.noteConflicts(conflicts);
@@ -245,6 +254,7 @@ class App {
         conflicts: travelling ? new Map() : this.cardConflicts,
         deleted: travelling ? [] : this.deletedNotices,
         deviceName: this.deviceName,
+        erasable: board.space !== undefined && !travelling,
       },
       this.actions,
     );
@@ -610,6 +620,7 @@ class App {
           },
         );
       },
+      eraseCard: (card) => void this.eraseCard(card.id),
       openNotes: (card) => this.openNotes(card),
       showActivity: (card) => this.activity.filterByCard(card.id),
       addColumn: (title) => {
@@ -665,6 +676,18 @@ class App {
     void this.notes.editor.binding.ready.then(() => textarea.focus());
   }
 
+  /**
+   * Erases a card for good (encrypted boards): its stream and its notes are shredded, on every
+   * device once this syncs. A card in Doing leaves the lane first, so the WIP count stays right.
+   */
+  private async eraseCard(id: string): Promise<void> {
+    if (this.notes?.card === id) this.closeNotes();
+    if (this.present.cards[id]?.column === LANE_COLUMN) this.leaveLane(id);
+    await this.store.shred(cardStream(id));
+    await this.store.shred(notesStream(id));
+    await this.refresh();
+  }
+
   private closeNotes(): void {
     if (this.notes === undefined) return;
     const card = this.notes.card;
@@ -703,3 +726,15 @@ main().catch((error: unknown) => {
   }
   console.error(error);
 });
+
+/** The log with the keyring's StreamShredded events in their place (by cursor). */
+function withErasures(
+  events: StoredEvent<unknown>[],
+  keyring: StoredEvent<unknown>[],
+): StoredEvent<unknown>[] {
+  const erasures = keyring.filter((e) => e.type === 'StreamShredded');
+  if (erasures.length === 0) return events;
+  return [...events, ...erasures].sort((a, b) =>
+    a.cursor < b.cursor ? -1 : a.cursor > b.cursor ? 1 : 0,
+  );
+}

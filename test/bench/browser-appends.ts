@@ -13,6 +13,7 @@
  * through connectStore, as apps do. Rounds interleave the variants, so that a noisy stretch of
  * the shared machine hits them all alike; each figure is the median of RUNS rounds.
  */
+import { encodeEncryptionKey, generateEncryptionKey } from '../../src/index.ts';
 import { type BenchPage, inWorker } from './browser-calls.ts';
 import type { BenchDurability, StreamsMode } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
@@ -25,7 +26,13 @@ const SINGLES = 1_000;
 type PageBench = {
   bench: {
     callInWorker(method: string, args: unknown[]): Promise<unknown>;
-    throughBatched(db: string, count: number, batch: number, d: BenchDurability): Promise<number>;
+    throughBatched(
+      db: string,
+      count: number,
+      batch: number,
+      d: BenchDurability,
+      key?: string,
+    ): Promise<number>;
     throughStreams(
       db: string,
       count: number,
@@ -33,9 +40,12 @@ type PageBench = {
       d: BenchDurability,
       mode: StreamsMode,
     ): Promise<number>;
-    throughSingle(db: string, count: number, d: BenchDurability): Promise<number>;
+    throughSingle(db: string, count: number, d: BenchDurability, key?: string): Promise<number>;
   };
 };
+
+/** The key of the encrypted variants (issue 16): every event sealed in the worker. */
+const KEY = encodeEncryptionKey(generateEncryptionKey());
 
 let dbs = 0;
 const fresh = (label: string) => `bench-${label}-${Date.now().toString(36)}-${++dbs}`;
@@ -91,6 +101,8 @@ export async function runAppendBenches(
       rawShaped: () => inWorker(page, 'rawSingleShaped', fresh('raw-s'), SINGLES, d),
       singleIn: () => inWorker(page, 'storeSingle', fresh('store-c'), SINGLES, d),
       single: () => onPage(page, 'throughSingle', fresh('via-c'), SINGLES, d),
+      viaSealed: () => onPage(page, 'throughBatched', fresh('via-e'), COUNT, BATCH, d, KEY),
+      singleSealed: () => onPage(page, 'throughSingle', fresh('via-f'), SINGLES, d, KEY),
     });
     const rawEvent = perSec(COUNT, t.rawEvent);
     const rawBatch = perSec(COUNT, t.rawBatch);
@@ -153,6 +165,18 @@ export async function runAppendBenches(
         'appends/s',
         perSec(SINGLES, t.singleIn),
         perSec(SINGLES, t.rawSingle),
+      ),
+      result(
+        `${label} 10k appends ×100, encrypted, via worker (plain via worker = baseline)`,
+        'events/s',
+        perSec(COUNT, t.viaSealed),
+        perSec(COUNT, t.via),
+      ),
+      result(
+        `${label} 1k single appends, encrypted, via worker (plain via worker = baseline)`,
+        'appends/s',
+        perSec(SINGLES, t.singleSealed),
+        perSec(SINGLES, t.single),
       ),
     );
   }

@@ -46,8 +46,14 @@ const page = {
     inWorker ??= wrap<InWorkerBench>(startWorker({ db: IN_WORKER_DB, durability: 'strict' }));
     return (inWorker[method] as unknown as (...a: unknown[]) => Promise<unknown>)(...args);
   },
-  async throughBatched(db: string, count: number, batch: number, durability: BenchDurability) {
-    const worker = startWorker({ db, durability });
+  async throughBatched(
+    db: string,
+    count: number,
+    batch: number,
+    durability: BenchDurability,
+    key?: string,
+  ) {
+    const worker = startWorker({ db, durability, ...(key !== undefined && { key }) });
     const store = await connectStore(worker, { persist: false });
     const ms = await timed(async () => {
       for (let i = 0; i < count; i += batch) {
@@ -75,8 +81,8 @@ const page = {
     worker.terminate();
     return ms;
   },
-  async throughSingle(db: string, count: number, durability: BenchDurability) {
-    const worker = startWorker({ db, durability });
+  async throughSingle(db: string, count: number, durability: BenchDurability, key?: string) {
+    const worker = startWorker({ db, durability, ...(key !== undefined && { key }) });
     const store = await connectStore(worker, { persist: false });
     const ms = await timed(async () => {
       for (let i = 0; i < count; i++) await store.append(`card-${i % 500}`, sampleEvent(i));

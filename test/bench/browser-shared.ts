@@ -70,6 +70,8 @@ export type StreamsMode = 'concurrent' | 'appendMany';
 export interface BenchWorkerConfig {
   db: string;
   durability: BenchDurability;
+  /** StoreOptions.encryption's key as encodeEncryptionKey text: the store seals every event. */
+  key?: string;
 }
 
 /** The `db` of the worker that runs the in-worker benchmarks and serves no store. */

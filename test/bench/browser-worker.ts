@@ -4,7 +4,7 @@
  * IDB API, no library, no indexes, the same event objects) and the store in-process.
  */
 import { expose } from 'comlink';
-import { indexedDbStorage, openStore } from '../../src/index.ts';
+import { decodeEncryptionKey, indexedDbStorage, openStore } from '../../src/index.ts';
 import { serveStore } from '../../worker/index.ts';
 import {
   appendToStreams,
@@ -30,6 +30,7 @@ if (config.db !== IN_WORKER_DB) {
     durability: config.durability,
     projections: [board, boardNoSnapshot],
     pollIntervalMs: 0,
+    ...(config.key !== undefined && { encryption: { key: decodeEncryptionKey(config.key) } }),
   });
 }
 

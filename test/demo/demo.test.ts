@@ -550,6 +550,19 @@ describe('the offline PWA demo', () => {
     expect(files.some((bytes) => bytes.includes('Write the README'))).toBe(true);
     expect(files.some((bytes) => bytes.includes(marker))).toBe(false);
 
+    // Erased on one device: gone from the other's board, and its Activity says so, not what.
+    await mine.getByRole('button', { name: `Erase ${marker} for good` }).click();
+    await waitUntil(
+      async () => (await boardText(theirs))['To do']?.length === 0,
+      'B: the erased card gone',
+    );
+    await waitUntil(
+      async () => (await theirs.locator('#activity-list').textContent())?.includes('erased a card'),
+      'B: the erasure in Activity',
+    );
+    expect(await theirs.locator('#activity-list').textContent()).not.toContain(marker);
+    await snap(theirs, '15b-encrypted-board-erased');
+
     // A device without the key (the link without its fragment) is told how to open the board.
     const stranger = await browser.newContext();
     const lost = await stranger.newPage();

@@ -105,6 +105,32 @@ describe('describeHistory', () => {
 });
 
 describe('freshDeviceName', () => {
+  it('tells of an erased card without what it held, and who erased it', () => {
+    seq = 0;
+    const shredded = (type: string) => ({
+      ...event(type, 'card:c1', null),
+      meta: { $shredded: true },
+    });
+    const log = [
+      event('DeviceNamed', 'device:aaaa', { name: 'Otter' }),
+      shredded('CardAdded'),
+      shredded('CardRenamed'),
+      event('CardAdded', 'card:c2', { title: 'Kept', column: 'todo', position: 1 }),
+      event('StreamShredded', '$keyring', { stream: 'card:c1', kids: ['k'] }),
+      event('StreamShredded', '$keyring', { stream: 'card:c1/notes', kids: [] }),
+    ];
+    const entries = describeHistory(log);
+    expect(entries.map((e) => e.summary)).toEqual([
+      'named a device “Otter”',
+      'erased',
+      'erased',
+      'added “Kept” to To do',
+      'erased a card for good',
+      'erased a card’s notes for good',
+    ]);
+    expect(entries[4]!.device).toBe('Otter');
+  });
+
   it('draws an adjective and an animal, so that four devices rarely share a name', () => {
     const names = new Set(Array.from({ length: 200 }, () => freshDeviceName()));
     // 576 names: 200 draws give about 169 distinct ones; 120 is seven standard deviations below.
