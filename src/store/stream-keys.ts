@@ -79,9 +79,9 @@ export class StreamKeys {
     }
     this.wrapped.set(key.kid, key);
     this.held.set(key.kid, event);
-    let kids = this.kidsOf.get(key.stream);
-    if (kids === undefined) this.kidsOf.set(key.stream, (kids = new Set()));
+    const kids = this.kidsOf.get(key.stream) ?? new Set<string>();
     kids.add(key.kid);
+    this.kidsOf.set(key.stream, kids);
     return true;
   }
 

@@ -24,14 +24,7 @@ import * as Y from 'yjs';
 import type { JsonValue, StoredEventRecord } from '../../src/core/events.ts';
 import { encodeHlc } from '../../src/core/hlc.ts';
 import { Cursor, type EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
-import type { Transport } from '../../src/core/sync-types.ts';
-import {
-  type EventStore,
-  memoryStorage,
-  memoryTransportPair,
-  openStore,
-  type StorageAdapter,
-} from '../../src/index.ts';
+import { type EventStore, memoryStorage, memoryTransportPair, openStore } from '../../src/index.ts';
 import type { ServerStorage, SyncServer } from '../../src/server/index.ts';
 import { encodeMessage } from '../../src/sync/messages.ts';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';

@@ -6,8 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   defineProjection,
@@ -18,12 +17,8 @@ import {
   openStore,
   webSocketTransport,
 } from '../../src/index.ts';
-import { createToken } from '../../src/server/auth.ts';
-import { postgresStorage } from '../../src/server/postgres.ts';
-import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
-import { SECRET, startTestServer, type TestServer, waitFor } from './helpers.ts';
-import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
-import { dropSchema, freshSchema } from './postgres-helpers.ts';
+import { startTestServer, type TestServer, waitFor } from './helpers.ts';
+import { syncServerOnPostgres } from './postgres-helpers.ts';
 
 type Events = LooseEvents<{ title: string }>;
 
@@ -122,51 +117,11 @@ describe('shredding through a sync server on SQLite', () => {
 });
 
 describe('shredding through a sync server on PostgreSQL', () => {
-  let pgServer: PostgresServer | undefined;
-  let schema = '';
-  let server: SyncServer | undefined;
-  beforeAll(async () => {
-    pgServer = await startPostgres();
-  });
-  afterAll(async () => {
-    await pgServer?.stop();
-  });
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dropSchema(pgServer!.url, schema);
-  });
+  const postgres = syncServerOnPostgres();
 
   it('leaves the erased key in no row', async () => {
-    schema = freshSchema();
-    server = await createSyncServer({
-      storage: postgresStorage(pgServer!.url, { schema, poolSize: 4 }),
-      auth: { secret: SECRET },
-      log: () => {},
-    });
-    const token = (sub: string) =>
-      createToken(SECRET, {
-        space: 'space-a',
-        sub,
-        scope: ['read', 'write'],
-        expiresInSeconds: 600,
-      });
-    const wrapped = await scenario(server.url, token);
-    const db = new pg.Client({ connectionString: pgServer!.url });
-    await db.connect();
-    try {
-      const tables = await db.query<{ table_name: string }>(
-        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1',
-        [schema],
-      );
-      for (const { table_name } of tables.rows) {
-        const result = await db.query<{ row: string }>(
-          `SELECT t::text AS row FROM ${schema}."${table_name}" t`,
-        );
-        for (const { row } of result.rows) expect(row, table_name).not.toContain(wrapped);
-      }
-    } finally {
-      await db.end();
-    }
+    const { url, token } = await postgres.start();
+    const wrapped = await scenario(url, token);
+    expect((await postgres.rows()).filter((r) => r.row.includes(wrapped))).toEqual([]);
   });
 });

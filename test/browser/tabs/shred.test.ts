@@ -41,7 +41,7 @@ describe('an encrypted store on an on-disk Chromium profile', () => {
         const keys = await store.read({ stream: '$keyring' });
         const key = keys.find((e) => (e.data as { stream?: string }).stream === 'card-1');
         await store.shred('card-1');
-        return (key?.data as { wrapped: string }).wrapped;
+        return (key?.data as { wrapped?: string } | undefined)?.wrapped ?? '';
       }, marker);
       const after = await page.evaluate(async () => {
         const store = (window as unknown as TabWindow).tab.store$();
