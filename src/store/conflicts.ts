@@ -1,9 +1,10 @@
 /**
  * Concurrent appends to one stream (store.conflicts()): a stream version that events of more
  * than one replica hold. Reads each stream in pages of the total order, so a long stream is never
- * held at once beyond its conflicting records.
+ * held at once beyond its conflicting records. The `$keyring` stream is left out unless named.
  */
 import type { LocalRecord } from '../core/events.ts';
+import { KEYRING_STREAM } from '../core/sealing.ts';
 import type { EventLog } from '../storage/adapter.ts';
 
 const CONFLICT_PAGE = 500;
@@ -20,7 +21,12 @@ export async function findConflicts(
   log: Pick<EventLog, 'conflictStreams' | 'readByCursor'>,
   stream?: string,
 ): Promise<FoundConflict[]> {
-  const streams = stream !== undefined ? [stream] : await log.conflictStreams();
+  // The keyring's events are appended by every replica at once by design: not the app's
+  // conflicts (read-query.ts invariant 3), unless asked for.
+  const streams =
+    stream !== undefined
+      ? [stream]
+      : (await log.conflictStreams()).filter((name) => name !== KEYRING_STREAM);
   const out: FoundConflict[] = [];
   for (const name of streams) {
     const byVersion = new Map<number, LocalRecord[]>();

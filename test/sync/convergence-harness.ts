@@ -77,6 +77,8 @@ export interface WorldOptions {
   maxClockDriftMs: number;
   snapshotEvery: { order: number; digest: number };
   syncOptions: (node: number) => SyncControllerOptions;
+  /** Every replica encrypts with this key (StoreOptions.encryption). */
+  encryptionKey?: Uint8Array;
 }
 
 /** Rejects open() while its link is cut, so that both ends keep retrying until heal. */
@@ -148,6 +150,7 @@ export class World {
       now: () => this.options.now() + node.skew,
       maxClockDrift: this.options.maxClockDriftMs,
       syncOptions: node.syncOptions,
+      ...(this.options.encryptionKey && { encryption: { key: this.options.encryptionKey } }),
     });
     node.store = store;
     if (connect) {

@@ -42,10 +42,24 @@ async function quiesce(time: VirtualTime, world: World): Promise<boolean> {
   return false;
 }
 
-export async function runScenario(scenario: Scenario): Promise<void> {
+export function runScenario(scenario: Scenario): Promise<void> {
+  return runScenarioWith(scenario, {});
+}
+
+/** The same run with every replica encrypting under one key. */
+export const runEncryptedScenario =
+  (encryptionKey: Uint8Array) =>
+  (scenario: Scenario): Promise<void> =>
+    runScenarioWith(scenario, { encryptionKey });
+
+async function runScenarioWith(
+  scenario: Scenario,
+  options: { encryptionKey?: Uint8Array },
+): Promise<void> {
   const time = new VirtualTime();
   const random = seededRandom(scenario.seed);
   const world = new World({
+    ...options,
     runId: `conv${++runs}`,
     kinds: scenario.kinds,
     skews: scenario.skews,
