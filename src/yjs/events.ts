@@ -24,6 +24,7 @@
 import { decodeBase64 } from '../core/base64.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { StoredEvent } from '../core/events.ts';
+import { foldable } from '../core/sealing.ts';
 
 export const UPDATE_TYPE = 'yjs.update';
 export const SNAPSHOT_TYPE = 'yjs.snapshot';
@@ -71,10 +72,13 @@ function decode(event: StoredEvent, field: string, text: string): Uint8Array {
 
 /**
  * Decodes a stream event. Returns undefined for other event types (a stream may carry the
- * application's own events beside the document); throws a ValidationError for a malformed Yjs
+ * application's own events beside the document) and for events whose content is gone or sealed
+ * (core/sealing.ts foldable); throws a ValidationError for a malformed Yjs
  * event (invariant 4: callers report it and go on).
  */
 export function parseYEvent(event: StoredEvent): YEvent | undefined {
+  // An encrypted event this replica cannot open, or one of a shredded stream, holds no update.
+  if (!foldable(event)) return undefined;
   const data: unknown = event.data;
   switch (event.type) {
     case UPDATE_TYPE: {

@@ -7,7 +7,7 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { LocalRecord } from '../../src/core/events.ts';
-import { defineProjection, openStore, peekState } from '../../src/index.ts';
+import { defineProjection, generateEncryptionKey, openStore, peekState } from '../../src/index.ts';
 import { peekLog, snapshotUsable } from '../../src/storage/idb-peek.ts';
 import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
 
@@ -72,5 +72,32 @@ describe('peekLog on fake-indexeddb', () => {
     expect(log?.events.map((r) => r.event.data)).toEqual([3, 4]);
     expect(await peekState({ name: 'app', projection: count, indexedDB: factory })).toBe(4);
     await store.close();
+  });
+});
+
+describe('peekState on an encrypted store', () => {
+  it('answers undefined (ask the store): only the worker holds the key', async () => {
+    const factory = new IDBFactory();
+    const key = generateEncryptionKey();
+    const projection = defineProjection({
+      name: 'titles',
+      version: 1,
+      snapshotEvery: 2,
+      initial: () => [] as unknown[],
+      apply: (list: unknown[], e) => [...list, e.data],
+    });
+    const store = await openStore({
+      name: 'sealed-peek',
+      storage: indexedDbStorage('sealed-peek', { indexedDB: factory }),
+      projections: [projection],
+      encryption: { key },
+    });
+    for (let i = 0; i < 5; i++) await store.append('s', { type: 'added', data: { i } });
+    expect(await store.state(projection)).toHaveLength(5);
+    await store.close();
+    // Sealed snapshots and sealed events: no state from the page, never ciphertext as state.
+    expect(
+      await peekState({ name: 'sealed-peek', projection, indexedDB: factory }),
+    ).toBeUndefined();
   });
 });
