@@ -49,9 +49,13 @@ export const FIREFOX_PREFS: Record<string, string | number | boolean> = {
   'toolkit.telemetry.unified': false,
 };
 
-/** A headless Firefox on a temporary profile that puppeteer-core creates and removes. */
-export function launchFirefox(): Promise<Browser> {
+/**
+ * A headless Firefox on a temporary profile that puppeteer-core creates and removes, or on
+ * `userDataDir` (kept: for tests that read the profile's files).
+ */
+export function launchFirefox(userDataDir?: string): Promise<Browser> {
   return puppeteer.launch({
+    ...(userDataDir !== undefined && { userDataDir }),
     browser: 'firefox',
     executablePath: FIREFOX_PATH,
     protocol: 'webDriverBiDi',
