@@ -42,6 +42,11 @@ export function statusText(status: SyncStatus): string {
   if (status.rejected !== undefined && status.rejected.length > 0) {
     parts.push(`${status.rejected.length} rejected by the server`);
   }
+  if (status.unreadable !== undefined) {
+    parts.push(
+      `${status.unreadable.events} unreadable (UNREADABLE: key ${status.unreadable.keys.join(', ')})`,
+    );
+  }
   return parts.join(' · ');
 }
 

@@ -119,6 +119,35 @@ describe('encryption', () => {
     await store.close();
   });
 
+  it('takes the key from a function, once, and refuses a key it cannot use', async () => {
+    const key = generateEncryptionKey();
+    let asked = 0;
+    const storage = memoryStorage();
+    const store = await openStore<Events>({
+      name: 'fn',
+      storage,
+      encryption: {
+        key: async () => {
+          asked += 1;
+          return key;
+        },
+      },
+    });
+    await store.append('s', { type: 'added', data: { title: 'x' } });
+    expect(asked).toBe(1);
+    await store.close();
+    const locked = await crypto.subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt']);
+    for (const bad of [new Uint8Array(16), locked, 'text' as never]) {
+      await expect(
+        openStore({ name: 'bad', storage, encryption: { key: bad } }),
+      ).rejects.toMatchObject({ code: 'VALIDATION' });
+    }
+    // Nothing stored was touched: the right key still reads it.
+    const again = await open(storage, key);
+    expect(await again.state(titles)).toEqual(['x']);
+    await again.close();
+  });
+
   it('converges between replicas with the key', async () => {
     const key = generateEncryptionKey();
     const a = await open(memoryStorage(), key);

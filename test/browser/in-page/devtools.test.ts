@@ -8,6 +8,7 @@ import { mountDevtools } from '../../../src/devtools/index.ts';
 import {
   defineProjection,
   type EventStore,
+  generateEncryptionKey,
   type LooseEvents,
   memoryStorage,
   memoryTransportPair,
@@ -311,6 +312,33 @@ describe('mountDevtools', () => {
     );
     expect(connections).toEqual([expect.stringContaining(`memory · peer ${b.replicaId} · idle`)]);
     expect(root?.querySelector('.rejected')?.textContent).toBe('Nothing rejected');
+    unmount();
+    await la.close();
+    await lb.close();
+  });
+
+  it('says when the store holds encrypted events it has no key for', async () => {
+    const sealed = await openStore({
+      name: 'dev-c1',
+      storage: memoryStorage(),
+      encryption: { key: generateEncryptionKey() },
+    });
+    opened.push(sealed);
+    await sealed.append('card-1', { type: 'Renamed', data: { title: 'secret' } });
+    const keyless = await open('dev-c2');
+    const container = document.createElement('div');
+    document.body.append(container);
+    const unmount = mountDevtools(keyless, container);
+    const root = container.querySelector('.chronicle-devtools')?.shadowRoot;
+    const [ta, tb] = memoryTransportPair();
+    const la = sealed.sync.connect(ta);
+    const lb = keyless.sync.connect(tb);
+    await until(
+      () => (root?.querySelector('.status')?.textContent ?? '').includes('1 unreadable'),
+      'the unreadable event told',
+    );
+    expect(root?.querySelector('.status')?.textContent).toContain('UNREADABLE');
+    expect(root?.textContent).not.toContain('secret');
     unmount();
     await la.close();
     await lb.close();
