@@ -7,19 +7,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import {
   defineAggregate,
   type EventStore,
   generateEncryptionKey,
   type LooseEvents,
-  memoryStorage,
-  openStore,
   reject,
-  webSocketTransport,
 } from '../../src/index.ts';
 import { startTestServer, type TestServer, waitFor } from './helpers.ts';
 import { syncServerOnPostgres } from './postgres-helpers.ts';
+import { storeClients } from './store-clients.ts';
 
 type Events = LooseEvents<{ title?: string; amount?: number }>;
 
@@ -37,22 +34,14 @@ const wallet = defineAggregate<number, Events>({
   },
 });
 
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0)) await close().catch(() => {});
-});
+const clients = storeClients();
 
-async function client(url: string, token: string, key?: Uint8Array): Promise<EventStore<Events>> {
-  const store = await openStore<Events>({
-    name: 'c',
-    storage: memoryStorage(),
+function client(url: string, token: string, key?: Uint8Array): Promise<EventStore<Events>> {
+  return clients.open<Events>(url, token, {
     aggregates: [wallet],
     strictStreams: ['wallet-*'],
     ...(key && { encryption: { key } }),
   });
-  closers.push(() => store.close());
-  store.sync.connect(webSocketTransport(url, { token, WebSocket: WebSocket as never }));
-  return store;
 }
 
 /**
@@ -111,7 +100,7 @@ describe('encryption through a sync server on SQLite', () => {
     const server = t;
     const marker = `sqlite-marker-${Date.now().toString(36)}`;
     await scenario(server.server.url, (sub) => server.token({ sub }), marker);
-    await Promise.all(closers.splice(0).map((close) => close()));
+    await clients.closeAll();
     // Every file of the database (main, WAL, shared memory), as bytes.
     const dir = dirname(server.path);
     const needle = Buffer.from(marker);

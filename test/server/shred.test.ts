@@ -7,18 +7,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import {
   defineProjection,
   type EventStore,
   generateEncryptionKey,
   type LooseEvents,
-  memoryStorage,
-  openStore,
-  webSocketTransport,
 } from '../../src/index.ts';
 import { startTestServer, type TestServer, waitFor } from './helpers.ts';
 import { syncServerOnPostgres } from './postgres-helpers.ts';
+import { storeClients } from './store-clients.ts';
 
 type Events = LooseEvents<{ title: string }>;
 
@@ -29,21 +26,13 @@ const titles = defineProjection<string[], Events>({
   apply: (list, e) => [...list, e.data.title],
 });
 
-const closers: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of closers.splice(0)) await close().catch(() => {});
-});
+const clients = storeClients();
 
-async function client(url: string, token: string, key?: Uint8Array): Promise<EventStore<Events>> {
-  const store = await openStore<Events>({
-    name: 'c',
-    storage: memoryStorage(),
+function client(url: string, token: string, key?: Uint8Array): Promise<EventStore<Events>> {
+  return clients.open<Events>(url, token, {
     projections: [titles],
     ...(key && { encryption: { key } }),
   });
-  closers.push(() => store.close());
-  store.sync.connect(webSocketTransport(url, { token, WebSocket: WebSocket as never }));
-  return store;
 }
 
 const wrappedOf = async (store: EventStore<Events>, stream: string) =>
@@ -109,7 +98,7 @@ describe('shredding through a sync server on SQLite', () => {
       // The control: before the shred, the server's files do hold the wrapped key.
       (text) => expect(held(text).length).toBeGreaterThan(0),
     );
-    await Promise.all(closers.splice(0).map((close) => close()));
+    await clients.closeAll();
     // Closing checkpoints the WAL into the database file; secure_delete zeroed the old row.
     await server.server.close();
     expect(held(wrapped)).toEqual([]);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEncryptionKey, generateEncryptionKey } from '../../../src/index.ts';
-import type { TabWindow } from '../fixtures/tab-api.ts';
+import { appendThenShred } from '../fixtures/shred-page.ts';
 import { startServer, uniqueDb } from '../tabs/harness.ts';
 import { launchFirefox } from './launch.ts';
 import { openFirefoxTab } from './pages.ts';
@@ -42,20 +42,7 @@ describe('an encrypted store on an on-disk Firefox profile', () => {
           mode: 'dedicated',
           key: encodeEncryptionKey(generateEncryptionKey()),
         });
-        const result = await tab.run(async (marker) => {
-          const store = (window as unknown as TabWindow).tab.store$();
-          for (let i = 0; i < 30; i++) {
-            await store.append('card-1', { type: 'TodoAdded', data: { title: `${marker} ${i}` } });
-          }
-          await store.append('card-2', { type: 'TodoAdded', data: { title: 'kept' } });
-          const keys = await store.read({ stream: '$keyring' });
-          const key = keys.find((e) => (e.data as { stream?: string }).stream === 'card-1');
-          await store.shred('card-1');
-          return {
-            wrapped: (key?.data as { wrapped?: string } | undefined)?.wrapped ?? '',
-            count: await store.state('count'),
-          };
-        }, marker);
+        const result = await tab.run(appendThenShred, marker);
         wrapped = result.wrapped;
         expect(result.count).toBe(1);
         await tab.close();

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeEncryptionKey, generateEncryptionKey } from '../../../src/index.ts';
+import { appendThenShred } from '../fixtures/shred-page.ts';
 import type { TabWindow } from '../fixtures/tab-api.ts';
 import { KillableChromium, loadTab, type TabOptions, uniqueDb } from './harness.ts';
 import { tabsSessionPerFile } from './session.ts';
@@ -32,17 +33,7 @@ describe('an encrypted store on an on-disk Chromium profile', () => {
       let ctx = await chromium.start();
       const page = await ctx.newPage();
       await loadTab(page, session.base, options);
-      const wrapped = await page.evaluate(async (marker) => {
-        const store = (window as unknown as TabWindow).tab.store$();
-        for (let i = 0; i < 30; i++) {
-          await store.append('card-1', { type: 'TodoAdded', data: { title: `${marker} ${i}` } });
-        }
-        await store.append('card-2', { type: 'TodoAdded', data: { title: 'kept' } });
-        const keys = await store.read({ stream: '$keyring' });
-        const key = keys.find((e) => (e.data as { stream?: string }).stream === 'card-1');
-        await store.shred('card-1');
-        return (key?.data as { wrapped?: string } | undefined)?.wrapped ?? '';
-      }, marker);
+      const { wrapped } = await page.evaluate(appendThenShred, marker);
       const after = await page.evaluate(async () => {
         const store = (window as unknown as TabWindow).tab.store$();
         return {

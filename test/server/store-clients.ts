@@ -1,0 +1,36 @@
+/**
+ * Stores (openStore, memory storage) connected to a sync server over a real WebSocket, closed
+ * after each test of the file that calls storeClients().
+ */
+import { afterEach } from 'vitest';
+import WebSocket from 'ws';
+import {
+  type EventStore,
+  memoryStorage,
+  type OpenStoreOptions,
+  openStore,
+  webSocketTransport,
+} from '../../src/index.ts';
+
+export function storeClients() {
+  const closers: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0)) await close().catch(() => {});
+  });
+  return {
+    async open<E>(
+      url: string,
+      token: string,
+      options: Omit<OpenStoreOptions<E>, 'name' | 'storage'>,
+    ): Promise<EventStore<E>> {
+      const store = await openStore<E>({ name: 'client', storage: memoryStorage(), ...options });
+      closers.push(() => store.close());
+      store.sync.connect(webSocketTransport(url, { token, WebSocket: WebSocket as never }));
+      return store;
+    },
+    /** Closes every store opened so far (before a test looks at the server's files). */
+    async closeAll(): Promise<void> {
+      await Promise.all(closers.splice(0).map((close) => close()));
+    },
+  };
+}
