@@ -133,6 +133,32 @@ export class Keyring {
   }
 }
 
+/**
+ * The HMAC key that makes stream pseudonyms (core/sealing.ts invariant 5) from a names secret:
+ * a secret of its own, never rotated, since one name must keep one pseudonym for the life of
+ * the space.
+ */
+export async function namesKey(
+  material: KeyMaterial,
+  path = 'encryption.names',
+): Promise<CryptoKey> {
+  const raw = await rawOf(material, path);
+  const api = subtle();
+  const base = await api.importKey('raw', raw, 'HKDF', false, ['deriveKey']);
+  return api.deriveKey(
+    {
+      name: 'HKDF',
+      hash: 'SHA-256',
+      salt: new Uint8Array(0),
+      info: encoder.encode('chronicle/names'),
+    },
+    base,
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
+}
+
 /** 32 random bytes: a new space key. */
 export function generateEncryptionKey(): Uint8Array<ArrayBuffer> {
   return globalThis.crypto.getRandomValues(new Uint8Array(KEY_BYTES));

@@ -23,6 +23,10 @@
  *    the same ciphertext. Other events get a random IV: equal contents do not show as equal.
  * 4. openSealed never throws for what a peer sent: an event it cannot open comes back as a
  *    reason ('key-unknown': no key of that id here; 'corrupt': the tag or the text is wrong).
+ * 5. Hidden names (EncryptionOptions.names): the envelope's stream is a keyed pseudonym of the
+ *    name and its type is HIDDEN_TYPE; the name and the type are sealed with the content
+ *    (plaintext `[data, meta | null, stream, type]`). The server still orders each stream (one
+ *    name, one pseudonym, everywhere) and decides strict streams on it.
  */
 import { decodeBase64Url, encodeBase64Url } from './base64.ts';
 import type { JsonObject, JsonValue } from './events.ts';
@@ -62,15 +66,37 @@ export interface SealInput {
   meta?: JsonObject;
   /** The app-given id, if any (invariant 3). */
   id?: string;
+  /**
+   * Hides the stream's name and the type (invariant 5): the envelope carries this pseudonym
+   * and HIDDEN_TYPE, the name and type go inside the seal.
+   */
+  pseudonym?: string;
 }
 
 export interface Sealed {
   data: string;
   meta: JsonObject;
+  /** The envelope's stream and type when they are hidden (SealInput.pseudonym). */
+  stream?: string;
+  type?: string;
+}
+
+/** The envelope type of an event whose type is hidden (invariant 5). */
+export const HIDDEN_TYPE = '~';
+/** Pseudonyms of hidden stream names start with it; a store hiding names refuses such names. */
+export const PSEUDONYM_PREFIX = '~';
+
+/**
+ * The pseudonym of a stream name under a names key (invariant 5): `~` and 22 url-safe base64
+ * characters of HMAC-SHA-256 (132 bits). The same name gives the same pseudonym everywhere.
+ */
+export async function streamPseudonym(names: CryptoKey, stream: string): Promise<string> {
+  const mac = new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', names, utf8(stream)));
+  return PSEUDONYM_PREFIX + encodeBase64Url(mac).slice(0, 22);
 }
 
 export type OpenResult =
-  | { ok: true; data: JsonValue; meta?: JsonObject }
+  | { ok: true; data: JsonValue; meta?: JsonObject; stream?: string; type?: string }
   | { ok: false; reason: 'key-unknown' | 'corrupt'; kid: string };
 
 /** The key id a sealed event names, or undefined for an event in clear. */
@@ -131,7 +157,15 @@ function splitMeta(meta: JsonObject | undefined): { secret?: JsonObject; clear: 
 
 export async function sealEvent(key: SpaceKey, event: SealInput): Promise<Sealed> {
   const { secret, clear } = splitMeta(event.meta);
-  const parts = secret === undefined ? [event.data] : [event.data, secret];
+  const hidden = event.pseudonym;
+  const parts =
+    hidden !== undefined
+      ? [event.data, secret ?? null, event.stream, event.type]
+      : secret === undefined
+        ? [event.data]
+        : [event.data, secret];
+  const stream = hidden ?? event.stream;
+  const type = hidden === undefined ? event.type : HIDDEN_TYPE;
   // Invariant 3: content jsonEqual calls the same seals the same, whatever its key order.
   const plaintext = utf8(event.id === undefined ? JSON.stringify(parts) : canonicalJson(parts));
   const api = globalThis.crypto.subtle;
@@ -139,7 +173,7 @@ export async function sealEvent(key: SpaceKey, event: SealInput): Promise<Sealed
   if (event.id === undefined) {
     iv = randomIv();
   } else {
-    const context = encoder.encode(`${JSON.stringify([event.stream, event.type, event.id])}\n`);
+    const context = encoder.encode(`${JSON.stringify([stream, type, event.id])}\n`);
     const input = new Uint8Array(context.length + plaintext.length);
     input.set(context);
     input.set(plaintext, context.length);
@@ -147,7 +181,7 @@ export async function sealEvent(key: SpaceKey, event: SealInput): Promise<Sealed
   }
   const ciphertext = new Uint8Array(
     await api.encrypt(
-      { name: 'AES-GCM', iv, additionalData: additionalData(event.stream, event.type) },
+      { name: 'AES-GCM', iv, additionalData: additionalData(stream, type) },
       key.data,
       plaintext,
     ),
@@ -155,7 +189,12 @@ export async function sealEvent(key: SpaceKey, event: SealInput): Promise<Sealed
   const sealed = new Uint8Array(IV_BYTES + ciphertext.length);
   sealed.set(iv);
   sealed.set(ciphertext, IV_BYTES);
-  return { data: encodeBase64Url(sealed), meta: { [SEALED_META]: key.kid, ...clear } };
+  const out: Sealed = { data: encodeBase64Url(sealed), meta: { [SEALED_META]: key.kid, ...clear } };
+  if (hidden !== undefined) {
+    out.stream = hidden;
+    out.type = HIDDEN_TYPE;
+  }
+  return out;
 }
 
 /** Opens a sealed event (invariant 4). `event.meta` must name a key (sealedKid). */
@@ -179,13 +218,23 @@ export async function openSealed(
       bytes.subarray(IV_BYTES),
     );
     const parts = JSON.parse(decoder.decode(plaintext)) as unknown;
-    if (!Array.isArray(parts) || parts.length < 1 || parts.length > 2) throw new Error('shape');
+    if (!Array.isArray(parts) || parts.length < 1 || parts.length > 4 || parts.length === 3) {
+      throw new Error('shape');
+    }
     // Only CLEAR_META is taken from outside the seal: a server cannot add meta to an event.
     const { clear } = splitMeta(event.meta);
-    const secret = parts[1] as JsonObject | undefined;
+    const secret = (parts[1] ?? undefined) as JsonObject | undefined;
     const meta = secret === undefined ? clear : Object.assign(secret, clear);
     const data = parts[0] as JsonValue;
-    return Object.keys(meta).length === 0 ? { ok: true, data } : { ok: true, data, meta };
+    const opened: OpenResult = { ok: true, data };
+    if (Object.keys(meta).length > 0) opened.meta = meta;
+    if (parts.length === 4) {
+      // Invariant 5: the name and type were hidden; the envelope held a pseudonym.
+      if (typeof parts[2] !== 'string' || typeof parts[3] !== 'string') throw new Error('shape');
+      opened.stream = parts[2];
+      opened.type = parts[3];
+    }
+    return opened;
   } catch {
     return { ok: false, reason: 'corrupt', kid };
   }

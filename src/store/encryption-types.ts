@@ -9,6 +9,14 @@ export interface EncryptionOptions {
    * wrapped under `key` in the log for every device that is given only `key`.
    */
   previousKeys?: readonly KeyMaterial[];
+  /**
+   * Hides stream names and event types from the server too: a second secret, 32 bytes, given
+   * to every device like the key and never rotated (one name keeps one pseudonym for the life of
+   * the space). The envelope then carries a keyed pseudonym of the stream's name and the type
+   * `~`; the name and the type are sealed with the content. Stream names starting with `~` are
+   * taken as pseudonyms already. Every replica of the space must give the same secret.
+   */
+  names?: KeyMaterial;
 }
 
 /** What this replica holds but cannot read (SyncStatus.unreadable). */

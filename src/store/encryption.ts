@@ -29,9 +29,16 @@
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, StoredEventRecord } from '../core/events.ts';
 import { unwrapKey, wrapKey } from '../core/key-wrap.ts';
-import { Keyring, spaceKey } from '../core/keyring.ts';
+import { Keyring, namesKey, spaceKey } from '../core/keyring.ts';
 import { KEY_ADDED, type KeyAdded, keyringEventOf } from '../core/keyring-events.ts';
-import { KEYRING_STREAM, SEALED_META, sealEvent, sealedKid } from '../core/sealing.ts';
+import {
+  KEYRING_STREAM,
+  PSEUDONYM_PREFIX,
+  SEALED_META,
+  sealEvent,
+  sealedKid,
+  streamPseudonym,
+} from '../core/sealing.ts';
 import type { ValidNewEvent } from '../core/validate.ts';
 import type { EventLog, StreamAppendRequest } from '../storage/adapter.ts';
 import type { EncryptionOptions, UnreadableStatus } from './encryption-types.ts';
@@ -47,6 +54,8 @@ const PAGE = 500;
 /** An append's events sealed, with the StreamKey part to write in the same unit if any. */
 export interface Sealing {
   events: ValidNewEvent[];
+  /** The stream to store them under, when it is not the name (a pseudonym: hidden names). */
+  stream?: string;
   keyPart?: StreamAppendRequest;
   /** Call once the unit holding keyPart is durable (stream-keys.ts invariant 1). */
   written?(): void;
@@ -84,6 +93,10 @@ export class Encryption {
   private readonly unreadableKids = new Set<string>();
   private unreadableFrom: string | undefined;
   private readonly listeners = new Set<() => void>();
+  /** Hidden names (EncryptionOptions.names): the HMAC key, and the pseudonyms met both ways. */
+  private names: CryptoKey | undefined;
+  private readonly pseudonyms = new Map<string, string>();
+  private readonly realNames = new Map<string, string>();
 
   private constructor(raw: EventLog, keyring: Keyring) {
     this.raw = raw;
@@ -94,6 +107,9 @@ export class Encryption {
       isShredded: (stream) => this.streams.isShredded(stream),
       onUnreadable: (event) => this.noteUnreadable(event),
       lazyIngest: true,
+      streamOf: (name) => this.envelopeStream(name),
+      nameOf: (envelope) => this.nameOf(envelope),
+      learnName: (pseudonym, name) => this.learnName(pseudonym, name),
     });
   }
 
@@ -120,6 +136,7 @@ export class Encryption {
       (options.previousKeys ?? []).map((k, i) => spaceKey(k, `encryption.previousKeys[${i}]`)),
     );
     const encryption = new Encryption(raw, new Keyring(current, previous));
+    if (options.names !== undefined) encryption.names = await namesKey(options.names);
     const shredded: string[] = [];
     encryption.onErase = (streams) => shredded.push(...streams);
     await encryption.prepare(await readKeyring(raw));
@@ -260,22 +277,63 @@ export class Encryption {
     }
     const space = this.keyring.current;
     if (space === undefined) return { events };
-    const { key, keyPart, written } = await this.streams.sealingKey(stream, space);
+    // Hidden names (sealing.ts invariant 5): keys, shreds and the envelope go by the pseudonym.
+    const envelope = await this.envelopeStream(stream);
+    const name = this.nameOf(envelope);
+    const hide = envelope !== stream || envelope.startsWith(PSEUDONYM_PREFIX);
+    const { key, keyPart, written } = await this.streams.sealingKey(envelope, space);
     const sealed = await Promise.all(
       events.map(async (e) => {
-        const input = { stream, type: e.type, data: e.data, ...(e.meta && { meta: e.meta }) };
+        const input = {
+          stream: name,
+          type: e.type,
+          data: e.data,
+          ...(e.meta && { meta: e.meta }),
+          ...(this.names !== undefined && hide && { pseudonym: envelope }),
+        };
         const out = await sealEvent(key, e.id === undefined ? input : { ...input, id: e.id });
+        const opened = e.meta === undefined ? { data: e.data } : { data: e.data, meta: e.meta };
         this.view.remember(
           out.data,
-          stream,
-          e.meta === undefined ? { data: e.data } : { data: e.data, meta: e.meta },
+          envelope,
+          out.stream === undefined ? opened : { ...opened, stream: name, type: e.type },
         );
-        return { ...e, data: out.data, meta: out.meta as JsonObject };
+        const sealedEvent = { ...e, data: out.data, meta: out.meta as JsonObject };
+        if (out.type !== undefined) sealedEvent.type = out.type;
+        return sealedEvent;
       }),
     );
-    return keyPart === undefined
-      ? { events: sealed, written }
-      : { events: sealed, keyPart, written };
+    const out: Sealing = { events: sealed, written };
+    if (keyPart !== undefined) out.keyPart = keyPart;
+    if (envelope !== stream) out.stream = envelope;
+    return out;
+  }
+
+  /**
+   * The stream an event of `name` is stored under: its pseudonym when names are hidden
+   * (remembered both ways), else the name. A name starting with `~` is a pseudonym already.
+   */
+  async envelopeStream(name: string): Promise<string> {
+    if (this.names === undefined || name.startsWith(PSEUDONYM_PREFIX) || name === KEYRING_STREAM) {
+      return name;
+    }
+    let pseudonym = this.pseudonyms.get(name);
+    if (pseudonym === undefined) {
+      pseudonym = await streamPseudonym(this.names, name);
+      this.learnName(pseudonym, name);
+    }
+    return pseudonym;
+  }
+
+  /** The name of an envelope's stream, when known here (else the envelope's). */
+  nameOf(envelope: string): string {
+    return this.realNames.get(envelope) ?? envelope;
+  }
+
+  learnName(pseudonym: string, name: string): void {
+    if (this.realNames.has(pseudonym)) return;
+    this.realNames.set(pseudonym, name);
+    this.pseudonyms.set(name, pseudonym);
   }
 
   status(): UnreadableStatus | undefined {

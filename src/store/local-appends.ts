@@ -176,7 +176,12 @@ export class LocalAppends {
       }
     }
     return {
-      request: { ...request, events: events as StreamAppendRequest['events'] },
+      request: {
+        ...request,
+        // Hidden names: the events go under the stream's pseudonym (core/sealing.ts 5).
+        stream: sealing.stream ?? request.stream,
+        events: events as StreamAppendRequest['events'],
+      },
       keyParts: sealing.keyPart === undefined ? [] : [sealing.keyPart],
       written: sealing.written === undefined ? [] : [sealing.written],
     };

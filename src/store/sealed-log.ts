@@ -19,6 +19,9 @@
  * 5. Records pass hooks.prepare before any is opened (encryption.ts invariant 4); a page with no
  *    sealed event and no `$keyring` event is handed up as it is, without a promise per record.
  * 6. A sealed event of a shredded stream reads as shredded: data null, meta { $shredded: true }.
+ * 7. Hidden names (core/sealing.ts invariant 5): a read by stream name reads the pseudonym's
+ *    stream; an opened event has its name and type back; streamVersion and conflictStreams
+ *    speak names. An event no key opens keeps its pseudonym and the type `~`.
  */
 import type { AppendUnitOutcome, StreamAppendOutcome } from '../core/append-group.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
@@ -28,6 +31,7 @@ import {
   KEYRING_STREAM,
   openSealed,
   openValue,
+  PSEUDONYM_PREFIX,
   SEALED_META,
   SHREDDED_META,
   sealedKid,
@@ -63,6 +67,9 @@ export interface UnreadableEvent {
 interface Opened {
   data: JsonValue;
   meta?: JsonObject;
+  /** The name and type, when the envelope hides them (core/sealing.ts invariant 5). */
+  stream?: string;
+  type?: string;
 }
 
 /** What the view asks of the store's encryption (encryption.ts). */
@@ -72,6 +79,10 @@ export interface SealedLogHooks {
   onUnreadable(event: UnreadableEvent): void;
   /** Invariant 1. */
   lazyIngest?: boolean;
+  /** Hidden names (invariant 7): the stream a name is stored under, and back. */
+  streamOf?(name: string): Promise<string>;
+  nameOf?(envelope: string): string;
+  learnName?(pseudonym: string, name: string): void;
 }
 
 const NO_HOOKS: SealedLogHooks = {
@@ -84,7 +95,8 @@ export class SealedLog implements EventLog {
   private readonly raw: EventLog;
   private readonly keyring: Keyring;
   private readonly hooks: SealedLogHooks;
-  private readonly remembered = new Map<string, Opened & { stream: string }>();
+  /** Sealed text → what it opens to, and the stream (as stored) it was sealed for. */
+  private readonly remembered = new Map<string, { opened: Opened; stored: string }>();
 
   constructor(raw: EventLog, keyring: Keyring, hooks: SealedLogHooks = NO_HOOKS) {
     this.raw = raw;
@@ -101,18 +113,18 @@ export class SealedLog implements EventLog {
   }
 
   /** Invariant 4: called by the sealer with each event it sealed. */
-  remember(sealedText: string, stream: string, opened: Opened): void {
+  remember(sealedText: string, stored: string, opened: Opened): void {
     if (this.remembered.size >= REMEMBERED) {
       const oldest = this.remembered.keys().next().value;
       if (oldest !== undefined) this.remembered.delete(oldest);
     }
-    this.remembered.set(sealedText, { ...opened, stream });
+    this.remembered.set(sealedText, { opened, stored });
   }
 
   /** Invariant 4: what this replica sealed in shredded streams is forgotten. */
   forget(streams: ReadonlySet<string>): void {
-    for (const [text, opened] of this.remembered) {
-      if (streams.has(opened.stream)) this.remembered.delete(text);
+    for (const [text, entry] of this.remembered) {
+      if (streams.has(entry.stored)) this.remembered.delete(text);
     }
   }
 
@@ -124,7 +136,7 @@ export class SealedLog implements EventLog {
       return { ...envelope, data: null, meta: { [SHREDDED_META]: true } };
     }
     if (typeof event.data !== 'string') return event;
-    const known = this.remembered.get(event.data);
+    const known = this.remembered.get(event.data)?.opened;
     const opened: Opened | undefined =
       known ??
       (await openSealed(this.keyring, {
@@ -133,7 +145,10 @@ export class SealedLog implements EventLog {
         data: event.data,
         meta: event.meta as JsonObject,
       }).then((result) => {
-        if (result.ok) return result.meta === undefined ? { data: result.data } : result;
+        if (result.ok) {
+          const { ok: _ok, ...opened } = result;
+          return opened;
+        }
         this.hooks.onUnreadable({
           id: event.id,
           cursor: event.cursor,
@@ -144,13 +159,14 @@ export class SealedLog implements EventLog {
       }));
     if (opened === undefined) return event;
     const { meta: _sealedMeta, ...envelope } = event;
-    if (known !== undefined) {
-      const open: StoredEventRecord = { ...envelope, data: known.data };
-      if (known.meta !== undefined) open.meta = known.meta;
-      return open;
-    }
     const open: StoredEventRecord = { ...envelope, data: opened.data };
     if (opened.meta !== undefined) open.meta = opened.meta;
+    if (opened.stream !== undefined && opened.type !== undefined) {
+      // Invariant 7: the name and type were sealed; the envelope held a pseudonym.
+      this.hooks.learnName?.(event.stream, opened.stream);
+      open.stream = opened.stream;
+      open.type = opened.type;
+    }
     return open;
   }
 
@@ -242,7 +258,16 @@ export class SealedLog implements EventLog {
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
-    return this.openRecords(await this.raw.readByCursor(query));
+    const stored = await this.storedStream(query.stream);
+    const asked = stored === query.stream ? query : { ...query, stream: stored! };
+    return this.openRecords(await this.raw.readByCursor(asked));
+  }
+
+  /** Invariant 7. */
+  private async storedStream(name: string | undefined): Promise<string | undefined> {
+    return name === undefined || this.hooks.streamOf === undefined
+      ? name
+      : this.hooks.streamOf(name);
   }
 
   async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
@@ -268,12 +293,23 @@ export class SealedLog implements EventLog {
     return this.raw.minCursorSince(pos);
   }
 
-  streamVersion(stream: string) {
-    return this.raw.streamVersion(stream);
+  async streamVersion(stream: string): Promise<number> {
+    return this.raw.streamVersion((await this.storedStream(stream))!);
   }
 
-  conflictStreams() {
-    return this.raw.conflictStreams();
+  /** Invariant 7: a pseudonym whose name is not known yet is learnt from one of its events. */
+  async conflictStreams(): Promise<string[]> {
+    const streams = await this.raw.conflictStreams();
+    const nameOf = this.hooks.nameOf;
+    if (nameOf === undefined) return streams;
+    const out: string[] = [];
+    for (const stream of streams) {
+      if (nameOf(stream) === stream && stream.startsWith(PSEUDONYM_PREFIX)) {
+        await this.openRecords(await this.raw.readByCursor({ stream, limit: 1 }));
+      }
+      out.push(nameOf(stream));
+    }
+    return out;
   }
 
   clock() {

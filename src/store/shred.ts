@@ -37,7 +37,7 @@ export interface ShredHost {
   now(): number;
 }
 
-/** Invariant 2. */
+/** Invariant 2. `streams` as stored (pseudonyms when names are hidden). */
 export async function eraseStreams(host: ShredHost, streams: readonly string[]): Promise<void> {
   const set = new Set(streams);
   host.encryption.view.forget(set);
@@ -45,8 +45,9 @@ export async function eraseStreams(host: ShredHost, streams: readonly string[]):
   if (held.length > 0) await host.ingest(held.map(erasedCopy));
   for (const projection of host.projections) await host.log.deleteSnapshots(projection);
   for (const stream of set) {
+    const name = host.encryption.nameOf(stream);
     for (const prefix of STREAM_CACHE_PREFIXES) {
-      await host.log.setMeta(`${LOCAL_META_PREFIX}${prefix}${stream}`, null);
+      await host.log.setMeta(`${LOCAL_META_PREFIX}${prefix}${name}`, null);
     }
   }
   await host.refoldAll();
@@ -54,9 +55,12 @@ export async function eraseStreams(host: ShredHost, streams: readonly string[]):
 
 /** Invariants 1 and 3. */
 export async function shredStream(host: ShredHost, stream: unknown): Promise<void> {
-  const name = validateStream(stream);
-  if (name === KEYRING_STREAM)
+  const given = validateStream(stream);
+  if (given === KEYRING_STREAM) {
     throw new ValidationError('stream', `${KEYRING_STREAM} is not shredded`);
+  }
+  // Keys and shreds go by the stream as stored: its pseudonym when names are hidden.
+  const name = await host.encryption.envelopeStream(given);
   const { streams } = host.encryption;
   const kids = streams.kids(name);
   streams.noteShredded(name, kids);

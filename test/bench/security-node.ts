@@ -59,18 +59,25 @@ const storageOf = (idb: boolean): StorageAdapter =>
     ? indexedDbStorage(`security-bench-${++databases}`, { indexedDB: new IDBFactory() })
     : memoryStorage();
 
-function open(name: string, storage: StorageAdapter, sealed: boolean) {
+const NAMES = generateEncryptionKey();
+
+function open(name: string, storage: StorageAdapter, sealed: boolean, hidden = false) {
   return openStore<Events>({
     name,
     storage,
     projections: [columns],
-    ...(sealed && { encryption: { key: KEY } }),
+    ...(sealed && { encryption: { key: KEY, ...(hidden && { names: NAMES }) } }),
   });
 }
 
-async function appendRate(sealed: boolean, idb: boolean, batch: number): Promise<number> {
+async function appendRate(
+  sealed: boolean,
+  idb: boolean,
+  batch: number,
+  hidden = false,
+): Promise<number> {
   const count = batch === 1 ? SINGLE : BATCHED;
-  const store = await open('appends', storageOf(idb), sealed);
+  const store = await open('appends', storageOf(idb), sealed, hidden);
   const start = performance.now();
   for (let i = 0; i < count; i += batch) {
     const events = [];
@@ -140,6 +147,7 @@ async function catchUp(sealed: boolean): Promise<{ ms: number; a: ByteCount; b: 
 export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
   const runs = {
     batched: { plain: [] as number[], sealed: [] as number[] },
+    hidden: { plain: [] as number[], sealed: [] as number[] },
     batchedIdb: { plain: [] as number[], sealed: [] as number[] },
     single: { plain: [] as number[], sealed: [] as number[] },
     singleIdb: { plain: [] as number[], sealed: [] as number[] },
@@ -151,6 +159,8 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
     for (const sealed of [false, true]) {
       const side = sealed ? 'sealed' : 'plain';
       runs.batched[side].push(await appendRate(sealed, false, 100));
+      // Names hidden beside names in clear, both encrypted.
+      runs.hidden[side].push(await appendRate(true, false, 100, sealed));
       runs.batchedIdb[side].push(await appendRate(sealed, true, 100));
       runs.single[side].push(await appendRate(sealed, false, 1));
       runs.singleIdb[side].push(await appendRate(sealed, true, 1));
@@ -174,6 +184,11 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
       `security/encrypted appends ${BATCHED}, 100 per call, memory (plain = baseline)`,
       'events/s',
       runs.batched,
+    ),
+    pair(
+      `security/encrypted appends ${BATCHED}, 100 per call, memory, names and types hidden (encrypted, names in clear = baseline)`,
+      'events/s',
+      runs.hidden,
     ),
     pair(
       `security/encrypted appends ${BATCHED}, 100 per call, fake-indexeddb (plain = baseline)`,

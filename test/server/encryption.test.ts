@@ -110,6 +110,42 @@ describe('encryption through a sync server on SQLite', () => {
   });
 });
 
+describe('hidden stream names and types through a sync server on SQLite', () => {
+  let t: TestServer | undefined;
+  afterEach(async () => {
+    await t?.stop();
+    t = undefined;
+  });
+
+  /** Whether the server's files hold `text` after two clients synced a marked stream. */
+  async function serverHolds(names: Uint8Array | undefined): Promise<boolean> {
+    t = await startTestServer();
+    const server = t;
+    const key = generateEncryptionKey();
+    const marker = `hidden-${Date.now().toString(36)}`;
+    const options = { encryption: { key, ...(names && { names }) } };
+    const a = await clients.open<Events>(server.server.url, server.token({ sub: 'a' }), options);
+    const b = await clients.open<Events>(server.server.url, server.token({ sub: 'b' }), options);
+    await a.append(`${marker}-stream`, { type: `${marker}-type`, data: { title: 'x' } });
+    await waitFor(async () => (await b.read({ stream: `${marker}-stream` })).length === 1);
+    expect((await b.read())[0]).toMatchObject({
+      stream: `${marker}-stream`,
+      type: `${marker}-type`,
+    });
+    await clients.closeAll();
+    await server.server.close();
+    const dir = dirname(server.path);
+    return readdirSync(dir).some((name) => readFileSync(join(dir, name)).includes(marker));
+  }
+
+  it('keeps stream names and types out of the server files when asked, and only then', async () => {
+    expect(await serverHolds(undefined)).toBe(true);
+    await t?.stop();
+    t = undefined;
+    expect(await serverHolds(generateEncryptionKey())).toBe(false);
+  });
+});
+
 describe('encryption through sync servers on PostgreSQL', () => {
   const postgres = syncServerOnPostgres();
 

@@ -3,7 +3,7 @@
  * reads is open, replicas with the key converge, a replica without it keeps syncing and reports,
  * and a rotated key reaches a device that was given only the new one.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   defineAggregate,
   defineProjection,
@@ -36,13 +36,18 @@ const counter = defineAggregate<number, Events>({
   commands: { add: (_n, input: { title: string }) => ({ type: 'added', data: input }) },
 });
 
+/** The names secret of the describe block running (EncryptionOptions.names), if any. */
+let names: Uint8Array | undefined;
+
 function open(storage: StorageAdapter, key?: Uint8Array, previousKeys?: Uint8Array[]) {
   return openStore<Events>({
     name: 'enc',
     storage,
     projections: [titles],
     aggregates: [counter],
-    ...(key && { encryption: { key, ...(previousKeys && { previousKeys }) } }),
+    ...(key && {
+      encryption: { key, ...(previousKeys && { previousKeys }), ...(names && { names }) },
+    }),
   });
 }
 
@@ -62,7 +67,14 @@ async function connect(a: EventStore<Events>, b: EventStore<Events>): Promise<vo
   b.sync.connect(tb);
 }
 
-describe('encryption', () => {
+describe.each([
+  ['', undefined],
+  [', stream names and types hidden', generateEncryptionKey()],
+])('encryption%s', (_label, secret) => {
+  beforeAll(() => {
+    names = secret;
+  });
+
   it('stores data and meta sealed, and reads them open', async () => {
     const storage = memoryStorage();
     const key = generateEncryptionKey();
@@ -81,8 +93,8 @@ describe('encryption', () => {
     const raw = await stored(storage);
     expect(raw).toHaveLength(2);
     for (const e of raw) {
-      expect(e.stream).toBe('card-1');
-      expect(e.type).toBe('added');
+      expect(e.stream).toEqual(names ? expect.stringMatching(/^~[A-Za-z0-9_-]{22}$/) : 'card-1');
+      expect(e.type).toBe(names ? '~' : 'added');
       expect(typeof e.data).toBe('string');
       expect(Object.keys(e.meta ?? {})).toEqual(['$sealed']);
     }

@@ -9,6 +9,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { namesKey } from '../../src/core/keyring.ts';
+import { streamPseudonym } from '../../src/core/sealing.ts';
 import {
   defineProjection,
   type EventStore,
@@ -85,116 +87,135 @@ interface Link {
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('store.shred under random schedules', () => {
-  it('converges on one log where every shredded stream reads shredded everywhere', async () => {
-    const key = generateEncryptionKey();
-    await fc.assert(
-      fc.asyncProperty(scenarioArb, async ({ seed, faults, actions }) => {
-        const storages: StorageAdapter[] = [memoryStorage(), memoryStorage(), memoryStorage()];
-        const stores: EventStore<Events>[] = await Promise.all(
-          storages.map((storage, i) =>
-            openStore<Events>({
-              name: `p${i}`,
-              storage,
-              projections: [sums],
-              encryption: { key },
-            }),
-          ),
-        );
-        const links: Link[] = [
-          [0, 1],
-          [1, 2],
-        ].map(([a, b], i) => ({
-          ends: [a!, b!],
-          pair: memoryTransportPair({ seed: seed + i, faults }),
-          conns: [],
-        }));
-        const up = (link: Link) => {
-          if (link.conns.length > 0) return;
-          link.conns = link.ends.map((n, i) => stores[n]!.sync.connect(link.pair[i]!));
-        };
-        const down = async (link: Link) => {
-          const conns = link.conns.splice(0);
-          await Promise.all(conns.map((c) => c.close()));
-        };
-        for (const link of links) up(link);
-        const shredded = new Set<string>();
-        let n = 0;
-        try {
-          for (const action of actions) {
-            if (action.kind === 'append') {
-              const stream = `s${action.stream}`;
-              const events = Array.from({ length: action.count }, () => ({
-                type: 'added',
-                data: { n: ++n },
-              }));
-              await stores[action.replica]!.append(stream, events).catch((error: unknown) => {
-                // Appending to a stream this replica knows to be shredded is refused.
-                if ((error as { code?: string }).code !== 'VALIDATION') throw error;
-              });
-            } else if (action.kind === 'shred') {
-              const stream = `s${action.stream}`;
-              shredded.add(stream);
-              await stores[action.replica]!.shred(stream);
-            } else if (action.kind === 'link') {
-              const link = links[action.link]!;
-              if (action.up) up(link);
-              else await down(link);
-            } else {
-              await wait(action.ms);
+  it.each([
+    ['', undefined],
+    [', stream names and types hidden', generateEncryptionKey()],
+  ])(
+    'converges on one log where every shredded stream reads shredded everywhere%s',
+    async (_label, names) => {
+      const key = generateEncryptionKey();
+      await fc.assert(
+        fc.asyncProperty(scenarioArb, async ({ seed, faults, actions }) => {
+          const storages: StorageAdapter[] = [memoryStorage(), memoryStorage(), memoryStorage()];
+          const stores: EventStore<Events>[] = await Promise.all(
+            storages.map((storage, i) =>
+              openStore<Events>({
+                name: `p${i}`,
+                storage,
+                projections: [sums],
+                encryption: { key, ...(names && { names }) },
+              }),
+            ),
+          );
+          const links: Link[] = [
+            [0, 1],
+            [1, 2],
+          ].map(([a, b], i) => ({
+            ends: [a!, b!],
+            pair: memoryTransportPair({ seed: seed + i, faults }),
+            conns: [],
+          }));
+          const up = (link: Link) => {
+            if (link.conns.length > 0) return;
+            link.conns = link.ends.map((n, i) => stores[n]!.sync.connect(link.pair[i]!));
+          };
+          const down = async (link: Link) => {
+            const conns = link.conns.splice(0);
+            await Promise.all(conns.map((c) => c.close()));
+          };
+          for (const link of links) up(link);
+          const shredded = new Set<string>();
+          let n = 0;
+          try {
+            for (const action of actions) {
+              if (action.kind === 'append') {
+                const stream = `s${action.stream}`;
+                const events = Array.from({ length: action.count }, () => ({
+                  type: 'added',
+                  data: { n: ++n },
+                }));
+                await stores[action.replica]!.append(stream, events).catch((error: unknown) => {
+                  // Appending to a stream this replica knows to be shredded is refused.
+                  if ((error as { code?: string }).code !== 'VALIDATION') throw error;
+                });
+              } else if (action.kind === 'shred') {
+                const stream = `s${action.stream}`;
+                shredded.add(stream);
+                await stores[action.replica]!.shred(stream);
+              } else if (action.kind === 'link') {
+                const link = links[action.link]!;
+                if (action.up) up(link);
+                else await down(link);
+              } else {
+                await wait(action.ms);
+              }
             }
-          }
-          // Heal: no more faults, every link up, until nothing moves.
-          for (const link of links) {
-            await down(link);
-            link.pair = memoryTransportPair({ seed: seed + 7 });
-            up(link);
-          }
-          await until(async () => {
-            const logs = await Promise.all(stores.map((s) => s.read()));
-            const keyrings = await Promise.all(stores.map((s) => s.read({ stream: '$keyring' })));
-            const same = (lists: { id: string; data: unknown }[][]) =>
-              lists.every((l) => JSON.stringify(l) === JSON.stringify(lists[0]));
-            return (
-              stores.every((s) => s.sync.status().pending === 0) &&
-              same(logs.map((l) => l.map((e) => ({ id: e.id, data: e.data })))) &&
-              same(keyrings.map((l) => l.map((e) => ({ id: e.id, data: e.data }))))
-            );
-          }, 4000);
+            // Heal: no more faults, every link up, until nothing moves.
+            for (const link of links) {
+              await down(link);
+              link.pair = memoryTransportPair({ seed: seed + 7 });
+              up(link);
+            }
+            await until(async () => {
+              const logs = await Promise.all(stores.map((s) => s.read()));
+              const keyrings = await Promise.all(stores.map((s) => s.read({ stream: '$keyring' })));
+              const same = (lists: { id: string; data: unknown }[][]) =>
+                lists.every((l) => JSON.stringify(l) === JSON.stringify(lists[0]));
+              return (
+                stores.every((s) => s.sync.status().pending === 0) &&
+                same(logs.map((l) => l.map((e) => ({ id: e.id, data: e.data })))) &&
+                same(keyrings.map((l) => l.map((e) => ({ id: e.id, data: e.data }))))
+              );
+            }, 4000);
 
-          const logs = await Promise.all(stores.map((s) => s.read()));
-          const log = logs[0]!;
-          for (const e of log) {
-            if (shredded.has(e.stream)) {
-              expect(e, `${e.id} of shredded ${e.stream}`).toMatchObject({
-                data: null,
-                meta: { $shredded: true },
-              });
-            } else {
-              expect(typeof (e.data as { n?: unknown }).n).toBe('number');
+            const logs = await Promise.all(stores.map((s) => s.read()));
+            const log = logs[0]!;
+            // With names hidden a shredded event shows its pseudonym: map it back.
+            const hidden = new Map<string, string>();
+            if (names !== undefined) {
+              const secret = await namesKey(names);
+              for (const stream of ['s0', 's1', 's2', 's3']) {
+                hidden.set(await streamPseudonym(secret, stream), stream);
+              }
             }
-          }
-          const expected: Record<string, number[]> = {};
-          for (const e of log) {
-            if (shredded.has(e.stream)) continue;
-            expected[e.stream] = [...(expected[e.stream] ?? []), (e.data as { n: number }).n];
-          }
-          for (const store of stores) expect(await store.state(sums)).toEqual(expected);
-          // No storage holds a shredded stream's key.
-          for (const store of stores) {
-            const keys = (await store.read({ stream: '$keyring' })).filter(
-              (e) => e.type === 'StreamKey',
-            );
-            for (const k of keys) {
-              const stream = (k.data as { stream?: string } | null)?.stream;
-              expect(stream === undefined || !shredded.has(stream), `key of ${stream}`).toBe(true);
+            const streamOf = (e: { stream: string }) => hidden.get(e.stream) ?? e.stream;
+            for (const e of log) {
+              if (shredded.has(streamOf(e))) {
+                expect(e, `${e.id} of shredded ${e.stream}`).toMatchObject({
+                  data: null,
+                  meta: { $shredded: true },
+                });
+              } else {
+                expect(typeof (e.data as { n?: unknown }).n).toBe('number');
+              }
             }
+            const expected: Record<string, number[]> = {};
+            for (const e of log) {
+              if (shredded.has(streamOf(e))) continue;
+              expected[e.stream] = [...(expected[e.stream] ?? []), (e.data as { n: number }).n];
+            }
+            for (const store of stores) expect(await store.state(sums)).toEqual(expected);
+            // No storage holds a shredded stream's key.
+            for (const store of stores) {
+              const keys = (await store.read({ stream: '$keyring' })).filter(
+                (e) => e.type === 'StreamKey',
+              );
+              for (const k of keys) {
+                const stored = (k.data as { stream?: string } | null)?.stream;
+                const stream = stored === undefined ? undefined : (hidden.get(stored) ?? stored);
+                expect(stream === undefined || !shredded.has(stream), `key of ${stream}`).toBe(
+                  true,
+                );
+              }
+            }
+          } finally {
+            for (const link of links) await down(link);
+            await Promise.all(stores.map((s) => s.close()));
           }
-        } finally {
-          for (const link of links) await down(link);
-          await Promise.all(stores.map((s) => s.close()));
-        }
-      }),
-      propertyParameters(25),
-    );
-  }, 300_000);
+        }),
+        propertyParameters(25),
+      );
+    },
+    300_000,
+  );
 });

@@ -79,6 +79,8 @@ export interface WorldOptions {
   syncOptions: (node: number) => SyncControllerOptions;
   /** Every replica encrypts with this key (StoreOptions.encryption). */
   encryptionKey?: Uint8Array;
+  /** …and hides stream names and types with this secret (EncryptionOptions.names). */
+  names?: Uint8Array;
 }
 
 /** Rejects open() while its link is cut, so that both ends keep retrying until heal. */
@@ -150,7 +152,12 @@ export class World {
       now: () => this.options.now() + node.skew,
       maxClockDrift: this.options.maxClockDriftMs,
       syncOptions: node.syncOptions,
-      ...(this.options.encryptionKey && { encryption: { key: this.options.encryptionKey } }),
+      ...(this.options.encryptionKey && {
+        encryption: {
+          key: this.options.encryptionKey,
+          ...(this.options.names && { names: this.options.names }),
+        },
+      }),
     });
     node.store = store;
     if (connect) {

@@ -46,15 +46,15 @@ export function runScenario(scenario: Scenario): Promise<void> {
   return runScenarioWith(scenario, {});
 }
 
-/** The same run with every replica encrypting under one key. */
+/** The same run with every replica encrypting under one key (and hiding names, given names). */
 export const runEncryptedScenario =
-  (encryptionKey: Uint8Array) =>
+  (encryptionKey: Uint8Array, names?: Uint8Array) =>
   (scenario: Scenario): Promise<void> =>
-    runScenarioWith(scenario, { encryptionKey });
+    runScenarioWith(scenario, names === undefined ? { encryptionKey } : { encryptionKey, names });
 
 async function runScenarioWith(
   scenario: Scenario,
-  options: { encryptionKey?: Uint8Array },
+  options: { encryptionKey?: Uint8Array; names?: Uint8Array },
 ): Promise<void> {
   const time = new VirtualTime();
   const random = seededRandom(scenario.seed);

@@ -19,10 +19,16 @@ describe('convergence with end-to-end encryption (seeded)', () => {
     topologies: ['star', 'mesh', 'mixed'],
   });
   const encryptionKey = generateEncryptionKey();
-  it(
-    'encrypted replicas in a star, a mesh or both converge on one log, one order, one state',
-    async () => {
-      await fc.assert(fc.asyncProperty(scenarios, runEncryptedScenario(encryptionKey)), parameters);
+  it.each([
+    ['', undefined],
+    [', stream names and types hidden', generateEncryptionKey()],
+  ])(
+    'encrypted replicas in a star, a mesh or both converge on one log, one order, one state%s',
+    async (_label, names) => {
+      await fc.assert(
+        fc.asyncProperty(scenarios, runEncryptedScenario(encryptionKey, names)),
+        parameters,
+      );
     },
     60_000 + parameters.numRuns * 3_000,
   );
