@@ -146,6 +146,53 @@ describe('hidden stream names and types through a sync server on SQLite', () => 
   });
 });
 
+describe('hidden names and a strict stream through a sync server', () => {
+  let t: TestServer | undefined;
+  afterEach(async () => {
+    await t?.stop();
+    t = undefined;
+  });
+
+  it('decides the strict stream on its pseudonym and reports the rejection by name', async () => {
+    t = await startTestServer();
+    const server = t;
+    const options = {
+      aggregates: [wallet],
+      strictStreams: ['wallet-*'],
+      encryption: { key: generateEncryptionKey(), names: generateEncryptionKey() },
+    };
+    const url = server.server.url;
+    const bobToken = server.token({ sub: 'bob' });
+    const alice = await clients.open<Events>(url, server.token({ sub: 'alice' }), options);
+    const bob = await clients.open<Events>(url, bobToken, options, false);
+    let bobLink = clients.connect(bob, url, bobToken);
+    await alice.execute(wallet, 'wallet-1', 'fund', { amount: 10 });
+    await waitFor(async () => (await bob.read({ stream: 'wallet-1' })).length === 1);
+    // Bob spends offline while Alice spends online: the server accepts hers, rejects his.
+    await bobLink.close();
+    await alice.execute(wallet, 'wallet-1', 'spend', { amount: 8, note: 'lunch' });
+    await waitFor(() => (alice.sync.status().tentative ?? 0) === 0);
+    await bob.execute(wallet, 'wallet-1', 'spend', { amount: 8, note: 'taxi' });
+    bobLink = clients.connect(bob, url, bobToken);
+    await waitFor(() => {
+      const [rejected] = bob.sync.status().rejected ?? [];
+      return rejected?.command !== undefined && rejected.command.outcome !== 'pending';
+    }, 10_000);
+    const [rejected] = bob.sync.status().rejected ?? [];
+    // By its name, not its pseudonym; and run again on the accepted events, the handler refused.
+    expect(rejected).toMatchObject({ stream: 'wallet-1', command: { outcome: 'rejected' } });
+    await waitFor(async () => (await bob.read({ stream: 'wallet-1' })).length === 2);
+    for (const store of [alice, bob]) {
+      const events = await store.read({ stream: 'wallet-1' });
+      expect(events.map((e) => [e.stream, e.type])).toEqual([
+        ['wallet-1', 'funded'],
+        ['wallet-1', 'spent'],
+      ]);
+    }
+    await bobLink.close();
+  });
+});
+
 describe('encryption through sync servers on PostgreSQL', () => {
   const postgres = syncServerOnPostgres();
 
