@@ -166,6 +166,8 @@ function subjectOf(
 function erasedWhat(event: StoredEvent<unknown>): string {
   const stream = (event.data as { stream?: unknown } | null)?.stream;
   if (typeof stream !== 'string') return 'erased a stream';
+  // Hidden names (an encrypted board): the event names the stream by its pseudonym only.
+  if (stream.startsWith('~')) return 'erased a card’s data for good';
   if (stream.endsWith('/notes')) return 'erased a card’s notes for good';
   return cardOfStream(stream) === undefined ? `erased ${stream}` : 'erased a card for good';
 }

@@ -13,6 +13,16 @@ import { lane } from './lane.ts';
 
 // The database name comes in as the worker's name, so that one build can host several boards.
 const name = (globalThis as unknown as { name?: string }).name || 'chronicle-demo';
+/** The key the page left for `board` (board-link.ts), or a clear refusal to open. */
+async function boardKey(board: string): Promise<Uint8Array> {
+  const key = await loadBoardKey(board);
+  if (key !== undefined) return key;
+  throw new ValidationError(
+    'encryption.key',
+    'this board is encrypted: open it with its share link (the key is the part after #)',
+  );
+}
+
 serveStore({
   name,
   projections: [boardProjection],
@@ -20,14 +30,10 @@ serveStore({
   strictStreams: ['lane:*'],
   ...(isEncryptedBoard(name) && {
     encryption: {
-      key: async () => {
-        const key = await loadBoardKey(name);
-        if (key !== undefined) return key;
-        throw new ValidationError(
-          'encryption.key',
-          'this board is encrypted: open it with its share link (the key is the part after #)',
-        );
-      },
+      key: () => boardKey(name),
+      // The board's key is its names secret too (HKDF keeps the two apart): the server sees
+      // neither card titles nor stream names nor event types. A demo board never rotates it.
+      names: () => boardKey(name),
     },
   }),
 });

@@ -16,7 +16,7 @@ export interface EncryptionOptions {
    * `~`; the name and the type are sealed with the content. Stream names starting with `~` are
    * taken as pseudonyms already. Every replica of the space must give the same secret.
    */
-  names?: KeyMaterial;
+  names?: KeyMaterial | (() => KeyMaterial | Promise<KeyMaterial>);
 }
 
 /** What this replica holds but cannot read (SyncStatus.unreadable). */

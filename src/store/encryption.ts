@@ -136,7 +136,10 @@ export class Encryption {
       (options.previousKeys ?? []).map((k, i) => spaceKey(k, `encryption.previousKeys[${i}]`)),
     );
     const encryption = new Encryption(raw, new Keyring(current, previous));
-    if (options.names !== undefined) encryption.names = await namesKey(options.names);
+    if (options.names !== undefined) {
+      const names = typeof options.names === 'function' ? await options.names() : options.names;
+      encryption.names = await namesKey(names);
+    }
     const shredded: string[] = [];
     encryption.onErase = (streams) => shredded.push(...streams);
     await encryption.prepare(await readKeyring(raw));

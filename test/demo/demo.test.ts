@@ -5,6 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoServer } from '../../demo/server/app.ts';
@@ -549,6 +550,21 @@ describe('the offline PWA demo', () => {
     );
     expect(files.some((bytes) => bytes.includes('Write the README'))).toBe(true);
     expect(files.some((bytes) => bytes.includes(marker))).toBe(false);
+    // Nor its stream names and event types (the board hides them: encryption.names), which the
+    // plain board's rows show.
+    const db = new Database(join(fixture.dataDir, 'demo.sqlite'), { readonly: true });
+    const rows = (space: string) =>
+      db.prepare('SELECT stream, body FROM events WHERE space = ?').all(space) as {
+        stream: string;
+        body: string;
+      }[];
+    const hidden = rows(`board-${new URL(link).searchParams.get('board')}`);
+    expect(hidden.length).toBeGreaterThan(0);
+    const app = hidden.filter((r) => r.stream !== '$keyring');
+    expect(app.every((r) => r.stream.startsWith('~'))).toBe(true);
+    expect(app.some((r) => r.body.includes('CardAdded'))).toBe(false);
+    expect(rows('demo').some((r) => r.stream.startsWith('card:'))).toBe(true);
+    db.close();
 
     // Erased on one device: gone from the other's board, and its Activity says so, not what.
     await mine.getByRole('button', { name: `Erase ${marker} for good` }).click();
