@@ -93,6 +93,8 @@ export class Encryption {
   private readonly unreadableKids = new Set<string>();
   private unreadableFrom: string | undefined;
   private readonly listeners = new Set<() => void>();
+  /** The log position refresh() has looked up to (the whole keyring was read at open). */
+  private seenPos = 0;
   /** Hidden names (EncryptionOptions.names): the HMAC key, and the pseudonyms met both ways. */
   private names: CryptoKey | undefined;
   private readonly pseudonyms = new Map<string, string>();
@@ -142,6 +144,7 @@ export class Encryption {
     }
     const shredded: string[] = [];
     encryption.onErase = (streams) => shredded.push(...streams);
+    encryption.seenPos = await raw.headPos();
     await encryption.prepare(await readKeyring(raw));
     encryption.onErase = () => {};
     await encryption.announce(now);
@@ -261,11 +264,18 @@ export class Encryption {
   }
 
   /**
-   * The whole `$keyring` stream through prepare: after another tab wrote (its sync may have
-   * brought a rotation or a shred). One event per rotation, device and stream: small.
+   * After another tab wrote (its sync may have brought a rotation or a shred): the keyring
+   * events received since the last look, through prepare. O(what arrived), not O(keyring).
    */
   async refresh(): Promise<void> {
-    await this.prepare(await readKeyring(this.raw));
+    for (;;) {
+      const page = await this.raw.readByPos(this.seenPos, PAGE);
+      const last = page[page.length - 1];
+      if (last === undefined) return;
+      this.seenPos = Math.max(this.seenPos, last.pos);
+      await this.prepare(page.map((r) => r.event).filter((e) => e.stream === KEYRING_STREAM));
+      if (page.length < PAGE) return;
+    }
   }
 
   /** Seals an append's events under their stream's key (invariant 1, stream-keys.ts). */

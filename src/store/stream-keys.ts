@@ -73,12 +73,9 @@ export class StreamKeys {
   noteKey(event: StoredEventRecord, key: Wrapped & { kid: string }): boolean {
     this.kidOfEvent.set(event.id, key.kid);
     this.streamKids.add(key.kid);
-    if (this.shredded.has(key.stream)) {
-      this.held.set(key.kid, event);
-      return false;
-    }
-    this.wrapped.set(key.kid, key);
     this.held.set(key.kid, event);
+    if (this.shredded.has(key.stream)) return false;
+    this.wrapped.set(key.kid, key);
     const kids = this.kidsOf.get(key.stream) ?? new Set<string>();
     kids.add(key.kid);
     this.kidsOf.set(key.stream, kids);

@@ -139,6 +139,25 @@ describe.each(storages)('store.shred on %s', (_name, fresh, secret) => {
     await again.close();
   });
 
+  it('erases in another tab of the replica when that tab’s sync brought the shred', async () => {
+    const key = generateEncryptionKey();
+    const storage = fresh();
+    const tabA = await open(storage, key);
+    const tabB = await open(storage, key);
+    const other = await open(fresh(), key);
+    await tabA.append('card-1', { type: 'added', data: { title: 'secret' } });
+    await tabA.append('card-2', { type: 'added', data: { title: 'kept' } });
+    connect(tabA, other);
+    await until(async () => (await other.state(titles)).length === 2);
+    await until(async () => (await tabB.state(titles)).length === 2);
+    await other.shred('card-1');
+    // Tab B hears of tab A's ingest only through the storage's notice (onRemoteWrite), and
+    // reads nothing but the stream: no read of its own passes the keyring's events.
+    await until(async () => (await tabB.read({ stream: 'card-1' }))[0]?.data === null);
+    expect(await tabB.state(titles)).toEqual(['kept']);
+    await Promise.all([tabA.close(), tabB.close(), other.close()]);
+  });
+
   it('refuses to shred without encryption', async () => {
     const store = await open(fresh());
     await store.append('s', { type: 'added', data: { title: 'x' } });
