@@ -27,6 +27,7 @@ import { type ChronicleError, ConcurrencyError, IdempotencyError } from './error
 import type { ExpectedVersion, LocalRecord, StoredEventRecord } from './events.ts';
 import { decodeHlc, encodeHlc, type HlcState, receive, tick } from './hlc.ts';
 import { Cursor, EventId, type ReplicaId, Seq } from './ids.ts';
+import { withoutIntegrity } from './integrity.ts';
 import { jsonEqual } from './json.ts';
 import { isErasure } from './keyring-events.ts';
 import type { ValidNewEvent } from './validate.ts';
@@ -73,7 +74,7 @@ function samePayload(stored: StoredEventRecord, stream: string, event: ValidNewE
     stored.type === event.type &&
     (stored.schema ?? 1) === event.schema &&
     jsonEqual(stored.data, event.data) &&
-    jsonEqual(stored.meta ?? null, event.meta ?? null)
+    jsonEqual(withoutIntegrity(stored.meta) ?? null, event.meta ?? null)
   );
 }
 

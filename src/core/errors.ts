@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'TRANSPORT'
   | 'MISSING_DEPENDENCY'
   | 'COMMAND_REJECTED'
-  | 'UNREADABLE';
+  | 'UNREADABLE'
+  | 'TAMPERED';
 
 /** Fields that every error carries across a worker or network boundary. */
 export interface SerializedError {

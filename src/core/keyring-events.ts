@@ -16,6 +16,7 @@
  *    server, without knowing about keys: an erasure spreads like any winning copy.
  */
 import type { StoredEventRecord } from './events.ts';
+import { withoutIntegrity } from './integrity-meta.ts';
 import { KEYRING_STREAM } from './sealing.ts';
 
 export const KEY_ADDED = 'KeyAdded';
@@ -101,7 +102,23 @@ export function isErasure(lost: {
   );
 }
 
-/** The erased copy of a StreamKey event (invariant 2). */
+/**
+ * Whether an event is the erased copy of a StreamKey (invariant 2). Its origin's signature no
+ * longer holds for it (core/integrity.ts invariant 7): whoever shreds writes it.
+ */
+export function isErasedCopy(event: { stream: string; type: string; data: unknown }): boolean {
+  return event.stream === KEYRING_STREAM && event.type === STREAM_KEY && event.data === null;
+}
+
+/**
+ * The erased copy of a StreamKey event (invariant 2). Without the origin's signature fields
+ * (core/integrity.ts), which no longer hold for it: every replica erases to the same copy,
+ * whichever version of the event it held.
+ */
 export function erasedCopy(event: StoredEventRecord): StoredEventRecord {
-  return { ...event, data: null };
+  const erased: StoredEventRecord = { ...event, data: null };
+  const meta = withoutIntegrity(event.meta);
+  if (meta === undefined) delete erased.meta;
+  else erased.meta = meta;
+  return erased;
 }

@@ -17,10 +17,14 @@
  *    event follows was below it when it was stamped).
  * 5. Own events keep strictly increasing HLCs in seq order.
  * 6. Idempotent: planning again over the result moves nothing.
+ * 7. A moved event, and every own event after it, loses its signature and chain link (meta
+ *    $sig, $link, $key: core/integrity.ts); they are signed again before they leave. Nothing
+ *    else changes on an event that does not move.
  */
 import type { LocalRecord, StoredEventRecord } from './events.ts';
 import { decodeHlc, encodeHlc, type HlcState, hlcWall, maxHlc, tick } from './hlc.ts';
 import { Cursor } from './ids.ts';
+import { isSigned, withoutSignature } from './integrity.ts';
 
 export interface RestampInput {
   replica: string;
@@ -84,5 +88,25 @@ export function planRestamp(input: RestampInput): RestampPlan {
     };
     changed.push({ event, pos: record.pos });
   }
-  return { changed };
+  return { changed: unsignedFrom(changed, input) };
+}
+
+/**
+ * Invariant 7: a moved event's signature no longer holds, nor the links of the own events after
+ * it (core/integrity.ts). None of them was handed to a peer, so they all lose their signatures
+ * here, in the same rewrite, and are signed again before they leave (store/signing.ts).
+ */
+function unsignedFrom(changed: LocalRecord[], input: RestampInput): LocalRecord[] {
+  if (changed.length === 0) return changed;
+  const from = Math.min(...changed.map((r) => r.event.seq));
+  const moved = new Map(changed.map((r) => [r.pos, r]));
+  const out: LocalRecord[] = [];
+  for (const record of input.tail) {
+    const r = moved.get(record.pos) ?? record;
+    const e = r.event;
+    const own = e.replica === input.replica && e.seq >= from && e.seq > input.sharedSeq;
+    if (own && isSigned(e)) out.push({ pos: r.pos, event: withoutSignature(e) });
+    else if (moved.has(record.pos)) out.push(r);
+  }
+  return out;
 }

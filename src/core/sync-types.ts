@@ -1,6 +1,7 @@
 /**
  * Types shared by the store and the sync layer (no behaviour): a Transport and the sync status.
  */
+import type { TamperReason } from './integrity.ts';
 
 /** Why a transport connection ended. `code` is a WebSocket close code where there is one. */
 export interface TransportCloseInfo {
@@ -72,6 +73,28 @@ export interface SyncStatus {
    * none.
    */
   unreadable?: { events: number; keys: string[] };
+  /**
+   * Tamper evidence (code TAMPERED, core/integrity.ts): events this replica refused because a
+   * signature or key did not hold, events that arrived after an event chained to them
+   * (`reordered`), and, while it lasts, each gap in another replica's chain (`missing-link`: the
+   * event before `eventId` never arrived). The most recent 100, kept across restarts. Absent
+   * when none.
+   */
+  tampered?: TamperedEvent[];
+}
+
+/** One finding of SyncStatus.tampered. */
+export interface TamperedEvent {
+  eventId: string;
+  replica: string;
+  seq: number;
+  reason: TamperReason;
+  /** For `missing-link`: the event the chain names and that never arrived. */
+  missing?: { seq: number; id: string };
+  /** The peer it came from, when known. */
+  peer?: string;
+  /** When this replica found it (ms). */
+  at: number;
 }
 
 /** One connection's part of the status (SyncStatus.connections). */

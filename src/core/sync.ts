@@ -139,6 +139,8 @@ export interface PlannedBatch {
   events: StoredEventRecord[];
   /** UTF-8 bytes of the events' JSON, an estimate of the message size. */
   bytes: number;
+  /** The replicas of its events: the message names the key of each (EventsMessage.keys). */
+  replicas: Set<string>;
   /**
    * Highest seq among this log's own events the batch covers (carried or left out), 0 when there
    * are none: once acknowledged, none of them waits to be sent to this peer any more.
@@ -150,6 +152,8 @@ export interface PlannedBatch {
 
 /** Room left in a message for everything but the events (type, from, to, toId, caughtUp). */
 export const BATCH_ENVELOPE_BYTES = 256;
+/** Bytes a batch's `keys` may take for one replica (core/integrity.ts `$key` and its id). */
+export const KEY_WIRE_BYTES = 128;
 
 /** Whether the peer already holds a record: its own event at or below the seq it announced. */
 export function peerHolds(event: StoredEventRecord, peer: OutgoingPeer): boolean {
@@ -158,7 +162,16 @@ export function peerHolds(event: StoredEventRecord, peer: OutgoingPeer): boolean
 
 /** A batch that covers no positions yet, starting at `from`. */
 function emptyBatch(from: number): PlannedBatch {
-  return { from, to: from, toId: '', events: [], bytes: 0, ownSeq: 0, leftOut: [] };
+  return {
+    from,
+    to: from,
+    toId: '',
+    events: [],
+    bytes: 0,
+    replicas: new Set(),
+    ownSeq: 0,
+    leftOut: [],
+  };
 }
 
 /**
@@ -216,7 +229,8 @@ export function planBatches(
     }
     const event = record.event;
     if (!options.skip(record)) {
-      const size = sizeOf(event);
+      const base = sizeOf(event);
+      const size = base + (current.replicas.has(event.replica) ? 0 : KEY_WIRE_BYTES);
       // The wire size bounds the payload from above: most events need no second measure.
       const payload = size > maxEventBytes ? payloadOf(event) : 0;
       if (payload > maxEventBytes || size > budget) {
@@ -235,7 +249,9 @@ export function planBatches(
           current = emptyBatch(start);
         }
         current.events.push(event);
-        current.bytes += size;
+        // A fresh batch names this replica's key again (the size above may have counted it as named).
+        current.bytes += current.replicas.has(event.replica) ? size : base + KEY_WIRE_BYTES;
+        current.replicas.add(event.replica);
       }
     }
     if (event.replica === options.ownReplica && event.seq > current.ownSeq) {

@@ -61,6 +61,7 @@ describe('receivedRun', () => {
       toId: 'e',
       events: [],
       bytes: 0,
+      replicas: new Set(),
       ownSeq: 0,
       leftOut: [],
     });

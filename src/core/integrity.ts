@@ -1,0 +1,551 @@
+/**
+ * Tamper evidence (issue 16, part 3): every replica signs its events (Ed25519 through WebCrypto,
+ * the same code in a page, a worker and Node) and chains them, so that a receiver refuses an
+ * event that a peer or a server altered, dropped from the middle of a chain, reordered, or forged
+ * for another replica. What an event carries, in meta (so every storage, the wire and the
+ * server's tables carry it unchanged, sealed or not):
+ *
+ *   $sig:  Ed25519 signature (base64url) of the event's digest
+ *   $link: "<seq of the replica's previous chained event, base 36>.<its digest, 16 bytes>"
+ *   $key:  "<public key>.<nonce>" (base64url), on a replica's first chained event and on every
+ *          strict event: the replica id is derived from it (replicaIdOf)
+ *
+ * Invariants:
+ * 1. The digest is SHA-256 over the canonical JSON of every field of the event but `cursor`
+ *    (derived from hlc, replica and seq) and `$sig`; so it covers `$link` and `$key`.
+ * 2. A replica id made by newReplicaIdentity is derived from a public key and a random nonce: an
+ *    event whose `$key` does not derive its replica is forged for another replica. Nobody can
+ *    sign for a replica without its private key, and the id binds the key everywhere, even on a
+ *    receiver that never saw the replica before.
+ * 3. The chain: each of a replica's events that is not strict links to the one before it (by seq
+ *    and digest). Strict events are outside the chain, each signed on its own: their authority
+ *    (the server) may reject them, which would otherwise cut the chain of an honest replica, and
+ *    it may legitimately drop them anyway.
+ * 4. A receiver verifies every signature before it stores anything of a batch: one for each
+ *    chain tip of the batch (through the links that hold, it covers everything before it in the
+ *    batch) and one for each event no later event of the batch links to. One Ed25519
+ *    verification per replica per batch, a SHA-256 per event. An event whose signature fails,
+ *    whose key is not its replica's, or that is unsigned where signatures are required, is
+ *    refused (Tampering): nothing of the batch is stored.
+ * 5. Verification never throws for what a peer sent: a bad event is a Tampering naming it and why.
+ * 6. A link that does not meet its event does not refuse the event, whose own signature holds:
+ *    an honest replica's chain has holes (a copy that lost to another of its id, an event too
+ *    large for a peer), and a refusal would cut an honest chain for ever under a positional sync.
+ *    It is a finding (LinkCheck), which the receiver keeps and reports until explained
+ *    (sync/chain-watch.ts): that is how a dropped or reordered event is caught.
+ * 7. The erased copy of a StreamKey (core/keyring-events.ts, a crypto-shred) is taken unverified:
+ *    the replica that shreds is seldom the one that wrote the key, so no signature can hold for
+ *    it. What it can do is take a stream's key away, never show or change content.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { decodeBase64Url, encodeBase64Url } from './base64.ts';
+import type { JsonObject, JsonValue, StoredEventRecord } from './events.ts';
+import { cryptoRandomBytes, type RandomBytes, ReplicaId } from './ids.ts';
+import { INTEGRITY_META, withoutIntegrity } from './integrity-meta.ts';
+import { canonicalJson } from './json.ts';
+import { isErasedCopy } from './keyring-events.ts';
+import { isStrictEvent } from './strict.ts';
+
+export { INTEGRITY_META, withoutIntegrity } from './integrity-meta.ts';
+
+const DIGEST_DOMAIN = 'chronicle/event/1';
+const REPLICA_DOMAIN = 'chronicle/replica/1\u0000';
+/** Bytes of a digest a link carries: a forger would need a second preimage of 128 bits. */
+const LINK_BYTES = 16;
+const REPLICA_ID_LENGTH = 26;
+const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz';
+const ED25519 = { name: 'Ed25519' } as const;
+
+/** WebCrypto operations begun and not yet settled (tests with virtual time wait for them). */
+let inFlight = 0;
+export function cryptoInFlight(): number {
+  return inFlight;
+}
+function tracked<T>(operation: Promise<T>): Promise<T> {
+  inFlight += 1;
+  return operation.finally(() => {
+    inFlight -= 1;
+  });
+}
+const encoder = new TextEncoder();
+
+/** Why a receiver refuses an event (invariant 5). */
+export type TamperReason =
+  /** It carries no signature, where signatures are required or its replica signs. */
+  | 'unsigned'
+  /** Its signature, link or key is not of the expected form. */
+  | 'malformed'
+  /** Its `$key` does not derive its replica id (forged for another replica). */
+  | 'wrong-key'
+  /** Its signature does not verify: its content or its signature was changed. */
+  | 'bad-signature'
+  /** No key is known for its replica: nothing can verify it. */
+  | 'unknown-key'
+  /** A chain finding (ChainFinding): the event its link names was never received here. */
+  | 'missing-link'
+  /** A chain finding: it arrived after an event chained to it (reordered on the way). */
+  | 'reordered';
+
+export const TAMPER_REASONS: readonly TamperReason[] = [
+  'unsigned',
+  'malformed',
+  'wrong-key',
+  'bad-signature',
+  'unknown-key',
+  'missing-link',
+  'reordered',
+];
+
+/** What each reason means, for messages. */
+export const TAMPER_TEXT: Record<TamperReason, string> = {
+  unsigned: 'it carries no signature',
+  malformed: 'its signature, link or key is malformed',
+  'wrong-key': 'its key does not belong to its replica (forged for another replica)',
+  'bad-signature': 'its signature does not verify (altered)',
+  'unknown-key': 'no key is known for its replica',
+  'missing-link': "the event before it in its replica's chain never arrived (dropped on the way)",
+  reordered: 'it arrived after the event chained to it (reordered on the way)',
+};
+
+export interface Tampering {
+  event: StoredEventRecord;
+  reason: TamperReason;
+}
+
+/** What a receiver holds that verification reads (the log, and keys it learned before). */
+export interface ChainLookup {
+  /** The event held at (replica, seq), if any. */
+  eventAt(replica: string, seq: number): Promise<StoredEventRecord | undefined>;
+  /** The `$key` text learned for the replica before (self-checking: it derives the id). */
+  keyOf(replica: string): Promise<string | undefined>;
+}
+
+/**
+ * A link that did not meet the event it names (invariant 6): `missing`, nothing is held at that
+ * slot (yet); `forked`, another event is (its replica signed two events at one seq: a restored
+ * backup or a clone, which core/copies.ts resolves).
+ */
+export interface LinkCheck {
+  event: StoredEventRecord;
+  link: ChainLink;
+  /** `reordered`: the event it names comes later in the same batch. */
+  status: 'missing' | 'forked' | 'reordered';
+}
+
+export type BatchVerdict =
+  /**
+   * `keys`: the `$key` of replicas first seen signing in this batch, for keyOf to remember.
+   * `links`: the links that did not meet their event (for sync/chain-watch.ts).
+   */
+  { ok: true; keys: Map<string, string>; links: LinkCheck[] } | { ok: false; tampering: Tampering };
+
+export interface VerifyOptions {
+  /** Refuse every unsigned event (else only those of a replica known to sign). */
+  requireSignatures: boolean;
+  /** Keys the batch's sender named (EventsMessage.keys): taken where they derive their replica. */
+  keys?: { readonly [replica: string]: string };
+}
+
+/** A replica's signing identity: its key pair, and the nonce its replica id derives from. */
+export interface SigningIdentity {
+  replicaId: string;
+  privateKey: CryptoKey;
+  /** `$key` text: "<public key>.<nonce>". */
+  keyText: string;
+}
+
+/** What a store keeps to sign again after a restart (JSON, in its log's meta). */
+export interface StoredSigningKey {
+  /** PKCS #8 private key, base64url. */
+  secret: string;
+  /** Raw public key, base64url. */
+  publicKey: string;
+}
+
+/** A log's signing identity (adapter.ts identity): the key, and the nonce of each replica id. */
+export interface StoredIdentity extends StoredSigningKey {
+  nonces: { [replicaId: string]: string };
+}
+
+/**
+ * The identity a log takes for a key (adapter.ts adoptIdentity): a log without own events moves
+ * to a replica id derived from it; one with own events keeps its id, which nothing can sign for.
+ */
+export function adoptedIdentity(
+  key: StoredSigningKey,
+  ownSeq: number,
+): { identity: StoredIdentity; replicaId?: ReplicaId } {
+  if (ownSeq > 0) return { identity: { ...key, nonces: {} } };
+  const { replicaId, nonce } = newReplicaIdentity(key.publicKey);
+  return { identity: { ...key, nonces: { [replicaId]: nonce } }, replicaId };
+}
+
+/** A forked log's next replica id (core/append.ts invariant 8), derived when it has a key. */
+export function forkedReplica(identity: StoredIdentity | undefined): {
+  replicaId: ReplicaId;
+  identity?: StoredIdentity;
+} {
+  if (identity === undefined) return { replicaId: ReplicaId.make() };
+  const { replicaId, nonce } = newReplicaIdentity(identity.publicKey);
+  return {
+    replicaId,
+    identity: { ...identity, nonces: { ...identity.nonces, [replicaId]: nonce } },
+  };
+}
+
+export function isStoredIdentity(value: unknown): value is StoredIdentity {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.secret === 'string' &&
+    typeof v.publicKey === 'string' &&
+    typeof v.nonces === 'object' &&
+    v.nonces !== null &&
+    !Array.isArray(v.nonces)
+  );
+}
+
+function base32(bytes: Uint8Array, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += BASE32[(bytes[i] ?? 0) & 31];
+  return out;
+}
+
+/** Invariant 2: the replica id of a public key (base64url) and a nonce. */
+export function replicaIdOf(publicKey: string, nonce: string): ReplicaId {
+  const digest = sha256(encoder.encode(`${REPLICA_DOMAIN}${publicKey}.${nonce}`));
+  return base32(digest, REPLICA_ID_LENGTH) as ReplicaId;
+}
+
+/** A fresh replica id for a public key: a new nonce, so that two clones never share one. */
+export function newReplicaIdentity(
+  publicKey: string,
+  random: RandomBytes = cryptoRandomBytes,
+): { replicaId: ReplicaId; nonce: string } {
+  const nonce = encodeBase64Url(random(12));
+  return { replicaId: replicaIdOf(publicKey, nonce), nonce };
+}
+
+/** The replica a `$key` text derives, or undefined when it is not of the form. */
+export function replicaOfKeyText(keyText: string): ReplicaId | undefined {
+  const parts = keyText.split('.');
+  if (parts.length !== 2) return undefined;
+  const [publicKey, nonce] = parts as [string, string];
+  if (!/^[A-Za-z0-9_-]{43}$/.test(publicKey) || !/^[A-Za-z0-9_-]{1,64}$/.test(nonce)) {
+    return undefined;
+  }
+  return replicaIdOf(publicKey, nonce);
+}
+
+export async function generateSigningKey(): Promise<StoredSigningKey> {
+  const pair = (await crypto.subtle.generateKey(ED25519, true, [
+    'sign',
+    'verify',
+  ])) as CryptoKeyPair;
+  const [pkcs8, raw] = await Promise.all([
+    crypto.subtle.exportKey('pkcs8', pair.privateKey),
+    crypto.subtle.exportKey('raw', pair.publicKey),
+  ]);
+  return {
+    secret: encodeBase64Url(new Uint8Array(pkcs8)),
+    publicKey: encodeBase64Url(new Uint8Array(raw)),
+  };
+}
+
+export function isStoredSigningKey(
+  value: JsonValue | undefined,
+): value is JsonObject & StoredSigningKey {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    typeof value.secret === 'string' &&
+    typeof value.publicKey === 'string'
+  );
+}
+
+export async function importSigningKey(stored: StoredSigningKey): Promise<CryptoKey> {
+  return crypto.subtle.importKey('pkcs8', decodeBase64Url(stored.secret), ED25519, false, ['sign']);
+}
+
+/** An event as the application sees it: no integrity fields in its meta. */
+export function withoutSignature<T extends { meta?: JsonObject | undefined }>(event: T): T {
+  const meta = event.meta;
+  if (meta === undefined) return event;
+  const kept = withoutIntegrity(meta);
+  if (kept === meta) return event;
+  const out = { ...event };
+  if (kept === undefined) delete out.meta;
+  else out.meta = kept;
+  return out;
+}
+
+export function isSigned(event: { meta?: JsonObject | undefined }): boolean {
+  return typeof event.meta?.[INTEGRITY_META.sig] === 'string';
+}
+
+/** Whether an event is in its replica's chain (invariant 3). */
+export function isChained(event: { meta?: JsonObject | undefined }): boolean {
+  return !isStrictEvent(event);
+}
+
+/** Invariant 1. */
+export function eventDigest(event: StoredEventRecord): Uint8Array {
+  const meta = event.meta === undefined ? undefined : { ...event.meta };
+  if (meta !== undefined) delete meta[INTEGRITY_META.sig];
+  const fields = [
+    DIGEST_DOMAIN,
+    event.id,
+    event.replica,
+    event.seq,
+    event.stream,
+    event.type,
+    event.version,
+    event.hlc,
+    event.time,
+    event.schema ?? 1,
+    event.data,
+    meta === undefined || Object.keys(meta).length === 0 ? null : meta,
+  ];
+  return sha256(encoder.encode(canonicalJson(fields)));
+}
+
+/** `$link`: the previous chained event's seq (base 36), digest (16 bytes) and id. */
+export function linkText(seq: number, digest: Uint8Array, id: string): string {
+  return `${seq.toString(36)}.${linkHash(digest)}.${id}`;
+}
+
+export function linkHash(digest: Uint8Array): string {
+  return encodeBase64Url(digest.subarray(0, LINK_BYTES));
+}
+
+/** What a `$link` names: the previous event of the chain. */
+export interface ChainLink {
+  seq: number;
+  hash: string;
+  id: string;
+}
+
+export function parseLink(text: JsonValue | undefined): ChainLink | undefined {
+  if (typeof text !== 'string') return undefined;
+  const m = /^([0-9a-z]{1,11})\.([A-Za-z0-9_-]{22})\.(.{1,256})$/s.exec(text);
+  if (m === null) return undefined;
+  const seq = Number.parseInt(m[1]!, 36);
+  return Number.isSafeInteger(seq) && seq >= 1 ? { seq, hash: m[2]!, id: m[3]! } : undefined;
+}
+
+/** The end of a replica's chain, as its signer keeps it. */
+export interface ChainHead {
+  seq: number;
+  id: string;
+  digest: Uint8Array;
+}
+
+/**
+ * Signs a replica's own events, given in seq order: each gets its `$link` (or `$key`, the first
+ * of the chain and every strict one) and its `$sig`. Returns the signed copies and the new head.
+ */
+export async function signEvents(
+  events: readonly StoredEventRecord[],
+  identity: SigningIdentity,
+  head: ChainHead | undefined,
+): Promise<{ signed: StoredEventRecord[]; head: ChainHead | undefined }> {
+  const signed: StoredEventRecord[] = [];
+  const digests: Uint8Array[] = [];
+  let at = head;
+  for (const event of events) {
+    const meta: JsonObject = { ...(withoutIntegrity(event.meta) ?? {}) };
+    if (!isChained(event) || at === undefined) meta[INTEGRITY_META.key] = identity.keyText;
+    else meta[INTEGRITY_META.link] = linkText(at.seq, at.digest, at.id);
+    const unsigned: StoredEventRecord = { ...event, meta };
+    const digest = eventDigest(unsigned);
+    if (isChained(event)) at = { seq: event.seq, id: event.id, digest };
+    signed.push(unsigned);
+    digests.push(digest);
+  }
+  const signatures = await Promise.all(
+    digests.map((d) =>
+      tracked(crypto.subtle.sign(ED25519, identity.privateKey, d as Uint8Array<ArrayBuffer>)),
+    ),
+  );
+  for (let i = 0; i < signed.length; i++) {
+    const event = signed[i]!;
+    event.meta = {
+      ...event.meta,
+      [INTEGRITY_META.sig]: encodeBase64Url(new Uint8Array(signatures[i]!)),
+    };
+  }
+  return { signed, head: at };
+}
+
+const publicKeys = new Map<string, Promise<CryptoKey | undefined>>();
+
+/** The verifying key of a `$key` text (cached: a replica keeps one key). */
+function publicKeyOf(keyText: string): Promise<CryptoKey | undefined> {
+  let key = publicKeys.get(keyText);
+  if (key === undefined) {
+    const raw = decodeBase64Url(keyText.slice(0, keyText.indexOf('.')));
+    key = tracked(crypto.subtle.importKey('raw', raw, ED25519, false, ['verify'])).catch(
+      () => undefined,
+    );
+    if (publicKeys.size > 10_000) publicKeys.clear();
+    publicKeys.set(keyText, key);
+  }
+  return key;
+}
+
+async function signatureHolds(
+  event: StoredEventRecord,
+  digest: Uint8Array,
+  keyText: string,
+): Promise<boolean> {
+  const key = await publicKeyOf(keyText);
+  const sig = event.meta?.[INTEGRITY_META.sig];
+  if (key === undefined || typeof sig !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(sig)) {
+    return false;
+  }
+  try {
+    return await tracked(
+      crypto.subtle.verify(ED25519, key, decodeBase64Url(sig), digest as Uint8Array<ArrayBuffer>),
+    );
+  } catch {
+    return false;
+  }
+}
+
+interface Checked {
+  event: StoredEventRecord;
+  digest: Uint8Array;
+  /** The batch event it links to (index), when in the batch. */
+  parent?: number;
+  /** Linked to by a later event of the batch: its signature is covered. */
+  covered: boolean;
+}
+
+/**
+ * Invariant 4: the verdict on one batch, in order. The first tampered event in batch order is
+ * named; nothing of the batch is to be stored then.
+ */
+export async function verifyBatch(
+  events: readonly StoredEventRecord[],
+  lookup: ChainLookup,
+  options: VerifyOptions,
+): Promise<BatchVerdict> {
+  const keys = new Map<string, string>();
+  const learned = new Map<string, string>();
+  const keyFor = async (replica: string): Promise<string | undefined> => {
+    if (keys.has(replica)) return keys.get(replica);
+    const held = await lookup.keyOf(replica);
+    if (held !== undefined && replicaOfKeyText(held) === replica) {
+      keys.set(replica, held);
+      return held;
+    }
+    const named = Object.hasOwn(options.keys ?? {}, replica) ? options.keys?.[replica] : undefined;
+    if (named === undefined || replicaOfKeyText(named) !== replica) return undefined;
+    keys.set(replica, named);
+    learned.set(replica, named);
+    return named;
+  };
+  const checked: Checked[] = [];
+  const links: LinkCheck[] = [];
+  /** Every chained slot of the batch, to tell a link to a later event of it (reordered). */
+  const laterSlots = new Set(
+    events.filter((e) => isChained(e)).map((e) => `${e.replica}.${e.seq}`),
+  );
+  /** Batch index of each chained event, by "replica.seq". */
+  const bySlot = new Map<string, number>();
+  const bad = (event: StoredEventRecord, reason: TamperReason): BatchVerdict => ({
+    ok: false,
+    tampering: { event, reason },
+  });
+
+  for (const event of events) {
+    const meta = event.meta;
+    // Invariant 7: an erasure carries no signature that holds; it only takes a key away.
+    if (isErasedCopy(event)) {
+      checked.push({ event, digest: eventDigest(event), covered: true });
+      continue;
+    }
+    if (!isSigned(event)) {
+      if (options.requireSignatures || (await keyFor(event.replica)) !== undefined) {
+        return bad(event, 'unsigned');
+      }
+      checked.push({ event, digest: new Uint8Array(0), covered: true });
+      continue;
+    }
+    const digest = eventDigest(event);
+    const keyText = meta?.[INTEGRITY_META.key];
+    const link = meta?.[INTEGRITY_META.link];
+    if (keyText !== undefined) {
+      if (typeof keyText !== 'string' || link !== undefined) return bad(event, 'malformed');
+      const derived = replicaOfKeyText(keyText);
+      if (derived === undefined) return bad(event, 'malformed');
+      if (derived !== event.replica) return bad(event, 'wrong-key');
+      const known = await keyFor(event.replica);
+      if (known === undefined) {
+        keys.set(event.replica, keyText);
+        learned.set(event.replica, keyText);
+      }
+    } else if (!isChained(event)) {
+      return bad(event, 'malformed');
+    }
+    const entry: Checked = { event, digest, covered: false };
+    if (isChained(event) && link !== undefined) {
+      const parsed = parseLink(link);
+      if (parsed === undefined || parsed.seq >= event.seq) return bad(event, 'malformed');
+      const index = bySlot.get(`${event.replica}.${parsed.seq}`);
+      if (index !== undefined) {
+        // Invariant 4: a link that holds makes the later signature cover this one.
+        if (linkHash(checked[index]!.digest) === parsed.hash) entry.parent = index;
+        else links.push({ event, link: parsed, status: 'forked' });
+      } else if (laterSlots.has(`${event.replica}.${parsed.seq}`)) {
+        links.push({ event, link: parsed, status: 'reordered' });
+      } else {
+        const held = await lookup.eventAt(event.replica, parsed.seq);
+        if (held === undefined) links.push({ event, link: parsed, status: 'missing' });
+        else if (linkHash(eventDigest(held)) !== parsed.hash) {
+          links.push({ event, link: parsed, status: 'forked' });
+        }
+      }
+    }
+    if (entry.parent !== undefined) checked[entry.parent]!.covered = true;
+    if (isChained(event)) bySlot.set(`${event.replica}.${event.seq}`, checked.length);
+    checked.push(entry);
+  }
+
+  // One signature per tip; a tip that fails is searched back for the first bad event.
+  const tips = checked.filter((c) => !c.covered);
+  const results = await Promise.all(
+    tips.map(async (tip) => {
+      const key = await keyFor(tip.event.replica);
+      if (key === undefined) return 'unknown-key' as const;
+      return (await signatureHolds(tip.event, tip.digest, key)) ? true : key;
+    }),
+  );
+  let first: Tampering | undefined;
+  const note = (t: Tampering) => {
+    if (first === undefined || events.indexOf(t.event) < events.indexOf(first.event)) first = t;
+  };
+  for (let i = 0; i < tips.length; i++) {
+    const result = results[i]!;
+    const tip = tips[i]!;
+    if (result === true) continue;
+    if (result === 'unknown-key') {
+      note({ event: tip.event, reason: 'unknown-key' });
+      continue;
+    }
+    const path: Checked[] = [];
+    for (let c: Checked | undefined = tip; c !== undefined; ) {
+      path.unshift(c);
+      c = c.parent === undefined ? undefined : checked[c.parent];
+    }
+    for (const c of path) {
+      if (!(await signatureHolds(c.event, c.digest, result))) {
+        note({ event: c.event, reason: 'bad-signature' });
+        break;
+      }
+    }
+  }
+  if (first !== undefined) return { ok: false, tampering: first };
+  return { ok: true, keys: learned, links };
+}
