@@ -20,6 +20,7 @@ import type { LostCopy } from '../core/copies.ts';
 import type { ExpectedVersion, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import type { EventId, ReplicaId } from '../core/ids.ts';
+import type { StoredIdentity, StoredSigningKey } from '../core/integrity.ts';
 import type { ValidNewEvent } from '../core/validate.ts';
 
 /**
@@ -193,6 +194,25 @@ export interface EventLog {
     projection: string,
     which?: readonly { version: number; cursor: string }[],
   ): Promise<void>;
+
+  /** The signing identity this log's replica ids derive from (core/integrity.ts), if any. */
+  identity(): Promise<StoredIdentity | undefined>;
+  /**
+   * Gives a log without an identity this key, in one transaction (core/integrity.ts
+   * adoptedIdentity): a log with no own event yet moves to a replica id derived from it. A log
+   * that has an identity keeps it (another handle adopted first).
+   */
+  adoptIdentity(key: StoredSigningKey): Promise<void>;
+  /** The events held at these (replica, seq) slots, in the order asked. */
+  eventsAtSlots(
+    slots: readonly { replica: string; seq: number }[],
+  ): Promise<(LocalRecord | undefined)[]>;
+  /**
+   * Writes own events again with new meta (their signatures), at their positions, in one
+   * transaction. A record whose stored event is no longer the one given (other id or cursor: a
+   * re-stamp moved it) is skipped.
+   */
+  replaceOwn(records: readonly LocalRecord[]): Promise<void>;
 
   /** Small JSON values: sync checkpoints, projection versions, the server epoch. */
   getMeta(key: string): Promise<JsonValue | undefined>;

@@ -22,13 +22,16 @@ import {
 import { slotOf } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
-import { EventId, ReplicaId } from '../core/ids.ts';
+import { EventId, type ReplicaId } from '../core/ids.ts';
+import { forkedReplica } from '../core/integrity.ts';
 import { foundBySlot, slotRunsOf } from '../core/segments.ts';
 import { removeRecords } from './idb-copies.ts';
+import { readIdentityKey } from './idb-identity.ts';
 import {
   asCounters,
   asReplicaId,
   KEY_COUNTERS,
+  KEY_IDENTITY,
   KEY_REPLICA,
   plainCounters,
   type StoredCounters,
@@ -143,8 +146,10 @@ export async function ingestInTransaction(
     },
   );
   if (plan.forked) {
-    replicaId = ReplicaId.make();
+    const next = forkedReplica(await readIdentityKey(meta));
+    replicaId = next.replicaId;
     meta.put(replicaId, KEY_REPLICA);
+    if (next.identity !== undefined) meta.put(next.identity, KEY_IDENTITY);
   }
   // Losers leave first: a winner may reuse their id, slot and cursor (core/copies.ts). Their
   // streams keep the versions they had (idb-schema.ts invariant 6).

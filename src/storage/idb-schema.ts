@@ -50,6 +50,8 @@ export const SCHEMA_VERSION = 5;
 export const KEY_REPLICA = 'sys:replicaId';
 export const KEY_EPOCH = 'sys:epoch';
 export const KEY_COUNTERS = 'sys:counters';
+/** The signing identity (core/integrity.ts StoredIdentity), once adopted. */
+export const KEY_IDENTITY = 'sys:identity';
 export const appKey = (key: string) => `app:${key}`;
 
 /** The counters, and the largest cursor in the log ('' when empty): see indexeddb.ts. */

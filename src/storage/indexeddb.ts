@@ -71,7 +71,8 @@ import type { AppendUnitOutcome } from '../core/append-group.ts';
 import { StorageError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
-import type { ReplicaId } from '../core/ids.ts';
+import { type ReplicaId, Seq } from '../core/ids.ts';
+import type { StoredIdentity, StoredSigningKey } from '../core/integrity.ts';
 import type {
   AppendGroupRequest,
   CursorQuery,
@@ -99,6 +100,7 @@ import {
 import { IdbConnection } from './idb-connection.ts';
 import { discardInTransaction } from './idb-discard.ts';
 import { unavailable } from './idb-errors.ts';
+import { adoptInTransaction, readIdentityKey, replaceInTransaction } from './idb-identity.ts';
 import { ingestInTransaction } from './idb-ingest.ts';
 import { openDatabase, readIdentity } from './idb-open.ts';
 import {
@@ -115,7 +117,7 @@ import {
   KEY_COUNTERS,
   type StoredCounters,
 } from './idb-schema.ts';
-import { lookupIds } from './idb-segments.ts';
+import { lookupIds, lookupSlots } from './idb-segments.ts';
 import { IdbSnapshots } from './idb-snapshots.ts';
 import { readStreams } from './idb-streams.ts';
 import { minCursorOf } from './rewrites.ts';
@@ -264,6 +266,35 @@ class IdbEventLog implements EventLog {
     );
     if (removed.length > 0) this.conn.notifyOthers(await this.headPos(), minCursorOf(removed));
     return removed;
+  }
+
+  async identity(): Promise<StoredIdentity | undefined> {
+    return this.read('identity', (db) =>
+      readIdentityKey(unwrap(db).transaction('meta').objectStore('meta')),
+    );
+  }
+
+  async adoptIdentity(key: StoredSigningKey): Promise<void> {
+    this.replicaId = await this.write('adoptIdentity', ['meta'], (tx) =>
+      adoptInTransaction(tx, key),
+    );
+  }
+
+  async eventsAtSlots(
+    slots: readonly { replica: string; seq: number }[],
+  ): Promise<(LocalRecord | undefined)[]> {
+    if (slots.length === 0) return [];
+    return this.readSegmentStore('eventsAtSlots', (store) =>
+      lookupSlots(
+        store,
+        slots.map((s) => `${s.replica}.${Seq.encode(s.seq as Seq)}`),
+      ),
+    );
+  }
+
+  async replaceOwn(records: readonly LocalRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.write('replaceOwn', ['segments'], (tx) => replaceInTransaction(tx, records));
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {

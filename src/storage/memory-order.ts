@@ -69,6 +69,18 @@ export class CursorOrder {
     }
   }
 
+  /** Puts `record` in the place of `held`, which has the same cursor (a signed copy). */
+  replace(held: LocalRecord, record: LocalRecord): void {
+    const list = this.view() as LocalRecord[];
+    const i = upperBound(list, held.event.cursor, true);
+    for (let k = i; k < list.length && list[k]!.event.cursor === held.event.cursor; k++) {
+      if (list[k] === held) {
+        list[k] = record;
+        return;
+      }
+    }
+  }
+
   /** The records in cursor order (merging what waits). */
   view(): readonly LocalRecord[] {
     if (this.late.length === 0) return this.sorted;

@@ -11,7 +11,13 @@ import { slotOf } from '../core/copies.ts';
 import { StoreClosedError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { compareHlc, decodeHlc, HLC_ZERO } from '../core/hlc.ts';
-import { ReplicaId } from '../core/ids.ts';
+import { ReplicaId, Seq } from '../core/ids.ts';
+import {
+  adoptedIdentity,
+  forkedReplica,
+  type StoredIdentity,
+  type StoredSigningKey,
+} from '../core/integrity.ts';
 import { planRestamp } from '../core/restamp.ts';
 import type {
   AppendGroupRequest,
@@ -47,6 +53,7 @@ interface MemoryDatabase {
   conflictStreams: Set<string>;
   snapshots: Map<string, SnapshotRecord>;
   meta: Map<string, JsonValue>;
+  identity?: StoredIdentity;
   handles: Set<MemoryEventLog>;
 }
 
@@ -203,7 +210,11 @@ class MemoryEventLog implements EventLog {
     const written = this.write(plan.write, true);
     db.counters = plan.counters;
     // append.ts invariant 8: the old id is in use elsewhere; the counters restart with the new.
-    if (plan.forked) db.replicaId = ReplicaId.make();
+    if (plan.forked) {
+      const next = forkedReplica(db.identity);
+      db.replicaId = next.replicaId;
+      if (next.identity !== undefined) db.identity = next.identity;
+    }
     for (const [stream, version] of plan.streamVersions) db.streamVersions.set(stream, version);
     for (const stream of plan.possibleConflicts) db.conflictStreams.add(stream);
     if (written.length > 0) this.notifyOthers();
@@ -247,6 +258,41 @@ class MemoryEventLog implements EventLog {
     db.meta.set(REWRITES_META_KEY, withRewrite(db.meta.get(REWRITES_META_KEY), from));
     this.notifyOthers(from);
     return { changed: records, from };
+  }
+
+  async identity(): Promise<StoredIdentity | undefined> {
+    return this.check().identity;
+  }
+
+  async adoptIdentity(key: StoredSigningKey): Promise<void> {
+    const db = this.check();
+    if (db.identity !== undefined) return;
+    const adopted = adoptedIdentity(key, db.counters.seq);
+    db.identity = adopted.identity;
+    if (adopted.replicaId !== undefined) db.replicaId = adopted.replicaId;
+  }
+
+  async eventsAtSlots(
+    slots: readonly { replica: string; seq: number }[],
+  ): Promise<(LocalRecord | undefined)[]> {
+    const db = this.check();
+    return slots.map((s) => db.bySlot.get(`${s.replica}.${Seq.encode(s.seq as Seq)}`));
+  }
+
+  async replaceOwn(records: readonly LocalRecord[]): Promise<void> {
+    const db = this.check();
+    for (const given of records) {
+      const i = firstAfterPos(db.byPos, given.pos - 1);
+      const held = db.byPos[i];
+      if (held?.pos !== given.pos || held.event.id !== given.event.id) continue;
+      if (held.event.cursor !== given.event.cursor) continue;
+      const record = deepFreeze({ event: structuredClone(given.event), pos: given.pos });
+      db.byCursor.replace(held, record);
+      db.byStream.get(held.event.stream)?.replace(held, record);
+      db.byPos[i] = record;
+      db.byId.set(record.event.id, record);
+      db.bySlot.set(slotOf(record.event), record);
+    }
   }
 
   async discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]> {
