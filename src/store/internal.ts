@@ -8,6 +8,7 @@ import type { StrictRejection } from '../core/strict.ts';
 import type { RejectedAppend, SyncApi } from '../core/sync-types.ts';
 import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 import type { UnreadableStatus } from './encryption-types.ts';
+import type { Signer } from './signing.ts';
 
 /**
  * Meta key of this replica's own seqs whose events lost to another copy and left the log
@@ -64,6 +65,10 @@ export interface StoreInternals {
   unreadable?(): UnreadableStatus | undefined;
   /** Called when unreadable() changed. Returns unsubscribe. */
   onUnreadableChange?(listener: () => void): () => void;
+  /** Signs own events before they leave (store/signing.ts); absent when signing is off. */
+  readonly signer?: Signer;
+  /** Sync refuses unsigned events (StoreOptions.signing, on by default). */
+  readonly requireSignatures?: boolean;
   /** Called with the new head position after any write this handle can see. */
   onChange(listener: (headPos: number) => void): () => void;
   /**

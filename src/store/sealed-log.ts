@@ -23,8 +23,10 @@
  *    stream; an opened event has its name and type back; streamVersion and conflictStreams
  *    speak names. An event no key opens keeps its pseudonym and the type `~`.
  */
+
 import type { AppendUnitOutcome, StreamAppendOutcome } from '../core/append-group.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { StoredSigningKey } from '../core/integrity.ts';
 import type { Keyring } from '../core/keyring.ts';
 import {
   isSealedState,
@@ -279,6 +281,23 @@ export class SealedLog implements EventLog {
     const held = records.filter((r): r is LocalRecord => r !== undefined);
     const opened = new Map((await this.openRecords(held)).map((r) => [r.event.id, r]));
     return records.map((r) => (r === undefined ? r : opened.get(r.event.id)));
+  }
+
+  // Signatures are of the sealed form (core/integrity.ts): these go to the raw log as they are.
+  identity() {
+    return this.raw.identity();
+  }
+
+  adoptIdentity(key: StoredSigningKey) {
+    return this.raw.adoptIdentity(key);
+  }
+
+  eventsAtSlots(slots: readonly { replica: string; seq: number }[]) {
+    return this.raw.eventsAtSlots(slots);
+  }
+
+  replaceOwn(records: readonly LocalRecord[]) {
+    return this.raw.replaceOwn(records);
   }
 
   headPos() {

@@ -34,6 +34,7 @@ import type {
   StoredEventRecord,
 } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
+import { withoutSignature } from '../core/integrity.ts';
 import { assertJsonValue } from '../core/json.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
 import { strictMatcher } from '../core/strict.ts';
@@ -54,6 +55,7 @@ import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, matchesLive, readSinceWith, readWith, stateBound } from './read-query.ts';
 import { eraseStreams, type ShredHost, shredStream } from './shred.ts';
+import { Signer } from './signing.ts';
 import { StrictRejections } from './strict-rejections.ts';
 import {
   discardRejected,
@@ -133,7 +135,13 @@ class Store<E> implements EventStore<E> {
   private readonly encryption: Encryption | undefined;
 
   /** `log`: what the store reads (opened: store/sealed-log.ts); `raw`: what sync replicates. */
-  constructor(log: EventLog, options: StoreOptions<E>, raw = log, encryption?: Encryption) {
+  constructor(
+    log: EventLog,
+    options: StoreOptions<E>,
+    raw = log,
+    encryption?: Encryption,
+    signer?: Signer,
+  ) {
     this.log = log;
     this.encryption = options.encryption === undefined ? undefined : encryption;
     if (this.encryption !== undefined) {
@@ -168,7 +176,9 @@ class Store<E> implements EventStore<E> {
         for (const listener of [...this.strictListeners]) listener();
       },
     });
-    this.upcast = makeUpcast(options.upcasters ?? []);
+    // Invariant 2: the app is handed no signatures (core/integrity.ts) either.
+    const upcast = makeUpcast(options.upcasters ?? []);
+    this.upcast = (event) => upcast(withoutSignature(event));
     this.clock = options.now ?? Date.now;
     // The head at open: read once, in start(), for the change feed and every runtime.
     const openHead = new Promise<number>((resolve) => {
@@ -253,7 +263,9 @@ class Store<E> implements EventStore<E> {
           : undefined;
       },
       closing,
+      requireSignatures: options.signing !== false,
     };
+    if (signer !== undefined) Object.assign(internals, { signer });
     if (encryption !== undefined) {
       internals.unreadable = () => encryption.status();
       internals.onUnreadableChange = (listener) => encryption.onChange(listener);
@@ -620,14 +632,19 @@ export async function createStore<E = unknown>(options: StoreOptions<E>): Promis
     throw new ValidationError('options.durability', `must be one of ${DURABILITIES.join(', ')}`);
   }
   const storage = options.storage ?? indexedDbStorage(options.name);
+  if (options.signing !== undefined && typeof options.signing !== 'boolean') {
+    throw new ValidationError('options.signing', 'must be a boolean');
+  }
   const log = await storage.open(durability === undefined ? {} : { durability });
   try {
+    // Before anything reads the replica id: a new log takes one derived from its key.
+    const signer = options.signing === false ? undefined : await Signer.open(log);
     const { encryption, refoldFrom, shredded } = await Encryption.open(
       options.encryption,
       log,
       options.now ?? Date.now,
     );
-    const store = new Store<E>(encryption.view, options, log, encryption);
+    const store = new Store<E>(encryption.view, options, log, encryption, signer);
     await store.start();
     if (refoldFrom !== undefined) await store.refold(refoldFrom);
     // A shred met while closed, or an erasure a crash cut short (shred.ts invariant 2).

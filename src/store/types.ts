@@ -50,6 +50,13 @@ export interface StoreOptions<E = unknown> {
    * streams, types, versions and times stay in clear. Every replica of the space needs the key.
    */
   encryption?: EncryptionOptions;
+  /**
+   * Tamper evidence (core/integrity.ts), on by default: this replica signs its events (Ed25519)
+   * and chains them before they leave it, and sync refuses (code TAMPERED) any event whose
+   * signature or chain does not hold, and any unsigned event. `false`: this replica signs
+   * nothing and takes unsigned events; it still refuses a signed event that does not verify.
+   */
+  signing?: boolean;
   /** Their `type` is one of E's event types. */
   upcasters?: readonly Upcaster<EventType<E>>[];
   /** Wall clock in ms, for tests. Default Date.now. */
