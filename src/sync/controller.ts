@@ -192,10 +192,12 @@ export function createSyncController(
     emit();
   });
   const unsubscribeUnreadable = internals.onUnreadableChange?.(() => emit());
+  const unsubscribeChain = log.chain.onChange(() => emit());
 
   const ready = (async () => {
     acked = parseAcked(await internals.log.getMeta(ACKED_META_KEY));
     refused = parseRefused(await internals.log.getMeta(REFUSED_META_KEY));
+    await log.chain.ready();
     const stored = parseSyncedAt(await internals.log.getMeta(SYNCED_AT_META_KEY));
     if (stored !== undefined)
       syncedAt = { saved: stored, latest: Math.max(stored, syncedAt.latest) };
@@ -269,6 +271,8 @@ export function createSyncController(
     if (all.length > 0) status.connections = all.map(connectionStatus);
     const unreadable = internals.unreadable?.();
     if (unreadable !== undefined) status.unreadable = unreadable;
+    const tampered = log.chain.tampered();
+    if (tampered.length > 0) status.tampered = tampered;
     return status;
   };
 
@@ -547,6 +551,7 @@ export function createSyncController(
     unsubscribeChange();
     unsubscribeStrict?.();
     unsubscribeUnreadable?.();
+    unsubscribeChain();
     await Promise.all([...links].map((l) => l.close()));
   };
   void internals.closing.then(closeAll);

@@ -5,6 +5,7 @@
  */
 import type { LostCopy } from '../core/copies.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { ChainLookup, LinkCheck, Tampering } from '../core/integrity.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { Checkpoint } from './protocol.ts';
 
@@ -32,6 +33,21 @@ export interface SyncIngestOptions {
   vouchedByServer?: boolean;
 }
 
+export interface SyncIntegrity extends ChainLookup {
+  /** Refuse every unsigned event (else only those of a replica known to sign). */
+  readonly requireSignatures: boolean;
+  /** Keeps the `$key` of replicas first seen in a verified batch (before it is stored). */
+  rememberKeys(keys: ReadonlyMap<string, string>): Promise<void>;
+  /** A verified batch's links that did not meet their event (chain-watch.ts), before it is stored. */
+  noteLinks?(
+    events: readonly StoredEventRecord[],
+    links: readonly LinkCheck[],
+    peer: string,
+  ): Promise<void>;
+  /** An event this side refused with TAMPERED. */
+  noteRefused?(tampering: Tampering, peer: string): Promise<void>;
+}
+
 export interface SyncLog {
   /** The replica that owns this log (a server has one per space). */
   readonly replicaId: string;
@@ -55,6 +71,11 @@ export interface SyncLog {
   /** What this log holds of `peer`'s log. */
   getCheckpoint(peer: string): Promise<Checkpoint | undefined>;
   setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void>;
+  /**
+   * Tamper evidence (core/integrity.ts): a session verifies each batch against this before it
+   * stores anything of it. Absent: nothing is verified.
+   */
+  readonly integrity?: SyncIntegrity;
   /** Called with the new head whenever records are added (by anyone). Returns unsubscribe. */
   onAppend(listener: (headPos: number) => void): () => void;
 }

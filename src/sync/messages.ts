@@ -12,6 +12,7 @@
 import { ChronicleError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import { ReplicaId } from '../core/ids.ts';
+import { TAMPER_REASONS, type TamperReason } from '../core/integrity.ts';
 import { utf8Length } from '../core/json.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import {
@@ -138,6 +139,21 @@ function parseRefusal(value: unknown): EventRefusal {
       };
     case 'not-owner':
       return { from, reason: { kind: 'not-owner', replica: str(o, 'replica', 128) } };
+    case 'tampered': {
+      const why = str(o, 'why', 32);
+      if (!TAMPER_REASONS.includes(why as TamperReason)) {
+        return { from, reason: { kind: 'other', name: 'tampered' } };
+      }
+      return {
+        from,
+        reason: {
+          kind: 'tampered',
+          replica: str(o, 'replica', 128),
+          seq: int(o, 'seq'),
+          why: why as TamperReason,
+        },
+      };
+    }
     default:
       // A reason of a newer peer: still a refusal of that one event.
       return { from, reason: { kind: 'other', name: r.kind.slice(0, 64) } };
@@ -221,7 +237,29 @@ function parseEvents(
   if (o.toId !== undefined) message.toId = str(o, 'toId');
   const caughtUp = optBool(o, 'caughtUp');
   if (caughtUp !== undefined) message.caughtUp = caughtUp;
+  if (o.keys !== undefined) message.keys = parseKeys(o.keys, events.length);
   return message;
+}
+
+/** events.keys: at most one per event, each a replica id and a `$key` text, checked later. */
+function parseKeys(value: unknown, events: number): { [replica: string]: string } {
+  if (!isRecord(value)) throw new Bad('PROTOCOL', 'events.keys must be an object');
+  const entries = Object.entries(value);
+  if (entries.length > events)
+    throw new Bad('PROTOCOL', 'events.keys names more replicas than events');
+  const out: { [replica: string]: string } = {};
+  for (const [replica, key] of entries) {
+    if (!ReplicaId.isValid(replica) || typeof key !== 'string' || key.length > 200) {
+      throw new Bad('PROTOCOL', 'events.keys must map replica ids to key texts');
+    }
+    Object.defineProperty(out, replica, {
+      value: key,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
 }
 
 function parseShape(
@@ -364,6 +402,7 @@ export function closeCodeFor(code: SyncErrorCode): number {
     case 'CLOCK_SKEW':
     case 'SEQ_CONFLICT':
     case 'ID_CONFLICT':
+    case 'TAMPERED':
       return CloseCode.policyViolation;
     case 'STORAGE':
     case 'INTERNAL':

@@ -38,6 +38,7 @@
  *    means "durably held, or rejected". A client takes `rejected` from a server only.
  */
 import type { StoredEvent } from '../core/events.ts';
+import type { TamperReason } from '../core/integrity.ts';
 import type { StrictRejection } from '../core/strict.ts';
 
 /** 2: events travel as columns (event-codec.ts). 3: `rejected` (strict streams, invariant 8). */
@@ -94,6 +95,12 @@ export interface EventsMessage {
   events: StoredEvent[];
   /** Set on the last batch of a catch-up: the receiver is now up to date with the sender. */
   caughtUp?: boolean;
+  /**
+   * The `$key` of each replica of the batch that the sender knows (core/integrity.ts): each
+   * derives its replica id, so any peer may pass keys on, and a receiver that never got a
+   * replica's first event (it lost a copy collision) can still verify the rest.
+   */
+  keys?: { [replica: string]: string };
 }
 
 export interface AckMessage {
@@ -135,6 +142,12 @@ export type RefusalReason =
    * every event of that replica out for this peer until the session ends; its owner sends them.
    */
   | { kind: 'not-owner'; replica: string }
+  /**
+   * Its signature or key does not hold, or it is unsigned where signatures are required (code
+   * TAMPERED, core/integrity.ts): `why` says which check failed. The sender leaves that event
+   * out for this peer, like one too large; the replica's later events verify on their own.
+   */
+  | { kind: 'tampered'; replica: string; seq: number; why: TamperReason }
   /** A reason this side does not know (sent by a newer peer). */
   | { kind: 'other'; name: string };
 
@@ -188,6 +201,7 @@ export type SyncErrorCode =
   | 'STORAGE' // the receiver could not store the batch
   | 'SEQ_CONFLICT' // an event reuses a (replica, seq) held under another id; nothing of its batch was stored (server), or one copy was kept (report)
   | 'ID_CONFLICT' // two copies of one event id differ; every replica keeps the one first in the total order (report, never fatal)
+  | 'TAMPERED' // an event whose signature or chain does not hold, or unsigned where signatures are required (refused alone, never stored)
   | 'INTERNAL';
 
 /** WebSocket close codes used by the server (RFC 6455 section 7.4 plus the 4000 private range). */

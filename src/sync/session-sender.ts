@@ -17,6 +17,8 @@
  *    peer and reported with its id (onError `skipped`), once per session, never silently. After
  *    a refusal for its replica (not-owner: another subject owns it, on a server), every event of
  *    that replica is left out for the peer, the refusal naming the first (its owner sends them).
+ *    An event refused for tampering is left out alone: the replica's later events verify on
+ *    their own signatures (core/integrity.ts), and the receiver reports the gap.
  * 9. Live tail is coalesced: an append starts a send only when nothing is in flight; otherwise
  *    the next ack's pump sends everything appended meanwhile (up to maxBatchEvents a message).
  *    A peer is sent one message per round trip, however fast the log grows. Catch-up (a read
@@ -33,6 +35,9 @@
  *    is held this way, never left out.
  * 11. Before own events go out, the shareGuard records them as shared (durably); a re-stamp that
  *    ran since the records were read makes the pump read them again rather than send stale HLCs.
+ * 12. Each batch names the `$key` of each of its replicas that this side knows (EventsMessage.keys,
+ *    core/integrity.ts), read once per session: a receiver verifies a replica whose first event
+ *    it never got.
  */
 
 import { isBeyond } from '../core/clock-skew.ts';
@@ -127,7 +132,9 @@ export class SessionSender {
   /** Events the peer refused this session: left out of every resend (invariant 8). */
   private readonly refusedIds = new Set<string>();
   /** Replicas whose events the peer will not take from us (reason not-owner): all left out. */
-  private readonly refusedReplicas = new Set<string>();
+  private readonly refusedReplicas = new Map<string, number>();
+  /** The `$key` of each replica this session sent events of (EventsMessage.keys), once read. */
+  private readonly keyTexts = new Map<string, string>();
   /** Events left out and reported this session (each is reported once). */
   private readonly reported = new Set<string>();
 
@@ -278,7 +285,7 @@ export class SessionSender {
         if (clock === undefined) {
           this.refusedIds.add(eventId);
           this.reported.add(eventId);
-          if (reason?.kind === 'not-owner') this.refusedReplicas.add(reason.replica);
+          if (reason?.kind === 'not-owner') this.refusedReplicas.set(reason.replica, 0);
         } else {
           // Held, not left out (invariant 10): the peer's horizon is at most what it accepted.
           const seq = this.clock.refused(eventId, clock.limit);
@@ -402,7 +409,8 @@ export class SessionSender {
         received.has(r.pos) ||
         peerHolds(r.event, peerHello) ||
         (refused.size > 0 && refused.has(r.event.id)) ||
-        (refusedReplicas.size > 0 && refusedReplicas.has(r.event.replica));
+        (refusedReplicas.size > 0 &&
+          (refusedReplicas.get(r.event.replica) ?? Infinity) <= r.event.seq);
       // Toward a server, only after a refusal (invariant 10): our clock may have jumped since its
       // hello, and the server's refusal corrects it, where a guess from our clock would not.
       const horizon = this.clock.horizon();
@@ -473,6 +481,8 @@ export class SessionSender {
         if (!shared) continue;
         this.sharedSeen = ownSeq;
       }
+      await this.learnKeys(batches);
+      if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
       let plannedBefore = 0;
       const aligned = sized.length === batches.reduce((n, b) => n + b.events.length, 0);
       for (let i = 0; i < batches.length; i++) {
@@ -484,6 +494,8 @@ export class SessionSender {
           toId: batch.toId,
           events: batch.events,
         };
+        const keys = this.keysOf(batch.replicas);
+        if (keys !== undefined) message.keys = keys;
         if (reachesHead && i === batches.length - 1 && !this.caughtUpSent) {
           message.caughtUp = true;
           this.caughtUpSent = true;
@@ -496,5 +508,30 @@ export class SessionSender {
       this.noteHead(this.sentPos);
       this.host.report();
     }
+  }
+
+  /** Reads the keys of the batches' replicas this session has not read yet (invariant 12). */
+  private async learnKeys(batches: readonly { replicas: ReadonlySet<string> }[]): Promise<void> {
+    const integrity = this.options.log.integrity;
+    if (integrity === undefined) return;
+    const wanted = new Set<string>();
+    for (const b of batches) for (const r of b.replicas) if (!this.keyTexts.has(r)) wanted.add(r);
+    await Promise.all(
+      [...wanted].map(async (replica) => {
+        const key = await integrity.keyOf(replica);
+        if (key !== undefined) this.keyTexts.set(replica, key);
+      }),
+    );
+  }
+
+  private keysOf(replicas: ReadonlySet<string>): { [replica: string]: string } | undefined {
+    let out: { [replica: string]: string } | undefined;
+    for (const replica of replicas) {
+      const key = this.keyTexts.get(replica);
+      if (key === undefined) continue;
+      out ??= {};
+      out[replica] = key;
+    }
+    return out;
   }
 }

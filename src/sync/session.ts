@@ -30,11 +30,17 @@
  *    and the peer resends without it, holding it back (core/clock-skew.ts invariant 1). A client
  *    does not check what a server sends: the server checked it against its own clock, which is
  *    the authority clients correct theirs to.
+ * 9. Tamper evidence (core/integrity.ts): with log.integrity, a batch is verified before any
+ *    other check that writes and before it is stored; an event whose signature or chain does
+ *    not hold is refused alone with TAMPERED (reason `tampered`), like an event too large: the
+ *    peer resends the batch without it and without its replica's later events, and the honest
+ *    rest is stored. A client verifies what a server sends too: the server is not trusted.
  */
 
 import { acceptLimit, DEFAULT_MAX_CLOCK_AHEAD_MS, isBeyond } from '../core/clock-skew.ts';
 import { ChronicleError, SeqConflictError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
+import { TAMPER_TEXT, type Tampering, verifyBatch } from '../core/integrity.ts';
 import { utf8Length } from '../core/json.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import {
@@ -252,6 +258,14 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     send({ type: 'rejected', events: chunk });
   };
 
+  /** Invariant 9: the refusal of a tampered event. */
+  const tamperRefusal = ({ event, reason }: Tampering) => ({
+    code: 'TAMPERED' as const,
+    message: `event ${event.id} (replica ${event.replica}, seq ${event.seq}) was refused: ${TAMPER_TEXT[reason]}`,
+    eventId: event.id,
+    reason: { kind: 'tampered' as const, replica: event.replica, seq: event.seq, why: reason },
+  });
+
   /** Why `event` is refused for the clock (invariant 8, core/clock-skew.ts invariant 1). */
   const clockRefusal = (event: { id: string; time: number }) => {
     const limit = Math.floor(options.now()) + aheadMs;
@@ -344,6 +358,22 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
           const limit = acceptLimit(options.now(), aheadMs);
           const ahead = m.events.find((e) => isBeyond(e, limit));
           if (ahead !== undefined) return refuseEvent(m, clockRefusal(ahead));
+        }
+        // Invariant 9: verified before anything (an ownership claim too) is taken from it.
+        const integrity = log.integrity;
+        if (integrity !== undefined && m.events.length > 0) {
+          const verdict = await verifyBatch(m.events, integrity, {
+            requireSignatures: integrity.requireSignatures,
+            ...(m.keys === undefined ? {} : { keys: m.keys }),
+          });
+          if (closed) return;
+          if (!verdict.ok) {
+            void integrity.noteRefused?.(verdict.tampering, peer.replica).catch(() => {});
+            return refuseEvent(m, tamperRefusal(verdict.tampering));
+          }
+          if (verdict.keys.size > 0) await integrity.rememberKeys(verdict.keys);
+          await integrity.noteLinks?.(m.events, verdict.links, peer.replica);
+          if (closed) return;
         }
         const refusal = await options.validateIncoming?.(m.events, peer, messageBytes);
         if (closed) return;

@@ -16,11 +16,14 @@
  */
 import type { JsonValue, StoredEventRecord } from '../core/events.ts';
 import { FORGONE_SEQS_META_KEY, type StoreInternals } from '../store/internal.ts';
+import { ChainWatch } from './chain-watch.ts';
 import type { SyncIngestOptions, SyncIngestResult, SyncLog } from './log.ts';
 import type { Checkpoint } from './protocol.ts';
 import { ACKED_META_KEY } from './sync-meta.ts';
 
 export const CHECKPOINT_META_PREFIX = 'sync.checkpoint.';
+/** The `$key` learned for a replica (core/integrity.ts), under this prefix and its id. */
+export const REPLICA_KEY_META_PREFIX = 'sync.key.';
 
 function toCheckpoint(value: JsonValue | undefined): Checkpoint | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
@@ -34,9 +37,11 @@ function toCheckpoint(value: JsonValue | undefined): Checkpoint | undefined {
   return checkpoint;
 }
 
-export function storeSyncLog(internals: StoreInternals): SyncLog {
+export function storeSyncLog(internals: StoreInternals): SyncLog & { chain: ChainWatch } {
   const log = internals.log;
+  const chain = new ChainWatch(log, () => internals.now());
   return {
+    chain,
     // A getter: the id changes when a restored backup is detected (core/append.ts invariant 8).
     get replicaId() {
       return internals.replicaId;
@@ -70,8 +75,10 @@ export function storeSyncLog(internals: StoreInternals): SyncLog {
       }
       return Math.min(own, best);
     },
-    readByPos(afterPos, limit) {
-      return log.readByPos(afterPos, limit);
+    // Own events are signed right before they leave (store/signing.ts invariant 1).
+    async readByPos(afterPos, limit) {
+      const records = await log.readByPos(afterPos, limit);
+      return internals.signer === undefined ? records : internals.signer.signPage(records);
     },
     async idAtPos(pos) {
       if (pos < 1) return undefined;
@@ -95,6 +102,27 @@ export function storeSyncLog(internals: StoreInternals): SyncLog {
     },
     onAppend(listener) {
       return internals.onChange(listener);
+    },
+    integrity: {
+      requireSignatures: internals.requireSignatures ?? false,
+      async eventAt(replica, seq) {
+        const [record] = await log.eventsAtSlots([{ replica, seq }]);
+        return record?.event;
+      },
+      async keyOf(replica) {
+        const own = internals.signer?.keyTextOf(replica);
+        if (own !== undefined) return own;
+        const key = await log.getMeta(REPLICA_KEY_META_PREFIX + replica);
+        return typeof key === 'string' ? key : undefined;
+      },
+      noteLinks: (events, links, peer) => chain.note(events, links, peer),
+      noteRefused: (tampering, peer) => chain.refused(tampering.event, tampering.reason, peer),
+      async rememberKeys(keys) {
+        // Durable before the batch that brought them is stored (session.ts invariant 9).
+        await Promise.all(
+          [...keys].map(([replica, key]) => log.setMeta(REPLICA_KEY_META_PREFIX + replica, key)),
+        );
+      },
     },
   };
 }
