@@ -32,6 +32,8 @@ export interface CliConfig {
   postgres: string | undefined;
   secret: string | undefined;
   origins: string[] | undefined;
+  /** Take unsigned events (SyncServerOptions.requireSignatures false): clients with signing off. */
+  allowUnsigned?: true;
 }
 
 export const CLI_DEFAULTS = {
@@ -42,10 +44,10 @@ export const CLI_DEFAULTS = {
 
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
                         [--postgres postgres://user@host/db] [--secret <hmac secret>]
-                        [--origin https://app.example ...]
+                        [--origin https://app.example ...] [--allow-unsigned]
        chronicle-server token --space <space> --sub <subject> (--help for more)
 Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
-             CHRONICLE_ORIGINS`;
+             CHRONICLE_ORIGINS, CHRONICLE_ALLOW_UNSIGNED=1`;
 
 export function isLoopback(host: string): boolean {
   return (
@@ -64,12 +66,14 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
       postgres: { type: 'string' },
       secret: { type: 'string' },
       origin: { type: 'string', multiple: true },
+      'allow-unsigned': { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
     allowPositionals: false,
   });
   if (values.help) throw new TypeError(USAGE);
+  const allowUnsigned = values['allow-unsigned'] === true || env.CHRONICLE_ALLOW_UNSIGNED === '1';
   const portText = values.port ?? env.CHRONICLE_PORT ?? String(CLI_DEFAULTS.port);
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -79,6 +83,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
   const originList = values.origin ?? env.CHRONICLE_ORIGINS?.split(',');
   const origins = originList?.map((o) => o.trim()).filter((o) => o.length > 0);
   return {
+    ...(allowUnsigned ? { allowUnsigned: true as const } : {}),
     port,
     host: values.host ?? env.CHRONICLE_HOST ?? CLI_DEFAULTS.host,
     data: values.data ?? env.CHRONICLE_DATA ?? CLI_DEFAULTS.data,
@@ -192,6 +197,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       config.postgres === undefined ? sqliteStorage(config.data) : postgresStorage(config.postgres),
     auth: config.secret === undefined ? false : { secret: config.secret },
     ...(config.origins === undefined ? {} : { origins: config.origins }),
+    ...(config.allowUnsigned === true ? { requireSignatures: false } : {}),
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

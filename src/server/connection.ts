@@ -57,6 +57,8 @@ export interface ConnectionContext {
   inflight: Set<Promise<unknown>>;
   remote: string | undefined;
   onClosed: (connection: Connection) => void;
+  /** Refuse unsigned events (SyncServerOptions.requireSignatures). */
+  requireSignatures: boolean;
 }
 
 export class Connection {
@@ -400,6 +402,15 @@ export class Connection {
       getCheckpoint: (peer) => space.getCheckpoint(key(peer)),
       setCheckpoint: (peer, checkpoint) => space.setCheckpoint(key(peer), checkpoint),
       onAppend: (listener) => (canRead ? space.onAppend(afterCommit(listener)) : () => {}),
+      // Tamper evidence (core/integrity.ts): what a client pushes is verified before the
+      // ownership claim and the ingest; a replica's key is bound to the subject that first
+      // brought it.
+      integrity: {
+        requireSignatures: this.ctx.requireSignatures,
+        eventAt: (replica, seq) => space.eventAtSlot(replica, seq),
+        keyOf: (replica) => space.replicaKey(replica),
+        rememberKeys: (keys) => space.bindReplicaKeys(claims.sub, keys),
+      },
     };
   }
 }

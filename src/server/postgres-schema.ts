@@ -94,6 +94,13 @@ CREATE TABLE IF NOT EXISTS ${s}.owners (
   sub TEXT NOT NULL,
   PRIMARY KEY (space, replica)
 );
+CREATE TABLE IF NOT EXISTS ${s}.replica_keys (
+  space TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  key TEXT NOT NULL,
+  sub TEXT NOT NULL,
+  PRIMARY KEY (space, replica)
+);
 INSERT INTO ${s}.schema_version (only_row, version) VALUES (TRUE, ${SCHEMA_VERSION})
   ON CONFLICT (only_row) DO NOTHING;
 UPDATE ${s}.schema_version SET version = ${SCHEMA_VERSION} WHERE version = 1;

@@ -211,6 +211,40 @@ export class PostgresSpaceLog implements SpaceLog {
     });
   }
 
+  async eventAtSlot(replica: string, seq: number): Promise<StoredEventRecord | undefined> {
+    return this.storage.run('eventAtSlot', async (c) => {
+      const rows = await c.query<{ body: string }>(
+        `SELECT body FROM ${this.s}.events WHERE space = $1 AND replica = $2 AND seq = $3`,
+        [this.k, key(replica), seq],
+      );
+      const row = rows.rows[0];
+      return row === undefined ? undefined : eventOfRow(row);
+    });
+  }
+
+  async replicaKey(replica: string): Promise<string | undefined> {
+    return this.storage.run('replicaKey', async (c) => {
+      const rows = await c.query<{ key: string }>(
+        `SELECT key FROM ${this.s}.replica_keys WHERE space = $1 AND replica = $2`,
+        [this.k, key(replica)],
+      );
+      const row = rows.rows[0];
+      return row === undefined ? undefined : unkey(row.key);
+    });
+  }
+
+  async bindReplicaKeys(sub: string, keys: ReadonlyMap<string, string>): Promise<void> {
+    if (keys.size === 0) return;
+    await this.storage.run('bindReplicaKeys', (c) =>
+      c.query(
+        `INSERT INTO ${this.s}.replica_keys (space, replica, key, sub)
+         SELECT $1, r, k, $4 FROM unnest($2::text[], $3::text[]) AS t(r, k)
+         ON CONFLICT (space, replica) DO NOTHING`,
+        [this.k, [...keys.keys()].map(key), [...keys.values()].map(key), key(sub)],
+      ),
+    );
+  }
+
   async ownerOf(replica: string): Promise<string | undefined> {
     return this.storage.run('ownerOf', async (c) => {
       const rows = await c.query<{ sub: string }>(

@@ -66,6 +66,12 @@ export interface SyncServerOptions {
   log?: ServerLogger;
   /** Wall clock (ms), injectable for tests. */
   now?: () => number;
+  /**
+   * Tamper evidence (core/integrity.ts): every event a client sends is verified before it is
+   * stored, and one whose signature or chain does not hold is refused (TAMPERED). Default true:
+   * an unsigned event is refused too; false takes unsigned events (clients with signing off).
+   */
+  requireSignatures?: boolean;
 }
 
 export interface SyncServer {
@@ -248,6 +254,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
             now,
             inflight,
             remote,
+            requireSignatures: options.requireSignatures !== false,
             onClosed: (c) => {
               connections.delete(c);
               metrics.connections -= 1;

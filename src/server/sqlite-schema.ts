@@ -50,6 +50,13 @@ CREATE TABLE IF NOT EXISTS owners (
   sub TEXT NOT NULL,
   PRIMARY KEY (space, replica)
 );
+CREATE TABLE IF NOT EXISTS replica_keys (
+  space TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  key TEXT NOT NULL,
+  sub TEXT NOT NULL,
+  PRIMARY KEY (space, replica)
+);
 `;
 
 /**
@@ -92,6 +99,9 @@ export interface Statements {
   syncFull: Statement<unknown[]>;
   getOwner: Statement<[string, string], { sub: string }>;
   insertOwner: Statement<[string, string, string]>;
+  eventAtSlot: Statement<[string, string, number], StoredRow>;
+  getReplicaKey: Statement<[string, string], { key: string }>;
+  bindReplicaKey: Statement<[string, string, string, string]>;
   anyStrictHead: Statement<[string], { found: number }>;
   getStrictHead: Statement<[string, string], { version: number; id: string }>;
   setStrictHead: Statement<[string, string, number, string]>;
@@ -130,6 +140,15 @@ export function prepareAll(db: Database.Database): Statements {
     ),
     insertOwner: db.prepare<[string, string, string]>(
       'INSERT INTO owners (space, replica, sub) VALUES (?, ?, ?)',
+    ),
+    eventAtSlot: db.prepare<[string, string, number], StoredRow>(
+      'SELECT pos, id, replica, seq, stream, cursor, body FROM events WHERE space = ? AND replica = ? AND seq = ?',
+    ),
+    getReplicaKey: db.prepare<[string, string], { key: string }>(
+      'SELECT key FROM replica_keys WHERE space = ? AND replica = ?',
+    ),
+    bindReplicaKey: db.prepare<[string, string, string, string]>(
+      'INSERT OR IGNORE INTO replica_keys (space, replica, key, sub) VALUES (?, ?, ?, ?)',
     ),
     anyStrictHead: db.prepare<[string], { found: number }>(
       'SELECT 1 AS found FROM strict_heads WHERE space = ? LIMIT 1',

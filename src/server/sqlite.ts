@@ -339,6 +339,23 @@ class SqliteSpaceLog implements SpaceLog {
     return this.run('claimOrigins', () => this.claimTx(sub, events));
   }
 
+  async eventAtSlot(replica: string, seq: number): Promise<StoredEventRecord | undefined> {
+    return this.run('eventAtSlot', () => {
+      const row = this.st.eventAtSlot.get(this.space, replica, seq);
+      return row === undefined ? undefined : eventOfRow(row);
+    });
+  }
+
+  async replicaKey(replica: string): Promise<string | undefined> {
+    return this.run('replicaKey', () => this.st.getReplicaKey.get(this.space, replica)?.key);
+  }
+
+  async bindReplicaKeys(sub: string, keys: ReadonlyMap<string, string>): Promise<void> {
+    await this.run('bindReplicaKeys', () => {
+      for (const [replica, key] of keys) this.st.bindReplicaKey.run(this.space, replica, key, sub);
+    });
+  }
+
   async ownerOf(replica: string): Promise<string | undefined> {
     return this.run('ownerOf', () => this.st.getOwner.get(this.space, replica)?.sub);
   }

@@ -22,7 +22,7 @@
  */
 import type { LostCopy } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
-import type { LocalRecord } from '../core/events.ts';
+import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { lastHlcOf } from '../core/hlc.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { SyncLog } from '../sync/log.ts';
@@ -128,6 +128,15 @@ export interface SpaceLog extends SyncLog {
   claimOrigins(sub: string, events: readonly EventOrigin[]): Promise<OriginCheck>;
   /** The subject owning `replica` in this space, if any. */
   ownerOf(replica: string): Promise<string | undefined>;
+  /** The event held at (replica, seq), if any (core/integrity.ts ChainLookup). */
+  eventAtSlot(replica: string, seq: number): Promise<StoredEventRecord | undefined>;
+  /** The `$key` a replica first signed with here (core/integrity.ts), if any. */
+  replicaKey(replica: string): Promise<string | undefined>;
+  /**
+   * Binds each replica to its `$key`, and to `sub`, the subject whose connection first brought
+   * it (first sight: a held binding is kept).
+   */
+  bindReplicaKeys(sub: string, keys: ReadonlyMap<string, string>): Promise<void>;
   /**
    * The rejections (core/strict.ts) of `replica`'s events with a seq above `afterSeq`, by seq.
    * Each ingest keeps its rejections with its write, so that one whose `rejected` message was
