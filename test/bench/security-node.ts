@@ -1,16 +1,39 @@
 /**
- * The cost of end-to-end encryption (issue 16), in Node, each figure beside the same workload
- * without it in the same run (medians of RUNS runs):
+ * The cost of end-to-end encryption and of signing (issue 16), in Node. Every figure is given for
+ * four variants side by side in the same run (medians of RUNS runs), each as a ratio to plain:
+ * - plain: `signing: false`, no encryption (the baseline);
+ * - encrypted: `signing: false`, every event sealed with AES-256-GCM through WebCrypto;
+ * - signed: signing on (the default), no encryption;
+ * - encrypted and signed: both.
+ * An untimed pass of the appends and the replay for every variant comes first (the first appends
+ * of a process run at half speed or less), and each run starts with another variant.
+ * A signed store signs its own events (Ed25519 through WebCrypto, chained) right before they
+ * leave it, when sync reads them (store/signing.ts), not when they are appended: its append figures
+ * hold no signing. "Append + push" gives it honestly, for all four variants alike: the appends,
+ * then a first connection to a sync server until the server holds every event, timed from the
+ * first append (the server already listening). For the signed variants that includes the signing
+ * pass (and writing the signed copies back) and the server verifying every event.
+ * The figures:
  * (a) appends: 20,000 events in calls of 100, and 1,000 awaited single appends, on memory and on
- *     fake-indexeddb storage (every append sealed with AES-256-GCM through WebCrypto);
- * (b) replay: a projection folded from the start over 20,000 stored events after a reopen (every
- *     event opened);
- * (c) catch-up: two stores holding 50,000 events each connect through a real sync server on
+ *     fake-indexeddb storage; beside them the encrypted appends with stream names and types
+ *     hidden (signing off; encrypted with names in clear is that one's baseline);
+ * (b) append + push: the 20,000 appends in calls of 100 on memory and on fake-indexeddb, then
+ *     pushed to a real sync server on 127.0.0.1 (SQLite file);
+ * (c) replay: a projection folded from the start over 20,000 stored events after a reopen (every
+ *     event opened when encrypted). Signing does not change the fold; the signed variants'
+ *     events are pushed to a server once before the reopen (untimed), so that they are stored
+ *     signed, signatures in meta, as a replica's shared events are;
+ * (d) catch-up: two stores holding 50,000 events each connect through a real sync server on
  *     127.0.0.1 (SQLite file) until both hold all 100,000: time, and the bytes on the wire each
- *     way (UTF-8 length of every message text).
- * Signing (part 3 of the issue) is not built yet: no figure is given for it.
+ *     way (UTF-8 length of every message text). The signed variants run against a server with
+ *     its default (requireSignatures: it verifies every event; so does each store the other's);
+ *     plain and encrypted ones against one started with requireSignatures false, which takes
+ *     their unsigned events.
  */
 import 'fake-indexeddb/auto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { IDBFactory } from 'fake-indexeddb';
 import {
   defineProjection,
@@ -22,14 +45,17 @@ import {
   openStore,
   type StorageAdapter,
 } from '../../src/index.ts';
+import { createSyncServer, silentLogger, sqliteStorage } from '../../src/server/index.ts';
 import { type Card, sampleEvent } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 import {
+  type BenchServer,
   type ByteCount,
+  benchToken,
   counting,
   headReader,
+  SECRET,
   SPACE,
-  startServer,
   waitUntil,
   wsTransport,
 } from './sync-server.ts';
@@ -40,6 +66,13 @@ const SINGLE = 1_000;
 const REPLAY = 20_000;
 const CATCHUP = Number(process.env.BENCH_SYNC_EVENTS ?? 50_000);
 const KEY = generateEncryptionKey();
+
+const VARIANTS = ['plain', 'encrypted', 'signed', 'both'] as const;
+type Variant = (typeof VARIANTS)[number];
+/** Each variant but plain, as named in the results. */
+const LABELS = { encrypted: 'encrypted', signed: 'signed', both: 'encrypted and signed' } as const;
+const sealedIn = (v: Variant) => v === 'encrypted' || v === 'both';
+const signedIn = (v: Variant) => v === 'signed' || v === 'both';
 
 type Events = LooseEvents<Card>;
 const columns = defineProjection<Record<string, number>, Events>({
@@ -61,32 +94,97 @@ const storageOf = (idb: boolean): StorageAdapter =>
 
 const NAMES = generateEncryptionKey();
 
-function open(name: string, storage: StorageAdapter, sealed: boolean, hidden = false) {
+function open(name: string, storage: StorageAdapter, variant: Variant, hidden = false) {
   return openStore<Events>({
     name,
     storage,
     projections: [columns],
-    ...(sealed && { encryption: { key: KEY, ...(hidden && { names: NAMES }) } }),
+    ...(sealedIn(variant) && { encryption: { key: KEY, ...(hidden && { names: NAMES }) } }),
+    ...(!signedIn(variant) && { signing: false }),
   });
 }
 
-async function appendRate(
-  sealed: boolean,
-  idb: boolean,
-  batch: number,
-  hidden = false,
-): Promise<number> {
-  const count = batch === 1 ? SINGLE : BATCHED;
-  const store = await open('appends', storageOf(idb), sealed, hidden);
-  const start = performance.now();
+/**
+ * startServer (sync-server.ts) with requireSignatures: the default (true) when `signed`, false
+ * otherwise, so that the stores with signing off can sync.
+ */
+async function startServer(signed: boolean): Promise<BenchServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'chronicle-bench-'));
+  const storage = sqliteStorage(join(dir, 'server.sqlite'));
+  const server = await createSyncServer({
+    storage,
+    auth: { secret: SECRET },
+    log: silentLogger,
+    ...(!signed && { requireSignatures: false }),
+  });
+  return {
+    server,
+    storage,
+    token: (sub) => benchToken(sub, SPACE),
+    async stop() {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function appendAll(store: EventStore<Events>, count: number, batch: number) {
   for (let i = 0; i < count; i += batch) {
     const events = [];
     for (let j = i; j < Math.min(count, i + batch); j++) events.push(sampleEvent(j));
     await store.append(`stream-${(i / batch) % 50}`, events);
   }
+}
+
+async function appendRate(
+  variant: Variant,
+  idb: boolean,
+  batch: number,
+  hidden = false,
+): Promise<number> {
+  const count = batch === 1 ? SINGLE : BATCHED;
+  const store = await open('appends', storageOf(idb), variant, hidden);
+  const start = performance.now();
+  await appendAll(store, count, batch);
   const rate = (count * 1000) / (performance.now() - start);
   await store.close();
   return rate;
+}
+
+/**
+ * Connects `store` to `t` and waits until the server holds every event of it (with the sync
+ * statuses in the error when it never does), then closes the connection.
+ */
+async function push(store: EventStore<Events>, t: BenchServer, what: string): Promise<void> {
+  const space = await t.storage.openSpace(SPACE);
+  const { head } = await store.readSince(0, { limit: 0 });
+  const link = store.sync.connect(wsTransport(t, 'pusher'));
+  try {
+    await waitUntil(async () => (await space.headPos()) >= head, what, 180_000);
+  } catch (error) {
+    console.error(
+      `  ${what}: server head ${await space.headPos()} of ${head}; client status`,
+      JSON.stringify(store.sync.status()),
+    );
+    throw error;
+  } finally {
+    await link.close();
+  }
+}
+
+/** BATCHED appends in calls of 100, then pushed to a server until it holds them all. */
+async function appendPushRate(variant: Variant, idb: boolean): Promise<number> {
+  const store = await open('push', storageOf(idb), variant);
+  const t = await startServer(signedIn(variant));
+  try {
+    const start = performance.now();
+    await appendAll(store, BATCHED, 100);
+    await push(store, t, `the push (${variant})`);
+    return (BATCHED * 1000) / (performance.now() - start);
+  } finally {
+    await store.close();
+    await t.stop();
+  }
 }
 
 async function fill(store: EventStore<Events>, offset: number, count: number, name: string) {
@@ -97,12 +195,21 @@ async function fill(store: EventStore<Events>, offset: number, count: number, na
   }
 }
 
-async function replayMs(sealed: boolean): Promise<number> {
+async function replayMs(variant: Variant): Promise<number> {
   const storage = memoryStorage();
-  const filling = await open('replay', storage, sealed);
+  const filling = await open('replay', storage, variant);
   await fill(filling, 0, REPLAY, 'r');
+  if (signedIn(variant)) {
+    // Stored signed, as shared events are: signing happens as they leave.
+    const t = await startServer(true);
+    try {
+      await push(filling, t, `the push before the replay (${variant})`);
+    } finally {
+      await t.stop();
+    }
+  }
   await filling.close();
-  const store = await open('replay', storage, sealed);
+  const store = await open('replay', storage, variant);
   const start = performance.now();
   await store.state(columns);
   const ms = performance.now() - start;
@@ -110,13 +217,13 @@ async function replayMs(sealed: boolean): Promise<number> {
   return ms;
 }
 
-async function catchUp(sealed: boolean): Promise<{ ms: number; a: ByteCount; b: ByteCount }> {
+async function catchUp(variant: Variant): Promise<{ ms: number; a: ByteCount; b: ByteCount }> {
   const storages = [memoryStorage(), memoryStorage()];
-  const stores = await Promise.all(storages.map((s, i) => open(`c${i}`, s, sealed)));
+  const stores = await Promise.all(storages.map((s, i) => open(`c${i}`, s, variant)));
   await fill(stores[0]!, 0, CATCHUP, 'a');
   await fill(stores[1]!, CATCHUP, CATCHUP, 'b');
   const heads = await Promise.all(storages.map((s) => headReader(s)));
-  const t = await startServer();
+  const t = await startServer(signedIn(variant));
   const bytes = [
     { sent: 0, received: 0 },
     { sent: 0, received: 0 },
@@ -128,11 +235,20 @@ async function catchUp(sealed: boolean): Promise<{ ms: number; a: ByteCount; b: 
     const links = stores.map((s, i) =>
       s.sync.connect(counting(wsTransport(t, `user-${i}`), bytes[i]!)),
     );
-    await waitUntil(
-      async () => (await heads[0]!.head()) >= total && (await heads[1]!.head()) >= total,
-      'the catch-up',
-      180_000,
-    );
+    try {
+      await waitUntil(
+        async () => (await heads[0]!.head()) >= total && (await heads[1]!.head()) >= total,
+        `the catch-up (${variant})`,
+        180_000,
+      );
+    } catch (error) {
+      const space = await t.storage.openSpace(SPACE);
+      console.error(
+        `  the catch-up (${variant}): server head ${await space.headPos()}, client heads ${await heads[0]!.head()} and ${await heads[1]!.head()} of ${total}; client statuses`,
+        JSON.stringify(stores.map((s) => s.sync.status())),
+      );
+      throw error;
+    }
     const ms = performance.now() - start;
     for (const link of links) await link.close();
     return { ms, a: bytes[0]!, b: bytes[1]! };
@@ -140,87 +256,110 @@ async function catchUp(sealed: boolean): Promise<{ ms: number; a: ByteCount; b: 
     for (const h of heads) await h.close();
     for (const s of stores) await s.close();
     await t.stop();
-    void SPACE;
   }
 }
 
+type Runs = Record<Variant, number[]>;
+const runsOf = (): Runs => ({ plain: [], encrypted: [], signed: [], both: [] });
+
 export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
   const runs = {
-    batched: { plain: [] as number[], sealed: [] as number[] },
-    hidden: { plain: [] as number[], sealed: [] as number[] },
-    batchedIdb: { plain: [] as number[], sealed: [] as number[] },
-    single: { plain: [] as number[], sealed: [] as number[] },
-    singleIdb: { plain: [] as number[], sealed: [] as number[] },
-    replay: { plain: [] as number[], sealed: [] as number[] },
-    catchUp: { plain: [] as number[], sealed: [] as number[] },
-    bytes: { plain: [] as number[], sealed: [] as number[] },
+    batched: runsOf(),
+    batchedIdb: runsOf(),
+    single: runsOf(),
+    singleIdb: runsOf(),
+    push: runsOf(),
+    pushIdb: runsOf(),
+    replay: runsOf(),
+    catchUp: runsOf(),
+    bytes: runsOf(),
   };
+  // Untimed: the first few thousand appends of a process run at half speed or less (JIT), which
+  // would count against whichever variant went first.
+  for (const v of VARIANTS) {
+    for (const idb of [false, true]) for (const batch of [100, 1]) await appendRate(v, idb, batch);
+    await replayMs(v);
+  }
+  // Names hidden beside names in clear, both encrypted, signing off.
+  const hidden = { clear: [] as number[], hidden: [] as number[] };
   for (let run = 0; run < RUNS; run++) {
-    for (const sealed of [false, true]) {
-      const side = sealed ? 'sealed' : 'plain';
-      runs.batched[side].push(await appendRate(sealed, false, 100));
-      // Names hidden beside names in clear, both encrypted.
-      runs.hidden[side].push(await appendRate(true, false, 100, sealed));
-      runs.batchedIdb[side].push(await appendRate(sealed, true, 100));
-      runs.single[side].push(await appendRate(sealed, false, 1));
-      runs.singleIdb[side].push(await appendRate(sealed, true, 1));
-      runs.replay[side].push(await replayMs(sealed));
-      const c = await catchUp(sealed);
-      runs.catchUp[side].push(c.ms);
-      runs.bytes[side].push(c.a.sent + c.a.received + c.b.sent + c.b.received);
+    hidden.clear.push(await appendRate('encrypted', false, 100));
+    hidden.hidden.push(await appendRate('encrypted', false, 100, true));
+    // Each run starts with another variant, so that none is always measured first.
+    for (const v of VARIANTS.map((_, i) => VARIANTS[(i + run) % VARIANTS.length]!)) {
+      runs.batched[v].push(await appendRate(v, false, 100));
+      runs.batchedIdb[v].push(await appendRate(v, true, 100));
+      runs.single[v].push(await appendRate(v, false, 1));
+      runs.singleIdb[v].push(await appendRate(v, true, 1));
+      runs.push[v].push(await appendPushRate(v, false));
+      runs.pushIdb[v].push(await appendPushRate(v, true));
+      runs.replay[v].push(await replayMs(v));
+      const c = await catchUp(v);
+      runs.catchUp[v].push(c.ms);
+      runs.bytes[v].push(c.a.sent + c.a.received + c.b.sent + c.b.received);
       console.error(
-        `  security run ${run + 1} ${side}: catch-up ${Math.round(c.ms)} ms, ${Math.round(runs.bytes[side].at(-1)! / 1e6)} MB`,
+        `  security run ${run + 1} ${v}: append + push ${Math.round(runs.push[v].at(-1)!)} events/s, catch-up ${Math.round(c.ms)} ms, ${Math.round(runs.bytes[v].at(-1)! / 1e6)} MB`,
       );
     }
   }
-  const pair = (
-    name: string,
-    unit: string,
-    r: { plain: number[]; sealed: number[] },
-    note?: string,
-  ) => result(name, unit, median(r.sealed), median(r.plain), note);
+  /** One result a variant but plain, plain the baseline. */
+  const vsPlain = (rest: string, unit: string, r: Runs, note?: string) =>
+    (['encrypted', 'signed', 'both'] as const).map((v) =>
+      result(
+        `security/${LABELS[v]} ${rest} (plain = baseline)`,
+        unit,
+        median(r[v]),
+        median(r.plain),
+        note,
+      ),
+    );
+  const appendsNote = 'signing off for plain; a store signs as events leave: see append + push';
   return [
-    pair(
-      `security/encrypted appends ${BATCHED}, 100 per call, memory (plain = baseline)`,
-      'events/s',
-      runs.batched,
-    ),
-    pair(
+    ...vsPlain(`appends ${BATCHED}, 100 per call, memory`, 'events/s', runs.batched, appendsNote),
+    result(
       `security/encrypted appends ${BATCHED}, 100 per call, memory, names and types hidden (encrypted, names in clear = baseline)`,
       'events/s',
-      runs.hidden,
+      median(hidden.hidden),
+      median(hidden.clear),
+      'signing off',
     ),
-    pair(
-      `security/encrypted appends ${BATCHED}, 100 per call, fake-indexeddb (plain = baseline)`,
+    ...vsPlain(
+      `appends ${BATCHED}, 100 per call, fake-indexeddb`,
       'events/s',
       runs.batchedIdb,
+      appendsNote,
     ),
-    pair(
-      `security/encrypted single appends (${SINGLE}), memory (plain = baseline)`,
-      'events/s',
-      runs.single,
-    ),
-    pair(
-      `security/encrypted single appends (${SINGLE}), fake-indexeddb (plain = baseline)`,
+    ...vsPlain(`single appends (${SINGLE}), memory`, 'events/s', runs.single, appendsNote),
+    ...vsPlain(
+      `single appends (${SINGLE}), fake-indexeddb`,
       'events/s',
       runs.singleIdb,
+      appendsNote,
     ),
-    pair(
-      `security/encrypted replay of ${REPLAY} events (plain = baseline)`,
+    ...vsPlain(
+      `append + push ${BATCHED}, 100 per call, memory`,
+      'events/s',
+      runs.push,
+      'appends, then pushed until the SQLite server on 127.0.0.1 holds them (signed: signing and the server verifying)',
+    ),
+    ...vsPlain(
+      `append + push ${BATCHED}, 100 per call, fake-indexeddb`,
+      'events/s',
+      runs.pushIdb,
+      'appends, then pushed until the SQLite server on 127.0.0.1 holds them (signed: signing and the server verifying)',
+    ),
+    ...vsPlain(
+      `replay of ${REPLAY} events`,
       'ms',
       runs.replay,
-      'reopen, then one projection folded from the start',
+      'reopen, then one projection folded from the start (signed: events stored signed)',
     ),
-    pair(
-      `security/encrypted catch-up 2 × ${CATCHUP} events through the server (plain = baseline)`,
+    ...vsPlain(
+      `catch-up 2 × ${CATCHUP} events through the server`,
       'ms',
       runs.catchUp,
-      'SQLite server on 127.0.0.1; until both stores hold every event',
+      'SQLite server on 127.0.0.1; until both stores hold every event (signed: verified by the server and each store)',
     ),
-    pair(
-      `security/encrypted catch-up bytes on the wire, both clients both ways (plain = baseline)`,
-      'bytes',
-      runs.bytes,
-    ),
+    ...vsPlain(`catch-up bytes on the wire, both clients both ways`, 'bytes', runs.bytes),
   ];
 }

@@ -119,6 +119,8 @@ describe('crash and restore', () => {
     const b = new MemorySyncLog();
     const run = async (during: () => Promise<void>) => {
       const server = await createSyncServer({
+        // Hand-made, unsigned logs (helpers.ts startTestServer).
+        requireSignatures: false,
         storage: sqliteStorage(path),
         auth: { secret: SECRET },
         log: silentLogger,

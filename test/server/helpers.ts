@@ -39,7 +39,16 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  options: { limits?: Partial<ServerLimits>; origins?: string[]; auth?: false } = {},
+  options: {
+    limits?: Partial<ServerLimits>;
+    origins?: string[];
+    auth?: false;
+    /**
+     * Default false here: most server tests speak the protocol with hand-made, unsigned events.
+     * The product's default (true) is what the tamper, convergence and end-to-end tests run.
+     */
+    requireSignatures?: boolean;
+  } = {},
 ): Promise<TestServer> {
   const tmp = tempDir();
   const path = join(tmp.dir, 'server.sqlite');
@@ -50,6 +59,7 @@ export async function startTestServer(
     auth: options.auth === false ? false : { secret: SECRET },
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.origins ? { origins: options.origins } : {}),
+    requireSignatures: options.requireSignatures ?? false,
     log: (entry) => {
       if (logs.length < 10_000) logs.push(entry);
     },

@@ -24,6 +24,8 @@ export async function startServerProcess(
       path,
       '--secret',
       SECRET,
+      // The writers here are hand-made, unsigned logs (helpers.ts startTestServer).
+      '--allow-unsigned',
     ],
     { cwd: join(import.meta.dirname, '..', '..'), stdio: ['ignore', 'ignore', 'pipe'] },
   );

@@ -2,7 +2,10 @@
  * What the soak's client children write and the harness reads back: journal lines, dumps, a
  * payload hash that ignores key order, and the order-sensitive projection they all fold.
  */
+
 import { existsSync, readFileSync } from 'node:fs';
+import type { JsonObject } from '../../src/core/events.ts';
+import { withoutIntegrity } from '../../src/core/integrity.ts';
 
 export type JournalLine =
   | { t: 'start'; replica: string; seed: number; at: number }
@@ -51,6 +54,10 @@ function canonical(value: unknown): string {
 }
 
 /** A 64-bit hash of what an event says (stream, type, schema, data, meta), key order ignored. */
+function isJsonObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 export function canonicalHash(event: {
   stream: string;
   type: string;
@@ -58,7 +65,9 @@ export function canonicalHash(event: {
   data: unknown;
   meta?: unknown;
 }): string {
-  const text = canonical([event.stream, event.type, event.schema ?? 1, event.data, event.meta]);
+  // What the app wrote: a signature (core/integrity.ts) is added on the way, not written by it.
+  const meta = isJsonObject(event.meta) ? withoutIntegrity(event.meta) : event.meta;
+  const text = canonical([event.stream, event.type, event.schema ?? 1, event.data, meta]);
   return fnv1a(text).toString(16).padStart(8, '0') + fnv1a(text, 0x050c5d1f).toString(16);
 }
 
