@@ -51,6 +51,13 @@ export function renderStatus(element: HTMLElement, view: SyncView, pending: numb
       ? 'not synced yet'
       : `last synced ${clock(status.lastSyncedAt)}`,
   );
+  // Tamper evidence (core/integrity.ts): shown whatever the state, it is about what arrived.
+  const tampered = view.status.tampered?.length ?? 0;
+  if (tampered > 0) {
+    parts.push(
+      `${tampered} event${tampered === 1 ? '' : 's'} altered, forged or dropped on the way: refused or flagged`,
+    );
+  }
   const error = status.lastError;
   if (error !== undefined && state !== 'idle' && state !== 'paused' && !serverDown) {
     parts.push(ERROR_WORDS[error.code] ?? error.message);

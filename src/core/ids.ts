@@ -3,7 +3,8 @@
  * a `make`/`parse` and a `compare`.
  *
  * Invariants:
- * 1. A ReplicaId is 16 lowercase base-32 characters; it never contains the order-key separator.
+ * 1. A ReplicaId is lowercase base-32: 16 random characters (ReplicaId.make), or 26 derived from
+ *    a signing key (core/integrity.ts replicaIdOf); it never contains the order-key separator.
  * 2. An order key (Cursor) sorts, as a plain string, in the total order (hlc, replica, seq).
  */
 

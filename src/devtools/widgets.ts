@@ -47,6 +47,10 @@ export function statusText(status: SyncStatus): string {
       `${status.unreadable.events} unreadable (UNREADABLE: key ${status.unreadable.keys.join(', ')})`,
     );
   }
+  if (status.tampered !== undefined && status.tampered.length > 0) {
+    const reasons = [...new Set(status.tampered.map((t) => t.reason))].join(', ');
+    parts.push(`${status.tampered.length} tampered (TAMPERED: ${reasons})`);
+  }
   return parts.join(' · ');
 }
 

@@ -31,6 +31,17 @@ describe('the sync status line', () => {
     expect(words({ state: 'idle', pending: 0, lastSyncedAt: 1 })).toMatch(/^Online, up to date/);
   });
 
+  it('tells events refused or flagged as tampered, even when up to date', () => {
+    const tampered = [
+      { eventId: 'e1', replica: 'r', seq: 3, reason: 'bad-signature' as const, at: 1 },
+      { eventId: 'e2', replica: 'r', seq: 4, reason: 'missing-link' as const, at: 1 },
+    ];
+    const line = words({ state: 'idle', pending: 0, lastSyncedAt: 1, tampered });
+    expect(line).toMatch(/^Online, up to date/);
+    expect(line).toContain('2 events altered, forged or dropped on the way: refused or flagged');
+    expect(words({ state: 'idle', pending: 0 })).not.toContain('altered');
+  });
+
   it('tells moves into Doing that wait for the server to accept them', () => {
     expect(words({ state: 'syncing', pending: 2, tentative: 1 })).toContain(
       '1 move into Doing waiting for the server to accept',
