@@ -286,7 +286,8 @@ class MemoryEventLog implements EventLog {
       const held = db.byPos[i];
       if (held?.pos !== given.pos || held.event.id !== given.event.id) continue;
       if (held.event.cursor !== given.event.cursor) continue;
-      const record = deepFreeze({ event: structuredClone(given.event), pos: given.pos });
+      // The signer hands over fresh objects (core/integrity.ts signEvents): frozen as they are.
+      const record = deepFreeze({ event: given.event, pos: given.pos });
       db.byCursor.replace(held, record);
       db.byStream.get(held.event.stream)?.replace(held, record);
       db.byPos[i] = record;
