@@ -14,9 +14,9 @@ import {
   type StoredIdentity,
   type StoredSigningKey,
 } from '../core/integrity.ts';
-import { type SegmentKey, unpackSegment } from '../core/segments.ts';
+import { unpackSegment } from '../core/segments.ts';
 import { asCounters, asReplicaId, KEY_COUNTERS, KEY_IDENTITY, KEY_REPLICA } from './idb-schema.ts';
-import { applyWrite, placeRecords, readSegments, request, segmentKeysOf } from './idb-segments.ts';
+import { readSegments, request, rewriteSegments, segmentKeysOf } from './idb-segments.ts';
 
 export async function readIdentityKey(meta: IDBObjectStore): Promise<StoredIdentity | undefined> {
   const value: unknown = await request(meta.get(KEY_IDENTITY));
@@ -63,15 +63,5 @@ export async function replaceInTransaction(
       if (same) changed = true;
     }
   }
-  if (!changed) return;
-  records.sort((a, b) => a.pos - b.pos);
-  for (const key of keys) segments.delete(key);
-  // Requests run in order: this read sees the deletes.
-  const last = await request(segments.openKeyCursor(null, 'prev'));
-  const placed = await placeRecords(
-    segments,
-    records,
-    last === null ? '' : (last.key as SegmentKey)[1],
-  );
-  applyWrite(segments, placed);
+  if (changed) await rewriteSegments(segments, keys, records);
 }

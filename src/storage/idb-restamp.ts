@@ -11,11 +11,11 @@
 import type { LocalRecord } from '../core/events.ts';
 import { compareHlc, decodeHlc } from '../core/hlc.ts';
 import { planRestamp } from '../core/restamp.ts';
-import { type SegmentKey, unpackSegment } from '../core/segments.ts';
+import { unpackSegment } from '../core/segments.ts';
 import type { RestampRequest, RestampResult } from './adapter.ts';
 import { readCursorRange, readPosRange } from './idb-reads.ts';
 import { appKey, asCounters, KEY_COUNTERS, plainCounters } from './idb-schema.ts';
-import { applyWrite, placeRecords, readSegments, request, segmentKeysOf } from './idb-segments.ts';
+import { readSegments, request, rewriteSegments, segmentKeysOf } from './idb-segments.ts';
 import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
 import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
@@ -45,16 +45,7 @@ export async function restampInTransaction(
   for (const segment of await readSegments(segments, keys)) {
     for (const r of unpackSegment(segment)) records.push(moved.get(r.pos) ?? r);
   }
-  records.sort((a, b) => a.pos - b.pos);
-  for (const key of keys) segments.delete(key);
-  // Requests run in order: this read sees the deletes.
-  const last = await request(segments.openKeyCursor(null, 'prev'));
-  const placed = await placeRecords(
-    segments,
-    records,
-    last === null ? '' : (last.key as SegmentKey)[1],
-  );
-  applyWrite(segments, placed);
+  const placed = await rewriteSegments(segments, keys, records);
   const top = decodeHlc(hlcOfCursor(placed.maxCursor));
   const clock = compareHlc(top, counters.clock) < 0 ? top : counters.clock;
   meta.put(plainCounters({ ...counters, clock }, placed.maxCursor), KEY_COUNTERS);

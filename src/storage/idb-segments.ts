@@ -251,6 +251,28 @@ export async function placeRecords(
   return planWrite({ records, maxCursor, neighbours, split });
 }
 
+/**
+ * Writes the segments `keys` again with `records` (every record they held, some changed), placed
+ * among the others as a new write is: a re-stamp's moved events, a signer's signed copies.
+ */
+export async function rewriteSegments(
+  store: IDBObjectStore,
+  keys: readonly SegmentKey[],
+  records: LocalRecord[],
+): Promise<WritePlan> {
+  records.sort((a, b) => a.pos - b.pos);
+  for (const key of keys) store.delete(key);
+  // Requests run in order: this read sees the deletes.
+  const last = await request(store.openKeyCursor(null, 'prev'));
+  const placed = await placeRecords(
+    store,
+    records,
+    last === null ? '' : (last.key as SegmentKey)[1],
+  );
+  applyWrite(store, placed);
+  return placed;
+}
+
 /** Issues the plan's deletes, then its adds; failures abort the transaction (invariant 3). */
 export function applyWrite(store: IDBObjectStore, plan: WritePlan): void {
   for (const key of plan.remove) store.delete(key);

@@ -31,9 +31,6 @@
  *     their unsigned events.
  */
 import 'fake-indexeddb/auto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { IDBFactory } from 'fake-indexeddb';
 import {
   defineProjection,
@@ -45,17 +42,15 @@ import {
   openStore,
   type StorageAdapter,
 } from '../../src/index.ts';
-import { createSyncServer, silentLogger, sqliteStorage } from '../../src/server/index.ts';
 import { type Card, sampleEvent } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 import {
   type BenchServer,
   type ByteCount,
-  benchToken,
   counting,
   headReader,
-  SECRET,
   SPACE,
+  startServer as startBenchServer,
   waitUntil,
   wsTransport,
 } from './sync-server.ts';
@@ -104,28 +99,9 @@ function open(name: string, storage: StorageAdapter, variant: Variant, hidden = 
   });
 }
 
-/**
- * startServer (sync-server.ts) with requireSignatures: the default (true) when `signed`, false
- * otherwise, so that the stores with signing off can sync.
- */
-async function startServer(signed: boolean): Promise<BenchServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'chronicle-bench-'));
-  const storage = sqliteStorage(join(dir, 'server.sqlite'));
-  const server = await createSyncServer({
-    storage,
-    auth: { secret: SECRET },
-    log: silentLogger,
-    ...(!signed && { requireSignatures: false }),
-  });
-  return {
-    server,
-    storage,
-    token: (sub) => benchToken(sub, SPACE),
-    async stop() {
-      await server.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** startServer (sync-server.ts), verifying signatures when `signed`, else taking unsigned events. */
+function startServer(signed: boolean): Promise<BenchServer> {
+  return startBenchServer(SPACE, { requireSignatures: signed });
 }
 
 async function appendAll(store: EventStore<Events>, count: number, batch: number) {

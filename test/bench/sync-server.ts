@@ -44,15 +44,21 @@ export function benchToken(sub: string, space = SPACE): string {
   return createToken(SECRET, { space, sub, scope: ['read', 'write'], expiresInSeconds: 3600 });
 }
 
-/** A sync server in this process; its tokens are for `space`. */
-export async function startServer(space = SPACE): Promise<BenchServer> {
+/**
+ * A sync server in this process; its tokens are for `space`. `requireSignatures` false takes
+ * the events of stores with signing off (core/integrity.ts).
+ */
+export async function startServer(
+  space = SPACE,
+  options: { requireSignatures?: boolean } = {},
+): Promise<BenchServer> {
   const dir = mkdtempSync(join(tmpdir(), 'chronicle-bench-'));
   const storage = sqliteStorage(join(dir, 'server.sqlite'));
   const server = await createSyncServer({
     storage,
     auth: { secret: SECRET },
     log: silentLogger,
-    // The defaults, except enough connections and messages for 100 clients from one address.
+    ...(options.requireSignatures === false && { requireSignatures: false }),
   });
   return {
     server,
