@@ -37,6 +37,8 @@ export class Signer {
   private readonly log: EventLog;
   private readonly privateKey: CryptoKey;
   private identity: StoredIdentity;
+  /** Replica ids of this log not derived from its key (invariant 4): never signed. */
+  private readonly unsignable = new Set<string>();
   /** One pass at a time (invariant 2: a second one would only redo the first's work). */
   private running: Promise<unknown> = Promise.resolve();
 
@@ -76,7 +78,10 @@ export class Signer {
       if (fresh !== undefined) this.identity = fresh;
       nonce = this.identity.nonces[replica];
     }
-    if (nonce === undefined) return undefined;
+    if (nonce === undefined) {
+      this.unsignable.add(replica);
+      return undefined;
+    }
     return {
       replicaId: replica,
       privateKey: this.privateKey,
@@ -84,17 +89,23 @@ export class Signer {
     };
   }
 
+  /** Whether the page holds own events not signed yet. */
+  needsSigning(records: readonly LocalRecord[]): boolean {
+    return records.some((r) => unsigned(r.event) && this.mayOwn(r.event.replica));
+  }
+
   /** Invariant 1: the page, its own events signed (and stored signed). */
   signPage(records: readonly LocalRecord[]): Promise<LocalRecord[]> {
-    const own = records.filter((r) => unsigned(r.event) && this.mayOwn(r.event.replica));
-    if (own.length === 0) return Promise.resolve(records as LocalRecord[]);
+    if (!this.needsSigning(records)) return Promise.resolve(records as LocalRecord[]);
     const pass = this.running.then(() => this.sign(records));
     this.running = pass.catch(() => {});
     return pass;
   }
 
+  /** A replica id of this log (the current one, or one before a fork) that it can sign for. */
   private mayOwn(replica: string): boolean {
-    return replica === this.log.replicaId || this.identity.nonces[replica] !== undefined;
+    if (this.identity.nonces[replica] !== undefined) return true;
+    return replica === this.log.replicaId && !this.unsignable.has(replica);
   }
 
   private async sign(records: readonly LocalRecord[]): Promise<LocalRecord[]> {

@@ -75,10 +75,19 @@ export function storeSyncLog(internals: StoreInternals): SyncLog & { chain: Chai
       }
       return Math.min(own, best);
     },
-    // Own events are signed right before they leave (store/signing.ts invariant 1).
+    // Own events are signed right before they leave (store/signing.ts invariant 1). The page is
+    // read again after a signing pass: WebCrypto awaits, and meanwhile the log may have moved
+    // (an authority's rejection took an own event out, which must not be sent to a peer).
+    // Appends made meanwhile are in the new read: they are signed in turn (a few rounds at most:
+    // each signs what the log held when it read).
     async readByPos(afterPos, limit) {
-      const records = await log.readByPos(afterPos, limit);
-      return internals.signer === undefined ? records : internals.signer.signPage(records);
+      let records = await log.readByPos(afterPos, limit);
+      const signer = internals.signer;
+      for (let round = 0; signer?.needsSigning(records) && round < 5; round++) {
+        await signer.signPage(records);
+        records = await log.readByPos(afterPos, limit);
+      }
+      return records;
     },
     async idAtPos(pos) {
       if (pos < 1) return undefined;
