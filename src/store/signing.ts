@@ -94,6 +94,11 @@ export class Signer {
     return records.some((r) => unsigned(r.event) && this.mayOwn(r.event.replica));
   }
 
+  /** Index of the page's first own event not signed yet, or -1. */
+  firstUnsigned(records: readonly LocalRecord[]): number {
+    return records.findIndex((r) => unsigned(r.event) && this.mayOwn(r.event.replica));
+  }
+
   /** Invariant 1: the page, its own events signed (and stored signed). */
   signPage(records: readonly LocalRecord[]): Promise<LocalRecord[]> {
     if (!this.needsSigning(records)) return Promise.resolve(records as LocalRecord[]);

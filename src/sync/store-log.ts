@@ -78,16 +78,18 @@ export function storeSyncLog(internals: StoreInternals): SyncLog & { chain: Chai
     // Own events are signed right before they leave (store/signing.ts invariant 1). The page is
     // read again after a signing pass: WebCrypto awaits, and meanwhile the log may have moved
     // (an authority's rejection took an own event out, which must not be sent to a peer).
-    // Appends made meanwhile are in the new read: they are signed in turn (a few rounds at most:
-    // each signs what the log held when it read).
+    // Appends made meanwhile are in the new read: the page ends before the first of them still
+    // unsigned (signed at the next read), so that no own event ever leaves unsigned.
     async readByPos(afterPos, limit) {
       let records = await log.readByPos(afterPos, limit);
       const signer = internals.signer;
-      for (let round = 0; signer?.needsSigning(records) && round < 5; round++) {
+      if (signer === undefined) return records;
+      for (let round = 0; signer.needsSigning(records) && round < 3; round++) {
         await signer.signPage(records);
         records = await log.readByPos(afterPos, limit);
       }
-      return records;
+      const cut = signer.firstUnsigned(records);
+      return cut < 0 ? records : records.slice(0, cut);
     },
     async idAtPos(pos) {
       if (pos < 1) return undefined;
