@@ -294,7 +294,14 @@ class IdbEventLog implements EventLog {
 
   async replaceOwn(records: readonly LocalRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.write('replaceOwn', ['segments'], (tx) => replaceInTransaction(tx, records));
+    // Relaxed: a signature lost to a crash is computed again, to the same bytes (signing is
+    // deterministic: store/signing.ts invariant 2), so no flush is worth waiting for.
+    await this.write(
+      'replaceOwn',
+      ['segments'],
+      (tx) => replaceInTransaction(tx, records),
+      'relaxed',
+    );
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
