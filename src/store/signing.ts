@@ -5,8 +5,9 @@
  *
  * Invariants:
  * 1. Nothing leaves unsigned: every page of records sync reads to send goes through signPage,
- *    which signs the own events in it (and any unsigned own event before them), writes the
- *    signed copies to the log, and only then hands the page out.
+ *    which signs the own events in it (and any unsigned own event before them) and writes the
+ *    signed copies to the log; sync then reads the page again and sends it only up to the first
+ *    own event still unsigned (sync/store-log.ts).
  * 2. A replica's signed own events are a prefix of its own events in seq order; the signer
  *    extends it. Signing is deterministic (Ed25519, RFC 8032, and a chain of digests), so two
  *    passes over the same events, in two tabs or after a crash, write the same bytes.
@@ -91,7 +92,7 @@ export class Signer {
 
   /** Whether the page holds own events not signed yet. */
   needsSigning(records: readonly LocalRecord[]): boolean {
-    return records.some((r) => unsigned(r.event) && this.mayOwn(r.event.replica));
+    return this.firstUnsigned(records) >= 0;
   }
 
   /** Index of the page's first own event not signed yet, or -1. */
@@ -99,9 +100,12 @@ export class Signer {
     return records.findIndex((r) => unsigned(r.event) && this.mayOwn(r.event.replica));
   }
 
-  /** Invariant 1: the page, its own events signed (and stored signed). */
-  signPage(records: readonly LocalRecord[]): Promise<LocalRecord[]> {
-    if (!this.needsSigning(records)) return Promise.resolve(records as LocalRecord[]);
+  /**
+   * Invariant 1: stores the page's own events signed. The caller reads the page again to send
+   * it: the log may have moved while WebCrypto worked (sync/store-log.ts readByPos).
+   */
+  signPage(records: readonly LocalRecord[]): Promise<void> {
+    if (!this.needsSigning(records)) return Promise.resolve();
     const pass = this.running.then(() => this.sign(records));
     this.running = pass.catch(() => {});
     return pass;
@@ -113,24 +117,21 @@ export class Signer {
     return replica === this.log.replicaId && !this.unsignable.has(replica);
   }
 
-  private async sign(records: readonly LocalRecord[]): Promise<LocalRecord[]> {
-    const signedByPos = new Map<number, LocalRecord>();
-    /** Page records no longer in the log as read (a copy replaced them): left out, as a fresh read would. */
-    const gone = new Set<number>();
+  private async sign(records: readonly LocalRecord[]): Promise<void> {
     const replicas = new Set(records.filter((r) => unsigned(r.event)).map((r) => r.event.replica));
     for (const replica of replicas) {
       const identity = await this.identityOf(replica);
       if (identity === undefined) continue;
       const inPage = records.filter((r) => r.event.replica === replica && unsigned(r.event));
       // A previous pass may have signed some of them since the page was read, or an erasure
-      // (a crypto-shred) replaced one.
+      // (a crypto-shred) replaced one: only what is still held unsigned is signed.
       const fresh = await this.log.eventsAtSlots(inPage.map((r) => r.event));
       const pending = new Map<number, LocalRecord>();
       inPage.forEach((r, i) => {
         const now = fresh[i];
-        if (now === undefined || now.pos !== r.pos || now.event.id !== r.event.id) gone.add(r.pos);
-        else if (unsigned(now.event)) pending.set(now.event.seq, now);
-        else signedByPos.set(now.pos, now);
+        if (now?.pos === r.pos && now.event.id === r.event.id && unsigned(now.event)) {
+          pending.set(now.event.seq, now);
+        }
       });
       if (pending.size === 0) continue;
       const { before, head } = await this.unsignedBefore(replica, Math.min(...pending.keys()));
@@ -141,11 +142,8 @@ export class Signer {
         identity,
         head,
       );
-      const out = ordered.map((r, i) => ({ pos: r.pos, event: signed[i]! }));
-      await this.log.replaceOwn(out);
-      for (const r of out) signedByPos.set(r.pos, r);
+      await this.log.replaceOwn(ordered.map((r, i) => ({ pos: r.pos, event: signed[i]! })));
     }
-    return records.filter((r) => !gone.has(r.pos)).map((r) => signedByPos.get(r.pos) ?? r);
   }
 
   /**
