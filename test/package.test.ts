@@ -136,8 +136,18 @@ describe('package.json', () => {
     expect(pkg.devDependencies).toHaveProperty('tsx');
   });
 
-  it('makes the drivers of /server, yjs and react optional peers that the repository installs', () => {
-    const peers = ['better-sqlite3', 'jose', 'pg', 'react', 'ws', 'yjs'];
+  it('makes the drivers of /server (storage, brokers), yjs and react optional peers that the repository installs', () => {
+    const peers = [
+      '@nats-io/jetstream',
+      '@nats-io/transport-node',
+      'better-sqlite3',
+      'jose',
+      'pg',
+      'rabbitmq-stream-js-client',
+      'react',
+      'ws',
+      'yjs',
+    ];
     expect(Object.keys(pkg.peerDependencies).sort()).toEqual(peers);
     for (const name of peers) {
       expect(pkg.peerDependenciesMeta[name], name).toEqual({ optional: true });
