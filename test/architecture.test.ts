@@ -51,6 +51,7 @@ const allowed: Record<string, string[]> = {
   server: ['core', 'storage', 'store', 'sync'],
   yjs: ['core', 'storage', 'store', 'sync', 'client'],
   devtools: ['core', 'store'],
+  node: ['core', 'storage'],
   worker: ['core', 'storage', 'store', 'sync', 'client', 'index.ts'],
 };
 

@@ -1,17 +1,24 @@
 /**
  * Runs the storage conformance suite over every adapter that works in Node: the in-memory
- * adapter and the IndexedDB adapter on fake-indexeddb (a fresh factory per database).
+ * adapter, the IndexedDB adapter on fake-indexeddb (a fresh factory per database), and the
+ * SQLite replica adapter on real files (a fresh file per database, in one temporary folder).
  */
 import 'fake-indexeddb/auto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { IDBFactory } from 'fake-indexeddb';
-import { describe } from 'vitest';
+import { afterAll, describe } from 'vitest';
 import type { StorageAdapter } from '../../src/storage/adapter.ts';
 import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
 import { memoryStorage } from '../../src/storage/memory.ts';
+import { sqliteReplicaStorage } from '../../src/storage/sqlite.ts';
 import { againstMemory } from './against-memory.ts';
 import { storageConformance } from './conformance.ts';
 
 let databases = 0;
+const sqliteDir = mkdtempSync(join(tmpdir(), 'chronicle-replica-conformance-'));
+afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
 
 const adapters: [string, () => StorageAdapter][] = [
   ['memory', () => memoryStorage()],
@@ -20,6 +27,7 @@ const adapters: [string, () => StorageAdapter][] = [
     // A unique name too: the BroadcastChannel that carries write notices is named after it.
     () => indexedDbStorage(`conformance-${++databases}`, { indexedDB: new IDBFactory() }),
   ],
+  ['sqlite (better-sqlite3)', () => sqliteReplicaStorage(join(sqliteDir, `${++databases}.db`))],
 ];
 
 describe.each(adapters)('%s', (name, factory) => {
@@ -28,4 +36,8 @@ describe.each(adapters)('%s', (name, factory) => {
 
 againstMemory('indexeddb (fake-indexeddb)', () =>
   indexedDbStorage(`against-memory-${++databases}`, { indexedDB: new IDBFactory() }),
+);
+
+againstMemory('sqlite (better-sqlite3)', () =>
+  sqliteReplicaStorage(join(sqliteDir, `against-memory-${++databases}.db`)),
 );

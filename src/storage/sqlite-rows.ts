@@ -1,0 +1,235 @@
+/**
+ * The SQLite replica's statements over its log (sqlite-schema.ts), prepared once per handle:
+ * rows in and out as LocalRecords, the state row, stream versions, and the reads of adapter.ts.
+ *
+ * Invariants:
+ * 1. A read is one SELECT (one snapshot of the file) holding at most `limit` rows (adapter.ts
+ *    A5); minCursorSince is an aggregate, which holds none.
+ * 2. Cursors compare as SQLite's BINARY collation, the bytes of their UTF-8: cursors are ASCII
+ *    (core/ids.ts), so that is the order of JavaScript's `<` that the other adapters use.
+ */
+import type Database from 'better-sqlite3';
+import type { ReplicaCounters } from '../core/append.ts';
+import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { ReplicaId } from '../core/ids.ts';
+import { isStoredIdentity, type StoredIdentity } from '../core/integrity.ts';
+import type { CursorQuery } from './adapter.ts';
+import { REWRITES_META_KEY, withRewrite } from './rewrites.ts';
+
+export interface StateRow {
+  replica: ReplicaId;
+  epoch: string;
+  counters: ReplicaCounters;
+  identity: StoredIdentity | undefined;
+  gen: number;
+}
+
+interface RawState {
+  replica: string;
+  epoch: string;
+  seq: number;
+  pos: number;
+  wall: number;
+  counter: number;
+  identity: string | null;
+  gen: number;
+}
+
+interface EventRow {
+  pos: number;
+  body: string;
+}
+
+const recordOf = (row: EventRow): LocalRecord => ({
+  pos: row.pos,
+  event: JSON.parse(row.body) as StoredEventRecord,
+});
+
+/** SQLite's LIMIT of a caller's limit: NaN or <= 0 reads nothing, Infinity everything (-1). */
+export function sqlLimit(limit: number): number {
+  if (Number.isNaN(limit) || limit <= 0) return 0;
+  return Number.isFinite(limit) ? Math.floor(limit) : -1;
+}
+
+export class LogStatements {
+  private readonly db: Database.Database;
+  private readonly byCursorCache = new Map<string, Database.Statement>();
+  private readonly st;
+
+  constructor(db: Database.Database) {
+    this.db = db;
+    const p = (sql: string) => db.prepare(sql);
+    this.st = {
+      state: p('SELECT replica, epoch, seq, pos, wall, counter, identity, gen FROM log_state'),
+      counters: p('UPDATE log_state SET seq = ?, pos = ?, wall = ?, counter = ?, gen = gen + 1'),
+      touch: p('UPDATE log_state SET gen = gen + 1'),
+      replica: p('UPDATE log_state SET replica = ?'),
+      identity: p('UPDATE log_state SET identity = ?'),
+      byId: p('SELECT pos, body FROM log_events WHERE id = ?'),
+      bySlot: p('SELECT pos, body FROM log_events WHERE replica = ? AND seq = ?'),
+      atPos: p('SELECT pos, id, cursor FROM log_events WHERE pos = ?'),
+      insert: p(
+        'INSERT INTO log_events (pos, id, replica, seq, stream, version, cursor, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      rewrite: p('UPDATE log_events SET body = ?, cursor = ? WHERE pos = ?'),
+      remove: p('DELETE FROM log_events WHERE pos = ? AND id = ?'),
+      byPos: p('SELECT pos, body FROM log_events WHERE pos > ? ORDER BY pos LIMIT ?'),
+      minCursor: p('SELECT min(cursor) AS c FROM log_events WHERE pos > ?'),
+      streamVersion: p('SELECT version FROM log_streams WHERE stream = ?'),
+      topVersion: p('SELECT max(version) AS v FROM log_events WHERE stream = ?'),
+      setVersion: p(
+        'INSERT INTO log_streams (stream, version) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET version = excluded.version',
+      ),
+      flagConflict: p(
+        'INSERT INTO log_streams (stream, version, conflicted) VALUES (?, 0, 1) ON CONFLICT (stream) DO UPDATE SET conflicted = 1',
+      ),
+      conflicted: p('SELECT stream FROM log_streams WHERE conflicted = 1'),
+      getMeta: p('SELECT value FROM log_meta WHERE key = ?'),
+      setMeta: p(
+        'INSERT INTO log_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+    };
+  }
+
+  state(): StateRow {
+    const row = this.st.state.get() as RawState;
+    let identity: StoredIdentity | undefined;
+    if (row.identity !== null) {
+      const parsed: unknown = JSON.parse(row.identity);
+      if (isStoredIdentity(parsed)) identity = parsed;
+    }
+    return {
+      replica: row.replica as ReplicaId,
+      epoch: row.epoch,
+      counters: { seq: row.seq, pos: row.pos, clock: { wall: row.wall, counter: row.counter } },
+      identity,
+      gen: row.gen,
+    };
+  }
+
+  /** The counters a plan returned; moves `gen` (restamp's check, sqlite-writes.ts). */
+  setCounters(c: ReplicaCounters): void {
+    this.st.counters.run(c.seq, c.pos, c.clock.wall, c.clock.counter);
+  }
+
+  /** Moves `gen` for a write that leaves the counters as they are (discard, replaceOwn). */
+  touch(): void {
+    this.st.touch.run();
+  }
+
+  setReplica(replica: ReplicaId): void {
+    this.st.replica.run(replica);
+  }
+
+  setIdentity(identity: StoredIdentity): void {
+    this.st.identity.run(JSON.stringify(identity));
+  }
+
+  byId(id: string): LocalRecord | undefined {
+    const row = this.st.byId.get(id) as EventRow | undefined;
+    return row === undefined ? undefined : recordOf(row);
+  }
+
+  bySlot(replica: string, seq: number): LocalRecord | undefined {
+    const row = this.st.bySlot.get(replica, seq) as EventRow | undefined;
+    return row === undefined ? undefined : recordOf(row);
+  }
+
+  /** The id and cursor held at `pos`, if any. */
+  heldAt(pos: number): { id: string; cursor: string } | undefined {
+    return this.st.atPos.get(pos) as { id: string; cursor: string } | undefined;
+  }
+
+  insert(records: readonly LocalRecord[]): void {
+    for (const { event: e, pos } of records) {
+      this.st.insert.run(pos, e.id, e.replica, e.seq, e.stream, e.version, e.cursor, json(e));
+    }
+  }
+
+  /** Writes `record` again at its position (a signature, a re-stamp's new hlc and cursor). */
+  rewrite(record: LocalRecord): void {
+    this.st.rewrite.run(json(record.event), record.event.cursor, record.pos);
+  }
+
+  remove(records: readonly LocalRecord[]): void {
+    for (const r of records) this.st.remove.run(r.pos, r.event.id);
+  }
+
+  readByPos(afterPos: number, limit: number): LocalRecord[] {
+    const n = sqlLimit(limit);
+    if (n === 0 || Number.isNaN(afterPos)) return [];
+    return (this.st.byPos.all(Math.max(0, Math.floor(afterPos)), n) as EventRow[]).map(recordOf);
+  }
+
+  readByCursor(query: CursorQuery): LocalRecord[] {
+    const n = sqlLimit(query.limit);
+    if (n === 0) return [];
+    const reverse = query.reverse === true;
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (query.stream !== undefined) {
+      where.push('stream = ?');
+      args.push(query.stream);
+    }
+    if (query.after !== undefined) {
+      where.push(reverse ? 'cursor < ?' : 'cursor > ?');
+      args.push(query.after);
+    }
+    if (query.until !== undefined) {
+      where.push(reverse ? 'cursor >= ?' : 'cursor <= ?');
+      args.push(query.until);
+    }
+    const sql = `SELECT pos, body FROM log_events ${
+      where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`
+    } ORDER BY cursor ${reverse ? 'DESC' : 'ASC'} LIMIT ?`;
+    let statement = this.byCursorCache.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.byCursorCache.set(sql, statement);
+    }
+    return (statement.all(...args, n) as EventRow[]).map(recordOf);
+  }
+
+  minCursorSince(pos: number): string | undefined {
+    const row = this.st.minCursor.get(Math.max(0, Math.floor(pos))) as { c: string | null };
+    return row.c ?? undefined;
+  }
+
+  streamVersion(stream: string): number {
+    const row = this.st.streamVersion.get(stream) as { version: number } | undefined;
+    return row?.version ?? 0;
+  }
+
+  /** The largest version `stream` still holds (0: none). */
+  topVersion(stream: string): number {
+    return (this.st.topVersion.get(stream) as { v: number | null }).v ?? 0;
+  }
+
+  setStreamVersion(stream: string, version: number): void {
+    this.st.setVersion.run(stream, version);
+  }
+
+  flagConflict(stream: string): void {
+    this.st.flagConflict.run(stream);
+  }
+
+  getMeta(key: string): JsonValue | undefined {
+    const row = this.st.getMeta.get(key) as { value: string } | undefined;
+    return row === undefined ? undefined : (JSON.parse(row.value) as JsonValue);
+  }
+
+  setMeta(key: string, value: JsonValue): void {
+    this.st.setMeta.run(key, JSON.stringify(value));
+  }
+
+  /** Adds a rewrite from `from` to the log's list (rewrites.ts), for handles that miss notices. */
+  noteRewrite(from: string): void {
+    this.setMeta(REWRITES_META_KEY, withRewrite(this.getMeta(REWRITES_META_KEY), from));
+  }
+
+  conflictStreams(): string[] {
+    return (this.st.conflicted.all() as { stream: string }[]).map((r) => r.stream).sort();
+  }
+}
+
+const json = (event: StoredEventRecord): string => JSON.stringify(event);

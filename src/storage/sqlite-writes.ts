@@ -1,0 +1,166 @@
+/**
+ * The SQLite replica's writes (sqlite.ts), each the body of ONE `BEGIN IMMEDIATE` transaction:
+ * read what the pure planner needs (core/append-group.ts, core/append.ts, core/integrity.ts),
+ * call it, write exactly what it returns. better-sqlite3 is synchronous, so nothing else of
+ * this process runs inside a transaction, and IMMEDIATE takes the file's write lock before the
+ * first read, so another handle or process cannot slip a write between the reads and the writes
+ * (adapter.ts A2: counters, versions and positions are read inside the write transaction).
+ *
+ * Invariant: every write of log_events moves the state row's `gen` (LogStatements.setCounters
+ * or touch), so that a re-stamp planned from reads taken outside its transaction can tell
+ * whether the log changed under it (sqlite.ts restamp).
+ */
+import { planIngest } from '../core/append.ts';
+import {
+  type AppendUnitOutcome,
+  customIdsOf,
+  planAppendGroup,
+  streamsOf,
+} from '../core/append-group.ts';
+import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import { compareHlc, decodeHlc } from '../core/hlc.ts';
+import type { ReplicaId } from '../core/ids.ts';
+import { adoptedIdentity, forkedReplica, type StoredSigningKey } from '../core/integrity.ts';
+import type { AppendGroupRequest, IngestRequest, IngestResult } from './adapter.ts';
+import { hlcOfCursor } from './restamp-reads.ts';
+import { minCursorOf } from './rewrites.ts';
+import type { LogStatements } from './sqlite-rows.ts';
+
+export interface Written<T> {
+  result: T;
+  replica: ReplicaId;
+  /** The head position after the write, when it changed the log (for the notice). */
+  head?: number;
+  /** The smallest cursor it took out or moved (adapter.ts onRemoteWrite). */
+  rewrittenFrom?: string;
+}
+
+export function appendGroupIn(
+  st: LogStatements,
+  request: AppendGroupRequest,
+): Written<AppendUnitOutcome[]> {
+  const state = st.state();
+  const existing = new Map<string, StoredEventRecord>();
+  for (const id of customIdsOf(request.units)) {
+    const held = st.byId(id);
+    if (held !== undefined) existing.set(id, held.event);
+  }
+  const streamVersions = new Map<string, number>();
+  for (const stream of streamsOf(request.units)) {
+    streamVersions.set(stream, st.streamVersion(stream));
+  }
+  const plan = planAppendGroup(
+    { replica: state.replica, now: request.now, units: request.units },
+    { counters: state.counters, streamVersions, existing },
+  );
+  if (plan.write.length === 0) return { result: plan.outcomes, replica: state.replica };
+  st.insert(plan.write);
+  st.setCounters(plan.counters);
+  for (const [stream, version] of plan.streamVersions) st.setStreamVersion(stream, version);
+  return { result: plan.outcomes, replica: state.replica, head: plan.counters.pos };
+}
+
+export function ingestIn(st: LogStatements, request: IngestRequest): Written<IngestResult> {
+  const state = st.state();
+  const streams = new Map<string, number>();
+  for (const e of request.events) streams.set(e.stream, st.streamVersion(e.stream));
+  const plan = planIngest(
+    { ...request, replica: state.replica },
+    {
+      counters: state.counters,
+      existing: request.events.map((e) => st.byId(e.id)),
+      slots: request.events.map((e) => st.bySlot(e.replica, e.seq)),
+      streamVersions: streams,
+    },
+  );
+  let replica = state.replica;
+  // core/append.ts invariant 8: the old id is in use elsewhere; the counters restart with the new.
+  if (plan.forked) {
+    const next = forkedReplica(state.identity);
+    replica = next.replicaId;
+    st.setReplica(replica);
+    if (next.identity !== undefined) st.setIdentity(next.identity);
+  }
+  // Losers leave first: a winner may reuse their id and slot (core/copies.ts).
+  st.remove(plan.remove);
+  st.insert(plan.write);
+  st.setCounters(plan.counters);
+  for (const [stream, version] of plan.streamVersions) st.setStreamVersion(stream, version);
+  for (const stream of plan.possibleConflicts) st.flagConflict(stream);
+  const result = {
+    written: plan.write,
+    removed: plan.remove,
+    skewed: plan.skewed,
+    lost: plan.lost,
+  };
+  return plan.write.length > 0 ? { result, replica, head: plan.counters.pos } : { result, replica };
+}
+
+/** adapter.ts discard: own events named by id and seq leave; their streams keep what remains. */
+export function discardIn(
+  st: LogStatements,
+  events: readonly { id: string; seq: number }[],
+): Written<LocalRecord[]> {
+  const state = st.state();
+  const records: LocalRecord[] = [];
+  for (const { id, seq } of events) {
+    const held = st.byId(id);
+    if (held?.event.replica === state.replica && held.event.seq === seq) records.push(held);
+  }
+  if (records.length === 0) return { result: [], replica: state.replica };
+  st.remove(records);
+  st.touch();
+  const from = minCursorOf(records)!;
+  st.noteRewrite(from);
+  // Rejected events never counted: each stream's version is what it still holds.
+  for (const stream of new Set(records.map((r) => r.event.stream))) {
+    st.setStreamVersion(stream, st.topVersion(stream));
+  }
+  return {
+    result: records,
+    replica: state.replica,
+    head: state.counters.pos,
+    rewrittenFrom: from,
+  };
+}
+
+/**
+ * A re-stamp plan's records written at their positions, and the clock set back to the greatest
+ * HLC the log then holds (adapter.ts restamp). The caller checked `gen` first.
+ */
+export function restampIn(st: LogStatements, changed: readonly LocalRecord[]): string {
+  const state = st.state();
+  for (const record of changed) st.rewrite(record);
+  const [top] = st.readByCursor({ reverse: true, limit: 1 });
+  let clock = state.counters.clock;
+  if (top !== undefined) {
+    const held = decodeHlc(hlcOfCursor(top.event.cursor));
+    if (compareHlc(held, clock) < 0) clock = held;
+  }
+  st.setCounters({ ...state.counters, clock });
+  const from = minCursorOf(changed)!;
+  st.noteRewrite(from);
+  return from;
+}
+
+export function adoptIn(st: LogStatements, key: StoredSigningKey): ReplicaId {
+  const state = st.state();
+  if (state.identity !== undefined) return state.replica;
+  const adopted = adoptedIdentity(key, state.counters.seq);
+  st.setIdentity(adopted.identity);
+  if (adopted.replicaId === undefined) return state.replica;
+  st.setReplica(adopted.replicaId);
+  return adopted.replicaId;
+}
+
+/** adapter.ts replaceOwn: a record is written again only where its id and cursor still are. */
+export function replaceOwnIn(st: LogStatements, records: readonly LocalRecord[]): void {
+  let changed = false;
+  for (const given of records) {
+    const held = st.heldAt(given.pos);
+    if (held?.id !== given.event.id || held.cursor !== given.event.cursor) continue;
+    st.rewrite(given);
+    changed = true;
+  }
+  if (changed) st.touch();
+}
