@@ -38,7 +38,7 @@ export function translateSqliteError(error: unknown, operation: string): Chronic
   return new StorageError(
     'STORAGE',
     busy
-      ? `${operation}: another process held the replica file's write lock past the busy timeout; nothing was stored`
+      ? `${operation}: the replica file's write lock stayed with another connection (busy timeout passed); nothing was stored`
       : `${operation} failed in SQLite: ${native.message}`,
     details,
   );
