@@ -19,6 +19,10 @@
  * 4. After close(), every call rejects with STORE_CLOSED; `replicaId` keeps its last value.
  * 5. A re-stamp reads its input (restamp-reads.ts, asynchronous) outside the transaction, then
  *    writes only if the log's `gen` is the one it read before; else it reads again.
+ * 6. A log write runs in a later turn of the event loop (setImmediate), not in the caller's:
+ *    better-sqlite3 answers synchronously, so a service's loop of awaited appends would
+ *    otherwise never yield to its socket and timers, and its sync would never run. Appends
+ *    made meanwhile share the store's next group commit (store/local-appends.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -134,6 +138,8 @@ class SqliteEventLog implements EventLog, NoticeTarget {
 
   /** One write transaction (invariant 1), announced to the other handles after its commit. */
   private async write<T>(operation: string, body: () => Written<T>): Promise<T> {
+    // Invariant 6: a turn of its own, as an IndexedDB write's completion is.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const written = await this.run(operation, () => this.db.transaction(body).immediate());
     this.lastReplica = written.replica;
     if (written.head !== undefined) {

@@ -173,6 +173,22 @@ describe('sqliteReplicaStorage', () => {
     await vi.waitFor(() => expect(heard.length).toBeGreaterThan(0));
   }, 30_000);
 
+  it("lets a loop of awaited appends yield to the process's timers and sockets (invariant 6)", async () => {
+    const log = await open(fresh());
+    let timerRan = false;
+    setTimeout(() => {
+      timerRan = true;
+    }, 0);
+    let appendsBeforeTimer = 0;
+    // Without the yield, every append resolves in a microtask and the timer waits for the loop.
+    for (let i = 0; i < 50 && !timerRan; i++) {
+      await add(log, 's');
+      appendsBeforeTimer++;
+    }
+    expect(timerRan).toBe(true);
+    expect(appendsBeforeTimer).toBeLessThan(50);
+  });
+
   it('keeps snapshot states as structured clones (a Map, a Date)', async () => {
     const log = await open(fresh());
     const state = { counts: new Map([['a', 1]]), at: new Date(5), list: [1, 'x'] };
