@@ -3,6 +3,8 @@
  * 1. No import cycles among the library's modules.
  * 2. Dependencies point inward: server → sync → store → storage → core; core imports nothing else.
  * 3. Only src/storage touches IndexedDB; only src/sync and src/server touch sockets.
+ * 4. The browser's entry points reach no Node module and no better-sqlite3: those stay behind
+ *    /server and /node, so a front end's bundle never sees them.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -108,5 +110,27 @@ describe('architecture', () => {
       }
     }
     expect(violations).toEqual([]);
+  });
+
+  it('keeps Node modules and better-sqlite3 out of what the browser entries import (4)', () => {
+    const entries = ['src/index.ts', 'worker/index.ts', 'src/yjs/index.ts', 'src/react/index.ts'];
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      // A path a comment names (e.g. "see ./x") is not a module.
+      if (seen.has(file) || !files.includes(file)) return;
+      seen.add(file);
+      for (const next of importsOf(file)) visit(next);
+    };
+    for (const entry of entries) visit(join(root, entry));
+    const offenders = [...seen]
+      .filter((file) =>
+        /from ['"](node:[^'"]+|better-sqlite3)['"]/.test(readFileSync(file, 'utf8')),
+      )
+      .map((file) => relative(root, file));
+    expect(offenders).toEqual([]);
+    // The check sees what it must: /node's module graph does reach them.
+    seen.clear();
+    visit(join(root, 'src/node/index.ts'));
+    expect([...seen].map((file) => relative(root, file))).toContain('src/storage/sqlite-loader.ts');
   });
 });

@@ -16,6 +16,7 @@ let outcome: Promise<Outcome> | undefined;
 interface Outcome {
   state: number;
   missing?: { code: string; message: string };
+  missingReplica?: { code: string; message: string };
 }
 
 /** main.js's printout, from one run shared by the tests that read it. */
@@ -47,5 +48,11 @@ describe('installing the tarball alone, as a front end does', () => {
     const { missing } = await mainJs();
     expect(missing?.code).toBe('MISSING_DEPENDENCY');
     expect(missing?.message).toContain('better-sqlite3');
+  });
+
+  it('loads /node without better-sqlite3 and names it when a replica file is asked for', async () => {
+    const { missingReplica } = await mainJs();
+    expect(missingReplica?.code).toBe('MISSING_DEPENDENCY');
+    expect(missingReplica?.message).toContain('better-sqlite3');
   });
 });

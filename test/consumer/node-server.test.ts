@@ -36,10 +36,11 @@ interface Outcome {
   aliceReplica: string;
   bobTitles: string[];
   sqliteBytes: number;
+  replicaBytes: number;
 }
 
 describe('a plain Node ESM project with the tarball, better-sqlite3 and ws installed', () => {
-  it('starts a sync server on SQLite and syncs an event between two in-memory stores', async () => {
+  it('starts a sync server on SQLite and syncs an event from a SQLite replica (/node) to an in-memory store', async () => {
     const { stdout } = await backend.run(process.execPath, ['main.js']);
     const outcome = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Outcome;
     expect(outcome.serverUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
@@ -48,6 +49,7 @@ describe('a plain Node ESM project with the tarball, better-sqlite3 and ws insta
     expect(outcome.bobTitles).toEqual(['Buy milk']);
     // The folder of the SQLite file did not exist: the storage made it.
     expect(outcome.sqliteBytes).toBeGreaterThan(0);
+    expect(outcome.replicaBytes).toBeGreaterThan(0);
   });
 
   it('has a chronicle-server command that plain Node runs', async () => {

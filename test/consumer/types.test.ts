@@ -23,7 +23,7 @@ describe('a strict nodenext TypeScript project with the tarball installed', () =
     await app.run(tsc(), ['-p', 'tsconfig.json']);
   });
 
-  it('compiles a Node backend of the main entry and /server without the DOM library', async () => {
+  it('compiles a Node backend of the main entry, /server and /node without the DOM library', async () => {
     await app.run(tsc(), ['-p', 'tsconfig.server.json']);
   });
 });
