@@ -27,6 +27,7 @@ import type { ValidNewEvent } from '../core/validate.ts';
  * 'strict' flushes each write to disk before it resolves; 'relaxed' lets the browser delay the
  * flush (a crash of the machine may lose the last writes, never corrupt the log); 'default'
  * leaves it to the browser (Chromium and Firefox flush lazily, like 'relaxed', for most writes).
+ * The SQLite replica (sqlite.ts) runs 'strict' as synchronous=FULL, the others as NORMAL.
  */
 export type Durability = 'strict' | 'relaxed' | 'default';
 

@@ -5,7 +5,7 @@
  * snapshot states kept as structured clones (sqlite-snapshots.ts).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -88,6 +88,23 @@ describe('sqliteReplicaStorage', () => {
     const tables = check.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all();
     check.close();
     expect(tables).toEqual([{ name: 'events' }]);
+  });
+
+  it('refuses a file that is not SQLite, and a replica file of a newer schema', async () => {
+    const garbage = fresh();
+    writeFileSync(garbage, 'not a database, just text that is long enough to have a header');
+    await expect(sqliteReplicaStorage(garbage).open()).rejects.toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+    });
+    const newer = fresh();
+    await (await sqliteReplicaStorage(newer).open()).close();
+    const db = new Database(newer);
+    db.pragma('user_version = 99');
+    db.close();
+    await expect(sqliteReplicaStorage(newer).open()).rejects.toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      details: { version: 99 },
+    });
   });
 
   it("creates the file's folder when it is missing", async () => {
