@@ -21,6 +21,12 @@ export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.ts';
 export { type LogEntry, type ServerLogger, silentLogger, stderrLogger } from './metrics.ts';
 export { type PostgresStorageOptions, postgresStorage } from './postgres.ts';
 export {
+  DEFAULT_RABBITMQ_STREAM,
+  RabbitmqSinkError,
+  type RabbitmqSinkOptions,
+  rabbitmqSink,
+} from './publish-rabbitmq.ts';
+export {
   createSyncServer,
   DEFAULT_SPACE,
   type SyncServer,

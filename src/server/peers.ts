@@ -1,6 +1,6 @@
 /**
  * The server's optional peer dependencies: better-sqlite3 (sqliteStorage), pg (postgresStorage),
- * ws (createSyncServer) and jose (JWT verification). A front-end install of the package has none
+ * ws (createSyncServer), jose (JWT verification) and rabbitmq-stream-js-client (rabbitmqSink). A front-end install of the package has none
  * of them, so no server module imports one at load time: each is loaded here when first needed.
  *
  * Invariants:
@@ -17,10 +17,11 @@ import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import type * as Jose from 'jose';
 import type Pg from 'pg';
+import type * as RabbitmqStream from 'rabbitmq-stream-js-client';
 import type * as Ws from 'ws';
 import { MissingDependencyError } from '../core/errors.ts';
 
-export type PeerName = 'better-sqlite3' | 'pg' | 'ws' | 'jose';
+export type PeerName = 'better-sqlite3' | 'pg' | 'ws' | 'jose' | 'rabbitmq-stream-js-client';
 
 type Loader = (name: PeerName) => unknown;
 
@@ -78,4 +79,9 @@ export function loadWs(): typeof Ws {
 /** The jose module, for verifying standard JWTs (auth.ts). */
 export function loadJose(): typeof Jose {
   return requirePeer<typeof Jose>('jose', 'JWT verification');
+}
+
+/** The RabbitMQ stream protocol client (CommonJS), for rabbitmqSink (publish-rabbitmq.ts). */
+export function loadRabbitmqStream(): typeof RabbitmqStream {
+  return requirePeer<typeof RabbitmqStream>('rabbitmq-stream-js-client', 'rabbitmqSink');
 }
