@@ -212,7 +212,6 @@ export function rabbitmqSink(options: RabbitmqSinkOptions): BrokerSink {
     space: string,
     events: readonly PublishedEvent[],
   ): Promise<void> {
-    if (events.length === 0) return;
     const publisher = await producer(current, space);
     const connection = publisher.getConnectionInfo();
     if (current.dead || !connection.ready) throw closedError();
@@ -272,7 +271,9 @@ export function rabbitmqSink(options: RabbitmqSinkOptions): BrokerSink {
   return {
     name,
     publish: (space, events) =>
-      perSpace(space, 'publish', (current) => send(current, space, events)),
+      events.length === 0 && !closed
+        ? Promise.resolve()
+        : perSpace(space, 'publish', (current) => send(current, space, events)),
     acknowledged: (space) =>
       perSpace(space, 'sequence query', async (current) => {
         const sequence = await (await producer(current, space)).getLastPublishingId();

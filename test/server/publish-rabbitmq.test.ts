@@ -125,6 +125,18 @@ describe('rabbitmqSink', () => {
     expect(JSON.parse(message?.content.toString() ?? 'null')).toEqual(event);
   });
 
+  it("R1: events near the server's size limit (512 KiB of data each) go out in frames the broker takes", async () => {
+    const sink = sinkOn('large');
+    const events = makeEvents(3, { prefix: 'large', data: { text: 'x'.repeat(500_000) } });
+    await sink.publish(
+      'space-l',
+      events.map((event, i) => ({ pos: i + 1, event })),
+    );
+    await sink.close();
+    const read = await readAll('large');
+    expect(read.map((m) => m.messageProperties?.messageId)).toEqual(events.map((e) => e.id));
+  });
+
   it('R1: a space too long for a producer reference gets a hashed one, distinct per space', () => {
     expect(publisherRef('a')).toBe('chronicle/a');
     const long = 'x'.repeat(300);
