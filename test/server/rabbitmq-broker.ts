@@ -39,6 +39,7 @@ export interface RabbitBroker {
 }
 
 const running = new Set<ChildProcess>();
+const folders = new Set<string>();
 let exitHookInstalled = false;
 
 function killAllOnExit(): void {
@@ -46,6 +47,13 @@ function killAllOnExit(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const child of running) killGroup(child, 'SIGKILL');
+    for (const dir of folders) {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      } catch {
+        // A node not gone yet may still hold a file: the folder is in tmpdir anyway.
+      }
+    }
   });
 }
 
@@ -94,6 +102,7 @@ export async function startRabbit(): Promise<RabbitBroker> {
     throw new Error('RabbitMQ is not installed: `apt-get install -y rabbitmq-server`');
   }
   const dir = mkdtempSync(join(tmpdir(), 'chronicle-rabbit-'));
+  folders.add(dir);
   const home = join(dir, 'home');
   mkdirSync(home);
   const [amqpPort, streamPort, distPort] = [await freePort(), await freePort(), await freePort()];
@@ -185,6 +194,7 @@ export async function startRabbit(): Promise<RabbitBroker> {
     async close() {
       await halt('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
+      folders.delete(dir);
     },
   };
 }
