@@ -28,9 +28,12 @@ import type { BrokerSink, PublishedEvent } from './publish-sink.ts';
 import { dropQueue, patchStreamClient } from './rabbitmq-stream-quirks.ts';
 
 export interface RabbitmqSinkOptions {
-  /** `rabbitmq-stream://user:password@host:5552/vhost` (user and password default to guest). */
+  /**
+   * `rabbitmq-stream://user:password@host:5552/vhost?stream=name` (user and password default to
+   * guest, the vhost to `/`).
+   */
   url: string;
-  /** The deployment's stream. Default 'chronicle'. */
+  /** The deployment's stream: this, or the URL's `stream` parameter, or 'chronicle'. */
   stream?: string;
   /** Bound on one publish (connecting, declaring, every confirm) or query. Default 10 s. */
   timeoutMs?: number;
@@ -66,16 +69,20 @@ interface Endpoint {
   username: string;
   password: string;
   vhost: string;
+  /** The URL's `stream` parameter. */
+  stream?: string;
 }
 
-/** Parses `rabbitmq-stream://user:password@host:port/vhost`. */
+/** Parses `rabbitmq-stream://user:password@host:port/vhost?stream=name`. */
 export function parseRabbitmqUrl(url: string): Endpoint {
   const parsed = new URL(url);
   if (parsed.protocol !== 'rabbitmq-stream:') {
     throw new RabbitmqSinkError(`not a rabbitmq-stream:// URL: ${parsed.protocol}`, { url });
   }
   const path = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  const stream = parsed.searchParams.get('stream');
   return {
+    ...(stream === null || stream === '' ? {} : { stream }),
     hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: parsed.port === '' ? 5552 : Number(parsed.port),
     username: parsed.username === '' ? 'guest' : decodeURIComponent(parsed.username),
@@ -116,8 +123,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
  * const sink = rabbitmqSink({ url: 'rabbitmq-stream://guest:guest@localhost:5552' });
  */
 export function rabbitmqSink(options: RabbitmqSinkOptions): BrokerSink {
-  const endpoint = parseRabbitmqUrl(options.url);
-  const stream = options.stream ?? DEFAULT_RABBITMQ_STREAM;
+  const { stream: streamOfUrl, ...endpoint } = parseRabbitmqUrl(options.url);
+  const stream = options.stream ?? streamOfUrl ?? DEFAULT_RABBITMQ_STREAM;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const name = `rabbitmq:rabbitmq-stream://${endpoint.hostname}:${endpoint.port}/${stream}`;
   let session: Session | undefined;

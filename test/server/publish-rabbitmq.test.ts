@@ -144,7 +144,7 @@ describe('rabbitmqSink', () => {
     expect(publisherRef(long)).not.toBe(publisherRef(`${long}y`));
   });
 
-  it('reads user, password, host, port and vhost from the URL, with the stream defaults', () => {
+  it('reads user, password, host, port, vhost and stream from the URL, with the stream defaults, and names the sink without the password', () => {
     expect(parseRabbitmqUrl('rabbitmq-stream://u%40x:p%2Fw@broker:5553/prod')).toEqual({
       hostname: 'broker',
       port: 5553,
@@ -159,6 +159,13 @@ describe('rabbitmqSink', () => {
       password: 'guest',
       vhost: '/',
     });
+    expect(parseRabbitmqUrl('rabbitmq-stream://broker/%2F?stream=orders')).toMatchObject({
+      vhost: '/',
+      stream: 'orders',
+    });
+    expect(rabbitmqSink({ url: 'rabbitmq-stream://u:secret@broker?stream=orders' }).name).toBe(
+      'rabbitmq:rabbitmq-stream://broker:5552/orders',
+    );
     expect(() => parseRabbitmqUrl('amqp://broker')).toThrow(RabbitmqSinkError);
   });
 
