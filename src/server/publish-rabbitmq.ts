@@ -230,6 +230,8 @@ export function rabbitmqSink(options: RabbitmqSinkOptions): BrokerSink {
     confirmed.catch(() => {});
     let bytes = 0;
     for (const { pos, event } of events) {
+      // Timed out or disconnected meanwhile: the rest would go to a connection being closed.
+      if (current.dead) throw closedError();
       const body = Buffer.from(JSON.stringify(event));
       if (bytes > 0 && bytes + body.length > FRAME_BUDGET) {
         await publisher.flush();

@@ -4,6 +4,7 @@
  * Invariants cited: R1..R4 of publish-rabbitmq.ts, Q1..Q3 of rabbitmq-stream-quirks.ts.
  */
 import { createRequire } from 'node:module';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { type Client, connect, Offset } from 'rabbitmq-stream-js-client';
 import type { Message } from 'rabbitmq-stream-js-client/dist/publisher';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -177,6 +178,26 @@ describe('rabbitmqSink', () => {
       code: 'TRANSPORT',
     });
     await sink.close();
+  });
+
+  it('R2: a publish to a broker that accepts the connection and never answers rejects after timeoutMs, and close does not hang', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const sink = rabbitmqSink({ url: `rabbitmq-stream://127.0.0.1:${port}`, timeoutMs: 300 });
+    const [event] = makeEvents(1, { prefix: 'silent' });
+    if (event === undefined) throw new Error('no event');
+    try {
+      await expect(sink.publish('s', [{ pos: 1, event }])).rejects.toMatchObject({
+        code: 'TRANSPORT',
+        message: expect.stringContaining('no answer in 300 ms'),
+      });
+      await sink.close();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it('without rabbitmq-stream-js-client, a publish rejects with MISSING_DEPENDENCY naming it', async () => {
