@@ -94,6 +94,14 @@ CREATE TABLE IF NOT EXISTS ${s}.owners (
   sub TEXT NOT NULL,
   PRIMARY KEY (space, replica)
 );
+-- A broker publisher's position per space (publisher.ts). Added without a new layout version:
+-- servers that predate it never read it.
+CREATE TABLE IF NOT EXISTS ${s}.publish_positions (
+  publisher TEXT NOT NULL,
+  space TEXT NOT NULL,
+  pos BIGINT NOT NULL,
+  PRIMARY KEY (publisher, space)
+);
 CREATE TABLE IF NOT EXISTS ${s}.replica_keys (
   space TEXT NOT NULL,
   replica TEXT NOT NULL,

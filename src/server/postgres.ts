@@ -48,6 +48,7 @@ import { ReplicaId } from '../core/ids.ts';
 import { loadPg } from './peers.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
 import { type IngestPiece, writeGroup } from './postgres-ingest.ts';
+import * as publishing from './postgres-publish.ts';
 import { key, storageError } from './postgres-rows.ts';
 import {
   AppendListener,
@@ -62,7 +63,9 @@ import { RecentBudget } from './recent-records.ts';
 import {
   assertSpaceName,
   type IngestWritten,
+  type PublisherLock,
   type ServerStorage,
+  type SpaceHead,
   type SpaceLog,
 } from './storage.ts';
 
@@ -97,6 +100,8 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   /** Tells this instance's notifications from other servers' (invariant 5). */
   readonly instanceId = randomUUID();
   private readonly pool: pg.Pool;
+  /** How every connection of this storage is opened (the pool's, the listener's, a lock's). */
+  private readonly config: pg.ClientConfig;
   private readonly listener: AppendListener;
   private readonly spaces = new Map<string, Promise<PostgresSpaceLog>>();
   private readonly open = new Map<string, PostgresSpaceLog>();
@@ -124,6 +129,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
       options: '-c synchronous_commit=on',
       application_name: 'chronicle',
     };
+    this.config = config;
     this.pool = new Pool({ ...config, max: options.poolSize ?? 10 });
     // An idle pooled connection that dies emits here; the next query reports the failure.
     this.pool.on('error', () => {});
@@ -249,6 +255,35 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     const log = new PostgresSpaceLog(this, space, row.replica, row.epoch, Number(row.head));
     this.open.set(space, log);
     return log;
+  }
+
+  async listSpaces(): Promise<SpaceHead[]> {
+    await this.ensureReady();
+    return this.run('listSpaces', (c) => publishing.listSpaces(c, this.schema));
+  }
+
+  async publishedPositions(publisher: string): Promise<Map<string, number>> {
+    await this.ensureReady();
+    return this.run('publishedPositions', (c) =>
+      publishing.publishedPositions(c, this.schema, publisher),
+    );
+  }
+
+  async setPublishedPos(publisher: string, space: string, pos: number): Promise<void> {
+    await this.ensureReady();
+    await this.run('setPublishedPos', (c) =>
+      publishing.setPublishedPos(c, this.schema, publisher, space, pos),
+    );
+  }
+
+  async lockPublisher(publisher: string): Promise<PublisherLock | undefined> {
+    this.assertOpen();
+    await this.ensureReady();
+    try {
+      return await publishing.lockPublisher(this.config, this.schema, publisher);
+    } catch (error) {
+      throw storageError('lockPublisher', error);
+    }
   }
 
   private heard(notice: AppendNotice): void {

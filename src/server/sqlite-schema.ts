@@ -50,6 +50,12 @@ CREATE TABLE IF NOT EXISTS owners (
   sub TEXT NOT NULL,
   PRIMARY KEY (space, replica)
 );
+CREATE TABLE IF NOT EXISTS publish_positions (
+  publisher TEXT NOT NULL,
+  space TEXT NOT NULL,
+  pos INTEGER NOT NULL,
+  PRIMARY KEY (publisher, space)
+);
 CREATE TABLE IF NOT EXISTS replica_keys (
   space TEXT NOT NULL,
   replica TEXT NOT NULL,
@@ -108,6 +114,9 @@ export interface Statements {
   keepRejection: Statement<[string, string, number, string]>;
   rejectionsOf: Statement<[string, string, number], { body: string }>;
   forgetRejections: Statement<[string, string, number]>;
+  listSpaces: Statement<[], { space: string; head: number }>;
+  publishedPositions: Statement<[string], { space: string; pos: number }>;
+  setPublishedPos: Statement<[string, string, number]>;
 }
 
 export function prepareAll(db: Database.Database): Statements {
@@ -167,6 +176,16 @@ export function prepareAll(db: Database.Database): Statements {
     ),
     forgetRejections: db.prepare<[string, string, number]>(
       'DELETE FROM strict_rejections WHERE space = ? AND replica = ? AND seq <= ?',
+    ),
+    listSpaces: db.prepare<[], { space: string; head: number }>(
+      'SELECT space, head FROM spaces ORDER BY space',
+    ),
+    publishedPositions: db.prepare<[string], { space: string; pos: number }>(
+      'SELECT space, pos FROM publish_positions WHERE publisher = ?',
+    ),
+    // storage.ts invariant 6: a position never moves back.
+    setPublishedPos: db.prepare<[string, string, number]>(
+      'INSERT INTO publish_positions (publisher, space, pos) VALUES (?, ?, ?) ON CONFLICT (publisher, space) DO UPDATE SET pos = excluded.pos WHERE excluded.pos > publish_positions.pos',
     ),
   };
 }

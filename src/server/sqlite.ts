@@ -72,7 +72,9 @@ import {
   isSkewed,
   notifyListeners,
   type OriginCheck,
+  type PublisherLock,
   type ServerStorage,
+  type SpaceHead,
   type SpaceLog,
   sameCopies,
 } from './storage.ts';
@@ -466,6 +468,50 @@ class SqliteServerStorage implements ServerStorage {
     const log = new SqliteSpaceLog(this, this.db, this.st, space, row.replica, row.epoch);
     this.spaces.set(space, log);
     return log;
+  }
+
+  async listSpaces(): Promise<SpaceHead[]> {
+    this.assertOpen();
+    try {
+      return this.st.listSpaces.all().map(({ space, head }) => ({ space, head }));
+    } catch (error) {
+      throw storageError('listSpaces', error);
+    }
+  }
+
+  async publishedPositions(publisher: string): Promise<Map<string, number>> {
+    this.assertOpen();
+    try {
+      const rows = this.st.publishedPositions.all(publisher);
+      return new Map(rows.map(({ space, pos }) => [space, pos]));
+    } catch (error) {
+      throw storageError('publishedPositions', error);
+    }
+  }
+
+  async setPublishedPos(publisher: string, space: string, pos: number): Promise<void> {
+    this.assertOpen();
+    try {
+      // As a checkpoint (invariant 5): a position lost to a power cut costs a re-send, which
+      // the broker drops as a duplicate (publish-sink.ts invariant 2).
+      this.st.syncNormal.run();
+      try {
+        this.st.setPublishedPos.run(publisher, space, pos);
+      } finally {
+        this.st.syncFull.run();
+      }
+    } catch (error) {
+      throw storageError('setPublishedPos', error);
+    }
+  }
+
+  /**
+   * Granted: SQLite serves one server per file (other processes on the file are not told of
+   * appends either); a second process publishing too would only re-send what the broker drops.
+   */
+  async lockPublisher(): Promise<PublisherLock> {
+    this.assertOpen();
+    return { lost: new Promise<void>(() => {}), release: async () => {} };
   }
 
   /** Runs an ingest in the next group commit (invariant 7; group-commit.ts). */

@@ -19,6 +19,11 @@
  *    Events the space already holds are never refused: a client sends back what it received.
  * 5. `openSpace` returns one shared SpaceLog per space and storage, so that `onAppend` tells
  *    every connection of the space about every write.
+ * 6. Publishing (publisher.ts): `listSpaces` gives every space with its head as committed;
+ *    a publisher's position per space is durable once `setPublishedPos` resolves and never
+ *    moves back (a lower position is ignored: a publisher that lost its lock cannot rewind the
+ *    one that took over). Positions are kept per publisher name, so two publishers (two
+ *    brokers) keep positions of their own.
  */
 import type { LostCopy } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
@@ -147,11 +152,39 @@ export interface SpaceLog extends SyncLog {
   forgetRejections(replica: string, uptoSeq: number): Promise<void>;
 }
 
+/** A space and its head (the last position written), as `listSpaces` gives them. */
+export interface SpaceHead {
+  space: string;
+  head: number;
+}
+
+/**
+ * The right to be the one publisher of a name among the servers of one database (publisher.ts).
+ * On PostgreSQL: a session-level advisory lock on a connection of its own, freed by the
+ * database when that connection (its server) dies.
+ */
+export interface PublisherLock {
+  /** Resolves when the lock is lost (its connection failed): stop publishing and ask again. */
+  readonly lost: Promise<void>;
+  release(): Promise<void>;
+}
+
 export interface ServerStorage {
   /** For diagnostics and logs: 'sqlite:<path>'. */
   readonly name: string;
   /** The space's log, created on first use (invariants 2 and 5). */
   openSpace(space: string): Promise<SpaceLog>;
+  /** Every space with its head (invariant 6). */
+  listSpaces(): Promise<SpaceHead[]>;
+  /** The durable positions of `publisher`, by space (absent: nothing published yet). */
+  publishedPositions(publisher: string): Promise<Map<string, number>>;
+  /** Records that `publisher` published `space` up to `pos`; never moves back (invariant 6). */
+  setPublishedPos(publisher: string, space: string, pos: number): Promise<void>;
+  /**
+   * Takes the lock of `publisher` if no other holder (another server on the database) has it;
+   * undefined when one does. Where the database has no other servers (SQLite) it is granted.
+   */
+  lockPublisher(publisher: string): Promise<PublisherLock | undefined>;
   /** Closes the database; later calls reject with a StorageError. */
   close(): Promise<void>;
 }

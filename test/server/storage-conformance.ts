@@ -8,6 +8,7 @@ import type { StoredEventRecord } from '../../src/core/events.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import { makeEvent, makeEvents } from './events.ts';
 import { copyConformance } from './storage-conformance-copies.ts';
+import { publishingConformance } from './storage-conformance-publishing.ts';
 import { strictConformance } from './storage-conformance-strict.ts';
 
 export interface StorageFixture {
@@ -42,6 +43,17 @@ export function runServerStorageConformance(implementations: StorageImplementati
     strictConformance(
       () => storage,
       () => fixture.second?.(),
+      () =>
+        fixture.reopen === undefined
+          ? undefined
+          : async () => {
+              storage = await fixture.reopen!();
+              return storage;
+            },
+    );
+
+    publishingConformance(
+      () => storage,
       () =>
         fixture.reopen === undefined
           ? undefined
