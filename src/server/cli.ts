@@ -4,7 +4,12 @@
  *   npx chronicle-server --port 8787 --host 127.0.0.1 --data ./data/chronicle.sqlite --secret s3cret
  *
  * Flags win over environment variables: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA,
- * CHRONICLE_SECRET, CHRONICLE_ORIGINS (comma-separated).
+ * CHRONICLE_SECRET, CHRONICLE_ORIGINS (comma-separated), CHRONICLE_PUBLISH,
+ * CHRONICLE_PUBLISH_STREAM.
+ *
+ *   npx chronicle-server --publish nats://127.0.0.1:4222 [--publish-stream chronicle]
+ *
+ * also publishes every space's log to the broker (publisher.ts); off by default.
  *
  *   npx chronicle-server token --space board-1 --sub alice [--scope read,write] [--expires 3600]
  *
@@ -21,6 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createToken } from './auth.ts';
 import { postgresStorage } from './postgres.ts';
+import { sinkFromUrl } from './publish-sinks.ts';
 import { createSyncServer } from './server.ts';
 import { sqliteStorage } from './sqlite.ts';
 
@@ -34,6 +40,8 @@ export interface CliConfig {
   origins: string[] | undefined;
   /** Take unsigned events (SyncServerOptions.requireSignatures false): clients with signing off. */
   allowUnsigned?: true;
+  /** Publish every space's log to this broker (publish-sinks.ts), into `publishStream`. */
+  publish?: { url: string; stream: string };
 }
 
 export const CLI_DEFAULTS = {
@@ -45,9 +53,11 @@ export const CLI_DEFAULTS = {
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
                         [--postgres postgres://user@host/db] [--secret <hmac secret>]
                         [--origin https://app.example ...] [--allow-unsigned]
+                        [--publish nats://host:4222 [--publish-stream chronicle]]
        chronicle-server token --space <space> --sub <subject> (--help for more)
 Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
-             CHRONICLE_ORIGINS, CHRONICLE_ALLOW_UNSIGNED=1`;
+             CHRONICLE_ORIGINS, CHRONICLE_ALLOW_UNSIGNED=1, CHRONICLE_PUBLISH,
+             CHRONICLE_PUBLISH_STREAM`;
 
 export function isLoopback(host: string): boolean {
   return (
@@ -67,12 +77,24 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
       secret: { type: 'string' },
       origin: { type: 'string', multiple: true },
       'allow-unsigned': { type: 'boolean' },
+      publish: { type: 'string' },
+      'publish-stream': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
     allowPositionals: false,
   });
   if (values.help) throw new TypeError(USAGE);
+  const publishUrl = (values.publish ?? env.CHRONICLE_PUBLISH) || undefined;
+  const publishStream = values['publish-stream'] ?? env.CHRONICLE_PUBLISH_STREAM ?? 'chronicle';
+  if (publishUrl !== undefined) {
+    // Checked now, so that a typo fails at start (nothing connects yet: publish-sink.ts 4).
+    try {
+      sinkFromUrl(publishUrl, { stream: publishStream });
+    } catch (error) {
+      throw new TypeError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    }
+  }
   const allowUnsigned = values['allow-unsigned'] === true || env.CHRONICLE_ALLOW_UNSIGNED === '1';
   const portText = values.port ?? env.CHRONICLE_PORT ?? String(CLI_DEFAULTS.port);
   const port = Number(portText);
@@ -84,6 +106,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
   const origins = originList?.map((o) => o.trim()).filter((o) => o.length > 0);
   return {
     ...(allowUnsigned ? { allowUnsigned: true as const } : {}),
+    ...(publishUrl === undefined ? {} : { publish: { url: publishUrl, stream: publishStream } }),
     port,
     host: values.host ?? env.CHRONICLE_HOST ?? CLI_DEFAULTS.host,
     data: values.data ?? env.CHRONICLE_DATA ?? CLI_DEFAULTS.data,
@@ -198,6 +221,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     auth: config.secret === undefined ? false : { secret: config.secret },
     ...(config.origins === undefined ? {} : { origins: config.origins }),
     ...(config.allowUnsigned === true ? { requireSignatures: false } : {}),
+    ...(config.publish === undefined
+      ? {}
+      : { publish: { sink: sinkFromUrl(config.publish.url, { stream: config.publish.stream }) } }),
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

@@ -18,14 +18,28 @@ export type {
   VerifiedClaims,
 } from './jwt-options.ts';
 export { DEFAULT_SERVER_LIMITS, type ServerLimits } from './limits.ts';
-export { type LogEntry, type ServerLogger, silentLogger, stderrLogger } from './metrics.ts';
+export {
+  type LogEntry,
+  type PublishStatus,
+  type ServerLogger,
+  silentLogger,
+  stderrLogger,
+} from './metrics.ts';
 export { type PostgresStorageOptions, postgresStorage } from './postgres.ts';
+export {
+  decodeToken as decodeNatsToken,
+  type NatsSinkOptions,
+  natsSink,
+} from './publish-nats.ts';
 export {
   DEFAULT_RABBITMQ_STREAM,
   RabbitmqSinkError,
   type RabbitmqSinkOptions,
   rabbitmqSink,
 } from './publish-rabbitmq.ts';
+export type { BrokerSink, PublishedEvent } from './publish-sink.ts';
+export { type SinkUrlOptions, sinkFromUrl } from './publish-sinks.ts';
+export type { PublishOptions } from './publisher.ts';
 export {
   createSyncServer,
   DEFAULT_SPACE,
@@ -33,4 +47,11 @@ export {
   type SyncServerOptions,
 } from './server.ts';
 export { type SqliteStorageOptions, sqliteStorage } from './sqlite.ts';
-export type { EventOrigin, OriginCheck, ServerStorage, SpaceLog } from './storage.ts';
+export type {
+  EventOrigin,
+  OriginCheck,
+  PublisherLock,
+  ServerStorage,
+  SpaceHead,
+  SpaceLog,
+} from './storage.ts';

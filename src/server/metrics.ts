@@ -38,6 +38,22 @@ export function makeLog(sink: ServerLogger): (entry: LogEntry) => void {
   };
 }
 
+/** The broker publisher's figures (publisher.ts), read when rendered. */
+export interface PublishStatus {
+  /** Whether this server holds the publisher's lock (one server of a database publishes). */
+  readonly leading: boolean;
+  /** Events the broker acknowledged, since start. */
+  readonly publishedTotal: number;
+  /** Failed attempts (broker or storage), since start. */
+  readonly failuresTotal: number;
+  /** Positions not yet published, all spaces (publish-lag.ts); 0 when not leading. */
+  lag(): number;
+  /** Positions not yet published by space: for the app, never a label of /metrics (invariant 1). */
+  lagBySpace(): Map<string, number>;
+  /** Milliseconds since the oldest unpublished event was first seen; 0 when none. */
+  oldestUnpublishedMs(): number;
+}
+
 export class ServerMetrics {
   connections = 0;
   connectionsTotal = 0;
@@ -50,6 +66,8 @@ export class ServerMetrics {
   readonly errors = new Map<string, number>();
   readonly closes = new Map<number, number>();
   readonly refusedUpgrades = new Map<number, number>();
+  /** Set when the server publishes to a broker. */
+  publish: PublishStatus | undefined;
 
   error(code: string): void {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
@@ -109,6 +127,33 @@ export class ServerMetrics {
       'Upgrade requests refused, by HTTP status.',
       [...this.refusedUpgrades].map(([status, n]) => [`{status="${status}"}`, n]),
     );
+    const publish = this.publish;
+    if (publish !== undefined) {
+      metric('chronicle_publish_leader', 'gauge', 'Whether this server publishes to the broker.', [
+        ['', publish.leading ? 1 : 0],
+      ]);
+      metric('chronicle_publish_lag_events', 'gauge', 'Log positions not yet published.', [
+        ['', publish.lag()],
+      ]);
+      metric(
+        'chronicle_publish_lag_spaces',
+        'gauge',
+        'Spaces with log positions not yet published.',
+        [['', publish.lagBySpace().size]],
+      );
+      metric(
+        'chronicle_publish_oldest_unpublished_seconds',
+        'gauge',
+        'Age of the oldest event not yet published.',
+        [['', publish.oldestUnpublishedMs() / 1000]],
+      );
+      metric('chronicle_published_events_total', 'counter', 'Events the broker acknowledged.', [
+        ['', publish.publishedTotal],
+      ]);
+      metric('chronicle_publish_failures_total', 'counter', 'Failed publishing attempts.', [
+        ['', publish.failuresTotal],
+      ]);
+    }
     return `${lines.join('\n')}\n`;
   }
 }

@@ -1,6 +1,8 @@
 /**
  * The server's optional peer dependencies: better-sqlite3 (sqliteStorage), pg (postgresStorage),
- * ws (createSyncServer), jose (JWT verification) and rabbitmq-stream-js-client (rabbitmqSink). A front-end install of the package has none
+ * ws (createSyncServer), jose (JWT verification), rabbitmq-stream-js-client (rabbitmqSink) and
+ * the NATS client (natsSink: @nats-io/transport-node and @nats-io/jetstream). A front-end install
+ * of the package has none
  * of them, so no server module imports one at load time: each is loaded here when first needed.
  *
  * Invariants:
@@ -11,9 +13,12 @@
  * 2. Peers load synchronously through require: sqliteStorage() and postgresStorage() return a
  *    storage, not a promise, and fail at the call. better-sqlite3, pg and ws are CommonJS; jose
  *    is an ES module without top-level await, which require loads on Node >= 20.19 (engines).
+ *    The NATS packages ship CommonJS builds (their `main`); natsSink loads them at first use.
  * 3. A peer is loaded once per process (require's own cache).
  */
 import { createRequire } from 'node:module';
+import type * as NatsJetStream from '@nats-io/jetstream';
+import type * as NatsTransport from '@nats-io/transport-node';
 import type BetterSqlite3 from 'better-sqlite3';
 import type * as Jose from 'jose';
 import type Pg from 'pg';
@@ -21,7 +26,14 @@ import type * as RabbitmqStream from 'rabbitmq-stream-js-client';
 import type * as Ws from 'ws';
 import { MissingDependencyError } from '../core/errors.ts';
 
-export type PeerName = 'better-sqlite3' | 'pg' | 'ws' | 'jose' | 'rabbitmq-stream-js-client';
+export type PeerName =
+  | 'better-sqlite3'
+  | 'pg'
+  | 'ws'
+  | 'jose'
+  | 'rabbitmq-stream-js-client'
+  | '@nats-io/transport-node'
+  | '@nats-io/jetstream';
 
 type Loader = (name: PeerName) => unknown;
 
@@ -84,4 +96,12 @@ export function loadJose(): typeof Jose {
 /** The RabbitMQ stream protocol client (CommonJS), for rabbitmqSink (publish-rabbitmq.ts). */
 export function loadRabbitmqStream(): typeof RabbitmqStream {
   return requirePeer<typeof RabbitmqStream>('rabbitmq-stream-js-client', 'rabbitmqSink');
+}
+
+/** The NATS client and its JetStream API, for natsSink (publish-nats.ts). */
+export function loadNats(): { nats: typeof NatsTransport; jetstream: typeof NatsJetStream } {
+  return {
+    nats: requirePeer<typeof NatsTransport>('@nats-io/transport-node', 'natsSink'),
+    jetstream: requirePeer<typeof NatsJetStream>('@nats-io/jetstream', 'natsSink'),
+  };
 }

@@ -33,6 +33,7 @@ import {
   stderrLogger,
 } from './metrics.ts';
 import { loadWs } from './peers.ts';
+import { Publisher, type PublishOptions } from './publisher.ts';
 import type { ServerStorage } from './storage.ts';
 
 export { DEFAULT_SPACE };
@@ -72,6 +73,11 @@ export interface SyncServerOptions {
    * an unsigned event is refused too; false takes unsigned events (clients with signing off).
    */
   requireSignatures?: boolean;
+  /**
+   * Publish every space's log to a message broker (publisher.ts): `{ sink: natsSink({ url }) }`.
+   * Off by default. The server closes the sink when it closes.
+   */
+  publish?: PublishOptions;
 }
 
 export interface SyncServer {
@@ -136,6 +142,11 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     if (n <= 0) perSpace.delete(space);
     else perSpace.set(space, n);
   };
+
+  // Beside the sessions, never inside an ingest (publisher.ts invariant 4).
+  const publisher =
+    options.publish === undefined ? undefined : new Publisher(storage, options.publish, { log });
+  metrics.publish = publisher;
 
   const http =
     attached ??
@@ -244,6 +255,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
           }
           metrics.connections += 1;
           metrics.connectionsTotal += 1;
+          publisher?.watch(spaceLog);
           const connection = new Connection({
             ws,
             claims,
@@ -320,6 +332,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     });
   }
   const where = () => urlOf(http, path);
+  publisher?.start();
   log({
     level: 'info',
     event: 'listening',
@@ -334,6 +347,8 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     closing = true;
     clearInterval(heartbeat);
     clearInterval(ackCheck);
+    // What is not published yet is published by the next start (publisher.ts invariant 5).
+    const publisherClosed = publisher?.close();
     const stopped =
       attached === undefined
         ? new Promise<void>((resolve) => http.close(() => resolve()))
@@ -349,6 +364,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     await stopped;
     // Until here, an upgrade on our path was answered 503; from now on it is the app's.
     http.off('upgrade', onUpgrade);
+    await publisherClosed;
     await storage.close();
     log({ level: 'info', event: 'closed', url: where().url });
   };

@@ -50,6 +50,24 @@ describe('chronicle-server CLI', () => {
     });
   });
 
+  it('publishes to a broker only when --publish (or CHRONICLE_PUBLISH) names one, into stream chronicle by default', () => {
+    expect(parseCliArgs([], {}).publish).toBeUndefined();
+    expect(parseCliArgs(['--publish', 'nats://127.0.0.1:4222'], {}).publish).toEqual({
+      url: 'nats://127.0.0.1:4222',
+      stream: 'chronicle',
+    });
+    expect(
+      parseCliArgs([], {
+        CHRONICLE_PUBLISH: 'nats://broker:4222',
+        CHRONICLE_PUBLISH_STREAM: 'events',
+      }).publish,
+    ).toEqual({ url: 'nats://broker:4222', stream: 'events' });
+    expect(() => parseCliArgs(['--publish', 'kafka://broker:9092'], {})).toThrow(/nats:\/\//);
+    expect(() =>
+      parseCliArgs(['--publish', 'nats://b:4222', '--publish-stream', 'a.b'], {}),
+    ).toThrow(/stream name/);
+  });
+
   it('refuses a bad port and unknown flags', () => {
     expect(() => parseCliArgs(['--port', 'eighty'], {})).toThrow(/--port/);
     expect(() => parseCliArgs(['--port', '70000'], {})).toThrow(/--port/);
