@@ -57,3 +57,16 @@ export async function readStream(url: string, stream = 'chronicle'): Promise<Con
 export function idsOf(messages: readonly ConsumedMessage[], space: string): string[] {
   return messages.filter((m) => m.space === space).map((m) => m.event.id);
 }
+
+/** How many messages the stream holds (0 before it exists). */
+export async function streamCount(url: string, stream = 'chronicle'): Promise<number> {
+  const nc = await connect({ servers: url, reconnect: false });
+  try {
+    const jsm = await jetstreamManager(nc);
+    return (await jsm.streams.info(stream)).state.messages;
+  } catch {
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
