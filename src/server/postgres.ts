@@ -286,9 +286,23 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     }
   }
 
+  private readonly otherAppends = new Set<(space: string, head: number) => void>();
+
+  onOtherAppend(listener: (space: string, head: number) => void): () => void {
+    this.otherAppends.add(listener);
+    return () => this.otherAppends.delete(listener);
+  }
+
   private heard(notice: AppendNotice): void {
     if (notice.from === this.instanceId) return;
     this.open.get(notice.space)?.announce(notice.head);
+    for (const listener of [...this.otherAppends]) {
+      try {
+        listener(notice.space, notice.head);
+      } catch {
+        // One listener failing must not keep the others from hearing.
+      }
+    }
   }
 
   /** After the listener reconnected: announce what was appended while it was away. */

@@ -9,8 +9,9 @@
  *    broker drops as a repeat (publish-sink.ts invariant 2): consumers see every event once.
  * 2. A term begins by resuming every space from max(durable position, sink.acknowledged?.(space))
  *    and by listing the spaces, so events appended while no publisher ran (or by another server)
- *    are found; after that, SpaceLog.onAppend wakes it (on PostgreSQL, for other servers' appends
- *    too), and the spaces are listed again every `rescanMs` for spaces first written elsewhere.
+ *    are found; after that, SpaceLog.onAppend wakes it, and on PostgreSQL the storage's
+ *    onOtherAppend for appends other servers make (LISTEN), in spaces opened here or not. The
+ *    spaces are listed again every `rescanMs`, in case a notification was lost.
  * 3. One publisher per name publishes at a time among the servers of one database: it publishes
  *    only while it holds the storage's lock (storage.ts lockPublisher), tries again every
  *    `lockRetryMs` while another holds it, and stops at once when the lock is lost; a new term
@@ -82,6 +83,7 @@ export class Publisher implements PublishStatus {
   private leadingNow = false;
   private stopped = false;
   private running: Promise<void> | undefined;
+  private unhear: (() => void) | undefined;
   private wakeIdle: (() => void) | undefined;
   private wakeAny: (() => void) | undefined;
   /** The current run of failures (invariant 4). */
@@ -120,7 +122,10 @@ export class Publisher implements PublishStatus {
   }
 
   start(): void {
-    this.running ??= this.run().catch((error: unknown) => {
+    if (this.running !== undefined) return;
+    // A space first written by another server is heard of at once, not at the next scan.
+    this.unhear = this.storage.onOtherAppend?.((space, head) => this.appended(space, head));
+    this.running = this.run().catch((error: unknown) => {
       this.log({ level: 'error', event: 'publish_stopped', reason: messageOf(error) });
     });
   }
@@ -138,6 +143,7 @@ export class Publisher implements PublishStatus {
     // Fails a publish in flight rather than waiting for its timeout (invariant 5).
     await this.sink.close().catch(() => {});
     await this.running;
+    this.unhear?.();
     for (const { unsubscribe } of this.watched.values()) unsubscribe();
     this.watched.clear();
   }

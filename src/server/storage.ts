@@ -185,6 +185,12 @@ export interface ServerStorage {
    * undefined when one does. Where the database has no other servers (SQLite) it is granted.
    */
   lockPublisher(publisher: string): Promise<PublisherLock | undefined>;
+  /**
+   * Hears the appends other servers of the database make, in any space, opened here or not
+   * (PostgreSQL: LISTEN): the publisher learns of a space first written elsewhere at once.
+   * Absent where no other server writes (SQLite). Returns unsubscribe.
+   */
+  onOtherAppend?(listener: (space: string, head: number) => void): () => void;
   /** Closes the database; later calls reject with a StorageError. */
   close(): Promise<void>;
 }

@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStorage } from '../../src/server/postgres.ts';
+import { lockKey } from '../../src/server/postgres-publish.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import { makeEvents } from './events.ts';
@@ -170,6 +172,43 @@ describe('sqliteStorage', () => {
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("postgresStorage: a publisher's lock (postgres-publish.ts)", () => {
+  it('is held by one storage of a database at a time, and freed when its connection dies', async () => {
+    const url = pg!.url;
+    const schema = freshSchema();
+    const one = postgresStorage(url, { schema, poolSize: 2 });
+    const two = postgresStorage(url, { schema, poolSize: 2 });
+    const other = postgresStorage(url, { schema: freshSchema(), poolSize: 2 });
+    try {
+      const held = await one.lockPublisher('nats');
+      expect(held).toBeDefined();
+      expect(await two.lockPublisher('nats')).toBeUndefined();
+      // Another name, or another schema (deployment), is another lock.
+      await (await two.lockPublisher('rabbit'))!.release();
+      await (await other.lockPublisher('nats'))!.release();
+      // The holder dies: the database ends its session, which frees the lock.
+      const admin = new Client({ connectionString: url });
+      await admin.connect();
+      const key = BigInt.asUintN(64, BigInt(lockKey(schema, 'nats')));
+      const killed = await admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2 AND objsubid = 1",
+        [String(key >> 32n), String(key & 0xffffffffn)],
+      );
+      expect(killed.rowCount).toBe(1);
+      await admin.end();
+      await held!.lost;
+      const taken = await two.lockPublisher('nats');
+      expect(taken).toBeDefined();
+      await taken!.release();
+    } finally {
+      await one.close();
+      await two.close();
+      await other.close();
+      await dropSchema(url, schema);
     }
   });
 });
