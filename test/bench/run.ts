@@ -18,6 +18,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   security: (await import('./security-node.ts')).runSecurityNodeBenches,
   size: (await import('./bundle-size.ts')).runBundleSizeBenches,
   fanout: (await import('./fanout.ts')).runFanoutBenches,
+  publish: (await import('./publish-node.ts')).runPublishBenches,
 };
 /** Run only when named: they take minutes (`npm run bench -- scale`). */
 const onRequest: Record<string, () => Promise<BenchResult[]>> = {
