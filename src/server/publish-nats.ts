@@ -24,9 +24,10 @@
  *    loaded at first use too (peers.ts).
  */
 import { createHash } from 'node:crypto';
-import type { JetStreamClient, JetStreamManager, StreamConfig } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { loadNats } from './peers.ts';
+import { PubAcks } from './publish-nats-acks.ts';
 import type { BrokerSink, PublishedEvent } from './publish-sink.ts';
 
 export interface NatsSinkOptions {
@@ -98,7 +99,7 @@ export function messageIdOf(space: string, id: string, cursor: string): string {
 
 interface Connected {
   nc: NatsConnection;
-  js: JetStreamClient;
+  acks: PubAcks;
 }
 
 class NatsSink implements BrokerSink {
@@ -138,23 +139,20 @@ class NatsSink implements BrokerSink {
     const spaceHeader = encodeToken(space);
     try {
       // Invariant 4: all in flight at once, stored in the order sent on this connection.
-      const acks = events.map(({ pos, event }) => {
+      const { replies, acked } = connected.acks.batch(events.length, this.timeoutMs);
+      for (const [i, { pos, event }] of events.entries()) {
         const h = headers();
+        h.set('Nats-Msg-Id', messageIdOf(space, event.id, event.cursor));
         h.set('Chronicle-Space', spaceHeader);
         h.set('Chronicle-Pos', String(pos));
         h.set('Chronicle-Type', encodeToken(event.type));
-        return connected.js.publish(
-          subjectOf(this.prefix, space, event.stream),
-          JSON.stringify(event),
-          {
-            msgID: messageIdOf(space, event.id, event.cursor),
-            headers: h,
-            timeout: this.timeoutMs,
-          },
-        );
-      });
-      // A duplicate PubAck resolves too: the broker holds that message already.
-      await Promise.all(acks);
+        connected.nc.publish(subjectOf(this.prefix, space, event.stream), JSON.stringify(event), {
+          headers: h,
+          reply: replies[i]!,
+        });
+      }
+      // A duplicate PubAck counts as acknowledged (publish-nats-acks.ts).
+      await acked;
     } catch (error) {
       this.drop(connected);
       throw error;
@@ -196,7 +194,7 @@ class NatsSink implements BrokerSink {
       // Invariant 4: a lost connection fails what is in flight; the next publish reconnects.
       reconnect: false,
     });
-    const connected = { nc, js: jetstream.jetstream(nc, { timeout: this.timeoutMs }) };
+    const connected = { nc, acks: new PubAcks(nc) };
     void nc.closed().then(() => this.drop(connected));
     try {
       await this.ensureStream(await jetstream.jetstreamManager(nc, { timeout: this.timeoutMs }));
