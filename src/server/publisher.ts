@@ -306,6 +306,8 @@ export class Publisher implements PublishStatus {
   }
 
   private async failed(error: unknown): Promise<void> {
+    // Closing fails the publish in flight (invariant 5): that is no outage.
+    if (this.stopped) return;
     this.failuresTotal += 1;
     if (this.failing === undefined) {
       this.failing = { since: this.now(), attempts: 0, delay: this.options.retryMs };
