@@ -10,8 +10,14 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MissingDependencyError } from '../../src/core/errors.ts';
-import { createSyncServer, postgresStorage, sqliteStorage } from '../../src/server/index.ts';
+import {
+  createSyncServer,
+  natsSink,
+  postgresStorage,
+  sqliteStorage,
+} from '../../src/server/index.ts';
 import { loadJose, type PeerName, setPeerLoader } from '../../src/server/peers.ts';
+import { makeEvent } from './events.ts';
 
 const emptyApp = mkdtempSync(join(tmpdir(), 'chronicle-no-peers-'));
 const requireFromEmptyApp = createRequire(join(emptyApp, 'app.js'));
@@ -70,6 +76,19 @@ describe('optional peer dependencies of the server', () => {
     expectMissing(loadJose, 'jose', 'JWT verification');
   });
 
+  it('natsSink without the NATS client constructs, and its first publish rejects with MISSING_DEPENDENCY naming it', async () => {
+    for (const dependency of ['@nats-io/transport-node', '@nats-io/jetstream'] as const) {
+      setPeerLoader(without(dependency));
+      const sink = natsSink({ url: 'nats://127.0.0.1:1' });
+      await expect(sink.publish('s', [{ pos: 1, event: makeEvent() }])).rejects.toMatchObject({
+        code: 'MISSING_DEPENDENCY',
+        dependency,
+        details: { dependency, neededBy: 'natsSink' },
+      });
+      await sink.close();
+    }
+  });
+
   it('rethrows a failure to load an installed peer as it is (a dependency of the peer missing)', () => {
     const broken = Object.assign(new Error("Cannot find module 'bindings'"), {
       code: 'MODULE_NOT_FOUND',
@@ -102,6 +121,8 @@ describe('optional peer dependencies of the server', () => {
       pg: undefined,
       ws: undefined,
       jose: undefined,
+      '@nats-io/transport-node': undefined,
+      '@nats-io/jetstream': undefined,
       yjs: 'src/yjs/',
       react: 'src/react/',
     };
