@@ -18,6 +18,8 @@ export interface NatsBroker {
   start(): Promise<void>;
   /** SIGKILL: a crash, nothing flushed on the way out. */
   kill(): Promise<void>;
+  /** SIGTERM, keeping the store: a clean shutdown. */
+  halt(): Promise<void>;
   /** Stops it and deletes its store. */
   stop(): Promise<void>;
 }
@@ -75,11 +77,17 @@ export async function startNats(): Promise<NatsBroker> {
     child.kill('SIGKILL');
     await exited(child);
   };
+  const halt = async () => {
+    if (child === undefined) return;
+    child.kill('SIGTERM');
+    await exited(child);
+  };
   await start();
   return {
     url: `nats://127.0.0.1:${port}`,
     start,
     kill,
+    halt,
     async stop() {
       if (child !== undefined) {
         child.kill('SIGTERM');

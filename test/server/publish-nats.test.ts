@@ -16,6 +16,7 @@ import { makeEvent, makeEvents } from './events.ts';
 import { httpGet, SECRET, tempDir, waitFor } from './helpers.ts';
 import { type NatsBroker, startNats } from './nats-broker.ts';
 import { idsOf, readStream } from './nats-consumer.ts';
+import { publishSinkConformance } from './publish-sink-conformance.ts';
 import { connectSession, MemorySyncLog } from './session-client.ts';
 
 let broker: NatsBroker;
@@ -71,6 +72,31 @@ async function idsInLog(storage: ServerStorage, space: string): Promise<string[]
   const log = await storage.openSpace(space);
   return (await log.readByPos(0, 100_000)).map((r) => r.event.id);
 }
+
+publishSinkConformance('NATS JetStream (@nats-io/transport-node)', async () => {
+  const stream = freshStream();
+  const open = () => natsSink({ url: broker.url, stream, timeoutMs: 2000 });
+  const sinks = [open()];
+  return {
+    sink: sinks[0]!,
+    consume: async () =>
+      (await readStream(broker.url, stream)).map((m) => ({
+        space: m.space,
+        pos: m.pos,
+        id: m.event.id,
+      })),
+    stopBroker: (kill) => (kill ? broker.kill() : broker.halt()),
+    startBroker: () => broker.start(),
+    async reopen() {
+      const sink = open();
+      sinks.push(sink);
+      return sink;
+    },
+    async close() {
+      await Promise.all(sinks.map((sink) => sink.close()));
+    },
+  };
+});
 
 describe('subject tokens (publish-nats.ts invariant 2)', () => {
   it('encodes any name one-to-one into a token without . * > whitespace or control characters', () => {
