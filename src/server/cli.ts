@@ -8,6 +8,7 @@
  * CHRONICLE_PUBLISH_STREAM.
  *
  *   npx chronicle-server --publish nats://127.0.0.1:4222 [--publish-stream chronicle]
+ *   npx chronicle-server --publish rabbitmq-stream://user:pass@127.0.0.1:5552 [--publish-stream chronicle]
  *
  * also publishes every space's log to the broker (publisher.ts); off by default.
  *
@@ -53,7 +54,8 @@ export const CLI_DEFAULTS = {
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
                         [--postgres postgres://user@host/db] [--secret <hmac secret>]
                         [--origin https://app.example ...] [--allow-unsigned]
-                        [--publish nats://host:4222 [--publish-stream chronicle]]
+                        [--publish nats://host:4222 | rabbitmq-stream://user:pass@host:5552
+                         [--publish-stream chronicle]]
        chronicle-server token --space <space> --sub <subject> (--help for more)
 Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
              CHRONICLE_ORIGINS, CHRONICLE_ALLOW_UNSIGNED=1, CHRONICLE_PUBLISH,

@@ -50,7 +50,7 @@ describe('chronicle-server CLI', () => {
     });
   });
 
-  it('publishes to a broker only when --publish (or CHRONICLE_PUBLISH) names one, into stream chronicle by default', () => {
+  it('publishes to a broker (NATS or a RabbitMQ stream) only when --publish (or CHRONICLE_PUBLISH) names one, into stream chronicle by default', () => {
     expect(parseCliArgs([], {}).publish).toBeUndefined();
     expect(parseCliArgs(['--publish', 'nats://127.0.0.1:4222'], {}).publish).toEqual({
       url: 'nats://127.0.0.1:4222',
@@ -62,7 +62,15 @@ describe('chronicle-server CLI', () => {
         CHRONICLE_PUBLISH_STREAM: 'events',
       }).publish,
     ).toEqual({ url: 'nats://broker:4222', stream: 'events' });
-    expect(() => parseCliArgs(['--publish', 'kafka://broker:9092'], {})).toThrow(/nats:\/\//);
+    expect(
+      parseCliArgs(
+        ['--publish', 'rabbitmq-stream://u:p@broker:5552', '--publish-stream', 'log'],
+        {},
+      ).publish,
+    ).toEqual({ url: 'rabbitmq-stream://u:p@broker:5552', stream: 'log' });
+    expect(() => parseCliArgs(['--publish', 'kafka://broker:9092'], {})).toThrow(
+      /nats:\/\/ or rabbitmq-stream:\/\//,
+    );
     expect(() =>
       parseCliArgs(['--publish', 'nats://b:4222', '--publish-stream', 'a.b'], {}),
     ).toThrow(/stream name/);

@@ -5,7 +5,6 @@
  */
 import { createRequire } from 'node:module';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
-import { type Client, connect, Offset } from 'rabbitmq-stream-js-client';
 import type { Message } from 'rabbitmq-stream-js-client/dist/publisher';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MissingDependencyError } from '../../src/core/errors.ts';
@@ -23,8 +22,9 @@ import {
   predatesCommandVersions,
 } from '../../src/server/rabbitmq-stream-quirks.ts';
 import { makeEvents } from './events.ts';
-import { type Consumed, publishSinkConformance } from './publish-sink-conformance.ts';
+import { publishSinkConformance } from './publish-sink-conformance.ts';
 import { type RabbitBroker, startRabbit } from './rabbitmq-broker.ts';
+import { consumedOf, readRabbitStream } from './rabbitmq-consumer.ts';
 
 let broker: RabbitBroker;
 let streamCount = 0;
@@ -36,50 +36,8 @@ afterAll(async () => {
   await broker?.close();
 }, 60_000);
 
-async function rawClient(): Promise<Client> {
-  patchStreamClient();
-  return connect({ ...parseRabbitmqUrl(broker.url) });
-}
-
-/**
- * Every message of `stream` from its start. A producer without a reference first appends an end
- * marker (no `space` property): the read ends at it, so nothing the broker held is left out.
- */
-async function readAll(stream: string): Promise<Message[]> {
-  const client = await rawClient();
-  try {
-    const marker = await client.declarePublisher({ stream });
-    const end = `end-${Math.random()}`;
-    await marker.send(Buffer.from(end), { messageProperties: { messageId: end } });
-    await marker.flush();
-    const messages: Message[] = [];
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('end marker never read')), 60_000);
-      client
-        .declareConsumer({ stream, offset: Offset.first() }, (message) => {
-          if (message.messageProperties?.messageId === end) {
-            clearTimeout(timer);
-            resolve();
-          } else {
-            messages.push(message);
-          }
-        })
-        .catch(reject);
-    });
-    return messages.filter((m) => m.applicationProperties?.space !== undefined);
-  } finally {
-    await client.close().catch(() => {});
-  }
-}
-
-function consumed(message: Message): Consumed {
-  const props = message.applicationProperties ?? {};
-  return {
-    space: String(props.space),
-    pos: Number(props.pos),
-    id: String(message.messageProperties?.messageId),
-  };
-}
+const readAll = (stream: string): Promise<Message[]> => readRabbitStream(broker.url, stream);
+const consumed = consumedOf;
 
 function sinkOn(stream: string): BrokerSink {
   return rabbitmqSink({ url: broker.url, stream, timeoutMs: 5_000 });
