@@ -1,25 +1,68 @@
 /**
- * The broker publisher killed mid-stream (publisher.ts invariant 1): the server process, run
- * with `--publish`, SIGKILLed while clients append and it publishes, then restarted on the same
- * SQLite file; a JetStream consumer ends with every event once, in log order.
+ * The broker publisher killed mid-stream (publisher.ts invariant 1), on each broker the CLI
+ * publishes to (NATS JetStream, a RabbitMQ stream): the server process, run with `--publish`,
+ * SIGKILLed while clients append and it publishes, then restarted on the same SQLite file; a
+ * consumer of the broker ends with every event once, in log order.
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/server/auth.ts';
+import { rabbitmqSink } from '../../src/server/publish-rabbitmq.ts';
 import { SECRET, tempDir, waitFor } from './helpers.ts';
 import { type NatsBroker, startNats } from './nats-broker.ts';
-import { idsOf, readStream, streamCount } from './nats-consumer.ts';
+import { readStream, streamCount } from './nats-consumer.ts';
+import { type RabbitBroker, startRabbit } from './rabbitmq-broker.ts';
+import { consumedOf, readRabbitStream } from './rabbitmq-consumer.ts';
 import { exited, startServerProcess } from './server-process.ts';
 import { connectSession, MemorySyncLog } from './session-client.ts';
 
-let broker: NatsBroker;
-beforeAll(async () => {
-  broker = await startNats();
-});
-afterAll(async () => {
-  await broker?.stop();
-});
+/** What the test needs of a broker: where the CLI publishes, and what a consumer sees. */
+interface BrokerUnderTest {
+  url: string;
+  /** How many events of `spaces` the broker holds in `stream`. */
+  published(stream: string, spaces: readonly string[]): Promise<number>;
+  /** The ids of `space`'s messages, in stream order, and every message id. */
+  read(stream: string): Promise<{ space: string; id: string }[]>;
+  stop(): Promise<void>;
+}
+
+async function natsUnderTest(): Promise<BrokerUnderTest> {
+  const broker: NatsBroker = await startNats();
+  return {
+    url: broker.url,
+    published: (stream) => streamCount(broker.url, stream),
+    read: async (stream) =>
+      (await readStream(broker.url, stream)).map((m) => ({ space: m.space, id: m.event.id })),
+    stop: () => broker.stop(),
+  };
+}
+
+async function rabbitUnderTest(): Promise<BrokerUnderTest> {
+  const broker: RabbitBroker = await startRabbit();
+  return {
+    url: broker.url,
+    // The named producers' last publishing ids: positions, dense here (no collisions).
+    async published(stream, spaces) {
+      const sink = rabbitmqSink({ url: broker.url, stream, timeoutMs: 5_000 });
+      try {
+        let total = 0;
+        for (const space of spaces) total += (await sink.acknowledged?.(space)) ?? 0;
+        return total;
+      } catch {
+        return 0; // the stream is not declared yet
+      } finally {
+        await sink.close();
+      }
+    },
+    read: async (stream) =>
+      (await readRabbitStream(broker.url, stream)).map(consumedOf).map((m) => ({
+        space: m.space,
+        id: m.id,
+      })),
+    stop: () => broker.close(),
+  };
+}
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -48,7 +91,18 @@ function idsInFile(path: string, space: string): string[] {
   }
 }
 
-describe('publisher crash', () => {
+describe.each([
+  ['NATS JetStream', natsUnderTest],
+  ['a RabbitMQ stream', rabbitUnderTest],
+] as const)('publisher crash, publishing to %s', (_name, start) => {
+  let broker: BrokerUnderTest;
+  beforeAll(async () => {
+    broker = await start();
+  }, 120_000);
+  afterAll(async () => {
+    await broker?.stop();
+  }, 60_000);
+
   it('publishes every event once, in order, after the server is SIGKILLed mid-stream and restarted', async () => {
     const tmp = tempDir();
     cleanups.push(() => tmp.cleanup());
@@ -66,10 +120,10 @@ describe('publisher crash', () => {
       cleanups.push(() => client.close());
     }
     // Killed once some are published, while the writers are still uploading.
-    await waitFor(async () => (await streamCount(broker.url, stream)) >= 300, 30_000);
+    await waitFor(async () => (await broker.published(stream, spaces)) >= 300, 30_000);
     first.child.kill('SIGKILL');
     await exited(first.child);
-    const atKill = await streamCount(broker.url, stream);
+    const atKill = await broker.published(stream, spaces);
 
     const second = await startServerProcess(path, cleanups, 0, args);
     for (const [i, space] of spaces.entries()) {
@@ -77,19 +131,19 @@ describe('publisher crash', () => {
       cleanups.push(() => client.close());
     }
     await waitFor(
-      async () => (await streamCount(broker.url, stream)) >= spaces.length * PER_SPACE,
+      async () => (await broker.published(stream, spaces)) >= spaces.length * PER_SPACE,
       60_000,
     );
-    const messages = await readStream(broker.url, stream);
+    const messages = await broker.read(stream);
     // Mid-stream: some published before the kill, the rest after.
     expect(atKill).toBeGreaterThan(0);
     expect(atKill).toBeLessThan(spaces.length * PER_SPACE);
     expect(messages.length).toBe(spaces.length * PER_SPACE);
-    expect(new Set(messages.map((m) => m.msgId)).size).toBe(messages.length);
+    expect(new Set(messages.map((m) => `${m.space}/${m.id}`)).size).toBe(messages.length);
     for (const space of spaces) {
       const logged = idsInFile(path, space);
       expect(logged.length).toBe(PER_SPACE);
-      expect(idsOf(messages, space)).toEqual(logged);
+      expect(messages.filter((m) => m.space === space).map((m) => m.id)).toEqual(logged);
     }
     // The restarted process resumed from its durable position, not from the start.
     const resumed = second.entries.find((e) => e.event === 'publish_resumed');
