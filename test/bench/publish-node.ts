@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- publish`: the broker publisher (src/server/publisher.ts) to a real NATS
  * JetStream (Debian's nats-server, started as the tests start it: test/server/nats-broker.ts).
- * (a) throughput: a 20,000-event log on SQLite published from position 0, events/s;
+ * (a) throughput: a 20,000-event log on SQLite published from position 0, events/s; also to a
+ *     RabbitMQ stream (a throwaway node, test/server/rabbitmq-broker.ts) when it is installed;
  * (b) lag: a client appends at a steady rate through the server, which publishes; per event, the
  *     time from the server's commit (its ack goes out right after: server.ts, connection.ts) to a
  *     JetStream consumer's receipt, both clocks of this process, p50/p99;
@@ -19,13 +20,16 @@ import {
   createSyncServer,
   createToken,
   natsSink,
+  rabbitmqSink,
   type ServerStorage,
   silentLogger,
   sqliteStorage,
 } from '../../src/server/index.ts';
+import type { BrokerSink } from '../../src/server/publish-sink.ts';
 import { Publisher } from '../../src/server/publisher.ts';
 import { makeEvents } from '../server/events.ts';
 import { type NatsBroker, startNats } from '../server/nats-broker.ts';
+import { startRabbit } from '../server/rabbitmq-broker.ts';
 import { connectSession, MemorySyncLog } from '../server/session-client.ts';
 import { sampleEvent } from './browser-shared.ts';
 import { type BenchResult, median, percentile, result } from './results.ts';
@@ -62,16 +66,12 @@ async function withStorage<T>(run: (storage: ServerStorage) => Promise<T>): Prom
 }
 
 /** (a) ms to publish a 20,000-event log. */
-async function publishLog(broker: NatsBroker): Promise<number> {
+async function publishLog(sink: () => BrokerSink): Promise<number> {
   return withStorage(async (storage) => {
     const log = await storage.openSpace('bench');
     const events = makeEvents(LOG_EVENTS, { data: sampleEvent(1).data });
     for (let i = 0; i < events.length; i += 1000) await log.ingest(events.slice(i, i + 1000));
-    const publisher = new Publisher(
-      storage,
-      { sink: natsSink({ url: broker.url, stream: freshStream() }) },
-      { log: () => {} },
-    );
+    const publisher = new Publisher(storage, { sink: sink() }, { log: () => {} });
     const start = performance.now();
     publisher.start();
     await until(() => publisher.publishedTotal >= LOG_EVENTS, 'publishing the log');
@@ -180,6 +180,24 @@ async function clientSync(broker: NatsBroker | undefined): Promise<number> {
   });
 }
 
+/** (a) on a RabbitMQ stream (a throwaway node: test/server/rabbitmq-broker.ts); none without it. */
+async function publishToRabbit(): Promise<number[]> {
+  if (!existsSync('/usr/sbin/rabbitmq-server')) {
+    console.error('bench: publish to RabbitMQ skipped (rabbitmq-server is not installed)');
+    return [];
+  }
+  const rabbit = await startRabbit();
+  try {
+    const ms: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      ms.push(await publishLog(() => rabbitmqSink({ url: rabbit.url, stream: freshStream() })));
+    }
+    return ms;
+  } finally {
+    await rabbit.close();
+  }
+}
+
 export async function runPublishBenches(): Promise<BenchResult[]> {
   if (!existsSync('/usr/sbin/nats-server')) {
     console.error('bench: publish skipped (nats-server is not installed)');
@@ -193,7 +211,7 @@ export async function runPublishBenches(): Promise<BenchResult[]> {
     const syncOff: number[] = [];
     const syncOn: number[] = [];
     for (let run = 0; run < RUNS; run++) {
-      publishMs.push(await publishLog(broker));
+      publishMs.push(await publishLog(() => natsSink({ url: broker.url, stream: freshStream() })));
       const lags = await publishLag(broker);
       p50.push(percentile(lags, 50));
       p99.push(percentile(lags, 99));
@@ -201,6 +219,7 @@ export async function runPublishBenches(): Promise<BenchResult[]> {
       syncOn.push(await clientSync(broker));
     }
     const rate = (ms: number) => LOG_EVENTS / (ms / 1000);
+    const rabbitMs = await publishToRabbit();
     return [
       result(
         'publish: 20k-event log to NATS JetStream',
@@ -217,6 +236,17 @@ export async function runPublishBenches(): Promise<BenchResult[]> {
         `${LAG_EVENTS} events at ${(LAG_CHUNK * 1000) / LAG_TICK_MS}/s`,
       ),
       result('publish: lag, server ack to consumer receipt, p99', 'ms', median(p99)),
+      ...(rabbitMs.length === 0
+        ? []
+        : [
+            result(
+              'publish: 20k-event log to a RabbitMQ stream',
+              'events/s',
+              rate(median(rabbitMs)),
+              undefined,
+              'batches of 500, every confirm awaited per batch',
+            ),
+          ]),
       result(
         'publish: client sync 20k events with the publisher on',
         'events/s',
