@@ -103,17 +103,25 @@ export interface ServerSlot {
 
 /**
  * `count` server processes on the database at `databaseUrl`, each through its own counting
- * proxy; kill() and restart() keep a slot's port, so clients' URL lists stay valid.
+ * proxy (unless `proxy: false`); kill() and restart() keep a slot's port, so clients' URL lists stay valid.
  */
 export async function startServers(
   databaseUrl: string,
   count: number,
   cleanups: (() => void | Promise<void>)[],
+  options: { proxy?: boolean } = {},
 ) {
   const db = new URL(databaseUrl);
   const slots: ServerSlot[] = [];
   const proxied: string[] = [];
   for (let i = 0; i < count; i++) {
+    if (options.proxy === false) {
+      // Straight to the database (benchmarks): nothing counted.
+      proxied.push(databaseUrl);
+      const counter: ByteCounter = { fromDatabase: 0, reset() {} };
+      slots.push({ url: '', port: 0, child: undefined as never, counter, running: false });
+      continue;
+    }
     const { port, counter } = await countingProxy(
       { host: db.hostname, port: Number(db.port) },
       cleanups,
