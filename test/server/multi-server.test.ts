@@ -16,6 +16,7 @@ import { median } from '../bench/results.ts';
 import { SECRET, waitFor } from './helpers.ts';
 import {
   type Client,
+  countingProxy,
   databaseIds,
   freshDatabase,
   logBytes,
@@ -24,6 +25,7 @@ import {
   tokenFor,
 } from './multi-server.ts';
 import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
+import { connectSession, MemorySyncLog } from './session-client.ts';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 let cluster: PostgresServer | undefined;
@@ -171,20 +173,24 @@ describe('three sync server processes on one PostgreSQL database', () => {
   }, 240_000);
 });
 
-describe('a client moving between servers on one database', () => {
+describe('servers in this process on one database', () => {
+  /** A server in this process on the database at `url`. */
+  async function start(url: string): Promise<SyncServer> {
+    const server = await createSyncServer({
+      storage: postgresStorage(url, { poolSize: 2 }),
+      auth: { secret: SECRET },
+      log: () => {},
+      // For the light, unsigned logs of session clients (helpers.ts startTestServer).
+      requireSignatures: false,
+    });
+    cleanups.push(() => server.close());
+    return server;
+  }
+
   /** Two servers in this process on a database of their own. */
   async function twoServers(): Promise<[SyncServer, SyncServer]> {
     const url = await freshDatabase(cluster!.url, cleanups);
-    const start = async () => {
-      const server = await createSyncServer({
-        storage: postgresStorage(url, { poolSize: 2 }),
-        auth: { secret: SECRET },
-        log: () => {},
-      });
-      cleanups.push(() => server.close());
-      return server;
-    };
-    return [await start(), await start()];
+    return [await start(url), await start(url)];
   }
 
   const synced = (c: Client, count: number) => async () =>
@@ -225,5 +231,33 @@ describe('a client moving between servers on one database', () => {
     await waitFor(synced(moved, 302), 20_000);
     await waitFor(synced(writer, 302), 20_000);
     expect(moved.eventsSent).toBe(1);
+  });
+
+  it('fans an append made through another server out to all connections of a server with a few database reads, not some per connection', async () => {
+    const url = await freshDatabase(cluster!.url, cleanups);
+    const db = new URL(url);
+    const proxy = await countingProxy({ host: db.hostname, port: Number(db.port) }, cleanups);
+    const viaProxy = new URL(url);
+    viaProxy.port = String(proxy.port);
+    const a = await start(url);
+    const b = await start(viaProxy.toString());
+    const READERS = 30;
+    const writer = new MemorySyncLog();
+    const readers = Array.from({ length: READERS }, () => new MemorySyncLog());
+    for (const [i, log] of [writer, ...readers].entries()) {
+      const session = await connectSession(i === 0 ? a.url : b.url, tokenFor(`s${i}`), log);
+      cleanups.push(() => session.close());
+    }
+    writer.append(1);
+    await waitFor(() => readers.every((r) => r.records.length === 1), 20_000);
+    proxy.counter.reset();
+    writer.append(1);
+    await waitFor(() => readers.every((r) => r.records.length === 2), 20_000);
+    console.log(
+      `multi-server: ${proxy.counter.statements} statements to fan one append out to ${READERS} connections`,
+    );
+    // Before: about ten per connection (a head read and a select, an ownership transaction for
+    // the run the client sends back, its checkpoint, a key lookup): 300 (postgres-space.ts 11).
+    expect(proxy.counter.statements).toBeLessThanOrEqual(READERS / 2);
   });
 });

@@ -23,10 +23,41 @@ import { exited, startServerProcess } from './server-process.ts';
 
 export const SPACE = 'space-a';
 
-/** Bytes PostgreSQL sent through a proxy since `reset()`. */
+/** Bytes PostgreSQL sent through a proxy, and statements the server ran, since `reset()`. */
 export interface ByteCounter {
   fromDatabase: number;
+  /** Simple queries and executions of prepared ones (frontend `Q` and `E` messages). */
+  statements: number;
   reset(): void;
+}
+
+/**
+ * Counts the statements in a frontend (client → PostgreSQL) byte stream: after the startup
+ * message (a length, no type byte), each message is a type byte and a length that counts itself.
+ */
+function statementCounter(onStatement: () => void): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  let started = false;
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    for (;;) {
+      if (!started) {
+        if (pending.length < 4) return;
+        const length = pending.readInt32BE(0);
+        if (pending.length < length) return;
+        // An SSLRequest (length 8, code 80877103) is followed by the real startup message.
+        if (!(length === 8 && pending.readInt32BE(4) === 80877103)) started = true;
+        pending = pending.subarray(length);
+        continue;
+      }
+      if (pending.length < 5) return;
+      const length = pending.readInt32BE(1);
+      if (pending.length < 1 + length) return;
+      const type = String.fromCharCode(pending[0]!);
+      if (type === 'Q' || type === 'E') onStatement();
+      pending = pending.subarray(1 + length);
+    }
+  };
 }
 
 /** A TCP proxy on 127.0.0.1 to `target` (host:port) that counts the bytes coming back. */
@@ -36,8 +67,10 @@ export async function countingProxy(
 ): Promise<{ port: number; counter: ByteCounter }> {
   const counter: ByteCounter = {
     fromDatabase: 0,
+    statements: 0,
     reset() {
       counter.fromDatabase = 0;
+      counter.statements = 0;
     },
   };
   const sockets = new Set<Socket>();
@@ -55,6 +88,12 @@ export async function countingProxy(
     upstream.on('data', (chunk: Buffer) => {
       counter.fromDatabase += chunk.length;
     });
+    client.on(
+      'data',
+      statementCounter(() => {
+        counter.statements += 1;
+      }),
+    );
     client.pipe(upstream);
     upstream.pipe(client);
   });
@@ -118,7 +157,7 @@ export async function startServers(
     if (options.proxy === false) {
       // Straight to the database (benchmarks): nothing counted.
       proxied.push(databaseUrl);
-      const counter: ByteCounter = { fromDatabase: 0, reset() {} };
+      const counter: ByteCounter = { fromDatabase: 0, statements: 0, reset() {} };
       slots.push({ url: '', port: 0, child: undefined as never, counter, running: false });
       continue;
     }
