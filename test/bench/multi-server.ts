@@ -3,10 +3,10 @@
  * (the CLI, `--postgres`) on a throwaway cluster (test/server/postgres-cluster.ts).
  *
  * - Delivery: a writer on server A appends one event every BENCH_MULTI_INTERVAL_MS (20); the time
- *   from the append until a reader received it, p50 and p99, for a reader on A (same server: A
- *   commits, then forwards from memory) and readers on B and C (cross-server: A's commit sends a
- *   NOTIFY, B hears it and reads the new rows from the database). Medians over BENCH_MULTI_RUNS (3)
- *   runs of BENCH_MULTI_EVENTS (300) events.
+ *   from the append until a reader received it, p50 and p99 over events and readers, for the
+ *   BENCH_MULTI_READERS (10) readers on A (same server: A commits, then forwards from memory) and
+ *   those on B and C (cross-server: A's commit sends a NOTIFY, B hears it and reads the new rows
+ *   from the database). Medians over BENCH_MULTI_RUNS (3) runs of BENCH_MULTI_EVENTS (300) events.
  * - Ingest: BENCH_MULTI_WRITERS (6) writers, each holding BENCH_MULTI_INGEST (3000) events, connect
  *   at once; events/s until every writer's events are acknowledged (committed), through 1 server
  *   or spread over 3, into one space or a space per writer. Where 3 servers take no more than 1,
@@ -29,6 +29,7 @@ import { waitUntil } from './sync-server.ts';
 const RUNS = Number(process.env.BENCH_MULTI_RUNS ?? 3);
 const EVENTS = Number(process.env.BENCH_MULTI_EVENTS ?? 300);
 const INTERVAL_MS = Number(process.env.BENCH_MULTI_INTERVAL_MS ?? 20);
+const READERS = Number(process.env.BENCH_MULTI_READERS ?? 10);
 const WRITERS = Number(process.env.BENCH_MULTI_WRITERS ?? 6);
 const INGEST = Number(process.env.BENCH_MULTI_INGEST ?? 3000);
 
@@ -56,27 +57,25 @@ async function deliveryRun(urls: string[], space: string, cleanups: Cleanups) {
     return client;
   };
   const writer = new MemorySyncLog();
-  const readers = urls.map(() => new TimedLog());
+  const readers = urls.map(() => Array.from({ length: READERS }, () => new TimedLog()));
   await join(urls[0]!, writer, 'writer');
-  for (const [i, reader] of readers.entries()) await join(urls[i]!, reader, `reader-${i}`);
+  for (const [i, onServer] of readers.entries()) {
+    for (const [j, reader] of onServer.entries()) await join(urls[i]!, reader, `reader-${i}-${j}`);
+  }
+  const all = readers.flat();
   // A first event through, so every connection is past its catch-up.
   writer.append(1);
-  await waitUntil(() => readers.every((r) => r.arrived.size === 1), 'warm-up', 20_000);
+  await waitUntil(() => all.every((r) => r.arrived.size === 1), 'warm-up', 20_000);
   const sent = new Map<string, number>();
   for (let i = 0; i < EVENTS; i++) {
     const [event] = writer.append(1);
     sent.set(event!.id, performance.now());
     await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS));
   }
-  await waitUntil(
-    () => readers.every((r) => r.arrived.size === EVENTS + 1),
-    'deliveries',
-    60_000,
-    10,
-  );
+  await waitUntil(() => all.every((r) => r.arrived.size === EVENTS + 1), 'deliveries', 60_000, 10);
   const latencies = (logs: TimedLog[]) =>
     logs.flatMap((log) => [...sent].map(([id, at]) => log.arrived.get(id)! - at));
-  return { same: latencies(readers.slice(0, 1)), cross: latencies(readers.slice(1)) };
+  return { same: latencies(readers[0]!), cross: latencies(readers.slice(1).flat()) };
 }
 
 /** Events/s until WRITERS writers' INGEST events each are acknowledged. */
@@ -133,7 +132,7 @@ export async function runMultiServerBenches(): Promise<BenchResult[]> {
       cells.crossP50!.push(percentile(cross, 50));
       cells.crossP99!.push(percentile(cross, 99));
     }
-    const note = `3 servers on 1 PostgreSQL, ${EVENTS} events at 1/${INTERVAL_MS} ms, median of ${RUNS} runs`;
+    const note = `3 servers on 1 PostgreSQL, ${READERS} readers each, ${EVENTS} events at 1/${INTERVAL_MS} ms, median of ${RUNS} runs`;
     const out: BenchResult[] = [
       result(
         'multi-server: delivery same server p50',
