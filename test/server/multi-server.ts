@@ -28,6 +28,8 @@ export interface ByteCounter {
   fromDatabase: number;
   /** Simple queries and executions of prepared ones (frontend `Q` and `E` messages). */
   statements: number;
+  /** The text of each query sent (`Q`) or prepared (`P`, once per statement by `pg`). */
+  queries: string[];
   reset(): void;
 }
 
@@ -35,7 +37,10 @@ export interface ByteCounter {
  * Counts the statements in a frontend (client → PostgreSQL) byte stream: after the startup
  * message (a length, no type byte), each message is a type byte and a length that counts itself.
  */
-function statementCounter(onStatement: () => void): (chunk: Buffer) => void {
+function statementCounter(
+  onStatement: () => void,
+  onQuery: (text: string) => void,
+): (chunk: Buffer) => void {
   let pending = Buffer.alloc(0);
   let started = false;
   return (chunk) => {
@@ -55,6 +60,12 @@ function statementCounter(onStatement: () => void): (chunk: Buffer) => void {
       if (pending.length < 1 + length) return;
       const type = String.fromCharCode(pending[0]!);
       if (type === 'Q' || type === 'E') onStatement();
+      if (type === 'Q' || type === 'P') {
+        // Q: the text; P: the statement's name, then the text (both NUL-terminated).
+        const body = pending.subarray(5, 1 + length);
+        const start = type === 'Q' ? 0 : body.indexOf(0) + 1;
+        onQuery(body.subarray(start, body.indexOf(0, start)).toString('utf8'));
+      }
       pending = pending.subarray(1 + length);
     }
   };
@@ -68,9 +79,11 @@ export async function countingProxy(
   const counter: ByteCounter = {
     fromDatabase: 0,
     statements: 0,
+    queries: [],
     reset() {
       counter.fromDatabase = 0;
       counter.statements = 0;
+      counter.queries = [];
     },
   };
   const sockets = new Set<Socket>();
@@ -90,9 +103,12 @@ export async function countingProxy(
     });
     client.on(
       'data',
-      statementCounter(() => {
-        counter.statements += 1;
-      }),
+      statementCounter(
+        () => {
+          counter.statements += 1;
+        },
+        (text) => counter.queries.push(text),
+      ),
     );
     client.pipe(upstream);
     upstream.pipe(client);
@@ -157,7 +173,7 @@ export async function startServers(
     if (options.proxy === false) {
       // Straight to the database (benchmarks): nothing counted.
       proxied.push(databaseUrl);
-      const counter: ByteCounter = { fromDatabase: 0, statements: 0, reset() {} };
+      const counter: ByteCounter = { fromDatabase: 0, statements: 0, queries: [], reset() {} };
       slots.push({ url: '', port: 0, child: undefined as never, counter, running: false });
       continue;
     }
