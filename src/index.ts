@@ -127,7 +127,10 @@ export type {
   MemoryTransportOptions,
 } from './sync/transports/memory.ts';
 export { memoryTransportPair } from './sync/transports/memory.ts';
-export type { WebSocketTransportOptions } from './sync/transports/websocket.ts';
+export type {
+  WebSocketTransport,
+  WebSocketTransportOptions,
+} from './sync/transports/websocket.ts';
 export { webSocketTransport } from './sync/transports/websocket.ts';
 
 /** openStore's options: the store's, plus how its sync connections behave. */

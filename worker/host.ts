@@ -27,11 +27,12 @@ import { watchedStorage } from './watched-storage.ts';
 
 export interface ServeOptions<E = unknown> extends StoreOptions<E> {
   /**
-   * The sync server this worker connects to while it is the leader (invariant 2). `token` may
+   * The sync server this worker connects to while it is the leader (invariant 2), or a list of
+   * servers sharing one database (failover, as store.sync.connect takes it). `token` may
    * be a function: it is called on every (re)connect, so a token can be refreshed before it
    * expires. The sync module is loaded only when this worker leads (lazy-sync.ts).
    */
-  sync?: { url: string; token?: string | (() => Promise<string>) };
+  sync?: { url: string | readonly string[]; token?: string | (() => Promise<string>) };
   /**
    * How often (ms) the worker re-reads the log in case another tab's write notice was lost
    * (RELIABILITY 33). Default 1000; 0 disables it.

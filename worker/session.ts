@@ -20,6 +20,7 @@ import { expose, releaseProxy } from 'comlink';
 import {
   type HelloReply,
   type HostStatus,
+  isUrlList,
   PROTOCOL_VERSION,
   type RemoteListener,
   type RemoteSyncTarget,
@@ -259,8 +260,8 @@ function borrowedToken(source: RemoteTokenSource): () => Promise<string> {
 }
 
 function checkTarget(target: RemoteSyncTarget, lent: RemoteTokenSource | undefined): SyncTarget {
-  if (target === null || typeof target !== 'object' || typeof target.url !== 'string') {
-    throw new ValidationError('target', 'must be { url, token? }');
+  if (target === null || typeof target !== 'object' || !isUrlList(target.url)) {
+    throw new ValidationError('target', 'must be { url, token? }: url a string or a list of them');
   }
   if (lent !== undefined) return { url: target.url, token: borrowedToken(lent) };
   const { token } = target;

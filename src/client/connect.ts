@@ -50,6 +50,7 @@ import {
   type ClientMessage,
   type HostStatus,
   isHostMessage,
+  isUrlList,
   PROTOCOL_VERSION,
   type StoreEndpoint,
 } from './protocol.ts';
@@ -390,12 +391,14 @@ class Client<E> implements ConnectedStore<E> {
 
   private syncConnect(target: SyncTarget): SyncConnection {
     if (this.closed) throw new StoreClosedError();
-    if (!('url' in target) || typeof target.url !== 'string') {
+    if (!('url' in target) || !isUrlList(target.url)) {
       throw new ValidationError(
         'target',
         'a Transport cannot cross a worker boundary: pass { url, token } or configure sync in serveStore',
       );
     }
+    // An array crosses the boundary; a readonly one is copied to fit the wire type.
+    const url = typeof target.url === 'string' ? target.url : [...target.url];
     const { token } = target;
     if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') {
       throw new ValidationError('target.token', 'must be a string or a function');
@@ -405,12 +408,10 @@ class Client<E> implements ConnectedStore<E> {
         ? // Lent to the worker as a comlink proxy, called there on every (re)connect (protocol.ts,
           // RemoteTokenSource); the worker releases it when the connection closes.
           this.remote.syncConnect(
-            { url: target.url },
+            { url },
             proxy(() => token()),
           )
-        : this.remote.syncConnect(
-            token === undefined ? { url: target.url } : { url: target.url, token },
-          );
+        : this.remote.syncConnect(token === undefined ? { url } : { url, token });
     id.catch(() => undefined);
     return {
       close: async () => {

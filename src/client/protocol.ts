@@ -106,7 +106,8 @@ export type RemoteTokenSource = () => Promise<unknown>;
 
 /** The sync targets that can cross a thread: a server address with a string token. */
 export interface RemoteSyncTarget {
-  url: string;
+  /** One server, or several sharing one database (failover: SyncTarget). */
+  url: string | string[];
   token?: string;
 }
 
@@ -152,6 +153,12 @@ export interface StoreEndpoint {
   syncClose(connection: number): Promise<void>;
   /** Ends this client's session: its listeners are released; the store closes with its last client. */
   close(): Promise<void>;
+}
+
+/** A sync target's `url` as it may cross the boundary: a string, or a non-empty list of them. */
+export function isUrlList(value: unknown): value is string | readonly string[] {
+  if (typeof value === 'string') return true;
+  return Array.isArray(value) && value.length > 0 && value.every((url) => typeof url === 'string');
 }
 
 export function isClientMessage(value: unknown): value is ClientMessage {

@@ -156,8 +156,14 @@ export interface SyncConnection {
   status(): SyncStatus;
 }
 
-/** A transport, or the address of a sync server (a WebSocket transport is made for it). */
-export type SyncTarget = Transport | { url: string; token?: string | (() => Promise<string>) };
+/**
+ * A transport, or the address of a sync server (a WebSocket transport is made for it). A list of
+ * URLs names servers sharing one database: each connection attempt goes to one of them, and the
+ * next attempt after a failure or a drop to the next (sync/transports/websocket.ts invariant 5).
+ */
+export type SyncTarget =
+  | Transport
+  | { url: string | readonly string[]; token?: string | (() => Promise<string>) };
 
 export interface SyncApi {
   connect(target: SyncTarget): SyncConnection;

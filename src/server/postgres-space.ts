@@ -1,7 +1,16 @@
 /**
  * One space's log on PostgreSQL: the SpaceLog half of postgresStorage (postgres.ts). The
  * invariant numbers in comments refer to the header of postgres.ts (5, 6, 7 and 9 are kept here;
- * ingests are written by the storage's group commit, postgres-ingest.ts).
+ * ingests are written by the storage's group commit, postgres-ingest.ts), and go on here:
+ *
+ * 11. Fan-out costs the database per append, not per connection. Every connection tailing the
+ *    space reads the same records after an append, and saves a checkpoint for the run of them it
+ *    hears back: reads of one (afterPos, limit) started after the same announced head share one
+ *    database read (one that began after head H was announced sees at least H; a reader that
+ *    knows of a later head from elsewhere hears it announced too, and reads again then); and
+ *    checkpoints handed over while one write is out go together in the next, one statement for
+ *    all peers (the newest per peer), each resolving only once written. Lookups of a replica's
+ *    key are shared the same way (a key is bound before the replica's events are ingested).
  */
 import type { PoolClient } from 'pg';
 import { StorageError } from '../core/errors.ts';
@@ -44,12 +53,22 @@ export interface PostgresDatabase {
   ingest(piece: IngestPiece, committed: (result: IngestWritten) => void): Promise<IngestWritten>;
 }
 
+interface QueuedCheckpoint {
+  checkpoint: Checkpoint;
+  waiters: { resolve: () => void; reject: (error: unknown) => void }[];
+}
+
 export class PostgresSpaceLog implements SpaceLog {
   private readonly listeners = new Set<(headPos: number) => void>();
   /** Invariant 6: what this process wrote last, parsed. */
   private readonly recent: RecentRecords;
   /** The highest head announced to listeners (invariant 5). */
   private announced = 0;
+  /** Invariant 11: reads in flight, by what they read and the head announced when they began. */
+  private readonly reads = new Map<string, Promise<unknown>>();
+  /** Invariant 11: checkpoints for the next write, by peer, and the write out now. */
+  private checkpointQueue = new Map<string, QueuedCheckpoint>();
+  private checkpointWrite: Promise<void> | undefined;
   private readonly s: string;
   /** The space's name as stored (invariant 9). */
   private readonly k: string;
@@ -89,8 +108,29 @@ export class PostgresSpaceLog implements SpaceLog {
     return 0;
   }
 
-  async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
+  readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
     const max = Math.max(0, Math.floor(limit));
+    return this.shared(`read:${afterPos}:${max}`, () => this.readFresh(afterPos, max));
+  }
+
+  /**
+   * Invariant 11: `read`'s answer, shared by the callers that ask under `key` while it is out and
+   * no later head was announced meanwhile.
+   */
+  private shared<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const k = `${key}:${this.announced}`;
+    const out = this.reads.get(k) as Promise<T> | undefined;
+    if (out !== undefined) return out;
+    const fresh = read();
+    this.reads.set(k, fresh);
+    const done = () => {
+      if (this.reads.get(k) === fresh) this.reads.delete(k);
+    };
+    fresh.then(done, done);
+    return fresh;
+  }
+
+  private readFresh(afterPos: number, max: number): Promise<LocalRecord[]> {
     return this.storage.run('readByPos', async (c) => {
       const head = await this.readHead(c);
       if (afterPos >= head || max === 0) return [];
@@ -157,14 +197,50 @@ export class PostgresSpaceLog implements SpaceLog {
     });
   }
 
-  async setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void> {
-    await this.storage.run('setCheckpoint', async (c) => {
-      await c.query(
-        `INSERT INTO ${this.s}.checkpoints (space, peer, checkpoint) VALUES ($1, $2, $3)
-         ON CONFLICT (space, peer) DO UPDATE SET checkpoint = excluded.checkpoint`,
-        [this.k, key(peer), JSON.stringify(checkpoint)],
-      );
+  setCheckpoint(peer: string, checkpoint: Checkpoint): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const queued = this.checkpointQueue.get(peer);
+      if (queued === undefined) {
+        this.checkpointQueue.set(peer, { checkpoint, waiters: [{ resolve, reject }] });
+      } else {
+        queued.checkpoint = checkpoint;
+        queued.waiters.push({ resolve, reject });
+      }
+      this.writeCheckpoints();
     });
+  }
+
+  /** Writes the queued checkpoints in one statement, unless a write is out (invariant 11). */
+  private writeCheckpoints(): void {
+    if (this.checkpointWrite !== undefined || this.checkpointQueue.size === 0) return;
+    const batch = [...this.checkpointQueue];
+    this.checkpointQueue = new Map();
+    const waiters = batch.flatMap(([, q]) => q.waiters);
+    this.checkpointWrite = this.storage
+      .run('setCheckpoint', (c) =>
+        c.query(
+          `INSERT INTO ${this.s}.checkpoints (space, peer, checkpoint)
+           SELECT $1, p, cp FROM unnest($2::text[], $3::text[]) AS t(p, cp)
+           ON CONFLICT (space, peer) DO UPDATE SET checkpoint = excluded.checkpoint`,
+          [
+            this.k,
+            batch.map(([peer]) => key(peer)),
+            batch.map(([, q]) => JSON.stringify(q.checkpoint)),
+          ],
+        ),
+      )
+      .then(
+        () => {
+          for (const w of waiters) w.resolve();
+        },
+        (error: unknown) => {
+          for (const w of waiters) w.reject(error);
+        },
+      )
+      .finally(() => {
+        this.checkpointWrite = undefined;
+        this.writeCheckpoints();
+      });
   }
 
   onAppend(listener: (headPos: number) => void): () => void {
@@ -222,15 +298,19 @@ export class PostgresSpaceLog implements SpaceLog {
     });
   }
 
-  async replicaKey(replica: string): Promise<string | undefined> {
-    return this.storage.run('replicaKey', async (c) => {
-      const rows = await c.query<{ key: string }>(
-        `SELECT key FROM ${this.s}.replica_keys WHERE space = $1 AND replica = $2`,
-        [this.k, key(replica)],
-      );
-      const row = rows.rows[0];
-      return row === undefined ? undefined : unkey(row.key);
-    });
+  replicaKey(replica: string): Promise<string | undefined> {
+    // Every connection sending a replica's events looks its key up (session-sender.ts 12); a
+    // key is bound before its replica's events are ingested, so before they are announced.
+    return this.shared(`key:${replica}`, () =>
+      this.storage.run('replicaKey', async (c) => {
+        const rows = await c.query<{ key: string }>(
+          `SELECT key FROM ${this.s}.replica_keys WHERE space = $1 AND replica = $2`,
+          [this.k, key(replica)],
+        );
+        const row = rows.rows[0];
+        return row === undefined ? undefined : unkey(row.key);
+      }),
+    );
   }
 
   async bindReplicaKeys(sub: string, keys: ReadonlyMap<string, string>): Promise<void> {

@@ -331,6 +331,8 @@ export function createSyncController(
     const transport: Transport =
       'url' in target
         ? webSocketTransport(target.url, {
+            // A list of URLs is shuffled with the same source as the backoff (tests inject it).
+            random,
             ...(target.token !== undefined ? { token: target.token } : {}),
             ...(options.WebSocket !== undefined ? { WebSocket: options.WebSocket } : {}),
           })

@@ -19,6 +19,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   size: (await import('./bundle-size.ts')).runBundleSizeBenches,
   fanout: (await import('./fanout.ts')).runFanoutBenches,
   publish: (await import('./publish-node.ts')).runPublishBenches,
+  multi: (await import('./multi-server.ts')).runMultiServerBenches,
 };
 /** Run only when named: they take minutes (`npm run bench -- scale`). */
 const onRequest: Record<string, () => Promise<BenchResult[]>> = {

@@ -1,4 +1,4 @@
-/** A `chronicle-server` process (the CLI) on a SQLite file, for tests that kill it. */
+/** A `chronicle-server` process (the CLI) on a SQLite file or PostgreSQL, for tests that kill it. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,7 +16,7 @@ export interface ProcessLogEntry {
  * `entries` collects its log entries, from start to exit.
  */
 export async function startServerProcess(
-  path: string,
+  storage: string | { postgres: string },
   cleanups: (() => void | Promise<void>)[],
   port = 0,
   args: string[] = [],
@@ -31,8 +31,7 @@ export async function startServerProcess(
       String(port),
       '--host',
       '127.0.0.1',
-      '--data',
-      path,
+      ...(typeof storage === 'string' ? ['--data', storage] : ['--postgres', storage.postgres]),
       '--secret',
       SECRET,
       // The writers here are hand-made, unsigned logs (helpers.ts startTestServer).

@@ -76,6 +76,19 @@ const factories: TransportFactory[] = [
     },
   },
   {
+    // Failover over servers sharing one database: a list of URLs (here twice the same relay
+    // path, so both ends meet whichever URL each connection takes).
+    name: 'websocket (URL list)',
+    make: async () => {
+      room += 1;
+      const urls = [`${url}/room-${room}`, `${url}/room-${room}?second`];
+      return [
+        webSocketTransport(urls, { WebSocket: WS, token: 'a-token' }),
+        webSocketTransport(urls, { WebSocket: WS, token: 'b-token' }),
+      ];
+    },
+  },
+  {
     name: 'broadcast-channel',
     make: async () => {
       room += 1;
@@ -111,6 +124,57 @@ describe('webSocketTransport', () => {
   it('rejects open when nothing listens', async () => {
     const t = webSocketTransport('ws://127.0.0.1:1', { WebSocket: WS });
     await expect(t.open()).rejects.toMatchObject({ code: 'TRANSPORT' });
+  });
+});
+
+describe('webSocketTransport over a list of URLs (failover, invariant 5)', () => {
+  const DEAD = 'ws://127.0.0.1:1/';
+
+  it('tries the next URL on the open after one that failed to open', async () => {
+    // random 0.99 keeps the given order (the shuffle swaps nothing).
+    const t = webSocketTransport([DEAD, `${url}/list-a`], { WebSocket: WS, random: () => 0.99 });
+    expect(t.currentUrl()).toBe(DEAD);
+    await expect(t.open()).rejects.toMatchObject({ code: 'TRANSPORT' });
+    expect(t.currentUrl()).toBe(`${url}/list-a`);
+    await t.open();
+    t.close();
+  });
+
+  it('moves to the next URL after an open connection drops, and wraps around', async () => {
+    const first = `${url}/list-b`;
+    const t = webSocketTransport([first, DEAD], { WebSocket: WS, random: () => 0.99 });
+    let closes = 0;
+    t.onClose(() => {
+      closes++;
+    });
+    await t.open();
+    expect(t.currentUrl()).toBe(first);
+    // The server side drops it (as a server that dies would).
+    for (const client of server.clients) client.terminate();
+    await new Promise<void>((resolve) => {
+      const check = () => (closes === 1 ? resolve() : setTimeout(check, 5));
+      check();
+    });
+    expect(t.currentUrl()).toBe(DEAD);
+    await expect(t.open()).rejects.toMatchObject({ code: 'TRANSPORT' });
+    expect(t.currentUrl()).toBe(first);
+    await t.open();
+    t.close();
+  });
+
+  it('starts each transport at a random place in its own shuffled order', () => {
+    const urls = ['ws://a.test/', 'ws://b.test/', 'ws://c.test/'];
+    const starts = [0, 0.4, 0.99].map((r) =>
+      webSocketTransport(urls, { WebSocket: WS, random: () => r }).currentUrl(),
+    );
+    expect(new Set(starts).size).toBeGreaterThan(1);
+    expect(webSocketTransport(['ws://only.test/'], { random: () => 0 }).currentUrl()).toBe(
+      'ws://only.test/',
+    );
+  });
+
+  it('refuses an empty list', () => {
+    expect(() => webSocketTransport([], { WebSocket: WS })).toThrow(/needs a URL/);
   });
 });
 

@@ -61,4 +61,27 @@ describe("serveStore's sync with a token function (worker/host.ts)", () => {
     );
     await host.release();
   });
+
+  it('takes a list of servers and syncs through a live one when another is down (failover)', async () => {
+    scope.WebSocket = WebSocket;
+    const t = await startTestServer();
+    server = t;
+    const host = new StoreHost(
+      {
+        name: 'host-sync-list',
+        storage: memoryStorage(),
+        pollIntervalMs: 0,
+        // Whichever the shuffled order starts with, the dead one is left for the next.
+        sync: { url: ['ws://127.0.0.1:1', t.server.url], token: t.token() },
+      },
+      'dedicated',
+    );
+    const store = await host.acquire();
+    await store.append('todo-1', { type: 'TodoAdded', data: { title: 'through the list' } });
+    await waitFor(() => {
+      const s = host.status().sync;
+      return s.state === 'idle' && s.pending === 0;
+    }, 15_000);
+    await host.release();
+  });
 });

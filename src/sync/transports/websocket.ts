@@ -11,6 +11,13 @@
  *    code asked for is kept in the reason.
  * 4. Only text frames carry messages; a binary frame is decoded as UTF-8 and left to the
  *    session's parser to refuse if it is not a message.
+ * 5. Failover over a list of URLs (servers sharing one database): each open() tries the current
+ *    URL; every connection that ends (failed to open, dropped, or closed) moves to the next for
+ *    the following open(). The caller's reconnect backoff spaces the attempts; the transport
+ *    never retries by itself. The list is shuffled once per transport (options.random): clients
+ *    start on servers at random and, when one server dies, its clients spread over the others in
+ *    their own orders instead of all landing on the one after it. A transport does not know its
+ *    replica (a per-replica choice would need it), and a random order needs no coordination.
  */
 import { SyncError } from '../../core/errors.ts';
 import type { Transport, TransportCloseInfo } from '../../core/sync-types.ts';
@@ -36,6 +43,19 @@ export interface WebSocketTransportOptions {
   WebSocket?: WebSocketConstructor;
   /** open() rejects when no connection is made within this time. Default 10 s. */
   openTimeoutMs?: number;
+  /**
+   * In [0, 1): shuffles a list of URLs once (invariant 5). Default Math.random; injectable for
+   * tests. A single URL ignores it.
+   */
+  random?: () => number;
+}
+
+/**
+ * A WebSocket transport; `currentUrl()` names the server of its current or next connection.
+ * (Not `url`: a sync target with a `url` property is taken for a `{ url, token }` address.)
+ */
+export interface WebSocketTransport extends Transport {
+  currentUrl(): string;
 }
 
 export const DEFAULT_OPEN_TIMEOUT_MS = 10_000;
@@ -55,11 +75,27 @@ function safeCloseCode(code: number): number {
   return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
 }
 
-/** @example webSocketTransport('wss://sync.example.com', { token: () => getToken() }) */
+/** The URLs in a random order (Fisher–Yates), for invariant 5. */
+function shuffled(urls: readonly string[], random: () => number): string[] {
+  const out = [...urls];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/**
+ * @example webSocketTransport('wss://sync.example.com', { token: () => getToken() })
+ * @example webSocketTransport(['wss://a.example.com', 'wss://b.example.com'], { token }) // failover
+ */
 export function webSocketTransport(
-  url: string,
+  urls: string | readonly string[],
   options: WebSocketTransportOptions = {},
-): Transport {
+): WebSocketTransport {
+  const list = typeof urls === 'string' ? [urls] : shuffled(urls, options.random ?? Math.random);
+  if (list.length === 0) throw new SyncError('TRANSPORT', 'webSocketTransport needs a URL');
+  let current = 0;
   const messageListeners = new Set<(text: string) => void>();
   const closeListeners = new Set<(info: TransportCloseInfo) => void>();
   let socket: WebSocketLike | undefined;
@@ -73,7 +109,7 @@ export function webSocketTransport(
     return global;
   };
 
-  const withToken = async (): Promise<string> => {
+  const withToken = async (url: string): Promise<string> => {
     if (options.token === undefined) return url;
     const token = typeof options.token === 'function' ? await options.token() : options.token;
     const target = new URL(url);
@@ -83,18 +119,32 @@ export function webSocketTransport(
 
   return {
     kind: 'websocket',
+    currentUrl: () => list[current]!,
     async open() {
       if (socket !== undefined && socket.readyState === OPEN) return;
       const Ctor = resolveCtor();
-      const target = await withToken();
+      const index = current;
+      const url = list[index]!;
+      /** Invariant 5: the next open() goes to the next URL, once per connection. */
+      const moveOn = () => {
+        if (current === index) current = (index + 1) % list.length;
+      };
+      let ws: WebSocketLike;
+      try {
+        ws = new Ctor(await withToken(url));
+      } catch (error) {
+        // A malformed URL in a list must not hold every later attempt on it.
+        moveOn();
+        throw error;
+      }
       await new Promise<void>((resolve, reject) => {
-        const ws = new Ctor(target);
         socket = ws;
         let opened = false;
         let ended = false;
         const timer = setTimeout(() => {
           if (opened || ended) return;
           ended = true;
+          moveOn();
           ws.close();
           reject(new SyncError('TRANSPORT', `no connection to ${url} within the open timeout`));
           for (const listener of [...closeListeners]) {
@@ -121,6 +171,7 @@ export function webSocketTransport(
           clearTimeout(timer);
           if (ended) return;
           ended = true;
+          moveOn();
           if (socket === ws) socket = undefined;
           const code = event.code ?? 1006;
           const info: TransportCloseInfo = { code, reason: event.reason ?? '' };

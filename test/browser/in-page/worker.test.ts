@@ -276,6 +276,22 @@ describe.each(['dedicated', 'shared'] as const)('connectStore over a %s worker',
     await connection.close();
   });
 
+  it('takes a list of server URLs across the worker boundary (failover), and refuses an empty one', async () => {
+    const { store } = await open();
+    let calls = 0;
+    // Neither listens: the worker tries them in turn, asking for a token on every attempt.
+    const connection = store.sync.connect({
+      url: ['ws://127.0.0.1:9/', 'ws://127.0.0.1:7/'],
+      token: async () => {
+        calls += 1;
+        return `token-${calls}`;
+      },
+    });
+    await vi.waitFor(() => expect(calls).toBeGreaterThanOrEqual(2), { timeout: 15_000 });
+    await connection.close();
+    expect(() => store.sync.connect({ url: [] })).toThrow(ValidationError);
+  });
+
   it('rejects every call after close with StoreClosedError (C4)', async () => {
     const { store } = await open();
     await store.close();
