@@ -1,23 +1,21 @@
 /**
  * The broker publisher (publisher.ts) and its NATS JetStream sink (publish-nats.ts) against a
  * real nats-server (nats-broker.ts): every event of every space once, in log order; re-sends
- * dropped by the broker; a broker SIGKILLed and restarted while clients keep syncing.
+ * dropped by the broker. Faults (server or broker SIGKILLed) are in publish-faults.test.ts, on
+ * every broker.
  */
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createToken } from '../../src/server/auth.ts';
 import type { LogEntry } from '../../src/server/metrics.ts';
 import { decodeToken, encodeToken, natsSink, subjectOf } from '../../src/server/publish-nats.ts';
-import type { PublishOptions } from '../../src/server/publisher.ts';
-import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
+import { createSyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import { makeEvent, makeEvents } from './events.ts';
-import { httpGet, SECRET, tempDir, waitFor } from './helpers.ts';
+import { SECRET, tempDir, waitFor } from './helpers.ts';
 import { type NatsBroker, startNats } from './nats-broker.ts';
 import { idsOf, readStream } from './nats-consumer.ts';
 import { publishSinkConformance } from './publish-sink-conformance.ts';
-import { connectSession, MemorySyncLog } from './session-client.ts';
 
 let broker: NatsBroker;
 beforeAll(async () => {
@@ -37,35 +35,6 @@ let streams = 0;
 function freshStream(): string {
   streams += 1;
   return `t${streams}_${process.pid}`;
-}
-
-async function serverWith(
-  publish: Omit<PublishOptions, 'sink'> & { stream: string },
-): Promise<{ server: SyncServer; storage: ServerStorage; logs: LogEntry[] }> {
-  const tmp = tempDir();
-  const storage = sqliteStorage(join(tmp.dir, 'server.sqlite'));
-  const logs: LogEntry[] = [];
-  const { stream, ...rest } = publish;
-  const server = await createSyncServer({
-    storage,
-    auth: { secret: SECRET },
-    requireSignatures: false,
-    log: (entry) => {
-      logs.push(entry);
-    },
-    publish: {
-      sink: natsSink({ url: broker.url, stream, timeoutMs: 2000 }),
-      retryMs: 20,
-      maxRetryMs: 300,
-      rescanMs: 200,
-      ...rest,
-    },
-  });
-  cleanups.push(async () => {
-    await server.close();
-    tmp.cleanup();
-  });
-  return { server, storage, logs };
 }
 
 async function idsInLog(storage: ServerStorage, space: string): Promise<string[]> {
@@ -196,47 +165,5 @@ describe('the publisher', () => {
       ]),
     );
     expect(logs.filter((e) => e.event === 'publish_failed')).toEqual([]);
-  });
-
-  it('keeps client sync going while the broker is SIGKILLed, shows the lag, then publishes every event once, in order, when it is back', async () => {
-    const stream = freshStream();
-    const { server, storage, logs } = await serverWith({ stream, batchSize: 100 });
-    const token = createToken(SECRET, {
-      space: 'space-a',
-      sub: 'writer',
-      scope: ['read', 'write'],
-      expiresInSeconds: 600,
-    });
-    const writer = new MemorySyncLog();
-    let acked = 0;
-    const client = await connectSession(server.url, token, writer, {
-      onStatus: (s) => {
-        acked = s.ackedPos;
-      },
-    });
-    cleanups.push(() => client.close());
-    writer.append(300);
-    await waitFor(async () => (await readStream(broker.url, stream)).length === 300, 20_000);
-
-    await broker.kill();
-    // Sync goes on: the server acknowledges what the writer appends while the broker is down.
-    writer.append(700);
-    await waitFor(() => acked >= 1000, 20_000);
-    await waitFor(() => (server.metrics.publish?.lag() ?? 0) > 0, 5000);
-    const metrics = await httpGet(server, '/metrics');
-    expect(metrics.body).toMatch(/^chronicle_publish_lag_events [1-9]\d*$/m);
-    await waitFor(() => logs.some((e) => e.event === 'publish_failed'), 5000);
-
-    await broker.start();
-    writer.append(200);
-    await waitFor(() => acked >= 1200, 20_000);
-    await waitFor(() => server.metrics.publish?.lag() === 0, 30_000);
-    const messages = await readStream(broker.url, stream);
-    expect(idsOf(messages, 'space-a')).toEqual(await idsInLog(storage, 'space-a'));
-    expect(messages.length).toBe(1200);
-    expect(server.metrics.publish?.oldestUnpublishedMs()).toBe(0);
-    // One entry when it failed, one when it recovered: not one per attempt.
-    expect(logs.filter((e) => e.event === 'publish_failed').length).toBe(1);
-    expect(logs.filter((e) => e.event === 'publish_recovered').length).toBe(1);
   });
 });

@@ -1,15 +1,22 @@
 /**
- * The broker publisher killed mid-stream (publisher.ts invariant 1), on each broker the CLI
- * publishes to (NATS JetStream, a RabbitMQ stream): the server process, run with `--publish`,
- * SIGKILLed while clients append and it publishes, then restarted on the same SQLite file; a
- * consumer of the broker ends with every event once, in log order.
+ * The broker publisher under faults (publisher.ts invariants 1 and 4), on each broker the CLI
+ * publishes to (NATS JetStream, a RabbitMQ stream):
+ * - the server process, run with `--publish`, SIGKILLed while clients append and it publishes,
+ *   then restarted on the same SQLite file;
+ * - the broker SIGKILLed while clients keep syncing, then started again on its data;
+ * a consumer of the broker ends with every event once, in log order.
  */
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/server/auth.ts';
+import type { LogEntry } from '../../src/server/metrics.ts';
+import { natsSink } from '../../src/server/publish-nats.ts';
 import { rabbitmqSink } from '../../src/server/publish-rabbitmq.ts';
-import { SECRET, tempDir, waitFor } from './helpers.ts';
+import type { BrokerSink } from '../../src/server/publish-sink.ts';
+import { createSyncServer } from '../../src/server/server.ts';
+import { sqliteStorage } from '../../src/server/sqlite.ts';
+import { httpGet, SECRET, tempDir, waitFor } from './helpers.ts';
 import { type NatsBroker, startNats } from './nats-broker.ts';
 import { readStream, streamCount } from './nats-consumer.ts';
 import { type RabbitBroker, startRabbit } from './rabbitmq-broker.ts';
@@ -22,8 +29,12 @@ interface BrokerUnderTest {
   url: string;
   /** How many events of `spaces` the broker holds in `stream`. */
   published(stream: string, spaces: readonly string[]): Promise<number>;
-  /** The ids of `space`'s messages, in stream order, and every message id. */
+  /** Every message's space and event id, in stream order. */
   read(stream: string): Promise<{ space: string; id: string }[]>;
+  sink(stream: string): BrokerSink;
+  kill(): Promise<void>;
+  /** Starts it again on its data, after kill(). */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,6 +45,9 @@ async function natsUnderTest(): Promise<BrokerUnderTest> {
     published: (stream) => streamCount(broker.url, stream),
     read: async (stream) =>
       (await readStream(broker.url, stream)).map((m) => ({ space: m.space, id: m.event.id })),
+    sink: (stream) => natsSink({ url: broker.url, stream, timeoutMs: 2000 }),
+    kill: () => broker.kill(),
+    start: () => broker.start(),
     stop: () => broker.stop(),
   };
 }
@@ -60,11 +74,15 @@ async function rabbitUnderTest(): Promise<BrokerUnderTest> {
         space: m.space,
         id: m.id,
       })),
+    sink: (stream) => rabbitmqSink({ url: broker.url, stream, timeoutMs: 2000 }),
+    kill: () => broker.kill(),
+    start: () => broker.restart(),
     stop: () => broker.close(),
   };
 }
 
 const cleanups: (() => void | Promise<void>)[] = [];
+let streams = 0;
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
@@ -150,5 +168,64 @@ describe.each([
     expect(resumed).toBeDefined();
     second.child.kill('SIGTERM');
     await exited(second.child);
+  }, 120_000);
+
+  it('keeps client sync going while the broker is SIGKILLed, shows the lag, then publishes every event once, in order, when it is back', async () => {
+    const tmp = tempDir();
+    const storage = sqliteStorage(join(tmp.dir, 'server.sqlite'));
+    const logs: LogEntry[] = [];
+    const stream = `faults${++streams}`;
+    const server = await createSyncServer({
+      storage,
+      auth: { secret: SECRET },
+      requireSignatures: false,
+      log: (entry) => {
+        logs.push(entry);
+      },
+      publish: {
+        sink: broker.sink(stream),
+        batchSize: 100,
+        retryMs: 20,
+        maxRetryMs: 300,
+        rescanMs: 200,
+      },
+    });
+    cleanups.push(async () => {
+      await server.close();
+      tmp.cleanup();
+    });
+    const writer = new MemorySyncLog();
+    let acked = 0;
+    const client = await connectSession(server.url, token('space-a'), writer, {
+      onStatus: (s) => {
+        acked = s.ackedPos;
+      },
+    });
+    cleanups.push(() => client.close());
+    writer.append(300);
+    await waitFor(async () => (await broker.published(stream, ['space-a'])) >= 300, 20_000);
+
+    await broker.kill();
+    // Sync goes on: the server acknowledges what the writer appends while the broker is down.
+    writer.append(700);
+    await waitFor(() => acked >= 1000, 20_000);
+    await waitFor(() => (server.metrics.publish?.lag() ?? 0) > 0, 5000);
+    const metrics = await httpGet(server, '/metrics');
+    expect(metrics.body).toMatch(/^chronicle_publish_lag_events [1-9]\d*$/m);
+    await waitFor(() => logs.some((e) => e.event === 'publish_failed'), 5000);
+
+    await broker.start();
+    writer.append(200);
+    await waitFor(() => acked >= 1200, 20_000);
+    await waitFor(() => server.metrics.publish?.lag() === 0, 60_000);
+    const messages = await broker.read(stream);
+    const log = await storage.openSpace('space-a');
+    const logged = (await log.readByPos(0, 100_000)).map((r) => r.event.id);
+    expect(logged.length).toBe(1200);
+    expect(messages.map((m) => m.id)).toEqual(logged);
+    expect(server.metrics.publish?.oldestUnpublishedMs()).toBe(0);
+    // One entry when it failed, one when it recovered: not one per attempt.
+    expect(logs.filter((e) => e.event === 'publish_failed').length).toBe(1);
+    expect(logs.filter((e) => e.event === 'publish_recovered').length).toBe(1);
   }, 120_000);
 });
