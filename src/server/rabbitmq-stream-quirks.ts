@@ -50,19 +50,25 @@ export function patchStreamClient(): void {
   if (Connection[PATCHED]) return;
   Connection[PATCHED] = true;
   const proto = Connection.prototype;
+  // Another version of the client, whose internals are not these, is left as it is (the peer
+  // range allows later 1.x releases): each patch applies only to the method it knows.
   const exchange = proto.exchangeCommandVersions;
-  proto.exchangeCommandVersions = function (this: ConnectionInternals) {
-    if (predatesCommandVersions(this.peerProperties?.version)) return Promise.resolve(true);
-    return exchange.call(this);
-  };
+  if (typeof exchange === 'function') {
+    proto.exchangeCommandVersions = function (this: ConnectionInternals) {
+      if (predatesCommandVersions(this.peerProperties?.version)) return Promise.resolve(true);
+      return exchange.call(this);
+    };
+  }
   const received = proto.received;
-  proto.received = function (this: ConnectionInternals, data: Buffer) {
-    try {
-      received.call(this, data);
-    } catch (error) {
-      this.socket?.destroy(error instanceof Error ? error : new Error(String(error)));
-    }
-  };
+  if (typeof received === 'function') {
+    proto.received = function (this: ConnectionInternals, data: Buffer) {
+      try {
+        received.call(this, data);
+      } catch (error) {
+        this.socket?.destroy(error instanceof Error ? error : new Error(String(error)));
+      }
+    };
+  }
 }
 
 /** Quirk 3: empties a publisher's queue of unsent messages, stopping its retry loop. */
