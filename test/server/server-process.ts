@@ -61,7 +61,4 @@ export async function startServerProcess(
   return { child, url, entries };
 }
 
-export function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
+export { exited } from './local-services.ts';
