@@ -6,28 +6,35 @@
  * card twice and never skips or reuses a number.
  *
  * Invariants:
- * 1. A card's number is the event `card-number:<card>` on the stream `card-numbers`: the
- *    deterministic id makes a second numbering of one card a duplicate (same number) or an
- *    IdempotencyError (another number), never a second event.
- * 2. Numbers are dense and unique: number n is the n-th event of `card-numbers`, appended with
- *    expectedVersion n - 1, so of two attempts at n (two processes on the file) one fails with
- *    ConcurrencyError and reads again. Only this service writes `card-numbers`, from one
- *    replica (one file; several processes on it are one replica).
+ * 1. A card is numbered by the command `assign` of the aggregate `numberer` on the stream
+ *    `card-numbers`, run with the command id `card-number:<card>`: its event's id is
+ *    `card-number:<card>:0`, and running the command again for that card (a restart, a
+ *    redelivery, a second process) resolves with the event stored the first time and appends
+ *    nothing. The handler refuses (ALREADY_NUMBERED) a card the stream has numbered.
+ * 2. Numbers are dense and unique: the handler gives number n + 1 on a stream of version n, and
+ *    execute appends with that version as expectedVersion, deciding again when another writer
+ *    got there first (two processes on the file). Only this service writes `card-numbers`,
+ *    from one replica (one file; several processes on it are one replica).
  * 3. What waits for a number is a projection of the log, not a queue in memory: an append is
  *    durable or absent whenever the process dies, and a restart numbers what the log shows
  *    waiting. Nothing is kept between seeing a card and numbering it.
+ * 4. Each number names its cause: the event carries `$causationId`, the `CardAdded` it answers,
+ *    so the audit trail leads from the browser's action to the service's reaction.
  *
  * Run: `node --import tsx examples/card-numbers.ts <file> <server url> <token>` (in this
  * repository add `--conditions=@chronicle-es/source`); it prints `numbered <card> <n>`.
  */
 import { pathToFileURL } from 'node:url';
 import {
+  CommandRejectedError,
   ConcurrencyError,
+  defineAggregate,
   defineProjection,
   type EventStore,
-  IdempotencyError,
   openStore,
+  reject,
   StoreClosedError,
+  type StoredEvent,
   webSocketTransport,
 } from '@chronicle-es/store';
 import { sqliteReplicaStorage } from '@chronicle-es/store/node';
@@ -41,8 +48,8 @@ export type NumberingEvents = {
 };
 
 export interface Numbering {
-  /** Cards added and not numbered yet, in the total order. */
-  waiting: string[];
+  /** Cards added and not numbered yet, in the total order, with the id of their CardAdded. */
+  waiting: { card: string; cause: string }[];
   numbers: Record<string, number>;
   /** Events of `card-numbers`: its version. */
   count: number;
@@ -59,19 +66,41 @@ export const numbering = defineProjection<Numbering, NumberingEvents>({
     if (event.type === 'CardAdded') {
       const card = cardOf(event.stream);
       if (card === undefined || Object.hasOwn(state.numbers, card)) return state;
-      if (state.waiting.includes(card)) return state;
-      return { ...state, waiting: [...state.waiting, card] };
+      if (state.waiting.some((w) => w.card === card)) return state;
+      return { ...state, waiting: [...state.waiting, { card, cause: event.id }] };
     }
     if (event.type === 'CardNumbered' && event.stream === NUMBERS) {
       const { card, number } = event.data;
       if (typeof card !== 'string' || typeof number !== 'number') return state;
       return {
-        waiting: state.waiting.filter((c) => c !== card),
+        waiting: state.waiting.filter((w) => w.card !== card),
         numbers: { ...state.numbers, [card]: number },
         count: state.count + 1,
       };
     }
     return state;
+  },
+});
+
+/** The write side: the numbers given so far, and the rule that gives the next (invariants 1, 2). */
+export const numberer = defineAggregate({
+  name: 'card-numberer',
+  initial: (): Record<string, number> => ({}),
+  apply: (given: Record<string, number>, event: StoredEvent<NumberingEvents>) => {
+    if (event.type !== 'CardNumbered') return given;
+    const { card, number } = event.data;
+    return typeof card === 'string' && typeof number === 'number'
+      ? { ...given, [card]: number }
+      : given;
+  },
+  commands: {
+    assign: (given: Record<string, number>, { card }: { card: string }) =>
+      Object.hasOwn(given, card)
+        ? reject('ALREADY_NUMBERED', `card ${card} has number ${given[card]}`)
+        : {
+            type: 'CardNumbered' as const,
+            data: { card, number: Object.keys(given).length + 1 },
+          },
   },
 });
 
@@ -84,23 +113,28 @@ async function numberWaiting(
 ): Promise<void> {
   let tried: string | undefined;
   for (;;) {
-    const { waiting, count } = await store.state(numbering);
-    const card = waiting[0];
-    if (card === undefined) return;
+    const { waiting } = await store.state(numbering);
+    const next = waiting[0];
+    if (next === undefined) return;
     // Still waiting after an attempt: another process on the file got there first, and this
     // store has not folded its event yet (it hears of it by polling the file).
-    if (card === tried) await pause(50);
-    tried = card;
+    if (next.card === tried) await pause(50);
+    tried = next.card;
     try {
-      const number = count + 1;
-      await store.append(
+      const [event] = await store.execute(
+        numberer,
         NUMBERS,
-        { id: `card-number:${card}`, type: 'CardNumbered', data: { card, number } },
-        { expectedVersion: count === 0 ? 'none' : count },
+        'assign',
+        { card: next.card },
+        { commandId: `card-number:${next.card}`, causationId: next.cause },
       );
-      onNumbered(card, number);
+      if (event?.type === 'CardNumbered') onNumbered(next.card, event.data.number);
     } catch (error) {
-      if (!(error instanceof ConcurrencyError) && !(error instanceof IdempotencyError)) throw error;
+      // Rejected: numbered already; ConcurrencyError: other writers kept winning. The next
+      // pass reads the log again either way.
+      if (!(error instanceof CommandRejectedError) && !(error instanceof ConcurrencyError)) {
+        throw error;
+      }
     }
   }
 }
@@ -119,6 +153,7 @@ export async function startCardNumbers(options: CardNumbersOptions) {
     name: 'card-numbers',
     storage: sqliteReplicaStorage(options.file),
     projections: [numbering],
+    aggregates: [numberer],
   });
   store.sync.connect(
     webSocketTransport(options.url, { token: options.token, WebSocket: WebSocket as never }),

@@ -46,7 +46,7 @@ const exited = (proc: ChildProcess) =>
   });
 
 describe('the card-numbers example service', () => {
-  it('numbers every card exactly once, densely, across a SIGKILL, a restart and two runs at once', async () => {
+  it('numbers every card exactly once, densely, each number naming the card it answers, across a SIGKILL, a restart and two runs at once', async () => {
     const server = await startTestServer({ requireSignatures: true });
     cleanups.push(() => server.stop());
     const tmp = tempDir();
@@ -107,7 +107,11 @@ describe('the card-numbers example service', () => {
     );
     for (const e of events) {
       const d = e.data as { card: string; number: number };
-      expect(e.id).toBe(`card-number:${d.card}`);
+      expect(e.id).toBe(`card-number:${d.card}:0`);
+      expect(e.meta?.$command).toBe('assign');
+      // The audit trail leads from the browser's action to the service's reaction.
+      const [added] = await browser.read({ stream: `card:${d.card}` });
+      expect(e.meta?.$causationId).toBe(added?.id);
       expect(e.version).toBe(d.number);
     }
     for (const s of [again, twin]) s.proc.kill('SIGTERM');
