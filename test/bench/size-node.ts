@@ -1,0 +1,160 @@
+/**
+ * `npm run bench -- storage`, the Node half (issue 18, "Measure first"): bytes on disk per event
+ * against the raw JSON of the same events, at 10k, 100k (and 1M with BENCH_STORAGE_EVENTS=1000000).
+ *
+ * One Node store on sqliteReplicaStorage (signing on, the default) appends the demo's mix
+ * (size-events.ts), 100 events an appendMany, and syncs through a real sync server on SQLite
+ * (sqliteStorage) on 127.0.0.1. At each size, once the server holds every event and the store has
+ * none pending (so its own log holds the signed copies, as a synced device's does: signing
+ * happens on the way out, store/signing.ts), it measures:
+ * - the replica's SQLite file and the server's, each + WAL after a TRUNCATE checkpoint;
+ * - PostgreSQL: the server's records (read back from its log, signed, as the protocol sends
+ *   them) ingested directly into postgresStorage on a throwaway cluster, then VACUUM and
+ *   pg_total_relation_size of the events table (heap, TOAST and indexes);
+ * - the baseline: JSON.stringify of each of those records, summed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { openStore, type StoredEvent } from '../../src/index.ts';
+import { sqliteReplicaStorage } from '../../src/node/index.ts';
+import { postgresStorage, type ServerStorage, type SpaceLog } from '../../src/server/index.ts';
+import { type PostgresServer, startPostgres } from '../server/postgres-cluster.ts';
+import { type BenchResult, result } from './results.ts';
+import { DemoMix } from './size-events.ts';
+import {
+  anatomy,
+  describeAnatomy,
+  label,
+  rawJsonBytes,
+  SIZE_SEED,
+  sizeCheckpoints,
+  sqliteSize,
+} from './size-measure.ts';
+import { startServer, waitUntil, wsTransport } from './sync-server.ts';
+
+const SPACE = 'size';
+const BATCH = 100;
+
+/** The server's records from `after` on, `limit` a page: what PostgreSQL ingests. */
+async function pageOf(log: SpaceLog, after: number, limit: number): Promise<StoredEvent[]> {
+  return (await log.readByPos(after, limit)).map((r) => r.event);
+}
+
+async function postgresBytes(url: string): Promise<{ total: number; table: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('VACUUM chronicle.events');
+    const { rows } = await client.query<{ total: string; table: string }>(
+      `SELECT pg_total_relation_size('chronicle.events') AS total,
+              pg_table_size('chronicle.events') AS table`,
+    );
+    return { total: Number(rows[0]!.total), table: Number(rows[0]!.table) };
+  } finally {
+    await client.end();
+  }
+}
+
+export async function runSizeNodeBenches(): Promise<BenchResult[]> {
+  const sizes = sizeCheckpoints();
+  const dir = mkdtempSync(join(tmpdir(), 'chronicle-bench-size-'));
+  const replicaFile = join(dir, 'replica.sqlite');
+  const t = await startServer(SPACE);
+  const serverFile = t.storage.name.slice('sqlite:'.length);
+  let cluster: PostgresServer | undefined;
+  let pgStorage: ServerStorage | undefined;
+  const store = await openStore({ name: 'size-node', storage: sqliteReplicaStorage(replicaFile) });
+  const connection = store.sync.connect(wsTransport(t, 'writer'));
+  const results: BenchResult[] = [];
+  try {
+    cluster = await startPostgres();
+    pgStorage = postgresStorage(cluster.url);
+    const pgLog = await pgStorage.openSpace(SPACE);
+    const serverLog = await t.storage.openSpace(SPACE);
+    const mix = new DemoMix(SIZE_SEED);
+    let appended = 0;
+    let copied = 0;
+    let raw = 0;
+    let sample: StoredEvent[] = [];
+    for (const size of sizes) {
+      const started = performance.now();
+      for (; appended < size; appended += BATCH) {
+        const batch = Array.from({ length: BATCH }, () => mix.next());
+        await store.appendMany(batch.map((e) => ({ stream: e.stream, events: e.event })));
+      }
+      await waitUntil(
+        async () => (await serverLog.headPos()) >= size && store.sync.status().pending === 0,
+        `the server to hold ${size} events`,
+        30 * 60_000,
+        50,
+      );
+      const seconds = (performance.now() - started) / 1000;
+      while (copied < size) {
+        const events = await pageOf(serverLog, copied, 1000);
+        if (events.length === 0) throw new Error(`the server's log ends at ${copied}`);
+        raw += rawJsonBytes(events);
+        await pgLog.ingest(events as never);
+        sample = events;
+        copied += events.length;
+      }
+      const perEvent = raw / size;
+      const replica = sqliteSize(replicaFile);
+      const server = sqliteSize(serverFile);
+      const postgres = await postgresBytes(cluster.url);
+      const n = label(size);
+      const sqliteNote = (s: typeof server) =>
+        `db + WAL after wal_checkpoint(TRUNCATE)${s.busy ? ' (busy: WAL not emptied)' : ''}; ` +
+        `page_count×page_size ${(s.pages / size).toFixed(0)} B/event, freelist ${(s.free / size).toFixed(1)}`;
+      results.push(
+        result(
+          `storage ${n}: raw JSON of the signed records`,
+          'B/event',
+          perEvent,
+          undefined,
+          `JSON.stringify of each record as the server sends it; seeding + sync to ${n} took ${seconds.toFixed(0)} s`,
+        ),
+        result(
+          `storage ${n}: server SQLite (sqliteStorage)`,
+          'B/event',
+          server.files / size,
+          perEvent,
+          `${sqliteNote(server)}; baseline: raw JSON`,
+        ),
+        result(
+          `storage ${n}: server PostgreSQL events table`,
+          'B/event',
+          postgres.total / size,
+          perEvent,
+          `pg_total_relation_size after VACUUM (heap+TOAST ${(postgres.table / size).toFixed(0)} B/event, the rest indexes); ingested directly; baseline: raw JSON`,
+        ),
+        result(
+          `storage ${n}: Node replica SQLite (sqliteReplicaStorage)`,
+          'B/event',
+          replica.files / size,
+          perEvent,
+          `${sqliteNote(replica)}; after sync (signed copies); baseline: raw JSON`,
+        ),
+      );
+      console.error(`storage: ${n} done (${seconds.toFixed(0)} s)`);
+    }
+    results.push(
+      result(
+        'storage: anatomy of a signed record',
+        'B/event',
+        anatomy(sample).total,
+        undefined,
+        describeAnatomy(anatomy(sample)),
+      ),
+    );
+    return results;
+  } finally {
+    await connection.close().catch(() => {});
+    await store.close().catch(() => {});
+    await pgStorage?.close().catch(() => {});
+    await cluster?.stop();
+    await t.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
