@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
 import { startBuiltServer } from '../browser/tabs/harness.ts';
 import { pageLoads } from './browser.ts';
@@ -31,6 +31,27 @@ type PageBench = {
   };
 };
 
+/** Chromium on the persistent profile folder `profile`, on disk as a user's browser has it. */
+export function launchProfile(
+  profile: string,
+  args: readonly string[] = [],
+): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_PATH,
+    args: [...CHROMIUM_ARGS, ...args],
+    headless: true,
+  });
+}
+
+/** The bench page of the built server at `url`, ready for inWorker calls. */
+export async function openBenchPage(context: BrowserContext, url: string): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(30 * 60_000);
+  await page.goto(`${url}/test/browser/fixtures/bench.html`);
+  await page.waitForFunction(() => document.title === 'ready');
+  return page;
+}
+
 export async function runScaleBenches(): Promise<BenchResult[]> {
   const server = await startBuiltServer([
     'test/browser/fixtures/bench.html',
@@ -38,18 +59,11 @@ export async function runScaleBenches(): Promise<BenchResult[]> {
     'test/browser/fixtures/baseline.html',
   ]);
   const profile = mkdtempSync(join(tmpdir(), 'chronicle-scale-profile-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM_PATH,
-    args: [...CHROMIUM_ARGS, '--enable-precise-memory-info'],
-    headless: true,
-  });
+  const context = await launchProfile(profile, ['--enable-precise-memory-info']);
   const db = `scale-${Date.now().toString(36)}`;
   const k = `${SCALE_EVENTS / 1000}k`;
   try {
-    const page = await context.newPage();
-    page.setDefaultTimeout(30 * 60_000);
-    await page.goto(`${server.url}/test/browser/fixtures/bench.html`);
-    await page.waitForFunction(() => document.title === 'ready');
+    const page = await openBenchPage(context, server.url);
 
     const started = Date.now();
     const blocks = await inWorker(page, 'storeScaleSeed', db, SCALE_EVENTS, BLOCK);
