@@ -133,6 +133,17 @@ export interface InWorkerBench {
    * `localFirst`: after one local append, so that every event it receives sorts before that one.
    */
   storeCatchUp(db: string, url: string, count: number, localFirst: boolean): Promise<number>;
+  /**
+   * Issue 18: events `from`..`to` of the demo's mix (size-events.ts, `seed`) appended to `db`
+   * and synced to `url` until none is pending; ms and estimate()'s usage before and after.
+   */
+  storageSeed(
+    db: string,
+    url: string,
+    from: number,
+    to: number,
+    seed: number,
+  ): Promise<{ ms: number; usageBefore: number; usageAfter: number }>;
   /** Issue 6: a stream of `edits` one-character Yjs updates, one event each. */
   yjsSeed(db: string, edits: number): Promise<void>;
   /** Appends a snapshot through bindYDoc's own path (one more edit after a full replay). */

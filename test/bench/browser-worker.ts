@@ -366,8 +366,9 @@ const bench: InWorkerBench = {
     await store.close();
     return out;
   },
-  // Issue 6 benchmarks, from a chunk of their own: yjs and y-indexeddb are loaded only when
-  // asked for, so that the cold start figures time a worker as lean as an app's.
+  // Issue 18 (storage sizes) and issue 6 benchmarks, from chunks of their own: yjs and
+  // y-indexeddb are loaded only when asked for, so that cold starts time a lean worker.
+  storageSeed: async (...a) => (await import('./size-worker.ts')).storageSeed(...a),
   yjsSeed: async (...a) => (await yjs()).yjsSeed(...a),
   yjsSnapshot: async (...a) => (await yjs()).yjsSnapshot(...a),
   yjsOpen: async (...a) => (await yjs()).yjsOpen(...a),

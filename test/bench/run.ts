@@ -24,6 +24,12 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
 /** Run only when named: they take minutes (`npm run bench -- scale`). */
 const onRequest: Record<string, () => Promise<BenchResult[]>> = {
   scale: (await import('./browser-scale.ts')).runScaleBenches,
+  /** Bytes on disk per event, every layer (issue 18); BENCH_STORAGE_EVENTS=1000000 adds 1M. */
+  storage: async () => [
+    ...(await (await import('./size-node.ts')).runSizeNodeBenches()),
+    ...(await (await import('./size-browser.ts')).runSizeBrowserBenches()),
+    ...(await (await import('./size-firefox.ts')).runSizeFirefoxBenches()),
+  ],
 };
 
 const results: BenchResult[] = [];

@@ -1,0 +1,141 @@
+/**
+ * `npm run bench -- storage`, the browsers (issue 18, "Measure first"): IndexedDB's bytes on disk
+ * per event against the raw JSON of the same events, on a fresh persistent profile on disk
+ * (Chromium here; Firefox in size-firefox.ts, through the same runBrowserSize).
+ *
+ * A store in the bench worker (size-worker.ts) appends the demo's mix through the public API and
+ * syncs it to a real sync server in this process, until nothing is pending (its log then holds
+ * the signed copies). At each size the store is closed, estimate() read, and the browser closed
+ * (Chromium's LevelDB writes its memtable out and closes its log); then the profile's IndexedDB
+ * folder is weighed: LevelDB files (.ldb tables, the .log not yet compacted, MANIFEST...) and the
+ * blob folder. The next size relaunches Chromium on the same profile and appends the rest.
+ * The baseline is the raw JSON of the records the server received from this store.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBuiltServer } from '../browser/tabs/harness.ts';
+import { type BenchPage, inWorker } from './browser-calls.ts';
+import { launchProfile, openBenchPage } from './browser-scale.ts';
+import { type BenchResult, result } from './results.ts';
+import { folderBytes, label, rawJsonBytes, SIZE_SEED, sizeCheckpoints } from './size-measure.ts';
+import { startServer } from './sync-server.ts';
+
+const SPACE = 'size-browser';
+
+/** A browser the suite weighs: how to run the bench page on a profile, and what to weigh. */
+export interface SizeBrowser {
+  name: string;
+  /** Launches the browser on `profile`, runs `run` on the bench page at `url`, closes it. */
+  session<T>(profile: string, url: string, run: (page: BenchPage) => Promise<T>): Promise<T>;
+  /** The bytes of the origin's IndexedDB files, and what they are made of, in words. */
+  weigh(profile: string, events: number): { total: number; detail: string };
+}
+
+/** Chromium: the profile's IndexedDB folder, LevelDB files and blob folders. */
+const chromiumSize: SizeBrowser = {
+  name: 'Chromium',
+  async session(profile, url, run) {
+    const context = await launchProfile(profile);
+    try {
+      return await run(await openBenchPage(context, url));
+    } finally {
+      await context.close();
+    }
+  },
+  weigh(profile, events) {
+    const root = join(profile, 'Default', 'IndexedDB');
+    let blobs = 0;
+    for (const entry of readdirSync(root, { withFileTypes: true })) {
+      if (entry.isDirectory() && entry.name.endsWith('.blob')) {
+        blobs += folderBytes(join(root, entry.name));
+      }
+    }
+    const log = folderBytes(root, (name) => name.endsWith('.log'));
+    const per = (n: number) => (n / events).toFixed(0);
+    return {
+      total: folderBytes(root),
+      detail: `IndexedDB/ after the browser closed: LevelDB (.ldb tables are Snappy-compressed) of which .log ${per(log)}, blobs ${per(blobs)} B/event`,
+    };
+  },
+};
+
+export function runSizeBrowserBenches(): Promise<BenchResult[]> {
+  return runBrowserSize(chromiumSize);
+}
+
+export async function runBrowserSize(browser: SizeBrowser): Promise<BenchResult[]> {
+  const sizes = sizeCheckpoints();
+  const built = await startBuiltServer(['test/browser/fixtures/bench.html']);
+  const space = `${SPACE}-${browser.name.toLowerCase()}`;
+  const t = await startServer(space);
+  const profile = mkdtempSync(join(tmpdir(), 'chronicle-size-profile-'));
+  const url = `${t.server.url}/?token=${encodeURIComponent(t.token('browser'))}`;
+  const results: BenchResult[] = [];
+  try {
+    const serverLog = await t.storage.openSpace(space);
+    let seeded = 0;
+    let copied = 0;
+    let raw = 0;
+    let usageAtStart = 0;
+    // The estimate() of a size is read twice: right after the store closed, and at the start of
+    // the next session (after a restart of the browser, which flushes and checkpoints).
+    let previous: { size: number; perEvent: number } | undefined;
+    const reopened = (usage: number) => {
+      if (previous === undefined) return;
+      results.push(
+        result(
+          `storage ${label(previous.size)}: ${browser.name} IndexedDB, estimate() delta after a restart`,
+          'B/event',
+          (usage - usageAtStart) / previous.size,
+          previous.perEvent,
+          'estimate().usage once the browser restarted on the profile, minus before the first append; baseline: raw JSON',
+        ),
+      );
+    };
+    for (const size of [...sizes, undefined]) {
+      const from = seeded;
+      const to = size ?? seeded;
+      const seed = await browser.session(profile, built.url, (page) =>
+        inWorker(page, 'storageSeed', 'size', url, from, to, SIZE_SEED),
+      );
+      if (from === 0) usageAtStart = seed.usageBefore;
+      reopened(seed.usageBefore);
+      if (size === undefined) break;
+      seeded = size;
+      while (copied < size) {
+        const events = (await serverLog.readByPos(copied, 1000)).map((r) => r.event);
+        if (events.length === 0) throw new Error(`the server's log ends at ${copied}`);
+        raw += rawJsonBytes(events);
+        copied += events.length;
+      }
+      const perEvent = raw / size;
+      previous = { size, perEvent };
+      const disk = browser.weigh(profile, size);
+      const n = label(size);
+      const took = `seeding + sync to ${n}: ${(seed.ms / 1000).toFixed(0)} s`;
+      results.push(
+        result(
+          `storage ${n}: ${browser.name} IndexedDB, profile files`,
+          'B/event',
+          disk.total / size,
+          perEvent,
+          `${disk.detail}; ${took}; baseline: raw JSON`,
+        ),
+        result(
+          `storage ${n}: ${browser.name} IndexedDB, estimate() usage delta`,
+          'B/event',
+          (seed.usageAfter - usageAtStart) / size,
+          perEvent,
+          'navigator.storage.estimate().usage after the store closed, minus before the first append; baseline: raw JSON',
+        ),
+      );
+      console.error(`storage: ${browser.name} ${n} done (${took})`);
+    }
+    return results;
+  } finally {
+    rmSync(profile, { recursive: true, force: true });
+    await t.stop();
+    await built.close();
+  }
+}
