@@ -24,12 +24,21 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
 /** Run only when named: they take minutes (`npm run bench -- scale`). */
 const onRequest: Record<string, () => Promise<BenchResult[]>> = {
   scale: (await import('./browser-scale.ts')).runScaleBenches,
-  /** Bytes on disk per event, every layer (issue 18); BENCH_STORAGE_EVENTS=1000000 adds 1M. */
-  storage: async () => [
-    ...(await (await import('./size-node.ts')).runSizeNodeBenches()),
-    ...(await (await import('./size-browser.ts')).runSizeBrowserBenches()),
-    ...(await (await import('./size-firefox.ts')).runSizeFirefoxBenches()),
-  ],
+  /**
+   * Bytes on disk per event, every layer (issue 18): 10k and 100k; BENCH_STORAGE_EVENTS=1000000
+   * adds 1M (about 20 minutes); BENCH_STORAGE_LAYERS=node,chromium,firefox picks layers.
+   */
+  storage: async () => {
+    const layers = (process.env.BENCH_STORAGE_LAYERS ?? 'node,chromium,firefox').split(',');
+    const out: BenchResult[] = [];
+    if (layers.includes('node'))
+      out.push(...(await (await import('./size-node.ts')).runSizeNodeBenches()));
+    if (layers.includes('chromium'))
+      out.push(...(await (await import('./size-browser.ts')).runSizeBrowserBenches()));
+    if (layers.includes('firefox'))
+      out.push(...(await (await import('./size-firefox.ts')).runSizeFirefoxBenches()));
+    return out;
+  },
 };
 
 const results: BenchResult[] = [];

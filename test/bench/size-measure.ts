@@ -3,7 +3,7 @@
  * and folders on disk, an SQLite file after a checkpoint, the raw JSON of stored records, and
  * what part of that JSON is random (signatures, ids) rather than structure.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -48,10 +48,15 @@ export interface SqliteSize {
   free: number;
   /** Whether the checkpoint could not finish (a reader or writer held the WAL). */
   busy: boolean;
+  /** Bytes of each table and index (SQLite's dbstat), largest first. */
+  objects: [string, number][];
+  /** The size of a VACUUM INTO copy: the same rows in pages packed anew. */
+  vacuumed: number;
 }
 
 /** Checkpoints `file` from a connection of its own (the store's stays open) and weighs it. */
 export function sqliteSize(file: string): SqliteSize {
+  const copy = `${file}.vacuumed`;
   const db = new Database(file);
   try {
     db.pragma('busy_timeout = 5000');
@@ -59,7 +64,15 @@ export function sqliteSize(file: string): SqliteSize {
     const pageSize = db.pragma('page_size', { simple: true }) as number;
     const pages = (db.pragma('page_count', { simple: true }) as number) * pageSize;
     const free = (db.pragma('freelist_count', { simple: true }) as number) * pageSize;
+    const objects = db
+      .prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC')
+      .all() as { name: string; bytes: number }[];
+    db.prepare('VACUUM INTO ?').run(copy);
+    const vacuumed = fileBytes(copy);
+    rmSync(copy, { force: true });
     return {
+      vacuumed,
+      objects: objects.map((o) => [o.name, o.bytes]),
       files: fileBytes(file) + fileBytes(`${file}-wal`),
       pages,
       free,

@@ -42,7 +42,15 @@ async function pageOf(log: SpaceLog, after: number, limit: number): Promise<Stor
   return (await log.readByPos(after, limit)).map((r) => r.event);
 }
 
-async function postgresBytes(url: string): Promise<{ total: number; table: number }> {
+interface PostgresSize {
+  total: number;
+  /** Heap and TOAST. */
+  table: number;
+  /** Each index, by name. */
+  indexes: [string, number][];
+}
+
+async function postgresBytes(url: string): Promise<PostgresSize> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -51,7 +59,15 @@ async function postgresBytes(url: string): Promise<{ total: number; table: numbe
       `SELECT pg_total_relation_size('chronicle.events') AS total,
               pg_table_size('chronicle.events') AS table`,
     );
-    return { total: Number(rows[0]!.total), table: Number(rows[0]!.table) };
+    const indexes = await client.query<{ name: string; bytes: string }>(
+      `SELECT indexrelid::regclass::text AS name, pg_relation_size(indexrelid) AS bytes
+         FROM pg_index WHERE indrelid = 'chronicle.events'::regclass ORDER BY 2 DESC`,
+    );
+    return {
+      total: Number(rows[0]!.total),
+      table: Number(rows[0]!.table),
+      indexes: indexes.rows.map((r) => [r.name, Number(r.bytes)]),
+    };
   } finally {
     await client.end();
   }
@@ -105,8 +121,12 @@ export async function runSizeNodeBenches(): Promise<BenchResult[]> {
       const postgres = await postgresBytes(cluster.url);
       const n = label(size);
       const sqliteNote = (s: typeof server) =>
-        `db + WAL after wal_checkpoint(TRUNCATE)${s.busy ? ' (busy: WAL not emptied)' : ''}; ` +
-        `page_count×page_size ${(s.pages / size).toFixed(0)} B/event, freelist ${(s.free / size).toFixed(1)}`;
+        `db + WAL after wal_checkpoint(TRUNCATE)${s.busy ? ' (busy: WAL not emptied)' : ''}, ` +
+        `freelist ${(s.free / size).toFixed(1)}, VACUUM INTO copy ${(s.vacuumed / size).toFixed(0)} B/event; by object (B/event): ` +
+        s.objects
+          .filter(([, bytes]) => bytes / size >= 1)
+          .map(([name, bytes]) => `${name} ${(bytes / size).toFixed(0)}`)
+          .join(', ');
       results.push(
         result(
           `storage ${n}: raw JSON of the signed records`,
@@ -127,7 +147,9 @@ export async function runSizeNodeBenches(): Promise<BenchResult[]> {
           'B/event',
           postgres.total / size,
           perEvent,
-          `pg_total_relation_size after VACUUM (heap+TOAST ${(postgres.table / size).toFixed(0)} B/event, the rest indexes); ingested directly; baseline: raw JSON`,
+          `pg_total_relation_size after VACUUM: heap+TOAST ${(postgres.table / size).toFixed(0)}, ` +
+            postgres.indexes.map(([name, b]) => `${name} ${(b / size).toFixed(0)}`).join(', ') +
+            " B/event; the server's records ingested directly; baseline: raw JSON",
         ),
         result(
           `storage ${n}: Node replica SQLite (sqliteReplicaStorage)`,
