@@ -135,7 +135,8 @@ export interface InWorkerBench {
   storeCatchUp(db: string, url: string, count: number, localFirst: boolean): Promise<number>;
   /**
    * Issue 18: events `from`..`to` of the demo's mix (size-events.ts, `seed`) appended to `db`
-   * and synced to `url` until none is pending; ms and estimate()'s usage before and after.
+   * and synced to `url` until none is pending; ms and estimate()'s usage before, once the store
+   * opened, and after it closed.
    */
   storageSeed(
     db: string,
@@ -143,7 +144,7 @@ export interface InWorkerBench {
     from: number,
     to: number,
     seed: number,
-  ): Promise<{ ms: number; usageBefore: number; usageAfter: number }>;
+  ): Promise<{ ms: number; usageBefore: number; usageOpened: number; usageAfter: number }>;
   /** Issue 6: a stream of `edits` one-character Yjs updates, one event each. */
   yjsSeed(db: string, edits: number): Promise<void>;
   /** Appends a snapshot through bindYDoc's own path (one more edit after a full replay). */

@@ -34,10 +34,12 @@ export async function storageSeed(
   from: number,
   to: number,
   seed: number,
-): Promise<{ ms: number; usageBefore: number; usageAfter: number }> {
+): Promise<{ ms: number; usageBefore: number; usageOpened: number; usageAfter: number }> {
   const usageBefore = await usage();
   const started = performance.now();
   const store = await openStore({ name: db, storage: indexedDbStorage(db) });
+  // Chromium's usage need not count a database this session has not opened yet.
+  const usageOpened = await usage();
   const connection = store.sync.connect({ url });
   const mix = mixAt(seed, from);
   for (let i = from; i < to; i += BATCH) {
@@ -53,5 +55,5 @@ export async function storageSeed(
   await connection.close();
   await store.close();
   const ms = performance.now() - started;
-  return { ms, usageBefore, usageAfter: await usage() };
+  return { ms, usageBefore, usageOpened, usageAfter: await usage() };
 }
