@@ -7,6 +7,10 @@
  *    A5); minCursorSince is an aggregate, which holds none.
  * 2. Cursors compare as SQLite's BINARY collation, the bytes of their UTF-8: cursors are ASCII
  *    (core/ids.ts), so that is the order of JavaScript's `<` that the other adapters use.
+ * 3. A row's body holds what its columns do not (type, data, meta, schema, hlc, time): each field
+ *    is stored once, since the columns are there for the indexes anyway (with the body repeating
+ *    every column, a file held 2.2x the events' JSON: npm run bench -- storage). A body that
+ *    holds every field (files written before) reads the same: the columns win, with equal values.
  */
 import type Database from 'better-sqlite3';
 import type { ReplicaCounters } from '../core/append.ts';
@@ -35,15 +39,44 @@ interface RawState {
   gen: number;
 }
 
+/** The columns a read selects: the body and the fields it leaves out (invariant 3). */
+const EVENT_COLUMNS = 'pos, id, replica, seq, stream, version, cursor, body';
+
 interface EventRow {
   pos: number;
+  id: string;
+  replica: string;
+  seq: number;
+  stream: string;
+  version: number;
+  cursor: string;
   body: string;
 }
 
-const recordOf = (row: EventRow): LocalRecord => ({
-  pos: row.pos,
-  event: JSON.parse(row.body) as StoredEventRecord,
-});
+/** The body column (invariant 3): the event's JSON without what the columns hold. */
+function bodyOf(event: StoredEventRecord): string {
+  const { id: _id, replica: _r, seq: _s, stream: _st, version: _v, cursor: _c, ...rest } = event;
+  return JSON.stringify(rest);
+}
+
+const recordOf = (row: EventRow): LocalRecord => {
+  const rest = JSON.parse(row.body) as Omit<
+    StoredEventRecord,
+    'id' | 'replica' | 'seq' | 'stream' | 'version' | 'cursor'
+  >;
+  return {
+    pos: row.pos,
+    event: {
+      ...rest,
+      id: row.id,
+      stream: row.stream,
+      version: row.version,
+      replica: row.replica,
+      seq: row.seq,
+      cursor: row.cursor,
+    } as StoredEventRecord,
+  };
+};
 
 /** SQLite's LIMIT of a caller's limit: NaN or <= 0 reads nothing, Infinity everything (-1). */
 export function sqlLimit(limit: number): number {
@@ -65,15 +98,15 @@ export class LogStatements {
       touch: p('UPDATE log_state SET gen = gen + 1'),
       replica: p('UPDATE log_state SET replica = ?'),
       identity: p('UPDATE log_state SET identity = ?'),
-      byId: p('SELECT pos, body FROM log_events WHERE id = ?'),
-      bySlot: p('SELECT pos, body FROM log_events WHERE replica = ? AND seq = ?'),
+      byId: p(`SELECT ${EVENT_COLUMNS} FROM log_events WHERE id = ?`),
+      bySlot: p(`SELECT ${EVENT_COLUMNS} FROM log_events WHERE replica = ? AND seq = ?`),
       atPos: p('SELECT pos, id, cursor FROM log_events WHERE pos = ?'),
       insert: p(
         'INSERT INTO log_events (pos, id, replica, seq, stream, version, cursor, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       rewrite: p('UPDATE log_events SET body = ?, cursor = ? WHERE pos = ?'),
       remove: p('DELETE FROM log_events WHERE pos = ? AND id = ?'),
-      byPos: p('SELECT pos, body FROM log_events WHERE pos > ? ORDER BY pos LIMIT ?'),
+      byPos: p(`SELECT ${EVENT_COLUMNS} FROM log_events WHERE pos > ? ORDER BY pos LIMIT ?`),
       minCursor: p('SELECT min(cursor) AS c FROM log_events WHERE pos > ?'),
       streamVersion: p('SELECT version FROM log_streams WHERE stream = ?'),
       topVersion: p('SELECT max(version) AS v FROM log_events WHERE stream = ?'),
@@ -142,13 +175,13 @@ export class LogStatements {
 
   insert(records: readonly LocalRecord[]): void {
     for (const { event: e, pos } of records) {
-      this.st.insert.run(pos, e.id, e.replica, e.seq, e.stream, e.version, e.cursor, json(e));
+      this.st.insert.run(pos, e.id, e.replica, e.seq, e.stream, e.version, e.cursor, bodyOf(e));
     }
   }
 
   /** Writes `record` again at its position (a signature, a re-stamp's new hlc and cursor). */
   rewrite(record: LocalRecord): void {
-    this.st.rewrite.run(json(record.event), record.event.cursor, record.pos);
+    this.st.rewrite.run(bodyOf(record.event), record.event.cursor, record.pos);
   }
 
   remove(records: readonly LocalRecord[]): void {
@@ -179,7 +212,7 @@ export class LogStatements {
       where.push(reverse ? 'cursor >= ?' : 'cursor <= ?');
       args.push(query.until);
     }
-    const sql = `SELECT pos, body FROM log_events ${
+    const sql = `SELECT ${EVENT_COLUMNS} FROM log_events ${
       where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`
     } ORDER BY cursor ${reverse ? 'DESC' : 'ASC'} LIMIT ?`;
     let statement = this.byCursorCache.get(sql);
@@ -231,5 +264,3 @@ export class LogStatements {
     return (this.st.conflicted.all() as { stream: string }[]).map((r) => r.stream).sort();
   }
 }
-
-const json = (event: StoredEventRecord): string => JSON.stringify(event);

@@ -3,7 +3,8 @@
  *
  *   log_events    one row per event: pos (the rowid: receive order), id (unique), replica and
  *                 seq (unique together: a slot, core/copies.ts), stream, version, cursor (the
- *                 total order), body (the event's JSON, every field)
+ *                 total order), body (the event's JSON without those fields: type, data,
+ *                 meta, schema, hlc, time; a body holding every field reads the same)
  *   log_state     one row: the replica id, epoch, counters (seq, pos, clock), the signing
  *                 identity's JSON, and `gen`, which every write of log_events moves
  *   log_streams   stream → version (the largest the stream holds, core/append.ts invariant 4)
