@@ -47,6 +47,28 @@ const dense = (values: number[]) => {
 };
 
 describe('sqliteReplicaStorage', () => {
+  it('stores each field once: a body holds what the columns do not, and a body holding every field (written before) reads the same (sqlite-rows.ts 3)', async () => {
+    const path = fresh();
+    const log = await open(path);
+    await add(log, 'todo-1');
+    const [record] = await log.readByPos(0, 10);
+    const stored = record?.event;
+    await log.close();
+    opened.splice(opened.indexOf(log), 1);
+    const db = new Database(path);
+    const { body } = db.prepare('SELECT body FROM log_events WHERE pos = 1').get() as {
+      body: string;
+    };
+    expect(Object.keys(JSON.parse(body)).sort()).not.toContain('id');
+    expect(Object.keys(JSON.parse(body))).not.toContain('cursor');
+    // The form of the first files: the whole event in the body.
+    db.prepare('UPDATE log_events SET body = ? WHERE pos = 1').run(JSON.stringify(stored));
+    db.close();
+    const again = await open(path);
+    const [read] = await again.readByPos(0, 10);
+    expect(read?.event).toEqual(stored);
+  });
+
   it('throws MISSING_DEPENDENCY naming better-sqlite3 at the call when it is not installed', () => {
     const emptyApp = mkdtempSync(join(tmpdir(), 'chronicle-no-sqlite-'));
     try {
