@@ -14,6 +14,7 @@
 import * as Y from 'yjs';
 import { encodeBase64 } from '../../src/core/base64.ts';
 import type { JsonObject } from '../../src/index.ts';
+import { seededRandom } from '../../src/sync/transports/memory.ts';
 
 export interface SizeEvent {
   stream: string;
@@ -33,18 +34,6 @@ const NOTED = 0.02;
 const ACTIVE_NOTES = 3;
 const SNAPSHOT_EVERY = 200;
 
-/** mulberry32: small, fast and good enough to make a seeded mix. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Notes {
   doc: Y.Doc;
   updates: number;
@@ -58,7 +47,7 @@ export class DemoMix {
   private positions = 0;
 
   constructor(seed: number) {
-    this.random = prng(seed);
+    this.random = seededRandom(seed);
   }
 
   /** The events from index `from` (the ones before are generated and dropped) to `to`. */
