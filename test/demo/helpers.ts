@@ -132,7 +132,11 @@ export function card(page: Page, title: string) {
 export async function renameCard(page: Page, from: string, to: string): Promise<void> {
   const input = card(page, from).locator('.card-title');
   await input.fill(to);
-  await input.press('Enter');
+  // Enter goes to the focused title, as a user's does. The board re-renders on every event and
+  // puts the typed text and the focus on the new element (dom.ts replaceChildrenKeepingFocus);
+  // a locator's press waits for the element it found to stay attached, which a board busy with
+  // synced events may not give it for many seconds.
+  await page.keyboard.press('Enter');
   await waitUntil(
     async () => Object.values(await boardText(page)).some((cards) => cards.includes(to)),
     `card renamed to ${to}`,
