@@ -215,6 +215,20 @@ export class MissingDependencyError extends ChronicleError {
 }
 
 /**
+ * Whether `error`, thrown by require or import of `dependency`, says that package itself is not
+ * installed: a missing dependency of the package, or a native build for another Node, is
+ * another failure, which installing the package again would not fix.
+ */
+export function isMissingModule(error: unknown, dependency: string): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (
+    (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') &&
+    typeof message === 'string' &&
+    (message.includes(`'${dependency}'`) || message.includes(`"${dependency}"`))
+  );
+}
+
+/**
  * A command's handler refused it (core/aggregate.ts reject): nothing was appended. `reason` is
  * the handler's stable reason, `message` its words for people.
  */

@@ -24,7 +24,7 @@ import type * as Jose from 'jose';
 import type Pg from 'pg';
 import type * as RabbitmqStream from 'rabbitmq-stream-js-client';
 import type * as Ws from 'ws';
-import { MissingDependencyError } from '../core/errors.ts';
+import { isMissingModule, MissingDependencyError } from '../core/errors.ts';
 
 export type PeerName =
   | 'better-sqlite3'
@@ -49,16 +49,6 @@ export function setPeerLoader(load: Loader | undefined): void {
   loader = load ?? requireLoader;
 }
 
-/** Invariant 1: the error says the peer itself is missing, not something it requires. */
-function isMissing(error: unknown, name: PeerName): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return (
-    (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') &&
-    typeof message === 'string' &&
-    (message.includes(`'${name}'`) || message.includes(`"${name}"`))
-  );
-}
-
 /**
  * The module of the peer `name` (its CommonJS `module.exports`, or an ES module's namespace).
  * `neededBy` names the API that needs it, for the error. `T` is the caller's view of its type:
@@ -68,7 +58,8 @@ export function requirePeer<T>(name: PeerName, neededBy: string): T {
   try {
     return loader(name) as T;
   } catch (error) {
-    if (isMissing(error, name)) throw new MissingDependencyError(name, neededBy);
+    // Invariant 1: the peer itself is missing, not something it requires.
+    if (isMissingModule(error, name)) throw new MissingDependencyError(name, neededBy);
     throw error;
   }
 }

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
-import { MissingDependencyError } from '../core/errors.ts';
+import { isMissingModule, MissingDependencyError } from '../core/errors.ts';
 
 type Loader = () => unknown;
 
@@ -22,21 +22,12 @@ export function setSqliteLoader(load: Loader | undefined): void {
   loader = load ?? requireLoader;
 }
 
-function isMissing(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return (
-    (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') &&
-    typeof message === 'string' &&
-    (message.includes("'better-sqlite3'") || message.includes('"better-sqlite3"'))
-  );
-}
-
 /** better-sqlite3's Database class (invariant 1). */
 export function loadBetterSqlite(): typeof BetterSqlite3 {
   try {
     return loader() as typeof BetterSqlite3;
   } catch (error) {
-    if (isMissing(error))
+    if (isMissingModule(error, 'better-sqlite3'))
       throw new MissingDependencyError('better-sqlite3', 'sqliteReplicaStorage');
     throw error;
   }
