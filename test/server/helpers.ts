@@ -19,6 +19,11 @@ import { fromWire, toWire } from '../sync/wire.ts';
 
 export const SECRET = 'test-secret-0123456789';
 
+/** A read and write token of `space` for `sub`, signed with SECRET (ten minutes by default). */
+export function spaceToken(space: string, sub = 'writer', expiresInSeconds = 600): string {
+  return createToken(SECRET, { space, sub, scope: ['read', 'write'], expiresInSeconds });
+}
+
 export function tempDir(): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'chronicle-server-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

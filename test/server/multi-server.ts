@@ -17,8 +17,7 @@ import {
   type WebSocketTransport,
   webSocketTransport,
 } from '../../src/index.ts';
-import { createToken } from '../../src/server/auth.ts';
-import { SECRET } from './helpers.ts';
+import { spaceToken } from './helpers.ts';
 import { exited, startServerProcess } from './server-process.ts';
 
 export const SPACE = 'space-a';
@@ -215,12 +214,7 @@ export async function startServers(
 }
 
 export function tokenFor(sub: string): string {
-  return createToken(SECRET, {
-    space: SPACE,
-    sub,
-    scope: ['read', 'write'],
-    expiresInSeconds: 3600,
-  });
+  return spaceToken(SPACE, sub, 3600);
 }
 
 /** A store's connection through `transport`, and what crossed it. */

@@ -9,14 +9,13 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createToken } from '../../src/server/auth.ts';
 import type { LogEntry } from '../../src/server/metrics.ts';
 import { natsSink } from '../../src/server/publish-nats.ts';
 import { rabbitmqSink } from '../../src/server/publish-rabbitmq.ts';
 import type { BrokerSink } from '../../src/server/publish-sink.ts';
 import { createSyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
-import { httpGet, SECRET, tempDir, waitFor } from './helpers.ts';
+import { httpGet, SECRET, spaceToken, tempDir, waitFor } from './helpers.ts';
 import { type NatsBroker, startNats } from './nats-broker.ts';
 import { readStream, streamCount } from './nats-consumer.ts';
 import { type RabbitBroker, startRabbit } from './rabbitmq-broker.ts';
@@ -87,14 +86,7 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-function token(space: string): string {
-  return createToken(SECRET, {
-    space,
-    sub: 'writer',
-    scope: ['read', 'write'],
-    expiresInSeconds: 600,
-  });
-}
+const token = (space: string) => spaceToken(space);
 
 /** The ids of a space in log order, as the server's SQLite file holds them. */
 function idsInFile(path: string, space: string): string[] {

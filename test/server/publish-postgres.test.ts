@@ -7,8 +7,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createToken } from '../../src/server/auth.ts';
-import { SECRET, tempDir, waitFor } from './helpers.ts';
+import { spaceToken, tempDir, waitFor } from './helpers.ts';
 import { type NatsBroker, startNats } from './nats-broker.ts';
 import { idsOf, readStream, streamCount } from './nats-consumer.ts';
 import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
@@ -54,14 +53,7 @@ async function freshDatabase(): Promise<string> {
   return pgServer.url.replace(/\/[^/]*$/, `/${name}`);
 }
 
-function token(space: string): string {
-  return createToken(SECRET, {
-    space,
-    sub: 'writer',
-    scope: ['read', 'write'],
-    expiresInSeconds: 600,
-  });
-}
+const token = (space: string) => spaceToken(space);
 
 const saw = (entries: ProcessLogEntry[], event: string) => entries.some((e) => e.event === event);
 
