@@ -13,6 +13,7 @@ import WebSocket from 'ws';
 import { NUMBERS } from '../../examples/card-numbers.ts';
 import { memoryStorage, openStore, webSocketTransport } from '../../src/index.ts';
 import { startTestServer, tempDir, waitFor } from '../server/helpers.ts';
+import { exited } from '../server/local-services.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const SERVICE = join(root, 'examples/card-numbers.ts');
@@ -38,12 +39,6 @@ function service(args: string[]) {
   });
   return state;
 }
-
-const exited = (proc: ChildProcess) =>
-  new Promise<void>((done) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) done();
-    else proc.once('exit', () => done());
-  });
 
 describe('the card-numbers example service', () => {
   it('numbers every card exactly once, densely, each number naming the card it answers, across a SIGKILL, a restart and two runs at once', async () => {

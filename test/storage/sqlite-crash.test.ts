@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteReplicaStorage } from '../../src/storage/sqlite.ts';
 import { startTestServer, tempDir } from '../server/helpers.ts';
+import { exited } from '../server/local-services.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const CHILD = join(import.meta.dirname, 'fixtures/sqlite-crash-child.ts');
@@ -37,12 +38,6 @@ function child(args: string[], onLine: (line: string) => void): ChildProcess {
   createInterface({ input: proc.stdout! }).on('line', onLine);
   return proc;
 }
-
-const exited = (proc: ChildProcess) =>
-  new Promise<void>((done) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) done();
-    else proc.once('exit', () => done());
-  });
 
 /** The replica's log as a fresh process reads it, checked whole. */
 async function readLog(path: string) {
