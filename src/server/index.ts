@@ -48,6 +48,7 @@ export {
 } from './server.ts';
 export { type SqliteStorageOptions, sqliteStorage } from './sqlite.ts';
 export type {
+  CompactionReport,
   EventOrigin,
   OriginCheck,
   PublisherLock,

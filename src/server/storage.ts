@@ -191,8 +191,23 @@ export interface ServerStorage {
    * Absent where no other server writes (SQLite). Returns unsubscribe.
    */
   onOtherAppend?(listener: (space: string, head: number) => void): () => void;
+  /**
+   * Runs the compactor (issue 18: event-blocks.ts) until every space's log older than its hot
+   * tail is in blocks, and says what it moved. The storage also compacts by itself in the
+   * background; this is for operators (a CLI command), benches and tests. Absent where the
+   * storage does not compact.
+   */
+  compact?(): Promise<CompactionReport>;
   /** Closes the database; later calls reject with a StorageError. */
   close(): Promise<void>;
+}
+
+/** What one run of a storage's compactor moved into blocks. */
+export interface CompactionReport {
+  /** Blocks written. */
+  blocks: number;
+  /** Events moved out of rows into those blocks. */
+  events: number;
 }
 
 /**

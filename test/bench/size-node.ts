@@ -10,7 +10,7 @@
  * - the replica's SQLite file and the server's, each + WAL after a TRUNCATE checkpoint;
  * - PostgreSQL: the server's records (read back from its log, signed, as the protocol sends
  *   them) ingested directly into postgresStorage on a throwaway cluster, then VACUUM and
- *   pg_total_relation_size of the events table (heap, TOAST and indexes);
+ *   pg_total_relation_size of the tables that hold events (heap, TOAST and indexes);
  * - the baseline: JSON.stringify of each of those records, summed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -54,14 +54,18 @@ async function postgresBytes(url: string): Promise<PostgresSize> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query('VACUUM chronicle.events');
+    await client.query('VACUUM');
+    // Every table of the schema that holds events (issue 18 adds tables beside `events`).
+    const tables = `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = 'chronicle' AND c.relkind = 'r'
+         AND (c.relname LIKE 'event%' OR c.relname LIKE '%block%')`;
     const { rows } = await client.query<{ total: string; table: string }>(
-      `SELECT pg_total_relation_size('chronicle.events') AS total,
-              pg_table_size('chronicle.events') AS table`,
+      `SELECT coalesce(sum(pg_total_relation_size(oid)), 0) AS total,
+              coalesce(sum(pg_table_size(oid)), 0) AS table FROM (${tables}) t`,
     );
     const indexes = await client.query<{ name: string; bytes: string }>(
       `SELECT indexrelid::regclass::text AS name, pg_relation_size(indexrelid) AS bytes
-         FROM pg_index WHERE indrelid = 'chronicle.events'::regclass ORDER BY 2 DESC`,
+         FROM pg_index WHERE indrelid IN (${tables}) ORDER BY 2 DESC`,
     );
     return {
       total: Number(rows[0]!.total),
@@ -116,6 +120,9 @@ export async function runSizeNodeBenches(): Promise<BenchResult[]> {
         copied += events.length;
       }
       const perEvent = raw / size;
+      // Issue 18: what a storage compacts in the background is weighed compacted.
+      await t.storage.compact?.();
+      await pgStorage.compact?.();
       const replica = sqliteSize(replicaFile);
       const server = sqliteSize(serverFile);
       const postgres = await postgresBytes(cluster.url);
