@@ -16,6 +16,7 @@
  *    app's server open. `/healthz` and `/metrics` are not served there: the app mounts them
  *    (SyncServer.metrics.render(), connectionCount()) where it wants.
  */
+
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -35,6 +36,7 @@ import {
 import { loadWs } from './peers.ts';
 import { Publisher, type PublishOptions } from './publisher.ts';
 import type { ServerStorage } from './storage.ts';
+import { perMessageDeflateOf, type WireCompressionOptions } from './wire-compression.ts';
 
 export { DEFAULT_SPACE };
 
@@ -78,6 +80,11 @@ export interface SyncServerOptions {
    * Off by default. The server closes the sink when it closes.
    */
   publish?: PublishOptions;
+  /**
+   * permessage-deflate on connections whose client offers it (wire-compression.ts): `true` for
+   * the defaults, or its options. Off by default.
+   */
+  wireCompression?: boolean | WireCompressionOptions;
 }
 
 export interface SyncServer {
@@ -158,7 +165,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxMessageBytes,
-    perMessageDeflate: false,
+    perMessageDeflate: perMessageDeflateOf(options.wireCompression),
     clientTracking: false,
   });
 

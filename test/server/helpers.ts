@@ -53,6 +53,7 @@ export async function startTestServer(
      * The product's default (true) is what the tamper, convergence and end-to-end tests run.
      */
     requireSignatures?: boolean;
+    wireCompression?: boolean;
   } = {},
 ): Promise<TestServer> {
   const tmp = tempDir();
@@ -65,6 +66,7 @@ export async function startTestServer(
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.origins ? { origins: options.origins } : {}),
     requireSignatures: options.requireSignatures ?? false,
+    ...(options.wireCompression !== undefined && { wireCompression: options.wireCompression }),
     log: (entry) => {
       if (logs.length < 10_000) logs.push(entry);
     },
@@ -127,7 +129,13 @@ export class RawClient {
 
   static connect(
     url: string,
-    options: { token?: string; headers?: Record<string, string>; query?: boolean } = {},
+    options: {
+      token?: string;
+      headers?: Record<string, string>;
+      query?: boolean;
+      /** Offer permessage-deflate (ws's default, and every browser's): true. */
+      perMessageDeflate?: boolean;
+    } = {},
   ): Promise<RawClient> {
     const target =
       options.token && options.query !== false
@@ -135,7 +143,10 @@ export class RawClient {
         : url;
     const headers = { ...options.headers };
     if (options.token && options.query === false) headers.authorization = `Bearer ${options.token}`;
-    const ws = new WebSocket(target, { headers });
+    const ws = new WebSocket(target, {
+      headers,
+      perMessageDeflate: options.perMessageDeflate ?? true,
+    });
     const client = new RawClient(ws);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(client));

@@ -1,0 +1,49 @@
+/**
+ * Compression on the wire (issue 18, part 1): the WebSocket's own permessage-deflate
+ * (RFC 7692), which browsers and the `ws` client offer on every connection. The server accepts
+ * it when configured, per connection: a client that does not offer it (an old or a minimal one)
+ * keeps a plain connection, with nothing to negotiate in the sync protocol.
+ *
+ * Invariants:
+ * 1. Messages under `threshold` bytes go uncompressed: acks, heads and small live batches gain
+ *    little and would cost a deflate call each; catch-up batches (hundreds of events) gain most.
+ * 2. No context takeover by default: each message deflates alone, so a connection keeps no
+ *    sliding window between messages (memory per idle connection stays flat across thousands of
+ *    connections) at some ratio on small messages.
+ * 3. `maxMessageBytes` bounds a message AFTER inflating (ws counts the inflated length), so a
+ *    small compressed frame cannot expand past the limit.
+ * 4. Only what a space's members may read anyway shares a compressed message (one connection,
+ *    one space); tokens travel in the upgrade request, never in a compressed message.
+ */
+import type { PerMessageDeflateOptions } from 'ws';
+
+export interface WireCompressionOptions {
+  /** Messages shorter than this many bytes are sent plain (invariant 1). Default 1024. */
+  threshold?: number;
+  /** zlib level, 1 (fastest) to 9. Default 1: most of the gain at a fraction of the CPU. */
+  level?: number;
+  /** Keep each direction's deflate window across messages (invariant 2). Default false. */
+  contextTakeover?: boolean;
+}
+
+export const DEFAULT_WIRE_COMPRESSION: Required<WireCompressionOptions> = {
+  threshold: 1024,
+  level: 1,
+  contextTakeover: false,
+};
+
+/** The `perMessageDeflate` setting of the server's WebSocketServer for `option`. */
+export function perMessageDeflateOf(
+  option: boolean | WireCompressionOptions | undefined,
+): false | PerMessageDeflateOptions {
+  if (option === undefined || option === false) return false;
+  const o = { ...DEFAULT_WIRE_COMPRESSION, ...(option === true ? {} : option) };
+  return {
+    threshold: o.threshold,
+    zlibDeflateOptions: { level: o.level },
+    serverNoContextTakeover: !o.contextTakeover,
+    clientNoContextTakeover: !o.contextTakeover,
+    // ws runs deflate on libuv's pool; bounding it keeps one busy connection from queueing others.
+    concurrencyLimit: 10,
+  };
+}
