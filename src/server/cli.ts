@@ -11,6 +11,8 @@
  *   npx chronicle-server --publish rabbitmq-stream://user:pass@127.0.0.1:5552 [--publish-stream chronicle]
  *
  * also publishes every space's log to the broker (publisher.ts); off by default.
+ * `--wire-compression` (CHRONICLE_WIRE_COMPRESSION=1) accepts permessage-deflate from clients
+ * that offer it (wire-compression.ts); off by default.
  *
  *   npx chronicle-server token --space board-1 --sub alice [--scope read,write] [--expires 3600]
  *
@@ -43,6 +45,8 @@ export interface CliConfig {
   allowUnsigned?: true;
   /** Publish every space's log to this broker (publish-sinks.ts), into `publishStream`. */
   publish?: { url: string; stream: string };
+  /** permessage-deflate for clients that offer it (SyncServerOptions.wireCompression). */
+  wireCompression?: true;
 }
 
 export const CLI_DEFAULTS = {
@@ -53,13 +57,13 @@ export const CLI_DEFAULTS = {
 
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
                         [--postgres postgres://user@host/db] [--secret <hmac secret>]
-                        [--origin https://app.example ...] [--allow-unsigned]
+                        [--origin https://app.example ...] [--allow-unsigned] [--wire-compression]
                         [--publish nats://host:4222 | rabbitmq-stream://user:pass@host:5552
                          [--publish-stream chronicle]]
        chronicle-server token --space <space> --sub <subject> (--help for more)
 Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
              CHRONICLE_ORIGINS, CHRONICLE_ALLOW_UNSIGNED=1, CHRONICLE_PUBLISH,
-             CHRONICLE_PUBLISH_STREAM`;
+             CHRONICLE_PUBLISH_STREAM, CHRONICLE_WIRE_COMPRESSION=1`;
 
 export function isLoopback(host: string): boolean {
   return (
@@ -79,6 +83,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
       secret: { type: 'string' },
       origin: { type: 'string', multiple: true },
       'allow-unsigned': { type: 'boolean' },
+      'wire-compression': { type: 'boolean' },
       publish: { type: 'string' },
       'publish-stream': { type: 'string' },
       help: { type: 'boolean' },
@@ -98,6 +103,8 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
     }
   }
   const allowUnsigned = values['allow-unsigned'] === true || env.CHRONICLE_ALLOW_UNSIGNED === '1';
+  const wireCompression =
+    values['wire-compression'] === true || env.CHRONICLE_WIRE_COMPRESSION === '1';
   const portText = values.port ?? env.CHRONICLE_PORT ?? String(CLI_DEFAULTS.port);
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -108,6 +115,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
   const origins = originList?.map((o) => o.trim()).filter((o) => o.length > 0);
   return {
     ...(allowUnsigned ? { allowUnsigned: true as const } : {}),
+    ...(wireCompression ? { wireCompression: true as const } : {}),
     ...(publishUrl === undefined ? {} : { publish: { url: publishUrl, stream: publishStream } }),
     port,
     host: values.host ?? env.CHRONICLE_HOST ?? CLI_DEFAULTS.host,
@@ -223,6 +231,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     auth: config.secret === undefined ? false : { secret: config.secret },
     ...(config.origins === undefined ? {} : { origins: config.origins }),
     ...(config.allowUnsigned === true ? { requireSignatures: false } : {}),
+    ...(config.wireCompression === true ? { wireCompression: true } : {}),
     ...(config.publish === undefined
       ? {}
       : { publish: { sink: sinkFromUrl(config.publish.url, { stream: config.publish.stream }) } }),

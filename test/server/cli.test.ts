@@ -76,6 +76,13 @@ describe('chronicle-server CLI', () => {
     ).toThrow(/stream name/);
   });
 
+  it('accepts permessage-deflate only with --wire-compression or CHRONICLE_WIRE_COMPRESSION=1', () => {
+    expect(parseCliArgs([], {}).wireCompression).toBeUndefined();
+    expect(parseCliArgs(['--wire-compression'], {}).wireCompression).toBe(true);
+    expect(parseCliArgs([], { CHRONICLE_WIRE_COMPRESSION: '1' }).wireCompression).toBe(true);
+    expect(parseCliArgs([], { CHRONICLE_WIRE_COMPRESSION: '0' }).wireCompression).toBeUndefined();
+  });
+
   it('refuses a bad port and unknown flags', () => {
     expect(() => parseCliArgs(['--port', 'eighty'], {})).toThrow(/--port/);
     expect(() => parseCliArgs(['--port', '70000'], {})).toThrow(/--port/);
