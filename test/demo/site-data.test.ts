@@ -27,6 +27,33 @@ describe('site data cleared (RELIABILITY 11)', () => {
     await fixture?.close();
   });
 
+  it("negotiates permessage-deflate with the browser through the demo's /sync pipe", {
+    timeout: 60_000,
+  }, async () => {
+    const context = await fixture.browser.newContext();
+    const page = await context.newPage();
+    await page.goto(fixture.demo.url);
+    // The socket the store opens lives in its worker; a page's socket to /sync takes the same path.
+    const extensions = await page.evaluate(async () => {
+      const { token } = (await (await fetch('/token', { cache: 'no-store' })).json()) as {
+        token: string;
+      };
+      const url = new URL('/sync', location.href);
+      url.protocol = 'ws:';
+      url.searchParams.set('token', token);
+      const socket = new WebSocket(url.href);
+      await new Promise((resolve, reject) => {
+        socket.onopen = resolve;
+        socket.onerror = reject;
+      });
+      const negotiated = socket.extensions;
+      socket.close();
+      return negotiated;
+    });
+    expect(extensions).toContain('permessage-deflate');
+    await context.close();
+  });
+
   it('rebuilds the board from the server with every acknowledged event', {
     timeout: 90_000,
   }, async () => {
