@@ -20,6 +20,7 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
   fanout: (await import('./fanout.ts')).runFanoutBenches,
   publish: (await import('./publish-node.ts')).runPublishBenches,
   multi: (await import('./multi-server.ts')).runMultiServerBenches,
+  wire: (await import('./wire-node.ts')).runWireBenches,
 };
 /** Run only when named: they take minutes (`npm run bench -- scale`). */
 const onRequest: Record<string, () => Promise<BenchResult[]>> = {
