@@ -92,7 +92,7 @@ describe('wire compression (server/wire-compression.ts)', () => {
     expect((await client.closed).code).toBe(1009);
   });
 
-  it('sends messages under the threshold plain and keeps no window between messages by default (invariants 1, 2)', () => {
+  it('sends messages under the threshold plain and keeps no window between messages by default, and refuses settings zlib cannot take (invariants 1, 2)', () => {
     expect(perMessageDeflateOf(undefined)).toBe(false);
     expect(perMessageDeflateOf(true)).toMatchObject({
       threshold: 1024,
@@ -103,5 +103,8 @@ describe('wire compression (server/wire-compression.ts)', () => {
       zlibDeflateOptions: { level: 6 },
       serverNoContextTakeover: false,
     });
+    expect(() => perMessageDeflateOf({ windowBits: 16 })).toThrow(TypeError);
+    expect(() => perMessageDeflateOf({ level: 10 })).toThrow(TypeError);
+    expect(() => perMessageDeflateOf({ threshold: -1 })).toThrow(TypeError);
   });
 });
