@@ -26,6 +26,11 @@ const suites: Record<string, () => Promise<BenchResult[]>> = {
 const onRequest: Record<string, () => Promise<BenchResult[]>> = {
   scale: (await import('./browser-scale.ts')).runScaleBenches,
   /**
+   * A new device opening the demo on a space of BENCH_NEWDEVICE_EVENTS (100k; the issue's figure
+   * is 1M) events: the first card and the whole board (issue 18, part 3).
+   */
+  newdevice: async () => (await import('./newdevice.ts')).runNewDeviceBenches(),
+  /**
    * Bytes on disk per event, every layer (issue 18): 10k and 100k; BENCH_STORAGE_EVENTS=1000000
    * adds 1M (about 20 minutes); BENCH_STORAGE_LAYERS=node,chromium,firefox picks layers.
    */
