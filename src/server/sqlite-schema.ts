@@ -1,17 +1,13 @@
 /**
  * The SQLite server storage's tables (sqlite.ts) and the statements it prepares once per
- * database. One file holds every space: rows are keyed by space first.
+ * database. One file holds every space: rows are keyed by space first. `events` holds the hot
+ * tail of each log, one row an event; what the compactor sealed is in the block tables
+ * (sqlite-blocks.ts).
  */
 import type Database from 'better-sqlite3';
 import type { StoredRow } from './sqlite-rows.ts';
 
 export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS spaces (
-  space TEXT PRIMARY KEY,
-  replica TEXT NOT NULL,
-  epoch TEXT NOT NULL,
-  head INTEGER NOT NULL DEFAULT 0
-);
 CREATE TABLE IF NOT EXISTS events (
   space TEXT NOT NULL,
   pos INTEGER NOT NULL,
@@ -66,6 +62,43 @@ CREATE TABLE IF NOT EXISTS replica_keys (
 `;
 
 /**
+ * Layout 2 (issue 18: blocks): the spaces live in `space_log`, which gives each an integer key
+ * (`sid`) for the block tables, and `spaces` becomes a view of it. Reading it still works, and
+ * so does updating a head (a trigger); but a server of layout 1 prepares an INSERT into `spaces`
+ * when it opens the file, which a view refuses: an older server refuses a file whose events it
+ * could not all see, instead of serving a log with its sealed part missing. One transaction: a
+ * crash leaves layout 1 or layout 2, never a mix. Runs before SCHEMA.
+ */
+export function migrateSpaces(db: Database.Database): void {
+  const kindOf = db.prepare<[], { type: string }>(
+    "SELECT type FROM sqlite_master WHERE name = 'spaces'",
+  );
+  if (kindOf.get()?.type === 'view') return;
+  db.transaction(() => {
+    // Again under the write lock: another process may have migrated meanwhile.
+    const kind = kindOf.get()?.type;
+    if (kind === 'view') return;
+    db.exec(`
+CREATE TABLE space_log (
+  sid INTEGER PRIMARY KEY,
+  space TEXT NOT NULL UNIQUE,
+  replica TEXT NOT NULL,
+  epoch TEXT NOT NULL,
+  head INTEGER NOT NULL DEFAULT 0
+);`);
+    if (kind === 'table') {
+      db.exec(
+        'INSERT INTO space_log (space, replica, epoch, head) SELECT space, replica, epoch, head FROM spaces ORDER BY space; DROP TABLE spaces;',
+      );
+    }
+    db.exec(`
+CREATE VIEW spaces AS SELECT space, replica, epoch, head FROM space_log;
+CREATE TRIGGER spaces_head INSTEAD OF UPDATE OF head ON spaces
+BEGIN UPDATE space_log SET head = NEW.head WHERE space = OLD.space; END;`);
+  }).immediate();
+}
+
+/**
  * The (replica, seq) index (core/copies.ts). Unique, so that an ingest's first, lookup-free
  * attempt fails on a reused (replica, seq) as on a held id; a file whose rows already hold a
  * (replica, seq) twice (written before this index) gets a plain index instead and still opens:
@@ -92,7 +125,7 @@ type Statement<Params extends unknown[], Row = unknown> = Database.Statement<Par
 
 /** The statements of one database, prepared once (named, so declarations can spell them). */
 export interface Statements {
-  getSpace: Statement<[string], { replica: string; epoch: string; head: number }>;
+  getSpace: Statement<[string], { sid: number; replica: string; epoch: string; head: number }>;
   insertSpace: Statement<[string, string, string]>;
   getHead: Statement<[string], { head: number }>;
   setHead: Statement<[number, string]>;
@@ -121,14 +154,14 @@ export interface Statements {
 
 export function prepareAll(db: Database.Database): Statements {
   return {
-    getSpace: db.prepare<[string], { replica: string; epoch: string; head: number }>(
-      'SELECT replica, epoch, head FROM spaces WHERE space = ?',
+    getSpace: db.prepare<[string], { sid: number; replica: string; epoch: string; head: number }>(
+      'SELECT sid, replica, epoch, head FROM space_log WHERE space = ?',
     ),
     insertSpace: db.prepare<[string, string, string]>(
-      'INSERT OR IGNORE INTO spaces (space, replica, epoch, head) VALUES (?, ?, ?, 0)',
+      'INSERT OR IGNORE INTO space_log (space, replica, epoch, head) VALUES (?, ?, ?, 0)',
     ),
-    getHead: db.prepare<[string], { head: number }>('SELECT head FROM spaces WHERE space = ?'),
-    setHead: db.prepare<[number, string]>('UPDATE spaces SET head = ? WHERE space = ?'),
+    getHead: db.prepare<[string], { head: number }>('SELECT head FROM space_log WHERE space = ?'),
+    setHead: db.prepare<[number, string]>('UPDATE space_log SET head = ? WHERE space = ?'),
     deleteAtPos: db.prepare<[string, number]>('DELETE FROM events WHERE space = ? AND pos = ?'),
     readByPos: db.prepare<[string, number, number], StoredRow>(
       'SELECT pos, id, replica, seq, stream, cursor, body FROM events WHERE space = ? AND pos > ? ORDER BY pos LIMIT ?',
@@ -178,7 +211,7 @@ export function prepareAll(db: Database.Database): Statements {
       'DELETE FROM strict_rejections WHERE space = ? AND replica = ? AND seq <= ?',
     ),
     listSpaces: db.prepare<[], { space: string; head: number }>(
-      'SELECT space, head FROM spaces ORDER BY space',
+      'SELECT space, head FROM space_log ORDER BY space',
     ),
     publishedPositions: db.prepare<[string], { space: string; pos: number }>(
       'SELECT space, pos FROM publish_positions WHERE publisher = ?',

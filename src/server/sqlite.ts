@@ -40,6 +40,11 @@
  *    of two batches extending one head, the later in commit order sees the first's head and is
  *    rejected. A rejected event is not stored and takes no position; its rejection is kept, in
  *    the same transaction, until its replica's hello says it knows (storage.ts rejectionsOf).
+ * 12. Compaction (issue 18): positions older than a hot tail are sealed into blocks in the
+ *    background (sqlite-blocks.ts, sqlite-compactor.ts). Every read and lookup above (reads by
+ *    position, ids, slots, copies, strict streams) sees rows and blocks as one log; an ingest
+ *    whose ids or slots may be sealed takes the lookup path of invariant 8, since the unique
+ *    indexes of the rows do not see the blocks.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -61,11 +66,24 @@ import type { Checkpoint } from '../sync/protocol.ts';
 import { GroupCommit } from './group-commit.ts';
 import { loadSqlite } from './peers.ts';
 import { RecentBudget, RecentRecords } from './recent-records.ts';
+import { BLOCK_SCHEMA, BlockStore, heldByIdAll, heldBySlotAll } from './sqlite-blocks.ts';
 import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
-import { eventOfRow, heldById, heldBySlot, insertRows, storedBody } from './sqlite-rows.ts';
-import { createSlotIndex, prepareAll, SCHEMA, type Statements } from './sqlite-schema.ts';
+import {
+  type CompactionOptions,
+  type CompactionWork,
+  SqliteCompactor,
+} from './sqlite-compactor.ts';
+import { eventOfRow, insertRows, storedBody } from './sqlite-rows.ts';
+import {
+  createSlotIndex,
+  migrateSpaces,
+  prepareAll,
+  SCHEMA,
+  type Statements,
+} from './sqlite-schema.ts';
 import {
   assertSpaceName,
+  type CompactionReport,
   decideClaims,
   doubtfulEvents,
   type EventOrigin,
@@ -89,6 +107,11 @@ export interface SqliteStorageOptions {
    * recent-records.ts). Default 128 MiB: 160,000 records of 250-byte data.
    */
   recentCacheBytes?: number;
+  /**
+   * Sealing old positions into compressed blocks (invariant 12; sqlite-compactor.ts for the
+   * defaults and why); on by default, `false` leaves every event a row.
+   */
+  compaction?: CompactionOptions | false;
 }
 
 /** What one ingest wrote, took out (core/copies.ts) and rejected (core/strict.ts). */
@@ -105,9 +128,7 @@ interface Written {
  * one lookup when the batch holds no strict event.
  */
 function keepStrict(
-  db: Database.Database,
-  st: Statements,
-  space: string,
+  { db, st, space, sid, blocks }: Where,
   events: readonly StoredEventRecord[],
 ): { accepted: readonly StoredEventRecord[]; rejected: StrictRejection[] } {
   if (events.length === 0) return { accepted: events, rejected: [] };
@@ -127,9 +148,11 @@ function keepStrict(
   // Without the lookup (invariant 8) a held event is found by the unique index only when it is
   // inserted: one the decision turned away is a resent duplicate, not a rejection.
   const refused = new Set(decision.rejected.map((r) => r.id));
-  const held = heldById(
+  const held = heldByIdAll(
     db,
+    blocks,
     space,
+    sid,
     events.filter((e) => refused.has(e.id)),
   );
   const rejected = decision.rejected.filter((r) => !held.has(r.id));
@@ -144,19 +167,18 @@ function keepStrict(
  * fails the statement (invariant 8).
  */
 function insertEvents(
-  db: Database.Database,
-  st: Statements,
-  space: string,
+  where: Where,
   events: readonly StoredEventRecord[],
   lookUp: boolean,
 ): Written {
+  const { db, st, space, sid, blocks } = where;
   let head = st.getHead.get(space)?.head ?? 0;
   let toWrite: readonly StoredEventRecord[] = events;
   let removed: LocalRecord[] = [];
   let lost: LostCopy[] = [];
   if (lookUp) {
-    const byId = heldById(db, space, events);
-    const bySlot = heldBySlot(db, space, events);
+    const byId = heldByIdAll(db, blocks, space, sid, events);
+    const bySlot = heldBySlotAll(db, blocks, space, sid, events);
     const resolution = resolveCopies({
       events,
       heldById: events.map((e) => byId.get(e.id)),
@@ -167,9 +189,11 @@ function insertEvents(
       throw new SeqConflictError(resolution.eventId, resolution.keptId);
     }
     ({ write: toWrite, remove: removed, lost } = resolution);
-    for (const record of removed) st.deleteAtPos.run(space, record.pos);
+    for (const record of removed) {
+      if (st.deleteAtPos.run(space, record.pos).changes === 0) blocks.remove(sid, record.pos);
+    }
   }
-  const strict = keepStrict(db, st, space, toWrite);
+  const strict = keepStrict(where, toWrite);
   toWrite = strict.accepted;
   const written: LocalRecord[] = [];
   const rows: unknown[] = [];
@@ -192,6 +216,29 @@ function insertEvents(
   return { written, removed, lost, rejected: strict.rejected };
 }
 
+/** Where a space's events are: its rows (by name) and its blocks (by integer key). */
+interface Where {
+  db: Database.Database;
+  st: Statements;
+  blocks: BlockStore;
+  space: string;
+  sid: number;
+}
+
+/**
+ * Whether an ingest must look its ids and slots up first (invariant 12): some of them may be
+ * sealed, where the unique indexes of the rows cannot catch them.
+ */
+function maySeal({ blocks, sid }: Where, events: readonly StoredEventRecord[]): boolean {
+  if (!blocks.has(sid)) return false;
+  return (
+    blocks.mayHoldIds(
+      sid,
+      events.map((e) => e.id),
+    ) || blocks.mayHoldSlots(sid, events)
+  );
+}
+
 /** An id the space holds already (events_by_id), or one repeated within the batch. */
 function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'SQLITE_CONSTRAINT_UNIQUE';
@@ -209,6 +256,8 @@ class SqliteSpaceLog implements SpaceLog {
   private readonly recent: RecentRecords;
   private readonly ingestTx: (events: StoredEventRecord[]) => Written;
   private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
+  private readonly readTx: (afterPos: number, limit: number) => LocalRecord[];
+  private readonly where: Where;
 
   private readonly storage: SqliteServerStorage;
   private readonly st: Statements;
@@ -221,9 +270,12 @@ class SqliteSpaceLog implements SpaceLog {
     db: Database.Database,
     st: Statements,
     space: string,
+    sid: number,
     replicaId: string,
     epochId: string,
   ) {
+    const where: Where = { db, st, blocks: storage.blocks, space, sid };
+    this.where = where;
     this.storage = storage;
     this.st = st;
     this.space = space;
@@ -233,11 +285,12 @@ class SqliteSpaceLog implements SpaceLog {
     // Invariant 8: written first without looking ids up; a held id fails the unique index, the
     // savepoint rolls back, and the batch is written again with the lookup.
     const insertTx = db.transaction((events: StoredEventRecord[], lookUp: boolean) =>
-      insertEvents(db, st, space, events, lookUp),
+      insertEvents(where, events, lookUp),
     );
     this.ingestTx = db.transaction((events: StoredEventRecord[]) => {
-      // A file whose slot index is not unique cannot catch a reused (replica, seq) by failing.
-      if (!storage.slotsUnique) return insertTx(events, true);
+      // A file whose slot index is not unique cannot catch a reused (replica, seq) by failing,
+      // nor can the rows' indexes catch a sealed one.
+      if (!storage.slotsUnique || maySeal(where, events)) return insertTx(events, true);
       try {
         return insertTx(events, false);
       } catch (error) {
@@ -258,12 +311,23 @@ class SqliteSpaceLog implements SpaceLog {
       const doubtful = doubtfulEvents(sub, events, owners);
       if (doubtful.length === 0) return { ok: true };
       const held = new Map<string, string>();
-      for (const [id, r] of heldById(db, space, doubtful)) held.set(id, r.event.cursor);
+      for (const [id, r] of heldByIdAll(db, storage.blocks, space, sid, doubtful)) {
+        held.set(id, r.event.cursor);
+      }
       const decision = decideClaims(sub, doubtful, owners, sameCopies(doubtful, held));
       // Decided before any insert: a refused batch claims nothing.
       if (!decision.ok) return decision;
       for (const replica of decision.claimed) st.insertOwner.run(space, replica, sub);
       return { ok: true };
+    });
+    // One snapshot for both parts: another process may seal rows between two statements.
+    this.readTx = db.transaction((afterPos: number, limit: number) => {
+      const records = storage.blocks.read(sid, afterPos, limit);
+      if (records.length === limit) return records;
+      for (const row of st.readByPos.all(space, afterPos, limit - records.length)) {
+        records.push({ pos: row.pos, event: eventOfRow(row) });
+      }
+      return records;
     });
   }
 
@@ -287,17 +351,21 @@ class SqliteSpaceLog implements SpaceLog {
       if (afterPos >= head || max === 0) return [];
       const cached = this.recent.slice(head, afterPos, max);
       if (cached !== undefined) return cached;
-      return this.st.readByPos
-        .all(this.space, afterPos, max)
-        .map((row) => ({ pos: row.pos, event: eventOfRow(row) }));
+      return this.readTx(afterPos, max);
     });
   }
 
   async idAtPos(pos: number): Promise<string | undefined> {
-    return this.run('idAtPos', () => this.st.idAtPos.get(this.space, pos)?.id);
+    return this.run(
+      'idAtPos',
+      () =>
+        this.st.idAtPos.get(this.space, pos)?.id ??
+        this.storage.blocks.atPos(this.where.sid, pos)?.event.id,
+    );
   }
 
   async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
+    this.storage.compactor?.touch(this.space);
     const { written, lost, rejected } = await this.storage.groupCommit(
       () => this.run('ingest', () => this.ingestTx(events)),
       ({ written: records, removed }) => {
@@ -344,7 +412,8 @@ class SqliteSpaceLog implements SpaceLog {
   async eventAtSlot(replica: string, seq: number): Promise<StoredEventRecord | undefined> {
     return this.run('eventAtSlot', () => {
       const row = this.st.eventAtSlot.get(this.space, replica, seq);
-      return row === undefined ? undefined : eventOfRow(row);
+      if (row !== undefined) return eventOfRow(row);
+      return this.storage.blocks.atSlot(this.where.sid, replica, seq)?.event;
     });
   }
 
@@ -391,6 +460,9 @@ class SqliteServerStorage implements ServerStorage {
   readonly recentBudget: RecentBudget;
   /** Whether the (replica, seq) index is unique (sqlite-schema.ts createSlotIndex). */
   readonly slotsUnique: boolean;
+  readonly blocks: BlockStore;
+  /** Invariant 12; undefined when compaction is off. */
+  readonly compactor: SqliteCompactor | undefined;
   private readonly db: Database.Database;
   private readonly st: Statements;
   private readonly spaces = new Map<string, SqliteSpaceLog>();
@@ -410,6 +482,8 @@ class SqliteServerStorage implements ServerStorage {
     try {
       if (inFile) mkdirSync(dirname(resolve(path)), { recursive: true }); // invariant 10
       this.db = new Sqlite(path);
+      // Only takes on a new file: there it lets compaction give freed pages back (invariant 12).
+      this.db.pragma('auto_vacuum = INCREMENTAL');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
@@ -419,9 +493,12 @@ class SqliteServerStorage implements ServerStorage {
       this.db.pragma('secure_delete = ON');
       // Another process (a backup, a second server) may hold the write lock for a moment.
       this.db.pragma('busy_timeout = 5000');
+      migrateSpaces(this.db);
       this.db.exec(SCHEMA);
+      this.db.exec(BLOCK_SCHEMA);
       this.slotsUnique = createSlotIndex(this.db);
       this.st = prepareAll(this.db);
+      this.blocks = new BlockStore(this.db);
       const inTransaction = this.db.transaction((run: () => void) => run());
       this.commits = new GroupCommit(
         (run) => {
@@ -430,6 +507,7 @@ class SqliteServerStorage implements ServerStorage {
           this.assertOpen();
           inTransaction(run);
           this.checkpointer?.request();
+          this.compactor?.afterCommit();
         },
         (error) => storageError('ingest', error),
       );
@@ -438,6 +516,14 @@ class SqliteServerStorage implements ServerStorage {
           this.db.pragma(`wal_autocheckpoint = ${pages}`);
         });
       }
+      // Files whose (replica, seq) slots are not unique are not sealed (sqlite-blocks.ts 4).
+      this.compactor =
+        options.compaction === false || !this.slotsUnique
+          ? undefined
+          : new SqliteCompactor(
+              compactionWork(this.db, this.st, this.blocks),
+              options.compaction ?? {},
+            );
     } catch (error) {
       throw new StorageError(
         'STORAGE_UNAVAILABLE',
@@ -456,7 +542,7 @@ class SqliteServerStorage implements ServerStorage {
     assertSpaceName(space);
     const open = this.spaces.get(space);
     if (open !== undefined) return open;
-    let row: { replica: string; epoch: string } | undefined;
+    let row: { sid: number; replica: string; epoch: string } | undefined;
     try {
       // INSERT OR IGNORE, then read: if another process created the space first, its ids win.
       this.st.insertSpace.run(space, ReplicaId.make(), ReplicaId.make());
@@ -465,7 +551,7 @@ class SqliteServerStorage implements ServerStorage {
       throw storageError('openSpace', error);
     }
     if (row === undefined) throw new StorageError('STORAGE', `space ${space} vanished`);
-    const log = new SqliteSpaceLog(this, this.db, this.st, space, row.replica, row.epoch);
+    const log = new SqliteSpaceLog(this, this.db, this.st, space, row.sid, row.replica, row.epoch);
     this.spaces.set(space, log);
     return log;
   }
@@ -514,6 +600,17 @@ class SqliteServerStorage implements ServerStorage {
     return { lost: new Promise<void>(() => {}), release: async () => {} };
   }
 
+  /** Seals every space's log older than its tail, then frees the file's free pages. */
+  async compact(): Promise<CompactionReport> {
+    this.assertOpen();
+    try {
+      this.commits.flush();
+      return this.compactor?.runAll(true, true) ?? { blocks: 0, events: 0 };
+    } catch (error) {
+      throw storageError('compact', error);
+    }
+  }
+
   /** Runs an ingest in the next group commit (invariant 7; group-commit.ts). */
   groupCommit<T>(work: () => T, committed: (result: T) => void): Promise<T> {
     this.assertOpen();
@@ -525,10 +622,46 @@ class SqliteServerStorage implements ServerStorage {
     // Graceful shutdown finishes what was handed over: the waiting ingests commit first.
     this.commits.flush();
     this.closed = true;
+    this.compactor?.close();
     this.spaces.clear();
     await this.checkpointer?.close();
     this.db.close();
   }
+}
+
+/** The compactor's steps on this database (sqlite-compactor.ts), each its own transaction. */
+function compactionWork(db: Database.Database, st: Statements, blocks: BlockStore): CompactionWork {
+  const sealTx = db.transaction((space: string, tail: number, partial: boolean) => {
+    const row = st.getSpace.get(space);
+    if (row === undefined || row.head - tail <= 0) return 0;
+    return blocks.seal(space, row.sid, row.head - tail, partial);
+  });
+  const incremental = db.pragma('auto_vacuum', { simple: true }) === 2;
+  return {
+    spaces: () => st.listSpaces.all().map((row) => row.space),
+    seal(space, tail, partial) {
+      // As a checkpoint (invariant 5): a power cut can only undo a seal whole, which loses nothing.
+      st.syncNormal.run();
+      try {
+        return sealTx.immediate(space, tail, partial);
+      } finally {
+        st.syncFull.run();
+      }
+    },
+    vacuum(reserve, pages) {
+      if (!incremental) return 0;
+      const free = db.pragma('freelist_count', { simple: true }) as number;
+      if (free <= reserve) return 0;
+      const now = Math.min(pages, free - reserve);
+      st.syncNormal.run();
+      try {
+        db.pragma(`incremental_vacuum(${now})`);
+      } finally {
+        st.syncFull.run();
+      }
+      return free - reserve - now;
+    },
+  };
 }
 
 /**

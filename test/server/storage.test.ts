@@ -6,7 +6,7 @@ import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStorage } from '../../src/server/postgres.ts';
 import { lockKey } from '../../src/server/postgres-publish.ts';
-import { sqliteStorage } from '../../src/server/sqlite.ts';
+import { type SqliteStorageOptions, sqliteStorage } from '../../src/server/sqlite.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import { makeEvents } from './events.ts';
 import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
@@ -26,33 +26,41 @@ afterAll(async () => {
   await pg?.stop();
 });
 
+/** A SQLite storage on a fresh file, with `options` (and for its reopened and second handles). */
+function sqliteFile(options: SqliteStorageOptions = {}) {
+  return async () => {
+    const dir = tempDir();
+    const path = join(dir, 'db.sqlite');
+    let storage = sqliteStorage(path, options);
+    const others: ServerStorage[] = [];
+    return {
+      storage,
+      async reopen() {
+        await storage.close();
+        storage = sqliteStorage(path, options);
+        return storage;
+      },
+      second() {
+        const other = sqliteStorage(path, options);
+        others.push(other);
+        return other;
+      },
+      async cleanup() {
+        await storage.close();
+        for (const other of others) await other.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  };
+}
+
 runServerStorageConformance([
+  { name: 'sqlite (file)', make: sqliteFile() },
   {
-    name: 'sqlite (file)',
-    async make() {
-      const dir = tempDir();
-      const path = join(dir, 'db.sqlite');
-      let storage = sqliteStorage(path);
-      const others: ServerStorage[] = [];
-      return {
-        storage,
-        async reopen() {
-          await storage.close();
-          storage = sqliteStorage(path);
-          return storage;
-        },
-        second() {
-          const other = sqliteStorage(path);
-          others.push(other);
-          return other;
-        },
-        async cleanup() {
-          await storage.close();
-          for (const other of others) await other.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
+    // Issue 18: every event sealed into blocks right after its ingest, read back from blocks
+    // (the recent cache keeps only the last write).
+    name: 'sqlite (file, compacting every ingest)',
+    make: sqliteFile({ compaction: { tailEvents: 0, eager: true }, recentCacheBytes: 0 }),
   },
   {
     name: 'sqlite (:memory:)',

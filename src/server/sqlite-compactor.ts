@@ -1,0 +1,185 @@
+/**
+ * When the SQLite server storage seals its logs into blocks (sqlite-blocks.ts; issue 18): in the
+ * background, off the hot path. better-sqlite3 is synchronous, so every step runs on the event
+ * loop; the steps are small and wait for the server to be idle.
+ *
+ * Invariants:
+ * 1. A step seals one block (BLOCK_EVENTS events, a few milliseconds) in one transaction, then
+ *    yields (setImmediate): sockets and ingests run between steps.
+ * 2. Steps start `idleMs` after the last commit; a commit meanwhile stops the run and re-arms the
+ *    wait. A server never idle that long still compacts: once a wait has lasted `maxDelayMs`,
+ *    steps run between commits until nothing is left, so the tail stays bounded under load.
+ * 3. Only whole blocks (event-blocks.ts BLOCK_EVENTS) are sealed in the background, of positions at least `tailEvents` below the
+ *    head: appends and live tailing touch rows only. `compact()` (runAll) also seals a last
+ *    partial block, and `eager` (tests) runs it after every commit.
+ * 4. A failing step (another process holding the write lock past busy_timeout, a full disk)
+ *    drops its space until the space's next commit: it never fails an ingest, nor loops.
+ * 5. After sealing, free pages beyond RESERVE_PAGES are given back to the file system a few at a
+ *    step (incremental vacuum, on files made by this version); the reserve is what the tail's
+ *    next rows reuse.
+ */
+import type { CompactionReport } from './storage.ts';
+
+/** sqliteStorage's `compaction` option (sqlite.ts). */
+export interface CompactionOptions {
+  /**
+   * Positions within this many of a space's head stay one row each. Default 8,192 (64 blocks):
+   * a client back from a short drop and the publisher read rows, not blocks, and the tail costs
+   * ~5 MB per busy space at ~640 bytes a row.
+   */
+  tailEvents?: number;
+  /**
+   * Quiet time after the last commit before compaction steps run. Default 200 ms: longer than
+   * the gaps inside a burst of batches, short enough to catch up between bursts.
+   */
+  idleMs?: number;
+  /** Longest a wait for quiet may last before steps run between commits. Default 5,000 ms. */
+  maxDelayMs?: number;
+  /** Tests: seal every position past the tail, partial blocks too, right after each commit. */
+  eager?: boolean;
+}
+
+/** What the compactor drives: the storage's sealing and vacuum steps. */
+export interface CompactionWork {
+  spaces(): string[];
+  /** Seals one block of `space` (partial: a short one too); events sealed, 0 when none. */
+  seal(space: string, tailEvents: number, partial: boolean): number;
+  /** Frees up to `pages` pages beyond `reserve` (invariant 5); how many remain to free. */
+  vacuum(reserve: number, pages: number): number;
+}
+
+const RESERVE_PAGES = 2048;
+const VACUUM_STEP_PAGES = 256;
+
+export class SqliteCompactor {
+  private readonly work: CompactionWork;
+  private readonly tailEvents: number;
+  private readonly idleMs: number;
+  private readonly maxDelayMs: number;
+  private readonly eager: boolean;
+  private readonly dirty = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private stepping = false;
+  private commits = 0;
+  /** When the current wait for quiet began (invariant 2). */
+  private waitingSince: number | undefined;
+  private closed = false;
+
+  constructor(work: CompactionWork, options: CompactionOptions) {
+    this.work = work;
+    this.tailEvents = Math.max(0, Math.floor(options.tailEvents ?? 8192));
+    this.idleMs = options.idleMs ?? 200;
+    this.maxDelayMs = options.maxDelayMs ?? 5000;
+    this.eager = options.eager ?? false;
+    // A file from before blocks (or a run cut short) is compacted once the server is quiet.
+    for (const space of work.spaces()) this.dirty.add(space);
+    if (this.dirty.size > 0 && !this.eager) this.arm();
+  }
+
+  /** An ingest into `space` is about to commit. */
+  touch(space: string): void {
+    this.dirty.add(space);
+  }
+
+  /** A group of ingests committed (invariant 2). */
+  afterCommit(): void {
+    if (this.closed) return;
+    if (this.eager) {
+      try {
+        this.runAll(true, false);
+      } catch {
+        // Invariant 4: the commit stands; the next one tries again.
+      }
+      return;
+    }
+    this.commits += 1;
+    if (!this.stepping) this.arm();
+  }
+
+  /** Seals everything past the tails now (invariant 3); `vacuum`: then frees every free page. */
+  runAll(partial: boolean, vacuum: boolean): CompactionReport {
+    const report: CompactionReport = { blocks: 0, events: 0 };
+    for (const space of new Set([...this.dirty, ...this.work.spaces()])) {
+      this.dirty.delete(space);
+      for (;;) {
+        const sealed = this.work.seal(space, this.tailEvents, partial);
+        if (sealed === 0) break;
+        report.blocks += 1;
+        report.events += sealed;
+      }
+    }
+    if (vacuum) while (this.work.vacuum(0, 1 << 20) > 0);
+    return report;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  private arm(): void {
+    const now = Date.now();
+    this.waitingSince ??= now;
+    if (now - this.waitingSince >= this.maxDelayMs) {
+      this.start();
+      return;
+    }
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.start();
+      }, this.idleMs);
+      this.timer.unref();
+    } else {
+      this.timer.refresh();
+    }
+  }
+
+  private start(): void {
+    if (this.stepping || this.closed) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.stepping = true;
+    const commits = this.commits;
+    const step = (): void => {
+      if (this.closed) return;
+      const busy = this.commits !== commits;
+      if (busy && Date.now() - this.waitingSince! < this.maxDelayMs) {
+        this.stepping = false;
+        this.arm();
+        return;
+      }
+      if (!this.stepOnce()) {
+        this.stepping = false;
+        this.waitingSince = undefined;
+        return;
+      }
+      setImmediate(step);
+    };
+    setImmediate(step);
+  }
+
+  /** One block, or one vacuum chunk; false when there is nothing left to do. */
+  private stepOnce(): boolean {
+    for (const space of this.dirty) {
+      const sealed = this.safely(space, () => this.work.seal(space, this.tailEvents, false));
+      if (sealed > 0) return true;
+      this.dirty.delete(space);
+    }
+    try {
+      return this.work.vacuum(RESERVE_PAGES, VACUUM_STEP_PAGES) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Invariant 4. */
+  private safely(space: string, seal: () => number): number {
+    try {
+      return seal();
+    } catch {
+      this.dirty.delete(space);
+      return 0;
+    }
+  }
+}
