@@ -1,6 +1,8 @@
 /**
- * Five projects, all run by `npm test`:
+ * Six projects, all run by `npm test`:
  * - node:    the unit, property and integration tests (fake-indexeddb, Node sockets);
+ * - compacting: the server's sync and convergence suites again, every event sealed into a
+ *            compressed block right after its ingest (issue 18);
  * - browser: tests that run inside real Chromium through Vitest's browser mode (the storage
  *            conformance suite on real IndexedDB, the worker round trip, errors across threads);
  * - firefox: the same in-page tests inside real Firefox, through a small Vitest browser
@@ -39,6 +41,26 @@ export default defineConfig({
           name: 'node',
           include: ['test/**/*.test.ts'],
           exclude: ['test/browser/**', 'test/demo/**', 'test/consumer/**', '**/node_modules/**'],
+          environment: 'node',
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // Issue 18: the server's suites again on SQLite storages sealing every event into
+          // blocks right after its ingest (test/server/compacting-setup.ts).
+          name: 'compacting',
+          include: [
+            'test/server/sync.test.ts',
+            'test/server/convergence.property.test.ts',
+            'test/server/collisions.test.ts',
+            'test/server/copy-replaced.test.ts',
+            'test/server/e2e.test.ts',
+            'test/server/publisher.test.ts',
+          ],
+          setupFiles: ['test/server/compacting-setup.ts'],
+          // Counts the rows of the `events` table itself, which a sealed event leaves.
+          testNamePattern: /^(?!.*shuts down gracefully: in-flight commits)/,
           environment: 'node',
         },
       },
