@@ -32,7 +32,9 @@ function layout(path: string): { rows: number; sealed: number; blocks: number } 
   const db = new Database(path, { readonly: true });
   try {
     const rows = (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
-    const blocks = db.prepare('SELECT count(*) AS b, coalesce(sum(n), 0) AS n FROM blocks').get() as {
+    const blocks = db
+      .prepare('SELECT count(*) AS b, coalesce(sum(n), 0) AS n FROM blocks')
+      .get() as {
       b: number;
       n: number;
     };
