@@ -59,8 +59,6 @@ export default defineConfig({
             'test/server/publisher.test.ts',
           ],
           setupFiles: ['test/server/compacting-setup.ts'],
-          // Counts the rows of the `events` table itself, which a sealed event leaves.
-          testNamePattern: /^(?!.*shuts down gracefully: in-flight commits)/,
           environment: 'node',
         },
       },

@@ -19,6 +19,10 @@
  * prints a token for a server that runs with the same secret (--secret or CHRONICLE_SECRET), for
  * a script or a test client; an app's backend mints its users' tokens with createToken.
  *
+ *   npx chronicle-server compact [--data ./data/chronicle.sqlite | --postgres postgres://…]
+ *
+ * runs the storage's compactor to completion and prints its report (cli-compact.ts; issue 18).
+ *
  * Invariants:
  * 1. Without a secret, authentication is disabled only on a loopback host, with a loud warning;
  *    on any other host the command refuses to start.
@@ -28,6 +32,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createToken } from './auth.ts';
+import { compactCommand } from './cli-compact.ts';
 import { postgresStorage } from './postgres.ts';
 import { sinkFromUrl } from './publish-sinks.ts';
 import { createSyncServer } from './server.ts';
@@ -61,6 +66,7 @@ const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data 
                         [--publish nats://host:4222 | rabbitmq-stream://user:pass@host:5552
                          [--publish-stream chronicle]]
        chronicle-server token --space <space> --sub <subject> (--help for more)
+       chronicle-server compact [--data <file> | --postgres <url>] (--help for more)
 Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
              CHRONICLE_ORIGINS, CHRONICLE_ALLOW_UNSIGNED=1, CHRONICLE_PUBLISH,
              CHRONICLE_PUBLISH_STREAM, CHRONICLE_WIRE_COMPRESSION=1`;
@@ -198,6 +204,10 @@ function printToken(argv: string[], env: NodeJS.ProcessEnv): void {
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   if (argv[0] === 'token') {
     printToken(argv.slice(1), env);
+    return;
+  }
+  if (argv[0] === 'compact') {
+    await compactCommand(argv.slice(1), env, CLI_DEFAULTS.data);
     return;
   }
   let config: CliConfig;

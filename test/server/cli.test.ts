@@ -2,6 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI_DEFAULTS, isLoopback, parseCliArgs, parseTokenArgs } from '../../src/server/cli.ts';
+import { parseCompactArgs } from '../../src/server/cli-compact.ts';
+import { sqliteStorage } from '../../src/server/sqlite.ts';
+import { makeEvents } from './events.ts';
 import { RawClient, SECRET, startTestServer, tempDir } from './helpers.ts';
 
 describe('chronicle-server CLI', () => {
@@ -174,5 +177,37 @@ describe('chronicle-server CLI', () => {
     expect(() =>
       parseTokenArgs(['--space', 's', '--sub', 'u', '--expires', '0'], { CHRONICLE_SECRET: 'x' }),
     ).toThrow(/--expires/);
+  });
+});
+
+describe('chronicle-server compact', () => {
+  it('seals a SQLite file past its tail and prints the report as one JSON line', async () => {
+    const tmp = tempDir();
+    try {
+      const path = join(tmp.dir, 'server.sqlite');
+      const storage = sqliteStorage(path, { compaction: false });
+      await (await storage.openSpace('s')).ingest(makeEvents(9000));
+      await storage.close();
+      const printed = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'src/server/cli.ts', 'compact', '--data', path],
+        { cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8' },
+      );
+      expect(printed.status).toBe(0);
+      // The default tail (8,192 positions) stays rows: 808 sealed, in 7 blocks (6 of 128).
+      expect(JSON.parse(printed.stdout)).toMatchObject({
+        storage: `sqlite:${path}`,
+        blocks: 7,
+        events: 808,
+      });
+      expect(parseCompactArgs(['--sqlite', 'x.sqlite'], {}, 'd.sqlite')).toEqual({
+        data: 'x.sqlite',
+      });
+      expect(parseCompactArgs([], { CHRONICLE_POSTGRES: 'pg://db' }, 'd.sqlite')).toEqual({
+        postgres: 'pg://db',
+      });
+    } finally {
+      tmp.cleanup();
+    }
   });
 });

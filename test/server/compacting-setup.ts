@@ -4,7 +4,7 @@
  * block right after its ingest (tail 0) and keep only the last write in memory, so that every
  * read, dedupe and collision goes through the blocks (src/server/sqlite-blocks.ts).
  */
-import { vi } from 'vitest';
+import { beforeEach, vi } from 'vitest';
 import type { SqliteStorageOptions } from '../../src/server/sqlite.ts';
 
 vi.mock('../../src/server/sqlite.ts', async (importOriginal) => {
@@ -18,4 +18,14 @@ vi.mock('../../src/server/sqlite.ts', async (importOriginal) => {
         compaction: { tailEvents: 0, eager: true },
       }),
   };
+});
+
+/**
+ * Skipped here: it counts the rows of the `events` table itself, which a sealed event leaves
+ * (its behaviour, acked events stored, is what the other tests read through the storage).
+ */
+const READS_THE_ROWS = ['shuts down gracefully: in-flight commits finish and are acked'];
+
+beforeEach((context) => {
+  if (READS_THE_ROWS.some((name) => context.task.name.startsWith(name))) context.skip();
 });
