@@ -47,6 +47,7 @@ export {
   type SyncServerOptions,
 } from './server.ts';
 export { type SqliteStorageOptions, sqliteStorage } from './sqlite.ts';
+export type { CompactionOptions } from './sqlite-compactor.ts';
 export type {
   CompactionReport,
   EventOrigin,

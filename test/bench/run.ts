@@ -34,6 +34,8 @@ const onRequest: Record<string, () => Promise<BenchResult[]>> = {
    * Bytes on disk per event, every layer (issue 18): 10k and 100k; BENCH_STORAGE_EVENTS=1000000
    * adds 1M (about 20 minutes); BENCH_STORAGE_LAYERS=node,chromium,firefox picks layers.
    */
+  /** Compaction on against off (issue 18): bytes, batched appends, replay; 100k events. */
+  blocks: async () => (await import('./blocks-node.ts')).runBlocksBenches(),
   storage: async () => {
     const layers = (process.env.BENCH_STORAGE_LAYERS ?? 'node,chromium,firefox').split(',');
     const out: BenchResult[] = [];
