@@ -18,6 +18,9 @@
  *    step (incremental vacuum, on files made by this version); the reserve is what the tail's
  *    next rows reuse.
  */
+import type Database from 'better-sqlite3';
+import type { BlockStore } from './sqlite-blocks.ts';
+import type { Statements } from './sqlite-schema.ts';
 import type { CompactionReport } from './storage.ts';
 
 /** sqliteStorage's `compaction` option (sqlite.ts). */
@@ -182,4 +185,43 @@ export class SqliteCompactor {
       return 0;
     }
   }
+}
+
+/** The compactor's steps on this database (sqlite-compactor.ts), each its own transaction. */
+export function sqliteCompactionWork(
+  db: Database.Database,
+  st: Statements,
+  blocks: BlockStore,
+): CompactionWork {
+  const sealTx = db.transaction((space: string, tail: number, partial: boolean) => {
+    const row = st.getSpace.get(space);
+    if (row === undefined || row.head - tail <= 0) return 0;
+    return blocks.seal(space, row.sid, row.head - tail, partial);
+  });
+  const incremental = db.pragma('auto_vacuum', { simple: true }) === 2;
+  return {
+    spaces: () => st.listSpaces.all().map((row) => row.space),
+    seal(space, tail, partial) {
+      // As a checkpoint (invariant 5): a power cut can only undo a seal whole, which loses nothing.
+      st.syncNormal.run();
+      try {
+        return sealTx.immediate(space, tail, partial);
+      } finally {
+        st.syncFull.run();
+      }
+    },
+    vacuum(reserve, pages) {
+      if (!incremental) return 0;
+      const free = db.pragma('freelist_count', { simple: true }) as number;
+      if (free <= reserve) return 0;
+      const now = Math.min(pages, free - reserve);
+      st.syncNormal.run();
+      try {
+        db.pragma(`incremental_vacuum(${now})`);
+      } finally {
+        st.syncFull.run();
+      }
+      return free - reserve - now;
+    },
+  };
 }

@@ -49,31 +49,25 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
-import { type LostCopy, resolveCopies, slotOf } from '../core/copies.ts';
 import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
-import {
-  decideStrict,
-  isStrictEvent,
-  type StrictHead,
-  type StrictRejection,
-  streamsOf,
-} from '../core/strict.ts';
+import type { StrictRejection } from '../core/strict.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { GroupCommit } from './group-commit.ts';
 import { loadSqlite } from './peers.ts';
 import { RecentBudget, RecentRecords } from './recent-records.ts';
-import { BLOCK_SCHEMA, BlockStore, heldByIdAll, heldBySlotAll } from './sqlite-blocks.ts';
+import { BLOCK_SCHEMA, BlockStore, heldByIdAll } from './sqlite-blocks.ts';
 import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
 import {
   type CompactionOptions,
-  type CompactionWork,
   SqliteCompactor,
+  sqliteCompactionWork,
 } from './sqlite-compactor.ts';
-import { eventOfRow, insertRows, storedBody } from './sqlite-rows.ts';
+import { insertEvents, maySeal, type Where, type Written } from './sqlite-ingest.ts';
+import { eventOfRow } from './sqlite-rows.ts';
 import {
   createSlotIndex,
   migrateSpaces,
@@ -112,131 +106,6 @@ export interface SqliteStorageOptions {
    * defaults and why); on by default, `false` leaves every event a row.
    */
   compaction?: CompactionOptions | false;
-}
-
-/** What one ingest wrote, took out (core/copies.ts) and rejected (core/strict.ts). */
-interface Written {
-  written: LocalRecord[];
-  removed: LocalRecord[];
-  lost: LostCopy[];
-  rejected: StrictRejection[];
-}
-
-/**
- * The events of `events` that strict streams accept (core/strict.ts), decided against the heads
- * read in this transaction, which it moves (invariant 11). A space with no strict stream costs
- * one lookup when the batch holds no strict event.
- */
-function keepStrict(
-  { db, st, space, sid, blocks }: Where,
-  events: readonly StoredEventRecord[],
-): { accepted: readonly StoredEventRecord[]; rejected: StrictRejection[] } {
-  if (events.length === 0) return { accepted: events, rejected: [] };
-  if (!events.some(isStrictEvent) && st.anyStrictHead.get(space) === undefined) {
-    return { accepted: events, rejected: [] };
-  }
-  const heads = new Map<string, StrictHead>();
-  for (const stream of streamsOf(events)) {
-    const head = st.getStrictHead.get(space, stream);
-    if (head !== undefined) heads.set(stream, { version: head.version, id: head.id });
-  }
-  const decision = decideStrict(events, heads);
-  for (const [stream, head] of decision.moved) {
-    st.setStrictHead.run(space, stream, head.version, head.id);
-  }
-  if (decision.rejected.length === 0) return decision;
-  // Without the lookup (invariant 8) a held event is found by the unique index only when it is
-  // inserted: one the decision turned away is a resent duplicate, not a rejection.
-  const refused = new Set(decision.rejected.map((r) => r.id));
-  const held = heldByIdAll(
-    db,
-    blocks,
-    space,
-    sid,
-    events.filter((e) => refused.has(e.id)),
-  );
-  const rejected = decision.rejected.filter((r) => !held.has(r.id));
-  for (const r of rejected) st.keepRejection.run(space, r.replica, r.seq, JSON.stringify(r));
-  return { accepted: decision.accepted, rejected };
-}
-
-/**
- * Writes the events new to the space at the positions after its head. `lookUp`: look the batch's
- * ids and (replica, seq) up and resolve colliding copies (core/copies.ts: a held loser is deleted,
- * a reused (replica, seq) that does not win refuses the batch); without it a held id or slot
- * fails the statement (invariant 8).
- */
-function insertEvents(
-  where: Where,
-  events: readonly StoredEventRecord[],
-  lookUp: boolean,
-): Written {
-  const { db, st, space, sid, blocks } = where;
-  let head = st.getHead.get(space)?.head ?? 0;
-  let toWrite: readonly StoredEventRecord[] = events;
-  let removed: LocalRecord[] = [];
-  let lost: LostCopy[] = [];
-  if (lookUp) {
-    const byId = heldByIdAll(db, blocks, space, sid, events);
-    const bySlot = heldBySlotAll(db, blocks, space, sid, events);
-    const resolution = resolveCopies({
-      events,
-      heldById: events.map((e) => byId.get(e.id)),
-      heldBySlot: events.map((e) => bySlot.get(slotOf(e))),
-      refuseSeqConflicts: true,
-    });
-    if (resolution.kind === 'refused') {
-      throw new SeqConflictError(resolution.eventId, resolution.keptId);
-    }
-    ({ write: toWrite, remove: removed, lost } = resolution);
-    for (const record of removed) {
-      if (st.deleteAtPos.run(space, record.pos).changes === 0) blocks.remove(sid, record.pos);
-    }
-  }
-  const strict = keepStrict(where, toWrite);
-  toWrite = strict.accepted;
-  const written: LocalRecord[] = [];
-  const rows: unknown[] = [];
-  for (const event of toWrite) {
-    head += 1;
-    rows.push(
-      space,
-      head,
-      event.id,
-      event.replica,
-      event.seq,
-      event.stream,
-      event.cursor,
-      storedBody(event),
-    );
-    written.push({ event, pos: head });
-  }
-  insertRows(db, rows);
-  if (written.length > 0) st.setHead.run(head, space);
-  return { written, removed, lost, rejected: strict.rejected };
-}
-
-/** Where a space's events are: its rows (by name) and its blocks (by integer key). */
-interface Where {
-  db: Database.Database;
-  st: Statements;
-  blocks: BlockStore;
-  space: string;
-  sid: number;
-}
-
-/**
- * Whether an ingest must look its ids and slots up first (invariant 12): some of them may be
- * sealed, where the unique indexes of the rows cannot catch them.
- */
-function maySeal({ blocks, sid }: Where, events: readonly StoredEventRecord[]): boolean {
-  if (!blocks.has(sid)) return false;
-  return (
-    blocks.mayHoldIds(
-      sid,
-      events.map((e) => e.id),
-    ) || blocks.mayHoldSlots(sid, events)
-  );
 }
 
 /** An id the space holds already (events_by_id), or one repeated within the batch. */
@@ -521,7 +390,7 @@ class SqliteServerStorage implements ServerStorage {
         options.compaction === false || !this.slotsUnique
           ? undefined
           : new SqliteCompactor(
-              compactionWork(this.db, this.st, this.blocks),
+              sqliteCompactionWork(this.db, this.st, this.blocks),
               options.compaction ?? {},
             );
     } catch (error) {
@@ -627,41 +496,6 @@ class SqliteServerStorage implements ServerStorage {
     await this.checkpointer?.close();
     this.db.close();
   }
-}
-
-/** The compactor's steps on this database (sqlite-compactor.ts), each its own transaction. */
-function compactionWork(db: Database.Database, st: Statements, blocks: BlockStore): CompactionWork {
-  const sealTx = db.transaction((space: string, tail: number, partial: boolean) => {
-    const row = st.getSpace.get(space);
-    if (row === undefined || row.head - tail <= 0) return 0;
-    return blocks.seal(space, row.sid, row.head - tail, partial);
-  });
-  const incremental = db.pragma('auto_vacuum', { simple: true }) === 2;
-  return {
-    spaces: () => st.listSpaces.all().map((row) => row.space),
-    seal(space, tail, partial) {
-      // As a checkpoint (invariant 5): a power cut can only undo a seal whole, which loses nothing.
-      st.syncNormal.run();
-      try {
-        return sealTx.immediate(space, tail, partial);
-      } finally {
-        st.syncFull.run();
-      }
-    },
-    vacuum(reserve, pages) {
-      if (!incremental) return 0;
-      const free = db.pragma('freelist_count', { simple: true }) as number;
-      if (free <= reserve) return 0;
-      const now = Math.min(pages, free - reserve);
-      st.syncNormal.run();
-      try {
-        db.pragma(`incremental_vacuum(${now})`);
-      } finally {
-        st.syncFull.run();
-      }
-      return free - reserve - now;
-    },
-  };
 }
 
 /**
