@@ -2,24 +2,31 @@
  * `npm run bench -- blocks` (issue 18): the SQLite server storage with compaction on (the
  * default) against off, side by side in one run, on the demo's event mix (size-events.ts) with
  * signature-sized meta, BENCH_BLOCKS_EVENTS of them (100,000 by default):
- * - batched appends: ingests of 500 events (a sync batch), 4 in flight as from 4 connections:
- *   the second half of the events, timed, into a log holding the first half (sealed, when on);
- *   events/s until the last is committed. With compaction on, the background compactor runs as
- *   it would (sqlite-compactor.ts: when idle, or between commits after 5 s). Beside it, the time
+ * - batched appends: ingests of 500 events (a sync batch), 4 at once as from 4 connections (one
+ *   group commit): the second half of the events, timed, into a log holding the first half
+ *   (sealed, when on). With compaction on, the background compactor runs as it would
+ *   (sqlite-compactor.ts: when idle, or between commits after 5 s). Beside it, the time
  *   compact() then takes to seal the rest: the work moved off the hot path.
  * - replay: a catch-up read of the whole log, pages of 500 by position (readByPos, as a session
  *   sends a catch-up), on a fresh handle without a recent cache: events/s, the median of three
- *   passes. On: blocks and the 8,192-event tail; off: rows.
+ *   passes after one that warms up. On: blocks and the 8,192-event tail; off: rows.
+ * Off and on run side by side, each group of ingests and each page on both, in alternating
+ * order: the shared machine's load falls on both alike.
  * - bytes on disk per event after compact(), db + WAL after a TRUNCATE checkpoint, against
  *   the records' JSON.
- * Medians of BENCH_RUNS (3) runs, modes alternating within each run.
+ * Medians of BENCH_RUNS (3) runs.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredEventRecord } from '../../src/core/events.ts';
-import { type SqliteStorageOptions, sqliteStorage } from '../../src/server/index.ts';
+import {
+  type ServerStorage,
+  type SpaceLog,
+  type SqliteStorageOptions,
+  sqliteStorage,
+} from '../../src/server/index.ts';
 import { storedEvent } from '../fixtures/events.ts';
 import { type BenchResult, median, result } from './results.ts';
 import { DemoMix } from './size-events.ts';
@@ -68,58 +75,95 @@ interface Run {
   bytes: number;
 }
 
-async function once(events: readonly StoredEventRecord[], compaction: boolean): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'chronicle-bench-blocks-'));
-  const path = join(dir, 'server.sqlite');
-  const options: SqliteStorageOptions = compaction ? {} : { compaction: false };
-  try {
-    const storage = sqliteStorage(path, options);
-    const log = await storage.openSpace('bench');
-    let next = 0;
-    const writer = (to: number) => async () => {
-      while (next < to) {
-        const from = next;
-        next += BATCH;
-        await log.ingest(events.slice(from, Math.min(to, from + BATCH)) as StoredEventRecord[]);
-      }
-    };
-    // The first half untimed, then sealed: the timed half goes into a log that has blocks, as a
-    // server's log does once it has run a while (every ingest then checks the sealed ids).
-    const half = Math.floor(events.length / 2 / BATCH) * BATCH;
-    await Promise.all(Array.from({ length: IN_FLIGHT }, writer(half)));
-    await storage.compact?.();
-    const started = performance.now();
-    await Promise.all(Array.from({ length: IN_FLIGHT }, writer(events.length)));
-    const ingestSeconds = (performance.now() - started) / 1000;
-    const ingested = events.length - half;
-    const sealing = performance.now();
-    await storage.compact?.();
-    const sealSeconds = (performance.now() - sealing) / 1000;
-    await storage.close();
+interface Side {
+  path: string;
+  options: SqliteStorageOptions;
+  storage: ServerStorage;
+  log: SpaceLog;
+  ms: number;
+}
 
-    const reader = sqliteStorage(path, { ...options, recentCacheBytes: 0 });
-    const space = await reader.openSpace('bench');
-    const passes: number[] = [];
-    for (let pass = 0; pass < REPLAY_PASSES; pass++) {
-      const reading = performance.now();
-      let pos = 0;
-      let read = 0;
-      for (;;) {
-        const page = await space.readByPos(pos, BATCH);
-        if (page.length === 0) break;
-        read += page.length;
-        pos = page[page.length - 1]!.pos;
+async function timed(side: Side, work: () => Promise<unknown>): Promise<void> {
+  const started = performance.now();
+  await work();
+  side.ms += performance.now() - started;
+}
+
+/**
+ * One run: compaction off and on side by side, each step (a group of IN_FLIGHT ingests, a page
+ * of replay) done on both in alternating order, so that the shared machine's load falls on both.
+ */
+async function sideBySide(events: readonly StoredEventRecord[]): Promise<{ off: Run; on: Run }> {
+  const dir = mkdtempSync(join(tmpdir(), 'chronicle-bench-blocks-'));
+  try {
+    const half = Math.floor(events.length / 2 / BATCH) * BATCH;
+    const sides: Side[] = [];
+    for (const compaction of [false, true]) {
+      const path = join(dir, `${compaction ? 'on' : 'off'}.sqlite`);
+      const options: SqliteStorageOptions = compaction ? {} : { compaction: false };
+      const storage = sqliteStorage(path, options);
+      const log = await storage.openSpace('bench');
+      for (let i = 0; i < half; i += BATCH) {
+        await log.ingest(events.slice(i, i + BATCH) as StoredEventRecord[]);
       }
-      passes.push(read / ((performance.now() - reading) / 1000));
-      if (read !== events.length) throw new Error(`read ${read} of ${events.length}`);
+      // The timed half goes into a log that has blocks, as a server's log does once it has run
+      // a while (every ingest then checks the sealed ids).
+      await storage.compact?.();
+      sides.push({ path, options, storage, log, ms: 0 });
     }
-    await reader.close();
-    return {
-      ingestPerS: ingested / ingestSeconds,
-      sealSeconds,
-      replayPerS: median(passes),
-      bytes: sqliteSize(path).files / events.length,
-    };
+    const [off, on] = sides as [Side, Side];
+    let step = 0;
+    for (let from = half; from < events.length; from += BATCH * IN_FLIGHT, step++) {
+      const group: StoredEventRecord[][] = [];
+      for (let i = from; i < Math.min(events.length, from + BATCH * IN_FLIGHT); i += BATCH) {
+        group.push(events.slice(i, Math.min(events.length, i + BATCH)) as StoredEventRecord[]);
+      }
+      for (const side of step % 2 === 0 ? [off, on] : [on, off]) {
+        await timed(side, () => Promise.all(group.map((batch) => side.log.ingest(batch))));
+      }
+    }
+    const ingestPerS = (side: Side) => (events.length - half) / (side.ms / 1000);
+    const ingest = [ingestPerS(off), ingestPerS(on)];
+    const sealing = performance.now();
+    await on.storage.compact?.();
+    const sealSeconds = (performance.now() - sealing) / 1000;
+    await off.storage.compact?.();
+    for (const side of sides) {
+      await side.storage.close();
+      side.storage = sqliteStorage(side.path, { ...side.options, recentCacheBytes: 0 });
+      side.log = await side.storage.openSpace('bench');
+    }
+    // Replay: the first pass warms the decoders up, as a running server's are; then timed.
+    const replay: number[][] = [[], []];
+    for (let pass = 0; pass <= REPLAY_PASSES; pass++) {
+      for (const side of sides) side.ms = 0;
+      const positions = [0, 0];
+      const read = [0, 0];
+      for (let page = 0; ; page++) {
+        let done = 0;
+        for (const i of page % 2 === 0 ? [0, 1] : [1, 0]) {
+          await timed(sides[i]!, async () => {
+            const records = await sides[i]!.log.readByPos(positions[i]!, BATCH);
+            if (records.length === 0) done += 1;
+            else positions[i] = records[records.length - 1]!.pos;
+            read[i]! += records.length;
+          });
+        }
+        if (done === 2) break;
+      }
+      if (read[0] !== events.length || read[1] !== events.length) {
+        throw new Error(`read ${read.join(' and ')} of ${events.length}`);
+      }
+      if (pass > 0) for (const i of [0, 1]) replay[i]!.push(events.length / (sides[i]!.ms / 1000));
+    }
+    for (const side of sides) await side.storage.close();
+    const run = (i: number): Run => ({
+      ingestPerS: ingest[i]!,
+      sealSeconds: i === 1 ? sealSeconds : 0,
+      replayPerS: median(replay[i]!),
+      bytes: sqliteSize(sides[i]!.path).files / events.length,
+    });
+    return { off: run(0), on: run(1) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -131,14 +175,9 @@ export async function runBlocksBenches(): Promise<BenchResult[]> {
   const on: Run[] = [];
   const off: Run[] = [];
   for (let i = 0; i < RUNS; i++) {
-    // Alternating, so that a busy moment of the shared machine falls on both.
-    if (i % 2 === 0) {
-      off.push(await once(events, false));
-      on.push(await once(events, true));
-    } else {
-      on.push(await once(events, true));
-      off.push(await once(events, false));
-    }
+    const run = await sideBySide(events);
+    off.push(run.off);
+    on.push(run.on);
   }
   const m = (runs: Run[], key: keyof Run) => median(runs.map((r) => r[key]));
   const n = `${EVENTS / 1000}k`;
