@@ -12,6 +12,8 @@
  *   passes after one that warms up. On: blocks and the 8,192-event tail; off: rows.
  * Off and on run side by side, each group of ingests and each page on both, in alternating
  * order: the shared machine's load falls on both alike.
+ * - catch-up through a server: a raw protocol client pulling the whole log from a real server on
+ *   127.0.0.1 (read, encode, send, ack): events/s, the median of three after one warm-up.
  * - bytes on disk per event after compact(), db + WAL after a TRUNCATE checkpoint, against
  *   the records' JSON.
  * Medians of BENCH_RUNS (3) runs.
@@ -20,17 +22,23 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import type { StoredEventRecord } from '../../src/core/events.ts';
+import { ReplicaId } from '../../src/core/ids.ts';
 import {
+  createSyncServer,
   type ServerStorage,
   type SpaceLog,
   type SqliteStorageOptions,
+  silentLogger,
   sqliteStorage,
 } from '../../src/server/index.ts';
+import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
 import { storedEvent } from '../fixtures/events.ts';
 import { type BenchResult, median, result } from './results.ts';
 import { DemoMix } from './size-events.ts';
 import { rawJsonBytes, SIZE_SEED, sqliteSize } from './size-measure.ts';
+import { benchToken, SECRET } from './sync-server.ts';
 
 const EVENTS = Number(process.env.BENCH_BLOCKS_EVENTS ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -68,7 +76,62 @@ export function records(count: number): StoredEventRecord[] {
   return out;
 }
 
+/**
+ * A raw protocol client catching up the whole log from a real server on `storage` (127.0.0.1):
+ * hello at 0, pull, ack every batch; events/s until it holds them all. What the server does per
+ * event (read, encode, send) is what a new device's catch-up costs it.
+ */
+async function catchUp(storage: ServerStorage, total: number): Promise<number> {
+  const server = await createSyncServer({
+    storage,
+    auth: { secret: SECRET },
+    log: silentLogger,
+    requireSignatures: false,
+  });
+  try {
+    const ws = new WebSocket(`${server.url}/?token=${encodeURIComponent(benchToken('reader'))}`);
+    const started = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      let received = 0;
+      const timer = setTimeout(() => reject(new Error('bench: catch-up timed out')), 300_000);
+      ws.on('error', reject);
+      ws.on('message', (raw) => {
+        const m = JSON.parse(String(raw)) as { type: string; to?: number; events?: unknown };
+        if (m.type === 'hello') {
+          const replica = ReplicaId.make();
+          ws.send(
+            JSON.stringify({
+              type: 'hello',
+              protocol: PROTOCOL_VERSION,
+              replica,
+              epoch: `epoch-${replica}`,
+              head: 0,
+              seq: 0,
+              time: Date.now(),
+            }),
+          );
+          ws.send(JSON.stringify({ type: 'pull' }));
+        } else if (m.type === 'events') {
+          received += (m.events as { data: unknown[] }).data.length;
+          ws.send(JSON.stringify({ type: 'ack', to: m.to }));
+          if (received >= total) {
+            clearTimeout(timer);
+            resolve();
+          }
+        }
+      });
+    });
+    const seconds = (performance.now() - started) / 1000;
+    ws.close();
+    return total / seconds;
+  } finally {
+    await server.close();
+    await storage.close();
+  }
+}
+
 interface Run {
+  catchUpPerS: number;
   ingestPerS: number;
   sealSeconds: number;
   replayPerS: number;
@@ -157,7 +220,18 @@ async function sideBySide(events: readonly StoredEventRecord[]): Promise<{ off: 
       if (pass > 0) for (const i of [0, 1]) replay[i]!.push(events.length / (sides[i]!.ms / 1000));
     }
     for (const side of sides) await side.storage.close();
+    // Through a server: each storage reopened with its default recent cache (it holds nothing
+    // of the log after a reopen), alternating which goes first.
+    const viaServer: number[][] = [[], []];
+    for (let pass = 0; pass <= REPLAY_PASSES; pass++) {
+      for (const i of pass % 2 === 0 ? [0, 1] : [1, 0]) {
+        const storage = sqliteStorage(sides[i]!.path, sides[i]!.options);
+        const perS = await catchUp(storage, events.length);
+        if (pass > 0) viaServer[i]!.push(perS);
+      }
+    }
     const run = (i: number): Run => ({
+      catchUpPerS: median(viaServer[i]!),
       ingestPerS: ingest[i]!,
       sealSeconds: i === 1 ? sealSeconds : 0,
       replayPerS: median(replay[i]!),
@@ -197,6 +271,13 @@ export async function runBlocksBenches(): Promise<BenchResult[]> {
       m(on, 'ingestPerS'),
       m(off, 'ingestPerS'),
       `${BATCH}-event ingests, ${IN_FLIGHT} in flight; baseline: off, same run; then compact() sealed the rest in ${m(on, 'sealSeconds').toFixed(2)} s`,
+    ),
+    result(
+      `blocks ${n}: catch-up through a server, compaction on`,
+      'events/s',
+      m(on, 'catchUpPerS'),
+      m(off, 'catchUpPerS'),
+      'a raw protocol client pulling the whole log from a server on 127.0.0.1; baseline: off, same run',
     ),
     result(
       `blocks ${n}: replay (readByPos pages of ${BATCH}), compaction on`,
