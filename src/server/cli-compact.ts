@@ -2,19 +2,23 @@
  * `chronicle-server compact`: the operator's command that runs a storage's compactor to
  * completion (issue 18; storage.ts compact) and prints what it moved, as one JSON line:
  *
- *   npx chronicle-server compact [--data ./data/chronicle.sqlite | --postgres postgres://…]
+ *   npx chronicle-server compact [--data ./data/chronicle.sqlite | --postgres postgres://…] [--vacuum]
  *
  * The server compacts by itself in the background; this is for a file migrated from before
  * blocks, before a backup, or to see the figures. It may run beside a server on the same file
  * or database: each block is its own transaction.
  */
 import { parseArgs } from 'node:util';
+import { loadSqlite } from './peers.ts';
 import { postgresStorage } from './postgres.ts';
 import { sqliteStorage } from './sqlite.ts';
 import type { CompactionReport } from './storage.ts';
 
 export const COMPACT_USAGE = `Usage: chronicle-server compact [--data ./data/chronicle.sqlite | --sqlite <same>
-                                | --postgres postgres://user@host/db]
+                                | --postgres postgres://user@host/db] [--vacuum]
+  --vacuum (SQLite) then rewrites the file without its free pages (VACUUM): for a file written
+           before blocks, whose freed rows stay in it otherwise. Stop the server first: VACUUM
+           holds the file's write lock until it ends.
 Environment: CHRONICLE_DATA, CHRONICLE_POSTGRES`;
 
 /** Reads the compact command's flags; throws a TypeError with its usage on bad input. */
@@ -22,13 +26,14 @@ export function parseCompactArgs(
   argv: string[],
   env: NodeJS.ProcessEnv,
   defaultData: string,
-): { data: string } | { postgres: string } {
+): ({ data: string } | { postgres: string }) & { vacuum: boolean } {
   const { values } = parseArgs({
     args: argv,
     options: {
       data: { type: 'string' },
       sqlite: { type: 'string' },
       postgres: { type: 'string' },
+      vacuum: { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -37,8 +42,9 @@ export function parseCompactArgs(
   if (values.help) throw new TypeError(COMPACT_USAGE);
   const postgres = (values.postgres ?? env.CHRONICLE_POSTGRES) || undefined;
   const data = values.data ?? values.sqlite;
-  if (postgres !== undefined && data === undefined) return { postgres };
-  return { data: data ?? env.CHRONICLE_DATA ?? defaultData };
+  const vacuum = values.vacuum === true;
+  if (postgres !== undefined && data === undefined) return { postgres, vacuum };
+  return { data: data ?? env.CHRONICLE_DATA ?? defaultData, vacuum };
 }
 
 /** Runs the command; the exit code says how it went (2: bad flags or no compactor). */
@@ -65,9 +71,33 @@ export async function compactCommand(
     }
     const started = performance.now();
     const report: CompactionReport = await storage.compact();
-    const seconds = Math.round(performance.now() - started) / 1000;
-    process.stdout.write(`${JSON.stringify({ storage: storage.name, ...report, seconds })}\n`);
+    await storage.close();
+    const bytes = 'data' in target && target.vacuum ? vacuumSqlite(target.data) : {};
+    const total = Math.round(performance.now() - started) / 1000;
+    process.stdout.write(
+      `${JSON.stringify({ storage: storage.name, ...report, ...bytes, seconds: total })}\n`,
+    );
   } finally {
     await storage.close();
+  }
+}
+
+/**
+ * VACUUM, with incremental auto-vacuum turned on first (it takes effect in the rewrite), so that
+ * the compactor gives free pages back by itself from then on (sqlite-compactor.ts 5).
+ */
+function vacuumSqlite(path: string): { bytesBefore: number; bytesAfter: number } {
+  const Sqlite = loadSqlite();
+  const db = new Sqlite(path, { fileMustExist: true });
+  try {
+    const size = () =>
+      (db.pragma('page_count', { simple: true }) as number) *
+      (db.pragma('page_size', { simple: true }) as number);
+    const bytesBefore = size();
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.exec('VACUUM');
+    return { bytesBefore, bytesAfter: size() };
+  } finally {
+    db.close();
   }
 }

@@ -202,10 +202,11 @@ describe('chronicle-server compact', () => {
       });
       expect(parseCompactArgs(['--sqlite', 'x.sqlite'], {}, 'd.sqlite')).toEqual({
         data: 'x.sqlite',
+        vacuum: false,
       });
-      expect(parseCompactArgs([], { CHRONICLE_POSTGRES: 'pg://db' }, 'd.sqlite')).toEqual({
-        postgres: 'pg://db',
-      });
+      expect(parseCompactArgs(['--vacuum'], { CHRONICLE_POSTGRES: 'pg://db' }, 'd.sqlite')).toEqual(
+        { postgres: 'pg://db', vacuum: true },
+      );
     } finally {
       tmp.cleanup();
     }

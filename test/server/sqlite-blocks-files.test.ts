@@ -3,7 +3,7 @@
  * as servers before blocks wrote it) opens, migrates and compacts; and a server process
  * SIGKILLed while its compactor runs loses nothing and holds every event once.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -120,6 +120,36 @@ describe('sqliteStorage files and blocks (issue 18)', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('shrinks a file of layout 1 with `chronicle-server compact --vacuum`, which then gives free pages back by itself', async () => {
+    const tmp = tempDir();
+    cleanups.push(() => tmp.cleanup());
+    const path = join(tmp.dir, 'old.sqlite');
+    const events = makeEvents(20_000, { replica: 'vacuumed', prefix: 'v' });
+    writeLayout1(path, 's', events);
+    const printed = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'src/server/cli.ts', 'compact', '--data', path, '--vacuum'],
+      { cwd: join(import.meta.dirname, '..', '..'), encoding: 'utf8' },
+    );
+    expect(printed.status).toBe(0);
+    const report = JSON.parse(printed.stdout) as {
+      events: number;
+      bytesBefore: number;
+      bytesAfter: number;
+    };
+    expect(report.events).toBe(20_000 - 8192);
+    // Layout 1 has no incremental auto-vacuum: the sealed rows' pages stayed in the file.
+    expect(report.bytesAfter).toBeLessThan(report.bytesBefore * 0.6);
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('auto_vacuum', { simple: true })).toBe(2);
+    db.close();
+    const storage = sqliteStorage(path);
+    cleanups.push(() => storage.close());
+    expect((await readAll(await storage.openSpace('s'))).map((r) => r.event.id)).toEqual(
+      events.map((e) => e.id),
+    );
   });
 
   it('loses nothing and holds every event once when SIGKILLed while compacting, and compacts the rest after', async () => {
