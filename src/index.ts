@@ -36,6 +36,7 @@ export {
   ChronicleError,
   CommandRejectedError,
   ConcurrencyError,
+  HistoryUnavailableError,
   IdempotencyError,
   NotFoundError,
   ProjectionError,

@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'MISSING_DEPENDENCY'
   | 'COMMAND_REJECTED'
   | 'UNREADABLE'
-  | 'TAMPERED';
+  | 'TAMPERED'
+  | 'HISTORY_OFFLINE';
 
 /** Fields that every error carries across a worker or network boundary. */
 export interface SerializedError {
@@ -184,6 +185,21 @@ export class UnreadableError extends ChronicleError {
   }
 }
 
+/**
+ * History below what this device keeps (docs/storage-growth.md) was asked for, and no server can
+ * answer now (offline, or a server that does not serve history). Nothing is lost: the events
+ * are on the server, and the same read succeeds once one answers.
+ */
+export class HistoryUnavailableError extends ChronicleError {
+  constructor(
+    message = 'older history is on the server, and no server answers now',
+    details: Record<string, unknown> = {},
+  ) {
+    super('HISTORY_OFFLINE', message, details);
+    this.name = 'HistoryUnavailableError';
+  }
+}
+
 /** A sync peer or message broke the protocol, auth or limits. */
 export class SyncError extends ChronicleError {
   constructor(
@@ -299,6 +315,9 @@ export function deserializeError(serialized: SerializedError): ChronicleError {
       break;
     case 'QuotaExceededError':
       error = new QuotaExceededError(serialized.message);
+      break;
+    case 'HistoryUnavailableError':
+      error = new HistoryUnavailableError(serialized.message, d);
       break;
     case 'CommandRejectedError': {
       const rejection: { reason: string; message: string; details?: Record<string, unknown> } = {

@@ -30,6 +30,7 @@ import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { lastHlcOf } from '../core/hlc.ts';
 import type { StrictRejection } from '../core/strict.ts';
+import type { CursorQuery } from '../storage/adapter.ts';
 import type { SyncLog } from '../sync/log.ts';
 
 /** The outcome of an ownership check (invariant 4). */
@@ -150,6 +151,12 @@ export interface SpaceLog extends SyncLog {
   rejectionsOf(replica: string, afterSeq: number): Promise<StrictRejection[]>;
   /** Forgets `replica`'s rejections up to `seq`: its hello says it holds what became of them. */
   forgetRejections(replica: string, uptoSeq: number): Promise<void>;
+  /**
+   * History in the total order (docs/storage-growth.md): the space's events by cursor, with the
+   * meaning of a replica's EventLog.readByCursor (storage/adapter.ts invariants 4 and 5).
+   * Absent where a storage does not serve history yet.
+   */
+  readByCursor?(query: CursorQuery): Promise<LocalRecord[]>;
 }
 
 /** A space and its head (the last position written), as `listSpaces` gives them. */

@@ -4,6 +4,7 @@ import {
   ConcurrencyError,
   deserializeError,
   type ErrorCode,
+  HistoryUnavailableError,
   IdempotencyError,
   isChronicleError,
   NotFoundError,
@@ -20,6 +21,12 @@ type ErrorClass = abstract new (...args: never[]) => ChronicleError;
 
 /** Every class with every code it can carry; the codes are public API and must never change. */
 const cases: [string, ChronicleError, ErrorClass, ErrorCode][] = [
+  [
+    'HistoryUnavailableError',
+    new HistoryUnavailableError(undefined, { after: 'c1' }),
+    HistoryUnavailableError,
+    'HISTORY_OFFLINE',
+  ],
   [
     'ConcurrencyError (number)',
     new ConcurrencyError('acct-1', 3, 5),
