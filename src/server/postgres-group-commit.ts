@@ -70,6 +70,11 @@ export class AsyncGroupCommit<P, R> {
     });
   }
 
+  /** Whether nothing waits or commits now (a background job may run: postgres-compactor.ts). */
+  idle(): boolean {
+    return this.waiting.length === 0 && this.inFlight.size === 0;
+  }
+
   /** Starts what waits now, and resolves once nothing waits or commits (invariant 6). */
   async flush(): Promise<void> {
     while (this.waiting.length > 0 || this.inFlight.size > 0) {

@@ -23,6 +23,7 @@ import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { decideStrict, type StrictHead } from '../core/strict.ts';
 import { loadPg } from './peers.ts';
+import { removeSealed, sealedCandidates } from './postgres-blocks.ts';
 import type { Outcome } from './postgres-group-commit.ts';
 import { type EventRow, eventOfRow, key, storageError, unkey } from './postgres-rows.ts';
 import { channelOf, inTransaction } from './postgres-schema.ts';
@@ -173,14 +174,18 @@ async function lockSpaces(
   const names = new Map(pieces.map((p) => [p.space, p.name]));
   const keys = [...names.keys()];
   // Whether a space has strict heads, read with its lock: they are written under it only.
-  const locked = await c.query<{ space: string; head: string; strict: boolean }>(
+  // And whether it has sealed events (postgres-blocks.ts), which only its row lock moves.
+  const locked = await c.query<{ space: string; head: string; strict: boolean; sealed: boolean }>(
     `SELECT sp.space, sp.head,
-       EXISTS (SELECT 1 FROM ${s}.strict_heads AS h WHERE h.space = sp.space) AS strict
+       EXISTS (SELECT 1 FROM ${s}.strict_heads AS h WHERE h.space = sp.space) AS strict,
+       EXISTS (SELECT 1 FROM ${s}.event_blocks AS b WHERE b.space = sp.space) AS sealed
      FROM ${s}.spaces AS sp WHERE sp.space = ANY($1::text[]) ORDER BY sp.space FOR UPDATE OF sp`,
     [keys],
   );
   const spaces = new Map<string, SpaceState>();
+  const sealed = new Set<string>();
   for (const row of locked.rows) {
+    if (row.sealed) sealed.add(row.space);
     const head = Number(row.head);
     spaces.set(row.space, {
       name: names.get(row.space)!,
@@ -224,7 +229,40 @@ async function lockSpaces(
   for (const held of bySlot) {
     spaces.get(held.space)!.bySlot.set(slotOf(held.record.event), held.record);
   }
+  for (const space of sealed) await heldSealed(c, s, space, pieces, spaces.get(space)!);
   return spaces;
+}
+
+/**
+ * Adds to `state` the sealed copies (postgres-blocks.ts) of the ids and (replica, seq) of the
+ * group's events in `space` that no row holds (invariant 3): an old id re-arriving is known.
+ */
+async function heldSealed(
+  c: PoolClient,
+  s: string,
+  space: string,
+  pieces: readonly IngestPiece[],
+  state: SpaceState,
+): Promise<void> {
+  const events = pieces.filter((p) => p.space === space).flatMap((p) => p.rows.map((r) => r.event));
+  const ids = new Set(events.filter((e) => !state.byId.has(e.id)).map((e) => e.id));
+  const slots = new Map(
+    events.filter((e) => !state.bySlot.has(slotOf(e))).map((e) => [slotOf(e), e] as const),
+  );
+  if (ids.size === 0 && slots.size === 0) return;
+  const candidates = await sealedCandidates(c, s, space, {
+    ids: [...ids],
+    slots: [...slots.values()].map((e) => ({ replica: e.replica, seq: e.seq })),
+  });
+  for (const record of candidates) {
+    const { event } = record;
+    if (ids.has(event.id)) state.byId.set(event.id, record);
+    const slot = slotOf(event);
+    if (!slots.has(slot)) continue;
+    const held = state.bySlot.get(slot);
+    // As the rows' lookup: the first copy in cursor order, if a slot is held twice.
+    if (held === undefined || event.cursor < held.event.cursor) state.bySlot.set(slot, record);
+  }
 }
 
 /**
@@ -427,17 +465,25 @@ function plan(piece: IngestPiece, space: SpaceState): Plan {
   };
 }
 
+/** Deletes held losers: their rows, or (rare) their events from the blocks that hold them. */
 async function deleteRows(
   c: PoolClient,
   s: string,
   rows: readonly { space: string; pos: number }[],
 ): Promise<void> {
   if (rows.length === 0) return;
-  await c.query(
+  const deleted = await c.query<{ space: string; pos: string }>(
     `DELETE FROM ${s}.events AS e USING unnest($1::text[], $2::bigint[]) AS d(space, pos)
-     WHERE e.space = d.space AND e.pos = d.pos`,
+     WHERE e.space = d.space AND e.pos = d.pos RETURNING e.space, e.pos`,
     [rows.map((r) => r.space), rows.map((r) => r.pos)],
   );
+  const gone = new Set(deleted.rows.map((r) => `${r.pos}\u0000${r.space}`));
+  const sealed = new Map<string, number[]>();
+  for (const { space, pos } of rows) {
+    if (gone.has(`${pos}\u0000${space}`)) continue;
+    sealed.set(space, [...(sealed.get(space) ?? []), pos]);
+  }
+  for (const [space, positions] of sealed) await removeSealed(c, s, space, positions);
 }
 
 /**

@@ -24,8 +24,16 @@ import { loadPg } from './peers.ts';
  * The layout this code writes and reads. 2: strict_heads and strict_rejections (core/strict.ts), which a server of
  * layout 1 would not keep; a layout 1 database is moved to 2 when a newer server opens it, and
  * servers of layout 1 then refuse to start on it.
+ * 3: sealed events (issue 18: postgres-blocks.ts), which a server of layout 2 would not see. The
+ * tables are created by every server of this code, but the layout moves to 3 only when one that
+ * compacts opens the database (servers of layout 2 then refuse it); one with `compaction: false`
+ * leaves a layout 2 database at 2, so that a rolling upgrade can replace every server before any
+ * event is sealed (invariant 1).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+
+/** The oldest layout this code still reads as is (when it does not compact). */
+const OLDEST_READ = 2;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
 
@@ -38,7 +46,7 @@ export function channelOf(schema: string): string {
   return `chronicle_${schema}`;
 }
 
-function ddl(s: string): string {
+function ddl(s: string, target: number): string {
   return `
 CREATE SCHEMA IF NOT EXISTS ${s};
 CREATE TABLE IF NOT EXISTS ${s}.schema_version (
@@ -109,9 +117,38 @@ CREATE TABLE IF NOT EXISTS ${s}.replica_keys (
   sub TEXT NOT NULL,
   PRIMARY KEY (space, replica)
 );
-INSERT INTO ${s}.schema_version (only_row, version) VALUES (TRUE, ${SCHEMA_VERSION})
+-- Sealed events (layout 3, postgres-blocks.ts): blocks of a space's oldest events, stored as
+-- they are (deflated already: EXTERNAL keeps PostgreSQL from compressing them again).
+CREATE TABLE IF NOT EXISTS ${s}.event_blocks (
+  space TEXT NOT NULL,
+  last_pos BIGINT NOT NULL,
+  first_pos BIGINT NOT NULL,
+  n INTEGER NOT NULL,
+  ids INTEGER[] NOT NULL,
+  bytes BYTEA NOT NULL,
+  PRIMARY KEY (space, last_pos)
+);
+DO $$ BEGIN
+  IF (SELECT attstorage FROM pg_attribute
+      WHERE attrelid = '${s}.event_blocks'::regclass AND attname = 'bytes') <> 'e' THEN
+    ALTER TABLE ${s}.event_blocks ALTER COLUMN bytes SET STORAGE EXTERNAL;
+  END IF;
+END $$;
+-- The hashes of the blocks' custom ids; no pending list, so that lookups stay one probe each.
+CREATE INDEX IF NOT EXISTS event_blocks_ids ON ${s}.event_blocks USING gin (ids)
+  WITH (fastupdate = off);
+CREATE TABLE IF NOT EXISTS ${s}.event_runs (
+  space TEXT NOT NULL,
+  replica TEXT NOT NULL,
+  seq_lo BIGINT NOT NULL,
+  seq_hi BIGINT NOT NULL,
+  last_pos BIGINT NOT NULL,
+  PRIMARY KEY (space, replica, seq_lo, last_pos)
+);
+INSERT INTO ${s}.schema_version (only_row, version) VALUES (TRUE, ${target})
   ON CONFLICT (only_row) DO NOTHING;
-UPDATE ${s}.schema_version SET version = ${SCHEMA_VERSION} WHERE version = 1;
+UPDATE ${s}.schema_version SET version = ${OLDEST_READ} WHERE version = 1;
+UPDATE ${s}.schema_version SET version = ${target} WHERE version < ${target};
 `;
 }
 
@@ -137,16 +174,23 @@ export async function inTransaction<T>(c: PoolClient, fn: () => Promise<T>): Pro
   }
 }
 
-/** Creates the schema if needed (invariant 1) and checks its version. */
-export async function createSchema(client: PoolClient, schema: string): Promise<void> {
+/**
+ * Creates the schema if needed (invariant 1) and checks its version; `compacting` servers move
+ * the layout to SCHEMA_VERSION, others leave a layout they read as it is (SCHEMA_VERSION above).
+ */
+export async function createSchema(
+  client: PoolClient,
+  schema: string,
+  compacting: boolean,
+): Promise<void> {
   await inTransaction(client, async () => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`chronicle:${schema}`]);
-    await client.query(ddl(schema));
+    await client.query(ddl(schema, compacting ? SCHEMA_VERSION : OLDEST_READ));
     const row = await client.query<{ version: number }>(
       `SELECT version FROM ${schema}.schema_version`,
     );
     const version = row.rows[0]?.version;
-    if (version !== SCHEMA_VERSION) {
+    if (version === undefined || version < OLDEST_READ || version > SCHEMA_VERSION) {
       throw new Error(
         `schema ${schema} has layout version ${String(version)}, this server reads ${SCHEMA_VERSION}`,
       );

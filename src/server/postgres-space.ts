@@ -18,6 +18,7 @@ import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
+import { readAfter, sealedAt, sealedCandidates } from './postgres-blocks.ts';
 import type { IngestPiece } from './postgres-ingest.ts';
 import { eventOfRow, eventRow, key, storageError, unkey } from './postgres-rows.ts';
 import { type RecentBudget, RecentRecords } from './recent-records.ts';
@@ -136,11 +137,17 @@ export class PostgresSpaceLog implements SpaceLog {
       if (afterPos >= head || max === 0) return [];
       const cached = this.recent.slice(head, afterPos, max);
       if (cached !== undefined) return cached;
-      const rows = await c.query<{ pos: string; body: string }>(
-        `SELECT pos, body FROM ${this.s}.events WHERE space = $1 AND pos > $2 ORDER BY pos LIMIT $3`,
-        [this.k, afterPos, max],
-      );
-      return rows.rows.map((row) => ({ pos: Number(row.pos), event: eventOfRow(row) }));
+      // Blocks, then rows (postgres-blocks.ts 12): each statement reads one snapshot, and a
+      // page that ends in the blocks goes on from where it ended.
+      let out: LocalRecord[] = [];
+      let after = afterPos;
+      while (out.length < max) {
+        const { records, complete } = await readAfter(c, this.s, this.k, after, max - out.length);
+        out = out.length === 0 ? records : out.concat(records);
+        if (complete || records.length === 0) break;
+        after = records[records.length - 1]!.pos;
+      }
+      return out;
     });
   }
 
@@ -151,7 +158,9 @@ export class PostgresSpaceLog implements SpaceLog {
         [this.k, pos],
       );
       const row = rows.rows[0];
-      return row === undefined ? undefined : unkey(row.id);
+      if (row !== undefined) return unkey(row.id);
+      // Rows first, then blocks: moves go that way only (postgres-blocks.ts 14).
+      return (await sealedAt(c, this.s, this.k, pos))?.event.id;
     });
   }
 
@@ -294,7 +303,13 @@ export class PostgresSpaceLog implements SpaceLog {
         [this.k, key(replica), seq],
       );
       const row = rows.rows[0];
-      return row === undefined ? undefined : eventOfRow(row);
+      if (row !== undefined) return eventOfRow(row);
+      // Rows first, then blocks (postgres-blocks.ts 14).
+      const sealed = await sealedCandidates(c, this.s, this.k, {
+        ids: [],
+        slots: [{ replica, seq }],
+      });
+      return sealed.find((r) => r.event.replica === replica && r.event.seq === seq)?.event;
     });
   }
 
@@ -383,6 +398,17 @@ export class PostgresSpaceLog implements SpaceLog {
        ) AS e`,
       [this.k, ids.map(key)],
     );
-    return new Map(rows.rows.map((r) => [unkey(r.id), unkey(r.cursor)]));
+    const held = new Map(rows.rows.map((r) => [unkey(r.id), unkey(r.cursor)]));
+    // Rows first, then blocks (postgres-blocks.ts 14): a client sends back old events too.
+    const missing = ids.filter((id) => !held.has(id));
+    if (missing.length === 0) return held;
+    const wanted = new Set(missing);
+    for (const { event } of await sealedCandidates(c, this.s, this.k, {
+      ids: missing,
+      slots: [],
+    })) {
+      if (wanted.has(event.id)) held.set(event.id, event.cursor);
+    }
+    return held;
   }
 }

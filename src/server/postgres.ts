@@ -46,6 +46,7 @@ import { StorageError } from '../core/errors.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { loadPg } from './peers.ts';
+import { type CompactionOptions, PostgresCompactor } from './postgres-compactor.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
 import { type IngestPiece, writeGroup } from './postgres-ingest.ts';
 import * as publishing from './postgres-publish.ts';
@@ -62,6 +63,7 @@ import { type PostgresDatabase, PostgresSpaceLog } from './postgres-space.ts';
 import { RecentBudget } from './recent-records.ts';
 import {
   assertSpaceName,
+  type CompactionReport,
   type IngestWritten,
   type PublisherLock,
   type ServerStorage,
@@ -83,6 +85,13 @@ export interface PostgresStorageOptions {
    * recent-records.ts). Default 128 MiB, as for sqliteStorage.
    */
   recentCacheBytes?: number;
+  /**
+   * The compactor (issue 18, postgres-compactor.ts): positions older than a hot tail move into
+   * deflated blocks of up to BLOCK_EVENTS events, in the background. On by default; `false` turns
+   * it off (events already sealed are still read) and leaves a layout 2 database at layout 2,
+   * for a rolling upgrade (postgres-schema.ts).
+   */
+  compaction?: CompactionOptions | false;
 }
 
 /**
@@ -111,6 +120,8 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   private closed = false;
   /** close()'s shutdown, once begun: no new ingests, while those handed over still commit. */
   private shutting: Promise<void> | undefined;
+  /** Seals old events into blocks; undefined with `compaction: false`. */
+  private readonly compactor: PostgresCompactor | undefined;
 
   constructor(connectionString: string, options: PostgresStorageOptions) {
     const { Pool } = loadPg();
@@ -148,6 +159,24 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
       weight: (piece) => piece.rows.length,
       maxWeight: MAX_GROUP_EVENTS,
     });
+    this.compactor =
+      options.compaction === false
+        ? undefined
+        : new PostgresCompactor(
+            {
+              schema: this.schema,
+              run: (operation, fn) => this.run(operation, fn),
+              idle: () => this.commits.idle(),
+              spaceKeys: () =>
+                this.run('compact', async (c) => {
+                  const rows = await c.query<{ space: string }>(
+                    `SELECT space FROM ${this.schema}.spaces ORDER BY space`,
+                  );
+                  return rows.rows.map((r) => r.space);
+                }),
+            },
+            options.compaction ?? {},
+          );
   }
 
   assertOpen(): void {
@@ -164,7 +193,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
       };
       client.on('error', lost);
       try {
-        await createSchema(client, this.schema);
+        await createSchema(client, this.schema, this.compactor !== undefined);
       } finally {
         client.off('error', lost);
         client.release(broken);
@@ -220,7 +249,16 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     if (this.shutting !== undefined) {
       return Promise.reject(new StorageError('STORAGE', `${this.name} is closed`));
     }
-    return this.commits.run(piece, committed);
+    return this.commits.run(piece, (result) => {
+      committed(result);
+      if (result.written.length > 0) this.compactor?.touch(piece.space);
+    });
+  }
+
+  async compact(): Promise<CompactionReport> {
+    this.assertOpen();
+    await this.ensureReady();
+    return this.compactor === undefined ? { blocks: 0, events: 0 } : this.compactor.compactAll();
   }
 
   async openSpace(space: string): Promise<SpaceLog> {
@@ -254,6 +292,9 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     if (row === undefined) throw new StorageError('STORAGE', `space ${space} vanished`);
     const log = new PostgresSpaceLog(this, space, row.replica, row.epoch, Number(row.head));
     this.open.set(space, log);
+    // A space written before this server started (or before its layout had blocks) is sealed
+    // too, from its first open on.
+    this.compactor?.touch(key(space));
     return log;
   }
 
@@ -324,6 +365,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   private async shutdown(): Promise<void> {
     // Graceful shutdown: what was handed over commits first (invariant 10).
     await this.commits.flush();
+    await this.compactor?.stop();
     this.closed = true;
     this.spaces.clear();
     this.open.clear();

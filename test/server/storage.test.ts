@@ -7,11 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStorage } from '../../src/server/postgres.ts';
 import { lockKey } from '../../src/server/postgres-publish.ts';
 import { type SqliteStorageOptions, sqliteStorage } from '../../src/server/sqlite.ts';
-import type { ServerStorage } from '../../src/server/storage.ts';
+import type { ServerStorage, SpaceLog } from '../../src/server/storage.ts';
 import { makeEvents } from './events.ts';
 import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
 import { dropSchema, freshSchema } from './postgres-helpers.ts';
-import { runServerStorageConformance } from './storage-conformance.ts';
+import { runServerStorageConformance, type StorageImplementation } from './storage-conformance.ts';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'chronicle-server-'));
@@ -68,22 +68,43 @@ runServerStorageConformance([
       return { storage: sqliteStorage(':memory:'), async cleanup() {} };
     },
   },
-  {
-    name: 'postgres',
+  postgresImplementation('postgres', (url, schema) =>
+    postgresStorage(url, { schema, poolSize: 4, compaction: false }),
+  ),
+  // Issue 18: the same suite with every event sealed into blocks as soon as it is written.
+  postgresImplementation(
+    'postgres (compaction: tail 0, compacted after each ingest)',
+    (url, schema) =>
+      compactedAfterEachIngest(
+        postgresStorage(url, {
+          schema,
+          poolSize: 4,
+          compaction: { tailEvents: 0, minBlockEvents: 1, idleMs: 0 },
+        }),
+      ),
+  ),
+]);
+
+function postgresImplementation(
+  name: string,
+  open: (url: string, schema: string) => ServerStorage,
+): StorageImplementation {
+  return {
+    name,
     async make() {
       const url = pg!.url;
       const schema = freshSchema();
-      let storage = postgresStorage(url, { schema, poolSize: 4 });
+      let storage = open(url, schema);
       const others: ServerStorage[] = [];
       return {
         storage,
         async reopen() {
           await storage.close();
-          storage = postgresStorage(url, { schema, poolSize: 4 });
+          storage = open(url, schema);
           return storage;
         },
         second() {
-          const other = postgresStorage(url, { schema, poolSize: 4 });
+          const other = open(url, schema);
           others.push(other);
           return other;
         },
@@ -94,8 +115,48 @@ runServerStorageConformance([
         },
       };
     },
-  },
-]);
+  };
+}
+
+/** `storage`, whose space logs run its compactor to completion after every ingest. */
+function compactedAfterEachIngest(storage: ServerStorage): ServerStorage {
+  let closing = false;
+  const wrapped = new Map<SpaceLog, SpaceLog>();
+  const wrap = (log: SpaceLog): SpaceLog => {
+    let out = wrapped.get(log);
+    if (out === undefined) {
+      out = new Proxy(log, {
+        get(target, prop) {
+          if (prop === 'ingest') {
+            return async (events: Parameters<SpaceLog['ingest']>[0]) => {
+              const result = await target.ingest(events);
+              // An ingest handed over before close() commits; nothing compacts after it.
+              if (!closing) await storage.compact!();
+              return result;
+            };
+          }
+          const value: unknown = Reflect.get(target, prop, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      wrapped.set(log, out);
+    }
+    return out;
+  };
+  return new Proxy(storage, {
+    get(target, prop) {
+      if (prop === 'openSpace') return async (space: string) => wrap(await target.openSpace(space));
+      if (prop === 'close') {
+        return () => {
+          closing = true;
+          return target.close();
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
 
 describe('sqliteStorage', () => {
   it('runs in WAL mode with synchronous=FULL (durable commit before ack)', async () => {

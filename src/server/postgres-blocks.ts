@@ -1,0 +1,255 @@
+/**
+ * Sealed events on PostgreSQL (issue 18): the tables that hold a space's log older than its hot
+ * tail, in blocks of up to BLOCK_EVENTS events (event-blocks.ts), and the lookups every read path
+ * makes in them. The compactor that fills them is postgres-compactor.ts. Invariant numbers below
+ * 1–11 refer to postgres.ts and postgres-space.ts; these go on:
+ *
+ * 12. A position is in exactly one place: a row of `events` (the tail) or one block of
+ *    `event_blocks`. Blocks hold a space's lowest positions and rows the rest: the compactor only
+ *    ever seals the lowest rows, and ingests only append above the head, so within one snapshot
+ *    every block of a space lies below every row of it.
+ * 13. A sealed event keeps no row and no per-event text: its block holds it, and it is found by
+ *    - its position: the block's key is (space, last_pos), and first_pos bounds it below;
+ *    - its (replica, seq): `event_runs` holds, per block, each run of consecutive seqs of one
+ *      replica (one row for a block of one writer's events);
+ *    - its id: an id that is the canonical id of (replica, seq) (core/ids.ts) is found through
+ *      that slot; any other id's 32-bit hash is in the block's `ids` array, under a GIN index.
+ *    A hit is only a candidate: the block is decoded and the event checked field for field, so
+ *    a hash collision costs one decode, never a wrong answer.
+ * 14. Moves go from rows to blocks only (sealing), and blocks change only under the space's row
+ *    lock (sealing, or taking out a held copy that lost: core/copies.ts). A reader that looks in
+ *    the rows first and then in the blocks therefore never misses an event that stays held.
+ */
+import { createHash } from 'node:crypto';
+import type { PoolClient } from 'pg';
+import type { LocalRecord } from '../core/events.ts';
+import { EventId } from '../core/ids.ts';
+import { BLOCK_EVENTS, decodeBlock, encodeBlock } from './event-blocks.ts';
+import { key } from './postgres-rows.ts';
+
+/** The 32-bit key of a custom id in a block's `ids` (invariant 13), as a signed int4. */
+export function idHash(id: string): number {
+  return createHash('sha1').update(id).digest().readInt32BE(0);
+}
+
+/** The (replica, seq) an id is the canonical id of, if it has that form (core/ids.ts). */
+export function canonicalOrigin(id: string): { replica: string; seq: number } | undefined {
+  if (EventId.canonicalSlot(id) === undefined) return undefined;
+  const dot = id.indexOf('.');
+  return { replica: id.slice(0, dot), seq: Number.parseInt(id.slice(dot + 1), 36) };
+}
+
+/** A run of consecutive seqs of one replica within a block (invariant 13). */
+interface Run {
+  replica: string;
+  lo: number;
+  hi: number;
+}
+
+/** The runs of `records` (by replica, then seq), with replicas keyed (invariant 9). */
+export function runsOf(records: readonly LocalRecord[]): Run[] {
+  const slots = records
+    .map((r) => ({ replica: key(r.event.replica), seq: r.event.seq }))
+    .sort((a, b) => (a.replica < b.replica ? -1 : a.replica > b.replica ? 1 : a.seq - b.seq));
+  const runs: Run[] = [];
+  for (const { replica, seq } of slots) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last.replica === replica && seq === last.hi + 1) last.hi = seq;
+    else runs.push({ replica, lo: seq, hi: seq });
+  }
+  return runs;
+}
+
+/** The hashes of the ids of `records` that are not canonical (invariant 13). */
+function customIdHashes(records: readonly LocalRecord[]): number[] {
+  const out: number[] = [];
+  for (const { event } of records) {
+    if (!EventId.isCanonical(event.id, event.replica, event.seq)) out.push(idHash(event.id));
+  }
+  return out;
+}
+
+/**
+ * Writes `records` (ascending positions, none held elsewhere) as one block of `space` (keyed),
+ * with its runs. The caller holds the space's row lock.
+ */
+export async function insertBlock(
+  c: PoolClient,
+  s: string,
+  space: string,
+  records: readonly LocalRecord[],
+  bytes: Buffer = encodeBlock(records),
+): Promise<void> {
+  const first = records[0]!.pos;
+  const last = records[records.length - 1]!.pos;
+  await c.query(
+    `INSERT INTO ${s}.event_blocks (space, last_pos, first_pos, n, ids, bytes)
+     VALUES ($1, $2, $3, $4, $5::int4[], $6)`,
+    [space, last, first, records.length, customIdHashes(records), bytes],
+  );
+  const runs = runsOf(records);
+  await c.query(
+    `INSERT INTO ${s}.event_runs (space, replica, seq_lo, seq_hi, last_pos)
+     SELECT $1, r, lo, hi, $5 FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS t(r, lo, hi)`,
+    [space, runs.map((r) => r.replica), runs.map((r) => r.lo), runs.map((r) => r.hi), last],
+  );
+}
+
+async function deleteBlock(c: PoolClient, s: string, space: string, last: number): Promise<void> {
+  await c.query(`DELETE FROM ${s}.event_runs WHERE space = $1 AND last_pos = $2`, [space, last]);
+  await c.query(`DELETE FROM ${s}.event_blocks WHERE space = $1 AND last_pos = $2`, [space, last]);
+}
+
+/**
+ * Takes the events at `positions` out of the blocks that hold them (held copies that lost:
+ * core/copies.ts), rewriting each block without them. Rare; the caller holds the space's lock.
+ * Positions no block holds are ignored.
+ */
+export async function removeSealed(
+  c: PoolClient,
+  s: string,
+  space: string,
+  positions: readonly number[],
+): Promise<void> {
+  const gone = new Set(positions);
+  for (const pos of positions) {
+    // Looked up one by one: an earlier rewrite may have moved the block's key (last_pos).
+    const rows = await c.query<{ last_pos: string; first_pos: string; bytes: Buffer }>(
+      `SELECT last_pos, first_pos, bytes FROM ${s}.event_blocks
+       WHERE space = $1 AND last_pos >= $2 ORDER BY last_pos LIMIT 1`,
+      [space, pos],
+    );
+    const block = rows.rows[0];
+    if (block === undefined || Number(block.first_pos) > pos) continue;
+    const records = decodeBlock(block.bytes);
+    const kept = records.filter((r) => !gone.has(r.pos));
+    if (kept.length === records.length) continue;
+    await deleteBlock(c, s, space, Number(block.last_pos));
+    if (kept.length > 0) await insertBlock(c, s, space, kept);
+  }
+}
+
+/** What a lookup in the blocks asks for: ids and (replica, seq) slots, unkeyed. */
+export interface SealedQuery {
+  ids: readonly string[];
+  slots: readonly { replica: string; seq: number }[];
+}
+
+/**
+ * The sealed records of `space` (keyed) that may be those asked for (invariant 13): every record
+ * of each block a key hits, decoded. The caller matches them by id or slot.
+ */
+export async function sealedCandidates(
+  c: PoolClient,
+  s: string,
+  space: string,
+  query: SealedQuery,
+): Promise<LocalRecord[]> {
+  const replicas: string[] = [];
+  const seqs: number[] = [];
+  const seen = new Set<string>();
+  const addSlot = (replica: string, seq: number) => {
+    if (!Number.isSafeInteger(seq)) return;
+    const k = `${replica}\u0000${seq}`;
+    if (seen.has(k)) return;
+    seen.add(k);
+    replicas.push(key(replica));
+    seqs.push(seq);
+  };
+  for (const slot of query.slots) addSlot(slot.replica, slot.seq);
+  for (const id of query.ids) {
+    const origin = canonicalOrigin(id);
+    if (origin !== undefined) addSlot(origin.replica, origin.seq);
+  }
+  const hashes = [...new Set(query.ids.map(idHash))];
+  if (replicas.length === 0 && hashes.length === 0) return [];
+  // A run is found by the highest seq_lo at or below the seq; a few more are looked at, for a
+  // database that holds a (replica, seq) twice (runs then overlap).
+  const result = await c.query<{ bytes: Buffer }>(
+    `WITH hit AS (
+       SELECT r.last_pos FROM unnest($2::text[], $3::bigint[]) AS k(replica, seq)
+       CROSS JOIN LATERAL (
+         SELECT last_pos, seq_hi FROM ${s}.event_runs
+         WHERE space = $1 AND replica = k.replica AND seq_lo <= k.seq
+         ORDER BY seq_lo DESC LIMIT 8
+       ) AS r
+       WHERE r.seq_hi >= k.seq
+       UNION
+       SELECT last_pos FROM ${s}.event_blocks WHERE space = $1 AND ids && $4::int4[]
+     )
+     SELECT bytes FROM ${s}.event_blocks
+     WHERE space = $1 AND last_pos IN (SELECT last_pos FROM hit)`,
+    [space, replicas, seqs, hashes],
+  );
+  return result.rows.flatMap((row) => decodeBlock(row.bytes));
+}
+
+/**
+ * Blocks per read of `limit` events: enough for a whole page of full blocks, plus the one that
+ * holds `afterPos` itself.
+ */
+export function blocksFor(limit: number): number {
+  return Math.ceil(limit / BLOCK_EVENTS) + 1;
+}
+
+/**
+ * Up to `limit` records of `space` (keyed) after `afterPos`, from the blocks and then the rows,
+ * in ONE statement (one snapshot: invariant 12), and whether they are all there is up to
+ * `limit` (`complete`: false when the blocks read may have been followed by more).
+ */
+export async function readAfter(
+  c: PoolClient,
+  s: string,
+  space: string,
+  afterPos: number,
+  limit: number,
+): Promise<{ records: LocalRecord[]; complete: boolean }> {
+  const blocks = blocksFor(limit);
+  const result = await c.query<{ pos: string; bytes: Buffer | null; body: string | null }>(
+    `WITH b AS MATERIALIZED (
+       SELECT last_pos, bytes FROM ${s}.event_blocks
+       WHERE space = $1 AND last_pos > $2 ORDER BY last_pos LIMIT $4
+     )
+     SELECT last_pos AS pos, bytes, NULL::text AS body FROM b
+     UNION ALL
+     (SELECT pos, NULL::bytea, body FROM ${s}.events
+      WHERE space = $1 AND pos > $2 AND (SELECT count(*) FROM b) < $4
+      ORDER BY pos LIMIT $3)`,
+    [space, afterPos, limit, blocks],
+  );
+  const fromBlocks: LocalRecord[] = [];
+  const fromRows: LocalRecord[] = [];
+  let blockCount = 0;
+  for (const row of result.rows) {
+    if (row.bytes !== null) {
+      blockCount += 1;
+      for (const record of decodeBlock(row.bytes)) {
+        if (record.pos > afterPos) fromBlocks.push(record);
+      }
+    } else {
+      fromRows.push({ pos: Number(row.pos), event: JSON.parse(row.body!) });
+    }
+  }
+  fromBlocks.sort((a, b) => a.pos - b.pos);
+  fromRows.sort((a, b) => a.pos - b.pos);
+  const records = fromBlocks.concat(fromRows);
+  const complete = blockCount < blocks;
+  return { records: records.length > limit ? records.slice(0, limit) : records, complete };
+}
+
+/** The sealed record at `pos` of `space` (keyed), if a block holds it. */
+export async function sealedAt(
+  c: PoolClient,
+  s: string,
+  space: string,
+  pos: number,
+): Promise<LocalRecord | undefined> {
+  const rows = await c.query<{ first_pos: string; bytes: Buffer }>(
+    `SELECT first_pos, bytes FROM ${s}.event_blocks
+     WHERE space = $1 AND last_pos >= $2 ORDER BY last_pos LIMIT 1`,
+    [space, pos],
+  );
+  const block = rows.rows[0];
+  if (block === undefined || Number(block.first_pos) > pos) return undefined;
+  return decodeBlock(block.bytes).find((r) => r.pos === pos);
+}

@@ -1,0 +1,199 @@
+/**
+ * The compactor of postgresStorage (issue 18): moves each space's rows older than its hot tail
+ * into blocks (postgres-blocks.ts), in the background, one block per step and per transaction.
+ *
+ * Invariants:
+ * 1. Crash-safe: a step deletes its rows and inserts their block in ONE transaction, so a server
+ *    killed at any point leaves each event either in its row or in its block, never both or
+ *    neither.
+ * 2. One compactor per space at a time across the servers of a database: a step first takes a
+ *    transaction-level advisory lock named after the schema and the space (a background step
+ *    that cannot have it at once skips the space: another server is at it). The rows are read
+ *    and encoded without the space's row lock; then, under it, their DELETE must return every one
+ *    of them, or the step rolls back and tries again (a held copy that lost left meanwhile).
+ *    Ingests of the space wait for the row lock only while the rows move, not while they encode.
+ * 3. Off the hot path: a step runs only when the storage's group commit is idle, a short while
+ *    after an append of the space, and one step at a time; an append never waits for one.
+ * 4. A step seals only the lowest rows, up to BLOCK_EVENTS, at positions at least `tailEvents`
+ *    below the head, and only once `minBlockEvents` of them wait (postgres-blocks.ts 12).
+ */
+import { createHash } from 'node:crypto';
+import type { PoolClient } from 'pg';
+import type { LocalRecord } from '../core/events.ts';
+import { BLOCK_EVENTS, encodeBlock } from './event-blocks.ts';
+import { insertBlock } from './postgres-blocks.ts';
+import { eventOfRow } from './postgres-rows.ts';
+import { inTransaction } from './postgres-schema.ts';
+import type { CompactionReport } from './storage.ts';
+
+export interface CompactionOptions {
+  /**
+   * Positions this close to the head stay rows (default 1024): appends, live tailing and the
+   * catch-up of a client that was away briefly read plain rows, and a block is only written
+   * once nothing in it is likely to be read again soon.
+   */
+  tailEvents?: number;
+  /** Rows past the tail a step waits for (default BLOCK_EVENTS: only full blocks are sealed). */
+  minBlockEvents?: number;
+  /** How long after an append the compactor looks at the space (default 200 ms). */
+  idleMs?: number;
+}
+
+/** What the compactor needs from its storage (postgres.ts). */
+export interface CompactorHost {
+  readonly schema: string;
+  run<T>(operation: string, fn: (client: PoolClient) => Promise<T>): Promise<T>;
+  /** Whether no ingest waits or commits (invariant 3). */
+  idle(): boolean;
+  /** Every space of the database, keyed (postgres-rows.ts). */
+  spaceKeys(): Promise<string[]>;
+}
+
+/** The advisory lock key of a space's compactor (invariant 2), a signed 64-bit decimal. */
+export function compactLockKey(schema: string, space: string): string {
+  const digest = createHash('sha256').update(`chronicle-compact\0${schema}\0${space}`).digest();
+  return digest.readBigInt64BE(0).toString();
+}
+
+type StepResult = { sealed: number } | 'locked' | 'retry';
+
+/** Thrown inside a step's transaction to roll it back and try again (invariant 2). */
+const RETRY = new Error('compaction step raced: retry');
+
+export class PostgresCompactor {
+  private readonly host: CompactorHost;
+  private readonly tail: number;
+  private readonly minEvents: number;
+  private readonly idleMs: number;
+  /** Spaces (keyed) appended to since their last step found nothing to seal. */
+  private readonly dirty = new Set<string>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(host: CompactorHost, options: CompactionOptions) {
+    this.host = host;
+    this.tail = Math.max(0, Math.floor(options.tailEvents ?? 1024));
+    this.minEvents = Math.min(
+      BLOCK_EVENTS,
+      Math.max(1, Math.floor(options.minBlockEvents ?? BLOCK_EVENTS)),
+    );
+    this.idleMs = Math.max(0, options.idleMs ?? 200);
+  }
+
+  /** An append (or an open) of `space`: look at it once idle (invariant 3). */
+  touch(space: string): void {
+    if (this.stopped) return;
+    this.dirty.add(space);
+    this.schedule(this.idleMs);
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer !== undefined || this.running !== undefined || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.tick()
+        .catch(() => false)
+        .then((again) => {
+          this.running = undefined;
+          if (this.dirty.size > 0) this.schedule(again ? 0 : this.idleMs);
+        });
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  /**
+   * One step for one dirty space, when the storage is idle (invariant 3); true when more may
+   * wait there (the next step follows at once).
+   */
+  private async tick(): Promise<boolean> {
+    if (!this.host.idle()) return false;
+    const space = this.dirty.values().next().value;
+    if (space === undefined) return false;
+    let result: StepResult;
+    try {
+      result = await this.step(space, false);
+    } catch {
+      // The database is away or the storage closing: the space's next append tries again.
+      this.dirty.delete(space);
+      return false;
+    }
+    if (result === 'retry') return true;
+    // Taken to the back of the queue, so that spaces take turns.
+    this.dirty.delete(space);
+    // 'locked': another server compacts it; 0: nothing left. Until the next append, either way.
+    if (result === 'locked' || result.sealed === 0) return false;
+    this.dirty.add(space);
+    return true;
+  }
+
+  /** Seals every space down to its tail (ServerStorage.compact), waiting for other compactors. */
+  async compactAll(): Promise<CompactionReport> {
+    const report: CompactionReport = { blocks: 0, events: 0 };
+    for (const space of await this.host.spaceKeys()) {
+      for (;;) {
+        const result = await this.step(space, true);
+        if (result === 'retry') continue;
+        if (result === 'locked' || result.sealed === 0) break;
+        report.blocks += 1;
+        report.events += result.sealed;
+      }
+    }
+    return report;
+  }
+
+  /** One block of `space`, in one transaction (invariants 1, 2, 4). */
+  private step(space: string, wait: boolean): Promise<StepResult> {
+    return this.host.run('compact', async (c) => {
+      try {
+        return await inTransaction(c, () => this.stepIn(c, space, wait));
+      } catch (error) {
+        if (error === RETRY) return 'retry';
+        throw error;
+      }
+    });
+  }
+
+  private async stepIn(c: PoolClient, space: string, wait: boolean): Promise<StepResult> {
+    const s = this.host.schema;
+    const lock = compactLockKey(s, space);
+    if (wait) {
+      await c.query('SELECT pg_advisory_xact_lock($1::bigint)', [lock]);
+    } else {
+      const got = await c.query<{ locked: boolean }>(
+        'SELECT pg_try_advisory_xact_lock($1::bigint) AS locked',
+        [lock],
+      );
+      if (got.rows[0]?.locked !== true) return 'locked';
+    }
+    const rows = await c.query<{ pos: string; body: string }>(
+      `SELECT pos, body FROM ${s}.events
+         WHERE space = $1 AND pos <= (SELECT head FROM ${s}.spaces WHERE space = $1) - $2
+         ORDER BY pos LIMIT $3`,
+      [space, this.tail, BLOCK_EVENTS],
+    );
+    if (rows.rows.length < this.minEvents) return { sealed: 0 };
+    const records: LocalRecord[] = rows.rows.map((row) => ({
+      pos: Number(row.pos),
+      event: eventOfRow(row),
+    }));
+    const bytes = encodeBlock(records);
+    await c.query(`SELECT 1 FROM ${s}.spaces WHERE space = $1 FOR UPDATE`, [space]);
+    const deleted = await c.query(
+      `DELETE FROM ${s}.events WHERE space = $1 AND pos = ANY($2::bigint[])`,
+      [space, records.map((r) => r.pos)],
+    );
+    // Rolled back by inTransaction: a row left meanwhile (invariant 2).
+    if (deleted.rowCount !== records.length) throw RETRY;
+    await insertBlock(c, s, space, records, bytes);
+    return { sealed: records.length };
+  }
+
+  /** Stops scheduling and waits for the step out, if any. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => {});
+  }
+}
