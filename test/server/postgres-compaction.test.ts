@@ -138,6 +138,18 @@ describe('postgresStorage compaction: reads of sealed events', () => {
     const again = await other.ingest([fresh, ...canonical, ...custom].reverse());
     expect(again.written.map((r) => r.event.id)).toEqual([fresh.id]);
     expect(await other.headPos()).toBe(81);
+    // Another copy of a sealed canonical id, at another (replica, seq), later: it loses.
+    const copy = makeEvent({
+      id: canonical[3]!.id,
+      replica: 'replicaddddddddd',
+      seq: 1,
+      wall: 1_800_000_000_000,
+    });
+    const lost = await other.ingest([copy]);
+    expect(lost.written).toEqual([]);
+    expect(lost.lost?.map((l) => [l.code, l.event.id, l.held])).toEqual([
+      ['ID_CONFLICT', copy.id, false],
+    ]);
     // A re-sent old event is still held as itself: its owner may send it back.
     const ids = (await readAll(other)).map((r) => r.id);
     expect(ids).toHaveLength(81);
@@ -232,7 +244,7 @@ describe('postgresStorage compaction: several servers, crashes, layouts', () => 
     const events = makeEvents(6000);
     for (let i = 0; i < events.length; i += 1000) await log.ingest(events.slice(i, i + 1000));
     let sealedBefore = 0;
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 6; round++) {
       const child = spawn(
         process.execPath,
         ['--import', 'tsx', 'test/server/postgres-compact-child.ts', url, schema],
@@ -243,9 +255,11 @@ describe('postgresStorage compaction: several servers, crashes, layouts', () => 
       // Killed once it sealed a few blocks more than the round before: mid-way, mid-step maybe.
       for (;;) {
         const { sealed } = await where();
-        if (sealed >= sealedBefore + 512) break;
+        if (sealed >= sealedBefore + 384) break;
         await new Promise((r) => setTimeout(r, 2));
       }
+      // At another point of a step each round.
+      await new Promise((r) => setTimeout(r, round * 3));
       child.kill('SIGKILL');
       await exited(child);
       expect(child.signalCode).toBe('SIGKILL');
@@ -254,6 +268,7 @@ describe('postgresStorage compaction: several servers, crashes, layouts', () => 
       expect(place.rows).toBeGreaterThan(0);
       sealedBefore = place.sealed;
     }
+    expect(sealedBefore).toBeGreaterThan(0);
     const reader = await instance().openSpace('s');
     const all = await readAll(reader);
     expect(all.map((r) => r.id)).toEqual(events.map((e) => e.id));
@@ -287,12 +302,18 @@ describe('postgresStorage compaction: several servers, crashes, layouts', () => 
     schema = freshSchema();
     const storage = instance({ compaction: { tailEvents: 100, idleMs: 0 } });
     const log = await storage.openSpace('s');
+    const sealedReaches = async (n: number) => {
+      const deadline = Date.now() + 20_000;
+      while ((await where()).sealed < n && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return where();
+    };
     for (let i = 0; i < 5; i++) await log.ingest(makeEvents(100, { firstSeq: 1 + i * 100 }));
-    const deadline = Date.now() + 20_000;
-    while ((await where()).sealed < 384 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
     // Full blocks only (BLOCK_EVENTS = 128), none within the last 100 positions.
-    expect(await where()).toEqual({ rows: 116, sealed: 384, blocks: 3 });
+    expect(await sealedReaches(384)).toEqual({ rows: 116, sealed: 384, blocks: 3 });
+    // Later appends wake it again.
+    await log.ingest(makeEvents(300, { firstSeq: 501 }));
+    expect(await sealedReaches(640)).toEqual({ rows: 160, sealed: 640, blocks: 5 });
   });
 });
