@@ -163,24 +163,28 @@ export async function sealedCandidates(
   }
   const hashes = [...new Set(query.ids.map(idHash))];
   if (replicas.length === 0 && hashes.length === 0) return [];
-  // A run is found by the highest seq_lo at or below the seq; a few more are looked at, for a
-  // database that holds a (replica, seq) twice (runs then overlap).
-  const result = await c.query<{ bytes: Buffer }>(
-    `WITH hit AS (
+  // A run is found by the lowest seq_hi at or above the seq: none for the seq of a new event,
+  // which lies above its replica's sealed ones (one index probe, no entry read). A few more are
+  // looked at, for a database that holds a (replica, seq) twice (runs then overlap).
+  const result = await c.query<{ bytes: Buffer }>({
+    name: `chronicle_${s}_sealed_candidates`,
+    text: `WITH hit AS (
        SELECT r.last_pos FROM unnest($2::text[], $3::bigint[]) AS k(replica, seq)
        CROSS JOIN LATERAL (
-         SELECT last_pos, seq_hi FROM ${s}.event_runs
-         WHERE space = $1 AND replica = k.replica AND seq_lo <= k.seq
-         ORDER BY seq_lo DESC LIMIT 8
+         SELECT last_pos, seq_lo FROM ${s}.event_runs
+         WHERE space = $1 AND replica = k.replica AND seq_hi >= k.seq
+         ORDER BY seq_hi LIMIT 8
        ) AS r
-       WHERE r.seq_hi >= k.seq
+       WHERE r.seq_lo <= k.seq
        UNION
-       SELECT last_pos FROM ${s}.event_blocks WHERE space = $1 AND ids && $4::int4[]
+       -- Not filtered by space here, so that only the GIN index can serve it (the primary key
+       -- would, with a filter reading every block of the space); the outer query filters.
+       SELECT last_pos FROM ${s}.event_blocks WHERE ids && $4::int4[]
      )
      SELECT bytes FROM ${s}.event_blocks
      WHERE space = $1 AND last_pos IN (SELECT last_pos FROM hit)`,
-    [space, replicas, seqs, hashes],
-  );
+    values: [space, replicas, seqs, hashes],
+  });
   return result.rows.flatMap((row) => decodeBlock(row.bytes));
 }
 

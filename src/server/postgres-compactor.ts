@@ -166,11 +166,19 @@ export class PostgresCompactor {
       );
       if (got.rows[0]?.locked !== true) return 'locked';
     }
+    // From the last block on: below it are only the index entries of rows sealed already, which
+    // stay until VACUUM and which a scan from the space's start would walk through every step.
+    const bounds = await c.query<{ head: string; sealed: string | null }>(
+      `SELECT head, (SELECT max(last_pos) FROM ${s}.event_blocks WHERE space = $1) AS sealed
+       FROM ${s}.spaces WHERE space = $1`,
+      [space],
+    );
+    const head = Number(bounds.rows[0]?.head ?? 0);
+    const sealed = Number(bounds.rows[0]?.sealed ?? 0);
     const rows = await c.query<{ pos: string; body: string }>(
-      `SELECT pos, body FROM ${s}.events
-         WHERE space = $1 AND pos <= (SELECT head FROM ${s}.spaces WHERE space = $1) - $2
-         ORDER BY pos LIMIT $3`,
-      [space, this.tail, BLOCK_EVENTS],
+      `SELECT pos, body FROM ${s}.events WHERE space = $1 AND pos > $2 AND pos <= $3
+       ORDER BY pos LIMIT $4`,
+      [space, sealed, head - this.tail, BLOCK_EVENTS],
     );
     if (rows.rows.length < this.minEvents) return { sealed: 0 };
     const records: LocalRecord[] = rows.rows.map((row) => ({
@@ -179,9 +187,10 @@ export class PostgresCompactor {
     }));
     const bytes = encodeBlock(records);
     await c.query(`SELECT 1 FROM ${s}.spaces WHERE space = $1 FOR UPDATE`, [space]);
+    // Every row from the last block to the block's end: exactly those read, unless one left.
     const deleted = await c.query(
-      `DELETE FROM ${s}.events WHERE space = $1 AND pos = ANY($2::bigint[])`,
-      [space, records.map((r) => r.pos)],
+      `DELETE FROM ${s}.events WHERE space = $1 AND pos > $2 AND pos <= $3`,
+      [space, sealed, records[records.length - 1]!.pos],
     );
     // Rolled back by inTransaction: a row left meanwhile (invariant 2).
     if (deleted.rowCount !== records.length) throw RETRY;

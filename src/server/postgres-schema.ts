@@ -143,7 +143,7 @@ CREATE TABLE IF NOT EXISTS ${s}.event_runs (
   seq_lo BIGINT NOT NULL,
   seq_hi BIGINT NOT NULL,
   last_pos BIGINT NOT NULL,
-  PRIMARY KEY (space, replica, seq_lo, last_pos)
+  PRIMARY KEY (space, replica, seq_hi, last_pos)
 );
 INSERT INTO ${s}.schema_version (only_row, version) VALUES (TRUE, ${target})
   ON CONFLICT (only_row) DO NOTHING;

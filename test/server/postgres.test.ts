@@ -155,21 +155,21 @@ describe('postgresStorage: several instances on one database', () => {
     schema = freshSchema();
     await Promise.all([1, 2, 3].map(() => instance().openSpace('s')));
     const rows = await sql<{ version: number }>(`SELECT version FROM ${schema}.schema_version`);
-    expect(rows).toEqual([{ version: 2 }]);
+    expect(rows).toEqual([{ version: 3 }]);
     await sql(`UPDATE ${schema}.schema_version SET version = 99`);
     await expect(instance().openSpace('s')).rejects.toMatchObject({
       code: 'STORAGE_UNAVAILABLE',
     });
   });
 
-  it('moves a layout 1 database to layout 2 (strict_heads) when it opens it, keeping its events', async () => {
+  it('moves a layout 1 database to the current layout (strict_heads, blocks) when it opens it, keeping its events', async () => {
     schema = freshSchema();
     const log = await instance().openSpace('s');
     await log.ingest(makeEvents(2));
     await sql(`DROP TABLE ${schema}.strict_heads`);
     await sql(`UPDATE ${schema}.schema_version SET version = 1`);
     const again = await instance().openSpace('s');
-    expect(await sql(`SELECT version FROM ${schema}.schema_version`)).toEqual([{ version: 2 }]);
+    expect(await sql(`SELECT version FROM ${schema}.schema_version`)).toEqual([{ version: 3 }]);
     expect((await again.readByPos(0, 10)).length).toBe(2);
     expect(await sql(`SELECT count(*)::int AS n FROM ${schema}.strict_heads`)).toEqual([{ n: 0 }]);
   });
