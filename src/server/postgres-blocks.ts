@@ -60,12 +60,25 @@ export function runsOf(records: readonly LocalRecord[]): Run[] {
   return runs;
 }
 
-/** The hashes of the ids of `records` that are not canonical (invariant 13). */
-function customIdHashes(records: readonly LocalRecord[]): number[] {
+/**
+ * The key that says a space's blocks hold a custom id of canonical form ("invoice.42": a custom
+ * id that is some other slot's canonical id). Only then must a canonical id be looked up by its
+ * hash too (invariant 13); for the usual log, a new event's canonical id costs no probe.
+ */
+function canonicalFormKey(space: string): number {
+  return idHash(`\u0000canonical-form\u0000${space}`);
+}
+
+/** The `ids` of a block: the hashes of its custom ids, and the marker above if one needs it. */
+function blockIdKeys(space: string, records: readonly LocalRecord[]): number[] {
   const out: number[] = [];
+  let canonicalForm = false;
   for (const { event } of records) {
-    if (!EventId.isCanonical(event.id, event.replica, event.seq)) out.push(idHash(event.id));
+    if (EventId.isCanonical(event.id, event.replica, event.seq)) continue;
+    out.push(idHash(event.id));
+    canonicalForm ||= EventId.canonicalSlot(event.id) !== undefined;
   }
+  if (canonicalForm) out.push(canonicalFormKey(space));
   return out;
 }
 
@@ -85,7 +98,7 @@ export async function insertBlock(
   await c.query(
     `INSERT INTO ${s}.event_blocks (space, last_pos, first_pos, n, ids, bytes)
      VALUES ($1, $2, $3, $4, $5::int4[], $6)`,
-    [space, last, first, records.length, customIdHashes(records), bytes],
+    [space, last, first, records.length, blockIdKeys(space, records), bytes],
   );
   const runs = runsOf(records);
   await c.query(
@@ -129,10 +142,28 @@ export async function removeSealed(
   }
 }
 
-/** What a lookup in the blocks asks for: ids and (replica, seq) slots, unkeyed. */
+/** What a lookup in the blocks asks for: ids (with their events' origins) and slots, unkeyed. */
 export interface SealedQuery {
-  ids: readonly string[];
+  /** Ids, each with the (replica, seq) of the event that carries it, if any. */
+  ids: readonly { id: string; replica?: string; seq?: number }[];
   slots: readonly { replica: string; seq: number }[];
+}
+
+/** Runs of consecutive seqs per replica (keyed) of the slots asked for: one probe each. */
+function slotRanges(slots: Iterable<{ replica: string; seq: number }>): Run[] {
+  const records: LocalRecord[] = [];
+  for (const { replica, seq } of slots) {
+    if (Number.isSafeInteger(seq)) records.push({ pos: 0, event: { replica, seq } as never });
+  }
+  const ranges: Run[] = [];
+  for (const run of runsOf(records)) {
+    const last = ranges[ranges.length - 1];
+    // A seq asked for twice: one range.
+    if (last !== undefined && last.replica === run.replica && run.lo <= last.hi + 1) {
+      last.hi = Math.max(last.hi, run.hi);
+    } else ranges.push({ ...run });
+  }
+  return ranges;
 }
 
 /**
@@ -145,45 +176,47 @@ export async function sealedCandidates(
   space: string,
   query: SealedQuery,
 ): Promise<LocalRecord[]> {
-  const replicas: string[] = [];
-  const seqs: number[] = [];
-  const seen = new Set<string>();
-  const addSlot = (replica: string, seq: number) => {
-    if (!Number.isSafeInteger(seq)) return;
-    const k = `${replica}\u0000${seq}`;
-    if (seen.has(k)) return;
-    seen.add(k);
-    replicas.push(key(replica));
-    seqs.push(seq);
-  };
-  for (const slot of query.slots) addSlot(slot.replica, slot.seq);
-  for (const id of query.ids) {
+  const slots = [...query.slots];
+  const custom: number[] = [];
+  const canonicalForm: number[] = [];
+  for (const { id, replica, seq } of query.ids) {
     const origin = canonicalOrigin(id);
-    if (origin !== undefined) addSlot(origin.replica, origin.seq);
+    if (origin !== undefined) slots.push(origin);
+    const own = replica !== undefined && seq !== undefined && EventId.isCanonical(id, replica, seq);
+    // The canonical id of its own event is held, if at all, at that slot, or under its hash as
+    // another event's custom id of canonical form, which the space's marker tells of.
+    if (own) canonicalForm.push(idHash(id));
+    else custom.push(idHash(id));
   }
-  const hashes = [...new Set(query.ids.map(idHash))];
-  if (replicas.length === 0 && hashes.length === 0) return [];
-  // A run is found by the lowest seq_hi at or above the seq: none for the seq of a new event,
-  // which lies above its replica's sealed ones (one index probe, no entry read). A few more are
-  // looked at, for a database that holds a (replica, seq) twice (runs then overlap).
+  const ranges = slotRanges(slots);
+  if (ranges.length === 0 && custom.length === 0 && canonicalForm.length === 0) return [];
+  // A range finds the runs from the lowest seq_hi at or above its start: none for the seqs of
+  // new events, which lie above their replica's sealed ones (one index probe, no entry read).
+  // The id hashes are looked up without the space, so that only the GIN index can serve them
+  // (the primary key would, with a filter reading every block of the space).
   const result = await c.query<{ bytes: Buffer }>({
     name: `chronicle_${s}_sealed_candidates`,
     text: `WITH hit AS (
-       SELECT r.last_pos FROM unnest($2::text[], $3::bigint[]) AS k(replica, seq)
-       CROSS JOIN LATERAL (
-         SELECT last_pos, seq_lo FROM ${s}.event_runs
-         WHERE space = $1 AND replica = k.replica AND seq_hi >= k.seq
-         ORDER BY seq_hi LIMIT 8
-       ) AS r
-       WHERE r.seq_lo <= k.seq
+       SELECT r.last_pos FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS k(replica, lo, hi)
+       JOIN ${s}.event_runs AS r
+         ON r.space = $1 AND r.replica = k.replica AND r.seq_hi >= k.lo AND r.seq_lo <= k.hi
        UNION
-       -- Not filtered by space here, so that only the GIN index can serve it (the primary key
-       -- would, with a filter reading every block of the space); the outer query filters.
-       SELECT last_pos FROM ${s}.event_blocks WHERE ids && $4::int4[]
+       SELECT last_pos FROM ${s}.event_blocks WHERE ids && $5::int4[]
+       UNION
+       SELECT last_pos FROM ${s}.event_blocks WHERE ids && $6::int4[]
+         AND EXISTS (SELECT 1 FROM ${s}.event_blocks WHERE ids @> ARRAY[$7::int4])
      )
      SELECT bytes FROM ${s}.event_blocks
      WHERE space = $1 AND last_pos IN (SELECT last_pos FROM hit)`,
-    values: [space, replicas, seqs, hashes],
+    values: [
+      space,
+      ranges.map((r) => r.replica),
+      ranges.map((r) => r.lo),
+      ranges.map((r) => r.hi),
+      custom,
+      canonicalForm,
+      canonicalFormKey(space),
+    ],
   });
   return result.rows.flatMap((row) => decodeBlock(row.bytes));
 }

@@ -13,7 +13,10 @@
  *    of them, or the step rolls back and tries again (a held copy that lost left meanwhile).
  *    Ingests of the space wait for the row lock only while the rows move, not while they encode.
  * 3. Off the hot path: a step runs only when the storage's group commit is idle, a short while
- *    after an append of the space, and one step at a time; an append never waits for one.
+ *    after an append of the space, and one step at a time. It gives way (rolls back, to come
+ *    back later) when an ingest arrived while it encoded or holds the space's lock, and it
+ *    commits without waiting for the WAL flush, so an ingest waits for at most the few
+ *    statements that move one block.
  * 4. A step seals only the lowest rows, up to BLOCK_EVENTS, at positions at least `tailEvents`
  *    below the head, and only once `minBlockEvents` of them wait (postgres-blocks.ts 12).
  */
@@ -55,10 +58,13 @@ export function compactLockKey(schema: string, space: string): string {
   return digest.readBigInt64BE(0).toString();
 }
 
-type StepResult = { sealed: number } | 'locked' | 'retry';
+/** 'busy': the step gave way to an ingest (invariant 3); the space stays to be compacted. */
+type StepResult = { sealed: number } | 'locked' | 'retry' | 'busy';
 
 /** Thrown inside a step's transaction to roll it back and try again (invariant 2). */
 const RETRY = new Error('compaction step raced: retry');
+/** Thrown inside a step's transaction to roll it back and give way to an ingest (invariant 3). */
+const YIELD = new Error('compaction step gave way');
 
 export class PostgresCompactor {
   private readonly host: CompactorHost;
@@ -119,6 +125,7 @@ export class PostgresCompactor {
       return false;
     }
     if (result === 'retry') return true;
+    if (result === 'busy') return false;
     // Taken to the back of the queue, so that spaces take turns.
     this.dirty.delete(space);
     // 'locked': another server compacts it; 0: nothing left. Until the next append, either way.
@@ -133,7 +140,7 @@ export class PostgresCompactor {
     for (const space of await this.host.spaceKeys()) {
       for (;;) {
         const result = await this.step(space, true);
-        if (result === 'retry') continue;
+        if (result === 'retry' || result === 'busy') continue;
         if (result === 'locked' || result.sealed === 0) break;
         report.blocks += 1;
         report.events += result.sealed;
@@ -149,6 +156,7 @@ export class PostgresCompactor {
         return await inTransaction(c, () => this.stepIn(c, space, wait));
       } catch (error) {
         if (error === RETRY) return 'retry';
+        if (error === YIELD) return 'busy';
         throw error;
       }
     });
@@ -186,7 +194,18 @@ export class PostgresCompactor {
       event: eventOfRow(row),
     }));
     const bytes = encodeBlock(records);
-    await c.query(`SELECT 1 FROM ${s}.spaces WHERE space = $1 FOR UPDATE`, [space]);
+    // Invariant 3: an ingest that arrived meanwhile goes first, and one that holds the space's
+    // lock is not waited for: the step gives way and comes back when the storage is idle.
+    if (!wait && !this.host.idle()) throw YIELD;
+    const locked = await c.query(
+      `SELECT 1 FROM ${s}.spaces WHERE space = $1 FOR UPDATE${wait ? '' : ' SKIP LOCKED'}`,
+      [space],
+    );
+    if (locked.rows.length === 0) throw YIELD;
+    // Invariant 1 holds without waiting for the WAL flush: a step lost in a crash left its rows
+    // as they were, and any later commit (an ingest's) flushes it first. The space's lock is
+    // held the shorter for it.
+    await c.query('SET LOCAL synchronous_commit = off');
     // Every row from the last block to the block's end: exactly those read, unless one left.
     const deleted = await c.query(
       `DELETE FROM ${s}.events WHERE space = $1 AND pos > $2 AND pos <= $3`,

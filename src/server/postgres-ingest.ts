@@ -245,13 +245,13 @@ async function heldSealed(
   state: SpaceState,
 ): Promise<void> {
   const events = pieces.filter((p) => p.space === space).flatMap((p) => p.rows.map((r) => r.event));
-  const ids = new Set(events.filter((e) => !state.byId.has(e.id)).map((e) => e.id));
+  const ids = new Map(events.filter((e) => !state.byId.has(e.id)).map((e) => [e.id, e] as const));
   const slots = new Map(
     events.filter((e) => !state.bySlot.has(slotOf(e))).map((e) => [slotOf(e), e] as const),
   );
   if (ids.size === 0 && slots.size === 0) return;
   const candidates = await sealedCandidates(c, s, space, {
-    ids: [...ids],
+    ids: [...ids.values()].map((e) => ({ id: e.id, replica: e.replica, seq: e.seq })),
     slots: [...slots.values()].map((e) => ({ replica: e.replica, seq: e.seq })),
   });
   for (const record of candidates) {

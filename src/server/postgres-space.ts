@@ -403,10 +403,11 @@ export class PostgresSpaceLog implements SpaceLog {
     const missing = ids.filter((id) => !held.has(id));
     if (missing.length === 0) return held;
     const wanted = new Set(missing);
-    for (const { event } of await sealedCandidates(c, this.s, this.k, {
-      ids: missing,
+    const sealed = await sealedCandidates(c, this.s, this.k, {
+      ids: missing.map((id) => ({ id })),
       slots: [],
-    })) {
+    });
+    for (const { event } of sealed) {
       if (wanted.has(event.id)) held.set(event.id, event.cursor);
     }
     return held;

@@ -38,6 +38,11 @@
  *    commit (one WAL flush) covers them all (postgres-group-commit.ts, postgres-ingest.ts); one
  *    failing rolls back only itself, and none resolves before the group's commit. close() lets
  *    the ingests handed over before it commit.
+ *
+ * Compaction (issue 18, on unless `compaction: false`): positions older than a hot tail move from
+ * rows into deflated blocks, in the background when the group commit is idle, one block per
+ * transaction, one server per space at a time (postgres-compactor.ts); every read, dedupe and
+ * copy lookup finds a sealed event as it finds a row (postgres-blocks.ts, invariants 12–14).
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';

@@ -156,6 +156,26 @@ describe('postgresStorage compaction: reads of sealed events', () => {
     expect(new Set(ids).size).toBe(81);
   });
 
+  it("recognises a sealed custom id that is another slot's canonical id, when that slot's event arrives", async () => {
+    schema = freshSchema();
+    const log = await instance().openSpace('s');
+    // "replicaeeeeeeeee.7" as a custom id, on another replica's event.
+    const lookalike = makeEvent({
+      replica: 'replicabbbbbbbbb',
+      seq: 1,
+      id: EventId.canonical('replicaeeeeeeeee' as ReplicaId, Seq.make(7)),
+    });
+    await log.ingest([lookalike, ...makeEvents(20, { replica: 'replicabbbbbbbbb', firstSeq: 2 })]);
+    await instance().compact!();
+    expect((await where()).sealed).toBe(11);
+    const [owner] = canonicalEvents(1, 'replicaeeeeeeeee', 7);
+    const result = await (await instance().openSpace('s')).ingest([owner!]);
+    expect(result.written).toEqual([]);
+    expect(result.lost?.map((l) => [l.code, l.event.replica, l.held])).toEqual([
+      ['ID_CONFLICT', 'replicaeeeeeeeee', false],
+    ]);
+  });
+
   it('refuses an event reusing a sealed (replica, seq) under another id, and reports the slot', async () => {
     schema = freshSchema();
     const log = await instance().openSpace('s');
