@@ -16,9 +16,11 @@
  *      that slot; any other id's 32-bit hash is in the block's `ids` array, under a GIN index.
  *    A hit is only a candidate: the block is decoded and the event checked field for field, so
  *    a hash collision costs one decode, never a wrong answer.
- * 14. Moves go from rows to blocks only (sealing), and blocks change only under the space's row
- *    lock (sealing, or taking out a held copy that lost: core/copies.ts). A reader that looks in
- *    the rows first and then in the blocks therefore never misses an event that stays held.
+ * 14. Moves go from rows to blocks only (sealing, which adds blocks and takes no lock of the
+ *    space), and an existing block changes only under the space's row lock (taking out a held
+ *    copy that lost: core/copies.ts). A reader that looks in the rows first and then, in a later
+ *    statement, in the blocks therefore never misses an event that stays held; an ingest does
+ *    so under the space's lock for every space it writes.
  */
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';

@@ -9,14 +9,14 @@
  * 2. One compactor per space at a time across the servers of a database: a step first takes a
  *    transaction-level advisory lock named after the schema and the space (a background step
  *    that cannot have it at once skips the space: another server is at it). The rows are read
- *    and encoded without the space's row lock; then, under it, their DELETE must return every one
- *    of them, or the step rolls back and tries again (a held copy that lost left meanwhile).
- *    Ingests of the space wait for the row lock only while the rows move, not while they encode.
+ *    and encoded, then DELETEd by range: the DELETE must remove every one of them, or the step
+ *    rolls back and tries again (a held copy that lost left meanwhile: an ingest that deletes a
+ *    row the step deletes too waits for it on the row, and then finds the event in its block).
  * 3. Off the hot path: a step runs only when the storage's group commit is idle, a short while
- *    after an append of the space, and one step at a time. It gives way (rolls back, to come
- *    back later) when an ingest arrived while it encoded or holds the space's lock, and it
- *    commits without waiting for the WAL flush, so an ingest waits for at most the few
- *    statements that move one block.
+ *    after an append of the space, and one step at a time, and gives way (rolls back, to come
+ *    back later) when an ingest arrived while it encoded. It takes no lock an ingest takes (an
+ *    ingest deleting a held copy that lost waits for a step deleting the same row, rarely), and
+ *    it commits without waiting for the WAL flush.
  * 4. A step seals only the lowest rows, up to BLOCK_EVENTS, at positions at least `tailEvents`
  *    below the head, and only once `minBlockEvents` of them wait (postgres-blocks.ts 12).
  */
@@ -194,17 +194,12 @@ export class PostgresCompactor {
       event: eventOfRow(row),
     }));
     const bytes = encodeBlock(records);
-    // Invariant 3: an ingest that arrived meanwhile goes first, and one that holds the space's
-    // lock is not waited for: the step gives way and comes back when the storage is idle.
+    // Invariant 3: an ingest that arrived meanwhile goes first. No lock of the space is taken:
+    // an ingest looks in the rows first and then in the blocks, and moves go that way only
+    // (postgres-blocks.ts 14), so it never waits for a step.
     if (!wait && !this.host.idle()) throw YIELD;
-    const locked = await c.query(
-      `SELECT 1 FROM ${s}.spaces WHERE space = $1 FOR UPDATE${wait ? '' : ' SKIP LOCKED'}`,
-      [space],
-    );
-    if (locked.rows.length === 0) throw YIELD;
     // Invariant 1 holds without waiting for the WAL flush: a step lost in a crash left its rows
-    // as they were, and any later commit (an ingest's) flushes it first. The space's lock is
-    // held the shorter for it.
+    // as they were, and any later commit (an ingest's) flushes it first.
     await c.query('SET LOCAL synchronous_commit = off');
     // Every row from the last block to the block's end: exactly those read, unless one left.
     const deleted = await c.query(

@@ -174,18 +174,14 @@ async function lockSpaces(
   const names = new Map(pieces.map((p) => [p.space, p.name]));
   const keys = [...names.keys()];
   // Whether a space has strict heads, read with its lock: they are written under it only.
-  // And whether it has sealed events (postgres-blocks.ts), which only its row lock moves.
-  const locked = await c.query<{ space: string; head: string; strict: boolean; sealed: boolean }>(
+  const locked = await c.query<{ space: string; head: string; strict: boolean }>(
     `SELECT sp.space, sp.head,
-       EXISTS (SELECT 1 FROM ${s}.strict_heads AS h WHERE h.space = sp.space) AS strict,
-       EXISTS (SELECT 1 FROM ${s}.event_blocks AS b WHERE b.space = sp.space) AS sealed
+       EXISTS (SELECT 1 FROM ${s}.strict_heads AS h WHERE h.space = sp.space) AS strict
      FROM ${s}.spaces AS sp WHERE sp.space = ANY($1::text[]) ORDER BY sp.space FOR UPDATE OF sp`,
     [keys],
   );
   const spaces = new Map<string, SpaceState>();
-  const sealed = new Set<string>();
   for (const row of locked.rows) {
-    if (row.sealed) sealed.add(row.space);
     const head = Number(row.head);
     spaces.set(row.space, {
       name: names.get(row.space)!,
@@ -229,7 +225,10 @@ async function lockSpaces(
   for (const held of bySlot) {
     spaces.get(held.space)!.bySlot.set(slotOf(held.record.event), held.record);
   }
-  for (const space of sealed) await heldSealed(c, s, space, pieces, spaces.get(space)!);
+  // After the rows, in statements of their own: the compactor moves rows into blocks without
+  // the space's lock, and a later statement sees what an earlier one missed (postgres-blocks.ts
+  // 14). Every space, sealed or not yet: its first block may have been committed meanwhile.
+  for (const space of spaces.keys()) await heldSealed(c, s, space, pieces, spaces.get(space)!);
   return spaces;
 }
 
@@ -244,7 +243,15 @@ async function heldSealed(
   pieces: readonly IngestPiece[],
   state: SpaceState,
 ): Promise<void> {
-  const events = pieces.filter((p) => p.space === space).flatMap((p) => p.rows.map((r) => r.event));
+  // An event that cannot be stored (no id, a replica that is not a string) fails its own ingest
+  // where it is written, not the group's lookups.
+  const events = pieces
+    .filter((p) => p.space === space)
+    .flatMap((p) => p.rows.map((r) => r.event))
+    .filter(
+      (e) =>
+        typeof e.id === 'string' && typeof e.replica === 'string' && typeof e.cursor === 'string',
+    );
   const ids = new Map(events.filter((e) => !state.byId.has(e.id)).map((e) => [e.id, e] as const));
   const slots = new Map(
     events.filter((e) => !state.bySlot.has(slotOf(e))).map((e) => [slotOf(e), e] as const),
