@@ -87,9 +87,12 @@ export class PostgresCompactor {
     this.idleMs = Math.max(0, options.idleMs ?? 200);
   }
 
-  /** An append (or an open) of `space`: look at it once idle (invariant 3). */
-  touch(space: string): void {
-    if (this.stopped) return;
+  /**
+   * An append (or an open) of `space`, whose head is now `head`: look at it once idle
+   * (invariant 3), unless it is too short to have anything to seal (no statement at all then).
+   */
+  touch(space: string, head: number): void {
+    if (this.stopped || head - this.tail < this.minEvents) return;
     this.dirty.add(space);
     this.schedule(this.idleMs);
   }

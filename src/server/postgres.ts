@@ -256,7 +256,8 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     }
     return this.commits.run(piece, (result) => {
       committed(result);
-      if (result.written.length > 0) this.compactor?.touch(piece.space);
+      const last = result.written[result.written.length - 1];
+      if (last !== undefined) this.compactor?.touch(piece.space, last.pos);
     });
   }
 
@@ -299,7 +300,7 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     this.open.set(space, log);
     // A space written before this server started (or before its layout had blocks) is sealed
     // too, from its first open on.
-    this.compactor?.touch(key(space));
+    this.compactor?.touch(key(space), Number(row.head));
     return log;
   }
 

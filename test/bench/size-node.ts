@@ -61,11 +61,16 @@ async function postgresVacuum(url: string): Promise<void> {
   }
 }
 
-async function postgresBytes(url: string): Promise<PostgresSize> {
+/**
+ * `full`: after VACUUM FULL, what the data itself takes: a plain VACUUM keeps the pages that the
+ * rows sealed since the last VACUUM emptied, for the rows to come (the events table's high-water
+ * mark, the rows appended between two autovacuum runs, which does not grow with the log).
+ */
+async function postgresBytes(url: string, full = false): Promise<PostgresSize> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query('VACUUM');
+    await client.query(full ? 'VACUUM FULL' : 'VACUUM');
     // Every table of the schema that holds events (issue 18 adds tables beside `events`).
     const tables = `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = 'chronicle' AND c.relkind = 'r'
@@ -142,6 +147,7 @@ export async function runSizeNodeBenches(): Promise<BenchResult[]> {
       const replica = sqliteSize(replicaFile);
       const server = sqliteSize(serverFile);
       const postgres = await postgresBytes(cluster.url);
+      const postgresFull = await postgresBytes(cluster.url, true);
       const n = label(size);
       const sqliteNote = (s: typeof server) =>
         `db + WAL after wal_checkpoint(TRUNCATE)${s.busy ? ' (busy: WAL not emptied)' : ''}, ` +
@@ -173,6 +179,15 @@ export async function runSizeNodeBenches(): Promise<BenchResult[]> {
           `compacted as it grows (compact() after each 1,000 events, VACUUM every 10,000), pg_total_relation_size after VACUUM: heap+TOAST ${(postgres.table / size).toFixed(0)}, ` +
             postgres.indexes.map(([name, b]) => `${name} ${(b / size).toFixed(0)}`).join(', ') +
             " B/event; the server's records ingested directly; baseline: raw JSON",
+        ),
+        result(
+          `storage ${n}: server PostgreSQL events table, after VACUUM FULL`,
+          'B/event',
+          postgresFull.total / size,
+          perEvent,
+          `what the data takes, without the free pages kept for later rows: heap+TOAST ${(postgresFull.table / size).toFixed(0)}, ` +
+            postgresFull.indexes.map(([name, b]) => `${name} ${(b / size).toFixed(0)}`).join(', ') +
+            ' B/event; baseline: raw JSON',
         ),
         result(
           `storage ${n}: Node replica SQLite (sqliteReplicaStorage)`,

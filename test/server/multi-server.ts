@@ -18,6 +18,7 @@ import {
   webSocketTransport,
 } from '../../src/index.ts';
 import { spaceToken } from './helpers.ts';
+import { storedRecords } from './postgres-helpers.ts';
 import { exited, startServerProcess } from './server-process.ts';
 
 export const SPACE = 'space-a';
@@ -300,32 +301,13 @@ export function rotated<T>(list: readonly T[], start: number): T[] {
   return [...list.slice(start), ...list.slice(0, start)];
 }
 
-/** Every event id the database holds for the space, as stored (JSON-encoded keys decoded). */
+/** Every event id the database holds for the space (rows and sealed blocks alike). */
 export async function databaseIds(databaseUrl: string): Promise<string[]> {
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  try {
-    const rows = await c.query<{ id: string }>(
-      'SELECT id FROM chronicle.events WHERE space = $1 ORDER BY pos',
-      [JSON.stringify(SPACE)],
-    );
-    return rows.rows.map((r) => JSON.parse(r.id) as string);
-  } finally {
-    await c.end();
-  }
+  return (await storedRecords(databaseUrl, SPACE)).map((r) => r.event.id);
 }
 
 /** Bytes of the space's stored events (their JSON text): what a full re-read would fetch at least. */
 export async function logBytes(databaseUrl: string): Promise<number> {
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  try {
-    const rows = await c.query<{ bytes: string }>(
-      'SELECT coalesce(sum(octet_length(body)), 0) AS bytes FROM chronicle.events WHERE space = $1',
-      [JSON.stringify(SPACE)],
-    );
-    return Number(rows.rows[0]?.bytes ?? 0);
-  } finally {
-    await c.end();
-  }
+  const records = await storedRecords(databaseUrl, SPACE);
+  return records.reduce((sum, r) => sum + Buffer.byteLength(JSON.stringify(r.event)), 0);
 }

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { LocalRecord } from '../../src/core/events.ts';
 import { createToken } from '../../src/server/auth.ts';
 import { postgresStorage } from '../../src/server/postgres.ts';
 import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
@@ -24,6 +25,30 @@ export async function dropSchema(url: string, schema: string): Promise<void> {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Every record a space holds in the database, in log order, read through postgresStorage: the
+ * rows and the sealed blocks alike (issue 18), which a look into the `events` table alone would
+ * not show.
+ */
+export async function storedRecords(
+  url: string,
+  space: string,
+  schema = 'chronicle',
+): Promise<LocalRecord[]> {
+  const storage = postgresStorage(url, { schema, poolSize: 1, compaction: false });
+  try {
+    const log = await storage.openSpace(space);
+    const out: LocalRecord[] = [];
+    for (;;) {
+      const page = await log.readByPos(out.at(-1)?.pos ?? 0, 1000);
+      if (page.length === 0) return out;
+      out.push(...page);
+    }
+  } finally {
+    await storage.close();
   }
 }
 
