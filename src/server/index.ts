@@ -26,6 +26,7 @@ export {
   stderrLogger,
 } from './metrics.ts';
 export { type PostgresStorageOptions, postgresStorage } from './postgres.ts';
+export type { PostgresCompactionOptions } from './postgres-compactor.ts';
 export {
   decodeToken as decodeNatsToken,
   type NatsSinkOptions,

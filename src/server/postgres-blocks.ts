@@ -242,16 +242,22 @@ export async function readAfter(
   space: string,
   afterPos: number,
   limit: number,
+  decoded?: DecodedBlocks,
 ): Promise<{ records: LocalRecord[]; complete: boolean }> {
   const blocks = blocksFor(limit);
-  const result = await c.query<{ pos: string; bytes: Buffer | null; body: string | null }>(
+  const result = await c.query<{
+    pos: string;
+    n: number | null;
+    bytes: Buffer | null;
+    body: string | null;
+  }>(
     `WITH b AS MATERIALIZED (
-       SELECT last_pos, bytes FROM ${s}.event_blocks
+       SELECT last_pos, n, bytes FROM ${s}.event_blocks
        WHERE space = $1 AND last_pos > $2 ORDER BY last_pos LIMIT $4
      )
-     SELECT last_pos AS pos, bytes, NULL::text AS body FROM b
+     SELECT last_pos AS pos, n, bytes, NULL::text AS body FROM b
      UNION ALL
-     (SELECT pos, NULL::bytea, body FROM ${s}.events
+     (SELECT pos, NULL::int, NULL::bytea, body FROM ${s}.events
       WHERE space = $1 AND pos > $2 AND (SELECT count(*) FROM b) < $4
       ORDER BY pos LIMIT $3)`,
     [space, afterPos, limit, blocks],
@@ -262,9 +268,12 @@ export async function readAfter(
   for (const row of result.rows) {
     if (row.bytes !== null) {
       blockCount += 1;
-      for (const record of decodeBlock(row.bytes)) {
+      const records = decoded?.get(Number(row.pos), row.n!) ?? decodeBlock(row.bytes);
+      for (const record of records) {
         if (record.pos > afterPos) fromBlocks.push(record);
       }
+      // A page that ends inside this block goes on from it: the next one needs it again.
+      if (fromBlocks.length > limit) decoded?.set(Number(row.pos), row.n!, records);
     } else {
       fromRows.push({ pos: Number(row.pos), event: JSON.parse(row.body!) });
     }
@@ -274,6 +283,26 @@ export async function readAfter(
   const records = fromBlocks.concat(fromRows);
   const complete = blockCount < blocks;
   return { records: records.length > limit ? records.slice(0, limit) : records, complete };
+}
+
+/**
+ * The blocks a space's reads decoded last, so that a catch-up whose page ends inside a block
+ * does not inflate it again for the next page. A block is known by (last_pos, n): its events
+ * change only when a held copy that lost leaves it, which lowers n (or last_pos), and positions
+ * are never reused.
+ */
+export class DecodedBlocks {
+  private readonly blocks = new Map<string, readonly LocalRecord[]>();
+
+  get(lastPos: number, n: number): readonly LocalRecord[] | undefined {
+    return this.blocks.get(`${lastPos}:${n}`);
+  }
+
+  set(lastPos: number, n: number, records: readonly LocalRecord[]): void {
+    this.blocks.set(`${lastPos}:${n}`, records);
+    // A few: one per catch-up going on at once, roughly.
+    if (this.blocks.size > 4) this.blocks.delete(this.blocks.keys().next().value!);
+  }
 }
 
 /** The sealed record at `pos` of `space` (keyed), if a block holds it. */

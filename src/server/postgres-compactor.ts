@@ -14,11 +14,13 @@
  *    row the step deletes too waits for it on the row, and then finds the event in its block).
  * 3. Off the hot path: a step runs only when the storage's group commit is idle, a short while
  *    after an append of the space, and one step at a time, and gives way (rolls back, to come
- *    back later) when an ingest arrived while it encoded. It takes no lock an ingest takes (an
+ *    back later) when an ingest arrived while it encoded; only a space that waited `maxDelayMs`
+ *    for a quiet moment is compacted between commits. It takes no lock an ingest takes (an
  *    ingest deleting a held copy that lost waits for a step deleting the same row, rarely), and
  *    it commits without waiting for the WAL flush.
  * 4. A step seals only the lowest rows, up to BLOCK_EVENTS, at positions at least `tailEvents`
- *    below the head, and only once `minBlockEvents` of them wait (postgres-blocks.ts 12).
+ *    below the head, and only a full block of them (any number with `eager`) (postgres-blocks.ts
+ *    12).
  */
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
@@ -29,17 +31,23 @@ import { eventOfRow } from './postgres-rows.ts';
 import { inTransaction } from './postgres-schema.ts';
 import type { CompactionReport } from './storage.ts';
 
-export interface CompactionOptions {
+/** postgresStorage's `compaction` option (postgres.ts). */
+export interface PostgresCompactionOptions {
   /**
    * Positions this close to the head stay rows (default 1024): appends, live tailing and the
-   * catch-up of a client that was away briefly read plain rows, and a block is only written
-   * once nothing in it is likely to be read again soon.
+   * catch-up of a client that was away briefly read plain rows; at about 1 KB a row (its text
+   * columns and three indexes), a space's tail costs about 1 MB.
    */
   tailEvents?: number;
-  /** Rows past the tail a step waits for (default BLOCK_EVENTS: only full blocks are sealed). */
-  minBlockEvents?: number;
-  /** How long after an append the compactor looks at the space (default 200 ms). */
+  /** Quiet time after an append before a step runs (default 200 ms, the gaps of a burst). */
   idleMs?: number;
+  /**
+   * Longest a space waits for a quiet moment (default 5,000 ms): a server never idle that long
+   * compacts between its commits all the same (a step takes no lock an ingest takes).
+   */
+  maxDelayMs?: number;
+  /** Tests: seal partial blocks too (every position past the tail), not only full ones. */
+  eager?: boolean;
 }
 
 /** What the compactor needs from its storage (postgres.ts). */
@@ -71,20 +79,21 @@ export class PostgresCompactor {
   private readonly tail: number;
   private readonly minEvents: number;
   private readonly idleMs: number;
+  private readonly maxDelayMs: number;
+  /** Since when a step has waited for the storage to be idle (invariant 3). */
+  private waitingSince: number | undefined;
   /** Spaces (keyed) appended to since their last step found nothing to seal. */
   private readonly dirty = new Set<string>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
 
-  constructor(host: CompactorHost, options: CompactionOptions) {
+  constructor(host: CompactorHost, options: PostgresCompactionOptions) {
     this.host = host;
     this.tail = Math.max(0, Math.floor(options.tailEvents ?? 1024));
-    this.minEvents = Math.min(
-      BLOCK_EVENTS,
-      Math.max(1, Math.floor(options.minBlockEvents ?? BLOCK_EVENTS)),
-    );
+    this.minEvents = options.eager === true ? 1 : BLOCK_EVENTS;
     this.idleMs = Math.max(0, options.idleMs ?? 200);
+    this.maxDelayMs = Math.max(0, options.maxDelayMs ?? 5000);
   }
 
   /**
@@ -116,12 +125,19 @@ export class PostgresCompactor {
    * wait there (the next step follows at once).
    */
   private async tick(): Promise<boolean> {
-    if (!this.host.idle()) return false;
+    const now = Date.now();
+    const forced = this.waitingSince !== undefined && now - this.waitingSince >= this.maxDelayMs;
+    if (!forced && !this.host.idle()) {
+      this.waitingSince ??= now;
+      return false;
+    }
     const space = this.dirty.values().next().value;
     if (space === undefined) return false;
     let result: StepResult;
     try {
-      result = await this.step(space, false);
+      result = await this.step(space, false, forced);
+      if (result === 'busy') this.waitingSince ??= now;
+      else this.waitingSince = undefined;
     } catch {
       // The database is away or the storage closing: the space's next append tries again.
       this.dirty.delete(space);
@@ -142,7 +158,7 @@ export class PostgresCompactor {
     const report: CompactionReport = { blocks: 0, events: 0 };
     for (const space of await this.host.spaceKeys()) {
       for (;;) {
-        const result = await this.step(space, true);
+        const result = await this.step(space, true, true);
         if (result === 'retry' || result === 'busy') continue;
         if (result === 'locked' || result.sealed === 0) break;
         report.blocks += 1;
@@ -153,10 +169,10 @@ export class PostgresCompactor {
   }
 
   /** One block of `space`, in one transaction (invariants 1, 2, 4). */
-  private step(space: string, wait: boolean): Promise<StepResult> {
+  private step(space: string, wait: boolean, forced: boolean): Promise<StepResult> {
     return this.host.run('compact', async (c) => {
       try {
-        return await inTransaction(c, () => this.stepIn(c, space, wait));
+        return await inTransaction(c, () => this.stepIn(c, space, wait, forced));
       } catch (error) {
         if (error === RETRY) return 'retry';
         if (error === YIELD) return 'busy';
@@ -165,7 +181,12 @@ export class PostgresCompactor {
     });
   }
 
-  private async stepIn(c: PoolClient, space: string, wait: boolean): Promise<StepResult> {
+  private async stepIn(
+    c: PoolClient,
+    space: string,
+    wait: boolean,
+    forced: boolean,
+  ): Promise<StepResult> {
     const s = this.host.schema;
     const lock = compactLockKey(s, space);
     if (wait) {
@@ -200,7 +221,7 @@ export class PostgresCompactor {
     // Invariant 3: an ingest that arrived meanwhile goes first. No lock of the space is taken:
     // an ingest looks in the rows first and then in the blocks, and moves go that way only
     // (postgres-blocks.ts 14), so it never waits for a step.
-    if (!wait && !this.host.idle()) throw YIELD;
+    if (!forced && !this.host.idle()) throw YIELD;
     // Invariant 1 holds without waiting for the WAL flush: a step lost in a crash left its rows
     // as they were, and any later commit (an ingest's) flushes it first.
     await c.query('SET LOCAL synchronous_commit = off');

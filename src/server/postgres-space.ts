@@ -18,7 +18,7 @@ import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
-import { readAfter, sealedAt, sealedCandidates } from './postgres-blocks.ts';
+import { DecodedBlocks, readAfter, sealedAt, sealedCandidates } from './postgres-blocks.ts';
 import type { IngestPiece } from './postgres-ingest.ts';
 import { eventOfRow, eventRow, key, storageError, unkey } from './postgres-rows.ts';
 import { type RecentBudget, RecentRecords } from './recent-records.ts';
@@ -70,6 +70,8 @@ export class PostgresSpaceLog implements SpaceLog {
   /** Invariant 11: checkpoints for the next write, by peer, and the write out now. */
   private checkpointQueue = new Map<string, QueuedCheckpoint>();
   private checkpointWrite: Promise<void> | undefined;
+  /** The blocks read last, for the next page of a catch-up (postgres-blocks.ts). */
+  private readonly decoded = new DecodedBlocks();
   private readonly s: string;
   /** The space's name as stored (invariant 9). */
   private readonly k: string;
@@ -142,7 +144,14 @@ export class PostgresSpaceLog implements SpaceLog {
       let out: LocalRecord[] = [];
       let after = afterPos;
       while (out.length < max) {
-        const { records, complete } = await readAfter(c, this.s, this.k, after, max - out.length);
+        const { records, complete } = await readAfter(
+          c,
+          this.s,
+          this.k,
+          after,
+          max - out.length,
+          this.decoded,
+        );
         out = out.length === 0 ? records : out.concat(records);
         if (complete || records.length === 0) break;
         after = records[records.length - 1]!.pos;

@@ -51,7 +51,7 @@ import { StorageError } from '../core/errors.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { loadPg } from './peers.ts';
-import { type CompactionOptions, PostgresCompactor } from './postgres-compactor.ts';
+import { type PostgresCompactionOptions, PostgresCompactor } from './postgres-compactor.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
 import { type IngestPiece, writeGroup } from './postgres-ingest.ts';
 import * as publishing from './postgres-publish.ts';
@@ -96,7 +96,7 @@ export interface PostgresStorageOptions {
    * it off (events already sealed are still read) and leaves a layout 2 database at layout 2,
    * for a rolling upgrade (postgres-schema.ts).
    */
-  compaction?: CompactionOptions | false;
+  compaction?: PostgresCompactionOptions | false;
 }
 
 /**

@@ -40,7 +40,7 @@ function instance(options: PostgresStorageOptions = {}): ServerStorage {
   const storage = postgresStorage(url, {
     schema,
     poolSize: 4,
-    compaction: { tailEvents: 10, minBlockEvents: 1, idleMs: 60_000 },
+    compaction: { tailEvents: 10, eager: true, idleMs: 60_000 },
     ...options,
   });
   opened.push(storage);
@@ -221,7 +221,7 @@ describe('postgresStorage compaction: reads of sealed events', () => {
 describe('postgresStorage compaction: several servers, crashes, layouts', () => {
   it('keeps every event once when two servers ingest and compact one space at once', async () => {
     schema = freshSchema();
-    const eager = { compaction: { tailEvents: 0, minBlockEvents: 1, idleMs: 0 } };
+    const eager = { compaction: { tailEvents: 0, eager: true, idleMs: 0 } };
     const one = instance(eager);
     const two = instance(eager);
     const [a, b] = await Promise.all([one.openSpace('s'), two.openSpace('s')]);

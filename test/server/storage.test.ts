@@ -79,7 +79,9 @@ runServerStorageConformance([
         postgresStorage(url, {
           schema,
           poolSize: 4,
-          compaction: { tailEvents: 0, minBlockEvents: 1, idleMs: 0 },
+          compaction: { tailEvents: 0, eager: true, idleMs: 0 },
+          // Reads from the database (blocks), not from what the writer keeps of its writes.
+          recentCacheBytes: 0,
         }),
       ),
   ),
