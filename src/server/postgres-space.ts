@@ -70,6 +70,12 @@ export class PostgresSpaceLog implements SpaceLog {
   /** Invariant 11: checkpoints for the next write, by peer, and the write out now. */
   private checkpointQueue = new Map<string, QueuedCheckpoint>();
   private checkpointWrite: Promise<void> | undefined;
+  /**
+   * Positions above this were rows when last looked at: a read from there tries the rows alone
+   * first (readFresh). Raised when a read finds blocks further up; 0 at first, so a first read
+   * from a sealed position costs one rows statement more.
+   */
+  private sealedBelow = 0;
   /** The blocks read last, for the next page of a catch-up (postgres-blocks.ts). */
   private readonly decoded = new DecodedBlocks();
   private readonly s: string;
@@ -139,6 +145,22 @@ export class PostgresSpaceLog implements SpaceLog {
       if (afterPos >= head || max === 0) return [];
       const cached = this.recent.slice(head, afterPos, max);
       if (cached !== undefined) return cached;
+      // Past what may be sealed: the rows alone, as before blocks, when the next position is
+      // a row. Blocks lie below every row (postgres-blocks.ts 12), so then none holds a later
+      // position, in the snapshot of that one statement.
+      if (afterPos >= this.sealedBelow) {
+        const rows = await c.query<{ pos: string; body: string }>(
+          `SELECT pos, body FROM ${this.s}.events WHERE space = $1 AND pos > $2
+           ORDER BY pos LIMIT $3`,
+          [this.k, afterPos, max],
+        );
+        const first = rows.rows[0];
+        if (first !== undefined && Number(first.pos) === afterPos + 1) {
+          return rows.rows.map((row) => ({ pos: Number(row.pos), event: eventOfRow(row) }));
+        }
+        // The compactor sealed past what was known (or afterPos + 1 is a hole): blocks too.
+        this.sealedBelow = first === undefined ? head : Number(first.pos) - 1;
+      }
       // Blocks, then rows (postgres-blocks.ts 12): each statement reads one snapshot, and a
       // page that ends in the blocks goes on from where it ended.
       let out: LocalRecord[] = [];
