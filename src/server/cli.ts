@@ -13,6 +13,9 @@
  * also publishes every space's log to the broker (publisher.ts); off by default.
  * `--wire-compression` (CHRONICLE_WIRE_COMPRESSION=1) accepts permessage-deflate from clients
  * that offer it (wire-compression.ts); off by default.
+ * `--no-compaction` (CHRONICLE_COMPACTION=off) turns the storage's compactor off (issue 18):
+ * sealed events are still read; on PostgreSQL, a database of layout 2 stays at layout 2 (a
+ * rolling upgrade from servers of that layout).
  *
  *   npx chronicle-server token --space board-1 --sub alice [--scope read,write] [--expires 3600]
  *
@@ -52,6 +55,8 @@ export interface CliConfig {
   publish?: { url: string; stream: string };
   /** permessage-deflate for clients that offer it (SyncServerOptions.wireCompression). */
   wireCompression?: true;
+  /** The storage's compactor off (`compaction: false`). */
+  noCompaction?: true;
 }
 
 export const CLI_DEFAULTS = {
@@ -63,6 +68,7 @@ export const CLI_DEFAULTS = {
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
                         [--postgres postgres://user@host/db] [--secret <hmac secret>]
                         [--origin https://app.example ...] [--allow-unsigned] [--wire-compression]
+                        [--no-compaction]
                         [--publish nats://host:4222 | rabbitmq-stream://user:pass@host:5552
                          [--publish-stream chronicle]]
        chronicle-server token --space <space> --sub <subject> (--help for more)
@@ -90,6 +96,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
       origin: { type: 'string', multiple: true },
       'allow-unsigned': { type: 'boolean' },
       'wire-compression': { type: 'boolean' },
+      'no-compaction': { type: 'boolean' },
       publish: { type: 'string' },
       'publish-stream': { type: 'string' },
       help: { type: 'boolean' },
@@ -111,6 +118,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
   const allowUnsigned = values['allow-unsigned'] === true || env.CHRONICLE_ALLOW_UNSIGNED === '1';
   const wireCompression =
     values['wire-compression'] === true || env.CHRONICLE_WIRE_COMPRESSION === '1';
+  const noCompaction = values['no-compaction'] === true || env.CHRONICLE_COMPACTION === 'off';
   const portText = values.port ?? env.CHRONICLE_PORT ?? String(CLI_DEFAULTS.port);
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -122,6 +130,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
   return {
     ...(allowUnsigned ? { allowUnsigned: true as const } : {}),
     ...(wireCompression ? { wireCompression: true as const } : {}),
+    ...(noCompaction ? { noCompaction: true as const } : {}),
     ...(publishUrl === undefined ? {} : { publish: { url: publishUrl, stream: publishStream } }),
     port,
     host: values.host ?? env.CHRONICLE_HOST ?? CLI_DEFAULTS.host,
@@ -237,7 +246,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     host: config.host,
     // Several servers may share one PostgreSQL database; SQLite is the embedded default.
     storage:
-      config.postgres === undefined ? sqliteStorage(config.data) : postgresStorage(config.postgres),
+      config.postgres === undefined
+        ? sqliteStorage(config.data, config.noCompaction === true ? { compaction: false } : {})
+        : postgresStorage(
+            config.postgres,
+            config.noCompaction === true ? { compaction: false } : {},
+          ),
     auth: config.secret === undefined ? false : { secret: config.secret },
     ...(config.origins === undefined ? {} : { origins: config.origins }),
     ...(config.allowUnsigned === true ? { requireSignatures: false } : {}),

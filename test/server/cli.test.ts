@@ -86,6 +86,13 @@ describe('chronicle-server CLI', () => {
     expect(parseCliArgs([], { CHRONICLE_WIRE_COMPRESSION: '0' }).wireCompression).toBeUndefined();
   });
 
+  it('turns the compactor off only with --no-compaction or CHRONICLE_COMPACTION=off (issue 18)', () => {
+    expect(parseCliArgs([], {}).noCompaction).toBeUndefined();
+    expect(parseCliArgs(['--no-compaction'], {}).noCompaction).toBe(true);
+    expect(parseCliArgs([], { CHRONICLE_COMPACTION: 'off' }).noCompaction).toBe(true);
+    expect(parseCliArgs([], { CHRONICLE_COMPACTION: 'on' }).noCompaction).toBeUndefined();
+  });
+
   it('refuses a bad port and unknown flags', () => {
     expect(() => parseCliArgs(['--port', 'eighty'], {})).toThrow(/--port/);
     expect(() => parseCliArgs(['--port', '70000'], {})).toThrow(/--port/);
