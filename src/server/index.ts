@@ -12,6 +12,7 @@ export {
   verifyToken,
 } from './auth.ts';
 export type { AppTokenVerifier, AuthOptions } from './authenticator.ts';
+export type { CompactionOptions, PostgresCompactionOptions } from './compaction-options.ts';
 export type {
   JwtAuthOptions,
   JwtPayload,
@@ -26,7 +27,6 @@ export {
   stderrLogger,
 } from './metrics.ts';
 export { type PostgresStorageOptions, postgresStorage } from './postgres.ts';
-export type { PostgresCompactionOptions } from './postgres-compactor.ts';
 export {
   decodeToken as decodeNatsToken,
   type NatsSinkOptions,
@@ -48,7 +48,6 @@ export {
   type SyncServerOptions,
 } from './server.ts';
 export { type SqliteStorageOptions, sqliteStorage } from './sqlite.ts';
-export type { CompactionOptions } from './sqlite-compactor.ts';
 export type {
   CompactionReport,
   EventOrigin,

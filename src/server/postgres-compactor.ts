@@ -25,30 +25,12 @@
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { LocalRecord } from '../core/events.ts';
+import type { PostgresCompactionOptions } from './compaction-options.ts';
 import { BLOCK_EVENTS, encodeBlock } from './event-blocks.ts';
 import { insertBlock } from './postgres-blocks.ts';
 import { eventOfRow } from './postgres-rows.ts';
 import { inTransaction } from './postgres-schema.ts';
 import type { CompactionReport } from './storage.ts';
-
-/** postgresStorage's `compaction` option (postgres.ts). */
-export interface PostgresCompactionOptions {
-  /**
-   * Positions this close to the head stay rows (default 1024): appends, live tailing and the
-   * catch-up of a client that was away briefly read plain rows; at about 1 KB a row (its text
-   * columns and three indexes), a space's tail costs about 1 MB.
-   */
-  tailEvents?: number;
-  /** Quiet time after an append before a step runs (default 200 ms, the gaps of a burst). */
-  idleMs?: number;
-  /**
-   * Longest a space waits for a quiet moment (default 5,000 ms): a server never idle that long
-   * compacts between its commits all the same (a step takes no lock an ingest takes).
-   */
-  maxDelayMs?: number;
-  /** Tests: seal partial blocks too (every position past the tail), not only full ones. */
-  eager?: boolean;
-}
 
 /** What the compactor needs from its storage (postgres.ts). */
 export interface CompactorHost {

@@ -19,28 +19,10 @@
  *    next rows reuse.
  */
 import type Database from 'better-sqlite3';
+import type { CompactionOptions } from './compaction-options.ts';
 import type { BlockStore } from './sqlite-blocks.ts';
 import type { Statements } from './sqlite-schema.ts';
 import type { CompactionReport } from './storage.ts';
-
-/** sqliteStorage's `compaction` option (sqlite.ts). */
-export interface CompactionOptions {
-  /**
-   * Positions within this many of a space's head stay one row each. Default 8,192 (64 blocks):
-   * a client back from a short drop and the publisher read rows, not blocks, and the tail costs
-   * ~5 MB per busy space at ~640 bytes a row.
-   */
-  tailEvents?: number;
-  /**
-   * Quiet time after the last commit before compaction steps run. Default 200 ms: longer than
-   * the gaps inside a burst of batches, short enough to catch up between bursts.
-   */
-  idleMs?: number;
-  /** Longest a wait for quiet may last before steps run between commits. Default 5,000 ms. */
-  maxDelayMs?: number;
-  /** Tests: seal every position past the tail, partial blocks too, right after each commit. */
-  eager?: boolean;
-}
 
 /** What the compactor drives: the storage's sealing and vacuum steps. */
 export interface CompactionWork {

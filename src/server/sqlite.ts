@@ -56,16 +56,13 @@ import { ReplicaId } from '../core/ids.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
+import type { CompactionOptions } from './compaction-options.ts';
 import { GroupCommit } from './group-commit.ts';
 import { loadSqlite } from './peers.ts';
 import { RecentBudget, RecentRecords } from './recent-records.ts';
 import { BLOCK_SCHEMA, BlockStore, heldByIdAll } from './sqlite-blocks.ts';
 import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
-import {
-  type CompactionOptions,
-  SqliteCompactor,
-  sqliteCompactionWork,
-} from './sqlite-compactor.ts';
+import { SqliteCompactor, sqliteCompactionWork } from './sqlite-compactor.ts';
 import { insertEvents, maySeal, type Where, type Written } from './sqlite-ingest.ts';
 import { eventOfRow } from './sqlite-rows.ts';
 import {
