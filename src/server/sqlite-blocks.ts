@@ -27,6 +27,7 @@ import type Database from 'better-sqlite3';
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { BLOCK_EVENTS, decodeBlock, encodeBlock } from './event-blocks.ts';
+import { BlockHistory } from './sqlite-history.ts';
 import { eventOfRow, heldById, heldBySlot, type StoredRow } from './sqlite-rows.ts';
 
 export const BLOCK_SCHEMA = `
@@ -36,7 +37,9 @@ CREATE TABLE IF NOT EXISTS blocks (
   first_pos INTEGER NOT NULL,
   last_pos INTEGER NOT NULL,
   n INTEGER NOT NULL,
-  body BLOB NOT NULL
+  body BLOB NOT NULL,
+  min_cursor TEXT,
+  max_cursor TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS blocks_by_pos ON blocks (sid, last_pos);
 CREATE TABLE IF NOT EXISTS block_ids (
@@ -112,8 +115,11 @@ export class BlockStore {
   private readonly cache = new Map<string, LocalRecord[]>();
   private readonly rids = new Map<string, number>();
   private readonly st;
+  /** The cursor ranges and stream entries of the blocks (sqlite-history.ts). */
+  readonly history: BlockHistory;
 
   constructor(db: Database.Database) {
+    this.history = new BlockHistory(db);
     this.st = {
       insertBlock: db.prepare<[number, number, number, number, Buffer]>(
         'INSERT INTO blocks (sid, first_pos, last_pos, n, body) VALUES (?, ?, ?, ?, ?)',
@@ -189,6 +195,7 @@ export class BlockStore {
       this.st.insertBlock.run(sid, first, last, records.length, body).lastInsertRowid,
     );
     this.index(sid, bid, records, true);
+    this.history.indexBlock(sid, bid, records);
     this.st.deleteTail.run(space, first, last);
     return records.length;
   }
@@ -281,11 +288,19 @@ export class BlockStore {
     this.cache.delete(`${header.bid}:${header.n}`);
     if (kept.length === 0) {
       this.st.deleteBlock.run(header.bid);
+      this.history.dropBlock(sid, header.bid, records);
     } else {
       this.st.updateBlock.run(kept.length, encodeBlock(kept), header.bid);
       this.index(sid, header.bid, kept, true);
+      this.history.indexBlock(sid, header.bid, kept);
     }
     return true;
+  }
+
+  /** The records of block `bid` (cached: invariant 6); none when it is gone. */
+  recordsOf(bid: number): LocalRecord[] {
+    const header = this.st.header.get(bid);
+    return header === undefined ? [] : this.decoded(header);
   }
 
   /** Adds (or removes) the index entries of a block's records (invariants 3, 4). */

@@ -54,6 +54,7 @@ import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
 import type { StrictRejection } from '../core/strict.ts';
+import type { CursorQuery } from '../storage/adapter.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import type { CompactionOptions } from './compaction-options.ts';
@@ -63,6 +64,13 @@ import { RecentBudget, RecentRecords } from './recent-records.ts';
 import { BLOCK_SCHEMA, BlockStore, heldByIdAll } from './sqlite-blocks.ts';
 import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
 import { SqliteCompactor, sqliteCompactionWork } from './sqlite-compactor.ts';
+import {
+  HISTORY_SCHEMA,
+  type HistoryRows,
+  historyRows,
+  historyRowsStatements,
+  migrateHistory,
+} from './sqlite-history.ts';
 import { insertEvents, maySeal, type Where, type Written } from './sqlite-ingest.ts';
 import { eventOfRow } from './sqlite-rows.ts';
 import {
@@ -123,6 +131,7 @@ class SqliteSpaceLog implements SpaceLog {
   private readonly ingestTx: (events: StoredEventRecord[]) => Written;
   private readonly claimTx: (sub: string, events: readonly EventOrigin[]) => OriginCheck;
   private readonly readTx: (afterPos: number, limit: number) => LocalRecord[];
+  private readonly historyTx: (query: CursorQuery) => LocalRecord[];
   private readonly where: Where;
 
   private readonly storage: SqliteServerStorage;
@@ -194,6 +203,22 @@ class SqliteSpaceLog implements SpaceLog {
         records.push({ pos: row.pos, event: eventOfRow(row) });
       }
       return records;
+    });
+    // sqlite-history.ts invariant 5: one snapshot for the rows and the blocks.
+    this.historyTx = db.transaction((query: CursorQuery) => {
+      const rows = historyRows(storage.historyRows, space, query);
+      if (!storage.blocks.has(sid)) return rows;
+      return storage.blocks.history.page(sid, query, rows, (bid) => storage.blocks.recordsOf(bid));
+    });
+  }
+
+  async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
+    const limit = Math.max(0, Math.floor(query.limit));
+    if (limit === 0) return [];
+    return this.run('readByCursor', () => {
+      // sqlite-history.ts invariant 4: blocks a layout-2 server sealed get their range first.
+      if (this.storage.blocks.history.hasUnranged()) this.storage.rangeBlocks();
+      return this.historyTx({ ...query, limit });
     });
   }
 
@@ -327,9 +352,11 @@ class SqliteServerStorage implements ServerStorage {
   /** Whether the (replica, seq) index is unique (sqlite-schema.ts createSlotIndex). */
   readonly slotsUnique: boolean;
   readonly blocks: BlockStore;
+  readonly historyRows: HistoryRows;
   /** Invariant 12; undefined when compaction is off. */
   readonly compactor: SqliteCompactor | undefined;
   private readonly db: Database.Database;
+  private readonly rangeTx: Database.Transaction<() => number>;
   private readonly st: Statements;
   private readonly spaces = new Map<string, SqliteSpaceLog>();
   private closed = false;
@@ -362,9 +389,13 @@ class SqliteServerStorage implements ServerStorage {
       migrateSpaces(this.db);
       this.db.exec(SCHEMA);
       this.db.exec(BLOCK_SCHEMA);
+      migrateHistory(this.db);
+      this.db.exec(HISTORY_SCHEMA);
       this.slotsUnique = createSlotIndex(this.db);
       this.st = prepareAll(this.db);
       this.blocks = new BlockStore(this.db);
+      this.historyRows = historyRowsStatements(this.db);
+      this.rangeTx = this.db.transaction(() => this.blocks.history.fillUnranged(1024));
       const inTransaction = this.db.transaction((run: () => void) => run());
       this.commits = new GroupCommit(
         (run) => {
@@ -397,6 +428,11 @@ class SqliteServerStorage implements ServerStorage {
         { path },
       );
     }
+  }
+
+  /** Gives the blocks a layout-2 server sealed their ranges (sqlite-history.ts invariant 4). */
+  rangeBlocks(): void {
+    while (this.rangeTx.immediate() > 0) {}
   }
 
   assertOpen(): void {
