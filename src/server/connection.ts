@@ -28,10 +28,12 @@
  *    records: live tail reads memory, and every connection reads the same record objects.
  */
 import type WebSocket from 'ws';
+import { SyncError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { jsonDepthExceeds } from '../core/json.ts';
 import type { StrictRejection } from '../core/strict.ts';
+import type { CursorQuery } from '../storage/adapter.ts';
 import type { SyncLog } from '../sync/log.ts';
 import { CloseCode, type HelloMessage, type SyncErrorCode } from '../sync/protocol.ts';
 import { type PeerSession, type SessionRefusal, startPeerSession } from '../sync/session.ts';
@@ -105,6 +107,10 @@ export class Connection {
       isServer: true,
       pull: canWrite,
       ...(canWrite ? { rejectionsFor: (hello: HelloMessage) => this.rejectionsFor(hello) } : {}),
+      // Protocol 9: served where the storage reads by cursor (absent: HISTORY_UNAVAILABLE).
+      ...(ctx.space.readByCursor !== undefined
+        ? { readHistory: (query: CursorQuery) => this.readHistory(query) }
+        : {}),
       now: ctx.now,
       maxClockDriftMs: DEFAULT_MAX_CLOCK_DRIFT_MS,
       maxClockAheadMs: ctx.limits.maxClockAheadMs,
@@ -371,6 +377,16 @@ export class Connection {
     const { space } = this.ctx;
     await space.forgetRejections(hello.replica, hello.seq);
     return space.rejectionsOf(hello.replica, hello.seq);
+  }
+
+  /** History for this connection (protocol 9): the read scope only, like catch-up. */
+  private async readHistory(query: CursorQuery): Promise<StoredEventRecord[]> {
+    if (!this.claims.scope.includes('read')) {
+      throw new SyncError('FORBIDDEN', 'reading history needs the read scope');
+    }
+    const records = await this.ctx.space.readByCursor!(query);
+    this.ctx.metrics.eventsOut += records.length;
+    return records.map((r) => r.event);
   }
 
   /** The space's log as this connection may see it (invariants 1 and 3). */

@@ -5,8 +5,11 @@
  * invariants 4 and 5).
  *
  * Invariants:
- * 1. Rows are found through `(space, cursor)` and `(space, stream, cursor)` indexes: a page of
- *    rows reads at most `limit` rows.
+ * 1. Rows are found through a `(space, cursor)` index: a page of rows reads at most `limit` rows.
+ *    A stream read walks that index through the range and keeps the stream's rows: its work is
+ *    bounded by the tail of rows (compaction's `tailEvents`, default 8,192) where compaction
+ *    runs, and by the range's rows where it is off. No `(space, stream, cursor)` index: it cost
+ *    120 bytes a row, and an update per ingested event, for reads that are rare.
  * 2. Each block records the smallest and largest cursor of its events (`min_cursor`,
  *    `max_cursor`; layout 3). Blocks follow positions and positions follow cursors but for late
  *    events, so a range meets few blocks; a late event widens its block's range, which stays
@@ -36,7 +39,6 @@ const TOP = '~';
 
 export const HISTORY_SCHEMA = `
 CREATE INDEX IF NOT EXISTS events_by_cursor ON events (space, cursor);
-CREATE INDEX IF NOT EXISTS events_by_stream_cursor ON events (space, stream, cursor);
 CREATE INDEX IF NOT EXISTS blocks_by_min_cursor ON blocks (sid, min_cursor, max_cursor);
 CREATE INDEX IF NOT EXISTS blocks_by_max_cursor ON blocks (sid, max_cursor, min_cursor);
 CREATE INDEX IF NOT EXISTS blocks_unranged ON blocks (bid) WHERE min_cursor IS NULL;
@@ -209,11 +211,12 @@ export function historyRowsStatements(db: Database.Database) {
     reverse: db.prepare<[string, string, string, number], StoredRow>(
       `SELECT ${columns} FROM events WHERE space = ? AND cursor < ? AND cursor >= ? ORDER BY cursor DESC LIMIT ?`,
     ),
+    // INDEXED BY: the planner must not trade the cursor order for the (space, id) index.
     forwardStream: db.prepare<[string, string, string, string, number], StoredRow>(
-      `SELECT ${columns} FROM events WHERE space = ? AND stream = ? AND cursor > ? AND cursor <= ? ORDER BY cursor LIMIT ?`,
+      `SELECT ${columns} FROM events INDEXED BY events_by_cursor WHERE space = ? AND stream = ? AND cursor > ? AND cursor <= ? ORDER BY cursor LIMIT ?`,
     ),
     reverseStream: db.prepare<[string, string, string, string, number], StoredRow>(
-      `SELECT ${columns} FROM events WHERE space = ? AND stream = ? AND cursor < ? AND cursor >= ? ORDER BY cursor DESC LIMIT ?`,
+      `SELECT ${columns} FROM events INDEXED BY events_by_cursor WHERE space = ? AND stream = ? AND cursor < ? AND cursor >= ? ORDER BY cursor DESC LIMIT ?`,
     ),
   };
 }

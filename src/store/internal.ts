@@ -3,11 +3,13 @@
  * the store does not import sync: openStore (src/index.ts) passes a SyncFactory that gets these
  * internals.
  */
+
 import type { StoredEventRecord } from '../core/events.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { RejectedAppend, SyncApi } from '../core/sync-types.ts';
 import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 import type { UnreadableStatus } from './encryption-types.ts';
+import type { HistorySource } from './history-source.ts';
 import type { Signer } from './signing.ts';
 
 /**
@@ -85,6 +87,12 @@ export interface StoreInternals {
 export interface SyncController extends SyncApi {
   /** Stops every connection (the store is closing). */
   close(): Promise<void>;
+  /**
+   * The server's history through the live sync connection (docs/storage-growth.md part 3;
+   * sync/history-client.ts): rejects with HistoryUnavailableError (HISTORY_OFFLINE) when no
+   * connected server can answer. Absent on controllers that do not fetch history.
+   */
+  readonly history?: HistorySource;
 }
 
 export type SyncFactory = (internals: StoreInternals) => SyncController;

@@ -60,6 +60,7 @@ import type {
 } from '../core/sync-types.ts';
 import type { StoreInternals, SyncController } from '../store/internal.ts';
 import { clockKeeper } from './clock-keeper.ts';
+import { HistoryRequests, type HistoryRoute, historySource } from './history-client.ts';
 import { DEFAULT_SYNC_LIMITS, limitsOfPeer, type SyncLimits } from './protocol.ts';
 import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
 import { storeSyncLog } from './store-log.ts';
@@ -111,6 +112,8 @@ export interface SyncControllerOptions {
   server?: boolean;
   /** WebSocket class for `{ url }` targets (the `ws` package on Node). */
   WebSocket?: WebSocketConstructor;
+  /** Longest wait for a server's answer to a history read (ms). Default 15,000. */
+  historyTimeoutMs?: number;
 }
 
 const realTimers: Timers = {
@@ -140,6 +143,8 @@ interface Link {
   reconnect?(): void;
   /** Lets the current session try to send again (a strict hold let go: strict-sync.ts 3). */
   poke?(): void;
+  /** Where a history read goes through this link now (history-client.ts), or why not. */
+  history?(): HistoryRoute;
 }
 
 export function createSyncController(
@@ -347,12 +352,33 @@ export function createSyncController(
     /** Resolves the wait for the current connection to close. */
     let connectionClosed: (() => void) | undefined;
 
+    // Protocol 9: the history reads of this link's sessions (history-client.ts).
+    const historyRequests = new HistoryRequests(timers, options.historyTimeoutMs);
+    /** The current session's server announced history in its hello. */
+    let servesHistory = false;
     const link: Link = {
       state: 'connecting',
       transport: transport.kind,
       close: () => stop(),
       reconnect: () => transport.close(1000, 'this replica moved to a fresh id'),
       poke: () => session?.poke(),
+      history: () => {
+        const current = session;
+        if (current === undefined || link.server !== true) {
+          return { ok: false, why: 'older history is on the server, and it is not connected' };
+        }
+        if (!servesHistory) {
+          return {
+            ok: false,
+            why: 'older history is on the server, which does not serve it (an older server, or one whose storage keeps no history by cursor)',
+          };
+        }
+        return {
+          ok: true,
+          requests: historyRequests,
+          send: (request) => current.requestHistory(request),
+        };
+      },
     };
 
     /** This session's acknowledged mark: undefined until the peer's start position is known. */
@@ -400,6 +426,8 @@ export function createSyncController(
     const offClose = transport.onClose((info) => {
       session?.close();
       session = undefined;
+      servesHistory = false;
+      historyRequests.closeAll();
       early = [];
       if (info.error !== undefined) link.lastError = info.error;
       connectionClosed?.();
@@ -469,6 +497,7 @@ export function createSyncController(
               .catch(() => {});
             peerHello = hello;
             if (hello.server === true) link.server = true;
+            servesHistory = hello.server === true && hello.history === true;
             strict.noteHello(hello);
             await followServer(hello.server === true ? hello.time : undefined, link);
             return undefined;
@@ -479,6 +508,7 @@ export function createSyncController(
             strict.recount(true);
             emit();
           },
+          onHistoryReply: (reply) => historyRequests.onReply(reply),
           onStatus: onStats,
           onError: (error) => {
             link.lastError = { code: error.code, message: error.message };
@@ -523,6 +553,8 @@ export function createSyncController(
       timers.clearTimeout(healthyTimer);
       session?.close();
       session = undefined;
+      servesHistory = false;
+      historyRequests.closeAll();
       transport.close(1000, 'sync stopped');
       wakeSleep?.();
       connectionClosed?.();
@@ -558,9 +590,22 @@ export function createSyncController(
   };
   void internals.closing.then(closeAll);
 
+  /** The first link whose server serves history now; else why none can (history-client.ts). */
+  const historyRoute = (): HistoryRoute => {
+    let why = 'older history is on the server, and no server is connected';
+    for (const link of links) {
+      const route = link.history?.();
+      if (route === undefined) continue;
+      if (route.ok) return route;
+      if (link.server === true) why = route.why;
+    }
+    return { ok: false, why };
+  };
+
   return {
     connect,
     status: combined,
+    history: historySource(historyRoute),
     on(_event: 'status', listener: (status: SyncStatus) => void) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -23,11 +23,19 @@ import {
   encodeEventBatch,
 } from './event-codec.ts';
 import {
+  HistoryShapeError,
+  type ParsedHistoryPage,
+  parseHistory,
+  parseHistoryPage,
+  reqOf,
+} from './history-messages.ts';
+import {
   type Checkpoint,
   CloseCode,
   DEFAULT_SYNC_LIMITS,
   type EventRefusal,
   type EventsMessage,
+  type HistoryPageMessage,
   MIN_SYNC_LIMITS,
   PROTOCOL_VERSION,
   type RefusalReason,
@@ -39,8 +47,9 @@ import {
 
 /** A message as parsed: an `events` message's events passed decodeEventBatch. */
 export type ParsedMessage =
-  | Exclude<SyncMessage, EventsMessage>
-  | (EventsMessage & { events: StoredEventRecord[] });
+  | Exclude<SyncMessage, EventsMessage | HistoryPageMessage>
+  | (EventsMessage & { events: StoredEventRecord[] })
+  | ParsedHistoryPage;
 
 export type ParseResult =
   /** `bytes`: UTF-8 size of the text. */
@@ -52,6 +61,8 @@ export type ParseResult =
       eventId?: string;
       /** Set when one event of an `events` batch is at fault: the batch and why. */
       batch?: { from: number; to: number; reason: RefusalReason };
+      /** Set when a `history-page` is at fault: the request it answers (protocol 9). */
+      req?: number;
     };
 
 /** Longest `code` / `message` text kept from a peer's error message. */
@@ -293,6 +304,8 @@ function parseShape(
       if (server !== undefined) hello.server = server;
       if (o.limits !== undefined) hello.limits = parseLimits(o.limits);
       if (o.maxClockAheadMs !== undefined) hello.maxClockAheadMs = int(o, 'maxClockAheadMs');
+      const history = optBool(o, 'history');
+      if (history !== undefined) hello.history = history;
       return hello;
     }
     case 'pull': {
@@ -319,6 +332,8 @@ function parseShape(
         }
         error.refused = parseRefusal(o.refused);
       }
+      const req = reqOf(o);
+      if (req !== undefined) error.req = req;
       return error;
     }
     case 'rejected':
@@ -327,6 +342,14 @@ function parseShape(
       return { type: 'ping', time: int(o, 'time') };
     case 'pong':
       return { type: 'pong', time: int(o, 'time') };
+    case 'history':
+    case 'history-page':
+      try {
+        return type === 'history' ? parseHistory(o) : parseHistoryPage(o, limits, bytes);
+      } catch (error) {
+        if (error instanceof HistoryShapeError) throw new Bad(error.code, error.message);
+        throw error;
+      }
     default:
       throw new Bad('PROTOCOL', `unknown message type ${JSON.stringify(type)?.slice(0, 64) ?? ''}`);
   }
@@ -363,6 +386,8 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
       const bad: ParseResult = { ok: false, code: error.code, message: error.message };
       if (error.eventId !== undefined) bad.eventId = error.eventId;
       if (error.batch !== undefined) bad.batch = error.batch;
+      const req = value.type === 'history-page' ? reqOf(value) : undefined;
+      if (req !== undefined) bad.req = req;
       return bad;
     }
     return { ok: false, code: 'INTERNAL', message: String(error) };
@@ -374,6 +399,10 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
  * (event-codec.ts). `dataText` hands over event data already stringified (see planBatches).
  */
 export function encodeMessage(message: SyncMessage, dataText?: DataTextOf): string {
+  if (message.type === 'history-page') {
+    const { events, ...envelope } = message;
+    return `${JSON.stringify(envelope).slice(0, -1)},"events":${encodeEventBatch(events, dataText)}}`;
+  }
   if (message.type !== 'events') return JSON.stringify(message);
   const { events, ...envelope } = message;
   const head = JSON.stringify(envelope);
@@ -407,6 +436,8 @@ export function closeCodeFor(code: SyncErrorCode): number {
     case 'STORAGE':
     case 'INTERNAL':
       return CloseCode.internalError;
+    case 'HISTORY_UNAVAILABLE':
+      return CloseCode.normal;
     default: {
       const never: never = code;
       throw new Error(`unknown sync error code ${String(never)}`);

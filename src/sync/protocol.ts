@@ -36,6 +36,13 @@
  *    The events of a batch that a strict stream rejects are not stored, the rest of the batch is,
  *    and the server sends `rejected` naming them BEFORE the `ack` that covers them; the ack
  *    means "durably held, or rejected". A client takes `rejected` from a server only.
+ * 9. History (docs/storage-growth.md part 3): a side whose hello says `history: true` answers a
+ *    `history` request with one `history-page` or one non-fatal `error` carrying the request's
+ *    `req`, beside the session (never inside an ingest, never moving a checkpoint). A side sends
+ *    `history` only to a peer whose hello said so: a peer older than these messages never gets
+ *    one. The page's events are validated like a batch's and are not stored; they lie in the
+ *    asked range and stream, in the asked order, at most `limit`; `more` says the range holds
+ *    more after the last one.
  */
 import type { StoredEvent } from '../core/events.ts';
 import type { TamperReason } from '../core/integrity.ts';
@@ -77,6 +84,8 @@ export interface HelloMessage {
    * Absent (an older peer): DEFAULT_MAX_CLOCK_AHEAD_MS.
    */
   maxClockAheadMs?: number;
+  /** The sender answers `history` requests (invariant 9). Absent: it does not. */
+  history?: boolean;
 }
 
 export interface PullMessage {
@@ -119,6 +128,35 @@ export interface ErrorMessage {
   eventId?: string;
   /** Set on a per-event refusal (non-fatal; invariant 6): the batch and the reason. */
   refused?: EventRefusal;
+  /** Set on the answer to a `history` request (invariant 9): that request's `req`. */
+  req?: number;
+}
+
+/**
+ * "Send me the events of your log in the total order" (invariant 9): the meaning of a replica's
+ * readByCursor (storage/adapter.ts CursorQuery). Needs the read scope on a server.
+ */
+export interface HistoryMessage {
+  type: 'history';
+  /** Chosen by the asker, echoed by the answer. */
+  req: number;
+  /** Exclusive bound (in reverse: the upper one). */
+  after?: string;
+  /** Inclusive bound (in reverse: the lower one). */
+  until?: string;
+  stream?: string;
+  reverse?: boolean;
+  /** At most this many events; the answering side may send fewer (its limits), saying `more`. */
+  limit: number;
+}
+
+/** The answer to `history` (invariant 9). */
+export interface HistoryPageMessage {
+  type: 'history-page';
+  req: number;
+  events: StoredEvent[];
+  /** The range holds more events after the last one sent. */
+  more: boolean;
 }
 
 /**
@@ -182,7 +220,9 @@ export type SyncMessage =
   | ErrorMessage
   | RejectedMessage
   | PingMessage
-  | PongMessage;
+  | PongMessage
+  | HistoryMessage
+  | HistoryPageMessage;
 
 export type SyncMessageType = SyncMessage['type'];
 
@@ -202,6 +242,7 @@ export type SyncErrorCode =
   | 'SEQ_CONFLICT' // an event reuses a (replica, seq) held under another id; nothing of its batch was stored (server), or one copy was kept (report)
   | 'ID_CONFLICT' // two copies of one event id differ; every replica keeps the one first in the total order (report, never fatal)
   | 'TAMPERED' // an event whose signature or chain does not hold, or unsigned where signatures are required (refused alone, never stored)
+  | 'HISTORY_UNAVAILABLE' // a `history` request this side cannot answer (its storage serves no history); never fatal
   | 'INTERNAL';
 
 /** WebSocket close codes used by the server (RFC 6455 section 7.4 plus the 4000 private range). */

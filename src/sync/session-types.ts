@@ -3,8 +3,21 @@
  */
 import type { StoredEventRecord } from '../core/events.ts';
 import type { StrictRejection } from '../core/strict.ts';
+import type { CursorQuery } from '../storage/adapter.ts';
+import type { ParsedHistoryPage } from './history-messages.ts';
 import type { SyncLog } from './log.ts';
-import type { HelloMessage, RefusalReason, SyncErrorCode, SyncLimits } from './protocol.ts';
+import type {
+  HelloMessage,
+  HistoryMessage,
+  RefusalReason,
+  SyncErrorCode,
+  SyncLimits,
+} from './protocol.ts';
+
+/** What answers a `history` request this side sent (protocol 9): a page, or a coded error. */
+export type HistoryReply =
+  | { req: number; page: ParsedHistoryPage }
+  | { req: number; error: { code: string; message: string } };
 
 /**
  * Why a session refuses a peer or a batch (sent to the peer as a fatal `error`). With `eventId`
@@ -128,6 +141,13 @@ export interface PeerSessionOptions {
    * the first such event until poke() finds it sendable.
    */
   holdBack?(event: StoredEventRecord, peer: HelloMessage): boolean;
+  /**
+   * This side's log in the total order, for the peer's `history` requests (protocol 9,
+   * history-serve.ts); announced in hello. Absent: they get HISTORY_UNAVAILABLE.
+   */
+  readHistory?(query: CursorQuery): Promise<StoredEventRecord[]>;
+  /** The answers to this side's `history` requests. Absent: a `history-page` is a PROTOCOL error. */
+  onHistoryReply?(reply: HistoryReply): void;
   /** Progress: after each stored batch, ack, catch-up, or close. */
   onStatus?(stats: SessionStats): void;
   onError?(error: SessionError): void;
@@ -161,6 +181,8 @@ export interface PeerSession {
   stats(): SessionStats;
   /** Tries to send again: what held the stream back (holdBack) may have let go. */
   poke(): void;
+  /** Sends a `history` request (protocol 9); false when the session is closed. */
+  requestHistory(request: HistoryMessage): boolean;
   /** Resolves once the hello was sent (or the session failed to start). */
   readonly started: Promise<void>;
 }

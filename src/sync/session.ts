@@ -51,6 +51,7 @@ import {
   type ReceiveState,
 } from '../core/sync.ts';
 import type { DataTextOf } from './event-codec.ts';
+import { createHistoryServer } from './history-serve.ts';
 import { lostCopyReport } from './lost-copies.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
@@ -59,6 +60,7 @@ import {
   type ErrorMessage,
   type EventsMessage,
   type HelloMessage,
+  type HistoryMessage,
   limitsOfPeer,
   PROTOCOL_VERSION,
   type PullMessage,
@@ -77,6 +79,7 @@ import type {
 } from './session-types.ts';
 
 export type {
+  HistoryReply,
   PeerSession,
   PeerSessionOptions,
   SessionError,
@@ -180,6 +183,19 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   };
 
   const sender = new SessionSender(options, limits, { send, fail, storageFailure, report });
+  // Protocol 9: answered beside the session (history-serve.ts).
+  const history = createHistoryServer({
+    read: options.readHistory,
+    limits,
+    send: (text) => {
+      if (closed) return;
+      try {
+        options.send(text);
+      } catch {
+        close();
+      }
+    },
+  });
 
   /**
    * Refuses one event of the batch (from, to] (invariant 4, protocol 6): fatal to a peer that
@@ -441,7 +457,12 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     if (closed) return;
     const parsed = parseMessage(text, limits);
     if (!parsed.ok) {
-      const { batch, eventId } = parsed;
+      const { batch, eventId, req } = parsed;
+      if (req !== undefined && options.onHistoryReply !== undefined) {
+        // A page that does not hold answers its request with the error; the session goes on.
+        options.onHistoryReply({ req, error: { code: parsed.code, message: parsed.message } });
+        return;
+      }
       if (batch !== undefined && eventId !== undefined) {
         const { code, message } = parsed;
         return refuseEvent(batch, { code, message, eventId, reason: batch.reason });
@@ -459,6 +480,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       case 'ack':
         return sender.onAck(m);
       case 'error': {
+        if (m.req !== undefined && m.fatal !== true && options.onHistoryReply !== undefined) {
+          options.onHistoryReply({ req: m.req, error: { code: m.code, message: m.message } });
+          return;
+        }
         const seen: SessionError = {
           code: m.code,
           message: m.message,
@@ -498,6 +523,16 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         return;
       case 'pong':
         return sender.onPong(m.time);
+      case 'history':
+        if (peer === undefined) return fail('PROTOCOL', 'history before hello');
+        history.handle(m, limitsOfPeer(peer));
+        return;
+      case 'history-page':
+        if (options.onHistoryReply === undefined) {
+          return fail('PROTOCOL', 'a history page this side did not ask for');
+        }
+        options.onHistoryReply({ req: m.req, page: m });
+        return;
       default: {
         const never: never = m;
         throw new Error(`unknown message ${JSON.stringify(never)}`);
@@ -524,6 +559,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       maxClockAheadMs: aheadMs,
     };
     if (options.isServer === true) hello.server = true;
+    if (history.serves) hello.history = true;
     send(hello);
   };
 
@@ -543,5 +579,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     close,
     stats,
     poke: () => sender.pump(),
+    requestHistory(request: HistoryMessage): boolean {
+      if (closed) return false;
+      send(request);
+      return !closed;
+    },
   };
 }

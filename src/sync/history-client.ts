@@ -1,0 +1,196 @@
+/**
+ * The asking side of `history` (protocol.ts invariant 9): a HistorySource (store/history-source.ts)
+ * over a live sync session to a server.
+ *
+ * Invariants:
+ * 1. Every read settles: with the events, or rejected. HistoryUnavailableError (HISTORY_OFFLINE)
+ *    when no session to a server that serves history is open, when the session ends before the
+ *    answer, when the server cannot answer (HISTORY_UNAVAILABLE, STORAGE, INTERNAL), or after
+ *    `timeoutMs` without an answer.
+ * 2. Nothing a server sends is trusted: a page must hold only events in the asked range and
+ *    stream, strictly in the asked order, at most the asked count, and a page saying `more` must
+ *    not be empty; a page that does not (or whose events fail the batch checks) rejects its read
+ *    with SyncError PROTOCOL. The events are never stored.
+ * 3. A read returns `limit` events unless the range holds fewer (the meaning of readByCursor): a
+ *    server that sends less than asked, with `more`, is asked again after the last one.
+ */
+import { HistoryUnavailableError, SyncError } from '../core/errors.ts';
+import type { StoredEventRecord } from '../core/events.ts';
+import type { CursorQuery } from '../storage/adapter.ts';
+import type { HistorySource } from '../store/history-source.ts';
+import type { HistoryMessage } from './protocol.ts';
+import type { HistoryReply } from './session-types.ts';
+
+/** How long a history request may wait for its answer by default (invariant 1). */
+export const DEFAULT_HISTORY_TIMEOUT_MS = 15_000;
+
+export interface HistoryTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+interface Pending {
+  query: CursorQuery;
+  resolve(page: { events: StoredEventRecord[]; more: boolean }): void;
+  reject(error: Error): void;
+  timer: unknown;
+}
+
+/** Why a page does not answer `query` (invariant 2), or undefined when it does. */
+export function pageProblem(
+  query: CursorQuery,
+  events: readonly StoredEventRecord[],
+  more: boolean,
+): string | undefined {
+  if (events.length > query.limit) return `${events.length} events where ${query.limit} were asked`;
+  if (more && events.length === 0) return 'an empty page that says there is more';
+  const reverse = query.reverse === true;
+  let previous: string | undefined;
+  for (const event of events) {
+    const c = event.cursor;
+    if (query.stream !== undefined && event.stream !== query.stream) {
+      return `event ${event.id} is of stream ${event.stream}, not ${query.stream}`;
+    }
+    const outside = reverse
+      ? (query.after !== undefined && c >= query.after) ||
+        (query.until !== undefined && c < query.until)
+      : (query.after !== undefined && c <= query.after) ||
+        (query.until !== undefined && c > query.until);
+    if (outside) return `event ${event.id} lies outside the asked range`;
+    if (previous !== undefined && (reverse ? c >= previous : c <= previous)) {
+      return `event ${event.id} is out of the total order`;
+    }
+    previous = c;
+  }
+  return undefined;
+}
+
+/** The requests of one session (one link to a server). */
+export class HistoryRequests {
+  private nextReq = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly timers: HistoryTimers;
+  private readonly timeoutMs: number;
+
+  constructor(timers: HistoryTimers, timeoutMs = DEFAULT_HISTORY_TIMEOUT_MS) {
+    this.timers = timers;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** One page of `query` through `send` (false: the session is closed). */
+  page(
+    send: (request: HistoryMessage) => boolean,
+    query: CursorQuery,
+  ): Promise<{ events: StoredEventRecord[]; more: boolean }> {
+    return new Promise((resolve, reject) => {
+      const req = this.nextReq++;
+      const request: HistoryMessage = { type: 'history', req, limit: query.limit };
+      if (query.after !== undefined) request.after = query.after;
+      if (query.until !== undefined) request.until = query.until;
+      if (query.stream !== undefined) request.stream = query.stream;
+      if (query.reverse === true) request.reverse = true;
+      const timer = this.timers.setTimeout(() => {
+        this.settle(req)?.reject(
+          new HistoryUnavailableError(
+            `older history is on the server, which did not answer within ${this.timeoutMs} ms`,
+          ),
+        );
+      }, this.timeoutMs);
+      this.pending.set(req, { query, resolve, reject, timer });
+      if (!send(request)) {
+        this.settle(req)?.reject(
+          new HistoryUnavailableError('older history is on the server, and the connection closed'),
+        );
+      }
+    });
+  }
+
+  /** A page or error from the server (invariant 2). */
+  onReply(reply: HistoryReply): void {
+    const waiting = this.settle(reply.req);
+    if (waiting === undefined) return; // late (timed out) or never asked: ignored
+    if ('error' in reply) {
+      waiting.reject(errorOf(reply.error));
+      return;
+    }
+    const { events, more } = reply.page;
+    const problem = pageProblem(waiting.query, events, more);
+    if (problem !== undefined) {
+      waiting.reject(
+        new SyncError('PROTOCOL', `the server's history page does not hold: ${problem}`),
+      );
+      return;
+    }
+    waiting.resolve({ events, more });
+  }
+
+  /** The session ended: every read waiting on it rejects (invariant 1). */
+  closeAll(): void {
+    for (const req of [...this.pending.keys()]) {
+      this.settle(req)?.reject(
+        new HistoryUnavailableError(
+          'older history is on the server, and the connection closed before it answered',
+        ),
+      );
+    }
+  }
+
+  private settle(req: number): Pending | undefined {
+    const waiting = this.pending.get(req);
+    if (waiting === undefined) return undefined;
+    this.pending.delete(req);
+    this.timers.clearTimeout(waiting.timer);
+    return waiting;
+  }
+}
+
+function errorOf(error: { code: string; message: string }): Error {
+  switch (error.code) {
+    case 'FORBIDDEN':
+      return new SyncError('FORBIDDEN', error.message);
+    case 'LIMIT_EXCEEDED':
+      return new SyncError('LIMIT_EXCEEDED', error.message);
+    case 'PROTOCOL':
+    case 'VALIDATION':
+      // A page that failed the checks (parsed here), or a request the server found malformed.
+      return new SyncError('PROTOCOL', `history: ${error.message}`, { code: error.code });
+    default:
+      // HISTORY_UNAVAILABLE, STORAGE, INTERNAL, or a code this side does not know.
+      return new HistoryUnavailableError(
+        `older history is on the server, which cannot serve it now (${error.code}: ${error.message})`,
+        { code: error.code },
+      );
+  }
+}
+
+/** What a history read needs of a link: a way to ask, or why there is none. */
+export type HistoryRoute =
+  | { ok: true; send: (request: HistoryMessage) => boolean; requests: HistoryRequests }
+  | { ok: false; why: string };
+
+/**
+ * A HistorySource over the routes `route` gives (the controller's links), filling each read to
+ * its `limit` across pages (invariant 3).
+ */
+export function historySource(route: () => HistoryRoute): HistorySource {
+  return {
+    async read(query: CursorQuery): Promise<StoredEventRecord[]> {
+      const out: StoredEventRecord[] = [];
+      let asked = query;
+      if (!(query.limit >= 1)) return out;
+      while (out.length < query.limit) {
+        const link = route();
+        if (!link.ok) throw new HistoryUnavailableError(link.why);
+        const { events, more } = await link.requests.page(link.send, asked);
+        out.push(...events);
+        if (!more || events.length === 0) break;
+        asked = {
+          ...query,
+          after: events[events.length - 1]!.cursor,
+          limit: query.limit - out.length,
+        };
+      }
+      return out;
+    },
+  };
+}

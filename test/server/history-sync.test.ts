@@ -1,0 +1,284 @@
+/**
+ * History on demand over the wire (protocol.ts invariant 9; src/sync/history-serve.ts,
+ * history-client.ts): a store pages a real server's history (SQLite, blocks and rows) by cursor
+ * through its sync controller; offline, against a server without history, and against a lying
+ * server, a read rejects with a coded error and stores nothing.
+ */
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { StoredEventRecord } from '../../src/core/events.ts';
+import { memoryStorage, openStore, webSocketTransport } from '../../src/index.ts';
+import { createSyncServer } from '../../src/server/server.ts';
+import { sqliteStorage } from '../../src/server/sqlite.ts';
+import type { ServerStorage, SpaceLog } from '../../src/server/storage.ts';
+import type { CursorQuery } from '../../src/storage/adapter.ts';
+import type { SyncController } from '../../src/store/internal.ts';
+import { createSyncController } from '../../src/sync/controller.ts';
+import { decodeEventBatch } from '../../src/sync/event-codec.ts';
+import { encodeMessage } from '../../src/sync/messages.ts';
+import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
+import { makeEvent } from './events.ts';
+import { ProtocolClient, SECRET, spaceToken, tempDir, waitFor } from './helpers.ts';
+import { modelRead } from './storage-conformance-history.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+/** 300 events of three replicas, the last 40 late (cursors among the first). */
+function history(): StoredEventRecord[] {
+  const events: StoredEventRecord[] = [];
+  for (let i = 0; i < 260; i++) {
+    const replica = ['histaaaaaaaaaaaa', 'histbbbbbbbbbbbb', 'histcccccccccccc'][i % 3]!;
+    events.push(
+      makeEvent({
+        replica,
+        seq: Math.floor(i / 3) + 1,
+        wall: 1_700_000_000_000 + i * 1000,
+        stream: `card-${i % 5}`,
+        id: `h-${i}`,
+      }),
+    );
+  }
+  for (let i = 0; i < 40; i++) {
+    events.push(
+      makeEvent({
+        replica: 'histlateeeeeeeee',
+        seq: i + 1,
+        wall: 1_700_000_000_500 + i * 1000,
+        stream: 'card-1',
+        id: `late-${i}`,
+      }),
+    );
+  }
+  return events;
+}
+
+/** A server on 127.0.0.1 over `storage`, its space seeded with `events` and sealed. */
+async function serve(storage: ServerStorage, events: StoredEventRecord[]) {
+  const space = await storage.openSpace('space-a');
+  await space.ingest(events);
+  await storage.compact?.();
+  const server = await createSyncServer({
+    storage,
+    auth: { secret: SECRET },
+    requireSignatures: false,
+    limits: { maxBatchEvents: 64 },
+    log: () => {},
+  });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+function sqliteServerStorage(): ServerStorage {
+  const tmp = tempDir();
+  cleanups.push(() => tmp.cleanup());
+  // Blocks below, a tail of 100 rows: pages cross the boundary.
+  return sqliteStorage(`${tmp.dir}/server.sqlite`, {
+    compaction: { tailEvents: 100, idleMs: 60_000, maxDelayMs: 60_000 },
+  });
+}
+
+/** A store whose sync controller the test holds, connected to `url` unless `connect` is false. */
+async function storeWith(url: string | undefined, options: { historyTimeoutMs?: number } = {}) {
+  let controller: SyncController | undefined;
+  const store = await openStore({
+    name: 'client',
+    storage: memoryStorage(),
+    syncFactory: (internals) => {
+      controller = createSyncController(internals, {
+        WebSocket: WebSocket as never,
+        backoff: { initialMs: 50, maxMs: 200 },
+        ...options,
+      });
+      return controller;
+    },
+  });
+  cleanups.push(() => store.close());
+  if (url !== undefined) {
+    store.sync.connect(
+      webSocketTransport(url, { token: spaceToken('space-a'), WebSocket: WebSocket as never }),
+    );
+    await waitFor(() => store.sync.status().connections?.[0]?.server === true);
+  }
+  return { store, history: controller!.history! };
+}
+
+async function pageAll(read: (q: CursorQuery) => Promise<StoredEventRecord[]>, q: CursorQuery) {
+  const ids: string[] = [];
+  let after = q.after;
+  for (;;) {
+    const page = await read(after === undefined ? q : { ...q, after });
+    ids.push(...page.map((e) => e.id));
+    if (page.length < q.limit) return ids;
+    after = page[page.length - 1]!.cursor;
+  }
+}
+
+describe('history on demand', () => {
+  it("pages the server's history by cursor, forward, reversed and by stream, past the server's batch size", async () => {
+    const events = history();
+    const server = await serve(sqliteServerStorage(), events);
+    const { history: source } = await storeWith(server.url);
+    const read = (q: CursorQuery) => source.read(q);
+    // 100 a page where the server sends at most 64 a message: each read is filled to its limit.
+    expect(await read({ limit: 100 })).toHaveLength(100);
+    expect(await pageAll(read, { limit: 100 })).toEqual(modelRead(events, { limit: 10_000 }));
+    expect(await pageAll(read, { limit: 37, reverse: true })).toEqual(
+      modelRead(events, { limit: 10_000, reverse: true }),
+    );
+    expect(await pageAll(read, { stream: 'card-1', limit: 25 })).toEqual(
+      modelRead(events, { stream: 'card-1', limit: 10_000 }),
+    );
+  });
+
+  it('rejects with HISTORY_OFFLINE when no server is connected', async () => {
+    const { history: source } = await storeWith(undefined);
+    await expect(source.read({ limit: 10 })).rejects.toMatchObject({
+      code: 'HISTORY_OFFLINE',
+      message: expect.stringContaining('older history is on the server'),
+    });
+  });
+
+  it('rejects with HISTORY_OFFLINE, saying why, against a server whose storage serves no history', async () => {
+    const real = sqliteServerStorage();
+    // A storage without readByCursor (PostgreSQL today): its spaces lack the method.
+    const storage: ServerStorage = Object.create(real, {
+      openSpace: {
+        value: async (name: string): Promise<SpaceLog> => {
+          const space = await real.openSpace(name);
+          return new Proxy(space, {
+            get: (target, key) =>
+              key === 'readByCursor' ? undefined : Reflect.get(target, key, target),
+          });
+        },
+      },
+    });
+    const server = await serve(storage, history());
+    const { history: source } = await storeWith(server.url);
+    await expect(source.read({ limit: 10 })).rejects.toMatchObject({
+      code: 'HISTORY_OFFLINE',
+      message: expect.stringContaining('does not serve it'),
+    });
+    // A client that asks anyway gets a coded, non-fatal answer with its req.
+    const client = await ProtocolClient.connect(server.url, spaceToken('space-a'));
+    cleanups.push(() => client.close());
+    expect(client.serverHello.history).toBeUndefined();
+    client.raw.send({ type: 'history', req: 7, limit: 10 });
+    expect(await client.raw.nextOfType('error')).toMatchObject({
+      code: 'HISTORY_UNAVAILABLE',
+      req: 7,
+    });
+    // Not fatal: the session goes on and answers a ping.
+    client.raw.send({ type: 'ping', time: 1 });
+    await client.raw.nextOfType('pong');
+  });
+
+  it('serves history only to a token with the read scope (FORBIDDEN, coded, not fatal)', async () => {
+    const server = await serve(sqliteServerStorage(), history());
+    const { createToken } = await import('../../src/server/auth.ts');
+    const token = createToken(SECRET, {
+      space: 'space-a',
+      sub: 'w',
+      scope: ['write'],
+      expiresInSeconds: 600,
+    });
+    const client = await ProtocolClient.connect(server.url, token);
+    cleanups.push(() => client.close());
+    expect(client.serverHello.history).toBe(true);
+    client.raw.send({ type: 'history', req: 1, limit: 10 });
+    expect(await client.raw.nextOfType('error')).toMatchObject({ code: 'FORBIDDEN', req: 1 });
+    // A reader's token is answered with a page.
+    const reader = await ProtocolClient.connect(server.url, spaceToken('space-a'));
+    cleanups.push(() => reader.close());
+    reader.raw.send({ type: 'history', req: 2, limit: 10 });
+    const answer = await reader.raw.nextOfType('history-page');
+    expect(answer).toMatchObject({ req: 2, more: true });
+    expect(decodeEventBatch(answer.events)).toHaveLength(10);
+  });
+});
+
+/** A server that says it serves history and answers each request with `answer`'s text. */
+async function lyingServer(answer: (req: number, asked: Record<string, unknown>) => string) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+  cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+  wss.on('connection', (ws) => {
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        replica: 'liarliarliarliar',
+        epoch: 'liar',
+        head: 0,
+        seq: 0,
+        time: Date.now(),
+        server: true,
+        history: true,
+      }),
+    );
+    ws.on('message', (data) => {
+      const m = JSON.parse(String(data)) as Record<string, unknown>;
+      if (m.type === 'history') ws.send(answer(m.req as number, m));
+    });
+  });
+  return `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+}
+
+describe('a server that lies about history', () => {
+  const events = history()
+    .slice(0, 20)
+    .sort((a, b) => (a.cursor < b.cursor ? -1 : 1));
+  const page = (req: number, sent: StoredEventRecord[], more = false) =>
+    encodeMessage({ type: 'history-page', req, events: sent, more });
+
+  it('refuses a page with events outside the asked range (PROTOCOL), storing none of them', async () => {
+    const url = await lyingServer((req) => page(req, events.slice(0, 5)));
+    const { store, history: source } = await storeWith(url);
+    await expect(source.read({ after: events[10]!.cursor, limit: 10 })).rejects.toMatchObject({
+      code: 'PROTOCOL',
+      message: expect.stringContaining('outside the asked range'),
+    });
+    expect(await store.read({ limit: 10 })).toEqual([]);
+  });
+
+  it('refuses a page out of the total order, of another stream, or longer than asked (PROTOCOL)', async () => {
+    const answers = [
+      (req: number) => page(req, [events[3]!, events[1]!]),
+      (req: number) => page(req, [{ ...events[0]!, stream: 'other' }]),
+      (req: number) => page(req, events.slice(0, 6)),
+      (req: number) => page(req, [], true),
+    ];
+    let turn = 0;
+    const url = await lyingServer((req) => answers[turn++]!(req));
+    const { history: source } = await storeWith(url);
+    for (const query of [
+      { limit: 10 },
+      { stream: events[0]!.stream, limit: 10 },
+      { limit: 5 },
+      { limit: 5 },
+    ]) {
+      await expect(source.read(query)).rejects.toMatchObject({ code: 'PROTOCOL' });
+    }
+  });
+
+  it('refuses a malformed page with a coded error and keeps the session', async () => {
+    const url = await lyingServer((req) =>
+      JSON.stringify({ type: 'history-page', req, more: false, events: { data: [1] } }),
+    );
+    const { store, history: source } = await storeWith(url);
+    await expect(source.read({ limit: 10 })).rejects.toMatchObject({ code: 'PROTOCOL' });
+    expect(store.sync.status().connections?.[0]?.state).not.toBe('connecting');
+  });
+
+  it('rejects with HISTORY_OFFLINE when the server does not answer in time', async () => {
+    const url = await lyingServer(() => JSON.stringify({ type: 'ping', time: Date.now() }));
+    const { history: source } = await storeWith(url, { historyTimeoutMs: 200 });
+    await expect(source.read({ limit: 10 })).rejects.toMatchObject({
+      code: 'HISTORY_OFFLINE',
+      message: expect.stringContaining('did not answer'),
+    });
+  });
+});
