@@ -57,6 +57,7 @@ export default defineConfig({
             'test/server/copy-replaced.test.ts',
             'test/server/e2e.test.ts',
             'test/server/publisher.test.ts',
+            'test/server/history-sync.test.ts',
           ],
           setupFiles: ['test/server/compacting-setup.ts'],
           environment: 'node',
