@@ -15,8 +15,11 @@
  * 4. If the module cannot be loaded (a stale cache offline), the store still serves everything
  *    but sync: connect() throws a TRANSPORT SyncError that says why.
  * 5. Nothing loads the module unasked (unless `delayMs` asks for it): no timer, no status read.
+ * 6. `history` (store/history-source.ts) is the loaded controller's; until it is loaded nothing
+ *    is connected, so a read rejects with HistoryUnavailableError (HISTORY_OFFLINE), and never
+ *    loads the module by itself (invariant 5).
  */
-import { StoreClosedError, SyncError } from '../src/core/errors.ts';
+import { HistoryUnavailableError, StoreClosedError, SyncError } from '../src/core/errors.ts';
 import type { SyncConnection, SyncStatus, SyncTarget } from '../src/core/sync-types.ts';
 import type { StoreInternals, SyncController, SyncFactory } from '../src/store/internal.ts';
 
@@ -83,6 +86,19 @@ function lazySync(internals: StoreInternals, options: LazySyncOptions): LazySync
       throw new SyncError('TRANSPORT', 'sync is still loading: await ready() before connect()');
     },
     status: () => (real === undefined ? { ...OFFLINE } : real.status()),
+    history: {
+      read(query) {
+        const source = real?.history;
+        if (source === undefined) {
+          return Promise.reject(
+            new HistoryUnavailableError(
+              'older history is on the server, and this store is not connected to one',
+            ),
+          );
+        }
+        return source.read(query);
+      },
+    },
     on(_event: 'status', listener: (status: SyncStatus) => void): () => void {
       if (real !== undefined) return real.on('status', listener);
       early.set(listener, undefined);

@@ -3,6 +3,7 @@
  * invariants by number.
  */
 import { describe, expect, it, vi } from 'vitest';
+import type { StoredEventRecord } from '../../src/core/events.ts';
 import type { SyncStatus } from '../../src/core/sync-types.ts';
 import {
   memoryStorage,
@@ -156,6 +157,24 @@ describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
     await store.append('s', { type: 't', data: 1 });
     expect(await store.read()).toHaveLength(1);
     await store.close();
+  });
+
+  it("reads history through the loaded controller's, and rejects with HISTORY_OFFLINE before it is loaded (6)", async () => {
+    const page = [{ id: 'e1' }] as unknown as StoredEventRecord[];
+    const read = vi.fn(async () => page);
+    const module = deferredModule({ history: { read } });
+    const lazy = lazySyncFactory({ load: module.load })(
+      {} as Parameters<SyncFactory>[0],
+    ) as LazySyncController;
+    await expect(lazy.history!.read({ limit: 10 })).rejects.toMatchObject({
+      code: 'HISTORY_OFFLINE',
+    });
+    expect(module.loads()).toBe(0);
+    module.release();
+    await lazy.ready();
+    expect(await lazy.history!.read({ limit: 10 })).toBe(page);
+    expect(read).toHaveBeenCalledWith({ limit: 10 });
+    await lazy.close();
   });
 
   it('syncs two stores through the real controller once it is loaded', async () => {
