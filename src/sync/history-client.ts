@@ -174,8 +174,10 @@ export type HistoryRoute =
  */
 export function historySource(route: () => HistoryRoute): HistorySource {
   return {
-    async read(query: CursorQuery): Promise<StoredEventRecord[]> {
+    async read(request: CursorQuery): Promise<StoredEventRecord[]> {
       const out: StoredEventRecord[] = [];
+      // Whole events only: a fractional limit reads what readByCursor would (its floor).
+      const query = { ...request, limit: Math.floor(request.limit) };
       let asked = query;
       if (!(query.limit >= 1)) return out;
       while (out.length < query.limit) {
