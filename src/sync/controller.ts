@@ -60,7 +60,12 @@ import type {
 } from '../core/sync-types.ts';
 import type { StoreInternals, SyncController } from '../store/internal.ts';
 import { clockKeeper } from './clock-keeper.ts';
-import { HistoryRequests, type HistoryRoute, historySource } from './history-client.ts';
+import {
+  HistoryRequests,
+  type HistoryRoute,
+  historySource,
+  pageVerifier,
+} from './history-client.ts';
 import { DEFAULT_SYNC_LIMITS, limitsOfPeer, type SyncLimits } from './protocol.ts';
 import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
 import { storeSyncLog } from './store-log.ts';
@@ -353,7 +358,11 @@ export function createSyncController(
     let connectionClosed: (() => void) | undefined;
 
     // Protocol 9: the history reads of this link's sessions (history-client.ts).
-    const historyRequests = new HistoryRequests(timers, options.historyTimeoutMs);
+    const historyRequests = new HistoryRequests(
+      timers,
+      options.historyTimeoutMs,
+      pageVerifier(log.integrity),
+    );
     /** The current session's server announced history in its hello. */
     let servesHistory = false;
     const link: Link = {

@@ -10,14 +10,18 @@
  * 2. Nothing a server sends is trusted: a page must hold only events in the asked range and
  *    stream, strictly in the asked order, at most the asked count, and a page saying `more` must
  *    not be empty; a page that does not (or whose events fail the batch checks) rejects its read
- *    with SyncError PROTOCOL. The events are never stored.
+ *    with SyncError PROTOCOL. Every signature of a page is verified as a received batch's is
+ *    (core/integrity.ts verifyBatch, with the keys the page names), before any of it is used: a
+ *    forged or altered event rejects its read with TAMPERED. The events are never stored.
  * 3. A read returns `limit` events unless the range holds fewer (the meaning of readByCursor): a
  *    server that sends less than asked, with `more`, is asked again after the last one.
  */
-import { HistoryUnavailableError, SyncError } from '../core/errors.ts';
+import { ChronicleError, HistoryUnavailableError, SyncError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
+import { TAMPER_TEXT, verifyBatch } from '../core/integrity.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import type { HistorySource } from '../store/history-source.ts';
+import type { SyncIntegrity } from './log.ts';
 import type { HistoryMessage } from './protocol.ts';
 import type { HistoryReply } from './session-types.ts';
 
@@ -65,6 +69,34 @@ export function pageProblem(
   return undefined;
 }
 
+/**
+ * Checks a page's signatures (invariant 2): undefined when they hold, else the refusal. Without
+ * tamper evidence (a store with signing off) nothing is verified, as for batches.
+ */
+export type PageVerifier = (
+  events: StoredEventRecord[],
+  keys: { [replica: string]: string } | undefined,
+) => Promise<ChronicleError | undefined>;
+
+/** The verifier of a log's integrity, as a session verifies a batch (session.ts invariant 9). */
+export function pageVerifier(integrity: SyncIntegrity | undefined): PageVerifier | undefined {
+  if (integrity === undefined) return undefined;
+  return async (events, keys) => {
+    if (events.length === 0) return undefined;
+    const verdict = await verifyBatch(events, integrity, {
+      requireSignatures: integrity.requireSignatures,
+      ...(keys === undefined ? {} : { keys }),
+    });
+    if (verdict.ok) return undefined;
+    const { event, reason } = verdict.tampering;
+    return new ChronicleError(
+      'TAMPERED',
+      `the server's history page holds event ${event.id}, refused: ${TAMPER_TEXT[reason]}`,
+      { eventId: event.id, reason },
+    );
+  };
+}
+
 /** The requests of one session (one link to a server). */
 export class HistoryRequests {
   private nextReq = 1;
@@ -72,9 +104,16 @@ export class HistoryRequests {
   private readonly timers: HistoryTimers;
   private readonly timeoutMs: number;
 
-  constructor(timers: HistoryTimers, timeoutMs = DEFAULT_HISTORY_TIMEOUT_MS) {
+  private readonly verify: PageVerifier | undefined;
+
+  constructor(
+    timers: HistoryTimers,
+    timeoutMs = DEFAULT_HISTORY_TIMEOUT_MS,
+    verify?: PageVerifier,
+  ) {
     this.timers = timers;
     this.timeoutMs = timeoutMs;
+    this.verify = verify;
   }
 
   /** One page of `query` through `send` (false: the session is closed). */
@@ -121,7 +160,16 @@ export class HistoryRequests {
       );
       return;
     }
-    waiting.resolve({ events, more });
+    if (this.verify === undefined) {
+      waiting.resolve({ events, more });
+      return;
+    }
+    this.verify(events, reply.page.keys).then(
+      (refusal) =>
+        refusal === undefined ? waiting.resolve({ events, more }) : waiting.reject(refusal),
+      (failure: unknown) =>
+        waiting.reject(failure instanceof Error ? failure : new Error(String(failure))),
+    );
   }
 
   /** The session ended: every read waiting on it rejects (invariant 1). */

@@ -70,6 +70,8 @@ export interface ParsedHistoryPage {
   req: number;
   events: StoredEventRecord[];
   more: boolean;
+  /** Checked by messages.ts as a batch's keys are. */
+  keys?: { [replica: string]: string };
 }
 
 /** A `history-page`: its events decoded as a batch's are (VALIDATION when one fails). */

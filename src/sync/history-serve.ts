@@ -27,6 +27,40 @@ export interface HistoryServerOptions {
   limits: SyncLimits;
   /** Sends one message's text; false once the connection is gone. */
   send(text: string): void;
+  /** The `$key` this side holds for a replica (core/integrity.ts), sent with a page. */
+  keyOf?: (replica: string) => Promise<string | undefined>;
+}
+
+/** The entries of `keys` for the replicas of `events`; undefined when none. */
+function onlyOf(
+  keys: { [replica: string]: string },
+  events: readonly StoredEventRecord[],
+): { [replica: string]: string } | undefined {
+  let out: { [replica: string]: string } | undefined;
+  for (const replica of new Set(events.map((e) => e.replica))) {
+    if (!Object.hasOwn(keys, replica)) continue;
+    out ??= {};
+    out[replica] = keys[replica]!;
+  }
+  return out;
+}
+
+/** The keys of the page's replicas this side holds, for the asker's verification. */
+async function keysOf(
+  events: readonly StoredEventRecord[],
+  keyOf: HistoryServerOptions['keyOf'],
+): Promise<{ [replica: string]: string } | undefined> {
+  if (keyOf === undefined) return undefined;
+  const replicas = [...new Set(events.map((e) => e.replica))];
+  const keys = await Promise.all(replicas.map((replica) => keyOf(replica)));
+  let out: { [replica: string]: string } | undefined;
+  replicas.forEach((replica, i) => {
+    const key = keys[i];
+    if (key === undefined) return;
+    out ??= {};
+    out[replica] = key;
+  });
+  return out;
 }
 
 /** The query a request asks, its limit bounded by both sides' batch sizes (invariant 2). */
@@ -52,8 +86,13 @@ export function createHistoryServer(options: HistoryServerOptions) {
     const found = await read(queryOf(request, limit + 1));
     let more = found.length > limit;
     let events = found.slice(0, limit);
+    const held = await keysOf(events, options.keyOf);
     for (;;) {
-      const text = encodeMessage({ type: 'history-page', req: request.req, events, more });
+      const page: SyncMessage = { type: 'history-page', req: request.req, events, more };
+      // Only the replicas of what is sent: a receiver refuses more keys than events.
+      const keys = held === undefined ? undefined : onlyOf(held, events);
+      if (keys !== undefined) page.keys = keys;
+      const text = encodeMessage(page);
       // Three bytes per UTF-16 unit bound the UTF-8 size: the exact size only near the limit.
       const bytes = text.length * 3 <= peerLimits.maxMessageBytes ? 0 : utf8Length(text);
       if (bytes <= peerLimits.maxMessageBytes) return options.send(text);

@@ -252,16 +252,26 @@ function parseEvents(
   return message;
 }
 
+/** history-page.keys, checked as events.keys are. */
+function withPageKeys(page: ParsedHistoryPage, keys: unknown): ParsedHistoryPage {
+  if (keys !== undefined) page.keys = parseKeys(keys, page.events.length, 'history-page.keys');
+  return page;
+}
+
 /** events.keys: at most one per event, each a replica id and a `$key` text, checked later. */
-function parseKeys(value: unknown, events: number): { [replica: string]: string } {
-  if (!isRecord(value)) throw new Bad('PROTOCOL', 'events.keys must be an object');
+function parseKeys(
+  value: unknown,
+  events: number,
+  field = 'events.keys',
+): { [replica: string]: string } {
+  if (!isRecord(value)) throw new Bad('PROTOCOL', `${field} must be an object`);
   const entries = Object.entries(value);
   if (entries.length > events)
-    throw new Bad('PROTOCOL', 'events.keys names more replicas than events');
+    throw new Bad('PROTOCOL', `${field} names more replicas than events`);
   const out: { [replica: string]: string } = {};
   for (const [replica, key] of entries) {
     if (!ReplicaId.isValid(replica) || typeof key !== 'string' || key.length > 200) {
-      throw new Bad('PROTOCOL', 'events.keys must map replica ids to key texts');
+      throw new Bad('PROTOCOL', `${field} must map replica ids to key texts`);
     }
     Object.defineProperty(out, replica, {
       value: key,
@@ -345,7 +355,8 @@ function parseShape(
     case 'history':
     case 'history-page':
       try {
-        return type === 'history' ? parseHistory(o) : parseHistoryPage(o, limits, bytes);
+        if (type === 'history') return parseHistory(o);
+        return withPageKeys(parseHistoryPage(o, limits, bytes), o.keys);
       } catch (error) {
         if (error instanceof HistoryShapeError) throw new Bad(error.code, error.message);
         throw error;

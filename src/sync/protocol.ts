@@ -157,6 +157,11 @@ export interface HistoryPageMessage {
   events: StoredEvent[];
   /** The range holds more events after the last one sent. */
   more: boolean;
+  /**
+   * The `$key` of each replica of the page that the server knows (as EventsMessage.keys): the
+   * asker verifies every signature of a page before it uses any of it.
+   */
+  keys?: { [replica: string]: string };
 }
 
 /**

@@ -184,9 +184,11 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
 
   const sender = new SessionSender(options, limits, { send, fail, storageFailure, report });
   // Protocol 9: answered beside the session (history-serve.ts).
+  const integrity = log.integrity;
   const history = createHistoryServer({
     read: options.readHistory,
     limits,
+    ...(integrity === undefined ? {} : { keyOf: (replica) => integrity.keyOf(replica) }),
     send: (text) => {
       if (closed) return;
       try {

@@ -81,12 +81,20 @@ function sqliteServerStorage(): ServerStorage {
   });
 }
 
-/** A store whose sync controller the test holds, connected to `url` unless `connect` is false. */
-async function storeWith(url: string | undefined, options: { historyTimeoutMs?: number } = {}) {
+/**
+ * A store whose sync controller the test holds, connected to `url` unless it is undefined.
+ * Signing off unless asked: the seeded history is unsigned, and a signing store requires
+ * signatures of everything it receives, history pages included.
+ */
+async function storeWith(
+  url: string | undefined,
+  { signing = false, ...options }: { historyTimeoutMs?: number; signing?: boolean } = {},
+) {
   let controller: SyncController | undefined;
   const store = await openStore({
     name: 'client',
     storage: memoryStorage(),
+    signing,
     syncFactory: (internals) => {
       controller = createSyncController(internals, {
         WebSocket: WebSocket as never,
@@ -280,5 +288,60 @@ describe('a server that lies about history', () => {
       code: 'HISTORY_OFFLINE',
       message: expect.stringContaining('did not answer'),
     });
+  });
+});
+
+describe('signatures on history pages', () => {
+  /** A writer's five events as a real server (signatures required) stores them, and its key. */
+  async function signedHistory() {
+    const tmp = tempDir();
+    cleanups.push(() => tmp.cleanup());
+    const storage = sqliteStorage(`${tmp.dir}/server.sqlite`);
+    const server = await createSyncServer({ storage, auth: { secret: SECRET }, log: () => {} });
+    cleanups.push(() => server.close());
+    const writer = await openStore({ name: 'writer', storage: memoryStorage() });
+    cleanups.push(() => writer.close());
+    writer.sync.connect(
+      webSocketTransport(server.url, {
+        token: spaceToken('space-a', 'writer'),
+        WebSocket: WebSocket as never,
+      }),
+    );
+    for (let i = 0; i < 5; i++) {
+      await writer.append('card-1', { type: 'renamed', data: { title: `title ${i}` } });
+    }
+    await waitFor(() => writer.sync.status().pending === 0);
+    const space = await storage.openSpace('space-a');
+    const events = (await space.readByPos(0, 10)).map((r) => r.event);
+    return { server, events, replica: events[0]!.replica };
+  }
+
+  it('verifies an honest server’s page with the keys it names', async () => {
+    const { server, events } = await signedHistory();
+    const { history: source } = await storeWith(server.url, { signing: true });
+    const read = await source.read({ limit: 10 });
+    expect(read.map((e) => e.id)).toEqual(events.map((e) => e.id));
+    expect(read.every((e) => typeof e.meta?.$sig === 'string')).toBe(true);
+  });
+
+  it('refuses a page whose signed event was altered or forged (TAMPERED), storing none of it', async () => {
+    const { events, replica } = await signedHistory();
+    const key = events.find((e) => typeof e.meta?.$key === 'string')?.meta?.$key as string;
+    const altered = events.map((e, i) => (i === 2 ? { ...e, data: { title: 'forged' } } : e));
+    const url = await lyingServer((req) =>
+      encodeMessage({
+        type: 'history-page',
+        req,
+        events: altered,
+        more: false,
+        keys: { [replica]: key },
+      }),
+    );
+    const { store, history: source } = await storeWith(url, { signing: true });
+    await expect(source.read({ limit: 10 })).rejects.toMatchObject({
+      code: 'TAMPERED',
+      details: { eventId: events[2]!.id },
+    });
+    expect(await store.read({ limit: 10 })).toEqual([]);
   });
 });
