@@ -16,6 +16,8 @@
  * 4. One id given in two parts of a unit is an IdempotencyError ('duplicate-in-batch'), as it
  *    is twice in one part.
  * 5. Each stream's part follows core/append.ts planLocalAppend exactly (invariants 1–5 there).
+ * 6. A unit naming an id whose event the log trimmed (docs/storage-growth.md: stored, body gone)
+ *    is an IdempotencyError ('trimmed'): it is stored, but its payload cannot be compared.
  */
 import { type LocalAppendPlan, planLocalAppend, type ReplicaCounters } from './append.ts';
 import { type ChronicleError, IdempotencyError } from './errors.ts';
@@ -44,6 +46,8 @@ export interface AppendGroupReads {
   streamVersions: ReadonlyMap<string, number>;
   /** The stored event of every custom id the group names that is stored. */
   existing: ReadonlyMap<string, StoredEventRecord>;
+  /** Custom ids the group names whose events the log trimmed (invariant 6). */
+  trimmed?: ReadonlySet<string>;
 }
 
 /** What one stream's part came to: written, or nothing because every id was stored. */
@@ -90,6 +94,18 @@ function repeatedId(unit: readonly StreamAppendInput[]): string | undefined {
   return undefined;
 }
 
+/** An id of the unit whose event the log trimmed (invariant 6). */
+function trimmedId(
+  unit: readonly StreamAppendInput[],
+  trimmed: ReadonlySet<string> | undefined,
+): string | undefined {
+  if (trimmed === undefined || trimmed.size === 0) return undefined;
+  for (const part of unit) {
+    for (const e of part.events) if (e.id !== undefined && trimmed.has(e.id)) return e.id;
+  }
+  return undefined;
+}
+
 /** Every stream the group names, once. */
 export function streamsOf(units: AppendGroupInput['units']): string[] {
   const streams = new Set<string>();
@@ -115,6 +131,11 @@ export function planAppendGroup(input: AppendGroupInput, reads: AppendGroupReads
         kind: 'rejected',
         error: new IdempotencyError(repeated, 'duplicate-in-batch'),
       });
+      continue;
+    }
+    const trimmed = trimmedId(unit, reads.trimmed);
+    if (trimmed !== undefined) {
+      outcomes.push({ kind: 'rejected', error: new IdempotencyError(trimmed, 'trimmed') });
       continue;
     }
     // Tentative until the whole unit is accepted (invariants 1 and 2).

@@ -70,7 +70,11 @@ export class ConcurrencyError extends ChronicleError {
   }
 }
 
-export type IdempotencyReason = 'payload-differs' | 'mixed-batch' | 'duplicate-in-batch';
+export type IdempotencyReason =
+  | 'payload-differs'
+  | 'mixed-batch'
+  | 'duplicate-in-batch'
+  | 'trimmed';
 
 /** An event id is stored already with another payload, or a batch mixes stored and new ids. */
 export class IdempotencyError extends ChronicleError {
@@ -83,7 +87,9 @@ export class IdempotencyError extends ChronicleError {
         ? 'is stored already with a different payload'
         : reason === 'mixed-batch'
           ? 'is stored already, but the batch also holds new events'
-          : 'appears twice in one batch';
+          : reason === 'trimmed'
+            ? "is stored already, below this device's horizon: its payload cannot be compared here"
+            : 'appears twice in one batch';
     super('IDEMPOTENCY', `event id "${eventId}" ${why}`, { eventId, reason });
     this.name = 'IdempotencyError';
     this.eventId = eventId;

@@ -14,6 +14,13 @@
  *    short page still means the head was reached.
  * 4. readByCursor pages through the total order, optionally restricted to one stream.
  * 5. No read holds more than `limit` events in memory.
+ * 6. Trimming (docs/storage-growth.md) takes the bodies of events at or below a horizon cursor H
+ *    out of the log and keeps what the log's rules need: their ids and (replica, seq) slots (an
+ *    ingest skips an event held there, trimmed or not; an append naming a trimmed custom id is
+ *    an IdempotencyError 'trimmed'), each stream's version and conflict flag. Reads
+ *    (readByCursor, readByPos, getByIds, eventsAtSlots) never return a trimmed event: `horizon()`
+ *    tells a reader that the log holds no body at or below it but late events stored after the
+ *    trim. Positions, seqs and counters do not move. The horizon only moves forward.
  */
 import type { AppendUnitOutcome, StreamAppendOutcome } from '../core/append-group.ts';
 import type { LostCopy } from '../core/copies.ts';
@@ -122,6 +129,16 @@ export interface CursorQuery {
   limit: number;
 }
 
+/** What one trim step did (EventLog.trim). */
+export interface TrimResult {
+  /** Events whose bodies this step took out. */
+  trimmed: number;
+  /** The log's horizon after the step (undefined: nothing was ever trimmed). */
+  horizon: string | undefined;
+  /** Events at or below the asked horizon are still untrimmed (the step stopped at `limit`). */
+  more: boolean;
+}
+
 export interface SnapshotMeta {
   projection: string;
   version: number;
@@ -214,6 +231,15 @@ export interface EventLog {
    * re-stamp moved it) is skipped.
    */
   replaceOwn(records: readonly LocalRecord[]): Promise<void>;
+
+  /**
+   * Trims the untrimmed events whose cursor is <= `horizon`, at most `limit` of them in cursor
+   * order, in one transaction (invariant 6); the log's horizon becomes the largest cursor trimmed.
+   * Optional: the SQLite replica does not trim yet. The caller decides H (core/retention.ts).
+   */
+  trim?(horizon: string, limit: number): Promise<TrimResult>;
+  /** The largest cursor ever trimmed, shared by every handle (undefined: a full log). */
+  horizon?(): Promise<string | undefined>;
 
   /** Small JSON values: sync checkpoints, projection versions, the server epoch. */
   getMeta(key: string): Promise<JsonValue | undefined>;

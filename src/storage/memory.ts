@@ -33,6 +33,7 @@ import type {
   SnapshotMeta,
   SnapshotRecord,
   StorageAdapter,
+  TrimResult,
 } from './adapter.ts';
 import { onlyOutcome } from './append-outcome.ts';
 import { CursorOrder, firstAfterPos, upperBound } from './memory-order.ts';
@@ -55,6 +56,12 @@ interface MemoryDatabase {
   meta: Map<string, JsonValue>;
   identity?: StoredIdentity;
   handles: Set<MemoryEventLog>;
+  /** Trimming (adapter.ts invariant 6): the horizon, and the ids and slots of trimmed events. */
+  horizon?: string;
+  trimmedIds: Set<string>;
+  trimmedSlots: Set<string>;
+  /** Each stream's largest trimmed version: a discard's floor (adapter.ts invariant 6). */
+  trimmedVersions: Map<string, number>;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -164,13 +171,15 @@ class MemoryEventLog implements EventLog {
   async appendGroup(request: AppendGroupRequest): Promise<AppendUnitOutcome[]> {
     const db = this.check();
     const existing = new Map<string, StoredEventRecord>();
+    const trimmed = new Set<string>();
     for (const id of customIdsOf(request.units)) {
       const stored = db.byId.get(id);
       if (stored !== undefined) existing.set(id, stored.event);
+      else if (db.trimmedIds.has(id)) trimmed.add(id);
     }
     const plan = planAppendGroup(
       { replica: db.replicaId, now: request.now, units: request.units },
-      { counters: db.counters, streamVersions: db.streamVersions, existing },
+      { counters: db.counters, streamVersions: db.streamVersions, existing, trimmed },
     );
     if (plan.write.length === 0) return plan.outcomes;
     // The records the outcomes hold are the ones stored (frozen), as a read returns them.
@@ -193,8 +202,18 @@ class MemoryEventLog implements EventLog {
     );
   }
 
-  async ingest(request: IngestRequest): Promise<IngestResult> {
+  async ingest(given: IngestRequest): Promise<IngestResult> {
     const db = this.check();
+    // Held below the horizon, trimmed: already stored here (adapter.ts invariant 6).
+    const request =
+      db.trimmedIds.size === 0
+        ? given
+        : {
+            ...given,
+            events: given.events.filter(
+              (e) => !db.trimmedIds.has(e.id) && !db.trimmedSlots.has(slotOf(e)),
+            ),
+          };
     const streams = new Map<string, number>();
     for (const e of request.events) streams.set(e.stream, db.streamVersions.get(e.stream) ?? 0);
     const plan = planIngest(
@@ -307,7 +326,7 @@ class MemoryEventLog implements EventLog {
     this.unwrite(records);
     // Rejected events never counted: each stream's version is what it still holds (adapter.ts).
     for (const stream of new Set(records.map((r) => r.event.stream))) {
-      let version = 0;
+      let version = db.trimmedVersions.get(stream) ?? 0;
       for (const r of db.byStream.get(stream)?.view() ?? []) {
         if (r.event.version > version) version = r.event.version;
       }
@@ -318,6 +337,44 @@ class MemoryEventLog implements EventLog {
     db.meta.set(REWRITES_META_KEY, withRewrite(db.meta.get(REWRITES_META_KEY), from));
     this.notifyOthers(from);
     return records;
+  }
+
+  async trim(horizon: string, limit: number): Promise<TrimResult> {
+    const db = this.check();
+    const all = db.byCursor.view();
+    const end = Math.min(upperBound(all, horizon, false), Math.max(0, limit));
+    const records = all.slice(0, end);
+    for (const record of records) {
+      const { id, stream, version } = record.event;
+      db.trimmedIds.add(id);
+      db.trimmedSlots.add(slotOf(record.event));
+      if (version > (db.trimmedVersions.get(stream) ?? 0)) db.trimmedVersions.set(stream, version);
+      db.byId.delete(id);
+      db.bySlot.delete(slotOf(record.event));
+    }
+    if (records.length > 0) {
+      const gone = new Set(records);
+      db.byPos = db.byPos.filter((r) => !gone.has(r));
+      db.byCursor = new CursorOrder();
+      db.byCursor.add(all.slice(end));
+      for (const stream of new Set(records.map((r) => r.event.stream))) {
+        const order = new CursorOrder();
+        order.add((db.byStream.get(stream)?.view() ?? []).filter((r) => !gone.has(r)));
+        db.byStream.set(stream, order);
+      }
+      const last = records[records.length - 1]!.event.cursor;
+      if (db.horizon === undefined || last > db.horizon) db.horizon = last;
+    }
+    const next = db.byCursor.view()[0];
+    return {
+      trimmed: records.length,
+      horizon: db.horizon,
+      more: next !== undefined && next.event.cursor <= horizon,
+    };
+  }
+
+  async horizon(): Promise<string | undefined> {
+    return this.check().horizon;
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
@@ -466,6 +523,9 @@ export function memoryStorage(): StorageAdapter {
     snapshots: new Map(),
     meta: new Map(),
     handles: new Set(),
+    trimmedIds: new Set(),
+    trimmedSlots: new Set(),
+    trimmedVersions: new Map(),
   };
   return {
     name: 'memory',

@@ -20,18 +20,19 @@ let databases = 0;
 const sqliteDir = mkdtempSync(join(tmpdir(), 'chronicle-replica-conformance-'));
 afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
 
-const adapters: [string, () => StorageAdapter][] = [
-  ['memory', () => memoryStorage()],
+const adapters: [string, () => StorageAdapter, { trims?: boolean }][] = [
+  ['memory', () => memoryStorage(), { trims: true }],
   [
     'indexeddb (fake-indexeddb)',
     // A unique name too: the BroadcastChannel that carries write notices is named after it.
     () => indexedDbStorage(`conformance-${++databases}`, { indexedDB: new IDBFactory() }),
+    {},
   ],
-  ['sqlite (better-sqlite3)', () => sqliteReplicaStorage(join(sqliteDir, `${++databases}.db`))],
+  ['sqlite (better-sqlite3)', () => sqliteReplicaStorage(join(sqliteDir, `${++databases}.db`)), {}],
 ];
 
-describe.each(adapters)('%s', (name, factory) => {
-  storageConformance(name, factory);
+describe.each(adapters)('%s', (name, factory, options) => {
+  storageConformance(name, factory, options);
 });
 
 againstMemory('indexeddb (fake-indexeddb)', () =>

@@ -29,6 +29,7 @@ import { copyConformance } from './conformance-copies.ts';
 import { discardConformance } from './discard-conformance.ts';
 import { idConformance } from './id-conformance.ts';
 import { restampConformance } from './restamp-conformance.ts';
+import { trimConformance } from './trim-conformance.ts';
 
 type NewLocal = ValidNewEvent & { id: EventId };
 
@@ -122,6 +123,8 @@ export interface ConformanceOptions {
    * that both orders keep the same copy, not which one.
    */
   opaquePayloads?: boolean;
+  /** The adapter trims below a horizon (adapter.ts invariant 6): run trim-conformance.ts. */
+  trims?: boolean;
 }
 
 export function storageConformance(
@@ -153,6 +156,7 @@ export function storageConformance(
     discardConformance(fresh, open);
     appendGroupConformance(fresh);
     idConformance(async () => (await fresh()).log);
+    if (options.trims === true) trimConformance(fresh, open);
 
     describe('appendLocal', () => {
       it('assigns dense seq, positions and stream versions starting at 1 (P2, P4, P7, A3)', async () => {

@@ -1,0 +1,194 @@
+/**
+ * The trimming part of the storage conformance suite (src/storage/adapter.ts invariant 6, T6):
+ * a partial replica drops the bodies of events at or below a horizon and keeps what the log's
+ * rules need (docs/storage-growth.md). storageConformance calls it for the adapters that trim
+ * (memory today; IndexedDB and the SQLite replica do not trim yet). Imports only vitest, src and
+ * test/fixtures.
+ */
+import { describe, expect, it } from 'vitest';
+import { ConcurrencyError, IdempotencyError } from '../../src/core/errors.ts';
+import type { LocalRecord } from '../../src/core/events.ts';
+import { EventId, ReplicaId } from '../../src/core/ids.ts';
+import type { EventLog, StorageAdapter, TrimResult } from '../../src/storage/adapter.ts';
+import { storedEvent } from '../fixtures/events.ts';
+
+const REMOTE = ReplicaId.parse('trimremote000001');
+const NOW = 1_700_000_000_000;
+
+async function append(
+  log: EventLog,
+  stream: string,
+  n: number,
+  ids?: string[],
+): Promise<LocalRecord[]> {
+  const result = await log.appendLocal({
+    stream,
+    events: Array.from({ length: n }, (_, i) => {
+      const id = ids?.[i];
+      return {
+        type: 'Added',
+        data: { i },
+        schema: 1,
+        ...(id === undefined ? {} : { id: EventId.parse(id) }),
+      };
+    }),
+    expectedVersion: 'any',
+    now: NOW,
+  });
+  if (result.kind !== 'written') throw new Error('expected a write');
+  return result.records;
+}
+
+function trim(log: EventLog, horizon: string, limit = 1_000): Promise<TrimResult> {
+  if (log.trim === undefined) throw new Error('this adapter does not trim');
+  return log.trim(horizon, limit);
+}
+
+const ids = (records: readonly (LocalRecord | undefined)[]) =>
+  records.map((r) => r?.event.id ?? null);
+
+export function trimConformance(
+  fresh: () => Promise<{ adapter: StorageAdapter; log: EventLog }>,
+  reopen: (adapter: StorageAdapter) => Promise<EventLog>,
+): void {
+  describe('trimming below a horizon (partial replicas, issue 18, T6)', () => {
+    it('takes the bodies at or below the horizon out of every read, and keeps positions and counters', async () => {
+      const { log } = await fresh();
+      const old = await append(log, 'a', 3);
+      const kept = await append(log, 'a', 2);
+      const horizon = old[2]!.event.cursor;
+      expect(await trim(log, horizon)).toEqual({ trimmed: 3, horizon, more: false });
+      expect(await log.horizon?.()).toBe(horizon);
+      expect(ids(await log.readByCursor({ limit: 10 }))).toEqual(ids(kept));
+      expect(ids(await log.readByCursor({ limit: 10, stream: 'a', reverse: true }))).toEqual(
+        ids([...kept].reverse()),
+      );
+      expect(ids(await log.readByPos(0, 10))).toEqual(ids(kept));
+      expect(ids(await log.getByIds([old[0]!.event.id, kept[0]!.event.id]))).toEqual([
+        null,
+        kept[0]!.event.id,
+      ]);
+      expect(await log.eventsAtSlots([{ replica: log.replicaId, seq: old[1]!.event.seq }])).toEqual(
+        [undefined],
+      );
+      expect(await log.headPos()).toBe(5);
+      expect(await log.ownSeq()).toBe(5);
+    });
+
+    it('trims in steps of at most `limit` events, and the horizon is the last cursor trimmed', async () => {
+      const { log } = await fresh();
+      const records = await append(log, 'a', 5);
+      const step = await trim(log, records[3]!.event.cursor, 2);
+      expect(step).toEqual({ trimmed: 2, horizon: records[1]!.event.cursor, more: true });
+      const rest = await trim(log, records[3]!.event.cursor, 2);
+      expect(rest).toEqual({ trimmed: 2, horizon: records[3]!.event.cursor, more: false });
+      // The horizon never moves back.
+      expect((await trim(log, records[0]!.event.cursor)).horizon).toBe(records[3]!.event.cursor);
+      expect(ids(await log.readByCursor({ limit: 10 }))).toEqual(ids([records[4]]));
+    });
+
+    it('recognises a trimmed id arriving again and stores nothing (ingest dedupe)', async () => {
+      const { log } = await fresh();
+      const remote = [1, 2, 3].map((seq) =>
+        storedEvent({ replica: REMOTE, seq, wall: NOW - 10_000 + seq, stream: 'r' }),
+      );
+      await log.ingest({ events: remote, now: NOW, maxClockDriftMs: 60_000 });
+      await trim(log, remote[1]!.cursor);
+      const again = await log.ingest({
+        events: [remote[0]!, remote[1]!],
+        now: NOW,
+        maxClockDriftMs: 60_000,
+      });
+      expect(again.written).toEqual([]);
+      // A new id at a trimmed (replica, seq) is not stored either.
+      const reused = storedEvent({
+        replica: REMOTE,
+        seq: 2,
+        wall: NOW - 5_000,
+        stream: 'r',
+        id: 'another-id',
+      });
+      expect(
+        (await log.ingest({ events: [reused], now: NOW, maxClockDriftMs: 60_000 })).written,
+      ).toEqual([]);
+      expect(await log.headPos()).toBe(3);
+      expect(ids(await log.readByPos(0, 10))).toEqual([remote[2]!.id]);
+    });
+
+    it('refuses an append that names a trimmed custom id (IdempotencyError "trimmed")', async () => {
+      const { log } = await fresh();
+      const [first] = await append(log, 'a', 1, ['invoice-1']);
+      await trim(log, first!.event.cursor);
+      const error = await log
+        .appendLocal({
+          stream: 'a',
+          events: [{ id: EventId.parse('invoice-1'), type: 'Added', data: { i: 0 }, schema: 1 }],
+          expectedVersion: 'any',
+          now: NOW,
+        })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(IdempotencyError);
+      expect((error as IdempotencyError).reason).toBe('trimmed');
+    });
+
+    it('keeps stream versions: appends after trimming take the next version, and expectedVersion still holds', async () => {
+      const { log } = await fresh();
+      const records = await append(log, 'a', 3);
+      await trim(log, records[2]!.event.cursor);
+      expect(await log.streamVersion('a')).toBe(3);
+      const stale = log.appendLocal({
+        stream: 'a',
+        events: [{ type: 'Added', data: null, schema: 1 }],
+        expectedVersion: 2,
+        now: NOW,
+      });
+      await expect(stale).rejects.toBeInstanceOf(ConcurrencyError);
+      const [next] = await append(log, 'a', 1);
+      expect(next!.event.version).toBe(4);
+    });
+
+    it('flags a conflict for a remote event at a version only trimmed events held', async () => {
+      const { log } = await fresh();
+      const records = await append(log, 'shared', 2);
+      await trim(log, records[1]!.event.cursor);
+      const rival = storedEvent({
+        replica: REMOTE,
+        seq: 1,
+        wall: NOW + 5,
+        stream: 'shared',
+        version: 2,
+      });
+      await log.ingest({ events: [rival], now: NOW + 10, maxClockDriftMs: 60_000 });
+      expect(await log.conflictStreams()).toEqual(['shared']);
+      expect(await log.streamVersion('shared')).toBe(2);
+    });
+
+    it('stores a late event below the horizon, reads it back, and trims it in the next pass', async () => {
+      const { log } = await fresh();
+      const records = await append(log, 'a', 3);
+      const horizon = records[2]!.event.cursor;
+      await trim(log, horizon);
+      const late = storedEvent({ replica: REMOTE, seq: 1, wall: 5, stream: 'late' });
+      const result = await log.ingest({ events: [late], now: NOW, maxClockDriftMs: 60_000 });
+      expect(ids(result.written)).toEqual([late.id]);
+      expect(await log.horizon?.()).toBe(horizon);
+      expect(ids(await log.readByCursor({ limit: 10 }))).toEqual([late.id]);
+      expect((await trim(log, horizon)).trimmed).toBe(1);
+      expect(await log.readByCursor({ limit: 10 })).toEqual([]);
+    });
+
+    it('is seen by another handle on the same database (two tabs), and after reopening', async () => {
+      const { adapter, log } = await fresh();
+      const other = await reopen(adapter);
+      const records = await append(log, 'a', 3);
+      await trim(log, records[1]!.event.cursor);
+      expect(await other.horizon?.()).toBe(records[1]!.event.cursor);
+      expect(ids(await other.readByCursor({ limit: 10 }))).toEqual(ids([records[2]]));
+      await log.close();
+      const again = await reopen(adapter);
+      expect(ids(await again.readByPos(0, 10))).toEqual(ids([records[2]]));
+      const [next] = await append(again, 'a', 1);
+      expect(next!.event.version).toBe(4);
+    });
+  });
+}
