@@ -23,6 +23,7 @@ import { slotOf } from './copies.ts';
 import { StorageError } from './errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
 import { hlcAfter, hlcWall } from './hlc.ts';
+import { huskSize, splitHuskAround } from './husks.ts';
 import { Cursor, EventId, type Hlc, type ReplicaId, Seq } from './ids.ts';
 
 /**
@@ -87,6 +88,8 @@ export interface Segment {
    * ids. Not in event order.
    */
   customIds?: EventId[];
+  /** A husk's count of trimmed events (core/husks.ts): absent on a segment holding its events. */
+  trimmed?: number;
   /** Only when some event's cursor or time is not the one its hlc, replica and seq give. */
   cursors?: Cursor[];
   times?: number[];
@@ -392,6 +395,10 @@ export function planWrite(input: {
   const remove: SegmentKey[] = [];
   for (const segment of input.split) {
     remove.push(segmentKey(segment));
+    if (huskSize(segment) > 0) {
+      add.push(...splitHuskAround(segment, sorted, nextStored, duplicateCursor));
+      continue;
+    }
     let start = 0;
     for (const cursor of sorted) {
       if (cursor <= segment.first || cursor >= segment.last) continue;

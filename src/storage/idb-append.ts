@@ -32,7 +32,7 @@ import {
   KEY_REPLICA,
   type StoredCounters,
 } from './idb-schema.ts';
-import { lookupIds, request } from './idb-segments.ts';
+import { heldByHusks, lookupIds, request } from './idb-segments.ts';
 import { readStreams } from './idb-streams.ts';
 
 /** Stream rows remembered at most; past it the memory starts again empty. */
@@ -96,6 +96,7 @@ export async function appendInTransaction(
   let replica: ReplicaId;
   let versions: ReadonlyMap<string, number>;
   const existing = new Map<string, StoredEventRecord>();
+  let trimmed: ReadonlySet<string> | undefined;
   let check: Promise<unknown> | undefined;
   if (cache !== undefined) {
     // Issued before the writes: it reads the log as it was when this transaction began.
@@ -106,12 +107,15 @@ export async function appendInTransaction(
   } else {
     // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
     const toCheck = customIdsOf(request_.units);
-    const [rawReplica, rawCounters, read, found] = await Promise.all([
+    const [rawReplica, rawCounters, read, found, husks] = await Promise.all([
       request(meta.get(KEY_REPLICA)),
       request(meta.get(KEY_COUNTERS)),
       readStreams(segments, streamStore, names),
       toCheck.length === 0 ? [] : lookupIds(segments, toCheck),
+      // A blind append naming a trimmed id fails the `id` index and runs again here.
+      toCheck.length === 0 ? undefined : heldByHusks(segments, toCheck, []),
     ]);
+    trimmed = husks?.ids;
     toCheck.forEach((id, i) => {
       const event = found[i]?.event;
       if (event !== undefined) existing.set(id, event);
@@ -127,6 +131,7 @@ export async function appendInTransaction(
       counters,
       streamVersions: versions,
       existing,
+      ...(trimmed === undefined ? {} : { trimmed }),
     },
   );
   // The segments carry the new versions (idb-schema.ts invariant 6): no stream row is written.

@@ -39,6 +39,7 @@ import {
 } from './idb-schema.ts';
 import {
   applyWrite,
+  heldByHusks,
   lookupIds,
   lookupSlots,
   placeRecords,
@@ -109,10 +110,13 @@ async function guardIds(
  */
 export async function ingestInTransaction(
   tx: IDBTransaction,
-  input: Omit<IngestInput, 'replica'>,
+  given: Omit<IngestInput, 'replica'>,
   lookUpIds: boolean,
 ): Promise<{ plan: IngestPlan; replicaId: ReplicaId }> {
   const segments = tx.objectStore('segments');
+  // Held below the horizon, trimmed: already stored here (adapter.ts invariant 6). Without
+  // lookups such an event fails the `slot` or `id` index like any held one (invariant 7).
+  const input = lookUpIds ? await withoutTrimmed(segments, given) : given;
   const meta = tx.objectStore('meta');
   const streams = tx.objectStore('streams');
   const names = [...new Set(input.events.map((e) => e.stream))];
@@ -176,6 +180,23 @@ export async function ingestInTransaction(
     streams.put({ stream, version, conflicted: true } satisfies StreamRow);
   }
   return { plan, replicaId };
+}
+
+/** The input without the events whose id or slot a husk holds (core/husks.ts). */
+async function withoutTrimmed(
+  segments: IDBObjectStore,
+  input: Omit<IngestInput, 'replica'>,
+): Promise<Omit<IngestInput, 'replica'>> {
+  const held = await heldByHusks(
+    segments,
+    input.events.map((e) => e.id),
+    input.events.map((e) => slotOf(e)),
+  );
+  if (held.ids.size === 0 && held.slots.size === 0) return input;
+  return {
+    ...input,
+    events: input.events.filter((e) => !held.ids.has(e.id) && !held.slots.has(slotOf(e))),
+  };
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
+import { isHuskKey } from '../core/husks.ts';
 import { EventId } from '../core/ids.ts';
 import {
   cursorAt,
@@ -76,8 +77,38 @@ export async function segmentKeysOf(
     }),
   );
   const byFirst = new Map<string, SegmentKey>();
-  for (const key of keys) if (key !== undefined) byFirst.set(key[0], key);
+  // A husk holds no record (core/husks.ts): a record found there was trimmed meanwhile.
+  for (const key of keys) if (key !== undefined && !isHuskKey(key)) byFirst.set(key[0], key);
   return [...byFirst.values()];
+}
+
+/**
+ * The ids and slots among those asked that trimmed events hold (adapter.ts invariant 6): the
+ * index lists them in a husk, whose key alone says so (core/husks.ts invariant 1). An id of
+ * canonical form counts as held when its slot is.
+ */
+export async function heldByHusks(
+  store: IDBObjectStore,
+  ids: readonly string[],
+  slots: readonly string[],
+): Promise<{ ids: Set<string>; slots: Set<string> }> {
+  const byId = byIdKey(store);
+  const bySlot = bySlotKey(store);
+  const isHusk = (key: SegmentKey | undefined) => key !== undefined && isHuskKey(key);
+  const [idKeys, slotKeys, canonicalKeys] = await Promise.all([
+    Promise.all(ids.map(byId)),
+    Promise.all(slots.map(bySlot)),
+    Promise.all(
+      ids.map((id) => {
+        const slot = EventId.canonicalSlot(id);
+        return slot === undefined ? undefined : bySlot(slot);
+      }),
+    ),
+  ]);
+  return {
+    ids: new Set(ids.filter((_, i) => isHusk(idKeys[i]) || isHusk(canonicalKeys[i]))),
+    slots: new Set(slots.filter((_, i) => isHusk(slotKeys[i]))),
+  };
 }
 
 /** Finds the key of the segment an index lists under `key`, or undefined. */

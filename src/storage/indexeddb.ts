@@ -89,6 +89,7 @@ import type {
   SnapshotMeta,
   SnapshotRecord,
   StorageAdapter,
+  TrimResult,
 } from './adapter.ts';
 import { onlyOutcome } from './append-outcome.ts';
 import {
@@ -120,6 +121,7 @@ import {
 import { lookupIds, lookupSlots } from './idb-segments.ts';
 import { IdbSnapshots } from './idb-snapshots.ts';
 import { readStreams } from './idb-streams.ts';
+import { KEY_HORIZON, trimInTransaction } from './idb-trim.ts';
 import { minCursorOf } from './rewrites.ts';
 
 /** Page size of scans that have no caller-given limit (minCursorSince), in segments. */
@@ -302,6 +304,18 @@ class IdbEventLog implements EventLog {
       (tx) => replaceInTransaction(tx, records),
       'relaxed',
     );
+  }
+
+  async trim(horizon: string, limit: number): Promise<TrimResult> {
+    const result = await this.write('trim', ['segments', 'meta'], (tx) =>
+      trimInTransaction(tx, horizon, Math.max(0, Math.floor(limit))),
+    );
+    if (result.trimmed > 0) this.conn.notifyOthers(await this.headPos());
+    return result;
+  }
+
+  async horizon(): Promise<string | undefined> {
+    return this.read('horizon', (db) => db.get('meta', KEY_HORIZON) as Promise<string | undefined>);
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {

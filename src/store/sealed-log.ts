@@ -99,11 +99,16 @@ export class SealedLog implements EventLog {
   private readonly hooks: SealedLogHooks;
   /** Sealed text → what it opens to, and the stream (as stored) it was sealed for. */
   private readonly remembered = new Map<string, { opened: Opened; stored: string }>();
+  /** Trimming works on cursors and slots, which sealing leaves as they are: the raw log's. */
+  readonly trim?: NonNullable<EventLog['trim']>;
+  readonly horizon?: NonNullable<EventLog['horizon']>;
 
   constructor(raw: EventLog, keyring: Keyring, hooks: SealedLogHooks = NO_HOOKS) {
     this.raw = raw;
     this.keyring = keyring;
     this.hooks = hooks;
+    if (raw.trim !== undefined) this.trim = raw.trim.bind(raw);
+    if (raw.horizon !== undefined) this.horizon = raw.horizon.bind(raw);
   }
 
   get replicaId() {

@@ -26,7 +26,7 @@ const adapters: [string, () => StorageAdapter, { trims?: boolean }][] = [
     'indexeddb (fake-indexeddb)',
     // A unique name too: the BroadcastChannel that carries write notices is named after it.
     () => indexedDbStorage(`conformance-${++databases}`, { indexedDB: new IDBFactory() }),
-    {},
+    { trims: true },
   ],
   ['sqlite (better-sqlite3)', () => sqliteReplicaStorage(join(sqliteDir, `${++databases}.db`)), {}],
 ];

@@ -83,5 +83,8 @@ function sealedStorage(): StorageAdapter {
 }
 
 describe('sealed view over memory', () => {
-  storageConformance('sealed view over memory', sealedStorage, { opaquePayloads: true });
+  storageConformance('sealed view over memory', sealedStorage, {
+    opaquePayloads: true,
+    trims: true,
+  });
 });

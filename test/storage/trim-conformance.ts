@@ -13,6 +13,7 @@ import type { EventLog, StorageAdapter, TrimResult } from '../../src/storage/ada
 import { storedEvent } from '../fixtures/events.ts';
 
 const REMOTE = ReplicaId.parse('trimremote000001');
+const LATE = ReplicaId.parse('trimlate00000001');
 const NOW = 1_700_000_000_000;
 
 async function append(
@@ -175,6 +176,50 @@ export function trimConformance(
       expect(ids(await log.readByCursor({ limit: 10 }))).toEqual([late.id]);
       expect((await trim(log, horizon)).trimmed).toBe(1);
       expect(await log.readByCursor({ limit: 10 })).toEqual([]);
+    });
+
+    it('splits trimmed runs around a late event that sorts inside them, and still recognises every trimmed id and slot', async () => {
+      const { log } = await fresh();
+      const run = [1, 2, 3, 4, 5].map((seq) =>
+        storedEvent({
+          replica: REMOTE,
+          seq,
+          wall: seq * 100,
+          stream: 'r',
+          ...(seq === 3 ? { id: 'custom-3' } : {}),
+        }),
+      );
+      await log.ingest({ events: run, now: NOW, maxClockDriftMs: 60_000 });
+      await trim(log, run[3]!.cursor);
+      const late = storedEvent({ replica: LATE, seq: 1, wall: 250, stream: 'r', version: 9 });
+      expect(
+        ids((await log.ingest({ events: [late], now: NOW, maxClockDriftMs: 60_000 })).written),
+      ).toEqual([late.id]);
+      expect(ids(await log.readByCursor({ limit: 10 }))).toEqual([late.id, run[4]!.id]);
+      expect(ids(await log.readByCursor({ limit: 10, stream: 'r', reverse: true }))).toEqual([
+        run[4]!.id,
+        late.id,
+      ]);
+      const again = await log.ingest({
+        events: run.slice(0, 4),
+        now: NOW,
+        maxClockDriftMs: 60_000,
+      });
+      expect(again.written).toEqual([]);
+      expect(await log.streamVersion('r')).toBe(9);
+      expect(await trim(log, run[3]!.cursor)).toEqual({
+        trimmed: 1,
+        horizon: run[3]!.cursor,
+        more: false,
+      });
+      const after = await log.ingest({
+        events: [late, run[2]!],
+        now: NOW,
+        maxClockDriftMs: 60_000,
+      });
+      expect(after.written).toEqual([]);
+      expect(ids(await log.readByPos(0, 10))).toEqual([run[4]!.id]);
+      expect(await log.headPos()).toBe(6);
     });
 
     it('is seen by another handle on the same database (two tabs), and after reopening', async () => {

@@ -1,0 +1,74 @@
+/**
+ * Trimming the IndexedDB log below a horizon (adapter.ts invariant 6), on requests of the caller's
+ * transaction: segments at or below the horizon become husks (core/husks.ts), in key order (the
+ * total order), at most `limit` events per call.
+ *
+ * Invariants:
+ * 1. A segment that the horizon cuts is written again as its husk and the segment of the events
+ *    above it; both are added after the old one is deleted (indexeddb.ts invariant 3), in the same
+ *    transaction, so the indexes never miss a held id or slot.
+ * 2. The horizon is kept in `meta` (KEY_HORIZON) in that transaction, and only grows: every handle
+ *    (every tab) reads it there.
+ */
+import { huskOf, isHuskKey } from '../core/husks.ts';
+import {
+  indexAfter,
+  packSegment,
+  type Segment,
+  type SegmentKey,
+  unpackSegment,
+} from '../core/segments.ts';
+import type { TrimResult } from './adapter.ts';
+import { request } from './idb-segments.ts';
+
+export const KEY_HORIZON = 'sys:horizon';
+/** Segment keys read per request while looking for segments to trim. */
+const KEY_PAGE = 64;
+
+export async function trimInTransaction(
+  tx: IDBTransaction,
+  horizon: string,
+  limit: number,
+): Promise<TrimResult> {
+  const segments = tx.objectStore('segments');
+  const meta = tx.objectStore('meta');
+  const stored = (await request(meta.get(KEY_HORIZON))) as string | undefined;
+  const upper: IDBValidKey = [horizon, []];
+  let trimmed = 0;
+  let last: string | undefined;
+  let more = false;
+  let after: SegmentKey | undefined;
+  walk: for (;;) {
+    const range =
+      after === undefined
+        ? IDBKeyRange.upperBound(upper)
+        : IDBKeyRange.bound(after, upper, true, false);
+    const keys = (await request(segments.getAllKeys(range, KEY_PAGE))) as SegmentKey[];
+    for (const key of keys) {
+      after = key;
+      if (isHuskKey(key)) continue;
+      if (trimmed >= limit) {
+        more = true;
+        break walk;
+      }
+      const segment = (await request(segments.get(key))) as Segment;
+      const below = indexAfter(segment, horizon);
+      const cut = Math.min(below, limit - trimmed);
+      const records = unpackSegment(segment);
+      // Invariant 1.
+      segments.delete(key);
+      segments.add(huskOf(records.slice(0, cut)));
+      if (cut < records.length) segments.add(packSegment(records.slice(cut)));
+      trimmed += cut;
+      last = records[cut - 1]!.event.cursor;
+      if (cut < below) {
+        more = true;
+        break walk;
+      }
+    }
+    if (keys.length < KEY_PAGE) break;
+  }
+  const next = last !== undefined && (stored === undefined || last > stored) ? last : stored;
+  if (next !== stored && next !== undefined) meta.put(next, KEY_HORIZON);
+  return { trimmed, horizon: next, more };
+}
