@@ -10,6 +10,8 @@ import type { RejectedAppend, SyncApi } from '../core/sync-types.ts';
 import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 import type { UnreadableStatus } from './encryption-types.ts';
 import type { HistorySource } from './history-source.ts';
+import type { RetentionOutcome } from './retention.ts';
+import type { ServerLink } from './server-link.ts';
 import type { Signer } from './signing.ts';
 
 /**
@@ -80,6 +82,15 @@ export interface StoreInternals {
    * after every append, which the next append would wait for.
    */
   ownSeqAt?(headPos: number): number | undefined;
+  /**
+   * Partial replicas (docs/storage-growth.md): the sync controller hands the store its server
+   * link once a server session is known (the server's checkpoint of this log, its history, and a
+   * signal when either changed), and undefined when it goes. Without one the store trims nothing
+   * and reads below its horizon reject with HistoryUnavailableError.
+   */
+  attachServer?(server: ServerLink | undefined): void;
+  /** Runs a retention pass now (StoreOptions.retain); resolves with what it trimmed. */
+  retainNow?(): Promise<RetentionOutcome>;
   /** Resolves when the store is closing; sync stops then. */
   readonly closing: Promise<void>;
 }

@@ -17,8 +17,17 @@
  *    ingests or re-stamps overlapped (write-gate.ts) is caught up again, and after
  *    CONSISTENT_TRIES overlapping tries it runs with the store's writes held back. A re-stamp is
  *    noted (noteRestamp) before its write counts as finished, so the next try rebases first.
+ * 11. On a partial replica (docs/storage-growth.md) folds read through `reader`, which fetches what
+ *    lies at or below the log's horizon from the server (store/history-reads.ts). A rebase that
+ *    needs history no server can give now (HISTORY_OFFLINE) leaves the projection stale: it keeps
+ *    the state it had, folds what follows it, and notes `staleFrom`; every later catch-up (and
+ *    the store when its server link says history may answer: retry()) rebases from before it
+ *    again. The late event stays in the log meanwhile.
+ * 12. Retention's snapshots (retainAt) are kept: pruning never deletes the newest
+ *    RETAINED_SNAPSHOTS snapshots at or below the log's horizon, from which a late event below it
+ *    is rebased.
  */
-import { ProjectionError } from '../core/errors.ts';
+import { HistoryUnavailableError, ProjectionError } from '../core/errors.ts';
 import type { LocalRecord, StoredEvent } from '../core/events.ts';
 import {
   decideCatchUp,
@@ -33,12 +42,15 @@ import {
 import { foldable } from '../core/sealing.ts';
 import type { UpcastFn } from '../core/upcast.ts';
 import type { EventLog, SnapshotMeta, SnapshotRecord } from '../storage/adapter.ts';
+import type { CursorReader } from './history-reads.ts';
 import type { WriteGate } from './write-gate.ts';
 
 /** Events per read while folding: fewer read transactions, still bounded memory. */
 const PAGE = 1000;
 /** Snapshots kept per projection: enough to rebase from near a late event. */
 const KEEP_SNAPSHOTS = 8;
+/** Snapshots at or below the horizon that pruning keeps (invariant 12). */
+export const RETAINED_SNAPSHOTS = 2;
 /** Catch-ups tried while writes overlap before one holds them back (invariant 10). */
 const CONSISTENT_TRIES = 3;
 
@@ -55,6 +67,8 @@ export class ProjectionRuntime {
   private changes = 0;
   /** The smallest `from` of re-stamps not yet undone in the present state (invariant 9). */
   private restampFrom: string | undefined;
+  /** The smallest cursor of late events not folded for want of history (invariant 11). */
+  private staleFrom: string | undefined;
 
   get revision(): number {
     return this.changes;
@@ -64,6 +78,7 @@ export class ProjectionRuntime {
   private readonly log: EventLog;
   private readonly upcast: UpcastFn;
   private readonly gate: WriteGate;
+  private readonly reader: CursorReader;
 
   /**
    * `openHead`: the head position the store reads once at open, for its change feed and every
@@ -75,9 +90,11 @@ export class ProjectionRuntime {
     upcast: UpcastFn,
     openHead: Promise<number>,
     gate: WriteGate,
+    reader: CursorReader = log,
   ) {
     this.projection = projection;
     this.log = log;
+    this.reader = reader;
     this.upcast = upcast;
     this.gate = gate;
     // Invariant 8: the first state() of a freshly opened store (the page's first paint) finds
@@ -242,6 +259,10 @@ export class ProjectionRuntime {
     if (!this.initialized) await this.init();
     await this.undoRestamp();
     const head = knownHead ?? (await this.log.headPos());
+    if (this.staleFrom !== undefined) {
+      await this.rebaseOrStale(this.staleFrom, head);
+      return;
+    }
     // Nothing folded yet (cursor ''): every event sorts after it, so the answer is 'advance'
     // without scanning the positions since 0, which is the whole log (a full pass of the pos
     // index before a replay from scratch).
@@ -261,14 +282,70 @@ export class ProjectionRuntime {
         await this.fold(decision.head);
         return;
       case 'rebase':
-        if (!(await this.loadSnapshotBefore(decision.before))) this.reset();
-        await this.fold(decision.head);
+        await this.rebaseOrStale(decision.before, decision.head);
         return;
       default: {
         const never: never = decision;
         throw new Error(`unknown decision ${String(never)}`);
       }
     }
+  }
+
+  /** Whether the projection waits for history to fold a late event (invariant 11). */
+  get stale(): boolean {
+    return this.staleFrom !== undefined;
+  }
+
+  /**
+   * Rebases from before `before` up to `head`; without the history that needs, keeps the state,
+   * folds on past it and stays stale (invariant 11).
+   */
+  private async rebaseOrStale(before: string, head: number): Promise<void> {
+    const kept = {
+      state: this.state,
+      progress: this.progress,
+      count: this.count,
+      folded: this.foldedSinceSnapshot,
+    };
+    try {
+      if (!(await this.loadSnapshotBefore(before))) this.reset();
+      await this.fold(head);
+      if (this.staleFrom !== undefined && this.staleFrom >= before) this.staleFrom = undefined;
+    } catch (error) {
+      if (!(error instanceof HistoryUnavailableError)) throw error;
+      this.changes += 1;
+      this.state = kept.state;
+      this.progress = kept.progress;
+      this.count = kept.count;
+      this.foldedSinceSnapshot = kept.folded;
+      if (this.staleFrom === undefined || before < this.staleFrom) this.staleFrom = before;
+      // What follows the kept progress folds from the log (above the horizon: no history).
+      if (head > this.progress.pos || this.progress.complete === false) await this.fold(head);
+    }
+  }
+
+  /** Catches up again: history may answer now (the store's server link said so). */
+  retry(): Promise<unknown> {
+    return this.current();
+  }
+
+  /**
+   * Writes a snapshot of the state at cursor `horizon` (inclusive), for retention before it
+   * trims to there (core/retention.ts; invariant 12 keeps it). Its position is the head read
+   * first: an event received later that sorts below `horizon` makes it invalid (core invariant 3).
+   */
+  async retainAt(horizon: string): Promise<void> {
+    const head = await this.log.headPos();
+    const { state, count } = await this.foldUntil(horizon, head);
+    const { name, version } = this.projection;
+    await this.log.putSnapshot({
+      projection: name,
+      version,
+      cursor: horizon,
+      pos: head,
+      count,
+      state: structuredClone(state),
+    });
   }
 
   /**
@@ -280,7 +357,7 @@ export class ProjectionRuntime {
     onProgress?: (done: number, total: number) => void,
   ): Promise<void> {
     const read = (after: string) => {
-      const reading = this.log.readByCursor(
+      const reading = this.reader.readByCursor(
         after === '' ? { limit: PAGE } : { after, limit: PAGE },
       );
       // Read ahead and maybe never awaited (the fold stopped): its failure is not unhandled.
@@ -344,28 +421,55 @@ export class ProjectionRuntime {
     this.snapshotsSincePrune += 1;
     if (this.snapshotsSincePrune < KEEP_SNAPSHOTS) return;
     this.snapshotsSincePrune = 0;
-    const all = await this.log.listSnapshots(name, version);
+    const [all, horizon] = await Promise.all([
+      this.log.listSnapshots(name, version),
+      this.log.horizon?.(),
+    ]);
     if (all.length > KEEP_SNAPSHOTS) {
-      await this.log.deleteSnapshots(
-        name,
-        all.slice(0, all.length - KEEP_SNAPSHOTS).map((s) => ({ version, cursor: s.cursor })),
+      // Invariant 12: the newest ones at or below the horizon stay (listed oldest first).
+      const retained = new Set(
+        horizon === undefined
+          ? []
+          : all
+              .filter((s) => s.cursor <= horizon)
+              .slice(-RETAINED_SNAPSHOTS)
+              .map((s) => s.cursor),
       );
+      const old = all.slice(0, all.length - KEEP_SNAPSHOTS).filter((s) => !retained.has(s.cursor));
+      if (old.length > 0) {
+        await this.log.deleteSnapshots(
+          name,
+          old.map((s) => ({ version, cursor: s.cursor })),
+        );
+      }
     }
   }
 
   /** The state as of the inclusive cursor bound `until`, folded apart from the present (invariant 6). */
   async at(until: string): Promise<unknown> {
+    return (await this.foldUntil(until)).state;
+  }
+
+  /**
+   * A fresh fold up to the inclusive cursor bound `until` from the newest valid snapshot before
+   * it; `head`: only events received no later than it (a snapshot's position).
+   */
+  private async foldUntil(
+    until: string,
+    head = Number.POSITIVE_INFINITY,
+  ): Promise<{ state: unknown; count: number }> {
     if (!this.initialized)
       await this.serial(() => (this.initialized ? Promise.resolve() : this.init()));
     const snapshot = await this.findSnapshot(until === '' ? '' : `${until}\u0000`);
     let state = snapshot === undefined ? this.callInitial() : snapshot.state;
+    let count = snapshot?.count ?? 0;
     let after = snapshot?.cursor ?? '';
     for (;;) {
-      const page = await this.log.readByCursor(
+      const page = await this.reader.readByCursor(
         after === '' ? { until, limit: PAGE } : { after, until, limit: PAGE },
       );
       for (const record of page) {
-        if (!foldable(record.event)) continue;
+        if (record.pos > head || !foldable(record.event)) continue;
         const event = this.upcast(record.event as StoredEvent);
         try {
           state = this.projection.apply(state, event);
@@ -375,8 +479,9 @@ export class ProjectionRuntime {
             { projection: this.projection.name, eventId: event.id },
           );
         }
+        count += 1;
       }
-      if (page.length < PAGE) return state;
+      if (page.length < PAGE) return { state, count };
       after = page[page.length - 1]!.event.cursor;
     }
   }

@@ -119,7 +119,10 @@ function matchesCompiled(record: LocalRecord, q: CompiledQuery): boolean {
 }
 
 /** Pages through the log in total order with the compiled query (invariant 1). */
-export async function readWith(log: EventLog, q: CompiledQuery): Promise<LocalRecord[]> {
+export async function readWith(
+  log: Pick<EventLog, 'readByCursor'>,
+  q: CompiledQuery,
+): Promise<LocalRecord[]> {
   const out: LocalRecord[] = [];
   if (q.limit === 0) return out;
   // Forward: after = lower (exclusive), until = upper (inclusive).
@@ -128,8 +131,13 @@ export async function readWith(log: EventLog, q: CompiledQuery): Promise<LocalRe
   const until = q.reverse ? q.lower : q.upper;
   // A reverse read's upper bound from `to` is inclusive while `after` is exclusive: the `.~`
   // suffix sorts after every real cursor of that millisecond, so exclusive works for it.
+  // Every record matches without filters: a page of what is still wanted is enough (and, on a
+  // partial replica, a short reverse page stays above the horizon: store/history-reads.ts 1).
+  const unfiltered =
+    q.types === undefined && q.correlationId === undefined && q.causationId === undefined;
   for (;;) {
-    const request: CursorQuery = { limit: PAGE, reverse: q.reverse };
+    const want = unfiltered ? Math.min(PAGE, q.limit - out.length) : PAGE;
+    const request: CursorQuery = { limit: want, reverse: q.reverse };
     if (after !== undefined) request.after = after;
     if (until !== undefined) request.until = until;
     if (q.stream !== undefined) request.stream = q.stream;
@@ -141,7 +149,7 @@ export async function readWith(log: EventLog, q: CompiledQuery): Promise<LocalRe
         if (out.length >= q.limit) return out;
       }
     }
-    if (page.length < PAGE) return out;
+    if (page.length < want) return out;
     after = page[page.length - 1]!.event.cursor;
   }
 }

@@ -49,11 +49,13 @@ import { type CommandHost, executeCommand } from './commands.ts';
 import { findConflicts } from './conflicts.ts';
 import { Encryption } from './encryption.ts';
 import { noteForgone } from './forgone.ts';
+import { type CursorReader, historyReader } from './history-reads.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
 import { type AppendedPart, LocalAppends } from './local-appends.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, matchesLive, readSinceWith, readWith, stateBound } from './read-query.ts';
+import { Retainer } from './retention.ts';
 import { eraseStreams, type ShredHost, shredStream } from './shred.ts';
 import { Signer } from './signing.ts';
 import { StrictRejections } from './strict-rejections.ts';
@@ -131,6 +133,9 @@ class Store<E> implements EventStore<E> {
   private readonly strictListeners = new Set<() => void>();
 
   private readonly log: EventLog;
+  /** Partial replicas (docs/storage-growth.md): retention passes, and reads across the horizon. */
+  private readonly retainer: Retainer;
+  private readonly reader: CursorReader;
   /** Set when the store has a key (StoreOptions.encryption). */
   private readonly encryption: Encryption | undefined;
 
@@ -184,6 +189,13 @@ class Store<E> implements EventStore<E> {
     const openHead = new Promise<number>((resolve) => {
       this.resolveOpenHead = resolve;
     });
+    this.retainer = new Retainer(
+      log,
+      options.retain,
+      () => this.now(),
+      () => this.runtimes.values(),
+    );
+    this.reader = historyReader(log, () => this.retainer.history);
     for (const projection of options.projections ?? []) {
       if (this.runtimes.has(projection.name)) {
         throw new ValidationError('projections', `two projections are named "${projection.name}"`);
@@ -194,6 +206,7 @@ class Store<E> implements EventStore<E> {
         this.upcast,
         openHead,
         this.gate,
+        this.reader,
       );
       this.runtimes.set(projection.name, runtime);
       this.watchers.set(projection.name, new ProjectionWatchers(runtime, reportError));
@@ -264,6 +277,8 @@ class Store<E> implements EventStore<E> {
       },
       closing,
       requireSignatures: options.signing !== false,
+      attachServer: (server) => this.retainer.attach(server, () => this.serverChanged()),
+      retainNow: () => this.guard(() => this.retainer.pass()),
     };
     if (signer !== undefined) Object.assign(internals, { signer });
     if (encryption !== undefined) {
@@ -273,6 +288,21 @@ class Store<E> implements EventStore<E> {
     this.controller = options.syncFactory?.(internals);
     this.sync = this.controller ?? offlineSync();
     this.local = localCache(log, (operation) => this.guard(operation));
+  }
+
+  /**
+   * The server link changed (checkpoint moved, history may answer): stale projections rebase
+   * (projection-runtime.ts invariant 11) and a retention pass runs, both in the background.
+   */
+  private serverChanged(): void {
+    if (this.closed) return;
+    const stale = [...this.runtimes.values()].filter((r) => r.stale);
+    if (stale.length > 0) {
+      void Promise.all(stale.map((r) => r.retry()))
+        .then(() => this.feed.notify())
+        .catch(() => {});
+    }
+    void this.guard(() => this.retainer.pass()).catch(reportError);
   }
 
   /** This replica's id for its appends; a fresh one after a restore is detected (adapter.ts). */
@@ -490,7 +520,7 @@ class Store<E> implements EventStore<E> {
   }
 
   read(query?: ReadQuery<E>): Promise<StoredEvent<E>[]> {
-    return this.guard(async () => this.present(await readWith(this.log, compileQuery(query))));
+    return this.guard(async () => this.present(await readWith(this.reader, compileQuery(query))));
   }
 
   readSince(position: number, query?: ReceiveQuery<E>): Promise<ReceivedEvents<E>> {
@@ -591,6 +621,7 @@ class Store<E> implements EventStore<E> {
     if (this.closed) return;
     this.closed = true;
     this.resolveClosing();
+    this.retainer.close();
     await this.controller?.close();
     await Promise.allSettled([...this.inFlight]);
     await this.feed.settled();

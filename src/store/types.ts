@@ -17,6 +17,7 @@ import type {
   StoredEvent,
 } from '../core/events.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
+import type { RetainPolicy } from '../core/retention.ts';
 import type { SyncApi } from '../core/sync-types.ts';
 import type { Upcaster } from '../core/upcast.ts';
 import type { EventLimits } from '../core/validate.ts';
@@ -76,6 +77,13 @@ export interface StoreOptions<E = unknown> {
   /** 'strict' (default): an append resolves once flushed to disk. */
   durability?: Durability;
   limits?: Partial<EventLimits>;
+  /**
+   * A partial replica (docs/storage-growth.md): keep at least `events` of the newest events, and
+   * every event of the last `days` days, in full; older ones the sync server has acknowledged
+   * may lose their bodies here, after a snapshot of every projection covers them. Reads and time
+   * travel reaching below fetch history from the server. Default: keep everything.
+   */
+  retain?: RetainPolicy;
   /** @internal wired by openStore in src/index.ts */
   syncFactory?: SyncFactory;
 }

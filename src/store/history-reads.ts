@@ -1,0 +1,114 @@
+/**
+ * Reads in the total order across a partial replica's horizon (docs/storage-growth.md part 3):
+ * the part of a range at or below the log's horizon H comes from the server's history
+ * (HistorySource), merged with what the log still holds there (late events stored after a trim),
+ * and the part above H from the log alone.
+ *
+ * Invariants:
+ * 1. A range that does not reach H or below reads the log only: a full log (no horizon) never
+ *    asks for history, nor a reverse page that fills above H (the recent end reads offline).
+ * 2. A merged page holds `limit` records whenever that many exist in the range: each source is
+ *    read up to `limit`, merged by cursor, an id seen twice is kept once (a late event the server
+ *    holds too), and a page shortened by that is filled by reading on.
+ * 3. History that cannot be read fails the read with HistoryUnavailableError (HISTORY_OFFLINE):
+ *    never a silent gap.
+ * 4. History records carry position 0: they were never received here, and every fold counts
+ *    them as received before any head (they are at or below H, which the server held).
+ */
+import { HistoryUnavailableError } from '../core/errors.ts';
+import type { LocalRecord } from '../core/events.ts';
+import type { CursorQuery, EventLog } from '../storage/adapter.ts';
+import type { HistorySource } from './history-source.ts';
+
+export type CursorReader = Pick<EventLog, 'readByCursor'>;
+
+/** An exclusive bound just above `cursor`. */
+const justAbove = (cursor: string) => `${cursor}\u0000`;
+
+export function historyReader(
+  log: EventLog,
+  history: () => HistorySource | undefined,
+): CursorReader {
+  return {
+    async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
+      const horizon = await log.horizon?.();
+      if (horizon === undefined || !reachesBelow(query, horizon)) return log.readByCursor(query);
+      if (query.reverse) {
+        // The newest first: a page that fills before reaching the horizon needs no history.
+        const local = await log.readByCursor(query);
+        const last = local[local.length - 1];
+        if (local.length >= query.limit && last !== undefined && last.event.cursor > horizon) {
+          return local;
+        }
+      }
+      const source = history();
+      if (source === undefined) {
+        throw new HistoryUnavailableError(
+          'older history is on the server, and this store is not connected to one',
+          { horizon },
+        );
+      }
+      return readMerged(log, source, query, horizon);
+    },
+  };
+}
+
+/** Whether the range holds cursors at or below `horizon` (invariant 1). */
+function reachesBelow(query: CursorQuery, horizon: string): boolean {
+  // Forward: (after, until]; reverse: [until, after).
+  const lower = query.reverse ? query.until : query.after;
+  if (lower === undefined) return true;
+  return query.reverse ? lower <= horizon : lower < horizon;
+}
+
+async function readMerged(
+  log: EventLog,
+  source: HistorySource,
+  query: CursorQuery,
+  horizon: string,
+): Promise<LocalRecord[]> {
+  const out: LocalRecord[] = [];
+  const seen = new Set<string>();
+  let q = query;
+  for (;;) {
+    const below: CursorQuery = { ...q };
+    // History serves what is at or below H; the log what is above (and late events below).
+    if (q.reverse)
+      below.after = q.after === undefined || q.after > horizon ? justAbove(horizon) : q.after;
+    else below.until = q.until === undefined || q.until > horizon ? horizon : q.until;
+    const [remote, local] = await Promise.all([
+      reachesBelow(q, horizon) ? source.read(below) : Promise.resolve([]),
+      log.readByCursor(q),
+    ]);
+    const merged = merge(
+      remote.map((event) => ({ event, pos: 0 })),
+      local,
+      q.reverse === true,
+    );
+    let last: string | undefined;
+    for (const record of merged.slice(0, q.limit)) {
+      last = record.event.cursor;
+      if (seen.has(record.event.id)) continue;
+      seen.add(record.event.id);
+      out.push(record);
+      if (out.length >= query.limit) return out;
+    }
+    // Invariant 2: a full source may hold more after what was taken.
+    const more = remote.length >= q.limit || local.length >= q.limit;
+    if (!more || last === undefined) return out;
+    q = { ...q, after: last, limit: query.limit - out.length };
+  }
+}
+
+function merge(a: LocalRecord[], b: LocalRecord[], reverse: boolean): LocalRecord[] {
+  const out: LocalRecord[] = [];
+  let i = 0;
+  let j = 0;
+  const first = (x: LocalRecord, y: LocalRecord) =>
+    reverse ? x.event.cursor >= y.event.cursor : x.event.cursor <= y.event.cursor;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && first(a[i]!, b[j]!))) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
+}

@@ -1,0 +1,196 @@
+/**
+ * Partial replicas (docs/storage-growth.md parts 2 and 3): retention trims only what the server
+ * holds and a snapshot covers (core/retention.ts 1-4, store/retention.ts 1-4), and reads, time
+ * travel and late events below the horizon go through the server's history
+ * (store/history-reads.ts, projection-runtime.ts 11-12).
+ */
+import { describe, expect, it } from 'vitest';
+import { HistoryUnavailableError } from '../../src/core/errors.ts';
+import type { LocalRecord } from '../../src/core/events.ts';
+import { defineProjection } from '../../src/index.ts';
+import { storedEvent } from '../fixtures/events.ts';
+import { partialReplica, T0 } from './retention-harness.ts';
+
+type Ev = { t: { n: number } };
+
+/** The `n` of every event in the order folded: order matters, so a wrong rebase shows. */
+const seen = defineProjection<number[], Ev>({
+  name: 'seen',
+  version: 1,
+  snapshotEvery: 2,
+  initial: () => [],
+  apply: (list, e) => [...list, e.data.n],
+});
+
+const foldAll = (records: readonly LocalRecord[]) =>
+  records.map((r) => (r.event.data as { n: number }).n);
+
+async function appendN(
+  store: Awaited<ReturnType<typeof partialReplica<Ev>>>['store'],
+  clock: Awaited<ReturnType<typeof partialReplica<Ev>>>['clock'],
+  from: number,
+  count: number,
+) {
+  for (let n = from; n < from + count; n++) {
+    clock.advance(1_000);
+    await store.append('s', { type: 't', data: { n } });
+  }
+}
+
+describe('retention (partial replicas, issue 18)', () => {
+  it('trims nothing the server has not acknowledged, and only what the policy lets go (core/retention.ts 1, 2)', async () => {
+    const r = await partialReplica<Ev>({ events: 3 }, [seen]);
+    await appendN(r.store, r.clock, 1, 10);
+    expect((await r.retain()).trimmed).toBe(0);
+    await r.sync(5);
+    const outcome = await r.retain();
+    expect(outcome.trimmed).toBe(5);
+    // Every trimmed position is <= the checkpoint; everything after it is held in full.
+    expect((await r.log.readByPos(0, 100)).map((x) => x.pos)).toEqual([6, 7, 8, 9, 10]);
+    await r.sync();
+    expect((await r.retain()).trimmed).toBe(2);
+    expect((await r.log.readByPos(0, 100)).map((x) => x.pos)).toEqual([8, 9, 10]);
+    expect(await r.store.state(seen)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await r.store.close();
+  });
+
+  it('trims nothing without a policy, and keeps the last `days` days', async () => {
+    const none = await partialReplica<Ev>(undefined, [seen]);
+    await appendN(none.store, none.clock, 1, 4);
+    await none.sync();
+    expect((await none.retain()).trimmed).toBe(0);
+    await none.store.close();
+
+    const r = await partialReplica<Ev>({ days: 1 }, [seen]);
+    await appendN(r.store, r.clock, 1, 3);
+    r.clock.advance(2 * 24 * 60 * 60 * 1000);
+    await appendN(r.store, r.clock, 4, 2);
+    await r.sync();
+    expect((await r.retain()).trimmed).toBe(3);
+    expect(foldAll(await r.log.readByCursor({ limit: 10 }))).toEqual([4, 5]);
+    await r.store.close();
+  });
+
+  it('recognises an old id arriving again after its event was trimmed: not stored twice, projections unchanged', async () => {
+    const r = await partialReplica<Ev>({ events: 1 }, [seen]);
+    const old = [1, 2, 3].map((n) =>
+      storedEvent({
+        replica: 'remote0000000001',
+        seq: n,
+        wall: T0 + n,
+        stream: 'r',
+        type: 't',
+        data: { n },
+      }),
+    );
+    await r.remote(old);
+    await appendN(r.store, r.clock, 4, 2);
+    await r.sync();
+    expect((await r.retain()).trimmed).toBe(4);
+    const head = await r.log.headPos();
+    const written = await r.internals.ingest(old, { vouchedByServer: true });
+    expect(written.written).toEqual([]);
+    expect(await r.log.headPos()).toBe(head);
+    expect(await r.store.state(seen)).toEqual([1, 2, 3, 4, 5]);
+    await r.store.close();
+  });
+
+  it('keeps stream versions and conflict detection after trimming', async () => {
+    const r = await partialReplica<Ev>({ events: 0 }, [seen]);
+    await appendN(r.store, r.clock, 1, 3);
+    await r.sync();
+    expect((await r.retain()).trimmed).toBe(3);
+    await expect(
+      r.store.append('s', { type: 't', data: { n: 9 } }, { expectedVersion: 2 }),
+    ).rejects.toMatchObject({ code: 'CONCURRENCY' });
+    const [next] = await r.store.append('s', { type: 't', data: { n: 4 } }, { expectedVersion: 3 });
+    expect(next!.version).toBe(4);
+    // Another replica's append at version 2, which only a trimmed event holds here.
+    await r.remote([
+      storedEvent({
+        replica: 'remote0000000002',
+        seq: 1,
+        wall: r.clock.now() + 1,
+        stream: 's',
+        version: 2,
+        type: 't',
+        data: { n: 7 },
+      }),
+    ]);
+    expect(await r.log.conflictStreams()).toEqual(['s']);
+    await r.store.close();
+  });
+
+  it('rebases on a late event below the horizon from history: the state equals the full replica’s', async () => {
+    const r = await partialReplica<Ev>({ events: 2 }, [seen]);
+    await appendN(r.store, r.clock, 1, 8);
+    await r.sync();
+    expect(await r.store.state(seen)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect((await r.retain()).trimmed).toBe(6);
+    // Stamped between the 2nd and 3rd events: below the horizon.
+    const late = storedEvent({
+      replica: 'remote0000000003',
+      seq: 1,
+      wall: T0 + 2_500,
+      stream: 'x',
+      type: 't',
+      data: { n: 100 },
+    });
+    await r.remote([late]);
+    const full = foldAll(await r.full());
+    expect(full).toEqual([1, 2, 100, 3, 4, 5, 6, 7, 8]);
+    expect(await r.store.state(seen)).toEqual(full);
+    expect(r.historyReads).toBeGreaterThan(0);
+    await r.store.close();
+  });
+
+  it('offline, keeps a late event below the horizon and a stale state, and rebases when history answers again', async () => {
+    const r = await partialReplica<Ev>({ events: 2 }, [seen]);
+    await appendN(r.store, r.clock, 1, 6);
+    await r.sync();
+    expect(await r.store.state(seen)).toEqual([1, 2, 3, 4, 5, 6]);
+    await r.retain();
+    r.setOnline(false);
+    const late = storedEvent({
+      replica: 'remote0000000003',
+      seq: 1,
+      wall: T0 + 1_500,
+      stream: 'x',
+      type: 't',
+      data: { n: 100 },
+    });
+    await r.remote([late]);
+    await appendN(r.store, r.clock, 7, 1);
+    // Stale: the late event waits for history, what follows it is folded.
+    expect(await r.store.state(seen)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect((await r.log.getByIds([late.id]))[0]?.event.id).toBe(late.id);
+    r.setOnline(true);
+    await r.sync();
+    const full = foldAll(await r.full());
+    expect(full).toEqual([1, 100, 2, 3, 4, 5, 6, 7]);
+    await expect.poll(() => r.store.state(seen)).toEqual(full);
+    await r.store.close();
+  });
+
+  it('reads and travels in time past the horizon through the history source; offline they reject with HISTORY_OFFLINE', async () => {
+    const r = await partialReplica<Ev>({ events: 2 }, [seen]);
+    await appendN(r.store, r.clock, 1, 6);
+    await r.sync();
+    await r.retain();
+    expect((await r.log.readByCursor({ limit: 10 })).length).toBe(2);
+    const all = await r.store.read({});
+    expect(all.map((e) => (e.data as { n: number }).n)).toEqual([1, 2, 3, 4, 5, 6]);
+    const reversed = await r.store.read({ reverse: true, limit: 5 });
+    expect(reversed.map((e) => (e.data as { n: number }).n)).toEqual([6, 5, 4, 3, 2]);
+    expect(await r.store.state(seen, { at: T0 + 3_000 })).toEqual([1, 2, 3]);
+    r.setOnline(false);
+    const offline = await r.store.state(seen, { at: T0 + 2_000 }).catch((e: unknown) => e);
+    expect(offline).toBeInstanceOf(HistoryUnavailableError);
+    expect((offline as HistoryUnavailableError).code).toBe('HISTORY_OFFLINE');
+    await expect(r.store.read({})).rejects.toMatchObject({ code: 'HISTORY_OFFLINE' });
+    // What the device holds reads offline.
+    const recent = await r.store.read({ reverse: true, limit: 2 });
+    expect(recent.map((e) => (e.data as { n: number }).n)).toEqual([6, 5]);
+    await r.store.close();
+  });
+});
