@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { defineProjection } from '../../src/index.ts';
 import { storedEvent } from '../fixtures/events.ts';
-import { partialReplica, T0 } from './retention-harness.ts';
+import { partialReplica } from './retention-harness.ts';
 
 type Ev = { t: { n: number } };
 
