@@ -7,8 +7,8 @@
  * 1. A husk's key is [first, last, 0]: `n` is 0, so every reader that counts or unpacks events
  *    by `n` sees none, and a key alone tells a husk (n = 0) from a segment (n >= 1). `trimmed`
  *    holds how many events it stands for.
- * 2. It keeps the cursors of its events (their hlc, replica and seq columns, or `cursors`,
- *    sliced as the segment stored them), so a late event that sorts inside it splits it
+ * 2. It keeps the cursors of its events (their hlc, replica and seq columns, and `cursors` only
+ *    where those do not derive them, compressed as segments are), so a late event that sorts inside it splits it
  *    exactly, and segments keep partitioning the total order (segments.ts invariant 2).
  * 3. It keeps `slotRuns` (the `slot` index: a trimmed (replica, seq) is still held), `customIds`
  *    (the unique `id` index: a trimmed custom id is still held) and `streamMax` (the `version`
@@ -19,7 +19,8 @@
  */
 import { slotOf } from './copies.ts';
 import type { LocalRecord } from './events.ts';
-import type { Cursor, EventId, Hlc, ReplicaId, Seq } from './ids.ts';
+import { hlcAfter } from './hlc.ts';
+import { Cursor, type EventId, type Hlc, type ReplicaId, type Seq } from './ids.ts';
 import { cursorAt, foundBySlot, type Segment, slotRunsOf } from './segments.ts';
 
 /** How many trimmed events a stored segment stands for (0: a segment holding its events). */
@@ -28,20 +29,27 @@ export const huskSize = (s: Segment): number => s.trimmed ?? 0;
 /** Whether a segment key (or segment) is a husk's (invariant 1). */
 export const isHuskKey = (key: readonly [string, string, number]): boolean => key[2] === 0;
 
+/** What a husk keeps of each trimmed event: where it sorts, and its (replica, seq). */
+interface Trace {
+  cursor: Cursor;
+  hlc: Hlc;
+  replica: ReplicaId;
+  seq: Seq;
+}
+
 /** The husk of `records` (a run of one stored segment, in its order: segments.ts invariant 1). */
 export function huskOf(records: readonly LocalRecord[]): Segment {
-  const head = records[0]!.event;
-  const n = records.length;
-  const cursors: Cursor[] = new Array(n);
   const custom: EventId[] = [];
   const maxVersion = new Map<string, number>();
-  for (let i = 0; i < n; i++) {
-    const e = records[i]!.event;
-    cursors[i] = e.cursor;
+  for (const { event: e } of records) {
     if (!foundBySlot(e.id, e.replica, e.seq, slotOf(e))) custom.push(e.id);
     if (e.version > (maxVersion.get(e.stream) ?? 0)) maxVersion.set(e.stream, e.version);
   }
-  return withCursors(cursors, head, custom, [...maxVersion]);
+  return huskFrom(
+    records.map((r) => r.event),
+    custom,
+    [...maxVersion],
+  );
 }
 
 /** Parts of a husk cut before each index of `cuts` (ascending, inside 1..trimmed-1). */
@@ -49,13 +57,12 @@ export function splitHusk(husk: Segment, cuts: readonly number[]): Segment[] {
   const bounds = [0, ...cuts, huskSize(husk)];
   const out: Segment[] = [];
   for (let k = 0; k + 1 < bounds.length; k++) {
-    const cursors: Cursor[] = [];
-    for (let i = bounds[k]!; i < bounds[k + 1]!; i++) cursors.push(cursorAt(husk, i));
+    const traces: Trace[] = [];
+    for (let i = bounds[k]!; i < bounds[k + 1]!; i++) traces.push(traceAt(husk, i));
     // Invariant 4.
     out.push(
-      withCursors(
-        cursors,
-        husk,
+      huskFrom(
+        traces,
         k === 0 ? (husk.customIds ?? []) : [],
         k === 0 ? (husk.streamMax ?? []) : [],
       ),
@@ -100,33 +107,57 @@ export function huskIndexAfter(husk: Segment, cursor: string): number {
   return lo;
 }
 
-/** A husk with explicit cursors (segments.ts cursorAt reads `cursors` first). */
-function withCursors(
-  cursors: Cursor[],
-  source: { replica: ReplicaId | ReplicaId[]; seq: Seq | Seq[]; hlc: Hlc | Hlc[] },
+const column = <T>(col: T | T[], i: number, step: (first: T, i: number) => T): T =>
+  Array.isArray(col) ? col[i]! : step(col, i);
+
+function traceAt(husk: Segment, i: number): Trace {
+  return {
+    cursor: cursorAt(husk, i),
+    hlc: column(husk.hlc, i, hlcAfter),
+    replica: column(husk.replica, i, (first) => first),
+    seq: column(husk.seq, i, (first, k) => (first + k) as Seq),
+  };
+}
+
+/**
+ * A husk of these events. Their cursors are kept as a segment keeps them (segments.ts
+ * packSegment): one hlc, replica and seq for a run that follows on by +1, else one per event, and
+ * `cursors` only where they are not derived; a run of local appends costs a few bytes.
+ */
+function huskFrom(
+  traces: readonly Trace[],
   customIds: readonly EventId[],
   streamMax: readonly [string, number][],
 ): Segment {
-  // Unused beside explicit cursors (invariant 2), but typed: the first event's, as stored.
-  const first = <T>(column: T | T[]): T => (Array.isArray(column) ? column[0]! : column);
+  const head = traces[0]!;
+  let oneReplica = true;
+  let seqRun = true;
+  let hlcRun = true;
+  let derived = true;
+  traces.forEach((t, i) => {
+    oneReplica &&= t.replica === head.replica;
+    seqRun &&= t.seq === head.seq + i;
+    hlcRun &&= t.hlc === hlcAfter(head.hlc, i);
+    derived &&= t.cursor === Cursor.make(t.hlc, t.replica, t.seq);
+  });
   // No `pos` (invariant 3): the type says every segment has one, the `pos` index must not list it.
   const husk = {
-    first: cursors[0]!,
-    last: cursors[cursors.length - 1]!,
+    first: head.cursor,
+    last: traces[traces.length - 1]!.cursor,
     n: 0,
-    trimmed: cursors.length,
+    trimmed: traces.length,
     stream: '',
-    streamMax: streamMax.map(([s, v]) => [s, v]),
+    streamMax: streamMax.map(([stream, version]) => [stream, version]),
     ids: [],
     types: [],
     data: [],
-    replica: first(source.replica),
-    seq: first(source.seq),
+    replica: oneReplica ? head.replica : traces.map((t) => t.replica),
+    seq: seqRun ? head.seq : traces.map((t) => t.seq),
     version: 0,
-    hlc: first(source.hlc),
-    cursors,
-    slotRuns: slotRunsOf(cursors.map((cursor) => slotOf({ cursor }))),
+    hlc: hlcRun ? head.hlc : traces.map((t) => t.hlc),
+    slotRuns: slotRunsOf(traces.map((t) => slotOf(t))),
   } as Omit<Segment, 'pos'> as Segment;
+  if (!derived) husk.cursors = traces.map((t) => t.cursor);
   if (customIds.length > 0) husk.customIds = [...customIds];
   return husk;
 }
