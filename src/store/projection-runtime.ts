@@ -28,7 +28,7 @@
  *    is rebased.
  */
 import { HistoryUnavailableError, ProjectionError } from '../core/errors.ts';
-import type { LocalRecord, StoredEvent } from '../core/events.ts';
+import type { LocalRecord } from '../core/events.ts';
 import {
   decideCatchUp,
   type FoldProgress,
@@ -43,10 +43,9 @@ import { foldable } from '../core/sealing.ts';
 import type { UpcastFn } from '../core/upcast.ts';
 import type { EventLog, SnapshotMeta, SnapshotRecord } from '../storage/adapter.ts';
 import type { CursorReader } from './history-reads.ts';
+import { applyEvent, foldRange, PAGE, prunable } from './projection-fold.ts';
 import type { WriteGate } from './write-gate.ts';
 
-/** Events per read while folding: fewer read transactions, still bounded memory. */
-const PAGE = 1000;
 /** Snapshots kept per projection: enough to rebase from near a late event. */
 const KEEP_SNAPSHOTS = 8;
 /** Snapshots at or below the horizon that pruning keeps (invariant 12). */
@@ -388,23 +387,13 @@ export class ProjectionRuntime {
   }
 
   private applyOne(record: LocalRecord): void {
-    if (!foldable(record.event)) {
-      this.progress = { cursor: record.event.cursor, pos: this.progress.pos, complete: false };
-      return;
-    }
-    const event = this.upcast(record.event as StoredEvent);
-    try {
-      this.state = this.projection.apply(this.state, event);
-    } catch (cause) {
-      throw new ProjectionError(
-        `projection "${this.projection.name}" threw on event ${event.id}: ${String(cause)}`,
-        { projection: this.projection.name, eventId: event.id },
-      );
+    if (foldable(record.event)) {
+      this.state = applyEvent(this.projection, this.upcast, this.state, record.event);
+      this.count += 1;
+      this.changes += 1;
+      this.foldedSinceSnapshot += 1;
     }
     this.progress = { cursor: record.event.cursor, pos: this.progress.pos, complete: false };
-    this.count += 1;
-    this.changes += 1;
-    this.foldedSinceSnapshot += 1;
   }
 
   private async snapshot(head: number): Promise<void> {
@@ -425,23 +414,12 @@ export class ProjectionRuntime {
       this.log.listSnapshots(name, version),
       this.log.horizon?.(),
     ]);
-    if (all.length > KEEP_SNAPSHOTS) {
-      // Invariant 12: the newest ones at or below the horizon stay (listed oldest first).
-      const retained = new Set(
-        horizon === undefined
-          ? []
-          : all
-              .filter((s) => s.cursor <= horizon)
-              .slice(-RETAINED_SNAPSHOTS)
-              .map((s) => s.cursor),
+    const old = prunable(all, KEEP_SNAPSHOTS, RETAINED_SNAPSHOTS, horizon);
+    if (old.length > 0) {
+      await this.log.deleteSnapshots(
+        name,
+        old.map((s) => ({ version, cursor: s.cursor })),
       );
-      const old = all.slice(0, all.length - KEEP_SNAPSHOTS).filter((s) => !retained.has(s.cursor));
-      if (old.length > 0) {
-        await this.log.deleteSnapshots(
-          name,
-          old.map((s) => ({ version, cursor: s.cursor })),
-        );
-      }
     }
   }
 
@@ -461,28 +439,11 @@ export class ProjectionRuntime {
     if (!this.initialized)
       await this.serial(() => (this.initialized ? Promise.resolve() : this.init()));
     const snapshot = await this.findSnapshot(until === '' ? '' : `${until}\u0000`);
-    let state = snapshot === undefined ? this.callInitial() : snapshot.state;
-    let count = snapshot?.count ?? 0;
-    let after = snapshot?.cursor ?? '';
-    for (;;) {
-      const page = await this.reader.readByCursor(
-        after === '' ? { until, limit: PAGE } : { after, until, limit: PAGE },
-      );
-      for (const record of page) {
-        if (record.pos > head || !foldable(record.event)) continue;
-        const event = this.upcast(record.event as StoredEvent);
-        try {
-          state = this.projection.apply(state, event);
-        } catch (cause) {
-          throw new ProjectionError(
-            `projection "${this.projection.name}" threw on event ${event.id}: ${String(cause)}`,
-            { projection: this.projection.name, eventId: event.id },
-          );
-        }
-        count += 1;
-      }
-      if (page.length < PAGE) return { state, count };
-      after = page[page.length - 1]!.event.cursor;
-    }
+    const start = {
+      state: snapshot === undefined ? this.callInitial() : snapshot.state,
+      count: snapshot?.count ?? 0,
+      after: snapshot?.cursor ?? '',
+    };
+    return foldRange(this.projection, this.upcast, this.reader, start, until, head);
   }
 }
