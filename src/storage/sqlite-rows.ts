@@ -84,6 +84,13 @@ export function sqlLimit(limit: number): number {
   return Number.isFinite(limit) ? Math.floor(limit) : -1;
 }
 
+/**
+ * A trimmed event keeps its row with an empty body (adapter.ts invariant 6): its id and slot stay
+ * in the unique indexes, its version counts for topVersion; every read of events skips it.
+ */
+const HELD = "body <> ''";
+const TRIMMED = "body = ''";
+
 export class LogStatements {
   private readonly db: Database.Database;
   private readonly byCursorCache = new Map<string, Database.Statement>();
@@ -98,16 +105,26 @@ export class LogStatements {
       touch: p('UPDATE log_state SET gen = gen + 1'),
       replica: p('UPDATE log_state SET replica = ?'),
       identity: p('UPDATE log_state SET identity = ?'),
-      byId: p(`SELECT ${EVENT_COLUMNS} FROM log_events WHERE id = ?`),
-      bySlot: p(`SELECT ${EVENT_COLUMNS} FROM log_events WHERE replica = ? AND seq = ?`),
-      atPos: p('SELECT pos, id, cursor FROM log_events WHERE pos = ?'),
+      byId: p(`SELECT ${EVENT_COLUMNS} FROM log_events WHERE id = ? AND ${HELD}`),
+      bySlot: p(
+        `SELECT ${EVENT_COLUMNS} FROM log_events WHERE replica = ? AND seq = ? AND ${HELD}`,
+      ),
+      trimmedId: p(`SELECT 1 AS t FROM log_events WHERE id = ? AND ${TRIMMED}`),
+      trimmedSlot: p(`SELECT 1 AS t FROM log_events WHERE replica = ? AND seq = ? AND ${TRIMMED}`),
+      toTrim: p(
+        `SELECT pos, cursor FROM log_events WHERE cursor <= ? AND ${HELD} ORDER BY cursor LIMIT ?`,
+      ),
+      trim: p(`UPDATE log_events SET body = '' WHERE pos = ?`),
+      atPos: p(`SELECT pos, id, cursor FROM log_events WHERE pos = ? AND ${HELD}`),
       insert: p(
         'INSERT INTO log_events (pos, id, replica, seq, stream, version, cursor, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       rewrite: p('UPDATE log_events SET body = ?, cursor = ? WHERE pos = ?'),
       remove: p('DELETE FROM log_events WHERE pos = ? AND id = ?'),
-      byPos: p(`SELECT ${EVENT_COLUMNS} FROM log_events WHERE pos > ? ORDER BY pos LIMIT ?`),
-      minCursor: p('SELECT min(cursor) AS c FROM log_events WHERE pos > ?'),
+      byPos: p(
+        `SELECT ${EVENT_COLUMNS} FROM log_events WHERE pos > ? AND ${HELD} ORDER BY pos LIMIT ?`,
+      ),
+      minCursor: p(`SELECT min(cursor) AS c FROM log_events WHERE pos > ? AND ${HELD}`),
       streamVersion: p('SELECT version FROM log_streams WHERE stream = ?'),
       topVersion: p('SELECT max(version) AS v FROM log_events WHERE stream = ?'),
       setVersion: p(
@@ -168,6 +185,25 @@ export class LogStatements {
     return row === undefined ? undefined : recordOf(row);
   }
 
+  /** Whether a trimmed event holds this id, or this (replica, seq) (adapter.ts invariant 6). */
+  trimmedId(id: string): boolean {
+    return this.st.trimmedId.get(id) !== undefined;
+  }
+
+  trimmedSlot(replica: string, seq: number): boolean {
+    return this.st.trimmedSlot.get(replica, seq) !== undefined;
+  }
+
+  /**
+   * Takes the bodies of at most `limit` held events with cursor <= `horizon` out, in cursor
+   * order; the row keeps id, slot, stream, version and cursor (a husk). Returns the cursors.
+   */
+  trim(horizon: string, limit: number): string[] {
+    const rows = this.st.toTrim.all(horizon, sqlLimit(limit)) as { pos: number; cursor: string }[];
+    for (const row of rows) this.st.trim.run(row.pos);
+    return rows.map((r) => r.cursor);
+  }
+
   /** The id and cursor held at `pos`, if any. */
   heldAt(pos: number): { id: string; cursor: string } | undefined {
     return this.st.atPos.get(pos) as { id: string; cursor: string } | undefined;
@@ -198,7 +234,7 @@ export class LogStatements {
     const n = sqlLimit(query.limit);
     if (n === 0) return [];
     const reverse = query.reverse === true;
-    const where: string[] = [];
+    const where: string[] = [HELD];
     const args: (string | number)[] = [];
     if (query.stream !== undefined) {
       where.push('stream = ?');
@@ -212,9 +248,7 @@ export class LogStatements {
       where.push(reverse ? 'cursor >= ?' : 'cursor <= ?');
       args.push(query.until);
     }
-    const sql = `SELECT ${EVENT_COLUMNS} FROM log_events ${
-      where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`
-    } ORDER BY cursor ${reverse ? 'DESC' : 'ASC'} LIMIT ?`;
+    const sql = `SELECT ${EVENT_COLUMNS} FROM log_events WHERE ${where.join(' AND ')} ORDER BY cursor ${reverse ? 'DESC' : 'ASC'} LIMIT ?`;
     let statement = this.byCursorCache.get(sql);
     if (statement === undefined) {
       statement = this.db.prepare(sql);

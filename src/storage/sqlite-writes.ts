@@ -21,7 +21,7 @@ import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { compareHlc, decodeHlc } from '../core/hlc.ts';
 import type { ReplicaId } from '../core/ids.ts';
 import { adoptedIdentity, forkedReplica, type StoredSigningKey } from '../core/integrity.ts';
-import type { AppendGroupRequest, IngestRequest, IngestResult } from './adapter.ts';
+import type { AppendGroupRequest, IngestRequest, IngestResult, TrimResult } from './adapter.ts';
 import { hlcOfCursor } from './restamp-reads.ts';
 import { minCursorOf } from './rewrites.ts';
 import type { LogStatements } from './sqlite-rows.ts';
@@ -41,9 +41,11 @@ export function appendGroupIn(
 ): Written<AppendUnitOutcome[]> {
   const state = st.state();
   const existing = new Map<string, StoredEventRecord>();
+  const trimmed = new Set<string>();
   for (const id of customIdsOf(request.units)) {
     const held = st.byId(id);
     if (held !== undefined) existing.set(id, held.event);
+    else if (st.trimmedId(id)) trimmed.add(id);
   }
   const streamVersions = new Map<string, number>();
   for (const stream of streamsOf(request.units)) {
@@ -51,7 +53,7 @@ export function appendGroupIn(
   }
   const plan = planAppendGroup(
     { replica: state.replica, now: request.now, units: request.units },
-    { counters: state.counters, streamVersions, existing },
+    { counters: state.counters, streamVersions, existing, trimmed },
   );
   if (plan.write.length === 0) return { result: plan.outcomes, replica: state.replica };
   st.insert(plan.write);
@@ -60,8 +62,13 @@ export function appendGroupIn(
   return { result: plan.outcomes, replica: state.replica, head: plan.counters.pos };
 }
 
-export function ingestIn(st: LogStatements, request: IngestRequest): Written<IngestResult> {
+export function ingestIn(st: LogStatements, given: IngestRequest): Written<IngestResult> {
   const state = st.state();
+  // Held below the horizon, trimmed: already stored here (adapter.ts invariant 6).
+  const request = {
+    ...given,
+    events: given.events.filter((e) => !st.trimmedId(e.id) && !st.trimmedSlot(e.replica, e.seq)),
+  };
   const streams = new Map<string, number>();
   for (const e of request.events) streams.set(e.stream, st.streamVersion(e.stream));
   const plan = planIngest(
@@ -94,6 +101,30 @@ export function ingestIn(st: LogStatements, request: IngestRequest): Written<Ing
     lost: plan.lost,
   };
   return plan.write.length > 0 ? { result, replica, head: plan.counters.pos } : { result, replica };
+}
+
+export const HORIZON_META_KEY = 'log.horizon';
+
+/** adapter.ts trim: one step, in the caller's transaction; the horizon in log_meta only grows. */
+export function trimIn(st: LogStatements, horizon: string, limit: number): Written<TrimResult> {
+  const state = st.state();
+  const cursors = st.trim(horizon, limit);
+  const stored = st.getMeta(HORIZON_META_KEY);
+  let next = typeof stored === 'string' ? stored : undefined;
+  const last = cursors[cursors.length - 1];
+  if (last !== undefined && (next === undefined || last > next)) {
+    next = last;
+    st.setMeta(HORIZON_META_KEY, next);
+  }
+  const result = { trimmed: cursors.length, horizon: next, more: hasMore(st, horizon) };
+  return cursors.length > 0
+    ? { result, replica: state.replica, head: state.counters.pos }
+    : { result, replica: state.replica };
+}
+
+/** Whether a held event is still at or below `horizon` (the step stopped at its limit). */
+function hasMore(st: LogStatements, horizon: string): boolean {
+  return st.readByCursor({ until: horizon, limit: 1 }).length > 0;
 }
 
 /** adapter.ts discard: own events named by id and seq leave; their streams keep what remains. */

@@ -51,6 +51,7 @@ import type {
   SnapshotMeta,
   SnapshotRecord,
   StorageAdapter,
+  TrimResult,
 } from './adapter.ts';
 import { onlyOutcome } from './append-outcome.ts';
 import { readRestampInput } from './restamp-reads.ts';
@@ -64,9 +65,11 @@ import {
   adoptIn,
   appendGroupIn,
   discardIn,
+  HORIZON_META_KEY,
   ingestIn,
   replaceOwnIn,
   restampIn,
+  trimIn,
   type Written,
 } from './sqlite-writes.ts';
 
@@ -159,6 +162,17 @@ class SqliteEventLog implements EventLog, NoticeTarget {
 
   ingest(request: IngestRequest): Promise<IngestResult> {
     return this.write('ingest', () => ingestIn(this.st, request));
+  }
+
+  trim(horizon: string, limit: number): Promise<TrimResult> {
+    return this.write('trim', () => trimIn(this.st, horizon, limit));
+  }
+
+  horizon(): Promise<string | undefined> {
+    return this.run('horizon', () => {
+      const value = this.st.getMeta(HORIZON_META_KEY);
+      return typeof value === 'string' ? value : undefined;
+    });
   }
 
   discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]> {

@@ -28,7 +28,11 @@ const adapters: [string, () => StorageAdapter, { trims?: boolean }][] = [
     () => indexedDbStorage(`conformance-${++databases}`, { indexedDB: new IDBFactory() }),
     { trims: true },
   ],
-  ['sqlite (better-sqlite3)', () => sqliteReplicaStorage(join(sqliteDir, `${++databases}.db`)), {}],
+  [
+    'sqlite (better-sqlite3)',
+    () => sqliteReplicaStorage(join(sqliteDir, `${++databases}.db`)),
+    { trims: true },
+  ],
 ];
 
 describe.each(adapters)('%s', (name, factory, options) => {

@@ -2,7 +2,7 @@
  * The trimming part of the storage conformance suite (src/storage/adapter.ts invariant 6, T6):
  * a partial replica drops the bodies of events at or below a horizon and keeps what the log's
  * rules need (docs/storage-growth.md). storageConformance calls it for the adapters that trim
- * (memory today; IndexedDB and the SQLite replica do not trim yet). Imports only vitest, src and
+ * (memory, IndexedDB, the SQLite replica, the sealed view). Imports only vitest, src and
  * test/fixtures.
  */
 import { describe, expect, it } from 'vitest';
