@@ -233,13 +233,20 @@ export interface EventLog {
   replaceOwn(records: readonly LocalRecord[]): Promise<void>;
 
   /**
-   * Trims the untrimmed events whose cursor is <= `horizon`, at most `limit` of them in cursor
-   * order, in one transaction (invariant 6); the log's horizon becomes the largest cursor trimmed.
-   * Optional: the SQLite replica does not trim yet. The caller decides H (core/retention.ts).
+   * Trims the untrimmed events whose cursor is <= `horizon` and whose position is <= `maxPos`
+   * (default: any), at most `limit` of them in cursor order, in one transaction (invariant 6);
+   * the log's horizon becomes the largest cursor trimmed. An event above `maxPos` stays whole,
+   * as a late event does: the caller passes the server's checkpoint, so an event received since
+   * it chose H is never trimmed unsynced. The caller decides H (core/retention.ts).
    */
-  trim?(horizon: string, limit: number): Promise<TrimResult>;
+  trim?(horizon: string, limit: number, maxPos?: number): Promise<TrimResult>;
   /** The largest cursor ever trimmed, shared by every handle (undefined: a full log). */
   horizon?(): Promise<string | undefined>;
+  /**
+   * The largest position ever trimmed (0: none): a fold whose progress is below it may have
+   * missed trimmed events, and starts again from a snapshot (projection-runtime.ts 13).
+   */
+  trimmedPos?(): Promise<number>;
 
   /** Small JSON values: sync checkpoints, projection versions, the server epoch. */
   getMeta(key: string): Promise<JsonValue | undefined>;

@@ -121,7 +121,7 @@ import {
 import { lookupIds, lookupSlots } from './idb-segments.ts';
 import { IdbSnapshots } from './idb-snapshots.ts';
 import { readStreams } from './idb-streams.ts';
-import { KEY_HORIZON, trimInTransaction } from './idb-trim.ts';
+import { KEY_HORIZON, KEY_TRIMMED_POS, trimInTransaction } from './idb-trim.ts';
 import { minCursorOf } from './rewrites.ts';
 
 /** Page size of scans that have no caller-given limit (minCursorSince), in segments. */
@@ -306,9 +306,13 @@ class IdbEventLog implements EventLog {
     );
   }
 
-  async trim(horizon: string, limit: number): Promise<TrimResult> {
+  async trim(
+    horizon: string,
+    limit: number,
+    maxPos = Number.POSITIVE_INFINITY,
+  ): Promise<TrimResult> {
     const result = await this.write('trim', ['segments', 'meta'], (tx) =>
-      trimInTransaction(tx, horizon, Math.max(0, Math.floor(limit))),
+      trimInTransaction(tx, horizon, Math.max(0, Math.floor(limit)), maxPos),
     );
     if (result.trimmed > 0) this.conn.notifyOthers(await this.headPos());
     return result;
@@ -316,6 +320,13 @@ class IdbEventLog implements EventLog {
 
   async horizon(): Promise<string | undefined> {
     return this.read('horizon', (db) => db.get('meta', KEY_HORIZON) as Promise<string | undefined>);
+  }
+
+  async trimmedPos(): Promise<number> {
+    return this.read(
+      'trimmedPos',
+      async (db) => ((await db.get('meta', KEY_TRIMMED_POS)) as number | undefined) ?? 0,
+    );
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {

@@ -58,6 +58,7 @@ interface MemoryDatabase {
   handles: Set<MemoryEventLog>;
   /** Trimming (adapter.ts invariant 6): the horizon, and the ids and slots of trimmed events. */
   horizon?: string;
+  trimmedPos: number;
   trimmedIds: Set<string>;
   trimmedSlots: Set<string>;
   /** Each stream's largest trimmed version: a discard's floor (adapter.ts invariant 6). */
@@ -339,11 +340,24 @@ class MemoryEventLog implements EventLog {
     return records;
   }
 
-  async trim(horizon: string, limit: number): Promise<TrimResult> {
+  async trim(
+    horizon: string,
+    limit: number,
+    maxPos = Number.POSITIVE_INFINITY,
+  ): Promise<TrimResult> {
     const db = this.check();
     const all = db.byCursor.view();
-    const end = Math.min(upperBound(all, horizon, false), Math.max(0, limit));
-    const records = all.slice(0, end);
+    const end = upperBound(all, horizon, false);
+    const records: LocalRecord[] = [];
+    let more = false;
+    for (let i = 0; i < end; i++) {
+      if (all[i]!.pos > maxPos) continue;
+      if (records.length >= Math.max(0, limit)) {
+        more = true;
+        break;
+      }
+      records.push(all[i]!);
+    }
     for (const record of records) {
       const { id, stream, version } = record.event;
       db.trimmedIds.add(id);
@@ -351,12 +365,13 @@ class MemoryEventLog implements EventLog {
       if (version > (db.trimmedVersions.get(stream) ?? 0)) db.trimmedVersions.set(stream, version);
       db.byId.delete(id);
       db.bySlot.delete(slotOf(record.event));
+      if (record.pos > db.trimmedPos) db.trimmedPos = record.pos;
     }
     if (records.length > 0) {
       const gone = new Set(records);
       db.byPos = db.byPos.filter((r) => !gone.has(r));
       db.byCursor = new CursorOrder();
-      db.byCursor.add(all.slice(end));
+      db.byCursor.add(all.filter((r) => !gone.has(r)));
       for (const stream of new Set(records.map((r) => r.event.stream))) {
         const order = new CursorOrder();
         order.add((db.byStream.get(stream)?.view() ?? []).filter((r) => !gone.has(r)));
@@ -365,16 +380,15 @@ class MemoryEventLog implements EventLog {
       const last = records[records.length - 1]!.event.cursor;
       if (db.horizon === undefined || last > db.horizon) db.horizon = last;
     }
-    const next = db.byCursor.view()[0];
-    return {
-      trimmed: records.length,
-      horizon: db.horizon,
-      more: next !== undefined && next.event.cursor <= horizon,
-    };
+    return { trimmed: records.length, horizon: db.horizon, more };
   }
 
   async horizon(): Promise<string | undefined> {
     return this.check().horizon;
+  }
+
+  async trimmedPos(): Promise<number> {
+    return this.check().trimmedPos;
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
@@ -523,6 +537,7 @@ export function memoryStorage(): StorageAdapter {
     snapshots: new Map(),
     meta: new Map(),
     handles: new Set(),
+    trimmedPos: 0,
     trimmedIds: new Set(),
     trimmedSlots: new Set(),
     trimmedVersions: new Map(),

@@ -112,7 +112,7 @@ export class LogStatements {
       trimmedId: p(`SELECT 1 AS t FROM log_events WHERE id = ? AND ${TRIMMED}`),
       trimmedSlot: p(`SELECT 1 AS t FROM log_events WHERE replica = ? AND seq = ? AND ${TRIMMED}`),
       toTrim: p(
-        `SELECT pos, cursor FROM log_events WHERE cursor <= ? AND ${HELD} ORDER BY cursor LIMIT ?`,
+        `SELECT pos, cursor FROM log_events WHERE cursor <= ? AND pos <= ? AND ${HELD} ORDER BY cursor LIMIT ?`,
       ),
       trim: p(`UPDATE log_events SET body = '' WHERE pos = ?`),
       atPos: p(`SELECT pos, id, cursor FROM log_events WHERE pos = ? AND ${HELD}`),
@@ -195,13 +195,22 @@ export class LogStatements {
   }
 
   /**
-   * Takes the bodies of at most `limit` held events with cursor <= `horizon` out, in cursor
+   * Takes the bodies of at most `limit` held events with cursor <= `horizon` and position <=
+   * `maxPos` out, in cursor
    * order; the row keeps id, slot, stream, version and cursor (a husk). Returns the cursors.
    */
-  trim(horizon: string, limit: number): string[] {
-    const rows = this.st.toTrim.all(horizon, sqlLimit(limit)) as { pos: number; cursor: string }[];
+  trim(horizon: string, limit: number, maxPos: number): { pos: number; cursor: string }[] {
+    const rows = this.st.toTrim.all(horizon, maxPos, sqlLimit(limit)) as {
+      pos: number;
+      cursor: string;
+    }[];
     for (const row of rows) this.st.trim.run(row.pos);
-    return rows.map((r) => r.cursor);
+    return rows;
+  }
+
+  /** Whether a held event at or below `horizon` and `maxPos` is left to trim. */
+  trimmable(horizon: string, maxPos: number): boolean {
+    return this.st.toTrim.all(horizon, maxPos, 1).length > 0;
   }
 
   /** The id and cursor held at `pos`, if any. */

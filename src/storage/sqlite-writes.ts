@@ -104,11 +104,23 @@ export function ingestIn(st: LogStatements, given: IngestRequest): Written<Inges
 }
 
 export const HORIZON_META_KEY = 'log.horizon';
+export const TRIMMED_POS_META_KEY = 'log.trimmedPos';
 
 /** adapter.ts trim: one step, in the caller's transaction; the horizon in log_meta only grows. */
-export function trimIn(st: LogStatements, horizon: string, limit: number): Written<TrimResult> {
+export function trimIn(
+  st: LogStatements,
+  horizon: string,
+  limit: number,
+  maxPos: number,
+): Written<TrimResult> {
   const state = st.state();
-  const cursors = st.trim(horizon, limit);
+  // SQLite binds integers up to 2^63: an unbounded maxPos is the largest safe one.
+  const bound = Math.min(maxPos, Number.MAX_SAFE_INTEGER);
+  const trimmed = st.trim(horizon, limit, bound);
+  const cursors = trimmed.map((r) => r.cursor);
+  const top = Math.max(0, ...trimmed.map((r) => r.pos));
+  const before = st.getMeta(TRIMMED_POS_META_KEY);
+  if (top > (typeof before === 'number' ? before : 0)) st.setMeta(TRIMMED_POS_META_KEY, top);
   const stored = st.getMeta(HORIZON_META_KEY);
   let next = typeof stored === 'string' ? stored : undefined;
   const last = cursors[cursors.length - 1];
@@ -116,15 +128,14 @@ export function trimIn(st: LogStatements, horizon: string, limit: number): Writt
     next = last;
     st.setMeta(HORIZON_META_KEY, next);
   }
-  const result = { trimmed: cursors.length, horizon: next, more: hasMore(st, horizon) };
+  const result = {
+    trimmed: cursors.length,
+    horizon: next,
+    more: st.trimmable(horizon, bound),
+  };
   return cursors.length > 0
     ? { result, replica: state.replica, head: state.counters.pos }
     : { result, replica: state.replica };
-}
-
-/** Whether a held event is still at or below `horizon` (the step stopped at its limit). */
-function hasMore(st: LogStatements, horizon: string): boolean {
-  return st.readByCursor({ until: horizon, limit: 1 }).length > 0;
 }
 
 /** adapter.ts discard: own events named by id and seq leave; their streams keep what remains. */

@@ -69,6 +69,7 @@ import {
   ingestIn,
   replaceOwnIn,
   restampIn,
+  TRIMMED_POS_META_KEY,
   trimIn,
   type Written,
 } from './sqlite-writes.ts';
@@ -164,14 +165,21 @@ class SqliteEventLog implements EventLog, NoticeTarget {
     return this.write('ingest', () => ingestIn(this.st, request));
   }
 
-  trim(horizon: string, limit: number): Promise<TrimResult> {
-    return this.write('trim', () => trimIn(this.st, horizon, limit));
+  trim(horizon: string, limit: number, maxPos = Number.POSITIVE_INFINITY): Promise<TrimResult> {
+    return this.write('trim', () => trimIn(this.st, horizon, limit, maxPos));
   }
 
   horizon(): Promise<string | undefined> {
     return this.run('horizon', () => {
       const value = this.st.getMeta(HORIZON_META_KEY);
       return typeof value === 'string' ? value : undefined;
+    });
+  }
+
+  trimmedPos(): Promise<number> {
+    return this.run('trimmedPos', () => {
+      const value = this.st.getMeta(TRIMMED_POS_META_KEY);
+      return typeof value === 'number' ? value : 0;
     });
   }
 

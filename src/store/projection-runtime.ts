@@ -23,6 +23,10 @@
  *    the state it had, folds what follows it, and notes `staleFrom`; every later catch-up (and
  *    the store when its server link says history may answer: retry()) rebases from before it
  *    again. The late event stays in the log meanwhile.
+ * 13. A projection whose progress is below the largest trimmed position (it had not folded every
+ *    event retention trimmed: in another tab, or a late one) starts again from its newest valid
+ *    snapshot, which retention wrote at H with a position no smaller than any it trims (or folds
+ *    what it lacks from history): it never takes a trimmed event as absent.
  * 12. Retention's snapshots (retainAt) are kept: pruning never deletes the newest
  *    RETAINED_SNAPSHOTS snapshots at or below the log's horizon, from which a late event below it
  *    is rebased.
@@ -262,6 +266,13 @@ export class ProjectionRuntime {
       await this.rebaseOrStale(this.staleFrom, head);
       return;
     }
+    // Invariant 13: what is left to fold may be trimmed already.
+    if (head > this.progress.pos && this.log.trimmedPos !== undefined) {
+      if ((await this.log.trimmedPos()) > this.progress.pos) {
+        await this.rebaseOrStale('\uffff', head);
+        return;
+      }
+    }
     // Nothing folded yet (cursor ''): every event sorts after it, so the answer is 'advance'
     // without scanning the positions since 0, which is the whole log (a full pass of the pos
     // index before a replay from scratch).
@@ -326,6 +337,22 @@ export class ProjectionRuntime {
   /** Catches up again: history may answer now (the store's server link said so). */
   retry(): Promise<unknown> {
     return this.current();
+  }
+
+  /**
+   * Deletes the snapshots that an event received after them already makes invalid (core
+   * invariant 3). Retention calls it before it trims (store/retention.ts 5): once an event is
+   * trimmed, minCursorSince no longer sees it, so its effect on validity is settled now.
+   */
+  async dropInvalidSnapshots(): Promise<void> {
+    const { name, version } = this.projection;
+    const invalid: { version: number; cursor: string }[] = [];
+    for (const s of await this.log.listSnapshots(name, version)) {
+      if (!snapshotIsValid(s, await this.log.minCursorSince(s.pos))) {
+        invalid.push({ version, cursor: s.cursor });
+      }
+    }
+    if (invalid.length > 0) await this.log.deleteSnapshots(name, invalid);
   }
 
   /**

@@ -10,6 +10,10 @@
  *    projection never needs a trimmed event to reach the present (projection-runtime.ts 12).
  * 3. Passes never overlap; each trim step is its own transaction of at most TRIM_STEP events,
  *    and the pass yields to other work between steps (off the append path).
+ * 5. Before trimming, every projection's snapshots that an event already invalidates are
+ *    deleted: a trimmed event no longer shows in minCursorSince, so validity is settled while it
+ *    still does. Only events at positions <= the checkpoint read first are trimmed, so what
+ *    arrives during the pass stays whole and visible.
  * 4. A pass that cannot write its snapshots (a projection throws, history is needed and
  *    unavailable) trims nothing and fails; the next pass tries again.
  */
@@ -114,9 +118,13 @@ export class Retainer {
     if (horizon === undefined || (current !== undefined && horizon <= current)) return none;
     // Invariant 2 (and 4: a failure here throws before anything is trimmed).
     for (const runtime of this.runtimes()) await runtime.retainAt(horizon);
+    // Invariant 5.
+    for (const runtime of this.runtimes()) await runtime.dropInvalidSnapshots();
     let trimmed = 0;
     for (;;) {
-      const step = await log.trim(horizon, TRIM_STEP);
+      // The checkpoint read first bounds the trim too: an event received since (a late one
+      // below H) stays whole, whatever its cursor (core/retention.ts invariant 1).
+      const step = await log.trim(horizon, TRIM_STEP, acked);
       trimmed += step.trimmed;
       if (!step.more) return { trimmed, horizon: step.horizon };
       await new Promise((resolve) => setTimeout(resolve, 0));

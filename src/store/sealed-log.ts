@@ -102,6 +102,7 @@ export class SealedLog implements EventLog {
   /** Trimming works on cursors and slots, which sealing leaves as they are: the raw log's. */
   readonly trim?: NonNullable<EventLog['trim']>;
   readonly horizon?: NonNullable<EventLog['horizon']>;
+  readonly trimmedPos?: NonNullable<EventLog['trimmedPos']>;
 
   constructor(raw: EventLog, keyring: Keyring, hooks: SealedLogHooks = NO_HOOKS) {
     this.raw = raw;
@@ -109,6 +110,7 @@ export class SealedLog implements EventLog {
     this.hooks = hooks;
     if (raw.trim !== undefined) this.trim = raw.trim.bind(raw);
     if (raw.horizon !== undefined) this.horizon = raw.horizon.bind(raw);
+    if (raw.trimmedPos !== undefined) this.trimmedPos = raw.trimmedPos.bind(raw);
   }
 
   get replicaId() {

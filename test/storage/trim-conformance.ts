@@ -40,9 +40,9 @@ async function append(
   return result.records;
 }
 
-function trim(log: EventLog, horizon: string, limit = 1_000): Promise<TrimResult> {
+function trim(log: EventLog, horizon: string, limit = 1_000, maxPos?: number): Promise<TrimResult> {
   if (log.trim === undefined) throw new Error('this adapter does not trim');
-  return log.trim(horizon, limit);
+  return maxPos === undefined ? log.trim(horizon, limit) : log.trim(horizon, limit, maxPos);
 }
 
 const ids = (records: readonly (LocalRecord | undefined)[]) =>
@@ -86,6 +86,20 @@ export function trimConformance(
       // The horizon never moves back.
       expect((await trim(log, records[0]!.event.cursor)).horizon).toBe(records[3]!.event.cursor);
       expect(ids(await log.readByCursor({ limit: 10 }))).toEqual(ids([records[4]]));
+    });
+
+    it('trims only events at positions <= maxPos: one received later stays whole whatever its cursor', async () => {
+      const { log } = await fresh();
+      const records = await append(log, 'a', 3);
+      // Received after the first three, stamped before them: a late event at position 4.
+      const late = storedEvent({ replica: REMOTE, seq: 1, wall: 5, stream: 'late' });
+      await log.ingest({ events: [late], now: NOW, maxClockDriftMs: 60_000 });
+      const horizon = records[2]!.event.cursor;
+      expect(await trim(log, horizon, 1_000, 3)).toEqual({ trimmed: 3, horizon, more: false });
+      expect(ids(await log.readByPos(0, 10))).toEqual([late.id]);
+      expect(ids(await log.readByCursor({ limit: 10 }))).toEqual([late.id]);
+      const step = await trim(log, horizon, 1, 2);
+      expect(step).toEqual({ trimmed: 0, horizon, more: false });
     });
 
     it('recognises a trimmed id arriving again and stores nothing (ingest dedupe)', async () => {
