@@ -195,7 +195,9 @@ class Store<E> implements EventStore<E> {
       () => this.now(),
       () => this.runtimes.values(),
     );
-    this.reader = historyReader(log, () => this.retainer.history);
+    // The server link's history, else the sync controller's own (sync/history-client.ts): reads
+    // past the horizon work before the controller hands over a link.
+    this.reader = historyReader(log, () => this.retainer.history ?? this.controller?.history);
     for (const projection of options.projections ?? []) {
       if (this.runtimes.has(projection.name)) {
         throw new ValidationError('projections', `two projections are named "${projection.name}"`);
