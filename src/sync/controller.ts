@@ -242,9 +242,20 @@ export function createSyncController(
     return max;
   };
 
+  // A partial replica's view of its server (store/server-link.ts): the replica ids of the
+  // servers this controller has met (a server's hello says so; servers of one space share one),
+  // how far they hold this log, and a signal when that moves or history may answer again.
+  const serverPeers = new Set<string>();
+  const serverListeners = new Set<() => void>();
+  const serverChanged = () => {
+    for (const listener of [...serverListeners]) listener();
+  };
+
   const saveAcked = (peer: string, mark: AckedMark) => {
     const before = acked[peer]?.seq ?? 0;
+    const movedPos = mark.pos !== (acked[peer]?.pos ?? 0);
     acked = { ...acked, [peer]: mark };
+    if (movedPos && serverPeers.has(peer)) serverChanged();
     if (mark.seq !== before) {
       // An authority's ack may end tentative events, and lift the hold on other peers.
       strict.recount();
@@ -505,8 +516,13 @@ export function createSyncController(
               .learnPeerLimits?.(hello.replica, { maxEventBytes: sendableEventBytes(limits) })
               .catch(() => {});
             peerHello = hello;
-            if (hello.server === true) link.server = true;
+            if (hello.server === true) {
+              link.server = true;
+              serverPeers.add(hello.replica);
+            }
             servesHistory = hello.server === true && hello.history === true;
+            // History may answer again: stale projections rebase (store/server-link.ts).
+            if (servesHistory) timers.setTimeout(serverChanged, 0);
             strict.noteHello(hello);
             await followServer(hello.server === true ? hello.time : undefined, link);
             return undefined;
@@ -591,6 +607,8 @@ export function createSyncController(
   const closeAll = async () => {
     if (closed) return;
     closed = true;
+    internals.attachServer?.(undefined);
+    serverListeners.clear();
     unsubscribeChange();
     unsubscribeStrict?.();
     unsubscribeUnreadable?.();
@@ -611,10 +629,24 @@ export function createSyncController(
     return { ok: false, why };
   };
 
+  const history = historySource(historyRoute);
+  internals.attachServer?.({
+    history,
+    ackedPos: () => {
+      let pos = 0;
+      for (const peer of serverPeers) pos = Math.max(pos, acked[peer]?.pos ?? 0);
+      return pos;
+    },
+    onChange: (listener) => {
+      serverListeners.add(listener);
+      return () => serverListeners.delete(listener);
+    },
+  });
+
   return {
     connect,
     status: combined,
-    history: historySource(historyRoute),
+    history,
     on(_event: 'status', listener: (status: SyncStatus) => void) {
       listeners.add(listener);
       return () => listeners.delete(listener);

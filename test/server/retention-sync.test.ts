@@ -1,0 +1,127 @@
+/**
+ * A partial replica against a real sync server (docs/storage-growth.md parts 2 and 3): the sync
+ * controller hands the store its server link (store/server-link.ts), so retention trims what
+ * the server acknowledged, reads below the horizon page the server's history, and a late event
+ * below it rebases through that history to the state a full replica holds.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { defineProjection, type EventStore, memoryStorage, openStore } from '../../src/index.ts';
+import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
+import { sqliteStorage } from '../../src/server/sqlite.ts';
+import type { StoreInternals } from '../../src/store/internal.ts';
+import { createSyncController } from '../../src/sync/controller.ts';
+import { webSocketTransport } from '../../src/sync/transports/websocket.ts';
+import { SECRET, spaceToken, tempDir, waitFor } from './helpers.ts';
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+type Ev = { t: { n: number } };
+/** Every `n` in the order folded: a wrong rebase shows as a wrong order. */
+const seen = defineProjection<number[], Ev>({
+  name: 'seen',
+  version: 1,
+  snapshotEvery: 5,
+  initial: () => [],
+  apply: (list, e) => [...list, e.data.n],
+});
+
+async function server(): Promise<SyncServer> {
+  const tmp = tempDir();
+  cleanups.push(() => tmp.cleanup());
+  const s = await createSyncServer({
+    storage: sqliteStorage(`${tmp.dir}/server.sqlite`),
+    auth: { secret: SECRET },
+    log: () => {},
+  });
+  cleanups.push(() => s.close());
+  return s;
+}
+
+interface Device {
+  store: EventStore<Ev>;
+  internals: StoreInternals;
+  connect(): { close(): Promise<void> };
+}
+
+async function device(
+  s: SyncServer,
+  name: string,
+  options: { retain?: { events: number }; now?: () => number } = {},
+): Promise<Device> {
+  let internals: StoreInternals | undefined;
+  const store = await openStore<Ev>({
+    name,
+    storage: memoryStorage(),
+    projections: [seen],
+    ...(options.retain === undefined ? {} : { retain: options.retain }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+    syncFactory: (i) => {
+      internals = i;
+      return createSyncController(i, { WebSocket: WebSocket as never });
+    },
+  });
+  cleanups.push(() => store.close());
+  const connect = () =>
+    store.sync.connect(
+      webSocketTransport(s.url, {
+        token: spaceToken('space-a', name),
+        WebSocket: WebSocket as never,
+      }),
+    );
+  return { store, internals: internals!, connect };
+}
+
+/** The events the device itself holds in full (trimmed ones are not read back). */
+const held = async (d: Device) => (await d.internals.log.readByPos(0, 1000)).length;
+
+const ns = async (store: EventStore<Ev>) =>
+  (await store.read({ limit: 1000 })).map((e) => (e.data as { n: number }).n);
+
+describe('a partial replica through a real server', () => {
+  it('trims what the server holds, reads below the horizon from its history, and rebases a late event to a full replica’s state', async () => {
+    const s = await server();
+    const partial = await device(s, 'partial', { retain: { events: 10 } });
+    const full = await device(s, 'full');
+    partial.connect();
+    full.connect();
+    for (let n = 1; n <= 40; n++) await partial.store.append('s', { type: 't', data: { n } });
+    await waitFor(() => partial.store.sync.status().pending === 0, 15_000);
+
+    // The server's acks move its checkpoint, and retention runs by itself (store/server-link.ts).
+    await waitFor(async () => (await held(partial)) <= 10, 15_000);
+    expect(await partial.internals.log.horizon?.()).toBeDefined();
+    const expected = Array.from({ length: 40 }, (_, i) => i + 1);
+    // Below the horizon, reads go to the server's history, merged in the total order.
+    expect(await ns(partial.store)).toEqual(expected);
+    expect(await partial.store.state(seen)).toEqual(expected);
+
+    // A device offline since long ago comes back with an event stamped before the horizon.
+    const late = await device(s, 'late', { now: () => Date.now() - 60 * 60_000 });
+    await late.store.append('s', { type: 't', data: { n: 0 } });
+    late.connect();
+    await waitFor(async () => (await full.store.read({ limit: 1000 })).length === 41, 15_000);
+    await waitFor(async () => (await partial.store.state(seen)).length === 41, 15_000);
+    expect(await partial.store.state(seen)).toEqual(await full.store.state(seen));
+    expect(await partial.store.state(seen)).toEqual([0, ...expected]);
+  });
+
+  it('says older history is on the server when offline (HISTORY_OFFLINE), and keeps what it holds readable', async () => {
+    const s = await server();
+    const partial = await device(s, 'partial', { retain: { events: 5 } });
+    const connection = partial.connect();
+    for (let n = 1; n <= 20; n++) await partial.store.append('s', { type: 't', data: { n } });
+    await waitFor(() => partial.store.sync.status().pending === 0, 15_000);
+    await waitFor(async () => (await held(partial)) <= 5, 15_000);
+    await connection.close();
+    await expect(partial.store.read({ limit: 100 })).rejects.toMatchObject({
+      code: 'HISTORY_OFFLINE',
+    });
+    // The newest events, above the horizon, read without the server.
+    const newest = await partial.store.read({ reverse: true, limit: 5 });
+    expect(newest.map((e) => (e.data as { n: number }).n)).toEqual([20, 19, 18, 17, 16]);
+  });
+});
