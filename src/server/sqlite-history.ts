@@ -202,7 +202,14 @@ export class BlockHistory {
 }
 
 /** The tail rows of a history page (invariant 1): at most `limit`, in the query's order. */
-export function historyRowsStatements(db: Database.Database) {
+export interface HistoryRows {
+  forward: Database.Statement<[string, string, string, number], StoredRow>;
+  reverse: Database.Statement<[string, string, string, number], StoredRow>;
+  forwardStream: Database.Statement<[string, string, string, string, number], StoredRow>;
+  reverseStream: Database.Statement<[string, string, string, string, number], StoredRow>;
+}
+
+export function historyRowsStatements(db: Database.Database): HistoryRows {
   const columns = 'pos, id, replica, seq, stream, cursor, body';
   return {
     forward: db.prepare<[string, string, string, number], StoredRow>(
@@ -220,8 +227,6 @@ export function historyRowsStatements(db: Database.Database) {
     ),
   };
 }
-
-export type HistoryRows = ReturnType<typeof historyRowsStatements>;
 
 /** The tail rows matching `query` (invariant 1), as records. */
 export function historyRows(rows: HistoryRows, space: string, query: CursorQuery): LocalRecord[] {
