@@ -6,12 +6,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { defineProjection, type EventStore, memoryStorage, openStore } from '../../src/index.ts';
+import { type EventStore, memoryStorage, openStore } from '../../src/index.ts';
 import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import type { StoreInternals } from '../../src/store/internal.ts';
 import { createSyncController } from '../../src/sync/controller.ts';
 import { webSocketTransport } from '../../src/sync/transports/websocket.ts';
+import { type SeenEvents, seenProjection } from '../store/retention-harness.ts';
 import { SECRET, spaceToken, tempDir, waitFor } from './helpers.ts';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
@@ -19,15 +20,8 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-type Ev = { t: { n: number } };
-/** Every `n` in the order folded: a wrong rebase shows as a wrong order. */
-const seen = defineProjection<number[], Ev>({
-  name: 'seen',
-  version: 1,
-  snapshotEvery: 5,
-  initial: () => [],
-  apply: (list, e) => [...list, e.data.n],
-});
+type Ev = SeenEvents;
+const seen = seenProjection(5);
 
 async function server(): Promise<SyncServer> {
   const tmp = tempDir();

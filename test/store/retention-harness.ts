@@ -7,7 +7,7 @@ import { HistoryUnavailableError } from '../../src/core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import type { Projection } from '../../src/core/projection.ts';
 import type { RetainPolicy } from '../../src/core/retention.ts';
-import { memoryStorage, openStore } from '../../src/index.ts';
+import { defineProjection, memoryStorage, openStore } from '../../src/index.ts';
 import type { EventLog } from '../../src/storage/adapter.ts';
 import type { ServerLink } from '../../src/store/server-link.ts';
 import { captureInternals, manualClock } from './helpers.ts';
@@ -95,4 +95,21 @@ export async function partialReplica<E>(
       return server.readByCursor({ limit: 1_000_000 });
     },
   };
+}
+
+/** The events of `seenProjection`: each carries its place `n`. */
+export type SeenEvents = { t: { n: number } };
+
+/**
+ * Every `n` in the order folded: order matters, so a wrong rebase shows. `snapshotEvery` small,
+ * so that retention finds snapshots to keep and rebases start from them.
+ */
+export function seenProjection(snapshotEvery: number) {
+  return defineProjection<number[], SeenEvents>({
+    name: 'seen',
+    version: 1,
+    snapshotEvery,
+    initial: () => [],
+    apply: (list, e) => [...list, e.data.n],
+  });
 }

@@ -7,19 +7,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defineProjection } from '../../src/index.ts';
 import { storedEvent } from '../fixtures/events.ts';
-import { partialReplica } from './retention-harness.ts';
+import { partialReplica, type SeenEvents, seenProjection } from './retention-harness.ts';
 
-type Ev = { t: { n: number } };
+type Ev = SeenEvents;
 
-const seen = defineProjection<number[], Ev>({
-  name: 'seen',
-  version: 1,
-  snapshotEvery: 3,
-  initial: () => [],
-  apply: (list, e) => [...list, e.data.n],
-});
+const seen = seenProjection(3);
 
 const step = fc.oneof(
   fc.record({ kind: fc.constant('append' as const), count: fc.integer({ min: 1, max: 3 }) }),

@@ -7,20 +7,12 @@
 import { describe, expect, it } from 'vitest';
 import { HistoryUnavailableError } from '../../src/core/errors.ts';
 import type { LocalRecord } from '../../src/core/events.ts';
-import { defineProjection } from '../../src/index.ts';
 import { storedEvent } from '../fixtures/events.ts';
-import { partialReplica, T0 } from './retention-harness.ts';
+import { partialReplica, type SeenEvents, seenProjection, T0 } from './retention-harness.ts';
 
-type Ev = { t: { n: number } };
+type Ev = SeenEvents;
 
-/** The `n` of every event in the order folded: order matters, so a wrong rebase shows. */
-const seen = defineProjection<number[], Ev>({
-  name: 'seen',
-  version: 1,
-  snapshotEvery: 2,
-  initial: () => [],
-  apply: (list, e) => [...list, e.data.n],
-});
+const seen = seenProjection(2);
 
 const foldAll = (records: readonly LocalRecord[]) =>
   records.map((r) => (r.event.data as { n: number }).n);
