@@ -72,7 +72,7 @@ export function splitHusk(husk: Segment, cuts: readonly number[]): Segment[] {
 }
 
 /**
- * A husk split where new cursors fall inside it (segments.ts planWrite): its parts, and for each
+ * A husk split where new cursors fall inside it (segment-plan.ts planWrite): its parts, and for each
  * such cursor the first trimmed cursor after it (the stored neighbour a new run must not pass).
  */
 export function splitHuskAround(

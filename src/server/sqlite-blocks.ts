@@ -27,7 +27,9 @@ import type Database from 'better-sqlite3';
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { BLOCK_EVENTS, decodeBlock, encodeBlock } from './event-blocks.ts';
+import { idHash } from './sqlite-hash.ts';
 import { BlockHistory } from './sqlite-history.ts';
+
 import { eventOfRow, heldById, heldBySlot, type StoredRow } from './sqlite-rows.ts';
 
 export const BLOCK_SCHEMA = `
@@ -62,21 +64,6 @@ CREATE TABLE IF NOT EXISTS block_slots (
   PRIMARY KEY (rid, last_seq)
 ) WITHOUT ROWID;
 `;
-
-/** A 47-bit hash of an event id (invariant 3): two 32-bit multiplicative hashes, 15 + 32 bits. */
-export function idHash(id: string): number {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
-  for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-  }
-  b ^= b >>> 15;
-  b = Math.imul(b, 0x2c1b3c6d);
-  b ^= b >>> 12;
-  return (a >>> 17) * 2 ** 32 + (b >>> 0);
-}
 
 /** Decoded blocks kept (invariant 6): a catch-up's pages cross each block boundary once. */
 const CACHED_BLOCKS = 16;

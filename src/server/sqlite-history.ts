@@ -31,7 +31,7 @@ import type Database from 'better-sqlite3';
 import type { LocalRecord } from '../core/events.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import { decodeBlock } from './event-blocks.ts';
-import { idHash } from './sqlite-blocks.ts';
+import { idHash } from './sqlite-hash.ts';
 import { eventOfRow, type StoredRow } from './sqlite-rows.ts';
 
 /** Above every cursor (base-36 digits, lowercase base-32 and dots): an open upper bound. */

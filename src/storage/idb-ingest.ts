@@ -8,7 +8,7 @@
  * of a browser catch-up (50,000 events: 3.6 s with lookups, 2.0 s without). An event the log
  * holds cannot slip in unnoticed: new events only ever go into added segments (indexeddb.ts
  * invariant 3), so its segment's `add` fails on the unique `id` index, or its cursor falls
- * inside a stored segment and planWrite refuses the split; an event reusing a held (replica, seq)
+ * inside a stored segment and planWrite (core/segment-plan.ts) refuses the split; an event reusing a held (replica, seq)
  * fails the unique `slot` index the same way. The transaction then aborts with nothing of it
  * kept, and the caller runs the batch again with `lookUpIds` true, which looks ids and slots up,
  * skips the held events and resolves the colliding copies (core/copies.ts).

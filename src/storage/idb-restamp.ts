@@ -2,7 +2,7 @@
  * A re-stamp's readwrite transaction on the IndexedDB log (adapter.ts `restamp`): the plan's
  * reads go through the transaction's own segment store, then the segments holding a moved event
  * are deleted and their events (moved or not) placed again among the others, as a new write is
- * (core/segments.ts planWrite: a new cursor inside a stored segment splits it), and the counters
+ * (core/segment-plan.ts planWrite: a new cursor inside a stored segment splits it), and the counters
  * get the new largest cursor and the clock set back to it.
  *
  * Invariant (indexeddb.ts 1): nothing but requests of this transaction is awaited.

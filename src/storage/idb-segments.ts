@@ -7,6 +7,7 @@ import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { isHuskKey } from '../core/husks.ts';
 import { EventId } from '../core/ids.ts';
+import { planWrite, type WritePlan } from '../core/segment-plan.ts';
 import {
   cursorAt,
   cursorsToPlace,
@@ -14,13 +15,11 @@ import {
   foundBySlot,
   type Neighbours,
   neighboursFromKeys,
-  planWrite,
   type Segment,
   type SegmentKey,
   type SlotRun,
   segmentsToSplit,
   slotRunHolds,
-  type WritePlan,
 } from '../core/segments.ts';
 
 /** A request as a promise (the transaction stays active in its callbacks). */

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import { EventId, type ReplicaId } from '../../src/core/ids.ts';
+import { planWrite } from '../../src/core/segment-plan.ts';
 import {
   cursorAt,
   cursorsToPlace,
@@ -11,7 +12,6 @@ import {
   type Neighbours,
   neighboursFromKeys,
   packSegment,
-  planWrite,
   type Segment,
   type SegmentKey,
   segmentKey,
