@@ -27,6 +27,7 @@ import type { PoolClient } from 'pg';
 import type { LocalRecord } from '../core/events.ts';
 import { EventId } from '../core/ids.ts';
 import { BLOCK_EVENTS, decodeBlock, encodeBlock } from './event-blocks.ts';
+import { blockHistory } from './postgres-history.ts';
 import { key } from './postgres-rows.ts';
 
 /** The 32-bit key of a custom id in a block's `ids` (invariant 13), as a signed int4. */
@@ -97,10 +98,13 @@ export async function insertBlock(
 ): Promise<void> {
   const first = records[0]!.pos;
   const last = records[records.length - 1]!.pos;
+  // Its cursor range and streams, for history (postgres-history.ts 16).
+  const { min, max, streams } = blockHistory(records);
   await c.query(
-    `INSERT INTO ${s}.event_blocks (space, last_pos, first_pos, n, ids, bytes)
-     VALUES ($1, $2, $3, $4, $5::int4[], $6)`,
-    [space, last, first, records.length, blockIdKeys(space, records), bytes],
+    `INSERT INTO ${s}.event_blocks
+       (space, last_pos, first_pos, n, ids, bytes, min_cursor, max_cursor, streams)
+     VALUES ($1, $2, $3, $4, $5::int4[], $6, $7, $8, $9::int4[])`,
+    [space, last, first, records.length, blockIdKeys(space, records), bytes, min, max, streams],
   );
   const runs = runsOf(records);
   await c.query(

@@ -19,6 +19,7 @@
 import type pg from 'pg';
 import type { PoolClient } from 'pg';
 import { loadPg } from './peers.ts';
+import { fillUnranged } from './postgres-history.ts';
 
 /**
  * The layout this code writes and reads. 2: strict_heads and strict_rejections (core/strict.ts), which a server of
@@ -126,8 +127,28 @@ CREATE TABLE IF NOT EXISTS ${s}.event_blocks (
   n INTEGER NOT NULL,
   ids INTEGER[] NOT NULL,
   bytes BYTEA NOT NULL,
+  min_cursor TEXT COLLATE "C",
+  max_cursor TEXT COLLATE "C",
+  streams INTEGER[],
   PRIMARY KEY (space, last_pos)
 );
+-- History by cursor (postgres-history.ts), without a new layout: a block sealed by a server
+-- that predates it has no range (NULL), which readers handle. Added only when missing, so a
+-- start takes no exclusive lock of the table once it is there.
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '${s}.event_blocks'::regclass
+                 AND attname = 'min_cursor' AND NOT attisdropped) THEN
+    ALTER TABLE ${s}.event_blocks ADD COLUMN min_cursor TEXT COLLATE "C",
+      ADD COLUMN max_cursor TEXT COLLATE "C", ADD COLUMN streams INTEGER[];
+  END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS events_by_cursor ON ${s}.events (space, cursor COLLATE "C");
+CREATE INDEX IF NOT EXISTS event_blocks_by_min_cursor
+  ON ${s}.event_blocks (space, min_cursor, last_pos);
+CREATE INDEX IF NOT EXISTS event_blocks_by_max_cursor
+  ON ${s}.event_blocks (space, max_cursor, last_pos);
+CREATE INDEX IF NOT EXISTS event_blocks_unranged
+  ON ${s}.event_blocks (space) WHERE min_cursor IS NULL;
 DO $$ BEGIN
   IF (SELECT attstorage FROM pg_attribute
       WHERE attrelid = '${s}.event_blocks'::regclass AND attname = 'bytes') <> 'e' THEN
@@ -186,6 +207,8 @@ export async function createSchema(
   await inTransaction(client, async () => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`chronicle:${schema}`]);
     await client.query(ddl(schema, compacting ? SCHEMA_VERSION : OLDEST_READ));
+    // Blocks sealed before history get their ranges (postgres-history.ts 17), under the lock.
+    await fillUnranged(client, schema);
     const row = await client.query<{ version: number }>(
       `SELECT version FROM ${schema}.schema_version`,
     );

@@ -16,9 +16,11 @@ import type { PoolClient } from 'pg';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { StrictRejection } from '../core/strict.ts';
+import type { CursorQuery } from '../storage/adapter.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
 import { DecodedBlocks, readAfter, sealedAt, sealedCandidates } from './postgres-blocks.ts';
+import { readByCursor } from './postgres-history.ts';
 import type { IngestPiece } from './postgres-ingest.ts';
 import { eventOfRow, eventRow, key, storageError, unkey } from './postgres-rows.ts';
 import { type RecentBudget, RecentRecords } from './recent-records.ts';
@@ -180,6 +182,11 @@ export class PostgresSpaceLog implements SpaceLog {
       }
       return out;
     });
+  }
+
+  /** History by cursor (storage.ts; postgres-history.ts). */
+  readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
+    return this.storage.run('readByCursor', (c) => readByCursor(c, this.s, this.k, query));
   }
 
   async idAtPos(pos: number): Promise<string | undefined> {

@@ -163,6 +163,22 @@ export function historyConformance(current: () => HistoryFixture): void {
     expect(ids).not.toContain(held.cursor);
   });
 
+  it('reads a log whose blocks all overlap (16 writers interleaved), paged both ways', async () => {
+    const log = await current().openSpace('h');
+    const all: StoredEventRecord[] = [];
+    // Same walls for every writer: each batch (a block, once sealed) spans the whole log.
+    for (let w = 0; w < 16; w++) {
+      const batch = run(128, 1_700_000_000_000 + w);
+      await log.ingest(batch);
+      all.push(...batch);
+    }
+    await current().settle();
+    expect(await pageAll(log, { limit: 300 })).toEqual(modelRead(all, { limit: 10_000 }));
+    expect(await pageAll(log, { stream: 'b', limit: 50, reverse: true })).toEqual(
+      modelRead(all, { stream: 'b', limit: 10_000, reverse: true }),
+    );
+  });
+
   it('keeps spaces apart (storage 1)', async () => {
     const one = await current().openSpace('one');
     const two = await current().openSpace('two');
