@@ -13,13 +13,11 @@ import { createSyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import type { ServerStorage, SpaceLog } from '../../src/server/storage.ts';
 import type { CursorQuery } from '../../src/storage/adapter.ts';
-import type { SyncController } from '../../src/store/internal.ts';
-import { createSyncController } from '../../src/sync/controller.ts';
 import { decodeEventBatch } from '../../src/sync/event-codec.ts';
 import { encodeMessage } from '../../src/sync/messages.ts';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
-import { makeEvent } from './events.ts';
 import { ProtocolClient, SECRET, spaceToken, tempDir, waitFor } from './helpers.ts';
+import { history, historyHarness, pageAll } from './history-helpers.ts';
 import { modelRead } from './storage-conformance-history.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -27,50 +25,7 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-/** 300 events of three replicas, the last 40 late (cursors among the first). */
-function history(): StoredEventRecord[] {
-  const events: StoredEventRecord[] = [];
-  for (let i = 0; i < 260; i++) {
-    const replica = ['histaaaaaaaaaaaa', 'histbbbbbbbbbbbb', 'histcccccccccccc'][i % 3]!;
-    events.push(
-      makeEvent({
-        replica,
-        seq: Math.floor(i / 3) + 1,
-        wall: 1_700_000_000_000 + i * 1000,
-        stream: `card-${i % 5}`,
-        id: `h-${i}`,
-      }),
-    );
-  }
-  for (let i = 0; i < 40; i++) {
-    events.push(
-      makeEvent({
-        replica: 'histlateeeeeeeee',
-        seq: i + 1,
-        wall: 1_700_000_000_500 + i * 1000,
-        stream: 'card-1',
-        id: `late-${i}`,
-      }),
-    );
-  }
-  return events;
-}
-
-/** A server on 127.0.0.1 over `storage`, its space seeded with `events` and sealed. */
-async function serve(storage: ServerStorage, events: StoredEventRecord[]) {
-  const space = await storage.openSpace('space-a');
-  await space.ingest(events);
-  await storage.compact?.();
-  const server = await createSyncServer({
-    storage,
-    auth: { secret: SECRET },
-    requireSignatures: false,
-    limits: { maxBatchEvents: 64 },
-    log: () => {},
-  });
-  cleanups.push(() => server.close());
-  return server;
-}
+const { serve, storeWith } = historyHarness(cleanups);
 
 function sqliteServerStorage(): ServerStorage {
   const tmp = tempDir();
@@ -79,50 +34,6 @@ function sqliteServerStorage(): ServerStorage {
   return sqliteStorage(`${tmp.dir}/server.sqlite`, {
     compaction: { tailEvents: 100, idleMs: 60_000, maxDelayMs: 60_000 },
   });
-}
-
-/**
- * A store whose sync controller the test holds, connected to `url` unless it is undefined.
- * Signing off unless asked: the seeded history is unsigned, and a signing store requires
- * signatures of everything it receives, history pages included.
- */
-async function storeWith(
-  url: string | undefined,
-  { signing = false, ...options }: { historyTimeoutMs?: number; signing?: boolean } = {},
-) {
-  let controller: SyncController | undefined;
-  const store = await openStore({
-    name: 'client',
-    storage: memoryStorage(),
-    signing,
-    syncFactory: (internals) => {
-      controller = createSyncController(internals, {
-        WebSocket: WebSocket as never,
-        backoff: { initialMs: 50, maxMs: 200 },
-        ...options,
-      });
-      return controller;
-    },
-  });
-  cleanups.push(() => store.close());
-  if (url !== undefined) {
-    store.sync.connect(
-      webSocketTransport(url, { token: spaceToken('space-a'), WebSocket: WebSocket as never }),
-    );
-    await waitFor(() => store.sync.status().connections?.[0]?.server === true);
-  }
-  return { store, history: controller!.history! };
-}
-
-async function pageAll(read: (q: CursorQuery) => Promise<StoredEventRecord[]>, q: CursorQuery) {
-  const ids: string[] = [];
-  let after = q.after;
-  for (;;) {
-    const page = await read(after === undefined ? q : { ...q, after });
-    ids.push(...page.map((e) => e.id));
-    if (page.length < q.limit) return ids;
-    after = page[page.length - 1]!.cursor;
-  }
 }
 
 describe('history on demand', () => {
@@ -152,7 +63,7 @@ describe('history on demand', () => {
 
   it('rejects with HISTORY_OFFLINE, saying why, against a server whose storage serves no history', async () => {
     const real = sqliteServerStorage();
-    // A storage without readByCursor (PostgreSQL today): its spaces lack the method.
+    // A storage without readByCursor (an older one): its spaces lack the method.
     const storage: ServerStorage = Object.create(real, {
       openSpace: {
         value: async (name: string): Promise<SpaceLog> => {
