@@ -32,7 +32,7 @@ const BATCH = 100;
 const PAGE = 500;
 const REPLICAS = 10;
 
-function records(count: number): StoredEventRecord[] {
+export function records(count: number): StoredEventRecord[] {
   const mix = new DemoMix(SIZE_SEED);
   const replicas = Array.from(
     { length: REPLICAS },

@@ -27,6 +27,8 @@ const onRequest: Record<string, () => Promise<BenchResult[]>> = {
   scale: (await import('./browser-scale.ts')).runScaleBenches,
   /** PostgreSQL's compactor against none, same run: appends, catch-up (issue 18). */
   pgcompact: (await import('./postgres-compaction.ts')).runPostgresCompactionBenches,
+  /** A page of history by cursor from a sealed PostgreSQL log (issue 18, part 3). */
+  pghistory: async () => (await import('./postgres-history.ts')).runPostgresHistoryBenches(),
   /**
    * A new device opening the demo on a space of BENCH_NEWDEVICE_EVENTS (100k; the issue's figure
    * is 1M) events: the first card and the whole board (issue 18, part 3).
