@@ -18,7 +18,13 @@
  *    unavailable) trims nothing and fails; the next pass tries again.
  */
 import { ValidationError } from '../core/errors.ts';
-import { horizonBound, type RetainPolicy, validRetainPolicy } from '../core/retention.ts';
+import {
+  bytesCursor,
+  eventBytes,
+  horizonBound,
+  type RetainPolicy,
+  validRetainPolicy,
+} from '../core/retention.ts';
 import type { EventLog } from '../storage/adapter.ts';
 import type { ProjectionRuntime } from './projection-runtime.ts';
 import type { ServerLink } from './server-link.ts';
@@ -49,7 +55,7 @@ export class Retainer {
     runtimes: () => Iterable<ProjectionRuntime>,
   ) {
     if (policy !== undefined && !validRetainPolicy(policy)) {
-      throw new ValidationError('retain', 'events and days must be finite numbers >= 0');
+      throw new ValidationError('retain', 'events, days and bytes must be finite numbers >= 0');
     }
     this.log = log;
     this.policy = policy;
@@ -67,6 +73,16 @@ export class Retainer {
 
   get history() {
     return this.server?.history;
+  }
+
+  /**
+   * A pass that starts after this call (quota pressure: what the running one read may be old):
+   * waits for the running pass, then runs or joins the next one.
+   */
+  async passAfterRunning(): Promise<RetentionOutcome> {
+    const running = this.running;
+    if (running !== undefined) await running.catch(() => undefined);
+    return this.pass();
   }
 
   /** Runs a pass, or joins the running one and runs once more after it (invariant 3). */
@@ -92,6 +108,24 @@ export class Retainer {
     this.server = undefined;
   }
 
+  /** core/retention.ts bytesCursor over the log's newest events, read a page at a time. */
+  private async overBudget(budget: number): Promise<string | undefined> {
+    let left = budget;
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.log.readByCursor({
+        reverse: true,
+        limit: TRIM_STEP,
+        ...(after === undefined ? {} : { after }),
+      });
+      const sizes = page.map((r) => ({ cursor: r.event.cursor, bytes: eventBytes(r.event) }));
+      const hit = bytesCursor(sizes, left);
+      if (hit !== undefined || page.length < TRIM_STEP) return hit;
+      for (const { bytes } of sizes) left -= bytes;
+      after = page[page.length - 1]!.event.cursor;
+    }
+  }
+
   private async run(): Promise<RetentionOutcome> {
     const log = this.log;
     const server = this.server;
@@ -101,14 +135,17 @@ export class Retainer {
     if (this.policy === undefined || server === undefined || log.trim === undefined) return none;
     const acked = server.ackedPos();
     const events = this.policy.events;
-    const [unackedMin, newest] = await Promise.all([
+    const bytes = this.policy.bytes;
+    const [unackedMin, newest, overBudget] = await Promise.all([
       acked > 0 ? log.minCursorSince(acked) : null,
       events === undefined ? [] : log.readByCursor({ reverse: true, limit: events + 1 }),
+      bytes === undefined ? undefined : this.overBudget(bytes),
     ]);
     const bound = horizonBound({
       policy: this.policy,
       now: this.now(),
       countCursor: events === undefined ? undefined : newest[events]?.event.cursor,
+      bytesCursor: overBudget,
       unackedMin,
       horizon: current,
     });

@@ -3,7 +3,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { lastHlcOf } from '../../src/core/hlc.ts';
-import { horizonBound, validRetainPolicy } from '../../src/core/retention.ts';
+import {
+  bytesCursor,
+  eventBytes,
+  horizonBound,
+  validRetainPolicy,
+} from '../../src/core/retention.ts';
 
 const NOW = Date.UTC(2026, 5, 1);
 const DAY = 24 * 60 * 60 * 1000;
@@ -97,7 +102,80 @@ describe('horizonBound', () => {
     ).toBe('p\u0000');
   });
 
+  it('keeps the newest events that fit in `bytes`: nothing trimmed while all fit (invariant 2)', () => {
+    const policy = { bytes: 1000 };
+    expect(horizonBound({ ...base, policy, countCursor: undefined, unackedMin: undefined })).toBe(
+      undefined,
+    );
+    expect(
+      horizonBound({
+        ...base,
+        policy,
+        countCursor: undefined,
+        bytesCursor: 'k',
+        unackedMin: undefined,
+      }),
+    ).toBe('k\u0000');
+  });
+
+  it('keeps at least each of events, days and bytes: the largest keep wins (invariant 2)', () => {
+    const cut = lastHlcOf(NOW - 2 * DAY);
+    const inputs = { ...base, unackedMin: undefined };
+    // bytes keeps more (its cursor is older) than events: the bound is the bytes one.
+    expect(
+      horizonBound({
+        ...inputs,
+        policy: { events: 2, bytes: 5000 },
+        countCursor: `${cut}.r.9`,
+        bytesCursor: `${cut}.r.3`,
+      }),
+    ).toBe(`${cut}.r.3\u0000`);
+    // events keeps more than bytes.
+    expect(
+      horizonBound({
+        ...inputs,
+        policy: { events: 200, bytes: 50 },
+        countCursor: `${cut}.r.1`,
+        bytesCursor: `${cut}.r.8`,
+      }),
+    ).toBe(`${cut}.r.1\u0000`);
+    // days keeps everything of the last two days even when bytes would keep less.
+    expect(
+      horizonBound({
+        ...inputs,
+        policy: { days: 2, bytes: 50 },
+        countCursor: undefined,
+        bytesCursor: `${lastHlcOf(NOW - DAY)}.r.1`,
+      }),
+    ).toBe(`${cut}\u0000`);
+    // bytes whose events all fit keeps everything, whatever the others allow.
+    expect(
+      horizonBound({
+        ...inputs,
+        policy: { events: 1, bytes: 1e9 },
+        countCursor: `${cut}.r.9`,
+        bytesCursor: undefined,
+      }),
+    ).toBe(undefined);
+  });
+
+  it('counts event sizes newest first and names the first event past the budget (invariant 5)', () => {
+    const sizes = [
+      { cursor: 'z', bytes: 400 },
+      { cursor: 'y', bytes: 400 },
+      { cursor: 'x', bytes: 400 },
+      { cursor: 'w', bytes: 400 },
+    ];
+    expect(bytesCursor(sizes, 800)).toBe('x');
+    expect(bytesCursor(sizes, 799)).toBe('y');
+    expect(bytesCursor(sizes, 1600)).toBe(undefined);
+    expect(bytesCursor(sizes, 0)).toBe('z');
+    expect(eventBytes({ data: 'é' })).toBe(JSON.stringify({ data: 'é' }).length + 1);
+  });
+
   it('refuses negative or infinite limits', () => {
+    expect(validRetainPolicy({ bytes: -5 })).toBe(false);
+    expect(validRetainPolicy({ bytes: 0 })).toBe(true);
     expect(validRetainPolicy({ events: 10, days: 0.5 })).toBe(true);
     expect(validRetainPolicy({ events: -1 })).toBe(false);
     expect(validRetainPolicy({ days: Number.POSITIVE_INFINITY })).toBe(false);
