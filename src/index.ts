@@ -114,6 +114,7 @@ export type {
   ReceivedEvents,
   ReceiveQuery,
   StateAt,
+  StorageNotice,
   StoreOptions,
   StreamAppend,
   SubscribeQuery,

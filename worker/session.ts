@@ -158,6 +158,15 @@ export class Session {
         const stop = store.watch(projection, coalescing(listener));
         return this.track(stop, listener);
       },
+      onStorage: async (listener) => {
+        const store = await this.opened();
+        // Every notice arrives: they are rare, and each tells what one pass did.
+        const stop = store.on(
+          'storage',
+          (notice) => void Promise.resolve(listener(notice)).catch(() => undefined),
+        );
+        return this.track(stop, listener);
+      },
       unlisten: async (handle) => {
         const stop = this.listeners.get(handle);
         this.listeners.delete(handle);

@@ -41,6 +41,7 @@ import type {
   ReceivedEvents,
   ReceiveQuery,
   StateAt,
+  StorageNotice,
   StreamAppend,
   SubscribeQuery,
 } from '../store/types.ts';
@@ -359,6 +360,15 @@ class Client<E> implements ConnectedStore<E> {
           name,
           proxy((state: unknown) => guarded(state)),
         ),
+      listener,
+    );
+  }
+
+  on(event: 'storage', listener: (notice: StorageNotice) => void): () => void {
+    if (event !== 'storage') throw new ValidationError('event', 'must be "storage"');
+    if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
+    return this.listen(
+      (guarded) => this.remote.onStorage(proxy((notice: StorageNotice) => guarded(notice))),
       listener,
     );
   }

@@ -32,6 +32,7 @@ import type {
   ReceivedEvents,
   ReceiveQuery,
   StateAt,
+  StorageNotice,
   StreamAppend,
   SubscribeQuery,
 } from '../store/types.ts';
@@ -141,6 +142,8 @@ export interface StoreEndpoint {
     query?: SubscribeQuery,
   ): Promise<number>;
   watch(projection: string, listener: RemoteListener<unknown>): Promise<number>;
+  /** store.on('storage', listener). */
+  onStorage(listener: RemoteListener<StorageNotice>): Promise<number>;
   unlisten(handle: number): Promise<void>;
   state(projection: string, options?: { at?: StateAt }): Promise<unknown>;
   conflicts(query?: { stream?: string }): Promise<Conflict<unknown>[]>;

@@ -58,6 +58,7 @@ import { compileQuery, matchesLive, readSinceWith, readWith, stateBound } from '
 import { Retainer } from './retention.ts';
 import { eraseStreams, type ShredHost, shredStream } from './shred.ts';
 import { Signer } from './signing.ts';
+import { StoragePressure } from './storage-pressure.ts';
 import { StrictRejections } from './strict-rejections.ts';
 import {
   discardRejected,
@@ -86,6 +87,7 @@ import type {
   ReceivedEvents,
   ReceiveQuery,
   StateAt,
+  StorageNotice,
   StoreOptions,
   StreamAppend,
   SubscribeQuery,
@@ -136,6 +138,8 @@ class Store<E> implements EventStore<E> {
   /** Partial replicas (docs/storage-growth.md): retention passes, and reads across the horizon. */
   private readonly retainer: Retainer;
   private readonly reader: CursorReader;
+  /** Quota pressure: passes out of turn and retried writes (storage-pressure.ts). */
+  private readonly pressure: StoragePressure;
   /** Set when the store has a key (StoreOptions.encryption). */
   private readonly encryption: Encryption | undefined;
 
@@ -194,6 +198,12 @@ class Store<E> implements EventStore<E> {
       options.retain,
       () => this.now(),
       () => this.runtimes.values(),
+    );
+    this.pressure = new StoragePressure(
+      () => this.guard(() => this.retainer.passAfterRunning()),
+      options.retain !== undefined,
+      () => this.now(),
+      reportError,
     );
     // The server link's history, else the sync controller's own (sync/history-client.ts): reads
     // past the horizon work before the controller hands over a link.
@@ -389,7 +399,9 @@ class Store<E> implements EventStore<E> {
     options: AppendOptions = {},
   ): Promise<StoredEvent<E>[]> {
     return this.guard(async () => {
-      const part = await this.appends.append(stream, events, options?.expectedVersion);
+      const part = await this.pressure.write(() =>
+        this.appends.append(stream, events, options?.expectedVersion),
+      );
       if (part.lastPos !== undefined) await this.appended([part]);
       return part.events.map((e) => asPublic<E>(e));
     });
@@ -397,7 +409,7 @@ class Store<E> implements EventStore<E> {
 
   appendMany(appends: readonly StreamAppend<E>[]): Promise<StoredEvent<E>[][]> {
     return this.guard(async () => {
-      const parts = await this.appends.appendMany(appends);
+      const parts = await this.pressure.write(() => this.appends.appendMany(appends));
       await this.appended(parts);
       return parts.map((p) => p.events.map((e) => asPublic<E>(e)));
     });
@@ -412,6 +424,7 @@ class Store<E> implements EventStore<E> {
       if (top === undefined || p.lastPos > top.pos) top = { pos: p.lastPos, seq: last.seq };
     }
     if (top === undefined) return;
+    this.pressure.wrote();
     if (this.lastAppend === undefined || top.pos > this.lastAppend.pos) {
       this.lastAppend = { ...top, replica: this.log.replicaId };
     }
@@ -617,6 +630,13 @@ class Store<E> implements EventStore<E> {
         events: this.present(c.records),
       })),
     );
+  }
+
+  on(event: 'storage', listener: (notice: StorageNotice) => void): () => void {
+    if (this.closed) throw new StoreClosedError();
+    if (event !== 'storage') throw new ValidationError('event', 'must be "storage"');
+    if (typeof listener !== 'function') throw new ValidationError('listener', 'must be a function');
+    return this.pressure.on(listener);
   }
 
   async close(): Promise<void> {

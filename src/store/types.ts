@@ -81,11 +81,35 @@ export interface StoreOptions<E = unknown> {
    * A partial replica (docs/storage-growth.md): keep at least `events` of the newest events, and
    * every event of the last `days` days, in full; older ones the sync server has acknowledged
    * may lose their bodies here, after a snapshot of every projection covers them. Reads and time
-   * travel reaching below fetch history from the server. Default: keep everything.
+   * travel reaching below fetch history from the server. `bytes` keeps the newest events whose
+   * JSON sizes add up to that many bytes (an estimate of their payload, not of disk use). When a
+   * write fails for the quota, or estimate() reports over 90% used, a pass runs at once and the
+   * write is retried (EventStore.on('storage')). Default: keep everything.
    */
   retain?: RetainPolicy;
   /** @internal wired by openStore in src/index.ts */
   syncFactory?: SyncFactory;
+}
+
+/**
+ * What store.on('storage', …) tells the app (store/storage-pressure.ts): a retention pass ran out
+ * of turn because the browser refused a write for its quota (`'quota'`) or reported the origin's
+ * storage above 90% of its quota (`'estimate'`).
+ */
+export interface StorageNotice {
+  reason: 'quota' | 'estimate';
+  /** Events whose bodies the pass dropped (0: nothing the policy and the server allow). */
+  trimmed: number;
+  /** 'quota': the refused write was tried again (only when something was freed). */
+  retried: boolean;
+  /**
+   * 'quota': the write succeeded on its retry; when false, its caller got QUOTA_EXCEEDED and
+   * nothing of it was stored. 'estimate': the pass ran without failing.
+   */
+  ok: boolean;
+  /** 'estimate': navigator.storage.estimate()'s figures (bytes) that set it off. */
+  usage?: number;
+  quota?: number;
 }
 
 /** A projection as the store keeps it (store.inspect). */
@@ -298,5 +322,10 @@ export interface EventStore<E = unknown> {
     options?: ExecuteOptions,
   ): Promise<StoredEvent<E>[]>;
   readonly sync: SyncApi;
+  /**
+   * Storage pressure on a store with `retain` (StorageNotice): the store trimmed what its policy
+   * and the server allow, and retried the refused write. Returns unsubscribe.
+   */
+  on(event: 'storage', listener: (notice: StorageNotice) => void): () => void;
   close(): Promise<void>;
 }

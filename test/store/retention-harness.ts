@@ -8,7 +8,7 @@ import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import type { Projection } from '../../src/core/projection.ts';
 import type { RetainPolicy } from '../../src/core/retention.ts';
 import { defineProjection, memoryStorage, openStore } from '../../src/index.ts';
-import type { EventLog } from '../../src/storage/adapter.ts';
+import type { EventLog, StorageAdapter } from '../../src/storage/adapter.ts';
 import type { ServerLink } from '../../src/store/server-link.ts';
 import { captureInternals, manualClock } from './helpers.ts';
 
@@ -17,12 +17,13 @@ export const T0 = Date.UTC(2026, 0, 1);
 export async function partialReplica<E>(
   retain: RetainPolicy | undefined,
   projections: Projection<unknown, E>[],
+  storage: StorageAdapter = memoryStorage(),
 ) {
   const clock = manualClock(T0);
   const capture = captureInternals();
   const store = await openStore<E>({
     name: 'device',
-    storage: memoryStorage(),
+    storage,
     projections,
     ...(retain === undefined ? {} : { retain }),
     syncFactory: capture.factory,
