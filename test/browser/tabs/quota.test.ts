@@ -74,7 +74,7 @@ async function appendOld(page: Page): Promise<void> {
 const appendNew = (page: Page) => append(page, 'new', 8, 192 * KIB);
 
 describe('quota pressure in Chromium (issue 18)', () => {
-  it('trims the synced events the policy lets go, tells the app, and retries the refused append once', async () => {
+  it('runs a pass on a refused append, tells the app, retries once if it freed something, and loses nothing', async () => {
     server = await createSyncServer({
       port: 0,
       host: '127.0.0.1',
