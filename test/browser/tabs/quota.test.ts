@@ -18,7 +18,8 @@ import { createSyncServer, type SyncServer, sqliteStorage } from '../../../src/s
 import type { StorageNotice } from '../../../src/store/types.ts';
 import { SECRET, spaceToken, tempDir } from '../../server/helpers.ts';
 import type { quota } from '../fixtures/quota-page.ts';
-import { uniqueDb, waitUntil } from './harness.ts';
+import type { TabWindow } from '../fixtures/tab-api.ts';
+import { loadTab, uniqueDb, waitUntil } from './harness.ts';
 import { tabsSessionPerFile } from './session.ts';
 
 type QuotaWindow = { quota: typeof quota };
@@ -136,5 +137,40 @@ describe('quota pressure in Chromium (issue 18)', () => {
       { reason: 'quota', trimmed: 0, retried: false, ok: false },
     ]);
     expect(await held(page)).toBe(8);
+  });
+
+  it("reaches a connectStore page from its worker: store.on('storage') on the main thread", async () => {
+    const page = await session.context.newPage();
+    const cdp = await session.context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', {
+      origin: new URL(session.base).origin,
+      quotaSize: 1024 * KIB,
+    });
+    await loadTab(page, session.base, { db: uniqueDb('quota-worker'), mode: 'dedicated' });
+    const outcome = await page.evaluate(async () => {
+      const tab = (window as unknown as TabWindow).tab;
+      const seen: unknown[] = [];
+      tab.store$().on('storage', (notice) => seen.push(notice));
+      // A round trip on the same port: the worker has registered the listener after it.
+      await tab.store$().readSince(0, { limit: 0 });
+      const random = () =>
+        btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(48 * 1024))));
+      const big = () => ({ type: 'Big', data: Array.from({ length: 6 }, random).join('') });
+      let code: string | undefined;
+      try {
+        await tab.store$().append('q', [big(), big(), big(), big()]);
+      } catch (error) {
+        code = tab.errorOf(error).code;
+      }
+      // The notice comes on the listener's own port: a bounded wait for it.
+      for (let i = 0; i < 200 && seen.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      return { code, seen };
+    });
+    expect(outcome).toEqual({
+      code: 'QUOTA_EXCEEDED',
+      seen: [{ reason: 'quota', trimmed: 0, retried: false, ok: false }],
+    });
   });
 });
