@@ -22,18 +22,13 @@
  *    statement, in the blocks therefore never misses an event that stays held; an ingest does
  *    so under the space's lock for every space it writes.
  */
-import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import type { LocalRecord } from '../core/events.ts';
 import { EventId } from '../core/ids.ts';
 import { BLOCK_EVENTS, decodeBlock, encodeBlock } from './event-blocks.ts';
+import { idHash } from './postgres-hash.ts';
 import { blockHistory } from './postgres-history.ts';
 import { key } from './postgres-rows.ts';
-
-/** The 32-bit key of a custom id in a block's `ids` (invariant 13), as a signed int4. */
-export function idHash(id: string): number {
-  return createHash('sha1').update(id).digest().readInt32BE(0);
-}
 
 /** The (replica, seq) an id is the canonical id of, if it has that form (core/ids.ts). */
 export function canonicalOrigin(id: string): { replica: string; seq: number } | undefined {

@@ -27,7 +27,7 @@ import type { PoolClient } from 'pg';
 import type { LocalRecord } from '../core/events.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import { BLOCK_EVENTS, decodeBlock } from './event-blocks.ts';
-import { idHash } from './postgres-blocks.ts';
+import { idHash } from './postgres-hash.ts';
 import { eventOfRow, key } from './postgres-rows.ts';
 
 /** Above every keyed cursor: an open upper bound. */

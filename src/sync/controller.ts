@@ -522,7 +522,8 @@ export function createSyncController(
             }
             servesHistory = hello.server === true && hello.history === true;
             // History may answer again: stale projections rebase (store/server-link.ts).
-            if (servesHistory) timers.setTimeout(serverChanged, 0);
+            // After this hello is taken in (not through `timers`, which schedule retries).
+            if (servesHistory) queueMicrotask(serverChanged);
             strict.noteHello(hello);
             await followServer(hello.server === true ? hello.time : undefined, link);
             return undefined;
