@@ -77,6 +77,7 @@ export type {
   ProjectionQuery,
 } from './core/projection.ts';
 export { defineProjection } from './core/projection.ts';
+export type { RetainPolicy } from './core/retention.ts';
 export type {
   ConnectionStatus,
   RefusedEvent,
@@ -119,7 +120,6 @@ export type {
   StreamAppend,
   SubscribeQuery,
 } from './store/types.ts';
-
 export type { SyncControllerOptions } from './sync/controller.ts';
 export type { BroadcastChannelTransportOptions } from './sync/transports/broadcast-channel.ts';
 export { broadcastChannelTransport } from './sync/transports/broadcast-channel.ts';
