@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import { EventId, type ReplicaId, Seq } from '../../src/core/ids.ts';
@@ -16,7 +16,7 @@ import type { ServerStorage, SpaceLog } from '../../src/server/storage.ts';
 import { makeEvent, makeEvents } from './events.ts';
 import { exited } from './local-services.ts';
 import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
-import { dropSchema, freshSchema } from './postgres-helpers.ts';
+import { dropSchema, freshSchema, queryRows } from './postgres-helpers.ts';
 
 let server: PostgresServer | undefined;
 let url = '';
@@ -47,15 +47,7 @@ function instance(options: PostgresStorageOptions = {}): ServerStorage {
   return storage;
 }
 
-async function sql<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = <R extends pg.QueryResultRow>(text: string) => queryRows<R>(url, text);
 
 /** Rows and sealed events of the schema: where each event is. */
 async function where(): Promise<{ rows: number; sealed: number; blocks: number }> {

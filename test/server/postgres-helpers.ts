@@ -17,6 +17,20 @@ export function freshSchema(): string {
   return `t_${randomBytes(6).toString('hex')}`;
 }
 
+/** The rows of one statement, on a connection of its own (for checks on a storage's tables). */
+export async function queryRows<R extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 /** Drops a test's schema and everything in it. */
 export async function dropSchema(url: string, schema: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });

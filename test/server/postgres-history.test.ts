@@ -4,13 +4,13 @@
  * blocks without a cursor range (a database from before history, or a block sealed by a server of
  * that code during a rolling upgrade) read whole and get their range.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type PostgresStorageOptions, postgresStorage } from '../../src/server/postgres.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import { makeEvents } from './events.ts';
 import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
-import { dropSchema, freshSchema } from './postgres-helpers.ts';
+import { dropSchema, freshSchema, queryRows } from './postgres-helpers.ts';
 import { historyConformance, modelRead } from './storage-conformance-history.ts';
 
 let server: PostgresServer | undefined;
@@ -23,15 +23,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function sql<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = <R extends pg.QueryResultRow>(text: string) => queryRows<R>(url, text);
 
 const configs: { name: string; options: PostgresStorageOptions; compact: boolean }[] = [
   { name: 'postgres, rows only', options: { compaction: false }, compact: false },

@@ -3,7 +3,7 @@
  * one database. Dense unique positions under concurrent ingests, appends heard across instances
  * through LISTEN/NOTIFY, the schema created once and versioned, close() releasing connections.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StorageError } from '../../src/core/errors.ts';
 import { postgresStorage } from '../../src/server/postgres.ts';
@@ -12,7 +12,7 @@ import { dataTextOf } from '../../src/sync/event-codec.ts';
 import { makeEvent, makeEvents } from './events.ts';
 import { waitFor } from './helpers.ts';
 import { type PostgresServer, startPostgres } from './postgres-cluster.ts';
-import { dropSchema, freshSchema } from './postgres-helpers.ts';
+import { dropSchema, freshSchema, queryRows } from './postgres-helpers.ts';
 
 let server: PostgresServer | undefined;
 let url = '';
@@ -43,15 +43,7 @@ function dbName(): string {
   return new URL(url).pathname.slice(1) || 'postgres';
 }
 
-async function sql<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = <R extends pg.QueryResultRow>(text: string) => queryRows<R>(url, text);
 
 describe('postgresStorage: several instances on one database', () => {
   it('keeps positions dense and unique, each event once, under concurrent ingests from two instances', async () => {
