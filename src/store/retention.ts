@@ -75,6 +75,11 @@ export class Retainer {
     return this.server?.history;
   }
 
+  /** Whether this store has a policy: without one a pass can trim nothing. */
+  get retains(): boolean {
+    return this.policy !== undefined;
+  }
+
   /**
    * A pass that starts after this call (quota pressure: what the running one read may be old):
    * waits for the running pass, then runs or joins the next one.

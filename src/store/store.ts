@@ -201,7 +201,7 @@ class Store<E> implements EventStore<E> {
     );
     this.pressure = new StoragePressure(
       () => this.guard(() => this.retainer.passAfterRunning()),
-      options.retain !== undefined,
+      this.retainer.retains,
       () => this.now(),
       reportError,
     );
@@ -314,7 +314,8 @@ class Store<E> implements EventStore<E> {
         .then(() => this.feed.notify())
         .catch(() => {});
     }
-    void this.guard(() => this.retainer.pass()).catch(reportError);
+    // Without a policy a pass trims nothing: no read of the log on every server ack.
+    if (this.retainer.retains) void this.guard(() => this.retainer.pass()).catch(reportError);
   }
 
   /** This replica's id for its appends; a fresh one after a restore is detected (adapter.ts). */
