@@ -27,6 +27,7 @@
  * 7. The session hears of new records once a whole group commit is in the storage's recent
  *    records: live tail reads memory, and every connection reads the same record objects.
  */
+
 import type WebSocket from 'ws';
 import { SyncError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
@@ -40,6 +41,7 @@ import { type PeerSession, type SessionRefusal, startPeerSession } from '../sync
 import type { TokenClaims } from './auth.ts';
 import { type ServerLimits, TokenBucket } from './limits.ts';
 import { type LogEntry, logReplaced, type ServerMetrics } from './metrics.ts';
+import type { SnapshotSource } from './snapshot-source.ts';
 import type { SpaceLog } from './storage.ts';
 
 export type ConnectionClaims = Pick<TokenClaims, 'space' | 'sub' | 'scope'> & {
@@ -61,6 +63,8 @@ export interface ConnectionContext {
   onClosed: (connection: Connection) => void;
   /** Refuse unsigned events (SyncServerOptions.requireSignatures). */
   requireSignatures: boolean;
+  /** Snapshots for devices that join from one (absent: they replay the log). */
+  snapshots?: SnapshotSource;
 }
 
 export class Connection {
