@@ -173,13 +173,20 @@ async function lockSpaces(
 ): Promise<Map<string, SpaceState>> {
   const names = new Map(pieces.map((p) => [p.space, p.name]));
   const keys = [...names.keys()];
-  // Whether a space has strict heads, read with its lock: they are written under it only.
-  const locked = await c.query<{ space: string; head: string; strict: boolean }>(
-    `SELECT sp.space, sp.head,
-       EXISTS (SELECT 1 FROM ${s}.strict_heads AS h WHERE h.space = sp.space) AS strict
-     FROM ${s}.spaces AS sp WHERE sp.space = ANY($1::text[]) ORDER BY sp.space FOR UPDATE OF sp`,
+  const locked = await c.query<{ space: string; head: string }>(
+    `SELECT sp.space, sp.head FROM ${s}.spaces AS sp
+     WHERE sp.space = ANY($1::text[]) ORDER BY sp.space FOR UPDATE OF sp`,
     [keys],
   );
+  // Whether a space has strict heads, read once its lock is held: they are written under it
+  // only. A statement of its own, so that it reads what a server that held the lock before us
+  // committed: read in the locking statement, it would use that statement's snapshot, taken
+  // before the wait (test/server/postgres-strict-race.test.ts).
+  const strict = await c.query<{ space: string }>(
+    `SELECT DISTINCT h.space FROM ${s}.strict_heads AS h WHERE h.space = ANY($1::text[])`,
+    [keys],
+  );
+  const hasStrict = new Set(strict.rows.map((r) => r.space));
   const spaces = new Map<string, SpaceState>();
   for (const row of locked.rows) {
     const head = Number(row.head);
@@ -189,7 +196,7 @@ async function lockSpaces(
       head,
       byId: new Map(),
       bySlot: new Map(),
-      hasStrict: row.strict,
+      hasStrict: hasStrict.has(row.space),
       strictHeads: new Map(),
       strictMoved: new Map(),
     });
