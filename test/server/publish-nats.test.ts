@@ -44,7 +44,7 @@ async function idsInLog(storage: ServerStorage, space: string): Promise<string[]
 
 publishSinkConformance('NATS JetStream (@nats-io/transport-node)', async () => {
   const stream = freshStream();
-  const open = () => natsSink({ url: broker.url, stream, timeoutMs: 2000 });
+  const open = () => natsSink({ url: broker.url, stream, timeoutMs: 5_000 });
   const sinks = [open()];
   return {
     sink: sinks[0]!,

@@ -67,6 +67,8 @@ export async function runSoak(
     injected[kind] = (injected[kind] ?? 0) + 1;
   };
   const mustBeAbsent: string[] = [];
+  /** Hostile acts planned while the server was down, done once it is back (apply). */
+  const deferredHostile: Fault[] = [];
   note(`seed ${options.seed}; replay: ${replayCommand(options)}`);
   note(`clients: ${plan.clients.map((c) => `${c.slot}:${c.storage}`).join(' ')}`);
   note(`fault schedule (${plan.faults.length}):`);
@@ -99,7 +101,7 @@ export async function runSoak(
     const random = streamOf(options.seed, 99);
     for (const fault of plan.faults) {
       await sleep(t0 + fault.at - Date.now());
-      inBackground(apply(c, fault, random, note, count, mustBeAbsent));
+      inBackground(apply(c, fault, random, note, count, mustBeAbsent, deferredHostile));
     }
     await sleep(t0 + options.durationMs - Date.now());
 
@@ -108,6 +110,9 @@ export async function runSoak(
     c.proxy.unstallAll();
     await withDeadline(Promise.all([...background]), 60_000, 'faults to finish');
     await c.startServer();
+    for (const fault of deferredHostile.splice(0)) {
+      await apply(c, fault, random, note, count, mustBeAbsent);
+    }
     // Every kill was followed by a restart: a client down now died by itself.
     const crashed: string[] = [];
     const down = plan.clients.filter((p) => !c.clientRunning(p.slot)).map((p) => p.slot);
@@ -207,6 +212,7 @@ async function apply(
   note: (line: string) => void,
   count: (kind: string) => void,
   mustBeAbsent: string[],
+  deferred?: Fault[],
 ): Promise<void> {
   switch (fault.kind) {
     case 'server-kill': {
@@ -251,7 +257,10 @@ async function apply(
     default: {
       const url = c.serverUrl;
       if (url === undefined) {
-        note(`hostile ${fault.kind} skipped: the server is down`);
+        // Done once the server is back after the faults stop, so that a slow machine, on which
+        // the server spends more of the run restarting, still gets every hostile act it planned.
+        note(`hostile ${fault.kind} deferred: the server is down`);
+        deferred?.push(fault);
         return;
       }
       const acked = fault.kind === 'dup-id' ? ackedSample(c, random) : [];
