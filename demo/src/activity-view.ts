@@ -7,11 +7,16 @@
  * "Reached the server": the server holds a prefix of this replica's events by their dense `seq`
  * (main.ts computes how far: `ackedUpTo`). An event from another replica came to us through
  * the server, so it is there.
+ *
+ * Older entries (a bounded device, loaded-log.ts): "Show older" first shows more of what is
+ * loaded, then asks for the page of history before it; the line under the list says while it
+ * loads, and that older history is on the server when the device cannot reach it.
  */
 import type { StoredEvent } from '../../src/index.ts';
 import { type BoardState, type Card, cardOfStream } from './board.ts';
 import { clock, h } from './dom.ts';
 import type { HistoryEntry } from './history-text.ts';
+import type { OlderState } from './loaded-log.ts';
 
 export type ConflictRole = 'applied-last' | 'overridden';
 
@@ -30,9 +35,37 @@ export interface ActivityInput {
   asOf: string | undefined;
   /** Puts a card back as an entry left it, with new events (main.ts); absent: read-only. */
   restore?: (card: string, as: Card | undefined, eventId: string) => void;
+  /** The loaded entries start at the board's first event (loaded-log.ts). */
+  complete: boolean;
+  /** Where the page of older history stands. */
+  older: OlderState;
+  /** What this device keeps, in words (retention.ts). */
+  keeps: string;
+}
+
+/** The "Show older" button, the line that says how older history stands, and what it asks. */
+export interface OlderControls {
+  button: HTMLButtonElement;
+  status: HTMLElement;
+  /** Load the page of history before the loaded entries (main.ts). */
+  load: () => void;
 }
 
 const SHOWN = 200;
+
+/** How older history stands, in words (empty: nothing to say). */
+export function olderText(older: OlderState, complete: boolean, keeps: string): string {
+  switch (older.kind) {
+    case 'loading':
+      return 'Loading older history…';
+    case 'offline':
+      return 'Older history is on the server: connect to see it.';
+    case 'failed':
+      return `Older history could not be loaded: ${older.message}`;
+    default:
+      return complete ? '' : keeps;
+  }
+}
 
 export class ActivityView {
   private input: ActivityInput | undefined;
@@ -41,19 +74,34 @@ export class ActivityView {
   private readonly cardFilter: HTMLSelectElement;
   private readonly typeFilter: HTMLSelectElement;
   private readonly summary: HTMLElement;
+  private readonly older: OlderControls;
+  /** How many of the newest matching entries are shown. */
+  private shown = SHOWN;
+  private matching = 0;
 
   constructor(
     list: HTMLOListElement,
     cardFilter: HTMLSelectElement,
     typeFilter: HTMLSelectElement,
     summary: HTMLElement,
+    older: OlderControls,
   ) {
     this.list = list;
     this.cardFilter = cardFilter;
     this.typeFilter = typeFilter;
     this.summary = summary;
+    this.older = older;
     cardFilter.addEventListener('change', () => this.render());
     typeFilter.addEventListener('change', () => this.render());
+    older.button.addEventListener('click', () => {
+      // What is loaded first, then the page before it.
+      if (this.matching > this.shown) {
+        this.shown += SHOWN;
+        this.render();
+      } else {
+        older.load();
+      }
+    });
   }
 
   update(input: ActivityInput): void {
@@ -100,8 +148,9 @@ export class ActivityView {
     for (const entry of input.entries) {
       for (const e of entry.events) summaryOf.set(e.id, `${entry.subject}: ${entry.summary}`);
     }
+    this.matching = matching.length;
     const rows = matching
-      .slice(-SHOWN)
+      .slice(-this.shown)
       .reverse()
       .map((entry) => {
         const event = entry.events[0] as StoredEvent<unknown>;
@@ -157,10 +206,21 @@ export class ActivityView {
       });
     this.list.replaceChildren(...rows);
     const count = matching.length;
+    const loaded = input.complete ? '' : ' loaded';
     this.summary.textContent =
-      count > SHOWN
-        ? `${count} entries, the newest ${SHOWN} shown`
-        : plural(count, 'entry', 'entries');
+      count > this.shown
+        ? `${count} entries${loaded}, the newest ${this.shown} shown`
+        : `${plural(count, 'entry', 'entries')}${loaded}`;
+    this.renderOlder(input);
+  }
+
+  private renderOlder(input: ActivityInput): void {
+    const more = this.matching > this.shown || !input.complete;
+    this.older.button.hidden = !more;
+    // aria-disabled, not disabled: the button keeps the focus while the page loads.
+    this.older.button.setAttribute('aria-disabled', String(input.older.kind === 'loading'));
+    this.older.status.textContent = olderText(input.older, input.complete, input.keeps);
+    this.older.status.dataset.state = input.older.kind;
   }
 }
 

@@ -175,12 +175,18 @@ function erasedWhat(event: StoredEvent<unknown>): string {
 const isNoteEdit = (event: StoredEvent<unknown>) =>
   event.type === 'yjs.update' && event.stream.endsWith('/notes');
 
-/** The log as entries, oldest first (invariants 1–3). */
-export function describeHistory(events: readonly StoredEvent<unknown>[]): HistoryEntry[] {
+/**
+ * The log as entries, oldest first (invariants 1–3). `start`: the board just before `events[0]`
+ * when they are not the whole log (a bounded device's loaded part, loaded-log.ts).
+ */
+export function describeHistory(
+  events: readonly StoredEvent<unknown>[],
+  start: BoardState = initialBoard(),
+): HistoryEntry[] {
   const entries: HistoryEntry[] = [];
   /** The open burst of each notes stream (invariant 2). */
   const bursts = new Map<string, HistoryEntry>();
-  let state = initialBoard();
+  let state = start;
   /** Every card's last title, kept after it is deleted. */
   const titles = new Map<string, string>();
   for (const event of events) {

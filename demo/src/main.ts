@@ -6,12 +6,15 @@
  * 1. The page never changes state directly: every change is an appended event, and the board
  *    re-renders from the projection (watch), so local, other-tab and synced changes look alike.
  * 2. Time travel only reads (`state` with `at`); the present keeps folding underneath.
+ * 3. Activity and time travel show the loaded part of the log (loaded-log.ts): the newest events,
+ *    which the device keeps, and older pages read on demand; never the whole log at once.
  */
 import {
   type Conflict,
   connectStore,
   type EventStore,
   type RejectedAppend,
+  type StorageNotice,
   type StoredEvent,
   startWorker,
 } from '../../src/index.ts';
@@ -44,7 +47,9 @@ import { byId } from './dom.ts';
 import { describeHistory, type HistoryEntry } from './history-text.ts';
 import { HistoryView } from './history-view.ts';
 import { entryCommandId, LANE_COLUMN, laneStream, parseEntryCommandId } from './lane.ts';
+import { isHistoryOffline, LoadedLog } from './loaded-log.ts';
 import { bindNotes, type NotesEditor } from './notes.ts';
+import { describeRetain, retainFromSearch, storageNoticeText, workerName } from './retention.ts';
 import { renderStatus } from './status-view.ts';
 import { SyncLink } from './sync.ts';
 import { type PlannedEvent, type UndoEntry, UndoStack } from './undo.ts';
@@ -54,6 +59,10 @@ declare const __DEMO_SERVICE_WORKER__: boolean;
 
 const board = boardOf(location);
 const { db } = board;
+/** What this device keeps (retention.ts): `?keep-events=N` changes it. */
+const retain = retainFromSearch(location.search);
+/** Events per page of older history (`?history-page=N` changes it). */
+const HISTORY_PAGE = pageFromSearch(location.search);
 
 async function main(): Promise<void> {
   setUpBoardLinks();
@@ -66,9 +75,15 @@ async function main(): Promise<void> {
   }
   const worker = startWorker({
     shared: () =>
-      new SharedWorker(new URL('./store.worker.ts', import.meta.url), { type: 'module', name: db }),
+      new SharedWorker(new URL('./store.worker.ts', import.meta.url), {
+        type: 'module',
+        name: workerName(db, location.search),
+      }),
     dedicated: () =>
-      new Worker(new URL('./store.worker.ts', import.meta.url), { type: 'module', name: db }),
+      new Worker(new URL('./store.worker.ts', import.meta.url), {
+        type: 'module',
+        name: workerName(db, location.search),
+      }),
   });
   const store = await connectStore<unknown>(worker);
   const app = new App(store);
@@ -106,6 +121,12 @@ class App {
   private asOf: string | undefined;
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
+  /** The loaded part of the log (invariant 3). */
+  private readonly loaded: LoadedLog;
+  /** A page of older history was asked for: the next refresh reads it. */
+  private wantOlder = false;
+  /** The time-travelled point's board needs history no server gives now. */
+  private pointOnServer = false;
   private readonly sync: SyncLink;
   private readonly activity: ActivityView;
   private readonly history: HistoryView;
@@ -121,17 +142,32 @@ class App {
   constructor(store: EventStore<unknown>) {
     this.store = store;
     this.sync = new SyncLink(store, db, board.space);
+    this.loaded = new LoadedLog(store, {
+      window: retain.events,
+      page: HISTORY_PAGE,
+      encrypted: board.space !== undefined,
+    });
     this.activity = new ActivityView(
       byId('activity-list'),
       byId('filter-card'),
       byId('filter-type'),
       byId('activity-summary'),
+      {
+        button: byId('activity-older-button'),
+        status: byId('activity-older'),
+        load: () => this.loadOlder(),
+      },
     );
     this.history = new HistoryView(
-      byId('history-slider'),
-      byId('history-label'),
-      byId('back-to-now'),
+      {
+        slider: byId('history-slider'),
+        label: byId('history-label'),
+        backToNow: byId('back-to-now'),
+        earlier: byId('history-earlier'),
+        status: byId('history-status'),
+      },
       (at) => void this.travel(at),
+      () => this.loadOlder(),
     );
     this.actions = this.makeActions();
   }
@@ -181,6 +217,35 @@ class App {
     });
     this.store.subscribe(() => void this.refresh());
     void this.refresh();
+    this.store.on('storage', (notice) => this.showStorageNotice(notice));
+    byId('storage-notice-dismiss').addEventListener('click', () => {
+      byId('storage-notice').hidden = true;
+    });
+  }
+
+  /** Storage pressure (retention.ts): said once, unobtrusively, until dismissed or replaced. */
+  private showStorageNotice(notice: StorageNotice): void {
+    byId('storage-notice-text').textContent = storageNoticeText(notice);
+    byId('storage-notice').hidden = false;
+  }
+
+  /** Asks for the page of history before the loaded part; the panels say it is loading. */
+  private loadOlder(): void {
+    if (this.loaded.complete || this.loaded.older.kind === 'loading') return;
+    this.loaded.markLoading();
+    this.renderHistory();
+    this.renderActivity();
+    this.wantOlder = true;
+    void this.refresh();
+  }
+
+  private renderHistory(): void {
+    this.history.update(this.entries, this.log.length, {
+      complete: this.loaded.complete,
+      base: this.loaded.base?.event,
+      older: this.loaded.older,
+      keeps: describeRetain(retain),
+    });
   }
 
   /** A first visit names this device, with an event like any other change. */
@@ -208,17 +273,17 @@ class App {
     this.refreshing = (async () => {
       do {
         this.refreshAgain = false;
-        const [events, keyring, conflicts] = await Promise.all([
-          this.store.read(),
-          this.store.read({ stream: '$keyring' }),
-          this.store.conflicts(),
-        ]);
+        const [, conflicts] = await Promise.all([this.loaded.refresh(), this.store.conflicts()]);
+        if (this.wantOlder) {
+          this.wantOlder = false;
+          await this.loaded.loadOlder();
+        }
         // Erasures belong in the audit trail (history-text.ts): who erased a card, and when.
-        const log = withErasures(events, keyring);
+        const log = this.loaded.shown();
         this.log = log;
-        this.entries = describeHistory(log);
+        this.entries = describeHistory(log, this.loaded.base?.state);
         this.noteConflicts(conflicts);
-        this.history.update(this.entries, log.length);
+        this.renderHistory();
         this.settleRefused(this.store.sync.status().rejected);
         this.renderWipNotices();
         this.renderSync();
@@ -259,6 +324,8 @@ class App {
       this.actions,
     );
     byId('history-banner').hidden = !travelling;
+    // A point whose board is on the server (offline): no board rather than the wrong one.
+    byId('board').hidden = travelling && this.pointOnServer;
   }
 
   /**
@@ -295,6 +362,9 @@ class App {
       deviceName: this.deviceName,
       asOf: this.asOf,
       restore: (card, as, eventId) => this.restoreCard(card, as, eventId),
+      complete: this.loaded.complete,
+      older: this.loaded.older,
+      keeps: describeRetain(retain),
     };
     this.activity.update(input);
   }
@@ -303,16 +373,25 @@ class App {
     const request = ++this.travels;
     this.asOf = typeof at === 'object' ? at.id : undefined;
     this.renderActivity();
+    this.pointOnServer = false;
     if (at === 'now') {
       this.shown = undefined;
     } else {
-      const past = await this.store.state<BoardState>(PROJECTION, {
-        at: at === 'start' ? 0 : { eventId: at.id },
-      });
+      let past: BoardState | undefined;
+      try {
+        past = await this.store.state<BoardState>(PROJECTION, {
+          at: at === 'start' ? 0 : { eventId: at.id },
+        });
+      } catch (error) {
+        // Below the device's horizon, offline: said, not shown as an empty or present board.
+        if (!isHistoryOffline(error)) throw error;
+      }
       // A later slider move may have finished first; show only the latest choice.
       if (request !== this.travels) return;
       this.shown = past;
+      this.pointOnServer = past === undefined;
     }
+    this.history.pointOnServer(this.pointOnServer);
     this.renderBoard();
   }
 
@@ -727,14 +806,8 @@ main().catch((error: unknown) => {
   console.error(error);
 });
 
-/** The log with the keyring's StreamShredded events in their place (by cursor). */
-function withErasures(
-  events: StoredEvent<unknown>[],
-  keyring: StoredEvent<unknown>[],
-): StoredEvent<unknown>[] {
-  const erasures = keyring.filter((e) => e.type === 'StreamShredded');
-  if (erasures.length === 0) return events;
-  return [...events, ...erasures].sort((a, b) =>
-    a.cursor < b.cursor ? -1 : a.cursor > b.cursor ? 1 : 0,
-  );
+/** `?history-page=N`: events per page of older history (default 200; tests use small pages). */
+function pageFromSearch(search: string): number {
+  const page = Number(new URLSearchParams(search).get('history-page') ?? Number.NaN);
+  return Number.isSafeInteger(page) && page >= 1 ? page : 200;
 }

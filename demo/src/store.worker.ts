@@ -3,16 +3,21 @@
  * aggregates (reducers and command handlers are code, they cannot cross threads) and serves the
  * store. The page, not the worker, drives the sync connection (sync.ts), because the demo lets
  * the user go offline on purpose. The Doing column's lane is a strict stream (lane.ts). An
- * encrypted board's key is where its page left it (board-link.ts).
+ * encrypted board's key is where its page left it (board-link.ts). It keeps what its retain policy
+ * says (retention.ts) and reads older history from the server.
  */
 import { ValidationError } from '../../src/index.ts';
 import { serveStore } from '../../worker/index.ts';
 import { boardProjection } from './board.ts';
 import { isEncryptedBoard, loadBoardKey } from './board-link.ts';
 import { lane } from './lane.ts';
+import { parseWorkerName } from './retention.ts';
 
-// The database name comes in as the worker's name, so that one build can host several boards.
-const name = (globalThis as unknown as { name?: string }).name || 'chronicle-demo';
+// The database name comes in as the worker's name, so that one build can host several boards,
+// with the page's retain knob after it (retention.ts).
+const { db: name, retain } = parseWorkerName(
+  (globalThis as unknown as { name?: string }).name || 'chronicle-demo',
+);
 /** The key the page left for `board` (board-link.ts), or a clear refusal to open. */
 async function boardKey(board: string): Promise<Uint8Array> {
   const key = await loadBoardKey(board);
@@ -28,6 +33,8 @@ serveStore({
   projections: [boardProjection],
   aggregates: [lane],
   strictStreams: ['lane:*'],
+  // A bounded device: older events stay on the server, read from there on demand (loaded-log.ts).
+  retain,
   ...(isEncryptedBoard(name) && {
     encryption: {
       key: () => boardKey(name),
