@@ -22,8 +22,13 @@ import type { HistorySource } from './history-source.ts';
 
 export type CursorReader = Pick<EventLog, 'readByCursor'>;
 
-/** An exclusive bound just above `cursor`. */
-const justAbove = (cursor: string) => `${cursor}\u0000`;
+/**
+ * An exclusive bound just above `cursor`, itself a cursor: the server checks a history request's
+ * bounds (sync/history-messages.ts) and closes the session on one that is not. Its `0` makes the
+ * seq part one digit longer, so it sorts right after `cursor` and before every other stored
+ * cursor (their seqs are fixed-width: core/ids.ts), and no event has it.
+ */
+const justAbove = (cursor: string) => `${cursor}0`;
 
 export function historyReader(
   log: EventLog,

@@ -103,6 +103,27 @@ describe('a partial replica through a real server', () => {
     expect(await partial.store.state(seen)).toEqual([0, ...expected]);
   });
 
+  it('pages history newest first below the horizon (reverse reads), as an activity list does', async () => {
+    const s = await server();
+    const partial = await device(s, 'partial', { retain: { events: 10 } });
+    partial.connect();
+    for (let n = 1; n <= 30; n++) await partial.store.append('s', { type: 't', data: { n } });
+    await waitFor(() => partial.store.sync.status().pending === 0, 15_000);
+    await waitFor(async () => (await held(partial)) <= 10, 15_000);
+    const n = (events: { data: unknown }[]) => events.map((e) => (e.data as { n: number }).n);
+    // A reverse page that does not fill above the horizon asks the server for what is below it:
+    // its bound just above the horizon must be a cursor the server accepts.
+    const first = await partial.store.read({ reverse: true, limit: 15 });
+    expect(n(first)).toEqual(Array.from({ length: 15 }, (_, i) => 30 - i));
+    const next = await partial.store.read({
+      reverse: true,
+      after: first.at(-1)?.cursor,
+      limit: 100,
+    });
+    expect(n(next)).toEqual(Array.from({ length: 15 }, (_, i) => 15 - i));
+    expect(partial.store.sync.status().state).toBe('idle');
+  });
+
   it('says older history is on the server when offline (HISTORY_OFFLINE), and keeps what it holds readable', async () => {
     const s = await server();
     const partial = await device(s, 'partial', { retain: { events: 5 } });
