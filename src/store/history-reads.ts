@@ -14,9 +14,13 @@
  *    never a silent gap.
  * 4. History records carry position 0: they were never received here, and every fold counts
  *    them as received before any head (they are at or below H, which the server held).
+ * 5. What is asked of the server is bounded by cursors only (the server closes a session whose
+ *    history request has any other bound): time bounds and the bound just above H are turned
+ *    into cursors that select the same events.
  */
 import { HistoryUnavailableError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
+import { Cursor } from '../core/ids.ts';
 import type { CursorQuery, EventLog } from '../storage/adapter.ts';
 import type { HistorySource } from './history-source.ts';
 
@@ -29,6 +33,33 @@ export type CursorReader = Pick<EventLog, 'readByCursor'>;
  * cursor (their seqs are fixed-width: core/ids.ts), and no event has it.
  */
 const justAbove = (cursor: string) => `${cursor}0`;
+
+const BARE_HLC = /^[0-9a-z]{11}-[0-9a-z]{5}$/;
+
+/**
+ * A bound of a query as the server accepts it: a cursor (sync/history-messages.ts), selecting the
+ * same events (invariant 5). A time bound is an HLC (read-query.ts cursorBefore: every cursor of
+ * that HLC or later sorts after it) or an HLC and `.~` (cursorAtEndOf: every cursor of that HLC
+ * or earlier sorts before it). `H.0.0` and `H.zzz….zzz…` sit on the same sides of every stored
+ * cursor: a replica id is 26 characters of [0-9a-z] and a seq 12 (core/ids.ts).
+ */
+function wireBound(bound: string | undefined): string | undefined {
+  if (bound === undefined || Cursor.isValid(bound)) return bound;
+  if (BARE_HLC.test(bound)) return `${bound}.0.0`;
+  const hlc = bound.slice(0, -2);
+  if (bound.endsWith('.~') && BARE_HLC.test(hlc))
+    return `${hlc}.${'z'.repeat(32)}.${'z'.repeat(13)}`;
+  return bound;
+}
+
+function onWire(query: CursorQuery): CursorQuery {
+  const out: CursorQuery = { ...query };
+  const after = wireBound(query.after);
+  const until = wireBound(query.until);
+  if (after !== undefined) out.after = after;
+  if (until !== undefined) out.until = until;
+  return out;
+}
 
 export function historyReader(
   log: EventLog,
@@ -82,7 +113,7 @@ async function readMerged(
       below.after = q.after === undefined || q.after > horizon ? justAbove(horizon) : q.after;
     else below.until = q.until === undefined || q.until > horizon ? horizon : q.until;
     const [remote, local] = await Promise.all([
-      reachesBelow(q, horizon) ? source.read(below) : Promise.resolve([]),
+      reachesBelow(q, horizon) ? source.read(onWire(below)) : Promise.resolve([]),
       log.readByCursor(q),
     ]);
     const merged = merge(

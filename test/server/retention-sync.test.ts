@@ -117,10 +117,17 @@ describe('a partial replica through a real server', () => {
     expect(n(first)).toEqual(Array.from({ length: 15 }, (_, i) => 30 - i));
     const next = await partial.store.read({
       reverse: true,
-      after: first.at(-1)?.cursor,
+      after: first.at(-1)?.cursor ?? '',
       limit: 100,
     });
     expect(n(next)).toEqual(Array.from({ length: 15 }, (_, i) => 15 - i));
+    // Time bounds below the horizon (state at a time, read from/to) go to the server as cursors.
+    const fifth = next.find((e) => (e.data as { n: number }).n === 5);
+    const atFifth = await partial.store.state(seen, { at: fifth?.time ?? 0 });
+    expect(atFifth.at(-1)).toBeGreaterThanOrEqual(5);
+    expect(atFifth.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+    const window = await partial.store.read({ from: fifth?.time ?? 0, to: fifth?.time ?? 0 });
+    expect(n(window)).toContain(5);
     expect(partial.store.sync.status().state).toBe('idle');
   });
 
