@@ -36,6 +36,23 @@ export interface LoadedLogOptions {
   encrypted: boolean;
 }
 
+/**
+ * The board as of `event`: by its id, or, for an event this device trimmed (whose id it no
+ * longer finds: NOT_FOUND), by its time, which the server's history answers. The time bound
+ * also takes in any event stamped in the same millisecond after it.
+ */
+export async function boardAt(
+  store: EventStore<unknown>,
+  event: StoredEvent<unknown>,
+): Promise<BoardState> {
+  try {
+    return await store.state<BoardState>(PROJECTION, { at: { eventId: event.id } });
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code !== 'NOT_FOUND') throw error;
+    return store.state<BoardState>(PROJECTION, { at: event.time });
+  }
+}
+
 /** Whether an error says that older history is on the server (HistoryUnavailableError). */
 export const isHistoryOffline = (error: unknown): boolean =>
   (error as { code?: unknown } | null)?.code === 'HISTORY_OFFLINE';
@@ -170,9 +187,10 @@ export class LoadedLog {
     if (this.base?.event.id === oldest.id && this.base.state !== undefined) return;
     let state: BoardState | undefined;
     try {
-      state = await this.store.state<BoardState>(PROJECTION, { at: { eventId: oldest.id } });
+      state = await boardAt(this.store, oldest);
     } catch (error) {
-      if (!isHistoryOffline(error)) throw error;
+      // Words against an empty board rather than no Activity at all (read again next time).
+      if (!isHistoryOffline(error)) console.warn('the board before the loaded history', error);
     }
     this.base = { event: oldest, state };
   }

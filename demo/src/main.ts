@@ -47,7 +47,7 @@ import { byId } from './dom.ts';
 import { describeHistory, type HistoryEntry } from './history-text.ts';
 import { HistoryView } from './history-view.ts';
 import { entryCommandId, LANE_COLUMN, laneStream, parseEntryCommandId } from './lane.ts';
-import { isHistoryOffline, LoadedLog } from './loaded-log.ts';
+import { boardAt, isHistoryOffline, LoadedLog } from './loaded-log.ts';
 import { bindNotes, type NotesEditor } from './notes.ts';
 import { describeRetain, retainFromSearch, storageNoticeText, workerName } from './retention.ts';
 import { renderStatus } from './status-view.ts';
@@ -379,9 +379,10 @@ class App {
     } else {
       let past: BoardState | undefined;
       try {
-        past = await this.store.state<BoardState>(PROJECTION, {
-          at: at === 'start' ? 0 : { eventId: at.id },
-        });
+        past =
+          at === 'start'
+            ? await this.store.state<BoardState>(PROJECTION, { at: 0 })
+            : await boardAt(this.store, at);
       } catch (error) {
         // Below the device's horizon, offline: said, not shown as an empty or present board.
         if (!isHistoryOffline(error)) throw error;
