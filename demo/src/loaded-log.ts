@@ -137,7 +137,8 @@ export class LoadedLog {
   shown(): StoredEvent<unknown>[] {
     const from = this.base === undefined ? 0 : 1;
     const events = this.events.slice(from);
-    const start = events[0]?.cursor;
+    // Erasures after the base only (the base's own board already holds what came before).
+    const start = this.base?.event.cursor;
     const erasures = [...this.keyring.values()].filter(
       (e) => e.type === 'StreamShredded' && (start === undefined || e.cursor > start),
     );
