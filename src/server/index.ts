@@ -47,6 +47,8 @@ export {
   type SyncServer,
   type SyncServerOptions,
 } from './server.ts';
+export type { SnapshotSource } from './snapshot-source.ts';
+export { type SnapshotOptions, Snapshotter } from './snapshotter.ts';
 export { type SqliteStorageOptions, sqliteStorage } from './sqlite.ts';
 export type {
   CompactionReport,
@@ -54,6 +56,8 @@ export type {
   OriginCheck,
   PublisherLock,
   ServerStorage,
+  SnapshotStore,
   SpaceHead,
   SpaceLog,
+  StoredSnapshotMeta,
 } from './storage.ts';

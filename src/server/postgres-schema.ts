@@ -20,6 +20,7 @@ import type pg from 'pg';
 import type { PoolClient } from 'pg';
 import { loadPg } from './peers.ts';
 import { fillUnranged } from './postgres-history.ts';
+import { snapshotDdl } from './postgres-snapshots.ts';
 
 /**
  * The layout this code writes and reads. 2: strict_heads and strict_rejections (core/strict.ts), which a server of
@@ -166,6 +167,7 @@ CREATE TABLE IF NOT EXISTS ${s}.event_runs (
   last_pos BIGINT NOT NULL,
   PRIMARY KEY (space, replica, seq_hi, last_pos)
 );
+${snapshotDdl(s)}
 INSERT INTO ${s}.schema_version (only_row, version) VALUES (TRUE, ${target})
   ON CONFLICT (only_row) DO NOTHING;
 UPDATE ${s}.schema_version SET version = ${OLDEST_READ} WHERE version = 1;

@@ -65,6 +65,7 @@ import {
   inTransaction,
   isValidSchemaName,
 } from './postgres-schema.ts';
+import { postgresSnapshots } from './postgres-snapshots.ts';
 import { type PostgresDatabase, PostgresSpaceLog } from './postgres-space.ts';
 import { RecentBudget } from './recent-records.ts';
 import {
@@ -73,6 +74,7 @@ import {
   type IngestWritten,
   type PublisherLock,
   type ServerStorage,
+  type SnapshotStore,
   type SpaceHead,
   type SpaceLog,
 } from './storage.ts';
@@ -126,6 +128,8 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   private closed = false;
   /** close()'s shutdown, once begun: no new ingests, while those handed over still commit. */
   private shutting: Promise<void> | undefined;
+  /** The spaces' snapshots (postgres-snapshots.ts). */
+  readonly snapshots: SnapshotStore;
   /** Seals old events into blocks; undefined with `compaction: false`. */
   private readonly compactor: PostgresCompactor | undefined;
 
@@ -164,6 +168,17 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
         ),
       weight: (piece) => piece.rows.length,
       maxWeight: MAX_GROUP_EVENTS,
+    });
+    this.snapshots = postgresSnapshots({
+      schema: this.schema,
+      run: async (operation, fn) => {
+        await this.ensureReady();
+        return this.run(operation, fn);
+      },
+      transaction: async (operation, fn) => {
+        await this.ensureReady();
+        return this.transaction(operation, fn);
+      },
     });
     this.compactor =
       options.compaction === false

@@ -35,6 +35,7 @@ import {
 } from './metrics.ts';
 import { loadWs } from './peers.ts';
 import { Publisher, type PublishOptions } from './publisher.ts';
+import { type SnapshotOptions, Snapshotter } from './snapshotter.ts';
 import type { ServerStorage } from './storage.ts';
 import { perMessageDeflateOf, type WireCompressionOptions } from './wire-compression.ts';
 
@@ -85,6 +86,14 @@ export interface SyncServerOptions {
    * the defaults, or its options. Off by default.
    */
   wireCompression?: boolean | WireCompressionOptions;
+  /**
+   * Server snapshots (snapshotter.ts; docs/storage-growth.md part 4): the app's projections
+   * (and upcasters, if its store has them), folded beside the sessions; every `every` events
+   * (default 10,000) each space's states are stored, and a device whose projections' names and
+   * versions match joins from them instead of replaying the log. Off by default. The
+   * projections are the app's code, run on the server: register only code you trust.
+   */
+  snapshots?: SnapshotOptions;
 }
 
 export interface SyncServer {
@@ -154,6 +163,11 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
   const publisher =
     options.publish === undefined ? undefined : new Publisher(storage, options.publish, { log });
   metrics.publish = publisher;
+  // Beside the sessions too (snapshotter.ts invariant 1).
+  const snapshotter =
+    options.snapshots === undefined
+      ? undefined
+      : new Snapshotter(storage, options.snapshots, { log, now });
 
   const http =
     attached ??
@@ -263,6 +277,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
           metrics.connections += 1;
           metrics.connectionsTotal += 1;
           publisher?.watch(spaceLog);
+          snapshotter?.watch(spaceLog);
           const connection = new Connection({
             ws,
             claims,
@@ -274,6 +289,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
             inflight,
             remote,
             requireSignatures: options.requireSignatures !== false,
+            ...(snapshotter === undefined ? {} : { snapshots: snapshotter }),
             onClosed: (c) => {
               connections.delete(c);
               metrics.connections -= 1;
@@ -340,6 +356,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
   }
   const where = () => urlOf(http, path);
   publisher?.start();
+  snapshotter?.start();
   log({
     level: 'info',
     event: 'listening',
@@ -356,6 +373,8 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     clearInterval(ackCheck);
     // What is not published yet is published by the next start (publisher.ts invariant 5).
     const publisherClosed = publisher?.close();
+    // A build in flight stops at its next page; the next start resumes (snapshotter.ts 3).
+    const snapshotterClosed = snapshotter?.close();
     const stopped =
       attached === undefined
         ? new Promise<void>((resolve) => http.close(() => resolve()))
@@ -372,6 +391,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     // Until here, an upgrade on our path was answered 503; from now on it is the app's.
     http.off('upgrade', onUpgrade);
     await publisherClosed;
+    await snapshotterClosed;
     await storage.close();
     log({ level: 'info', event: 'closed', url: where().url });
   };

@@ -80,6 +80,7 @@ import {
   SCHEMA,
   type Statements,
 } from './sqlite-schema.ts';
+import { sqliteSnapshots } from './sqlite-snapshots.ts';
 import {
   assertSpaceName,
   type CompactionReport,
@@ -91,6 +92,7 @@ import {
   type OriginCheck,
   type PublisherLock,
   type ServerStorage,
+  type SnapshotStore,
   type SpaceHead,
   type SpaceLog,
   sameCopies,
@@ -353,6 +355,8 @@ class SqliteServerStorage implements ServerStorage {
   readonly slotsUnique: boolean;
   readonly blocks: BlockStore;
   readonly historyRows: HistoryRows;
+  /** The spaces' snapshots (sqlite-snapshots.ts). */
+  readonly snapshots: SnapshotStore;
   /** Invariant 12; undefined when compaction is off. */
   readonly compactor: SqliteCompactor | undefined;
   private readonly db: Database.Database;
@@ -395,6 +399,14 @@ class SqliteServerStorage implements ServerStorage {
       this.st = prepareAll(this.db);
       this.blocks = new BlockStore(this.db);
       this.historyRows = historyRowsStatements(this.db);
+      this.snapshots = sqliteSnapshots(this.db, (operation, fn) => {
+        this.assertOpen();
+        try {
+          return fn();
+        } catch (error) {
+          throw storageError(operation, error);
+        }
+      });
       this.rangeTx = this.db.transaction(() => this.blocks.history.fillUnranged(1024));
       const inTransaction = this.db.transaction((run: () => void) => run());
       this.commits = new GroupCommit(

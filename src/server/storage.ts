@@ -29,6 +29,7 @@ import type { LostCopy } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { lastHlcOf } from '../core/hlc.ts';
+import type { ProjectionVersion, SpaceSnapshot } from '../core/space-snapshot.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import type { SyncLog } from '../sync/log.ts';
@@ -176,6 +177,35 @@ export interface PublisherLock {
   release(): Promise<void>;
 }
 
+/** A stored snapshot without its states (snapshotter.ts): what choosing one needs. */
+export interface StoredSnapshotMeta {
+  /** The projection set it was made for (core/snapshot-plan.ts projectionSetKey). */
+  set: string;
+  pos: number;
+  cursor: string;
+  count: number;
+  /** The projections it holds, at their versions. */
+  versions: ProjectionVersion[];
+}
+
+/**
+ * The server's snapshots of spaces (docs/storage-growth.md part 4; server/snapshotter.ts), kept
+ * per space and projection set. Durable once a call resolves.
+ */
+export interface SnapshotStore {
+  /** The space's snapshots, of every set, newest (largest pos) first. */
+  list(space: string): Promise<StoredSnapshotMeta[]>;
+  /** One snapshot whole, undefined when it is gone. */
+  read(space: string, set: string, pos: number): Promise<SpaceSnapshot | undefined>;
+  /**
+   * Stores `snapshot` under `set` and, in the same transaction, deletes the set's other
+   * snapshots of the space but those at the positions in `keep`.
+   */
+  put(space: string, set: string, snapshot: SpaceSnapshot, keep: readonly number[]): Promise<void>;
+  /** Deletes the space's snapshots of `set` (its projections cannot run there). */
+  drop(space: string, set: string): Promise<void>;
+}
+
 export interface ServerStorage {
   /** For diagnostics and logs: 'sqlite:<path>'. */
   readonly name: string;
@@ -205,6 +235,11 @@ export interface ServerStorage {
    * storage does not compact.
    */
   compact?(): Promise<CompactionReport>;
+  /**
+   * The spaces' snapshots (snapshotter.ts). Absent where a storage keeps none: the server then
+   * takes no `snapshots` option.
+   */
+  readonly snapshots?: SnapshotStore;
   /** Closes the database; later calls reject with a StorageError. */
   close(): Promise<void>;
 }
