@@ -42,6 +42,7 @@ import {
   type SyncServer,
   sqliteStorage,
 } from '../../src/server/index.ts';
+import { boardProjection } from '../src/board.ts';
 
 export const DEMO_SPACE = 'demo';
 const TOKEN_SECONDS = 30 * 24 * 3600;
@@ -112,6 +113,10 @@ export async function startSyncBackend(options: {
     auth: { secret },
     // Browsers offer permessage-deflate: a new device's catch-up crosses in about half the bytes.
     wireCompression: true,
+    // The board's projection, folded on the server: a new device joins from its snapshot and the
+    // recent tail instead of the whole log (docs/storage-growth.md part 4). Encrypted boards'
+    // spaces get none (the server cannot read them); their devices replay.
+    snapshots: { projections: [boardProjection] },
     ...(options.log === undefined ? {} : { log: options.log }),
   });
   return {

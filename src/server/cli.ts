@@ -13,6 +13,9 @@
  * also publishes every space's log to the broker (publisher.ts); off by default.
  * `--wire-compression` (CHRONICLE_WIRE_COMPRESSION=1) accepts permessage-deflate from clients
  * that offer it (wire-compression.ts); off by default.
+ * `--projections ./module.js` (CHRONICLE_PROJECTIONS) folds the module's `projections` on the
+ * server and stores each space's snapshot every `--snapshot-every` events (default 10,000;
+ * CHRONICLE_SNAPSHOT_EVERY), from which new devices join (cli-projections.ts, snapshotter.ts).
  * `--no-compaction` (CHRONICLE_COMPACTION=off) turns the storage's compactor off (issue 18):
  * sealed events are still read; on PostgreSQL, a database of layout 2 stays at layout 2 (a
  * rolling upgrade from servers of that layout).
@@ -36,9 +39,11 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createToken } from './auth.ts';
 import { compactCommand } from './cli-compact.ts';
+import { loadProjections } from './cli-projections.ts';
 import { postgresStorage } from './postgres.ts';
 import { sinkFromUrl } from './publish-sinks.ts';
 import { createSyncServer } from './server.ts';
+import type { SnapshotOptions } from './snapshotter.ts';
 import { sqliteStorage } from './sqlite.ts';
 
 export interface CliConfig {
@@ -57,6 +62,8 @@ export interface CliConfig {
   wireCompression?: true;
   /** The storage's compactor off (`compaction: false`). */
   noCompaction?: true;
+  /** A module exporting the app's projections: server snapshots (cli-projections.ts). */
+  projections?: { module: string; every?: number };
 }
 
 export const CLI_DEFAULTS = {
@@ -68,14 +75,15 @@ export const CLI_DEFAULTS = {
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
                         [--postgres postgres://user@host/db] [--secret <hmac secret>]
                         [--origin https://app.example ...] [--allow-unsigned] [--wire-compression]
-                        [--no-compaction]
+                        [--no-compaction] [--projections ./module.js [--snapshot-every 10000]]
                         [--publish nats://host:4222 | rabbitmq-stream://user:pass@host:5552
                          [--publish-stream chronicle]]
        chronicle-server token --space <space> --sub <subject> (--help for more)
        chronicle-server compact [--data <file> | --postgres <url>] (--help for more)
 Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
              CHRONICLE_ORIGINS, CHRONICLE_ALLOW_UNSIGNED=1, CHRONICLE_PUBLISH,
-             CHRONICLE_PUBLISH_STREAM, CHRONICLE_WIRE_COMPRESSION=1`;
+             CHRONICLE_PUBLISH_STREAM, CHRONICLE_WIRE_COMPRESSION=1, CHRONICLE_PROJECTIONS,
+             CHRONICLE_SNAPSHOT_EVERY`;
 
 export function isLoopback(host: string): boolean {
   return (
@@ -99,6 +107,8 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
       'no-compaction': { type: 'boolean' },
       publish: { type: 'string' },
       'publish-stream': { type: 'string' },
+      projections: { type: 'string' },
+      'snapshot-every': { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -119,6 +129,15 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
   const wireCompression =
     values['wire-compression'] === true || env.CHRONICLE_WIRE_COMPRESSION === '1';
   const noCompaction = values['no-compaction'] === true || env.CHRONICLE_COMPACTION === 'off';
+  const projectionsModule = (values.projections ?? env.CHRONICLE_PROJECTIONS) || undefined;
+  const everyText = (values['snapshot-every'] ?? env.CHRONICLE_SNAPSHOT_EVERY) || undefined;
+  const every = everyText === undefined ? undefined : Number(everyText);
+  if (every !== undefined && (!Number.isSafeInteger(every) || every < 1)) {
+    throw new TypeError(`--snapshot-every must be a positive integer, got ${everyText}\n${USAGE}`);
+  }
+  if (every !== undefined && projectionsModule === undefined) {
+    throw new TypeError(`--snapshot-every needs --projections\n${USAGE}`);
+  }
   const portText = values.port ?? env.CHRONICLE_PORT ?? String(CLI_DEFAULTS.port);
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -132,6 +151,9 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
     ...(wireCompression ? { wireCompression: true as const } : {}),
     ...(noCompaction ? { noCompaction: true as const } : {}),
     ...(publishUrl === undefined ? {} : { publish: { url: publishUrl, stream: publishStream } }),
+    ...(projectionsModule === undefined
+      ? {}
+      : { projections: { module: projectionsModule, ...(every === undefined ? {} : { every }) } }),
     port,
     host: values.host ?? env.CHRONICLE_HOST ?? CLI_DEFAULTS.host,
     data: values.data ?? env.CHRONICLE_DATA ?? CLI_DEFAULTS.data,
@@ -241,6 +263,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
         '*** Allowed on a loopback address only, for development.                   ***\n\n',
     );
   }
+  let snapshots: SnapshotOptions | undefined;
+  if (config.projections !== undefined) {
+    try {
+      snapshots = await loadProjections(config.projections.module, config.projections.every);
+    } catch (error) {
+      process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 2;
+      return;
+    }
+  }
   const server = await createSyncServer({
     port: config.port,
     host: config.host,
@@ -259,6 +291,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     ...(config.publish === undefined
       ? {}
       : { publish: { sink: sinkFromUrl(config.publish.url, { stream: config.publish.stream }) } }),
+    ...(snapshots === undefined ? {} : { snapshots }),
   });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
