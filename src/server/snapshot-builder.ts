@@ -16,7 +16,10 @@
  *    that throws gives no snapshot either: clients replay, and meet the same error themselves.
  * 5. A state is stored only if it survives a JSON round trip (deep-equal after parse): one that
  *    does not (a Map, a Date, an undefined property) is left out, and named in `skipped`.
- * 6. The work yields to the event loop after every page, and stops when `alive()` turns false.
+ * 6. The work yields to the event loop after every page and after every SLICE_MS of folding (an
+ *    app's `apply` may cost milliseconds an event: the demo's board copies its cards on each),
+ *    so sessions on the same loop wait at most about that long; it stops when `alive()` turns
+ *    false.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { JsonValue, LocalRecord, StoredEvent } from '../core/events.ts';
@@ -29,6 +32,8 @@ import type { SpaceLog, StoredSnapshotMeta } from './storage.ts';
 
 /** Events per read. */
 export const BUILD_PAGE = 1000;
+/** The longest run of folding between two yields (invariant 6). */
+export const SLICE_MS = 10;
 
 export interface BuildInput {
   log: Pick<SpaceLog, 'readByPos' | 'readByCursor'>;
@@ -118,6 +123,7 @@ export async function buildSnapshot(input: BuildInput): Promise<BuildOutcome> {
   // invariant 1: cursor order from the base; `read` is where the read is, `cursor` the largest
   // cursor folded (events above head are read past, not folded).
   let read = cursor;
+  let slice = performance.now();
   for (;;) {
     if (!input.alive()) return { kind: 'stopped' };
     const page: LocalRecord[] = await log.readByCursor!(
@@ -125,6 +131,11 @@ export async function buildSnapshot(input: BuildInput): Promise<BuildOutcome> {
     );
     for (const record of page) {
       if (record.pos > head) continue;
+      if (performance.now() - slice > SLICE_MS) {
+        await turn();
+        if (!input.alive()) return { kind: 'stopped' };
+        slice = performance.now();
+      }
       const threw = applyAll(input, states, record);
       if (threw !== undefined) return threw;
       count += 1;
@@ -134,6 +145,7 @@ export async function buildSnapshot(input: BuildInput): Promise<BuildOutcome> {
     if (page.length < BUILD_PAGE || last === undefined) break;
     read = last.event.cursor;
     await turn();
+    slice = performance.now();
   }
 
   const projections: SnapshotState[] = [];
