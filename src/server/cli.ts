@@ -29,6 +29,11 @@
  *
  * runs the storage's compactor to completion and prints its report (cli-compact.ts; issue 18).
  *
+ *   npx chronicle-server archive --before 90d [--to <dir>] | --check
+ *
+ * moves old blocks to cold files, or verifies them (cli-archive.ts); the server reads them from
+ * `--archive <dir>` (CHRONICLE_ARCHIVE; SQLite's default: `<data file>-archive`).
+ *
  * Invariants:
  * 1. Without a secret, authentication is disabled only on a loopback host, with a loud warning;
  *    on any other host the command refuses to start.
@@ -38,6 +43,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createToken } from './auth.ts';
+import { archiveCommand } from './cli-archive.ts';
 import { compactCommand } from './cli-compact.ts';
 import { loadProjections } from './cli-projections.ts';
 import { postgresStorage } from './postgres.ts';
@@ -64,6 +70,8 @@ export interface CliConfig {
   noCompaction?: true;
   /** A module exporting the app's projections: server snapshots (cli-projections.ts). */
   projections?: { module: string; every?: number };
+  /** Where archived blocks' files are (cli-archive.ts); SQLite's default is `<data>-archive`. */
+  archive?: string;
 }
 
 export const CLI_DEFAULTS = {
@@ -75,15 +83,17 @@ export const CLI_DEFAULTS = {
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
                         [--postgres postgres://user@host/db] [--secret <hmac secret>]
                         [--origin https://app.example ...] [--allow-unsigned] [--wire-compression]
-                        [--no-compaction] [--projections ./module.js [--snapshot-every 10000]]
+                        [--no-compaction] [--archive <dir of archived blocks>]
+                        [--projections ./module.js [--snapshot-every 10000]]
                         [--publish nats://host:4222 | rabbitmq-stream://user:pass@host:5552
                          [--publish-stream chronicle]]
        chronicle-server token --space <space> --sub <subject> (--help for more)
        chronicle-server compact [--data <file> | --postgres <url>] (--help for more)
+       chronicle-server archive --before 90d | --check [--to <dir>] (--help for more)
 Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
              CHRONICLE_ORIGINS, CHRONICLE_ALLOW_UNSIGNED=1, CHRONICLE_PUBLISH,
-             CHRONICLE_PUBLISH_STREAM, CHRONICLE_WIRE_COMPRESSION=1, CHRONICLE_PROJECTIONS,
-             CHRONICLE_SNAPSHOT_EVERY`;
+             CHRONICLE_PUBLISH_STREAM, CHRONICLE_WIRE_COMPRESSION=1, CHRONICLE_ARCHIVE,
+             CHRONICLE_PROJECTIONS, CHRONICLE_SNAPSHOT_EVERY`;
 
 export function isLoopback(host: string): boolean {
   return (
@@ -105,6 +115,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
       'allow-unsigned': { type: 'boolean' },
       'wire-compression': { type: 'boolean' },
       'no-compaction': { type: 'boolean' },
+      archive: { type: 'string' },
       publish: { type: 'string' },
       'publish-stream': { type: 'string' },
       projections: { type: 'string' },
@@ -138,6 +149,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
   if (every !== undefined && projectionsModule === undefined) {
     throw new TypeError(`--snapshot-every needs --projections\n${USAGE}`);
   }
+  const archive = (values.archive ?? env.CHRONICLE_ARCHIVE) || undefined;
   const portText = values.port ?? env.CHRONICLE_PORT ?? String(CLI_DEFAULTS.port);
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -150,6 +162,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
     ...(allowUnsigned ? { allowUnsigned: true as const } : {}),
     ...(wireCompression ? { wireCompression: true as const } : {}),
     ...(noCompaction ? { noCompaction: true as const } : {}),
+    ...(archive === undefined ? {} : { archive }),
     ...(publishUrl === undefined ? {} : { publish: { url: publishUrl, stream: publishStream } }),
     ...(projectionsModule === undefined
       ? {}
@@ -232,9 +245,20 @@ function printToken(argv: string[], env: NodeJS.ProcessEnv): void {
   }
 }
 
+function storageOptions(config: CliConfig): { compaction?: false; archiveDir?: string } {
+  return {
+    ...(config.noCompaction === true ? { compaction: false as const } : {}),
+    ...(config.archive === undefined ? {} : { archiveDir: config.archive }),
+  };
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   if (argv[0] === 'token') {
     printToken(argv.slice(1), env);
+    return;
+  }
+  if (argv[0] === 'archive') {
+    await archiveCommand(argv.slice(1), env, CLI_DEFAULTS.data);
     return;
   }
   if (argv[0] === 'compact') {
@@ -279,11 +303,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     // Several servers may share one PostgreSQL database; SQLite is the embedded default.
     storage:
       config.postgres === undefined
-        ? sqliteStorage(config.data, config.noCompaction === true ? { compaction: false } : {})
-        : postgresStorage(
-            config.postgres,
-            config.noCompaction === true ? { compaction: false } : {},
-          ),
+        ? sqliteStorage(config.data, storageOptions(config))
+        : postgresStorage(config.postgres, storageOptions(config)),
     auth: config.secret === undefined ? false : { secret: config.secret },
     ...(config.origins === undefined ? {} : { origins: config.origins }),
     ...(config.allowUnsigned === true ? { requireSignatures: false } : {}),

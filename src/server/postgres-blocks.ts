@@ -25,7 +25,8 @@
 import type { PoolClient } from 'pg';
 import type { LocalRecord } from '../core/events.ts';
 import { EventId } from '../core/ids.ts';
-import { BLOCK_EVENTS, decodeBlock, encodeBlock } from './event-blocks.ts';
+import type { BlockDecoder } from './archive-files.ts';
+import { BLOCK_EVENTS, encodeBlock } from './event-blocks.ts';
 import { idHash } from './postgres-hash.ts';
 import { blockHistory } from './postgres-history.ts';
 import { key } from './postgres-rows.ts';
@@ -124,6 +125,7 @@ export async function removeSealed(
   s: string,
   space: string,
   positions: readonly number[],
+  decode: BlockDecoder,
 ): Promise<void> {
   const gone = new Set(positions);
   for (const pos of positions) {
@@ -135,7 +137,7 @@ export async function removeSealed(
     );
     const block = rows.rows[0];
     if (block === undefined || Number(block.first_pos) > pos) continue;
-    const records = decodeBlock(block.bytes);
+    const records = decode(block.bytes);
     const kept = records.filter((r) => !gone.has(r.pos));
     if (kept.length === records.length) continue;
     await deleteBlock(c, s, space, Number(block.last_pos));
@@ -176,6 +178,7 @@ export async function sealedCandidates(
   s: string,
   space: string,
   query: SealedQuery,
+  decode: BlockDecoder,
 ): Promise<LocalRecord[]> {
   const slots = [...query.slots];
   const custom: number[] = [];
@@ -219,7 +222,7 @@ export async function sealedCandidates(
       canonicalFormKey(space),
     ],
   });
-  return result.rows.flatMap((row) => decodeBlock(row.bytes));
+  return result.rows.flatMap((row) => decode(row.bytes));
 }
 
 /**
@@ -241,6 +244,7 @@ export async function readAfter(
   space: string,
   afterPos: number,
   limit: number,
+  decode: BlockDecoder,
   decoded?: DecodedBlocks,
 ): Promise<{ records: LocalRecord[]; complete: boolean }> {
   const blocks = blocksFor(limit);
@@ -267,7 +271,7 @@ export async function readAfter(
   for (const row of result.rows) {
     if (row.bytes !== null) {
       blockCount += 1;
-      const records = decoded?.get(Number(row.pos), row.n!) ?? decodeBlock(row.bytes);
+      const records = decoded?.get(Number(row.pos), row.n!) ?? decode(row.bytes);
       for (const record of records) {
         if (record.pos > afterPos) fromBlocks.push(record);
       }
@@ -310,6 +314,7 @@ export async function sealedAt(
   s: string,
   space: string,
   pos: number,
+  decode: BlockDecoder,
 ): Promise<LocalRecord | undefined> {
   const rows = await c.query<{ first_pos: string; bytes: Buffer }>(
     `SELECT first_pos, bytes FROM ${s}.event_blocks
@@ -318,5 +323,5 @@ export async function sealedAt(
   );
   const block = rows.rows[0];
   if (block === undefined || Number(block.first_pos) > pos) return undefined;
-  return decodeBlock(block.bytes).find((r) => r.pos === pos);
+  return decode(block.bytes).find((r) => r.pos === pos);
 }

@@ -26,6 +26,7 @@
 import type { PoolClient } from 'pg';
 import type { LocalRecord } from '../core/events.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
+import type { BlockDecoder } from './archive-files.ts';
 import { BLOCK_EVENTS, decodeBlock } from './event-blocks.ts';
 import { idHash } from './postgres-hash.ts';
 import { eventOfRow, key } from './postgres-rows.ts';
@@ -106,6 +107,7 @@ async function sealedPage(
   space: string,
   query: CursorQuery,
   rows: LocalRecord[],
+  decode: BlockDecoder,
 ): Promise<{ page: LocalRecord[]; unranged: number }> {
   const { low, high, reverse } = bounds(query);
   const limit = query.limit;
@@ -131,7 +133,7 @@ async function sealedPage(
       `SELECT bytes FROM ${s}.event_blocks WHERE space = $1 AND last_pos = $2`,
       [space, lastPos],
     );
-    return result.rows[0] === undefined ? [] : decodeBlock(result.rows[0].bytes);
+    return result.rows[0] === undefined ? [] : decode(result.rows[0].bytes);
   };
   // Invariant 17: blocks without a range meet every query.
   const unranged = await c.query<{ last_pos: string }>(
@@ -196,14 +198,15 @@ export async function readByCursor(
   s: string,
   space: string,
   query: CursorQuery,
+  decode: BlockDecoder,
 ): Promise<LocalRecord[]> {
   const limit = Math.max(0, Math.floor(query.limit));
   if (limit === 0) return [];
   const q = { ...query, limit };
   const result = await within(c, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', async () =>
-    sealedPage(c, s, space, q, await rowsOf(c, s, space, q)),
+    sealedPage(c, s, space, q, await rowsOf(c, s, space, q), decode),
   );
-  if (result.unranged > 0) await within(c, 'BEGIN', () => fillUnranged(c, s, space));
+  if (result.unranged > 0) await within(c, 'BEGIN', () => fillUnranged(c, s, space, decode));
   return result.page;
 }
 
@@ -227,14 +230,19 @@ async function within<T>(c: PoolClient, begin: string, fn: () => Promise<T>): Pr
  * removeSealed), so an update keyed by (space, last_pos, n) never writes a stale range. In the
  * caller's transaction.
  */
-export async function fillUnranged(c: PoolClient, s: string, space?: string): Promise<number> {
+export async function fillUnranged(
+  c: PoolClient,
+  s: string,
+  space?: string,
+  decode: BlockDecoder = decodeBlock,
+): Promise<number> {
   const blocks = await c.query<{ space: string; last_pos: string; n: number; bytes: Buffer }>(
     `SELECT space, last_pos, n, bytes FROM ${s}.event_blocks
      WHERE min_cursor IS NULL ${space === undefined ? '' : 'AND space = $1'}`,
     space === undefined ? [] : [space],
   );
   for (const block of blocks.rows) {
-    const records = decodeBlock(block.bytes);
+    const records = decode(block.bytes);
     if (records.length === 0) continue;
     const { min, max, streams } = blockHistory(records);
     await c.query(

@@ -22,6 +22,7 @@ import { resolveCopies, slotOf } from '../core/copies.ts';
 import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { decideStrict, type StrictHead } from '../core/strict.ts';
+import type { BlockDecoder } from './archive-files.ts';
 import { loadPg } from './peers.ts';
 import { removeSealed, sealedCandidates } from './postgres-blocks.ts';
 import type { Outcome } from './postgres-group-commit.ts';
@@ -40,6 +41,8 @@ export interface IngestPiece {
 
 export interface GroupContext {
   schema: string;
+  /** Reads block bodies and archive stubs alike (archive-files.ts). */
+  decode: BlockDecoder;
   /** Tells this instance's notifications from other servers' (invariant 5). */
   instanceId: string;
 }
@@ -98,13 +101,13 @@ async function writeAll(
   separately: boolean,
 ): Promise<Outcome<IngestWritten>[]> {
   const s = context.schema;
-  const spaces = await lockSpaces(c, s, pieces);
+  const spaces = await lockSpaces(c, s, pieces, context.decode);
   const outcomes: Outcome<IngestWritten>[] = [];
   if (!separately) {
     const plans = pieces.map((piece) => plan(piece, spaces.get(piece.space)!));
     await deleteRows(
       c,
-      s,
+      context,
       pieces.flatMap((piece, i) => {
         const p = plans[i]!;
         return p.refused === undefined ? p.deletes.map((pos) => ({ space: piece.space, pos })) : [];
@@ -138,7 +141,7 @@ async function writeAll(
       try {
         await deleteRows(
           c,
-          s,
+          context,
           p.deletes.map((pos) => ({ space: piece.space, pos })),
         );
         await insertRows(
@@ -170,6 +173,7 @@ async function lockSpaces(
   c: PoolClient,
   s: string,
   pieces: readonly IngestPiece[],
+  decode: BlockDecoder,
 ): Promise<Map<string, SpaceState>> {
   const names = new Map(pieces.map((p) => [p.space, p.name]));
   const keys = [...names.keys()];
@@ -235,7 +239,8 @@ async function lockSpaces(
   // After the rows, in statements of their own: the compactor moves rows into blocks without
   // the space's lock, and a later statement sees what an earlier one missed (postgres-blocks.ts
   // 14). Every space, sealed or not yet: its first block may have been committed meanwhile.
-  for (const space of spaces.keys()) await heldSealed(c, s, space, pieces, spaces.get(space)!);
+  for (const space of spaces.keys())
+    await heldSealed(c, s, space, pieces, spaces.get(space)!, decode);
   return spaces;
 }
 
@@ -249,6 +254,7 @@ async function heldSealed(
   space: string,
   pieces: readonly IngestPiece[],
   state: SpaceState,
+  decode: BlockDecoder,
 ): Promise<void> {
   // An event that cannot be stored (no id, a replica that is not a string) fails its own ingest
   // where it is written, not the group's lookups.
@@ -264,10 +270,16 @@ async function heldSealed(
     events.filter((e) => !state.bySlot.has(slotOf(e))).map((e) => [slotOf(e), e] as const),
   );
   if (ids.size === 0 && slots.size === 0) return;
-  const candidates = await sealedCandidates(c, s, space, {
-    ids: [...ids.values()].map((e) => ({ id: e.id, replica: e.replica, seq: e.seq })),
-    slots: [...slots.values()].map((e) => ({ replica: e.replica, seq: e.seq })),
-  });
+  const candidates = await sealedCandidates(
+    c,
+    s,
+    space,
+    {
+      ids: [...ids.values()].map((e) => ({ id: e.id, replica: e.replica, seq: e.seq })),
+      slots: [...slots.values()].map((e) => ({ replica: e.replica, seq: e.seq })),
+    },
+    decode,
+  );
   for (const record of candidates) {
     const { event } = record;
     if (ids.has(event.id)) state.byId.set(event.id, record);
@@ -482,10 +494,11 @@ function plan(piece: IngestPiece, space: SpaceState): Plan {
 /** Deletes held losers: their rows, or (rare) their events from the blocks that hold them. */
 async function deleteRows(
   c: PoolClient,
-  s: string,
+  context: GroupContext,
   rows: readonly { space: string; pos: number }[],
 ): Promise<void> {
   if (rows.length === 0) return;
+  const s = context.schema;
   const deleted = await c.query<{ space: string; pos: string }>(
     `DELETE FROM ${s}.events AS e USING unnest($1::text[], $2::bigint[]) AS d(space, pos)
      WHERE e.space = d.space AND e.pos = d.pos RETURNING e.space, e.pos`,
@@ -497,7 +510,8 @@ async function deleteRows(
     if (gone.has(`${pos}\u0000${space}`)) continue;
     sealed.set(space, [...(sealed.get(space) ?? []), pos]);
   }
-  for (const [space, positions] of sealed) await removeSealed(c, s, space, positions);
+  for (const [space, positions] of sealed)
+    await removeSealed(c, s, space, positions, context.decode);
 }
 
 /**

@@ -19,6 +19,7 @@ import type { StrictRejection } from '../core/strict.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
+import type { ArchiveReader, BlockDecoder } from './archive-files.ts';
 import { DecodedBlocks, readAfter, sealedAt, sealedCandidates } from './postgres-blocks.ts';
 import { readByCursor } from './postgres-history.ts';
 import type { IngestPiece } from './postgres-ingest.ts';
@@ -45,6 +46,8 @@ export interface PostgresDatabase {
   readonly maxClockDriftMs: number;
   /** Bounds the recent records of every space together (invariant 6). */
   readonly recentBudget: RecentBudget;
+  /** Reads block bodies and archive stubs alike (archive-files.ts). */
+  readonly archiveReader: ArchiveReader;
   /** Runs `fn` on a pooled connection, with errors as StorageErrors. */
   run<T>(operation: string, fn: (client: PoolClient) => Promise<T>): Promise<T>;
   /** Runs `fn` inside BEGIN ... COMMIT; resolves only after the commit (invariant 1). */
@@ -80,6 +83,7 @@ export class PostgresSpaceLog implements SpaceLog {
   private sealedBelow = 0;
   /** The blocks read last, for the next page of a catch-up (postgres-blocks.ts). */
   private readonly decoded = new DecodedBlocks();
+  private readonly decode: BlockDecoder = (bytes) => this.storage.archiveReader.decode(bytes);
   private readonly s: string;
   /** The space's name as stored (invariant 9). */
   private readonly k: string;
@@ -174,6 +178,7 @@ export class PostgresSpaceLog implements SpaceLog {
           this.k,
           after,
           max - out.length,
+          this.decode,
           this.decoded,
         );
         out = out.length === 0 ? records : out.concat(records);
@@ -186,7 +191,9 @@ export class PostgresSpaceLog implements SpaceLog {
 
   /** History by cursor (storage.ts; postgres-history.ts). */
   readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
-    return this.storage.run('readByCursor', (c) => readByCursor(c, this.s, this.k, query));
+    return this.storage.run('readByCursor', (c) =>
+      readByCursor(c, this.s, this.k, query, this.decode),
+    );
   }
 
   async idAtPos(pos: number): Promise<string | undefined> {
@@ -198,7 +205,7 @@ export class PostgresSpaceLog implements SpaceLog {
       const row = rows.rows[0];
       if (row !== undefined) return unkey(row.id);
       // Rows first, then blocks: moves go that way only (postgres-blocks.ts 14).
-      return (await sealedAt(c, this.s, this.k, pos))?.event.id;
+      return (await sealedAt(c, this.s, this.k, pos, this.decode))?.event.id;
     });
   }
 
@@ -343,10 +350,16 @@ export class PostgresSpaceLog implements SpaceLog {
       const row = rows.rows[0];
       if (row !== undefined) return eventOfRow(row);
       // Rows first, then blocks (postgres-blocks.ts 14).
-      const sealed = await sealedCandidates(c, this.s, this.k, {
-        ids: [],
-        slots: [{ replica, seq }],
-      });
+      const sealed = await sealedCandidates(
+        c,
+        this.s,
+        this.k,
+        {
+          ids: [],
+          slots: [{ replica, seq }],
+        },
+        this.decode,
+      );
       return sealed.find((r) => r.event.replica === replica && r.event.seq === seq)?.event;
     });
   }
@@ -441,10 +454,16 @@ export class PostgresSpaceLog implements SpaceLog {
     const missing = ids.filter((id) => !held.has(id));
     if (missing.length === 0) return held;
     const wanted = new Set(missing);
-    const sealed = await sealedCandidates(c, this.s, this.k, {
-      ids: missing.map((id) => ({ id })),
-      slots: [],
-    });
+    const sealed = await sealedCandidates(
+      c,
+      this.s,
+      this.k,
+      {
+        ids: missing.map((id) => ({ id })),
+        slots: [],
+      },
+      this.decode,
+    );
     for (const { event } of sealed) {
       if (wanted.has(event.id)) held.set(event.id, event.cursor);
     }

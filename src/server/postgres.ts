@@ -45,13 +45,16 @@
  * copy lookup finds a sealed event as it finds a row (postgres-blocks.ts, invariants 12–14).
  */
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import type pg from 'pg';
 import type { PoolClient } from 'pg';
 import { StorageError } from '../core/errors.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { ReplicaId } from '../core/ids.ts';
+import { type ArchiveCheck, ArchiveReader } from './archive-files.ts';
 import type { PostgresCompactionOptions } from './compaction-options.ts';
 import { loadPg } from './peers.ts';
+import { archivePostgres, checkPostgresArchive } from './postgres-archive.ts';
 import { PostgresCompactor } from './postgres-compactor.ts';
 import { AsyncGroupCommit } from './postgres-group-commit.ts';
 import { type IngestPiece, writeGroup } from './postgres-ingest.ts';
@@ -69,6 +72,8 @@ import { postgresSnapshots } from './postgres-snapshots.ts';
 import { type PostgresDatabase, PostgresSpaceLog } from './postgres-space.ts';
 import { RecentBudget } from './recent-records.ts';
 import {
+  type ArchiveOptions,
+  type ArchiveReport,
   assertSpaceName,
   type CompactionReport,
   type IngestWritten,
@@ -100,6 +105,11 @@ export interface PostgresStorageOptions {
    * for a rolling upgrade (postgres-schema.ts).
    */
   compaction?: PostgresCompactionOptions | false;
+  /**
+   * Where archived blocks' files are (postgres-archive.ts; `chronicle-server archive --to`).
+   * No default: without it, a read of an archived block fails with a coded StorageError.
+   */
+  archiveDir?: string;
 }
 
 /**
@@ -116,6 +126,8 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
   readonly recentBudget: RecentBudget;
   /** Tells this instance's notifications from other servers' (invariant 5). */
   readonly instanceId = randomUUID();
+  /** Reads block bodies and archive stubs alike (archive-files.ts). */
+  readonly archiveReader: ArchiveReader;
   private readonly pool: pg.Pool;
   /** How every connection of this storage is opened (the pool's, the listener's, a lock's). */
   private readonly config: pg.ClientConfig;
@@ -143,6 +155,9 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     this.now = options.now ?? Date.now;
     this.maxClockDriftMs = options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
     this.recentBudget = new RecentBudget(options.recentCacheBytes);
+    this.archiveReader = new ArchiveReader(
+      options.archiveDir === undefined ? undefined : resolve(options.archiveDir),
+    );
     // invariant 1: a database or role default of synchronous_commit=off would ack before the
     // WAL is flushed; the connection option overrides it.
     const config = {
@@ -164,7 +179,15 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     this.commits = new AsyncGroupCommit({
       commit: (pieces) =>
         this.run('ingest', (c) =>
-          writeGroup(c, { schema: this.schema, instanceId: this.instanceId }, pieces),
+          writeGroup(
+            c,
+            {
+              schema: this.schema,
+              instanceId: this.instanceId,
+              decode: (bytes) => this.archiveReader.decode(bytes),
+            },
+            pieces,
+          ),
         ),
       weight: (piece) => piece.rows.length,
       maxWeight: MAX_GROUP_EVENTS,
@@ -281,6 +304,22 @@ class PostgresServerStorage implements ServerStorage, PostgresDatabase {
     this.assertOpen();
     await this.ensureReady();
     return this.compactor === undefined ? { blocks: 0, events: 0 } : this.compactor.compactAll();
+  }
+
+  /** Moves old blocks' bodies to files (postgres-archive.ts). */
+  async archive(options: ArchiveOptions): Promise<ArchiveReport> {
+    this.assertOpen();
+    await this.ensureReady();
+    const dir = this.archiveReader.dir;
+    if (dir === undefined) throw new StorageError('STORAGE', `${this.name} has no archiveDir`);
+    return this.run('archive', (c) => archivePostgres(c, this.schema, dir, options));
+  }
+
+  async checkArchive(): Promise<ArchiveCheck> {
+    this.assertOpen();
+    await this.ensureReady();
+    const dir = this.archiveReader.dir ?? resolve('.');
+    return this.run('checkArchive', (c) => checkPostgresArchive(c, this.schema, dir));
   }
 
   async openSpace(space: string): Promise<SpaceLog> {

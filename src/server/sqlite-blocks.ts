@@ -22,11 +22,14 @@
  * 6. Decoded blocks are cached by (block id, event count): ids are never reused (AUTOINCREMENT)
  *    and a rewrite only removes events, so a changed block never matches a cached one.
  * 7. `time` and `cursor` are not kept (event-blocks.ts derives them), nor the space's name.
+ * 8. A block's body may be an archive stub (sqlite-archive.ts): every decode goes through the
+ *    storage's ArchiveReader, which reads and verifies the file or fails with a coded error.
  */
 import type Database from 'better-sqlite3';
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
-import { BLOCK_EVENTS, decodeBlock, encodeBlock } from './event-blocks.ts';
+import { ArchiveReader } from './archive-files.ts';
+import { BLOCK_EVENTS, encodeBlock } from './event-blocks.ts';
 import { idHash } from './sqlite-hash.ts';
 import { BlockHistory } from './sqlite-history.ts';
 
@@ -105,8 +108,12 @@ export class BlockStore {
   /** The cursor ranges and stream entries of the blocks (sqlite-history.ts). */
   readonly history: BlockHistory;
 
-  constructor(db: Database.Database) {
-    this.history = new BlockHistory(db);
+  /** Decodes bodies and archive stubs alike (invariant 8). */
+  readonly archive: ArchiveReader;
+
+  constructor(db: Database.Database, archive: ArchiveReader = new ArchiveReader(undefined)) {
+    this.archive = archive;
+    this.history = new BlockHistory(db, (bytes) => archive.decode(bytes));
     this.st = {
       insertBlock: db.prepare<[number, number, number, number, Buffer]>(
         'INSERT INTO blocks (sid, first_pos, last_pos, n, body) VALUES (?, ?, ?, ?, ?)',
@@ -328,7 +335,7 @@ export class BlockStore {
       return hit;
     }
     const row = this.st.body.get(header.bid);
-    const records = row === undefined ? [] : decodeBlock(row.body);
+    const records = row === undefined ? [] : this.archive.decode(row.body);
     this.cache.set(key, records);
     if (this.cache.size > CACHED_BLOCKS) this.cache.delete(this.cache.keys().next().value!);
     return records;

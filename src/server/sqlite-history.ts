@@ -82,7 +82,11 @@ interface RangedHeader {
 export class BlockHistory {
   private readonly st;
 
-  constructor(db: Database.Database) {
+  /** Reads a block's body or archive stub (sqlite-blocks.ts 8). */
+  private readonly decode: (bytes: Buffer) => LocalRecord[];
+
+  constructor(db: Database.Database, decode: (bytes: Buffer) => LocalRecord[] = decodeBlock) {
+    this.decode = decode;
     const columns = 'b.bid, b.min_cursor, b.max_cursor';
     this.st = {
       setRange: db.prepare<[string, string, number]>(
@@ -149,7 +153,7 @@ export class BlockHistory {
   fillUnranged(max: number): number {
     const page = Number.isFinite(max) ? max : -1;
     const rows = this.st.unranged.all(page);
-    for (const row of rows) this.indexBlock(row.sid, row.bid, decodeBlock(row.body));
+    for (const row of rows) this.indexBlock(row.sid, row.bid, this.decode(row.body));
     return rows.length;
   }
 

@@ -57,10 +57,12 @@ import type { StrictRejection } from '../core/strict.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import type { SyncIngestResult } from '../sync/log.ts';
 import type { Checkpoint } from '../sync/protocol.ts';
+import { type ArchiveCheck, ArchiveReader } from './archive-files.ts';
 import type { CompactionOptions } from './compaction-options.ts';
 import { GroupCommit } from './group-commit.ts';
 import { loadSqlite } from './peers.ts';
 import { RecentBudget, RecentRecords } from './recent-records.ts';
+import { ARCHIVE_SCHEMA, archiveSqlite, checkSqliteArchive } from './sqlite-archive.ts';
 import { BLOCK_SCHEMA, BlockStore, heldByIdAll } from './sqlite-blocks.ts';
 import { SqliteCheckpointer } from './sqlite-checkpointer.ts';
 import { SqliteCompactor, sqliteCompactionWork } from './sqlite-compactor.ts';
@@ -82,6 +84,8 @@ import {
 } from './sqlite-schema.ts';
 import { sqliteSnapshots } from './sqlite-snapshots.ts';
 import {
+  type ArchiveOptions,
+  type ArchiveReport,
   assertSpaceName,
   type CompactionReport,
   decideClaims,
@@ -113,6 +117,11 @@ export interface SqliteStorageOptions {
    * defaults and why); on by default, `false` leaves every event a row.
    */
   compaction?: CompactionOptions | false;
+  /**
+   * Where archived blocks' files are (sqlite-archive.ts; `chronicle-server archive`). Default:
+   * the directory `<path>-archive` beside the file (none for `':memory:'`).
+   */
+  archiveDir?: string;
 }
 
 /** An id the space holds already (events_by_id), or one repeated within the batch. */
@@ -354,6 +363,8 @@ class SqliteServerStorage implements ServerStorage {
   /** Whether the (replica, seq) index is unique (sqlite-schema.ts createSlotIndex). */
   readonly slotsUnique: boolean;
   readonly blocks: BlockStore;
+  /** Where archived blocks' files are (sqlite-archive.ts), absolute; undefined: none. */
+  readonly archiveDir: string | undefined;
   readonly historyRows: HistoryRows;
   /** The spaces' snapshots (sqlite-snapshots.ts). */
   readonly snapshots: SnapshotStore;
@@ -397,7 +408,9 @@ class SqliteServerStorage implements ServerStorage {
       this.db.exec(HISTORY_SCHEMA);
       this.slotsUnique = createSlotIndex(this.db);
       this.st = prepareAll(this.db);
-      this.blocks = new BlockStore(this.db);
+      this.db.exec(ARCHIVE_SCHEMA);
+      this.archiveDir = options.archiveDir ?? (inFile ? `${path}-archive` : undefined);
+      this.blocks = new BlockStore(this.db, new ArchiveReader(this.archiveDir));
       this.historyRows = historyRowsStatements(this.db);
       this.snapshots = sqliteSnapshots(this.db, (operation, fn) => {
         this.assertOpen();
@@ -523,6 +536,27 @@ class SqliteServerStorage implements ServerStorage {
     } catch (error) {
       throw storageError('compact', error);
     }
+  }
+
+  /** Moves old blocks' bodies to files (sqlite-archive.ts), then frees the pages they held. */
+  async archive(options: ArchiveOptions): Promise<ArchiveReport> {
+    this.assertOpen();
+    const dir = this.archiveDir;
+    if (dir === undefined)
+      throw new StorageError('STORAGE', `${this.name} has no archive directory`);
+    try {
+      this.commits.flush();
+      const report = archiveSqlite(this.db, resolve(dir), options);
+      this.db.pragma('incremental_vacuum');
+      return report;
+    } catch (error) {
+      throw storageError('archive', error);
+    }
+  }
+
+  async checkArchive(): Promise<ArchiveCheck> {
+    this.assertOpen();
+    return checkSqliteArchive(this.db, resolve(this.archiveDir ?? '.'));
   }
 
   /** Runs an ingest in the next group commit (invariant 7; group-commit.ts). */

@@ -25,6 +25,7 @@
  *    one that took over). Positions are kept per publisher name, so two publishers (two
  *    brokers) keep positions of their own.
  */
+
 import type { LostCopy } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
@@ -33,6 +34,7 @@ import type { ProjectionVersion, SpaceSnapshot } from '../core/space-snapshot.ts
 import type { StrictRejection } from '../core/strict.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import type { SyncLog } from '../sync/log.ts';
+import type { ArchiveCheck } from './archive-files.ts';
 
 /** The outcome of an ownership check (invariant 4). */
 export type OriginCheck =
@@ -240,8 +242,35 @@ export interface ServerStorage {
    * takes no `snapshots` option.
    */
   readonly snapshots?: SnapshotStore;
+  /**
+   * Moves the bodies of blocks whose newest event (by its HLC's wall time) is older than
+   * `options.before` (ms since the epoch) into cold files of the archive directory
+   * (archive-files.ts), one file per space and run of blocks. Absent where the storage does not
+   * archive. For operators (`chronicle-server archive`), benches and tests.
+   */
+  archive?(options: ArchiveOptions): Promise<ArchiveReport>;
+  /** Verifies every recorded archive file (`chronicle-server archive --check`). */
+  checkArchive?(): Promise<ArchiveCheck>;
   /** Closes the database; later calls reject with a StorageError. */
   close(): Promise<void>;
+}
+
+export interface ArchiveOptions {
+  /** Blocks whose every event's HLC wall time is below this (ms since the epoch) move. */
+  before: number;
+  /** Blocks per file at most (default 256: about 32k events). */
+  fileBlocks?: number;
+}
+
+/** What one run of `archive` moved. */
+export interface ArchiveReport {
+  /** The archive directory, absolute. */
+  dir: string;
+  files: number;
+  blocks: number;
+  events: number;
+  /** Bytes of the files written. */
+  bytes: number;
 }
 
 /** What one run of a storage's compactor moved into blocks. */
