@@ -115,7 +115,7 @@ async function filled(kind: Kind) {
   return { storage, log, events, archiveDir, db };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string; reason?: unknown }> {
+async function rejection(promise: Promise<unknown>): Promise<{ code: unknown; reason: unknown }> {
   try {
     await promise;
   } catch (error) {
@@ -184,7 +184,7 @@ describe.each(kinds)('archival on $name', (kind) => {
     rmSync(join(archiveDir, files[0]!));
     const damaged = join(archiveDir, files[1]!);
     const bytes = readFileSync(damaged);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0xff;
     writeFileSync(damaged, bytes);
 
     // A fresh storage: nothing of the files is cached.
