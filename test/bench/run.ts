@@ -40,6 +40,8 @@ const onRequest: Record<string, () => Promise<BenchResult[]>> = {
    */
   /** Compaction on against off (issue 18): bytes, batched appends, replay; 100k events. */
   blocks: async () => (await import('./blocks-node.ts')).runBlocksBenches(),
+  /** Archival of old blocks to cold files (issue 18 part 4): bytes, catch-up reads; 100k. */
+  archive: async () => (await import('./archive-node.ts')).runArchiveBenches(),
   storage: async () => {
     const layers = (process.env.BENCH_STORAGE_LAYERS ?? 'node,chromium,firefox').split(',');
     const out: BenchResult[] = [];
