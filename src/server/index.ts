@@ -4,6 +4,7 @@
  * are optional peer dependencies, loaded when first used (peers.ts).
  */
 export { MissingDependencyError } from '../core/errors.ts';
+export type { ArchiveCheck, ArchiveFailure } from './archive-files.ts';
 export {
   createToken,
   type Scope,
@@ -51,6 +52,8 @@ export type { SnapshotSource } from './snapshot-source.ts';
 export { type SnapshotOptions, Snapshotter } from './snapshotter.ts';
 export { type SqliteStorageOptions, sqliteStorage } from './sqlite.ts';
 export type {
+  ArchiveOptions,
+  ArchiveReport,
   CompactionReport,
   EventOrigin,
   OriginCheck,
