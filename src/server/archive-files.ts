@@ -79,10 +79,21 @@ export function encodeStub(stub: Stub): Buffer {
 }
 
 export function decodeStub(bytes: Uint8Array): Stub {
-  const [file, offset, length, sha256] = JSON.parse(
-    Buffer.from(bytes.subarray(1)).toString('utf8'),
-  ) as [string, number, number, string];
-  return { file, offset, length, sha256 };
+  try {
+    const [file, offset, length, sha256] = JSON.parse(
+      Buffer.from(bytes.subarray(1)).toString('utf8'),
+    ) as [string, number, number, string];
+    if (typeof file === 'string' && Number.isSafeInteger(offset) && Number.isSafeInteger(length)) {
+      return { file, offset, length, sha256 };
+    }
+  } catch {
+    // Reported below, as any stub that does not name a file.
+  }
+  throw archiveError(
+    'archive-damaged',
+    '',
+    'an archived block names no file (its stub is damaged)',
+  );
 }
 
 export function sha256(bytes: Uint8Array): string {

@@ -9,6 +9,9 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
+import { parseAge } from '../../src/server/archive-files.ts';
+import { parseCliArgs } from '../../src/server/cli.ts';
+import { parseArchiveArgs } from '../../src/server/cli-archive.ts';
 import { postgresStorage } from '../../src/server/postgres.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import type { ServerStorage, SpaceLog } from '../../src/server/storage.ts';
@@ -236,5 +239,32 @@ describe.each(kinds)('archival on $name', (kind) => {
       code: 'STORAGE',
       reason: kind.name === 'sqlite' ? 'archive-missing' : 'archive-unconfigured',
     });
+  });
+});
+
+describe('the archive flags', () => {
+  it('reads ages, the archive command and the server flag, and refuses bad ones', () => {
+    expect(parseAge('90d')).toBe(90 * 86_400_000);
+    expect(parseAge('12h')).toBe(12 * 3_600_000);
+    expect(parseAge('1500')).toBe(1500);
+    expect(() => parseAge('ninety days')).toThrow(TypeError);
+    const now = Date.now();
+    const args = parseArchiveArgs(['--before', '1d', '--to', 'cold'], {}, 'd.sqlite');
+    expect(args).toMatchObject({ data: 'd.sqlite', dir: 'cold', check: false });
+    expect(args.check === false && Math.abs(args.beforeMs - (now - 86_400_000))).toBeLessThan(
+      60_000,
+    );
+    expect(
+      parseArchiveArgs(['--check'], { CHRONICLE_POSTGRES: 'pg://db', CHRONICLE_ARCHIVE: 'a' }, 'd'),
+    ).toEqual({ postgres: 'pg://db', dir: 'a', check: true });
+    // PostgreSQL has no default directory; an archive run needs a cutoff.
+    expect(() => parseArchiveArgs(['--check', '--postgres', 'pg://db'], {}, 'd')).toThrow(/--to/);
+    expect(() => parseArchiveArgs([], {}, 'd')).toThrow(/--before/);
+    expect(() => parseArchiveArgs(['--before', '1d', '--file-blocks', '0'], {}, 'd')).toThrow(
+      /--file-blocks/,
+    );
+    expect(parseCliArgs(['--archive', '/srv/cold'], {}).archive).toBe('/srv/cold');
+    expect(parseCliArgs([], { CHRONICLE_ARCHIVE: 'x' }).archive).toBe('x');
+    expect(parseCliArgs([], {}).archive).toBeUndefined();
   });
 });
