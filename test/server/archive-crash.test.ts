@@ -21,7 +21,7 @@ import { dropSchema } from './postgres-helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const TOTAL = 24_000;
-const KILLS = 4;
+const KILLS = 6;
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
