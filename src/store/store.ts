@@ -624,8 +624,11 @@ class Store<E> implements EventStore<E> {
   }
 
   conflicts(query: { stream?: string } = {}): Promise<Conflict<E>[]> {
+    // Through the history reader: a partial replica's trimmed events of a conflict are on the
+    // server (history-reads.ts), while the log still flags the stream (its `streams` rows).
+    const log = { conflictStreams: () => this.log.conflictStreams(), ...this.reader };
     return this.guard(async () =>
-      (await findConflicts(this.log, query.stream)).map((c) => ({
+      (await findConflicts(log, query.stream)).map((c) => ({
         stream: c.stream,
         version: c.version,
         events: this.present(c.records),

@@ -146,4 +146,25 @@ describe('a partial replica through a real server', () => {
     const newest = await partial.store.read({ reverse: true, limit: 5 });
     expect(newest.map((e) => (e.data as { n: number }).n)).toEqual([20, 19, 18, 17, 16]);
   });
+
+  it('reports a conflict whose events it trimmed, reading them from the server (store.conflicts)', async () => {
+    const s = await server();
+    const partial = await device(s, 'partial', { retain: { events: 2 } });
+    const other = await device(s, 'other');
+    // Both append version 1 of stream c offline: one conflict, two replicas.
+    await partial.store.append('c', { type: 't', data: { n: 1 } }, { expectedVersion: 0 });
+    await other.store.append('c', { type: 't', data: { n: 2 } }, { expectedVersion: 0 });
+    other.connect();
+    await waitFor(() => other.store.sync.status().pending === 0, 15_000);
+    partial.connect();
+    for (let n = 3; n <= 12; n++) await partial.store.append('s', { type: 't', data: { n } });
+    for (const d of [partial, other]) {
+      await waitFor(async () => (await d.store.read({ limit: 100 })).length === 12, 15_000);
+    }
+    await waitFor(() => partial.store.sync.status().pending === 0, 15_000);
+    await waitFor(async () => (await held(partial)) <= 2, 15_000);
+    const conflict = (await other.store.conflicts()).map((c) => [c.stream, c.version]);
+    expect(conflict).toEqual([['c', 1]]);
+    expect((await partial.store.conflicts()).map((c) => [c.stream, c.version])).toEqual(conflict);
+  });
 });
