@@ -216,8 +216,40 @@ export async function readSinceWith(
   }
 }
 
-/** The last cursor a state at `at` folds (time travel: a time, or up to an event). */
-export async function stateBound(log: EventLog, at: StateAt): Promise<string> {
+/** Records per page when a trimmed event is looked up in the history (stateBound). */
+const TRIMMED_LOOKUP_PAGE = 500;
+
+/**
+ * The cursor of a trimmed event: the history below the log's horizon, newest first, a page at a
+ * time (history-reads.ts reader). The history protocol has no lookup by id, so this pages; it
+ * fails like any read past the horizon when the server cannot answer.
+ */
+async function trimmedCursor(
+  reader: Pick<EventLog, 'readByCursor'>,
+  horizon: string,
+  id: string,
+): Promise<string | undefined> {
+  // Reverse reads are [until, after): just above the horizon includes it.
+  let after = `${horizon}\u0000`;
+  for (;;) {
+    const page = await reader.readByCursor({ reverse: true, after, limit: TRIMMED_LOOKUP_PAGE });
+    const hit = page.find((r) => r.event.id === id);
+    if (hit !== undefined) return hit.event.cursor;
+    const last = page[page.length - 1];
+    if (page.length < TRIMMED_LOOKUP_PAGE || last === undefined) return undefined;
+    after = last.event.cursor;
+  }
+}
+
+/**
+ * The last cursor a state at `at` folds (time travel: a time, or up to an event). `reader` reads
+ * across a partial replica's horizon: an event named by id may be trimmed here.
+ */
+export async function stateBound(
+  log: EventLog,
+  at: StateAt,
+  reader: Pick<EventLog, 'readByCursor'> = log,
+): Promise<string> {
   if (at instanceof Date || typeof at === 'number') {
     const ms = at instanceof Date ? at.getTime() : at;
     if (!Number.isFinite(ms)) throw new ValidationError('at', 'must be a valid time');
@@ -225,10 +257,14 @@ export async function stateBound(log: EventLog, at: StateAt): Promise<string> {
   }
   if (typeof at === 'object' && at !== null && typeof at.eventId === 'string') {
     const [record] = await log.getByIds([at.eventId]);
-    if (record === undefined) {
+    if (record !== undefined) return record.event.cursor;
+    const horizon = await log.horizon?.();
+    const cursor =
+      horizon === undefined ? undefined : await trimmedCursor(reader, horizon, at.eventId);
+    if (cursor === undefined) {
       throw new NotFoundError(`no event has id "${at.eventId}"`, { eventId: at.eventId });
     }
-    return record.event.cursor;
+    return cursor;
   }
   throw new ValidationError('at', 'must be a Date, a time in ms or { eventId }');
 }

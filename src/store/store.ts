@@ -565,7 +565,7 @@ class Store<E> implements EventStore<E> {
     return this.guard(async () => {
       const runtime = this.runtime(projection);
       if (options.at === undefined) return runtime.current();
-      return runtime.at(await stateBound(this.log, options.at));
+      return runtime.at(await stateBound(this.log, options.at, this.reader));
     });
   }
 

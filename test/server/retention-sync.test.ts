@@ -167,4 +167,22 @@ describe('a partial replica through a real server', () => {
     expect(conflict).toEqual([['c', 1]]);
     expect((await partial.store.conflicts()).map((c) => [c.stream, c.version])).toEqual(conflict);
   });
+
+  it('travels in time to a trimmed event named by its id (state at { eventId })', async () => {
+    const s = await server();
+    const partial = await device(s, 'partial', { retain: { events: 3 } });
+    partial.connect();
+    for (let n = 1; n <= 12; n++) await partial.store.append('s', { type: 't', data: { n } });
+    await waitFor(() => partial.store.sync.status().pending === 0, 15_000);
+    await waitFor(async () => (await held(partial)) <= 3, 15_000);
+    const events = await partial.store.read({ limit: 100 });
+    // The 5th event is below the horizon: its body is on the server only.
+    expect((await partial.internals.log.getByIds([events[4]!.id]))[0]).toBeUndefined();
+    expect(await partial.store.state(seen, { at: { eventId: events[4]!.id } })).toEqual([
+      1, 2, 3, 4, 5,
+    ]);
+    await expect(
+      partial.store.state(seen, { at: { eventId: 'no-such-id' } }),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
 });
