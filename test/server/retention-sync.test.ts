@@ -185,4 +185,30 @@ describe('a partial replica through a real server', () => {
       partial.store.state(seen, { at: { eventId: 'no-such-id' } }),
     ).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
+
+  it('reads and travels in time by wall times below the horizon, and stays connected', async () => {
+    const s = await server();
+    const partial = await device(s, 'partial', { retain: { events: 3 } });
+    partial.connect();
+    const times: number[] = [];
+    for (let n = 1; n <= 12; n++) {
+      const [e] = await partial.store.append('s', { type: 't', data: { n } });
+      times.push(e!.time);
+    }
+    await waitFor(() => partial.store.sync.status().pending === 0, 15_000);
+    await waitFor(async () => (await held(partial)) <= 3, 15_000);
+    const all = Array.from({ length: 12 }, (_, i) => i + 1);
+    const upTo = (t: number) => all.filter((n) => times[n - 1]! <= t);
+    const since = (t: number) => all.filter((n) => times[n - 1]! >= t);
+    const ns2 = (events: { data: unknown }[]) => events.map((e) => (e.data as { n: number }).n);
+    expect(await partial.store.state(seen, { at: times[4]! })).toEqual(upTo(times[4]!));
+    expect(ns2(await partial.store.read({ to: times[4]!, limit: 100 }))).toEqual(upTo(times[4]!));
+    expect(ns2(await partial.store.read({ from: times[2]!, limit: 100 }))).toEqual(
+      since(times[2]!),
+    );
+    expect(ns2(await partial.store.read({ to: times[4]!, reverse: true, limit: 100 }))).toEqual(
+      upTo(times[4]!).reverse(),
+    );
+    expect(partial.store.sync.status().lastError).toBeUndefined();
+  });
 });
