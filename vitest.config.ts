@@ -65,6 +65,36 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: {
+          // Issue 18 "Done when": the suites whose stores sync with a server, and the
+          // convergence properties, again with retention on (a few events kept), every message
+          // deflated on the wire and every event sealed into blocks (test/server/retaining-setup.ts).
+          name: 'retaining',
+          include: [
+            'test/server/convergence.property.test.ts',
+            'test/server/e2e.test.ts',
+            'test/server/collisions.test.ts',
+            'test/server/copy-replaced.test.ts',
+            'test/server/history-sync.test.ts',
+            'test/server/attach.test.ts',
+            'test/server/tamper.test.ts',
+            'test/server/clock-skew.test.ts',
+            'test/server/limits-exchange.test.ts',
+            'test/server/token-scope.test.ts',
+            'test/server/relay-ownership.test.ts',
+            'test/server/wire-compression.test.ts',
+            'test/server/signing-race.test.ts',
+            'test/server/shred.test.ts',
+            'test/server/encryption.test.ts',
+            'test/server/retention-sync.test.ts',
+            'test/server/sync.test.ts',
+          ],
+          setupFiles: ['test/server/compacting-setup.ts', 'test/server/retaining-setup.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        extends: true,
         // Pre-bundled up front: a dependency discovered mid-run makes Vite reload the page.
         optimizeDeps: { include: ['comlink', 'idb'] },
         test: {

@@ -9,6 +9,8 @@ import {
   type Conflict,
   defineProjection,
   type EventStore,
+  HistoryUnavailableError,
+  IdempotencyError,
   type LooseEvents,
   type Projection,
   type StoredEvent,
@@ -110,6 +112,22 @@ function expectContiguousVersions(
  * nothing was written in between, so the other reads saw that same log.
  */
 export async function checkNode(
+  store: EventStore<TestEvent>,
+  attempts: Attempt[],
+  context: string,
+): Promise<boolean> {
+  try {
+    return await checkNodeNow(store, attempts, context);
+  } catch (error) {
+    // A partial replica (the `retaining` project: retention on) reads below its horizon only
+    // through a server, and says so while it has none (docs/storage-growth.md part 3): not
+    // checked, as when its log moved. A session that ended mid-read (a killed link) says so too.
+    if (error instanceof HistoryUnavailableError) return false;
+    throw error;
+  }
+}
+
+async function checkNodeNow(
   store: EventStore<TestEvent>,
   attempts: Attempt[],
   context: string,
@@ -221,6 +239,12 @@ function checkAttempts(
         const after = stored[0]!.cursor > followed.cursor;
         expect(after, `${what}\nsorts before what it followed`).toBe(true);
       }
+      continue;
+    }
+    // A retry of events a partial replica trimmed (the `retaining` project) is refused as
+    // documented (storage/adapter.ts invariant 6): their payload is not here to compare. The
+    // original is checked as its own attempt.
+    if (a.mode === 'retry' && a.error instanceof IdempotencyError && a.error.reason === 'trimmed') {
       continue;
     }
     // A refused append wrote nothing.
@@ -367,8 +391,30 @@ node ${i} keyring vs node 0`,
     await world.closeAll();
     for (const node of world.nodes) {
       const store = await world.open(node, false);
-      await checkProjections(store, events, `${context}\nnode ${node.index} reopened`);
+      const where = `${context}\nnode ${node.index} reopened`;
+      try {
+        await checkProjections(store, events, where);
+      } catch (error) {
+        if (!(error instanceof HistoryUnavailableError)) throw error;
+        // A partial replica time-travels below its horizon through its server only (see
+        // checkNode): the same checks once it is connected again.
+        await world.close(node);
+        await checkProjections(await reconnected(world, node), events, where);
+      }
     }
   }
   return events.length;
+}
+
+/** `node` opened again with its links connected, once a sync session is up. */
+async function reconnected(
+  world: World,
+  node: World['nodes'][number],
+): Promise<EventStore<TestEvent>> {
+  const store = await world.open(node, true);
+  const deadline = Date.now() + 15_000;
+  while (store.sync.status().state !== 'idle' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return store;
 }
