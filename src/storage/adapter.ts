@@ -21,6 +21,12 @@
  *    (readByCursor, readByPos, getByIds, eventsAtSlots) never return a trimmed event: `horizon()`
  *    tells a reader that the log holds no body at or below it but late events stored after the
  *    trim. Positions, seqs and counters do not move. The horizon only moves forward.
+ * 7. installBase (core/space-join.ts) lays a server snapshot under an empty log, in one
+ *    transaction: the horizon becomes the base's cursor, the version vector holds the base's
+ *    (replica, seq) slots (an ingest skips an event it covers, as it skips a trimmed one), each
+ *    stream's version and conflict flag come from the base, the clock rises to the cursor's
+ *    HLC, and the base's snapshots and meta are written. A log that holds an event or a horizon
+ *    is left as it is (false). Positions stay: the first event received after it is at 1.
  */
 import type { AppendUnitOutcome, StreamAppendOutcome } from '../core/append-group.ts';
 import type { LostCopy } from '../core/copies.ts';
@@ -139,6 +145,19 @@ export interface TrimResult {
   more: boolean;
 }
 
+/** A server snapshot as a log keeps it (invariant 7, core/space-snapshot.ts). */
+export interface LogBase {
+  /** The snapshot's cursor: the log's horizon. */
+  horizon: string;
+  /** Replica id → largest seq the snapshot folds. */
+  vector: Readonly<Record<string, number>>;
+  streams: readonly { stream: string; version: number; conflict: boolean }[];
+  /** Each projection's state at the horizon (position 0: no event of this log is in it). */
+  snapshots: readonly SnapshotRecord[];
+  /** Meta written with it: the sync checkpoint of the server, the projections' versions. */
+  meta: Readonly<Record<string, JsonValue>>;
+}
+
 export interface SnapshotMeta {
   projection: string;
   version: number;
@@ -247,6 +266,13 @@ export interface EventLog {
    * missed trimmed events, and starts again from a snapshot (projection-runtime.ts 13).
    */
   trimmedPos?(): Promise<number>;
+  /**
+   * Lays `base` under this log if it is empty (invariant 7); false (nothing written) when it
+   * holds an event or a horizon.
+   */
+  installBase?(base: LogBase): Promise<boolean>;
+  /** The version vector of an installed base (undefined: none was). */
+  baseVector?(): Promise<Readonly<Record<string, number>> | undefined>;
 
   /** Small JSON values: sync checkpoints, projection versions, the server epoch. */
   getMeta(key: string): Promise<JsonValue | undefined>;

@@ -25,6 +25,8 @@ import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { EventId, type ReplicaId } from '../core/ids.ts';
 import { forkedReplica } from '../core/integrity.ts';
 import { foundBySlot, slotRunsOf } from '../core/segments.ts';
+import { uncovered } from '../core/space-join.ts';
+import { readBaseVector } from './idb-base.ts';
 import { removeRecords } from './idb-copies.ts';
 import { readIdentityKey } from './idb-identity.ts';
 import {
@@ -114,10 +116,14 @@ export async function ingestInTransaction(
   lookUpIds: boolean,
 ): Promise<{ plan: IngestPlan; replicaId: ReplicaId }> {
   const segments = tx.objectStore('segments');
+  const meta = tx.objectStore('meta');
+  // Covered by an installed base: held, though no index lists it (idb-base.ts invariant 1).
+  const vector = await readBaseVector(meta);
+  const events = uncovered(vector, given.events);
+  const fresh = events === given.events ? given : { ...given, events };
   // Held below the horizon, trimmed: already stored here (adapter.ts invariant 6). Without
   // lookups such an event fails the `slot` or `id` index like any held one (invariant 7).
-  const input = lookUpIds ? await withoutTrimmed(segments, given) : given;
-  const meta = tx.objectStore('meta');
+  const input = lookUpIds ? await withoutTrimmed(segments, fresh) : fresh;
   const streams = tx.objectStore('streams');
   const names = [...new Set(input.events.map((e) => e.stream))];
   const [rawReplica, rawCounters, states, , existing, slots] = await Promise.all([

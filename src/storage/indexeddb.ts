@@ -82,6 +82,7 @@ import type {
   IngestResult,
   LocalAppendRequest,
   LocalAppendResult,
+  LogBase,
   OpenOptions,
   RemoteWriteListener,
   RestampRequest,
@@ -98,6 +99,7 @@ import {
   appendInTransaction,
   coveredBy,
 } from './idb-append.ts';
+import { BASE_STORES, installInTransaction, KEY_BASE_VECTOR } from './idb-base.ts';
 import { IdbConnection } from './idb-connection.ts';
 import { discardInTransaction } from './idb-discard.ts';
 import { unavailable } from './idb-errors.ts';
@@ -320,6 +322,23 @@ class IdbEventLog implements EventLog {
 
   async horizon(): Promise<string | undefined> {
     return this.read('horizon', (db) => db.get('meta', KEY_HORIZON) as Promise<string | undefined>);
+  }
+
+  async installBase(base: LogBase): Promise<boolean> {
+    const done = await this.write('installBase', [...BASE_STORES], (tx) =>
+      installInTransaction(tx, base),
+    );
+    if (done) this.conn.notifyOthers(await this.headPos());
+    return done;
+  }
+
+  async baseVector(): Promise<Readonly<Record<string, number>> | undefined> {
+    return this.read('baseVector', async (db) => {
+      const value = await db.get('meta', KEY_BASE_VECTOR);
+      return value !== null && typeof value === 'object' && !Array.isArray(value)
+        ? (value as Record<string, number>)
+        : undefined;
+    });
   }
 
   async trimmedPos(): Promise<number> {

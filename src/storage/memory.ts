@@ -19,6 +19,7 @@ import {
   type StoredSigningKey,
 } from '../core/integrity.ts';
 import { planRestamp } from '../core/restamp.ts';
+import { clockAfterBase, uncovered } from '../core/space-join.ts';
 import type {
   AppendGroupRequest,
   CursorQuery,
@@ -27,6 +28,7 @@ import type {
   IngestResult,
   LocalAppendRequest,
   LocalAppendResult,
+  LogBase,
   RemoteWriteListener,
   RestampRequest,
   RestampResult,
@@ -63,6 +65,8 @@ interface MemoryDatabase {
   trimmedSlots: Set<string>;
   /** Each stream's largest trimmed version: a discard's floor (adapter.ts invariant 6). */
   trimmedVersions: Map<string, number>;
+  /** An installed base's version vector (adapter.ts invariant 7). */
+  baseVector?: Readonly<Record<string, number>>;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -206,15 +210,13 @@ class MemoryEventLog implements EventLog {
   async ingest(given: IngestRequest): Promise<IngestResult> {
     const db = this.check();
     // Held below the horizon, trimmed: already stored here (adapter.ts invariant 6).
-    const request =
+    const held =
       db.trimmedIds.size === 0
-        ? given
-        : {
-            ...given,
-            events: given.events.filter(
-              (e) => !db.trimmedIds.has(e.id) && !db.trimmedSlots.has(slotOf(e)),
-            ),
-          };
+        ? given.events
+        : given.events.filter((e) => !db.trimmedIds.has(e.id) && !db.trimmedSlots.has(slotOf(e)));
+    // Covered by an installed base: held, like a trimmed event (adapter.ts invariant 7).
+    const events = uncovered(db.baseVector, held);
+    const request = events === given.events ? given : { ...given, events };
     const streams = new Map<string, number>();
     for (const e of request.events) streams.set(e.stream, db.streamVersions.get(e.stream) ?? 0);
     const plan = planIngest(
@@ -385,6 +387,32 @@ class MemoryEventLog implements EventLog {
 
   async horizon(): Promise<string | undefined> {
     return this.check().horizon;
+  }
+
+  async installBase(base: LogBase): Promise<boolean> {
+    const db = this.check();
+    if (db.counters.pos > 0 || db.horizon !== undefined) return false;
+    db.horizon = base.horizon;
+    db.baseVector = Object.freeze({ ...base.vector });
+    for (const { stream, version, conflict } of base.streams) {
+      db.streamVersions.set(stream, version);
+      db.trimmedVersions.set(stream, version);
+      if (conflict) db.conflictStreams.add(stream);
+    }
+    db.counters = { ...db.counters, clock: clockAfterBase(db.counters.clock, base.horizon) };
+    // No await in between: the whole base lands at once (adapter.ts invariant 1).
+    for (const snapshot of base.snapshots) {
+      db.snapshots.set(
+        snapshotKey(snapshot.projection, snapshot.version, snapshot.cursor),
+        structuredClone(snapshot),
+      );
+    }
+    for (const [key, value] of Object.entries(base.meta)) db.meta.set(key, structuredClone(value));
+    return true;
+  }
+
+  async baseVector(): Promise<Readonly<Record<string, number>> | undefined> {
+    return this.check().baseVector;
   }
 
   async trimmedPos(): Promise<number> {

@@ -17,11 +17,19 @@ import {
   planAppendGroup,
   streamsOf,
 } from '../core/append-group.ts';
-import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { compareHlc, decodeHlc } from '../core/hlc.ts';
 import type { ReplicaId } from '../core/ids.ts';
 import { adoptedIdentity, forkedReplica, type StoredSigningKey } from '../core/integrity.ts';
-import type { AppendGroupRequest, IngestRequest, IngestResult, TrimResult } from './adapter.ts';
+import { clockAfterBase, uncovered } from '../core/space-join.ts';
+import type {
+  AppendGroupRequest,
+  IngestRequest,
+  IngestResult,
+  LogBase,
+  SnapshotRecord,
+  TrimResult,
+} from './adapter.ts';
 import { hlcOfCursor } from './restamp-reads.ts';
 import { minCursorOf } from './rewrites.ts';
 import type { LogStatements } from './sqlite-rows.ts';
@@ -65,9 +73,12 @@ export function appendGroupIn(
 export function ingestIn(st: LogStatements, given: IngestRequest): Written<IngestResult> {
   const state = st.state();
   // Held below the horizon, trimmed: already stored here (adapter.ts invariant 6).
+  // Covered by an installed base: held too (adapter.ts invariant 7).
+  const vector = st.getMeta(BASE_VECTOR_META_KEY);
+  const covered = uncovered(isVector(vector) ? vector : undefined, given.events);
   const request = {
     ...given,
-    events: given.events.filter((e) => !st.trimmedId(e.id) && !st.trimmedSlot(e.replica, e.seq)),
+    events: covered.filter((e) => !st.trimmedId(e.id) && !st.trimmedSlot(e.replica, e.seq)),
   };
   const streams = new Map<string, number>();
   for (const e of request.events) streams.set(e.stream, st.streamVersion(e.stream));
@@ -104,6 +115,40 @@ export function ingestIn(st: LogStatements, given: IngestRequest): Written<Inges
 }
 
 export const HORIZON_META_KEY = 'log.horizon';
+/** An installed base's version vector (adapter.ts invariant 7). */
+export const BASE_VECTOR_META_KEY = 'log.baseVector';
+
+export function isVector(value: JsonValue | undefined): value is Record<string, number> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * adapter.ts installBase, in the caller's transaction: only on a log that never held an event
+ * and has no horizon. `putSnapshot` writes through the same database, so inside it.
+ */
+export function installBaseIn(
+  st: LogStatements,
+  base: LogBase,
+  putSnapshot: (snapshot: SnapshotRecord) => void,
+): Written<boolean> {
+  const state = st.state();
+  if (state.counters.pos > 0 || st.getMeta(HORIZON_META_KEY) !== undefined) {
+    return { result: false, replica: state.replica };
+  }
+  st.setMeta(HORIZON_META_KEY, base.horizon);
+  st.setMeta(BASE_VECTOR_META_KEY, { ...base.vector });
+  st.setCounters({
+    ...state.counters,
+    clock: clockAfterBase(state.counters.clock, base.horizon),
+  });
+  for (const { stream, version, conflict } of base.streams) {
+    st.setStreamVersion(stream, version);
+    if (conflict) st.flagConflict(stream);
+  }
+  for (const snapshot of base.snapshots) putSnapshot(snapshot);
+  for (const [key, value] of Object.entries(base.meta)) st.setMeta(key, value);
+  return { result: true, replica: state.replica };
+}
 export const TRIMMED_POS_META_KEY = 'log.trimmedPos';
 
 /** adapter.ts trim: one step, in the caller's transaction; the horizon in log_meta only grows. */

@@ -44,6 +44,7 @@ import type {
   IngestResult,
   LocalAppendRequest,
   LocalAppendResult,
+  LogBase,
   OpenOptions,
   RemoteWriteListener,
   RestampRequest,
@@ -64,9 +65,12 @@ import { SqliteSnapshots } from './sqlite-snapshots.ts';
 import {
   adoptIn,
   appendGroupIn,
+  BASE_VECTOR_META_KEY,
   discardIn,
   HORIZON_META_KEY,
   ingestIn,
+  installBaseIn,
+  isVector,
   replaceOwnIn,
   restampIn,
   TRIMMED_POS_META_KEY,
@@ -173,6 +177,19 @@ class SqliteEventLog implements EventLog, NoticeTarget {
     return this.run('horizon', () => {
       const value = this.st.getMeta(HORIZON_META_KEY);
       return typeof value === 'string' ? value : undefined;
+    });
+  }
+
+  installBase(base: LogBase): Promise<boolean> {
+    return this.write('installBase', () =>
+      installBaseIn(this.st, base, (snapshot) => this.snapshots.put(snapshot)),
+    );
+  }
+
+  baseVector(): Promise<Readonly<Record<string, number>> | undefined> {
+    return this.run('baseVector', () => {
+      const value = this.st.getMeta(BASE_VECTOR_META_KEY);
+      return isVector(value) ? value : undefined;
     });
   }
 

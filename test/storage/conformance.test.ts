@@ -20,18 +20,18 @@ let databases = 0;
 const sqliteDir = mkdtempSync(join(tmpdir(), 'chronicle-replica-conformance-'));
 afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
 
-const adapters: [string, () => StorageAdapter, { trims?: boolean }][] = [
-  ['memory', () => memoryStorage(), { trims: true }],
+const adapters: [string, () => StorageAdapter, { trims?: boolean; bases?: boolean }][] = [
+  ['memory', () => memoryStorage(), { trims: true, bases: true }],
   [
     'indexeddb (fake-indexeddb)',
     // A unique name too: the BroadcastChannel that carries write notices is named after it.
     () => indexedDbStorage(`conformance-${++databases}`, { indexedDB: new IDBFactory() }),
-    { trims: true },
+    { trims: true, bases: true },
   ],
   [
     'sqlite (better-sqlite3)',
     () => sqliteReplicaStorage(join(sqliteDir, `${++databases}.db`)),
-    { trims: true },
+    { trims: true, bases: true },
   ],
 ];
 

@@ -25,6 +25,7 @@ import type {
 } from '../../src/storage/adapter.ts';
 import { storedEvent } from '../fixtures/events.ts';
 import { appendGroupConformance } from './append-group-conformance.ts';
+import { baseConformance } from './base-conformance.ts';
 import { copyConformance } from './conformance-copies.ts';
 import { discardConformance } from './discard-conformance.ts';
 import { idConformance } from './id-conformance.ts';
@@ -125,6 +126,8 @@ export interface ConformanceOptions {
   opaquePayloads?: boolean;
   /** The adapter trims below a horizon (adapter.ts invariant 6): run trim-conformance.ts. */
   trims?: boolean;
+  /** The adapter installs a server snapshot as a base (adapter.ts invariant 7). */
+  bases?: boolean;
 }
 
 export function storageConformance(
@@ -157,6 +160,7 @@ export function storageConformance(
     appendGroupConformance(fresh);
     idConformance(async () => (await fresh()).log);
     if (options.trims === true) trimConformance(fresh, open);
+    if (options.bases === true) baseConformance(fresh, open);
 
     describe('appendLocal', () => {
       it('assigns dense seq, positions and stream versions starting at 1 (P2, P4, P7, A3)', async () => {

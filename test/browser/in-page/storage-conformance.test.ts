@@ -19,7 +19,7 @@ describe.each([
   [`indexeddb (${browser})`, () => indexedDbStorage(`conformance-${run}-${++databases}`)],
   [`memory (${browser})`, () => memoryStorage()],
 ] as const)('%s', (name, factory) => {
-  storageConformance(name, factory, { trims: true });
+  storageConformance(name, factory, { trims: true, bases: true });
 });
 
 againstMemory(
