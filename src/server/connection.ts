@@ -33,11 +33,13 @@ import { SyncError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { jsonDepthExceeds } from '../core/json.ts';
+import type { ProjectionVersion } from '../core/space-snapshot.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import type { SyncLog } from '../sync/log.ts';
 import { CloseCode, type HelloMessage, type SyncErrorCode } from '../sync/protocol.ts';
 import { type PeerSession, type SessionRefusal, startPeerSession } from '../sync/session.ts';
+import type { FoundSnapshot } from '../sync/session-join.ts';
 import type { TokenClaims } from './auth.ts';
 import { type ServerLimits, TokenBucket } from './limits.ts';
 import { type LogEntry, logReplaced, type ServerMetrics } from './metrics.ts';
@@ -114,6 +116,14 @@ export class Connection {
       // Protocol 9: served where the storage reads by cursor (absent: HISTORY_UNAVAILABLE).
       ...(ctx.space.readByCursor !== undefined
         ? { readHistory: (query: CursorQuery) => this.readHistory(query) }
+        : {}),
+      // Protocol 10: snapshots for a joining device, with the read scope only (invariant 1);
+      // at most half the send buffer at once, so the answer never trips the slow-consumer bound.
+      ...(ctx.snapshots !== undefined && ctx.claims.scope.includes('read')
+        ? {
+            snapshotFor: (wanted: readonly ProjectionVersion[]) => this.snapshotFor(wanted),
+            maxSnapshotBytes: Math.floor(ctx.limits.maxBufferedBytes / 2),
+          }
         : {}),
       now: ctx.now,
       maxClockDriftMs: DEFAULT_MAX_CLOCK_DRIFT_MS,
@@ -391,6 +401,25 @@ export class Connection {
     const records = await this.ctx.space.readByCursor!(query);
     this.ctx.metrics.eventsOut += records.length;
     return records.map((r) => r.event);
+  }
+
+  /** The newest snapshot holding `wanted` (protocol 10), with the id of its event at `pos`. */
+  private async snapshotFor(
+    wanted: readonly ProjectionVersion[],
+  ): Promise<FoundSnapshot | undefined> {
+    const { space, claims, snapshots } = this.ctx;
+    const snapshot = await snapshots?.latest(claims.space, wanted);
+    if (snapshot === undefined) return undefined;
+    const id = snapshot.pos > 0 ? await space.idAtPos(snapshot.pos) : undefined;
+    this.ctx.log({
+      level: 'info',
+      event: 'snapshot_found',
+      space: claims.space,
+      sub: claims.sub,
+      pos: snapshot.pos,
+      count: snapshot.count,
+    });
+    return id === undefined ? { snapshot } : { snapshot, id };
   }
 
   /** The space's log as this connection may see it (invariants 1 and 3). */

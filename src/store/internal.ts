@@ -5,11 +5,13 @@
  */
 
 import type { StoredEventRecord } from '../core/events.ts';
+import type { ProjectionVersion, SpaceSnapshot } from '../core/space-snapshot.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { RejectedAppend, SyncApi } from '../core/sync-types.ts';
 import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 import type { UnreadableStatus } from './encryption-types.ts';
 import type { HistorySource } from './history-source.ts';
+import type { CheckpointMeta } from './join.ts';
 import type { RetentionOutcome } from './retention.ts';
 import type { ServerLink } from './server-link.ts';
 import type { Signer } from './signing.ts';
@@ -91,6 +93,16 @@ export interface StoreInternals {
   attachServer?(server: ServerLink | undefined): void;
   /** Runs a retention pass now (StoreOptions.retain); resolves with what it trimmed. */
   retainNow?(): Promise<RetentionOutcome>;
+  /**
+   * Joining from a server snapshot (StoreOptions.join, store/join.ts): the projections to ask
+   * for, when this store may join now (its log is empty); undefined: it replays the log.
+   */
+  joinRequest?(): Promise<ProjectionVersion[] | undefined>;
+  /**
+   * Lays a server's snapshot under the empty log, with that server's checkpoint (store/join.ts
+   * invariant 3); false when the log took nothing (it replays).
+   */
+  installSnapshot?(snapshot: SpaceSnapshot, checkpoint: CheckpointMeta): Promise<boolean>;
   /** Resolves when the store is closing; sync stops then. */
   readonly closing: Promise<void>;
 }

@@ -146,6 +146,17 @@ export class ProjectionRuntime {
   }
 
   /**
+   * Starts again from the newest valid snapshot: a base was laid under the log (store/join.ts),
+   * whose snapshot at the horizon this runtime has not seen.
+   */
+  reload(): Promise<void> {
+    return this.serial(async () => {
+      if (!(await this.loadSnapshotBefore('\uffff'))) this.reset();
+      this.initialized = true;
+    });
+  }
+
+  /**
    * Events moved to cursors >= `from` (invariant 9), noted at once: a catch-up that the re-stamp
    * overlapped undoes it on its next try (invariant 10).
    */

@@ -51,6 +51,7 @@ import { Encryption } from './encryption.ts';
 import { noteForgone } from './forgone.ts';
 import { type CursorReader, historyReader } from './history-reads.ts';
 import type { StoreInternals, SyncController } from './internal.ts';
+import { installSnapshot, type JoinHost, joinRequest } from './join.ts';
 import { type AppendedPart, LocalAppends } from './local-appends.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
@@ -256,6 +257,21 @@ class Store<E> implements EventStore<E> {
     });
     const maxClockAheadMs = options.maxClockAhead ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
     const maxClockDriftMs = options.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
+    // store/join.ts: on the raw log (an encrypted store never joins: join.ts invariant 1).
+    const joinHost: JoinHost = {
+      log: raw,
+      mode: options.join,
+      encrypted: options.encryption !== undefined,
+      projections: () =>
+        [...this.runtimes.values()].map(({ projection }) => ({
+          name: projection.name,
+          version: projection.version,
+        })),
+      reload: async () => {
+        await Promise.all([...this.runtimes.values()].map((r) => r.reload()));
+        await this.feed.notify();
+      },
+    };
     const internals: StoreInternals = {
       // Sync replicates the log as stored: sealed (store/encryption.ts).
       log: raw,
@@ -291,6 +307,9 @@ class Store<E> implements EventStore<E> {
       requireSignatures: options.signing !== false,
       attachServer: (server) => this.retainer.attach(server, () => this.serverChanged()),
       retainNow: () => this.guard(() => this.retainer.pass()),
+      joinRequest: () => joinRequest(joinHost),
+      installSnapshot: (snapshot, checkpoint) =>
+        this.guard(() => installSnapshot(joinHost, snapshot, checkpoint)),
     };
     if (signer !== undefined) Object.assign(internals, { signer });
     if (encryption !== undefined) {

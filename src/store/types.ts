@@ -24,6 +24,7 @@ import type { EventLimits } from '../core/validate.ts';
 import type { Durability, StorageAdapter } from '../storage/adapter.ts';
 import type { EncryptionOptions } from './encryption-types.ts';
 import type { SyncFactory } from './internal.ts';
+import type { JoinMode } from './join.ts';
 import type { ProjectionRef, QueryArgs, QueryName, QueryResult } from './typed.ts';
 
 /**
@@ -87,6 +88,18 @@ export interface StoreOptions<E = unknown> {
    * write is retried (EventStore.on('storage')). Default: keep everything.
    */
   retain?: RetainPolicy;
+  /**
+   * How a fresh store (an empty log) starts when it first syncs with a server. 'replay'
+   * (default) receives the whole log. 'snapshot' asks the server for a snapshot of this store's
+   * projections at their versions (the server runs them: createSyncServer's snapshots) and
+   * receives only the events after it: the store is then a partial replica whose horizon is
+   * the snapshot's cursor, and reads below it fetch history from the server (as with `retain`).
+   * The snapshot is trusted: it folds events this device never receives, so their signatures
+   * are not checked here; every event received after it is. A server without a matching
+   * snapshot, an older server, a store with `encryption` (a server cannot fold sealed data) and
+   * a store that wrote before the answer came all replay instead.
+   */
+  join?: JoinMode;
   /** @internal wired by openStore in src/index.ts */
   syncFactory?: SyncFactory;
 }

@@ -40,10 +40,14 @@
  * 11. lastSyncedAt survives a restart: the time a peer last had everything is kept in meta
  *    `sync.lastSyncedAt` (written again once SYNCED_AT_SAVE_MS stale, so not at every ack), and
  *    the status reports the later of it and what this run's links saw.
+ * 12. Joining from a snapshot (protocol invariant 10, store/join.ts): every session started while
+ *    the store may join (StoreOptions.join 'snapshot', an empty log) asks for one in its hello,
+ *    and installs only a server's answer; once the log holds anything, sessions replay as usual.
  */
 
 import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import type { JsonValue } from '../core/events.ts';
+import { DEFAULT_JOIN_BYTES } from '../core/space-join.ts';
 import {
   DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS,
   negotiateLimits,
@@ -68,7 +72,8 @@ import {
 } from './history-client.ts';
 import { DEFAULT_SYNC_LIMITS, limitsOfPeer, type SyncLimits } from './protocol.ts';
 import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
-import { storeSyncLog } from './store-log.ts';
+import type { JoinOptions } from './session-join.ts';
+import { CHECKPOINT_META_PREFIX, storeSyncLog } from './store-log.ts';
 import { strictSync } from './strict-sync.ts';
 import {
   ACKED_META_KEY,
@@ -119,6 +124,8 @@ export interface SyncControllerOptions {
   WebSocket?: WebSocketConstructor;
   /** Longest wait for a server's answer to a history read (ms). Default 15,000. */
   historyTimeoutMs?: number;
+  /** The largest snapshot message a joining store takes (bytes; DEFAULT_JOIN_BYTES, 16 MiB). */
+  joinMaxBytes?: number;
 }
 
 const realTimers: Timers = {
@@ -348,6 +355,28 @@ export function createSyncController(
     });
   });
 
+  /**
+   * Invariant 12: what a session asks of a server's snapshots, while the store may join (its
+   * log is empty and it opted in: store/join.ts); undefined: it replays.
+   */
+  const joinOptions = async (): Promise<JoinOptions | undefined> => {
+    const install = internals.installSnapshot;
+    if (install === undefined) return undefined;
+    const projections = await internals.joinRequest?.().catch(() => undefined);
+    if (projections === undefined) return undefined;
+    return {
+      projections,
+      maxBytes: options.joinMaxBytes ?? DEFAULT_JOIN_BYTES,
+      install: (snapshot, peer, id) => {
+        // Only a server's fold is taken (a peer replica does not announce snapshots anyway).
+        if (peer.server !== true) return Promise.resolve(false);
+        const value: { [key: string]: JsonValue } = { epoch: peer.epoch, pos: snapshot.pos };
+        if (id !== undefined) value.id = id;
+        return install(snapshot, { key: CHECKPOINT_META_PREFIX + peer.replica, value });
+      },
+    };
+  };
+
   const connect = (target: SyncTarget): SyncConnection => {
     const transport: Transport =
       'url' in target
@@ -492,7 +521,13 @@ export function createSyncController(
         emit();
         base = undefined;
         baseAsked = false;
+        const join = await joinOptions();
+        if (stopped || closed) {
+          transport.close(1000, 'sync stopped');
+          break;
+        }
         session = startPeerSession({
+          ...(join !== undefined ? { join } : {}),
           log,
           send: (text) => transport.send(text),
           closeConnection: (code, reason) => transport.close(code, reason),

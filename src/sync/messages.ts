@@ -44,6 +44,7 @@ import {
   type SyncLimits,
   type SyncMessage,
 } from './protocol.ts';
+import { parseJoin, parseSnapshotMessage, SnapshotShapeError } from './snapshot-messages.ts';
 
 /** A message as parsed: an `events` message's events passed decodeEventBatch. */
 export type ParsedMessage =
@@ -316,6 +317,9 @@ function parseShape(
       if (o.maxClockAheadMs !== undefined) hello.maxClockAheadMs = int(o, 'maxClockAheadMs');
       const history = optBool(o, 'history');
       if (history !== undefined) hello.history = history;
+      const snapshots = optBool(o, 'snapshots');
+      if (snapshots !== undefined) hello.snapshots = snapshots;
+      if (o.join !== undefined) hello.join = snapshotShape(() => parseJoin(o.join));
       return hello;
     }
     case 'pull': {
@@ -361,24 +365,41 @@ function parseShape(
         if (error instanceof HistoryShapeError) throw new Bad(error.code, error.message);
         throw error;
       }
+    case 'snapshot':
+      return snapshotShape(() => parseSnapshotMessage(o));
     default:
       throw new Bad('PROTOCOL', `unknown message type ${JSON.stringify(type)?.slice(0, 64) ?? ''}`);
   }
 }
 
-/** Parses and validates one incoming message (invariants 1–3). */
-export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
+/** A join or snapshot shape (snapshot-messages.ts), its refusal as this file's. */
+function snapshotShape<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof SnapshotShapeError) throw new Bad(error.code, error.message);
+    throw error;
+  }
+}
+
+/**
+ * Parses and validates one incoming message (invariants 1–3). `snapshotBytes`: while this side
+ * waits for the answer to its `join` (protocol invariant 10), a `snapshot` message may be up to
+ * that large; every other message keeps to maxMessageBytes.
+ */
+export function parseMessage(
+  text: unknown,
+  limits: SyncLimits,
+  snapshotBytes?: number,
+): ParseResult {
   if (typeof text !== 'string') {
     return { ok: false, code: 'PROTOCOL', message: 'messages must be JSON text' };
   }
+  const most = Math.max(limits.maxMessageBytes, snapshotBytes ?? 0);
   // text.length bounds the UTF-8 size from below: the cheap check first.
-  const bytes = text.length > limits.maxMessageBytes ? text.length : utf8Length(text);
-  if (bytes > limits.maxMessageBytes) {
-    return {
-      ok: false,
-      code: 'LIMIT_EXCEEDED',
-      message: `message larger than ${limits.maxMessageBytes} bytes`,
-    };
+  const bytes = text.length > most ? text.length : utf8Length(text);
+  if (bytes > most) {
+    return { ok: false, code: 'LIMIT_EXCEEDED', message: `message larger than ${most} bytes` };
   }
   let value: unknown;
   try {
@@ -388,6 +409,13 @@ export function parseMessage(text: unknown, limits: SyncLimits): ParseResult {
   }
   if (!isRecord(value))
     return { ok: false, code: 'PROTOCOL', message: 'message must be an object' };
+  if (bytes > limits.maxMessageBytes && value.type !== 'snapshot') {
+    return {
+      ok: false,
+      code: 'LIMIT_EXCEEDED',
+      message: `message larger than ${limits.maxMessageBytes} bytes`,
+    };
+  }
   try {
     // Each event's data and meta are walked for depth by the decoder (a few nodes an event),
     // cheaper than scanning every character of the text.

@@ -43,9 +43,20 @@
  *    one. The page's events are validated like a batch's and are not stored; they lie in the
  *    asked range and stream, in the asked order, at most `limit`; `more` says the range holds
  *    more after the last one.
+ * 10. Joining from a snapshot (docs/storage-growth.md part 3, core/space-join.ts): a side whose
+ *    hello says `snapshots: true` answers a peer's hello that carries `join` with exactly one
+ *    `snapshot` message, before its own `pull` and `rejected`: the newest snapshot of its log
+ *    that holds every projection asked at exactly its version, with the id of its event at the
+ *    snapshot's `pos`, or no snapshot (none matches, it is larger than `join.maxBytes` or than
+ *    the side sends at once, or the connection may not read). Only a side whose log is empty
+ *    sends `join`. Having sent it to a peer whose hello says `snapshots: true`, a side sends its
+ *    `pull` only after that answer; once it installed the snapshot, its pull's checkpoint is
+ *    (the peer's epoch, `pos`, that id), so catch-up starts after `pos`. A peer older than these
+ *    fields neither answers nor is waited for: the device replays the whole log.
  */
 import type { StoredEvent } from '../core/events.ts';
 import type { TamperReason } from '../core/integrity.ts';
+import type { ProjectionVersion, SpaceSnapshot } from '../core/space-snapshot.ts';
 import type { StrictRejection } from '../core/strict.ts';
 
 /** 2: events travel as columns (event-codec.ts). 3: `rejected` (strict streams, invariant 8). */
@@ -86,6 +97,26 @@ export interface HelloMessage {
   maxClockAheadMs?: number;
   /** The sender answers `history` requests (invariant 9). Absent: it does not. */
   history?: boolean;
+  /** The sender answers `join` with a `snapshot` message (invariant 10). Absent: it does not. */
+  snapshots?: boolean;
+  /** The sender's log is empty and it asks to join from a snapshot (invariant 10). */
+  join?: JoinRequest;
+}
+
+/** What a fresh device asks of a peer's snapshots (protocol invariant 10). */
+export interface JoinRequest {
+  /** Every projection the device runs, at its version: a snapshot must hold them all. */
+  projections: ProjectionVersion[];
+  /** The largest `snapshot` message the device takes (UTF-8 bytes of its JSON). */
+  maxBytes: number;
+}
+
+/** The answer to a hello's `join` (invariant 10): a snapshot, or none (replay the log). */
+export interface SnapshotMessage {
+  type: 'snapshot';
+  snapshot?: SpaceSnapshot;
+  /** Id of the sender's event at `snapshot.pos` (for the pull's checkpoint); absent at pos 0. */
+  id?: string;
 }
 
 export interface PullMessage {
@@ -227,7 +258,8 @@ export type SyncMessage =
   | PingMessage
   | PongMessage
   | HistoryMessage
-  | HistoryPageMessage;
+  | HistoryPageMessage
+  | SnapshotMessage;
 
 export type SyncMessageType = SyncMessage['type'];
 

@@ -13,6 +13,7 @@ import type {
   SyncErrorCode,
   SyncLimits,
 } from './protocol.ts';
+import type { JoinOptions, SnapshotFinder } from './session-join.ts';
 
 /** What answers a `history` request this side sent (protocol 9): a page, or a coded error. */
 export type HistoryReply =
@@ -66,6 +67,8 @@ export interface SessionStats {
   ackedOwnSeq: number;
   /** The peer pulled from 0 because its checkpoint did not match this log (it lost data). */
   peerRestarted: boolean;
+  /** This side installed the peer's snapshot in this session (protocol 10). */
+  joined?: boolean;
   /** Whether the peer pulled (a peer that does not pull is never sent anything). */
   peerPulled: boolean;
   inFlightBatches: number;
@@ -148,6 +151,15 @@ export interface PeerSessionOptions {
   readHistory?(query: CursorQuery): Promise<StoredEventRecord[]>;
   /** The answers to this side's `history` requests. Absent: a `history-page` is a PROTOCOL error. */
   onHistoryReply?(reply: HistoryReply): void;
+  /**
+   * Join from the peer's snapshot (protocol 10, session-join.ts): set only while this side's log
+   * is empty. Sent in hello; the pull waits for the answer of a peer that serves snapshots.
+   */
+  join?: JoinOptions;
+  /** Answers a peer's `join` (protocol 10); announced in hello. Absent: `join` goes unanswered. */
+  snapshotFor?: SnapshotFinder;
+  /** The largest `snapshot` message this side sends (default: no bound but the asker's). */
+  maxSnapshotBytes?: number;
   /** Progress: after each stored batch, ack, catch-up, or close. */
   onStatus?(stats: SessionStats): void;
   onError?(error: SessionError): void;

@@ -65,11 +65,13 @@ import {
   PROTOCOL_VERSION,
   type PullMessage,
   type RefusalReason,
+  type SnapshotMessage,
   SYNC_LIMIT_NAMES,
   type SyncErrorCode,
   type SyncLimits,
   type SyncMessage,
 } from './protocol.ts';
+import { answerJoin, takeSnapshot } from './session-join.ts';
 import { SessionSender } from './session-sender.ts';
 import type {
   PeerSession,
@@ -115,6 +117,9 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   let recv: ReceiveState = { pos: 0, started: false };
   let caughtUp = false;
   let eventsReceived = 0;
+  /** Protocol 10: this side sent join and waits for the answer before it pulls. */
+  let awaitingSnapshot = false;
+  let joined = false;
 
   const stats = (): SessionStats => {
     const s: SessionStats = {
@@ -133,6 +138,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       eventsSent: sender.eventsSent,
       closed,
     };
+    if (joined) s.joined = true;
     if (sender.heldForClock !== undefined) s.heldForClock = sender.heldForClock;
     if (peer !== undefined) {
       s.peer = peer;
@@ -150,9 +156,14 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   };
 
   const send = (message: SyncMessage, dataText?: DataTextOf): void => {
+    if (!closed) sendText(encodeMessage(message, dataText));
+  };
+
+  /** Sends an encoded message (snapshot-join.ts encodes its answer to measure it). */
+  const sendText = (text: string): void => {
     if (closed) return;
     try {
-      options.send(encodeMessage(message, dataText));
+      options.send(text);
     } catch {
       // The connection is gone: its owner sees the close and ends the session.
       close();
@@ -328,11 +339,31 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         source: 'local',
       });
     }
+    // Protocol 10: the answer to the peer's join, before anything else of this side.
+    if (m.join !== undefined && options.snapshotFor !== undefined) {
+      const answer = await answerJoin(
+        options.snapshotFor,
+        m.join,
+        options.maxSnapshotBytes ?? Number.POSITIVE_INFINITY,
+      );
+      if (closed) return;
+      sendText(answer.text);
+    }
     // Before pull: the peer takes its events out before it sends again (protocol 8).
     const rejections = (await options.rejectionsFor?.(m)) ?? [];
     if (closed) return;
     sendRejected(rejections);
     if (!pullEnabled) return;
+    // Protocol 10: the pull waits for the answer to this side's join.
+    if (options.join !== undefined && m.snapshots === true) {
+      awaitingSnapshot = true;
+      return;
+    }
+    return sendPull(m);
+  };
+
+  /** The pull, from the checkpoint held for the peer (fingerprinted: protocol 4). */
+  const sendPull = async (m: HelloMessage): Promise<void> => {
     const saved = await log.getCheckpoint(m.replica);
     if (closed) return;
     const checkpoint = checkpointForPull(saved, m);
@@ -342,6 +373,27 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     pullSent = true;
     send(pull);
     report();
+  };
+
+  /** Protocol 10: the answer to this side's join; installed (or not), then the pull goes out. */
+  const onSnapshot = async (m: SnapshotMessage): Promise<void> => {
+    if (!awaitingSnapshot || peer === undefined || options.join === undefined) {
+      return fail('PROTOCOL', 'a snapshot this side did not ask for');
+    }
+    awaitingSnapshot = false;
+    try {
+      joined = await takeSnapshot(options.join, m, peer);
+    } catch (error) {
+      // Nothing of it was written (adapter.ts invariant 7): replay instead.
+      options.onError?.({
+        code: 'STORAGE',
+        message: `could not install the snapshot, replaying the log: ${error instanceof Error ? error.message : String(error)}`,
+        fatal: false,
+        source: 'local',
+      });
+    }
+    if (closed) return;
+    return sendPull(peer);
   };
 
   const onPull = async (m: PullMessage, text: string): Promise<void> => {
@@ -457,7 +509,11 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
 
   const handle = async (text: string): Promise<void> => {
     if (closed) return;
-    const parsed = parseMessage(text, limits);
+    const parsed = parseMessage(
+      text,
+      limits,
+      awaitingSnapshot ? options.join?.maxBytes : undefined,
+    );
     if (!parsed.ok) {
       const { batch, eventId, req } = parsed;
       if (req !== undefined && options.onHistoryReply !== undefined) {
@@ -535,6 +591,8 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         }
         options.onHistoryReply({ req: m.req, page: m });
         return;
+      case 'snapshot':
+        return onSnapshot(m);
       default: {
         const never: never = m;
         throw new Error(`unknown message ${JSON.stringify(never)}`);
@@ -562,6 +620,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     };
     if (options.isServer === true) hello.server = true;
     if (history.serves) hello.history = true;
+    if (options.snapshotFor !== undefined) hello.snapshots = true;
+    if (options.join !== undefined) {
+      hello.join = { projections: [...options.join.projections], maxBytes: options.join.maxBytes };
+    }
     send(hello);
   };
 
