@@ -218,7 +218,12 @@ describe('when a device replays instead', () => {
     const s = await server({
       snapshots: (st) => {
         const inner = source(st);
-        return { latest: (space, wanted) => ((asked += 1), inner.latest(space, wanted)) };
+        return {
+          latest: (space, wanted) => {
+            asked += 1;
+            return inner.latest(space, wanted);
+          },
+        };
       },
     });
     const key = new Uint8Array(32).fill(7);
