@@ -78,6 +78,7 @@ export type {
 } from './core/projection.ts';
 export { defineProjection } from './core/projection.ts';
 export type { RetainPolicy } from './core/retention.ts';
+export type { ProjectionVersion, SpaceSnapshot } from './core/space-snapshot.ts';
 export type {
   ConnectionStatus,
   RefusedEvent,
@@ -97,6 +98,7 @@ export type { Durability, EventLog, StorageAdapter } from './storage/adapter.ts'
 export { indexedDbStorage } from './storage/indexeddb.ts';
 export { memoryStorage } from './storage/memory.ts';
 export type { EncryptionOptions, UnreadableStatus } from './store/encryption-types.ts';
+export type { JoinMode } from './store/join.ts';
 export type {
   AnyProjection,
   ProjectionRef,
