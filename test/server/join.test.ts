@@ -19,6 +19,7 @@ import {
 } from '../../src/index.ts';
 import type { StorageAdapter } from '../../src/storage/adapter.ts';
 import { sqliteReplicaStorage } from '../../src/storage/sqlite.ts';
+import { bindYDoc } from '../../src/yjs/index.ts';
 import { makeEvent } from './events.ts';
 import { tempDir, waitFor } from './helpers.ts';
 import { foldingSource, type JoinServer, startJoinServer, storeOn } from './join-helpers.ts';
@@ -233,5 +234,29 @@ describe('when a device replays instead', () => {
     const joined = await store(s.url, { name: 'joined', join: 'snapshot', encryption: { key } });
     await waitFor(async () => (await joined.read()).length === 1);
     expect(asked).toBe(0);
+  });
+});
+
+describe('a Yjs document on a device that joined', () => {
+  it('loads its whole history from the server: the document is not a projection', async () => {
+    const s = await server({ snapshots: (st) => foldingSource(st, projections) });
+    const writer = await store(s.url, { name: 'writer' });
+    const mine = bindYDoc(writer, 'card-1/notes', { snapshotEvery: 1000 });
+    cleanups.push(() => mine.destroy());
+    await mine.ready;
+    for (const word of ['alpha ', 'beta ', 'gamma']) {
+      mine.doc.getText('t').insert(mine.doc.getText('t').length, word);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitFor(async () => (await writer.read({ stream: 'card-1/notes' })).length >= 3);
+    await waitFor(() => writer.sync.status().pending === 0);
+    const joined = await store(s.url, { name: 'joined', join: 'snapshot' });
+    await waitFor(() => joined.sync.status().state === 'idle');
+    const log = (joined as unknown as { log: { horizon(): Promise<string | undefined> } }).log;
+    expect(await log.horizon()).toBeDefined();
+    const theirs = bindYDoc(joined, 'card-1/notes');
+    cleanups.push(() => theirs.destroy());
+    await theirs.ready;
+    expect(theirs.doc.getText('t').toString()).toBe('alpha beta gamma');
   });
 });
