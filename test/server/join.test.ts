@@ -19,9 +19,10 @@ import {
 } from '../../src/index.ts';
 import type { StorageAdapter } from '../../src/storage/adapter.ts';
 import { sqliteReplicaStorage } from '../../src/storage/sqlite.ts';
+import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
 import { bindYDoc } from '../../src/yjs/index.ts';
 import { makeEvent } from './events.ts';
-import { tempDir, waitFor } from './helpers.ts';
+import { RawClient, tempDir, waitFor } from './helpers.ts';
 import { foldingSource, type JoinServer, startJoinServer, storeOn } from './join-helpers.ts';
 
 type Board = Record<string, { n: number; last: string }>;
@@ -258,5 +259,70 @@ describe('a Yjs document on a device that joined', () => {
     cleanups.push(() => theirs.destroy());
     await theirs.ready;
     expect(theirs.doc.getText('t').toString()).toBe('alpha beta gamma');
+  });
+});
+
+describe('the join exchange on the wire (protocol invariant 10)', () => {
+  const hello = (join?: unknown) => ({
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    replica: 'joinrawclient001',
+    epoch: 'e-raw',
+    head: 0,
+    seq: 0,
+    time: Date.now(),
+    ...(join === undefined ? {} : { join }),
+  });
+
+  it('answers join once, before its pull, and a hello without join with no snapshot at all', async () => {
+    const s = await server({ snapshots: (st) => foldingSource(st, projections) });
+    await s.space.ingest([makeEvent({ replica: 'joinwriter000001', seq: 1, stream: 'card-1' })]);
+    const raw = await RawClient.connect(s.url);
+    cleanups.push(() => raw.close());
+    expect((await raw.nextOfType('hello')).snapshots).toBe(true);
+    raw.send(hello({ projections: [{ name: 'total', version: 3 }], maxBytes: 1 << 20 }));
+    const answer = await raw.next((m) => m.type === 'snapshot' || m.type === 'pull');
+    expect(answer.type).toBe('snapshot');
+    expect(answer.snapshot).toMatchObject({ pos: 1, count: 1, projections: [{ state: 1 }] });
+    await raw.nextOfType('pull');
+
+    const other = await RawClient.connect(s.url);
+    cleanups.push(() => other.close());
+    await other.nextOfType('hello');
+    other.send(hello());
+    await other.nextOfType('pull');
+    expect(other.messages.some((m) => m.type === 'snapshot')).toBe(false);
+  });
+
+  it('answers with none when a version differs or the snapshot is larger than maxBytes', async () => {
+    const s = await server({ snapshots: (st) => foldingSource(st, projections) });
+    // Sixty replicas: the vector alone is larger than the least maxBytes.
+    await s.space.ingest(
+      Array.from({ length: 60 }, (_, i) =>
+        makeEvent({ replica: `joinwriter${String(i).padStart(6, '0')}`, seq: 1, stream: 'card-1' }),
+      ),
+    );
+    for (const join of [
+      { projections: [{ name: 'total', version: 2 }], maxBytes: 1 << 20 },
+      { projections: [{ name: 'board', version: 1 }], maxBytes: 1024 },
+    ]) {
+      const raw = await RawClient.connect(s.url);
+      cleanups.push(() => raw.close());
+      await raw.nextOfType('hello');
+      raw.send({ ...hello(join), replica: `joinrawclient00${join.projections[0]!.version}` });
+      const answer = await raw.nextOfType('snapshot');
+      expect(answer.snapshot).toBeUndefined();
+    }
+  });
+
+  it('refuses a snapshot it did not ask for with a fatal PROTOCOL error', async () => {
+    const s = await server({ snapshots: (st) => foldingSource(st, projections) });
+    const raw = await RawClient.connect(s.url);
+    cleanups.push(() => raw.close());
+    await raw.nextOfType('hello');
+    raw.send(hello());
+    await raw.nextOfType('pull');
+    raw.send({ type: 'snapshot' });
+    expect(await raw.nextOfType('error')).toMatchObject({ code: 'PROTOCOL', fatal: true });
   });
 });
