@@ -17,6 +17,8 @@ import {
   memoryStorage,
   memoryTransportPair,
 } from '../../src/index.ts';
+import { createSyncServer } from '../../src/server/server.ts';
+import { sqliteStorage } from '../../src/server/sqlite.ts';
 import type { StorageAdapter } from '../../src/storage/adapter.ts';
 import { sqliteReplicaStorage } from '../../src/storage/sqlite.ts';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
@@ -325,4 +327,38 @@ describe('the join exchange on the wire (protocol invariant 10)', () => {
     raw.send({ type: 'snapshot' });
     expect(await raw.nextOfType('error')).toMatchObject({ code: 'PROTOCOL', fatal: true });
   });
+});
+
+describe("joining from createSyncServer's snapshotter", () => {
+  it('joins from the snapshot the server built, and converges with a device that replayed', async () => {
+    const tmp = tempDir();
+    cleanups.push(() => tmp.cleanup());
+    const storage = sqliteStorage(`${tmp.dir}/server.sqlite`);
+    const sync = await createSyncServer({
+      storage,
+      auth: false,
+      requireSignatures: false,
+      snapshots: { projections, every: 20, rescanMs: 50, lateDelayMs: 50 },
+      log: () => {},
+    });
+    cleanups.push(() => sync.close());
+    await write(sync.url, 45);
+    // The snapshotter builds beside the sessions: join once it stored one (at 40).
+    await waitFor(async () =>
+      ((await storage.snapshots?.list('default')) ?? []).some((m) => m.pos >= 40),
+    );
+    const joined = await store(sync.url, { name: 'joined', join: 'snapshot' });
+    const replayed = await store(sync.url, { name: 'replayed' });
+    await waitFor(async () => (await replayed.read()).length === 45);
+    await waitFor(() => joined.sync.status().state === 'idle');
+    await converged(joined, replayed);
+    const log = (
+      joined as unknown as {
+        log: { headPos(): Promise<number>; horizon(): Promise<string | undefined> };
+      }
+    ).log;
+    // The server snapshots every 20 positions: the device received fewer than the 45 events.
+    expect(await log.horizon()).toBeDefined();
+    expect(await log.headPos()).toBeLessThan(45);
+  }, 20_000);
 });
