@@ -4,6 +4,8 @@
  *
  *   default             keep at least the newest 5,000 events and the last 30 days
  *   ?keep-events=N      keep at least the newest N events, no day floor (tests, trying it out)
+ *   ?join=replay        a new device replays the whole log instead of joining from the server's
+ *                       snapshot of the board (the bench's baseline: test/bench/newdevice.ts)
  *
  * The worker cannot see the page's URL, so the page passes the knob in the worker's name after
  * the database (`<db>?keep-events=N`), which the worker reads back (store.worker.ts).
@@ -14,7 +16,7 @@
  *    (loaded-log.ts reads its window that way).
  * 2. No knob, no suffix: the default board's worker name is its database's name, as before.
  */
-import type { RetainPolicy, StorageNotice } from '../../src/index.ts';
+import type { JoinMode, RetainPolicy, StorageNotice } from '../../src/index.ts';
 
 export interface DemoRetain extends RetainPolicy {
   events: number;
@@ -23,6 +25,7 @@ export interface DemoRetain extends RetainPolicy {
 export const DEFAULT_RETAIN: DemoRetain = { events: 5_000, days: 30 };
 
 const KNOB = 'keep-events';
+const JOIN_KNOB = 'join';
 
 /** The policy a query string asks for (invariant 1), or the default. */
 export function retainFromSearch(search: string): DemoRetain {
@@ -31,17 +34,29 @@ export function retainFromSearch(search: string): DemoRetain {
   return Number.isSafeInteger(events) && events >= 1 ? { events } : DEFAULT_RETAIN;
 }
 
-/** The worker's name: the database, and the knob when the page's URL has one (invariant 2). */
+/** How a new device fills its empty log: from the server's snapshot unless asked to replay. */
+export function joinFromSearch(search: string): JoinMode {
+  return new URLSearchParams(search).get(JOIN_KNOB) === 'replay' ? 'replay' : 'snapshot';
+}
+
+/** The worker's name: the database, and the knobs the page's URL has (invariant 2). */
 export function workerName(db: string, search: string): string {
-  const text = new URLSearchParams(search).get(KNOB);
-  return text === null ? db : `${db}?${KNOB}=${encodeURIComponent(text)}`;
+  const page = new URLSearchParams(search);
+  const knobs = new URLSearchParams();
+  for (const knob of [KNOB, JOIN_KNOB]) {
+    const text = page.get(knob);
+    if (text !== null) knobs.set(knob, text);
+  }
+  const query = knobs.toString();
+  return query === '' ? db : `${db}?${query}`;
 }
 
 /** The worker's side of workerName. */
-export function parseWorkerName(name: string): { db: string; retain: DemoRetain } {
+export function parseWorkerName(name: string): { db: string; retain: DemoRetain; join: JoinMode } {
   const at = name.indexOf('?');
-  if (at < 0) return { db: name, retain: DEFAULT_RETAIN };
-  return { db: name.slice(0, at), retain: retainFromSearch(name.slice(at)) };
+  if (at < 0) return { db: name, retain: DEFAULT_RETAIN, join: 'snapshot' };
+  const search = name.slice(at);
+  return { db: name.slice(0, at), retain: retainFromSearch(search), join: joinFromSearch(search) };
 }
 
 /** The policy in words, for the Activity panel. */

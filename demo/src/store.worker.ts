@@ -4,7 +4,8 @@
  * store. The page, not the worker, drives the sync connection (sync.ts), because the demo lets
  * the user go offline on purpose. The Doing column's lane is a strict stream (lane.ts). An
  * encrypted board's key is where its page left it (board-link.ts). It keeps what its retain policy
- * says (retention.ts) and reads older history from the server.
+ * says (retention.ts) and reads older history from the server; a new device joins from the
+ * server's snapshot of the board.
  */
 import { ValidationError } from '../../src/index.ts';
 import { serveStore } from '../../worker/index.ts';
@@ -15,9 +16,11 @@ import { parseWorkerName } from './retention.ts';
 
 // The database name comes in as the worker's name, so that one build can host several boards,
 // with the page's retain knob after it (retention.ts).
-const { db: name, retain } = parseWorkerName(
-  (globalThis as unknown as { name?: string }).name || 'chronicle-demo',
-);
+const {
+  db: name,
+  retain,
+  join,
+} = parseWorkerName((globalThis as unknown as { name?: string }).name || 'chronicle-demo');
 /** The key the page left for `board` (board-link.ts), or a clear refusal to open. */
 async function boardKey(board: string): Promise<Uint8Array> {
   const key = await loadBoardKey(board);
@@ -35,6 +38,9 @@ serveStore({
   strictStreams: ['lane:*'],
   // A bounded device: older events stay on the server, read from there on demand (loaded-log.ts).
   retain,
+  // A new device starts from the server's snapshot of the board and the events after it, rather
+  // than replaying the whole log (demo/server/app.ts registers the board's projection there).
+  join,
   ...(isEncryptedBoard(name) && {
     encryption: {
       key: () => boardKey(name),

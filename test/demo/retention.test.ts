@@ -19,17 +19,24 @@ describe('the demo’s retain policy', () => {
     }
   });
 
-  it('hands the knob to the worker in its name, and the default board keeps its plain name', () => {
+  it('hands the knobs to the worker in its name, and the default board keeps its plain name', () => {
     expect(workerName('chronicle-demo', '')).toBe('chronicle-demo');
     expect(workerName('chronicle-demo', '?devtools')).toBe('chronicle-demo');
     const named = workerName('board-abcdefghij012345', '?board=x&keep-events=10');
     expect(parseWorkerName(named)).toEqual({
       db: 'board-abcdefghij012345',
       retain: { events: 10 },
+      join: 'snapshot',
     });
     expect(parseWorkerName('chronicle-demo')).toEqual({
       db: 'chronicle-demo',
       retain: DEFAULT_RETAIN,
+      join: 'snapshot',
+    });
+    expect(parseWorkerName(workerName('chronicle-demo', '?join=replay'))).toEqual({
+      db: 'chronicle-demo',
+      retain: DEFAULT_RETAIN,
+      join: 'replay',
     });
   });
 
