@@ -10,12 +10,17 @@
  * - the first card on the board;
  * - the whole board: as many cards as the board projection of the same events holds, folded in
  *   Node, with the page saying it is up to date.
- * This is today's full catch-up: the new device downloads and stores every event, then shows the
- * board. Joining from a server-side snapshot (docs/storage-growth.md) will run beside it.
+ * Two ways in, side by side in the same run:
+ * - replay (`?join=replay`): the full catch-up; the new device downloads and stores every event;
+ * - snapshot (the demo's default): the device joins from the server's snapshot of the board
+ *   (docs/storage-growth.md parts 3 and 4) and downloads the events after it. The bench waits
+ *   until the server's snapshotter has folded the space up to its last multiple of `every`
+ *   (10,000 events), as a space that has been live for a while would be.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { BrowserContext } from 'playwright-core';
 import WebSocket from 'ws';
 import { DEMO_SPACE, startDemo } from '../../demo/server/app.ts';
@@ -31,6 +36,23 @@ import { waitUntil } from './sync-server.ts';
 
 const EVENTS = Number(process.env.BENCH_NEWDEVICE_EVENTS ?? 100_000);
 const RUNS = Number(process.env.BENCH_NEWDEVICE_RUNS ?? 3);
+/** The demo server's snapshotter's default `every` (SnapshotOptions). */
+const SNAPSHOT_EVERY = 10_000;
+
+/** The newest position the demo server's snapshots of its space cover (0: none yet). */
+function snapshotPos(dataDir: string): number {
+  const db = new Database(join(dataDir, 'demo.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db
+      .prepare('SELECT max(pos) AS pos FROM space_snapshots WHERE space = ?')
+      .get(DEMO_SPACE) as { pos: number | null } | undefined;
+    return row?.pos ?? 0;
+  } catch {
+    return 0; // the table is made by the snapshotter's first write
+  } finally {
+    db.close();
+  }
+}
 
 interface Run {
   firstCardMs: number;
@@ -108,29 +130,43 @@ export async function runNewDeviceBenches(): Promise<BenchResult[]> {
     const board = await writer.state(boardProjection);
     const columns = new Set(Object.keys(board.columns));
     const cards = Object.values(board.cards).filter((c) => columns.has(c.column)).length;
-    const runs: Run[] = [];
+    const folded = Math.floor(EVENTS / SNAPSHOT_EVERY) * SNAPSHOT_EVERY;
+    const snapshotStarted = performance.now();
+    await waitUntil(
+      () => snapshotPos(join(tmp, 'data')) >= folded,
+      'the server to snapshot the space',
+      60 * 60_000,
+      500,
+    );
+    const snapshotSeconds = (performance.now() - snapshotStarted) / 1000;
+    const replay: Run[] = [];
+    const joined: Run[] = [];
+    // Alternating, so that both see the same machine load over the runs.
     for (let r = 0; r < RUNS; r++) {
-      const profile = join(tmp, `profile-${r}`);
-      runs.push(await openNewDevice(demo.url, cards, profile));
-      rmSync(profile, { recursive: true, force: true });
+      for (const [runs, url] of [
+        [replay, `${demo.url}?join=replay`],
+        [joined, demo.url],
+      ] as const) {
+        const profile = join(tmp, `profile-${r}`);
+        runs.push(await openNewDevice(url, cards, profile));
+        rmSync(profile, { recursive: true, force: true });
+      }
     }
     const n = EVENTS >= 1_000_000 ? `${EVENTS / 1_000_000}M` : `${EVENTS / 1000}k`;
-    const note = `the demo (npm start) on a fresh on-disk Chromium profile, ${cards} cards; full catch-up; filling the space took ${fillSeconds.toFixed(0)} s`;
+    const note = `the demo (npm start) on a fresh on-disk Chromium profile, ${cards} cards; filling the space took ${fillSeconds.toFixed(0)} s, the server's snapshots ${snapshotSeconds.toFixed(0)} s more`;
+    const line = (what: string, runs: Run[], key: keyof Run, baseline?: Run[]) =>
+      result(
+        `newdevice: ${n}-event space, ${what}`,
+        'ms',
+        median(runs.map((r) => r[key])),
+        baseline === undefined ? undefined : median(baseline.map((r) => r[key])),
+        note,
+      );
     return [
-      result(
-        `newdevice: ${n}-event space, the first card on the board`,
-        'ms',
-        median(runs.map((r) => r.firstCardMs)),
-        undefined,
-        note,
-      ),
-      result(
-        `newdevice: ${n}-event space, the whole board, up to date`,
-        'ms',
-        median(runs.map((r) => r.boardMs)),
-        undefined,
-        note,
-      ),
+      line('the first card on the board, full catch-up (replay)', replay, 'firstCardMs'),
+      line('the whole board, up to date, full catch-up (replay)', replay, 'boardMs'),
+      line('the first card on the board, joined from a snapshot', joined, 'firstCardMs', replay),
+      line('the whole board, up to date, joined from a snapshot', joined, 'boardMs', replay),
     ];
   } finally {
     await connection.close().catch(() => {});
