@@ -135,11 +135,11 @@ function laneCardTitle(
 }
 
 /**
- * What an event concerns, named as it was just before it (or just after, for a creation); a card
- * already deleted keeps the last title it had (`titles`).
+ * What an event concerns, named as it was just before it (`before`: its card's title then) or
+ * just after (for a creation); a card already deleted keeps the last title it had (`titles`).
  */
 function subjectOf(
-  before: BoardState,
+  before: string | undefined,
   after: BoardState,
   event: StoredEvent<unknown>,
   titles: ReadonlyMap<string, string>,
@@ -147,11 +147,7 @@ function subjectOf(
   const card = cardOfStream(event.stream);
   if (card !== undefined) {
     return (
-      before.cards[card]?.title ??
-      after.cards[card]?.title ??
-      textOf(event.data, 'title') ??
-      titles.get(card) ??
-      card
+      before ?? after.cards[card]?.title ?? textOf(event.data, 'title') ?? titles.get(card) ?? card
     );
   }
   if (event.stream.startsWith('device:')) {
@@ -186,7 +182,12 @@ export function describeHistory(
   const entries: HistoryEntry[] = [];
   /** The open burst of each notes stream (invariant 2). */
   const bursts = new Map<string, HistoryEntry>();
-  let state = start;
+  // The fold is in place (board.ts invariant 4): the caller's board stays as it was given.
+  let state: BoardState = {
+    columns: { ...start.columns },
+    cards: { ...start.cards },
+    devices: { ...start.devices },
+  };
   /** Every card's last title, kept after it is deleted. */
   const titles = new Map<string, string>();
   for (const event of events) {
@@ -200,12 +201,12 @@ export function describeHistory(
       });
       continue;
     }
-    const before = state;
-    state = applyEvent(state, event);
+    // The fold is in place (board.ts invariant 4): what the entry says of the board before the
+    // event is read before folding it.
     const card = cardOfStream(event.stream);
-    const title = card === undefined ? undefined : before.cards[card]?.title;
+    const title = card === undefined ? undefined : state.cards[card]?.title;
     if (card !== undefined && title !== undefined) titles.set(card, title);
-    const device = before.devices[event.replica];
+    const device = state.devices[event.replica];
     const open = bursts.get(event.stream);
     if (isNoteEdit(event)) {
       const last = open?.events.at(-1);
@@ -215,15 +216,18 @@ export function describeHistory(
         last.replica === event.replica &&
         event.time - last.time <= BURST_MS
       ) {
+        state = applyEvent(state, event);
         open.events.push(event);
         open.summary = `edited the notes (${open.events.length} edits)`;
         continue;
       }
     }
+    const summary = describe(state, event, titles);
+    state = applyEvent(state, event);
     const entry: HistoryEntry = {
       events: [event],
-      summary: describe(before, event, titles),
-      subject: subjectOf(before, state, event, titles),
+      summary,
+      subject: subjectOf(title, state, event, titles),
       device,
     };
     if (card !== undefined && !isNoteEdit(event))
