@@ -50,14 +50,31 @@ export interface BoardViewInput {
   erasable?: boolean;
 }
 
+/**
+ * Each board's card elements by card id, with what they were drawn from: a render reuses the
+ * element of a card whose inputs did not change. Rebuilding every card on every render kept a
+ * new device busy for minutes while 7,000 cards arrived in batches.
+ */
+const drawn = new WeakMap<HTMLElement, Map<string, { inputs: string; element: HTMLElement }>>();
+
 export function renderBoard(container: HTMLElement, input: BoardViewInput, actions: BoardActions) {
   const columns = sortedColumns(input.state);
+  const previous = drawn.get(container) ?? new Map();
+  const next = new Map<string, { inputs: string; element: HTMLElement }>();
+  const cards: CardElements = (card, place) => {
+    const inputs = cardInputs(input, card, place);
+    const old = previous.get(card.id);
+    const element = old?.inputs === inputs ? old.element : renderCard(input, actions, card, place);
+    next.set(card.id, { inputs, element });
+    return element;
+  };
   const children: Node[] = columns.map((column, index) =>
-    renderColumn(input, actions, column, {
+    renderColumn(input, actions, cards, column, {
       left: columns[index - 1],
       right: columns[index + 1],
     }),
   );
+  drawn.set(container, next);
   if (!input.readOnly) children.push(addColumnForm(actions));
   if (!input.readOnly) children.unshift(...input.deleted.map((n) => deletedNotice(n, actions)));
   container.classList.toggle('read-only', input.readOnly);
@@ -136,9 +153,30 @@ function titleInput(options: {
   return input;
 }
 
+type Place = { index: number; count: number; left: Column | undefined; right: Column | undefined };
+type CardElements = (card: Card, place: Place) => HTMLElement;
+
+/** Everything a card's element is drawn from (renderCard), as one comparable string. */
+function cardInputs(input: BoardViewInput, card: Card, place: Place): string {
+  return JSON.stringify([
+    card.title,
+    card.column,
+    card.position,
+    input.deviceName(card.changedBy),
+    input.readOnly,
+    input.erasable === true,
+    place.left?.title,
+    place.right?.title,
+    place.index > 0,
+    place.index < place.count - 1,
+    input.conflicts.get(card.id) ?? null,
+  ]);
+}
+
 function renderColumn(
   input: BoardViewInput,
   actions: BoardActions,
+  cardElement: CardElements,
   column: Column,
   neighbours: { left: Column | undefined; right: Column | undefined },
 ): HTMLElement {
@@ -172,7 +210,7 @@ function renderColumn(
   }
   const list = h('ul', { class: 'cards', 'aria-label': `Cards in ${column.title}` });
   cards.forEach((card, index) => {
-    list.append(renderCard(input, actions, card, { index, count: cards.length, ...neighbours }));
+    list.append(cardElement(card, { index, count: cards.length, ...neighbours }));
   });
   const section = h(
     'section',
@@ -209,7 +247,7 @@ function renderCard(
   input: BoardViewInput,
   actions: BoardActions,
   card: Card,
-  place: { index: number; count: number; left: Column | undefined; right: Column | undefined },
+  place: Place,
 ): HTMLElement {
   const conflict = input.conflicts.get(card.id);
   const item = h(

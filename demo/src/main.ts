@@ -44,6 +44,7 @@ import { type BoardActions, type Direction, renderBoard } from './board-view.ts'
 import { type ConflictNote, conflictView, type DeletedNotice } from './conflicts.ts';
 import { freshDeviceName } from './device-name.ts';
 import { byId } from './dom.ts';
+import { FrameRenderer } from './frame.ts';
 import { describeHistory, type HistoryEntry } from './history-text.ts';
 import { HistoryView } from './history-view.ts';
 import { entryCommandId, LANE_COLUMN, laneStream, parseEntryCommandId } from './lane.ts';
@@ -108,6 +109,17 @@ class App {
   private present: BoardState = initialBoard();
   private shown: BoardState | undefined;
   private log: StoredEvent<unknown>[] = [];
+  /** The highest seq of this replica's own events in the log (ackedUpTo). */
+  private ownSeq = 0;
+  /**
+   * Board and Activity render at most once a frame (frame.ts); conflicts are worked out there
+   * too, from the log and the board as they are by then.
+   */
+  private readonly frame = new FrameRenderer<'conflicts' | 'board' | 'activity'>((views) => {
+    if (views.has('conflicts')) this.noteConflicts();
+    if (views.has('board') || views.has('conflicts')) this.renderBoardNow();
+    if (views.has('activity') || views.has('conflicts')) this.renderActivityNow();
+  });
   /** The log as the audit trail's entries (history-text.ts), for Activity and time travel. */
   private entries: HistoryEntry[] = [];
   private cardConflicts = new Map<string, ConflictNote>();
@@ -209,9 +221,8 @@ class App {
       // A shred from another device refolds the board without an event to subscribe to.
       if (state.cards !== this.present.cards) void this.refresh();
       this.present = state;
-      this.noteConflicts();
+      this.frame.ask('conflicts');
       this.nameDevice();
-      this.renderBoard();
       const notes = this.notes && state.cards[this.notes.card];
       if (notes) byId('notes-title').textContent = `Notes: ${notes.title}`;
     });
@@ -281,14 +292,17 @@ class App {
         // Erasures belong in the audit trail (history-text.ts): who erased a card, and when.
         const log = this.loaded.shown();
         this.log = log;
+        this.ownSeq = 0;
+        for (const e of log) {
+          if (e.replica === this.store.replicaId && e.seq > this.ownSeq) this.ownSeq = e.seq;
+        }
         this.entries = describeHistory(log, this.loaded.base?.state);
-        this.noteConflicts(conflicts);
+        this.conflicts = conflicts;
         this.renderHistory();
         this.settleRefused(this.store.sync.status().rejected);
         this.renderWipNotices();
         this.renderSync();
-        this.renderActivity();
-        this.renderBoard();
+        this.frame.ask('conflicts');
       } while (this.refreshAgain);
     })().finally(() => {
       this.refreshing = undefined;
@@ -301,15 +315,18 @@ class App {
    * whenever the log or the present board changes: whether a card is gone decides between a
    * badge on it and a notice, and the two arrive apart (the log by refresh, the board by watch).
    */
-  private noteConflicts(conflicts: Conflict<unknown>[] = this.conflicts): void {
-    this.conflicts = conflicts;
-    const view = conflictView(this.log, conflicts, this.present, this.deviceName);
+  private noteConflicts(): void {
+    const view = conflictView(this.log, this.conflicts, this.present, this.deviceName);
     this.cardConflicts = view.cards;
     this.conflictRoles = view.roles;
     this.deletedNotices = view.deleted;
   }
 
   private renderBoard(): void {
+    this.frame.ask('board');
+  }
+
+  private renderBoardNow(): void {
     const travelling = this.history.isTravelling();
     renderBoard(
       byId('board'),
@@ -335,8 +352,7 @@ class App {
    */
   private ackedUpTo(): { ackedUpTo: number; pending: number } {
     const key = `chronicle-demo:acked:${db}:${this.store.replicaId}`;
-    let own = 0;
-    for (const e of this.log) if (e.replica === this.store.replicaId && e.seq > own) own = e.seq;
+    const own = this.ownSeq;
     const view = this.sync.view();
     if (view.trusted) {
       const ackedUpTo = Math.max(0, own - view.status.pending);
@@ -352,6 +368,10 @@ class App {
   }
 
   private renderActivity(): void {
+    this.frame.ask('activity');
+  }
+
+  private renderActivityNow(): void {
     const input: ActivityInput = {
       events: this.log,
       entries: this.entries,
