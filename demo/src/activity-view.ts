@@ -289,16 +289,14 @@ function cardTitles(events: StoredEvent<unknown>[], state: BoardState): Map<stri
 /** Replaces a select's options, keeping the chosen value when it still exists. */
 function fillOptions(select: HTMLSelectElement, all: string, options: [string, string][]): void {
   const chosen = select.value;
-  const next = [
-    h('option', { value: '' }, all),
-    ...options.map(([v, l]) => h('option', { value: v }, l)),
-  ];
+  const wanted: [string, string][] = [['', all], ...options];
+  // Compared before anything is built: a board of 7,000 cards has as many options, and the
+  // Activity renders as often as a catch-up delivers.
   const same =
-    select.options.length === next.length &&
-    next.every(
-      (o, i) => select.options[i]?.value === o.value && select.options[i]?.text === o.text,
-    );
+    select.options.length === wanted.length &&
+    wanted.every(([v, l], i) => select.options[i]?.value === v && select.options[i]?.text === l);
   if (same) return;
+  const next = wanted.map(([v, l]) => h('option', { value: v }, l));
   select.replaceChildren(...next);
   select.value = options.some(([v]) => v === chosen) ? chosen : '';
 }
