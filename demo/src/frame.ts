@@ -1,5 +1,5 @@
 /**
- * Renders once per animation frame, whatever asked for it meanwhile: a catch-up delivers a board
+ * Renders once per task, whatever asked for it meanwhile: a catch-up delivers a board
  * state, a log refresh and a sync status per batch, and rebuilding 7,000 cards (or the Activity's
  * card list) for each of them kept the page busy long after the worker had the board.
  *
@@ -29,9 +29,10 @@ export class FrameRenderer<View extends string> {
     this.asked.add(view);
     if (this.requested) return;
     this.requested = true;
+    // A task, not requestAnimationFrame: a tab in the background gets no frames at all, and its
+    // board must still be right when it comes forward (and when a test reads it).
     const wait = this.last.end + this.last.took - performance.now();
-    if (wait <= 0) requestAnimationFrame(() => this.flush());
-    else setTimeout(() => requestAnimationFrame(() => this.flush()), wait);
+    setTimeout(() => this.flush(), Math.max(0, wait));
   }
 
   /** Renders what was asked for now, without waiting for the frame (invariant 1). */
