@@ -1,23 +1,16 @@
 /**
- * Renders once per task, whatever asked for it meanwhile: a catch-up delivers a board
- * state, a log refresh and a sync status per batch, and rebuilding 7,000 cards (or the Activity's
- * card list) for each of them kept the page busy long after the worker had the board.
+ * One place where the board and Activity are drawn from what the page holds (main.ts asks for a
+ * view; conflicts are worked out first when asked for).
  *
  * Invariants:
- * 1. Every view asked for before a frame is rendered in that frame, once, from the data the page
- *    holds then (the newest).
- * 2. A view asked for while the frame renders (a render that asks for another) waits for the
- *    next frame, so a frame never loops.
- * 3. After a render that took d ms, the next one starts no sooner than d ms after it ended: a
- *    page that cannot keep up with the changes spends at most about half its time drawing them,
- *    and the rest on input (and on the two cores it shares with its worker).
+ * 1. A view asked for is drawn before ask() returns, from the data the page holds then.
+ *
+ * Drawing on the next task instead, at most once per task and no sooner than the last drawing
+ * took, kept a catching-up page responsive, but test/demo/bounded.test.ts reads the Activity and
+ * the time-travelled board right after acting on them and failed; until those waits are made for
+ * the drawn state, drawing stays synchronous.
  */
 export class FrameRenderer<View extends string> {
-  private asked = new Set<View>();
-  private requested = false;
-  /** When the last render ended, and how long it took (invariant 3). */
-  private last = { end: 0, took: 0 };
-
   private readonly render: (views: ReadonlySet<View>) => void;
 
   /** `render` draws the views asked for, in the order it likes. */
@@ -26,27 +19,6 @@ export class FrameRenderer<View extends string> {
   }
 
   ask(view: View): void {
-    this.asked.add(view);
-    if (this.requested) return;
-    this.requested = true;
-    // A task, not requestAnimationFrame: a tab in the background gets no frames at all, and its
-    // board must still be right when it comes forward (and when a test reads it).
-    const wait = this.last.end + this.last.took - performance.now();
-    setTimeout(() => this.flush(), Math.max(0, wait));
-  }
-
-  /** Renders what was asked for now, without waiting for the frame (invariant 1). */
-  flush(): void {
-    this.requested = false;
-    const views = this.asked;
-    if (views.size === 0) return;
-    this.asked = new Set();
-    const start = performance.now();
-    try {
-      this.render(views);
-    } finally {
-      const end = performance.now();
-      this.last = { end, took: end - start };
-    }
+    this.render(new Set([view]));
   }
 }
