@@ -17,7 +17,7 @@
  * 5. A state is stored only if it survives a JSON round trip (deep-equal after parse): one that
  *    does not (a Map, a Date, an undefined property) is left out, and named in `skipped`.
  * 6. The work yields to the event loop after every page and after every SLICE_MS of folding (an
- *    app's `apply` may cost milliseconds an event: the demo's board copies its cards on each),
+ *    app's `apply` may cost milliseconds an event: one that copies its whole state does),
  *    so sessions on the same loop wait at most about that long; it stops when `alive()` turns
  *    false.
  */
