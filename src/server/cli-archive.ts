@@ -17,6 +17,7 @@
  */
 import { parseArgs } from 'node:util';
 import { parseAge } from './archive-files.ts';
+import { STORAGE_FLAGS, type StorageTarget, storageTarget } from './cli-storage-target.ts';
 import { postgresStorage } from './postgres.ts';
 import { sqliteStorage } from './sqlite.ts';
 
@@ -29,7 +30,7 @@ export const ARCHIVE_USAGE = `Usage: chronicle-server archive --before <age> [--
   --check   verifies every recorded file's SHA-256; exit 1 if one is missing or damaged.
 Environment: CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_ARCHIVE`;
 
-export type ArchiveArgs = ({ data: string } | { postgres: string }) & {
+export type ArchiveArgs = StorageTarget & {
   dir: string | undefined;
 } & ({ check: true } | { check: false; beforeMs: number; fileBlocks: number | undefined });
 
@@ -42,9 +43,7 @@ export function parseArchiveArgs(
   const { values } = parseArgs({
     args: argv,
     options: {
-      data: { type: 'string' },
-      sqlite: { type: 'string' },
-      postgres: { type: 'string' },
+      ...STORAGE_FLAGS,
       to: { type: 'string' },
       before: { type: 'string' },
       'file-blocks': { type: 'string' },
@@ -55,13 +54,8 @@ export function parseArchiveArgs(
     allowPositionals: false,
   });
   if (values.help) throw new TypeError(ARCHIVE_USAGE);
-  const postgres = (values.postgres ?? env.CHRONICLE_POSTGRES) || undefined;
-  const data = values.data ?? values.sqlite;
   const dir = (values.to ?? env.CHRONICLE_ARCHIVE) || undefined;
-  const target =
-    postgres !== undefined && data === undefined
-      ? { postgres }
-      : { data: data ?? env.CHRONICLE_DATA ?? defaultData };
+  const target = storageTarget(values, env, defaultData);
   if ('postgres' in target && dir === undefined) {
     throw new TypeError(`--to is required with --postgres\n${ARCHIVE_USAGE}`);
   }

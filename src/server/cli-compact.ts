@@ -9,6 +9,7 @@
  * or database: each block is its own transaction.
  */
 import { parseArgs } from 'node:util';
+import { STORAGE_FLAGS, type StorageTarget, storageTarget } from './cli-storage-target.ts';
 import { loadSqlite } from './peers.ts';
 import { postgresStorage } from './postgres.ts';
 import { sqliteStorage } from './sqlite.ts';
@@ -26,13 +27,11 @@ export function parseCompactArgs(
   argv: string[],
   env: NodeJS.ProcessEnv,
   defaultData: string,
-): ({ data: string } | { postgres: string }) & { vacuum: boolean } {
+): StorageTarget & { vacuum: boolean } {
   const { values } = parseArgs({
     args: argv,
     options: {
-      data: { type: 'string' },
-      sqlite: { type: 'string' },
-      postgres: { type: 'string' },
+      ...STORAGE_FLAGS,
       vacuum: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -40,11 +39,7 @@ export function parseCompactArgs(
     allowPositionals: false,
   });
   if (values.help) throw new TypeError(COMPACT_USAGE);
-  const postgres = (values.postgres ?? env.CHRONICLE_POSTGRES) || undefined;
-  const data = values.data ?? values.sqlite;
-  const vacuum = values.vacuum === true;
-  if (postgres !== undefined && data === undefined) return { postgres, vacuum };
-  return { data: data ?? env.CHRONICLE_DATA ?? defaultData, vacuum };
+  return { ...storageTarget(values, env, defaultData), vacuum: values.vacuum === true };
 }
 
 /** Runs the command; the exit code says how it went (2: bad flags or no compactor). */
