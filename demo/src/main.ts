@@ -128,6 +128,8 @@ class App {
   private conflictRoles = new Map<string, ConflictRole>();
   private notes: { card: string; editor: NotesEditor } | undefined;
   private named = false;
+  /** Whether sync has been up to date once since the page opened (nameDevice). */
+  private synced = false;
   private travels = 0;
   /** The id of the last event the time-travelled board shows. */
   private asOf: string | undefined;
@@ -196,7 +198,10 @@ class App {
     });
     const offline = byId<HTMLInputElement>('work-offline');
     offline.checked = this.sync.forcedOffline();
-    offline.addEventListener('change', () => this.sync.setForcedOffline(offline.checked));
+    offline.addEventListener('change', () => {
+      this.sync.setForcedOffline(offline.checked);
+      this.nameDevice();
+    });
     this.sync.on((view) => {
       offline.checked = view.forcedOffline;
       this.renderSync();
@@ -205,6 +210,11 @@ class App {
     this.sync.start();
     this.renderSync();
     this.store.sync.on('status', (status) => this.settleRefused(status.rejected));
+    this.store.sync.on('status', (status) => {
+      if (this.synced || status.state !== 'idle') return;
+      this.synced = true;
+      this.nameDevice();
+    });
 
     const deviceInput = byId<HTMLInputElement>('device-name');
     deviceInput.addEventListener('change', () => {
@@ -268,6 +278,9 @@ class App {
       return;
     }
     if (this.named) return;
+    // A fresh device joins from the server's snapshot only while its log is empty (src/store/
+    // join.ts invariant 1): its name waits for its first sync, or for the user to work offline.
+    if (!this.synced && !this.sync.forcedOffline()) return;
     this.named = true;
     this.append(deviceStream(this.store.replicaId), 'DeviceNamed', { name: freshDeviceName() });
   }
