@@ -28,7 +28,7 @@ import {
 } from '../../src/server/index.ts';
 import { seededRandom } from '../../src/sync/transports/memory.ts';
 import { type ActionVariant, applyAction } from '../sync/convergence-actions.ts';
-import { checkConverged, checkNode } from '../sync/convergence-checks.ts';
+import { checkConverged, checkNode, untilOnline } from '../sync/convergence-checks.ts';
 import { World } from '../sync/convergence-harness.ts';
 import {
   enabled,
@@ -162,13 +162,13 @@ async function runScenario(scenario: Scenario): Promise<void> {
       syncOptions: { WebSocket: WebSocket as never },
     });
     const lateLink = late.sync.connect({ url: server.url, token: token('late') });
-    const expected = (await world.store(0).read()).map((e) => e.id);
+    const expected = (await untilOnline(() => world.store(0).read())).map((e) => e.id);
     const deadline = Date.now() + 30_000;
     while (((await countOrUnknown(late)) ?? -1) < expected.length && Date.now() < deadline) {
       await sleep(25);
     }
     expect(
-      (await late.read()).map((e) => e.id),
+      (await untilOnline(() => late.read())).map((e) => e.id),
       `late joiner\n${world.history.join('\n')}`,
     ).toEqual(expected);
     await lateLink.close();
