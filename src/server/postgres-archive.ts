@@ -25,7 +25,7 @@ import {
   sha256,
   writeArchiveFile,
 } from './archive-files.ts';
-import { key, unkey } from './postgres-rows.ts';
+import { key, unkey, within } from './postgres-rows.ts';
 import type { ArchiveOptions, ArchiveReport } from './storage.ts';
 
 const DEFAULT_FILE_BLOCKS = 256;
@@ -49,19 +49,6 @@ interface Candidate {
   first_pos: string;
   n: number;
   bytes: Buffer;
-}
-
-/** `fn` in a transaction, rolled back when it throws. */
-async function inTransaction<T>(c: PoolClient, fn: () => Promise<T>): Promise<T> {
-  await c.query('BEGIN');
-  try {
-    const result = await fn();
-    await c.query('COMMIT');
-    return result;
-  } catch (error) {
-    await c.query('ROLLBACK');
-    throw error;
-  }
 }
 
 /** Archives every space's old blocks into `dir` (invariants 1, 2). */
@@ -99,7 +86,7 @@ export async function archivePostgres(
         name,
         blocks.map((b) => ({ lastPos: Number(b.last_pos), n: b.n, body: b.bytes })),
       );
-      const moved = await inTransaction(c, async () => {
+      const moved = await within(c, 'BEGIN', async () => {
         await c.query(`SELECT 1 FROM ${s}.spaces WHERE space = $1 FOR UPDATE`, [space]);
         let count = 0;
         let events = 0;

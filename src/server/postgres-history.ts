@@ -29,7 +29,7 @@ import type { CursorQuery } from '../storage/adapter.ts';
 import type { BlockDecoder } from './archive-files.ts';
 import { BLOCK_EVENTS, decodeBlock } from './event-blocks.ts';
 import { idHash } from './postgres-hash.ts';
-import { eventOfRow, key } from './postgres-rows.ts';
+import { eventOfRow, key, within } from './postgres-rows.ts';
 
 /** Above every keyed cursor: an open upper bound. */
 const TOP = key('~');
@@ -208,20 +208,6 @@ export async function readByCursor(
   );
   if (result.unranged > 0) await within(c, 'BEGIN', () => fillUnranged(c, s, space, decode));
   return result.page;
-}
-
-/** `fn` in a transaction begun by `begin`, rolled back when it throws. */
-async function within<T>(c: PoolClient, begin: string, fn: () => Promise<T>): Promise<T> {
-  await c.query(begin);
-  try {
-    const result = await fn();
-    await c.query('COMMIT');
-    return result;
-  } catch (error) {
-    // A failed ROLLBACK leaves the connection broken: run() (postgres.ts) drops it then.
-    await c.query('ROLLBACK');
-    throw error;
-  }
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Rows of postgresStorage's `events` table: the values an event is stored as, and the event of a
- * row read back; and storageError, which every module of postgresStorage words its failures with
- * (here, as this module does not import `pg`). The invariant numbers refer to the header of
- * postgres.ts.
+ * row read back; storageError, which every module of postgresStorage words its failures with
+ * (here, as this module needs nothing of `pg` at run time); and `within`, their transactions. The
+ * invariant numbers refer to the header of postgres.ts.
  *
  * The queried columns (id, replica, seq, stream, cursor) are keyed (invariant 9); `body` holds the
  * JSON of the whole event (invariant 4). The data's JSON text, made when the event is written, is
@@ -15,6 +15,7 @@
  * encoding 20,000 events took 3-15 % longer), and older servers sharing the database could not
  * read its rows.
  */
+import type { PoolClient } from 'pg';
 import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
 import { rememberDataText } from '../sync/event-codec.ts';
@@ -65,4 +66,18 @@ export function eventRow(event: StoredEventRecord): EventRow {
 /** The event of a row; JSON.parse keeps `__proto__` keys as plain data. */
 export function eventOfRow(row: { body: string }): StoredEventRecord {
   return JSON.parse(row.body) as StoredEventRecord;
+}
+
+/** `fn` in a transaction begun by `begin`, rolled back when it throws. */
+export async function within<T>(c: PoolClient, begin: string, fn: () => Promise<T>): Promise<T> {
+  await c.query(begin);
+  try {
+    const result = await fn();
+    await c.query('COMMIT');
+    return result;
+  } catch (error) {
+    // A failed ROLLBACK leaves the connection broken: run() (postgres.ts) drops it then.
+    await c.query('ROLLBACK');
+    throw error;
+  }
 }
