@@ -22,13 +22,14 @@ import { postgresStorage } from './postgres.ts';
 import { sqliteStorage } from './sqlite.ts';
 
 export const ARCHIVE_USAGE = `Usage: chronicle-server archive --before <age> [--to <dir>] [--file-blocks 256]
-                                [--data ./data/chronicle.sqlite | --postgres postgres://user@host/db]
+                                [--data ./data/chronicle.sqlite | --postgres postgres://user@host/db
+                                 [--postgres-schema chronicle]]
        chronicle-server archive --check [--to <dir>] [--data … | --postgres …]
   --before  moves blocks whose newest event (by its HLC time) is older than this: 90d, 12h, 30m.
   --to      the archive directory; the server must read the same one (--archive).
             Default for SQLite: <data file>-archive; required with --postgres.
   --check   verifies every recorded file's SHA-256; exit 1 if one is missing or damaged.
-Environment: CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_ARCHIVE`;
+Environment: CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_POSTGRES_SCHEMA, CHRONICLE_ARCHIVE`;
 
 export type ArchiveArgs = StorageTarget & {
   dir: string | undefined;
@@ -95,7 +96,10 @@ export async function archiveCommand(
   };
   const storage =
     'postgres' in args
-      ? postgresStorage(args.postgres, options)
+      ? postgresStorage(args.postgres, {
+          ...options,
+          ...(args.schema === undefined ? {} : { schema: args.schema }),
+        })
       : sqliteStorage(args.data, options);
   try {
     if (storage.archive === undefined || storage.checkArchive === undefined) {

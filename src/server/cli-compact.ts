@@ -16,11 +16,12 @@ import { sqliteStorage } from './sqlite.ts';
 import type { CompactionReport } from './storage.ts';
 
 export const COMPACT_USAGE = `Usage: chronicle-server compact [--data ./data/chronicle.sqlite | --sqlite <same>
-                                | --postgres postgres://user@host/db] [--vacuum]
+                                | --postgres postgres://user@host/db [--postgres-schema chronicle]]
+                                [--vacuum]
   --vacuum (SQLite) then rewrites the file without its free pages (VACUUM): for a file written
            before blocks, whose freed rows stay in it otherwise. Stop the server first: VACUUM
            holds the file's write lock until it ends.
-Environment: CHRONICLE_DATA, CHRONICLE_POSTGRES`;
+Environment: CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_POSTGRES_SCHEMA`;
 
 /** Reads the compact command's flags; throws a TypeError with its usage on bad input. */
 export function parseCompactArgs(
@@ -57,7 +58,12 @@ export async function compactCommand(
     return;
   }
   const storage =
-    'postgres' in target ? postgresStorage(target.postgres) : sqliteStorage(target.data);
+    'postgres' in target
+      ? postgresStorage(
+          target.postgres,
+          target.schema === undefined ? {} : { schema: target.schema },
+        )
+      : sqliteStorage(target.data);
   try {
     if (storage.compact === undefined) {
       process.stderr.write(`chronicle-server compact: ${storage.name} does not compact\n`);

@@ -46,6 +46,7 @@ import { createToken } from './auth.ts';
 import { archiveCommand } from './cli-archive.ts';
 import { compactCommand } from './cli-compact.ts';
 import { loadProjections } from './cli-projections.ts';
+import { postgresSchema } from './cli-storage-target.ts';
 import { postgresStorage } from './postgres.ts';
 import { sinkFromUrl } from './publish-sinks.ts';
 import { createSyncServer } from './server.ts';
@@ -72,6 +73,8 @@ export interface CliConfig {
   projections?: { module: string; every?: number };
   /** Where archived blocks' files are (cli-archive.ts); SQLite's default is `<data>-archive`. */
   archive?: string;
+  /** The PostgreSQL schema (default `chronicle`): several deployments may share a database. */
+  postgresSchema?: string;
 }
 
 export const CLI_DEFAULTS = {
@@ -81,7 +84,8 @@ export const CLI_DEFAULTS = {
 } as const;
 
 const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data ./data/chronicle.sqlite]
-                        [--postgres postgres://user@host/db] [--secret <hmac secret>]
+                        [--postgres postgres://user@host/db [--postgres-schema chronicle]]
+                        [--secret <hmac secret>]
                         [--origin https://app.example ...] [--allow-unsigned] [--wire-compression]
                         [--no-compaction] [--archive <dir of archived blocks>]
                         [--projections ./module.js [--snapshot-every 10000]]
@@ -90,7 +94,8 @@ const USAGE = `Usage: chronicle-server [--port 8787] [--host 127.0.0.1] [--data 
        chronicle-server token --space <space> --sub <subject> (--help for more)
        chronicle-server compact [--data <file> | --postgres <url>] (--help for more)
        chronicle-server archive --before 90d | --check [--to <dir>] (--help for more)
-Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES, CHRONICLE_SECRET,
+Environment: CHRONICLE_PORT, CHRONICLE_HOST, CHRONICLE_DATA, CHRONICLE_POSTGRES,
+             CHRONICLE_POSTGRES_SCHEMA, CHRONICLE_SECRET,
              CHRONICLE_ORIGINS, CHRONICLE_ALLOW_UNSIGNED=1, CHRONICLE_PUBLISH,
              CHRONICLE_PUBLISH_STREAM, CHRONICLE_WIRE_COMPRESSION=1, CHRONICLE_ARCHIVE,
              CHRONICLE_PROJECTIONS, CHRONICLE_SNAPSHOT_EVERY`;
@@ -110,6 +115,7 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
       host: { type: 'string' },
       data: { type: 'string' },
       postgres: { type: 'string' },
+      'postgres-schema': { type: 'string' },
       secret: { type: 'string' },
       origin: { type: 'string', multiple: true },
       'allow-unsigned': { type: 'boolean' },
@@ -150,6 +156,16 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
     throw new TypeError(`--snapshot-every needs --projections\n${USAGE}`);
   }
   const archive = (values.archive ?? env.CHRONICLE_ARCHIVE) || undefined;
+  const postgres = (values.postgres ?? env.CHRONICLE_POSTGRES) || undefined;
+  if (values['postgres-schema'] !== undefined && postgres === undefined) {
+    throw new TypeError(`--postgres-schema needs --postgres\n${USAGE}`);
+  }
+  let schema: string | undefined;
+  try {
+    schema = postgres === undefined ? undefined : postgresSchema(values, env);
+  } catch (error) {
+    throw new TypeError(`${(error as Error).message}\n${USAGE}`);
+  }
   const portText = values.port ?? env.CHRONICLE_PORT ?? String(CLI_DEFAULTS.port);
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -170,7 +186,8 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
     port,
     host: values.host ?? env.CHRONICLE_HOST ?? CLI_DEFAULTS.host,
     data: values.data ?? env.CHRONICLE_DATA ?? CLI_DEFAULTS.data,
-    postgres: (values.postgres ?? env.CHRONICLE_POSTGRES) || undefined,
+    postgres,
+    ...(schema === undefined ? {} : { postgresSchema: schema }),
     secret: secret === undefined || secret === '' ? undefined : secret,
     origins: origins === undefined || origins.length === 0 ? undefined : origins,
   };
@@ -304,7 +321,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     storage:
       config.postgres === undefined
         ? sqliteStorage(config.data, storageOptions(config))
-        : postgresStorage(config.postgres, storageOptions(config)),
+        : postgresStorage(config.postgres, {
+            ...storageOptions(config),
+            ...(config.postgresSchema === undefined ? {} : { schema: config.postgresSchema }),
+          }),
     auth: config.secret === undefined ? false : { secret: config.secret },
     ...(config.origins === undefined ? {} : { origins: config.origins }),
     ...(config.allowUnsigned === true ? { requireSignatures: false } : {}),

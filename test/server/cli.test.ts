@@ -53,6 +53,23 @@ describe('chronicle-server CLI', () => {
     });
   });
 
+  it('names the PostgreSQL schema with --postgres-schema or CHRONICLE_POSTGRES_SCHEMA, checked at start', () => {
+    expect(
+      parseCliArgs(['--postgres', 'pg://x', '--postgres-schema', 'team_a'], {}).postgresSchema,
+    ).toBe('team_a');
+    expect(
+      parseCliArgs([], { CHRONICLE_POSTGRES: 'pg://x', CHRONICLE_POSTGRES_SCHEMA: 'b' })
+        .postgresSchema,
+    ).toBe('b');
+    expect(parseCliArgs(['--postgres', 'pg://x'], {}).postgresSchema).toBeUndefined();
+    // On SQLite the environment's schema means nothing: ignored, as CHRONICLE_POSTGRES's absence says.
+    expect(parseCliArgs([], { CHRONICLE_POSTGRES_SCHEMA: 'b' }).postgresSchema).toBeUndefined();
+    expect(() => parseCliArgs(['--postgres-schema', 'team_a'], {})).toThrow(/needs --postgres/);
+    expect(() =>
+      parseCliArgs(['--postgres', 'pg://x', '--postgres-schema', 'drop table;'], {}),
+    ).toThrow(/lower-case SQL identifier/);
+  });
+
   it('publishes to a broker (NATS or a RabbitMQ stream) only when --publish (or CHRONICLE_PUBLISH) names one, into stream chronicle by default', () => {
     expect(parseCliArgs([], {}).publish).toBeUndefined();
     expect(parseCliArgs(['--publish', 'nats://127.0.0.1:4222'], {}).publish).toEqual({
@@ -213,6 +230,15 @@ describe('chronicle-server compact', () => {
       });
       expect(parseCompactArgs(['--vacuum'], { CHRONICLE_POSTGRES: 'pg://db' }, 'd.sqlite')).toEqual(
         { postgres: 'pg://db', vacuum: true },
+      );
+      expect(
+        parseCompactArgs(['--postgres', 'pg://db', '--postgres-schema', 'team_a'], {}, 'd.sqlite'),
+      ).toEqual({ postgres: 'pg://db', schema: 'team_a', vacuum: false });
+      expect(() =>
+        parseCompactArgs(['--postgres', 'pg://db', '--postgres-schema', 'Team-A'], {}, 'd'),
+      ).toThrow(/lower-case SQL identifier/);
+      expect(() => parseCompactArgs(['--postgres-schema', 'team_a'], {}, 'd')).toThrow(
+        /needs --postgres/,
       );
     } finally {
       tmp.cleanup();

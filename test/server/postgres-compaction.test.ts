@@ -288,6 +288,37 @@ describe('postgresStorage compaction: several servers, crashes, layouts', () => 
     expect(all.map((r) => r.pos)).toEqual(events.map((_, i) => i + 1));
   });
 
+  it('the compact command works on the schema --postgres-schema names', async () => {
+    schema = freshSchema();
+    const log = await instance({ compaction: false }).openSpace('s');
+    // The command keeps the default tail as rows and seals the rest.
+    const events = makeEvents(2_000);
+    for (let i = 0; i < events.length; i += 1000) await log.ingest(events.slice(i, i + 1000));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/server/cli.ts', 'compact', '--postgres', url],
+      {
+        cwd: join(import.meta.dirname, '..', '..'),
+        env: { ...process.env, CHRONICLE_POSTGRES_SCHEMA: schema },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let printed = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+    });
+    await exited(child);
+    expect(child.exitCode).toBe(0);
+    const report = JSON.parse(printed) as { storage: string; events: number };
+    expect(report.storage.endsWith(`/${schema}`)).toBe(true);
+    expect(report.events).toBeGreaterThan(0);
+    expect(await where()).toMatchObject({ sealed: report.events, rows: 2_000 - report.events });
+    const [other] = await sql<{ n: number }>(
+      `SELECT count(*)::int AS n FROM information_schema.schemata WHERE schema_name = 'chronicle'`,
+    );
+    expect(other!.n).toBe(0);
+  });
+
   it('moves a database of layout 2 to layout 3 when servers start on it at once, and seals its events', async () => {
     schema = freshSchema();
     const old = instance({ compaction: false });
