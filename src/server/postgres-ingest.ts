@@ -24,10 +24,12 @@ import type { LocalRecord } from '../core/events.ts';
 import { decideStrict, type StrictHead } from '../core/strict.ts';
 import type { BlockDecoder } from './archive-files.ts';
 import { loadPg } from './peers.ts';
-import { removeSealed, sealedCandidates } from './postgres-blocks.ts';
+import { sealedCandidates } from './postgres-blocks.ts';
+import { deleteRows, heldRows, insertRows } from './postgres-event-rows.ts';
 import type { Outcome } from './postgres-group-commit.ts';
-import { type EventRow, eventOfRow, key, storageError, unkey } from './postgres-rows.ts';
+import { type EventRow, storageError } from './postgres-rows.ts';
 import { channelOf, inTransaction } from './postgres-schema.ts';
+import { keepRejections, readStrictHeads, writeStrictHeads } from './postgres-strict-writes.ts';
 import type { IngestWritten } from './storage.ts';
 
 /** One ingest handed to the group commit: rows of one space, prepared off the group's path. */
@@ -107,7 +109,8 @@ async function writeAll(
     const plans = pieces.map((piece) => plan(piece, spaces.get(piece.space)!));
     await deleteRows(
       c,
-      context,
+      s,
+      context.decode,
       pieces.flatMap((piece, i) => {
         const p = plans[i]!;
         return p.refused === undefined ? p.deletes.map((pos) => ({ space: piece.space, pos })) : [];
@@ -141,7 +144,8 @@ async function writeAll(
       try {
         await deleteRows(
           c,
-          context,
+          s,
+          context.decode,
           p.deletes.map((pos) => ({ space: piece.space, pos })),
         );
         await insertRows(
@@ -159,8 +163,22 @@ async function writeAll(
       }
     }
   }
-  await writeStrictHeads(c, s, spaces);
-  await keepRejections(c, s, pieces, outcomes);
+  const moved = [...spaces].flatMap(([space, state]) =>
+    [...state.strictMoved].map(([stream, head]) => ({ space, stream, head })),
+  );
+  await writeStrictHeads(c, s, moved);
+  await keepRejections(
+    c,
+    s,
+    outcomes.flatMap((outcome, i) =>
+      outcome.ok
+        ? (outcome.value.rejected ?? []).map((rejection) => ({
+            space: pieces[i]!.space,
+            rejection,
+          }))
+        : [],
+    ),
+  );
   await advanceHeads(c, context, spaces);
   return outcomes;
 }
@@ -216,7 +234,16 @@ async function lockSpaces(
   );
   // One after another: a pg client runs one query at a time (it queues the rest, and warns that
   // it will stop queueing).
-  await readStrictHeads(c, s, pieces, spaces);
+  // The strict heads of the streams the group writes, in spaces that have some.
+  const pairs = new Map<string, { space: string; stream: string }>();
+  for (const p of pieces) {
+    if (spaces.get(p.space)?.hasStrict !== true) continue;
+    for (const r of p.rows)
+      pairs.set(`${p.space}\u0000${r.stream}`, { space: p.space, stream: r.stream });
+  }
+  for (const { space, stream, head } of await readStrictHeads(c, s, [...pairs.values()])) {
+    spaces.get(space)?.strictHeads.set(stream, head);
+  }
   const byId = await heldRows(
     c,
     s,
@@ -292,142 +319,6 @@ async function heldSealed(
 }
 
 /**
- * The strict heads of the streams a group writes (core/strict.ts), read under the space lock; no
- * statement at all when none of the group's spaces has one (most groups).
- */
-async function readStrictHeads(
-  c: PoolClient,
-  s: string,
-  pieces: readonly IngestPiece[],
-  spaces: Map<string, SpaceState>,
-): Promise<void> {
-  const pairs = new Map<string, { space: string; stream: string }>();
-  for (const p of pieces) {
-    if (spaces.get(p.space)?.hasStrict !== true) continue;
-    for (const r of p.rows)
-      pairs.set(`${p.space}\u0000${r.stream}`, { space: p.space, stream: r.stream });
-  }
-  if (pairs.size === 0) return;
-  const keys = [...pairs.values()];
-  const result = await c.query<{ space: string; stream: string; version: string; id: string }>(
-    `SELECT h.space, h.stream, h.version, h.id FROM ${s}.strict_heads AS h
-     JOIN unnest($1::text[], $2::text[]) AS k(space, stream)
-       ON h.space = k.space AND h.stream = k.stream`,
-    [keys.map((k) => k.space), keys.map((k) => k.stream)],
-  );
-  for (const row of result.rows) {
-    spaces.get(row.space)?.strictHeads.set(unkey(row.stream), {
-      version: Number(row.version),
-      id: unkey(row.id),
-    });
-  }
-}
-
-/** Writes the strict heads a group moved, in its transaction. */
-async function writeStrictHeads(
-  c: PoolClient,
-  s: string,
-  spaces: Map<string, SpaceState>,
-): Promise<void> {
-  const rows: { space: string; stream: string; version: number; id: string }[] = [];
-  for (const [space, state] of spaces) {
-    for (const [stream, head] of state.strictMoved) {
-      rows.push({ space, stream: key(stream), version: head.version, id: key(head.id) });
-    }
-  }
-  if (rows.length === 0) return;
-  await c.query(
-    `INSERT INTO ${s}.strict_heads (space, stream, version, id)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
-     ON CONFLICT (space, stream) DO UPDATE SET version = excluded.version, id = excluded.id`,
-    [
-      rows.map((r) => r.space),
-      rows.map((r) => r.stream),
-      rows.map((r) => r.version),
-      rows.map((r) => r.id),
-    ],
-  );
-}
-
-/** Keeps each written ingest's rejections with it (storage.ts rejectionsOf). */
-async function keepRejections(
-  c: PoolClient,
-  s: string,
-  pieces: readonly IngestPiece[],
-  outcomes: readonly Outcome<IngestWritten>[],
-): Promise<void> {
-  const rows: { space: string; replica: string; seq: number; body: string }[] = [];
-  outcomes.forEach((outcome, i) => {
-    if (!outcome.ok) return;
-    for (const r of outcome.value.rejected ?? []) {
-      rows.push({
-        space: pieces[i]!.space,
-        replica: key(r.replica),
-        seq: r.seq,
-        body: JSON.stringify(r),
-      });
-    }
-  });
-  if (rows.length === 0) return;
-  await c.query(
-    `INSERT INTO ${s}.strict_rejections (space, replica, seq, body)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])
-     ON CONFLICT (space, replica, seq) DO UPDATE SET body = excluded.body`,
-    [
-      rows.map((r) => r.space),
-      rows.map((r) => r.replica),
-      rows.map((r) => r.seq),
-      rows.map((r) => r.body),
-    ],
-  );
-}
-
-/** Held rows matching `where` for each key (one index probe each, as storedIds below). */
-async function heldRows(
-  c: PoolClient,
-  s: string,
-  where: string,
-  spaces: readonly string[],
-  a: readonly string[],
-  b?: readonly number[],
-): Promise<{ space: string; record: LocalRecord }[]> {
-  if (spaces.length === 0) return [];
-  const result = await c.query<{ space: string; pos: string; body: string }>(
-    `SELECT e.space, e.pos, e.body FROM unnest($1::text[], $2::text[]${b === undefined ? '' : ', $3::bigint[]'}) AS k(space, a${b === undefined ? '' : ', b'})
-     CROSS JOIN LATERAL (
-       SELECT space, pos, body FROM ${s}.events WHERE space = k.space AND ${where} OFFSET 0
-     ) AS e`,
-    b === undefined ? [spaces, a] : [spaces, a, b],
-  );
-  return result.rows.map((row) => ({
-    space: row.space,
-    record: { pos: Number(row.pos), event: eventOfRow(row) },
-  }));
-}
-
-/**
- * Which of the (space, id) pairs, as stored, the events table holds. One index probe per pair:
- * the subquery cannot be flattened (OFFSET 0), so the planner cannot trade the probes for a scan
- * of the whole table, which it did for a few thousand ids (a join, or `id = ANY($1)`).
- */
-export async function storedIds(
-  c: PoolClient,
-  s: string,
-  spaces: readonly string[],
-  ids: readonly string[],
-): Promise<{ space: string; id: string }[]> {
-  if (ids.length === 0) return [];
-  const rows = await c.query<{ space: string; id: string }>(
-    `SELECT e.space, e.id FROM unnest($1::text[], $2::text[]) AS k(space, id)
-     CROSS JOIN LATERAL (
-       SELECT space, id FROM ${s}.events WHERE space = k.space AND id = k.id OFFSET 0
-     ) AS e`,
-    [spaces, ids],
-  );
-  return rows.rows;
-}
-
-/**
  * The next positions for the events of `piece` that are new or win over a held copy, the held
  * losers to delete, or the refusal of the piece (core/copies.ts; invariants 2, 3).
  */
@@ -489,73 +380,6 @@ function plan(piece: IngestPiece, space: SpaceState): Plan {
     deletes: resolution.remove.map((r) => r.pos),
     undo,
   };
-}
-
-/** Deletes held losers: their rows, or (rare) their events from the blocks that hold them. */
-async function deleteRows(
-  c: PoolClient,
-  context: GroupContext,
-  rows: readonly { space: string; pos: number }[],
-): Promise<void> {
-  if (rows.length === 0) return;
-  const s = context.schema;
-  const deleted = await c.query<{ space: string; pos: string }>(
-    `DELETE FROM ${s}.events AS e USING unnest($1::text[], $2::bigint[]) AS d(space, pos)
-     WHERE e.space = d.space AND e.pos = d.pos RETURNING e.space, e.pos`,
-    [rows.map((r) => r.space), rows.map((r) => r.pos)],
-  );
-  const gone = new Set(deleted.rows.map((r) => `${r.pos}\u0000${r.space}`));
-  const sealed = new Map<string, number[]>();
-  for (const { space, pos } of rows) {
-    if (gone.has(`${pos}\u0000${space}`)) continue;
-    sealed.set(space, [...(sealed.get(space) ?? []), pos]);
-  }
-  for (const [space, positions] of sealed)
-    await removeSealed(c, s, space, positions, context.decode);
-}
-
-/**
- * Rows per INSERT (8 parameters each; PostgreSQL takes at most 65,535). Measured on 4,400 rows:
- * full chunks as a prepared statement (parsed and planned once per connection) took 50-55 ms,
- * the same unprepared 58-77 ms, one INSERT of unnested arrays 71-108 ms.
- */
-const INSERT_CHUNK = 1000;
-const ROW_PARAMS = 8;
-/** The text of a full chunk's INSERT, for the last schema it was made for. */
-let chunkText = { schema: '', text: '' };
-
-function insertText(s: string, count: number): string {
-  if (count === INSERT_CHUNK && chunkText.schema === s) return chunkText.text;
-  const tuples: string[] = [];
-  for (let row = 0; row < count; row++) {
-    const first = row * ROW_PARAMS;
-    const marks = Array.from({ length: ROW_PARAMS }, (_, k) => `$${first + k + 1}`);
-    tuples.push(`(${marks.join(',')})`);
-  }
-  const text = `INSERT INTO ${s}.events (space, pos, id, replica, seq, stream, cursor, body)
-    VALUES ${tuples.join(',')}`;
-  if (count === INSERT_CHUNK) chunkText = { schema: s, text };
-  return text;
-}
-
-async function insertRows(
-  c: PoolClient,
-  s: string,
-  rows: readonly { space: string; row: EventRow & { pos: number } }[],
-): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    const part = rows.slice(i, i + INSERT_CHUNK);
-    const values: unknown[] = [];
-    for (const { space, row } of part) {
-      values.push(space, row.pos, row.id, row.replica, row.seq, row.stream, row.cursor, row.body);
-    }
-    const text = insertText(s, part.length);
-    await c.query(
-      part.length === INSERT_CHUNK
-        ? { name: `chronicle_${s}_insert_events`, text, values }
-        : { text, values },
-    );
-  }
 }
 
 /** Stores the heads that moved, and tells the other servers (postgres-schema.ts invariant 3). */
