@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import { slotOf } from '../core/copies.ts';
+import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { decodeHlc } from '../core/hlc.ts';
 import type { Cursor, EventId, Hlc, ReplicaId, Seq } from '../core/ids.ts';
@@ -175,4 +176,11 @@ export function insertRows(db: Database.Database, values: readonly unknown[]): v
       `INSERT INTO events (space, pos, id, replica, seq, stream, cursor, body) VALUES ${rows}`,
     ).run(...part);
   }
+}
+
+/** A failure of `operation` as a StorageError; a StorageError or SeqConflictError is passed on. */
+export function storageError(operation: string, error: unknown): StorageError | SeqConflictError {
+  if (error instanceof StorageError || error instanceof SeqConflictError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new StorageError('STORAGE', `sqlite ${operation} failed: ${message}`, { operation });
 }
