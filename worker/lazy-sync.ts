@@ -15,9 +15,11 @@
  * 4. If the module cannot be loaded (a stale cache offline), the store still serves everything
  *    but sync: connect() throws a TRANSPORT SyncError that says why.
  * 5. Nothing loads the module unasked (unless `delayMs` asks for it): no timer, no status read.
- * 6. `history` (store/history-source.ts) is the loaded controller's; until it is loaded nothing
- *    is connected, so a read rejects with HistoryUnavailableError (HISTORY_OFFLINE), and never
- *    loads the module by itself (invariant 5).
+ * 6. `history` (store/history-source.ts) is the loaded controller's. A read made while the module
+ *    loads (something asked for it: a connect is coming) waits for it and goes to the controller
+ *    (which waits for an opening link: sync/history-client.ts invariant 4). Before anything
+ *    asked, nothing is connected: a read rejects with HistoryUnavailableError (HISTORY_OFFLINE),
+ *    and never loads the module by itself (invariant 5).
  */
 import { HistoryUnavailableError, StoreClosedError, SyncError } from '../src/core/errors.ts';
 import type { SyncConnection, SyncStatus, SyncTarget } from '../src/core/sync-types.ts';
@@ -87,7 +89,9 @@ function lazySync(internals: StoreInternals, options: LazySyncOptions): LazySync
     },
     status: () => (real === undefined ? { ...OFFLINE } : real.status()),
     history: {
-      read(query) {
+      async read(query) {
+        // Invariant 6: the host connects as soon as the module is there, before this goes on.
+        if (real === undefined && loading !== undefined) await loading;
         const source = real?.history;
         if (source === undefined) {
           return Promise.reject(

@@ -65,10 +65,12 @@ import type {
 import type { StoreInternals, SyncController } from '../store/internal.ts';
 import { clockKeeper } from './clock-keeper.ts';
 import {
+  firstRoute,
   HistoryRequests,
   type HistoryRoute,
   historySource,
   pageVerifier,
+  RouteWaiters,
 } from './history-client.ts';
 import { DEFAULT_SYNC_LIMITS, limitsOfPeer, type SyncLimits } from './protocol.ts';
 import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
@@ -171,6 +173,10 @@ export function createSyncController(
   const log = storeSyncLog(internals);
   const links = new Set<Link>();
   const listeners = new Set<(status: SyncStatus) => void>();
+  /** History reads waiting for an opening link (history-client.ts invariant 4). */
+  const routeWaiters = new RouteWaiters(timers, options.historyTimeoutMs);
+  const wakeRouteWaiters = () => routeWaiters.wake();
+  const waitForRoute = () => routeWaiters.wait();
   let ownSeq = 0;
   /** Reads of ownSeq started on changes; the latest one's answer wins. */
   let ownSeqReads = 0;
@@ -396,6 +402,15 @@ export function createSyncController(
     let wakeSleep: (() => void) | undefined;
     /** Resolves the wait for the current connection to close. */
     let connectionClosed: (() => void) | undefined;
+    /**
+     * From the link's start, or an attempt to open its connection, to that attempt's hello or
+     * failure: history reads wait for it (history-client.ts invariant 4).
+     */
+    let opening = true;
+    const opened = () => {
+      opening = false;
+      wakeRouteWaiters();
+    };
 
     // Protocol 9: the history reads of this link's sessions (history-client.ts).
     const historyRequests = new HistoryRequests(
@@ -413,6 +428,13 @@ export function createSyncController(
       poke: () => session?.poke(),
       history: () => {
         const current = session;
+        if (opening) {
+          return {
+            ok: false,
+            why: 'older history is on the server, and the connection to it did not open in time',
+            wait: waitForRoute,
+          };
+        }
         if (current === undefined || link.server !== true) {
           return { ok: false, why: 'older history is on the server, and it is not connected' };
         }
@@ -477,6 +499,7 @@ export function createSyncController(
       session = undefined;
       servesHistory = false;
       historyRequests.closeAll();
+      opened();
       early = [];
       if (info.error !== undefined) link.lastError = info.error;
       connectionClosed?.();
@@ -495,6 +518,7 @@ export function createSyncController(
         link.state = 'connecting';
         emit();
         early = [];
+        opening = true;
         try {
           await transport.open();
         } catch (error) {
@@ -502,6 +526,7 @@ export function createSyncController(
             code: 'TRANSPORT',
             message: error instanceof Error ? error.message : String(error),
           };
+          opened();
           await sleep(backoffDelay(attempt++, backoff, random));
           continue;
         }
@@ -556,6 +581,7 @@ export function createSyncController(
               serverPeers.add(hello.replica);
             }
             servesHistory = hello.server === true && hello.history === true;
+            opened();
             // History may answer again: stale projections rebase (store/server-link.ts).
             // After this hello is taken in (not through `timers`, which schedule retries).
             if (servesHistory) queueMicrotask(serverChanged);
@@ -616,6 +642,7 @@ export function createSyncController(
       session = undefined;
       servesHistory = false;
       historyRequests.closeAll();
+      opened();
       transport.close(1000, 'sync stopped');
       wakeSleep?.();
       connectionClosed?.();
@@ -653,17 +680,14 @@ export function createSyncController(
   };
   void internals.closing.then(closeAll);
 
-  /** The first link whose server serves history now; else why none can (history-client.ts). */
-  const historyRoute = (): HistoryRoute => {
-    let why = 'older history is on the server, and no server is connected';
-    for (const link of links) {
-      const route = link.history?.();
-      if (route === undefined) continue;
-      if (route.ok) return route;
-      if (link.server === true) why = route.why;
-    }
-    return { ok: false, why };
-  };
+  /**
+   * The first link whose server serves history now; else why none can, and a wait when some
+   * link's connection is opening (history-client.ts invariant 4).
+   */
+  const historyRoute = (): HistoryRoute =>
+    firstRoute(
+      [...links].map((link) => ({ route: link.history?.(), server: link.server === true })),
+    );
 
   const history = historySource(historyRoute);
   internals.attachServer?.({

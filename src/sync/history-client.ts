@@ -15,6 +15,10 @@
  *    forged or altered event rejects its read with TAMPERED. The events are never stored.
  * 3. A read returns `limit` events unless the range holds fewer (the meaning of readByCursor): a
  *    server that sends less than asked, with `more`, is asked again after the last one.
+ * 4. A read made while a link's connection is opening (a store just opened, a link reconnecting
+ *    after its backoff) waits for that link's hello, or its failure, instead of failing at once:
+ *    at most `timeoutMs` (the route's wait), a few times over. A link waiting out its backoff is
+ *    not opening: offline, a read still fails at once, so the app can say so.
  */
 import { ChronicleError, HistoryUnavailableError, SyncError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
@@ -214,7 +218,66 @@ function errorOf(error: { code: string; message: string }): Error {
 /** What a history read needs of a link: a way to ask, or why there is none. */
 export type HistoryRoute =
   | { ok: true; send: (request: HistoryMessage) => boolean; requests: HistoryRequests }
-  | { ok: false; why: string };
+  | {
+      ok: false;
+      why: string;
+      /**
+       * Set when some link's connection is opening (invariant 4): resolves true once a link's
+       * hello or failure may have changed the route, false when the wait timed out.
+       */
+      wait?: () => Promise<boolean>;
+    };
+
+/** Waits for an opening link at most this many times per read (invariant 4): links may flap. */
+const MAX_ROUTE_WAITS = 4;
+
+/**
+ * The first route that is open; else why none is (a server's reason first, or an opening
+ * link's), with a wait when some link is opening (invariant 4).
+ */
+export function firstRoute(
+  links: readonly { route: HistoryRoute | undefined; server: boolean }[],
+): HistoryRoute {
+  let why = 'older history is on the server, and no server is connected';
+  let wait: (() => Promise<boolean>) | undefined;
+  for (const { route, server } of links) {
+    if (route === undefined) continue;
+    if (route.ok) return route;
+    if (route.wait !== undefined) wait = route.wait;
+    if (server || route.wait !== undefined) why = route.why;
+  }
+  return wait === undefined ? { ok: false, why } : { ok: false, why, wait };
+}
+
+/** History reads waiting for a link's connection to open (invariant 4). */
+export class RouteWaiters {
+  private readonly waiting = new Set<(woken: boolean) => void>();
+  private readonly timers: HistoryTimers;
+  private readonly timeoutMs: number;
+
+  constructor(timers: HistoryTimers, timeoutMs = DEFAULT_HISTORY_TIMEOUT_MS) {
+    this.timers = timers;
+    this.timeoutMs = timeoutMs;
+  }
+
+  /** Resolves true at the next wake(), false after the timeout. */
+  wait(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (woken: boolean) => {
+        this.waiting.delete(done);
+        this.timers.clearTimeout(timer);
+        resolve(woken);
+      };
+      const timer = this.timers.setTimeout(() => done(false), this.timeoutMs);
+      this.waiting.add(done);
+    });
+  }
+
+  /** A link's hello or failure may have changed the route: every read waiting looks again. */
+  wake(): void {
+    for (const done of [...this.waiting]) done(true);
+  }
+}
 
 /**
  * A HistorySource over the routes `route` gives (the controller's links), filling each read to
@@ -228,9 +291,16 @@ export function historySource(route: () => HistoryRoute): HistorySource {
       const query = { ...request, limit: Math.floor(request.limit) };
       let asked = query;
       if (!(query.limit >= 1)) return out;
+      let waits = 0;
       while (out.length < query.limit) {
         const link = route();
-        if (!link.ok) throw new HistoryUnavailableError(link.why);
+        if (!link.ok) {
+          if (link.wait !== undefined && waits < MAX_ROUTE_WAITS && (await link.wait())) {
+            waits += 1;
+            continue;
+          }
+          throw new HistoryUnavailableError(link.why);
+        }
         const { events, more } = await link.requests.page(link.send, asked);
         out.push(...events);
         if (!more || events.length === 0) break;

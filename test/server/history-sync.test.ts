@@ -27,6 +27,15 @@ afterEach(async () => {
 
 const { serve, storeWith } = historyHarness(cleanups);
 
+/** A ws:// URL on 127.0.0.1 whose port was just free: connecting to it is refused. */
+async function closedPortUrl(): Promise<string> {
+  const probe = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => probe.once('listening', () => resolve()));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return `ws://127.0.0.1:${port}`;
+}
+
 function sqliteServerStorage(): ServerStorage {
   const tmp = tempDir();
   cleanups.push(() => tmp.cleanup());
@@ -60,6 +69,36 @@ describe('history on demand', () => {
       message: expect.stringContaining('older history is on the server'),
     });
   });
+
+  it("waits for an opening connection's hello, and fails at once when it cannot open (history-client.ts 4)", async () => {
+    const events = history();
+    const server = await serve(sqliteServerStorage(), events);
+    // A long timeout: a read that waited for it would outlast the test's own.
+    const { store, history: source } = await storeWith(undefined, { historyTimeoutMs: 60_000 });
+    store.sync.connect(
+      webSocketTransport(server.url, {
+        token: spaceToken('space-a'),
+        WebSocket: WebSocket as never,
+      }),
+    );
+    // Asked at once, before the connection opened: answered once the server said hello.
+    expect(await source.read({ limit: 10 })).toHaveLength(10);
+    // A link to a port nobody listens on: its attempt fails, the read with it, at once.
+    const dead = await storeWith(undefined, { historyTimeoutMs: 60_000 });
+    dead.store.sync.connect(
+      webSocketTransport(await closedPortUrl(), {
+        token: spaceToken('space-a'),
+        WebSocket: WebSocket as never,
+      }),
+    );
+    await expect(dead.history.read({ limit: 10 })).rejects.toMatchObject({
+      code: 'HISTORY_OFFLINE',
+    });
+    // Waiting out its backoff, it is offline: a read fails at once too.
+    await expect(dead.history.read({ limit: 10 })).rejects.toMatchObject({
+      code: 'HISTORY_OFFLINE',
+    });
+  }, 20_000);
 
   it('rejects with HISTORY_OFFLINE, saying why, against a server whose storage serves no history', async () => {
     const real = sqliteServerStorage();

@@ -170,8 +170,14 @@ describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
       code: 'HISTORY_OFFLINE',
     });
     expect(module.loads()).toBe(0);
+    // Asked for (a connect is coming): a read made while it loads waits for the controller.
+    const loaded = lazy.ready();
+    const waiting = lazy.history!.read({ limit: 5 });
+    expect(read).not.toHaveBeenCalled();
     module.release();
-    await lazy.ready();
+    await loaded;
+    expect(await waiting).toBe(page);
+    expect(read).toHaveBeenCalledWith({ limit: 5 });
     expect(await lazy.history!.read({ limit: 10 })).toBe(page);
     expect(read).toHaveBeenCalledWith({ limit: 10 });
     await lazy.close();
