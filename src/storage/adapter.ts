@@ -33,7 +33,7 @@ import type { LostCopy } from '../core/copies.ts';
 import type { ExpectedVersion, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import type { EventId, ReplicaId } from '../core/ids.ts';
-import type { StoredIdentity, StoredSigningKey } from '../core/integrity.ts';
+import type { StoredIdentity, StoredSigningKey } from '../core/replica-identity.ts';
 import type { ValidNewEvent } from '../core/validate.ts';
 
 /**

@@ -13,7 +13,7 @@ import {
   isStoredIdentity,
   type StoredIdentity,
   type StoredSigningKey,
-} from '../core/integrity.ts';
+} from '../core/replica-identity.ts';
 import { unpackSegment } from '../core/segments.ts';
 import { asCounters, asReplicaId, KEY_COUNTERS, KEY_IDENTITY, KEY_REPLICA } from './idb-schema.ts';
 import { readSegments, request, rewriteSegments, segmentKeysOf } from './idb-segments.ts';

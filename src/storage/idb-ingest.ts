@@ -23,7 +23,7 @@ import { slotOf } from '../core/copies.ts';
 import { StorageError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { EventId, type ReplicaId } from '../core/ids.ts';
-import { forkedReplica } from '../core/integrity.ts';
+import { forkedReplica } from '../core/replica-identity.ts';
 import { foundBySlot, slotRunsOf } from '../core/segments.ts';
 import { uncovered } from '../core/space-join.ts';
 import { readBaseVector } from './idb-base.ts';

@@ -72,7 +72,7 @@ import { StorageError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import { type ReplicaId, Seq } from '../core/ids.ts';
-import type { StoredIdentity, StoredSigningKey } from '../core/integrity.ts';
+import type { StoredIdentity, StoredSigningKey } from '../core/replica-identity.ts';
 import type {
   AppendGroupRequest,
   CursorQuery,

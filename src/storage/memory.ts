@@ -17,7 +17,7 @@ import {
   forkedReplica,
   type StoredIdentity,
   type StoredSigningKey,
-} from '../core/integrity.ts';
+} from '../core/replica-identity.ts';
 import { planRestamp } from '../core/restamp.ts';
 import { clockAfterBase, uncovered } from '../core/space-join.ts';
 import type {

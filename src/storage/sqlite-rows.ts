@@ -16,7 +16,7 @@ import type Database from 'better-sqlite3';
 import type { ReplicaCounters } from '../core/append.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { ReplicaId } from '../core/ids.ts';
-import { isStoredIdentity, type StoredIdentity } from '../core/integrity.ts';
+import { isStoredIdentity, type StoredIdentity } from '../core/replica-identity.ts';
 import type { CursorQuery } from './adapter.ts';
 import { REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 

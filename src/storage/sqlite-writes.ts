@@ -20,7 +20,7 @@ import {
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { compareHlc, decodeHlc } from '../core/hlc.ts';
 import type { ReplicaId } from '../core/ids.ts';
-import { adoptedIdentity, forkedReplica, type StoredSigningKey } from '../core/integrity.ts';
+import { adoptedIdentity, forkedReplica, type StoredSigningKey } from '../core/replica-identity.ts';
 import { clockAfterBase, uncovered } from '../core/space-join.ts';
 import type {
   AppendGroupRequest,

@@ -33,7 +33,7 @@ import { StorageError, StoreClosedError, ValidationError } from '../core/errors.
 import type { JsonValue, LocalRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import type { ReplicaId } from '../core/ids.ts';
-import type { StoredIdentity, StoredSigningKey } from '../core/integrity.ts';
+import type { StoredIdentity, StoredSigningKey } from '../core/replica-identity.ts';
 import { planRestamp } from '../core/restamp.ts';
 import type {
   AppendGroupRequest,

@@ -26,8 +26,8 @@
 
 import type { AppendUnitOutcome, StreamAppendOutcome } from '../core/append-group.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
-import type { StoredSigningKey } from '../core/integrity.ts';
 import type { Keyring } from '../core/keyring.ts';
+import type { StoredSigningKey } from '../core/replica-identity.ts';
 import {
   isSealedState,
   KEYRING_STREAM,

@@ -17,18 +17,14 @@
  *    2); an older, random id is left unsigned (what it wrote before signing existed).
  */
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
+import { type ChainHead, eventDigest, isChained, isSigned, signEvents } from '../core/integrity.ts';
+import { isErasedCopy } from '../core/keyring-events.ts';
 import {
-  type ChainHead,
-  eventDigest,
   generateSigningKey,
   importSigningKey,
-  isChained,
-  isSigned,
   type SigningIdentity,
   type StoredIdentity,
-  signEvents,
-} from '../core/integrity.ts';
-import { isErasedCopy } from '../core/keyring-events.ts';
+} from '../core/replica-identity.ts';
 import type { EventLog } from '../storage/adapter.ts';
 
 /** Own events looked up at once while searching back for the chain's head. */

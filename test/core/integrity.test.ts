@@ -8,17 +8,19 @@ import { Cursor, EventId, type Hlc, ReplicaId, Seq } from '../../src/core/ids.ts
 import {
   type ChainLookup,
   eventDigest,
-  generateSigningKey,
   INTEGRITY_META,
+  signEvents,
+  verifyBatch,
+  withoutIntegrity,
+} from '../../src/core/integrity.ts';
+import {
+  generateSigningKey,
   importSigningKey,
   newReplicaIdentity,
   replicaIdOf,
   replicaOfKeyText,
   type SigningIdentity,
-  signEvents,
-  verifyBatch,
-  withoutIntegrity,
-} from '../../src/core/integrity.ts';
+} from '../../src/core/replica-identity.ts';
 
 async function identity(): Promise<SigningIdentity> {
   const key = await generateSigningKey();

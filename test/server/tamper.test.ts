@@ -13,13 +13,12 @@ import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { StoredEventRecord } from '../../src/core/events.ts';
+import { signEvents, withoutIntegrity } from '../../src/core/integrity.ts';
 import {
   generateSigningKey,
   importSigningKey,
   newReplicaIdentity,
-  signEvents,
-  withoutIntegrity,
-} from '../../src/core/integrity.ts';
+} from '../../src/core/replica-identity.ts';
 import type { TamperedEvent } from '../../src/core/sync-types.ts';
 import {
   type EventStore,

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { MissingDependencyError } from '../../src/core/errors.ts';
-import { generateSigningKey } from '../../src/core/integrity.ts';
+import { generateSigningKey } from '../../src/core/replica-identity.ts';
 import type { EventLog } from '../../src/storage/adapter.ts';
 import { sqliteReplicaStorage } from '../../src/storage/sqlite.ts';
 import { setSqliteLoader } from '../../src/storage/sqlite-loader.ts';
