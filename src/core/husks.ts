@@ -4,9 +4,9 @@
  * indexes need to keep answering for trimmed events, and nothing a read returns.
  *
  * Invariants:
- * 1. A husk's key is [first, last, 0]: `n` is 0, so every reader that counts or unpacks events
- *    by `n` sees none, and a key alone tells a husk (n = 0) from a segment (n >= 1). `trimmed`
- *    holds how many events it stands for.
+ * 1. A husk's key (segments.ts SegmentKey) is [first, last, 0]: `n` is 0, so every reader that
+ *    counts or unpacks events by `n` sees none, and a key alone tells a husk (n = 0) from a
+ *    segment (n >= 1). `trimmed` holds how many events it stands for.
  * 2. It keeps the cursors of its events (their hlc, replica and seq columns, and `cursors` only
  *    where those do not derive them, compressed as segments are), so a late event that sorts inside it splits it
  *    exactly, and segments keep partitioning the total order (segments.ts invariant 2).

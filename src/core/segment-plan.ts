@@ -14,14 +14,12 @@ import {
   type Neighbours,
   packSegment,
   type Segment,
-  type SegmentKey,
-  segmentKey,
   unpackSegment,
 } from './segments.ts';
 
 export interface WritePlan {
   /** Stored segments to delete (they are split: their events are in `add`). */
-  remove: SegmentKey[];
+  remove: Segment[];
   add: Segment[];
   /** The largest cursor in the log afterwards. */
   maxCursor: string;
@@ -49,9 +47,9 @@ export function planWrite(input: {
   // The smallest stored cursor after each placed new cursor.
   const nextStored = new Map<string, string>();
   const add: Segment[] = [];
-  const remove: SegmentKey[] = [];
+  const remove: Segment[] = [];
   for (const segment of input.split) {
-    remove.push(segmentKey(segment));
+    remove.push(segment);
     if (huskSize(segment) > 0) {
       add.push(...splitHuskAround(segment, sorted, nextStored, duplicateCursor));
       continue;

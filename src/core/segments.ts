@@ -32,7 +32,10 @@ import { Cursor, EventId, type Hlc, type ReplicaId, Seq } from './ids.ts';
  */
 export const MAX_SEGMENT_EVENTS = 128;
 
-/** The primary key: a segment's first and last cursors and its event count. */
+/**
+ * A segment's place in the total order: its first and last cursors and its event count (the
+ * IndexedDB primary key up to schema 5, the key of its `order` index since schema 6).
+ */
 export type SegmentKey = [first: Cursor, last: Cursor, n: number];
 
 /**
@@ -92,6 +95,11 @@ export interface Segment {
   /** Only when some event's cursor or time is not the one its hlc, replica and seq give. */
   cursors?: Cursor[];
   times?: number[];
+  /**
+   * The store's own key for the record, on a segment read back from IndexedDB (since schema 6:
+   * storage/idb-schema.ts invariant 8). Never set by packing: a new segment gets a new one.
+   */
+  key?: number;
 }
 
 export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];

@@ -4,7 +4,7 @@
  * the held record at a (replica, seq) is idb-segments.ts lookupSlots).
  */
 import type { LocalRecord } from '../core/events.ts';
-import { packSegment, segmentKey, unpackSegment } from '../core/segments.ts';
+import { packSegment, unpackSegment } from '../core/segments.ts';
 import { readSegments, segmentKeysOf } from './idb-segments.ts';
 
 /**
@@ -19,7 +19,7 @@ export async function removeRecords(
   if (records.length === 0) return;
   const gone = new Set(records.map((r) => r.pos));
   for (const segment of await readSegments(store, await segmentKeysOf(store, records))) {
-    store.delete(segmentKey(segment));
+    store.delete(segment.key!);
     let run: LocalRecord[] = [];
     for (const record of unpackSegment(segment)) {
       if (gone.has(record.pos)) {

@@ -8,7 +8,6 @@
  */
 import type { LocalRecord } from '../core/events.ts';
 import { tick } from '../core/hlc.ts';
-import type { SegmentKey } from '../core/segments.ts';
 import { removeRecords } from './idb-copies.ts';
 import {
   appKey,
@@ -19,7 +18,7 @@ import {
   plainCounters,
   type StreamRow,
 } from './idb-schema.ts';
-import { lookupIds, request } from './idb-segments.ts';
+import { lastCursor, lookupIds, request } from './idb-segments.ts';
 import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 export async function discardInTransaction(
@@ -55,7 +54,7 @@ export async function discardInTransaction(
       ),
     ),
     Promise.all(names.map((name) => request(streams.get(name)) as Promise<StreamRow | undefined>)),
-    request(segments.openKeyCursor(null, 'prev')),
+    lastCursor(segments),
   ]);
   // A stream's row is a floor (idb-schema.ts invariant 6) that copies keep; an event the
   // authority rejected never counted, so the floor comes down to what the stream still holds.
@@ -70,7 +69,7 @@ export async function discardInTransaction(
     streams.put(next);
   });
   const counters = asCounters(rawCounters);
-  const maxCursor = last === null ? '' : (last.key as SegmentKey)[1];
+  const maxCursor = last;
   // The clock ticks (as if an event were stamped: it never goes back), so that the counters
   // differ from before and another handle's append cache, which holds the versions before,
   // fails its check (idb-append.ts) instead of planning from them.

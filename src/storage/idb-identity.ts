@@ -52,7 +52,8 @@ export async function replaceInTransaction(
   const byPos = new Map(given.map((r) => [r.pos, r]));
   const records: LocalRecord[] = [];
   let changed = false;
-  for (const segment of await readSegments(segments, keys)) {
+  const stored = await readSegments(segments, keys);
+  for (const segment of stored) {
     for (const held of unpackSegment(segment)) {
       const next = byPos.get(held.pos);
       const same =
@@ -63,5 +64,5 @@ export async function replaceInTransaction(
       if (same) changed = true;
     }
   }
-  if (changed) await rewriteSegments(segments, keys, records);
+  if (changed) await rewriteSegments(segments, stored, records);
 }

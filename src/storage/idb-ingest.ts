@@ -65,7 +65,7 @@ export async function writeRecords(
   const segments = tx.objectStore('segments');
   const shaped = await guardIds(segments, records, stored.shapedIds === true);
   const placed = await placeRecords(segments, records, stored.maxCursor);
-  applyWrite(segments, placed);
+  await applyWrite(segments, placed);
   const counters = plainCounters(next, placed.maxCursor, shaped);
   tx.objectStore('meta').put(counters, KEY_COUNTERS);
   return counters;

@@ -11,17 +11,19 @@ import {
   indexAfter,
   type Segment,
   type SegmentKey,
+  segmentKey,
   streamAt,
   streamFirst,
   unpackSegment,
 } from '../core/segments.ts';
 import type { CursorQuery } from './adapter.ts';
-import { request } from './idb-segments.ts';
+import type { PosKey } from './idb-schema.ts';
+import { indexEntries, orderIndex, request } from './idb-segments.ts';
 
 /** Index keys of the segments whose first cursor is <= / > `cursor` sort up to / after at(cursor). */
 interface Ordering {
   store: IDBObjectStore;
-  source: IDBObjectStore | IDBIndex;
+  source: IDBIndex;
   at(cursor: string): IDBValidKey;
   min: IDBValidKey | undefined;
   max: IDBValidKey | undefined;
@@ -32,7 +34,7 @@ function ordering(store: IDBObjectStore, stream: string | undefined): Ordering {
     // [c, []] sorts after every [c, last, n] (arrays sort after strings) and before [c', …] > c.
     return {
       store,
-      source: store,
+      source: orderIndex(store),
       at: (c) => [c, []],
       min: undefined,
       max: undefined,
@@ -73,15 +75,21 @@ function rangeAfter(lower: IDBValidKey, upper: IDBValidKey | undefined): IDBKeyR
 }
 
 /**
- * The segment that starts before position `from` and holds it, if any. Found by key: its value is
- * read only when it holds `from` (a read from a segment's start, or past the head, reads none).
+ * The segment that starts before position `from` and holds it, if any. Found by its `pos` key
+ * ([pos, first, n]): its value is read only when it holds `from` (a read from a segment's start,
+ * or past the head, reads none).
  */
 async function holdingPos(index: IDBIndex, from: number): Promise<Segment | undefined> {
-  const cursor = await request(index.openKeyCursor(IDBKeyRange.upperBound(from, true), 'prev'));
-  if (cursor === null) return undefined;
-  const pos = cursor.key as number;
-  if (pos + (cursor.primaryKey as SegmentKey)[2] <= from) return undefined;
-  return (await request(index.get(pos))) as Segment | undefined;
+  const [entry] = await indexEntries<PosKey>(
+    index,
+    IDBKeyRange.upperBound([from], true),
+    1,
+    'prev',
+  );
+  if (entry === undefined) return undefined;
+  const [pos, , n] = entry.key;
+  if (pos + n <= from) return undefined;
+  return (await request(index.objectStore.get(entry.primaryKey))) as Segment | undefined;
 }
 
 /**
@@ -99,6 +107,11 @@ function noteSegmentSize(observed: number): void {
 /** Keys to ask for first: enough for `limit` events at the hinted size, and one to spare. */
 function keysFor(limit: number): number {
   return Math.max(1, Math.min(limit, Math.ceil(limit / eventsPerSegment) + 1));
+}
+
+/** Segment values to ask for first: enough for `limit` events at the hinted size. */
+function valuesFor(limit: number): number {
+  return Math.max(1, Math.min(limit, Math.ceil(limit / eventsPerSegment)));
 }
 
 /** Forward: (after, until]; reverse: [until, after). At most `limit` records. */
@@ -121,46 +134,44 @@ export async function readCursorRange(
 /** The whole log forward (readStreamForward reads one stream). */
 async function readForward(o: Ordering, query: CursorQuery, limit: number) {
   const { after, until } = query;
-  // The segment holding `after` may hold later events too; it sorts before the main range. Keys
-  // first: its value is read only when it does (a page often ends where a segment ends).
+  // The segment holding `after` may hold later events too; it sorts before the main range. Its
+  // key first: its value is read only when it does (a page often ends where a segment ends).
   const holdingKey =
     after === undefined
       ? undefined
-      : request(o.source.openKeyCursor(range(o.min, o.at(after), false, false), 'prev'));
+      : indexEntries<SegmentKey>(o.source, range(o.min, o.at(after), false, false), 1, 'prev');
   const upper = until === undefined ? o.max : o.at(until);
-  const main = range(after === undefined ? o.min : o.at(after), upper, after !== undefined, false);
-  // Only the segment keys the page needs (a key says how many events its segment holds): as many
-  // as the last pages' segment size suggests, then more after the last one while short.
-  let want = keysFor(limit);
-  const keysRequest = request(o.source.getAllKeys(main, want)) as Promise<SegmentKey[]>;
-  const holding = (await holdingKey)?.primaryKey as SegmentKey | undefined;
-  const keys = await keysRequest;
-  // Counting the holding segment as no events: the page is never short, at worst a segment long.
-  let needed = 0;
+  // The `order` index gives primary keys only to getAllKeys, not the [first, last, n] a page
+  // would count with: the values are read at once, as many as the last pages' segment size
+  // suggests, then more after the last one while short.
+  let want = valuesFor(limit);
+  let next: IDBKeyRange | null | undefined = range(
+    after === undefined ? o.min : o.at(after),
+    upper,
+    after !== undefined,
+    false,
+  );
+  const valuesRequest = request(o.source.getAll(next, want)) as Promise<Segment[]>;
+  const [holding] = (await holdingKey) ?? [];
+  const values: Segment[] = [];
   let events = 0;
-  let got = keys.length;
-  for (;;) {
-    while (needed < keys.length && events < limit) events += keys[needed++]![2];
-    if (events >= limit || got < want) break;
-    want = Math.min(limit, want * 4);
-    const next = rangeAfter(keys[keys.length - 1]!, upper);
+  for (let batch = await valuesRequest; ; ) {
+    for (const s of batch) {
+      values.push(s);
+      events += s.n;
+    }
+    if (events >= limit || batch.length < want) break;
+    next = rangeAfter(segmentKey(batch[batch.length - 1]!), upper);
     // The last key was the upper bound itself: nothing lies after it in the range.
     if (next === undefined) break;
-    const more = (await request(o.source.getAllKeys(next, want))) as SegmentKey[];
-    got = more.length;
-    for (const key of more) keys.push(key);
+    want = Math.min(limit, Math.ceil((limit - events) / Math.max(1, events / values.length)) + 1);
+    batch = (await request(o.source.getAll(next, want))) as Segment[];
   }
-  if (needed > 0) noteSegmentSize(events / needed);
-  const [first, values] = await Promise.all([
-    holding !== undefined && after !== undefined && holding[1] > after
-      ? (request(o.store.get(holding)) as Promise<Segment | undefined>)
-      : undefined,
-    needed === 0
-      ? []
-      : (request(
-          o.source.getAll(IDBKeyRange.bound(keys[0]!, keys[needed - 1]!), needed),
-        ) as Promise<Segment[]>),
-  ]);
+  if (values.length > 0) noteSegmentSize(events / values.length);
+  const first =
+    holding !== undefined && after !== undefined && holding.key[1] > after
+      ? ((await request(o.store.get(holding.primaryKey))) as Segment | undefined)
+      : undefined;
   const out: LocalRecord[] = [];
   for (const s of first === undefined ? values : [first, ...values]) {
     if (out.length >= limit) break;
@@ -252,7 +263,7 @@ export async function readPosRange(
   let from = afterPos + 1;
   const [first, rest] = await Promise.all([
     holdingPos(index, from),
-    request(index.getAll(IDBKeyRange.bound(from, afterPos + limit))) as Promise<Segment[]>,
+    request(index.getAll(IDBKeyRange.bound([from], [afterPos + limit, []]))) as Promise<Segment[]>,
   ]);
   const out: LocalRecord[] = [];
   let segments = rest;
@@ -268,11 +279,11 @@ export async function readPosRange(
     }
     if (out.length >= limit) return out;
     // A hole, or the head: the next stored position, if any, says which.
-    const next = await request(index.openKeyCursor(IDBKeyRange.lowerBound(from)));
+    const next = await request(index.openKeyCursor(IDBKeyRange.lowerBound([from])));
     if (next === null) return out;
-    from = next.key as number;
+    from = (next.key as PosKey)[0];
     segments = (await request(
-      index.getAll(IDBKeyRange.bound(from, from + limit - out.length - 1)),
+      index.getAll(IDBKeyRange.bound([from], [from + limit - out.length - 1, []])),
     )) as Segment[];
   }
 }
@@ -285,7 +296,7 @@ export async function minCursorAfterPos(
 ): Promise<string | undefined> {
   let min: string | undefined;
   let from = pos + 1;
-  // Keys only: a segment's smallest cursor is its first, the head of its key. Positions are
+  // Keys only: a segment's smallest cursor is its first, in its `pos` key. Positions are
   // dense, so the next page starts where this one's events end. The segment holding pos + 1,
   // if it starts before it, is looked up beside the first page.
   // With holes (adapter.ts invariant 3) `from` lags the true positions: a page may then re-read
@@ -294,13 +305,15 @@ export async function minCursorAfterPos(
     const index = db.transaction('segments').objectStore('segments').index('pos');
     const [holding, keys] = await Promise.all([
       firstPage ? holdingPos(index, from) : undefined,
-      request(index.getAllKeys(IDBKeyRange.lowerBound(from), page)) as Promise<SegmentKey[]>,
+      indexEntries<PosKey>(index, IDBKeyRange.lowerBound([from]), page),
     ]);
     if (holding !== undefined) {
       min = cursorAt(holding, from - holding.pos);
       from = holding.pos + holding.n;
     }
-    for (const [first, , n] of keys) {
+    for (const {
+      key: [, first, n],
+    } of keys) {
       if (min === undefined || first < min) min = first;
       from += n;
     }

@@ -42,10 +42,11 @@ export async function restampInTransaction(
   const keys = await segmentKeysOf(segments, changed);
   const moved = new Map(changed.map((r) => [r.pos, r]));
   const records: LocalRecord[] = [];
-  for (const segment of await readSegments(segments, keys)) {
+  const stored = await readSegments(segments, keys);
+  for (const segment of stored) {
     for (const r of unpackSegment(segment)) records.push(moved.get(r.pos) ?? r);
   }
-  const placed = await rewriteSegments(segments, keys, records);
+  const placed = await rewriteSegments(segments, stored, records);
   const top = decodeHlc(hlcOfCursor(placed.maxCursor));
   const clock = compareHlc(top, counters.clock) < 0 ? top : counters.clock;
   meta.put(plainCounters({ ...counters, clock }, placed.maxCursor), KEY_COUNTERS);

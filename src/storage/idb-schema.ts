@@ -29,6 +29,19 @@
  *    version there]): a stream's version is the greater of its largest key there and its row in
  *    `streams`, which is only a floor now (written by an ingest that flags a conflict or takes a
  *    held copy out), so an append writes no row (idb-streams.ts).
+ * 8. Version 6 keys a segment by a number, `key`: the store's generator gives a segment the next
+ *    positive one, a husk (core/husks.ts) takes a negative one below every stored key
+ *    (idb-segments.ts addSegments), so an index entry tells a husk by its primary key alone.
+ *    Chromium writes the primary key into every index entry twice (in the entry's key and its
+ *    value) as UTF-16: [first, last, n] cost about 200 bytes each time, and the `stream` and
+ *    `version` indexes hold about two entries per event. The total order is the unique `order`
+ *    index on [first, last, n] (one entry per segment; husks have n = 0, invariant 1 there),
+ *    which every walk in that order reads; the unique `pos` index is on [pos, first, n], so a
+ *    walk in receive order reads where each segment lies and how many events it holds from keys
+ *    alone, as the old primary key told. Upgrading moves every segment (and husk) into the new
+ *    store in one walk of the old one in key order, inside the upgrade transaction, so it commits
+ *    whole or the database stays at its version (as invariant 2); from versions 2 to 4 that walk
+ *    also gives each segment the fields of version 5 (invariants 3 to 7).
  */
 import type { DBSchema } from 'idb';
 import type { ReplicaCounters } from '../core/append.ts';
@@ -46,7 +59,7 @@ import {
 } from '../core/segments.ts';
 import type { SnapshotRecord } from './adapter.ts';
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 export const KEY_REPLICA = 'sys:replicaId';
 export const KEY_EPOCH = 'sys:epoch';
 export const KEY_COUNTERS = 'sys:counters';
@@ -70,13 +83,17 @@ export interface StreamRow {
   conflicted?: true;
 }
 
+/** A key of the `pos` index (invariant 8): the first position, first cursor and event count. */
+export type PosKey = [pos: number, first: string, n: number];
+
 export interface ChronicleSchema extends DBSchema {
   segments: {
-    key: SegmentKey;
+    key: number;
     value: Segment;
     indexes: {
+      order: SegmentKey;
       id: string;
-      pos: number;
+      pos: PosKey;
       stream: [string, string];
       slot: string;
       version: [string, number];
@@ -117,10 +134,12 @@ export function plainCounters(
   return out;
 }
 
+/** The `segments` store of version 6 (invariant 8) and its indexes. */
 function createSegments(db: IDBDatabase): IDBObjectStore {
-  const segments = db.createObjectStore('segments', { keyPath: ['first', 'last', 'n'] });
+  const segments = db.createObjectStore('segments', { keyPath: 'key', autoIncrement: true });
+  segments.createIndex('order', ['first', 'last', 'n'], { unique: true });
   segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
-  segments.createIndex('pos', 'pos', { unique: true });
+  segments.createIndex('pos', ['pos', 'first', 'n'], { unique: true });
   segments.createIndex('stream', 'streamKeys', { multiEntry: true });
   segments.createIndex('slot', 'slotRuns', { multiEntry: true });
   segments.createIndex('version', 'streamMax', { multiEntry: true });
@@ -159,49 +178,60 @@ export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction)
     migrateEventsToSegments(db, tx);
     return;
   }
-  const segments = tx.objectStore('segments');
-  if (oldVersion < 4) {
-    // Invariants 4 and 5.
-    segments.deleteIndex('id');
-    segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
-    segments.deleteIndex('stream');
-    segments.createIndex('stream', 'streamKeys', { multiEntry: true });
-    segments.createIndex('version', 'streamMax', { multiEntry: true });
-  }
-  // Invariant 7 (version 2 had no `slot` index).
-  if (oldVersion >= 3) segments.deleteIndex('slot');
-  segments.createIndex('slot', 'slotRuns', { multiEntry: true });
+  // Invariant 8: the old store is walked into a new one under its name, then deleted.
+  const old = tx.objectStore('segments');
+  old.name = OLD_SEGMENTS;
   // An upgrade from version 2 packs every segment again, which writes customIds too; whether some
   // custom id has canonical form is not worked out there: the counters say so, to be safe
   // (invariant 4).
   if (oldVersion < 3) markShapedIds(tx);
-  walkToVersion5(segments, tx, oldVersion);
+  walkToVersion6(db, old, tx, oldVersion);
 }
 
+/** The name of the version-5 (or older) `segments` store while an upgrade walks it. */
+const OLD_SEGMENTS = 'segments-old';
+
 /**
- * One walk of the segments in key order gives each the fields of version 5: from version 2 every
- * segment is packed again (its slots first listed, invariant 3); from version 3 it gains
- * `customIds`, `streamKeys` and `streamMax` (invariants 4 to 6; an id of canonical form that is
- * custom sets the counters' shapedIds); from versions 3 and 4 its `slots` become `slotRuns`,
- * listing the slots it listed (invariant 7). One walk, because two walks of one store in one
- * transaction would each write back what the other had not seen yet.
+ * One walk of the old segments in key order (the total order) writes each into the store of
+ * version 6 (invariant 8): a husk (n = 0) under the next negative key, in order. On the way it
+ * gives each segment the fields of version 5: from version 2 every segment is packed again (its
+ * slots first listed, invariant 3); from version 3 it gains `customIds`, `streamKeys` and
+ * `streamMax` (invariants 4 to 6; an id of canonical form that is custom sets the counters'
+ * shapedIds); from versions 3 and 4 its `slots` become `slotRuns`, listing the slots it listed
+ * (invariant 7).
  */
-function walkToVersion5(segments: IDBObjectStore, tx: IDBTransaction, oldVersion: number): void {
+function walkToVersion6(
+  db: IDBDatabase,
+  old: IDBObjectStore,
+  tx: IDBTransaction,
+  oldVersion: number,
+): void {
+  const segments = createSegments(db);
   const seen = new Set<string>();
   let shaped = false;
-  const cursorRequest = segments.openCursor();
+  let huskKey = 0;
+  const add = (segment: Segment) => {
+    if (segment.n === 0) segments.add({ ...segment, key: --huskKey });
+    else segments.add(segment);
+  };
+  const cursorRequest = old.openCursor();
   cursorRequest.onsuccess = () => {
     const cursor = cursorRequest.result;
     if (cursor === null) {
       if (shaped) markShapedIds(tx);
+      db.deleteObjectStore(OLD_SEGMENTS);
       return;
     }
     const stored = cursor.value as Segment;
+    cursor.continue();
+    if (oldVersion >= 5) {
+      add(stored);
+      return;
+    }
     const { slots, slotRuns: _runs, ...rest } = stored;
     if (oldVersion < 3) {
       const { customIds: _ids, ...fields } = rest;
-      cursor.update(uniqueSlots(packSegment(unpackSegment(fields as Segment)), seen));
-      cursor.continue();
+      add(uniqueSlots(packSegment(unpackSegment(fields as Segment)), seen));
       return;
     }
     const next: Segment = { ...rest, slotRuns: slotRunsOf(slots ?? slotsOf(stored)) };
@@ -216,8 +246,7 @@ function walkToVersion5(segments: IDBObjectStore, tx: IDBTransaction, oldVersion
         shaped ||= packed.customIds.some((id) => EventId.canonicalSlot(id) !== undefined);
       }
     }
-    cursor.update(next);
-    cursor.continue();
+    add(next);
   };
 }
 

@@ -2,10 +2,13 @@
  * Lookups and writes of the IndexedDB log's segments, on requests of the caller's transaction:
  * records by id and by index key, the keys of held records' segments, where new records go among
  * the stored segments and the plan's writes (reads of pages are idb-reads.ts).
+ *
+ * Since schema 6 a segment's primary key is a number (idb-schema.ts invariant 8): positive for a
+ * segment, negative for a husk, so that an `id` or `slot` index entry tells a husk by its primary
+ * key alone. Where a segment lies in the total order is its [first, last, n] in the `order` index.
  */
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
-import { isHuskKey } from '../core/husks.ts';
 import { EventId } from '../core/ids.ts';
 import { planWrite, type WritePlan } from '../core/segment-plan.ts';
 import {
@@ -28,6 +31,67 @@ export function request<T>(r: IDBRequest<T>): Promise<T> {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
+}
+
+/** A segment's primary key (idb-schema.ts invariant 8). */
+export type RecordKey = number;
+
+/** Whether a primary key is a husk's (idb-schema.ts invariant 8). */
+export const isHuskRecord = (key: RecordKey): boolean => key < 0;
+
+/** The segments in the total order, by [first, last, n] (idb-schema.ts invariant 8). */
+export const orderIndex = (store: IDBObjectStore): IDBIndex => store.index('order');
+
+/** An index entry read by a key cursor: its key and the segment's primary key. */
+export interface IndexEntry<K> {
+  key: K;
+  primaryKey: RecordKey;
+}
+
+/**
+ * The entries of `index` in `range`, in `direction`, at most `limit`. A key cursor: getAllKeys
+ * on an index gives only primary keys, and these walks need what the index key says.
+ */
+export function indexEntries<K>(
+  index: IDBIndex,
+  range: IDBKeyRange | null,
+  limit: number,
+  direction: IDBCursorDirection = 'next',
+): Promise<IndexEntry<K>[]> {
+  return new Promise((resolve, reject) => {
+    const out: IndexEntry<K>[] = [];
+    if (limit <= 0) {
+      resolve(out);
+      return;
+    }
+    const walk = index.openKeyCursor(range, direction);
+    walk.onsuccess = () => {
+      const cursor = walk.result;
+      if (cursor === null) {
+        resolve(out);
+        return;
+      }
+      out.push({ key: cursor.key as K, primaryKey: cursor.primaryKey as RecordKey });
+      if (out.length >= limit) resolve(out);
+      else cursor.continue();
+    };
+    walk.onerror = () => reject(walk.error);
+  });
+}
+
+/** The key of the first entry of `index` in `range`, walking in `direction`, if any. */
+async function firstKey<K>(
+  index: IDBIndex,
+  range: IDBKeyRange | null,
+  direction: IDBCursorDirection,
+): Promise<K | undefined> {
+  const cursor = await request(index.openKeyCursor(range, direction));
+  return cursor === null ? undefined : (cursor.key as K);
+}
+
+/** The largest cursor stored ('' when the log is empty): the last key of the `order` index. */
+export async function lastCursor(store: IDBObjectStore): Promise<string> {
+  return (await firstKey<SegmentKey>(orderIndex(store), null, 'prev'))?.[1] ?? '';
 }
 
 /**
@@ -66,7 +130,7 @@ export async function lookupIds(
 export async function segmentKeysOf(
   store: IDBObjectStore,
   records: readonly LocalRecord[],
-): Promise<SegmentKey[]> {
+): Promise<RecordKey[]> {
   const byId = byIdKey(store);
   const bySlot = bySlotKey(store);
   const keys = await Promise.all(
@@ -75,10 +139,10 @@ export async function segmentKeysOf(
       return foundBySlot(event.id, event.replica, event.seq, slot) ? bySlot(slot) : byId(event.id);
     }),
   );
-  const byFirst = new Map<string, SegmentKey>();
+  const out = new Set<RecordKey>();
   // A husk holds no record (core/husks.ts): a record found there was trimmed meanwhile.
-  for (const key of keys) if (key !== undefined && !isHuskKey(key)) byFirst.set(key[0], key);
-  return [...byFirst.values()];
+  for (const key of keys) if (key !== undefined && !isHuskRecord(key)) out.add(key);
+  return [...out];
 }
 
 /**
@@ -93,7 +157,7 @@ export async function heldByHusks(
 ): Promise<{ ids: Set<string>; slots: Set<string> }> {
   const byId = byIdKey(store);
   const bySlot = bySlotKey(store);
-  const isHusk = (key: SegmentKey | undefined) => key !== undefined && isHuskKey(key);
+  const isHusk = (key: RecordKey | undefined) => key !== undefined && isHuskRecord(key);
   const [idKeys, slotKeys, canonicalKeys] = await Promise.all([
     Promise.all(ids.map(byId)),
     Promise.all(slots.map(bySlot)),
@@ -111,12 +175,12 @@ export async function heldByHusks(
 }
 
 /** Finds the key of the segment an index lists under `key`, or undefined. */
-type SegmentFinder = (key: string) => Promise<SegmentKey | undefined>;
+type SegmentFinder = (key: string) => Promise<RecordKey | undefined>;
 
 /** The segment whose custom ids hold `id` (the unique `id` index). */
 function byIdKey(store: IDBObjectStore): SegmentFinder {
   const index = store.index('id');
-  return (id) => request(index.getKey(id)) as Promise<SegmentKey | undefined>;
+  return (id) => request(index.getKey(id)) as Promise<RecordKey | undefined>;
 }
 
 /**
@@ -134,7 +198,7 @@ function bySlotKey(store: IDBObjectStore): SegmentFinder {
         const run = cursor?.key as SlotRun | undefined;
         resolve(
           cursor && run !== undefined && slotRunHolds(run, slot)
-            ? (cursor.primaryKey as SegmentKey)
+            ? (cursor.primaryKey as RecordKey)
             : undefined,
         );
       };
@@ -181,15 +245,14 @@ async function lookupThrough(
   indexIn: (segment: Segment, key: string) => number,
 ): Promise<(LocalRecord | undefined)[]> {
   const keys = await Promise.all(wantedKeys.map(find));
-  const wanted = new Map<string, SegmentKey>();
-  for (const key of keys) if (key !== undefined) wanted.set(key[0], key);
+  const wanted = new Set<RecordKey>();
+  for (const key of keys) if (key !== undefined) wanted.add(key);
   if (wanted.size === 0) return keys.map(() => undefined);
-  // A segment's key starts with its first cursor.
-  const segments = new Map<string, Segment>();
-  for (const s of await readSegments(store, [...wanted.values()])) segments.set(s.first, s);
+  const segments = new Map<RecordKey, Segment>();
+  for (const s of await readSegments(store, [...wanted])) segments.set(s.key!, s);
   return wantedKeys.map((k, i) => {
     const key = keys[i];
-    const s = key === undefined ? undefined : segments.get(key[0]);
+    const s = key === undefined ? undefined : segments.get(key);
     const at = s === undefined ? -1 : indexIn(s, k);
     return s === undefined || at < 0 ? undefined : { event: eventAt(s, at), pos: s.pos + at };
   });
@@ -215,51 +278,56 @@ export async function lookupNeighbours(
     if (c > hi) hi = c;
   }
   const limit = NEIGHBOUR_KEYS_PER_CURSOR * cursors.length + 16;
+  const order = orderIndex(store);
   const [first, inside, next] = await Promise.all([
-    request(store.openKeyCursor(IDBKeyRange.upperBound([lo, []]), 'prev')),
+    firstKey<SegmentKey>(order, IDBKeyRange.upperBound([lo, []]), 'prev'),
     // An empty range (one cursor) is not a valid IDBKeyRange: nothing lies strictly inside it.
     lo === hi
       ? []
-      : (request(
-          store.getAllKeys(IDBKeyRange.bound([lo, []], [hi, []], true, false), limit),
-        ) as Promise<SegmentKey[]>),
-    request(store.getKey(IDBKeyRange.lowerBound([hi, []], true))) as Promise<
-      SegmentKey | undefined
-    >,
+      : indexEntries<SegmentKey>(order, IDBKeyRange.bound([lo, []], [hi, []], true, false), limit),
+    firstKey<SegmentKey>(order, IDBKeyRange.lowerBound([hi, []], true), 'next'),
   ]);
-  if (inside.length >= limit) return neighboursOneByOne(store, cursors);
+  if (inside.length >= limit) return neighboursOneByOne(order, cursors);
   const keys: SegmentKey[] = [];
-  if (first !== null) keys.push(first.key as SegmentKey);
-  keys.push(...inside);
+  if (first !== undefined) keys.push(first);
+  for (const entry of inside) keys.push(entry.key);
   if (next !== undefined) keys.push(next);
   return neighboursFromKeys(cursors, keys);
 }
 
 async function neighboursOneByOne(
-  store: IDBObjectStore,
+  order: IDBIndex,
   cursors: readonly string[],
 ): Promise<Map<string, Neighbours>> {
   const out = new Map<string, Neighbours>();
   await Promise.all(
     cursors.map(async (c) => {
       const [before, after] = await Promise.all([
-        request(store.openKeyCursor(IDBKeyRange.upperBound([c, []]), 'prev')),
-        request(store.getKey(IDBKeyRange.lowerBound([c, []], true))),
+        firstKey<SegmentKey>(order, IDBKeyRange.upperBound([c, []]), 'prev'),
+        firstKey<SegmentKey>(order, IDBKeyRange.lowerBound([c, []], true), 'next'),
       ]);
       const around: Neighbours = {};
-      if (before !== null) around.before = before.key as SegmentKey;
-      if (after !== undefined) around.after = after as SegmentKey;
+      if (before !== undefined) around.before = before;
+      if (after !== undefined) around.after = after;
       out.set(c, around);
     }),
   );
   return out;
 }
 
+/** The stored segments of these primary keys (a key no longer stored is left out). */
 export async function readSegments(
   store: IDBObjectStore,
-  keys: readonly SegmentKey[],
+  keys: readonly RecordKey[],
 ): Promise<Segment[]> {
   const values = await Promise.all(keys.map((k) => request(store.get(k))));
+  return values.filter((s): s is Segment => s !== undefined);
+}
+
+/** The stored segments at these places in the total order (`order` index keys). */
+async function readByOrder(store: IDBObjectStore, keys: readonly SegmentKey[]): Promise<Segment[]> {
+  const order = orderIndex(store);
+  const values = await Promise.all(keys.map((k) => request(order.get(k))));
   return values.filter((s): s is Segment => s !== undefined);
 }
 
@@ -277,34 +345,70 @@ export async function placeRecords(
     return planWrite({ records, maxCursor, neighbours: new Map(), split: [] });
   }
   const neighbours = await lookupNeighbours(store, cursors);
-  const split = await readSegments(store, segmentsToSplit(neighbours));
+  const split = await readByOrder(store, segmentsToSplit(neighbours));
   return planWrite({ records, maxCursor, neighbours, split });
 }
 
 /**
- * Writes the segments `keys` again with `records` (every record they held, some changed), placed
- * among the others as a new write is: a re-stamp's moved events, a signer's signed copies.
+ * Writes the stored `segments` again with `records` (every record they held, some changed),
+ * placed among the others as a new write is: a re-stamp's moved events, a signer's signed copies.
+ * A segment written again over the same [first, last, n] keeps its key: LevelDB (Chromium) then
+ * overwrites its record and index entries in place rather than keep the old ones, deleted, until
+ * it compacts (a signer rewrites every segment it sends once).
  */
 export async function rewriteSegments(
   store: IDBObjectStore,
-  keys: readonly SegmentKey[],
+  segments: readonly Segment[],
   records: LocalRecord[],
 ): Promise<WritePlan> {
   records.sort((a, b) => a.pos - b.pos);
-  for (const key of keys) store.delete(key);
+  const keys = new Map<string, RecordKey>();
+  for (const s of segments) {
+    store.delete(s.key!);
+    keys.set(orderId(s), s.key!);
+  }
   // Requests run in order: this read sees the deletes.
-  const last = await request(store.openKeyCursor(null, 'prev'));
-  const placed = await placeRecords(
-    store,
-    records,
-    last === null ? '' : (last.key as SegmentKey)[1],
-  );
-  applyWrite(store, placed);
+  const placed = await placeRecords(store, records, await lastCursor(store));
+  await applyWrite(store, placed, keys);
   return placed;
 }
 
-/** Issues the plan's deletes, then its adds; failures abort the transaction (invariant 3). */
-export function applyWrite(store: IDBObjectStore, plan: WritePlan): void {
-  for (const key of plan.remove) store.delete(key);
-  for (const segment of plan.add) store.add(segment);
+/** A segment's place in the total order, as a map key. */
+const orderId = (s: Segment): string => `${s.first} ${s.last} ${s.n}`;
+
+/**
+ * Issues the plan's deletes, then its adds; failures abort the transaction (indexeddb.ts
+ * invariant 3). Resolves once the requests are issued. `reuse` gives the keys of deleted
+ * segments that a new one at the same place takes again (rewriteSegments).
+ */
+export async function applyWrite(
+  store: IDBObjectStore,
+  plan: WritePlan,
+  reuse?: ReadonlyMap<string, RecordKey>,
+): Promise<void> {
+  for (const segment of plan.remove) store.delete(segment.key!);
+  await addSegments(store, plan.add, reuse);
+}
+
+/**
+ * Adds new segments (never read back: they carry no key). A segment takes the key `reuse` gives
+ * its place, else the next key of the store's generator; a husk a negative one below every stored
+ * key (idb-schema.ts invariant 8), found by one read, only when there is a husk to add.
+ */
+export async function addSegments(
+  store: IDBObjectStore,
+  segments: readonly Segment[],
+  reuse?: ReadonlyMap<string, RecordKey>,
+): Promise<void> {
+  let next = 0;
+  if (segments.some((s) => s.n === 0)) {
+    const lowest = await request(store.openKeyCursor(null, 'next'));
+    next = Math.min(0, (lowest?.key as RecordKey | undefined) ?? 0);
+  }
+  for (const segment of segments) {
+    const key = reuse?.get(orderId(segment));
+    if (key !== undefined) store.add({ ...segment, key });
+    else if (segment.n === 0) store.add({ ...segment, key: --next });
+    else store.add(segment);
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * Trimming the IndexedDB log below a horizon (adapter.ts invariant 6), on requests of the caller's
- * transaction: segments at or below the horizon become husks (core/husks.ts), in key order (the
- * total order), at most `limit` events per call.
+ * transaction: segments at or below the horizon become husks (core/husks.ts), in the order of the
+ * `order` index (the total order), at most `limit` events per call.
  *
  * Invariants:
  * 1. A segment that the horizon cuts is written again as its husk and the segment of the events
@@ -21,7 +21,7 @@ import {
   unpackSegment,
 } from '../core/segments.ts';
 import type { TrimResult } from './adapter.ts';
-import { request } from './idb-segments.ts';
+import { addSegments, indexEntries, orderIndex, request } from './idb-segments.ts';
 
 export const KEY_HORIZON = 'sys:horizon';
 /** The largest position trimmed (adapter.ts trimmedPos). */
@@ -49,11 +49,11 @@ export async function trimInTransaction(
       after === undefined
         ? IDBKeyRange.upperBound(upper)
         : IDBKeyRange.bound(after, upper, true, false);
-    const keys = (await request(segments.getAllKeys(range, KEY_PAGE))) as SegmentKey[];
-    for (const key of keys) {
+    const keys = await indexEntries<SegmentKey>(orderIndex(segments), range, KEY_PAGE);
+    for (const { key, primaryKey } of keys) {
       after = key;
       if (isHuskKey(key)) continue;
-      const segment = (await request(segments.get(key))) as Segment;
+      const segment = (await request(segments.get(primaryKey))) as Segment;
       // Positions follow one another in a segment: those <= maxPos are a prefix.
       const below = Math.min(indexAfter(segment, horizon), maxPos - segment.pos + 1);
       if (below <= 0) continue;
@@ -64,9 +64,10 @@ export async function trimInTransaction(
       const cut = Math.min(below, limit - trimmed);
       const records = unpackSegment(segment);
       // Invariant 1.
-      segments.delete(key);
-      segments.add(huskOf(records.slice(0, cut)));
-      if (cut < records.length) segments.add(packSegment(records.slice(cut)));
+      segments.delete(primaryKey);
+      const parts = [huskOf(records.slice(0, cut))];
+      if (cut < records.length) parts.push(packSegment(records.slice(cut)));
+      await addSegments(segments, parts);
       trimmed += cut;
       last = records[cut - 1]!.event.cursor;
       lastPos = Math.max(lastPos, records[cut - 1]!.pos);

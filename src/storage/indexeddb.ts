@@ -10,23 +10,26 @@
  * idb-connection.ts transactions and the handle's life, idb-open.ts opening); browser quirks are
  * in idb-quirks.ts, native error translation in idb-errors.ts.
  *
- * Schema (version 5; idb-schema.ts migrates version 1, one record per event, version 2,
- * without the slot index, version 3, with every id in the id index, and version 4, with one
- * slot entry per event, in its upgrade):
- *   segments   keyPath [first, last, n] → Segment (core/segments.ts): a run of events of one
- *              or more streams, neighbours in the total order and in receive order, packed in
+ * Schema (version 6; idb-schema.ts migrates version 1, one record per event, version 2,
+ * without the slot index, version 3, with every id in the id index, version 4, with one slot
+ * entry per event, and version 5, keyed by [first, last, n], in its upgrade):
+ *   segments   keyPath `key` (autoIncrement) → Segment (core/segments.ts): a run of events of
+ *              one or more streams, neighbours in the total order and in receive order, packed in
  *              one record with what they share stored once. An append is one segment (up to 128
- *              events), so it costs one record and one `pos` entry whatever its size, a `stream`
- *              and a `version` entry per stream it holds, a `slot` entry per run of consecutive
- *              seqs of one replica (one for an append: version 5), and an `id` entry only per
- *              custom id (version 4); a group commit of appends to many streams is one segment
- *              too.
- *              The key sorts segments in the total order, and reading keys alone tells where
- *              each segment's events lie and how many it holds.
- *              indexes: `id` (unique, multiEntry on `customIds`: the ids the slot index cannot
- *              find, idb-schema.ts invariant 4), `pos` (unique: the first
- *              position; positions are dense but for the holes of copies that lost
- *              (adapter.ts invariant 3), so receive order is a range of this index),
+ *              events), so it costs one record, one `order` and one `pos` entry whatever its
+ *              size, a `stream` and a `version` entry per stream it holds, a `slot` entry per run
+ *              of consecutive seqs of one replica (one for an append: version 5), and an `id`
+ *              entry only per custom id (version 4); a group commit of appends to many streams
+ *              is one segment too.
+ *              The key is a number (version 6, idb-schema.ts invariant 8): Chromium writes it
+ *              into every index entry twice, as UTF-16. A segment's is positive, a husk's
+ *              (core/husks.ts) negative.
+ *              indexes: `order` (unique, [first, last, n]: the total order; reading its keys
+ *              alone tells where each segment's events lie and how many it holds), `id`
+ *              (unique, multiEntry on `customIds`: the ids the slot index cannot find,
+ *              idb-schema.ts invariant 4), `pos` (unique, [pos, first, n]: the first position;
+ *              positions are dense but for the holes of copies that lost (adapter.ts invariant
+ *              3), so receive order is a range of this index; husks have no pos),
  *              `slot` (multiEntry on `slotRuns`, [first, last] `<replica>.<seq>` of each run:
  *              a slot is found as the run with the greatest first <= it; not unique, so a
  *              reused (replica, seq) is looked for before it is written: invariant 7),
@@ -49,15 +52,16 @@
  *    case 5); a rejected plan aborts it, so nothing is written.
  * 2. The replica id, epoch and zeroed counters are written by the upgrade transaction that
  *    creates the database, so every handle (every tab) reads the same ones.
- * 3. Segments are inserted with `add`, never `put`: a reused id, first position or key is a
- *    failed write, never a silent overwrite. A segment is deleted only to be rewritten as the
+ * 3. Segments are inserted with `add`, never `put`: a reused id or place in the total order
+ *    (the unique `order` index) is a failed write, never a silent overwrite (positions come
+ *    from the counters, read in the same transaction). A segment is deleted only to be rewritten as the
  *    two halves around a new event that sorts inside it (core/segments.ts invariant 5).
  * 4. Once closed (by close(), another tab's upgrade or delete, or the browser), every call
  *    rejects: STORE_CLOSED, VERSION_CHANGE or STORAGE_UNAVAILABLE; never a false success.
  * 5. Other handles on the database hear of writes over a BroadcastChannel, only after commit.
  * 6. New events sort after maxCursor almost always (the HLC passes every HLC seen): then they are
  *    packed without reading any segment; otherwise the segments around them are looked up, by
- *    key, and those they fall inside are split.
+ *    `order` key, and those they fall inside are split.
  * 7. An ingest first writes without looking its ids up, and again with them only when that
  *    fails: a custom id held already fails the unique `id` index, a (replica, seq) held already
  *    is found by one look per run of its slots in the `slot` index (idb-ingest.ts).

@@ -145,7 +145,7 @@ class Model {
     const keys = segmentsToSplit(neighbours).map((k) => k[0]);
     const split = this.segments.filter((s) => keys.includes(s.first));
     const plan = planWrite({ records, maxCursor: this.maxCursor, neighbours, split });
-    const removed = new Set(plan.remove.map((k) => k[0]));
+    const removed = new Set(plan.remove.map((s) => s.first));
     this.segments = [...this.segments.filter((s) => !removed.has(s.first)), ...plan.add].sort(
       (a, b) => (a.first < b.first ? -1 : 1),
     );

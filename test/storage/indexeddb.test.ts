@@ -319,11 +319,8 @@ describe('IndexedDB adapter: other tabs and the browser closing the database (RE
     const upgraded = await within(upgrading, 2_000, 'the upgrading open');
     // One append of two events: one segment holding both.
     const count = await new Promise<number>((resolve) => {
-      const request = upgraded
-        .transaction('segments')
-        .objectStore('segments')
-        .get(IDBKeyRange.lowerBound([]));
-      request.onsuccess = () => resolve((request.result as { n: number }).n);
+      const request = upgraded.transaction('segments').objectStore('segments').getAll();
+      request.onsuccess = () => resolve((request.result as { n: number }[])[0]!.n);
     });
     expect(count).toBe(2);
     upgraded.close();

@@ -1,13 +1,21 @@
 /**
- * The upgrade of a version-4 database to schema 5 (idb-schema.ts invariant 7) in real Chromium
- * and Firefox: one `slots` entry per event becomes one `slot` entry per run of seqs, in place,
- * and every event is still found by position, id and slot.
+ * The upgrades of old databases in real Chromium and Firefox: a version-4 one (idb-schema.ts
+ * invariant 7: one `slots` entry per event becomes one `slot` entry per run of seqs, in place,
+ * and every event is still found by position, id and slot), and a version-5 one with a husk
+ * (invariant 8: segments keyed by a number, a husk below zero, the total order in the `order`
+ * index; every event, husk, index, counter and meta value kept).
  */
 import { describe, expect, it } from 'vitest';
 import { ReplicaId } from '../../../src/core/ids.ts';
 import { indexedDbStorage } from '../../../src/storage/indexeddb.ts';
 import { storedEvent } from '../../fixtures/events.ts';
 import { expectUpgradedLog, makeV4, v4Segments } from '../../storage/fixtures/v4-database.ts';
+import {
+  expectUpgradedV5,
+  expectV6Store,
+  makeV5,
+  v5Log,
+} from '../../storage/fixtures/v5-database.ts';
 
 const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 const LOCAL = ReplicaId.parse('local00000000001');
@@ -34,6 +42,23 @@ describe('IndexedDB: upgrading a version-4 database in the browser', () => {
     const index = db.transaction('segments').objectStore('segments').index('slot');
     expect(index.keyPath).toBe('slotRuns');
     expect(await request(index.getAllKeys())).toHaveLength(3);
+    db.close();
+    indexedDB.deleteDatabase(name);
+  });
+
+  it('moves a version-5 log with a husk into the store of schema 6, and finds every event after', async () => {
+    const name = `upgrade-v5-${run}`;
+    const log = v5Log(storedEvent, 'remote0000000001', 'other00000000042');
+    await makeV5(indexedDB, name, LOCAL, log);
+    const upgraded = await indexedDbStorage(name).open();
+    try {
+      await expectUpgradedV5(upgraded, log);
+    } finally {
+      await upgraded.close();
+    }
+    const db = await request(indexedDB.open(name));
+    expect(db.version).toBe(6);
+    await expectV6Store(db, 3);
     db.close();
     indexedDB.deleteDatabase(name);
   });
