@@ -109,10 +109,12 @@ function keysFor(limit: number): number {
   return Math.max(1, Math.min(limit, Math.ceil(limit / eventsPerSegment) + 1));
 }
 
-/** Segment values to ask for first: enough for `limit` events at the hinted size. */
-function valuesFor(limit: number): number {
-  return Math.max(1, Math.min(limit, Math.ceil(limit / eventsPerSegment)));
-}
+/**
+ * Segment values a whole-log page asks for first (readForward): a few, whose sizes tell how many
+ * more the page needs. A guess from other reads' sizes costs whole segments read for nothing
+ * when it is wrong, where a wrong guess of keys cost only keys.
+ */
+const FIRST_VALUES = 2;
 
 /** Forward: (after, until]; reverse: [until, after). At most `limit` records. */
 export async function readCursorRange(
@@ -142,9 +144,9 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
       : indexEntries<SegmentKey>(o.source, range(o.min, o.at(after), false, false), 1, 'prev');
   const upper = until === undefined ? o.max : o.at(until);
   // The `order` index gives primary keys only to getAllKeys, not the [first, last, n] a page
-  // would count with: the values are read at once, as many as the last pages' segment size
-  // suggests, then more after the last one while short.
-  let want = valuesFor(limit);
+  // would count with: the values are read at once, a few first, then as many more after the
+  // last one as the sizes read so far say the page needs.
+  let want = Math.min(limit, FIRST_VALUES);
   let next: IDBKeyRange | null | undefined = range(
     after === undefined ? o.min : o.at(after),
     upper,
@@ -164,10 +166,9 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     next = rangeAfter(segmentKey(batch[batch.length - 1]!), upper);
     // The last key was the upper bound itself: nothing lies after it in the range.
     if (next === undefined) break;
-    want = Math.min(limit, Math.ceil((limit - events) / Math.max(1, events / values.length)) + 1);
+    want = Math.min(limit, Math.ceil((limit - events) / Math.max(1, events / values.length)));
     batch = (await request(o.source.getAll(next, want))) as Segment[];
   }
-  if (values.length > 0) noteSegmentSize(events / values.length);
   const first =
     holding !== undefined && after !== undefined && holding.key[1] > after
       ? ((await request(o.store.get(holding.primaryKey))) as Segment | undefined)
