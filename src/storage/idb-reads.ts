@@ -169,6 +169,7 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     want = Math.min(limit, Math.ceil((limit - events) / Math.max(1, events / values.length)));
     batch = (await request(o.source.getAll(next, want))) as Segment[];
   }
+  if (values.length > 0) noteSegmentSize(events / values.length);
   const first =
     holding !== undefined && after !== undefined && holding.key[1] > after
       ? ((await request(o.store.get(holding.primaryKey))) as Segment | undefined)
