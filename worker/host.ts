@@ -15,6 +15,9 @@
  *    hello arrives: a page starts its worker to connect at once, and the IndexedDB open then runs
  *    while the page's connect message is still on its way. If no client comes within
  *    OPEN_AHEAD_MS, the store is closed again (invariant 1).
+ * 6. In the fallback mode, a tab that does not lead reads the history below a trimmed horizon
+ *    through the leader's session (history-relay.ts): every store served here with the default
+ *    lazy sync has a relay, which answers only while this worker leads.
  */
 
 import type { ClosedReason, HostMode, HostStatus } from '../src/client/protocol.ts';
@@ -22,6 +25,7 @@ import type { SyncConnection, SyncStatus } from '../src/core/sync-types.ts';
 import { indexedDbStorage } from '../src/storage/indexeddb.ts';
 import { createStore } from '../src/store/store.ts';
 import type { EventStore, StoreOptions } from '../src/store/types.ts';
+import { HistoryRelay } from './history-relay.ts';
 import { type LazySyncController, lazySyncFactory } from './lazy-sync.ts';
 import { watchedStorage } from './watched-storage.ts';
 
@@ -55,6 +59,8 @@ export class StoreHost<E = unknown> {
   private unsubscribeSync: (() => void) | undefined;
   private readonly statusListeners = new Set<(status: HostStatus) => void>();
   private current: EventStore<E> | undefined;
+  /** Each store's history relay (invariant 6), closed with it. */
+  private readonly relays = new WeakMap<EventStore<E>, HistoryRelay>();
 
   private readonly options: ServeOptions<E>;
   readonly mode: HostMode;
@@ -149,12 +155,38 @@ export class StoreHost<E = unknown> {
       },
     });
     this.closedReason = undefined;
-    // The sync module is loaded after the store, off the first state's path (lazy-sync.ts).
-    const store = await createStore<E>({
-      ...storeOptions,
-      storage,
-      syncFactory: storeOptions.syncFactory ?? lazySyncFactory(),
-    });
+    // Invariant 6: it answers for this store while this worker leads, through the lazy
+    // controller's history (which waits for a loading module and an opening link; if nothing
+    // asked for sync here it falls back to this relay, which rejects at once in a leader).
+    let lazy: LazySyncController | undefined;
+    const relay =
+      storeOptions.syncFactory === undefined
+        ? new HistoryRelay({
+            name: storeOptions.name,
+            leads: () => this.leader && this.current === store,
+            history: () => lazy?.history,
+          })
+        : undefined;
+    let store: EventStore<E> | undefined;
+    try {
+      // The sync module is loaded after the store, off the first state's path (lazy-sync.ts).
+      store = await createStore<E>({
+        ...storeOptions,
+        storage,
+        syncFactory:
+          storeOptions.syncFactory ??
+          ((internals) => {
+            lazy = lazySyncFactory(relay === undefined ? {} : { fallbackHistory: relay })(
+              internals,
+            );
+            return lazy;
+          }),
+      });
+    } catch (error) {
+      relay?.close();
+      throw error;
+    }
+    if (relay !== undefined) this.relays.set(store, relay);
     this.current = store;
     this.unsubscribeSync = store.sync.on('status', () => this.emit());
     this.campaign(store);
@@ -223,6 +255,7 @@ export class StoreHost<E = unknown> {
     this.unsubscribeSync = undefined;
     this.current = undefined;
     this.syncError = undefined;
+    if (store !== undefined) this.relays.get(store)?.close();
     await store?.close().catch(() => undefined);
     this.emit();
   }

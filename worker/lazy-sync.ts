@@ -18,11 +18,13 @@
  * 6. `history` (store/history-source.ts) is the loaded controller's. A read made while the module
  *    loads (something asked for it: a connect is coming) waits for it and goes to the controller
  *    (which waits for an opening link: sync/history-client.ts invariant 4). Before anything
- *    asked, nothing is connected: a read rejects with HistoryUnavailableError (HISTORY_OFFLINE),
- *    and never loads the module by itself (invariant 5).
+ *    asked, nothing is connected here: a read goes to `fallbackHistory` (the leading tab's
+ *    worker, through history-relay.ts) or rejects with HistoryUnavailableError
+ *    (HISTORY_OFFLINE), and never loads the module by itself (invariant 5).
  */
 import { HistoryUnavailableError, StoreClosedError, SyncError } from '../src/core/errors.ts';
 import type { SyncConnection, SyncStatus, SyncTarget } from '../src/core/sync-types.ts';
+import type { HistorySource } from '../src/store/history-source.ts';
 import type { StoreInternals, SyncController, SyncFactory } from '../src/store/internal.ts';
 
 type ControllerModule = { syncFactory: () => SyncFactory };
@@ -39,6 +41,8 @@ export interface LazySyncOptions {
    * that will sync and wants it warm). Default: never (invariant 5).
    */
   delayMs?: number;
+  /** Where history is read while no controller is loaded here (invariant 6). */
+  fallbackHistory?: HistorySource;
 }
 
 const OFFLINE: SyncStatus = { state: 'offline', pending: 0 };
@@ -92,7 +96,7 @@ function lazySync(internals: StoreInternals, options: LazySyncOptions): LazySync
       async read(query) {
         // Invariant 6: the host connects as soon as the module is there, before this goes on.
         if (real === undefined && loading !== undefined) await loading;
-        const source = real?.history;
+        const source = real?.history ?? options.fallbackHistory;
         if (source === undefined) {
           return Promise.reject(
             new HistoryUnavailableError(

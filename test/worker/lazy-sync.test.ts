@@ -183,6 +183,24 @@ describe('lazySyncFactory (worker/lazy-sync.ts)', () => {
     await lazy.close();
   });
 
+  it("reads history through `fallbackHistory` until its controller is loaded, then through the controller's own (6)", async () => {
+    const relayed = [{ id: 'from-the-leader' }] as unknown as StoredEventRecord[];
+    const own = [{ id: 'own' }] as unknown as StoredEventRecord[];
+    const fallback = vi.fn(async () => relayed);
+    const module = deferredModule({ history: { read: async () => own } });
+    const lazy = lazySyncFactory({ load: module.load, fallbackHistory: { read: fallback } })(
+      {} as Parameters<SyncFactory>[0],
+    ) as LazySyncController;
+    expect(await lazy.history!.read({ limit: 3 })).toBe(relayed);
+    expect(fallback).toHaveBeenCalledWith({ limit: 3 });
+    expect(module.loads()).toBe(0);
+    module.release();
+    await lazy.ready();
+    expect(await lazy.history!.read({ limit: 3 })).toBe(own);
+    expect(fallback).toHaveBeenCalledTimes(1);
+    await lazy.close();
+  });
+
   it('syncs two stores through the real controller once it is loaded', async () => {
     const a = await storeWith(lazySyncFactory());
     const b = await storeWith(lazySyncFactory());
