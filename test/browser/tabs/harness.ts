@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { build, createServer, type PreviewServer, preview, type ViteDevServer } from 'vite';
+import type { RetainPolicy } from '../../../src/index.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
@@ -96,6 +97,10 @@ export interface TabOptions {
   strict?: string[];
   /** StoreOptions.encryption's key, as encodeEncryptionKey text. */
   key?: string;
+  /** serveStore's `sync`: the leading worker syncs with this server. */
+  syncServer?: { url: string; token?: string };
+  /** StoreOptions.retain. */
+  retain?: RetainPolicy;
 }
 
 export function tabUrl(base: string, options: TabOptions): string {
@@ -105,6 +110,11 @@ export function tabUrl(base: string, options: TabOptions): string {
   if (options.durability !== undefined) q.set('durability', options.durability);
   if (options.strict !== undefined) q.set('strict', options.strict.join(','));
   if (options.key !== undefined) q.set('key', options.key);
+  if (options.syncServer !== undefined) {
+    q.set('sync', options.syncServer.url);
+    if (options.syncServer.token !== undefined) q.set('token', options.syncServer.token);
+  }
+  if (options.retain !== undefined) q.set('retain', JSON.stringify(options.retain));
   return `${base}/test/browser/fixtures/tab.html?${q}`;
 }
 
