@@ -28,7 +28,7 @@ import {
 } from '../../src/server/index.ts';
 import { seededRandom } from '../../src/sync/transports/memory.ts';
 import { type ActionVariant, applyAction } from '../sync/convergence-actions.ts';
-import { checkConverged, checkNode, untilOnline } from '../sync/convergence-checks.ts';
+import { checkConverged, checkNode } from '../sync/convergence-checks.ts';
 import { World } from '../sync/convergence-harness.ts';
 import {
   enabled,
@@ -162,13 +162,13 @@ async function runScenario(scenario: Scenario): Promise<void> {
       syncOptions: { WebSocket: WebSocket as never },
     });
     const lateLink = late.sync.connect({ url: server.url, token: token('late') });
-    const expected = (await untilOnline(() => world.store(0).read())).map((e) => e.id);
+    const expected = (await world.store(0).read()).map((e) => e.id);
     const deadline = Date.now() + 30_000;
     while (((await countOrUnknown(late)) ?? -1) < expected.length && Date.now() < deadline) {
       await sleep(25);
     }
     expect(
-      (await untilOnline(() => late.read())).map((e) => e.id),
+      (await late.read()).map((e) => e.id),
       `late joiner\n${world.history.join('\n')}`,
     ).toEqual(expected);
     await lateLink.close();
@@ -185,6 +185,52 @@ async function runScenario(scenario: Scenario): Promise<void> {
     tmp.cleanup();
   }
 }
+
+/**
+ * The schedule of seed -6599509, path 0 in the `retaining` project (fast-check's seed maps to
+ * other schedules where scenarioArb is not filtered, so the schedule itself is kept). Node 1,
+ * cut off from the server and restarted, had trimmed stream s1's newest event: the harness's own
+ * read of s1's version before an append failed with HISTORY_OFFLINE and ended the run, until
+ * convergence-harness.ts before() took it as unknown. On real timers whether node 1 trimmed
+ * before the partition varies: replayed by its seed, 11 of 21 runs failed; this copy, run after
+ * the property (a warm process), reached that read in 2 of 4 runs, and first in a process in none.
+ */
+const OFFLINE_BELOW_HORIZON: Scenario = {
+  topology: 'star',
+  replicas: 2,
+  hub: true,
+  hubIsServer: false,
+  kinds: ['idb', 'memory', 'memory'],
+  links: [
+    [0, 2],
+    [1, 2],
+  ],
+  skews: [3, 139335],
+  maxClockDriftMs: 86400000,
+  beyondDrift: false,
+  snapshotEvery: { order: 1, digest: 1 },
+  batch: [5, 2, 1],
+  faults: { delayMs: 4, reorder: 0.02, duplicate: 0.3, drop: 0, disconnect: 0 },
+  seed: 745717907,
+  actions: [
+    { kind: 'append', replica: 0, stream: 1, count: 4, mode: 'any', ids: false },
+    { kind: 'check', node: 1 },
+    { kind: 'check', node: 2 },
+    { kind: 'partition', mask: 5 },
+    { kind: 'append', replica: 1, stream: 0, count: 2, mode: 'current', ids: false },
+    { kind: 'kill', link: 1 },
+    { kind: 'run', ms: 31 },
+    { kind: 'check', node: 1 },
+    { kind: 'restart', node: 1, inflight: 0 },
+    { kind: 'run', ms: 129 },
+    { kind: 'append', replica: 0, stream: 1, count: 3, mode: 'any', ids: false },
+    { kind: 'append', replica: 1, stream: 0, count: 3, mode: 'any', ids: true },
+    { kind: 'kill', link: 0 },
+    { kind: 'restart', node: 0, inflight: 0 },
+    { kind: 'append', replica: 0, stream: 0, count: 3, mode: 'none', ids: false },
+    { kind: 'append', replica: 1, stream: 1, count: 2, mode: 'any', ids: true },
+  ],
+};
 
 describe('convergence through the sync server (SQLite, WebSocket on 127.0.0.1)', () => {
   const parameters = propertyParameters(6);
@@ -213,4 +259,8 @@ describe('convergence through the sync server (SQLite, WebSocket on 127.0.0.1)',
     },
     60_000 + parameters.numRuns * 30_000,
   );
+
+  it('replays the schedule of seed -6599509, path 0: an append on a partial replica offline', async () => {
+    await runScenario(OFFLINE_BELOW_HORIZON);
+  }, 60_000);
 });

@@ -354,28 +354,11 @@ export interface FinalCheckOptions {
   reopen: boolean;
 }
 
-/**
- * `read` once it answers: a partial replica (the `retaining` project) reads below its horizon
- * through its server only, and rejects at once (HISTORY_OFFLINE) while a session reconnects,
- * which a quiet world may still do (a link's backoff). Any other error, or 10 s of it, fails.
- */
-export async function untilOnline<T>(read: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await read();
-    } catch (error) {
-      if (!(error instanceof HistoryUnavailableError) || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
-
 /** At quiescence: one log everywhere, nothing lost or doubled, projections and conflicts agree. */
 export async function checkConverged(world: World, options: FinalCheckOptions): Promise<number> {
   const context = `history:\n${world.history.join('\n')}`;
   const stores = world.nodes.map((n) => world.store(n.index));
-  const logs = await Promise.all(stores.map((s) => untilOnline(() => s.read())));
+  const logs = await Promise.all(stores.map((s) => s.read()));
   const events = logs[0]!;
   for (let i = 1; i < logs.length; i++) {
     expect(logs[i]!.map(shape), `${context}\nnode ${i} vs node 0`).toEqual(events.map(shape));
@@ -386,9 +369,7 @@ export async function checkConverged(world: World, options: FinalCheckOptions): 
   expectContiguousVersions(events, lost.versions, context);
   // An encrypted store's seqs include its `$keyring` events (its streams' keys), which read()
   // leaves out unless asked: the same on every replica.
-  const keyrings = await Promise.all(
-    stores.map((s) => untilOnline(() => s.read({ stream: '$keyring' }))),
-  );
+  const keyrings = await Promise.all(stores.map((s) => s.read({ stream: '$keyring' })));
   for (let i = 1; i < keyrings.length; i++) {
     expect(
       keyrings[i]!.map(shape),
@@ -401,10 +382,10 @@ node ${i} keyring vs node 0`,
   const expected = conflictsOf(events);
   for (const [i, store] of stores.entries()) {
     expect(
-      publicConflicts(await untilOnline(() => store.conflicts())),
+      publicConflicts(await store.conflicts()),
       `${context}\nconflicts() on node ${i}`,
     ).toEqual(expected);
-    await untilOnline(() => checkProjections(store, events, `${context}\nnode ${i}`));
+    await checkProjections(store, events, `${context}\nnode ${i}`);
   }
   if (options.reopen) {
     await world.closeAll();
