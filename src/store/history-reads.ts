@@ -17,6 +17,11 @@
  * 5. What is asked of the server is bounded by cursors only (the server closes a session whose
  *    history request has any other bound): time bounds and the bound just above H are turned
  *    into cursors that select the same events.
+ * 6. A read is answered for one horizon: the horizon is read again after the read, and a read
+ *    during which it moved (a trim of this store's retention, or of another tab's on the same
+ *    database, committed between the horizon read and the log read, which then misses the events
+ *    it trimmed) is read again, at most HORIZON_RETRIES times; then it fails with
+ *    HistoryUnavailableError rather than return a gap (invariant 3).
  */
 import { HistoryUnavailableError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
@@ -61,32 +66,57 @@ function onWire(query: CursorQuery): CursorQuery {
   return out;
 }
 
+/** Reads of one query again after the horizon moved under them, at most (invariant 6). */
+export const HORIZON_RETRIES = 8;
+
 export function historyReader(
   log: EventLog,
   history: () => HistorySource | undefined,
 ): CursorReader {
   return {
     async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
-      const horizon = await log.horizon?.();
-      if (horizon === undefined || !reachesBelow(query, horizon)) return log.readByCursor(query);
-      if (query.reverse) {
-        // The newest first: a page that fills before reaching the horizon needs no history.
-        const local = await log.readByCursor(query);
-        const last = local[local.length - 1];
-        if (local.length >= query.limit && last !== undefined && last.event.cursor > horizon) {
-          return local;
+      // Invariant 6.
+      let horizon = await log.horizon?.();
+      for (let attempt = 0; ; attempt++) {
+        const records = await readAt(log, history, query, horizon);
+        const now = await log.horizon?.();
+        if (now === horizon) return records;
+        if (attempt >= HORIZON_RETRIES) {
+          throw new HistoryUnavailableError(
+            'older history is on the server, and this device kept trimming while it was read',
+            { horizon: now },
+          );
         }
+        horizon = now;
       }
-      const source = history();
-      if (source === undefined) {
-        throw new HistoryUnavailableError(
-          'older history is on the server, and this store is not connected to one',
-          { horizon },
-        );
-      }
-      return readMerged(log, source, query, horizon);
     },
   };
+}
+
+/** One read of `query` against the horizon read before it (undefined: a full log). */
+async function readAt(
+  log: EventLog,
+  history: () => HistorySource | undefined,
+  query: CursorQuery,
+  horizon: string | undefined,
+): Promise<LocalRecord[]> {
+  if (horizon === undefined || !reachesBelow(query, horizon)) return log.readByCursor(query);
+  if (query.reverse) {
+    // The newest first: a page that fills before reaching the horizon needs no history.
+    const local = await log.readByCursor(query);
+    const last = local[local.length - 1];
+    if (local.length >= query.limit && last !== undefined && last.event.cursor > horizon) {
+      return local;
+    }
+  }
+  const source = history();
+  if (source === undefined) {
+    throw new HistoryUnavailableError(
+      'older history is on the server, and this store is not connected to one',
+      { horizon },
+    );
+  }
+  return readMerged(log, source, query, horizon);
 }
 
 /** Whether the range holds cursors at or below `horizon` (invariant 1). */

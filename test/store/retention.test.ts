@@ -7,6 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { HistoryUnavailableError } from '../../src/core/errors.ts';
 import type { LocalRecord } from '../../src/core/events.ts';
+import { memoryStorage } from '../../src/index.ts';
+import type { CursorQuery, EventLog, StorageAdapter } from '../../src/storage/adapter.ts';
 import { storedEvent } from '../fixtures/events.ts';
 import { partialReplica, type SeenEvents, seenProjection, T0 } from './retention-harness.ts';
 
@@ -16,6 +18,44 @@ const seen = seenProjection(2);
 
 const foldAll = (records: readonly LocalRecord[]) =>
   records.map((r) => (r.event.data as { n: number }).n);
+
+/**
+ * A memory storage whose log runs `beforeNextRead` (once) before its next readByCursor: another
+ * tab's trim committing between a read's horizon and its log read.
+ */
+function racingStorage() {
+  const inner = memoryStorage();
+  let raw: EventLog | undefined;
+  let beforeNextRead: (() => Promise<unknown>) | undefined;
+  const storage: StorageAdapter = {
+    name: inner.name,
+    async open(options) {
+      const log = await inner.open(options);
+      raw = log;
+      return new Proxy(log, {
+        get(target, key) {
+          if (key === 'readByCursor') {
+            return async (query: CursorQuery) => {
+              const run = beforeNextRead;
+              beforeNextRead = undefined;
+              await run?.();
+              return target.readByCursor(query);
+            };
+          }
+          const value = Reflect.get(target, key) as unknown;
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    },
+  };
+  return {
+    storage,
+    raw: () => raw!,
+    beforeNextRead(run: () => Promise<unknown>) {
+      beforeNextRead = run;
+    },
+  };
+}
 
 async function appendN(
   store: Awaited<ReturnType<typeof partialReplica<Ev>>>['store'],
@@ -161,6 +201,24 @@ describe('retention (partial replicas, issue 18)', () => {
     const full = foldAll(await r.full());
     expect(full).toEqual([1, 100, 2, 3, 4, 5, 6, 7]);
     await expect.poll(() => r.store.state(seen)).toEqual(full);
+    await r.store.close();
+  });
+
+  it('reads every event when the horizon moves under a read (another tab trims): history-reads.ts 6', async () => {
+    const race = racingStorage();
+    const r = await partialReplica<Ev>({ events: 4 }, [seen], race.storage);
+    await appendN(r.store, r.clock, 1, 10);
+    await r.sync(3);
+    await r.retain();
+    expect(await r.log.trimmedPos?.()).toBe(3);
+    await r.sync();
+    // Events 4 to 10 are held: the third is event 6.
+    const upTo = (await r.log.readByCursor({ limit: 10 }))[2]!.event.cursor;
+    // The read takes the horizon after event 3; before its log read, event 6's trim commits.
+    race.beforeNextRead(() => race.raw().trim!(upTo, 512, 10));
+    const all = await r.store.read({});
+    expect(await r.log.trimmedPos?.()).toBe(6);
+    expect(all.map((e) => (e.data as { n: number }).n)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     await r.store.close();
   });
 
