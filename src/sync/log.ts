@@ -64,8 +64,10 @@ export interface SyncLog {
    */
   announcedSeq?(): Promise<number>;
   readByPos(afterPos: number, limit: number): Promise<LocalRecord[]>;
-  /** Id of the event at `pos`, or undefined past the head. */
+  /** Id of the event at `pos`, or undefined past the head (or where the event is trimmed). */
   idAtPos(pos: number): Promise<string | undefined>;
+  /** The largest position trimmed (EventLog.trimmedPos; 0 or absent: a full log). */
+  trimmedPos?(): Promise<number>;
   /** Stores validated remote events durably, deduplicated by id, before resolving. */
   ingest(events: StoredEventRecord[], options?: SyncIngestOptions): Promise<SyncIngestResult>;
   /** What this log holds of `peer`'s log. */

@@ -38,6 +38,12 @@
  * 12. Each batch names the `$key` of each of its replicas that this side knows (EventsMessage.keys,
  *    core/integrity.ts), read once per session: a receiver verifies a replica whose first event
  *    it never got.
+ * 13. A peer's checkpoint at a trimmed position (a partial replica's, docs/storage-growth.md)
+ *    resumes there with the same epoch: its id cannot be read here, and a position at or below
+ *    the trimmed ones was never rewritten (positions are append-only, and a restored copy of
+ *    this database holds the same events below its own head, which bounds what it trimmed).
+ *    Restarting from 0 instead re-sent the log and stopped at the trimmed tail, which it cannot
+ *    cover (a batch's range needs the id at its end): the link stayed `syncing` for good.
  */
 
 import { isBeyond } from '../core/clock-skew.ts';
@@ -181,9 +187,17 @@ export class SessionSender {
   /** Answers the peer's (first) pull: picks the start position, then sends and tails the log. */
   async startSending(m: PullMessage, peer: HelloMessage): Promise<void> {
     const log = this.options.log;
-    const [epoch, head] = await Promise.all([log.epoch(), log.headPos()]);
+    const [epoch, head, trimmedPos] = await Promise.all([
+      log.epoch(),
+      log.headPos(),
+      log.trimmedPos?.() ?? 0,
+    ]);
     const pos = m.checkpoint?.pos ?? 0;
-    const idAtCheckpoint = pos > 0 && pos <= head ? await log.idAtPos(pos) : undefined;
+    let idAtCheckpoint = pos > 0 && pos <= head ? await log.idAtPos(pos) : undefined;
+    // Invariant 13: a trimmed event's id is not kept by position.
+    if (idAtCheckpoint === undefined && pos > 0 && pos <= trimmedPos) {
+      idAtCheckpoint = m.checkpoint?.id;
+    }
     if (this.stopped) return;
     const decision = decidePull(m.checkpoint, { epoch, head, idAtCheckpoint });
     this.peer = peer;

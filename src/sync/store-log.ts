@@ -91,6 +91,9 @@ export function storeSyncLog(internals: StoreInternals): SyncLog & { chain: Chai
       const cut = signer.firstUnsigned(records);
       return cut < 0 ? records : records.slice(0, cut);
     },
+    async trimmedPos() {
+      return (await log.trimmedPos?.()) ?? 0;
+    },
     async idAtPos(pos) {
       if (pos < 1) return undefined;
       const [record] = await log.readByPos(pos - 1, 1);

@@ -103,6 +103,27 @@ describe('a partial replica through a real server', () => {
     expect(await partial.store.state(seen)).toEqual([0, ...expected]);
   });
 
+  it('resumes at a server checkpoint whose event it trimmed, and goes idle (session-sender.ts 13)', async () => {
+    const s = await server();
+    const partial = await device(s, 'partial', { retain: { events: 2 } });
+    const behind = await device(s, 'behind', { now: () => Date.now() - 60_000 });
+    behind.connect();
+    await behind.store.append('s', { type: 't', data: { n: 0 } });
+    await waitFor(() => behind.store.sync.status().pending === 0, 15_000);
+    for (let n = 1; n <= 4; n++) await partial.store.append('s', { type: 't', data: { n } });
+    // Received last (position 5), it sorts first: the server's checkpoint of the partial log is
+    // at its position, and retention trims it with events 1 and 2 (two newer ones stay).
+    let link = partial.connect();
+    await waitFor(async () => (await partial.internals.log.trimmedPos?.()) === 5, 15_000);
+    expect(await partial.internals.log.headPos()).toBe(5);
+    await waitFor(() => partial.store.sync.status().state === 'idle', 10_000);
+    await link.close();
+    link = partial.connect();
+    // The id at the checkpoint cannot be read here: a restart from 0 never reached the head.
+    await waitFor(() => partial.store.sync.status().state === 'idle', 10_000);
+    expect(await ns(partial.store)).toEqual([0, 1, 2, 3, 4]);
+  });
+
   it('pages history newest first below the horizon (reverse reads), as an activity list does', async () => {
     const s = await server();
     const partial = await device(s, 'partial', { retain: { events: 10 } });
