@@ -19,8 +19,11 @@
 import { decodeHlc, type HlcState } from './hlc.ts';
 import type { ProjectionVersion, SnapshotState, SpaceSnapshot } from './space-snapshot.ts';
 
-/** What a client announces it takes in one `snapshot` message, unless it says otherwise (bytes). */
-export const DEFAULT_JOIN_BYTES = 16 * 1024 * 1024;
+/**
+ * The largest snapshot a client takes, in one `snapshot` message or in parts, unless it says
+ * otherwise (UTF-8 bytes of its JSON). The demo's board after 1M events is ~24 MB.
+ */
+export const DEFAULT_JOIN_BYTES = 64 * 1024 * 1024;
 
 /** Whether `event` is one the base covers (invariant 3). */
 export function coveredBy(

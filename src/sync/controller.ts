@@ -126,8 +126,13 @@ export interface SyncControllerOptions {
   WebSocket?: WebSocketConstructor;
   /** Longest wait for a server's answer to a history read (ms). Default 15,000. */
   historyTimeoutMs?: number;
-  /** The largest snapshot message a joining store takes (bytes; DEFAULT_JOIN_BYTES, 16 MiB). */
+  /** The largest snapshot a joining store takes (bytes; DEFAULT_JOIN_BYTES, 64 MiB). */
   joinMaxBytes?: number;
+  /**
+   * The longest wait for the next part of a snapshot sent in parts (ms); past it the store
+   * replays the log. Default 30,000 (session-join.ts SNAPSHOT_PART_TIMEOUT_MS).
+   */
+  snapshotPartTimeoutMs?: number;
 }
 
 const realTimers: Timers = {
@@ -373,6 +378,9 @@ export function createSyncController(
     return {
       projections,
       maxBytes: options.joinMaxBytes ?? DEFAULT_JOIN_BYTES,
+      ...(options.snapshotPartTimeoutMs !== undefined
+        ? { partTimeoutMs: options.snapshotPartTimeoutMs }
+        : {}),
       install: (snapshot, peer, id) => {
         // Only a server's fold is taken (a peer replica does not announce snapshots anyway).
         if (peer.server !== true) return Promise.resolve(false);

@@ -44,7 +44,12 @@ import {
   type SyncLimits,
   type SyncMessage,
 } from './protocol.ts';
-import { parseJoin, parseSnapshotMessage, SnapshotShapeError } from './snapshot-messages.ts';
+import {
+  parseJoin,
+  parseSnapshotMessage,
+  parseSnapshotPart,
+  SnapshotShapeError,
+} from './snapshot-messages.ts';
 
 /** A message as parsed: an `events` message's events passed decodeEventBatch. */
 export type ParsedMessage =
@@ -367,6 +372,8 @@ function parseShape(
       }
     case 'snapshot':
       return snapshotShape(() => parseSnapshotMessage(o));
+    case 'snapshot-part':
+      return snapshotShape(() => parseSnapshotPart(o));
     default:
       throw new Bad('PROTOCOL', `unknown message type ${JSON.stringify(type)?.slice(0, 64) ?? ''}`);
   }
@@ -476,6 +483,7 @@ export function closeCodeFor(code: SyncErrorCode): number {
     case 'INTERNAL':
       return CloseCode.internalError;
     case 'HISTORY_UNAVAILABLE':
+    case 'SNAPSHOT_INVALID':
       return CloseCode.normal;
     default: {
       const never: never = code;

@@ -53,6 +53,14 @@
  *    `pull` only after that answer; once it installed the snapshot, its pull's checkpoint is
  *    (the peer's epoch, `pos`, that id), so catch-up starts after `pos`. A peer older than these
  *    fields neither answers nor is waited for: the device replays the whole log.
+ *    A snapshot larger than one message (the asker's `join.maxBytes` or what the side sends at
+ *    once) goes in parts to a joiner whose `join.parts` is true (sync/snapshot-parts.ts): the
+ *    `snapshot` message then carries `parts` and `length` instead of `snapshot`, and exactly
+ *    `parts` `snapshot-part` messages follow it, in index order, before anything else of the
+ *    side (pings apart); their texts make the snapshot's JSON text, at most `join.maxBytes`.
+ *    Parts that do not hold together (out of order, more or fewer than announced, text that
+ *    does not parse or check) are refused with a non-fatal SNAPSHOT_INVALID, and the joiner
+ *    pulls the whole log: it replays.
  */
 import type { StoredEvent } from '../core/events.ts';
 import type { TamperReason } from '../core/integrity.ts';
@@ -107,8 +115,13 @@ export interface HelloMessage {
 export interface JoinRequest {
   /** Every projection the device runs, at its version: a snapshot must hold them all. */
   projections: ProjectionVersion[];
-  /** The largest `snapshot` message the device takes (UTF-8 bytes of its JSON). */
+  /**
+   * The largest snapshot the device takes (UTF-8 bytes of its JSON): of a `snapshot` message,
+   * or of the text of all its parts.
+   */
   maxBytes: number;
+  /** The device takes a snapshot in parts (`snapshot-part`). Absent: in one message only. */
+  parts?: boolean;
 }
 
 /** The answer to a hello's `join` (invariant 10): a snapshot, or none (replay the log). */
@@ -117,6 +130,19 @@ export interface SnapshotMessage {
   snapshot?: SpaceSnapshot;
   /** Id of the sender's event at `snapshot.pos` (for the pull's checkpoint); absent at pos 0. */
   id?: string;
+  /** The snapshot follows in this many `snapshot-part` messages (then `snapshot` is absent). */
+  parts?: number;
+  /** The length of the snapshot's JSON text those parts carry (UTF-16 code units). */
+  length?: number;
+}
+
+/** One part of a snapshot sent in parts (invariant 10, sync/snapshot-parts.ts). */
+export interface SnapshotPartMessage {
+  type: 'snapshot-part';
+  /** 0 for the first part after the `snapshot` message, then 1, 2, ... */
+  index: number;
+  /** A piece of the snapshot's JSON text (never empty). */
+  text: string;
 }
 
 export interface PullMessage {
@@ -259,7 +285,8 @@ export type SyncMessage =
   | PongMessage
   | HistoryMessage
   | HistoryPageMessage
-  | SnapshotMessage;
+  | SnapshotMessage
+  | SnapshotPartMessage;
 
 export type SyncMessageType = SyncMessage['type'];
 
@@ -280,6 +307,7 @@ export type SyncErrorCode =
   | 'ID_CONFLICT' // two copies of one event id differ; every replica keeps the one first in the total order (report, never fatal)
   | 'TAMPERED' // an event whose signature or chain does not hold, or unsigned where signatures are required (refused alone, never stored)
   | 'HISTORY_UNAVAILABLE' // a `history` request this side cannot answer (its storage serves no history); never fatal
+  | 'SNAPSHOT_INVALID' // a snapshot sent in parts that does not hold together; the joiner replays the log instead (never fatal)
   | 'INTERNAL';
 
 /** WebSocket close codes used by the server (RFC 6455 section 7.4 plus the 4000 private range). */

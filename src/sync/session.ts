@@ -66,12 +66,13 @@ import {
   type PullMessage,
   type RefusalReason,
   type SnapshotMessage,
+  type SnapshotPartMessage,
   SYNC_LIMIT_NAMES,
   type SyncErrorCode,
   type SyncLimits,
   type SyncMessage,
 } from './protocol.ts';
-import { answerJoin, takeSnapshot } from './session-join.ts';
+import { answerJoin, SNAPSHOT_PART_TIMEOUT_MS, takeSnapshot } from './session-join.ts';
 import { SessionSender } from './session-sender.ts';
 import type {
   PeerSession,
@@ -79,6 +80,8 @@ import type {
   SessionError,
   SessionStats,
 } from './session-types.ts';
+import { parseSnapshot } from './snapshot-messages.ts';
+import { SnapshotAssembly, SnapshotPartsError } from './snapshot-parts.ts';
 
 export type {
   HistoryReply,
@@ -97,6 +100,15 @@ export type {
  * ws.on('message', (data) => void session.receive(String(data)));
  * ws.on('close', () => session.close());
  */
+/** What may come between a snapshot's parts (protocol 10). */
+const BESIDE_PARTS: ReadonlySet<string> = new Set(['snapshot-part', 'ping', 'pong', 'error']);
+/** How often a side sending a snapshot in parts looks whether its transport has drained (ms). */
+const DRAIN_POLL_MS = 5;
+const defaultSchedule = (fn: () => void, ms: number): (() => void) => {
+  const handle = setTimeout(fn, ms);
+  return () => clearTimeout(handle);
+};
+
 /** Rejections in one `rejected` message at most (also kept within the peer's message bytes). */
 const REJECTED_AT_ONCE = 200;
 
@@ -120,6 +132,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   /** Protocol 10: this side sent join and waits for the answer before it pulls. */
   let awaitingSnapshot = false;
   let joined = false;
+  /** Protocol 10: the parts of a snapshot sent in parts, while they come. */
+  let parts: { assembly: SnapshotAssembly; id?: string; cancelTimer: () => void } | undefined;
+  /** Protocol 10: parts were refused; any left of them are ignored (the pull went out). */
+  let partsRefused = false;
 
   const stats = (): SessionStats => {
     const s: SessionStats = {
@@ -151,6 +167,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const close = () => {
     if (closed) return;
     closed = true;
+    parts?.cancelTimer();
     sender.stop();
     report();
   };
@@ -341,13 +358,17 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     }
     // Protocol 10: the answer to the peer's join, before anything else of this side.
     if (m.join !== undefined && options.snapshotFor !== undefined) {
-      const answer = await answerJoin(
-        options.snapshotFor,
-        m.join,
-        options.maxSnapshotBytes ?? Number.POSITIVE_INFINITY,
-      );
-      if (closed) return;
-      sendText(answer.text);
+      const cap = options.maxSnapshotBytes ?? Number.POSITIVE_INFINITY;
+      const answer = await answerJoin(options.snapshotFor, m.join, {
+        cap,
+        peerMessageBytes: limitsOfPeer(m).maxMessageBytes,
+      });
+      for (const text of answer.texts) {
+        // Parts go out as the transport drains: never more than `cap` buffered at once.
+        await roomToSend(text.length, cap);
+        if (closed) return;
+        sendText(text);
+      }
     }
     // Before pull: the peer takes its events out before it sends again (protocol 8).
     const rejections = (await options.rejectionsFor?.(m)) ?? [];
@@ -375,12 +396,107 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     report();
   };
 
+  /** Waits until `bytes` more stay within `cap` of what the transport has not written yet. */
+  const roomToSend = async (bytes: number, cap: number): Promise<void> => {
+    const buffered = options.bufferedBytes;
+    if (buffered === undefined || !Number.isFinite(cap)) return;
+    const schedule = options.schedule ?? defaultSchedule;
+    while (!closed && buffered() > 0 && buffered() + bytes > cap) {
+      await new Promise<void>((resolve) => schedule(resolve, DRAIN_POLL_MS));
+    }
+  };
+
   /** Protocol 10: the answer to this side's join; installed (or not), then the pull goes out. */
   const onSnapshot = async (m: SnapshotMessage): Promise<void> => {
     if (!awaitingSnapshot || peer === undefined || options.join === undefined) {
       return fail('PROTOCOL', 'a snapshot this side did not ask for');
     }
     awaitingSnapshot = false;
+    if (m.parts !== undefined && m.length !== undefined) {
+      let assembly: SnapshotAssembly;
+      try {
+        assembly = new SnapshotAssembly(
+          { parts: m.parts, length: m.length },
+          options.join.maxBytes,
+        );
+      } catch (error) {
+        return refuseParts(error);
+      }
+      parts = { assembly, cancelTimer: () => {} };
+      if (m.id !== undefined) parts.id = m.id;
+      armPartTimer();
+      return;
+    }
+    return install(m);
+  };
+
+  /** The wait for the next part (snapshot-parts.ts): past it the device replays. */
+  const armPartTimer = (): void => {
+    if (parts === undefined) return;
+    parts.cancelTimer();
+    const schedule = options.schedule ?? defaultSchedule;
+    const ms = options.join?.partTimeoutMs ?? SNAPSHOT_PART_TIMEOUT_MS;
+    const waiting = parts;
+    parts.cancelTimer = schedule(() => {
+      if (parts !== waiting) return;
+      chain = chain.then(() =>
+        refuseParts(
+          new SnapshotPartsError(
+            `no snapshot part for ${ms} ms after ${waiting.assembly.count} of ${waiting.assembly.parts}`,
+          ),
+        ),
+      );
+    }, ms);
+  };
+
+  /** Protocol 10: parts that do not hold together are refused, and the whole log is pulled. */
+  const refuseParts = async (error: unknown): Promise<void> => {
+    parts?.cancelTimer();
+    parts = undefined;
+    partsRefused = true;
+    if (closed || peer === undefined) return;
+    options.onError?.({
+      code: 'SNAPSHOT_INVALID',
+      message: `the snapshot sent in parts does not hold, replaying the log: ${error instanceof Error ? error.message : String(error)}`,
+      fatal: false,
+      source: 'peer',
+    });
+    return sendPull(peer);
+  };
+
+  const onSnapshotPart = async (m: SnapshotPartMessage): Promise<void> => {
+    if (parts === undefined) {
+      if (partsRefused) return; // the rest of parts already refused: the pull went out
+      return fail('PROTOCOL', 'a snapshot part this side did not ask for');
+    }
+    let text: string | undefined;
+    try {
+      text = parts.assembly.add(m.index, m.text);
+    } catch (error) {
+      return refuseParts(error);
+    }
+    if (text === undefined) return armPartTimer();
+    const { id } = parts;
+    parts.cancelTimer();
+    parts = undefined;
+    const whole: SnapshotMessage = { type: 'snapshot' };
+    try {
+      // Checked as strictly as a snapshot in one message (snapshot-messages.ts).
+      whole.snapshot = parseSnapshot(JSON.parse(text));
+    } catch (error) {
+      return refuseParts(
+        new SnapshotPartsError(
+          `its text does not parse: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+      );
+    }
+    if (id !== undefined) whole.id = id;
+    return install(whole);
+  };
+
+  /** Installs the snapshot (or not: replay), then the pull goes out. */
+  const install = async (m: SnapshotMessage): Promise<void> => {
+    if (peer === undefined || options.join === undefined) return;
     try {
       joined = await takeSnapshot(options.join, m, peer);
     } catch (error) {
@@ -528,6 +644,13 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       return fail(parsed.code, parsed.message, parsed.eventId);
     }
     const m = parsed.message;
+    if (parts !== undefined && !BESIDE_PARTS.has(m.type)) {
+      // Protocol 10: nothing of the peer comes between a snapshot's parts.
+      const { count, parts: total } = parts.assembly;
+      await refuseParts(
+        new SnapshotPartsError(`a ${m.type} message came after ${count} of ${total} parts`),
+      );
+    }
     switch (m.type) {
       case 'hello':
         return onHello(m, text);
@@ -593,6 +716,8 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         return;
       case 'snapshot':
         return onSnapshot(m);
+      case 'snapshot-part':
+        return onSnapshotPart(m);
       default: {
         const never: never = m;
         throw new Error(`unknown message ${JSON.stringify(never)}`);
@@ -622,7 +747,11 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     if (history.serves) hello.history = true;
     if (options.snapshotFor !== undefined) hello.snapshots = true;
     if (options.join !== undefined) {
-      hello.join = { projections: [...options.join.projections], maxBytes: options.join.maxBytes };
+      hello.join = {
+        projections: [...options.join.projections],
+        maxBytes: options.join.maxBytes,
+        parts: true,
+      };
     }
     send(hello);
   };

@@ -10,6 +10,8 @@
  * 2. `pos` 0 goes with an empty cursor and no event counted, and a cursor with events; every
  *    vector entry is a replica id with a seq of at least 1; no projection or stream is named
  *    twice.
+ * 3. A `snapshot` message holds a snapshot, or announces one in parts (`parts` >= 1 and
+ *    `length` >= 1, no `snapshot`), or neither; a part's text is never empty.
  */
 import type { JsonValue } from '../core/event-map.ts';
 import { Cursor, EventId, ReplicaId } from '../core/ids.ts';
@@ -19,7 +21,7 @@ import type {
   SnapshotStream,
   SpaceSnapshot,
 } from '../core/space-snapshot.ts';
-import type { JoinRequest, SnapshotMessage } from './protocol.ts';
+import type { JoinRequest, SnapshotMessage, SnapshotPartMessage } from './protocol.ts';
 
 /** Projections a `join` may name (a device runs a few). */
 export const MAX_JOIN_PROJECTIONS = 256;
@@ -81,10 +83,19 @@ export function parseJoin(value: unknown): JoinRequest {
     projections.map((p) => p.name),
     'hello.join.projections',
   );
-  return { projections, maxBytes: int(o.maxBytes, 'hello.join.maxBytes', MIN_JOIN_BYTES) };
+  const join: JoinRequest = {
+    projections,
+    maxBytes: int(o.maxBytes, 'hello.join.maxBytes', MIN_JOIN_BYTES),
+  };
+  if (o.parts !== undefined) {
+    if (typeof o.parts !== 'boolean') throw bad('hello.join.parts must be a boolean');
+    join.parts = o.parts;
+  }
+  return join;
 }
 
-function parseSnapshot(value: unknown): SpaceSnapshot {
+/** A snapshot's JSON value, as one message or the text of its parts carries it (invariant 2). */
+export function parseSnapshot(value: unknown): SpaceSnapshot {
   const o = record(value, 'snapshot.snapshot');
   const pos = int(o.pos, 'snapshot.pos');
   const count = int(o.count, 'snapshot.count');
@@ -130,11 +141,25 @@ function parseSnapshot(value: unknown): SpaceSnapshot {
   return { pos, cursor, count, projections, streams, vector };
 }
 
+/** A `snapshot-part` message (protocol invariant 10, snapshot-parts.ts). */
+export function parseSnapshotPart(o: Record<string, unknown>): SnapshotPartMessage {
+  const index = int(o.index, 'snapshot-part.index');
+  if (typeof o.text !== 'string' || o.text.length === 0) {
+    throw bad('snapshot-part.text must be a non-empty string');
+  }
+  return { type: 'snapshot-part', index, text: o.text };
+}
+
 /** A `snapshot` message (protocol invariant 10). */
 export function parseSnapshotMessage(o: Record<string, unknown>): SnapshotMessage {
   const message: SnapshotMessage = { type: 'snapshot' };
-  if (o.snapshot === undefined) return message;
-  message.snapshot = parseSnapshot(o.snapshot);
+  if (o.parts !== undefined || o.length !== undefined) {
+    // Invariant 3: the header of a snapshot sent in parts carries no snapshot of its own.
+    if (o.snapshot !== undefined) throw bad('snapshot.parts comes without snapshot.snapshot');
+    message.parts = int(o.parts, 'snapshot.parts', 1);
+    message.length = int(o.length, 'snapshot.length', 1);
+  } else if (o.snapshot === undefined) return message;
+  else message.snapshot = parseSnapshot(o.snapshot);
   if (o.id !== undefined) {
     if (!EventId.isValid(o.id)) throw bad('snapshot.id must be an event id');
     message.id = o.id;

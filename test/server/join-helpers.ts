@@ -18,7 +18,7 @@ import {
   webSocketTransport,
 } from '../../src/index.ts';
 import { Connection } from '../../src/server/connection.ts';
-import { DEFAULT_SERVER_LIMITS } from '../../src/server/limits.ts';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../../src/server/limits.ts';
 import { ServerMetrics } from '../../src/server/metrics.ts';
 import type { SnapshotSource } from '../../src/server/snapshot-source.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
@@ -116,6 +116,8 @@ export async function startJoinServer(
   options: {
     snapshots?: (storage: ServerStorage) => SnapshotSource;
     requireSignatures?: boolean;
+    /** Over the defaults (and maxBatchEvents 50). */
+    limits?: Partial<ServerLimits>;
   } = {},
 ): Promise<JoinServer> {
   const tmp = tempDir();
@@ -131,7 +133,7 @@ export async function startJoinServer(
       ws,
       claims: { space: SPACE, sub: 'tester', scope: ['read', 'write'] },
       space,
-      limits: { ...DEFAULT_SERVER_LIMITS, maxBatchEvents: 50 },
+      limits: { ...DEFAULT_SERVER_LIMITS, maxBatchEvents: 50, ...options.limits },
       metrics: new ServerMetrics(),
       log: (entry) => {
         if (process.env.DEBUG_JOIN) console.log(JSON.stringify(entry));
