@@ -2,7 +2,7 @@
  * Renders the board: columns, their cards, and the controls that append events. The same view
  * shows the past (time travel) with every control read-only.
  */
-import { type BoardState, type Card, type Column, cardsIn, sortedColumns } from './board.ts';
+import { type BoardState, type Card, type Column, cardsByColumn, sortedColumns } from './board.ts';
 import type { ConflictNote, ConflictOption, DeletedNotice } from './conflicts.ts';
 import { h, replaceChildrenKeepingFocus } from './dom.ts';
 
@@ -57,28 +57,111 @@ export interface BoardViewInput {
  */
 const drawn = new WeakMap<HTMLElement, Map<string, { inputs: string; element: HTMLElement }>>();
 
-export function renderBoard(container: HTMLElement, input: BoardViewInput, actions: BoardActions) {
+/**
+ * Each board's column elements by column id, likewise, and its add-column form: the demo's mix
+ * adds a column every 100 events (10,000 after 1M), and rebuilding them all for every render
+ * cost more than the cards.
+ */
+const drawnColumns = new WeakMap<HTMLElement, Map<string, DrawnColumn>>();
+const addColumnForms = new WeakMap<HTMLElement, HTMLFormElement>();
+
+interface DrawnColumn {
+  inputs: string;
+  section: HTMLElement;
+  list: HTMLElement;
+}
+
+/**
+ * Draws the board; `budget`: the most cards drawn anew in this call (a card whose element is
+ * reused costs nothing). Cards over it are left out, the top of every column first, and the
+ * call returns false: the caller draws again soon with a larger budget. A device that joins
+ * from a snapshot gets 7,000 cards at once; drawing them in one go kept its first card from
+ * the screen for seconds (and 70,000 for a minute).
+ */
+export function renderBoard(
+  container: HTMLElement,
+  input: BoardViewInput,
+  actions: BoardActions,
+  budget = Number.POSITIVE_INFINITY,
+): boolean {
   const columns = sortedColumns(input.state);
+  const byColumn = cardsByColumn(input.state);
   const previous = drawn.get(container) ?? new Map();
   const next = new Map<string, { inputs: string; element: HTMLElement }>();
+  const depth = drawDepth(columns, byColumn, previous, budget);
   const cards: CardElements = (card, place) => {
     const inputs = cardInputs(input, card, place);
     const old = previous.get(card.id);
+    if (old?.inputs !== inputs && place.index >= depth) return undefined;
     const element = old?.inputs === inputs ? old.element : renderCard(input, actions, card, place);
     next.set(card.id, { inputs, element });
     return element;
   };
-  const children: Node[] = columns.map((column, index) =>
-    renderColumn(input, actions, cards, column, {
-      left: columns[index - 1],
-      right: columns[index + 1],
-    }),
-  );
+  const previousColumns = drawnColumns.get(container) ?? new Map<string, DrawnColumn>();
+  const nextColumns = new Map<string, DrawnColumn>();
+  const children: Node[] = columns.map((column, index) => {
+    const list = byColumn.get(column.id) ?? [];
+    const inputs = JSON.stringify([column.title, input.readOnly, list.length]);
+    const old = previousColumns.get(column.id);
+    const drawnColumn =
+      old?.inputs === inputs ? old : { inputs, ...renderColumn(input, actions, column, list) };
+    nextColumns.set(column.id, drawnColumn);
+    const neighbours = { left: columns[index - 1], right: columns[index + 1] };
+    const elements: HTMLElement[] = [];
+    list.forEach((card, i) => {
+      const element = cards(card, { index: i, count: list.length, ...neighbours });
+      if (element !== undefined) elements.push(element);
+    });
+    if (!sameChildren(drawnColumn.list, elements)) drawnColumn.list.replaceChildren(...elements);
+    return drawnColumn.section;
+  });
   drawn.set(container, next);
-  if (!input.readOnly) children.push(addColumnForm(actions));
-  if (!input.readOnly) children.unshift(...input.deleted.map((n) => deletedNotice(n, actions)));
+  drawnColumns.set(container, nextColumns);
+  if (!input.readOnly) {
+    let form = addColumnForms.get(container);
+    if (form === undefined) {
+      form = addColumnForm(actions);
+      addColumnForms.set(container, form);
+    }
+    children.push(form);
+    children.unshift(...input.deleted.map((n) => deletedNotice(n, actions)));
+  }
   container.classList.toggle('read-only', input.readOnly);
-  replaceChildrenKeepingFocus(container, children);
+  if (!sameChildren(container, children)) replaceChildrenKeepingFocus(container, children);
+  return depth === Number.POSITIVE_INFINITY;
+}
+
+/** Whether `parent` holds exactly `nodes`, in that order (then nothing needs to move). */
+function sameChildren(parent: Node, nodes: readonly Node[]): boolean {
+  const held = parent.childNodes;
+  if (held.length !== nodes.length) return false;
+  for (let i = 0; i < nodes.length; i++) if (held[i] !== nodes[i]) return false;
+  return true;
+}
+
+/**
+ * How deep into every column new card elements are drawn within `budget`: rows from the top,
+ * across all columns, until the cards without an element to reuse would exceed it (reuse is
+ * judged by id here; a changed card counts as new).
+ */
+function drawDepth(
+  columns: readonly Column[],
+  byColumn: ReadonlyMap<string, readonly Card[]>,
+  previous: ReadonlyMap<string, unknown>,
+  budget: number,
+): number {
+  if (!Number.isFinite(budget)) return Number.POSITIVE_INFINITY;
+  const lists = columns.map((c) => byColumn.get(c.id) ?? []).filter((l) => l.length > 0);
+  const deepest = Math.max(0, ...lists.map((l) => l.length));
+  let fresh = 0;
+  for (let row = 0; row < deepest; row++) {
+    for (const list of lists) {
+      const card = list[row];
+      if (card !== undefined && !previous.has(card.id)) fresh += 1;
+    }
+    if (fresh > budget) return Math.max(1, row);
+  }
+  return Number.POSITIVE_INFINITY;
 }
 
 /** A card deleted on one device while another changed it: told, with Restore and Dismiss. */
@@ -154,7 +237,8 @@ function titleInput(options: {
 }
 
 type Place = { index: number; count: number; left: Column | undefined; right: Column | undefined };
-type CardElements = (card: Card, place: Place) => HTMLElement;
+/** A card's element, or undefined when it is left for a later call (renderBoard's budget). */
+type CardElements = (card: Card, place: Place) => HTMLElement | undefined;
 
 /** Everything a card's element is drawn from (renderCard), as one comparable string. */
 function cardInputs(input: BoardViewInput, card: Card, place: Place): string {
@@ -173,14 +257,13 @@ function cardInputs(input: BoardViewInput, card: Card, place: Place): string {
   ]);
 }
 
+/** A column's element and its (empty) card list; renderBoard fills the list. */
 function renderColumn(
   input: BoardViewInput,
   actions: BoardActions,
-  cardElement: CardElements,
   column: Column,
-  neighbours: { left: Column | undefined; right: Column | undefined },
-): HTMLElement {
-  const cards = cardsIn(input.state, column.id);
+  cards: readonly Card[],
+): { section: HTMLElement; list: HTMLElement } {
   const heading = h(
     'div',
     { class: 'column-head' },
@@ -209,16 +292,13 @@ function renderColumn(
     heading.append(remove);
   }
   const list = h('ul', { class: 'cards', 'aria-label': `Cards in ${column.title}` });
-  cards.forEach((card, index) => {
-    list.append(cardElement(card, { index, count: cards.length, ...neighbours }));
-  });
   const section = h(
     'section',
     { class: 'column', 'data-column': column.id, 'aria-label': `Column ${column.title}` },
     heading,
     list,
   );
-  if (input.readOnly) return section;
+  if (input.readOnly) return { section, list };
   section.append(addCardForm(actions, column));
   // Drag and drop (the ◀ ▲ ▼ ▶ buttons do the same from the keyboard): onto a card puts the
   // dragged one before it, onto the column's free space at its end.
@@ -240,7 +320,7 @@ function renderColumn(
     const onto = (event.target as Element | null)?.closest<HTMLElement>('li.card')?.dataset.card;
     actions.dropCard(dragged, column.id, onto === dragged ? undefined : onto);
   });
-  return section;
+  return { section, list };
 }
 
 function renderCard(

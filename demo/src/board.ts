@@ -203,11 +203,31 @@ export function sortedColumns(state: BoardState): Column[] {
   );
 }
 
-/** A column's cards in display order (ties, from concurrent moves, broken by id). */
+/** Display order in a column (ties, from concurrent moves, broken by id). */
+const byPosition = (a: Card, b: Card): number =>
+  a.position - b.position || a.id.localeCompare(b.id);
+
+/** A column's cards in display order. */
 export function cardsIn(state: BoardState, column: string): Card[] {
   return Object.values(state.cards)
     .filter((card) => card.column === column)
-    .sort((a, b) => a.position - b.position || a.id.localeCompare(b.id));
+    .sort(byPosition);
+}
+
+/**
+ * Every column's cards in display order, in one pass over the cards: a board drawn with
+ * cardsIn per column cost columns × cards (the demo's mix adds a column per 100 events: 1,000
+ * columns and 7,000 cards after 100,000 events, seconds per render).
+ */
+export function cardsByColumn(state: BoardState): Map<string, Card[]> {
+  const out = new Map<string, Card[]>();
+  for (const card of Object.values(state.cards)) {
+    const list = out.get(card.column);
+    if (list === undefined) out.set(card.column, [card]);
+    else list.push(card);
+  }
+  for (const list of out.values()) list.sort(byPosition);
+  return out;
 }
 
 /** A position after every card of the column. */

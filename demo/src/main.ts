@@ -105,6 +105,11 @@ async function main(): Promise<void> {
   });
 }
 
+/** Cards drawn anew in one go before the rest follow (renderBoardNow); doubled each time. */
+const FIRST_CARDS = 500;
+/** The pause between those draws: the page paints and answers input in between. */
+const BETWEEN_DRAWS_MS = 30;
+
 class App {
   private present: BoardState = initialBoard();
   private shown: BoardState | undefined;
@@ -150,6 +155,9 @@ class App {
   private readonly settled = new Set<string>();
   private wipMessage: string | undefined;
   private wipTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The most cards drawn anew at once, and the drawing of the rest (renderBoardNow). */
+  private boardBudget = FIRST_CARDS;
+  private boardLater: ReturnType<typeof setTimeout> | undefined;
 
   private readonly store: EventStore<unknown>;
 
@@ -340,8 +348,10 @@ class App {
   }
 
   private renderBoardNow(): void {
+    if (this.boardLater !== undefined) clearTimeout(this.boardLater);
+    this.boardLater = undefined;
     const travelling = this.history.isTravelling();
-    renderBoard(
+    const complete = renderBoard(
       byId('board'),
       {
         state: travelling ? (this.shown ?? this.present) : this.present,
@@ -352,7 +362,15 @@ class App {
         erasable: board.space !== undefined && !travelling,
       },
       this.actions,
+      this.boardBudget,
     );
+    // A board too large to draw at once goes on in the next tasks, each drawing twice as many
+    // (board-view.ts renderBoard), so that its first cards show at once and the page answers.
+    if (complete) this.boardBudget = FIRST_CARDS;
+    else {
+      this.boardBudget *= 2;
+      this.boardLater = setTimeout(() => this.renderBoard(), BETWEEN_DRAWS_MS);
+    }
     byId('history-banner').hidden = !travelling;
     // A point whose board is on the server (offline): no board rather than the wrong one.
     byId('board').hidden = travelling && this.pointOnServer;

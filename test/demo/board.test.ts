@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, initialBoard } from '../../demo/src/board.ts';
+import { applyEvent, cardsByColumn, cardsIn, initialBoard } from '../../demo/src/board.ts';
 import type { StoredEvent } from '../../src/index.ts';
 
 let seq = 0;
@@ -31,5 +31,20 @@ describe('the board projection (board.ts)', () => {
     applyEvent(state, event('card:b', 'CardMoved', { column: 'done', position: 1 }));
     applyEvent(state, event('board:main', 'ColumnRenamed', { column: 'nope', title: 'x' }));
     expect(state).toEqual(copy);
+  });
+
+  it("groups every column's cards in one pass, in the order cardsIn gives each", () => {
+    const state = initialBoard();
+    const columns = ['todo', 'doing', 'done', 'gone'];
+    for (let i = 0; i < 200; i++) {
+      // Ties on position too: broken by id.
+      const data = { title: `c${i}`, column: columns[i % 4], position: (i * 7) % 13 };
+      applyEvent(state, event(`card:k${(i * 31) % 200}`, 'CardAdded', data));
+    }
+    const grouped = cardsByColumn(state);
+    for (const column of columns) {
+      expect(grouped.get(column) ?? []).toEqual(cardsIn(state, column));
+    }
+    expect([...grouped.values()].flat()).toHaveLength(Object.keys(state.cards).length);
   });
 });
