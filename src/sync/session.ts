@@ -92,14 +92,6 @@ export type {
   SessionStats,
 } from './session-types.ts';
 
-/**
- * Starts a session on an open connection: sends hello at once, then answers the peer.
- *
- * @example
- * const session = startPeerSession({ log, send: (t) => ws.send(t), now: Date.now, maxClockDriftMs });
- * ws.on('message', (data) => void session.receive(String(data)));
- * ws.on('close', () => session.close());
- */
 /** What may come between a snapshot's parts (protocol 10). */
 const BESIDE_PARTS: ReadonlySet<string> = new Set(['snapshot-part', 'ping', 'pong', 'error']);
 /** How often a side sending a snapshot in parts looks whether its transport has drained (ms). */
@@ -112,6 +104,14 @@ const defaultSchedule = (fn: () => void, ms: number): (() => void) => {
 /** Rejections in one `rejected` message at most (also kept within the peer's message bytes). */
 const REJECTED_AT_ONCE = 200;
 
+/**
+ * Starts a session on an open connection: sends hello at once, then answers the peer.
+ *
+ * @example
+ * const session = startPeerSession({ log, send: (t) => ws.send(t), now: Date.now, maxClockDriftMs });
+ * ws.on('message', (data) => void session.receive(String(data)));
+ * ws.on('close', () => session.close());
+ */
 export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const log = options.log;
   // Only the named limits: they are announced in hello as they are.
