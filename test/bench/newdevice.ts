@@ -28,6 +28,7 @@ import { buildDemo } from '../../demo/server/build.ts';
 import { boardProjection } from '../../demo/src/board.ts';
 import { memoryStorage, openStore } from '../../src/index.ts';
 import { silentLogger } from '../../src/server/index.ts';
+import { decodeSnapshotBody } from '../../src/server/snapshot-codec.ts';
 import { webSocketTransport } from '../../src/sync/transports/websocket.ts';
 import { launchProfile } from './browser-scale.ts';
 import { type BenchResult, median, result } from './results.ts';
@@ -49,6 +50,29 @@ function snapshotPos(dataDir: string): number {
     return row?.pos ?? 0;
   } catch {
     return 0; // the table is made by the snapshotter's first write
+  } finally {
+    db.close();
+  }
+}
+
+/** The size of the newest snapshot's JSON as a joining device receives it, and deflated as stored. */
+async function snapshotBytes(dataDir: string): Promise<{ json: number; stored: number }> {
+  const db = new Database(join(dataDir, 'demo.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db
+      .prepare(
+        'SELECT pos, cursor, count, deflated, body FROM space_snapshots WHERE space = ? ORDER BY pos DESC LIMIT 1',
+      )
+      .get(DEMO_SPACE) as
+      | { pos: number; cursor: string; count: number; deflated: number; body: Buffer }
+      | undefined;
+    if (row === undefined) return { json: 0, stored: 0 };
+    const body = await decodeSnapshotBody(row.body, row.deflated === 1);
+    const { pos, cursor, count } = row;
+    return {
+      json: JSON.stringify({ pos, cursor, count, ...body }).length,
+      stored: row.body.length,
+    };
   } finally {
     db.close();
   }
@@ -130,6 +154,10 @@ export async function runNewDeviceBenches(): Promise<BenchResult[]> {
     const board = await writer.state(boardProjection);
     const columns = new Set(Object.keys(board.columns));
     const cards = Object.values(board.cards).filter((c) => columns.has(c.column)).length;
+    // The writer holds the whole log in memory (1M events: gigabytes), in the process that also
+    // runs the demo's server and its snapshotter, which then crawled in garbage collection.
+    await connection.close();
+    await writer.close();
     const folded = Math.floor(EVENTS / SNAPSHOT_EVERY) * SNAPSHOT_EVERY;
     const snapshotStarted = performance.now();
     await waitUntil(
@@ -139,6 +167,12 @@ export async function runNewDeviceBenches(): Promise<BenchResult[]> {
       500,
     );
     const snapshotSeconds = (performance.now() - snapshotStarted) / 1000;
+    const size = await snapshotBytes(join(tmp, 'data'));
+    const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+    const progress = (text: string) => console.error(`newdevice (${EVENTS} events): ${text}`);
+    progress(
+      `filled in ${fillSeconds.toFixed(0)} s, ${cards} cards; snapshot ${mb(size.json)} of JSON (${Math.round(size.json / cards)} B a card), ${mb(size.stored)} deflated`,
+    );
     const replay: Run[] = [];
     const joined: Run[] = [];
     // Alternating, so that both see the same machine load over the runs.
@@ -148,12 +182,16 @@ export async function runNewDeviceBenches(): Promise<BenchResult[]> {
         [joined, demo.url],
       ] as const) {
         const profile = join(tmp, `profile-${r}`);
-        runs.push(await openNewDevice(url, cards, profile));
+        const run = await openNewDevice(url, cards, profile);
+        runs.push(run);
+        progress(
+          `${url} first card ${run.firstCardMs.toFixed(0)} ms, whole board ${run.boardMs.toFixed(0)} ms`,
+        );
         rmSync(profile, { recursive: true, force: true });
       }
     }
     const n = EVENTS >= 1_000_000 ? `${EVENTS / 1_000_000}M` : `${EVENTS / 1000}k`;
-    const note = `the demo (npm start) on a fresh on-disk Chromium profile, ${cards} cards; filling the space took ${fillSeconds.toFixed(0)} s, the server's snapshots ${snapshotSeconds.toFixed(0)} s more`;
+    const note = `the demo (npm start) on a fresh on-disk Chromium profile, ${cards} cards; filling the space took ${fillSeconds.toFixed(0)} s, the server's snapshots ${snapshotSeconds.toFixed(0)} s more; the snapshot is ${mb(size.json)} of JSON (${mb(size.stored)} deflated on the server); ${RUNS} runs each way`;
     const line = (what: string, runs: Run[], key: keyof Run, baseline?: Run[]) =>
       result(
         `newdevice: ${n}-event space, ${what}`,
