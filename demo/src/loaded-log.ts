@@ -17,6 +17,13 @@
  *    of Activity are those a full log gives. The base is read again only when it changes.
  * 4. History the server must give and cannot (offline: HISTORY_OFFLINE) is said as such
  *    (`older: 'offline'`), never a silent gap and never an empty panel; what is loaded stays.
+ * 5. The window never asks the server for more than one event: it is at most as long as the
+ *    device's own log (its head position). A device that joined from the server's snapshot
+ *    holds only what came after it, and filling its window from the server's history, then
+ *    folding the board as of the window's oldest event from ~100,000 events of history, kept
+ *    its worker busy for seconds while its board was first shown. Its Activity starts at the
+ *    join (the base's board is then the snapshot's, read locally: projection-runtime.ts folds
+ *    `at` from the newest snapshot below it), and older pages come when the user asks.
  */
 import type { EventStore, StoredEvent } from '../../src/index.ts';
 import { type BoardState, PROJECTION } from './board.ts';
@@ -150,15 +157,32 @@ export class LoadedLog {
 
   /** Invariant 1. */
   private async readWindow(): Promise<{ events: StoredEvent<unknown>[]; reachedStart: boolean }> {
-    let limit = Math.max(1, this.options.window);
+    // Invariant 5: positions are dense per database, so the head bounds what the device holds.
+    const { head } = await this.store.readSince(0, { limit: 0 });
+    let limit = Math.max(1, Math.min(this.options.window, head));
     for (;;) {
       try {
         const events = (await this.store.read({ reverse: true, limit })).reverse();
-        return { events, reachedStart: events.length < limit };
+        const oldest = events[0];
+        if (events.length < limit || oldest === undefined) return { events, reachedStart: true };
+        if (limit === this.options.window) return { events, reachedStart: false };
+        // Short of the window because the device holds little: is there anything before it?
+        // One event at most, from the server on a device that joined from its snapshot.
+        return { events, reachedStart: !(await this.holdsBefore(oldest)) };
       } catch (error) {
         if (!isHistoryOffline(error) || limit === 1) throw error;
         limit = Math.floor(limit / 2);
       }
+    }
+  }
+
+  /** Whether any event sorts before `oldest` (offline, older history is on the server: yes). */
+  private async holdsBefore(oldest: StoredEvent<unknown>): Promise<boolean> {
+    try {
+      return (await this.store.read({ reverse: true, after: oldest.cursor, limit: 1 })).length > 0;
+    } catch (error) {
+      if (isHistoryOffline(error)) return true;
+      throw error;
     }
   }
 

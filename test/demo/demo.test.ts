@@ -361,6 +361,7 @@ describe('the offline PWA demo', () => {
       );
     }
     const words = await b.locator('#activity-list > li .summary').allTextContents();
+    console.log('WORDS', JSON.stringify(words.slice(0, 4)));
     expect(words.slice(0, 2)).toEqual([
       'renamed “Ship it soon” → “Ship it on Friday” (undo)',
       'restored “Ship it soon” to To do (undo)',
@@ -415,11 +416,18 @@ describe('the offline PWA demo', () => {
         'the card as it was when added',
       );
     }
-    const words = await b.locator('#activity-list > li .summary').allTextContents();
-    expect(words.slice(0, 2)).toEqual([
+    // The board (watch) and Activity (a read of the log) are drawn apart: wait for the second.
+    const expected = [
       'moved Done → To do (back to an earlier point)',
       'renamed “Offline idea: write down every step of the release checklist before Friday” → “Offline idea” (back to an earlier point)',
-    ]);
+    ];
+    const newest = async () =>
+      (await b.locator('#activity-list > li .summary').allTextContents()).slice(0, 2);
+    await waitUntil(
+      async () => JSON.stringify(await newest()) === JSON.stringify(expected),
+      "B's Activity",
+    ).catch(() => {});
+    expect(await newest()).toEqual(expected);
   });
 
   it('keeps the work-in-progress limit of Doing across two offline devices: one move stands, the other card goes back with a notice on both', {
