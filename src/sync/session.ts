@@ -80,8 +80,7 @@ import type {
   SessionError,
   SessionStats,
 } from './session-types.ts';
-import { parseSnapshot } from './snapshot-messages.ts';
-import { SnapshotAssembly, SnapshotPartsError } from './snapshot-parts.ts';
+import { SnapshotPartsReceiver } from './snapshot-receiver.ts';
 
 export type {
   HistoryReply,
@@ -92,8 +91,6 @@ export type {
   SessionStats,
 } from './session-types.ts';
 
-/** What may come between a snapshot's parts (protocol 10). */
-const BESIDE_PARTS: ReadonlySet<string> = new Set(['snapshot-part', 'ping', 'pong', 'error']);
 /** How often a side sending a snapshot in parts looks whether its transport has drained (ms). */
 const DRAIN_POLL_MS = 5;
 const defaultSchedule = (fn: () => void, ms: number): (() => void) => {
@@ -132,10 +129,25 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   /** Protocol 10: this side sent join and waits for the answer before it pulls. */
   let awaitingSnapshot = false;
   let joined = false;
-  /** Protocol 10: the parts of a snapshot sent in parts, while they come. */
-  let parts: { assembly: SnapshotAssembly; id?: string; cancelTimer: () => void } | undefined;
-  /** Protocol 10: parts were refused; any left of them are ignored (the pull went out). */
-  let partsRefused = false;
+  /** Protocol 10: a snapshot sent in parts, while they come (snapshot-receiver.ts). */
+  const snapshotParts = new SnapshotPartsReceiver({
+    schedule: options.schedule ?? defaultSchedule,
+    timeoutMs: options.join?.partTimeoutMs ?? SNAPSHOT_PART_TIMEOUT_MS,
+    queue: (fn) => {
+      chain = chain.then(fn);
+    },
+    refused: async (error) => {
+      if (closed || peer === undefined) return;
+      options.onError?.({
+        code: 'SNAPSHOT_INVALID',
+        message: `the snapshot sent in parts does not hold, replaying the log: ${error instanceof Error ? error.message : String(error)}`,
+        fatal: false,
+        source: 'peer',
+      });
+      return sendPull(peer);
+    },
+    whole: (m) => install(m),
+  });
 
   const stats = (): SessionStats => {
     const s: SessionStats = {
@@ -167,7 +179,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const close = () => {
     if (closed) return;
     closed = true;
-    parts?.cancelTimer();
+    snapshotParts.cancel();
     sender.stop();
     report();
   };
@@ -413,85 +425,19 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     }
     awaitingSnapshot = false;
     if (m.parts !== undefined && m.length !== undefined) {
-      let assembly: SnapshotAssembly;
-      try {
-        assembly = new SnapshotAssembly(
-          { parts: m.parts, length: m.length },
-          options.join.maxBytes,
-        );
-      } catch (error) {
-        return refuseParts(error);
-      }
-      parts = { assembly, cancelTimer: () => {} };
-      if (m.id !== undefined) parts.id = m.id;
-      armPartTimer();
-      return;
+      const header = { parts: m.parts, length: m.length };
+      return snapshotParts.begin(
+        m.id === undefined ? header : { ...header, id: m.id },
+        options.join.maxBytes,
+      );
     }
     return install(m);
   };
 
-  /** The wait for the next part (snapshot-parts.ts): past it the device replays. */
-  const armPartTimer = (): void => {
-    if (parts === undefined) return;
-    parts.cancelTimer();
-    const schedule = options.schedule ?? defaultSchedule;
-    const ms = options.join?.partTimeoutMs ?? SNAPSHOT_PART_TIMEOUT_MS;
-    const waiting = parts;
-    parts.cancelTimer = schedule(() => {
-      if (parts !== waiting) return;
-      chain = chain.then(() =>
-        refuseParts(
-          new SnapshotPartsError(
-            `no snapshot part for ${ms} ms after ${waiting.assembly.count} of ${waiting.assembly.parts}`,
-          ),
-        ),
-      );
-    }, ms);
-  };
-
-  /** Protocol 10: parts that do not hold together are refused, and the whole log is pulled. */
-  const refuseParts = async (error: unknown): Promise<void> => {
-    parts?.cancelTimer();
-    parts = undefined;
-    partsRefused = true;
-    if (closed || peer === undefined) return;
-    options.onError?.({
-      code: 'SNAPSHOT_INVALID',
-      message: `the snapshot sent in parts does not hold, replaying the log: ${error instanceof Error ? error.message : String(error)}`,
-      fatal: false,
-      source: 'peer',
-    });
-    return sendPull(peer);
-  };
-
   const onSnapshotPart = async (m: SnapshotPartMessage): Promise<void> => {
-    if (parts === undefined) {
-      if (partsRefused) return; // the rest of parts already refused: the pull went out
-      return fail('PROTOCOL', 'a snapshot part this side did not ask for');
-    }
-    let text: string | undefined;
-    try {
-      text = parts.assembly.add(m.index, m.text);
-    } catch (error) {
-      return refuseParts(error);
-    }
-    if (text === undefined) return armPartTimer();
-    const { id } = parts;
-    parts.cancelTimer();
-    parts = undefined;
-    const whole: SnapshotMessage = { type: 'snapshot' };
-    try {
-      // Checked as strictly as a snapshot in one message (snapshot-messages.ts).
-      whole.snapshot = parseSnapshot(JSON.parse(text));
-    } catch (error) {
-      return refuseParts(
-        new SnapshotPartsError(
-          `its text does not parse: ${error instanceof Error ? error.message : String(error)}`,
-        ),
-      );
-    }
-    if (id !== undefined) whole.id = id;
-    return install(whole);
+    const handled = snapshotParts.part(m);
+    if (handled === undefined) return fail('PROTOCOL', 'a snapshot part this side did not ask for');
+    return handled;
   };
 
   /** Installs the snapshot (or not: replay), then the pull goes out. */
@@ -644,13 +590,8 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       return fail(parsed.code, parsed.message, parsed.eventId);
     }
     const m = parsed.message;
-    if (parts !== undefined && !BESIDE_PARTS.has(m.type)) {
-      // Protocol 10: nothing of the peer comes between a snapshot's parts.
-      const { count, parts: total } = parts.assembly;
-      await refuseParts(
-        new SnapshotPartsError(`a ${m.type} message came after ${count} of ${total} parts`),
-      );
-    }
+    // Protocol 10: nothing of the peer comes between a snapshot's parts.
+    await snapshotParts.interrupt(m.type);
     switch (m.type) {
       case 'hello':
         return onHello(m, text);
