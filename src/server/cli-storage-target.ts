@@ -36,21 +36,25 @@ export function storageTarget(
 ): StorageTarget {
   const postgres = (values.postgres ?? env.CHRONICLE_POSTGRES) || undefined;
   const data = values.data ?? values.sqlite;
-  if (postgres !== undefined && data === undefined) {
-    const schema = postgresSchema(values, env);
-    return schema === undefined ? { postgres } : { postgres, schema };
-  }
-  if (values['postgres-schema'] !== undefined) {
-    throw new TypeError('--postgres-schema needs --postgres (the storage is SQLite)');
-  }
+  const onPostgres = postgres !== undefined && data === undefined;
+  const schema = postgresSchema(values, env, onPostgres);
+  if (onPostgres) return schema === undefined ? { postgres } : { postgres, schema };
   return { data: data ?? env.CHRONICLE_DATA ?? defaultData };
 }
 
-/** The PostgreSQL schema named by flag or environment, checked (invariant 2). */
+/**
+ * The PostgreSQL schema named by flag or environment, checked (invariant 2); undefined on SQLite
+ * (`onPostgres` false), where the flag is refused and the environment's name means nothing.
+ */
 export function postgresSchema(
   values: StorageFlagValues,
   env: NodeJS.ProcessEnv,
+  onPostgres: boolean,
 ): string | undefined {
+  if (!onPostgres) {
+    if (values['postgres-schema'] === undefined) return undefined;
+    throw new TypeError('--postgres-schema needs --postgres (the storage is SQLite)');
+  }
   const schema = (values['postgres-schema'] ?? env.CHRONICLE_POSTGRES_SCHEMA) || undefined;
   if (schema !== undefined && !isValidSchemaName(schema)) {
     throw new TypeError(

@@ -157,12 +157,9 @@ export function parseCliArgs(argv: string[], env: NodeJS.ProcessEnv): CliConfig 
   }
   const archive = (values.archive ?? env.CHRONICLE_ARCHIVE) || undefined;
   const postgres = (values.postgres ?? env.CHRONICLE_POSTGRES) || undefined;
-  if (values['postgres-schema'] !== undefined && postgres === undefined) {
-    throw new TypeError(`--postgres-schema needs --postgres\n${USAGE}`);
-  }
   let schema: string | undefined;
   try {
-    schema = postgres === undefined ? undefined : postgresSchema(values, env);
+    schema = postgresSchema(values, env, postgres !== undefined);
   } catch (error) {
     throw new TypeError(`${(error as Error).message}\n${USAGE}`);
   }
