@@ -14,6 +14,11 @@
  *    ping; its pong's time replaces what its hello showed): a clock set right after the hello, by
  *    NTP or by a server's correction, is seen within that minute, not once time has passed by as
  *    much as it was wrong.
+ * 4. The peer's clock is measured against this side's raw clock, which a server's correction of
+ *    ours does not move (`now` is that clock). Measured against the corrected clock, a correction
+ *    after the peer's hello shifted the peer's clock with ours: corrected three hours back, a
+ *    sender took an honest peer's clock for three hours slow and held what it may take until its
+ *    next look, a minute later (the link stayed `syncing` meanwhile).
  */
 import { DEFAULT_MAX_CLOCK_AHEAD_MS, peerHorizon } from '../core/clock-skew.ts';
 import { hlcWall } from '../core/hlc.ts';
@@ -39,16 +44,24 @@ export class ClockHold {
   private readonly now: () => number;
   private readonly schedule: Schedule;
 
+  /** `now`: this side's raw clock, which a server's correction does not move (invariant 4). */
   constructor(now: () => number, schedule: Schedule = defaultSchedule) {
     this.now = now;
     this.schedule = schedule;
   }
 
-  /** The peer's clock from its hello: `aheadMs` ahead of ours (invariant 1). */
-  setPeer(peer: { server: boolean; aheadMs: number; toleranceMs: number | undefined }): void {
+  /**
+   * The peer's clock from its hello (invariant 1): `time`, read now, or undefined to take it as
+   * ours (a server takes a client's clock as its own: the client corrects to it).
+   */
+  setPeer(peer: {
+    server: boolean;
+    time: number | undefined;
+    toleranceMs: number | undefined;
+  }): void {
     this.server = peer.server;
-    this.aheadMs = peer.aheadMs;
-    this.helloAheadMs = peer.aheadMs;
+    this.aheadMs = peer.time === undefined ? 0 : peer.time - this.now();
+    this.helloAheadMs = this.aheadMs;
     this.toleranceMs = peer.toleranceMs ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
   }
 

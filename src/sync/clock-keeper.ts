@@ -100,6 +100,7 @@ export function clockKeeper(
           listeners.add(listener);
           return () => listeners.delete(listener);
         },
+        clockOffset: () => clockOffset,
       };
     },
     followServer(serverTime, force = false) {

@@ -151,7 +151,12 @@ export class SessionSender {
     this.options = options;
     this.host = host;
     this.limits = limits;
-    this.clock = new ClockHold(() => options.now(), options.schedule);
+    // Invariant 10: measured against the raw clock (clock-hold.ts invariant 4).
+    const guard = options.shareGuard;
+    this.clock = new ClockHold(
+      guard === undefined ? () => options.now() : () => options.now() - guard.clockOffset(),
+      options.schedule,
+    );
     // Our hello showed our clock; a correction before we start sending (a server's hello on
     // another session) is told to the peer by a pong once we do (startSending).
     this.unsubscribeEarlyClock = options.shareGuard?.onClockChange(() => {
@@ -169,8 +174,12 @@ export class SessionSender {
     );
   }
 
-  /** The peer's clock, from its hello (invariant 8). */
-  setPeerClock(peer: { server: boolean; aheadMs: number; toleranceMs: number | undefined }): void {
+  /** The peer's clock, from its hello (invariant 10): `time` undefined takes it as ours. */
+  setPeerClock(peer: {
+    server: boolean;
+    time: number | undefined;
+    toleranceMs: number | undefined;
+  }): void {
     this.clock.setPeer(peer);
   }
 

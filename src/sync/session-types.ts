@@ -183,6 +183,12 @@ export interface ShareGuard {
    * of its peer's clock and the HLCs it read may be stale. Returns unsubscribe.
    */
   onClockChange(listener: () => void): () => void;
+  /**
+   * The correction a server's clock put on this replica's (C4): `now()` less this is the raw
+   * wall clock, which the correction does not move. A peer's clock is measured against that
+   * (clock-hold.ts invariant 4).
+   */
+  clockOffset(): number;
 }
 
 export interface PeerSession {

@@ -354,10 +354,9 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     if (closed) return;
     // After onPeerHello: a client has corrected its clock from a server's hello by now. A server
     // takes a client's clock as its own (the client corrects to it).
-    const peerAhead = options.isServer === true ? 0 : m.time - options.now();
     sender.setPeerClock({
       server: m.server === true,
-      aheadMs: peerAhead,
+      time: options.isServer === true ? undefined : m.time,
       toleranceMs: m.maxClockAheadMs,
     });
     if (Math.abs(m.time - options.now()) > aheadMs) {

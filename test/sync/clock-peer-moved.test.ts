@@ -84,3 +84,29 @@ describe('a peer whose clock is set right mid-session', () => {
     expect(honest.sync.status()).toMatchObject({ state: 'idle', pending: 0 });
   });
 });
+
+describe('a sender whose own clock a server corrects mid-session', () => {
+  it('measures its peer against the clock the correction does not move, and holds nothing the peer takes (H1)', async () => {
+    const time = new VirtualTime();
+    const fast = await replica('fast', time, { ms: 3 * HOUR });
+    const honest = await replica('honest', time, { ms: 0 });
+    const server = await replica('server', time, { ms: 0 }, true);
+    const link = (a: EventStore, b: EventStore) => {
+      const [ta, tb] = memoryTransportPair({ schedule: time.schedule });
+      for (const c of [a.sync.connect(ta), b.sync.connect(tb)]) closers.push(() => c.close());
+    };
+    // The honest peer's hello shows its clock three hours behind the fast one's.
+    link(fast, honest);
+    await time.run(1_000, time.now + 1_000);
+    // Then a server sets the fast clock right (controller.ts invariant 4), three hours back.
+    link(fast, server);
+    await time.run(1_000, time.now + 2_000);
+    // Stamped now, right by every clock: measured against the corrected clock, the honest
+    // peer's clock was still three hours behind, so the event waited for the next look (a
+    // minute) and the link stayed syncing until then.
+    const [event] = await fast.append('s', { type: 'now', data: null });
+    await time.run(1_000, time.now + 5_000);
+    expect(await ids(honest)).toEqual([event!.id]);
+    expect(fast.sync.status()).toMatchObject({ state: 'idle', pending: 0 });
+  });
+});
