@@ -25,11 +25,16 @@
  *    that arrives in one batch with the key it needs opens at once. What they ask of the store
  *    (fold again, erase) it does through onRefold and onErase, never inside the view's call.
  * 5. Each stream has its own data key (stream-keys.ts): store.shred erases it (shred.ts).
+ * 6. An append whose every event has an id stored here already (a retry) is sealed under the keys
+ *    its stored copies were sealed under, not the stream's key of the moment: with the same
+ *    content that gives the same text (core/sealing.ts invariant 3), so the store answers it as
+ *    the duplicate it is. A stream's key may have changed in between (a reopen picked another of
+ *    its keys, or another replica's arrived), and the retry was refused as a different payload.
  */
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, StoredEventRecord } from '../core/events.ts';
 import { unwrapKey, wrapKey } from '../core/key-wrap.ts';
-import { Keyring, namesKey, spaceKey } from '../core/keyring.ts';
+import { Keyring, namesKey, type SpaceKey, spaceKey } from '../core/keyring.ts';
 import { KEY_ADDED, type KeyAdded, keyringEventOf } from '../core/keyring-events.ts';
 import {
   KEYRING_STREAM,
@@ -294,9 +299,13 @@ export class Encryption {
     const envelope = await this.envelopeStream(stream);
     const name = this.nameOf(envelope);
     const hide = envelope !== stream || envelope.startsWith(PSEUDONYM_PREFIX);
-    const { key, keyPart, written } = await this.streams.sealingKey(envelope, space);
+    const retried = await this.storedKeysOf(envelope, events);
+    const { key, keyPart, written } =
+      retried === undefined
+        ? await this.streams.sealingKey(envelope, space)
+        : { key: space, keyPart: undefined, written: () => {} };
     const sealed = await Promise.all(
-      events.map(async (e) => {
+      events.map(async (e, i) => {
         const input = {
           stream: name,
           type: e.type,
@@ -304,7 +313,8 @@ export class Encryption {
           ...(e.meta && { meta: e.meta }),
           ...(this.names !== undefined && hide && { pseudonym: envelope }),
         };
-        const out = await sealEvent(key, e.id === undefined ? input : { ...input, id: e.id });
+        const under = retried?.[i] ?? key;
+        const out = await sealEvent(under, e.id === undefined ? input : { ...input, id: e.id });
         const opened = e.meta === undefined ? { data: e.data } : { data: e.data, meta: e.meta };
         this.view.remember(
           out.data,
@@ -320,6 +330,29 @@ export class Encryption {
     if (keyPart !== undefined) out.keyPart = keyPart;
     if (envelope !== stream) out.stream = envelope;
     return out;
+  }
+
+  /**
+   * Invariant 6: when every event has an id that is stored already, sealed under a key this
+   * replica holds, those keys (in order); otherwise undefined (the stream's key is taken).
+   */
+  private async storedKeysOf(
+    envelope: string,
+    events: readonly ValidNewEvent[],
+  ): Promise<SpaceKey[] | undefined> {
+    const ids: string[] = [];
+    for (const e of events) {
+      if (e.id === undefined) return undefined;
+      ids.push(e.id);
+    }
+    const stored = await this.raw.getByIds(ids);
+    const keys: SpaceKey[] = [];
+    for (const record of stored) {
+      const kid = record?.event.stream === envelope ? sealedKid(record.event.meta) : undefined;
+      if (kid === undefined || !(await this.opens(kid))) return undefined;
+      keys.push(this.keyring.get(kid)!);
+    }
+    return keys;
   }
 
   /**

@@ -120,6 +120,33 @@ describe.each([
     await store.close();
   });
 
+  it('keeps a retry idempotent after the stream took another key (invariant 6)', async () => {
+    const key = generateEncryptionKey();
+    const storageA = memoryStorage();
+    const b = await open(memoryStorage(), key);
+    // B's key for stream s is older than A's: after the sync, a reopened A takes B's.
+    await b.append('s', { type: 'added', data: { title: 'by b' } });
+    let a = await open(storageA, key);
+    const event = { id: 'e-1', type: 'added', data: { title: 'once' } };
+    await a.append('s', event);
+    await connect(a, b);
+    await until(async () => (await a.read()).length === 2 && (await b.read()).length === 2);
+    await a.close();
+    a = await open(storageA, key);
+    const [later] = await a.append('s', { type: 'added', data: { title: 'later' } });
+    const kidOf = async (id: string) =>
+      (await stored(storageA)).find((e) => e.id === id)?.meta?.$sealed;
+    expect(await kidOf(later!.id), 'the stream took another key').not.toBe(await kidOf('e-1'));
+    // The retry: one event, not a refusal as a different payload.
+    await a.append('s', event);
+    expect((await a.read()).map((e) => e.data.title)).toEqual(['by b', 'once', 'later']);
+    await expect(a.append('s', { ...event, data: { title: 'other' } })).rejects.toBeInstanceOf(
+      IdempotencyError,
+    );
+    await a.close();
+    await b.close();
+  });
+
   it('refuses meta naming $sealed, and appends to $keyring', async () => {
     const store = await open(memoryStorage(), generateEncryptionKey());
     await expect(
