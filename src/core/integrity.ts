@@ -32,7 +32,10 @@
  *    an honest replica's chain has holes (a copy that lost to another of its id, an event too
  *    large for a peer), and a refusal would cut an honest chain for ever under a positional sync.
  *    It is a finding (LinkCheck), which the receiver keeps and reports until explained
- *    (sync/chain-watch.ts): that is how a dropped or reordered event is caught.
+ *    (sync/chain-watch.ts): that is how a dropped or reordered event is caught. A link to an
+ *    event this replica held and trimmed since (a partial replica, docs/storage-growth.md) meets
+ *    nothing to hash, and is no finding: that event was verified when it came. Reported as
+ *    missing, every next event of a replica whose last one was trimmed here showed as tampered.
  * 7. The erased copy of a StreamKey (core/keyring-events.ts, a crypto-shred) is taken unverified:
  *    the replica that shreds is seldom the one that wrote the key, so no signature can hold for
  *    it. What it can do is take a stream's key away, never show or change content.
@@ -113,6 +116,8 @@ export interface Tampering {
 export interface ChainLookup {
   /** The event held at (replica, seq), if any. */
   eventAt(replica: string, seq: number): Promise<StoredEventRecord | undefined>;
+  /** Whether the event at (replica, seq) was held here and trimmed since (invariant 6). */
+  trimmedAt?(replica: string, seq: number): Promise<boolean>;
   /** The `$key` text learned for the replica before (self-checking: it derives the id). */
   keyOf(replica: string): Promise<string | undefined>;
 }
@@ -377,8 +382,11 @@ export async function verifyBatch(
         links.push({ event, link: parsed, status: 'reordered' });
       } else {
         const held = await lookup.eventAt(event.replica, parsed.seq);
-        if (held === undefined) links.push({ event, link: parsed, status: 'missing' });
-        else if (linkHash(eventDigest(held)) !== parsed.hash) {
+        if (held === undefined) {
+          if (!(await lookup.trimmedAt?.(event.replica, parsed.seq))) {
+            links.push({ event, link: parsed, status: 'missing' });
+          }
+        } else if (linkHash(eventDigest(held)) !== parsed.hash) {
           links.push({ event, link: parsed, status: 'forked' });
         }
       }

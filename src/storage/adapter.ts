@@ -245,6 +245,12 @@ export interface EventLog {
     slots: readonly { replica: string; seq: number }[],
   ): Promise<(LocalRecord | undefined)[]>;
   /**
+   * Whether this log trimmed the event of each (replica, seq) slot, in the order asked
+   * (invariant 6): it was held here, verified when it came, and only its body is gone. Optional,
+   * as trim() is.
+   */
+  trimmedSlots?(slots: readonly { replica: string; seq: number }[]): Promise<boolean[]>;
+  /**
    * Writes own events again with new meta (their signatures), at their positions, in one
    * transaction. A record whose stored event is no longer the one given (other id or cursor: a
    * re-stamp moved it) is skipped.

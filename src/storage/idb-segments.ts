@@ -233,6 +233,17 @@ export function lookupSlots(
   });
 }
 
+/** Whether a husk (a trimmed run, idb-schema.ts invariant 8: a key below zero) holds each slot. */
+export function slotsInHusks(store: IDBObjectStore, slots: readonly string[]): Promise<boolean[]> {
+  const find = bySlotKey(store);
+  return Promise.all(
+    slots.map(async (slot) => {
+      const key = await find(slot);
+      return key !== undefined && isHuskRecord(key);
+    }),
+  );
+}
+
 /**
  * The stored record of each key, in the order asked: `find` names the segment an index lists
  * the key under, each segment is read once, and `indexIn` finds the key's event in it (-1 when

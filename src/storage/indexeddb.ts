@@ -124,7 +124,7 @@ import {
   KEY_COUNTERS,
   type StoredCounters,
 } from './idb-schema.ts';
-import { lookupIds, lookupSlots } from './idb-segments.ts';
+import { lookupIds, lookupSlots, slotsInHusks } from './idb-segments.ts';
 import { IdbSnapshots } from './idb-snapshots.ts';
 import { readStreams } from './idb-streams.ts';
 import { KEY_HORIZON, KEY_TRIMMED_POS, trimInTransaction } from './idb-trim.ts';
@@ -294,6 +294,16 @@ class IdbEventLog implements EventLog {
     if (slots.length === 0) return [];
     return this.readSegmentStore('eventsAtSlots', (store) =>
       lookupSlots(
+        store,
+        slots.map((s) => `${s.replica}.${Seq.encode(s.seq as Seq)}`),
+      ),
+    );
+  }
+
+  async trimmedSlots(slots: readonly { replica: string; seq: number }[]): Promise<boolean[]> {
+    if (slots.length === 0) return [];
+    return this.readSegmentStore('trimmedSlots', (store) =>
+      slotsInHusks(
         store,
         slots.map((s) => `${s.replica}.${Seq.encode(s.seq as Seq)}`),
       ),

@@ -301,6 +301,11 @@ class MemoryEventLog implements EventLog {
     return slots.map((s) => db.bySlot.get(`${s.replica}.${Seq.encode(s.seq as Seq)}`));
   }
 
+  async trimmedSlots(slots: readonly { replica: string; seq: number }[]): Promise<boolean[]> {
+    const db = this.check();
+    return slots.map((s) => db.trimmedSlots.has(`${s.replica}.${Seq.encode(s.seq as Seq)}`));
+  }
+
   async replaceOwn(records: readonly LocalRecord[]): Promise<void> {
     const db = this.check();
     for (const given of records) {

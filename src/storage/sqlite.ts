@@ -244,6 +244,10 @@ class SqliteEventLog implements EventLog, NoticeTarget {
     return this.run('eventsAtSlots', () => slots.map((s) => this.st.bySlot(s.replica, s.seq)));
   }
 
+  trimmedSlots(slots: readonly { replica: string; seq: number }[]): Promise<boolean[]> {
+    return this.run('trimmedSlots', () => slots.map((s) => this.st.trimmedSlot(s.replica, s.seq)));
+  }
+
   replaceOwn(records: readonly LocalRecord[]): Promise<void> {
     return this.run('replaceOwn', () => {
       if (records.length > 0) this.db.transaction(() => replaceOwnIn(this.st, records)).immediate();

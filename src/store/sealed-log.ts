@@ -303,6 +303,10 @@ export class SealedLog implements EventLog {
     return this.raw.eventsAtSlots(slots);
   }
 
+  trimmedSlots(slots: readonly { replica: string; seq: number }[]): Promise<boolean[]> {
+    return this.raw.trimmedSlots?.(slots) ?? Promise.resolve(slots.map(() => false));
+  }
+
   replaceOwn(records: readonly LocalRecord[]) {
     return this.raw.replaceOwn(records);
   }

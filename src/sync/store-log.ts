@@ -123,6 +123,10 @@ export function storeSyncLog(internals: StoreInternals): SyncLog & { chain: Chai
         const [record] = await log.eventsAtSlots([{ replica, seq }]);
         return record?.event;
       },
+      async trimmedAt(replica, seq) {
+        const [trimmed] = (await log.trimmedSlots?.([{ replica, seq }])) ?? [];
+        return trimmed === true;
+      },
       async keyOf(replica) {
         const own = internals.signer?.keyTextOf(replica);
         if (own !== undefined) return own;

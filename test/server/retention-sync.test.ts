@@ -124,6 +124,25 @@ describe('a partial replica through a real server', () => {
     expect(await ns(partial.store)).toEqual([0, 1, 2, 3, 4]);
   });
 
+  it('reports no tampering for a link to an event it trimmed (integrity.ts invariant 6)', async () => {
+    const s = await server();
+    const partial = await device(s, 'partial', { retain: { events: 2 } });
+    const writer = await device(s, 'writer');
+    partial.connect();
+    writer.connect();
+    for (let n = 1; n <= 10; n++) await writer.store.append('s', { type: 't', data: { n } });
+    await waitFor(async () => (await partial.internals.log.headPos()) === 10, 15_000);
+    // Its own newer events push all of the writer's below the horizon.
+    for (let n = 11; n <= 14; n++) await partial.store.append('p', { type: 't', data: { n } });
+    await waitFor(async () => (await partial.internals.log.trimmedPos?.()) === 12, 15_000);
+    // The writer's next event links to its 10th, which the partial replica no longer holds.
+    await writer.store.append('s', { type: 't', data: { n: 15 } });
+    await waitFor(async () => (await partial.internals.log.headPos()) === 15, 15_000);
+    await waitFor(() => partial.store.sync.status().state === 'idle', 10_000);
+    expect(partial.store.sync.status().tampered).toBeUndefined();
+    expect(await ns(partial.store)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+  });
+
   it('pages history newest first below the horizon (reverse reads), as an activity list does', async () => {
     const s = await server();
     const partial = await device(s, 'partial', { retain: { events: 10 } });

@@ -45,6 +45,15 @@ function trim(log: EventLog, horizon: string, limit = 1_000, maxPos?: number): P
   return maxPos === undefined ? log.trim(horizon, limit) : log.trim(horizon, limit, maxPos);
 }
 
+/** Whether each (replica, seq) of `events` was trimmed here (adapter.ts trimmedSlots). */
+function trimmedSlots(
+  log: EventLog,
+  events: readonly { replica: string; seq: number }[],
+): Promise<boolean[]> {
+  if (log.trimmedSlots === undefined) throw new Error('this adapter does not tell trimmed slots');
+  return log.trimmedSlots(events.map(({ replica, seq }) => ({ replica, seq })));
+}
+
 const ids = (records: readonly (LocalRecord | undefined)[]) =>
   records.map((r) => r?.event.id ?? null);
 
@@ -74,6 +83,14 @@ export function trimConformance(
       );
       expect(await log.headPos()).toBe(5);
       expect(await log.ownSeq()).toBe(5);
+      // Trimmed slots are told from slots never held (a chain's link to one is no gap).
+      expect(
+        await trimmedSlots(log, [
+          ...[...old, ...kept].map((r) => r.event),
+          { replica: log.replicaId, seq: 6 },
+          { replica: REMOTE, seq: 1 },
+        ]),
+      ).toEqual([true, true, true, false, false, false, false]);
     });
 
     it('trims in steps of at most `limit` events, and the horizon is the last cursor trimmed', async () => {
@@ -234,6 +251,15 @@ export function trimConformance(
       expect(after.written).toEqual([]);
       expect(ids(await log.readByPos(0, 10))).toEqual([run[4]!.id]);
       expect(await log.headPos()).toBe(6);
+      expect(await trimmedSlots(log, [...run, late, { replica: LATE, seq: 2 }])).toEqual([
+        true,
+        true,
+        true,
+        true,
+        false,
+        true,
+        false,
+      ]);
     });
 
     it('is seen by another handle on the same database (two tabs), and after reopening', async () => {
@@ -246,6 +272,18 @@ export function trimConformance(
       await log.close();
       const again = await reopen(adapter);
       expect(ids(await again.readByPos(0, 10))).toEqual(ids([records[2]]));
+      expect(
+        await trimmedSlots(
+          other,
+          records.map((r) => r.event),
+        ),
+      ).toEqual([true, true, false]);
+      expect(
+        await trimmedSlots(
+          again,
+          records.map((r) => r.event),
+        ),
+      ).toEqual([true, true, false]);
       const [next] = await append(again, 'a', 1);
       expect(next!.event.version).toBe(4);
     });
