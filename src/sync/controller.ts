@@ -1,13 +1,11 @@
 /**
  * The Syncer of a client store: `store.sync`. Each connect() keeps one peer session alive over a
- * transport, reconnecting with backoff, and reports status.
+ * transport, reconnecting with backoff (a link: link.ts); this file keeps what the links share
+ * (acknowledged marks, refusals, the clock, the server view) and reports the combined status.
  *
  * Invariants:
- * 1. Reconnect delays use exponential backoff with full jitter: random() × min(maxMs,
- *    initialMs × 2^attempt). The attempt count resets only once a connection stayed open for
- *    healthyAfterMs, never on a mere open (a server that accepts and drops at once is backed off).
- * 2. A PROTOCOL_VERSION error stops reconnecting: retrying cannot help. Every other failure
- *    (auth included: a token function may hand out a fresh token) is retried with backoff.
+ * 1. Reconnects are backed off with full jitter (link.ts states and keeps it, invariant 1).
+ * 2. A PROTOCOL_VERSION error stops reconnecting (link.ts invariant 2).
  * 3. pending = this replica's highest seq − the highest own seq the peer holds. Own events sit in
  *    the log in seq order and are sent in log order, so that difference counts exactly the own
  *    events the peer has not acknowledged. Per peer, meta `sync.acked` keeps { pos, seq }: "it
@@ -45,14 +43,9 @@
  *    and installs only a server's answer; once the log holds anything, sessions replay as usual.
  */
 
-import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import type { JsonValue } from '../core/events.ts';
 import { DEFAULT_JOIN_BYTES } from '../core/space-join.ts';
-import {
-  DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS,
-  negotiateLimits,
-  sendableEventBytes,
-} from '../core/sync.ts';
+import { DEFAULT_CLOCK_CORRECTION_THRESHOLD_MS } from '../core/sync.ts';
 import type {
   ConnectionStatus,
   RefusedEvent,
@@ -60,20 +53,19 @@ import type {
   SyncState,
   SyncStatus,
   SyncTarget,
-  Transport,
 } from '../core/sync-types.ts';
 import type { StoreInternals, SyncController } from '../store/internal.ts';
 import { clockKeeper } from './clock-keeper.ts';
+import { firstRoute, type HistoryRoute, historySource, RouteWaiters } from './history-client.ts';
 import {
-  firstRoute,
-  HistoryRequests,
-  type HistoryRoute,
-  historySource,
-  pageVerifier,
-  RouteWaiters,
-} from './history-client.ts';
-import { DEFAULT_SYNC_LIMITS, limitsOfPeer, type SyncLimits } from './protocol.ts';
-import { type PeerSession, type SessionStats, startPeerSession } from './session.ts';
+  type BackoffOptions,
+  connectLink,
+  DEFAULT_BACKOFF,
+  type Link,
+  type LinkHost,
+  type Timers,
+} from './link.ts';
+import { DEFAULT_SYNC_LIMITS, type SyncLimits } from './protocol.ts';
 import type { JoinOptions } from './session-join.ts';
 import { CHECKPOINT_META_PREFIX, storeSyncLog } from './store-log.ts';
 import { strictSync } from './strict-sync.ts';
@@ -88,27 +80,7 @@ import {
   SYNCED_AT_META_KEY,
   SYNCED_AT_SAVE_MS,
 } from './sync-meta.ts';
-import { type WebSocketConstructor, webSocketTransport } from './transports/websocket.ts';
-
-export interface BackoffOptions {
-  /** First retry ceiling. Default 500 ms. */
-  initialMs: number;
-  /** Largest retry ceiling. Default 30 s. */
-  maxMs: number;
-  /** A connection open this long resets the backoff. Default 10 s. */
-  healthyAfterMs: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffOptions = {
-  initialMs: 500,
-  maxMs: 30_000,
-  healthyAfterMs: 10_000,
-};
-
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+import type { WebSocketConstructor } from './transports/websocket.ts';
 
 export interface SyncControllerOptions {
   backoff?: Partial<BackoffOptions>;
@@ -139,32 +111,6 @@ const realTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
-
-/** Full-jitter delay for the attempt-th retry (invariant 1). */
-export function backoffDelay(
-  attempt: number,
-  backoff: BackoffOptions,
-  random: () => number,
-): number {
-  const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
-}
-
-interface Link {
-  state: SyncState;
-  transport: string;
-  peer?: string;
-  server?: boolean;
-  lastSyncedAt?: number;
-  lastError?: { code: string; message: string; eventId?: string };
-  close(): Promise<void>;
-  /** Drops the current connection; the link reconnects (with a hello under the current id). */
-  reconnect?(): void;
-  /** Lets the current session try to send again (a strict hold let go: strict-sync.ts 3). */
-  poke?(): void;
-  /** Where a history read goes through this link now (history-client.ts), or why not. */
-  history?(): HistoryRoute;
-}
 
 export function createSyncController(
   internals: StoreInternals,
@@ -391,289 +337,38 @@ export function createSyncController(
     };
   };
 
-  const connect = (target: SyncTarget): SyncConnection => {
-    const transport: Transport =
-      'url' in target
-        ? webSocketTransport(target.url, {
-            // A list of URLs is shuffled with the same source as the backoff (tests inject it).
-            random,
-            ...(target.token !== undefined ? { token: target.token } : {}),
-            ...(options.WebSocket !== undefined ? { WebSocket: options.WebSocket } : {}),
-          })
-        : target;
-    let stopped = false;
-    let attempt = 0;
-    let session: PeerSession | undefined;
-    let retryTimer: unknown;
-    let healthyTimer: unknown;
-    /** Ends a backoff sleep early (stop only: a stray close must not skip the backoff). */
-    let wakeSleep: (() => void) | undefined;
-    /** Resolves the wait for the current connection to close. */
-    let connectionClosed: (() => void) | undefined;
-    /**
-     * From the link's start, or an attempt to open its connection, to that attempt's hello or
-     * failure: history reads wait for it (history-client.ts invariant 4).
-     */
-    let opening = true;
-    const opened = () => {
-      opening = false;
-      wakeRouteWaiters();
-    };
-
-    // Protocol 9: the history reads of this link's sessions (history-client.ts).
-    const historyRequests = new HistoryRequests(
-      timers,
-      options.historyTimeoutMs,
-      pageVerifier(log.integrity),
-    );
-    /** The current session's server announced history in its hello. */
-    let servesHistory = false;
-    const link: Link = {
-      state: 'connecting',
-      transport: transport.kind,
-      close: () => stop(),
-      reconnect: () => transport.close(1000, 'this replica moved to a fresh id'),
-      poke: () => session?.poke(),
-      history: () => {
-        const current = session;
-        if (opening) {
-          return {
-            ok: false,
-            why: 'older history is on the server, and the connection to it did not open in time',
-            wait: waitForRoute,
-          };
-        }
-        if (current === undefined || link.server !== true) {
-          return { ok: false, why: 'older history is on the server, and it is not connected' };
-        }
-        if (!servesHistory) {
-          return {
-            ok: false,
-            why: 'older history is on the server, which does not serve it (an older server, or one whose storage keeps no history by cursor)',
-          };
-        }
-        return {
-          ok: true,
-          requests: historyRequests,
-          send: (request) => current.requestHistory(request),
-        };
-      },
-    };
-
-    /** This session's acknowledged mark: undefined until the peer's start position is known. */
-    let base: AckedMark | undefined;
-    let baseAsked = false;
-
-    const onStats = (stats: SessionStats) => {
-      const peer = stats.peer?.replica;
-      if (peer !== undefined) {
-        link.peer = peer;
-        if (stats.peerPulled && !baseAsked) {
-          // The peer holds this log up to startPos: find the own seq there, scanning only from
-          // the last known mark (what was in flight when the last session ended).
-          baseAsked = true;
-          const known = acked[peer] ?? { pos: 0, seq: 0 };
-          const from = stats.startPos >= known.pos ? known.pos : 0;
-          const seqBefore = stats.startPos >= known.pos ? known.seq : 0;
-          void ownSeqIn(from, stats.startPos).then((seq) => {
-            base = { pos: stats.startPos, seq: Math.max(seqBefore, seq) };
-            saveAcked(peer, base);
-            emit();
-          });
-        }
-        if (base !== undefined && stats.ackedPos > (acked[peer]?.pos ?? 0)) {
-          saveAcked(peer, { pos: stats.ackedPos, seq: Math.max(base.seq, stats.ackedOwnSeq) });
-        }
-      }
-      if (stats.closed) return emit();
-      const idle = stats.caughtUp && (stats.peerCaughtUp || !stats.peerPulled);
-      link.state = idle ? 'idle' : 'syncing';
-      if (idle) {
-        link.lastSyncedAt = internals.now();
-        noteSynced(link.lastSyncedAt);
-      }
-      emit();
-    };
-
-    // A peer may speak first (a server sends its hello on accept), before open() has resolved
-    // here and the session exists: hold those messages and hand them over in order.
-    let early: string[] = [];
-    const offMessage = transport.onMessage((text) => {
-      if (session !== undefined) void session.receive(text);
-      else early.push(text);
-    });
-    const offClose = transport.onClose((info) => {
-      session?.close();
-      session = undefined;
-      servesHistory = false;
-      historyRequests.closeAll();
-      opened();
-      early = [];
-      if (info.error !== undefined) link.lastError = info.error;
-      connectionClosed?.();
-      connectionClosed = undefined;
-    });
-
-    const sleep = (ms: number) =>
-      new Promise<void>((resolve) => {
-        wakeSleep = resolve;
-        retryTimer = timers.setTimeout(resolve, ms);
-      });
-
-    const run = async () => {
-      await ready;
-      while (!stopped && !closed) {
-        link.state = 'connecting';
-        emit();
-        early = [];
-        opening = true;
-        try {
-          await transport.open();
-        } catch (error) {
-          link.lastError = {
-            code: 'TRANSPORT',
-            message: error instanceof Error ? error.message : String(error),
-          };
-          opened();
-          await sleep(backoffDelay(attempt++, backoff, random));
-          continue;
-        }
-        if (stopped) {
-          transport.close(1000, 'sync stopped');
-          break;
-        }
-        let fatalVersion = false;
-        let peerHello: { server?: boolean; maxClockAheadMs?: number } = {};
-        const closedPromise = new Promise<void>((resolve) => {
-          connectionClosed = resolve;
-        });
-        healthyTimer = timers.setTimeout(() => {
-          attempt = 0;
-        }, backoff.healthyAfterMs);
-        link.state = 'syncing';
-        emit();
-        base = undefined;
-        baseAsked = false;
-        const join = await joinOptions();
-        if (stopped || closed) {
-          transport.close(1000, 'sync stopped');
-          break;
-        }
-        session = startPeerSession({
-          ...(join !== undefined ? { join } : {}),
-          log,
-          send: (text) => transport.send(text),
-          closeConnection: (code, reason) => transport.close(code, reason),
-          bufferedBytes: () => transport.bufferedBytes?.() ?? 0,
-          ...(options.limits !== undefined ? { limits: options.limits } : {}),
-          now: () => internals.now(),
-          maxClockDriftMs: internals.maxClockDriftMs,
-          ...(internals.maxClockAheadMs !== undefined
-            ? { maxClockAheadMs: internals.maxClockAheadMs }
-            : {}),
-          shareGuard: clock.guard(),
-          schedule: (fn, ms) => {
-            const handle = timers.setTimeout(fn, ms);
-            return () => timers.clearTimeout(handle);
-          },
-          ...(options.server === true ? { isServer: true } : {}),
-          onPeerHello: async (hello) => {
-            // What the peer accepts, before anything is sent (invariant 6).
-            const limits = negotiateLimits(ownLimits, limitsOfPeer(hello));
-            await internals
-              .learnPeerLimits?.(hello.replica, { maxEventBytes: sendableEventBytes(limits) })
-              .catch(() => {});
-            peerHello = hello;
-            if (hello.server === true) {
-              link.server = true;
-              serverPeers.add(hello.replica);
-            }
-            servesHistory = hello.server === true && hello.history === true;
-            opened();
-            // History may answer again: stale projections rebase (store/server-link.ts).
-            // After this hello is taken in (not through `timers`, which schedule retries).
-            if (servesHistory) queueMicrotask(serverChanged);
-            strict.noteHello(hello);
-            await followServer(hello.server === true ? hello.time : undefined, link);
-            return undefined;
-          },
-          holdBack: (event, peer) => strict.holdBack(event, peer),
-          onRejected: async (events) => {
-            await internals.rejectStrict?.(events);
-            strict.recount(true);
-            emit();
-          },
-          onHistoryReply: (reply) => historyRequests.onReply(reply),
-          onStatus: onStats,
-          onError: (error) => {
-            link.lastError = { code: error.code, message: error.message };
-            if (error.eventId !== undefined) link.lastError.eventId = error.eventId;
-            if (error.skipped !== undefined && error.eventId !== undefined && link.peer) {
-              noteRefused({
-                eventId: error.eventId,
-                peer: link.peer,
-                code: error.code,
-                message: error.message,
-              });
-            }
-            if (error.heldForClock !== undefined && peerHello.server === true) {
-              // A server refused one of ours for the clock: ours ran ahead since its hello
-              // (invariant 4); its clock is the refusal's limit less its tolerance.
-              const tolerance = peerHello.maxClockAheadMs ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
-              void followServer(error.heldForClock.limit - tolerance, link, true);
-            }
-            if (error.code === 'PROTOCOL_VERSION') fatalVersion = true;
-            emit();
-          },
-        });
-        const held = early;
-        early = [];
-        for (const text of held) void session.receive(text);
-        await closedPromise;
-        timers.clearTimeout(healthyTimer);
-        if (fatalVersion) break;
-        if (stopped || closed) break;
-        link.state = 'connecting';
-        emit();
-        await sleep(backoffDelay(attempt++, backoff, random));
-      }
-      link.state = 'offline';
-      emit();
-    };
-
-    const stop = async () => {
-      if (stopped) return;
-      stopped = true;
-      timers.clearTimeout(retryTimer);
-      timers.clearTimeout(healthyTimer);
-      session?.close();
-      session = undefined;
-      servesHistory = false;
-      historyRequests.closeAll();
-      opened();
-      transport.close(1000, 'sync stopped');
-      wakeSleep?.();
-      connectionClosed?.();
-      offMessage();
-      offClose();
-      links.delete(link);
-      emit();
-    };
-
-    links.add(link);
-    void run();
-    return {
-      close: stop,
-      status: () => {
-        const status: SyncStatus = { state: link.state, pending: pendingOf(link) };
-        if (link.lastSyncedAt !== undefined) status.lastSyncedAt = link.lastSyncedAt;
-        if (link.lastError !== undefined) status.lastError = link.lastError;
-        const mine = refused.filter((r) => r.peer === link.peer);
-        if (mine.length > 0) status.refused = mine;
-        return status;
-      },
-    };
+  const linkHost: LinkHost = {
+    internals,
+    log,
+    backoff,
+    random,
+    timers,
+    ownLimits,
+    limits: options.limits,
+    server: options.server === true,
+    WebSocket: options.WebSocket,
+    historyTimeoutMs: options.historyTimeoutMs,
+    ready,
+    closed: () => closed,
+    links,
+    strict,
+    shareGuard: () => clock.guard(),
+    emit: () => emit(),
+    ackedOf: (peer) => acked[peer],
+    saveAcked: (peer, mark) => saveAcked(peer, mark),
+    ownSeqIn,
+    pendingOf,
+    refused: () => refused,
+    noteRefused: (entry) => noteRefused(entry),
+    noteSynced,
+    followServer,
+    serverMet: (replica) => serverPeers.add(replica),
+    serverChanged,
+    joinOptions: () => joinOptions(),
+    wakeRouteWaiters,
+    waitForRoute,
   };
+  const connect = (target: SyncTarget): SyncConnection => connectLink(linkHost, target);
 
   const closeAll = async () => {
     if (closed) return;

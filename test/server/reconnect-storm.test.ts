@@ -1,5 +1,5 @@
 /**
- * RELIABILITY 19 with real sockets: a reconnect storm after a server restart (controller.ts
+ * RELIABILITY 19 with real sockets: a reconnect storm after a server restart (sync/link.ts
  * invariant 1). The scenario is reconnect-storm.ts; CHRONICLE_STORM_CLIENTS sets how many
  * clients: 100 by default (about 15 s), `CHRONICLE_STORM_CLIENTS=500` for the full storm (about
  * a minute, not part of `npm test`).
@@ -8,7 +8,7 @@
  * and loose bounds on when connections arrived, never on how fast anything ran.
  */
 import { describe, expect, it } from 'vitest';
-import type { BackoffOptions } from '../../src/sync/controller.ts';
+import type { BackoffOptions } from '../../src/sync/link.ts';
 import {
   type ClientPhase,
   ceilingOf,

@@ -20,7 +20,7 @@ import { type EventStore, memoryStorage, openStore } from '../../src/index.ts';
 import { createToken } from '../../src/server/auth.ts';
 import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
-import type { BackoffOptions, Timers } from '../../src/sync/controller.ts';
+import type { BackoffOptions, Timers } from '../../src/sync/link.ts';
 import { SECRET, tempDir } from './helpers.ts';
 
 export interface StormOptions {
@@ -216,7 +216,7 @@ export async function runReconnectStorm(options: StormOptions): Promise<StormRes
   }
 }
 
-/** The most a Syncer may wait before its k-th retry since a reset (controller.ts invariant 1). */
+/** The most a Syncer may wait before its k-th retry since a reset (sync/link.ts invariant 1). */
 export function ceilingOf(k: number, backoff: BackoffOptions): number {
   return Math.min(backoff.maxMs, backoff.initialMs * 2 ** k);
 }

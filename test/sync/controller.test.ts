@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SyncStatus, Transport, TransportCloseInfo } from '../../src/core/sync-types.ts';
-import { backoffDelay, createSyncController, DEFAULT_BACKOFF } from '../../src/sync/controller.ts';
+import { createSyncController } from '../../src/sync/controller.ts';
+import { backoffDelay, DEFAULT_BACKOFF } from '../../src/sync/link.ts';
 import { PROTOCOL_VERSION, type SyncMessage } from '../../src/sync/protocol.ts';
 import { memoryTransportPair } from '../../src/sync/transports/memory.ts';
 import { idsInOrder, memoryReplica } from './helpers.ts';

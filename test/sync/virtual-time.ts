@@ -3,7 +3,7 @@
  * their timers from here, and `run()` advances time task by task, letting every promise settle
  * between tasks (memory storage resolves in microtasks).
  */
-import type { Timers } from '../../src/sync/controller.ts';
+import type { Timers } from '../../src/sync/link.ts';
 
 interface Task {
   at: number;
