@@ -112,7 +112,7 @@ export class ChainWatch {
     await this.load();
   }
 
-  /** An event refused for its signature or key (session.ts invariant 9). */
+  /** An event refused for its signature or key (session-receiver.ts invariant 5). */
   async refused(event: StoredEventRecord, reason: TamperReason, peer?: string): Promise<void> {
     await this.load();
     const finding: TamperedEvent = {

@@ -82,7 +82,7 @@ export type PageVerifier = (
   keys: { [replica: string]: string } | undefined,
 ) => Promise<ChronicleError | undefined>;
 
-/** The verifier of a log's integrity, as a session verifies a batch (session.ts invariant 9). */
+/** The verifier of a log's integrity, as a session verifies a batch (session-receiver.ts invariant 5). */
 export function pageVerifier(integrity: SyncIntegrity | undefined): PageVerifier | undefined {
   if (integrity === undefined) return undefined;
   return async (events, keys) => {

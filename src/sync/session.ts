@@ -2,7 +2,8 @@
  * One sync session over one open connection, symmetric: the client's Syncer and the sync server
  * both run it, each over its own SyncLog. It follows sync/protocol.ts; the decisions come from
  * core/sync.ts, this file moves messages and calls the log. It is the coordinator and the
- * receiving half; the sending half (pull, the pump and its flow window, ack) is session-sender.ts.
+ * receiving half; the sending half (pull, the pump and its flow window, ack) is session-sender.ts,
+ * the receipt of batches session-receiver.ts.
  *
  *   start:   send hello (epoch, head, own seq, time)
  *   hello →  check it, send pull with the checkpoint held for that peer (fingerprinted)
@@ -14,65 +15,40 @@
  *
  * Invariants (protocol.ts numbers in brackets):
  * 1. Incoming messages are handled one at a time, in arrival order (receive() chains them).
- * 2. An ack is sent only after ingest resolved and the checkpoint was saved [2]; a checkpoint is
- *    saved only for a batch whose events are durable, so it never passes a non-durable event.
- * 3. A batch that does not start at the checkpoint is refused with GAP and ends the session [3]:
- *    later batches would be gaps too, and a reconnect resumes from the durable checkpoint.
- * 4. A refused batch (validation, validateIncoming, storage) stores nothing and ends the session:
- *    skipping it would break invariant 3. Except a refusal of one event for a reason tied to it,
- *    to a peer that announced limits [6]: the batch is not stored nor acknowledged, the peer is
- *    told which event, and batches are dropped until the peer resends from the same position.
+ * 2. An ack is sent only after ingest and the checkpoint are durable [2] (session-receiver.ts
+ *    states and keeps 2, 3, 4, 8 and 9, as its invariants 1 to 5).
+ * 3. A batch that does not start at the checkpoint is refused with GAP (session-receiver.ts 2).
+ * 4. A refused batch stores nothing and ends the session, or, for one event, waits for the
+ *    peer's resend without it (session-receiver.ts 3).
  * 5. Records the peer holds are not sent back (session-sender.ts states and keeps it).
  * 6. An exact duplicate of a hello or pull is ignored; any other repetition is a PROTOCOL error.
  * 7. After close() (or a fatal error) nothing more is sent, stored or acknowledged.
- * 8. An event stamped beyond this side's clock + maxClockAheadMs is refused alone [6, 7] with
- *    CLOCK_SKEW (reason `clock-ahead`), like an event too large: nothing of its batch is stored
- *    and the peer resends without it, holding it back (core/clock-skew.ts invariant 1). A client
- *    does not check what a server sends: the server checked it against its own clock, which is
- *    the authority clients correct theirs to.
- * 9. Tamper evidence (core/integrity.ts): with log.integrity, a batch is verified before any
- *    other check that writes and before it is stored; an event whose signature or chain does
- *    not hold is refused alone with TAMPERED (reason `tampered`), like an event too large: the
- *    peer resends the batch without it and without its replica's later events, and the honest
- *    rest is stored. A client verifies what a server sends too: the server is not trusted.
+ * 8. An event stamped beyond this side's clock + tolerance is refused alone [6, 7]
+ *    (session-receiver.ts 4).
+ * 9. With log.integrity, a batch is verified before it is stored; a tampered event is refused
+ *    alone (session-receiver.ts 5).
  */
 
-import { acceptLimit, DEFAULT_MAX_CLOCK_AHEAD_MS, isBeyond } from '../core/clock-skew.ts';
+import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import { ChronicleError, SeqConflictError } from '../core/errors.ts';
-import type { StoredEventRecord } from '../core/events.ts';
-import { TAMPER_TEXT, type Tampering, verifyBatch } from '../core/integrity.ts';
-import { utf8Length } from '../core/json.ts';
-import type { StrictRejection } from '../core/strict.ts';
-import {
-  afterBatch,
-  checkpointForPull,
-  classifyBatch,
-  decideEventRefusal,
-  type ReceiveState,
-} from '../core/sync.ts';
+import { checkpointForPull } from '../core/sync.ts';
 import type { DataTextOf } from './event-codec.ts';
 import { createHistoryServer } from './history-serve.ts';
-import { lostCopyReport } from './lost-copies.ts';
 import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
 import {
-  type AckMessage,
   DEFAULT_SYNC_LIMITS,
-  type ErrorMessage,
-  type EventsMessage,
   type HelloMessage,
   type HistoryMessage,
   limitsOfPeer,
   PROTOCOL_VERSION,
   type PullMessage,
-  type RefusalReason,
-  type SnapshotMessage,
-  type SnapshotPartMessage,
   SYNC_LIMIT_NAMES,
   type SyncErrorCode,
   type SyncLimits,
   type SyncMessage,
 } from './protocol.ts';
-import { answerJoin, SNAPSHOT_PART_TIMEOUT_MS, takeSnapshot } from './session-join.ts';
+import { SessionJoining } from './session-joining.ts';
+import { SessionReceiver } from './session-receiver.ts';
 import { SessionSender } from './session-sender.ts';
 import type {
   PeerSession,
@@ -80,7 +56,6 @@ import type {
   SessionError,
   SessionStats,
 } from './session-types.ts';
-import { SnapshotPartsReceiver } from './snapshot-receiver.ts';
 
 export type {
   HistoryReply,
@@ -90,16 +65,6 @@ export type {
   SessionRefusal,
   SessionStats,
 } from './session-types.ts';
-
-/** How often a side sending a snapshot in parts looks whether its transport has drained (ms). */
-const DRAIN_POLL_MS = 5;
-const defaultSchedule = (fn: () => void, ms: number): (() => void) => {
-  const handle = setTimeout(fn, ms);
-  return () => clearTimeout(handle);
-};
-
-/** Rejections in one `rejected` message at most (also kept within the peer's message bytes). */
-const REJECTED_AT_ONCE = 200;
 
 /**
  * Starts a session on an open connection: sends hello at once, then answers the peer.
@@ -123,35 +88,10 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   let helloText: string | undefined;
   let pullText: string | undefined;
   let pullSent = false;
-  let recv: ReceiveState = { pos: 0, started: false };
-  let caughtUp = false;
-  let eventsReceived = 0;
-  /** Protocol 10: this side sent join and waits for the answer before it pulls. */
-  let awaitingSnapshot = false;
-  let joined = false;
-  /** Protocol 10: a snapshot sent in parts, while they come (snapshot-receiver.ts). */
-  const snapshotParts = new SnapshotPartsReceiver({
-    schedule: options.schedule ?? defaultSchedule,
-    timeoutMs: options.join?.partTimeoutMs ?? SNAPSHOT_PART_TIMEOUT_MS,
-    queue: (fn) => {
-      chain = chain.then(fn);
-    },
-    refused: async (error) => {
-      if (closed || peer === undefined) return;
-      options.onError?.({
-        code: 'SNAPSHOT_INVALID',
-        message: `the snapshot sent in parts does not hold, replaying the log: ${error instanceof Error ? error.message : String(error)}`,
-        fatal: false,
-        source: 'peer',
-      });
-      return sendPull(peer);
-    },
-    whole: (m) => install(m),
-  });
 
   const stats = (): SessionStats => {
     const s: SessionStats = {
-      receivedPos: recv.pos,
+      receivedPos: receiver.pos,
       startPos: sender.startPos,
       sentPos: sender.sentPos,
       ackedPos: sender.ackedPos,
@@ -160,13 +100,13 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       peerPulled: sender.outbound,
       inFlightBatches: sender.window.batches.length,
       inFlightBytes: sender.window.bytes,
-      caughtUp,
+      caughtUp: receiver.caughtUp,
       peerCaughtUp: sender.peerCaughtUp(),
-      eventsReceived,
+      eventsReceived: receiver.eventsReceived,
       eventsSent: sender.eventsSent,
       closed,
     };
-    if (joined) s.joined = true;
+    if (joining.joined) s.joined = true;
     if (sender.heldForClock !== undefined) s.heldForClock = sender.heldForClock;
     if (peer !== undefined) {
       s.peer = peer;
@@ -179,7 +119,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const close = () => {
     if (closed) return;
     closed = true;
-    snapshotParts.cancel();
+    joining.cancel();
     sender.stop();
     report();
   };
@@ -222,7 +162,30 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     fail('STORAGE', `could not store the batch (${code}): ${text}`);
   };
 
+  /** A peer that announced limits understands a per-event refusal and resends (protocol 6). */
+  const peerResends = () => peer?.limits !== undefined && pullSent;
+
   const sender = new SessionSender(options, limits, { send, fail, storageFailure, report });
+  // Invariants 2, 3, 4, 8 and 9 (session-receiver.ts).
+  const receiver = new SessionReceiver(options, sender, {
+    send,
+    fail,
+    storageFailure,
+    report,
+    closed: () => closed,
+    peerResends,
+  });
+  // Protocol 10 (session-joining.ts).
+  const joining = new SessionJoining(options, {
+    closed: () => closed,
+    peer: () => peer,
+    sendText,
+    fail,
+    queue: (fn) => {
+      chain = chain.then(fn);
+    },
+    sendPull: (m) => sendPull(m),
+  });
   // Protocol 9: answered beside the session (history-serve.ts).
   const integrity = log.integrity;
   const history = createHistoryServer({
@@ -238,103 +201,6 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       }
     },
   });
-
-  /**
-   * Refuses one event of the batch (from, to] (invariant 4, protocol 6): fatal to a peer that
-   * did not announce limits (it would not understand), else the batch waits for a resend.
-   */
-  /** A peer that announced limits understands a per-event refusal and resends (protocol 6). */
-  const peerResends = () => peer?.limits !== undefined && pullSent;
-
-  const refuseEvent = (
-    batch: { from: number; to: number },
-    refusal: { code: SyncErrorCode; message: string; eventId: string; reason: RefusalReason },
-  ): void => {
-    const decision = decideEventRefusal(recv, batch, refusal.eventId, peerResends());
-    switch (decision.kind) {
-      case 'fatal':
-        fail(refusal.code, refusal.message, refusal.eventId);
-        return;
-      case 'gap':
-        fail('GAP', `batch starts at ${batch.from}, this side holds up to ${decision.expected}`);
-        return;
-      case 'drop':
-        return;
-      case 'ack':
-        recv = decision.state;
-        send({ type: 'ack', to: recv.pos });
-        return;
-      case 'refuse':
-        recv = decision.state;
-        break;
-      default: {
-        const never: never = decision;
-        throw new Error(`unknown refusal decision ${JSON.stringify(never)}`);
-      }
-    }
-    const error: ErrorMessage = {
-      type: 'error',
-      code: refusal.code,
-      message: refusal.message,
-      eventId: refusal.eventId,
-      refused: { from: batch.from, reason: refusal.reason },
-    };
-    send(error);
-    options.onError?.({
-      code: refusal.code,
-      message: refusal.message,
-      fatal: false,
-      source: 'local',
-      eventId: refusal.eventId,
-    });
-    report();
-  };
-
-  /**
-   * Tells the peer which of its events strict streams rejected (protocol 8), in messages of at
-   * most REJECTED_AT_ONCE, and never more than the peer takes in a batch (it refuses a longer
-   * list with LIMIT_EXCEEDED, as it would a batch).
-   */
-  const sendRejected = (events: readonly StrictRejection[]): void => {
-    if (events.length === 0 || peer === undefined) return;
-    const peerLimits = limitsOfPeer(peer);
-    const count = Math.max(1, Math.min(REJECTED_AT_ONCE, peerLimits.maxBatchEvents));
-    // Room for the envelope `{"type":"rejected","events":[]}` and the commas.
-    const room = peerLimits.maxMessageBytes - 64;
-    let chunk: StrictRejection[] = [];
-    let bytes = 0;
-    for (const event of events) {
-      const size = utf8Length(JSON.stringify(event)) + 1;
-      if (chunk.length > 0 && (chunk.length >= count || bytes + size > room)) {
-        send({ type: 'rejected', events: chunk });
-        chunk = [];
-        bytes = 0;
-      }
-      chunk.push(event);
-      bytes += size;
-    }
-    send({ type: 'rejected', events: chunk });
-  };
-
-  /** Invariant 9: the refusal of a tampered event. */
-  const tamperRefusal = ({ event, reason }: Tampering) => ({
-    code: 'TAMPERED' as const,
-    message: `event ${event.id} (replica ${event.replica}, seq ${event.seq}) was refused: ${TAMPER_TEXT[reason]}`,
-    eventId: event.id,
-    reason: { kind: 'tampered' as const, replica: event.replica, seq: event.seq, why: reason },
-  });
-
-  /** Why `event` is refused for the clock (invariant 8, core/clock-skew.ts invariant 1). */
-  const clockRefusal = (event: { id: string; time: number }) => {
-    const limit = Math.floor(options.now()) + aheadMs;
-    const ahead = Math.round((event.time - options.now()) / 1000);
-    return {
-      code: 'CLOCK_SKEW' as const,
-      message: `event ${event.id} is stamped ${ahead} s ahead of this clock (tolerance ${Math.round(aheadMs / 1000)} s): not stored`,
-      eventId: event.id,
-      reason: { kind: 'clock-ahead' as const, wall: event.time, limit },
-    };
-  };
 
   // ---- receiving -----------------------------------------------------------------------------
 
@@ -368,29 +234,14 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       });
     }
     // Protocol 10: the answer to the peer's join, before anything else of this side.
-    if (m.join !== undefined && options.snapshotFor !== undefined) {
-      const cap = options.maxSnapshotBytes ?? Number.POSITIVE_INFINITY;
-      const answer = await answerJoin(options.snapshotFor, m.join, {
-        cap,
-        peerMessageBytes: limitsOfPeer(m).maxMessageBytes,
-      });
-      for (const text of answer.texts) {
-        // Parts go out as the transport drains: never more than `cap` buffered at once.
-        await roomToSend(text.length, cap);
-        if (closed) return;
-        sendText(text);
-      }
-    }
+    if (!(await joining.answer(m))) return;
     // Before pull: the peer takes its events out before it sends again (protocol 8).
     const rejections = (await options.rejectionsFor?.(m)) ?? [];
     if (closed) return;
-    sendRejected(rejections);
+    receiver.sendRejected(rejections, m);
     if (!pullEnabled) return;
     // Protocol 10: the pull waits for the answer to this side's join.
-    if (options.join !== undefined && m.snapshots === true) {
-      awaitingSnapshot = true;
-      return;
-    }
+    if (joining.waitsForAnswer(m)) return;
     return sendPull(m);
   };
 
@@ -399,62 +250,12 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     const saved = await log.getCheckpoint(m.replica);
     if (closed) return;
     const checkpoint = checkpointForPull(saved, m);
-    recv = { pos: checkpoint?.pos ?? 0, started: false };
+    receiver.startAt(checkpoint?.pos ?? 0);
     const pull: PullMessage = { type: 'pull' };
     if (checkpoint !== undefined) pull.checkpoint = checkpoint;
     pullSent = true;
     send(pull);
     report();
-  };
-
-  /** Waits until `bytes` more stay within `cap` of what the transport has not written yet. */
-  const roomToSend = async (bytes: number, cap: number): Promise<void> => {
-    const buffered = options.bufferedBytes;
-    if (buffered === undefined || !Number.isFinite(cap)) return;
-    const schedule = options.schedule ?? defaultSchedule;
-    while (!closed && buffered() > 0 && buffered() + bytes > cap) {
-      await new Promise<void>((resolve) => schedule(resolve, DRAIN_POLL_MS));
-    }
-  };
-
-  /** Protocol 10: the answer to this side's join; installed (or not), then the pull goes out. */
-  const onSnapshot = async (m: SnapshotMessage): Promise<void> => {
-    if (!awaitingSnapshot || peer === undefined || options.join === undefined) {
-      return fail('PROTOCOL', 'a snapshot this side did not ask for');
-    }
-    awaitingSnapshot = false;
-    if (m.parts !== undefined && m.length !== undefined) {
-      const header = { parts: m.parts, length: m.length };
-      return snapshotParts.begin(
-        m.id === undefined ? header : { ...header, id: m.id },
-        options.join.maxBytes,
-      );
-    }
-    return install(m);
-  };
-
-  const onSnapshotPart = async (m: SnapshotPartMessage): Promise<void> => {
-    const handled = snapshotParts.part(m);
-    if (handled === undefined) return fail('PROTOCOL', 'a snapshot part this side did not ask for');
-    return handled;
-  };
-
-  /** Installs the snapshot (or not: replay), then the pull goes out. */
-  const install = async (m: SnapshotMessage): Promise<void> => {
-    if (peer === undefined || options.join === undefined) return;
-    try {
-      joined = await takeSnapshot(options.join, m, peer);
-    } catch (error) {
-      // Nothing of it was written (adapter.ts invariant 7): replay instead.
-      options.onError?.({
-        code: 'STORAGE',
-        message: `could not install the snapshot, replaying the log: ${error instanceof Error ? error.message : String(error)}`,
-        fatal: false,
-        source: 'local',
-      });
-    }
-    if (closed) return;
-    return sendPull(peer);
   };
 
   const onPull = async (m: PullMessage, text: string): Promise<void> => {
@@ -467,114 +268,9 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     return sender.startSending(m, peer);
   };
 
-  const onEvents = async (
-    m: EventsMessage & { events: StoredEventRecord[] },
-    messageBytes: number,
-  ): Promise<void> => {
-    if (!pullSent || peer === undefined) return fail('PROTOCOL', 'events that were not pulled');
-    const decision = classifyBatch(recv, m);
-    switch (decision.kind) {
-      case 'gap':
-        return fail('GAP', `batch starts at ${m.from}, this side holds up to ${decision.expected}`);
-      case 'discard':
-        return;
-      case 'duplicate':
-        recv = afterBatch(recv, decision);
-        send({ type: 'ack', to: recv.pos });
-        break;
-      case 'apply': {
-        // Invariant 8 (clock): refused alone, like a too-large event; a client takes what a server
-        // sends (the server checked it against its own clock, the authority).
-        if (peer.server !== true || options.isServer === true) {
-          const limit = acceptLimit(options.now(), aheadMs);
-          const ahead = m.events.find((e) => isBeyond(e, limit));
-          if (ahead !== undefined) return refuseEvent(m, clockRefusal(ahead));
-        }
-        // Invariant 9: verified before anything (an ownership claim too) is taken from it.
-        const integrity = log.integrity;
-        if (integrity !== undefined && m.events.length > 0) {
-          const verdict = await verifyBatch(m.events, integrity, {
-            requireSignatures: integrity.requireSignatures,
-            ...(m.keys === undefined ? {} : { keys: m.keys }),
-          });
-          if (closed) return;
-          if (!verdict.ok) {
-            void integrity.noteRefused?.(verdict.tampering, peer.replica).catch(() => {});
-            return refuseEvent(m, tamperRefusal(verdict.tampering));
-          }
-          if (verdict.keys.size > 0) await integrity.rememberKeys(verdict.keys);
-          await integrity.noteLinks?.(m.events, verdict.links, peer.replica);
-          if (closed) return;
-        }
-        const refusal = await options.validateIncoming?.(m.events, peer, messageBytes);
-        if (closed) return;
-        if (refusal !== undefined) {
-          const { eventId, reason } = refusal;
-          if (eventId === undefined || reason === undefined) {
-            return fail(refusal.code, refusal.message);
-          }
-          return refuseEvent(m, { code: refusal.code, message: refusal.message, eventId, reason });
-        }
-        sender.pausedForIngest = true;
-        let rejected: StrictRejection[] = [];
-        try {
-          if (m.events.length > 0) {
-            const vouchedByServer = peer.server === true && options.isServer !== true;
-            const result = await log.ingest(m.events, vouchedByServer ? { vouchedByServer } : {});
-            eventsReceived += result.written.length;
-            rejected = result.rejected ?? [];
-            sender.noteIngested(result.written);
-            const lost = lostCopyReport(result.lost ?? [], log.replicaId);
-            if (lost !== undefined) options.onError?.(lost);
-            if (result.skewed) {
-              options.onError?.({
-                code: 'CLOCK_SKEW',
-                message: 'received events stamped more than maxClockDrift ahead of this clock',
-                fatal: false,
-                source: 'local',
-              });
-            }
-          }
-          if (closed) return;
-          const checkpoint = {
-            epoch: peer.epoch,
-            pos: decision.to,
-            ...(m.toId ? { id: m.toId } : {}),
-          };
-          await log.setCheckpoint(peer.replica, checkpoint);
-        } catch (error) {
-          return storageFailure(error);
-        } finally {
-          sender.pausedForIngest = false;
-        }
-        if (closed) return;
-        recv = afterBatch(recv, decision);
-        // Before the ack that covers them (protocol 8).
-        sendRejected(rejected);
-        const ack: AckMessage = { type: 'ack', to: recv.pos };
-        send(ack);
-        sender.pump();
-        break;
-      }
-      default: {
-        const never: never = decision;
-        throw new Error(`unknown batch decision ${JSON.stringify(never)}`);
-      }
-    }
-    if (m.caughtUp === true) {
-      caughtUp = true;
-      options.onCaughtUp?.();
-    }
-    report();
-  };
-
   const handle = async (text: string): Promise<void> => {
     if (closed) return;
-    const parsed = parseMessage(
-      text,
-      limits,
-      awaitingSnapshot ? options.join?.maxBytes : undefined,
-    );
+    const parsed = parseMessage(text, limits, joining.maxMessageBytes);
     if (!parsed.ok) {
       const { batch, eventId, req } = parsed;
       if (req !== undefined && options.onHistoryReply !== undefined) {
@@ -584,20 +280,21 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       }
       if (batch !== undefined && eventId !== undefined) {
         const { code, message } = parsed;
-        return refuseEvent(batch, { code, message, eventId, reason: batch.reason });
+        return receiver.refuseEvent(batch, { code, message, eventId, reason: batch.reason });
       }
       return fail(parsed.code, parsed.message, parsed.eventId);
     }
     const m = parsed.message;
     // Protocol 10: nothing of the peer comes between a snapshot's parts.
-    await snapshotParts.interrupt(m.type);
+    await joining.interrupt(m.type);
     switch (m.type) {
       case 'hello':
         return onHello(m, text);
       case 'pull':
         return onPull(m, text);
       case 'events':
-        return onEvents(m, parsed.bytes);
+        if (!pullSent || peer === undefined) return fail('PROTOCOL', 'events that were not pulled');
+        return receiver.onEvents(m, parsed.bytes, peer);
       case 'ack':
         return sender.onAck(m);
       case 'error': {
@@ -655,9 +352,9 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
         options.onHistoryReply({ req: m.req, page: m });
         return;
       case 'snapshot':
-        return onSnapshot(m);
+        return joining.onSnapshot(m);
       case 'snapshot-part':
-        return onSnapshotPart(m);
+        return joining.onSnapshotPart(m);
       default: {
         const never: never = m;
         throw new Error(`unknown message ${JSON.stringify(never)}`);

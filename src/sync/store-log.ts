@@ -136,7 +136,7 @@ export function storeSyncLog(internals: StoreInternals): SyncLog & { chain: Chai
       noteLinks: (events, links, peer) => chain.note(events, links, peer),
       noteRefused: (tampering, peer) => chain.refused(tampering.event, tampering.reason, peer),
       async rememberKeys(keys) {
-        // Durable before the batch that brought them is stored (session.ts invariant 9).
+        // Durable before the batch that brought them is stored (session-receiver.ts invariant 5).
         await Promise.all(
           [...keys].map(([replica, key]) => log.setMeta(REPLICA_KEY_META_PREFIX + replica, key)),
         );

@@ -1,6 +1,6 @@
 /**
  * What a sync server does with an event stamped beyond its clock + tolerance, whatever its
- * storage (session.ts invariant 8, protocol invariants 6 and 7): refused alone with CLOCK_SKEW,
+ * storage (session-receiver.ts invariant 4, protocol invariants 6 and 7): refused alone with CLOCK_SKEW,
  * nothing of its batch stored, the resend without it stored and served. Shared by the SQLite
  * and PostgreSQL tests.
  */

@@ -1,6 +1,6 @@
 /**
  * The clock tolerance on a sync server over postgresStorage (the SQLite case is in
- * clock-skew.test.ts): the same refusal, whatever the storage (session.ts invariant 8).
+ * clock-skew.test.ts): the same refusal, whatever the storage (session-receiver.ts invariant 4).
  */
 import { afterAll, afterEach, beforeAll, describe, it } from 'vitest';
 import { createToken } from '../../src/server/auth.ts';

@@ -1,7 +1,7 @@
 /**
  * The clock tolerance on the wire (issue 12 defect 5): a receiver refuses an event stamped beyond
  * its clock + tolerance alone, on the per-event refusal seam (protocol invariants 6, 7); a
- * sender holds such an event back rather than leave it out. Cites session.ts (S8),
+ * sender holds such an event back rather than leave it out. Cites session-receiver.ts (R4),
  * session-sender.ts (S9), core/clock-skew.ts (K1-K3).
  */
 import { describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ const MINUTE = 60_000;
 const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 describe('clock tolerance on the wire', () => {
-  it('refuses alone an event stamped beyond its clock + tolerance, stores nothing of its batch, and takes the resend without it (S8, K1)', async () => {
+  it('refuses alone an event stamped beyond its clock + tolerance, stores nothing of its batch, and takes the resend without it (R4, K1)', async () => {
     const now = 1e12;
     const { internals: b } = await memoryReplica({ clock: () => now });
     const { internals: other } = await memoryReplica({ clock: () => now });
@@ -49,7 +49,7 @@ describe('clock tolerance on the wire', () => {
     expect(errors).toEqual([expect.objectContaining({ code: 'CLOCK_SKEW', fatal: false })]);
   });
 
-  it('takes from a server whatever it sends: the server checked it against its own clock, the authority (S8)', async () => {
+  it('takes from a server whatever it sends: the server checked it against its own clock, the authority (R4)', async () => {
     const now = 1e12;
     const { internals: b } = await memoryReplica({ clock: () => now - 2 * 60 * MINUTE });
     const { internals: server } = await memoryReplica({ clock: () => now });

@@ -151,7 +151,7 @@ describe('peer session', () => {
     await settle();
     const checkpoint = await storeSyncLog(b).getCheckpoint(a.replicaId);
     const held = (await idsInOrder(b)).length;
-    // The checkpoint never passes what is durable (S2).
+    // The checkpoint never passes what is durable (S2: receiver invariant 1).
     expect(checkpoint?.pos ?? 0).toBeLessThanOrEqual(held);
     expect(held).toBeLessThan(40);
 
