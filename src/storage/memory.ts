@@ -2,16 +2,17 @@
  * The in-memory storage adapter: the same behaviour as IndexedDB, without persistence. Handles
  * opened on one memoryStorage() share its data, like tabs share a database.
  *
- * Stored events are deep-frozen once and handed out as they are: events are immutable.
+ * Stored events are deep-frozen once and handed out as they are: events are immutable. The
+ * database and the writes that keep its indexes in step are memory-db.ts's; this file is the
+ * EventLog over it (planning, reads, snapshots, meta, and telling the other handles).
  */
 
-import { planIngest, type ReplicaCounters } from '../core/append.ts';
+import { planIngest } from '../core/append.ts';
 import { type AppendUnitOutcome, customIdsOf, planAppendGroup } from '../core/append-group.ts';
 import { slotOf } from '../core/copies.ts';
 import { StoreClosedError } from '../core/errors.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
-import { compareHlc, decodeHlc, HLC_ZERO } from '../core/hlc.ts';
-import { ReplicaId, Seq } from '../core/ids.ts';
+import { type ReplicaId, Seq } from '../core/ids.ts';
 import {
   adoptedIdentity,
   forkedReplica,
@@ -19,7 +20,7 @@ import {
   type StoredSigningKey,
 } from '../core/replica-identity.ts';
 import { planRestamp } from '../core/restamp.ts';
-import { clockAfterBase, uncovered } from '../core/space-join.ts';
+import { uncovered } from '../core/space-join.ts';
 import type {
   AppendGroupRequest,
   CursorQuery,
@@ -38,47 +39,21 @@ import type {
   TrimResult,
 } from './adapter.ts';
 import { onlyOutcome } from './append-outcome.ts';
-import { CursorOrder, firstAfterPos, upperBound } from './memory-order.ts';
-import { hlcOfCursor, readRestampInput } from './restamp-reads.ts';
+import {
+  emptyDatabase,
+  installBaseInto,
+  type MemoryDatabase,
+  recountVersions,
+  replaceRecords,
+  restampRecords,
+  snapshotKey,
+  trimRecords,
+  unwriteRecords,
+  writeRecords,
+} from './memory-db.ts';
+import { firstAfterPos, upperBound } from './memory-order.ts';
+import { readRestampInput } from './restamp-reads.ts';
 import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
-
-interface MemoryDatabase {
-  replicaId: ReplicaId;
-  epoch: string;
-  counters: ReplicaCounters;
-  byPos: LocalRecord[];
-  byCursor: CursorOrder;
-  byStream: Map<string, CursorOrder>;
-  byId: Map<string, LocalRecord>;
-  /** By `<replica>.<seq>` (core/copies.ts slotOf). */
-  bySlot: Map<string, LocalRecord>;
-  streamVersions: Map<string, number>;
-  conflictStreams: Set<string>;
-  snapshots: Map<string, SnapshotRecord>;
-  meta: Map<string, JsonValue>;
-  identity?: StoredIdentity;
-  handles: Set<MemoryEventLog>;
-  /** Trimming (adapter.ts invariant 6): the horizon, and the ids and slots of trimmed events. */
-  horizon?: string;
-  trimmedPos: number;
-  trimmedIds: Set<string>;
-  trimmedSlots: Set<string>;
-  /** Each stream's largest trimmed version: a discard's floor (adapter.ts invariant 6). */
-  trimmedVersions: Map<string, number>;
-  /** An installed base's version vector (adapter.ts invariant 7). */
-  baseVector?: Readonly<Record<string, number>>;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
-  }
-  return value;
-}
-
-const snapshotKey = (projection: string, version: number, cursor: string) =>
-  `${projection}\u0000${version}\u0000${cursor}`;
 
 class MemoryEventLog implements EventLog {
   private closed = false;
@@ -101,56 +76,6 @@ class MemoryEventLog implements EventLog {
   private check(): MemoryDatabase {
     if (this.closed) throw new StoreClosedError('the storage handle is closed');
     return this.db;
-  }
-
-  /**
-   * Stores records, frozen. `owned`: the caller hands the events over (ingest: fresh from the
-   * wire, adapter.ts), so they are frozen as they are; an app's appended data is copied first.
-   */
-  private write(
-    records: { event: StoredEventRecord; pos: number }[],
-    owned: boolean,
-  ): LocalRecord[] {
-    const db = this.db;
-    const out: LocalRecord[] = [];
-    const streams = new Map<string, LocalRecord[]>();
-    for (const { event, pos } of records) {
-      const record: LocalRecord = deepFreeze({
-        event: owned ? event : structuredClone(event),
-        pos,
-      });
-      db.byPos.push(record);
-      db.byId.set(event.id, record);
-      db.bySlot.set(slotOf(event), record);
-      const batch = streams.get(event.stream);
-      if (batch === undefined) streams.set(event.stream, [record]);
-      else batch.push(record);
-      out.push(record);
-    }
-    db.byCursor.add(out);
-    for (const [stream, batch] of streams) {
-      let order = db.byStream.get(stream);
-      if (order === undefined) {
-        order = new CursorOrder();
-        db.byStream.set(stream, order);
-      }
-      order.add(batch);
-    }
-    return out;
-  }
-
-  /** Takes held records out of every index (copies that lost: core/copies.ts invariant 3). */
-  private unwrite(records: readonly LocalRecord[]): void {
-    const db = this.db;
-    for (const record of records) {
-      const i = firstAfterPos(db.byPos, record.pos - 1);
-      if (db.byPos[i] === record) db.byPos.splice(i, 1);
-      if (db.byId.get(record.event.id) === record) db.byId.delete(record.event.id);
-      const slot = slotOf(record.event);
-      if (db.bySlot.get(slot) === record) db.bySlot.delete(slot);
-      db.byCursor.remove(record);
-      db.byStream.get(record.event.stream)?.remove(record);
-    }
   }
 
   private notifyOthers(rewrittenFrom?: string): void {
@@ -189,7 +114,7 @@ class MemoryEventLog implements EventLog {
     if (plan.write.length === 0) return plan.outcomes;
     // The records the outcomes hold are the ones stored (frozen), as a read returns them.
     const stored = new Map<number, LocalRecord>();
-    for (const record of this.write(plan.write, false)) stored.set(record.pos, record);
+    for (const record of writeRecords(db, plan.write, false)) stored.set(record.pos, record);
     db.counters = plan.counters;
     for (const [stream, version] of plan.streamVersions) db.streamVersions.set(stream, version);
     this.notifyOthers();
@@ -228,8 +153,8 @@ class MemoryEventLog implements EventLog {
         streamVersions: streams,
       },
     );
-    this.unwrite(plan.remove);
-    const written = this.write(plan.write, true);
+    unwriteRecords(db, plan.remove);
+    const written = writeRecords(db, plan.write, true);
     db.counters = plan.counters;
     // append.ts invariant 8: the old id is in use elsewhere; the counters restart with the new.
     if (plan.forked) {
@@ -253,29 +178,7 @@ class MemoryEventLog implements EventLog {
     const { changed } = planRestamp(input);
     if (changed.length === 0) return { changed: [] };
     // No await from here on: the rewrite is atomic like a transaction.
-    const records = changed.map((r) => deepFreeze({ event: r.event, pos: r.pos }));
-    for (const record of records) {
-      // Positions may have holes (adapter.ts invariant 3): find the record's place by search.
-      db.byPos[firstAfterPos(db.byPos, record.pos - 1)] = record;
-      db.byId.set(record.event.id, record);
-      db.bySlot.set(slotOf(record.event), record);
-    }
-    // The orders are rebuilt: a re-stamp is rare, and moves events inside them.
-    db.byCursor = new CursorOrder();
-    db.byCursor.add(db.byPos);
-    db.byStream = new Map();
-    for (const record of db.byPos) {
-      let order = db.byStream.get(record.event.stream);
-      if (order === undefined) {
-        order = new CursorOrder();
-        db.byStream.set(record.event.stream, order);
-      }
-      order.add([record]);
-    }
-    const all = db.byCursor.view();
-    const top = decodeHlc(hlcOfCursor(all[all.length - 1]!.event.cursor));
-    const clock = compareHlc(top, db.counters.clock) < 0 ? top : db.counters.clock;
-    db.counters = { ...db.counters, clock };
+    const records = restampRecords(db, changed);
     const from = minCursorOf(records)!;
     db.meta.set(REWRITES_META_KEY, withRewrite(db.meta.get(REWRITES_META_KEY), from));
     this.notifyOthers(from);
@@ -307,20 +210,7 @@ class MemoryEventLog implements EventLog {
   }
 
   async replaceOwn(records: readonly LocalRecord[]): Promise<void> {
-    const db = this.check();
-    for (const given of records) {
-      const i = firstAfterPos(db.byPos, given.pos - 1);
-      const held = db.byPos[i];
-      if (held?.pos !== given.pos || held.event.id !== given.event.id) continue;
-      if (held.event.cursor !== given.event.cursor) continue;
-      // The signer hands over fresh objects (core/integrity.ts signEvents): frozen as they are.
-      const record = deepFreeze({ event: given.event, pos: given.pos });
-      db.byCursor.replace(held, record);
-      db.byStream.get(held.event.stream)?.replace(held, record);
-      db.byPos[i] = record;
-      db.byId.set(record.event.id, record);
-      db.bySlot.set(slotOf(record.event), record);
-    }
+    replaceRecords(this.check(), records);
   }
 
   async discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]> {
@@ -331,16 +221,8 @@ class MemoryEventLog implements EventLog {
       if (record?.event.replica === db.replicaId && record.event.seq === seq) records.push(record);
     }
     if (records.length === 0) return [];
-    this.unwrite(records);
-    // Rejected events never counted: each stream's version is what it still holds (adapter.ts).
-    for (const stream of new Set(records.map((r) => r.event.stream))) {
-      let version = db.trimmedVersions.get(stream) ?? 0;
-      for (const r of db.byStream.get(stream)?.view() ?? []) {
-        if (r.event.version > version) version = r.event.version;
-      }
-      if (version > 0) db.streamVersions.set(stream, version);
-      else db.streamVersions.delete(stream);
-    }
+    unwriteRecords(db, records);
+    recountVersions(db, records);
     const from = minCursorOf(records)!;
     db.meta.set(REWRITES_META_KEY, withRewrite(db.meta.get(REWRITES_META_KEY), from));
     this.notifyOthers(from);
@@ -352,42 +234,7 @@ class MemoryEventLog implements EventLog {
     limit: number,
     maxPos = Number.POSITIVE_INFINITY,
   ): Promise<TrimResult> {
-    const db = this.check();
-    const all = db.byCursor.view();
-    const end = upperBound(all, horizon, false);
-    const records: LocalRecord[] = [];
-    let more = false;
-    for (let i = 0; i < end; i++) {
-      if (all[i]!.pos > maxPos) continue;
-      if (records.length >= Math.max(0, limit)) {
-        more = true;
-        break;
-      }
-      records.push(all[i]!);
-    }
-    for (const record of records) {
-      const { id, stream, version } = record.event;
-      db.trimmedIds.add(id);
-      db.trimmedSlots.add(slotOf(record.event));
-      if (version > (db.trimmedVersions.get(stream) ?? 0)) db.trimmedVersions.set(stream, version);
-      db.byId.delete(id);
-      db.bySlot.delete(slotOf(record.event));
-      if (record.pos > db.trimmedPos) db.trimmedPos = record.pos;
-    }
-    if (records.length > 0) {
-      const gone = new Set(records);
-      db.byPos = db.byPos.filter((r) => !gone.has(r));
-      db.byCursor = new CursorOrder();
-      db.byCursor.add(all.filter((r) => !gone.has(r)));
-      for (const stream of new Set(records.map((r) => r.event.stream))) {
-        const order = new CursorOrder();
-        order.add((db.byStream.get(stream)?.view() ?? []).filter((r) => !gone.has(r)));
-        db.byStream.set(stream, order);
-      }
-      const last = records[records.length - 1]!.event.cursor;
-      if (db.horizon === undefined || last > db.horizon) db.horizon = last;
-    }
-    return { trimmed: records.length, horizon: db.horizon, more };
+    return trimRecords(this.check(), horizon, limit, maxPos);
   }
 
   async horizon(): Promise<string | undefined> {
@@ -395,25 +242,7 @@ class MemoryEventLog implements EventLog {
   }
 
   async installBase(base: LogBase): Promise<boolean> {
-    const db = this.check();
-    if (db.counters.pos > 0 || db.horizon !== undefined) return false;
-    db.horizon = base.horizon;
-    db.baseVector = Object.freeze({ ...base.vector });
-    for (const { stream, version, conflict } of base.streams) {
-      db.streamVersions.set(stream, version);
-      db.trimmedVersions.set(stream, version);
-      if (conflict) db.conflictStreams.add(stream);
-    }
-    db.counters = { ...db.counters, clock: clockAfterBase(db.counters.clock, base.horizon) };
-    // No await in between: the whole base lands at once (adapter.ts invariant 1).
-    for (const snapshot of base.snapshots) {
-      db.snapshots.set(
-        snapshotKey(snapshot.projection, snapshot.version, snapshot.cursor),
-        structuredClone(snapshot),
-      );
-    }
-    for (const [key, value] of Object.entries(base.meta)) db.meta.set(key, structuredClone(value));
-    return true;
+    return installBaseInto(this.check(), base);
   }
 
   async baseVector(): Promise<Readonly<Record<string, number>> | undefined> {
@@ -556,25 +385,7 @@ class MemoryEventLog implements EventLog {
  * IndexedDB is unavailable.
  */
 export function memoryStorage(): StorageAdapter {
-  const db: MemoryDatabase = {
-    replicaId: ReplicaId.make(),
-    epoch: ReplicaId.make(),
-    counters: { seq: 0, pos: 0, clock: HLC_ZERO },
-    byPos: [],
-    byCursor: new CursorOrder(),
-    byStream: new Map(),
-    byId: new Map(),
-    bySlot: new Map(),
-    streamVersions: new Map(),
-    conflictStreams: new Set(),
-    snapshots: new Map(),
-    meta: new Map(),
-    handles: new Set(),
-    trimmedPos: 0,
-    trimmedIds: new Set(),
-    trimmedSlots: new Set(),
-    trimmedVersions: new Map(),
-  };
+  const db = emptyDatabase();
   return {
     name: 'memory',
     async open() {
