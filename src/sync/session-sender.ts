@@ -16,8 +16,8 @@
  *    peer would refuse for its size, or that the peer refused (protocol 6), is left out for this
  *    peer and reported with its id (onError `skipped`), once per session, never silently. After
  *    a refusal for its replica (not-owner: another subject owns it, on a server), every event of
- *    that replica is left out for the peer, the refusal naming the first (its owner sends them).
- *    An event refused for tampering is left out alone: the replica's later events verify on
+ *    that replica is left out for the peer, the refusal naming the first (its owner sends them;
+ *    left-out.ts keeps what is left out). An event refused for tampering is left out alone: the replica's later events verify on
  *    their own signatures (core/integrity.ts), and the receiver reports the gap.
  * 9. Live tail is coalesced: an append starts a send only when nothing is in flight; otherwise
  *    the next ack's pump sends everything appended meanwhile (up to maxBatchEvents a message).
@@ -36,8 +36,8 @@
  * 11. Before own events go out, the shareGuard records them as shared (durably); a re-stamp that
  *    ran since the records were read makes the pump read them again rather than send stale HLCs.
  * 12. Each batch names the `$key` of each of its replicas that this side knows (EventsMessage.keys,
- *    core/integrity.ts), read once per session: a receiver verifies a replica whose first event
- *    it never got.
+ *    core/integrity.ts), read once per session (batch-keys.ts): a receiver verifies a replica
+ *    whose first event it never got.
  * 13. A peer's checkpoint at a trimmed position (a partial replica's, docs/storage-growth.md)
  *    resumes there with the same epoch: its id cannot be read here, and a position at or below
  *    the trimmed ones was never rewritten (positions are append-only, and a restored copy of
@@ -56,7 +56,6 @@ import {
   decidePull,
   EMPTY_WINDOW,
   type FlowWindow,
-  type LeftOutEvent,
   negotiateLimits,
   type PlannedBatch,
   peerHolds,
@@ -65,8 +64,10 @@ import {
   windowAllows,
   windowPush,
 } from '../core/sync.ts';
+import { BatchKeys } from './batch-keys.ts';
 import { ClockHold } from './clock-hold.ts';
 import { type DataTextOf, dataTextOf, wireSize } from './event-codec.ts';
+import { LeftOut, MAX_REFUSED_PER_SESSION } from './left-out.ts';
 import type { SyncIngestResult } from './log.ts';
 import {
   type AckMessage,
@@ -89,9 +90,6 @@ export interface SenderHost {
   storageFailure(error: unknown): void;
   report(): void;
 }
-
-/** How many refused ids a session remembers; a peer refusing more is broken (PROTOCOL). */
-export const MAX_REFUSED_PER_SESSION = 10_000;
 
 /**
  * The send-side state of one session and the pump that advances it. The session reads the
@@ -135,14 +133,10 @@ export class SessionSender {
   private unsubscribe: (() => void) | undefined;
   /** This side's limits until the peer's hello; then the smaller of both (invariant 8). */
   private limits: SyncLimits;
-  /** Events the peer refused this session: left out of every resend (invariant 8). */
-  private readonly refusedIds = new Set<string>();
-  /** Replicas whose events the peer will not take from us (reason not-owner): all left out. */
-  private readonly refusedReplicas = new Map<string, number>();
-  /** The `$key` of each replica this session sent events of (EventsMessage.keys), once read. */
-  private readonly keyTexts = new Map<string, string>();
-  /** Events left out and reported this session (each is reported once). */
-  private readonly reported = new Set<string>();
+  /** What the peer refused, or would refuse for its size: left out (invariant 8, left-out.ts). */
+  private readonly leftOut = new LeftOut();
+  /** The `$key` of each replica this session sent events of, once read (invariant 12). */
+  private readonly keys: BatchKeys;
 
   private readonly options: PeerSessionOptions;
   private readonly host: SenderHost;
@@ -151,6 +145,7 @@ export class SessionSender {
     this.options = options;
     this.host = host;
     this.limits = limits;
+    this.keys = new BatchKeys(options.log);
     // Invariant 10: measured against the raw clock (clock-hold.ts invariant 4).
     const guard = options.shareGuard;
     this.clock = new ClockHold(
@@ -289,7 +284,7 @@ export class SessionSender {
     const inFlight = this.window.batches.some(
       (b) => b.from === from && b.to > from && b.events?.some((e) => e.id === eventId),
     );
-    const repeated = clock === undefined ? this.refusedIds.has(eventId) : !inFlight;
+    const repeated = clock === undefined ? this.leftOut.refusedBefore(eventId) : !inFlight;
     const decision = classifyRefusal(this.window, from, eventId, repeated);
     switch (decision.kind) {
       case 'duplicate':
@@ -298,7 +293,7 @@ export class SessionSender {
         this.host.fail('PROTOCOL', `refusal of event ${eventId}: ${decision.reason}`);
         return false;
       case 'rewind':
-        if (this.refusedIds.size >= MAX_REFUSED_PER_SESSION) {
+        if (this.leftOut.full) {
           this.host.fail(
             'PROTOCOL',
             `the peer refused more than ${MAX_REFUSED_PER_SESSION} events`,
@@ -306,9 +301,7 @@ export class SessionSender {
           return false;
         }
         if (clock === undefined) {
-          this.refusedIds.add(eventId);
-          this.reported.add(eventId);
-          if (reason?.kind === 'not-owner') this.refusedReplicas.set(reason.replica, 0);
+          this.leftOut.refused(eventId, reason);
         } else {
           // Held, not left out (invariant 10): the peer's horizon is at most what it accepted.
           const seq = this.clock.refused(eventId, clock.limit);
@@ -371,26 +364,10 @@ export class SessionSender {
     return windowAllows(this.window, this.limits, this.options.bufferedBytes?.() ?? 0);
   }
 
-  /** Reports an event left out for this peer, once a session (invariant 8). */
-  private reportLeftOut(left: LeftOutEvent): void {
-    const id = left.event.id;
-    if (this.reported.has(id)) return;
-    this.reported.add(id);
-    const { bytes, limit } = left.reason;
-    this.options.onError?.({
-      code: 'LIMIT_EXCEEDED',
-      message: `event ${id} is ${bytes} bytes, over the peer's limit of ${limit}: not sent to it`,
-      fatal: false,
-      source: 'local',
-      eventId: id,
-      skipped: left.reason,
-    });
-  }
-
   /** Sends one planned batch and moves the send position and the window past it. */
   private sendBatch(message: EventsMessage, batch: PlannedBatch, dataText?: DataTextOf): void {
     this.host.send(message, dataText);
-    for (const left of batch.leftOut) this.reportLeftOut(left);
+    for (const left of batch.leftOut) this.leftOut.report(left, this.options.onError);
     this.window = windowPush(this.window, {
       to: batch.to,
       bytes: batch.bytes,
@@ -426,14 +403,9 @@ export class SessionSender {
       if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
       const peerHello = this.peer!;
       const received = this.receivedPositions;
-      const refused = this.refusedIds;
-      const refusedReplicas = this.refusedReplicas;
+      const leftOut = this.leftOut;
       const skip = (r: LocalRecord) =>
-        received.has(r.pos) ||
-        peerHolds(r.event, peerHello) ||
-        (refused.size > 0 && refused.has(r.event.id)) ||
-        (refusedReplicas.size > 0 &&
-          (refusedReplicas.get(r.event.replica) ?? Infinity) <= r.event.seq);
+        received.has(r.pos) || peerHolds(r.event, peerHello) || leftOut.excludes(r.event);
       // Toward a server, only after a refusal (invariant 10): our clock may have jumped since its
       // hello, and the server's refusal corrects it, where a guess from our clock would not.
       const horizon = this.clock.horizon();
@@ -504,7 +476,7 @@ export class SessionSender {
         if (!shared) continue;
         this.sharedSeen = ownSeq;
       }
-      await this.learnKeys(batches);
+      await this.keys.learn(batches);
       if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
       let plannedBefore = 0;
       const aligned = sized.length === batches.reduce((n, b) => n + b.events.length, 0);
@@ -517,7 +489,7 @@ export class SessionSender {
           toId: batch.toId,
           events: batch.events,
         };
-        const keys = this.keysOf(batch.replicas);
+        const keys = this.keys.of(batch.replicas);
         if (keys !== undefined) message.keys = keys;
         if (reachesHead && i === batches.length - 1 && !this.caughtUpSent) {
           message.caughtUp = true;
@@ -531,30 +503,5 @@ export class SessionSender {
       this.noteHead(this.sentPos);
       this.host.report();
     }
-  }
-
-  /** Reads the keys of the batches' replicas this session has not read yet (invariant 12). */
-  private async learnKeys(batches: readonly { replicas: ReadonlySet<string> }[]): Promise<void> {
-    const integrity = this.options.log.integrity;
-    if (integrity === undefined) return;
-    const wanted = new Set<string>();
-    for (const b of batches) for (const r of b.replicas) if (!this.keyTexts.has(r)) wanted.add(r);
-    await Promise.all(
-      [...wanted].map(async (replica) => {
-        const key = await integrity.keyOf(replica);
-        if (key !== undefined) this.keyTexts.set(replica, key);
-      }),
-    );
-  }
-
-  private keysOf(replicas: ReadonlySet<string>): { [replica: string]: string } | undefined {
-    let out: { [replica: string]: string } | undefined;
-    for (const replica of replicas) {
-      const key = this.keyTexts.get(replica);
-      if (key === undefined) continue;
-      out ??= {};
-      out[replica] = key;
-    }
-    return out;
   }
 }
