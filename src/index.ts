@@ -12,7 +12,7 @@
  * await store.state(open); // 1, typed number
  */
 
-import { createStore } from './store/store.ts';
+import { createStore } from './store/create-store.ts';
 import type { EventStore, StoreOptions } from './store/types.ts';
 import { type SyncControllerOptions, syncFactory } from './sync/controller.ts';
 

@@ -23,7 +23,7 @@
 import type { ClosedReason, HostMode, HostStatus } from '../src/client/protocol.ts';
 import type { SyncConnection, SyncStatus } from '../src/core/sync-types.ts';
 import { indexedDbStorage } from '../src/storage/indexeddb.ts';
-import { createStore } from '../src/store/store.ts';
+import { createStore } from '../src/store/create-store.ts';
 import type { EventStore, StoreOptions } from '../src/store/types.ts';
 import { HistoryRelay } from './history-relay.ts';
 import { type LazySyncController, lazySyncFactory } from './lazy-sync.ts';

@@ -24,7 +24,6 @@
  */
 
 import type { AnyAggregate } from '../core/aggregate.ts';
-import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
 import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
 import type {
   JsonValue,
@@ -33,7 +32,6 @@ import type {
   StoredEvent,
   StoredEventRecord,
 } from '../core/events.ts';
-import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../core/hlc.ts';
 import { withoutSignature } from '../core/integrity.ts';
 import { assertJsonValue } from '../core/json.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
@@ -41,24 +39,22 @@ import { strictMatcher } from '../core/strict.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
-import type { Durability, EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
-import { indexedDbStorage } from '../storage/indexeddb.ts';
+import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
 import { AppendLimit } from './append-limit.ts';
 import { ChangeFeed } from './change-feed.ts';
 import { type CommandHost, executeCommand } from './commands.ts';
 import { findConflicts } from './conflicts.ts';
-import { Encryption } from './encryption.ts';
+import type { Encryption } from './encryption.ts';
 import { noteForgone } from './forgone.ts';
 import { type CursorReader, historyReader } from './history-reads.ts';
-import type { StoreInternals, SyncController } from './internal.ts';
-import { installSnapshot, type JoinHost, joinRequest } from './join.ts';
+import type { SyncController } from './internal.ts';
 import { type AppendedPart, LocalAppends } from './local-appends.ts';
 import { localCache } from './local-cache.ts';
 import { ProjectionRuntime } from './projection-runtime.ts';
 import { compileQuery, matchesLive, readSinceWith, readWith, stateBound } from './read-query.ts';
 import { Retainer } from './retention.ts';
 import { eraseStreams, type ShredHost, shredStream } from './shred.ts';
-import { Signer } from './signing.ts';
+import type { Signer } from './signing.ts';
 import { StoragePressure } from './storage-pressure.ts';
 import { StrictRejections } from './strict-rejections.ts';
 import {
@@ -70,6 +66,7 @@ import {
   strictStamp,
   validStrictStreams,
 } from './strict-store.ts';
+import { storeInternals } from './sync-internals.ts';
 import {
   type ProjectionRef,
   projectionName,
@@ -108,7 +105,8 @@ function reportError(error: unknown): void {
   });
 }
 
-class Store<E> implements EventStore<E> {
+/** The store in this thread; createStore (create-store.ts) opens it. */
+export class Store<E> implements EventStore<E> {
   readonly sync: SyncApi;
   readonly local: LocalCache;
   private closed = false;
@@ -255,67 +253,30 @@ class Store<E> implements EventStore<E> {
     const closing = new Promise<void>((resolve) => {
       this.resolveClosing = resolve;
     });
-    const maxClockAheadMs = options.maxClockAhead ?? DEFAULT_MAX_CLOCK_AHEAD_MS;
-    const maxClockDriftMs = options.maxClockDrift ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
-    // store/join.ts: on the raw log (an encrypted store never joins: join.ts invariant 1).
-    const joinHost: JoinHost = {
-      log: raw,
-      mode: options.join,
-      encrypted: options.encryption !== undefined,
-      projections: () =>
-        [...this.runtimes.values()].map(({ projection }) => ({
-          name: projection.name,
-          version: projection.version,
-        })),
-      reload: async () => {
-        await Promise.all([...this.runtimes.values()].map((r) => r.reload()));
-        await this.feed.notify();
-      },
-    };
-    const internals: StoreInternals = {
-      // Sync replicates the log as stored: sealed (store/encryption.ts).
-      log: raw,
-      get replicaId() {
-        return log.replicaId;
-      },
-      maxClockDriftMs,
-      maxClockAheadMs,
-      restamp: (request) => this.restamp({ ...request, maxClockAheadMs }),
+    const internals = storeInternals({
+      log,
+      raw,
+      options,
+      closing,
+      strictDeclared: strictPatterns.length > 0,
+      runtimes: () => this.runtimes.values(),
+      feed: this.feed,
       now: () => this.now(),
       setClockOffset: (ms) => {
         this.clockOffset = ms;
       },
-      // What a server vouched for moves the clock in full (log.ts SyncIngestOptions).
-      ingest: (events, ingestOptions) =>
-        this.ingest(events, ingestOptions?.vouchedByServer === true ? Infinity : maxClockDriftMs),
-      learnPeerLimits: (peer, limits) => this.appendLimit.learn(peer, limits.maxEventBytes),
-      onChange: (listener) => this.feed.onHead(listener),
-      strictDeclared: strictPatterns.length > 0,
-      rejectStrict: (rejections) => this.guard(() => this.rejections.reject(rejections)),
-      strictRejections: () => this.rejections.list(),
-      onStrictChange: (listener) => {
-        this.strictListeners.add(listener);
-        return () => this.strictListeners.delete(listener);
-      },
-      ownSeqAt: (headPos) => {
-        const last = this.lastAppend;
-        return last !== undefined && last.pos === headPos && last.replica === log.replicaId
-          ? last.seq
-          : undefined;
-      },
-      closing,
-      requireSignatures: options.signing !== false,
-      attachServer: (server) => this.retainer.attach(server, () => this.serverChanged()),
-      retainNow: () => this.guard(() => this.retainer.pass()),
-      joinRequest: () => joinRequest(joinHost),
-      installSnapshot: (snapshot, checkpoint) =>
-        this.guard(() => installSnapshot(joinHost, snapshot, checkpoint)),
-    };
-    if (signer !== undefined) Object.assign(internals, { signer });
-    if (encryption !== undefined) {
-      internals.unreadable = () => encryption.status();
-      internals.onUnreadableChange = (listener) => encryption.onChange(listener);
-    }
+      restamp: (request) => this.restamp(request),
+      ingest: (events, maxClockDriftMs) => this.ingest(events, maxClockDriftMs),
+      appendLimit: this.appendLimit,
+      rejections: this.rejections,
+      strictListeners: this.strictListeners,
+      lastAppend: () => this.lastAppend,
+      guard: (operation) => this.guard(operation),
+      retainer: this.retainer,
+      serverChanged: () => this.serverChanged(),
+      signer,
+      encryption,
+    });
     this.controller = options.syncFactory?.(internals);
     this.sync = this.controller ?? offlineSync();
     this.local = localCache(log, (operation) => this.guard(operation));
@@ -676,8 +637,6 @@ class Store<E> implements EventStore<E> {
   }
 }
 
-const DURABILITIES: readonly Durability[] = ['strict', 'relaxed', 'default'];
-
 function offlineSync(): SyncApi {
   const status: SyncStatus = { state: 'offline', pending: 0 };
   return {
@@ -687,47 +646,4 @@ function offlineSync(): SyncApi {
     status: () => ({ ...status }),
     on: () => () => {},
   };
-}
-
-/**
- * Opens an event store in this thread (Node, tests, or inside the worker).
- *
- * @example
- * const store = await createStore({ name: 'app', storage: memoryStorage() });
- * await store.append('todo-1', { type: 'added', data: { title: 'Milk' } });
- */
-export async function createStore<E = unknown>(options: StoreOptions<E>): Promise<EventStore<E>> {
-  if (typeof options !== 'object' || options === null) {
-    throw new ValidationError('options', 'must be an object');
-  }
-  if (typeof options.name !== 'string' || options.name.length === 0) {
-    throw new ValidationError('options.name', 'must be a non-empty string');
-  }
-  const { durability } = options;
-  if (durability !== undefined && !DURABILITIES.includes(durability)) {
-    throw new ValidationError('options.durability', `must be one of ${DURABILITIES.join(', ')}`);
-  }
-  const storage = options.storage ?? indexedDbStorage(options.name);
-  if (options.signing !== undefined && typeof options.signing !== 'boolean') {
-    throw new ValidationError('options.signing', 'must be a boolean');
-  }
-  const log = await storage.open(durability === undefined ? {} : { durability });
-  try {
-    // Before anything reads the replica id: a new log takes one derived from its key.
-    const signer = options.signing === false ? undefined : await Signer.open(log);
-    const { encryption, refoldFrom, shredded } = await Encryption.open(
-      options.encryption,
-      log,
-      options.now ?? Date.now,
-    );
-    const store = new Store<E>(encryption.view, options, log, encryption, signer);
-    await store.start();
-    if (refoldFrom !== undefined) await store.refold(refoldFrom);
-    // A shred met while closed, or an erasure a crash cut short (shred.ts invariant 2).
-    if (shredded.length > 0) await store.erase(shredded);
-    return store;
-  } catch (error) {
-    await log.close();
-    throw error;
-  }
 }

@@ -11,8 +11,8 @@ import {
   StoreClosedError,
   SyncError,
 } from '../../src/index.ts';
+import { createStore } from '../../src/store/create-store.ts';
 import type { SyncController, SyncFactory } from '../../src/store/internal.ts';
-import { createStore } from '../../src/store/store.ts';
 import { type LazySyncController, lazySyncFactory } from '../../worker/lazy-sync.ts';
 import { until } from '../sync/helpers.ts';
 
