@@ -13,7 +13,6 @@ import {
   type Conflict,
   connectStore,
   type EventStore,
-  type RejectedAppend,
   type StorageNotice,
   type StoredEvent,
   startWorker,
@@ -25,7 +24,6 @@ import {
   boardProjection,
   boardStream,
   type Card,
-  cardOfStream,
   cardStream,
   deviceStream,
   dropPosition,
@@ -47,13 +45,14 @@ import { byId } from './dom.ts';
 import { FrameRenderer } from './frame.ts';
 import { describeHistory, type HistoryEntry } from './history-text.ts';
 import { HistoryView } from './history-view.ts';
-import { entryCommandId, LANE_COLUMN, laneStream, parseEntryCommandId } from './lane.ts';
+import { entryCommandId, LANE_COLUMN, laneStream } from './lane.ts';
 import { boardAt, isHistoryOffline, LoadedLog } from './loaded-log.ts';
 import { bindNotes, type NotesEditor } from './notes.ts';
 import { describeRetain, retainFromSearch, storageNoticeText, workerName } from './retention.ts';
 import { renderStatus } from './status-view.ts';
 import { SyncLink } from './sync.ts';
 import { type PlannedEvent, type UndoEntry, UndoStack } from './undo.ts';
+import { WipNotices } from './wip-notices.ts';
 
 /** Set by vite.config.ts: true in the production build, whose service worker exists. */
 declare const __DEMO_SERVICE_WORKER__: boolean;
@@ -151,10 +150,8 @@ class App {
   private readonly history: HistoryView;
   private readonly actions: BoardActions;
   private readonly undo = new UndoStack();
-  /** Moves back already asked for (settleRefused). */
-  private readonly settled = new Set<string>();
-  private wipMessage: string | undefined;
-  private wipTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Refused moves into Doing, moved back and told (wip-notices.ts). */
+  private readonly wip: WipNotices;
   /** The most cards drawn anew at once, and the drawing of the rest (renderBoardNow). */
   private boardBudget = FIRST_CARDS;
   private boardLater: ReturnType<typeof setTimeout> | undefined;
@@ -163,6 +160,13 @@ class App {
 
   constructor(store: EventStore<unknown>) {
     this.store = store;
+    this.wip = new WipNotices({
+      store,
+      db,
+      log: () => this.log,
+      present: () => this.present,
+      deviceName: (replica) => this.deviceName(replica),
+    });
     this.sync = new SyncLink(store, db, board.space);
     this.loaded = new LoadedLog(store, {
       window: retain.events,
@@ -217,7 +221,7 @@ class App {
     });
     this.sync.start();
     this.renderSync();
-    this.store.sync.on('status', (status) => this.settleRefused(status.rejected));
+    this.store.sync.on('status', (status) => this.wip.settleRefused(status.rejected));
     this.store.sync.on('status', (status) => {
       if (this.synced || status.state !== 'idle') return;
       this.synced = true;
@@ -320,8 +324,8 @@ class App {
         this.entries = describeHistory(log, this.loaded.base?.state);
         this.conflicts = conflicts;
         this.renderHistory();
-        this.settleRefused(this.store.sync.status().rejected);
-        this.renderWipNotices();
+        this.wip.settleRefused(this.store.sync.status().rejected);
+        this.wip.render();
         this.renderSync();
         this.frame.ask('conflicts');
       } while (this.refreshAgain);
@@ -523,9 +527,7 @@ class App {
       } catch (error) {
         const refused = error as { code?: string; message?: string };
         if (refused.code !== 'COMMAND_REJECTED') throw error;
-        this.showWipNotice(
-          `“${card.title}” stays where it is: ${refused.message ?? 'Doing is full'}`,
-        );
+        this.wip.show(`“${card.title}” stays where it is: ${refused.message ?? 'Doing is full'}`);
         return;
       }
       // The move is caused by the place it took (Activity: "because of …").
@@ -551,100 +553,6 @@ class App {
     this.store.execute('lane', laneStream(BOARD_ID), 'leave', { card }).catch((error: unknown) => {
       console.error('leaving the lane failed', error);
     });
-  }
-
-  /**
-   * A move into Doing whose lane entry the server refused (lane.ts invariant 2): the card goes
-   * back where it came from, with an event that says why, so every device tells it. Its id is
-   * the entry's command id + `:back`: whichever reload or tab sees the refusal appends it once.
-   */
-  private settleRefused(rejected: readonly RejectedAppend[] = []): void {
-    for (const entry of rejected) {
-      const command = entry.command;
-      if (command?.aggregate !== 'lane' || command.name !== 'enter') continue;
-      if (command.outcome !== 'rejected') continue;
-      const origin = parseEntryCommandId(command.commandId);
-      if (origin === undefined) continue;
-      const id = `${command.commandId}:back`;
-      if (this.settled.has(id)) continue;
-      // Settled once the move back is in the log (this page's, or another tab's or a reload's).
-      if (this.log.some((e) => e.id === id)) {
-        this.settled.add(id);
-        continue;
-      }
-      const card = this.present.cards[origin.card];
-      if (card === undefined || card.column !== LANE_COLUMN) continue;
-      this.settled.add(id);
-      const column = this.present.columns[origin.from] ? origin.from : 'todo';
-      const data: EventMap['CardMoved'] = {
-        column,
-        position: endOf(this.present, column),
-        refused: {
-          column: LANE_COLUMN,
-          reason: command.reason ?? 'REFUSED',
-          message: command.message ?? 'the server refused it',
-        },
-      };
-      // Caused by the refused command, of the same user action (Activity: "because of …").
-      const meta = { $correlationId: command.commandId, $causationId: command.commandId };
-      this.store
-        .append(cardStream(card.id), { id, ...newEvent('CardMoved', data), meta })
-        .catch((error: unknown) => console.error('moving the card back failed', error));
-    }
-  }
-
-  /** The moves back of refused entries (settleRefused), newest first, not dismissed here. */
-  private renderWipNotices(): void {
-    const list = byId('wip-notices');
-    const dismissed = new Set<string>(
-      JSON.parse(localStorage.getItem(`chronicle-demo:wip-dismissed:${db}`) ?? '[]') as string[],
-    );
-    const notices = this.log
-      .filter(
-        (e) => e.type === 'CardMoved' && (e.data as EventMap['CardMoved']).refused !== undefined,
-      )
-      .filter((e) => !dismissed.has(e.id))
-      .slice(-3)
-      .reverse();
-    const items = notices.map((event) => {
-      const data = event.data as EventMap['CardMoved'];
-      const card = cardOfStream(event.stream) ?? '';
-      const title = this.present.cards[card]?.title ?? 'a card';
-      const to = this.present.columns[data.column]?.title ?? data.column;
-      const p = document.createElement('p');
-      p.className = 'wip-notice';
-      p.setAttribute('role', 'status');
-      p.textContent = `⚠ “${title}” went back to ${to}: ${data.refused?.message ?? ''} (moved on ${this.deviceName(event.replica)}). `;
-      const dismiss = document.createElement('button');
-      dismiss.type = 'button';
-      dismiss.textContent = 'Dismiss';
-      dismiss.addEventListener('click', () => {
-        dismissed.add(event.id);
-        localStorage.setItem(`chronicle-demo:wip-dismissed:${db}`, JSON.stringify([...dismissed]));
-        this.renderWipNotices();
-      });
-      p.append(dismiss);
-      return p;
-    });
-    if (this.wipMessage !== undefined) {
-      const p = document.createElement('p');
-      p.className = 'wip-notice';
-      p.setAttribute('role', 'status');
-      p.textContent = `⚠ ${this.wipMessage}`;
-      items.unshift(p);
-    }
-    list.replaceChildren(...items);
-  }
-
-  /** A refusal on this device's own state (Doing full here): told until the next change. */
-  private showWipNotice(message: string): void {
-    this.wipMessage = message;
-    this.renderWipNotices();
-    clearTimeout(this.wipTimer);
-    this.wipTimer = setTimeout(() => {
-      this.wipMessage = undefined;
-      this.renderWipNotices();
-    }, 8000);
   }
 
   /** A change this device can take back (undo.ts): appended, with its inverse remembered. */
