@@ -18,7 +18,11 @@
  * 5. planWrite keeps 1–3: a new event whose cursor falls inside an existing segment splits it, and
  *    new events share a segment only with their immediate neighbours in the final total order.
  * 6. Two events never share a cursor: planWrite throws rather than store a second one.
+ * 7. eventAt reads both forms of a segment: as packSegment writes it, and as IndexedDB stores it
+ *    (core/segment-codec.ts compactSegment): an empty id is the event's canonical id, and `sigs`
+ *    holds the bytes of each `$sig`. Both unpack to the same records.
  */
+import { encodeBase64Url } from './base64.ts';
 import { slotOf } from './copies.ts';
 import { StorageError } from './errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
@@ -96,11 +100,20 @@ export interface Segment {
   cursors?: Cursor[];
   times?: number[];
   /**
+   * IndexedDB only (core/segment-codec.ts, invariant 7): every event's `meta.$sig` as its 64
+   * bytes, event i's at i × 64, its place in `meta[i]` kept by a 0. Present only when every event
+   * has one that base64url gives back exactly; the servers never write it.
+   */
+  sigs?: Uint8Array;
+  /**
    * The store's own key for the record, on a segment read back from IndexedDB (since schema 6:
    * storage/idb-schema.ts invariant 8). Never set by packing: a new segment gets a new one.
    */
   key?: number;
 }
+
+/** Bytes of an Ed25519 signature, a `$sig` in Segment.sigs (core/integrity.ts). */
+export const SIG_BYTES = 64;
 
 export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];
 
@@ -274,7 +287,8 @@ export function eventAt(s: Segment, i: number): StoredEventRecord {
   const replica = at(s.replica, i, same);
   const seq = at(s.seq, i, plus) as Seq;
   const event: StoredEventRecord = {
-    id: s.ids[i]!,
+    // Invariant 7: '' is never an id (ids.ts), so an empty one stands for the canonical id.
+    id: s.ids[i] || EventId.canonical(replica, seq),
     type: s.types[i]!,
     data: s.data[i]!,
     stream: at(s.stream, i, same),
@@ -286,7 +300,13 @@ export function eventAt(s: Segment, i: number): StoredEventRecord {
     cursor: s.cursors?.[i] ?? Cursor.make(hlc, replica, seq),
   };
   const meta = s.meta?.[i];
-  if (meta !== undefined && meta !== null) event.meta = meta;
+  if (meta !== undefined && meta !== null) {
+    // Invariant 7: the spread keeps `$sig` where the 0 holding its place stands.
+    event.meta =
+      s.sigs === undefined
+        ? meta
+        : { ...meta, $sig: encodeBase64Url(s.sigs.subarray(i * SIG_BYTES, (i + 1) * SIG_BYTES)) };
+  }
   const schema = s.schema?.[i];
   if (schema !== undefined && schema !== null) event.schema = schema;
   return event;

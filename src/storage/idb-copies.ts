@@ -4,6 +4,7 @@
  * the held record at a (replica, seq) is idb-segments.ts lookupSlots).
  */
 import type { LocalRecord } from '../core/events.ts';
+import { compactSegment } from '../core/segment-codec.ts';
 import { packSegment, unpackSegment } from '../core/segments.ts';
 import { readSegments, segmentKeysOf } from './idb-segments.ts';
 
@@ -23,10 +24,10 @@ export async function removeRecords(
     let run: LocalRecord[] = [];
     for (const record of unpackSegment(segment)) {
       if (gone.has(record.pos)) {
-        if (run.length > 0) store.add(packSegment(run));
+        if (run.length > 0) store.add(compactSegment(packSegment(run)));
         run = [];
       } else run.push(record);
     }
-    if (run.length > 0) store.add(packSegment(run));
+    if (run.length > 0) store.add(compactSegment(packSegment(run)));
   }
 }

@@ -10,6 +10,7 @@
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { EventId } from '../core/ids.ts';
+import { compactSegment } from '../core/segment-codec.ts';
 import { planWrite, type WritePlan } from '../core/segment-plan.ts';
 import {
   cursorAt,
@@ -416,7 +417,9 @@ export async function addSegments(
     const lowest = await request(store.openKeyCursor(null, 'next'));
     next = Math.min(0, (lowest?.key as RecordKey | undefined) ?? 0);
   }
-  for (const segment of segments) {
+  for (const stored of segments) {
+    // The stored form (core/segment-codec.ts): shorter, and read back by eventAt as it is.
+    const segment = compactSegment(stored);
     const key = reuse?.get(orderId(segment));
     if (key !== undefined) store.add({ ...segment, key });
     else if (segment.n === 0) store.add({ ...segment, key: --next });

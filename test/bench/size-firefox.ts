@@ -6,6 +6,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { launchFirefox } from '../browser/firefox/launch.ts';
 import type { BenchPage } from './browser-calls.ts';
 import type { BenchResult } from './results.ts';
@@ -34,6 +35,7 @@ const firefoxSize: SizeBrowser = {
     let total = 0;
     let wal = 0;
     let files = 0;
+    const tables = new Map<string, number>();
     for (const origin of readdirSync(root)) {
       if (!origin.startsWith('http+++127.0.0.1')) continue;
       const idb = join(root, origin, 'idb');
@@ -41,15 +43,42 @@ const firefoxSize: SizeBrowser = {
       wal += folderBytes(idb, (name) => name.endsWith('-wal'));
       for (const entry of readdirSync(idb, { withFileTypes: true })) {
         if (entry.isDirectory()) files += folderBytes(join(idb, entry.name));
+        if (entry.isFile() && entry.name.endsWith('.sqlite')) {
+          for (const [name, bytes] of sqliteTables(join(idb, entry.name))) {
+            tables.set(name, (tables.get(name) ?? 0) + bytes);
+          }
+        }
       }
     }
     const per = (n: number) => (n / events).toFixed(0);
     return {
       total,
-      detail: `the origin's idb/ after the browser closed: SQLite of which WAL ${per(wal)}, .files ${per(files)} B/event`,
+      detail:
+        `the origin's idb/ after the browser closed: SQLite of which WAL ${per(wal)}, .files ${per(files)} B/event; ` +
+        [...tables]
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, bytes]) => `${name} ${per(bytes)}`)
+          .join(', '),
     };
   },
 };
+
+/**
+ * Bytes of each table and index of one of Firefox's IndexedDB files (SQLite's dbstat), read from
+ * a copy-free read-only connection once the browser closed it: object_data holds the values
+ * (Snappy-compressed structured clones), index_data and unique_index_data the index entries.
+ */
+function sqliteTables(file: string): [string, number][] {
+  const db = new Database(file, { readonly: true });
+  try {
+    const rows = db
+      .prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name')
+      .all() as { name: string; bytes: number }[];
+    return rows.map((r) => [r.name, r.bytes]);
+  } finally {
+    db.close();
+  }
+}
 
 export function runSizeFirefoxBenches(): Promise<BenchResult[]> {
   return runBrowserSize(firefoxSize);

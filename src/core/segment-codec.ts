@@ -1,0 +1,83 @@
+/**
+ * The form in which IndexedDB stores a segment (issue 18, part 1), pure: packSegment's segment
+ * with what its JSON-like columns spell out at length written shorter. Browsers compress stored
+ * values with Snappy, which finds repeats but cannot shorten random text: a `$sig` is 86
+ * characters of base64url for 64 random bytes, and a canonical id repeats the event's replica and
+ * seq. Only IndexedDB writes this form; core/segments.ts eventAt reads both (its invariant 7), so
+ * every reader of a stored segment gets the same records, and the servers' segments (which go
+ * through JSON) never hold bytes.
+ *
+ * Invariants:
+ * 1. Lossless: eventAt gives the same event, field for field and `meta`'s keys in their order,
+ *    from a segment and from its compact form.
+ * 2. Only a canonical id that is not a custom id (Segment.customIds: found through the `id` index,
+ *    read by its text in `ids`) is left out, as ''.
+ * 3. `$sig`s move to `sigs` only when every event of the segment has one that decodes to 64 bytes
+ *    and encodes back to the same text; each keeps its place in its `meta` as a 0.
+ * 4. Idempotent: a compact segment (it has `sigs`, or no id to leave out) comes back as it is.
+ */
+import { decodeBase64Url } from './base64.ts';
+import type { JsonObject } from './events.ts';
+import { EventId } from './ids.ts';
+import { type Segment, SIG_BYTES } from './segments.ts';
+
+const SIG = '$sig';
+/** base64url characters of SIG_BYTES bytes, unpadded. */
+const SIG_TEXT = Math.ceil((SIG_BYTES * 4) / 3);
+
+/** The compact form of `s` (invariants 1 to 4); `s` itself when nothing in it gets shorter. */
+export function compactSegment(s: Segment): Segment {
+  const ids = compactIds(s);
+  const sigs = s.sigs === undefined ? signatureBytes(s) : undefined;
+  if (ids === undefined && sigs === undefined) return s;
+  const out: Segment = { ...s };
+  if (ids !== undefined) out.ids = ids;
+  if (sigs !== undefined) {
+    out.sigs = sigs;
+    out.meta = s.meta!.map((m) => ({ ...m, [SIG]: 0 }) as JsonObject);
+  }
+  return out;
+}
+
+/** `ids` with each canonical id that is not custom as '' (invariant 2), or undefined if none is. */
+function compactIds(s: Segment): Segment['ids'] | undefined {
+  const custom = s.customIds === undefined ? undefined : new Set<string>(s.customIds);
+  let out: Segment['ids'] | undefined;
+  for (let i = 0; i < s.n; i++) {
+    const id = s.ids[i]!;
+    if (id === '' || custom?.has(id) === true) continue;
+    const replica = typeof s.replica === 'string' ? s.replica : s.replica[i]!;
+    const seq = typeof s.seq === 'number' ? s.seq + i : s.seq[i]!;
+    if (!EventId.isCanonical(id, replica, seq)) continue;
+    out ??= [...s.ids];
+    out[i] = '' as EventId;
+  }
+  return out;
+}
+
+/** Every event's `$sig` as bytes (invariant 3), or undefined when one has none of that form. */
+function signatureBytes(s: Segment): Uint8Array | undefined {
+  if (s.meta === undefined || s.n === 0) return undefined;
+  const out = new Uint8Array(s.n * SIG_BYTES);
+  for (let i = 0; i < s.n; i++) {
+    const text = s.meta[i]?.[SIG];
+    if (typeof text !== 'string' || text.length !== SIG_TEXT) return undefined;
+    let bytes: Uint8Array;
+    try {
+      bytes = decodeBase64Url(text);
+    } catch {
+      return undefined;
+    }
+    // 86 characters carry 516 bits: text whose last 4 bits are not 0 would not come back.
+    if (bytes.length !== SIG_BYTES || !lastBitsClear(text)) return undefined;
+    out.set(bytes, i * SIG_BYTES);
+  }
+  return out;
+}
+
+const URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** Whether the last character of 86 carries only the 2 bits of the 64th byte (the rest 0). */
+function lastBitsClear(text: string): boolean {
+  return (URL_ALPHABET.indexOf(text[text.length - 1]!) & 15) === 0;
+}

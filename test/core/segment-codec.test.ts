@@ -1,0 +1,79 @@
+/**
+ * The stored form of a segment in IndexedDB (core/segment-codec.ts, segments.ts invariant 7):
+ * lossless, shorter where ids are canonical and signatures are bytes, and idempotent.
+ */
+import { describe, expect, it } from 'vitest';
+import { encodeBase64Url } from '../../src/core/base64.ts';
+import type { JsonObject, LocalRecord } from '../../src/core/events.ts';
+import { compactSegment } from '../../src/core/segment-codec.ts';
+import { packSegment, SIG_BYTES, unpackSegment } from '../../src/core/segments.ts';
+import { storedEvent } from '../fixtures/events.ts';
+import { replicaA, replicaB } from './fixtures.ts';
+
+const sig = (n: number) =>
+  encodeBase64Url(Uint8Array.from({ length: SIG_BYTES }, (_, i) => (i * 31 + n * 7) & 255));
+
+function records(metas: (JsonObject | undefined)[], ids: (string | undefined)[] = []) {
+  return metas.map(
+    (meta, i): LocalRecord => ({
+      pos: 10 + i,
+      event: storedEvent({
+        replica: i % 3 === 2 ? replicaB : replicaA,
+        seq: i + 1,
+        wall: 1_000 + i,
+        stream: `card:${i % 2}`,
+        id: ids[i],
+        meta,
+      }),
+    }),
+  );
+}
+
+describe('compactSegment (core/segment-codec.ts)', () => {
+  it('stores canonical ids as empty and signatures as bytes, and unpacks the same records (1)', () => {
+    const given = records(
+      [0, 1, 2, 3].map((n) => ({ app: n, $sig: sig(n), $link: `${n}.abc` })),
+      [undefined, 'custom-1', undefined, undefined],
+    );
+    const packed = packSegment(given);
+    const compact = compactSegment(packed);
+    expect(compact.ids).toEqual(['', 'custom-1', '', '']);
+    expect(compact.sigs?.length).toBe(4 * SIG_BYTES);
+    expect(compact.meta?.[0]).toEqual({ app: 0, $sig: 0, $link: '0.abc' });
+    const out = unpackSegment(compact);
+    expect(out).toEqual(given);
+    // meta keeps its key order: a signed copy compares as the text it was.
+    expect(out.map((r) => JSON.stringify(r.event))).toEqual(
+      given.map((r) => JSON.stringify(r.event)),
+    );
+  });
+
+  it('keeps an id of canonical form that is custom, found through the id index (2)', () => {
+    // Event 0's id names (replicaB, 1): canonical form, but not its own slot.
+    const given = records([undefined, undefined], [`${replicaB}.1`, undefined]);
+    const compact = compactSegment(packSegment(given));
+    expect(compact.ids).toEqual([`${replicaB}.1`, '']);
+    expect(unpackSegment(compact)).toEqual(given);
+  });
+
+  it('leaves signatures as text unless every event has one of 64 bytes that comes back (3)', () => {
+    const missing = records([{ $sig: sig(1) }, { app: 1 }]);
+    expect(compactSegment(packSegment(missing)).sigs).toBeUndefined();
+    // The last character of 86 carries 4 bits beyond the 64th byte: set, they would not come back.
+    const odd = `${sig(2).slice(0, 85)}B`;
+    const dirty = records([{ $sig: sig(1) }, { $sig: odd }]);
+    const compact = compactSegment(packSegment(dirty));
+    expect(compact.sigs).toBeUndefined();
+    expect(unpackSegment(compact)).toEqual(dirty);
+    const short = records([{ $sig: 'abc' }]);
+    expect(unpackSegment(compactSegment(packSegment(short)))).toEqual(short);
+  });
+
+  it('gives a compact segment back as it is, and one with nothing to shorten (4)', () => {
+    const given = records([{ $sig: sig(1) }, { $sig: sig(2) }]);
+    const compact = compactSegment(packSegment(given));
+    expect(compactSegment(compact)).toBe(compact);
+    const plain = packSegment(records([undefined], ['custom-only']));
+    expect(compactSegment(plain)).toBe(plain);
+  });
+});
