@@ -1,8 +1,8 @@
 /**
  * A local append's readwrite transaction on the IndexedDB log (indexeddb.ts invariant 1): read
  * the counters, the stream versions (idb-streams.ts) and the stored records of custom ids; plan
- * the group (core/append-group.ts); place and write (idb-ingest.ts writeRecords). The segments
- * carry the streams' new versions: no stream row is written.
+ * the group (core/append-group.ts); place and write (idb-ingest.ts writeRecords), and the row of
+ * each stream whose version grew (idb-streams.ts).
  *
  * Invariant (indexeddb.ts 8): a handle remembers what its last transaction read and wrote (the
  * counters, the replica id, stream versions: AppendCache). When that covers an append (no custom
@@ -33,7 +33,7 @@ import {
   type StoredCounters,
 } from './idb-schema.ts';
 import { heldByHusks, lookupIds, request } from './idb-segments.ts';
-import { readStreams } from './idb-streams.ts';
+import { readStreams, type StreamState, writeRows } from './idb-streams.ts';
 
 /** Stream rows remembered at most; past it the memory starts again empty. */
 const MAX_CACHED_STREAMS = 10_000;
@@ -44,6 +44,8 @@ export interface AppendCache {
   replica: ReplicaId;
   /** Stream versions as stored then (idb-streams.ts). */
   streams: Map<string, number>;
+  /** Of those streams, the ones whose row has the conflict flag (idb-streams.ts invariant 2). */
+  conflicted: Set<string>;
 }
 
 export interface AppendTransactionResult {
@@ -95,6 +97,7 @@ export async function appendInTransaction(
   let counters: StoredCounters;
   let replica: ReplicaId;
   let versions: ReadonlyMap<string, number>;
+  let states: ReadonlyMap<string, StreamState>;
   const existing = new Map<string, StoredEventRecord>();
   let trimmed: ReadonlySet<string> | undefined;
   let check: Promise<unknown> | undefined;
@@ -104,13 +107,24 @@ export async function appendInTransaction(
     counters = cache.counters;
     replica = cache.replica;
     versions = cache.streams;
+    states = new Map(
+      names.map((stream) => {
+        const version = cache.streams.get(stream) ?? 0;
+        const row = {
+          stream,
+          version,
+          ...(cache.conflicted.has(stream) ? { conflicted: true as const } : {}),
+        };
+        return [stream, { version, row }];
+      }),
+    );
   } else {
     // A lookup per event is most of an append's reads; canonical ids cannot be stored already.
     const toCheck = customIdsOf(request_.units);
     const [rawReplica, rawCounters, read, found, husks] = await Promise.all([
       request(meta.get(KEY_REPLICA)),
       request(meta.get(KEY_COUNTERS)),
-      readStreams(segments, streamStore, names),
+      readStreams(streamStore, names),
       toCheck.length === 0 ? [] : lookupIds(segments, toCheck),
       // A blind append naming a trimmed id fails the `id` index and runs again here.
       toCheck.length === 0 ? undefined : heldByHusks(segments, toCheck, []),
@@ -124,6 +138,7 @@ export async function appendInTransaction(
     // Another tab's ingest may have moved this replica to a fresh id (append.ts invariant 8).
     replica = asReplicaId(rawReplica);
     versions = new Map(names.map((s) => [s, read.get(s)?.version ?? 0]));
+    states = read;
   }
   const plan = planAppendGroup(
     { replica, now: request_.now, units: request_.units },
@@ -134,9 +149,10 @@ export async function appendInTransaction(
       ...(trimmed === undefined ? {} : { trimmed }),
     },
   );
-  // The segments carry the new versions (idb-schema.ts invariant 6): no stream row is written.
   const stored =
     plan.write.length > 0 ? await writeRecords(tx, plan.write, counters, plan.counters) : counters;
+  // The rows hold the versions (idb-schema.ts invariant 9).
+  if (plan.write.length > 0) writeRows(streamStore, plan.streamVersions, states);
   if (check !== undefined && !sameCounters(asCounters(await check), counters)) {
     throw new StaleAppendCache();
   }
@@ -146,6 +162,10 @@ export async function appendInTransaction(
     remembered.streams.size < MAX_CACHED_STREAMS &&
     sameCounters(remembered.counters, counters);
   const streams = keep ? remembered.streams : new Map<string, number>();
-  for (const s of names) streams.set(s, plan.streamVersions.get(s) ?? versions.get(s) ?? 0);
-  return { plan, replica, cache: { counters: stored, replica, streams } };
+  const conflicted = keep ? remembered.conflicted : new Set<string>();
+  for (const s of names) {
+    streams.set(s, plan.streamVersions.get(s) ?? versions.get(s) ?? 0);
+    if (states.get(s)?.row?.conflicted === true) conflicted.add(s);
+  }
+  return { plan, replica, cache: { counters: stored, replica, streams, conflicted } };
 }

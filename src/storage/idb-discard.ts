@@ -19,6 +19,7 @@ import {
   type StreamRow,
 } from './idb-schema.ts';
 import { lastCursor, lookupIds, request } from './idb-segments.ts';
+import { heldVersions } from './idb-streams.ts';
 import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 export async function discardInTransaction(
@@ -46,23 +47,18 @@ export async function discardInTransaction(
   await removeRecords(segments, records);
   // Requests run in order: these reads see the removal.
   const names = [...new Set(records.map((r) => r.event.stream))];
-  const versions = segments.index('version');
-  const [tops, rows, last] = await Promise.all([
-    Promise.all(
-      names.map((name) =>
-        request(versions.openKeyCursor(IDBKeyRange.bound([name], [name, []]), 'prev')),
-      ),
-    ),
+  const [remaining, rows, last] = await Promise.all([
+    heldVersions(segments, names),
     Promise.all(names.map((name) => request(streams.get(name)) as Promise<StreamRow | undefined>)),
     lastCursor(segments),
   ]);
-  // A stream's row is a floor (idb-schema.ts invariant 6) that copies keep; an event the
-  // authority rejected never counted, so the floor comes down to what the stream still holds.
+  // A stream's row holds its version (idb-schema.ts invariant 9), which copies keep; an event the
+  // authority rejected never counted, so it comes down to what the stream still holds
+  // (idb-streams.ts invariant 1).
   names.forEach((stream, i) => {
     const row = rows[i];
     if (row === undefined) return;
-    const top = tops[i];
-    const version = top === null || top === undefined ? 0 : (top.key as [string, number])[1];
+    const version = remaining.get(stream) ?? 0;
     if (row.version <= version) return;
     const next: StreamRow = { stream, version };
     if (row.conflicted) next.conflicted = true;

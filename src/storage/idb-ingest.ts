@@ -37,7 +37,6 @@ import {
   KEY_REPLICA,
   plainCounters,
   type StoredCounters,
-  type StreamRow,
 } from './idb-schema.ts';
 import {
   applyWrite,
@@ -48,7 +47,7 @@ import {
   request,
   slotRunTaken,
 } from './idb-segments.ts';
-import { readStreams } from './idb-streams.ts';
+import { readStreams, writeRows } from './idb-streams.ts';
 
 /**
  * The log's part of a write, shared by appendLocal and an ingest (each writes its own stream
@@ -129,7 +128,7 @@ export async function ingestInTransaction(
   const [rawReplica, rawCounters, states, , existing, slots] = await Promise.all([
     request(meta.get(KEY_REPLICA)),
     request(meta.get(KEY_COUNTERS)),
-    readStreams(segments, streams, names),
+    readStreams(streams, names),
     lookUpIds ? undefined : assertSlotsFree(segments, input.events),
     lookUpIds
       ? lookupIds(
@@ -162,10 +161,7 @@ export async function ingestInTransaction(
     if (next.identity !== undefined) meta.put(next.identity, KEY_IDENTITY);
   }
   // Losers leave first: a winner may reuse their id, slot and cursor (core/copies.ts). Their
-  // streams keep the versions they had (idb-schema.ts invariant 6).
-  if (plan.remove.length > 0) {
-    await keepVersions(segments, streams, [...new Set(plan.remove.map((r) => r.event.stream))]);
-  }
+  // streams keep the versions they had: the rows hold them (idb-streams.ts invariant 1).
   await removeRecords(segments, plan.remove);
   if (plan.write.length === 0) {
     if (plan.remove.length > 0 || plan.counters.seq !== counters.seq) {
@@ -177,14 +173,8 @@ export async function ingestInTransaction(
     return { plan, replicaId };
   }
   await writeRecords(tx, plan.write, counters, plan.counters);
-  // The segments carry the new versions; a row only flags a possible conflict (invariant 6).
-  for (const stream of plan.possibleConflicts) {
-    const version = Math.max(
-      plan.streamVersions.get(stream) ?? 0,
-      states.get(stream)?.version ?? 0,
-    );
-    streams.put({ stream, version, conflicted: true } satisfies StreamRow);
-  }
+  // The rows hold the versions and flag possible conflicts (idb-schema.ts invariant 9).
+  writeRows(streams, plan.streamVersions, states, [...plan.possibleConflicts]);
   return { plan, replicaId };
 }
 
@@ -220,19 +210,5 @@ async function assertSlotsFree(
   const taken = await Promise.all(runs.map((run) => slotRunTaken(index, run)));
   if (taken.some(Boolean)) {
     throw new StorageError('STORAGE', 'the log holds an event at a (replica, seq) of this ingest');
-  }
-}
-
-/** Writes each stream's version as its row's floor, where the row holds less. */
-async function keepVersions(
-  segments: IDBObjectStore,
-  streams: IDBObjectStore,
-  names: readonly string[],
-): Promise<void> {
-  for (const [stream, { version, row }] of await readStreams(segments, streams, names)) {
-    if (version <= (row?.version ?? 0)) continue;
-    const next: StreamRow = { stream, version };
-    if (row?.conflicted) next.conflicted = true;
-    streams.put(next);
   }
 }

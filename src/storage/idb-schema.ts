@@ -25,7 +25,7 @@
  *    writers keep (replica, seq) unique (an append takes fresh seqs behind the counters; an ingest
  *    looks for a stored run overlapping its own before it writes: idb-ingest.ts). Upgrading turns
  *    each segment's `slots` into runs, so a slot listed once stays listed once (invariant 3).
- * 6. Version 4's `version` index is multi-entry on each segment's `streamMax` ([stream, largest
+ * 6. (Versions 4 to 6; version 7 replaced it: invariant 9.) Version 4's `version` index is multi-entry on each segment's `streamMax` ([stream, largest
  *    version there]): a stream's version is the greater of its largest key there and its row in
  *    `streams`, which is only a floor now (written by an ingest that flags a conflict or takes a
  *    held copy out), so an append writes no row (idb-streams.ts).
@@ -42,6 +42,15 @@
  *    store in one walk of the old one in key order, inside the upgrade transaction, so it commits
  *    whole or the database stays at its version (as invariant 2); from versions 2 to 4 that walk
  *    also gives each segment the fields of version 5 (invariants 3 to 7).
+ * 9. Version 7 has no `version` index: each stream's row in `streams` holds its version (the
+ *    largest of its events here) and its conflict flag, written by every append and ingest that
+ *    grows the version (idb-streams.ts). The index held one entry per stream of each segment,
+ *    about one per event of a synced log; a row is one per stream, overwritten. Upgrading writes
+ *    every stream's row from the largest key of the index (or, from versions 1 to 5, from the
+ *    segments' `streamMax` as the walk of invariant 8 writes them), keeping each row that holds
+ *    more and every conflict flag, then deletes the index, inside the upgrade transaction.
+ *    Segments keep `streamMax`: a discard works a stream's version out from them (idb-streams.ts
+ *    invariant 1), and a husk keeps it (core/husks.ts).
  */
 import type { DBSchema } from 'idb';
 import type { ReplicaCounters } from '../core/append.ts';
@@ -59,7 +68,7 @@ import {
 } from '../core/segments.ts';
 import type { SnapshotRecord } from './adapter.ts';
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 export const KEY_REPLICA = 'sys:replicaId';
 export const KEY_EPOCH = 'sys:epoch';
 export const KEY_COUNTERS = 'sys:counters';
@@ -96,7 +105,6 @@ export interface ChronicleSchema extends DBSchema {
       pos: PosKey;
       stream: [string, string];
       slot: string;
-      version: [string, number];
     };
   };
   meta: { key: string; value: JsonValue | StoredCounters };
@@ -134,7 +142,7 @@ export function plainCounters(
   return out;
 }
 
-/** The `segments` store of version 6 (invariant 8) and its indexes. */
+/** The `segments` store of version 7 (invariants 8 and 9) and its indexes. */
 function createSegments(db: IDBDatabase): IDBObjectStore {
   const segments = db.createObjectStore('segments', { keyPath: 'key', autoIncrement: true });
   segments.createIndex('order', ['first', 'last', 'n'], { unique: true });
@@ -142,7 +150,6 @@ function createSegments(db: IDBDatabase): IDBObjectStore {
   segments.createIndex('pos', ['pos', 'first', 'n'], { unique: true });
   segments.createIndex('stream', 'streamKeys', { multiEntry: true });
   segments.createIndex('slot', 'slotRuns', { multiEntry: true });
-  segments.createIndex('version', 'streamMax', { multiEntry: true });
   return segments;
 }
 
@@ -178,6 +185,10 @@ export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction)
     migrateEventsToSegments(db, tx);
     return;
   }
+  if (oldVersion === 6) {
+    versionIndexToRows(tx);
+    return;
+  }
   // Invariant 8: the old store is walked into a new one under its name, then deleted.
   const old = tx.objectStore('segments');
   old.name = OLD_SEGMENTS;
@@ -208,9 +219,11 @@ function walkToVersion6(
 ): void {
   const segments = createSegments(db);
   const seen = new Set<string>();
+  const tops = new Map<string, number>();
   let shaped = false;
   let huskKey = 0;
   const add = (segment: Segment) => {
+    addTops(tops, segment.streamMax);
     if (segment.n === 0) segments.add({ ...segment, key: --huskKey });
     else segments.add(segment);
   };
@@ -220,6 +233,7 @@ function walkToVersion6(
     if (cursor === null) {
       if (shaped) markShapedIds(tx);
       db.deleteObjectStore(OLD_SEGMENTS);
+      mergeRows(tx, tops);
       return;
     }
     const stored = cursor.value as Segment;
@@ -250,6 +264,52 @@ function walkToVersion6(
   };
 }
 
+/** Notes each [stream, version] of a segment's `streamMax` in `tops`, the largest per stream. */
+function addTops(tops: Map<string, number>, streamMax: readonly [string, number][] | undefined) {
+  for (const [stream, version] of streamMax ?? []) {
+    if (version > (tops.get(stream) ?? 0)) tops.set(stream, version);
+  }
+}
+
+/**
+ * Invariant 9: each stream's row takes the largest version its segments hold (`tops`) where it
+ * holds less, or is missing; a row keeps its conflict flag.
+ */
+function mergeRows(tx: IDBTransaction, tops: ReadonlyMap<string, number>): void {
+  const streams = tx.objectStore('streams');
+  const read = streams.getAll();
+  read.onsuccess = () => {
+    const rows = new Map((read.result as StreamRow[]).map((row) => [row.stream, row]));
+    for (const [stream, version] of tops) {
+      const row = rows.get(stream);
+      if (row !== undefined && row.version >= version) continue;
+      streams.put({ ...row, stream, version } satisfies StreamRow);
+    }
+  };
+}
+
+/**
+ * From version 6 (invariant 9): the `version` index's keys, [stream, largest version in a
+ * segment], walked in order (a stream's largest comes last), become the streams' rows; then the
+ * index goes.
+ */
+function versionIndexToRows(tx: IDBTransaction): void {
+  const segments = tx.objectStore('segments');
+  const tops = new Map<string, number>();
+  const walk = segments.index('version').openKeyCursor();
+  walk.onsuccess = () => {
+    const cursor = walk.result;
+    if (cursor === null) {
+      mergeRows(tx, tops);
+      segments.deleteIndex('version');
+      return;
+    }
+    const [stream, version] = cursor.key as [string, number];
+    tops.set(stream, version);
+    cursor.continue();
+  };
+}
+
 function markShapedIds(tx: IDBTransaction): void {
   const meta = tx.objectStore('meta');
   const read = meta.get(KEY_COUNTERS);
@@ -270,8 +330,12 @@ function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction): void {
   let run: LocalRecord[] = [];
   let maxCursor = '';
   const seen = new Set<string>();
+  const tops = new Map<string, number>();
   const flush = () => {
-    if (run.length > 0) segments.add(uniqueSlots(packSegment(run), seen));
+    if (run.length === 0) return;
+    const segment = uniqueSlots(packSegment(run), seen);
+    addTops(tops, segment.streamMax);
+    segments.add(segment);
     run = [];
   };
   const page = (after: string | undefined) => {
@@ -298,6 +362,7 @@ function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction): void {
       }
       flush();
       db.deleteObjectStore('events');
+      mergeRows(tx, tops);
       const meta = tx.objectStore('meta');
       const read = meta.get(KEY_COUNTERS);
       // Custom ids of canonical form are not looked for here: the counters say there may be some.

@@ -1,17 +1,19 @@
 /**
- * Stream versions in the IndexedDB log (idb-schema.ts invariant 6): the largest version a stream's
- * segments hold, from the `version` index, and its row in `streams`, a floor that only an ingest
- * writes: when it flags a possible conflict, or takes a held copy out (a version the log held
- * never goes back, as the memory adapter keeps it).
+ * Stream versions in the IndexedDB log (idb-schema.ts invariant 9): each stream's row in
+ * `streams` holds its version, the largest any of its events took here, and its conflict flag.
+ * Every write that stores a greater version writes the row in the same transaction: an append
+ * and an ingest (writeRows). Up to schema 6 the version came from a `version` index on the
+ * segments' `streamMax`, one entry per stream of each segment: about one per event of a synced
+ * log, more bytes than the rows.
  *
- * Rows are few (most logs have none): the names that have one are read in one request, and only
- * those rows are read, instead of one request per stream asked about. Past ROW_NAMES_AT_ONCE rows
- * (a log upgraded from version 3 has one per stream), each stream's row is read on its own.
+ * Invariants:
+ * 1. A row's version never goes back, except by a discard (adapter.ts `discard`): a rejected own
+ *    event never counted, so the row comes down to what the stream's segments still hold
+ *    (heldVersions, from their `streamMax`; a husk keeps its stream maxima: core/husks.ts).
+ * 2. A row keeps its conflict flag: a write of a greater version copies it from the row read.
  */
 import type { StreamRow } from './idb-schema.ts';
 import { request } from './idb-segments.ts';
-
-const ROW_NAMES_AT_ONCE = 1000;
 
 export interface StreamState {
   version: number;
@@ -20,48 +22,60 @@ export interface StreamState {
 
 /** Each stream's version and row, read on requests of the caller's transaction. */
 export async function readStreams(
-  segments: IDBObjectStore,
   streams: IDBObjectStore,
   names: readonly string[],
 ): Promise<Map<string, StreamState>> {
-  const index = segments.index('version');
-  const [tops, rows] = await Promise.all([
-    Promise.all(
-      // [name] sorts before every [name, v], [name, []] after them.
-      names.map((name) =>
-        request(index.openKeyCursor(IDBKeyRange.bound([name], [name, []]), 'prev')),
-      ),
-    ),
-    readRows(streams, names),
-  ]);
-  return new Map(
-    names.map((name, i) => {
-      const top = tops[i];
-      const held = top === null || top === undefined ? 0 : (top.key as [string, number])[1];
-      const row = rows.get(name);
-      return [name, { version: Math.max(held, row?.version ?? 0), row }];
-    }),
+  const rows = await Promise.all(
+    names.map((name) => request(streams.get(name)) as Promise<StreamRow | undefined>),
   );
+  return new Map(names.map((name, i) => [name, { version: rows[i]?.version ?? 0, row: rows[i] }]));
 }
 
-async function readRows(
+/**
+ * Writes the row of each stream of `versions` whose version grew beyond its `before`, keeping its
+ * conflict flag (invariant 2); `conflicted` streams get the flag.
+ */
+export function writeRows(
   streams: IDBObjectStore,
-  names: readonly string[],
-): Promise<Map<string, StreamRow | undefined>> {
-  const out = new Map<string, StreamRow | undefined>();
-  let asked = names;
-  if (names.length > 1) {
-    const keys = (await request(streams.getAllKeys(null, ROW_NAMES_AT_ONCE + 1))) as string[];
-    if (keys.length <= ROW_NAMES_AT_ONCE) {
-      const having = new Set(keys);
-      asked = names.filter((name) => having.has(name));
-    }
+  versions: ReadonlyMap<string, number>,
+  before: ReadonlyMap<string, StreamState>,
+  conflicted: readonly string[] = [],
+): void {
+  const flagged = new Set(conflicted);
+  for (const stream of new Set([...versions.keys(), ...flagged])) {
+    const { version: was = 0, row } = before.get(stream) ?? {};
+    const version = Math.max(versions.get(stream) ?? 0, was);
+    const flag = flagged.has(stream) || row?.conflicted === true;
+    if (version === was && flag === (row?.conflicted === true) && row !== undefined) continue;
+    if (version === 0 && !flag) continue;
+    const next: StreamRow = { stream, version };
+    if (flag) next.conflicted = true;
+    streams.put(next);
   }
-  const rows = await Promise.all(
-    asked.map((name) => request(streams.get(name)) as Promise<StreamRow | undefined>),
+}
+
+/**
+ * The largest version each stream's stored segments (and husks) hold, for a discard (invariant 1):
+ * read through the `stream` index, which lists every segment holding one of its events.
+ */
+export async function heldVersions(
+  segments: IDBObjectStore,
+  names: readonly string[],
+): Promise<Map<string, number>> {
+  const index = segments.index('stream');
+  const found = await Promise.all(
+    // [name] sorts before every [name, cursor], [name, []] after them.
+    names.map((name) => request(index.getAll(IDBKeyRange.bound([name], [name, []])))),
   );
-  asked.forEach((name, i) => {
-    out.set(name, rows[i]);
-  });
-  return out;
+  return new Map(
+    names.map((name, i) => {
+      let top = 0;
+      for (const s of found[i] as { streamMax?: [string, number][] }[]) {
+        for (const [stream, version] of s.streamMax ?? []) {
+          if (stream === name && version > top) top = version;
+        }
+      }
+      return [name, top];
+    }),
+  );
 }

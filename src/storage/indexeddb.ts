@@ -37,10 +37,9 @@
  *              segment]: one stream in total order; a segment may hold several streams)
  *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters (seq, pos,
  *              clock and maxCursor, the largest cursor stored), `app:<key>` for getMeta/setMeta
- *   streams    keyPath `stream` → { stream, version, conflicted? }: a floor under the stream's
- *              version and its conflict flag, written only by an ingest (idb-streams.ts); the
- *              version itself comes from the `version` index of segments (multiEntry on
- *              `streamMax`, [stream, largest version in the segment])
+ *   streams    keyPath `stream` → { stream, version, conflicted? }: the stream's version and
+ *              its conflict flag, written by every append and ingest that grows the version
+ *              (idb-streams.ts; since schema 7, idb-schema.ts invariant 9)
  *   snapshots  keyPath [projection, version, cursor] → SnapshotRecord
  *
  * Invariants (numbered as in adapter.ts, plus these):
@@ -405,10 +404,8 @@ class IdbEventLog implements EventLog {
 
   async streamVersion(stream: string): Promise<number> {
     return this.read('streamVersion', async (db) => {
-      const tx = unwrap(db).transaction(['segments', 'streams']);
-      const states = await readStreams(tx.objectStore('segments'), tx.objectStore('streams'), [
-        stream,
-      ]);
+      const tx = unwrap(db).transaction('streams');
+      const states = await readStreams(tx.objectStore('streams'), [stream]);
       return states.get(stream)?.version ?? 0;
     });
   }

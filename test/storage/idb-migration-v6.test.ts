@@ -40,13 +40,13 @@ async function open(factory: IDBFactory, name: string): Promise<EventLog> {
 
 describe('IndexedDB: upgrading a version-5 database to schema 6', () => {
   it('keys every segment by a number and a husk below zero, and keeps every event, husk and index', async () => {
-    expect(SCHEMA_VERSION).toBe(6);
+    expect(SCHEMA_VERSION).toBe(7);
     const factory = new IDBFactory();
     const log = v5Log(storedEvent, REMOTE, OTHER);
     await makeV5(factory, 'v5', LOCAL, log);
     await expectUpgradedV5(await open(factory, 'v5'), log);
     const db = await request(factory.open('v5'));
-    expect(db.version).toBe(6);
+    expect(db.version).toBe(SCHEMA_VERSION);
     expect([...db.objectStoreNames].sort()).toEqual(['meta', 'segments', 'snapshots', 'streams']);
     await expectV6Store(db, 3);
     db.close();

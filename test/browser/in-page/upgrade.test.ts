@@ -3,7 +3,8 @@
  * invariant 7: one `slots` entry per event becomes one `slot` entry per run of seqs, in place,
  * and every event is still found by position, id and slot), and a version-5 one with a husk
  * (invariant 8: segments keyed by a number, a husk below zero, the total order in the `order`
- * index; every event, husk, index, counter and meta value kept).
+ * index; every event, husk, index, counter and meta value kept), and a version-6 one (invariant 9:
+ * the `version` index becomes a row per stream, conflict flags kept).
  */
 import { describe, expect, it } from 'vitest';
 import { ReplicaId } from '../../../src/core/ids.ts';
@@ -14,6 +15,7 @@ import {
   expectUpgradedV5,
   expectV6Store,
   makeV5,
+  makeV6,
   v5Log,
 } from '../../storage/fixtures/v5-database.ts';
 
@@ -57,8 +59,30 @@ describe('IndexedDB: upgrading a version-4 database in the browser', () => {
       await upgraded.close();
     }
     const db = await request(indexedDB.open(name));
-    expect(db.version).toBe(6);
+    expect(db.version).toBe(7);
     await expectV6Store(db, 3);
+    db.close();
+    indexedDB.deleteDatabase(name);
+  });
+
+  it('writes each stream of a version-6 log its row from the version index, and drops the index', async () => {
+    const name = `upgrade-v6-${run}`;
+    const log = v5Log(storedEvent, 'remote0000000001', 'other00000000042');
+    await makeV6(indexedDB, name, LOCAL, log);
+    const upgraded = await indexedDbStorage(name).open();
+    try {
+      await expectUpgradedV5(upgraded, log);
+    } finally {
+      await upgraded.close();
+    }
+    const db = await request(indexedDB.open(name));
+    expect(db.version).toBe(7);
+    await expectV6Store(db, 3);
+    const rows = await request(db.transaction('streams').objectStore('streams').getAll());
+    expect(rows).toEqual([
+      { stream: 'o', version: 2, conflicted: true },
+      { stream: 'r', version: 7 },
+    ]);
     db.close();
     indexedDB.deleteDatabase(name);
   });
