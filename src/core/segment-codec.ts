@@ -15,6 +15,9 @@
  * 3. `$sig`s move to `sigs` only when every event of the segment has one that decodes to 64 bytes
  *    and encodes back to the same text; each keeps its place in its `meta` as a 0.
  * 4. Idempotent: a compact segment (it has `sigs`, or no id to leave out) comes back as it is.
+ * 5. A segment holding events is stored without `streamMax`: since IndexedDB schema 7 no index
+ *    reads it, and its events give it (storage/idb-streams.ts heldVersions). A husk keeps it: its
+ *    events are gone (core/husks.ts).
  */
 import { decodeBase64Url } from './base64.ts';
 import type { JsonObject } from './events.ts';
@@ -29,8 +32,10 @@ const SIG_TEXT = Math.ceil((SIG_BYTES * 4) / 3);
 export function compactSegment(s: Segment): Segment {
   const ids = compactIds(s);
   const sigs = s.sigs === undefined ? signatureBytes(s) : undefined;
-  if (ids === undefined && sigs === undefined) return s;
+  const dropMax = s.n > 0 && s.streamMax !== undefined;
+  if (ids === undefined && sigs === undefined && !dropMax) return s;
   const out: Segment = { ...s };
+  if (dropMax) delete out.streamMax;
   if (ids !== undefined) out.ids = ids;
   if (sigs !== undefined) {
     out.sigs = sigs;

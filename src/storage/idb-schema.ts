@@ -49,8 +49,9 @@
  *    every stream's row from the largest key of the index (or, from versions 1 to 5, from the
  *    segments' `streamMax` as the walk of invariant 8 writes them), keeping each row that holds
  *    more and every conflict flag, then deletes the index, inside the upgrade transaction.
- *    Segments keep `streamMax`: a discard works a stream's version out from them (idb-streams.ts
- *    invariant 1), and a husk keeps it (core/husks.ts).
+ *    A segment holding events is stored without `streamMax` (core/segment-codec.ts invariant 5;
+ *    a discard works a stream's version out from its events: idb-streams.ts invariant 1); a husk
+ *    keeps it (core/husks.ts).
  */
 import type { DBSchema } from 'idb';
 import type { ReplicaCounters } from '../core/append.ts';

@@ -9,9 +9,10 @@
  * Invariants:
  * 1. A row's version never goes back, except by a discard (adapter.ts `discard`): a rejected own
  *    event never counted, so the row comes down to what the stream's segments still hold
- *    (heldVersions, from their `streamMax`; a husk keeps its stream maxima: core/husks.ts).
+ *    (heldVersions: from their events, or a husk's `streamMax`: core/husks.ts).
  * 2. A row keeps its conflict flag: a write of a greater version copies it from the row read.
  */
+import { eventAt, type Segment, streamAt } from '../core/segments.ts';
 import type { StreamRow } from './idb-schema.ts';
 import { request } from './idb-segments.ts';
 
@@ -70,9 +71,17 @@ export async function heldVersions(
   return new Map(
     names.map((name, i) => {
       let top = 0;
-      for (const s of found[i] as { streamMax?: [string, number][] }[]) {
-        for (const [stream, version] of s.streamMax ?? []) {
-          if (stream === name && version > top) top = version;
+      for (const s of found[i] as Segment[]) {
+        // A husk keeps its stream maxima; a segment holding events is stored without them
+        // (core/segment-codec.ts invariant 5): its events give them.
+        if (s.streamMax !== undefined) {
+          for (const [stream, version] of s.streamMax) {
+            if (stream === name && version > top) top = version;
+          }
+          continue;
+        }
+        for (let e = 0; e < s.n; e++) {
+          if (streamAt(s, e) === name) top = Math.max(top, eventAt(s, e).version);
         }
       }
       return [name, top];

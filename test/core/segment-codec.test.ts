@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeBase64Url } from '../../src/core/base64.ts';
 import type { JsonObject, LocalRecord } from '../../src/core/events.ts';
+import { huskOf } from '../../src/core/husks.ts';
 import { compactSegment } from '../../src/core/segment-codec.ts';
 import { packSegment, SIG_BYTES, unpackSegment } from '../../src/core/segments.ts';
 import { storedEvent } from '../fixtures/events.ts';
@@ -40,6 +41,11 @@ describe('compactSegment (core/segment-codec.ts)', () => {
     expect(compact.ids).toEqual(['', 'custom-1', '', '']);
     expect(compact.sigs?.length).toBe(4 * SIG_BYTES);
     expect(compact.meta?.[0]).toEqual({ app: 0, $sig: 0, $link: '0.abc' });
+    expect(packed.streamMax).toEqual([
+      ['card:0', 3],
+      ['card:1', 4],
+    ]);
+    expect(compact.streamMax).toBeUndefined();
     const out = unpackSegment(compact);
     expect(out).toEqual(given);
     // meta keeps its key order: a signed copy compares as the text it was.
@@ -73,7 +79,16 @@ describe('compactSegment (core/segment-codec.ts)', () => {
     const given = records([{ $sig: sig(1) }, { $sig: sig(2) }]);
     const compact = compactSegment(packSegment(given));
     expect(compactSegment(compact)).toBe(compact);
-    const plain = packSegment(records([undefined], ['custom-only']));
+    const plain = compactSegment(packSegment(records([undefined], ['custom-only'])));
     expect(compactSegment(plain)).toBe(plain);
+  });
+
+  it('keeps the stream maxima of a husk, whose events are gone (5)', () => {
+    const husk = huskOf(records([{ $sig: sig(1) }, undefined]));
+    expect(husk.streamMax).toEqual([
+      ['card:0', 1],
+      ['card:1', 2],
+    ]);
+    expect(compactSegment(husk)).toBe(husk);
   });
 });
