@@ -32,28 +32,37 @@ const URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 const URL_VALUES = new Int16Array(128).fill(-1);
 for (let i = 0; i < URL_ALPHABET.length; i++) URL_VALUES[URL_ALPHABET.charCodeAt(i)] = i;
 
+/** Every 12 bits as its two characters: half the concatenations of one character at a time. */
+let urlPairs: string[] | undefined;
+
+function pairsOf(): string[] {
+  if (urlPairs === undefined) {
+    urlPairs = new Array<string>(4096);
+    for (let i = 0; i < 4096; i++) urlPairs[i] = URL_ALPHABET[i >> 6]! + URL_ALPHABET[i & 63]!;
+  }
+  return urlPairs;
+}
+
 /**
  * RFC 4648 §5 without padding: `-` and `_` for `+` and `/`. By table, not through btoa and
- * replacements: it runs once per sealed event (core/sealing.ts), on texts of a few hundred bytes.
+ * replacements: it runs once per sealed event (core/sealing.ts), on texts of a few hundred bytes,
+ * and once per signed event read from IndexedDB (core/segments.ts invariant 7), two characters a
+ * step.
  */
 export function encodeBase64Url(bytes: Uint8Array): string {
+  const pairs = pairsOf();
   let out = '';
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out +=
-      URL_ALPHABET[n >> 18]! +
-      URL_ALPHABET[(n >> 12) & 63]! +
-      URL_ALPHABET[(n >> 6) & 63]! +
-      URL_ALPHABET[n & 63]!;
+    out += pairs[n >> 12]! + pairs[n & 4095]!;
   }
   const rest = bytes.length - i;
   if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += URL_ALPHABET[n >> 18]! + URL_ALPHABET[(n >> 12) & 63]!;
+    out += pairs[bytes[i]! << 4]!;
   } else if (rest === 2) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += URL_ALPHABET[n >> 18]! + URL_ALPHABET[(n >> 12) & 63]! + URL_ALPHABET[(n >> 6) & 63]!;
+    out += pairs[n >> 12]! + URL_ALPHABET[(n >> 6) & 63]!;
   }
   return out;
 }

@@ -1,0 +1,34 @@
+/**
+ * Base64 (core/base64.ts): both forms give back the bytes (invariant 1), and the url-safe form
+ * is RFC 4648 §5 without padding, as Node's `base64url` writes it.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  decodeBase64,
+  decodeBase64Url,
+  encodeBase64,
+  encodeBase64Url,
+} from '../../src/core/base64.ts';
+
+describe('base64', () => {
+  it('writes url-safe base64 as RFC 4648 §5 without padding, and reads it back (1)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const text = encodeBase64Url(bytes);
+        expect(text).toBe(Buffer.from(bytes).toString('base64url'));
+        expect(decodeBase64Url(text)).toEqual(bytes);
+      }),
+    );
+  });
+
+  it('writes standard base64 and reads it back (1)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        const text = encodeBase64(bytes);
+        expect(text).toBe(Buffer.from(bytes).toString('base64'));
+        expect(decodeBase64(text)).toEqual(bytes);
+      }),
+    );
+  });
+});
