@@ -18,6 +18,8 @@
  * 5. A segment holding events is stored without `streamMax`: since IndexedDB schema 7 no index
  *    reads it, and its events give it (storage/idb-streams.ts heldVersions). A husk keeps it: its
  *    events are gone (core/husks.ts).
+ * 6. A segment of several streams lists each event's stream by its place in `streamKeys`
+ *    (`streamOf`), which names each once (segments.ts invariant 3), instead of by name again.
  */
 import { decodeBase64Url } from './base64.ts';
 import type { JsonObject } from './events.ts';
@@ -33,13 +35,31 @@ export function compactSegment(s: Segment): Segment {
   const ids = compactIds(s);
   const sigs = s.sigs === undefined ? signatureBytes(s) : undefined;
   const dropMax = s.n > 0 && s.streamMax !== undefined;
-  if (ids === undefined && sigs === undefined && !dropMax) return s;
+  const streamOf = streamPlaces(s);
+  if (ids === undefined && sigs === undefined && !dropMax && streamOf === undefined) return s;
   const out: Segment = { ...s };
   if (dropMax) delete out.streamMax;
+  if (streamOf !== undefined) {
+    out.streamOf = streamOf;
+    out.stream = '';
+  }
   if (ids !== undefined) out.ids = ids;
   if (sigs !== undefined) {
     out.sigs = sigs;
     out.meta = s.meta!.map((m) => ({ ...m, [SIG]: 0 }) as JsonObject);
+  }
+  return out;
+}
+
+/** Each event's place in `streamKeys` (invariant 6), or undefined for a segment of one stream. */
+function streamPlaces(s: Segment): number[] | undefined {
+  if (typeof s.stream === 'string' || s.streamKeys === undefined) return undefined;
+  const place = new Map(s.streamKeys.map(([name], k) => [name, k]));
+  const out: number[] = new Array(s.n);
+  for (let i = 0; i < s.n; i++) {
+    const k = place.get(s.stream[i]!);
+    if (k === undefined) return undefined;
+    out[i] = k;
   }
   return out;
 }

@@ -19,10 +19,11 @@
  *    new events share a segment only with their immediate neighbours in the final total order.
  * 6. Two events never share a cursor: planWrite throws rather than store a second one.
  * 7. eventAt reads both forms of a segment: as packSegment writes it, and as IndexedDB stores it
- *    (core/segment-codec.ts compactSegment): an empty id is the event's canonical id, and `sigs`
- *    holds the bytes of each `$sig`. Both unpack to the same records.
+ *    (core/segment-codec.ts compactSegment): an empty id is the event's canonical id, `sigs`
+ *    holds the bytes of each `$sig`, and `streamOf` each event's stream by its place in
+ *    `streamKeys`. Both unpack to the same records.
  */
-import { encodeBase64Url } from './base64.ts';
+import { encodeBase64UrlChunks } from './base64.ts';
 import { slotOf } from './copies.ts';
 import { StorageError } from './errors.ts';
 import type { JsonObject, JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
@@ -106,6 +107,11 @@ export interface Segment {
    */
   sigs?: Uint8Array;
   /**
+   * IndexedDB only (core/segment-codec.ts, invariant 7): event i's stream as its index in
+   * `streamKeys`, in place of `stream`, which is then ''.
+   */
+  streamOf?: number[];
+  /**
    * The store's own key for the record, on a segment read back from IndexedDB (since schema 6:
    * storage/idb-schema.ts invariant 8). Never set by packing: a new segment gets a new one.
    */
@@ -114,6 +120,20 @@ export interface Segment {
 
 /** Bytes of an Ed25519 signature, a `$sig` in Segment.sigs (core/integrity.ts). */
 export const SIG_BYTES = 64;
+
+/** base64url characters of a `$sig`. */
+const SIG_TEXT = Math.ceil((SIG_BYTES * 4) / 3);
+/** Each `sigs` column's text, encoded once for all its events (base64.ts encodeBase64UrlChunks). */
+const sigTexts = new WeakMap<Uint8Array, string>();
+
+function sigText(sigs: Uint8Array, i: number): string {
+  let all = sigTexts.get(sigs);
+  if (all === undefined) {
+    all = encodeBase64UrlChunks(sigs, SIG_BYTES);
+    sigTexts.set(sigs, all);
+  }
+  return all.slice(i * SIG_TEXT, (i + 1) * SIG_TEXT);
+}
 
 export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];
 
@@ -175,10 +195,15 @@ export function foundBySlot(id: string, replica: string, seq: number, slot: stri
 
 /** The stream of event `i` of a segment. */
 export const streamAt = (s: Segment, i: number): string =>
-  typeof s.stream === 'string' ? s.stream : s.stream[i]!;
+  s.streamOf !== undefined
+    ? s.streamKeys![s.streamOf[i]!]![0]
+    : typeof s.stream === 'string'
+      ? s.stream
+      : s.stream[i]!;
 
 /** The cursor of the first event of `stream` in `s`, its key in the `stream` index. */
 export function streamFirst(s: Segment, stream: string): Cursor | undefined {
+  if (s.streamOf !== undefined) return s.streamKeys!.find(([name]) => name === stream)?.[1];
   if (typeof s.stream === 'string') return s.stream === stream ? s.first : undefined;
   const i = s.stream.indexOf(stream);
   return i < 0 ? undefined : cursorAt(s, i);
@@ -291,7 +316,7 @@ export function eventAt(s: Segment, i: number): StoredEventRecord {
     id: s.ids[i] || EventId.canonical(replica, seq),
     type: s.types[i]!,
     data: s.data[i]!,
-    stream: at(s.stream, i, same),
+    stream: streamAt(s, i),
     version: at(s.version, i, plus),
     replica,
     seq,
@@ -301,11 +326,10 @@ export function eventAt(s: Segment, i: number): StoredEventRecord {
   };
   const meta = s.meta?.[i];
   if (meta !== undefined && meta !== null) {
-    // Invariant 7: the spread keeps `$sig` where the 0 holding its place stands.
-    event.meta =
-      s.sigs === undefined
-        ? meta
-        : { ...meta, $sig: encodeBase64Url(s.sigs.subarray(i * SIG_BYTES, (i + 1) * SIG_BYTES)) };
+    // Invariant 7: `$sig` goes where the 0 holding its place stands, so the keys keep their
+    // order. The segment read is this reader's own copy, and a second read sets the same text.
+    if (s.sigs !== undefined && meta.$sig === 0) meta.$sig = sigText(s.sigs, i);
+    event.meta = meta;
   }
   const schema = s.schema?.[i];
   if (schema !== undefined && schema !== null) event.schema = schema;

@@ -9,6 +9,7 @@ import {
   decodeBase64Url,
   encodeBase64,
   encodeBase64Url,
+  encodeBase64UrlChunks,
 } from '../../src/core/base64.ts';
 
 describe('base64', () => {
@@ -29,6 +30,23 @@ describe('base64', () => {
         expect(text).toBe(Buffer.from(bytes).toString('base64'));
         expect(decodeBase64(text)).toEqual(bytes);
       }),
+    );
+  });
+
+  it('writes equal chunks each as encodeBase64Url does, one after the other', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }),
+        fc.uint8Array({ maxLength: 300 }),
+        (size, bytes) => {
+          const whole = bytes.subarray(0, bytes.length - (bytes.length % size));
+          let expected = '';
+          for (let i = 0; i < whole.length; i += size) {
+            expected += encodeBase64Url(whole.subarray(i, i + size));
+          }
+          expect(encodeBase64UrlChunks(whole, size)).toBe(expected);
+        },
+      ),
     );
   });
 });

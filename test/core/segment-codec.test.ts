@@ -31,7 +31,7 @@ function records(metas: (JsonObject | undefined)[], ids: (string | undefined)[] 
 }
 
 describe('compactSegment (core/segment-codec.ts)', () => {
-  it('stores canonical ids as empty and signatures as bytes, and unpacks the same records (1)', () => {
+  it('stores canonical ids as empty, signatures as bytes and streams by place, and unpacks the same records (1, 6)', () => {
     const given = records(
       [0, 1, 2, 3].map((n) => ({ app: n, $sig: sig(n), $link: `${n}.abc` })),
       [undefined, 'custom-1', undefined, undefined],
@@ -46,6 +46,8 @@ describe('compactSegment (core/segment-codec.ts)', () => {
       ['card:1', 4],
     ]);
     expect(compact.streamMax).toBeUndefined();
+    expect(compact.stream).toBe('');
+    expect(compact.streamOf).toEqual([0, 1, 0, 1]);
     const out = unpackSegment(compact);
     expect(out).toEqual(given);
     // meta keeps its key order: a signed copy compares as the text it was.
