@@ -459,7 +459,13 @@ function renderCard(
   return item;
 }
 
-function addCardForm(actions: BoardActions, column: Column): HTMLFormElement {
+/**
+ * A column's field for a new card: Enter or its button adds. Not a `<form>`: Chromium's autofill
+ * looks at every form of the page with every field outside one (each card's title) as the page
+ * changes, and with a form per column (10,000 columns after 1M events of the demo's mix) each
+ * frame of a board drawn in steps took seconds, then minutes (test/bench/newdevice.ts).
+ */
+function addCardForm(actions: BoardActions, column: Column): HTMLElement {
   const id = `add-card-${column.id}`;
   const input = h('input', {
     id,
@@ -469,26 +475,32 @@ function addCardForm(actions: BoardActions, column: Column): HTMLFormElement {
     maxlength: 200,
     'data-key': `add-card:${column.id}`,
   });
-  const form = h(
-    'form',
-    { class: 'add-card' },
+  const add = h('button', { type: 'button' }, 'Add');
+  const field = h(
+    'div',
+    { class: 'add-card', role: 'group', 'aria-label': `New card in ${column.title}` },
     h('label', { for: id, class: 'visually-hidden' }, `New card in ${column.title}`),
     input,
-    h('button', { type: 'submit' }, 'Add'),
+    add,
   );
   // Kept across re-renders while typing (replaceChildrenKeepingFocus).
   input.addEventListener('input', () => {
     input.dataset.dirty = '1';
   });
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
+  const submit = () => {
     const title = input.value.trim();
     if (title === '') return;
     input.value = '';
     delete input.dataset.dirty;
     actions.addCard(column.id, title);
+  };
+  input.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter' || event.isComposing) return;
+    event.preventDefault();
+    submit();
   });
-  return form;
+  add.addEventListener('click', submit);
+  return field;
 }
 
 function addColumnForm(actions: BoardActions): HTMLFormElement {
