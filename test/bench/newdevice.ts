@@ -223,7 +223,7 @@ export async function runNewDeviceBenches(): Promise<BenchResult[]> {
       }
     }
     const n = EVENTS >= 1_000_000 ? `${EVENTS / 1_000_000}M` : `${EVENTS / 1000}k`;
-    const note = `the demo (npm start) on a fresh on-disk Chromium profile, ${cards} cards; filling the space took ${fillSeconds.toFixed(0)} s, the server's snapshots ${snapshotSeconds.toFixed(0)} s more; the snapshot is ${mb(size.json)} of JSON (${mb(size.stored)} deflated on the server); ${RUNS} runs each way`;
+    const note = `the demo (npm start) on a fresh on-disk Chromium profile, ${cards} cards; filling the space took ${fillSeconds.toFixed(0)} s, the server's snapshots ${snapshotSeconds.toFixed(0)} s more; the snapshot is ${mb(size.json)} of JSON (${mb(size.stored)} deflated on the server); ${RUNS} runs ${ways.length > 1 ? 'each way' : `(${ways.join('')} only)`}`;
     const line = (what: string, runs: Run[], key: keyof Run, baseline?: Run[]) =>
       result(
         `newdevice: ${n}-event space, ${what}`,
