@@ -460,10 +460,10 @@ function renderCard(
 }
 
 /**
- * A column's field for a new card: Enter or its button adds. Not a `<form>`: Chromium's autofill
- * looks at every form of the page with every field outside one (each card's title) as the page
- * changes, and with a form per column (10,000 columns after 1M events of the demo's mix) each
- * frame of a board drawn in steps took seconds, then minutes (test/bench/newdevice.ts).
+ * A column's field for a new card: Enter or its button adds. Not a `<form>`: with a form per
+ * column (10,000 columns after 1M events of the demo's mix) and a field outside any form on every
+ * card (its title), each frame of a board drawn in steps cost forms × cards in Chromium's own
+ * form handling (autofill, by all signs): seconds, then minutes (README, "A new device").
  */
 function addCardForm(actions: BoardActions, column: Column): HTMLElement {
   const id = `add-card-${column.id}`;
