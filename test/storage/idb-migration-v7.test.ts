@@ -7,35 +7,16 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ReplicaId } from '../../src/core/ids.ts';
-import type { EventLog } from '../../src/storage/adapter.ts';
 import { SCHEMA_VERSION, type StreamRow } from '../../src/storage/idb-schema.ts';
 import { indexedDbStorage } from '../../src/storage/indexeddb.ts';
 import { storedEvent } from '../fixtures/events.ts';
+import { closeOpened, LOCAL, OTHER, open, REMOTE, request } from './fixtures/migration-helpers.ts';
 import { expectUpgradedV5, expectV6Store, makeV6, v5Log } from './fixtures/v5-database.ts';
-
-const LOCAL = ReplicaId.parse('local00000000001');
-const REMOTE = ReplicaId.parse('remote0000000001');
-const OTHER = ReplicaId.parse('other00000000042');
-const opened: EventLog[] = [];
 
 afterEach(async () => {
   vi.restoreAllMocks();
-  for (const log of opened.splice(0)) await log.close();
+  await closeOpened();
 });
-
-function request<T>(r: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
-
-async function open(factory: IDBFactory, name: string): Promise<EventLog> {
-  const log = await indexedDbStorage(name, { indexedDB: factory }).open();
-  opened.push(log);
-  return log;
-}
 
 async function rows(factory: IDBFactory, name: string): Promise<StreamRow[]> {
   const db = await request(factory.open(name));
