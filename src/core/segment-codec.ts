@@ -21,14 +21,12 @@
  * 6. A segment of several streams lists each event's stream by its place in `streamKeys`
  *    (`streamOf`), which names each once (segments.ts invariant 3), instead of by name again.
  */
-import { decodeBase64Url } from './base64.ts';
+import { decodeBase64Url, URL_ALPHABET } from './base64.ts';
 import type { JsonObject } from './events.ts';
 import { EventId } from './ids.ts';
-import { type Segment, SIG_BYTES } from './segments.ts';
+import { type Segment, SIG_BYTES, SIG_TEXT } from './segments.ts';
 
 const SIG = '$sig';
-/** base64url characters of SIG_BYTES bytes, unpadded. */
-const SIG_TEXT = Math.ceil((SIG_BYTES * 4) / 3);
 
 /** The compact form of `s` (invariants 1 to 4); `s` itself when nothing in it gets shorter. */
 export function compactSegment(s: Segment): Segment {
@@ -99,8 +97,6 @@ function signatureBytes(s: Segment): Uint8Array | undefined {
   }
   return out;
 }
-
-const URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /** Whether the last character of 86 carries only the 2 bits of the 64th byte (the rest 0). */
 function lastBitsClear(text: string): boolean {

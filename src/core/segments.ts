@@ -122,7 +122,7 @@ export interface Segment {
 export const SIG_BYTES = 64;
 
 /** base64url characters of a `$sig`. */
-const SIG_TEXT = Math.ceil((SIG_BYTES * 4) / 3);
+export const SIG_TEXT = Math.ceil((SIG_BYTES * 4) / 3);
 /** Each `sigs` column's text, encoded once for all its events (base64.ts encodeBase64UrlChunks). */
 const sigTexts = new WeakMap<Uint8Array, string>();
 
