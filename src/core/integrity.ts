@@ -40,13 +40,13 @@
  *    the replica that shreds is seldom the one that wrote the key, so no signature can hold for
  *    it. What it can do is take a stream's key away, never show or change content.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
 import { decodeBase64Url, encodeBase64Url } from './base64.ts';
 import type { JsonObject, JsonValue, StoredEventRecord } from './events.ts';
 import { INTEGRITY_META, withoutIntegrity } from './integrity-meta.ts';
 import { canonicalJson } from './json.ts';
 import { isErasedCopy } from './keyring-events.ts';
 import { replicaOfKeyText, type SigningIdentity } from './replica-identity.ts';
+import { sha256Text } from './sha256.ts';
 import { isStrictEvent } from './strict.ts';
 
 export { INTEGRITY_META, withoutIntegrity } from './integrity-meta.ts';
@@ -67,7 +67,6 @@ function tracked<T>(operation: Promise<T>): Promise<T> {
     inFlight -= 1;
   });
 }
-const encoder = new TextEncoder();
 
 /** Why a receiver refuses an event (invariant 5). */
 export type TamperReason =
@@ -187,7 +186,7 @@ export function eventDigest(event: StoredEventRecord): Uint8Array {
     event.data,
     meta === undefined || Object.keys(meta).length === 0 ? null : meta,
   ];
-  return sha256(encoder.encode(canonicalJson(fields)));
+  return sha256Text(canonicalJson(fields));
 }
 
 /** `$link`: the previous chained event's seq (base 36), digest (16 bytes) and id. */

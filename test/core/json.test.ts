@@ -4,6 +4,7 @@ import { ValidationError } from '../../src/core/errors.ts';
 import type { JsonValue } from '../../src/core/events.ts';
 import {
   assertJsonValue,
+  canonicalJson,
   cloneJson,
   jsonByteLength,
   jsonDepthExceeds,
@@ -309,5 +310,22 @@ describe('cloneJson', () => {
     );
     expect(parsedJsonUnfit(JSON.parse('{"a":[1,{"b":1e400}]}'), 64)).toBe(true);
     expect(parsedJsonUnfit(JSON.parse('{"a":[1,{"b":1e300}]}'), 64)).toBe(false);
+  });
+});
+
+describe('canonicalJson', () => {
+  it('is the key-sorted JSON text, the same for any key order (digests of stored events hold)', () => {
+    fc.assert(
+      fc.property(arbJson, (value) => {
+        const text = canonicalJson(value);
+        expect(text).toBe(canonical(value));
+        expect(canonicalJson(reorderKeys(value))).toBe(text);
+        expect(jsonEqual(JSON.parse(text), value)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+    expect(canonicalJson({ b: 1, a: [{ d: null, c: 'x' }], __proto__x: true })).toBe(
+      '{"__proto__x":true,"a":[{"c":"x","d":null}],"b":1}',
+    );
   });
 });
