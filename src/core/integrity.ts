@@ -292,6 +292,18 @@ async function signatureHolds(
   }
 }
 
+/** Values by replica, then seq: no "replica.seq" text built per event (one verify per event). */
+type SlotMap<T> = Map<string, Map<number, T>>;
+
+function slotSet<T>(map: SlotMap<T>, replica: string, seq: number, value: T): void {
+  let seqs = map.get(replica);
+  if (seqs === undefined) {
+    seqs = new Map();
+    map.set(replica, seqs);
+  }
+  seqs.set(seq, value);
+}
+
 interface Checked {
   event: StoredEventRecord;
   digest: Uint8Array;
@@ -328,11 +340,16 @@ export async function verifyBatch(
   const checked: Checked[] = [];
   const links: LinkCheck[] = [];
   /** Every chained slot of the batch, to tell a link to a later event of it (reordered). */
-  const laterSlots = new Set(
-    events.filter((e) => isChained(e)).map((e) => `${e.replica}.${e.seq}`),
-  );
-  /** Batch index of each chained event, by "replica.seq". */
-  const bySlot = new Map<string, number>();
+  let batchSlots: SlotMap<true> | undefined;
+  const inBatch = (replica: string, seq: number): boolean => {
+    if (batchSlots === undefined) {
+      batchSlots = new Map();
+      for (const e of events) if (isChained(e)) slotSet(batchSlots, e.replica, e.seq, true);
+    }
+    return batchSlots.get(replica)?.get(seq) === true;
+  };
+  /** Batch index of each chained event seen so far, by replica and seq. */
+  const bySlot: SlotMap<number> = new Map();
   const bad = (event: StoredEventRecord, reason: TamperReason): BatchVerdict => ({
     ok: false,
     tampering: { event, reason },
@@ -372,12 +389,12 @@ export async function verifyBatch(
     if (isChained(event) && link !== undefined) {
       const parsed = parseLink(link);
       if (parsed === undefined || parsed.seq >= event.seq) return bad(event, 'malformed');
-      const index = bySlot.get(`${event.replica}.${parsed.seq}`);
+      const index = bySlot.get(event.replica)?.get(parsed.seq);
       if (index !== undefined) {
         // Invariant 4: a link that holds makes the later signature cover this one.
         if (linkHash(checked[index]!.digest) === parsed.hash) entry.parent = index;
         else links.push({ event, link: parsed, status: 'forked' });
-      } else if (laterSlots.has(`${event.replica}.${parsed.seq}`)) {
+      } else if (inBatch(event.replica, parsed.seq)) {
         links.push({ event, link: parsed, status: 'reordered' });
       } else {
         const held = await lookup.eventAt(event.replica, parsed.seq);
@@ -391,7 +408,7 @@ export async function verifyBatch(
       }
     }
     if (entry.parent !== undefined) checked[entry.parent]!.covered = true;
-    if (isChained(event)) bySlot.set(`${event.replica}.${event.seq}`, checked.length);
+    if (isChained(event)) slotSet(bySlot, event.replica, event.seq, checked.length);
     checked.push(entry);
   }
 

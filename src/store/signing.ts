@@ -15,6 +15,13 @@
  *    every own event after them (core/restamp.ts invariant 7): the prefix of invariant 2 holds.
  * 4. Only replica ids derived from this log's identity are signed (core/integrity.ts invariant
  *    2); an older, random id is left unsigned (what it wrote before signing existed).
+ * 5. Signing also runs in the background, soon after appends (a quiet moment of
+ *    BACKGROUND_QUIET_MS, at most BACKGROUND_MAX_WAIT_MS after the first append waiting), so
+ *    that a reconnect sends events already signed instead of signing them all then: one Ed25519
+ *    signature and one digest an event cost more than the catch-up itself. It goes up the own
+ *    events in seq order, BACKGROUND_CHUNK at a time, each step one pass of invariant 2 (sync's
+ *    passes take turns with it). It is only ahead of invariant 1, never instead of it: a failed
+ *    or cancelled background pass leaves the sending path to sign, as it always did.
  */
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { type ChainHead, eventDigest, isChained, isSigned, signEvents } from '../core/integrity.ts';
@@ -29,6 +36,12 @@ import type { EventLog } from '../storage/adapter.ts';
 
 /** Own events looked up at once while searching back for the chain's head. */
 const LOOKBACK = 32;
+/** Invariant 5: quiet time after an append before the background signs... */
+const BACKGROUND_QUIET_MS = 50;
+/** ...but no longer after the first append that waits (appends that never pause). */
+const BACKGROUND_MAX_WAIT_MS = 1000;
+/** Own events one background step signs and writes back. */
+const BACKGROUND_CHUNK = 500;
 
 export class Signer {
   private readonly log: EventLog;
@@ -38,6 +51,15 @@ export class Signer {
   private readonly unsignable = new Set<string>();
   /** One pass at a time (invariant 2: a second one would only redo the first's work). */
   private running: Promise<unknown> = Promise.resolve();
+  /** Invariant 5: the pending background start, when the first append waiting came. */
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private waitingSince: number | undefined;
+  /** The background run going on, and whether appends came while it ran. */
+  private background: Promise<void> | undefined;
+  private again = false;
+  /** Per replica id, the highest own seq below which everything is known signed. */
+  private readonly signedThrough = new Map<string, number>();
+  private closed = false;
 
   private constructor(log: EventLog, privateKey: CryptoKey, identity: StoredIdentity) {
     this.log = log;
@@ -102,9 +124,112 @@ export class Signer {
    */
   signPage(records: readonly LocalRecord[]): Promise<void> {
     if (!this.needsSigning(records)) return Promise.resolve();
-    const pass = this.running.then(() => this.sign(records));
+    return this.enqueue(() => this.sign(records));
+  }
+
+  /** Invariant 5: own events were appended; the background signs them at the next quiet moment. */
+  signSoon(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    this.waitingSince ??= now;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    const wait = Math.min(BACKGROUND_QUIET_MS, this.waitingSince + BACKGROUND_MAX_WAIT_MS - now);
+    this.timer = setTimeout(() => this.startBackground(), Math.max(0, wait));
+    // A store left open must not keep a Node process alive for this.
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Own events were re-stamped or rewritten (invariant 3): what was known signed may not be. */
+  forget(): void {
+    this.signedThrough.clear();
+  }
+
+  /** Settles once no background signing is scheduled or running (tests, benchmarks). */
+  async idle(): Promise<void> {
+    while (this.timer !== undefined || this.background !== undefined) {
+      if (this.timer !== undefined) {
+        clearTimeout(this.timer);
+        this.startBackground();
+      }
+      await this.background;
+    }
+  }
+
+  /** Stops background signing and waits for a step under way (before the log closes). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.background;
+    await this.running;
+  }
+
+  private startBackground(): void {
+    this.timer = undefined;
+    this.waitingSince = undefined;
+    if (this.closed) return;
+    if (this.background !== undefined) {
+      this.again = true;
+      return;
+    }
+    const run = async () => {
+      do {
+        this.again = false;
+        while (!this.closed && (await this.enqueue(() => this.backgroundStep()))) {}
+      } while (this.again && !this.closed);
+    };
+    this.background = run()
+      // Invariant 5: whatever stopped it (the log closed under it, a full disk), the sending
+      // path signs what is left when it reads it.
+      .catch(() => {})
+      .finally(() => {
+        this.background = undefined;
+      });
+  }
+
+  private enqueue<T>(step: () => Promise<T>): Promise<T> {
+    const pass = this.running.then(step);
     this.running = pass.catch(() => {});
     return pass;
+  }
+
+  /** Signs the next BACKGROUND_CHUNK own events of the current replica id; true if more remain. */
+  private async backgroundStep(): Promise<boolean> {
+    if (this.closed) return false;
+    const replica = this.log.replicaId;
+    if (!this.mayOwn(replica) || (await this.identityOf(replica)) === undefined) return false;
+    const top = await this.log.ownSeq();
+    const from = this.signedThrough.get(replica) ?? (await this.signedPrefix(replica, top));
+    const to = Math.min(top, from + BACKGROUND_CHUNK);
+    if (to > from) {
+      const slots: { replica: string; seq: number }[] = [];
+      for (let seq = from + 1; seq <= to; seq++) slots.push({ replica, seq });
+      const found = await this.log.eventsAtSlots(slots);
+      const records = found.filter((r): r is LocalRecord => r !== undefined);
+      if (this.needsSigning(records)) await this.sign(records);
+    }
+    this.signedThrough.set(replica, to);
+    return to < top;
+  }
+
+  /** The highest own seq at or below `top` under which every own event is signed (invariant 2). */
+  private async signedPrefix(replica: string, top: number): Promise<number> {
+    let window = LOOKBACK;
+    for (let high = top; high >= 1; high -= window, window = Math.min(window * 2, 4096)) {
+      const slots: { replica: string; seq: number }[] = [];
+      for (let seq = high; seq >= Math.max(1, high - window + 1); seq--)
+        slots.push({ replica, seq });
+      const found = await this.log.eventsAtSlots(slots);
+      for (const r of found) if (r !== undefined && !unsigned(r.event)) return r.event.seq;
+      // Trimmed here (a partial replica) means acknowledged by a server: sent, so signed.
+      if (
+        found.every((r) => r === undefined) &&
+        (await this.log.trimmedSlots?.([slots[0]!]))?.[0]
+      ) {
+        return high;
+      }
+    }
+    return 0;
   }
 
   /** A replica id of this log (the current one, or one before a fork) that it can sign for. */

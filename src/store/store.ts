@@ -141,6 +141,8 @@ export class Store<E> implements EventStore<E> {
   private readonly pressure: StoragePressure;
   /** Set when the store has a key (StoreOptions.encryption). */
   private readonly encryption: Encryption | undefined;
+  /** Signs own events, in the background after appends (store/signing.ts invariant 5). */
+  private readonly signer: Signer | undefined;
 
   /** `log`: what the store reads (opened: store/sealed-log.ts); `raw`: what sync replicates. */
   constructor(
@@ -151,6 +153,7 @@ export class Store<E> implements EventStore<E> {
     signer?: Signer,
   ) {
     this.log = log;
+    this.signer = signer;
     this.encryption = options.encryption === undefined ? undefined : encryption;
     if (this.encryption !== undefined) {
       this.encryption.onRefold = (from) => void this.refold(from).catch(reportError);
@@ -244,6 +247,7 @@ export class Store<E> implements EventStore<E> {
       // Another tab took events out, or moved them (adapter.ts): what was folded here from
       // there on may no longer be the log.
       if (rewrittenFrom !== undefined && !this.closed) {
+        this.signer?.forget();
         void this.guard(() => rebaseProjections(this.strictParts(), rewrittenFrom)).catch(
           reportError,
         );
@@ -348,6 +352,8 @@ export class Store<E> implements EventStore<E> {
     this.feed.start(await head);
     // Runs that waited when the store last closed (strict-rejections.ts 3).
     this.rejections.runDue();
+    // Own events a closed or crashed session appended and never sent.
+    this.signer?.signSoon();
   }
 
   private now(): number {
@@ -406,6 +412,7 @@ export class Store<E> implements EventStore<E> {
     }
     if (top === undefined) return;
     this.pressure.wrote();
+    this.signer?.signSoon();
     if (this.lastAppend === undefined || top.pos > this.lastAppend.pos) {
       this.lastAppend = { ...top, replica: this.log.replicaId };
     }
@@ -448,6 +455,11 @@ export class Store<E> implements EventStore<E> {
       const result = await this.gate.write(async () => {
         const moved = await this.log.restamp({ ...request, now: this.now() });
         this.appends.strictHeads.forget();
+        // Re-stamped events lost their signatures (core/restamp.ts invariant 7).
+        if (moved.from !== undefined) {
+          this.signer?.forget();
+          this.signer?.signSoon();
+        }
         const from = moved.from;
         if (from !== undefined) for (const r of this.runtimes.values()) r.noteRestamp(from);
         return moved;
@@ -632,6 +644,7 @@ export class Store<E> implements EventStore<E> {
     await Promise.allSettled([...this.inFlight]);
     await this.feed.settled();
     await this.rejections.settled();
+    await this.signer?.close();
     this.unsubscribeRemote();
     await this.log.close();
   }
