@@ -250,7 +250,10 @@ export interface ArchiveCheck {
   bytes: number;
   missing: string[];
   damaged: string[];
-  /** Files in the directory the database does not record (a crashed run's; safe to delete). */
+  /**
+   * Files in the directory the database does not record: a crashed run's (deletable), or the one
+   * an archive run going on now is writing (not recorded yet: deleting it would fail that run).
+   */
   orphans: string[];
 }
 

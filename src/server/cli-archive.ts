@@ -11,7 +11,7 @@
  * 1. It may run beside a server on the same file or database: each file's blocks change in one
  *    transaction, and a block rewritten meanwhile is left in the database (sqlite-archive.ts 2).
  * 2. `--check` exits 1 when a recorded file is missing or damaged; orphans (files of a run that
- *    crashed before recording them) are listed but are not failures.
+ *    crashed before recording them, or of one still writing) are listed but are not failures.
  * 3. The directory given to `--to` must be the one the server reads (`--archive`), and its
  *    default is the same on both: `<sqlite file>-archive`; PostgreSQL has no default.
  */
