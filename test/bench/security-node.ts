@@ -60,6 +60,9 @@ const BATCHED = 20_000;
 const SINGLE = 1_000;
 const REPLAY = 20_000;
 const CATCHUP = Number(process.env.BENCH_SYNC_EVENTS ?? 50_000);
+/** The figures to run: BENCH_SECURITY_PARTS=catchup runs (d) alone (a, b, c, d by default). */
+const PARTS = process.env.BENCH_SECURITY_PARTS ?? 'appends,push,replay,catchup';
+const part = (name: 'appends' | 'push' | 'replay' | 'catchup') => PARTS.split(',').includes(name);
 const KEY = generateEncryptionKey();
 
 const VARIANTS = ['plain', 'encrypted', 'signed', 'both'] as const;
@@ -253,34 +256,50 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
   // Untimed: the first few thousand appends of a process run at half speed or less (JIT), which
   // would count against whichever variant went first.
   for (const v of VARIANTS) {
-    for (const idb of [false, true]) for (const batch of [100, 1]) await appendRate(v, idb, batch);
-    await replayMs(v);
+    if (part('appends')) {
+      for (const idb of [false, true])
+        for (const batch of [100, 1]) await appendRate(v, idb, batch);
+    }
+    if (part('replay')) await replayMs(v);
   }
   // Names hidden beside names in clear, both encrypted, signing off.
   const hidden = { clear: [] as number[], hidden: [] as number[] };
   for (let run = 0; run < RUNS; run++) {
-    hidden.clear.push(await appendRate('encrypted', false, 100));
-    hidden.hidden.push(await appendRate('encrypted', false, 100, true));
+    if (part('appends')) {
+      hidden.clear.push(await appendRate('encrypted', false, 100));
+      hidden.hidden.push(await appendRate('encrypted', false, 100, true));
+    }
     // Each run starts with another variant, so that none is always measured first.
     for (const v of VARIANTS.map((_, i) => VARIANTS[(i + run) % VARIANTS.length]!)) {
-      runs.batched[v].push(await appendRate(v, false, 100));
-      runs.batchedIdb[v].push(await appendRate(v, true, 100));
-      runs.single[v].push(await appendRate(v, false, 1));
-      runs.singleIdb[v].push(await appendRate(v, true, 1));
-      runs.push[v].push(await appendPushRate(v, false));
-      runs.pushIdb[v].push(await appendPushRate(v, true));
-      runs.replay[v].push(await replayMs(v));
-      const c = await catchUp(v);
-      runs.catchUp[v].push(c.ms);
-      runs.bytes[v].push(c.a.sent + c.a.received + c.b.sent + c.b.received);
-      console.error(
-        `  security run ${run + 1} ${v}: append + push ${Math.round(runs.push[v].at(-1)!)} events/s, catch-up ${Math.round(c.ms)} ms, ${Math.round(runs.bytes[v].at(-1)! / 1e6)} MB`,
-      );
+      if (part('appends')) {
+        runs.batched[v].push(await appendRate(v, false, 100));
+        runs.batchedIdb[v].push(await appendRate(v, true, 100));
+        runs.single[v].push(await appendRate(v, false, 1));
+        runs.singleIdb[v].push(await appendRate(v, true, 1));
+      }
+      if (part('push')) {
+        runs.push[v].push(await appendPushRate(v, false));
+        runs.pushIdb[v].push(await appendPushRate(v, true));
+      }
+      if (part('replay')) runs.replay[v].push(await replayMs(v));
+      if (part('catchup')) {
+        const c = await catchUp(v);
+        runs.catchUp[v].push(c.ms);
+        runs.bytes[v].push(c.a.sent + c.a.received + c.b.sent + c.b.received);
+        console.error(
+          `  security run ${run + 1} ${v}: catch-up ${Math.round(c.ms)} ms, ${Math.round(runs.bytes[v].at(-1)! / 1e6)} MB`,
+        );
+      }
+      if (part('push')) {
+        console.error(
+          `  security run ${run + 1} ${v}: append + push ${Math.round(runs.push[v].at(-1)!)} events/s`,
+        );
+      }
     }
   }
-  /** One result a variant but plain, plain the baseline. */
+  /** One result a variant but plain, plain the baseline (none for a part not run). */
   const vsPlain = (rest: string, unit: string, r: Runs, note?: string) =>
-    (['encrypted', 'signed', 'both'] as const).map((v) =>
+    (r.plain.length === 0 ? [] : (['encrypted', 'signed', 'both'] as const)).map((v) =>
       result(
         `security/${LABELS[v]} ${rest} (plain = baseline)`,
         unit,
@@ -292,13 +311,17 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
   const appendsNote = 'signing off for plain; a store signs as events leave: see append + push';
   return [
     ...vsPlain(`appends ${BATCHED}, 100 per call, memory`, 'events/s', runs.batched, appendsNote),
-    result(
-      `security/encrypted appends ${BATCHED}, 100 per call, memory, names and types hidden (encrypted, names in clear = baseline)`,
-      'events/s',
-      median(hidden.hidden),
-      median(hidden.clear),
-      'signing off',
-    ),
+    ...(hidden.clear.length === 0
+      ? []
+      : [
+          result(
+            `security/encrypted appends ${BATCHED}, 100 per call, memory, names and types hidden (encrypted, names in clear = baseline)`,
+            'events/s',
+            median(hidden.hidden),
+            median(hidden.clear),
+            'signing off',
+          ),
+        ]),
     ...vsPlain(
       `appends ${BATCHED}, 100 per call, fake-indexeddb`,
       'events/s',
