@@ -1,28 +1,36 @@
 /**
- * The wire form of a batch of events (protocol 2): columns, not one JSON object per event. What
- * the events of a batch share is said once: replica, stream and type names sit in tables, and a
- * run of events that continue each other (same replica, stream and wall time; version, seq and
- * HLC counter each one up) is one row. Ids equal to EventId.canonical(replica, seq), the ids of
- * events appended without one, are left out; `cursor` and `time` follow from hlc, replica and seq.
- * On a batch of one app's appends that leaves about three bytes per event besides its data.
+ * The wire form of a batch of events (protocol 2; protocol 4 adds the meta columns): columns, not
+ * one JSON object per event. What the events of a batch share is said once: replica, stream and
+ * type names sit in tables, and a run of events that continue each other (same replica, stream
+ * and wall time; version, seq and HLC counter each one up) is one row. Ids equal to
+ * EventId.canonical(replica, seq), the ids of events appended without one, are left out; `cursor`
+ * and `time` follow from hlc, replica and seq. The meta fields of signing and sealing (`$sig`,
+ * `$link`, `$key`, `$sealed`) travel as columns of their own (meta-columns.ts). On a batch of one
+ * app's appends that leaves about three bytes per event besides its data; a signed one adds its
+ * signature and the hash of its link (109 bytes), a sealed one two.
  *
  *   { replicas: [string], streams: [string], types: [string],
  *     runs: [[replica, stream, version, seq, wall, counter, count], ...],  (table indexes first)
  *     typeOf: string,          each event's index into `types`, `typeWidth` base-36 digits
  *     typeWidth: number,
  *     ids?: [[index, id], ...]  the events whose id is not canonical
- *     meta?: [[index, object], ...], schema?: [[index, number], ...]  (schema 1 is left out)
+ *     meta?: [[index, object], ...]  what of each meta the columns below do not carry
+ *     shape?, sigs?, links?, linkTexts?, keyTexts?, keyOf?, kids?, kidOf?  (meta-columns.ts)
+ *     schema?: [[index, number], ...]  (schema 1 is left out)
  *     data: [JSON, ...] }     one per event, in order
  *
  * Invariants:
  * 1. decodeEventBatch(parse(encodeEventBatch(events))) equals `events` (with their derived
- *    cursor and time), whatever the order of replicas, streams and clocks in the batch.
+ *    cursor and time), whatever the order of replicas, streams and clocks in the batch; each
+ *    meta with its keys in their order (meta-columns.ts invariant 1).
  * 2. decodeEventBatch trusts nothing: every index, count and field is checked against the limits
  *    of validate.ts (EventLimits), and a failure names the event (`events[i].field`) and its id.
+ *    A meta column that does not hold together is refused as meta-columns.ts invariant 3 says.
  *    Data and meta are held to what a local append accepts: a number JSON cannot carry (`1e400`,
  *    which JSON.parse makes ±Infinity) is VALIDATION, never stored as `null` (RELIABILITY 36).
  * 3. decodeEventBatch takes a value fresh from JSON.parse: its objects are plain and own
- *    `__proto__` keys are data, so data and meta are kept as they are, not copied.
+ *    `__proto__` keys are data, so data and meta are kept as they are, not copied (the meta
+ *    columns add their fields to the object; a `$sealed`, which comes first, to a spread copy).
  * 4. Encoding stringifies each event's data once; a caller that sized the batch with the same
  *    texts (planBatches) passes them in instead of stringifying twice.
  * 5. Encoding the same event objects in the same order again returns the text made the last
@@ -41,6 +49,10 @@ import {
   hasLoneSurrogate,
   WELL_FORMED,
 } from '../core/validate.ts';
+import { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
+import { MetaColumnsReader, MetaColumnsWriter } from './meta-columns.ts';
+
+export { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 
 /**
  * Where a storage keeps the data text of an event it wrote (invariant 4): a property of the event
@@ -85,7 +97,9 @@ export function dataTextOf(event: StoredEvent): string {
  * appends takes about three bytes besides the data; planBatches must never underestimate).
  */
 export function wireSize(event: StoredEvent, dataText: string): number {
-  let bytes = utf8Length(dataText) + 4;
+  // Its data, a comma, and its digit in the `shape` of a batch with meta columns (meta-columns.ts):
+  // each field that goes to a column takes there no more than it would in `meta`.
+  let bytes = utf8Length(dataText) + 5;
   // Names count 3 bytes a UTF-16 unit, their most: an upper bound without scanning them (a name
   // is mostly counted once a batch anyway, in its table).
   bytes += 64 + event.replica.length + 3 * (event.stream.length + event.type.length) + 9;
@@ -93,33 +107,6 @@ export function wireSize(event: StoredEvent, dataText: string): number {
   if (event.meta !== undefined) bytes += utf8Length(JSON.stringify(event.meta)) + 16;
   if (event.schema !== undefined && event.schema !== 1) bytes += 32;
   return bytes;
-}
-
-/** A structural fault of the batch as a whole (not of one event): the session's PROTOCOL. */
-export class BatchShapeError extends Error {}
-
-/** An event's data + meta are over the receiver's maxEventBytes (the session's LIMIT_EXCEEDED). */
-export class EventTooLargeError extends ValidationError {
-  readonly bytes: number;
-  readonly limit: number;
-
-  constructor(path: string, bytes: number, limit: number) {
-    super(path, `encoded size ${bytes} bytes is over the limit of ${limit}`);
-    this.bytes = bytes;
-    this.limit = limit;
-  }
-}
-
-/** One event of the batch failed validation: the session's VALIDATION, naming the event. */
-export class BatchEventError extends Error {
-  readonly error: ValidationError;
-  readonly eventId: string | undefined;
-
-  constructor(error: ValidationError, eventId: string | undefined) {
-    super(error.message);
-    this.error = error;
-    this.eventId = eventId;
-  }
 }
 
 function indexIn(table: Map<string, number>, list: string[], value: string): number {
@@ -179,6 +166,7 @@ function encodeBatch(events: readonly StoredEvent[], dataText: DataTextOf): stri
   const meta: [number, JsonObject][] = [];
   const schema: [number, number][] = [];
   const texts: string[] = [];
+  const metaColumns = new MetaColumnsWriter();
   // The open run: [replica, stream, version, seq, wall, counter, count], and its names.
   let run: number[] | undefined;
   let runReplica = '';
@@ -213,7 +201,8 @@ function encodeBatch(events: readonly StoredEvent[], dataText: DataTextOf): stri
     }
     typeOf.push(indexIn(typeIndex, types, e.type));
     if (!EventId.isCanonical(e.id, e.replica, e.seq)) ids.push([i, e.id]);
-    if (e.meta !== undefined) meta.push([i, e.meta]);
+    const rest = metaColumns.add(e);
+    if (rest !== undefined) meta.push([i, rest]);
     if (e.schema !== undefined && e.schema !== 1) schema.push([i, e.schema]);
     texts.push(dataText(e, i));
   }
@@ -224,6 +213,7 @@ function encodeBatch(events: readonly StoredEvent[], dataText: DataTextOf): stri
   head.typeWidth = typeWidth;
   if (ids.length > 0) head.ids = ids;
   if (meta.length > 0) head.meta = meta;
+  metaColumns.write(head);
   if (schema.length > 0) head.schema = schema;
   const headText = JSON.stringify(head);
   return `${headText.slice(0, -1)},"data":[${texts.join(',')}]}`;
@@ -339,6 +329,7 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
       !hasLoneSurrogate(id),
   );
   const meta = sparse(value, 'meta', count, (m): m is JsonObject => isRecord(m));
+  const metaColumns = MetaColumnsReader.of(value, count);
   const schema = sparse(value, 'schema', count, (s): s is number => isCount(s, 2));
   const sizeUnchecked =
     options.messageBytes === undefined || options.messageBytes > limits.maxEventBytes;
@@ -398,10 +389,11 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
         cursor: Cursor.make(hlc, replica, eventSeq),
       };
       const m = meta.get(i);
-      if (m !== undefined) record.meta = m;
-      const sc = schema.get(i);
-      if (sc !== undefined) record.schema = sc;
       try {
+        if (metaColumns !== undefined) metaColumns.rebuild(i, record, m);
+        else if (m !== undefined) record.meta = m;
+        const sc = schema.get(i);
+        if (sc !== undefined) record.schema = sc;
         checkPayload(record, `events[${i}]`, limits, sizeUnchecked);
       } catch (error) {
         throw error instanceof ValidationError ? new BatchEventError(error, record.id) : error;
@@ -412,6 +404,7 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
   if (out.length !== count) {
     throw new BatchShapeError('events.runs counts must add up to the events in the batch');
   }
+  metaColumns?.finish();
   return out;
 }
 

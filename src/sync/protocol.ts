@@ -67,8 +67,12 @@ import type { TamperReason } from '../core/integrity.ts';
 import type { ProjectionVersion, SpaceSnapshot } from '../core/space-snapshot.ts';
 import type { StrictRejection } from '../core/strict.ts';
 
-/** 2: events travel as columns (event-codec.ts). 3: `rejected` (strict streams, invariant 8). */
-export const PROTOCOL_VERSION = 3;
+/**
+ * 2: events travel as columns (event-codec.ts). 3: `rejected` (strict streams, invariant 8).
+ * 4: the meta fields of signing and sealing (`$sig`, `$link`, `$key`, `$sealed`) travel as
+ * columns of the batch (meta-columns.ts), a link to the event before it in the batch as its hash.
+ */
+export const PROTOCOL_VERSION = 4;
 
 /** "I durably hold your log up to `pos`; the event there had id `id`; your log's epoch was `epoch`." */
 export interface Checkpoint {

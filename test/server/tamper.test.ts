@@ -32,6 +32,7 @@ import { createToken } from '../../src/server/auth.ts';
 import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import { eventOfRow, type StoredRow, storedBody } from '../../src/server/sqlite-rows.ts';
+import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
 import { SECRET, tempDir, waitFor } from './helpers.ts';
 
 const SPACE = 'space-t';
@@ -260,7 +261,7 @@ describe('a client that lies', () => {
     socket.send(
       encodeMessage({
         type: 'hello',
-        protocol: 3,
+        protocol: PROTOCOL_VERSION,
         replica: 'mallory000000001',
         epoch: 'e',
         head: forged.signed.length,

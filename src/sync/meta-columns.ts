@@ -1,0 +1,410 @@
+/**
+ * The meta fields of tamper evidence and sealing in a wire batch (protocol 4, event-codec.ts):
+ * columns, not keys of each event's meta object. A signed event's `$sig` is 86 characters of
+ * random base64url that no table shortens, but its key name and quotes need not travel with
+ * each; its `$link` mostly names the event of its replica right before it in the same batch,
+ * whose seq and id the receiver holds already; `$key` texts and `$sealed` key ids repeat.
+ *
+ *   shape:      string     one base-36 digit per event, the sum of what it carries in columns:
+ *                          1 `$sig`, 2 a near `$link`, 4 another `$link`, 8 `$key`, 16 `$sealed`
+ *   sigs?:      string     the `$sig` (86 characters) of each event with 1, in order
+ *   links?:     string     the hash (22 characters) of each near link: the receiver rebuilds
+ *                          "<seq base 36>.<hash>.<id>" of its replica's previous chained event
+ *   linkTexts?: [string]   the whole `$link` of each event with 4, in order
+ *   keyTexts?:  [string], keyOf?: string   the `$key` texts once each, and each event with 8's
+ *   kids?:      [string], kidOf?: string   index into them; likewise the `$sealed` key ids
+ *                          (an index takes as many base-36 digits as its table's length needs)
+ *
+ * The rest of a meta object (the app's meta, `$strict`, `$prev`, ...) stays in the batch's `meta`
+ * column, without the fields above.
+ *
+ * Invariants:
+ * 1. Lossless, key order included (a sealed event is copied byte for byte everywhere: core/
+ *    sealing.ts invariant 2): the receiver rebuilds `{ $sealed, ...the meta column's, $key,
+ *    $link, $sig }`. The sender takes fields out only of a meta whose keys come in that order
+ *    (`$sealed` first, the integrity fields last) with values of their form (strings; a `$sig`
+ *    of 86 base64url characters); any other meta travels whole in the `meta` column, as in
+ *    protocol 3. Sealing and signing write that order (sealing.ts, integrity.ts signEvents).
+ * 2. An event's previous chained event is the latest event before it in the batch of the same
+ *    replica that is not strict (core/strict.ts): both sides see the same events in the same
+ *    order. The sender compares texts, no digest: a link is near when its seq and id are that
+ *    event's and its hash is 22 base64url characters.
+ * 3. The receiver trusts nothing: a shape digit out of range or with both kinds of link, a
+ *    column shorter than its events need, a character out of the base64url alphabet, an index
+ *    out of its table, a near link with no event before it, or a field given both in a column
+ *    and in the meta column is a ValidationError naming the event's field; a column of the wrong
+ *    type, or longer than its events need, is a BatchShapeError.
+ * 4. A batch none of whose events carries these fields has no `shape`: its text is protocol 3's.
+ */
+import { ValidationError } from '../core/errors.ts';
+import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
+import { INTEGRITY_META } from '../core/integrity-meta.ts';
+import { SEALED_META } from '../core/sealing.ts';
+import { SIG_TEXT } from '../core/segments.ts';
+import { isStrictEvent } from '../core/strict.ts';
+import { BatchShapeError } from './batch-errors.ts';
+
+const SIG = 1;
+const NEAR = 2;
+const FAR = 4;
+const KEY = 8;
+const SEALED = 16;
+const DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz';
+/** A link's hash: 16 bytes of digest in base64url (integrity.ts linkHash). */
+const HASH_TEXT = 22;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** The columns of this module, besides `shape`. */
+const COLUMNS = ['sigs', 'links', 'linkTexts', 'keyTexts', 'keyOf', 'kids', 'kidOf'] as const;
+
+/** Base-36 digits an index into a table of `size` takes (both sides work it out). */
+function digitsFor(size: number): number {
+  let digits = 1;
+  for (let n = 36; n < size; n *= 36) digits += 1;
+  return digits;
+}
+
+/** A table of texts, each once, and each use's index into it. */
+class Table {
+  readonly list: string[] = [];
+  readonly uses: number[] = [];
+  private readonly index = new Map<string, number>();
+
+  use(text: string): void {
+    let i = this.index.get(text);
+    if (i === undefined) {
+      i = this.list.length;
+      this.list.push(text);
+      this.index.set(text, i);
+    }
+    this.uses.push(i);
+  }
+
+  /** The uses as base-36 digits, digitsFor(list.length) each. */
+  usesText(): string {
+    const digits = digitsFor(this.list.length);
+    let out = '';
+    for (const i of this.uses)
+      out += digits === 1 ? DIGITS[i] : i.toString(36).padStart(digits, '0');
+    return out;
+  }
+}
+
+/** Whether `link` names `previous` (invariant 2): its seq, a hash of the right form, its id. */
+function isNear(link: string, previous: StoredEvent): boolean {
+  const seq = previous.seq.toString(36);
+  const id = previous.id;
+  return (
+    link.length === seq.length + HASH_TEXT + 2 + id.length &&
+    link.startsWith(seq) &&
+    link.charCodeAt(seq.length) === 46 &&
+    link.charCodeAt(seq.length + HASH_TEXT + 1) === 46 &&
+    link.endsWith(id) &&
+    BASE64URL.test(link.slice(seq.length + 1, seq.length + 1 + HASH_TEXT))
+  );
+}
+
+/** A key's place in the rebuilt order (invariant 1): the app's keys 1, then `$key`, `$link`, `$sig`. */
+function rankOf(name: string): number {
+  switch (name) {
+    case INTEGRITY_META.key:
+      return 2;
+    case INTEGRITY_META.link:
+      return 3;
+    case INTEGRITY_META.sig:
+      return 4;
+    default:
+      return 1;
+  }
+}
+
+/** The sender's side: takes each event's fields into the columns, in batch order. */
+export class MetaColumnsWriter {
+  private shape = '';
+  private used = false;
+  private readonly sigs: string[] = [];
+  private links = '';
+  private readonly linkTexts: string[] = [];
+  private readonly keys = new Table();
+  private readonly kids = new Table();
+  /** Each replica's latest chained event so far (invariant 2). */
+  private readonly chained = new Map<string, StoredEvent>();
+
+  /** Takes the next event of the batch; returns what of its meta goes in the `meta` column. */
+  add(e: StoredEvent): JsonObject | undefined {
+    const previous = this.chained.get(e.replica);
+    if (!isStrictEvent(e)) this.chained.set(e.replica, e);
+    const meta = e.meta;
+    if (meta === undefined) {
+      this.shape += '0';
+      return undefined;
+    }
+    const names = Object.keys(meta);
+    let sealed: string | undefined;
+    let stage = 0;
+    let rest = 0;
+    for (const name of names) {
+      const value = meta[name];
+      if (name === SEALED_META && stage === 0 && typeof value === 'string') {
+        sealed = value;
+        stage = 1;
+        continue;
+      }
+      const rank = rankOf(name);
+      if (rank === 1) {
+        if (stage > 1) return this.whole(meta);
+        stage = 1;
+        rest += 1;
+        continue;
+      }
+      if (rank <= stage || typeof value !== 'string') return this.whole(meta);
+      if (rank === 4 && (value.length !== SIG_TEXT || !BASE64URL.test(value))) {
+        return this.whole(meta);
+      }
+      stage = rank;
+    }
+    if (rest === names.length) return this.whole(meta);
+    let flags = 0;
+    if (sealed !== undefined) {
+      flags |= SEALED;
+      this.kids.use(sealed);
+    }
+    const key = meta[INTEGRITY_META.key];
+    if (typeof key === 'string') {
+      flags |= KEY;
+      this.keys.use(key);
+    }
+    const link = meta[INTEGRITY_META.link];
+    if (typeof link === 'string') {
+      if (previous !== undefined && isNear(link, previous)) {
+        flags |= NEAR;
+        const from = link.length - previous.id.length - HASH_TEXT - 1;
+        this.links += link.slice(from, from + HASH_TEXT);
+      } else {
+        flags |= FAR;
+        this.linkTexts.push(link);
+      }
+    }
+    const sig = meta[INTEGRITY_META.sig];
+    if (typeof sig === 'string') {
+      flags |= SIG;
+      this.sigs.push(sig);
+    }
+    this.shape += DIGITS[flags];
+    this.used = true;
+    if (rest === 0) return undefined;
+    const kept: [string, JsonValue][] = [];
+    for (let k = sealed === undefined ? 0 : 1; k < names.length; k++) {
+      const name = names[k]!;
+      if (rankOf(name) === 1) kept.push([name, meta[name]!]);
+    }
+    // fromEntries defines each key (an own `__proto__` stays data, as JSON.parse made it).
+    return Object.fromEntries(kept) as JsonObject;
+  }
+
+  /** Adds the columns to the batch's head (nothing when no event used them: invariant 4). */
+  write(head: Record<string, unknown>): void {
+    if (!this.used) return;
+    head.shape = this.shape;
+    if (this.sigs.length > 0) head.sigs = this.sigs.join('');
+    if (this.links !== '') head.links = this.links;
+    if (this.linkTexts.length > 0) head.linkTexts = this.linkTexts;
+    if (this.keys.list.length > 0) {
+      head.keyTexts = this.keys.list;
+      head.keyOf = this.keys.usesText();
+    }
+    if (this.kids.list.length > 0) {
+      head.kids = this.kids.list;
+      head.kidOf = this.kids.usesText();
+    }
+  }
+
+  private whole(meta: JsonObject): JsonObject {
+    this.shape += '0';
+    return meta;
+  }
+}
+
+// ---- the receiver's side (invariant 3) --------------------------------------------------------
+
+function column(batch: Record<string, unknown>, key: string, type: 'string' | 'array'): unknown {
+  const value = batch[key];
+  if (value === undefined) return type === 'string' ? '' : [];
+  if (type === 'string' ? typeof value !== 'string' : !Array.isArray(value)) {
+    throw new BatchShapeError(`events.${key} must be a${type === 'array' ? 'n' : ''} ${type}`);
+  }
+  return value;
+}
+
+/** The value of base-36 digits text[at, at + digits), or -1 when one is not a digit. */
+function base36(text: string, at: number, digits: number): number {
+  if (at + digits > text.length) return -1;
+  let n = 0;
+  for (let k = at; k < at + digits; k++) {
+    const c = text.charCodeAt(k);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : -1;
+    if (d < 0) return -1;
+    n = n * 36 + d;
+  }
+  return n;
+}
+
+/** One column's values for the events that take one, in order; each read checked. */
+class ColumnReader {
+  private at = 0;
+  private readonly name: string;
+  private readonly read: (at: number) => string | undefined;
+  private readonly step: number;
+  private readonly end: number;
+
+  /** `width` base64url characters a value of the string column `name`. */
+  static fixed(batch: Record<string, unknown>, name: string, width: number): ColumnReader {
+    const text = column(batch, name, 'string') as string;
+    const clean = BASE64URL.test(text);
+    const read = (at: number) => {
+      const value = text.slice(at, at + width);
+      return value.length === width && (clean || BASE64URL.test(value)) ? value : undefined;
+    };
+    return new ColumnReader(name, read, width, text.length);
+  }
+
+  /** Each value of the array column `name`, a string. */
+  static texts(batch: Record<string, unknown>, name: string): ColumnReader {
+    const list = column(batch, name, 'array') as unknown[];
+    const read = (at: number) => (typeof list[at] === 'string' ? (list[at] as string) : undefined);
+    return new ColumnReader(name, read, 1, list.length);
+  }
+
+  /** The texts of the array column `table`, each use an index into it in the column `name`. */
+  static table(batch: Record<string, unknown>, table: string, name: string): ColumnReader {
+    const list = column(batch, table, 'array') as unknown[];
+    for (let i = 0; i < list.length; i++) {
+      if (typeof list[i] !== 'string') {
+        throw new BatchShapeError(`events.${table}[${i}] must be a string`);
+      }
+    }
+    const uses = column(batch, name, 'string') as string;
+    const digits = digitsFor(list.length);
+    const read = (at: number) => list[base36(uses, at, digits)] as string | undefined;
+    return new ColumnReader(name, read, digits, uses.length);
+  }
+
+  private constructor(
+    name: string,
+    read: (at: number) => string | undefined,
+    step: number,
+    end: number,
+  ) {
+    this.name = name;
+    this.read = read;
+    this.step = step;
+    this.end = end;
+  }
+
+  next(path: string): string {
+    const value = this.read(this.at);
+    if (value === undefined)
+      throw new ValidationError(path, `has no valid value in events.${this.name}`);
+    this.at += this.step;
+    return value;
+  }
+
+  finish(): void {
+    if (this.at !== this.end)
+      throw new BatchShapeError(`events.${this.name} holds more than its events`);
+  }
+}
+
+/** The receiver's side: rebuilds each event's meta, in batch order. */
+export class MetaColumnsReader {
+  private readonly shape: string;
+  private readonly sigs: ColumnReader;
+  private readonly links: ColumnReader;
+  private readonly linkTexts: ColumnReader;
+  private readonly keys: ColumnReader;
+  private readonly kids: ColumnReader;
+  /** Each replica's latest chained event so far (invariant 2). */
+  private readonly chained = new Map<string, StoredEventRecord>();
+
+  /** The reader of a batch's columns, or undefined when it has none (invariant 4). */
+  static of(batch: Record<string, unknown>, count: number): MetaColumnsReader | undefined {
+    const shape = batch.shape;
+    if (shape === undefined) {
+      for (const key of COLUMNS) {
+        if (batch[key] !== undefined)
+          throw new BatchShapeError(`events.${key} without events.shape`);
+      }
+      return undefined;
+    }
+    if (typeof shape !== 'string' || shape.length !== count) {
+      throw new BatchShapeError('events.shape must hold one digit per event');
+    }
+    return new MetaColumnsReader(batch, shape);
+  }
+
+  private constructor(batch: Record<string, unknown>, shape: string) {
+    this.shape = shape;
+    this.sigs = ColumnReader.fixed(batch, 'sigs', SIG_TEXT);
+    this.links = ColumnReader.fixed(batch, 'links', HASH_TEXT);
+    this.linkTexts = ColumnReader.texts(batch, 'linkTexts');
+    this.keys = ColumnReader.table(batch, 'keyTexts', 'keyOf');
+    this.kids = ColumnReader.table(batch, 'kids', 'kidOf');
+  }
+
+  /**
+   * Sets the meta of the `i`th event of the batch from the columns and `rest`, what the `meta`
+   * column holds for it. Throws a ValidationError naming the field (invariant 3).
+   */
+  rebuild(i: number, record: StoredEventRecord, rest: JsonObject | undefined): void {
+    const path = `events[${i}].meta`;
+    const c = this.shape.charCodeAt(i);
+    const flags = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 118 ? c - 87 : -1;
+    if (flags < 0 || (flags & (NEAR | FAR)) === (NEAR | FAR)) {
+      throw new ValidationError(path, 'has no valid digit in events.shape');
+    }
+    if (flags === 0) {
+      if (rest !== undefined) record.meta = rest;
+    } else {
+      if (rest !== undefined && twice(flags, rest)) {
+        throw new ValidationError(path, 'gives a field both in a column and in meta');
+      }
+      let meta: JsonObject;
+      if ((flags & SEALED) !== 0) {
+        const kid = this.kids.next(`${path}.${SEALED_META}`);
+        // A spread defines each key: an own `__proto__` of `rest` stays data (invariant 3 there).
+        meta = rest === undefined ? { [SEALED_META]: kid } : { [SEALED_META]: kid, ...rest };
+      } else {
+        meta = rest ?? {};
+      }
+      if ((flags & KEY) !== 0) meta[INTEGRITY_META.key] = this.keys.next(`${path}.$key`);
+      if ((flags & NEAR) !== 0) meta[INTEGRITY_META.link] = this.nearLink(record, `${path}.$link`);
+      if ((flags & FAR) !== 0) meta[INTEGRITY_META.link] = this.linkTexts.next(`${path}.$link`);
+      if ((flags & SIG) !== 0) meta[INTEGRITY_META.sig] = this.sigs.next(`${path}.$sig`);
+      record.meta = meta;
+    }
+    if (!isStrictEvent(record)) this.chained.set(record.replica, record);
+  }
+
+  /** Throws when a column held more than the batch's events took. */
+  finish(): void {
+    for (const c of [this.sigs, this.links, this.linkTexts, this.keys, this.kids]) c.finish();
+  }
+
+  private nearLink(record: StoredEventRecord, path: string): string {
+    const previous = this.chained.get(record.replica);
+    if (previous === undefined) {
+      throw new ValidationError(path, 'is near, but no chained event of its replica comes before');
+    }
+    return `${previous.seq.toString(36)}.${this.links.next(path)}.${previous.id}`;
+  }
+}
+
+/** Whether `rest` holds a field the event's shape says a column gives. */
+function twice(flags: number, rest: JsonObject): boolean {
+  return (
+    ((flags & SEALED) !== 0 && Object.hasOwn(rest, SEALED_META)) ||
+    ((flags & KEY) !== 0 && Object.hasOwn(rest, INTEGRITY_META.key)) ||
+    ((flags & (NEAR | FAR)) !== 0 && Object.hasOwn(rest, INTEGRITY_META.link)) ||
+    ((flags & SIG) !== 0 && Object.hasOwn(rest, INTEGRITY_META.sig))
+  );
+}

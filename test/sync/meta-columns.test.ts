@@ -1,0 +1,371 @@
+/**
+ * The meta fields of signing and sealing as columns of a wire batch (sync/meta-columns.ts,
+ * protocol 4): lossless, key order included, whatever mix of signed and unsigned, chained and
+ * strict, sealed and clear events, near and far links, and app meta a batch holds; a malformed
+ * column is refused naming the event.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { JsonObject, JsonValue, StoredEventRecord } from '../../src/core/events.ts';
+import { signEvents, verifyBatch } from '../../src/core/integrity.ts';
+import {
+  generateSigningKey,
+  importSigningKey,
+  newReplicaIdentity,
+  type SigningIdentity,
+} from '../../src/core/replica-identity.ts';
+import { decodeEventBatch, encodeEventBatch, wireSize } from '../../src/sync/event-codec.ts';
+import { parseMessage } from '../../src/sync/messages.ts';
+import { DEFAULT_SYNC_LIMITS } from '../../src/sync/protocol.ts';
+import { replicaA, replicaB, T0 } from '../core/fixtures.ts';
+import { storedEvent } from '../fixtures/events.ts';
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const arbB64 = (length: number) =>
+  fc.string({ unit: fc.constantFrom(...B64), minLength: length, maxLength: length });
+const arbJson: fc.Arbitrary<JsonValue> = fc
+  .jsonValue({ maxDepth: 2 })
+  .map((v) => JSON.parse(JSON.stringify(v)) as JsonValue);
+
+/** What one event of a generated batch carries (built in order by batchOf). */
+const arbStep = fc.record({
+  replica: fc.constantFrom(replicaA, replicaB, 'replicaccccccccc'),
+  /** Seq steps: mostly the next, sometimes a gap. */
+  gap: fc.constantFrom(1, 1, 1, 2, 7),
+  customId: fc.option(fc.string({ minLength: 1, maxLength: 12 }), { nil: undefined, freq: 4 }),
+  strict: fc.boolean(),
+  sealed: fc.option(fc.constantFrom('kidAAAAAAAAA', 'kidBBBBBBBBB', 'k'), { nil: undefined }),
+  app: fc.option(fc.dictionary(fc.string({ maxLength: 6 }), arbJson, { maxKeys: 3 }), {
+    nil: undefined,
+  }),
+  signed: fc.constantFrom(true, true, true, false),
+  link: fc.constantFrom('near', 'near', 'older', 'far', 'key', 'odd', 'none'),
+  hash: fc.oneof(arbB64(22), fc.constant('not+base64/hash+at+all')),
+  sig: fc.oneof(arbB64(86), arbB64(86), arbB64(85), fc.constant('x'.repeat(85).concat('+'))),
+  /** The meta's keys in another order than sealing and signing write (sent whole). */
+  shuffled: fc.constantFrom(false, false, false, true),
+});
+
+type Step = typeof arbStep extends fc.Arbitrary<infer T> ? T : never;
+
+function batchOf(steps: Step[]): StoredEventRecord[] {
+  const seqs = new Map<string, number>();
+  const events: StoredEventRecord[] = [];
+  for (const [i, s] of steps.entries()) {
+    const seq = (seqs.get(s.replica) ?? 0) + s.gap;
+    seqs.set(s.replica, seq);
+    let meta: JsonObject | undefined;
+    if (s.sealed !== undefined) meta = { $sealed: s.sealed };
+    else if (s.app !== undefined) meta = { ...s.app };
+    if (s.strict) meta = { ...meta, $strict: true, $prev: `prev-${i}` };
+    if (s.signed) {
+      const mine = events.filter((e) => e.replica === s.replica);
+      const chained = mine.filter((e) => e.meta?.$strict !== true);
+      const named =
+        s.link === 'near' ? chained.at(-1) : s.link === 'older' ? mine.at(0) : undefined;
+      meta = { ...meta };
+      if (s.link === 'key') meta.$key = `key-of-${s.replica}.nonce`;
+      else if (s.link === 'odd') meta.$link = `${i}`;
+      else if (s.link !== 'none') {
+        const [seqText, id] =
+          named === undefined ? ['2s', `elsewhere.${i}`] : [named.seq.toString(36), named.id];
+        meta.$link = `${seqText}.${s.hash}.${id}`;
+      }
+      meta.$sig = s.sig;
+    }
+    if (meta !== undefined && s.shuffled) {
+      meta = Object.fromEntries(Object.entries(meta).reverse()) as JsonObject;
+    }
+    events.push(
+      storedEvent({
+        replica: s.replica,
+        seq,
+        wall: T0 + i,
+        stream: `s${i % 3}`,
+        version: i + 1,
+        id: s.customId,
+        data: { n: i },
+        meta,
+      }),
+    );
+  }
+  return events;
+}
+
+const roundTrip = (events: StoredEventRecord[]) =>
+  decodeEventBatch(JSON.parse(encodeEventBatch(events)));
+
+async function identity(): Promise<SigningIdentity> {
+  const key = await generateSigningKey();
+  const { replicaId, nonce } = newReplicaIdentity(key.publicKey);
+  return {
+    replicaId,
+    privateKey: await importSigningKey(key),
+    keyText: `${key.publicKey}.${nonce}`,
+  };
+}
+
+/** `count` events of a signing replica, sealed when `kid` is given, signed and chained. */
+async function signedRun(count: number, kid?: string) {
+  const me = await identity();
+  const events = Array.from({ length: count }, (_, i) =>
+    storedEvent({
+      replica: me.replicaId,
+      seq: i + 1,
+      wall: T0,
+      counter: i,
+      data: kid === undefined ? { card: i } : 'c2VhbGVk',
+      ...(kid !== undefined && { meta: { $sealed: kid } }),
+    }),
+  );
+  return (await signEvents(events, me, undefined)).signed;
+}
+
+describe('meta columns (meta-columns.ts invariant 1): lossless, key order included', () => {
+  it('gives back every event of a random mix, each meta with its keys in their order', () => {
+    fc.assert(
+      fc.property(fc.array(arbStep, { minLength: 1, maxLength: 25 }), (steps) => {
+        const events = batchOf(steps);
+        const back = roundTrip(events);
+        expect(back).toEqual(events);
+        for (let i = 0; i < events.length; i++) {
+          expect(JSON.stringify(back[i]!.meta)).toBe(JSON.stringify(events[i]!.meta));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('wireSize never underestimates an event that carries these fields (planBatches relies on it)', () => {
+    fc.assert(
+      fc.property(fc.array(arbStep, { minLength: 1, maxLength: 25 }), (steps) => {
+        const events = batchOf(steps);
+        const text = encodeEventBatch(events);
+        const estimate = events.reduce((n, e) => n + wireSize(e, JSON.stringify(e.data)), 0);
+        expect(Buffer.byteLength(text)).toBeLessThanOrEqual(estimate + 128);
+      }),
+      { numRuns: 300 },
+    );
+    // The most column names one event can bring, with the longest run row.
+    const event = storedEvent({
+      ...{ replica: 'r', seq: 2 ** 52, version: 2 ** 52, wall: 2 ** 40, counter: 3000 },
+      ...{ id: 'custom', data: 1, stream: 's', type: 't', schema: 5 },
+      meta: { $sealed: 'k', $key: 'K', $link: 'x', $sig: 'A'.repeat(86) },
+    });
+    const text = encodeEventBatch([event]);
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(wireSize(event, '1') + 128);
+  });
+
+  it('sends a signed, chained, sealed batch without a meta object per event', async () => {
+    const events = await signedRun(5, 'kidAAAAAAAAA');
+    const text = encodeEventBatch(events);
+    const wire = JSON.parse(text) as Record<string, unknown>;
+    expect(wire.meta).toBeUndefined();
+    expect(text).not.toContain('$sig');
+    expect(text).not.toContain('$link');
+    // The first event carries its key; the other four link to the one before: hashes only.
+    expect(wire.shape).toBe('pjjjj');
+    expect(wire.links).toHaveLength(4 * 22);
+    expect(wire.kids).toEqual(['kidAAAAAAAAA']);
+    const back = decodeEventBatch(wire);
+    expect(back).toEqual(events);
+    const verdict = await verifyBatch(
+      back,
+      { eventAt: async () => undefined, keyOf: async () => undefined },
+      { requireSignatures: true },
+    );
+    expect(verdict.ok).toBe(true);
+  });
+
+  it('leaves a batch without these fields as protocol 3 wrote it (invariant 4)', () => {
+    const events = batchOf([
+      { ...plainStep(), app: { note: 'x' } },
+      { ...plainStep(), app: { $sig: 5, $link: 'here' } },
+    ]);
+    const wire = JSON.parse(encodeEventBatch(events)) as Record<string, unknown>;
+    expect(wire.shape).toBeUndefined();
+    expect(wire.meta).toEqual([
+      [0, { note: 'x' }],
+      [1, { $sig: 5, $link: 'here' }],
+    ]);
+  });
+
+  it('keeps an own __proto__ key of app meta as data beside the columns', () => {
+    const events = batchOf([{ ...plainStep(), signed: true, link: 'key', sig: 'A'.repeat(86) }]);
+    const text = encodeEventBatch(events).replace(
+      '"meta":[[0,{"a":1}]]',
+      '"meta":[[0,{"__proto__":{"isAdmin":true}}]]',
+    );
+    const back = decodeEventBatch(JSON.parse(text));
+    expect(Object.hasOwn(back[0]!.meta!, '__proto__')).toBe(true);
+    expect(Object.keys(back[0]!.meta!)).toEqual(['__proto__', '$key', '$sig']);
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+  });
+});
+
+function plainStep(): Step {
+  return {
+    replica: replicaA,
+    gap: 1,
+    customId: undefined,
+    strict: false,
+    sealed: undefined,
+    app: { a: 1 },
+    signed: false,
+    link: 'none',
+    hash: 'A'.repeat(22),
+    sig: 'A'.repeat(86),
+    shuffled: false,
+  };
+}
+
+describe('meta columns (invariant 3): a malformed column is refused', () => {
+  const parse = (events: StoredEventRecord[], change: (wire: Record<string, unknown>) => void) => {
+    const wire = JSON.parse(encodeEventBatch(events)) as Record<string, unknown>;
+    change(wire);
+    const message = { type: 'events', from: 0, to: events.length, toId: events.at(-1)!.id };
+    return parseMessage(JSON.stringify({ ...message, events: wire }), DEFAULT_SYNC_LIMITS);
+  };
+  const edit = (text: string, at: number, by: string) =>
+    text.slice(0, at) + by + text.slice(at + by.length);
+
+  it.each<[string, number, string, (w: Record<string, unknown>) => void]>([
+    [
+      'a signature cut short',
+      2,
+      '$sig',
+      (w) => {
+        w.sigs = (w.sigs as string).slice(0, -1);
+      },
+    ],
+    [
+      'a signature out of the alphabet',
+      1,
+      '$sig',
+      (w) => {
+        w.sigs = edit(w.sigs as string, 86 + 40, '+');
+      },
+    ],
+    [
+      'a link hash out of the alphabet',
+      2,
+      '$link',
+      (w) => {
+        w.links = edit(w.links as string, 22 + 3, '.');
+      },
+    ],
+    [
+      'a shape digit out of range',
+      1,
+      'meta',
+      (w) => {
+        w.shape = edit(w.shape as string, 1, 'w');
+      },
+    ],
+    [
+      'a near and a far link at once',
+      2,
+      'meta',
+      (w) => {
+        w.shape = edit(w.shape as string, 2, 'v');
+      },
+    ],
+    [
+      'a near link with nothing before it',
+      0,
+      '$link',
+      (w) => {
+        w.shape = edit(w.shape as string, 0, 'j');
+      },
+    ],
+    [
+      'a key id index out of its table',
+      1,
+      '$sealed',
+      (w) => {
+        w.kidOf = edit(w.kidOf as string, 1, '1');
+      },
+    ],
+    [
+      'a key index missing',
+      0,
+      '$key',
+      (w) => {
+        w.keyOf = '';
+      },
+    ],
+    [
+      'a far link that is not a string',
+      0,
+      '$link',
+      (w) => {
+        w.shape = edit(w.shape as string, 0, 'l');
+        w.linkTexts = [5];
+        w.keyOf = '';
+        w.keyTexts = [];
+      },
+    ],
+    [
+      'a field both in a column and in meta',
+      1,
+      'meta',
+      (w) => {
+        w.meta = [[1, { $sig: 'A'.repeat(86) }]];
+      },
+    ],
+  ])('%s → VALIDATION naming event %i (%s)', async (_name, index, field, change) => {
+    const events = await signedRun(3, 'kidAAAAAAAAA');
+    const result = parse(events, change);
+    expect(result).toMatchObject({ ok: false, code: 'VALIDATION', eventId: events[index]!.id });
+    if (!result.ok) expect(result.message).toContain(`events[${index}].meta`);
+    if (!result.ok && field !== 'meta') expect(result.message).toContain(field);
+  });
+
+  it.each<[string, (w: Record<string, unknown>) => void]>([
+    [
+      'a signature more than its events',
+      (w) => {
+        w.sigs = `${w.sigs as string}${'A'.repeat(86)}`;
+      },
+    ],
+    [
+      'a link hash more than its events',
+      (w) => {
+        w.links = `${w.links as string}${'A'.repeat(22)}`;
+      },
+    ],
+    [
+      'a key id index more than its events',
+      (w) => {
+        w.kidOf = `${w.kidOf as string}0`;
+      },
+    ],
+    [
+      'a shape of the wrong length',
+      (w) => {
+        w.shape = `${w.shape as string}0`;
+      },
+    ],
+    [
+      'sigs that is not a string',
+      (w) => {
+        w.sigs = ['A'.repeat(86)];
+      },
+    ],
+    [
+      'a column without shape',
+      (w) => {
+        delete w.shape;
+      },
+    ],
+    [
+      'a key id that is not a string',
+      (w) => {
+        w.kids = [7];
+      },
+    ],
+  ])('%s → PROTOCOL', async (_name, change) => {
+    const events = await signedRun(3, 'kidAAAAAAAAA');
+    expect(parse(events, change)).toMatchObject({ ok: false, code: 'PROTOCOL' });
+  });
+});
