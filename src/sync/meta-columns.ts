@@ -41,7 +41,7 @@ import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../c
 import { INTEGRITY_META } from '../core/integrity-meta.ts';
 import { SEALED_META } from '../core/sealing.ts';
 import { SIG_TEXT } from '../core/segments.ts';
-import { isStrictEvent } from '../core/strict.ts';
+import { isStrictEvent, STRICT_META } from '../core/strict.ts';
 import { BatchShapeError } from './batch-errors.ts';
 
 const SIG = 1;
@@ -82,6 +82,8 @@ class Table {
 
   /** The uses as base-36 digits, digitsFor(list.length) each. */
   usesText(): string {
+    // One key id for the whole batch is the common case: a run of zeros.
+    if (this.list.length === 1) return '0'.repeat(this.uses.length);
     const digits = digitsFor(this.list.length);
     let out = '';
     for (const i of this.uses)
@@ -90,18 +92,38 @@ class Table {
   }
 }
 
-/** Whether `link` names `previous` (invariant 2): its seq, a hash of the right form, its id. */
-function isNear(link: string, previous: StoredEvent): boolean {
-  const seq = previous.seq.toString(36);
-  const id = previous.id;
+/** The value of a base-36 digit's character code, or -1. */
+function digit36(c: number): number {
+  return c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : -1;
+}
+
+function isUrlCharCode(c: number): boolean {
   return (
-    link.length === seq.length + HASH_TEXT + 2 + id.length &&
-    link.startsWith(seq) &&
-    link.charCodeAt(seq.length) === 46 &&
-    link.charCodeAt(seq.length + HASH_TEXT + 1) === 46 &&
-    link.endsWith(id) &&
-    BASE64URL.test(link.slice(seq.length + 1, seq.length + 1 + HASH_TEXT))
+    (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95
   );
+}
+
+/**
+ * Whether `link` names `previous` (invariant 2): "<its seq as toString(36) writes it>.<22
+ * base64url characters>.<its id>". Read in place: it runs for nearly every signed event sent.
+ */
+function isNear(link: string, previous: StoredEvent): boolean {
+  const id = previous.id;
+  const idDot = link.length - id.length - 1;
+  const seqDot = idDot - HASH_TEXT - 1;
+  if (seqDot < 1 || seqDot > 11 || link.charCodeAt(0) === 48) return false;
+  if (link.charCodeAt(idDot) !== 46 || link.charCodeAt(seqDot) !== 46 || !link.endsWith(id)) {
+    return false;
+  }
+  let seq = 0;
+  for (let k = 0; k < seqDot; k++) {
+    const d = digit36(link.charCodeAt(k));
+    if (d < 0) return false;
+    seq = seq * 36 + d;
+  }
+  if (seq !== previous.seq) return false;
+  for (let k = seqDot + 1; k < idDot; k++) if (!isUrlCharCode(link.charCodeAt(k))) return false;
+  return true;
 }
 
 /** A key's place in the rebuilt order (invariant 1): the app's keys 1, then `$key`, `$link`, `$sig`. */
@@ -133,16 +155,23 @@ export class MetaColumnsWriter {
   /** Takes the next event of the batch; returns what of its meta goes in the `meta` column. */
   add(e: StoredEvent): JsonObject | undefined {
     const previous = this.chained.get(e.replica);
-    if (!isStrictEvent(e)) this.chained.set(e.replica, e);
     const meta = e.meta;
     if (meta === undefined) {
+      this.chained.set(e.replica, e);
       this.shape += '0';
       return undefined;
     }
+    // One walk of the keys: their order, the values taken out, and whether the event is strict
+    // (a lookup of a key a meta does not hold costs more than the walk).
     const names = Object.keys(meta);
     let sealed: string | undefined;
+    let key: string | undefined;
+    let link: string | undefined;
+    let sig: string | undefined;
     let stage = 0;
     let rest = 0;
+    let fits = true;
+    let strict = false;
     for (const name of names) {
       const value = meta[name];
       if (name === SEALED_META && stage === 0 && typeof value === 'string') {
@@ -152,30 +181,35 @@ export class MetaColumnsWriter {
       }
       const rank = rankOf(name);
       if (rank === 1) {
-        if (stage > 1) return this.whole(meta);
+        if (name === STRICT_META.strict && value === true) strict = true;
+        if (stage > 1) fits = false;
         stage = 1;
         rest += 1;
-        continue;
+      } else if (rank <= stage || typeof value !== 'string') {
+        fits = false;
+      } else {
+        stage = rank;
+        if (rank === 2) key = value;
+        else if (rank === 3) link = value;
+        else if (value.length === SIG_TEXT && BASE64URL.test(value)) sig = value;
+        else fits = false;
       }
-      if (rank <= stage || typeof value !== 'string') return this.whole(meta);
-      if (rank === 4 && (value.length !== SIG_TEXT || !BASE64URL.test(value))) {
-        return this.whole(meta);
-      }
-      stage = rank;
     }
-    if (rest === names.length) return this.whole(meta);
+    if (!strict) this.chained.set(e.replica, e);
+    if (!fits || rest === names.length) {
+      this.shape += '0';
+      return meta;
+    }
     let flags = 0;
     if (sealed !== undefined) {
       flags |= SEALED;
       this.kids.use(sealed);
     }
-    const key = meta[INTEGRITY_META.key];
-    if (typeof key === 'string') {
+    if (key !== undefined) {
       flags |= KEY;
       this.keys.use(key);
     }
-    const link = meta[INTEGRITY_META.link];
-    if (typeof link === 'string') {
+    if (link !== undefined) {
       if (previous !== undefined && isNear(link, previous)) {
         flags |= NEAR;
         const from = link.length - previous.id.length - HASH_TEXT - 1;
@@ -185,8 +219,7 @@ export class MetaColumnsWriter {
         this.linkTexts.push(link);
       }
     }
-    const sig = meta[INTEGRITY_META.sig];
-    if (typeof sig === 'string') {
+    if (sig !== undefined) {
       flags |= SIG;
       this.sigs.push(sig);
     }
@@ -218,11 +251,6 @@ export class MetaColumnsWriter {
       head.kidOf = this.kids.usesText();
     }
   }
-
-  private whole(meta: JsonObject): JsonObject {
-    this.shape += '0';
-    return meta;
-  }
 }
 
 // ---- the receiver's side (invariant 3) --------------------------------------------------------
@@ -241,8 +269,7 @@ function base36(text: string, at: number, digits: number): number {
   if (at + digits > text.length) return -1;
   let n = 0;
   for (let k = at; k < at + digits; k++) {
-    const c = text.charCodeAt(k);
-    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 122 ? c - 87 : -1;
+    const d = digit36(text.charCodeAt(k));
     if (d < 0) return -1;
     n = n * 36 + d;
   }
@@ -362,6 +389,8 @@ export class MetaColumnsReader {
     if (flags < 0 || (flags & (NEAR | FAR)) === (NEAR | FAR)) {
       throw new ValidationError(path, 'has no valid digit in events.shape');
     }
+    // Only `rest` can say strict; most events have none (cheaper than isStrictEvent's lookup).
+    const strict = rest !== undefined && isStrictEvent({ meta: rest });
     if (flags === 0) {
       if (rest !== undefined) record.meta = rest;
     } else {
@@ -382,7 +411,7 @@ export class MetaColumnsReader {
       if ((flags & SIG) !== 0) meta[INTEGRITY_META.sig] = this.sigs.next(`${path}.$sig`);
       record.meta = meta;
     }
-    if (!isStrictEvent(record)) this.chained.set(record.replica, record);
+    if (!strict) this.chained.set(record.replica, record);
   }
 
   /** Throws when a column held more than the batch's events took. */
