@@ -28,7 +28,13 @@
  *     way (UTF-8 length of every message text). The signed variants run against a server with
  *     its default (requireSignatures: it verifies every event; so does each store the other's);
  *     plain and encrypted ones against one started with requireSignatures false, which takes
- *     their unsigned events.
+ *     their unsigned events. The signed variants connect right after their last append, before
+ *     the background signer (store/signing.ts invariant 5) had a quiet moment: they sign on
+ *     the reconnect, the worst case;
+ * (e) the same catch-up for the signed variants once their background signer went idle before
+ *     the reconnect (a device that appended offline and paused): the events leave signed;
+ * (f) appends, then signed: the batched appends on memory until the background signer is idle,
+ *     what signing costs a device in all (plain: the appends alone).
  */
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
@@ -42,6 +48,8 @@ import {
   openStore,
   type StorageAdapter,
 } from '../../src/index.ts';
+import type { Signer } from '../../src/store/signing.ts';
+import { syncFactory } from '../../src/sync/controller.ts';
 import { type Card, sampleEvent } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 import {
@@ -60,7 +68,7 @@ const BATCHED = 20_000;
 const SINGLE = 1_000;
 const REPLAY = 20_000;
 const CATCHUP = Number(process.env.BENCH_SYNC_EVENTS ?? 50_000);
-/** The figures to run: BENCH_SECURITY_PARTS=catchup runs (d) alone (a, b, c, d by default). */
+/** The figures to run: BENCH_SECURITY_PARTS=catchup runs (d) and (e) alone (all by default; (f) is in appends). */
 const PARTS = process.env.BENCH_SECURITY_PARTS ?? 'appends,push,replay,catchup';
 const part = (name: 'appends' | 'push' | 'replay' | 'catchup') => PARTS.split(',').includes(name);
 const KEY = generateEncryptionKey();
@@ -92,14 +100,29 @@ const storageOf = (idb: boolean): StorageAdapter =>
 
 const NAMES = generateEncryptionKey();
 
-function open(name: string, storage: StorageAdapter, variant: Variant, hidden = false) {
-  return openStore<Events>({
+/** Each open store's signer, to wait for its background passes (signed variants). */
+const signers = new WeakMap<EventStore<Events>, Signer>();
+
+async function open(name: string, storage: StorageAdapter, variant: Variant, hidden = false) {
+  let signer: Signer | undefined;
+  const store = await openStore<Events>({
     name,
     storage,
+    syncFactory: (internals) => {
+      signer = internals.signer;
+      return syncFactory()(internals);
+    },
     projections: [columns],
     ...(sealedIn(variant) && { encryption: { key: KEY, ...(hidden && { names: NAMES }) } }),
     ...(!signedIn(variant) && { signing: false }),
   });
+  if (signer !== undefined) signers.set(store, signer);
+  return store;
+}
+
+/** Until the store's background signer has nothing left to sign (signed variants). */
+async function signed(store: EventStore<Events>): Promise<void> {
+  await signers.get(store)?.idle();
 }
 
 /** startServer (sync-server.ts), verifying signatures when `signed`, else taking unsigned events. */
@@ -120,11 +143,13 @@ async function appendRate(
   idb: boolean,
   batch: number,
   hidden = false,
+  untilSigned = false,
 ): Promise<number> {
   const count = batch === 1 ? SINGLE : BATCHED;
   const store = await open('appends', storageOf(idb), variant, hidden);
   const start = performance.now();
   await appendAll(store, count, batch);
+  if (untilSigned) await signed(store);
   const rate = (count * 1000) / (performance.now() - start);
   await store.close();
   return rate;
@@ -196,11 +221,15 @@ async function replayMs(variant: Variant): Promise<number> {
   return ms;
 }
 
-async function catchUp(variant: Variant): Promise<{ ms: number; a: ByteCount; b: ByteCount }> {
+async function catchUp(
+  variant: Variant,
+  signedBefore = false,
+): Promise<{ ms: number; a: ByteCount; b: ByteCount }> {
   const storages = [memoryStorage(), memoryStorage()];
   const stores = await Promise.all(storages.map((s, i) => open(`c${i}`, s, variant)));
   await fill(stores[0]!, 0, CATCHUP, 'a');
   await fill(stores[1]!, CATCHUP, CATCHUP, 'b');
+  if (signedBefore) for (const store of stores) await signed(store);
   const heads = await Promise.all(storages.map((s) => headReader(s)));
   const t = await startServer(signedIn(variant));
   const bytes = [
@@ -251,7 +280,9 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
     pushIdb: runsOf(),
     replay: runsOf(),
     catchUp: runsOf(),
+    catchUpSigned: runsOf(),
     bytes: runsOf(),
+    appendsSigned: runsOf(),
   };
   // Untimed: the first few thousand appends of a process run at half speed or less (JIT), which
   // would count against whichever variant went first.
@@ -276,6 +307,7 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
         runs.batchedIdb[v].push(await appendRate(v, true, 100));
         runs.single[v].push(await appendRate(v, false, 1));
         runs.singleIdb[v].push(await appendRate(v, true, 1));
+        runs.appendsSigned[v].push(await appendRate(v, false, 100, false, true));
       }
       if (part('push')) {
         runs.push[v].push(await appendPushRate(v, false));
@@ -286,8 +318,10 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
         const c = await catchUp(v);
         runs.catchUp[v].push(c.ms);
         runs.bytes[v].push(c.a.sent + c.a.received + c.b.sent + c.b.received);
+        // Plain and encrypted have nothing to sign: their catch-up is the same one again.
+        runs.catchUpSigned[v].push(signedIn(v) ? (await catchUp(v, true)).ms : c.ms);
         console.error(
-          `  security run ${run + 1} ${v}: catch-up ${Math.round(c.ms)} ms, ${Math.round(runs.bytes[v].at(-1)! / 1e6)} MB`,
+          `  security run ${run + 1} ${v}: catch-up ${Math.round(c.ms)} ms (signed before: ${Math.round(runs.catchUpSigned[v].at(-1)!)} ms), ${Math.round(runs.bytes[v].at(-1)! / 1e6)} MB`,
         );
       }
       if (part('push')) {
@@ -360,5 +394,17 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
       'SQLite server on 127.0.0.1; until both stores hold every event (signed: verified by the server and each store)',
     ),
     ...vsPlain(`catch-up bytes on the wire, both clients both ways`, 'bytes', runs.bytes),
+    ...vsPlain(
+      `catch-up 2 × ${CATCHUP} events through the server, signed before the reconnect`,
+      'ms',
+      runs.catchUpSigned,
+      'as the catch-up, once the background signer went idle after the appends (signed variants; the others are their catch-up)',
+    ).filter((r) => !r.name.startsWith('security/encrypted catch-up')),
+    ...vsPlain(
+      `appends ${BATCHED}, 100 per call, memory, then signed in the background`,
+      'events/s',
+      runs.appendsSigned,
+      'timed until the background signer is idle (plain and encrypted: the appends alone)',
+    ).filter((r) => !r.name.startsWith('security/encrypted appends')),
   ];
 }
