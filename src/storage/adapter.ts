@@ -133,6 +133,14 @@ export interface CursorQuery {
   stream?: string;
   reverse?: boolean;
   limit: number;
+  /**
+   * The caller strips the integrity meta (`$sig`, `$link`, `$key`: core/integrity.ts
+   * withoutSignature) before it reads anything of an event's meta, as a projection fold does. A
+   * log may then give `meta.$sig` as any value: IndexedDB leaves the 0 that holds its place in a
+   * compact segment (core/segments.ts invariant 8) rather than write its bytes as text. Every
+   * other field of every record is the same.
+   */
+  withoutSignatures?: boolean;
 }
 
 /** What one trim step did (EventLog.trim). */

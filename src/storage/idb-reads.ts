@@ -133,9 +133,13 @@ export async function readCursorRange(
     : readStreamForward(o, query, limit);
 }
 
+/** Whether records need `$sig` as text (core/segments.ts invariant 8: a fold does not). */
+const wantsSignatures = (query: CursorQuery): boolean => query.withoutSignatures !== true;
+
 /** The whole log forward (readStreamForward reads one stream). */
 async function readForward(o: Ordering, query: CursorQuery, limit: number) {
   const { after, until } = query;
+  const signatures = wantsSignatures(query);
   // The segment holding `after` may hold later events too; it sorts before the main range. Its
   // key first: its value is read only when it does (a page often ends where a segment ends).
   const holdingKey =
@@ -179,7 +183,8 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     if (out.length >= limit) break;
     const from = after === undefined ? 0 : indexAfter(s, after);
     const to = until === undefined ? s.n : indexAfter(s, until);
-    for (const r of unpackSegment(s, from, Math.min(to, from + limit - out.length))) out.push(r);
+    const end = Math.min(to, from + limit - out.length);
+    for (const r of unpackSegment(s, from, end, signatures)) out.push(r);
   }
   return out;
 }
@@ -195,13 +200,14 @@ const STREAM_PAGE_SEGMENTS = 64;
  */
 async function readStreamForward(o: Ordering, query: CursorQuery, limit: number) {
   const { after, until } = query;
+  const signatures = wantsSignatures(query);
   const stream = query.stream!;
   const out: LocalRecord[] = [];
   const take = (s: Segment) => {
     const from = after === undefined ? 0 : indexAfter(s, after);
     const to = until === undefined ? s.n : indexAfter(s, until);
     for (let i = from; i < to && out.length < limit; i++) {
-      if (streamAt(s, i) === stream) out.push({ event: eventAt(s, i), pos: s.pos + i });
+      if (streamAt(s, i) === stream) out.push({ event: eventAt(s, i, signatures), pos: s.pos + i });
     }
   };
   const upper = until === undefined ? o.max : o.at(until);
@@ -229,6 +235,7 @@ async function readStreamForward(o: Ordering, query: CursorQuery, limit: number)
 
 async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
   const { after, until, stream } = query;
+  const signatures = wantsSignatures(query);
   // Segments whose first cursor is < after, walked from the last; one is held at a time.
   const upper = after === undefined ? o.max : stream === undefined ? [after] : o.at(after);
   const out: LocalRecord[] = [];
@@ -240,7 +247,7 @@ async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
     for (let i = to - 1; i >= from && out.length < limit; i--) {
       // A segment may hold several streams (core/segments.ts invariant 3).
       if (stream !== undefined && streamAt(s, i) !== stream) continue;
-      out.push({ event: eventAt(s, i), pos: s.pos + i });
+      out.push({ event: eventAt(s, i, signatures), pos: s.pos + i });
     }
     if (until !== undefined && s.first <= until) break;
     if (out.length < limit) {

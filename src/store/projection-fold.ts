@@ -14,6 +14,12 @@ import type { CursorReader } from './history-reads.ts';
 /** Events per read while folding: fewer read transactions, still bounded memory. */
 export const PAGE = 1000;
 
+/**
+ * What a fold's reads ask for: the store's upcast strips the integrity meta before `apply`, and
+ * the fold reads none of it (storage/adapter.ts CursorQuery.withoutSignatures).
+ */
+export const UNSIGNED = { withoutSignatures: true } as const;
+
 /** `projection.apply` on one stored event, upcast; its failure as a ProjectionError. */
 export function applyEvent(
   projection: Projection,
@@ -47,7 +53,9 @@ export async function foldRange(
   let { state, count, after } = start;
   for (;;) {
     const page = await reader.readByCursor(
-      after === '' ? { until, limit: PAGE } : { after, until, limit: PAGE },
+      after === ''
+        ? { until, limit: PAGE, ...UNSIGNED }
+        : { after, until, limit: PAGE, ...UNSIGNED },
     );
     for (const record of page) {
       if (record.pos > head || !foldable(record.event)) continue;

@@ -30,6 +30,9 @@
  * 12. Retention's snapshots (retainAt) are kept: pruning never deletes the newest
  *    RETAINED_SNAPSHOTS snapshots at or below the log's horizon, from which a late event below it
  *    is rebased.
+ * 14. Folds read with `withoutSignatures` (projection-fold.ts UNSIGNED): the store hands every
+ *    runtime an upcast that strips the integrity meta first (store.ts invariant 2), and the fold
+ *    itself reads none, so a log need not write a `$sig` out only for it to be dropped.
  */
 import { HistoryUnavailableError, ProjectionError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
@@ -47,7 +50,7 @@ import { foldable } from '../core/sealing.ts';
 import type { UpcastFn } from '../core/upcast.ts';
 import type { EventLog, SnapshotMeta, SnapshotRecord } from '../storage/adapter.ts';
 import type { CursorReader } from './history-reads.ts';
-import { applyEvent, foldRange, PAGE, prunable } from './projection-fold.ts';
+import { applyEvent, foldRange, PAGE, prunable, UNSIGNED } from './projection-fold.ts';
 import type { WriteGate } from './write-gate.ts';
 
 /** Snapshots kept per projection: enough to rebase from near a late event. */
@@ -395,7 +398,7 @@ export class ProjectionRuntime {
   ): Promise<void> {
     const read = (after: string) => {
       const reading = this.reader.readByCursor(
-        after === '' ? { limit: PAGE } : { after, limit: PAGE },
+        after === '' ? { limit: PAGE, ...UNSIGNED } : { after, limit: PAGE, ...UNSIGNED },
       );
       // Read ahead and maybe never awaited (the fold stopped): its failure is not unhandled.
       reading.catch(() => {});
