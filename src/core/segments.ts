@@ -24,9 +24,8 @@
  *    `streamKeys`. Both unpack to the same records.
  * 8. A reader that strips the integrity meta before it reads an event (`signatures` false: a
  *    projection fold, storage/adapter.ts CursorQuery.withoutSignatures) gets `$sig` as the 0 of
- *    a compact segment: encoding 64 bytes as text for each event, only for it to be dropped,
- *    made a synced replay a fifth slower than before the compact form. Every other field is
- *    the same.
+ *    a compact segment, every other field the same: the text of 64 bytes per event, written out
+ *    only to be dropped, was what a replay of a synced log paid for the compact form.
  */
 import { encodeBase64UrlChunks } from './base64.ts';
 import { slotOf } from './copies.ts';

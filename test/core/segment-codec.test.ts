@@ -85,6 +85,20 @@ describe('compactSegment (core/segment-codec.ts)', () => {
     expect(compactSegment(plain)).toBe(plain);
   });
 
+  it('leaves each $sig as its 0 for a reader that strips it, every other field the same (segments.ts 8)', () => {
+    const given = records([0, 1, 2].map((n) => ({ app: n, $sig: sig(n), $link: `${n}.abc` })));
+    const compact = compactSegment(packSegment(given));
+    const bare = unpackSegment(compact, 0, 3, false);
+    expect(bare.map((r) => r.event.meta)).toEqual(
+      [0, 1, 2].map((n) => ({ app: n, $sig: 0, $link: `${n}.abc` })),
+    );
+    const strip = (r: LocalRecord) => ({ ...r, event: { ...r.event, meta: undefined } });
+    expect(bare.map(strip)).toEqual(given.map(strip));
+    // A whole read of the same segment afterwards still writes the text in.
+    expect(unpackSegment(compact)).toEqual(given);
+    expect(unpackSegment(packSegment(given), 0, 3, false)).toEqual(given);
+  });
+
   it('keeps the stream maxima of a husk, whose events are gone (5)', () => {
     const husk = huskOf(records([{ $sig: sig(1) }, undefined]));
     expect(husk.streamMax).toEqual([

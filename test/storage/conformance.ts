@@ -30,6 +30,7 @@ import { copyConformance } from './conformance-copies.ts';
 import { discardConformance } from './discard-conformance.ts';
 import { idConformance } from './id-conformance.ts';
 import { restampConformance } from './restamp-conformance.ts';
+import { signatureConformance } from './signature-conformance.ts';
 import { trimConformance } from './trim-conformance.ts';
 
 type NewLocal = ValidNewEvent & { id: EventId };
@@ -159,6 +160,7 @@ export function storageConformance(
     discardConformance(fresh, open);
     appendGroupConformance(fresh);
     idConformance(async () => (await fresh()).log);
+    signatureConformance(fresh);
     if (options.trims === true) trimConformance(fresh, open);
     if (options.bases === true) baseConformance(fresh, open);
 

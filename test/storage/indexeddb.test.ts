@@ -6,6 +6,7 @@
 import 'fake-indexeddb/auto';
 import { forceCloseDatabase, IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { encodeBase64Url } from '../../src/core/base64.ts';
 import { QuotaExceededError, StorageError } from '../../src/core/errors.ts';
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import { EventId } from '../../src/core/ids.ts';
@@ -400,6 +401,23 @@ describe('IndexedDB adapter: segments (issue 3)', () => {
     for (const pos of [0, 1, 150, 299, 300, 301, 302, 303, 304]) {
       const rest = all.slice(pos).map((r) => r.event.cursor);
       expect(await log.minCursorSince(pos)).toBe(rest.sort()[0]);
+    }
+  });
+});
+
+describe('IndexedDB adapter: folds read $sig as stored (core/segments.ts invariant 8)', () => {
+  it('leaves each $sig as the 0 of its compact segment for a read without signatures, and writes it out for every other read', async () => {
+    const log = await openLog(fresh().adapter);
+    const sig = (n: number) => encodeBase64Url(Uint8Array.from({ length: 64 }, (_, i) => i ^ n));
+    const events = [1, 2, 3].map((seq) =>
+      storedEvent({ replica: 'signer0000000001', seq, wall: seq, meta: { $sig: sig(seq) } }),
+    );
+    await log.ingest({ events, now: 1_000, maxClockDriftMs: DAY });
+    for (const query of [{ limit: 10 }, { stream: 's', limit: 10 }, { reverse: true, limit: 10 }]) {
+      const folded = await log.readByCursor({ ...query, withoutSignatures: true });
+      expect(folded.map((r) => r.event.meta)).toEqual([{ $sig: 0 }, { $sig: 0 }, { $sig: 0 }]);
+      const whole = await log.readByCursor(query);
+      expect(whole.map((r) => r.event.meta?.$sig).sort()).toEqual([1, 2, 3].map(sig).sort());
     }
   });
 });

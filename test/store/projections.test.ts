@@ -8,7 +8,8 @@ import {
   ProjectionError,
   type StoredEvent,
 } from '../../src/index.ts';
-import { captureInternals, manualClock } from './helpers.ts';
+import type { CursorQuery } from '../../src/storage/adapter.ts';
+import { captureInternals, manualClock, withLogOverrides } from './helpers.ts';
 
 type Ev = { t: { n: number } };
 
@@ -209,6 +210,31 @@ describe('time travel', () => {
 });
 
 describe('upcasters', () => {
+  it('folds from reads that leave signatures out, and reads for the app whole (projection-runtime.ts 14)', async () => {
+    const asked: CursorQuery[] = [];
+    const storage = withLogOverrides(memoryStorage(), (log) => ({
+      readByCursor: (query) => {
+        asked.push(query);
+        return log.readByCursor(query);
+      },
+    }));
+    const writer = await openStore<Ev>({ name: 'unsigned', storage });
+    for (let n = 1; n <= 4; n++) await writer.append('s', { type: 't', data: { n } });
+    await writer.close();
+    asked.length = 0;
+    // Opened on a log it has not folded: from its head start on, the fold reads it.
+    const store = await openStore<Ev>({ name: 'unsigned', storage, projections: [seen()] });
+    expect(await store.state('seen')).toEqual([1, 2, 3, 4]);
+    const flags = () => asked.splice(0).map((q) => q.withoutSignatures === true);
+    const all = (of: boolean[]) => of.length > 0 && of.every((flag) => flag);
+    expect(all(flags())).toBe(true);
+    const events = await store.read();
+    expect(flags()).toEqual([false]);
+    await store.state('seen', { at: { eventId: events[1]!.id } });
+    expect(all(flags())).toBe(true);
+    await store.close();
+  });
+
   it('lifts v1 events to v2 on read, subscribe and in projections, and never rewrites them', async () => {
     type V2 = { PersonNamed: { name: { first: string; last: string } } };
     const storage = memoryStorage();
