@@ -8,6 +8,9 @@
  *    read: they cost the events scanned (a stream or a time range bounds those).
  * 3. The `$keyring` stream (an encrypted space's keys and shreds, core/keyring-events.ts) is
  *    read, and delivered to subscribers, only when a query names it: it is not the app's.
+ * 4. readWith's pages leave signatures out (storage/adapter.ts CursorQuery.withoutSignatures):
+ *    what it reads goes to the app, which gets no integrity meta (store.ts invariant 2), and its
+ *    filters read none.
  */
 import { COMMAND_META } from '../core/aggregate.ts';
 import { NotFoundError, ValidationError } from '../core/errors.ts';
@@ -118,7 +121,7 @@ function matchesCompiled(record: LocalRecord, q: CompiledQuery): boolean {
   return q.causationId === undefined || e.meta?.[COMMAND_META.causationId] === q.causationId;
 }
 
-/** Pages through the log in total order with the compiled query (invariant 1). */
+/** Pages through the log in total order with the compiled query (invariants 1 and 4). */
 export async function readWith(
   log: Pick<EventLog, 'readByCursor'>,
   q: CompiledQuery,
@@ -137,7 +140,7 @@ export async function readWith(
     q.types === undefined && q.correlationId === undefined && q.causationId === undefined;
   for (;;) {
     const want = unfiltered ? Math.min(PAGE, q.limit - out.length) : PAGE;
-    const request: CursorQuery = { limit: want, reverse: q.reverse };
+    const request: CursorQuery = { limit: want, reverse: q.reverse, withoutSignatures: true };
     if (after !== undefined) request.after = after;
     if (until !== undefined) request.until = until;
     if (q.stream !== undefined) request.stream = q.stream;
