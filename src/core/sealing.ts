@@ -27,6 +27,10 @@
  *    name and its type is HIDDEN_TYPE; the name and the type are sealed with the content
  *    (plaintext `[data, meta | null, stream, type]`). The server still orders each stream (one
  *    name, one pseudonym, everywhere) and decides strict streams on it.
+ * 6. A batch is sealed together (sealEvents): each event keeps its own key, IV and additional
+ *    data; the calls run concurrently and the text of each is what sealEvent alone gives (the
+ *    format does not depend on the batch). Plaintexts share one scratch buffer, which is safe
+ *    because WebCrypto copies its input before encrypt returns (WebCrypto, "encrypt", step 2).
  */
 import { decodeBase64Url, encodeBase64Url } from './base64.ts';
 import type { JsonObject, JsonValue } from './events.ts';
@@ -119,7 +123,10 @@ function additionalData(stream: string, type: string): Uint8Array<ArrayBuffer> {
   return aad;
 }
 
-/** Random IVs drawn a few thousand at a time: one getRandomValues call per 1,024 events. */
+/**
+ * Random IVs drawn a few thousand at a time: one getRandomValues call per 1,024 events. A pool is
+ * never written again once handed out (a new one replaces it), so its views stay the IVs they were.
+ */
 let ivPool = new Uint8Array(0);
 let ivAt = 0;
 
@@ -128,9 +135,27 @@ function randomIv(): Uint8Array<ArrayBuffer> {
     ivPool = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES * 1024));
     ivAt = 0;
   }
-  const iv = ivPool.slice(ivAt, ivAt + IV_BYTES);
+  const iv = ivPool.subarray(ivAt, ivAt + IV_BYTES);
   ivAt += IV_BYTES;
   return iv;
+}
+
+/**
+ * One buffer every plaintext without an id is encoded into (invariant 6): encrypt copies its
+ * input before it returns, so the next event may overwrite it. Texts larger than it get their own.
+ */
+let scratch = new Uint8Array(16 * 1024);
+const SCRATCH_MAX = 1024 * 1024;
+
+function scratchUtf8(text: string): Uint8Array<ArrayBuffer> {
+  // UTF-8 takes at most 3 bytes a UTF-16 code unit.
+  const most = text.length * 3;
+  if (most > scratch.length) {
+    if (most > SCRATCH_MAX) return utf8(text);
+    scratch = new Uint8Array(Math.max(most, scratch.length * 2));
+  }
+  const { written } = encoder.encodeInto(text, scratch);
+  return scratch.subarray(0, written);
 }
 
 /** Splits meta into what is sealed and what stays in clear. */
@@ -155,7 +180,21 @@ function splitMeta(meta: JsonObject | undefined): { secret?: JsonObject; clear: 
   return secret === undefined ? { clear } : { secret, clear };
 }
 
+/** Seals one event (invariants 1-3, 5): sealEvents of one. */
 export async function sealEvent(key: SpaceKey, event: SealInput): Promise<Sealed> {
+  return (await sealEvents(key, [event]))[0]!;
+}
+
+/** What sealEvents works out of an event before any WebCrypto call. */
+interface Prepared {
+  /** The envelope's stream and type (a pseudonym and HIDDEN_TYPE when hidden). */
+  stream: string;
+  type: string;
+  text: string;
+  clear: JsonObject;
+}
+
+function prepare(event: SealInput): Prepared {
   const { secret, clear } = splitMeta(event.meta);
   const hidden = event.pseudonym;
   const parts =
@@ -164,37 +203,85 @@ export async function sealEvent(key: SpaceKey, event: SealInput): Promise<Sealed
       : secret === undefined
         ? [event.data]
         : [event.data, secret];
-  const stream = hidden ?? event.stream;
-  const type = hidden === undefined ? event.type : HIDDEN_TYPE;
   // Invariant 3: content jsonEqual calls the same seals the same, whatever its key order.
-  const plaintext = utf8(event.id === undefined ? JSON.stringify(parts) : canonicalJson(parts));
+  const text = event.id === undefined ? JSON.stringify(parts) : canonicalJson(parts);
+  return {
+    stream: hidden ?? event.stream,
+    type: hidden === undefined ? event.type : HIDDEN_TYPE,
+    text,
+    clear,
+  };
+}
+
+/**
+ * Seals a batch (invariant 6): `keys` is one key for all, or each event's own. Every AES-GCM call
+ * is issued before the first is awaited, and the batch waits once: WebCrypto runs them while the
+ * caller's thread issues the next, and no event costs a chain of promises of its own.
+ */
+export async function sealEvents(
+  keys: SpaceKey | readonly SpaceKey[],
+  events: readonly SealInput[],
+): Promise<Sealed[]> {
   const api = globalThis.crypto.subtle;
-  let iv: Uint8Array<ArrayBuffer>;
-  if (event.id === undefined) {
-    iv = randomIv();
-  } else {
-    const context = encoder.encode(`${JSON.stringify([stream, type, event.id])}\n`);
-    const input = new Uint8Array(context.length + plaintext.length);
-    input.set(context);
-    input.set(plaintext, context.length);
-    iv = new Uint8Array(await api.sign('HMAC', key.nonce, input)).slice(0, IV_BYTES);
+  const keyOf = (i: number): SpaceKey =>
+    Array.isArray(keys) ? (keys as readonly SpaceKey[])[i]! : (keys as SpaceKey);
+  const prepared = new Array<Prepared>(events.length);
+  const ivTexts = new Array<string>(events.length);
+  const pending = new Array<Promise<ArrayBuffer>>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    const p = prepare(event);
+    prepared[i] = p;
+    if (event.id === undefined) {
+      const iv = randomIv();
+      // 12 bytes are 16 characters, no remainder: the IV's text is the start of the sealed text.
+      ivTexts[i] = encodeBase64Url(iv);
+      pending[i] = api.encrypt(
+        { name: 'AES-GCM', iv, additionalData: additionalData(p.stream, p.type) },
+        keyOf(i).data,
+        scratchUtf8(p.text),
+      );
+    } else {
+      pending[i] = sealSynthetic(keyOf(i), p, event.id, (text) => {
+        ivTexts[i] = text;
+      });
+    }
   }
-  const ciphertext = new Uint8Array(
-    await api.encrypt(
-      { name: 'AES-GCM', iv, additionalData: additionalData(stream, type) },
-      key.data,
-      plaintext,
-    ),
-  );
-  const sealed = new Uint8Array(IV_BYTES + ciphertext.length);
-  sealed.set(iv);
-  sealed.set(ciphertext, IV_BYTES);
-  const out: Sealed = { data: encodeBase64Url(sealed), meta: { [SEALED_META]: key.kid, ...clear } };
-  if (hidden !== undefined) {
-    out.stream = hidden;
-    out.type = HIDDEN_TYPE;
+  const ciphertexts = await Promise.all(pending);
+  const out = new Array<Sealed>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const p = prepared[i]!;
+    const data = ivTexts[i]! + encodeBase64Url(new Uint8Array(ciphertexts[i]!));
+    const sealed: Sealed = { data, meta: { [SEALED_META]: keyOf(i).kid, ...p.clear } };
+    if (events[i]!.pseudonym !== undefined) {
+      sealed.stream = p.stream;
+      sealed.type = HIDDEN_TYPE;
+    }
+    out[i] = sealed;
   }
   return out;
+}
+
+/** Invariant 3: the IV is HMAC(nonce key, stream, type, id, plaintext); then AES-GCM under it. */
+async function sealSynthetic(
+  key: SpaceKey,
+  p: Prepared,
+  id: string,
+  ivText: (text: string) => void,
+): Promise<ArrayBuffer> {
+  const api = globalThis.crypto.subtle;
+  const plaintext = utf8(p.text);
+  const context = encoder.encode(`${JSON.stringify([p.stream, p.type, id])}\n`);
+  const input = new Uint8Array(context.length + plaintext.length);
+  input.set(context);
+  input.set(plaintext, context.length);
+  const iv = new Uint8Array(await api.sign('HMAC', key.nonce, input)).slice(0, IV_BYTES);
+  ivText(encodeBase64Url(iv));
+  return api.encrypt(
+    { name: 'AES-GCM', iv, additionalData: additionalData(p.stream, p.type) },
+    key.data,
+    plaintext,
+  );
 }
 
 /** Opens a sealed event (invariant 4). `event.meta` must name a key (sealedKid). */

@@ -32,7 +32,7 @@
  *    its keys, or another replica's arrived), and the retry was refused as a different payload.
  */
 import { ValidationError } from '../core/errors.ts';
-import type { JsonObject, StoredEventRecord } from '../core/events.ts';
+import type { StoredEventRecord } from '../core/events.ts';
 import { unwrapKey, wrapKey } from '../core/key-wrap.ts';
 import { Keyring, namesKey, type SpaceKey, spaceKey } from '../core/keyring.ts';
 import { KEY_ADDED, type KeyAdded, keyringEventOf } from '../core/keyring-events.ts';
@@ -40,14 +40,15 @@ import {
   KEYRING_STREAM,
   PSEUDONYM_PREFIX,
   SEALED_META,
-  sealEvent,
+  type SealInput,
+  sealEvents,
   sealedKid,
   streamPseudonym,
 } from '../core/sealing.ts';
 import type { ValidNewEvent } from '../core/validate.ts';
 import type { EventLog, StreamAppendRequest } from '../storage/adapter.ts';
 import type { EncryptionOptions, UnreadableStatus } from './encryption-types.ts';
-import { SealedLog, type UnreadableEvent } from './sealed-log.ts';
+import { type Opened, SealedLog, type UnreadableEvent } from './sealed-log.ts';
 import { StreamKeys } from './stream-keys.ts';
 
 /** Meta: { from: smallest cursor, keys: ids } of the unreadable events (invariant 2). */
@@ -304,32 +305,33 @@ export class Encryption {
       retried === undefined
         ? await this.streams.sealingKey(envelope, space)
         : { key: space, keyPart: undefined, written: () => {} };
-    const sealed = await Promise.all(
-      events.map(async (e, i) => {
-        const input = {
-          stream: name,
-          type: e.type,
-          data: e.data,
-          ...(e.meta && { meta: e.meta }),
-          ...(this.names !== undefined && hide && { pseudonym: envelope }),
-        };
-        const under = retried?.[i] ?? key;
-        const out = await sealEvent(under, e.id === undefined ? input : { ...input, id: e.id });
-        const opened = e.meta === undefined ? { data: e.data } : { data: e.data, meta: e.meta };
-        this.view.remember(
-          out.data,
-          envelope,
-          out.stream === undefined ? opened : { ...opened, stream: name, type: e.type },
-        );
-        const sealedEvent = { ...e, data: out.data, meta: out.meta as JsonObject };
-        if (out.type !== undefined) sealedEvent.type = out.type;
-        return sealedEvent;
-      }),
-    );
-    const out: Sealing = { events: sealed, written };
-    if (keyPart !== undefined) out.keyPart = keyPart;
-    if (envelope !== stream) out.stream = envelope;
-    return out;
+    const pseudonym = this.names !== undefined && hide ? envelope : undefined;
+    const inputs = events.map((e): SealInput => {
+      const input: SealInput = { stream: name, type: e.type, data: e.data };
+      if (e.meta !== undefined) input.meta = e.meta;
+      if (pseudonym !== undefined) input.pseudonym = pseudonym;
+      if (e.id !== undefined) input.id = e.id;
+      return input;
+    });
+    // One batch (core/sealing.ts invariant 6): every AES-GCM call in flight at once.
+    const out = await sealEvents(retried ?? key, inputs);
+    const sealed = events.map((e, i): ValidNewEvent => {
+      const s = out[i]!;
+      const opened: Opened = { data: e.data };
+      if (e.meta !== undefined) opened.meta = e.meta;
+      if (s.stream !== undefined) {
+        opened.stream = name;
+        opened.type = e.type;
+      }
+      this.view.remember(s.data, envelope, opened);
+      const sealedEvent = { ...e, data: s.data, meta: s.meta };
+      if (s.type !== undefined) sealedEvent.type = s.type;
+      return sealedEvent;
+    });
+    const sealing: Sealing = { events: sealed, written };
+    if (keyPart !== undefined) sealing.keyPart = keyPart;
+    if (envelope !== stream) sealing.stream = envelope;
+    return sealing;
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * Base64 (core/base64.ts): both forms give back the bytes (invariant 1), and the url-safe form
- * is RFC 4648 §5 without padding, as Node's `base64url` writes it.
+ * is RFC 4648 §5 without padding, as Node's `base64url` writes it, whichever way it is encoded
+ * (invariant 3).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import {
   decodeBase64Url,
   encodeBase64,
   encodeBase64Url,
+  encodeBase64UrlByTable,
   encodeBase64UrlChunks,
 } from '../../src/core/base64.ts';
 
@@ -19,6 +21,18 @@ describe('base64', () => {
         const text = encodeBase64Url(bytes);
         expect(text).toBe(Buffer.from(bytes).toString('base64url'));
         expect(decodeBase64Url(text)).toEqual(bytes);
+      }),
+    );
+  });
+
+  it('writes the same text natively as by table, views at any offset included (3)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.nat(), fc.nat(), (bytes, a, b) => {
+        const from = a % (bytes.length + 1);
+        const view = bytes.subarray(from, from + (b % (bytes.length - from + 1)));
+        const text = encodeBase64Url(view);
+        expect(text).toBe(encodeBase64UrlByTable(view));
+        expect(text).toBe(Buffer.from(view).toString('base64url'));
       }),
     );
   });

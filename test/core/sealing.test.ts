@@ -8,7 +8,14 @@ import {
   keyFromPassphrase,
   spaceKey,
 } from '../../src/core/keyring.ts';
-import { foldable, openSealed, sealEvent, sealedKid } from '../../src/core/sealing.ts';
+import {
+  foldable,
+  openSealed,
+  type SealInput,
+  sealEvent,
+  sealEvents,
+  sealedKid,
+} from '../../src/core/sealing.ts';
 import { stateFromText, stateToText } from '../../src/core/state-text.ts';
 
 const event = { stream: 'card-1', type: 'added', data: { title: 'plan', n: [1, 2] } };
@@ -75,6 +82,88 @@ describe('sealing', () => {
     // Without an id the IV is random: equal contents do not look equal.
     const [r1, r2] = [await sealEvent(key, event), await sealEvent(key, event)];
     expect(r1.data).not.toBe(r2.data);
+  });
+});
+
+/** A fixed key: the texts below were sealed with it by the version before batched sealing. */
+const fixedKey = () => spaceKey(Uint8Array.from({ length: 32 }, (_, i) => i));
+const SEALED_BEFORE = {
+  kid: '5dT3cslbEN0X',
+  // { ...event, meta: { author: 'ann', $strict: true }, id: 'e-1' }: a synthetic IV.
+  withId:
+    'tf2rkwvl0wrJI7iGM4qPpS43EI44rhTpIODFGLl3jsfbtmYTcICSwExflHSkX67IeqgilQEfatEQz0zNFloYGV2JhK27PwwlqA',
+  // { stream: 'card-1', type: 'added', data: { title: 'plän ☃' }, id: 'e-2', pseudonym: '~abc' }
+  hidden:
+    'unoMvYb-GigusOlCZBz52FgUAdkNBlphVZPHYbmR4KqI4KyLBEb94GEQCQPb0BMnigZnw3rhHYoew8zCn78DIsWkR_g4WGJYRw',
+  // { stream: 'card-1', type: 'moved', data: { column: 'done', tags: ['x'] }, meta: { by: 'bo' } }
+  random:
+    'A94u1G84gMWWowPmFnmzR3ntm6a5_eO7oRW8dEtIDTNyBodKLVBIB-3SDH4fWCZBeZNaE4gsmWKIj1Z14ne4OSf4AogwqrX5',
+};
+
+describe('the sealed format (invariant 6: batches change nothing of it)', () => {
+  it('seals an event with an id to the very text the version before sealed', async () => {
+    const key = await fixedKey();
+    expect(key.kid).toBe(SEALED_BEFORE.kid);
+    const [withId, hidden] = await sealEvents(key, [
+      { ...event, meta: { author: 'ann', $strict: true }, id: 'e-1' },
+      { ...event, data: { title: 'plän ☃' }, id: 'e-2', pseudonym: '~abc' },
+    ]);
+    expect(withId).toEqual({
+      data: SEALED_BEFORE.withId,
+      meta: { $sealed: key.kid, $strict: true },
+    });
+    expect(hidden).toEqual({
+      data: SEALED_BEFORE.hidden,
+      meta: { $sealed: key.kid },
+      stream: '~abc',
+      type: '~',
+    });
+  });
+
+  it('opens what the version before sealed with a random IV', async () => {
+    const keyring = new Keyring(await fixedKey());
+    const opened = await openSealed(keyring, {
+      stream: 'card-1',
+      type: 'moved',
+      data: SEALED_BEFORE.random,
+      meta: { $sealed: SEALED_BEFORE.kid },
+    });
+    expect(opened).toEqual({ ok: true, data: { column: 'done', tags: ['x'] }, meta: { by: 'bo' } });
+  });
+
+  it('seals a batch concurrently, each event under its own key and IV, as alone', async () => {
+    const [k1, k2] = [
+      await spaceKey(generateEncryptionKey()),
+      await spaceKey(generateEncryptionKey()),
+    ];
+    // Plaintexts share one scratch buffer: long and short ones in turn, and one beyond it.
+    const inputs: SealInput[] = [
+      { ...event, data: { title: 'x'.repeat(20_000) } },
+      { ...event, data: { title: 'short' } },
+      { ...event, data: { title: 'ü'.repeat(9_000) }, id: 'e-7' },
+      { ...event, data: { title: 'y'.repeat(400_000) } },
+      { ...event, data: { title: 'tiny' }, meta: { by: 'ann' } },
+      { ...event, type: 'moved', data: { n: 5 }, id: 'e-8' },
+    ];
+    const keys = [k1, k2, k1, k2, k1, k2];
+    const sealed = await sealEvents(keys, inputs);
+    const ivs = sealed.map((s) => s.data.slice(0, 16));
+    expect(new Set(ivs).size).toBe(inputs.length);
+    for (const [i, input] of inputs.entries()) {
+      const own = keys[i]!;
+      const other = own === k1 ? k2 : k1;
+      const stored = { stream: input.stream, type: input.type, ...sealed[i]! };
+      expect(sealed[i]!.meta).toEqual({ $sealed: own.kid });
+      const opened = await openSealed(new Keyring(own), stored);
+      expect(opened).toEqual({
+        ok: true,
+        data: input.data,
+        ...(input.meta && { meta: input.meta }),
+      });
+      expect(await openSealed(new Keyring(other), stored)).toMatchObject({ ok: false });
+      // An event with an id keeps its synthetic IV: the text sealEvent gives it alone.
+      if (input.id !== undefined) expect(sealed[i]).toEqual(await sealEvent(own, input));
+    }
   });
 });
 
