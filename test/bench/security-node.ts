@@ -270,7 +270,43 @@ async function catchUp(
 type Runs = Record<Variant, number[]>;
 const runsOf = (): Runs => ({ plain: [], encrypted: [], signed: [], both: [] });
 
+/**
+ * BENCH_SECURITY_ONLY=appends: only (a)'s batched appends, plain and encrypted, on memory and
+ * fake-indexeddb (BENCH_RUNS pairs, alternating which goes first): a minute where the whole
+ * suite takes a quarter of an hour, for work on the sealing path (core/sealing.ts).
+ */
+async function batchedAppendsOnly(): Promise<BenchResult[]> {
+  const pair = ['plain', 'encrypted'] as const;
+  const mem = runsOf();
+  const idb = runsOf();
+  for (const v of pair) for (const onIdb of [false, true]) await appendRate(v, onIdb, 100);
+  for (let run = 0; run < RUNS; run++) {
+    for (const v of run % 2 === 0 ? pair : [...pair].reverse()) {
+      mem[v].push(await appendRate(v, false, 100));
+      idb[v].push(await appendRate(v, true, 100));
+    }
+  }
+  const note = 'signing off; BENCH_SECURITY_ONLY=appends';
+  return [
+    result(
+      `security/encrypted appends ${BATCHED}, 100 per call, memory (plain = baseline)`,
+      'events/s',
+      median(mem.encrypted),
+      median(mem.plain),
+      note,
+    ),
+    result(
+      `security/encrypted appends ${BATCHED}, 100 per call, fake-indexeddb (plain = baseline)`,
+      'events/s',
+      median(idb.encrypted),
+      median(idb.plain),
+      note,
+    ),
+  ];
+}
+
 export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
+  if (process.env.BENCH_SECURITY_ONLY === 'appends') return batchedAppendsOnly();
   const runs = {
     batched: runsOf(),
     batchedIdb: runsOf(),
