@@ -4,7 +4,7 @@
  * events a closed session never signed signs them too. What is signed holds: every event is
  * signed, its chain links hold, and a receiver that requires signatures verifies them.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import { isSigned, verifyBatch } from '../../src/core/integrity.ts';
 import { memoryStorage, openStore, type StorageAdapter } from '../../src/index.ts';
@@ -65,20 +65,40 @@ describe('background signing (store/signing.ts invariant 5)', () => {
     await store.close();
   });
 
-  it('waits for a quiet moment: appends that keep coming are signed within a second', async () => {
-    const { store, internals } = await openCapturing(memoryStorage());
-    let appended = 0;
-    const started = Date.now();
-    // Appends every 10 ms for 1.5 s: never 50 ms of quiet.
-    while (Date.now() - started < 1_500) {
-      await store.append('s', { type: 'typed', data: { i: appended++ } });
-      await new Promise((resolve) => setTimeout(resolve, 10));
+  it('never competes with appends: appends that keep coming are signed once they pause', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const { store, internals } = await openCapturing(memoryStorage());
+      // An append every 40 ms for 1.6 s: no quiet moment (50 ms) in it.
+      for (let i = 0; i < 40; i++) {
+        await store.append('s', { type: 'typed', data: { i } });
+        await vi.advanceTimersByTimeAsync(40);
+      }
+      expect((await rawEvents(internals)).filter((e) => isSigned(e))).toEqual([]);
+      await vi.advanceTimersByTimeAsync(60);
+      await internals.signer?.idle();
+      const events = await rawEvents(internals);
+      expect(events.filter((e) => !isSigned(e))).toEqual([]);
+      expect((await verified(events)).ok).toBe(true);
+      await store.close();
+    } finally {
+      vi.useRealTimers();
     }
-    const events = await rawEvents(internals);
-    const signed = events.filter((e) => isSigned(e)).length;
-    expect(signed).toBeGreaterThan(0);
+  });
+
+  it('an append stops a background run after its step; the next quiet moment finishes it', async () => {
+    const { store, internals } = await openCapturing(memoryStorage());
+    await appendBursts((i) => store.append('s', { type: 'typed', data: { i } }), 1_000);
+    // The quiet moment comes; a step or so later, another append.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await store.append('s', { type: 'typed', data: { i: 1_000 } });
+    const partly = (await rawEvents(internals)).filter((e) => !isSigned(e)).length;
+    expect(partly).toBeGreaterThan(0);
     await internals.signer?.idle();
-    expect((await rawEvents(internals)).filter((e) => !isSigned(e))).toEqual([]);
+    const events = await rawEvents(internals);
+    expect(events.filter((e) => !isSigned(e))).toEqual([]);
+    const verdict = await verified(events);
+    expect(verdict.ok && verdict.links).toEqual([]);
     await store.close();
   });
 
