@@ -15,22 +15,12 @@ import {
 } from '../../src/core/integrity.ts';
 import {
   generateSigningKey,
-  importSigningKey,
   newReplicaIdentity,
   replicaIdOf,
   replicaOfKeyText,
   type SigningIdentity,
 } from '../../src/core/replica-identity.ts';
-
-async function identity(): Promise<SigningIdentity> {
-  const key = await generateSigningKey();
-  const { replicaId, nonce } = newReplicaIdentity(key.publicKey);
-  return {
-    replicaId,
-    privateKey: await importSigningKey(key),
-    keyText: `${key.publicKey}.${nonce}`,
-  };
-}
+import { signingIdentity } from './signing-identity.ts';
 
 function event(replica: string, seq: number, extra: Partial<StoredEventRecord> = {}) {
   const hlc = `0000${seq.toString(36).padStart(8, '0')}-00000` as Hlc;
@@ -80,7 +70,7 @@ describe('replica identity', () => {
 
 describe('signing and verifying', () => {
   it('chains a replica: the first event names its key, each other links the one before', async () => {
-    const id = await identity();
+    const id = await signingIdentity();
     const signed = await chain(id, 3);
     expect(signed[0]!.meta?.[INTEGRITY_META.key]).toBe(id.keyText);
     expect(signed[1]!.meta?.[INTEGRITY_META.link]).toMatch(/^1\.[A-Za-z0-9_-]{22}\./);
@@ -91,7 +81,7 @@ describe('signing and verifying', () => {
   });
 
   it('signs the same events to the same bytes (Ed25519 is deterministic)', async () => {
-    const id = await identity();
+    const id = await signingIdentity();
     const events = [event(id.replicaId, 1), event(id.replicaId, 2)];
     const a = await signEvents(events, id, undefined);
     const b = await signEvents(a.signed, id, undefined);
@@ -99,7 +89,7 @@ describe('signing and verifying', () => {
   });
 
   it('refuses an altered event, naming it, and takes the batch before it', async () => {
-    const id = await identity();
+    const id = await signingIdentity();
     const signed = await chain(id, 4);
     const altered = signed.map((e) => ({ ...e }));
     altered[2] = { ...altered[2]!, data: { title: 'changed by the server' } };
@@ -109,7 +99,7 @@ describe('signing and verifying', () => {
   });
 
   it('refuses an altered last event (the tip) and an altered signature', async () => {
-    const id = await identity();
+    const id = await signingIdentity();
     const signed = await chain(id, 3);
     const last = { ...signed[2]!, data: 'other' };
     expect(
@@ -124,8 +114,8 @@ describe('signing and verifying', () => {
   });
 
   it('refuses events forged for another replica: re-signed under a new key, the key does not derive the id', async () => {
-    const honest = await identity();
-    const forger = await identity();
+    const honest = await signingIdentity();
+    const forger = await signingIdentity();
     const signed = await chain(honest, 2);
     // The forger keeps the honest replica id and signs with its own key.
     const forged = await signEvents(
@@ -147,7 +137,7 @@ describe('signing and verifying', () => {
   });
 
   it('refuses unsigned events where signatures are required, or from a replica known to sign', async () => {
-    const id = await identity();
+    const id = await signingIdentity();
     const plain = event('legacyreplica001', 1);
     expect(await verifyBatch([plain], holding(), { requireSignatures: true })).toMatchObject({
       ok: false,
@@ -164,7 +154,7 @@ describe('signing and verifying', () => {
   });
 
   it('verifies a batch without its replica first event through a held key or the keys its sender names', async () => {
-    const id = await identity();
+    const id = await signingIdentity();
     const signed = await chain(id, 3);
     const rest = signed.slice(1);
     expect(
@@ -177,7 +167,7 @@ describe('signing and verifying', () => {
     });
     expect(verdict).toMatchObject({ ok: true, links: [] });
     // A key named for a replica it does not derive is not taken.
-    const other = await identity();
+    const other = await signingIdentity();
     expect(
       await verifyBatch(rest, holding(signed.slice(0, 1)), {
         requireSignatures: true,
@@ -187,7 +177,7 @@ describe('signing and verifying', () => {
   });
 
   it('reports a link whose event is missing (dropped on the way) or another one (a fork), without refusing', async () => {
-    const id = await identity();
+    const id = await signingIdentity();
     const signed = await chain(id, 4);
     const keys = new Map([[id.replicaId, id.keyText]]);
     // Seq 2 dropped: 3 links to a seq the receiver never got.
@@ -213,7 +203,7 @@ describe('signing and verifying', () => {
   });
 
   it('signs strict events on their own, outside the chain, each with its key', async () => {
-    const id = await identity();
+    const id = await signingIdentity();
     const strictMeta = { $strict: true };
     const events = [
       event(id.replicaId, 1),

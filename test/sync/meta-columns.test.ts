@@ -8,16 +8,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { JsonObject, JsonValue, StoredEventRecord } from '../../src/core/events.ts';
 import { signEvents, verifyBatch } from '../../src/core/integrity.ts';
-import {
-  generateSigningKey,
-  importSigningKey,
-  newReplicaIdentity,
-  type SigningIdentity,
-} from '../../src/core/replica-identity.ts';
 import { decodeEventBatch, encodeEventBatch, wireSize } from '../../src/sync/event-codec.ts';
 import { parseMessage } from '../../src/sync/messages.ts';
 import { DEFAULT_SYNC_LIMITS } from '../../src/sync/protocol.ts';
 import { replicaA, replicaB, T0 } from '../core/fixtures.ts';
+import { signingIdentity } from '../core/signing-identity.ts';
 import { storedEvent } from '../fixtures/events.ts';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -95,19 +90,9 @@ function batchOf(steps: Step[]): StoredEventRecord[] {
 const roundTrip = (events: StoredEventRecord[]) =>
   decodeEventBatch(JSON.parse(encodeEventBatch(events)));
 
-async function identity(): Promise<SigningIdentity> {
-  const key = await generateSigningKey();
-  const { replicaId, nonce } = newReplicaIdentity(key.publicKey);
-  return {
-    replicaId,
-    privateKey: await importSigningKey(key),
-    keyText: `${key.publicKey}.${nonce}`,
-  };
-}
-
 /** `count` events of a signing replica, sealed when `kid` is given, signed and chained. */
 async function signedRun(count: number, kid?: string) {
-  const me = await identity();
+  const me = await signingIdentity();
   const events = Array.from({ length: count }, (_, i) =>
     storedEvent({
       replica: me.replicaId,
