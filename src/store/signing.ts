@@ -57,6 +57,8 @@ export class Signer {
   private stopped = false;
   /** A quiet moment came while a stopped run was finishing its step: start again after it. */
   private restart = false;
+  /** Appends under way (appending()). */
+  private appends = 0;
   /** Per replica id, the highest own seq below which everything is known signed. */
   private readonly signedThrough = new Map<string, number>();
   private closed = false;
@@ -127,9 +129,28 @@ export class Signer {
     return this.enqueue(() => this.sign(records));
   }
 
+  /**
+   * Invariant 5: an append begins. The background stops after its step and waits until every
+   * append under way is done (a large append outlasts the quiet time); the returned function
+   * ends it.
+   */
+  appending(): () => void {
+    this.appends += 1;
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.appends -= 1;
+      if (this.appends === 0) this.signSoon();
+    };
+  }
+
   /** Invariant 5: own events were appended; the background signs them at the next quiet moment. */
   signSoon(): void {
-    if (this.closed) return;
+    if (this.closed || this.appends > 0) return;
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = setTimeout(() => this.startBackground(), BACKGROUND_QUIET_MS);
@@ -164,7 +185,7 @@ export class Signer {
 
   private startBackground(): void {
     this.timer = undefined;
-    if (this.closed) return;
+    if (this.closed || this.appends > 0) return;
     if (this.background !== undefined) {
       this.restart = true;
       return;

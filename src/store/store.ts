@@ -386,19 +386,29 @@ export class Store<E> implements EventStore<E> {
     options: AppendOptions = {},
   ): Promise<StoredEvent<E>[]> {
     return this.guard(async () => {
-      const part = await this.pressure.write(() =>
-        this.appends.append(stream, events, options?.expectedVersion),
-      );
-      if (part.lastPos !== undefined) await this.appended([part]);
-      return part.events.map((e) => asPublic<E>(e));
+      const ended = this.signer?.appending();
+      try {
+        const part = await this.pressure.write(() =>
+          this.appends.append(stream, events, options?.expectedVersion),
+        );
+        if (part.lastPos !== undefined) await this.appended([part]);
+        return part.events.map((e) => asPublic<E>(e));
+      } finally {
+        ended?.();
+      }
     });
   }
 
   appendMany(appends: readonly StreamAppend<E>[]): Promise<StoredEvent<E>[][]> {
     return this.guard(async () => {
-      const parts = await this.pressure.write(() => this.appends.appendMany(appends));
-      await this.appended(parts);
-      return parts.map((p) => p.events.map((e) => asPublic<E>(e)));
+      const ended = this.signer?.appending();
+      try {
+        const parts = await this.pressure.write(() => this.appends.appendMany(appends));
+        await this.appended(parts);
+        return parts.map((p) => p.events.map((e) => asPublic<E>(e)));
+      } finally {
+        ended?.();
+      }
     });
   }
 
@@ -412,7 +422,6 @@ export class Store<E> implements EventStore<E> {
     }
     if (top === undefined) return;
     this.pressure.wrote();
-    this.signer?.signSoon();
     if (this.lastAppend === undefined || top.pos > this.lastAppend.pos) {
       this.lastAppend = { ...top, replica: this.log.replicaId };
     }

@@ -86,6 +86,52 @@ describe('background signing (store/signing.ts invariant 5)', () => {
     }
   });
 
+  it('an append that outlasts the quiet time holds the background until it is done', async () => {
+    // Appends held in the storage on demand: one stays under way past the quiet time.
+    let hold: Promise<void> | undefined;
+    let replaced = 0;
+    const inner = memoryStorage();
+    const storage: StorageAdapter = {
+      name: inner.name,
+      async open(options) {
+        const log = await inner.open(options);
+        return new Proxy(log, {
+          get(target, key) {
+            const value = Reflect.get(target, key, target);
+            if (key === 'appendGroup') {
+              return async (request: Parameters<typeof log.appendGroup>[0]) => {
+                await hold;
+                return log.appendGroup(request);
+              };
+            }
+            if (key === 'replaceOwn') {
+              return (records: Parameters<typeof log.replaceOwn>[0]) => {
+                replaced += records.length;
+                return log.replaceOwn(records);
+              };
+            }
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      },
+    };
+    const { store, internals } = await openCapturing(storage);
+    await store.append('s', { type: 'typed', data: { i: 0 } });
+    let release = () => {};
+    hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = store.append('s', { type: 'typed', data: { i: 1 } });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(replaced).toBe(0);
+    release();
+    await slow;
+    await internals.signer?.idle();
+    expect(replaced).toBe(2);
+    expect((await rawEvents(internals)).filter((e) => !isSigned(e))).toEqual([]);
+    await store.close();
+  });
+
   it('an append stops a background run after its step; the next quiet moment finishes it', async () => {
     const { store, internals } = await openCapturing(memoryStorage());
     await appendBursts((i) => store.append('s', { type: 'typed', data: { i } }), 1_000);
