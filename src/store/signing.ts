@@ -217,16 +217,19 @@ export class Signer {
   private async backgroundStep(): Promise<boolean> {
     if (this.closed) return false;
     const replica = this.log.replicaId;
-    if (!this.mayOwn(replica) || (await this.identityOf(replica)) === undefined) return false;
+    const identity = this.mayOwn(replica) ? await this.identityOf(replica) : undefined;
+    if (identity === undefined) return false;
     const top = await this.log.ownSeq();
     const from = this.signedThrough.get(replica) ?? (await this.signedPrefix(replica, top));
     const to = Math.min(top, from + BACKGROUND_CHUNK);
     if (to > from) {
-      const slots: { replica: string; seq: number }[] = [];
-      for (let seq = from + 1; seq <= to; seq++) slots.push({ replica, seq });
-      const found = await this.log.eventsAtSlots(slots);
-      const records = found.filter((r): r is LocalRecord => r !== undefined);
-      if (this.needsSigning(records)) await this.sign(records);
+      // Read within this pass (invariant 2): what it finds unsigned is still unsigned, so it is
+      // signed as read, without sign()'s second read of a page read outside a pass.
+      const pending = new Map<number, LocalRecord>();
+      for (const r of await this.log.eventsAtSlots(slotsDown(replica, to, to - from))) {
+        if (r !== undefined && unsigned(r.event)) pending.set(r.event.seq, r);
+      }
+      await this.signHeld(replica, identity, pending);
     }
     this.signedThrough.set(replica, to);
     return to < top;
@@ -236,9 +239,7 @@ export class Signer {
   private async signedPrefix(replica: string, top: number): Promise<number> {
     let window = LOOKBACK;
     for (let high = top; high >= 1; high -= window, window = Math.min(window * 2, 4096)) {
-      const slots: { replica: string; seq: number }[] = [];
-      for (let seq = high; seq >= Math.max(1, high - window + 1); seq--)
-        slots.push({ replica, seq });
+      const slots = slotsDown(replica, high, window);
       const found = await this.log.eventsAtSlots(slots);
       for (const r of found) if (r !== undefined && !unsigned(r.event)) return r.event.seq;
       // Trimmed here (a partial replica) means acknowledged by a server: sent, so signed.
@@ -274,17 +275,26 @@ export class Signer {
           pending.set(now.event.seq, now);
         }
       });
-      if (pending.size === 0) continue;
-      const { before, head } = await this.unsignedBefore(replica, Math.min(...pending.keys()));
-      for (const r of before) pending.set(r.event.seq, r);
-      const ordered = [...pending.values()].sort((a, b) => a.event.seq - b.event.seq);
-      const { signed } = await signEvents(
-        ordered.map((r) => r.event),
-        identity,
-        head,
-      );
-      await this.log.replaceOwn(ordered.map((r, i) => ({ pos: r.pos, event: signed[i]! })));
+      await this.signHeld(replica, identity, pending);
     }
+  }
+
+  /** Signs a replica's own events held unsigned, by seq, and any unsigned right before them. */
+  private async signHeld(
+    replica: string,
+    identity: SigningIdentity,
+    pending: Map<number, LocalRecord>,
+  ): Promise<void> {
+    if (pending.size === 0) return;
+    const { before, head } = await this.unsignedBefore(replica, Math.min(...pending.keys()));
+    for (const r of before) pending.set(r.event.seq, r);
+    const ordered = [...pending.values()].sort((a, b) => a.event.seq - b.event.seq);
+    const { signed } = await signEvents(
+      ordered.map((r) => r.event),
+      identity,
+      head,
+    );
+    await this.log.replaceOwn(ordered.map((r, i) => ({ pos: r.pos, event: signed[i]! })));
   }
 
   /**
@@ -298,9 +308,7 @@ export class Signer {
     const before: LocalRecord[] = [];
     let top = seq - 1;
     while (top >= 1) {
-      const slots: { replica: string; seq: number }[] = [];
-      for (let s = top; s >= Math.max(1, top - LOOKBACK + 1); s--) slots.push({ replica, seq: s });
-      const found = await this.log.eventsAtSlots(slots);
+      const found = await this.log.eventsAtSlots(slotsDown(replica, top, LOOKBACK));
       for (const r of found) {
         if (r === undefined) continue; // a discarded or lost seq: no event there
         if (unsigned(r.event)) {
@@ -322,6 +330,17 @@ export class Signer {
  */
 function unsigned(event: StoredEventRecord): boolean {
   return !isSigned(event) && !isErasedCopy(event);
+}
+
+/** A replica's slots from `high` down, `count` of them at most (none below seq 1). */
+function slotsDown(
+  replica: string,
+  high: number,
+  count: number,
+): { replica: string; seq: number }[] {
+  const slots: { replica: string; seq: number }[] = [];
+  for (let seq = high; seq >= Math.max(1, high - count + 1); seq--) slots.push({ replica, seq });
+  return slots;
 }
 
 function headOf(event: StoredEventRecord): ChainHead {
