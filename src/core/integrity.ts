@@ -43,7 +43,7 @@
 import { decodeBase64Url, encodeBase64Url } from './base64.ts';
 import type { JsonObject, JsonValue, StoredEventRecord } from './events.ts';
 import { INTEGRITY_META, withoutIntegrity } from './integrity-meta.ts';
-import { canonicalJson } from './json.ts';
+import { canonicalJson, canonicalJsonOmitting } from './json.ts';
 import { isErasedCopy } from './keyring-events.ts';
 import { replicaOfKeyText, type SigningIdentity } from './replica-identity.ts';
 import { sha256Text } from './sha256.ts';
@@ -52,6 +52,7 @@ import { isStrictEvent } from './strict.ts';
 export { INTEGRITY_META, withoutIntegrity } from './integrity-meta.ts';
 
 const DIGEST_DOMAIN = 'chronicle/event/1';
+const DIGEST_TEXT = JSON.stringify(DIGEST_DOMAIN);
 /** Bytes of a digest a link carries: a forger would need a second preimage of 128 bits. */
 const LINK_BYTES = 16;
 const ED25519 = { name: 'Ed25519' } as const;
@@ -170,23 +171,17 @@ export function isChained(event: { meta?: JsonObject | undefined }): boolean {
 
 /** Invariant 1. */
 export function eventDigest(event: StoredEventRecord): Uint8Array {
-  const meta = event.meta === undefined ? undefined : { ...event.meta };
-  if (meta !== undefined) delete meta[INTEGRITY_META.sig];
-  const fields = [
-    DIGEST_DOMAIN,
-    event.id,
-    event.replica,
-    event.seq,
-    event.stream,
-    event.type,
-    event.version,
-    event.hlc,
-    event.time,
-    event.schema ?? 1,
-    event.data,
-    meta === undefined || Object.keys(meta).length === 0 ? null : meta,
-  ];
-  return sha256Text(canonicalJson(fields));
+  // The text of canonicalJson([..., data, meta without $sig or null]), built without copying
+  // the meta to delete `$sig` from it: that copy was a third of a digest's time, and a receiver
+  // takes a digest of every event it verifies.
+  const meta =
+    event.meta === undefined ? undefined : canonicalJsonOmitting(event.meta, INTEGRITY_META.sig);
+  const text =
+    `[${DIGEST_TEXT},${canonicalJson(event.id)},${canonicalJson(event.replica)},${event.seq},` +
+    `${canonicalJson(event.stream)},${canonicalJson(event.type)},${canonicalJson(event.version)},` +
+    `${canonicalJson(event.hlc)},${canonicalJson(event.time)},${canonicalJson(event.schema ?? 1)},` +
+    `${canonicalJson(event.data)},${meta ?? 'null'}]`;
+  return sha256Text(text);
 }
 
 /** `$link`: the previous chained event's seq (base 36), digest (16 bytes) and id. */
@@ -206,11 +201,28 @@ export interface ChainLink {
 }
 
 export function parseLink(text: JsonValue | undefined): ChainLink | undefined {
+  // By hand rather than by a regular expression: a receiver parses the link of every event.
   if (typeof text !== 'string') return undefined;
-  const m = /^([0-9a-z]{1,11})\.([A-Za-z0-9_-]{22})\.(.{1,256})$/s.exec(text);
-  if (m === null) return undefined;
-  const seq = Number.parseInt(m[1]!, 36);
-  return Number.isSafeInteger(seq) && seq >= 1 ? { seq, hash: m[2]!, id: m[3]! } : undefined;
+  const dot = text.indexOf('.');
+  if (dot < 1 || dot > 11 || text.length < dot + 1 + LINK_TEXT + 2) return undefined;
+  if (text.charCodeAt(dot + 1 + LINK_TEXT) !== DOT || text.length > dot + LINK_TEXT + 2 + 256) {
+    return undefined;
+  }
+  for (let i = 0; i < dot; i++) if (!isBase36Digit(text.charCodeAt(i))) return undefined;
+  const hash = text.slice(dot + 1, dot + 1 + LINK_TEXT);
+  if (!BASE64URL_TEXT.test(hash)) return undefined;
+  const seq = Number.parseInt(text.slice(0, dot), 36);
+  if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
+  return { seq, hash, id: text.slice(dot + LINK_TEXT + 2) };
+}
+
+/** Characters of a link's hash: LINK_BYTES in base64url. */
+const LINK_TEXT = 22;
+const DOT = 46;
+const BASE64URL_TEXT = /^[A-Za-z0-9_-]*$/;
+
+function isBase36Digit(code: number): boolean {
+  return (code >= 48 && code <= 57) || (code >= 97 && code <= 122);
 }
 
 /** The end of a replica's chain, as its signer keeps it. */
@@ -370,6 +382,7 @@ export async function verifyBatch(
       continue;
     }
     const digest = eventDigest(event);
+    const chained = isChained(event);
     const keyText = meta?.[INTEGRITY_META.key];
     const link = meta?.[INTEGRITY_META.link];
     if (keyText !== undefined) {
@@ -382,11 +395,11 @@ export async function verifyBatch(
         keys.set(event.replica, keyText);
         learned.set(event.replica, keyText);
       }
-    } else if (!isChained(event)) {
+    } else if (!chained) {
       return bad(event, 'malformed');
     }
     const entry: Checked = { event, digest, covered: false };
-    if (isChained(event) && link !== undefined) {
+    if (chained && link !== undefined) {
       const parsed = parseLink(link);
       if (parsed === undefined || parsed.seq >= event.seq) return bad(event, 'malformed');
       const index = bySlot.get(event.replica)?.get(parsed.seq);
@@ -408,7 +421,7 @@ export async function verifyBatch(
       }
     }
     if (entry.parent !== undefined) checked[entry.parent]!.covered = true;
-    if (isChained(event)) slotSet(bySlot, event.replica, event.seq, checked.length);
+    if (chained) slotSet(bySlot, event.replica, event.seq, checked.length);
     checked.push(entry);
   }
 

@@ -225,16 +225,31 @@ export function canonicalJson(value: unknown): string {
     }
     return `${out}]`;
   }
-  const o = value as Record<string, unknown>;
+  return canonicalObject(value as Record<string, unknown>, undefined) ?? '{}';
+}
+
+/**
+ * The canonical text of an object without its field `omit` (an event's digest leaves its
+ * signature out), or undefined when no field is left: no copy of the object to delete from.
+ */
+export function canonicalJsonOmitting(
+  object: Record<string, unknown>,
+  omit: string,
+): string | undefined {
+  return canonicalObject(object, omit);
+}
+
+function canonicalObject(o: Record<string, unknown>, omit: string | undefined): string | undefined {
   const keys = Object.keys(o);
   if (!sortedKeys(keys)) keys.sort();
   let out = '{';
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i]!;
-    if (i > 0) out += ',';
+    if (key === omit) continue;
+    if (out.length > 1) out += ',';
     out += `${quotedKey(key)}:${canonicalJson(o[key])}`;
   }
-  return `${out}}`;
+  return out.length === 1 ? undefined : `${out}}`;
 }
 
 /** What JSON.stringify escapes in a string: quote, backslash, controls, and (lone) surrogates. */

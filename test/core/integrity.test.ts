@@ -2,8 +2,9 @@
  * core/integrity.ts without I/O: signing a replica's events, the chain, and the verdict a
  * receiver gives a batch (which events it refuses and why, which links it reports).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { StoredEventRecord } from '../../src/core/events.ts';
+import type { JsonObject, JsonValue, StoredEventRecord } from '../../src/core/events.ts';
 import { Cursor, EventId, type Hlc, ReplicaId, Seq } from '../../src/core/ids.ts';
 import {
   type ChainLookup,
@@ -13,6 +14,7 @@ import {
   verifyBatch,
   withoutIntegrity,
 } from '../../src/core/integrity.ts';
+import { canonicalJson } from '../../src/core/json.ts';
 import {
   generateSigningKey,
   newReplicaIdentity,
@@ -20,6 +22,7 @@ import {
   replicaOfKeyText,
   type SigningIdentity,
 } from '../../src/core/replica-identity.ts';
+import { jsSha256Text } from '../../src/core/sha256.ts';
 import { signingIdentity } from './signing-identity.ts';
 
 function event(replica: string, seq: number, extra: Partial<StoredEventRecord> = {}) {
@@ -231,5 +234,43 @@ describe('signing and verifying', () => {
     expect(eventDigest(a)).not.toEqual(eventDigest({ ...a, data: 'other' }));
     expect(withoutIntegrity({ a: 1, $sig: 's', $link: 'l', $key: 'k' })).toEqual({ a: 1 });
     expect(withoutIntegrity({ $sig: 's' })).toBeUndefined();
+  });
+});
+
+describe('eventDigest', () => {
+  /** Invariant 1 as first written: a copy of the meta without `$sig`, in one canonical array. */
+  function digestByDefinition(e: StoredEventRecord): Uint8Array {
+    const meta = e.meta === undefined ? undefined : { ...e.meta };
+    if (meta !== undefined) delete meta[INTEGRITY_META.sig];
+    const kept = meta === undefined || Object.keys(meta).length === 0 ? null : meta;
+    const fields = ['chronicle/event/1', e.id, e.replica, e.seq, e.stream, e.type, e.version];
+    return jsSha256Text(canonicalJson([...fields, e.hlc, e.time, e.schema ?? 1, e.data, kept]));
+  }
+
+  it('is the digest of its definition, whatever the meta holds (stored signatures hold)', () => {
+    const meta = fc.option(
+      fc.dictionary(
+        fc.oneof(fc.constantFrom('$sig', '$link', '$key', '$sealed', 'a'), fc.string()),
+        fc.jsonValue({ maxDepth: 2 }),
+      ),
+      { nil: undefined },
+    );
+    fc.assert(
+      fc.property(
+        meta,
+        fc.jsonValue({ maxDepth: 3 }),
+        fc.integer({ min: 1, max: 9 }),
+        (m, data, seq) => {
+          const e = event('r', seq, {
+            data: data as JsonValue,
+            ...(m === undefined ? {} : { meta: m as JsonObject }),
+          });
+          expect(Buffer.from(eventDigest(e)).toString('hex')).toBe(
+            Buffer.from(digestByDefinition(e)).toString('hex'),
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -5,6 +5,7 @@ import type { JsonValue } from '../../src/core/events.ts';
 import {
   assertJsonValue,
   canonicalJson,
+  canonicalJsonOmitting,
   cloneJson,
   jsonByteLength,
   jsonDepthExceeds,
@@ -343,6 +344,23 @@ describe('canonicalJson', () => {
     }
     expect(canonicalJson({ b: 1, a: [{ d: null, c: 'x' }], __proto__x: true })).toBe(
       '{"__proto__x":true,"a":[{"c":"x","d":null}],"b":1}',
+    );
+  });
+});
+
+describe('canonicalJsonOmitting', () => {
+  it('is the canonical text of the object without the field, undefined when none is left', () => {
+    const arbObject = fc.dictionary(
+      fc.oneof(fc.constantFrom('$sig', '$link', '__proto__', 'a'), fc.string()),
+      arbJson,
+    );
+    fc.assert(
+      fc.property(arbObject, fc.constantFrom('$sig', 'a', '__proto__'), (object, omit) => {
+        const rest = Object.fromEntries(Object.entries(object).filter(([k]) => k !== omit));
+        const expected = Object.keys(rest).length === 0 ? undefined : canonicalJson(rest);
+        expect(canonicalJsonOmitting(object, omit)).toBe(expected);
+      }),
+      { numRuns: 500 },
     );
   });
 });
