@@ -31,7 +31,12 @@
  *    data; the calls run concurrently and the text of each is what sealEvent alone gives (the
  *    format does not depend on the batch). Plaintexts share one scratch buffer, which is safe
  *    because WebCrypto copies its input before encrypt returns (WebCrypto, "encrypt", step 2).
+ * 7. Where the runtime has native AES-GCM (Node: core/aes-gcm.ts), sealing and opening run on it
+ *    synchronously, with no promise an event (openSealedNow); the texts are the very ones
+ *    WebCrypto gives and opens, which pages and workers keep using. Every function that seals
+ *    or opens takes the engine last (`null`: WebCrypto), for the tests that hold both to one.
  */
+import { type NativeAead, nativeAead } from './aes-gcm.ts';
 import { decodeBase64Url, encodeBase64Url } from './base64.ts';
 import type { JsonObject, JsonValue } from './events.ts';
 import { canonicalJson } from './json.ts';
@@ -180,9 +185,20 @@ function splitMeta(meta: JsonObject | undefined): { secret?: JsonObject; clear: 
   return secret === undefined ? { clear } : { secret, clear };
 }
 
+/**
+ * What seals and opens (invariant 7): Node's native AES-GCM where there is one, else `null`,
+ * WebCrypto. The tests pass either to any function below.
+ */
+export type SealingEngine = NativeAead | null;
+const ENGINE: SealingEngine = nativeAead ?? null;
+
 /** Seals one event (invariants 1-3, 5): sealEvents of one. */
-export async function sealEvent(key: SpaceKey, event: SealInput): Promise<Sealed> {
-  return (await sealEvents(key, [event]))[0]!;
+export async function sealEvent(
+  key: SpaceKey,
+  event: SealInput,
+  engine: SealingEngine = ENGINE,
+): Promise<Sealed> {
+  return (await sealEvents(key, [event], engine))[0]!;
 }
 
 /** What sealEvents works out of an event before any WebCrypto call. */
@@ -213,18 +229,33 @@ function prepare(event: SealInput): Prepared {
   };
 }
 
+/** The text the synthetic IV is the HMAC of, before the plaintext (invariant 3). */
+const syntheticContext = (p: Prepared, id: string) => `${JSON.stringify([p.stream, p.type, id])}\n`;
+
+function sealedOf(key: SpaceKey, p: Prepared, event: SealInput, data: string): Sealed {
+  const sealed: Sealed = { data, meta: { [SEALED_META]: key.kid, ...p.clear } };
+  if (event.pseudonym !== undefined) {
+    sealed.stream = p.stream;
+    sealed.type = HIDDEN_TYPE;
+  }
+  return sealed;
+}
+
 /**
- * Seals a batch (invariant 6): `keys` is one key for all, or each event's own. Every AES-GCM call
- * is issued before the first is awaited, and the batch waits once: WebCrypto runs them while the
- * caller's thread issues the next, and no event costs a chain of promises of its own.
+ * Seals a batch (invariant 6): `keys` is one key for all, or each event's own. With the native
+ * engine (invariant 7) each event is sealed in turn, synchronously. With WebCrypto every AES-GCM
+ * call is issued before the first is awaited, and the batch waits once: WebCrypto runs them while
+ * the caller's thread issues the next, and no event costs a chain of promises of its own.
  */
 export async function sealEvents(
   keys: SpaceKey | readonly SpaceKey[],
   events: readonly SealInput[],
+  engine: SealingEngine = ENGINE,
 ): Promise<Sealed[]> {
-  const api = globalThis.crypto.subtle;
   const keyOf = (i: number): SpaceKey =>
     Array.isArray(keys) ? (keys as readonly SpaceKey[])[i]! : (keys as SpaceKey);
+  if (engine !== null) return sealNow(engine, keyOf, events);
+  const api = globalThis.crypto.subtle;
   const prepared = new Array<Prepared>(events.length);
   const ivTexts = new Array<string>(events.length);
   const pending = new Array<Promise<ArrayBuffer>>(events.length);
@@ -250,14 +281,29 @@ export async function sealEvents(
   const ciphertexts = await Promise.all(pending);
   const out = new Array<Sealed>(events.length);
   for (let i = 0; i < events.length; i++) {
-    const p = prepared[i]!;
     const data = ivTexts[i]! + encodeBase64Url(new Uint8Array(ciphertexts[i]!));
-    const sealed: Sealed = { data, meta: { [SEALED_META]: keyOf(i).kid, ...p.clear } };
-    if (events[i]!.pseudonym !== undefined) {
-      sealed.stream = p.stream;
-      sealed.type = HIDDEN_TYPE;
-    }
-    out[i] = sealed;
+    out[i] = sealedOf(keyOf(i), prepared[i]!, events[i]!, data);
+  }
+  return out;
+}
+
+/** sealEvents on the native engine (invariant 7): the same texts, one event after another. */
+function sealNow(
+  engine: NativeAead,
+  keyOf: (i: number) => SpaceKey,
+  events: readonly SealInput[],
+): Sealed[] {
+  const out = new Array<Sealed>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    const key = keyOf(i);
+    const p = prepare(event);
+    const iv =
+      event.id === undefined
+        ? randomIv()
+        : engine.hmac(key.nonce, [syntheticContext(p, event.id), p.text]).subarray(0, IV_BYTES);
+    const data = engine.seal(key.data, iv, additionalData(p.stream, p.type), p.text);
+    out[i] = sealedOf(key, p, event, data);
   }
   return out;
 }
@@ -271,7 +317,7 @@ async function sealSynthetic(
 ): Promise<ArrayBuffer> {
   const api = globalThis.crypto.subtle;
   const plaintext = utf8(p.text);
-  const context = encoder.encode(`${JSON.stringify([p.stream, p.type, id])}\n`);
+  const context = encoder.encode(syntheticContext(p, id));
   const input = new Uint8Array(context.length + plaintext.length);
   input.set(context);
   input.set(plaintext, context.length);
@@ -284,11 +330,21 @@ async function sealSynthetic(
   );
 }
 
-/** Opens a sealed event (invariant 4). `event.meta` must name a key (sealedKid). */
+/** A sealed event as it is stored: `meta` must name a key (sealedKid). */
+export interface SealedEvent {
+  stream: string;
+  type: string;
+  data: JsonValue;
+  meta: JsonObject;
+}
+
+/** Opens a sealed event (invariant 4). */
 export async function openSealed(
   keyring: Keyring,
-  event: { stream: string; type: string; data: JsonValue; meta: JsonObject },
+  event: SealedEvent,
+  engine: SealingEngine = ENGINE,
 ): Promise<OpenResult> {
+  if (engine !== null) return openWith(engine, keyring, event);
   const kid = sealedKid(event.meta) ?? '';
   const key = keyring.get(kid);
   if (key === undefined) return { ok: false, reason: 'key-unknown', kid };
@@ -304,27 +360,56 @@ export async function openSealed(
       key.data,
       bytes.subarray(IV_BYTES),
     );
-    const parts = JSON.parse(decoder.decode(plaintext)) as unknown;
-    if (!Array.isArray(parts) || parts.length < 1 || parts.length > 4 || parts.length === 3) {
-      throw new Error('shape');
-    }
-    // Only CLEAR_META is taken from outside the seal: a server cannot add meta to an event.
-    const { clear } = splitMeta(event.meta);
-    const secret = (parts[1] ?? undefined) as JsonObject | undefined;
-    const meta = secret === undefined ? clear : Object.assign(secret, clear);
-    const data = parts[0] as JsonValue;
-    const opened: OpenResult = { ok: true, data };
-    if (Object.keys(meta).length > 0) opened.meta = meta;
-    if (parts.length === 4) {
-      // Invariant 5: the name and type were hidden; the envelope held a pseudonym.
-      if (typeof parts[2] !== 'string' || typeof parts[3] !== 'string') throw new Error('shape');
-      opened.stream = parts[2];
-      opened.type = parts[3];
-    }
-    return opened;
+    return openedOf(decoder.decode(plaintext), event);
   } catch {
     return { ok: false, reason: 'corrupt', kid };
   }
+}
+
+/** openSealed on the native engine: no promise (invariants 4, 7). */
+function openWith(engine: NativeAead, keyring: Keyring, event: SealedEvent): OpenResult {
+  const kid = sealedKid(event.meta) ?? '';
+  const key = keyring.get(kid);
+  if (key === undefined) return { ok: false, reason: 'key-unknown', kid };
+  const text =
+    typeof event.data === 'string'
+      ? engine.open(key.data, additionalData(event.stream, event.type), event.data)
+      : undefined;
+  try {
+    if (text === undefined) throw new Error('does not open');
+    return openedOf(text, event);
+  } catch {
+    return { ok: false, reason: 'corrupt', kid };
+  }
+}
+
+/**
+ * Opens a sealed event at once where the runtime has native AES-GCM (invariant 7): what
+ * openSealed resolves to, without its promise. Undefined where there is none (browsers).
+ */
+export const openSealedNow: ((keyring: Keyring, event: SealedEvent) => OpenResult) | undefined =
+  ENGINE === null ? undefined : (keyring, event) => openWith(ENGINE, keyring, event);
+
+/** The opened event of a plaintext; throws when its shape is not one sealEvents makes. */
+function openedOf(plaintext: string, event: SealedEvent): OpenResult {
+  const parts = JSON.parse(plaintext) as unknown;
+  if (!Array.isArray(parts) || parts.length < 1 || parts.length > 4 || parts.length === 3) {
+    throw new Error('shape');
+  }
+  // Only CLEAR_META is taken from outside the seal: a server cannot add meta to an event.
+  const { clear } = splitMeta(event.meta);
+  const secret = (parts[1] ?? undefined) as JsonObject | undefined;
+  const meta = secret === undefined ? clear : Object.assign(secret, clear);
+  const data = parts[0] as JsonValue;
+  const opened: OpenResult = { ok: true, data };
+  if (Object.keys(meta).length > 0) opened.meta = meta;
+  if (parts.length === 4) {
+    // Invariant 5: the name and type were hidden; the envelope held a pseudonym.
+    if (typeof parts[2] !== 'string' || typeof parts[3] !== 'string') throw new Error('shape');
+    opened.stream = parts[2];
+    opened.type = parts[3];
+  }
+  return opened;
 }
 
 /** Whether a stored value is one sealValue made, wrapped as { $sealed: kid, sealed: text }. */

@@ -18,7 +18,8 @@
  *    so reading back its own appends costs no decryption. A shredded stream's are forgotten.
  * 5. Records pass hooks.prepare before any is opened (encryption.ts invariant 4); a page with no
  *    sealed event and no `$keyring` event is handed up as it is, without a promise per record,
- *    and so are the events of invariant 4 and shredded ones: only a decryption costs a promise.
+ *    and so are the events of invariant 4 and shredded ones: only a decryption costs a promise,
+ *    and none where the runtime decrypts at once (Node, core/sealing.ts invariant 7).
  * 6. A sealed event of a shredded stream reads as shredded: data null, meta { $shredded: true }.
  * 7. Hidden names (core/sealing.ts invariant 5): a read by stream name reads the pseudonym's
  *    stream; an opened event has its name and type back; streamVersion and conflictStreams
@@ -32,10 +33,13 @@ import type { StoredSigningKey } from '../core/replica-identity.ts';
 import {
   isSealedState,
   KEYRING_STREAM,
+  type OpenResult,
   openSealed,
+  openSealedNow,
   openValue,
   PSEUDONYM_PREFIX,
   SEALED_META,
+  type SealedEvent,
   SHREDDED_META,
   sealedKid,
   sealValue,
@@ -84,6 +88,16 @@ interface Remembered {
 function shreddedOf(event: StoredEventRecord): StoredEventRecord {
   const { meta: _sealed, ...envelope } = event;
   return { ...envelope, data: null, meta: { [SHREDDED_META]: true } };
+}
+
+/** What openSealed reads of a stored event whose meta names a key. */
+function sealedOf(event: StoredEventRecord): SealedEvent {
+  return {
+    stream: event.stream,
+    type: event.type,
+    data: event.data,
+    meta: event.meta as JsonObject,
+  };
 }
 
 /** What the view asks of the store's encryption (encryption.ts). */
@@ -188,12 +202,18 @@ export class SealedLog implements EventLog {
   async openEvent(event: StoredEventRecord): Promise<StoredEventRecord> {
     const known = this.openKnown(event);
     if (known !== undefined) return known;
-    const result = await openSealed(this.keyring, {
-      stream: event.stream,
-      type: event.type,
-      data: event.data,
-      meta: event.meta as JsonObject,
-    });
+    return this.settled(event, await openSealed(this.keyring, sealedOf(event)));
+  }
+
+  /** openEvent without a promise, where the runtime opens at once (Node); else undefined. */
+  private openNow(event: StoredEventRecord): StoredEventRecord | undefined {
+    const known = this.openKnown(event);
+    if (known !== undefined || openSealedNow === undefined) return known;
+    return this.settled(event, openSealedNow(this.keyring, sealedOf(event)));
+  }
+
+  /** The event opened, or as it is and reported (invariant 1). */
+  private settled(event: StoredEventRecord, result: OpenResult): StoredEventRecord {
     if (result.ok) {
       const { ok: _ok, ...opened } = result;
       return this.opened(event, opened);
@@ -216,8 +236,9 @@ export class SealedLog implements EventLog {
   }
 
   /**
-   * Invariant 5. What openKnown opens (an append's own events read back) is opened in one pass;
-   * only the rest costs a promise each.
+   * Invariant 5. What openKnown opens (an append's own events read back), and every event where
+   * the runtime opens at once (Node: core/sealing.ts invariant 7), is opened in one pass; only
+   * the rest costs a promise each.
    */
   private async openAll<T>(
     items: T[],
@@ -235,7 +256,7 @@ export class SealedLog implements EventLog {
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const event = eventOf(item);
-      const known = this.openKnown(event);
+      const known = this.openNow(event);
       if (known !== undefined) {
         out[i] = withEvent(item, known);
         continue;
