@@ -1,5 +1,5 @@
 /**
- * AES-256-GCM and HMAC-SHA-256 synchronously, through Node's native crypto where the runtime has
+ * AES-256-GCM, HMAC-SHA-256 and HKDF synchronously, through Node's native crypto where the runtime has
  * it (core/sealing.ts seals and opens with it). Node's WebCrypto runs every call as a job of its
  * own and answers through a promise: tens of microseconds an event, where a native cipher takes a
  * few. Pages and workers keep WebCrypto (its calls are cheaper there, and it is all they have).
@@ -9,6 +9,7 @@
  *    16-byte tag after the ciphertext (WebCrypto's default tagLength, 128); HMAC-SHA-256 of the
  *    UTF-8 of the texts in turn (a lone surrogate as U+FFFD, as TextEncoder does). The sealed
  *    text is url-safe base64 without padding of iv ‖ ciphertext ‖ tag, as encodeBase64Url gives.
+ *    HKDF-SHA-256 with an empty salt gives the bits WebCrypto's deriveBits gives.
  * 2. open never throws: a wrong tag, a text shorter than an IV and a tag, or a text that is not
  *    url-safe base64 without padding (exactly what decodeBase64Url refuses: Node's decoder skips
  *    what it does not know, so the text is checked first) give undefined.
@@ -25,6 +26,8 @@ export interface NativeAead {
   open(key: CryptoKey, aad: Uint8Array, sealed: string): string | undefined;
   /** HMAC-SHA-256 under `key` of the UTF-8 of `texts`, one after the other (invariant 1). */
   hmac(key: CryptoKey, texts: readonly string[]): Uint8Array;
+  /** HKDF-SHA-256 of `secret` with an empty salt: WebCrypto's deriveBits, without a job. */
+  hkdf(secret: Uint8Array, info: string, bytes: number): Uint8Array<ArrayBuffer>;
 }
 
 interface NodeBytes extends Uint8Array {
@@ -62,9 +65,18 @@ interface NodeCrypto {
     options: { authTagLength: number },
   ): NodeDecipher;
   createHmac(algorithm: 'sha256', key: KeyObject): NodeHmac;
+  hkdfSync(
+    digest: 'sha256',
+    secret: Uint8Array,
+    salt: Uint8Array,
+    info: string,
+    bytes: number,
+  ): ArrayBuffer;
 }
 interface NodeBuffer {
-  concat(parts: readonly Uint8Array[], length: number): NodeBytes;
+  allocUnsafeSlow(size: number): NodeBytes & {
+    toString(encoding: 'base64url', start: number, end: number): string;
+  };
   from(text: string, encoding: 'base64url'): NodeBytes;
 }
 
@@ -73,6 +85,7 @@ const TAG_BYTES = 16;
 const GCM = { authTagLength: TAG_BYTES };
 /** What decodeBase64Url takes: the url-safe alphabet, and no length of the form 4n + 1. */
 const URL_SAFE = /^[A-Za-z0-9_-]*$/;
+const NO_SALT = new Uint8Array(0);
 
 function builtin<T>(id: string, probe: keyof T): T | undefined {
   const runtime = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
@@ -96,27 +109,35 @@ function nativeOf(node: NodeCrypto, buffer: NodeBuffer): NativeAead {
     }
     return found;
   };
+  // iv ‖ ciphertext ‖ tag is put together here, then encoded: toString copies out of it.
+  let out = buffer.allocUnsafeSlow(4096);
   return {
     seal(key, iv, aad, text) {
       const cipher = node.createCipheriv('aes-256-gcm', handle(key), iv, GCM).setAAD(aad);
       const body = cipher.update(text, 'utf8');
       // GCM is a stream mode: final() adds no byte, it computes the tag.
       cipher.final();
-      const tag = cipher.getAuthTag();
       const length = IV_BYTES + body.length + TAG_BYTES;
-      return buffer.concat([iv, body, tag], length).toString('base64url');
+      if (length > out.length) out = buffer.allocUnsafeSlow(Math.max(length, out.length * 2));
+      out.set(iv);
+      out.set(body, IV_BYTES);
+      out.set(cipher.getAuthTag(), IV_BYTES + body.length);
+      return out.toString('base64url', 0, length);
     },
     open(key, aad, sealed) {
       if (sealed.length % 4 === 1 || !URL_SAFE.test(sealed)) return undefined;
       const bytes = buffer.from(sealed, 'base64url');
       if (bytes.length < IV_BYTES + TAG_BYTES) return undefined;
       const end = bytes.length - TAG_BYTES;
+      // Plain views: a Buffer's subarray builds a Buffer, a third of a microsecond each.
+      const at = (from: number, to: number) =>
+        new Uint8Array(bytes.buffer, bytes.byteOffset + from, to - from);
       try {
         const decipher = node
-          .createDecipheriv('aes-256-gcm', handle(key), bytes.subarray(0, IV_BYTES), GCM)
+          .createDecipheriv('aes-256-gcm', handle(key), at(0, IV_BYTES), GCM)
           .setAAD(aad)
-          .setAuthTag(bytes.subarray(end));
-        const plain = decipher.update(bytes.subarray(IV_BYTES, end));
+          .setAuthTag(at(end, bytes.length));
+        const plain = decipher.update(at(IV_BYTES, end));
         // Throws when the tag is wrong: the plaintext above is used only after it.
         decipher.final();
         return plain.toString('utf8');
@@ -130,13 +151,18 @@ function nativeOf(node: NodeCrypto, buffer: NodeBuffer): NativeAead {
       const digest = mac.digest();
       return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength);
     },
+    hkdf(secret, info, bytes) {
+      return new Uint8Array(node.hkdfSync('sha256', secret, NO_SALT, info, bytes));
+    },
   };
 }
 
 function nativeAeadOf(): NativeAead | undefined {
   const node = builtin<NodeCrypto>('node:crypto', 'createCipheriv');
   const buffer = builtin<{ Buffer: NodeBuffer }>('node:buffer', 'Buffer')?.Buffer;
-  if (node === undefined || buffer === undefined || typeof node.KeyObject?.from !== 'function') {
+  const complete =
+    typeof node?.KeyObject?.from === 'function' && typeof node.hkdfSync === 'function';
+  if (node === undefined || buffer === undefined || !complete) {
     return undefined;
   }
   return nativeOf(node, buffer);

@@ -13,7 +13,10 @@
  *    the same, and the id reveals nothing of the key (an HKDF output, not a hash of the key).
  * 2. The material is kept (as bytes) only to wrap it under a newer key; nothing here stores it.
  * 3. A Keyring holds any number of keys by id and one current key, the one new events use.
+ * 4. Where the runtime has native HKDF (Node) the keys are derived with it: the same bits as
+ *    WebCrypto's HKDF, so the same key ids and the same working keys.
  */
+import { type NativeAead, nativeAead } from './aes-gcm.ts';
 import { decodeBase64Url, encodeBase64Url } from './base64.ts';
 import { ValidationError } from './errors.ts';
 
@@ -71,10 +74,18 @@ async function rawOf(material: KeyMaterial, path: string): Promise<Uint8Array<Ar
   throw new ValidationError(path, `must be ${KEY_BYTES} bytes (Uint8Array) or a CryptoKey`);
 }
 
-/** Derives the space key's working keys from its material (see the header). */
-export async function spaceKey(material: KeyMaterial, path = 'encryption.key'): Promise<SpaceKey> {
+/**
+ * Derives the space key's working keys from its material (see the header). `engine`: the native
+ * one where there is one (invariant 4), `null` for WebCrypto (the tests hold both to one).
+ */
+export async function spaceKey(
+  material: KeyMaterial,
+  path = 'encryption.key',
+  engine: NativeAead | null = nativeAead ?? null,
+): Promise<SpaceKey> {
   const raw = await rawOf(material, path);
   const api = subtle();
+  if (engine !== null) return nativeSpaceKey(engine, api, raw);
   const base = await api.importKey('raw', raw, 'HKDF', false, ['deriveKey', 'deriveBits']);
   const hkdf = (info: string) => ({
     name: 'HKDF',
@@ -90,6 +101,27 @@ export async function spaceKey(material: KeyMaterial, path = 'encryption.key'): 
     api.deriveKey(hkdf('wrap'), base, aes, false, ['encrypt', 'decrypt']),
   ]);
   return { kid: encodeBase64Url(new Uint8Array(idBits)), data, nonce, wrap, raw };
+}
+
+/**
+ * spaceKey where the runtime has native HKDF (Node, core/aes-gcm.ts): the same bits derived at
+ * once, then imported (invariant 4). Node's WebCrypto runs each derivation as a job, a
+ * millisecond a key, and every stream has its own key (store/stream-keys.ts).
+ */
+async function nativeSpaceKey(
+  native: NativeAead,
+  api: SubtleCrypto,
+  raw: Uint8Array<ArrayBuffer>,
+): Promise<SpaceKey> {
+  const bits = (info: string, bytes: number) => native.hkdf(raw, `chronicle/${info}`, bytes);
+  const aes = { name: 'AES-GCM', length: 256 };
+  const [data, nonce, wrap] = await Promise.all([
+    api.importKey('raw', bits('data', 32), aes, false, ['encrypt', 'decrypt']),
+    // An HMAC key WebCrypto derives without a length is one block of its hash: 512 bits.
+    api.importKey('raw', bits('nonce', 64), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
+    api.importKey('raw', bits('wrap', 32), aes, false, ['encrypt', 'decrypt']),
+  ]);
+  return { kid: encodeBase64Url(bits('key-id', 9)), data, nonce, wrap, raw };
 }
 
 /**

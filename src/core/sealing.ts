@@ -90,6 +90,13 @@ export interface Sealed {
   type?: string;
 }
 
+/**
+ * What seals and opens (invariant 7): Node's native AES-GCM where there is one, else `null`,
+ * WebCrypto. The tests pass either to any function below.
+ */
+export type SealingEngine = NativeAead | null;
+const ENGINE: SealingEngine = nativeAead ?? null;
+
 /** The envelope type of an event whose type is hidden (invariant 5). */
 export const HIDDEN_TYPE = '~';
 /** Pseudonyms of hidden stream names start with it; a store hiding names refuses such names. */
@@ -99,8 +106,15 @@ export const PSEUDONYM_PREFIX = '~';
  * The pseudonym of a stream name under a names key (invariant 5): `~` and 22 url-safe base64
  * characters of HMAC-SHA-256 (132 bits). The same name gives the same pseudonym everywhere.
  */
-export async function streamPseudonym(names: CryptoKey, stream: string): Promise<string> {
-  const mac = new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', names, utf8(stream)));
+export async function streamPseudonym(
+  names: CryptoKey,
+  stream: string,
+  engine: SealingEngine = ENGINE,
+): Promise<string> {
+  const mac =
+    engine === null
+      ? new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', names, utf8(stream)))
+      : engine.hmac(names, [stream]);
   return PSEUDONYM_PREFIX + encodeBase64Url(mac).slice(0, 22);
 }
 
@@ -114,16 +128,24 @@ export function sealedKid(meta: JsonObject | undefined): string | undefined {
   return typeof kid === 'string' ? kid : undefined;
 }
 
-/** The additional data of a (stream, type), the last few kept: appends repeat them. */
-const aadCache = new Map<string, Uint8Array<ArrayBuffer>>();
+/**
+ * The additional data of a (stream, type), the last few kept by stream, then type: appends and
+ * replays repeat them, and two lookups cost less than the JSON text of the pair an event.
+ */
+const aadCache = new Map<string, Map<string, Uint8Array<ArrayBuffer>>>();
 
 function additionalData(stream: string, type: string): Uint8Array<ArrayBuffer> {
-  const text = JSON.stringify([stream, type]);
-  let aad = aadCache.get(text);
-  if (aad === undefined) {
+  let types = aadCache.get(stream);
+  if (types === undefined) {
     if (aadCache.size >= 256) aadCache.clear();
-    aad = utf8(text);
-    aadCache.set(text, aad);
+    types = new Map();
+    aadCache.set(stream, types);
+  }
+  let aad = types.get(type);
+  if (aad === undefined) {
+    if (types.size >= 64) types.clear();
+    aad = utf8(JSON.stringify([stream, type]));
+    types.set(type, aad);
   }
   return aad;
 }
@@ -185,12 +207,14 @@ function splitMeta(meta: JsonObject | undefined): { secret?: JsonObject; clear: 
   return secret === undefined ? { clear } : { secret, clear };
 }
 
-/**
- * What seals and opens (invariant 7): Node's native AES-GCM where there is one, else `null`,
- * WebCrypto. The tests pass either to any function below.
- */
-export type SealingEngine = NativeAead | null;
-const ENGINE: SealingEngine = nativeAead ?? null;
+/** splitMeta's `clear` alone, in the same key order: what opening takes from the envelope. */
+function clearMeta(meta: JsonObject): JsonObject {
+  const clear: JsonObject = {};
+  for (const key of Object.keys(meta)) {
+    if (CLEAR_META.includes(key)) clear[key] = meta[key]!;
+  }
+  return clear;
+}
 
 /** Seals one event (invariants 1-3, 5): sealEvents of one. */
 export async function sealEvent(
@@ -397,7 +421,7 @@ function openedOf(plaintext: string, event: SealedEvent): OpenResult {
     throw new Error('shape');
   }
   // Only CLEAR_META is taken from outside the seal: a server cannot add meta to an event.
-  const { clear } = splitMeta(event.meta);
+  const clear = clearMeta(event.meta);
   const secret = (parts[1] ?? undefined) as JsonObject | undefined;
   const meta = secret === undefined ? clear : Object.assign(secret, clear);
   const data = parts[0] as JsonValue;

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { nativeAead } from '../../src/core/aes-gcm.ts';
 import { decodeBase64Url, encodeBase64Url } from '../../src/core/base64.ts';
 import type { JsonObject, JsonValue } from '../../src/core/events.ts';
+import { unwrapKey, wrapKey } from '../../src/core/key-wrap.ts';
 import { Keyring, type SpaceKey, spaceKey } from '../../src/core/keyring.ts';
 import {
   openSealed,
@@ -14,6 +15,7 @@ import {
   type SealedEvent,
   type SealInput,
   sealEvents,
+  streamPseudonym,
 } from '../../src/core/sealing.ts';
 
 const subtle = globalThis.crypto.subtle;
@@ -110,7 +112,7 @@ describe('native AES-GCM (core/aes-gcm.ts)', () => {
     const aad = encoder.encode('["s","t"]');
     const sealed = native.seal(key.data, new Uint8Array(12).fill(7), aad, '["plan"]');
     fc.assert(
-      fc.property(fc.nat(sealed.length - 1), fc.constantFrom(...'AQw_-=+/ .'), (at, c) => {
+      fc.property(fc.nat(sealed.length - 1), fc.constantFrom(...'AQw_-=+/ .é☃'), (at, c) => {
         const changed = sealed.slice(0, at) + c + sealed.slice(at + 1);
         fc.pre(changed !== sealed);
         // Opens only what decodeBase64Url reads as the same bytes (the last character's unused
@@ -222,5 +224,29 @@ describe('sealing on either engine (core/sealing.ts invariant 7)', () => {
       reason: 'key-unknown',
       kid: key.kid,
     });
+  });
+});
+
+describe('keys derived natively (core/keyring.ts invariant 4)', () => {
+  it('have the ids and working keys WebCrypto derives', async () => {
+    await fc.assert(
+      fc.asyncProperty(bytes(32), fc.string({ maxLength: 20 }), async (raw, stream) => {
+        const [ours, web] = [await spaceKey(raw, 'key', native), await spaceKey(raw, 'key', null)];
+        expect(ours.kid).toBe(web.kid);
+        const event: SealInput = { stream, type: 't', data: { stream }, id: 'e-1' };
+        // The synthetic IV is the nonce key's HMAC, the text the data key's seal.
+        const [a, b] = [
+          await sealEvents(ours, [event], null),
+          await sealEvents(web, [event], null),
+        ];
+        expect(a).toEqual(b);
+        const wrapped = await wrapKey(ours, web);
+        expect((await unwrapKey(web, web.kid, wrapped))?.kid).toBe(web.kid);
+        expect(await streamPseudonym(ours.nonce, stream, native)).toBe(
+          await streamPseudonym(web.nonce, stream, null),
+        );
+      }),
+      { numRuns: 25 },
+    );
   });
 });
