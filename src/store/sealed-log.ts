@@ -14,8 +14,9 @@
  *    writes them as they are.
  * 3. A snapshot's state is sealed under the current key (a stolen disk shows no state); one
  *    that no key here opens reads as absent, so the projection replays instead.
- * 4. What this replica sealed itself is remembered (a bounded map from sealed text to content),
- *    so reading back its own appends costs no decryption. A shredded stream's are forgotten.
+ * 4. What this replica sealed itself is remembered (a bounded map from sealed text to content,
+ *    found by the text's IV), so reading back its own appends costs no decryption. A shredded
+ *    stream's are forgotten.
  * 5. Records pass hooks.prepare before any is opened (encryption.ts invariant 4); a page with no
  *    sealed event and no `$keyring` event is handed up as it is, without a promise per record,
  *    and so are the events of invariant 4 and shredded ones: only a decryption costs a promise,
@@ -82,7 +83,17 @@ export interface Opened {
 interface Remembered {
   opened: Opened;
   stored: string;
+  text: string;
 }
+
+/**
+ * The remembered texts are found by their IV, the first 16 characters (invariant 4): hashing a
+ * whole sealed text, hundreds of characters, cost more than the rest of remembering it. Every
+ * sealed text starts with its own IV (random, or synthetic: then the same IV means the same text
+ * in all but a collision of HMAC), and recall compares the whole text anyway.
+ */
+const IV_TEXT = 16;
+const rememberedKey = (sealedText: string) => sealedText.slice(0, IV_TEXT);
 
 /** A sealed event of a shredded stream as it reads (invariant 6). */
 function shreddedOf(event: StoredEventRecord): StoredEventRecord {
@@ -159,11 +170,13 @@ export class SealedLog implements EventLog {
       this.rememberedBefore = this.remembered;
       this.remembered = new Map();
     }
-    this.remembered.set(sealedText, { opened, stored });
+    this.remembered.set(rememberedKey(sealedText), { opened, stored, text: sealedText });
   }
 
   private recall(sealedText: string): Opened | undefined {
-    return (this.remembered.get(sealedText) ?? this.rememberedBefore.get(sealedText))?.opened;
+    const key = rememberedKey(sealedText);
+    const entry = this.remembered.get(key) ?? this.rememberedBefore.get(key);
+    return entry?.text === sealedText ? entry.opened : undefined;
   }
 
   /** Invariant 4: what this replica sealed in shredded streams is forgotten. */
