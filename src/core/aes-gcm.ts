@@ -86,6 +86,7 @@ const GCM = { authTagLength: TAG_BYTES };
 /** What decodeBase64Url takes: the url-safe alphabet, and no length of the form 4n + 1. */
 const URL_SAFE = /^[A-Za-z0-9_-]*$/;
 const NO_SALT = new Uint8Array(0);
+const OUT_MAX = 1024 * 1024;
 
 function builtin<T>(id: string, probe: keyof T): T | undefined {
   const runtime = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
@@ -118,11 +119,15 @@ function nativeOf(node: NodeCrypto, buffer: NodeBuffer): NativeAead {
       // GCM is a stream mode: final() adds no byte, it computes the tag.
       cipher.final();
       const length = IV_BYTES + body.length + TAG_BYTES;
-      if (length > out.length) out = buffer.allocUnsafeSlow(Math.max(length, out.length * 2));
-      out.set(iv);
-      out.set(body, IV_BYTES);
-      out.set(cipher.getAuthTag(), IV_BYTES + body.length);
-      return out.toString('base64url', 0, length);
+      // A text larger than OUT_MAX gets a buffer of its own: the shared one is not kept that big.
+      if (length > out.length && length <= OUT_MAX) {
+        out = buffer.allocUnsafeSlow(Math.max(length, out.length * 2));
+      }
+      const into = length <= out.length ? out : buffer.allocUnsafeSlow(length);
+      into.set(iv);
+      into.set(body, IV_BYTES);
+      into.set(cipher.getAuthTag(), IV_BYTES + body.length);
+      return into.toString('base64url', 0, length);
     },
     open(key, aad, sealed) {
       if (sealed.length % 4 === 1 || !URL_SAFE.test(sealed)) return undefined;

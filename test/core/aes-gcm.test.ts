@@ -69,6 +69,16 @@ describe('native AES-GCM (core/aes-gcm.ts)', () => {
     ).toBe('x');
   });
 
+  it('seals a text over the shared 1 MB buffer in a buffer of its own, then small ones again', async () => {
+    const key = await keyOf(9);
+    const [iv, aad] = [new Uint8Array(12).fill(1), new Uint8Array(3)];
+    for (const text of ['a'.repeat(5000), 'é'.repeat(700_000), 'small']) {
+      const ours = native.seal(key.data, iv, aad, text);
+      expect(ours).toBe(await webSeal(key.data, iv, aad, text));
+      expect(native.open(key.data, aad, ours)).toBe(text);
+    }
+  });
+
   it('seals to the bytes WebCrypto gives under a fixed IV, and each opens the other (invariant 1)', async () => {
     const key = await keyOf(2);
     await fc.assert(
