@@ -12,7 +12,8 @@ export interface TransportCloseInfo {
 }
 
 /**
- * A message channel between two replicas, carrying JSON text messages (see sync/protocol.ts).
+ * A message channel between two replicas, carrying JSON text messages (see sync/protocol.ts), and
+ * binary ones where both ends can.
  *
  * - `open()` starts a connection and resolves once messages can be sent; it rejects if the
  *   connection cannot be made. It may be called again after a close: that is a reconnect.
@@ -20,6 +21,11 @@ export interface TransportCloseInfo {
  * - Listeners registered with `onMessage` / `onClose` stay registered across reconnects.
  * - `close()` ends the current connection; `onClose` listeners run once per connection.
  * - `bufferedBytes()`, where known, is what was sent but not yet written to the network.
+ * - Binary frames (optional, both members or neither): `sendBinary(bytes)` sends one message as
+ *   bytes, and `onBinary` listeners get each binary message received. A transport that has them
+ *   carries binary both ways; a session over it says so in its hello and sends binary frames
+ *   (sync/binary-frame.ts) only to a peer whose hello says so too. A transport without them
+ *   carries text only, as before; nothing else changes for it.
  *
  * Every transport passes test/sync/transport-conformance.ts.
  */
@@ -31,6 +37,10 @@ export interface Transport {
   onClose(listener: (info: TransportCloseInfo) => void): () => void;
   close(code?: number, reason?: string): void;
   bufferedBytes?(): number;
+  /** Sends one binary message; throws if the transport is not open. */
+  sendBinary?(bytes: Uint8Array): void;
+  /** Listens to binary messages (each a view the listener may keep). */
+  onBinary?(listener: (bytes: Uint8Array) => void): () => void;
 }
 
 export type SyncState = 'offline' | 'connecting' | 'syncing' | 'idle';

@@ -14,8 +14,8 @@
  * 3. Checkpoints are kept per (subject, replica): a client naming another client's replica in
  *    its hello neither reads nor moves that client's checkpoint.
  * 4. Every guard runs before the session sees a message: rate (token bucket → RATE_LIMITED,
- *    close 4029), binary frames (PROTOCOL, close 1008), nesting depth (PROTOCOL, close 1008).
- *    The session itself validates everything else; a throw anywhere ends only this connection.
+ *    close 4029), binary frames where not offered (PROTOCOL, close 1008), nesting depth
+ *    (PROTOCOL, close 1008; of a binary frame's JSON part: invariant 8). The session itself validates everything else; a throw anywhere ends only this connection.
  * 5. What a connection holds to send is bounded: the session keeps at most maxInFlightBatches /
  *    maxInFlightBytes unacknowledged and pauses while the socket's buffer passes that byte
  *    window; the log is the queue, read when the peer has room. A send buffer past
@@ -26,6 +26,11 @@
  *    and close 4001 (the client reconnects with a fresh token).
  * 7. The session hears of new records once a whole group commit is in the storage's recent
  *    records: live tail reads memory, and every connection reads the same record objects.
+ * 8. Binary frames (protocol invariant 11): offered in the hello unless the server is set not
+ *    to; the session sends them only to a client whose hello offered them too. A binary frame
+ *    goes through the guards of invariant 4 as a text does (its JSON part), then the session's
+ *    parser, which refuses a malformed one with PROTOCOL before anything is stored. Both kinds
+ *    count in bytesIn/bytesOut by their byte length.
  */
 
 import type WebSocket from 'ws';
@@ -36,6 +41,7 @@ import { jsonDepthExceeds } from '../core/json.ts';
 import type { ProjectionVersion } from '../core/space-snapshot.ts';
 import type { StrictRejection } from '../core/strict.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
+import { FrameError, frameJson } from '../sync/binary-frame.ts';
 import type { SyncLog } from '../sync/log.ts';
 import { CloseCode, type HelloMessage, type SyncErrorCode } from '../sync/protocol.ts';
 import { type PeerSession, type SessionRefusal, startPeerSession } from '../sync/session.ts';
@@ -65,6 +71,8 @@ export interface ConnectionContext {
   onClosed: (connection: Connection) => void;
   /** Refuse unsigned events (SyncServerOptions.requireSignatures). */
   requireSignatures: boolean;
+  /** Offer binary frames (SyncServerOptions.binaryFrames; invariant 8). Default false. */
+  binaryFrames?: boolean;
   /** Snapshots for devices that join from one (absent: they replay the log). */
   snapshots?: SnapshotSource;
 }
@@ -100,6 +108,9 @@ export class Connection {
     this.session = startPeerSession({
       log: this.connectionLog(),
       send: (text) => this.send(text),
+      ...(ctx.binaryFrames === true
+        ? { sendBinary: (bytes: Uint8Array) => this.sendBytes(bytes) }
+        : {}),
       closeConnection: (code, reason) => this.end(code, reason),
       bufferedBytes: () => this.ws.bufferedAmount,
       // Announced in hello: clients send within them (protocol invariant 5).
@@ -238,10 +249,17 @@ export class Connection {
   }
 
   private send(text: string): void {
-    if (this.ws.readyState !== this.ws.OPEN) throw new Error('the connection is closed');
     // Encoded once here: ws would measure a string, then encode it while framing.
-    const data = Buffer.from(text, 'utf8');
-    this.ws.send(data, { binary: false });
+    this.sendData(Buffer.from(text, 'utf8'), false);
+  }
+
+  private sendBytes(bytes: Uint8Array): void {
+    this.sendData(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), true);
+  }
+
+  private sendData(data: Buffer, binary: boolean): void {
+    if (this.ws.readyState !== this.ws.OPEN) throw new Error('the connection is closed');
+    this.ws.send(data, { binary });
     this.ctx.metrics.messagesOut += 1;
     this.ctx.metrics.bytesOut += data.length;
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
@@ -286,7 +304,7 @@ export class Connection {
       );
       return;
     }
-    if (isBinary) {
+    if (isBinary && this.ctx.binaryFrames !== true) {
       this.refuse(
         'PROTOCOL',
         'binary frames are not accepted: messages are JSON text',
@@ -294,9 +312,20 @@ export class Connection {
       );
       return;
     }
-    const text = Array.isArray(data)
-      ? Buffer.concat(data).toString('utf8')
-      : Buffer.from(data as ArrayBuffer).toString('utf8');
+    const buffer = Array.isArray(data)
+      ? Buffer.concat(data)
+      : data instanceof ArrayBuffer
+        ? Buffer.from(data)
+        : data;
+    let text: string;
+    try {
+      text = isBinary ? frameJson(buffer) : buffer.toString('utf8');
+    } catch (error) {
+      // A frame whose JSON part cannot be read (binary-frame.ts invariant 2).
+      const message = error instanceof FrameError ? error.message : String(error);
+      this.refuse('PROTOCOL', message, CloseCode.protocolError);
+      return;
+    }
     if (jsonDepthExceeds(text, this.ctx.limits.maxMessageDepth)) {
       this.refuse(
         'PROTOCOL',
@@ -309,7 +338,7 @@ export class Connection {
       this.refuse('FORBIDDEN', 'this token may not write', CloseCode.forbidden);
       return;
     }
-    this.session.receive(text).catch((error: unknown) => {
+    this.session.receive(isBinary ? buffer : text).catch((error: unknown) => {
       this.ctx.log({ level: 'error', event: 'session_failure', error: String(error) });
       this.refuse('INTERNAL', 'internal error', CloseCode.internalError);
     });

@@ -87,6 +87,12 @@ export interface SyncServerOptions {
    */
   wireCompression?: boolean | WireCompressionOptions;
   /**
+   * Binary frames (sync/binary-frame.ts, protocol invariant 11): the server's hello offers them,
+   * and a client that offers them too gets its batches with signatures, link hashes and sealed
+   * data as bytes, and may send its own so. Default true; false keeps every connection text.
+   */
+  binaryFrames?: boolean;
+  /**
    * Server snapshots (snapshotter.ts; docs/storage-growth.md part 4): the app's projections
    * (and upcasters, if its store has them), folded beside the sessions; every `every` events
    * (default 10,000) each space's states are stored, and a device whose projections' names and
@@ -289,6 +295,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
             inflight,
             remote,
             requireSignatures: options.requireSignatures !== false,
+            binaryFrames: options.binaryFrames !== false,
             ...(snapshotter === undefined ? {} : { snapshots: snapshotter }),
             onClosed: (c) => {
               connections.delete(c);

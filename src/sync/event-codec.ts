@@ -50,6 +50,7 @@ import {
   WELL_FORMED,
 } from '../core/validate.ts';
 import { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
+import { type BinaryParts, base64UrlBytes, packSections, sectionSizes } from './binary-frame.ts';
 import { MetaColumnsReader, MetaColumnsWriter } from './meta-columns.ts';
 
 export { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
@@ -153,7 +154,48 @@ export function encodeEventBatch(
   return text;
 }
 
-function encodeBatch(events: readonly StoredEvent[], dataText: DataTextOf): string {
+/** A batch for a binary frame: its JSON text (with `bin`) and its byte sections. */
+export interface BinaryBatch {
+  text: string;
+  sections: Uint8Array;
+}
+
+/** The latest binary batches encoded, newest last (invariant 5). */
+const recentBinary: { events: readonly StoredEvent[]; batch: BinaryBatch }[] = [];
+
+/**
+ * The batch as a binary frame carries it (binary-frame.ts), or undefined when one of its texts
+ * cannot go as bytes without loss (binary-frame.ts invariant 1): then it goes as text.
+ */
+export function encodeEventBatchBinary(
+  events: readonly StoredEvent[],
+  dataText: DataTextOf = dataTextOf,
+): BinaryBatch | undefined {
+  const keep = remembered(events[0]);
+  if (keep) {
+    for (let i = recentBinary.length - 1; i >= 0; i--) {
+      const recent = recentBinary[i]!;
+      if (sameEvents(recent.events, events)) return recent.batch;
+    }
+  }
+  const parts: BinaryParts = { sigs: [], links: '', blobs: [], textOnly: false };
+  const text = encodeBatch(events, dataText, parts);
+  const sections = packSections(parts);
+  if (sections === undefined) return undefined;
+  const batch = { text, sections };
+  if (keep) {
+    if (recentBinary.length === RECENT_BATCHES) recentBinary.shift();
+    recentBinary.push({ events: events.slice(), batch });
+  }
+  return batch;
+}
+
+function encodeBatch(
+  events: readonly StoredEvent[],
+  dataText: DataTextOf,
+  /** For a binary frame: collects what goes as bytes. */
+  parts?: BinaryParts,
+): string {
   const replicas: string[] = [];
   const streams: string[] = [];
   const types: string[] = [];
@@ -204,6 +246,15 @@ function encodeBatch(events: readonly StoredEvent[], dataText: DataTextOf): stri
     const rest = metaColumns.add(e);
     if (rest !== undefined) meta.push([i, rest]);
     if (e.schema !== undefined && e.schema !== 1) schema.push([i, e.schema]);
+    if (parts !== undefined && metaColumns.sealedLast) {
+      // Its slot says how many bytes of the sealed section are its data.
+      if (typeof e.data === 'string') {
+        parts.blobs.push(e.data);
+        texts.push(String(base64UrlBytes(e.data.length)));
+        continue;
+      }
+      parts.textOnly = true;
+    }
     texts.push(dataText(e, i));
   }
   const typeWidth = Math.max(1, Math.ceil(Math.log(Math.max(types.length, 1)) / Math.log(36)));
@@ -213,8 +264,9 @@ function encodeBatch(events: readonly StoredEvent[], dataText: DataTextOf): stri
   head.typeWidth = typeWidth;
   if (ids.length > 0) head.ids = ids;
   if (meta.length > 0) head.meta = meta;
-  metaColumns.write(head);
+  metaColumns.write(head, parts);
   if (schema.length > 0) head.schema = schema;
+  if (parts !== undefined) head.bin = sectionSizes(parts);
   const headText = JSON.stringify(head);
   return `${headText.slice(0, -1)},"data":[${texts.join(',')}]}`;
 }

@@ -227,11 +227,15 @@ export function connectLink(host: LinkHost, target: SyncTarget): SyncConnection 
 
   // A peer may speak first (a server sends its hello on accept), before open() has resolved
   // here and the session exists: hold those messages and hand them over in order.
-  let early: string[] = [];
-  const offMessage = transport.onMessage((text) => {
-    if (session !== undefined) void session.receive(text);
-    else early.push(text);
-  });
+  let early: (string | Uint8Array)[] = [];
+  const receive = (message: string | Uint8Array) => {
+    if (session !== undefined) void session.receive(message);
+    else early.push(message);
+  };
+  const offMessage = transport.onMessage(receive);
+  // A transport that carries binary both ways (core/sync-types.ts): protocol 11.
+  const binary = transport.sendBinary !== undefined && transport.onBinary !== undefined;
+  const offBinary = binary ? transport.onBinary!(receive) : () => {};
   const offClose = transport.onClose((info) => {
     session?.close();
     session = undefined;
@@ -293,6 +297,7 @@ export function connectLink(host: LinkHost, target: SyncTarget): SyncConnection 
         ...(join !== undefined ? { join } : {}),
         log,
         send: (text) => transport.send(text),
+        ...(binary ? { sendBinary: (bytes: Uint8Array) => transport.sendBinary!(bytes) } : {}),
         closeConnection: (code, reason) => transport.close(code, reason),
         bufferedBytes: () => transport.bufferedBytes?.() ?? 0,
         ...(host.limits !== undefined ? { limits: host.limits } : {}),
@@ -385,6 +390,7 @@ export function connectLink(host: LinkHost, target: SyncTarget): SyncConnection 
     wakeSleep?.();
     connectionClosed?.();
     offMessage();
+    offBinary();
     offClose();
     host.links.delete(link);
     host.emit();

@@ -8,6 +8,9 @@
  * 1. parseMessage never throws: a bad message is a `{ ok: false }` with a SyncErrorCode.
  * 2. A message that parses is a fresh object holding only the fields of its type.
  * 3. A hello whose `protocol` differs from ours is PROTOCOL_VERSION, whatever else it holds.
+ * 4. A binary frame (binary-frame.ts) is held to maxMessageBytes by its byte length, and the
+ *    value it rebuilds goes through the same checks as a text's: a frame is only another
+ *    spelling of a text message, never a way around a check.
  */
 import { ChronicleError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
@@ -15,12 +18,14 @@ import { ReplicaId } from '../core/ids.ts';
 import { TAMPER_REASONS, type TamperReason } from '../core/integrity.ts';
 import { utf8Length } from '../core/json.ts';
 import type { StrictRejection } from '../core/strict.ts';
+import { FrameError, frameOf, type UnpackedFrame, unpackFrame } from './binary-frame.ts';
 import {
   BatchEventError,
   type DataTextOf,
   decodeEventBatch,
   EventTooLargeError,
   encodeEventBatch,
+  encodeEventBatchBinary,
 } from './event-codec.ts';
 import {
   HistoryShapeError,
@@ -325,6 +330,8 @@ function parseShape(
       const snapshots = optBool(o, 'snapshots');
       if (snapshots !== undefined) hello.snapshots = snapshots;
       if (o.join !== undefined) hello.join = snapshotShape(() => parseJoin(o.join));
+      const binary = optBool(o, 'binary');
+      if (binary !== undefined) hello.binary = binary;
       return hello;
     }
     case 'pull': {
@@ -392,13 +399,14 @@ function snapshotShape<T>(parse: () => T): T {
 /**
  * Parses and validates one incoming message (invariants 1–3). `snapshotBytes`: while this side
  * waits for the answer to its `join` (protocol invariant 10), a `snapshot` message may be up to
- * that large; every other message keeps to maxMessageBytes.
+ * that large; every other message keeps to maxMessageBytes. A Uint8Array is a binary frame.
  */
 export function parseMessage(
   text: unknown,
   limits: SyncLimits,
   snapshotBytes?: number,
 ): ParseResult {
+  if (text instanceof Uint8Array) return parseFrame(text, limits);
   if (typeof text !== 'string') {
     return { ok: false, code: 'PROTOCOL', message: 'messages must be JSON text' };
   }
@@ -423,6 +431,31 @@ export function parseMessage(
       message: `message larger than ${limits.maxMessageBytes} bytes`,
     };
   }
+  return parseValue(value, limits, bytes);
+}
+
+/** A binary frame (binary-frame.ts): its size as a text's, then its value as a text's. */
+function parseFrame(frame: Uint8Array, limits: SyncLimits): ParseResult {
+  if (frame.length > limits.maxMessageBytes) {
+    const message = `message larger than ${limits.maxMessageBytes} bytes`;
+    return { ok: false, code: 'LIMIT_EXCEEDED', message };
+  }
+  let unpacked: UnpackedFrame;
+  try {
+    unpacked = unpackFrame(frame);
+  } catch (error) {
+    if (error instanceof FrameError) return { ok: false, code: error.code, message: error.message };
+    return { ok: false, code: 'INTERNAL', message: String(error) };
+  }
+  return parseValue(unpacked.value, limits, unpacked.textBytes);
+}
+
+/** Checks a message's value, `bytes` the UTF-8 size of its text (or a bound of it). */
+function parseValue(
+  value: Record<string, unknown>,
+  limits: SyncLimits,
+  bytes: number,
+): ParseResult {
   try {
     // Each event's data and meta are walked for depth by the decoder (a few nodes an event),
     // cheaper than scanning every character of the text.
@@ -453,6 +486,20 @@ export function encodeMessage(message: SyncMessage, dataText?: DataTextOf): stri
   const { events, ...envelope } = message;
   const head = JSON.stringify(envelope);
   return `${head.slice(0, -1)},"events":${encodeEventBatch(events, dataText)}}`;
+}
+
+/**
+ * An `events` or `history-page` message as a binary frame (binary-frame.ts), or undefined when
+ * it goes as text: another type, no events, or a text that bytes would not carry back.
+ */
+export function encodeFrame(message: SyncMessage, dataText?: DataTextOf): Uint8Array | undefined {
+  if (message.type !== 'events' && message.type !== 'history-page') return undefined;
+  const { events, ...envelope } = message;
+  if (events.length === 0) return undefined;
+  const batch = encodeEventBatchBinary(events, dataText);
+  if (batch === undefined) return undefined;
+  const json = `${JSON.stringify(envelope).slice(0, -1)},"events":${batch.text}}`;
+  return frameOf(json, batch.sections);
 }
 
 /** The WebSocket close code for a session that ends with `code` (used by the server). */

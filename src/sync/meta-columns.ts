@@ -151,11 +151,14 @@ export class MetaColumnsWriter {
   private readonly kids = new Table();
   /** Each replica's latest chained event so far (invariant 2). */
   private readonly chained = new Map<string, StoredEvent>();
+  /** Whether the event add() took last went with a `$sealed` column (its data a sealed text). */
+  sealedLast = false;
 
   /** Takes the next event of the batch; returns what of its meta goes in the `meta` column. */
   add(e: StoredEvent): JsonObject | undefined {
     const previous = this.chained.get(e.replica);
     const meta = e.meta;
+    this.sealedLast = false;
     if (meta === undefined) {
       this.chained.set(e.replica, e);
       this.shape += '0';
@@ -203,6 +206,7 @@ export class MetaColumnsWriter {
     let flags = 0;
     if (sealed !== undefined) {
       flags |= SEALED;
+      this.sealedLast = true;
       this.kids.use(sealed);
     }
     if (key !== undefined) {
@@ -235,12 +239,20 @@ export class MetaColumnsWriter {
     return Object.fromEntries(kept) as JsonObject;
   }
 
-  /** Adds the columns to the batch's head (nothing when no event used them: invariant 4). */
-  write(head: Record<string, unknown>): void {
+  /**
+   * Adds the columns to the batch's head (nothing when no event used them: invariant 4); with
+   * `bytes`, the signatures and near links go there instead, for a binary frame (binary-frame.ts).
+   */
+  write(head: Record<string, unknown>, bytes?: { sigs: readonly string[]; links: string }): void {
     if (!this.used) return;
     head.shape = this.shape;
-    if (this.sigs.length > 0) head.sigs = this.sigs.join('');
-    if (this.links !== '') head.links = this.links;
+    if (bytes !== undefined) {
+      bytes.sigs = this.sigs;
+      bytes.links = this.links;
+    } else {
+      if (this.sigs.length > 0) head.sigs = this.sigs.join('');
+      if (this.links !== '') head.links = this.links;
+    }
     if (this.linkTexts.length > 0) head.linkTexts = this.linkTexts;
     if (this.keys.list.length > 0) {
       head.keyTexts = this.keys.list;

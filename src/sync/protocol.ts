@@ -1,6 +1,7 @@
 /**
  * The sync wire protocol: every message that crosses a transport, as one discriminated union on
- * `type`. Messages are JSON text. The protocol is symmetric: a server is a peer that persists.
+ * `type`. Messages are JSON text (binary frames where both sides agree: invariant 11). The
+ * protocol is symmetric: a server is a peer that persists.
  *
  * A session, from either side:
  *   1. send `hello` (who I am, my log's epoch and head, my clock);
@@ -61,6 +62,13 @@
  *    Parts that do not hold together (out of order, more or fewer than announced, text that
  *    does not parse or check) are refused with a non-fatal SNAPSHOT_INVALID, and the joiner
  *    pulls the whole log: it replays.
+ * 11. Binary frames (sync/binary-frame.ts): a side whose connection carries binary messages both
+ *    ways says `binary: true` in its hello. A side sends a binary frame only to a peer whose
+ *    hello said so, and only an `events` or `history-page` message; everything else, and every
+ *    message to any other peer, is text as above. A frame is the same message spelt with its
+ *    signatures, link hashes and sealed data as bytes: the receiver rebuilds the text's value
+ *    and checks it as a text's. A binary frame from a peer this side did not offer them to is
+ *    PROTOCOL. No protocol version is needed: a peer older than the field never gets one.
  */
 import type { StoredEvent } from '../core/events.ts';
 import type { TamperReason } from '../core/integrity.ts';
@@ -113,6 +121,11 @@ export interface HelloMessage {
   snapshots?: boolean;
   /** The sender's log is empty and it asks to join from a snapshot (invariant 10). */
   join?: JoinRequest;
+  /**
+   * The sender reads binary frames (invariant 11, sync/binary-frame.ts). Absent: it does not,
+   * and is sent text only.
+   */
+  binary?: boolean;
 }
 
 /** What a fresh device asks of a peer's snapshots (protocol invariant 10). */

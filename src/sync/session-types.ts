@@ -88,6 +88,12 @@ export interface PeerSessionOptions {
   log: SyncLog;
   /** Sends one message on the connection; may throw once the connection is closed. */
   send(text: string): void;
+  /**
+   * Sends one binary message. Given, the connection carries binary both ways: the hello says
+   * `binary: true`, binary frames are read, and batches go to a peer that said so too as binary
+   * frames (protocol invariant 11).
+   */
+  sendBinary?(bytes: Uint8Array): void;
   /** Asks the owner to close the connection, after a fatal error was sent or received. */
   closeConnection?(code: number, reason: string): void;
   /** Bytes the transport has not written yet: sending pauses while they pass the byte window. */
@@ -192,8 +198,11 @@ export interface ShareGuard {
 }
 
 export interface PeerSession {
-  /** Handles one incoming message; calls are serialised in order (invariant 1). */
-  receive(text: string): Promise<void>;
+  /**
+   * Handles one incoming message, text or a binary frame; calls are serialised in order
+   * (invariant 1).
+   */
+  receive(message: string | Uint8Array): Promise<void>;
   /** Ends the session (does not close the connection: its owner does). */
   close(): void;
   stats(): SessionStats;

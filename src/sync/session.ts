@@ -34,7 +34,7 @@ import { ChronicleError, SeqConflictError } from '../core/errors.ts';
 import { checkpointForPull } from '../core/sync.ts';
 import type { DataTextOf } from './event-codec.ts';
 import { createHistoryServer } from './history-serve.ts';
-import { closeCodeFor, encodeMessage, parseMessage } from './messages.ts';
+import { closeCodeFor, encodeFrame, encodeMessage, parseMessage } from './messages.ts';
 import {
   DEFAULT_SYNC_LIMITS,
   type HelloMessage,
@@ -125,8 +125,21 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   };
 
   const send = (message: SyncMessage, dataText?: DataTextOf): void => {
-    if (!closed) sendText(encodeMessage(message, dataText));
+    if (closed) return;
+    const frame = binaryOut() ? encodeFrame(message, dataText) : undefined;
+    if (frame === undefined) {
+      sendText(encodeMessage(message, dataText));
+      return;
+    }
+    try {
+      options.sendBinary!(frame);
+    } catch {
+      close();
+    }
   };
+
+  /** Batches go as binary frames: both hellos said so (protocol 11). */
+  const binaryOut = () => options.sendBinary !== undefined && peer?.binary === true;
 
   /** Sends an encoded message (snapshot-join.ts encodes its answer to measure it). */
   const sendText = (text: string): void => {
@@ -268,9 +281,14 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     return sender.startSending(m, peer);
   };
 
-  const handle = async (text: string): Promise<void> => {
+  const handle = async (received: string | Uint8Array): Promise<void> => {
     if (closed) return;
-    const parsed = parseMessage(text, limits, joining.maxMessageBytes);
+    if (typeof received !== 'string' && options.sendBinary === undefined) {
+      return fail('PROTOCOL', 'a binary frame, which this side did not offer');
+    }
+    const parsed = parseMessage(received, limits, joining.maxMessageBytes);
+    // A binary frame is an events or history-page message (binary-frame.ts invariant 4).
+    const text = typeof received === 'string' ? received : '';
     if (!parsed.ok) {
       const { batch, eventId, req } = parsed;
       if (req !== undefined && options.onHistoryReply !== undefined) {
@@ -383,6 +401,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     if (options.isServer === true) hello.server = true;
     if (history.serves) hello.history = true;
     if (options.snapshotFor !== undefined) hello.snapshots = true;
+    if (options.sendBinary !== undefined) hello.binary = true;
     if (options.join !== undefined) {
       hello.join = {
         projections: [...options.join.projections],
@@ -398,9 +417,9 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
 
   return {
     started,
-    receive(text: string): Promise<void> {
+    receive(message: string | Uint8Array): Promise<void> {
       chain = chain.then(() =>
-        handle(text).catch((error: unknown) => {
+        handle(message).catch((error: unknown) => {
           fail('INTERNAL', error instanceof Error ? error.message : String(error));
         }),
       );

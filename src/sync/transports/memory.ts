@@ -16,6 +16,8 @@
  * 4. Duplicates and reordering break nothing silently: duplicates are harmless to the protocol,
  *    reordering makes the receiver refuse a gap and reconnect.
  * 5. Faults are drawn from a seeded PRNG: the same seed and the same calls give the same run.
+ * 6. A binary message is delivered as a copy of the bytes sent (as a socket or structured clone
+ *    would), in the same order as text messages, to onBinary listeners.
  */
 import { SyncError } from '../../core/errors.ts';
 import type { Transport, TransportCloseInfo } from '../../core/sync-types.ts';
@@ -38,6 +40,12 @@ export interface MemoryTransportOptions {
   faults?: MemoryFaults;
   /** Runs `fn` after `delayMs` (default: a microtask for 0, setTimeout otherwise). */
   schedule?: (fn: () => void, delayMs: number) => void;
+  /**
+   * Which ends carry binary messages (sendBinary/onBinary, core/sync-types.ts): true for both,
+   * or one flag per end. Default false: text only, as a transport without them. Binary
+   * messages take the same queue as text ones, with the same faults (invariant 6).
+   */
+  binary?: boolean | readonly [boolean, boolean];
 }
 
 export interface MemoryTransport extends Transport {
@@ -63,10 +71,13 @@ const defaultSchedule = (fn: () => void, delayMs: number): void => {
   else setTimeout(fn, delayMs);
 };
 
+/** A text or binary message; `undefined` marks a graceful close. */
+type Message = string | Uint8Array | undefined;
+
 interface Connection {
   alive: boolean;
   /** Messages in flight towards end 0 and end 1; `undefined` marks a graceful close. */
-  queues: [(string | undefined)[], (string | undefined)[]];
+  queues: [Message[], Message[]];
   closed: [boolean, boolean];
 }
 
@@ -74,6 +85,7 @@ interface End {
   opening: { resolve: () => void; reject: (error: Error) => void }[];
   wantsOpen: boolean;
   messageListeners: Set<(text: string) => void>;
+  binaryListeners: Set<(bytes: Uint8Array) => void>;
   closeListeners: Set<(info: TransportCloseInfo) => void>;
 }
 
@@ -122,10 +134,14 @@ export function memoryTransportPair(
       return;
     }
     if (conn.closed[side]) return;
-    for (const listener of [...ends[side].messageListeners]) listener(text);
+    if (typeof text === 'string') {
+      for (const listener of [...ends[side].messageListeners]) listener(text);
+    } else {
+      for (const listener of [...ends[side].binaryListeners]) listener(text.slice());
+    }
   };
 
-  const enqueue = (side: 0 | 1, conn: Connection, text: string | undefined) => {
+  const enqueue = (side: 0 | 1, conn: Connection, text: Message) => {
     conn.queues[side].push(text);
     const delay = faults.delayMs ? Math.floor(random() * (faults.delayMs + 1)) : 0;
     schedule(() => deliverNext(side, conn), delay);
@@ -143,7 +159,31 @@ export function memoryTransportPair(
   const makeEnd = (side: 0 | 1): MemoryTransport => {
     const me = ends[side];
     const other = (1 - side) as 0 | 1;
-    return {
+    const send = (text: string | Uint8Array) => {
+      const conn = connection;
+      if (conn === undefined || !conn.alive) {
+        throw new SyncError('TRANSPORT', 'the memory transport is not open');
+      }
+      if (chance(faults.drop)) {
+        kill(conn, 'dropped');
+        return;
+      }
+      const queue = conn.queues[other];
+      enqueue(other, conn, text);
+      if (chance(faults.reorder) && queue.length >= 2) {
+        const last = queue.length - 1;
+        const before = queue[last - 1];
+        if (before !== undefined) {
+          queue[last - 1] = queue[last];
+          queue[last] = before;
+        }
+      }
+      if (chance(faults.duplicate)) enqueue(other, conn, text);
+      if (chance(faults.disconnect)) schedule(() => kill(conn, 'disconnected'), 0);
+    };
+    const binary = options.binary;
+    const offersBinary = typeof binary === 'boolean' ? binary : binary?.[side] === true;
+    const end: MemoryTransport = {
       kind: 'memory',
       get isOpen() {
         return connection?.alive === true;
@@ -157,26 +197,7 @@ export function memoryTransportPair(
         });
       },
       send(text: string) {
-        const conn = connection;
-        if (conn === undefined || !conn.alive) {
-          throw new SyncError('TRANSPORT', 'the memory transport is not open');
-        }
-        if (chance(faults.drop)) {
-          kill(conn, 'dropped');
-          return;
-        }
-        const queue = conn.queues[other];
-        enqueue(other, conn, text);
-        if (chance(faults.reorder) && queue.length >= 2) {
-          const last = queue.length - 1;
-          const before = queue[last - 1];
-          if (before !== undefined) {
-            queue[last - 1] = queue[last];
-            queue[last] = before;
-          }
-        }
-        if (chance(faults.duplicate)) enqueue(other, conn, text);
-        if (chance(faults.disconnect)) schedule(() => kill(conn, 'disconnected'), 0);
+        send(text);
       },
       onMessage(listener) {
         me.messageListeners.add(listener);
@@ -203,11 +224,25 @@ export function memoryTransportPair(
         if (connection !== undefined) kill(connection, reason);
       },
     };
+    if (offersBinary) {
+      end.sendBinary = (bytes) => send(bytes.slice());
+      end.onBinary = (listener) => {
+        me.binaryListeners.add(listener);
+        return () => me.binaryListeners.delete(listener);
+      };
+    }
+    return end;
   };
 
   return [makeEnd(0), makeEnd(1)];
 }
 
 function newEnd(): End {
-  return { opening: [], wantsOpen: false, messageListeners: new Set(), closeListeners: new Set() };
+  return {
+    opening: [],
+    wantsOpen: false,
+    messageListeners: new Set(),
+    binaryListeners: new Set(),
+    closeListeners: new Set(),
+  };
 }

@@ -9,8 +9,11 @@
  * 2. onClose runs once per connection, including a connection that failed while opening.
  * 3. Close codes other than 1000 and 3000–4999 are sent as 1000 (browsers throw on them); the
  *    code asked for is kept in the reason.
- * 4. Only text frames carry messages; a binary frame is decoded as UTF-8 and left to the
- *    session's parser to refuse if it is not a message.
+ * 4. Text frames carry text messages, binary frames bytes (onBinary; `binaryType` is set to
+ *    'arraybuffer', a browser's default 'blob' would need an await per frame). The transport
+ *    offers binary (sendBinary/onBinary, core/sync-types.ts); whether a connection uses it is
+ *    the sessions' hellos' to say (protocol invariant 11), so a server that does not read
+ *    binary frames never gets one.
  * 5. Failover over a list of URLs (servers sharing one database): each open() tries the current
  *    URL; every connection that ends (failed to open, dropped, or closed) moves to the next for
  *    the following open(). The caller's reconnect backoff spaces the attempts; the transport
@@ -26,7 +29,9 @@ import type { Transport, TransportCloseInfo } from '../../core/sync-types.ts';
 export interface WebSocketLike {
   readonly readyState: number;
   readonly bufferedAmount: number;
-  send(data: string): void;
+  /** Set to 'arraybuffer' where the socket has it (invariant 4). */
+  binaryType?: string;
+  send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   onopen: ((event: never) => void) | null;
   onmessage: ((event: never) => void) | null;
@@ -61,14 +66,23 @@ export interface WebSocketTransport extends Transport {
 export const DEFAULT_OPEN_TIMEOUT_MS = 10_000;
 const OPEN = 1;
 
-function decode(data: unknown): string {
-  if (typeof data === 'string') return data;
-  if (data instanceof ArrayBuffer) return new TextDecoder().decode(data);
-  if (ArrayBuffer.isView(data)) {
-    return new TextDecoder().decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+/** The bytes of a binary message (ArrayBuffer, a view such as ws's Buffer, or ws's fragments). */
+function bytesOf(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data))
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data)) {
+    const parts = data.map(bytesOf);
+    if (parts.some((p) => p === undefined)) return undefined;
+    const out = new Uint8Array(parts.reduce((n, p) => n + p!.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p!, at);
+      at += p!.length;
+    }
+    return out;
   }
-  if (Array.isArray(data)) return data.map(decode).join('');
-  return String(data);
+  return undefined;
 }
 
 function safeCloseCode(code: number): number {
@@ -97,6 +111,7 @@ export function webSocketTransport(
   if (list.length === 0) throw new SyncError('TRANSPORT', 'webSocketTransport needs a URL');
   let current = 0;
   const messageListeners = new Set<(text: string) => void>();
+  const binaryListeners = new Set<(bytes: Uint8Array) => void>();
   const closeListeners = new Set<(info: TransportCloseInfo) => void>();
   let socket: WebSocketLike | undefined;
 
@@ -137,6 +152,7 @@ export function webSocketTransport(
         moveOn();
         throw error;
       }
+      if ('binaryType' in ws) ws.binaryType = 'arraybuffer';
       await new Promise<void>((resolve, reject) => {
         socket = ws;
         let opened = false;
@@ -161,8 +177,14 @@ export function webSocketTransport(
         };
         ws.onmessage = (event: { data: unknown }) => {
           if (socket !== ws) return;
-          const text = decode(event.data);
-          for (const listener of [...messageListeners]) listener(text);
+          const data = event.data;
+          if (typeof data === 'string') {
+            for (const listener of [...messageListeners]) listener(data);
+            return;
+          }
+          const bytes = bytesOf(data);
+          if (bytes === undefined) return;
+          for (const listener of [...binaryListeners]) listener(bytes);
         };
         ws.onerror = () => {
           // Browsers give no detail; the close event that follows carries the code.
@@ -193,9 +215,19 @@ export function webSocketTransport(
       }
       socket.send(text);
     },
+    sendBinary(bytes: Uint8Array) {
+      if (socket === undefined || socket.readyState !== OPEN) {
+        throw new SyncError('TRANSPORT', 'the WebSocket is not open');
+      }
+      socket.send(bytes);
+    },
     onMessage(listener) {
       messageListeners.add(listener);
       return () => messageListeners.delete(listener);
+    },
+    onBinary(listener) {
+      binaryListeners.add(listener);
+      return () => binaryListeners.delete(listener);
     },
     onClose(listener) {
       closeListeners.add(listener);
