@@ -323,7 +323,7 @@ export class Connection {
     } catch (error) {
       // A frame whose JSON part cannot be read (binary-frame.ts invariant 2).
       const message = error instanceof FrameError ? error.message : String(error);
-      this.refuse('PROTOCOL', message, CloseCode.protocolError);
+      this.refuse('PROTOCOL', message, CloseCode.policyViolation);
       return;
     }
     if (jsonDepthExceeds(text, this.ctx.limits.maxMessageDepth)) {

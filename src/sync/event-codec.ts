@@ -42,7 +42,7 @@ import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { HLC_COUNTER_MAX, HLC_WALL_MAX, hlcCounter, hlcsOfWall, hlcWall } from '../core/hlc.ts';
 import { Cursor, EventId, ReplicaId, Seq } from '../core/ids.ts';
-import { assertJsonValue, jsonByteLength, parsedJsonUnfit, utf8Length } from '../core/json.ts';
+import { assertJsonValue, parsedJsonUnfit, utf8Length } from '../core/json.ts';
 import {
   DEFAULT_EVENT_LIMITS,
   type EventLimits,
@@ -52,6 +52,7 @@ import {
 import { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 import { type BinaryParts, base64UrlBytes, packSections, sectionSizes } from './binary-frame.ts';
 import { MetaColumnsReader, MetaColumnsWriter } from './meta-columns.ts';
+import { jsonBytes } from './wire-bytes.ts';
 
 export { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 
@@ -105,7 +106,7 @@ export function wireSize(event: StoredEvent, dataText: string): number {
   // is mostly counted once a batch anyway, in its table).
   bytes += 64 + event.replica.length + 3 * (event.stream.length + event.type.length) + 9;
   if (!EventId.isCanonical(event.id, event.replica, event.seq)) bytes += utf8Length(event.id) + 16;
-  if (event.meta !== undefined) bytes += utf8Length(JSON.stringify(event.meta)) + 16;
+  if (event.meta !== undefined) bytes += jsonBytes(event.meta) + 16;
   if (event.schema !== undefined && event.schema !== 1) bytes += 32;
   return bytes;
 }
@@ -442,11 +443,16 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
       };
       const m = meta.get(i);
       try {
-        if (metaColumns !== undefined) metaColumns.rebuild(i, record, m);
-        else if (m !== undefined) record.meta = m;
+        // The meta's size from its columns where they give it (meta-columns.ts invariant 5).
+        let metaBytes = 0;
+        if (metaColumns !== undefined) metaBytes = metaColumns.rebuild(i, record, m, sizeUnchecked);
+        else if (m !== undefined) {
+          record.meta = m;
+          if (sizeUnchecked) metaBytes = jsonBytes(m);
+        }
         const sc = schema.get(i);
         if (sc !== undefined) record.schema = sc;
-        checkPayload(record, `events[${i}]`, limits, sizeUnchecked);
+        checkPayload(record, `events[${i}]`, limits, sizeUnchecked, metaBytes);
       } catch (error) {
         throw error instanceof ValidationError ? new BatchEventError(error, record.id) : error;
       }
@@ -465,6 +471,8 @@ function checkPayload(
   path: string,
   limits: EventLimits,
   size: boolean,
+  /** The UTF-8 size of the meta's JSON text, when `size`. */
+  metaBytes: number,
 ): void {
   // One walk of each value, paths only for a value that fails (then assertJsonValue names the
   // field and the reason: too deep, or a number JSON cannot carry).
@@ -473,7 +481,7 @@ function checkPayload(
     unfit(e.meta, `${path}.meta`, limits.maxDepth);
   }
   if (!size) return;
-  const bytes = jsonByteLength(e.data) + (e.meta === undefined ? 0 : jsonByteLength(e.meta));
+  const bytes = jsonBytes(e.data) + metaBytes;
   if (bytes > limits.maxEventBytes) throw new EventTooLargeError(path, bytes, limits.maxEventBytes);
 }
 

@@ -490,14 +490,16 @@ export function encodeMessage(message: SyncMessage, dataText?: DataTextOf): stri
 
 /**
  * An `events` or `history-page` message as a binary frame (binary-frame.ts), or undefined when
- * it goes as text: another type, no events, or a text that bytes would not carry back.
+ * it goes as text: another type, no events, nothing to carry as bytes, or a text that bytes
+ * would not carry back.
  */
 export function encodeFrame(message: SyncMessage, dataText?: DataTextOf): Uint8Array | undefined {
   if (message.type !== 'events' && message.type !== 'history-page') return undefined;
   const { events, ...envelope } = message;
   if (events.length === 0) return undefined;
   const batch = encodeEventBatchBinary(events, dataText);
-  if (batch === undefined) return undefined;
+  // Nothing as bytes (no signature, link hash or sealed data): the text is shorter.
+  if (batch === undefined || batch.sections.length === 0) return undefined;
   const json = `${JSON.stringify(envelope).slice(0, -1)},"events":${batch.text}}`;
   return frameOf(json, batch.sections);
 }

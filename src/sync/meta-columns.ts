@@ -35,6 +35,8 @@
  *    and in the meta column is a ValidationError naming the event's field; a column of the wrong
  *    type, or longer than its events need, is a BatchShapeError.
  * 4. A batch none of whose events carries these fields has no `shape`: its text is protocol 3's.
+ * 5. The receiver's size of a rebuilt meta (for maxEventBytes) is its JSON text's UTF-8 length
+ *    exactly, counted from the columns without writing the meta out (wire-bytes.ts).
  */
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
@@ -43,6 +45,7 @@ import { SEALED_META } from '../core/sealing.ts';
 import { SIG_TEXT } from '../core/segments.ts';
 import { isStrictEvent, STRICT_META } from '../core/strict.ts';
 import { BatchShapeError } from './batch-errors.ts';
+import { jsonBytes, jsonStringBytes } from './wire-bytes.ts';
 
 const SIG = 1;
 const NEAR = 2;
@@ -392,9 +395,16 @@ export class MetaColumnsReader {
 
   /**
    * Sets the meta of the `i`th event of the batch from the columns and `rest`, what the `meta`
-   * column holds for it. Throws a ValidationError naming the field (invariant 3).
+   * column holds for it. Throws a ValidationError naming the field (invariant 3). With
+   * `measure`, returns the UTF-8 size of the meta's JSON text (0 for none), the fields from the
+   * columns counted by what the columns know of them (invariant 5); else 0.
    */
-  rebuild(i: number, record: StoredEventRecord, rest: JsonObject | undefined): void {
+  rebuild(
+    i: number,
+    record: StoredEventRecord,
+    rest: JsonObject | undefined,
+    measure = false,
+  ): number {
     const path = `events[${i}].meta`;
     const c = this.shape.charCodeAt(i);
     const flags = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 118 ? c - 87 : -1;
@@ -403,12 +413,18 @@ export class MetaColumnsReader {
     }
     // Only `rest` can say strict; most events have none (cheaper than isStrictEvent's lookup).
     const strict = rest !== undefined && isStrictEvent({ meta: rest });
+    let size = 0;
     if (flags === 0) {
-      if (rest !== undefined) record.meta = rest;
+      if (rest !== undefined) {
+        record.meta = rest;
+        if (measure) size = jsonBytes(rest);
+      }
     } else {
       if (rest !== undefined && twice(flags, rest)) {
         throw new ValidationError(path, 'gives a field both in a column and in meta');
       }
+      // Measured before the columns' fields join it (the meta is `rest` itself, unless sealed).
+      const restBytes = measure && rest !== undefined ? jsonBytes(rest) : 0;
       let meta: JsonObject;
       if ((flags & SEALED) !== 0) {
         const kid = this.kids.next(`${path}.${SEALED_META}`);
@@ -422,8 +438,10 @@ export class MetaColumnsReader {
       if ((flags & FAR) !== 0) meta[INTEGRITY_META.link] = this.linkTexts.next(`${path}.$link`);
       if ((flags & SIG) !== 0) meta[INTEGRITY_META.sig] = this.sigs.next(`${path}.$sig`);
       record.meta = meta;
+      if (measure) size = columnsSize(flags, meta, restBytes);
     }
     if (!strict) this.chained.set(record.replica, record);
+    return size;
   }
 
   /** Throws when a column held more than the batch's events took. */
@@ -438,6 +456,26 @@ export class MetaColumnsReader {
     }
     return `${previous.seq.toString(36)}.${this.links.next(path)}.${previous.id}`;
   }
+}
+
+/**
+ * The UTF-8 size of a rebuilt meta's JSON text (invariant 5): what the `meta` column held
+ * (`restBytes`, walked: wire-bytes.ts; 0 for none), and each column's field as its form says: a `$sig` is 86 base64url
+ * characters, a near link's seq and hash are too; key ids, `$key` texts and ids are measured.
+ */
+function columnsSize(flags: number, meta: JsonObject, restBytes: number): number {
+  // `{}` and rest's entries with their commas; then each column's entry and its comma.
+  let inner = restBytes === 0 ? 0 : restBytes - 2;
+  let entries = inner > 0 ? 1 : 0;
+  const add = (keyBytes: number, valueBytes: number) => {
+    inner += keyBytes + 1 + valueBytes + (entries > 0 ? 1 : 0);
+    entries += 1;
+  };
+  if ((flags & SEALED) !== 0) add(9, jsonStringBytes(meta[SEALED_META] as string));
+  if ((flags & KEY) !== 0) add(6, jsonStringBytes(meta[INTEGRITY_META.key] as string));
+  if ((flags & (NEAR | FAR)) !== 0) add(7, jsonStringBytes(meta[INTEGRITY_META.link] as string));
+  if ((flags & SIG) !== 0) add(6, SIG_TEXT + 2);
+  return inner + 2;
 }
 
 /** Whether `rest` holds a field the event's shape says a column gives. */

@@ -71,12 +71,22 @@ export async function startServer(
   };
 }
 
+/**
+ * A client's WebSocket transport to the bench server. BENCH_WIRE=text takes its binary members
+ * away: the connection stays on protocol 4's text frames, the figures before binary frames
+ * (sync/binary-frame.ts) in the same code.
+ */
 export function wsTransport(t: BenchServer, sub: string): Transport {
-  return webSocketTransport(t.server.url, {
+  const transport: Transport = webSocketTransport(t.server.url, {
     token: t.token(sub),
     // ws's class is structurally a browser WebSocket for what the transport uses.
     WebSocket: WebSocket as never,
   });
+  if (process.env.BENCH_WIRE === 'text') {
+    delete transport.sendBinary;
+    delete transport.onBinary;
+  }
+  return transport;
 }
 
 export async function waitUntil(
@@ -118,10 +128,17 @@ export interface ByteCount {
   received: number;
 }
 
-/** Counts the UTF-8 bytes of every message text that crosses `inner`. */
+/**
+ * Counts the bytes of every message that crosses `inner`: a text's UTF-8 length, a binary
+ * frame's byteLength (sync/binary-frame.ts), both ways. The binary members are passed on where
+ * `inner` has them, so the connection negotiates as it would without the count.
+ */
 export function counting(inner: Transport, count: ByteCount): Transport {
   inner.onMessage((text) => {
     count.received += Buffer.byteLength(text, 'utf8');
+  });
+  inner.onBinary?.((bytes) => {
+    count.received += bytes.byteLength;
   });
   const wrapped: Transport = {
     kind: inner.kind,
@@ -136,6 +153,15 @@ export function counting(inner: Transport, count: ByteCount): Transport {
   };
   const buffered = inner.bufferedBytes;
   if (buffered !== undefined) wrapped.bufferedBytes = () => buffered.call(inner);
+  const sendBinary = inner.sendBinary;
+  const onBinary = inner.onBinary;
+  if (sendBinary !== undefined && onBinary !== undefined) {
+    wrapped.sendBinary = (bytes) => {
+      sendBinary.call(inner, bytes);
+      count.sent += bytes.byteLength;
+    };
+    wrapped.onBinary = (listener) => onBinary.call(inner, listener);
+  }
   return wrapped;
 }
 

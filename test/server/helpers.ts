@@ -54,6 +54,8 @@ export async function startTestServer(
      */
     requireSignatures?: boolean;
     wireCompression?: boolean;
+    /** The server's default (true) unless set. */
+    binaryFrames?: boolean;
   } = {},
 ): Promise<TestServer> {
   const tmp = tempDir();
@@ -67,6 +69,7 @@ export async function startTestServer(
     ...(options.origins ? { origins: options.origins } : {}),
     requireSignatures: options.requireSignatures ?? false,
     ...(options.wireCompression !== undefined && { wireCompression: options.wireCompression }),
+    ...(options.binaryFrames !== undefined && { binaryFrames: options.binaryFrames }),
     log: (entry) => {
       if (logs.length < 10_000) logs.push(entry);
     },
@@ -215,7 +218,7 @@ export class ProtocolClient {
   static async connect(
     url: string,
     token: string | undefined,
-    options: { replica?: string; expectPull?: boolean } = {},
+    options: { replica?: string; expectPull?: boolean; hello?: Record<string, unknown> } = {},
   ): Promise<ProtocolClient> {
     replicaCounter += 1;
     const replica = options.replica ?? `client${String(replicaCounter).padStart(10, '0')}`;
@@ -230,6 +233,7 @@ export class ProtocolClient {
       head: 0,
       seq: 0,
       time: Date.now(),
+      ...options.hello,
     });
     if (options.expectPull !== false) await raw.nextOfType('pull');
     return client;

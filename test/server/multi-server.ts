@@ -17,6 +17,7 @@ import {
   type WebSocketTransport,
   webSocketTransport,
 } from '../../src/index.ts';
+import { frameJson } from '../../src/sync/binary-frame.ts';
 import { spaceToken } from './helpers.ts';
 import { storedRecords } from './postgres-helpers.ts';
 import { exited, startServerProcess } from './server-process.ts';
@@ -275,11 +276,22 @@ export async function openClient(
     client.closes += 1;
     client.closedAt = performance.now();
   });
+  // Binary frames (sync/binary-frame.ts) count as their JSON part says, as texts do.
+  transport.onBinary?.((bytes) => {
+    client.eventsReceived += eventCount(JSON.parse(frameJson(bytes)) as WireMessage);
+  });
   const send = transport.send.bind(transport);
   transport.send = (text: string) => {
     send(text);
     client.eventsSent += eventCount(JSON.parse(text) as WireMessage);
   };
+  const sendBinary = transport.sendBinary?.bind(transport);
+  if (sendBinary !== undefined) {
+    transport.sendBinary = (bytes: Uint8Array) => {
+      sendBinary(bytes);
+      client.eventsSent += eventCount(JSON.parse(frameJson(bytes)) as WireMessage);
+    };
+  }
   client.connection = s.sync.connect(transport);
   return client;
 }

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import { frameOf, unpackFrame } from '../../src/sync/binary-frame.ts';
+import { encodeEventBatch } from '../../src/sync/event-codec.ts';
 import { encodeFrame, encodeMessage, parseMessage } from '../../src/sync/messages.ts';
 import { DEFAULT_SYNC_LIMITS, type SyncMessage } from '../../src/sync/protocol.ts';
 import { arbStep, B64, batchOf, type Step, signedRun } from './meta-batches.ts';
@@ -60,7 +61,14 @@ describe('binary frames (invariant 1): lossless', () => {
       fc.property(fc.array(arbBinaryStep, { minLength: 1, maxLength: 25 }), (steps) => {
         const events = batchOf(steps);
         const frame = encodeFrame(eventsMessage(events));
-        if (!anyOdd(events)) expect(frame).toBeDefined();
+        // A batch with nothing to carry as bytes goes as text: it is shorter.
+        const wire = JSON.parse(encodeEventBatch(events)) as Record<string, unknown>;
+        const shape = typeof wire.shape === 'string' ? wire.shape : '';
+        const sealedBytes = (wire.data as unknown[]).some(
+          (d, i) => /[g-v]/.test(shape.charAt(i)) && d !== '',
+        );
+        const carries = wire.sigs !== undefined || wire.links !== undefined || sealedBytes;
+        if (!anyOdd(events) && carries) expect(frame).toBeDefined();
         if (frame === undefined) return;
         framed += 1;
         const back = parsedEvents(frame);
