@@ -27,6 +27,11 @@ export interface HistoryServerOptions {
   limits: SyncLimits;
   /** Sends one message's text; false once the connection is gone. */
   send(text: string): void;
+  /**
+   * Sends a page that fits the peer as a binary frame where the connection agreed on them
+   * (protocol invariant 11); false when it did not send it (the page then goes as text).
+   */
+  sendFrame?: (page: SyncMessage, maxBytes: number) => boolean;
   /** The `$key` this side holds for a replica (core/integrity.ts), sent with a page. */
   keyOf?: (replica: string) => Promise<string | undefined>;
 }
@@ -95,7 +100,10 @@ export function createHistoryServer(options: HistoryServerOptions) {
       const text = encodeMessage(page);
       // Three bytes per UTF-16 unit bound the UTF-8 size: the exact size only near the limit.
       const bytes = text.length * 3 <= peerLimits.maxMessageBytes ? 0 : utf8Length(text);
-      if (bytes <= peerLimits.maxMessageBytes) return options.send(text);
+      if (bytes <= peerLimits.maxMessageBytes) {
+        if (options.sendFrame?.(page, peerLimits.maxMessageBytes) === true) return;
+        return options.send(text);
+      }
       if (events.length <= 1) {
         return error(
           request.req,

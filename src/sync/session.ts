@@ -27,6 +27,9 @@
  *    (session-receiver.ts 4).
  * 9. With log.integrity, a batch is verified before it is stored; a tampered event is refused
  *    alone (session-receiver.ts 5).
+ * 10. Binary frames [11]: offered in hello when the owner gives sendBinary; batches and history
+ *    pages go as binary frames only to a peer whose hello offered them too; a binary frame from
+ *    a peer is read only where this side offered them (else PROTOCOL).
  */
 
 import { DEFAULT_MAX_CLOCK_AHEAD_MS } from '../core/clock-skew.ts';
@@ -126,6 +129,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
 
   const send = (message: SyncMessage, dataText?: DataTextOf): void => {
     if (closed) return;
+    // Protocol 11: a batch to a peer that reads binary frames goes as one where it carries bytes.
     const frame = binaryOut() ? encodeFrame(message, dataText) : undefined;
     if (frame === undefined) {
       sendText(encodeMessage(message, dataText));
@@ -212,6 +216,17 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
       } catch {
         close();
       }
+    },
+    sendFrame: (page, maxBytes) => {
+      if (closed || !binaryOut()) return false;
+      const frame = encodeFrame(page);
+      if (frame === undefined || frame.length > maxBytes) return false;
+      try {
+        options.sendBinary!(frame);
+      } catch {
+        close();
+      }
+      return true;
     },
   });
 

@@ -4,6 +4,8 @@
  * it offered; a server set to text only keeps a binary client on text; a malformed frame is a
  * coded error and stores nothing (connection.ts invariant 8).
  */
+
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -15,10 +17,12 @@ import {
   type Transport,
   webSocketTransport,
 } from '../../src/index.ts';
+import { sqliteStorage } from '../../src/server/sqlite.ts';
 import { frameOf } from '../../src/sync/binary-frame.ts';
 import { encodeFrame } from '../../src/sync/messages.ts';
 import { makeEvents } from './events.ts';
-import { ProtocolClient, startTestServer, type TestServer, waitFor } from './helpers.ts';
+import { ProtocolClient, startTestServer, type TestServer, tempDir, waitFor } from './helpers.ts';
+import { historyHarness } from './history-helpers.ts';
 
 type Events = LooseEvents<{ title: string }>;
 
@@ -178,5 +182,39 @@ describe('binary frames a client sends the server', () => {
     const error = await client.raw.nextOfType('error');
     expect(error).toMatchObject({ code: 'PROTOCOL', message: expect.stringMatching(/binary/) });
     expect((await client.raw.closed).code).toBe(1008);
+  });
+});
+
+describe('history pages as binary frames', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  const { serve, storeWith } = historyHarness(cleanups);
+
+  it('pages sealed events as binary frames, each the same as stored', async () => {
+    const tmp = tempDir();
+    cleanups.push(() => tmp.cleanup());
+    const seeded = makeEvents(150, {
+      replica: 'replicaaaaaaaaaa',
+      meta: { $sealed: 'k1' },
+      data: Buffer.alloc(40, 9).toString('base64url'),
+    });
+    const server = await serve(sqliteStorage(join(tmp.dir, 'server.sqlite')), seeded);
+    const seen = { binaryIn: 0 };
+    const { store, history } = await storeWith(server.url, {
+      watch: (transport) =>
+        transport.onBinary?.(() => {
+          seen.binaryIn += 1;
+        }),
+    });
+    // Past the catch-up (its batches are binary frames too): only the page's frame counts.
+    await waitFor(() => store.sync.status().state === 'idle', 10_000);
+    const binaryBefore = seen.binaryIn;
+    const page = await history.read({ limit: 50 });
+    expect(page.map(({ id, data, meta }) => ({ id, data, meta }))).toEqual(
+      seeded.slice(0, 50).map(({ id, data, meta }) => ({ id, data, meta })),
+    );
+    expect(seen.binaryIn).toBeGreaterThan(binaryBefore);
   });
 });

@@ -6,7 +6,7 @@
  */
 import WebSocket from 'ws';
 import type { StoredEventRecord } from '../../src/core/events.ts';
-import { memoryStorage, openStore, webSocketTransport } from '../../src/index.ts';
+import { memoryStorage, openStore, type Transport, webSocketTransport } from '../../src/index.ts';
 import { createSyncServer } from '../../src/server/server.ts';
 import type { ServerStorage } from '../../src/server/storage.ts';
 import type { CursorQuery } from '../../src/storage/adapter.ts';
@@ -84,7 +84,11 @@ export function historyHarness(cleanups: (() => Promise<void> | void)[]) {
    */
   async function storeWith(
     url: string | undefined,
-    { signing = false, ...options }: { historyTimeoutMs?: number; signing?: boolean } = {},
+    {
+      signing = false,
+      watch,
+      ...options
+    }: { historyTimeoutMs?: number; signing?: boolean; watch?: (t: Transport) => void } = {},
   ) {
     let controller: SyncController | undefined;
     const store = await openStore({
@@ -102,9 +106,12 @@ export function historyHarness(cleanups: (() => Promise<void> | void)[]) {
     });
     cleanups.push(() => store.close());
     if (url !== undefined) {
-      store.sync.connect(
-        webSocketTransport(url, { token: spaceToken('space-a'), WebSocket: WebSocket as never }),
-      );
+      const transport = webSocketTransport(url, {
+        token: spaceToken('space-a'),
+        WebSocket: WebSocket as never,
+      });
+      watch?.(transport);
+      store.sync.connect(transport);
       await waitFor(() => store.sync.status().connections?.[0]?.server === true);
     }
     return { store, history: controller!.history! };
