@@ -30,7 +30,8 @@
  *    to; the session sends them only to a client whose hello offered them too. A binary frame
  *    goes through the guards of invariant 4 as a text does (its JSON part), then the session's
  *    parser, which refuses a malformed one with PROTOCOL before anything is stored. Both kinds
- *    count in bytesIn/bytesOut by their byte length.
+ *    count in bytesIn/bytesOut by their byte length; the `close` log entry gives how many
+ *    binary frames went each way (binaryIn, binaryOut).
  */
 
 import type WebSocket from 'ws';
@@ -91,6 +92,9 @@ export class Connection {
   /** Slow consumer check: the acked position last seen, and since when no ack came (invariant 5). */
   private ackedPos = 0;
   private waitingSince: number | undefined;
+  /** Binary frames received and sent (invariant 8), logged when the connection closes. */
+  private binaryIn = 0;
+  private binaryOut = 0;
 
   private readonly ctx: ConnectionContext;
 
@@ -255,6 +259,7 @@ export class Connection {
 
   private sendBytes(bytes: Uint8Array): void {
     this.sendData(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), true);
+    this.binaryOut += 1;
   }
 
   private sendData(data: Buffer, binary: boolean): void {
@@ -318,6 +323,7 @@ export class Connection {
         ? Buffer.from(data)
         : data;
     let text: string;
+    if (isBinary) this.binaryIn += 1;
     try {
       text = isBinary ? frameJson(buffer) : buffer.toString('utf8');
     } catch (error) {
@@ -370,6 +376,8 @@ export class Connection {
       code,
       reason,
       durationMs: this.ctx.now() - this.opened,
+      binaryIn: this.binaryIn,
+      binaryOut: this.binaryOut,
     });
     this.ctx.onClosed(this);
   }
