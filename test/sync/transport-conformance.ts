@@ -43,6 +43,28 @@ export function transportConformance(factory: TransportFactory): void {
       a.close();
     });
 
+    it('carries binary messages in order among text ones, as the bytes sent, where it has them', async () => {
+      const [a, b] = await openPair();
+      // Both members or neither (core/sync-types.ts).
+      expect(a.sendBinary === undefined).toBe(a.onBinary === undefined);
+      if (a.sendBinary === undefined || b.onBinary === undefined) {
+        a.close();
+        return;
+      }
+      const atB: (string | number[])[] = [];
+      b.onMessage((t) => atB.push(t));
+      b.onBinary((bytes) => atB.push([...bytes]));
+      const sent = new Uint8Array([0, 1, 255, 128, 7]);
+      a.send('before');
+      a.sendBinary(sent);
+      sent[0] = 9; // changed after sending: the message sent is what was passed
+      a.sendBinary(new Uint8Array(0));
+      a.send('after');
+      await until(() => atB.length === 4);
+      expect(atB).toEqual(['before', [0, 1, 255, 128, 7], [], 'after']);
+      a.close();
+    });
+
     it('throws on send when not open', async () => {
       const [a] = await factory.make();
       expect(() => a.send('x')).toThrow();

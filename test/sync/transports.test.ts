@@ -27,16 +27,18 @@ function startRelay(): Promise<void> {
     const members = rooms.get(target.pathname) ?? [];
     rooms.set(target.pathname, members);
     members.push(socket);
-    const backlog: string[] = [];
-    socket.on('message', (data) => {
+    // Each message as it came: text frames as text, binary ones as binary.
+    const backlog: [Buffer, boolean][] = [];
+    socket.on('message', (data, isBinary) => {
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
       const other = members.find((m) => m !== socket);
-      if (other === undefined) backlog.push(String(data));
-      else other.send(String(data));
+      if (other === undefined) backlog.push([bytes, isBinary]);
+      else other.send(bytes, { binary: isBinary });
     });
     const other = members.find((m) => m !== socket);
     if (other !== undefined) other.emit('flush', socket);
     socket.on('flush', (peer: WebSocket) => {
-      for (const text of backlog.splice(0)) peer.send(text);
+      for (const [bytes, binary] of backlog.splice(0)) peer.send(bytes, { binary });
     });
     socket.on('close', (code, reason) => {
       members.splice(members.indexOf(socket), 1);
@@ -65,6 +67,7 @@ const WS = WebSocket as unknown as WebSocketConstructor;
 
 const factories: TransportFactory[] = [
   { name: 'memory', make: async () => memoryTransportPair() },
+  { name: 'memory (binary)', make: async () => memoryTransportPair({ binary: true }) },
   {
     name: 'websocket',
     make: async () => {
