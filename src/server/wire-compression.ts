@@ -16,6 +16,9 @@
  *    small compressed frame cannot expand past the limit.
  * 4. Only what a space's members may read anyway shares a compressed message (one connection,
  *    one space); tokens travel in the upgrade request, never in a compressed message.
+ * 5. Binary frames (sync/binary-frame.ts) deflate like text ones, past the same threshold;
+ *    their raw signatures and ciphertext do not shrink, so compression gains less on them than
+ *    on their base64 text, which they already save.
  */
 import type { PerMessageDeflateOptions } from 'ws';
 
