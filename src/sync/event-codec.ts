@@ -158,7 +158,8 @@ export function encodeEventBatch(
 /** A batch for a binary frame: its JSON text (with `bin`) and its byte sections. */
 export interface BinaryBatch {
   text: string;
-  sections: Uint8Array;
+  /** Absent when nothing goes as bytes: `text` is then the batch's protocol 4 text, as is. */
+  sections?: Uint8Array;
 }
 
 /** The latest binary batches encoded, newest last (invariant 5). */
@@ -181,14 +182,21 @@ export function encodeEventBatchBinary(
   }
   const parts: BinaryParts = { sigs: [], links: '', blobs: [], textOnly: false };
   const text = encodeBatch(events, dataText, parts);
-  const sections = packSections(parts);
-  if (sections === undefined) return undefined;
-  const batch = { text, sections };
+  let batch: BinaryBatch = { text };
+  if (carriesBytes(parts)) {
+    const sections = packSections(parts);
+    if (sections === undefined) return undefined;
+    batch = { text, sections };
+  }
   if (keep) {
     if (recentBinary.length === RECENT_BATCHES) recentBinary.shift();
     recentBinary.push({ events: events.slice(), batch });
   }
   return batch;
+}
+
+function carriesBytes(parts: BinaryParts): boolean {
+  return parts.sigs.length > 0 || parts.links !== '' || parts.blobs.length > 0;
 }
 
 function encodeBatch(
@@ -267,7 +275,8 @@ function encodeBatch(
   if (meta.length > 0) head.meta = meta;
   metaColumns.write(head, parts);
   if (schema.length > 0) head.schema = schema;
-  if (parts !== undefined) head.bin = sectionSizes(parts);
+  // Nothing as bytes: no `bin`, and the text is protocol 4's (a plain batch is encoded once).
+  if (parts !== undefined && carriesBytes(parts)) head.bin = sectionSizes(parts);
   const headText = JSON.stringify(head);
   return `${headText.slice(0, -1)},"data":[${texts.join(',')}]}`;
 }

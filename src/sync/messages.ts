@@ -489,19 +489,27 @@ export function encodeMessage(message: SyncMessage, dataText?: DataTextOf): stri
 }
 
 /**
- * An `events` or `history-page` message as a binary frame (binary-frame.ts), or undefined when
- * it goes as text: another type, no events, nothing to carry as bytes, or a text that bytes
- * would not carry back.
+ * A message for a peer that reads binary frames: an `events` or `history-page` message as a
+ * binary frame (binary-frame.ts), or its text where it goes as text: another type, nothing to
+ * carry as bytes (the text is shorter), or a text that bytes would not carry back. Each batch
+ * is encoded once, but in that last, rare case.
  */
-export function encodeFrame(message: SyncMessage, dataText?: DataTextOf): Uint8Array | undefined {
-  if (message.type !== 'events' && message.type !== 'history-page') return undefined;
+export function encodeForBinaryPeer(
+  message: SyncMessage,
+  dataText?: DataTextOf,
+): string | Uint8Array {
+  if (message.type !== 'events' && message.type !== 'history-page') return encodeMessage(message);
   const { events, ...envelope } = message;
-  if (events.length === 0) return undefined;
-  const batch = encodeEventBatchBinary(events, dataText);
-  // Nothing as bytes (no signature, link hash or sealed data): the text is shorter.
-  if (batch === undefined || batch.sections.length === 0) return undefined;
+  const batch = events.length === 0 ? undefined : encodeEventBatchBinary(events, dataText);
+  if (batch === undefined) return encodeMessage(message, dataText);
   const json = `${JSON.stringify(envelope).slice(0, -1)},"events":${batch.text}}`;
-  return frameOf(json, batch.sections);
+  return batch.sections === undefined ? json : frameOf(json, batch.sections);
+}
+
+/** The binary frame of a message, or undefined where it goes as text (encodeForBinaryPeer). */
+export function encodeFrame(message: SyncMessage, dataText?: DataTextOf): Uint8Array | undefined {
+  const out = encodeForBinaryPeer(message, dataText);
+  return typeof out === 'string' ? undefined : out;
 }
 
 /** The WebSocket close code for a session that ends with `code` (used by the server). */

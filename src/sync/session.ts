@@ -37,7 +37,13 @@ import { ChronicleError, SeqConflictError } from '../core/errors.ts';
 import { checkpointForPull } from '../core/sync.ts';
 import type { DataTextOf } from './event-codec.ts';
 import { createHistoryServer } from './history-serve.ts';
-import { closeCodeFor, encodeFrame, encodeMessage, parseMessage } from './messages.ts';
+import {
+  closeCodeFor,
+  encodeForBinaryPeer,
+  encodeFrame,
+  encodeMessage,
+  parseMessage,
+} from './messages.ts';
 import {
   DEFAULT_SYNC_LIMITS,
   type HelloMessage,
@@ -130,13 +136,15 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const send = (message: SyncMessage, dataText?: DataTextOf): void => {
     if (closed) return;
     // Protocol 11: a batch to a peer that reads binary frames goes as one where it carries bytes.
-    const frame = binaryOut() ? encodeFrame(message, dataText) : undefined;
-    if (frame === undefined) {
-      sendText(encodeMessage(message, dataText));
+    const out = binaryOut()
+      ? encodeForBinaryPeer(message, dataText)
+      : encodeMessage(message, dataText);
+    if (typeof out === 'string') {
+      sendText(out);
       return;
     }
     try {
-      options.sendBinary!(frame);
+      options.sendBinary!(out);
     } catch {
       close();
     }
