@@ -24,7 +24,9 @@
  *     events are pushed to a server once before the reopen (untimed), so that they are stored
  *     signed, signatures in meta, as a replica's shared events are;
  * (d) catch-up: two stores holding 50,000 events each connect through a real sync server on
- *     127.0.0.1 (SQLite file) until both hold all 100,000: time, and the bytes on the wire each
+ *     127.0.0.1 (SQLite file), in a process of its own as deployed (as sync-node.ts runs it;
+ *     BENCH_SECURITY_SERVER=inprocess runs it on the stores' thread, as this file did before),
+ *     until both hold all 100,000: time, and the bytes on the wire each
  *     way (UTF-8 length of every message text). The signed variants run against a server with
  *     its default (requireSignatures: it verifies every event; so does each store the other's);
  *     plain and encrypted ones against one started with requireSignatures false, which takes
@@ -37,6 +39,7 @@
  *     what signing costs a device in all (plain: the appends alone).
  */
 import 'fake-indexeddb/auto';
+import { fileURLToPath } from 'node:url';
 import { IDBFactory } from 'fake-indexeddb';
 import {
   defineProjection,
@@ -48,13 +51,16 @@ import {
   openStore,
   type StorageAdapter,
 } from '../../src/index.ts';
+import type { ServerStorage, SyncServer } from '../../src/server/index.ts';
 import type { Signer } from '../../src/store/signing.ts';
 import { syncFactory } from '../../src/sync/controller.ts';
+import { forkBenchChild, serveParent } from './bench-child.ts';
 import { type Card, sampleEvent } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 import {
   type BenchServer,
   type ByteCount,
+  benchToken,
   counting,
   headReader,
   SPACE,
@@ -68,6 +74,8 @@ const BATCHED = 20_000;
 const SINGLE = 1_000;
 const REPLAY = 20_000;
 const CATCHUP = Number(process.env.BENCH_SYNC_EVENTS ?? 50_000);
+/** BENCH_SECURITY_SERVER=inprocess: (d) and (e) with the server on the stores' thread (before). */
+const IN_PROCESS_SERVER = process.env.BENCH_SECURITY_SERVER === 'inprocess';
 /** The figures to run: BENCH_SECURITY_PARTS=catchup runs (d) and (e) alone (all by default; (f) is in appends). */
 const PARTS = process.env.BENCH_SECURITY_PARTS ?? 'appends,push,replay,catchup';
 const part = (name: 'appends' | 'push' | 'replay' | 'catchup') => PARTS.split(',').includes(name);
@@ -129,6 +137,37 @@ async function signed(store: EventStore<Events>): Promise<void> {
 function startServer(signed: boolean): Promise<BenchServer> {
   return startBenchServer(SPACE, { requireSignatures: signed });
 }
+
+/**
+ * The same server in a child process (this file, run with BENCH_SECURITY_SERVER_CHILD set), as
+ * it is deployed and as the sync benchmark's catch-up runs it (sync-node.ts): the server's
+ * verifying and storing do not queue behind the two stores' work on one thread.
+ */
+async function startChildServer(signed: boolean): Promise<BenchServer> {
+  const child = await forkBenchChild(
+    fileURLToPath(import.meta.url),
+    { BENCH_SECURITY_SERVER_CHILD: signed ? 'signed' : 'unsigned' },
+    'the security server child',
+  );
+  return {
+    server: { url: child.url } as SyncServer,
+    storage: {
+      openSpace: async () => ({ headPos: () => child.ask('head') }),
+    } as unknown as ServerStorage,
+    token: (sub) => benchToken(sub),
+    cpuMs: () => child.ask('cpu'),
+    stop: () => child.stop(),
+  };
+}
+
+async function serveAsChild(signed: boolean): Promise<void> {
+  const t = await startServer(signed);
+  const space = await t.storage.openSpace(SPACE);
+  serveParent(t.server.url, { head: () => space.headPos() }, () => t.stop());
+}
+
+const childRole = process.env.BENCH_SECURITY_SERVER_CHILD;
+if (childRole !== undefined) await serveAsChild(childRole === 'signed');
 
 async function appendAll(store: EventStore<Events>, count: number, batch: number) {
   for (let i = 0; i < count; i += batch) {
@@ -231,7 +270,7 @@ async function catchUp(
   await fill(stores[1]!, CATCHUP, CATCHUP, 'b');
   if (signedBefore) for (const store of stores) await signed(store);
   const heads = await Promise.all(storages.map((s) => headReader(s)));
-  const t = await startServer(signedIn(variant));
+  const t = await (IN_PROCESS_SERVER ? startServer : startChildServer)(signedIn(variant));
   const bytes = [
     { sent: 0, received: 0 },
     { sent: 0, received: 0 },
