@@ -51,20 +51,19 @@ import {
   openStore,
   type StorageAdapter,
 } from '../../src/index.ts';
-import type { ServerStorage, SyncServer } from '../../src/server/index.ts';
 import type { Signer } from '../../src/store/signing.ts';
 import { syncFactory } from '../../src/sync/controller.ts';
-import { forkBenchChild, serveParent } from './bench-child.ts';
 import { type Card, sampleEvent } from './browser-shared.ts';
 import { type BenchResult, median, result } from './results.ts';
 import {
   type BenchServer,
   type ByteCount,
-  benchToken,
   counting,
   headReader,
   SPACE,
+  serveAsServerChild,
   startServer as startBenchServer,
+  startChildServer,
   waitUntil,
   wsTransport,
 } from './sync-server.ts';
@@ -140,34 +139,18 @@ function startServer(signed: boolean): Promise<BenchServer> {
 
 /**
  * The same server in a child process (this file, run with BENCH_SECURITY_SERVER_CHILD set), as
- * it is deployed and as the sync benchmark's catch-up runs it (sync-node.ts): the server's
- * verifying and storing do not queue behind the two stores' work on one thread.
+ * it is deployed and as the sync benchmark's catch-up runs it (sync-node.ts).
  */
-async function startChildServer(signed: boolean): Promise<BenchServer> {
-  const child = await forkBenchChild(
+function startServerChild(signed: boolean): Promise<BenchServer> {
+  return startChildServer(
     fileURLToPath(import.meta.url),
     { BENCH_SECURITY_SERVER_CHILD: signed ? 'signed' : 'unsigned' },
     'the security server child',
   );
-  return {
-    server: { url: child.url } as SyncServer,
-    storage: {
-      openSpace: async () => ({ headPos: () => child.ask('head') }),
-    } as unknown as ServerStorage,
-    token: (sub) => benchToken(sub),
-    cpuMs: () => child.ask('cpu'),
-    stop: () => child.stop(),
-  };
-}
-
-async function serveAsChild(signed: boolean): Promise<void> {
-  const t = await startServer(signed);
-  const space = await t.storage.openSpace(SPACE);
-  serveParent(t.server.url, { head: () => space.headPos() }, () => t.stop());
 }
 
 const childRole = process.env.BENCH_SECURITY_SERVER_CHILD;
-if (childRole !== undefined) await serveAsChild(childRole === 'signed');
+if (childRole !== undefined) await serveAsServerChild(await startServer(childRole === 'signed'));
 
 async function appendAll(store: EventStore<Events>, count: number, batch: number) {
   for (let i = 0; i < count; i += batch) {
@@ -270,7 +253,7 @@ async function catchUp(
   await fill(stores[1]!, CATCHUP, CATCHUP, 'b');
   if (signedBefore) for (const store of stores) await signed(store);
   const heads = await Promise.all(storages.map((s) => headReader(s)));
-  const t = await (IN_PROCESS_SERVER ? startServer : startChildServer)(signedIn(variant));
+  const t = await (IN_PROCESS_SERVER ? startServer : startServerChild)(signedIn(variant));
   const bytes = [
     { sent: 0, received: 0 },
     { sent: 0, received: 0 },

@@ -25,21 +25,20 @@ import type { JsonValue, StoredEventRecord } from '../../src/core/events.ts';
 import { encodeHlc } from '../../src/core/hlc.ts';
 import { Cursor, type EventId, ReplicaId, Seq } from '../../src/core/ids.ts';
 import { type EventStore, memoryStorage, memoryTransportPair, openStore } from '../../src/index.ts';
-import type { ServerStorage, SyncServer } from '../../src/server/index.ts';
 import { encodeMessage } from '../../src/sync/messages.ts';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol.ts';
-import { forkBenchChild, serveParent } from './bench-child.ts';
 import { type BenchResult, median, percentile, result } from './results.ts';
 import { sampleEvent } from './store-node.ts';
 import { type BaselineRun, fillYjs, relayCatchUp, yjsServerCatchUp } from './sync-baselines.ts';
 import {
   type BenchServer,
   type ByteCount,
-  benchToken,
   counting,
   filledStore,
   headReader,
   SPACE,
+  serveAsServerChild,
+  startChildServer,
   startServer,
   waitUntil,
   wsTransport,
@@ -57,30 +56,15 @@ const LATENCY_SAMPLES = Number(process.env.BENCH_SYNC_LATENCY_SAMPLES ?? 300);
  * The same server in a child process (this file, run with BENCH_SYNC_SERVER_CHILD=1), as it runs
  * in production: its own process, so its work does not queue behind the clients' on one thread.
  */
-async function startChildServer(): Promise<BenchServer> {
-  const child = await forkBenchChild(
+function startServerChild(): Promise<BenchServer> {
+  return startChildServer(
     fileURLToPath(import.meta.url),
     { BENCH_SYNC_SERVER_CHILD: '1' },
     'the server child',
   );
-  return {
-    server: { url: child.url } as SyncServer,
-    storage: {
-      openSpace: async () => ({ headPos: () => child.ask('head') }),
-    } as unknown as ServerStorage,
-    token: (sub) => benchToken(sub),
-    cpuMs: () => child.ask('cpu'),
-    stop: () => child.stop(),
-  };
 }
 
-async function serveAsChild(): Promise<void> {
-  const t = await startServer();
-  const space = await t.storage.openSpace(SPACE);
-  serveParent(t.server.url, { head: () => space.headPos() }, () => t.stop());
-}
-
-if (process.env.BENCH_SYNC_SERVER_CHILD === '1') await serveAsChild();
+if (process.env.BENCH_SYNC_SERVER_CHILD === '1') await serveAsServerChild(await startServer());
 
 // ---- (a) catch-up ----------------------------------------------------------------------------
 
@@ -104,7 +88,7 @@ async function ourCatchUp(serverInChild: boolean): Promise<CatchUpRun> {
   const b = await filledStore('b', n, n);
   const headA = await headReader(a.storage);
   const headB = await headReader(b.storage);
-  const t = serverInChild ? await startChildServer() : await startServer();
+  const t = serverInChild ? await startServerChild() : await startServer();
   const space = await t.storage.openSpace(SPACE);
   const bytesA: ByteCount = { sent: 0, received: 0 };
   const bytesB: ByteCount = { sent: 0, received: 0 };

@@ -24,6 +24,7 @@ import {
   silentLogger,
   sqliteStorage,
 } from '../../src/server/index.ts';
+import { forkBenchChild, serveParent } from './bench-child.ts';
 import { sampleEvent } from './browser-shared.ts';
 
 export const SECRET = 'bench-secret-0123456789';
@@ -42,6 +43,34 @@ export interface BenchServer {
 /** A read and write token for `sub` in `space`, valid for an hour. */
 export function benchToken(sub: string, space = SPACE): string {
   return createToken(SECRET, { space, sub, scope: ['read', 'write'], expiresInSeconds: 3600 });
+}
+
+/**
+ * A bench server in a child process (bench-child.ts), as a server is deployed: its work does not
+ * queue behind the clients' on one thread. `modulePath` is forked with `env`; finding it set,
+ * that module serves with serveAsServerChild. Its head and CPU time are asked of the child.
+ */
+export async function startChildServer(
+  modulePath: string,
+  env: Record<string, string>,
+  what: string,
+): Promise<BenchServer> {
+  const child = await forkBenchChild(modulePath, env, what);
+  return {
+    server: { url: child.url } as SyncServer,
+    storage: {
+      openSpace: async () => ({ headPos: () => child.ask('head') }),
+    } as unknown as ServerStorage,
+    token: (sub) => benchToken(sub),
+    cpuMs: () => child.ask('cpu'),
+    stop: () => child.stop(),
+  };
+}
+
+/** The child's side of startChildServer: serves `t` to the parent (its URL, `head`, `stop`). */
+export async function serveAsServerChild(t: BenchServer): Promise<void> {
+  const space = await t.storage.openSpace(SPACE);
+  serveParent(t.server.url, { head: () => space.headPos() }, () => t.stop());
 }
 
 /**
