@@ -28,7 +28,11 @@
  * 5. An own event whose `prev` chain leads to a rejected event is doomed (doomedAfter): its
  *    replica takes it out with the rejected one, before the authority says so, so that nothing
  *    is decided on it again. An event decided after a winner instead is not: the authority may
- *    accept it, and a replica that took it out would never get it back.
+ *    accept it, and a replica that took it out would never get it back. Nor is one decided on a
+ *    later run of the rejected event's command (invariant 4: the same id at another seq): a
+ *    rejection that came late for the first run, once a fork had taken that run out and the
+ *    command had run again, took out the second run's events, which the authority accepted
+ *    (test/strict/strict.property.test.ts, seed 1486970605 path 6).
  */
 import type { JsonValue } from './events.ts';
 
@@ -142,7 +146,15 @@ export function doomedAfter(
   records: readonly StrictCandidate[],
   replica: string,
 ): StrictRejection[] {
-  const rootOf = new Map<string, StrictRejection>(rejections.map((r) => [r.id, r]));
+  // Invariant 5: the rejection of an id this replica now holds at another seq is of an earlier
+  // run of its command, and dooms nothing decided on the later run.
+  const heldSeq = new Map<string, number>();
+  for (const e of records) if (e.replica === replica) heldSeq.set(e.id, e.seq);
+  const rootOf = new Map<string, StrictRejection>();
+  for (const r of rejections) {
+    const seq = heldSeq.get(r.id);
+    if (seq === undefined || seq === r.seq) rootOf.set(r.id, r);
+  }
   const out: StrictRejection[] = [];
   for (const event of records) {
     if (event.replica !== replica || rootOf.has(event.id) || !isStrictEvent(event)) continue;

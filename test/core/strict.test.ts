@@ -110,6 +110,28 @@ describe('doomedAfter', () => {
     expect(doomed.map((d) => d.id)).toEqual([after.id, afterAfter.id]);
     expect(doomed.every((d) => d.head.id === winner.id)).toBe(true);
   });
+
+  it('dooms nothing decided on a later run of the rejected event’s command (5)', () => {
+    // The first run's event (id `cmd:0`, seq 1) was taken out already (a fork); the command ran
+    // again: the same id at seq 5, then an event on it. The rejection of the first run came late.
+    const winner = ev('s', 1, undefined, true, 'other');
+    const rerun = { ...ev('s', 2, winner.id, true, 'me'), id: 'cmd:0', seq: 5 };
+    const onRerun = ev('s', 3, 'cmd:0', true, 'me');
+    const late = {
+      id: 'cmd:0',
+      replica: 'me',
+      seq: 1,
+      stream: 's',
+      version: 1,
+      reason: 'stale' as const,
+      head: { version: 1, id: winner.id },
+    };
+    expect(doomedAfter([late], [winner, rerun, onRerun], 'me')).toEqual([]);
+    // The same rejection while the first run is still held at seq 1 dooms what was decided on it.
+    const first = { ...ev('s', 1, undefined, true, 'me'), id: 'cmd:0', seq: 1 };
+    const onFirst = ev('s', 2, 'cmd:0', true, 'me');
+    expect(doomedAfter([late], [first, onFirst], 'me').map((d) => d.id)).toEqual([onFirst.id]);
+  });
 });
 
 describe('forkedOwn', () => {
