@@ -42,7 +42,7 @@ import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { HLC_COUNTER_MAX, HLC_WALL_MAX, hlcCounter, hlcsOfWall, hlcWall } from '../core/hlc.ts';
 import { Cursor, EventId, ReplicaId, Seq } from '../core/ids.ts';
-import { assertJsonValue, parsedJsonUnfit, utf8Length } from '../core/json.ts';
+import { assertJsonValue, jsonByteLength, parsedJsonUnfit, utf8Length } from '../core/json.ts';
 import {
   DEFAULT_EVENT_LIMITS,
   type EventLimits,
@@ -52,7 +52,6 @@ import {
 import { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 import { type BinaryParts, base64UrlBytes, packSections, sectionSizes } from './binary-frame.ts';
 import { MetaColumnsReader, MetaColumnsWriter } from './meta-columns.ts';
-import { jsonBytes } from './wire-bytes.ts';
 
 export { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 
@@ -106,7 +105,7 @@ export function wireSize(event: StoredEvent, dataText: string): number {
   // is mostly counted once a batch anyway, in its table).
   bytes += 64 + event.replica.length + 3 * (event.stream.length + event.type.length) + 9;
   if (!EventId.isCanonical(event.id, event.replica, event.seq)) bytes += utf8Length(event.id) + 16;
-  if (event.meta !== undefined) bytes += jsonBytes(event.meta) + 16;
+  if (event.meta !== undefined) bytes += jsonByteLength(event.meta) + 16;
   if (event.schema !== undefined && event.schema !== 1) bytes += 32;
   return bytes;
 }
@@ -457,7 +456,7 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
         if (metaColumns !== undefined) metaBytes = metaColumns.rebuild(i, record, m, sizeUnchecked);
         else if (m !== undefined) {
           record.meta = m;
-          if (sizeUnchecked) metaBytes = jsonBytes(m);
+          if (sizeUnchecked) metaBytes = jsonByteLength(m);
         }
         const sc = schema.get(i);
         if (sc !== undefined) record.schema = sc;
@@ -490,7 +489,7 @@ function checkPayload(
     unfit(e.meta, `${path}.meta`, limits.maxDepth);
   }
   if (!size) return;
-  const bytes = jsonBytes(e.data) + metaBytes;
+  const bytes = jsonByteLength(e.data) + metaBytes;
   if (bytes > limits.maxEventBytes) throw new EventTooLargeError(path, bytes, limits.maxEventBytes);
 }
 

@@ -36,16 +36,16 @@
  *    type, or longer than its events need, is a BatchShapeError.
  * 4. A batch none of whose events carries these fields has no `shape`: its text is protocol 3's.
  * 5. The receiver's size of a rebuilt meta (for maxEventBytes) is its JSON text's UTF-8 length
- *    exactly, counted from the columns without writing the meta out (wire-bytes.ts).
+ *    exactly, counted from the columns without writing the meta out (core/json.ts jsonByteLength).
  */
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { INTEGRITY_META } from '../core/integrity-meta.ts';
+import { jsonByteLength, jsonStringBytes } from '../core/json.ts';
 import { SEALED_META } from '../core/sealing.ts';
 import { SIG_TEXT } from '../core/segments.ts';
 import { isStrictEvent, STRICT_META } from '../core/strict.ts';
 import { BatchShapeError } from './batch-errors.ts';
-import { jsonBytes, jsonStringBytes } from './wire-bytes.ts';
 
 const SIG = 1;
 const NEAR = 2;
@@ -417,14 +417,14 @@ export class MetaColumnsReader {
     if (flags === 0) {
       if (rest !== undefined) {
         record.meta = rest;
-        if (measure) size = jsonBytes(rest);
+        if (measure) size = jsonByteLength(rest);
       }
     } else {
       if (rest !== undefined && twice(flags, rest)) {
         throw new ValidationError(path, 'gives a field both in a column and in meta');
       }
       // Measured before the columns' fields join it (the meta is `rest` itself, unless sealed).
-      const restBytes = measure && rest !== undefined ? jsonBytes(rest) : 0;
+      const restBytes = measure && rest !== undefined ? jsonByteLength(rest) : 0;
       let meta: JsonObject;
       if ((flags & SEALED) !== 0) {
         const kid = this.kids.next(`${path}.${SEALED_META}`);
@@ -460,7 +460,7 @@ export class MetaColumnsReader {
 
 /**
  * The UTF-8 size of a rebuilt meta's JSON text (invariant 5): what the `meta` column held
- * (`restBytes`, walked: wire-bytes.ts; 0 for none), and each column's field as its form says: a `$sig` is 86 base64url
+ * (`restBytes`, walked: core/json.ts jsonByteLength; 0 for none), and each column's field as its form says: a `$sig` is 86 base64url
  * characters, a near link's seq and hash are too; key ids, `$key` texts and ids are measured.
  */
 function columnsSize(flags: number, meta: JsonObject, restBytes: number): number {

@@ -211,6 +211,28 @@ describe('jsonByteLength', () => {
     }
   });
 
+  it('gives what the JSON text gives for values that are not plain JSON, errors included', () => {
+    class Point {
+      readonly x: number;
+      constructor(x: number) {
+        this.x = x;
+      }
+    }
+    const odd = [
+      new Date(0),
+      { at: new Date(0), n: [1, () => 2, Symbol('s')] },
+      new Point(1),
+      { p: new Point(2) },
+      new Map([[1, 2]]),
+      { toJSON: () => 'x' },
+      [undefined, Number.NaN, -0],
+    ];
+    for (const value of odd) {
+      expect(jsonByteLength(value)).toBe(Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8'));
+    }
+    expect(() => jsonByteLength({ n: 1n })).toThrow(TypeError);
+  });
+
   it('counts 1, 2, 3 and 4 bytes per character as UTF-8 does', () => {
     expect(utf8Length('a')).toBe(1);
     expect(utf8Length('é')).toBe(2);

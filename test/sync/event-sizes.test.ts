@@ -1,22 +1,22 @@
 /**
- * Sizes of JSON texts counted without writing them (sync/wire-bytes.ts invariant 1), and the
+ * Sizes of JSON texts counted without writing them (core/json.ts jsonByteLength), and the
  * receiver's event sizes from the meta columns (meta-columns.ts invariant 5): exactly what
  * writing the text and counting its UTF-8 bytes gives.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { jsonByteLength as jsonBytes, jsonStringBytes } from '../../src/core/json.ts';
 import {
   BatchEventError,
   decodeEventBatch,
   EventTooLargeError,
   encodeEventBatch,
 } from '../../src/sync/event-codec.ts';
-import { jsonBytes, jsonStringBytes } from '../../src/sync/wire-bytes.ts';
 import { arbStep, batchOf } from './meta-batches.ts';
 
 const utf8 = (value: unknown) => Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 
-describe('jsonBytes (invariant 1)', () => {
+describe('jsonByteLength, walked', () => {
   it('equals the UTF-8 length of JSON.stringify for any JSON value, any string', () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => {
