@@ -31,7 +31,8 @@ export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
 }
 
 export const URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const URL_VALUES = new Int16Array(128).fill(-1);
+/** Each ASCII code's value in URL_ALPHABET, -1 for a character outside it. */
+export const URL_VALUES = new Int16Array(128).fill(-1);
 for (let i = 0; i < URL_ALPHABET.length; i++) URL_VALUES[URL_ALPHABET.charCodeAt(i)] = i;
 
 /** Every 12 bits as its two characters: half the concatenations of one character at a time. */

@@ -35,7 +35,7 @@
  * 4. Only `events` and `history-page` messages travel as binary frames; all else stays text.
  * 5. permessage-deflate (server/wire-compression.ts) applies to binary frames as to text ones.
  */
-import { encodeBase64Url, URL_ALPHABET } from '../core/base64.ts';
+import { encodeBase64Url, encodeBase64UrlChunks, URL_VALUES } from '../core/base64.ts';
 
 export const FRAME_VERSION = 1;
 const HEADER = 5;
@@ -74,12 +74,9 @@ export function sectionSizes(parts: BinaryParts): [number, number, number] {
   return [parts.sigs.length * SIG_BYTES, (parts.links.length / HASH_TEXT) * HASH_BYTES, blobs];
 }
 
-const VALUES = new Int8Array(128).fill(-1);
-for (let i = 0; i < URL_ALPHABET.length; i++) VALUES[URL_ALPHABET.charCodeAt(i)] = i;
-
 function valueAt(text: string, i: number): number {
   const c = text.charCodeAt(i);
-  return c < 128 ? VALUES[c]! : -1;
+  return c < 128 ? URL_VALUES[c]! : -1;
 }
 
 /**
@@ -218,22 +215,15 @@ export function unpackFrame(frame: Uint8Array): UnpackedFrame {
   delete batch.bin;
   let textBytes = start - HEADER;
   if (s > 0) {
-    batch.sigs = textsOf(frame, start, s, SIG_BYTES);
+    batch.sigs = encodeBase64UrlChunks(frame.subarray(start, start + s), SIG_BYTES);
     textBytes += (s / SIG_BYTES) * SIG_TEXT;
   }
   if (l > 0) {
-    batch.links = textsOf(frame, start + s, l, HASH_BYTES);
+    batch.links = encodeBase64UrlChunks(frame.subarray(start + s, start + s + l), HASH_BYTES);
     textBytes += (l / HASH_BYTES) * HASH_TEXT;
   }
   textBytes += rebuildBlobs(batch, frame, start + s + l, b);
   return { value, textBytes };
-}
-
-/** The base64url texts of `count / width` values from `at`, one after the other. */
-function textsOf(frame: Uint8Array, at: number, count: number, width: number): string {
-  let out = '';
-  for (let i = at; i < at + count; i += width) out += encodeBase64Url(frame.subarray(i, i + width));
-  return out;
 }
 
 /** Sets each sealed event's data slot to its text; returns the characters added. */

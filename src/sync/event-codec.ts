@@ -121,7 +121,7 @@ function indexIn(table: Map<string, number>, list: string[], value: string): num
 }
 
 /** The latest batches encoded, newest last (invariant 5). */
-const recentBatches: { events: readonly StoredEvent[]; text: string }[] = [];
+const recentBatches: { events: readonly StoredEvent[]; value: string }[] = [];
 const RECENT_BATCHES = 4;
 
 function remembered(event: StoredEvent | undefined): boolean {
@@ -143,15 +143,24 @@ export function encodeEventBatch(
   events: readonly StoredEvent[],
   dataText: DataTextOf = dataTextOf,
 ): string {
-  if (!remembered(events[0])) return encodeBatch(events, dataText);
-  for (let i = recentBatches.length - 1; i >= 0; i--) {
-    const recent = recentBatches[i]!;
-    if (sameEvents(recent.events, events)) return recent.text;
+  return recalled(recentBatches, events, () => encodeBatch(events, dataText));
+}
+
+/** What `encode` gives for `events`, kept among `recent` when their data texts are (invariant 5). */
+function recalled<T>(
+  recent: { events: readonly StoredEvent[]; value: T }[],
+  events: readonly StoredEvent[],
+  encode: () => T,
+): T {
+  if (!remembered(events[0])) return encode();
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const one = recent[i]!;
+    if (sameEvents(one.events, events)) return one.value;
   }
-  const text = encodeBatch(events, dataText);
-  if (recentBatches.length === RECENT_BATCHES) recentBatches.shift();
-  recentBatches.push({ events: events.slice(), text });
-  return text;
+  const value = encode();
+  if (recent.length === RECENT_BATCHES) recent.shift();
+  recent.push({ events: events.slice(), value });
+  return value;
 }
 
 /** A batch for a binary frame: its JSON text (with `bin`) and its byte sections. */
@@ -162,7 +171,7 @@ export interface BinaryBatch {
 }
 
 /** The latest binary batches encoded, newest last (invariant 5). */
-const recentBinary: { events: readonly StoredEvent[]; batch: BinaryBatch }[] = [];
+const recentBinary: { events: readonly StoredEvent[]; value: BinaryBatch | undefined }[] = [];
 
 /**
  * The batch as a binary frame carries it (binary-frame.ts), or undefined when one of its texts
@@ -172,26 +181,13 @@ export function encodeEventBatchBinary(
   events: readonly StoredEvent[],
   dataText: DataTextOf = dataTextOf,
 ): BinaryBatch | undefined {
-  const keep = remembered(events[0]);
-  if (keep) {
-    for (let i = recentBinary.length - 1; i >= 0; i--) {
-      const recent = recentBinary[i]!;
-      if (sameEvents(recent.events, events)) return recent.batch;
-    }
-  }
-  const parts: BinaryParts = { sigs: [], links: '', blobs: [], textOnly: false };
-  const text = encodeBatch(events, dataText, parts);
-  let batch: BinaryBatch = { text };
-  if (carriesBytes(parts)) {
+  return recalled(recentBinary, events, () => {
+    const parts: BinaryParts = { sigs: [], links: '', blobs: [], textOnly: false };
+    const text = encodeBatch(events, dataText, parts);
+    if (!carriesBytes(parts)) return { text };
     const sections = packSections(parts);
-    if (sections === undefined) return undefined;
-    batch = { text, sections };
-  }
-  if (keep) {
-    if (recentBinary.length === RECENT_BATCHES) recentBinary.shift();
-    recentBinary.push({ events: events.slice(), batch });
-  }
-  return batch;
+    return sections === undefined ? undefined : { text, sections };
+  });
 }
 
 function carriesBytes(parts: BinaryParts): boolean {
