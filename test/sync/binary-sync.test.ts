@@ -11,16 +11,9 @@ import {
   memoryTransportPair,
   openStore,
 } from '../../src/index.ts';
+import { until } from './helpers.ts';
 
 type Events = LooseEvents<{ title: string }>;
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function pair(binary: boolean | [boolean, boolean]) {
   const key = generateEncryptionKey();
@@ -43,10 +36,8 @@ async function pair(binary: boolean | [boolean, boolean]) {
   const [a, b] = stores as [EventStore<Events>, EventStore<Events>];
   a.sync.connect(ta);
   b.sync.connect(tb);
-  await until(
-    async () => (await a.read()).length === 50 && (await b.read()).length === 50,
-    'both hold every event',
-  );
+  // Both hold every event.
+  await until(async () => (await a.read()).length === 50 && (await b.read()).length === 50);
   expect(await a.read()).toEqual(await b.read());
   for (const s of stores) {
     expect(s.sync.status().tampered).toBeUndefined();
