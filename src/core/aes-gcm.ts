@@ -18,6 +18,7 @@
  * 4. Nothing is imported from `node:` here (process.getBuiltinModule, as core/sha256.ts does):
  *    bundles for the browser carry no Node module, and there `nativeAead` is undefined.
  */
+import { BASE64URL_TEXT } from './base64.ts';
 
 export interface NativeAead {
   /** url-safe base64 of iv ‖ AES-256-GCM(key, iv, aad, utf8(text)) ‖ tag (invariant 1). */
@@ -83,8 +84,6 @@ interface NodeBuffer {
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const GCM = { authTagLength: TAG_BYTES };
-/** What decodeBase64Url takes: the url-safe alphabet, and no length of the form 4n + 1. */
-const URL_SAFE = /^[A-Za-z0-9_-]*$/;
 const NO_SALT = new Uint8Array(0);
 const OUT_MAX = 1024 * 1024;
 
@@ -130,7 +129,7 @@ function nativeOf(node: NodeCrypto, buffer: NodeBuffer): NativeAead {
       return into.toString('base64url', 0, length);
     },
     open(key, aad, sealed) {
-      if (sealed.length % 4 === 1 || !URL_SAFE.test(sealed)) return undefined;
+      if (sealed.length % 4 === 1 || !BASE64URL_TEXT.test(sealed)) return undefined;
       const bytes = buffer.from(sealed, 'base64url');
       if (bytes.length < IV_BYTES + TAG_BYTES) return undefined;
       const end = bytes.length - TAG_BYTES;

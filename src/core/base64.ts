@@ -136,6 +136,9 @@ export function encodeBase64UrlChunks(bytes: Uint8Array, size: number): string {
   return latin1.decode(out);
 }
 
+/** Text made only of URL_ALPHABET's characters (any length: decodeBase64Url also refuses 4n + 1). */
+export const BASE64URL_TEXT = /^[A-Za-z0-9_-]*$/;
+
 /** Throws a SyntaxError when `text` is not url-safe base64 without padding. */
 export function decodeBase64Url(text: string): Uint8Array<ArrayBuffer> {
   const length = text.length;

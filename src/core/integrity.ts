@@ -40,7 +40,7 @@
  *    the replica that shreds is seldom the one that wrote the key, so no signature can hold for
  *    it. What it can do is take a stream's key away, never show or change content.
  */
-import { decodeBase64Url, encodeBase64Url } from './base64.ts';
+import { BASE64URL_TEXT, decodeBase64Url, encodeBase64Url } from './base64.ts';
 import type { JsonObject, JsonValue, StoredEventRecord } from './events.ts';
 import { INTEGRITY_META, withoutIntegrity } from './integrity-meta.ts';
 import { canonicalJson, canonicalJsonOmitting } from './json.ts';
@@ -219,7 +219,6 @@ export function parseLink(text: JsonValue | undefined): ChainLink | undefined {
 /** Characters of a link's hash: LINK_BYTES in base64url. */
 const LINK_TEXT = 22;
 const DOT = 46;
-const BASE64URL_TEXT = /^[A-Za-z0-9_-]*$/;
 
 function isBase36Digit(code: number): boolean {
   return (code >= 48 && code <= 57) || (code >= 97 && code <= 122);

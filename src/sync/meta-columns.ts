@@ -38,6 +38,7 @@
  * 5. The receiver's size of a rebuilt meta (for maxEventBytes) is its JSON text's UTF-8 length
  *    exactly, counted from the columns without writing the meta out (core/json.ts jsonByteLength).
  */
+import { BASE64URL_TEXT } from '../core/base64.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { INTEGRITY_META } from '../core/integrity-meta.ts';
@@ -55,7 +56,6 @@ const SEALED = 16;
 const DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz';
 /** A link's hash: 16 bytes of digest in base64url (integrity.ts linkHash). */
 const HASH_TEXT = 22;
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 /** The columns of this module, besides `shape`. */
 const COLUMNS = ['sigs', 'links', 'linkTexts', 'keyTexts', 'keyOf', 'kids', 'kidOf'] as const;
@@ -197,7 +197,7 @@ export class MetaColumnsWriter {
         stage = rank;
         if (rank === 2) key = value;
         else if (rank === 3) link = value;
-        else if (value.length === SIG_TEXT && BASE64URL.test(value)) sig = value;
+        else if (value.length === SIG_TEXT && BASE64URL_TEXT.test(value)) sig = value;
         else fits = false;
       }
     }
@@ -302,10 +302,10 @@ class ColumnReader {
   /** `width` base64url characters a value of the string column `name`. */
   static fixed(batch: Record<string, unknown>, name: string, width: number): ColumnReader {
     const text = column(batch, name, 'string') as string;
-    const clean = BASE64URL.test(text);
+    const clean = BASE64URL_TEXT.test(text);
     const read = (at: number) => {
       const value = text.slice(at, at + width);
-      return value.length === width && (clean || BASE64URL.test(value)) ? value : undefined;
+      return value.length === width && (clean || BASE64URL_TEXT.test(value)) ? value : undefined;
     };
     return new ColumnReader(name, read, width, text.length);
   }
