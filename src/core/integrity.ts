@@ -164,6 +164,27 @@ export function isSigned(event: { meta?: JsonObject | undefined }): boolean {
   return typeof event.meta?.[INTEGRITY_META.sig] === 'string';
 }
 
+/**
+ * A sender leaves out the `$sig` of at most this many events in a row of one replica (invariant
+ * 8): a run stays small enough for any peer's batch, so that whoever relays it later can send it
+ * whole (core/sync.ts planBatches).
+ */
+export const MAX_ELIDED_RUN = 31;
+
+/**
+ * Whether an event travels or is held without its `$sig` because a later event of its replica
+ * covers it (invariant 8): in the chain, carrying its `$link` or `$key` (what signing adds), and
+ * no `$sig`. An event of a replica that does not sign has neither; an erased copy neither.
+ */
+export function isElided(event: { meta?: JsonObject | undefined }): boolean {
+  const meta = event.meta;
+  if (meta === undefined || typeof meta[INTEGRITY_META.sig] === 'string') return false;
+  if (meta[INTEGRITY_META.link] === undefined && meta[INTEGRITY_META.key] === undefined) {
+    return false;
+  }
+  return isChained(event);
+}
+
 /** Whether an event is in its replica's chain (invariant 3). */
 export function isChained(event: { meta?: JsonObject | undefined }): boolean {
   return !isStrictEvent(event);
