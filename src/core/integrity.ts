@@ -39,6 +39,13 @@
  * 7. The erased copy of a StreamKey (core/keyring-events.ts, a crypto-shred) is taken unverified:
  *    the replica that shreds is seldom the one that wrote the key, so no signature can hold for
  *    it. What it can do is take a stream's key away, never show or change content.
+ * 8. Covered signatures: a sender may leave out the `$sig` of an event that the next event of its
+ *    batch, of the same replica, links to (isElided; at most MAX_ELIDED_RUN in a row). The link
+ *    covers it as invariant 4 covers every event before a tip. A receiver takes an elided event
+ *    only where a later event of the same batch links to it and that chain's tip verifies; one
+ *    nothing covers is unsigned (refused where signatures are required or its replica is known
+ *    to sign). It may be held as it came: the digest leaves `$sig` out, so chains check it like
+ *    any other, and whoever sends it on keeps its run whole (core/sync.ts planBatches).
  */
 import { BASE64URL_TEXT, decodeBase64Url, encodeBase64Url } from './base64.ts';
 import type { JsonObject, JsonValue, StoredEventRecord } from './events.ts';
@@ -343,6 +350,8 @@ interface Checked {
   parent?: number;
   /** Linked to by a later event of the batch: its signature is covered. */
   covered: boolean;
+  /** It came without `$sig` (invariant 8): only a later event of the batch can vouch for it. */
+  elided?: true;
 }
 
 /**
@@ -394,7 +403,8 @@ export async function verifyBatch(
       checked.push({ event, digest: eventDigest(event), covered: true });
       continue;
     }
-    if (!isSigned(event)) {
+    const elided = !isSigned(event) && isElided(event);
+    if (!isSigned(event) && !elided) {
       if (options.requireSignatures || (await keyFor(event.replica)) !== undefined) {
         return bad(event, 'unsigned');
       }
@@ -418,7 +428,7 @@ export async function verifyBatch(
     } else if (!chained) {
       return bad(event, 'malformed');
     }
-    const entry: Checked = { event, digest, covered: false };
+    const entry: Checked = { event, digest, covered: false, ...(elided && { elided }) };
     if (chained && link !== undefined) {
       const parsed = parseLink(link);
       if (parsed === undefined || parsed.seq >= event.seq) return bad(event, 'malformed');
@@ -445,6 +455,15 @@ export async function verifyBatch(
     checked.push(entry);
   }
 
+  // Invariant 8: an elided event nothing of the batch covers is unsigned, as if it came so.
+  for (const c of checked) {
+    if (c.elided === true && !c.covered) {
+      if (options.requireSignatures || (await keyFor(c.event.replica)) !== undefined) {
+        return bad(c.event, 'unsigned');
+      }
+      c.covered = true;
+    }
+  }
   // One signature per tip; a tip that fails is searched back for the first bad event.
   const tips = checked.filter((c) => !c.covered);
   const results = await Promise.all(
@@ -472,6 +491,9 @@ export async function verifyBatch(
       c = c.parent === undefined ? undefined : checked[c.parent];
     }
     for (const c of path) {
+      // An elided event has no signature of its own to blame it by: the tip (always signed, as
+      // nothing covers it) is named when nothing before it fails.
+      if (c.elided === true) continue;
       if (!(await signatureHolds(c.event, c.digest, result))) {
         note({ event: c.event, reason: 'bad-signature' });
         break;
