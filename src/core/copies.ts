@@ -20,9 +20,14 @@
  * 5. In `refuseSeqConflicts` mode (the server) an incoming event whose (replica, seq) is held
  *    under another id and does not win, or repeated under two ids in one batch, refuses the whole
  *    batch (SEQ_CONFLICT): the writer hears of it, nothing of the batch is stored.
+ * 6. Copies that differ only in `$sig` are one copy: an event held without its signature (a
+ *    server left it out where a later event covered it: core/integrity.ts invariant 8) is the
+ *    event that came elsewhere with it. The digest leaves `$sig` out, and a replica's signature
+ *    of one digest is always the same (Ed25519 is deterministic), so nothing else can differ.
  */
-import type { LocalRecord, StoredEventRecord } from './events.ts';
+import type { JsonObject, LocalRecord, StoredEventRecord } from './events.ts';
 import type { EventId } from './ids.ts';
+import { INTEGRITY_META } from './integrity-meta.ts';
 import { jsonEqual } from './json.ts';
 
 export type CopyConflictCode = 'ID_CONFLICT' | 'SEQ_CONFLICT';
@@ -57,24 +62,28 @@ export function canonicalJson(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
 }
 
-function copyText(e: StoredEventRecord): string {
+function copyText(e: StoredEventRecord, meta: JsonObject | undefined = e.meta): string {
   return canonicalJson({
     id: e.id,
     stream: e.stream,
     type: e.type,
     schema: e.schema ?? 1,
     data: e.data,
-    meta: e.meta ?? null,
+    meta: meta ?? null,
     version: e.version,
   });
 }
 
-/** Negative when `a` wins over `b` (invariant 1), 0 for the same copy. */
+/** Negative when `a` wins over `b` (invariant 1), 0 for the same copy (invariant 6). */
 export function compareCopies(a: StoredEventRecord, b: StoredEventRecord): number {
   if (a.cursor !== b.cursor) return a.cursor < b.cursor ? -1 : 1;
   const ta = copyText(a);
   const tb = copyText(b);
-  return ta < tb ? -1 : ta > tb ? 1 : 0;
+  if (ta === tb) return 0;
+  if (hasSig(a) || hasSig(b)) {
+    if (copyText(a, withoutSig(a.meta)) === copyText(b, withoutSig(b.meta))) return 0;
+  }
+  return ta < tb ? -1 : 1;
 }
 
 /** Two records are one copy: same id, cursor and payload (the version may differ: DESIGN). */
@@ -86,8 +95,27 @@ export function sameCopy(a: StoredEventRecord, b: StoredEventRecord): boolean {
     a.type === b.type &&
     (a.schema ?? 1) === (b.schema ?? 1) &&
     jsonEqual(a.data, b.data) &&
-    jsonEqual(a.meta ?? null, b.meta ?? null)
+    sameMeta(a.meta, b.meta)
   );
+}
+
+/** Invariant 6: metas that differ only in `$sig` are one copy's. */
+function sameMeta(a: JsonObject | undefined, b: JsonObject | undefined): boolean {
+  if (jsonEqual(a ?? null, b ?? null)) return true;
+  return (
+    (hasSig({ meta: a }) || hasSig({ meta: b })) &&
+    jsonEqual(withoutSig(a) ?? null, withoutSig(b) ?? null)
+  );
+}
+
+function hasSig(e: { meta?: JsonObject | undefined }): boolean {
+  return e.meta !== undefined && Object.hasOwn(e.meta, INTEGRITY_META.sig);
+}
+
+function withoutSig(meta: JsonObject | undefined): JsonObject | undefined {
+  if (meta === undefined || !Object.hasOwn(meta, INTEGRITY_META.sig)) return meta;
+  const { [INTEGRITY_META.sig]: _sig, ...rest } = meta;
+  return Object.keys(rest).length === 0 ? undefined : rest;
 }
 
 export interface CopiesInput {

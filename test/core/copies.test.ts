@@ -116,3 +116,28 @@ describe('resolveCopies', () => {
     });
   });
 });
+
+describe('copies that differ only in $sig (invariant 6)', () => {
+  const signed = storedEvent({ replica: 'ra', seq: 1, wall: 1, id: 'x', data: 1 });
+  signed.meta = { app: 1, $link: '1.abc.x0', $sig: 'S'.repeat(86) };
+  const elided = { ...signed, meta: { app: 1, $link: '1.abc.x0' } };
+
+  it('are one copy, either way round: nothing is lost, nothing reported', () => {
+    expect(compareCopies(signed, elided)).toBe(0);
+    expect(compareCopies(elided, signed)).toBe(0);
+    for (const [first, second] of [
+      [signed, elided],
+      [elided, signed],
+    ] as const) {
+      const { held, lost } = ingestAll([[first], [second]]);
+      expect(lost).toBe(0);
+      expect(held).toEqual([first]);
+    }
+  });
+
+  it('still collide where anything else differs', () => {
+    const other = { ...elided, meta: { app: 2, $link: '1.abc.x0' } };
+    expect(compareCopies(signed, other)).not.toBe(0);
+    expect(ingestAll([[signed], [other]]).lost).toBe(1);
+  });
+});
