@@ -176,7 +176,7 @@ export function isSigned(event: { meta?: JsonObject | undefined }): boolean {
  * 8): a run stays small enough for any peer's batch, so that whoever relays it later can send it
  * whole (core/sync.ts planBatches).
  */
-export const MAX_ELIDED_RUN = 31;
+export const MAX_ELIDED_RUN = 15;
 
 /**
  * Whether an event travels or is held without its `$sig` because a later event of its replica

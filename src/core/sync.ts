@@ -277,8 +277,12 @@ export interface ReceiveState {
   pos: number;
   /** Whether a batch was applied or acknowledged in this session yet. */
   started: boolean;
-  /** Set after a per-event refusal: the batch refused, until its resend (invariant 8). */
-  refused?: { from: number; eventId: string };
+  /**
+   * Set after a per-event refusal: the batch refused, until its resend (invariant 8).
+   * `unproven`: refused for covered signatures that did not verify (sync/protocol.ts 12); the
+   * resend is the first batch from `from` that is not covered, whatever it holds.
+   */
+  refused?: { from: number; eventId: string; unproven?: true };
 }
 
 export type BatchDecision =
@@ -293,12 +297,14 @@ export type BatchDecision =
 
 export function classifyBatch(
   state: ReceiveState,
-  batch: { from: number; to: number; events?: readonly { id: string }[] },
+  batch: { from: number; to: number; events?: readonly { id: string }[]; covered?: boolean },
 ): BatchDecision {
   if (state.refused !== undefined) {
     const refused = state.refused;
     if (batch.from !== refused.from) return { kind: 'discard' };
-    if (batch.events?.some((e) => e.id === refused.eventId)) return { kind: 'discard' };
+    if (refused.unproven === true) {
+      if (batch.covered === true) return { kind: 'discard' };
+    } else if (batch.events?.some((e) => e.id === refused.eventId)) return { kind: 'discard' };
   }
   // A sender answers a pull from the checkpoint or, when its fingerprint did not match, from 0.
   // Only the first batch of a session can be such a restart: later ones are in order.
@@ -329,8 +335,13 @@ export function afterBatch(state: ReceiveState, decision: BatchDecision): Receiv
 }
 
 /** The state after refusing event `eventId` of the batch starting at `from` (invariant 8). */
-export function afterRefusal(state: ReceiveState, from: number, eventId: string): ReceiveState {
-  return { ...state, refused: { from, eventId } };
+export function afterRefusal(
+  state: ReceiveState,
+  from: number,
+  eventId: string,
+  unproven = false,
+): ReceiveState {
+  return { ...state, refused: { from, eventId, ...(unproven && { unproven }) } };
 }
 
 export type EventRefusalDecision =
@@ -347,13 +358,17 @@ export type EventRefusalDecision =
 /** What a receiver does with a batch of which it refuses the one event `eventId`. */
 export function decideEventRefusal(
   state: ReceiveState,
-  batch: { from: number; to: number },
+  batch: { from: number; to: number; covered?: boolean },
   eventId: string,
   peerResends: boolean,
+  /** Refused as unproven (sync/protocol.ts 12): the peer resends it with every signature. */
+  unproven = false,
 ): EventRefusalDecision {
   if (!peerResends) return { kind: 'fatal' };
   const held = state.refused;
-  if (held !== undefined && (held.from !== batch.from || held.eventId === eventId)) {
+  // The resend of an unproven batch may be refused for the very event it was refused at.
+  const resend = held?.unproven === true && batch.covered !== true && held.from === batch.from;
+  if (held !== undefined && !resend && (held.from !== batch.from || held.eventId === eventId)) {
     return { kind: 'drop' };
   }
   const decision = classifyBatch(state, batch);
@@ -365,7 +380,7 @@ export function decideEventRefusal(
     case 'discard':
       return { kind: 'drop' };
     case 'apply':
-      return { kind: 'refuse', state: afterRefusal(state, batch.from, eventId) };
+      return { kind: 'refuse', state: afterRefusal(state, batch.from, eventId, unproven) };
     default: {
       const never: never = decision;
       throw new Error(`unknown batch decision ${JSON.stringify(never)}`);

@@ -51,7 +51,7 @@ import {
 } from '../core/validate.ts';
 import { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 import { type BinaryParts, base64UrlBytes, packSections, sectionSizes } from './binary-frame.ts';
-import { MetaColumnsReader, MetaColumnsWriter } from './meta-columns.ts';
+import { coveredIndexes, MetaColumnsReader, MetaColumnsWriter } from './meta-columns.ts';
 
 export { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 
@@ -120,8 +120,9 @@ function indexIn(table: Map<string, number>, list: string[], value: string): num
   return index;
 }
 
-/** The latest batches encoded, newest last (invariant 5). */
+/** The latest batches encoded, newest last (invariant 5); covered ones apart. */
 const recentBatches: { events: readonly StoredEvent[]; value: string }[] = [];
+const recentCovered: { events: readonly StoredEvent[]; value: string }[] = [];
 const RECENT_BATCHES = 4;
 
 function remembered(event: StoredEvent | undefined): boolean {
@@ -142,8 +143,25 @@ function sameEvents(a: readonly StoredEvent[], b: readonly StoredEvent[]): boole
 export function encodeEventBatch(
   events: readonly StoredEvent[],
   dataText: DataTextOf = dataTextOf,
+  /** Leave out the signatures later events cover (meta-columns.ts coveredIndexes). */
+  covered = false,
 ): string {
-  return recalled(recentBatches, events, () => encodeBatch(events, dataText));
+  return recalled(covered ? recentCovered : recentBatches, events, () =>
+    encodeBatch(events, dataText, undefined, covered ? elisions(events, dataText) : undefined),
+  );
+}
+
+/** The events of a covered batch whose `$sig` stays out (meta-columns.ts coveredIndexes). */
+export function elisions(
+  events: readonly StoredEvent[],
+  dataText: DataTextOf = dataTextOf,
+): Set<number> {
+  return coveredIndexes(events, (i) => dataText(events[i]!, i).length);
+}
+
+/** The JSON text of a batch's proof (protocol.ts invariant 12): not kept, as it is seldom sent again. */
+export function encodeProofBatch(events: readonly StoredEvent[]): string {
+  return encodeBatch(events, dataTextOf);
 }
 
 /** What `encode` gives for `events`, kept among `recent` when their data texts are (invariant 5). */
@@ -170,8 +188,10 @@ export interface BinaryBatch {
   sections?: Uint8Array;
 }
 
-/** The latest binary batches encoded, newest last (invariant 5). */
+/** The latest binary batches encoded, newest last (invariant 5); covered ones apart. */
 const recentBinary: { events: readonly StoredEvent[]; value: BinaryBatch | undefined }[] = [];
+const recentCoveredBinary: { events: readonly StoredEvent[]; value: BinaryBatch | undefined }[] =
+  [];
 
 /**
  * The batch as a binary frame carries it (binary-frame.ts), or undefined when one of its texts
@@ -180,10 +200,16 @@ const recentBinary: { events: readonly StoredEvent[]; value: BinaryBatch | undef
 export function encodeEventBatchBinary(
   events: readonly StoredEvent[],
   dataText: DataTextOf = dataTextOf,
+  covered = false,
 ): BinaryBatch | undefined {
-  return recalled(recentBinary, events, () => {
+  return recalled(covered ? recentCoveredBinary : recentBinary, events, () => {
     const parts: BinaryParts = { sigs: [], links: '', blobs: [], textOnly: false };
-    const text = encodeBatch(events, dataText, parts);
+    const text = encodeBatch(
+      events,
+      dataText,
+      parts,
+      covered ? elisions(events, dataText) : undefined,
+    );
     if (!carriesBytes(parts)) return { text };
     const sections = packSections(parts);
     return sections === undefined ? undefined : { text, sections };
@@ -199,6 +225,8 @@ function encodeBatch(
   dataText: DataTextOf,
   /** For a binary frame: collects what goes as bytes. */
   parts?: BinaryParts,
+  /** The events whose `$sig` stays out (a covered batch). */
+  elide?: ReadonlySet<number>,
 ): string {
   const replicas: string[] = [];
   const streams: string[] = [];
@@ -247,7 +275,7 @@ function encodeBatch(
     }
     typeOf.push(indexIn(typeIndex, types, e.type));
     if (!EventId.isCanonical(e.id, e.replica, e.seq)) ids.push([i, e.id]);
-    const rest = metaColumns.add(e);
+    const rest = metaColumns.add(e, elide?.has(i) === true);
     if (rest !== undefined) meta.push([i, rest]);
     if (e.schema !== undefined && e.schema !== 1) schema.push([i, e.schema]);
     if (parts !== undefined && metaColumns.sealedLast) {

@@ -13,7 +13,7 @@
  *    spelling of a text message, never a way around a check.
  */
 import { ChronicleError } from '../core/errors.ts';
-import type { StoredEventRecord } from '../core/events.ts';
+import type { StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { TAMPER_REASONS, type TamperReason } from '../core/integrity.ts';
 import { utf8Length } from '../core/json.ts';
@@ -26,6 +26,7 @@ import {
   EventTooLargeError,
   encodeEventBatch,
   encodeEventBatchBinary,
+  encodeProofBatch,
 } from './event-codec.ts';
 import {
   HistoryShapeError,
@@ -41,6 +42,7 @@ import {
   type EventRefusal,
   type EventsMessage,
   type HistoryPageMessage,
+  MAX_PROOF_EVENTS,
   MIN_SYNC_LIMITS,
   PROTOCOL_VERSION,
   type RefusalReason,
@@ -59,7 +61,7 @@ import {
 /** A message as parsed: an `events` message's events passed decodeEventBatch. */
 export type ParsedMessage =
   | Exclude<SyncMessage, EventsMessage | HistoryPageMessage>
-  | (EventsMessage & { events: StoredEventRecord[] })
+  | (EventsMessage & { events: StoredEventRecord[]; proof?: StoredEventRecord[] })
   | ParsedHistoryPage;
 
 export type ParseResult =
@@ -161,6 +163,8 @@ function parseRefusal(value: unknown): EventRefusal {
       };
     case 'not-owner':
       return { from, reason: { kind: 'not-owner', replica: str(o, 'replica', 128) } };
+    case 'unproven':
+      return { from, reason: { kind: 'unproven' } };
     case 'tampered': {
       const why = str(o, 'why', 32);
       if (!TAMPER_REASONS.includes(why as TamperReason)) {
@@ -259,8 +263,25 @@ function parseEvents(
   if (o.toId !== undefined) message.toId = str(o, 'toId');
   const caughtUp = optBool(o, 'caughtUp');
   if (caughtUp !== undefined) message.caughtUp = caughtUp;
+  const covered = optBool(o, 'covered');
+  if (covered !== undefined) message.covered = covered;
+  if (o.proof !== undefined) message.proof = parseProof(o.proof, limits, bytes);
   if (o.keys !== undefined) message.keys = parseKeys(o.keys, events.length);
   return message;
+}
+
+/** events.proof (protocol 12): a batch of its own, of at most MAX_PROOF_EVENTS events. */
+function parseProof(value: unknown, limits: SyncLimits, bytes: number): StoredEventRecord[] {
+  const count = isRecord(value) && Array.isArray(value.data) ? value.data.length : 0;
+  if (count > MAX_PROOF_EVENTS) {
+    throw new Bad('PROTOCOL', `more than ${MAX_PROOF_EVENTS} events in events.proof`);
+  }
+  try {
+    return decodeEventBatch(value, { messageBytes: bytes, maxEventBytes: limits.maxEventBytes });
+  } catch (error) {
+    const inner = error instanceof BatchEventError ? error.error : error;
+    throw new Bad('PROTOCOL', `events.proof: ${inner instanceof Error ? inner.message : inner}`);
+  }
 }
 
 /** history-page.keys, checked as events.keys are. */
@@ -332,6 +353,8 @@ function parseShape(
       if (o.join !== undefined) hello.join = snapshotShape(() => parseJoin(o.join));
       const binary = optBool(o, 'binary');
       if (binary !== undefined) hello.binary = binary;
+      const covered = optBool(o, 'covered');
+      if (covered !== undefined) hello.covered = covered;
       return hello;
     }
     case 'pull': {
@@ -483,9 +506,15 @@ export function encodeMessage(message: SyncMessage, dataText?: DataTextOf): stri
     return `${JSON.stringify(envelope).slice(0, -1)},"events":${encodeEventBatch(events, dataText)}}`;
   }
   if (message.type !== 'events') return JSON.stringify(message);
-  const { events, ...envelope } = message;
+  const { events, proof, ...envelope } = message;
   const head = JSON.stringify(envelope);
-  return `${head.slice(0, -1)},"events":${encodeEventBatch(events, dataText)}}`;
+  const batch = encodeEventBatch(events, dataText, message.covered === true);
+  return `${head.slice(0, -1)},"events":${batch}${proofText(proof)}}`;
+}
+
+/** The `proof` of an events message (protocol 12), its events a batch of their own. */
+function proofText(proof: readonly StoredEvent[] | undefined): string {
+  return proof === undefined || proof.length === 0 ? '' : `,"proof":${encodeProofBatch(proof)}`;
 }
 
 /**
@@ -499,10 +528,14 @@ export function encodeForBinaryPeer(
   dataText?: DataTextOf,
 ): string | Uint8Array {
   if (message.type !== 'events' && message.type !== 'history-page') return encodeMessage(message);
-  const { events, ...envelope } = message;
-  const batch = events.length === 0 ? undefined : encodeEventBatchBinary(events, dataText);
+  const covered = message.type === 'events' && message.covered === true;
+  const proof = message.type === 'events' ? message.proof : undefined;
+  const { events, ...rest } = message;
+  const envelope: Record<string, unknown> = rest;
+  delete envelope.proof;
+  const batch = events.length === 0 ? undefined : encodeEventBatchBinary(events, dataText, covered);
   if (batch === undefined) return encodeMessage(message, dataText);
-  const json = `${JSON.stringify(envelope).slice(0, -1)},"events":${batch.text}}`;
+  const json = `${JSON.stringify(envelope).slice(0, -1)},"events":${batch.text}${proofText(proof)}}`;
   return batch.sections === undefined ? json : frameOf(json, batch.sections);
 }
 

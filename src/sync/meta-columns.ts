@@ -41,6 +41,7 @@
 import { BASE64URL_TEXT } from '../core/base64.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
+import { MAX_ELIDED_RUN } from '../core/integrity.ts';
 import { INTEGRITY_META } from '../core/integrity-meta.ts';
 import { jsonByteLength, jsonStringBytes } from '../core/json.ts';
 import { SEALED_META } from '../core/sealing.ts';
@@ -143,6 +144,55 @@ function rankOf(name: string): number {
   }
 }
 
+/**
+ * The longest data text of an event whose `$sig` is left out, and of the one that covers it: a
+ * run and its cover stay small enough to go whole as a batch's proof (protocol.ts 12).
+ */
+export const MAX_ELIDED_DATA = 2048;
+
+/**
+ * The events of a batch whose `$sig` a covered batch leaves out (protocol.ts invariant 12, core/
+ * integrity.ts invariant 8), by index: each is signed, in its replica's chain, and the very next
+ * event of the batch is its replica's next chained event, signed too, whose link names it (as
+ * invariant 2 reads a near link: a text check, no digest; a link that does not hold makes the
+ * batch unproven, and it goes again with every signature). At most MAX_ELIDED_RUN in a row of
+ * a replica: the event after them keeps its own; and only small ones (MAX_ELIDED_DATA).
+ * Consecutive, so that a run stays contiguous in every log that holds it.
+ */
+export function coveredIndexes(
+  events: readonly StoredEvent[],
+  /** The length of the `i`th event's data text (MAX_ELIDED_DATA). */
+  dataLength: (i: number) => number,
+): Set<number> {
+  const out = new Set<number>();
+  let run = 0;
+  for (let i = 0; i + 1 < events.length; i++) {
+    const e = events[i]!;
+    const next = events[i + 1]!;
+    const link = next.meta?.[INTEGRITY_META.link];
+    const covered =
+      run < MAX_ELIDED_RUN &&
+      dataLength(i) <= MAX_ELIDED_DATA &&
+      dataLength(i + 1) <= MAX_ELIDED_DATA &&
+      next.replica === e.replica &&
+      typeof link === 'string' &&
+      signedText(e) &&
+      signedText(next) &&
+      !isStrictEvent(e) &&
+      !isStrictEvent(next) &&
+      isNear(link, e);
+    if (covered) {
+      out.add(i);
+      run += 1;
+    } else run = 0;
+  }
+  return out;
+}
+
+function signedText(e: StoredEvent): boolean {
+  return typeof e.meta?.[INTEGRITY_META.sig] === 'string';
+}
+
 /** The sender's side: takes each event's fields into the columns, in batch order. */
 export class MetaColumnsWriter {
   private shape = '';
@@ -157,8 +207,11 @@ export class MetaColumnsWriter {
   /** Whether the event add() took last went with a `$sealed` column (its data a sealed text). */
   sealedLast = false;
 
-  /** Takes the next event of the batch; returns what of its meta goes in the `meta` column. */
-  add(e: StoredEvent): JsonObject | undefined {
+  /**
+   * Takes the next event of the batch; returns what of its meta goes in the `meta` column.
+   * `elide`: its `$sig` is left out (coveredIndexes).
+   */
+  add(e: StoredEvent, elide = false): JsonObject | undefined {
     const previous = this.chained.get(e.replica);
     const meta = e.meta;
     this.sealedLast = false;
@@ -226,7 +279,7 @@ export class MetaColumnsWriter {
         this.linkTexts.push(link);
       }
     }
-    if (sig !== undefined) {
+    if (sig !== undefined && !elide) {
       flags |= SIG;
       this.sigs.push(sig);
     }

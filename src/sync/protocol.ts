@@ -69,6 +69,19 @@
  *    signatures, link hashes and sealed data as bytes: the receiver rebuilds the text's value
  *    and checks it as a text's. A binary frame from a peer this side did not offer them to is
  *    PROTOCOL. No protocol version is needed: a peer older than the field never gets one.
+ * 12. Covered signatures (core/integrity.ts invariant 8): a side that takes events whose `$sig`
+ *    a later event of their batch covers says `covered: true` in its hello. A server leaves such
+ *    signatures out toward a peer that is no server and said so (at most MAX_ELIDED_RUN in a row
+ *    of a replica), and marks the batch `covered: true`. When the receiver cannot verify a
+ *    covered batch, for whatever reason, it refuses it as `unproven` (naming the event that
+ *    failed) instead of blaming an event: the sender sends it again from the same `from`, with
+ *    every signature, for the rest of the session, and the receiver drops covered batches until
+ *    then; that batch's verdict names what was wrong. Stores keep covered events as they came and
+ *    send them on, to peers and servers alike: a batch that ends inside such a run carries, in
+ *    `proof`, the events of the log after it up to the signed one that covers the run (the
+ *    server leaves out only signatures of small events, MAX_ELIDED_DATA, so a proof stays small
+ *    and exempt from maxBatchEvents). Where even that cannot go (a peer whose messages are too
+ *    small), the peer refuses the event as unsigned and it is reported, as any refusal is.
  */
 import type { StoredEvent } from '../core/events.ts';
 import type { TamperReason } from '../core/integrity.ts';
@@ -126,6 +139,8 @@ export interface HelloMessage {
    * and is sent text only.
    */
   binary?: boolean;
+  /** The sender takes covered signatures (invariant 12). Absent: every event comes signed. */
+  covered?: boolean;
 }
 
 /** What a fresh device asks of a peer's snapshots (protocol invariant 10). */
@@ -178,6 +193,14 @@ export interface EventsMessage {
   events: StoredEvent[];
   /** Set on the last batch of a catch-up: the receiver is now up to date with the sender. */
   caughtUp?: boolean;
+  /** The sender left out signatures that later events of the batch cover (invariant 12). */
+  covered?: boolean;
+  /**
+   * Events after the batch's range that cover the ones at its end held without their signature
+   * (invariant 12): checked, verified and stored with the batch (they come again in their own
+   * batch later: ingest dedupes by id). At most MAX_PROOF_EVENTS.
+   */
+  proof?: StoredEvent[];
   /**
    * The `$key` of each replica of the batch that the sender knows (core/integrity.ts): each
    * derives its replica id, so any peer may pass keys on, and a receiver that never got a
@@ -265,6 +288,11 @@ export type RefusalReason =
    * out for this peer, like one too large; the replica's later events verify on their own.
    */
   | { kind: 'tampered'; replica: string; seq: number; why: TamperReason }
+  /**
+   * A batch marked `covered` did not verify (invariant 12, code TAMPERED): the sender sends it
+   * again with every signature, which names what was wrong. Nothing is left out for this.
+   */
+  | { kind: 'unproven' }
   /** A reason this side does not know (sent by a newer peer). */
   | { kind: 'other'; name: string };
 
@@ -342,6 +370,9 @@ export const CloseCode = {
   protocolVersion: 4004,
   rateLimited: 4029,
 } as const;
+
+/** The most events a batch's `proof` may hold (invariant 12). */
+export const MAX_PROOF_EVENTS = 256;
 
 /** What one side accepts; announced in hello (invariant 5). */
 export interface SyncLimits {

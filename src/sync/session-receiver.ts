@@ -99,10 +99,16 @@ export class SessionReceiver {
    * did not announce limits (it would not understand), else the batch waits for a resend.
    */
   refuseEvent(
-    batch: { from: number; to: number },
+    batch: { from: number; to: number; covered?: boolean },
     refusal: { code: SyncErrorCode; message: string; eventId: string; reason: RefusalReason },
   ): void {
-    const decision = decideEventRefusal(this.recv, batch, refusal.eventId, this.host.peerResends());
+    const decision = decideEventRefusal(
+      this.recv,
+      batch,
+      refusal.eventId,
+      this.host.peerResends(),
+      refusal.reason.kind === 'unproven',
+    );
     switch (decision.kind) {
       case 'fatal':
         this.host.fail(refusal.code, refusal.message, refusal.eventId);
@@ -135,6 +141,8 @@ export class SessionReceiver {
       refused: { from: batch.from, reason: refusal.reason },
     };
     this.host.send(error);
+    // Unproven is no fault yet (protocol 12): the resend's verdict is what gets reported.
+    if (refusal.reason.kind === 'unproven') return;
     this.options.onError?.({
       code: refusal.code,
       message: refusal.message,
@@ -147,7 +155,7 @@ export class SessionReceiver {
 
   /** A batch of events, from a peer this side pulled (`peer` said hello). */
   async onEvents(
-    m: EventsMessage & { events: StoredEventRecord[] },
+    m: EventsMessage & { events: StoredEventRecord[]; proof?: StoredEventRecord[] },
     messageBytes: number,
     peer: HelloMessage,
   ): Promise<void> {
@@ -165,30 +173,36 @@ export class SessionReceiver {
         this.host.send({ type: 'ack', to: this.recv.pos });
         break;
       case 'apply': {
+        // Protocol 12: a proof (the events that cover the batch's last runs) is checked, verified
+        // and stored with the batch, so that no run is ever held here without its cover.
+        const incoming = m.proof === undefined ? m.events : [...m.events, ...m.proof];
         // Invariant 4 (clock): refused alone, like a too-large event; a client takes what a server
         // sends (the server checked it against its own clock, the authority).
         if (peer.server !== true || this.options.isServer === true) {
           const limit = acceptLimit(this.options.now(), this.aheadMs);
-          const ahead = m.events.find((e) => isBeyond(e, limit));
+          const ahead = incoming.find((e) => isBeyond(e, limit));
           if (ahead !== undefined) return this.refuseEvent(m, this.clockRefusal(ahead));
         }
         // Invariant 5: verified before anything (an ownership claim too) is taken from it.
         const integrity = this.options.log.integrity;
-        if (integrity !== undefined && m.events.length > 0) {
-          const verdict = await verifyBatch(m.events, integrity, {
+        if (integrity !== undefined && incoming.length > 0) {
+          const verdict = await verifyBatch(incoming, integrity, {
             requireSignatures: integrity.requireSignatures,
             ...(m.keys === undefined ? {} : { keys: m.keys }),
           });
           if (this.host.closed()) return;
           if (!verdict.ok) {
+            // Protocol 12: a covered batch is asked for again with every signature, whose verdict
+            // names what was wrong; nothing is blamed on what a left-out signature hid.
+            if (m.covered === true) return this.refuseEvent(m, this.unprovenRefusal(verdict));
             void integrity.noteRefused?.(verdict.tampering, peer.replica).catch(() => {});
             return this.refuseEvent(m, this.tamperRefusal(verdict.tampering));
           }
           if (verdict.keys.size > 0) await integrity.rememberKeys(verdict.keys);
-          await integrity.noteLinks?.(m.events, verdict.links, peer.replica);
+          await integrity.noteLinks?.(incoming, verdict.links, peer.replica);
           if (this.host.closed()) return;
         }
-        const refusal = await this.options.validateIncoming?.(m.events, peer, messageBytes);
+        const refusal = await this.options.validateIncoming?.(incoming, peer, messageBytes);
         if (this.host.closed()) return;
         if (refusal !== undefined) {
           const { eventId, reason } = refusal;
@@ -205,10 +219,10 @@ export class SessionReceiver {
         this.sender.pausedForIngest = true;
         let rejected: StrictRejection[] = [];
         try {
-          if (m.events.length > 0) {
+          if (incoming.length > 0) {
             const vouchedByServer = peer.server === true && this.options.isServer !== true;
             const result = await this.options.log.ingest(
-              m.events,
+              incoming,
               vouchedByServer ? { vouchedByServer } : {},
             );
             this.eventsReceived += result.written.length;
@@ -259,6 +273,15 @@ export class SessionReceiver {
   }
 
   /** Invariant 5: the refusal of a tampered event. */
+  private unprovenRefusal({ tampering: { event } }: { tampering: Tampering }) {
+    return {
+      code: 'TAMPERED' as const,
+      message: `a batch with covered signatures did not verify at event ${event.id}: asked again with every signature`,
+      eventId: event.id,
+      reason: { kind: 'unproven' as const },
+    };
+  }
+
   private tamperRefusal({ event, reason }: Tampering) {
     return {
       code: 'TAMPERED' as const,

@@ -44,6 +44,9 @@
  *    this database holds the same events below its own head, which bounds what it trimmed).
  *    Restarting from 0 instead re-sent the log and stopped at the trimmed tail, which it cannot
  *    cover (a batch's range needs the id at its end): the link stayed `syncing` for good.
+ * 14. A server leaves out the signatures later events of a batch cover (protocol.ts invariant
+ *    12) toward a peer that is no server and takes them; the peer's `unproven` refusal rewinds
+ *    to the batch and turns that off for the rest of the session, leaving nothing out.
  */
 
 import { isBeyond } from '../core/clock-skew.ts';
@@ -66,9 +69,10 @@ import {
 } from '../core/sync.ts';
 import { BatchKeys } from './batch-keys.ts';
 import { ClockHold } from './clock-hold.ts';
-import { type DataTextOf, dataTextOf, wireSize } from './event-codec.ts';
+import { type DataTextOf, dataTextOf, elisions, wireSize } from './event-codec.ts';
 import { LeftOut, MAX_REFUSED_PER_SESSION } from './left-out.ts';
 import type { SyncIngestResult } from './log.ts';
+import { proofFor, proofReserve } from './proofs.ts';
 import {
   type AckMessage,
   type EventsMessage,
@@ -128,6 +132,8 @@ export class SessionSender {
   private pumping = false;
   private pumpAgain = false;
   private peer: HelloMessage | undefined;
+  /** The peer could not verify a covered batch: every signature goes from now on (14). */
+  private fullProof = false;
   /** Positions written here by this session's ingests, with their ids: not echoed (5). */
   private readonly receivedPositions = new ReceivedSpans();
   private unsubscribe: (() => void) | undefined;
@@ -279,12 +285,14 @@ export class SessionSender {
    */
   onRefused(from: number, eventId: string, reason?: RefusalReason): boolean {
     const clock = reason?.kind === 'clock-ahead' ? reason : undefined;
+    const unproven = reason?.kind === 'unproven';
     // A clock refusal may come again for the resent batch once the event is re-stamped or the
     // peer's clock moved; only a refusal of a batch no longer in flight is a repeated frame.
     const inFlight = this.window.batches.some(
       (b) => b.from === from && b.to > from && b.events?.some((e) => e.id === eventId),
     );
-    const repeated = clock === undefined ? this.leftOut.refusedBefore(eventId) : !inFlight;
+    const repeated =
+      clock === undefined && !unproven ? this.leftOut.refusedBefore(eventId) : !inFlight;
     const decision = classifyRefusal(this.window, from, eventId, repeated);
     switch (decision.kind) {
       case 'duplicate':
@@ -300,7 +308,17 @@ export class SessionSender {
           );
           return false;
         }
-        if (clock === undefined) {
+        if (unproven) {
+          // Invariant 14: nothing left out; the batch goes again with every signature.
+          if (!this.covers()) {
+            this.host.fail(
+              'PROTOCOL',
+              `unproven refusal of event ${eventId}: nothing was left out`,
+            );
+            return false;
+          }
+          this.fullProof = true;
+        } else if (clock === undefined) {
           this.leftOut.refused(eventId, reason);
         } else {
           // Held, not left out (invariant 10): the peer's horizon is at most what it accepted.
@@ -358,6 +376,17 @@ export class SessionSender {
     this.unsubscribeEarlyClock = undefined;
     this.clock.stop();
     this.receivedPositions.clear();
+  }
+
+  /** Invariant 14: whether this side leaves covered signatures out toward the peer. */
+  private covers(): boolean {
+    const peer = this.peer;
+    return (
+      this.options.isServer === true &&
+      peer?.covered === true &&
+      peer.server !== true &&
+      !this.fullProof
+    );
   }
 
   private windowAllows(): boolean {
@@ -452,9 +481,13 @@ export class SessionSender {
       // sees each event not skipped, in order, once: unless some was left out (rare), `sized`
       // lines up with the batches' events.
       const sized: string[] = [];
+      // Room for a proof where the page holds covered events (proofs.ts invariant 2).
+      const reserve =
+        log.integrity === undefined ? 0 : proofReserve(records, limits.maxMessageBytes);
       const batches = planBatches(from, records, {
         ownReplica: log.replicaId,
-        limits,
+        limits:
+          reserve === 0 ? limits : { ...limits, maxMessageBytes: limits.maxMessageBytes - reserve },
         skip,
         sizeOf: (event) => {
           const text = dataTextOf(event);
@@ -477,6 +510,10 @@ export class SessionSender {
         this.sharedSeen = ownSeq;
       }
       await this.keys.learn(batches);
+      const proofs =
+        reserve === 0 || log.integrity === undefined
+          ? []
+          : await Promise.all(batches.map((b) => proofFor(b.events, log.integrity!)));
       if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
       let plannedBefore = 0;
       const aligned = sized.length === batches.reduce((n, b) => n + b.events.length, 0);
@@ -491,6 +528,9 @@ export class SessionSender {
         };
         const keys = this.keys.of(batch.replicas);
         if (keys !== undefined) message.keys = keys;
+        if (this.covers() && elisions(batch.events).size > 0) message.covered = true;
+        const proof = proofs[i];
+        if (proof !== undefined) message.proof = proof;
         if (reachesHead && i === batches.length - 1 && !this.caughtUpSent) {
           message.caughtUp = true;
           this.caughtUpSent = true;

@@ -354,6 +354,11 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
           // Skip that event for this peer and resend the rest (protocol 6); an event refused for
           // the clock is held back instead (protocol 7).
           const reason = m.refused.reason;
+          // Unproven: nothing is wrong yet; the batch goes again with every signature.
+          if (reason.kind === 'unproven') {
+            sender.onRefused(m.refused.from, m.eventId, reason);
+            return;
+          }
           if (reason.kind === 'clock-ahead') {
             seen.heldForClock = { wall: reason.wall, limit: reason.limit };
           } else seen.skipped = reason;
@@ -425,6 +430,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     if (history.serves) hello.history = true;
     if (options.snapshotFor !== undefined) hello.snapshots = true;
     if (options.sendBinary !== undefined) hello.binary = true;
+    hello.covered = true;
     if (options.join !== undefined) {
       hello.join = {
         projections: [...options.join.projections],

@@ -1,0 +1,170 @@
+/**
+ * Covered signatures (issue 16, bytes on the wire; sync/protocol.ts invariant 12, core/
+ * integrity.ts invariant 8) through real sync servers on SQLite files: a server leaves out the
+ * signatures that later events of a batch cover when it sends to a store; the store verifies them
+ * and holds them as they came. What it holds it can still send on: to a second server whose
+ * small batches cut the runs (as a server restored from an older backup takes back what it lost,
+ * RELIABILITY case 17), each batch with the proof that covers its last run. An event altered in
+ * the server's file makes a covered batch unproven: it comes again with every signature, and the
+ * altered event is named as before (test/server/tamper.test.ts has the other edits).
+ */
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { StoredEventRecord } from '../../src/core/events.ts';
+import { INTEGRITY_META, isElided } from '../../src/core/integrity.ts';
+import {
+  type EventStore,
+  memoryStorage,
+  openStore,
+  type StorageAdapter,
+  webSocketTransport,
+} from '../../src/index.ts';
+import { createToken } from '../../src/server/auth.ts';
+import type { ServerLimits } from '../../src/server/limits.ts';
+import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
+import { sqliteStorage } from '../../src/server/sqlite.ts';
+import { eventOfRow, type StoredRow, storedBody } from '../../src/server/sqlite-rows.ts';
+import { SECRET, tempDir, waitFor } from './helpers.ts';
+
+const SPACE = 'space-c';
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const token = (sub: string) =>
+  createToken(SECRET, { space: SPACE, sub, scope: ['read', 'write'], expiresInSeconds: 600 });
+
+async function server(path: string, limits: Partial<ServerLimits> = {}): Promise<SyncServer> {
+  const s = await createSyncServer({
+    storage: sqliteStorage(path),
+    auth: { secret: SECRET },
+    log: () => {},
+    limits,
+  });
+  cleanups.push(() => s.close());
+  return s;
+}
+
+async function store(name: string, storage: StorageAdapter = memoryStorage()) {
+  const s = await openStore({ name, storage });
+  cleanups.push(() => s.close());
+  return s;
+}
+
+function connect(s: EventStore, url: string, sub: string) {
+  return s.sync.connect(
+    webSocketTransport(url, { token: token(sub), WebSocket: WebSocket as never }),
+  );
+}
+
+/** Every event a storage holds, as stored (with what signing put in meta). */
+async function held(storage: StorageAdapter): Promise<StoredEventRecord[]> {
+  const log = await storage.open();
+  try {
+    return (await log.readByPos(0, 10_000)).map((r) => r.event);
+  } finally {
+    await log.close();
+  }
+}
+
+const settled = (stores: EventStore[], count: number) =>
+  waitFor(async () => {
+    for (const s of stores) {
+      if ((await s.read()).length !== count || s.sync.status().pending !== 0) return false;
+    }
+    return true;
+  }, 20_000);
+
+/** Alice writes 40 events (runs of 10), synced to a server on a fresh file. */
+async function history() {
+  const tmp = tempDir();
+  cleanups.push(() => tmp.cleanup());
+  const path = `${tmp.dir}/first.sqlite`;
+  const first = await server(path);
+  const alice = await store('alice');
+  connect(alice, first.url, 'alice');
+  for (let run = 0; run < 4; run++) {
+    await alice.append(
+      'cards',
+      Array.from({ length: 10 }, (_, i) => ({
+        type: 'added',
+        data: { title: `card ${run * 10 + i}` },
+      })),
+    );
+  }
+  await settled([alice], 40);
+  return { tmp, path, first, alice };
+}
+
+describe('covered signatures through a real server', () => {
+  it('a store catching up holds most events without their signature, each covered, and the same log', async () => {
+    const { first, alice } = await history();
+    const storage = memoryStorage();
+    const bob = await store('bob', storage);
+    connect(bob, first.url, 'bob');
+    await settled([bob], 40);
+    const events = await held(storage);
+    const elided = events.filter(isElided);
+    // A run of the server's batch keeps one signature in MAX_ELIDED_RUN + 1: its tip.
+    expect(elided.length).toBeGreaterThanOrEqual(30);
+    expect(events.length - elided.length).toBeGreaterThanOrEqual(2);
+    for (const e of events) {
+      expect(e.meta?.[INTEGRITY_META.link] ?? e.meta?.[INTEGRITY_META.key]).toBeDefined();
+    }
+    expect(await bob.read()).toEqual(await alice.read());
+    expect(bob.sync.status().tampered).toBeUndefined();
+  });
+
+  it('what a store holds without signatures goes on to a server with small batches, each run proven', async () => {
+    const { tmp, first } = await history();
+    const storage = memoryStorage();
+    const bob = await store('bob', storage);
+    connect(bob, first.url, 'bob');
+    await bob.append('notes', { type: 'noted', data: { text: 'from bob' } });
+    await settled([bob], 41);
+    expect((await held(storage)).filter(isElided).length).toBeGreaterThanOrEqual(30);
+    // A second server (or the first, restored from a backup older than all of it), whose batches
+    // of 3 cut every run: it verifies every event (requireSignatures, its default).
+    const second = await server(`${tmp.dir}/second.sqlite`, { maxBatchEvents: 3 });
+    connect(bob, second.url, 'bob');
+    const carol = await store('carol');
+    connect(carol, second.url, 'carol');
+    await settled([carol], 41);
+    expect(await carol.read()).toEqual(await bob.read());
+    for (const s of [bob, carol]) {
+      expect(s.sync.status().tampered).toBeUndefined();
+      expect(s.sync.status().refused).toBeUndefined();
+    }
+  });
+
+  it('an event altered in the middle of a run is asked for again with every signature, and named', async () => {
+    const { path, first, alice } = await history();
+    const a = alice.replicaId;
+    await first.close();
+    const db = new Database(path);
+    try {
+      const row = db
+        .prepare<[string, string], StoredRow>(
+          'SELECT pos, id, replica, seq, stream, cursor, body FROM events WHERE space = ? AND replica = ? AND seq = 5',
+        )
+        .get(SPACE, a)!;
+      const event = eventOfRow(row);
+      db.prepare('UPDATE events SET body = ? WHERE space = ? AND pos = ?').run(
+        storedBody({ ...event, data: { title: 'changed on the server' } }),
+        SPACE,
+        row.pos,
+      );
+    } finally {
+      db.close();
+    }
+    const again = await server(path);
+    const dave = await store('dave');
+    connect(dave, again.url, 'dave');
+    await settled([dave], 39);
+    const reasons = (dave.sync.status().tampered ?? []).map((t) => `${t.reason}@${t.seq}`).sort();
+    expect(reasons).toEqual(['bad-signature@5', 'missing-link@6']);
+    expect(JSON.stringify(await dave.read())).not.toContain('changed on the server');
+  });
+});
