@@ -27,6 +27,7 @@
 import type { LocalRecord, StoredEventRecord } from './events.ts';
 import { jsonByteLength, utf8Length } from './json.ts';
 import type { ReceivedSpans } from './received-spans.ts';
+import { cutBack, markOf, OpenRuns } from './sync-runs.ts';
 
 // Flow control and per-event refusal on the sending side (invariants 4, 5 and 7).
 export * from './sync-flow.ts';
@@ -195,6 +196,10 @@ export function receivedRun(
  * `skip(record)` says the peer holds a record (its own events, or ones it sent this session):
  * such records are covered by a batch's range but not carried. An event larger than the peer's
  * maxEventBytes, or than a message may be, is covered and listed in `leftOut` (invariant 6).
+ * With `elided`, a batch does not end inside a run of elided events (core/sync-runs.ts): when it
+ * fills with a run open, it ends before the record where the earliest open run began (or the
+ * first of runs overlapping it), and the next batch starts there; with `more`, the page's last
+ * batch is cut back the same way.
  */
 export function planBatches(
   from: number,
@@ -205,7 +210,8 @@ export function planBatches(
     limits: BatchLimits;
     /**
      * UTF-8 bytes the event adds to a message (the session's encoder knows its wire form), never
-     * less than its data + meta. Called once for each event not skipped, in order.
+     * less than its data + meta. Called once for each event not skipped, in order (at most once
+     * a record, even when a batch is cut back and its records planned again).
      */
     sizeOf?: (event: StoredEventRecord) => number;
     /**
@@ -213,6 +219,13 @@ export function planBatches(
      * right after sizeOf of the same event.
      */
     payloadOf?: (event: StoredEventRecord) => number;
+    /** Whether an event is held without its `$sig`, covered by a later one (isElided). */
+    elided?: (event: StoredEventRecord) => boolean;
+    /**
+     * The page was full: records may follow it. The last batch then leaves an open run for the
+     * next read, or is dropped when it holds nothing else (unless it is the only batch).
+     */
+    more?: boolean;
   },
 ): PlannedBatch[] {
   const sizeOf = options.sizeOf ?? ((e: StoredEventRecord) => utf8Length(JSON.stringify(e)) + 1);
@@ -220,19 +233,31 @@ export function planBatches(
   const { limits } = options;
   const budget = Math.max(1, limits.maxMessageBytes - BATCH_ENVELOPE_BYTES);
   const maxEventBytes = limits.maxEventBytes ?? Number.POSITIVE_INFINITY;
+  const runs = options.elided === undefined ? undefined : new OpenRuns(options.elided);
+  // What was learnt of each record, by index: a cut batch's records are planned again, and
+  // sizeOf and payloadOf are asked once (skipped: -1). A payload is asked whenever the event
+  // may be too large in some batch (with or without its replica's key counted), not only this one.
+  const bases: number[] = [];
+  const payloads: number[] = [];
   const batches: PlannedBatch[] = [];
   let current: PlannedBatch | undefined;
   let start = from;
-  for (const record of records) {
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index]!;
     if (current === undefined) {
       current = emptyBatch(start);
     }
     const event = record.event;
-    if (!options.skip(record)) {
-      const base = sizeOf(event);
+    let base = bases[index];
+    if (base === undefined) {
+      base = options.skip(record) ? -1 : sizeOf(event);
+      bases[index] = base;
+      if (base >= 0 && base + KEY_WIRE_BYTES > maxEventBytes) payloads[index] = payloadOf(event);
+    }
+    if (base >= 0) {
       const size = base + (current.replicas.has(event.replica) ? 0 : KEY_WIRE_BYTES);
       // The wire size bounds the payload from above: most events need no second measure.
-      const payload = size > maxEventBytes ? payloadOf(event) : 0;
+      const payload = size > maxEventBytes ? payloads[index]! : 0;
       if (payload > maxEventBytes || size > budget) {
         const reason =
           payload > maxEventBytes
@@ -244,10 +269,21 @@ export function planBatches(
           current.events.length >= limits.maxBatchEvents ||
           (current.events.length > 0 && current.bytes + size > budget);
         if (full) {
+          const cut = runs?.cut();
+          if (cut !== undefined) cutBack(current, cut);
           batches.push(current);
+          runs?.clear();
           start = current.to;
+          if (cut !== undefined) {
+            // Plan again from the record where the open runs began.
+            current = undefined;
+            index = cut.index - 1;
+            continue;
+          }
           current = emptyBatch(start);
         }
+        const batch = current;
+        runs?.carry(event, () => markOf(batch, index));
         current.events.push(event);
         // A fresh batch names this replica's key again (the size above may have counted it as named).
         current.bytes += current.replicas.has(event.replica) ? size : base + KEY_WIRE_BYTES;
@@ -260,7 +296,14 @@ export function planBatches(
     current.to = record.pos;
     current.toId = event.id;
   }
-  if (current !== undefined) batches.push(current);
+  if (current !== undefined) {
+    // A full page (`more`): the rest of an open run comes with the next read.
+    const open = options.more === true ? runs?.openSince() : undefined;
+    if (open === undefined) batches.push(current);
+    else if (open.events > 0) batches.push(cutBack(current, open));
+    // Nothing but the run: an empty range would split nothing; the only batch goes as it is.
+    else if (batches.length === 0) batches.push(current);
+  }
   return batches;
 }
 

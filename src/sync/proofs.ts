@@ -27,6 +27,8 @@ import {
   isSigned,
   MAX_ELIDED_RUN,
 } from '../core/integrity.ts';
+import { BATCH_ENVELOPE_BYTES, KEY_WIRE_BYTES } from '../core/sync.ts';
+import { dataTextOf, wireSize } from './event-codec.ts';
 import { MAX_ELIDED_DATA } from './meta-columns.ts';
 
 /** Bytes a batch leaves for its proof (invariant 2): the run and its cover, with their fields. */
@@ -54,14 +56,20 @@ export function proofReserve(
 export async function proofFor(
   events: readonly StoredEventRecord[],
   lookup: Pick<ChainLookup, 'eventAt'>,
+  /** Bytes the message has left for it: a proof that may not fit is not sent (invariant 1). */
+  room: number,
 ): Promise<StoredEventRecord[] | undefined> {
   const last = new Map<string, StoredEventRecord>();
   for (const e of events) if (isChained(e)) last.set(e.replica, e);
   const proof: StoredEventRecord[] = [];
+  let bytes = BATCH_ENVELOPE_BYTES;
   for (const tail of last.values()) {
     if (!isElided(tail)) continue;
     const chain = await coverOf(tail, lookup);
-    if (chain !== undefined) proof.push(...chain);
+    if (chain === undefined) continue;
+    for (const e of chain) bytes += wireSize(e, dataTextOf(e)) + KEY_WIRE_BYTES;
+    if (bytes > room) break;
+    proof.push(...chain);
   }
   return proof.length === 0 ? undefined : proof;
 }

@@ -51,6 +51,7 @@
 
 import { isBeyond } from '../core/clock-skew.ts';
 import type { LocalRecord } from '../core/events.ts';
+import { isElided } from '../core/integrity.ts';
 import { jsonByteLength, utf8Length } from '../core/json.ts';
 import { ReceivedSpans } from '../core/received-spans.ts';
 import {
@@ -67,6 +68,7 @@ import {
   windowAllows,
   windowPush,
 } from '../core/sync.ts';
+import { runsOpenAt } from '../core/sync-runs.ts';
 import { BatchKeys } from './batch-keys.ts';
 import { ClockHold } from './clock-hold.ts';
 import { type DataTextOf, dataTextOf, elisions, wireSize } from './event-codec.ts';
@@ -448,9 +450,12 @@ export class SessionSender {
           : read.findIndex(
               (r, i) => (clockCut < 0 || i < clockCut) && holdBack(r.event, peerHello),
             );
+      const holdAt = strictCut >= 0 ? strictCut : clockCut < 0 ? read.length : clockCut;
+      // A run of elided events waits with the held event that covers it: sent alone, the peer
+      // would refuse it as unsigned (core/sync-runs.ts).
       const records = read.slice(
         0,
-        strictCut >= 0 ? strictCut : clockCut < 0 ? read.length : clockCut,
+        holdAt < read.length ? runsOpenAt(read, holdAt, skip, isElided) : holdAt,
       );
       const cut = strictCut >= 0 ? -1 : clockCut;
       const held = cut < 0 ? undefined : read[cut]!.event.id;
@@ -479,16 +484,21 @@ export class SessionSender {
       }
       // Each event's data is stringified once: to size the batches and to encode them. sizeOf
       // sees each event not skipped, in order, once: unless some was left out (rare), `sized`
-      // lines up with the batches' events.
+      // lines up with the batches' events (and has more only for records past the last batch:
+      // a run of elided events left for the next read).
       const sized: string[] = [];
       // Room for a proof where the page holds covered events (proofs.ts invariant 2).
       const reserve =
         log.integrity === undefined ? 0 : proofReserve(records, limits.maxMessageBytes);
+      // A full page may stop inside a run of elided events: its covering event comes next read.
+      const more = read.length >= limits.maxBatchEvents;
       const batches = planBatches(from, records, {
         ownReplica: log.replicaId,
         limits:
           reserve === 0 ? limits : { ...limits, maxMessageBytes: limits.maxMessageBytes - reserve },
         skip,
+        elided: isElided,
+        more,
         sizeOf: (event) => {
           const text = dataTextOf(event);
           sized.push(text);
@@ -498,8 +508,10 @@ export class SessionSender {
           utf8Length(sized[sized.length - 1] ?? dataTextOf(event)) +
           (event.meta === undefined ? 0 : jsonByteLength(event.meta)),
       });
+      // The planner leaves the page's tail for the next read when it ends inside a run.
       const reachesHead =
-        held !== undefined || strictCut >= 0 || read.length < limits.maxBatchEvents;
+        (held !== undefined || strictCut >= 0 || !more) &&
+        batches[batches.length - 1]!.to === records[records.length - 1]!.pos;
       const ownSeq = Math.max(0, ...batches.map((b) => b.ownSeq));
       const guard = this.options.shareGuard;
       if (guard !== undefined && ownSeq > this.sharedSeen) {
@@ -510,13 +522,19 @@ export class SessionSender {
         this.sharedSeen = ownSeq;
       }
       await this.keys.learn(batches);
+      // A run longer than the peer's batch still ends one: its cover goes as the proof.
+      const integrity = log.integrity;
       const proofs =
-        reserve === 0 || log.integrity === undefined
+        integrity === undefined || !records.some((r) => isElided(r.event))
           ? []
-          : await Promise.all(batches.map((b) => proofFor(b.events, log.integrity!)));
+          : await Promise.all(
+              batches.map((b) => proofFor(b.events, integrity, limits.maxMessageBytes - b.bytes)),
+            );
       if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
       let plannedBefore = 0;
-      const aligned = sized.length === batches.reduce((n, b) => n + b.events.length, 0);
+      const aligned =
+        sized.length >= batches.reduce((n, b) => n + b.events.length, 0) &&
+        batches.every((b) => b.leftOut.length === 0);
       for (let i = 0; i < batches.length; i++) {
         const batch = batches[i]!;
         const message: EventsMessage = {
