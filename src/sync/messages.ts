@@ -284,6 +284,17 @@ function parseProof(value: unknown, limits: SyncLimits, bytes: number): StoredEv
   }
 }
 
+/** history-page.proof, checked as events.proof is. */
+function withPageProof(
+  page: ParsedHistoryPage,
+  proof: unknown,
+  limits: SyncLimits,
+  bytes: number,
+): ParsedHistoryPage {
+  if (proof !== undefined) page.proof = parseProof(proof, limits, bytes);
+  return page;
+}
+
 /** history-page.keys, checked as events.keys are. */
 function withPageKeys(page: ParsedHistoryPage, keys: unknown): ParsedHistoryPage {
   if (keys !== undefined) page.keys = parseKeys(keys, page.events.length, 'history-page.keys');
@@ -395,7 +406,12 @@ function parseShape(
     case 'history-page':
       try {
         if (type === 'history') return parseHistory(o);
-        return withPageKeys(parseHistoryPage(o, limits, bytes), o.keys);
+        return withPageProof(
+          withPageKeys(parseHistoryPage(o, limits, bytes), o.keys),
+          o.proof,
+          limits,
+          bytes,
+        );
       } catch (error) {
         if (error instanceof HistoryShapeError) throw new Bad(error.code, error.message);
         throw error;
@@ -502,8 +518,8 @@ function parseValue(
  */
 export function encodeMessage(message: SyncMessage, dataText?: DataTextOf): string {
   if (message.type === 'history-page') {
-    const { events, ...envelope } = message;
-    return `${JSON.stringify(envelope).slice(0, -1)},"events":${encodeEventBatch(events, dataText)}}`;
+    const { events, proof, ...envelope } = message;
+    return `${JSON.stringify(envelope).slice(0, -1)},"events":${encodeEventBatch(events, dataText)}${proofText(proof)}}`;
   }
   if (message.type !== 'events') return JSON.stringify(message);
   const { events, proof, ...envelope } = message;
@@ -529,7 +545,7 @@ export function encodeForBinaryPeer(
 ): string | Uint8Array {
   if (message.type !== 'events' && message.type !== 'history-page') return encodeMessage(message);
   const covered = message.type === 'events' && message.covered === true;
-  const proof = message.type === 'events' ? message.proof : undefined;
+  const proof = message.proof;
   const { events, ...rest } = message;
   const envelope: Record<string, unknown> = rest;
   delete envelope.proof;

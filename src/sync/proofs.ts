@@ -18,14 +18,22 @@
  *    only (MAX_ELIDED_DATA), so a proof holds at most MAX_ELIDED_RUN + 1 events of a replica,
  *    and the batch leaves PROOF_RESERVE bytes for it (proofReserve).
  * 3. Nothing here changes what the batch holds or covers: a proof only adds to its message.
+ * 4. A history page (pageProof) is any slice of the total order, one stream's or reversed: an
+ *    elided event of it is covered where a later event of the page, in the total order, links
+ *    to it; else its chain goes in the proof, up to a signed event or one the page holds. Its
+ *    receiver verifies page and proof together in the total order (within a replica, the seq
+ *    order). A page whose proof would pass MAX_PROOF_EVENTS is cut before the first event that
+ *    needs more, and says `more`.
  */
 import type { StoredEventRecord } from '../core/events.ts';
 import {
   type ChainLookup,
+  INTEGRITY_META,
   isChained,
   isElided,
   isSigned,
   MAX_ELIDED_RUN,
+  parseLink,
 } from '../core/integrity.ts';
 import { BATCH_ENVELOPE_BYTES, KEY_WIRE_BYTES } from '../core/sync.ts';
 import { dataTextOf, wireSize } from './event-codec.ts';
@@ -74,19 +82,60 @@ export async function proofFor(
   return proof.length === 0 ? undefined : proof;
 }
 
-/** The chain after `tail` up to its first signed event, or undefined (invariant 1). */
+/**
+ * The chain after `tail` up to its first signed event (invariant 1), or to the first event of
+ * `held` (a history page that holds it: invariant 4), or undefined.
+ */
 async function coverOf(
   tail: StoredEventRecord,
   lookup: Pick<ChainLookup, 'eventAt'>,
+  held?: ReadonlySet<string>,
 ): Promise<StoredEventRecord[] | undefined> {
   const chain: StoredEventRecord[] = [];
   for (let seq = tail.seq + 1; seq <= tail.seq + MAX_PROOF_STEPS; seq++) {
     const next = await lookup.eventAt(tail.replica, seq);
     if (next === undefined) return undefined;
     if (!isChained(next)) continue;
+    if (held?.has(next.id) === true) return chain;
     chain.push(next);
     if (isSigned(next)) return chain;
     if (!isElided(next) || chain.length > MAX_ELIDED_RUN + 1) return undefined;
   }
   return undefined;
+}
+
+/**
+ * The proof of a history page (invariant 4): the events that cover its elided events, and how
+ * many of the page's events (in the order given) it proves: the page is cut there.
+ */
+export async function pageProof(
+  page: readonly StoredEventRecord[],
+  lookup: Pick<ChainLookup, 'eventAt'>,
+  maxEvents: number,
+): Promise<{ proof: StoredEventRecord[]; proven: number }> {
+  if (!page.some(isElided)) return { proof: [], proven: page.length };
+  const inPage = new Set(page.map((e) => e.id));
+  /** The seqs some later event of the page links to, by replica (in the total order). */
+  const linked = new Map<string, Set<number>>();
+  for (const e of page) {
+    const link = parseLink(e.meta?.[INTEGRITY_META.link]);
+    if (link === undefined || !isChained(e)) continue;
+    let seqs = linked.get(e.replica);
+    if (seqs === undefined) linked.set(e.replica, (seqs = new Set()));
+    seqs.add(link.seq);
+  }
+  const proof: StoredEventRecord[] = [];
+  const taken = new Set<string>();
+  for (let i = 0; i < page.length; i++) {
+    const e = page[i]!;
+    if (!isElided(e) || linked.get(e.replica)?.has(e.seq) === true) continue;
+    const chain = await coverOf(e, lookup, inPage);
+    const fresh = chain?.filter((c) => !taken.has(c.id)) ?? [];
+    if (proof.length + fresh.length > maxEvents) return { proof, proven: i };
+    for (const c of fresh) {
+      taken.add(c.id);
+      proof.push(c);
+    }
+  }
+  return { proof, proven: page.length };
 }

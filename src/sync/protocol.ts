@@ -259,6 +259,12 @@ export interface HistoryPageMessage {
    * asker verifies every signature of a page before it uses any of it.
    */
   keys?: { [replica: string]: string };
+  /**
+   * The events of the log that cover the page's events held without their signature where the
+   * page does not (invariant 12; a server holds such events only as a store sent them back):
+   * verified with the page, in the total order, and not part of it.
+   */
+  proof?: StoredEvent[];
 }
 
 /**

@@ -216,7 +216,12 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const history = createHistoryServer({
     read: options.readHistory,
     limits,
-    ...(integrity === undefined ? {} : { keyOf: (replica) => integrity.keyOf(replica) }),
+    ...(integrity === undefined
+      ? {}
+      : {
+          keyOf: (replica) => integrity.keyOf(replica),
+          eventAt: (replica, seq) => integrity.eventAt(replica, seq),
+        }),
     send: (text) => {
       if (closed) return;
       try {

@@ -4,14 +4,17 @@
  * verifies on the other side, the messages' new fields, the proof of a batch that ends inside a
  * run (proofs.ts), and the receiver's state while an unproven batch is sent again.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import { isElided, MAX_ELIDED_RUN, verifyBatch } from '../../src/core/integrity.ts';
 import { afterRefusal, classifyBatch, decideEventRefusal } from '../../src/core/sync.ts';
 import { decodeEventBatch, elisions, encodeEventBatch } from '../../src/sync/event-codec.ts';
+import { pageVerifier } from '../../src/sync/history-client.ts';
+import type { ParsedHistoryPage } from '../../src/sync/history-messages.ts';
+import { createHistoryServer } from '../../src/sync/history-serve.ts';
 import { encodeMessage, parseMessage } from '../../src/sync/messages.ts';
 import { MAX_ELIDED_DATA } from '../../src/sync/meta-columns.ts';
-import { proofFor } from '../../src/sync/proofs.ts';
+import { pageProof, proofFor } from '../../src/sync/proofs.ts';
 import { DEFAULT_SYNC_LIMITS, type SyncMessage } from '../../src/sync/protocol.ts';
 import { signedRun } from './meta-batches.ts';
 
@@ -119,5 +122,64 @@ describe('the receiver while an unproven batch goes again', () => {
     expect(again.kind).toBe('refuse');
     const plain = afterRefusal({ pos: 4, started: true }, 4, 'e1');
     expect(decideEventRefusal(plain, { from: 4, to: 8 }, 'e1', true)).toEqual({ kind: 'drop' });
+  });
+});
+
+describe('history pages of events held without their signature (history-serve.ts 4)', () => {
+  async function held() {
+    const run = await signedRun(10);
+    return run.map((e, i) => (i < 9 ? withoutSig(e) : e));
+  }
+  const integrity = (events: StoredEventRecord[]) => ({
+    requireSignatures: true,
+    eventAt: async (_r: string, seq: number) => events[seq - 1],
+    // The replica's key, as a page's `keys` or an earlier page gives it.
+    keyOf: async () => events[0]!.meta?.$key as string,
+    rememberKeys: async () => {},
+  });
+
+  it("prove one stream's page with the chain after each event, up to the page or a signature", async () => {
+    const log = await held();
+    const page = [log[2]!, log[5]!];
+    const { proof, proven } = await pageProof(page, integrity(log), 256);
+    expect(proven).toBe(2);
+    expect(proof.map((e) => e.seq)).toEqual([4, 5, 7, 8, 9, 10]);
+    const verify = pageVerifier(integrity(log))!;
+    expect(await verify(page, undefined, proof)).toBeUndefined();
+    expect(await verify([...page].reverse(), undefined, proof)).toBeUndefined();
+    expect((await verify(page, undefined))?.code).toBe('TAMPERED');
+  });
+
+  it('is cut where its proof would pass the most a page may carry', async () => {
+    const log = await held();
+    const { proof, proven } = await pageProof([log[2]!, log[5]!], integrity(log), 3);
+    expect(proven).toBe(1);
+    expect(proof.map((e) => e.seq)).toEqual([4, 5]);
+  });
+});
+
+describe('a history server answering with such events', () => {
+  it('sends the proof with the page, and the asker verifies what it parsed', async () => {
+    const run = await signedRun(10);
+    const log = run.map((e, i) => (i < 9 ? withoutSig(e) : e));
+    const sent: string[] = [];
+    const server = createHistoryServer({
+      read: async () => [log[2]!, log[5]!],
+      limits: DEFAULT_SYNC_LIMITS,
+      send: (text) => sent.push(text),
+      eventAt: async (_r, seq) => log[seq - 1],
+    });
+    server.handle({ type: 'history', req: 7, limit: 10, stream: 'any' }, DEFAULT_SYNC_LIMITS);
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    const parsed = parseMessage(sent[0]!, DEFAULT_SYNC_LIMITS);
+    const page = parsed.ok ? (parsed.message as ParsedHistoryPage) : undefined;
+    expect(page?.proof?.map((e) => e.seq)).toEqual([4, 5, 7, 8, 9, 10]);
+    const verify = pageVerifier({
+      requireSignatures: true,
+      eventAt: async () => undefined,
+      keyOf: async () => log[0]!.meta?.$key as string,
+      rememberKeys: async () => {},
+    })!;
+    expect(await verify(page!.events, undefined, page!.proof)).toBeUndefined();
   });
 });
