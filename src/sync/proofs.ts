@@ -121,7 +121,10 @@ export async function pageProof(
     const link = parseLink(e.meta?.[INTEGRITY_META.link]);
     if (link === undefined || !isChained(e)) continue;
     let seqs = linked.get(e.replica);
-    if (seqs === undefined) linked.set(e.replica, (seqs = new Set()));
+    if (seqs === undefined) {
+      seqs = new Set();
+      linked.set(e.replica, seqs);
+    }
     seqs.add(link.seq);
   }
   const proof: StoredEventRecord[] = [];
