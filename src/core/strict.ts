@@ -33,8 +33,14 @@
  *    rejection that came late for the first run, once a fork had taken that run out and the
  *    command had run again, took out the second run's events, which the authority accepted
  *    (test/strict/strict.property.test.ts, seed 1486970605 path 6).
+ * 7. A strict event the authority holds is accepted, and no copy of its id replaces it
+ *    (acceptedCopies): another copy (invariant 4: a command's first run, come late after the
+ *    re-run under the same id was accepted) is rejected, never resolved as copies collide
+ *    (core/copies.ts), whose "first writer wins" took the accepted run out and left the head
+ *    naming an event the authority no longer held.
  */
-import type { JsonValue } from './events.ts';
+import { sameCopy } from './copies.ts';
+import type { JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
 
 /** The meta keys of a strict event. `$` keys are the library's own. */
 export const STRICT_META = {
@@ -96,10 +102,15 @@ export interface StrictDecision<T> {
   moved: Map<string, StrictHead>;
 }
 
-/** Invariants 1–3: the events of one ingest, in order, against the heads held. */
+/**
+ * Invariants 1–3: the events of one ingest, in order, against the heads held. `copies` are
+ * events of `events` that copy an accepted event (acceptedCopies, invariant 7), each with that
+ * event as the head to name when its own stream has none.
+ */
 export function decideStrict<T extends StrictCandidate>(
   events: readonly T[],
   heads: ReadonlyMap<string, StrictHead>,
+  copies?: ReadonlyMap<T, StrictHead>,
 ): StrictDecision<T> {
   const moved = new Map<string, StrictHead>();
   const accepted: T[] = [];
@@ -117,6 +128,11 @@ export function decideStrict<T extends StrictCandidate>(
         reason,
         head: at,
       });
+    const copied = copies?.get(event);
+    if (copied !== undefined) {
+      reject('stale', head ?? copied);
+      continue;
+    }
     if (head === undefined) {
       accepted.push(event);
       if (strict) moved.set(event.stream, { version: event.version, id: event.id });
@@ -134,6 +150,24 @@ export function decideStrict<T extends StrictCandidate>(
     moved.set(event.stream, { version: event.version, id: event.id });
   }
   return { accepted, rejected, moved };
+}
+
+/**
+ * Invariant 7, at the authority: the incoming events whose id it holds as a strict event, as
+ * another copy (a resent copy is a duplicate, left to core/copies.ts), each with the held one as
+ * a head. `heldById` is the held record of each event's id, in the order of `events`.
+ */
+export function acceptedCopies(
+  events: readonly StoredEventRecord[],
+  heldById: readonly (LocalRecord | undefined)[],
+): Map<StoredEventRecord, StrictHead> {
+  const out = new Map<StoredEventRecord, StrictHead>();
+  events.forEach((event, i) => {
+    const held = heldById[i]?.event;
+    if (held === undefined || !isStrictEvent(held) || sameCopy(held, event)) return;
+    out.set(event, { version: held.version, id: held.id });
+  });
+  return out;
 }
 
 /**

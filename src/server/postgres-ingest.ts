@@ -21,7 +21,7 @@ import type { PoolClient } from 'pg';
 import { resolveCopies, slotOf } from '../core/copies.ts';
 import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
-import { decideStrict, type StrictHead } from '../core/strict.ts';
+import { acceptedCopies, decideStrict, type StrictHead } from '../core/strict.ts';
 import type { BlockDecoder } from './archive-files.ts';
 import { loadPg } from './peers.ts';
 import { sealedCandidates } from './postgres-blocks.ts';
@@ -324,20 +324,29 @@ async function heldSealed(
  */
 function plan(piece: IngestPiece, space: SpaceState): Plan {
   const events = piece.rows.map((r) => r.event);
-  const resolution = resolveCopies({
+  // core/strict.ts invariant 7: another copy of an accepted strict event goes to the decision,
+  // which rejects it, not to the copies' rule, which may take the accepted one out.
+  const copies = acceptedCopies(
     events,
-    heldById: events.map((e) => space.byId.get(e.id)),
-    heldBySlot: events.map((e) => space.bySlot.get(slotOf(e))),
+    events.map((e) => space.byId.get(e.id)),
+  );
+  const others = copies.size === 0 ? events : events.filter((e) => !copies.has(e));
+  const resolution = resolveCopies({
+    events: others,
+    heldById: others.map((e) => space.byId.get(e.id)),
+    heldBySlot: others.map((e) => space.bySlot.get(slotOf(e))),
     refuseSeqConflicts: true,
   });
   if (resolution.kind === 'refused') {
     return { refused: new SeqConflictError(resolution.eventId, resolution.keptId) };
   }
+  const write = new Set(resolution.write);
   const start = space.head;
   const movedBefore = new Map(space.strictMoved);
   const strict = decideStrict(
-    resolution.write,
+    copies.size === 0 ? resolution.write : events.filter((e) => write.has(e) || copies.has(e)),
     new Map([...space.strictHeads, ...space.strictMoved]),
+    copies,
   );
   for (const [stream, head] of strict.moved) space.strictMoved.set(stream, head);
   const changes: [Map<string, LocalRecord>, string, LocalRecord | undefined][] = [];
