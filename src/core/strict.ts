@@ -38,6 +38,11 @@
  *    re-run under the same id was accepted) is rejected, never resolved as copies collide
  *    (core/copies.ts), whose "first writer wins" took the accepted run out and left the head
  *    naming an event the authority no longer held.
+ * 8. `prev` names an event by id, which a re-run reuses: an event of replica R whose `prev` is
+ *    the head's id, when the head is R's own at a higher seq, was decided after another run of
+ *    the head's command (R appends in seq order), and is rejected though its version fits. The
+ *    head's origin is read with it where the authority holds it (StrictDecisionInput.origins);
+ *    without it the id alone decides.
  */
 import { sameCopy } from './copies.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
@@ -95,6 +100,20 @@ export function streamsOf(events: readonly Pick<StrictCandidate, 'stream'>[]): s
   return [...new Set(events.map((e) => e.stream))];
 }
 
+/** Where an accepted event came from (invariant 8). */
+export interface StrictOrigin {
+  replica: string;
+  seq: number;
+}
+
+/** What the authority knows beside the heads, for invariants 7 and 8. */
+export interface StrictDecisionInput<T> {
+  /** Events of the batch that copy an accepted event (acceptedCopies), with that event. */
+  copies?: ReadonlyMap<T, StrictHead>;
+  /** The origin of each stream's head as read, by stream, where it is held. */
+  origins?: ReadonlyMap<string, StrictOrigin>;
+}
+
 export interface StrictDecision<T> {
   accepted: T[];
   rejected: StrictRejection[];
@@ -103,15 +122,16 @@ export interface StrictDecision<T> {
 }
 
 /**
- * Invariants 1–3: the events of one ingest, in order, against the heads held. `copies` are
- * events of `events` that copy an accepted event (acceptedCopies, invariant 7), each with that
- * event as the head to name when its own stream has none.
+ * Invariants 1–3, 7, 8: the events of one ingest, in order, against the heads held. A copy of
+ * an accepted event names that event as the head when its own stream has none.
  */
 export function decideStrict<T extends StrictCandidate>(
   events: readonly T[],
   heads: ReadonlyMap<string, StrictHead>,
-  copies?: ReadonlyMap<T, StrictHead>,
+  known: StrictDecisionInput<T> = {},
 ): StrictDecision<T> {
+  const { copies } = known;
+  const origins = new Map(known.origins);
   const moved = new Map<string, StrictHead>();
   const accepted: T[] = [];
   const rejected: StrictRejection[] = [];
@@ -135,19 +155,28 @@ export function decideStrict<T extends StrictCandidate>(
     }
     if (head === undefined) {
       accepted.push(event);
-      if (strict) moved.set(event.stream, { version: event.version, id: event.id });
+      if (strict) {
+        moved.set(event.stream, { version: event.version, id: event.id });
+        origins.set(event.stream, { replica: event.replica, seq: event.seq });
+      }
       continue;
     }
     if (!strict) {
       reject('not-strict', head);
       continue;
     }
-    if (event.version !== head.version + 1 || prevOf(event) !== head.id) {
+    const origin = origins.get(event.stream);
+    if (
+      event.version !== head.version + 1 ||
+      prevOf(event) !== head.id ||
+      (origin?.replica === event.replica && event.seq < origin.seq)
+    ) {
       reject('stale', head);
       continue;
     }
     accepted.push(event);
     moved.set(event.stream, { version: event.version, id: event.id });
+    origins.set(event.stream, { replica: event.replica, seq: event.seq });
   }
   return { accepted, rejected, moved };
 }

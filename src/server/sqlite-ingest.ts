@@ -11,7 +11,9 @@ import {
   acceptedCopies,
   decideStrict,
   isStrictEvent,
+  prevOf,
   type StrictHead,
+  type StrictOrigin,
   type StrictRejection,
   streamsOf,
 } from '../core/strict.ts';
@@ -46,7 +48,22 @@ function keepStrict(
     const head = st.getStrictHead.get(space, stream);
     if (head !== undefined) heads.set(stream, { version: head.version, id: head.id });
   }
-  const decision = decideStrict(events, heads, copies);
+  // core/strict.ts invariant 8: who wrote the heads that events of the batch name as `prev`.
+  const named = new Set(events.map(prevOf));
+  const origins = new Map<string, StrictOrigin>();
+  const lookups = [...heads.values()].filter((h) => named.has(h.id));
+  if (lookups.length > 0) {
+    const held = heldByIdAll(db, blocks, space, sid, lookups);
+    for (const [stream, head] of heads) {
+      const event = held.get(head.id)?.event;
+      if (event !== undefined) origins.set(stream, { replica: event.replica, seq: event.seq });
+    }
+  }
+  const decision = decideStrict(
+    events,
+    heads,
+    copies === undefined ? { origins } : { copies, origins },
+  );
   for (const [stream, head] of decision.moved) {
     st.setStrictHead.run(space, stream, head.version, head.id);
   }

@@ -53,6 +53,22 @@ describe('decideStrict', () => {
     expect(decision.moved.size).toBe(0);
   });
 
+  it('rejects an event of the head’s replica below the head’s seq, though it names the head and fits its version (8)', () => {
+    const heads = new Map<string, StrictHead>([['s', { version: 3, id: 'cmd:0' }]]);
+    const origins = new Map([['s', { replica: 'b', seq: 4 }]]);
+    // Decided after the command's first run (seq 2), sent at seq 3: before the re-run (seq 4).
+    const late = { ...ev('s', 4, 'cmd:0', true, 'b'), seq: 3 };
+    const afterRerun = { ...ev('s', 4, 'cmd:0', true, 'b'), seq: 5 };
+    const other = { ...ev('s', 5, afterRerun.id, true, 'c'), seq: 1 };
+    const decision = decideStrict([late, afterRerun, other], heads, { origins });
+    expect(decision.rejected.map((r) => [r.seq, r.head])).toEqual([
+      [3, { version: 3, id: 'cmd:0' }],
+    ]);
+    expect(decision.accepted).toEqual([afterRerun, other]);
+    // Without the head's origin, the id alone decides.
+    expect(decideStrict([late], heads).accepted).toEqual([late]);
+  });
+
   it('accepts exactly one event per version of a chain, whatever the batches (property)', () => {
     fc.assert(
       fc.property(
@@ -124,7 +140,7 @@ describe('acceptedCopies', () => {
     const copies = acceptedCopies([first, rerun, plain], [held, held, undefined]);
     expect([...copies]).toEqual([[first, { version: 2, id: 'c:0' }]]);
     const heads = new Map([['s', { version: 2, id: 'c:0' }]]);
-    const decision = decideStrict([first], heads, copies);
+    const decision = decideStrict([first], heads, { copies });
     expect(decision.accepted).toEqual([]);
     expect(decision.rejected).toMatchObject([
       { id: 'c:0', seq: 1, reason: 'stale', head: { version: 2, id: 'c:0' } },
@@ -140,7 +156,7 @@ describe('acceptedCopies', () => {
       meta: meta('c:0'),
     });
     const again = acceptedCopies([fits], [held]);
-    expect(decideStrict([fits], heads, again).rejected).toMatchObject([{ seq: 9 }]);
+    expect(decideStrict([fits], heads, { copies: again }).rejected).toMatchObject([{ seq: 9 }]);
     // A copy of a held event that is not strict is the copies' rule's to resolve.
     expect(acceptedCopies([{ ...plain, data: 'other' }], [{ event: plain, pos: 3 }]).size).toBe(0);
   });

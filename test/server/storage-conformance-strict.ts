@@ -201,6 +201,33 @@ export function strictConformance(
       expect((await log.ingest([b3])).written.map((r) => r.event.id)).toEqual([b3.id]);
     });
 
+    it('rejects a late event decided after the first run of the head’s command, though its prev names the head’s id and its version fits (8)', async () => {
+      const log = await current().openSpace('s');
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      const winner = strict('cccccccccccccccc', 1, 'acct', 2, a1);
+      await log.ingest([a1, winner]);
+      // Offline, B decided z (seq 1) on a1, then x on z and y on x. The winner reached B (from a
+      // peer), which took all three out and ran x's command again under its id on the winner
+      // (seq 4, accepted); the commands of z and y were refused on the new state.
+      const z = strict('bbbbbbbbbbbbbbbb', 1, 'acct', 2, a1);
+      const x = strict('bbbbbbbbbbbbbbbb', 2, 'acct', 3, z, 'cmd-x:0');
+      const y = strict('bbbbbbbbbbbbbbbb', 3, 'acct', 4, x);
+      const rerun = strict('bbbbbbbbbbbbbbbb', 4, 'acct', 3, winner, 'cmd-x:0');
+      expect((await log.ingest([rerun])).written.map((r) => r.event.seq)).toEqual([4]);
+      // The first runs come late, in two batches: y's prev is the head's id, its version the
+      // head's + 1, but it was decided after x's first run.
+      expect((await log.ingest([z, x])).rejected?.map((r) => r.seq)).toEqual([1, 2]);
+      const late = await log.ingest([y]);
+      expect(late.written).toEqual([]);
+      expect(late.rejected).toMatchObject([
+        { id: y.id, seq: 3, reason: 'stale', head: { version: 3, id: 'cmd-x:0' } },
+      ]);
+      // What B and others decide after the re-run is accepted.
+      const b5 = strict('bbbbbbbbbbbbbbbb', 5, 'acct', 4, rerun);
+      const c2 = strict('cccccccccccccccc', 2, 'acct', 5, b5);
+      expect((await log.ingest([b5, c2])).written.map((r) => r.event.id)).toEqual([b5.id, c2.id]);
+    });
+
     it('keeps the heads across a reopen', async () => {
       const again = reopen();
       if (again === undefined) return;
