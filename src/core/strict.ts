@@ -33,8 +33,19 @@
  *    rejection that came late for the first run, once a fork had taken that run out and the
  *    command had run again, took out the second run's events, which the authority accepted
  *    (test/strict/strict.property.test.ts, seed 1486970605 path 6).
+ * 7. A strict event the authority holds is accepted, and no copy of its id replaces it
+ *    (acceptedCopies): another copy (invariant 4: a command's first run, come late after the
+ *    re-run under the same id was accepted) is rejected, never resolved as copies collide
+ *    (core/copies.ts), whose "first writer wins" took the accepted run out and left the head
+ *    naming an event the authority no longer held.
+ * 8. `prev` names an event by id, which a re-run reuses: an event of replica R whose `prev` is
+ *    the head's id, when the head is R's own at a higher seq, was decided after another run of
+ *    the head's command (R appends in seq order), and is rejected though its version fits. The
+ *    head's origin is read with it where the authority holds it (StrictDecisionInput.origins);
+ *    without it the id alone decides.
  */
-import type { JsonValue } from './events.ts';
+import { sameCopy } from './copies.ts';
+import type { JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
 
 /** The meta keys of a strict event. `$` keys are the library's own. */
 export const STRICT_META = {
@@ -89,6 +100,20 @@ export function streamsOf(events: readonly Pick<StrictCandidate, 'stream'>[]): s
   return [...new Set(events.map((e) => e.stream))];
 }
 
+/** Where an accepted event came from (invariant 8). */
+export interface StrictOrigin {
+  replica: string;
+  seq: number;
+}
+
+/** What the authority knows beside the heads, for invariants 7 and 8. */
+export interface StrictDecisionInput<T> {
+  /** Events of the batch that copy an accepted event (acceptedCopies), with that event. */
+  copies?: ReadonlyMap<T, StrictHead>;
+  /** The origin of each stream's head as read, by stream, where it is held. */
+  origins?: ReadonlyMap<string, StrictOrigin>;
+}
+
 export interface StrictDecision<T> {
   accepted: T[];
   rejected: StrictRejection[];
@@ -96,11 +121,17 @@ export interface StrictDecision<T> {
   moved: Map<string, StrictHead>;
 }
 
-/** Invariants 1–3: the events of one ingest, in order, against the heads held. */
+/**
+ * Invariants 1–3, 7, 8: the events of one ingest, in order, against the heads held. A copy of
+ * an accepted event names that event as the head when its own stream has none.
+ */
 export function decideStrict<T extends StrictCandidate>(
   events: readonly T[],
   heads: ReadonlyMap<string, StrictHead>,
+  known: StrictDecisionInput<T> = {},
 ): StrictDecision<T> {
+  const { copies } = known;
+  const origins = new Map(known.origins);
   const moved = new Map<string, StrictHead>();
   const accepted: T[] = [];
   const rejected: StrictRejection[] = [];
@@ -117,23 +148,55 @@ export function decideStrict<T extends StrictCandidate>(
         reason,
         head: at,
       });
+    const copied = copies?.get(event);
+    if (copied !== undefined) {
+      reject('stale', head ?? copied);
+      continue;
+    }
     if (head === undefined) {
       accepted.push(event);
-      if (strict) moved.set(event.stream, { version: event.version, id: event.id });
+      if (strict) {
+        moved.set(event.stream, { version: event.version, id: event.id });
+        origins.set(event.stream, { replica: event.replica, seq: event.seq });
+      }
       continue;
     }
     if (!strict) {
       reject('not-strict', head);
       continue;
     }
-    if (event.version !== head.version + 1 || prevOf(event) !== head.id) {
+    const origin = origins.get(event.stream);
+    if (
+      event.version !== head.version + 1 ||
+      prevOf(event) !== head.id ||
+      (origin?.replica === event.replica && event.seq < origin.seq)
+    ) {
       reject('stale', head);
       continue;
     }
     accepted.push(event);
     moved.set(event.stream, { version: event.version, id: event.id });
+    origins.set(event.stream, { replica: event.replica, seq: event.seq });
   }
   return { accepted, rejected, moved };
+}
+
+/**
+ * Invariant 7, at the authority: the incoming events whose id it holds as a strict event, as
+ * another copy (a resent copy is a duplicate, left to core/copies.ts), each with the held one as
+ * a head. `heldById` is the held record of each event's id, in the order of `events`.
+ */
+export function acceptedCopies(
+  events: readonly StoredEventRecord[],
+  heldById: readonly (LocalRecord | undefined)[],
+): Map<StoredEventRecord, StrictHead> {
+  const out = new Map<StoredEventRecord, StrictHead>();
+  events.forEach((event, i) => {
+    const held = heldById[i]?.event;
+    if (held === undefined || !isStrictEvent(held) || sameCopy(held, event)) return;
+    out.set(event, { version: held.version, id: held.id });
+  });
+  return out;
 }
 
 /**

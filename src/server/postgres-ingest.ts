@@ -21,7 +21,13 @@ import type { PoolClient } from 'pg';
 import { resolveCopies, slotOf } from '../core/copies.ts';
 import { SeqConflictError, StorageError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
-import { decideStrict, type StrictHead } from '../core/strict.ts';
+import {
+  acceptedCopies,
+  decideStrict,
+  prevOf,
+  type StrictHead,
+  type StrictOrigin,
+} from '../core/strict.ts';
 import type { BlockDecoder } from './archive-files.ts';
 import { loadPg } from './peers.ts';
 import { sealedCandidates } from './postgres-blocks.ts';
@@ -29,7 +35,12 @@ import { deleteRows, heldRows, insertRows } from './postgres-event-rows.ts';
 import type { Outcome } from './postgres-group-commit.ts';
 import { type EventRow, storageError } from './postgres-rows.ts';
 import { channelOf, inTransaction } from './postgres-schema.ts';
-import { keepRejections, readStrictHeads, writeStrictHeads } from './postgres-strict-writes.ts';
+import {
+  keepRejections,
+  readStrictHeads,
+  sealedHeadOrigins,
+  writeStrictHeads,
+} from './postgres-strict-writes.ts';
 import type { IngestWritten } from './storage.ts';
 
 /** One ingest handed to the group commit: rows of one space, prepared off the group's path. */
@@ -80,6 +91,8 @@ interface SpaceState {
   hasStrict: boolean;
   /** Strict streams' heads (core/strict.ts) read under the lock, by stream name. */
   strictHeads: Map<string, StrictHead>;
+  /** Who wrote the heads (core/strict.ts invariant 8), as read and as the group moved them. */
+  strictOrigins: Map<string, StrictOrigin>;
   /** The strict heads the group moved, to be written with it. */
   strictMoved: Map<string, StrictHead>;
 }
@@ -220,6 +233,7 @@ async function lockSpaces(
       bySlot: new Map(),
       hasStrict: hasStrict.has(row.space),
       strictHeads: new Map(),
+      strictOrigins: new Map(),
       strictMoved: new Map(),
     });
   }
@@ -241,8 +255,9 @@ async function lockSpaces(
     for (const r of p.rows)
       pairs.set(`${p.space}\u0000${r.stream}`, { space: p.space, stream: r.stream });
   }
-  for (const { space, stream, head } of await readStrictHeads(c, s, [...pairs.values()])) {
+  for (const { space, stream, head, origin } of await readStrictHeads(c, s, [...pairs.values()])) {
     spaces.get(space)?.strictHeads.set(stream, head);
+    if (origin !== undefined) spaces.get(space)?.strictOrigins.set(stream, origin);
   }
   const byId = await heldRows(
     c,
@@ -268,6 +283,14 @@ async function lockSpaces(
   // 14). Every space, sealed or not yet: its first block may have been committed meanwhile.
   for (const space of spaces.keys())
     await heldSealed(c, s, space, pieces, spaces.get(space)!, decode);
+  // core/strict.ts invariant 8: who wrote a sealed head that the group's events name.
+  for (const [space, state] of spaces) {
+    if (!state.hasStrict) continue;
+    const named = new Set(
+      pieces.filter((p) => p.space === space).flatMap((p) => p.rows.map((r) => prevOf(r.event))),
+    );
+    await sealedHeadOrigins(c, s, space, state.strictHeads, state.strictOrigins, named, decode);
+  }
   return spaces;
 }
 
@@ -324,22 +347,37 @@ async function heldSealed(
  */
 function plan(piece: IngestPiece, space: SpaceState): Plan {
   const events = piece.rows.map((r) => r.event);
-  const resolution = resolveCopies({
+  // core/strict.ts invariant 7: another copy of an accepted strict event goes to the decision,
+  // which rejects it, not to the copies' rule, which may take the accepted one out.
+  const copies = acceptedCopies(
     events,
-    heldById: events.map((e) => space.byId.get(e.id)),
-    heldBySlot: events.map((e) => space.bySlot.get(slotOf(e))),
+    events.map((e) => space.byId.get(e.id)),
+  );
+  const others = copies.size === 0 ? events : events.filter((e) => !copies.has(e));
+  const resolution = resolveCopies({
+    events: others,
+    heldById: others.map((e) => space.byId.get(e.id)),
+    heldBySlot: others.map((e) => space.bySlot.get(slotOf(e))),
     refuseSeqConflicts: true,
   });
   if (resolution.kind === 'refused') {
     return { refused: new SeqConflictError(resolution.eventId, resolution.keptId) };
   }
+  const write = new Set(resolution.write);
   const start = space.head;
   const movedBefore = new Map(space.strictMoved);
-  const strict = decideStrict(
-    resolution.write,
-    new Map([...space.strictHeads, ...space.strictMoved]),
-  );
-  for (const [stream, head] of strict.moved) space.strictMoved.set(stream, head);
+  const originsBefore = new Map(space.strictOrigins);
+  const decided =
+    copies.size === 0 ? resolution.write : events.filter((e) => write.has(e) || copies.has(e));
+  const strict = decideStrict(decided, new Map([...space.strictHeads, ...space.strictMoved]), {
+    copies,
+    origins: space.strictOrigins,
+  });
+  for (const [stream, head] of strict.moved) {
+    space.strictMoved.set(stream, head);
+    const last = strict.accepted.findLast((e) => e.stream === stream)!;
+    space.strictOrigins.set(stream, { replica: last.replica, seq: last.seq });
+  }
   const changes: [Map<string, LocalRecord>, string, LocalRecord | undefined][] = [];
   const set = (map: Map<string, LocalRecord>, k: string, value: LocalRecord | undefined) => {
     changes.push([map, k, map.get(k)]);
@@ -364,6 +402,7 @@ function plan(piece: IngestPiece, space: SpaceState): Plan {
   const undo = () => {
     space.head = start;
     space.strictMoved = movedBefore;
+    space.strictOrigins = originsBefore;
     for (const [map, k, before] of changes.reverse()) {
       if (before === undefined) map.delete(k);
       else map.set(k, before);

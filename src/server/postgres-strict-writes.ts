@@ -10,7 +10,10 @@
  *    pairs read, which are rows' streams as stored.
  */
 import type { PoolClient } from 'pg';
-import type { StrictHead, StrictRejection } from '../core/strict.ts';
+import type { LocalRecord } from '../core/events.ts';
+import type { StrictHead, StrictOrigin, StrictRejection } from '../core/strict.ts';
+import type { BlockDecoder } from './archive-files.ts';
+import { sealedCandidates } from './postgres-blocks.ts';
 import { key, unkey } from './postgres-rows.ts';
 
 /** A stream of a space: the space as stored, the stream as its rows store it. */
@@ -19,24 +22,62 @@ export interface StoredStream {
   stream: string;
 }
 
-/** The strict heads of `pairs` that exist (the stream unkeyed). */
+/**
+ * The strict heads of `pairs` that exist (the stream unkeyed), with the origin of the head's
+ * event where a row holds it (core/strict.ts invariant 8; a sealed head has none).
+ */
 export async function readStrictHeads(
   c: PoolClient,
   s: string,
   pairs: readonly StoredStream[],
-): Promise<{ space: string; stream: string; head: StrictHead }[]> {
+): Promise<{ space: string; stream: string; head: StrictHead; origin?: StrictOrigin }[]> {
   if (pairs.length === 0) return [];
-  const result = await c.query<{ space: string; stream: string; version: string; id: string }>(
-    `SELECT h.space, h.stream, h.version, h.id FROM ${s}.strict_heads AS h
+  const result = await c.query<{
+    space: string;
+    stream: string;
+    version: string;
+    id: string;
+    replica: string | null;
+    seq: string | null;
+  }>(
+    `SELECT h.space, h.stream, h.version, h.id, e.replica, e.seq FROM ${s}.strict_heads AS h
      JOIN unnest($1::text[], $2::text[]) AS k(space, stream)
-       ON h.space = k.space AND h.stream = k.stream`,
+       ON h.space = k.space AND h.stream = k.stream
+     LEFT JOIN ${s}.events AS e ON e.space = h.space AND e.id = h.id`,
     [pairs.map((k) => k.space), pairs.map((k) => k.stream)],
   );
   return result.rows.map((row) => ({
     space: row.space,
     stream: unkey(row.stream),
     head: { version: Number(row.version), id: unkey(row.id) },
+    ...(row.replica === null || row.seq === null
+      ? {}
+      : { origin: { replica: unkey(row.replica), seq: Number(row.seq) } }),
   }));
+}
+
+/**
+ * Adds to `origins` those of the heads no row holds (compaction sealed them into blocks) that
+ * the group's events name as `prev` (core/strict.ts invariant 8). `space` as stored.
+ */
+export async function sealedHeadOrigins(
+  c: PoolClient,
+  s: string,
+  space: string,
+  heads: ReadonlyMap<string, StrictHead>,
+  origins: Map<string, StrictOrigin>,
+  named: ReadonlySet<string | undefined>,
+  decode: BlockDecoder,
+): Promise<void> {
+  const missing = [...heads].filter(([stream, head]) => !origins.has(stream) && named.has(head.id));
+  if (missing.length === 0) return;
+  const ids = missing.map(([, head]) => ({ id: head.id }));
+  const found = await sealedCandidates(c, s, space, { ids, slots: [] }, decode);
+  const byId = new Map<string, LocalRecord['event']>(found.map((r) => [r.event.id, r.event]));
+  for (const [stream, head] of missing) {
+    const event = byId.get(head.id);
+    if (event !== undefined) origins.set(stream, { replica: event.replica, seq: event.seq });
+  }
 }
 
 /** Stores the strict heads a group moved, in its transaction. */

@@ -8,9 +8,12 @@ import { type LostCopy, resolveCopies, slotOf } from '../core/copies.ts';
 import { SeqConflictError } from '../core/errors.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import {
+  acceptedCopies,
   decideStrict,
   isStrictEvent,
+  prevOf,
   type StrictHead,
+  type StrictOrigin,
   type StrictRejection,
   streamsOf,
 } from '../core/strict.ts';
@@ -34,6 +37,7 @@ export interface Written {
 function keepStrict(
   { db, st, space, sid, blocks }: Where,
   events: readonly StoredEventRecord[],
+  copies?: ReadonlyMap<StoredEventRecord, StrictHead>,
 ): { accepted: readonly StoredEventRecord[]; rejected: StrictRejection[] } {
   if (events.length === 0) return { accepted: events, rejected: [] };
   if (!events.some(isStrictEvent) && st.anyStrictHead.get(space) === undefined) {
@@ -44,13 +48,30 @@ function keepStrict(
     const head = st.getStrictHead.get(space, stream);
     if (head !== undefined) heads.set(stream, { version: head.version, id: head.id });
   }
-  const decision = decideStrict(events, heads);
+  // core/strict.ts invariant 8: who wrote the heads that events of the batch name as `prev`.
+  const named = new Set(events.map(prevOf));
+  const origins = new Map<string, StrictOrigin>();
+  const lookups = [...heads.values()].filter((h) => named.has(h.id));
+  if (lookups.length > 0) {
+    const held = heldByIdAll(db, blocks, space, sid, lookups);
+    for (const [stream, head] of heads) {
+      const event = held.get(head.id)?.event;
+      if (event !== undefined) origins.set(stream, { replica: event.replica, seq: event.seq });
+    }
+  }
+  const decision = decideStrict(
+    events,
+    heads,
+    copies === undefined ? { origins } : { copies, origins },
+  );
   for (const [stream, head] of decision.moved) {
     st.setStrictHead.run(space, stream, head.version, head.id);
   }
   if (decision.rejected.length === 0) return decision;
   // Without the lookup (invariant 8) a held event is found by the unique index only when it is
-  // inserted: one the decision turned away is a resent duplicate, not a rejection.
+  // inserted: one the decision turned away is a resent duplicate, not a rejection, when the
+  // event held under its id is at its (replica, seq). A command's re-run reuses its ids at new
+  // seqs (core/strict.ts invariant 4): its first run, come late, is rejected.
   const refused = new Set(decision.rejected.map((r) => r.id));
   const held = heldByIdAll(
     db,
@@ -59,7 +80,10 @@ function keepStrict(
     sid,
     events.filter((e) => refused.has(e.id)),
   );
-  const rejected = decision.rejected.filter((r) => !held.has(r.id));
+  const rejected = decision.rejected.filter((r) => {
+    const h = held.get(r.id)?.event;
+    return h === undefined || h.replica !== r.replica || h.seq !== r.seq;
+  });
   for (const r of rejected) st.keepRejection.run(space, r.replica, r.seq, JSON.stringify(r));
   return { accepted: decision.accepted, rejected };
 }
@@ -80,24 +104,36 @@ export function insertEvents(
   let toWrite: readonly StoredEventRecord[] = events;
   let removed: LocalRecord[] = [];
   let lost: LostCopy[] = [];
+  let copies: Map<StoredEventRecord, StrictHead> | undefined;
   if (lookUp) {
     const byId = heldByIdAll(db, blocks, space, sid, events);
     const bySlot = heldBySlotAll(db, blocks, space, sid, events);
-    const resolution = resolveCopies({
+    // core/strict.ts invariant 7: another copy of an accepted strict event goes to the decision,
+    // which rejects it, not to the copies' rule, which may take the accepted one out.
+    copies = acceptedCopies(
       events,
-      heldById: events.map((e) => byId.get(e.id)),
-      heldBySlot: events.map((e) => bySlot.get(slotOf(e))),
+      events.map((e) => byId.get(e.id)),
+    );
+    const others = copies.size === 0 ? events : events.filter((e) => !copies!.has(e));
+    const resolution = resolveCopies({
+      events: others,
+      heldById: others.map((e) => byId.get(e.id)),
+      heldBySlot: others.map((e) => bySlot.get(slotOf(e))),
       refuseSeqConflicts: true,
     });
     if (resolution.kind === 'refused') {
       throw new SeqConflictError(resolution.eventId, resolution.keptId);
     }
     ({ write: toWrite, remove: removed, lost } = resolution);
+    if (copies.size > 0) {
+      const write = new Set(toWrite);
+      toWrite = events.filter((e) => write.has(e) || copies!.has(e));
+    }
     for (const record of removed) {
       if (st.deleteAtPos.run(space, record.pos).changes === 0) blocks.remove(sid, record.pos);
     }
   }
-  const strict = keepStrict(where, toWrite);
+  const strict = keepStrict(where, toWrite, copies);
   toWrite = strict.accepted;
   const written: LocalRecord[] = [];
   const rows: unknown[] = [];

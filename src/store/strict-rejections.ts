@@ -158,7 +158,10 @@ export class StrictRejections {
     const all = [...rejections, ...(await this.doomed(rejections))];
     const removed = (await this.host.discard(all)).sort((a, b) => a.event.seq - b.event.seq);
     if (removed.length === 0) return;
-    const headOf = new Map(all.map((r) => [r.id, r]));
+    // By id and seq: a command's re-run reuses its ids (core/strict.ts invariant 4), and one
+    // message may name a late rejection of an earlier run beside that of the run held here.
+    const slot = (id: string, seq: number) => `${seq}\u0000${id}`;
+    const headOf = new Map(all.map((r) => [slot(r.id, r.seq), r]));
     const groups = new Map<string, LocalRecord[]>();
     for (const record of removed) {
       const commandId = record.event.meta?.[COMMAND_META.commandId];
@@ -170,7 +173,7 @@ export class StrictRejections {
     }
     const at = this.host.now();
     for (const [key, records] of groups) {
-      const rejection = headOf.get(records[0]!.event.id)!;
+      const rejection = headOf.get(slot(records[0]!.event.id, records[0]!.event.seq))!;
       const entry: RejectedAppend = {
         stream: records[0]!.event.stream,
         eventIds: records.map((r) => r.event.id),

@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  acceptedCopies,
   decideStrict,
   doomedAfter,
   forkedOwn,
@@ -10,6 +11,7 @@ import {
   type StrictHead,
   strictMatcher,
 } from '../../src/core/strict.ts';
+import { storedEvent } from '../fixtures/events.ts';
 
 let n = 0;
 function ev(
@@ -51,6 +53,22 @@ describe('decideStrict', () => {
     expect(decision.moved.size).toBe(0);
   });
 
+  it('rejects an event of the head’s replica below the head’s seq, though it names the head and fits its version (8)', () => {
+    const heads = new Map<string, StrictHead>([['s', { version: 3, id: 'cmd:0' }]]);
+    const origins = new Map([['s', { replica: 'b', seq: 4 }]]);
+    // Decided after the command's first run (seq 2), sent at seq 3: before the re-run (seq 4).
+    const late = { ...ev('s', 4, 'cmd:0', true, 'b'), seq: 3 };
+    const afterRerun = { ...ev('s', 4, 'cmd:0', true, 'b'), seq: 5 };
+    const other = { ...ev('s', 5, afterRerun.id, true, 'c'), seq: 1 };
+    const decision = decideStrict([late, afterRerun, other], heads, { origins });
+    expect(decision.rejected.map((r) => [r.seq, r.head])).toEqual([
+      [3, { version: 3, id: 'cmd:0' }],
+    ]);
+    expect(decision.accepted).toEqual([afterRerun, other]);
+    // Without the head's origin, the id alone decides.
+    expect(decideStrict([late], heads).accepted).toEqual([late]);
+  });
+
   it('accepts exactly one event per version of a chain, whatever the batches (property)', () => {
     fc.assert(
       fc.property(
@@ -81,6 +99,66 @@ describe('decideStrict', () => {
         },
       ),
     );
+  });
+});
+
+describe('acceptedCopies', () => {
+  it('hands another copy of an accepted strict event to the decision, which rejects it, and leaves a resent one alone (7)', () => {
+    const meta = (prev?: string) => ({
+      $strict: true,
+      ...(prev === undefined ? {} : { $prev: prev }),
+    });
+    const a1 = storedEvent({
+      replica: 'a',
+      seq: 1,
+      wall: 1,
+      stream: 's',
+      version: 1,
+      meta: meta(),
+    });
+    // A command's first run (seq 1) come late after its re-run (seq 2, same id) was accepted.
+    const first = storedEvent({
+      replica: 'b',
+      seq: 1,
+      wall: 2,
+      stream: 's',
+      version: 1,
+      id: 'c:0',
+      meta: meta(),
+    });
+    const rerun = storedEvent({
+      replica: 'b',
+      seq: 2,
+      wall: 3,
+      stream: 's',
+      version: 2,
+      id: 'c:0',
+      meta: meta(a1.id),
+    });
+    const plain = storedEvent({ replica: 'b', seq: 3, wall: 4, stream: 't', version: 1, id: 'p' });
+    const held = { event: rerun, pos: 2 };
+    const copies = acceptedCopies([first, rerun, plain], [held, held, undefined]);
+    expect([...copies]).toEqual([[first, { version: 2, id: 'c:0' }]]);
+    const heads = new Map([['s', { version: 2, id: 'c:0' }]]);
+    const decision = decideStrict([first], heads, { copies });
+    expect(decision.accepted).toEqual([]);
+    expect(decision.rejected).toMatchObject([
+      { id: 'c:0', seq: 1, reason: 'stale', head: { version: 2, id: 'c:0' } },
+    ]);
+    // Even one that would fit the head is not accepted over the held copy.
+    const fits = storedEvent({
+      replica: 'b',
+      seq: 9,
+      wall: 5,
+      stream: 's',
+      version: 3,
+      id: 'c:0',
+      meta: meta('c:0'),
+    });
+    const again = acceptedCopies([fits], [held]);
+    expect(decideStrict([fits], heads, { copies: again }).rejected).toMatchObject([{ seq: 9 }]);
+    // A copy of a held event that is not strict is the copies' rule's to resolve.
+    expect(acceptedCopies([{ ...plain, data: 'other' }], [{ event: plain, pos: 3 }]).size).toBe(0);
   });
 });
 

@@ -18,6 +18,7 @@ function strict(
   stream: string,
   version: number,
   prev?: StoredEventRecord,
+  id = `${replica}-${seq}`,
 ): StoredEventRecord {
   const meta: Record<string, string | boolean> = { [STRICT_META.strict]: true };
   if (prev !== undefined) meta[STRICT_META.prev] = prev.id;
@@ -28,7 +29,7 @@ function strict(
     wall: walls,
     stream,
     version,
-    id: `${replica}-${seq}`,
+    id,
     data: { version },
     meta,
   });
@@ -175,6 +176,56 @@ export function strictConformance(
       }
       const versions = (await two.readByPos(0, 100)).map((r) => r.event.version);
       expect(versions).toEqual([1, 2, 3, 4, 5, 6]);
+    });
+
+    it("keeps an accepted re-run when its command's first run, under the same id at an earlier seq, comes late: that one is rejected (4)", async () => {
+      const log = await current().openSpace('s');
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      await log.ingest([a1]);
+      // B's command ran offline on an empty stream (seq 1), was taken out when A's event reached
+      // B, and ran again on it under the same id (seq 2). The second run reaches the authority
+      // first (the first was in flight to another server, or a dropped connection's queue).
+      const firstRun = strict('bbbbbbbbbbbbbbbb', 1, 'acct', 1, undefined, 'cmd-1:0');
+      const rerun = strict('bbbbbbbbbbbbbbbb', 2, 'acct', 2, a1, 'cmd-1:0');
+      expect((await log.ingest([rerun])).written.map((r) => r.event.seq)).toEqual([2]);
+      const late = await log.ingest([firstRun]);
+      expect(late.written).toEqual([]);
+      expect(late.lost ?? []).toEqual([]);
+      expect(late.rejected).toMatchObject([
+        { id: 'cmd-1:0', seq: 1, reason: 'stale', head: { version: 2, id: 'cmd-1:0' } },
+      ]);
+      const held = (await log.readByPos(0, 10)).map((r) => `${r.event.id}@${r.event.seq}`);
+      expect(held).toEqual([`${a1.id}@1`, 'cmd-1:0@2']);
+      // The chain still ends at the re-run: the next event decided after it is accepted.
+      const b3 = strict('bbbbbbbbbbbbbbbb', 3, 'acct', 3, rerun);
+      expect((await log.ingest([b3])).written.map((r) => r.event.id)).toEqual([b3.id]);
+    });
+
+    it('rejects a late event decided after the first run of the head’s command, though its prev names the head’s id and its version fits (8)', async () => {
+      const log = await current().openSpace('s');
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      const winner = strict('cccccccccccccccc', 1, 'acct', 2, a1);
+      await log.ingest([a1, winner]);
+      // Offline, B decided z (seq 1) on a1, then x on z and y on x. The winner reached B (from a
+      // peer), which took all three out and ran x's command again under its id on the winner
+      // (seq 4, accepted); the commands of z and y were refused on the new state.
+      const z = strict('bbbbbbbbbbbbbbbb', 1, 'acct', 2, a1);
+      const x = strict('bbbbbbbbbbbbbbbb', 2, 'acct', 3, z, 'cmd-x:0');
+      const y = strict('bbbbbbbbbbbbbbbb', 3, 'acct', 4, x);
+      const rerun = strict('bbbbbbbbbbbbbbbb', 4, 'acct', 3, winner, 'cmd-x:0');
+      expect((await log.ingest([rerun])).written.map((r) => r.event.seq)).toEqual([4]);
+      // The first runs come late, in two batches: y's prev is the head's id, its version the
+      // head's + 1, but it was decided after x's first run.
+      expect((await log.ingest([z, x])).rejected?.map((r) => r.seq)).toEqual([1, 2]);
+      const late = await log.ingest([y]);
+      expect(late.written).toEqual([]);
+      expect(late.rejected).toMatchObject([
+        { id: y.id, seq: 3, reason: 'stale', head: { version: 3, id: 'cmd-x:0' } },
+      ]);
+      // What B and others decide after the re-run is accepted.
+      const b5 = strict('bbbbbbbbbbbbbbbb', 5, 'acct', 4, rerun);
+      const c2 = strict('cccccccccccccccc', 2, 'acct', 5, b5);
+      expect((await log.ingest([b5, c2])).written.map((r) => r.event.id)).toEqual([b5.id, c2.id]);
     });
 
     it('keeps the heads across a reopen', async () => {

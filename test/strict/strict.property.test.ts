@@ -10,7 +10,9 @@
  *   appended locally either has its events in the final log, or its replica reports it
  *   (SyncStatus.rejected) as rejected on the new state or failed;
  * - nothing is tentative, pending, or waiting to run again.
- * The rebase rate under this contention is printed (the closing note quotes it). Runs: STRICT_RUNS.
+ * The rebase rate under this contention is printed (the closing note quotes it). Runs: STRICT_RUNS;
+ * a failure is replayed with STRICT_SEED and STRICT_PATH; STRICT_COMPACT=1 seals the server's log
+ * into blocks after every ingest.
  */
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -115,7 +117,14 @@ async function runScenario(actions: Action[], peerToPeer: boolean): Promise<void
   const start = (port = 0): Promise<SyncServer> =>
     createSyncServer({
       port,
-      storage: sqliteStorage(path),
+      // STRICT_COMPACT=1 (exploration, not CI): every event sealed into blocks at once, so that
+      // every ingest takes the lookup path and heads are read from blocks.
+      storage: sqliteStorage(
+        path,
+        process.env.STRICT_COMPACT === '1'
+          ? { compaction: { tailEvents: 0, eager: true }, recentCacheBytes: 0 }
+          : {},
+      ),
       auth: { secret: SECRET },
       log: () => {},
     });
