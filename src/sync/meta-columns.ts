@@ -166,14 +166,17 @@ export function coveredIndexes(
 ): Set<number> {
   const out = new Set<number>();
   let run = 0;
+  // Each event's data length once (the next event's is this one's on the next step).
+  let small = events.length > 0 && dataLength(0) <= MAX_ELIDED_DATA;
   for (let i = 0; i + 1 < events.length; i++) {
     const e = events[i]!;
     const next = events[i + 1]!;
     const link = next.meta?.[INTEGRITY_META.link];
+    const smallNext = dataLength(i + 1) <= MAX_ELIDED_DATA;
     const covered =
       run < MAX_ELIDED_RUN &&
-      dataLength(i) <= MAX_ELIDED_DATA &&
-      dataLength(i + 1) <= MAX_ELIDED_DATA &&
+      small &&
+      smallNext &&
       next.replica === e.replica &&
       typeof link === 'string' &&
       signedText(e) &&
@@ -181,6 +184,7 @@ export function coveredIndexes(
       !isStrictEvent(e) &&
       !isStrictEvent(next) &&
       isNear(link, e);
+    small = smallNext;
     if (covered) {
       out.add(i);
       run += 1;

@@ -71,7 +71,7 @@ import {
 import { runsOpenAt } from '../core/sync-runs.ts';
 import { BatchKeys } from './batch-keys.ts';
 import { ClockHold } from './clock-hold.ts';
-import { type DataTextOf, dataTextOf, elisions, wireSize } from './event-codec.ts';
+import { type DataTextOf, dataTextOf, wireSize } from './event-codec.ts';
 import { LeftOut, MAX_REFUSED_PER_SESSION } from './left-out.ts';
 import type { SyncIngestResult } from './log.ts';
 import { proofFor, proofReserve } from './proofs.ts';
@@ -546,7 +546,9 @@ export class SessionSender {
         };
         const keys = this.keys.of(batch.replicas);
         if (keys !== undefined) message.keys = keys;
-        if (this.covers() && elisions(batch.events).size > 0) message.covered = true;
+        // The encoder works out what it leaves out (event-codec.ts elisions); a batch marked
+        // covered that leaves nothing out costs only a resend if it fails to verify.
+        if (this.covers()) message.covered = true;
         const proof = proofs[i];
         if (proof !== undefined) message.proof = proof;
         if (reachesHead && i === batches.length - 1 && !this.caughtUpSent) {
