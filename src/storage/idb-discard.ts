@@ -19,6 +19,7 @@ import {
   type StreamRow,
 } from './idb-schema.ts';
 import { lastCursor, lookupIds, request } from './idb-segments.ts';
+import { withNumber } from './idb-stream-keys.ts';
 import { heldVersions } from './idb-streams.ts';
 import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
@@ -62,7 +63,7 @@ export async function discardInTransaction(
     if (row.version <= version) return;
     const next: StreamRow = { stream, version };
     if (row.conflicted) next.conflicted = true;
-    streams.put(next);
+    streams.put(withNumber(tx, next, row));
   });
   const counters = asCounters(rawCounters);
   const maxCursor = last;

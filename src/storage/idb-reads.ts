@@ -12,13 +12,13 @@ import {
   type Segment,
   type SegmentKey,
   segmentKey,
-  streamAt,
-  streamFirst,
   unpackSegment,
 } from '../core/segments.ts';
 import type { CursorQuery } from './adapter.ts';
 import type { PosKey } from './idb-schema.ts';
 import { indexEntries, orderIndex, request } from './idb-segments.ts';
+import { readStreamNumber } from './idb-stream-keys.ts';
+import { readStreamBackward, readStreamForward } from './idb-stream-reads.ts';
 
 /** Index keys of the segments whose first cursor is <= / > `cursor` sort up to / after at(cursor). */
 interface Ordering {
@@ -29,24 +29,15 @@ interface Ordering {
   max: IDBValidKey | undefined;
 }
 
-function ordering(store: IDBObjectStore, stream: string | undefined): Ordering {
-  if (stream === undefined) {
-    // [c, []] sorts after every [c, last, n] (arrays sort after strings) and before [c', …] > c.
-    return {
-      store,
-      source: orderIndex(store),
-      at: (c) => [c, []],
-      min: undefined,
-      max: undefined,
-    };
-  }
+/** The whole log in the total order (a stream's reads are idb-stream-reads.ts). */
+function ordering(store: IDBObjectStore): Ordering {
+  // [c, []] sorts after every [c, last, n] (arrays sort after strings) and before [c', …] > c.
   return {
     store,
-    source: store.index('stream'),
-    at: (c) => [stream, c],
-    // [stream] sorts before every [stream, first], [stream, []] after them.
-    min: [stream],
-    max: [stream, []],
+    source: orderIndex(store),
+    at: (c) => [c, []],
+    min: undefined,
+    max: undefined,
   };
 }
 
@@ -126,11 +117,23 @@ export async function readCursorRange(
   if (after !== undefined && until !== undefined) {
     if (query.reverse ? after <= until : after >= until) return [];
   }
-  const o = ordering(store, query.stream);
-  if (query.reverse) return readBackward(o, query, limit);
-  return query.stream === undefined
-    ? readForward(o, query, limit)
-    : readStreamForward(o, query, limit);
+  if (query.stream !== undefined) {
+    // A stream's number names it in the `stream` index (idb-schema.ts invariant 10); a stream
+    // without one has no segment.
+    const no = await readStreamNumber(store.transaction, query.stream);
+    if (no === undefined) return [];
+    const r = {
+      index: store.index('stream'),
+      no,
+      stream: query.stream,
+      signatures: wantsSignatures(query),
+    };
+    return query.reverse
+      ? readStreamBackward(r, query, limit)
+      : readStreamForward(r, query, limit, keysFor(limit));
+  }
+  const o = ordering(store);
+  return query.reverse ? readBackward(o, query, limit) : readForward(o, query, limit);
 }
 
 /** Whether records need `$sig` as text (core/segments.ts invariant 8: a fold does not). */
@@ -189,55 +192,12 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
   return out;
 }
 
-/** Segments a stream read asks for at most at once: a segment may hold mostly other streams. */
-const STREAM_PAGE_SEGMENTS = 64;
-
-/**
- * One stream forward: the segments that list it in the `stream` index, in the order of their
- * [stream, first cursor of it] keys (the total order), each filtered to that stream. A segment
- * may hold other streams' events too, so a page reads segment values until it has `limit`
- * events or the range ends: never a short page before the end.
- */
-async function readStreamForward(o: Ordering, query: CursorQuery, limit: number) {
+/** The whole log backward (idb-stream-reads.ts reads one stream). */
+async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
   const { after, until } = query;
   const signatures = wantsSignatures(query);
-  const stream = query.stream!;
-  const out: LocalRecord[] = [];
-  const take = (s: Segment) => {
-    const from = after === undefined ? 0 : indexAfter(s, after);
-    const to = until === undefined ? s.n : indexAfter(s, until);
-    for (let i = from; i < to && out.length < limit; i++) {
-      if (streamAt(s, i) === stream) out.push({ event: eventAt(s, i, signatures), pos: s.pos + i });
-    }
-  };
-  const upper = until === undefined ? o.max : o.at(until);
-  // The segment listing the stream at or before `after` may hold its later events; it sorts
-  // before every other segment of the range.
-  if (after !== undefined) {
-    const holding = await request(
-      o.source.openCursor(range(o.min, o.at(after), false, false), 'prev'),
-    );
-    if (holding !== null) take(holding.value as Segment);
-  }
-  let next: IDBKeyRange | null | undefined =
-    after === undefined ? range(o.min, upper, false, false) : rangeAfter(o.at(after), upper);
-  let want = Math.min(STREAM_PAGE_SEGMENTS, keysFor(limit));
-  while (next !== undefined && out.length < limit) {
-    const segments = (await request(o.source.getAll(next, want))) as Segment[];
-    for (const s of segments) take(s);
-    if (segments.length < want) break;
-    const last = segments[segments.length - 1]!;
-    next = rangeAfter([stream, streamFirst(last, stream)!], upper);
-    want = Math.min(STREAM_PAGE_SEGMENTS, want * 4);
-  }
-  return out;
-}
-
-async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
-  const { after, until, stream } = query;
-  const signatures = wantsSignatures(query);
   // Segments whose first cursor is < after, walked from the last; one is held at a time.
-  const upper = after === undefined ? o.max : stream === undefined ? [after] : o.at(after);
+  const upper = after === undefined ? o.max : [after];
   const out: LocalRecord[] = [];
   let cursor = await request(o.source.openCursor(range(o.min, upper, false, true), 'prev'));
   while (cursor !== null && out.length < limit) {
@@ -245,8 +205,6 @@ async function readBackward(o: Ordering, query: CursorQuery, limit: number) {
     const to = after === undefined ? s.n : indexAfter(s, after, true);
     const from = until === undefined ? 0 : indexAfter(s, until, true);
     for (let i = to - 1; i >= from && out.length < limit; i--) {
-      // A segment may hold several streams (core/segments.ts invariant 3).
-      if (stream !== undefined && streamAt(s, i) !== stream) continue;
       out.push({ event: eventAt(s, i, signatures), pos: s.pos + i });
     }
     if (until !== undefined && s.first <= until) break;

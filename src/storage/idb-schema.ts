@@ -68,8 +68,18 @@ import {
   unpackSegment,
 } from '../core/segments.ts';
 import type { SnapshotRecord } from './adapter.ts';
+import {
+  cursorRank,
+  type StoredSegment,
+  type StreamIndexKey,
+  type StreamRow,
+  streamFirsts,
+  streamPositions,
+} from './idb-stream-keys.ts';
 
-export const SCHEMA_VERSION = 7;
+export type { StreamRow };
+
+export const SCHEMA_VERSION = 8;
 export const KEY_REPLICA = 'sys:replicaId';
 export const KEY_EPOCH = 'sys:epoch';
 export const KEY_COUNTERS = 'sys:counters';
@@ -87,12 +97,6 @@ export interface StoredCounters extends ReplicaCounters {
   shapedIds?: true;
 }
 
-export interface StreamRow {
-  stream: string;
-  version: number;
-  conflicted?: true;
-}
-
 /** A key of the `pos` index (invariant 8): the first position, first cursor and event count. */
 export type PosKey = [pos: number, first: string, n: number];
 
@@ -104,7 +108,7 @@ export interface ChronicleSchema extends DBSchema {
       order: SegmentKey;
       id: string;
       pos: PosKey;
-      stream: [string, string];
+      stream: StreamIndexKey;
       slot: string;
     };
   };
@@ -143,15 +147,20 @@ export function plainCounters(
   return out;
 }
 
-/** The `segments` store of version 7 (invariants 8 and 9) and its indexes. */
+/** The `segments` store of version 8 (invariants 8 to 10) and its indexes. */
 function createSegments(db: IDBDatabase): IDBObjectStore {
   const segments = db.createObjectStore('segments', { keyPath: 'key', autoIncrement: true });
   segments.createIndex('order', ['first', 'last', 'n'], { unique: true });
   segments.createIndex('id', 'customIds', { unique: true, multiEntry: true });
   segments.createIndex('pos', ['pos', 'first', 'n'], { unique: true });
-  segments.createIndex('stream', 'streamKeys', { multiEntry: true });
+  createStreamIndex(segments);
   segments.createIndex('slot', 'slotRuns', { multiEntry: true });
   return segments;
+}
+
+/** Invariant 10: the `stream` index, on each segment's [stream number, cursor rank] keys. */
+function createStreamIndex(segments: IDBObjectStore): void {
+  segments.createIndex('stream', 'streamIx', { multiEntry: true });
 }
 
 /**
@@ -182,12 +191,18 @@ export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction)
     meta.put(counters, KEY_COUNTERS);
     return;
   }
+  // Invariant 10 comes last, once the steps before it have written every row they write.
+  const numbered = () => numberStreams(tx, oldVersion >= 6);
   if (oldVersion < 2) {
-    migrateEventsToSegments(db, tx);
+    migrateEventsToSegments(db, tx, numbered);
+    return;
+  }
+  if (oldVersion === 7) {
+    numbered();
     return;
   }
   if (oldVersion === 6) {
-    versionIndexToRows(tx);
+    versionIndexToRows(tx, numbered);
     return;
   }
   // Invariant 8: the old store is walked into a new one under its name, then deleted.
@@ -197,7 +212,7 @@ export function upgrade(db: IDBDatabase, oldVersion: number, tx: IDBTransaction)
   // custom id has canonical form is not worked out there: the counters say so, to be safe
   // (invariant 4).
   if (oldVersion < 3) markShapedIds(tx);
-  walkToVersion6(db, old, tx, oldVersion);
+  walkToVersion6(db, old, tx, oldVersion, numbered);
 }
 
 /** The name of the version-5 (or older) `segments` store while an upgrade walks it. */
@@ -217,6 +232,7 @@ function walkToVersion6(
   old: IDBObjectStore,
   tx: IDBTransaction,
   oldVersion: number,
+  then: () => void,
 ): void {
   const segments = createSegments(db);
   const seen = new Set<string>();
@@ -234,7 +250,7 @@ function walkToVersion6(
     if (cursor === null) {
       if (shaped) markShapedIds(tx);
       db.deleteObjectStore(OLD_SEGMENTS);
-      mergeRows(tx, tops);
+      mergeRows(tx, tops, then);
       return;
     }
     const stored = cursor.value as Segment;
@@ -276,7 +292,7 @@ function addTops(tops: Map<string, number>, streamMax: readonly [string, number]
  * Invariant 9: each stream's row takes the largest version its segments hold (`tops`) where it
  * holds less, or is missing; a row keeps its conflict flag.
  */
-function mergeRows(tx: IDBTransaction, tops: ReadonlyMap<string, number>): void {
+function mergeRows(tx: IDBTransaction, tops: ReadonlyMap<string, number>, then: () => void): void {
   const streams = tx.objectStore('streams');
   const read = streams.getAll();
   read.onsuccess = () => {
@@ -286,6 +302,7 @@ function mergeRows(tx: IDBTransaction, tops: ReadonlyMap<string, number>): void 
       if (row !== undefined && row.version >= version) continue;
       streams.put({ ...row, stream, version } satisfies StreamRow);
     }
+    then();
   };
 }
 
@@ -294,15 +311,15 @@ function mergeRows(tx: IDBTransaction, tops: ReadonlyMap<string, number>): void 
  * segment], walked in order (a stream's largest comes last), become the streams' rows; then the
  * index goes.
  */
-function versionIndexToRows(tx: IDBTransaction): void {
+function versionIndexToRows(tx: IDBTransaction, then: () => void): void {
   const segments = tx.objectStore('segments');
   const tops = new Map<string, number>();
   const walk = segments.index('version').openKeyCursor();
   walk.onsuccess = () => {
     const cursor = walk.result;
     if (cursor === null) {
-      mergeRows(tx, tops);
       segments.deleteIndex('version');
+      mergeRows(tx, tops, then);
       return;
     }
     const [stream, version] = cursor.key as [string, number];
@@ -325,7 +342,7 @@ const MIGRATION_PAGE = 1000;
  * cursor order, a run of events whose positions follow one another, of one stream, is a valid
  * segment: nothing else sorts between neighbours of the walk.
  */
-function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction): void {
+function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction, then: () => void): void {
   const segments = createSegments(db);
   const events = tx.objectStore('events');
   let run: LocalRecord[] = [];
@@ -363,13 +380,59 @@ function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction): void {
       }
       flush();
       db.deleteObjectStore('events');
-      mergeRows(tx, tops);
       const meta = tx.objectStore('meta');
       const read = meta.get(KEY_COUNTERS);
       // Custom ids of canonical form are not looked for here: the counters say there may be some.
       read.onsuccess = () =>
         meta.put({ ...asCounters(read.result), maxCursor, shapedIds: true }, KEY_COUNTERS);
+      mergeRows(tx, tops, then);
     };
   };
   page(undefined);
+}
+
+/**
+ * Invariant 10: every segment gets its `stream` index keys (one of one stream loses its
+ * `streamKeys`, as written since), and every stream a segment lists its number in its row: the
+ * position of its first event met in the walk (idb-stream-keys.ts invariant 2). `rebuild` (from
+ * versions 6 and 7, whose `stream` index was on `streamKeys`): the old index goes first and the
+ * new one is built once the keys are written.
+ */
+function numberStreams(tx: IDBTransaction, rebuild: boolean): void {
+  const segments = tx.objectStore('segments');
+  const streams = tx.objectStore('streams');
+  if (rebuild) segments.deleteIndex('stream');
+  const numbers = new Map<string, number>();
+  const read = streams.getAll();
+  read.onsuccess = () => {
+    const rows = new Map((read.result as StreamRow[]).map((row) => [row.stream, row]));
+    const walk = segments.openCursor();
+    walk.onsuccess = () => {
+      const cursor = walk.result;
+      if (cursor === null) {
+        for (const [stream, no] of numbers) {
+          // A stream with events and no row (none is written so) gets one, at version 0 as
+          // before, to hold its number.
+          streams.put({ ...(rows.get(stream) ?? { stream, version: 0 }), no } satisfies StreamRow);
+        }
+        if (rebuild) createStreamIndex(segments);
+        return;
+      }
+      const stored = cursor.value as StoredSegment;
+      if (stored.n > 0) {
+        for (const [name, pos] of streamPositions(stored)) {
+          if (!numbers.has(name)) numbers.set(name, pos);
+        }
+        const streamIx = streamFirsts(stored).map(
+          ([name, first]): StreamIndexKey => [numbers.get(name)!, cursorRank(first)],
+        );
+        const next: StoredSegment = { ...stored, streamIx };
+        if (stored.streamOf === undefined && typeof stored.stream === 'string') {
+          delete next.streamKeys;
+        }
+        cursor.update(next);
+      }
+      cursor.continue();
+    };
+  };
 }

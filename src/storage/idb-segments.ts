@@ -26,13 +26,15 @@ import {
   slotRunHolds,
 } from '../core/segments.ts';
 
-/** A request as a promise (the transaction stays active in its callbacks). */
-export function request<T>(r: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
+import { request } from './idb-request.ts';
+import {
+  type StoredSegment,
+  streamIndexKeys,
+  streamNumbers,
+  streamPositions,
+} from './idb-stream-keys.ts';
+
+export { request };
 
 /** A segment's primary key (idb-schema.ts invariant 8). */
 export type RecordKey = number;
@@ -412,17 +414,37 @@ export async function addSegments(
   segments: readonly Segment[],
   reuse?: ReadonlyMap<string, RecordKey>,
 ): Promise<void> {
+  if (segments.length === 0) return;
   let next = 0;
-  if (segments.some((s) => s.n === 0)) {
-    const lowest = await request(store.openKeyCursor(null, 'next'));
-    next = Math.min(0, (lowest?.key as RecordKey | undefined) ?? 0);
+  const positions = new Map<string, number>();
+  for (const s of segments) {
+    for (const [name, pos] of streamPositions(s))
+      if (!positions.has(name)) positions.set(name, pos);
   }
+  const [lowest, numbers] = await Promise.all([
+    segments.some((s) => s.n === 0) ? request(store.openKeyCursor(null, 'next')) : null,
+    streamNumbers(store.transaction, positions),
+  ]);
+  if (lowest !== null) next = Math.min(0, lowest.key as RecordKey);
   for (const stored of segments) {
     // The stored form (core/segment-codec.ts): shorter, and read back by eventAt as it is.
-    const segment = compactSegment(stored);
+    const segment = storedForm(compactSegment(stored), numbers);
     const key = reuse?.get(orderId(segment));
     if (key !== undefined) store.add({ ...segment, key });
     else if (segment.n === 0) store.add({ ...segment, key: --next });
     else store.add(segment);
   }
+}
+
+/**
+ * A compact segment as schema 8 stores it (idb-schema.ts invariant 10): with its `stream` index
+ * keys, and without `streamKeys` when it holds one stream (`stream` and `first` say the same).
+ */
+function storedForm(segment: Segment, numbers: ReadonlyMap<string, number>): StoredSegment {
+  const out: StoredSegment = { ...segment };
+  delete out.streamIx;
+  if (segment.n === 0) return out;
+  out.streamIx = streamIndexKeys(segment, numbers);
+  if (segment.streamOf === undefined && typeof segment.stream === 'string') delete out.streamKeys;
+  return out;
 }

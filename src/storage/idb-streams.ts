@@ -15,6 +15,7 @@
 import { eventAt, type Segment, streamAt } from '../core/segments.ts';
 import type { StreamRow } from './idb-schema.ts';
 import { request } from './idb-segments.ts';
+import { noteRows, readStreamNumber, withNumber } from './idb-stream-keys.ts';
 
 export interface StreamState {
   version: number;
@@ -29,6 +30,8 @@ export async function readStreams(
   const rows = await Promise.all(
     names.map((name) => request(streams.get(name)) as Promise<StreamRow | undefined>),
   );
+  // A write of these streams' segments needs their numbers (idb-stream-keys.ts).
+  if (streams.transaction.mode !== 'readonly') noteRows(streams.transaction, names, rows);
   return new Map(names.map((name, i) => [name, { version: rows[i]?.version ?? 0, row: rows[i] }]));
 }
 
@@ -51,13 +54,14 @@ export function writeRows(
     if (version === 0 && !flag) continue;
     const next: StreamRow = { stream, version };
     if (flag) next.conflicted = true;
-    streams.put(next);
+    streams.put(withNumber(streams.transaction, next, row));
   }
 }
 
 /**
  * The largest version each stream's stored segments (and husks) hold, for a discard (invariant 1):
- * read through the `stream` index, which lists every segment holding one of its events.
+ * read through the `stream` index, which lists every segment holding one of its events under the
+ * stream's number (idb-schema.ts invariant 10).
  */
 export async function heldVersions(
   segments: IDBObjectStore,
@@ -65,8 +69,12 @@ export async function heldVersions(
 ): Promise<Map<string, number>> {
   const index = segments.index('stream');
   const found = await Promise.all(
-    // [name] sorts before every [name, cursor], [name, []] after them.
-    names.map((name) => request(index.getAll(IDBKeyRange.bound([name], [name, []])))),
+    names.map(async (name) => {
+      const no = await readStreamNumber(segments.transaction, name);
+      // No number: no segment lists the stream (idb-stream-keys.ts invariant 2). [no] sorts
+      // before every [no, rank], [no, []] after them.
+      return no === undefined ? [] : request(index.getAll(IDBKeyRange.bound([no], [no, []])));
+    }),
   );
   return new Map(
     names.map((name, i) => {

@@ -315,7 +315,8 @@ class IdbEventLog implements EventLog {
     // deterministic: store/signing.ts invariant 2), so no flush is worth waiting for.
     await this.write(
       'replaceOwn',
-      ['segments'],
+      // The rewritten segments' `stream` keys need their streams' numbers (idb-stream-keys.ts).
+      LOG_STORES,
       (tx) => replaceInTransaction(tx, records),
       'relaxed',
     );
@@ -326,7 +327,7 @@ class IdbEventLog implements EventLog {
     limit: number,
     maxPos = Number.POSITIVE_INFINITY,
   ): Promise<TrimResult> {
-    const result = await this.write('trim', ['segments', 'meta'], (tx) =>
+    const result = await this.write('trim', LOG_STORES, (tx) =>
       trimInTransaction(tx, horizon, Math.max(0, Math.floor(limit)), maxPos),
     );
     if (result.trimmed > 0) this.conn.notifyOthers(await this.headPos());
@@ -364,7 +365,12 @@ class IdbEventLog implements EventLog {
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
     const limit = countOf(query.limit);
     if (limit <= 0) return [];
-    return this.readSegmentStore('readByCursor', (store) => readCursorRange(store, query, limit));
+    // A stream's read looks its number up in `streams` (idb-stream-keys.ts).
+    const stores: ('segments' | 'streams')[] =
+      query.stream === undefined ? ['segments'] : ['segments', 'streams'];
+    return this.read('readByCursor', (db) =>
+      readCursorRange(unwrap(db.transaction(stores)).objectStore('segments'), query, limit),
+    );
   }
 
   async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {

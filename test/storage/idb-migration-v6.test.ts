@@ -21,7 +21,7 @@ afterEach(async () => {
 
 describe('IndexedDB: upgrading a version-5 database to schema 6', () => {
   it('keys every segment by a number and a husk below zero, and keeps every event, husk and index', async () => {
-    expect(SCHEMA_VERSION).toBe(7);
+    expect(SCHEMA_VERSION).toBe(8);
     const factory = new IDBFactory();
     const log = v5Log(storedEvent, REMOTE, OTHER);
     await makeV5(factory, 'v5', LOCAL, log);

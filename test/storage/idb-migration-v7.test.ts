@@ -31,19 +31,20 @@ async function rows(factory: IDBFactory, name: string): Promise<StreamRow[]> {
 
 describe('IndexedDB: upgrading a version-6 database to schema 7', () => {
   it('writes each stream its row from the version index, keeps conflict flags, and drops the index', async () => {
-    expect(SCHEMA_VERSION).toBe(7);
+    expect(SCHEMA_VERSION).toBe(8);
     const factory = new IDBFactory();
     const log = v5Log(storedEvent, REMOTE, OTHER);
     await makeV6(factory, 'v6', LOCAL, log);
     // 'r' has no row at version 6: its version 7 came from the index alone.
     expect(await rows(factory, 'v6')).toEqual([{ stream: 'o', version: 2, conflicted: true }]);
     await expectUpgradedV5(await open(factory, 'v6'), log);
+    // Schema 8 numbers each stream by the position of its first event met (idb-stream-keys.ts).
     expect(await rows(factory, 'v6')).toEqual([
-      { stream: 'o', version: 2, conflicted: true },
-      { stream: 'r', version: 7 },
+      { stream: 'o', version: 2, conflicted: true, no: 6 },
+      { stream: 'r', version: 7, no: 4 },
     ]);
     const db = await request(factory.open('v6'));
-    expect(db.version).toBe(7);
+    expect(db.version).toBe(8);
     await expectV6Store(db, 3);
     db.close();
   });
@@ -64,8 +65,8 @@ describe('IndexedDB: upgrading a version-6 database to schema 7', () => {
       log.appendLocal({ stream: 'r', events: [event], expectedVersion: 6, now: 9e3 }),
     ).rejects.toMatchObject({ code: 'CONCURRENCY' });
     expect(await rows(factory, 'append')).toEqual([
-      { stream: 'o', version: 3, conflicted: true },
-      { stream: 'r', version: 7 },
+      { stream: 'o', version: 3, conflicted: true, no: 6 },
+      { stream: 'r', version: 7, no: 4 },
     ]);
     expect(await log.conflictStreams()).toEqual(['o']);
   });
