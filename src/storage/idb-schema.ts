@@ -73,6 +73,7 @@ import {
   type StoredSegment,
   type StreamIndexKey,
   type StreamRow,
+  storedStreamKeys,
   streamFirsts,
   streamPositions,
 } from './idb-stream-keys.ts';
@@ -392,8 +393,8 @@ function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction, then: () =
 }
 
 /**
- * Invariant 10: every segment gets its `stream` index keys (one of one stream loses its
- * `streamKeys`, as written since), and every stream a segment lists its number in its row: the
+ * Invariant 10: every segment gets its `stream` index keys (and keeps of `streamKeys` what is
+ * written since: idb-stream-keys.ts storedStreamKeys), and every stream a segment lists its number in its row: the
  * position of its first event met in the walk (idb-stream-keys.ts invariant 2). `rebuild` (from
  * versions 6 and 7, whose `stream` index was on `streamKeys`): the old index goes first and the
  * new one is built once the keys are written.
@@ -427,9 +428,9 @@ function numberStreams(tx: IDBTransaction, rebuild: boolean): void {
           ([name, first]): StreamIndexKey => [numbers.get(name)!, cursorRank(first)],
         );
         const next: StoredSegment = { ...stored, streamIx };
-        if (stored.streamOf === undefined && typeof stored.stream === 'string') {
-          delete next.streamKeys;
-        }
+        const streamKeys = storedStreamKeys(stored);
+        if (streamKeys === undefined) delete next.streamKeys;
+        else next.streamKeys = streamKeys;
         cursor.update(next);
       }
       cursor.continue();

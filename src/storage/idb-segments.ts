@@ -29,6 +29,7 @@ import {
 import { request } from './idb-request.ts';
 import {
   type StoredSegment,
+  storedStreamKeys,
   streamIndexKeys,
   streamNumbers,
   streamPositions,
@@ -438,13 +439,15 @@ export async function addSegments(
 
 /**
  * A compact segment as schema 8 stores it (idb-schema.ts invariant 10): with its `stream` index
- * keys, and without `streamKeys` when it holds one stream (`stream` and `first` say the same).
+ * keys, and `streamKeys` without cursors (idb-stream-keys.ts storedStreamKeys).
  */
 function storedForm(segment: Segment, numbers: ReadonlyMap<string, number>): StoredSegment {
   const out: StoredSegment = { ...segment };
   delete out.streamIx;
   if (segment.n === 0) return out;
   out.streamIx = streamIndexKeys(segment, numbers);
-  if (segment.streamOf === undefined && typeof segment.stream === 'string') delete out.streamKeys;
+  const streamKeys = storedStreamKeys(segment);
+  if (streamKeys === undefined) delete out.streamKeys;
+  else out.streamKeys = streamKeys;
   return out;
 }

@@ -22,6 +22,7 @@
  * 4. Numbers are asked for one call at a time within a transaction (a chain), so two calls never
  *    give the same new number.
  */
+import type { Cursor } from '../core/ids.ts';
 import { cursorAt, type Segment, streamAt } from '../core/segments.ts';
 import { request } from './idb-request.ts';
 
@@ -122,15 +123,40 @@ export function cursorRank(cursor: string): number {
   return above === undefined ? RANK_MAX : usualRank(above);
 }
 
-/** Each stream of a segment holding events, with the cursor of its first event there. */
+/**
+ * Each stream of a segment holding events, with the cursor of its first event there, worked out
+ * from its events: since schema 8 a stored segment's `streamKeys` name its streams only
+ * (storedStreamKeys).
+ */
 export function streamFirsts(s: Segment): [string, string][] {
   if (s.n === 0) return [];
   if (s.streamOf === undefined && typeof s.stream === 'string') return [[s.stream, s.first]];
-  if (s.streamKeys !== undefined) return s.streamKeys;
   const out = new Map<string, string>();
-  const streams = s.stream as string[];
-  for (let i = 0; i < s.n; i++) if (!out.has(streams[i]!)) out.set(streams[i]!, cursorAt(s, i));
+  for (let i = 0; i < s.n; i++) {
+    const name = streamAt(s, i);
+    if (!out.has(name)) out.set(name, cursorAt(s, i));
+  }
   return [...out];
+}
+
+/** The cursor of the first event of `stream` in `s` (as streamFirsts, for one stream). */
+export function firstOfStream(s: Segment, stream: string): string | undefined {
+  if (s.streamOf === undefined && typeof s.stream === 'string') {
+    return s.stream === stream ? s.first : undefined;
+  }
+  for (let i = 0; i < s.n; i++) if (streamAt(s, i) === stream) return cursorAt(s, i);
+  return undefined;
+}
+
+/**
+ * What a stored segment keeps of `streamKeys` (idb-schema.ts invariant 10): nothing for a segment
+ * of one stream (`stream` names it), else each name alone, at its place (`streamOf` points
+ * there: core/segments.ts streamAt reads only the name). The cursors are its events', and the
+ * index keys are `streamIx`; core/segments.ts streamFirst must not be asked of such a segment.
+ */
+export function storedStreamKeys(s: Segment): Segment['streamKeys'] {
+  if (s.streamOf === undefined || s.streamKeys === undefined) return undefined;
+  return s.streamKeys.map(([name]) => [name] as unknown as [string, Cursor]);
 }
 
 /** The position of the first event of each stream of a segment holding events. */

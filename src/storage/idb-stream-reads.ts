@@ -16,10 +16,15 @@
  *    (backward), so a segment read that holds none of them adds nothing.
  */
 import type { LocalRecord } from '../core/events.ts';
-import { eventAt, indexAfter, type Segment, streamAt, streamFirst } from '../core/segments.ts';
+import { eventAt, indexAfter, type Segment, streamAt } from '../core/segments.ts';
 import type { CursorQuery } from './adapter.ts';
 import { request } from './idb-request.ts';
-import { cursorRank, type StoredSegment, type StreamIndexKey } from './idb-stream-keys.ts';
+import {
+  cursorRank,
+  firstOfStream,
+  type StoredSegment,
+  type StreamIndexKey,
+} from './idb-stream-keys.ts';
 
 /** Segments a stream read asks for at most at once: a segment may hold mostly other streams. */
 const STREAM_PAGE_SEGMENTS = 64;
@@ -50,7 +55,11 @@ function rankIn(r: StreamRead, s: StoredSegment): number {
 
 /** Invariant 1: by rank, then by the cursor of the stream's first event. */
 function inOrder(r: StreamRead, segments: StoredSegment[]): StoredSegment[] {
-  const keyed = segments.map((s) => ({ s, rank: rankIn(r, s), first: streamFirst(s, r.stream)! }));
+  const keyed = segments.map((s) => ({
+    s,
+    rank: rankIn(r, s),
+    first: firstOfStream(s, r.stream)!,
+  }));
   keyed.sort((a, b) => a.rank - b.rank || (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
   return keyed.map((k) => k.s);
 }
@@ -71,7 +80,7 @@ async function aroundAfter(r: StreamRead, after: string): Promise<StoredSegment[
     group(r, rank),
     request(r.index.openKeyCursor(IDBKeyRange.bound([r.no], [r.no, rank], false, true), 'prev')),
   ]);
-  const holds = tied.some((s) => streamFirst(s, r.stream)! <= after);
+  const holds = tied.some((s) => firstOfStream(s, r.stream)! <= after);
   const lower = holds || below === null ? [] : await group(r, (below.key as StreamIndexKey)[1]);
   return inOrder(r, [...lower, ...tied]);
 }
