@@ -69,12 +69,10 @@ import {
 } from '../core/segments.ts';
 import type { SnapshotRecord } from './adapter.ts';
 import {
-  cursorRank,
   type StoredSegment,
   type StreamIndexKey,
   type StreamRow,
-  storedStreamKeys,
-  streamFirsts,
+  storedForm,
   streamPositions,
 } from './idb-stream-keys.ts';
 
@@ -393,8 +391,8 @@ function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction, then: () =
 }
 
 /**
- * Invariant 10: every segment gets its `stream` index keys (and keeps of `streamKeys` what is
- * written since: idb-stream-keys.ts storedStreamKeys), and every stream a segment lists its number in its row: the
+ * Invariant 10: every segment takes the stored form of schema 8 (its `stream` index keys:
+ * idb-stream-keys.ts storedForm), and every stream a segment lists its number in its row: the
  * position of its first event met in the walk (idb-stream-keys.ts invariant 2). `rebuild` (from
  * versions 6 and 7, whose `stream` index was on `streamKeys`): the old index goes first and the
  * new one is built once the keys are written.
@@ -424,14 +422,7 @@ function numberStreams(tx: IDBTransaction, rebuild: boolean): void {
         for (const [name, pos] of streamPositions(stored)) {
           if (!numbers.has(name)) numbers.set(name, pos);
         }
-        const streamIx = streamFirsts(stored).map(
-          ([name, first]): StreamIndexKey => [numbers.get(name)!, cursorRank(first)],
-        );
-        const next: StoredSegment = { ...stored, streamIx };
-        const streamKeys = storedStreamKeys(stored);
-        if (streamKeys === undefined) delete next.streamKeys;
-        else next.streamKeys = streamKeys;
-        cursor.update(next);
+        cursor.update(storedForm(stored, numbers));
       }
       cursor.continue();
     };

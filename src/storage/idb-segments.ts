@@ -27,13 +27,7 @@ import {
 } from '../core/segments.ts';
 
 import { request } from './idb-request.ts';
-import {
-  type StoredSegment,
-  storedStreamKeys,
-  streamIndexKeys,
-  streamNumbers,
-  streamPositions,
-} from './idb-stream-keys.ts';
+import { storedForm, streamNumbers, streamPositions } from './idb-stream-keys.ts';
 
 export { request };
 
@@ -435,19 +429,4 @@ export async function addSegments(
     else if (segment.n === 0) store.add({ ...segment, key: --next });
     else store.add(segment);
   }
-}
-
-/**
- * A compact segment as schema 8 stores it (idb-schema.ts invariant 10): with its `stream` index
- * keys, and `streamKeys` without cursors (idb-stream-keys.ts storedStreamKeys).
- */
-function storedForm(segment: Segment, numbers: ReadonlyMap<string, number>): StoredSegment {
-  const out: StoredSegment = { ...segment };
-  delete out.streamIx;
-  if (segment.n === 0) return out;
-  out.streamIx = streamIndexKeys(segment, numbers);
-  const streamKeys = storedStreamKeys(segment);
-  if (streamKeys === undefined) delete out.streamKeys;
-  else out.streamKeys = streamKeys;
-  return out;
 }

@@ -159,6 +159,27 @@ export function storedStreamKeys(s: Segment): Segment['streamKeys'] {
   return s.streamKeys.map(([name]) => [name] as unknown as [string, Cursor]);
 }
 
+/**
+ * A segment as schema 8 stores it (idb-schema.ts invariant 10), from its compact form (or an older
+ * stored one): with its `stream` index keys, `streamKeys` without cursors (storedStreamKeys), and
+ * `streamOf` as bytes when every place fits in one (a segment holds at most 128 streams); a
+ * Uint8Array reads as the array did (core/segments.ts streamAt indexes it), and Firefox's
+ * structured clone writes each number of an array in 16 bytes.
+ */
+export function storedForm(segment: Segment, numbers: ReadonlyMap<string, number>): StoredSegment {
+  const out: StoredSegment = { ...segment };
+  delete out.streamIx;
+  if (segment.n === 0) return out;
+  out.streamIx = streamIndexKeys(segment, numbers);
+  const streamKeys = storedStreamKeys(segment);
+  if (streamKeys === undefined) delete out.streamKeys;
+  else out.streamKeys = streamKeys;
+  if (Array.isArray(segment.streamOf) && (segment.streamKeys?.length ?? 0) <= 256) {
+    out.streamOf = Uint8Array.from(segment.streamOf) as unknown as number[];
+  }
+  return out;
+}
+
 /** The position of the first event of each stream of a segment holding events. */
 export function streamPositions(s: Segment): Map<string, number> {
   const out = new Map<string, number>();

@@ -3,8 +3,10 @@
  * invariant 7: one `slots` entry per event becomes one `slot` entry per run of seqs, in place,
  * and every event is still found by position, id and slot), and a version-5 one with a husk
  * (invariant 8: segments keyed by a number, a husk below zero, the total order in the `order`
- * index; every event, husk, index, counter and meta value kept), and a version-6 one (invariant 9:
- * the `version` index becomes a row per stream, conflict flags kept).
+ * index; every event, husk, index, counter and meta value kept), a version-6 one (invariant 9:
+ * the `version` index becomes a row per stream, conflict flags kept), and a version-7 one as
+ * schema 7 wrote it (invariant 10: the `stream` index keyed by stream number and cursor rank;
+ * every event, stream read and version kept).
  */
 import { describe, expect, it } from 'vitest';
 import { ReplicaId } from '../../../src/core/ids.ts';
@@ -18,6 +20,7 @@ import {
   makeV6,
   v5Log,
 } from '../../storage/fixtures/v5-database.ts';
+import { expectStreamReads, expectV8Store, makeV7 } from '../../storage/fixtures/v7-database.ts';
 
 const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 const LOCAL = ReplicaId.parse('local00000000001');
@@ -59,7 +62,7 @@ describe('IndexedDB: upgrading a version-4 database in the browser', () => {
       await upgraded.close();
     }
     const db = await request(indexedDB.open(name));
-    expect(db.version).toBe(7);
+    expect(db.version).toBe(8);
     await expectV6Store(db, 3);
     db.close();
     indexedDB.deleteDatabase(name);
@@ -76,13 +79,32 @@ describe('IndexedDB: upgrading a version-4 database in the browser', () => {
       await upgraded.close();
     }
     const db = await request(indexedDB.open(name));
-    expect(db.version).toBe(7);
+    expect(db.version).toBe(8);
     await expectV6Store(db, 3);
     const rows = await request(db.transaction('streams').objectStore('streams').getAll());
+    // Schema 8 numbers each stream by the position of its first event met (idb-stream-keys.ts).
     expect(rows).toEqual([
-      { stream: 'o', version: 2, conflicted: true },
-      { stream: 'r', version: 7 },
+      { stream: 'o', version: 2, conflicted: true, no: 6 },
+      { stream: 'r', version: 7, no: 4 },
     ]);
+    db.close();
+    indexedDB.deleteDatabase(name);
+  });
+
+  it('keys the stream index of a version-7 log by stream number, and reads every stream after', async () => {
+    const name = `upgrade-v7-${run}`;
+    const log = v5Log(storedEvent, 'remote0000000001', 'other00000000042');
+    await makeV7(indexedDB, name, LOCAL, log);
+    const upgraded = await indexedDbStorage(name).open();
+    try {
+      await expectUpgradedV5(upgraded, log);
+      await expectStreamReads(upgraded, log);
+      expect(await upgraded.streamVersion('gone')).toBe(3);
+    } finally {
+      await upgraded.close();
+    }
+    const db = await request(indexedDB.open(name));
+    await expectV8Store(db);
     db.close();
     indexedDB.deleteDatabase(name);
   });
