@@ -19,7 +19,7 @@
  *    versions 1 and 2 set shapedIds without looking.
  * 5. Version 4's `stream` index is multi-entry on each segment's `streamKeys` ([stream, cursor of
  *    its first event there]): a segment may hold several streams (core/segments.ts invariant 3),
- *    and is listed once under each.
+ *    and is listed once under each. (Versions 4 to 7; version 8 keys it by number: invariant 10.)
  * 7. Version 5's `slot` index is multi-entry on each segment's `slotRuns` (core/segments.ts): one
  *    entry per run of consecutive seqs of one replica, not one per event, and not unique: the
  *    writers keep (replica, seq) unique (an append takes fresh seqs behind the counters; an ingest
@@ -52,6 +52,20 @@
  *    A segment holding events is stored without `streamMax` (core/segment-codec.ts invariant 5;
  *    a discard works a stream's version out from its events: idb-streams.ts invariant 1); a husk
  *    keeps it (core/husks.ts).
+ * 10. Version 8's `stream` index is multi-entry on each segment's `streamIx`: [stream number,
+ *    rank of the cursor of its first event of that stream] per stream it holds (husks: none).
+ *    Firefox keeps every index key twice, uncompressed (in the index and beside the record's
+ *    value): a [name, cursor] key cost about 100 bytes each time, about 0.5 entries per event of
+ *    the demo's mix. A stream's number is in its `streams` row (`no`), given by the first write
+ *    of a segment listing it (the position of one of its events, so it is never given twice) and
+ *    kept by every writer of the row; a rank sorts as cursors do but may tie, and a stream read
+ *    orders tied segments by cursor (idb-stream-keys.ts, idb-stream-reads.ts). The stored form
+ *    drops what the index keys and the events already say: `streamKeys` keeps only the names
+ *    (none for a segment of one stream), and `streamOf` is a Uint8Array. Upgrading (from 7, or
+ *    at the end of the chain from 1 to 6) writes every segment in that form in one walk, numbers
+ *    each stream with events in its row, and builds the index anew (from 6 and 7, whose index
+ *    was on `streamKeys`), inside the upgrade transaction: it commits whole or the database
+ *    stays at its version.
  */
 import type { DBSchema } from 'idb';
 import type { ReplicaCounters } from '../core/append.ts';
@@ -68,13 +82,8 @@ import {
   unpackSegment,
 } from '../core/segments.ts';
 import type { SnapshotRecord } from './adapter.ts';
-import {
-  type StoredSegment,
-  type StreamIndexKey,
-  type StreamRow,
-  storedForm,
-  streamPositions,
-} from './idb-stream-keys.ts';
+import type { StreamIndexKey, StreamRow } from './idb-stream-keys.ts';
+import { createStreamIndex, numberStreams } from './idb-upgrade-v8.ts';
 
 export type { StreamRow };
 
@@ -155,11 +164,6 @@ function createSegments(db: IDBDatabase): IDBObjectStore {
   createStreamIndex(segments);
   segments.createIndex('slot', 'slotRuns', { multiEntry: true });
   return segments;
-}
-
-/** Invariant 10: the `stream` index, on each segment's [stream number, cursor rank] keys. */
-function createStreamIndex(segments: IDBObjectStore): void {
-  segments.createIndex('stream', 'streamIx', { multiEntry: true });
 }
 
 /**
@@ -388,43 +392,4 @@ function migrateEventsToSegments(db: IDBDatabase, tx: IDBTransaction, then: () =
     };
   };
   page(undefined);
-}
-
-/**
- * Invariant 10: every segment takes the stored form of schema 8 (its `stream` index keys:
- * idb-stream-keys.ts storedForm), and every stream a segment lists its number in its row: the
- * position of its first event met in the walk (idb-stream-keys.ts invariant 2). `rebuild` (from
- * versions 6 and 7, whose `stream` index was on `streamKeys`): the old index goes first and the
- * new one is built once the keys are written.
- */
-function numberStreams(tx: IDBTransaction, rebuild: boolean): void {
-  const segments = tx.objectStore('segments');
-  const streams = tx.objectStore('streams');
-  if (rebuild) segments.deleteIndex('stream');
-  const numbers = new Map<string, number>();
-  const read = streams.getAll();
-  read.onsuccess = () => {
-    const rows = new Map((read.result as StreamRow[]).map((row) => [row.stream, row]));
-    const walk = segments.openCursor();
-    walk.onsuccess = () => {
-      const cursor = walk.result;
-      if (cursor === null) {
-        for (const [stream, no] of numbers) {
-          // A stream with events and no row (none is written so) gets one, at version 0 as
-          // before, to hold its number.
-          streams.put({ ...(rows.get(stream) ?? { stream, version: 0 }), no } satisfies StreamRow);
-        }
-        if (rebuild) createStreamIndex(segments);
-        return;
-      }
-      const stored = cursor.value as StoredSegment;
-      if (stored.n > 0) {
-        for (const [name, pos] of streamPositions(stored)) {
-          if (!numbers.has(name)) numbers.set(name, pos);
-        }
-        cursor.update(storedForm(stored, numbers));
-      }
-      cursor.continue();
-    };
-  };
 }

@@ -6,7 +6,9 @@
  *
  * Invariants:
  * 1. Segments of one rank are read as a whole group and ordered by the cursor of the stream's
- *    first event in each before any is used: a page ends between ranks, never inside a group.
+ *    first event in each before any is used: a page of segments is used up to its last rank, and
+ *    the next page starts at that rank again; a page all of one rank reads that rank's group
+ *    whole, and the next page starts after it.
  * 2. Ordered so, a stream's segments are in the total order: segments partition it (core/segments.ts
  *    invariant 2), so of two segments holding a stream the one whose first event of it comes
  *    first holds only earlier events. Only the last segment whose first event of the stream is at
@@ -115,11 +117,14 @@ export async function readStreamForward(
     let batch = await getAll(r, next, ask);
     if (batch.length < ask) next = undefined;
     else {
-      // Invariant 1: the last rank's group may go on past this page; it is read whole.
+      // Invariant 1: the last rank's group may go on past this page.
       const last = rankIn(r, batch[batch.length - 1]!);
+      const whole = rankIn(r, batch[0]!) === last;
       batch = batch.filter((s) => rankIn(r, s) !== last);
-      batch.push(...(await group(r, last)));
-      next = rangeAfter([r.no, last], upper);
+      if (whole) {
+        batch.push(...(await group(r, last)));
+        next = rangeAfter([r.no, last], upper);
+      } else next = IDBKeyRange.bound([r.no, last], upper);
     }
     for (const s of inOrder(r, batch)) take(s);
     ask = Math.min(STREAM_PAGE_SEGMENTS, ask * 4);

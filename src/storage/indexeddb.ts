@@ -6,18 +6,20 @@
  * its helpers: idb-schema.ts the schema and its upgrades, idb-reads.ts pages of segments,
  * idb-segments.ts segment lookups (by id, by slot) and writes, idb-copies.ts colliding copies
  * (taking a loser out), idb-append.ts an append's transaction, idb-ingest.ts an ingest's (and the
- * log write both share), idb-streams.ts stream versions, idb-snapshots.ts the snapshots store,
- * idb-connection.ts transactions and the handle's life, idb-open.ts opening); browser quirks are
- * in idb-quirks.ts, native error translation in idb-errors.ts.
+ * log write both share), idb-streams.ts stream versions, idb-stream-keys.ts the `stream` index's
+ * keys and stream numbers, idb-stream-reads.ts a stream's pages, idb-snapshots.ts the snapshots
+ * store, idb-connection.ts transactions and the handle's life, idb-open.ts opening); browser
+ * quirks are in idb-quirks.ts, native error translation in idb-errors.ts.
  *
- * Schema (version 6; idb-schema.ts migrates version 1, one record per event, version 2,
+ * Schema (version 8; idb-schema.ts migrates version 1, one record per event, version 2,
  * without the slot index, version 3, with every id in the id index, version 4, with one slot
- * entry per event, and version 5, keyed by [first, last, n], in its upgrade):
+ * entry per event, version 5, keyed by [first, last, n], version 6, with a `version` index, and
+ * version 7, with the `stream` index on names and cursors, in its upgrade):
  *   segments   keyPath `key` (autoIncrement) → Segment (core/segments.ts): a run of events of
  *              one or more streams, neighbours in the total order and in receive order, packed in
  *              one record with what they share stored once. An append is one segment (up to 128
  *              events), so it costs one record, one `order` and one `pos` entry whatever its
- *              size, a `stream` and a `version` entry per stream it holds, a `slot` entry per run
+ *              size, a `stream` entry per stream it holds, a `slot` entry per run
  *              of consecutive seqs of one replica (one for an append: version 5), and an `id`
  *              entry only per custom id (version 4); a group commit of appends to many streams
  *              is one segment too.
@@ -33,13 +35,16 @@
  *              `slot` (multiEntry on `slotRuns`, [first, last] `<replica>.<seq>` of each run:
  *              a slot is found as the run with the greatest first <= it; not unique, so a
  *              reused (replica, seq) is looked for before it is written: invariant 7),
- *              `stream` (multiEntry on `streamKeys`, [stream, cursor of its first event in the
- *              segment]: one stream in total order; a segment may hold several streams)
+ *              `stream` (multiEntry on `streamIx`, [stream number, rank of the cursor of its
+ *              first event in the segment]: one stream in total order, ties ordered by the
+ *              reader; a segment may hold several streams; since schema 8, idb-schema.ts
+ *              invariant 10)
  *   meta       out-of-line string keys: `sys:*` for the replica id, epoch and counters (seq, pos,
  *              clock and maxCursor, the largest cursor stored), `app:<key>` for getMeta/setMeta
- *   streams    keyPath `stream` → { stream, version, conflicted? }: the stream's version and
- *              its conflict flag, written by every append and ingest that grows the version
- *              (idb-streams.ts; since schema 7, idb-schema.ts invariant 9)
+ *   streams    keyPath `stream` → { stream, version, conflicted?, no? }: the stream's version
+ *              and its conflict flag, written by every append and ingest that grows the version
+ *              (idb-streams.ts; since schema 7, idb-schema.ts invariant 9), and its number in the
+ *              `stream` index once a segment lists it (idb-stream-keys.ts; since schema 8)
  *   snapshots  keyPath [projection, version, cursor] → SnapshotRecord
  *
  * Invariants (numbered as in adapter.ts, plus these):

@@ -70,9 +70,15 @@ describe('cursorRank (idb-stream-keys.ts invariant 1)', () => {
   });
 });
 
-/** Events of stream 's' that tie in rank, from three replicas, with 't' between them. */
+/**
+ * Events of stream 's' that tie in rank, from three replicas, with 't' between them; then more
+ * tied events of 's' than a page of segments holds (STREAM_PAGE_SEGMENTS, 64).
+ */
 function tiedEvents(): StoredEventRecord[] {
   const out: StoredEventRecord[] = [];
+  for (let k = 0; k < 70; k++) {
+    out.push(storedEvent({ replica: 'rd', seq: k + 1, wall: 1e12 + 1, counter: 3000 + k }));
+  }
   const replicas = ['ra', 'rb', 'rc'];
   let seq = 0;
   for (let tick = 0; tick < 6; tick++) {
@@ -110,7 +116,7 @@ describe('IndexedDB: a stream read through tied keys', () => {
       .sort();
     const all = await log.readByCursor({ stream: 's', limit: 1000 });
     expect(all.map((r) => r.event.cursor)).toEqual(expected);
-    for (const limit of [1, 2, 5]) {
+    for (const limit of [1, 2, 5, 100]) {
       const forward: string[] = [];
       for (let after: string | undefined; ; ) {
         const page = await log.readByCursor({
@@ -162,7 +168,7 @@ describe('IndexedDB: a stream read through tied keys', () => {
   it('lists each segment under its streams’ numbers, which the rows keep', async () => {
     const factory = new IDBFactory();
     const log = await open(factory, 'numbers');
-    for (const event of tiedEvents().slice(0, 6)) {
+    for (const event of tiedEvents().slice(70, 76)) {
       await log.ingest({ events: [event], now: 1e12, maxClockDriftMs: 1e15 });
     }
     await log.close();
