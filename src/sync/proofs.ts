@@ -12,8 +12,10 @@
  * 1. A proof follows the replica's chain from the batch's last event of that replica: the next
  *    chained event by seq (strict events are outside the chain, core/strict.ts), then the next,
  *    until one carries its signature. If the chain stops first (an event not held here, one
- *    unsigned and not elided), there is no proof for that replica: the peer refuses the event as
- *    unsigned and it is reported, as every refusal is.
+ *    unsigned and not elided), or holds an event the peer is not to get now (stamped beyond its
+ *    clock, a tentative strict event, one left out for it), there is no proof for that replica:
+ *    the peer refuses the event as unsigned and it is reported, as every refusal is. A proof
+ *    that carried such an event would be refused for it again at every resend.
  * 2. Bounded: a server leaves out at most MAX_ELIDED_RUN signatures in a row, of small events
  *    only (MAX_ELIDED_DATA), so a proof holds at most MAX_ELIDED_RUN + 1 events of a replica,
  *    and the batch leaves PROOF_RESERVE bytes for it (proofReserve).
@@ -66,6 +68,8 @@ export async function proofFor(
   lookup: Pick<ChainLookup, 'eventAt'>,
   /** Bytes the message has left for it: a proof that may not fit is not sent (invariant 1). */
   room: number,
+  /** Whether an event may go to the peer now (invariant 1). */
+  usable: (event: StoredEventRecord) => boolean = () => true,
 ): Promise<StoredEventRecord[] | undefined> {
   const last = new Map<string, StoredEventRecord>();
   for (const e of events) if (isChained(e)) last.set(e.replica, e);
@@ -74,7 +78,7 @@ export async function proofFor(
   for (const tail of last.values()) {
     if (!isElided(tail)) continue;
     const chain = await coverOf(tail, lookup);
-    if (chain === undefined) continue;
+    if (chain === undefined || !chain.every(usable)) continue;
     for (const e of chain) bytes += wireSize(e, dataTextOf(e)) + KEY_WIRE_BYTES;
     if (bytes > room) break;
     proof.push(...chain);

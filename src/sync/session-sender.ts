@@ -528,7 +528,18 @@ export class SessionSender {
         integrity === undefined || !records.some((r) => isElided(r.event))
           ? []
           : await Promise.all(
-              batches.map((b) => proofFor(b.events, integrity, limits.maxMessageBytes - b.bytes)),
+              batches.map((b) =>
+                proofFor(
+                  b.events,
+                  integrity,
+                  limits.maxMessageBytes - b.bytes,
+                  (e) =>
+                    // Never what the peer is not to get yet, or at all (proofs.ts invariant 1).
+                    (horizon === undefined || !isBeyond(e, horizon)) &&
+                    holdBack?.(e, peerHello) !== true &&
+                    !leftOut.excludes(e),
+                ),
+              ),
             );
       if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
       let plannedBefore = 0;

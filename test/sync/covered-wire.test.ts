@@ -103,6 +103,9 @@ describe('proofFor (proofs.ts)', () => {
     };
     expect(await proofFor(held.slice(0, 3), gone, 1 << 20)).toBeUndefined();
     expect(await proofFor(held.slice(0, 3), lookup, 200)).toBeUndefined();
+    // Nor one that holds an event the peer is not to get now (beyond its clock, say).
+    expect(await proofFor(held.slice(0, 3), lookup, 1 << 20, (e) => e.seq !== 6)).toBeUndefined();
+    expect(await proofFor(held.slice(0, 3), lookup, 1 << 20, (e) => e.seq !== 9)).toHaveLength(4);
   });
 });
 
