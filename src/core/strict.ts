@@ -37,14 +37,15 @@
  *    (acceptedCopies): another copy (invariant 4: a command's first run, come late after the
  *    re-run under the same id was accepted) is rejected, never resolved as copies collide
  *    (core/copies.ts), whose "first writer wins" took the accepted run out and left the head
- *    naming an event the authority no longer held.
+ *    naming an event the authority no longer held. Nor does another id at its (replica, seq)
+ *    that would win by that rule (a restored device, a hostile writer): it is rejected too.
  * 8. `prev` names an event by id, which a re-run reuses: an event of replica R whose `prev` is
  *    the head's id, when the head is R's own at a higher seq, was decided after another run of
  *    the head's command (R appends in seq order), and is rejected though its version fits. The
  *    head's origin is read with it where the authority holds it (StrictDecisionInput.origins);
  *    without it the id alone decides.
  */
-import { sameCopy } from './copies.ts';
+import { compareCopies, sameCopy } from './copies.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
 
 /** The meta keys of a strict event. `$` keys are the library's own. */
@@ -183,18 +184,34 @@ export function decideStrict<T extends StrictCandidate>(
 
 /**
  * Invariant 7, at the authority: the incoming events whose id it holds as a strict event, as
- * another copy (a resent copy is a duplicate, left to core/copies.ts), each with the held one as
- * a head. `heldById` is the held record of each event's id, in the order of `events`.
+ * another copy (a resent copy is a duplicate, left to core/copies.ts), and those under another
+ * id at a held strict event's (replica, seq) that would win over it (a restored device, a hostile
+ * writer; one that would lose stays a SEQ_CONFLICT), each with the held one as a head.
+ * `heldById` is the held record of each event's id, in the order of `events`.
  */
 export function acceptedCopies(
   events: readonly StoredEventRecord[],
   heldById: readonly (LocalRecord | undefined)[],
+  /** The held record at each event's (replica, seq), in the order of `events`. */
+  heldBySlot: readonly (LocalRecord | undefined)[] = [],
 ): Map<StoredEventRecord, StrictHead> {
   const out = new Map<StoredEventRecord, StrictHead>();
   events.forEach((event, i) => {
     const held = heldById[i]?.event;
-    if (held === undefined || !isStrictEvent(held) || sameCopy(held, event)) return;
-    out.set(event, { version: held.version, id: held.id });
+    if (held !== undefined && isStrictEvent(held) && !sameCopy(held, event)) {
+      out.set(event, { version: held.version, id: held.id });
+      return;
+    }
+    // Another id at an accepted event's (replica, seq) that the copies' rule would let win.
+    const atSlot = heldBySlot[i]?.event;
+    if (
+      atSlot !== undefined &&
+      atSlot.id !== event.id &&
+      isStrictEvent(atSlot) &&
+      compareCopies(event, atSlot) < 0
+    ) {
+      out.set(event, { version: atSlot.version, id: atSlot.id });
+    }
   });
   return out;
 }

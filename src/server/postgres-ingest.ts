@@ -352,6 +352,7 @@ function plan(piece: IngestPiece, space: SpaceState): Plan {
   const copies = acceptedCopies(
     events,
     events.map((e) => space.byId.get(e.id)),
+    events.map((e) => space.bySlot.get(slotOf(e))),
   );
   const others = copies.size === 0 ? events : events.filter((e) => !copies.has(e));
   const resolution = resolveCopies({

@@ -113,6 +113,7 @@ export function insertEvents(
     copies = acceptedCopies(
       events,
       events.map((e) => byId.get(e.id)),
+      events.map((e) => bySlot.get(slotOf(e))),
     );
     const others = copies.size === 0 ? events : events.filter((e) => !copies!.has(e));
     const resolution = resolveCopies({

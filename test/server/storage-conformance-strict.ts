@@ -228,6 +228,34 @@ export function strictConformance(
       expect((await log.ingest([b5, c2])).written.map((r) => r.event.id)).toEqual([b5.id, c2.id]);
     });
 
+    it('keeps an accepted event when another id comes at its (replica, seq) stamped earlier: that one is rejected (7)', async () => {
+      const log = await current().openSpace('s');
+      const a1 = strict('aaaaaaaaaaaaaaaa', 1, 'acct', 1);
+      await log.ingest([a1]);
+      // A device restored from a backup, or a hostile writer, reuses A's seq 1 under another id,
+      // stamped before a1: by the copies' rule (first in the total order wins) it would replace it.
+      const forged = storedEvent({
+        replica: 'aaaaaaaaaaaaaaaa',
+        seq: 1,
+        wall: walls - 1_000,
+        stream: 'acct',
+        version: 1,
+        id: 'forged',
+        data: { version: 1 },
+        meta: { [STRICT_META.strict]: true },
+      });
+      expect(forged.cursor < a1.cursor).toBe(true);
+      const late = await log.ingest([forged]);
+      expect(late.written).toEqual([]);
+      expect(late.lost ?? []).toEqual([]);
+      expect(late.rejected).toMatchObject([
+        { id: 'forged', seq: 1, reason: 'stale', head: { version: 1, id: a1.id } },
+      ]);
+      expect((await log.readByPos(0, 10)).map((r) => r.event.id)).toEqual([a1.id]);
+      const a2 = strict('aaaaaaaaaaaaaaaa', 2, 'acct', 2, a1);
+      expect((await log.ingest([a2])).written.map((r) => r.event.id)).toEqual([a2.id]);
+    });
+
     it('keeps the heads across a reopen', async () => {
       const again = reopen();
       if (again === undefined) return;
