@@ -117,6 +117,11 @@ describe('the offline PWA demo', () => {
       'the board after an offline reload',
     );
     expect((await syncState(a)).state).toBe('offline');
+    // Activity is drawn in its own turn after the board (as in the step before): wait for it.
+    await waitUntil(
+      async () => (await activity(a)).filter((e) => !e.synced).length === 3,
+      'Activity lists the three events as not on the server after the reload',
+    );
     expect((await activity(a)).filter((e) => !e.synced)).toHaveLength(3);
     await snap(a, '03-offline-reload');
   });
