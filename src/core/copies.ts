@@ -80,7 +80,7 @@ export function compareCopies(a: StoredEventRecord, b: StoredEventRecord): numbe
   const ta = copyText(a);
   const tb = copyText(b);
   if (ta === tb) return 0;
-  if (hasSig(a) || hasSig(b)) {
+  if (hasSig(a.meta) || hasSig(b.meta)) {
     if (copyText(a, withoutSig(a.meta)) === copyText(b, withoutSig(b.meta))) return 0;
   }
   return ta < tb ? -1 : 1;
@@ -102,19 +102,16 @@ export function sameCopy(a: StoredEventRecord, b: StoredEventRecord): boolean {
 /** Invariant 6: metas that differ only in `$sig` are one copy's. */
 function sameMeta(a: JsonObject | undefined, b: JsonObject | undefined): boolean {
   if (jsonEqual(a ?? null, b ?? null)) return true;
-  return (
-    (hasSig({ meta: a }) || hasSig({ meta: b })) &&
-    jsonEqual(withoutSig(a) ?? null, withoutSig(b) ?? null)
-  );
+  return (hasSig(a) || hasSig(b)) && jsonEqual(withoutSig(a) ?? null, withoutSig(b) ?? null);
 }
 
-function hasSig(e: { meta?: JsonObject | undefined }): boolean {
-  return e.meta !== undefined && Object.hasOwn(e.meta, INTEGRITY_META.sig);
+function hasSig(meta: JsonObject | undefined): boolean {
+  return meta !== undefined && Object.hasOwn(meta, INTEGRITY_META.sig);
 }
 
 function withoutSig(meta: JsonObject | undefined): JsonObject | undefined {
-  if (meta === undefined || !Object.hasOwn(meta, INTEGRITY_META.sig)) return meta;
-  const { [INTEGRITY_META.sig]: _sig, ...rest } = meta;
+  if (!hasSig(meta)) return meta;
+  const { [INTEGRITY_META.sig]: _sig, ...rest } = meta!;
   return Object.keys(rest).length === 0 ? undefined : rest;
 }
 

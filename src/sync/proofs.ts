@@ -48,15 +48,11 @@ export const PROOF_RESERVE = (MAX_ELIDED_RUN + 1) * (MAX_ELIDED_DATA + 1024);
 const MAX_PROOF_STEPS = 4 * (MAX_ELIDED_RUN + 1);
 
 /**
- * The bytes to take off a page's message budget for a proof: PROOF_RESERVE where the page holds
- * an elided event and the messages are large enough to spare it; else 0.
+ * The bytes to take off the message budget of a page that holds an elided event, for a proof:
+ * PROOF_RESERVE where the messages are large enough to spare it; else 0.
  */
-export function proofReserve(
-  events: readonly { event: StoredEventRecord }[],
-  maxMessageBytes: number,
-): number {
-  if (maxMessageBytes < 4 * PROOF_RESERVE) return 0;
-  return events.some((r) => isElided(r.event)) ? PROOF_RESERVE : 0;
+export function proofReserve(maxMessageBytes: number): number {
+  return maxMessageBytes < 4 * PROOF_RESERVE ? 0 : PROOF_RESERVE;
 }
 
 /**

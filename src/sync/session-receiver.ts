@@ -272,7 +272,7 @@ export class SessionReceiver {
     this.host.report();
   }
 
-  /** Invariant 5: the refusal of a tampered event. */
+  /** Protocol 12: the refusal of a covered batch that did not verify (nothing is blamed yet). */
   private unprovenRefusal({ tampering: { event } }: { tampering: Tampering }) {
     return {
       code: 'TAMPERED' as const,
@@ -282,6 +282,7 @@ export class SessionReceiver {
     };
   }
 
+  /** Invariant 5: the refusal of a tampered event. */
   private tamperRefusal({ event, reason }: Tampering) {
     return {
       code: 'TAMPERED' as const,

@@ -488,8 +488,9 @@ export class SessionSender {
       // a run of elided events left for the next read).
       const sized: string[] = [];
       // Room for a proof where the page holds covered events (proofs.ts invariant 2).
-      const reserve =
-        log.integrity === undefined ? 0 : proofReserve(records, limits.maxMessageBytes);
+      const integrity = log.integrity;
+      const holdsElided = integrity !== undefined && records.some((r) => isElided(r.event));
+      const reserve = holdsElided ? proofReserve(limits.maxMessageBytes) : 0;
       // A full page may stop inside a run of elided events: its covering event comes next read.
       const more = read.length >= limits.maxBatchEvents;
       const batches = planBatches(from, records, {
@@ -523,9 +524,8 @@ export class SessionSender {
       }
       await this.keys.learn(batches);
       // A run longer than the peer's batch still ends one: its cover goes as the proof.
-      const integrity = log.integrity;
       const proofs =
-        integrity === undefined || !records.some((r) => isElided(r.event))
+        !holdsElided || integrity === undefined
           ? []
           : await Promise.all(
               batches.map((b) =>
