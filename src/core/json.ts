@@ -10,6 +10,8 @@
 import { ValidationError } from './errors.ts';
 import type { JsonValue } from './events.ts';
 
+export { canonicalJson, canonicalJsonOmitting } from './canonical-json.ts';
+
 export interface JsonLimits {
   /** Maximum nesting depth; deep nesting is an attack on recursive code. */
   maxDepth: number;
@@ -253,89 +255,6 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   for (const key of aKeys) {
     if (!Object.hasOwn(bo, key) || !jsonEqual(ao[key], bo[key])) return false;
   }
-  return true;
-}
-
-/**
- * The JSON text of a value with every object's keys in sorted order: values jsonEqual calls
- * equal have the same canonical text (a synthetic IV is made from it: core/sealing.ts 3).
- */
-export function canonicalJson(value: unknown): string {
-  // Built by concatenation, keys sorted only when they are not already, strings quoted without
-  // JSON.stringify when nothing in them needs escaping, and keys' quoted texts kept: 0.4x the
-  // time of mapping and joining, and an event's digest (core/integrity.ts) takes one per event
-  // on every replica.
-  switch (typeof value) {
-    case 'string':
-      return quoted(value);
-    case 'number':
-      return JSON.stringify(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'object':
-      break;
-    default:
-      return JSON.stringify(value) ?? 'null';
-  }
-  if (value === null) return 'null';
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out += ',';
-      out += canonicalJson(value[i]);
-    }
-    return `${out}]`;
-  }
-  return canonicalObject(value as Record<string, unknown>, undefined) ?? '{}';
-}
-
-/**
- * The canonical text of an object without its field `omit` (an event's digest leaves its
- * signature out), or undefined when no field is left: no copy of the object to delete from.
- */
-export function canonicalJsonOmitting(
-  object: Record<string, unknown>,
-  omit: string,
-): string | undefined {
-  return canonicalObject(object, omit);
-}
-
-function canonicalObject(o: Record<string, unknown>, omit: string | undefined): string | undefined {
-  const keys = Object.keys(o);
-  if (!sortedKeys(keys)) keys.sort();
-  let out = '{';
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
-    if (key === omit) continue;
-    if (out.length > 1) out += ',';
-    out += `${quotedKey(key)}:${canonicalJson(o[key])}`;
-  }
-  return out.length === 1 ? undefined : `${out}}`;
-}
-
-/** What JSON.stringify escapes in a string: quote, backslash, controls, and (lone) surrogates. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the controls are what it looks for.
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
-
-function quoted(text: string): string {
-  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
-}
-
-/** Quoted keys: the same few names come back in every event. Bounded: a peer picks the keys. */
-const quotedKeys = new Map<string, string>();
-const QUOTED_KEYS_MAX = 10_000;
-
-function quotedKey(key: string): string {
-  let text = quotedKeys.get(key);
-  if (text === undefined) {
-    text = quoted(key);
-    if (quotedKeys.size < QUOTED_KEYS_MAX) quotedKeys.set(key, text);
-  }
-  return text;
-}
-
-function sortedKeys(keys: readonly string[]): boolean {
-  for (let i = 1; i < keys.length; i++) if (keys[i - 1]! > keys[i]!) return false;
   return true;
 }
 

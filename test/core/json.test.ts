@@ -368,7 +368,37 @@ describe('canonicalJson', () => {
       '{"__proto__x":true,"a":[{"c":"x","d":null}],"b":1}',
     );
   });
+
+  it('orders each object by its own keys when many shapes share the cache of orders', () => {
+    // Objects of one key count, first and last key alike, so that they meet in the cache's slots:
+    // an order taken from another shape without checking its keys writes the wrong text.
+    const shapes: Record<string, number>[] = [];
+    for (let i = 0; i < 600; i++) {
+      const middle = [`m${i % 7}`, `k${i % 13}`, `z${i % 5}`];
+      const keys = ['a', ...(i % 2 === 0 ? middle : middle.reverse()), 'b'];
+      const o: Record<string, number> = {};
+      for (const [n, key] of keys.entries()) o[key] = n;
+      shapes.push(o);
+    }
+    for (let round = 0; round < 2; round++) {
+      for (const o of shapes) expect(canonicalJson(o)).toBe(canonical(o));
+    }
+    for (const o of shapes) {
+      const [first] = Object.keys(o);
+      expect(canonicalJsonOmitting(o, first!)).toBe(canonical(omitKey(o, first!)));
+      expect(canonicalJsonOmitting(o, 'b')).toBe(canonical(omitKey(o, 'b')));
+    }
+    expect(canonicalJson([1.5, -0, 1e21, 2 ** 53, -1e-7])).toBe(
+      JSON.stringify([1.5, 0, 1e21, 2 ** 53, -1e-7]),
+    );
+  });
 });
+
+function omitKey(o: Record<string, number>, key: string): Record<string, number> {
+  const copy = { ...o };
+  delete copy[key];
+  return copy;
+}
 
 describe('canonicalJsonOmitting', () => {
   it('is the canonical text of the object without the field, undefined when none is left', () => {
