@@ -20,21 +20,45 @@
  *    events are gone (core/husks.ts).
  * 6. A segment of several streams lists each event's stream by its place in `streamKeys`
  *    (`streamOf`), which names each once (segments.ts invariant 3), instead of by name again.
+ * 7. A `$link` that names its replica's previous seq by that seq's canonical id (the usual link:
+ *    core/integrity.ts linkText) moves to `links` as its 16 hash bytes, its place in its `meta`
+ *    kept by a 0: only when the text rebuilt from them is the same and the bytes are not all
+ *    zeros (a zero slot says "kept as text", so a link of any other form, or a `$link` of 0,
+ *    comes back as it was). Per event: a segment of received events, some links of another form,
+ *    moves the rest. What is left of a link after its hash (22 random characters, which Snappy
+ *    cannot shorten) repeats the event's own replica and seq.
  */
 import { decodeBase64Url, URL_ALPHABET } from './base64.ts';
 import type { JsonObject } from './events.ts';
-import { EventId } from './ids.ts';
-import { type Segment, SIG_BYTES, SIG_TEXT } from './segments.ts';
+import { EventId, type ReplicaId, type Seq } from './ids.ts';
+import {
+  LINK_HASH_BYTES,
+  LINK_HASH_TEXT,
+  previousLinkText,
+  type Segment,
+  SIG_BYTES,
+  SIG_TEXT,
+} from './segments.ts';
 
 const SIG = '$sig';
+const LINK = '$link';
 
 /** The compact form of `s` (invariants 1 to 4); `s` itself when nothing in it gets shorter. */
 export function compactSegment(s: Segment): Segment {
   const ids = compactIds(s);
   const sigs = s.sigs === undefined ? signatureBytes(s) : undefined;
+  const links = s.links === undefined ? linkBytes(s) : undefined;
   const dropMax = s.n > 0 && s.streamMax !== undefined;
   const streamOf = streamPlaces(s);
-  if (ids === undefined && sigs === undefined && !dropMax && streamOf === undefined) return s;
+  if (
+    ids === undefined &&
+    sigs === undefined &&
+    links === undefined &&
+    !dropMax &&
+    streamOf === undefined
+  ) {
+    return s;
+  }
   const out: Segment = { ...s };
   if (dropMax) delete out.streamMax;
   if (streamOf !== undefined) {
@@ -42,10 +66,18 @@ export function compactSegment(s: Segment): Segment {
     out.stream = '';
   }
   if (ids !== undefined) out.ids = ids;
-  if (sigs !== undefined) {
-    out.sigs = sigs;
-    out.meta = s.meta!.map((m) => ({ ...m, [SIG]: 0 }) as JsonObject);
+  if (sigs !== undefined || links !== undefined) {
+    // Copies: the caller's records keep their text.
+    out.meta = s.meta!.map((m, i) => {
+      if (m === null) return m;
+      const copy: JsonObject = { ...m };
+      if (sigs !== undefined) copy[SIG] = 0;
+      if (links !== undefined && links.moved[i] === true) copy[LINK] = 0;
+      return copy;
+    });
   }
+  if (sigs !== undefined) out.sigs = sigs;
+  if (links !== undefined) out.links = links.bytes;
   return out;
 }
 
@@ -101,4 +133,35 @@ function signatureBytes(s: Segment): Uint8Array | undefined {
 /** Whether the last character of 86 carries only the 2 bits of the 64th byte (the rest 0). */
 function lastBitsClear(text: string): boolean {
   return (URL_ALPHABET.indexOf(text[text.length - 1]!) & 15) === 0;
+}
+
+/** The hash bytes of each `$link` that moves (invariant 7), or undefined when none does. */
+function linkBytes(s: Segment): { bytes: Uint8Array; moved: boolean[] } | undefined {
+  if (s.meta === undefined || s.n === 0) return undefined;
+  let out: { bytes: Uint8Array; moved: boolean[] } | undefined;
+  for (let i = 0; i < s.n; i++) {
+    const text = s.meta[i]?.[LINK];
+    if (typeof text !== 'string') continue;
+    const seq = (typeof s.seq === 'number' ? s.seq + i : s.seq[i]!) as Seq;
+    if (seq < 2) continue;
+    const dot = text.indexOf('.');
+    if (dot < 1) continue;
+    const hashText = text.slice(dot + 1, dot + 1 + LINK_HASH_TEXT);
+    if (hashText.length !== LINK_HASH_TEXT) continue;
+    const replica = (typeof s.replica === 'string' ? s.replica : s.replica[i]!) as ReplicaId;
+    if (previousLinkText(replica, seq, hashText) !== text) continue;
+    let bytes: Uint8Array;
+    try {
+      bytes = decodeBase64Url(hashText);
+    } catch {
+      continue;
+    }
+    // 22 characters carry 132 bits: text whose last 4 bits are not 0 would not come back.
+    if (bytes.length !== LINK_HASH_BYTES || !lastBitsClear(hashText)) continue;
+    if (bytes.every((b) => b === 0)) continue;
+    out ??= { bytes: new Uint8Array(s.n * LINK_HASH_BYTES), moved: [] };
+    out.bytes.set(bytes, i * LINK_HASH_BYTES);
+    out.moved[i] = true;
+  }
+  return out;
 }

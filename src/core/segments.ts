@@ -20,12 +20,13 @@
  * 6. Two events never share a cursor: planWrite throws rather than store a second one.
  * 7. eventAt reads both forms of a segment: as packSegment writes it, and as IndexedDB stores it
  *    (core/segment-codec.ts compactSegment): an empty id is the event's canonical id, `sigs`
- *    holds the bytes of each `$sig`, and `streamOf` each event's stream by its place in
- *    `streamKeys`. Both unpack to the same records.
+ *    holds the bytes of each `$sig`, `links` the hash bytes of each `$link` that names its
+ *    replica's previous seq, and `streamOf` each event's stream by its place in `streamKeys`.
+ *    Both unpack to the same records.
  * 8. A reader that strips the integrity meta before it reads an event (`signatures` false: a
- *    projection fold, storage/adapter.ts CursorQuery.withoutSignatures) gets `$sig` as the 0 of
- *    a compact segment, every other field the same: the text of 64 bytes per event, written out
- *    only to be dropped, was what a replay of a synced log paid for the compact form.
+ *    projection fold, storage/adapter.ts CursorQuery.withoutSignatures) gets `$sig` and `$link`
+ *    as the 0s of a compact segment, every other field the same: the text of 64 bytes per event,
+ *    written out only to be dropped, was what a replay of a synced log paid for the compact form.
  */
 import { encodeBase64UrlChunks } from './base64.ts';
 import { slotOf } from './copies.ts';
@@ -111,6 +112,13 @@ export interface Segment {
    */
   sigs?: Uint8Array;
   /**
+   * IndexedDB only (core/segment-codec.ts, invariant 7): the 16 hash bytes of event i's
+   * `meta.$link` at i × 16, where its place in `meta[i]` holds a 0 and the slot is not all
+   * zeros; the rest of that link is its replica's previous seq and that seq's canonical id.
+   * Events whose link says anything else keep its text (their slot is zeros).
+   */
+  links?: Uint8Array;
+  /**
    * IndexedDB only (core/segment-codec.ts, invariant 7): event i's stream as its index in
    * `streamKeys`, in place of `stream`, which is then ''.
    */
@@ -127,7 +135,10 @@ export const SIG_BYTES = 64;
 
 /** base64url characters of a `$sig`. */
 export const SIG_TEXT = Math.ceil((SIG_BYTES * 4) / 3);
-/** Each `sigs` column's text, encoded once for all its events (base64.ts encodeBase64UrlChunks). */
+/**
+ * Each `sigs` or `links` column's text, encoded once for all its events (base64.ts
+ * encodeBase64UrlChunks).
+ */
 const sigTexts = new WeakMap<Uint8Array, string>();
 
 function sigText(sigs: Uint8Array, i: number): string {
@@ -137,6 +148,36 @@ function sigText(sigs: Uint8Array, i: number): string {
     sigTexts.set(sigs, all);
   }
   return all.slice(i * SIG_TEXT, (i + 1) * SIG_TEXT);
+}
+
+/** Bytes of the hash in a `$link` (core/integrity.ts linkText), a slot of Segment.links. */
+export const LINK_HASH_BYTES = 16;
+/** base64url characters of that hash. */
+export const LINK_HASH_TEXT = Math.ceil((LINK_HASH_BYTES * 4) / 3);
+
+/** The `$link` text of an event at (replica, seq) whose link names seq - 1 (Segment.links). */
+export function previousLinkText(replica: ReplicaId, seq: Seq, hashText: string): string {
+  const previous = (seq - 1) as Seq;
+  return `${previous.toString(36)}.${hashText}.${EventId.canonical(replica, previous)}`;
+}
+
+/** Event i's `$link` from `links`, or undefined where its slot is zeros (it kept its text). */
+function linkAt(links: Uint8Array, i: number, replica: ReplicaId, seq: Seq): string | undefined {
+  const from = i * LINK_HASH_BYTES;
+  let zero = true;
+  for (let b = from; b < from + LINK_HASH_BYTES; b++) {
+    if (links[b] !== 0) {
+      zero = false;
+      break;
+    }
+  }
+  if (zero) return undefined;
+  let all = sigTexts.get(links);
+  if (all === undefined) {
+    all = encodeBase64UrlChunks(links, LINK_HASH_BYTES);
+    sigTexts.set(links, all);
+  }
+  return previousLinkText(replica, seq, all.slice(i * LINK_HASH_TEXT, (i + 1) * LINK_HASH_TEXT));
 }
 
 export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];
@@ -336,6 +377,10 @@ export function eventAt(s: Segment, i: number, signatures = true): StoredEventRe
     // Invariant 7: `$sig` goes where the 0 holding its place stands, so the keys keep their
     // order. The segment read is this reader's own copy, and a second read sets the same text.
     if (signatures && s.sigs !== undefined && meta.$sig === 0) meta.$sig = sigText(s.sigs, i);
+    if (signatures && s.links !== undefined && meta.$link === 0) {
+      const link = linkAt(s.links, i, replica, seq);
+      if (link !== undefined) meta.$link = link;
+    }
     event.meta = meta;
   }
   const schema = s.schema?.[i];

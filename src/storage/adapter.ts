@@ -136,9 +136,9 @@ export interface CursorQuery {
   /**
    * The caller strips the integrity meta (`$sig`, `$link`, `$key`: core/integrity.ts
    * withoutSignature) before it reads anything of an event's meta, as a projection fold does. A
-   * log may then give `meta.$sig` as any value: IndexedDB leaves the 0 that holds its place in a
-   * compact segment (core/segments.ts invariant 8) rather than write its bytes as text. Every
-   * other field of every record is the same.
+   * log may then give `meta.$sig` and `meta.$link` as any value: IndexedDB leaves the 0 that
+   * holds each one's place in a compact segment (core/segments.ts invariant 8) rather than write
+   * its bytes as text. Every other field of every record is the same.
    */
   withoutSignatures?: boolean;
 }
