@@ -212,6 +212,30 @@ export function eventDigest(event: StoredEventRecord): Uint8Array {
   return sha256Text(text);
 }
 
+/**
+ * Digests a decoder took of the events it just built (sync/meta-columns.ts invariant 6: the hash
+ * of an implied link), each taken back once by verifyBatch instead of hashing the event again.
+ * Only the batch being verified holds entries: verifyBatch deletes what it takes.
+ */
+const decodedDigests = new WeakMap<StoredEventRecord, Uint8Array>();
+
+/** eventDigest of an event about to be verified, kept for verifyBatch (decodedDigests). */
+export function digestForVerify(event: StoredEventRecord): Uint8Array {
+  let digest = decodedDigests.get(event);
+  if (digest === undefined) {
+    digest = eventDigest(event);
+    decodedDigests.set(event, digest);
+  }
+  return digest;
+}
+
+function takeDigest(event: StoredEventRecord): Uint8Array {
+  const digest = decodedDigests.get(event);
+  if (digest === undefined) return eventDigest(event);
+  decodedDigests.delete(event);
+  return digest;
+}
+
 /** `$link`: the previous chained event's seq (base 36), digest (16 bytes) and id. */
 export function linkText(seq: number, digest: Uint8Array, id: string): string {
   return `${seq.toString(36)}.${linkHash(digest)}.${id}`;
@@ -400,7 +424,7 @@ export async function verifyBatch(
     const meta = event.meta;
     // Invariant 7: an erasure carries no signature that holds; it only takes a key away.
     if (isErasedCopy(event)) {
-      checked.push({ event, digest: eventDigest(event), covered: true });
+      checked.push({ event, digest: takeDigest(event), covered: true });
       continue;
     }
     const elided = !isSigned(event) && isElided(event);
@@ -411,7 +435,7 @@ export async function verifyBatch(
       checked.push({ event, digest: new Uint8Array(0), covered: true });
       continue;
     }
-    const digest = eventDigest(event);
+    const digest = takeDigest(event);
     const chained = isChained(event);
     const keyText = meta?.[INTEGRITY_META.key];
     const link = meta?.[INTEGRITY_META.link];

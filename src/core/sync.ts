@@ -322,8 +322,9 @@ export interface ReceiveState {
   started: boolean;
   /**
    * Set after a per-event refusal: the batch refused, until its resend (invariant 8).
-   * `unproven`: refused for covered signatures that did not verify (sync/protocol.ts 12); the
-   * resend is the first batch from `from` that is not covered, whatever it holds.
+   * `unproven`: refused for covered signatures or implied links that did not verify (sync/
+   * protocol.ts 12, 13); the resend is the first batch from `from` that leaves nothing out
+   * (leavesOut), whatever it holds.
    */
   refused?: { from: number; eventId: string; unproven?: true };
 }
@@ -338,15 +339,30 @@ export type BatchDecision =
   /** Sent before the sender learnt of a refusal, or a repeat of the refused batch (invariant 8). */
   | { kind: 'discard' };
 
+/**
+ * Whether a batch leaves out what its receiver proves from the rest of it: signatures later
+ * events cover, or hashes of near links (sync/protocol.ts invariants 12 and 13). Such a batch
+ * that does not verify is refused as unproven, and comes again leaving nothing out.
+ */
+export function leavesOut(batch: { covered?: boolean; impliedLinks?: boolean }): boolean {
+  return batch.covered === true || batch.impliedLinks === true;
+}
+
 export function classifyBatch(
   state: ReceiveState,
-  batch: { from: number; to: number; events?: readonly { id: string }[]; covered?: boolean },
+  batch: {
+    from: number;
+    to: number;
+    events?: readonly { id: string }[];
+    covered?: boolean;
+    impliedLinks?: boolean;
+  },
 ): BatchDecision {
   if (state.refused !== undefined) {
     const refused = state.refused;
     if (batch.from !== refused.from) return { kind: 'discard' };
     if (refused.unproven === true) {
-      if (batch.covered === true) return { kind: 'discard' };
+      if (leavesOut(batch)) return { kind: 'discard' };
     } else if (batch.events?.some((e) => e.id === refused.eventId)) return { kind: 'discard' };
   }
   // A sender answers a pull from the checkpoint or, when its fingerprint did not match, from 0.
@@ -401,16 +417,16 @@ export type EventRefusalDecision =
 /** What a receiver does with a batch of which it refuses the one event `eventId`. */
 export function decideEventRefusal(
   state: ReceiveState,
-  batch: { from: number; to: number; covered?: boolean },
+  batch: { from: number; to: number; covered?: boolean; impliedLinks?: boolean },
   eventId: string,
   peerResends: boolean,
-  /** Refused as unproven (sync/protocol.ts 12): the peer resends it with every signature. */
+  /** Refused as unproven (sync/protocol.ts 12): the peer resends it leaving nothing out. */
   unproven = false,
 ): EventRefusalDecision {
   if (!peerResends) return { kind: 'fatal' };
   const held = state.refused;
   // The resend of an unproven batch may be refused for the very event it was refused at.
-  const resend = held?.unproven === true && batch.covered !== true && held.from === batch.from;
+  const resend = held?.unproven === true && !leavesOut(batch) && held.from === batch.from;
   if (held !== undefined && !resend && (held.from !== batch.from || held.eventId === eventId)) {
     return { kind: 'drop' };
   }

@@ -120,10 +120,22 @@ function indexIn(table: Map<string, number>, list: string[], value: string): num
   return index;
 }
 
-/** The latest batches encoded, newest last (invariant 5); covered ones apart. */
-const recentBatches: { events: readonly StoredEvent[]; value: string }[] = [];
-const recentCovered: { events: readonly StoredEvent[]; value: string }[] = [];
+/**
+ * What a batch leaves out (protocol.ts invariants 12 and 13): `covered`, the signatures later
+ * events cover (meta-columns.ts coveredIndexes); `impliedLinks`, the hashes of near links.
+ */
+export interface BatchMode {
+  covered: boolean;
+  impliedLinks: boolean;
+}
+
+const WHOLE: BatchMode = { covered: false, impliedLinks: false };
+
+/** The latest batches encoded, newest last (invariant 5); one list per mode. */
+const recentBatches: { events: readonly StoredEvent[]; value: string }[][] = [[], [], [], []];
 const RECENT_BATCHES = 4;
+
+const modeIndex = (mode: BatchMode) => (mode.covered ? 1 : 0) + (mode.impliedLinks ? 2 : 0);
 
 function remembered(event: StoredEvent | undefined): boolean {
   if (event === undefined) return false;
@@ -143,11 +155,16 @@ function sameEvents(a: readonly StoredEvent[], b: readonly StoredEvent[]): boole
 export function encodeEventBatch(
   events: readonly StoredEvent[],
   dataText: DataTextOf = dataTextOf,
-  /** Leave out the signatures later events cover (meta-columns.ts coveredIndexes). */
-  covered = false,
+  mode: BatchMode = WHOLE,
 ): string {
-  return recalled(covered ? recentCovered : recentBatches, events, () =>
-    encodeBatch(events, dataText, undefined, covered ? elisions(events, dataText) : undefined),
+  return recalled(recentBatches[modeIndex(mode)]!, events, () =>
+    encodeBatch(
+      events,
+      dataText,
+      undefined,
+      mode.covered ? elisions(events, dataText) : undefined,
+      mode.impliedLinks,
+    ),
   );
 }
 
@@ -188,10 +205,13 @@ export interface BinaryBatch {
   sections?: Uint8Array;
 }
 
-/** The latest binary batches encoded, newest last (invariant 5); covered ones apart. */
-const recentBinary: { events: readonly StoredEvent[]; value: BinaryBatch | undefined }[] = [];
-const recentCoveredBinary: { events: readonly StoredEvent[]; value: BinaryBatch | undefined }[] =
-  [];
+/** The latest binary batches encoded, newest last (invariant 5); one list per mode. */
+const recentBinary: { events: readonly StoredEvent[]; value: BinaryBatch | undefined }[][] = [
+  [],
+  [],
+  [],
+  [],
+];
 
 /**
  * The batch as a binary frame carries it (binary-frame.ts), or undefined when one of its texts
@@ -200,15 +220,16 @@ const recentCoveredBinary: { events: readonly StoredEvent[]; value: BinaryBatch 
 export function encodeEventBatchBinary(
   events: readonly StoredEvent[],
   dataText: DataTextOf = dataTextOf,
-  covered = false,
+  mode: BatchMode = WHOLE,
 ): BinaryBatch | undefined {
-  return recalled(covered ? recentCoveredBinary : recentBinary, events, () => {
+  return recalled(recentBinary[modeIndex(mode)]!, events, () => {
     const parts: BinaryParts = { sigs: [], links: '', blobs: [], textOnly: false };
     const text = encodeBatch(
       events,
       dataText,
       parts,
-      covered ? elisions(events, dataText) : undefined,
+      mode.covered ? elisions(events, dataText) : undefined,
+      mode.impliedLinks,
     );
     if (!carriesBytes(parts)) return { text };
     const sections = packSections(parts);
@@ -227,6 +248,8 @@ function encodeBatch(
   parts?: BinaryParts,
   /** The events whose `$sig` stays out (a covered batch). */
   elide?: ReadonlySet<number>,
+  /** Near links leave their hash out (protocol.ts invariant 13). */
+  impliedLinks = false,
 ): string {
   const replicas: string[] = [];
   const streams: string[] = [];
@@ -240,7 +263,7 @@ function encodeBatch(
   const meta: [number, JsonObject][] = [];
   const schema: [number, number][] = [];
   const texts: string[] = [];
-  const metaColumns = new MetaColumnsWriter();
+  const metaColumns = new MetaColumnsWriter(impliedLinks);
   // The open run: [replica, stream, version, seq, wall, counter, count], and its names.
   let run: number[] | undefined;
   let runReplica = '';
@@ -378,6 +401,8 @@ export interface DecodeOptions {
   messageBytes?: number;
   /** The receiver's limit on one event's data + meta bytes. Default 1 MiB (RECEIVE_LIMITS). */
   maxEventBytes?: number;
+  /** The batch says its near links may leave their hash out (protocol.ts invariant 13). */
+  impliedLinks?: boolean;
 }
 
 /** Events of a wire batch, checked (invariant 2); throws ValidationError or BatchShapeError. */
@@ -414,7 +439,7 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
       !hasLoneSurrogate(id),
   );
   const meta = sparse(value, 'meta', count, (m): m is JsonObject => isRecord(m));
-  const metaColumns = MetaColumnsReader.of(value, count);
+  const metaColumns = MetaColumnsReader.of(value, count, options.impliedLinks === true);
   const schema = sparse(value, 'schema', count, (s): s is number => isCount(s, 2));
   const sizeUnchecked =
     options.messageBytes === undefined || options.messageBytes > limits.maxEventBytes;

@@ -21,6 +21,7 @@ import type { StrictRejection } from '../core/strict.ts';
 import { FrameError, frameOf, type UnpackedFrame, unpackFrame } from './binary-frame.ts';
 import {
   BatchEventError,
+  type BatchMode,
   type DataTextOf,
   decodeEventBatch,
   EventTooLargeError,
@@ -232,11 +233,13 @@ function parseEvents(
   if (count > limits.maxBatchEvents) {
     throw new Bad('LIMIT_EXCEEDED', `more than ${limits.maxBatchEvents} events in one batch`);
   }
+  const impliedLinks = optBool(o, 'impliedLinks');
   let events: StoredEventRecord[];
   try {
     events = decodeEventBatch(o.events, {
       messageBytes: bytes,
       maxEventBytes: limits.maxEventBytes,
+      impliedLinks: impliedLinks === true,
     });
   } catch (error) {
     if (error instanceof BatchEventError) {
@@ -265,6 +268,7 @@ function parseEvents(
   if (caughtUp !== undefined) message.caughtUp = caughtUp;
   const covered = optBool(o, 'covered');
   if (covered !== undefined) message.covered = covered;
+  if (impliedLinks !== undefined) message.impliedLinks = impliedLinks;
   if (o.proof !== undefined) message.proof = parseProof(o.proof, limits, bytes);
   if (o.keys !== undefined) message.keys = parseKeys(o.keys, events.length);
   return message;
@@ -366,6 +370,8 @@ function parseShape(
       if (binary !== undefined) hello.binary = binary;
       const covered = optBool(o, 'covered');
       if (covered !== undefined) hello.covered = covered;
+      const impliedLinks = optBool(o, 'impliedLinks');
+      if (impliedLinks !== undefined) hello.impliedLinks = impliedLinks;
       return hello;
     }
     case 'pull': {
@@ -524,8 +530,13 @@ export function encodeMessage(message: SyncMessage, dataText?: DataTextOf): stri
   if (message.type !== 'events') return JSON.stringify(message);
   const { events, proof, ...envelope } = message;
   const head = JSON.stringify(envelope);
-  const batch = encodeEventBatch(events, dataText, message.covered === true);
+  const batch = encodeEventBatch(events, dataText, batchMode(message));
   return `${head.slice(0, -1)},"events":${batch}${proofText(proof)}}`;
+}
+
+/** What an events message's batch leaves out (protocol.ts invariants 12 and 13). */
+function batchMode(message: { covered?: boolean; impliedLinks?: boolean }): BatchMode {
+  return { covered: message.covered === true, impliedLinks: message.impliedLinks === true };
 }
 
 /** The `proof` of an events message (protocol 12), its events a batch of their own. */
@@ -544,12 +555,12 @@ export function encodeForBinaryPeer(
   dataText?: DataTextOf,
 ): string | Uint8Array {
   if (message.type !== 'events' && message.type !== 'history-page') return encodeMessage(message);
-  const covered = message.type === 'events' && message.covered === true;
+  const mode = message.type === 'events' ? batchMode(message) : undefined;
   const proof = message.proof;
   const { events, ...rest } = message;
   const envelope: Record<string, unknown> = rest;
   delete envelope.proof;
-  const batch = events.length === 0 ? undefined : encodeEventBatchBinary(events, dataText, covered);
+  const batch = events.length === 0 ? undefined : encodeEventBatchBinary(events, dataText, mode);
   if (batch === undefined) return encodeMessage(message, dataText);
   const json = `${JSON.stringify(envelope).slice(0, -1)},"events":${batch.text}${proofText(proof)}}`;
   return batch.sections === undefined ? json : frameOf(json, batch.sections);

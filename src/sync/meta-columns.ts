@@ -6,7 +6,8 @@
  * whose seq and id the receiver holds already; `$key` texts and `$sealed` key ids repeat.
  *
  *   shape:      string     one base-36 digit per event, the sum of what it carries in columns:
- *                          1 `$sig`, 2 a near `$link`, 4 another `$link`, 8 `$key`, 16 `$sealed`
+ *                          1 `$sig`, 2 a near `$link`, 4 another `$link`, 8 `$key`, 16 `$sealed`;
+ *                          2 + 4, a near `$link` whose hash is implied (invariant 6)
  *   sigs?:      string     the `$sig` (86 characters) of each event with 1, in order
  *   links?:     string     the hash (22 characters) of each near link: the receiver rebuilds
  *                          "<seq base 36>.<hash>.<id>" of its replica's previous chained event
@@ -37,11 +38,17 @@
  * 4. A batch none of whose events carries these fields has no `shape`: its text is protocol 3's.
  * 5. The receiver's size of a rebuilt meta (for maxEventBytes) is its JSON text's UTF-8 length
  *    exactly, counted from the columns without writing the meta out (core/json.ts jsonByteLength).
+ * 6. Implied links (protocol.ts invariant 13), only in a batch that says so: a near link with
+ *    neither hash nor text. The receiver rebuilds its hash from the digest of the event before
+ *    it (invariant 2) as that event was rebuilt (core/integrity.ts eventDigest, kept for
+ *    verifyBatch: each event is hashed once). No text check on the sender's side can tell that
+ *    hash from the one the link names: a link that named another digest fails its signature,
+ *    and the batch is unproven (protocol.ts 12). Elsewhere the digit is refused (invariant 3).
  */
 import { BASE64URL_TEXT } from '../core/base64.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
-import { MAX_ELIDED_RUN } from '../core/integrity.ts';
+import { digestForVerify, linkText, MAX_ELIDED_RUN } from '../core/integrity.ts';
 import { INTEGRITY_META } from '../core/integrity-meta.ts';
 import { jsonByteLength, jsonStringBytes } from '../core/json.ts';
 import { SEALED_META } from '../core/sealing.ts';
@@ -52,6 +59,7 @@ import { BatchShapeError } from './batch-errors.ts';
 const SIG = 1;
 const NEAR = 2;
 const FAR = 4;
+const IMPLIED = NEAR | FAR;
 const KEY = 8;
 const SEALED = 16;
 const DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz';
@@ -210,6 +218,12 @@ export class MetaColumnsWriter {
   private readonly chained = new Map<string, StoredEvent>();
   /** Whether the event add() took last went with a `$sealed` column (its data a sealed text). */
   sealedLast = false;
+  /** Near links leave their hash out (invariant 6). */
+  private readonly impliedLinks: boolean;
+
+  constructor(impliedLinks = false) {
+    this.impliedLinks = impliedLinks;
+  }
 
   /**
    * Takes the next event of the batch; returns what of its meta goes in the `meta` column.
@@ -275,9 +289,12 @@ export class MetaColumnsWriter {
     }
     if (link !== undefined) {
       if (previous !== undefined && isNear(link, previous)) {
-        flags |= NEAR;
-        const from = link.length - previous.id.length - HASH_TEXT - 1;
-        this.links += link.slice(from, from + HASH_TEXT);
+        if (this.impliedLinks) flags |= IMPLIED;
+        else {
+          flags |= NEAR;
+          const from = link.length - previous.id.length - HASH_TEXT - 1;
+          this.links += link.slice(from, from + HASH_TEXT);
+        }
       } else {
         flags |= FAR;
         this.linkTexts.push(link);
@@ -424,9 +441,15 @@ export class MetaColumnsReader {
   private readonly kids: ColumnReader;
   /** Each replica's latest chained event so far (invariant 2). */
   private readonly chained = new Map<string, StoredEventRecord>();
+  /** The batch said its near links may leave their hash out (invariant 6). */
+  private readonly impliedLinks: boolean;
 
   /** The reader of a batch's columns, or undefined when it has none (invariant 4). */
-  static of(batch: Record<string, unknown>, count: number): MetaColumnsReader | undefined {
+  static of(
+    batch: Record<string, unknown>,
+    count: number,
+    impliedLinks = false,
+  ): MetaColumnsReader | undefined {
     const shape = batch.shape;
     if (shape === undefined) {
       for (const key of COLUMNS) {
@@ -438,11 +461,12 @@ export class MetaColumnsReader {
     if (typeof shape !== 'string' || shape.length !== count) {
       throw new BatchShapeError('events.shape must hold one digit per event');
     }
-    return new MetaColumnsReader(batch, shape);
+    return new MetaColumnsReader(batch, shape, impliedLinks);
   }
 
-  private constructor(batch: Record<string, unknown>, shape: string) {
+  private constructor(batch: Record<string, unknown>, shape: string, impliedLinks: boolean) {
     this.shape = shape;
+    this.impliedLinks = impliedLinks;
     this.sigs = ColumnReader.fixed(batch, 'sigs', SIG_TEXT);
     this.links = ColumnReader.fixed(batch, 'links', HASH_TEXT);
     this.linkTexts = ColumnReader.texts(batch, 'linkTexts');
@@ -465,7 +489,8 @@ export class MetaColumnsReader {
     const path = `events[${i}].meta`;
     const c = this.shape.charCodeAt(i);
     const flags = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 118 ? c - 87 : -1;
-    if (flags < 0 || (flags & (NEAR | FAR)) === (NEAR | FAR)) {
+    const implied = (flags & IMPLIED) === IMPLIED;
+    if (flags < 0 || (implied && !this.impliedLinks)) {
       throw new ValidationError(path, 'has no valid digit in events.shape');
     }
     // Only `rest` can say strict; most events have none (cheaper than isStrictEvent's lookup).
@@ -491,8 +516,12 @@ export class MetaColumnsReader {
         meta = rest ?? {};
       }
       if ((flags & KEY) !== 0) meta[INTEGRITY_META.key] = this.keys.next(`${path}.$key`);
-      if ((flags & NEAR) !== 0) meta[INTEGRITY_META.link] = this.nearLink(record, `${path}.$link`);
-      if ((flags & FAR) !== 0) meta[INTEGRITY_META.link] = this.linkTexts.next(`${path}.$link`);
+      if (implied) meta[INTEGRITY_META.link] = this.impliedLink(record, `${path}.$link`);
+      else if ((flags & NEAR) !== 0) {
+        meta[INTEGRITY_META.link] = this.nearLink(record, `${path}.$link`);
+      } else if ((flags & FAR) !== 0) {
+        meta[INTEGRITY_META.link] = this.linkTexts.next(`${path}.$link`);
+      }
       if ((flags & SIG) !== 0) meta[INTEGRITY_META.sig] = this.sigs.next(`${path}.$sig`);
       record.meta = meta;
       if (measure) size = columnsSize(flags, meta, restBytes);
@@ -504,6 +533,15 @@ export class MetaColumnsReader {
   /** Throws when a column held more than the batch's events took. */
   finish(): void {
     for (const c of [this.sigs, this.links, this.linkTexts, this.keys, this.kids]) c.finish();
+  }
+
+  /** Invariant 6: the link to the event before, hashed as it was rebuilt here. */
+  private impliedLink(record: StoredEventRecord, path: string): string {
+    const previous = this.chained.get(record.replica);
+    if (previous === undefined) {
+      throw new ValidationError(path, 'is near, but no chained event of its replica comes before');
+    }
+    return linkText(previous.seq, digestForVerify(previous), previous.id);
   }
 
   private nearLink(record: StoredEventRecord, path: string): string {

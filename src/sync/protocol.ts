@@ -82,6 +82,15 @@
  *    server leaves out only signatures of small events, MAX_ELIDED_DATA, so a proof stays small
  *    and exempt from maxBatchEvents). Where even that cannot go (a peer whose messages are too
  *    small), the peer refuses the event as unsigned and it is reported, as any refusal is.
+ * 13. Implied links (meta-columns.ts): a side that works out the hash of a near link itself says
+ *    `impliedLinks: true` in its hello. Toward such a peer, any side (store or server, both
+ *    ways) may leave out the hash of a near link, the 16 bytes of the digest of the event before
+ *    it in the batch (core/integrity.ts invariant 1), and marks the batch `impliedLinks: true`:
+ *    the receiver hashes that event, which it hashes to verify the batch anyway. An event whose
+ *    link named another digest (a hole in an honest chain) then fails its signature: the batch
+ *    is refused as `unproven`, as a covered one is (12), and comes again whole, with every hash
+ *    and signature, for the rest of the session. Signatures stay: a store's uploads keep every
+ *    one, so that the server can prove each event alone (nothing honest is lost to tampering).
  */
 import type { StoredEvent } from '../core/events.ts';
 import type { TamperReason } from '../core/integrity.ts';
@@ -141,6 +150,11 @@ export interface HelloMessage {
   binary?: boolean;
   /** The sender takes covered signatures (invariant 12). Absent: every event comes signed. */
   covered?: boolean;
+  /**
+   * The sender takes batches whose near links leave their hash out (invariant 13). Absent: every
+   * link comes with its hash.
+   */
+  impliedLinks?: boolean;
 }
 
 /** What a fresh device asks of a peer's snapshots (protocol invariant 10). */
@@ -195,6 +209,8 @@ export interface EventsMessage {
   caughtUp?: boolean;
   /** The sender left out signatures that later events of the batch cover (invariant 12). */
   covered?: boolean;
+  /** The near links of the batch may leave their hash out: the receiver works it out (13). */
+  impliedLinks?: boolean;
   /**
    * Events after the batch's range that cover the ones at its end held without their signature
    * (invariant 12): checked, verified and stored with the batch (they come again in their own

@@ -33,7 +33,13 @@ import type { StoredEventRecord } from '../core/events.ts';
 import { TAMPER_TEXT, type Tampering, verifyBatch } from '../core/integrity.ts';
 import { utf8Length } from '../core/json.ts';
 import type { StrictRejection } from '../core/strict.ts';
-import { afterBatch, classifyBatch, decideEventRefusal, type ReceiveState } from '../core/sync.ts';
+import {
+  afterBatch,
+  classifyBatch,
+  decideEventRefusal,
+  leavesOut,
+  type ReceiveState,
+} from '../core/sync.ts';
 import { lostCopyReport } from './lost-copies.ts';
 import {
   type AckMessage,
@@ -99,7 +105,7 @@ export class SessionReceiver {
    * did not announce limits (it would not understand), else the batch waits for a resend.
    */
   refuseEvent(
-    batch: { from: number; to: number; covered?: boolean },
+    batch: { from: number; to: number; covered?: boolean; impliedLinks?: boolean },
     refusal: { code: SyncErrorCode; message: string; eventId: string; reason: RefusalReason },
   ): void {
     const decision = decideEventRefusal(
@@ -194,7 +200,7 @@ export class SessionReceiver {
           if (!verdict.ok) {
             // Protocol 12: a covered batch is asked for again with every signature, whose verdict
             // names what was wrong; nothing is blamed on what a left-out signature hid.
-            if (m.covered === true) return this.refuseEvent(m, this.unprovenRefusal(verdict));
+            if (leavesOut(m)) return this.refuseEvent(m, this.unprovenRefusal(verdict));
             void integrity.noteRefused?.(verdict.tampering, peer.replica).catch(() => {});
             return this.refuseEvent(m, this.tamperRefusal(verdict.tampering));
           }

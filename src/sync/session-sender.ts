@@ -45,8 +45,9 @@
  *    Restarting from 0 instead re-sent the log and stopped at the trimmed tail, which it cannot
  *    cover (a batch's range needs the id at its end): the link stayed `syncing` for good.
  * 14. A server leaves out the signatures later events of a batch cover (protocol.ts invariant
- *    12) toward a peer that is no server and takes them; the peer's `unproven` refusal rewinds
- *    to the batch and turns that off for the rest of the session, leaving nothing out.
+ *    12) toward a peer that is no server and takes them, and every side leaves out the hashes of
+ *    near links toward a peer that works them out (13); the peer's `unproven` refusal rewinds to
+ *    the batch and turns both off for the rest of the session, leaving nothing out.
  */
 
 import { isBeyond } from '../core/clock-skew.ts';
@@ -134,7 +135,7 @@ export class SessionSender {
   private pumping = false;
   private pumpAgain = false;
   private peer: HelloMessage | undefined;
-  /** The peer could not verify a covered batch: every signature goes from now on (14). */
+  /** The peer could not verify a covered batch: every signature and hash goes from now on (14). */
   private fullProof = false;
   /** Positions written here by this session's ingests, with their ids: not echoed (5). */
   private readonly receivedPositions = new ReceivedSpans();
@@ -312,7 +313,7 @@ export class SessionSender {
         }
         if (unproven) {
           // Invariant 14: nothing left out; the batch goes again with every signature.
-          if (!this.covers()) {
+          if (!this.covers() && !this.implies()) {
             this.host.fail(
               'PROTOCOL',
               `unproven refusal of event ${eventId}: nothing was left out`,
@@ -389,6 +390,11 @@ export class SessionSender {
       peer.server !== true &&
       !this.fullProof
     );
+  }
+
+  /** Invariant 14: whether this side leaves the hashes of near links out toward the peer. */
+  private implies(): boolean {
+    return this.peer?.impliedLinks === true && !this.fullProof;
   }
 
   private windowAllows(): boolean {
@@ -560,6 +566,7 @@ export class SessionSender {
         // The encoder works out what it leaves out (event-codec.ts elisions); a batch marked
         // covered that leaves nothing out costs only a resend if it fails to verify.
         if (this.covers()) message.covered = true;
+        if (this.implies()) message.impliedLinks = true;
         const proof = proofs[i];
         if (proof !== undefined) message.proof = proof;
         if (reachesHead && i === batches.length - 1 && !this.caughtUpSent) {

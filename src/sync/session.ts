@@ -436,6 +436,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     if (options.snapshotFor !== undefined) hello.snapshots = true;
     if (options.sendBinary !== undefined) hello.binary = true;
     hello.covered = true;
+    hello.impliedLinks = true;
     if (options.join !== undefined) {
       hello.join = {
         projections: [...options.join.projections],

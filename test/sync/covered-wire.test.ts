@@ -44,7 +44,7 @@ describe('coveredIndexes: what a covered batch leaves out', () => {
 
   it('a covered batch decodes to events without those signatures, which verify as they came', async () => {
     const run = await signedRun(20);
-    const text = encodeEventBatch(run, undefined, true);
+    const text = encodeEventBatch(run, undefined, { covered: true, impliedLinks: false });
     expect(text.length).toBeLessThan(encodeEventBatch(run).length - 15 * 86);
     const decoded = decodeEventBatch(JSON.parse(text));
     expect(decoded.filter(isElided)).toHaveLength(elisions(run).size);

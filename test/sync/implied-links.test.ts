@@ -1,0 +1,117 @@
+/**
+ * Implied links on the wire (sync/protocol.ts invariant 13, meta-columns.ts invariant 6), without
+ * I/O: a batch that says `impliedLinks` leaves each near link's hash out; the receiver works it
+ * out from the event before, as it rebuilt it, and the events verify as the signer wrote them.
+ * What was altered on the way shows as a signature that fails (the batch is then unproven and
+ * comes again whole: test/server/covered-signatures.test.ts), never as a link that holds.
+ */
+import { describe, expect, it } from 'vitest';
+import type { StoredEventRecord } from '../../src/core/events.ts';
+import { verifyBatch } from '../../src/core/integrity.ts';
+import { classifyBatch, decideEventRefusal, leavesOut } from '../../src/core/sync.ts';
+import { decodeEventBatch, encodeEventBatch } from '../../src/sync/event-codec.ts';
+import { encodeFrame, encodeMessage, parseMessage } from '../../src/sync/messages.ts';
+import { DEFAULT_SYNC_LIMITS, type SyncMessage } from '../../src/sync/protocol.ts';
+import { signedRun } from './meta-batches.ts';
+
+const noKeys = { eventAt: async () => undefined, keyOf: async () => undefined };
+const WHOLE = { covered: false, impliedLinks: false };
+const IMPLIED = { covered: false, impliedLinks: true };
+/** A link's hash in base64url. */
+const HASH_TEXT = 22;
+
+function eventsMessage(run: StoredEventRecord[], impliedLinks: boolean): SyncMessage {
+  return {
+    type: 'events',
+    from: 0,
+    to: run.length,
+    toId: run[run.length - 1]!.id,
+    events: run,
+    ...(impliedLinks && { impliedLinks: true }),
+  };
+}
+
+function parsedEvents(text: string | Uint8Array): StoredEventRecord[] {
+  const parsed = parseMessage(text, DEFAULT_SYNC_LIMITS);
+  if (!parsed.ok) throw new Error(parsed.message);
+  return (parsed.message as { events: StoredEventRecord[] }).events;
+}
+
+describe('a batch with implied links', () => {
+  it('leaves out the hash of every near link, and decodes to the events as signed', async () => {
+    const run = await signedRun(20);
+    const whole = encodeEventBatch(run, undefined, WHOLE);
+    const implied = encodeEventBatch(run, undefined, IMPLIED);
+    // The first event has no link; each of the 19 others names the one before it. With no hash
+    // left, the `links` column goes too.
+    expect(whole.length - implied.length).toBe(19 * HASH_TEXT + ',"links":""'.length);
+    const decoded = decodeEventBatch(JSON.parse(implied), { impliedLinks: true });
+    expect(decoded).toEqual(run);
+    expect(await verifyBatch(decoded, noKeys, { requireSignatures: true })).toMatchObject({
+      ok: true,
+    });
+  });
+
+  it('goes as a message and as a binary frame, 16 bytes less a link', async () => {
+    const run = await signedRun(12);
+    const text = encodeMessage(eventsMessage(run, true));
+    const flag = ',"impliedLinks":true'.length;
+    expect(encodeMessage(eventsMessage(run, false)).length - text.length).toBe(
+      11 * HASH_TEXT + ',"links":""'.length - flag,
+    );
+    expect(parsedEvents(text)).toEqual(run);
+    const frame = encodeFrame(eventsMessage(run, true))!;
+    const wholeFrame = encodeFrame(eventsMessage(run, false))!;
+    // The hashes' section (16 bytes each) is gone; the frame's header differs by a few digits.
+    expect(wholeFrame.length - frame.length).toBeGreaterThanOrEqual(11 * 16 - flag - 2);
+    expect(parsedEvents(frame)).toEqual(run);
+    const parsed = parseMessage(text, DEFAULT_SYNC_LIMITS);
+    expect(parsed.ok && parsed.message).toMatchObject({ impliedLinks: true });
+  });
+
+  it('is refused where the batch does not say so', async () => {
+    const run = await signedRun(3);
+    const implied = JSON.parse(encodeEventBatch(run, undefined, IMPLIED));
+    expect(() => decodeEventBatch(implied)).toThrow(/events\.shape/);
+    const message = JSON.parse(encodeMessage(eventsMessage(run, true)));
+    delete message.impliedLinks;
+    expect(parseMessage(JSON.stringify(message), DEFAULT_SYNC_LIMITS)).toMatchObject({
+      ok: false,
+      code: 'VALIDATION',
+    });
+  });
+
+  it('shows an event altered on the way as a signature after it that fails, not as a link that holds', async () => {
+    const run = await signedRun(6);
+    const altered = run.map((e, i) => (i === 2 ? { ...e, data: { card: 'changed' } } : e));
+    // Whole: the altered event is named, its link from the next one does not meet it.
+    const whole = decodeEventBatch(JSON.parse(encodeEventBatch(altered, undefined, WHOLE)));
+    expect(await verifyBatch(whole, noKeys, { requireSignatures: true })).toMatchObject({
+      ok: false,
+      tampering: { event: { seq: 3 }, reason: 'bad-signature' },
+    });
+    // Implied: the next event's link is rebuilt from the altered event, so the link holds and
+    // that next event's signature fails; the verdict names no honest event for good, since
+    // the batch is refused as unproven and comes again whole.
+    const implied = decodeEventBatch(JSON.parse(encodeEventBatch(altered, undefined, IMPLIED)), {
+      impliedLinks: true,
+    });
+    const verdict = await verifyBatch(implied, noKeys, { requireSignatures: true });
+    expect(verdict.ok).toBe(false);
+    expect(leavesOut({ impliedLinks: true })).toBe(true);
+  });
+
+  it('while unproven, the receiver drops batches that still leave links out and takes the first whole one', () => {
+    const refused = decideEventRefusal(
+      { pos: 4, started: true },
+      { from: 4, to: 9, impliedLinks: true },
+      'e5',
+      true,
+      true,
+    );
+    expect(refused.kind).toBe('refuse');
+    const state = refused.kind === 'refuse' ? refused.state : { pos: 4, started: true };
+    expect(classifyBatch(state, { from: 4, to: 9, impliedLinks: true }).kind).toBe('discard');
+    expect(classifyBatch(state, { from: 4, to: 9 }).kind).toBe('apply');
+  });
+});
