@@ -410,14 +410,18 @@ async function lyingPeers(backend: Backend) {
     head,
   });
 
-  // The server and every honest replica keep the accepted withdrawal, where it was.
-  const events = await converged(backend, [a], url);
+  // The server and every replica but the restored one keep the accepted withdrawal, where it
+  // was; M's append is reported rejected (core/strict.ts invariant 9 where its copy won here).
+  const events = await converged(backend, [a, m], url);
+  expect(m.store.sync.status().rejected).toMatchObject([
+    { stream: STREAM, eventIds: ['b-w:0'], reason: 'stale' },
+  ]);
   expect(events.map((e) => `${e.id}@${e.replica}/${e.seq}`)).toEqual([
     `a-d:0@${(await log(a.store))[0]!.replica}/1`,
     `b-w:0@${accepted!.replica}/${accepted!.seq}`,
   ]);
   expect(balanceOf(events)).toBe(70);
-  return { m, restored, events };
+  return { restored, events };
 }
 
 describe('a late first run and lying peers, through real sync servers', () => {
@@ -430,6 +434,16 @@ describe('a late first run and lying peers, through real sync servers', () => {
       await lyingPeers(await sqliteBackend(compacting));
     }, 30_000);
   }
+  // KNOWN DEFECT, not fixed: the restored device keeps its deposit, which the server rejected,
+  // and never holds the accepted withdrawal. Its ingest keeps its own copy of the (replica, seq)
+  // (stamped first: the copies' rule), moves to a fresh replica id (core/append.ts invariant 8),
+  // and the server's rejection names the old id, which discard no longer takes as its own.
+  // `fails` until fixed (then drop it); lyingPeers' own checks run in the tests above.
+  it.fails('(c) known defect: the device restored from a backup ends on the server’s log [SQLite]', async () => {
+    const { restored, events } = await lyingPeers(await sqliteBackend(false));
+    await waitFor(() => strictSettled(restored.store.sync.status()), WAIT);
+    expect(slots(await log(restored.store))).toEqual(slots(events));
+  }, 30_000);
 
   describe('PostgreSQL, two servers on one database', () => {
     beforeAll(async () => {
