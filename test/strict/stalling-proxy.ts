@@ -15,6 +15,8 @@
  * 3. `release()` sends the held messages to the server in order, on the stalled connection; what
  *    the server sends there from then on is kept (`late`), as JSON text. What it sends on other
  *    connections is relayed and kept too (`heard`).
+ * 4. `delayReplies(match)`: the next server message that matches is kept from its client, with
+ *    every later one of that connection (their order stays), until `flushReplies()`.
  */
 import type { IncomingMessage } from 'node:http';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -37,6 +39,9 @@ export interface StallingProxy {
   late: string[];
   /** What the server sent to clients on connections not stalled, as JSON text. */
   heard: string[];
+  /** Invariant 4. */
+  delayReplies(match: (text: string) => boolean): void;
+  flushReplies(): void;
   close(): Promise<void>;
 }
 
@@ -52,6 +57,8 @@ export async function stallingProxy(target: string): Promise<StallingProxy> {
   let stall: { match: (text: string) => boolean; done: () => void } | undefined;
   let stalled: { upstream: WebSocket; held: Held[] } | undefined;
   let releasing = false;
+  let delay: ((text: string) => boolean) | undefined;
+  let delayed: { client: WebSocket; held: Held[] } | undefined;
   const late: string[] = [];
   const heard: string[] = [];
   const sockets = new Set<WebSocket>();
@@ -82,6 +89,15 @@ export async function stallingProxy(target: string): Promise<StallingProxy> {
       if (held === undefined) heard.push(text);
       if (held !== undefined) {
         if (releasing) late.push(text);
+        return;
+      }
+      if (delayed?.client === client) {
+        delayed.held.push({ data: buffer, binary });
+        return;
+      }
+      if (delay?.(text)) {
+        delay = undefined;
+        delayed = { client, held: [{ data: buffer, binary }] };
         return;
       }
       if (client.readyState === WebSocket.OPEN) client.send(buffer, { binary });
@@ -135,6 +151,14 @@ export async function stallingProxy(target: string): Promise<StallingProxy> {
       if (stalled === undefined) throw new Error('nothing was stalled');
       releasing = true;
       for (const m of stalled.held) stalled.upstream.send(m.data, { binary: m.binary });
+    },
+    delayReplies(match) {
+      delay = match;
+    },
+    flushReplies() {
+      const { client, held } = delayed ?? { held: [] };
+      delayed = undefined;
+      for (const m of held) client?.send(m.data, { binary: m.binary });
     },
     async close() {
       for (const ws of sockets) ws.terminate();
