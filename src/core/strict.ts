@@ -43,9 +43,14 @@
  *    the head's id, when the head is R's own at a higher seq, was decided after another run of
  *    the head's command (R appends in seq order), and is rejected though its version fits. The
  *    head's origin is read with it where the authority holds it (StrictDecisionInput.origins);
- *    without it the id alone decides.
+ *    without it the id alone decides. * 9. The same on a replica: another replica's strict event that arrives under the id of an own
+ *    one was accepted (invariant 6), and the authority keeps it (invariant 7), so the own one is
+ *    rejected already, though it wins by the copies' rule (stamped first: one id appended on two
+ *    devices, or a hostile writer) and the ingest kept it (beatenByCopies). It leaves as a
+ *    rejection, and the accepted one is ingested again: before, the replica kept the own copy
+ *    until the authority's rejection took it out, and never held the accepted one.
  */
-import { compareCopies, sameCopy } from './copies.ts';
+import { compareCopies, type LostCopy, sameCopy } from './copies.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
 
 /** The meta keys of a strict event. `$` keys are the library's own. */
@@ -280,6 +285,52 @@ export function forkedOwn(records: readonly StrictCandidate[], replica: string):
     });
   }
   return out;
+}
+
+/**
+ * Invariant 9, after an ingest: of its lost copies, another replica's strict events that lost to
+ * an own strict event under their id. `held` is the held record of each lost copy's kept id, in
+ * the order of `lost`, read after the ingest. Returns the own events, rejected with the accepted
+ * one as the head (the command runs again once it is held), and the accepted events, to be
+ * ingested again once the own ones left (or at once where the own one left meanwhile: the
+ * authority's rejection may come while the ingest runs).
+ */
+export function beatenByCopies(
+  lost: readonly LostCopy[],
+  held: readonly (LocalRecord | undefined)[],
+  replica: string,
+): { rejected: StrictRejection[]; accepted: StoredEventRecord[] } {
+  const rejected: StrictRejection[] = [];
+  const accepted: StoredEventRecord[] = [];
+  lost.forEach((copy, i) => {
+    if (
+      copy.held ||
+      copy.code !== 'ID_CONFLICT' ||
+      copy.keptReplica !== replica ||
+      copy.event.replica === replica ||
+      !isStrictEvent(copy.event)
+    ) {
+      return;
+    }
+    const own = held[i]?.event;
+    // Gone already (the authority's rejection came meanwhile): the id is free.
+    if (own === undefined) {
+      accepted.push(copy.event);
+      return;
+    }
+    if (own.id !== copy.event.id || own.replica !== replica || !isStrictEvent(own)) return;
+    rejected.push({
+      id: own.id,
+      replica,
+      seq: own.seq,
+      stream: own.stream,
+      version: own.version,
+      reason: 'stale',
+      head: { version: copy.event.version, id: copy.event.id },
+    });
+    accepted.push(copy.event);
+  });
+  return { rejected, accepted };
 }
 
 /**

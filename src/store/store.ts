@@ -62,6 +62,7 @@ import {
   rebaseProjections,
   rerunCommand,
   type StrictStoreParts,
+  settleCopies,
   settleForks,
   strictStamp,
   validStrictStreams,
@@ -434,23 +435,44 @@ export class Store<E> implements EventStore<E> {
    */
   private ingest(events: StoredEventRecord[], maxClockDriftMs: number): Promise<IngestResult> {
     return this.guard(async () => {
-      const me = this.log.replicaId;
-      // An ingest may take a losing copy out: a catch-up it overlaps is done again (invariant 3).
-      const result = await this.gate.write(() =>
-        this.log.ingest({ events, now: this.now(), maxClockDriftMs }),
+      const result = await this.ingestOnce(events, maxClockDriftMs);
+      // Another replica's accepted strict event that lost to an own one under its id: the own
+      // one is rejected already and leaves; the accepted one comes in (core/strict.ts 9).
+      const again = await settleCopies(this.strictParts(), result.lost, (r) =>
+        this.rejections.reject(r),
       );
-      // Strict streams' heads may have moved (strict-appends.ts invariant 4).
-      if (result.written.length > 0 || result.removed.length > 0) this.appends.strictHeads.forget();
-      const forgone = await noteForgone(this.log, me, result);
-      // Another replica's accepted strict event beside an own one at its version: the own one
-      // is rejected already (core/strict.ts invariant 6); it leaves now, not when the server says.
-      await settleForks(this.strictParts(), result.written, (r) => this.rejections.reject(r));
-      if (result.written.length > 0) await this.feed.notify();
-      // A pump set off by an earlier notice may have taken the new head before the forgone seqs
-      // were recorded: the sync controller re-reads its own seq now (forgone.ts invariant 1).
-      if (forgone) this.feed.announceHead();
-      return result;
+      if (again.length === 0) return result;
+      const more = await this.ingestOnce(again, maxClockDriftMs);
+      return {
+        written: [...result.written, ...more.written],
+        removed: [...result.removed, ...more.removed],
+        skewed: result.skewed || more.skewed,
+        lost: [...result.lost.filter((l) => !again.includes(l.event)), ...more.lost],
+      };
     });
+  }
+
+  /** One ingest through the write gate, with what follows it (forgone seqs, forks, notices). */
+  private async ingestOnce(
+    events: StoredEventRecord[],
+    maxClockDriftMs: number,
+  ): Promise<IngestResult> {
+    const me = this.log.replicaId;
+    // An ingest may take a losing copy out: a catch-up it overlaps is done again (invariant 3).
+    const result = await this.gate.write(() =>
+      this.log.ingest({ events, now: this.now(), maxClockDriftMs }),
+    );
+    // Strict streams' heads may have moved (strict-appends.ts invariant 4).
+    if (result.written.length > 0 || result.removed.length > 0) this.appends.strictHeads.forget();
+    const forgone = await noteForgone(this.log, me, result);
+    // Another replica's accepted strict event beside an own one at its version: the own one
+    // is rejected already (core/strict.ts invariant 6); it leaves now, not when the server says.
+    await settleForks(this.strictParts(), result.written, (r) => this.rejections.reject(r));
+    if (result.written.length > 0) await this.feed.notify();
+    // A pump set off by an earlier notice may have taken the new head before the forgone seqs
+    // were recorded: the sync controller re-reads its own seq now (forgone.ts invariant 1).
+    if (forgone) this.feed.announceHead();
+    return result;
   }
 
   /** Re-stamps (adapter.ts restamp), then rebases what the moved events were folded in. */

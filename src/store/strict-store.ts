@@ -12,9 +12,17 @@
  *    `pending` never waits for them.
  */
 import type { AnyAggregate } from '../core/aggregate.ts';
+import type { LostCopy } from '../core/copies.ts';
 import { NotFoundError, ValidationError } from '../core/errors.ts';
-import type { JsonObject, JsonValue, LocalRecord, NewEvent, StoredEvent } from '../core/events.ts';
-import { forkedOwn, isStrictEvent, type StrictRejection } from '../core/strict.ts';
+import type {
+  JsonObject,
+  JsonValue,
+  LocalRecord,
+  NewEvent,
+  StoredEvent,
+  StoredEventRecord,
+} from '../core/events.ts';
+import { beatenByCopies, forkedOwn, isStrictEvent, type StrictRejection } from '../core/strict.ts';
 import type { EventLog } from '../storage/adapter.ts';
 import { minCursorOf } from '../storage/rewrites.ts';
 import type { ChangeFeed } from './change-feed.ts';
@@ -146,4 +154,26 @@ export async function settleForks<E>(
     forked.push(...forkedOwn(tail.map((r) => r.event).reverse(), me));
   }
   if (forked.length > 0) await reject(forked);
+}
+
+/**
+ * After an ingest: another replica's strict events that lost to own ones under their id by the
+ * copies' rule were accepted (core/strict.ts invariant 9): the own ones are handed to `reject`,
+ * and the accepted ones returned, to be ingested again now that their ids are free.
+ */
+export async function settleCopies<E>(
+  parts: StrictStoreParts<E>,
+  lost: readonly LostCopy[],
+  reject: (rejected: StrictRejection[]) => Promise<void>,
+): Promise<StoredEventRecord[]> {
+  const { log } = parts;
+  const me = log.replicaId;
+  const candidates = lost.filter(
+    (l) => !l.held && l.keptReplica === me && l.event.replica !== me && isStrictEvent(l.event),
+  );
+  if (candidates.length === 0) return [];
+  const held = await log.getByIds(candidates.map((l) => l.keptId));
+  const { rejected, accepted } = beatenByCopies(candidates, held, me);
+  if (rejected.length > 0) await reject(rejected);
+  return accepted;
 }

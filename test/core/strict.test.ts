@@ -1,8 +1,11 @@
 /** src/core/strict.ts: the authority's decision, doomed events and the declaration, pure. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { type LostCopy, resolveCopies } from '../../src/core/copies.ts';
+import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import {
   acceptedCopies,
+  beatenByCopies,
   decideStrict,
   doomedAfter,
   forkedOwn,
@@ -231,6 +234,78 @@ describe('forkedOwn', () => {
       },
     ]);
     expect(forkedOwn([head, mine], 'me')).toEqual([]);
+  });
+});
+
+describe('beatenByCopies', () => {
+  const ME = 'mmmmmmmmmmmmmmmm';
+  const THEM = 'tttttttttttttttt';
+  const strictMeta = { [STRICT_META.strict]: true };
+  /** A strict event of `replica` under id `id`, stamped at `wall`. */
+  const copy = (replica: string, seq: number, wall: number, id: string, strict = true) =>
+    storedEvent({
+      replica,
+      seq,
+      wall,
+      stream: 'acct',
+      version: seq,
+      id,
+      ...(strict ? { meta: strictMeta } : {}),
+    });
+  /** What a replica's ingest of `incoming` reports lost while it holds `held`. */
+  const lostOf = (incoming: StoredEventRecord[], held: LocalRecord[]): LostCopy[] => {
+    const resolution = resolveCopies({
+      events: incoming,
+      heldById: incoming.map((e) => held.find((h) => h.event.id === e.id)),
+      heldBySlot: incoming.map(() => undefined),
+    });
+    if (resolution.kind !== 'resolved') throw new Error('refused');
+    return resolution.lost;
+  };
+
+  it('rejects an own strict event that kept its id against another replica’s, which is ingested again (9)', () => {
+    // Stamped first, the own copy wins by the copies' rule; the accepted one was not stored.
+    const own: LocalRecord = { pos: 1, event: copy(ME, 1, 1000, 'k') };
+    const accepted = copy(THEM, 4, 2000, 'k');
+    const lost = lostOf([accepted], [own]);
+    expect(lost).toMatchObject([{ code: 'ID_CONFLICT', held: false, keptReplica: ME }]);
+    expect(beatenByCopies(lost, [own], ME)).toEqual({
+      rejected: [
+        {
+          id: 'k',
+          replica: ME,
+          seq: 1,
+          stream: 'acct',
+          version: 1,
+          reason: 'stale',
+          head: { version: 4, id: 'k' },
+        },
+      ],
+      accepted: [accepted],
+    });
+    // The authority's rejection took the own one out meanwhile: the accepted one comes in.
+    expect(beatenByCopies(lost, [undefined], ME)).toEqual({ rejected: [], accepted: [accepted] });
+  });
+
+  it('leaves alone what the copies’ rule decided rightly: a held loser, another replica’s kept copy, non-strict copies (9)', () => {
+    const own: LocalRecord = { pos: 1, event: copy(ME, 1, 3000, 'k') };
+    // The own copy stamped later lost and left: nothing to do.
+    const earlier = copy(THEM, 4, 2000, 'k');
+    const heldLoser = lostOf([earlier], [own]);
+    expect(heldLoser).toMatchObject([{ held: true }]);
+    expect(beatenByCopies(heldLoser, [undefined], ME)).toEqual({ rejected: [], accepted: [] });
+    // Another replica's copy kept: not this replica's to reject.
+    const theirs: LocalRecord = { pos: 1, event: copy('oooooooooooooooo', 1, 1000, 'k') };
+    const later = copy(THEM, 4, 2000, 'k');
+    const lostToThem = lostOf([later], [theirs]);
+    expect(beatenByCopies(lostToThem, [theirs], ME)).toEqual({ rejected: [], accepted: [] });
+    // A non-strict arrival was not decided by the authority.
+    const plainOwn: LocalRecord = { pos: 1, event: copy(ME, 1, 1000, 'p', false) };
+    const plain = copy(THEM, 4, 2000, 'p', false);
+    expect(beatenByCopies(lostOf([plain], [plainOwn]), [plainOwn], ME)).toEqual({
+      rejected: [],
+      accepted: [],
+    });
   });
 });
 
