@@ -43,7 +43,8 @@
  *    the head's id, when the head is R's own at a higher seq, was decided after another run of
  *    the head's command (R appends in seq order), and is rejected though its version fits. The
  *    head's origin is read with it where the authority holds it (StrictDecisionInput.origins);
- *    without it the id alone decides. * 9. The same on a replica: another replica's strict event that arrives under the id of an own
+ *    without it the id alone decides.
+ * 9. The same on a replica: another replica's strict event that arrives under the id of an own
  *    one was accepted (invariant 6), and the authority keeps it (invariant 7), so the own one is
  *    rejected already, though it wins by the copies' rule (stamped first: one id appended on two
  *    devices, or a hostile writer) and the ingest kept it (beatenByCopies). It leaves as a
