@@ -6,13 +6,16 @@
  * small batches cut the runs (as a server restored from an older backup takes back what it lost,
  * RELIABILITY case 17), each batch with the proof that covers its last run. An event altered in
  * the server's file makes a covered batch unproven: it comes again with every signature, and the
- * altered event is named as before (test/server/tamper.test.ts has the other edits).
+ * altered event is named as before (test/server/tamper.test.ts has the other edits). Implied links
+ * (protocol.ts invariant 13) go the other way too: an upload a relay altered is unproven, then
+ * comes again whole, and the altered event alone is refused.
  */
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import { INTEGRITY_META, isElided } from '../../src/core/integrity.ts';
+import type { Transport } from '../../src/core/sync-types.ts';
 import {
   type EventStore,
   memoryStorage,
@@ -25,6 +28,8 @@ import type { ServerLimits } from '../../src/server/limits.ts';
 import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import { eventOfRow, type StoredRow, storedBody } from '../../src/server/sqlite-rows.ts';
+import { encodeMessage, parseMessage } from '../../src/sync/messages.ts';
+import { DEFAULT_SYNC_LIMITS, type EventsMessage } from '../../src/sync/protocol.ts';
 import { SECRET, tempDir, waitFor } from './helpers.ts';
 
 const SPACE = 'space-c';
@@ -166,5 +171,62 @@ describe('covered signatures through a real server', () => {
     const reasons = (dave.sync.status().tampered ?? []).map((t) => `${t.reason}@${t.seq}`).sort();
     expect(reasons).toEqual(['bad-signature@5', 'missing-link@6']);
     expect(JSON.stringify(await dave.read())).not.toContain('changed on the server');
+  });
+
+  it('an upload with implied links that a relay altered is asked for again whole, and the altered event alone is refused', async () => {
+    // A lying relay on the store's side: it changes the data of Alice's 5th event in every
+    // batch it passes (text frames: the wrapper offers no binary). With implied links the
+    // server cannot tell which event was altered, so it refuses the batch as unproven; the
+    // whole batch that follows names the altered event alone, and the rest is kept.
+    const tmp = tempDir();
+    cleanups.push(() => tmp.cleanup());
+    const first = await server(`${tmp.dir}/upload.sqlite`);
+    const alice = await store('alice');
+    await alice.append(
+      'cards',
+      Array.from({ length: 10 }, (_, i) => ({ type: 'added', data: { title: `card ${i}` } })),
+    );
+    const batches: { implied: boolean; seqs: number[] }[] = [];
+    const inner = webSocketTransport(first.url, {
+      token: token('alice'),
+      WebSocket: WebSocket as never,
+    });
+    const lying: Transport = {
+      kind: inner.kind,
+      open: () => inner.open(),
+      send(text) {
+        const parsed = parseMessage(text, DEFAULT_SYNC_LIMITS);
+        if (!parsed.ok || parsed.message.type !== 'events' || parsed.message.events.length === 0) {
+          inner.send(text);
+          return;
+        }
+        const m = parsed.message as EventsMessage;
+        batches.push({ implied: m.impliedLinks === true, seqs: m.events.map((e) => e.seq) });
+        const events = m.events.map((e) =>
+          e.replica === alice.replicaId && e.seq === 5 ? { ...e, data: { title: 'relayed' } } : e,
+        );
+        inner.send(encodeMessage({ ...m, events }));
+      },
+      onMessage: (listener) => inner.onMessage(listener),
+      onClose: (listener) => inner.onClose(listener),
+      close: (code, reason) => inner.close(code, reason),
+    };
+    alice.sync.connect(lying);
+    const bob = await store('bob');
+    connect(bob, first.url, 'bob');
+    await settled([bob], 9);
+    // First the batch with implied links, refused as unproven; then the same positions whole.
+    expect(batches[0]?.implied).toBe(true);
+    expect(batches.some((b) => !b.implied && b.seqs.includes(5))).toBe(true);
+    // Alice hears of it: her 5th event is refused (the relay's copy is what the server saw).
+    await waitFor(async () => (alice.sync.status().refused ?? []).length > 0, 10_000);
+    const mine = await alice.read();
+    expect(alice.sync.status().refused?.map((r) => [r.eventId, r.code])).toEqual([
+      [mine[4]!.id, 'TAMPERED'],
+    ]);
+    const onServer = (await bob.read()).map((e) => (e.data as { title: string }).title);
+    expect(onServer).not.toContain('relayed');
+    expect(onServer).toHaveLength(9);
+    expect(onServer).not.toContain('card 4');
   });
 });
