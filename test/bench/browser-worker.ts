@@ -370,6 +370,8 @@ const bench: InWorkerBench = {
   // y-indexeddb are loaded only when asked for, so that cold starts time a lean worker.
   storageSeed: async (...a) => (await import('./size-worker.ts')).storageSeed(...a),
   storageReceive: async (...a) => (await import('./size-worker.ts')).storageReceive(...a),
+  streamReadSeed: async (...a) => (await import('./stream-read-worker.ts')).streamReadSeed(...a),
+  streamReadProbe: async (...a) => (await import('./stream-read-worker.ts')).streamReadProbe(...a),
   yjsSeed: async (...a) => (await yjs()).yjsSeed(...a),
   yjsSnapshot: async (...a) => (await yjs()).yjsSnapshot(...a),
   yjsOpen: async (...a) => (await yjs()).yjsOpen(...a),

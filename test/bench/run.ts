@@ -44,6 +44,10 @@ const onRequest: Record<string, () => Promise<BenchResult[]>> = {
   blocks: async () => (await import('./blocks-node.ts')).runBlocksBenches(),
   /** Archival of old blocks to cold files (issue 18 part 4): bytes, catch-up reads; 100k. */
   archive: async () => (await import('./archive-node.ts')).runArchiveBenches(),
+  /** Where a stream read's time goes on IndexedDB, Chromium and Firefox (20k events). */
+  streamreads: async () => (await import('./stream-reads.ts')).runStreamReadBenches(),
+  /** The same reads, this tree against BENCH_STREAMREADS_BASE's, in alternating pairs. */
+  'streamreads-pairs': async () => (await import('./stream-reads-pairs.ts')).runStreamReadPairs(),
   storage: async () => {
     const layers = (process.env.BENCH_STORAGE_LAYERS ?? 'node,chromium,firefox').split(',');
     const out: BenchResult[] = [];

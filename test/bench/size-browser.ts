@@ -40,7 +40,7 @@ export interface SizeBrowser {
 }
 
 /** Chromium: the profile's IndexedDB folder, LevelDB files and blob folders. */
-const chromiumSize: SizeBrowser = {
+export const chromiumSize: SizeBrowser = {
   name: 'Chromium',
   async session(profile, url, run) {
     const context = await launchProfile(profile);
