@@ -9,7 +9,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { startBuiltServer } from '../browser/tabs/harness.ts';
 import { type BenchPage, inWorker } from './browser-calls.ts';
 import { type BenchResult, median, result } from './results.ts';
@@ -46,6 +46,8 @@ async function run(page: BenchPage, sets: [string, string[]][]): Promise<Run> {
 export async function runStreamReadPairs(): Promise<BenchResult[]> {
   const base = process.env.BENCH_STREAMREADS_BASE;
   if (base === undefined) throw new Error('BENCH_STREAMREADS_BASE: a checkout to compare with');
+  // How the rows name the other tree (BENCH_STREAMREADS_LABEL, else its folder's name).
+  const name = process.env.BENCH_STREAMREADS_LABEL ?? basename(base);
   const count = Number(process.env.BENCH_STREAMREADS_EVENTS ?? 20_000);
   const pairs = Number(process.env.BENCH_PAIRS ?? 6);
   const wanted = (process.env.BENCH_STREAMREADS_BROWSERS ?? 'chromium,firefox').split(',');
@@ -59,7 +61,7 @@ export async function runStreamReadPairs(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   try {
     for (const browser of browsers) {
-      results.push(...(await pairsIn(browser, { tree, other }, count, pairs, base)));
+      results.push(...(await pairsIn(browser, { tree, other }, count, pairs, name)));
     }
   } finally {
     await tree.close();
@@ -73,7 +75,7 @@ async function pairsIn(
   sides: { tree: Built; other: Built },
   count: number,
   pairs: number,
-  base: string,
+  name: string,
 ): Promise<BenchResult[]> {
   const profile = mkdtempSync(join(tmpdir(), 'chronicle-streamreads-pairs-'));
   try {
@@ -102,7 +104,7 @@ async function pairsIn(
           `${median(side.map((r) => r[what]!.tx)).toFixed(1)} transactions, ${median(side.map((r) => r[what]!.requests)).toFixed(1)} requests`;
         out.push(
           result(
-            `stream reads ${label(count)}, ${what}: ${browser.name}, store.read({ stream }) ${where === 'worker' ? 'in the worker' : 'from the page'}, this tree against ${base}`,
+            `stream reads ${label(count)}, ${what}: ${browser.name}, store.read({ stream }) ${where === 'worker' ? 'in the worker' : 'from the page'}, this tree against ${name}`,
             'ms',
             median(tree),
             median(other),
