@@ -276,6 +276,15 @@ export interface EventLog {
   /** The largest cursor ever trimmed, shared by every handle (undefined: a full log). */
   horizon?(): Promise<string | undefined>;
   /**
+   * readByCursor and horizon() read together, in one transaction: the records are the log's as
+   * it stood at that horizon (no trim lies between them). Where a call costs a transaction
+   * (IndexedDB), this is one instead of a horizon read, the read and a horizon read again
+   * (store/history-reads.ts invariant 6).
+   */
+  readByCursorAtHorizon?(
+    query: CursorQuery,
+  ): Promise<{ records: LocalRecord[]; horizon: string | undefined }>;
+  /**
    * The largest position ever trimmed (0: none): a fold whose progress is below it may have
    * missed trimmed events, and starts again from a snapshot (projection-runtime.ts 13).
    */

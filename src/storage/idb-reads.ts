@@ -84,23 +84,6 @@ async function holdingPos(index: IDBIndex, from: number): Promise<Segment | unde
 }
 
 /**
- * Events per segment in recent forward reads: a hint for how many segment keys a page asks for
- * (a batch of 100 appended in one call is one segment, a single append one of its own). A hint
- * too large costs a few more requests (each asks for four times as many keys as the one
- * before), one too small reads keys the page does not use; never a wrong page.
- */
-let eventsPerSegment = 8;
-
-function noteSegmentSize(observed: number): void {
-  eventsPerSegment = Math.max(1, (eventsPerSegment + observed) / 2);
-}
-
-/** Keys to ask for first: enough for `limit` events at the hinted size, and one to spare. */
-function keysFor(limit: number): number {
-  return Math.max(1, Math.min(limit, Math.ceil(limit / eventsPerSegment) + 1));
-}
-
-/**
  * Segment values a whole-log page asks for first (readForward): a few, whose sizes tell how many
  * more the page needs. A guess from other reads' sizes costs whole segments read for nothing
  * when it is wrong, where a wrong guess of keys cost only keys.
@@ -128,9 +111,7 @@ export async function readCursorRange(
       stream: query.stream,
       signatures: wantsSignatures(query),
     };
-    return query.reverse
-      ? readStreamBackward(r, query, limit)
-      : readStreamForward(r, query, limit, keysFor(limit));
+    return query.reverse ? readStreamBackward(r, query, limit) : readStreamForward(r, query, limit);
   }
   const o = ordering(store);
   return query.reverse ? readBackward(o, query, limit) : readForward(o, query, limit);
@@ -176,7 +157,6 @@ async function readForward(o: Ordering, query: CursorQuery, limit: number) {
     want = Math.min(limit, Math.ceil((limit - events) / Math.max(1, events / values.length)));
     batch = (await request(o.source.getAll(next, want))) as Segment[];
   }
-  if (values.length > 0) noteSegmentSize(events / values.length);
   const first =
     holding !== undefined && after !== undefined && holding.key[1] > after
       ? ((await request(o.store.get(holding.primaryKey))) as Segment | undefined)

@@ -16,6 +16,10 @@
  *    rank(after) and, when none of those starts at or before it, the last group below.
  * 3. Each segment is filtered to the stream and to (after, until] (forward) or [until, after)
  *    (backward), so a segment read that holds none of them adds nothing.
+ * 4. How many segments a forward read asks for first is learned from the stream reads before it
+ *    (events of the stream per segment used), not from whole-log pages: a stream's events are
+ *    spread over other streams' segments as much as the streams were written together. The hint
+ *    changes only how many requests a read makes and how many segment values they bring.
  */
 import type { LocalRecord } from '../core/events.ts';
 import { eventAt, indexAfter, type Segment, streamAt } from '../core/segments.ts';
@@ -30,6 +34,21 @@ import {
 
 /** Segments a stream read asks for at most at once: a segment may hold mostly other streams. */
 const STREAM_PAGE_SEGMENTS = 64;
+
+/**
+ * Events of the read stream per segment in recent forward stream reads (invariant 4): a hint for
+ * how many of its segments a read asks for first. A stream written among others (a card's events
+ * between the rest of a board's, a synced batch of many streams) has about one in each, whatever
+ * the whole log's segments hold; one appended in batches of its own has a batch in each. Too
+ * large, a read asks again (each time for four times as many); too small, it reads segments
+ * the page does not use; never a wrong page.
+ */
+let eventsPerSegment = 8;
+
+/** Segments to ask for first: enough for `limit` events at the hinted size, and one to spare. */
+function segmentsFor(limit: number): number {
+  return Math.max(1, Math.min(limit, Math.ceil(limit / eventsPerSegment) + 1));
+}
 
 /** A stream read: its segments' index, its number and name, and what it returns. */
 export interface StreamRead {
@@ -87,16 +106,19 @@ async function aroundAfter(r: StreamRead, after: string): Promise<StoredSegment[
   return inOrder(r, [...lower, ...tied]);
 }
 
-/** One stream forward: (after, until], at most `limit` records; `want` segments asked first. */
+/** One stream forward: (after, until], at most `limit` records. */
 export async function readStreamForward(
   r: StreamRead,
   query: CursorQuery,
   limit: number,
-  want: number,
 ): Promise<LocalRecord[]> {
   const { after, until } = query;
   const out: LocalRecord[] = [];
+  // Invariant 4: the segments this read used, for the hint.
+  let used = 0;
   const take = (s: Segment) => {
+    if (out.length >= limit) return;
+    used += 1;
     const from = after === undefined ? 0 : indexAfter(s, after);
     const to = until === undefined ? s.n : indexAfter(s, until);
     for (let i = from; i < to && out.length < limit; i++) {
@@ -112,7 +134,7 @@ export async function readStreamForward(
     for (const s of await aroundAfter(r, after)) take(s);
     next = rangeAfter([r.no, cursorRank(after)], upper);
   }
-  let ask = Math.min(STREAM_PAGE_SEGMENTS, want);
+  let ask = Math.min(STREAM_PAGE_SEGMENTS, segmentsFor(limit));
   while (next !== undefined && out.length < limit) {
     let batch = await getAll(r, next, ask);
     if (batch.length < ask) next = undefined;
@@ -129,6 +151,8 @@ export async function readStreamForward(
     for (const s of inOrder(r, batch)) take(s);
     ask = Math.min(STREAM_PAGE_SEGMENTS, ask * 4);
   }
+  // A segment of none of the range's events (the one holding `after`, say) counts as one.
+  if (used > 0) eventsPerSegment = Math.max(1, (eventsPerSegment + out.length / used) / 2);
   return out;
 }
 

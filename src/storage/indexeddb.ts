@@ -120,6 +120,7 @@ import {
   globalFactory,
 } from './idb-quirks.ts';
 import { minCursorAfterPos, readCursorRange, readPosRange } from './idb-reads.ts';
+import { request } from './idb-request.ts';
 import { restampInTransaction } from './idb-restamp.ts';
 import {
   appKey,
@@ -376,6 +377,23 @@ class IdbEventLog implements EventLog {
     return this.read('readByCursor', (db) =>
       readCursorRange(unwrap(db.transaction(stores)).objectStore('segments'), query, limit),
     );
+  }
+
+  async readByCursorAtHorizon(
+    query: CursorQuery,
+  ): Promise<{ records: LocalRecord[]; horizon: string | undefined }> {
+    const limit = countOf(query.limit);
+    // The horizon from `meta` in the same transaction: a trim writes both (idb-trim.ts).
+    const stores: ('segments' | 'streams' | 'meta')[] =
+      query.stream === undefined ? ['segments', 'meta'] : ['segments', 'streams', 'meta'];
+    return this.read('readByCursor', async (db) => {
+      const tx = unwrap(db.transaction(stores));
+      const [horizon, records] = await Promise.all([
+        request(tx.objectStore('meta').get(KEY_HORIZON)) as Promise<string | undefined>,
+        limit <= 0 ? [] : readCursorRange(tx.objectStore('segments'), query, limit),
+      ]);
+      return { records, horizon };
+    });
   }
 
   async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {

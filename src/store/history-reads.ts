@@ -22,6 +22,10 @@
  *    database, committed between the horizon read and the log read, which then misses the events
  *    it trimmed) is read again, at most HORIZON_RETRIES times; then it fails with
  *    HistoryUnavailableError rather than return a gap (invariant 3).
+ * 7. A log that reads records and its horizon in one transaction (EventLog.readByCursorAtHorizon:
+ *    IndexedDB) is asked once: records read with the horizon they were read at need no second
+ *    horizon read, and where the range does not reach that horizon they are the answer
+ *    (invariant 1). A range that does reach it goes on as invariant 6 says, from that horizon.
  */
 import { HistoryUnavailableError } from '../core/errors.ts';
 import type { LocalRecord } from '../core/events.ts';
@@ -75,8 +79,14 @@ export function historyReader(
 ): CursorReader {
   return {
     async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
+      // Invariant 7: one transaction where the log reads both at once.
+      let horizon: string | undefined;
+      if (log.readByCursorAtHorizon !== undefined) {
+        const read = await log.readByCursorAtHorizon(query);
+        if (read.horizon === undefined || !reachesBelow(query, read.horizon)) return read.records;
+        horizon = read.horizon;
+      } else horizon = await log.horizon?.();
       // Invariant 6.
-      let horizon = await log.horizon?.();
       for (let attempt = 0; ; attempt++) {
         const records = await readAt(log, history, query, horizon);
         const now = await log.horizon?.();

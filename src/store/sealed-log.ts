@@ -146,6 +146,8 @@ export class SealedLog implements EventLog {
   readonly trim?: NonNullable<EventLog['trim']>;
   readonly horizon?: NonNullable<EventLog['horizon']>;
   readonly trimmedPos?: NonNullable<EventLog['trimmedPos']>;
+  /** The raw log's one-transaction read, where it has one, with readByCursor's opening. */
+  readonly readByCursorAtHorizon?: NonNullable<EventLog['readByCursorAtHorizon']>;
 
   constructor(raw: EventLog, keyring: Keyring, hooks: SealedLogHooks = NO_HOOKS) {
     this.raw = raw;
@@ -154,6 +156,13 @@ export class SealedLog implements EventLog {
     if (raw.trim !== undefined) this.trim = raw.trim.bind(raw);
     if (raw.horizon !== undefined) this.horizon = raw.horizon.bind(raw);
     if (raw.trimmedPos !== undefined) this.trimmedPos = raw.trimmedPos.bind(raw);
+    const atHorizon = raw.readByCursorAtHorizon?.bind(raw);
+    if (atHorizon !== undefined) {
+      this.readByCursorAtHorizon = async (query) => {
+        const read = await atHorizon(await this.storedQuery(query));
+        return { records: await this.openRecords(read.records), horizon: read.horizon };
+      };
+    }
   }
 
   get replicaId() {
@@ -345,9 +354,13 @@ export class SealedLog implements EventLog {
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
+    return this.openRecords(await this.raw.readByCursor(await this.storedQuery(query)));
+  }
+
+  /** The query as the raw log is asked it: a stream by its stored name (invariant 7). */
+  private async storedQuery(query: CursorQuery): Promise<CursorQuery> {
     const stored = await this.storedStream(query.stream);
-    const asked = stored === query.stream ? query : { ...query, stream: stored! };
-    return this.openRecords(await this.raw.readByCursor(asked));
+    return stored === query.stream ? query : { ...query, stream: stored! };
   }
 
   /** Invariant 7. */

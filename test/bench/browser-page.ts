@@ -165,6 +165,23 @@ const page = {
     worker.terminate();
     return out;
   },
+  /**
+   * `store.read({ stream })` from this page through the worker serving `db` (connectStore, as an
+   * app reads), once its projections have folded the log: ms per read, each stream in turn,
+   * `rounds` times (stream-reads.ts).
+   */
+  async throughStreamReads(db: string, streams: string[], rounds: number) {
+    const worker = startWorker({ db, durability: 'strict' });
+    const store = await connectStore(worker, { persist: false });
+    await store.state('board-nosnap');
+    const out: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const stream of streams) out.push(await timed(() => store.read({ stream })));
+    }
+    await store.close();
+    worker.terminate();
+    return out;
+  },
 };
 
 (window as unknown as { bench: typeof page }).bench = page;

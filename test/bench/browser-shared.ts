@@ -1,5 +1,7 @@
 /** What the Chromium benchmarks share between the bench worker, the bench page and Node. */
 import { defineProjection, type EventStore, type LooseEvents } from '../../src/index.ts';
+import type { ReceiveOutcome } from './size-worker.ts';
+import type { StreamReadProbe } from './stream-read-worker.ts';
 
 /** ~300 bytes of JSON, the same shape as store-node.ts. */
 export function sampleEvent(i: number) {
@@ -145,6 +147,16 @@ export interface InWorkerBench {
     to: number,
     seed: number,
   ): Promise<{ ms: number; usageBefore: number; usageOpened: number; usageAfter: number }>;
+  /**
+   * Issue 18: a store holding `from` events received before syncs from `url` until `to` reached
+   * it (the events another store wrote); estimate()'s usage as storageSeed's, and how many of the
+   * records it holds have no `$sig` (size-worker.ts).
+   */
+  storageReceive(db: string, url: string, from: number, to: number): Promise<ReceiveOutcome>;
+  /** `count` events of the demo's mix appended to a new `db`, signed; each stream and its length. */
+  streamReadSeed(db: string, count: number, seed: number): Promise<[string, number][]>;
+  /** Each of `streams` read each way stream-read-worker.ts lists, `rounds` times: ms per read. */
+  streamReadProbe(db: string, streams: string[], rounds: number): Promise<StreamReadProbe>;
   /** Issue 6: a stream of `edits` one-character Yjs updates, one event each. */
   yjsSeed(db: string, edits: number): Promise<void>;
   /** Appends a snapshot through bindYDoc's own path (one more edit after a full replay). */

@@ -369,6 +369,9 @@ const bench: InWorkerBench = {
   // Issue 18 (storage sizes) and issue 6 benchmarks, from chunks of their own: yjs and
   // y-indexeddb are loaded only when asked for, so that cold starts time a lean worker.
   storageSeed: async (...a) => (await import('./size-worker.ts')).storageSeed(...a),
+  storageReceive: async (...a) => (await import('./size-worker.ts')).storageReceive(...a),
+  streamReadSeed: async (...a) => (await import('./stream-read-worker.ts')).streamReadSeed(...a),
+  streamReadProbe: async (...a) => (await import('./stream-read-worker.ts')).streamReadProbe(...a),
   yjsSeed: async (...a) => (await yjs()).yjsSeed(...a),
   yjsSnapshot: async (...a) => (await yjs()).yjsSnapshot(...a),
   yjsOpen: async (...a) => (await yjs()).yjsOpen(...a),

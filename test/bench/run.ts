@@ -36,12 +36,18 @@ const onRequest: Record<string, () => Promise<BenchResult[]>> = {
   newdevice: async () => (await import('./newdevice.ts')).runNewDeviceBenches(),
   /**
    * Bytes on disk per event, every layer (issue 18): 10k and 100k; BENCH_STORAGE_EVENTS=1000000
-   * adds 1M (about 20 minutes); BENCH_STORAGE_LAYERS=node,chromium,firefox picks layers.
+   * adds 1M (about 20 minutes); BENCH_STORAGE_LAYERS=node,chromium,firefox picks layers. Each
+   * browser weighs a store that wrote the events and one that received them through the server
+   * (about 3 minutes more at 100k; BENCH_STORAGE_RECEIVE=0 leaves the receiving one out).
    */
   /** Compaction on against off (issue 18): bytes, batched appends, replay; 100k events. */
   blocks: async () => (await import('./blocks-node.ts')).runBlocksBenches(),
   /** Archival of old blocks to cold files (issue 18 part 4): bytes, catch-up reads; 100k. */
   archive: async () => (await import('./archive-node.ts')).runArchiveBenches(),
+  /** Where a stream read's time goes on IndexedDB, Chromium and Firefox (20k events). */
+  streamreads: async () => (await import('./stream-reads.ts')).runStreamReadBenches(),
+  /** The same reads, this tree against BENCH_STREAMREADS_BASE's, in alternating pairs. */
+  'streamreads-pairs': async () => (await import('./stream-reads-pairs.ts')).runStreamReadPairs(),
   storage: async () => {
     const layers = (process.env.BENCH_STORAGE_LAYERS ?? 'node,chromium,firefox').split(',');
     const out: BenchResult[] = [];

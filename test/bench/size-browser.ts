@@ -10,6 +10,11 @@
  * folder is weighed: LevelDB files (.ldb tables, the .log not yet compacted, MANIFEST...) and the
  * blob folder. The next size relaunches Chromium on the same profile and appends the rest.
  * The baseline is the raw JSON of the records the server received from this store.
+ *
+ * Then, at each size, a second store on a profile of its own receives those events from the
+ * server (ReceiverProfile): a team member's device, holding most events without `$sig` since the
+ * server leaves covered signatures out. Weighed the same way, against the same baseline.
+ * BENCH_STORAGE_RECEIVE=0 leaves it out.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +24,8 @@ import { type BenchPage, inWorker } from './browser-calls.ts';
 import { launchProfile, openBenchPage } from './browser-scale.ts';
 import { type BenchResult, result } from './results.ts';
 import { folderBytes, label, rawJsonBytes, SIZE_SEED, sizeCheckpoints } from './size-measure.ts';
-import { startServer } from './sync-server.ts';
+import type { ReceiveOutcome } from './size-worker.ts';
+import { type BenchServer, startServer } from './sync-server.ts';
 
 const SPACE = 'size-browser';
 const CALL = 100_000;
@@ -34,7 +40,7 @@ export interface SizeBrowser {
 }
 
 /** Chromium: the profile's IndexedDB folder, LevelDB files and blob folders. */
-const chromiumSize: SizeBrowser = {
+export const chromiumSize: SizeBrowser = {
   name: 'Chromium',
   async session(profile, url, run) {
     const context = await launchProfile(profile);
@@ -72,6 +78,8 @@ export async function runBrowserSize(browser: SizeBrowser): Promise<BenchResult[
   const t = await startServer(space);
   const profile = mkdtempSync(join(tmpdir(), 'chronicle-size-profile-'));
   const url = `${t.server.url}/?token=${encodeURIComponent(t.token('browser'))}`;
+  const receiving = process.env.BENCH_STORAGE_RECEIVE !== '0';
+  const receiver = receiving ? new ReceiverProfile(browser, built.url, t) : undefined;
   const results: BenchResult[] = [];
   try {
     const serverLog = await t.storage.openSpace(space);
@@ -113,7 +121,10 @@ export async function runBrowserSize(browser: SizeBrowser): Promise<BenchResult[
       });
       if (from === 0) usageAtStart = seed.usageBefore;
       reopened(seed.usageOpened);
-      if (size === undefined) break;
+      if (size === undefined) {
+        if (receiver !== undefined) results.push(...(await receiver.reopen()));
+        break;
+      }
       seeded = size;
       while (copied < size) {
         const events = (await serverLog.readByPos(copied, 1000)).map((r) => r.event);
@@ -143,11 +154,109 @@ export async function runBrowserSize(browser: SizeBrowser): Promise<BenchResult[
         ),
       );
       console.error(`storage: ${browser.name} ${n} done (${took})`);
+      if (receiver !== undefined) results.push(...(await receiver.receive(size, perEvent)));
     }
     return results;
   } finally {
     rmSync(profile, { recursive: true, force: true });
+    receiver?.remove();
     await t.stop();
     await built.close();
+  }
+}
+
+/**
+ * The receiving side: a store on a profile of its own, another replica of the space, that
+ * catches up through the sync server on the events the writing store synced there, at each size.
+ * The server leaves out the `$sig` of most of them (covered signatures, docs/protocol.md), so
+ * its log holds them as a team member's device does. Weighed as the writer's profile is, against
+ * the same baseline: the raw JSON of the signed records the server holds.
+ */
+class ReceiverProfile {
+  private readonly profile = mkdtempSync(join(tmpdir(), 'chronicle-size-receiver-'));
+  private readonly browser: SizeBrowser;
+  private readonly page: string;
+  private readonly url: string;
+  private held = 0;
+  private usageAtStart = 0;
+  private previous: { size: number; perEvent: number } | undefined;
+
+  constructor(browser: SizeBrowser, page: string, t: BenchServer) {
+    this.browser = browser;
+    this.page = page;
+    this.url = `${t.server.url}/?token=${encodeURIComponent(t.token('receiver'))}`;
+  }
+
+  private name(size: number, what: string): string {
+    return `storage ${label(size)}: ${this.browser.name} IndexedDB receiving another replica's events, ${what}`;
+  }
+
+  private call(to: number): Promise<ReceiveOutcome> {
+    const from = this.held;
+    return this.browser.session(this.profile, this.page, (page) =>
+      inWorker(page, 'storageReceive', 'size-received', this.url, from, to),
+    );
+  }
+
+  /** Catches up to `size` events, weighs the profile; `perEvent`: the signed records' raw JSON. */
+  async receive(size: number, perEvent: number): Promise<BenchResult[]> {
+    const got = await this.call(size);
+    if (this.held === 0) this.usageAtStart = got.usageBefore;
+    const out = this.reopened(got.usageOpened);
+    if (got.held !== size) throw new Error(`bench: the receiver holds ${got.held} of ${size}`);
+    this.held = size;
+    this.previous = { size, perEvent };
+    const disk = this.browser.weigh(this.profile, size);
+    const took = `catch-up to ${label(size)}: ${(got.ms / 1000).toFixed(0)} s`;
+    const held = got.heldJson / size;
+    const baseline = `baseline: raw JSON of the signed records (as the writer stored and sent them; the records as this store holds them, elided $sig left out, are ${held.toFixed(0)} B/event of JSON)`;
+    out.push(
+      result(
+        this.name(size, 'profile files'),
+        'B/event',
+        disk.total / size,
+        perEvent,
+        `${disk.detail}; ${took}; ${baseline}`,
+      ),
+      result(
+        this.name(size, 'estimate() usage delta'),
+        'B/event',
+        (got.usageAfter - this.usageAtStart) / size,
+        perEvent,
+        `navigator.storage.estimate().usage after the store closed, minus before its first sync; ${baseline}`,
+      ),
+      result(
+        this.name(size, 'events held without $sig'),
+        'events',
+        got.unsigned,
+        size,
+        `records of its log with no $sig (the server left it out: the next event of the batch, linking to it, covers it); ratio: their share of the ${got.held} held`,
+      ),
+    );
+    console.error(`storage: ${this.browser.name} receiver ${label(size)} done (${took})`);
+    return out;
+  }
+
+  /** The last size's estimate() after a restart: the browser opens the store once more. */
+  async reopen(): Promise<BenchResult[]> {
+    return this.reopened((await this.call(this.held)).usageOpened);
+  }
+
+  private reopened(usage: number): BenchResult[] {
+    if (this.previous === undefined) return [];
+    const { size, perEvent } = this.previous;
+    return [
+      result(
+        this.name(size, 'estimate() delta after a restart'),
+        'B/event',
+        (usage - this.usageAtStart) / size,
+        perEvent,
+        'estimate().usage once the browser restarted on the profile and the store opened, minus before its first sync; baseline: raw JSON of the signed records',
+      ),
+    ];
+  }
+
+  remove(): void {
+    rmSync(this.profile, { recursive: true, force: true });
   }
 }

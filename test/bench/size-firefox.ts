@@ -16,7 +16,7 @@ import type { BenchResult } from './results.ts';
 import { runBrowserSize, type SizeBrowser } from './size-browser.ts';
 import { folderBytes } from './size-measure.ts';
 
-const firefoxSize: SizeBrowser = {
+export const firefoxSize: SizeBrowser = {
   name: 'Firefox',
   async session(profile, url, run) {
     const browser = await launchFirefox(profile);

@@ -2,7 +2,9 @@
  * The bench worker's part of `npm run bench -- storage` (size-browser.ts): a store on IndexedDB
  * appends the demo's mix (size-events.ts) through the public API, 100 events an appendMany, and
  * syncs to a real server until nothing is pending, so that its log holds the signed copies as a
- * synced device's does (signing happens on the way out: store/signing.ts). Loaded on first use.
+ * synced device's does (signing happens on the way out: store/signing.ts). Another store, on a
+ * profile of its own, receives those events from the server (storageReceive): it holds most of
+ * them without `$sig` (covered signatures, docs/protocol.md). Loaded on first use.
  */
 import { indexedDbStorage, openStore } from '../../src/index.ts';
 import { DemoMix } from './size-events.ts';
@@ -56,4 +58,83 @@ export async function storageSeed(
   await store.close();
   const ms = performance.now() - started;
   return { ms, usageBefore, usageOpened, usageAfter: await usage() };
+}
+
+/** What a receiving store's session measured (storageReceive). */
+export interface ReceiveOutcome {
+  ms: number;
+  usageBefore: number;
+  usageOpened: number;
+  usageAfter: number;
+  /** Records its log holds, and how many of them have no `$sig` (elided by the server). */
+  held: number;
+  unsigned: number;
+  /** UTF-8 bytes of the JSON of the records as held (the elided `$sig`s left out). */
+  heldJson: number;
+}
+
+/**
+ * Opens the store `db` holding `from` events received before, syncs from `url` until `to - from`
+ * more reached it, and closes it; then counts what its log holds, from the storage adapter (the
+ * records as stored, `meta` whole). With `to === from` it only opens and closes (estimate()
+ * after a restart), and counts nothing.
+ */
+export async function storageReceive(
+  db: string,
+  url: string,
+  from: number,
+  to: number,
+): Promise<ReceiveOutcome> {
+  const usageBefore = await usage();
+  const started = performance.now();
+  const store = await openStore({ name: db, storage: indexedDbStorage(db) });
+  const usageOpened = await usage();
+  if (to > from) {
+    let seen = 0;
+    let unsubscribe = () => {};
+    const received = new Promise<void>((resolve) => {
+      unsubscribe = store.subscribe((events) => {
+        seen += events.length;
+        if (seen >= to - from) resolve();
+      });
+    });
+    const connection = store.sync.connect({ url });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`bench: ${db} received ${seen} of ${to - from} events`)),
+        DEADLINE_MS,
+      );
+    });
+    try {
+      await Promise.race([received, late]);
+    } finally {
+      clearTimeout(timer);
+      unsubscribe();
+      await connection.close();
+    }
+  }
+  await store.close();
+  const ms = performance.now() - started;
+  const usageAfter = await usage();
+  const count = { held: 0, unsigned: 0, heldJson: 0 };
+  if (to > from) {
+    const log = await indexedDbStorage(db).open();
+    const encoder = new TextEncoder();
+    try {
+      for (let pos = 0; ; ) {
+        const records = await log.readByPos(pos, 1000);
+        if (records.length === 0) break;
+        for (const { event } of records) {
+          count.held += 1;
+          if (event.meta?.$sig === undefined) count.unsigned += 1;
+          count.heldJson += encoder.encode(JSON.stringify(event)).byteLength;
+        }
+        pos = records.at(-1)!.pos;
+      }
+    } finally {
+      await log.close();
+    }
+  }
+  return { ms, usageBefore, usageOpened, usageAfter, ...count };
 }

@@ -6,8 +6,11 @@
  * after the last and is still whole.
  */
 import 'fake-indexeddb/auto';
-import { IDBFactory, IDBIndex, IDBObjectStore } from 'fake-indexeddb';
-import { afterEach, describe, expect, it } from 'vitest';
+import { IDBDatabase, IDBFactory, IDBIndex, IDBObjectStore } from 'fake-indexeddb';
+
+const getAll = IDBIndex.prototype.getAll;
+
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type EventStore, indexedDbStorage, openStore } from '../../src/index.ts';
 
 const counted = { keys: 0 };
@@ -99,6 +102,55 @@ describe('a forward page of the IndexedDB log', () => {
       expect(page.map((r) => r.pos)).toEqual(small.slice(2, 6).map((r) => r.pos));
     } finally {
       await log.close();
+    }
+  });
+
+  it('reads a stream written among others in one transaction and one request for its segments, after whole-log pages (stream reads learn their own segment sizes)', async () => {
+    const factory = new IDBFactory();
+    store = await openStore({
+      name: 'interleaved',
+      storage: indexedDbStorage('interleaved', { indexedDB: factory }),
+    });
+    // 20 group commits of 100 events: one of each of five card streams, and 95 of a busy one.
+    for (let b = 0; b < 20; b++) {
+      await store.appendMany([
+        ...Array.from({ length: 5 }, (_, c) => ({
+          stream: `card-${c}`,
+          events: { type: 't', data: b },
+        })),
+        {
+          stream: 'busy',
+          events: Array.from({ length: 95 }, (_, i) => ({ type: 't', data: i })),
+        },
+      ]);
+    }
+    const calls = { transactions: 0, getAll: 0 };
+    const spies = [
+      vi.spyOn(IDBIndex.prototype, 'getAll').mockImplementation(function (
+        this: IDBIndex,
+        ...args: Parameters<IDBIndex['getAll']>
+      ) {
+        calls.getAll += 1;
+        return getAll.apply(this, args);
+      }),
+    ];
+    try {
+      // Stream reads before: the sizes a read of an interleaved stream learns from.
+      for (let c = 0; c < 4; c++) await store.read({ stream: `card-${c}` });
+      // A whole-log read of segments of 100 events (a projection's replay reads so).
+      expect(await store.read({ limit: 2000 })).toHaveLength(2000);
+      const transaction = vi.spyOn(IDBDatabase.prototype, 'transaction');
+      calls.getAll = 0;
+      const events = await store.read({ stream: 'card-4' });
+      expect(events.map((e) => e.data)).toEqual(Array.from({ length: 20 }, (_, b) => b));
+      // One transaction (records and horizon: store/history-reads.ts invariant 7); before, three.
+      expect(transaction).toHaveBeenCalledTimes(1);
+      // Its 20 segments in one request; before, the whole log's 100 events a segment made the
+      // read ask for 6 first, then again.
+      expect(calls.getAll).toBe(1);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+      vi.restoreAllMocks();
     }
   });
 });

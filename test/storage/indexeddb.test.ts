@@ -101,6 +101,42 @@ async function snapshotOf(log: EventLog) {
   };
 }
 
+describe('IndexedDB adapter: readByCursorAtHorizon (store/history-reads.ts invariant 7)', () => {
+  it('gives what readByCursor and horizon() give, in one transaction, before and after a trim', async () => {
+    const { adapter } = fresh();
+    const log = await openLog(adapter);
+    await append(log, 's', 3);
+    await append(log, 't', 2);
+    await append(log, 's', 2);
+    const all = await log.readByCursor({ limit: 100 });
+    const queries = [
+      { limit: 100 },
+      { stream: 's', limit: 100 },
+      { stream: 's', limit: 2, after: all[0]!.event.cursor },
+      { stream: 's', limit: 100, reverse: true },
+      { limit: 3, reverse: true, after: all[6]!.event.cursor },
+      { stream: 'none', limit: 100 },
+      { limit: 0 },
+    ];
+    const check = async () => {
+      for (const query of queries) {
+        const transaction = vi.spyOn(IDBDatabase.prototype, 'transaction');
+        const read = await log.readByCursorAtHorizon!(query);
+        expect(transaction).toHaveBeenCalledTimes(1);
+        transaction.mockRestore();
+        expect(read).toEqual({
+          records: await log.readByCursor(query),
+          horizon: await log.horizon!(),
+        });
+      }
+    };
+    await check();
+    await log.trim!(all[3]!.event.cursor, 100);
+    expect(await log.horizon!()).toBe(all[3]!.event.cursor);
+    await check();
+  });
+});
+
 describe('IndexedDB adapter: quota and aborted writes (RELIABILITY 7)', () => {
   it('reports a QuotaExceededError from a write request as QUOTA_EXCEEDED and keeps the log intact', async () => {
     const { adapter } = fresh();

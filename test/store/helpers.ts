@@ -49,7 +49,9 @@ export function asRecords(events: unknown[]): StoredEventRecord[] {
 
 /**
  * `inner`, whose logs answer with `overrides(log)` where it has a method, and as themselves
- * elsewhere: a seam to tap or delay one storage call in a store test.
+ * elsewhere: a seam to tap or delay one storage call in a store test. A log whose readByCursor
+ * is overridden has no readByCursorAtHorizon (unless overridden too), so that the store's reads
+ * go through the tapped one (store/history-reads.ts invariant 7).
  */
 export function withLogOverrides(
   inner: StorageAdapter,
@@ -63,6 +65,9 @@ export function withLogOverrides(
       return new Proxy(log, {
         get(target, property) {
           if (Object.hasOwn(own, property)) return own[property];
+          if (property === 'readByCursorAtHorizon' && Object.hasOwn(own, 'readByCursor')) {
+            return undefined;
+          }
           const value = Reflect.get(target, property, target);
           return typeof value === 'function' ? value.bind(target) : value;
         },
