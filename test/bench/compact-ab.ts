@@ -45,8 +45,8 @@ const WORKLOADS = ['appends', 'signing', 'replay', 'catchUp', 'syncedReplay'] as
 type Workload = (typeof WORKLOADS)[number];
 type Times = Record<Workload, Record<Form, number[]>>;
 
-/** Fills the server's space with `count` events of the mix, from a signing Node store. */
-async function seedServer(t: BenchServer, count: number): Promise<void> {
+/** Fills the space of `t` (SPACE) with `count` events of the mix, from a signing Node store. */
+export async function seedServer(t: BenchServer, count: number): Promise<void> {
   const store = await openStore({ name: 'compact-ab-writer', storage: memoryStorage() });
   const events = DemoMix.range(SYNCED_SEED, 0, count);
   for (let i = 0; i < count; i += BATCH) {
