@@ -10,7 +10,6 @@
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
 import { EventId } from '../core/ids.ts';
-import { compactSegment } from '../core/segment-codec.ts';
 import { planWrite, type WritePlan } from '../core/segment-plan.ts';
 import {
   cursorAt,
@@ -28,6 +27,7 @@ import {
 
 import { request } from './idb-request.ts';
 import { storedForm, streamNumbers, streamPositions } from './idb-stream-keys.ts';
+import { writtenForm } from './idb-written-form.ts';
 
 export { request };
 
@@ -423,7 +423,7 @@ export async function addSegments(
   if (lowest !== null) next = Math.min(0, lowest.key as RecordKey);
   for (const stored of segments) {
     // The stored form (core/segment-codec.ts): shorter, and read back by eventAt as it is.
-    const segment = storedForm(compactSegment(stored), numbers);
+    const segment = storedForm(writtenForm(store, stored), numbers);
     const key = reuse?.get(orderId(segment));
     if (key !== undefined) store.add({ ...segment, key });
     else if (segment.n === 0) store.add({ ...segment, key: --next });

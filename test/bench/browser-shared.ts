@@ -157,6 +157,21 @@ export interface InWorkerBench {
   streamReadSeed(db: string, count: number, seed: number): Promise<[string, number][]>;
   /** Each of `streams` read each way stream-read-worker.ts lists, `rounds` times: ms per read. */
   streamReadProbe(db: string, streams: string[], rounds: number): Promise<StreamReadProbe>;
+  /**
+   * Issue 18, compact against plain (compact-worker.ts): `count` events of the demo's mix
+   * appended to a fresh `db`, 100 an appendMany, signed; ms of the appends, then of the signing.
+   */
+  compactAppends(
+    db: string,
+    plain: boolean,
+    count: number,
+    seed: number,
+  ): Promise<{ appendMs: number; signMs: number }>;
+  /** A fresh open of `db` folding its whole log into a projection without snapshots. */
+  compactReplay(db: string, plain: boolean): Promise<{ ms: number; count: number }>;
+  /** A fresh `db` catching up `count` events from the sync server at `url`: ms. */
+  compactCatchUp(db: string, plain: boolean, url: string, count: number): Promise<number>;
+  compactDrop(db: string): Promise<void>;
   /** Issue 6: a stream of `edits` one-character Yjs updates, one event each. */
   yjsSeed(db: string, edits: number): Promise<void>;
   /** Appends a snapshot through bindYDoc's own path (one more edit after a full replay). */

@@ -21,6 +21,7 @@ import {
 } from './browser-shared.ts';
 
 const yjs = () => import('./browser-yjs.ts');
+const compact = () => import('./compact-worker.ts');
 
 const config = parseWorkerName((globalThis as unknown as { name: string }).name);
 // The in-worker benchmarks' worker serves no store: serveStore opens its database at once.
@@ -366,12 +367,16 @@ const bench: InWorkerBench = {
     await store.close();
     return out;
   },
-  // Issue 18 (storage sizes) and issue 6 benchmarks, from chunks of their own: yjs and
+  // Issue 18 (storage sizes, compact against plain) and issue 6 benchmarks, from chunks of their own: yjs and
   // y-indexeddb are loaded only when asked for, so that cold starts time a lean worker.
   storageSeed: async (...a) => (await import('./size-worker.ts')).storageSeed(...a),
   storageReceive: async (...a) => (await import('./size-worker.ts')).storageReceive(...a),
   streamReadSeed: async (...a) => (await import('./stream-read-worker.ts')).streamReadSeed(...a),
   streamReadProbe: async (...a) => (await import('./stream-read-worker.ts')).streamReadProbe(...a),
+  compactAppends: async (...a) => (await compact()).compactAppends(...a),
+  compactReplay: async (...a) => (await compact()).compactReplay(...a),
+  compactCatchUp: async (...a) => (await compact()).compactCatchUp(...a),
+  compactDrop: async (...a) => (await compact()).compactDrop(...a),
   yjsSeed: async (...a) => (await yjs()).yjsSeed(...a),
   yjsSnapshot: async (...a) => (await yjs()).yjsSnapshot(...a),
   yjsOpen: async (...a) => (await yjs()).yjsOpen(...a),

@@ -42,6 +42,12 @@ const onRequest: Record<string, () => Promise<BenchResult[]>> = {
    */
   /** Compaction on against off (issue 18): bytes, batched appends, replay; 100k events. */
   blocks: async () => (await import('./blocks-node.ts')).runBlocksBenches(),
+  /**
+   * IndexedDB's compact segments against plain ones (issue 18's time bound), Chromium and
+   * Firefox, alternating pairs in one session: appends, signing, replay, a synced log's catch-up
+   * and replay; 20k events (BENCH_COMPACT_PAIRS, _EVENTS, _BROWSERS=chromium,firefox).
+   */
+  compact: async () => (await import('./compact-ab.ts')).runCompactAbBenches(),
   /** Archival of old blocks to cold files (issue 18 part 4): bytes, catch-up reads; 100k. */
   archive: async () => (await import('./archive-node.ts')).runArchiveBenches(),
   /** Where a stream read's time goes on IndexedDB, Chromium and Firefox (20k events). */
