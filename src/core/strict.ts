@@ -299,10 +299,10 @@ export function forkedOwn(records: readonly StrictCandidate[], replica: string):
  * own strict event: another replica's under their id, or one under `replica` itself at its
  * (replica, seq) or id. `replica` is the log's id when the ingest began (it may have moved on).
  * `held` is the held record of each lost copy's kept id, in the order of `lost`, read after the
- * ingest. Returns the own events, rejected with the accepted
- * one as the head (the command runs again once it is held), and the accepted events, to be
- * ingested again once the own ones left (or at once where the own one left meanwhile: the
- * authority's rejection may come while the ingest runs).
+ * ingest. Returns the own events, rejected with the accepted one as the head (the command runs
+ * again once it is held), and the accepted events, to be ingested again once the own ones left
+ * (or at once where the own one left meanwhile: the authority's rejection may come while the
+ * ingest runs).
  */
 export function beatenByCopies(
   lost: readonly LostCopy[],

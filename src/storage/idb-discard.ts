@@ -1,8 +1,9 @@
 /**
  * Taking rejected own events out of the IndexedDB log (adapter.ts `discard`, core/strict.ts), in
  * one readwrite transaction: the held records are looked up by id, kept only when they are this
- * replica's (under the id named, or its id now) at the named seq, taken out of their segments (idb-copies.ts), and each stream they
- * leave gets back the version its remaining events hold.
+ * replica's (under the replica id named, or its id now) at the named seq, taken out of their
+ * segments (idb-copies.ts), and each stream they leave gets back the version its remaining
+ * events hold.
  *
  * Invariant (indexeddb.ts 1): nothing but requests of this transaction is awaited.
  */
