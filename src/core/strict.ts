@@ -49,7 +49,13 @@
  *    rejected already, though it wins by the copies' rule (stamped first: one id appended on two
  *    devices, or a hostile writer) and the ingest kept it (beatenByCopies). It leaves as a
  *    rejection, and the accepted one is ingested again: before, the replica kept the own copy
- *    until the authority's rejection took it out, and never held the accepted one.
+ *    until the authority's rejection took it out, and never held the accepted one. So does an
+ *    own strict event that kept its (replica, seq) or id against a strict event under the
+ *    replica's own id from elsewhere: that one was written by an earlier self (the device was
+ *    restored from a backup that predates it) or a clone, which held it back from every peer but
+ *    the authority (invariant 6), so it was accepted. The ingest that met it moved the replica to
+ *    a fresh id (core/append.ts invariant 8): the own one is rejected under the id it was written
+ *    with, which its log must still take as its own (adapter.ts `discard`).
  */
 import { compareCopies, type LostCopy, sameCopy } from './copies.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
@@ -289,12 +295,14 @@ export function forkedOwn(records: readonly StrictCandidate[], replica: string):
 }
 
 /**
- * Invariant 9, after an ingest: of its lost copies, another replica's strict events that lost to
- * an own strict event under their id. `held` is the held record of each lost copy's kept id, in
- * the order of `lost`, read after the ingest. Returns the own events, rejected with the accepted
- * one as the head (the command runs again once it is held), and the accepted events, to be
- * ingested again once the own ones left (or at once where the own one left meanwhile: the
- * authority's rejection may come while the ingest runs).
+ * Invariant 9, after an ingest: of its lost copies, strict events from elsewhere that lost to an
+ * own strict event: another replica's under their id, or one under `replica` itself at its
+ * (replica, seq) or id. `replica` is the log's id when the ingest began (it may have moved on).
+ * `held` is the held record of each lost copy's kept id, in the order of `lost`, read after the
+ * ingest. Returns the own events, rejected with the accepted one as the head (the command runs
+ * again once it is held), and the accepted events, to be ingested again once the own ones left
+ * (or at once where the own one left meanwhile: the authority's rejection may come while the
+ * ingest runs).
  */
 export function beatenByCopies(
   lost: readonly LostCopy[],
@@ -304,22 +312,15 @@ export function beatenByCopies(
   const rejected: StrictRejection[] = [];
   const accepted: StoredEventRecord[] = [];
   lost.forEach((copy, i) => {
-    if (
-      copy.held ||
-      copy.code !== 'ID_CONFLICT' ||
-      copy.keptReplica !== replica ||
-      copy.event.replica === replica ||
-      !isStrictEvent(copy.event)
-    ) {
-      return;
-    }
+    // Another replica's copy can only have lost by its id; one under the own id, by either.
+    if (copy.held || copy.keptReplica !== replica || !isStrictEvent(copy.event)) return;
     const own = held[i]?.event;
     // Gone already (the authority's rejection came meanwhile): the id is free.
     if (own === undefined) {
       accepted.push(copy.event);
       return;
     }
-    if (own.id !== copy.event.id || own.replica !== replica || !isStrictEvent(own)) return;
+    if (own.id !== copy.keptId || own.replica !== replica || !isStrictEvent(own)) return;
     rejected.push({
       id: own.id,
       replica,

@@ -87,6 +87,14 @@ export interface AppendGroupRequest {
   now: number;
 }
 
+/** An own event to take out (EventLog.discard). */
+export interface DiscardedEvent {
+  id: string;
+  seq: number;
+  /** The replica id it was written under; the log's id now when absent. */
+  replica?: string;
+}
+
 export interface IngestRequest {
   /**
    * Validated remote events, in receive order. The adapter takes them over: it may keep (and
@@ -206,12 +214,14 @@ export interface EventLog {
   restamp(request: RestampRequest): Promise<RestampResult>;
   /**
    * Takes this replica's own events out of the log, in one transaction: events the authority of
-   * their strict stream rejected (core/strict.ts). Each is named by id and seq; one not held, or
-   * held at another seq or of another replica, is skipped. Their positions become holes
-   * (invariant 3), and each stream they leave gets back the version its remaining events hold.
-   * Resolves with the records taken out.
+   * their strict stream rejected (core/strict.ts). Each is named by id and seq, and by the
+   * replica id it was written under where that is not the log's id now (an id the log had before
+   * it moved to a fresh one: core/append.ts invariant 8; the caller knows which ids were its
+   * own); one not held, or held at another seq or of another replica, is skipped. Their
+   * positions become holes (invariant 3), and each stream they leave gets back the version its
+   * remaining events hold. Resolves with the records taken out.
    */
-  discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]>;
+  discard(events: readonly DiscardedEvent[]): Promise<LocalRecord[]>;
   readByCursor(query: CursorQuery): Promise<LocalRecord[]>;
   /** Records with pos > afterPos, in receive order. */
   readByPos(afterPos: number, limit: number): Promise<LocalRecord[]>;

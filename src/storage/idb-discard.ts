@@ -1,13 +1,15 @@
 /**
  * Taking rejected own events out of the IndexedDB log (adapter.ts `discard`, core/strict.ts), in
  * one readwrite transaction: the held records are looked up by id, kept only when they are this
- * replica's at the named seq, taken out of their segments (idb-copies.ts), and each stream they
- * leave gets back the version its remaining events hold.
+ * replica's (under the replica id named, or its id now) at the named seq, taken out of their
+ * segments (idb-copies.ts), and each stream they leave gets back the version its remaining
+ * events hold.
  *
  * Invariant (indexeddb.ts 1): nothing but requests of this transaction is awaited.
  */
 import type { LocalRecord } from '../core/events.ts';
 import { tick } from '../core/hlc.ts';
+import type { DiscardedEvent } from './adapter.ts';
 import { removeRecords } from './idb-copies.ts';
 import {
   appKey,
@@ -25,7 +27,7 @@ import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 export async function discardInTransaction(
   tx: IDBTransaction,
-  events: readonly { id: string; seq: number }[],
+  events: readonly DiscardedEvent[],
 ): Promise<LocalRecord[]> {
   const segments = tx.objectStore('segments');
   const meta = tx.objectStore('meta');
@@ -42,7 +44,9 @@ export async function discardInTransaction(
   const replica = asReplicaId(rawReplica);
   const records = held.filter(
     (r, i): r is LocalRecord =>
-      r !== undefined && r.event.replica === replica && r.event.seq === events[i]!.seq,
+      r !== undefined &&
+      r.event.replica === (events[i]!.replica ?? replica) &&
+      r.event.seq === events[i]!.seq,
   );
   if (records.length === 0) return [];
   await removeRecords(segments, records);

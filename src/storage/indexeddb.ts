@@ -84,6 +84,7 @@ import type { StoredIdentity, StoredSigningKey } from '../core/replica-identity.
 import type {
   AppendGroupRequest,
   CursorQuery,
+  DiscardedEvent,
   Durability,
   EventLog,
   IngestRequest,
@@ -270,7 +271,7 @@ class IdbEventLog implements EventLog {
     return result;
   }
 
-  async discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]> {
+  async discard(events: readonly DiscardedEvent[]): Promise<LocalRecord[]> {
     if (events.length === 0) return [];
     // The append cache (invariant 8) holds the versions before: it must not plan from them.
     this.remembered = undefined;

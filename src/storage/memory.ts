@@ -24,6 +24,7 @@ import { uncovered } from '../core/space-join.ts';
 import type {
   AppendGroupRequest,
   CursorQuery,
+  DiscardedEvent,
   EventLog,
   IngestRequest,
   IngestResult,
@@ -213,12 +214,12 @@ class MemoryEventLog implements EventLog {
     replaceRecords(this.check(), records);
   }
 
-  async discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]> {
+  async discard(events: readonly DiscardedEvent[]): Promise<LocalRecord[]> {
     const db = this.check();
     const records: LocalRecord[] = [];
-    for (const { id, seq } of events) {
+    for (const { id, seq, replica = db.replicaId } of events) {
       const record = db.byId.get(id);
-      if (record?.event.replica === db.replicaId && record.event.seq === seq) records.push(record);
+      if (record?.event.replica === replica && record.event.seq === seq) records.push(record);
     }
     if (records.length === 0) return [];
     unwriteRecords(db, records);

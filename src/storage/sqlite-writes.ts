@@ -24,6 +24,7 @@ import { adoptedIdentity, forkedReplica, type StoredSigningKey } from '../core/r
 import { clockAfterBase, uncovered } from '../core/space-join.ts';
 import type {
   AppendGroupRequest,
+  DiscardedEvent,
   IngestRequest,
   IngestResult,
   LogBase,
@@ -186,13 +187,13 @@ export function trimIn(
 /** adapter.ts discard: own events named by id and seq leave; their streams keep what remains. */
 export function discardIn(
   st: LogStatements,
-  events: readonly { id: string; seq: number }[],
+  events: readonly DiscardedEvent[],
 ): Written<LocalRecord[]> {
   const state = st.state();
   const records: LocalRecord[] = [];
-  for (const { id, seq } of events) {
+  for (const { id, seq, replica = state.replica } of events) {
     const held = st.byId(id);
-    if (held?.event.replica === state.replica && held.event.seq === seq) records.push(held);
+    if (held?.event.replica === replica && held.event.seq === seq) records.push(held);
   }
   if (records.length === 0) return { result: [], replica: state.replica };
   st.remove(records);

@@ -38,6 +38,7 @@ import { planRestamp } from '../core/restamp.ts';
 import type {
   AppendGroupRequest,
   CursorQuery,
+  DiscardedEvent,
   Durability,
   EventLog,
   IngestRequest,
@@ -200,7 +201,7 @@ class SqliteEventLog implements EventLog, NoticeTarget {
     });
   }
 
-  discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]> {
+  discard(events: readonly DiscardedEvent[]): Promise<LocalRecord[]> {
     if (events.length === 0) return this.run('discard', () => []);
     return this.write('discard', () => discardIn(this.st, events));
   }

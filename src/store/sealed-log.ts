@@ -49,6 +49,7 @@ import { stateFromText, stateToText } from '../core/state-text.ts';
 import type {
   AppendGroupRequest,
   CursorQuery,
+  DiscardedEvent,
   EventLog,
   IngestRequest,
   IngestResult,
@@ -349,7 +350,7 @@ export class SealedLog implements EventLog {
     return { ...result, changed: await this.openRecords(result.changed) };
   }
 
-  async discard(events: readonly { id: string; seq: number }[]): Promise<LocalRecord[]> {
+  async discard(events: readonly DiscardedEvent[]): Promise<LocalRecord[]> {
     return this.openRecords(await this.raw.discard(events));
   }
 

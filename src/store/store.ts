@@ -132,6 +132,8 @@ export class Store<E> implements EventStore<E> {
   private readonly unsubscribeRemote: () => void;
   private readonly isStrict: (stream: string) => boolean;
   private readonly rejections: StrictRejections;
+  /** Ids the log had before it moved to a fresh one (strict-store.ts invariant 3). */
+  private readonly formerIds = new Set<string>();
   private readonly strictListeners = new Set<() => void>();
 
   private readonly log: EventLog;
@@ -175,6 +177,7 @@ export class Store<E> implements EventStore<E> {
     );
     this.rejections = new StrictRejections({
       log,
+      formerIds: this.formerIds,
       now: () => this.now(),
       discard: (rejections) => {
         this.appends.strictHeads.forget();
@@ -435,10 +438,12 @@ export class Store<E> implements EventStore<E> {
    */
   private ingest(events: StoredEventRecord[], maxClockDriftMs: number): Promise<IngestResult> {
     return this.guard(async () => {
+      const me = this.log.replicaId;
       const result = await this.ingestOnce(events, maxClockDriftMs);
-      // Another replica's accepted strict event that lost to an own one under its id: the own
-      // one is rejected already and leaves; the accepted one comes in (core/strict.ts 9).
-      const again = await settleCopies(this.strictParts(), result.lost, (r) =>
+      // An accepted strict event that lost to an own one under its id or at its (replica, seq):
+      // the own one is rejected already and leaves; the accepted one comes in (core/strict.ts
+      // 9), though the ingest moved the log to a fresh id (strict-store.ts invariant 3).
+      const again = await settleCopies(this.strictParts(), result.lost, me, (r) =>
         this.rejections.reject(r),
       );
       if (again.length === 0) return result;
@@ -462,6 +467,8 @@ export class Store<E> implements EventStore<E> {
     const result = await this.gate.write(() =>
       this.log.ingest({ events, now: this.now(), maxClockDriftMs }),
     );
+    // A move to a fresh id (core/append.ts invariant 8): events under the old one stay own.
+    if (this.log.replicaId !== me) this.formerIds.add(me);
     // Strict streams' heads may have moved (strict-appends.ts invariant 4).
     if (result.written.length > 0 || result.removed.length > 0) this.appends.strictHeads.forget();
     const forgone = await noteForgone(this.log, me, result);
@@ -513,6 +520,7 @@ export class Store<E> implements EventStore<E> {
       feed: this.feed,
       aggregates: this.aggregates,
       commandHost: () => this.commandHost(),
+      formerIds: this.formerIds,
     };
   }
 

@@ -57,6 +57,8 @@ export interface Rerun {
 
 export interface StrictRejectionsHost {
   log: EventLog;
+  /** Ids the log had before it moved to a fresh one: events under them are own too. */
+  formerIds?: ReadonlySet<string>;
   now(): number;
   /** Takes the events out and rebases projections (invariant 1); the records taken out. */
   discard(rejections: readonly StrictRejection[]): Promise<LocalRecord[]>;
@@ -203,18 +205,18 @@ export class StrictRejections {
   /** The own events decided after the rejected ones (core/strict.ts invariant 5). */
   private async doomed(rejections: readonly StrictRejection[]): Promise<StrictRejection[]> {
     const me = this.host.log.replicaId;
-    const own = rejections.filter((r) => r.replica === me);
+    const former = this.host.formerIds;
+    const own = rejections.filter((r) => r.replica === me || former?.has(r.replica) === true);
     const out: StrictRejection[] = [];
     for (const stream of new Set(own.map((r) => r.stream))) {
       // Tentative events are the last of their stream: its tail holds them.
       const tail = await this.host.log.readByCursor({ stream, reverse: true, limit: DOOMED_TAIL });
-      out.push(
-        ...doomedAfter(
-          own.filter((r) => r.stream === stream),
-          tail.reverse().map((r) => r.event),
-          me,
-        ),
-      );
+      const records = tail.reverse().map((r) => r.event);
+      // Each replica id's chain apart (strict-store.ts invariant 3: a former id is own too).
+      for (const replica of new Set(own.filter((r) => r.stream === stream).map((r) => r.replica))) {
+        const named = own.filter((r) => r.stream === stream && r.replica === replica);
+        out.push(...doomedAfter(named, records, replica));
+      }
     }
     return out;
   }

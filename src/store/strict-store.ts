@@ -10,6 +10,10 @@
  *    10): no state folds the log before and after the discard mixed.
  * 2. Their seqs are forgone (forgone.ts) before the sync controller hears of the change, so
  *    `pending` never waits for them.
+ * 3. An event written under an id the log had before it moved to a fresh one (core/append.ts
+ *    invariant 8) is still this replica's: a rejection naming it takes it out (core/strict.ts
+ *    invariant 9), or it would stay, tentative for good, once the move came between its push
+ *    and the authority's answer.
  */
 import type { AnyAggregate } from '../core/aggregate.ts';
 import type { LostCopy } from '../core/copies.ts';
@@ -72,6 +76,8 @@ export interface StrictStoreParts<E> {
   feed: ChangeFeed;
   aggregates: ReadonlyMap<string, AnyAggregate<E>>;
   commandHost(): CommandHost<E>;
+  /** Ids this log had before it moved to a fresh one (invariant 3). */
+  formerIds: ReadonlySet<string>;
 }
 
 /** Rebases every projection from `from` on, and tells the watchers. */
@@ -83,14 +89,16 @@ export async function rebaseProjections<E>(
   for (const w of parts.watchers.values()) w.changed();
 }
 
-/** Takes this replica's rejected events out of the log (invariants 1, 2). */
+/** Takes this replica's rejected events out of the log (invariants 1–3). */
 export async function discardRejected<E>(
   parts: StrictStoreParts<E>,
   rejections: readonly StrictRejection[],
 ): Promise<LocalRecord[]> {
   const { log } = parts;
   const me = log.replicaId;
-  const own = rejections.filter((r) => r.replica === me).map((r) => ({ id: r.id, seq: r.seq }));
+  const own = rejections
+    .filter((r) => r.replica === me || parts.formerIds.has(r.replica))
+    .map((r) => ({ id: r.id, seq: r.seq, replica: r.replica }));
   if (own.length === 0) return [];
   let from: string | undefined;
   const removed = await parts.gate.write(async () => {
@@ -157,20 +165,19 @@ export async function settleForks<E>(
 }
 
 /**
- * After an ingest: another replica's strict events that lost to own ones under their id by the
- * copies' rule were accepted (core/strict.ts invariant 9): the own ones are handed to `reject`,
- * and the accepted ones returned, to be ingested again now that their ids are free.
+ * After an ingest: strict events from elsewhere that lost to own ones by the copies' rule were
+ * accepted (core/strict.ts invariant 9): the own ones are handed to `reject`, and the accepted
+ * ones returned, to be ingested again now that their ids and slots are free. `me` is the log's
+ * replica id when the ingest began: an own slot met there moved the log to a fresh one.
  */
 export async function settleCopies<E>(
   parts: StrictStoreParts<E>,
   lost: readonly LostCopy[],
+  me: string,
   reject: (rejected: StrictRejection[]) => Promise<void>,
 ): Promise<StoredEventRecord[]> {
   const { log } = parts;
-  const me = log.replicaId;
-  const candidates = lost.filter(
-    (l) => !l.held && l.keptReplica === me && l.event.replica !== me && isStrictEvent(l.event),
-  );
+  const candidates = lost.filter((l) => !l.held && l.keptReplica === me && isStrictEvent(l.event));
   if (candidates.length === 0) return [];
   const held = await log.getByIds(candidates.map((l) => l.keptId));
   const { rejected, accepted } = beatenByCopies(candidates, held, me);

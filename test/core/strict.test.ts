@@ -287,6 +287,44 @@ describe('beatenByCopies', () => {
     expect(beatenByCopies(lost, [undefined], ME)).toEqual({ rejected: [], accepted: [accepted] });
   });
 
+  it('rejects an own strict event that kept its (replica, seq) or id against a copy under the own id (9: a restored backup)', () => {
+    const own: LocalRecord = { pos: 1, event: copy(ME, 2, 1000, 'deposit') };
+    // Written at the same (replica, seq) before the backup was restored, and accepted.
+    const accepted = copy(ME, 2, 2000, 'withdrawal');
+    const resolution = resolveCopies({
+      events: [accepted],
+      heldById: [undefined],
+      heldBySlot: [own],
+    });
+    if (resolution.kind !== 'resolved') throw new Error('refused');
+    expect(resolution.lost).toMatchObject([
+      { code: 'SEQ_CONFLICT', held: false, keptId: 'deposit', keptReplica: ME },
+    ]);
+    expect(beatenByCopies(resolution.lost, [own], ME)).toEqual({
+      rejected: [
+        {
+          id: 'deposit',
+          replica: ME,
+          seq: 2,
+          stream: 'acct',
+          version: 2,
+          reason: 'stale',
+          head: { version: 2, id: 'withdrawal' },
+        },
+      ],
+      accepted: [accepted],
+    });
+    // The same id at another seq of the own id: one command run before and after the backup.
+    const rerun: LocalRecord = { pos: 1, event: copy(ME, 3, 1000, 'k') };
+    const first = copy(ME, 2, 2000, 'k');
+    const lost = lostOf([first], [rerun]);
+    expect(lost).toMatchObject([{ code: 'ID_CONFLICT', held: false, keptReplica: ME }]);
+    expect(beatenByCopies(lost, [rerun], ME).accepted).toEqual([first]);
+    // Another own event under that id now (the own one left and a re-run took it): not it.
+    const other: LocalRecord = { pos: 2, event: copy(ME, 3, 1000, 'other') };
+    expect(beatenByCopies(resolution.lost, [other], ME)).toEqual({ rejected: [], accepted: [] });
+  });
+
   it('leaves alone what the copies’ rule decided rightly: a held loser, another replica’s kept copy, non-strict copies (9)', () => {
     const own: LocalRecord = { pos: 1, event: copy(ME, 1, 3000, 'k') };
     // The own copy stamped later lost and left: nothing to do.

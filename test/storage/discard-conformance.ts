@@ -82,6 +82,32 @@ export function discardConformance(
       expect(await log.discard([])).toEqual([]);
     });
 
+    it('takes out an own event under the replica id the log had before it moved to a fresh one, when named with it', async () => {
+      const log = await open();
+      const [mine] = await append(log, 'a', 1);
+      const old = log.replicaId;
+      // Another copy of the own (replica, seq), stamped later (a restored backup's earlier
+      // self): the own copy stays, and the log moves to a fresh id (core/append.ts invariant 8).
+      const earlier = storedEvent({
+        replica: old,
+        seq: 1,
+        wall: NOW + 1000,
+        stream: 'a',
+        version: 1,
+      });
+      await log.ingest({
+        events: [{ ...earlier, id: 'earlier-self' as typeof earlier.id }],
+        now: NOW + 2000,
+        maxClockDriftMs: 60_000,
+      });
+      expect(log.replicaId).not.toBe(old);
+      expect(await log.discard(named([mine!]))).toEqual([]);
+      const removed = await log.discard([{ id: mine!.event.id, seq: 1, replica: old }]);
+      expect(removed.map((r) => r.event.id)).toEqual([mine!.event.id]);
+      expect(await log.getByIds([mine!.event.id])).toEqual([undefined]);
+      expect(await log.streamVersion('a')).toBe(0);
+    });
+
     it('comes back down past a version an ingest flagged as a possible conflict', async () => {
       const log = await open();
       await append(log, 'a', 1);
