@@ -57,8 +57,11 @@ export interface Rerun {
 
 export interface StrictRejectionsHost {
   log: EventLog;
-  /** Ids the log had before it moved to a fresh one: events under them are own too. */
-  formerIds?: ReadonlySet<string>;
+  /**
+   * Ids the log had before it moved to a fresh one: events under them are own too. Learnt here
+   * from the log's stored identity when a rejection names an id not yet in it (learnFormerIds).
+   */
+  formerIds?: Set<string>;
   now(): number;
   /** Takes the events out and rebases projections (invariant 1); the records taken out. */
   discard(rejections: readonly StrictRejection[]): Promise<LocalRecord[]>;
@@ -157,6 +160,7 @@ export class StrictRejections {
 
   /** Invariants 1, 2: takes the events out, reports them, and queues their commands' runs. */
   async reject(rejections: readonly StrictRejection[]): Promise<void> {
+    await this.learnFormerIds(rejections);
     const all = [...rejections, ...(await this.doomed(rejections))];
     const removed = (await this.host.discard(all)).sort((a, b) => a.event.seq - b.event.seq);
     if (removed.length === 0) return;
@@ -200,6 +204,21 @@ export class StrictRejections {
     await this.save();
     this.host.changed();
     this.runDue();
+  }
+
+  /**
+   * Strict-store.ts invariant 3 across restarts and handles: the ids this log had before a move
+   * are kept in its stored identity (one nonce each: core/replica-identity.ts), so a rejection
+   * naming an id the store has not seen move (it moved before this store opened, or another tab's
+   * handle moved it) is looked up there, once per such id.
+   */
+  private async learnFormerIds(rejections: readonly StrictRejection[]): Promise<void> {
+    const former = this.host.formerIds;
+    if (former === undefined) return;
+    const me = this.host.log.replicaId;
+    if (rejections.every((r) => r.replica === me || former.has(r.replica))) return;
+    const identity = await this.host.log.identity();
+    for (const id of Object.keys(identity?.nonces ?? {})) if (id !== me) former.add(id);
   }
 
   /** The own events decided after the rejected ones (core/strict.ts invariant 5). */

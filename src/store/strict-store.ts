@@ -13,7 +13,9 @@
  * 3. An event written under an id the log had before it moved to a fresh one (core/append.ts
  *    invariant 8) is still this replica's: a rejection naming it takes it out (core/strict.ts
  *    invariant 9), or it would stay, tentative for good, once the move came between its push
- *    and the authority's answer.
+ *    and the authority's answer. The store learns such ids as its ingest moves, and from the
+ *    log's stored identity (a nonce per id it had) when a rejection names one it has not seen
+ *    move: after a restart, or a move another handle made (strict-rejections.ts).
  */
 import type { AnyAggregate } from '../core/aggregate.ts';
 import type { LostCopy } from '../core/copies.ts';

@@ -18,9 +18,10 @@ const T = Date.UTC(2026, 5, 1);
 async function restored() {
   const clock = manualClock(T);
   const capture = captureInternals();
+  const storage = memoryStorage();
   const store = await openStore({
     name: 'restored',
-    storage: memoryStorage(),
+    storage,
     strictStreams: ['acct-*'],
     now: clock.now,
     syncFactory: capture.factory,
@@ -43,7 +44,26 @@ async function restored() {
     meta: { [STRICT_META.strict]: true },
   });
   clock.set(T + 120_000);
-  return { store, internals: capture.internals(), own: own!, other: other!, old, accepted };
+  const reopen = async () => {
+    const again = captureInternals();
+    const opened = await openStore({
+      name: 'restored',
+      storage,
+      strictStreams: ['acct-*'],
+      now: clock.now,
+      syncFactory: again.factory,
+    });
+    return { store: opened, internals: again.internals() };
+  };
+  return {
+    store,
+    internals: capture.internals(),
+    own: own!,
+    other: other!,
+    old,
+    accepted,
+    reopen,
+  };
 }
 
 describe('a strict event of a device restored from a backup, at a slot the server accepted', () => {
@@ -91,5 +111,33 @@ describe('a strict event of a device restored from a backup, at a slot the serve
     expect(await store.read({ stream: 'acct-2' })).toEqual([]);
     expect(internals.strictRejections?.()).toHaveLength(2);
     await store.close();
+  });
+
+  it('takes it out after a restart too: the old id is in the stored identity', async () => {
+    const { store, internals, other, old, accepted, reopen } = await restored();
+    await internals.ingest([accepted]);
+    const fresh = store.replicaId;
+    expect(fresh).not.toBe(old);
+    await store.close();
+    const { store: again, internals: inner } = await reopen();
+    expect(again.replicaId).toBe(fresh);
+    await inner.rejectStrict?.([
+      {
+        id: other.id,
+        replica: old,
+        seq: 2,
+        stream: 'acct-2',
+        version: 1,
+        reason: 'stale',
+        head: { version: 1, id: 'elsewhere' },
+      },
+    ]);
+    expect(await again.read({ stream: 'acct-2' })).toEqual([]);
+    // Kept across the restart: the first one's entry, then this one's.
+    expect(inner.strictRejections?.()).toMatchObject([
+      { stream: 'acct-1', reason: 'stale' },
+      { stream: 'acct-2', eventIds: [other.id], reason: 'stale' },
+    ]);
+    await again.close();
   });
 });
