@@ -139,15 +139,17 @@ export const SIG_TEXT = Math.ceil((SIG_BYTES * 4) / 3);
  * Each `sigs` or `links` column's text, encoded once for all its events (base64.ts
  * encodeBase64UrlChunks).
  */
-const sigTexts = new WeakMap<Uint8Array, string>();
+const columnTexts = new WeakMap<Uint8Array, string>();
 
-function sigText(sigs: Uint8Array, i: number): string {
-  let all = sigTexts.get(sigs);
+/** The base64url text of the `i`th chunk of `size` bytes of a column (columnTexts). */
+function chunkText(column: Uint8Array, size: number, i: number): string {
+  let all = columnTexts.get(column);
   if (all === undefined) {
-    all = encodeBase64UrlChunks(sigs, SIG_BYTES);
-    sigTexts.set(sigs, all);
+    all = encodeBase64UrlChunks(column, size);
+    columnTexts.set(column, all);
   }
-  return all.slice(i * SIG_TEXT, (i + 1) * SIG_TEXT);
+  const width = Math.ceil((size * 4) / 3);
+  return all.slice(i * width, (i + 1) * width);
 }
 
 /** Bytes of the hash in a `$link` (core/integrity.ts linkText), a slot of Segment.links. */
@@ -163,21 +165,11 @@ export function previousLinkText(replica: ReplicaId, seq: Seq, hashText: string)
 
 /** Event i's `$link` from `links`, or undefined where its slot is zeros (it kept its text). */
 function linkAt(links: Uint8Array, i: number, replica: ReplicaId, seq: Seq): string | undefined {
-  const from = i * LINK_HASH_BYTES;
-  let zero = true;
-  for (let b = from; b < from + LINK_HASH_BYTES; b++) {
-    if (links[b] !== 0) {
-      zero = false;
-      break;
-    }
-  }
-  if (zero) return undefined;
-  let all = sigTexts.get(links);
-  if (all === undefined) {
-    all = encodeBase64UrlChunks(links, LINK_HASH_BYTES);
-    sigTexts.set(links, all);
-  }
-  return previousLinkText(replica, seq, all.slice(i * LINK_HASH_TEXT, (i + 1) * LINK_HASH_TEXT));
+  // A zero slot: the link kept its text (core/segment-codec.ts invariant 7).
+  let bits = 0;
+  for (let b = i * LINK_HASH_BYTES; b < (i + 1) * LINK_HASH_BYTES; b++) bits |= links[b]!;
+  if (bits === 0) return undefined;
+  return previousLinkText(replica, seq, chunkText(links, LINK_HASH_BYTES, i));
 }
 
 export const segmentKey = (s: Segment): SegmentKey => [s.first, s.last, s.n];
@@ -376,7 +368,8 @@ export function eventAt(s: Segment, i: number, signatures = true): StoredEventRe
   if (meta !== undefined && meta !== null) {
     // Invariant 7: `$sig` goes where the 0 holding its place stands, so the keys keep their
     // order. The segment read is this reader's own copy, and a second read sets the same text.
-    if (signatures && s.sigs !== undefined && meta.$sig === 0) meta.$sig = sigText(s.sigs, i);
+    if (signatures && s.sigs !== undefined && meta.$sig === 0)
+      meta.$sig = chunkText(s.sigs, SIG_BYTES, i);
     if (signatures && s.links !== undefined && meta.$link === 0) {
       const link = linkAt(s.links, i, replica, seq);
       if (link !== undefined) meta.$link = link;

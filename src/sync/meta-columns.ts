@@ -537,19 +537,22 @@ export class MetaColumnsReader {
 
   /** Invariant 6: the link to the event before, hashed as it was rebuilt here. */
   private impliedLink(record: StoredEventRecord, path: string): string {
-    const previous = this.chained.get(record.replica);
-    if (previous === undefined) {
-      throw new ValidationError(path, 'is near, but no chained event of its replica comes before');
-    }
+    const previous = this.previousOf(record, path);
     return linkText(previous.seq, digestForVerify(previous), previous.id);
   }
 
   private nearLink(record: StoredEventRecord, path: string): string {
+    const previous = this.previousOf(record, path);
+    return `${previous.seq.toString(36)}.${this.links.next(path)}.${previous.id}`;
+  }
+
+  /** The event a near link names (invariant 2). */
+  private previousOf(record: StoredEventRecord, path: string): StoredEventRecord {
     const previous = this.chained.get(record.replica);
     if (previous === undefined) {
       throw new ValidationError(path, 'is near, but no chained event of its replica comes before');
     }
-    return `${previous.seq.toString(36)}.${this.links.next(path)}.${previous.id}`;
+    return previous;
   }
 }
 

@@ -66,6 +66,19 @@ async function restored() {
   };
 }
 
+/** The authority's rejection of the second tentative event (acct-2, seq 2) under the old id. */
+function otherRejected(id: string, old: string) {
+  return {
+    id,
+    replica: old,
+    seq: 2,
+    stream: 'acct-2',
+    version: 1,
+    reason: 'stale' as const,
+    head: { version: 1, id: 'elsewhere' },
+  };
+}
+
 describe('a strict event of a device restored from a backup, at a slot the server accepted', () => {
   it('leaves as rejected though it won by the copies’ rule, and the accepted copy comes in', async () => {
     const { store, internals, own, old, accepted } = await restored();
@@ -97,17 +110,7 @@ describe('a strict event of a device restored from a backup, at a slot the serve
     const { store, internals, other, old, accepted } = await restored();
     await internals.ingest([accepted]);
     expect(store.replicaId).not.toBe(old);
-    await internals.rejectStrict?.([
-      {
-        id: other.id,
-        replica: old,
-        seq: 2,
-        stream: 'acct-2',
-        version: 1,
-        reason: 'stale',
-        head: { version: 1, id: 'elsewhere' },
-      },
-    ]);
+    await internals.rejectStrict?.([otherRejected(other.id, old)]);
     expect(await store.read({ stream: 'acct-2' })).toEqual([]);
     expect(internals.strictRejections?.()).toHaveLength(2);
     await store.close();
@@ -121,17 +124,7 @@ describe('a strict event of a device restored from a backup, at a slot the serve
     await store.close();
     const { store: again, internals: inner } = await reopen();
     expect(again.replicaId).toBe(fresh);
-    await inner.rejectStrict?.([
-      {
-        id: other.id,
-        replica: old,
-        seq: 2,
-        stream: 'acct-2',
-        version: 1,
-        reason: 'stale',
-        head: { version: 1, id: 'elsewhere' },
-      },
-    ]);
+    await inner.rejectStrict?.([otherRejected(other.id, old)]);
     expect(await again.read({ stream: 'acct-2' })).toEqual([]);
     // Kept across the restart: the first one's entry, then this one's.
     expect(inner.strictRejections?.()).toMatchObject([
