@@ -63,6 +63,11 @@ export interface StoreInternals {
   rejectStrict?(rejections: readonly StrictRejection[]): Promise<void>;
   /** Whether the store declares strict streams (StoreOptions.strictStreams). */
   readonly strictDeclared?: boolean;
+  /**
+   * Replica ids this store's log had before a move (core/append.ts invariant 8) that it has
+   * seen, live: their events stay own (store/strict-store.ts invariant 3).
+   */
+  readonly formerIds?: ReadonlySet<string>;
   /** SyncStatus.rejected as the store keeps it. */
   strictRejections?(): RejectedAppend[];
   /** Called when strictRejections() changed. Returns unsubscribe. */

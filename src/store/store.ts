@@ -267,6 +267,7 @@ export class Store<E> implements EventStore<E> {
       options,
       closing,
       strictDeclared: strictPatterns.length > 0,
+      formerIds: this.formerIds,
       runtimes: () => this.runtimes.values(),
       feed: this.feed,
       now: () => this.now(),

@@ -40,6 +40,7 @@ export interface StoreSyncParts {
   /** Resolves when the store starts closing. */
   closing: Promise<void>;
   strictDeclared: boolean;
+  formerIds: ReadonlySet<string>;
   runtimes(): Iterable<ProjectionRuntime>;
   feed: ChangeFeed;
   now(): number;
@@ -102,6 +103,7 @@ export function storeInternals(parts: StoreSyncParts): StoreInternals {
     learnPeerLimits: (peer, limits) => parts.appendLimit.learn(peer, limits.maxEventBytes),
     onChange: (listener) => parts.feed.onHead(listener),
     strictDeclared: parts.strictDeclared,
+    formerIds: parts.formerIds,
     rejectStrict: (rejections) => parts.guard(() => parts.rejections.reject(rejections)),
     strictRejections: () => parts.rejections.list(),
     onStrictChange: (listener) => {

@@ -159,6 +159,9 @@ export function createSyncController(
     internals,
     () => acked,
     () => emit(),
+    () => {
+      for (const link of links) link.poke?.();
+    },
   );
   // Events left the log (rejected, by the server or beside an accepted one): count again, whole.
   const unsubscribeStrict = internals.onStrictChange?.(() => {
@@ -224,6 +227,9 @@ export function createSyncController(
       // An authority's ack may end tentative events, and lift the hold on other peers.
       strict.recount();
       for (const link of links) link.poke?.();
+    } else if (movedPos && strict.holdsFormer()) {
+      // Those of a former replica id end with the position (strict-sync.ts invariant 5).
+      strict.recount();
     }
     const value: { [key: string]: JsonValue } = {};
     for (const [p, m] of Object.entries(acked)) value[p] = { pos: m.pos, seq: m.seq };

@@ -24,7 +24,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import { STRICT_META, type StrictHead, type StrictRejection } from '../../src/core/strict.ts';
-import { type EventStore, memoryStorage, openStore, type StoredEvent } from '../../src/index.ts';
+import {
+  type EventStore,
+  memoryStorage,
+  memoryTransportPair,
+  openStore,
+  type StoredEvent,
+} from '../../src/index.ts';
 import { sqliteReplicaStorage } from '../../src/node/index.ts';
 import { postgresStorage } from '../../src/server/postgres.ts';
 import { createSyncServer } from '../../src/server/server.ts';
@@ -39,6 +45,7 @@ import { type StallingProxy, stallingProxy } from './stalling-proxy.ts';
 
 const SPACE = 'space-a';
 const STREAM = 'account-1';
+const OTHER = 'account-2';
 const WAIT = 15_000;
 
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -448,6 +455,84 @@ async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: bool
   return { restored, events };
 }
 
+/**
+ * Scenario (d): B restored from a backup decides two deposits offline, the first at the
+ * (replica, seq) of a withdrawal the server accepted, the second on another account, while
+ * linked to a peer P that never reaches the server. The server's copy moves B to a fresh replica
+ * id and dooms the first deposit (it runs again under the fresh id); the second stays tentative
+ * under the old id, and so is held from P until the server holds it, as is the withdrawal's copy
+ * (sync/strict-sync.ts invariant 5; test/sync/strict-former-ids.test.ts shows the hold). Here:
+ * the holds end, and P ends on the server's log, both events of the old id included.
+ */
+async function restoredWithPeer(backend: Backend) {
+  const url = backend.urls[0]!;
+  const tmp = tempDir();
+  cleanups.push(() => tmp.cleanup());
+  const bPath = join(tmp.dir, 'b.sqlite');
+  const a = await device('a');
+  const b = await device('b', { path: bPath });
+  a.online(url);
+  b.online(url);
+  await a.store.execute(account, STREAM, 'deposit', { cents: 100 }, { commandId: 'a-d' });
+  await waitFor(async () => (await log(b.store)).length === 1, WAIT);
+  await waitFor(() => strictSettled(b.store.sync.status()), WAIT);
+  await b.close();
+  const backup = join(tmp.dir, 'backup.sqlite');
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (existsSync(bPath + suffix)) copyFileSync(bPath + suffix, backup + suffix);
+  }
+  const b2 = await device('b', { path: bPath });
+  b2.online(url);
+  const [accepted] = await b2.store.execute(
+    account,
+    STREAM,
+    'withdraw',
+    { cents: 30 },
+    { commandId: 'b-w' },
+  );
+  await waitFor(() => strictSettled(b2.store.sync.status()), WAIT);
+  await waitFor(async () => (await log(a.store)).length === 2, WAIT);
+  await b2.close();
+
+  const restored = await device('b', { path: backup, now: () => Date.now() - 60_000 });
+  const old = restored.store.replicaId;
+  expect(old).toBe(accepted!.replica);
+  await restored.store.execute(account, STREAM, 'deposit', { cents: 7 }, { commandId: 'r-d' });
+  const [second] = await restored.store.execute(
+    account,
+    OTHER,
+    'deposit',
+    { cents: 5 },
+    { commandId: 'r-d2' },
+  );
+  expect(second).toMatchObject({ replica: old, seq: accepted!.seq + 1 });
+  const p = await device('p');
+  const [toRestored, toPeer] = memoryTransportPair();
+  const links = [restored.store.sync.connect(toRestored), p.store.sync.connect(toPeer)];
+  cleanups.push(async () => {
+    for (const link of links) await link.close();
+  });
+  restored.online(url);
+  await waitFor(() => restored.store.replicaId !== old, WAIT);
+  await waitFor(
+    () =>
+      strictSettled(restored.store.sync.status()) &&
+      outcomes(restored.store).get('r-d') === 'rebased',
+    WAIT,
+  );
+  const events = await converged(backend, [a, restored, p], url);
+  expect(events.map((e) => `${e.id}@${e.replica}`)).toEqual([
+    `a-d:0@${(await log(a.store))[0]!.replica}`,
+    `b-w:0@${old}`,
+    `r-d:0@${restored.store.replicaId}`,
+  ]);
+  for (const d of [a, p]) {
+    expect((await d.store.read({ stream: OTHER })).map((e) => `${e.id}@${e.replica}`)).toEqual([
+      `r-d2:0@${old}`,
+    ]);
+  }
+}
+
 describe('a late first run and lying peers, through real sync servers', () => {
   for (const compacting of [false, true]) {
     const on = compacting ? 'SQLite, every ingest sealed into blocks' : 'SQLite';
@@ -471,6 +556,10 @@ describe('a late first run and lying peers, through real sync servers', () => {
     // The server's late rejection names the old id: nothing of it is left to take out.
     await waitFor(() => strictSettled(restored.store.sync.status()), WAIT);
     expect(slots(await log(restored.store))).toEqual(slots(events));
+  }, 30_000);
+
+  it('(d) a peer of the restored device gets the events under the old id once the server holds them [SQLite]', async () => {
+    await restoredWithPeer(await sqliteBackend(false));
   }, 30_000);
 
   describe('PostgreSQL, two servers on one database', () => {
