@@ -13,11 +13,15 @@ export interface CompactionOptions {
    */
   tailEvents?: number;
   /**
-   * Quiet time after the last commit before compaction steps run. Default 200 ms: longer than
-   * the gaps inside a burst of batches, short enough to catch up between bursts.
+   * Quiet time after the last commit or read before compaction steps run. Default 200 ms:
+   * longer than the gaps inside a burst of batches, short enough to catch up between bursts.
    */
   idleMs?: number;
-  /** Longest a wait for quiet may last before steps run between commits. Default 5,000 ms. */
+  /**
+   * Longest a wait for quiet may last before steps run between commits. Default 5,000 ms. Past
+   * it, steps seal about what is committed (a quarter more, so the tail shrinks) and take at
+   * most a third of the time: clients being served are never held up by a backlog's sealing.
+   */
   maxDelayMs?: number;
   /** Tests: seal every position past the tail, partial blocks too, right after each commit. */
   eager?: boolean;

@@ -135,6 +135,7 @@ export class SqliteSpaceLog implements SpaceLog {
   }
 
   async readByCursor(query: CursorQuery): Promise<LocalRecord[]> {
+    this.storage.compactor?.noteRead();
     const limit = Math.max(0, Math.floor(query.limit));
     if (limit === 0) return [];
     return this.run('readByCursor', () => {
@@ -158,6 +159,7 @@ export class SqliteSpaceLog implements SpaceLog {
   }
 
   async readByPos(afterPos: number, limit: number): Promise<LocalRecord[]> {
+    this.storage.compactor?.noteRead();
     const max = Math.max(0, Math.floor(limit));
     return this.run('readByPos', () => {
       const head = this.st.getHead.get(this.space)?.head ?? 0;
@@ -178,7 +180,7 @@ export class SqliteSpaceLog implements SpaceLog {
   }
 
   async ingest(events: StoredEventRecord[]): Promise<SyncIngestResult> {
-    this.storage.compactor?.touch(this.space);
+    this.storage.compactor?.touch(this.space, events.length);
     const { written, lost, rejected } = await this.storage.groupCommit(
       () => this.run('ingest', () => this.ingestTx(events)),
       ({ written: records, removed }) => {
