@@ -31,7 +31,12 @@
  *    (messages.ts, event-codec.ts), which refuse a column that does not match the shape.
  * 3. A frame's byte length is held to maxMessageBytes as a text message's is (before it is
  *    read); every length it declares is checked against that length. The value it rebuilds is
- *    measured (`textBytes`) for the event size checks of event-codec.ts.
+ *    measured (`textBytes`), and so is a bound of any one event's data and meta text in it
+ *    (`eventBytes`: the JSON part, where its data, meta column, ids, link texts and key texts
+ *    are, plus the largest sealed data slot as text and EVENT_COLUMNS_TEXT for its signature
+ *    and near link), so that a batch none of whose events can pass maxEventBytes is not measured
+ *    event by event (event-codec.ts): a batch of signed events is about a fifth larger as text
+ *    than its frame's JSON part.
  * 4. Only `events` and `history-page` messages travel as binary frames; all else stays text.
  * 5. permessage-deflate (server/wire-compression.ts) applies to binary frames as to text ones.
  */
@@ -42,6 +47,12 @@ const HEADER = 5;
 const SIG_BYTES = 64;
 const HASH_BYTES = 16;
 const SIG_TEXT = 86;
+/**
+ * Invariant 3: the most one event's signature and near link add to its meta's text beyond the
+ * JSON part ("$sig" and 86 characters, "$link" with a seq, a 22-character hash and the previous
+ * event's id, at most the receiver's maxIdLength of 128, with quotes and commas), with room.
+ */
+const EVENT_COLUMNS_TEXT = 1024;
 const HASH_TEXT = 22;
 
 /** A malformed binary frame (invariant 2): refused as PROTOCOL, with what was wrong. */
@@ -148,11 +159,22 @@ export function frameOf(json: string, sections: Uint8Array): Uint8Array {
 
 /** The JSON text of a frame (for guards that look at it before the session does). */
 export function frameJson(frame: Uint8Array): string {
-  return jsonPart(frame).json;
+  const part = jsonPart(frame);
+  // A server checks the text before its session unpacks the frame: decoded once for both.
+  decodedParts.set(frame, part);
+  return part.json;
 }
+
+/** The JSON parts frameJson decoded, for unpackFrame on the same frame. */
+const decodedParts = new WeakMap<Uint8Array, { json: string; end: number }>();
 
 /** The JSON part of a frame and where it ends. */
 function jsonPart(frame: Uint8Array): { json: string; end: number } {
+  const decoded = decodedParts.get(frame);
+  if (decoded !== undefined) {
+    decodedParts.delete(frame);
+    return decoded;
+  }
   if (frame.length < HEADER) throw new FrameError('binary frame shorter than its 5-byte header');
   if (frame[0] !== FRAME_VERSION) {
     throw new FrameError(`binary frame of layout ${frame[0]}, this side reads ${FRAME_VERSION}`);
@@ -173,6 +195,8 @@ export interface UnpackedFrame {
   value: Record<string, unknown>;
   /** An upper bound of the UTF-8 size of that text (invariant 3). */
   textBytes: number;
+  /** An upper bound of any one event's data and meta text in it (invariant 3). */
+  eventBytes: number;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -222,21 +246,26 @@ export function unpackFrame(frame: Uint8Array): UnpackedFrame {
     batch.links = encodeBase64UrlChunks(frame.subarray(start + s, start + s + l), HASH_BYTES);
     textBytes += (l / HASH_BYTES) * HASH_TEXT;
   }
-  textBytes += rebuildBlobs(batch, frame, start + s + l, b);
-  return { value, textBytes };
+  const blobs = rebuildBlobs(batch, frame, start + s + l, b);
+  textBytes += blobs.added;
+  return { value, textBytes, eventBytes: start - HEADER + blobs.largest + EVENT_COLUMNS_TEXT };
 }
 
-/** Sets each sealed event's data slot to its text; returns the characters added. */
+/**
+ * Sets each sealed event's data slot to its text; returns the characters added, and the most
+ * one slot's text takes.
+ */
 function rebuildBlobs(
   batch: Record<string, unknown>,
   frame: Uint8Array,
   at: number,
   length: number,
-): number {
+): { added: number; largest: number } {
   const shape = batch.shape;
   const data = batch.data;
   const end = at + length;
   let added = 0;
+  let largest = 0;
   if (typeof shape === 'string' && Array.isArray(data)) {
     for (let i = 0; i < shape.length && i < data.length; i++) {
       const c = shape.charCodeAt(i);
@@ -248,11 +277,13 @@ function rebuildBlobs(
       }
       data[i] = encodeBase64Url(frame.subarray(at, at + n));
       at += n;
-      added += Math.ceil((n * 4) / 3) + 2;
+      const text = Math.ceil((n * 4) / 3) + 2;
+      added += text;
+      if (text > largest) largest = text;
     }
   }
   if (at !== end) {
     throw new FrameError('binary frame: the sealed data section holds more than its events');
   }
-  return added;
+  return { added, largest };
 }

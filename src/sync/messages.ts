@@ -222,7 +222,7 @@ function parseCheckpoint(value: unknown): Checkpoint {
 function parseEvents(
   o: Record<string, unknown>,
   limits: SyncLimits,
-  /** UTF-8 size of the whole text. */
+  /** A bound of any one event's data and meta: the text's UTF-8 size, or a frame's bound. */
   bytes: number,
 ): ParsedMessage {
   const from = int(o, 'from');
@@ -333,7 +333,7 @@ function parseKeys(
 function parseShape(
   o: Record<string, unknown>,
   limits: SyncLimits,
-  /** UTF-8 size of the whole text. */
+  /** A bound of any one event's data and meta in it: no event larger need be measured. */
   bytes: number,
 ): ParsedMessage {
   const type = o.type;
@@ -492,19 +492,23 @@ function parseFrame(frame: Uint8Array, limits: SyncLimits): ParseResult {
     if (error instanceof FrameError) return { ok: false, code: error.code, message: error.message };
     return { ok: false, code: 'INTERNAL', message: String(error) };
   }
-  return parseValue(unpacked.value, limits, unpacked.textBytes);
+  return parseValue(unpacked.value, limits, unpacked.textBytes, unpacked.eventBytes);
 }
 
-/** Checks a message's value, `bytes` the UTF-8 size of its text (or a bound of it). */
+/**
+ * Checks a message's value, `bytes` the UTF-8 size of its text (or a bound of it), `eventBytes`
+ * a bound of any one event's data and meta in it (the text's size, or binary-frame.ts's bound).
+ */
 function parseValue(
   value: Record<string, unknown>,
   limits: SyncLimits,
   bytes: number,
+  eventBytes = bytes,
 ): ParseResult {
   try {
     // Each event's data and meta are walked for depth by the decoder (a few nodes an event),
     // cheaper than scanning every character of the text.
-    return { ok: true, message: parseShape(value, limits, bytes), bytes };
+    return { ok: true, message: parseShape(value, limits, eventBytes), bytes };
   } catch (error) {
     if (error instanceof Bad) {
       const bad: ParseResult = { ok: false, code: error.code, message: error.message };

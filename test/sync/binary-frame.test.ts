@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StoredEventRecord } from '../../src/core/events.ts';
+import { jsonByteLength } from '../../src/core/json.ts';
 import { frameOf, unpackFrame } from '../../src/sync/binary-frame.ts';
 import { encodeEventBatch } from '../../src/sync/event-codec.ts';
 import { encodeFrame, encodeMessage, parseMessage } from '../../src/sync/messages.ts';
@@ -244,6 +245,35 @@ describe('binary frames (invariant 2): a malformed frame is a coded error', () =
     const bad = refusal(frameOf(json, sections));
     expect(bad.code).toBe('VALIDATION');
     expect(bad.message).toMatch(/events\[3\]\.meta\.\$sig/);
+  });
+
+  it('bounds every event it carries by eventBytes, so a frame under maxEventBytes needs no event measured (invariant 3)', () => {
+    fc.assert(
+      fc.property(fc.array(arbBinaryStep, { minLength: 1, maxLength: 25 }), (steps) => {
+        const events = batchOf(steps);
+        const frame = encodeFrame(eventsMessage(events));
+        if (frame === undefined) return;
+        const { eventBytes, textBytes } = unpackFrame(frame);
+        expect(eventBytes).toBeLessThanOrEqual(textBytes + 1024);
+        for (const e of parsedEvents(frame)) {
+          const size = jsonByteLength(e.data) + (e.meta === undefined ? 0 : jsonByteLength(e.meta));
+          expect(size).toBeLessThanOrEqual(eventBytes);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('still refuses an event larger than maxEventBytes in a frame (LIMIT_EXCEEDED, named)', async () => {
+    const g = await goodFrame();
+    const big = g.events.map((e) => ({ ...e }));
+    big[2]!.data = 'x'.repeat(5_000);
+    const frame = encodeFrame(eventsMessage(big))!;
+    const limits = { ...DEFAULT_SYNC_LIMITS, maxEventBytes: 4_096 };
+    const parsed = parseMessage(frame, limits);
+    expect(parsed).toMatchObject({ ok: false, code: 'LIMIT_EXCEEDED', eventId: big[2]!.id });
+    // The same frame with events under the limit is not refused.
+    expect(parseMessage(g.frame, limits).ok).toBe(true);
   });
 
   it('holds a frame to maxMessageBytes by its length (LIMIT_EXCEEDED)', async () => {
