@@ -389,17 +389,23 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
       }
     }
   }
-  /** One result a variant but plain, plain the baseline (none for a part not run). */
-  const vsPlain = (rest: string, unit: string, r: Runs, note?: string) =>
-    (r.plain.length === 0 ? [] : (['encrypted', 'signed', 'both'] as const)).map((v) =>
-      result(
+  /**
+   * One result a variant but plain, plain the baseline (none for a part not run). `paired`: the
+   * note also gives the median of each run's ratio to plain's in the same run, which a noisy
+   * machine moves less than the ratio of the medians (both are quoted).
+   */
+  const vsPlain = (rest: string, unit: string, r: Runs, note?: string, paired = false) =>
+    (r.plain.length === 0 ? [] : (['encrypted', 'signed', 'both'] as const)).map((v) => {
+      const ratios = r[v].map((x, i) => x / r.plain[i]!);
+      const pairs = `median of the per-run ratios ${median(ratios).toFixed(2)}`;
+      return result(
         `security/${LABELS[v]} ${rest} (plain = baseline)`,
         unit,
         median(r[v]),
         median(r.plain),
-        note,
-      ),
-    );
+        paired ? (note === undefined ? pairs : `${note}; ${pairs}`) : note,
+      );
+    });
   const appendsNote = 'signing off for plain; a store signs as events leave: see append + push';
   return [
     ...vsPlain(`appends ${BATCHED}, 100 per call, memory`, 'events/s', runs.batched, appendsNote),
@@ -450,6 +456,7 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
       'ms',
       runs.catchUp,
       'SQLite server on 127.0.0.1; until both stores hold every event (signed: verified by the server and each store)',
+      true,
     ),
     ...vsPlain(`catch-up bytes on the wire, both clients both ways`, 'bytes', runs.bytes),
     ...vsPlain(
@@ -457,6 +464,7 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
       'ms',
       runs.catchUpSigned,
       'as the catch-up, once the background signer went idle after the appends (signed variants; the others are their catch-up)',
+      true,
     ).filter((r) => !r.name.startsWith('security/encrypted catch-up')),
     ...vsPlain(
       `appends ${BATCHED}, 100 per call, memory, then signed in the background`,
