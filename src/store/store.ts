@@ -35,7 +35,7 @@ import type {
 import { withoutSignature } from '../core/integrity.ts';
 import { assertJsonValue } from '../core/json.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
-import { strictMatcher } from '../core/strict.ts';
+import { isStrictEvent, strictMatcher } from '../core/strict.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
@@ -447,14 +447,27 @@ export class Store<E> implements EventStore<E> {
       const again = await settleCopies(this.strictParts(), result.lost, me, (r) =>
         this.rejections.reject(r),
       );
-      if (again.length === 0) return result;
-      const more = await this.ingestOnce(again, maxClockDriftMs);
-      return {
-        written: [...result.written, ...more.written],
-        removed: [...result.removed, ...more.removed],
-        skewed: result.skewed || more.skewed,
-        lost: [...result.lost.filter((l) => !again.includes(l.event)), ...more.lost],
-      };
+      const more = again.length === 0 ? undefined : await this.ingestOnce(again, maxClockDriftMs);
+      const all: IngestResult =
+        more === undefined
+          ? result
+          : {
+              written: [...result.written, ...more.written],
+              removed: [...result.removed, ...more.removed],
+              skewed: result.skewed || more.skewed,
+              lost: [...result.lost.filter((l) => !again.includes(l.event)), ...more.lost],
+            };
+      // Own strict events that lost their copy's contest left the log: rejected, and their
+      // commands run again (strict-rejections.ts invariant 6).
+      await this.rejections.lostCopies(
+        all.lost.filter(
+          (l) =>
+            l.held &&
+            isStrictEvent(l.event) &&
+            (l.event.replica === me || this.formerIds.has(l.event.replica)),
+        ),
+      );
+      return all;
     });
   }
 

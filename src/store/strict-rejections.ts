@@ -18,10 +18,26 @@
  *    resumes them.
  * 4. Its outcome updates its entry: `rebased` (new tentative events), `rejected` (the handler
  *    refused on the new state, with its reason) or `failed`.
+ * 5. A command is never run twice: when its stream (the last DOOMED_TAIL events) already holds
+ *    events of the same command id, it is not run again, and its outcome is `rebased` with those
+ *    events. A device restored from a backup holds a command's first run that the authority
+ *    rejected long ago, while the run its former self made after the backup was accepted and
+ *    comes back from the server: running the command once more applied it twice.
+ * 6. An own strict event that lost to another copy of its id or (replica, seq) (core/copies.ts: a
+ *    device restored from a backup wrote at a slot its former self had used, and the server's
+ *    copy came first in the total order) has left the log by that rule: it is reported and its
+ *    command runs again as for a rejection, once the copy kept is held. Before, such a command
+ *    was gone with nothing but the ID_CONFLICT error to say so.
  */
 import { COMMAND_META, type CommandChain } from '../core/aggregate.ts';
 import { CommandRejectedError, StoreClosedError } from '../core/errors.ts';
-import type { JsonObject, JsonValue, LocalRecord, StoredEvent } from '../core/events.ts';
+import type {
+  JsonObject,
+  JsonValue,
+  LocalRecord,
+  StoredEvent,
+  StoredEventRecord,
+} from '../core/events.ts';
 import { doomedAfter, type StrictRejection } from '../core/strict.ts';
 import type { RejectedAppend } from '../core/sync-types.ts';
 import type { EventLog } from '../storage/adapter.ts';
@@ -162,7 +178,39 @@ export class StrictRejections {
   async reject(rejections: readonly StrictRejection[]): Promise<void> {
     await this.learnFormerIds(rejections);
     const all = [...rejections, ...(await this.doomed(rejections))];
-    const removed = (await this.host.discard(all)).sort((a, b) => a.event.seq - b.event.seq);
+    await this.report(all, await this.host.discard(all));
+  }
+
+  /**
+   * Invariant 6: own strict events that left the log as the losing copy of their id or
+   * (replica, seq) are reported, and their commands run again, as rejected ones are. Nothing
+   * is discarded: the copy kept holds the same id, and may hold the same slot.
+   */
+  async lostCopies(lost: readonly { event: StoredEventRecord; keptId: string }[]): Promise<void> {
+    if (lost.length === 0) return;
+    const rejections = lost.map(
+      ({ event, keptId }): StrictRejection => ({
+        id: event.id,
+        replica: event.replica,
+        seq: event.seq,
+        stream: event.stream,
+        version: event.version,
+        reason: 'stale',
+        head: { version: event.version, id: keptId },
+      }),
+    );
+    await this.report(
+      rejections,
+      lost.map(({ event }) => ({ pos: 0, event })),
+    );
+  }
+
+  /** Invariant 2 for the records that left: entries, and the runs their commands call for. */
+  private async report(
+    all: readonly StrictRejection[],
+    left: readonly LocalRecord[],
+  ): Promise<void> {
+    const removed = [...left].sort((a, b) => a.event.seq - b.event.seq);
     if (removed.length === 0) return;
     // By id and seq: a command's re-run reuses its ids (core/strict.ts invariant 4), and one
     // message may name a late rejection of an earlier run beside that of the run held here.
@@ -291,6 +339,14 @@ export class StrictRejections {
         (e) => e.command?.commandId === rerun.chain.commandId && e.command.outcome === 'pending',
       );
     const outcome = entry?.command;
+    const ran = await this.ranAlready(rerun);
+    if (ran.length > 0) {
+      if (outcome !== undefined) {
+        outcome.outcome = 'rebased';
+        outcome.eventIds = ran;
+      }
+      return true;
+    }
     try {
       const events = await this.host.rerun(rerun);
       if (outcome !== undefined) {
@@ -310,6 +366,19 @@ export class StrictRejections {
       }
     }
     return true;
+  }
+
+  /** Invariant 5: the ids of the events of the command that the stream's end holds. */
+  private async ranAlready(rerun: Rerun): Promise<string[]> {
+    const tail = await this.host.log.readByCursor({
+      stream: rerun.stream,
+      reverse: true,
+      limit: DOOMED_TAIL,
+    });
+    return tail
+      .filter((r) => r.event.meta?.[COMMAND_META.commandId] === rerun.chain.commandId)
+      .reverse()
+      .map((r) => r.event.id);
   }
 
   private async save(): Promise<void> {

@@ -12,8 +12,10 @@
  * - nothing is tentative, pending, or waiting to run again.
  * The rebase rate under this contention is printed (the closing note quotes it). Runs: STRICT_RUNS;
  * a failure is replayed with STRICT_SEED and STRICT_PATH; STRICT_COMPACT=1 seals the server's log
- * into blocks after every ingest.
+ * into blocks after every ingest; STRICT_RESTORE=1 adds backups and restores of replica 0 (on a
+ * SQLite file then), whose reports a restore takes back are counted from before it.
  */
+import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -23,10 +25,12 @@ import {
   memoryStorage,
   memoryTransportPair,
   openStore,
+  type RejectedAppend,
   type StorageAdapter,
   type StoredEvent,
   type SyncConnection,
 } from '../../src/index.ts';
+import { sqliteReplicaStorage } from '../../src/node/index.ts';
 import {
   createSyncServer,
   createToken,
@@ -39,6 +43,7 @@ import { column, ruleHolds, type StrictEvents } from './fixtures.ts';
 import { strictSettled } from './helpers.ts';
 
 const REPLICAS = 3;
+const RESTORE = process.env.STRICT_RESTORE === '1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Action =
@@ -46,6 +51,7 @@ type Action =
   | { kind: 'enter' | 'leave'; replica: number; card: number }
   | { kind: 'toggle'; replica: number }
   | { kind: 'restart'; replica: number }
+  | { kind: 'backup' | 'restore' }
   | { kind: 'restartServer' }
   | { kind: 'wait'; ms: number };
 
@@ -77,6 +83,17 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('restart' as const), replica: replicaArb }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'restartServer' as const }) },
+  // STRICT_RESTORE=1 (exploration, not CI yet): replica 0's database copied aside, and later put
+  // back over a replica whose work since the server holds: a device restored from a backup.
+  // Two defects it found are fixed (store/strict-rejections.ts invariants 5 and 6); a third is
+  // open: a restored device that receives its former self's events with no slot in conflict does
+  // not move to a fresh id, and counts them as tentative and pending for good.
+  ...(RESTORE
+    ? [
+        { weight: 1, arbitrary: fc.constant({ kind: 'backup' as const }) },
+        { weight: 1, arbitrary: fc.constant({ kind: 'restore' as const }) },
+      ]
+    : []),
   {
     weight: 3,
     arbitrary: fc.record({
@@ -88,6 +105,8 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
 
 interface Replica {
   storage: StorageAdapter;
+  /** Replica 0's SQLite file (the one backed up and restored). */
+  path?: string;
   store: EventStore<StrictEvents>;
   online: boolean;
   server?: SyncConnection;
@@ -150,10 +169,32 @@ async function runScenario(actions: Action[], peerToPeer: boolean): Promise<void
   };
   try {
     for (let i = 0; i < REPLICAS; i++) {
-      const storage = memoryStorage();
+      const path = RESTORE && i === 0 ? join(tmp.dir, 'r0.sqlite') : undefined;
+      const storage = path === undefined ? memoryStorage() : sqliteReplicaStorage(path);
       const store = await open(storage, `r${i}`);
-      replicas.push({ storage, store, online: false, commands: [] });
+      replicas.push({ storage, store, online: false, commands: [], ...(path && { path }) });
     }
+    // Reports a restore takes back with the database (their store no longer lists them).
+    const reportsBefore: RejectedAppend[][] = replicas.map(() => []);
+    const backupPath = join(tmp.dir, 'r0-backup.sqlite');
+    let backedUp = false;
+    /** Replica 0 closed, `move` done on its files, and opened again as it was linked. */
+    const reopenZero = async (move: () => void) => {
+      const r = replicas[0]!;
+      await unlinkPeers();
+      await r.server?.close();
+      await r.store.close();
+      move();
+      r.store = await open(r.storage, 'r0');
+      if (r.online) goOnline(r, 0);
+      linkPeers();
+    };
+    const copyDb = (from: string, to: string) => {
+      for (const suffix of ['', '-wal', '-shm']) {
+        if (existsSync(from + suffix)) copyFileSync(from + suffix, to + suffix);
+        else rmSync(to + suffix, { force: true });
+      }
+    };
     linkPeers();
     // Every account starts with some money, accepted before anyone goes off line.
     goOnline(replicas[0]!, 0);
@@ -185,7 +226,10 @@ async function runScenario(actions: Action[], peerToPeer: boolean): Promise<void
           try {
             const events = await run;
             const id = events[0]?.meta?.$commandId;
-            if (typeof id === 'string') r.commands.push(id);
+            if (typeof id === 'string') {
+              r.commands.push(id);
+              history.push(`  ${id}: ${events.map((e) => `${e.replica}/${e.seq}`).join(' ')}`);
+            }
           } catch (error) {
             // Refused on this replica's own state: nothing appended, nothing to account for.
             if ((error as { code?: string }).code !== 'COMMAND_REJECTED') throw error;
@@ -214,6 +258,27 @@ async function runScenario(actions: Action[], peerToPeer: boolean): Promise<void
           await server.close();
           server = await start(port);
           break;
+        case 'backup':
+          await reopenZero(() => copyDb(replicas[0]!.path!, backupPath));
+          backedUp = true;
+          break;
+        case 'restore': {
+          // Only over a device whose work since the backup the server holds: what never left
+          // it is lost by the restore itself, which no sync can bring back.
+          const r = replicas[0]!;
+          if (!backedUp) break;
+          if (!r.online) goOnline(r, 0);
+          const until = Date.now() + 3_000;
+          while (!strictSettled(r.store.sync.status()) && Date.now() < until) await sleep(20);
+          if (!strictSettled(r.store.sync.status())) {
+            history.push('  (not restored: replica 0 did not settle)');
+            break;
+          }
+          reportsBefore[0]!.push(...(r.store.sync.status().rejected ?? []));
+          history.push(`  restoring over ${r.store.replicaId}`);
+          await reopenZero(() => copyDb(backupPath, r.path!));
+          break;
+        }
         case 'wait':
           await sleep(action.ms);
           break;
@@ -234,7 +299,7 @@ async function runScenario(actions: Action[], peerToPeer: boolean): Promise<void
       `${replicas.map((r) => JSON.stringify(r.store.sync.status())).join('\n')}\n${history.join('\n')}`;
     const dump = async () =>
       (await Promise.all(replicas.map((r) => r.store.read())))
-        .map((log) => log.map((e) => `${e.stream}@${e.version}:${e.id}`).join(' '))
+        .map((log) => log.map((e) => `${e.stream}@${e.version}:${e.id}/${e.seq}`).join(' '))
         .join('\n');
     expect(quiet, `no quiescence\n${await dump()}\n${context()}`).toBe(4);
     const logs = await Promise.all(replicas.map((r) => r.store.read()));
@@ -251,8 +316,8 @@ async function runScenario(actions: Action[], peerToPeer: boolean): Promise<void
       expect(ruleHolds(stream, events), `${stream}\n${context()}`).toBe(true);
     }
     const inLog = new Set(log.map((e) => e.meta?.$commandId));
-    for (const r of replicas) {
-      const reports = r.store.sync.status().rejected ?? [];
+    for (const [i, r] of replicas.entries()) {
+      const reports = [...reportsBefore[i]!, ...(r.store.sync.status().rejected ?? [])];
       totals.rejections += reports.length;
       for (const report of reports) {
         if (report.command?.outcome === 'rebased') totals.rebased++;
@@ -266,7 +331,7 @@ async function runScenario(actions: Action[], peerToPeer: boolean): Promise<void
           last?.command?.outcome === 'rejected' || last?.command?.outcome === 'failed';
         expect(
           inLog.has(id) !== dropped,
-          `command ${id}: in log ${inLog.has(id)}, report ${JSON.stringify(last)}\n${context()}`,
+          `command ${id} of replica ${i}: in log ${inLog.has(id)}, report ${JSON.stringify(last)}\n${context()}`,
         ).toBe(true);
       }
     }
