@@ -44,6 +44,11 @@
  *    this database holds the same events below its own head, which bounds what it trimmed).
  *    Restarting from 0 instead re-sent the log and stopped at the trimmed tail, which it cannot
  *    cover (a batch's range needs the id at its end): the link stayed `syncing` for good.
+ * 15. An event of this log's own replica id that the peer sent (a device restored from a backup
+ *    gets back what its former self wrote after it; its counter moves past them: core/append.ts)
+ *    counts as acknowledged once the peer's acknowledged position passes it: `ackedOwnSeq`, the
+ *    highest own seq the peer holds, takes it. Counted from sent events alone, such events were
+ *    pending and, in a strict stream, tentative and held back from peers for good.
  * 14. A server leaves out the signatures later events of a batch cover (protocol.ts invariant
  *    12) toward a peer that is no server and takes them, and every side leaves out the hashes of
  *    near links toward a peer that works them out (13); the peer's `unproven` refusal rewinds to
@@ -109,6 +114,8 @@ export class SessionSender {
   sentPos = 0;
   ackedPos = 0;
   ackedOwnSeq = 0;
+  /** Own-id events received from the peer, not yet under its acknowledged position (15). */
+  private receivedOwn: { pos: number; seq: number }[] = [];
   peerRestarted = false;
   window: FlowWindow = EMPTY_WINDOW;
   eventsSent = 0;
@@ -194,7 +201,14 @@ export class SessionSender {
 
   /** Marks the records a received batch wrote here, so they are not sent back (invariant 5). */
   noteIngested(written: SyncIngestResult['written']): void {
-    if (this.outbound) for (const r of written) this.receivedPositions.add(r.pos, r.event.id);
+    if (!this.outbound) return;
+    const me = this.options.log.replicaId;
+    for (const r of written) {
+      this.receivedPositions.add(r.pos, r.event.id);
+      // Invariant 15: an event of this log's own id from the peer (a restored backup's former
+      // self wrote it): the peer holds it, and it counts as acknowledged with its position.
+      if (r.event.replica === me) this.receivedOwn.push({ pos: r.pos, seq: r.event.seq });
+    }
   }
 
   /** Answers the peer's (first) pull: picks the start position, then sends and tails the log. */
@@ -263,6 +277,12 @@ export class SessionSender {
         this.ackedPos = decision.ackedPos;
         this.receivedPositions.dropThrough(decision.ackedPos);
         if (decision.ownSeq > this.ackedOwnSeq) this.ackedOwnSeq = decision.ownSeq;
+        if (this.receivedOwn.length > 0) {
+          for (const r of this.receivedOwn) {
+            if (r.pos <= decision.ackedPos && r.seq > this.ackedOwnSeq) this.ackedOwnSeq = r.seq;
+          }
+          this.receivedOwn = this.receivedOwn.filter((r) => r.pos > decision.ackedPos);
+        }
         // Acknowledged own events can no longer be refused: nothing in flight, nothing to name.
         if (decision.window.batches.length === 0) this.clock.noteAllAcked();
         this.host.report();

@@ -85,9 +85,10 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'restartServer' as const }) },
   // STRICT_RESTORE=1 (exploration, not CI yet): replica 0's database copied aside, and later put
   // back over a replica whose work since the server holds: a device restored from a backup.
-  // Two defects it found are fixed (store/strict-rejections.ts invariants 5 and 6); a third is
-  // open: a restored device that receives its former self's events with no slot in conflict does
-  // not move to a fresh id, and counts them as tentative and pending for good.
+  // Three defects it found are fixed (store/strict-rejections.ts invariants 5 and 6, sync/
+  // session-sender.ts invariant 15); a fourth is open: the own events "decided after" a rejected
+  // one (core/strict.ts doomedAfter) include its former self's accepted events that came back
+  // under its id, which leave the log and whose commands run a second time.
   ...(RESTORE
     ? [
         { weight: 1, arbitrary: fc.constant({ kind: 'backup' as const }) },
