@@ -32,7 +32,12 @@
  *    later run of the rejected event's command (invariant 4: the same id at another seq): a
  *    rejection that came late for the first run, once a fork had taken that run out and the
  *    command had run again, took out the second run's events, which the authority accepted
- *    (test/strict/strict.property.test.ts, seed 1486970605 path 6).
+ *    (test/strict/strict.property.test.ts, seed 1486970605 path 6). A `prev` names an id, and a
+ *    run reuses its command's ids: so only an event at the version right after the rejected
+ *    one's was decided on it. A device restored from a backup holds a first run the authority
+ *    rejected, while its former self's accepted events, decided on the accepted re-run of that
+ *    id, come back under its own replica id: counted as doomed, they left the log and their
+ *    commands ran twice (STRICT_RESTORE=1).
  * 7. A strict event the authority holds is accepted, and no copy of its id replaces it
  *    (acceptedCopies): another copy (invariant 4: a command's first run, come late after the
  *    re-run under the same id was accepted) is rejected, never resolved as copies collide
@@ -252,7 +257,7 @@ export function doomedAfter(
     if (event.replica !== replica || rootOf.has(event.id) || !isStrictEvent(event)) continue;
     const prev = prevOf(event);
     const root = prev === undefined ? undefined : rootOf.get(prev);
-    if (root === undefined) continue;
+    if (root === undefined || event.version !== root.version + 1) continue;
     const doomed: StrictRejection = {
       id: event.id,
       replica: event.replica,

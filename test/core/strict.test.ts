@@ -213,6 +213,28 @@ describe('doomedAfter', () => {
     const onFirst = ev('s', 2, 'cmd:0', true, 'me');
     expect(doomedAfter([late], [first, onFirst], 'me').map((d) => d.id)).toEqual([onFirst.id]);
   });
+
+  it('dooms only what sits at the version right after the rejected event: a restored device (5)', () => {
+    // A restored backup holds the first run (`cmd:0`, seq 1, version 1), rejected long ago; its
+    // former self's accepted re-run took `cmd:0` at version 2, and its next event, decided on
+    // that re-run (prev `cmd:0`, version 3), comes back under the own id. The first run is
+    // still held when the rejection is handled, so the id alone cannot tell the two runs apart.
+    const first = { ...ev('s', 1, undefined, true, 'me'), id: 'cmd:0', seq: 1 };
+    const onFirst = ev('s', 2, 'cmd:0', true, 'me');
+    const onRerun = { ...ev('s', 3, 'cmd:0', true, 'me'), seq: 7 };
+    const late = {
+      id: 'cmd:0',
+      replica: 'me',
+      seq: 1,
+      stream: 's',
+      version: 1,
+      reason: 'stale' as const,
+      head: { version: 1, id: 'winner' },
+    };
+    expect(doomedAfter([late], [first, onFirst, onRerun], 'me').map((d) => d.id)).toEqual([
+      onFirst.id,
+    ]);
+  });
 });
 
 describe('forkedOwn', () => {
