@@ -322,16 +322,10 @@ async function lateFirstRun(backend: Backend, first: number, second: number) {
 }
 
 /**
- * Scenario (c): B's withdrawal 'b-w:0' is accepted. Then two writers whose clocks run a minute
- * behind (so that "first writer wins" would pick their copy) send, each signed by its replica's
- * key as the server requires by default:
- * - M, another subject's device, an event it appended offline under the accepted event's id;
- * - B restored from a backup of its SQLite file taken before the withdrawal (same replica id and
- *   key, its seq counter back; B's device is gone): a deposit at the withdrawal's (replica, seq).
- * Both go through a proxy that records what the server tells them.
+ * A deposits 100; B gets it, and a backup of B's file is taken; B then withdraws 30 ('b-w'),
+ * accepted, and its device is gone. What (c) and (d) start from.
  */
-async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: boolean } = {}) {
-  const url = backend.urls[0]!;
+async function withdrawnAfterBackup(url: string) {
   const tmp = tempDir();
   cleanups.push(() => tmp.cleanup());
   const bPath = join(tmp.dir, 'b.sqlite');
@@ -361,6 +355,21 @@ async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: bool
   await waitFor(() => strictSettled(b2.store.sync.status()), WAIT);
   await waitFor(async () => (await log(a.store)).length === 2, WAIT);
   await b2.close();
+  return { a, accepted: accepted!, backup };
+}
+
+/**
+ * Scenario (c): B's withdrawal 'b-w:0' is accepted. Then two writers whose clocks run a minute
+ * behind (so that "first writer wins" would pick their copy) send, each signed by its replica's
+ * key as the server requires by default:
+ * - M, another subject's device, an event it appended offline under the accepted event's id;
+ * - B restored from a backup of its SQLite file taken before the withdrawal (same replica id and
+ *   key, its seq counter back; B's device is gone): a deposit at the withdrawal's (replica, seq).
+ * Both go through a proxy that records what the server tells them.
+ */
+async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: boolean } = {}) {
+  const url = backend.urls[0]!;
+  const { a, accepted, backup } = await withdrawnAfterBackup(url);
   const head = { version: 2, id: 'b-w:0' };
   const behind = () => Date.now() - 60_000;
   const proxy = await stallingProxy(url);
@@ -378,7 +387,7 @@ async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: bool
     data: { cents: 1_000_000 },
     id: 'b-w:0',
   });
-  expect(byId!.cursor < accepted!.cursor).toBe(true);
+  expect(byId!.cursor < accepted.cursor).toBe(true);
   m.online(proxy.url);
   await waitFor(() => told().length === 1, WAIT);
   expect(told()).toEqual([
@@ -395,7 +404,7 @@ async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: bool
 
   // B, restored.
   const restored = await device('b', { path: backup, now: behind });
-  expect(restored.store.replicaId).toBe(accepted!.replica);
+  expect(restored.store.replicaId).toBe(accepted.replica);
   const [bySlot] = await restored.store.execute(
     account,
     STREAM,
@@ -403,15 +412,15 @@ async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: bool
     { cents: 7 },
     { commandId: 'r-d' },
   );
-  expect(bySlot).toMatchObject({ replica: accepted!.replica, seq: accepted!.seq, version: 2 });
-  expect(bySlot!.cursor < accepted!.cursor).toBe(true);
+  expect(bySlot).toMatchObject({ replica: accepted.replica, seq: accepted.seq, version: 2 });
+  expect(bySlot!.cursor < accepted.cursor).toBe(true);
   // The order of the test below: the server's copy reaches the device before any rejection.
   if (options.rejectionAfterCopy === true) {
     proxy.delayReplies((text) => (JSON.parse(text) as { type: string }).type === 'rejected');
   }
   restored.online(proxy.url);
   if (options.rejectionAfterCopy === true) {
-    await waitFor(() => restored.store.replicaId !== accepted!.replica, WAIT);
+    await waitFor(() => restored.store.replicaId !== accepted.replica, WAIT);
     proxy.flushReplies();
   }
   // The server and every replica keep the accepted withdrawal, where it was; M's append is
@@ -426,7 +435,7 @@ async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: bool
     WAIT,
   );
   const fresh = restored.store.replicaId;
-  expect(fresh).not.toBe(accepted!.replica);
+  expect(fresh).not.toBe(accepted.replica);
   const events = await converged(backend, [a, m, restored], url);
   expect(m.store.sync.status().rejected).toMatchObject([
     { stream: STREAM, eventIds: ['b-w:0'], reason: 'stale' },
@@ -436,7 +445,7 @@ async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: bool
   ]);
   expect(events.map((e) => `${e.id}@${e.replica}/${e.seq}`)).toEqual([
     `a-d:0@${(await log(a.store))[0]!.replica}/1`,
-    `b-w:0@${accepted!.replica}/${accepted!.seq}`,
+    `b-w:0@${accepted.replica}/${accepted.seq}`,
     `r-d:0@${fresh}/1`,
   ]);
   expect(balanceOf(events)).toBe(77);
@@ -444,8 +453,8 @@ async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: bool
   // it; else the device had taken it out, and never pushed it.
   const atSlot: StrictRejection = {
     id: 'r-d:0',
-    replica: accepted!.replica,
-    seq: accepted!.seq,
+    replica: accepted.replica,
+    seq: accepted.seq,
     stream: STREAM,
     version: 2,
     reason: 'stale',
@@ -466,37 +475,11 @@ async function lyingPeers(backend: Backend, options: { rejectionAfterCopy?: bool
  */
 async function restoredWithPeer(backend: Backend) {
   const url = backend.urls[0]!;
-  const tmp = tempDir();
-  cleanups.push(() => tmp.cleanup());
-  const bPath = join(tmp.dir, 'b.sqlite');
-  const a = await device('a');
-  const b = await device('b', { path: bPath });
-  a.online(url);
-  b.online(url);
-  await a.store.execute(account, STREAM, 'deposit', { cents: 100 }, { commandId: 'a-d' });
-  await waitFor(async () => (await log(b.store)).length === 1, WAIT);
-  await waitFor(() => strictSettled(b.store.sync.status()), WAIT);
-  await b.close();
-  const backup = join(tmp.dir, 'backup.sqlite');
-  for (const suffix of ['', '-wal', '-shm']) {
-    if (existsSync(bPath + suffix)) copyFileSync(bPath + suffix, backup + suffix);
-  }
-  const b2 = await device('b', { path: bPath });
-  b2.online(url);
-  const [accepted] = await b2.store.execute(
-    account,
-    STREAM,
-    'withdraw',
-    { cents: 30 },
-    { commandId: 'b-w' },
-  );
-  await waitFor(() => strictSettled(b2.store.sync.status()), WAIT);
-  await waitFor(async () => (await log(a.store)).length === 2, WAIT);
-  await b2.close();
+  const { a, accepted, backup } = await withdrawnAfterBackup(url);
 
   const restored = await device('b', { path: backup, now: () => Date.now() - 60_000 });
   const old = restored.store.replicaId;
-  expect(old).toBe(accepted!.replica);
+  expect(old).toBe(accepted.replica);
   await restored.store.execute(account, STREAM, 'deposit', { cents: 7 }, { commandId: 'r-d' });
   const [second] = await restored.store.execute(
     account,
@@ -505,7 +488,7 @@ async function restoredWithPeer(backend: Backend) {
     { cents: 5 },
     { commandId: 'r-d2' },
   );
-  expect(second).toMatchObject({ replica: old, seq: accepted!.seq + 1 });
+  expect(second).toMatchObject({ replica: old, seq: accepted.seq + 1 });
   const p = await device('p');
   const [toRestored, toPeer] = memoryTransportPair();
   const links = [restored.store.sync.connect(toRestored), p.store.sync.connect(toPeer)];

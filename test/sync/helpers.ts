@@ -8,9 +8,11 @@ import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '../../src/core/hlc.ts';
 import { EventId } from '../../src/core/ids.ts';
 import type { Transport } from '../../src/core/sync-types.ts';
+import { type EventStore, type OpenStoreOptions, openStore } from '../../src/index.ts';
 import type { EventLog, IngestResult, StorageAdapter } from '../../src/storage/adapter.ts';
 import { memoryStorage } from '../../src/storage/memory.ts';
 import type { StoreInternals } from '../../src/store/internal.ts';
+import { syncFactory } from '../../src/sync/controller.ts';
 import { type HelloMessage, PROTOCOL_VERSION, type SyncMessage } from '../../src/sync/protocol.ts';
 import {
   type PeerSession,
@@ -259,4 +261,20 @@ export function helloFrom(replica: string, extra: Partial<HelloMessage> = {}): H
     time: Date.now(),
     ...extra,
   };
+}
+
+/** A store opened with its real sync controller, and the internals that controller was given. */
+export async function openWithInternals<E = unknown>(
+  options: OpenStoreOptions<E>,
+): Promise<{ store: EventStore<E>; internals: StoreInternals }> {
+  let internals: StoreInternals | undefined;
+  const store = await openStore<E>({
+    ...options,
+    syncFactory: (i) => {
+      internals = i;
+      return syncFactory()(i);
+    },
+  });
+  if (internals === undefined) throw new Error('no internals');
+  return { store, internals };
 }

@@ -6,11 +6,9 @@
  * stayed tentative, held back from other peers).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type EventStore, memoryStorage, memoryTransportPair, openStore } from '../../src/index.ts';
-import type { StoreInternals } from '../../src/store/internal.ts';
-import { syncFactory } from '../../src/sync/controller.ts';
+import { type EventStore, memoryStorage, memoryTransportPair } from '../../src/index.ts';
 import { storedEvent } from '../fixtures/events.ts';
-import { until } from './helpers.ts';
+import { openWithInternals, until } from './helpers.ts';
 
 const open: EventStore[] = [];
 afterEach(async () => {
@@ -18,19 +16,9 @@ afterEach(async () => {
 });
 
 async function replica(name: string) {
-  let internals: StoreInternals | undefined;
-  const store = await openStore({
-    name,
-    storage: memoryStorage(),
-    signing: false,
-    syncFactory: (i) => {
-      internals = i;
-      return syncFactory()(i);
-    },
-  });
-  open.push(store);
-  if (internals === undefined) throw new Error('no internals');
-  return { store, internals };
+  const opened = await openWithInternals({ name, storage: memoryStorage(), signing: false });
+  open.push(opened.store);
+  return opened;
 }
 
 describe('own events coming back from a peer', () => {

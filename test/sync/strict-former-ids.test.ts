@@ -12,14 +12,11 @@ import {
   type EventStore,
   memoryStorage,
   memoryTransportPair,
-  openStore,
   type StorageAdapter,
 } from '../../src/index.ts';
-import type { StoreInternals } from '../../src/store/internal.ts';
-import { syncFactory } from '../../src/sync/controller.ts';
 import { storedEvent } from '../fixtures/events.ts';
 import { manualClock } from '../store/helpers.ts';
-import { until } from './helpers.ts';
+import { openWithInternals, until } from './helpers.ts';
 
 const T = Date.UTC(2026, 5, 1);
 const open: EventStore[] = [];
@@ -29,20 +26,9 @@ afterEach(async () => {
 });
 
 async function openCapturing(storage: StorageAdapter, name: string, now: () => number) {
-  let internals: StoreInternals | undefined;
-  const store = await openStore({
-    name,
-    storage,
-    strictStreams: ['acct-*'],
-    now,
-    syncFactory: (i) => {
-      internals = i;
-      return syncFactory()(i);
-    },
-  });
-  open.push(store);
-  if (internals === undefined) throw new Error('no internals');
-  return { store, internals };
+  const opened = await openWithInternals({ name, storage, strictStreams: ['acct-*'], now });
+  open.push(opened.store);
+  return opened;
 }
 
 /**
