@@ -176,7 +176,8 @@ export class SqliteCompactor {
         if (!busy) this.waitingSince = undefined;
         return;
       }
-      this.credit = Math.max(0, this.credit - done);
+      // Below zero after a whole block past the credit: the next commits make up for it.
+      this.credit -= done;
       // Invariant 2: under load, a step in every LOAD_SHARE of the time at most.
       if (underLoad) setTimeout(step, (performance.now() - began) * (1 / LOAD_SHARE - 1));
       else setImmediate(step);

@@ -71,8 +71,9 @@ describe('the SQLite compactor’s schedule (invariant 2)', () => {
       if (atForced !== undefined) most = Math.max(most, backlog());
     }
     expect(atForced).toBeDefined();
-    // Bounded: never more than a commit and a block above where the forced steps began.
-    expect(most).toBeLessThanOrEqual(atForced! + 100 + BLOCK);
+    // Bounded: a few commits and blocks above where the forced steps began, at most (the steps'
+    // pauses follow the machine's speed), where 10,000 more events were committed meanwhile.
+    expect(most).toBeLessThanOrEqual(atForced! + 1_000);
     // In step: what was sealed since is about what the credit allows, not the whole backlog.
     const sealedSince = state.sealed - sealedAtForced;
     const committedSince = state.committed - committedAtForced;
