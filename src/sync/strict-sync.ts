@@ -137,7 +137,7 @@ export function strictSync(
   const countNow = async (full: boolean): Promise<number> => {
     await loaded;
     const me = internals.replicaId;
-    const former = await readFormerIds(me);
+    await readFormerIds(me);
     const mark = accepted();
     const above = authorityPos();
     const same =
@@ -160,11 +160,7 @@ export function strictSync(
         const e = r.event;
         if (e.replica === me) {
           if (e.seq > mark.seq && isStrictEvent(e)) n += 1;
-        } else if (
-          r.pos > above &&
-          (former.has(e.replica) || internals.formerIds?.has(e.replica) === true) &&
-          isStrictEvent(e)
-        ) {
+        } else if (r.pos > above && isFormer(e.replica) && isStrictEvent(e)) {
           n += 1;
           held?.add(slotOf(e));
         }
