@@ -20,6 +20,13 @@
  * 8. A replica that finds two different copies of one of its own (replica, seq) or ids (a
  *    restored backup, a clone) moves to a fresh replica id for its future appends, with its seq
  *    counter at 0: its old id is in use elsewhere, at seqs it may not have seen yet.
+ * 9. A held strict event that loses to a copy (core/strict.ts: a restored device's own event at
+ *    a slot or id its former self used) never counted, as a rejected one never does: its stream's
+ *    version comes down to what the stream still holds (`recount`), as after a discard. Other
+ *    streams keep the version a loser gave them (invariant 4 reads "held" as "ever held" there).
+ *    Kept, the version named an event the stream no longer held: the command run again on that
+ *    stream appended after it, at a version the authority had never accepted below, and the
+ *    first accepted version of the stream was missing on every replica (STRICT_RESTORE=1).
  */
 
 import { type LostCopy, resolveCopies } from './copies.ts';
@@ -30,6 +37,7 @@ import { Cursor, EventId, type ReplicaId, Seq } from './ids.ts';
 import { withoutIntegrity } from './integrity.ts';
 import { jsonEqual } from './json.ts';
 import { isErasure } from './keyring-events.ts';
+import { isStrictEvent } from './strict.ts';
 import type { ValidNewEvent } from './validate.ts';
 
 /** The replica-wide counters that live in storage and change in the write transaction. */
@@ -173,6 +181,11 @@ export interface IngestPlan {
   possibleConflicts: Set<string>;
   /** Copies that lost, held or received (core/copies.ts): reported, never dropped silently. */
   lost: LostCopy[];
+  /**
+   * Streams whose version comes down to what they hold once `remove` is gone and `write` is
+   * written (invariant 9): those of held strict events that lost.
+   */
+  recount: Set<string>;
   /** Some remote HLC was more than maxClockDrift ahead of our wall clock. */
   skewed: boolean;
   /**
@@ -217,9 +230,13 @@ export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
     (l) => l.event.replica === input.replica && l.keptReplica === input.replica && !isErasure(l),
   );
   if (forked) seq = 0;
+  const recount = new Set(
+    resolution.remove.filter((r) => isStrictEvent(r.event)).map((r) => r.event.stream),
+  );
   return {
     write,
     remove: resolution.remove,
+    recount,
     forked,
     counters: { seq, pos, clock },
     streamVersions,

@@ -18,11 +18,9 @@ import {
   KEY_COUNTERS,
   KEY_REPLICA,
   plainCounters,
-  type StreamRow,
 } from './idb-schema.ts';
 import { lastCursor, lookupIds, request } from './idb-segments.ts';
-import { withNumber } from './idb-stream-keys.ts';
-import { heldVersions } from './idb-streams.ts';
+import { lowerRows } from './idb-streams.ts';
 import { minCursorOf, REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
 export async function discardInTransaction(
@@ -31,7 +29,6 @@ export async function discardInTransaction(
 ): Promise<LocalRecord[]> {
   const segments = tx.objectStore('segments');
   const meta = tx.objectStore('meta');
-  const streams = tx.objectStore('streams');
   const [rawReplica, rawCounters, rewrites, held] = await Promise.all([
     request(meta.get(KEY_REPLICA)),
     request(meta.get(KEY_COUNTERS)),
@@ -50,25 +47,13 @@ export async function discardInTransaction(
   );
   if (records.length === 0) return [];
   await removeRecords(segments, records);
-  // Requests run in order: these reads see the removal.
-  const names = [...new Set(records.map((r) => r.event.stream))];
-  const [remaining, rows, last] = await Promise.all([
-    heldVersions(segments, names),
-    Promise.all(names.map((name) => request(streams.get(name)) as Promise<StreamRow | undefined>)),
-    lastCursor(segments),
-  ]);
   // A stream's row holds its version (idb-schema.ts invariant 9), which copies keep; an event the
   // authority rejected never counted, so it comes down to what the stream still holds
-  // (idb-streams.ts invariant 1).
-  names.forEach((stream, i) => {
-    const row = rows[i];
-    if (row === undefined) return;
-    const version = remaining.get(stream) ?? 0;
-    if (row.version <= version) return;
-    const next: StreamRow = { stream, version };
-    if (row.conflicted) next.conflicted = true;
-    streams.put(withNumber(tx, next, row));
-  });
+  // (idb-streams.ts invariant 1). Requests run in order: these reads see the removal.
+  const [, last] = await Promise.all([
+    lowerRows(tx, [...new Set(records.map((r) => r.event.stream))]),
+    lastCursor(segments),
+  ]);
   const counters = asCounters(rawCounters);
   const maxCursor = last;
   // The clock ticks (as if an event were stamped: it never goes back), so that the counters

@@ -47,7 +47,7 @@ import {
   request,
   slotRunTaken,
 } from './idb-segments.ts';
-import { readStreams, writeRows } from './idb-streams.ts';
+import { lowerRows, readStreams, writeRows } from './idb-streams.ts';
 
 /**
  * The log's part of a write, shared by appendLocal and an ingest (each writes its own stream
@@ -161,9 +161,11 @@ export async function ingestInTransaction(
     if (next.identity !== undefined) meta.put(next.identity, KEY_IDENTITY);
   }
   // Losers leave first: a winner may reuse their id, slot and cursor (core/copies.ts). Their
-  // streams keep the versions they had: the rows hold them (idb-streams.ts invariant 1).
+  // streams keep the versions they had: the rows hold them (idb-streams.ts invariant 1), but
+  // for strict losers (core/append.ts invariant 9).
   await removeRecords(segments, plan.remove);
   if (plan.write.length === 0) {
+    await lowerRows(tx, [...plan.recount]);
     if (plan.remove.length > 0 || plan.counters.seq !== counters.seq) {
       meta.put(
         plainCounters(plan.counters, counters.maxCursor, counters.shapedIds === true),
@@ -175,6 +177,8 @@ export async function ingestInTransaction(
   await writeRecords(tx, plan.write, counters, plan.counters);
   // The rows hold the versions and flag possible conflicts (idb-schema.ts invariant 9).
   writeRows(streams, plan.streamVersions, states, [...plan.possibleConflicts]);
+  // core/append.ts invariant 9: after the rows above (requests run in order).
+  await lowerRows(tx, [...plan.recount]);
   return { plan, replicaId };
 }
 

@@ -9,7 +9,8 @@
  * Invariants:
  * 1. A row's version never goes back, except by a discard (adapter.ts `discard`): a rejected own
  *    event never counted, so the row comes down to what the stream's segments still hold
- *    (heldVersions: from their events, or a husk's `streamMax`: core/husks.ts).
+ *    (heldVersions: from their events, or a husk's `streamMax`: core/husks.ts). So does the row
+ *    of a strict event that lost to a copy in an ingest (core/append.ts invariant 9).
  * 2. A row keeps its conflict flag: a write of a greater version copies it from the row read.
  */
 import { eventAt, type Segment, streamAt } from '../core/segments.ts';
@@ -95,4 +96,26 @@ export async function heldVersions(
       return [name, top];
     }),
   );
+}
+
+/**
+ * Invariant 1: the rows of `names` come down to what the stream's segments hold, after the
+ * caller removed events in the same transaction (requests run in order: the reads see it).
+ */
+export async function lowerRows(tx: IDBTransaction, names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  const streams = tx.objectStore('streams');
+  const [remaining, rows] = await Promise.all([
+    heldVersions(tx.objectStore('segments'), names),
+    Promise.all(names.map((name) => request(streams.get(name)) as Promise<StreamRow | undefined>)),
+  ]);
+  names.forEach((stream, i) => {
+    const row = rows[i];
+    if (row === undefined) return;
+    const version = remaining.get(stream) ?? 0;
+    if (row.version <= version) return;
+    const next: StreamRow = { stream, version };
+    if (row.conflicted) next.conflicted = true;
+    streams.put(withNumber(tx, next, row));
+  });
 }

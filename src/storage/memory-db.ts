@@ -156,7 +156,12 @@ export function replaceRecords(db: MemoryDatabase, records: readonly LocalRecord
 
 /** Rejected events never counted: each stream's version is what it still holds (adapter.ts). */
 export function recountVersions(db: MemoryDatabase, records: readonly LocalRecord[]): void {
-  for (const stream of new Set(records.map((r) => r.event.stream))) {
+  recountStreams(db, new Set(records.map((r) => r.event.stream)));
+}
+
+/** Each stream's version is what it holds (a discard; core/append.ts invariant 9 for an ingest). */
+export function recountStreams(db: MemoryDatabase, streams: ReadonlySet<string>): void {
+  for (const stream of streams) {
     let version = db.trimmedVersions.get(stream) ?? 0;
     for (const r of db.byStream.get(stream)?.view() ?? []) {
       if (r.event.version > version) version = r.event.version;

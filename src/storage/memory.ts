@@ -44,6 +44,7 @@ import {
   emptyDatabase,
   installBaseInto,
   type MemoryDatabase,
+  recountStreams,
   recountVersions,
   replaceRecords,
   restampRecords,
@@ -164,6 +165,7 @@ class MemoryEventLog implements EventLog {
       if (next.identity !== undefined) db.identity = next.identity;
     }
     for (const [stream, version] of plan.streamVersions) db.streamVersions.set(stream, version);
+    recountStreams(db, plan.recount);
     for (const stream of plan.possibleConflicts) db.conflictStreams.add(stream);
     if (written.length > 0) this.notifyOthers();
     return { written, removed: plan.remove, skewed: plan.skewed, lost: plan.lost };

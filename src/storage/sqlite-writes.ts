@@ -105,6 +105,8 @@ export function ingestIn(st: LogStatements, given: IngestRequest): Written<Inges
   st.insert(plan.write);
   st.setCounters(plan.counters);
   for (const [stream, version] of plan.streamVersions) st.setStreamVersion(stream, version);
+  // core/append.ts invariant 9: a strict loser never counted.
+  for (const stream of plan.recount) st.setStreamVersion(stream, st.topVersion(stream));
   for (const stream of plan.possibleConflicts) st.flagConflict(stream);
   const result = {
     written: plan.write,

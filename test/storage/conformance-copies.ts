@@ -147,6 +147,48 @@ export function copyConformance(
       }
     });
 
+    it("append invariant 9: a held strict event that loses to a copy takes its stream's version down with it; a plain loser's stream keeps it", async () => {
+      // A restored device wrote `enter` at a slot its former self had used for `withdraw`,
+      // which the server holds and which comes back: the restored copy loses the slot.
+      const strict = { $strict: true };
+      const enter = storedEvent({
+        replica: PEER,
+        seq: 3,
+        wall: 9_000,
+        stream: 'column-doing',
+        version: 1,
+        meta: strict,
+      });
+      const withdraw = storedEvent({
+        replica: PEER,
+        seq: 3,
+        wall: 2_000,
+        stream: 'account-0',
+        version: 2,
+        meta: strict,
+      });
+      const adapter = factory();
+      const log = await adapter.open();
+      await ingest(log, [enter]);
+      expect(await log.streamVersion('column-doing')).toBe(1);
+      const result = await ingest(log, [withdraw]);
+      expect(result.lost).toMatchObject([{ held: true, event: { stream: 'column-doing' } }]);
+      expect(await log.streamVersion('column-doing')).toBe(0);
+      expect(await log.streamVersion('account-0')).toBe(2);
+      await log.close();
+      // Reopened from storage: the version stays down.
+      const again = await adapter.open();
+      expect(await again.streamVersion('column-doing')).toBe(0);
+      await again.close();
+
+      // Not strict: the stream keeps the version the loser gave it (append invariant 4).
+      const plain = await open();
+      await ingest(plain, [{ ...enter, meta: undefined }]);
+      await ingest(plain, [{ ...withdraw, meta: undefined }]);
+      expect(await plain.streamVersion('column-doing')).toBe(1);
+      await plain.close();
+    });
+
     it('A3: pages through receive order across the holes of removed losers, a short page only at the head', async () => {
       const log = await open();
       const event = (seq: number, wall: number, id = `e${seq}`, data: string | null = null) =>

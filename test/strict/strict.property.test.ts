@@ -311,7 +311,7 @@ async function runScenario(actions: Action[], peerToPeer: boolean): Promise<void
       const events = log.filter((e) => e.stream === stream) as StoredEvent<StrictEvents>[];
       expect(
         events.map((e) => e.version),
-        `${stream}\n${context()}`,
+        `${stream}\n${await dump()}\n${context()}`,
       ).toEqual(events.map((_, i) => i + 1));
       expect(events.every((e) => e.meta?.$strict === true)).toBe(true);
       expect(ruleHolds(stream, events), `${stream}\n${context()}`).toBe(true);
