@@ -60,7 +60,12 @@
  *    restored from a backup that predates it) or a clone, which held it back from every peer but
  *    the authority (invariant 6), so it was accepted. The ingest that met it moved the replica to
  *    a fresh id (core/append.ts invariant 8): the own one is rejected under the id it was written
- *    with, which its log must still take as its own (adapter.ts `discard`).
+ *    with, which its log must still take as its own (adapter.ts `discard`). "Own" takes in the
+ *    log's former ids: a device restored from a backup again, after it had moved, holds its
+ *    former self's first run of a command, rejected long ago, whose accepted re-run comes back
+ *    under that former id at a later seq and lost to it by the copies' rule. Kept, the rejected
+ *    run left with its rejection and the accepted one never came again: that replica lacked it
+ *    for good (STRICT_RESTORE=1, seed 1975233183 path 54).
  */
 import { compareCopies, type LostCopy, sameCopy } from './copies.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
@@ -312,26 +317,28 @@ export function forkedOwn(records: readonly StrictCandidate[], replica: string):
 export function beatenByCopies(
   lost: readonly LostCopy[],
   held: readonly (LocalRecord | undefined)[],
-  replica: string,
+  /** This log's replica id, or a predicate that also takes its former ids (a restored device). */
+  replica: string | ((id: string) => boolean),
 ): { rejected: StrictRejection[]; accepted: StoredEventRecord[] } {
+  const own = typeof replica === 'string' ? (id: string) => id === replica : replica;
   const rejected: StrictRejection[] = [];
   const accepted: StoredEventRecord[] = [];
   lost.forEach((copy, i) => {
     // Another replica's copy can only have lost by its id; one under the own id, by either.
-    if (copy.held || copy.keptReplica !== replica || !isStrictEvent(copy.event)) return;
-    const own = held[i]?.event;
+    if (copy.held || !own(copy.keptReplica) || !isStrictEvent(copy.event)) return;
+    const mine = held[i]?.event;
     // Gone already (the authority's rejection came meanwhile): the id is free.
-    if (own === undefined) {
+    if (mine === undefined) {
       accepted.push(copy.event);
       return;
     }
-    if (own.id !== copy.keptId || own.replica !== replica || !isStrictEvent(own)) return;
+    if (mine.id !== copy.keptId || !own(mine.replica) || !isStrictEvent(mine)) return;
     rejected.push({
-      id: own.id,
-      replica,
-      seq: own.seq,
-      stream: own.stream,
-      version: own.version,
+      id: mine.id,
+      replica: mine.replica,
+      seq: mine.seq,
+      stream: mine.stream,
+      version: mine.version,
       reason: 'stale',
       head: { version: copy.event.version, id: copy.event.id },
     });

@@ -179,10 +179,20 @@ export async function settleCopies<E>(
   reject: (rejected: StrictRejection[]) => Promise<void>,
 ): Promise<StoredEventRecord[]> {
   const { log } = parts;
-  const candidates = lost.filter((l) => !l.held && l.keptReplica === me && isStrictEvent(l.event));
+  const beaten = lost.filter((l) => !l.held && isStrictEvent(l.event));
+  if (beaten.length === 0) return [];
+  // A former id too: a restored device holds its former self's first run of a command whose
+  // accepted re-run comes back under that id at another seq (core/strict.ts invariant 9). The
+  // ids a log had are in its stored identity (one nonce each), across restarts and restores.
+  const ids = new Set([me, ...parts.formerIds]);
+  if (beaten.some((l) => !ids.has(l.keptReplica))) {
+    for (const id of Object.keys((await log.identity())?.nonces ?? {})) ids.add(id);
+  }
+  const own = (replica: string) => ids.has(replica);
+  const candidates = beaten.filter((l) => own(l.keptReplica));
   if (candidates.length === 0) return [];
   const held = await log.getByIds(candidates.map((l) => l.keptId));
-  const { rejected, accepted } = beatenByCopies(candidates, held, me);
+  const { rejected, accepted } = beatenByCopies(candidates, held, own);
   if (rejected.length > 0) await reject(rejected);
   return accepted;
 }

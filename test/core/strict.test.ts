@@ -347,6 +347,33 @@ describe('beatenByCopies', () => {
     expect(beatenByCopies(resolution.lost, [other], ME)).toEqual({ rejected: [], accepted: [] });
   });
 
+  it('rejects an own strict event under a former id that kept its id against the accepted re-run under that id (9: restored, then moved)', () => {
+    // The backup holds a command's first run (FORMER, 1), rejected long ago; its accepted
+    // re-run (FORMER, 4) comes back. The device has moved to ME since the backup was restored.
+    const FORMER = 'ffffffffffffffff';
+    const first: LocalRecord = { pos: 1, event: copy(FORMER, 1, 1000, 'seed-0:0') };
+    const rerun = copy(FORMER, 4, 2000, 'seed-0:0');
+    const lost = lostOf([rerun], [first]);
+    expect(lost).toMatchObject([{ code: 'ID_CONFLICT', held: false, keptReplica: FORMER }]);
+    // Asked with the current id alone, the former self's copy is not recognised as own.
+    expect(beatenByCopies(lost, [first], ME)).toEqual({ rejected: [], accepted: [] });
+    const ownIds = (id: string) => id === ME || id === FORMER;
+    expect(beatenByCopies(lost, [first], ownIds)).toEqual({
+      rejected: [
+        {
+          id: 'seed-0:0',
+          replica: FORMER,
+          seq: 1,
+          stream: 'acct',
+          version: 1,
+          reason: 'stale',
+          head: { version: 4, id: 'seed-0:0' },
+        },
+      ],
+      accepted: [rerun],
+    });
+  });
+
   it('leaves alone what the copies’ rule decided rightly: a held loser, another replica’s kept copy, non-strict copies (9)', () => {
     const own: LocalRecord = { pos: 1, event: copy(ME, 1, 3000, 'k') };
     // The own copy stamped later lost and left: nothing to do.
