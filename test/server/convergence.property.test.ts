@@ -59,15 +59,26 @@ async function startServer(path: string, port = 0): Promise<SyncServer> {
  * rejects while its session is down (HISTORY_OFFLINE).
  */
 async function countOrUnknown(store: EventStore<unknown>): Promise<number | undefined> {
+  return (await logOrUnknown(store))?.length;
+}
+
+/** Each event's id and cursor, in the total order; undefined for a replica missing history. */
+async function logOrUnknown(store: EventStore<unknown>): Promise<string[] | undefined> {
   try {
-    return (await store.read()).length;
+    return (await store.read()).map((e) => `${e.id} ${e.cursor}`);
   } catch (error) {
     if (error instanceof HistoryUnavailableError) return undefined;
     throw error;
   }
 }
 
-/** Until every node is idle with nothing pending and all hold as many events (real time). */
+/**
+ * Until every node is idle with nothing pending and all hold the same events (real time): the
+ * same ids and cursors, not only as many. Two copies of one id (a collision) count alike: a node
+ * whose copy was still to be replaced by the winner on its way (relayed at a new position by
+ * its peer: core/copies.ts invariant 3) looked quiet under CI load, and the check after failed
+ * on that one copy (seed 1933679446, path 1).
+ */
 async function quiesce(world: World, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let quietRounds = 0;
@@ -77,8 +88,9 @@ async function quiesce(world: World, timeoutMs: number): Promise<boolean> {
       const s = n.store!.sync.status();
       return s.state === 'idle' && s.pending === 0;
     });
-    const counts = await Promise.all(world.nodes.map((n) => countOrUnknown(n.store!)));
-    const same = counts.every((c) => c !== undefined && c === counts[0]);
+    const logs = await Promise.all(world.nodes.map((n) => logOrUnknown(n.store!)));
+    const first = logs[0]?.join('\n');
+    const same = logs.every((l) => l !== undefined && l.join('\n') === first);
     quietRounds = idle && same ? quietRounds + 1 : 0;
     if (quietRounds >= 3) return true;
   }
