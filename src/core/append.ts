@@ -29,7 +29,7 @@
  *    first accepted version of the stream was missing on every replica (STRICT_RESTORE=1).
  */
 
-import { type LostCopy, resolveCopies } from './copies.ts';
+import { type LostCopy, resolveCopies, slotOf } from './copies.ts';
 import { type ChronicleError, ConcurrencyError, IdempotencyError } from './errors.ts';
 import type { ExpectedVersion, LocalRecord, StoredEventRecord } from './events.ts';
 import { decodeHlc, encodeHlc, type HlcState, receive, tick } from './hlc.ts';
@@ -38,6 +38,7 @@ import { withoutIntegrity } from './integrity.ts';
 import { jsonEqual } from './json.ts';
 import { isErasure } from './keyring-events.ts';
 import { isStrictEvent } from './strict.ts';
+import type { TrimmedCopyLoss, TrimmedTrace } from './trimmed-copies.ts';
 import type { ValidNewEvent } from './validate.ts';
 
 /** The replica-wide counters that live in storage and change in the write transaction. */
@@ -162,6 +163,9 @@ export interface IngestReads {
   existing: (LocalRecord | undefined)[];
   /** The stored record at each input's (replica, seq), in input order (copies.ts). */
   slots: (LocalRecord | undefined)[];
+  /** A partial replica's traces of trimmed events, by id and by slot (trimmed-copies.ts). */
+  trimmedById?: (TrimmedTrace | undefined)[];
+  trimmedBySlot?: (TrimmedTrace | undefined)[];
   /** Current version of each stream the input touches. */
   streamVersions: Map<string, number>;
 }
@@ -181,6 +185,9 @@ export interface IngestPlan {
   possibleConflicts: Set<string>;
   /** Copies that lost, held or received (core/copies.ts): reported, never dropped silently. */
   lost: LostCopy[];
+  /** Traces of trimmed events that lost: the log drops them (core/trimmed-copies.ts). */
+  evict: { id: EventId; cursor: Cursor }[];
+  lostTrimmed: TrimmedCopyLoss[];
   /**
    * Streams whose version comes down to what they hold once `remove` is gone and `write` is
    * written (invariant 9): those of held strict events that lost.
@@ -203,6 +210,8 @@ export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
     events: input.events,
     heldById: reads.existing,
     heldBySlot: reads.slots,
+    ...(reads.trimmedById !== undefined ? { trimmedById: reads.trimmedById } : {}),
+    ...(reads.trimmedBySlot !== undefined ? { trimmedBySlot: reads.trimmedBySlot } : {}),
   });
   // Clients never refuse a batch over a collision (no refuseSeqConflicts): nothing wedges.
   if (resolution.kind !== 'resolved') throw new Error('a client ingest cannot be refused');
@@ -226,9 +235,15 @@ export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
     if (event.version <= current) possibleConflicts.add(event.stream);
     if (event.version > current) streamVersions.set(event.stream, event.version);
   }
-  const forked = resolution.lost.some(
-    (l) => l.event.replica === input.replica && l.keptReplica === input.replica && !isErasure(l),
-  );
+  const forked =
+    resolution.lost.some(
+      (l) => l.event.replica === input.replica && l.keptReplica === input.replica && !isErasure(l),
+    ) ||
+    resolution.lostTrimmed.some(
+      (l) =>
+        l.keptReplica === input.replica &&
+        slotOf({ cursor: l.cursor }).startsWith(`${input.replica}.`),
+    );
   if (forked) seq = 0;
   const recount = new Set(
     resolution.remove.filter((r) => isStrictEvent(r.event)).map((r) => r.event.stream),
@@ -242,6 +257,8 @@ export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
     streamVersions,
     possibleConflicts,
     lost: resolution.lost,
+    evict: resolution.evict,
+    lostTrimmed: resolution.lostTrimmed,
     skewed,
   };
 }

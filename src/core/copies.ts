@@ -24,11 +24,15 @@
  *    server left it out where a later event covered it: core/integrity.ts invariant 8) is the
  *    event that came elsewhere with it. The digest leaves `$sig` out, and a replica's signature
  *    of one digest is always the same (Ed25519 is deterministic), so nothing else can differ.
+ * 7. A partial replica's trace of a trimmed event (core/trimmed-copies.ts) is a held copy
+ *    without its body: weighed by its cursor alone, and when it loses it goes to `evict` (the log
+ *    drops it) and is reported in `lostTrimmed`.
  */
 import type { JsonObject, LocalRecord, StoredEventRecord } from './events.ts';
-import type { EventId } from './ids.ts';
+import type { Cursor, EventId } from './ids.ts';
 import { INTEGRITY_META } from './integrity-meta.ts';
 import { jsonEqual } from './json.ts';
+import type { TrimmedCopyLoss, TrimmedTrace } from './trimmed-copies.ts';
 
 export type CopyConflictCode = 'ID_CONFLICT' | 'SEQ_CONFLICT';
 
@@ -122,6 +126,12 @@ export interface CopiesInput {
   heldById: readonly (LocalRecord | undefined)[];
   /** The held record at each event's (replica, seq), in input order. */
   heldBySlot: readonly (LocalRecord | undefined)[];
+  /**
+   * What a partial replica keeps of the trimmed event with each event's id, and at its
+   * (replica, seq), in input order (core/trimmed-copies.ts): a held copy without its body.
+   */
+  trimmedById?: readonly (TrimmedTrace | undefined)[];
+  trimmedBySlot?: readonly (TrimmedTrace | undefined)[];
   /** Invariant 5. */
   refuseSeqConflicts?: boolean;
 }
@@ -134,102 +144,174 @@ export type CopiesResolution =
       /** Held records that lost and leave the log (invariant 3). */
       remove: LocalRecord[];
       lost: LostCopy[];
+      /** Traces of trimmed events that lost: the log drops them (core/trimmed-copies.ts). */
+      evict: { id: EventId; cursor: Cursor }[];
+      lostTrimmed: TrimmedCopyLoss[];
     }
   | { kind: 'refused'; eventId: EventId; keptId: EventId };
 
+/** A copy met in a batch: held, trimmed (a trace, no body) or incoming. */
 interface Entry {
-  event: StoredEventRecord;
+  id: EventId;
+  slot: string;
+  /** Undefined: a trace whose cursor the log cannot tell (trimmed-copies.ts invariant 5). */
+  cursor: Cursor | undefined;
+  /** Undefined for a trace. */
+  event: StoredEventRecord | undefined;
   held: LocalRecord | undefined;
   dropped: boolean;
 }
 
+/** Negative when `event` wins over `rival`, 0 for the same copy (trimmed-copies.ts 1, 4, 5). */
+function compareWith(event: StoredEventRecord, rival: Entry): number {
+  if (rival.event !== undefined) return compareCopies(event, rival.event);
+  if (rival.cursor === undefined) return 1;
+  if (rival.cursor === event.cursor) return rival.id === event.id ? 0 : 1;
+  return event.cursor < rival.cursor ? -1 : 1;
+}
+
+/** The replica of a cursor `<hlc>.<replica>.<seq>`. */
+function replicaOfCursor(cursor: Cursor): string {
+  const slot = slotOf({ cursor });
+  return slot.slice(0, slot.indexOf('.'));
+}
+
 /**
  * Decides, for a batch, which events are new, which are repeats, and which copies win
- * (invariants 1–5). Held records that an earlier event of the batch replaced are not looked at
- * again.
+ * (invariants 1–5). Held records (and traces) that an earlier event of the batch replaced are
+ * not looked at again.
  */
 export function resolveCopies(input: CopiesInput): CopiesResolution {
   const byId = new Map<string, Entry>();
   const bySlot = new Map<string, Entry>();
-  /** Ids and slots whose held record lost to an event of this batch. */
+  /** Ids and slots whose held record or trace lost to an event of this batch. */
   const gone = new Set<string>();
   const added: Entry[] = [];
   const remove: LocalRecord[] = [];
   const lost: LostCopy[] = [];
+  const evict: { id: EventId; cursor: Cursor }[] = [];
+  const lostTrimmed: TrimmedCopyLoss[] = [];
 
+  const place = (entry: Entry): void => {
+    if (gone.has(`i${entry.id}`) || gone.has(`s${entry.slot}`)) return;
+    if (!byId.has(entry.id)) byId.set(entry.id, entry);
+    if (!bySlot.has(entry.slot)) bySlot.set(entry.slot, entry);
+  };
   const know = (held: LocalRecord | undefined): void => {
     if (held === undefined) return;
-    const { id } = held.event;
-    const slot = slotOf(held.event);
-    if (gone.has(`i${id}`) || gone.has(`s${slot}`)) return;
-    const entry: Entry = { event: held.event, held, dropped: false };
-    if (!byId.has(id)) byId.set(id, entry);
-    if (!bySlot.has(slot)) bySlot.set(slot, entry);
+    const { event } = held;
+    place({ id: event.id, slot: slotOf(event), cursor: event.cursor, event, held, dropped: false });
   };
-  const drop = (entry: Entry): void => {
+  const knowTrace = (trace: TrimmedTrace | undefined, slot: string | undefined): void => {
+    if (trace === undefined) return;
+    // A trace found by id whose cursor is unknown has no slot to go by: one of its own.
+    const at =
+      trace.cursor !== undefined ? slotOf({ cursor: trace.cursor }) : (slot ?? `?${trace.id}`);
+    place({
+      id: trace.id,
+      slot: at,
+      cursor: trace.cursor,
+      event: undefined,
+      held: undefined,
+      dropped: false,
+    });
+  };
+  const drop = (entry: Entry, winner: StoredEventRecord, code: CopyConflictCode): void => {
     entry.dropped = true;
-    const slot = slotOf(entry.event);
-    if (byId.get(entry.event.id) === entry) byId.delete(entry.event.id);
-    if (bySlot.get(slot) === entry) bySlot.delete(slot);
-    if (entry.held !== undefined) {
-      remove.push(entry.held);
-      gone.add(`i${entry.event.id}`);
-      gone.add(`s${slot}`);
+    if (byId.get(entry.id) === entry) byId.delete(entry.id);
+    if (bySlot.get(entry.slot) === entry) bySlot.delete(entry.slot);
+    if (entry.event === undefined) {
+      // A trace (trimmed-copies.ts invariant 2): only a known cursor can lose.
+      const cursor = entry.cursor!;
+      evict.push({ id: entry.id, cursor });
+      lostTrimmed.push({
+        code,
+        id: entry.id,
+        cursor,
+        keptId: winner.id,
+        keptReplica: winner.replica,
+      });
+    } else {
+      lost.push({
+        code,
+        event: entry.event,
+        keptId: winner.id,
+        keptReplica: winner.replica,
+        held: entry.held !== undefined,
+      });
+      if (entry.held !== undefined) remove.push(entry.held);
+    }
+    if (entry.held !== undefined || entry.event === undefined) {
+      gone.add(`i${entry.id}`);
+      gone.add(`s${entry.slot}`);
     }
   };
 
   for (let i = 0; i < input.events.length; i++) {
     const event = input.events[i]!;
+    const slot = slotOf(event);
     know(input.heldById[i]);
     know(input.heldBySlot[i]);
-    const slot = slotOf(event);
+    knowTrace(input.trimmedById?.[i], undefined);
+    knowTrace(input.trimmedBySlot?.[i], slot);
     const idRival = byId.get(event.id);
-    if (idRival !== undefined && sameCopy(idRival.event, event)) continue;
+    if (idRival !== undefined) {
+      if (
+        idRival.event !== undefined
+          ? sameCopy(idRival.event, event)
+          : idRival.cursor === event.cursor
+      ) {
+        continue;
+      }
+    }
     const slotEntry = bySlot.get(slot);
     const slotRival = slotEntry !== undefined && slotEntry !== idRival ? slotEntry : undefined;
     if (
       input.refuseSeqConflicts === true &&
       slotRival !== undefined &&
-      slotRival.event.id !== event.id &&
-      (slotRival.held === undefined || compareCopies(event, slotRival.event) > 0)
+      slotRival.id !== event.id &&
+      (slotRival.held === undefined || compareWith(event, slotRival) > 0)
     ) {
-      return { kind: 'refused', eventId: event.id, keptId: slotRival.event.id };
+      return { kind: 'refused', eventId: event.id, keptId: slotRival.id };
     }
     const rivals: [Entry, CopyConflictCode][] = [];
     if (idRival !== undefined) rivals.push([idRival, 'ID_CONFLICT']);
     if (slotRival !== undefined) {
-      rivals.push([slotRival, slotRival.event.id === event.id ? 'ID_CONFLICT' : 'SEQ_CONFLICT']);
+      rivals.push([slotRival, slotRival.id === event.id ? 'ID_CONFLICT' : 'SEQ_CONFLICT']);
     }
-    const beaten = rivals.find(([rival]) => compareCopies(event, rival.event) > 0);
+    const beaten = rivals.find(([rival]) => compareWith(event, rival) > 0);
     if (beaten !== undefined) {
+      const [rival, code] = beaten;
+      // A trace that cannot be weighed holds its id and slot as before (trimmed-copies.ts 5).
+      if (rival.cursor === undefined) continue;
       lost.push({
-        code: beaten[1],
+        code,
         event,
-        keptId: beaten[0].event.id,
-        keptReplica: beaten[0].event.replica,
+        keptId: rival.id,
+        keptReplica: rival.event?.replica ?? replicaOfCursor(rival.cursor),
         held: false,
       });
       continue;
     }
-    for (const [rival, code] of rivals) {
-      drop(rival);
-      lost.push({
-        code,
-        event: rival.event,
-        keptId: event.id,
-        keptReplica: event.replica,
-        held: rival.held !== undefined,
-      });
-    }
-    const entry: Entry = { event, held: undefined, dropped: false };
+    for (const [rival, code] of rivals) drop(rival, event, code);
+    const entry: Entry = {
+      id: event.id,
+      slot,
+      cursor: event.cursor,
+      event,
+      held: undefined,
+      dropped: false,
+    };
     byId.set(event.id, entry);
     bySlot.set(slot, entry);
     added.push(entry);
   }
   return {
     kind: 'resolved',
-    write: added.filter((e) => !e.dropped).map((e) => e.event),
+    write: added.filter((e) => !e.dropped).map((e) => e.event!),
     remove,
     lost,
+    evict,
+    lostTrimmed,
   };
 }

@@ -100,6 +100,8 @@ export interface Segment {
    * ids. Not in event order.
    */
   customIds?: EventId[];
+  /** A husk's only: where each custom id's event sits among its events (core/husks.ts 5). */
+  customAt?: number[];
   /** A husk's count of trimmed events (core/husks.ts): absent on a segment holding its events. */
   trimmed?: number;
   /** Only when some event's cursor or time is not the one its hlc, replica and seq give. */

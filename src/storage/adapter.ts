@@ -15,9 +15,11 @@
  * 4. readByCursor pages through the total order, optionally restricted to one stream.
  * 5. No read holds more than `limit` events in memory.
  * 6. Trimming (docs/storage-growth.md) takes the bodies of events at or below a horizon cursor H
- *    out of the log and keeps what the log's rules need: their ids and (replica, seq) slots (an
- *    ingest skips an event held there, trimmed or not; an append naming a trimmed custom id is
- *    an IdempotencyError 'trimmed'), each stream's version and conflict flag. Reads
+ *    out of the log and keeps what the log's rules need: their ids, cursors and (replica, seq)
+ *    slots (an ingest skips an event held there, trimmed or not, but for a copy that wins over
+ *    a trimmed one by the copies' rule and takes its place: core/trimmed-copies.ts; an append
+ *    naming a trimmed custom id is an IdempotencyError 'trimmed'), each stream's version and
+ *    conflict flag. Reads
  *    (readByCursor, readByPos, getByIds, eventsAtSlots) never return a trimmed event: `horizon()`
  *    tells a reader that the log holds no body at or below it but late events stored after the
  *    trim. Positions, seqs and counters do not move. The horizon only moves forward.
@@ -34,6 +36,7 @@ import type { ExpectedVersion, JsonValue, LocalRecord, StoredEventRecord } from 
 import type { HlcState } from '../core/hlc.ts';
 import type { EventId, ReplicaId } from '../core/ids.ts';
 import type { StoredIdentity, StoredSigningKey } from '../core/replica-identity.ts';
+import type { TrimmedCopyLoss } from '../core/trimmed-copies.ts';
 import type { ValidNewEvent } from '../core/validate.ts';
 
 /**
@@ -113,6 +116,8 @@ export interface IngestResult {
   skewed: boolean;
   /** Every copy that lost, held or received (core/copies.ts invariant 4). */
   lost: LostCopy[];
+  /** Trimmed events that lost to a copy received (core/trimmed-copies.ts invariant 2). */
+  lostTrimmed?: TrimmedCopyLoss[];
 }
 
 /** A re-stamp of this replica's own unshared events (core/restamp.ts). */

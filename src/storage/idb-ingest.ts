@@ -40,7 +40,9 @@ import {
 } from './idb-schema.ts';
 import {
   applyWrite,
-  heldByHusks,
+  evictHusked,
+  type HuskReads,
+  huskTraces,
   lookupIds,
   lookupSlots,
   placeRecords,
@@ -119,13 +121,13 @@ export async function ingestInTransaction(
   // Covered by an installed base: held, though no index lists it (idb-base.ts invariant 1).
   const vector = await readBaseVector(meta);
   const events = uncovered(vector, given.events);
-  const fresh = events === given.events ? given : { ...given, events };
-  // Held below the horizon, trimmed: already stored here (adapter.ts invariant 6). Without
-  // lookups such an event fails the `slot` or `id` index like any held one (invariant 7).
-  const input = lookUpIds ? await withoutTrimmed(segments, fresh) : fresh;
+  const input = events === given.events ? given : { ...given, events };
   const streams = tx.objectStore('streams');
   const names = [...new Set(input.events.map((e) => e.stream))];
-  const [rawReplica, rawCounters, states, , existing, slots] = await Promise.all([
+  // A trimmed event meets its copies by its trace (core/trimmed-copies.ts). Without lookups
+  // such an event fails the `slot` or `id` index like any held one (invariant 7).
+  const husks: HuskReads = new Map();
+  const [rawReplica, rawCounters, states, , existing, slots, traces] = await Promise.all([
     request(meta.get(KEY_REPLICA)),
     request(meta.get(KEY_COUNTERS)),
     readStreams(streams, names),
@@ -142,6 +144,14 @@ export async function ingestInTransaction(
           input.events.map((e) => slotOf(e)),
         )
       : [],
+    lookUpIds
+      ? huskTraces(
+          segments,
+          input.events.map((e) => e.id),
+          input.events.map((e) => slotOf(e)),
+          husks,
+        )
+      : undefined,
   ]);
   const counters: StoredCounters = asCounters(rawCounters);
   let replicaId = asReplicaId(rawReplica);
@@ -151,6 +161,7 @@ export async function ingestInTransaction(
       counters,
       existing,
       slots,
+      ...(traces !== undefined ? { trimmedById: traces.byId, trimmedBySlot: traces.bySlot } : {}),
       streamVersions: new Map(names.map((s) => [s, states.get(s)?.version ?? 0])),
     },
   );
@@ -163,6 +174,7 @@ export async function ingestInTransaction(
   // Losers leave first: a winner may reuse their id, slot and cursor (core/copies.ts). Their
   // streams keep the versions they had: the rows hold them (idb-streams.ts invariant 1), but
   // for strict losers (core/append.ts invariant 9).
+  await evictHusked(segments, plan.evict, husks);
   await removeRecords(segments, plan.remove);
   if (plan.write.length === 0) {
     await lowerRows(tx, [...plan.recount]);
@@ -180,23 +192,6 @@ export async function ingestInTransaction(
   // core/append.ts invariant 9: after the rows above (requests run in order).
   await lowerRows(tx, [...plan.recount]);
   return { plan, replicaId };
-}
-
-/** The input without the events whose id or slot a husk holds (core/husks.ts). */
-async function withoutTrimmed(
-  segments: IDBObjectStore,
-  input: Omit<IngestInput, 'replica'>,
-): Promise<Omit<IngestInput, 'replica'>> {
-  const held = await heldByHusks(
-    segments,
-    input.events.map((e) => e.id),
-    input.events.map((e) => slotOf(e)),
-  );
-  if (held.ids.size === 0 && held.slots.size === 0) return input;
-  return {
-    ...input,
-    events: input.events.filter((e) => !held.ids.has(e.id) && !held.slots.has(slotOf(e))),
-  };
 }
 
 /**

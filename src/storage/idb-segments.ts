@@ -9,6 +9,13 @@
  */
 import { slotOf } from '../core/copies.ts';
 import type { LocalRecord } from '../core/events.ts';
+import {
+  huskIndexOfSlot,
+  huskSize,
+  huskTraceAt,
+  huskTraceOfId,
+  huskWithout,
+} from '../core/husks.ts';
 import { EventId } from '../core/ids.ts';
 import { planWrite, type WritePlan } from '../core/segment-plan.ts';
 import {
@@ -25,6 +32,7 @@ import {
   slotRunHolds,
 } from '../core/segments.ts';
 
+import type { TrimmedTrace } from '../core/trimmed-copies.ts';
 import { request } from './idb-request.ts';
 import { storedForm, streamNumbers, streamPositions } from './idb-stream-keys.ts';
 import { writtenForm } from './idb-written-form.ts';
@@ -170,6 +178,79 @@ export async function heldByHusks(
     ids: new Set(ids.filter((_, i) => isHusk(idKeys[i]) || isHusk(canonicalKeys[i]))),
     slots: new Set(slots.filter((_, i) => isHusk(slotKeys[i]))),
   };
+}
+
+/** A husk read for an ingest's meeting with trimmed copies, by its primary key. */
+export type HuskReads = Map<RecordKey, Promise<Segment>>;
+
+/**
+ * The traces (core/trimmed-copies.ts) of the trimmed events holding each id and each slot, in
+ * the order asked, read from the husks the `id` and `slot` indexes list them in. An id of
+ * canonical form is met through its slot, whose trace says whose it is. `husks` keeps the husks
+ * read, for evictHusked.
+ */
+export async function huskTraces(
+  store: IDBObjectStore,
+  ids: readonly string[],
+  slots: readonly string[],
+  husks: HuskReads,
+): Promise<{ byId: (TrimmedTrace | undefined)[]; bySlot: (TrimmedTrace | undefined)[] }> {
+  const byId = byIdKey(store);
+  const bySlot = bySlotKey(store);
+  const husk = (key: RecordKey): Promise<Segment> => {
+    let read = husks.get(key);
+    if (read === undefined) {
+      read = request(store.get(key)) as Promise<Segment>;
+      husks.set(key, read);
+    }
+    return read;
+  };
+  const atSlot = async (slot: string | undefined): Promise<TrimmedTrace | undefined> => {
+    if (slot === undefined) return undefined;
+    const key = await bySlot(slot);
+    if (key === undefined || !isHuskRecord(key)) return undefined;
+    const h = await husk(key);
+    const i = huskIndexOfSlot(h, slot);
+    return i < 0 ? undefined : huskTraceAt(h, i);
+  };
+  const ofId = async (id: string): Promise<TrimmedTrace | undefined> => {
+    const key = await byId(id);
+    if (key !== undefined && isHuskRecord(key)) return huskTraceOfId(await husk(key), id);
+    const trace = await atSlot(EventId.canonicalSlot(id));
+    return trace !== undefined && (trace.id === id || trace.cursor === undefined)
+      ? trace
+      : undefined;
+  };
+  const [idTraces, slotTraces] = await Promise.all([
+    Promise.all(ids.map(ofId)),
+    Promise.all(slots.map(atSlot)),
+  ]);
+  return { byId: idTraces, bySlot: slotTraces };
+}
+
+/**
+ * Drops the events of trimmed copies that lost from their husks (core/husks.ts invariant 6):
+ * each husk touched is written again without them under a new key, or deleted when none is left.
+ * `husks` holds every husk an evicted trace was read from (huskTraces).
+ */
+export async function evictHusked(
+  store: IDBObjectStore,
+  evict: readonly { cursor: string }[],
+  husks: HuskReads,
+): Promise<void> {
+  if (evict.length === 0) return;
+  const gone = new Set(evict.map((e) => e.cursor));
+  const rewritten: Segment[] = [];
+  for (const [key, read] of husks) {
+    const h = await read;
+    const drop = new Set<number>();
+    for (let i = 0; i < huskSize(h); i++) if (gone.has(cursorAt(h, i))) drop.add(i);
+    if (drop.size === 0) continue;
+    store.delete(key);
+    const rest = huskWithout(h, drop);
+    if (rest !== undefined) rewritten.push(rest);
+  }
+  await addSegments(store, rewritten);
 }
 
 /** Finds the key of the segment an index lists under `key`, or undefined. */

@@ -81,6 +81,7 @@ import type { JsonValue, LocalRecord } from '../core/events.ts';
 import type { HlcState } from '../core/hlc.ts';
 import { type ReplicaId, Seq } from '../core/ids.ts';
 import type { StoredIdentity, StoredSigningKey } from '../core/replica-identity.ts';
+import { lostTrimmedOf } from '../core/trimmed-copies.ts';
 import type {
   AppendGroupRequest,
   CursorQuery,
@@ -237,20 +238,21 @@ class IdbEventLog implements EventLog {
   }
 
   async ingest(request_: IngestRequest): Promise<IngestResult> {
-    let outcome: IngestPlan;
+    let plan: IngestPlan;
     try {
-      outcome = await this.ingestOnce(request_, false);
+      plan = await this.ingestOnce(request_, false);
     } catch (error) {
       // Invariant 7: most likely an event the log holds. Anything else fails again below.
       if (!(error instanceof StorageError) || error.code !== 'STORAGE') throw error;
-      outcome = await this.ingestOnce(request_, true);
+      plan = await this.ingestOnce(request_, true);
     }
-    if (outcome.write.length > 0) this.conn.notifyOthers(outcome.counters.pos);
+    if (plan.write.length > 0) this.conn.notifyOthers(plan.counters.pos);
     return {
-      written: outcome.write,
-      removed: outcome.remove,
-      skewed: outcome.skewed,
-      lost: outcome.lost,
+      written: plan.write,
+      removed: plan.remove,
+      skewed: plan.skewed,
+      lost: plan.lost,
+      ...lostTrimmedOf(plan),
     };
   }
 

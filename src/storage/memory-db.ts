@@ -14,9 +14,10 @@ import type { ReplicaCounters } from '../core/append.ts';
 import { slotOf } from '../core/copies.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import { compareHlc, decodeHlc, HLC_ZERO } from '../core/hlc.ts';
-import { ReplicaId } from '../core/ids.ts';
+import { type Cursor, ReplicaId } from '../core/ids.ts';
 import type { StoredIdentity } from '../core/replica-identity.ts';
 import { clockAfterBase } from '../core/space-join.ts';
+import type { TrimmedTrace } from '../core/trimmed-copies.ts';
 import type { LogBase, SnapshotRecord, TrimResult } from './adapter.ts';
 import { CursorOrder, firstAfterPos, upperBound } from './memory-order.ts';
 import { hlcOfCursor } from './restamp-reads.ts';
@@ -42,11 +43,14 @@ export interface MemoryDatabase {
   meta: Map<string, JsonValue>;
   identity?: StoredIdentity;
   handles: Set<MemoryHandle>;
-  /** Trimming (adapter.ts invariant 6): the horizon, and the ids and slots of trimmed events. */
+  /**
+   * Trimming (adapter.ts invariant 6): the horizon, and the traces of trimmed events by id and
+   * by slot (core/trimmed-copies.ts).
+   */
   horizon?: string;
   trimmedPos: number;
-  trimmedIds: Set<string>;
-  trimmedSlots: Set<string>;
+  trimmedIds: Map<string, TrimmedTrace>;
+  trimmedSlots: Map<string, TrimmedTrace>;
   /** Each stream's largest trimmed version: a discard's floor (adapter.ts invariant 6). */
   trimmedVersions: Map<string, number>;
   /** An installed base's version vector (adapter.ts invariant 7). */
@@ -70,8 +74,8 @@ export function emptyDatabase(): MemoryDatabase {
     meta: new Map(),
     handles: new Set(),
     trimmedPos: 0,
-    trimmedIds: new Set(),
-    trimmedSlots: new Set(),
+    trimmedIds: new Map(),
+    trimmedSlots: new Map(),
     trimmedVersions: new Map(),
   };
 }
@@ -134,6 +138,18 @@ export function unwriteRecords(db: MemoryDatabase, records: readonly LocalRecord
     if (db.bySlot.get(slot) === record) db.bySlot.delete(slot);
     db.byCursor.remove(record);
     db.byStream.get(record.event.stream)?.remove(record);
+  }
+}
+
+/** Drops the traces of trimmed copies that lost (core/trimmed-copies.ts invariant 2). */
+export function evictTrimmed(
+  db: MemoryDatabase,
+  traces: readonly { id: string; cursor: Cursor }[],
+): void {
+  for (const { id, cursor } of traces) {
+    if (db.trimmedIds.get(id)?.cursor === cursor) db.trimmedIds.delete(id);
+    const slot = slotOf({ cursor });
+    if (db.trimmedSlots.get(slot)?.cursor === cursor) db.trimmedSlots.delete(slot);
   }
 }
 
@@ -220,8 +236,9 @@ export function trimRecords(
   }
   for (const record of records) {
     const { id, stream, version } = record.event;
-    db.trimmedIds.add(id);
-    db.trimmedSlots.add(slotOf(record.event));
+    const trace = { id, cursor: record.event.cursor };
+    db.trimmedIds.set(id, trace);
+    db.trimmedSlots.set(slotOf(record.event), trace);
     if (version > (db.trimmedVersions.get(stream) ?? 0)) db.trimmedVersions.set(stream, version);
     db.byId.delete(id);
     db.bySlot.delete(slotOf(record.event));

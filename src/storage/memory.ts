@@ -21,6 +21,7 @@ import {
 } from '../core/replica-identity.ts';
 import { planRestamp } from '../core/restamp.ts';
 import { uncovered } from '../core/space-join.ts';
+import { lostTrimmedOf } from '../core/trimmed-copies.ts';
 import type {
   AppendGroupRequest,
   CursorQuery,
@@ -42,6 +43,7 @@ import type {
 import { onlyOutcome } from './append-outcome.ts';
 import {
   emptyDatabase,
+  evictTrimmed,
   installBaseInto,
   type MemoryDatabase,
   recountStreams,
@@ -136,13 +138,8 @@ class MemoryEventLog implements EventLog {
 
   async ingest(given: IngestRequest): Promise<IngestResult> {
     const db = this.check();
-    // Held below the horizon, trimmed: already stored here (adapter.ts invariant 6).
-    const held =
-      db.trimmedIds.size === 0
-        ? given.events
-        : given.events.filter((e) => !db.trimmedIds.has(e.id) && !db.trimmedSlots.has(slotOf(e)));
     // Covered by an installed base: held, like a trimmed event (adapter.ts invariant 7).
-    const events = uncovered(db.baseVector, held);
+    const events = uncovered(db.baseVector, given.events);
     const request = events === given.events ? given : { ...given, events };
     const streams = new Map<string, number>();
     for (const e of request.events) streams.set(e.stream, db.streamVersions.get(e.stream) ?? 0);
@@ -152,9 +149,17 @@ class MemoryEventLog implements EventLog {
         counters: db.counters,
         existing: request.events.map((e) => db.byId.get(e.id)),
         slots: request.events.map((e) => db.bySlot.get(slotOf(e))),
+        // A trimmed event meets its copies by its trace (core/trimmed-copies.ts).
+        ...(db.trimmedIds.size === 0
+          ? {}
+          : {
+              trimmedById: request.events.map((e) => db.trimmedIds.get(e.id)),
+              trimmedBySlot: request.events.map((e) => db.trimmedSlots.get(slotOf(e))),
+            }),
         streamVersions: streams,
       },
     );
+    evictTrimmed(db, plan.evict);
     unwriteRecords(db, plan.remove);
     const written = writeRecords(db, plan.write, true);
     db.counters = plan.counters;
@@ -168,7 +173,13 @@ class MemoryEventLog implements EventLog {
     recountStreams(db, plan.recount);
     for (const stream of plan.possibleConflicts) db.conflictStreams.add(stream);
     if (written.length > 0) this.notifyOthers();
-    return { written, removed: plan.remove, skewed: plan.skewed, lost: plan.lost };
+    return {
+      written,
+      removed: plan.remove,
+      skewed: plan.skewed,
+      lost: plan.lost,
+      ...lostTrimmedOf(plan),
+    };
   }
 
   async restamp(request: RestampRequest): Promise<RestampResult> {

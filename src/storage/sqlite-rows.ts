@@ -17,6 +17,7 @@ import type { ReplicaCounters } from '../core/append.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { ReplicaId } from '../core/ids.ts';
 import { isStoredIdentity, type StoredIdentity } from '../core/replica-identity.ts';
+import type { TrimmedTrace } from '../core/trimmed-copies.ts';
 import type { CursorQuery } from './adapter.ts';
 import { REWRITES_META_KEY, withRewrite } from './rewrites.ts';
 
@@ -109,8 +110,11 @@ export class LogStatements {
       bySlot: p(
         `SELECT ${EVENT_COLUMNS} FROM log_events WHERE replica = ? AND seq = ? AND ${HELD}`,
       ),
-      trimmedId: p(`SELECT 1 AS t FROM log_events WHERE id = ? AND ${TRIMMED}`),
-      trimmedSlot: p(`SELECT 1 AS t FROM log_events WHERE replica = ? AND seq = ? AND ${TRIMMED}`),
+      trimmedId: p(`SELECT id, cursor FROM log_events WHERE id = ? AND ${TRIMMED}`),
+      trimmedSlot: p(
+        `SELECT id, cursor FROM log_events WHERE replica = ? AND seq = ? AND ${TRIMMED}`,
+      ),
+      evictTrimmed: p(`DELETE FROM log_events WHERE id = ? AND cursor = ? AND ${TRIMMED}`),
       toTrim: p(
         `SELECT pos, cursor FROM log_events WHERE cursor <= ? AND pos <= ? AND ${HELD} ORDER BY cursor LIMIT ?`,
       ),
@@ -192,6 +196,24 @@ export class LogStatements {
 
   trimmedSlot(replica: string, seq: number): boolean {
     return this.st.trimmedSlot.get(replica, seq) !== undefined;
+  }
+
+  /** The trace of the trimmed event with this id (core/trimmed-copies.ts), if one is. */
+  trimmedTraceById(id: string): TrimmedTrace | undefined {
+    return this.st.trimmedId.get(id) as TrimmedTrace | undefined;
+  }
+
+  /** The trace of the trimmed event at this (replica, seq), if one is. */
+  trimmedTraceAt(replica: string, seq: number): TrimmedTrace | undefined {
+    return this.st.trimmedSlot.get(replica, seq) as TrimmedTrace | undefined;
+  }
+
+  /**
+   * Drops the rows of trimmed copies that lost (core/trimmed-copies.ts invariant 2). The
+   * streams keep their versions (log_streams), as for a held loser.
+   */
+  evictTrimmed(traces: readonly { id: string; cursor: string }[]): void {
+    for (const t of traces) this.st.evictTrimmed.run(t.id, t.cursor);
   }
 
   /**

@@ -22,6 +22,7 @@ import { compareHlc, decodeHlc } from '../core/hlc.ts';
 import type { ReplicaId } from '../core/ids.ts';
 import { adoptedIdentity, forkedReplica, type StoredSigningKey } from '../core/replica-identity.ts';
 import { clockAfterBase, uncovered } from '../core/space-join.ts';
+import { lostTrimmedOf } from '../core/trimmed-copies.ts';
 import type {
   AppendGroupRequest,
   DiscardedEvent,
@@ -73,14 +74,10 @@ export function appendGroupIn(
 
 export function ingestIn(st: LogStatements, given: IngestRequest): Written<IngestResult> {
   const state = st.state();
-  // Held below the horizon, trimmed: already stored here (adapter.ts invariant 6).
-  // Covered by an installed base: held too (adapter.ts invariant 7).
+  // Covered by an installed base: held (adapter.ts invariant 7).
   const vector = st.getMeta(BASE_VECTOR_META_KEY);
   const covered = uncovered(isVector(vector) ? vector : undefined, given.events);
-  const request = {
-    ...given,
-    events: covered.filter((e) => !st.trimmedId(e.id) && !st.trimmedSlot(e.replica, e.seq)),
-  };
+  const request = { ...given, events: covered };
   const streams = new Map<string, number>();
   for (const e of request.events) streams.set(e.stream, st.streamVersion(e.stream));
   const plan = planIngest(
@@ -89,6 +86,9 @@ export function ingestIn(st: LogStatements, given: IngestRequest): Written<Inges
       counters: state.counters,
       existing: request.events.map((e) => st.byId(e.id)),
       slots: request.events.map((e) => st.bySlot(e.replica, e.seq)),
+      // A trimmed event meets its copies by its trace (core/trimmed-copies.ts).
+      trimmedById: request.events.map((e) => st.trimmedTraceById(e.id)),
+      trimmedBySlot: request.events.map((e) => st.trimmedTraceAt(e.replica, e.seq)),
       streamVersions: streams,
     },
   );
@@ -101,6 +101,7 @@ export function ingestIn(st: LogStatements, given: IngestRequest): Written<Inges
     if (next.identity !== undefined) st.setIdentity(next.identity);
   }
   // Losers leave first: a winner may reuse their id and slot (core/copies.ts).
+  st.evictTrimmed(plan.evict);
   st.remove(plan.remove);
   st.insert(plan.write);
   st.setCounters(plan.counters);
@@ -113,6 +114,7 @@ export function ingestIn(st: LogStatements, given: IngestRequest): Written<Inges
     removed: plan.remove,
     skewed: plan.skewed,
     lost: plan.lost,
+    ...lostTrimmedOf(plan),
   };
   return plan.write.length > 0 ? { result, replica, head: plan.counters.pos } : { result, replica };
 }

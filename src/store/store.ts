@@ -37,6 +37,7 @@ import { assertJsonValue } from '../core/json.ts';
 import type { Projection, ProjectionQueries } from '../core/projection.ts';
 import { isStrictEvent, strictMatcher } from '../core/strict.ts';
 import type { SyncApi, SyncStatus } from '../core/sync-types.ts';
+import { lostTrimmedOf } from '../core/trimmed-copies.ts';
 import { makeUpcast, type UpcastFn } from '../core/upcast.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../core/validate.ts';
 import type { EventLog, IngestResult, RestampResult } from '../storage/adapter.ts';
@@ -456,6 +457,7 @@ export class Store<E> implements EventStore<E> {
               removed: [...result.removed, ...more.removed],
               skewed: result.skewed || more.skewed,
               lost: [...result.lost.filter((l) => !again.includes(l.event)), ...more.lost],
+              ...lostTrimmedOf(result, more),
             };
       // Own strict events that lost their copy's contest left the log: rejected, and their
       // commands run again (strict-rejections.ts invariant 6).

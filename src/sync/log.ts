@@ -7,6 +7,7 @@ import type { LostCopy } from '../core/copies.ts';
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
 import type { ChainLookup, LinkCheck, Tampering } from '../core/integrity.ts';
 import type { StrictRejection } from '../core/strict.ts';
+import type { TrimmedCopyLoss } from '../core/trimmed-copies.ts';
 import type { Checkpoint } from './protocol.ts';
 
 export interface SyncIngestResult {
@@ -16,6 +17,8 @@ export interface SyncIngestResult {
   skewed: boolean;
   /** Copies that lost to another copy of their id or (replica, seq) (core/copies.ts). */
   lost?: LostCopy[];
+  /** Trimmed events that lost to a copy received (core/trimmed-copies.ts). */
+  lostTrimmed?: TrimmedCopyLoss[];
   /**
    * Events the authority of their strict stream rejected (core/strict.ts): not stored; the rest
    * of the batch was. Only a server's log rejects.

@@ -234,7 +234,11 @@ export class SessionReceiver {
             this.eventsReceived += result.written.length;
             rejected = result.rejected ?? [];
             this.sender.noteIngested(result.written);
-            const lost = lostCopyReport(result.lost ?? [], this.options.log.replicaId);
+            const lost = lostCopyReport(
+              result.lost ?? [],
+              this.options.log.replicaId,
+              result.lostTrimmed,
+            );
             if (lost !== undefined) this.options.onError?.(lost);
             if (result.skewed) {
               this.options.onError?.({

@@ -104,7 +104,8 @@ export function storeSyncLog(internals: StoreInternals): SyncLog & { chain: Chai
       options?: SyncIngestOptions,
     ): Promise<SyncIngestResult> {
       const result = await internals.ingest(events, options);
-      return { written: result.written, skewed: result.skewed, lost: result.lost };
+      const { written, skewed, lost, lostTrimmed } = result;
+      return { written, skewed, lost, ...(lostTrimmed !== undefined ? { lostTrimmed } : {}) };
     },
     async getCheckpoint(peer) {
       return toCheckpoint(await log.getMeta(CHECKPOINT_META_PREFIX + peer));

@@ -262,6 +262,108 @@ export function trimConformance(
       ]);
     });
 
+    it('lets a copy that sorts first take the place of a trimmed copy, by id or by (replica, seq), and keeps a trimmed winner (core/trimmed-copies.ts)', async () => {
+      const { adapter, log } = await fresh();
+      const drift = { now: NOW, maxClockDriftMs: 60_000 };
+      const run = [1, 2, 3, 4].map((seq) =>
+        storedEvent({
+          replica: REMOTE,
+          seq,
+          wall: 1_000 + seq * 100,
+          stream: 'r',
+          ...(seq === 2 ? { id: 'shared' } : {}),
+        }),
+      );
+      await log.ingest({ events: run, ...drift });
+      await trim(log, run[3]!.cursor);
+      // The same id appended offline elsewhere, stamped after the trimmed copy: it loses.
+      const later = storedEvent({ replica: LATE, seq: 1, wall: 1_250, stream: 'o', id: 'shared' });
+      const lost = await log.ingest({ events: [later], ...drift });
+      expect(lost.written).toEqual([]);
+      expect(lost.lostTrimmed ?? []).toEqual([]);
+      expect(lost.lost.map((l) => [l.code, l.event.cursor, l.held, l.keptId])).toEqual([
+        ['ID_CONFLICT', later.cursor, false, 'shared'],
+      ]);
+      // Stamped before it: the copies' rule keeps this one, below the horizon, where it was.
+      const first = storedEvent({ replica: LATE, seq: 2, wall: 1_150, stream: 'o', id: 'shared' });
+      const won = await log.ingest({ events: [first], ...drift });
+      expect(won.written.map((r) => [r.event.cursor, r.pos])).toEqual([[first.cursor, 5]]);
+      expect(won.lostTrimmed).toEqual([
+        {
+          code: 'ID_CONFLICT',
+          id: 'shared',
+          cursor: run[1]!.cursor,
+          keptId: 'shared',
+          keptReplica: LATE,
+        },
+      ]);
+      expect(ids(await log.getByIds([EventId.parse('shared')]))).toEqual(['shared']);
+      expect((await log.getByIds([EventId.parse('shared')]))[0]!.event.cursor).toBe(first.cursor);
+      // The trimmed copy's slot is free of it; its neighbours' stay trimmed.
+      expect(await trimmedSlots(log, run)).toEqual([true, false, true, true]);
+      // Both copies again: the winner is held, the trimmed loser is news no more than a repeat.
+      const again = await log.ingest({ events: [run[1]!, first], ...drift });
+      expect(again.written).toEqual([]);
+      expect(again.lostTrimmed ?? []).toEqual([]);
+      // A new id at a trimmed (replica, seq), stamped first: SEQ_CONFLICT, it takes the slot.
+      const reused = storedEvent({
+        replica: REMOTE,
+        seq: 3,
+        wall: 1_050,
+        stream: 'r',
+        id: 'thief',
+      });
+      const taken = await log.ingest({ events: [reused], ...drift });
+      expect(ids(taken.written)).toEqual(['thief']);
+      expect(taken.lostTrimmed).toEqual([
+        {
+          code: 'SEQ_CONFLICT',
+          id: run[2]!.id,
+          cursor: run[2]!.cursor,
+          keptId: 'thief',
+          keptReplica: REMOTE,
+        },
+      ]);
+      expect(ids(await log.readByCursor({ limit: 10 }))).toEqual(['thief', 'shared']);
+      // Another handle (a tab), and the database reopened, see the same.
+      const other = await reopen(adapter);
+      expect(ids(await other.readByCursor({ limit: 10 }))).toEqual(['thief', 'shared']);
+      expect(
+        (await other.ingest({ events: [run[0]!, run[3]!, reused], ...drift })).written,
+      ).toEqual([]);
+      expect(await trimmedSlots(other, run)).toEqual([true, false, false, true]);
+    });
+
+    it('weighs a copy against a trimmed custom id after a late event split its trimmed run', async () => {
+      const { log } = await fresh();
+      const drift = { now: NOW, maxClockDriftMs: 60_000 };
+      const run = [1, 2, 3, 4, 5].map((seq) =>
+        storedEvent({
+          replica: REMOTE,
+          seq,
+          wall: seq * 100,
+          stream: 'r',
+          ...(seq === 4 ? { id: 'custom-4' } : {}),
+          ...(seq === 1 ? { id: 'custom-1' } : {}),
+        }),
+      );
+      await log.ingest({ events: run, ...drift });
+      await trim(log, run[4]!.cursor);
+      // Sorts between seq 2 and 3: the run's trace is cut in two there.
+      const late = storedEvent({ replica: LATE, seq: 1, wall: 250, stream: 'l' });
+      expect(ids((await log.ingest({ events: [late], ...drift })).written)).toEqual([late.id]);
+      // custom-4 now sits in the second part, custom-1 in the first: each is weighed by its own
+      // cursor (a copy stamped between the two would lose to custom-1's and beat custom-4's).
+      const rival1 = storedEvent({ replica: LATE, seq: 2, wall: 350, stream: 'l', id: 'custom-1' });
+      const rival4 = storedEvent({ replica: LATE, seq: 3, wall: 350, stream: 'l', id: 'custom-4' });
+      const met = await log.ingest({ events: [rival1, rival4], ...drift });
+      expect(ids(met.written)).toEqual(['custom-4']);
+      expect(met.lost.map((l) => l.event.id)).toEqual(['custom-1']);
+      expect(met.lostTrimmed?.map((l) => [l.id, l.cursor])).toEqual([['custom-4', run[3]!.cursor]]);
+      expect(ids(await log.readByCursor({ limit: 10 }))).toEqual([late.id, 'custom-4']);
+      expect(await trimmedSlots(log, run)).toEqual([true, true, true, false, true]);
+    });
+
     it('is seen by another handle on the same database (two tabs), and after reopening', async () => {
       const { adapter, log } = await fresh();
       const other = await reopen(adapter);
