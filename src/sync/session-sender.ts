@@ -53,6 +53,11 @@
  *    12) toward a peer that is no server and takes them, and every side leaves out the hashes of
  *    near links toward a peer that works them out (13); the peer's `unproven` refusal rewinds to
  *    the batch and turns both off for the rest of the session, leaving nothing out.
+ * 16. The peer is caught up once a read past the last position sent finds nothing, though the
+ *    head known before it lies further on: positions past the last event are holes (held copies
+ *    that lost: core/copies.ts invariant 3) or trimmed (docs/storage-growth.md), and no batch can
+ *    end on one (its range needs the id at its end). Waiting for the sent position to reach the
+ *    head left the link `syncing` for good once retention trimmed the log's last event.
  */
 
 import { isBeyond } from '../core/clock-skew.ts';
@@ -138,6 +143,11 @@ export class SessionSender {
   private caughtUpSent = false;
   /** The highest head of this log seen so far (noteHead): it only moves forward. */
   private knownHead = 0;
+  /**
+   * Invariant 16: the last read that found nothing past `from`, with the head known before it
+   * was made: the positions between hold nothing this peer can be sent.
+   */
+  private emptyRead = { from: -1, head: 0 };
   private stopped = false;
   private pumping = false;
   private pumpAgain = false;
@@ -177,11 +187,13 @@ export class SessionSender {
 
   /** Everything up to this log's known head was sent and acknowledged. */
   peerCaughtUp(): boolean {
+    const unreadable =
+      this.emptyRead.from === this.sentPos && this.emptyRead.head >= this.knownHead;
     return (
       this.outbound &&
       this.caughtUpSent &&
       this.window.batches.length === 0 &&
-      this.sentPos >= this.knownHead
+      (this.sentPos >= this.knownHead || unreadable)
     );
   }
 
@@ -454,6 +466,7 @@ export class SessionSender {
         continue;
       }
       const generation = this.options.shareGuard?.generation() ?? 0;
+      const headBeforeRead = this.knownHead;
       const read = await log.readByPos(from, limits.maxBatchEvents);
       // A batch began storing while the read was out: what it found may be that batch's, not yet
       // marked as received. The ingest pumps again once they are (invariant 5).
@@ -499,6 +512,7 @@ export class SessionSender {
           this.pump();
         });
       }
+      if (read.length === 0) this.emptyRead = { from, head: headBeforeRead };
       if (records.length === 0) {
         if (!this.caughtUpSent) {
           this.caughtUpSent = true;

@@ -83,6 +83,26 @@ describe('peer session', () => {
     expect(link.errors).toEqual([]);
   });
 
+  it('counts the peer caught up when the positions past the last event sent hold nothing to read (session-sender.ts 16)', async () => {
+    const { internals: a } = await memoryReplica();
+    const { internals: b } = await memoryReplica();
+    await a.append('s', 1, 2, 3, 4, 5);
+    const real = storeSyncLog(a);
+    // The log's last two events are gone from reads (retention trimmed them, or they were held
+    // copies that lost), though the head stays at 5: no batch can end on either position.
+    const log: SyncLog = {
+      ...real,
+      async readByPos(afterPos, limit) {
+        return (await real.readByPos(afterPos, limit)).filter((r) => r.pos <= 3);
+      },
+    };
+    const link = await linkSessions(a, b, memoryTransportPair(), { a: { log } });
+    await until(async () => (await idsInOrder(b)).length === 3);
+    await until(() => link.a.stats().peerCaughtUp);
+    expect(link.a.stats().eventsSent).toBe(3);
+    expect(link.errors).toEqual([]);
+  });
+
   it('covers what it received without reading it back from its log (S5)', async () => {
     const { a, b } = await holdingThirdPartyEvents(30);
     const real = storeSyncLog(b);
