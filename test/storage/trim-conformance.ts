@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ConcurrencyError, IdempotencyError } from '../../src/core/errors.ts';
-import type { LocalRecord } from '../../src/core/events.ts';
+import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import { EventId, ReplicaId } from '../../src/core/ids.ts';
 import type { EventLog, StorageAdapter, TrimResult } from '../../src/storage/adapter.ts';
 import { storedEvent } from '../fixtures/events.ts';
@@ -52,6 +52,28 @@ function trimmedSlots(
 ): Promise<boolean[]> {
   if (log.trimmedSlots === undefined) throw new Error('this adapter does not tell trimmed slots');
   return log.trimmedSlots(events.map(({ replica, seq }) => ({ replica, seq })));
+}
+
+/**
+ * Events 1..count of REMOTE in stream 'r', stamped `start` + 100 × seq, with the custom ids
+ * given by seq (canonical ids elsewhere).
+ */
+function remoteRun(
+  count: number,
+  start: number,
+  customIds: Readonly<Record<number, string>> = {},
+): StoredEventRecord[] {
+  return Array.from({ length: count }, (_, i) => {
+    const seq = i + 1;
+    const id = customIds[seq];
+    return storedEvent({
+      replica: REMOTE,
+      seq,
+      wall: start + seq * 100,
+      stream: 'r',
+      ...(id === undefined ? {} : { id }),
+    });
+  });
 }
 
 const ids = (records: readonly (LocalRecord | undefined)[]) =>
@@ -211,15 +233,7 @@ export function trimConformance(
 
     it('splits trimmed runs around a late event that sorts inside them, and still recognises every trimmed id and slot', async () => {
       const { log } = await fresh();
-      const run = [1, 2, 3, 4, 5].map((seq) =>
-        storedEvent({
-          replica: REMOTE,
-          seq,
-          wall: seq * 100,
-          stream: 'r',
-          ...(seq === 3 ? { id: 'custom-3' } : {}),
-        }),
-      );
+      const run = remoteRun(5, 0, { 3: 'custom-3' });
       await log.ingest({ events: run, now: NOW, maxClockDriftMs: 60_000 });
       await trim(log, run[3]!.cursor);
       const late = storedEvent({ replica: LATE, seq: 1, wall: 250, stream: 'r', version: 9 });
@@ -265,15 +279,7 @@ export function trimConformance(
     it('lets a copy that sorts first take the place of a trimmed copy, by id or by (replica, seq), and keeps a trimmed winner (core/trimmed-copies.ts)', async () => {
       const { adapter, log } = await fresh();
       const drift = { now: NOW, maxClockDriftMs: 60_000 };
-      const run = [1, 2, 3, 4].map((seq) =>
-        storedEvent({
-          replica: REMOTE,
-          seq,
-          wall: 1_000 + seq * 100,
-          stream: 'r',
-          ...(seq === 2 ? { id: 'shared' } : {}),
-        }),
-      );
+      const run = remoteRun(4, 1_000, { 2: 'shared' });
       await log.ingest({ events: run, ...drift });
       await trim(log, run[3]!.cursor);
       // The same id appended offline elsewhere, stamped after the trimmed copy: it loses.
@@ -337,16 +343,7 @@ export function trimConformance(
     it('weighs a copy against a trimmed custom id after a late event split its trimmed run', async () => {
       const { log } = await fresh();
       const drift = { now: NOW, maxClockDriftMs: 60_000 };
-      const run = [1, 2, 3, 4, 5].map((seq) =>
-        storedEvent({
-          replica: REMOTE,
-          seq,
-          wall: seq * 100,
-          stream: 'r',
-          ...(seq === 4 ? { id: 'custom-4' } : {}),
-          ...(seq === 1 ? { id: 'custom-1' } : {}),
-        }),
-      );
+      const run = remoteRun(5, 0, { 1: 'custom-1', 4: 'custom-4' });
       await log.ingest({ events: run, ...drift });
       await trim(log, run[4]!.cursor);
       // Sorts between seq 2 and 3: the run's trace is cut in two there.
