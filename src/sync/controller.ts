@@ -41,6 +41,12 @@
  * 12. Joining from a snapshot (protocol invariant 10, store/join.ts): every session started while
  *    the store may join (StoreOptions.join 'snapshot', an empty log) asks for one in its hello,
  *    and installs only a server's answer; once the log holds anything, sessions replay as usual.
+ * 13. Retention (store/retention.ts) trims only what a server holds and, besides, what every
+ *    peer replica this store is linked to (a connection the app keeps, up or reconnecting, whose
+ *    peer said hello at least once) acknowledged: a device trims no event a linked peer still
+ *    lacks, as it cannot send a trimmed one (docs/storage-growth.md, "Peers"). A peer that syncs
+ *    with no server had its gap refused as tampering (a missing link) and never converged.
+ *    Closing the connection lifts its hold.
  */
 
 import type { JsonValue } from '../core/events.ts';
@@ -222,7 +228,8 @@ export function createSyncController(
     const before = acked[peer]?.seq ?? 0;
     const movedPos = mark.pos !== (acked[peer]?.pos ?? 0);
     acked = { ...acked, [peer]: mark };
-    if (movedPos && serverPeers.has(peer)) serverChanged();
+    // A peer replica's ack may lift the hold it puts on retention (invariant 13).
+    if (movedPos) serverChanged();
     if (mark.seq !== before) {
       // An authority's ack may end tentative events, and lift the hold on other peers.
       strict.recount();
@@ -404,6 +411,12 @@ export function createSyncController(
     ackedPos: () => {
       let pos = 0;
       for (const peer of serverPeers) pos = Math.max(pos, acked[peer]?.pos ?? 0);
+      // Invariant 13: a linked peer replica holds back what retention trims.
+      for (const link of links) {
+        const peer = link.peer;
+        if (link.server === true || peer === undefined || serverPeers.has(peer)) continue;
+        pos = Math.min(pos, acked[peer]?.pos ?? 0);
+      }
       return pos;
     },
     onChange: (listener) => {

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type EventStore, memoryStorage, openStore } from '../../src/index.ts';
+import { type EventStore, memoryStorage, memoryTransportPair, openStore } from '../../src/index.ts';
 import { createSyncServer, type SyncServer } from '../../src/server/server.ts';
 import { sqliteStorage } from '../../src/server/sqlite.ts';
 import type { StoreInternals } from '../../src/store/internal.ts';
@@ -122,6 +122,45 @@ describe('a partial replica through a real server', () => {
     // The id at the checkpoint cannot be read here: a restart from 0 never reached the head.
     await waitFor(() => partial.store.sync.status().state === 'idle', 10_000);
     expect(await ns(partial.store)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('trims nothing a linked peer replica still lacks: the peer, which syncs with no server, gets every event when it comes back (controller.ts 13)', async () => {
+    const s = await server();
+    const partial = await device(s, 'partial', { retain: { events: 5 } });
+    partial.connect();
+    const peer = await openStore<Ev>({
+      name: 'peer',
+      storage: memoryStorage(),
+      projections: [seen],
+    });
+    cleanups.push(() => peer.close());
+    const [a, b] = memoryTransportPair();
+    partial.store.sync.connect(a);
+    let toPartial = peer.sync.connect(b);
+    for (let n = 1; n <= 10; n++) await partial.store.append('s', { type: 't', data: { n } });
+    await waitFor(async () => (await peer.read({ limit: 100 })).length === 10, 15_000);
+    // The peer goes away; the partial replica's link to it stays, and keeps trying.
+    await toPartial.close();
+    for (let n = 11; n <= 40; n++) await partial.store.append('s', { type: 't', data: { n } });
+    await waitFor(() => partial.store.sync.status().pending === 0, 15_000);
+    await waitFor(
+      () =>
+        partial.store.sync.status().connections?.some((c) => c.server && c.pending === 0) ?? false,
+      15_000,
+    );
+    await partial.internals.retainNow?.();
+    // The server holds all 40; the peer acknowledged 10: the 30 it lacks stay whole here.
+    expect(await held(partial)).toBeGreaterThanOrEqual(30);
+    toPartial = peer.sync.connect(b);
+    await waitFor(async () => (await peer.read({ limit: 100 })).length === 40, 15_000);
+    expect(peer.sync.status().tampered).toBeUndefined();
+    expect(await peer.state(seen)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    // Once the peer holds them, they go.
+    await waitFor(async () => {
+      await partial.internals.retainNow?.();
+      return (await held(partial)) <= 5;
+    }, 15_000);
+    await toPartial.close();
   });
 
   it('reports no tampering for a link to an event it trimmed (integrity.ts invariant 6)', async () => {
