@@ -32,9 +32,26 @@ import type { JsonObject, LocalRecord, StoredEventRecord } from './events.ts';
 import type { Cursor, EventId } from './ids.ts';
 import { INTEGRITY_META } from './integrity-meta.ts';
 import { jsonEqual } from './json.ts';
-import type { TrimmedCopyLoss, TrimmedTrace } from './trimmed-copies.ts';
 
 export type CopyConflictCode = 'ID_CONFLICT' | 'SEQ_CONFLICT';
+
+/** What a partial replica keeps of a trimmed event to meet its copies by (invariant 7). */
+export interface TrimmedTrace {
+  id: EventId;
+  /** Undefined where the log cannot tell it (core/trimmed-copies.ts invariant 5). */
+  cursor: Cursor | undefined;
+}
+
+/** A trimmed event that lost to a copy that came later (core/trimmed-copies.ts invariant 2). */
+export interface TrimmedCopyLoss {
+  code: CopyConflictCode;
+  /** The trimmed copy's id and cursor: all the log kept of it. */
+  id: EventId;
+  cursor: Cursor;
+  /** The copy kept instead. */
+  keptId: EventId;
+  keptReplica: string;
+}
 
 /** A copy that lost (invariant 4). */
 export interface LostCopy {

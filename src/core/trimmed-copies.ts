@@ -23,26 +23,10 @@
  *    their custom ids sit: core/husks.ts invariant 5) keeps the old rule: whatever meets it is
  *    held, skipped and not reported.
  */
-import type { CopyConflictCode } from './copies.ts';
-import type { Cursor, EventId } from './ids.ts';
+import type { TrimmedCopyLoss } from './copies.ts';
 
-/** What a log keeps of a trimmed event to meet its copies by. */
-export interface TrimmedTrace {
-  id: EventId;
-  /** Undefined where the log cannot tell it (invariant 5). */
-  cursor: Cursor | undefined;
-}
-
-/** A trimmed event that lost to a copy that came later (invariant 2). */
-export interface TrimmedCopyLoss {
-  code: CopyConflictCode;
-  /** The trimmed copy's id and cursor: all the log kept of it. */
-  id: EventId;
-  cursor: Cursor;
-  /** The copy kept instead. */
-  keptId: EventId;
-  keptReplica: string;
-}
+// The types live in copies.ts, which weighs the traces: imported from here by the storages.
+export type { TrimmedCopyLoss, TrimmedTrace } from './copies.ts';
 
 /** The trimmed losses of several ingests, as a result's field (absent when none). */
 export function lostTrimmedOf(
