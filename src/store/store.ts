@@ -24,7 +24,12 @@
  */
 
 import type { AnyAggregate } from '../core/aggregate.ts';
-import { NotFoundError, StoreClosedError, ValidationError } from '../core/errors.ts';
+import {
+  HistoryUnavailableError,
+  NotFoundError,
+  StoreClosedError,
+  ValidationError,
+} from '../core/errors.ts';
 import type {
   JsonValue,
   LocalRecord,
@@ -304,8 +309,14 @@ export class Store<E> implements EventStore<E> {
         .then(() => this.feed.notify())
         .catch(() => {});
     }
-    // Without a policy a pass trims nothing: no read of the log on every server ack.
-    if (this.retainer.retains) void this.guard(() => this.retainer.pass()).catch(reportError);
+    // Without a policy a pass trims nothing: no read of the log on every server ack. A pass
+    // that needs history the server cannot give now trims nothing, and the next change runs
+    // another (retention.ts invariant 4): not an error to throw, which ends a Node process.
+    if (this.retainer.retains) {
+      void this.guard(() => this.retainer.pass()).catch((error: unknown) => {
+        if (!(error instanceof HistoryUnavailableError)) reportError(error);
+      });
+    }
   }
 
   /** This replica's id for its appends; a fresh one after a restore is detected (adapter.ts). */

@@ -204,6 +204,35 @@ describe('retention (partial replicas, issue 18)', () => {
     await r.store.close();
   });
 
+  it('a background pass that needs history while offline fails quietly and trims nothing (retention.ts 4)', async () => {
+    const r = await partialReplica<Ev>({ events: 2 }, [seen]);
+    await appendN(r.store, r.clock, 1, 6);
+    await r.sync();
+    await r.retain();
+    r.setOnline(false);
+    const late = storedEvent({
+      replica: 'remote0000000003',
+      seq: 1,
+      wall: T0 + 1_500,
+      stream: 'x',
+      type: 't',
+      data: { n: 100 },
+    });
+    await r.remote([late]);
+    await appendN(r.store, r.clock, 7, 3);
+    await r.sync();
+    const horizon = await r.log.horizon?.();
+    // The server link says its checkpoint moved: the pass runs in the background, and needs
+    // history to write the snapshots at the new horizon. Thrown from there, HISTORY_OFFLINE was
+    // an uncaught exception, which ends a Node process.
+    r.setOnline(false);
+    await expect(r.retain()).rejects.toMatchObject({ code: 'HISTORY_OFFLINE' });
+    expect(await r.log.horizon?.()).toBe(horizon);
+    r.setOnline(true);
+    await expect.poll(() => r.store.state(seen)).toEqual(foldAll(await r.full()));
+    await r.store.close();
+  });
+
   it('reads every event when the horizon moves under a read (another tab trims): history-reads.ts 6', async () => {
     const race = racingStorage();
     const r = await partialReplica<Ev>({ events: 4 }, [seen], race.storage);
