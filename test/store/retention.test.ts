@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { HistoryUnavailableError } from '../../src/core/errors.ts';
-import type { LocalRecord } from '../../src/core/events.ts';
+import type { LocalRecord, StoredEventRecord } from '../../src/core/events.ts';
 import { memoryStorage } from '../../src/index.ts';
 import type { CursorQuery, EventLog, StorageAdapter } from '../../src/storage/adapter.ts';
 import { storedEvent } from '../fixtures/events.ts';
@@ -67,6 +67,26 @@ async function appendN(
     clock.advance(1_000);
     await store.append('s', { type: 't', data: { n } });
   }
+}
+
+/**
+ * An event another replica wrote, stamped `at` ms after T0 (events n are stamped T0 + n × 1,000:
+ * appendN), that the device receives.
+ */
+async function lateBelowHorizon(
+  r: { remote(events: StoredEventRecord[]): Promise<void> },
+  at = 1_500,
+) {
+  const late = storedEvent({
+    replica: 'remote0000000003',
+    seq: 1,
+    wall: T0 + at,
+    stream: 'x',
+    type: 't',
+    data: { n: 100 },
+  });
+  await r.remote([late]);
+  return late;
 }
 
 describe('retention (partial replicas, issue 18)', () => {
@@ -160,15 +180,7 @@ describe('retention (partial replicas, issue 18)', () => {
     expect(await r.store.state(seen)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect((await r.retain()).trimmed).toBe(6);
     // Stamped between the 2nd and 3rd events: below the horizon.
-    const late = storedEvent({
-      replica: 'remote0000000003',
-      seq: 1,
-      wall: T0 + 2_500,
-      stream: 'x',
-      type: 't',
-      data: { n: 100 },
-    });
-    await r.remote([late]);
+    await lateBelowHorizon(r, 2_500);
     const full = foldAll(await r.full());
     expect(full).toEqual([1, 2, 100, 3, 4, 5, 6, 7, 8]);
     expect(await r.store.state(seen)).toEqual(full);
@@ -183,15 +195,7 @@ describe('retention (partial replicas, issue 18)', () => {
     expect(await r.store.state(seen)).toEqual([1, 2, 3, 4, 5, 6]);
     await r.retain();
     r.setOnline(false);
-    const late = storedEvent({
-      replica: 'remote0000000003',
-      seq: 1,
-      wall: T0 + 1_500,
-      stream: 'x',
-      type: 't',
-      data: { n: 100 },
-    });
-    await r.remote([late]);
+    const late = await lateBelowHorizon(r);
     await appendN(r.store, r.clock, 7, 1);
     // Stale: the late event waits for history, what follows it is folded.
     expect(await r.store.state(seen)).toEqual([1, 2, 3, 4, 5, 6, 7]);
@@ -210,15 +214,7 @@ describe('retention (partial replicas, issue 18)', () => {
     await r.sync();
     await r.retain();
     r.setOnline(false);
-    const late = storedEvent({
-      replica: 'remote0000000003',
-      seq: 1,
-      wall: T0 + 1_500,
-      stream: 'x',
-      type: 't',
-      data: { n: 100 },
-    });
-    await r.remote([late]);
+    await lateBelowHorizon(r);
     await appendN(r.store, r.clock, 7, 3);
     await r.sync();
     const horizon = await r.log.horizon?.();
