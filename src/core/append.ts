@@ -29,7 +29,7 @@
  *    first accepted version of the stream was missing on every replica (STRICT_RESTORE=1).
  */
 
-import { type LostCopy, resolveCopies, slotOf } from './copies.ts';
+import { type LostCopy, replicaOfCursor, resolveCopies } from './copies.ts';
 import { type ChronicleError, ConcurrencyError, IdempotencyError } from './errors.ts';
 import type { ExpectedVersion, LocalRecord, StoredEventRecord } from './events.ts';
 import { decodeHlc, encodeHlc, type HlcState, receive, tick } from './hlc.ts';
@@ -240,9 +240,7 @@ export function planIngest(input: IngestInput, reads: IngestReads): IngestPlan {
       (l) => l.event.replica === input.replica && l.keptReplica === input.replica && !isErasure(l),
     ) ||
     resolution.lostTrimmed.some(
-      (l) =>
-        l.keptReplica === input.replica &&
-        slotOf({ cursor: l.cursor }).startsWith(`${input.replica}.`),
+      (l) => l.keptReplica === input.replica && replicaOfCursor(l.cursor) === input.replica,
     );
   if (forked) seq = 0;
   const recount = new Set(

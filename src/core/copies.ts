@@ -188,7 +188,7 @@ function compareWith(event: StoredEventRecord, rival: Entry): number {
 }
 
 /** The replica of a cursor `<hlc>.<replica>.<seq>`. */
-function replicaOfCursor(cursor: Cursor): string {
+export function replicaOfCursor(cursor: Cursor): string {
   const slot = slotOf({ cursor });
   return slot.slice(0, slot.indexOf('.'));
 }
