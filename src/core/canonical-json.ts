@@ -92,24 +92,30 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The canonical text of an object without its field `omit` (an event's digest leaves its
- * signature out), or undefined when no field is left: no copy of the object to delete from.
+ * The canonical text of an object without its fields `omit` and `alsoOmit` (an event's digest
+ * leaves its signature and tree path out), or undefined when no field is left: no copy of the
+ * object to delete from.
  */
 export function canonicalJsonOmitting(
   object: Record<string, unknown>,
   omit: string,
+  alsoOmit?: string,
 ): string | undefined {
-  return canonicalObject(object, omit);
+  return canonicalObject(object, omit, alsoOmit);
 }
 
-function canonicalObject(o: Record<string, unknown>, omit: string | undefined): string | undefined {
+function canonicalObject(
+  o: Record<string, unknown>,
+  omit: string | undefined,
+  alsoOmit?: string,
+): string | undefined {
   const keys = Object.keys(o);
   if (keys.length === 0) return undefined;
   const { order, heads } = shapeOf(keys);
   let out = '';
   for (let n = 0; n < order.length; n++) {
     const key = keys[order[n]!]!;
-    if (key === omit) continue;
+    if (key === omit || key === alsoOmit) continue;
     // The first field written opens the object, whichever place it has in the order.
     if (out.length > 0) out += heads[n]!;
     else out = n === 0 ? heads[0]! : `{${heads[n]!.slice(1)}`;

@@ -20,10 +20,10 @@
  * 5. In `refuseSeqConflicts` mode (the server) an incoming event whose (replica, seq) is held
  *    under another id and does not win, or repeated under two ids in one batch, refuses the whole
  *    batch (SEQ_CONFLICT): the writer hears of it, nothing of the batch is stored.
- * 6. Copies that differ only in `$sig` are one copy: an event held without its signature (a
- *    server left it out where a later event covered it: core/integrity.ts invariant 8) is the
- *    event that came elsewhere with it. The digest leaves `$sig` out, and a replica's signature
- *    of one digest is always the same (Ed25519 is deterministic), so nothing else can differ.
+ * 6. Copies that differ only in `$sig` and `$tree` are one copy: an event held without its
+ *    signature (a server left it out where a later event covered it: core/integrity.ts invariant
+ *    8) is the event that came elsewhere with it. The digest leaves both out; they differ only
+ *    where one event was signed twice, in two trees (core/sign-trees.ts), each valid.
  * 7. A partial replica's trace of a trimmed event (core/trimmed-copies.ts) is a held copy
  *    without its body: weighed by its cursor alone, and when it loses it goes to `evict` (the log
  *    drops it) and is reported in `lostTrimmed`.
@@ -120,7 +120,7 @@ export function sameCopy(a: StoredEventRecord, b: StoredEventRecord): boolean {
   );
 }
 
-/** Invariant 6: metas that differ only in `$sig` are one copy's. */
+/** Invariant 6: metas that differ only in `$sig` and `$tree` are one copy's. */
 function sameMeta(a: JsonObject | undefined, b: JsonObject | undefined): boolean {
   if (jsonEqual(a ?? null, b ?? null)) return true;
   return (hasSig(a) || hasSig(b)) && jsonEqual(withoutSig(a) ?? null, withoutSig(b) ?? null);
@@ -132,7 +132,7 @@ function hasSig(meta: JsonObject | undefined): boolean {
 
 function withoutSig(meta: JsonObject | undefined): JsonObject | undefined {
   if (!hasSig(meta)) return meta;
-  const { [INTEGRITY_META.sig]: _sig, ...rest } = meta!;
+  const { [INTEGRITY_META.sig]: _sig, [INTEGRITY_META.tree]: _tree, ...rest } = meta!;
   return Object.keys(rest).length === 0 ? undefined : rest;
 }
 

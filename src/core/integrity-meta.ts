@@ -8,6 +8,8 @@ export const INTEGRITY_META = {
   sig: '$sig',
   link: '$link',
   key: '$key',
+  /** A tree signature's place and path (core/sign-trees.ts): with `$sig`, or not at all. */
+  tree: '$tree',
 } as const;
 
 const INTEGRITY_KEYS: readonly string[] = Object.values(INTEGRITY_META);

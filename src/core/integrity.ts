@@ -5,20 +5,22 @@
  * for another replica. What an event carries, in meta (so every storage, the wire and the
  * server's tables carry it unchanged, sealed or not):
  *
- *   $sig:  Ed25519 signature (base64url) of the event's digest
+ *   $sig:  Ed25519 signature (base64url) of the event's digest, or of the root of the tree of
+ *          events signed with it (invariant 9)
+ *   $tree: the event's place in that tree and its path to the root (core/sign-trees.ts)
  *   $link: "<seq of the replica's previous chained event, base 36>.<its digest, 16 bytes>"
  *   $key:  "<public key>.<nonce>" (base64url), on a replica's first chained event and on every
  *          strict event: the replica id is derived from it (replicaIdOf)
  *
  * Invariants:
  * 1. The digest is SHA-256 over the canonical JSON of every field of the event but `cursor`
- *    (derived from hlc, replica and seq) and `$sig`; so it covers `$link` and `$key`.
+ *    (derived from hlc, replica and seq), `$sig` and `$tree`; so it covers `$link` and `$key`.
  * 2. A replica id made by newReplicaIdentity is derived from a public key and a random nonce: an
  *    event whose `$key` does not derive its replica is forged for another replica. Nobody can
  *    sign for a replica without its private key, and the id binds the key everywhere, even on a
  *    receiver that never saw the replica before.
  * 3. The chain: each of a replica's events that is not strict links to the one before it (by seq
- *    and digest). Strict events are outside the chain, each signed on its own: their authority
+ *    and digest). Strict events are outside the chain, each proven on its own: their authority
  *    (the server) may reject them, which would otherwise cut the chain of an honest replica, and
  *    it may legitimately drop them anyway.
  * 4. A receiver verifies every signature before it stores anything of a batch: one for each
@@ -46,6 +48,14 @@
  *    nothing covers is unsigned (refused where signatures are required or its replica is known
  *    to sign). It may be held as it came: the digest leaves `$sig` out, so chains check it like
  *    any other, and whoever sends it on keeps its run whole (core/sync.ts planBatches).
+ * 9. Tree signatures (core/sign-trees.ts): signEvents signs the events of one call in trees of
+ *    up to TREE_LEAVES, one Ed25519 signature a tree, each event with its path (`$tree`); a
+ *    call of one event signs its digest, as before trees. An event's signature holds when its
+ *    path leads from its digest to a root the signature is over (each root verified once,
+ *    remembered), so each event is still proven alone: one altered anywhere is refused alone
+ *    and its tree's other events still verify. A batch may imply paths (the receiver rebuilds
+ *    them from the tree's leaves, all in the batch: VerifyOptions.impliedTrees, sign-trees.ts
+ *    invariant 5); a batch that verifies is held with every path written out.
  */
 import { BASE64URL_TEXT, decodeBase64Url, encodeBase64Url } from './base64.ts';
 import type { JsonObject, JsonValue, StoredEventRecord } from './events.ts';
@@ -54,6 +64,15 @@ import { canonicalJson, canonicalJsonOmitting } from './json.ts';
 import { isErasedCopy } from './keyring-events.ts';
 import { replicaOfKeyText, type SigningIdentity } from './replica-identity.ts';
 import { sha256Text } from './sha256.ts';
+import {
+  parseTree,
+  rootFromPath,
+  TREE_LEAVES,
+  treeMessage,
+  treeOfLeaves,
+  treePlaceOf,
+  treeText,
+} from './sign-trees.ts';
 import { isStrictEvent } from './strict.ts';
 
 export { INTEGRITY_META, withoutIntegrity } from './integrity-meta.ts';
@@ -153,6 +172,8 @@ export interface VerifyOptions {
   requireSignatures: boolean;
   /** Keys the batch's sender named (EventsMessage.keys): taken where they derive their replica. */
   keys?: { readonly [replica: string]: string };
+  /** The batch may imply tree paths (invariant 9): it is asked for again whole if it fails. */
+  impliedTrees?: boolean;
 }
 
 /** An event as the application sees it: no integrity fields in its meta. */
@@ -203,7 +224,9 @@ export function eventDigest(event: StoredEventRecord): Uint8Array {
   // the meta to delete `$sig` from it: that copy was a third of a digest's time, and a receiver
   // takes a digest of every event it verifies.
   const meta =
-    event.meta === undefined ? undefined : canonicalJsonOmitting(event.meta, INTEGRITY_META.sig);
+    event.meta === undefined
+      ? undefined
+      : canonicalJsonOmitting(event.meta, INTEGRITY_META.sig, INTEGRITY_META.tree);
   const text =
     `[${DIGEST_TEXT},${canonicalJson(event.id)},${canonicalJson(event.replica)},${event.seq},` +
     `${canonicalJson(event.stream)},${canonicalJson(event.type)},${canonicalJson(event.version)},` +
@@ -285,7 +308,8 @@ export interface ChainHead {
 
 /**
  * Signs a replica's own events, given in seq order: each gets its `$link` (or `$key`, the first
- * of the chain and every strict one) and its `$sig`. Returns the signed copies and the new head.
+ * of the chain and every strict one) and its `$sig`; events signed together share one signature
+ * per TREE_LEAVES of them (invariant 9). Returns the signed copies and the new head.
  */
 export async function signEvents(
   events: readonly StoredEventRecord[],
@@ -305,19 +329,56 @@ export async function signEvents(
     signed.push(unsigned);
     digests.push(digest);
   }
+  const trees: { from: number; root?: string; paths?: string[][] }[] = [];
+  for (let from = 0; from < signed.length; from += TREE_LEAVES) {
+    const to = Math.min(from + TREE_LEAVES, signed.length);
+    if (to - from === 1) trees.push({ from });
+    else trees.push({ from, ...treeOfLeaves(digests.slice(from, to).map(linkHash)) });
+  }
   const signatures = await Promise.all(
-    digests.map((d) =>
-      tracked(crypto.subtle.sign(ED25519, identity.privateKey, d as Uint8Array<ArrayBuffer>)),
-    ),
+    trees.map((tree) => {
+      const message =
+        tree.root === undefined ? digests[tree.from]! : treeMessage(tree.root, tree.paths!.length);
+      return tracked(
+        crypto.subtle.sign(ED25519, identity.privateKey, message as Uint8Array<ArrayBuffer>),
+      );
+    }),
   );
-  for (let i = 0; i < signed.length; i++) {
-    const event = signed[i]!;
-    event.meta = {
-      ...event.meta,
-      [INTEGRITY_META.sig]: encodeBase64Url(new Uint8Array(signatures[i]!)),
-    };
+  for (let t = 0; t < trees.length; t++) {
+    const tree = trees[t]!;
+    const sig = encodeBase64Url(new Uint8Array(signatures[t]!));
+    const count = tree.paths?.length ?? 1;
+    for (let i = 0; i < count; i++) {
+      const event = signed[tree.from + i]!;
+      event.meta = withTree(
+        event.meta!,
+        tree.paths === undefined ? undefined : treeText({ index: i, count, path: tree.paths[i]! }),
+        sig,
+      );
+    }
   }
   return { signed, head: at };
+}
+
+/**
+ * A signed meta in the key order the wire's columns take (sync/meta-columns.ts invariant 1):
+ * the app's keys, `$tree`, then `$key` or `$link`, then `$sig`.
+ */
+function withTree(meta: JsonObject, tree: string | undefined, sig: string): JsonObject {
+  const entries: [string, JsonValue][] = [];
+  for (const name of Object.keys(meta)) {
+    if (name !== INTEGRITY_META.key && name !== INTEGRITY_META.link) {
+      entries.push([name, meta[name]!]);
+    }
+  }
+  if (tree !== undefined) entries.push([INTEGRITY_META.tree, tree]);
+  const key = meta[INTEGRITY_META.key];
+  const link = meta[INTEGRITY_META.link];
+  if (key !== undefined) entries.push([INTEGRITY_META.key, key]);
+  if (link !== undefined) entries.push([INTEGRITY_META.link, link]);
+  entries.push([INTEGRITY_META.sig, sig]);
+  // fromEntries defines each key (an app's own `__proto__` stays data).
+  return Object.fromEntries(entries) as JsonObject;
 }
 
 const publicKeys = new Map<string, Promise<CryptoKey | undefined>>();
@@ -336,23 +397,94 @@ function publicKeyOf(keyText: string): Promise<CryptoKey | undefined> {
   return key;
 }
 
+/** Verdicts on tree roots (invariant 9), by key, signature, root and leaf count. */
+const rootVerdicts = new Map<string, Promise<boolean>>();
+
 async function signatureHolds(
   event: StoredEventRecord,
   digest: Uint8Array,
   keyText: string,
+  /** The root of the event's tree, where its path is implied (rebuilt from the batch). */
+  impliedRoot?: string,
 ): Promise<boolean> {
   const key = await publicKeyOf(keyText);
   const sig = event.meta?.[INTEGRITY_META.sig];
   if (key === undefined || typeof sig !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(sig)) {
     return false;
   }
+  const treeValue = event.meta?.[INTEGRITY_META.tree];
+  if (treeValue === undefined) return verifies(key, sig, digest);
+  const place = parseTree(treeValue);
+  if (place === undefined) return false;
+  const root =
+    place.path === undefined
+      ? impliedRoot
+      : rootFromPath(linkHash(digest), { ...place, path: place.path });
+  if (root === undefined) return false;
+  // The leaves of one tree share its root: one verification for all of them, in any batch.
+  const memo = `${keyText} ${sig} ${root} ${place.count}`;
+  let verdict = rootVerdicts.get(memo);
+  if (verdict === undefined) {
+    verdict = verifies(key, sig, treeMessage(root, place.count));
+    if (rootVerdicts.size > 10_000) rootVerdicts.clear();
+    rootVerdicts.set(memo, verdict);
+  }
+  return verdict;
+}
+
+async function verifies(key: CryptoKey, sig: string, message: Uint8Array): Promise<boolean> {
   try {
     return await tracked(
-      crypto.subtle.verify(ED25519, key, decodeBase64Url(sig), digest as Uint8Array<ArrayBuffer>),
+      crypto.subtle.verify(ED25519, key, decodeBase64Url(sig), message as Uint8Array<ArrayBuffer>),
     );
   } catch {
     return false;
   }
+}
+
+/**
+ * Invariant 9: the trees whose paths the batch implies, rebuilt from their leaves. `roots` gives
+ * each such event's root, `paths` its whole `$tree` text; a tree not whole in the batch (a leaf
+ * missing or twice, counts that differ) is malformed, as is an implied path where the batch may
+ * not imply any.
+ */
+function impliedTrees(
+  events: readonly StoredEventRecord[],
+  allowed: boolean,
+): { roots: Map<StoredEventRecord, string>; paths: Map<StoredEventRecord, string> } | Tampering {
+  const groups = new Map<string, StoredEventRecord[]>();
+  for (const event of events) {
+    const text = event.meta?.[INTEGRITY_META.tree];
+    if (typeof text !== 'string' || text.length !== 2) continue;
+    const sig = event.meta?.[INTEGRITY_META.sig];
+    if (!allowed || typeof sig !== 'string') return { event, reason: 'malformed' };
+    // The replica stays in the key so that no tree mixes two replicas' events.
+    const group = `${event.replica} ${sig}`;
+    const leaves = groups.get(group);
+    if (leaves === undefined) groups.set(group, [event]);
+    else leaves.push(event);
+  }
+  const roots = new Map<StoredEventRecord, string>();
+  const paths = new Map<StoredEventRecord, string>();
+  for (const leaves of groups.values()) {
+    const ordered: StoredEventRecord[] = [];
+    let count = 0;
+    for (const event of leaves) {
+      const place = treePlaceOf(event.meta?.[INTEGRITY_META.tree]);
+      if (place === undefined) return { event, reason: 'malformed' };
+      count = place.count;
+      if (ordered[place.index] !== undefined || place.count !== leaves.length) {
+        return { event, reason: 'malformed' };
+      }
+      ordered[place.index] = event;
+    }
+    const tree = treeOfLeaves(ordered.map((e) => linkHash(digestForVerify(e))));
+    ordered.forEach((event, index) => {
+      roots.set(event, tree.root);
+      paths.set(event, treeText({ index, count, path: tree.paths[index]! }));
+    });
+  }
+  return { roots, paths };
 }
 
 /** Values by replica, then seq: no "replica.seq" text built per event (one verify per event). */
@@ -380,7 +512,8 @@ interface Checked {
 
 /**
  * Invariant 4: the verdict on one batch, in order. The first tampered event in batch order is
- * named; nothing of the batch is to be stored then.
+ * named; nothing of the batch is to be stored then. A batch that verifies has its implied tree
+ * paths written into its events' metas (invariant 9).
  */
 export async function verifyBatch(
   events: readonly StoredEventRecord[],
@@ -419,6 +552,8 @@ export async function verifyBatch(
     ok: false,
     tampering: { event, reason },
   });
+  const implied = impliedTrees(events, options.impliedTrees === true);
+  if ('reason' in implied) return { ok: false, tampering: implied };
 
   for (const event of events) {
     const meta = event.meta;
@@ -428,6 +563,12 @@ export async function verifyBatch(
       continue;
     }
     const elided = !isSigned(event) && isElided(event);
+    // A `$tree` beside no `$sig` proves nothing and is let be (a sender that left the `$sig`
+    // out and knew nothing of trees): the event is elided or unsigned, as it would be without.
+    const tree = meta?.[INTEGRITY_META.tree];
+    if (tree !== undefined && isSigned(event) && treePlaceOf(tree) === undefined) {
+      return bad(event, 'malformed');
+    }
     if (!isSigned(event) && !elided) {
       if (options.requireSignatures || (await keyFor(event.replica)) !== undefined) {
         return bad(event, 'unsigned');
@@ -494,7 +635,9 @@ export async function verifyBatch(
     tips.map(async (tip) => {
       const key = await keyFor(tip.event.replica);
       if (key === undefined) return 'unknown-key' as const;
-      return (await signatureHolds(tip.event, tip.digest, key)) ? true : key;
+      return (await signatureHolds(tip.event, tip.digest, key, implied.roots.get(tip.event)))
+        ? true
+        : key;
     }),
   );
   let first: Tampering | undefined;
@@ -518,12 +661,15 @@ export async function verifyBatch(
       // An elided event has no signature of its own to blame it by: the tip (always signed, as
       // nothing covers it) is named when nothing before it fails.
       if (c.elided === true) continue;
-      if (!(await signatureHolds(c.event, c.digest, result))) {
+      if (!(await signatureHolds(c.event, c.digest, result, implied.roots.get(c.event)))) {
         note({ event: c.event, reason: 'bad-signature' });
         break;
       }
     }
   }
   if (first !== undefined) return { ok: false, tampering: first };
+  // Invariant 9: held with whole paths. In place: the events are the receiver's own decoded
+  // copies, and a copy of each would lose what the codec remembers of it (its data's text).
+  for (const [event, path] of implied.paths) event.meta![INTEGRITY_META.tree] = path;
   return { ok: true, keys: learned, links };
 }

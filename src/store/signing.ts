@@ -9,15 +9,19 @@
  *    signed copies to the log; sync then reads the page again and sends it only up to the first
  *    own event still unsigned (sync/store-log.ts).
  * 2. A replica's signed own events are a prefix of its own events in seq order; the signer
- *    extends it. Signing is deterministic (Ed25519, RFC 8032, and a chain of digests), so two
- *    passes over the same events, in two tabs or after a crash, write the same bytes.
+ *    extends it. The chain is deterministic (digests), and so is a signature (Ed25519, RFC
+ *    8032): two passes over the same events, in two tabs or after a crash, write the same links
+ *    and, where they start at the same event, the same trees (core/sign-trees.ts). Passes that
+ *    group the events otherwise write other `$sig` and `$tree` values for the same digests:
+ *    each holds, and copies that differ only in them are one copy (core/copies.ts invariant 6).
  * 3. A re-stamp rewrites only events no peer holds, and strips their signatures and those of
  *    every own event after them (core/restamp.ts invariant 7): the prefix of invariant 2 holds.
  * 4. Only replica ids derived from this log's identity are signed (core/integrity.ts invariant
  *    2); an older, random id is left unsigned (what it wrote before signing existed).
  * 5. Signing also runs in the background, at quiet moments (no append for BACKGROUND_QUIET_MS),
  *    so that a reconnect sends events already signed instead of signing them all then: an
- *    Ed25519 signature costs more than an append (~150 µs in Chromium, ~30 in Node). It never
+ *    Ed25519 signature costs more than an append (~150 µs in Chromium, ~30 in Node), though
+ *    one covers up to 16 events (core/sign-trees.ts). It never
  *    competes with appends: it goes up the own events in seq order, BACKGROUND_CHUNK at a time
  *    (each step one pass of invariant 2; sync's passes take turns with it), and an append stops
  *    it after the step under way, until the next quiet moment. Appends that never pause are

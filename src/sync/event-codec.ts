@@ -51,7 +51,12 @@ import {
 } from '../core/validate.ts';
 import { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 import { type BinaryParts, base64UrlBytes, packSections, sectionSizes } from './binary-frame.ts';
-import { coveredIndexes, MetaColumnsReader, MetaColumnsWriter } from './meta-columns.ts';
+import {
+  coveredIndexes,
+  impliedTreeIndexes,
+  MetaColumnsReader,
+  MetaColumnsWriter,
+} from './meta-columns.ts';
 
 export { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 
@@ -264,6 +269,7 @@ function encodeBatch(
   const schema: [number, number][] = [];
   const texts: string[] = [];
   const metaColumns = new MetaColumnsWriter(impliedLinks);
+  const impliedTrees = impliedLinks ? impliedTreeIndexes(events, elide) : undefined;
   // The open run: [replica, stream, version, seq, wall, counter, count], and its names.
   let run: number[] | undefined;
   let runReplica = '';
@@ -298,7 +304,7 @@ function encodeBatch(
     }
     typeOf.push(indexIn(typeIndex, types, e.type));
     if (!EventId.isCanonical(e.id, e.replica, e.seq)) ids.push([i, e.id]);
-    const rest = metaColumns.add(e, elide?.has(i) === true);
+    const rest = metaColumns.add(e, elide?.has(i) === true, impliedTrees?.has(i) === true);
     if (rest !== undefined) meta.push([i, rest]);
     if (e.schema !== undefined && e.schema !== 1) schema.push([i, e.schema]);
     if (parts !== undefined && metaColumns.sealedLast) {

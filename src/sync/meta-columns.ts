@@ -15,17 +15,22 @@
  *   keyTexts?:  [string], keyOf?: string   the `$key` texts once each, and each event with 8's
  *   kids?:      [string], kidOf?: string   index into them; likewise the `$sealed` key ids
  *                          (an index takes as many base-36 digits as its table's length needs)
+ *   trees?:     string     one entry per event with 1, in order (invariant 7): `.` no `$tree`;
+ *                          `p`, `i` or `s` and the two hex digits of its place
+ *   paths?:     string     the path (22 characters a hash) of each `p` entry, in order
  *
  * The rest of a meta object (the app's meta, `$strict`, `$prev`, ...) stays in the batch's `meta`
  * column, without the fields above.
  *
  * Invariants:
  * 1. Lossless, key order included (a sealed event is copied byte for byte everywhere: core/
- *    sealing.ts invariant 2): the receiver rebuilds `{ $sealed, ...the meta column's, $key,
- *    $link, $sig }`. The sender takes fields out only of a meta whose keys come in that order
- *    (`$sealed` first, the integrity fields last) with values of their form (strings; a `$sig`
- *    of 86 base64url characters); any other meta travels whole in the `meta` column, as in
- *    protocol 3. Sealing and signing write that order (sealing.ts, integrity.ts signEvents).
+ *    sealing.ts invariant 2): the receiver rebuilds `{ $sealed, ...the meta column's, $tree,
+ *    $key, $link, $sig }`. The sender takes fields out only of a meta whose keys come in that
+ *    order (`$sealed` first, the integrity fields last) with values of their form (strings; a
+ *    `$sig` of 86 base64url characters, a `$tree` with its path, beside a `$sig`); any other
+ *    meta travels whole in the `meta` column, as in protocol 3. Sealing and signing write that
+ *    order (sealing.ts, integrity.ts signEvents). Implied paths (invariant 7) are the exception:
+ *    the receiver's verifyBatch writes them out again.
  * 2. An event's previous chained event is the latest event before it in the batch of the same
  *    replica that is not strict (core/strict.ts): both sides see the same events in the same
  *    order. The sender compares texts, no digest: a link is near when its seq and id are that
@@ -44,6 +49,13 @@
  *    verifyBatch: each event is hashed once). No text check on the sender's side can tell that
  *    hash from the one the link names: a link that named another digest fails its signature,
  *    and the batch is unproven (protocol.ts 12). Elsewhere the digit is refused (invariant 3).
+ * 7. Tree signatures (core/sign-trees.ts): each event with a `$sig` in the columns has an entry
+ *    in `trees` when any of the batch's has a `$tree`: `.` none; `p` its place, and its path in
+ *    `paths`; in an implied-links batch only, where every leaf of its tree travels in it with
+ *    its `$sig` (impliedTreeIndexes), `i` its place alone (the path is implied: the receiver
+ *    rebuilds it from the leaves), or `s` the same with the `$sig` of the entry before it, which
+ *    `sigs` does not repeat. A tree's leaves share one signature: 16 events of one tree carry
+ *    it once. An elided event's `$tree` goes with its `$sig`.
  */
 import { BASE64URL_TEXT } from '../core/base64.ts';
 import { ValidationError } from '../core/errors.ts';
@@ -53,6 +65,7 @@ import { INTEGRITY_META } from '../core/integrity-meta.ts';
 import { jsonByteLength, jsonStringBytes } from '../core/json.ts';
 import { SEALED_META } from '../core/sealing.ts';
 import { SIG_TEXT } from '../core/segments.ts';
+import { pathLength, treePlaceOf } from '../core/sign-trees.ts';
 import { isStrictEvent, STRICT_META } from '../core/strict.ts';
 import { BatchShapeError } from './batch-errors.ts';
 
@@ -67,7 +80,17 @@ const DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz';
 const HASH_TEXT = 22;
 
 /** The columns of this module, besides `shape`. */
-const COLUMNS = ['sigs', 'links', 'linkTexts', 'keyTexts', 'keyOf', 'kids', 'kidOf'] as const;
+const COLUMNS = [
+  'sigs',
+  'links',
+  'linkTexts',
+  'keyTexts',
+  'keyOf',
+  'kids',
+  'kidOf',
+  'trees',
+  'paths',
+] as const;
 
 /** Base-36 digits an index into a table of `size` takes (both sides work it out). */
 function digitsFor(size: number): number {
@@ -138,15 +161,20 @@ function isNear(link: string, previous: StoredEvent): boolean {
   return true;
 }
 
-/** A key's place in the rebuilt order (invariant 1): the app's keys 1, then `$key`, `$link`, `$sig`. */
+/**
+ * A key's place in the rebuilt order (invariant 1): the app's keys 1, then `$tree`, `$key`,
+ * `$link`, `$sig`.
+ */
 function rankOf(name: string): number {
   switch (name) {
-    case INTEGRITY_META.key:
+    case INTEGRITY_META.tree:
       return 2;
-    case INTEGRITY_META.link:
+    case INTEGRITY_META.key:
       return 3;
-    case INTEGRITY_META.sig:
+    case INTEGRITY_META.link:
       return 4;
+    case INTEGRITY_META.sig:
+      return 5;
     default:
       return 1;
   }
@@ -201,6 +229,43 @@ export function coveredIndexes(
   return out;
 }
 
+/**
+ * The events of an implied-links batch whose tree path stays out (core/sign-trees.ts invariant
+ * 5), by index: each leaf of a tree (events of one replica with one `$sig` and a `$tree`) where
+ * every leaf travels in the batch with that `$sig` (none left out by `elide`).
+ */
+export function impliedTreeIndexes(
+  events: readonly StoredEvent[],
+  elide: ReadonlySet<number> | undefined,
+): Set<number> {
+  // By signature alone: two trees never share one (each signs its own root and replica's key).
+  const trees = new Map<string, { count: number; leaves: Set<number>; at: number[] }>();
+  for (let i = 0; i < events.length; i++) {
+    const meta = events[i]!.meta;
+    const text = meta?.[INTEGRITY_META.tree];
+    if (text === undefined) continue;
+    const sig = meta?.[INTEGRITY_META.sig];
+    const place = treePlaceOf(text);
+    if (typeof sig !== 'string' || place?.implied !== false || elide?.has(i) === true) continue;
+    let tree = trees.get(sig);
+    if (tree === undefined) {
+      tree = { count: place.count, leaves: new Set(), at: [] };
+      trees.set(sig, tree);
+    }
+    if (tree.count !== place.count) tree.count = -1;
+    tree.leaves.add(place.index);
+    tree.at.push(i);
+  }
+  const out = new Set<number>();
+  for (const tree of trees.values()) {
+    // Whole: every index once (a copy twice in a batch leaves the tree's paths in).
+    if (tree.leaves.size === tree.count && tree.at.length === tree.count) {
+      for (const i of tree.at) out.add(i);
+    }
+  }
+  return out;
+}
+
 function signedText(e: StoredEvent): boolean {
   return typeof e.meta?.[INTEGRITY_META.sig] === 'string';
 }
@@ -214,6 +279,12 @@ export class MetaColumnsWriter {
   private readonly linkTexts: string[] = [];
   private readonly keys = new Table();
   private readonly kids = new Table();
+  /** One entry per event with a `$sig` in the columns (invariant 7). */
+  private trees = '';
+  private paths = '';
+  private treesUsed = false;
+  /** The `$sig` of the latest event with one in the columns (invariant 7: `s`). */
+  private lastSig: string | undefined;
   /** Each replica's latest chained event so far (invariant 2). */
   private readonly chained = new Map<string, StoredEvent>();
   /** Whether the event add() took last went with a `$sealed` column (its data a sealed text). */
@@ -227,9 +298,10 @@ export class MetaColumnsWriter {
 
   /**
    * Takes the next event of the batch; returns what of its meta goes in the `meta` column.
-   * `elide`: its `$sig` is left out (coveredIndexes).
+   * `elide`: its `$sig` is left out (coveredIndexes), and its `$tree` with it; `implyTree`: its
+   * tree's path is (impliedTreeIndexes).
    */
-  add(e: StoredEvent, elide = false): JsonObject | undefined {
+  add(e: StoredEvent, elide = false, implyTree = false): JsonObject | undefined {
     const previous = this.chained.get(e.replica);
     const meta = e.meta;
     this.sealedLast = false;
@@ -242,6 +314,7 @@ export class MetaColumnsWriter {
     // (a lookup of a key a meta does not hold costs more than the walk).
     const names = Object.keys(meta);
     let sealed: string | undefined;
+    let tree: string | undefined;
     let key: string | undefined;
     let link: string | undefined;
     let sig: string | undefined;
@@ -266,12 +339,17 @@ export class MetaColumnsWriter {
         fits = false;
       } else {
         stage = rank;
-        if (rank === 2) key = value;
-        else if (rank === 3) link = value;
+        if (rank === 2) {
+          if (treePlaceOf(value)?.implied !== false) fits = false;
+          tree = value;
+        } else if (rank === 3) key = value;
+        else if (rank === 4) link = value;
         else if (value.length === SIG_TEXT && BASE64URL_TEXT.test(value)) sig = value;
         else fits = false;
       }
     }
+    // A tree's entry goes beside its `$sig` (invariant 7): a `$tree` alone travels as it is.
+    if (tree !== undefined && sig === undefined) fits = false;
     if (!strict) this.chained.set(e.replica, e);
     if (!fits || rest === names.length) {
       this.shape += '0';
@@ -302,7 +380,7 @@ export class MetaColumnsWriter {
     }
     if (sig !== undefined && !elide) {
       flags |= SIG;
-      this.sigs.push(sig);
+      this.addSig(sig, tree, implyTree);
     }
     this.shape += DIGITS[flags];
     this.used = true;
@@ -314,6 +392,18 @@ export class MetaColumnsWriter {
     }
     // fromEntries defines each key (an own `__proto__` stays data, as JSON.parse made it).
     return Object.fromEntries(kept) as JsonObject;
+  }
+
+  /** Invariant 7: a `$sig` and the entry of its tree (an elided event's `$tree` goes with it). */
+  private addSig(sig: string, tree: string | undefined, implyTree: boolean): void {
+    if (tree === undefined) this.trees += '.';
+    else if (!implyTree) {
+      this.trees += `p${tree.slice(0, 2)}`;
+      this.paths += tree.slice(2);
+    } else this.trees += `${sig === this.lastSig ? 's' : 'i'}${tree.slice(0, 2)}`;
+    if (tree === undefined || !implyTree || sig !== this.lastSig) this.sigs.push(sig);
+    this.treesUsed ||= tree !== undefined;
+    this.lastSig = sig;
   }
 
   /**
@@ -331,6 +421,8 @@ export class MetaColumnsWriter {
       if (this.links !== '') head.links = this.links;
     }
     if (this.linkTexts.length > 0) head.linkTexts = this.linkTexts;
+    if (this.treesUsed) head.trees = this.trees;
+    if (this.paths !== '') head.paths = this.paths;
     if (this.keys.list.length > 0) {
       head.keyTexts = this.keys.list;
       head.keyOf = this.keys.usesText();
@@ -431,6 +523,55 @@ class ColumnReader {
   }
 }
 
+/** Invariant 7: the `trees` column's entries, and the `paths` they read, in order. */
+class TreeEntries {
+  private at = 0;
+  private pathAt = 0;
+  private readonly trees: string;
+  private readonly paths: string;
+  private readonly impliedLinks: boolean;
+
+  constructor(batch: Record<string, unknown>, impliedLinks: boolean) {
+    this.impliedLinks = impliedLinks;
+    this.trees = column(batch, 'trees', 'string') as string;
+    this.paths = column(batch, 'paths', 'string') as string;
+  }
+
+  /**
+   * The next event's entry: `sameSig`, its `$sig` is the one before it; `tree`, its `$tree`
+   * (undefined: it has none).
+   */
+  next(path: string): { sameSig: boolean; tree?: string } {
+    if (this.trees === '') return { sameSig: false };
+    const kind = this.trees[this.at];
+    if (kind === '.') {
+      this.at += 1;
+      return { sameSig: false };
+    }
+    const head = this.trees.slice(this.at + 1, this.at + 3);
+    const place = treePlaceOf(head);
+    const implied = (kind === 'i' || kind === 's') && this.impliedLinks;
+    if ((kind !== 'p' && !implied) || place === undefined) {
+      throw new ValidationError(`${path}.$tree`, 'has no valid entry in events.trees');
+    }
+    this.at += 3;
+    if (kind !== 'p') return { sameSig: kind === 's', tree: head };
+    const width = pathLength(place) * HASH_TEXT;
+    const hashes = this.paths.slice(this.pathAt, this.pathAt + width);
+    if (hashes.length !== width || !BASE64URL_TEXT.test(hashes)) {
+      throw new ValidationError(`${path}.$tree`, 'has no valid path in events.paths');
+    }
+    this.pathAt += width;
+    return { sameSig: false, tree: head + hashes };
+  }
+
+  finish(): void {
+    if (this.at !== this.trees.length || this.pathAt !== this.paths.length) {
+      throw new BatchShapeError('events.trees or events.paths holds more than its events');
+    }
+  }
+}
+
 /** The receiver's side: rebuilds each event's meta, in batch order. */
 export class MetaColumnsReader {
   private readonly shape: string;
@@ -439,6 +580,9 @@ export class MetaColumnsReader {
   private readonly linkTexts: ColumnReader;
   private readonly keys: ColumnReader;
   private readonly kids: ColumnReader;
+  private readonly trees: TreeEntries;
+  /** The `$sig` of the latest event with one in the columns (invariant 7). */
+  private lastSig: string | undefined;
   /** Each replica's latest chained event so far (invariant 2). */
   private readonly chained = new Map<string, StoredEventRecord>();
   /** The batch said its near links may leave their hash out (invariant 6). */
@@ -472,6 +616,7 @@ export class MetaColumnsReader {
     this.linkTexts = ColumnReader.texts(batch, 'linkTexts');
     this.keys = ColumnReader.table(batch, 'keyTexts', 'keyOf');
     this.kids = ColumnReader.table(batch, 'kids', 'kidOf');
+    this.trees = new TreeEntries(batch, impliedLinks);
   }
 
   /**
@@ -515,6 +660,13 @@ export class MetaColumnsReader {
       } else {
         meta = rest ?? {};
       }
+      const entry = (flags & SIG) !== 0 ? this.trees.next(path) : undefined;
+      if (entry?.tree !== undefined) {
+        if (rest !== undefined && Object.hasOwn(rest, INTEGRITY_META.tree)) {
+          throw new ValidationError(path, 'gives a field both in a column and in meta');
+        }
+        meta[INTEGRITY_META.tree] = entry.tree;
+      }
       if ((flags & KEY) !== 0) meta[INTEGRITY_META.key] = this.keys.next(`${path}.$key`);
       if (implied) meta[INTEGRITY_META.link] = this.impliedLink(record, `${path}.$link`);
       else if ((flags & NEAR) !== 0) {
@@ -522,9 +674,16 @@ export class MetaColumnsReader {
       } else if ((flags & FAR) !== 0) {
         meta[INTEGRITY_META.link] = this.linkTexts.next(`${path}.$link`);
       }
-      if ((flags & SIG) !== 0) meta[INTEGRITY_META.sig] = this.sigs.next(`${path}.$sig`);
+      if (entry !== undefined) {
+        if (entry.sameSig && this.lastSig === undefined) {
+          throw new ValidationError(`${path}.$sig`, 'repeats a signature, but none comes before');
+        }
+        const sig = entry.sameSig ? this.lastSig! : this.sigs.next(`${path}.$sig`);
+        meta[INTEGRITY_META.sig] = sig;
+        this.lastSig = sig;
+      }
       record.meta = meta;
-      if (measure) size = columnsSize(flags, meta, restBytes);
+      if (measure) size = columnsSize(flags, meta, restBytes, entry?.tree !== undefined);
     }
     if (!strict) this.chained.set(record.replica, record);
     return size;
@@ -533,6 +692,7 @@ export class MetaColumnsReader {
   /** Throws when a column held more than the batch's events took. */
   finish(): void {
     for (const c of [this.sigs, this.links, this.linkTexts, this.keys, this.kids]) c.finish();
+    this.trees.finish();
   }
 
   /** Invariant 6: the link to the event before, hashed as it was rebuilt here. */
@@ -561,7 +721,13 @@ export class MetaColumnsReader {
  * (`restBytes`, walked: core/json.ts jsonByteLength; 0 for none), and each column's field as its form says: a `$sig` is 86 base64url
  * characters, a near link's seq and hash are too; key ids, `$key` texts and ids are measured.
  */
-function columnsSize(flags: number, meta: JsonObject, restBytes: number): number {
+function columnsSize(
+  flags: number,
+  meta: JsonObject,
+  restBytes: number,
+  /** The `$tree` came from the `trees` column (not counted in restBytes). */
+  treeColumn: boolean,
+): number {
   // `{}` and rest's entries with their commas; then each column's entry and its comma.
   let inner = restBytes === 0 ? 0 : restBytes - 2;
   let entries = inner > 0 ? 1 : 0;
@@ -570,6 +736,7 @@ function columnsSize(flags: number, meta: JsonObject, restBytes: number): number
     entries += 1;
   };
   if ((flags & SEALED) !== 0) add(9, jsonStringBytes(meta[SEALED_META] as string));
+  if (treeColumn) add(7, (meta[INTEGRITY_META.tree] as string).length + 2);
   if ((flags & KEY) !== 0) add(6, jsonStringBytes(meta[INTEGRITY_META.key] as string));
   if ((flags & (NEAR | FAR)) !== 0) add(7, jsonStringBytes(meta[INTEGRITY_META.link] as string));
   if ((flags & SIG) !== 0) add(6, SIG_TEXT + 2);

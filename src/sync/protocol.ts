@@ -101,8 +101,11 @@ import type { StrictRejection } from '../core/strict.ts';
  * 2: events travel as columns (event-codec.ts). 3: `rejected` (strict streams, invariant 8).
  * 4: the meta fields of signing and sealing (`$sig`, `$link`, `$key`, `$sealed`) travel as
  * columns of the batch (meta-columns.ts), a link to the event before it in the batch as its hash.
+ * 5: tree signatures (core/sign-trees.ts): one `$sig` for up to 16 events, each with its `$tree`
+ * (meta-columns.ts invariant 7). A peer of version 4 would verify each `$sig` over the event's
+ * own digest and refuse every such event as tampered: it is told PROTOCOL_VERSION instead.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** "I durably hold your log up to `pos`; the event there had id `id`; your log's epoch was `epoch`." */
 export interface Checkpoint {

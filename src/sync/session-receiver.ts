@@ -195,6 +195,7 @@ export class SessionReceiver {
           const verdict = await verifyBatch(incoming, integrity, {
             requireSignatures: integrity.requireSignatures,
             ...(m.keys === undefined ? {} : { keys: m.keys }),
+            impliedTrees: leavesOut(m),
           });
           if (this.host.closed()) return;
           if (!verdict.ok) {

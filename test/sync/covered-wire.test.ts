@@ -20,8 +20,9 @@ import { signedRun } from './meta-batches.ts';
 
 const noKeys = { eventAt: async () => undefined, keyOf: async () => undefined };
 
+/** An event as a covered batch carries it: its `$sig` left out, and its tree's path with it. */
 function withoutSig(e: StoredEventRecord): StoredEventRecord {
-  const { $sig: _sig, ...meta } = e.meta ?? {};
+  const { $sig: _sig, $tree: _tree, ...meta } = e.meta ?? {};
   return { ...e, meta };
 }
 

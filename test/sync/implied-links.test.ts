@@ -21,6 +21,8 @@ const WHOLE = { covered: false, impliedLinks: false };
 const IMPLIED = { covered: false, impliedLinks: true };
 /** A link's hash in base64url. */
 const HASH_TEXT = 22;
+/** A signature in base64url. */
+const SIG_TEXT = 86;
 
 function eventsMessage(run: StoredEventRecord[], impliedLinks: boolean): SyncMessage {
   return {
@@ -39,6 +41,26 @@ function parsedEvents(text: string | Uint8Array): StoredEventRecord[] {
   return (parsed.message as { events: StoredEventRecord[] }).events;
 }
 
+/**
+ * What an implied batch leaves out of a whole one beside the links' hashes: every tree's paths
+ * (core/sign-trees.ts invariant 5) and each signature a tree's later leaves repeat.
+ */
+function impliedTreeChars(run: StoredEventRecord[]): number {
+  const paths = run.reduce((n, e) => n + String(e.meta?.$tree).length - 2, 0);
+  const trees = new Set(run.map((e) => e.meta?.$sig)).size;
+  return paths + ',"paths":""'.length + (run.length - trees) * SIG_TEXT;
+}
+
+/** The batch as its receiver holds it: the implied paths written out again. */
+async function verified(events: StoredEventRecord[]): Promise<StoredEventRecord[]> {
+  const verdict = await verifyBatch(events, noKeys, {
+    requireSignatures: true,
+    impliedTrees: true,
+  });
+  if (!verdict.ok) throw new Error(verdict.tampering.reason);
+  return events;
+}
+
 describe('a batch with implied links', () => {
   it('leaves out the hash of every near link, and decodes to the events as signed', async () => {
     const run = await signedRun(20);
@@ -46,12 +68,11 @@ describe('a batch with implied links', () => {
     const implied = encodeEventBatch(run, undefined, IMPLIED);
     // The first event has no link; each of the 19 others names the one before it. With no hash
     // left, the `links` column goes too.
-    expect(whole.length - implied.length).toBe(19 * HASH_TEXT + ',"links":""'.length);
+    expect(whole.length - implied.length).toBe(
+      19 * HASH_TEXT + ',"links":""'.length + impliedTreeChars(run),
+    );
     const decoded = decodeEventBatch(JSON.parse(implied), { impliedLinks: true });
-    expect(decoded).toEqual(run);
-    expect(await verifyBatch(decoded, noKeys, { requireSignatures: true })).toMatchObject({
-      ok: true,
-    });
+    expect(await verified(decoded)).toEqual(run);
   });
 
   it('goes as a message and as a binary frame, 16 bytes less a link', async () => {
@@ -59,14 +80,14 @@ describe('a batch with implied links', () => {
     const text = encodeMessage(eventsMessage(run, true));
     const flag = ',"impliedLinks":true'.length;
     expect(encodeMessage(eventsMessage(run, false)).length - text.length).toBe(
-      11 * HASH_TEXT + ',"links":""'.length - flag,
+      11 * HASH_TEXT + ',"links":""'.length + impliedTreeChars(run) - flag,
     );
-    expect(parsedEvents(text)).toEqual(run);
+    expect(await verified(parsedEvents(text))).toEqual(run);
     const frame = encodeFrame(eventsMessage(run, true))!;
     const wholeFrame = encodeFrame(eventsMessage(run, false))!;
     // The hashes' section (16 bytes each) is gone; the frame's header differs by a few digits.
     expect(wholeFrame.length - frame.length).toBeGreaterThanOrEqual(11 * 16 - flag - 2);
-    expect(parsedEvents(frame)).toEqual(run);
+    expect(await verified(parsedEvents(frame))).toEqual(run);
     const parsed = parseMessage(text, DEFAULT_SYNC_LIMITS);
     expect(parsed.ok && parsed.message).toMatchObject({ impliedLinks: true });
   });
@@ -74,7 +95,8 @@ describe('a batch with implied links', () => {
   it('is refused where the batch does not say so', async () => {
     const run = await signedRun(3);
     const implied = JSON.parse(encodeEventBatch(run, undefined, IMPLIED));
-    expect(() => decodeEventBatch(implied)).toThrow(/events\.shape/);
+    // The first event's implied tree entry, or the next one's implied link digit.
+    expect(() => decodeEventBatch(implied)).toThrow(/events\.(shape|trees)/);
     const message = JSON.parse(encodeMessage(eventsMessage(run, true)));
     delete message.impliedLinks;
     expect(parseMessage(JSON.stringify(message), DEFAULT_SYNC_LIMITS)).toMatchObject({
