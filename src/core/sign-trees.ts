@@ -26,7 +26,8 @@
  *    it, and copies that differ only in them are one copy (core/copies.ts).
  * 5. Implied paths: a sender may leave an event's path out when every leaf of its tree travels in
  *    the same batch with its `$sig` (sync/meta-columns.ts). The receiver rebuilds the tree from
- *    those leaves (treeOfLeaves), verifies one signature, and stores each event with its whole
+ *    those leaves (treeOfLeaves), verifies its root where a leaf is a chain tip of the batch (the
+ *    links cover the rest, core/integrity.ts invariant 4), and stores each event with its whole
  *    path, so that it can prove every event alone later (invariant 1).
  */
 import { encodeBase64Url } from './base64.ts';
