@@ -41,13 +41,10 @@
  * 7. The erased copy of a StreamKey (core/keyring-events.ts, a crypto-shred) is taken unverified:
  *    the replica that shreds is seldom the one that wrote the key, so no signature can hold for
  *    it. What it can do is take a stream's key away, never show or change content.
- * 8. Covered signatures: a sender may leave out the `$sig` of an event that the next event of its
- *    batch, of the same replica, links to (isElided; at most MAX_ELIDED_RUN in a row). The link
- *    covers it as invariant 4 covers every event before a tip. A receiver takes an elided event
- *    only where a later event of the same batch links to it and that chain's tip verifies; one
- *    nothing covers is unsigned (refused where signatures are required or its replica is known
- *    to sign). It may be held as it came: the digest leaves `$sig` out, so chains check it like
- *    any other, and whoever sends it on keeps its run whole (core/sync.ts planBatches).
+ * 8. Every event is signed where it is held: no event is taken without its own `$sig`, though
+ *    a later event of the batch links to it. (Covered signatures, which let a server leave such
+ *    a `$sig` out, were withdrawn: the store that held the event so could prove it only while
+ *    the event covering it stayed, and that one may lose to another copy of its id.)
  * 9. Tree signatures (core/sign-trees.ts): signEvents signs the events of one call in trees of
  *    up to TREE_LEAVES, one Ed25519 signature a tree, each event with its path (`$tree`); a
  *    call of one event signs its digest, as before trees. An event's signature holds when its
@@ -190,27 +187,6 @@ export function withoutSignature<T extends { meta?: JsonObject | undefined }>(ev
 
 export function isSigned(event: { meta?: JsonObject | undefined }): boolean {
   return typeof event.meta?.[INTEGRITY_META.sig] === 'string';
-}
-
-/**
- * A sender leaves out the `$sig` of at most this many events in a row of one replica (invariant
- * 8): a run stays small enough for any peer's batch, so that whoever relays it later can send it
- * whole (core/sync.ts planBatches).
- */
-export const MAX_ELIDED_RUN = 15;
-
-/**
- * Whether an event travels or is held without its `$sig` because a later event of its replica
- * covers it (invariant 8): in the chain, carrying its `$link` or `$key` (what signing adds), and
- * no `$sig`. An event of a replica that does not sign has neither; an erased copy neither.
- */
-export function isElided(event: { meta?: JsonObject | undefined }): boolean {
-  const meta = event.meta;
-  if (meta === undefined || typeof meta[INTEGRITY_META.sig] === 'string') return false;
-  if (meta[INTEGRITY_META.link] === undefined && meta[INTEGRITY_META.key] === undefined) {
-    return false;
-  }
-  return isChained(event);
 }
 
 /** Whether an event is in its replica's chain (invariant 3). */
@@ -506,8 +482,6 @@ interface Checked {
   parent?: number;
   /** Linked to by a later event of the batch: its signature is covered. */
   covered: boolean;
-  /** It came without `$sig` (invariant 8): only a later event of the batch can vouch for it. */
-  elided?: true;
 }
 
 /**
@@ -562,14 +536,13 @@ export async function verifyBatch(
       checked.push({ event, digest: takeDigest(event), covered: true });
       continue;
     }
-    const elided = !isSigned(event) && isElided(event);
-    // A `$tree` beside no `$sig` proves nothing and is let be (a sender that left the `$sig`
-    // out and knew nothing of trees): the event is elided or unsigned, as it would be without.
+    // A `$tree` beside no `$sig` proves nothing and is let be: the event is unsigned, as it
+    // would be without.
     const tree = meta?.[INTEGRITY_META.tree];
     if (tree !== undefined && isSigned(event) && treePlaceOf(tree) === undefined) {
       return bad(event, 'malformed');
     }
-    if (!isSigned(event) && !elided) {
+    if (!isSigned(event)) {
       if (options.requireSignatures || (await keyFor(event.replica)) !== undefined) {
         return bad(event, 'unsigned');
       }
@@ -593,7 +566,7 @@ export async function verifyBatch(
     } else if (!chained) {
       return bad(event, 'malformed');
     }
-    const entry: Checked = { event, digest, covered: false, ...(elided && { elided }) };
+    const entry: Checked = { event, digest, covered: false };
     if (chained && link !== undefined) {
       const parsed = parseLink(link);
       if (parsed === undefined || parsed.seq >= event.seq) return bad(event, 'malformed');
@@ -620,15 +593,6 @@ export async function verifyBatch(
     checked.push(entry);
   }
 
-  // Invariant 8: an elided event nothing of the batch covers is unsigned, as if it came so.
-  for (const c of checked) {
-    if (c.elided === true && !c.covered) {
-      if (options.requireSignatures || (await keyFor(c.event.replica)) !== undefined) {
-        return bad(c.event, 'unsigned');
-      }
-      c.covered = true;
-    }
-  }
   // One signature per tip; a tip that fails is searched back for the first bad event.
   const tips = checked.filter((c) => !c.covered);
   const results = await Promise.all(
@@ -658,9 +622,6 @@ export async function verifyBatch(
       c = c.parent === undefined ? undefined : checked[c.parent];
     }
     for (const c of path) {
-      // An elided event has no signature of its own to blame it by: the tip (always signed, as
-      // nothing covers it) is named when nothing before it fails.
-      if (c.elided === true) continue;
       if (!(await signatureHolds(c.event, c.digest, result, implied.roots.get(c.event)))) {
         note({ event: c.event, reason: 'bad-signature' });
         break;

@@ -27,7 +27,6 @@
 import type { LocalRecord, StoredEventRecord } from './events.ts';
 import { jsonByteLength, utf8Length } from './json.ts';
 import type { ReceivedSpans } from './received-spans.ts';
-import { cutBack, markOf, OpenRuns } from './sync-runs.ts';
 
 // Flow control and per-event refusal on the sending side (invariants 4, 5 and 7).
 export * from './sync-flow.ts';
@@ -196,10 +195,6 @@ export function receivedRun(
  * `skip(record)` says the peer holds a record (its own events, or ones it sent this session):
  * such records are covered by a batch's range but not carried. An event larger than the peer's
  * maxEventBytes, or than a message may be, is covered and listed in `leftOut` (invariant 6).
- * With `elided`, a batch does not end inside a run of elided events (core/sync-runs.ts): when it
- * fills with a run open, it ends before the record where the earliest open run began (or the
- * first of runs overlapping it), and the next batch starts there; with `more`, the page's last
- * batch is cut back the same way.
  */
 export function planBatches(
   from: number,
@@ -210,8 +205,7 @@ export function planBatches(
     limits: BatchLimits;
     /**
      * UTF-8 bytes the event adds to a message (the session's encoder knows its wire form), never
-     * less than its data + meta. Called once for each event not skipped, in order (at most once
-     * a record, even when a batch is cut back and its records planned again).
+     * less than its data + meta. Called once for each event not skipped, in order.
      */
     sizeOf?: (event: StoredEventRecord) => number;
     /**
@@ -219,13 +213,6 @@ export function planBatches(
      * right after sizeOf of the same event.
      */
     payloadOf?: (event: StoredEventRecord) => number;
-    /** Whether an event is held without its `$sig`, covered by a later one (isElided). */
-    elided?: (event: StoredEventRecord) => boolean;
-    /**
-     * The page was full: records may follow it. The last batch then leaves an open run for the
-     * next read, or is dropped when it holds nothing else (unless it is the only batch).
-     */
-    more?: boolean;
   },
 ): PlannedBatch[] {
   const sizeOf = options.sizeOf ?? ((e: StoredEventRecord) => utf8Length(JSON.stringify(e)) + 1);
@@ -233,31 +220,16 @@ export function planBatches(
   const { limits } = options;
   const budget = Math.max(1, limits.maxMessageBytes - BATCH_ENVELOPE_BYTES);
   const maxEventBytes = limits.maxEventBytes ?? Number.POSITIVE_INFINITY;
-  const runs = options.elided === undefined ? undefined : new OpenRuns(options.elided);
-  // What was learnt of each record, by index: a cut batch's records are planned again, and
-  // sizeOf and payloadOf are asked once (skipped: -1). A payload is asked whenever the event
-  // may be too large in some batch (with or without its replica's key counted), not only this one.
-  const bases: number[] = [];
-  const payloads: number[] = [];
   const batches: PlannedBatch[] = [];
   let current: PlannedBatch | undefined;
-  let start = from;
-  for (let index = 0; index < records.length; index++) {
-    const record = records[index]!;
-    if (current === undefined) {
-      current = emptyBatch(start);
-    }
+  for (const record of records) {
+    if (current === undefined) current = emptyBatch(from);
     const event = record.event;
-    let base = bases[index];
-    if (base === undefined) {
-      base = options.skip(record) ? -1 : sizeOf(event);
-      bases[index] = base;
-      if (base >= 0 && base + KEY_WIRE_BYTES > maxEventBytes) payloads[index] = payloadOf(event);
-    }
-    if (base >= 0) {
+    if (!options.skip(record)) {
+      const base = sizeOf(event);
       const size = base + (current.replicas.has(event.replica) ? 0 : KEY_WIRE_BYTES);
       // The wire size bounds the payload from above: most events need no second measure.
-      const payload = size > maxEventBytes ? payloads[index]! : 0;
+      const payload = size > maxEventBytes ? payloadOf(event) : 0;
       if (payload > maxEventBytes || size > budget) {
         const reason =
           payload > maxEventBytes
@@ -269,21 +241,9 @@ export function planBatches(
           current.events.length >= limits.maxBatchEvents ||
           (current.events.length > 0 && current.bytes + size > budget);
         if (full) {
-          const cut = runs?.cut();
-          if (cut !== undefined) cutBack(current, cut);
           batches.push(current);
-          runs?.clear();
-          start = current.to;
-          if (cut !== undefined) {
-            // Plan again from the record where the open runs began.
-            current = undefined;
-            index = cut.index - 1;
-            continue;
-          }
-          current = emptyBatch(start);
+          current = emptyBatch(current.to);
         }
-        const batch = current;
-        runs?.carry(event, () => markOf(batch, index));
         current.events.push(event);
         // A fresh batch names this replica's key again (the size above may have counted it as named).
         current.bytes += current.replicas.has(event.replica) ? size : base + KEY_WIRE_BYTES;
@@ -296,14 +256,7 @@ export function planBatches(
     current.to = record.pos;
     current.toId = event.id;
   }
-  if (current !== undefined) {
-    // A full page (`more`): the rest of an open run comes with the next read.
-    const open = options.more === true ? runs?.openSince() : undefined;
-    if (open === undefined) batches.push(current);
-    else if (open.events > 0) batches.push(cutBack(current, open));
-    // Nothing but the run: an empty range would split nothing; the only batch goes as it is.
-    else if (batches.length === 0) batches.push(current);
-  }
+  if (current !== undefined) batches.push(current);
   return batches;
 }
 
@@ -322,9 +275,9 @@ export interface ReceiveState {
   started: boolean;
   /**
    * Set after a per-event refusal: the batch refused, until its resend (invariant 8).
-   * `unproven`: refused for covered signatures or implied links that did not verify (sync/
-   * protocol.ts 12, 13); the resend is the first batch from `from` that leaves nothing out
-   * (leavesOut), whatever it holds.
+   * `unproven`: refused for implied links or paths that did not verify (sync/protocol.ts 13);
+   * the resend is the first batch from `from` that leaves nothing out (leavesOut), whatever it
+   * holds.
    */
   refused?: { from: number; eventId: string; unproven?: true };
 }
@@ -340,12 +293,12 @@ export type BatchDecision =
   | { kind: 'discard' };
 
 /**
- * Whether a batch leaves out what its receiver proves from the rest of it: signatures later
- * events cover, or hashes of near links (sync/protocol.ts invariants 12 and 13). Such a batch
- * that does not verify is refused as unproven, and comes again leaving nothing out.
+ * Whether a batch leaves out what its receiver proves from the rest of it: hashes of near links
+ * and tree paths (sync/protocol.ts invariant 13). Such a batch that does not verify is refused as
+ * unproven, and comes again leaving nothing out.
  */
-export function leavesOut(batch: { covered?: boolean; impliedLinks?: boolean }): boolean {
-  return batch.covered === true || batch.impliedLinks === true;
+export function leavesOut(batch: { impliedLinks?: boolean }): boolean {
+  return batch.impliedLinks === true;
 }
 
 export function classifyBatch(
@@ -417,10 +370,10 @@ export type EventRefusalDecision =
 /** What a receiver does with a batch of which it refuses the one event `eventId`. */
 export function decideEventRefusal(
   state: ReceiveState,
-  batch: { from: number; to: number; covered?: boolean; impliedLinks?: boolean },
+  batch: { from: number; to: number; impliedLinks?: boolean },
   eventId: string,
   peerResends: boolean,
-  /** Refused as unproven (sync/protocol.ts 12): the peer resends it leaving nothing out. */
+  /** Refused as unproven (sync/protocol.ts 13): the peer resends it leaving nothing out. */
   unproven = false,
 ): EventRefusalDecision {
   if (!peerResends) return { kind: 'fatal' };

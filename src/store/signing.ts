@@ -29,14 +29,7 @@
  *    stopped or cancelled background pass leaves the sending path to sign, as it always did.
  */
 import type { LocalRecord, StoredEventRecord } from '../core/events.ts';
-import {
-  type ChainHead,
-  eventDigest,
-  isChained,
-  isElided,
-  isSigned,
-  signEvents,
-} from '../core/integrity.ts';
+import { type ChainHead, eventDigest, isChained, isSigned, signEvents } from '../core/integrity.ts';
 import { isErasedCopy } from '../core/keyring-events.ts';
 import {
   generateSigningKey,
@@ -337,12 +330,10 @@ export class Signer {
 /**
  * An own event the signer has yet to sign. Not an erased StreamKey (a crypto-shred, core/
  * keyring-events.ts): every replica erases to one copy, which nobody signs; it stays a link of
- * the chain as it is. Nor one held without its covered signature (core/integrity.ts invariant
- * 8; an event of this log's replica before a fork, come back from a server): it was signed,
- * and signing it again would link it anew.
+ * the chain as it is.
  */
 function unsigned(event: StoredEventRecord): boolean {
-  return !isSigned(event) && !isElided(event) && !isErasedCopy(event);
+  return !isSigned(event) && !isErasedCopy(event);
 }
 
 /** A replica's slots from `high` down, `count` of them at most (none below seq 1). */

@@ -51,12 +51,7 @@ import {
 } from '../core/validate.ts';
 import { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 import { type BinaryParts, base64UrlBytes, packSections, sectionSizes } from './binary-frame.ts';
-import {
-  coveredIndexes,
-  impliedTreeIndexes,
-  MetaColumnsReader,
-  MetaColumnsWriter,
-} from './meta-columns.ts';
+import { impliedTreeIndexes, MetaColumnsReader, MetaColumnsWriter } from './meta-columns.ts';
 
 export { BatchEventError, BatchShapeError, EventTooLargeError } from './batch-errors.ts';
 
@@ -126,21 +121,20 @@ function indexIn(table: Map<string, number>, list: string[], value: string): num
 }
 
 /**
- * What a batch leaves out (protocol.ts invariants 12 and 13): `covered`, the signatures later
- * events cover (meta-columns.ts coveredIndexes); `impliedLinks`, the hashes of near links.
+ * What a batch leaves out (protocol.ts invariant 13): `impliedLinks`, the hashes of near links
+ * and the paths of whole trees.
  */
 export interface BatchMode {
-  covered: boolean;
   impliedLinks: boolean;
 }
 
-const WHOLE: BatchMode = { covered: false, impliedLinks: false };
+const WHOLE: BatchMode = { impliedLinks: false };
 
 /** The latest batches encoded, newest last (invariant 5); one list per mode. */
-const recentBatches: { events: readonly StoredEvent[]; value: string }[][] = [[], [], [], []];
+const recentBatches: { events: readonly StoredEvent[]; value: string }[][] = [[], []];
 const RECENT_BATCHES = 4;
 
-const modeIndex = (mode: BatchMode) => (mode.covered ? 1 : 0) + (mode.impliedLinks ? 2 : 0);
+const modeIndex = (mode: BatchMode) => (mode.impliedLinks ? 1 : 0);
 
 function remembered(event: StoredEvent | undefined): boolean {
   if (event === undefined) return false;
@@ -163,27 +157,8 @@ export function encodeEventBatch(
   mode: BatchMode = WHOLE,
 ): string {
   return recalled(recentBatches[modeIndex(mode)]!, events, () =>
-    encodeBatch(
-      events,
-      dataText,
-      undefined,
-      mode.covered ? elisions(events, dataText) : undefined,
-      mode.impliedLinks,
-    ),
+    encodeBatch(events, dataText, undefined, mode.impliedLinks),
   );
-}
-
-/** The events of a covered batch whose `$sig` stays out (meta-columns.ts coveredIndexes). */
-export function elisions(
-  events: readonly StoredEvent[],
-  dataText: DataTextOf = dataTextOf,
-): Set<number> {
-  return coveredIndexes(events, (i) => dataText(events[i]!, i).length);
-}
-
-/** The JSON text of a batch's proof (protocol.ts invariant 12): not kept, as it is seldom sent again. */
-export function encodeProofBatch(events: readonly StoredEvent[]): string {
-  return encodeBatch(events, dataTextOf);
 }
 
 /** What `encode` gives for `events`, kept among `recent` when their data texts are (invariant 5). */
@@ -214,8 +189,6 @@ export interface BinaryBatch {
 const recentBinary: { events: readonly StoredEvent[]; value: BinaryBatch | undefined }[][] = [
   [],
   [],
-  [],
-  [],
 ];
 
 /**
@@ -229,13 +202,7 @@ export function encodeEventBatchBinary(
 ): BinaryBatch | undefined {
   return recalled(recentBinary[modeIndex(mode)]!, events, () => {
     const parts: BinaryParts = { sigs: [], links: '', blobs: [], textOnly: false };
-    const text = encodeBatch(
-      events,
-      dataText,
-      parts,
-      mode.covered ? elisions(events, dataText) : undefined,
-      mode.impliedLinks,
-    );
+    const text = encodeBatch(events, dataText, parts, mode.impliedLinks);
     if (!carriesBytes(parts)) return { text };
     const sections = packSections(parts);
     return sections === undefined ? undefined : { text, sections };
@@ -251,8 +218,6 @@ function encodeBatch(
   dataText: DataTextOf,
   /** For a binary frame: collects what goes as bytes. */
   parts?: BinaryParts,
-  /** The events whose `$sig` stays out (a covered batch). */
-  elide?: ReadonlySet<number>,
   /** Near links leave their hash out (protocol.ts invariant 13). */
   impliedLinks = false,
 ): string {
@@ -269,7 +234,7 @@ function encodeBatch(
   const schema: [number, number][] = [];
   const texts: string[] = [];
   const metaColumns = new MetaColumnsWriter(impliedLinks);
-  const impliedTrees = impliedLinks ? impliedTreeIndexes(events, elide) : undefined;
+  const impliedTrees = impliedLinks ? impliedTreeIndexes(events) : undefined;
   // The open run: [replica, stream, version, seq, wall, counter, count], and its names.
   let run: number[] | undefined;
   let runReplica = '';
@@ -304,7 +269,7 @@ function encodeBatch(
     }
     typeOf.push(indexIn(typeIndex, types, e.type));
     if (!EventId.isCanonical(e.id, e.replica, e.seq)) ids.push([i, e.id]);
-    const rest = metaColumns.add(e, elide?.has(i) === true, impliedTrees?.has(i) === true);
+    const rest = metaColumns.add(e, impliedTrees?.has(i) === true);
     if (rest !== undefined) meta.push([i, rest]);
     if (e.schema !== undefined && e.schema !== 1) schema.push([i, e.schema]);
     if (parts !== undefined && metaColumns.sealedLast) {

@@ -22,7 +22,7 @@
  */
 import { ChronicleError, HistoryUnavailableError, SyncError } from '../core/errors.ts';
 import type { StoredEventRecord } from '../core/events.ts';
-import { isElided, TAMPER_TEXT, verifyBatch } from '../core/integrity.ts';
+import { TAMPER_TEXT, verifyBatch } from '../core/integrity.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import type { HistorySource } from '../store/history-source.ts';
 import type { SyncIntegrity } from './log.ts';
@@ -80,22 +80,14 @@ export function pageProblem(
 export type PageVerifier = (
   events: StoredEventRecord[],
   keys: { [replica: string]: string } | undefined,
-  /** What covers the page's events held without their signature (history-serve.ts 4). */
-  proof?: readonly StoredEventRecord[],
 ) => Promise<ChronicleError | undefined>;
 
 /** The verifier of a log's integrity, as a session verifies a batch (session-receiver.ts invariant 5). */
 export function pageVerifier(integrity: SyncIntegrity | undefined): PageVerifier | undefined {
   if (integrity === undefined) return undefined;
-  return async (events, keys, proof = []) => {
+  return async (events, keys) => {
     if (events.length === 0) return undefined;
-    // Events held without their signature are covered by later ones: verified in the total
-    // order (a reversed page, or one with a proof, is not in it).
-    const ordered =
-      proof.length === 0 && !events.some(isElided)
-        ? events
-        : [...events, ...proof].sort((a, b) => (a.cursor < b.cursor ? -1 : 1));
-    const verdict = await verifyBatch(ordered, integrity, {
+    const verdict = await verifyBatch(events, integrity, {
       requireSignatures: integrity.requireSignatures,
       ...(keys === undefined ? {} : { keys }),
     });
@@ -176,7 +168,7 @@ export class HistoryRequests {
       waiting.resolve({ events, more });
       return;
     }
-    this.verify(events, reply.page.keys, reply.page.proof).then(
+    this.verify(events, reply.page.keys).then(
       (refusal) =>
         refusal === undefined ? waiting.resolve({ events, more }) : waiting.reject(refusal),
       (failure: unknown) =>

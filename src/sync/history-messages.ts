@@ -72,8 +72,6 @@ export interface ParsedHistoryPage {
   more: boolean;
   /** Checked by messages.ts as a batch's keys are. */
   keys?: { [replica: string]: string };
-  /** Checked by messages.ts as a batch's proof is. */
-  proof?: StoredEventRecord[];
 }
 
 /** A `history-page`: its events decoded as a batch's are (VALIDATION when one fails). */

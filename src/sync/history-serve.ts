@@ -10,23 +10,12 @@
  *    fits the peer's maxMessageBytes (a page over it is halved, with `more` set).
  * 3. Every request gets exactly one answer carrying its `req`: a page, or an error
  *    (HISTORY_UNAVAILABLE where this side serves no history, STORAGE when the read fails).
- * 4. A page that holds events without their signature (a server holds such only as a store
- *    sent them back: protocol.ts invariant 12) carries the proof of those the page does not
- *    cover (proofs.ts pageProof), and is cut shorter, with `more`, where that proof would not
- *    fit MAX_PROOF_EVENTS.
  */
 import type { StoredEventRecord } from '../core/events.ts';
 import { utf8Length } from '../core/json.ts';
 import type { CursorQuery } from '../storage/adapter.ts';
 import { encodeMessage } from './messages.ts';
-import { pageProof } from './proofs.ts';
-import {
-  type HistoryMessage,
-  MAX_PROOF_EVENTS,
-  type SyncErrorCode,
-  type SyncLimits,
-  type SyncMessage,
-} from './protocol.ts';
+import type { HistoryMessage, SyncErrorCode, SyncLimits, SyncMessage } from './protocol.ts';
 
 /** Requests of one peer read at once (invariant 2). */
 export const MAX_HISTORY_IN_FLIGHT = 4;
@@ -45,8 +34,6 @@ export interface HistoryServerOptions {
   sendFrame?: (page: SyncMessage, maxBytes: number) => boolean;
   /** The `$key` this side holds for a replica (core/integrity.ts), sent with a page. */
   keyOf?: (replica: string) => Promise<string | undefined>;
-  /** The event held at (replica, seq), for a page's proof (invariant 4). */
-  eventAt?: (replica: string, seq: number) => Promise<StoredEventRecord | undefined>;
 }
 
 /** The entries of `keys` for the replicas of `events`; undefined when none. */
@@ -107,18 +94,6 @@ export function createHistoryServer(options: HistoryServerOptions) {
     const held = await keysOf(events, options.keyOf);
     for (;;) {
       const page: SyncMessage = { type: 'history-page', req: request.req, events, more };
-      if (options.eventAt !== undefined) {
-        const lookup = { eventAt: options.eventAt };
-        let proven = await pageProof(events, lookup, MAX_PROOF_EVENTS);
-        // Invariant 4: a shorter page may need another proof (its covers may have gone).
-        while (proven.proven < events.length) {
-          events = events.slice(0, Math.max(1, proven.proven));
-          page.events = events;
-          page.more = more = true;
-          proven = await pageProof(events, lookup, MAX_PROOF_EVENTS);
-        }
-        if (proven.proof.length > 0) page.proof = proven.proof;
-      }
       // Only the replicas of what is sent: a receiver refuses more keys than events.
       const keys = held === undefined ? undefined : onlyOf(held, events);
       if (keys !== undefined) page.keys = keys;

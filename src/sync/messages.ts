@@ -13,7 +13,7 @@
  *    spelling of a text message, never a way around a check.
  */
 import { ChronicleError } from '../core/errors.ts';
-import type { StoredEvent, StoredEventRecord } from '../core/events.ts';
+import type { StoredEventRecord } from '../core/events.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { TAMPER_REASONS, type TamperReason } from '../core/integrity.ts';
 import { utf8Length } from '../core/json.ts';
@@ -27,7 +27,6 @@ import {
   EventTooLargeError,
   encodeEventBatch,
   encodeEventBatchBinary,
-  encodeProofBatch,
 } from './event-codec.ts';
 import {
   HistoryShapeError,
@@ -43,7 +42,6 @@ import {
   type EventRefusal,
   type EventsMessage,
   type HistoryPageMessage,
-  MAX_PROOF_EVENTS,
   MIN_SYNC_LIMITS,
   PROTOCOL_VERSION,
   type RefusalReason,
@@ -62,7 +60,7 @@ import {
 /** A message as parsed: an `events` message's events passed decodeEventBatch. */
 export type ParsedMessage =
   | Exclude<SyncMessage, EventsMessage | HistoryPageMessage>
-  | (EventsMessage & { events: StoredEventRecord[]; proof?: StoredEventRecord[] })
+  | (EventsMessage & { events: StoredEventRecord[] })
   | ParsedHistoryPage;
 
 export type ParseResult =
@@ -266,37 +264,9 @@ function parseEvents(
   if (o.toId !== undefined) message.toId = str(o, 'toId');
   const caughtUp = optBool(o, 'caughtUp');
   if (caughtUp !== undefined) message.caughtUp = caughtUp;
-  const covered = optBool(o, 'covered');
-  if (covered !== undefined) message.covered = covered;
   if (impliedLinks !== undefined) message.impliedLinks = impliedLinks;
-  if (o.proof !== undefined) message.proof = parseProof(o.proof, limits, bytes);
   if (o.keys !== undefined) message.keys = parseKeys(o.keys, events.length);
   return message;
-}
-
-/** events.proof (protocol 12): a batch of its own, of at most MAX_PROOF_EVENTS events. */
-function parseProof(value: unknown, limits: SyncLimits, bytes: number): StoredEventRecord[] {
-  const count = isRecord(value) && Array.isArray(value.data) ? value.data.length : 0;
-  if (count > MAX_PROOF_EVENTS) {
-    throw new Bad('PROTOCOL', `more than ${MAX_PROOF_EVENTS} events in events.proof`);
-  }
-  try {
-    return decodeEventBatch(value, { messageBytes: bytes, maxEventBytes: limits.maxEventBytes });
-  } catch (error) {
-    const inner = error instanceof BatchEventError ? error.error : error;
-    throw new Bad('PROTOCOL', `events.proof: ${inner instanceof Error ? inner.message : inner}`);
-  }
-}
-
-/** history-page.proof, checked as events.proof is. */
-function withPageProof(
-  page: ParsedHistoryPage,
-  proof: unknown,
-  limits: SyncLimits,
-  bytes: number,
-): ParsedHistoryPage {
-  if (proof !== undefined) page.proof = parseProof(proof, limits, bytes);
-  return page;
 }
 
 /** history-page.keys, checked as events.keys are. */
@@ -368,8 +338,6 @@ function parseShape(
       if (o.join !== undefined) hello.join = snapshotShape(() => parseJoin(o.join));
       const binary = optBool(o, 'binary');
       if (binary !== undefined) hello.binary = binary;
-      const covered = optBool(o, 'covered');
-      if (covered !== undefined) hello.covered = covered;
       const impliedLinks = optBool(o, 'impliedLinks');
       if (impliedLinks !== undefined) hello.impliedLinks = impliedLinks;
       return hello;
@@ -412,12 +380,7 @@ function parseShape(
     case 'history-page':
       try {
         if (type === 'history') return parseHistory(o);
-        return withPageProof(
-          withPageKeys(parseHistoryPage(o, limits, bytes), o.keys),
-          o.proof,
-          limits,
-          bytes,
-        );
+        return withPageKeys(parseHistoryPage(o, limits, bytes), o.keys);
       } catch (error) {
         if (error instanceof HistoryShapeError) throw new Bad(error.code, error.message);
         throw error;
@@ -528,24 +491,19 @@ function parseValue(
  */
 export function encodeMessage(message: SyncMessage, dataText?: DataTextOf): string {
   if (message.type === 'history-page') {
-    const { events, proof, ...envelope } = message;
-    return `${JSON.stringify(envelope).slice(0, -1)},"events":${encodeEventBatch(events, dataText)}${proofText(proof)}}`;
+    const { events, ...envelope } = message;
+    return `${JSON.stringify(envelope).slice(0, -1)},"events":${encodeEventBatch(events, dataText)}}`;
   }
   if (message.type !== 'events') return JSON.stringify(message);
-  const { events, proof, ...envelope } = message;
+  const { events, ...envelope } = message;
   const head = JSON.stringify(envelope);
   const batch = encodeEventBatch(events, dataText, batchMode(message));
-  return `${head.slice(0, -1)},"events":${batch}${proofText(proof)}}`;
+  return `${head.slice(0, -1)},"events":${batch}}`;
 }
 
-/** What an events message's batch leaves out (protocol.ts invariants 12 and 13). */
-function batchMode(message: { covered?: boolean; impliedLinks?: boolean }): BatchMode {
-  return { covered: message.covered === true, impliedLinks: message.impliedLinks === true };
-}
-
-/** The `proof` of an events message (protocol 12), its events a batch of their own. */
-function proofText(proof: readonly StoredEvent[] | undefined): string {
-  return proof === undefined || proof.length === 0 ? '' : `,"proof":${encodeProofBatch(proof)}`;
+/** What an events message's batch leaves out (protocol.ts invariant 13). */
+function batchMode(message: { impliedLinks?: boolean }): BatchMode {
+  return { impliedLinks: message.impliedLinks === true };
 }
 
 /**
@@ -560,13 +518,10 @@ export function encodeForBinaryPeer(
 ): string | Uint8Array {
   if (message.type !== 'events' && message.type !== 'history-page') return encodeMessage(message);
   const mode = message.type === 'events' ? batchMode(message) : undefined;
-  const proof = message.proof;
-  const { events, ...rest } = message;
-  const envelope: Record<string, unknown> = rest;
-  delete envelope.proof;
+  const { events, ...envelope } = message;
   const batch = events.length === 0 ? undefined : encodeEventBatchBinary(events, dataText, mode);
   if (batch === undefined) return encodeMessage(message, dataText);
-  const json = `${JSON.stringify(envelope).slice(0, -1)},"events":${batch.text}${proofText(proof)}}`;
+  const json = `${JSON.stringify(envelope).slice(0, -1)},"events":${batch.text}}`;
   return batch.sections === undefined ? json : frameOf(json, batch.sections);
 }
 

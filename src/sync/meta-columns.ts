@@ -48,19 +48,19 @@
  *    it (invariant 2) as that event was rebuilt (core/integrity.ts eventDigest, kept for
  *    verifyBatch: each event is hashed once). No text check on the sender's side can tell that
  *    hash from the one the link names: a link that named another digest fails its signature,
- *    and the batch is unproven (protocol.ts 12). Elsewhere the digit is refused (invariant 3).
+ *    and the batch is unproven (protocol.ts 13). Elsewhere the digit is refused (invariant 3).
  * 7. Tree signatures (core/sign-trees.ts): each event with a `$sig` in the columns has an entry
  *    in `trees` when any of the batch's has a `$tree`: `.` none; `p` its place, and its path in
  *    `paths`; in an implied-links batch only, where every leaf of its tree travels in it with
  *    its `$sig` (impliedTreeIndexes), `i` its place alone (the path is implied: the receiver
  *    rebuilds it from the leaves), or `s` the same with the `$sig` of the entry before it, which
  *    `sigs` does not repeat. A tree's leaves share one signature: 16 events of one tree carry
- *    it once. An elided event's `$tree` goes with its `$sig`.
+ *    it once.
  */
 import { BASE64URL_TEXT } from '../core/base64.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
-import { digestForVerify, linkText, MAX_ELIDED_RUN } from '../core/integrity.ts';
+import { digestForVerify, linkText } from '../core/integrity.ts';
 import { INTEGRITY_META } from '../core/integrity-meta.ts';
 import { jsonByteLength, jsonStringBytes } from '../core/json.ts';
 import { SEALED_META } from '../core/sealing.ts';
@@ -181,63 +181,11 @@ function rankOf(name: string): number {
 }
 
 /**
- * The longest data text of an event whose `$sig` is left out, and of the one that covers it: a
- * run and its cover stay small enough to go whole as a batch's proof (protocol.ts 12).
- */
-export const MAX_ELIDED_DATA = 2048;
-
-/**
- * The events of a batch whose `$sig` a covered batch leaves out (protocol.ts invariant 12, core/
- * integrity.ts invariant 8), by index: each is signed, in its replica's chain, and the very next
- * event of the batch is its replica's next chained event, signed too, whose link names it (as
- * invariant 2 reads a near link: a text check, no digest; a link that does not hold makes the
- * batch unproven, and it goes again with every signature). At most MAX_ELIDED_RUN in a row of
- * a replica: the event after them keeps its own; and only small ones (MAX_ELIDED_DATA).
- * Consecutive, so that a run stays contiguous in every log that holds it.
- */
-export function coveredIndexes(
-  events: readonly StoredEvent[],
-  /** The length of the `i`th event's data text (MAX_ELIDED_DATA). */
-  dataLength: (i: number) => number,
-): Set<number> {
-  const out = new Set<number>();
-  let run = 0;
-  // Each event's data length once (the next event's is this one's on the next step).
-  let small = events.length > 0 && dataLength(0) <= MAX_ELIDED_DATA;
-  for (let i = 0; i + 1 < events.length; i++) {
-    const e = events[i]!;
-    const next = events[i + 1]!;
-    const link = next.meta?.[INTEGRITY_META.link];
-    const smallNext = dataLength(i + 1) <= MAX_ELIDED_DATA;
-    const covered =
-      run < MAX_ELIDED_RUN &&
-      small &&
-      smallNext &&
-      next.replica === e.replica &&
-      typeof link === 'string' &&
-      signedText(e) &&
-      signedText(next) &&
-      !isStrictEvent(e) &&
-      !isStrictEvent(next) &&
-      isNear(link, e);
-    small = smallNext;
-    if (covered) {
-      out.add(i);
-      run += 1;
-    } else run = 0;
-  }
-  return out;
-}
-
-/**
  * The events of an implied-links batch whose tree path stays out (core/sign-trees.ts invariant
  * 5), by index: each leaf of a tree (events of one replica with one `$sig` and a `$tree`) where
- * every leaf travels in the batch with that `$sig` (none left out by `elide`).
+ * every leaf travels in the batch with that `$sig`.
  */
-export function impliedTreeIndexes(
-  events: readonly StoredEvent[],
-  elide: ReadonlySet<number> | undefined,
-): Set<number> {
+export function impliedTreeIndexes(events: readonly StoredEvent[]): Set<number> {
   // By signature alone: two trees never share one (each signs its own root and replica's key).
   const trees = new Map<string, { count: number; leaves: Set<number>; at: number[] }>();
   for (let i = 0; i < events.length; i++) {
@@ -246,7 +194,7 @@ export function impliedTreeIndexes(
     if (text === undefined) continue;
     const sig = meta?.[INTEGRITY_META.sig];
     const place = treePlaceOf(text);
-    if (typeof sig !== 'string' || place?.implied !== false || elide?.has(i) === true) continue;
+    if (typeof sig !== 'string' || place?.implied !== false) continue;
     let tree = trees.get(sig);
     if (tree === undefined) {
       tree = { count: place.count, leaves: new Set(), at: [] };
@@ -264,10 +212,6 @@ export function impliedTreeIndexes(
     }
   }
   return out;
-}
-
-function signedText(e: StoredEvent): boolean {
-  return typeof e.meta?.[INTEGRITY_META.sig] === 'string';
 }
 
 /** The sender's side: takes each event's fields into the columns, in batch order. */
@@ -298,10 +242,9 @@ export class MetaColumnsWriter {
 
   /**
    * Takes the next event of the batch; returns what of its meta goes in the `meta` column.
-   * `elide`: its `$sig` is left out (coveredIndexes), and its `$tree` with it; `implyTree`: its
-   * tree's path is (impliedTreeIndexes).
+   * `implyTree`: its tree's path is left out (impliedTreeIndexes).
    */
-  add(e: StoredEvent, elide = false, implyTree = false): JsonObject | undefined {
+  add(e: StoredEvent, implyTree = false): JsonObject | undefined {
     const previous = this.chained.get(e.replica);
     const meta = e.meta;
     this.sealedLast = false;
@@ -378,7 +321,7 @@ export class MetaColumnsWriter {
         this.linkTexts.push(link);
       }
     }
-    if (sig !== undefined && !elide) {
+    if (sig !== undefined) {
       flags |= SIG;
       this.addSig(sig, tree, implyTree);
     }
@@ -394,7 +337,7 @@ export class MetaColumnsWriter {
     return Object.fromEntries(kept) as JsonObject;
   }
 
-  /** Invariant 7: a `$sig` and the entry of its tree (an elided event's `$tree` goes with it). */
+  /** Invariant 7: a `$sig` and the entry of its tree. */
   private addSig(sig: string, tree: string | undefined, implyTree: boolean): void {
     if (tree === undefined) this.trees += '.';
     else if (!implyTree) {

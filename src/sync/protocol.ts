@@ -69,26 +69,19 @@
  *    signatures, link hashes and sealed data as bytes: the receiver rebuilds the text's value
  *    and checks it as a text's. A binary frame from a peer this side did not offer them to is
  *    PROTOCOL. No protocol version is needed: a peer older than the field never gets one.
- * 12. Covered signatures (core/integrity.ts invariant 8): a side that takes events whose `$sig`
- *    a later event of their batch covers says `covered: true` in its hello. A server leaves such
- *    signatures out toward a peer that is no server and said so (at most MAX_ELIDED_RUN in a row
- *    of a replica), and marks the batch `covered: true`. When the receiver cannot verify a
- *    covered batch, for whatever reason, it refuses it as `unproven` (naming the event that
- *    failed) instead of blaming an event: the sender sends it again from the same `from`, with
- *    every signature, for the rest of the session, and the receiver drops covered batches until
- *    then; that batch's verdict names what was wrong. Stores keep covered events as they came and
- *    send them on, to peers and servers alike: a batch that ends inside such a run carries, in
- *    `proof`, the events of the log after it up to the signed one that covers the run (the
- *    server leaves out only signatures of small events, MAX_ELIDED_DATA, so a proof stays small
- *    and exempt from maxBatchEvents). Where even that cannot go (a peer whose messages are too
- *    small), the peer refuses the event as unsigned and it is reported, as any refusal is.
+ * 12. Every event travels with its own signature: no side leaves out a `$sig` that a later
+ *    event of the batch covers by its link. (Protocol 5 withdrew those covered signatures: a
+ *    store held such events as they came, and once the event that covered them lost to another
+ *    copy of its id (core/copies.ts), nothing it held proved them any more, and a peer reached
+ *    only through it refused them for ever. Tree signatures with implied paths (13) cost as few
+ *    bytes.)
  * 13. Implied links (meta-columns.ts): a side that works out the hash of a near link itself says
  *    `impliedLinks: true` in its hello. Toward such a peer, any side (store or server, both
  *    ways) may leave out the hash of a near link, the 16 bytes of the digest of the event before
  *    it in the batch (core/integrity.ts invariant 1), and marks the batch `impliedLinks: true`:
  *    the receiver hashes that event, which it hashes to verify the batch anyway. An event whose
  *    link named another digest (a hole in an honest chain) then fails its signature: the batch
- *    is refused as `unproven`, as a covered one is (12), and comes again whole, with every hash
+ *    is refused as `unproven`, and comes again whole, with every hash
  *    and signature, for the rest of the session. Signatures stay: a store's uploads keep every
  *    one, so that the server can prove each event alone (nothing honest is lost to tampering).
  */
@@ -151,8 +144,6 @@ export interface HelloMessage {
    * and is sent text only.
    */
   binary?: boolean;
-  /** The sender takes covered signatures (invariant 12). Absent: every event comes signed. */
-  covered?: boolean;
   /**
    * The sender takes batches whose near links leave their hash out (invariant 13). Absent: every
    * link comes with its hash.
@@ -210,16 +201,8 @@ export interface EventsMessage {
   events: StoredEvent[];
   /** Set on the last batch of a catch-up: the receiver is now up to date with the sender. */
   caughtUp?: boolean;
-  /** The sender left out signatures that later events of the batch cover (invariant 12). */
-  covered?: boolean;
   /** The near links of the batch may leave their hash out: the receiver works it out (13). */
   impliedLinks?: boolean;
-  /**
-   * Events after the batch's range that cover the ones at its end held without their signature
-   * (invariant 12): checked, verified and stored with the batch (they come again in their own
-   * batch later: ingest dedupes by id). At most MAX_PROOF_EVENTS.
-   */
-  proof?: StoredEvent[];
   /**
    * The `$key` of each replica of the batch that the sender knows (core/integrity.ts): each
    * derives its replica id, so any peer may pass keys on, and a receiver that never got a
@@ -278,12 +261,6 @@ export interface HistoryPageMessage {
    * asker verifies every signature of a page before it uses any of it.
    */
   keys?: { [replica: string]: string };
-  /**
-   * The events of the log that cover the page's events held without their signature where the
-   * page does not (invariant 12; a server holds such events only as a store sent them back):
-   * verified with the page, in the total order, and not part of it.
-   */
-  proof?: StoredEvent[];
 }
 
 /**
@@ -314,8 +291,8 @@ export type RefusalReason =
    */
   | { kind: 'tampered'; replica: string; seq: number; why: TamperReason }
   /**
-   * A batch marked `covered` did not verify (invariant 12, code TAMPERED): the sender sends it
-   * again with every signature, which names what was wrong. Nothing is left out for this.
+   * A batch marked `impliedLinks` did not verify (invariant 13, code TAMPERED): the sender sends
+   * it again with every hash and path, which names what was wrong. Nothing is left out for this.
    */
   | { kind: 'unproven' }
   /** A reason this side does not know (sent by a newer peer). */
@@ -395,9 +372,6 @@ export const CloseCode = {
   protocolVersion: 4004,
   rateLimited: 4029,
 } as const;
-
-/** The most events a batch's `proof` may hold (invariant 12). */
-export const MAX_PROOF_EVENTS = 256;
 
 /** What one side accepts; announced in hello (invariant 5). */
 export interface SyncLimits {

@@ -105,7 +105,7 @@ export class SessionReceiver {
    * did not announce limits (it would not understand), else the batch waits for a resend.
    */
   refuseEvent(
-    batch: { from: number; to: number; covered?: boolean; impliedLinks?: boolean },
+    batch: { from: number; to: number; impliedLinks?: boolean },
     refusal: { code: SyncErrorCode; message: string; eventId: string; reason: RefusalReason },
   ): void {
     const decision = decideEventRefusal(
@@ -147,7 +147,7 @@ export class SessionReceiver {
       refused: { from: batch.from, reason: refusal.reason },
     };
     this.host.send(error);
-    // Unproven is no fault yet (protocol 12): the resend's verdict is what gets reported.
+    // Unproven is no fault yet (protocol 13): the resend's verdict is what gets reported.
     if (refusal.reason.kind === 'unproven') return;
     this.options.onError?.({
       code: refusal.code,
@@ -161,7 +161,7 @@ export class SessionReceiver {
 
   /** A batch of events, from a peer this side pulled (`peer` said hello). */
   async onEvents(
-    m: EventsMessage & { events: StoredEventRecord[]; proof?: StoredEventRecord[] },
+    m: EventsMessage & { events: StoredEventRecord[] },
     messageBytes: number,
     peer: HelloMessage,
   ): Promise<void> {
@@ -179,9 +179,7 @@ export class SessionReceiver {
         this.host.send({ type: 'ack', to: this.recv.pos });
         break;
       case 'apply': {
-        // Protocol 12: a proof (the events that cover the batch's last runs) is checked, verified
-        // and stored with the batch, so that no run is ever held here without its cover.
-        const incoming = m.proof === undefined ? m.events : [...m.events, ...m.proof];
+        const incoming = m.events;
         // Invariant 4 (clock): refused alone, like a too-large event; a client takes what a server
         // sends (the server checked it against its own clock, the authority).
         if (peer.server !== true || this.options.isServer === true) {
@@ -199,8 +197,8 @@ export class SessionReceiver {
           });
           if (this.host.closed()) return;
           if (!verdict.ok) {
-            // Protocol 12: a covered batch is asked for again with every signature, whose verdict
-            // names what was wrong; nothing is blamed on what a left-out signature hid.
+            // Protocol 13: an implied batch is asked for again with every hash, whose verdict names
+            // what was wrong; nothing is blamed on what a left-out hash hid.
             if (leavesOut(m)) return this.refuseEvent(m, this.unprovenRefusal(verdict));
             void integrity.noteRefused?.(verdict.tampering, peer.replica).catch(() => {});
             return this.refuseEvent(m, this.tamperRefusal(verdict.tampering));
@@ -283,11 +281,11 @@ export class SessionReceiver {
     this.host.report();
   }
 
-  /** Protocol 12: the refusal of a covered batch that did not verify (nothing is blamed yet). */
+  /** Protocol 13: the refusal of an implied batch that did not verify (nothing is blamed yet). */
   private unprovenRefusal({ tampering: { event } }: { tampering: Tampering }) {
     return {
       code: 'TAMPERED' as const,
-      message: `a batch with covered signatures did not verify at event ${event.id}: asked again with every signature`,
+      message: `a batch with implied links did not verify at event ${event.id}: asked again with every hash`,
       eventId: event.id,
       reason: { kind: 'unproven' as const },
     };

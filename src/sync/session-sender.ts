@@ -49,10 +49,9 @@
  *    counts as acknowledged once the peer's acknowledged position passes it: `ackedOwnSeq`, the
  *    highest own seq the peer holds, takes it. Counted from sent events alone, such events were
  *    pending and, in a strict stream, tentative and held back from peers for good.
- * 14. A server leaves out the signatures later events of a batch cover (protocol.ts invariant
- *    12) toward a peer that is no server and takes them, and every side leaves out the hashes of
- *    near links toward a peer that works them out (13); the peer's `unproven` refusal rewinds to
- *    the batch and turns both off for the rest of the session, leaving nothing out.
+ * 14. Every side leaves out the hashes of near links toward a peer that works them out
+ *    (protocol.ts invariant 13); the peer's `unproven` refusal rewinds to the batch and turns
+ *    that off for the rest of the session, leaving nothing out.
  * 16. The peer is caught up once a read past the last position sent finds nothing, though the
  *    head known before it lies further on: positions past the last event are holes (held copies
  *    that lost: core/copies.ts invariant 3) or trimmed (docs/storage-growth.md), and no batch can
@@ -62,7 +61,6 @@
 
 import { isBeyond } from '../core/clock-skew.ts';
 import type { LocalRecord } from '../core/events.ts';
-import { isElided } from '../core/integrity.ts';
 import { jsonByteLength, utf8Length } from '../core/json.ts';
 import { ReceivedSpans } from '../core/received-spans.ts';
 import {
@@ -79,13 +77,11 @@ import {
   windowAllows,
   windowPush,
 } from '../core/sync.ts';
-import { runsOpenAt } from '../core/sync-runs.ts';
 import { BatchKeys } from './batch-keys.ts';
 import { ClockHold } from './clock-hold.ts';
 import { type DataTextOf, dataTextOf, wireSize } from './event-codec.ts';
 import { LeftOut, MAX_REFUSED_PER_SESSION } from './left-out.ts';
 import type { SyncIngestResult } from './log.ts';
-import { proofFor, proofReserve } from './proofs.ts';
 import {
   type AckMessage,
   type EventsMessage,
@@ -152,8 +148,8 @@ export class SessionSender {
   private pumping = false;
   private pumpAgain = false;
   private peer: HelloMessage | undefined;
-  /** The peer could not verify a covered batch: every signature and hash goes from now on (14). */
-  private fullProof = false;
+  /** The peer could not verify an implied batch: every hash goes from now on (14). */
+  private wholeHashes = false;
   /** Positions written here by this session's ingests, with their ids: not echoed (5). */
   private readonly receivedPositions = new ReceivedSpans();
   private unsubscribe: (() => void) | undefined;
@@ -344,15 +340,15 @@ export class SessionSender {
           return false;
         }
         if (unproven) {
-          // Invariant 14: nothing left out; the batch goes again with every signature.
-          if (!this.covers() && !this.implies()) {
+          // Invariant 14: nothing left out; the batch goes again with every hash.
+          if (!this.implies()) {
             this.host.fail(
               'PROTOCOL',
               `unproven refusal of event ${eventId}: nothing was left out`,
             );
             return false;
           }
-          this.fullProof = true;
+          this.wholeHashes = true;
         } else if (clock === undefined) {
           this.leftOut.refused(eventId, reason);
         } else {
@@ -413,20 +409,9 @@ export class SessionSender {
     this.receivedPositions.clear();
   }
 
-  /** Invariant 14: whether this side leaves covered signatures out toward the peer. */
-  private covers(): boolean {
-    const peer = this.peer;
-    return (
-      this.options.isServer === true &&
-      peer?.covered === true &&
-      peer.server !== true &&
-      !this.fullProof
-    );
-  }
-
   /** Invariant 14: whether this side leaves the hashes of near links out toward the peer. */
   private implies(): boolean {
-    return this.peer?.impliedLinks === true && !this.fullProof;
+    return this.peer?.impliedLinks === true && !this.wholeHashes;
   }
 
   private windowAllows(): boolean {
@@ -490,12 +475,7 @@ export class SessionSender {
               (r, i) => (clockCut < 0 || i < clockCut) && holdBack(r.event, peerHello),
             );
       const holdAt = strictCut >= 0 ? strictCut : clockCut < 0 ? read.length : clockCut;
-      // A run of elided events waits with the held event that covers it: sent alone, the peer
-      // would refuse it as unsigned (core/sync-runs.ts).
-      const records = read.slice(
-        0,
-        holdAt < read.length ? runsOpenAt(read, holdAt, skip, isElided) : holdAt,
-      );
+      const records = read.slice(0, holdAt);
       const cut = strictCut >= 0 ? -1 : clockCut;
       const held = cut < 0 ? undefined : read[cut]!.event.id;
       if (held !== this.heldForClock) {
@@ -524,22 +504,12 @@ export class SessionSender {
       }
       // Each event's data is stringified once: to size the batches and to encode them. sizeOf
       // sees each event not skipped, in order, once: unless some was left out (rare), `sized`
-      // lines up with the batches' events (and has more only for records past the last batch:
-      // a run of elided events left for the next read).
+      // lines up with the batches' events.
       const sized: string[] = [];
-      // Room for a proof where the page holds covered events (proofs.ts invariant 2).
-      const integrity = log.integrity;
-      const holdsElided = integrity !== undefined && records.some((r) => isElided(r.event));
-      const reserve = holdsElided ? proofReserve(limits.maxMessageBytes) : 0;
-      // A full page may stop inside a run of elided events: its covering event comes next read.
-      const more = read.length >= limits.maxBatchEvents;
       const batches = planBatches(from, records, {
         ownReplica: log.replicaId,
-        limits:
-          reserve === 0 ? limits : { ...limits, maxMessageBytes: limits.maxMessageBytes - reserve },
+        limits,
         skip,
-        elided: isElided,
-        more,
         sizeOf: (event) => {
           const text = dataTextOf(event);
           sized.push(text);
@@ -549,10 +519,8 @@ export class SessionSender {
           utf8Length(sized[sized.length - 1] ?? dataTextOf(event)) +
           (event.meta === undefined ? 0 : jsonByteLength(event.meta)),
       });
-      // The planner leaves the page's tail for the next read when it ends inside a run.
       const reachesHead =
-        (held !== undefined || strictCut >= 0 || !more) &&
-        batches[batches.length - 1]!.to === records[records.length - 1]!.pos;
+        held !== undefined || strictCut >= 0 || read.length < limits.maxBatchEvents;
       const ownSeq = Math.max(0, ...batches.map((b) => b.ownSeq));
       const guard = this.options.shareGuard;
       if (guard !== undefined && ownSeq > this.sharedSeen) {
@@ -563,25 +531,6 @@ export class SessionSender {
         this.sharedSeen = ownSeq;
       }
       await this.keys.learn(batches);
-      // A run longer than the peer's batch still ends one: its cover goes as the proof.
-      const proofs =
-        !holdsElided || integrity === undefined
-          ? []
-          : await Promise.all(
-              batches.map((b) =>
-                proofFor(
-                  b.events,
-                  integrity,
-                  limits.maxMessageBytes - b.bytes,
-                  (e) =>
-                    // Never what the peer is not to get yet, or at all (proofs.ts invariant 1).
-                    (horizon === undefined || !isBeyond(e, horizon)) &&
-                    holdBack?.(e, peerHello) !== true &&
-                    !leftOut.excludes(e),
-                ),
-              ),
-            );
-      if (this.stopped || this.sentPos !== from || this.pausedForIngest) return;
       let plannedBefore = 0;
       const aligned =
         sized.length >= batches.reduce((n, b) => n + b.events.length, 0) &&
@@ -597,12 +546,7 @@ export class SessionSender {
         };
         const keys = this.keys.of(batch.replicas);
         if (keys !== undefined) message.keys = keys;
-        // The encoder works out what it leaves out (event-codec.ts elisions); a batch marked
-        // covered that leaves nothing out costs only a resend if it fails to verify.
-        if (this.covers()) message.covered = true;
         if (this.implies()) message.impliedLinks = true;
-        const proof = proofs[i];
-        if (proof !== undefined) message.proof = proof;
         if (reachesHead && i === batches.length - 1 && !this.caughtUpSent) {
           message.caughtUp = true;
           this.caughtUpSent = true;

@@ -216,12 +216,7 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
   const history = createHistoryServer({
     read: options.readHistory,
     limits,
-    ...(integrity === undefined
-      ? {}
-      : {
-          keyOf: (replica) => integrity.keyOf(replica),
-          eventAt: (replica, seq) => integrity.eventAt(replica, seq),
-        }),
+    ...(integrity === undefined ? {} : { keyOf: (replica) => integrity.keyOf(replica) }),
     send: (text) => {
       if (closed) return;
       try {
@@ -435,7 +430,6 @@ export function startPeerSession(options: PeerSessionOptions): PeerSession {
     if (history.serves) hello.history = true;
     if (options.snapshotFor !== undefined) hello.snapshots = true;
     if (options.sendBinary !== undefined) hello.binary = true;
-    hello.covered = true;
     hello.impliedLinks = true;
     if (options.join !== undefined) {
       hello.join = {

@@ -12,8 +12,8 @@
  * The baseline is the raw JSON of the records the server received from this store.
  *
  * Then, at each size, a second store on a profile of its own receives those events from the
- * server (ReceiverProfile): a team member's device, holding most events without `$sig` since the
- * server leaves covered signatures out. Weighed the same way, against the same baseline.
+ * server (ReceiverProfile): a team member's device, holding another replica's events (each with
+ * its signature, as the writer holds them). Weighed the same way, against the same baseline.
  * BENCH_STORAGE_RECEIVE=0 leaves it out.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -168,8 +168,7 @@ export async function runBrowserSize(browser: SizeBrowser): Promise<BenchResult[
 /**
  * The receiving side: a store on a profile of its own, another replica of the space, that
  * catches up through the sync server on the events the writing store synced there, at each size.
- * The server leaves out the `$sig` of most of them (covered signatures, docs/protocol.md), so
- * its log holds them as a team member's device does. Weighed as the writer's profile is, against
+ * Its log holds them as a team member's device does. Weighed as the writer's profile is, against
  * the same baseline: the raw JSON of the signed records the server holds.
  */
 class ReceiverProfile {
@@ -209,7 +208,7 @@ class ReceiverProfile {
     const disk = this.browser.weigh(this.profile, size);
     const took = `catch-up to ${label(size)}: ${(got.ms / 1000).toFixed(0)} s`;
     const held = got.heldJson / size;
-    const baseline = `baseline: raw JSON of the signed records (as the writer stored and sent them; the records as this store holds them, elided $sig left out, are ${held.toFixed(0)} B/event of JSON)`;
+    const baseline = `baseline: raw JSON of the signed records (as the writer stored and sent them; the records as this store holds them are ${held.toFixed(0)} B/event of JSON)`;
     out.push(
       result(
         this.name(size, 'profile files'),
@@ -230,7 +229,7 @@ class ReceiverProfile {
         'events',
         got.unsigned,
         size,
-        `records of its log with no $sig (the server left it out: the next event of the batch, linking to it, covers it); ratio: their share of the ${got.held} held`,
+        `records of its log with no $sig (none expected: every event travels and is held with its signature); ratio: their share of the ${got.held} held`,
       ),
     );
     console.error(`storage: ${this.browser.name} receiver ${label(size)} done (${took})`);

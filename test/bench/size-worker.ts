@@ -3,8 +3,8 @@
  * appends the demo's mix (size-events.ts) through the public API, 100 events an appendMany, and
  * syncs to a real server until nothing is pending, so that its log holds the signed copies as a
  * synced device's does (signing happens on the way out: store/signing.ts). Another store, on a
- * profile of its own, receives those events from the server (storageReceive): it holds most of
- * them without `$sig` (covered signatures, docs/protocol.md). Loaded on first use.
+ * profile of its own, receives those events from the server (storageReceive). Loaded on first
+ * use.
  */
 import { indexedDbStorage, openStore } from '../../src/index.ts';
 import { DemoMix } from './size-events.ts';
@@ -66,10 +66,10 @@ export interface ReceiveOutcome {
   usageBefore: number;
   usageOpened: number;
   usageAfter: number;
-  /** Records its log holds, and how many of them have no `$sig` (elided by the server). */
+  /** Records its log holds, and how many of them have no `$sig` (none, as every event is signed). */
   held: number;
   unsigned: number;
-  /** UTF-8 bytes of the JSON of the records as held (the elided `$sig`s left out). */
+  /** UTF-8 bytes of the JSON of the records as held. */
   heldJson: number;
 }
 

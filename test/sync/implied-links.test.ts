@@ -3,22 +3,22 @@
  * I/O: a batch that says `impliedLinks` leaves each near link's hash out; the receiver works it
  * out from the event before, as it rebuilt it, and the events verify as the signer wrote them.
  * What was altered on the way shows as a signature that fails (the batch is then unproven and
- * comes again whole: test/server/covered-signatures.test.ts), never as a link that holds.
+ * comes again whole: test/server/implied-batches.test.ts), never as a link that holds.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StoredEventRecord } from '../../src/core/events.ts';
 import { eventDigest, linkText, verifyBatch } from '../../src/core/integrity.ts';
 import { isStrictEvent } from '../../src/core/strict.ts';
-import { classifyBatch, decideEventRefusal, leavesOut } from '../../src/core/sync.ts';
+import { afterRefusal, classifyBatch, decideEventRefusal, leavesOut } from '../../src/core/sync.ts';
 import { decodeEventBatch, encodeEventBatch } from '../../src/sync/event-codec.ts';
 import { encodeFrame, encodeMessage, parseMessage } from '../../src/sync/messages.ts';
 import { DEFAULT_SYNC_LIMITS, type SyncMessage } from '../../src/sync/protocol.ts';
 import { arbStep, batchOf, signedRun } from './meta-batches.ts';
 
 const noKeys = { eventAt: async () => undefined, keyOf: async () => undefined };
-const WHOLE = { covered: false, impliedLinks: false };
-const IMPLIED = { covered: false, impliedLinks: true };
+const WHOLE = { impliedLinks: false };
+const IMPLIED = { impliedLinks: true };
 /** A link's hash in base64url. */
 const HASH_TEXT = 22;
 /** A signature in base64url. */
@@ -137,6 +137,14 @@ describe('a batch with implied links', () => {
     const state = refused.kind === 'refuse' ? refused.state : { pos: 4, started: true };
     expect(classifyBatch(state, { from: 4, to: 9, impliedLinks: true }).kind).toBe('discard');
     expect(classifyBatch(state, { from: 4, to: 9 }).kind).toBe('apply');
+  });
+
+  it('refuses the whole resend again, even for the same event, rather than wait for ever', () => {
+    const state = afterRefusal({ pos: 4, started: true }, 4, 'e1', true);
+    expect(decideEventRefusal(state, { from: 4, to: 8 }, 'e1', true).kind).toBe('refuse');
+    // A refusal that was not unproven drops the repeat of its batch.
+    const plain = afterRefusal({ pos: 4, started: true }, 4, 'e1');
+    expect(decideEventRefusal(plain, { from: 4, to: 8 }, 'e1', true)).toEqual({ kind: 'drop' });
   });
 
   it('gives back every event of a random mix as it was, but near links, rebuilt from the digest before', () => {

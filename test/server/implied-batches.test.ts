@@ -1,20 +1,14 @@
 /**
- * Covered signatures (issue 16, bytes on the wire; sync/protocol.ts invariant 12, core/
- * integrity.ts invariant 8) through real sync servers on SQLite files: a server leaves out the
- * signatures that later events of a batch cover when it sends to a store; the store verifies them
- * and holds them as they came. What it holds it can still send on: to a second server whose
- * small batches cut the runs (as a server restored from an older backup takes back what it lost,
- * RELIABILITY case 17), each batch with the proof that covers its last run. An event altered in
- * the server's file makes a covered batch unproven: it comes again with every signature, and the
- * altered event is named as before (test/server/tamper.test.ts has the other edits). Implied links
- * (protocol.ts invariant 13) go the other way too: an upload a relay altered is unproven, then
- * comes again whole, and the altered event alone is refused.
+ * Batches that leave out what the receiver works out (implied links and tree paths, sync/
+ * protocol.ts invariant 13) through real sync servers on SQLite files, when they do not verify.
+ * An event altered in the server's file makes the server's implied batch unproven: it comes again
+ * with every hash and path, and the altered event is named as before (test/server/tamper.test.ts
+ * has the other edits). The other way, an upload a relay altered is unproven, then comes again
+ * whole, and the altered event alone is refused.
  */
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { StoredEventRecord } from '../../src/core/events.ts';
-import { INTEGRITY_META, isElided } from '../../src/core/integrity.ts';
 import type { Transport } from '../../src/core/sync-types.ts';
 import {
   type EventStore,
@@ -64,16 +58,6 @@ function connect(s: EventStore, url: string, sub: string) {
   );
 }
 
-/** Every event a storage holds, as stored (with what signing put in meta). */
-async function held(storage: StorageAdapter): Promise<StoredEventRecord[]> {
-  const log = await storage.open();
-  try {
-    return (await log.readByPos(0, 10_000)).map((r) => r.event);
-  } finally {
-    await log.close();
-  }
-}
-
 const settled = (stores: EventStore[], count: number) =>
   waitFor(async () => {
     for (const s of stores) {
@@ -103,48 +87,8 @@ async function history() {
   return { tmp, path, first, alice };
 }
 
-describe('covered signatures through a real server', () => {
-  it('a store catching up holds most events without their signature, each covered, and the same log', async () => {
-    const { first, alice } = await history();
-    const storage = memoryStorage();
-    const bob = await store('bob', storage);
-    connect(bob, first.url, 'bob');
-    await settled([bob], 40);
-    const events = await held(storage);
-    const elided = events.filter(isElided);
-    // A run of the server's batch keeps one signature in MAX_ELIDED_RUN + 1: its tip.
-    expect(elided.length).toBeGreaterThanOrEqual(30);
-    expect(events.length - elided.length).toBeGreaterThanOrEqual(2);
-    for (const e of events) {
-      expect(e.meta?.[INTEGRITY_META.link] ?? e.meta?.[INTEGRITY_META.key]).toBeDefined();
-    }
-    expect(await bob.read()).toEqual(await alice.read());
-    expect(bob.sync.status().tampered).toBeUndefined();
-  });
-
-  it('what a store holds without signatures goes on to a server with small batches, each run proven', async () => {
-    const { tmp, first } = await history();
-    const storage = memoryStorage();
-    const bob = await store('bob', storage);
-    connect(bob, first.url, 'bob');
-    await bob.append('notes', { type: 'noted', data: { text: 'from bob' } });
-    await settled([bob], 41);
-    expect((await held(storage)).filter(isElided).length).toBeGreaterThanOrEqual(30);
-    // A second server (or the first, restored from a backup older than all of it), whose batches
-    // of 3 cut every run: it verifies every event (requireSignatures, its default).
-    const second = await server(`${tmp.dir}/second.sqlite`, { maxBatchEvents: 3 });
-    connect(bob, second.url, 'bob');
-    const carol = await store('carol');
-    connect(carol, second.url, 'carol');
-    await settled([carol], 41);
-    expect(await carol.read()).toEqual(await bob.read());
-    for (const s of [bob, carol]) {
-      expect(s.sync.status().tampered).toBeUndefined();
-      expect(s.sync.status().refused).toBeUndefined();
-    }
-  });
-
-  it('an event altered in the middle of a run is asked for again with every signature, and named', async () => {
+describe('implied batches through a real server', () => {
+  it("an event altered in the server's file is asked for again with every hash, and named", async () => {
     const { path, first, alice } = await history();
     const a = alice.replicaId;
     await first.close();
