@@ -20,10 +20,10 @@
  * 5. In `refuseSeqConflicts` mode (the server) an incoming event whose (replica, seq) is held
  *    under another id and does not win, or repeated under two ids in one batch, refuses the whole
  *    batch (SEQ_CONFLICT): the writer hears of it, nothing of the batch is stored.
- * 6. Copies that differ only in `$sig` and `$tree` are one copy: an event held without its
- *    signature (a server left it out where a later event covered it: core/integrity.ts invariant
- *    8) is the event that came elsewhere with it. The digest leaves both out; they differ only
- *    where one event was signed twice, in two trees (core/sign-trees.ts), each valid.
+ * 6. Copies that differ only in `$sig` and `$tree` are one copy: the digest leaves both out, and
+ *    they differ only where one event was signed twice, in two trees (core/sign-trees.ts), each
+ *    valid, or where a store held it without its signature (covered signatures, withdrawn:
+ *    core/integrity.ts invariant 8).
  * 7. A partial replica's trace of a trimmed event (core/trimmed-copies.ts) is a held copy
  *    without its body: weighed by its cursor alone, and when it loses it goes to `evict` (the log
  *    drops it) and is reported in `lostTrimmed`.

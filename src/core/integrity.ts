@@ -62,6 +62,7 @@ import { isErasedCopy } from './keyring-events.ts';
 import { replicaOfKeyText, type SigningIdentity } from './replica-identity.ts';
 import { sha256Text } from './sha256.ts';
 import {
+  type BatchLeaf,
   parseTree,
   rootFromPath,
   TREE_LEAVES,
@@ -69,6 +70,7 @@ import {
   treeOfLeaves,
   treePlaceOf,
   treeText,
+  wholeTrees,
 } from './sign-trees.ts';
 import { isStrictEvent } from './strict.ts';
 
@@ -428,33 +430,26 @@ function impliedTrees(
   events: readonly StoredEventRecord[],
   allowed: boolean,
 ): { roots: Map<StoredEventRecord, string>; paths: Map<StoredEventRecord, string> } | Tampering {
-  const groups = new Map<string, StoredEventRecord[]>();
+  const leaves: BatchLeaf<StoredEventRecord>[] = [];
   for (const event of events) {
     const text = event.meta?.[INTEGRITY_META.tree];
     if (typeof text !== 'string' || text.length !== 2) continue;
     const sig = event.meta?.[INTEGRITY_META.sig];
-    if (!allowed || typeof sig !== 'string') return { event, reason: 'malformed' };
+    const place = treePlaceOf(text);
+    if (!allowed || typeof sig !== 'string' || place === undefined) {
+      return { event, reason: 'malformed' };
+    }
     // The replica stays in the key so that no tree mixes two replicas' events.
-    const group = `${event.replica} ${sig}`;
-    const leaves = groups.get(group);
-    if (leaves === undefined) groups.set(group, [event]);
-    else leaves.push(event);
+    const tree = `${event.replica} ${sig}`;
+    leaves.push({ item: event, tree, index: place.index, count: place.count });
   }
+  const { whole, broken } = wholeTrees(leaves);
+  if (broken !== undefined) return { event: broken, reason: 'malformed' };
   const roots = new Map<StoredEventRecord, string>();
   const paths = new Map<StoredEventRecord, string>();
-  for (const leaves of groups.values()) {
-    const ordered: StoredEventRecord[] = [];
-    let count = 0;
-    for (const event of leaves) {
-      const place = treePlaceOf(event.meta?.[INTEGRITY_META.tree]);
-      if (place === undefined) return { event, reason: 'malformed' };
-      count = place.count;
-      if (ordered[place.index] !== undefined || place.count !== leaves.length) {
-        return { event, reason: 'malformed' };
-      }
-      ordered[place.index] = event;
-    }
+  for (const ordered of whole) {
     const tree = treeOfLeaves(ordered.map((e) => linkHash(digestForVerify(e))));
+    const count = ordered.length;
     ordered.forEach((event, index) => {
       roots.set(event, tree.root);
       paths.set(event, treeText({ index, count, path: tree.paths[index]! }));

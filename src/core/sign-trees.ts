@@ -176,6 +176,43 @@ export function treePlaceOf(
   return { index, count, implied: false };
 }
 
+/** A leaf as a batch carries it: the tree it belongs to, and its place there. */
+export interface BatchLeaf<T> {
+  item: T;
+  /** What the leaves of one tree share: their `$sig`, with their replica where that matters. */
+  tree: string;
+  index: number;
+  count: number;
+}
+
+/**
+ * Invariant 5: the trees of a batch that it holds whole, each as its items by index (every
+ * index from 0 to count - 1 once, every leaf naming the same count), and the first leaf that
+ * breaks another tree (a count that differs, or an index held twice), if any.
+ */
+export function wholeTrees<T>(leaves: readonly BatchLeaf<T>[]): { whole: T[][]; broken?: T } {
+  const trees = new Map<string, BatchLeaf<T>[]>();
+  for (const leaf of leaves) {
+    const tree = trees.get(leaf.tree);
+    if (tree === undefined) trees.set(leaf.tree, [leaf]);
+    else tree.push(leaf);
+  }
+  const whole: T[][] = [];
+  let broken: T | undefined;
+  for (const tree of trees.values()) {
+    const ordered: T[] = [];
+    // A count equal to the leaves held, with no index twice, leaves no index out.
+    const breaking = tree.find((leaf) => {
+      if (leaf.count !== tree.length || leaf.index in ordered) return true;
+      ordered[leaf.index] = leaf.item;
+      return false;
+    });
+    if (breaking === undefined) whole.push(ordered);
+    else broken ??= breaking.item;
+  }
+  return broken === undefined ? { whole } : { whole, broken };
+}
+
 /** A `$tree` text read back, or undefined when it is not of that form. */
 export function parseTree(text: unknown): TreePlace | undefined {
   const place = treePlaceOf(text);

@@ -65,7 +65,7 @@ import { INTEGRITY_META } from '../core/integrity-meta.ts';
 import { jsonByteLength, jsonStringBytes } from '../core/json.ts';
 import { SEALED_META } from '../core/sealing.ts';
 import { SIG_TEXT } from '../core/segments.ts';
-import { pathLength, treePlaceOf } from '../core/sign-trees.ts';
+import { type BatchLeaf, pathLength, treePlaceOf, wholeTrees } from '../core/sign-trees.ts';
 import { isStrictEvent, STRICT_META } from '../core/strict.ts';
 import { BatchShapeError } from './batch-errors.ts';
 
@@ -186,8 +186,7 @@ function rankOf(name: string): number {
  * every leaf travels in the batch with that `$sig`.
  */
 export function impliedTreeIndexes(events: readonly StoredEvent[]): Set<number> {
-  // By signature alone: two trees never share one (each signs its own root and replica's key).
-  const trees = new Map<string, { count: number; leaves: Set<number>; at: number[] }>();
+  const leaves: BatchLeaf<number>[] = [];
   for (let i = 0; i < events.length; i++) {
     const meta = events[i]!.meta;
     const text = meta?.[INTEGRITY_META.tree];
@@ -195,23 +194,11 @@ export function impliedTreeIndexes(events: readonly StoredEvent[]): Set<number> 
     const sig = meta?.[INTEGRITY_META.sig];
     const place = treePlaceOf(text);
     if (typeof sig !== 'string' || place?.implied !== false) continue;
-    let tree = trees.get(sig);
-    if (tree === undefined) {
-      tree = { count: place.count, leaves: new Set(), at: [] };
-      trees.set(sig, tree);
-    }
-    if (tree.count !== place.count) tree.count = -1;
-    tree.leaves.add(place.index);
-    tree.at.push(i);
+    // By signature alone: two trees never share one (each signs its own root and replica's key).
+    leaves.push({ item: i, tree: sig, index: place.index, count: place.count });
   }
-  const out = new Set<number>();
-  for (const tree of trees.values()) {
-    // Whole: every index once (a copy twice in a batch leaves the tree's paths in).
-    if (tree.leaves.size === tree.count && tree.at.length === tree.count) {
-      for (const i of tree.at) out.add(i);
-    }
-  }
-  return out;
+  // A tree not whole (a copy twice in a batch, a leaf left for the next) keeps its paths.
+  return new Set(wholeTrees(leaves).whole.flat());
 }
 
 /** The sender's side: takes each event's fields into the columns, in batch order. */

@@ -14,6 +14,7 @@ import {
   TREE_LEAVES,
   treeOfLeaves,
   treeText,
+  wholeTrees,
 } from '../../src/core/sign-trees.ts';
 import { storedEvent } from '../fixtures/events.ts';
 import { T0 } from './fixtures.ts';
@@ -100,6 +101,50 @@ describe('trees (sign-trees.ts)', () => {
       count: 2,
       path: ['A'.repeat(22)],
     });
+  });
+});
+
+describe('wholeTrees (sign-trees.ts invariant 5)', () => {
+  it('finds a tree whole exactly when it holds every index once, whatever the order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            count: fc.integer({ min: 2, max: TREE_LEAVES }),
+            // Leaves taken out, or held twice, by index (out of range: none).
+            drop: fc.integer({ min: 0, max: 2 * TREE_LEAVES }),
+            twice: fc.integer({ min: 0, max: 2 * TREE_LEAVES }),
+          }),
+          { maxLength: 4 },
+        ),
+        fc.integer(),
+        (trees, seed) => {
+          const leaves = trees.flatMap(({ count, drop, twice }, t) => {
+            const indexes = Array.from({ length: count }, (_, i) => i).filter((i) => i !== drop);
+            if (twice < count && twice !== drop) indexes.push(twice);
+            return indexes.map((index) => ({ item: `${t}.${index}`, tree: `t${t}`, index, count }));
+          });
+          // Any order (a batch interleaves replicas): a seeded shuffle.
+          let state = seed;
+          for (let i = leaves.length - 1; i > 0; i--) {
+            state = (state * 1103515245 + 12345) | 0;
+            const j = Math.abs(state) % (i + 1);
+            [leaves[i], leaves[j]] = [leaves[j]!, leaves[i]!];
+          }
+          const { whole, broken } = wholeTrees(leaves);
+          const expected = trees.flatMap(({ count, drop, twice }, t) =>
+            drop < count || (twice < count && twice !== drop)
+              ? []
+              : [Array.from({ length: count }, (_, i) => `${t}.${i}`)],
+          );
+          // Trees come in the order their first leaf does.
+          const first = (tree: string[]) => tree[0]!;
+          expect(whole.sort((a, b) => first(a).localeCompare(first(b)))).toEqual(expected);
+          expect(broken === undefined).toBe(expected.length === trees.length);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 
