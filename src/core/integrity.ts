@@ -23,12 +23,14 @@
  *    and digest). Strict events are outside the chain, each proven on its own: their authority
  *    (the server) may reject them, which would otherwise cut the chain of an honest replica, and
  *    it may legitimately drop them anyway.
- * 4. A receiver verifies every signature before it stores anything of a batch: one for each
- *    chain tip of the batch (through the links that hold, it covers everything before it in the
- *    batch) and one for each event no later event of the batch links to. One Ed25519
- *    verification per replica per batch, a SHA-256 per event. An event whose signature fails,
- *    whose key is not its replica's, or that is unsigned where signatures are required, is
- *    refused (Tampering): nothing of the batch is stored.
+ * 4. A receiver verifies every event's own signature before it stores anything of a batch: a
+ *    SHA-256 per event, the hashes of its tree path, and one Ed25519 verification per tree (per
+ *    event signed alone). An event whose signature fails, whose key is not its replica's, or
+ *    that is unsigned where signatures are required, is refused (Tampering): nothing of the
+ *    batch is stored. A link that holds does not stand in for the signature of the event it
+ *    names: the digest leaves `$sig` and `$tree` out, so a relay could change them and the link
+ *    would still hold; the event would then be held here as nobody can prove it, and refused
+ *    by every peer that later takes it without that link.
  * 5. Verification never throws for what a peer sent: a bad event is a Tampering naming it and why.
  * 6. A link that does not meet its event does not refuse the event, whose own signature holds:
  *    an honest replica's chain has holes (a copy that lost to another of its id, an event too
@@ -63,7 +65,7 @@ import { replicaOfKeyText, type SigningIdentity } from './replica-identity.ts';
 import { sha256Text } from './sha256.ts';
 import {
   type BatchLeaf,
-  parseTree,
+  pathOf,
   rootFromPath,
   TREE_LEAVES,
   treeMessage,
@@ -378,36 +380,43 @@ function publicKeyOf(keyText: string): Promise<CryptoKey | undefined> {
 /** Verdicts on tree roots (invariant 9), by key, signature, root and leaf count. */
 const rootVerdicts = new Map<string, Promise<boolean>>();
 
-async function signatureHolds(
+/**
+ * Whether an event's own signature holds (invariant 4): false at once where its form does not;
+ * else the verdict on its tree's root (one verification a tree, remembered: invariant 9) or on
+ * its digest. Synchronous up to the verification, so that a batch's events that share a tree
+ * wait on one promise.
+ */
+function signatureHolds(
   event: StoredEventRecord,
   digest: Uint8Array,
   keyText: string,
   /** The root of the event's tree, where its path is implied (rebuilt from the batch). */
   impliedRoot?: string,
-): Promise<boolean> {
-  const key = await publicKeyOf(keyText);
+): boolean | Promise<boolean> {
   const sig = event.meta?.[INTEGRITY_META.sig];
-  if (key === undefined || typeof sig !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(sig)) {
-    return false;
-  }
+  if (typeof sig !== 'string' || !/^[A-Za-z0-9_-]{86}$/.test(sig)) return false;
   const treeValue = event.meta?.[INTEGRITY_META.tree];
-  if (treeValue === undefined) return verifies(key, sig, digest);
-  const place = parseTree(treeValue);
+  if (treeValue === undefined) return verifiesText(keyText, sig, digest);
+  const place = treePlaceOf(treeValue);
   if (place === undefined) return false;
-  const root =
-    place.path === undefined
-      ? impliedRoot
-      : rootFromPath(linkHash(digest), { ...place, path: place.path });
+  const root = place.implied
+    ? impliedRoot
+    : rootFromPath(linkHash(digest), { ...place, path: pathOf(treeValue as string) });
   if (root === undefined) return false;
   // The leaves of one tree share its root: one verification for all of them, in any batch.
   const memo = `${keyText} ${sig} ${root} ${place.count}`;
   let verdict = rootVerdicts.get(memo);
   if (verdict === undefined) {
-    verdict = verifies(key, sig, treeMessage(root, place.count));
+    verdict = verifiesText(keyText, sig, treeMessage(root, place.count));
     if (rootVerdicts.size > 10_000) rootVerdicts.clear();
     rootVerdicts.set(memo, verdict);
   }
   return verdict;
+}
+
+async function verifiesText(keyText: string, sig: string, message: Uint8Array): Promise<boolean> {
+  const key = await publicKeyOf(keyText);
+  return key !== undefined && verifies(key, sig, message);
 }
 
 async function verifies(key: CryptoKey, sig: string, message: Uint8Array): Promise<boolean> {
@@ -473,10 +482,8 @@ function slotSet<T>(map: SlotMap<T>, replica: string, seq: number, value: T): vo
 interface Checked {
   event: StoredEventRecord;
   digest: Uint8Array;
-  /** The batch event it links to (index), when in the batch. */
-  parent?: number;
-  /** Linked to by a later event of the batch: its signature is covered. */
-  covered: boolean;
+  /** Its signature is to be verified (not an erasure, nor an unsigned event taken as it is). */
+  signed: boolean;
 }
 
 /**
@@ -528,7 +535,7 @@ export async function verifyBatch(
     const meta = event.meta;
     // Invariant 7: an erasure carries no signature that holds; it only takes a key away.
     if (isErasedCopy(event)) {
-      checked.push({ event, digest: takeDigest(event), covered: true });
+      checked.push({ event, digest: takeDigest(event), signed: false });
       continue;
     }
     // A `$tree` beside no `$sig` proves nothing and is let be: the event is unsigned, as it
@@ -541,7 +548,7 @@ export async function verifyBatch(
       if (options.requireSignatures || (await keyFor(event.replica)) !== undefined) {
         return bad(event, 'unsigned');
       }
-      checked.push({ event, digest: new Uint8Array(0), covered: true });
+      checked.push({ event, digest: new Uint8Array(0), signed: false });
       continue;
     }
     const digest = takeDigest(event);
@@ -561,15 +568,15 @@ export async function verifyBatch(
     } else if (!chained) {
       return bad(event, 'malformed');
     }
-    const entry: Checked = { event, digest, covered: false };
+    const entry: Checked = { event, digest, signed: true };
     if (chained && link !== undefined) {
       const parsed = parseLink(link);
       if (parsed === undefined || parsed.seq >= event.seq) return bad(event, 'malformed');
       const index = bySlot.get(event.replica)?.get(parsed.seq);
       if (index !== undefined) {
-        // Invariant 4: a link that holds makes the later signature cover this one.
-        if (linkHash(checked[index]!.digest) === parsed.hash) entry.parent = index;
-        else links.push({ event, link: parsed, status: 'forked' });
+        if (linkHash(checked[index]!.digest) !== parsed.hash) {
+          links.push({ event, link: parsed, status: 'forked' });
+        }
       } else if (inBatch(event.replica, parsed.seq)) {
         links.push({ event, link: parsed, status: 'reordered' });
       } else {
@@ -583,47 +590,28 @@ export async function verifyBatch(
         }
       }
     }
-    if (entry.parent !== undefined) checked[entry.parent]!.covered = true;
     if (chained) slotSet(bySlot, event.replica, event.seq, checked.length);
     checked.push(entry);
   }
 
-  // One signature per tip; a tip that fails is searched back for the first bad event.
-  const tips = checked.filter((c) => !c.covered);
-  const results = await Promise.all(
-    tips.map(async (tip) => {
-      const key = await keyFor(tip.event.replica);
-      if (key === undefined) return 'unknown-key' as const;
-      return (await signatureHolds(tip.event, tip.digest, key, implied.roots.get(tip.event)))
-        ? true
-        : key;
+  // Invariant 4: every event's own signature; a tree's root is verified once (signatureHolds).
+  const signed = checked.filter((c) => c.signed);
+  const keyTexts = new Map<string, string | undefined>();
+  for (const { event } of signed) {
+    if (!keyTexts.has(event.replica)) keyTexts.set(event.replica, await keyFor(event.replica));
+  }
+  const verdicts = await Promise.all(
+    signed.map((c) => {
+      const keyText = keyTexts.get(c.event.replica);
+      if (keyText === undefined) return 'unknown-key' as const;
+      return signatureHolds(c.event, c.digest, keyText, implied.roots.get(c.event));
     }),
   );
-  let first: Tampering | undefined;
-  const note = (t: Tampering) => {
-    if (first === undefined || events.indexOf(t.event) < events.indexOf(first.event)) first = t;
-  };
-  for (let i = 0; i < tips.length; i++) {
-    const result = results[i]!;
-    const tip = tips[i]!;
-    if (result === true) continue;
-    if (result === 'unknown-key') {
-      note({ event: tip.event, reason: 'unknown-key' });
-      continue;
-    }
-    const path: Checked[] = [];
-    for (let c: Checked | undefined = tip; c !== undefined; ) {
-      path.unshift(c);
-      c = c.parent === undefined ? undefined : checked[c.parent];
-    }
-    for (const c of path) {
-      if (!(await signatureHolds(c.event, c.digest, result, implied.roots.get(c.event)))) {
-        note({ event: c.event, reason: 'bad-signature' });
-        break;
-      }
-    }
+  const failed = verdicts.findIndex((v) => v !== true);
+  if (failed >= 0) {
+    const verdict = verdicts[failed];
+    return bad(signed[failed]!.event, verdict === 'unknown-key' ? verdict : 'bad-signature');
   }
-  if (first !== undefined) return { ok: false, tampering: first };
   // Invariant 9: held with whole paths. In place: the events are the receiver's own decoded
   // copies, and a copy of each would lose what the codec remembers of it (its data's text).
   for (const [event, path] of implied.paths) event.meta![INTEGRITY_META.tree] = path;

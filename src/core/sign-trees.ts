@@ -26,9 +26,9 @@
  *    it, and copies that differ only in them are one copy (core/copies.ts).
  * 5. Implied paths: a sender may leave an event's path out when every leaf of its tree travels in
  *    the same batch with its `$sig` (sync/meta-columns.ts). The receiver rebuilds the tree from
- *    those leaves (treeOfLeaves), verifies its root where a leaf is a chain tip of the batch (the
- *    links cover the rest, core/integrity.ts invariant 4), and stores each event with its whole
- *    path, so that it can prove every event alone later (invariant 1).
+ *    those leaves (treeOfLeaves), verifies its root once (core/integrity.ts invariant 4: every
+ *    event's own signature), and stores each event with its whole path, so that it can prove
+ *    every event alone later (invariant 1).
  */
 import { encodeBase64Url } from './base64.ts';
 import { sha256Text } from './sha256.ts';
@@ -219,9 +219,16 @@ export function parseTree(text: unknown): TreePlace | undefined {
   if (place === undefined) return undefined;
   const { index, count } = place;
   if (place.implied) return { index, count };
-  const hashes = (text as string).slice(2);
-  if (!/^[A-Za-z0-9_-]*$/.test(hashes)) return undefined;
+  if (!/^[A-Za-z0-9_-]*$/.test(text as string)) return undefined;
+  return { index, count, path: pathOf(text as string) };
+}
+
+/**
+ * The hashes of a `$tree` text's path, its characters unchecked (a place treePlaceOf read: a
+ * path not in base64url leads to another root, and its signature fails).
+ */
+export function pathOf(text: string): string[] {
   const path: string[] = [];
-  for (let at = 0; at < hashes.length; at += HASH_TEXT) path.push(hashes.slice(at, at + HASH_TEXT));
-  return { index, count, path };
+  for (let at = 2; at < text.length; at += HASH_TEXT) path.push(text.slice(at, at + HASH_TEXT));
+  return path;
 }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { JsonObject, JsonValue, StoredEventRecord } from '../../src/core/events.ts';
 import { Cursor, EventId, type Hlc, ReplicaId, Seq } from '../../src/core/ids.ts';
 import {
+  type ChainHead,
   type ChainLookup,
   eventDigest,
   INTEGRITY_META,
@@ -291,6 +292,35 @@ describe('every event signed (invariant 8)', () => {
     const verdict = await verifyBatch(sent, holding(), { requireSignatures: true });
     expect(verdict).toMatchObject({ ok: false, tampering: { reason: 'unsigned' } });
     expect(!verdict.ok && verdict.tampering.event.id).toBe(sent[1]!.id);
+  });
+
+  it('refuses an event whose own signature or path fails, though a later event links to it', async () => {
+    // A lying relay changes what the digest leaves out: the event's content still holds through
+    // the link after it, but a receiver that held it so could prove it to no one, and every
+    // peer that later took it without that link would refuse it for good.
+    const id = await signingIdentity();
+    const trees = await chain(id, 5);
+    // Signed one by one, each with its own signature, linked.
+    const single: StoredEventRecord[] = [];
+    let head: ChainHead | undefined;
+    for (let seq = 1; seq <= 3; seq++) {
+      const one = await signEvents([event(id.replicaId, seq)], id, head);
+      single.push(...one.signed);
+      head = one.head;
+    }
+    const other = String((await chain(await signingIdentity(), 1))[0]!.meta![INTEGRITY_META.sig]);
+    const altered = (events: StoredEventRecord[], field: string, value: JsonValue) =>
+      events.map((e, i) => (i === 1 ? { ...e, meta: { ...e.meta, [field]: value } } : e));
+    const path = String(trees[1]!.meta![INTEGRITY_META.tree]);
+    for (const sent of [
+      altered(trees, INTEGRITY_META.sig, other),
+      altered(trees, INTEGRITY_META.tree, path.slice(0, 2) + 'A'.repeat(path.length - 2)),
+      altered(single, INTEGRITY_META.sig, other),
+    ]) {
+      const verdict = await verifyBatch(sent, holding(), { requireSignatures: true });
+      expect(verdict).toMatchObject({ ok: false, tampering: { reason: 'bad-signature' } });
+      expect(!verdict.ok && verdict.tampering.event.id).toBe(sent[1]!.id);
+    }
   });
 
   it('keeps taking unsigned events where signatures are not required and the replica is unknown', async () => {

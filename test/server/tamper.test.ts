@@ -151,6 +151,27 @@ describe('a server whose SQLite file was edited', () => {
     }
   });
 
+  it('an event whose signature was changed, its data intact, is refused by every client: no one could prove it after', async () => {
+    // The digest leaves `$sig` out, so the link after it still holds; taken on that link alone,
+    // it was held with a signature that fails, and refused by every peer it was sent on to.
+    const tmp = tempDir();
+    cleanups.push(() => tmp.cleanup());
+    const path = `${tmp.dir}/server.sqlite`;
+    const { a, b } = await honestHistory(path);
+    editFile(path, (db, rows) => {
+      const row = rows.find((r) => r.replica === a && r.seq === 3)!;
+      // A signature of the right form, Bob's: Alice's own events may share one (a tree).
+      const other = eventOfRow(rows.find((r) => r.replica === b)!);
+      const event = eventOfRow(row);
+      rewrite(db, row, { ...event, meta: { ...event.meta, $sig: other.meta!.$sig! } });
+    });
+    for (const c of await catchUp(path, 7)) {
+      const titles = (await c.read({ stream: 'cards' })).map((e) => e.data);
+      expect(titles).toEqual([{ title: 'a1' }, { title: 'a2' }, { title: 'a4' }, { title: 'a5' }]);
+      expect(reasons(c)).toEqual(['bad-signature@3', 'missing-link@4']);
+    }
+  });
+
   it('a deleted row is reported by every client as a gap in its replica chain', async () => {
     const tmp = tempDir();
     cleanups.push(() => tmp.cleanup());
