@@ -15,19 +15,13 @@ import {
   openStore,
   webSocketTransport,
 } from '../../src/index.ts';
-import { createToken } from '../../src/server/auth.ts';
-import { createSyncServer } from '../../src/server/server.ts';
-import { sqliteStorage } from '../../src/server/sqlite.ts';
-import { SECRET, tempDir, waitFor } from './helpers.ts';
+import { spaceToken, startTestServer, waitFor } from './helpers.ts';
 
 const SPACE = 'space-r';
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-const token = (sub: string) =>
-  createToken(SECRET, { space: SPACE, sub, scope: ['read', 'write'], expiresInSeconds: 600 });
 
 async function store(name: string) {
   const s = await openStore({ name, storage: memoryStorage() });
@@ -37,7 +31,7 @@ async function store(name: string) {
 
 function connect(s: EventStore, url: string, sub: string) {
   return s.sync.connect(
-    webSocketTransport(url, { token: token(sub), WebSocket: WebSocket as never }),
+    webSocketTransport(url, { token: spaceToken(SPACE, sub), WebSocket: WebSocket as never }),
   );
 }
 
@@ -46,14 +40,8 @@ const titles = async (s: EventStore) =>
 
 describe('relaying after a copy lost', () => {
   it('a peer reached only through a store gets every event that store holds, proven', async () => {
-    const tmp = tempDir();
-    cleanups.push(() => tmp.cleanup());
-    const s = await createSyncServer({
-      storage: sqliteStorage(`${tmp.dir}/space.sqlite`),
-      auth: { secret: SECRET },
-      log: () => {},
-    });
-    cleanups.push(() => s.close());
+    const { server: s, stop } = await startTestServer({ requireSignatures: true });
+    cleanups.push(stop);
     // Dave writes `dup` first, offline: his copy sorts first and wins once it meets Carol's.
     const dave = await store('dave');
     await dave.append('cards', { type: 'added', id: 'dup', data: { by: 'dave' } });
