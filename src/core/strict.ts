@@ -11,9 +11,10 @@
  * events (storages, the wire, the server's tables) carries them unchanged.
  *
  * Invariants:
- * 1. The authority accepts a strict event of stream S iff S has no accepted strict event yet, or
- *    the event's version is the head's + 1 AND its `prev` is the head's id. The id check is what
- *    refuses an event decided on a state that held a rejected one (its version may still fit).
+ * 1. The authority accepts a strict event of stream S iff S has no accepted strict event yet
+ *    (invariant 10 says what may begin one), or the event's version is the head's + 1 AND its
+ *    `prev` is the head's id. The id check is what refuses an event decided on a state that held
+ *    a rejected one (its version may still fit).
  * 2. Once S has an accepted strict event, an event of S that is not strict is rejected: a writer
  *    that did not declare S strict cannot slip past its rule.
  * 3. Decisions run in the order of the batch, each accepted event moving the head: a batch may
@@ -66,6 +67,15 @@
  *    under that former id at a later seq and lost to it by the copies' rule. Kept, the rejected
  *    run left with its rejection and the accepted one never came again: that replica lacked it
  *    for good (STRICT_RESTORE=1, seed 1975233183 path 54).
+ * 10. With no head, a strict event that names a `prev` is accepted only where the authority
+ *    holds that event in the same stream at the version before it (an event of the stream from
+ *    before it was declared strict, read by the caller: StrictDecisionInput.predecessors; or one
+ *    accepted earlier in the same decision). Else it is rejected with NO_HEAD, and its command
+ *    runs again at once. Before, any strict event began a stream without a head: a device
+ *    restored from a backup wrote the stream's version 1 under the canonical id of an event of
+ *    another stream that its former self had written at that (replica, seq); invariant 7
+ *    rejected it, and its version 2, decided on it, became the stream's first, at version 2
+ *    (STRICT_RESTORE=1, seed 762316359 path 12).
  */
 import { compareCopies, type LostCopy, sameCopy } from './copies.ts';
 import type { JsonValue, LocalRecord, StoredEventRecord } from './events.ts';
@@ -82,6 +92,9 @@ export interface StrictHead {
   id: string;
 }
 
+/** The head a rejection names when its stream has no accepted strict event (invariant 10). */
+export const NO_HEAD: Readonly<StrictHead> = Object.freeze({ version: 0, id: '' });
+
 /** What the authority rejected (invariant 4). */
 export interface StrictRejection {
   id: string;
@@ -91,7 +104,7 @@ export interface StrictRejection {
   version: number;
   /** Why: it did not extend the head (`stale`), or is not strict in a strict stream. */
   reason: 'stale' | 'not-strict';
-  /** The stream's accepted head when it was rejected. */
+  /** The stream's accepted head when it was rejected (NO_HEAD: it had none). */
   head: StrictHead;
 }
 
@@ -135,6 +148,17 @@ export interface StrictDecisionInput<T> {
   copies?: ReadonlyMap<T, StrictHead>;
   /** The origin of each stream's head as read, by stream, where it is held. */
   origins?: ReadonlyMap<string, StrictOrigin>;
+  /**
+   * Invariant 10: the held events that strict events of streams without a head name as `prev`
+   * (predecessorsToRead), by id.
+   */
+  predecessors?: ReadonlyMap<string, StrictPlace>;
+}
+
+/** Where an event sits in its stream. */
+export interface StrictPlace {
+  stream: string;
+  version: number;
 }
 
 export interface StrictDecision<T> {
@@ -145,16 +169,35 @@ export interface StrictDecision<T> {
 }
 
 /**
- * Invariants 1–3, 7, 8: the events of one ingest, in order, against the heads held. A copy of
- * an accepted event names that event as the head when its own stream has none.
+ * Invariant 10: the `prev` ids the authority looks up before deciding `events`: those named by
+ * strict events of streams with no head (an event of the batch may bear one: the decision takes
+ * it first when it accepted it).
+ */
+export function predecessorsToRead(
+  events: readonly StrictCandidate[],
+  heads: ReadonlyMap<string, StrictHead>,
+): string[] {
+  const out = new Set<string>();
+  for (const event of events) {
+    const prev = prevOf(event);
+    if (prev !== undefined && !heads.has(event.stream) && isStrictEvent(event)) out.add(prev);
+  }
+  return [...out];
+}
+
+/**
+ * Invariants 1–3, 7, 8, 10: the events of one ingest, in order, against the heads held. A copy
+ * of an accepted event names that event as the head when its own stream has none.
  */
 export function decideStrict<T extends StrictCandidate>(
   events: readonly T[],
   heads: ReadonlyMap<string, StrictHead>,
   known: StrictDecisionInput<T> = {},
 ): StrictDecision<T> {
-  const { copies } = known;
+  const { copies, predecessors } = known;
   const origins = new Map(known.origins);
+  // Invariant 10: the places of the events this decision accepted, by id.
+  const placed = new Map<string, StrictPlace>();
   const moved = new Map<string, StrictHead>();
   const accepted: T[] = [];
   const rejected: StrictRejection[] = [];
@@ -177,7 +220,16 @@ export function decideStrict<T extends StrictCandidate>(
       continue;
     }
     if (head === undefined) {
+      const prev = strict ? prevOf(event) : undefined;
+      if (prev !== undefined) {
+        const before = placed.get(prev) ?? predecessors?.get(prev);
+        if (before?.stream !== event.stream || before.version !== event.version - 1) {
+          reject('stale', NO_HEAD);
+          continue;
+        }
+      }
       accepted.push(event);
+      placed.set(event.id, { stream: event.stream, version: event.version });
       if (strict) {
         moved.set(event.stream, { version: event.version, id: event.id });
         origins.set(event.stream, { replica: event.replica, seq: event.seq });
@@ -198,6 +250,7 @@ export function decideStrict<T extends StrictCandidate>(
       continue;
     }
     accepted.push(event);
+    placed.set(event.id, { stream: event.stream, version: event.version });
     moved.set(event.stream, { version: event.version, id: event.id });
     origins.set(event.stream, { replica: event.replica, seq: event.seq });
   }

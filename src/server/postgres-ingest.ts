@@ -24,9 +24,11 @@ import type { LocalRecord } from '../core/events.ts';
 import {
   acceptedCopies,
   decideStrict,
+  predecessorsToRead,
   prevOf,
   type StrictHead,
   type StrictOrigin,
+  type StrictPlace,
 } from '../core/strict.ts';
 import type { BlockDecoder } from './archive-files.ts';
 import { loadPg } from './peers.ts';
@@ -36,6 +38,7 @@ import type { Outcome } from './postgres-group-commit.ts';
 import { type EventRow, storageError } from './postgres-rows.ts';
 import { channelOf, inTransaction } from './postgres-schema.ts';
 import {
+  heldPredecessors,
   keepRejections,
   readStrictHeads,
   sealedHeadOrigins,
@@ -291,6 +294,13 @@ async function lockSpaces(
     );
     await sealedHeadOrigins(c, s, space, state.strictHeads, state.strictOrigins, named, decode);
   }
+  // core/strict.ts invariant 10: the events that would begin a strict stream name as `prev`.
+  for (const [space, state] of spaces) {
+    const events = pieces
+      .filter((p) => p.space === space)
+      .flatMap((p) => p.rows.map((r) => r.event));
+    await heldPredecessors(c, s, space, events, state.strictHeads, state.byId, decode);
+  }
   return spaces;
 }
 
@@ -370,9 +380,18 @@ function plan(piece: IngestPiece, space: SpaceState): Plan {
   const originsBefore = new Map(space.strictOrigins);
   const decided =
     copies.size === 0 ? resolution.write : events.filter((e) => write.has(e) || copies.has(e));
-  const strict = decideStrict(decided, new Map([...space.strictHeads, ...space.strictMoved]), {
+  const heads = new Map([...space.strictHeads, ...space.strictMoved]);
+  // core/strict.ts invariant 10, from the held records: those read under the lock, and the
+  // events earlier ingests of the group wrote.
+  const predecessors = new Map<string, StrictPlace>();
+  for (const id of predecessorsToRead(decided, heads)) {
+    const held = space.byId.get(id)?.event;
+    if (held !== undefined) predecessors.set(id, { stream: held.stream, version: held.version });
+  }
+  const strict = decideStrict(decided, heads, {
     copies,
     origins: space.strictOrigins,
+    predecessors,
   });
   for (const [stream, head] of strict.moved) {
     space.strictMoved.set(stream, head);

@@ -11,9 +11,16 @@
  */
 import type { PoolClient } from 'pg';
 import type { LocalRecord } from '../core/events.ts';
-import type { StrictHead, StrictOrigin, StrictRejection } from '../core/strict.ts';
+import {
+  predecessorsToRead,
+  type StrictCandidate,
+  type StrictHead,
+  type StrictOrigin,
+  type StrictRejection,
+} from '../core/strict.ts';
 import type { BlockDecoder } from './archive-files.ts';
 import { sealedCandidates } from './postgres-blocks.ts';
+import { heldRows } from './postgres-event-rows.ts';
 import { key, unkey } from './postgres-rows.ts';
 
 /** A stream of a space: the space as stored, the stream as its rows store it. */
@@ -78,6 +85,42 @@ export async function sealedHeadOrigins(
     const event = byId.get(head.id);
     if (event !== undefined) origins.set(stream, { replica: event.replica, seq: event.seq });
   }
+}
+
+/**
+ * Adds to `byId` the held events (rows, then blocks) that the group's strict events of streams
+ * without a head name as `prev` (core/strict.ts invariant 10). `space` as stored.
+ */
+export async function heldPredecessors(
+  c: PoolClient,
+  s: string,
+  space: string,
+  events: readonly StrictCandidate[],
+  heads: ReadonlyMap<string, StrictHead>,
+  byId: Map<string, LocalRecord>,
+  decode: BlockDecoder,
+): Promise<void> {
+  const ids = predecessorsToRead(events, heads).filter((id) => !byId.has(id));
+  if (ids.length === 0) return;
+  const rows = await heldRows(
+    c,
+    s,
+    'id = k.a',
+    ids.map(() => space),
+    ids.map(key),
+  );
+  for (const { record } of rows) byId.set(record.event.id, record);
+  const sealed = ids.filter((id) => !byId.has(id));
+  if (sealed.length === 0) return;
+  const wanted = new Set(sealed);
+  const found = await sealedCandidates(
+    c,
+    s,
+    space,
+    { ids: sealed.map((id) => ({ id })), slots: [] },
+    decode,
+  );
+  for (const record of found) if (wanted.has(record.event.id)) byId.set(record.event.id, record);
 }
 
 /** Stores the strict heads a group moved, in its transaction. */

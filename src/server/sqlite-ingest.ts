@@ -11,9 +11,11 @@ import {
   acceptedCopies,
   decideStrict,
   isStrictEvent,
+  predecessorsToRead,
   prevOf,
   type StrictHead,
   type StrictOrigin,
+  type StrictPlace,
   type StrictRejection,
   streamsOf,
 } from '../core/strict.ts';
@@ -59,11 +61,25 @@ function keepStrict(
       if (event !== undefined) origins.set(stream, { replica: event.replica, seq: event.seq });
     }
   }
-  const decision = decideStrict(
-    events,
-    heads,
-    copies === undefined ? { origins } : { copies, origins },
-  );
+  // core/strict.ts invariant 10: where the events that would begin a strict stream were decided.
+  const predecessors = new Map<string, StrictPlace>();
+  const firsts = predecessorsToRead(events, heads);
+  if (firsts.length > 0) {
+    const held = heldByIdAll(
+      db,
+      blocks,
+      space,
+      sid,
+      firsts.map((id) => ({ id })),
+    );
+    for (const [id, { event }] of held)
+      predecessors.set(id, { stream: event.stream, version: event.version });
+  }
+  const decision = decideStrict(events, heads, {
+    origins,
+    predecessors,
+    ...(copies !== undefined && { copies }),
+  });
   for (const [stream, head] of decision.moved) {
     st.setStrictHead.run(space, stream, head.version, head.id);
   }

@@ -11,11 +11,11 @@
  *    last REJECTED_KEPT), grouped per command (store.execute) or per stream, written before the
  *    command runs again.
  * 3. A command is run again only once the event the authority had at the head is held here (so
- *    its handler decides on what won), at most MAX_REBASES times; its events carry the rebase
- *    count (`$rebase`). What the command needs to run again travels in its first event's meta
- *    (`$aggregate`, `$input`: strict-stream commands take JSON input), so nothing else must be
- *    kept for it. Runs waiting for their head are kept in meta (`strict.reruns`): a restart
- *    resumes them.
+ *    its handler decides on what won; at once where it had none: NO_HEAD), at most MAX_REBASES
+ *    times; its events carry the rebase count (`$rebase`). What the command needs to run again
+ *    travels in its first event's meta (`$aggregate`, `$input`: strict-stream commands take JSON
+ *    input), so nothing else must be kept for it. Runs waiting for their head are kept in meta
+ *    (`strict.reruns`): a restart resumes them.
  * 4. Its outcome updates its entry: `rebased` (new tentative events), `rejected` (the handler
  *    refused on the new state, with its reason) or `failed`.
  * 5. A command is never run twice: when its stream (the last DOOMED_TAIL events) already holds
@@ -38,7 +38,7 @@ import type {
   StoredEvent,
   StoredEventRecord,
 } from '../core/events.ts';
-import { doomedAfter, type StrictRejection } from '../core/strict.ts';
+import { doomedAfter, NO_HEAD, type StrictRejection } from '../core/strict.ts';
 import type { RejectedAppend } from '../core/sync-types.ts';
 import type { EventLog } from '../storage/adapter.ts';
 
@@ -320,7 +320,8 @@ export class StrictRejections {
     const waiting = this.reruns;
     if (waiting.length === 0) return;
     const held = await this.host.log.getByIds(waiting.map((r) => r.waitFor));
-    const due = waiting.filter((_, i) => held[i] !== undefined);
+    // A stream the authority holds nothing of (NO_HEAD) waits for nothing.
+    const due = waiting.filter((r, i) => held[i] !== undefined || r.waitFor === NO_HEAD.id);
     if (due.length === 0) return;
     for (const rerun of due) {
       // A store closing meanwhile keeps the run for its next start.

@@ -17,7 +17,7 @@ import type { StoredEventRecord } from '../core/events.ts';
 import { ReplicaId } from '../core/ids.ts';
 import { TAMPER_REASONS, type TamperReason } from '../core/integrity.ts';
 import { utf8Length } from '../core/json.ts';
-import type { StrictRejection } from '../core/strict.ts';
+import { NO_HEAD, type StrictHead, type StrictRejection } from '../core/strict.ts';
 import { FrameError, frameOf, type UnpackedFrame, unpackFrame } from './binary-frame.ts';
 import {
   BatchEventError,
@@ -204,9 +204,18 @@ function parseRejections(value: unknown, limits: SyncLimits): StrictRejection[] 
       stream: str(o, 'stream', MAX_ID_TEXT),
       version: int(o, 'version', 1),
       reason: item.reason === 'not-strict' ? 'not-strict' : 'stale',
-      head: { version: int(h, 'version', 1), id: str(h, 'id', MAX_ID_TEXT) },
+      head: parseHead(h),
     };
   });
+}
+
+/** A rejection's head: an accepted event, or NO_HEAD (core/strict.ts invariant 10). */
+function parseHead(h: Record<string, unknown>): StrictHead {
+  const version = int(h, 'version', 0);
+  if (version > 0) return { version, id: str(h, 'id', MAX_ID_TEXT) };
+  if (h.id !== NO_HEAD.id)
+    throw new Bad('PROTOCOL', `${String(h.type)}.id must be '' at version 0`);
+  return { ...NO_HEAD };
 }
 
 function parseCheckpoint(value: unknown): Checkpoint {

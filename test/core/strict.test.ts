@@ -9,6 +9,8 @@ import {
   decideStrict,
   doomedAfter,
   forkedOwn,
+  NO_HEAD,
+  predecessorsToRead,
   STRICT_META,
   type StrictCandidate,
   type StrictHead,
@@ -70,6 +72,41 @@ describe('decideStrict', () => {
     expect(decision.accepted).toEqual([afterRerun, other]);
     // Without the head's origin, the id alone decides.
     expect(decideStrict([late], heads).accepted).toEqual([late]);
+  });
+
+  it('begins a stream without a head only from nothing, or from the event held just before it in that stream (10)', () => {
+    // Version 2 decided on a version 1 the authority turned away (here: unknown to it).
+    const orphan = ev('s', 2, 'lost');
+    // Decided on an event the authority holds, but in another stream, or not just before it.
+    const elsewhere = ev('s', 2, 'acct-1');
+    const skipped = ev('s', 4, 'old-2');
+    const predecessors = new Map([
+      ['acct-1', { stream: 'acct', version: 1 }],
+      ['old-2', { stream: 's', version: 2 }],
+    ]);
+    const refused = decideStrict([orphan, elsewhere, skipped], new Map(), { predecessors });
+    expect(refused.accepted).toEqual([]);
+    expect(refused.rejected.map((r) => [r.id, r.reason, r.head])).toEqual([
+      [orphan.id, 'stale', NO_HEAD],
+      [elsewhere.id, 'stale', NO_HEAD],
+      [skipped.id, 'stale', NO_HEAD],
+    ]);
+    expect(refused.moved.size).toBe(0);
+    // A stream declared strict after plain events goes on from the last of them, held or
+    // accepted earlier in the batch; a first event decided on nothing needs no lookup.
+    const next = ev('s', 3, 'old-2');
+    const plain = ev('t', 1, undefined, false);
+    const fromPlain = ev('t', 2, plain.id);
+    const fresh = ev('u', 1);
+    const decision = decideStrict([next, plain, fromPlain, fresh], new Map(), { predecessors });
+    expect(decision.rejected).toEqual([]);
+    expect(decision.accepted).toEqual([next, plain, fromPlain, fresh]);
+    expect(predecessorsToRead([orphan, plain, fromPlain, fresh, next], new Map())).toEqual([
+      'lost',
+      plain.id,
+      'old-2',
+    ]);
+    expect(predecessorsToRead([orphan], new Map([['s', { version: 1, id: 'h' }]]))).toEqual([]);
   });
 
   it('accepts exactly one event per version of a chain, whatever the batches (property)', () => {

@@ -256,6 +256,60 @@ export function strictConformance(
       expect((await log.ingest([a2])).written.map((r) => r.event.id)).toEqual([a2.id]);
     });
 
+    it('begins a stream only with an event decided on nothing, or on the event it holds just before it in that stream (10)', async () => {
+      const log = await current().openSpace('s');
+      // A device restored from a backup wrote the column's version 1 under the id of an account
+      // event its former self had written at that (replica, seq): that copy is rejected (7), and
+      // so is version 2, decided on it, though the column has no head yet.
+      const account = strict('aaaaaaaaaaaaaaaa', 3, 'acct', 1, undefined, 'dup');
+      await log.ingest([account]);
+      const c1 = strict('aaaaaaaaaaaaaaaa', 4, 'col', 1, undefined, 'dup');
+      const c2 = strict('aaaaaaaaaaaaaaaa', 5, 'col', 2, c1);
+      const lost = await log.ingest([c1, c2]);
+      expect(lost.written).toEqual([]);
+      expect(lost.rejected).toMatchObject([
+        { id: 'dup', seq: 4, head: { version: 1, id: 'dup' } },
+        { id: c2.id, seq: 5, reason: 'stale', head: { version: 0, id: '' } },
+      ]);
+      // Decided on an event the authority does not hold, or holds in another stream: rejected.
+      const unknown = strict(
+        'bbbbbbbbbbbbbbbb',
+        1,
+        'col',
+        2,
+        plain('zzzzzzzzzzzzzzzz', 9, 'col', 1),
+      );
+      const elsewhere = strict('bbbbbbbbbbbbbbbb', 2, 'col', 2, account);
+      const refused = await log.ingest([unknown, elsewhere]);
+      expect(refused.written).toEqual([]);
+      expect(refused.rejected?.map((r) => [r.seq, r.head])).toEqual([
+        [1, { version: 0, id: '' }],
+        [2, { version: 0, id: '' }],
+      ]);
+      // A stream declared strict after it held plain events goes on from the last of them, held
+      // from an earlier ingest or from the same one, at the version after it.
+      const old1 = plain('cccccccccccccccc', 1, 'legacy', 1);
+      const old2 = plain('cccccccccccccccc', 2, 'legacy', 2);
+      await log.ingest([old1]);
+      const skipped = strict('cccccccccccccccc', 3, 'legacy', 4, old1);
+      expect((await log.ingest([old2, skipped])).rejected?.map((r) => r.id)).toEqual([skipped.id]);
+      const next = strict('cccccccccccccccc', 4, 'legacy', 3, old2);
+      const after = strict('cccccccccccccccc', 5, 'legacy', 4, next);
+      expect((await log.ingest([next, after])).written.map((r) => r.event.id)).toEqual([
+        next.id,
+        after.id,
+      ]);
+      const same = await log.ingest([
+        plain('dddddddddddddddd', 1, 'fresh', 1),
+        strict('dddddddddddddddd', 2, 'fresh', 2, plain('dddddddddddddddd', 1, 'fresh', 1)),
+      ]);
+      expect(same.rejected ?? []).toEqual([]);
+      expect(same.written.length).toBe(2);
+      // The column begins from nothing still.
+      const first = strict('bbbbbbbbbbbbbbbb', 3, 'col', 1);
+      expect((await log.ingest([first])).written.map((r) => r.event.id)).toEqual([first.id]);
+    });
+
     it('keeps the heads across a reopen', async () => {
       const again = reopen();
       if (again === undefined) return;

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { JsonValue, LocalRecord } from '../../src/core/events.ts';
-import type { StrictRejection } from '../../src/core/strict.ts';
+import { NO_HEAD, type StrictRejection } from '../../src/core/strict.ts';
 import type { EventLog } from '../../src/storage/adapter.ts';
 import {
   REJECTED_META_KEY,
@@ -98,5 +98,28 @@ describe('StrictRejections with a command run twice under one id', () => {
     expect(meta.get(REJECTED_META_KEY)).toMatchObject([
       { eventIds: ['cmd:0'], command: { commandId: 'cmd', outcome: 'pending' } },
     ]);
+  });
+});
+
+describe('StrictRejections with a stream the authority holds nothing of', () => {
+  it('runs the command again at once on NO_HEAD (core/strict.ts invariant 10)', async () => {
+    const held: LocalRecord[] = [{ pos: 1, event: rerun }];
+    const { log, meta } = logOf(held);
+    const reruns: Rerun[] = [];
+    const part = new StrictRejections({
+      log,
+      now: () => 1,
+      discard: async () => held.splice(0),
+      rerun: async (r) => {
+        reruns.push(r);
+        return [];
+      },
+      changed: () => {},
+    });
+    await part.load();
+    await part.reject([{ ...rejection(7, 3, ''), head: NO_HEAD }]);
+    await part.settled();
+    expect(reruns.map((r) => [r.chain.commandId, r.waitFor])).toEqual([['cmd', '']]);
+    expect(meta.get(RERUNS_META_KEY)).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { JsonValue, StoredEventRecord } from '../../src/core/events.ts';
 import { HLC_COUNTER_MAX } from '../../src/core/hlc.ts';
 import { ReplicaId } from '../../src/core/ids.ts';
+import { NO_HEAD } from '../../src/core/strict.ts';
 import { memoryStorage, openStore } from '../../src/index.ts';
 import { decodeEventBatch, encodeEventBatch, wireSize } from '../../src/sync/event-codec.ts';
 import { encodeMessage, parseMessage } from '../../src/sync/messages.ts';
@@ -225,6 +226,36 @@ describe('invariant 2: a bad batch is refused with a code, never thrown', () => 
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+  });
+});
+
+describe('rejected', () => {
+  const rejectedWith = (head: unknown) =>
+    parseMessage(
+      JSON.stringify({
+        type: 'rejected',
+        events: [{ id: 'e', replica: 'r', seq: 2, stream: 's', version: 2, reason: 'stale', head }],
+      }),
+      DEFAULT_SYNC_LIMITS,
+    );
+
+  it('reads a head, or NO_HEAD for a stream the authority holds nothing of (core/strict.ts 10)', () => {
+    expect(rejectedWith({ version: 3, id: 'h' })).toMatchObject({
+      ok: true,
+      message: { events: [{ head: { version: 3, id: 'h' } }] },
+    });
+    expect(rejectedWith(NO_HEAD)).toMatchObject({
+      ok: true,
+      message: { events: [{ head: NO_HEAD }] },
+    });
+  });
+
+  it.each([
+    ['version 0 with an id', { version: 0, id: 'h' }],
+    ['an empty id at a version', { version: 2, id: '' }],
+    ['a negative version', { version: -1, id: '' }],
+  ])('refuses a head with %s → PROTOCOL', (_name, head) => {
+    expect(rejectedWith(head)).toMatchObject({ ok: false, code: 'PROTOCOL' });
   });
 });
 
