@@ -335,4 +335,25 @@ describe('every event signed (invariant 8)', () => {
     });
     expect(known).toMatchObject({ ok: false, tampering: { reason: 'unsigned' } });
   });
+
+  it('asks for an unknown replica’s key once a batch, and still refuses its unsigned events once its key event came', async () => {
+    const plain = Array.from({ length: 50 }, (_, i) => event('pppppppppppppppp', i + 1));
+    let asked = 0;
+    const counting: ChainLookup = {
+      ...holding(),
+      keyOf: async () => {
+        asked += 1;
+        return undefined;
+      },
+    };
+    expect((await verifyBatch(plain, counting, { requireSignatures: false })).ok).toBe(true);
+    expect(asked).toBe(1);
+    // A replica that names its key in the batch signs: its unsigned events after it are refused.
+    const id = await signingIdentity();
+    const [first] = await chain(id, 1);
+    const unsigned = event(id.replicaId, 2);
+    const verdict = await verifyBatch([first!, unsigned], counting, { requireSignatures: false });
+    expect(verdict).toMatchObject({ ok: false, tampering: { reason: 'unsigned' } });
+    expect(!verdict.ok && verdict.tampering.event.id).toBe(unsigned.id);
+  });
 });
