@@ -172,6 +172,20 @@ export interface InWorkerBench {
   /** A fresh `db` catching up `count` events from the sync server at `url`: ms. */
   compactCatchUp(db: string, plain: boolean, url: string, count: number): Promise<number>;
   compactDrop(db: string): Promise<void>;
+  /** Issue 16 (security-worker.ts): a fresh `db`, signing or not, catching up `count`: ms. */
+  securityCatchUp(db: string, signing: boolean, url: string, count: number): Promise<number>;
+  /**
+   * Issue 16, signed against plain (security-worker.ts): `count` events of the demo's mix in a
+   * fresh `db`, signed unless `signing` is false, then pushed to the server at `url`: ms of the
+   * push.
+   */
+  securityUpload(
+    db: string,
+    signing: boolean,
+    url: string,
+    count: number,
+    seed: number,
+  ): Promise<number>;
   /** Issue 6: a stream of `edits` one-character Yjs updates, one event each. */
   yjsSeed(db: string, edits: number): Promise<void>;
   /** Appends a snapshot through bindYDoc's own path (one more edit after a full replay). */

@@ -18,14 +18,11 @@
  * the median of its REPLAYS); the note gives the median of the pairs' ratios (compact / plain),
  * which a noisy stretch of the shared machine moves less, and the load average.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { memoryStorage, openStore } from '../../src/index.ts';
-import { launchFirefox } from '../browser/firefox/launch.ts';
 import { startBuiltServer } from '../browser/tabs/harness.ts';
 import { type BenchPage, inWorker } from './browser-calls.ts';
-import { launchProfile, openBenchPage } from './browser-scale.ts';
+import { onBenchPage } from './browser-session.ts';
 import { type BenchResult, median, result } from './results.ts';
 import { DemoMix } from './size-events.ts';
 import { type BenchServer, startServer, waitUntil, wsTransport } from './sync-server.ts';
@@ -45,58 +42,30 @@ const WORKLOADS = ['appends', 'signing', 'replay', 'catchUp', 'syncedReplay'] as
 type Workload = (typeof WORKLOADS)[number];
 type Times = Record<Workload, Record<Form, number[]>>;
 
-/** Fills the space of `t` (SPACE) with `count` events of the mix, from a signing Node store. */
-export async function seedServer(t: BenchServer, count: number): Promise<void> {
-  const store = await openStore({ name: 'compact-ab-writer', storage: memoryStorage() });
+/**
+ * Fills `space` (SPACE) of `t` with `count` events of the mix, from a Node store that signs them
+ * unless `signing` is false.
+ */
+export async function seedServer(
+  t: BenchServer,
+  count: number,
+  { space = SPACE, signing = true }: { space?: string; signing?: boolean } = {},
+): Promise<void> {
+  const store = await openStore({
+    name: `${space}-writer`,
+    storage: memoryStorage(),
+    ...(!signing && { signing: false }),
+  });
   const events = DemoMix.range(SYNCED_SEED, 0, count);
   for (let i = 0; i < count; i += BATCH) {
     const batch = events.slice(i, i + BATCH);
     await store.appendMany(batch.map((e) => ({ stream: e.stream, events: e.event })));
   }
   const upload = store.sync.connect(wsTransport(t, 'writer'));
-  const space = await t.storage.openSpace(SPACE);
-  await waitUntil(
-    async () => (await space.headPos()) >= count,
-    'the writer to upload',
-    300_000,
-    20,
-  );
+  const held = await t.storage.openSpace(space);
+  await waitUntil(async () => (await held.headPos()) >= count, 'the writer to upload', 300_000, 20);
   await upload.close();
   await store.close();
-}
-
-/** A browser on a fresh profile on disk, the bench page open in it, for `run`. */
-async function session<T>(
-  browser: string,
-  url: string,
-  run: (page: BenchPage) => Promise<T>,
-): Promise<T> {
-  const profile = mkdtempSync(join(tmpdir(), `chronicle-compact-${browser}-`));
-  try {
-    if (browser === 'chromium') {
-      const context = await launchProfile(profile);
-      try {
-        return await run(await openBenchPage(context, url));
-      } finally {
-        await context.close();
-      }
-    }
-    const firefox = await launchFirefox(profile);
-    try {
-      const page = await firefox.newPage();
-      page.setDefaultTimeout(30 * 60_000);
-      await page.goto(`${url}/test/browser/fixtures/bench.html`);
-      await page.waitForFunction(() => document.title === 'ready');
-      // puppeteer types evaluate's argument as handles flattened; the bench passes plain data.
-      const evaluate: BenchPage['evaluate'] = (fn, arg) =>
-        page.evaluate(fn as (arg: unknown) => never, arg);
-      return await run({ evaluate });
-    } finally {
-      await firefox.close();
-    }
-  } finally {
-    rmSync(profile, { recursive: true, force: true });
-  }
 }
 
 let dbs = 0;
@@ -193,7 +162,7 @@ export async function runCompactAbBenches(): Promise<BenchResult[]> {
     const syncUrl = (sub: string) => `${t.server.url}/?token=${encodeURIComponent(t.token(sub))}`;
     for (const browser of BROWSERS) {
       const before = loadavg()[0]!.toFixed(1);
-      const times = await session(browser, built.url, (page) => pairs(page, browser, syncUrl));
+      const times = await onBenchPage(browser, built.url, (page) => pairs(page, browser, syncUrl));
       out.push(...rows(browser, times, `${before}–${loadavg()[0]!.toFixed(1)}`));
     }
   } finally {

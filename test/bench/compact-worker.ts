@@ -44,7 +44,7 @@ const demoNoSnapshot = defineProjection<DemoBoard, LooseEvents<JsonObject>>({
 
 /** The mix, generated once per worker (Yjs updates take a while): not part of any timing. */
 let generated: { seed: number; events: SizeEvent[] } | undefined;
-function demoEvents(seed: number, count: number): SizeEvent[] {
+export function demoEvents(seed: number, count: number): SizeEvent[] {
   if (generated?.seed !== seed || generated.events.length < count) {
     generated = { seed, events: DemoMix.range(seed, 0, count) };
   }
@@ -122,6 +122,18 @@ export async function compactCatchUp(
   count: number,
 ): Promise<number> {
   const { store } = await open(db, plain);
+  const ms = await timedCatchUp(store, db, url, count);
+  await store.close();
+  return ms;
+}
+
+/** Ms from connecting `store` (`db`) to the sync server at `url` until `count` events reached it. */
+export async function timedCatchUp(
+  store: EventStore,
+  db: string,
+  url: string,
+  count: number,
+): Promise<number> {
   let connection: { close(): Promise<void> } | undefined;
   let unsubscribe = () => {};
   const started = performance.now();
@@ -143,7 +155,6 @@ export async function compactCatchUp(
   const ms = performance.now() - started;
   unsubscribe();
   await connection?.close();
-  await store.close();
   return ms;
 }
 

@@ -48,6 +48,13 @@ const onRequest: Record<string, () => Promise<BenchResult[]>> = {
    * and replay; 20k events (BENCH_COMPACT_PAIRS, _EVENTS, _BROWSERS=chromium,firefox).
    */
   compact: async () => (await import('./compact-ab.ts')).runCompactAbBenches(),
+  /**
+   * Signed sync against unsigned where the app runs (issue 16's cost), Chromium and Firefox on
+   * profiles on disk, alternating pairs: a new device's download and a device's upload of 20k
+   * events (BENCH_SECURITY_PAIRS, _EVENTS, _BROWSERS=chromium,firefox).
+   */
+  securitybrowsers: async () =>
+    (await import('./security-browsers.ts')).runSecurityBrowserBenches(),
   /** Archival of old blocks to cold files (issue 18 part 4): bytes, catch-up reads; 100k. */
   archive: async () => (await import('./archive-node.ts')).runArchiveBenches(),
   /** Where a stream read's time goes on IndexedDB, Chromium and Firefox (20k events). */

@@ -10,29 +10,14 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { launchFirefox } from '../browser/firefox/launch.ts';
-import type { BenchPage } from './browser-calls.ts';
+import { onFirefoxBenchPage } from './browser-session.ts';
 import type { BenchResult } from './results.ts';
 import { runBrowserSize, type SizeBrowser } from './size-browser.ts';
 import { folderBytes } from './size-measure.ts';
 
 export const firefoxSize: SizeBrowser = {
   name: 'Firefox',
-  async session(profile, url, run) {
-    const browser = await launchFirefox(profile);
-    try {
-      const page = await browser.newPage();
-      page.setDefaultTimeout(30 * 60_000);
-      await page.goto(`${url}/test/browser/fixtures/bench.html`);
-      await page.waitForFunction(() => document.title === 'ready');
-      // puppeteer types evaluate's argument as handles flattened; the bench passes plain data.
-      const evaluate: BenchPage['evaluate'] = (fn, arg) =>
-        page.evaluate(fn as (arg: unknown) => never, arg);
-      return await run({ evaluate });
-    } finally {
-      await browser.close();
-    }
-  },
+  session: onFirefoxBenchPage,
   weigh(profile, events) {
     const root = join(profile, 'storage', 'default');
     let total = 0;

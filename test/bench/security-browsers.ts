@@ -1,0 +1,130 @@
+/**
+ * `npm run bench -- securitybrowsers` (issue 16's cost where the app runs): sync of signed events
+ * against the same sync of unsigned ones, in Chromium and Firefox, each on a fresh profile on
+ * disk, in alternating pairs in one session:
+ * (a) download: a new device (a store in the bench worker, on IndexedDB, signing or not)
+ *     catching up EVENTS events of the demo's mix that another replica wrote (a Node store,
+ *     signing or not), from a real sync server on 127.0.0.1 (SQLite): a store that signs verifies
+ *     every event before it is stored;
+ * (b) upload: a store in the worker that appended EVENTS events (signed by its background signer
+ *     first, not timed: a device that paused before it reconnects) pushing them until the server
+ *     acknowledged them all: the server verifies every signed one.
+ * Signed events go to servers that require signatures (the default), unsigned ones to servers
+ * that do not; each workload and variant has a server of its own, so that a download reads only
+ * what was seeded. Rows: value = signed, baseline = plain, medians over the pairs; the note gives
+ * the median of the pairs' ratios and the load average.
+ */
+import { loadavg } from 'node:os';
+import { startBuiltServer } from '../browser/tabs/harness.ts';
+import { type BenchPage, inWorker } from './browser-calls.ts';
+import { onBenchPage } from './browser-session.ts';
+import { seedServer } from './compact-ab.ts';
+import { type BenchResult, median, result } from './results.ts';
+import { type BenchServer, startServer } from './sync-server.ts';
+
+const PAIRS = Number(process.env.BENCH_SECURITY_PAIRS ?? 4);
+const EVENTS = Number(process.env.BENCH_SECURITY_EVENTS ?? 20_000);
+const BROWSERS = (process.env.BENCH_SECURITY_BROWSERS ?? 'chromium,firefox').split(',');
+const UPLOAD_SEED = 16;
+
+type Variant = 'signed' | 'plain';
+const WORKLOADS = ['download', 'upload'] as const;
+type Workload = (typeof WORKLOADS)[number];
+type Times = Record<Workload, Record<Variant, number[]>>;
+type Servers = Record<Workload, Record<Variant, BenchServer>>;
+
+let dbs = 0;
+const fresh = (label: string) => `security-${label}-${Date.now().toString(36)}-${++dbs}`;
+
+function urlOf(t: BenchServer, sub: string): string {
+  return `${t.server.url}/?token=${encodeURIComponent(t.token(sub))}`;
+}
+
+async function pairs(page: BenchPage, browser: string, servers: Servers): Promise<Times> {
+  const times: Times = {
+    download: { signed: [], plain: [] },
+    upload: { signed: [], plain: [] },
+  };
+  // Pair -1 warms the worker up (its chunks, the mix, the JIT) and is not counted.
+  for (let p = -1; p < PAIRS; p++) {
+    const order: Variant[] = p % 2 === 0 ? ['signed', 'plain'] : ['plain', 'signed'];
+    for (const v of order) {
+      const db = fresh(`down-${v}`);
+      const url = urlOf(servers.download[v], `device-${++dbs}`);
+      const signing = v === 'signed';
+      times.download[v].push(await inWorker(page, 'securityCatchUp', db, signing, url, EVENTS));
+      await inWorker(page, 'compactDrop', db);
+    }
+    for (const v of order) {
+      const db = fresh(`up-${v}`);
+      const url = urlOf(servers.upload[v], `uploader-${++dbs}`);
+      const signing = v === 'signed';
+      times.upload[v].push(
+        await inWorker(page, 'securityUpload', db, signing, url, EVENTS, UPLOAD_SEED),
+      );
+      await inWorker(page, 'compactDrop', db);
+    }
+    const last = (w: Workload) =>
+      `${w} ${(times[w].signed.at(-1)! / times[w].plain.at(-1)!).toFixed(2)}`;
+    console.error(
+      `securitybrowsers: ${browser} pair ${p + 1}/${PAIRS} (signed/plain, 0 = warm-up): ${WORKLOADS.map(last).join(', ')}; load ${loadavg()[0]!.toFixed(1)}`,
+    );
+    if (p < 0) for (const w of WORKLOADS) for (const v of order) times[w][v].pop();
+  }
+  return times;
+}
+
+const WHAT: Record<Workload, string> = {
+  download: `a new device catching up ${EVENTS / 1000}k demo-mix events of another replica`,
+  upload: `a device pushing its ${EVENTS / 1000}k demo-mix events (signed before it connects)`,
+};
+
+export async function runSecurityBrowserBenches(): Promise<BenchResult[]> {
+  const built = await startBuiltServer(['test/browser/fixtures/bench.html']);
+  const started: BenchServer[] = [];
+  const start = async (space: string, signed: boolean) => {
+    const t = await startServer(space, signed ? {} : { requireSignatures: false });
+    started.push(t);
+    return t;
+  };
+  const out: BenchResult[] = [];
+  try {
+    const servers: Servers = {
+      download: {
+        signed: await start('security-down-signed', true),
+        plain: await start('security-down-plain', false),
+      },
+      upload: {
+        signed: await start('security-up-signed', true),
+        plain: await start('security-up-plain', false),
+      },
+    };
+    await seedServer(servers.download.signed, EVENTS, { space: 'security-down-signed' });
+    await seedServer(servers.download.plain, EVENTS, {
+      space: 'security-down-plain',
+      signing: false,
+    });
+    for (const browser of BROWSERS) {
+      const before = loadavg()[0]!.toFixed(1);
+      const times = await onBenchPage(browser, built.url, (page) => pairs(page, browser, servers));
+      const load = `${before}–${loadavg()[0]!.toFixed(1)}`;
+      for (const w of WORKLOADS) {
+        const { signed, plain } = times[w];
+        const ratios = signed.map((s, i) => s / plain[i]!);
+        out.push(
+          result(
+            `security ${browser}: ${WHAT[w]} (signed; plain = baseline)`,
+            'ms',
+            median(signed),
+            median(plain),
+            `on IndexedDB, server on 127.0.0.1 (SQLite); medians of ${PAIRS} alternating pairs in one session; median of the pairs' ratios ${median(ratios).toFixed(2)} (${ratios.map((r) => r.toFixed(2)).join(' ')}); load average ${load}`,
+          ),
+        );
+      }
+    }
+  } finally {
+    for (const t of started) await t.stop();
+    await built.close();
+  }
+  return out;
+}
