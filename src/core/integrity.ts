@@ -601,13 +601,11 @@ export async function verifyBatch(
 
   // Invariant 4: every event's own signature; a tree's root is verified once (signatureHolds).
   const signed = checked.filter((c) => c.signed);
-  const keyTexts = new Map<string, string | undefined>();
-  for (const { event } of signed) {
-    if (!keyTexts.has(event.replica)) keyTexts.set(event.replica, await keyFor(event.replica));
-  }
+  // keyFor remembers each replica's answer in `keys`, which the verdicts then read at once.
+  for (const { event } of signed) if (!keys.has(event.replica)) await keyFor(event.replica);
   const verdicts = await Promise.all(
     signed.map((c) => {
-      const keyText = keyTexts.get(c.event.replica);
+      const keyText = keys.get(c.event.replica);
       if (keyText === undefined) return 'unknown-key' as const;
       return signatureHolds(c.event, c.digest, keyText, implied.roots.get(c.event));
     }),
