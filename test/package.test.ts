@@ -131,7 +131,7 @@ describe('package.json', () => {
   });
 
   it('depends at run time only on what the browser needs: no native module, no server, no tsx', () => {
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@noble/hashes', 'comlink', 'idb']);
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(['comlink', 'idb']);
     expect(pkg.optionalDependencies).toBeUndefined();
     expect(pkg.devDependencies).toHaveProperty('tsx');
   });

@@ -10,16 +10,15 @@
  *    id (forkedReplica), and a log that adopts a key moves to an id of its own only while it has
  *    no own events, which nothing could sign for under the new id (adoptedIdentity).
  */
-import { sha256 } from '@noble/hashes/sha2.js';
 import { decodeBase64Url, encodeBase64Url } from './base64.ts';
 import type { JsonObject, JsonValue } from './events.ts';
 import { cryptoRandomBytes, type RandomBytes, ReplicaId } from './ids.ts';
+import { sha256Text } from './sha256.ts';
 
 const REPLICA_DOMAIN = 'chronicle/replica/1\u0000';
 const REPLICA_ID_LENGTH = 26;
 const BASE32 = '0123456789abcdefghjkmnpqrstvwxyz';
 const ED25519 = { name: 'Ed25519' } as const;
-const encoder = new TextEncoder();
 
 /** A replica's signing identity: its key pair, and the nonce its replica id derives from. */
 export interface SigningIdentity {
@@ -88,7 +87,7 @@ function base32(bytes: Uint8Array, length: number): string {
 
 /** Invariant 2: the replica id of a public key (base64url) and a nonce. */
 export function replicaIdOf(publicKey: string, nonce: string): ReplicaId {
-  const digest = sha256(encoder.encode(`${REPLICA_DOMAIN}${publicKey}.${nonce}`));
+  const digest = sha256Text(`${REPLICA_DOMAIN}${publicKey}.${nonce}`);
   return base32(digest, REPLICA_ID_LENGTH) as ReplicaId;
 }
 
