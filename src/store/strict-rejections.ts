@@ -319,9 +319,11 @@ export class StrictRejections {
   private async runHeld(): Promise<void> {
     const waiting = this.reruns;
     if (waiting.length === 0) return;
-    const held = await this.host.log.getByIds(waiting.map((r) => r.waitFor));
-    // A stream the authority holds nothing of (NO_HEAD) waits for nothing.
-    const due = waiting.filter((r, i) => held[i] !== undefined || r.waitFor === NO_HEAD.id);
+    // A stream the authority holds nothing of (NO_HEAD) waits for nothing: no id to look up.
+    const ids = waiting.map((r) => r.waitFor).filter((id) => id !== NO_HEAD.id);
+    const found = ids.length === 0 ? [] : await this.host.log.getByIds(ids);
+    const held = new Set(ids.filter((_, i) => found[i] !== undefined));
+    const due = waiting.filter((r) => r.waitFor === NO_HEAD.id || held.has(r.waitFor));
     if (due.length === 0) return;
     for (const rerun of due) {
       // A store closing meanwhile keeps the run for its next start.

@@ -38,6 +38,8 @@ const rerun = storedEvent({
 /** An EventLog holding `records` (what the part reads of it), and the meta it writes. */
 function logOf(records: LocalRecord[]) {
   const meta = new Map<string, JsonValue>();
+  /** Every id getByIds was asked for. */
+  const asked: string[] = [];
   const log = {
     replicaId: ME,
     getMeta: async (key: string) => meta.get(key),
@@ -45,10 +47,12 @@ function logOf(records: LocalRecord[]) {
       meta.set(key, structuredClone(value));
     },
     readByCursor: async () => [...records].reverse(),
-    getByIds: async (ids: readonly string[]) =>
-      ids.map((id) => records.find((r) => r.event.id === id)),
+    getByIds: async (ids: readonly string[]) => {
+      asked.push(...ids);
+      return ids.map((id) => records.find((r) => r.event.id === id));
+    },
   };
-  return { log: log as unknown as EventLog, meta };
+  return { log: log as unknown as EventLog, meta, asked };
 }
 
 /** The rejection of the run of `cmd:0` at `seq` (stream version `version`), which missed `head`. */
@@ -104,7 +108,7 @@ describe('StrictRejections with a command run twice under one id', () => {
 describe('StrictRejections with a stream the authority holds nothing of', () => {
   it('runs the command again at once on NO_HEAD (core/strict.ts invariant 10)', async () => {
     const held: LocalRecord[] = [{ pos: 1, event: rerun }];
-    const { log, meta } = logOf(held);
+    const { log, meta, asked } = logOf(held);
     const reruns: Rerun[] = [];
     const part = new StrictRejections({
       log,
@@ -121,5 +125,7 @@ describe('StrictRejections with a stream the authority holds nothing of', () => 
     await part.settled();
     expect(reruns.map((r) => [r.chain.commandId, r.waitFor])).toEqual([['cmd', '']]);
     expect(meta.get(RERUNS_META_KEY)).toEqual([]);
+    // It waits for no event: no id was looked up for it.
+    expect(asked).not.toContain('');
   });
 });
