@@ -216,27 +216,19 @@ export function eventDigest(event: StoredEventRecord): Uint8Array {
 }
 
 /**
- * Digests a decoder took of the events it just built (sync/meta-columns.ts invariant 6: the hash
- * of an implied link), each taken back once by verifyBatch instead of hashing the event again.
- * Only the batch being verified holds entries: verifyBatch deletes what it takes.
+ * Digests a decoder took of a batch's events (sync/meta-columns.ts invariant 6: the hash of an
+ * implied link), by index, kept by the batch's array for verifyBatch to take instead of hashing
+ * those events again. One entry a batch, not one an event: a WeakMap entry an event cost about
+ * as much as a tenth of the digest it saved. verifyBatch deletes what it takes.
  */
-const decodedDigests = new WeakMap<StoredEventRecord, Uint8Array>();
+const decodedDigests = new WeakMap<readonly StoredEventRecord[], (Uint8Array | undefined)[]>();
 
-/** eventDigest of an event about to be verified, kept for verifyBatch (decodedDigests). */
-export function digestForVerify(event: StoredEventRecord): Uint8Array {
-  let digest = decodedDigests.get(event);
-  if (digest === undefined) {
-    digest = eventDigest(event);
-    decodedDigests.set(event, digest);
-  }
-  return digest;
-}
-
-function takeDigest(event: StoredEventRecord): Uint8Array {
-  const digest = decodedDigests.get(event);
-  if (digest === undefined) return eventDigest(event);
-  decodedDigests.delete(event);
-  return digest;
+/** Keeps the digests a decoder took of `events` (by index) for verifyBatch (decodedDigests). */
+export function rememberDigests(
+  events: readonly StoredEventRecord[],
+  digests: (Uint8Array | undefined)[],
+): void {
+  decodedDigests.set(events, digests);
 }
 
 /** `$link`: the previous chained event's seq (base 36), digest (16 bytes) and id. */
@@ -438,9 +430,11 @@ async function verifies(key: CryptoKey, sig: string, message: Uint8Array): Promi
 function impliedTrees(
   events: readonly StoredEventRecord[],
   allowed: boolean,
+  digestAt: (index: number) => Uint8Array,
 ): { roots: Map<StoredEventRecord, string>; paths: Map<StoredEventRecord, string> } | Tampering {
-  const leaves: BatchLeaf<StoredEventRecord>[] = [];
-  for (const event of events) {
+  const leaves: BatchLeaf<number>[] = [];
+  for (let at = 0; at < events.length; at++) {
+    const event = events[at]!;
     const text = event.meta?.[INTEGRITY_META.tree];
     if (typeof text !== 'string' || text.length !== 2) continue;
     const sig = event.meta?.[INTEGRITY_META.sig];
@@ -450,16 +444,17 @@ function impliedTrees(
     }
     // The replica stays in the key so that no tree mixes two replicas' events.
     const tree = `${event.replica} ${sig}`;
-    leaves.push({ item: event, tree, index: place.index, count: place.count });
+    leaves.push({ item: at, tree, index: place.index, count: place.count });
   }
   const { whole, broken } = wholeTrees(leaves);
-  if (broken !== undefined) return { event: broken, reason: 'malformed' };
+  if (broken !== undefined) return { event: events[broken]!, reason: 'malformed' };
   const roots = new Map<StoredEventRecord, string>();
   const paths = new Map<StoredEventRecord, string>();
   for (const ordered of whole) {
-    const tree = treeOfLeaves(ordered.map((e) => linkHash(digestForVerify(e))));
+    const tree = treeOfLeaves(ordered.map((at) => linkHash(digestAt(at))));
     const count = ordered.length;
-    ordered.forEach((event, index) => {
+    ordered.forEach((at, index) => {
+      const event = events[at]!;
       roots.set(event, tree.root);
       paths.set(event, treeText({ index, count, path: tree.paths[index]! }));
     });
@@ -533,14 +528,25 @@ export async function verifyBatch(
     ok: false,
     tampering: { event, reason },
   });
-  const implied = impliedTrees(events, options.impliedTrees === true);
+  const digests = decodedDigests.get(events) ?? [];
+  decodedDigests.delete(events);
+  const digestAt = (at: number): Uint8Array => {
+    let digest = digests[at];
+    if (digest === undefined) {
+      digest = eventDigest(events[at]!);
+      digests[at] = digest;
+    }
+    return digest;
+  };
+  const implied = impliedTrees(events, options.impliedTrees === true, digestAt);
   if ('reason' in implied) return { ok: false, tampering: implied };
 
-  for (const event of events) {
+  for (let at = 0; at < events.length; at++) {
+    const event = events[at]!;
     const meta = event.meta;
     // Invariant 7: an erasure carries no signature that holds; it only takes a key away.
     if (isErasedCopy(event)) {
-      checked.push({ event, digest: takeDigest(event), signed: false });
+      checked.push({ event, digest: digestAt(at), signed: false });
       continue;
     }
     // A `$tree` beside no `$sig` proves nothing and is let be: the event is unsigned, as it
@@ -556,7 +562,7 @@ export async function verifyBatch(
       checked.push({ event, digest: new Uint8Array(0), signed: false });
       continue;
     }
-    const digest = takeDigest(event);
+    const digest = digestAt(at);
     const chained = isChained(event);
     const keyText = meta?.[INTEGRITY_META.key];
     const link = meta?.[INTEGRITY_META.link];

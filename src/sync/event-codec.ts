@@ -42,6 +42,7 @@ import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
 import { HLC_COUNTER_MAX, HLC_WALL_MAX, hlcCounter, hlcsOfWall, hlcWall } from '../core/hlc.ts';
 import { Cursor, EventId, ReplicaId, Seq } from '../core/ids.ts';
+import { rememberDigests } from '../core/integrity.ts';
 import { assertJsonValue, jsonByteLength, parsedJsonUnfit, utf8Length } from '../core/json.ts';
 import {
   DEFAULT_EVENT_LIMITS,
@@ -491,6 +492,9 @@ export function decodeEventBatch(value: unknown, options: DecodeOptions = {}): S
     throw new BatchShapeError('events.runs counts must add up to the events in the batch');
   }
   metaColumns?.finish();
+  if (metaColumns !== undefined && metaColumns.digests.length > 0) {
+    rememberDigests(out, metaColumns.digests);
+  }
   return out;
 }
 

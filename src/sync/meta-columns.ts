@@ -60,7 +60,7 @@
 import { BASE64URL_TEXT } from '../core/base64.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { JsonObject, JsonValue, StoredEvent, StoredEventRecord } from '../core/events.ts';
-import { digestForVerify, linkText } from '../core/integrity.ts';
+import { eventDigest, linkText } from '../core/integrity.ts';
 import { INTEGRITY_META } from '../core/integrity-meta.ts';
 import { jsonByteLength, jsonStringBytes } from '../core/json.ts';
 import { SEALED_META } from '../core/sealing.ts';
@@ -513,8 +513,14 @@ export class MetaColumnsReader {
   private readonly trees: TreeEntries;
   /** The `$sig` of the latest event with one in the columns (invariant 7). */
   private lastSig: string | undefined;
-  /** Each replica's latest chained event so far (invariant 2). */
+  /** Each replica's latest chained event so far (invariant 2), and its index in the batch. */
   private readonly chained = new Map<string, StoredEventRecord>();
+  private readonly chainedAt = new Map<string, number>();
+  /**
+   * The digests implied links took, by index in the batch: verifyBatch takes them instead of
+   * hashing those events again (core/integrity.ts rememberDigests).
+   */
+  readonly digests: (Uint8Array | undefined)[] = [];
   /** The batch said its near links may leave their hash out (invariant 6). */
   private readonly impliedLinks: boolean;
 
@@ -615,7 +621,10 @@ export class MetaColumnsReader {
       record.meta = meta;
       if (measure) size = columnsSize(flags, meta, restBytes, entry?.tree !== undefined);
     }
-    if (!strict) this.chained.set(record.replica, record);
+    if (!strict) {
+      this.chained.set(record.replica, record);
+      this.chainedAt.set(record.replica, i);
+    }
     return size;
   }
 
@@ -628,7 +637,10 @@ export class MetaColumnsReader {
   /** Invariant 6: the link to the event before, hashed as it was rebuilt here. */
   private impliedLink(record: StoredEventRecord, path: string): string {
     const previous = this.previousOf(record, path);
-    return linkText(previous.seq, digestForVerify(previous), previous.id);
+    const at = this.chainedAt.get(record.replica)!;
+    const digest = this.digests[at] ?? eventDigest(previous);
+    this.digests[at] = digest;
+    return linkText(previous.seq, digest, previous.id);
   }
 
   private nearLink(record: StoredEventRecord, path: string): string {
