@@ -117,21 +117,24 @@ export function jsonDepthExceeds(text: string, max: number): boolean {
  * says where and why.
  */
 export function parsedJsonUnfit(value: unknown, max: number): boolean {
-  const visit = (v: unknown, depth: number): boolean => {
-    if (depth > max) return true;
-    if (typeof v !== 'object') return typeof v === 'number' && v - v !== 0;
-    if (v === null) return false;
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) if (visit(v[i], depth + 1)) return true;
-      return false;
-    }
-    for (const key in v) {
-      if (Object.hasOwn(v, key) && visit((v as Record<string, unknown>)[key], depth + 1))
-        return true;
-    }
+  return unfitWithin(value, 0, max);
+}
+
+// A function of the module, not a closure of each call: run from source under tsx, a closure is
+// named (Object.defineProperty) every time it is made, and every received event is walked.
+function unfitWithin(v: unknown, depth: number, max: number): boolean {
+  if (depth > max) return true;
+  if (typeof v !== 'object') return typeof v === 'number' && v - v !== 0;
+  if (v === null) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (unfitWithin(v[i], depth + 1, max)) return true;
     return false;
-  };
-  return visit(value, 0);
+  }
+  for (const key in v) {
+    if (Object.hasOwn(v, key) && unfitWithin((v as Record<string, unknown>)[key], depth + 1, max))
+      return true;
+  }
+  return false;
 }
 
 /**

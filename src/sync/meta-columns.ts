@@ -670,19 +670,34 @@ function columnsSize(
   /** The `$tree` came from the `trees` column (not counted in restBytes). */
   treeColumn: boolean,
 ): number {
-  // `{}` and rest's entries with their commas; then each column's entry and its comma.
-  let inner = restBytes === 0 ? 0 : restBytes - 2;
-  let entries = inner > 0 ? 1 : 0;
-  const add = (keyBytes: number, valueBytes: number) => {
-    inner += keyBytes + 1 + valueBytes + (entries > 0 ? 1 : 0);
+  // `{}` and rest's entries with their commas; then each column's entry (`"key":value`), each
+  // with a comma unless it is the first entry of all. No closure: run from source under tsx, each
+  // would be named (Object.defineProperty) at every call.
+  const inner = restBytes === 0 ? 0 : restBytes - 2;
+  let entries = 0;
+  let bytes = 0;
+  if ((flags & SEALED) !== 0) {
+    bytes += 9 + 1 + jsonStringBytes(meta[SEALED_META] as string);
     entries += 1;
-  };
-  if ((flags & SEALED) !== 0) add(9, jsonStringBytes(meta[SEALED_META] as string));
-  if (treeColumn) add(7, (meta[INTEGRITY_META.tree] as string).length + 2);
-  if ((flags & KEY) !== 0) add(6, jsonStringBytes(meta[INTEGRITY_META.key] as string));
-  if ((flags & (NEAR | FAR)) !== 0) add(7, jsonStringBytes(meta[INTEGRITY_META.link] as string));
-  if ((flags & SIG) !== 0) add(6, SIG_TEXT + 2);
-  return inner + 2;
+  }
+  if (treeColumn) {
+    bytes += 7 + 1 + (meta[INTEGRITY_META.tree] as string).length + 2;
+    entries += 1;
+  }
+  if ((flags & KEY) !== 0) {
+    bytes += 6 + 1 + jsonStringBytes(meta[INTEGRITY_META.key] as string);
+    entries += 1;
+  }
+  if ((flags & (NEAR | FAR)) !== 0) {
+    bytes += 7 + 1 + jsonStringBytes(meta[INTEGRITY_META.link] as string);
+    entries += 1;
+  }
+  if ((flags & SIG) !== 0) {
+    bytes += 6 + 1 + SIG_TEXT + 2;
+    entries += 1;
+  }
+  const commas = inner > 0 ? entries : Math.max(entries - 1, 0);
+  return inner + bytes + commas + 2;
 }
 
 /** Whether `rest` holds a field the event's shape says a column gives. */
