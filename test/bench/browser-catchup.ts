@@ -9,7 +9,7 @@
  * (the sync protocol's batch size), so both sides carry the same content.
  */
 import { WebSocketServer } from 'ws';
-import { filledStore, startServer, waitUntil, wsTransport } from './sync-server.ts';
+import { filledStore, startServer, syncUrl, waitUntil, wsTransport } from './sync-server.ts';
 
 const SPACE = 'catchup';
 const PER_MESSAGE = 2000;
@@ -63,7 +63,7 @@ export async function startCatchUpServers(count: number): Promise<CatchUpServers
   const address = raw.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
-    syncUrl: (sub) => `${t.server.url}/?token=${encodeURIComponent(t.token(sub))}`,
+    syncUrl: (sub) => syncUrl(t, sub),
     rawUrl: `ws://127.0.0.1:${port}`,
     async close() {
       for (const client of raw.clients) client.terminate();

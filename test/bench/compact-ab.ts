@@ -25,7 +25,7 @@ import { type BenchPage, inWorker } from './browser-calls.ts';
 import { onBenchPage } from './browser-session.ts';
 import { type BenchResult, median, result } from './results.ts';
 import { DemoMix } from './size-events.ts';
-import { type BenchServer, startServer, waitUntil, wsTransport } from './sync-server.ts';
+import { type BenchServer, startServer, syncUrl, waitUntil, wsTransport } from './sync-server.ts';
 
 const PAIRS = Number(process.env.BENCH_COMPACT_PAIRS ?? 8);
 const EVENTS = Number(process.env.BENCH_COMPACT_EVENTS ?? 20_000);
@@ -76,7 +76,7 @@ function expectCount(what: string, count: number): void {
 }
 
 /** PAIRS pairs of both forms on `page`; every time of every pair, in ms. */
-async function pairs(page: BenchPage, browser: string, syncUrl: (sub: string) => string) {
+async function pairs(page: BenchPage, browser: string, urlFor: (sub: string) => string) {
   const times = Object.fromEntries(
     WORKLOADS.map((w) => [w, { compact: [], plain: [] }]),
   ) as unknown as Times;
@@ -91,7 +91,7 @@ async function pairs(page: BenchPage, browser: string, syncUrl: (sub: string) =>
       times.signing[form].push(t.signMs);
     }
     for (const form of order) {
-      const url = syncUrl(`device-${++dbs}`);
+      const url = urlFor(`device-${++dbs}`);
       const ms = await inWorker(
         page,
         'compactCatchUp',
@@ -159,10 +159,10 @@ export async function runCompactAbBenches(): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   try {
     await seedServer(t, EVENTS);
-    const syncUrl = (sub: string) => `${t.server.url}/?token=${encodeURIComponent(t.token(sub))}`;
+    const urlFor = (sub: string) => syncUrl(t, sub);
     for (const browser of BROWSERS) {
       const before = loadavg()[0]!.toFixed(1);
-      const times = await onBenchPage(browser, built.url, (page) => pairs(page, browser, syncUrl));
+      const times = await onBenchPage(browser, built.url, (page) => pairs(page, browser, urlFor));
       out.push(...rows(browser, times, `${before}–${loadavg()[0]!.toFixed(1)}`));
     }
   } finally {

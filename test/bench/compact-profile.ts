@@ -16,7 +16,7 @@ import WebSocket from 'ws';
 import { inWorker } from './browser-calls.ts';
 import { launchProfile, openBenchPage } from './browser-scale.ts';
 import { seedServer } from './compact-ab.ts';
-import { startServer } from './sync-server.ts';
+import { startServer, syncUrl } from './sync-server.ts';
 
 const EVENTS = Number(process.argv[2] ?? 20_000);
 const ROUNDS = Number(process.argv[3] ?? 2);
@@ -150,7 +150,7 @@ const port = 9300 + Math.floor(Math.random() * 500);
 const context = await launchProfile(profileDir, [`--remote-debugging-port=${port}`]);
 try {
   await seedServer(t, EVENTS);
-  const syncUrl = (sub: string) => `${t.server.url}/?token=${encodeURIComponent(t.token(sub))}`;
+  const urlFor = (sub: string) => syncUrl(t, sub);
   const page = await openBenchPage(context, url);
   await inWorker(page, 'compactDrop', 'nothing'); // starts the worker, loads its chunk
   const version = (await (await fetch(`http://127.0.0.1:${port}/json/version`)).json()) as {
@@ -202,7 +202,7 @@ try {
       console.log(`   appends ${a.appendMs.toFixed(0)} ms, signing ${a.signMs.toFixed(0)} ms`);
       await profiled(`${form} replay`, () => inWorker(page, 'compactReplay', local, plain));
       await profiled(`${form} catch-up`, () =>
-        inWorker(page, 'compactCatchUp', synced, plain, syncUrl(`p-${n}`), EVENTS),
+        inWorker(page, 'compactCatchUp', synced, plain, urlFor(`p-${n}`), EVENTS),
       );
       await profiled(`${form} synced replay`, () => inWorker(page, 'compactReplay', synced, plain));
       await inWorker(page, 'compactDrop', local);

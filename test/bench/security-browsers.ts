@@ -13,8 +13,9 @@
  * that do not. Each download reads a server seeded once; each upload goes to a new, empty server:
  * a store syncs both ways, so a push into a space that already held earlier pushes also fetched
  * them, and the figure grew with every pair (the first cut of this bench: Firefox, which ran
- * after Chromium, pushed 20,000 events in 11 s where a fresh server took 0.6–1.1 s). Rows: value = signed, baseline = plain, medians over the pairs; the note gives
- * the median of the pairs' ratios and the load average.
+ * after Chromium, pushed 20,000 events in 11 s where a fresh server took 0.6–1.1 s).
+ * Rows: value = signed, baseline = plain, medians over the pairs; the note gives the median of
+ * the pairs' ratios and the load average.
  */
 import { loadavg } from 'node:os';
 import { startBuiltServer } from '../browser/tabs/harness.ts';
@@ -22,7 +23,7 @@ import { type BenchPage, inWorker } from './browser-calls.ts';
 import { onBenchPage } from './browser-session.ts';
 import { seedServer } from './compact-ab.ts';
 import { type BenchResult, median, result } from './results.ts';
-import { type BenchServer, startServer } from './sync-server.ts';
+import { type BenchServer, startServer, syncUrl } from './sync-server.ts';
 
 const PAIRS = Number(process.env.BENCH_SECURITY_PAIRS ?? 4);
 const EVENTS = Number(process.env.BENCH_SECURITY_EVENTS ?? 20_000);
@@ -39,10 +40,6 @@ type Servers = Record<Variant, BenchServer>;
 let dbs = 0;
 const fresh = (label: string) => `security-${label}-${Date.now().toString(36)}-${++dbs}`;
 
-function urlOf(t: BenchServer, sub: string): string {
-  return `${t.server.url}/?token=${encodeURIComponent(t.token(sub))}`;
-}
-
 async function pairs(page: BenchPage, browser: string, downloads: Servers): Promise<Times> {
   const times: Times = {
     download: { signed: [], plain: [] },
@@ -53,7 +50,7 @@ async function pairs(page: BenchPage, browser: string, downloads: Servers): Prom
     const order: Variant[] = p % 2 === 0 ? ['signed', 'plain'] : ['plain', 'signed'];
     for (const v of order) {
       const db = fresh(`down-${v}`);
-      const url = urlOf(downloads[v], `device-${++dbs}`);
+      const url = syncUrl(downloads[v], `device-${++dbs}`);
       const signing = v === 'signed';
       times.download[v].push(await inWorker(page, 'securityCatchUp', db, signing, url, EVENTS));
       await inWorker(page, 'compactDrop', db);
@@ -63,7 +60,7 @@ async function pairs(page: BenchPage, browser: string, downloads: Servers): Prom
       const signing = v === 'signed';
       const server = await startServer(UPLOAD_SPACE, signing ? {} : { requireSignatures: false });
       try {
-        const url = urlOf(server, `uploader-${++dbs}`);
+        const url = syncUrl(server, `uploader-${++dbs}`);
         times.upload[v].push(
           await inWorker(page, 'securityUpload', db, signing, url, EVENTS, UPLOAD_SEED),
         );

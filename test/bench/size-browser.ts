@@ -25,7 +25,7 @@ import { launchProfile, openBenchPage } from './browser-scale.ts';
 import { type BenchResult, result } from './results.ts';
 import { folderBytes, label, rawJsonBytes, SIZE_SEED, sizeCheckpoints } from './size-measure.ts';
 import type { ReceiveOutcome } from './size-worker.ts';
-import { type BenchServer, startServer } from './sync-server.ts';
+import { type BenchServer, startServer, syncUrl } from './sync-server.ts';
 
 const SPACE = 'size-browser';
 const CALL = 100_000;
@@ -77,7 +77,7 @@ export async function runBrowserSize(browser: SizeBrowser): Promise<BenchResult[
   const space = `${SPACE}-${browser.name.toLowerCase()}`;
   const t = await startServer(space);
   const profile = mkdtempSync(join(tmpdir(), 'chronicle-size-profile-'));
-  const url = `${t.server.url}/?token=${encodeURIComponent(t.token('browser'))}`;
+  const url = syncUrl(t, 'browser');
   const receiving = process.env.BENCH_STORAGE_RECEIVE !== '0';
   const receiver = receiving ? new ReceiverProfile(browser, built.url, t) : undefined;
   const results: BenchResult[] = [];
@@ -183,7 +183,7 @@ class ReceiverProfile {
   constructor(browser: SizeBrowser, page: string, t: BenchServer) {
     this.browser = browser;
     this.page = page;
-    this.url = `${t.server.url}/?token=${encodeURIComponent(t.token('receiver'))}`;
+    this.url = syncUrl(t, 'receiver');
   }
 
   private name(size: number, what: string): string {

@@ -40,6 +40,7 @@ import {
   serveAsServerChild,
   startChildServer,
   startServer,
+  syncUrl,
   waitUntil,
   wsTransport,
 } from './sync-server.ts';
@@ -403,7 +404,7 @@ function rawConnect(
   head: number,
   onMessage: (m: Received, ws: WebSocket) => void,
 ): Promise<WebSocket> {
-  const url = `${t.server.url}/?token=${encodeURIComponent(t.token(sub))}`;
+  const url = syncUrl(t, sub);
   const ws = new WebSocket(url);
   ws.on('error', () => {});
   return new Promise((resolve, reject) => {

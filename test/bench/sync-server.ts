@@ -100,6 +100,11 @@ export async function startServer(
   };
 }
 
+/** The URL of the bench server's sync endpoint with a token for `sub`, as a page or ws connects. */
+export function syncUrl(t: BenchServer, sub: string): string {
+  return `${t.server.url}/?token=${encodeURIComponent(t.token(sub))}`;
+}
+
 /**
  * A client's WebSocket transport to the bench server. BENCH_WIRE=text takes its binary members
  * away: the connection stays on protocol 4's text frames, the figures before binary frames
