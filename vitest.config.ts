@@ -17,7 +17,8 @@
  *            Vite-built React page, and the demo's end-to-end tests on its production build;
  * - consumer: the package as a user installs it: `npm pack` once (test/consumer/global-setup.ts),
  *            then fresh projects installing the tarball offline (a create-vite app built and
- *            opened in Chromium, a plain Node server, a strict nodenext type check, publint and
+ *            opened in Chromium and Firefox, its encrypted list synced through the tarball's
+ *            chronicle-server, a plain Node server, a strict nodenext type check, publint and
  *            attw).
  * Chromium is Debian's /usr/bin/chromium, Firefox Debian's /usr/bin/firefox-esr (browsers
  * cannot be downloaded here; CI installs them).

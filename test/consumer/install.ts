@@ -8,14 +8,16 @@
  *    would record it; everything else it installs is what the repository installs, same version.
  * 2. One install per consumer; its folder is removed with the run's folder (global-setup.ts).
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { recordFigures } from './figures.ts';
 import { consumerLock } from './lockfile.ts';
 import type { PackedPackage } from './pack.ts';
 import { type RunResult, run } from './run.ts';
 
 const fixtures = resolve(import.meta.dirname, 'fixtures');
+const repoRoot = resolve(import.meta.dirname, '../..');
+const SQLITE_NATIVE = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
 
 interface FixturePackageJson {
   name?: string;
@@ -37,10 +39,13 @@ export interface ConsumerOptions {
   /** A folder under test/consumer/fixtures, copied as the consumer's project. */
   fixture: string;
   /**
-   * `npm ci --ignore-scripts`: for a consumer that reuses the repository's native build of
-   * better-sqlite3 rather than compiling it again (the node-server test says why).
+   * `npm ci --ignore-scripts`, then the repository's native build of better-sqlite3 (the same
+   * version, built for the same Node) copied in: better-sqlite3 has no prebuilt binary here, and
+   * an offline install cannot download one (prebuild-install needs the network), where `npm ci`
+   * in the repository compiled it from source (about a minute on two cores). Everything else is
+   * the consumer's own install.
    */
-  ignoreScripts?: boolean;
+  repositorySqlite?: boolean;
 }
 
 export async function installConsumer(
@@ -84,10 +89,15 @@ export async function installConsumer(
   writeFileSync(join(dir, 'package-lock.json'), `${JSON.stringify(lock, null, 2)}\n`);
 
   const args = ['ci', '--offline', '--no-audit', '--no-fund'];
-  if (options.ignoreScripts === true) args.push('--ignore-scripts');
+  if (options.repositorySqlite === true) args.push('--ignore-scripts');
   const started = performance.now();
   await run('npm', args, { cwd: dir });
   const installMs = performance.now() - started;
+  if (options.repositorySqlite === true) {
+    const target = join(dir, SQLITE_NATIVE);
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(join(repoRoot, SQLITE_NATIVE), target);
+  }
 
   const hidden = join(dir, 'node_modules/.package-lock.json');
   const installed = existsSync(hidden)

@@ -1,31 +1,19 @@
 /**
  * (b) A Node backend: plain `node` runs an ESM file (no tsx, no loader) that imports
  * `/server` and the main entry from the installed tarball, with better-sqlite3 and ws as the
- * project's own dependencies, as the README tells it to install them.
- *
- * better-sqlite3 has no prebuilt binary here: `npm ci` in the repository compiles it from source
- * (node-gyp against Debian's Node headers, about a minute on two cores), and an offline install
- * cannot download one (prebuild-install needs the network). So this consumer installs it with
- * `--ignore-scripts` and takes the repository's compiled `better_sqlite3.node`, the same
- * version built for the same Node: everything else is the consumer's own install.
+ * project's own dependencies, as the README tells it to install them (better-sqlite3's native
+ * build is the repository's: install.ts `repositorySqlite` says why).
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Consumer, installConsumer } from './install.ts';
 import { packed } from './pack.ts';
 import { CommandError } from './run.ts';
 
-const NATIVE = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
-const repoRoot = resolve(import.meta.dirname, '../..');
-
 let backend: Consumer;
 
 beforeAll(async () => {
-  backend = await installConsumer(packed(), { fixture: 'node-server', ignoreScripts: true });
-  const target = join(backend.dir, NATIVE);
-  mkdirSync(dirname(target), { recursive: true });
-  copyFileSync(join(repoRoot, NATIVE), target);
+  backend = await installConsumer(packed(), { fixture: 'node-server', repositorySqlite: true });
 });
 
 interface Outcome {

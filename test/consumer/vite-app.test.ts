@@ -6,14 +6,19 @@
  * the built page, served statically, shows projected state from the store in its worker.
  * A second build adds the one setting the README asks for (`worker: { format: 'es' }`), which
  * keeps the sync code out of the worker's first load; both builds are opened.
+ * (c) The same app as a user shares an encrypted list: a Chromium page and a Firefox page with
+ * the list's key sync through the tarball's `chronicle-server` command (plain Node, SQLite),
+ * signing and verifying every event; the server's files hold the events but no title in clear.
  */
-import { cpSync, readdirSync, readFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
 import { launchFirefox } from '../browser/firefox/launch.ts';
+import { startCliServer } from './cli-server.ts';
 import { recordFigures } from './figures.ts';
 import { type Consumer, installConsumer } from './install.ts';
 import { packed } from './pack.ts';
@@ -29,6 +34,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
 });
+
+async function launchChromium(): Promise<Browser> {
+  browser ??= await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [...CHROMIUM_ARGS],
+    headless: true,
+  });
+  return browser;
+}
 
 function openCount(page: Page, expected: string): Promise<unknown> {
   return page.waitForFunction(
@@ -103,12 +117,7 @@ describe('a create-vite vanilla-ts app with the tarball installed', () => {
     async (dist) => {
       const site = await serveStatic(join(app.dir, dist));
       try {
-        browser ??= await chromium.launch({
-          executablePath: CHROMIUM_PATH,
-          args: [...CHROMIUM_ARGS],
-          headless: true,
-        });
-        const context = await browser.newContext();
+        const context = await (await launchChromium()).newContext();
         const page = await context.newPage();
         const errors: string[] = [];
         page.on('pageerror', (error) => errors.push(error.message));
@@ -136,4 +145,62 @@ describe('a create-vite vanilla-ts app with the tarball installed', () => {
       }
     },
   );
+
+  it("syncs an encrypted list between Chromium and Firefox through the tarball's chronicle-server, whose files hold no title (dist-es)", async () => {
+    const backend = await installConsumer(packed(), {
+      fixture: 'sync-server',
+      repositorySqlite: true,
+    });
+    const dataFile = join(backend.dir, 'data', 'chronicle.sqlite');
+    const server = await startCliServer(backend, dataFile, 'a-secret-of-at-least-32-characters!');
+    const site = await serveStatic(join(app.dir, 'dist-es'));
+    const firefox = await launchFirefox();
+    const context = await (await launchChromium()).newContext();
+    // A title no other test writes: what the server's files must not show.
+    const title = `Buy oat milk ${randomUUID()}`;
+    const key = randomBytes(32).toString('hex');
+    const listUrl = async (sub: string) =>
+      `${site.url}/#${new URLSearchParams({ key, sync: server.url, token: await server.token('groceries', sub), title })}`;
+    const errors: string[] = [];
+    try {
+      const laptop = await context.newPage();
+      laptop.on('pageerror', (error) => errors.push(`chromium: ${error.message}`));
+      await laptop.goto(await listUrl('alice'));
+      await openCount(laptop, '0');
+      await laptop.click('#add');
+      await laptop.click('#add');
+      await openCount(laptop, '2');
+
+      const phone = await firefox.newPage();
+      phone.on('pageerror', (error) => errors.push(`firefox: ${String(error)}`));
+      const phoneCount = (expected: string) =>
+        phone.waitForFunction(
+          (text: string) => document.querySelector('#open')?.textContent === text,
+          { timeout: 20_000 },
+          expected,
+        );
+      await phone.goto(await listUrl('bob'));
+      await phoneCount('2');
+      await phone.click('#add');
+      await phoneCount('3');
+      await openCount(laptop, '3');
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+      await firefox.close();
+      await site.close();
+      await server.stop();
+    }
+    const stored = [dataFile, `${dataFile}-wal`]
+      .filter((file) => existsSync(file))
+      .map((file) => readFileSync(file).toString('latin1'))
+      .join('');
+    // The server holds the three events, sealed and signed, their envelopes in clear...
+    expect(stored.match(/todo-[0-9a-f-]{36}/g)?.length).toBeGreaterThanOrEqual(3);
+    expect(stored).toContain('$sealed');
+    expect(stored).toContain('$sig');
+    // ...and no title: not the marker, nor any part of it.
+    expect(stored).not.toContain(title);
+    expect(stored).not.toContain('oat milk');
+  });
 });
