@@ -8,7 +8,8 @@
  * keeps the sync code out of the worker's first load; both builds are opened.
  * (c) The same app as a user shares an encrypted list: a Chromium page and a Firefox page with
  * the list's key sync through the tarball's `chronicle-server` command (plain Node, SQLite),
- * signing and verifying every event; the server's files hold the events but no title in clear.
+ * signing and verifying every event; a page with another key syncs the same events and reports
+ * them unreadable; the server's files hold the events but no title in clear.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -184,6 +185,18 @@ describe('a create-vite vanilla-ts app with the tarball installed', () => {
       await phone.click('#add');
       await phoneCount('3');
       await openCount(laptop, '3');
+
+      // A device given another key syncs the same events, opens none, and says so.
+      const stranger = await context.newPage();
+      stranger.on('pageerror', (error) => errors.push(`stranger: ${error.message}`));
+      const otherKey = randomBytes(32).toString('hex');
+      await stranger.goto((await listUrl('carol')).replace(`key=${key}`, `key=${otherKey}`));
+      await stranger.waitForFunction(
+        () => document.querySelector('#unreadable')?.textContent === '3',
+        undefined,
+        { timeout: 20_000 },
+      );
+      await openCount(stranger, '0');
       expect(errors).toEqual([]);
     } finally {
       await context.close();
