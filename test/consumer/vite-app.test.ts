@@ -153,17 +153,24 @@ describe('a create-vite vanilla-ts app with the tarball installed', () => {
       repositorySqlite: true,
     });
     const dataFile = join(backend.dir, 'data', 'chronicle.sqlite');
-    const server = await startCliServer(backend, dataFile, 'a-secret-of-at-least-32-characters!');
-    const site = await serveStatic(join(app.dir, 'dist-es'));
-    const firefox = await launchFirefox();
-    const context = await (await launchChromium()).newContext();
     // A title no other test writes: what the server's files must not show.
     const title = `Buy oat milk ${randomUUID()}`;
     const key = randomBytes(32).toString('hex');
-    const listUrl = async (sub: string) =>
-      `${site.url}/#${new URLSearchParams({ key, sync: server.url, token: await server.token('groceries', sub), title })}`;
     const errors: string[] = [];
+    // Undone in reverse, whatever step failed: the server ends before its files are read.
+    const cleanups: (() => Promise<void>)[] = [];
     try {
+      const server = await startCliServer(backend, dataFile, 'a-secret-of-at-least-32-characters!');
+      cleanups.push(() => server.stop());
+      const site = await serveStatic(join(app.dir, 'dist-es'));
+      cleanups.push(() => site.close());
+      const firefox = await launchFirefox();
+      cleanups.push(() => firefox.close());
+      const context = await (await launchChromium()).newContext();
+      cleanups.push(() => context.close());
+      const listUrl = async (sub: string) =>
+        `${site.url}/#${new URLSearchParams({ key, sync: server.url, token: await server.token('groceries', sub), title })}`;
+
       const laptop = await context.newPage();
       laptop.on('pageerror', (error) => errors.push(`chromium: ${error.message}`));
       await laptop.goto(await listUrl('alice'));
@@ -199,10 +206,7 @@ describe('a create-vite vanilla-ts app with the tarball installed', () => {
       await openCount(stranger, '0');
       expect(errors).toEqual([]);
     } finally {
-      await context.close();
-      await firefox.close();
-      await site.close();
-      await server.stop();
+      for (const cleanup of cleanups.reverse()) await cleanup();
     }
     const stored = [dataFile, `${dataFile}-wal`]
       .filter((file) => existsSync(file))
