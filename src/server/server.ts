@@ -364,10 +364,12 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
   const where = () => urlOf(http, path);
   publisher?.start();
   snapshotter?.start();
+  // Kept for the `closed` entry: once the port is closed, it has no address to read.
+  const listeningUrl = where().url;
   log({
     level: 'info',
     event: 'listening',
-    url: where().url,
+    url: listeningUrl,
     storage: storage.name,
     auth: options.auth !== false,
     attached: attached !== undefined,
@@ -400,7 +402,7 @@ export async function createSyncServer(options: SyncServerOptions): Promise<Sync
     await publisherClosed;
     await snapshotterClosed;
     await storage.close();
-    log({ level: 'info', event: 'closed', url: where().url });
+    log({ level: 'info', event: 'closed', url: listeningUrl });
   };
 
   return {

@@ -90,6 +90,7 @@ describe('sync through the server', () => {
     const client = await ProtocolClient.connect(t.server.url, t.token());
     const events = makeEvents(200, { replica: client.replica });
     client.raw.send({ type: 'events', from: 0, to: 200, toId: events[199]!.id, events });
+    const url = t.server.url;
     const stopping = t.server.close();
     expect((await client.raw.closed).code).toBe(1001);
     await stopping;
@@ -101,5 +102,8 @@ describe('sync through the server', () => {
     expect([0, 200]).toContain(stored);
     if (acked !== undefined) expect(stored).toBe(200);
     expect(t.logs.some((l) => l.event === 'close' && l.code === 1001)).toBe(true);
+    // The last entry names the address it listened on, not the closed port's `localhost`.
+    expect(url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    expect(t.logs.at(-1)).toMatchObject({ event: 'closed', url });
   });
 });
