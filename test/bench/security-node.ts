@@ -34,7 +34,9 @@
  *     the background signer (store/signing.ts invariant 5) had a quiet moment: they sign on
  *     the reconnect, the worst case;
  * (e) the same catch-up for the signed variants once their background signer went idle before
- *     the reconnect (a device that appended offline and paused): the events leave signed;
+ *     the reconnect (a device that appended offline and paused): the events leave signed; and
+ *     the CPU time each side spent on it, the server's process and this one (the two stores),
+ *     which says where its time goes on a machine whose two cores they share;
  * (f) appends, then signed: the batched appends on memory until the background signer is idle,
  *     what signing costs a device in all (plain: the appends alone).
  */
@@ -243,10 +245,16 @@ async function replayMs(variant: Variant): Promise<number> {
   return ms;
 }
 
-async function catchUp(
-  variant: Variant,
-  signedBefore = false,
-): Promise<{ ms: number; a: ByteCount; b: ByteCount }> {
+/** A catch-up's time, bytes, and the CPU each side spent on it (undefined: server in process). */
+interface CatchUpRun {
+  ms: number;
+  a: ByteCount;
+  b: ByteCount;
+  serverCpuMs: number | undefined;
+  storesCpuMs: number | undefined;
+}
+
+async function catchUp(variant: Variant, signedBefore = false): Promise<CatchUpRun> {
   const storages = [memoryStorage(), memoryStorage()];
   const stores = await Promise.all(storages.map((s, i) => open(`c${i}`, s, variant)));
   await fill(stores[0]!, 0, CATCHUP, 'a');
@@ -261,6 +269,8 @@ async function catchUp(
   try {
     // The StreamKey events of an encrypted store count: one a stream (100 streams a side).
     const total = (await heads[0]!.head()) + (await heads[1]!.head());
+    const serverCpu = await t.cpuMs?.();
+    const storesCpu = process.cpuUsage();
     const start = performance.now();
     const links = stores.map((s, i) =>
       s.sync.connect(counting(wsTransport(t, `user-${i}`), bytes[i]!)),
@@ -280,8 +290,17 @@ async function catchUp(
       throw error;
     }
     const ms = performance.now() - start;
+    const spent = process.cpuUsage(storesCpu);
+    const serverCpuMs = serverCpu === undefined ? undefined : (await t.cpuMs!()) - serverCpu;
     for (const link of links) await link.close();
-    return { ms, a: bytes[0]!, b: bytes[1]! };
+    return {
+      ms,
+      a: bytes[0]!,
+      b: bytes[1]!,
+      serverCpuMs,
+      // With the server in this process, its CPU is in this figure too: none given.
+      storesCpuMs: serverCpuMs === undefined ? undefined : (spent.user + spent.system) / 1000,
+    };
   } finally {
     for (const h of heads) await h.close();
     for (const s of stores) await s.close();
@@ -339,6 +358,8 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
     replay: runsOf(),
     catchUp: runsOf(),
     catchUpSigned: runsOf(),
+    catchUpServerCpu: runsOf(),
+    catchUpStoresCpu: runsOf(),
     bytes: runsOf(),
     appendsSigned: runsOf(),
   };
@@ -377,7 +398,12 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
         runs.catchUp[v].push(c.ms);
         runs.bytes[v].push(c.a.sent + c.a.received + c.b.sent + c.b.received);
         // Plain and encrypted have nothing to sign: their catch-up is the same one again.
-        runs.catchUpSigned[v].push(signedIn(v) ? (await catchUp(v, true)).ms : c.ms);
+        const after = signedIn(v) ? await catchUp(v, true) : c;
+        runs.catchUpSigned[v].push(after.ms);
+        if (after.serverCpuMs !== undefined && after.storesCpuMs !== undefined) {
+          runs.catchUpServerCpu[v].push(after.serverCpuMs);
+          runs.catchUpStoresCpu[v].push(after.storesCpuMs);
+        }
         console.error(
           `  security run ${run + 1} ${v}: catch-up ${Math.round(c.ms)} ms (signed before: ${Math.round(runs.catchUpSigned[v].at(-1)!)} ms), ${Math.round(runs.bytes[v].at(-1)! / 1e6)} MB`,
         );
@@ -464,6 +490,22 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
       'ms',
       runs.catchUpSigned,
       'as the catch-up, once the background signer went idle after the appends (signed variants; the others are their catch-up)',
+      true,
+    ).filter((r) => !r.name.startsWith('security/encrypted catch-up')),
+    // Where that catch-up's time goes: the server (a process of its own) and the two stores
+    // (this process) each spend about a core on it, on a machine of two.
+    ...vsPlain(
+      `catch-up 2 × ${CATCHUP}, signed before the reconnect: the server's CPU`,
+      'ms',
+      runs.catchUpServerCpu,
+      "the server process's CPU time during the catch-up (not given with BENCH_SECURITY_SERVER=inprocess)",
+      true,
+    ).filter((r) => !r.name.startsWith('security/encrypted catch-up')),
+    ...vsPlain(
+      `catch-up 2 × ${CATCHUP}, signed before the reconnect: the stores' CPU`,
+      'ms',
+      runs.catchUpStoresCpu,
+      "this process's CPU time during the catch-up: the two stores, and the bench's polling",
       true,
     ).filter((r) => !r.name.startsWith('security/encrypted catch-up')),
     ...vsPlain(
