@@ -245,13 +245,12 @@ async function replayMs(variant: Variant): Promise<number> {
   return ms;
 }
 
-/** A catch-up's time, bytes, and the CPU each side spent on it (undefined: server in process). */
+/** A catch-up's time, bytes, and the CPU each side spent on it (none: server in process). */
 interface CatchUpRun {
   ms: number;
   a: ByteCount;
   b: ByteCount;
-  serverCpuMs: number | undefined;
-  storesCpuMs: number | undefined;
+  cpuMs?: { server: number; stores: number };
 }
 
 async function catchUp(variant: Variant, signedBefore = false): Promise<CatchUpRun> {
@@ -291,16 +290,13 @@ async function catchUp(variant: Variant, signedBefore = false): Promise<CatchUpR
     }
     const ms = performance.now() - start;
     const spent = process.cpuUsage(storesCpu);
-    const serverCpuMs = serverCpu === undefined ? undefined : (await t.cpuMs!()) - serverCpu;
+    // With the server in this process, its CPU is in the stores' figure too: none given.
+    const cpuMs =
+      serverCpu === undefined
+        ? undefined
+        : { server: (await t.cpuMs!()) - serverCpu, stores: (spent.user + spent.system) / 1000 };
     for (const link of links) await link.close();
-    return {
-      ms,
-      a: bytes[0]!,
-      b: bytes[1]!,
-      serverCpuMs,
-      // With the server in this process, its CPU is in this figure too: none given.
-      storesCpuMs: serverCpuMs === undefined ? undefined : (spent.user + spent.system) / 1000,
-    };
+    return { ms, a: bytes[0]!, b: bytes[1]!, ...(cpuMs && { cpuMs }) };
   } finally {
     for (const h of heads) await h.close();
     for (const s of stores) await s.close();
@@ -400,9 +396,9 @@ export async function runSecurityNodeBenches(): Promise<BenchResult[]> {
         // Plain and encrypted have nothing to sign: their catch-up is the same one again.
         const after = signedIn(v) ? await catchUp(v, true) : c;
         runs.catchUpSigned[v].push(after.ms);
-        if (after.serverCpuMs !== undefined && after.storesCpuMs !== undefined) {
-          runs.catchUpServerCpu[v].push(after.serverCpuMs);
-          runs.catchUpStoresCpu[v].push(after.storesCpuMs);
+        if (after.cpuMs !== undefined) {
+          runs.catchUpServerCpu[v].push(after.cpuMs.server);
+          runs.catchUpStoresCpu[v].push(after.cpuMs.stores);
         }
         console.error(
           `  security run ${run + 1} ${v}: catch-up ${Math.round(c.ms)} ms (signed before: ${Math.round(runs.catchUpSigned[v].at(-1)!)} ms), ${Math.round(runs.bytes[v].at(-1)! / 1e6)} MB`,

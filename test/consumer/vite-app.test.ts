@@ -16,6 +16,7 @@ import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Page as FirefoxPage } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../browser/chromium.ts';
 import { launchFirefox } from '../browser/firefox/launch.ts';
@@ -50,6 +51,15 @@ function openCount(page: Page, expected: string): Promise<unknown> {
     (text) => document.querySelector('#open')?.textContent === text,
     expected,
     { timeout: 20_000 },
+  );
+}
+
+/** openCount in Firefox, driven by puppeteer-core (its arguments come after the options). */
+function openCountInFirefox(page: FirefoxPage, expected: string): Promise<unknown> {
+  return page.waitForFunction(
+    (text: string) => document.querySelector('#open')?.textContent === text,
+    { timeout: 20_000 },
+    expected,
   );
 }
 
@@ -93,12 +103,7 @@ describe('a create-vite vanilla-ts app with the tarball installed', () => {
       const page = await firefox.newPage();
       const errors: string[] = [];
       page.on('pageerror', (error) => errors.push(String(error)));
-      const count = (expected: string) =>
-        page.waitForFunction(
-          (text: string) => document.querySelector('#open')?.textContent === text,
-          { timeout: 20_000 },
-          expected,
-        );
+      const count = (expected: string) => openCountInFirefox(page, expected);
       await page.goto(site.url);
       await count('0');
       await page.click('#add');
@@ -181,12 +186,7 @@ describe('a create-vite vanilla-ts app with the tarball installed', () => {
 
       const phone = await firefox.newPage();
       phone.on('pageerror', (error) => errors.push(`firefox: ${String(error)}`));
-      const phoneCount = (expected: string) =>
-        phone.waitForFunction(
-          (text: string) => document.querySelector('#open')?.textContent === text,
-          { timeout: 20_000 },
-          expected,
-        );
+      const phoneCount = (expected: string) => openCountInFirefox(phone, expected);
       await phone.goto(await listUrl('bob'));
       await phoneCount('2');
       await phone.click('#add');
